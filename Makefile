@@ -1,0 +1,41 @@
+# ninelives: the project's own checks and jobs. Only Go is needed; every tool
+# below is a pinned module run through `go run` or `go tool`.
+GO        ?= go
+PKGS      ?= ./...
+BENCHTIME ?= 1s
+COUNT     ?= 5
+BUF       := $(GO) tool -modfile=../tools/go.mod buf
+
+.PHONY: all test vet fmt-check bench lint proto demo
+
+all: test
+
+## test: go vet, a gofmt check and every test under the race detector.
+test: vet fmt-check
+	$(GO) test -race -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './tools/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## bench: every benchmark, COUNT runs each, summarised by benchstat.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) $(PKGS) | tee bench.txt
+	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench.txt
+
+## proto: regenerate the demo service's Go code with the pinned buf and plugins.
+proto:
+	cd proto && $(BUF) generate
+
+## lint: buf lint, go vet, and a check that the generated code is current.
+lint: vet
+	cd proto && $(BUF) lint
+	$(MAKE) proto
+	@test -z "$$(git status --porcelain -- proto/)" || { git status --short -- proto/; echo "generated code is stale: run make proto and commit"; exit 1; }
+
+## demo: the canary recipe.
+demo:
+	$(GO) run ./cookbook/canary

@@ -1,0 +1,188 @@
+package balancer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fleet is a set of demo servers on loopback, by version.
+type fleet struct {
+	t       testing.TB
+	order   []string
+	servers map[string][]*demoserver.Server
+}
+
+// startFleet starts count servers of each version, given as pairs
+// ("stable", 3, "canary", 1).
+func startFleet(t testing.TB, spec ...any) *fleet {
+	t.Helper()
+	f := &fleet{t: t, servers: map[string][]*demoserver.Server{}}
+	for i := 0; i < len(spec); i += 2 {
+		v, n := spec[i].(string), spec[i+1].(int)
+		f.order = append(f.order, v)
+		for j := range n {
+			s := demoserver.New(v, fmt.Sprintf("%s-%d", v, j))
+			require.NoError(t, s.Start("127.0.0.1:0"))
+			t.Cleanup(s.Stop)
+			f.servers[v] = append(f.servers[v], s)
+		}
+	}
+	return f
+}
+
+// target is the composite passthrough target of the fleet.
+func (f *fleet) target() string {
+	var pairs []VersionTarget
+	for _, v := range f.order {
+		for _, s := range f.servers[v] {
+			pairs = append(pairs, VersionTarget{Version: v, Target: "passthrough:///" + s.Addr()})
+		}
+	}
+	return CompositeTarget(pairs...)
+}
+
+func (f *fleet) accepted() int64 {
+	var n int64
+	for _, ss := range f.servers {
+		for _, s := range ss {
+			n += s.Accepted()
+		}
+	}
+	return n
+}
+
+func dial(t testing.TB, target string, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	cc, err := grpc.NewClient(target, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// waitReady waits until every endpoint of the versions is READY in the split.
+func waitReady(t testing.TB, s *Split, want map[string]int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok := true
+		for v, n := range want {
+			if len(s.ReadyEndpoints(v)) != n {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoints not ready: want %v, have %v", want, s.Endpoints(""))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// connect makes the channel leave IDLE and waits for READY.
+func connect(t testing.TB, cc *grpc.ClientConn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc.Connect()
+	for st := cc.GetState(); st != connectivity.Ready; st = cc.GetState() {
+		if !cc.WaitForStateChange(ctx, st) {
+			t.Fatalf("channel did not become READY, last state %v", st)
+		}
+	}
+}
+
+func getItem(ctx context.Context, cc *grpc.ClientConn, id string) (*demov1.GetItemResponse, error) {
+	return demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: id})
+}
+
+// tally makes n GetItem calls from workers goroutines, each with the context
+// ctxFor(i) returns, and counts the versions that served them.
+func tally(t testing.TB, cc *grpc.ClientConn, n, workers int, ctxFor func(i int) context.Context) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				ctx, cancel := context.WithTimeout(ctxFor(i), 10*time.Second)
+				resp, err := getItem(ctx, cc, "a")
+				cancel()
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				mu.Lock()
+				counts[resp.GetServedBy().GetVersion()]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		t.Fatalf("call failed: %v", err)
+	}
+	return counts
+}
+
+func bg(int) context.Context { return context.Background() }
+
+// recorder is an Observer that keeps what it is told.
+type recorder struct {
+	mu        sync.Mutex
+	attempts  []Attempt
+	fallbacks map[string]int
+}
+
+func (r *recorder) ObserveAttempt(a *Attempt) {
+	r.mu.Lock()
+	r.attempts = append(r.attempts, *a)
+	r.mu.Unlock()
+}
+
+func (r *recorder) ObserveFallback(chosen string) {
+	r.mu.Lock()
+	if r.fallbacks == nil {
+		r.fallbacks = map[string]int{}
+	}
+	r.fallbacks[chosen]++
+	r.mu.Unlock()
+}
+
+func (r *recorder) fallbackCount(v string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fallbacks[v]
+}
+
+func (r *recorder) snapshot() []Attempt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Attempt(nil), r.attempts...)
+}

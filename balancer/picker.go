@@ -1,0 +1,385 @@
+package balancer
+
+import (
+	"context"
+	"math/bits"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/endpointsharding"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// readyEndpoint is one READY child: its picker returns its SubConn.
+type readyEndpoint struct {
+	picker balancer.Picker
+	addr   string
+}
+
+// group is one version's endpoints in one picker.
+type group struct {
+	name   string
+	ready  []readyEndpoint
+	states [connectivity.Shutdown + 1]int // endpoints by state
+	// first is set while the version makes its first connections: it has
+	// never been READY under this balancer and some endpoint is connecting.
+	// Its calls then wait, as calls wait for a new channel, instead of
+	// falling back or failing.
+	first bool
+	next  atomic.Uint32
+}
+
+// picker is immutable but for the round-robin counters; a new one is built on
+// every state change. Pick takes no lock and, on the common path, allocates
+// nothing.
+type picker struct {
+	cfg    *Config
+	split  *Split
+	groups []*group          // index i is the split's version i
+	byName map[string]*group // every version seen, the split's and others
+	byAddr map[string]*readyEndpoint
+	all    balancer.Picker // endpointsharding's own picker, used when nothing is READY
+	anyRdy bool            // some version of the split has a READY endpoint
+
+	endpoints []EndpointInfo
+}
+
+func newPicker(cfg *Config, esPicker balancer.Picker, children []endpointsharding.ChildState, everReady map[string]bool) *picker {
+	s := cfg.split
+	p := &picker{
+		cfg:    cfg,
+		split:  s,
+		groups: make([]*group, len(s.versions)),
+		byName: make(map[string]*group, len(s.versions)),
+		byAddr: make(map[string]*readyEndpoint),
+		all:    esPicker,
+	}
+	for i, v := range s.versions {
+		p.groups[i] = &group{name: v}
+		p.byName[v] = p.groups[i]
+	}
+	for _, c := range children {
+		v := versionOf(c.Endpoint, cfg.DefaultVersion)
+		g := p.byName[v]
+		if g == nil {
+			g = &group{name: v}
+			p.byName[v] = g
+		}
+		st := c.State.ConnectivityState
+		g.states[st]++
+		addr := ""
+		if len(c.Endpoint.Addresses) > 0 {
+			addr = c.Endpoint.Addresses[0].Addr
+		}
+		p.endpoints = append(p.endpoints, EndpointInfo{Version: v, Addr: addr, State: st, StateName: st.String()})
+		if st == connectivity.Ready {
+			g.ready = append(g.ready, readyEndpoint{picker: c.State.Picker, addr: addr})
+		}
+	}
+	// Pointers into the final slices, so the map and a CallRecord share them.
+	for _, g := range p.byName {
+		for i := range g.ready {
+			p.byAddr[g.ready[i].addr] = &g.ready[i]
+		}
+	}
+	for _, c := range children {
+		// Every address of a multi-address endpoint reaches the same child.
+		if c.State.ConnectivityState != connectivity.Ready || len(c.Endpoint.Addresses) < 2 {
+			continue
+		}
+		first := p.byAddr[c.Endpoint.Addresses[0].Addr]
+		for _, a := range c.Endpoint.Addresses[1:] {
+			p.byAddr[a.Addr] = first
+		}
+	}
+	for _, g := range p.byName {
+		if len(g.ready) > 0 {
+			everReady[g.name] = true
+		}
+		g.first = !everReady[g.name] && g.states[connectivity.Connecting]+g.states[connectivity.Idle] > 0
+	}
+	for _, g := range p.groups {
+		if len(g.ready) > 0 {
+			p.anyRdy = true
+		}
+	}
+	return p
+}
+
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	ci := callInfoFrom(info.Ctx)
+	role := RolePrimary
+	if ci != nil {
+		if ci.role != "" {
+			role = ci.role
+		}
+		if ci.endpoint != "" {
+			return p.pickEndpoint(info, ci, role)
+		}
+		if ci.version != "" {
+			return p.pickForced(info, ci, role, ci.version, "")
+		}
+	}
+	if p.cfg.OverrideKey != "" {
+		if v, ok := outgoingValue(info.Ctx, p.cfg.OverrideKey); ok {
+			return p.pickForced(info, ci, role, v, p.cfg.OverrideKey)
+		}
+	}
+	if !p.anyRdy {
+		// Nothing of the split can serve: wait or fail as round_robin does.
+		return p.all.Pick(info)
+	}
+
+	snap := p.split.snap.Load()
+	var r uint32
+	if key, ok := p.stickyKey(info.Ctx, ci); ok {
+		r = stickyPoint(key)
+	} else {
+		r = rand.Uint32N(TotalWeight)
+	}
+	g := p.groups[snap.index(r)]
+	if len(g.ready) == 0 {
+		if g.first {
+			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+		}
+		if !p.cfg.FallbackEnabled() {
+			return balancer.PickResult{}, status.Errorf(codes.Unavailable,
+				"ninelives: version %q has no READY endpoint (%s) and fallback is off", g.name, g.describe())
+		}
+		chosen := g.name
+		g = p.fallback(snap, r)
+		if obs := p.split.observers.Load(); obs != nil {
+			for _, o := range *obs {
+				o.ObserveFallback(chosen)
+			}
+		}
+		if ci != nil && ci.record != nil {
+			ci.record.fallback.Store(true)
+		}
+	} else if ci != nil && ci.record != nil {
+		ci.record.fallback.Store(false)
+	}
+	return p.pickIn(info, ci, role, g)
+}
+
+// fallback chooses among the versions that can serve, in proportion to their
+// weights, keeping the order of r so sticky keys stay put where they can.
+func (p *picker) fallback(snap *snapshot, r uint32) *group {
+	var total uint32
+	for i, g := range p.groups {
+		if len(g.ready) > 0 {
+			total += snap.bp[i]
+		}
+	}
+	if total == 0 {
+		// Every version that can serve has weight 0: the default one first.
+		if g := p.byName[p.cfg.DefaultVersion]; g != nil && len(g.ready) > 0 {
+			return g
+		}
+		for _, g := range p.groups {
+			if len(g.ready) > 0 {
+				return g
+			}
+		}
+	}
+	x := uint32(uint64(r) * uint64(total) / TotalWeight)
+	var c uint32
+	var last *group
+	for i, g := range p.groups {
+		if len(g.ready) == 0 {
+			continue
+		}
+		last = g
+		c += snap.bp[i]
+		if x < c {
+			return g
+		}
+	}
+	return last
+}
+
+func (p *picker) pickForced(info balancer.PickInfo, ci *callInfo, role Role, version, header string) (balancer.PickResult, error) {
+	g := p.byName[version]
+	if g == nil {
+		if header != "" {
+			return balancer.PickResult{}, status.Errorf(codes.Unimplemented,
+				"ninelives: metadata %s=%q names no version of this service (it has %s)", header, version, p.versionList())
+		}
+		return balancer.PickResult{}, status.Errorf(codes.Unimplemented,
+			"ninelives: forced version %q is not a version of this service (it has %s)", version, p.versionList())
+	}
+	if len(g.ready) == 0 {
+		if g.first {
+			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+		}
+		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
+			"ninelives: forced version %q has no READY endpoint (%s)", version, g.describe())
+	}
+	return p.pickIn(info, ci, role, g)
+}
+
+func (p *picker) pickEndpoint(info balancer.PickInfo, ci *callInfo, role Role) (balancer.PickResult, error) {
+	ep := p.byAddr[ci.endpoint]
+	if ep == nil {
+		state := "unknown to this client"
+		for _, e := range p.endpoints {
+			if e.Addr == ci.endpoint {
+				state = e.State.String()
+			}
+		}
+		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
+			"ninelives: forced endpoint %s is not READY (%s)", ci.endpoint, state)
+	}
+	g := p.versionOfAddr(ci.endpoint)
+	return p.finish(info, ci, role, g, ep)
+}
+
+func (p *picker) versionOfAddr(addr string) *group {
+	for _, e := range p.endpoints {
+		if e.Addr == addr {
+			return p.byName[e.Version]
+		}
+	}
+	return nil
+}
+
+// pickIn picks the next READY endpoint of g, round robin.
+func (p *picker) pickIn(info balancer.PickInfo, ci *callInfo, role Role, g *group) (balancer.PickResult, error) {
+	ep := &g.ready[g.next.Add(1)%uint32(len(g.ready))]
+	return p.finish(info, ci, role, g, ep)
+}
+
+func (p *picker) finish(info balancer.PickInfo, ci *callInfo, role Role, g *group, ep *readyEndpoint) (balancer.PickResult, error) {
+	res, err := ep.picker.Pick(info)
+	if err != nil {
+		return res, err
+	}
+	if ci != nil && ci.record != nil {
+		ci.record.version.Store(&g.name)
+		ci.record.endpoint.Store(&ep.addr)
+	}
+	if obs := p.split.observers.Load(); obs != nil && len(*obs) > 0 {
+		a := attemptPool.Get().(*attemptRec)
+		a.a = Attempt{Version: g.name, Role: role, Method: info.FullMethodName}
+		a.obs = *obs
+		a.child = res.Done
+		a.start = time.Now()
+		res.Done = a.done
+	}
+	return res, nil
+}
+
+func (p *picker) stickyKey(ctx context.Context, ci *callInfo) (string, bool) {
+	if ci != nil && ci.hasSticky {
+		return ci.sticky, true
+	}
+	if p.cfg.StickyKey != "" {
+		return outgoingValue(ctx, p.cfg.StickyKey)
+	}
+	return "", false
+}
+
+func (p *picker) versionList() string {
+	names := make([]string, 0, len(p.byName))
+	names = append(names, p.split.versions...)
+	for n := range p.byName {
+		if !p.split.Has(n) {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func (g *group) describe() string {
+	var parts []string
+	for st, n := range g.states {
+		if n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+strings.ToLower(connectivity.State(st).String()))
+		}
+	}
+	if len(parts) == 0 {
+		return "no endpoints"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// outgoingValue returns the first value of key in the outgoing metadata.
+func outgoingValue(ctx context.Context, key string) (string, bool) {
+	md, ok := metadata.FromOutgoingContext(ctx)
+	if !ok {
+		return "", false
+	}
+	if v := md[key]; len(v) > 0 {
+		return v[0], true
+	}
+	return "", false
+}
+
+// stickyPoint maps a sticky key to a point in [0, TotalWeight): FNV-1a 64,
+// then the splitmix64 finaliser so short, similar keys spread evenly, then a
+// multiply-shift into the range. It is stable across processes and releases.
+func stickyPoint(key string) uint32 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	hi, _ := bits.Mul64(h, TotalWeight)
+	return uint32(hi)
+}
+
+// StickyPoint exposes the point a sticky key maps to, in basis points: with
+// weights in version order, the key goes to the first version whose
+// cumulative weight exceeds it.
+func StickyPoint(key string) int { return int(stickyPoint(key)) }
+
+// attemptRec measures one attempt. Records are pooled and carry their own
+// bound Done function, so instrumenting a pick allocates nothing.
+type attemptRec struct {
+	a     Attempt
+	obs   []Observer
+	child func(balancer.DoneInfo)
+	start time.Time
+	done  func(balancer.DoneInfo)
+}
+
+var attemptPool sync.Pool
+
+func init() {
+	attemptPool.New = func() any {
+		r := new(attemptRec)
+		r.done = r.finish
+		return r
+	}
+}
+
+func (r *attemptRec) finish(di balancer.DoneInfo) {
+	if r.child != nil {
+		r.child(di)
+	}
+	// grpc calls Done with an empty DoneInfo when the picked transport was
+	// not ready and it picks again: no attempt reached a server.
+	if di.Err != nil || di.BytesSent || di.BytesReceived {
+		r.a.Err = di.Err
+		r.a.Latency = time.Since(r.start)
+		for _, o := range r.obs {
+			o.ObserveAttempt(&r.a)
+		}
+	}
+	done := r.done
+	*r = attemptRec{done: done}
+	attemptPool.Put(r)
+}

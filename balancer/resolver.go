@@ -1,0 +1,310 @@
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+)
+
+// Scheme is the scheme of the composite resolver:
+//
+//	ninelives:///stable=dns:///orders-v1:50051;canary=dns:///orders-v2:50051
+//
+// Each VERSION=TARGET pair names a version and any gRPC target, which the
+// resolver of the target's own scheme resolves; its endpoints are labelled
+// with the version. A version may repeat to add targets. A TARGET holding
+// ';', '?', '#' or '%' is percent-encoded.
+const Scheme = "ninelives"
+
+// ErrBadTarget is returned, wrapped, for every composite target that cannot be
+// parsed.
+var ErrBadTarget = errors.New("ninelives: bad composite target")
+
+// VersionTarget is one VERSION=TARGET pair of a composite target.
+type VersionTarget struct {
+	Version string `json:"version"`
+	Target  string `json:"target"`
+}
+
+// CompositeTarget returns the dial target that resolves each pair's target
+// and labels its endpoints with the pair's version, in the text form
+// ParseCompositeTarget reads.
+func CompositeTarget(pairs ...VersionTarget) string {
+	var b strings.Builder
+	b.WriteString(Scheme + ":///")
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(p.Version)
+		b.WriteByte('=')
+		b.WriteString(escapeTarget(p.Target))
+	}
+	return b.String()
+}
+
+func escapeTarget(t string) string {
+	r := strings.NewReplacer("%", "%25", ";", "%3B", "?", "%3F", "#", "%23")
+	return r.Replace(t)
+}
+
+// ParseCompositeTarget reads the text form of a composite target: either a
+// whole "ninelives:///…" target or just its "VERSION=TARGET;…" part, as in a
+// config file. It checks every pair and every TARGET's scheme.
+func ParseCompositeTarget(s string) ([]VersionTarget, error) {
+	body := s
+	if strings.HasPrefix(s, Scheme+":") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q: %v", ErrBadTarget, s, err)
+		}
+		if u.RawQuery != "" || u.ForceQuery {
+			return nil, fmt.Errorf("%w: %q has a raw '?'; percent-encode it as %%3F inside a TARGET", ErrBadTarget, s)
+		}
+		if u.Fragment != "" {
+			return nil, fmt.Errorf("%w: %q has a raw '#'; percent-encode it as %%23 inside a TARGET", ErrBadTarget, s)
+		}
+		body = u.Opaque
+		if body == "" {
+			if u.Host != "" {
+				return nil, fmt.Errorf("%w: %q: write %s:///VERSION=TARGET;… with three slashes, not an authority %q", ErrBadTarget, s, Scheme, u.Host)
+			}
+			body = strings.TrimPrefix(u.EscapedPath(), "/")
+		}
+	} else if strings.ContainsAny(s, "?#") {
+		return nil, fmt.Errorf("%w: %q has a raw '?' or '#'; percent-encode them as %%3F and %%23", ErrBadTarget, s)
+	}
+	return parsePairs(body)
+}
+
+func parsePairs(body string) ([]VersionTarget, error) {
+	if strings.TrimSpace(body) == "" {
+		return nil, fmt.Errorf("%w: no VERSION=TARGET pairs", ErrBadTarget)
+	}
+	var out []VersionTarget
+	for i, pair := range strings.Split(body, ";") {
+		v, t, ok := strings.Cut(pair, "=")
+		if !ok {
+			return nil, fmt.Errorf("%w: pair %d %q has no '=' between VERSION and TARGET", ErrBadTarget, i+1, pair)
+		}
+		if err := validVersionName(v); err != nil {
+			return nil, fmt.Errorf("%w: pair %d %q: %v", ErrBadTarget, i+1, pair, err)
+		}
+		target, err := url.PathUnescape(t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: pair %d %q: bad percent-encoding: %v", ErrBadTarget, i+1, pair, err)
+		}
+		if target == "" {
+			return nil, fmt.Errorf("%w: pair %d %q: TARGET is empty", ErrBadTarget, i+1, pair)
+		}
+		if _, _, err := childTarget(target); err != nil {
+			return nil, fmt.Errorf("%w: pair %d %q: %v", ErrBadTarget, i+1, pair, err)
+		}
+		out = append(out, VersionTarget{Version: v, Target: target})
+	}
+	return out, nil
+}
+
+// childTarget parses a TARGET as grpc does: a registered scheme is used as
+// it is; no scheme means the default scheme (dns unless changed).
+func childTarget(t string) (resolver.Target, resolver.Builder, error) {
+	if u, err := url.Parse(t); err == nil && u.Scheme != "" {
+		if b := resolver.Get(u.Scheme); b != nil {
+			if u.Scheme == Scheme {
+				return resolver.Target{}, nil, fmt.Errorf("TARGET %q nests a %s target", t, Scheme)
+			}
+			return resolver.Target{URL: *u}, b, nil
+		}
+		if strings.Contains(t, "://") {
+			return resolver.Target{}, nil, fmt.Errorf("no resolver is registered for scheme %q of TARGET %q", u.Scheme, t)
+		}
+	}
+	def := resolver.GetDefaultScheme()
+	u, err := url.Parse(def + ":///" + t)
+	if err != nil {
+		return resolver.Target{}, nil, fmt.Errorf("TARGET %q: %v", t, err)
+	}
+	b := resolver.Get(def)
+	if b == nil {
+		return resolver.Target{}, nil, fmt.Errorf("TARGET %q has no scheme and the default scheme %q has no resolver", t, def)
+	}
+	return resolver.Target{URL: *u}, b, nil
+}
+
+type compositeBuilder struct{}
+
+func (compositeBuilder) Scheme() string { return Scheme }
+
+// OverrideAuthority gives the channel the authority of the first TARGET, so
+// the :authority header is a host name, not the composite text.
+func (compositeBuilder) OverrideAuthority(t resolver.Target) string {
+	pairs, err := ParseCompositeTarget(t.String())
+	if err != nil || len(pairs) == 0 {
+		return "localhost"
+	}
+	ct, _, err := childTarget(pairs[0].Target)
+	if err != nil {
+		return "localhost"
+	}
+	if ct.URL.Scheme == "unix" || ct.URL.Scheme == "unix-abstract" {
+		return "localhost"
+	}
+	if ep := ct.Endpoint(); ep != "" {
+		return ep
+	}
+	return "localhost"
+}
+
+func (compositeBuilder) Build(t resolver.Target, cc resolver.ClientConn, opts resolver.BuildOptions) (resolver.Resolver, error) {
+	pairs, err := ParseCompositeTarget(t.String())
+	if err != nil {
+		return nil, err
+	}
+	r := &compositeResolver{cc: cc, building: true}
+	r.children = make([]*childResolver, len(pairs))
+	for i, p := range pairs {
+		r.children[i] = &childResolver{parent: r, version: p.Version, target: p.Target}
+	}
+	for i, p := range pairs {
+		ct, b, err := childTarget(p.Target)
+		if err == nil {
+			var child resolver.Resolver
+			child, err = b.Build(ct, r.children[i], opts)
+			r.mu.Lock()
+			r.children[i].r = child
+			r.mu.Unlock()
+		}
+		if err != nil {
+			// One version's resolver failing must not take the others down.
+			r.children[i].report(fmt.Errorf("ninelives: version %q target %q: %w", p.Version, p.Target, err))
+		}
+	}
+	r.mu.Lock()
+	r.building = false
+	r.mu.Unlock()
+	_ = r.push()
+	return r, nil
+}
+
+// compositeResolver merges the states of its children into one.
+type compositeResolver struct {
+	cc resolver.ClientConn
+
+	mu       sync.Mutex // guards the fields below; held while pushing to cc, so pushes keep their order
+	children []*childResolver
+	building bool
+	closed   bool
+}
+
+// childResolver is the ClientConn one child resolver reports to.
+type childResolver struct {
+	parent          *compositeResolver
+	version, target string
+	r               resolver.Resolver
+
+	// guarded by parent.mu
+	endpoints []resolver.Endpoint
+	err       error
+	reported  bool
+}
+
+func (c *childResolver) UpdateState(s resolver.State) error {
+	eps := s.Endpoints
+	if len(eps) == 0 {
+		for _, a := range s.Addresses {
+			eps = append(eps, resolver.Endpoint{Addresses: []resolver.Address{a}})
+		}
+	}
+	tagged := make([]resolver.Endpoint, len(eps))
+	for i, ep := range eps {
+		tagged[i] = SetVersion(ep, c.version)
+	}
+	c.parent.mu.Lock()
+	c.endpoints, c.err, c.reported = tagged, nil, true
+	c.parent.mu.Unlock()
+	return c.parent.push()
+}
+
+func (c *childResolver) ReportError(err error) {
+	c.report(fmt.Errorf("ninelives: version %q target %q: %w", c.version, c.target, err))
+	_ = c.parent.push()
+}
+
+// report records a child's error; its last good endpoints stay in use.
+func (c *childResolver) report(err error) {
+	c.parent.mu.Lock()
+	c.err, c.reported = err, true
+	c.parent.mu.Unlock()
+}
+
+// NewAddress is the deprecated form of UpdateState.
+func (c *childResolver) NewAddress(addrs []resolver.Address) {
+	_ = c.UpdateState(resolver.State{Addresses: addrs})
+}
+
+func (c *childResolver) ParseServiceConfig(js string) *serviceconfig.ParseResult {
+	return c.parent.cc.ParseServiceConfig(js)
+}
+
+// push sends the merged endpoints of every child to the channel. With none at
+// all, it reports the children's errors instead, once every child has
+// reported.
+func (r *compositeResolver) push() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.building || r.closed {
+		return nil
+	}
+	var eps []resolver.Endpoint
+	var errs []error
+	all := true
+	for _, c := range r.children {
+		eps = append(eps, c.endpoints...)
+		if c.err != nil {
+			errs = append(errs, c.err)
+		}
+		all = all && c.reported
+	}
+	if len(eps) > 0 {
+		return r.cc.UpdateState(resolver.State{Endpoints: eps})
+	}
+	if all {
+		if len(errs) == 0 {
+			errs = append(errs, errors.New("ninelives: no version's target resolved to any endpoint"))
+		}
+		r.cc.ReportError(errors.Join(errs...))
+	}
+	return nil
+}
+
+func (r *compositeResolver) ResolveNow(o resolver.ResolveNowOptions) {
+	for _, c := range r.snapshot() {
+		c.ResolveNow(o)
+	}
+}
+
+func (r *compositeResolver) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	for _, c := range r.snapshot() {
+		c.Close()
+	}
+}
+
+func (r *compositeResolver) snapshot() []resolver.Resolver {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []resolver.Resolver
+	for _, c := range r.children {
+		if c.r != nil {
+			out = append(out, c.r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,274 @@
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"weak"
+)
+
+// TotalWeight is the sum of a Split's weights: weights are basis points, so a
+// step of one is 0.01 % of the traffic.
+const TotalWeight = 10000
+
+// ErrBadWeights is returned, wrapped, for every weight set that a Split
+// rejects.
+var ErrBadWeights = errors.New("ninelives: bad weights")
+
+// Weight is one version's share of the traffic in basis points.
+type Weight struct {
+	Version string `json:"version"`
+	Weight  int    `json:"weight"`
+}
+
+// snapshot is an immutable set of weights. Pick reads it through an atomic
+// pointer, so a change reaches the very next pick.
+type snapshot struct {
+	bp  []uint32 // weight of versions[i]
+	cum []uint32 // cum[i] = bp[0] + … + bp[i]
+	gen uint64
+}
+
+// index returns the version whose cumulative interval holds r, r in [0, 10000).
+// Versions with weight 0 own an empty interval and are never returned.
+func (s *snapshot) index(r uint32) int {
+	for i, c := range s.cum {
+		if r < c {
+			return i
+		}
+	}
+	return len(s.cum) - 1
+}
+
+// Split holds the versions of a service and their weights. It is safe for
+// concurrent use. One Split may steer any number of client connections; a
+// weight change reaches each of them on its next pick, with no re-resolution
+// and no reconnection.
+//
+// The set of versions and their order are fixed when the Split is made; the
+// order is the one sticky keys are mapped over (see contract 3 in the design).
+type Split struct {
+	versions []string
+	index    map[string]int
+	snap     atomic.Pointer[snapshot]
+	ref      string
+
+	mu        sync.Mutex // serialises SetWeights and watchers; never held during a pick
+	watchers  map[int]func([]Weight)
+	nextWatch int
+
+	observers atomic.Pointer[[]Observer]
+
+	boards sync.Map // *balancerState -> struct{}: the ready endpoints of each attached balancer
+}
+
+var (
+	splitSeq      atomic.Uint64
+	splitRegistry sync.Map // ref string -> weak.Pointer[Split]
+)
+
+// NewSplit returns a Split over the given versions, in that order, with their
+// starting weights. Names must be unique and non-empty, weights non-negative
+// and summing to TotalWeight.
+func NewSplit(weights ...Weight) (*Split, error) {
+	if len(weights) == 0 {
+		return nil, fmt.Errorf("%w: a split needs at least one version", ErrBadWeights)
+	}
+	s := &Split{index: make(map[string]int, len(weights)), watchers: map[int]func([]Weight){}}
+	for i, w := range weights {
+		if err := validVersionName(w.Version); err != nil {
+			return nil, fmt.Errorf("%w: versions[%d]: %v", ErrBadWeights, i, err)
+		}
+		if _, dup := s.index[w.Version]; dup {
+			return nil, fmt.Errorf("%w: versions[%d]: version %q appears twice", ErrBadWeights, i, w.Version)
+		}
+		s.index[w.Version] = i
+		s.versions = append(s.versions, w.Version)
+	}
+	snap, err := s.makeSnapshot(weights, 1)
+	if err != nil {
+		return nil, err
+	}
+	s.snap.Store(snap)
+	s.ref = "split-" + strconv.FormatUint(splitSeq.Add(1), 10)
+	splitRegistry.Store(s.ref, weak.Make(s))
+	runtime.AddCleanup(s, func(ref string) { splitRegistry.Delete(ref) }, s.ref)
+	return s, nil
+}
+
+// MustSplit is NewSplit for weights known to be valid; it panics otherwise.
+func MustSplit(weights ...Weight) *Split {
+	s, err := NewSplit(weights...)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func validVersionName(v string) error {
+	switch {
+	case v == "":
+		return errors.New("version name is empty")
+	case strings.ContainsAny(v, "=;?#/ \t\r\n"):
+		return fmt.Errorf("version name %q holds one of = ; ? # / or a space", v)
+	}
+	return nil
+}
+
+// makeSnapshot validates weights against the split's versions: every version
+// exactly once, none negative, summing to TotalWeight.
+func (s *Split) makeSnapshot(weights []Weight, gen uint64) (*snapshot, error) {
+	bp := make([]uint32, len(s.versions))
+	seen := make([]bool, len(s.versions))
+	sum := 0
+	for _, w := range weights {
+		i, ok := s.index[w.Version]
+		if !ok {
+			return nil, fmt.Errorf("%w: unknown version %q (the split has %s)", ErrBadWeights, w.Version, strings.Join(s.versions, ", "))
+		}
+		if seen[i] {
+			return nil, fmt.Errorf("%w: version %q given twice", ErrBadWeights, w.Version)
+		}
+		if w.Weight < 0 || w.Weight > TotalWeight {
+			return nil, fmt.Errorf("%w: weight of %q is %d, want 0..%d", ErrBadWeights, w.Version, w.Weight, TotalWeight)
+		}
+		seen[i] = true
+		bp[i] = uint32(w.Weight)
+		sum += w.Weight
+	}
+	for i, ok := range seen {
+		if !ok {
+			return nil, fmt.Errorf("%w: no weight for version %q", ErrBadWeights, s.versions[i])
+		}
+	}
+	if sum != TotalWeight {
+		return nil, fmt.Errorf("%w: weights sum to %d, want %d", ErrBadWeights, sum, TotalWeight)
+	}
+	cum := make([]uint32, len(bp))
+	var c uint32
+	for i, w := range bp {
+		c += w
+		cum[i] = c
+	}
+	return &snapshot{bp: bp, cum: cum, gen: gen}, nil
+}
+
+// Versions returns the split's versions in their fixed order.
+func (s *Split) Versions() []string { return slices.Clone(s.versions) }
+
+// Has reports whether the split has the version.
+func (s *Split) Has(version string) bool { _, ok := s.index[version]; return ok }
+
+// Weights returns the current weights in version order.
+func (s *Split) Weights() []Weight {
+	return s.weightsOf(s.snap.Load())
+}
+
+func (s *Split) weightsOf(snap *snapshot) []Weight {
+	out := make([]Weight, len(s.versions))
+	for i, v := range s.versions {
+		out[i] = Weight{Version: v, Weight: int(snap.bp[i])}
+	}
+	return out
+}
+
+// Weight returns the current weight of one version, 0 for an unknown one.
+func (s *Split) Weight(version string) int {
+	i, ok := s.index[version]
+	if !ok {
+		return 0
+	}
+	return int(s.snap.Load().bp[i])
+}
+
+// Generation counts the weight changes; it starts at 1.
+func (s *Split) Generation() uint64 { return s.snap.Load().gen }
+
+// SetWeights replaces every weight at once. Each version of the split must be
+// given exactly once, and the weights must sum to TotalWeight; otherwise the
+// weights stay as they were and the error names what was wrong.
+func (s *Split) SetWeights(weights ...Weight) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap, err := s.makeSnapshot(weights, s.snap.Load().gen+1)
+	if err != nil {
+		return err
+	}
+	s.snap.Store(snap)
+	ws := s.weightsOf(snap)
+	for _, id := range slices.Sorted(maps.Keys(s.watchers)) {
+		s.watchers[id](slices.Clone(ws))
+	}
+	return nil
+}
+
+// Set moves the traffic between two versions: version gets weight basis
+// points and other gets the rest; every other version keeps its weight, so
+// their sum must leave room. It is the common canary step.
+func (s *Split) Set(version string, weight int, other string) error {
+	cur := s.Weights()
+	rest := TotalWeight
+	for i := range cur {
+		if cur[i].Version != version && cur[i].Version != other {
+			rest -= cur[i].Weight
+		}
+	}
+	if version == other {
+		return fmt.Errorf("%w: Set needs two different versions, got %q twice", ErrBadWeights, version)
+	}
+	for i := range cur {
+		switch cur[i].Version {
+		case version:
+			cur[i].Weight = weight
+		case other:
+			cur[i].Weight = rest - weight
+		}
+	}
+	if !s.Has(version) || !s.Has(other) {
+		return fmt.Errorf("%w: Set(%q, %d, %q): unknown version (the split has %s)", ErrBadWeights, version, weight, other, strings.Join(s.versions, ", "))
+	}
+	return s.SetWeights(cur...)
+}
+
+// Watch calls fn with the new weights after every change, in the order of the
+// changes, until the returned stop function is called. fn runs on the
+// goroutine that changed the weights and must not call SetWeights.
+func (s *Split) Watch(fn func([]Weight)) (stop func()) {
+	s.mu.Lock()
+	id := s.nextWatch
+	s.nextWatch++
+	s.watchers[id] = fn
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.watchers, id)
+		s.mu.Unlock()
+	}
+}
+
+// String renders the weights as "stable=90.00% canary=10.00%".
+func (s *Split) String() string {
+	var b strings.Builder
+	for i, w := range s.Weights() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d.%02d%%", w.Version, w.Weight/100, w.Weight%100)
+	}
+	return b.String()
+}
+
+// lookupSplit finds the live Split a service config refers to.
+func lookupSplit(ref string) *Split {
+	v, ok := splitRegistry.Load(ref)
+	if !ok {
+		return nil
+	}
+	return v.(weak.Pointer[Split]).Value()
+}
