@@ -1,8 +1,7 @@
-package balancer
+package balancer_test
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,56 +13,25 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 
+	. "github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fleet is a set of demo servers on loopback, by version.
-type fleet struct {
-	t       testing.TB
-	order   []string
-	servers map[string][]*demoserver.Server
-}
-
 // startFleet starts count servers of each version, given as pairs
-// ("stable", 3, "canary", 1).
-func startFleet(t testing.TB, spec ...any) *fleet {
+// ("stable", 3, "canary", 1), and stops them when the test ends.
+func startFleet(t testing.TB, spec ...any) *demoserver.Fleet {
 	t.Helper()
-	f := &fleet{t: t, servers: map[string][]*demoserver.Server{}}
+	var specs []demoserver.VersionSpec
 	for i := 0; i < len(spec); i += 2 {
-		v, n := spec[i].(string), spec[i+1].(int)
-		f.order = append(f.order, v)
-		for j := range n {
-			s := demoserver.New(v, fmt.Sprintf("%s-%d", v, j))
-			require.NoError(t, s.Start("127.0.0.1:0"))
-			t.Cleanup(s.Stop)
-			f.servers[v] = append(f.servers[v], s)
-		}
+		specs = append(specs, demoserver.VersionSpec{Version: spec[i].(string), Count: spec[i+1].(int)})
 	}
+	f, err := demoserver.StartFleet(specs...)
+	require.NoError(t, err)
+	t.Cleanup(f.Stop)
 	return f
-}
-
-// target is the composite passthrough target of the fleet.
-func (f *fleet) target() string {
-	var pairs []VersionTarget
-	for _, v := range f.order {
-		for _, s := range f.servers[v] {
-			pairs = append(pairs, VersionTarget{Version: v, Target: "passthrough:///" + s.Addr()})
-		}
-	}
-	return CompositeTarget(pairs...)
-}
-
-func (f *fleet) accepted() int64 {
-	var n int64
-	for _, ss := range f.servers {
-		for _, s := range ss {
-			n += s.Accepted()
-		}
-	}
-	return n
 }
 
 func dial(t testing.TB, target string, opts ...grpc.DialOption) *grpc.ClientConn {

@@ -1,4 +1,4 @@
-package balancer
+package balancer_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	. "github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
@@ -25,10 +26,10 @@ import (
 func TestWeightsAndChangesWithoutReconnecting(t *testing.T) {
 	f := startFleet(t, "stable", 2, "canary", 2)
 	split := MustSplit(Weight{"stable", 9000}, Weight{"canary", 1000})
-	cc := dial(t, f.target(), WithSplit(split))
+	cc := dial(t, f.Target(), WithSplit(split))
 	connect(t, cc)
 	waitReady(t, split, map[string]int{"stable": 2, "canary": 2})
-	conns := f.accepted()
+	conns := f.Accepted()
 	require.EqualValues(t, 4, conns, "one connection per server")
 
 	const n = 20000
@@ -44,14 +45,14 @@ func TestWeightsAndChangesWithoutReconnecting(t *testing.T) {
 	require.NoError(t, split.Set("canary", 10000, "stable"))
 	got = tally(t, cc, 500, 4, bg)
 	assert.Equal(t, map[string]int{"canary": 500}, got, "0/100 takes effect on the very next calls")
-	assert.Equal(t, conns, f.accepted(), "weight changes made no new connection")
+	assert.Equal(t, conns, f.Accepted(), "weight changes made no new connection")
 	assert.EqualValues(t, 3, split.Generation())
 }
 
 func TestStickyKeys(t *testing.T) {
 	f := startFleet(t, "stable", 2, "canary", 2)
 	split := MustSplit(Weight{"stable", 9000}, Weight{"canary", 1000})
-	cc := dial(t, f.target(), WithSplit(split, StickyKey("x-user-id")))
+	cc := dial(t, f.Target(), WithSplit(split, StickyKey("x-user-id")))
 	connect(t, cc)
 	waitReady(t, split, map[string]int{"stable": 2, "canary": 2})
 
@@ -116,32 +117,12 @@ func TestStickyKeys(t *testing.T) {
 	assert.Equal(t, r1.GetServedBy().GetVersion(), r2.GetServedBy().GetVersion())
 }
 
-func TestStickyPointIsMonotoneInWeights(t *testing.T) {
-	// The placement rule itself, exhaustively over canary weights: a key in
-	// the canary at weight w stays there at every larger weight.
-	for i := range 2000 {
-		p := StickyPoint("k" + strconv.Itoa(i))
-		require.True(t, p >= 0 && p < TotalWeight)
-		first := -1
-		for w := 0; w <= TotalWeight; w += 100 {
-			s := &snapshot{cum: []uint32{uint32(TotalWeight - w), TotalWeight}}
-			inCanary := s.index(uint32(p)) == 1
-			if inCanary && first < 0 {
-				first = w
-			}
-			if first >= 0 {
-				require.True(t, inCanary, "key %d left the canary at weight %d", i, w)
-			}
-		}
-	}
-}
-
 func TestFallbackUnderLoad(t *testing.T) {
 	f := startFleet(t, "stable", 2, "canary", 2)
 	split := MustSplit(Weight{"stable", 5000}, Weight{"canary", 5000})
 	rec := new(recorder)
 	defer split.AddObserver(rec)()
-	cc := dial(t, f.target(), WithSplit(split))
+	cc := dial(t, f.Target(), WithSplit(split))
 	connect(t, cc)
 	waitReady(t, split, map[string]int{"stable": 2, "canary": 2})
 
@@ -174,8 +155,8 @@ func TestFallbackUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	addrs := []string{f.servers["canary"][0].Addr(), f.servers["canary"][1].Addr()}
-	for _, s := range f.servers["canary"] {
+	addrs := []string{f.Servers("canary")[0].Addr(), f.Servers("canary")[1].Addr()}
+	for _, s := range f.Servers("canary") {
 		s.Stop()
 	}
 	// Wait until grpc sees them gone.
@@ -210,10 +191,10 @@ func TestFallbackUnderLoad(t *testing.T) {
 func TestFallbackOff(t *testing.T) {
 	f := startFleet(t, "stable", 1, "canary", 1)
 	split := MustSplit(Weight{"stable", 0}, Weight{"canary", 10000})
-	cc := dial(t, f.target(), WithSplit(split, Fallback(false)))
+	cc := dial(t, f.Target(), WithSplit(split, Fallback(false)))
 	connect(t, cc)
 	waitReady(t, split, map[string]int{"stable": 1, "canary": 1})
-	f.servers["canary"][0].Stop()
+	f.Servers("canary")[0].Stop()
 	require.Eventually(t, func() bool { return len(split.ReadyEndpoints("canary")) == 0 }, 10*time.Second, 2*time.Millisecond)
 	_, err := getItem(context.Background(), cc, "a")
 	assert.Equal(t, codes.Unavailable, status.Code(err))
@@ -224,7 +205,7 @@ func TestFallbackOff(t *testing.T) {
 func TestForcedVersionAndEndpoint(t *testing.T) {
 	f := startFleet(t, "stable", 2, "canary", 1, "dark", 1)
 	split := MustSplit(Weight{"stable", 10000}, Weight{"canary", 0}, Weight{"dark", 0})
-	cc := dial(t, f.target(), WithSplit(split))
+	cc := dial(t, f.Target(), WithSplit(split))
 	connect(t, cc)
 	waitReady(t, split, map[string]int{"stable": 2, "canary": 1, "dark": 1})
 
@@ -232,10 +213,10 @@ func TestForcedVersionAndEndpoint(t *testing.T) {
 	got := tally(t, cc, 100, 4, func(int) context.Context { return ctx })
 	assert.Equal(t, map[string]int{"canary": 100}, got)
 	assert.Equal(t, "canary", rec.Version())
-	assert.Equal(t, f.servers["canary"][0].Addr(), rec.Endpoint())
+	assert.Equal(t, f.Servers("canary")[0].Addr(), rec.Endpoint())
 	assert.False(t, rec.Fallback())
 
-	target := f.servers["stable"][1]
+	target := f.Servers("stable")[1]
 	ectx := ForceEndpoint(context.Background(), target.Addr())
 	for range 50 {
 		resp, err := getItem(ectx, cc, "a")
@@ -245,14 +226,14 @@ func TestForcedVersionAndEndpoint(t *testing.T) {
 	assert.EqualValues(t, 50, target.Calls("GetItem"))
 
 	// Forced to a version that is down: Unavailable naming it, no fallback.
-	f.servers["dark"][0].Stop()
+	f.Servers("dark")[0].Stop()
 	require.Eventually(t, func() bool { return len(split.ReadyEndpoints("dark")) == 0 }, 10*time.Second, 2*time.Millisecond)
 	_, err := getItem(ForceVersion(context.Background(), "dark"), cc, "a")
 	assert.Equal(t, codes.Unavailable, status.Code(err))
 	assert.ErrorContains(t, err, `forced version "dark" has no READY endpoint`)
-	_, err = getItem(ForceEndpoint(context.Background(), f.servers["dark"][0].Addr()), cc, "a")
+	_, err = getItem(ForceEndpoint(context.Background(), f.Servers("dark")[0].Addr()), cc, "a")
 	assert.Equal(t, codes.Unavailable, status.Code(err))
-	assert.ErrorContains(t, err, "forced endpoint "+f.servers["dark"][0].Addr()+" is not READY")
+	assert.ErrorContains(t, err, "forced endpoint "+f.Servers("dark")[0].Addr()+" is not READY")
 	_, err = getItem(ForceEndpoint(context.Background(), "127.0.0.1:1"), cc, "a")
 	assert.ErrorContains(t, err, "unknown to this client")
 	_, err = getItem(ForceVersion(context.Background(), "nope"), cc, "a")
@@ -263,7 +244,7 @@ func TestForcedVersionAndEndpoint(t *testing.T) {
 func TestOverrideHeader(t *testing.T) {
 	f := startFleet(t, "stable", 1, "canary", 1)
 	split := MustSplit(Weight{"stable", 10000}, Weight{"canary", 0})
-	cc := dial(t, f.target(), WithSplit(split, OverrideKey("x-ninelives-version")))
+	cc := dial(t, f.Target(), WithSplit(split, OverrideKey("x-ninelives-version")))
 	connect(t, cc)
 	waitReady(t, split, map[string]int{"stable": 1, "canary": 1})
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-ninelives-version", "canary")
@@ -274,15 +255,15 @@ func TestOverrideHeader(t *testing.T) {
 	_, err := getItem(bad, cc, "a")
 	assert.Equal(t, codes.Unimplemented, status.Code(err), "not turned into Internal by grpc")
 	assert.ErrorContains(t, err, `x-ninelives-version="canry" names no version`)
-	assert.EqualValues(t, 0, f.servers["stable"][0].Calls("GetItem"), "no silent fallback")
+	assert.EqualValues(t, 0, f.Servers("stable")[0].Calls("GetItem"), "no silent fallback")
 }
 
 func TestNothingReadyBehavesLikeRoundRobin(t *testing.T) {
 	// Every server is gone: fail-fast calls fail with Unavailable and
 	// wait-for-ready calls wait until their deadline, as with round_robin.
 	f := startFleet(t, "stable", 1)
-	addr := f.servers["stable"][0].Addr()
-	f.servers["stable"][0].Stop()
+	addr := f.Servers("stable")[0].Addr()
+	f.Servers("stable")[0].Stop()
 	split := MustSplit(Weight{"stable", 10000})
 	for _, policy := range []string{"round_robin", Name} {
 		opt := grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`)
@@ -310,7 +291,7 @@ func TestAllCallKindsRoutedAlike(t *testing.T) {
 	split := MustSplit(Weight{"stable", 10000}, Weight{"canary", 0})
 	rec := new(recorder)
 	defer split.AddObserver(rec)()
-	cc := dial(t, f.target(), WithSplit(split))
+	cc := dial(t, f.Target(), WithSplit(split))
 	connect(t, cc)
 	waitReady(t, split, map[string]int{"stable": 1, "canary": 1})
 	client := demov1.NewDemoServiceClient(cc)
@@ -370,11 +351,11 @@ func TestAllCallKindsRoutedAlike(t *testing.T) {
 
 func TestObserverSeesErrorsAndRoles(t *testing.T) {
 	f := startFleet(t, "stable", 1)
-	f.servers["stable"][0].SetFaults(demoserver.Faults{ErrorRate: 1})
+	f.Servers("stable")[0].SetFaults(demoserver.Faults{ErrorRate: 1})
 	split := MustSplit(Weight{"stable", 10000})
 	rec := new(recorder)
 	remove := split.AddObserver(rec)
-	cc := dial(t, f.target(), WithSplit(split))
+	cc := dial(t, f.Target(), WithSplit(split))
 	_, err := getItem(WithRole(context.Background(), RoleShadow), cc, "a")
 	require.Equal(t, codes.Unavailable, status.Code(err))
 	got := rec.snapshot()
@@ -390,7 +371,7 @@ func TestObserverSeesErrorsAndRoles(t *testing.T) {
 func TestSplitSurvivesIdleness(t *testing.T) {
 	f := startFleet(t, "stable", 1, "canary", 1)
 	split := MustSplit(Weight{"stable", 10000}, Weight{"canary", 0})
-	cc := dial(t, f.target(), WithSplit(split), grpc.WithIdleTimeout(100*time.Millisecond))
+	cc := dial(t, f.Target(), WithSplit(split), grpc.WithIdleTimeout(100*time.Millisecond))
 	connect(t, cc)
 	got := tally(t, cc, 20, 1, bg)
 	assert.Equal(t, map[string]int{"stable": 20}, got)
