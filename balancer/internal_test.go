@@ -26,4 +26,3 @@ func TestStickyPointIsMonotoneInWeights(t *testing.T) {
 		}
 	}
 }
-
