@@ -2,6 +2,7 @@ package balancer_test
 
 import (
 	"context"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,4 +154,11 @@ func (r *recorder) snapshot() []Attempt {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Attempt(nil), r.attempts...)
+}
+
+func splitHostPort(t testing.TB, addr string) (string, string) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	return host, port
 }

@@ -48,36 +48,60 @@ func CompositeTarget(pairs ...VersionTarget) string {
 	return b.String()
 }
 
+// escapeTarget percent-encodes every byte of a TARGET that is not an
+// unreserved character, a sub-delimiter other than ';', ':', '@' or '/'.
 func escapeTarget(t string) string {
-	r := strings.NewReplacer("%", "%25", ";", "%3B", "?", "%3F", "#", "%23")
-	return r.Replace(t)
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~!$&'()*+,=:@/", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }
 
 // ParseCompositeTarget reads the text form of a composite target: either a
 // whole "ninelives:///…" target or just its "VERSION=TARGET;…" part, as in a
 // config file. It checks every pair and every TARGET's scheme.
 func ParseCompositeTarget(s string) ([]VersionTarget, error) {
-	body := s
-	if strings.HasPrefix(s, Scheme+":") {
-		u, err := url.Parse(s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrBadTarget, s, err)
+	if !strings.HasPrefix(s, Scheme+":") {
+		if strings.ContainsAny(s, "?#") {
+			return nil, fmt.Errorf("%w: %q has a raw '?' or '#'; percent-encode them as %%3F and %%23", ErrBadTarget, s)
 		}
-		if u.RawQuery != "" || u.ForceQuery {
-			return nil, fmt.Errorf("%w: %q has a raw '?'; percent-encode it as %%3F inside a TARGET", ErrBadTarget, s)
-		}
-		if u.Fragment != "" {
-			return nil, fmt.Errorf("%w: %q has a raw '#'; percent-encode it as %%23 inside a TARGET", ErrBadTarget, s)
-		}
-		body = u.Opaque
+		return parsePairs(s)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrBadTarget, s, err)
+	}
+	return pairsFromURL(u, s)
+}
+
+// pairsFromURL reads the pairs of a parsed target from its raw text, so
+// percent-encoded separators stay encoded until each TARGET is decoded.
+func pairsFromURL(u *url.URL, s string) ([]VersionTarget, error) {
+	if u.RawQuery != "" || u.ForceQuery {
+		return nil, fmt.Errorf("%w: %q has a raw '?'; percent-encode it as %%3F inside a TARGET", ErrBadTarget, s)
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		return nil, fmt.Errorf("%w: %q has a raw '#'; percent-encode it as %%23 inside a TARGET", ErrBadTarget, s)
+	}
+	if u.Host != "" || u.User != nil {
+		return nil, fmt.Errorf("%w: %q: write %s:///VERSION=TARGET;… with three slashes, not an authority %q", ErrBadTarget, s, Scheme, u.Host)
+	}
+	body := u.Opaque
+	if body == "" {
+		body = u.RawPath
 		if body == "" {
-			if u.Host != "" {
-				return nil, fmt.Errorf("%w: %q: write %s:///VERSION=TARGET;… with three slashes, not an authority %q", ErrBadTarget, s, Scheme, u.Host)
-			}
-			body = strings.TrimPrefix(u.EscapedPath(), "/")
+			body = u.Path
 		}
-	} else if strings.ContainsAny(s, "?#") {
-		return nil, fmt.Errorf("%w: %q has a raw '?' or '#'; percent-encode them as %%3F and %%23", ErrBadTarget, s)
+		body = strings.TrimPrefix(body, "/")
 	}
 	return parsePairs(body)
 }
@@ -143,7 +167,7 @@ func (compositeBuilder) Scheme() string { return Scheme }
 // OverrideAuthority gives the channel the authority of the first TARGET, so
 // the :authority header is a host name, not the composite text.
 func (compositeBuilder) OverrideAuthority(t resolver.Target) string {
-	pairs, err := ParseCompositeTarget(t.String())
+	pairs, err := pairsFromURL(&t.URL, t.String())
 	if err != nil || len(pairs) == 0 {
 		return "localhost"
 	}
@@ -161,7 +185,7 @@ func (compositeBuilder) OverrideAuthority(t resolver.Target) string {
 }
 
 func (compositeBuilder) Build(t resolver.Target, cc resolver.ClientConn, opts resolver.BuildOptions) (resolver.Resolver, error) {
-	pairs, err := ParseCompositeTarget(t.String())
+	pairs, err := pairsFromURL(&t.URL, t.String())
 	if err != nil {
 		return nil, err
 	}

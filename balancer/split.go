@@ -112,11 +112,16 @@ func MustSplit(weights ...Weight) *Split {
 }
 
 func validVersionName(v string) error {
-	switch {
-	case v == "":
+	if v == "" {
 		return errors.New("version name is empty")
-	case strings.ContainsAny(v, "=;?#/ \t\r\n"):
-		return fmt.Errorf("version name %q holds one of = ; ? # / or a space", v)
+	}
+	if len(v) > 64 {
+		return fmt.Errorf("version name %q is longer than 64 characters", v)
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("version name %q holds %q; use letters, digits, '-', '_' and '.'", v, r)
+		}
 	}
 	return nil
 }

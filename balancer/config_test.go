@@ -1,0 +1,103 @@
+package balancer_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	. "github.com/ninelives-go/ninelives/balancer"
+)
+
+func TestParseConfigDefaultsAndErrors(t *testing.T) {
+	cfg, err := ParseConfig(json.RawMessage(`{"versions":[{"name":"stable","weight":9000},{"name":"canary","weight":1000}],"stickyKey":"x-user-id"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "stable", cfg.DefaultVersion, "defaults to the first version")
+	assert.True(t, cfg.FallbackEnabled(), "fallback defaults to on")
+	assert.Equal(t, []Weight{{"stable", 9000}, {"canary", 1000}}, cfg.Split().Weights())
+
+	cases := map[string]string{
+		`{`:               "unexpected EOF",
+		`{"versions":[]}`: "versions is empty",
+		`{"versions":[{"name":"a","weight":9999}]}`:                                    "weights sum to 9999, want 10000",
+		`{"versions":[{"name":"a","weight":-1},{"name":"b","weight":10001}]}`:          `versions[0].weight: -1 for "a"`,
+		`{"versions":[{"name":"a","weight":5000},{"name":"a","weight":5000}]}`:         `versions[1].name: version "a" appears twice`,
+		`{"versions":[{"name":"","weight":10000}]}`:                                    "versions[0].name: version name is empty",
+		`{"versions":[{"name":"a","weight":10000}],"defaultVersion":"b"}`:              `defaultVersion: "b" is not one of the versions`,
+		`{"versions":[{"name":"a","weight":10000}],"stickyKey":"X-User"}`:              `stickyKey: "X-User"`,
+		`{"versions":[{"name":"a","weight":10000}],"stickyKey":"grpc-x"}`:              "reserved",
+		`{"versions":[{"name":"a","weight":10000}],"overrideKey":"v-bin"}`:             `overrideKey: "v-bin": binary`,
+		`{"versions":[{"name":"a","weight":10000}],"stickyKey":"k","overrideKey":"k"}`: `both "k"`,
+		`{"versions":[{"name":"a","weight":10000}],"splitRef":"split-0"}`:              `splitRef: "split-0" names no live Split`,
+		`{"versions":[{"name":"a","weight":"x"}]}`:                                     "cannot unmarshal string",
+		`{"versions":[{"name":"a","weight":10000}],"fallback":"yes"}`:                  "fallback",
+	}
+	for in, want := range cases {
+		_, err := ParseConfig(json.RawMessage(in))
+		assert.ErrorIs(t, err, ErrBadConfig, in)
+		assert.ErrorContains(t, err, want, in)
+	}
+}
+
+func TestWithSplitRejectsBadOptionsAtNewClient(t *testing.T) {
+	split := MustSplit(Weight{"stable", 10000})
+	_, err := grpc.NewClient("ninelives:///stable=passthrough:///127.0.0.1:1",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		WithSplit(split, StickyKey("Bad Key")))
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `stickyKey: "Bad Key"`)
+	_, err = ServiceConfig(split, DefaultVersion("canary"))
+	assert.ErrorContains(t, err, `defaultVersion: "canary"`)
+
+	sc, err := ServiceConfig(split, StickyKey("x-user-id"), Fallback(false))
+	require.NoError(t, err)
+	assert.Contains(t, sc, `"ninelives_split":{"versions":[{"name":"stable","weight":10000}],"stickyKey":"x-user-id","fallback":false,"splitRef":"split-`)
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add(`{"versions":[{"name":"stable","weight":9000},{"name":"canary","weight":1000}],"defaultVersion":"stable","stickyKey":"x-user-id","overrideKey":"x-ninelives-version","fallback":true}`)
+	f.Add(`{"versions":[{"name":"a","weight":10000}]}`)
+	f.Add(`{"versions":[{"name":"a","weight":5000},{"name":"a","weight":5000}]}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		cfg, err := ParseConfig(json.RawMessage(in))
+		if err != nil {
+			assert.ErrorContains(t, err, "ninelives:")
+			return
+		}
+		// A config that parses re-encodes to one that parses the same way.
+		out, err := json.Marshal(cfg)
+		require.NoError(t, err)
+		again, err := ParseConfig(out)
+		require.NoError(t, err, "%s", out)
+		assert.Equal(t, cfg.Split().Weights(), again.Split().Weights())
+		assert.Equal(t, cfg.DefaultVersion, again.DefaultVersion)
+		assert.Equal(t, cfg.StickyKey, again.StickyKey)
+		assert.Equal(t, cfg.FallbackEnabled(), again.FallbackEnabled())
+		sum := 0
+		for _, w := range cfg.Split().Weights() {
+			sum += w.Weight
+		}
+		assert.Equal(t, TotalWeight, sum)
+	})
+}
+
+func FuzzParseCompositeTarget(f *testing.F) {
+	f.Add("ninelives:///stable=dns:///orders-v1:50051;canary=dns:///orders-v2:50051")
+	f.Add("blue=passthrough:///blue-1.internal:7001;blue=passthrough:///blue-2.internal:7001;green=unix:///run/green.sock")
+	f.Add("ninelives:///a=unix:///run/a%3Bb.sock")
+	f.Add("ninelives:a=localhost:50051")
+	f.Fuzz(func(t *testing.T, in string) {
+		pairs, err := ParseCompositeTarget(in)
+		if err != nil {
+			assert.ErrorIs(t, err, ErrBadTarget)
+			return
+		}
+		require.NotEmpty(t, pairs)
+		again, err := ParseCompositeTarget(CompositeTarget(pairs...))
+		require.NoError(t, err, "the text form of %q", in)
+		assert.Equal(t, pairs, again)
+	})
+}
