@@ -1,0 +1,127 @@
+package telemetry_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startFleet starts the versions and stops them when the test ends.
+func startFleet(t testing.TB, specs ...demoserver.VersionSpec) *demoserver.Fleet {
+	t.Helper()
+	f, err := demoserver.StartFleet(specs...)
+	require.NoError(t, err)
+	t.Cleanup(f.Stop)
+	return f
+}
+
+// dial opens a client on the fleet steered by split, waits until every
+// endpoint is READY, and closes it when the test ends.
+func dial(t testing.TB, f *demoserver.Fleet, split *balancer.Split, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), balancer.WithSplit(split)}, opts...)
+	cc, err := grpc.NewClient(f.Target(), opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { cc.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc.Connect()
+	for st := cc.GetState(); st != connectivity.Ready; st = cc.GetState() {
+		require.True(t, cc.WaitForStateChange(ctx, st), "channel did not become READY, last state %v", st)
+	}
+	want := map[string]int{}
+	for _, v := range f.Versions() {
+		want[v] = len(f.Servers(v))
+	}
+	waitFor(t, func() bool {
+		for v, n := range want {
+			if len(split.ReadyEndpoints(v)) != n {
+				return false
+			}
+		}
+		return true
+	}, "every endpoint READY")
+	return cc
+}
+
+// waitFor polls cond every few milliseconds for at most ten seconds.
+func waitFor(t testing.TB, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// scrape fetches /metrics from h over a loopback HTTP server and decodes it.
+func scrape(t testing.TB, h http.Handler) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	out := map[string]*dto.MetricFamily{}
+	for {
+		mf := new(dto.MetricFamily)
+		err := dec.Decode(mf)
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		out[mf.GetName()] = mf
+	}
+	return out
+}
+
+// series returns the metric of family name whose labels include want.
+func series(mfs map[string]*dto.MetricFamily, name string, want map[string]string) []*dto.Metric {
+	var out []*dto.Metric
+	mf := mfs[name]
+	if mf == nil {
+		return nil
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue next
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time            { return c.t }
+func (c *fakeClock) advance(d time.Duration)   { c.t = c.t.Add(d) }
+func newClock() *fakeClock                     { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }

@@ -1,0 +1,525 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ninelives-go/ninelives/balancer"
+)
+
+// ScopeName is the instrumentation scope of every instrument of this package.
+const ScopeName = "github.com/ninelives-go/ninelives/telemetry"
+
+// The names of the instruments, as OpenTelemetry knows them. Prometheus
+// exporters translate them (see the package documentation).
+const (
+	MetricCalls       = "ninelives.rpc.calls"
+	MetricDuration    = "ninelives.rpc.duration"
+	MetricComparisons = "ninelives.shadow.comparisons"
+	MetricDropped     = "ninelives.shadow.dropped"
+	MetricWeight      = "ninelives.split.weight"
+	MetricFallbacks   = "ninelives.split.fallbacks"
+	MetricDecisions   = "ninelives.sentinel.decisions"
+)
+
+// The attribute keys of the instruments.
+const (
+	AttrVersion      = attribute.Key("ninelives.version")
+	AttrRole         = attribute.Key("ninelives.role")
+	AttrMethod       = attribute.Key("rpc.method")
+	AttrStatusCode   = attribute.Key("rpc.grpc.status_code")
+	AttrShadowResult = attribute.Key("ninelives.shadow.result")
+	AttrShadowReason = attribute.Key("ninelives.shadow.reason")
+	AttrAction       = attribute.Key("ninelives.sentinel.action")
+)
+
+// The results of a shadow comparison, the values of AttrShadowResult.
+const (
+	// ShadowMatch: the shadow's reply equals the primary's.
+	ShadowMatch = "match"
+	// ShadowMismatch: the replies differ in a field that matters.
+	ShadowMismatch = "mismatch"
+	// ShadowNoise: the replies differ only in fields known to differ between
+	// any two calls (timestamps, ids), as two calls to the baseline showed.
+	ShadowNoise = "noise"
+	// ShadowError: the shadow call failed where the primary succeeded.
+	ShadowError = "shadow_error"
+	// ShadowPrimaryError: the primary call failed, so nothing was compared.
+	ShadowPrimaryError = "primary_error"
+)
+
+// OtherMethod is the rpc.method value of the methods past the method cap.
+const OtherMethod = "other"
+
+// DefaultMethodCap is the number of distinct methods recorded under their own
+// name before further methods collapse into OtherMethod.
+const DefaultMethodCap = 100
+
+// DurationBuckets are the explicit bucket boundaries, in seconds, that
+// ninelives.rpc.duration advises to exporters: the same as grpc-go's
+// stats/opentelemetry plugin uses for its latency histograms, so the two sets
+// of histograms line up on one dashboard. They cover 10 µs to 100 s, about
+// four buckets per factor of ten between 100 µs and 1 s. The Source does not
+// use them: it reads the histogram with base-2 exponential buckets.
+var DurationBuckets = []float64{0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100}
+
+// Version is the version of this module, as the build recorded it, or
+// "devel" when the build did not record one (as in its own tests).
+func Version() string { return moduleVersion }
+
+var moduleVersion = func() string {
+	const path = "github.com/ninelives-go/ninelives"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if bi.Main.Path == path && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == path && d.Version != "" {
+			return d.Version
+		}
+	}
+	return "devel"
+}()
+
+// Option configures New.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	provider   metric.MeterProvider
+	methodCap  int
+	buckets    []float64
+	errs       []error
+	hasProvide bool
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		methodCap: DefaultMethodCap,
+		buckets:   DurationBuckets,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if len(c.errs) > 0 {
+		return c, errors.Join(c.errs...)
+	}
+	if !c.hasProvide {
+		c.provider = otel.GetMeterProvider()
+	}
+	return c, nil
+}
+
+// WithMeterProvider makes the instruments on mp instead of the global
+// MeterProvider.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		if mp == nil {
+			c.errs = append(c.errs, errors.New("ninelives: WithMeterProvider: the provider is nil"))
+			return
+		}
+		c.provider, c.hasProvide = mp, true
+	})
+}
+
+// WithMethodCap sets how many distinct methods are recorded under their own
+// name (default DefaultMethodCap); calls of further methods are recorded as
+// OtherMethod and counted by Metrics.MethodsOverflow.
+func WithMethodCap(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1 {
+			c.errs = append(c.errs, fmt.Errorf("ninelives: WithMethodCap: cap %d, want at least 1", n))
+			return
+		}
+		c.methodCap = n
+	})
+}
+
+// WithDurationBuckets replaces DurationBuckets as the bucket boundaries that
+// ninelives.rpc.duration advises to exporters. They must be finite and
+// strictly increasing. The Source is not affected.
+func WithDurationBuckets(bounds ...float64) Option {
+	return optionFunc(func(c *config) {
+		if len(bounds) == 0 {
+			c.errs = append(c.errs, errors.New("ninelives: WithDurationBuckets: no bounds"))
+			return
+		}
+		for i, b := range bounds {
+			if math.IsNaN(b) || math.IsInf(b, 0) {
+				c.errs = append(c.errs, fmt.Errorf("ninelives: WithDurationBuckets: bounds[%d] is %v, want a finite number", i, b))
+				return
+			}
+			if i > 0 && b <= bounds[i-1] {
+				c.errs = append(c.errs, fmt.Errorf("ninelives: WithDurationBuckets: bounds[%d] = %v is not above bounds[%d] = %v", i, b, i-1, bounds[i-1]))
+				return
+			}
+		}
+		c.buckets = append([]float64(nil), bounds...)
+	})
+}
+
+// Metrics records the outcome of every call the balancer makes, the split
+// weights, fallbacks, shadow comparisons and sentinel decisions as
+// OpenTelemetry instruments. It implements balancer.Observer; attach it to a
+// Split with Instrument. It is safe for concurrent use.
+//
+// Every attribute set is built once and cached, so that recording allocates
+// nothing once each (version, role, method, status code) has been seen.
+type Metrics struct {
+	calls       metric.Int64Counter
+	duration    metric.Float64Histogram
+	comparisons metric.Int64Counter
+	dropped     metric.Int64Counter
+	weight      metric.Int64ObservableGauge
+	fallbacks   metric.Int64Counter
+	decisions   metric.Int64Counter
+	meter       metric.Meter
+
+	methodCap int
+
+	// mu serialises the slow paths that add to the caches below; the fast
+	// paths read the caches without a lock.
+	mu          sync.Mutex
+	methods     cowMap[string, struct{}]
+	methodsFull atomic.Bool
+	overflow    atomic.Int64
+
+	attempts    cowMap[attemptKey, *attemptEntry]
+	shadow      cowMap[shadowKey, []metric.AddOption]
+	fallbackOpt cowMap[string, []metric.AddOption]
+	droppedOpt  cowMap[string, []metric.AddOption]
+	decisionOpt cowMap[string, []metric.AddOption]
+	weightOpt   cowMap[string, []metric.ObserveOption]
+}
+
+var _ balancer.Observer = (*Metrics)(nil)
+
+type attemptKey struct {
+	version string
+	role    balancer.Role
+	method  string
+}
+
+// attemptEntry holds the options of one (version, role, method), one slot per
+// status code, filled on first use.
+type attemptEntry struct {
+	version, role, method string
+	codes                 [maxCode + 1]atomic.Pointer[attemptOpts]
+}
+
+type attemptOpts struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+type shadowKey struct{ version, method, result string }
+
+// maxCode is the largest gRPC status code; larger ones are recorded as Unknown.
+const maxCode = codes.Unauthenticated
+
+// New creates the instruments on the configured MeterProvider (by default the
+// global one).
+func New(opts ...Option) (*Metrics, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	meter := cfg.provider.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))
+	m := &Metrics{meter: meter, methodCap: cfg.methodCap}
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.calls, err = meter.Int64Counter(MetricCalls, metric.WithUnit("{call}"),
+		metric.WithDescription("Attempts of calls the ninelives balancer sent, by version, role, method and status code."))
+	add(err)
+	m.duration, err = meter.Float64Histogram(MetricDuration, metric.WithUnit("s"),
+		metric.WithDescription("Duration of attempts from the pick to their end (for streams, the stream's end), by version, role, method and status code."),
+		metric.WithExplicitBucketBoundaries(cfg.buckets...))
+	add(err)
+	m.comparisons, err = meter.Int64Counter(MetricComparisons, metric.WithUnit("{comparison}"),
+		metric.WithDescription("Comparisons of shadow replies with primary replies, by version, method and result."))
+	add(err)
+	m.dropped, err = meter.Int64Counter(MetricDropped, metric.WithUnit("{call}"),
+		metric.WithDescription("Shadow copies that were not made or not finished, by reason."))
+	add(err)
+	m.weight, err = meter.Int64ObservableGauge(MetricWeight, metric.WithUnit("{basis_point}"),
+		metric.WithDescription("Weight of each version of a split, in basis points (10000 is all the traffic)."))
+	add(err)
+	m.fallbacks, err = meter.Int64Counter(MetricFallbacks, metric.WithUnit("{pick}"),
+		metric.WithDescription("Picks whose chosen version had no ready endpoint, so the call went to another version; by the chosen version."))
+	add(err)
+	m.decisions, err = meter.Int64Counter(MetricDecisions, metric.WithUnit("{decision}"),
+		metric.WithDescription("Decisions of the sentinel, by action."))
+	add(err)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("ninelives: creating instruments: %w", errors.Join(errs...))
+	}
+	return m, nil
+}
+
+// Instrument attaches m to the split: every attempt and fallback of the
+// clients the split steers is recorded, and the split's weights are reported
+// as ninelives.split.weight. The returned function detaches it again.
+func (m *Metrics) Instrument(split *balancer.Split) (stop func(), err error) {
+	if split == nil {
+		return nil, errors.New("ninelives: Instrument: the split is nil")
+	}
+	reg, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for _, w := range split.Weights() {
+			o.ObserveInt64(m.weight, int64(w.Weight), m.weightOptions(w.Version)...)
+		}
+		return nil
+	}, m.weight)
+	if err != nil {
+		return nil, fmt.Errorf("ninelives: registering the weight callback: %w", err)
+	}
+	remove := split.AddObserver(m)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			remove()
+			if err := reg.Unregister(); err != nil {
+				otel.Handle(err)
+			}
+		})
+	}, nil
+}
+
+// ObserveAttempt records one finished attempt: one call in ninelives.rpc.calls
+// and its latency in ninelives.rpc.duration. It implements balancer.Observer.
+func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
+	ctx := context.Background()
+	if !m.calls.Enabled(ctx) && !m.duration.Enabled(ctx) {
+		return
+	}
+	code := status.Code(a.Err)
+	if code > maxCode {
+		code = codes.Unknown
+	}
+	e := m.attemptEntry(a.Version, a.Role, a.Method)
+	o := e.codes[code].Load()
+	if o == nil {
+		o = e.build(code)
+	}
+	m.calls.Add(ctx, 1, o.add...)
+	m.duration.Record(ctx, a.Latency.Seconds(), o.rec...)
+}
+
+// ObserveFallback counts one fallback against the chosen version. It
+// implements balancer.Observer.
+func (m *Metrics) ObserveFallback(chosen string) {
+	ctx := context.Background()
+	if !m.fallbacks.Enabled(ctx) {
+		return
+	}
+	opts, ok := m.fallbackOpt.load(chosen)
+	if !ok {
+		opts = addOptionsSlow(&m.mu, &m.fallbackOpt, chosen, AttrVersion.String(chosen))
+	}
+	m.fallbacks.Add(ctx, 1, opts...)
+}
+
+// RecordShadowComparison counts one comparison of a shadow reply from version
+// with its primary reply. method is the full method name; result is one of
+// ShadowMatch, ShadowMismatch, ShadowNoise, ShadowError, ShadowPrimaryError.
+func (m *Metrics) RecordShadowComparison(ctx context.Context, version, method, result string) {
+	if !m.comparisons.Enabled(ctx) {
+		return
+	}
+	k := shadowKey{version, method, result}
+	opts, ok := m.shadow.load(k)
+	if !ok {
+		k.method = m.methodFor(method)
+		if opts, ok = m.shadow.load(k); !ok {
+			opts = addOptionsSlow(&m.mu, &m.shadow, k,
+				AttrVersion.String(version), AttrMethod.String(trimMethod(k.method)), AttrShadowResult.String(result))
+		}
+	}
+	m.comparisons.Add(ctx, 1, opts...)
+}
+
+// RecordShadowDropped counts one shadow copy that was dropped for reason (such
+// as "queue_full" or "stream_buffer_full").
+func (m *Metrics) RecordShadowDropped(ctx context.Context, reason string) {
+	if !m.dropped.Enabled(ctx) {
+		return
+	}
+	opts, ok := m.droppedOpt.load(reason)
+	if !ok {
+		opts = addOptionsSlow(&m.mu, &m.droppedOpt, reason, AttrShadowReason.String(reason))
+	}
+	m.dropped.Add(ctx, 1, opts...)
+}
+
+// RecordDecision counts one decision of the sentinel with the given action
+// (such as "promote", "rollback" or "hold").
+func (m *Metrics) RecordDecision(ctx context.Context, action string) {
+	if !m.decisions.Enabled(ctx) {
+		return
+	}
+	opts, ok := m.decisionOpt.load(action)
+	if !ok {
+		opts = addOptionsSlow(&m.mu, &m.decisionOpt, action, AttrAction.String(action))
+	}
+	m.decisions.Add(ctx, 1, opts...)
+}
+
+// MethodsOverflow is the number of measurements recorded with OtherMethod
+// because the method cap had been reached.
+func (m *Metrics) MethodsOverflow() int64 { return m.overflow.Load() }
+
+// attemptEntry returns the cached entry of (version, role, method), the
+// method collapsed into OtherMethod past the cap.
+func (m *Metrics) attemptEntry(version string, role balancer.Role, method string) *attemptEntry {
+	k := attemptKey{version, role, method}
+	if e, ok := m.attempts.load(k); ok {
+		return e
+	}
+	k.method = m.methodFor(method)
+	if e, ok := m.attempts.load(k); ok {
+		return e
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.attempts.load(k); ok {
+		return e
+	}
+	e := &attemptEntry{version: version, role: string(role), method: trimMethod(k.method)}
+	m.attempts.storeLocked(k, e)
+	return e
+}
+
+// methodFor returns method, or OtherMethod once the cap of distinct methods
+// is reached and method is not one of them.
+func (m *Metrics) methodFor(method string) string {
+	if _, ok := m.methods.load(method); ok {
+		return method
+	}
+	if !m.methodsFull.Load() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if _, ok := m.methods.load(method); ok {
+			return method
+		}
+		if m.methods.len() < m.methodCap {
+			m.methods.storeLocked(method, struct{}{})
+			if m.methods.len() >= m.methodCap {
+				m.methodsFull.Store(true)
+			}
+			return method
+		}
+		m.methodsFull.Store(true)
+	}
+	m.overflow.Add(1)
+	return OtherMethod
+}
+
+// build makes the options of one status code of the entry.
+func (e *attemptEntry) build(code codes.Code) *attemptOpts {
+	set := attribute.NewSet(
+		AttrVersion.String(e.version),
+		AttrRole.String(e.role),
+		AttrMethod.String(e.method),
+		AttrStatusCode.Int64(int64(code)),
+	)
+	o := &attemptOpts{
+		add: []metric.AddOption{metric.WithAttributeSet(set)},
+		rec: []metric.RecordOption{metric.WithAttributeSet(set)},
+	}
+	if e.codes[code].CompareAndSwap(nil, o) {
+		return o
+	}
+	return e.codes[code].Load()
+}
+
+func (m *Metrics) weightOptions(version string) []metric.ObserveOption {
+	if opts, ok := m.weightOpt.load(version); ok {
+		return opts
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if opts, ok := m.weightOpt.load(version); ok {
+		return opts
+	}
+	opts := []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(AttrVersion.String(version)))}
+	m.weightOpt.storeLocked(version, opts)
+	return opts
+}
+
+// addOptionsSlow builds and caches the add options of key.
+func addOptionsSlow[K comparable](mu *sync.Mutex, c *cowMap[K, []metric.AddOption], key K, kvs ...attribute.KeyValue) []metric.AddOption {
+	mu.Lock()
+	defer mu.Unlock()
+	if opts, ok := c.load(key); ok {
+		return opts
+	}
+	opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+	c.storeLocked(key, opts)
+	return opts
+}
+
+// trimMethod turns grpc's "/pkg.Service/Method" into "pkg.Service/Method",
+// the form of rpc.method in the OpenTelemetry conventions and of grpc.method
+// in grpc-go's own metrics.
+func trimMethod(m string) string { return strings.TrimPrefix(m, "/") }
+
+// cowMap is a copy-on-write map: reads take no lock; writers, serialised by a
+// mutex the caller holds, copy the map. It suits small sets that stop growing
+// after warm-up.
+type cowMap[K comparable, V any] struct {
+	p atomic.Pointer[map[K]V]
+}
+
+func (c *cowMap[K, V]) load(k K) (V, bool) {
+	if m := c.p.Load(); m != nil {
+		v, ok := (*m)[k]
+		return v, ok
+	}
+	var zero V
+	return zero, false
+}
+
+func (c *cowMap[K, V]) len() int {
+	if m := c.p.Load(); m != nil {
+		return len(*m)
+	}
+	return 0
+}
+
+// storeLocked adds k; the caller holds the mutex that serialises writers.
+func (c *cowMap[K, V]) storeLocked(k K, v V) {
+	var next map[K]V
+	if old := c.p.Load(); old != nil {
+		next = make(map[K]V, len(*old)+1)
+		for kk, vv := range *old {
+			next[kk] = vv
+		}
+	} else {
+		next = make(map[K]V, 1)
+	}
+	next[k] = v
+	c.p.Store(&next)
+}

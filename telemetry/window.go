@@ -1,0 +1,247 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/ninelives-go/ninelives/balancer"
+)
+
+// MetricSource gives the sentinel the figures of each tick. Collect returns
+// what happened since its previous call.
+type MetricSource interface {
+	Collect(ctx context.Context) (*Window, error)
+}
+
+// Window holds what the instruments recorded over [Start, End): per version
+// and role the calls, errors, status codes and latencies; per version the
+// shadow comparisons and fallbacks; the split weights last seen; the shadow
+// copies dropped; the sentinel's decisions. It owns all its data (nothing is
+// shared with the SDK), and it encodes to and from JSON.
+//
+// Accessors never return nil: w.Version("canary").Role(balancer.RolePrimary)
+// is a zero RoleStats when the window saw no such calls.
+type Window struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Versions maps a version to its figures.
+	Versions map[string]*VersionStats `json:"versions,omitempty"`
+	// Weights are the split weights, in basis points, last reported in the
+	// window.
+	Weights map[string]int64 `json:"weights,omitempty"`
+	// ShadowDropped counts the dropped shadow copies by reason.
+	ShadowDropped map[string]int64 `json:"shadowDropped,omitempty"`
+	// Decisions counts the sentinel's decisions by action.
+	Decisions map[string]int64 `json:"decisions,omitempty"`
+}
+
+// VersionStats are the figures of one version in a window.
+type VersionStats struct {
+	// Roles maps a role (primary, shadow, warmup) to its calls.
+	Roles map[balancer.Role]*RoleStats `json:"roles,omitempty"`
+	// Shadow counts the comparisons of this version's shadow replies by
+	// result (ShadowMatch, ShadowMismatch, …).
+	Shadow map[string]int64 `json:"shadow,omitempty"`
+	// Fallbacks counts the picks that chose this version while it had no
+	// ready endpoint.
+	Fallbacks int64 `json:"fallbacks,omitempty"`
+}
+
+// RoleStats are the calls of one version in one role.
+type RoleStats struct {
+	// Calls is the number of attempts.
+	Calls int64 `json:"calls"`
+	// Errors is the number of attempts whose status code is in the source's
+	// error set (see WithErrorCodes).
+	Errors int64 `json:"errors"`
+	// Codes counts the attempts by status code, OK included.
+	Codes map[codes.Code]int64 `json:"codes,omitempty"`
+	// Latency is the distribution of the attempts' durations in seconds.
+	Latency Histogram `json:"latency"`
+}
+
+// Version returns the figures of a version, a zero value when it is absent.
+func (w *Window) Version(version string) VersionStats {
+	if w == nil {
+		return VersionStats{}
+	}
+	if v := w.Versions[version]; v != nil {
+		return *v
+	}
+	return VersionStats{}
+}
+
+// VersionNames returns the versions of the window, sorted.
+func (w *Window) VersionNames() []string {
+	if w == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(w.Versions))
+}
+
+// Weight returns the weight last reported for a version and whether one was.
+func (w *Window) Weight(version string) (int64, bool) {
+	if w == nil {
+		return 0, false
+	}
+	bp, ok := w.Weights[version]
+	return bp, ok
+}
+
+// Duration is End − Start.
+func (w *Window) Duration() time.Duration {
+	if w == nil {
+		return 0
+	}
+	return w.End.Sub(w.Start)
+}
+
+// Role returns the calls of a role, a zero value when there were none.
+func (v VersionStats) Role(role balancer.Role) RoleStats {
+	if r := v.Roles[role]; r != nil {
+		return *r
+	}
+	return RoleStats{}
+}
+
+// Comparisons is the number of shadow comparisons of every result.
+func (v VersionStats) Comparisons() int64 {
+	var n int64
+	for _, c := range v.Shadow {
+		n += c
+	}
+	return n
+}
+
+// ErrorRate is Errors / Calls, NaN when there were no calls.
+func (r RoleStats) ErrorRate() float64 {
+	if r.Calls == 0 {
+		return math.NaN()
+	}
+	return float64(r.Errors) / float64(r.Calls)
+}
+
+// Clone returns a deep copy of the window.
+func (w *Window) Clone() *Window {
+	if w == nil {
+		return nil
+	}
+	c := new(Window)
+	c.add(w)
+	return c
+}
+
+// Merge adds o into w: counts, status codes and histogram buckets add up
+// (histograms of different scales are brought to the lower one), the time
+// range widens to cover both, and the weights are those of the later window.
+// It checks o's histograms first and leaves w unchanged when one is invalid.
+// Nothing of o is shared with w afterwards.
+func (w *Window) Merge(o *Window) error {
+	if w == nil {
+		return errors.New("ninelives: Merge into a nil window")
+	}
+	if o == nil {
+		return nil
+	}
+	for name, v := range o.Versions {
+		if v == nil {
+			continue
+		}
+		for role, r := range v.Roles {
+			if r == nil {
+				continue
+			}
+			if err := r.Latency.Validate(); err != nil {
+				return fmt.Errorf("%w (version %q, role %q)", err, name, role)
+			}
+		}
+	}
+	w.add(o)
+	return nil
+}
+
+// add is Merge without the checks.
+func (w *Window) add(o *Window) {
+	oLater := o.End.After(w.End) || w.End.IsZero()
+	if !o.Start.IsZero() && (w.Start.IsZero() || o.Start.Before(w.Start)) {
+		w.Start = o.Start
+	}
+	if o.End.After(w.End) {
+		w.End = o.End
+	}
+	for name, ov := range o.Versions {
+		if ov == nil {
+			continue
+		}
+		wv := w.versionOf(name)
+		wv.Fallbacks += ov.Fallbacks
+		wv.Shadow = addCounts(wv.Shadow, ov.Shadow)
+		for role, or := range ov.Roles {
+			if or == nil {
+				continue
+			}
+			wr := wv.roleOf(role)
+			wr.Calls += or.Calls
+			wr.Errors += or.Errors
+			wr.Codes = addCounts(wr.Codes, or.Codes)
+			wr.Latency.merge(or.Latency)
+		}
+	}
+	for v, bp := range o.Weights {
+		if _, seen := w.Weights[v]; seen && !oLater {
+			continue
+		}
+		if w.Weights == nil {
+			w.Weights = map[string]int64{}
+		}
+		w.Weights[v] = bp
+	}
+	w.ShadowDropped = addCounts(w.ShadowDropped, o.ShadowDropped)
+	w.Decisions = addCounts(w.Decisions, o.Decisions)
+}
+
+// versionOf returns the version's figures, adding them if absent.
+func (w *Window) versionOf(name string) *VersionStats {
+	if w.Versions == nil {
+		w.Versions = map[string]*VersionStats{}
+	}
+	v := w.Versions[name]
+	if v == nil {
+		v = &VersionStats{}
+		w.Versions[name] = v
+	}
+	return v
+}
+
+// roleOf returns the role's figures, adding them if absent.
+func (v *VersionStats) roleOf(role balancer.Role) *RoleStats {
+	if v.Roles == nil {
+		v.Roles = map[balancer.Role]*RoleStats{}
+	}
+	r := v.Roles[role]
+	if r == nil {
+		r = &RoleStats{}
+		v.Roles[role] = r
+	}
+	return r
+}
+
+func addCounts[K comparable](dst, src map[K]int64) map[K]int64 {
+	if len(src) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make(map[K]int64, len(src))
+	}
+	for k, n := range src {
+		dst[k] += n
+	}
+	return dst
+}
