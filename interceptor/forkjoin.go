@@ -1,0 +1,270 @@
+package interceptor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/ninelives-go/ninelives/balancer"
+)
+
+// ErrJoinFailed is returned, wrapped, when a fork-join's policy is not met.
+var ErrJoinFailed = errors.New("ninelives: fork-join failed")
+
+// ErrNoReadyEndpoint is returned, wrapped, when a version has no READY
+// endpoint to fan out to.
+var ErrNoReadyEndpoint = errors.New("ninelives: no READY endpoint")
+
+// CallFunc makes one call on cc with ctx. ForkJoin and Warmup give it a
+// context forced to one endpoint; it must return when ctx ends.
+type CallFunc func(ctx context.Context, cc *grpc.ClientConn) error
+
+type joinKind uint8
+
+const (
+	joinAll joinKind = iota
+	joinQuorum
+)
+
+// Join is the policy that decides when a fork-join is done and whether it
+// succeeded.
+type Join struct {
+	kind joinKind
+	n    int
+}
+
+// JoinAll waits for every endpoint and succeeds if every call succeeded.
+func JoinAll() Join { return Join{kind: joinAll} }
+
+// JoinQuorum succeeds as soon as n calls have succeeded and fails as soon as
+// that can no longer happen; the calls still running are then cancelled.
+func JoinQuorum(n int) Join { return Join{kind: joinQuorum, n: n} }
+
+// JoinFirst succeeds as soon as one call has succeeded, cancelling the
+// others; it is JoinQuorum(1).
+func JoinFirst() Join { return Join{kind: joinQuorum, n: 1} }
+
+func (j Join) String() string {
+	switch {
+	case j.kind == joinAll:
+		return "all"
+	case j.n == 1:
+		return "first"
+	default:
+		return "quorum(" + strconv.Itoa(j.n) + ")"
+	}
+}
+
+// ForkJoinOption configures one ForkJoin.
+type ForkJoinOption interface{ applyForkJoin(*forkJoinConfig) }
+
+type forkJoinConfig struct {
+	join        Join
+	concurrency int
+	role        balancer.Role
+}
+
+type forkJoinOptionFunc func(*forkJoinConfig)
+
+func (f forkJoinOptionFunc) applyForkJoin(c *forkJoinConfig) { f(c) }
+
+// WithJoin sets the join policy; the default is JoinAll.
+func WithJoin(j Join) ForkJoinOption {
+	return forkJoinOptionFunc(func(c *forkJoinConfig) { c.join = j })
+}
+
+// WithConcurrency bounds the calls running at once; the default, 0, runs
+// them all at once.
+func WithConcurrency(n int) ForkJoinOption {
+	return forkJoinOptionFunc(func(c *forkJoinConfig) { c.concurrency = n })
+}
+
+// WithRole sets the role the calls carry; the default is
+// balancer.RoleWarmup, which keeps them apart from the service's traffic.
+func WithRole(r balancer.Role) ForkJoinOption {
+	return forkJoinOptionFunc(func(c *forkJoinConfig) { c.role = r })
+}
+
+// EndpointResult is the outcome of one endpoint's call.
+type EndpointResult struct {
+	Addr string `json:"addr"`
+	// Err is the call's error, nil on success.
+	Err error `json:"-"`
+	// Error is Err as text, for JSON.
+	Error string `json:"error,omitempty"`
+	// Latency is the call's duration; 0 if it never started.
+	Latency time.Duration `json:"latency_ns"`
+	// Started is false for a call the join decided before it could start.
+	Started bool `json:"started"`
+	// Canceled is true for a call the join cancelled (or never started)
+	// because the outcome was already decided.
+	Canceled bool `json:"canceled,omitempty"`
+}
+
+// ForkJoinResult is the outcome of a fork-join, one result per target in
+// the order given.
+type ForkJoinResult struct {
+	Join      string           `json:"join"`
+	Results   []EndpointResult `json:"results"`
+	Succeeded int              `json:"succeeded"`
+	Failed    int              `json:"failed"`
+}
+
+// ReadyTargets returns the addresses of the READY endpoints of version, as
+// the clients steered by split see them, or an error wrapping
+// ErrNoReadyEndpoint if there are none.
+func ReadyTargets(split *balancer.Split, version string) ([]string, error) {
+	if split == nil {
+		return nil, fmt.Errorf("%w: split is nil", ErrBadConfig)
+	}
+	if version == "" {
+		return nil, fmt.Errorf("%w: version is empty", ErrBadConfig)
+	}
+	addrs := split.ReadyEndpoints(version)
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%w: version %q (endpoints known: %d)", ErrNoReadyEndpoint, version, len(split.Endpoints(version)))
+	}
+	return addrs, nil
+}
+
+// ForkJoin makes call once against each target endpoint (addresses as the
+// resolver gave them, such as "127.0.0.1:7001") concurrently, each with a
+// context forced to its endpoint (balancer.ForceEndpoint) and the warm-up
+// role, and joins them by the policy. Cancelling ctx cancels every call.
+// Every call has returned when ForkJoin returns.
+//
+// The error is nil when the policy is met; otherwise it wraps ErrJoinFailed
+// (or ctx's error) and the result still holds every endpoint's outcome. Bad
+// arguments give an error wrapping ErrBadConfig and no result.
+func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call CallFunc, opts ...ForkJoinOption) (*ForkJoinResult, error) {
+	cfg := forkJoinConfig{join: JoinAll(), role: balancer.RoleWarmup}
+	for _, o := range opts {
+		o.applyForkJoin(&cfg)
+	}
+	if err := validForkJoin(cc, targets, call, cfg); err != nil {
+		return nil, err
+	}
+	conc := cfg.concurrency
+	if conc == 0 || conc > len(targets) {
+		conc = len(targets)
+	}
+	need := len(targets)
+	if cfg.join.kind == joinQuorum {
+		need = cfg.join.n
+	}
+
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := &ForkJoinResult{Join: cfg.join.String(), Results: make([]EndpointResult, len(targets))}
+	type finished struct {
+		i   int
+		err error
+		lat time.Duration
+	}
+	ch := make(chan finished, len(targets))
+	next, running := 0, 0
+	decided := false
+	for next < len(targets) || running > 0 {
+		if !decided && ctx.Err() != nil {
+			decided = true
+		}
+		if !decided && next < len(targets) && running < conc {
+			i, addr := next, targets[next]
+			next++
+			running++
+			res.Results[i] = EndpointResult{Addr: addr, Started: true}
+			cctx := balancer.WithRole(balancer.ForceEndpoint(fctx, addr), cfg.role)
+			go func() {
+				start := time.Now()
+				err := call(cctx, cc)
+				ch <- finished{i: i, err: err, lat: time.Since(start)}
+			}()
+			continue
+		}
+		if decided && next < len(targets) {
+			for ; next < len(targets); next++ {
+				err := fctx.Err()
+				if err == nil {
+					err = context.Canceled
+				}
+				res.Results[next] = EndpointResult{Addr: targets[next], Err: err, Error: err.Error(), Canceled: true}
+			}
+			continue
+		}
+		f := <-ch
+		running--
+		r := &res.Results[f.i]
+		r.Err, r.Latency = f.err, f.lat
+		if f.err != nil {
+			r.Error = f.err.Error()
+			r.Canceled = decided
+			res.Failed++
+		} else {
+			res.Succeeded++
+		}
+		if !decided && cfg.join.kind == joinQuorum && (res.Succeeded >= need || res.Failed > len(targets)-need) {
+			decided = true
+			cancel()
+		}
+	}
+	if res.Succeeded >= need {
+		return res, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("ninelives: fork-join %s: %w", res.Join, err)
+	}
+	return res, fmt.Errorf("%w: join %s: %d of %d endpoints succeeded, %d needed%s",
+		ErrJoinFailed, res.Join, res.Succeeded, len(targets), need, firstErrors(res.Results))
+}
+
+func validForkJoin(cc *grpc.ClientConn, targets []string, call CallFunc, cfg forkJoinConfig) error {
+	switch {
+	case cc == nil:
+		return fmt.Errorf("%w: fork-join: cc is nil", ErrBadConfig)
+	case call == nil:
+		return fmt.Errorf("%w: fork-join: call is nil", ErrBadConfig)
+	case len(targets) == 0:
+		return fmt.Errorf("%w: fork-join: targets is empty", ErrBadConfig)
+	case cfg.concurrency < 0:
+		return fmt.Errorf("%w: fork-join: concurrency is %d, want 0 (all at once) or more", ErrBadConfig, cfg.concurrency)
+	case cfg.join.kind == joinQuorum && (cfg.join.n < 1 || cfg.join.n > len(targets)):
+		return fmt.Errorf("%w: fork-join: quorum is %d, want 1..%d (the number of targets)", ErrBadConfig, cfg.join.n, len(targets))
+	case cfg.role == "":
+		return fmt.Errorf("%w: fork-join: role is empty", ErrBadConfig)
+	}
+	seen := make(map[string]int, len(targets))
+	for i, t := range targets {
+		if t == "" {
+			return fmt.Errorf("%w: fork-join: targets[%d] is empty", ErrBadConfig, i)
+		}
+		if j, dup := seen[t]; dup {
+			return fmt.Errorf("%w: fork-join: targets[%d] %q repeats targets[%d]", ErrBadConfig, i, t, j)
+		}
+		seen[t] = i
+	}
+	return nil
+}
+
+// firstErrors renders the errors of the failed calls that were not
+// cancelled, at most three.
+func firstErrors(rs []EndpointResult) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range rs {
+		if r.Err == nil || r.Canceled {
+			continue
+		}
+		if n == 3 {
+			b.WriteString("; …")
+			break
+		}
+		fmt.Fprintf(&b, "; %s: %v", r.Addr, r.Err)
+		n++
+	}
+	return b.String()
+}

@@ -1,0 +1,90 @@
+package interceptor
+
+import (
+	"context"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ninelives-go/ninelives/balancer"
+)
+
+// UnaryClientInterceptor returns the interceptor that shadows unary calls.
+// The copy starts once the primary has returned, on its own goroutine: the
+// primary waits for nothing but a copy of its request and reply.
+func (s *Shadow) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		c := s.allow(ctx, method)
+		if c == nil {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		preq, ok1 := req.(proto.Message)
+		prep, ok2 := reply.(proto.Message)
+		if !ok1 || !ok2 {
+			c.release() // not protocol buffers: nothing to compare with
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		pctx, rec := withRecord(ctx)
+		err := invoker(pctx, method, req, reply, cc, opts...)
+		version := rec.Version()
+		if version == c.candidate {
+			c.skip()
+			return err
+		}
+		// The caller owns req and reply once we return: the copy works on
+		// clones.
+		reqCopy := proto.Clone(preq)
+		var primary proto.Message
+		if err == nil {
+			primary = proto.Clone(prep)
+		}
+		go c.runUnary(cc, invoker, copyOptions(opts), reqCopy, prep, primary, err, version)
+		return err
+	}
+}
+
+// withRecord returns ctx with a call record, reusing one the caller set.
+func withRecord(ctx context.Context) (context.Context, *balancer.CallRecord) {
+	if rec := balancer.CallRecordFrom(ctx); rec != nil {
+		return ctx, rec
+	}
+	return balancer.WithCallRecord(ctx)
+}
+
+// runUnary makes the copies of one unary call and judges them. typ is the
+// primary's reply, used only for its type; primary is its clone, nil when
+// the primary failed.
+func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req, typ, primary proto.Message, primaryErr error, version string) {
+	defer c.release()
+	if primary != nil {
+		clearPaths(primary, c.s.cfg.ignore)
+	}
+	var base *outcome
+	var wg sync.WaitGroup
+	if c.wantBaseline(version) {
+		base = new(outcome)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.unaryCopy(base, cc, invoker, opts, req, typ, primary, c.baseline, MarkerBaseline)
+		}()
+	}
+	cand := new(outcome)
+	cand.diff.capture = c.s.cfg.ShowValues
+	c.unaryCopy(cand, cc, invoker, opts, req, typ, primary, c.candidate, MarkerCandidate)
+	wg.Wait()
+	c.done(primaryErr, cand, base)
+}
+
+func (c *call) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req, typ, primary proto.Message, version, marker string) {
+	ctx, cancel, rec := c.copyContext(version, marker)
+	defer cancel()
+	reply := typ.ProtoReflect().New().Interface()
+	o.err = invoker(ctx, c.method, req, reply, cc, opts...)
+	o.reached = rec.Version() != ""
+	o.ok = true
+	if o.err == nil && primary != nil {
+		c.compare(&o.diff, primary, reply)
+	}
+}
