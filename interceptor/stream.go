@@ -417,7 +417,7 @@ func (st *streamShadow) finished() bool {
 }
 
 type pair struct {
-	leg              *streamLeg
+	leg             *streamLeg
 	primary, shadow proto.Message
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
 )
@@ -125,7 +127,7 @@ func Warmup(ctx context.Context, cc *grpc.ClientConn, targets []string, cfg Warm
 	for _, e := range eps {
 		if !e.Passed {
 			rep.Passed = false
-			bad = append(bad, describeWarmup(e, &cfg))
+			bad = append(bad, describeWarmup(e))
 		}
 	}
 	switch {
@@ -149,7 +151,7 @@ func ceilingText(cfg *WarmupConfig) string {
 	return " under " + cfg.LatencyCeiling.String()
 }
 
-func describeWarmup(e EndpointWarmup, cfg *WarmupConfig) string {
+func describeWarmup(e EndpointWarmup) string {
 	s := fmt.Sprintf("%s: %d in a row after %d attempts, worst %v", e.Addr, e.SuccessesInRow, e.Attempts, e.WorstLatency.Round(time.Microsecond))
 	if e.LastError != "" {
 		s += ", last error: " + e.LastError
@@ -186,6 +188,9 @@ func warmEndpoint(ctx context.Context, cc *grpc.ClientConn, e *EndpointWarmup, c
 		err := call(cctx, cc)
 		lat := time.Since(start)
 		cancel()
+		if err != nil && cutByWarmup(ctx, err, start, cfg.CallTimeout) {
+			break // cut short by the warm-up's own end: not the endpoint's doing
+		}
 		e.Attempts++
 		e.LastLatency = lat
 		e.WorstLatency = max(e.WorstLatency, lat)
@@ -207,6 +212,17 @@ func warmEndpoint(ctx context.Context, cc *grpc.ClientConn, e *EndpointWarmup, c
 		return fmt.Errorf("ninelives: warm-up of %s did not pass", e.Addr)
 	}
 	return nil
+}
+
+// cutByWarmup reports whether a failed call ended because the warm-up's
+// deadline passed (on either side of the wire) rather than through the
+// endpoint's own fault or its call timeout.
+func cutByWarmup(ctx context.Context, err error, start time.Time, callTimeout time.Duration) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && dl.Before(start.Add(callTimeout)) && status.Code(err) == codes.DeadlineExceeded
 }
 
 func validWarmup(cfg *WarmupConfig) error {

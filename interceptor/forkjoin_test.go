@@ -1,0 +1,245 @@
+package interceptor_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	. "github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+)
+
+func getItemCall(ctx context.Context, cc *grpc.ClientConn) error {
+	_, err := demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: "w"})
+	return err
+}
+
+// downFleet is three stable endpoints, the last one stopped and no longer
+// READY; targets lists all three.
+func downFleet(t *testing.T, opts ...demoserver.Option) (*env, []string) {
+	t.Helper()
+	e := newEnv(t, nil, spec("stable", 3, demoserver.Faults{}, opts...))
+	servers := e.fleet.Servers("stable")
+	var targets []string
+	for _, s := range servers {
+		targets = append(targets, s.Addr())
+	}
+	servers[2].Stop()
+	eventually(t, func() bool { return len(e.split.ReadyEndpoints("stable")) == 2 }, "the stopped endpoint is still READY")
+	ready, err := ReadyTargets(e.split, "stable")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, targets[:2], ready)
+	return e, targets
+}
+
+func TestForkJoinWithOneEndpointDown(t *testing.T) {
+	e, targets := downFleet(t)
+	servers := e.fleet.Servers("stable")
+
+	res, err := ForkJoin(ctxT(t), e.cc, targets, getItemCall, WithJoin(JoinAll()))
+	require.ErrorIs(t, err, ErrJoinFailed)
+	assert.Contains(t, err.Error(), "join all: 2 of 3 endpoints succeeded, 3 needed; "+targets[2])
+	require.Len(t, res.Results, 3)
+	assert.Equal(t, 2, res.Succeeded)
+	assert.Equal(t, 1, res.Failed)
+	for i, r := range res.Results {
+		assert.Equal(t, targets[i], r.Addr)
+		assert.True(t, r.Started)
+		assert.False(t, r.Canceled)
+	}
+	assert.NoError(t, res.Results[0].Err)
+	assert.NoError(t, res.Results[1].Err)
+	assert.Equal(t, codes.Unavailable, status.Code(res.Results[2].Err))
+	assert.Positive(t, res.Results[0].Latency)
+	assert.EqualValues(t, 1, servers[0].Calls("GetItem"), "each endpoint got exactly one call")
+	assert.EqualValues(t, 1, servers[1].Calls("GetItem"))
+	assert.Equal(t, 2, e.obs.roles()["stable/warmup"], "fork-join calls carry the warm-up role: %v", e.obs.roles())
+	_, err = json.Marshal(res)
+	assert.NoError(t, err)
+
+	res, err = ForkJoin(ctxT(t), e.cc, targets, getItemCall, WithJoin(JoinQuorum(2)), WithConcurrency(1))
+	require.NoError(t, err)
+	assert.Equal(t, "quorum(2)", res.Join)
+	assert.Equal(t, 2, res.Succeeded)
+
+	// A quorum that can no longer be met fails at once and cancels the rest.
+	res, err = ForkJoin(ctxT(t), e.cc, targets, getItemCall, WithJoin(JoinQuorum(3)))
+	require.ErrorIs(t, err, ErrJoinFailed)
+	assert.Contains(t, err.Error(), "join quorum(3)")
+	assert.Equal(t, codes.Unavailable, status.Code(res.Results[2].Err))
+	for _, r := range res.Results[:2] {
+		assert.True(t, r.Err == nil || r.Canceled, "%+v", r)
+	}
+}
+
+func TestForkJoinFirstCancelsTheOthers(t *testing.T) {
+	in := make(chan string, 16)
+	e, targets := downFleet(t, demoserver.WithEntered(in))
+	hung := e.fleet.Servers("stable")[1]
+	hung.SetFaults(demoserver.Faults{Hang: true})
+
+	// The other calls wait until the hung endpoint's call is in its
+	// handler, so First has something to cancel.
+	order := []string{targets[1], targets[2], targets[0]}
+	hungIn := make(chan struct{})
+	go func() {
+		defer close(hungIn)
+		select {
+		case <-in:
+		case <-time.After(10 * time.Second):
+		}
+	}()
+	call := func(ctx context.Context, cc *grpc.ClientConn) error {
+		if addr, _ := balancer.ForcedEndpoint(ctx); addr != hung.Addr() {
+			<-hungIn
+		}
+		return getItemCall(ctx, cc)
+	}
+	res, err := ForkJoin(ctxT(t), e.cc, order, call, WithJoin(JoinFirst()))
+	require.NoError(t, err)
+	assert.Equal(t, "first", res.Join)
+	assert.Equal(t, 1, res.Succeeded)
+	hungRes := res.Results[0]
+	assert.True(t, hungRes.Canceled, "%+v", hungRes)
+	assert.Equal(t, codes.Canceled, status.Code(hungRes.Err))
+	assert.Equal(t, codes.Unavailable, status.Code(res.Results[1].Err))
+	assert.NoError(t, res.Results[2].Err)
+	eventually(t, func() bool { return hung.InFlight() == 0 }, "the cancel reached the hung handler")
+	hung.SetFaults(demoserver.Faults{})
+
+	// Cancelling the caller's context cancels every call.
+	for len(in) > 0 {
+		<-in
+	}
+	hung.SetFaults(demoserver.Faults{Hang: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		defer cancel()
+		select {
+		case <-in:
+		case <-time.After(10 * time.Second):
+		}
+	}()
+	res, err = ForkJoin(ctx, e.cc, targets[1:2], getItemCall)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, codes.Canceled, status.Code(res.Results[0].Err))
+	assert.EqualValues(t, 2, hung.Calls("GetItem"), "the call reached the handler before the cancel")
+	hung.SetFaults(demoserver.Faults{})
+}
+
+func TestForkJoinRejectsBadArguments(t *testing.T) {
+	e := newEnv(t, nil, spec("stable", 1, demoserver.Faults{}))
+	a := []string{"127.0.0.1:1", "127.0.0.1:2"}
+	cases := []struct {
+		cc      *grpc.ClientConn
+		targets []string
+		call    CallFunc
+		opts    []ForkJoinOption
+		want    string
+	}{
+		{nil, a, getItemCall, nil, "cc is nil"},
+		{e.cc, a, nil, nil, "call is nil"},
+		{e.cc, nil, getItemCall, nil, "targets is empty"},
+		{e.cc, []string{"x", ""}, getItemCall, nil, "targets[1] is empty"},
+		{e.cc, []string{"x", "x"}, getItemCall, nil, `targets[1] "x" repeats targets[0]`},
+		{e.cc, a, getItemCall, []ForkJoinOption{WithJoin(JoinQuorum(3))}, "quorum is 3, want 1..2"},
+		{e.cc, a, getItemCall, []ForkJoinOption{WithConcurrency(-1)}, "concurrency is -1"},
+	}
+	for _, tc := range cases {
+		res, err := ForkJoin(ctxT(t), tc.cc, tc.targets, tc.call, tc.opts...)
+		assert.Nil(t, res)
+		require.ErrorIs(t, err, ErrBadConfig)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	_, err := ReadyTargets(e.split, "green")
+	assert.ErrorIs(t, err, ErrNoReadyEndpoint)
+	_, err = ReadyTargets(nil, "stable")
+	assert.ErrorIs(t, err, ErrBadConfig)
+}
+
+func TestWarmup(t *testing.T) {
+	e := newEnv(t, nil, spec("stable", 1, demoserver.Faults{}), spec("blue", 2, demoserver.Faults{}), spec("green", 2, demoserver.Faults{}))
+	slow := e.fleet.Servers("green")[1]
+	slow.SetFaults(demoserver.Faults{Latency: 250 * time.Millisecond})
+	cfg := WarmupConfig{
+		Calls:          []CallFunc{getItemCall, getItemCall},
+		SuccessesInRow: 3,
+		LatencyCeiling: 100 * time.Millisecond,
+		CallTimeout:    5 * time.Second,
+		MaxAttempts:    20,
+	}
+
+	rep, err := WarmupVersion(ctxT(t), e.cc, e.split, "blue", cfg)
+	require.NoError(t, err)
+	assert.True(t, rep.Passed, "%+v", rep)
+	assert.Equal(t, "blue", rep.Version)
+	assert.Contains(t, rep.Reason, "all 2 endpoints had 3 good calls in a row under 100ms")
+	require.Len(t, rep.Endpoints, 2)
+	for _, ep := range rep.Endpoints {
+		assert.True(t, ep.Passed)
+		assert.Equal(t, 3, ep.SuccessesInRow)
+		assert.GreaterOrEqual(t, ep.Attempts, 3)
+		assert.GreaterOrEqual(t, ep.WorstLatency, ep.LastLatency)
+	}
+	for _, s := range e.fleet.Servers("blue") {
+		assert.GreaterOrEqual(t, s.Calls("GetItem"), int64(3), "every endpoint was warmed")
+	}
+	assert.GreaterOrEqual(t, e.obs.roles()["blue/warmup"], 6)
+
+	// One slow endpoint: the gate fails with a report, bounded by the
+	// warm-up's deadline.
+	cfg.Timeout = time.Second
+	rep, err = WarmupVersion(ctxT(t), e.cc, e.split, "green", cfg)
+	require.NoError(t, err)
+	assert.False(t, rep.Passed)
+	require.Len(t, rep.Endpoints, 2)
+	byAddr := map[string]EndpointWarmup{}
+	for _, ep := range rep.Endpoints {
+		byAddr[ep.Addr] = ep
+	}
+	bad := byAddr[slow.Addr()]
+	assert.False(t, bad.Passed)
+	assert.Zero(t, bad.SuccessesInRow)
+	assert.Equal(t, bad.Attempts, bad.Failures)
+	assert.Greater(t, bad.WorstLatency, cfg.LatencyCeiling)
+	assert.Contains(t, bad.LastError, "over the ceiling 100ms")
+	good := byAddr[e.fleet.Servers("green")[0].Addr()]
+	assert.True(t, good.Passed, "%+v", good)
+	assert.Contains(t, rep.Reason, "1 of 2 endpoints did not have 3 good calls in a row under 100ms")
+	assert.Contains(t, rep.Reason, slow.Addr())
+	_, err = json.Marshal(rep)
+	assert.NoError(t, err)
+
+	// A version with nothing READY fails the gate; bad settings are errors.
+	rep, err = WarmupVersion(ctxT(t), e.cc, e.split, "purple", cfg)
+	require.NoError(t, err)
+	assert.False(t, rep.Passed)
+	assert.Contains(t, rep.Reason, `version "purple" has no READY endpoint`)
+	_, err = Warmup(ctxT(t), e.cc, []string{"127.0.0.1:1"}, WarmupConfig{})
+	assert.ErrorContains(t, err, "Calls is empty")
+	_, err = Warmup(ctxT(t), e.cc, []string{"127.0.0.1:1"}, WarmupConfig{Calls: cfg.Calls, SuccessesInRow: 5, MaxAttempts: 2})
+	assert.ErrorContains(t, err, "MaxAttempts 2 is less than SuccessesInRow 5")
+	_, err = Warmup(ctxT(t), e.cc, []string{"127.0.0.1:1"}, WarmupConfig{Calls: cfg.Calls, LatencyCeiling: -1})
+	assert.ErrorIs(t, err, ErrBadConfig)
+	_, err = Warmup(ctxT(t), e.cc, nil, WarmupConfig{Calls: cfg.Calls})
+	assert.ErrorContains(t, err, "targets is empty")
+}
+
+func TestForkJoinRole(t *testing.T) {
+	e := newEnv(t, nil, spec("stable", 2, demoserver.Faults{}))
+	targets, err := ReadyTargets(e.split, "stable")
+	require.NoError(t, err)
+	_, err = ForkJoin(ctxT(t), e.cc, targets, getItemCall, WithRole(balancer.RolePrimary))
+	require.NoError(t, err)
+	assert.Equal(t, 2, e.obs.roles()["stable/primary"])
+}
