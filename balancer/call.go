@@ -193,6 +193,10 @@ func (s *Split) AddObserver(o Observer) (remove func()) {
 			}
 			next = append(next, x)
 		}
+		if len(next) == 0 {
+			s.observers.Store(nil) // the picker's common path tests for nil
+			return
+		}
 		s.observers.Store(&next)
 	}
 }

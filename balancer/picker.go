@@ -3,7 +3,6 @@ package balancer
 import (
 	"context"
 	"math/bits"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +33,8 @@ type group struct {
 	// Its calls then wait, as calls wait for a new channel, instead of
 	// falling back or failing.
 	first bool
-	next  atomic.Uint32
+	mod   uint64 // fastmod constant for len(ready): ^uint64(0)/n + 1
+
 }
 
 // picker is immutable but for the round-robin counters; a new one is built on
@@ -48,6 +48,8 @@ type picker struct {
 	byAddr map[string]*readyEndpoint
 	all    balancer.Picker // endpointsharding's own picker, used when nothing is READY
 	anyRdy bool            // some version of the split has a READY endpoint
+	plain  bool            // anyRdy, and no sticky or override key is configured
+	seq    atomic.Uint64   // counts picks; drives both the version and the endpoint choice
 
 	endpoints []EndpointInfo
 }
@@ -103,6 +105,7 @@ func newPicker(cfg *Config, esPicker balancer.Picker, children []endpointshardin
 	for _, g := range p.byName {
 		if len(g.ready) > 0 {
 			everReady[g.name] = true
+			g.mod = ^uint64(0)/uint64(len(g.ready)) + 1
 		}
 		g.first = !everReady[g.name] && g.states[connectivity.Connecting]+g.states[connectivity.Idle] > 0
 	}
@@ -111,11 +114,27 @@ func newPicker(cfg *Config, esPicker balancer.Picker, children []endpointshardin
 			p.anyRdy = true
 		}
 	}
+	p.plain = p.anyRdy && cfg.StickyKey == "" && cfg.OverrideKey == ""
 	return p
 }
 
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	ci := callInfoFrom(info.Ctx)
+	if ci == nil && p.plain {
+		// The common path: no per-call settings, no metadata keys to read.
+		n := p.seq.Add(1)
+		g := p.groups[p.split.snap.Load().index(weylPoint(n))]
+		if len(g.ready) > 0 {
+			return p.pickIn(info, nil, RolePrimary, g, n)
+		}
+		return p.pick(info, ci, n)
+	}
+	return p.pick(info, ci, 0)
+}
+
+// pick is the full path: forced versions and endpoints, the override and
+// sticky keys, and fallback. n is the pick's number if Pick drew one.
+func (p *picker) pick(info balancer.PickInfo, ci *callInfo, n uint64) (balancer.PickResult, error) {
 	role := RolePrimary
 	if ci != nil {
 		if ci.role != "" {
@@ -139,11 +158,14 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	}
 
 	snap := p.split.snap.Load()
+	if n == 0 {
+		n = p.seq.Add(1)
+	}
 	var r uint32
 	if key, ok := p.stickyKey(info.Ctx, ci); ok {
 		r = stickyPoint(key)
 	} else {
-		r = rand.Uint32N(TotalWeight)
+		r = weylPoint(n)
 	}
 	g := p.groups[snap.index(r)]
 	if len(g.ready) == 0 {
@@ -167,7 +189,15 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	} else if ci != nil && ci.record != nil {
 		ci.record.fallback.Store(false)
 	}
-	return p.pickIn(info, ci, role, g)
+	return p.pickIn(info, ci, role, g, n)
+}
+
+// weylPoint maps the n-th pick to a point in [0, TotalWeight) by the
+// golden-ratio (Weyl) sequence: the points are spread as evenly as any random
+// draw would be, tighter over short runs, and cost one multiplication.
+func weylPoint(n uint64) uint32 {
+	hi, _ := bits.Mul64(n*0x9e3779b97f4a7c15, TotalWeight)
+	return uint32(hi)
 }
 
 // fallback chooses among the versions that can serve, in proportion to their
@@ -223,7 +253,7 @@ func (p *picker) pickForced(info balancer.PickInfo, ci *callInfo, role Role, ver
 		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
 			"ninelives: forced version %q has no READY endpoint (%s)", version, g.describe())
 	}
-	return p.pickIn(info, ci, role, g)
+	return p.pickIn(info, ci, role, g, p.seq.Add(1))
 }
 
 func (p *picker) pickEndpoint(info balancer.PickInfo, ci *callInfo, role Role) (balancer.PickResult, error) {
@@ -251,30 +281,37 @@ func (p *picker) versionOfAddr(addr string) *group {
 	return nil
 }
 
-// pickIn picks the next READY endpoint of g, round robin.
-func (p *picker) pickIn(info balancer.PickInfo, ci *callInfo, role Role, g *group) (balancer.PickResult, error) {
-	ep := &g.ready[g.next.Add(1)%uint32(len(g.ready))]
-	return p.finish(info, ci, role, g, ep)
+// pickIn picks endpoint n mod len(g.ready) of g: round robin over the
+// picker's sequence of picks, as round_robin's own counter does.
+func (p *picker) pickIn(info balancer.PickInfo, ci *callInfo, role Role, g *group, n uint64) (balancer.PickResult, error) {
+	// n mod len without a division (Lemire's fastmod): Pick is on every call.
+	hi, _ := bits.Mul64(g.mod*n, uint64(len(g.ready)))
+	return p.finish(info, ci, role, g, &g.ready[hi])
 }
 
 func (p *picker) finish(info balancer.PickInfo, ci *callInfo, role Role, g *group, ep *readyEndpoint) (balancer.PickResult, error) {
 	res, err := ep.picker.Pick(info)
-	if err != nil {
-		return res, err
+	if err == nil && (ci != nil && ci.record != nil || p.split.observers.Load() != nil) {
+		p.annotate(&res, info.FullMethodName, ci, role, g, ep)
 	}
+	return res, err
+}
+
+// annotate fills the call's record and wraps Done to time the attempt for
+// the observers. It is off the common path: only instrumented calls pay.
+func (p *picker) annotate(res *balancer.PickResult, method string, ci *callInfo, role Role, g *group, ep *readyEndpoint) {
 	if ci != nil && ci.record != nil {
 		ci.record.version.Store(&g.name)
 		ci.record.endpoint.Store(&ep.addr)
 	}
-	if obs := p.split.observers.Load(); obs != nil && len(*obs) > 0 {
+	if obs := p.split.observers.Load(); obs != nil {
 		a := attemptPool.Get().(*attemptRec)
-		a.a = Attempt{Version: g.name, Role: role, Method: info.FullMethodName}
+		a.a = Attempt{Version: g.name, Role: role, Method: method}
 		a.obs = *obs
 		a.child = res.Done
 		a.start = time.Now()
 		res.Done = a.done
 	}
-	return res, nil
 }
 
 func (p *picker) stickyKey(ctx context.Context, ci *callInfo) (string, bool) {
