@@ -1,0 +1,86 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+)
+
+// Summary condenses one policy's outcomes in one scenario.
+type Summary struct {
+	Runs      int
+	Rollbacks int
+	// Median and P90 are quantiles of the candidate calls served before
+	// rollback over all runs, a run without rollback counting as +Inf.
+	Median, P90 float64
+}
+
+// Summarize condenses outcomes.
+func Summarize(outcomes []Outcome) Summary {
+	s := Summary{Runs: len(outcomes)}
+	calls := make([]float64, len(outcomes))
+	for i, o := range outcomes {
+		calls[i] = math.Inf(1)
+		if o.RolledBack {
+			s.Rollbacks++
+			calls[i] = float64(o.CandidateCalls)
+		}
+	}
+	slices.Sort(calls)
+	s.Median, s.P90 = quantile(calls, 0.5), quantile(calls, 0.9)
+	return s
+}
+
+// quantile returns the q-quantile of sorted values, the lower of the two
+// middle values when it falls between them (so +Inf only when at least
+// that share of the runs did not roll back).
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
+}
+
+// Row is one scenario's line of the table.
+type Row struct {
+	Scenario Scenario
+	Judge    Summary
+	Fixed    Summary
+}
+
+// WriteTable writes rows as a Markdown table.
+func WriteTable(w io.Writer, rows []Row) error {
+	if _, err := fmt.Fprintln(w, "| scenario | runs | judge: rollbacks | judge: median / p90 candidate calls to rollback | fixed threshold: rollbacks | fixed threshold: median / p90 candidate calls to rollback |"); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|"); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if _, err := fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", r.Scenario.Name, r.Judge.Runs,
+			rollbacks(r.Scenario, r.Judge), calls(r.Judge), rollbacks(r.Scenario, r.Fixed), calls(r.Fixed)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rollbacks(sc Scenario, s Summary) string {
+	kind := "false"
+	if sc.Harmful {
+		kind = "correct"
+	}
+	return fmt.Sprintf("%d (%.1f %%) %s", s.Rollbacks, 100*float64(s.Rollbacks)/float64(s.Runs), kind)
+}
+
+func calls(s Summary) string {
+	f := func(x float64) string {
+		if math.IsInf(x, 1) {
+			return "none"
+		}
+		return fmt.Sprintf("%.0f", x)
+	}
+	return f(s.Median) + " / " + f(s.P90)
+}

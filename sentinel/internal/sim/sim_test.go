@@ -1,0 +1,272 @@
+package sim_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+)
+
+// goalRuns is the number of seeded rollouts per scenario the goal tests
+// use: enough to pin a median and a rate of about 1 %, and quick under
+// -race. The README's table comes from the simulate command with 2,000.
+const goalRuns = 300
+
+func scenario(t *testing.T, prefix string) sim.Scenario {
+	t.Helper()
+	for _, sc := range sim.Scenarios() {
+		if strings.HasPrefix(sc.Name, prefix) {
+			return sc
+		}
+	}
+	t.Fatalf("no scenario %q", prefix)
+	return sim.Scenario{}
+}
+
+func runGoal(t *testing.T, prefix string) (judge, fixed sim.Summary) {
+	t.Helper()
+	sc := scenario(t, prefix)
+	res, err := sim.Run(sc, 1, goalRuns, sim.JudgeFactory(sentinel.Config{}), sim.FlaggerFactory)
+	require.NoError(t, err)
+	judge, fixed = sim.Summarize(res[0]), sim.Summarize(res[1])
+	t.Logf("%s: judge %+v; fixed threshold %+v", sc.Name, judge, fixed)
+	return judge, fixed
+}
+
+func TestGoalAAFalseRollbacksAtMostOnePercent(t *testing.T) {
+	for _, prefix := range []string{"A/A, 10 %", "A/A, canary steps"} {
+		judge, _ := runGoal(t, prefix)
+		assert.LessOrEqual(t, float64(judge.Rollbacks)/float64(judge.Runs), 0.01, prefix)
+	}
+}
+
+func TestGoalTenfoldErrorsRolledBackWithin200CandidateCalls(t *testing.T) {
+	judge, fixed := runGoal(t, "errors 0.5 % → 5 %")
+	assert.Equal(t, goalRuns, judge.Rollbacks)
+	assert.LessOrEqual(t, judge.Median, 200.0)
+	assert.LessOrEqual(t, judge.Median, fixed.Median/2)
+}
+
+func TestGoalSlowerCandidateRolledBackWithin1000CandidateCalls(t *testing.T) {
+	judge, _ := runGoal(t, "latency median 1.5×")
+	assert.Equal(t, goalRuns, judge.Rollbacks)
+	assert.LessOrEqual(t, judge.Median, 1000.0)
+}
+
+func TestGoalSharedIncidentsDoNotRollBack(t *testing.T) {
+	for _, prefix := range []string{"shared outage", "shared slowdown"} {
+		judge, _ := runGoal(t, prefix)
+		assert.LessOrEqual(t, float64(judge.Rollbacks)/float64(judge.Runs), 0.01, prefix)
+	}
+}
+
+// recorder keeps every look it sees.
+type recorder struct{ looks []sentinel.Look }
+
+func (r *recorder) Observe(t sim.Tick) bool {
+	l := t.Look
+	l.Candidate.Latency.Counts = append([]uint64(nil), l.Candidate.Latency.Counts...)
+	l.Baseline.Latency.Counts = append([]uint64(nil), l.Baseline.Latency.Counts...)
+	r.looks = append(r.looks, l)
+	return false
+}
+
+func TestRunIsDeterministicAndMatchesRunOne(t *testing.T) {
+	sc := scenario(t, "errors 0.5 % → 1 %")
+	res, err := sim.Run(sc, 9, 8, sim.JudgeFactory(sentinel.Config{}), sim.FlaggerFactory)
+	require.NoError(t, err)
+	again, err := sim.Run(sc, 9, 8, sim.JudgeFactory(sentinel.Config{}), sim.FlaggerFactory)
+	require.NoError(t, err)
+	assert.Equal(t, res, again)
+	for i := range 8 {
+		j, err := sim.JudgeFactory(sentinel.Config{})()
+		require.NoError(t, err)
+		one, err := sim.RunOne(sc, 9, uint64(i), j, sim.Flagger())
+		require.NoError(t, err)
+		assert.Equal(t, res[0][i], one[0], "run %d", i)
+		assert.Equal(t, res[1][i], one[1], "run %d", i)
+	}
+}
+
+func TestEveryPolicySeesTheSameTraffic(t *testing.T) {
+	sc := scenario(t, "A/A, canary steps")
+	a, b := &recorder{}, &recorder{}
+	out, err := sim.RunOne(sc, 3, 0, a, b)
+	require.NoError(t, err)
+	assert.Equal(t, a.looks, b.looks)
+	require.Len(t, a.looks, sc.Seconds())
+	var cand int64
+	for i, l := range a.looks {
+		assert.Equal(t, int64(1000), l.Candidate.Calls+l.Baseline.Calls, "look %d", i)
+		assert.Equal(t, uint64(l.Candidate.Calls), l.Candidate.Latency.Total())
+		assert.Equal(t, uint64(l.Baseline.Calls), l.Baseline.Latency.Total())
+		cand += l.Candidate.Calls
+	}
+	assert.Equal(t, sim.Outcome{CandidateCalls: cand}, out[0])
+	// The shares follow the steps: about 1 % in the first two minutes and
+	// 50 % in the last.
+	var first, last int64
+	for i := range 120 {
+		first += a.looks[i].Candidate.Calls
+		last += a.looks[len(a.looks)-1-i].Candidate.Calls
+	}
+	assert.InDelta(t, 1200, first, 150)
+	assert.InDelta(t, 60000, last, 1000)
+}
+
+func TestIncidentsChangeBothVersions(t *testing.T) {
+	sc := scenario(t, "shared outage")
+	r := &recorder{}
+	_, err := sim.RunOne(sc, 1, 0, r)
+	require.NoError(t, err)
+	var calm, storm int64
+	for i := 150; i < 180; i++ {
+		calm += r.looks[i].Candidate.Errors + r.looks[i].Baseline.Errors
+	}
+	for i := 180; i < 210; i++ {
+		storm += r.looks[i].Candidate.Errors + r.looks[i].Baseline.Errors
+	}
+	assert.InDelta(t, 150, calm, 50)    // 0.5 % of 30,000 calls
+	assert.InDelta(t, 6000, storm, 300) // 20 %
+}
+
+func TestBinomialMoments(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct {
+		n int64
+		p float64
+	}{{10, 0.3}, {1000, 0.005}, {1000, 0.1}, {900, 0.5}, {100000, 0.2}, {50, 0.9}, {1 << 40, 1e-9}} {
+		const draws = 20000
+		var sum, sq float64
+		for range draws {
+			k := float64(sim.Binomial(r, c.n, c.p))
+			require.True(t, k >= 0 && k <= float64(c.n))
+			sum += k
+			sq += k * k
+		}
+		mean := sum / draws
+		variance := sq/draws - mean*mean
+		wantMean, wantVar := float64(c.n)*c.p, float64(c.n)*c.p*(1-c.p)
+		assert.InDelta(t, wantMean, mean, 5*math.Sqrt(wantVar/draws), "%+v mean", c)
+		assert.InDelta(t, wantVar, variance, 0.06*wantVar, "%+v variance", c)
+	}
+	assert.Equal(t, int64(0), sim.Binomial(r, 100, 0))
+	assert.Equal(t, int64(100), sim.Binomial(r, 100, 1))
+	assert.Equal(t, int64(0), sim.Binomial(r, 0, 0.5))
+}
+
+// The BTRS branch reproduces the exact binomial probabilities.
+func TestBinomialMatchesThePMF(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const n, p, draws = 60, 0.3, 200000
+	counts := make([]float64, n+1)
+	for range draws {
+		counts[sim.Binomial(r, n, p)]++
+	}
+	var chi2 float64
+	var cells int
+	for k := 0; k <= n; k++ {
+		lg1, _ := math.Lgamma(n + 1)
+		lg2, _ := math.Lgamma(float64(k) + 1)
+		lg3, _ := math.Lgamma(float64(n-k) + 1)
+		want := draws * math.Exp(lg1-lg2-lg3+float64(k)*math.Log(p)+float64(n-k)*math.Log1p(-p))
+		if want < 5 {
+			continue
+		}
+		chi2 += (counts[k] - want) * (counts[k] - want) / want
+		cells++
+	}
+	// The 99.9th percentile of χ² with about 25 degrees of freedom is 52.6.
+	assert.Less(t, chi2, 55.0, "χ² over %d cells", cells)
+}
+
+func TestScenarioValidate(t *testing.T) {
+	good := scenario(t, "A/A, 10 %")
+	require.NoError(t, good.Validate())
+	for _, c := range []struct {
+		edit func(*sim.Scenario)
+		want string
+	}{
+		{func(s *sim.Scenario) { s.CallsPerSecond = 0 }, "CallsPerSecond = 0"},
+		{func(s *sim.Scenario) { s.Steps = nil }, "has no Steps"},
+		{func(s *sim.Scenario) { s.Steps = []sim.Step{{Share: 1.5, Seconds: 1}} }, "Steps[0]"},
+		{func(s *sim.Scenario) { s.Baseline.ErrorRate = -1 }, "Baseline.ErrorRate = -1"},
+		{func(s *sim.Scenario) { s.Candidate.LatencyMedian = 0 }, "Candidate.LatencyMedian = 0"},
+		{func(s *sim.Scenario) { s.Candidate.LatencySigma = math.NaN() }, "Candidate.LatencySigma = NaN"},
+		{func(s *sim.Scenario) { s.Incidents = []sim.Incident{{From: 5, To: 5}} }, "Incidents[0] spans [5, 5)"},
+		{func(s *sim.Scenario) { s.Bounds = []float64{1, 0.5} }, "Bounds.Bounds[1] = 0.5 is not above"},
+	} {
+		sc := good
+		c.edit(&sc)
+		err := sc.Validate()
+		assert.ErrorContains(t, err, c.want)
+		assert.ErrorContains(t, err, "ninelives: ")
+		_, err = sim.Run(sc, 1, 1, sim.FlaggerFactory)
+		assert.Error(t, err)
+	}
+	_, err := sim.Run(good, 1, 0, sim.FlaggerFactory)
+	assert.ErrorContains(t, err, "runs = 0")
+	_, err = sim.Run(good, 1, 1)
+	assert.ErrorContains(t, err, "no policy factory")
+	_, err = sim.Run(good, 1, 4, sim.JudgeFactory(sentinel.Config{Alpha: 3}))
+	assert.ErrorContains(t, err, "Config.Alpha = 3")
+}
+
+func tick(second int, calls, errors int64, p99Bucket int) sim.Tick {
+	counts := make([]uint64, len(sim.RPCBounds)+1)
+	counts[p99Bucket] = uint64(calls)
+	return sim.Tick{Second: second, Look: sentinel.Look{Candidate: sentinel.Figures{
+		Calls: calls, Errors: errors, Latency: sentinel.Histogram{Bounds: sim.RPCBounds, Counts: counts}}}}
+}
+
+func TestFixedThresholdRule(t *testing.T) {
+	f := sim.Flagger()
+	// Minute 1 bad (2 % errors), minute 2 good, minutes 3–6 bad: the
+	// passing check does not reset the count, so the fifth failure comes at
+	// minute 6.
+	bad := map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true}
+	var rolledBack int
+	for s := 1; s <= 600 && rolledBack == 0; s++ {
+		errs := int64(0)
+		if bad[(s-1)/60+1] {
+			errs = 2
+		}
+		if f.Observe(tick(s, 100, errs, 2)) {
+			rolledBack = s
+		}
+	}
+	assert.Equal(t, 360, rolledBack)
+
+	// Exactly 1 % is not over the threshold; p99 over 500 ms is.
+	g := sim.Flagger()
+	for s := 1; s <= 240; s++ {
+		assert.False(t, g.Observe(tick(s, 100, 1, 2)), "second %d", s)
+	}
+	slow := sim.Flagger()
+	var at int
+	for s := 1; s <= 600 && at == 0; s++ {
+		if slow.Observe(tick(s, 100, 0, 9)) { // (0.75, 1] s
+			at = s
+		}
+	}
+	assert.Equal(t, 300, at)
+	assert.Contains(t, sim.Flagger().Describe(), "error rate is above 1 %")
+	assert.Contains(t, sim.Flagger().Describe(), "rolled back at the check that makes 5 failures")
+}
+
+func TestSummarizeAndTable(t *testing.T) {
+	s := sim.Summarize([]sim.Outcome{
+		{RolledBack: true, CandidateCalls: 300}, {RolledBack: true, CandidateCalls: 100},
+		{CandidateCalls: 5000}, {RolledBack: true, CandidateCalls: 200},
+	})
+	assert.Equal(t, sim.Summary{Runs: 4, Rollbacks: 3, Median: 200, P90: math.Inf(1)}, s)
+	var b strings.Builder
+	require.NoError(t, sim.WriteTable(&b, []sim.Row{{Scenario: sim.Scenario{Name: "x", Harmful: true}, Judge: s, Fixed: s}}))
+	assert.Contains(t, b.String(), "| x | 4 | 3 (75.0 %) correct | 200 / none | 3 (75.0 %) correct | 200 / none |")
+}

@@ -1,0 +1,255 @@
+package sentinel_test
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+func newJudge(t *testing.T, cfg sentinel.Config) *sentinel.Judge {
+	t.Helper()
+	j, err := sentinel.NewJudge(cfg)
+	require.NoError(t, err)
+	return j
+}
+
+// look builds a look at 1,000 calls: 100 candidate, 900 baseline.
+func look(candErrors, baseErrors int64, cand, base sentinel.Histogram) sentinel.Look {
+	return sentinel.Look{
+		Candidate: sentinel.Figures{Calls: 100, Errors: candErrors, Latency: cand},
+		Baseline:  sentinel.Figures{Calls: 900, Errors: baseErrors, Latency: base},
+	}
+}
+
+var (
+	fastCand = hist(11, 56, 27, 6, 0)
+	fastBase = hist(100, 500, 250, 50, 0)
+	slowCand = hist(0, 10, 60, 30, 0)
+)
+
+func TestNewJudgeValidatesConfig(t *testing.T) {
+	for _, c := range []struct {
+		cfg  sentinel.Config
+		want string
+	}{
+		{sentinel.Config{Alpha: 1.5}, "ninelives: Config.Alpha = 1.5, want a probability strictly between 0 and 1"},
+		{sentinel.Config{Alpha: -0.01}, "ninelives: Config.Alpha = -0.01"},
+		{sentinel.Config{Alpha: math.NaN()}, "ninelives: Config.Alpha = NaN"},
+		{sentinel.Config{Shares: sentinel.Shares{Errors: -1}}, "ninelives: Config.Shares.Errors = -1, want a positive finite share"},
+		{sentinel.Config{Shares: sentinel.Shares{Latency: math.Inf(1)}}, "ninelives: Config.Shares.Latency = +Inf"},
+		{sentinel.Config{Shares: sentinel.Shares{Shadow: math.NaN()}}, "ninelives: Config.Shares.Shadow = NaN"},
+		{sentinel.Config{Errors: sentinel.ErrorConfig{MinCalls: -1}}, "ninelives: Config.Errors.MinCalls = -1"},
+		{sentinel.Config{Errors: sentinel.ErrorConfig{Tolerance: 0.9}}, "ninelives: Config.Errors.Tolerance = 0.9"},
+		{sentinel.Config{Errors: sentinel.ErrorConfig{Tolerance: math.NaN()}}, "ninelives: Config.Errors.Tolerance = NaN"},
+		{sentinel.Config{Errors: sentinel.ErrorConfig{PassAlpha: 2}}, "ninelives: Config.Errors.PassAlpha = 2"},
+		{sentinel.Config{Latency: sentinel.LatencyConfig{MinStepCalls: -1}}, "ninelives: Config.Latency.MinStepCalls = -1"},
+		{sentinel.Config{Shadow: sentinel.ShadowConfig{Tolerance: 2}}, "ninelives: Config.Shadow.Tolerance = 2"},
+	} {
+		j, err := sentinel.NewJudge(c.cfg)
+		assert.ErrorContains(t, err, c.want)
+		assert.Nil(t, j)
+	}
+}
+
+func TestJudgeDefaultsAndBudget(t *testing.T) {
+	j := newJudge(t, sentinel.Config{})
+	cfg := j.Config()
+	assert.Equal(t, 0.01, cfg.Alpha)
+	assert.Equal(t, sentinel.Shares{Errors: 0.5, Latency: 0.4, Shadow: 0.1}, cfg.Shares)
+	assert.Equal(t, int64(50), cfg.Errors.MinCalls)
+	assert.Equal(t, int64(500), cfg.Errors.MinStepCalls)
+	assert.Equal(t, 0.05, cfg.Errors.PassAlpha)
+	assert.Equal(t, 0.01, cfg.Shadow.Tolerance)
+	b := j.Budget()
+	assert.InDelta(t, 0.01*5/9, b.Errors, 1e-15)
+	assert.InDelta(t, 0.01*4/9, b.Latency, 1e-15)
+	assert.Zero(t, b.Shadow)
+	assert.InDelta(t, 0.01, b.Errors+b.Latency+b.Shadow, 1e-15)
+
+	b = newJudge(t, sentinel.Config{EnableShadow: true}).Budget()
+	assert.InDelta(t, 0.005, b.Errors, 1e-15)
+	assert.InDelta(t, 0.004, b.Latency, 1e-15)
+	assert.InDelta(t, 0.001, b.Shadow, 1e-15)
+
+	b = newJudge(t, sentinel.Config{Alpha: 0.02, DisableLatency: true}).Budget()
+	assert.Equal(t, sentinel.Budget{Errors: 0.02}, b)
+}
+
+func TestJudgeFailsOnErrorsWithTheirEvidence(t *testing.T) {
+	j := newJudge(t, sentinel.Config{})
+	for range 3 {
+		require.NoError(t, j.Observe(look(10, 4, fastCand, fastBase)))
+	}
+	v := j.Verdict()
+	require.Equal(t, sentinel.Fail, v.Outcome, v.Reason)
+	assert.True(t, j.Failed())
+	assert.Equal(t, sentinel.TestErrors, v.Test)
+	require.NotNil(t, v.Evidence)
+	assert.InDelta(t, j.Budget().Errors, v.Evidence.Alpha, 1e-15)
+	assert.InDelta(t, 1/j.Budget().Errors, v.Evidence.Threshold, 1e-9)
+	assert.Contains(t, v.Reason, "errors: the candidate fails more often")
+	require.Len(t, v.Tests, 2)
+	assert.Equal(t, sentinel.TestErrors, v.Tests[0].Test)
+	assert.Equal(t, sentinel.TestLatency, v.Tests[1].Test)
+	assert.NotEqual(t, sentinel.Fail, v.Tests[1].Outcome)
+}
+
+func TestJudgeFailsOnLatency(t *testing.T) {
+	j := newJudge(t, sentinel.Config{})
+	require.NoError(t, j.Observe(look(0, 4, slowCand, fastBase)))
+	v := j.Verdict()
+	require.Equal(t, sentinel.Fail, v.Outcome, v.Reason)
+	assert.Equal(t, sentinel.TestLatency, v.Test)
+	assert.Equal(t, sentinel.Inconclusive, v.Tests[0].Outcome, "errors: not enough calls in the step yet")
+}
+
+func TestJudgeFailsOnShadowMismatches(t *testing.T) {
+	j := newJudge(t, sentinel.Config{EnableShadow: true})
+	for range 3 {
+		l := look(0, 4, fastCand, fastBase)
+		l.Shadow = sentinel.ShadowFigures{Comparisons: 100, Mismatches: 9}
+		require.NoError(t, j.Observe(l))
+	}
+	v := j.Verdict()
+	require.Equal(t, sentinel.Fail, v.Outcome, v.Reason)
+	assert.Equal(t, sentinel.TestShadow, v.Test)
+	require.Len(t, v.Tests, 3)
+}
+
+func TestJudgePassesWhenEveryTestPasses(t *testing.T) {
+	j := newJudge(t, sentinel.Config{EnableShadow: true})
+	for i := range 6 {
+		l := look(int64(i%2), 4, fastCand, fastBase)
+		l.Shadow = sentinel.ShadowFigures{Comparisons: 100}
+		require.NoError(t, j.Observe(l))
+	}
+	v := j.Verdict()
+	require.Equal(t, sentinel.Pass, v.Outcome, v.Reason)
+	assert.Equal(t, "every test passes (errors, latency, shadow)", v.Reason)
+	assert.Empty(t, v.Test)
+	assert.Nil(t, v.Evidence)
+	for _, tv := range v.Tests {
+		assert.Equal(t, sentinel.Pass, tv.Outcome, tv.Reason)
+	}
+
+	j.BeginStep()
+	v = j.Verdict()
+	assert.Equal(t, sentinel.Inconclusive, v.Outcome)
+	assert.Contains(t, v.Reason, "errors: 0 candidate calls in this step")
+	assert.Contains(t, v.Reason, "latency: 0 candidate samples in this step")
+	assert.Contains(t, v.Reason, "shadow: 0 comparisons in this step")
+}
+
+func TestJudgeIsInconclusiveUntilEveryTestCanPass(t *testing.T) {
+	j := newJudge(t, sentinel.Config{})
+	v := j.Verdict()
+	assert.Equal(t, sentinel.Inconclusive, v.Outcome)
+	assert.Contains(t, v.Reason, "errors: no data")
+	assert.Contains(t, v.Reason, "latency: no data")
+
+	// Healthy error figures but no latency histograms: errors pass, latency
+	// has no data, so the Judge holds.
+	for range 6 {
+		require.NoError(t, j.Observe(look(0, 4, sentinel.Histogram{}, sentinel.Histogram{})))
+	}
+	v = j.Verdict()
+	assert.Equal(t, sentinel.Inconclusive, v.Outcome)
+	assert.Equal(t, sentinel.Pass, v.Tests[0].Outcome)
+	assert.Equal(t, "latency: no data: 0 candidate and 0 baseline samples", v.Reason)
+}
+
+func TestJudgeRejectsABadLookAsAWhole(t *testing.T) {
+	j := newJudge(t, sentinel.Config{})
+	require.NoError(t, j.Observe(look(0, 4, fastCand, fastBase)))
+	err := j.Observe(look(1, 4, hist(1, 2), fastBase))
+	require.ErrorContains(t, err, "ninelives: candidate latency has 2 counts for 4 bounds")
+	v := j.Verdict()
+	assert.Equal(t, sentinel.Inconclusive, v.Outcome)
+	assert.Equal(t, "look rejected: "+err.Error(), v.Reason)
+	assert.Equal(t, 1, v.Tests[0].Evidence.Looks, "the errors test did not take the look either")
+	assert.Equal(t, int64(0), v.Tests[0].Evidence.Candidate.Events)
+
+	err = j.Observe(sentinel.Look{Candidate: sentinel.Figures{Calls: 10, Errors: 11}})
+	assert.ErrorContains(t, err, "ninelives: candidate errors = 11 exceeds candidate calls = 10")
+	err = j.Observe(sentinel.Look{Baseline: sentinel.Figures{Calls: -1}})
+	assert.ErrorContains(t, err, "ninelives: baseline calls = -1")
+
+	require.NoError(t, j.Observe(look(0, 4, fastCand, fastBase)))
+	assert.NotContains(t, j.Verdict().Reason, "rejected")
+
+	// A failed test stays failed through a rejected look.
+	for range 3 {
+		require.NoError(t, j.Observe(look(30, 4, fastCand, fastBase)))
+	}
+	require.Equal(t, sentinel.Fail, j.Verdict().Outcome)
+	require.Error(t, j.Observe(look(-1, 4, fastCand, fastBase)))
+	assert.Equal(t, sentinel.Fail, j.Verdict().Outcome)
+}
+
+func TestJudgeIgnoresFiguresOfDisabledTests(t *testing.T) {
+	j := newJudge(t, sentinel.Config{DisableLatency: true})
+	l := look(0, 4, hist(1, 2), fastBase) // a bad histogram, but latency is off
+	l.Shadow = sentinel.ShadowFigures{Comparisons: 1, Mismatches: 5}
+	require.NoError(t, j.Observe(l))
+	assert.Len(t, j.Verdict().Tests, 1)
+}
+
+func TestJudgeResetStartsANewRollout(t *testing.T) {
+	j := newJudge(t, sentinel.Config{})
+	for range 3 {
+		require.NoError(t, j.Observe(look(30, 4, slowCand, fastBase)))
+	}
+	require.True(t, j.Failed())
+	j.Reset()
+	assert.False(t, j.Failed())
+	v := j.Verdict()
+	assert.Equal(t, sentinel.Inconclusive, v.Outcome)
+	assert.Contains(t, v.Reason, "errors: no data")
+}
+
+func TestVerdictJSON(t *testing.T) {
+	j := newJudge(t, sentinel.Config{EnableShadow: true})
+	empty, err := json.Marshal(j.Verdict())
+	require.NoError(t, err, "no NaN or Inf even without data")
+	assert.Contains(t, string(empty), `"outcome":"inconclusive"`)
+
+	for range 2 {
+		require.NoError(t, j.Observe(look(100, 0, slowCand, fastBase))) // every candidate call fails
+	}
+	v := j.Verdict()
+	require.Equal(t, sentinel.Fail, v.Outcome)
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	s := string(b)
+	assert.Contains(t, s, `"outcome":"fail"`)
+	assert.Contains(t, s, `"test":"errors"`)
+	assert.Contains(t, s, `"statistic":`)
+	assert.Contains(t, s, `"threshold":`)
+	assert.Contains(t, s, `"probSlower":`)
+	var back sentinel.Verdict
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, v, back)
+}
+
+func TestOutcomeText(t *testing.T) {
+	for o, name := range map[sentinel.Outcome]string{sentinel.Inconclusive: "inconclusive", sentinel.Pass: "pass", sentinel.Fail: "fail"} {
+		assert.Equal(t, name, o.String())
+		b, err := o.MarshalText()
+		require.NoError(t, err)
+		assert.Equal(t, name, string(b))
+		var back sentinel.Outcome
+		require.NoError(t, back.UnmarshalText(b))
+		assert.Equal(t, o, back)
+	}
+	var o sentinel.Outcome
+	assert.ErrorContains(t, o.UnmarshalText([]byte("maybe")), `ninelives: outcome "maybe" is not inconclusive, pass or fail`)
+	_, err := sentinel.Outcome(7).MarshalText()
+	assert.ErrorContains(t, err, "ninelives: outcome 7")
+	assert.Equal(t, "Outcome(7)", sentinel.Outcome(7).String())
+	assert.Equal(t, sentinel.Inconclusive, sentinel.Verdict{}.Outcome, "the zero verdict holds")
+}

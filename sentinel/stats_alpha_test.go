@@ -1,0 +1,115 @@
+package sentinel_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+)
+
+// These tests check by simulation that each test's false-failure rate
+// stays at or under its α over a whole rollout of many looks, with a
+// generous α (0.2) so that a few hundred runs measure it: a test whose
+// e-process were not a supermartingale (a wrong normaliser, a plug-in
+// estimate, a sign error) would fail far more often. Each also checks that
+// the same test does catch a bad candidate, so that the bound is not met
+// by never failing.
+
+const (
+	simAlpha = 0.2
+	simRuns  = 300
+)
+
+// maxRate is α plus three standard errors of a rate measured on simRuns.
+var maxRate = simAlpha + 3*math.Sqrt(simAlpha*(1-simAlpha)/simRuns)
+
+// shortCanary is a rollout of 1 %, 5 %, 25 % and 50 % steps of a minute
+// each at 1,000 calls/s: 240 looks with the candidate's share changing.
+func shortCanary(name string, candidate sim.Version) sim.Scenario {
+	return sim.Scenario{
+		Name: name, CallsPerSecond: 1000, Bounds: sim.RPCBounds,
+		Steps:    []sim.Step{{Share: 0.01, Seconds: 60}, {Share: 0.05, Seconds: 60}, {Share: 0.25, Seconds: 60}, {Share: 0.5, Seconds: 60}},
+		Baseline: sim.Healthy, Candidate: candidate,
+	}
+}
+
+type errorPolicy struct{ t *sentinel.ErrorTest }
+
+func (p errorPolicy) Observe(t sim.Tick) bool {
+	c, b := t.Look.Candidate, t.Look.Baseline
+	_ = p.t.Observe(c.Calls, c.Errors, b.Calls, b.Errors)
+	return p.t.Failed()
+}
+
+type latencyPolicy struct{ t *sentinel.LatencyTest }
+
+func (p latencyPolicy) Observe(t sim.Tick) bool {
+	_ = p.t.Observe(t.Look.Candidate.Latency, t.Look.Baseline.Latency)
+	return p.t.Failed()
+}
+
+func rollbackRate(t *testing.T, sc sim.Scenario, f sim.Factory) float64 {
+	t.Helper()
+	res, err := sim.Run(sc, 42, simRuns, f)
+	require.NoError(t, err)
+	s := sim.Summarize(res[0])
+	rate := float64(s.Rollbacks) / float64(s.Runs)
+	t.Logf("%s: %d of %d runs failed (%.1f %%)", sc.Name, s.Rollbacks, s.Runs, 100*rate)
+	return rate
+}
+
+func TestErrorTestControlsAlphaBySimulation(t *testing.T) {
+	f := func() (sim.Policy, error) {
+		et, err := sentinel.NewErrorTest(simAlpha, sentinel.ErrorConfig{})
+		return errorPolicy{et}, err
+	}
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate, "A/A false failures")
+	// The same error odds on a rate that jumps for both: still A/A.
+	outage := shortCanary("shared outage", sim.Healthy)
+	both := sim.Healthy
+	both.ErrorRate = 0.3
+	outage.Incidents = []sim.Incident{{From: 100, To: 200, Baseline: both, Candidate: both}}
+	assert.LessOrEqual(t, rollbackRate(t, outage, f), maxRate, "shared-outage false failures")
+
+	worse := sim.Healthy
+	worse.ErrorRate = 0.015
+	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("3× errors", worse), f), 0.9, "a candidate with 3× the errors")
+}
+
+func TestLatencyTestControlsAlphaBySimulation(t *testing.T) {
+	f := func() (sim.Policy, error) {
+		lt, err := sentinel.NewLatencyTest(simAlpha, sentinel.LatencyConfig{})
+		return latencyPolicy{lt}, err
+	}
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate, "A/A false failures")
+	slower := sim.Healthy
+	slower.LatencyMedian *= 1.1
+	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("10 % slower", slower), f), 0.9, "a candidate 10 % slower")
+}
+
+func TestShadowTestControlsAlphaBySimulation(t *testing.T) {
+	const looks, perLook = 240, 100
+	fails := func(rate float64) float64 {
+		var n int
+		for run := range simRuns {
+			r := rand.New(rand.NewPCG(7, uint64(run)))
+			st, err := sentinel.NewShadowTest(simAlpha, sentinel.ShadowConfig{})
+			require.NoError(t, err)
+			for range looks {
+				require.NoError(t, st.Observe(perLook, sim.Binomial(r, perLook, rate)))
+			}
+			if st.Failed() {
+				n++
+			}
+		}
+		t.Logf("mismatch rate %v: %d of %d runs failed", rate, n, simRuns)
+		return float64(n) / simRuns
+	}
+	assert.LessOrEqual(t, fails(0.01), maxRate, "mismatches exactly at the 1 % tolerance")
+	assert.GreaterOrEqual(t, fails(0.02), 0.9, "mismatches at twice the tolerance")
+}

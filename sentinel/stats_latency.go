@@ -1,0 +1,283 @@
+package sentinel
+
+import (
+	"fmt"
+	"math"
+)
+
+// LatencyConfig tunes the latency test. Zero fields take the defaults.
+type LatencyConfig struct {
+	// MinCalls is how many latency samples each version needs in the
+	// rollout before the test may fail or pass. Default 50.
+	MinCalls int64 `json:"minCalls,omitempty"`
+	// MinStepCalls is how many candidate latency samples the current step
+	// needs before the test may pass. Default 500.
+	MinStepCalls int64 `json:"minStepCalls,omitempty"`
+}
+
+func (c LatencyConfig) withDefaults(prefix string) (LatencyConfig, error) {
+	if c.MinCalls == 0 {
+		c.MinCalls = defaultMinCalls
+	}
+	if c.MinStepCalls == 0 {
+		c.MinStepCalls = defaultMinStepCalls
+	}
+	if c.MinCalls < 0 {
+		return c, fmt.Errorf("ninelives: %s.MinCalls = %d, want a positive number of calls", prefix, c.MinCalls)
+	}
+	if c.MinStepCalls < 0 {
+		return c, fmt.Errorf("ninelives: %s.MinStepCalls = %d, want a positive number of calls", prefix, c.MinStepCalls)
+	}
+	return c, nil
+}
+
+// latencyTilts are the alternatives the latency test mixes: exponential
+// tilts λ of the centred midrank score, equally weighted.
+var latencyTilts = []float64{0.5, 1, 2, 4, 8, 16}
+
+const latencyMethod = "mixture of exponentially tilted Mann-Whitney rank scores per look, bounded by Hoeffding's sampling-without-replacement inequality"
+
+// LatencyTest is the sequential test of the candidate's latency
+// distribution against the baseline's, from histogram buckets. It fails
+// when the candidate is slower. Like ErrorTest, keep one for the whole
+// rollout and call BeginStep between steps.
+//
+// A LatencyTest is not safe for concurrent use.
+type LatencyTest struct {
+	alpha, logThreshold float64
+	cfg                 LatencyConfig
+	mix                 mixture
+	score               []float64 // scratch: one score per bucket
+
+	st latencyState
+}
+
+type latencyState struct {
+	looks     int
+	bounds    []float64 // set by the first look with data
+	cand      []uint64  // cumulative counts
+	base      []uint64
+	candN     int64
+	baseN     int64
+	stepN     int64
+	logE      float64
+	failedAt  int
+	failE     float64
+	rejected  error
+	boundsSet bool
+}
+
+// NewLatencyTest returns a latency test that fails with probability at
+// most alpha over the whole rollout when the candidate's latency has the
+// same distribution as the baseline's.
+func NewLatencyTest(alpha float64, cfg LatencyConfig) (*LatencyTest, error) {
+	if err := checkAlpha("latency test alpha", alpha); err != nil {
+		return nil, err
+	}
+	cfg, err := cfg.withDefaults("LatencyConfig")
+	if err != nil {
+		return nil, err
+	}
+	return &LatencyTest{alpha: alpha, logThreshold: -math.Log(alpha), cfg: cfg, mix: newMixture(len(latencyTilts))}, nil
+}
+
+// Observe adds one look: each version's latency histogram of the calls
+// since the previous look (deltas). Both must share their bounds, and the
+// bounds must stay the same for the whole rollout. A histogram with no
+// Counts means no calls. An invalid look is rejected with an error naming
+// the field; until the next valid look, Verdict is Inconclusive (unless the
+// test has already failed).
+func (t *LatencyTest) Observe(candidate, baseline Histogram) error {
+	if err := t.check(candidate, baseline); err != nil {
+		t.st.rejected = err
+		return err
+	}
+	t.st.rejected = nil
+	t.st.looks++
+	bounds := candidate.Bounds
+	if len(candidate.Counts) == 0 {
+		bounds = baseline.Bounds
+	}
+	if len(candidate.Counts) == 0 && len(baseline.Counts) == 0 {
+		return nil
+	}
+	if !t.st.boundsSet {
+		t.st.boundsSet = true
+		t.st.bounds = append(t.st.bounds[:0], bounds...)
+		t.st.cand = append(t.st.cand[:0], make([]uint64, len(bounds)+1)...)
+		t.st.base = append(t.st.base[:0], make([]uint64, len(bounds)+1)...)
+		if cap(t.score) < len(bounds)+1 {
+			t.score = make([]float64, len(bounds)+1)
+		}
+		t.score = t.score[:len(bounds)+1]
+	}
+	var nc, nb uint64
+	for i, c := range candidate.Counts {
+		t.st.cand[i] += c
+		nc += c
+	}
+	for i, b := range baseline.Counts {
+		t.st.base[i] += b
+		nb += b
+	}
+	t.st.candN += int64(nc)
+	t.st.baseN += int64(nb)
+	t.st.stepN += int64(nc)
+	if nc > 0 && nb > 0 {
+		t.update(candidate.Counts, baseline.Counts, float64(nc), float64(nb))
+	}
+	if t.st.failedAt == 0 && t.st.candN >= t.cfg.MinCalls && t.st.baseN >= t.cfg.MinCalls && t.st.logE >= t.logThreshold {
+		t.st.failedAt, t.st.failE = t.st.looks, t.st.logE
+	}
+	return nil
+}
+
+func (t *LatencyTest) check(candidate, baseline Histogram) error {
+	if err := candidate.Validate("candidate latency"); err != nil {
+		return err
+	}
+	if err := baseline.Validate("baseline latency"); err != nil {
+		return err
+	}
+	if len(candidate.Counts) > 0 && len(baseline.Counts) > 0 && !sameBounds(candidate.Bounds, baseline.Bounds) {
+		return fmt.Errorf("ninelives: candidate latency bounds %v differ from baseline latency bounds %v",
+			candidate.Bounds, baseline.Bounds)
+	}
+	for _, h := range [2]struct {
+		name string
+		h    Histogram
+	}{{"candidate", candidate}, {"baseline", baseline}} {
+		if t.st.boundsSet && len(h.h.Counts) > 0 && !sameBounds(h.h.Bounds, t.st.bounds) {
+			return fmt.Errorf("ninelives: %s latency bounds %v differ from the bounds %v of earlier looks",
+				h.name, h.h.Bounds, t.st.bounds)
+		}
+	}
+	var nc, nb uint64
+	for _, c := range candidate.Counts {
+		nc += c
+	}
+	for _, b := range baseline.Counts {
+		nb += b
+	}
+	if t.st.candN+int64(nc) < t.st.candN || t.st.baseN+int64(nb) < t.st.baseN {
+		return fmt.Errorf("ninelives: latency counts overflow the running totals")
+	}
+	return nil
+}
+
+// update multiplies each component by this look's likelihood-ratio bound.
+//
+// Given the look's pooled buckets, if both versions share one latency
+// distribution, the candidate's calls are a uniformly random subset of the
+// pooled calls. Each call is scored by its bucket's centred midrank
+// u = (calls below + half the bucket)/N − ½, and W is the sum of the
+// scores of the smaller group's calls, which is a sum of draws without
+// replacement from the pooled scores. By Hoeffding (1963, Theorem 4),
+// E exp(λW) ≤ (mean over pooled calls of exp(λu))^n, so
+// exp(λW)/(mean exp(λu))^n has expectation at most 1: a valid factor for a
+// test supermartingale. The sign makes a slower candidate raise it.
+func (t *LatencyTest) update(c, b []uint64, nc, nb float64) {
+	n := nc + nb
+	var below float64
+	for j := range c {
+		m := float64(c[j]) + float64(b[j])
+		t.score[j] = (below+m/2)/n - 0.5
+		below += m
+	}
+	draws, sign, k := c, 1.0, nc
+	if nb < nc {
+		draws, sign, k = b, -1.0, nb
+	}
+	var w float64
+	for j, d := range draws {
+		w += float64(d) * t.score[j]
+	}
+	for i, lam := range latencyTilts {
+		l := sign * lam
+		var mgf float64
+		for j := range c {
+			if m := float64(c[j]) + float64(b[j]); m > 0 {
+				mgf += m * math.Exp(l*t.score[j])
+			}
+		}
+		t.mix.logLR[i] += l*w - k*math.Log(mgf/n)
+	}
+	t.st.logE = t.mix.logValue()
+}
+
+// BeginStep resets the step's sample count that Pass needs; the evidence
+// and the α budget carry over.
+func (t *LatencyTest) BeginStep() { t.st.stepN = 0 }
+
+// Reset forgets everything, for a new rollout with a fresh α budget.
+func (t *LatencyTest) Reset() {
+	t.mix.reset()
+	b, c, bs := t.st.bounds[:0], t.st.cand[:0], t.st.base[:0]
+	t.st = latencyState{bounds: b, cand: c, base: bs}
+}
+
+// Failed reports whether the test has failed (it stays failed until Reset).
+func (t *LatencyTest) Failed() bool { return t.st.failedAt > 0 }
+
+// Verdict returns the test's conclusion: Fail once the e-value has reached
+// 1/α at a look where both versions had MinCalls latency samples (it stays
+// Fail); Inconclusive when the last look was rejected, either version has
+// fewer than MinCalls samples or the step has fewer than MinStepCalls
+// candidate samples; Pass otherwise (enough samples, not failed).
+func (t *LatencyTest) Verdict() Verdict {
+	v := Verdict{Test: TestLatency, Evidence: t.evidence()}
+	ev := v.Evidence
+	figures := fmt.Sprintf("candidate p50 %s p99 %s vs baseline p50 %s p99 %s, P(candidate slower) %.3f",
+		ms(ev.Candidate.P50), ms(ev.Candidate.P99), ms(ev.Baseline.P50), ms(ev.Baseline.P99), ev.ProbSlower)
+	e := fmt.Sprintf("e-value %s, threshold %s (α = %s over the rollout)", num(ev.Statistic), num(ev.Threshold), pct(t.alpha))
+	switch {
+	case t.st.failedAt > 0:
+		v.Outcome = Fail
+		v.Reason = fmt.Sprintf("latency: the candidate is slower than the baseline: %s; %s, reached at look %d", figures, e, t.st.failedAt)
+	case t.st.rejected != nil:
+		v.Reason = "latency: last look rejected: " + t.st.rejected.Error()
+	case t.st.candN == 0 || t.st.baseN == 0:
+		v.Reason = fmt.Sprintf("latency: no data: %d candidate and %d baseline samples", t.st.candN, t.st.baseN)
+	case t.st.candN < t.cfg.MinCalls || t.st.baseN < t.cfg.MinCalls:
+		v.Reason = fmt.Sprintf("latency: too few samples: %d candidate and %d baseline, need %d each", t.st.candN, t.st.baseN, t.cfg.MinCalls)
+	case t.st.stepN < t.cfg.MinStepCalls:
+		v.Reason = fmt.Sprintf("latency: %d candidate samples in this step, need %d to pass; %s; %s", t.st.stepN, t.cfg.MinStepCalls, figures, e)
+	default:
+		v.Outcome = Pass
+		v.Reason = fmt.Sprintf("latency: no evidence the candidate is slower after %d candidate samples in this step: %s; %s", t.st.stepN, figures, e)
+	}
+	return v
+}
+
+func (t *LatencyTest) evidence() *Evidence {
+	logE := t.st.logE
+	if t.st.failedAt > 0 {
+		logE = t.st.failE
+	}
+	ev := &Evidence{
+		Method:       latencyMethod,
+		Statistic:    expCapped(logE),
+		Threshold:    1 / t.alpha,
+		Alpha:        t.alpha,
+		Looks:        t.st.looks,
+		FailedAtLook: t.st.failedAt,
+		StepSamples:  t.st.stepN,
+		ProbSlower:   0.5,
+	}
+	ch := Histogram{Bounds: t.st.bounds, Counts: t.st.cand}
+	bh := Histogram{Bounds: t.st.bounds, Counts: t.st.base}
+	ev.Candidate = quantiles(ch, t.st.candN)
+	ev.Baseline = quantiles(bh, t.st.baseN)
+	if t.st.boundsSet {
+		mw := mannWhitney(t.st.cand, t.st.base)
+		ev.ProbSlower, ev.Z = finite(mw.ProbSlower), finite(mw.Z)
+	}
+	return ev
+}
+
+func quantiles(h Histogram, n int64) Sample {
+	return Sample{Samples: n, P50: finite(Quantile(h, 0.5)), P90: finite(Quantile(h, 0.9)), P99: finite(Quantile(h, 0.99))}
+}
+
+// ms formats seconds as milliseconds.
+func ms(s float64) string { return fmt.Sprintf("%.3gms", 1000*s) }

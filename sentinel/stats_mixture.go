@@ -1,0 +1,122 @@
+package sentinel
+
+import "math"
+
+// This file holds the sequential machinery the tests share: uniform
+// mixtures of likelihood-ratio processes (test martingales) and the exact
+// conditional distribution of one look's events, Fisher's noncentral
+// hypergeometric distribution.
+
+// mixture is a uniform mixture of likelihood-ratio processes, one per
+// alternative on a fixed grid. Each component's log likelihood ratio is
+// summed over looks; the mixture's value is the mean of the components'
+// ratios. Under the null hypothesis every component is a nonnegative
+// supermartingale with initial value 1, so the mixture is one too, and by
+// Ville's inequality it ever reaches 1/α with probability at most α.
+type mixture struct {
+	logLR []float64
+}
+
+func newMixture(k int) mixture { return mixture{logLR: make([]float64, k)} }
+
+func (m *mixture) reset() { clear(m.logLR) }
+
+// logValue returns the log of the mixture's current value.
+func (m *mixture) logValue() float64 {
+	top := math.Inf(-1)
+	for _, v := range m.logLR {
+		top = max(top, v)
+	}
+	var s float64
+	for _, v := range m.logLR {
+		s += math.Exp(v - top)
+	}
+	return top + math.Log(s/float64(len(m.logLR)))
+}
+
+// geometricGrid returns k values from·step^i, i = 0..k-1.
+func geometricGrid(from, step float64, k int) []float64 {
+	g := make([]float64, k)
+	for i := range g {
+		g[i] = from * math.Pow(step, float64(i))
+	}
+	return g
+}
+
+// fnch is the distribution of the number of events that fall on the
+// candidate in one look, given the look's margins: n1 candidate calls, n0
+// baseline calls and e events in all. With the candidate's event odds ψ
+// times the baseline's, it is Fisher's noncentral hypergeometric
+// distribution, P(y) ∝ C(n1,y)·C(n0,e−y)·ψ^y on lo ≤ y ≤ hi (Fisher 1935;
+// Harkness 1965; McCullagh & Nelder 1989, §7.3). With ψ = 1 it is the
+// central hypergeometric distribution of Fisher's exact test. The family
+// has a monotone likelihood ratio in y, so a ratio that increases in y has
+// no larger mean under any ψ' ≤ ψ.
+type fnch struct {
+	n1, n0, e float64
+	lo, hi    int64
+}
+
+// newFNCH returns the look's distribution; ok is false when the margins
+// leave only one possible value, so the look carries no information.
+func newFNCH(n1, n0, e int64) (f fnch, ok bool) {
+	f = fnch{n1: float64(n1), n0: float64(n0), e: float64(e), lo: max(0, e-n0), hi: min(n1, e)}
+	return f, f.hi > f.lo
+}
+
+// ratio returns C(n1,y+1)C(n0,e−y−1) / (C(n1,y)C(n0,e−y)), for lo ≤ y < hi.
+func (f fnch) ratio(y int64) float64 {
+	v := float64(y)
+	return (f.n1 - v) * (f.e - v) / ((v + 1) * (f.n0 - f.e + v + 1))
+}
+
+// logH returns log C(n1,y)C(n0,e−y) without the terms that do not depend
+// on y (they cancel in every ratio this file takes).
+func (f fnch) logH(y int64) float64 {
+	v := float64(y)
+	a, _ := math.Lgamma(v + 1)
+	b, _ := math.Lgamma(f.n1 - v + 1)
+	c, _ := math.Lgamma(f.e - v + 1)
+	d, _ := math.Lgamma(f.n0 - f.e + v + 1)
+	return -(a + b + c + d)
+}
+
+// logZ returns log Σ_y h(y)ψ^y (with logH's convention). It sums outward
+// from the mode of the (log-concave) terms and stops once a term falls
+// below 1e-17 of the mode's, so its cost grows with the distribution's
+// spread, not with its support.
+func (f fnch) logZ(psi, logPsi float64) float64 {
+	// The mode is the first y whose successor is smaller: ψ·ratio(y) < 1;
+	// ψ·ratio decreases in y.
+	lo, hi := f.lo, f.hi
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if psi*f.ratio(mid) < 1 {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	mode := lo
+	const tiny = 1e-17
+	s, t := 1.0, 1.0
+	for y := mode; y < f.hi; y++ {
+		if t *= psi * f.ratio(y); t < tiny {
+			break
+		}
+		s += t
+	}
+	t = 1
+	for y := mode; y > f.lo; y-- {
+		if t /= psi * f.ratio(y-1); t < tiny {
+			break
+		}
+		s += t
+	}
+	return f.logH(mode) + float64(mode)*logPsi + math.Log(s)
+}
+
+// logLR returns log P_ψ(x)/P_ψ0(x) given logZ(ψ0).
+func (f fnch) logLR(x int64, psi, logPsi, logPsi0, logZ0 float64) float64 {
+	return float64(x)*(logPsi-logPsi0) - (f.logZ(psi, logPsi) - logZ0)
+}
