@@ -74,7 +74,7 @@ func (f *FixedThreshold) Describe() string {
 	if f.MaxP99 > 0 {
 		fmt.Fprintf(&b, " or the p99 latency (histogram_quantile interpolation) is above %g ms", 1000*f.MaxP99)
 	}
-	fmt.Fprintf(&b, " or there is no call; failed checks accumulate over the rollout (a passing check does not reset them) and the candidate is rolled back at the check that makes %d failures", f.Threshold)
+	fmt.Fprintf(&b, " or there is no call; failed checks accumulate over the rollout (a passing check does not reset them) and the candidate is rolled back at the check that makes %d failures (Flagger itself acts one interval later; the simulation credits it the earlier time)", f.Threshold)
 	return b.String()
 }
 

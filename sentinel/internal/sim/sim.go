@@ -8,8 +8,8 @@
 // share); each call fails with its version's error probability and takes a
 // log-normal time, counted into histogram buckets. The counts are drawn
 // exactly (binomial and multinomial draws equal in distribution to a draw
-// per call), so a run of ten minutes at 1,000 calls/s costs about a
-// millisecond. Every second ends a look, which every policy sees.
+// per call), so a run of ten minutes at 1,000 calls/s takes milliseconds.
+// Every second ends a look, which every policy sees.
 //
 // Runs are deterministic: run i of a seed draws from
 // rand.NewPCG(seed, i), whatever the number of workers.

@@ -39,10 +39,14 @@ func run(w io.Writer, runs int, seed uint64, match string) error {
 		cmd += fmt.Sprintf(" -scenario %q", match)
 	}
 	fmt.Fprintf(w, "Command: `%s`\n\n", cmd)
-	fmt.Fprintf(w, "Traffic: 1,000 calls/s split per call at the candidate's share; baseline 0.5 %% errors, log-normal latency "+
-		"(median 20 ms, σ 0.5) in OpenTelemetry's RPC buckets; one look per second. The candidate's calls are counted up to "+
-		"and including the look that rolls back.\n\n")
-	fmt.Fprintf(w, "Judge: sentinel.NewJudge(sentinel.Config{}): α = %g over the rollout (errors %g, latency %g).\n\n", j.Config().Alpha, b.Errors, b.Latency)
+	fmt.Fprintf(w, "Traffic: 1,000 calls/s, each call sent to the candidate with the step's share; baseline 0.5 %% errors and a "+
+		"log-normal latency (median 20 ms, σ 0.5) counted in OpenTelemetry's RPC duration buckets; one look per second. "+
+		"Rollouts: 10 min at a 10 %% share (600 looks, about 60,000 candidate calls), or the canary steps 1, 5, 25 and 50 %% "+
+		"for 2 min each (480 looks, about 97,000 candidate calls); the traffic does not depend on the decisions, so both "+
+		"policies see the same calls. Candidate calls to rollback are counted up to and including the look that rolls back; "+
+		"\"none\" means that quantile of the runs did not roll back.\n\n")
+	fmt.Fprintf(w, "Judge: sentinel.NewJudge(sentinel.Config{}): α = %g %% over the rollout (errors %.3g %%, latency %.3g %%).\n\n",
+		100*j.Config().Alpha, 100*b.Errors, 100*b.Latency)
 	fmt.Fprintf(w, "Fixed threshold (Flagger-style): %s.\n\n", sim.Flagger().Describe())
 	var rows []sim.Row
 	for _, sc := range sim.Scenarios() {
