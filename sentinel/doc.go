@@ -9,7 +9,7 @@
 // enough to advance) or Inconclusive (hold), with the reason and the
 // evidence.
 //
-//	j, err := sentinel.NewJudge(sentinel.Config{}) // α = 1 % for the whole rollout
+//	j, err := sentinel.NewJudge(sentinel.JudgeConfig{}) // α = 1 % for the whole rollout
 //	if err != nil {
 //		return err
 //	}
@@ -123,8 +123,8 @@
 //
 // # The Judge and the α budget
 //
-// Config.Alpha (1 %) is split between the enabled tests in proportion to
-// Config.Shares: errors 0.5, latency 0.4, shadow 0.1; a disabled test's
+// JudgeConfig.Alpha (1 %) is split between the enabled tests in proportion to
+// JudgeConfig.Shares: errors 0.5, latency 0.4, shadow 0.1; a disabled test's
 // share goes to the others (with the default tests, errors get 0.556 % and
 // latency 0.444 %). By the union bound the probability that any test fails
 // a candidate as good as the baseline is at most Alpha. Judge.Budget

@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// Config sets up a Judge. The zero Config is valid: every zero field takes
+// JudgeConfig sets up a Judge. The zero JudgeConfig is valid: every zero field takes
 // its default.
-type Config struct {
+type JudgeConfig struct {
 	// Alpha is the probability of a false rollback over the whole rollout,
 	// all tests and all looks together, when the candidate is as good as the
 	// baseline. Default 0.01.
@@ -47,12 +47,12 @@ const defaultAlpha = 0.01
 
 // withDefaults fills the zero fields and validates, naming the field in
 // errors.
-func (c Config) withDefaults() (Config, error) {
+func (c JudgeConfig) withDefaults() (JudgeConfig, error) {
 	if c.Alpha == 0 {
 		c.Alpha = defaultAlpha
 	}
 	if !(c.Alpha > 0 && c.Alpha < 1) {
-		return c, fmt.Errorf("ninelives: Config.Alpha = %v, want a probability strictly between 0 and 1", c.Alpha)
+		return c, fmt.Errorf("ninelives: JudgeConfig.Alpha = %v, want a probability strictly between 0 and 1", c.Alpha)
 	}
 	for _, s := range []struct {
 		name string
@@ -63,24 +63,24 @@ func (c Config) withDefaults() (Config, error) {
 			*s.v = s.def
 		}
 		if !(*s.v > 0) || math.IsInf(*s.v, 0) {
-			return c, fmt.Errorf("ninelives: Config.Shares.%s = %v, want a positive finite share", s.name, *s.v)
+			return c, fmt.Errorf("ninelives: JudgeConfig.Shares.%s = %v, want a positive finite share", s.name, *s.v)
 		}
 	}
 	var err error
-	if c.Errors, err = c.Errors.withDefaults("Config.Errors"); err != nil {
+	if c.Errors, err = c.Errors.withDefaults("JudgeConfig.Errors"); err != nil {
 		return c, err
 	}
-	if c.Latency, err = c.Latency.withDefaults("Config.Latency"); err != nil {
+	if c.Latency, err = c.Latency.withDefaults("JudgeConfig.Latency"); err != nil {
 		return c, err
 	}
-	if c.Shadow, err = c.Shadow.withDefaults("Config.Shadow"); err != nil {
+	if c.Shadow, err = c.Shadow.withDefaults("JudgeConfig.Shadow"); err != nil {
 		return c, err
 	}
 	return c, nil
 }
 
 // budget splits Alpha between the enabled tests.
-func (c Config) budget() Budget {
+func (c JudgeConfig) budget() Budget {
 	total := c.Shares.Errors
 	if !c.DisableLatency {
 		total += c.Shares.Latency
@@ -128,7 +128,7 @@ type ShadowFigures struct {
 //
 // A Judge is not safe for concurrent use.
 type Judge struct {
-	cfg      Config
+	cfg      JudgeConfig
 	budget   Budget
 	errors   *ErrorTest
 	latency  *LatencyTest // nil when disabled
@@ -137,7 +137,7 @@ type Judge struct {
 }
 
 // NewJudge returns a Judge for cfg, or an error naming the first bad field.
-func NewJudge(cfg Config) (*Judge, error) {
+func NewJudge(cfg JudgeConfig) (*Judge, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func NewJudge(cfg Config) (*Judge, error) {
 }
 
 // Config returns the Judge's configuration with the defaults filled in.
-func (j *Judge) Config() Config { return j.cfg }
+func (j *Judge) Config() JudgeConfig { return j.cfg }
 
 // Budget returns each test's share of Alpha.
 func (j *Judge) Budget() Budget { return j.budget }

@@ -9,7 +9,7 @@ import (
 var rpcBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
 func benchJudge(b *testing.B, looks []sentinel.Look) {
-	j, err := sentinel.NewJudge(sentinel.Config{EnableShadow: true})
+	j, err := sentinel.NewJudge(sentinel.JudgeConfig{EnableShadow: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func BenchmarkJudgeObserveOutage(b *testing.B) {
 
 // Building the combined verdict with its reasons and evidence.
 func BenchmarkJudgeVerdict(b *testing.B) {
-	j, err := sentinel.NewJudge(sentinel.Config{})
+	j, err := sentinel.NewJudge(sentinel.JudgeConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 // A candidate that fails 10 % of its calls against a baseline at 0.4 % is
 // rolled back at the first look; its latency is no different.
 func ExampleJudge() {
-	j, err := sentinel.NewJudge(sentinel.Config{})
+	j, err := sentinel.NewJudge(sentinel.JudgeConfig{})
 	if err != nil {
 		panic(err)
 	}
@@ -41,7 +41,7 @@ func ExampleJudge() {
 
 // Pass means: enough calls in the step and no test has failed.
 func ExampleJudge_pass() {
-	j, _ := sentinel.NewJudge(sentinel.Config{DisableLatency: true})
+	j, _ := sentinel.NewJudge(sentinel.JudgeConfig{DisableLatency: true})
 	for i := range 5 {
 		_ = j.Observe(sentinel.Look{
 			Candidate: sentinel.Figures{Calls: 100, Errors: int64(i % 2)},

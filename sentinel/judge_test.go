@@ -11,7 +11,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
-func newJudge(t *testing.T, cfg sentinel.Config) *sentinel.Judge {
+func newJudge(t *testing.T, cfg sentinel.JudgeConfig) *sentinel.Judge {
 	t.Helper()
 	j, err := sentinel.NewJudge(cfg)
 	require.NoError(t, err)
@@ -34,21 +34,21 @@ var (
 
 func TestNewJudgeValidatesConfig(t *testing.T) {
 	for _, c := range []struct {
-		cfg  sentinel.Config
+		cfg  sentinel.JudgeConfig
 		want string
 	}{
-		{sentinel.Config{Alpha: 1.5}, "ninelives: Config.Alpha = 1.5, want a probability strictly between 0 and 1"},
-		{sentinel.Config{Alpha: -0.01}, "ninelives: Config.Alpha = -0.01"},
-		{sentinel.Config{Alpha: math.NaN()}, "ninelives: Config.Alpha = NaN"},
-		{sentinel.Config{Shares: sentinel.Shares{Errors: -1}}, "ninelives: Config.Shares.Errors = -1, want a positive finite share"},
-		{sentinel.Config{Shares: sentinel.Shares{Latency: math.Inf(1)}}, "ninelives: Config.Shares.Latency = +Inf"},
-		{sentinel.Config{Shares: sentinel.Shares{Shadow: math.NaN()}}, "ninelives: Config.Shares.Shadow = NaN"},
-		{sentinel.Config{Errors: sentinel.ErrorConfig{MinCalls: -1}}, "ninelives: Config.Errors.MinCalls = -1"},
-		{sentinel.Config{Errors: sentinel.ErrorConfig{Tolerance: 0.9}}, "ninelives: Config.Errors.Tolerance = 0.9"},
-		{sentinel.Config{Errors: sentinel.ErrorConfig{Tolerance: math.NaN()}}, "ninelives: Config.Errors.Tolerance = NaN"},
-		{sentinel.Config{Errors: sentinel.ErrorConfig{PassAlpha: 2}}, "ninelives: Config.Errors.PassAlpha = 2"},
-		{sentinel.Config{Latency: sentinel.LatencyConfig{MinStepCalls: -1}}, "ninelives: Config.Latency.MinStepCalls = -1"},
-		{sentinel.Config{Shadow: sentinel.ShadowConfig{Tolerance: 2}}, "ninelives: Config.Shadow.Tolerance = 2"},
+		{sentinel.JudgeConfig{Alpha: 1.5}, "ninelives: JudgeConfig.Alpha = 1.5, want a probability strictly between 0 and 1"},
+		{sentinel.JudgeConfig{Alpha: -0.01}, "ninelives: JudgeConfig.Alpha = -0.01"},
+		{sentinel.JudgeConfig{Alpha: math.NaN()}, "ninelives: JudgeConfig.Alpha = NaN"},
+		{sentinel.JudgeConfig{Shares: sentinel.Shares{Errors: -1}}, "ninelives: JudgeConfig.Shares.Errors = -1, want a positive finite share"},
+		{sentinel.JudgeConfig{Shares: sentinel.Shares{Latency: math.Inf(1)}}, "ninelives: JudgeConfig.Shares.Latency = +Inf"},
+		{sentinel.JudgeConfig{Shares: sentinel.Shares{Shadow: math.NaN()}}, "ninelives: JudgeConfig.Shares.Shadow = NaN"},
+		{sentinel.JudgeConfig{Errors: sentinel.ErrorConfig{MinCalls: -1}}, "ninelives: JudgeConfig.Errors.MinCalls = -1"},
+		{sentinel.JudgeConfig{Errors: sentinel.ErrorConfig{Tolerance: 0.9}}, "ninelives: JudgeConfig.Errors.Tolerance = 0.9"},
+		{sentinel.JudgeConfig{Errors: sentinel.ErrorConfig{Tolerance: math.NaN()}}, "ninelives: JudgeConfig.Errors.Tolerance = NaN"},
+		{sentinel.JudgeConfig{Errors: sentinel.ErrorConfig{PassAlpha: 2}}, "ninelives: JudgeConfig.Errors.PassAlpha = 2"},
+		{sentinel.JudgeConfig{Latency: sentinel.LatencyConfig{MinStepCalls: -1}}, "ninelives: JudgeConfig.Latency.MinStepCalls = -1"},
+		{sentinel.JudgeConfig{Shadow: sentinel.ShadowConfig{Tolerance: 2}}, "ninelives: JudgeConfig.Shadow.Tolerance = 2"},
 	} {
 		j, err := sentinel.NewJudge(c.cfg)
 		assert.ErrorContains(t, err, c.want)
@@ -57,7 +57,7 @@ func TestNewJudgeValidatesConfig(t *testing.T) {
 }
 
 func TestJudgeDefaultsAndBudget(t *testing.T) {
-	j := newJudge(t, sentinel.Config{})
+	j := newJudge(t, sentinel.JudgeConfig{})
 	cfg := j.Config()
 	assert.Equal(t, 0.01, cfg.Alpha)
 	assert.Equal(t, sentinel.Shares{Errors: 0.5, Latency: 0.4, Shadow: 0.1}, cfg.Shares)
@@ -71,17 +71,17 @@ func TestJudgeDefaultsAndBudget(t *testing.T) {
 	assert.Zero(t, b.Shadow)
 	assert.InDelta(t, 0.01, b.Errors+b.Latency+b.Shadow, 1e-15)
 
-	b = newJudge(t, sentinel.Config{EnableShadow: true}).Budget()
+	b = newJudge(t, sentinel.JudgeConfig{EnableShadow: true}).Budget()
 	assert.InDelta(t, 0.005, b.Errors, 1e-15)
 	assert.InDelta(t, 0.004, b.Latency, 1e-15)
 	assert.InDelta(t, 0.001, b.Shadow, 1e-15)
 
-	b = newJudge(t, sentinel.Config{Alpha: 0.02, DisableLatency: true}).Budget()
+	b = newJudge(t, sentinel.JudgeConfig{Alpha: 0.02, DisableLatency: true}).Budget()
 	assert.Equal(t, sentinel.Budget{Errors: 0.02}, b)
 }
 
 func TestJudgeFailsOnErrorsWithTheirEvidence(t *testing.T) {
-	j := newJudge(t, sentinel.Config{})
+	j := newJudge(t, sentinel.JudgeConfig{})
 	for range 3 {
 		require.NoError(t, j.Observe(look(10, 4, fastCand, fastBase)))
 	}
@@ -100,7 +100,7 @@ func TestJudgeFailsOnErrorsWithTheirEvidence(t *testing.T) {
 }
 
 func TestJudgeFailsOnLatency(t *testing.T) {
-	j := newJudge(t, sentinel.Config{})
+	j := newJudge(t, sentinel.JudgeConfig{})
 	require.NoError(t, j.Observe(look(0, 4, slowCand, fastBase)))
 	v := j.Verdict()
 	require.Equal(t, sentinel.Fail, v.Outcome, v.Reason)
@@ -109,7 +109,7 @@ func TestJudgeFailsOnLatency(t *testing.T) {
 }
 
 func TestJudgeFailsOnShadowMismatches(t *testing.T) {
-	j := newJudge(t, sentinel.Config{EnableShadow: true})
+	j := newJudge(t, sentinel.JudgeConfig{EnableShadow: true})
 	for range 3 {
 		l := look(0, 4, fastCand, fastBase)
 		l.Shadow = sentinel.ShadowFigures{Comparisons: 100, Mismatches: 9}
@@ -122,7 +122,7 @@ func TestJudgeFailsOnShadowMismatches(t *testing.T) {
 }
 
 func TestJudgePassesWhenEveryTestPasses(t *testing.T) {
-	j := newJudge(t, sentinel.Config{EnableShadow: true})
+	j := newJudge(t, sentinel.JudgeConfig{EnableShadow: true})
 	for i := range 6 {
 		l := look(int64(i%2), 4, fastCand, fastBase)
 		l.Shadow = sentinel.ShadowFigures{Comparisons: 100}
@@ -146,7 +146,7 @@ func TestJudgePassesWhenEveryTestPasses(t *testing.T) {
 }
 
 func TestJudgeIsInconclusiveUntilEveryTestCanPass(t *testing.T) {
-	j := newJudge(t, sentinel.Config{})
+	j := newJudge(t, sentinel.JudgeConfig{})
 	v := j.Verdict()
 	assert.Equal(t, sentinel.Inconclusive, v.Outcome)
 	assert.Contains(t, v.Reason, "errors: no data")
@@ -164,7 +164,7 @@ func TestJudgeIsInconclusiveUntilEveryTestCanPass(t *testing.T) {
 }
 
 func TestJudgeRejectsABadLookAsAWhole(t *testing.T) {
-	j := newJudge(t, sentinel.Config{})
+	j := newJudge(t, sentinel.JudgeConfig{})
 	require.NoError(t, j.Observe(look(0, 4, fastCand, fastBase)))
 	err := j.Observe(look(1, 4, hist(1, 2), fastBase))
 	require.ErrorContains(t, err, "ninelives: candidate latency has 2 counts for 4 bounds")
@@ -192,7 +192,7 @@ func TestJudgeRejectsABadLookAsAWhole(t *testing.T) {
 }
 
 func TestJudgeIgnoresFiguresOfDisabledTests(t *testing.T) {
-	j := newJudge(t, sentinel.Config{DisableLatency: true})
+	j := newJudge(t, sentinel.JudgeConfig{DisableLatency: true})
 	l := look(0, 4, hist(1, 2), fastBase) // a bad histogram, but latency is off
 	l.Shadow = sentinel.ShadowFigures{Comparisons: 1, Mismatches: 5}
 	require.NoError(t, j.Observe(l))
@@ -200,7 +200,7 @@ func TestJudgeIgnoresFiguresOfDisabledTests(t *testing.T) {
 }
 
 func TestJudgeResetStartsANewRollout(t *testing.T) {
-	j := newJudge(t, sentinel.Config{})
+	j := newJudge(t, sentinel.JudgeConfig{})
 	for range 3 {
 		require.NoError(t, j.Observe(look(30, 4, slowCand, fastBase)))
 	}
@@ -213,7 +213,7 @@ func TestJudgeResetStartsANewRollout(t *testing.T) {
 }
 
 func TestVerdictJSON(t *testing.T) {
-	j := newJudge(t, sentinel.Config{EnableShadow: true})
+	j := newJudge(t, sentinel.JudgeConfig{EnableShadow: true})
 	empty, err := json.Marshal(j.Verdict())
 	require.NoError(t, err, "no NaN or Inf even without data")
 	assert.Contains(t, string(empty), `"outcome":"inconclusive"`)

@@ -15,7 +15,7 @@ type JudgePolicy struct {
 }
 
 // JudgeFactory makes a JudgePolicy with a fresh Judge of cfg for each run.
-func JudgeFactory(cfg sentinel.Config) Factory {
+func JudgeFactory(cfg sentinel.JudgeConfig) Factory {
 	return func() (Policy, error) {
 		j, err := sentinel.NewJudge(cfg)
 		if err != nil {

@@ -32,7 +32,7 @@ func scenario(t *testing.T, prefix string) sim.Scenario {
 func runGoal(t *testing.T, prefix string) (judge, fixed sim.Summary) {
 	t.Helper()
 	sc := scenario(t, prefix)
-	res, err := sim.Run(sc, 1, goalRuns, sim.JudgeFactory(sentinel.Config{}), sim.FlaggerFactory)
+	res, err := sim.Run(sc, 1, goalRuns, sim.JudgeFactory(sentinel.JudgeConfig{}), sim.FlaggerFactory)
 	require.NoError(t, err)
 	judge, fixed = sim.Summarize(res[0]), sim.Summarize(res[1])
 	t.Logf("%s: judge %+v; fixed threshold %+v", sc.Name, judge, fixed)
@@ -79,13 +79,13 @@ func (r *recorder) Observe(t sim.Tick) bool {
 
 func TestRunIsDeterministicAndMatchesRunOne(t *testing.T) {
 	sc := scenario(t, "errors 0.5 % → 1 %")
-	res, err := sim.Run(sc, 9, 8, sim.JudgeFactory(sentinel.Config{}), sim.FlaggerFactory)
+	res, err := sim.Run(sc, 9, 8, sim.JudgeFactory(sentinel.JudgeConfig{}), sim.FlaggerFactory)
 	require.NoError(t, err)
-	again, err := sim.Run(sc, 9, 8, sim.JudgeFactory(sentinel.Config{}), sim.FlaggerFactory)
+	again, err := sim.Run(sc, 9, 8, sim.JudgeFactory(sentinel.JudgeConfig{}), sim.FlaggerFactory)
 	require.NoError(t, err)
 	assert.Equal(t, res, again)
 	for i := range 8 {
-		j, err := sim.JudgeFactory(sentinel.Config{})()
+		j, err := sim.JudgeFactory(sentinel.JudgeConfig{})()
 		require.NoError(t, err)
 		one, err := sim.RunOne(sc, 9, uint64(i), j, sim.Flagger())
 		require.NoError(t, err)
@@ -214,8 +214,8 @@ func TestScenarioValidate(t *testing.T) {
 	assert.ErrorContains(t, err, "runs = 0")
 	_, err = sim.Run(good, 1, 1)
 	assert.ErrorContains(t, err, "no policy factory")
-	_, err = sim.Run(good, 1, 4, sim.JudgeFactory(sentinel.Config{Alpha: 3}))
-	assert.ErrorContains(t, err, "Config.Alpha = 3")
+	_, err = sim.Run(good, 1, 4, sim.JudgeFactory(sentinel.JudgeConfig{Alpha: 3}))
+	assert.ErrorContains(t, err, "JudgeConfig.Alpha = 3")
 }
 
 func tick(second int, calls, errors int64, p99Bucket int) sim.Tick {
