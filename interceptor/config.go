@@ -64,8 +64,10 @@ const (
 	// copy's deadline). This is a drop, not a shadow_error, so a candidate
 	// that is still starting does not count as failing.
 	DropNoCandidate = "no_candidate"
-	// DropTimeout: a shadowed stream's primary was still running when the
-	// copy's deadline passed, so there was no complete pair to compare.
+	// DropTimeout: the copy had no time: the primary's deadline had
+	// already passed when it was sampled, or a shadowed stream's primary
+	// was still running when the copy's deadline passed, so there was no
+	// complete pair to compare.
 	DropTimeout = "timeout"
 )
 

@@ -39,8 +39,9 @@
 //
 // The order of the decisions for each call is: sampling (calls left out are
 // not counted), the call's role (copies and warm-ups are never copied),
-// safety (DropUnsafeMethod), a primary forced to the candidate (skipped),
-// the concurrency bound (DropConcurrency). Once the primary has picked its
+// safety (DropUnsafeMethod), a primary forced to the candidate (skipped), a
+// primary whose deadline has passed (DropTimeout), the concurrency bound
+// (DropConcurrency). Once the primary has picked its
 // endpoint, a primary that went to the candidate itself is skipped too:
 // comparing the candidate with itself says nothing. Skipped calls are counted
 // in ShadowStats.SkippedOnCandidate, not as drops.

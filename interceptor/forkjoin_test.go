@@ -87,10 +87,11 @@ func TestForkJoinFirstCancelsTheOthers(t *testing.T) {
 	hung := e.fleet.Servers("stable")[1]
 	hung.SetFaults(demoserver.Faults{Hang: true})
 
-	// The other calls wait until the hung endpoint's call is in its
-	// handler, so First has something to cancel.
+	// The healthy endpoint's call waits until the hung endpoint's call is in
+	// its handler and the down endpoint's call has failed, so First has
+	// something to cancel.
 	order := []string{targets[1], targets[2], targets[0]}
-	hungIn := make(chan struct{})
+	hungIn, downDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(hungIn)
 		select {
@@ -99,8 +100,12 @@ func TestForkJoinFirstCancelsTheOthers(t *testing.T) {
 		}
 	}()
 	call := func(ctx context.Context, cc *grpc.ClientConn) error {
-		if addr, _ := balancer.ForcedEndpoint(ctx); addr != hung.Addr() {
+		switch addr, _ := balancer.ForcedEndpoint(ctx); addr {
+		case targets[2]:
+			defer close(downDone)
+		case targets[0]:
 			<-hungIn
+			<-downDone
 		}
 		return getItemCall(ctx, cc)
 	}

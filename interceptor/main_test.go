@@ -9,8 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	. "github.com/ninelives-go/ninelives/interceptor"
@@ -95,7 +98,31 @@ func newEnv(t testing.TB, cfg *ShadowConfig, specs ...demoserver.VersionSpec) *e
 	e.client = demov1.NewDemoServiceClient(e.cc)
 	connect(t, e.cc)
 	waitReady(t, e.split, want)
+	settle(t, e.cc, e.split)
+	e.obs.reset()
 	return e
+}
+
+// settle waits until the channel's own picker has every READY endpoint of
+// the split: the split can report an endpoint READY a moment before the
+// channel picks with the new picker. It probes each endpoint with a method
+// the servers do not have, so no server counts the probe, and with the
+// warm-up role, so no shadow copies it.
+func settle(t testing.TB, cc *grpc.ClientConn, split *balancer.Split) {
+	t.Helper()
+	for _, addr := range split.ReadyEndpoints("") {
+		ctx := balancer.WithRole(balancer.ForceEndpoint(context.Background(), addr), balancer.RoleWarmup)
+		for i := 0; ; i++ {
+			err := cc.Invoke(ctx, "/ninelives.demo.v1.DemoService/Probe", &emptypb.Empty{}, &emptypb.Empty{})
+			if status.Code(err) == codes.Unimplemented {
+				break
+			}
+			if i == 1000 {
+				t.Fatalf("endpoint %s: %v", addr, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
 }
 
 // wait waits for every copy in flight.
@@ -189,6 +216,12 @@ func (r *recorder) ObserveAttempt(a *balancer.Attempt) {
 }
 
 func (r *recorder) ObserveFallback(string) {}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	r.attempts = nil
+	r.mu.Unlock()
+}
 
 // roles counts the attempts by version and role, "canary/shadow".
 func (r *recorder) roles() map[string]int {

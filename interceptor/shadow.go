@@ -42,6 +42,7 @@ type Shadow struct {
 	methods sync.Map // full method name -> *methodInfo
 
 	slots   tracker
+	closed  atomic.Bool
 	stopCtx context.Context
 	stop    context.CancelFunc
 
@@ -202,6 +203,7 @@ func (s *Shadow) Wait(ctx context.Context) error { return s.slots.wait(ctx) }
 // promptly. Copies cut short by Close are not counted. After Close the
 // interceptors pass every call straight through.
 func (s *Shadow) Close(ctx context.Context) error {
+	s.closed.Store(true)
 	s.slots.close()
 	err := s.slots.wait(ctx)
 	s.stop()
@@ -317,8 +319,8 @@ func (s *Shadow) allow(ctx context.Context, method string) *call {
 	if sp.off() || !s.sample(ctx, sp) {
 		return nil
 	}
-	if balancer.RoleFromContext(ctx) != balancer.RolePrimary {
-		return nil // a copy or a warm-up: never copied again
+	if s.closed.Load() || balancer.RoleFromContext(ctx) != balancer.RolePrimary {
+		return nil // closed, or a copy or a warm-up: never copied again
 	}
 	info := s.method(method)
 	if !info.safe {
@@ -330,6 +332,18 @@ func (s *Shadow) allow(ctx context.Context, method string) *call {
 		s.skipped.Add(1)
 		return nil
 	}
+	budget := s.cfg.Timeout
+	if budget == 0 {
+		budget = s.cfg.MaxTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			budget = time.Until(dl)
+		}
+	}
+	budget = min(budget, s.cfg.MaxTimeout)
+	if budget <= 0 {
+		s.drop(ctx, DropTimeout) // the primary has no time left
+		return nil
+	}
 	switch s.slots.tryAcquire() {
 	case acquireClosed:
 		return nil
@@ -337,16 +351,7 @@ func (s *Shadow) allow(ctx context.Context, method string) *call {
 		s.drop(ctx, DropConcurrency)
 		return nil
 	}
-	c := &call{s: s, ctx: context.WithoutCancel(ctx), method: method, candidate: t.candidate, baseline: t.baseline, info: info}
-	c.budget = s.cfg.Timeout
-	if c.budget == 0 {
-		c.budget = s.cfg.MaxTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			c.budget = time.Until(dl)
-		}
-	}
-	c.budget = min(c.budget, s.cfg.MaxTimeout)
-	return c
+	return &call{s: s, ctx: context.WithoutCancel(ctx), method: method, candidate: t.candidate, baseline: t.baseline, info: info, budget: budget}
 }
 
 // release gives the slot back; it is idempotent.

@@ -301,6 +301,13 @@ func TestPrimaryErrorsAndNoCandidate(t *testing.T) {
 	assert.EqualValues(t, 1, st.Comparisons[ResultMatch])
 	assert.EqualValues(t, 1, st.Comparisons[ResultPrimaryError])
 
+	// A primary out of time is not copied.
+	late, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	_, err = e.client.GetItem(late, &demov1.GetItemRequest{Id: "g"})
+	require.Equal(t, codes.DeadlineExceeded, status.Code(err))
+	assert.EqualValues(t, 1, e.shadow.Stats().Dropped[DropTimeout])
+
 	// The candidate goes away: copies are dropped, not counted as errors.
 	e.fleet.SetFaults("stable", demoserver.Faults{})
 	e.fleet.Servers("canary")[0].Stop()

@@ -407,6 +407,7 @@ func (st *streamShadow) run() {
 	for _, l := range st.legs {
 		l.cancel()
 	}
+	st.compareReady() // the pairs that formed after the last look
 	st.judge()
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -112,7 +113,7 @@ func TestShadowStreamWithBaseline(t *testing.T) {
 	require.Len(t, listItems(t, e.client, 3), 3)
 	e.wait(t)
 	assert.EqualValues(t, 2, e.fleet.Calls("stable", "ListItems"), "the primary and its baseline copy")
-	assert.EqualValues(t, 1, e.shadow.Stats().Comparisons[ResultMismatch])
+	assert.EqualValues(t, 1, e.shadow.Stats().Comparisons[ResultMismatch], "%+v %+v", e.shadow.Stats(), e.shadow.Mismatches())
 	log := e.shadow.Mismatches()
 	require.Len(t, log, 1)
 	assert.Equal(t, []string{"item.price_cents"}, log[0].Fields)
@@ -157,4 +158,26 @@ func TestShadowStreamBufferLimit(t *testing.T) {
 	_, drops := sink.snapshot()
 	assert.Equal(t, map[string]int{DropStreamBuffer: 2}, drops)
 	assert.Zero(t, canary.InFlight())
+}
+
+func TestShadowStreamOutlivingItsDeadline(t *testing.T) {
+	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, Timeout: 50 * time.Millisecond, IgnoreFields: []string{"served_by"}},
+		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
+	st, err := e.client.Echo(ctxT(t))
+	require.NoError(t, err)
+	require.NoError(t, st.Send(&demov1.EchoRequest{Text: "x"}))
+	_, err = st.Recv()
+	require.NoError(t, err)
+	// The primary stays open past the copy's deadline: the copy is given up.
+	eventually(t, func() bool { return e.shadow.Stats().Dropped[DropTimeout] == 1 }, "the copy was not given up")
+	assert.Zero(t, e.shadow.Stats().InFlight)
+	require.NoError(t, st.Send(&demov1.EchoRequest{Text: "y"}))
+	m, err := st.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, "y", m.GetText(), "the primary goes on untouched")
+	require.NoError(t, st.CloseSend())
+	_, err = st.Recv()
+	require.ErrorIs(t, err, io.EOF)
+	e.wait(t)
+	assert.Zero(t, e.shadow.Stats().Comparisons[ResultMatch])
 }
