@@ -208,11 +208,21 @@ func (h Histogram) Validate() error {
 	return nil
 }
 
-// span is the first and last bucket index at scale s (≤ h.Scale); ok is false
-// when there are no buckets.
-func (h Histogram) span(s int32) (lo, hi int64, ok bool) {
+// part is one histogram to add up: its scale, the index of Counts[0], the
+// counts, and the totals.
+type part struct {
+	scale         int32
+	offset        int32
+	counts        []uint64
+	count, zeros  uint64
+	sum, min, max float64
+}
+
+// span is the first and last index with a count at scale s (≤ p.scale); ok is
+// false when there is none.
+func (p *part) span(s int32) (lo, hi int64, ok bool) {
 	first, last := -1, -1
-	for i, c := range h.Counts {
+	for i, c := range p.counts {
 		if c != 0 {
 			if first < 0 {
 				first = i
@@ -223,111 +233,135 @@ func (h Histogram) span(s int32) (lo, hi int64, ok bool) {
 	if first < 0 {
 		return 0, 0, false
 	}
-	d := uint(h.Scale - s)
-	return (int64(h.Offset) + int64(first)) >> d, (int64(h.Offset) + int64(last)) >> d, true
+	d := uint(p.scale - s)
+	return (int64(p.offset) + int64(first)) >> d, (int64(p.offset) + int64(last)) >> d, true
 }
 
-// merge adds o into h; both must be valid. The result has the lower of the
-// two scales, lowered further if the buckets would exceed maxMergedBuckets.
-func (h *Histogram) merge(o Histogram) {
-	if o.Empty() {
-		return
+// sumParts adds parts up into a new Histogram with a single allocation of
+// buckets. The result has the lowest scale of the parts, lowered further if
+// the buckets would exceed maxMergedBuckets.
+func sumParts(parts []part) Histogram {
+	var h Histogram
+	s := int32(MaxScale)
+	found := false
+	for i := range parts {
+		p := &parts[i]
+		if p.count == 0 && p.zeros == 0 && len(p.counts) == 0 {
+			continue
+		}
+		if h.Count == 0 {
+			h.Min, h.Max = p.min, p.max
+		} else if p.count > 0 {
+			h.Min, h.Max = math.Min(h.Min, p.min), math.Max(h.Max, p.max)
+		}
+		h.Count += p.count
+		h.Sum += p.sum
+		h.ZeroCount += p.zeros
+		if _, _, ok := p.span(p.scale); ok {
+			s = min(s, p.scale)
+			found = true
+		}
 	}
-	if h.Empty() {
-		*h = o.Clone()
-		return
+	if !found {
+		h.Scale = 0
+		return h
 	}
-	s := min(h.Scale, o.Scale)
 	var lo, hi int64
-	var found bool
 	for {
-		found = false
-		for _, x := range [2]*Histogram{h, &o} {
-			l, u, ok := x.span(s)
+		first := true
+		for i := range parts {
+			l, u, ok := parts[i].span(s)
 			if !ok {
 				continue
 			}
-			if !found {
-				lo, hi, found = l, u, true
+			if first {
+				lo, hi, first = l, u, false
 				continue
 			}
 			lo, hi = min(lo, l), max(hi, u)
 		}
-		if !found || hi-lo+1 <= maxMergedBuckets || s == MinScale {
+		if hi-lo+1 <= maxMergedBuckets || s == MinScale {
 			break
 		}
 		s--
 	}
-	var counts []uint64
-	if found {
-		counts = make([]uint64, hi-lo+1)
-		for _, x := range [2]*Histogram{h, &o} {
-			d := uint(x.Scale - s)
-			for i, c := range x.Counts {
-				if c != 0 {
-					counts[((int64(x.Offset)+int64(i))>>d)-lo] += c
-				}
+	h.Scale, h.Offset = s, int32(lo)
+	h.Counts = make([]uint64, hi-lo+1)
+	for i := range parts {
+		p := &parts[i]
+		d := uint(p.scale - s)
+		for j, c := range p.counts {
+			if c != 0 {
+				h.Counts[((int64(p.offset)+int64(j))>>d)-lo] += c
 			}
 		}
 	}
-	var minV, maxV float64
-	switch {
-	case h.Count == 0:
-		minV, maxV = o.Min, o.Max
-	case o.Count == 0:
-		minV, maxV = h.Min, h.Max
-	default:
-		minV, maxV = math.Min(h.Min, o.Min), math.Max(h.Max, o.Max)
-	}
-	*h = Histogram{
-		Count:     h.Count + o.Count,
-		Sum:       h.Sum + o.Sum,
-		Min:       minV,
-		Max:       maxV,
-		Scale:     s,
-		ZeroCount: h.ZeroCount + o.ZeroCount,
-		Offset:    int32(lo),
-		Counts:    counts,
-	}
+	return h
 }
 
-// histogramFrom copies an SDK data point. Negative values, which a latency
-// never has, are counted with the zeros.
-func histogramFrom(dp *metricdata.ExponentialHistogramDataPoint[float64]) Histogram {
-	h := Histogram{
-		Count:     dp.Count,
-		Sum:       dp.Sum,
-		Scale:     dp.Scale,
-		ZeroCount: dp.ZeroCount,
-		Offset:    dp.PositiveBucket.Offset,
+func (h *Histogram) part() part {
+	return part{scale: h.Scale, offset: h.Offset, counts: h.Counts, count: h.Count, zeros: h.ZeroCount, sum: h.Sum, min: h.Min, max: h.Max}
+}
+
+// merge adds o into h; both must be valid. Nothing of o is kept.
+func (h *Histogram) merge(o Histogram) {
+	if o.Empty() {
+		return
+	}
+	if !h.Empty() && o.Scale >= h.Scale && len(h.Counts) > 0 {
+		// The common case of a step's windows: o fits in h's buckets.
+		op := o.part()
+		d := uint(o.Scale - h.Scale)
+		if lo, hi, ok := op.span(h.Scale); !ok || (lo >= int64(h.Offset) && hi < int64(h.Offset)+int64(len(h.Counts))) {
+			for j, c := range o.Counts {
+				if c != 0 {
+					h.Counts[((int64(o.Offset)+int64(j))>>d)-int64(h.Offset)] += c
+				}
+			}
+			if o.Count > 0 {
+				if h.Count == 0 {
+					h.Min, h.Max = o.Min, o.Max
+				} else {
+					h.Min, h.Max = math.Min(h.Min, o.Min), math.Max(h.Max, o.Max)
+				}
+			}
+			h.Count += o.Count
+			h.Sum += o.Sum
+			h.ZeroCount += o.ZeroCount
+			return
+		}
+	}
+	*h = sumParts([]part{h.part(), o.part()})
+}
+
+// partFrom reads an SDK data point without copying its buckets. Negative
+// values, which a latency never has, are counted with the zeros.
+func partFrom(dp *metricdata.ExponentialHistogramDataPoint[float64]) part {
+	p := part{
+		scale:  dp.Scale,
+		offset: dp.PositiveBucket.Offset,
+		counts: dp.PositiveBucket.Counts,
+		count:  dp.Count,
+		zeros:  dp.ZeroCount,
+		sum:    dp.Sum,
 	}
 	for _, c := range dp.NegativeBucket.Counts {
-		h.ZeroCount += c
+		p.zeros += c
 	}
-	counts := dp.PositiveBucket.Counts
-	for len(counts) > 0 && counts[0] == 0 {
-		counts = counts[1:]
-		h.Offset++
-	}
-	for len(counts) > 0 && counts[len(counts)-1] == 0 {
-		counts = counts[:len(counts)-1]
-	}
-	h.Counts = slices.Clone(counts)
 	minV, okMin := dp.Min.Value()
 	maxV, okMax := dp.Max.Value()
 	if !okMin || !okMax {
 		// Without recorded extremes, the outer bucket bounds stand in.
 		minV, maxV = 0, 0
-		if len(h.Counts) > 0 {
-			minV, _ = h.bucketBounds(0)
-			_, maxV = h.bucketBounds(len(h.Counts) - 1)
+		if lo, hi, ok := p.span(p.scale); ok {
+			minV, maxV = lowerBound(lo, p.scale), lowerBound(hi+1, p.scale)
 		}
-		if h.ZeroCount > 0 {
+		if p.zeros > 0 {
 			minV = 0
 		}
 	}
-	h.Min, h.Max = math.Max(minV, 0), math.Max(maxV, 0)
-	return h
+	p.min, p.max = math.Max(minV, 0), math.Max(maxV, 0)
+	return p
 }
 
 // MarshalJSON adds the p50, p90 and p99 estimates, in seconds, for a status

@@ -186,7 +186,7 @@ func WithDurationBuckets(bounds ...float64) Option {
 // Every attribute set is built once and cached, so that recording allocates
 // nothing once each (version, role, method, status code) has been seen.
 type Metrics struct {
-	calls       metric.Int64Counter
+	calls       metric.Int64ObservableCounter
 	duration    metric.Float64Histogram
 	comparisons metric.Int64Counter
 	dropped     metric.Int64Counter
@@ -200,11 +200,11 @@ type Metrics struct {
 	// mu serialises the slow paths that add to the caches below; the fast
 	// paths read the caches without a lock.
 	mu          sync.Mutex
-	methods     cowMap[string, struct{}]
+	methods     cowMap[string, *methodSlot] // at most methodCap methods
 	methodsFull atomic.Bool
+	other       *methodSlot // the methods past the cap
 	overflow    atomic.Int64
 
-	attempts    cowMap[attemptKey, *attemptEntry]
 	shadow      cowMap[shadowKey, []metric.AddOption]
 	fallbackOpt cowMap[string, []metric.AddOption]
 	droppedOpt  cowMap[string, []metric.AddOption]
@@ -214,21 +214,27 @@ type Metrics struct {
 
 var _ balancer.Observer = (*Metrics)(nil)
 
-type attemptKey struct {
-	version string
-	role    balancer.Role
-	method  string
+// methodSlot holds the cache entries of one method: a short list, searched
+// linearly, of its (version, role) pairs. Keying the cache by method alone
+// hashes one string per attempt; the versions and roles are few and their
+// strings compare by pointer first.
+type methodSlot struct {
+	name    string // the rpc.method value
+	entries atomic.Pointer[[]*attemptEntry]
 }
 
 // attemptEntry holds the options of one (version, role, method), one slot per
 // status code, filled on first use.
 type attemptEntry struct {
-	version, role, method string
-	codes                 [maxCode + 1]atomic.Pointer[attemptOpts]
+	version string
+	role    balancer.Role
+	method  string
+	codes   [maxCode + 1]atomic.Pointer[attemptOpts]
 }
 
 type attemptOpts struct {
-	add []metric.AddOption
+	n   atomic.Int64 // calls, reported by the calls callback
+	obs []metric.ObserveOption
 	rec []metric.RecordOption
 }
 
@@ -245,14 +251,17 @@ func New(opts ...Option) (*Metrics, error) {
 		return nil, err
 	}
 	meter := cfg.provider.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))
-	m := &Metrics{meter: meter, methodCap: cfg.methodCap}
+	m := &Metrics{meter: meter, methodCap: cfg.methodCap, other: &methodSlot{name: OtherMethod}}
 	var errs []error
 	add := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	m.calls, err = meter.Int64Counter(MetricCalls, metric.WithUnit("{call}"),
+	// The calls are counted in the cache entries and reported when a reader
+	// collects: an attempt then costs one atomic add and one histogram record
+	// instead of two trips through the SDK.
+	m.calls, err = meter.Int64ObservableCounter(MetricCalls, metric.WithUnit("{call}"),
 		metric.WithDescription("Attempts of calls the ninelives balancer sent, by version, role, method and status code."))
 	add(err)
 	m.duration, err = meter.Float64Histogram(MetricDuration, metric.WithUnit("s"),
@@ -277,7 +286,35 @@ func New(opts ...Option) (*Metrics, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("ninelives: creating instruments: %w", errors.Join(errs...))
 	}
+	if _, err := meter.RegisterCallback(m.observeCalls, m.calls); err != nil {
+		return nil, fmt.Errorf("ninelives: registering the calls callback: %w", err)
+	}
 	return m, nil
+}
+
+// observeCalls reports the call count of every (version, role, method, code)
+// seen so far.
+func (m *Metrics) observeCalls(_ context.Context, o metric.Observer) error {
+	observe := func(s *methodSlot) {
+		es := s.entries.Load()
+		if es == nil {
+			return
+		}
+		for _, e := range *es {
+			for i := range e.codes {
+				if c := e.codes[i].Load(); c != nil {
+					o.ObserveInt64(m.calls, c.n.Load(), c.obs...)
+				}
+			}
+		}
+	}
+	if slots := m.methods.p.Load(); slots != nil {
+		for _, s := range *slots {
+			observe(s)
+		}
+	}
+	observe(m.other)
+	return nil
 }
 
 // Instrument attaches m to the split: every attempt and fallback of the
@@ -311,10 +348,6 @@ func (m *Metrics) Instrument(split *balancer.Split) (stop func(), err error) {
 // ObserveAttempt records one finished attempt: one call in ninelives.rpc.calls
 // and its latency in ninelives.rpc.duration. It implements balancer.Observer.
 func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
-	ctx := context.Background()
-	if !m.calls.Enabled(ctx) && !m.duration.Enabled(ctx) {
-		return
-	}
 	code := status.Code(a.Err)
 	if code > maxCode {
 		code = codes.Unknown
@@ -324,8 +357,10 @@ func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
 	if o == nil {
 		o = e.build(code)
 	}
-	m.calls.Add(ctx, 1, o.add...)
-	m.duration.Record(ctx, a.Latency.Seconds(), o.rec...)
+	o.n.Add(1)
+	if ctx := context.Background(); m.duration.Enabled(ctx) {
+		m.duration.Record(ctx, a.Latency.Seconds(), o.rec...)
+	}
 }
 
 // ObserveFallback counts one fallback against the chosen version. It
@@ -352,10 +387,15 @@ func (m *Metrics) RecordShadowComparison(ctx context.Context, version, method, r
 	k := shadowKey{version, method, result}
 	opts, ok := m.shadow.load(k)
 	if !ok {
-		k.method = m.methodFor(method)
+		// Known methods are cached under their own name, so this path
+		// runs once for them; past the cap it runs for every comparison.
+		name := m.slot(method).name
+		if name == OtherMethod {
+			k.method = OtherMethod
+		}
 		if opts, ok = m.shadow.load(k); !ok {
 			opts = addOptionsSlow(&m.mu, &m.shadow, k,
-				AttrVersion.String(version), AttrMethod.String(trimMethod(k.method)), AttrShadowResult.String(result))
+				AttrVersion.String(version), AttrMethod.String(name), AttrShadowResult.String(result))
 		}
 	}
 	m.comparisons.Add(ctx, 1, opts...)
@@ -394,59 +434,67 @@ func (m *Metrics) MethodsOverflow() int64 { return m.overflow.Load() }
 // attemptEntry returns the cached entry of (version, role, method), the
 // method collapsed into OtherMethod past the cap.
 func (m *Metrics) attemptEntry(version string, role balancer.Role, method string) *attemptEntry {
-	k := attemptKey{version, role, method}
-	if e, ok := m.attempts.load(k); ok {
-		return e
-	}
-	k.method = m.methodFor(method)
-	if e, ok := m.attempts.load(k); ok {
-		return e
+	slot := m.slot(method)
+	if es := slot.entries.Load(); es != nil {
+		for _, e := range *es {
+			if e.version == version && e.role == role {
+				return e
+			}
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.attempts.load(k); ok {
-		return e
+	var next []*attemptEntry
+	if es := slot.entries.Load(); es != nil {
+		for _, e := range *es {
+			if e.version == version && e.role == role {
+				return e
+			}
+		}
+		next = append(next, *es...)
 	}
-	e := &attemptEntry{version: version, role: string(role), method: trimMethod(k.method)}
-	m.attempts.storeLocked(k, e)
+	e := &attemptEntry{version: version, role: role, method: slot.name}
+	next = append(next, e)
+	slot.entries.Store(&next)
 	return e
 }
 
-// methodFor returns method, or OtherMethod once the cap of distinct methods
-// is reached and method is not one of them.
-func (m *Metrics) methodFor(method string) string {
-	if _, ok := m.methods.load(method); ok {
-		return method
+// slot returns the slot of method, or the OtherMethod slot once the cap of
+// distinct methods is reached and method is not one of them.
+func (m *Metrics) slot(method string) *methodSlot {
+	if s, ok := m.methods.load(method); ok {
+		return s
 	}
 	if !m.methodsFull.Load() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if _, ok := m.methods.load(method); ok {
-			return method
+		if s, ok := m.methods.load(method); ok {
+			return s
 		}
-		if m.methods.len() < m.methodCap {
-			m.methods.storeLocked(method, struct{}{})
-			if m.methods.len() >= m.methodCap {
+		if n := m.methods.len(); n < m.methodCap {
+			s := &methodSlot{name: trimMethod(method)}
+			m.methods.storeLocked(method, s)
+			if n+1 >= m.methodCap {
 				m.methodsFull.Store(true)
 			}
-			return method
+			return s
 		}
 		m.methodsFull.Store(true)
 	}
 	m.overflow.Add(1)
-	return OtherMethod
+	return m.other
 }
 
 // build makes the options of one status code of the entry.
 func (e *attemptEntry) build(code codes.Code) *attemptOpts {
 	set := attribute.NewSet(
 		AttrVersion.String(e.version),
-		AttrRole.String(e.role),
+		AttrRole.String(string(e.role)),
 		AttrMethod.String(e.method),
 		AttrStatusCode.Int64(int64(code)),
 	)
 	o := &attemptOpts{
-		add: []metric.AddOption{metric.WithAttributeSet(set)},
+		obs: []metric.ObserveOption{metric.WithAttributeSet(set)},
 		rec: []metric.RecordOption{metric.WithAttributeSet(set)},
 	}
 	if e.codes[code].CompareAndSwap(nil, o) {

@@ -318,3 +318,23 @@ func TestHistogramJSON(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(js), "p50", "no NaN for an empty histogram")
 }
+
+func TestMergeInPlaceAndAcrossScales(t *testing.T) {
+	one := func(h telemetry.Histogram) *telemetry.Window {
+		return &telemetry.Window{Versions: map[string]*telemetry.VersionStats{"v": {Roles: map[balancer.Role]*telemetry.RoleStats{balancer.RolePrimary: {Latency: h}}}}}
+	}
+	// o, at a finer scale, falls inside w's buckets: (2^1, 2^1.25] and
+	// (2^1.25, 2^1.5] are both inside (2, 4].
+	w := one(telemetry.Histogram{Count: 4, Sum: 10, Min: 0.6, Max: 15, Scale: 0, Offset: 0, Counts: []uint64{1, 1, 1, 1}})
+	o := telemetry.Histogram{Count: 2, Sum: 5, Min: 2.2, Max: 2.6, Scale: 2, Offset: 4, Counts: []uint64{1, 1}}
+	require.NoError(t, w.Merge(one(o)))
+	assert.Equal(t, telemetry.Histogram{Count: 6, Sum: 15, Min: 0.6, Max: 15, Scale: 0, Offset: 0, Counts: []uint64{1, 3, 1, 1}},
+		w.Version("v").Role(balancer.RolePrimary).Latency)
+	assert.Equal(t, []uint64{1, 1}, o.Counts)
+
+	// Outside them, the buckets grow: (2^4, 2^5] at scale 0.
+	far := telemetry.Histogram{Count: 1, Sum: 20, Min: 20, Max: 20, Scale: 3, Offset: 34, Counts: []uint64{1}}
+	require.NoError(t, w.Merge(one(far)))
+	assert.Equal(t, telemetry.Histogram{Count: 7, Sum: 35, Min: 0.6, Max: 20, Scale: 0, Offset: 0, Counts: []uint64{1, 3, 1, 1, 1}},
+		w.Version("v").Role(balancer.RolePrimary).Latency)
+}
