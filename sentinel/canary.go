@@ -1,0 +1,112 @@
+package sentinel
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ninelives-go/ninelives/balancer"
+)
+
+// CanaryConfig sets up the canary strategy. The zero value takes every
+// default.
+type CanaryConfig struct {
+	// Steps are the candidate's weights, in basis points, one per step, in
+	// increasing order. Reaching 10000 promotes. Default 1 %, 5 %, 25 %,
+	// 50 %, 100 %.
+	Steps []int
+	// MinStepDuration is the shortest a step lasts (default 1 minute).
+	MinStepDuration time.Duration
+	// MinStepCalls is the fewest candidate calls a step takes (default 100).
+	// The judge asks for its own minimum before it can pass a step too.
+	MinStepCalls int64
+}
+
+// DefaultCanarySteps are the canary's default weights: 1 %, 5 %, 25 %, 50 %,
+// 100 %.
+var DefaultCanarySteps = []int{100, 500, 2500, 5000, 10000}
+
+// Canary moves traffic to the candidate step by step. Each step lasts at
+// least its minimum duration and number of candidate calls, and advances only
+// on the judge's Pass (errors, latency and, if enabled, shadow mismatches);
+// the judge's Fail rolls back at once, at any step.
+type Canary struct {
+	cfg CanaryConfig
+}
+
+// NewCanary checks cfg and fills its defaults.
+func NewCanary(cfg CanaryConfig) (*Canary, error) {
+	if cfg.Steps == nil {
+		cfg.Steps = DefaultCanarySteps
+	}
+	if cfg.MinStepDuration == 0 {
+		cfg.MinStepDuration = time.Minute
+	}
+	if cfg.MinStepCalls == 0 {
+		cfg.MinStepCalls = 100
+	}
+	switch {
+	case len(cfg.Steps) == 0:
+		return nil, fmt.Errorf("%w: CanaryConfig.Steps is empty", ErrBadOption)
+	case cfg.MinStepDuration < 0:
+		return nil, fmt.Errorf("%w: CanaryConfig.MinStepDuration = %v, want ≥ 0", ErrBadOption, cfg.MinStepDuration)
+	case cfg.MinStepCalls < 0:
+		return nil, fmt.Errorf("%w: CanaryConfig.MinStepCalls = %d, want ≥ 0", ErrBadOption, cfg.MinStepCalls)
+	}
+	prev := 0
+	for i, w := range cfg.Steps {
+		if w <= prev || w > balancer.TotalWeight {
+			return nil, fmt.Errorf("%w: CanaryConfig.Steps[%d] = %d, want more than %d and at most %d", ErrBadOption, i, w, prev, balancer.TotalWeight)
+		}
+		prev = w
+	}
+	if prev != balancer.TotalWeight {
+		cfg.Steps = append(append([]int(nil), cfg.Steps...), balancer.TotalWeight)
+	}
+	return &Canary{cfg: cfg}, nil
+}
+
+// Config returns the strategy's settings with the defaults filled in.
+func (c *Canary) Config() CanaryConfig { return c.cfg }
+
+// Name implements Strategy.
+func (c *Canary) Name() string { return "canary" }
+
+// Decide implements Strategy.
+func (c *Canary) Decide(_ context.Context, s *State) (Decision, error) {
+	steps := c.cfg.Steps
+	if s.Phase == PhasePending {
+		return Decision{Action: ActionStart, Weight: steps[0], StepName: StepLabel(steps[0]),
+			Reason: fmt.Sprintf("canary starts at %s", StepLabel(steps[0]))}, nil
+	}
+	if s.Verdict.Outcome == Fail {
+		return Decision{Action: ActionRollback, Reason: "the judge failed the candidate: " + s.Verdict.Reason}, nil
+	}
+	if s.Phase != PhaseProgressing {
+		return Hold("the rollout is " + string(s.Phase)), nil
+	}
+	k := s.Step // 1-based
+	if s.InStep < c.cfg.MinStepDuration {
+		return Hold(fmt.Sprintf("step %d (%s): %v of %v", k, s.StepName, s.InStep.Truncate(time.Second), c.cfg.MinStepDuration)), nil
+	}
+	if s.StepCalls < c.cfg.MinStepCalls {
+		return Hold(fmt.Sprintf("step %d (%s): %d of %d candidate calls", k, s.StepName, s.StepCalls, c.cfg.MinStepCalls)), nil
+	}
+	if s.Verdict.Outcome != Pass {
+		return Hold(fmt.Sprintf("step %d (%s): %s", k, s.StepName, s.Verdict.Reason)), nil
+	}
+	if k >= len(steps) {
+		return Decision{Action: ActionPromote, Reason: "the last step passed"}, nil
+	}
+	next := steps[k]
+	return Decision{Action: ActionAdvance, Weight: next, StepName: StepLabel(next),
+		Reason: fmt.Sprintf("step %d (%s) passed: %s", k, s.StepName, s.Verdict.Reason)}, nil
+}
+
+// StepLabel renders a weight in basis points as a percentage: "5%", "0.5%".
+func StepLabel(bp int) string {
+	if bp%100 == 0 {
+		return fmt.Sprintf("%d%%", bp/100)
+	}
+	return fmt.Sprintf("%g%%", float64(bp)/100)
+}

@@ -1,0 +1,391 @@
+package sentinel_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+	ch  chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ch: make(chan time.Time)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) Ticker(time.Duration) (<-chan time.Time, func()) { return c.ch, func() {} }
+
+// fakeSource hands out the windows a test queues, or an error.
+type fakeSource struct {
+	mu   sync.Mutex
+	next *telemetry.Window
+	err  error
+}
+
+func (s *fakeSource) set(w *telemetry.Window, err error) {
+	s.mu.Lock()
+	s.next, s.err = w, err
+	s.mu.Unlock()
+}
+
+func (s *fakeSource) Collect(context.Context) (*telemetry.Window, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.next == nil {
+		return &telemetry.Window{}, nil
+	}
+	return s.next.Clone(), nil
+}
+
+// expHist builds an exponential histogram (scale 3) of n values of v seconds.
+func expHist(n uint64, v float64) telemetry.Histogram {
+	if n == 0 {
+		return telemetry.Histogram{}
+	}
+	const scale = 3
+	idx := int32(math.Ceil(math.Log2(v)*8)) - 1
+	return telemetry.Histogram{Count: n, Sum: float64(n) * v, Min: v, Max: v, Scale: scale, Offset: idx, Counts: []uint64{n}}
+}
+
+// window is one tick: calls and errors per version, all at one latency.
+func window(baseCalls, baseErrs, candCalls, candErrs int64, baseLat, candLat float64) *telemetry.Window {
+	role := func(calls, errs int64, lat float64) *telemetry.VersionStats {
+		return &telemetry.VersionStats{Roles: map[balancer.Role]*telemetry.RoleStats{
+			balancer.RolePrimary: {Calls: calls, Errors: errs, Latency: expHist(uint64(calls), lat)},
+		}}
+	}
+	return &telemetry.Window{Versions: map[string]*telemetry.VersionStats{
+		"stable": role(baseCalls, baseErrs, baseLat),
+		"canary": role(candCalls, candErrs, candLat),
+	}}
+}
+
+// alerts collects what the alerter is told.
+type alerts struct {
+	mu     sync.Mutex
+	events []sentinel.Event
+}
+
+func (a *alerts) Alert(_ context.Context, e sentinel.Event) error {
+	a.mu.Lock()
+	a.events = append(a.events, e)
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *alerts) actions() []sentinel.Action {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []sentinel.Action
+	for _, e := range a.events {
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+type rig struct {
+	t      *testing.T
+	split  *balancer.Split
+	src    *fakeSource
+	clock  *fakeClock
+	alerts *alerts
+	s      *sentinel.Sentinel
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newRig(t *testing.T, strategy sentinel.Strategy, opts ...sentinel.Option) *rig {
+	t.Helper()
+	r := &rig{t: t, split: balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0}),
+		src: new(fakeSource), clock: newFakeClock(), alerts: new(alerts)}
+	if strategy == nil {
+		c, err := sentinel.NewCanary(sentinel.CanaryConfig{MinStepDuration: 10 * time.Second, MinStepCalls: 100})
+		require.NoError(t, err)
+		strategy = c
+	}
+	opts = append([]sentinel.Option{sentinel.WithClock(r.clock), sentinel.WithLogger(quiet), sentinel.WithAlerters(r.alerts)}, opts...)
+	s, err := sentinel.New(r.split, r.src, strategy, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	r.s = s
+	return r
+}
+
+// tick advances the clock by a second and ticks with w.
+func (r *rig) tick(w *telemetry.Window) sentinel.Event {
+	r.clock.Advance(time.Second)
+	r.src.set(w, nil)
+	return r.s.Tick(context.Background())
+}
+
+func healthy() *telemetry.Window { return window(900, 0, 600, 0, 0.02, 0.02) }
+
+func TestCanaryHealthyIsPromotedStepByStep(t *testing.T) {
+	r := newRig(t, nil)
+	assert.Equal(t, sentinel.PhasePending, r.s.Phase())
+	e := r.tick(healthy())
+	assert.Equal(t, sentinel.ActionStart, e.Action)
+	assert.Equal(t, sentinel.PhaseProgressing, e.Phase)
+	assert.Equal(t, 100, r.split.Weight("canary"))
+
+	var weights []int
+	for i := 0; i < 200 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+		e = r.tick(healthy())
+		if e.Action == sentinel.ActionAdvance {
+			weights = append(weights, r.split.Weight("canary"))
+		}
+	}
+	assert.Equal(t, []int{500, 2500, 5000}, weights)
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase())
+	assert.Equal(t, 10000, r.split.Weight("canary"))
+	assert.Equal(t, 4, r.s.Step(), "steps 1%, 5%, 25%, 50%, then promotion from the 50% step")
+	// Each step lasted at least its minimum duration.
+	st := r.s.Status()
+	var starts []time.Time
+	for _, e := range st.Events {
+		if e.Action == sentinel.ActionStart || e.Action == sentinel.ActionAdvance || e.Action == sentinel.ActionPromote {
+			starts = append(starts, e.Time)
+		}
+	}
+	require.Len(t, starts, 5)
+	for i := 1; i < len(starts); i++ {
+		assert.GreaterOrEqual(t, starts[i].Sub(starts[i-1]), 10*time.Second)
+	}
+	require.Eventually(t, func() bool { return len(r.alerts.actions()) == 1 }, time.Second, time.Millisecond)
+	assert.Equal(t, []sentinel.Action{sentinel.ActionPromote}, r.alerts.actions(), "the promotion alerts")
+	// A final phase holds.
+	assert.Equal(t, sentinel.ActionHold, r.tick(healthy()).Action)
+}
+
+func TestCanaryRollsBackOnErrors(t *testing.T) {
+	r := newRig(t, nil)
+	r.tick(healthy())
+	var e sentinel.Event
+	for i := 0; i < 30 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+		e = r.tick(window(900, 4, 100, 5, 0.02, 0.02)) // 0.5 % against 5 %
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+	assert.Equal(t, sentinel.ActionRollback, e.Action)
+	assert.Equal(t, 0, r.split.Weight("canary"))
+	require.NotNil(t, e.Verdict)
+	assert.Equal(t, sentinel.Fail, e.Verdict.Outcome)
+	assert.Equal(t, sentinel.TestErrors, e.Verdict.Test)
+	require.NotNil(t, e.Verdict.Evidence)
+	assert.Greater(t, e.Verdict.Evidence.Statistic, e.Verdict.Evidence.Threshold)
+	assert.Positive(t, e.Figures["canary"].Errors)
+	require.Eventually(t, func() bool { return len(r.alerts.actions()) == 1 }, time.Second, time.Millisecond)
+	assert.Equal(t, []sentinel.Action{sentinel.ActionRollback}, r.alerts.actions())
+}
+
+func TestNoDataNeverMovesTheRollout(t *testing.T) {
+	r := newRig(t, nil)
+	r.tick(healthy())
+	for range 120 {
+		e := r.tick(&telemetry.Window{})
+		assert.Equal(t, sentinel.ActionHold, e.Action)
+	}
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, 1, r.s.Step())
+	assert.Equal(t, sentinel.Inconclusive, r.s.Status().Verdict.Outcome)
+}
+
+func TestPauseResumeAndRollbackWhilePaused(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	r.tick(healthy())
+	require.NoError(t, r.s.Pause(ctx, "alice", "looking at a dashboard"))
+	assert.Equal(t, sentinel.PhasePaused, r.s.Phase())
+	for range 30 {
+		r.tick(healthy())
+	}
+	assert.Equal(t, 1, r.s.Step(), "a paused rollout does not advance")
+	assert.Equal(t, 100, r.split.Weight("canary"))
+	assert.ErrorIs(t, r.s.Pause(ctx, "alice", ""), sentinel.ErrTransition)
+
+	require.NoError(t, r.s.Resume(ctx, "alice", ""))
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.ErrorIs(t, r.s.Resume(ctx, "alice", ""), sentinel.ErrTransition)
+	for i := 0; i < 30 && r.s.Step() == 1; i++ {
+		r.tick(healthy())
+	}
+	assert.Equal(t, 2, r.s.Step(), "resumed, it advances")
+
+	require.NoError(t, r.s.Pause(ctx, "bob", ""))
+	for i := 0; i < 30 && r.s.Phase() == sentinel.PhasePaused; i++ {
+		r.tick(window(900, 4, 100, 10, 0.02, 0.02))
+	}
+	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase(), "a failing candidate is rolled back even while paused")
+	assert.ErrorIs(t, r.s.Resume(ctx, "bob", ""), sentinel.ErrTransition)
+
+	st := r.s.Status()
+	var who []string
+	for _, e := range st.Events {
+		if e.Action == sentinel.ActionPause || e.Action == sentinel.ActionResume {
+			who = append(who, string(e.Action)+":"+e.Who)
+		}
+	}
+	assert.Equal(t, []string{"pause:alice", "resume:alice", "pause:bob"}, who)
+}
+
+func TestManualPromoteAbortAndSetWeight(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, nil)
+	require.NoError(t, r.s.Promote(ctx, "carol", "looks good"))
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase())
+	assert.Equal(t, 10000, r.split.Weight("canary"))
+	assert.ErrorIs(t, r.s.Abort(ctx, "carol", ""), sentinel.ErrTransition)
+
+	r = newRig(t, nil)
+	r.tick(healthy())
+	require.NoError(t, r.s.SetWeight(ctx, "dan", "", 3000))
+	assert.Equal(t, sentinel.PhasePaused, r.s.Phase(), "a weight set by hand holds the rollout there")
+	assert.Equal(t, 3000, r.split.Weight("canary"))
+	assert.ErrorIs(t, r.s.SetWeight(ctx, "dan", "", 10001), balancer.ErrBadWeights)
+	require.NoError(t, r.s.Abort(ctx, "dan", "wrong build"))
+	assert.Equal(t, sentinel.PhaseAborted, r.s.Phase())
+	assert.Equal(t, 0, r.split.Weight("canary"))
+	assert.ErrorIs(t, r.s.Promote(ctx, "dan", ""), sentinel.ErrTransition)
+	assert.ErrorIs(t, r.s.SetWeight(ctx, "dan", "", 10), sentinel.ErrTransition)
+}
+
+func TestSourceFailureHoldsAndAlertsOnce(t *testing.T) {
+	r := newRig(t, nil)
+	r.tick(healthy())
+	r.src.set(nil, errors.New("collector down"))
+	for range 3 {
+		r.clock.Advance(time.Second)
+		e := r.s.Tick(context.Background())
+		assert.Equal(t, sentinel.ActionSourceFail, e.Action)
+		assert.Contains(t, e.Reason, "collector down")
+	}
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, 100, r.split.Weight("canary"))
+	assert.Equal(t, "collector down", r.s.Status().SourceError)
+	require.Eventually(t, func() bool { return len(r.alerts.actions()) == 1 }, time.Second, time.Millisecond)
+	assert.Equal(t, []sentinel.Action{sentinel.ActionSourceFail}, r.alerts.actions(), "one alert per failure streak")
+	r.tick(healthy())
+	assert.Empty(t, r.s.Status().SourceError)
+
+	r = newRig(t, nil, sentinel.WithRollbackOnSourceError(true))
+	r.tick(healthy())
+	r.src.set(nil, errors.New("collector down"))
+	e := r.s.Tick(context.Background())
+	assert.Equal(t, sentinel.ActionRollback, e.Action)
+	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+}
+
+type failing struct{ err error }
+
+func (f failing) Name() string { return "failing" }
+func (f failing) Decide(context.Context, *sentinel.State) (sentinel.Decision, error) {
+	return sentinel.Decision{}, f.err
+}
+
+func TestPolicyFailureHoldsOrRollsBack(t *testing.T) {
+	r := newRig(t, failing{errors.New("script crashed")})
+	e := r.tick(healthy())
+	assert.Equal(t, sentinel.ActionPolicyFail, e.Action)
+	assert.Equal(t, sentinel.PhasePending, r.s.Phase())
+	assert.Equal(t, "script crashed", r.s.Status().PolicyError)
+
+	r = newRig(t, failing{errors.New("script crashed")}, sentinel.WithRollbackOnPolicyError(true))
+	require.NoError(t, r.s.SetWeight(context.Background(), "op", "", 500))
+	e = r.tick(healthy())
+	assert.Equal(t, sentinel.ActionRollback, e.Action)
+	assert.Equal(t, 0, r.split.Weight("canary"))
+}
+
+func TestDryRunNeverMovesWeights(t *testing.T) {
+	r := newRig(t, nil, sentinel.WithDryRun(true))
+	for i := 0; i < 300 && !r.s.Phase().Final(); i++ {
+		r.tick(healthy())
+	}
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase(), "it judges and reports")
+	assert.Equal(t, 0, r.split.Weight("canary"), "but never moves a weight")
+	assert.EqualValues(t, 1, r.split.Generation())
+	for _, e := range r.s.Status().Events {
+		assert.True(t, e.DryRun)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	split := balancer.MustSplit(balancer.Weight{Version: "a", Weight: 10000}, balancer.Weight{Version: "b", Weight: 0}, balancer.Weight{Version: "c", Weight: 0})
+	c, err := sentinel.NewCanary(sentinel.CanaryConfig{})
+	require.NoError(t, err)
+	src := new(fakeSource)
+	cases := map[string][]sentinel.Option{
+		`baseline "x" is not a version`:  {sentinel.WithVersions("x", "b")},
+		`candidate "y" is not a version`: {sentinel.WithVersions("a", "y")},
+		`both "a"`:                       {sentinel.WithVersions("a", "a")},
+		"interval -1s":                   {sentinel.WithInterval(-time.Second)},
+		"history 0":                      {sentinel.WithHistory(0)},
+		"JudgeConfig.Alpha = 2":          {sentinel.WithJudge(sentinel.JudgeConfig{Alpha: 2})},
+	}
+	for want, opts := range cases {
+		_, err := sentinel.New(split, src, c, opts...)
+		assert.ErrorContains(t, err, want)
+	}
+	_, err = sentinel.New(nil, src, c)
+	assert.ErrorContains(t, err, "split is nil")
+	_, err = sentinel.New(split, nil, c)
+	assert.ErrorContains(t, err, "metric source is nil")
+
+	for want, cfg := range map[string]sentinel.CanaryConfig{
+		"Steps[1] = 100, want more than 500": {Steps: []int{500, 100}},
+		"Steps[0] = 20000":                   {Steps: []int{20000}},
+		"MinStepDuration = -1s":              {MinStepDuration: -time.Second},
+		"CanaryConfig.Steps is empty":        {Steps: []int{}},
+	} {
+		_, err := sentinel.NewCanary(cfg)
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+func TestRunStopsAtAFinalPhase(t *testing.T) {
+	r := newRig(t, nil)
+	done := make(chan error, 1)
+	go func() { done <- r.s.Run(context.Background()) }()
+	r.src.set(window(900, 4, 100, 10, 0.02, 0.02), nil)
+	for i := 0; i < 100; i++ {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+			return
+		case r.clock.ch <- r.clock.Now():
+			r.clock.Advance(time.Second)
+		}
+	}
+	t.Fatal("Run did not stop at the rollback")
+}

@@ -1,0 +1,71 @@
+package sentinel
+
+import (
+	"context"
+	"time"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// State is what a strategy sees on each tick: where the rollout stands, the
+// figures of this tick and of the whole step, and the judge's verdict after
+// this tick's look.
+type State struct {
+	Now       time.Time `json:"now"`
+	Phase     Phase     `json:"phase"`
+	Step      int       `json:"step"` // 0 before the first step, then 1, 2, …
+	StepName  string    `json:"stepName,omitempty"`
+	StepStart time.Time `json:"stepStart"`
+	// InStep is how long the current step has lasted.
+	InStep    time.Duration `json:"inStep"`
+	Baseline  string        `json:"baseline"`
+	Candidate string        `json:"candidate"`
+	// Weights are the split's weights now; CandidateWeight is the
+	// candidate's, in basis points.
+	Weights         []balancer.Weight `json:"weights"`
+	CandidateWeight int               `json:"candidateWeight"`
+	// Window is this tick's figures; StepWindow adds up every tick of the step.
+	Window     *telemetry.Window `json:"window"`
+	StepWindow *telemetry.Window `json:"stepWindow"`
+	// Verdict is the judge's, over the whole rollout so far.
+	Verdict Verdict `json:"verdict"`
+	// StepCalls is the candidate's primary calls in this step.
+	StepCalls int64 `json:"stepCalls"`
+	// Judge gives a strategy the statistics themselves; it must not be kept
+	// beyond the call.
+	Judge *Judge `json:"-"`
+	// DryRun is set when the sentinel judges and reports but moves nothing.
+	DryRun bool `json:"dryRun"`
+}
+
+// Decision is a strategy's answer for one tick.
+type Decision struct {
+	Action Action `json:"action"`
+	// Weight is the candidate's weight in basis points for ActionStart,
+	// ActionAdvance and ActionSetWeights; the baseline gets the rest.
+	Weight int `json:"weight,omitempty"`
+	// StepName names the step an ActionStart or ActionAdvance begins.
+	StepName string `json:"stepName,omitempty"`
+	Reason   string `json:"reason"`
+	// Alerts are raised beside the action; Logs are written to the log.
+	Alerts []string `json:"alerts,omitempty"`
+	Logs   []string `json:"logs,omitempty"`
+}
+
+// Hold is the decision to keep everything as it is, for a reason.
+func Hold(reason string) Decision { return Decision{Action: ActionHold, Reason: reason} }
+
+// Strategy decides, tick by tick, how a rollout moves. The built-in ones are
+// Canary and BlueGreen; a Starlark script is another (see Script). Decide is
+// called from one goroutine at a time.
+type Strategy interface {
+	Name() string
+	Decide(ctx context.Context, s *State) (Decision, error)
+}
+
+// Closer is implemented by strategies that hold resources (a running
+// warm-up, say); the sentinel's Close calls it.
+type Closer interface {
+	Close() error
+}
