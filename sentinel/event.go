@@ -23,7 +23,7 @@ type Event struct {
 	Reason   string            `json:"reason"`
 	// Who made the decision: "sentinel" (the strategy), or the name given to
 	// a manual control.
-	Who     string `json:"who"`
+	Who     string   `json:"who"`
 	Verdict *Verdict `json:"verdict,omitempty"`
 	// Figures are each version's figures over the current step.
 	Figures map[string]VersionFigures `json:"figures,omitempty"`

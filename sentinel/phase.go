@@ -55,8 +55,8 @@ const (
 	ActionRollback   Action = "rollback"    // all traffic back to the baseline, by the judge or a policy
 	ActionPause      Action = "pause"
 	ActionResume     Action = "resume"
-	ActionAbort      Action = "abort"    // all traffic back to the baseline, by hand
-	ActionAlert      Action = "alert"    // a policy raised an alert without changing anything
+	ActionAbort      Action = "abort" // all traffic back to the baseline, by hand
+	ActionAlert      Action = "alert" // a policy raised an alert without changing anything
 	ActionSourceFail Action = "source_error"
 	ActionPolicyFail Action = "policy_error"
 )
