@@ -104,11 +104,11 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	provider   metric.MeterProvider
-	methodCap  int
-	buckets    []float64
-	errs       []error
-	hasProvide bool
+	provider    metric.MeterProvider
+	methodCap   int
+	buckets     []float64
+	errs        []error
+	providerSet bool
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -124,7 +124,7 @@ func newConfig(opts []Option) (config, error) {
 	if len(c.errs) > 0 {
 		return c, errors.Join(c.errs...)
 	}
-	if !c.hasProvide {
+	if !c.providerSet {
 		c.provider = otel.GetMeterProvider()
 	}
 	return c, nil
@@ -138,7 +138,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 			c.errs = append(c.errs, errors.New("ninelives: WithMeterProvider: the provider is nil"))
 			return
 		}
-		c.provider, c.hasProvide = mp, true
+		c.provider, c.providerSet = mp, true
 	})
 }
 
