@@ -1,0 +1,136 @@
+package sentinel
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// WebhookConfig sets up a WebhookAlerter.
+type WebhookConfig struct {
+	// URL receives a POST with the event as JSON for every alert.
+	URL string
+	// Client sends the requests; default a client with Timeout per attempt.
+	Client *http.Client
+	// Timeout bounds each attempt (default 5 s).
+	Timeout time.Duration
+	// Attempts is the most tries per alert (default 4).
+	Attempts int
+	// Backoff is the wait before the second try, doubled before each next
+	// one (default 200 ms).
+	Backoff time.Duration
+	// Header is added to every request, such as an Authorization header.
+	Header http.Header
+}
+
+// WebhookAlerter POSTs each alert as JSON to a URL. It retries on network
+// errors, 429 and 5xx answers with exponential backoff, and gives up after
+// its attempts or when the alert's context ends.
+type WebhookAlerter struct {
+	cfg WebhookConfig
+}
+
+// NewWebhookAlerter checks cfg and fills its defaults.
+func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: WebhookConfig.URL = %q, want an http or https URL", ErrBadOption, cfg.URL)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Attempts == 0 {
+		cfg.Attempts = 4
+	}
+	if cfg.Backoff == 0 {
+		cfg.Backoff = 200 * time.Millisecond
+	}
+	switch {
+	case cfg.Timeout < 0:
+		return nil, fmt.Errorf("%w: WebhookConfig.Timeout = %v, want > 0", ErrBadOption, cfg.Timeout)
+	case cfg.Attempts < 1:
+		return nil, fmt.Errorf("%w: WebhookConfig.Attempts = %d, want ≥ 1", ErrBadOption, cfg.Attempts)
+	case cfg.Backoff < 0:
+		return nil, fmt.Errorf("%w: WebhookConfig.Backoff = %v, want ≥ 0", ErrBadOption, cfg.Backoff)
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: cfg.Timeout}
+	}
+	return &WebhookAlerter{cfg: cfg}, nil
+}
+
+// WebhookPayload is the JSON body of an alert.
+type WebhookPayload struct {
+	Source string `json:"source"` // always "ninelives"
+	Text   string `json:"text"`   // one line for chat tools
+	Event  Event  `json:"event"`
+}
+
+// Alert implements Alerter.
+func (w *WebhookAlerter) Alert(ctx context.Context, e Event) error {
+	body, err := json.Marshal(WebhookPayload{
+		Source: "ninelives",
+		Text:   fmt.Sprintf("ninelives %s (%s, step %d): %s", e.Action, e.Phase, e.Step, e.Reason),
+		Event:  e,
+	})
+	if err != nil {
+		return fmt.Errorf("ninelives: webhook: encoding event %d: %w", e.Seq, err)
+	}
+	wait := w.cfg.Backoff
+	var last error
+	for attempt := 1; attempt <= w.cfg.Attempts; attempt++ {
+		retry, err := w.post(ctx, body)
+		if err == nil {
+			return nil
+		}
+		last = fmt.Errorf("ninelives: webhook %s: attempt %d of %d: %w", w.cfg.URL, attempt, w.cfg.Attempts, err)
+		if !retry || attempt == w.cfg.Attempts {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (then: %v)", last, ctx.Err())
+		case <-t.C:
+		}
+		wait *= 2
+	}
+	return last
+}
+
+// post sends one attempt; retry says whether another may succeed.
+func (w *WebhookAlerter) post(ctx context.Context, body []byte) (retry bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ninelives-sentinel")
+	for k, vs := range w.cfg.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := w.cfg.Client.Do(req)
+	if err != nil {
+		return true, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return false, nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return true, fmt.Errorf("answered %s", resp.Status)
+	default:
+		return false, fmt.Errorf("answered %s", resp.Status)
+	}
+}

@@ -1,0 +1,119 @@
+package sentinel_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+// hookServer is a loopback HTTP server that answers with the statuses it is
+// given, in turn, and keeps the bodies it got.
+type hookServer struct {
+	mu       sync.Mutex
+	statuses []int
+	bodies   []sentinel.WebhookPayload
+	headers  []http.Header
+	srv      *http.Server
+	url      string
+}
+
+func startHook(t *testing.T, statuses ...int) *hookServer {
+	t.Helper()
+	h := &hookServer{statuses: statuses}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	h.url = "http://" + lis.Addr().String() + "/hook"
+	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.srv.Serve(lis) }()
+	t.Cleanup(func() { h.srv.Close(); <-done })
+	return h
+}
+
+func (h *hookServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var p sentinel.WebhookPayload
+	err := json.NewDecoder(r.Body).Decode(&p)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil && r.Method == http.MethodPost {
+		h.bodies = append(h.bodies, p)
+		h.headers = append(h.headers, r.Header.Clone())
+	}
+	code := http.StatusOK
+	if len(h.statuses) > 0 {
+		code, h.statuses = h.statuses[0], h.statuses[1:]
+	}
+	w.WriteHeader(code)
+}
+
+func (h *hookServer) got() []sentinel.WebhookPayload {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]sentinel.WebhookPayload(nil), h.bodies...)
+}
+
+func TestWebhookRetriesAfterA500(t *testing.T) {
+	h := startHook(t, http.StatusInternalServerError)
+	wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Backoff: time.Millisecond,
+		Header: http.Header{"Authorization": {"Bearer s3cret"}}})
+	require.NoError(t, err)
+	e := sentinel.Event{Seq: 7, Action: sentinel.ActionRollback, Phase: sentinel.PhaseRolledBack, Step: 2, Reason: "errors: 5.0 % against 0.5 %"}
+	require.NoError(t, wh.Alert(context.Background(), e))
+	got := h.got()
+	require.Len(t, got, 2, "the 500 was retried once")
+	assert.Equal(t, got[0], got[1])
+	assert.Equal(t, "ninelives", got[1].Source)
+	assert.Equal(t, uint64(7), got[1].Event.Seq)
+	assert.Equal(t, sentinel.ActionRollback, got[1].Event.Action)
+	assert.Contains(t, got[1].Text, "rollback (rolled_back, step 2): errors: 5.0 % against 0.5 %")
+	assert.Equal(t, "Bearer s3cret", h.headers[1].Get("Authorization"))
+	assert.Equal(t, "application/json", h.headers[1].Get("Content-Type"))
+}
+
+func TestWebhookGivesUp(t *testing.T) {
+	h := startHook(t, 503, 503, 503)
+	wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Attempts: 3, Backoff: time.Millisecond})
+	require.NoError(t, err)
+	err = wh.Alert(context.Background(), sentinel.Event{Seq: 1})
+	assert.ErrorContains(t, err, "attempt 3 of 3: answered 503 Service Unavailable")
+	assert.Len(t, h.got(), 3)
+
+	h = startHook(t, http.StatusBadRequest)
+	wh, err = sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Backoff: time.Millisecond})
+	require.NoError(t, err)
+	err = wh.Alert(context.Background(), sentinel.Event{Seq: 1})
+	assert.ErrorContains(t, err, "attempt 1 of 4: answered 400 Bad Request", "a 4xx is not retried")
+
+	for _, bad := range []sentinel.WebhookConfig{{URL: "ftp://x"}, {URL: "http://"}, {URL: "http://127.0.0.1:1", Attempts: -1}} {
+		_, err := sentinel.NewWebhookAlerter(bad)
+		assert.ErrorIs(t, err, sentinel.ErrBadOption)
+	}
+}
+
+func TestWebhookThroughTheSentinel(t *testing.T) {
+	h := startHook(t, http.StatusInternalServerError)
+	wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Backoff: time.Millisecond})
+	require.NoError(t, err)
+	r := newRig(t, nil, sentinel.WithAlerters(wh))
+	r.tick(healthy())
+	for i := 0; i < 30 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+		r.tick(window(900, 4, 100, 10, 0.02, 0.02))
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+	require.NoError(t, r.s.Close(), "Close delivers what is queued")
+	got := h.got()
+	require.Len(t, got, 2, "one rollback alert, retried once after the 500")
+	assert.Equal(t, sentinel.ActionRollback, got[1].Event.Action)
+	require.NotNil(t, got[1].Event.Verdict)
+	assert.Equal(t, sentinel.Fail, got[1].Event.Verdict.Outcome)
+	assert.Positive(t, got[1].Event.Figures["canary"].Errors)
+}
