@@ -3,6 +3,7 @@ package interceptor_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -412,4 +413,39 @@ func TestNewShadowRejectsBadConfig(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.want)
 		assert.Regexp(t, "^ninelives: ", err.Error())
 	}
+}
+
+func TestCustomCompare(t *testing.T) {
+	var seen []string
+	var mu sync.Mutex
+	cmp := func(method string, primary, shadow proto.Message) []string {
+		mu.Lock()
+		seen = append(seen, method)
+		mu.Unlock()
+		p, s := primary.(*demov1.GetItemResponse), shadow.(*demov1.GetItemResponse)
+		assert.Nil(t, s.GetServedBy(), "ignored fields are cleared before the comparison")
+		if p.GetItem().GetPriceCents()/100 != s.GetItem().GetPriceCents()/100 {
+			return []string{"price in whole units"}
+		}
+		return nil
+	}
+	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, Compare: cmp, IgnoreFields: []string{"served_by"}},
+		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{PriceDelta: 1}))
+	_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "a"}) // 3197 vs 3198: same whole units
+	require.NoError(t, err)
+	e.wait(t)
+	e.fleet.SetFaults("canary", demoserver.Faults{PriceDelta: 500})
+	_, err = e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	e.wait(t)
+	st := e.shadow.Stats()
+	assert.EqualValues(t, 1, st.Comparisons[ResultMatch])
+	assert.EqualValues(t, 1, st.Comparisons[ResultMismatch])
+	assert.Equal(t, []string{"price in whole units"}, e.shadow.Mismatches()[0].Fields)
+	mu.Lock()
+	assert.Equal(t, []string{getItemMethod, getItemMethod}, seen)
+	mu.Unlock()
+	js, err := json.Marshal(st)
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"comparisons":{"match":1,"mismatch":1,`)
 }
