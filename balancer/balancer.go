@@ -101,8 +101,10 @@ func (b *splitBalancer) UpdateState(st balancer.State) {
 		return
 	}
 	p := newPicker(cfg, st.Picker, endpointsharding.ChildStatesFromPicker(st.Picker), b.everReady)
-	b.board.set(p)
 	b.ClientConn.UpdateState(balancer.State{ConnectivityState: st.ConnectivityState, Picker: p})
+	// Published after the channel has the picker, so an endpoint the Split
+	// reports READY can be forced at once.
+	b.board.set(p)
 }
 
 // board publishes one balancer's endpoints to its Split, for fork-join and
