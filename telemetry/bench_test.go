@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,4 +161,70 @@ func BenchmarkCollect(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// The same comparison, paired: the two clients take turns in rounds of 2,000
+// calls within one run, so both see the same background load; it reports
+// each side's calls/s and their ratio.
+func BenchmarkUnaryCallsPaired(b *testing.B) {
+	fleet, err := demoserver.StartFleet(
+		demoserver.VersionSpec{Version: "stable", Count: 3},
+		demoserver.VersionSpec{Version: "canary", Count: 1},
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fleet.Stop()
+	weights := []balancer.Weight{{Version: "stable", Weight: 9000}, {Version: "canary", Weight: 1000}}
+	offSplit, onSplit := balancer.MustSplit(weights...), balancer.MustSplit(weights...)
+	m, _ := benchProvider(b, true)
+	stop, err := m.Instrument(onSplit)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stop()
+	clients := [2]demov1.DemoServiceClient{
+		demov1.NewDemoServiceClient(dial(b, fleet, offSplit)),
+		demov1.NewDemoServiceClient(dial(b, fleet, onSplit)),
+	}
+	const round, callers = 2000, 64
+	req := &demov1.GetItemRequest{Id: "a"}
+	run := func(c demov1.DemoServiceClient, n int) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(n) {
+					if _, err := c.GetItem(context.Background(), req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	run(clients[0], round)
+	run(clients[1], round)
+	var spent [2]time.Duration
+	var calls [2]int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(round, b.N-done)
+		for side := range 2 {
+			spent[side] += run(clients[side], n)
+			calls[side] += n
+		}
+		done += n
+	}
+	off := float64(calls[0]) / spent[0].Seconds()
+	on := float64(calls[1]) / spent[1].Seconds()
+	b.ReportMetric(off, "off-calls/s")
+	b.ReportMetric(on, "on-calls/s")
+	b.ReportMetric(on/off, "on/off")
 }
