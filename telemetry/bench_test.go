@@ -165,7 +165,7 @@ func BenchmarkCollect(b *testing.B) {
 
 // The same comparison, paired: the two clients take turns in rounds of 2,000
 // calls within one run, so both see the same background load; it reports
-// each side's calls/s and their ratio.
+// each side's calls/s and their ratio. An op is one call on each side.
 func BenchmarkUnaryCallsPaired(b *testing.B) {
 	fleet, err := demoserver.StartFleet(
 		demoserver.VersionSpec{Version: "stable", Count: 3},
