@@ -1,0 +1,291 @@
+package sentinel
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// tickKey is the thread-local key under which a running tick is found by
+// the action builtins.
+const tickKey = "ninelives.tick"
+
+// tick is one call of on_tick: the state it was given, the actions it
+// records, and whether it is still running (the state's functions fail
+// after it ends).
+type tick struct {
+	script  *Script
+	st      *State
+	rec     *recorder
+	ended   bool
+	verdict *Verdict // the judge's verdict, computed once per tick
+}
+
+func (t *tick) end() { t.ended = true }
+
+// stateValue renders the state as a Starlark struct.
+func (t *tick) stateValue(origin time.Time, memory *starlark.Dict) starlark.Value {
+	st := t.st
+	since := func(at time.Time) starlark.Value {
+		if origin.IsZero() || at.IsZero() {
+			return starlark.Float(0)
+		}
+		return starlark.Float(at.Sub(origin).Seconds())
+	}
+	weights := new(starlark.Dict)
+	for _, w := range st.Weights {
+		_ = weights.SetKey(starlark.String(w.Version), starlark.MakeInt(w.Weight))
+	}
+	weights.Freeze()
+	d := starlark.StringDict{
+		"phase":            starlark.String(st.Phase),
+		"step":             starlark.MakeInt(st.Step),
+		"step_name":        starlark.String(st.StepName),
+		"now":              since(st.Now),
+		"step_start":       since(st.StepStart),
+		"in_step":          starlark.Float(st.InStep.Seconds()),
+		"baseline":         starlark.String(st.Baseline),
+		"candidate":        starlark.String(st.Candidate),
+		"weights":          weights,
+		"candidate_weight": starlark.MakeInt(st.CandidateWeight),
+		"window":           windowValue(st.Window, st.Baseline, st.Candidate),
+		"step_window":      windowValue(st.StepWindow, st.Baseline, st.Candidate),
+		"step_calls":       starlark.MakeInt64(st.StepCalls),
+		"dry_run":          starlark.Bool(st.DryRun),
+		"verdict":          verdictValue(st.Verdict),
+		"memory":           memory,
+		"judge":            t.builtin("judge", t.judgeFn),
+		"errors":           t.builtin("errors", t.testFn(TestErrors)),
+		"latency":          t.builtin("latency", t.testFn(TestLatency)),
+		"shadow":           t.builtin("shadow", t.testFn(TestShadow)),
+		"budget":           t.builtin("budget", t.budgetFn),
+		"quantile":         t.builtin("quantile", t.quantileFn),
+		"mann_whitney":     t.builtin("mann_whitney", t.mannWhitneyFn),
+	}
+	return structOf("state", d)
+}
+
+type builtinFn = func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)
+
+// builtin wraps a function of the state so that it fails once the tick has
+// ended.
+func (t *tick) builtin(name string, fn builtinFn) *starlark.Builtin {
+	return starlark.NewBuiltin(name, func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+		if t.ended {
+			return nil, fmt.Errorf("state.%s() belongs to the tick that made it; call it on the state of this tick", name)
+		}
+		return fn(th, b, args, kw)
+	})
+}
+
+// judgeVerdict is the judge's verdict now, or the state's when the state
+// carries no judge.
+func (t *tick) judgeVerdict() Verdict {
+	if t.verdict == nil {
+		v := t.st.Verdict
+		if t.st.Judge != nil {
+			v = t.st.Judge.Verdict()
+		}
+		t.verdict = &v
+	}
+	return *t.verdict
+}
+
+func (t *tick) judgeFn(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs("state.judge", args, kw); err != nil {
+		return nil, err
+	}
+	return verdictValue(t.judgeVerdict()), nil
+}
+
+func (t *tick) testFn(test string) builtinFn {
+	return func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackArgs("state."+test, args, kw); err != nil {
+			return nil, err
+		}
+		for _, v := range t.judgeVerdict().Tests {
+			if v.Test == test {
+				return verdictValue(v), nil
+			}
+		}
+		return starlark.None, nil
+	}
+}
+
+func (t *tick) budgetFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs("state.budget", args, kw); err != nil {
+		return nil, err
+	}
+	var b Budget
+	if t.st.Judge != nil {
+		b = t.st.Judge.Budget()
+	} else {
+		for _, v := range t.st.Verdict.Tests {
+			if v.Evidence == nil {
+				continue
+			}
+			switch v.Test {
+			case TestErrors:
+				b.Errors = v.Evidence.Alpha
+			case TestLatency:
+				b.Latency = v.Evidence.Alpha
+			case TestShadow:
+				b.Shadow = v.Evidence.Alpha
+			}
+		}
+	}
+	return structOf("budget", starlark.StringDict{
+		"errors":  starlark.Float(b.Errors),
+		"latency": starlark.Float(b.Latency),
+		"shadow":  starlark.Float(b.Shadow),
+	}), nil
+}
+
+// windowOf returns the tick's or the step's window by name.
+func (t *tick) windowOf(fn, name string) (*telemetry.Window, error) {
+	switch name {
+	case "step":
+		return t.st.StepWindow, nil
+	case "tick":
+		return t.st.Window, nil
+	}
+	return nil, fmt.Errorf("%s: window = %q, want \"step\" or \"tick\"", fn, name)
+}
+
+func (t *tick) quantileFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var version string
+	var q float64
+	window := "step"
+	if err := starlark.UnpackArgs("state.quantile", args, kw, "version", &version, "q", &q, "window?", &window); err != nil {
+		return nil, err
+	}
+	if !(q >= 0 && q <= 1) {
+		return nil, fmt.Errorf("state.quantile: q = %v, want 0 ≤ q ≤ 1", q)
+	}
+	w, err := t.windowOf("state.quantile", window)
+	if err != nil {
+		return nil, err
+	}
+	h := w.Version(version).Role(balancer.RolePrimary).Latency
+	v := h.Quantile(q)
+	if h.Empty() || math.IsNaN(v) || math.IsInf(v, 0) {
+		return starlark.None, nil
+	}
+	return starlark.Float(v), nil
+}
+
+func (t *tick) mannWhitneyFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	window := "step"
+	if err := starlark.UnpackArgs("state.mann_whitney", args, kw, "window?", &window); err != nil {
+		return nil, err
+	}
+	w, err := t.windowOf("state.mann_whitney", window)
+	if err != nil {
+		return nil, err
+	}
+	c := w.Version(t.st.Candidate).Role(balancer.RolePrimary).Latency
+	b := w.Version(t.st.Baseline).Role(balancer.RolePrimary).Latency
+	ch, bh := alignHistograms(c, b)
+	r, err := MannWhitney(ch, bh)
+	if err != nil {
+		return nil, fmt.Errorf("state.mann_whitney: %w", err)
+	}
+	return structOf("mann_whitney", starlark.StringDict{
+		"u":           starlark.Float(finite(r.U)),
+		"mean":        starlark.Float(finite(r.Mean)),
+		"variance":    starlark.Float(finite(r.Variance)),
+		"z":           starlark.Float(finite(r.Z)),
+		"prob_slower": starlark.Float(finite(r.ProbSlower)),
+		"candidate":   starlark.MakeUint64(r.Candidate),
+		"baseline":    starlark.MakeUint64(r.Baseline),
+	}), nil
+}
+
+// windowValue renders a window as a frozen dict version → figures, with
+// the baseline and the candidate first and always present.
+func windowValue(w *telemetry.Window, baseline, candidate string) *starlark.Dict {
+	names := []string{baseline, candidate}
+	for _, v := range w.VersionNames() {
+		if !slices.Contains(names, v) {
+			names = append(names, v)
+		}
+	}
+	d := starlark.NewDict(len(names))
+	for _, v := range names {
+		_ = d.SetKey(starlark.String(v), figuresValue(figuresOf(w, v)))
+	}
+	d.Freeze()
+	return d
+}
+
+func figuresValue(f VersionFigures) starlark.Value {
+	return structOf("figures", starlark.StringDict{
+		"calls":              starlark.MakeInt64(f.Calls),
+		"errors":             starlark.MakeInt64(f.Errors),
+		"error_rate":         starlark.Float(f.ErrorRate),
+		"p50":                starlark.Float(f.P50),
+		"p90":                starlark.Float(f.P90),
+		"p99":                starlark.Float(f.P99),
+		"shadow_comparisons": starlark.MakeInt64(f.ShadowComparisons),
+		"shadow_mismatches":  starlark.MakeInt64(f.ShadowMismatches),
+		"fallbacks":          starlark.MakeInt64(f.Fallbacks),
+	})
+}
+
+func verdictValue(v Verdict) starlark.Value {
+	var stat, thr, alpha float64
+	evidence := starlark.Value(starlark.None)
+	if e := v.Evidence; e != nil {
+		stat, thr, alpha = e.Statistic, e.Threshold, e.Alpha
+		evidence = evidenceValue(e)
+	}
+	tests := make(starlark.Tuple, len(v.Tests))
+	for i, t := range v.Tests {
+		tests[i] = verdictValue(t)
+	}
+	return structOf("verdict", starlark.StringDict{
+		"outcome":   starlark.String(v.Outcome.String()),
+		"reason":    starlark.String(v.Reason),
+		"test":      starlark.String(v.Test),
+		"statistic": starlark.Float(finite(stat)),
+		"threshold": starlark.Float(finite(thr)),
+		"alpha":     starlark.Float(finite(alpha)),
+		"evidence":  evidence,
+		"tests":     tests,
+	})
+}
+
+func evidenceValue(e *Evidence) starlark.Value {
+	sample := func(s Sample) starlark.Value {
+		return structOf("sample", starlark.StringDict{
+			"samples": starlark.MakeInt64(s.Samples),
+			"events":  starlark.MakeInt64(s.Events),
+			"rate":    starlark.Float(finite(s.Rate)),
+			"p50":     starlark.Float(finite(s.P50)),
+			"p90":     starlark.Float(finite(s.P90)),
+			"p99":     starlark.Float(finite(s.P99)),
+		})
+	}
+	return structOf("evidence", starlark.StringDict{
+		"method":         starlark.String(e.Method),
+		"statistic":      starlark.Float(finite(e.Statistic)),
+		"threshold":      starlark.Float(finite(e.Threshold)),
+		"alpha":          starlark.Float(finite(e.Alpha)),
+		"looks":          starlark.MakeInt(e.Looks),
+		"failed_at_look": starlark.MakeInt(e.FailedAtLook),
+		"candidate":      sample(e.Candidate),
+		"baseline":       sample(e.Baseline),
+		"step_samples":   starlark.MakeInt64(e.StepSamples),
+		"tolerance":      starlark.Float(finite(e.Tolerance)),
+		"pass_statistic": starlark.Float(finite(e.PassStatistic)),
+		"pass_threshold": starlark.Float(finite(e.PassThreshold)),
+		"prob_slower":    starlark.Float(finite(e.ProbSlower)),
+		"z":              starlark.Float(finite(e.Z)),
+	})
+}

@@ -1,0 +1,513 @@
+package sentinel_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// script compiles src as name or fails the test.
+func script(t *testing.T, name, src string, opts ...sentinel.ScriptOption) *sentinel.Script {
+	t.Helper()
+	s, err := sentinel.NewScript(name, src, opts...)
+	require.NoError(t, err)
+	return s
+}
+
+// scriptErr asserts err is a *ScriptError and returns it.
+func scriptErr(t *testing.T, err error) *sentinel.ScriptError {
+	t.Helper()
+	require.Error(t, err)
+	var se *sentinel.ScriptError
+	require.ErrorAs(t, err, &se, "%v", err)
+	return se
+}
+
+// judged is a judge after n looks of w.
+func judged(t *testing.T, n int, w *telemetry.Window) *sentinel.Judge {
+	t.Helper()
+	j, err := sentinel.NewJudge(sentinel.JudgeConfig{})
+	require.NoError(t, err)
+	for range n {
+		c := w.Version("canary").Role(balancer.RolePrimary)
+		b := w.Version("stable").Role(balancer.RolePrimary)
+		require.NoError(t, j.Observe(sentinel.Look{
+			Candidate: sentinel.Figures{Calls: c.Calls, Errors: c.Errors},
+			Baseline:  sentinel.Figures{Calls: b.Calls, Errors: b.Errors},
+		}))
+	}
+	return j
+}
+
+// progressing is a state in step 2 at 5 %, 30 s into the step, with w as
+// this tick's window and the step's.
+func progressing(j *sentinel.Judge, w *telemetry.Window) *sentinel.State {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := &sentinel.State{
+		Now: start.Add(90 * time.Second), Phase: sentinel.PhaseProgressing, Step: 2, StepName: "5%",
+		StepStart: start.Add(60 * time.Second), InStep: 30 * time.Second,
+		Baseline: "stable", Candidate: "canary",
+		Weights:         []balancer.Weight{{Version: "stable", Weight: 9500}, {Version: "canary", Weight: 500}},
+		CandidateWeight: 500, Window: w, StepWindow: w,
+		StepCalls: w.Version("canary").Role(balancer.RolePrimary).Calls,
+	}
+	if j != nil {
+		st.Judge = j
+		st.Verdict = j.Verdict()
+	}
+	return st
+}
+
+func decide(t *testing.T, s *sentinel.Script, st *sentinel.State) sentinel.Decision {
+	t.Helper()
+	d, err := s.Decide(context.Background(), st)
+	require.NoError(t, err)
+	return d
+}
+
+func TestScriptSeesTheState(t *testing.T) {
+	s := script(t, "look.star", `
+def on_tick(state):
+    c = state.window[state.candidate]
+    b = state.step_window[state.baseline]
+    log("phase", state.phase, state.step, state.step_name, state.in_step, state.now, state.step_start)
+    log("weights", state.weights, state.candidate_weight, state.step_calls, state.dry_run)
+    log("candidate", c.calls, c.errors, c.error_rate, c.p50 > 0, c.fallbacks, "baseline", b.calls, b.errors)
+    log("verdict", state.verdict.outcome, state.verdict.test, len(state.verdict.tests))
+    e = state.errors()
+    log("errors", e.outcome, e.evidence.candidate.samples, e.evidence.threshold, e.alpha == state.budget().errors)
+    log("latency", state.latency() != None, "shadow", state.shadow())
+    log("judge", state.judge().outcome)
+    log("quantile", state.quantile(state.candidate, 0.5, window = "tick") == c.p50, state.quantile("nobody", 0.5))
+    mw = state.mann_whitney()
+    log("mann_whitney", mw.candidate, mw.baseline, mw.prob_slower)
+    log("params", params.limit, params.name, params.wait, params.list, params.nested["a"])
+    log("label", step_label(50), TOTAL_WEIGHT, math.sqrt(16.0))
+`, sentinel.WithScriptParams(map[string]any{"limit": 3, "name": "x", "wait": 90 * time.Second,
+		"list": []int{1, 2}, "nested": map[string]any{"a": true}}))
+	w := window(900, 4, 100, 1, 0.02, 0.02)
+	d := decide(t, s, progressing(judged(t, 3, w), w))
+	assert.Equal(t, sentinel.ActionHold, d.Action)
+	assert.Equal(t, "script look.star took no action", d.Reason)
+	assert.Equal(t, []string{
+		`phase progressing 2 5% 30.0 30.0 0.0`,
+		`weights {"stable": 9500, "canary": 500} 500 100 False`,
+		`candidate 100 1 0.01 True 0 baseline 900 4`,
+		`verdict inconclusive  2`,
+		`errors inconclusive 300 180.0 True`,
+		`latency True shadow None`,
+		`judge inconclusive`,
+		`quantile True None`,
+		`mann_whitney 100 900 0.5`,
+		`params 3 x 90.0 [1, 2] True`,
+		`label 0.5% 10000 4.0`,
+	}, d.Logs)
+}
+
+func TestScriptNowCountsFromTheRolloutStart(t *testing.T) {
+	s := script(t, "now.star", `
+def on_tick(state):
+    log(str(state.now), str(state.step_start), str(state.in_step))
+`)
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := &sentinel.State{Now: start.Add(5 * time.Second), Phase: sentinel.PhasePending, StepStart: start,
+		InStep: 5 * time.Second, Baseline: "stable", Candidate: "canary"}
+	assert.Equal(t, []string{"5.0 0.0 5.0"}, decide(t, s, st).Logs)
+	st = &sentinel.State{Now: start.Add(75 * time.Second), Phase: sentinel.PhaseProgressing, Step: 1,
+		StepStart: start.Add(60 * time.Second), InStep: 15 * time.Second, Baseline: "stable", Candidate: "canary"}
+	assert.Equal(t, []string{"75.0 60.0 15.0"}, decide(t, s, st).Logs)
+}
+
+func TestScriptActionsMakeDecisions(t *testing.T) {
+	w := window(900, 0, 100, 0, 0.02, 0.02)
+	cases := []struct {
+		src   string
+		phase sentinel.Phase
+		want  sentinel.Decision
+	}{
+		{`set_weight(100)`, sentinel.PhasePending,
+			sentinel.Decision{Action: sentinel.ActionStart, Weight: 100, StepName: "1%", Reason: "script a.star: candidate to 1%"}},
+		{`set_weight(2500, reason = "why", step = "quarter")`, sentinel.PhaseProgressing,
+			sentinel.Decision{Action: sentinel.ActionAdvance, Weight: 2500, StepName: "quarter", Reason: "why"}},
+		{`set_weights({"canary": 700, "stable": 9300})`, sentinel.PhaseProgressing,
+			sentinel.Decision{Action: sentinel.ActionSetWeights, Weight: 700, Reason: "script a.star: candidate weight set to 700 bp"}},
+		{`promote("good")`, sentinel.PhaseProgressing, sentinel.Decision{Action: sentinel.ActionPromote, Reason: "good"}},
+		{`rollback(reason = "bad")`, sentinel.PhaseProgressing, sentinel.Decision{Action: sentinel.ActionRollback, Reason: "bad"}},
+		{`pause()`, sentinel.PhaseProgressing, sentinel.Decision{Action: sentinel.ActionPause, Reason: "script a.star: pause"}},
+		{`hold("wait")`, sentinel.PhaseProgressing, sentinel.Decision{Action: sentinel.ActionHold, Reason: "wait"}},
+		{`alert("look", 1)
+    log("a")
+    print("b")
+    hold("wait")`, sentinel.PhaseProgressing,
+			sentinel.Decision{Action: sentinel.ActionHold, Reason: "wait", Alerts: []string{"look 1"}, Logs: []string{"a", "b"}}},
+	}
+	for _, c := range cases {
+		s := script(t, "a.star", "def on_tick(state):\n    "+c.src+"\n")
+		st := progressing(nil, w)
+		st.Phase = c.phase
+		assert.Equal(t, c.want, decide(t, s, st), c.src)
+	}
+}
+
+func TestScriptRejectsBadActions(t *testing.T) {
+	w := window(900, 0, 100, 0, 0.02, 0.02)
+	cases := map[string]string{
+		"promote()\n    rollback()":                   `a.star:3:13: rollback() after promote() at a.star:2:12: a tick takes one action`,
+		"hold()\n    hold()":                          `a.star:3:9: hold() after hold() at a.star:2:9`,
+		"set_weight(20000)":                           `set_weight: weight = 20000, want 0..10000 basis points (in on_tick)`,
+		"set_weight(25.0)":                            `set_weight: weight is a float (25.0), want an int`,
+		`set_weights({"stable": 10000})`:              `do not name the candidate "canary"`,
+		`set_weights({"other": 1})`:                   `version "other" is not in the split (it has "stable", "canary")`,
+		`set_weights({"canary": 100, "stable": 100})`: `add up to 200 with the other versions, want 10000`,
+		`set_weights({"canary": 100}, 3)`:             `set_weights: for parameter reason: got int, want string`,
+		"return 1":                                    `on_tick returned a int; it decides by calling actions`,
+		"[log(str(i)) for i in range(100)]":           `log: more than 64 alerts and log lines in one tick`,
+		"alert()":                                     `alert: missing message`,
+		"x = 1 // 0":                                  `a.star:2:11: floored division by zero (in on_tick)`,
+	}
+	for src, want := range cases {
+		s := script(t, "a.star", "def on_tick(state):\n    "+src+"\n")
+		_, err := s.Decide(context.Background(), progressing(nil, w))
+		se := scriptErr(t, err)
+		assert.Contains(t, se.Error(), want, src)
+		assert.True(t, strings.HasPrefix(se.Error(), "ninelives: script a.star"), se.Error())
+	}
+}
+
+func TestScriptStateIsReadOnlyButMemoryPersists(t *testing.T) {
+	w := window(900, 0, 100, 0, 0.02, 0.02)
+	for src, want := range map[string]string{
+		`state.phase = "promoted"`:     "can't assign to .phase field of struct",
+		`state.weights["canary"] = 1`:  "cannot insert into frozen hash table",
+		`state.window["canary"].calls`: "", // reading is fine
+		`params.x = 1`:                 "can't assign to .x field of struct",
+	} {
+		s := script(t, "ro.star", "def on_tick(state):\n    "+src+"\n", sentinel.WithScriptParams(map[string]any{"x": 0}))
+		_, err := s.Decide(context.Background(), progressing(nil, w))
+		if want == "" {
+			assert.NoError(t, err, src)
+			continue
+		}
+		assert.ErrorContains(t, err, want, src)
+	}
+
+	s := script(t, "mem.star", `
+def on_tick(state):
+    m = state.memory
+    m["ticks"] = m.get("ticks", 0) + 1
+    if "first" not in m:
+        m["first"] = state.now
+    if m["ticks"] == 1:
+        m["judge"] = state.judge
+    elif m["ticks"] == 3:
+        m["judge"]()  # a function of an old tick's state
+    log("tick", m["ticks"], "since", m["first"])
+`)
+	st := progressing(nil, w)
+	assert.Equal(t, []string{"tick 1 since 30.0"}, decide(t, s, st).Logs)
+	st.Now = st.Now.Add(time.Second)
+	assert.Equal(t, []string{"tick 2 since 30.0"}, decide(t, s, st).Logs)
+	_, err := s.Decide(context.Background(), st)
+	assert.ErrorContains(t, err, "state.judge() belongs to the tick that made it")
+	s.ResetMemory()
+	assert.Equal(t, []string{"tick 1 since 31.0"}, decide(t, s, st).Logs)
+
+	// A new rollout (a pending state that began at another time) starts
+	// with empty memory; the same rollout keeps it.
+	pending := &sentinel.State{Now: st.Now, Phase: sentinel.PhasePending, StepStart: st.Now, Baseline: "stable", Candidate: "canary"}
+	assert.Equal(t, []string{"tick 1 since 0.0"}, decide(t, s, pending).Logs)
+	assert.Equal(t, []string{"tick 2 since 0.0"}, decide(t, s, pending).Logs)
+}
+
+func TestScriptLoadErrorsCarryFileLineCol(t *testing.T) {
+	pos := regexp.MustCompile(`^ninelives: script bad\.star:\d+:\d+: `)
+	cases := map[string]string{
+		"def on_tick(state)\n    pass\n":                       `bad.star:2:1: got newline, want ':'`,
+		"def on_tick(state):\n    return nope\n":               `bad.star:2:12: undefined: nope`,
+		"def on_tick(state):\n    x = 1\n    return y + z\n":   `bad.star:3:12: undefined: y; bad.star:3:16: undefined: z`,
+		"def on_tick(state):\n    while True:\n        pass\n": `bad.star:2:5: this Starlark dialect does not support while loops`,
+		"x = 1 // 0\ndef on_tick(state):\n    pass\n":          `bad.star:1:7: floored division by zero`,
+		"def on_tick(state, extra):\n    pass\n":               `bad.star:1:1: on_tick takes (state, extra), want exactly one parameter`,
+		"def on_tick():\n    pass\n":                           `bad.star:1:1: on_tick takes no parameter, want exactly one parameter`,
+		"promote()\ndef on_tick(state):\n    pass\n":           `bad.star:1:8: promote() may be called only while on_tick runs`,
+	}
+	for src, want := range cases {
+		_, err := sentinel.NewScript("bad.star", src)
+		se := scriptErr(t, err)
+		assert.Regexp(t, pos, se.Error(), src)
+		assert.Contains(t, se.Error(), want, src)
+	}
+	for src, want := range map[string]string{
+		"def tick(state):\n    pass\n": "ninelives: script bad.star: on_tick is not defined; a script defines def on_tick(state)",
+		"on_tick = 3\n":                "ninelives: script bad.star: on_tick is a int, want a function def on_tick(state)",
+	} {
+		_, err := sentinel.NewScript("bad.star", src)
+		assert.EqualError(t, err, want)
+	}
+
+	// From a file, positions carry the path.
+	path := filepath.Join(t.TempDir(), "policy.star")
+	require.NoError(t, os.WriteFile(path, []byte("def on_tick(state):\n    rollback(\n"), 0o600))
+	_, err := sentinel.LoadScript(path)
+	se := scriptErr(t, err)
+	assert.True(t, strings.HasPrefix(se.Error(), "ninelives: script "+path+":3:1: "), se.Error())
+	_, err = sentinel.LoadScript(filepath.Join(t.TempDir(), "missing.star"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestScriptRejectsBadOptions(t *testing.T) {
+	ok := "def on_tick(state):\n    pass\n"
+	for want, opts := range map[string][]sentinel.ScriptOption{
+		"script steps 0":                      {sentinel.WithScriptSteps(0)},
+		"script timeout -1s":                  {sentinel.WithScriptTimeout(-time.Second)},
+		`script params["c"] is a chan int`:    {sentinel.WithScriptParams(map[string]any{"c": make(chan int)})},
+		`script params["m"] is a map[int]int`: {sentinel.WithScriptParams(map[string]any{"m": map[int]int{1: 1}})},
+		`params["l"][1] is a func()`:          {sentinel.WithScriptParams(map[string]any{"l": []any{1, func() {}}})},
+		"a script option is nil":              {nil},
+		"script library with an empty name":   {sentinel.WithScriptLibrary("", "x = 1")},
+	} {
+		_, err := sentinel.NewScript("a.star", ok, opts...)
+		assert.ErrorIs(t, err, sentinel.ErrBadOption, want)
+		assert.ErrorContains(t, err, want)
+	}
+	_, err := sentinel.NewScript("", ok)
+	assert.ErrorContains(t, err, "script name is empty")
+	_, err = sentinel.CanaryScript(sentinel.CanaryConfig{Steps: []int{500, 100}})
+	assert.ErrorContains(t, err, "Steps[1] = 100")
+	_, err = sentinel.BuiltinScript("nope.star")
+	assert.ErrorContains(t, err, `no built-in script "nope.star" (there are ["canary.star"`)
+}
+
+func TestScriptSandboxStopsEndlessLoops(t *testing.T) {
+	st := progressing(nil, window(900, 0, 100, 0, 0.02, 0.02))
+
+	// A loop without end is stopped by the step limit.
+	s := script(t, "loop.star", `
+def on_tick(state):
+    for i in range(1 << 62):
+        pass
+`, sentinel.WithScriptSteps(100_000))
+	_, err := s.Decide(context.Background(), st)
+	se := scriptErr(t, err)
+	assert.ErrorIs(t, err, sentinel.ErrScriptSteps)
+	assert.Equal(t, "ninelives: script loop.star:3:5: stopped at the limit of 100000 steps (in on_tick)", se.Error())
+	assert.Contains(t, se.Backtrace, "loop.star:3:5: in on_tick")
+
+	// Without a step limit to speak of, the time limit stops it.
+	s = script(t, "loop.star", `
+def on_tick(state):
+    for i in range(1 << 62):
+        pass
+`, sentinel.WithScriptSteps(1<<62), sentinel.WithScriptTimeout(20*time.Millisecond))
+	_, err = s.Decide(context.Background(), st)
+	assert.ErrorIs(t, err, sentinel.ErrScriptTimeout)
+	assert.ErrorContains(t, err, "stopped at the time limit of 20ms (in on_tick)")
+
+	// So is the context's end.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = s.Decide(ctx, st)
+	assert.ErrorIs(t, err, context.Canceled)
+
+	// The top level runs under the same limits.
+	_, err = sentinel.NewScript("top.star", "x = [i for i in range(1 << 62)]\ndef on_tick(state):\n    pass\n", sentinel.WithScriptSteps(10_000))
+	assert.ErrorIs(t, err, sentinel.ErrScriptSteps)
+	assert.ErrorContains(t, err, "top.star:1:")
+
+	// Recursion, the other way to loop, is not allowed at all.
+	s = script(t, "rec.star", `
+def f(n):
+    return f(n + 1)
+def on_tick(state):
+    f(0)
+`)
+	_, err = s.Decide(context.Background(), st)
+	assert.ErrorContains(t, err, "rec.star:3:12: function f called recursively (in f)")
+}
+
+func TestScriptSandboxHasNoFilesNetworkOrClock(t *testing.T) {
+	for src, want := range map[string]string{
+		`open("/etc/passwd")`:           "undefined: open",
+		`time.now()`:                    "undefined: time",
+		`os.getenv("HOME")`:             "undefined: os",
+		`http.get("http://127.0.0.1/")`: "undefined: http",
+	} {
+		_, err := sentinel.NewScript("sand.star", "def on_tick(state):\n    "+src+"\n")
+		se := scriptErr(t, err)
+		assert.Equal(t, "sand.star:2:5", se.Pos, src)
+		assert.Contains(t, se.Msg, want)
+	}
+	for _, module := range []string{"os", "time", "/etc/passwd", "@stdlib//json"} {
+		_, err := sentinel.NewScript("sand.star", `load("`+module+`", "x")`+"\ndef on_tick(state):\n    pass\n")
+		se := scriptErr(t, err)
+		assert.Equal(t, "sand.star:1:1", se.Pos)
+		assert.Contains(t, se.Msg, `load("`+module+`"): no such library; a script may load only the libraries its host gives (none)`)
+	}
+	// Only what the host gives can be loaded.
+	lib := sentinel.WithScriptLibrary("gates", "def healthy(v):\n    return v.outcome == \"pass\"\n")
+	s := script(t, "lib.star", `
+load("gates", "healthy")
+def on_tick(state):
+    if not healthy(state.verdict):
+        hold("not yet")
+`, lib)
+	d := decide(t, s, progressing(nil, window(900, 0, 100, 0, 0.02, 0.02)))
+	assert.Equal(t, "not yet", d.Reason)
+	_, err := sentinel.NewScript("lib.star", `load("os", "x")`+"\ndef on_tick(state):\n    pass\n", lib)
+	assert.ErrorContains(t, err, `no such library; a script may load only the libraries its host gives ("gates")`)
+	_, err = sentinel.NewScript("lib.star", `load("a", "x")`+"\ndef on_tick(state):\n    pass\n",
+		sentinel.WithScriptLibrary("a", `load("b", "y")`+"\nx = y"), sentinel.WithScriptLibrary("b", `load("a", "x")`+"\ny = x"))
+	assert.ErrorContains(t, err, "through a cycle")
+	_, err = sentinel.NewScript("lib.star", `load("a", "x")`+"\ndef on_tick(state):\n    pass\n",
+		sentinel.WithScriptLibrary("a", "x = ("))
+	assert.ErrorContains(t, err, "ninelives: script a:1:6: ")
+}
+
+func TestScriptRuntimeErrorHoldsTheRolloutAndAlerts(t *testing.T) {
+	s := script(t, "fragile.star", `
+def on_tick(state):
+    if state.phase == "pending":
+        set_weight(100)
+        return
+    ratio = state.window[state.candidate].errors / state.window[state.candidate].calls
+    hold("ratio %f" % ratio)
+`)
+	r := newRig(t, s)
+	e := r.tick(healthy())
+	require.Equal(t, sentinel.ActionStart, e.Action)
+	assert.Equal(t, sentinel.ActionHold, r.tick(healthy()).Action)
+	for range 3 { // the candidate gets no call: division by zero, every tick
+		e = r.tick(window(900, 0, 0, 0, 0.02, 0.02))
+		assert.Equal(t, sentinel.ActionPolicyFail, e.Action)
+		assert.Contains(t, e.Reason, "the policy failed, the rollout holds: ninelives: script fragile.star:6:50: floating-point division by zero (in on_tick)")
+	}
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, 100, r.split.Weight("canary"))
+	assert.Contains(t, r.s.Status().PolicyError, "fragile.star:6:50")
+	require.Eventually(t, func() bool { return len(r.alerts.actions()) == 1 }, time.Second, time.Millisecond)
+	assert.Equal(t, []sentinel.Action{sentinel.ActionPolicyFail}, r.alerts.actions(), "one alert per failure streak")
+	assert.Equal(t, sentinel.ActionHold, r.tick(healthy()).Action, "it recovers with data")
+	assert.Empty(t, r.s.Status().PolicyError)
+
+	// An endless tick is stopped and held the same way.
+	s = script(t, "slow.star", `
+def on_tick(state):
+    for i in range(1 << 62):
+        pass
+`, sentinel.WithScriptSteps(10_000))
+	r = newRig(t, s)
+	e = r.tick(healthy())
+	assert.Equal(t, sentinel.ActionPolicyFail, e.Action)
+	assert.Contains(t, e.Reason, "stopped at the limit of 10000 steps")
+	assert.Equal(t, sentinel.PhasePending, r.s.Phase())
+
+	// Rolling back on a failing policy is the user's choice.
+	r = newRig(t, script(t, "fragile.star", `
+def on_tick(state):
+    if state.phase == "pending":
+        set_weight(100)
+    else:
+        fail("broken")
+`), sentinel.WithRollbackOnPolicyError(true))
+	r.tick(healthy())
+	e = r.tick(healthy())
+	assert.Equal(t, sentinel.ActionRollback, e.Action)
+	assert.Contains(t, e.Reason, "fragile.star:6:13: fail: broken")
+}
+
+func TestScriptReloadWhileRunning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.star")
+	write := func(src string) { require.NoError(t, os.WriteFile(path, []byte(src), 0o600)) }
+	v1 := `
+def on_tick(state):
+    state.memory["n"] = state.memory.get("n", 0) + 1
+    if state.phase == "pending":
+        set_weight(100)
+    else:
+        hold("v1 %d" % state.memory["n"])
+`
+	write(v1)
+	s, err := sentinel.LoadScript(path)
+	require.NoError(t, err)
+	assert.Equal(t, "policy.star", s.Name())
+	assert.EqualValues(t, 1, s.Revision())
+	r := newRig(t, s)
+	assert.Equal(t, sentinel.ActionStart, r.tick(healthy()).Action)
+	assert.Equal(t, "v1 2", r.tick(healthy()).Reason)
+	assert.Equal(t, "v1 3", r.tick(healthy()).Reason)
+
+	// A valid new version takes over at the next tick; memory carries over.
+	write(strings.Replace(v1, `"v1 %d"`, `"v2 %d"`, 1))
+	require.NoError(t, s.Reload())
+	assert.EqualValues(t, 2, s.Revision())
+	assert.Equal(t, "v2 4", r.tick(healthy()).Reason)
+
+	// A broken one is refused and the running one goes on.
+	write("def on_tick(state):\n    hold(\n")
+	err = s.Reload()
+	se := scriptErr(t, err)
+	assert.True(t, strings.HasPrefix(se.Pos, path+":3:1"), se.Pos)
+	err = s.SetSource("def on_tick():\n    pass\n")
+	assert.ErrorContains(t, err, "want exactly one parameter")
+	err = s.SetSource("def tick(state):\n    pass\n")
+	assert.ErrorContains(t, err, "on_tick is not defined")
+	assert.EqualValues(t, 2, s.Revision())
+	assert.Equal(t, "v2 5", r.tick(healthy()).Reason)
+
+	// SetSource works the same way; a script from source has no file to reload.
+	require.NoError(t, s.SetSource(`
+def on_tick(state):
+    rollback("v3")
+`))
+	assert.Contains(t, s.Source(), "v3")
+	e := r.tick(healthy())
+	assert.Equal(t, sentinel.ActionRollback, e.Action)
+	assert.Equal(t, "v3", e.Reason)
+	assert.ErrorContains(t, script(t, "src.star", "def on_tick(state):\n    pass\n").Reload(), "made from source, not a file: use SetSource")
+}
+
+func TestScriptReloadRacesWithTicks(t *testing.T) {
+	s := script(t, "race.star", "def on_tick(state):\n    hold(\"a\")\n")
+	r := newRig(t, s)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 50 {
+			src := "def on_tick(state):\n    hold(\"b\")\n"
+			if i%2 == 1 {
+				src = "def on_tick(state):\n    hold(\n" // refused
+			}
+			err := s.SetSource(src)
+			assert.Equal(t, i%2 == 1, err != nil)
+		}
+	}()
+	for range 50 {
+		e := r.tick(healthy())
+		assert.Contains(t, []string{"a", "b"}, e.Reason)
+	}
+	wg.Wait()
+	assert.Equal(t, "b", r.tick(healthy()).Reason)
+	assert.EqualValues(t, 26, s.Revision())
+}
+
+func TestScriptErrorUnwraps(t *testing.T) {
+	e := &sentinel.ScriptError{Script: "a.star", Msg: "m", Err: sentinel.ErrScriptTimeout}
+	assert.True(t, errors.Is(e, sentinel.ErrScriptTimeout))
+	assert.Equal(t, "ninelives: script a.star: m", e.Error())
+	e.Pos = "a.star:1:2"
+	assert.Equal(t, "ninelives: script a.star:1:2: m", e.Error())
+}
