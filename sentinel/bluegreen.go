@@ -1,0 +1,660 @@
+package sentinel
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// The steps of a blue/green rollout, as State.StepName and Stage name them.
+const (
+	// StepWarmup: green is warmed up by the fork-join warm-up; blue has
+	// all the traffic.
+	StepWarmup = "warmup"
+	// StepShadow: a sample of blue's calls is copied to green and the
+	// replies are compared; blue still has all the traffic.
+	StepShadow = "shadow"
+	// StepCutover: green has all the traffic; blue stays connected through
+	// the rollback window.
+	StepCutover = "cutover"
+)
+
+// WarmupFunc warms a version up and reports whether it is ready for
+// traffic. It must return when ctx ends.
+type WarmupFunc func(ctx context.Context, version string) (*interceptor.WarmupReport, error)
+
+// WarmupOn returns the WarmupFunc that runs interceptor.WarmupVersion on cc:
+// it warms every READY endpoint of the version, as the clients steered by
+// split see them, with the calls and thresholds of cfg.
+func WarmupOn(cc *grpc.ClientConn, split *balancer.Split, cfg interceptor.WarmupConfig) WarmupFunc {
+	return func(ctx context.Context, version string) (*interceptor.WarmupReport, error) {
+		return interceptor.WarmupVersion(ctx, cc, split, version, cfg)
+	}
+}
+
+// ShadowControl turns shadow traffic to a version on and off;
+// interceptor's *Shadow is one.
+type ShadowControl interface {
+	SetCandidate(version string) error
+	SetRate(rate float64) error
+}
+
+// BlueGreenConfig sets up the blue/green strategy. Warmup is required;
+// every other zero field takes its default.
+type BlueGreenConfig struct {
+	// Warmup warms green up before it gets any traffic; its report is the
+	// gate (WarmupOn makes one from interceptor.WarmupVersion). Required.
+	Warmup WarmupFunc
+	// WarmupTimeout bounds the warm-up (default 2 minutes); a warm-up that
+	// has not passed by then fails.
+	WarmupTimeout time.Duration
+
+	// Shadow, if set, adds the shadow grace period after the warm-up:
+	// ShadowRate of blue's calls are copied to green for ShadowGrace, and
+	// green's mismatch rate must be shown to be within MismatchTolerance.
+	// The copies must be recorded in the metric source (give the shadow
+	// telemetry's *Metrics), since the gate reads their comparisons from
+	// the windows.
+	Shadow ShadowControl
+	// ShadowRate is the share of calls copied during the grace period
+	// (default 0.1).
+	ShadowRate float64
+	// ShadowGrace is the shortest the grace period lasts (default 1
+	// minute).
+	ShadowGrace time.Duration
+	// ShadowMinComparisons is the fewest comparisons the grace period
+	// needs before it may pass or fail (default 100).
+	ShadowMinComparisons int64
+	// MismatchTolerance is the mismatch rate green may have (default 0.01).
+	MismatchTolerance float64
+
+	// BaselineSpan is how far back before the cut-over blue's figures are
+	// taken as the reference green is judged against (default 5 minutes).
+	BaselineSpan time.Duration
+	// MinBaselineCalls is the fewest blue calls the reference needs; the
+	// cut-over waits for them (default 100).
+	MinBaselineCalls int64
+
+	// RollbackWindow is how long green is judged after the cut-over, with
+	// blue still connected, before the rollout is promoted (default 5
+	// minutes).
+	RollbackWindow time.Duration
+	// RollbackMinCalls is the fewest green calls the window needs before
+	// it may pass (default 200). A test may fail after 50 calls (or
+	// RollbackMinCalls, if fewer).
+	RollbackMinCalls int64
+	// ErrorFactor and ErrorFloor set the error rate green may have in the
+	// window: blue's reference rate × ErrorFactor + ErrorFloor (defaults 2
+	// and 0.01).
+	ErrorFactor float64
+	ErrorFloor  float64
+	// DisableLatency leaves the window's latency test out.
+	DisableLatency bool
+	// LatencyQuantile, LatencyFactor and LatencyMargin set the latency
+	// green may have in the window: its LatencyQuantile quantile must not
+	// be above blue's × LatencyFactor + LatencyMargin (defaults 0.99, 1.5
+	// and 10 ms).
+	LatencyQuantile float64
+	LatencyFactor   float64
+	LatencyMargin   time.Duration
+
+	// Alpha bounds the probability that the strategy's own gates (the
+	// shadow gate and the window's error and latency tests) fail a green
+	// within its tolerances, over the whole rollout; it is split equally
+	// between the enabled gates (default 0.01). The judge's α is separate.
+	Alpha float64
+}
+
+func (c BlueGreenConfig) withDefaults() (BlueGreenConfig, error) {
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	setF := func(f *float64, def float64) {
+		if *f == 0 {
+			*f = def
+		}
+	}
+	setN := func(n *int64, def int64) {
+		if *n == 0 {
+			*n = def
+		}
+	}
+	setDur(&c.WarmupTimeout, 2*time.Minute)
+	setF(&c.ShadowRate, 0.1)
+	setDur(&c.ShadowGrace, time.Minute)
+	setN(&c.ShadowMinComparisons, 100)
+	setF(&c.MismatchTolerance, 0.01)
+	setDur(&c.BaselineSpan, 5*time.Minute)
+	setN(&c.MinBaselineCalls, 100)
+	setDur(&c.RollbackWindow, 5*time.Minute)
+	setN(&c.RollbackMinCalls, 200)
+	setF(&c.ErrorFactor, 2)
+	setF(&c.ErrorFloor, 0.01)
+	setF(&c.LatencyQuantile, 0.99)
+	setF(&c.LatencyFactor, 1.5)
+	setDur(&c.LatencyMargin, 10*time.Millisecond)
+	setF(&c.Alpha, defaultAlpha)
+
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: BlueGreenConfig."+format, append([]any{ErrBadOption}, args...)...)
+	}
+	between := func(x, lo, hi float64) bool { return x > lo && x < hi }
+	switch {
+	case c.Warmup == nil:
+		return c, bad("Warmup is nil: the warm-up is the gate of the cut-over (see WarmupOn)")
+	case c.WarmupTimeout < 0:
+		return c, bad("WarmupTimeout = %v, want a positive duration", c.WarmupTimeout)
+	case !(c.ShadowRate > 0 && c.ShadowRate <= 1):
+		return c, bad("ShadowRate = %v, want a share in (0, 1]", c.ShadowRate)
+	case c.ShadowGrace < 0:
+		return c, bad("ShadowGrace = %v, want a positive duration", c.ShadowGrace)
+	case c.ShadowMinComparisons < 0:
+		return c, bad("ShadowMinComparisons = %d, want a positive number of comparisons", c.ShadowMinComparisons)
+	case !between(c.MismatchTolerance, 0, 1):
+		return c, bad("MismatchTolerance = %v, want a rate strictly between 0 and 1", c.MismatchTolerance)
+	case c.BaselineSpan < 0:
+		return c, bad("BaselineSpan = %v, want a positive duration", c.BaselineSpan)
+	case c.MinBaselineCalls < 0:
+		return c, bad("MinBaselineCalls = %d, want a positive number of calls", c.MinBaselineCalls)
+	case c.RollbackWindow < 0:
+		return c, bad("RollbackWindow = %v, want a positive duration", c.RollbackWindow)
+	case c.RollbackMinCalls < 0:
+		return c, bad("RollbackMinCalls = %d, want a positive number of calls", c.RollbackMinCalls)
+	case !(c.ErrorFactor >= 1) || math.IsInf(c.ErrorFactor, 0):
+		return c, bad("ErrorFactor = %v, want a finite factor of at least 1", c.ErrorFactor)
+	case !between(c.ErrorFloor, 0, 1):
+		return c, bad("ErrorFloor = %v, want a rate strictly between 0 and 1", c.ErrorFloor)
+	case !between(c.LatencyQuantile, 0, 1):
+		return c, bad("LatencyQuantile = %v, want a quantile strictly between 0 and 1", c.LatencyQuantile)
+	case !(c.LatencyFactor >= 1) || math.IsInf(c.LatencyFactor, 0):
+		return c, bad("LatencyFactor = %v, want a finite factor of at least 1", c.LatencyFactor)
+	case c.LatencyMargin < 0:
+		return c, bad("LatencyMargin = %v, want a positive duration", c.LatencyMargin)
+	case !between(c.Alpha, 0, 1):
+		return c, bad("Alpha = %v, want a probability strictly between 0 and 1", c.Alpha)
+	}
+	return c, nil
+}
+
+// BlueGreen switches all the traffic from blue (the baseline) to green (the
+// candidate) in one step, behind three gates:
+//
+//  1. Warm-up (step "warmup"): on its first tick it starts the warm-up on
+//     a goroutine of its own (the tick does not wait) and holds until the
+//     report is in; a warm-up that fails or errs rolls back, before green
+//     had any traffic.
+//  2. Shadow grace (step "shadow", only with a Shadow): ShadowRate of
+//     blue's calls are copied to green for at least ShadowGrace; green's
+//     mismatch rate is tested sequentially against MismatchTolerance, and
+//     confident mismatches roll back. Then the shadow is turned off.
+//  3. Cut-over and rollback window: green gets all the traffic at once and
+//     is judged for RollbackWindow against blue's figures of the
+//     BaselineSpan before the cut-over (with all the traffic on green, the
+//     judge has no blue calls to compare with). A failed test rolls back
+//     at once: all the traffic to blue again. After the window, with
+//     RollbackMinCalls green calls and no failure, the rollout is promoted.
+//
+// The balancer keeps blue's endpoints connected for as long as the
+// resolver lists them, whatever their weight, so the rollback needs no new
+// connection: keep blue in the target through the window.
+//
+// The window's tests are one-sample sequential tests against stated
+// tolerances, the mixture SPRT of ShadowTest: green's error rate against
+// blue's reference rate × ErrorFactor + ErrorFloor, and the share of
+// green's calls slower than blue's LatencyQuantile × LatencyFactor +
+// LatencyMargin against 1 − LatencyQuantile. Each fails a green within its
+// tolerance with probability at most its share of Alpha, however many
+// ticks the window takes. The judge's verdict is honoured too: its Fail
+// rolls back at any step.
+//
+// A BlueGreen drives one rollout; make a new one for the next. Close it
+// (the sentinel's Close does) to stop a running warm-up and the shadow.
+type BlueGreen struct {
+	cfg                    BlueGreenConfig
+	alphaShadow, alphaErrs float64
+	alphaLat               float64
+
+	mu       sync.Mutex
+	stage    string
+	closed   bool
+	cancel   context.CancelFunc
+	done     chan struct{}
+	report   *interceptor.WarmupReport
+	warmErr  error
+	shadowOn bool
+	shadow   *ShadowTest
+	blue     []blueTick // blue's primary figures per tick before the cut-over
+	cutAsked bool       // the cut-over was decided, not yet seen applied
+	cutAt    time.Time
+	ref      blueReference
+	errTest  *ShadowTest
+	latTest  *ShadowTest
+}
+
+type blueTick struct {
+	at time.Time
+	w  *telemetry.Window
+}
+
+// blueReference is what green is judged against in the rollback window.
+type blueReference struct {
+	calls, errors int64
+	rate          float64 // blue's error rate
+	quantile      float64 // blue's LatencyQuantile, seconds; 0 without latencies
+	errTolerance  float64 // the error rate green may have
+	latBound      float64 // the latency green's quantile may have, seconds
+	latency       bool    // whether the latency test runs
+}
+
+// NewBlueGreen checks cfg and fills its defaults.
+func NewBlueGreen(cfg BlueGreenConfig) (*BlueGreen, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &BlueGreen{cfg: cfg}
+	gates := 1.0
+	if cfg.Shadow != nil {
+		gates++
+	}
+	if !cfg.DisableLatency {
+		gates++
+	}
+	b.alphaErrs = cfg.Alpha / gates
+	if cfg.Shadow != nil {
+		b.alphaShadow = cfg.Alpha / gates
+		b.shadow, err = NewShadowTest(b.alphaShadow, ShadowConfig{
+			Tolerance:          cfg.MismatchTolerance,
+			MinComparisons:     max(cfg.ShadowMinComparisons, 1),
+			MinStepComparisons: max(cfg.ShadowMinComparisons, 1),
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.DisableLatency {
+		b.alphaLat = cfg.Alpha / gates
+	}
+	return b, nil
+}
+
+// Config returns the strategy's settings with the defaults filled in.
+func (b *BlueGreen) Config() BlueGreenConfig { return b.cfg }
+
+// Name implements Strategy.
+func (b *BlueGreen) Name() string { return "bluegreen" }
+
+// Stage returns the step the strategy is in: "" before the first tick,
+// StepWarmup, StepShadow, or StepCutover once the cut-over has been
+// applied.
+func (b *BlueGreen) Stage() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stage
+}
+
+// WarmupReport returns the warm-up's report, or nil while it runs (or if it
+// failed without one).
+func (b *BlueGreen) WarmupReport() *interceptor.WarmupReport {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.report
+}
+
+// WarmupDone returns a channel that is closed when the warm-up has
+// finished, its report in; it is nil before the warm-up starts.
+func (b *BlueGreen) WarmupDone() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done
+}
+
+// Close stops a running warm-up and waits for it, and turns the shadow
+// off. It implements Closer.
+func (b *BlueGreen) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	cancel, done := b.cancel, b.done
+	err := b.setShadowLocked("", false)
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	return err
+}
+
+// Decide implements Strategy.
+func (b *BlueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return Hold("blue/green: the strategy is closed"), nil
+	}
+	green, blue := s.Candidate, s.Baseline
+
+	if b.cutAsked && b.stage != StepCutover && cutOver(s) {
+		b.stage = StepCutover
+		b.cutAsked = false
+		if err := b.setShadowLocked(green, false); err != nil {
+			return Decision{}, err
+		}
+		if err := b.startWindowLocked(); err != nil {
+			return Decision{}, err
+		}
+	}
+	if b.stage != StepCutover {
+		b.recordBlueLocked(s)
+	}
+
+	if s.Phase == PhasePending {
+		if b.done == nil {
+			b.startWarmupLocked(ctx, green)
+		}
+		return Decision{Action: ActionStart, Weight: 0, StepName: StepWarmup,
+			Reason: fmt.Sprintf("blue/green: warming %s up; %s keeps all the traffic", green, blue)}, nil
+	}
+	if s.Verdict.Outcome == Fail {
+		return b.rollbackLocked(green, "the judge failed "+green+": "+s.Verdict.Reason)
+	}
+
+	switch b.stage {
+	case StepCutover:
+		return b.windowLocked(s)
+	case StepShadow:
+		return b.shadowLocked(s)
+	}
+	if b.stage == "" { // a manual control moved the rollout out of pending before the first tick
+		b.startWarmupLocked(ctx, green)
+	}
+	return b.warmupLocked(s)
+}
+
+// cutOver reports whether the cut-over has been applied: blue has no
+// traffic left and green has some. A dry run moves nothing, so there the
+// decision counts as applied.
+func cutOver(s *State) bool {
+	if s.DryRun {
+		return s.Phase == PhaseProgressing || s.Phase == PhasePaused
+	}
+	bw := 0
+	for _, w := range s.Weights {
+		if w.Version == s.Baseline {
+			bw = w.Weight
+		}
+	}
+	return bw == 0 && s.CandidateWeight > 0
+}
+
+func (b *BlueGreen) startWarmupLocked(ctx context.Context, green string) {
+	b.stage = StepWarmup
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.WarmupTimeout)
+	done := make(chan struct{})
+	b.cancel, b.done = cancel, done
+	warm := b.cfg.Warmup
+	go func() {
+		defer close(done)
+		defer cancel()
+		rep, err := runWarmup(wctx, warm, green)
+		b.mu.Lock()
+		b.report, b.warmErr = rep, err
+		b.mu.Unlock()
+	}()
+}
+
+// runWarmup calls the user's warm-up, turning a panic into an error.
+func runWarmup(ctx context.Context, warm WarmupFunc, version string) (rep *interceptor.WarmupReport, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rep, err = nil, fmt.Errorf("ninelives: the warm-up of %q panicked: %v", version, p)
+		}
+	}()
+	return warm(ctx, version)
+}
+
+func (b *BlueGreen) warmupLocked(s *State) (Decision, error) {
+	green := s.Candidate
+	select {
+	case <-b.done:
+	default:
+		return Hold(fmt.Sprintf("blue/green: warming %s up (%v so far)", green, s.InStep.Truncate(time.Millisecond))), nil
+	}
+	switch {
+	case b.warmErr != nil:
+		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s failed, %s never had traffic: %v", green, green, b.warmErr))
+	case b.report == nil:
+		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s gave no report, %s never had traffic", green, green))
+	case !b.report.Passed:
+		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s did not pass, %s never had traffic: %s", green, green, b.report.Reason))
+	}
+	if b.cfg.Shadow == nil {
+		return b.cutOverLocked(s, "warm-up passed ("+b.report.Reason+")")
+	}
+	if s.Phase != PhaseProgressing {
+		return Hold(fmt.Sprintf("blue/green: the warm-up of %s passed; the shadow grace period waits while the rollout is %s", green, s.Phase)), nil
+	}
+	if s.StepName == StepShadow {
+		// The step began on the previous tick: its window is the first with
+		// the shadow on.
+		b.stage = StepShadow
+		return b.shadowLocked(s)
+	}
+	if err := b.setShadowLocked(green, true); err != nil {
+		return Decision{}, err
+	}
+	return Decision{Action: ActionAdvance, Weight: 0, StepName: StepShadow,
+		Reason: fmt.Sprintf("blue/green: the warm-up of %s passed (%s); copying %s of %s's calls to %s for at least %v",
+			green, b.report.Reason, pct(b.cfg.ShadowRate), s.Baseline, green, b.cfg.ShadowGrace)}, nil
+}
+
+func (b *BlueGreen) shadowLocked(s *State) (Decision, error) {
+	green := s.Candidate
+	if s.StepName == StepShadow {
+		sh := shadowFigures(s.Window.Version(green))
+		if err := b.shadow.Observe(sh.Comparisons, sh.Mismatches); err != nil {
+			return Decision{}, err
+		}
+	}
+	v := b.shadow.Verdict()
+	ev := v.Evidence
+	figures := fmt.Sprintf("%d of %d comparisons mismatched (%s) against a tolerance of %s; e-value %s, threshold %s",
+		ev.Candidate.Events, ev.Candidate.Samples, pct(ev.Candidate.Rate), pct(ev.Tolerance), num(ev.Statistic), num(ev.Threshold))
+	switch {
+	case v.Outcome == Fail:
+		return b.rollbackLocked(green, fmt.Sprintf("%s's replies differ from %s's too often: %s, reached at look %d", green, s.Baseline, figures, ev.FailedAtLook))
+	case s.InStep < b.cfg.ShadowGrace:
+		return Hold(fmt.Sprintf("blue/green: shadow grace %v of %v: %s", s.InStep.Truncate(time.Second), b.cfg.ShadowGrace, figures)), nil
+	case v.Outcome != Pass:
+		return Hold("blue/green: shadow grace: " + v.Reason), nil
+	}
+	return b.cutOverLocked(s, "the shadow grace period passed: "+figures)
+}
+
+// cutOverLocked decides the cut-over once the gates have passed, if blue's
+// reference figures are in.
+func (b *BlueGreen) cutOverLocked(s *State, passed string) (Decision, error) {
+	green, blue := s.Candidate, s.Baseline
+	ref, ok := b.referenceLocked(s.Now)
+	if !ok {
+		return Hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s's reference figures: %d of %d calls in the last %v",
+			passed, blue, ref.calls, b.cfg.MinBaselineCalls, b.cfg.BaselineSpan)), nil
+	}
+	if s.Phase != PhaseProgressing {
+		return Hold(fmt.Sprintf("blue/green: %s; the cut-over waits while the rollout is %s", passed, s.Phase)), nil
+	}
+	b.ref, b.cutAsked, b.cutAt = ref, true, s.Now
+	return Decision{Action: ActionSetWeights, Weight: balancer.TotalWeight, StepName: StepCutover,
+		Reason: fmt.Sprintf("blue/green: %s; cut over to %s, judged for %v against %s",
+			passed, green, b.cfg.RollbackWindow, b.describeRef(blue)),
+		Alerts: []string{fmt.Sprintf("blue/green: cut over from %s to %s; %s stays connected through the rollback window of %v",
+			blue, green, blue, b.cfg.RollbackWindow)},
+	}, nil
+}
+
+func (b *BlueGreen) describeRef(blue string) string {
+	r := b.ref
+	s := fmt.Sprintf("%s's %s errors (%d/%d): green may have up to %s", blue, pct(r.rate), r.errors, r.calls, pct(r.errTolerance))
+	if r.latency {
+		s += fmt.Sprintf(", and a p%g up to %v (%s's is %v)", 100*b.cfg.LatencyQuantile,
+			seconds(r.latBound), blue, seconds(r.quantile))
+	}
+	return s
+}
+
+func seconds(x float64) time.Duration {
+	return time.Duration(x * float64(time.Second)).Round(time.Microsecond)
+}
+
+// recordBlueLocked keeps blue's primary figures of this tick, and drops
+// those older than BaselineSpan.
+func (b *BlueGreen) recordBlueLocked(s *State) {
+	r := s.Window.Version(s.Baseline).Role(balancer.RolePrimary)
+	if r.Calls > 0 {
+		w := &telemetry.Window{Versions: map[string]*telemetry.VersionStats{
+			s.Baseline: {Roles: map[balancer.Role]*telemetry.RoleStats{
+				balancer.RolePrimary: {Calls: r.Calls, Errors: r.Errors, Latency: r.Latency.Clone()},
+			}},
+		}}
+		b.blue = append(b.blue, blueTick{at: s.Now, w: w})
+	}
+	cut := 0
+	for cut < len(b.blue) && s.Now.Sub(b.blue[cut].at) > b.cfg.BaselineSpan {
+		cut++
+	}
+	b.blue = b.blue[cut:]
+}
+
+// referenceLocked sums blue's figures of the last BaselineSpan into the
+// reference; ok is false while they hold fewer than MinBaselineCalls calls.
+func (b *BlueGreen) referenceLocked(now time.Time) (blueReference, bool) {
+	acc := new(telemetry.Window)
+	var name string
+	for _, t := range b.blue {
+		if now.Sub(t.at) > b.cfg.BaselineSpan {
+			continue
+		}
+		if err := acc.Merge(t.w); err != nil {
+			continue // a histogram the loop could not merge either
+		}
+		for n := range t.w.Versions {
+			name = n
+		}
+	}
+	r := acc.Version(name).Role(balancer.RolePrimary)
+	ref := blueReference{calls: r.Calls, errors: r.Errors}
+	if r.Calls == 0 || r.Calls < b.cfg.MinBaselineCalls {
+		return ref, false
+	}
+	ref.rate = float64(r.Errors) / float64(r.Calls)
+	ref.errTolerance = min(ref.rate*b.cfg.ErrorFactor+b.cfg.ErrorFloor, 0.99)
+	if q := r.Latency.Quantile(b.cfg.LatencyQuantile); !b.cfg.DisableLatency && !math.IsNaN(q) && !math.IsInf(q, 0) {
+		ref.latency = true
+		ref.quantile = q
+		ref.latBound = q*b.cfg.LatencyFactor + b.cfg.LatencyMargin.Seconds()
+	}
+	return ref, true
+}
+
+// startWindowLocked makes the rollback window's tests from the reference.
+func (b *BlueGreen) startWindowLocked() error {
+	minFail := min(b.cfg.RollbackMinCalls, defaultMinCalls)
+	var err error
+	b.errTest, err = NewShadowTest(b.alphaErrs, ShadowConfig{
+		Tolerance: b.ref.errTolerance, MinComparisons: max(minFail, 1), MinStepComparisons: max(b.cfg.RollbackMinCalls, 1),
+	})
+	if err != nil {
+		return err
+	}
+	b.latTest = nil
+	if b.ref.latency {
+		b.latTest, err = NewShadowTest(b.alphaLat, ShadowConfig{
+			Tolerance: 1 - b.cfg.LatencyQuantile, MinComparisons: max(minFail, 1), MinStepComparisons: max(b.cfg.RollbackMinCalls, 1),
+		})
+	}
+	return err
+}
+
+// windowLocked judges green in the rollback window.
+func (b *BlueGreen) windowLocked(s *State) (Decision, error) {
+	green, blue := s.Candidate, s.Baseline
+	r := s.Window.Version(green).Role(balancer.RolePrimary)
+	if err := b.errTest.Observe(r.Calls, r.Errors); err != nil {
+		return Decision{}, err
+	}
+	ev := b.errTest.Verdict().Evidence
+	errs := fmt.Sprintf("errors %s (%d/%d) against up to %s; e-value %s, threshold %s",
+		pct(ev.Candidate.Rate), ev.Candidate.Events, ev.Candidate.Samples, pct(ev.Tolerance), num(ev.Statistic), num(ev.Threshold))
+	if b.errTest.Failed() {
+		return b.rollbackLocked(green, fmt.Sprintf("%s fails more often than %s did before the cut-over: %s, reached at look %d (%s)",
+			green, blue, errs, ev.FailedAtLook, b.describeRef(blue)))
+	}
+	figures := []string{errs}
+	latPass := true
+	if b.latTest != nil {
+		slow := min(r.Latency.CountAbove(b.ref.latBound), uint64(r.Calls))
+		if err := b.latTest.Observe(r.Calls, int64(slow)); err != nil {
+			return Decision{}, err
+		}
+		lv := b.latTest.Verdict()
+		lev := lv.Evidence
+		lat := fmt.Sprintf("latency: calls over %v: %s (%d/%d) against up to %s; e-value %s, threshold %s",
+			seconds(b.ref.latBound), pct(lev.Candidate.Rate), lev.Candidate.Events, lev.Candidate.Samples, pct(lev.Tolerance), num(lev.Statistic), num(lev.Threshold))
+		if lv.Outcome == Fail {
+			return b.rollbackLocked(green, fmt.Sprintf("%s is slower than %s was before the cut-over: %s, reached at look %d (%s)",
+				green, blue, lat, lev.FailedAtLook, b.describeRef(blue)))
+		}
+		latPass = lv.Outcome == Pass
+		figures = append(figures, lat)
+	}
+	in := s.Now.Sub(b.cutAt)
+	sum := strings.Join(figures, "; ")
+	switch {
+	case in < b.cfg.RollbackWindow:
+		return Hold(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, sum)), nil
+	case b.errTest.Verdict().Outcome != Pass || !latPass:
+		return Hold(fmt.Sprintf("blue/green: the rollback window is over but %s needs %d calls in it to pass: %s", green, b.cfg.RollbackMinCalls, sum)), nil
+	}
+	return Decision{Action: ActionPromote,
+		Reason: fmt.Sprintf("blue/green: %s passed the rollback window of %v: %s", green, b.cfg.RollbackWindow, sum)}, nil
+}
+
+func (b *BlueGreen) rollbackLocked(green, why string) (Decision, error) {
+	if err := b.setShadowLocked(green, false); err != nil {
+		return Decision{Action: ActionRollback, Reason: "blue/green: " + why + " (turning the shadow off failed: " + err.Error() + ")"}, nil
+	}
+	return Decision{Action: ActionRollback, Reason: "blue/green: " + why}, nil
+}
+
+// setShadowLocked turns the shadow copies to green on or off.
+func (b *BlueGreen) setShadowLocked(green string, on bool) error {
+	sh := b.cfg.Shadow
+	if sh == nil || on == b.shadowOn {
+		return nil
+	}
+	if on {
+		if err := sh.SetCandidate(green); err != nil {
+			return fmt.Errorf("ninelives: shadow to %q: %w", green, err)
+		}
+		if err := sh.SetRate(b.cfg.ShadowRate); err != nil {
+			return fmt.Errorf("ninelives: shadow rate %v: %w", b.cfg.ShadowRate, err)
+		}
+		b.shadowOn = true
+		return nil
+	}
+	if err := sh.SetRate(0); err != nil {
+		return fmt.Errorf("ninelives: turning the shadow off: %w", err)
+	}
+	b.shadowOn = false
+	return nil
+}

@@ -1,0 +1,388 @@
+package sentinel_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// warmGate is a warm-up that returns what the test tells it, when it says.
+type warmGate struct {
+	release chan struct{}
+	rep     *interceptor.WarmupReport
+	err     error
+}
+
+func newWarmGate(passed bool, reason string) *warmGate {
+	return &warmGate{release: make(chan struct{}), rep: &interceptor.WarmupReport{Version: "canary", Passed: passed, Reason: reason}}
+}
+
+func (g *warmGate) warm(ctx context.Context, _ string) (*interceptor.WarmupReport, error) {
+	select {
+	case <-g.release:
+		return g.rep, g.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// blueGreenCfg is a small, quick configuration for the fake-source tests.
+func blueGreenCfg(g *warmGate) sentinel.BlueGreenConfig {
+	return sentinel.BlueGreenConfig{
+		Warmup:           g.warm,
+		RollbackWindow:   10 * time.Second,
+		RollbackMinCalls: 200,
+		MinBaselineCalls: 100,
+		ShadowGrace:      5 * time.Second,
+	}
+}
+
+func newBlueGreen(t *testing.T, cfg sentinel.BlueGreenConfig, opts ...sentinel.Option) (*rig, *sentinel.BlueGreen) {
+	t.Helper()
+	bg, err := sentinel.NewBlueGreen(cfg)
+	require.NoError(t, err)
+	return newRig(t, bg, opts...), bg
+}
+
+// finishWarmup lets the warm-up return and waits until the strategy has
+// its report.
+func finishWarmup(t *testing.T, g *warmGate, bg *sentinel.BlueGreen) {
+	t.Helper()
+	done := bg.WarmupDone()
+	require.NotNil(t, done, "the warm-up has started")
+	close(g.release)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the warm-up did not finish")
+	}
+}
+
+// blueOnly is a tick before the cut-over: blue serves everything.
+func blueOnly() *telemetry.Window { return window(500, 0, 0, 0, 0.02, 0.02) }
+
+// greenOnly is a tick after the cut-over.
+func greenOnly(calls, errs int64, lat float64) *telemetry.Window {
+	return window(0, 0, calls, errs, 0.02, lat)
+}
+
+// withComparisons adds shadow comparisons of the candidate to a window.
+func withComparisons(w *telemetry.Window, match, mismatch int64) *telemetry.Window {
+	w.Versions["canary"].Shadow = map[string]int64{telemetry.ShadowMatch: match, telemetry.ShadowMismatch: mismatch}
+	return w
+}
+
+func TestBlueGreenWarmsUpCutsOverAndPromotes(t *testing.T) {
+	g := newWarmGate(true, "all 2 endpoints had 3 good calls in a row")
+	r, bg := newBlueGreen(t, blueGreenCfg(g))
+	assert.Empty(t, bg.Stage())
+
+	e := r.tick(blueOnly())
+	assert.Equal(t, sentinel.ActionStart, e.Action)
+	assert.Equal(t, sentinel.StepWarmup, e.StepName)
+	assert.Equal(t, 0, r.split.Weight("canary"), "green gets no traffic while it warms up")
+	assert.Equal(t, sentinel.StepWarmup, bg.Stage())
+
+	for range 3 {
+		e = r.tick(blueOnly())
+		assert.Equal(t, sentinel.ActionHold, e.Action, "the tick does not wait for the warm-up")
+		assert.Contains(t, e.Reason, "warming canary up")
+	}
+	assert.Nil(t, bg.WarmupReport())
+	finishWarmup(t, g, bg)
+	require.NotNil(t, bg.WarmupReport())
+
+	e = r.tick(blueOnly())
+	require.Equal(t, sentinel.ActionSetWeights, e.Action, e.Reason)
+	assert.Equal(t, sentinel.PhaseProgressing, e.Phase, "the cut-over does not end the rollout")
+	assert.Equal(t, 10000, r.split.Weight("canary"), "all the traffic moves in one step")
+	assert.Equal(t, 0, r.split.Weight("stable"))
+	assert.Contains(t, e.Reason, "all 2 endpoints had 3 good calls in a row")
+	assert.Contains(t, e.Reason, "stable's 0% errors (0/2500)", "the reference is blue's recent figures")
+	cutAt := e.Time
+
+	var last sentinel.Event
+	for i := 0; i < 30 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+		last = r.tick(greenOnly(100, 0, 0.02))
+		if last.Action == sentinel.ActionHold {
+			assert.Equal(t, sentinel.StepCutover, bg.Stage())
+			assert.Contains(t, last.Reason, "rollback window")
+		}
+	}
+	require.Equal(t, sentinel.PhasePromoted, r.s.Phase(), last.Reason)
+	assert.Equal(t, sentinel.ActionPromote, last.Action)
+	assert.GreaterOrEqual(t, last.Time.Sub(cutAt), 10*time.Second, "the whole rollback window passed")
+	assert.Contains(t, last.Reason, "passed the rollback window")
+	assert.Equal(t, 10000, r.split.Weight("canary"))
+
+	require.Eventually(t, func() bool { return len(r.alerts.actions()) >= 3 }, 5*time.Second, time.Millisecond, "%v", r.alerts.actions())
+	assert.Equal(t, []sentinel.Action{sentinel.ActionSetWeights, sentinel.ActionAlert, sentinel.ActionPromote}, r.alerts.actions(),
+		"the cut-over alerts (its event and its alert text), and so does the promotion")
+}
+
+func TestBlueGreenFailedWarmupRollsBack(t *testing.T) {
+	for name, g := range map[string]*warmGate{
+		"did not pass": newWarmGate(false, "1 of 2 endpoints did not have 3 good calls in a row"),
+		"error":        {release: make(chan struct{}), err: errors.New("ninelives: bad warm-up config")},
+		"no report":    {release: make(chan struct{})},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, bg := newBlueGreen(t, blueGreenCfg(g))
+			r.tick(blueOnly())
+			finishWarmup(t, g, bg)
+			e := r.tick(blueOnly())
+			require.Equal(t, sentinel.ActionRollback, e.Action)
+			assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+			assert.Contains(t, e.Reason, "never had traffic")
+			switch {
+			case g.err != nil:
+				assert.Contains(t, e.Reason, "bad warm-up config")
+			case g.rep != nil:
+				assert.Contains(t, e.Reason, "1 of 2 endpoints did not have 3 good calls in a row", "the report is in the reason")
+			}
+			assert.Equal(t, 0, r.split.Weight("canary"))
+			for _, h := range r.s.Status().History {
+				assert.Zero(t, h.Weights["canary"], "green never had a share")
+			}
+		})
+	}
+}
+
+func TestBlueGreenWaitsForBluesReferenceFigures(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	r, bg := newBlueGreen(t, blueGreenCfg(g))
+	r.tick(&telemetry.Window{})
+	finishWarmup(t, g, bg)
+	for range 5 {
+		e := r.tick(window(10, 0, 0, 0, 0.02, 0.02))
+		assert.Equal(t, sentinel.ActionHold, e.Action)
+		assert.Contains(t, e.Reason, "reference figures")
+	}
+	assert.Equal(t, 0, r.split.Weight("canary"), "no cut-over without a reference")
+	e := r.tick(blueOnly())
+	assert.Equal(t, sentinel.ActionSetWeights, e.Action, e.Reason)
+	assert.Contains(t, e.Reason, "(0/550)", "the reference sums the ticks of the span")
+}
+
+func TestBlueGreenRollsBackInTheWindow(t *testing.T) {
+	for name, bad := range map[string]*telemetry.Window{
+		"errors":  greenOnly(100, 8, 0.02), // 8 % against up to 1 %
+		"latency": greenOnly(100, 0, 0.2),  // 10× blue's p99
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := newWarmGate(true, "ok")
+			r, bg := newBlueGreen(t, blueGreenCfg(g))
+			r.tick(blueOnly())
+			finishWarmup(t, g, bg)
+			require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+			r.tick(greenOnly(100, 0, 0.02))
+			r.tick(greenOnly(100, 0, 0.02))
+			var e sentinel.Event
+			ticks := 0
+			for ; ticks < 20 && r.s.Phase() == sentinel.PhaseProgressing; ticks++ {
+				e = r.tick(bad)
+			}
+			require.Equal(t, sentinel.PhaseRolledBack, r.s.Phase(), e.Reason)
+			assert.Equal(t, sentinel.ActionRollback, e.Action)
+			assert.Contains(t, e.Reason, "before the cut-over")
+			assert.Contains(t, e.Reason, name)
+			assert.Less(t, ticks, 8, "rolled back inside the window of 10 ticks")
+			assert.Equal(t, 0, r.split.Weight("canary"), "all the traffic back to blue")
+			assert.Equal(t, 10000, r.split.Weight("stable"))
+		})
+	}
+}
+
+func TestBlueGreenWindowNeedsData(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	r, bg := newBlueGreen(t, blueGreenCfg(g))
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	for range 30 {
+		e := r.tick(greenOnly(5, 0, 0.02))
+		assert.Equal(t, sentinel.ActionHold, e.Action)
+	}
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase(), "too few green calls never promote")
+	assert.Contains(t, r.s.Status().LastDecision.Reason, "needs 200 calls")
+	for i := 0; i < 5 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+		r.tick(greenOnly(100, 0, 0.02))
+	}
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase())
+}
+
+func TestBlueGreenShadowGrace(t *testing.T) {
+	newShadow := func(t *testing.T) *interceptor.Shadow {
+		sh, err := interceptor.NewShadow(interceptor.ShadowConfig{Candidate: "elsewhere"})
+		require.NoError(t, err)
+		t.Cleanup(func() { sh.Close(context.Background()) })
+		return sh
+	}
+
+	t.Run("passes", func(t *testing.T) {
+		sh := newShadow(t)
+		g := newWarmGate(true, "ok")
+		cfg := blueGreenCfg(g)
+		cfg.Shadow, cfg.ShadowRate, cfg.ShadowMinComparisons = sh, 0.25, 100
+		r, bg := newBlueGreen(t, cfg)
+		r.tick(blueOnly())
+		finishWarmup(t, g, bg)
+		assert.Zero(t, sh.Stats().Rate, "no copies before the warm-up passed")
+
+		e := r.tick(blueOnly())
+		require.Equal(t, sentinel.ActionAdvance, e.Action, e.Reason)
+		assert.Equal(t, sentinel.StepShadow, e.StepName)
+		assert.Equal(t, 0, r.split.Weight("canary"), "shadow copies only; blue has the traffic")
+		assert.InDelta(t, 0.25, sh.Stats().Rate, 1e-9)
+		assert.Equal(t, "canary", sh.Stats().Candidate)
+
+		var holds int
+		for i := 0; i < 20 && r.split.Weight("canary") == 0; i++ {
+			e = r.tick(withComparisons(blueOnly(), 40, 0))
+			if e.Action == sentinel.ActionHold {
+				holds++
+				assert.Contains(t, e.Reason, "shadow grace")
+			}
+		}
+		require.Equal(t, sentinel.ActionSetWeights, e.Action, e.Reason)
+		assert.GreaterOrEqual(t, holds, 4, "the grace period lasts its 5 s")
+		assert.Contains(t, e.Reason, "the shadow grace period passed")
+		r.tick(greenOnly(100, 0, 0.02))
+		assert.Equal(t, sentinel.StepCutover, bg.Stage())
+		assert.Zero(t, sh.Stats().Rate, "the shadow is off after the cut-over")
+	})
+
+	t.Run("mismatches roll back", func(t *testing.T) {
+		sh := newShadow(t)
+		g := newWarmGate(true, "ok")
+		cfg := blueGreenCfg(g)
+		cfg.Shadow = sh
+		r, bg := newBlueGreen(t, cfg)
+		r.tick(blueOnly())
+		finishWarmup(t, g, bg)
+		require.Equal(t, sentinel.ActionAdvance, r.tick(blueOnly()).Action)
+		var e sentinel.Event
+		for i := 0; i < 20 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+			e = r.tick(withComparisons(blueOnly(), 36, 4)) // 10 % against 1 %
+		}
+		require.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+		assert.Contains(t, e.Reason, "differ from stable's too often")
+		assert.Zero(t, sh.Stats().Rate, "the shadow is off after the rollback")
+		assert.Equal(t, 0, r.split.Weight("canary"))
+	})
+}
+
+func TestBlueGreenPausedWindow(t *testing.T) {
+	ctx := context.Background()
+	g := newWarmGate(true, "ok")
+	r, bg := newBlueGreen(t, blueGreenCfg(g))
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	require.NoError(t, r.s.Pause(ctx, "erin", ""))
+	for range 3 {
+		e := r.tick(blueOnly())
+		assert.Contains(t, e.Reason, "waits while the rollout is paused")
+	}
+	assert.Equal(t, 0, r.split.Weight("canary"), "no cut-over while paused")
+	require.NoError(t, r.s.Resume(ctx, "erin", ""))
+	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+
+	require.NoError(t, r.s.Pause(ctx, "erin", ""))
+	for range 15 {
+		r.tick(greenOnly(100, 0, 0.02))
+	}
+	assert.Equal(t, sentinel.PhasePaused, r.s.Phase(), "the promotion waits for the resume")
+	for i := 0; i < 20 && r.s.Phase() == sentinel.PhasePaused; i++ {
+		r.tick(greenOnly(100, 10, 0.02))
+	}
+	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase(), "a failing green is rolled back while paused")
+	assert.Equal(t, 10000, r.split.Weight("stable"))
+}
+
+func TestBlueGreenCloseStopsTheWarmup(t *testing.T) {
+	g := newWarmGate(true, "ok") // never released: it returns when its context ends
+	bg, err := sentinel.NewBlueGreen(blueGreenCfg(g))
+	require.NoError(t, err)
+	r := newRig(t, bg)
+	r.tick(blueOnly())
+	done := bg.WarmupDone()
+	require.NotNil(t, done)
+	require.NoError(t, bg.Close())
+	select {
+	case <-done:
+	default:
+		t.Fatal("Close returned before the warm-up ended")
+	}
+	assert.Equal(t, sentinel.ActionHold, r.tick(blueOnly()).Action)
+}
+
+func TestBlueGreenWarmupTimeout(t *testing.T) {
+	g := newWarmGate(true, "ok") // never released
+	cfg := blueGreenCfg(g)
+	cfg.WarmupTimeout = time.Millisecond
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	<-bg.WarmupDone()
+	e := r.tick(blueOnly())
+	assert.Equal(t, sentinel.ActionRollback, e.Action)
+	assert.Contains(t, e.Reason, "deadline exceeded")
+}
+
+func TestBlueGreenWarmupPanicIsAnError(t *testing.T) {
+	cfg := sentinel.BlueGreenConfig{Warmup: func(context.Context, string) (*interceptor.WarmupReport, error) { panic("boom") }}
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	<-bg.WarmupDone()
+	e := r.tick(blueOnly())
+	assert.Equal(t, sentinel.ActionRollback, e.Action)
+	assert.Contains(t, e.Reason, "panicked: boom")
+}
+
+func TestNewBlueGreenRejectsBadConfig(t *testing.T) {
+	warm := newWarmGate(true, "ok").warm
+	cases := map[string]sentinel.BlueGreenConfig{
+		"BlueGreenConfig.Warmup is nil":                 {},
+		"BlueGreenConfig.WarmupTimeout = -1s":           {Warmup: warm, WarmupTimeout: -time.Second},
+		"BlueGreenConfig.ShadowRate = 1.5":              {Warmup: warm, ShadowRate: 1.5},
+		"BlueGreenConfig.ShadowGrace = -1s":             {Warmup: warm, ShadowGrace: -time.Second},
+		"BlueGreenConfig.ShadowMinComparisons = -3":     {Warmup: warm, ShadowMinComparisons: -3},
+		"BlueGreenConfig.MismatchTolerance = 1":         {Warmup: warm, MismatchTolerance: 1},
+		"BlueGreenConfig.BaselineSpan = -1s":            {Warmup: warm, BaselineSpan: -time.Second},
+		"BlueGreenConfig.MinBaselineCalls = -1":         {Warmup: warm, MinBaselineCalls: -1},
+		"BlueGreenConfig.RollbackWindow = -1m0s":        {Warmup: warm, RollbackWindow: -time.Minute},
+		"BlueGreenConfig.RollbackMinCalls = -5":         {Warmup: warm, RollbackMinCalls: -5},
+		"BlueGreenConfig.ErrorFactor = 0.5":             {Warmup: warm, ErrorFactor: 0.5},
+		"BlueGreenConfig.ErrorFloor = 2":                {Warmup: warm, ErrorFloor: 2},
+		"BlueGreenConfig.LatencyQuantile = 99":          {Warmup: warm, LatencyQuantile: 99},
+		"BlueGreenConfig.LatencyFactor = NaN":           {Warmup: warm, LatencyFactor: math.NaN()},
+		"BlueGreenConfig.LatencyMargin = -1ms":          {Warmup: warm, LatencyMargin: -time.Millisecond},
+		"BlueGreenConfig.Alpha = 1":                     {Warmup: warm, Alpha: 1},
+		"BlueGreenConfig.ShadowRate = -0.1, want a sha": {Warmup: warm, ShadowRate: -0.1},
+	}
+	for want, cfg := range cases {
+		_, err := sentinel.NewBlueGreen(cfg)
+		assert.ErrorIs(t, err, sentinel.ErrBadOption, want)
+		assert.ErrorContains(t, err, want)
+	}
+
+	bg, err := sentinel.NewBlueGreen(sentinel.BlueGreenConfig{Warmup: warm})
+	require.NoError(t, err)
+	c := bg.Config()
+	assert.Equal(t, 2*time.Minute, c.WarmupTimeout)
+	assert.Equal(t, 5*time.Minute, c.RollbackWindow)
+	assert.Equal(t, time.Minute, c.ShadowGrace)
+	assert.InDelta(t, 0.1, c.ShadowRate, 0)
+	assert.InDelta(t, 0.01, c.MismatchTolerance, 0)
+	assert.InDelta(t, 0.99, c.LatencyQuantile, 0)
+	assert.EqualValues(t, 200, c.RollbackMinCalls)
+	assert.Equal(t, "bluegreen", bg.Name())
+}
