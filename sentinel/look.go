@@ -13,10 +13,9 @@ import (
 func lookFrom(w *telemetry.Window, baseline, candidate string) Look {
 	c := w.Version(candidate).Role(balancer.RolePrimary)
 	b := w.Version(baseline).Role(balancer.RolePrimary)
-	ch, bh := alignHistograms(c.Latency, b.Latency)
 	return Look{
-		Candidate: Figures{Calls: c.Calls, Errors: c.Errors, Latency: ch},
-		Baseline:  Figures{Calls: b.Calls, Errors: b.Errors, Latency: bh},
+		Candidate: Figures{Calls: c.Calls, Errors: c.Errors, Latency: judgeHistogram(c.Latency)},
+		Baseline:  Figures{Calls: b.Calls, Errors: b.Errors, Latency: judgeHistogram(b.Latency)},
 		Shadow:    shadowFigures(w.Version(candidate)),
 	}
 }
@@ -32,53 +31,57 @@ func shadowFigures(v telemetry.VersionStats) ShadowFigures {
 	}
 }
 
-// alignHistograms puts two exponential histograms on the same buckets, at
-// the lower of their scales, as the judge's explicit-bound histograms: the
-// first bucket holds the zeros, the last (+Inf) is empty.
-func alignHistograms(a, b telemetry.Histogram) (Histogram, Histogram) {
-	if a.Empty() && b.Empty() {
-		return Histogram{}, Histogram{}
+// The judge's latency grid: base-2 exponential buckets at scale 3 (eight per
+// octave, each 9 % wide) from 50 µs to 60 s, a bucket for zeros below them
+// and +Inf above. The judge needs one grid for the whole rollout, while each
+// window's histograms have the scale that fitted their own range, so every
+// histogram is mapped onto this one.
+const (
+	gridScale = 3
+	gridLo    = -115 // bucket (2^(-115/8), 2^(-114/8)] holds 50 µs
+	gridHi    = 47   // bucket (2^(47/8), 2^(48/8)] ends at 64 s
+)
+
+var gridBounds = func() []float64 {
+	b := []float64{0}
+	for t := gridLo; t <= gridHi; t++ {
+		b = append(b, math.Exp2(float64(t+1)/(1<<gridScale)))
 	}
-	scale := int32(telemetry.MaxScale)
-	for _, h := range [2]telemetry.Histogram{a, b} {
-		if !h.Empty() {
-			scale = min(scale, h.Scale)
+	return b
+}()
+
+// judgeHistogram maps a window's exponential histogram onto the judge's
+// grid. Buckets as fine as the grid or finer nest exactly; a coarser bucket
+// (a window whose latencies spread over more than 20 octaves) goes whole
+// into the grid bucket of its geometric middle.
+func judgeHistogram(h telemetry.Histogram) Histogram {
+	if h.Empty() {
+		return Histogram{Bounds: gridBounds}
+	}
+	counts := make([]uint64, len(gridBounds)+1)
+	counts[0] = h.ZeroCount
+	for i, c := range h.Counts {
+		if c == 0 {
+			continue
+		}
+		idx := int64(h.Offset) + int64(i)
+		var t int64
+		if h.Scale >= gridScale {
+			t = idx >> uint(h.Scale-gridScale)
+		} else {
+			// The middle of (2^(idx/2^s), 2^((idx+1)/2^s)] in grid units.
+			t = int64(math.Floor((float64(idx) + 0.5) * math.Exp2(float64(gridScale-h.Scale))))
+		}
+		switch {
+		case t < gridLo:
+			counts[1] += c
+		case t > gridHi:
+			counts[len(gridBounds)] += c
+		default:
+			counts[1+t-gridLo] += c
 		}
 	}
-	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	for _, h := range [2]telemetry.Histogram{a, b} {
-		d := uint(h.Scale - scale)
-		for i, c := range h.Counts {
-			if c != 0 {
-				idx := (int64(h.Offset) + int64(i)) >> d
-				lo, hi = min(lo, idx), max(hi, idx)
-			}
-		}
-	}
-	if lo > hi { // zeros only
-		lo, hi = 0, -1
-	}
-	n := int(hi - lo + 1)
-	bounds := make([]float64, n+1)
-	bounds[0] = 0
-	for k := range n {
-		bounds[k+1] = math.Exp2(float64(lo+int64(k)+1) * math.Exp2(-float64(scale)))
-	}
-	conv := func(h telemetry.Histogram) Histogram {
-		if h.Empty() {
-			return Histogram{Bounds: bounds}
-		}
-		counts := make([]uint64, n+2)
-		counts[0] = h.ZeroCount
-		d := uint(h.Scale - scale)
-		for i, c := range h.Counts {
-			if c != 0 {
-				counts[((int64(h.Offset)+int64(i))>>d)-lo+1] += c
-			}
-		}
-		return Histogram{Bounds: bounds, Counts: counts}
-	}
-	return conv(a), conv(b)
+	return Histogram{Bounds: gridBounds, Counts: counts}
 }
 
 // VersionFigures sums up one version's primary calls in a window, for
@@ -113,4 +116,10 @@ func figuresOf(w *telemetry.Window, version string) VersionFigures {
 		f.P50, f.P90, f.P99 = finite(r.Latency.P50()), finite(r.Latency.P90()), finite(r.Latency.P99())
 	}
 	return f
+}
+
+// alignHistograms maps two windows' histograms onto the judge's grid, so
+// they can be compared bucket by bucket.
+func alignHistograms(a, b telemetry.Histogram) (Histogram, Histogram) {
+	return judgeHistogram(a), judgeHistogram(b)
 }

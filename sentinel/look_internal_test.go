@@ -1,0 +1,33 @@
+package sentinel
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+func TestJudgeHistogramKeepsOneGrid(t *testing.T) {
+	// Two windows at different scales land on the same bounds, in the grid
+	// bucket that holds their values.
+	fine := telemetry.Histogram{Count: 3, Scale: 6, Offset: int32(math.Floor(math.Log2(0.002) * 64)), Counts: []uint64{3}}
+	coarse := telemetry.Histogram{Count: 2, Scale: 1, Offset: int32(math.Floor(math.Log2(0.002) * 2)), Counts: []uint64{2}, ZeroCount: 1}
+	a, b := judgeHistogram(fine), judgeHistogram(coarse)
+	require.NoError(t, a.Validate("a"))
+	require.NoError(t, b.Validate("b"))
+	assert.Equal(t, a.Bounds, b.Bounds)
+	assert.EqualValues(t, 3, a.Total())
+	assert.EqualValues(t, 3, b.Total())
+	assert.EqualValues(t, 1, b.Counts[0], "zeros stay in the zero bucket")
+	q := Quantile(a, 0.5)
+	assert.InDelta(t, 0.002, q, 0.002*0.1, "a fine bucket nests in its grid bucket")
+	// Out of range: below 50 µs into the first bucket, above 64 s into +Inf.
+	tiny := judgeHistogram(telemetry.Histogram{Count: 1, Scale: 3, Offset: -200, Counts: []uint64{1}})
+	huge := judgeHistogram(telemetry.Histogram{Count: 1, Scale: 3, Offset: 100, Counts: []uint64{1}})
+	assert.EqualValues(t, 1, tiny.Counts[1])
+	assert.EqualValues(t, 1, huge.Counts[len(huge.Counts)-1])
+	assert.Equal(t, Histogram{Bounds: gridBounds}, judgeHistogram(telemetry.Histogram{}))
+}
