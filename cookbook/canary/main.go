@@ -1,0 +1,95 @@
+// Command canary is the ninelives canary recipe: three stable and three
+// canary demo servers on loopback, a client that splits its calls between
+// them, shadow copies of the read-only method, and the sentinel moving the
+// canary's weight step by step — or rolling it back, with an alert, the
+// moment the statistics say it is worse.
+//
+//	go run ./cookbook/canary                     # an error regression, caught and rolled back
+//	go run ./cookbook/canary -regression none    # a healthy canary, promoted to 100 %
+//	go run ./cookbook/canary -regression latency -metrics-addr 127.0.0.1:9464
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("canary", flag.ContinueOnError)
+	regression := fs.String("regression", "errors", "what is wrong with the canary: none, errors, latency, diff or hang")
+	rate := fs.Int("rate", 500, "calls per second")
+	duration := fs.Duration("duration", 2*time.Minute, "the longest the run lasts")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics here during the run (e.g. 127.0.0.1:9464)")
+	statusAddr := fs.String("status-addr", "127.0.0.1:0", "serve the rollout status page here; empty for none")
+	report := fs.String("report", "canary-report.html", "write the HTML report here; empty for none")
+	seed := fs.Uint64("seed", 1, "seed of the load's choices")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	reg, err := demo.ParseRegression(*regression)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := demo.Run(ctx, Recipe(), demo.Options{
+		Regression:  reg,
+		Rate:        *rate,
+		Duration:    *duration,
+		Interval:    time.Second,
+		MetricsAddr: *metricsAddr,
+		StatusAddr:  *statusAddr,
+		Report:      *report,
+		Out:         os.Stdout,
+		Seed:        *seed,
+	})
+	if err != nil {
+		return err
+	}
+	if !res.Phase.Final() {
+		return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s)", *duration, res.Phase)
+	}
+	return nil
+}
+
+// Recipe is the canary recipe: the demo's settings of the strategy and the
+// judge.
+func Recipe() *demo.Recipe {
+	return &demo.Recipe{
+		Name:            "canary",
+		Baseline:        "stable",
+		Candidate:       "canary",
+		Instances:       3,
+		CandidateFaults: func(r demo.Regression) demoserver.Faults { return r.Faults() },
+		ShadowRate:      0.2,
+		Judge:           sentinel.JudgeConfig{EnableShadow: true},
+		Strategy: func(*demo.Env) (sentinel.Strategy, error) {
+			return sentinel.NewCanary(Steps())
+		},
+	}
+}
+
+// Steps are the demo's canary steps: 10 %, 25 %, 50 %, then 100 %, each at
+// least 5 s and 200 canary calls long, so a run takes about half a minute.
+func Steps() sentinel.CanaryConfig {
+	return sentinel.CanaryConfig{
+		Steps:           []int{1000, 2500, 5000, 10000},
+		MinStepDuration: 5 * time.Second,
+		MinStepCalls:    200,
+	}
+}

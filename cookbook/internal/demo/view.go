@@ -1,0 +1,111 @@
+package demo
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+// view prints the live terminal view: one line per tick.
+type view struct {
+	out  io.Writer
+	rc   *Recipe
+	opts Options
+}
+
+func newView(out io.Writer, rc *Recipe, opts Options) *view {
+	return &view{out: out, rc: rc, opts: opts}
+}
+
+func (v *view) header(env *Env) {
+	fmt.Fprintf(v.out, "ninelives %s recipe: %d %s and %d %s servers on loopback, %d calls/s, a tick every %v\n",
+		v.rc.Name, v.rc.Instances, v.rc.Baseline, v.rc.Instances, v.rc.Candidate, v.opts.Rate, v.opts.Interval)
+	fmt.Fprintf(v.out, "Regression: %s: %s\n", v.opts.Regression, v.opts.Regression.Describe())
+	fmt.Fprintf(v.out, "Each line: time, phase and step, the %s's weight, then per version calls/s, error %% and p99 of the tick, shadow mismatches, and the decision.\n\n",
+		v.rc.Candidate)
+}
+
+func (v *view) tick(t Tick) {
+	secs := v.opts.Interval.Seconds()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%5.0fs  %-22s %-6s", t.At.Seconds(), phaseLabel(t.Phase, t.Step, t.StepName), pct(t.Summary.Weights[v.rc.Candidate]))
+	for _, ver := range []string{v.rc.Baseline, v.rc.Candidate} {
+		f := t.Summary.Versions[ver]
+		fmt.Fprintf(&b, " | %-6s %5.0f/s err %5.2f%% p99 %6s", ver, float64(f.Calls)/secs, 100*f.ErrorRate, ms(f.P99))
+	}
+	fmt.Fprintf(&b, " | mism %3d | %s", t.Summary.Versions[v.rc.Candidate].ShadowMismatches, decisionLabel(t.Decision))
+	fmt.Fprintln(v.out, b.String())
+}
+
+func (v *view) summary(r *Result) {
+	fmt.Fprintf(v.out, "\nSummary\n")
+	fmt.Fprintf(v.out, "  outcome:          %s after %v (%d ticks)\n", r.Phase, r.Elapsed.Round(time.Second), len(r.Ticks))
+	fmt.Fprintf(v.out, "  calls:            %d made, %d failed (%.2f%%)\n", r.Calls, r.Failed, 100*ratio(r.Failed, r.Calls))
+	fmt.Fprintf(v.out, "  %-17s %d primary calls before the final decision\n", v.rc.Candidate+":", r.CandidateCalls)
+	fmt.Fprintf(v.out, "  alerts:           %d\n", len(r.Alerts))
+	fmt.Fprintf(v.out, "  decisions:\n")
+	for _, e := range r.Events {
+		fmt.Fprintf(v.out, "    %5.0fs  %-12s %s\n", e.Time.Sub(r.startTime()).Seconds(), e.Action, e.Reason)
+	}
+	switch {
+	case r.Phase == sentinel.PhaseRolledBack && v.opts.Regression != RegressionNone:
+		fmt.Fprintf(v.out, "\nThe regression (%s) was caught and rolled back: the %s has no traffic left.\n", v.opts.Regression, v.rc.Candidate)
+	case r.Phase == sentinel.PhasePromoted:
+		fmt.Fprintf(v.out, "\nThe %s was promoted: it has all the traffic.\n", v.rc.Candidate)
+	case !r.Phase.Final():
+		fmt.Fprintf(v.out, "\nThe run ended before the rollout did (phase %s); give it a longer -duration.\n", r.Phase)
+	}
+}
+
+func (r *Result) startTime() time.Time {
+	if len(r.Ticks) == 0 {
+		return time.Time{}
+	}
+	return r.Ticks[0].Decision.Time.Add(-r.Ticks[0].At)
+}
+
+func phaseLabel(p sentinel.Phase, step int, name string) string {
+	if p == sentinel.PhaseProgressing || p == sentinel.PhasePaused {
+		if name != "" {
+			return fmt.Sprintf("%s %d (%s)", p, step, name)
+		}
+		return fmt.Sprintf("%s %d", p, step)
+	}
+	return string(p)
+}
+
+func decisionLabel(e sentinel.Event) string {
+	if e.Action == sentinel.ActionHold {
+		return "hold: " + e.Reason
+	}
+	return strings.ToUpper(string(e.Action)) + ": " + e.Reason
+}
+
+func pct(bp int) string { return fmt.Sprintf("%g%%", float64(bp)/100) }
+
+func ms(s float64) string {
+	if s == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", s*1000)
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// statusHandler serves the sentinel's status as JSON.
+func statusHandler(s *sentinel.Sentinel) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Status())
+	})
+}
