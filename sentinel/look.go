@@ -56,7 +56,7 @@ var gridBounds = func() []float64 {
 // into the grid bucket of its geometric middle.
 func judgeHistogram(h telemetry.Histogram) Histogram {
 	if h.Empty() {
-		return Histogram{Bounds: gridBounds}
+		return Histogram{} // no data
 	}
 	counts := make([]uint64, len(gridBounds)+1)
 	counts[0] = h.ZeroCount

@@ -24,9 +24,10 @@ type chart struct {
 }
 
 type series struct {
-	Name   string
-	Color  string
-	Points string
+	Name  string
+	Color string
+	// Lines are the polylines' points; a tick without calls breaks the line.
+	Lines []string
 }
 
 type mark struct {
@@ -53,7 +54,9 @@ func newChart(title, unit string, times []float64, names, colors []string, value
 	ymax := 0.0
 	for _, vs := range values {
 		for _, v := range vs {
-			ymax = math.Max(ymax, v)
+			if !math.IsNaN(v) {
+				ymax = math.Max(ymax, v)
+			}
 		}
 	}
 	ymax = niceCeil(ymax)
@@ -61,11 +64,23 @@ func newChart(title, unit string, times []float64, names, colors []string, value
 	x := func(t float64) float64 { return padL + (chartW-padL-10)*t/tmax }
 	y := func(v float64) float64 { return padT + (chartH-padT-padB)*(1-v/ymax) }
 	for i, vs := range values {
+		sr := series{Name: names[i], Color: colors[i]}
 		var pts []string
+		flush := func() {
+			if len(pts) > 0 {
+				sr.Lines = append(sr.Lines, strings.Join(pts, " "))
+				pts = nil
+			}
+		}
 		for k, v := range vs {
+			if math.IsNaN(v) {
+				flush()
+				continue
+			}
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(times[k]), y(v)))
 		}
-		c.Series = append(c.Series, series{Name: names[i], Color: colors[i], Points: strings.Join(pts, " ")})
+		flush()
+		c.Series = append(c.Series, sr)
 	}
 	for _, m := range marks {
 		m.X = x(m.X)
@@ -126,8 +141,12 @@ func WriteReport(path string, rc *Recipe, r *Result) error {
 		w = append(w, float64(t.Summary.Weights[rc.Candidate])/100)
 		for i, v := range versions {
 			f := t.Summary.Versions[v]
-			errs[i] = append(errs[i], 100*f.ErrorRate)
-			p99[i] = append(p99[i], 1000*f.P99)
+			e, p := 100*f.ErrorRate, 1000*f.P99
+			if f.Calls == 0 {
+				e, p = math.NaN(), math.NaN()
+			}
+			errs[i] = append(errs[i], e)
+			p99[i] = append(p99[i], p)
 		}
 	}
 	tmax := 1.0
@@ -199,8 +218,8 @@ svg text{font-size:11px;fill:#444}
 {{$c := .}}{{range .YTicks}}<line x1="{{$c.Left}}" x2="{{$c.W}}" y1="{{.Pos}}" y2="{{.Pos}}" stroke="#eee"/><text x="4" y="{{.Pos}}">{{.Label}}</text>
 {{end}}{{range .XTicks}}<text x="{{.Pos}}" y="{{$c.H}}">{{.Label}}</text>
 {{end}}{{range .Marks}}<line x1="{{.X}}" x2="{{.X}}" y1="0" y2="{{$c.Bottom}}" stroke="{{.Color}}" stroke-dasharray="4 3"><title>{{.Label}}</title></line><text x="{{.X}}" y="10" style="fill:{{.Color}}">{{.Label}}</text>
-{{end}}{{range .Series}}<polyline fill="none" stroke="{{.Color}}" stroke-width="1.8" points="{{.Points}}"/>
-{{end}}</svg>
+{{end}}{{range .Series}}{{$s := .}}{{range .Lines}}<polyline fill="none" stroke="{{$s.Color}}" stroke-width="1.8" points="{{.}}"/>
+{{end}}{{end}}</svg>
 {{end}}
 <h2>Decisions</h2>
 <table><tr><th>time</th><th>action</th><th>by</th><th>reason</th><th>verdict</th></tr>
