@@ -227,6 +227,12 @@ type scriptConfig struct {
 	timeout   time.Duration
 	params    map[string]any
 	libraries map[string]string
+
+	warmup        WarmupFunc
+	warmupTimeout time.Duration
+	warmupSet     bool
+	shadow        ShadowControl
+	shadowSet     bool
 }
 
 const (
@@ -247,6 +253,9 @@ func newScriptConfig(opts []ScriptOption) (scriptConfig, error) {
 		return c, fmt.Errorf("%w: script steps 0, want at least 1", ErrBadOption)
 	case c.timeout <= 0:
 		return c, fmt.Errorf("%w: script timeout %v, want a positive duration", ErrBadOption, c.timeout)
+	}
+	if err := c.checkHost(); err != nil {
+		return c, err
 	}
 	for name := range c.libraries {
 		if name == "" {
@@ -309,9 +318,12 @@ type Script struct {
 	prog   atomic.Pointer[scriptProgram]
 	loadMu sync.Mutex // serialises loads, so revisions follow the swaps
 
-	mu     sync.Mutex // serialises Decide; guards memory and origin
+	mu     sync.Mutex // serialises Decide; guards memory and origin; taken before hostMu
 	memory *starlark.Dict
 	origin time.Time
+
+	hostMu sync.Mutex // guards host
+	host   scriptHost
 }
 
 // scriptProgram is one loaded version of the script: its frozen globals and
@@ -410,13 +422,22 @@ var scriptFileOptions = &syntax.FileOptions{Set: true}
 // predeclared returns the globals every script and library sees.
 func (s *Script) predeclared() starlark.StringDict {
 	d := starlark.StringDict{
-		"params":       s.params,
-		"TOTAL_WEIGHT": starlark.MakeInt(10000),
-		"step_label":   starlark.NewBuiltin("step_label", stepLabelBuiltin),
-		"math":         math.Module,
-		"json":         json.Module,
+		"params":           s.params,
+		"TOTAL_WEIGHT":     starlark.MakeInt(10000),
+		"step_label":       starlark.NewBuiltin("step_label", stepLabelBuiltin),
+		"rate_test":        starlark.NewBuiltin("rate_test", rateTestBuiltin),
+		"merge_histograms": starlark.NewBuiltin("merge_histograms", mergeHistogramsBuiltin),
+		"struct":           starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"percent":          starlark.NewBuiltin("percent", percentBuiltin),
+		"number":           starlark.NewBuiltin("number", numberBuiltin),
+		"duration":         starlark.NewBuiltin("duration", durationBuiltin),
+		"math":             math.Module,
+		"json":             json.Module,
 	}
 	for name, fn := range actionBuiltins {
+		d[name] = starlark.NewBuiltin(name, fn)
+	}
+	for name, fn := range hostBuiltins {
 		d[name] = starlark.NewBuiltin(name, fn)
 	}
 	return d
@@ -615,12 +636,15 @@ func (s *Script) Decide(ctx context.Context, st *State) (Decision, error) {
 	if st == nil {
 		return Decision{}, &ScriptError{Script: s.name, Msg: "Decide was given no state"}
 	}
+	if s.closed() {
+		return Hold(fmt.Sprintf("script %s is closed", s.Name())), nil
+	}
 	prog := s.prog.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.trackRolloutLocked(st)
 
-	tk := &tick{script: s, st: st, rec: &recorder{script: s.name, phase: st.Phase}}
+	tk := &tick{script: s, ctx: ctx, st: st, rec: &recorder{script: s.name, phase: st.Phase}}
 	defer tk.end()
 	state := tk.stateValue(s.origin, s.memory)
 

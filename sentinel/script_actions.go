@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -268,6 +269,36 @@ func stepLabelBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 		return nil, err
 	}
 	return starlark.String(StepLabel(w)), nil
+}
+
+func percentBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var xArg realNumber
+	if err := starlark.UnpackArgs("percent", args, kw, "fraction", &xArg); err != nil {
+		return nil, err
+	}
+	x := float64(xArg)
+	return starlark.String(pct(x)), nil
+}
+
+func numberBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var xArg realNumber
+	if err := starlark.UnpackArgs("number", args, kw, "x", &xArg); err != nil {
+		return nil, err
+	}
+	x := float64(xArg)
+	return starlark.String(num(finite(x))), nil
+}
+
+func durationBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var xArg realNumber
+	if err := starlark.UnpackArgs("duration", args, kw, "seconds", &xArg); err != nil {
+		return nil, err
+	}
+	x := float64(xArg)
+	if math.IsNaN(x) || math.Abs(x) > float64(math.MaxInt64)/1e9 {
+		return nil, fmt.Errorf("duration: %v seconds is out of range", x)
+	}
+	return starlark.String(time.Duration(x * float64(time.Second)).Round(time.Microsecond).String()), nil
 }
 
 // paramsValue turns a script's parameters into a frozen struct.

@@ -49,3 +49,45 @@ func CanaryScript(cfg CanaryConfig, opts ...ScriptOption) (*Script, error) {
 	}))
 	return NewScript("canary.star", src, opts...)
 }
+
+// BlueGreenScript returns the blue/green strategy as a script
+// (scripts/bluegreen.star): it makes the same decisions as
+// NewBlueGreen(cfg) on the same input. cfg is checked and its defaults
+// filled as NewBlueGreen does; the script gets cfg.Warmup (and cfg.Shadow,
+// if set) as its host's warm-up and shadow switch, and the rest as params
+// (durations in seconds), which take precedence over params of the same
+// name in opts. Like a BlueGreen, the Script drives one rollout; Close it
+// (the sentinel's Close does) to stop a running warm-up and the shadow.
+func BlueGreenScript(cfg BlueGreenConfig, opts ...ScriptOption) (*Script, error) {
+	bg, err := NewBlueGreen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg = bg.Config()
+	src, err := BuiltinScript("bluegreen.star")
+	if err != nil {
+		return nil, err
+	}
+	opts = append(slices.Clip(opts), WithScriptWarmup(cfg.Warmup, cfg.WarmupTimeout), WithScriptParams(map[string]any{
+		"shadow":                 cfg.Shadow != nil,
+		"shadow_rate":            cfg.ShadowRate,
+		"shadow_grace":           cfg.ShadowGrace,
+		"shadow_min_comparisons": cfg.ShadowMinComparisons,
+		"mismatch_tolerance":     cfg.MismatchTolerance,
+		"baseline_span":          cfg.BaselineSpan,
+		"min_baseline_calls":     cfg.MinBaselineCalls,
+		"rollback_window":        cfg.RollbackWindow,
+		"rollback_min_calls":     cfg.RollbackMinCalls,
+		"error_factor":           cfg.ErrorFactor,
+		"error_floor":            cfg.ErrorFloor,
+		"latency":                !cfg.DisableLatency,
+		"latency_quantile":       cfg.LatencyQuantile,
+		"latency_factor":         cfg.LatencyFactor,
+		"latency_margin":         cfg.LatencyMargin,
+		"alpha":                  cfg.Alpha,
+	}))
+	if cfg.Shadow != nil {
+		opts = append(opts, WithScriptShadow(cfg.Shadow))
+	}
+	return NewScript("bluegreen.star", src, opts...)
+}

@@ -1,8 +1,8 @@
 package sentinel
 
 import (
+	"context"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -21,6 +21,7 @@ const tickKey = "ninelives.tick"
 // after it ends).
 type tick struct {
 	script  *Script
+	ctx     context.Context
 	st      *State
 	rec     *recorder
 	ended   bool
@@ -67,6 +68,7 @@ func (t *tick) stateValue(origin time.Time, memory *starlark.Dict) starlark.Valu
 		"budget":           t.builtin("budget", t.budgetFn),
 		"quantile":         t.builtin("quantile", t.quantileFn),
 		"mann_whitney":     t.builtin("mann_whitney", t.mannWhitneyFn),
+		"histogram":        t.builtin("histogram", t.histogramFn),
 	}
 	return structOf("state", d)
 }
@@ -160,24 +162,35 @@ func (t *tick) windowOf(fn, name string) (*telemetry.Window, error) {
 
 func (t *tick) quantileFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	var version string
-	var q float64
+	var qArg realNumber
 	window := "step"
-	if err := starlark.UnpackArgs("state.quantile", args, kw, "version", &version, "q", &q, "window?", &window); err != nil {
+	if err := starlark.UnpackArgs("state.quantile", args, kw, "version", &version, "q", &qArg, "window?", &window); err != nil {
 		return nil, err
 	}
-	if !(q >= 0 && q <= 1) {
-		return nil, fmt.Errorf("state.quantile: q = %v, want 0 ≤ q ≤ 1", q)
-	}
+	q := float64(qArg)
 	w, err := t.windowOf("state.quantile", window)
 	if err != nil {
 		return nil, err
 	}
-	h := w.Version(version).Role(balancer.RolePrimary).Latency
-	v := h.Quantile(q)
-	if h.Empty() || math.IsNaN(v) || math.IsInf(v, 0) {
-		return starlark.None, nil
+	return quantileValue("state.quantile", w.Version(version).Role(balancer.RolePrimary).Latency, q)
+}
+
+func (t *tick) histogramFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var version string
+	window, role := "tick", string(balancer.RolePrimary)
+	if err := starlark.UnpackArgs("state.histogram", args, kw, "version", &version, "window?", &window, "role?", &role); err != nil {
+		return nil, err
 	}
-	return starlark.Float(v), nil
+	w, err := t.windowOf("state.histogram", window)
+	if err != nil {
+		return nil, err
+	}
+	switch balancer.Role(role) {
+	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup:
+	default:
+		return nil, fmt.Errorf("state.histogram: role = %q, want %q, %q or %q", role, balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup)
+	}
+	return histogramValue{h: w.Version(version).Role(balancer.Role(role)).Latency.Clone()}, nil
 }
 
 func (t *tick) mannWhitneyFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {

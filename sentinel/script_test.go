@@ -288,7 +288,7 @@ func TestScriptRejectsBadOptions(t *testing.T) {
 	_, err = sentinel.CanaryScript(sentinel.CanaryConfig{Steps: []int{500, 100}})
 	assert.ErrorContains(t, err, "Steps[1] = 100")
 	_, err = sentinel.BuiltinScript("nope.star")
-	assert.ErrorContains(t, err, `no built-in script "nope.star" (there are ["canary.star"`)
+	assert.ErrorContains(t, err, `no built-in script "nope.star" (there are ["bluegreen.star" "canary.star"])`)
 }
 
 func TestScriptSandboxStopsEndlessLoops(t *testing.T) {

@@ -1,0 +1,230 @@
+package sentinel
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/ninelives-go/ninelives/interceptor"
+)
+
+// WithScriptWarmup lets the script warm the candidate up: warmup_start()
+// runs warm on a goroutine of the Script's (once; later calls do nothing),
+// bounded by timeout (0: 2 minutes), and warmup_status() reports on it.
+// Close stops a running warm-up.
+func WithScriptWarmup(warm WarmupFunc, timeout time.Duration) ScriptOption {
+	return scriptOptionFunc(func(c *scriptConfig) {
+		c.warmup, c.warmupTimeout, c.warmupSet = warm, timeout, true
+	})
+}
+
+// WithScriptShadow lets the script turn shadow traffic to the candidate on
+// and off with shadow_on(rate) and shadow_off(). Close turns it off.
+func WithScriptShadow(sh ShadowControl) ScriptOption {
+	return scriptOptionFunc(func(c *scriptConfig) { c.shadow, c.shadowSet = sh, true })
+}
+
+func (c *scriptConfig) checkHost() error {
+	switch {
+	case c.warmupSet && c.warmup == nil:
+		return fmt.Errorf("%w: script warm-up is nil", ErrBadOption)
+	case c.warmupTimeout < 0:
+		return fmt.Errorf("%w: script warm-up timeout %v, want a positive duration", ErrBadOption, c.warmupTimeout)
+	case c.shadowSet && c.shadow == nil:
+		return fmt.Errorf("%w: script shadow control is nil", ErrBadOption)
+	}
+	if c.warmupTimeout == 0 {
+		c.warmupTimeout = 2 * time.Minute
+	}
+	return nil
+}
+
+// scriptHost is what a script may do beyond deciding: a warm-up and the
+// shadow switch. Guarded by Script.hostMu.
+type scriptHost struct {
+	closed   bool
+	cancel   context.CancelFunc
+	done     chan struct{}
+	report   *interceptor.WarmupReport
+	warmErr  error
+	shadowOn bool
+}
+
+// WarmupDone returns a channel closed when the warm-up the script started
+// has finished, or nil before it starts.
+func (s *Script) WarmupDone() <-chan struct{} {
+	s.hostMu.Lock()
+	defer s.hostMu.Unlock()
+	return s.host.done
+}
+
+// Close stops a running warm-up and waits for it, and turns the shadow
+// traffic off if the script turned it on. It implements Closer; a closed
+// Script holds every rollout.
+func (s *Script) Close() error {
+	s.hostMu.Lock()
+	s.host.closed = true
+	cancel, done := s.host.cancel, s.host.done
+	err := s.setShadowLocked("", false, 0)
+	s.hostMu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	return err
+}
+
+func (s *Script) closed() bool {
+	s.hostMu.Lock()
+	defer s.hostMu.Unlock()
+	return s.host.closed
+}
+
+// setShadowLocked turns the shadow copies to candidate on at rate, or off.
+func (s *Script) setShadowLocked(candidate string, on bool, rate float64) error {
+	sh := s.cfg.shadow
+	if sh == nil || on == s.host.shadowOn {
+		return nil
+	}
+	if on {
+		if err := sh.SetCandidate(candidate); err != nil {
+			return fmt.Errorf("ninelives: shadow to %q: %w", candidate, err)
+		}
+		if err := sh.SetRate(rate); err != nil {
+			return fmt.Errorf("ninelives: shadow rate %v: %w", rate, err)
+		}
+		s.host.shadowOn = true
+		return nil
+	}
+	if err := sh.SetRate(0); err != nil {
+		return fmt.Errorf("ninelives: turning the shadow off: %w", err)
+	}
+	s.host.shadowOn = false
+	return nil
+}
+
+// hostBuiltins are the builtins of the Script's host facilities.
+var hostBuiltins = map[string]builtinFn{
+	"warmup_start":  warmupStartBuiltin,
+	"warmup_status": warmupStatusBuiltin,
+	"shadow_on":     shadowOnBuiltin,
+	"shadow_off":    shadowOffBuiltin,
+}
+
+func warmupStartBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	t, err := tickOf(th, "warmup_start")
+	if err != nil {
+		return nil, err
+	}
+	if err := starlark.UnpackArgs("warmup_start", args, kw); err != nil {
+		return nil, err
+	}
+	s := t.script
+	if s.cfg.warmup == nil {
+		return nil, fmt.Errorf("warmup_start: the script's host gives it no warm-up")
+	}
+	s.hostMu.Lock()
+	defer s.hostMu.Unlock()
+	if s.host.done != nil || s.host.closed {
+		return starlark.None, nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), s.cfg.warmupTimeout)
+	done := make(chan struct{})
+	s.host.cancel, s.host.done = cancel, done
+	warm, candidate := s.cfg.warmup, t.st.Candidate
+	go func() {
+		defer close(done)
+		defer cancel()
+		rep, err := runWarmup(wctx, warm, candidate)
+		s.hostMu.Lock()
+		s.host.report, s.host.warmErr = rep, err
+		s.hostMu.Unlock()
+	}()
+	return starlark.None, nil
+}
+
+func warmupStatusBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	t, err := tickOf(th, "warmup_status")
+	if err != nil {
+		return nil, err
+	}
+	if err := starlark.UnpackArgs("warmup_status", args, kw); err != nil {
+		return nil, err
+	}
+	s := t.script
+	s.hostMu.Lock()
+	defer s.hostMu.Unlock()
+	h := &s.host
+	finished := false
+	if h.done != nil {
+		select {
+		case <-h.done:
+			finished = true
+		default:
+		}
+	}
+	d := starlark.StringDict{
+		"started":    starlark.Bool(h.done != nil),
+		"done":       starlark.Bool(finished),
+		"has_report": starlark.False,
+		"passed":     starlark.False,
+		"reason":     starlark.String(""),
+		"error":      starlark.String(""),
+	}
+	if finished {
+		if h.report != nil {
+			d["has_report"], d["passed"], d["reason"] = starlark.True, starlark.Bool(h.report.Passed), starlark.String(h.report.Reason)
+		}
+		if h.warmErr != nil {
+			d["error"] = starlark.String(h.warmErr.Error())
+		}
+	}
+	return structOf("warmup", d), nil
+}
+
+func shadowOnBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	t, err := tickOf(th, "shadow_on")
+	if err != nil {
+		return nil, err
+	}
+	var rateArg realNumber
+	if err := starlark.UnpackArgs("shadow_on", args, kw, "rate", &rateArg); err != nil {
+		return nil, err
+	}
+	rate := float64(rateArg)
+	s := t.script
+	if s.cfg.shadow == nil {
+		return nil, fmt.Errorf("shadow_on: the script's host gives it no shadow control")
+	}
+	if !(rate > 0 && rate <= 1) {
+		return nil, fmt.Errorf("shadow_on: rate = %v, want a share in (0, 1]", rate)
+	}
+	s.hostMu.Lock()
+	defer s.hostMu.Unlock()
+	if s.host.shadowOn {
+		return starlark.None, nil
+	}
+	if err := s.setShadowLocked(t.st.Candidate, true, rate); err != nil {
+		return starlark.String(err.Error()), nil
+	}
+	return starlark.None, nil
+}
+
+func shadowOffBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	t, err := tickOf(th, "shadow_off")
+	if err != nil {
+		return nil, err
+	}
+	if err := starlark.UnpackArgs("shadow_off", args, kw); err != nil {
+		return nil, err
+	}
+	s := t.script
+	s.hostMu.Lock()
+	defer s.hostMu.Unlock()
+	if err := s.setShadowLocked("", false, 0); err != nil {
+		return starlark.String(err.Error()), nil
+	}
+	return starlark.None, nil
+}

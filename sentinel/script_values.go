@@ -1,0 +1,227 @@
+package sentinel
+
+import (
+	"fmt"
+	"math"
+
+	"go.starlark.net/starlark"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// rateTest is a script's own sequential test of a rate against a tolerance
+// (the method of ShadowTest): rate_test(tolerance, alpha, min_samples,
+// min_step_samples). Its methods observe(samples, events), verdict(),
+// failed() and begin_step() work as ShadowTest's. It changes as it
+// observes, so a script keeps it in state.memory; one made at a script's
+// top level is frozen with the globals and cannot observe.
+type rateTest struct {
+	t      *ShadowTest
+	desc   string
+	frozen bool
+}
+
+var (
+	_ starlark.HasAttrs = (*rateTest)(nil)
+	_ starlark.HasAttrs = histogramValue{}
+)
+
+func rateTestBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var toleranceArg, alphaArg realNumber
+	var minSamples, minStep int64
+	if err := starlark.UnpackArgs("rate_test", args, kw, "tolerance", &toleranceArg, "alpha", &alphaArg,
+		"min_samples?", &minSamples, "min_step_samples?", &minStep); err != nil {
+		return nil, err
+	}
+	tolerance := float64(toleranceArg)
+	alpha := float64(alphaArg)
+	t, err := NewShadowTest(alpha, ShadowConfig{Tolerance: tolerance, MinComparisons: minSamples, MinStepComparisons: minStep})
+	if err != nil {
+		return nil, fmt.Errorf("rate_test: %w", err)
+	}
+	cfg := t.cfg
+	return &rateTest{t: t, desc: fmt.Sprintf("rate_test(tolerance = %v, alpha = %v, min_samples = %d, min_step_samples = %d)",
+		cfg.Tolerance, alpha, cfg.MinComparisons, cfg.MinStepComparisons)}, nil
+}
+
+func (r *rateTest) String() string        { return r.desc }
+func (r *rateTest) Type() string          { return "rate_test" }
+func (r *rateTest) Freeze()               { r.frozen = true }
+func (r *rateTest) Truth() starlark.Bool  { return starlark.True }
+func (r *rateTest) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: rate_test") }
+func (r *rateTest) AttrNames() []string {
+	return []string{"begin_step", "failed", "observe", "verdict"}
+}
+
+func (r *rateTest) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "observe":
+		return starlark.NewBuiltin("observe", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+			var samples, events int64
+			if err := starlark.UnpackArgs("rate_test.observe", args, kw, "samples", &samples, "events", &events); err != nil {
+				return nil, err
+			}
+			if r.frozen {
+				return nil, fmt.Errorf("rate_test.observe: the test is frozen (made at the top level?); keep it in state.memory")
+			}
+			if err := r.t.Observe(samples, events); err != nil {
+				return nil, fmt.Errorf("rate_test.observe: %w", err)
+			}
+			return starlark.None, nil
+		}).BindReceiver(r), nil
+	case "begin_step":
+		return starlark.NewBuiltin("begin_step", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+			if err := starlark.UnpackArgs("rate_test.begin_step", args, kw); err != nil {
+				return nil, err
+			}
+			if r.frozen {
+				return nil, fmt.Errorf("rate_test.begin_step: the test is frozen (made at the top level?); keep it in state.memory")
+			}
+			r.t.BeginStep()
+			return starlark.None, nil
+		}).BindReceiver(r), nil
+	case "verdict":
+		return starlark.NewBuiltin("verdict", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+			if err := starlark.UnpackArgs("rate_test.verdict", args, kw); err != nil {
+				return nil, err
+			}
+			return verdictValue(r.t.Verdict()), nil
+		}).BindReceiver(r), nil
+	case "failed":
+		return starlark.NewBuiltin("failed", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+			if err := starlark.UnpackArgs("rate_test.failed", args, kw); err != nil {
+				return nil, err
+			}
+			return starlark.Bool(r.t.Failed()), nil
+		}).BindReceiver(r), nil
+	}
+	return nil, nil
+}
+
+// histogramValue is a version's latency histogram, read-only: count, sum,
+// min, max (seconds), quantile(q), count_above(seconds) and merge(other).
+type histogramValue struct{ h telemetry.Histogram }
+
+func (histogramValue) Type() string          { return "histogram" }
+func (histogramValue) Freeze()               {}
+func (histogramValue) Truth() starlark.Bool  { return starlark.True }
+func (histogramValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: histogram") }
+func (v histogramValue) String() string {
+	return fmt.Sprintf("histogram(count = %d, p50 = %s, p99 = %s)", v.h.Count, starlark.Float(finite(v.h.P50())), starlark.Float(finite(v.h.P99())))
+}
+
+func (histogramValue) AttrNames() []string {
+	return []string{"count", "count_above", "max", "merge", "min", "quantile", "sum"}
+}
+
+func (v histogramValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "count":
+		return starlark.MakeUint64(v.h.Count + v.h.ZeroCount), nil
+	case "sum":
+		return starlark.Float(finite(v.h.Sum)), nil
+	case "min":
+		return starlark.Float(finite(v.h.Min)), nil
+	case "max":
+		return starlark.Float(finite(v.h.Max)), nil
+	case "quantile":
+		return starlark.NewBuiltin("quantile", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+			var qArg realNumber
+			if err := starlark.UnpackArgs("histogram.quantile", args, kw, "q", &qArg); err != nil {
+				return nil, err
+			}
+			q := float64(qArg)
+			return quantileValue("histogram.quantile", v.h, q)
+		}).BindReceiver(v), nil
+	case "count_above":
+		return starlark.NewBuiltin("count_above", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+			var xArg realNumber
+			if err := starlark.UnpackArgs("histogram.count_above", args, kw, "seconds", &xArg); err != nil {
+				return nil, err
+			}
+			x := float64(xArg)
+			return starlark.MakeUint64(v.h.CountAbove(x)), nil
+		}).BindReceiver(v), nil
+	case "merge":
+		return starlark.NewBuiltin("merge", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+			var o histogramValue
+			if err := starlark.UnpackArgs("histogram.merge", args, kw, "other", &o); err != nil {
+				return nil, err
+			}
+			return mergeHistograms(v.h, o.h)
+		}).BindReceiver(v), nil
+	}
+	return nil, nil
+}
+
+// Unpack lets a builtin take a histogram argument.
+func (v *histogramValue) Unpack(x starlark.Value) error {
+	h, ok := x.(histogramValue)
+	if !ok {
+		return fmt.Errorf("got %s, want histogram", x.Type())
+	}
+	*v = h
+	return nil
+}
+
+// mergeHistograms adds histograms up in order, as windows add up (the
+// lower scale wins); none is changed.
+func mergeHistograms(hs ...telemetry.Histogram) (starlark.Value, error) {
+	acc := new(telemetry.Window)
+	for _, h := range hs {
+		w := &telemetry.Window{Versions: map[string]*telemetry.VersionStats{"": {
+			Roles: map[balancer.Role]*telemetry.RoleStats{balancer.RolePrimary: {Latency: h.Clone()}},
+		}}}
+		if err := acc.Merge(w); err != nil {
+			return nil, fmt.Errorf("merge_histograms: %w", err)
+		}
+	}
+	return histogramValue{h: acc.Version("").Role(balancer.RolePrimary).Latency}, nil
+}
+
+// mergeHistogramsBuiltin is merge_histograms(histograms): their sum, added
+// in order.
+func mergeHistogramsBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var seq starlark.Iterable
+	if err := starlark.UnpackArgs("merge_histograms", args, kw, "histograms", &seq); err != nil {
+		return nil, err
+	}
+	var hs []telemetry.Histogram
+	it := seq.Iterate()
+	defer it.Done()
+	var x starlark.Value
+	for i := 0; it.Next(&x); i++ {
+		h, ok := x.(histogramValue)
+		if !ok {
+			return nil, fmt.Errorf("merge_histograms: element %d is a %s, want a histogram", i, x.Type())
+		}
+		hs = append(hs, h.h)
+	}
+	return mergeHistograms(hs...)
+}
+
+// quantileValue is h's q-quantile, None when h is empty.
+func quantileValue(fn string, h telemetry.Histogram, q float64) (starlark.Value, error) {
+	if !(q >= 0 && q <= 1) {
+		return nil, fmt.Errorf("%s: q = %v, want 0 ≤ q ≤ 1", fn, q)
+	}
+	x := h.Quantile(q)
+	if h.Empty() || math.IsNaN(x) || math.IsInf(x, 0) {
+		return starlark.None, nil
+	}
+	return starlark.Float(x), nil
+}
+
+// realNumber unpacks a builtin's argument that may be an int or a float.
+type realNumber float64
+
+// Unpack implements starlark.Unpacker.
+func (r *realNumber) Unpack(v starlark.Value) error {
+	f, ok := starlark.AsFloat(v)
+	if !ok {
+		return fmt.Errorf("got %s, want a number", v.Type())
+	}
+	*r = realNumber(f)
+	return nil
+}
