@@ -218,6 +218,19 @@ func (c BlueGreenConfig) withDefaults() (BlueGreenConfig, error) {
 // ticks the window takes. The judge's verdict is honoured too: its Fail
 // rolls back at any step.
 //
+// The tests sum the whole window, so a green that breaks late in it needs
+// more failing calls to outweigh the good ones before it.
+//
+// Its decisions: ActionStart (weight 0, step "warmup") on the pending tick;
+// ActionAdvance (weight 0, step "shadow") when the warm-up passed and a
+// Shadow is set; ActionSetWeights (weight 10000, with an alert) for the
+// cut-over, which keeps the rollout progressing through the rollback
+// window; ActionPromote at the end of the window; ActionRollback on a
+// failed warm-up, shadow gate, window test or judge's verdict; ActionHold
+// otherwise. The loop begins a step only on ActionStart and ActionAdvance,
+// so State.StepName keeps the previous step's name during the window;
+// Stage says StepCutover.
+//
 // A BlueGreen drives one rollout; make a new one for the next. Close it
 // (the sentinel's Close does) to stop a running warm-up and the shadow.
 type BlueGreen struct {

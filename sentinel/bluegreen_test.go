@@ -3,6 +3,7 @@ package sentinel_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -385,4 +387,75 @@ func TestNewBlueGreenRejectsBadConfig(t *testing.T) {
 	assert.InDelta(t, 0.99, c.LatencyQuantile, 0)
 	assert.EqualValues(t, 200, c.RollbackMinCalls)
 	assert.Equal(t, "bluegreen", bg.Name())
+}
+
+func TestBlueGreenDryRunMovesNothing(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	r, bg := newBlueGreen(t, blueGreenCfg(g), sentinel.WithDryRun(true))
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	e := r.tick(blueOnly())
+	assert.Equal(t, sentinel.ActionSetWeights, e.Action, "it reports the cut-over it would make")
+	assert.True(t, e.DryRun)
+	for range 15 {
+		assert.Equal(t, sentinel.ActionHold, r.tick(blueOnly()).Action)
+	}
+	assert.Equal(t, sentinel.StepCutover, bg.Stage())
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase(), "green had no traffic to judge, so no promotion")
+	assert.Equal(t, 0, r.split.Weight("canary"))
+}
+
+// bgWindow is one tick's primary calls of blue and green, at 20 ms.
+func bgWindow(blue, green int64) *telemetry.Window {
+	v := func(calls int64) *telemetry.VersionStats {
+		return &telemetry.VersionStats{Roles: map[balancer.Role]*telemetry.RoleStats{
+			balancer.RolePrimary: {Calls: calls, Latency: expHist(uint64(calls), 0.02)},
+		}}
+	}
+	return &telemetry.Window{Versions: map[string]*telemetry.VersionStats{"blue": v(blue), "green": v(green)}}
+}
+
+// A blue/green rollout, tick by tick: the warm-up, the cut-over in one
+// step, the rollback window, the promotion. Here the figures come from a
+// fake source; in a program they come from a telemetry.Source.
+func ExampleNewBlueGreen() {
+	split := balancer.MustSplit(balancer.Weight{Version: "blue", Weight: 10000}, balancer.Weight{Version: "green", Weight: 0})
+	bg, err := sentinel.NewBlueGreen(sentinel.BlueGreenConfig{
+		// In a program: sentinel.WarmupOn(cc, split, interceptor.WarmupConfig{...}).
+		Warmup: func(_ context.Context, version string) (*interceptor.WarmupReport, error) {
+			return &interceptor.WarmupReport{Version: version, Passed: true, Reason: "every endpoint answered"}, nil
+		},
+		RollbackWindow:   3 * time.Second,
+		RollbackMinCalls: 100,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	src, clock := new(fakeSource), newFakeClock()
+	s, err := sentinel.New(split, src, bg, sentinel.WithVersions("blue", "green"), sentinel.WithClock(clock), sentinel.WithLogger(quiet))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	for !s.Phase().Final() {
+		if split.Weight("green") == 0 {
+			src.set(bgWindow(500, 0), nil)
+		} else {
+			src.set(bgWindow(0, 100), nil)
+		}
+		clock.Advance(time.Second)
+		e := s.Tick(context.Background())
+		if e.Action == sentinel.ActionStart {
+			<-bg.WarmupDone()
+		}
+		fmt.Printf("%-11s %-12s %-8s green %5d bp\n", e.Action, e.Phase, bg.Stage(), split.Weight("green"))
+	}
+	// Output:
+	// start       progressing  warmup   green     0 bp
+	// set_weights progressing  warmup   green 10000 bp
+	// hold        progressing  cutover  green 10000 bp
+	// hold        progressing  cutover  green 10000 bp
+	// promote     promoted     cutover  green 10000 bp
 }

@@ -1,0 +1,185 @@
+package sentinel_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// e2e is a rollout against real servers: a demo fleet on loopback, a
+// client steered by the real balancer, the real telemetry on an SDK
+// MeterProvider, and a sentinel ticked by hand on a fake clock.
+type e2e struct {
+	t                   *testing.T
+	baseline, candidate string
+	fleet               *demoserver.Fleet
+	split               *balancer.Split
+	source              *telemetry.Source
+	metrics             *telemetry.Metrics
+	cc                  *grpc.ClientConn
+	clock               *fakeClock
+	alerts              *alerts
+	s                   *sentinel.Sentinel
+	shadow              interface{ Wait(context.Context) error }
+}
+
+// e2eServers is how many servers each version runs.
+const e2eServers = 2
+
+// startE2E starts the fleet with the given faults, the telemetry and a
+// client with the baseline at 100 %, and waits until every endpoint is
+// READY. dial, if not nil, gives more dial options, made with the
+// telemetry.
+func startE2E(t *testing.T, baseline string, baseFaults demoserver.Faults, candidate string, candFaults demoserver.Faults,
+	dial func(*telemetry.Metrics) []grpc.DialOption) *e2e {
+	t.Helper()
+	fleet, err := demoserver.StartFleet(
+		demoserver.VersionSpec{Version: baseline, Count: e2eServers, Faults: baseFaults},
+		demoserver.VersionSpec{Version: candidate, Count: e2eServers, Faults: candFaults},
+	)
+	require.NoError(t, err)
+	t.Cleanup(fleet.Stop)
+
+	split := balancer.MustSplit(balancer.Weight{Version: baseline, Weight: balancer.TotalWeight}, balancer.Weight{Version: candidate, Weight: 0})
+	src, err := telemetry.NewSource()
+	require.NoError(t, err)
+	mp := sdkmetric.NewMeterProvider(src.Option())
+	t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
+	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+	stop, err := m.Instrument(split)
+	require.NoError(t, err)
+	t.Cleanup(stop)
+
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), balancer.WithSplit(split)}
+	if dial != nil {
+		opts = append(opts, dial(m)...)
+	}
+	cc, err := grpc.NewClient(fleet.Target(), opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { cc.Close() })
+	cc.Connect()
+	e := &e2e{t: t, baseline: baseline, candidate: candidate, fleet: fleet, split: split, source: src, metrics: m, cc: cc,
+		clock: newFakeClock(), alerts: new(alerts)}
+	e.waitReady(baseline, candidate)
+	return e
+}
+
+// waitReady waits until every server of the versions is READY in the split.
+func (e *e2e) waitReady(versions ...string) {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool {
+		for _, v := range versions {
+			if len(e.split.ReadyEndpoints(v)) != e2eServers {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 5*time.Millisecond, "endpoints not READY: %v", e.split.Endpoints(""))
+}
+
+// start makes the sentinel of the rollout.
+func (e *e2e) start(strategy sentinel.Strategy, opts ...sentinel.Option) {
+	e.t.Helper()
+	opts = append([]sentinel.Option{
+		sentinel.WithVersions(e.baseline, e.candidate),
+		sentinel.WithClock(e.clock),
+		sentinel.WithLogger(quiet),
+		sentinel.WithAlerters(e.alerts),
+		sentinel.WithDecisionRecorder(e.metrics),
+	}, opts...)
+	s, err := sentinel.New(e.split, e.source, strategy, opts...)
+	require.NoError(e.t, err)
+	e.t.Cleanup(func() { s.Close() })
+	e.s = s
+}
+
+// served counts calls by the version that served them (or, for failed
+// calls, the version they were sent to).
+type served struct {
+	ok, failed map[string]int
+}
+
+func (s served) total(version string) int { return s.ok[version] + s.failed[version] }
+
+func (s served) failures() int {
+	n := 0
+	for _, c := range s.failed {
+		n += c
+	}
+	return n
+}
+
+const e2eWorkers = 4
+
+// load makes n GetItem calls from a few goroutines and waits for them and
+// for their shadow copies.
+func (e *e2e) load(n int) served {
+	e.t.Helper()
+	var (
+		mu   sync.Mutex
+		res  = served{ok: map[string]int{}, failed: map[string]int{}}
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	client := demov1.NewDemoServiceClient(e.cc)
+	for range e2eWorkers {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, rec := balancer.WithCallRecord(ctx)
+				resp, err := client.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+				cancel()
+				mu.Lock()
+				if err != nil {
+					res.failed[rec.Version()]++
+				} else {
+					res.ok[resp.GetServedBy().GetVersion()]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if e.shadow != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(e.t, e.shadow.Wait(ctx))
+	}
+	return res
+}
+
+// tick moves the fake clock on by a second and runs one round of the loop.
+func (e *e2e) tick() sentinel.Event {
+	e.clock.Advance(time.Second)
+	return e.s.Tick(context.Background())
+}
+
+// assertAlerted checks that the alerters are told of an event with the
+// action (alerts go out on their own goroutine).
+func (e *e2e) assertAlerted(a sentinel.Action) {
+	e.t.Helper()
+	assert.Eventually(e.t, func() bool { return slices.Contains(e.alerts.actions(), a) }, 5*time.Second, time.Millisecond,
+		"no %s alert among %v", a, e.alerts.actions())
+}
+
+// getItem is the warm-up call.
+func getItem(ctx context.Context, cc *grpc.ClientConn) error {
+	_, err := demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: "warm"})
+	return err
+}

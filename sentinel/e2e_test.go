@@ -1,0 +1,231 @@
+package sentinel_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+
+	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// The end-to-end tests tick the loop by hand: each tick makes a bounded
+// number of real calls, then moves the fake clock on and runs one round.
+
+const callsPerTick = 200
+
+func e2eCanary(t *testing.T) *sentinel.Canary {
+	t.Helper()
+	c, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: 3 * time.Second, MinStepCalls: 100})
+	require.NoError(t, err)
+	return c
+}
+
+var e2eJudge = sentinel.WithJudge(sentinel.JudgeConfig{
+	Errors:  sentinel.ErrorConfig{MinStepCalls: 200},
+	Latency: sentinel.LatencyConfig{MinStepCalls: 200},
+})
+
+func TestE2ECanaryFailingIsRolledBack(t *testing.T) {
+	e := startE2E(t, "stable", demoserver.Faults{}, "canary", demoserver.Faults{ErrorRate: 0.05}, nil)
+	e.start(e2eCanary(t), e2eJudge)
+
+	var (
+		ev               sentinel.Event
+		canaryCalls      int
+		canaryFailed     int
+		ticks            int
+		maxCanaryWeight  int
+		stableFailedSeen int
+	)
+	for ; ticks < 60 && !e.s.Phase().Final(); ticks++ {
+		got := e.load(callsPerTick)
+		canaryCalls += got.total("canary")
+		canaryFailed += got.failed["canary"]
+		stableFailedSeen += got.failed["stable"]
+		ev = e.tick()
+		maxCanaryWeight = max(maxCanaryWeight, e.split.Weight("canary"))
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, e.s.Phase(), "after %d ticks: %s", ticks, ev.Reason)
+	assert.Equal(t, sentinel.ActionRollback, ev.Action)
+	require.NotNil(t, ev.Verdict)
+	assert.Equal(t, sentinel.TestErrors, ev.Verdict.Test)
+	require.NotNil(t, ev.Verdict.Evidence)
+	assert.GreaterOrEqual(t, ev.Verdict.Evidence.Statistic, ev.Verdict.Evidence.Threshold)
+	assert.Positive(t, canaryFailed, "the canary's servers failed some calls")
+	assert.Zero(t, stableFailedSeen)
+	assert.Equal(t, 0, e.split.Weight("canary"))
+	assert.Equal(t, 1000, maxCanaryWeight, "rolled back from the first step")
+	t.Logf("rolled back after %d ticks: %d canary calls (%d failed); judge saw %d canary calls",
+		ticks, canaryCalls, canaryFailed, ev.Verdict.Evidence.Candidate.Samples)
+	assert.Less(t, canaryCalls, 1000, "a 5 %% error rate is caught within a few hundred canary calls")
+	e.assertAlerted(sentinel.ActionRollback)
+
+	after := e.load(100)
+	assert.Equal(t, 100, after.ok["stable"], "all calls back on the baseline")
+}
+
+func TestE2ECanaryHealthyReachesFullTraffic(t *testing.T) {
+	e := startE2E(t, "stable", demoserver.Faults{}, "canary", demoserver.Faults{}, nil)
+	e.start(e2eCanary(t), e2eJudge)
+
+	var weights []int
+	var ev sentinel.Event
+	failed := 0
+	for ticks := 0; ticks < 80 && !e.s.Phase().Final(); ticks++ {
+		failed += e.load(callsPerTick).failures()
+		ev = e.tick()
+		if w := e.split.Weight("canary"); len(weights) == 0 || weights[len(weights)-1] != w {
+			weights = append(weights, w)
+		}
+	}
+	require.Equal(t, sentinel.PhasePromoted, e.s.Phase(), ev.Reason)
+	assert.Equal(t, []int{1000, 5000, 10000}, weights, "every step in order")
+	assert.Zero(t, failed)
+	e.assertAlerted(sentinel.ActionPromote)
+
+	after := e.load(100)
+	assert.Equal(t, 100, after.ok["canary"], "the canary has all the traffic")
+}
+
+// startBlueGreen sets up a blue/green rollout; with shadow on, green is
+// compared with blue during a grace period.
+func startBlueGreen(t *testing.T, shadow bool) (*e2e, *sentinel.BlueGreen, *interceptor.Shadow) {
+	t.Helper()
+	cfg := sentinel.BlueGreenConfig{
+		ShadowRate:           0.5,
+		ShadowGrace:          3 * time.Second,
+		ShadowMinComparisons: 100,
+		MinBaselineCalls:     100,
+		RollbackWindow:       5 * time.Second,
+		RollbackMinCalls:     300,
+		LatencyMargin:        50 * time.Millisecond, // loopback under -race on a busy machine
+	}
+	var sh *interceptor.Shadow
+	var dial func(*telemetry.Metrics) []grpc.DialOption
+	if shadow {
+		dial = func(m *telemetry.Metrics) []grpc.DialOption {
+			var err error
+			sh, err = interceptor.NewShadow(interceptor.ShadowConfig{
+				Candidate:    "green",
+				IgnoreFields: []string{"served_by", "generated_at"},
+				Seed:         1,
+				Metrics:      m, // the comparisons reach the windows through the telemetry
+			})
+			require.NoError(t, err)
+			t.Cleanup(func() { sh.Close(context.Background()) })
+			return []grpc.DialOption{grpc.WithChainUnaryInterceptor(sh.UnaryClientInterceptor())}
+		}
+	}
+	e := startE2E(t, "blue", demoserver.Faults{}, "green", demoserver.Faults{}, dial)
+	if shadow {
+		cfg.Shadow = sh
+		e.shadow = sh
+	}
+	cfg.Warmup = sentinel.WarmupOn(e.cc, e.split, interceptor.WarmupConfig{Calls: []interceptor.CallFunc{getItem}, SuccessesInRow: 3})
+	bg, err := sentinel.NewBlueGreen(cfg)
+	require.NoError(t, err)
+	e.start(bg)
+	return e, bg, sh
+}
+
+// runToCutover ticks until the cut-over and checks that green had no
+// primary traffic before it.
+func runToCutover(t *testing.T, e *e2e, bg *sentinel.BlueGreen) {
+	t.Helper()
+	e.load(callsPerTick)
+	ev := e.tick()
+	require.Equal(t, sentinel.ActionStart, ev.Action, ev.Reason)
+	select {
+	case <-bg.WarmupDone():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the warm-up did not finish")
+	}
+	rep := bg.WarmupReport()
+	require.NotNil(t, rep)
+	assert.True(t, rep.Passed, rep.Reason)
+	assert.Len(t, rep.Endpoints, e2eServers, "every green server warmed")
+	warmCalls := e.fleet.Calls("green", "GetItem")
+	assert.GreaterOrEqual(t, warmCalls, int64(3*e2eServers), "the warm-up called every green server")
+
+	for ticks := 0; ticks < 30; ticks++ {
+		got := e.load(callsPerTick)
+		require.Zero(t, got.total("green"), "green gets no primary call before the cut-over")
+		ev = e.tick()
+		if ev.Action == sentinel.ActionSetWeights {
+			break
+		}
+		require.Contains(t, []sentinel.Action{sentinel.ActionHold, sentinel.ActionAdvance}, ev.Action, ev.Reason)
+	}
+	require.Equal(t, sentinel.ActionSetWeights, ev.Action, ev.Reason)
+	assert.Equal(t, 10000, e.split.Weight("green"), "one step to all the traffic")
+	assert.Equal(t, sentinel.PhaseProgressing, e.s.Phase())
+}
+
+func TestE2EBlueGreenCutOverSucceeds(t *testing.T) {
+	e, bg, sh := startBlueGreen(t, true)
+	runToCutover(t, e, bg)
+	compared := sh.Stats().Comparisons[interceptor.ResultMatch]
+	assert.GreaterOrEqual(t, compared, int64(100), "the grace period compared green with blue")
+	assert.Zero(t, sh.Stats().Comparisons[interceptor.ResultMismatch])
+	blueCalls := e.fleet.Calls("blue", "GetItem")
+
+	var ev sentinel.Event
+	afterCut := served{ok: map[string]int{}, failed: map[string]int{}}
+	for ticks := 0; ticks < 30 && !e.s.Phase().Final(); ticks++ {
+		got := e.load(callsPerTick)
+		for v, n := range got.ok {
+			afterCut.ok[v] += n
+		}
+		for v, n := range got.failed {
+			afterCut.failed[v] += n
+		}
+		assert.Len(t, e.split.ReadyEndpoints("blue"), e2eServers, "blue stays connected through the window")
+		ev = e.tick()
+	}
+	require.Equal(t, sentinel.PhasePromoted, e.s.Phase(), ev.Reason)
+	assert.Equal(t, sentinel.ActionPromote, ev.Action)
+	assert.Contains(t, ev.Reason, "passed the rollback window")
+	assert.Zero(t, afterCut.failures())
+	assert.Equal(t, map[string]int{"green": afterCut.ok["green"]}, afterCut.ok, "every call after the cut-over was served by green")
+	assert.GreaterOrEqual(t, afterCut.ok["green"], 300)
+	assert.Equal(t, blueCalls, e.fleet.Calls("blue", "GetItem"), "blue served nothing after the cut-over")
+	assert.Zero(t, sh.Stats().Rate, "the shadow is off")
+	e.assertAlerted(sentinel.ActionPromote)
+}
+
+func TestE2EBlueGreenFailingGreenIsRolledBack(t *testing.T) {
+	e, bg, _ := startBlueGreen(t, false)
+	runToCutover(t, e, bg)
+	for range 2 {
+		require.Zero(t, e.load(callsPerTick).failures())
+		require.Equal(t, sentinel.ActionHold, e.tick().Action)
+	}
+	require.Equal(t, sentinel.StepCutover, bg.Stage())
+
+	e.fleet.SetFaults("green", demoserver.Faults{ErrorRate: 0.2})
+	var ev sentinel.Event
+	failed, ticks := 0, 0
+	for ; ticks < 30 && !e.s.Phase().Final(); ticks++ {
+		got := e.load(callsPerTick)
+		failed += got.failed["green"]
+		ev = e.tick()
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, e.s.Phase(), ev.Reason)
+	assert.Equal(t, sentinel.ActionRollback, ev.Action)
+	assert.Contains(t, ev.Reason, "fails more often than blue did before the cut-over")
+	assert.Less(t, 2+ticks, 5, "rolled back inside the rollback window of 5 s")
+	assert.Equal(t, 10000, e.split.Weight("blue"), "all the traffic back to blue at once")
+	t.Logf("green failed %d calls in %d tick(s) before the rollback: %s", failed, ticks, ev.Reason)
+	e.assertAlerted(sentinel.ActionRollback)
+
+	after := e.load(100)
+	assert.Equal(t, 100, after.ok["blue"], "calls are served by blue again")
+	assert.Zero(t, after.failures())
+}
