@@ -498,7 +498,7 @@ func (b *BlueGreen) shadowLocked(s *State) (Decision, error) {
 // reference figures are in.
 func (b *BlueGreen) cutOverLocked(s *State, passed string) (Decision, error) {
 	green, blue := s.Candidate, s.Baseline
-	ref, ok := b.referenceLocked(s.Now)
+	ref, ok := b.referenceLocked(s.Now, blue)
 	if !ok {
 		return Hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s's reference figures: %d of %d calls in the last %v",
 			passed, blue, ref.calls, b.cfg.MinBaselineCalls, b.cfg.BaselineSpan)), nil
@@ -550,21 +550,16 @@ func (b *BlueGreen) recordBlueLocked(s *State) {
 
 // referenceLocked sums blue's figures of the last BaselineSpan into the
 // reference; ok is false while they hold fewer than MinBaselineCalls calls.
-func (b *BlueGreen) referenceLocked(now time.Time) (blueReference, bool) {
+func (b *BlueGreen) referenceLocked(now time.Time, blue string) (blueReference, bool) {
 	acc := new(telemetry.Window)
-	var name string
 	for _, t := range b.blue {
-		if now.Sub(t.at) > b.cfg.BaselineSpan {
-			continue
-		}
-		if err := acc.Merge(t.w); err != nil {
-			continue // a histogram the loop could not merge either
-		}
-		for n := range t.w.Versions {
-			name = n
+		if now.Sub(t.at) <= b.cfg.BaselineSpan {
+			// A histogram that does not merge is one the loop could not
+			// merge either; the tick is left out.
+			_ = acc.Merge(t.w)
 		}
 	}
-	r := acc.Version(name).Role(balancer.RolePrimary)
+	r := acc.Version(blue).Role(balancer.RolePrimary)
 	ref := blueReference{calls: r.Calls, errors: r.Errors}
 	if r.Calls == 0 || r.Calls < b.cfg.MinBaselineCalls {
 		return ref, false
