@@ -19,8 +19,9 @@
 // NewScript compiles a script from source, LoadScript from a file. The
 // built-in strategies exist as scripts too: CanaryScript runs
 // scripts/canary.star with the settings of a CanaryConfig and makes the same
-// decisions as Canary on the same input; BuiltinScript returns the source of
-// a built-in script to start a new one from.
+// decisions as Canary on the same input, and BlueGreenScript runs
+// scripts/bluegreen.star likewise for BlueGreen; BuiltinScript returns their
+// source to start a new script from.
 //
 // # The state
 //
@@ -82,18 +83,60 @@
 //	                                the tie-corrected Mann-Whitney U of the candidate's
 //	                                latency against the baseline's: struct(u, mean,
 //	                                variance, z, prob_slower, candidate, baseline)
+//	state.histogram(version, window = "tick", role = "primary")
+//	                                a version's latency histogram (see below)
 //
 // state.memory is the only mutable part: a dict that lives as long as the
 // Script, across ticks and reloads, so a script can count ticks, remember
 // when something began, or keep its own figures. (Starlark freezes a
 // script's globals after it loads, so memory is the place for state.) It is
-// emptied when a new rollout begins (a pending state with another start
-// time) and by ResetMemory. Changes made before a failing tick stay.
+// emptied when a new rollout begins (a state before the first step with
+// another start time) and by ResetMemory. Changes made before a failing
+// tick stay.
 //
-// Besides the state, the script sees these globals: params (a frozen struct
-// of the values given with WithScriptParams; getattr(params, "x", default)
-// reads an optional one), TOTAL_WEIGHT (10000), step_label(bp) ("5%",
-// "0.5%"), and the math and json modules of go.starlark.net.
+// state.now counts from the rollout's start, which a Script learns from the
+// states before the first step (their step began with the rollout); a
+// Script first called in a later step counts from that step's start.
+//
+// Besides the state, the script sees these globals:
+//
+//	params              a frozen struct of the values given with WithScriptParams
+//	                    (getattr(params, "x", default) reads an optional one)
+//	TOTAL_WEIGHT        10000
+//	step_label(bp)      "5%", "0.5%": the step names the canary uses
+//	percent(x)          a fraction as a percentage: "1.50%"
+//	number(x)           an e-value or threshold, compactly: "180", "3.93e-14"
+//	duration(seconds)   Go's rendering of a duration: "1m30s", "88.834ms"
+//	struct(**fields)    an immutable struct, for a script's own records
+//	math, json          the math and json modules of go.starlark.net
+//	rate_test(tolerance, alpha, min_samples = 50, min_step_samples = 500)
+//	                    a sequential test of a rate against a tolerance
+//	                    (ShadowTest's mixture SPRT), for a script's own gates:
+//	                    t.observe(samples, events), t.verdict(), t.failed(),
+//	                    t.begin_step(); it fails a rate at or below tolerance
+//	                    with probability at most alpha over all its looks.
+//	                    Keep it in state.memory: one made at the top level is
+//	                    frozen and cannot observe.
+//	merge_histograms(hs) the sum of histograms, added in order
+//
+// A histogram (from state.histogram) is read-only: h.count, h.sum, h.min,
+// h.max (seconds), h.quantile(q) (None when empty), h.count_above(seconds),
+// h.merge(other). It may be kept in memory.
+//
+// Two host facilities exist when the Script is made with them, for
+// strategies such as blue/green:
+//
+//	warmup_start()      (WithScriptWarmup) start warming the candidate up, on a
+//	                    goroutine of the Script's; only the first call starts one
+//	warmup_status()     struct(started, done, has_report, passed, reason, error)
+//	shadow_on(rate)     (WithScriptShadow) copy rate of the calls to the candidate
+//	shadow_off()        stop the copies
+//
+// shadow_on and shadow_off return None, or the error's text when the switch
+// failed, so that a script can still roll back; they do nothing when the
+// shadow is already as asked. These act when called, not when the tick's
+// decision is carried out. A Script with a warm-up drives one rollout; its
+// Close (the sentinel's Close calls it) stops the warm-up and the shadow.
 //
 // # The actions
 //

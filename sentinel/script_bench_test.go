@@ -1,0 +1,39 @@
+package sentinel_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+// BenchmarkDecide compares a tick of the canary written in Go with the same
+// canary as a Starlark script, on a state in the middle of a step.
+func BenchmarkDecide(b *testing.B) {
+	w := window(900, 4, 100, 1, 0.02, 0.02)
+	j, err := sentinel.NewJudge(sentinel.JudgeConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := sentinel.CanaryConfig{MinStepDuration: time.Minute}
+	goCanary, err := sentinel.NewCanary(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	starCanary, err := sentinel.CanaryScript(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := progressing(j, w)
+	for _, s := range []sentinel.Strategy{goCanary, starCanary} {
+		b.Run(s.Name(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Decide(context.Background(), st); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
