@@ -402,7 +402,9 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 			return s.policyFailedLocked(ctx, now, err)
 		}
 	}
-	newStep := d.Action == ActionStart || d.Action == ActionAdvance
+	// A new step: the next canary weight, or a named step set by weights
+	// (the blue/green cut-over).
+	newStep := d.Action == ActionStart || d.Action == ActionAdvance || (d.Action == ActionSetWeights && d.StepName != "")
 	s.phase = to
 	if newStep {
 		s.beginStepLocked(now, d.StepName)
