@@ -1,0 +1,136 @@
+// Command bluegreen is the ninelives blue/green recipe: blue serving, green
+// started beside it and warmed up through fork-join calls to every one of its
+// servers, a shadow grace period comparing green's replies with blue's, the
+// cut-over in one step, and a rollback window in which green is judged
+// against blue's recent figures — with blue still connected, so that a
+// rollback is instant.
+//
+//	go run ./cookbook/bluegreen                 # a healthy green takes over
+//	go run ./cookbook/bluegreen -green-fails    # green breaks after the cut-over: back to blue
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("bluegreen", flag.ContinueOnError)
+	greenFails := fs.Bool("green-fails", false, "make green fail 20 % of its calls right after the cut-over")
+	rate := fs.Int("rate", 300, "calls per second")
+	duration := fs.Duration("duration", 2*time.Minute, "the longest the run lasts")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics here during the run (e.g. 127.0.0.1:9464)")
+	statusAddr := fs.String("status-addr", "127.0.0.1:0", "serve the rollout status page here; empty for none")
+	report := fs.String("report", "bluegreen-report.html", "write the HTML report here; empty for none")
+	seed := fs.Uint64("seed", 1, "seed of the load's choices")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := demo.Run(ctx, Recipe(*greenFails), demo.Options{
+		Regression:  regression(*greenFails),
+		Rate:        *rate,
+		Duration:    *duration,
+		Interval:    time.Second,
+		MetricsAddr: *metricsAddr,
+		StatusAddr:  *statusAddr,
+		Report:      *report,
+		Out:         os.Stdout,
+		Seed:        *seed,
+	})
+	if err != nil {
+		return err
+	}
+	if !res.Phase.Final() {
+		return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s)", *duration, res.Phase)
+	}
+	return nil
+}
+
+// GreenFailure is what green does wrong after the cut-over with -green-fails.
+var GreenFailure = demoserver.Faults{Latency: demo.BaseLatency, ErrorRate: 0.2}
+
+func regression(greenFails bool) demo.Regression {
+	if greenFails {
+		return demo.RegressionErrors
+	}
+	return demo.RegressionNone
+}
+
+// Recipe is the blue/green recipe. With greenFails, green starts healthy (so
+// it passes its warm-up and shadow gates) and starts failing the moment it
+// takes the traffic.
+func Recipe(greenFails bool) *demo.Recipe {
+	return &demo.Recipe{
+		Name:            "bluegreen",
+		Baseline:        "blue",
+		Candidate:       "green",
+		Instances:       3,
+		CandidateFaults: func(demo.Regression) demoserver.Faults { return demo.RegressionNone.Faults() },
+		// The grace period turns the shadow on; none before.
+		ShadowRate: 0,
+		Strategy: func(env *demo.Env) (sentinel.Strategy, error) {
+			return sentinel.NewBlueGreen(Config(env.Conn, env))
+		},
+		OnEvent: func(env *demo.Env, e sentinel.Event) {
+			if greenFails && e.Phase == sentinel.PhaseProgressing && cutOver(e) {
+				env.Fleet.SetFaults("green", GreenFailure)
+			}
+		},
+	}
+}
+
+// cutOver reports whether the event gave green all the traffic.
+func cutOver(e sentinel.Event) bool {
+	for _, w := range e.Weights {
+		if w.Version == "green" && w.Weight == 10000 {
+			return true
+		}
+	}
+	return false
+}
+
+// Config is the demo's blue/green settings: a warm-up of five good GetItem
+// calls in a row under 50 ms on every green server, a 5 s shadow grace
+// period, and a 10 s rollback window.
+func Config(cc *grpc.ClientConn, env *demo.Env) sentinel.BlueGreenConfig {
+	getItem := func(ctx context.Context, cc *grpc.ClientConn) error {
+		_, err := demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: "warmup"})
+		return err
+	}
+	return sentinel.BlueGreenConfig{
+		Warmup: sentinel.WarmupOn(cc, env.Split, interceptor.WarmupConfig{
+			Calls:          []interceptor.CallFunc{getItem},
+			SuccessesInRow: 5,
+			LatencyCeiling: 50 * time.Millisecond,
+		}),
+		WarmupTimeout:        30 * time.Second,
+		Shadow:               env.Shadow,
+		ShadowRate:           0.5,
+		ShadowGrace:          5 * time.Second,
+		ShadowMinComparisons: 200,
+		BaselineSpan:         time.Minute,
+		RollbackWindow:       10 * time.Second,
+		RollbackMinCalls:     500,
+	}
+}
