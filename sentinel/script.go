@@ -150,11 +150,14 @@
 //	        begin a new step with the candidate at bp (the baseline gets the rest):
 //	        the first step from "pending", the next one otherwise; step names it
 //	        (default step_label(bp)); 10000 promotes
-//	set_weights(weights, reason = "")
-//	        set the weights within the current step, from a dict version → bp that
-//	        names the candidate; the sentinel moves only the candidate and the
-//	        baseline, so any other version listed must keep its weight, and the
-//	        listed weights must add up with the others to 10000
+//	set_weights(weights, reason = "", step = "")
+//	        set the weights from a dict version → bp that names the candidate;
+//	        the sentinel moves only the candidate and the baseline, so any other
+//	        version listed must keep its weight, and the listed weights must add
+//	        up with the others to 10000. Without step the weights change within
+//	        the current step; with it a new step of that name begins (as the
+//	        blue/green cut-over does). 10000 does not promote: the rollout
+//	        goes on until promote()
 //	promote(reason = "")    all traffic to the candidate; the rollout ends
 //	rollback(reason = "")   all traffic back to the baseline; the rollout ends
 //	pause(reason = "")      hold the weights until an operator resumes
@@ -501,7 +504,7 @@ func (s *Script) compile(src string) (*starlark.Function, error) {
 	}
 	fn, ok := v.(*starlark.Function)
 	if !ok {
-		return nil, &ScriptError{Script: s.name, Msg: fmt.Sprintf("on_tick is a %s, want a function def on_tick(state)", v.Type())}
+		return nil, &ScriptError{Script: s.name, Msg: fmt.Sprintf("on_tick is of type %s, want a function def on_tick(state)", v.Type())}
 	}
 	if n := fn.NumParams(); n != 1 || fn.HasVarargs() || fn.HasKwargs() || fn.NumKwonlyParams() > 0 {
 		return nil, &ScriptError{Script: s.name, Pos: fn.Position().String(),
@@ -707,7 +710,7 @@ func (s *Script) Decide(ctx context.Context, st *State) (Decision, error) {
 	}
 	if ret != starlark.None {
 		return Decision{}, &ScriptError{Script: s.name, Pos: prog.onTick.Position().String(),
-			Msg: fmt.Sprintf("on_tick returned a %s; it decides by calling actions (set_weight, promote, rollback, pause, hold) and returns None", ret.Type())}
+			Msg: fmt.Sprintf("on_tick returned a value of type %s; it decides by calling actions (set_weight, promote, rollback, pause, hold) and returns None", ret.Type())}
 	}
 	return tk.rec.decision(st), nil
 }

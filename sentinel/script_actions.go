@@ -154,7 +154,7 @@ func messageBuiltin(name string, to func(*recorder) *[]string) builtinFn {
 func weightArg(fn, what string, v starlark.Value) (int, error) {
 	i, ok := v.(starlark.Int)
 	if !ok {
-		return 0, fmt.Errorf("%s: %s is a %s (%s), want an int in basis points (0..%d)", fn, what, v.Type(), v, balancer.TotalWeight)
+		return 0, fmt.Errorf("%s: %s is of type %s (%s), want an int in basis points (0..%d)", fn, what, v.Type(), v, balancer.TotalWeight)
 	}
 	n, ok := i.Int64()
 	if !ok || n < 0 || n > balancer.TotalWeight {
@@ -192,8 +192,8 @@ func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.T
 		return nil, err
 	}
 	var weights *starlark.Dict
-	var reason string
-	if err := starlark.UnpackArgs("set_weights", args, kw, "weights", &weights, "reason?", &reason); err != nil {
+	var reason, step string
+	if err := starlark.UnpackArgs("set_weights", args, kw, "weights", &weights, "reason?", &reason, "step?", &step); err != nil {
 		return nil, err
 	}
 	st := t.st
@@ -209,7 +209,7 @@ func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.T
 	for _, item := range weights.Items() {
 		v, ok := starlark.AsString(item[0])
 		if !ok {
-			return nil, fmt.Errorf("set_weights: key %s is a %s, want a version name", item[0], item[0].Type())
+			return nil, fmt.Errorf("set_weights: key %s is of type %s, want a version name", item[0], item[0].Type())
 		}
 		if !known(v) {
 			return nil, fmt.Errorf("set_weights: version %q is not in the split (it has %s)", v, versionList(st))
@@ -243,7 +243,7 @@ func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.T
 	if reason == "" {
 		reason = fmt.Sprintf("script %s: candidate weight set to %d bp", t.rec.script, cand)
 	}
-	return starlark.None, t.rec.set(th, "set_weights", ActionSetWeights, cand, "", reason)
+	return starlark.None, t.rec.set(th, "set_weights", ActionSetWeights, cand, step, reason)
 }
 
 func versionList(st *State) string {
@@ -359,7 +359,7 @@ func toStarlark(v reflect.Value, path string) (starlark.Value, error) {
 		return l, nil
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {
-			return nil, fmt.Errorf("%w: script %s is a %s, want string keys", ErrBadOption, path, v.Type())
+			return nil, fmt.Errorf("%w: script %s is of type %s, want string keys", ErrBadOption, path, v.Type())
 		}
 		keys := v.MapKeys()
 		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
@@ -374,5 +374,5 @@ func toStarlark(v reflect.Value, path string) (starlark.Value, error) {
 		d.Freeze()
 		return d, nil
 	}
-	return nil, fmt.Errorf("%w: script %s is a %s, want nil, a bool, a number, a string, a time.Duration, or a slice or map of these", ErrBadOption, path, v.Type())
+	return nil, fmt.Errorf("%w: script %s is of type %s, want nil, a bool, a number, a string, a time.Duration, or a slice or map of these", ErrBadOption, path, v.Type())
 }

@@ -81,7 +81,7 @@ def on_tick(state):
 	for src, want := range map[string]string{
 		`state.histogram("canary", window = "hour")`: `state.histogram: window = "hour", want "step" or "tick"`,
 		`state.histogram("canary", role = "other")`:  `state.histogram: role = "other", want "primary", "shadow" or "warmup"`,
-		`merge_histograms([1])`:                      "merge_histograms: element 0 is a int, want a histogram",
+		`merge_histograms([1])`:                      "merge_histograms: element 0 is of type int, want a histogram",
 		`state.histogram("canary").merge(3)`:         "histogram.merge: for parameter other: got int, want histogram",
 		`state.histogram("canary").quantile(2)`:      "histogram.quantile: q = 2, want 0 ≤ q ≤ 1",
 		`state.quantile("canary", -1)`:               "state.quantile: q = -1, want 0 ≤ q ≤ 1",

@@ -144,6 +144,8 @@ func TestScriptActionsMakeDecisions(t *testing.T) {
 			sentinel.Decision{Action: sentinel.ActionAdvance, Weight: 2500, StepName: "quarter", Reason: "why"}},
 		{`set_weights({"canary": 700, "stable": 9300})`, sentinel.PhaseProgressing,
 			sentinel.Decision{Action: sentinel.ActionSetWeights, Weight: 700, Reason: "script a.star: candidate weight set to 700 bp"}},
+		{`set_weights({"canary": 10000}, step = "cutover", reason = "all in")`, sentinel.PhaseProgressing,
+			sentinel.Decision{Action: sentinel.ActionSetWeights, Weight: 10000, StepName: "cutover", Reason: "all in"}},
 		{`promote("good")`, sentinel.PhaseProgressing, sentinel.Decision{Action: sentinel.ActionPromote, Reason: "good"}},
 		{`rollback(reason = "bad")`, sentinel.PhaseProgressing, sentinel.Decision{Action: sentinel.ActionRollback, Reason: "bad"}},
 		{`pause()`, sentinel.PhaseProgressing, sentinel.Decision{Action: sentinel.ActionPause, Reason: "script a.star: pause"}},
@@ -168,12 +170,12 @@ func TestScriptRejectsBadActions(t *testing.T) {
 		"promote()\n    rollback()":                   `a.star:3:13: rollback() after promote() at a.star:2:12: a tick takes one action`,
 		"hold()\n    hold()":                          `a.star:3:9: hold() after hold() at a.star:2:9`,
 		"set_weight(20000)":                           `set_weight: weight = 20000, want 0..10000 basis points (in on_tick)`,
-		"set_weight(25.0)":                            `set_weight: weight is a float (25.0), want an int`,
+		"set_weight(25.0)":                            `set_weight: weight is of type float (25.0), want an int`,
 		`set_weights({"stable": 10000})`:              `do not name the candidate "canary"`,
 		`set_weights({"other": 1})`:                   `version "other" is not in the split (it has "stable", "canary")`,
 		`set_weights({"canary": 100, "stable": 100})`: `add up to 200 with the other versions, want 10000`,
 		`set_weights({"canary": 100}, 3)`:             `set_weights: for parameter reason: got int, want string`,
-		"return 1":                                    `on_tick returned a int; it decides by calling actions`,
+		"return 1":                                    `on_tick returned a value of type int; it decides by calling actions`,
 		"[log(str(i)) for i in range(100)]":           `log: more than 64 alerts and log lines in one tick`,
 		"alert()":                                     `alert: missing message`,
 		"x = 1 // 0":                                  `a.star:2:11: floored division by zero (in on_tick)`,
@@ -252,7 +254,7 @@ func TestScriptLoadErrorsCarryFileLineCol(t *testing.T) {
 	}
 	for src, want := range map[string]string{
 		"def tick(state):\n    pass\n": "ninelives: script bad.star: on_tick is not defined; a script defines def on_tick(state)",
-		"on_tick = 3\n":                "ninelives: script bad.star: on_tick is a int, want a function def on_tick(state)",
+		"on_tick = 3\n":                "ninelives: script bad.star: on_tick is of type int, want a function def on_tick(state)",
 	} {
 		_, err := sentinel.NewScript("bad.star", src)
 		assert.EqualError(t, err, want)
@@ -273,9 +275,9 @@ func TestScriptRejectsBadOptions(t *testing.T) {
 	for want, opts := range map[string][]sentinel.ScriptOption{
 		"script steps 0":                      {sentinel.WithScriptSteps(0)},
 		"script timeout -1s":                  {sentinel.WithScriptTimeout(-time.Second)},
-		`script params["c"] is a chan int`:    {sentinel.WithScriptParams(map[string]any{"c": make(chan int)})},
-		`script params["m"] is a map[int]int`: {sentinel.WithScriptParams(map[string]any{"m": map[int]int{1: 1}})},
-		`params["l"][1] is a func()`:          {sentinel.WithScriptParams(map[string]any{"l": []any{1, func() {}}})},
+		`script params["c"] is of type chan int`:    {sentinel.WithScriptParams(map[string]any{"c": make(chan int)})},
+		`script params["m"] is of type map[int]int`: {sentinel.WithScriptParams(map[string]any{"m": map[int]int{1: 1}})},
+		`params["l"][1] is of type func()`:          {sentinel.WithScriptParams(map[string]any{"l": []any{1, func() {}}})},
 		"a script option is nil":              {nil},
 		"script library with an empty name":   {sentinel.WithScriptLibrary("", "x = 1")},
 	} {

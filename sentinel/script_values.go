@@ -194,7 +194,7 @@ func mergeHistogramsBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starla
 	for i := 0; it.Next(&x); i++ {
 		h, ok := x.(histogramValue)
 		if !ok {
-			return nil, fmt.Errorf("merge_histograms: element %d is a %s, want a histogram", i, x.Type())
+			return nil, fmt.Errorf("merge_histograms: element %d is of type %s, want a histogram", i, x.Type())
 		}
 		hs = append(hs, h.h)
 	}
