@@ -273,13 +273,13 @@ func TestScriptLoadErrorsCarryFileLineCol(t *testing.T) {
 func TestScriptRejectsBadOptions(t *testing.T) {
 	ok := "def on_tick(state):\n    pass\n"
 	for want, opts := range map[string][]sentinel.ScriptOption{
-		"script steps 0":                      {sentinel.WithScriptSteps(0)},
-		"script timeout -1s":                  {sentinel.WithScriptTimeout(-time.Second)},
+		"script steps 0":                            {sentinel.WithScriptSteps(0)},
+		"script timeout -1s":                        {sentinel.WithScriptTimeout(-time.Second)},
 		`script params["c"] is of type chan int`:    {sentinel.WithScriptParams(map[string]any{"c": make(chan int)})},
 		`script params["m"] is of type map[int]int`: {sentinel.WithScriptParams(map[string]any{"m": map[int]int{1: 1}})},
 		`params["l"][1] is of type func()`:          {sentinel.WithScriptParams(map[string]any{"l": []any{1, func() {}}})},
-		"a script option is nil":              {nil},
-		"script library with an empty name":   {sentinel.WithScriptLibrary("", "x = 1")},
+		"a script option is nil":                    {nil},
+		"script library with an empty name":         {sentinel.WithScriptLibrary("", "x = 1")},
 	} {
 		_, err := sentinel.NewScript("a.star", ok, opts...)
 		assert.ErrorIs(t, err, sentinel.ErrBadOption, want)
