@@ -1,6 +1,67 @@
 // Package sentinel judges a candidate version against the baseline from
 // live figures and drives the rollout.
 //
+// # The control loop
+//
+// A Sentinel runs one rollout. Each tick (default every second) it collects
+// a window from a telemetry.MetricSource, gives the judge that window as one
+// look, asks its Strategy what to do, and does it to the balancer's Split:
+//
+//	src, _ := telemetry.NewSource()
+//	mp := sdkmetric.NewMeterProvider(src.Option())
+//	metrics, _ := telemetry.New(telemetry.WithMeterProvider(mp))
+//	stop, _ := metrics.Instrument(split)
+//	canary, _ := sentinel.NewCanary(sentinel.CanaryConfig{}) // 1 → 5 → 25 → 50 → 100 %
+//	s, err := sentinel.New(split, src, canary,
+//		sentinel.WithVersions("stable", "canary"),
+//		sentinel.WithDecisionRecorder(metrics),
+//		sentinel.WithAlerters(sentinel.LogAlerter{}, webhook))
+//	go s.Run(ctx) // until promoted, rolled back or aborted
+//
+// Phases: pending (nothing moved yet) → progressing (step k) ⇄ paused →
+// promoted, rolled back or aborted, which are final. Every change is
+// checked against that table; a manual control the phase does not allow
+// returns ErrTransition. Pause, Resume, Promote (all traffic to the
+// candidate at once), Abort (all back to the baseline) and SetWeight are
+// safe from any goroutine and record who used them. A paused rollout holds
+// its weights, but the judge still watches and a failing candidate is still
+// rolled back.
+//
+// Every decision is an Event with its evidence: the action, the phase
+// before and after, the step, the weights, the reason, who decided, the
+// judge's Verdict (test, statistic, threshold, α, counts, rates, quantiles)
+// and each version's figures over the step. Events go to slog, to the
+// ninelives.sentinel.decisions counter (WithDecisionRecorder) and, when a
+// person should know (rollback, abort, promotion, pause, a failing source or
+// policy), to the Alerters on a goroutine of their own, so a slow webhook
+// never delays a tick. LogAlerter and WebhookAlerter (a JSON POST with a
+// timeout and retries with backoff) are built in. Status returns a
+// JSON-ready snapshot for programs and pages.
+//
+// Contract 5 holds in the loop too: a metric source that fails holds the
+// rollout and alerts once per failure streak (WithRollbackOnSourceError
+// rolls back instead); a strategy or script that fails does the same
+// (WithRollbackOnPolicyError); no data is never a pass. A look during which
+// the weights were changed from outside is left out of the judge, since the
+// tests need one candidate share per look. WithDryRun judges and reports
+// every decision but never moves a weight. WithClock injects a clock; tests
+// call Tick themselves.
+//
+// # Strategies
+//
+// Canary moves the candidate's weight through its steps (default 1 %, 5 %,
+// 25 %, 50 %, then 100 %); each step lasts at least MinStepDuration and
+// MinStepCalls candidate calls and advances only on the judge's Pass
+// (errors, latency and, with JudgeConfig.EnableShadow, shadow mismatches).
+// The judge's Fail rolls back at any step.
+//
+// BlueGreen warms green up through fork-join calls to each of its
+// endpoints, optionally compares it with blue under shadow traffic for a
+// grace period, cuts over in one weight change, and judges green against
+// blue's figures of the minutes before the cut-over through a rollback
+// window, with blue still connected; a failure sends all the traffic back to
+// blue at once.
+//
 // # Statistics
 //
 // A Judge holds three sequential tests, one rollout long. Each look (one
