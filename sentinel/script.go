@@ -168,7 +168,7 @@
 //
 //	alert(message, ...)     raise an alert beside the action (joined by spaces, as print)
 //	log(message, ...)       write a line to the sentinel's log
-//	print(...)              the same as log
+//	print(...)              the same as log (at a script's top level it goes nowhere)
 //
 // While the rollout is paused the sentinel carries out only rollback, hold
 // and alerts; it holds the others. Calling an action outside on_tick (at a
