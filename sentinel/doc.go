@@ -62,6 +62,211 @@
 // window, with blue still connected; a failure sends all the traffic back to
 // blue at once.
 //
+// # Meta-policy scripts
+//
+// A Script is a Strategy written in Starlark (go.starlark.net), a small,
+// deterministic dialect of Python. The script defines one function,
+// on_tick(state), which the sentinel calls once per tick; the function reads
+// the state and calls action builtins to say what to do.
+//
+//	def on_tick(state):
+//	    if state.verdict.outcome == "fail":
+//	        rollback("the judge failed the candidate: " + state.verdict.reason)
+//	    elif state.phase == "pending":
+//	        set_weight(100)  # start the first step at 1 %
+//	    elif state.verdict.outcome == "pass" and state.in_step >= 60:
+//	        promote("healthy for a minute")
+//
+//	s, err := sentinel.LoadScript("policy.star", sentinel.WithScriptParams(map[string]any{"min_seconds": 60}))
+//	sen, err := sentinel.New(split, source, s)
+//
+// NewScript compiles a script from source, LoadScript from a file. The
+// built-in strategies exist as scripts too: CanaryScript runs
+// scripts/canary.star with the settings of a CanaryConfig and makes the same
+// decisions as Canary on the same input, and BlueGreenScript runs
+// scripts/bluegreen.star likewise for BlueGreen; BuiltinScript returns their
+// source to start a new script from.
+//
+// # Script state
+//
+// on_tick's only argument is a read-only struct, made afresh each tick. No
+// field holds a Go pointer; assigning to one is an error. Times are seconds
+// (floats), weights basis points (ints; 10000 is everything).
+//
+//	state.phase            "pending", "progressing", "paused" (final phases never reach a script)
+//	state.step             0 before the first step, then 1, 2, …
+//	state.step_name        the current step's name, e.g. "5%"
+//	state.now              seconds since the rollout began
+//	state.step_start       seconds since the rollout began, at which the step began
+//	state.in_step          seconds the current step has lasted
+//	state.baseline         the baseline's version name
+//	state.candidate        the candidate's version name
+//	state.weights          frozen dict: version → weight now (bp)
+//	state.candidate_weight the candidate's weight (bp)
+//	state.window           frozen dict: version → figures of this tick
+//	state.step_window      frozen dict: version → figures of the whole step
+//	state.step_calls       the candidate's primary calls in this step
+//	state.dry_run          True when the sentinel moves no weight
+//	state.verdict          the judge's verdict over the rollout so far (see below)
+//	state.memory           a dict the script may change, kept from tick to tick
+//
+// The window dicts hold the baseline, the candidate and any other version
+// the window saw. Figures count primary calls only (shadow copies and
+// warm-ups are kept apart), with zeros when there was no call:
+//
+//	calls, errors, error_rate, p50, p90, p99     (latency quantiles in seconds)
+//	shadow_comparisons, shadow_mismatches        (the version's shadow replies compared)
+//	fallbacks                                    (picks of the version while it had no ready endpoint)
+//
+// A verdict is a struct:
+//
+//	outcome     "pass", "fail" or "inconclusive"
+//	reason      one line for people
+//	test        the failing test ("errors", "latency", "shadow") on fail, else ""
+//	statistic   the e-value of the failing or reported test, 0.0 when none
+//	threshold   the e-value at which the test fails (1/α), 0.0 when none
+//	alpha       the test's share of the false-rollback budget, 0.0 when none
+//	evidence    None, or a struct with every field of Evidence in snake case
+//	            (method, statistic, threshold, alpha, looks, failed_at_look,
+//	            candidate and baseline samples {samples, events, rate, p50,
+//	            p90, p99}, step_samples, tolerance, pass_statistic,
+//	            pass_threshold, prob_slower, z)
+//	tests       a tuple of each enabled test's own verdict (the judge's verdict only)
+//
+// The statistics are there as functions of the state, valid during the tick
+// only (a function kept in memory and called on a later tick fails):
+//
+//	state.judge()                   the judge's combined verdict now
+//	state.errors()                  the errors test's verdict
+//	state.latency(), state.shadow() those tests' verdicts, or None when disabled
+//	state.budget()                  struct(errors, latency, shadow): each test's α
+//	state.quantile(version, q, window = "step")
+//	                                the q-quantile (0 ≤ q ≤ 1) of a version's latency in
+//	                                seconds over "step" or "tick", None with no call
+//	state.mann_whitney(window = "step")
+//	                                the tie-corrected Mann-Whitney U of the candidate's
+//	                                latency against the baseline's: struct(u, mean,
+//	                                variance, z, prob_slower, candidate, baseline)
+//	state.histogram(version, window = "tick", role = "primary")
+//	                                a version's latency histogram (see below)
+//
+// state.memory is the only mutable part: a dict that lives as long as the
+// Script, across ticks and reloads, so a script can count ticks, remember
+// when something began, or keep its own figures. (Starlark freezes a
+// script's globals after it loads, so memory is the place for state.) It is
+// emptied when a new rollout begins (a state before the first step with
+// another start time) and by ResetMemory. Changes made before a failing
+// tick stay.
+//
+// state.now counts from the rollout's start, which a Script learns from the
+// states before the first step (their step began with the rollout); a
+// Script first called in a later step counts from that step's start.
+//
+// Besides the state, the script sees these globals:
+//
+//	params              a frozen struct of the values given with WithScriptParams
+//	                    (getattr(params, "x", default) reads an optional one)
+//	TOTAL_WEIGHT        10000
+//	step_label(bp)      "5%", "0.5%": the step names the canary uses
+//	percent(x)          a fraction as a percentage: "1.50%"
+//	number(x)           an e-value or threshold, compactly: "180", "3.93e-14"
+//	duration(seconds)   Go's rendering of a duration: "1m30s", "88.834ms"
+//	struct(**fields)    an immutable struct, for a script's own records
+//	math, json          the math and json modules of go.starlark.net
+//	rate_test(tolerance, alpha, min_samples = 50, min_step_samples = 500)
+//	                    a sequential test of a rate against a tolerance
+//	                    (ShadowTest's mixture SPRT), for a script's own gates:
+//	                    t.observe(samples, events), t.verdict(), t.failed(),
+//	                    t.begin_step(); it fails a rate at or below tolerance
+//	                    with probability at most alpha over all its looks.
+//	                    Keep it in state.memory: one made at the top level is
+//	                    frozen and cannot observe.
+//	merge_histograms(hs) the sum of histograms, added in order
+//
+// A histogram (from state.histogram) is read-only: h.count, h.sum, h.min,
+// h.max (seconds), h.quantile(q) (None when empty), h.count_above(seconds),
+// h.merge(other). It may be kept in memory.
+//
+// Two host facilities exist when the Script is made with them, for
+// strategies such as blue/green:
+//
+//	warmup_start()      (WithScriptWarmup) start warming the candidate up, on a
+//	                    goroutine of the Script's; only the first call starts one
+//	warmup_status()     struct(started, done, has_report, passed, reason, error)
+//	shadow_on(rate)     (WithScriptShadow) copy rate of the calls to the candidate
+//	shadow_off()        stop the copies
+//
+// shadow_on and shadow_off return None, or the error's text when the switch
+// failed, so that a script can still roll back; they do nothing when the
+// shadow is already as asked. These act when called, not when the tick's
+// decision is carried out. A Script with a warm-up drives one rollout; its
+// Close (the sentinel's Close calls it) stops the warm-up and the shadow.
+//
+// # Script actions
+//
+// Actions are builtins called from on_tick. At most one that sets the
+// course may be called per tick; a second one, even the same again, is an
+// error naming both calls' positions, so that a script never does
+// something other than what its first decision said. With none, the rollout
+// holds.
+//
+//	set_weight(bp, reason = "", step = "")
+//	        begin a new step with the candidate at bp (the baseline gets the rest):
+//	        the first step from "pending", the next one otherwise; step names it
+//	        (default step_label(bp)); 10000 promotes
+//	set_weights(weights, reason = "", step = "")
+//	        set the weights from a dict version → bp that names the candidate;
+//	        the sentinel moves only the candidate and the baseline, so any other
+//	        version listed must keep its weight, and the listed weights must add
+//	        up with the others to 10000. Without step the weights change within
+//	        the current step; with it a new step of that name begins (as the
+//	        blue/green cut-over does). 10000 does not promote: the rollout
+//	        goes on until promote()
+//	promote(reason = "")    all traffic to the candidate; the rollout ends
+//	rollback(reason = "")   all traffic back to the baseline; the rollout ends
+//	pause(reason = "")      hold the weights until an operator resumes
+//	hold(reason = "")       keep everything as it is, for a reason
+//
+// And any number of these (up to 64 in all per tick; each message is cut
+// at 2,048 bytes):
+//
+//	alert(message, ...)     raise an alert beside the action (joined by spaces, as print)
+//	log(message, ...)       write a line to the sentinel's log
+//	print(...)              the same as log (at a script's top level it goes nowhere)
+//
+// While the rollout is paused the sentinel carries out only rollback, hold
+// and alerts; it holds the others. Calling an action outside on_tick (at a
+// script's top level) is an error.
+//
+// # Script sandbox
+//
+// A script cannot reach files, the network, the clock or the environment:
+// Starlark has none of these unless the host gives them, and a Script gives
+// none (there is no open, no time module; the time a script sees is the
+// state's). load() finds only the libraries given with WithScriptLibrary and
+// nothing else. The dialect is Starlark's default: no while loops, no
+// recursion, no top-level if or for, no reassigned globals.
+//
+// Every run of Starlark code (the top level when a script loads, and each
+// on_tick) has a step limit (WithScriptSteps, default 1,000,000 steps) and a
+// time limit (WithScriptTimeout, default 100 ms); reaching one stops the
+// script. A script that fails to load is rejected by NewScript, LoadScript,
+// Reload and SetSource with a *ScriptError that carries file:line:col. A
+// tick that fails — a runtime error, a limit, a bad action — makes Decide
+// return a *ScriptError with the position and Starlark's backtrace; the
+// sentinel then holds the rollout and raises an alert, or rolls back when
+// WithRollbackOnPolicyError is set (contract 5). Memory is not limited
+// beyond what the steps can build; a single builtin call (such as sorting a
+// long list) runs to its end before a limit can stop it.
+//
+// # Reloading scripts
+//
+// Reload re-reads a script's file and SetSource replaces its source. Either
+// compiles and loads the new program first and swaps it in atomically only
+// if it loads and defines a proper on_tick; otherwise the old program keeps
+// running and the error is returned. Both are safe to call while the
+// sentinel ticks: a tick runs wholly on the program it began with.
+//
 // # Statistics
 //
 // A Judge holds three sequential tests, one rollout long. Each look (one

@@ -342,6 +342,7 @@ func (s *Sentinel) stateLocked(now time.Time, win *telemetry.Window) *State {
 		Step:            s.step,
 		StepName:        s.stepName,
 		StepStart:       s.stepStart,
+		Started:         s.started,
 		InStep:          now.Sub(s.stepStart),
 		Baseline:        s.cfg.baseline,
 		Candidate:       s.cfg.candidate,

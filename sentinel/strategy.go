@@ -17,6 +17,8 @@ type State struct {
 	Step      int       `json:"step"` // 0 before the first step, then 1, 2, …
 	StepName  string    `json:"stepName,omitempty"`
 	StepStart time.Time `json:"stepStart"`
+	// Started is when the rollout began (the sentinel was made).
+	Started time.Time `json:"started"`
 	// InStep is how long the current step has lasted.
 	InStep    time.Duration `json:"inStep"`
 	Baseline  string        `json:"baseline"`
