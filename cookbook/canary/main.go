@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"flag"
 	"fmt"
 	"os"
@@ -79,17 +80,23 @@ func Recipe() *demo.Recipe {
 		ShadowRate:      0.2,
 		Judge:           sentinel.JudgeConfig{EnableShadow: true},
 		Strategy: func(*demo.Env) (sentinel.Strategy, error) {
-			return sentinel.NewCanary(Steps())
+			return Policy()
 		},
 	}
 }
 
-// Steps are the demo's canary steps: 10 %, 25 %, 50 %, then 100 %, each at
-// least 5 s and 200 canary calls long, so a run takes about half a minute.
-func Steps() sentinel.CanaryConfig {
-	return sentinel.CanaryConfig{
-		Steps:           []int{1000, 2500, 5000, 10000},
-		MinStepDuration: 5 * time.Second,
-		MinStepCalls:    200,
-	}
+// policy is the recipe's meta-policy script.
+//
+//go:embed canary.star
+var policy string
+
+// Policy is canary.star with the demo's steps: 10 %, 25 %, 50 %, then
+// 100 %, each at least 5 s and 200 canary calls long, so that a healthy run
+// takes about half a minute.
+func Policy() (*sentinel.Script, error) {
+	return sentinel.NewScript("canary.star", policy, sentinel.WithScriptParams(map[string]any{
+		"steps":            []int{1000, 2500, 5000, 10000},
+		"min_step_seconds": 5,
+		"min_step_calls":   200,
+	}))
 }

@@ -327,6 +327,8 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 		if st.Phase.Final() && res.FinalTick == 0 {
 			res.FinalTick = n
 			tail = opts.Tail
+			// The rollout is over: stop copying calls to the candidate.
+			_ = env.Shadow.SetRate(0)
 		}
 		if tail == 0 || clock.Since() >= opts.Duration {
 			break
