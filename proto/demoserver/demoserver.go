@@ -52,6 +52,7 @@ type Server struct {
 	calls    sync.Map // method name -> *atomic.Int64
 	inflight atomic.Int64
 	maxIn    atomic.Int64
+	shadows  atomic.Int64
 	accepted atomic.Int64
 	entered  chan string
 
@@ -177,6 +178,9 @@ func (s *Server) TotalCalls() int64 {
 	return n
 }
 
+// ShadowCalls is how many calls carried the shadow marker header.
+func (s *Server) ShadowCalls() int64 { return s.shadows.Load() }
+
 // InFlight is the number of calls the server is handling now.
 func (s *Server) InFlight() int64 { return s.inflight.Load() }
 
@@ -193,6 +197,9 @@ const ShadowHeader = "x-ninelives-shadow"
 func (s *Server) enter(ctx context.Context, method string) (func(), error) {
 	c, _ := s.calls.LoadOrStore(method, new(atomic.Int64))
 	c.(*atomic.Int64).Add(1)
+	if IsShadow(ctx) {
+		s.shadows.Add(1)
+	}
 	n := s.inflight.Add(1)
 	for {
 		m := s.maxIn.Load()

@@ -1,0 +1,166 @@
+package demoserver_test
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func client(t *testing.T, s *demoserver.Server) demov1.DemoServiceClient {
+	t.Helper()
+	cc, err := grpc.NewClient("passthrough:///"+s.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { cc.Close() })
+	return demov1.NewDemoServiceClient(cc)
+}
+
+func TestRepliesNameVersionAndInstance(t *testing.T) {
+	s := demoserver.New("stable", "stable-0")
+	require.NoError(t, s.Start("127.0.0.1:0"))
+	defer s.Stop()
+	c := client(t, s)
+	ctx := context.Background()
+
+	r, err := c.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, "stable", r.GetServedBy().GetVersion())
+	assert.Equal(t, "stable-0", r.GetServedBy().GetInstance())
+	assert.NotNil(t, r.GetGeneratedAt())
+	again, err := c.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, r.GetItem().GetPriceCents(), again.GetItem().GetPriceCents(), "an item is the same on every call")
+
+	_, err = c.GetItem(ctx, &demov1.GetItemRequest{})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	p, err := c.PutItem(ctx, &demov1.PutItemRequest{Item: &demov1.Item{Id: "b"}})
+	require.NoError(t, err)
+	assert.Equal(t, "b", p.GetItem().GetId())
+
+	ls, err := c.ListItems(ctx, &demov1.ListItemsRequest{PageSize: 4, Prefix: "x"})
+	require.NoError(t, err)
+	var ids []string
+	for {
+		m, err := ls.Recv()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		ids = append(ids, m.GetItem().GetId())
+	}
+	assert.Equal(t, []string{"x0", "x1", "x2", "x3"}, ids)
+
+	cs, err := c.CountItems(ctx)
+	require.NoError(t, err)
+	for range 5 {
+		require.NoError(t, cs.Send(&demov1.CountItemsRequest{Id: "i"}))
+	}
+	cr, err := cs.CloseAndRecv()
+	require.NoError(t, err)
+	assert.EqualValues(t, 5, cr.GetCount())
+
+	es, err := c.Echo(ctx)
+	require.NoError(t, err)
+	require.NoError(t, es.Send(&demov1.EchoRequest{Text: "hi"}))
+	er, err := es.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, "hi", er.GetText())
+	require.NoError(t, es.CloseSend())
+	_, err = es.Recv()
+	assert.Equal(t, io.EOF, err)
+
+	assert.EqualValues(t, 3, s.Calls("GetItem"))
+	assert.EqualValues(t, 7, s.TotalCalls())
+	assert.EqualValues(t, 1, s.Accepted())
+}
+
+func TestFaultsSwitchWhileRunning(t *testing.T) {
+	entered := make(chan string, 8)
+	s := demoserver.New("canary", "canary-0", demoserver.WithSeed(3), demoserver.WithEntered(entered))
+	require.NoError(t, s.Start("127.0.0.1:0"))
+	defer s.Stop()
+	c := client(t, s)
+	ctx := context.Background()
+
+	s.SetFaults(demoserver.Faults{ErrorRate: 1})
+	_, err := c.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.ErrorContains(t, err, "injected failure in canary canary-0")
+
+	s.SetFaults(demoserver.Faults{PriceDelta: 5})
+	base := demoserver.New("stable", "s")
+	require.NoError(t, base.Start("127.0.0.1:0"))
+	defer base.Stop()
+	r1, err := c.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	r2, err := client(t, base).GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, r2.GetItem().GetPriceCents()+5, r1.GetItem().GetPriceCents())
+
+	// A hang holds the call in the handler until the fault is cleared.
+	s.SetFaults(demoserver.Faults{Hang: true})
+	for len(entered) > 0 {
+		<-entered
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.GetItem(metadata.AppendToOutgoingContext(ctx, demoserver.ShadowHeader, "candidate"), &demov1.GetItemRequest{Id: "a"})
+		done <- err
+	}()
+	assert.Equal(t, "GetItem", <-entered)
+	assert.EqualValues(t, 1, s.InFlight())
+	select {
+	case err := <-done:
+		t.Fatalf("the hung call returned: %v", err)
+	default:
+	}
+	s.SetFaults(demoserver.Faults{})
+	require.NoError(t, <-done)
+	assert.EqualValues(t, 1, s.MaxInFlight())
+	assert.EqualValues(t, 1, s.ShadowCalls(), "the marked call was counted as a shadow")
+
+	// A hung call ends with its deadline.
+	s.SetFaults(demoserver.Faults{Hang: true})
+	dctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = c.GetItem(dctx, &demov1.GetItemRequest{Id: "a"})
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
+	s.Stop()
+	s.Stop() // idempotent
+}
+
+func TestFleet(t *testing.T) {
+	f, err := demoserver.StartFleet(
+		demoserver.VersionSpec{Version: "stable", Count: 2},
+		demoserver.VersionSpec{Version: "canary", Count: 1, Faults: demoserver.Faults{ErrorRate: 1}},
+	)
+	require.NoError(t, err)
+	defer f.Stop()
+	assert.Equal(t, []string{"stable", "canary"}, f.Versions())
+	assert.Len(t, f.All(), 3)
+	assert.Equal(t, "canary-0", f.Servers("canary")[0].Instance())
+	assert.Equal(t, 1.0, f.Servers("canary")[0].Faults().ErrorRate)
+	assert.Contains(t, f.Target(), "ninelives:///stable=passthrough:///127.0.0.1:")
+	assert.Contains(t, f.TargetOf("canary"), "canary=passthrough:///"+f.Servers("canary")[0].Addr())
+	f.SetFaults("canary", demoserver.Faults{})
+	assert.Zero(t, f.Servers("canary")[0].Faults().ErrorRate)
+
+	_, err = demoserver.StartFleet(demoserver.VersionSpec{Version: "x", Count: 0})
+	assert.ErrorContains(t, err, `version "x": count 0, want at least 1`)
+	s := demoserver.New("v", "i")
+	assert.ErrorContains(t, s.Start("256.0.0.1:0"), "demoserver: listen 256.0.0.1:0")
+}
