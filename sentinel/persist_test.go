@@ -78,7 +78,7 @@ func TestJudgeRestoreRejectsWhatDoesNotFit(t *testing.T) {
 		edit func(*sentinel.JudgeState)
 		want string
 	}{
-		"another alpha": {func(s *sentinel.JudgeState) { s.Budget.Errors /= 2 }, "JudgeState.Budget"},
+		"another alpha":  {func(s *sentinel.JudgeState) { s.Budget.Errors /= 2 }, "JudgeState.Budget"},
 		"errors > calls": {func(s *sentinel.JudgeState) { s.Errors.CandErrors = 11 }, "JudgeState.Errors.CandErrors = 11 exceeds CandCalls = 10"},
 		"negative calls": {func(s *sentinel.JudgeState) { s.Errors.BaseCalls = -1 }, "JudgeState.Errors.BaseCalls = -1"},
 		"failed later":   {func(s *sentinel.JudgeState) { s.Errors.FailedAt = 7 }, "JudgeState.Errors.FailedAt = 7, want 0..Looks (1)"},
@@ -168,13 +168,15 @@ func TestRestoreRejectsABadCheckpoint(t *testing.T) {
 		edit func(*sentinel.Checkpoint)
 		want string
 	}{
-		"phase":     {func(c *sentinel.Checkpoint) { c.Phase = "sideways" }, `Checkpoint.Phase = "sideways"`},
-		"step":      {func(c *sentinel.Checkpoint) { c.Step = -2 }, "Checkpoint.Step = -2"},
-		"pending":   {func(c *sentinel.Checkpoint) { c.Phase, c.Step = sentinel.PhasePending, 3 }, "Checkpoint.Step = 3 in the pending phase"},
-		"versions":  {func(c *sentinel.Checkpoint) { c.Candidate = "green" }, `candidate "green"`},
-		"weights":   {func(c *sentinel.Checkpoint) { c.Weights = []balancer.Weight{{Version: "stable", Weight: 9000}} }, "Checkpoint.Weights"},
-		"judge":     {func(c *sentinel.Checkpoint) { c.Judge.Errors.StepCalls = -1 }, "JudgeState.Errors.StepCalls = -1"},
-		"histogram": {func(c *sentinel.Checkpoint) { c.StepWindow.Versions["canary"].Roles[balancer.RolePrimary].Latency.Scale = 99 }, "Checkpoint.StepWindow"},
+		"phase":    {func(c *sentinel.Checkpoint) { c.Phase = "sideways" }, `Checkpoint.Phase = "sideways"`},
+		"step":     {func(c *sentinel.Checkpoint) { c.Step = -2 }, "Checkpoint.Step = -2"},
+		"pending":  {func(c *sentinel.Checkpoint) { c.Phase, c.Step = sentinel.PhasePending, 3 }, "Checkpoint.Step = 3 in the pending phase"},
+		"versions": {func(c *sentinel.Checkpoint) { c.Candidate = "green" }, `candidate "green"`},
+		"weights":  {func(c *sentinel.Checkpoint) { c.Weights = []balancer.Weight{{Version: "stable", Weight: 9000}} }, "Checkpoint.Weights"},
+		"judge":    {func(c *sentinel.Checkpoint) { c.Judge.Errors.StepCalls = -1 }, "JudgeState.Errors.StepCalls = -1"},
+		"histogram": {func(c *sentinel.Checkpoint) {
+			c.StepWindow.Versions["canary"].Roles[balancer.RolePrimary].Latency.Scale = 99
+		}, "Checkpoint.StepWindow"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cp := roundTrip(t, good)
