@@ -91,8 +91,8 @@ func scenario(t *testing.T, m *telemetry.Metrics) {
 	m.RecordShadowComparison(ctx, "canary", getItem, telemetry.ShadowMismatch)
 	m.RecordShadowComparison(ctx, "canary", getItem, telemetry.ShadowMismatch)
 	m.RecordShadowComparison(ctx, "canary", getItem, telemetry.ShadowMatch)
-	m.RecordShadowDropped(ctx, "queue_full")
-	m.RecordShadowDropped(ctx, "queue_full")
+	m.RecordShadowDropped(ctx, "concurrency")
+	m.RecordShadowDropped(ctx, "concurrency")
 	m.RecordDecision(ctx, "hold")
 	m.RecordDecision(ctx, "hold")
 	m.RecordDecision(ctx, "promote")
@@ -258,7 +258,7 @@ func TestInstrumentsAfterRealRPCs(t *testing.T) {
 		Description: got[telemetry.MetricDropped].Description,
 		Unit:        "{call}",
 		Data: metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: []metricdata.DataPoint[int64]{
-			{Attributes: attribute.NewSet(telemetry.AttrShadowReason.String("queue_full")), Value: 2},
+			{Attributes: attribute.NewSet(telemetry.AttrShadowReason.String("concurrency")), Value: 2},
 		}},
 	}, got[telemetry.MetricDropped], metricdatatest.IgnoreTimestamp())
 
@@ -295,7 +295,7 @@ func TestRecordingAllocatesNothingAfterWarmUp(t *testing.T) {
 		m.ObserveAttempt(failed)
 		m.ObserveFallback("canary")
 		m.RecordShadowComparison(ctx, "canary", getItem, telemetry.ShadowMatch)
-		m.RecordShadowDropped(ctx, "queue_full")
+		m.RecordShadowDropped(ctx, "concurrency")
 		m.RecordDecision(ctx, "hold")
 	}
 	warm()

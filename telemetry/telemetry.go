@@ -402,7 +402,7 @@ func (m *Metrics) RecordShadowComparison(ctx context.Context, version, method, r
 }
 
 // RecordShadowDropped counts one shadow copy that was dropped for reason (such
-// as "queue_full" or "stream_buffer_full").
+// as "concurrency" or "stream_buffer").
 func (m *Metrics) RecordShadowDropped(ctx context.Context, reason string) {
 	if !m.dropped.Enabled(ctx) {
 		return

@@ -196,7 +196,7 @@ func TestWindowMerge(t *testing.T) {
 			},
 		},
 		Weights:       map[string]int64{"stable": 9000, "canary": 1000},
-		ShadowDropped: map[string]int64{"queue_full": 1},
+		ShadowDropped: map[string]int64{"concurrency": 1},
 		Decisions:     map[string]int64{"hold": 1},
 	}
 	b := &telemetry.Window{
@@ -234,7 +234,7 @@ func TestWindowMerge(t *testing.T) {
 	assert.EqualValues(t, 6, w.Version("canary").Comparisons())
 	assert.EqualValues(t, 2, w.Version("canary").Fallbacks)
 	assert.Equal(t, map[string]int64{"stable": 7500, "canary": 2500}, w.Weights, "the later window's weights")
-	assert.Equal(t, map[string]int64{"queue_full": 1}, w.ShadowDropped)
+	assert.Equal(t, map[string]int64{"concurrency": 1}, w.ShadowDropped)
 	assert.Equal(t, map[string]int64{"hold": 2, "promote": 1}, w.Decisions)
 
 	// Merging in the other order gives the same sums and the same weights.
