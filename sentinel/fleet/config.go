@@ -1,0 +1,195 @@
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+// ErrBadOption is returned, wrapped, for every argument or option a
+// constructor of this package rejects.
+var ErrBadOption = errors.New("ninelives: bad fleet option")
+
+// ErrNotLeader is returned, wrapped, by a Leader's Tick when it does not
+// lead (any more): it has not won the election, or its lease expired, or
+// another sentinel took over.
+var ErrNotLeader = errors.New("ninelives: not the fleet's leader")
+
+// ErrBadState is returned, wrapped, for a rollout state, report or
+// checkpoint in etcd that is malformed or out of order.
+var ErrBadState = errors.New("ninelives: bad fleet state")
+
+// Option configures a Reporter, a Follower, a Source or a Leader. Each
+// takes the options that concern it and ignores the others.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	ttl       time.Duration
+	interval  time.Duration
+	timeout   time.Duration
+	retention int
+	cursorAge time.Duration
+	clock     sentinel.Clock
+	logger    *slog.Logger
+	// Leader only.
+	baseline, candidate string
+	sentinel            []sentinel.Option
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		ttl:       10 * time.Second,
+		interval:  time.Second,
+		timeout:   2 * time.Second,
+		retention: 64,
+		cursorAge: time.Hour,
+		clock:     wallClock{},
+		logger:    slog.Default(),
+	}
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
+	}
+	switch {
+	case c.ttl < time.Second || c.ttl%time.Second != 0:
+		return c, bad("TTL %v, want whole seconds, at least 1s (etcd leases count in seconds)", c.ttl)
+	case c.interval <= 0:
+		return c, bad("interval %v, want a positive duration", c.interval)
+	case c.timeout <= 0:
+		return c, bad("timeout %v, want a positive duration", c.timeout)
+	case c.retention < 2:
+		return c, bad("retention %d, want at least 2 reports", c.retention)
+	case c.cursorAge <= 0:
+		return c, bad("cursor retention %v, want a positive duration", c.cursorAge)
+	case c.clock == nil:
+		return c, bad("clock is nil")
+	case c.logger == nil:
+		return c, bad("logger is nil")
+	}
+	return c, nil
+}
+
+// WithTTL sets the TTL of the etcd leases that bind a replica's reports and
+// a sentinel's leadership (default 10 s, whole seconds). A replica or a
+// leader that stops renewing is gone this long after.
+func WithTTL(d time.Duration) Option { return optionFunc(func(c *config) { c.ttl = d }) }
+
+// WithInterval sets the time between reports and between the leader's
+// ticks when they Run (default 1 s).
+func WithInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.interval = d }) }
+
+// WithTimeout bounds each etcd request (default 2 s). A request that runs
+// out counts as etcd being unreachable.
+func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
+
+// WithRetention sets how many of its last reports a replica keeps in etcd
+// (default 64). Reports that no leader has read by then are dropped, so it
+// should span the leader's tick and a failover: retention × interval well
+// above the TTL.
+func WithRetention(reports int) Option { return optionFunc(func(c *config) { c.retention = reports }) }
+
+// WithCursorRetention sets how long the leader remembers the last report it
+// read from a replica that has gone quiet (default 1 h); a replica that
+// comes back within it is never counted twice.
+func WithCursorRetention(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.cursorAge = d })
+}
+
+// WithClock replaces the wall clock (the leader's sentinel uses it too).
+func WithClock(clk sentinel.Clock) Option { return optionFunc(func(c *config) { c.clock = clk }) }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
+
+// WithVersions names the baseline and the candidate for a Leader; by default
+// they are its initial weights' first and second versions.
+func WithVersions(baseline, candidate string) Option {
+	return optionFunc(func(c *config) { c.baseline, c.candidate = baseline, candidate })
+}
+
+// WithSentinelOptions passes options to the leader's sentinel: the judge,
+// alerters, a decision recorder, a dry run. The clock, the logger and the
+// versions come from this package's options.
+func WithSentinelOptions(opts ...sentinel.Option) Option {
+	return optionFunc(func(c *config) { c.sentinel = append(c.sentinel, opts...) })
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// keys is the layout of one rollout in etcd, under its prefix:
+//
+//	<prefix>/state                         the rollout state (JSON), watched by every replica
+//	<prefix>/checkpoint                    the leader's checkpoint (JSON)
+//	<prefix>/election/<lease>              the sentinels' election
+//	<prefix>/reports/<replica>/<epoch>/<seq>  a replica's report, bound to its lease
+type keys struct {
+	prefix string
+}
+
+func newKeys(prefix string) (keys, error) {
+	switch {
+	case prefix == "":
+		return keys{}, fmt.Errorf("%w: prefix is empty, want a key prefix such as /ninelives/orders", ErrBadOption)
+	case strings.HasSuffix(prefix, "/"):
+		return keys{}, fmt.Errorf("%w: prefix %q ends with /, want it without", ErrBadOption, prefix)
+	case strings.ContainsAny(prefix, "\x00\n"):
+		return keys{}, fmt.Errorf("%w: prefix %q holds a control character", ErrBadOption, prefix)
+	}
+	return keys{prefix: prefix}, nil
+}
+
+func (k keys) state() string      { return k.prefix + "/state" }
+func (k keys) checkpoint() string { return k.prefix + "/checkpoint" }
+func (k keys) election() string   { return k.prefix + "/election" }
+func (k keys) reports() string    { return k.prefix + "/reports/" }
+
+func (k keys) epoch(replica, epoch string) string { return k.reports() + replica + "/" + epoch + "/" }
+
+func (k keys) report(replica, epoch string, seq uint64) string {
+	return fmt.Sprintf("%s%016x", k.epoch(replica, epoch), seq)
+}
+
+// parseReport splits a report key into its replica, epoch and sequence
+// number.
+func (k keys) parseReport(key string) (replica, epoch string, seq uint64, err error) {
+	rest, ok := strings.CutPrefix(key, k.reports())
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 3 || checkName(parts[0]) != nil || checkName(parts[1]) != nil || len(parts[2]) != 16 {
+		return "", "", 0, fmt.Errorf("%w: report key %q, want %s<replica>/<epoch>/<16 hex digits>", ErrBadState, key, k.reports())
+	}
+	if _, err := fmt.Sscanf(parts[2], "%016x", &seq); err != nil || seq == 0 {
+		return "", "", 0, fmt.Errorf("%w: report key %q: sequence %q, want 16 hex digits above 0", ErrBadState, key, parts[2])
+	}
+	return parts[0], parts[1], seq, nil
+}
+
+// checkName checks a replica's, an epoch's or a sentinel's name: 1 to 64
+// letters, digits, '.', '_' or '-'.
+func checkName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("name %q: want 1 to 64 characters", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("name %q: %q is not a letter, digit, '.', '_' or '-'", name, r)
+		}
+	}
+	return nil
+}

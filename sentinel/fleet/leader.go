@@ -1,0 +1,677 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+// Leader is one of the fleet's sentinels. Any number may run; they campaign
+// through etcd's election API and one leads. The leader ticks a sentinel
+// whose metric source is the replicas' reports (a Source) and whose Split is
+// its own, not wired to any connection: after each tick it writes, in one
+// transaction fenced by its election key, its checkpoint (the sentinel's
+// checkpoint and how far it has read each replica) and, when the phase, the
+// step or the weights changed, the next rollout state, which every
+// replica's Follower applies.
+//
+// A sentinel that wins the election resumes from the stored checkpoint:
+// same phase, step, step start, weights and judge statistics, so the
+// rollout neither restarts nor jumps, and every report is judged once over
+// all terms. A leader whose lease expired, or whose fenced write fails
+// because another took over, steps down (Tick returns ErrNotLeader).
+type Leader struct {
+	client   *clientv3.Client
+	keys     keys
+	name     string
+	cfg      config
+	initial  []balancer.Weight
+	strategy sentinel.Strategy
+
+	closeCtx    context.Context
+	closeCancel context.CancelFunc
+
+	// runMu serialises Campaign's loading, Tick, Resign and Close; it is
+	// taken before mu. sen and src are written holding both, so either
+	// suffices to read them.
+	runMu sync.Mutex
+	sen   *sentinel.Sentinel
+	src   *Source
+
+	mu          sync.Mutex // guards everything below
+	unsure      *unsureCommit
+	session     *concurrency.Session
+	election    *concurrency.Election
+	campaigning bool
+	leading     bool
+	loaded      bool
+	term        int64
+	state       *RolloutState // the last state committed (nil: none yet)
+	cpRev       int64         // the checkpoint's mod revision this leader expects
+	tick        uint64
+	republish   bool
+	electedAt   time.Time
+	terms       int64
+	publishes   int64
+	writes      int64
+	lastErr     string
+	last        sentinel.Event
+	closed      bool
+}
+
+// LeaderStatus is a snapshot of a Leader.
+type LeaderStatus struct {
+	Name    string `json:"name"`
+	Leading bool   `json:"leading"`
+	// Term is the election revision of the current (or last) leadership.
+	Term      int64     `json:"term"`
+	ElectedAt time.Time `json:"electedAt,omitzero"`
+	// Terms counts the times this sentinel won the election.
+	Terms int64 `json:"terms"`
+	// Tick is the number of ticks committed to etcd, over all leaders.
+	Tick uint64 `json:"tick"`
+	// State is the last rollout state committed.
+	State *RolloutState `json:"state,omitempty"`
+	// Writes counts this sentinel's transactions, Publishes those that
+	// carried a new state.
+	Writes    int64 `json:"writes"`
+	Publishes int64 `json:"publishes"`
+	// Error is the last failure (etcd, a malformed stored state).
+	Error string `json:"error,omitempty"`
+	// LastDecision is the sentinel's last decision as leader.
+	LastDecision *sentinel.Event `json:"lastDecision,omitempty"`
+	Source       SourceStats     `json:"source"`
+	// Sentinel is the leading sentinel's status (nil when not leading).
+	Sentinel *sentinel.Status `json:"sentinel,omitempty"`
+}
+
+// unsureCommit is a commit whose outcome is unknown (etcd did not answer
+// in time): the next Tick looks whether it landed.
+type unsureCommit struct {
+	tick  uint64
+	state *RolloutState
+}
+
+// keepOpen hides a strategy's Close from the sentinels a Leader makes and
+// drops at each change of term; the Leader closes the strategy itself.
+type keepOpen struct{ sentinel.Strategy }
+
+// NewLeader makes the sentinel name (letters, digits, '.', '_', '-') of the
+// rollout under prefix. initial are the weights before the rollout starts;
+// strategy decides each tick, as in sentinel.New. It campaigns on Campaign
+// or Run.
+func NewLeader(client *clientv3.Client, prefix, name string, initial []balancer.Weight, strategy sentinel.Strategy, opts ...Option) (*Leader, error) {
+	switch {
+	case client == nil:
+		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
+	case strategy == nil:
+		return nil, fmt.Errorf("%w: strategy is nil", ErrBadOption)
+	}
+	if err := checkName(name); err != nil {
+		return nil, fmt.Errorf("%w: sentinel %v", ErrBadOption, err)
+	}
+	k, err := newKeys(prefix)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	split, err := balancer.NewSplit(initial...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: initial weights: %v", ErrBadOption, err)
+	}
+	if cfg.baseline == "" && cfg.candidate == "" {
+		if vs := split.Versions(); len(vs) >= 2 {
+			cfg.baseline, cfg.candidate = vs[0], vs[1]
+		}
+	}
+	// Check the sentinel's options now rather than at the first election.
+	s, err := sentinel.New(split, &Source{}, keepOpen{strategy}, sentinelOptions(cfg)...)
+	if err != nil {
+		return nil, err
+	}
+	s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Leader{client: client, keys: k, name: name, cfg: cfg, initial: slices.Clone(initial), strategy: strategy,
+		closeCtx: ctx, closeCancel: cancel}, nil
+}
+
+func sentinelOptions(cfg config) []sentinel.Option {
+	return append([]sentinel.Option{sentinel.WithVersions(cfg.baseline, cfg.candidate), sentinel.WithClock(cfg.clock),
+		sentinel.WithLogger(cfg.logger)}, cfg.sentinel...)
+}
+
+// Campaign blocks until this sentinel leads the rollout, then loads the
+// stored state and checkpoint. It returns nil at once if it leads already,
+// and ctx's error if ctx ends first. A stored state that is malformed does
+// not stop the campaign; the first Tick reports it.
+func (l *Leader) Campaign(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(l.closeCtx, cancel)
+	defer stop()
+
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return fmt.Errorf("%w: the leader is closed", ErrBadOption)
+	case l.leading:
+		l.mu.Unlock()
+		return nil
+	case l.campaigning:
+		l.mu.Unlock()
+		return fmt.Errorf("%w: Campaign is already running", ErrBadOption)
+	}
+	l.campaigning = true
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.campaigning = false
+		l.mu.Unlock()
+	}()
+
+	session, err := l.freshSession(ctx)
+	if err != nil {
+		return err
+	}
+	e := concurrency.NewElection(session, l.keys.election())
+	if err := e.Campaign(ctx, l.name); err != nil {
+		return fmt.Errorf("ninelives: campaigning for the rollout under %s: %w", l.keys.prefix, err)
+	}
+	// Campaign also returns when the keys before ours are gone; make sure
+	// ours is still there (our lease may have expired while we waited).
+	gctx, gcancel := context.WithTimeout(ctx, l.cfg.timeout)
+	resp, err := l.client.Get(gctx, e.Key())
+	gcancel()
+	if err != nil {
+		return fmt.Errorf("ninelives: checking the election key: %w", err)
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != e.Rev() {
+		return fmt.Errorf("%w: the election key %s expired while campaigning", ErrNotLeader, e.Key())
+	}
+
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	l.mu.Lock()
+	l.election, l.term, l.leading, l.loaded = e, e.Rev(), true, false
+	l.electedAt = l.cfg.clock.Now()
+	l.terms++
+	l.mu.Unlock()
+	l.cfg.logger.Info("ninelives: leading the fleet's rollout", "sentinel", l.name, "term", e.Rev(), "prefix", l.keys.prefix)
+	lctx, lcancel := context.WithTimeout(ctx, l.cfg.timeout)
+	defer lcancel()
+	if err := l.loadLocked(lctx); err != nil {
+		l.fail(err)
+	}
+	return nil
+}
+
+// freshSession returns the sentinel's session, granting a new lease if it
+// has none or the last one expired.
+func (l *Leader) freshSession(ctx context.Context) (*concurrency.Session, error) {
+	l.mu.Lock()
+	s := l.session
+	l.mu.Unlock()
+	if s != nil {
+		select {
+		case <-s.Done():
+		default:
+			return s, nil
+		}
+	}
+	ttl := int64(l.cfg.ttl / time.Second)
+	gctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
+	g, err := l.client.Grant(gctx, ttl)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("ninelives: granting the sentinel's lease: %w", err)
+	}
+	s, err = concurrency.NewSession(l.client, concurrency.WithLease(g.ID), concurrency.WithTTL(int(ttl)))
+	if err != nil {
+		return nil, fmt.Errorf("ninelives: keeping the sentinel's lease alive: %w", err)
+	}
+	l.mu.Lock()
+	l.session = s
+	l.mu.Unlock()
+	return s, nil
+}
+
+// loadLocked reads the stored state and checkpoint and makes the sentinel
+// that carries the rollout on from them.
+func (l *Leader) loadLocked(ctx context.Context) error {
+	resp, err := l.client.Txn(ctx).Then(clientv3.OpGet(l.keys.state()), clientv3.OpGet(l.keys.checkpoint())).Commit()
+	if err != nil {
+		return fmt.Errorf("ninelives: reading the stored rollout: %w", err)
+	}
+	var st *RolloutState
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		if st, err = DecodeState(kvs[0].Value); err != nil {
+			return fmt.Errorf("%w (key %s): the sentinel holds until it is fixed or deleted", err, l.keys.state())
+		}
+		if st.Baseline != l.cfg.baseline || st.Candidate != l.cfg.candidate {
+			return fmt.Errorf("%w: the stored rollout state is for baseline %q and candidate %q, this sentinel's are %q and %q",
+				ErrBadState, st.Baseline, st.Candidate, l.cfg.baseline, l.cfg.candidate)
+		}
+	}
+	var doc *checkpoint
+	var cpRev int64
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+		cpRev = kvs[0].ModRevision
+		doc, err = decodeCheckpoint(kvs[0].Value)
+		var stSeq uint64
+		if st != nil {
+			stSeq = st.Seq
+		}
+		switch {
+		case err != nil:
+			l.cfg.logger.Warn("ninelives: the stored checkpoint is unusable; resuming from the rollout state with a fresh judge", "error", err)
+		case st != nil && doc.StateSeq != stSeq:
+			l.cfg.logger.Warn("ninelives: the stored checkpoint does not go with the rollout state; resuming from the state with a fresh judge",
+				"checkpointSeq", doc.StateSeq, "stateSeq", stSeq)
+			doc = nil
+		}
+	}
+
+	split, err := balancer.NewSplit(l.initial...)
+	if err != nil {
+		return err
+	}
+	src, err := NewSource(l.client, l.keys.prefix, WithTimeout(l.cfg.timeout), WithClock(l.cfg.clock),
+		WithLogger(l.cfg.logger), WithCursorRetention(l.cfg.cursorAge))
+	if err != nil {
+		return err
+	}
+	opts := sentinelOptions(l.cfg)
+	var sen *sentinel.Sentinel
+	var tick uint64
+	republish := false
+	if doc != nil {
+		src.seek(doc.ReadRev, doc.Cursors)
+		sen, err = sentinel.Restore(split, src, keepOpen{l.strategy}, doc.Sentinel, opts...)
+		if err != nil {
+			l.cfg.logger.Warn("ninelives: the stored checkpoint does not fit this sentinel; resuming from the rollout state with a fresh judge", "error", err)
+			src.seek(0, nil)
+			doc = nil
+		} else {
+			tick = doc.Tick
+			republish = st == nil && doc.StateSeq > 0
+		}
+	}
+	if doc == nil && st != nil {
+		l.cfg.logger.Warn("ninelives: no usable checkpoint: the judge starts afresh, so α is spent again from here",
+			"seq", st.Seq, "step", st.Step)
+		sen, err = sentinel.Restore(split, src, keepOpen{l.strategy}, sentinel.Checkpoint{
+			Baseline: st.Baseline, Candidate: st.Candidate, Phase: st.Phase, Step: st.Step, StepName: st.StepName,
+			StepStart: st.StepStart, Started: st.StepStart, Weights: st.Weights,
+		}, opts...)
+		if err != nil {
+			return fmt.Errorf("%w: the stored rollout state does not fit this sentinel: %v", ErrBadState, err)
+		}
+	}
+	if sen == nil {
+		if sen, err = sentinel.New(split, src, keepOpen{l.strategy}, opts...); err != nil {
+			return err
+		}
+	}
+	if l.sen != nil {
+		l.sen.Close()
+	}
+	l.mu.Lock()
+	l.sen, l.src = sen, src
+	l.unsure = nil
+	l.state, l.cpRev, l.tick, l.loaded, l.republish = st, cpRev, tick, true, republish
+	if republish {
+		l.state = &RolloutState{Seq: doc.StateSeq, Term: doc.Term}
+	}
+	l.mu.Unlock()
+	cp := sen.Checkpoint()
+	l.cfg.logger.Info("ninelives: rollout loaded", "sentinel", l.name, "phase", cp.Phase, "step", cp.Step,
+		"stepName", cp.StepName, "weights", split.String(), "tick", tick)
+	return nil
+}
+
+// Tick runs one round as the leader: it reads the reports, lets the
+// sentinel judge and decide, and commits the checkpoint, with the new
+// rollout state if it changed, in one fenced transaction. It returns the
+// sentinel's decision, and ErrNotLeader if this sentinel does not lead.
+// When etcd cannot be reached the rollout holds and the error is returned;
+// the next Tick starts again from what etcd holds.
+func (l *Leader) Tick(ctx context.Context) (sentinel.Event, error) {
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	l.mu.Lock()
+	leading, loaded, session := l.leading, l.loaded, l.session
+	l.mu.Unlock()
+	if !leading {
+		return sentinel.Event{}, fmt.Errorf("%w: campaign first", ErrNotLeader)
+	}
+	select {
+	case <-session.Done():
+		l.stepDownLocked("its lease expired")
+		return sentinel.Event{}, fmt.Errorf("%w: the sentinel's lease expired", ErrNotLeader)
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
+	defer cancel()
+	if loaded {
+		if err := l.settleLocked(ctx); err != nil {
+			l.fail(err)
+			return sentinel.Event{}, err
+		}
+	} else {
+		if err := l.loadLocked(ctx); err != nil {
+			l.fail(err)
+			return sentinel.Event{}, err
+		}
+	}
+	l.mu.Lock()
+	prev := l.state
+	l.mu.Unlock()
+	var seq uint64
+	if prev != nil {
+		seq = prev.Seq
+	}
+	l.src.Only(seq)
+	before := l.src.Stats().Reports
+	ev := l.sen.Tick(ctx)
+	cp := l.sen.Checkpoint()
+	next := l.nextState(prev, cp, ev)
+	l.mu.Lock()
+	l.last = ev
+	l.mu.Unlock()
+	if next == nil && ev.Action == sentinel.ActionSourceFail {
+		// Nothing was read, nothing changed: the rollout holds.
+		err := fmt.Errorf("ninelives: %s", ev.Reason)
+		l.fail(err)
+		return ev, err
+	}
+	if next == nil && l.src.Stats().Reports == before {
+		return ev, nil // no report read, no new state: nothing to write
+	}
+	err := l.commitLocked(ctx, cp, next)
+	return ev, err
+}
+
+// settleLocked finds out whether a commit whose outcome was unknown landed:
+// if it did, the leader goes on; if not, it reloads from what etcd holds,
+// so the reports of that tick are read and judged again.
+func (l *Leader) settleLocked(ctx context.Context) error {
+	l.mu.Lock()
+	u, term := l.unsure, l.term
+	l.mu.Unlock()
+	if u == nil {
+		return nil
+	}
+	resp, err := l.client.Txn(ctx).Then(clientv3.OpGet(l.keys.state()), clientv3.OpGet(l.keys.checkpoint())).Commit()
+	if err != nil {
+		return fmt.Errorf("ninelives: reading the stored rollout: %w", err)
+	}
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+		doc, derr := decodeCheckpoint(kvs[0].Value)
+		if derr == nil && doc.Term == term && doc.Tick == u.tick {
+			l.mu.Lock()
+			l.cpRev, l.tick, l.unsure = kvs[0].ModRevision, u.tick, nil
+			if u.state != nil {
+				l.state, l.republish = u.state, false
+				l.publishes++
+			}
+			l.writes++
+			l.mu.Unlock()
+			l.cfg.logger.Info("ninelives: the last commit landed after all", "tick", u.tick)
+			return nil
+		}
+	}
+	l.cfg.logger.Info("ninelives: the last commit did not land; reloading the rollout from etcd", "tick", u.tick)
+	return l.loadLocked(ctx)
+}
+
+// nextState returns the state to publish after a tick, or nil when the
+// phase, step and weights are those of the last state.
+func (l *Leader) nextState(prev *RolloutState, cp sentinel.Checkpoint, ev sentinel.Event) *RolloutState {
+	l.mu.Lock()
+	republish := l.republish
+	l.mu.Unlock()
+	if prev != nil && !republish && prev.Phase == cp.Phase && prev.Step == cp.Step && prev.StepName == cp.StepName && sameSet(prev.Weights, cp.Weights) {
+		return nil
+	}
+	if prev == nil && cp.Phase == sentinel.PhasePending && sameSet(cp.Weights, l.initial) {
+		return nil
+	}
+	var seq uint64
+	if prev != nil {
+		seq = prev.Seq
+	}
+	return &RolloutState{
+		Format: StateFormat, Term: l.term, Seq: seq + 1, Leader: l.name,
+		Baseline: cp.Baseline, Candidate: cp.Candidate, Phase: cp.Phase, Step: cp.Step, StepName: cp.StepName,
+		StepStart: cp.StepStart, Weights: cp.Weights, Action: ev.Action, Reason: ev.Reason, Time: l.cfg.clock.Now(),
+	}
+}
+
+// commitLocked writes the checkpoint and the next state (if any) in one
+// transaction, fenced by this sentinel's election key and the checkpoint's
+// revision.
+func (l *Leader) commitLocked(ctx context.Context, cp sentinel.Checkpoint, next *RolloutState) error {
+	readRev, cursors := l.src.position()
+	l.mu.Lock()
+	doc := checkpoint{Format: StateFormat, Term: l.term, Leader: l.name, Tick: l.tick + 1, ReadRev: readRev, Cursors: cursors, Sentinel: cp}
+	if l.state != nil {
+		doc.StateSeq = l.state.Seq
+	}
+	if next != nil {
+		doc.StateSeq = next.Seq
+	}
+	key, term, cpRev := l.election.Key(), l.term, l.cpRev
+	l.mu.Unlock()
+
+	docJSON, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("ninelives: encoding the checkpoint: %w", err)
+	}
+	ops := []clientv3.Op{clientv3.OpPut(l.keys.checkpoint(), string(docJSON))}
+	if next != nil {
+		stJSON, err := json.Marshal(next)
+		if err != nil {
+			return fmt.Errorf("ninelives: encoding the rollout state: %w", err)
+		}
+		ops = append(ops, clientv3.OpPut(l.keys.state(), string(stJSON)))
+	}
+	resp, err := l.client.Txn(ctx).If(
+		clientv3.Compare(clientv3.CreateRevision(key), "=", term),
+		clientv3.Compare(clientv3.ModRevision(l.keys.checkpoint()), "=", cpRev),
+	).Then(ops...).Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		// The write may or may not have happened: start the next tick from
+		// what etcd holds.
+		err = fmt.Errorf("ninelives: committing tick %d: %w", doc.Tick, err)
+		l.fail(err)
+		l.mu.Lock()
+		l.unsure = &unsureCommit{tick: doc.Tick, state: next}
+		l.mu.Unlock()
+		return err
+	}
+	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 0 || kvs[0].CreateRevision != term {
+			l.stepDownLocked("another sentinel took over")
+			return fmt.Errorf("%w: another sentinel took over the rollout", ErrNotLeader)
+		}
+		err := fmt.Errorf("%w: the checkpoint was changed by another writer; reloading", ErrBadState)
+		l.fail(err)
+		l.mu.Lock()
+		l.loaded = false
+		l.mu.Unlock()
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cpRev = resp.Header.Revision
+	l.tick = doc.Tick
+	l.writes++
+	l.lastErr = ""
+	if next != nil {
+		l.state = next
+		l.republish = false
+		l.publishes++
+		l.cfg.logger.Info("ninelives: rollout state published", "seq", next.Seq, "term", next.Term, "phase", next.Phase,
+			"step", next.Step, "action", next.Action)
+	}
+	return nil
+}
+
+func (l *Leader) fail(err error) {
+	l.mu.Lock()
+	l.lastErr = err.Error()
+	l.mu.Unlock()
+	l.cfg.logger.Warn("ninelives: the fleet's sentinel holds", "sentinel", l.name, "error", err)
+}
+
+// stepDownLocked stops leading: the sentinel is dropped; the session is
+// left to expire or be closed.
+func (l *Leader) stepDownLocked(why string) {
+	l.mu.Lock()
+	was := l.leading
+	sen := l.sen
+	l.leading, l.loaded, l.election, l.sen, l.unsure = false, false, nil, nil, nil
+	l.mu.Unlock()
+	if sen != nil {
+		sen.Close()
+	}
+	if was {
+		l.cfg.logger.Warn("ninelives: no longer leading the fleet's rollout", "sentinel", l.name, "why", why)
+	}
+}
+
+// IsLeader reports whether this sentinel leads.
+func (l *Leader) IsLeader() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.leading
+}
+
+// Run campaigns and, while leading, ticks every interval, until ctx ends or
+// the rollout reaches a final phase (it returns nil then). When it loses
+// the leadership it campaigns again.
+func (l *Leader) Run(ctx context.Context) error {
+	for {
+		if err := l.Campaign(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			l.fail(err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(l.cfg.interval):
+			}
+			continue
+		}
+		if done, err := l.lead(ctx); done || err != nil {
+			return err
+		}
+	}
+}
+
+// lead ticks while leading; done is set when the rollout is over.
+func (l *Leader) lead(ctx context.Context) (done bool, err error) {
+	c, stop := l.cfg.clock.Ticker(l.cfg.interval)
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-c:
+			ev, err := l.Tick(ctx)
+			switch {
+			case errors.Is(err, ErrNotLeader):
+				return false, nil
+			case err == nil && ev.Phase.Final():
+				return true, nil
+			}
+		}
+	}
+}
+
+// Resign gives the leadership up, so another sentinel takes over at once.
+func (l *Leader) Resign(ctx context.Context) error {
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	l.mu.Lock()
+	e := l.election
+	l.mu.Unlock()
+	l.stepDownLocked("it resigned")
+	if e == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
+	defer cancel()
+	return e.Resign(ctx)
+}
+
+// Status returns a snapshot of the sentinel.
+func (l *Leader) Status() LeaderStatus {
+	l.mu.Lock()
+	st := LeaderStatus{Name: l.name, Leading: l.leading, Term: l.term, ElectedAt: l.electedAt, Terms: l.terms,
+		Tick: l.tick, Writes: l.writes, Publishes: l.publishes, Error: l.lastErr}
+	if l.state != nil {
+		s := *l.state
+		st.State = &s
+	}
+	if l.last.Seq > 0 {
+		e := l.last
+		st.LastDecision = &e
+	}
+	sen, src := l.sen, l.src
+	l.mu.Unlock()
+	if src != nil {
+		st.Source = src.Stats()
+	}
+	if sen != nil && st.Leading {
+		s := sen.Status()
+		st.Sentinel = &s
+	}
+	return st
+}
+
+// Close resigns if leading, stops campaigning, revokes the sentinel's lease
+// and closes the strategy if it holds resources.
+func (l *Leader) Close() error {
+	l.closeCancel()
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.timeout)
+	defer cancel()
+	err := l.Resign(ctx)
+	if l.client.Ctx().Err() != nil {
+		err = nil // the client is closed: the lease expires on its own
+	}
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	l.mu.Lock()
+	s := l.session
+	l.session, l.closed = nil, true
+	l.mu.Unlock()
+	if s != nil {
+		s.Orphan()
+		if _, rerr := l.client.Revoke(ctx, s.Lease()); rerr != nil && err == nil && l.client.Ctx().Err() == nil {
+			err = fmt.Errorf("ninelives: revoking the sentinel's lease: %w", rerr)
+		}
+	}
+	if c, ok := l.strategy.(sentinel.Closer); ok {
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}

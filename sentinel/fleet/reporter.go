@@ -1,0 +1,294 @@
+package fleet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// maxSegments bounds the segments a report holds; older ones are merged
+// into one marked mixed, which the leader leaves out.
+const maxSegments = 8
+
+// Reporter writes one replica's figures to etcd: each Report collects the
+// replica's telemetry window and writes it as one report, under a key of
+// its own bound to the replica's lease, in one transaction (one write per
+// replica per tick) that also drops its reports older than the retention.
+//
+// Reports are numbered, and a number's content never changes once it has
+// been written, even when the write's outcome is unknown (a timeout): the
+// same report is written again until it is known to be in etcd, while the
+// new figures wait in memory. So a retry never counts twice, and figures
+// made while etcd is away are not lost: they go out, in one report, when it
+// returns. The figures are cut at every rollout state the replica's
+// Follower applies, so the leader can judge only the calls made under the
+// weights it published.
+type Reporter struct {
+	client   *clientv3.Client
+	keys     keys
+	name     string
+	epoch    string
+	source   telemetry.MetricSource
+	follower *Follower
+	cfg      config
+
+	reportMu sync.Mutex // serialises Report; taken before the follower's applyMu
+
+	mu        sync.Mutex // guards everything below; taken after the follower's applyMu
+	session   *concurrency.Session
+	next      uint64    // the number the next sealed report gets
+	acc       []segment // figures not yet sealed into a report
+	pending   *report   // sealed, not yet known to be in etcd
+	written   uint64    // the last report known to be in etcd
+	writes    int64
+	failures  int64
+	lastErr   string
+	lastBytes int
+	down      bool
+	closed    bool
+}
+
+// ReporterStatus is a snapshot of a Reporter.
+type ReporterStatus struct {
+	Replica string `json:"replica"`
+	Epoch   string `json:"epoch"`
+	// Written is the number of the last report known to be in etcd;
+	// Pending is set while a report waits to be written again.
+	Written uint64 `json:"written"`
+	Pending bool   `json:"pending"`
+	// Writes counts the successful writes (one per Report while etcd
+	// answers), Failures the others.
+	Writes    int64  `json:"writes"`
+	Failures  int64  `json:"failures"`
+	LastError string `json:"lastError,omitempty"`
+	// LastBytes is the size of the last report written.
+	LastBytes int `json:"lastBytes"`
+	// Lease is the etcd lease the reports are bound to (0: none yet).
+	Lease int64 `json:"lease"`
+}
+
+// NewReporter makes the reporter of the replica name (letters, digits, '.',
+// '_', '-'; unique in the fleet) for the rollout under prefix. source is the
+// replica's telemetry Source; follower is the replica's Follower, whose
+// applied states cut the figures.
+func NewReporter(client *clientv3.Client, prefix, name string, source telemetry.MetricSource, follower *Follower, opts ...Option) (*Reporter, error) {
+	switch {
+	case client == nil:
+		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
+	case source == nil:
+		return nil, fmt.Errorf("%w: metric source is nil", ErrBadOption)
+	case follower == nil:
+		return nil, fmt.Errorf("%w: follower is nil", ErrBadOption)
+	}
+	if err := checkName(name); err != nil {
+		return nil, fmt.Errorf("%w: replica %v", ErrBadOption, err)
+	}
+	k, err := newKeys(prefix)
+	if err != nil {
+		return nil, err
+	}
+	if k != follower.keys {
+		return nil, fmt.Errorf("%w: the follower follows %q, not %q", ErrBadOption, follower.keys.prefix, prefix)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("ninelives: making the reporter's epoch: %w", err)
+	}
+	r := &Reporter{client: client, keys: k, name: name, epoch: hex.EncodeToString(b[:]), source: source, follower: follower, cfg: cfg, next: 1}
+	follower.applyMu.Lock()
+	defer follower.applyMu.Unlock()
+	if follower.cut != nil {
+		return nil, fmt.Errorf("%w: the follower already has a reporter", ErrBadOption)
+	}
+	follower.cut = r.cut
+	return r, nil
+}
+
+// cut closes the figures made under the state prev, before the follower
+// applies the next one.
+func (r *Reporter) cut(prev uint64) {
+	if err := r.collect(context.Background(), prev); err != nil {
+		r.cfg.logger.Warn("ninelives: collecting the figures before a new rollout state", "error", err)
+	}
+}
+
+// collect adds what the source recorded since the last collect to the
+// figures under state seq.
+func (r *Reporter) collect(ctx context.Context, seq uint64) error {
+	w, err := r.source.Collect(ctx)
+	if err != nil {
+		return fmt.Errorf("ninelives: collecting the replica's figures: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.acc); n > 0 && r.acc[n-1].State == seq && !r.acc[n-1].Mixed {
+		return r.acc[n-1].Window.Merge(w)
+	}
+	r.acc = append(r.acc, segment{State: seq, Window: w})
+	if len(r.acc) > maxSegments {
+		first := r.acc[0]
+		first.Mixed = true
+		if err := first.Window.Merge(r.acc[1].Window); err != nil {
+			return err
+		}
+		r.acc = append([]segment{first}, r.acc[2:]...)
+	}
+	return nil
+}
+
+// Report collects the replica's figures and writes them to etcd in one
+// transaction. When etcd does not answer in time, the figures stay in
+// memory for the next Report, the Follower is told that etcd is out of
+// reach, and the error is returned.
+func (r *Reporter) Report(ctx context.Context) error {
+	r.reportMu.Lock()
+	defer r.reportMu.Unlock()
+	var cerr error
+	r.follower.withApplied(func(seq uint64) { cerr = r.collect(ctx, seq) })
+	if cerr != nil {
+		return cerr
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return fmt.Errorf("%w: the reporter is closed", ErrBadOption)
+	}
+	if r.pending == nil {
+		r.pending = &report{Format: StateFormat, Replica: r.name, Epoch: r.epoch, Seq: r.next, Segments: r.acc}
+		r.next++
+		r.acc = nil
+	}
+	rep := r.pending
+	r.mu.Unlock()
+
+	val, err := json.Marshal(rep)
+	if err != nil {
+		return fmt.Errorf("ninelives: encoding report %d: %w", rep.Seq, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
+	defer cancel()
+	err = r.write(wctx, rep.Seq, val)
+	r.mu.Lock()
+	if err != nil {
+		r.failures++
+		r.lastErr = err.Error()
+		r.down = true
+		r.mu.Unlock()
+		r.follower.SetReachable(err)
+		return err
+	}
+	r.pending = nil
+	r.written = rep.Seq
+	r.writes++
+	r.lastBytes = len(val)
+	wasDown := r.down
+	r.down = false
+	r.mu.Unlock()
+	r.follower.SetReachable(nil)
+	if wasDown {
+		// Catch up at once rather than wait for the watch to resume.
+		_ = r.follower.Sync(ctx)
+	}
+	return nil
+}
+
+func (r *Reporter) write(ctx context.Context, seq uint64, val []byte) error {
+	lease, err := r.lease(ctx)
+	if err != nil {
+		return err
+	}
+	ops := []clientv3.Op{clientv3.OpPut(r.keys.report(r.name, r.epoch, seq), string(val), clientv3.WithLease(lease))}
+	if keep := uint64(r.cfg.retention); seq > keep {
+		ops = append(ops, clientv3.OpDelete(r.keys.report(r.name, r.epoch, 1), clientv3.WithRange(r.keys.report(r.name, r.epoch, seq-keep+1))))
+	}
+	if _, err := r.client.Txn(ctx).Then(ops...).Commit(); err != nil {
+		return fmt.Errorf("ninelives: writing report %d of replica %s: %w", seq, r.name, err)
+	}
+	return nil
+}
+
+// lease returns the replica's lease, granting a new one when there is none
+// or the last one expired (etcd was away longer than the TTL).
+func (r *Reporter) lease(ctx context.Context) (clientv3.LeaseID, error) {
+	r.mu.Lock()
+	s := r.session
+	r.mu.Unlock()
+	if s != nil {
+		select {
+		case <-s.Done():
+			r.cfg.logger.Warn("ninelives: the replica's lease expired; reporting under a new one", "replica", r.name, "lease", int64(s.Lease()))
+		default:
+			return s.Lease(), nil
+		}
+	}
+	ttl := int64(r.cfg.ttl / time.Second)
+	g, err := r.client.Grant(ctx, ttl)
+	if err != nil {
+		return 0, fmt.Errorf("ninelives: granting the replica's lease: %w", err)
+	}
+	s, err = concurrency.NewSession(r.client, concurrency.WithLease(g.ID), concurrency.WithTTL(int(ttl)))
+	if err != nil {
+		return 0, fmt.Errorf("ninelives: keeping the replica's lease alive: %w", err)
+	}
+	r.mu.Lock()
+	r.session = s
+	r.mu.Unlock()
+	return s.Lease(), nil
+}
+
+// Run reports every interval until ctx ends; it returns ctx's error.
+// Failed reports are logged at debug level: the Follower logs etcd going
+// away and coming back.
+func (r *Reporter) Run(ctx context.Context) error {
+	c, stop := r.cfg.clock.Ticker(r.cfg.interval)
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c:
+			if err := r.Report(ctx); err != nil {
+				r.cfg.logger.Debug("ninelives: report failed", "replica", r.name, "error", err)
+			}
+		}
+	}
+}
+
+// Status returns a snapshot of the reporter.
+func (r *Reporter) Status() ReporterStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := ReporterStatus{Replica: r.name, Epoch: r.epoch, Written: r.written, Pending: r.pending != nil,
+		Writes: r.writes, Failures: r.failures, LastError: r.lastErr, LastBytes: r.lastBytes}
+	if r.session != nil {
+		st.Lease = int64(r.session.Lease())
+	}
+	return st
+}
+
+// Close stops renewing the replica's lease; its reports leave etcd when the
+// lease expires, a TTL later, so the leader can still read the last ones.
+// The reporter must not Report after Close.
+func (r *Reporter) Close() error {
+	r.mu.Lock()
+	s := r.session
+	r.session, r.closed = nil, true
+	r.mu.Unlock()
+	if s != nil {
+		s.Orphan()
+	}
+	return nil
+}

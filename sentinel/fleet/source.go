@@ -1,0 +1,176 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// Source is a telemetry.MetricSource that sums the live replicas' reports in
+// etcd: each Collect reads the reports written since the previous one (one
+// ranged read, filtered by revision) and adds up those it has not counted
+// yet. It remembers, per replica and epoch, the number of the last report it
+// counted, so a report written twice is counted once, and a report that
+// never arrived shows up as lost. A replica whose lease expired takes its
+// unread reports with it: a dead replica's figures stop counting.
+//
+// The leader's Source counts only the figures made under the rollout state
+// it judges (see Only); the others are consumed and counted as left out.
+type Source struct {
+	client *clientv3.Client
+	keys   keys
+	cfg    config
+
+	mu      sync.Mutex // serialises Collect; guards everything below
+	cursors map[string]cursor
+	readRev int64
+	only    uint64
+	onlySet bool
+	stats   SourceStats
+}
+
+// SourceStats counts what a Source has read.
+type SourceStats struct {
+	// Reads counts the Collects that read etcd; Reports the reports
+	// counted; Replicas the replicas (with their epochs) the last read saw.
+	Reads    int64 `json:"reads"`
+	Reports  int64 `json:"reports"`
+	Replicas int   `json:"replicas"`
+	// Segments counts the report segments added to windows; LeftOut those
+	// made under another rollout state than the judged one.
+	Segments int64 `json:"segments"`
+	LeftOut  int64 `json:"leftOut"`
+	// Lost counts reports that were dropped before they were read (a gap
+	// in a replica's numbers); Rejected counts malformed reports.
+	Lost     int64  `json:"lost"`
+	Rejected int64  `json:"rejected"`
+	LastBad  string `json:"lastBad,omitempty"`
+}
+
+var _ telemetry.MetricSource = (*Source)(nil)
+
+// NewSource makes the source of the rollout's reports under prefix.
+func NewSource(client *clientv3.Client, prefix string, opts ...Option) (*Source, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
+	}
+	k, err := newKeys(prefix)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{client: client, keys: k, cfg: cfg, cursors: map[string]cursor{}}, nil
+}
+
+// Only makes Collect count only the figures made under the rollout state
+// seq (0: before any state); figures made under other states, or across
+// several, are consumed and counted as left out. The leader sets it to the
+// state it published, so a look never mixes two candidate shares.
+func (s *Source) Only(seq uint64) {
+	s.mu.Lock()
+	s.only, s.onlySet = seq, true
+	s.mu.Unlock()
+}
+
+// Collect reads the reports written since the last Collect and returns the
+// sum of their figures not counted yet.
+func (s *Source) Collect(ctx context.Context) (*telemetry.Window, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	resp, err := s.client.Get(ctx, s.keys.reports(), clientv3.WithPrefix(), clientv3.WithMinModRev(s.readRev+1))
+	if err != nil {
+		return nil, fmt.Errorf("ninelives: reading the replicas' reports: %w", err)
+	}
+	now := s.cfg.clock.Now()
+	s.stats.Reads++
+	win := &telemetry.Window{}
+	seen := map[string]bool{}
+	for _, kv := range resp.Kvs { // sorted by key: by replica, epoch, then number
+		replica, epoch, seq, err := s.keys.parseReport(string(kv.Key))
+		if err != nil {
+			s.reject(err)
+			continue
+		}
+		id := replica + "/" + epoch
+		c, known := s.cursors[id]
+		if known && seq <= c.Seq {
+			continue // counted already: a report written again
+		}
+		rep, err := decodeReport(kv.Value, replica, epoch, seq)
+		if err != nil {
+			s.reject(err)
+			continue
+		}
+		if known && seq > c.Seq+1 {
+			s.stats.Lost += int64(seq - c.Seq - 1)
+			s.cfg.logger.Warn("ninelives: reports dropped before they were read", "replica", replica, "epoch", epoch,
+				"from", c.Seq+1, "to", seq-1)
+		}
+		for _, seg := range rep.Segments {
+			if seg.Mixed || (s.onlySet && seg.State != s.only) {
+				s.stats.LeftOut++
+				continue
+			}
+			if err := win.Merge(seg.Window); err != nil {
+				s.reject(fmt.Errorf("%w: report %s: %v", ErrBadState, id, err))
+				continue
+			}
+			s.stats.Segments++
+		}
+		s.stats.Reports++
+		s.cursors[id] = cursor{Seq: seq, Seen: now}
+		seen[id] = true
+	}
+	s.readRev = resp.Header.Revision
+	s.stats.Replicas = len(seen)
+	for id, c := range s.cursors {
+		if now.Sub(c.Seen) > s.cfg.cursorAge {
+			delete(s.cursors, id)
+		}
+	}
+	if win.Start.IsZero() {
+		win.Start, win.End = now, now
+	}
+	return win, nil
+}
+
+func (s *Source) reject(err error) {
+	s.stats.Rejected++
+	s.stats.LastBad = err.Error()
+	s.cfg.logger.Warn("ninelives: report rejected", "error", err)
+}
+
+// Stats returns what the source has read.
+func (s *Source) Stats() SourceStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// position returns how far the source has read, for the checkpoint.
+func (s *Source) position() (readRev int64, cursors map[string]cursor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.readRev, maps.Clone(s.cursors)
+}
+
+// seek sets how far the source has read, from a checkpoint.
+func (s *Source) seek(readRev int64, cursors map[string]cursor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readRev = readRev
+	s.cursors = maps.Clone(cursors)
+	if s.cursors == nil {
+		s.cursors = map[string]cursor{}
+	}
+}

@@ -1,0 +1,205 @@
+package fleet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// StateFormat is the format of the documents this package writes; one
+// with another format is rejected.
+const StateFormat = 1
+
+// RolloutState is what the leader publishes under <prefix>/state and every
+// replica's Split follows. Seq grows by one with every change, across
+// leaders; Term is the election revision of the leader that wrote it, so
+// it never goes down. A Follower applies a state only if its Seq is above
+// the one it applied last and its Term is not below.
+type RolloutState struct {
+	Format    int               `json:"format"`
+	Term      int64             `json:"term"`
+	Seq       uint64            `json:"seq"`
+	Leader    string            `json:"leader"`
+	Baseline  string            `json:"baseline"`
+	Candidate string            `json:"candidate"`
+	Phase     sentinel.Phase    `json:"phase"`
+	Step      int               `json:"step"`
+	StepName  string            `json:"stepName,omitempty"`
+	StepStart time.Time         `json:"stepStart"`
+	Weights   []balancer.Weight `json:"weights"`
+	// Action and Reason are the decision that made this state.
+	Action sentinel.Action `json:"action,omitempty"`
+	Reason string          `json:"reason,omitempty"`
+	Time   time.Time       `json:"time"`
+}
+
+// Weight returns a version's weight in the state, 0 if absent.
+func (s *RolloutState) Weight(version string) int {
+	for _, w := range s.Weights {
+		if w.Version == version {
+			return w.Weight
+		}
+	}
+	return 0
+}
+
+// DecodeState parses and checks a rollout state as stored in etcd.
+func DecodeState(b []byte) (*RolloutState, error) {
+	var s RolloutState
+	if err := decodeStrict(b, &s); err != nil {
+		return nil, fmt.Errorf("%w: rollout state is not valid JSON of the format: %v", ErrBadState, err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Validate checks every field, naming the first bad one.
+func (s *RolloutState) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: rollout state "+format, append([]any{ErrBadState}, args...)...)
+	}
+	switch {
+	case s.Format != StateFormat:
+		return bad("format %d, want %d", s.Format, StateFormat)
+	case s.Term <= 0:
+		return bad("term %d, want the leader's election revision (> 0)", s.Term)
+	case s.Seq == 0:
+		return bad("seq 0, want 1 or more")
+	case !knownPhase(s.Phase):
+		return bad("phase %q, want one of pending, progressing, paused, promoted, rolled_back, aborted", s.Phase)
+	case s.Step < 0:
+		return bad("step %d, want ≥ 0", s.Step)
+	case s.Baseline == "" || s.Candidate == "" || s.Baseline == s.Candidate:
+		return bad("baseline %q and candidate %q, want two different versions", s.Baseline, s.Candidate)
+	}
+	return checkWeights("rollout state", s.Weights, s.Baseline, s.Candidate)
+}
+
+func checkWeights(what string, ws []balancer.Weight, need ...string) error {
+	sum := 0
+	var seen []string
+	for i, w := range ws {
+		switch {
+		case w.Version == "":
+			return fmt.Errorf("%w: %s weights[%d] has no version", ErrBadState, what, i)
+		case slices.Contains(seen, w.Version):
+			return fmt.Errorf("%w: %s weights name version %q twice", ErrBadState, what, w.Version)
+		case w.Weight < 0 || w.Weight > balancer.TotalWeight:
+			return fmt.Errorf("%w: %s weights[%d] = %d for %q, want 0..%d", ErrBadState, what, i, w.Weight, w.Version, balancer.TotalWeight)
+		}
+		seen = append(seen, w.Version)
+		sum += w.Weight
+	}
+	if sum != balancer.TotalWeight {
+		return fmt.Errorf("%w: %s weights %v sum to %d, want %d", ErrBadState, what, ws, sum, balancer.TotalWeight)
+	}
+	for _, v := range need {
+		if !slices.Contains(seen, v) {
+			return fmt.Errorf("%w: %s weights %v do not name version %q", ErrBadState, what, ws, v)
+		}
+	}
+	return nil
+}
+
+func knownPhase(p sentinel.Phase) bool {
+	switch p {
+	case sentinel.PhasePending, sentinel.PhaseProgressing, sentinel.PhasePaused,
+		sentinel.PhasePromoted, sentinel.PhaseRolledBack, sentinel.PhaseAborted:
+		return true
+	}
+	return false
+}
+
+func decodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return fmt.Errorf("data after the document")
+	}
+	return nil
+}
+
+// report is what a replica writes each tick: the figures since its previous
+// report, cut into segments at each rollout state it applied, so the leader
+// can leave out the figures of calls made under other weights than the
+// ones it judges.
+type report struct {
+	Format   int       `json:"format"`
+	Replica  string    `json:"replica"`
+	Epoch    string    `json:"epoch"`
+	Seq      uint64    `json:"seq"`
+	Segments []segment `json:"segments"`
+}
+
+// segment is a replica's figures under one rollout state (its Seq; 0
+// before any). Mixed marks figures that span several states.
+type segment struct {
+	State  uint64            `json:"state"`
+	Mixed  bool              `json:"mixed,omitempty"`
+	Window *telemetry.Window `json:"window"`
+}
+
+func decodeReport(b []byte, replica, epoch string, seq uint64) (*report, error) {
+	var r report // not strict: a window's JSON carries derived figures too
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: report %s/%s/%d is not valid JSON of the format: %v", ErrBadState, replica, epoch, seq, err)
+	}
+	switch {
+	case r.Format != StateFormat:
+		return nil, fmt.Errorf("%w: report %s/%s/%d has format %d, want %d", ErrBadState, replica, epoch, seq, r.Format, StateFormat)
+	case r.Replica != replica || r.Epoch != epoch || r.Seq != seq:
+		return nil, fmt.Errorf("%w: report under key %s/%s/%d says it is %s/%s/%d", ErrBadState, replica, epoch, seq, r.Replica, r.Epoch, r.Seq)
+	}
+	for i, s := range r.Segments {
+		if err := new(telemetry.Window).Merge(s.Window); err != nil {
+			return nil, fmt.Errorf("%w: report %s/%s/%d segment %d: %v", ErrBadState, replica, epoch, seq, i, err)
+		}
+	}
+	return &r, nil
+}
+
+// checkpoint is the leader's record under <prefix>/checkpoint, written in
+// the same transaction as the state: the sentinel's checkpoint and how far
+// the leader has read each replica's reports. A new leader starts from it,
+// so every report is judged exactly once over all terms.
+type checkpoint struct {
+	Format   int                 `json:"format"`
+	Term     int64               `json:"term"`
+	Leader   string              `json:"leader"`
+	Tick     uint64              `json:"tick"`
+	StateSeq uint64              `json:"stateSeq"`
+	ReadRev  int64               `json:"readRev"`
+	Cursors  map[string]cursor   `json:"cursors,omitempty"`
+	Sentinel sentinel.Checkpoint `json:"sentinel"`
+}
+
+// cursor is how far the leader has read one replica epoch's reports.
+type cursor struct {
+	Seq  uint64    `json:"seq"`
+	Seen time.Time `json:"seen"`
+}
+
+func decodeCheckpoint(b []byte) (*checkpoint, error) {
+	var c checkpoint
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%w: checkpoint is not valid JSON of the format: %v", ErrBadState, err)
+	}
+	if c.Format != StateFormat {
+		return nil, fmt.Errorf("%w: checkpoint format %d, want %d", ErrBadState, c.Format, StateFormat)
+	}
+	if c.Term <= 0 || c.ReadRev < 0 {
+		return nil, fmt.Errorf("%w: checkpoint term %d, read revision %d: want a term > 0 and a revision ≥ 0", ErrBadState, c.Term, c.ReadRev)
+	}
+	return &c, nil
+}
