@@ -1,18 +1,26 @@
-# ninelives: the project's own checks and jobs. Only Go is needed; every tool
-# below is a pinned module run through `go run` or `go tool`.
+# ninelives: the project's own checks and jobs. Go is needed, and Debian's
+# chromium for the status page's browser test (make browser installs it);
+# every other tool below is a pinned module run through `go run` or `go tool`.
 GO        ?= go
 PKGS      ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 5
 BUF       := $(GO) tool -modfile=../tools/go.mod buf
 
-.PHONY: all test vet fmt-check bench lint proto demo
+.PHONY: all test browser vet fmt-check bench lint proto demo
 
 all: test
 
-## test: go vet, a gofmt check and every test under the race detector.
-test: vet fmt-check
+## test: go vet, a gofmt check and every test under the race detector. The
+## status page's test drives a headless Chromium, which `browser` installs
+## first when it is missing.
+test: browser vet fmt-check
 	$(GO) test -race -count=1 $(PKGS)
+
+## browser: Debian's chromium at /usr/bin/chromium (apt-get, as root; does
+## nothing when it is there).
+browser:
+	bash scripts/install-browser.sh
 
 vet:
 	$(GO) vet $(PKGS)

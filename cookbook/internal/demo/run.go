@@ -23,6 +23,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -281,12 +282,20 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 	}
 	defer sent.Close()
 	if opts.StatusAddr != "" {
-		s, addr, err := serve(opts.StatusAddr, statusHandler(sent), "/")
+		// A fresh control token per run, from crypto/rand: the page asks
+		// for it before it pauses, resumes, promotes or aborts.
+		token := statuspage.NewToken()
+		h, err := statusHandler(sent, rc, token)
+		if err != nil {
+			return nil, err
+		}
+		s, addr, err := serve(opts.StatusAddr, h, "/")
 		if err != nil {
 			return nil, err
 		}
 		servers = append(servers, s)
 		fmt.Fprintf(out, "Rollout status: http://%s/\n", addr)
+		fmt.Fprintf(out, "Control token (pause, resume, promote, abort): %s\n", token)
 	}
 
 	res := &Result{Recipe: rc.Name, Regression: opts.Regression}

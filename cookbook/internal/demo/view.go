@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 )
 
 // view prints the live terminal view: one line per tick.
@@ -102,10 +102,8 @@ func ratio(a, b int64) float64 {
 	return float64(a) / float64(b)
 }
 
-// statusHandler serves the sentinel's status as JSON.
-func statusHandler(s *sentinel.Sentinel) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(s.Status())
-	})
+// statusHandler serves the rollout's status page, its JSON and its
+// controls; the controls take token as a bearer token.
+func statusHandler(s *sentinel.Sentinel, rc *Recipe, token string) (http.Handler, error) {
+	return statuspage.New(s, token, statuspage.WithTitle("ninelives "+rc.Name+" recipe: "+rc.Baseline+" → "+rc.Candidate))
 }
