@@ -235,8 +235,11 @@ func operator(body string, header []string) (string, *requestError) {
 	return who, nil
 }
 
-// checkText accepts printable text of at most max characters.
+// checkText accepts printable UTF-8 text of at most max characters.
 func checkText(field, s string, max int) *requestError {
+	if !utf8.ValidString(s) {
+		return badRequest("%s: not valid UTF-8", field)
+	}
 	if n := utf8.RuneCountInString(s); n > max {
 		return badRequest("%s: %d characters, want at most %d", field, n, max)
 	}

@@ -232,6 +232,7 @@ func TestBadBodies(t *testing.T) {
 		{"reason too long", statuspage.RoutePause, `{"reason": "` + strings.Repeat("r", statuspage.MaxReasonLen+1) + `"}`, nil, 400, "reason: 513 characters, want at most 512"},
 		{"who disagrees", statuspage.RoutePause, `{"who": "alice"}`, []string{statuspage.OperatorHeader, "mallory"}, 400, `who: "alice" in the body, but X-Ninelives-Operator says "mallory"`},
 		{"two operator headers", statuspage.RoutePause, ``, []string{statuspage.OperatorHeader, "a", statuspage.OperatorHeader, "b"}, 400, "X-Ninelives-Operator: 2 headers, want one"},
+		{"operator header not UTF-8", statuspage.RoutePause, ``, []string{statuspage.OperatorHeader, "al\xffice"}, 400, "X-Ninelives-Operator: not valid UTF-8"},
 		{"operator header too long", statuspage.RoutePause, ``, []string{statuspage.OperatorHeader, long}, 400, "X-Ninelives-Operator: 65 characters"},
 		{"text/plain", statuspage.RoutePause, `{}`, []string{"Content-Type", "text/plain"}, 415, `Content-Type: "text/plain", want application/json`},
 		{"form", statuspage.RouteWeights, `weight=100`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "want application/json"},
