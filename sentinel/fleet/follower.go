@@ -157,10 +157,6 @@ func (f *Follower) watch(ctx context.Context) {
 			}
 			pause = 50 * time.Millisecond
 			for _, ev := range resp.Events {
-				f.mu.Lock()
-				f.events++
-				f.seenRev = max(f.seenRev, ev.Kv.ModRevision)
-				f.mu.Unlock()
 				switch ev.Type {
 				case clientv3.EventTypePut:
 					f.apply(ev.Kv.Value, ev.Kv.ModRevision, "watch")
@@ -168,6 +164,10 @@ func (f *Follower) watch(ctx context.Context) {
 					f.cfg.logger.Warn("ninelives: the rollout state was deleted from etcd; keeping the last weights",
 						"key", f.keys.state(), "weights", f.split.String())
 				}
+				f.mu.Lock()
+				f.events++ // counted once handled, so a count seen means the event was applied or rejected
+				f.seenRev = max(f.seenRev, ev.Kv.ModRevision)
+				f.mu.Unlock()
 			}
 		}
 		f.mu.Lock()

@@ -9,12 +9,15 @@
 //	defer client.Close()
 //
 // The members use a 10 ms heartbeat and a 100 ms election timeout, so a
-// lost member is replaced quickly and a 1 s lease is allowed.
+// lost member is replaced quickly and a 1 s lease is allowed. Clients reach
+// each member through a loopback relay that Stop cuts first, as a crash
+// would: etcd's own graceful stop waits seconds for open watches.
 package fleettest
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -25,17 +28,20 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Server is one embedded etcd member.
 type Server struct {
-	name, dir       string
-	client, peer    string // URLs
-	initialCluster  string
-	token           string
-	mu              sync.Mutex
-	etcd            *embed.Etcd
-	started, reused bool
+	name, dir        string
+	client, peer     string // URLs the member listens on
+	relay, peerRelay *relay // what clients and the other members dial
+	initialCluster   string
+	token            string
+	mu               sync.Mutex
+	etcd             *embed.Etcd
+	started, reused  bool
 }
 
 // Start starts a one-member cluster with its data under dir.
@@ -53,7 +59,7 @@ func StartCluster(dir string, n int) ([]*Server, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("ninelives: cluster of %d members, want at least 1", n)
 	}
-	ports, err := freePorts(2 * n)
+	ports, err := freePorts(4 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -62,13 +68,15 @@ func StartCluster(dir string, n int) ([]*Server, error) {
 	for i := range members {
 		name := fmt.Sprintf("m%d", i)
 		members[i] = &Server{
-			name:   name,
-			dir:    filepath.Join(dir, name),
-			client: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-			peer:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
-			token:  fmt.Sprintf("ninelives-%d", ports[0]),
+			name:      name,
+			dir:       filepath.Join(dir, name),
+			client:    fmt.Sprintf("http://127.0.0.1:%d", ports[4*i]),
+			peer:      fmt.Sprintf("http://127.0.0.1:%d", ports[4*i+1]),
+			relay:     &relay{addr: fmt.Sprintf("127.0.0.1:%d", ports[4*i+2]), to: fmt.Sprintf("127.0.0.1:%d", ports[4*i])},
+			peerRelay: &relay{addr: fmt.Sprintf("127.0.0.1:%d", ports[4*i+3]), to: fmt.Sprintf("127.0.0.1:%d", ports[4*i+1])},
+			token:     fmt.Sprintf("ninelives-%d", ports[0]),
 		}
-		peers = append(peers, name+"="+members[i].peer)
+		peers = append(peers, name+"=http://"+members[i].peerRelay.addr)
 	}
 	for _, m := range members {
 		m.initialCluster = strings.Join(peers, ",")
@@ -89,8 +97,8 @@ func StartCluster(dir string, n int) ([]*Server, error) {
 	return members, nil
 }
 
-// Endpoint is the member's client URL.
-func (s *Server) Endpoint() string { return s.client }
+// Endpoint is the member's client URL (its relay's).
+func (s *Server) Endpoint() string { return "http://" + s.relay.addr }
 
 // Name is the member's name.
 func (s *Server) Name() string { return s.name }
@@ -99,7 +107,7 @@ func (s *Server) Name() string { return s.name }
 func Endpoints(members []*Server) []string {
 	out := make([]string, len(members))
 	for i, m := range members {
-		out[i] = m.client
+		out[i] = m.Endpoint()
 	}
 	return out
 }
@@ -126,22 +134,37 @@ func (s *Server) Restart() error {
 	}
 	cu, _ := url.Parse(s.client)
 	pu, _ := url.Parse(s.peer)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	ru, _ := url.Parse("http://" + s.relay.addr)
+	pru, _ := url.Parse("http://" + s.peerRelay.addr)
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*ru}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pru}
+	// The members of a new cluster must reach each other before any is
+	// ready: open the peer relay first.
+	if err := s.peerRelay.open(); err != nil {
+		return err
+	}
 	cfg.ListenMetricsUrls = nil
 	cfg.Metrics = "basic"
+	fail := func(e *embed.Etcd, err error) error {
+		s.peerRelay.cut()
+		if e != nil {
+			e.Close()
+		}
+		return err
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
-		return fmt.Errorf("ninelives: starting etcd member %s: %w", s.name, err)
+		return fail(nil, fmt.Errorf("ninelives: starting etcd member %s: %w", s.name, err))
 	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
-		e.Close()
-		return fmt.Errorf("ninelives: etcd member %s failed: %w", s.name, err)
+		return fail(e, fmt.Errorf("ninelives: etcd member %s failed: %w", s.name, err))
 	case <-time.After(30 * time.Second):
-		e.Close()
-		return fmt.Errorf("ninelives: etcd member %s not ready after 30 s", s.name)
+		return fail(e, fmt.Errorf("ninelives: etcd member %s not ready after 30 s", s.name))
+	}
+	if err := s.relay.open(); err != nil {
+		return fail(e, err)
 	}
 	s.etcd, s.started = e, true
 	return nil
@@ -155,6 +178,8 @@ func (s *Server) Stop() {
 	if s.etcd == nil {
 		return
 	}
+	s.relay.cut()
+	s.peerRelay.cut()
 	s.etcd.Close()
 	s.etcd = nil
 }
@@ -164,6 +189,14 @@ func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.etcd != nil
+}
+
+// IsLeader reports whether the member is running and leads the cluster's
+// raft group.
+func (s *Server) IsLeader() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.etcd != nil && s.etcd.Server.Leader() == s.etcd.Server.MemberID()
 }
 
 // Revision returns the member's current store revision: each write
@@ -177,12 +210,18 @@ func (s *Server) Revision() int64 {
 	return s.etcd.Server.KV().Rev()
 }
 
-// Client returns a client of the endpoints that logs nothing.
+// Client returns a client of the endpoints that logs nothing and, when a
+// member comes back, reconnects within a fifth of a second (gRPC's default
+// backoff grows to two minutes).
 func Client(endpoints ...string) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 2 * time.Second,
 		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
+			MinConnectTimeout: time.Second,
+		})},
 	})
 }
 
@@ -204,4 +243,83 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// relay forwards a member's client connections, so that they can all be cut
+// at once.
+type relay struct {
+	addr, to string
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[net.Conn]bool
+	wg       sync.WaitGroup
+}
+
+func (r *relay) open() error {
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		return fmt.Errorf("ninelives: relay to etcd on %s: %w", r.addr, err)
+	}
+	r.mu.Lock()
+	r.ln, r.conns = ln, map[net.Conn]bool{}
+	r.mu.Unlock()
+	r.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", r.to)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			if !r.track(c, up) {
+				return
+			}
+			r.wg.Go(func() { io.Copy(up, c); r.drop(c, up) })
+			r.wg.Go(func() { io.Copy(c, up); r.drop(c, up) })
+		}
+	})
+	return nil
+}
+
+func (r *relay) track(cs ...net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ln == nil {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		r.conns[c] = true
+	}
+	return true
+}
+
+func (r *relay) drop(cs ...net.Conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+		delete(r.conns, c)
+	}
+}
+
+// cut closes the listener and every connection, and waits for the relay's
+// goroutines.
+func (r *relay) cut() {
+	r.mu.Lock()
+	if r.ln != nil {
+		r.ln.Close()
+		r.ln = nil
+	}
+	for c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+	r.mu.Unlock()
+	r.wg.Wait()
 }
