@@ -11,11 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 
 	. "github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
 
@@ -29,54 +28,14 @@ func startFleet(t testing.TB, spec ...any) *demoserver.Fleet {
 	for i := 0; i < len(spec); i += 2 {
 		specs = append(specs, demoserver.VersionSpec{Version: spec[i].(string), Count: spec[i+1].(int)})
 	}
-	f, err := demoserver.StartFleet(specs...)
-	require.NoError(t, err)
-	t.Cleanup(f.Stop)
-	return f
+	return demotest.Fleet(t, specs...)
 }
 
-func dial(t testing.TB, target string, opts ...grpc.DialOption) *grpc.ClientConn {
-	t.Helper()
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
-	cc, err := grpc.NewClient(target, opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { cc.Close() })
-	return cc
-}
-
-// waitReady waits until every endpoint of the versions is READY in the split.
-func waitReady(t testing.TB, s *Split, want map[string]int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok := true
-		for v, n := range want {
-			if len(s.ReadyEndpoints(v)) != n {
-				ok = false
-			}
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("endpoints not ready: want %v, have %v", want, s.Endpoints(""))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// connect makes the channel leave IDLE and waits for READY.
-func connect(t testing.TB, cc *grpc.ClientConn) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cc.Connect()
-	for st := cc.GetState(); st != connectivity.Ready; st = cc.GetState() {
-		if !cc.WaitForStateChange(ctx, st) {
-			t.Fatalf("channel did not become READY, last state %v", st)
-		}
-	}
-}
+var (
+	dial      = demotest.Dial
+	waitReady = demotest.WaitReady
+	connect   = demotest.Connect
+)
 
 func getItem(ctx context.Context, cc *grpc.ClientConn, id string) (*demov1.GetItemResponse, error) {
 	return demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: id})

@@ -10,14 +10,13 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	. "github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
 
@@ -42,22 +41,12 @@ type env struct {
 	obs    *recorder
 }
 
-func startFleet(t testing.TB, specs ...demoserver.VersionSpec) *demoserver.Fleet {
-	t.Helper()
-	f, err := demoserver.StartFleet(specs...)
-	require.NoError(t, err)
-	t.Cleanup(f.Stop)
-	return f
-}
-
-func dial(t testing.TB, target string, opts ...grpc.DialOption) *grpc.ClientConn {
-	t.Helper()
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
-	cc, err := grpc.NewClient(target, opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { cc.Close() })
-	return cc
-}
+var (
+	startFleet = demotest.Fleet
+	dial       = demotest.Dial
+	waitReady  = demotest.WaitReady
+	connect    = demotest.Connect
+)
 
 // newEnv starts the fleet and a client whose primaries all go to stable. A
 // nil cfg installs no shadow.
@@ -137,40 +126,6 @@ func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// waitReady waits until every endpoint of the versions is READY in the split.
-func waitReady(t testing.TB, s *balancer.Split, want map[string]int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok := true
-		for v, n := range want {
-			if len(s.ReadyEndpoints(v)) != n {
-				ok = false
-			}
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("endpoints not ready: want %v, have %v", want, s.Endpoints(""))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// connect makes the channel leave IDLE and waits for READY.
-func connect(t testing.TB, cc *grpc.ClientConn) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cc.Connect()
-	for st := cc.GetState(); st != connectivity.Ready; st = cc.GetState() {
-		if !cc.WaitForStateChange(ctx, st) {
-			t.Fatalf("channel did not become READY, last state %v", st)
-		}
-	}
 }
 
 // entered waits for n calls to reach a server that reports on ch.

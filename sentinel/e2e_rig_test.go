@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -48,12 +48,10 @@ const e2eServers = 2
 func startE2E(t *testing.T, baseline string, baseFaults demoserver.Faults, candidate string, candFaults demoserver.Faults,
 	dial func(*telemetry.Metrics) []grpc.DialOption) *e2e {
 	t.Helper()
-	fleet, err := demoserver.StartFleet(
+	fleet := demotest.Fleet(t,
 		demoserver.VersionSpec{Version: baseline, Count: e2eServers, Faults: baseFaults},
 		demoserver.VersionSpec{Version: candidate, Count: e2eServers, Faults: candFaults},
 	)
-	require.NoError(t, err)
-	t.Cleanup(fleet.Stop)
 
 	split := balancer.MustSplit(balancer.Weight{Version: baseline, Weight: balancer.TotalWeight}, balancer.Weight{Version: candidate, Weight: 0})
 	src, err := telemetry.NewSource()
@@ -66,13 +64,11 @@ func startE2E(t *testing.T, baseline string, baseFaults demoserver.Faults, candi
 	require.NoError(t, err)
 	t.Cleanup(stop)
 
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), balancer.WithSplit(split)}
+	opts := []grpc.DialOption{balancer.WithSplit(split)}
 	if dial != nil {
 		opts = append(opts, dial(m)...)
 	}
-	cc, err := grpc.NewClient(fleet.Target(), opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { cc.Close() })
+	cc := demotest.Dial(t, fleet.Target(), opts...)
 	cc.Connect()
 	e := &e2e{t: t, baseline: baseline, candidate: candidate, fleet: fleet, split: split, source: src, metrics: m, cc: cc,
 		clock: newFakeClock(), alerts: new(alerts)}
@@ -83,14 +79,11 @@ func startE2E(t *testing.T, baseline string, baseFaults demoserver.Faults, candi
 // waitReady waits until every server of the versions is READY in the split.
 func (e *e2e) waitReady(versions ...string) {
 	e.t.Helper()
-	require.Eventually(e.t, func() bool {
-		for _, v := range versions {
-			if len(e.split.ReadyEndpoints(v)) != e2eServers {
-				return false
-			}
-		}
-		return true
-	}, 10*time.Second, 5*time.Millisecond, "endpoints not READY: %v", e.split.Endpoints(""))
+	want := map[string]int{}
+	for _, v := range versions {
+		want[v] = e2eServers
+	}
+	demotest.WaitReady(e.t, e.split, want)
 }
 
 // start makes the sentinel of the rollout.

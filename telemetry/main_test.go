@@ -1,7 +1,6 @@
 package telemetry_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,51 +12,24 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // startFleet starts the versions and stops them when the test ends.
-func startFleet(t testing.TB, specs ...demoserver.VersionSpec) *demoserver.Fleet {
-	t.Helper()
-	f, err := demoserver.StartFleet(specs...)
-	require.NoError(t, err)
-	t.Cleanup(f.Stop)
-	return f
-}
+var startFleet = demotest.Fleet
 
 // dial opens a client on the fleet steered by split, waits until every
 // endpoint is READY, and closes it when the test ends.
 func dial(t testing.TB, f *demoserver.Fleet, split *balancer.Split, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), balancer.WithSplit(split)}, opts...)
-	cc, err := grpc.NewClient(f.Target(), opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { cc.Close() })
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cc.Connect()
-	for st := cc.GetState(); st != connectivity.Ready; st = cc.GetState() {
-		require.True(t, cc.WaitForStateChange(ctx, st), "channel did not become READY, last state %v", st)
-	}
-	want := map[string]int{}
-	for _, v := range f.Versions() {
-		want[v] = len(f.Servers(v))
-	}
-	waitFor(t, func() bool {
-		for v, n := range want {
-			if len(split.ReadyEndpoints(v)) != n {
-				return false
-			}
-		}
-		return true
-	}, "every endpoint READY")
+	cc := demotest.Dial(t, f.Target(), append([]grpc.DialOption{balancer.WithSplit(split)}, opts...)...)
+	demotest.Connect(t, cc)
+	demotest.WaitFleetReady(t, split, f)
 	return cc
 }
 

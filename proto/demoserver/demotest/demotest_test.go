@@ -1,0 +1,30 @@
+package demotest_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestFleetClientAndReadiness(t *testing.T) {
+	f := demotest.Fleet(t, demoserver.VersionSpec{Version: "stable", Count: 2}, demoserver.VersionSpec{Version: "canary", Count: 1})
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary"})
+	cc := demotest.Dial(t, f.Target(), balancer.WithSplit(split))
+	demotest.Connect(t, cc)
+	demotest.WaitFleetReady(t, split, f)
+	assert.Len(t, split.ReadyEndpoints("stable"), 2)
+	assert.Len(t, split.ReadyEndpoints("canary"), 1)
+	r, err := demov1.NewDemoServiceClient(cc).GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, "stable", r.GetServedBy().GetVersion())
+}
