@@ -1,0 +1,65 @@
+package fleet_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/fleet"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+func TestBadArgumentsAreRejected(t *testing.T) {
+	srv := startEtcd(t)
+	c := newClient(t, srv.Endpoint())
+	split := balancer.MustSplit(initial...)
+	f, err := fleet.NewFollower(c, prefix, split)
+	require.NoError(t, err)
+	src, err := telemetry.NewSource()
+	require.NoError(t, err)
+	strategy := canary(t)
+
+	for name, tc := range map[string]struct {
+		err  error
+		want string
+	}{
+		"empty prefix": {func() error { _, err := fleet.NewFollower(c, "", split); return err }(), "prefix is empty"},
+		"slash prefix": {func() error { _, err := fleet.NewSource(c, "/a/"); return err }(), `prefix "/a/" ends with /`},
+		"nil split":    {func() error { _, err := fleet.NewFollower(c, prefix, nil); return err }(), "split is nil"},
+		"nil client":   {func() error { _, err := fleet.NewSource(nil, prefix); return err }(), "etcd client is nil"},
+		"ttl": {func() error {
+			_, err := fleet.NewFollower(c, prefix, split, fleet.WithTTL(1500*time.Millisecond))
+			return err
+		}(), "TTL 1.5s, want whole seconds"},
+		"interval":     {func() error { _, err := fleet.NewSource(c, prefix, fleet.WithInterval(0)); return err }(), "interval 0s"},
+		"retention":    {func() error { _, err := fleet.NewSource(c, prefix, fleet.WithRetention(1)); return err }(), "retention 1"},
+		"replica name": {func() error { _, err := fleet.NewReporter(c, prefix, "a/b", src, f); return err }(), `replica name "a/b": '/' is not`},
+		"other prefix": {func() error { _, err := fleet.NewReporter(c, "/elsewhere", "r", src, f); return err }(), `the follower follows "/ninelives/test"`},
+		"nil follower": {func() error { _, err := fleet.NewReporter(c, prefix, "r", src, nil); return err }(), "follower is nil"},
+		"leader name":  {func() error { _, err := fleet.NewLeader(c, prefix, "", initial, strategy); return err }(), `sentinel name "": want 1 to 64`},
+		"weights": {func() error {
+			_, err := fleet.NewLeader(c, prefix, "s", []balancer.Weight{{Version: "a", Weight: 1}}, strategy)
+			return err
+		}(), "initial weights"},
+		"versions": {func() error {
+			_, err := fleet.NewLeader(c, prefix, "s", initial, strategy, fleet.WithVersions("stable", "blue"))
+			return err
+		}(), `candidate "blue" is not a version`},
+		"sentinel judge": {func() error {
+			_, err := fleet.NewLeader(c, prefix, "s", initial, strategy, fleet.WithSentinelOptions(sentinel.WithJudge(sentinel.JudgeConfig{Alpha: 2})))
+			return err
+		}(), "JudgeConfig.Alpha = 2"},
+	} {
+		require.Error(t, tc.err, name)
+		assert.ErrorContains(t, tc.err, tc.want, name)
+		assert.Contains(t, tc.err.Error(), "ninelives: ", name)
+	}
+	_, err = fleet.NewReporter(c, prefix, "r1", src, f)
+	require.NoError(t, err)
+	_, err = fleet.NewReporter(c, prefix, "r2", src, f)
+	assert.ErrorContains(t, err, "the follower already has a reporter")
+}
