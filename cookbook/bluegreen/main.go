@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,35 +35,11 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("bluegreen", flag.ContinueOnError)
 	greenFails := fs.Bool("green-fails", false, "make green fail 20 % of its calls right after the cut-over")
-	rate := fs.Int("rate", 300, "calls per second")
-	duration := fs.Duration("duration", 2*time.Minute, "the longest the run lasts")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics here during the run (e.g. 127.0.0.1:9464)")
-	statusAddr := fs.String("status-addr", "127.0.0.1:0", "serve the rollout status page here; empty for none")
-	report := fs.String("report", "bluegreen-report.html", "write the HTML report here; empty for none")
-	seed := fs.Uint64("seed", 1, "seed of the load's choices")
+	flags := demo.AddFlags(fs, 300, "bluegreen-report.html")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := demo.Run(ctx, Recipe(*greenFails), demo.Options{
-		Regression:  regression(*greenFails),
-		Rate:        *rate,
-		Duration:    *duration,
-		Interval:    time.Second,
-		MetricsAddr: *metricsAddr,
-		StatusAddr:  *statusAddr,
-		Report:      *report,
-		Out:         os.Stdout,
-		Seed:        *seed,
-	})
-	if err != nil {
-		return err
-	}
-	if !res.Phase.Final() {
-		return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s)", *duration, res.Phase)
-	}
-	return nil
+	return flags.Main(Recipe(*greenFails), regression(*greenFails))
 }
 
 // GreenFailure is what green does wrong after the cut-over with -green-fails.

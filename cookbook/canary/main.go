@@ -10,13 +10,10 @@
 package main
 
 import (
-	"context"
 	_ "embed"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"time"
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
@@ -33,12 +30,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("canary", flag.ContinueOnError)
 	regression := fs.String("regression", "errors", "what is wrong with the canary: none, errors, latency, diff or hang")
-	rate := fs.Int("rate", 500, "calls per second")
-	duration := fs.Duration("duration", 2*time.Minute, "the longest the run lasts")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics here during the run (e.g. 127.0.0.1:9464)")
-	statusAddr := fs.String("status-addr", "127.0.0.1:0", "serve the rollout status page here; empty for none")
-	report := fs.String("report", "canary-report.html", "write the HTML report here; empty for none")
-	seed := fs.Uint64("seed", 1, "seed of the load's choices")
+	flags := demo.AddFlags(fs, 500, "canary-report.html")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,26 +38,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := demo.Run(ctx, Recipe(), demo.Options{
-		Regression:  reg,
-		Rate:        *rate,
-		Duration:    *duration,
-		Interval:    time.Second,
-		MetricsAddr: *metricsAddr,
-		StatusAddr:  *statusAddr,
-		Report:      *report,
-		Out:         os.Stdout,
-		Seed:        *seed,
-	})
-	if err != nil {
-		return err
-	}
-	if !res.Phase.Final() {
-		return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s)", *duration, res.Phase)
-	}
-	return nil
+	return flags.Main(Recipe(), reg)
 }
 
 // Recipe is the canary recipe: the demo's settings of the strategy and the

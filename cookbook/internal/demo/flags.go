@@ -1,0 +1,58 @@
+package demo
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+)
+
+// Flags are the flags every recipe's program shares.
+type Flags struct {
+	Rate        *int
+	Duration    *time.Duration
+	MetricsAddr *string
+	StatusAddr  *string
+	Report      *string
+	Seed        *uint64
+}
+
+// AddFlags defines the shared flags on fs with the recipe's defaults.
+func AddFlags(fs *flag.FlagSet, rate int, report string) *Flags {
+	return &Flags{
+		Rate:        fs.Int("rate", rate, "calls per second"),
+		Duration:    fs.Duration("duration", 2*time.Minute, "the longest the run lasts"),
+		MetricsAddr: fs.String("metrics-addr", "", "serve Prometheus metrics here during the run (e.g. 127.0.0.1:9464)"),
+		StatusAddr:  fs.String("status-addr", "127.0.0.1:0", "serve the rollout status page here; empty for none"),
+		Report:      fs.String("report", report, "write the HTML report here; empty for none"),
+		Seed:        fs.Uint64("seed", 1, "seed of the load's choices"),
+	}
+}
+
+// Main runs the recipe in real time with the flags' settings, printing to
+// stdout, until it ends or the program is interrupted. A run that ends
+// before its rollout does is an error.
+func (f *Flags) Main(rc *Recipe, reg Regression) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := Run(ctx, rc, Options{
+		Regression:  reg,
+		Rate:        *f.Rate,
+		Duration:    *f.Duration,
+		Interval:    time.Second,
+		MetricsAddr: *f.MetricsAddr,
+		StatusAddr:  *f.StatusAddr,
+		Report:      *f.Report,
+		Out:         os.Stdout,
+		Seed:        *f.Seed,
+	})
+	if err != nil {
+		return err
+	}
+	if !res.Phase.Final() {
+		return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s)", *f.Duration, res.Phase)
+	}
+	return nil
+}
