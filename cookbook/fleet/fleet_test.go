@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// runRecipe runs the recipe on a virtual clock: each tick's calls are made
+// as fast as they can be, so the assertions are on counts and outcomes.
+func runRecipe(t *testing.T, reg demo.Regression, kill bool) (*Result, string) {
+	t.Helper()
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Options{
+		Replicas:   5,
+		Regression: reg,
+		Rate:       100,
+		Interval:   time.Second,
+		TTL:        time.Second,
+		KillLeader: kill,
+		Duration:   90 * time.Second,
+		Virtual:    true,
+		Seed:       7,
+		Out:        &out,
+	})
+	require.NoError(t, err, out.String())
+	t.Log("\n" + out.String())
+	return res, out.String()
+}
+
+func TestRegressionIsRolledBackFleetWide(t *testing.T) {
+	res, out := runRecipe(t, demo.RegressionErrors, true)
+	require.Equal(t, sentinel.PhaseRolledBack, res.Phase, out)
+
+	var rollbacks int
+	for _, d := range res.Decisions {
+		if d.Event.Action == sentinel.ActionRollback {
+			rollbacks++
+			assert.Equal(t, "sentinel-b", d.Sentinel, "the standby, leading since the failover, rolled back")
+		}
+	}
+	assert.Equal(t, 1, rollbacks, "one rollback decision for the fleet")
+	assert.Equal(t, []int{0, 0, 0, 0, 0}, res.FinalWeights, "every replica at 0 % canary")
+	for _, seq := range res.Applied {
+		assert.Equal(t, res.Applied[0], seq, "every replica applied the same last state")
+	}
+	assert.Zero(t, res.TailCanaryCalls, "no canary call after the rollback")
+	assert.Positive(t, res.Failed, "the canary's faults failed some calls")
+	assert.Positive(t, res.RegressionTick)
+	assert.Greater(t, res.RollbackTick, res.RegressionTick)
+	assert.LessOrEqual(t, res.RollbackTick-res.RegressionTick, 5, "caught within five ticks of 500 fleet calls")
+
+	// The failover: the standby resumed the step the leader died in.
+	assert.Positive(t, res.KilledAt)
+	assert.Equal(t, 1, res.StepAtKill)
+	assert.Equal(t, res.StepAtKill, res.TakeoverStep)
+	assert.Equal(t, 1000, res.TakeoverWeight, "the weights did not jump")
+	actions := []sentinel.Action{}
+	for _, d := range res.Decisions {
+		actions = append(actions, d.Event.Action)
+	}
+	assert.Equal(t, []sentinel.Action{sentinel.ActionStart, sentinel.ActionAdvance, sentinel.ActionRollback}, actions,
+		"10 %%, 25 %%, rolled back: the rollout did not restart at the failover")
+
+	// Load on etcd: one write per replica per tick, one watch per replica.
+	assert.InDelta(t, 1.0, res.WritesPerReplicaTick, 0.15, "a tick without a leader still reports")
+	assert.Equal(t, 1.0, res.WatchesPerReplica)
+	assert.Zero(t, res.Rejected)
+	assert.Contains(t, out, "took over after")
+	assert.Contains(t, out, "every replica at 0 % canary")
+}
+
+func TestHealthyCanaryIsPromotedFleetWide(t *testing.T) {
+	res, out := runRecipe(t, demo.RegressionNone, false)
+	require.Equal(t, sentinel.PhasePromoted, res.Phase, out)
+	assert.Equal(t, []int{10000, 10000, 10000, 10000, 10000}, res.FinalWeights)
+	assert.Zero(t, res.Failed)
+	assert.Zero(t, res.KilledAt)
+	var actions []sentinel.Action
+	for _, d := range res.Decisions {
+		actions = append(actions, d.Event.Action)
+		assert.Equal(t, "sentinel-a", d.Sentinel)
+	}
+	assert.Equal(t, []sentinel.Action{sentinel.ActionStart, sentinel.ActionAdvance, sentinel.ActionAdvance, sentinel.ActionPromote}, actions)
+}
+
+func TestBadFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"-regression oops": `-regression "oops"`,
+		"-replicas 0":      "-replicas 0, want 1..50",
+		"-rate 1":          "-rate 1, want 10..5000",
+		"-ttl 1500ms":      "-ttl 1.5s, want whole seconds",
+	} {
+		err := run(strings.Fields(args), &bytes.Buffer{})
+		assert.ErrorContains(t, err, want, args)
+	}
+}
