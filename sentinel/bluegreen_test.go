@@ -441,9 +441,9 @@ func ExampleNewBlueGreen() {
 	defer s.Close()
 	for !s.Phase().Final() {
 		if split.Weight("green") == 0 {
-			src.set(bgWindow(500, 0), nil)
+			src.Set(bgWindow(500, 0), nil)
 		} else {
-			src.set(bgWindow(0, 100), nil)
+			src.Set(bgWindow(0, 100), nil)
 		}
 		clock.Advance(time.Second)
 		e := s.Tick(context.Background())

@@ -15,57 +15,17 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-	ch  chan time.Time
-}
+type (
+	fakeClock  = sentineltest.Clock
+	fakeSource = sentineltest.Source
+)
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ch: make(chan time.Time)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Ticker(time.Duration) (<-chan time.Time, func()) { return c.ch, func() {} }
-
-// fakeSource hands out the windows a test queues, or an error.
-type fakeSource struct {
-	mu   sync.Mutex
-	next *telemetry.Window
-	err  error
-}
-
-func (s *fakeSource) set(w *telemetry.Window, err error) {
-	s.mu.Lock()
-	s.next, s.err = w, err
-	s.mu.Unlock()
-}
-
-func (s *fakeSource) Collect(context.Context) (*telemetry.Window, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return nil, s.err
-	}
-	if s.next == nil {
-		return &telemetry.Window{}, nil
-	}
-	return s.next.Clone(), nil
+	return sentineltest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // expHist builds an exponential histogram (scale 3) of n values of v seconds.
@@ -145,7 +105,7 @@ func newRig(t *testing.T, strategy sentinel.Strategy, opts ...sentinel.Option) *
 // tick advances the clock by a second and ticks with w.
 func (r *rig) tick(w *telemetry.Window) sentinel.Event {
 	r.clock.Advance(time.Second)
-	r.src.set(w, nil)
+	r.src.Set(w, nil)
 	return r.s.Tick(context.Background())
 }
 
@@ -282,7 +242,7 @@ func TestManualPromoteAbortAndSetWeight(t *testing.T) {
 func TestSourceFailureHoldsAndAlertsOnce(t *testing.T) {
 	r := newRig(t, nil)
 	r.tick(healthy())
-	r.src.set(nil, errors.New("collector down"))
+	r.src.Set(nil, errors.New("collector down"))
 	for range 3 {
 		r.clock.Advance(time.Second)
 		e := r.s.Tick(context.Background())
@@ -299,7 +259,7 @@ func TestSourceFailureHoldsAndAlertsOnce(t *testing.T) {
 
 	r = newRig(t, nil, sentinel.WithRollbackOnSourceError(true))
 	r.tick(healthy())
-	r.src.set(nil, errors.New("collector down"))
+	r.src.Set(nil, errors.New("collector down"))
 	e := r.s.Tick(context.Background())
 	assert.Equal(t, sentinel.ActionRollback, e.Action)
 	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
@@ -376,14 +336,14 @@ func TestRunStopsAtAFinalPhase(t *testing.T) {
 	r := newRig(t, nil)
 	done := make(chan error, 1)
 	go func() { done <- r.s.Run(context.Background()) }()
-	r.src.set(window(900, 4, 100, 10, 0.02, 0.02), nil)
+	r.src.Set(window(900, 4, 100, 10, 0.02, 0.02), nil)
 	for i := 0; i < 100; i++ {
 		select {
 		case err := <-done:
 			require.NoError(t, err)
 			assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
 			return
-		case r.clock.ch <- r.clock.Now():
+		case r.clock.Ticks <- r.clock.Now():
 			r.clock.Advance(time.Second)
 		}
 	}

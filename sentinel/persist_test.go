@@ -116,7 +116,7 @@ func persistRig(t *testing.T) (*rig, *sentinel.Canary) {
 func TestRestoreCarriesOnTheSameStep(t *testing.T) {
 	r, strategy := persistRig(t)
 	healthy := window(900, 1, 100, 0, 0.002, 0.002)
-	r.src.set(healthy, nil)
+	r.src.Set(healthy, nil)
 	var ev sentinel.Event
 	for range 3 {
 		r.clock.Advance(time.Second)
@@ -156,7 +156,7 @@ func TestRestoreCarriesOnTheSameStep(t *testing.T) {
 
 func TestRestoreRejectsABadCheckpoint(t *testing.T) {
 	r, strategy := persistRig(t)
-	r.src.set(window(900, 1, 100, 0, 0.002, 0.002), nil)
+	r.src.Set(window(900, 1, 100, 0, 0.002, 0.002), nil)
 	for range 2 {
 		r.clock.Advance(time.Second)
 		r.s.Tick(context.Background())

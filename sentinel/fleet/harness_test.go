@@ -22,6 +22,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
 	"github.com/ninelives-go/ninelives/sentinel/fleet/fleettest"
+	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -36,28 +37,11 @@ const prefix = "/ninelives/test"
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+type fakeClock = sentineltest.Clock
+
+func newFakeClock() *fakeClock {
+	return sentineltest.NewClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
 }
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// Ticker never ticks: the tests tick by hand.
-func (c *fakeClock) Ticker(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }
 
 // startEtcd starts a one-member etcd for the test.
 func startEtcd(t *testing.T) *fleettest.Server {

@@ -19,52 +19,17 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 const testToken = "s3cret-token-0123456789"
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Ticker(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }
-
-// fakeSource hands the sentinel the window a test sets.
-type fakeSource struct {
-	mu   sync.Mutex
-	next *telemetry.Window
-}
-
-func (s *fakeSource) set(w *telemetry.Window) {
-	s.mu.Lock()
-	s.next = w
-	s.mu.Unlock()
-}
-
-func (s *fakeSource) Collect(context.Context) (*telemetry.Window, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.next == nil {
-		return &telemetry.Window{}, nil
-	}
-	return s.next.Clone(), nil
-}
+type (
+	fakeClock  = sentineltest.Clock
+	fakeSource = sentineltest.Source
+)
 
 // shadowLog stands in for the shadow interceptor as the status's source of
 // mismatch samples and noisy fields.
@@ -144,7 +109,7 @@ func newRig(t *testing.T, opts ...statuspage.Option) *rig {
 	r := &rig{t: t,
 		split:  balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary"}),
 		src:    new(fakeSource),
-		clock:  &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		clock:  sentineltest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		shadow: &shadowLog{noisy: map[string][]string{"/ninelives.demo.v1.DemoService/GetItem": {"generated_at"}}},
 	}
 	canary, err := sentinel.NewCanary(sentinel.CanaryConfig{MinStepDuration: time.Minute, MinStepCalls: 100})
@@ -165,7 +130,7 @@ func newRig(t *testing.T, opts ...statuspage.Option) *rig {
 // tick moves the clock a second and ticks the sentinel on w.
 func (r *rig) tick(w *telemetry.Window) sentinel.Event {
 	r.clock.Advance(time.Second)
-	r.src.set(w)
+	r.src.Set(w, nil)
 	return r.s.Tick(context.Background())
 }
 

@@ -1,0 +1,42 @@
+package sentineltest_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestClockAndSource(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := sentineltest.NewClock(start)
+	c.Advance(3 * time.Second)
+	assert.Equal(t, start.Add(3*time.Second), c.Now())
+	ch, stop := c.Ticker(time.Second)
+	defer stop()
+	go func() { c.Ticks <- c.Now() }()
+	assert.Equal(t, start.Add(3*time.Second), <-ch)
+
+	s := new(sentineltest.Source)
+	w, err := s.Collect(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, w.Versions)
+	s.Set(&telemetry.Window{Weights: map[string]int64{"canary": 100}}, nil)
+	w, err = s.Collect(context.Background())
+	require.NoError(t, err)
+	w.Weights["canary"] = 5
+	again, _ := s.Collect(context.Background())
+	assert.EqualValues(t, 100, again.Weights["canary"], "each collection is a copy")
+	s.Set(nil, errors.New("down"))
+	_, err = s.Collect(context.Background())
+	assert.EqualError(t, err, "down")
+}
