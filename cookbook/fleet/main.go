@@ -194,34 +194,6 @@ func (r *replica) close() {
 	r.client.Close()
 }
 
-// clock is the recipe's clock: the wall clock, or a virtual one moved by
-// one interval per tick.
-type clock struct {
-	mu      sync.Mutex
-	virtual bool
-	now     time.Time
-}
-
-func (c *clock) Now() time.Time {
-	if !c.virtual {
-		return time.Now()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Ticker(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTicker(d)
-	return t.C, t.Stop
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // prefix is the rollout's key prefix in etcd.
 const prefix = "/ninelives/cookbook/fleet"
 
@@ -269,7 +241,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer servers.Stop()
 
-	clk := &clock{virtual: opts.Virtual, now: time.Now()}
+	clk := demo.NewClock(opts.Virtual)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fopts := []fleet.Option{fleet.WithClock(clk), fleet.WithLogger(logger), fleet.WithTTL(opts.TTL), fleet.WithInterval(opts.Interval)}
 
@@ -379,7 +351,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			break
 		}
 		res.Ticks = tick
-		clk.advance(opts.Interval)
+		clk.Advance(opts.Interval)
 		// Every replica's calls for one interval, at once.
 		stats := make([]demo.LoadStats, len(reps))
 		var wg sync.WaitGroup

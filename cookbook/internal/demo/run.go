@@ -114,7 +114,9 @@ type Clock struct {
 	now     time.Time
 }
 
-func newClock(virtual bool) *Clock {
+// NewClock returns the wall clock, or a virtual clock that only Advance
+// moves.
+func NewClock(virtual bool) *Clock {
 	now := time.Now()
 	return &Clock{virtual: virtual, start: now, now: now}
 }
@@ -135,7 +137,8 @@ func (c *Clock) Ticker(d time.Duration) (<-chan time.Time, func()) {
 	return t.C, t.Stop
 }
 
-func (c *Clock) advance(d time.Duration) {
+// Advance moves a virtual clock on by d.
+func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
@@ -178,7 +181,7 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	clock := newClock(opts.Virtual)
+	clock := NewClock(opts.Virtual)
 	env := &Env{Options: opts, Recipe: rc, Clock: clock}
 
 	fleet, err := demoserver.StartFleet(
@@ -310,7 +313,7 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 		}
 		stats := load.Interval(ctx, opts.Interval, !opts.Virtual)
 		if opts.Virtual {
-			clock.advance(opts.Interval)
+			clock.Advance(opts.Interval)
 		}
 		ev := sent.Tick(ctx)
 		st := sent.Status()
