@@ -209,18 +209,29 @@ func (st *streamShadow) abandon(reason string) {
 	st.mu.Unlock()
 }
 
-// clientMsg queues a client message the primary sent for every leg.
-func (st *streamShadow) clientMsg(m any) {
+// copyOf clones a message the primary sent or received, for the legs to
+// use after the caller has reused it. A stream already abandoned needs no
+// copy; a message that is not protobuf abandons the shadow.
+func (st *streamShadow) copyOf(m any) (queued, bool) {
 	if st.abandonedFlag.Load() {
-		return
+		return queued{}, false
 	}
 	pm, ok := m.(proto.Message)
 	if !ok {
 		st.abandon(quiet)
-		return
+		return queued{}, false
 	}
 	q := queued{m: proto.Clone(pm)}
 	q.size = proto.Size(q.m)
+	return q, true
+}
+
+// clientMsg queues a client message the primary sent for every leg.
+func (st *streamShadow) clientMsg(m any) {
+	q, ok := st.copyOf(m)
+	if !ok {
+		return
+	}
 	st.mu.Lock()
 	if st.abandoned != "" || st.closeSent {
 		st.mu.Unlock()
@@ -265,16 +276,10 @@ func (st *streamShadow) learnType(m any) {
 // serverMsg keeps a server message the primary received until every leg
 // has compared its own message of the same index with it.
 func (st *streamShadow) serverMsg(m any) {
-	if st.abandonedFlag.Load() {
-		return
-	}
-	pm, ok := m.(proto.Message)
+	q, ok := st.copyOf(m)
 	if !ok {
-		st.abandon(quiet)
 		return
 	}
-	q := queued{m: proto.Clone(pm)}
-	q.size = proto.Size(q.m)
 	st.mu.Lock()
 	if st.abandoned != "" {
 		st.mu.Unlock()
