@@ -1,26 +1,35 @@
-# ninelives: the project's own checks and jobs. Go is needed, and Debian's
-# chromium for the status page's browser test (make browser installs it);
-# every other tool below is a pinned module run through `go run` or `go tool`.
+# ninelives: the project's own checks and jobs. Go is needed, Debian's
+# chromium for the status page's browser test and Debian's prometheus for the
+# Prometheus metric source's tests (make deps installs both); every other
+# tool below is a pinned module run through `go run` or `go tool`.
 GO        ?= go
 PKGS      ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 5
 BUF       := $(GO) tool -modfile=../tools/go.mod buf
 
-.PHONY: all test browser vet fmt-check bench lint proto demo
+.PHONY: all test deps browser prometheus vet fmt-check bench lint proto demo
 
 all: test
 
 ## test: go vet, a gofmt check and every test under the race detector. The
-## status page's test drives a headless Chromium, which `browser` installs
-## first when it is missing.
-test: browser vet fmt-check
+## status page's test drives a headless Chromium and the Prometheus source's
+## tests run a Prometheus server, which `deps` installs first when missing.
+test: deps vet fmt-check
 	$(GO) test -race -count=1 $(PKGS)
+
+## deps: the programs the tests run beside Go.
+deps: browser prometheus
 
 ## browser: Debian's chromium at /usr/bin/chromium (apt-get, as root; does
 ## nothing when it is there).
 browser:
 	bash scripts/install-browser.sh
+
+## prometheus: Debian's prometheus at /usr/bin/prometheus (apt-get, as root;
+## does nothing when it is there). The tests start their own servers.
+prometheus:
+	bash scripts/install-prometheus.sh
 
 vet:
 	$(GO) vet $(PKGS)

@@ -1,0 +1,158 @@
+package promsource_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+	"github.com/ninelives-go/ninelives/telemetry"
+	"github.com/ninelives-go/ninelives/telemetry/promsource/promtest"
+)
+
+// rpcRig is a client of a demo fleet through the real balancer, with shadow
+// copies to the canary, its telemetry scraped by the shared Prometheus.
+type rpcRig struct {
+	fleet  *demoserver.Fleet
+	split  *balancer.Split
+	client *client
+	cc     *grpc.ClientConn
+	shadow *interceptor.Shadow
+}
+
+func startRPCRig(t *testing.T, tg interface{ Addr() string }, c *client, weights ...balancer.Weight) *rpcRig {
+	t.Helper()
+	fleet := demotest.Fleet(t,
+		demoserver.VersionSpec{Version: "stable", Count: 2},
+		demoserver.VersionSpec{Version: "canary", Count: 1},
+	)
+	split := balancer.MustSplit(weights...)
+	stop, err := c.metrics.Instrument(split)
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	shadow, err := interceptor.NewShadow(interceptor.ShadowConfig{
+		Candidate:    "canary",
+		Baseline:     "stable",
+		Rate:         0.5,
+		IgnoreFields: []string{"served_by"},
+		Seed:         1,
+		Metrics:      c.metrics,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { shadow.Close(context.Background()) })
+	cc := demotest.Dial(t, fleet.Target(), balancer.WithSplit(split), grpc.WithChainUnaryInterceptor(shadow.UnaryClientInterceptor()))
+	cc.Connect()
+	demotest.WaitFleetReady(t, split, fleet)
+	return &rpcRig{fleet: fleet, split: split, client: c, cc: cc, shadow: shadow}
+}
+
+// load makes n GetItem calls from 4 goroutines, every tenth with an empty
+// id (InvalidArgument, which is no error of the release), and waits for the
+// shadow copies. It returns the calls that failed.
+func (r *rpcRig) load(t *testing.T, n int) int64 {
+	t.Helper()
+	client := demov1.NewDemoServiceClient(r.cc)
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				id := "a"
+				if i%10 == 0 {
+					id = ""
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if _, err := client.GetItem(ctx, &demov1.GetItemRequest{Id: id}); err != nil {
+					failed.Add(1)
+				}
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, r.shadow.Wait(ctx))
+	return failed.Load()
+}
+
+// TestWindowsMatchTheTelemetrySource runs real calls through the balancer
+// to a demo fleet and compares, interval by interval, the windows read back
+// from Prometheus with those of the telemetry Source on the same
+// MeterProvider.
+func TestWindowsMatchTheTelemetrySource(t *testing.T) {
+	srv := prometheus(t)
+	tg := target(t)
+	c := newClient(t, tg)
+	src := newSource(t, srv, []*promtest.Target{tg})
+	r := startRPCRig(t, tg, c,
+		balancer.Weight{Version: "stable", Weight: 8000},
+		balancer.Weight{Version: "canary", Weight: 2000},
+		balancer.Weight{Version: "dark", Weight: 0}, // in the split, with no server
+	)
+	ctx := context.Background()
+
+	// 1. A healthy canary under shadow traffic; two decisions.
+	failed := r.load(t, 400)
+	c.metrics.RecordDecision(ctx, "start")
+	c.metrics.RecordDecision(ctx, "advance")
+	want := c.collect(t)
+	waitScraped(t, srv, c)
+	got := collect(t, src)
+	assertSameWindow(t, want, got)
+	stable := got.Version("stable").Role(balancer.RolePrimary)
+	canary := got.Version("canary").Role(balancer.RolePrimary)
+	assert.Equal(t, int64(400), stable.Calls+canary.Calls)
+	assert.Equal(t, int64(40), failed, "the empty ids")
+	assert.Equal(t, int64(40), stable.Codes[codes.InvalidArgument]+canary.Codes[codes.InvalidArgument])
+	assert.Zero(t, stable.Errors+canary.Errors, "InvalidArgument is the caller's error")
+	assert.Positive(t, got.Version("canary").Role(balancer.RoleShadow).Calls, "shadow copies")
+	assert.Positive(t, got.Version("canary").Shadow[telemetry.ShadowNoise]+got.Version("canary").Shadow[telemetry.ShadowMatch])
+	assert.Equal(t, map[string]int64{"stable": 8000, "canary": 2000, "dark": 0}, got.Weights)
+	assert.False(t, got.Start.After(got.End))
+	t.Logf("interval 1: stable %d calls (p50 %.2f ms), canary %d calls, %d canary shadow calls, comparisons %v",
+		stable.Calls, 1000*stable.Latency.P50(), canary.Calls, got.Version("canary").Role(balancer.RoleShadow).Calls, got.Version("canary").Shadow)
+
+	// 2. The canary fails 30 % of its calls and is slower; a version
+	// without servers takes 5 % and falls back.
+	r.fleet.SetFaults("canary", demoserver.Faults{ErrorRate: 0.3, Latency: 15 * time.Millisecond})
+	require.NoError(t, r.split.SetWeights(
+		balancer.Weight{Version: "stable", Weight: 7000},
+		balancer.Weight{Version: "canary", Weight: 2500},
+		balancer.Weight{Version: "dark", Weight: 500},
+	))
+	r.load(t, 400)
+	want = c.collect(t)
+	waitScraped(t, srv, c)
+	got = collect(t, src)
+	assertSameWindow(t, want, got)
+	canary = got.Version("canary").Role(balancer.RolePrimary)
+	assert.Positive(t, canary.Errors, "the canary's injected failures")
+	assert.Equal(t, canary.Errors, canary.Codes[codes.Unavailable])
+	assert.Positive(t, got.Version("dark").Fallbacks)
+	assert.Greater(t, canary.Latency.P50(), 0.015, "the canary's injected latency")
+	assert.Equal(t, map[string]int64{"stable": 7000, "canary": 2500, "dark": 500}, got.Weights)
+	t.Logf("interval 2: canary %d calls, %d errors, p50 %.2f ms, p99 %.2f ms (telemetry %.2f, %.2f); dark fallbacks %d",
+		canary.Calls, canary.Errors, 1000*canary.Latency.P50(), 1000*canary.Latency.P99(),
+		1000*want.Version("canary").Role(balancer.RolePrimary).Latency.P50(), 1000*want.Version("canary").Role(balancer.RolePrimary).Latency.P99(),
+		got.Version("dark").Fallbacks)
+
+	// 3. Nothing happens: nothing is counted twice.
+	want = c.collect(t)
+	require.Zero(t, counted(want))
+	waitScraped(t, srv, c)
+	got = collect(t, src)
+	assertSameWindow(t, want, got)
+	assert.Empty(t, got.Versions)
+}

@@ -1,0 +1,97 @@
+package promtest_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ninelives-go/ninelives/telemetry/promsource/promtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestServerScrapesItsTargets(t *testing.T) {
+	var n atomic.Int64
+	target, err := promtest.NewTarget()
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, target.Close()) }()
+	target.Set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "# TYPE demo_total counter\ndemo_total %d\n", n.Load())
+	}))
+	n.Store(41)
+
+	dir := t.TempDir()
+	srv, err := promtest.Start(dir, promtest.Config{
+		Targets:        []string{target.Addr()},
+		Job:            "demo",
+		ScrapeInterval: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	defer srv.Stop()
+	assert.True(t, strings.HasPrefix(srv.URL(), "http://127.0.0.1:"), srv.URL())
+	assert.FileExists(t, filepath.Join(dir, "prometheus.yml"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, srv.WaitValue(ctx, `demo_total{job="demo"}`, 41))
+	n.Store(42)
+	require.NoError(t, srv.WaitValue(ctx, `demo_total{job="demo"}`, 42))
+	v, ok, err := srv.Value(ctx, `up{job="demo"}`)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, 1.0, v)
+
+	_, ok, err = srv.Value(ctx, `absent_metric_total`)
+	require.NoError(t, err)
+	assert.False(t, ok, "an empty vector")
+	_, _, err = srv.Value(ctx, `sum(`)
+	assert.ErrorContains(t, err, "parse error")
+
+	// Without a handler the target serves no metrics: the series goes
+	// stale and the target stays up.
+	target.Set(nil)
+	require.NoError(t, srv.WaitValue(ctx, `count(demo_total{job="demo"}) or vector(0)`, 0))
+	v, _, err = srv.Value(ctx, `up{job="demo"}`)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, v)
+
+	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	err = srv.WaitValue(short, `demo_total{job="demo"}`, 7)
+	assert.ErrorContains(t, err, "no sample")
+
+	srv.Stop()
+	srv.Stop() // twice is fine
+	_, _, err = srv.Value(ctx, "up")
+	assert.Error(t, err, "the server is gone")
+}
+
+func TestStartWithoutTheBinaryNamesTheInstallScript(t *testing.T) {
+	_, err := promtest.Start(t.TempDir(), promtest.Config{Binary: "/nonexistent/prometheus"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), promtest.InstallScript)
+	assert.Contains(t, err.Error(), "/nonexistent/prometheus")
+}
+
+func TestStartRejectsBadConfig(t *testing.T) {
+	_, err := promtest.Start(t.TempDir(), promtest.Config{Targets: []string{"no-port"}})
+	assert.ErrorContains(t, err, `Targets[0] = "no-port"`)
+	_, err = promtest.Start(t.TempDir(), promtest.Config{ScrapeInterval: -time.Second})
+	assert.ErrorContains(t, err, "scrape interval -1s")
+}
+
+func TestStartReportsAServerThatExits(t *testing.T) {
+	_, err := promtest.Start(t.TempDir(), promtest.Config{Flags: []string{"--no-such-flag"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "exited before it was ready")
+	assert.Contains(t, err.Error(), "no-such-flag", "the server's own message")
+}

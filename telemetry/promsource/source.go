@@ -1,0 +1,483 @@
+package promsource
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// The series the source reads, as telemetry.NewPrometheus names them.
+const (
+	MetricCalls       = "ninelives_rpc_calls_total"
+	MetricBuckets     = "ninelives_rpc_duration_seconds_bucket"
+	MetricSum         = "ninelives_rpc_duration_seconds_sum"
+	MetricComparisons = "ninelives_shadow_comparisons_total"
+	MetricDropped     = "ninelives_shadow_dropped_total"
+	MetricWeight      = "ninelives_split_weight"
+	MetricFallbacks   = "ninelives_split_fallbacks_total"
+	MetricDecisions   = "ninelives_sentinel_decisions_total"
+)
+
+// The labels the source reads, as telemetry.NewPrometheus names the
+// attributes.
+const (
+	LabelVersion      = "ninelives_version"
+	LabelRole         = "ninelives_role"
+	LabelMethod       = "rpc_method"
+	LabelStatusCode   = "rpc_grpc_status_code"
+	LabelShadowResult = "ninelives_shadow_result"
+	LabelShadowReason = "ninelives_shadow_reason"
+	LabelAction       = "ninelives_sentinel_action"
+)
+
+// lookback is how far back a weight stays current, Prometheus' default
+// lookback delta; forgetAfter is how long the source remembers a series
+// that has no new sample.
+const (
+	lookback    = 5 * time.Minute
+	forgetAfter = time.Hour
+)
+
+// Source is a telemetry.MetricSource that reads the figures of the ninelives
+// clients Prometheus scrapes: the series telemetry.NewPrometheus exports,
+// summed over every scraped client that the selector lets through (see
+// WithSelector), into the same per-version windows as the telemetry
+// Source's.
+//
+// A window holds the counter increases between the samples it counted and
+// the samples before them, series by series: each Collect asks Prometheus for
+// the raw samples since the previous Collect (less the scrape timeout, for
+// samples stored late), counts each sample newer than the last one it
+// counted of that series, and remembers it. The counts are exact differences
+// of the scraped counters, with no extrapolation, and each call is counted
+// once, in the window that sees the first scrape after it.
+type Source struct {
+	endpoint string // …/api/v1/query
+	client   *http.Client
+	own      bool // the client is the source's own
+	cfg      config
+	selector string // {__name__=~"…",matchers}
+	isError  [maxCode + 1]bool
+
+	mu     sync.Mutex // serialises Collect; guards everything below
+	origin time.Time  // NewSource: samples up to it are never counted
+	last   time.Time  // the end of the previous window
+	based  bool       // the values as of origin are read
+	known  map[string]*seriesState
+}
+
+// seriesState is the last sample of a series that the source counted. t is
+// math.MinInt64 for a value read as of the origin, whose own time is unknown;
+// seen is the sample's time, or the origin's, for the lookback of weights.
+// A weight series keeps its version.
+type seriesState struct {
+	t, seen int64
+	v       float64
+	weight  bool
+	version string
+}
+
+func newState(labels map[string]string) *seriesState {
+	if labels["__name__"] == MetricWeight {
+		return &seriesState{weight: true, version: labels[LabelVersion]}
+	}
+	return &seriesState{}
+}
+
+var _ telemetry.MetricSource = (*Source)(nil)
+
+// NewSource returns a source that reads the Prometheus server at promURL
+// ("http://prometheus:9090", with a path prefix if the server has one). The
+// first window starts now: what Prometheus saw before is not counted. It
+// makes no request before the first Collect.
+func NewSource(promURL string, opts ...Option) (*Source, error) {
+	u, err := url.Parse(promURL)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("ninelives: Prometheus URL %q: %w", promURL, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("ninelives: Prometheus URL %q: scheme %q, want http or https", promURL, u.Scheme)
+	case u.Host == "":
+		return nil, fmt.Errorf("ninelives: Prometheus URL %q has no host", promURL)
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("ninelives: Prometheus URL %q: want no query or fragment", promURL)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{cfg: cfg, client: cfg.client, known: map[string]*seriesState{}}
+	if s.client == nil {
+		s.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		s.own = true
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/query"
+	u.RawPath = ""
+	s.endpoint = u.String()
+	for _, c := range cfg.errorCodes {
+		s.isError[c] = true
+	}
+	names := []string{MetricCalls, MetricBuckets, MetricSum, MetricComparisons, MetricDropped, MetricWeight, MetricFallbacks, MetricDecisions}
+	parts := []string{`__name__=~"` + strings.Join(names, "|") + `"`}
+	for _, m := range cfg.matchers {
+		parts = append(parts, m.String())
+	}
+	s.selector = "{" + strings.Join(parts, ",") + "}"
+	s.origin = cfg.now()
+	s.last = s.origin
+	return s, nil
+}
+
+// IsError reports whether the source counts code as an error.
+func (s *Source) IsError(code codes.Code) bool { return code <= maxCode && s.isError[code] }
+
+// Selector is the PromQL selector of the source's queries.
+func (s *Source) Selector() string { return s.selector }
+
+// Close releases the idle connections of the source's own HTTP client (not
+// those of a client given with WithHTTPClient). The source still works
+// afterwards.
+func (s *Source) Close() {
+	if s.own {
+		s.client.CloseIdleConnections()
+	}
+}
+
+// Collect returns the figures of the samples Prometheus stored since the
+// previous Collect: a window from the end of the previous one to now. When
+// it fails (Prometheus unreachable, an error, a malformed series), it
+// returns an error naming the query and changes nothing, so the next window
+// covers this one's time too.
+func (s *Source) Collect(ctx context.Context) (*telemetry.Window, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.now()
+	if !now.After(s.last) {
+		now = s.last.Add(time.Millisecond)
+	}
+	var base []series
+	if !s.based {
+		var err error
+		if base, err = s.query(ctx, s.selector, s.origin); err != nil {
+			return nil, err
+		}
+	}
+	from := s.last.Add(-s.cfg.scrapeTimeout)
+	rng := now.Sub(from).Milliseconds()
+	if rng < 1 {
+		rng = 1
+	}
+	expr := s.selector + "[" + strconv.FormatInt(rng, 10) + "ms]"
+	got, err := s.query(ctx, expr, now)
+	if err != nil {
+		return nil, err
+	}
+	c := s.count(base, got)
+	w, err := s.window(c, now)
+	if err != nil {
+		return nil, &QueryError{URL: s.endpoint, Query: expr, Time: now, Err: err}
+	}
+	// Nothing failed: keep what was counted.
+	for k, st := range c.states {
+		s.known[k] = st
+	}
+	forget := now.Add(-forgetAfter).UnixMilli()
+	for k, st := range s.known {
+		if st.seen < forget {
+			delete(s.known, k)
+		}
+	}
+	s.based = true
+	w.Start, w.End = s.last, now
+	s.last = now
+	return w, nil
+}
+
+// counted is one Collect's increases by series, before they are kept.
+type counted struct {
+	labels map[string]map[string]string // by series key
+	deltas map[string]float64           // counters: the increase
+	states map[string]*seriesState      // the new last samples
+}
+
+// count walks the samples of each series in order and adds up the
+// increases of those newer than the last one counted. A value lower than the
+// one before is a counter that started again from zero (a restarted client):
+// its whole value is the increase. A series never seen before counts from
+// zero, except for samples up to the origin, which only set its value.
+func (s *Source) count(base, got []series) counted {
+	c := counted{labels: map[string]map[string]string{}, deltas: map[string]float64{}, states: map[string]*seriesState{}}
+	originMs := s.origin.UnixMilli()
+	state := func(k string) *seriesState {
+		if st := c.states[k]; st != nil {
+			return st
+		}
+		if st := s.known[k]; st != nil {
+			cp := *st
+			c.states[k] = &cp
+			return &cp
+		}
+		return nil
+	}
+	for _, ser := range base {
+		if len(ser.samples) == 0 || math.IsNaN(ser.samples[0].v) {
+			continue
+		}
+		k := seriesKey(ser.labels)
+		if state(k) == nil {
+			st := newState(ser.labels)
+			st.t, st.seen, st.v = math.MinInt64, originMs, ser.samples[0].v
+			c.states[k] = st
+		}
+	}
+	for _, ser := range got {
+		k := seriesKey(ser.labels)
+		c.labels[k] = ser.labels
+		for _, smp := range ser.samples {
+			if math.IsNaN(smp.v) {
+				continue
+			}
+			st := state(k)
+			if st != nil && smp.t <= st.t {
+				continue // counted before
+			}
+			if st == nil {
+				st = newState(ser.labels)
+				c.states[k] = st
+				if smp.t > originMs {
+					c.deltas[k] += smp.v
+				}
+			} else if smp.t > originMs {
+				if smp.v >= st.v {
+					c.deltas[k] += smp.v - st.v
+				} else {
+					c.deltas[k] += smp.v
+				}
+			}
+			st.t, st.seen, st.v = smp.t, smp.t, smp.v
+		}
+	}
+	return c
+}
+
+// seriesKey identifies a series by all its labels.
+func seriesKey(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(labels[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// histKey is one latency histogram series: its labels but le and the name.
+func histKey(labels map[string]string) string {
+	rest := make(map[string]string, len(labels))
+	for k, v := range labels {
+		if k != "le" && k != "__name__" {
+			rest[k] = v
+		}
+	}
+	return seriesKey(rest)
+}
+
+// window builds the window of a Collect's increases and the weights current
+// at now.
+func (s *Source) window(c counted, now time.Time) (*telemetry.Window, error) {
+	w := &telemetry.Window{}
+	type histSeries struct {
+		version, role string
+		cum           []bucketCount
+		sum           float64
+	}
+	hists := map[string]*histSeries{}
+	histOf := func(l map[string]string) *histSeries {
+		k := histKey(l)
+		h := hists[k]
+		if h == nil {
+			h = &histSeries{version: l[LabelVersion], role: l[LabelRole]}
+			hists[k] = h
+		}
+		return h
+	}
+	for k, l := range c.labels {
+		d, ok := c.deltas[k]
+		if !ok {
+			continue
+		}
+		switch l["__name__"] {
+		case MetricCalls:
+			n := int64(math.Round(d))
+			if n == 0 {
+				continue
+			}
+			cs, err := strconv.ParseUint(l[LabelStatusCode], 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("series %s: label %s = %q is not a status code", describe(l), LabelStatusCode, l[LabelStatusCode])
+			}
+			code := codes.Code(cs)
+			r := roleOf(w, l[LabelVersion], balancer.Role(l[LabelRole]))
+			r.Calls += n
+			if r.Codes == nil {
+				r.Codes = map[codes.Code]int64{}
+			}
+			r.Codes[code] += n
+			if s.IsError(code) {
+				r.Errors += n
+			}
+		case MetricBuckets:
+			le, err := strconv.ParseFloat(l["le"], 64)
+			if err != nil || math.IsNaN(le) {
+				return nil, fmt.Errorf("series %s: label le = %q is not a bucket bound", describe(l), l["le"])
+			}
+			h := histOf(l)
+			h.cum = append(h.cum, bucketCount{le: le, count: d})
+		case MetricSum:
+			histOf(l).sum += d
+		case MetricComparisons:
+			if n := int64(math.Round(d)); n != 0 {
+				v := versionOf(w, l[LabelVersion])
+				if v.Shadow == nil {
+					v.Shadow = map[string]int64{}
+				}
+				v.Shadow[l[LabelShadowResult]] += n
+			}
+		case MetricFallbacks:
+			if n := int64(math.Round(d)); n != 0 {
+				versionOf(w, l[LabelVersion]).Fallbacks += n
+			}
+		case MetricDropped:
+			if n := int64(math.Round(d)); n != 0 {
+				if w.ShadowDropped == nil {
+					w.ShadowDropped = map[string]int64{}
+				}
+				w.ShadowDropped[l[LabelShadowReason]] += n
+			}
+		case MetricDecisions:
+			if n := int64(math.Round(d)); n != 0 {
+				if w.Decisions == nil {
+					w.Decisions = map[string]int64{}
+				}
+				w.Decisions[l[LabelAction]] += n
+			}
+		}
+	}
+	// One histogram per version and role from the series of every method,
+	// code and client.
+	type vr struct{ version, role string }
+	byRole := map[vr]*expHist{}
+	for _, h := range hists {
+		if len(h.cum) == 0 {
+			continue
+		}
+		k := vr{h.version, h.role}
+		e := byRole[k]
+		if e == nil {
+			e = &expHist{}
+			byRole[k] = e
+		}
+		e.add(h.cum, h.sum)
+	}
+	for k, e := range byRole {
+		hist := e.histogram()
+		if hist.Empty() {
+			continue
+		}
+		if err := hist.Validate(); err != nil {
+			return nil, fmt.Errorf("latency of version %q, role %q: %w", k.version, k.role, err)
+		}
+		roleOf(w, k.version, balancer.Role(k.role)).Latency = hist
+	}
+	s.weights(w, c, now)
+	return w, nil
+}
+
+// weights sets the weights of the window: per version, the latest sample
+// within Prometheus' lookback, over every client's series (at a tie, the
+// larger weight).
+func (s *Source) weights(w *telemetry.Window, c counted, now time.Time) {
+	since := now.Add(-lookback).UnixMilli()
+	latest := map[string]int64{}
+	visit := func(st *seriesState) {
+		if !st.weight || st.seen < since {
+			return
+		}
+		v, bp := st.version, int64(math.Round(st.v))
+		if t, ok := latest[v]; ok && (t > st.seen || (t == st.seen && w.Weights[v] >= bp)) {
+			return // an older sample, or a tie: the larger weight
+		}
+		latest[v] = st.seen
+		if w.Weights == nil {
+			w.Weights = map[string]int64{}
+		}
+		w.Weights[v] = bp
+	}
+	for k, st := range s.known {
+		if _, fresh := c.states[k]; !fresh {
+			visit(st)
+		}
+	}
+	for _, st := range c.states {
+		visit(st)
+	}
+}
+
+func versionOf(w *telemetry.Window, name string) *telemetry.VersionStats {
+	if w.Versions == nil {
+		w.Versions = map[string]*telemetry.VersionStats{}
+	}
+	v := w.Versions[name]
+	if v == nil {
+		v = &telemetry.VersionStats{}
+		w.Versions[name] = v
+	}
+	return v
+}
+
+func roleOf(w *telemetry.Window, version string, role balancer.Role) *telemetry.RoleStats {
+	v := versionOf(w, version)
+	if v.Roles == nil {
+		v.Roles = map[balancer.Role]*telemetry.RoleStats{}
+	}
+	r := v.Roles[role]
+	if r == nil {
+		r = &telemetry.RoleStats{}
+		v.Roles[role] = r
+	}
+	return r
+}
+
+// describe writes a series as PromQL for an error.
+func describe(l map[string]string) string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		if k != "__name__" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+strconv.Quote(l[k]))
+	}
+	return l["__name__"] + "{" + strings.Join(parts, ",") + "}"
+}
