@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 
 	. "github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 )
 
 // capture wraps a real policy and keeps the last picker it made while READY,
@@ -153,62 +153,22 @@ func tallyPicker(p *gbalancer.Picker, n int) (int, error) {
 }
 
 // BenchmarkUnaryCalls measures calls/s over loopback from 64 concurrent
-// callers to the same four servers, round_robin beside ninelives_split.
+// callers to the same four servers, round_robin beside ninelives_split (two
+// versions of two servers, 50/50). The two clients take turns in rounds of
+// 2,000 calls, so both see the same background load.
 func BenchmarkUnaryCalls(b *testing.B) {
 	f := startFleet(b, "stable", 2, "canary", 2)
 	split := MustSplit(Weight{"stable", 5000}, Weight{"canary", 5000})
-	for _, policy := range []string{"round_robin", Name} {
-		b.Run("policy="+policy, func(b *testing.B) {
-			opt := grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`)
-			if policy == Name {
-				opt = WithSplit(split)
-			}
-			cc := dial(b, f.Target(), opt)
-			connect(b, cc)
-			if policy == Name {
-				waitReady(b, split, map[string]int{"stable": 2, "canary": 2})
-			}
-			// Warm every connection before the clock starts.
-			require.Eventually(b, func() bool {
-				before := f.Calls("stable", "GetItem") + f.Calls("canary", "GetItem")
-				tally(b, cc, 400, 8, bg)
-				for _, s := range f.All() {
-					if s.Calls("GetItem") == 0 {
-						return false
-					}
-				}
-				return f.Calls("stable", "GetItem")+f.Calls("canary", "GetItem") >= before+400
-			}, 10*time.Second, time.Millisecond)
-			runCalls(b, cc, 64)
-		})
+	rr := dial(b, f.Target(), grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	nl := dial(b, f.Target(), WithSplit(split))
+	connect(b, rr)
+	connect(b, nl)
+	waitReady(b, split, map[string]int{"stable": 2, "canary": 2})
+	call := func(cc *grpc.ClientConn) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := getItem(ctx, cc, "a"); return err }
 	}
-}
-
-// runCalls makes b.N GetItem calls from workers goroutines and reports calls/s.
-func runCalls(b *testing.B, cc *grpc.ClientConn, workers int) {
-	b.ReportAllocs()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	b.ResetTimer()
-	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				if _, err := getItem(context.Background(), cc, "a"); err != nil {
-					failed.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if err, ok := failed.Load().(error); ok {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+	demotest.Paired(b, 2000, 64, [2]demotest.Side{
+		{Name: "round_robin", Call: call(rr)},
+		{Name: "ninelives_split", Call: call(nl)},
+	})
 }

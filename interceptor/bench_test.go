@@ -3,8 +3,6 @@ package interceptor_test
 import (
 	"context"
 	"runtime"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	. "github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
 
@@ -60,91 +59,52 @@ func setParallelism(b *testing.B, n int) {
 }
 
 // BenchmarkUnaryThroughput compares calls/s with the shadow installed at
-// sampling 0 against no interceptor: 64 concurrent callers, 4 servers.
+// sampling 0 against no interceptor: 64 concurrent callers, 4 servers. The
+// two clients take turns in rounds of 2,000 calls, so both see the same
+// background load.
 func BenchmarkUnaryThroughput(b *testing.B) {
-	for _, mode := range []string{"interceptor=none", "interceptor=shadow-rate-0"} {
-		b.Run(mode, func(b *testing.B) {
-			f := startFleet(b, spec("stable", 4, demoserver.Faults{}))
-			var s *Shadow
-			if mode != "interceptor=none" {
-				var err error
-				s, err = NewShadow(ShadowConfig{Candidate: "canary", Rate: 0})
-				require.NoError(b, err)
-			}
-			client := benchClient(b, f, s)
-			req := &demov1.GetItemRequest{Id: "a"}
-			setParallelism(b, 64)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := context.Background()
-				for pb.Next() {
-					if _, err := client.GetItem(ctx, req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-			b.StopTimer()
-			closeShadow(b, s)
-		})
+	f := startFleet(b, spec("stable", 4, demoserver.Faults{}))
+	s, err := NewShadow(ShadowConfig{Candidate: "canary", Rate: 0})
+	require.NoError(b, err)
+	defer closeShadow(b, s)
+	req := &demov1.GetItemRequest{Id: "a"}
+	call := func(c demov1.DemoServiceClient) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := c.GetItem(ctx, req); return err }
 	}
+	demotest.Paired(b, 2000, 64, [2]demotest.Side{
+		{Name: "none", Call: call(benchClient(b, f, nil))},
+		{Name: "shadow_rate_0", Call: call(benchClient(b, f, s))},
+	})
 }
 
 // BenchmarkShadowLatency compares the primary's latency with every call
-// shadowed to a slow candidate (20ms a call) against no shadowing: an open
-// load of 1,000 calls/s (the calls are started on a fixed schedule, whatever
-// the earlier ones do, as a service's clients would), 2 stable and 2 canary
-// servers. Each call is copied; copies that do not fit in the bound of 64
-// would be dropped, as they would be in production (at this rate 20 are in
-// flight on average).
+// shadowed to a slow candidate (20 ms a call) against no shadowing, under an
+// open load of 1,000 calls/s (each call starts on a fixed schedule, as a
+// service's clients would), 2 stable and 2 canary servers. The two clients
+// take turns in rounds of 1,000 calls; after each shadowed round the copies
+// still in flight are waited for, so that they do not load the other
+// client's round. Copies that did not fit in the bound of 64 would be
+// dropped (at this rate about 20 are in flight).
 func BenchmarkShadowLatency(b *testing.B) {
-	const rate = 1000
-	for _, mode := range []string{"shadow=off", "shadow=100%-slow-candidate"} {
-		b.Run(mode, func(b *testing.B) {
-			f := startFleet(b,
-				spec("stable", 2, demoserver.Faults{}),
-				spec("canary", 2, demoserver.Faults{Latency: 20 * time.Millisecond}))
-			var s *Shadow
-			if mode != "shadow=off" {
-				var err error
-				s, err = NewShadow(ShadowConfig{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
-				require.NoError(b, err)
-			}
-			client := benchClient(b, f, s)
-			req := &demov1.GetItemRequest{Id: "a"}
-			lat := make([]time.Duration, b.N)
-			var wg sync.WaitGroup
-			var failed sync.Once
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			for i := range b.N {
-				if wait := time.Until(start.Add(time.Duration(i) * time.Second / rate)); wait > 0 {
-					time.Sleep(wait)
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					t0 := time.Now()
-					if _, err := client.GetItem(context.Background(), req); err != nil {
-						failed.Do(func() { b.Error(err) })
-						return
-					}
-					lat[i] = time.Since(t0)
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-			if s != nil {
-				closeShadow(b, s)
-				st := s.Stats()
-				b.ReportMetric(float64(st.Comparisons[ResultMatch])/float64(b.N), "copied/op")
-			}
-		})
+	f := startFleet(b,
+		spec("stable", 2, demoserver.Faults{}),
+		spec("canary", 2, demoserver.Faults{Latency: 20 * time.Millisecond}))
+	s, err := NewShadow(ShadowConfig{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
+	require.NoError(b, err)
+	req := &demov1.GetItemRequest{Id: "a"}
+	call := func(c demov1.DemoServiceClient) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := c.GetItem(ctx, req); return err }
 	}
+	wait := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(b, s.Wait(ctx))
+	}
+	demotest.PairedLatency(b, 1000, 1000, [2]demotest.Side{
+		{Name: "off", Call: call(benchClient(b, f, nil))},
+		{Name: "shadow", Call: call(benchClient(b, f, s)), After: wait},
+	})
+	closeShadow(b, s)
+	st := s.Stats()
+	b.ReportMetric(float64(st.Comparisons[ResultMatch]), "copies-compared")
 }

@@ -3,9 +3,6 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -73,50 +71,32 @@ func BenchmarkRecord(b *testing.B) {
 	})
 }
 
-// Unary calls over loopback from 64 concurrent callers to 4 servers, with
-// telemetry off and on (a Source and a Prometheus exporter reading); compare
-// the calls/s of the two with benchstat.
+// BenchmarkUnaryCalls measures calls/s over loopback from 64 concurrent
+// callers to 4 servers with telemetry off and on (a Source and a Prometheus
+// exporter reading). The two clients take turns in rounds of 2,000 calls,
+// so both see the same background load; it reports the ratio on/off.
 func BenchmarkUnaryCalls(b *testing.B) {
-	fleet, err := demoserver.StartFleet(
+	fleet := startFleet(b,
 		demoserver.VersionSpec{Version: "stable", Count: 3},
 		demoserver.VersionSpec{Version: "canary", Count: 1},
 	)
+	weights := []balancer.Weight{{Version: "stable", Weight: 9000}, {Version: "canary", Weight: 1000}}
+	offSplit, onSplit := balancer.MustSplit(weights...), balancer.MustSplit(weights...)
+	m, _ := benchProvider(b, true)
+	stop, err := m.Instrument(onSplit)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer fleet.Stop()
-	for _, on := range []bool{false, true} {
-		name := "telemetry=off"
-		if on {
-			name = "telemetry=on"
-		}
-		b.Run(name, func(b *testing.B) {
-			split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 9000}, balancer.Weight{Version: "canary", Weight: 1000})
-			if on {
-				m, _ := benchProvider(b, true)
-				stop, err := m.Instrument(split)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(stop)
-			}
-			client := demov1.NewDemoServiceClient(dial(b, fleet, split))
-			req := &demov1.GetItemRequest{Id: "a"}
-			b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := context.Background()
-				for pb.Next() {
-					if _, err := client.GetItem(ctx, req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-		})
+	defer stop()
+	req := &demov1.GetItemRequest{Id: "a"}
+	call := func(split *balancer.Split) func(context.Context) error {
+		c := demov1.NewDemoServiceClient(dial(b, fleet, split))
+		return func(ctx context.Context) error { _, err := c.GetItem(ctx, req); return err }
 	}
+	demotest.Paired(b, 2000, 64, [2]demotest.Side{
+		{Name: "off", Call: call(offSplit)},
+		{Name: "on", Call: call(onSplit)},
+	})
 }
 
 // Collect and build the Window after 2 versions × 20 methods × 5 status
@@ -161,70 +141,4 @@ func BenchmarkCollect(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// The same comparison, paired: the two clients take turns in rounds of 2,000
-// calls within one run, so both see the same background load; it reports
-// each side's calls/s and their ratio. An op is one call on each side.
-func BenchmarkUnaryCallsPaired(b *testing.B) {
-	fleet, err := demoserver.StartFleet(
-		demoserver.VersionSpec{Version: "stable", Count: 3},
-		demoserver.VersionSpec{Version: "canary", Count: 1},
-	)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fleet.Stop()
-	weights := []balancer.Weight{{Version: "stable", Weight: 9000}, {Version: "canary", Weight: 1000}}
-	offSplit, onSplit := balancer.MustSplit(weights...), balancer.MustSplit(weights...)
-	m, _ := benchProvider(b, true)
-	stop, err := m.Instrument(onSplit)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stop()
-	clients := [2]demov1.DemoServiceClient{
-		demov1.NewDemoServiceClient(dial(b, fleet, offSplit)),
-		demov1.NewDemoServiceClient(dial(b, fleet, onSplit)),
-	}
-	const round, callers = 2000, 64
-	req := &demov1.GetItemRequest{Id: "a"}
-	run := func(c demov1.DemoServiceClient, n int) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		var next atomic.Int64
-		for range callers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for next.Add(1) <= int64(n) {
-					if _, err := c.GetItem(context.Background(), req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	run(clients[0], round)
-	run(clients[1], round)
-	var spent [2]time.Duration
-	var calls [2]int
-	b.ReportAllocs()
-	b.ResetTimer()
-	for done := 0; done < b.N; {
-		n := min(round, b.N-done)
-		for side := range 2 {
-			spent[side] += run(clients[side], n)
-			calls[side] += n
-		}
-		done += n
-	}
-	off := float64(calls[0]) / spent[0].Seconds()
-	on := float64(calls[1]) / spent[1].Seconds()
-	b.ReportMetric(off, "off-calls/s")
-	b.ReportMetric(on, "on-calls/s")
-	b.ReportMetric(on/off, "on/off")
 }
