@@ -373,6 +373,16 @@
 // P(candidate slower) + ½·P(tie) over the whole rollout (MannWhitney), and
 // the p50, p90 and p99 of each version (Quantile).
 //
+// The test allows the candidate a slowdown, LatencyConfig.Tolerance
+// (default 10 %): each candidate bucket is moved down to the bucket of its
+// upper bound ÷ (1 + Tolerance) before the ranks are taken, so the test
+// fails only a candidate slower than the baseline by more than that. A new
+// version's first calls are often a little slower (cold connections and
+// caches), and with enough calls any such difference would be found; the
+// tolerance keeps the test to differences that matter. The sentinel maps
+// every window onto one grid of eight buckets an octave (LatencyGrid), so
+// the default tolerance is one bucket; Strict tests for any slowdown.
+//
 // LatencyTest.Verdict's Pass means: both versions have MinCalls latency
 // samples (50), the step has MinStepCalls candidate samples (500), and the
 // test has not failed.

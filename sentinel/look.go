@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"math"
+	"slices"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -49,6 +50,10 @@ var gridBounds = func() []float64 {
 	}
 	return b
 }()
+
+// LatencyGrid returns the bucket bounds (seconds) of the histograms the
+// sentinel gives its judge: every window's latency is mapped onto them.
+func LatencyGrid() []float64 { return slices.Clone(gridBounds) }
 
 // judgeHistogram maps a window's exponential histogram onto the judge's
 // grid. Buckets as fine as the grid or finer nest exactly; a coarser bucket

@@ -2,6 +2,8 @@ package sentinel
 
 import (
 	"math"
+	"math/rand/v2"
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,4 +32,34 @@ func TestJudgeHistogramKeepsOneGrid(t *testing.T) {
 	assert.EqualValues(t, 1, tiny.Counts[1])
 	assert.EqualValues(t, 1, huge.Counts[len(huge.Counts)-1])
 	assert.Equal(t, Histogram{}, judgeHistogram(telemetry.Histogram{}), "no data is no histogram")
+}
+
+// gridLook draws n log-normal latencies (median med, σ 0.3) into the
+// judge's grid.
+func gridLook(rng *rand.Rand, n int, med float64) Histogram {
+	counts := make([]uint64, len(gridBounds)+1)
+	for range n {
+		v := med * math.Exp(0.3*rng.NormFloat64())
+		j := sort.SearchFloat64s(gridBounds, v)
+		counts[j]++
+	}
+	return Histogram{Bounds: gridBounds, Counts: counts}
+}
+
+func TestLatencyToleranceOnTheGrid(t *testing.T) {
+	run := func(cfg LatencyConfig, slowdown float64) bool {
+		lt, err := NewLatencyTest(0.01, cfg)
+		require.NoError(t, err)
+		rng := rand.New(rand.NewPCG(7, 9))
+		for range 200 { // 200 looks of 100 candidate and 900 baseline calls
+			require.NoError(t, lt.Observe(gridLook(rng, 100, 0.002*slowdown), gridLook(rng, 900, 0.002)))
+		}
+		return lt.Failed()
+	}
+	assert.False(t, run(LatencyConfig{}, 1.05), "5 % slower is within the default 10 % tolerance, even over 20,000 calls")
+	assert.True(t, run(LatencyConfig{Strict: true}, 1.05), "a strict test finds the 5 %")
+	assert.True(t, run(LatencyConfig{}, 1.3), "30 % slower fails")
+	assert.False(t, run(LatencyConfig{}, 1), "the same latency does not fail")
+	_, err := NewLatencyTest(0.01, LatencyConfig{Tolerance: -0.1})
+	assert.ErrorContains(t, err, "LatencyConfig.Tolerance = -0.1")
 }

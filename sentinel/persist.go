@@ -265,7 +265,7 @@ func (j *Judge) Restore(st JudgeState) error {
 			candN: ls.CandN, baseN: ls.BaseN, stepN: ls.StepN, logE: ls.LogE, failedAt: ls.FailedAt, failE: ls.FailE,
 		}
 		copy(l.mix.logLR, ls.Mix)
-		l.score = make([]float64, len(ls.Bounds)+1)
+		l.sizeScratch()
 	}
 	if s, ss := j.shadow, st.Shadow; s != nil {
 		s.st = shadowState{looks: ss.Looks, n: ss.Comparisons, m: ss.Mismatches, stepN: ss.StepN, logE: ss.LogE, failedAt: ss.FailedAt, failE: ss.FailE}

@@ -13,7 +13,21 @@ type LatencyConfig struct {
 	// MinStepCalls is how many candidate latency samples the current step
 	// needs before the test may pass. Default 500.
 	MinStepCalls int64 `json:"minStepCalls,omitempty"`
+	// Tolerance is the slowdown the candidate may have, as a fraction: the
+	// test fails only a candidate slower than the baseline × (1 +
+	// Tolerance). Default 0.1 (10 %). It is rounded down to whole buckets
+	// of the histograms (the sentinel's are 9.05 % wide, so 10 % is one).
+	// A new version's first calls are often a little slower (cold
+	// connections and caches); without a tolerance a busy service's
+	// rollout would be failed for that alone.
+	Tolerance float64 `json:"tolerance,omitempty"`
+	// Strict tests for any slowdown at all, as if Tolerance were 0.
+	Strict bool `json:"strict,omitempty"`
 }
+
+// DefaultLatencyTolerance is the slowdown the latency test allows by
+// default.
+const DefaultLatencyTolerance = 0.1
 
 func (c LatencyConfig) withDefaults(prefix string) (LatencyConfig, error) {
 	if c.MinCalls == 0 {
@@ -22,8 +36,14 @@ func (c LatencyConfig) withDefaults(prefix string) (LatencyConfig, error) {
 	if c.MinStepCalls == 0 {
 		c.MinStepCalls = defaultMinStepCalls
 	}
+	if c.Tolerance == 0 {
+		c.Tolerance = DefaultLatencyTolerance
+	}
 	if c.MinCalls < 0 {
 		return c, fmt.Errorf("ninelives: %s.MinCalls = %d, want a positive number of calls", prefix, c.MinCalls)
+	}
+	if !(c.Tolerance > 0 && c.Tolerance < 10) {
+		return c, fmt.Errorf("ninelives: %s.Tolerance = %v, want a fraction above 0 and below 10 (use Strict for none)", prefix, c.Tolerance)
 	}
 	if c.MinStepCalls < 0 {
 		return c, fmt.Errorf("ninelives: %s.MinStepCalls = %d, want a positive number of calls", prefix, c.MinStepCalls)
@@ -48,6 +68,8 @@ type LatencyTest struct {
 	cfg                 LatencyConfig
 	mix                 mixture
 	score               []float64 // scratch: one score per bucket
+	shift               []int     // the bucket each candidate bucket moves to under the tolerance
+	shifted             []uint64  // scratch: the candidate's counts so moved
 
 	st latencyState
 }
@@ -106,10 +128,7 @@ func (t *LatencyTest) Observe(candidate, baseline Histogram) error {
 		t.st.bounds = append(t.st.bounds[:0], bounds...)
 		t.st.cand = append(t.st.cand[:0], make([]uint64, len(bounds)+1)...)
 		t.st.base = append(t.st.base[:0], make([]uint64, len(bounds)+1)...)
-		if cap(t.score) < len(bounds)+1 {
-			t.score = make([]float64, len(bounds)+1)
-		}
-		t.score = t.score[:len(bounds)+1]
+		t.sizeScratch()
 	}
 	var nc, nb uint64
 	for i, c := range candidate.Counts {
@@ -176,7 +195,18 @@ func (t *LatencyTest) check(candidate, baseline Histogram) error {
 // E exp(λW) ≤ (mean over pooled calls of exp(λu))^n, so
 // exp(λW)/(mean exp(λu))^n has expectation at most 1: a valid factor for a
 // test supermartingale. The sign makes a slower candidate raise it.
-func (t *LatencyTest) update(c, b []uint64, nc, nb float64) {
+//
+// The tolerance enters by moving each candidate bucket down to the bucket
+// of its upper bound ÷ (1 + Tolerance) before ranking: the test then asks
+// whether the candidate, made that much faster, is still slower than the
+// baseline. A candidate within the tolerance is, so moved, no slower than
+// the baseline, and the factors keep their bound.
+func (t *LatencyTest) update(raw, b []uint64, nc, nb float64) {
+	c := t.shifted
+	clear(c)
+	for j, x := range raw {
+		c[t.shift[j]] += x
+	}
 	n := nc + nb
 	var below float64
 	for j := range c {
@@ -203,6 +233,30 @@ func (t *LatencyTest) update(c, b []uint64, nc, nb float64) {
 		t.mix.logLR[i] += l*w - k*math.Log(mgf/n)
 	}
 	t.st.logE = t.mix.logValue()
+}
+
+// sizeScratch fits the per-bucket work space to the rollout's bounds.
+func (t *LatencyTest) sizeScratch() {
+	n := len(t.st.bounds) + 1
+	t.score = append(t.score[:0], make([]float64, n)...)
+	t.shifted = append(t.shifted[:0], make([]uint64, n)...)
+	t.shift = toleranceShift(t.shift[:0], t.st.bounds, t.cfg)
+}
+
+// toleranceShift maps each bucket (the last is +Inf) to the bucket that
+// holds its upper bound ÷ (1 + Tolerance), or to itself when Strict.
+func toleranceShift(dst []int, bounds []float64, cfg LatencyConfig) []int {
+	for j := range len(bounds) + 1 {
+		to := j
+		if !cfg.Strict && j > 0 && j < len(bounds) {
+			v := bounds[j] / (1 + cfg.Tolerance)
+			for to > 0 && bounds[to-1] >= v {
+				to--
+			}
+		}
+		dst = append(dst, to)
+	}
+	return dst
 }
 
 // BeginStep resets the step's sample count that Pass needs; the evidence

@@ -14,6 +14,24 @@ type Summary struct {
 	// Median and P90 are quantiles of the candidate calls served before
 	// rollback over all runs, a run without rollback counting as +Inf.
 	Median, P90 float64
+	// InIncident counts the rollbacks made during one of the scenario's
+	// incidents or in the 10 s after it (see SummarizeScenario).
+	InIncident int
+}
+
+// SummarizeScenario is Summarize, and also counts the rollbacks made during
+// the scenario's incidents or in the 10 s after each.
+func SummarizeScenario(sc Scenario, outcomes []Outcome) Summary {
+	s := Summarize(outcomes)
+	for _, o := range outcomes {
+		for _, in := range sc.Incidents {
+			if o.RolledBack && o.Second >= in.From && o.Second <= in.To+10 {
+				s.InIncident++
+				break
+			}
+		}
+	}
+	return s
 }
 
 // Summarize condenses outcomes.
@@ -72,7 +90,11 @@ func rollbacks(sc Scenario, s Summary) string {
 	if sc.Harmful {
 		kind = "correct"
 	}
-	return fmt.Sprintf("%d (%.1f %%) %s", s.Rollbacks, 100*float64(s.Rollbacks)/float64(s.Runs), kind)
+	out := fmt.Sprintf("%d (%.1f %%) %s", s.Rollbacks, 100*float64(s.Rollbacks)/float64(s.Runs), kind)
+	if len(sc.Incidents) > 0 {
+		out += fmt.Sprintf(", %d during the incident", s.InIncident)
+	}
+	return out
 }
 
 func calls(s Summary) string {

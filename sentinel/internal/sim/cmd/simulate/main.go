@@ -40,7 +40,7 @@ func run(w io.Writer, runs int, seed uint64, match string) error {
 	}
 	fmt.Fprintf(w, "Command: `%s`\n\n", cmd)
 	fmt.Fprintf(w, "Traffic: 1,000 calls/s, each call sent to the candidate with the step's share; baseline 0.5 %% errors and a "+
-		"log-normal latency (median 20 ms, σ 0.5) counted in OpenTelemetry's RPC duration buckets; one look per second. "+
+		"log-normal latency (median 20 ms, σ 0.5) counted in the sentinel's own latency buckets (eight an octave); one look per second. "+
 		"Rollouts: 10 min at a 10 %% share (600 looks, about 60,000 candidate calls), or the canary steps 1, 5, 25 and 50 %% "+
 		"for 2 min each (480 looks, about 97,000 candidate calls); the traffic does not depend on the decisions, so both "+
 		"policies see the same calls. Candidate calls to rollback are counted up to and including the look that rolls back; "+
@@ -57,7 +57,7 @@ func run(w io.Writer, runs int, seed uint64, match string) error {
 		if err != nil {
 			return err
 		}
-		rows = append(rows, sim.Row{Scenario: sc, Judge: sim.Summarize(res[0]), Fixed: sim.Summarize(res[1])})
+		rows = append(rows, sim.Row{Scenario: sc, Judge: sim.SummarizeScenario(sc, res[0]), Fixed: sim.SummarizeScenario(sc, res[1])})
 	}
 	return sim.WriteTable(w, rows)
 }
