@@ -132,4 +132,8 @@
 //	)
 //
 // Example (withGRPCMetrics) runs this against a demo fleet.
+//
+// The sub-package promsource reads the same per-version windows back from
+// a Prometheus server that scrapes these metrics, for a sentinel that runs
+// apart from the clients it steers.
 package telemetry
