@@ -28,3 +28,18 @@ func TestFleetClientAndReadiness(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "stable", r.GetServedBy().GetVersion())
 }
+
+func TestFleetProcess(t *testing.T) {
+	target := demotest.FleetProcess(t, demoserver.VersionSpec{Version: "stable", Count: 2, Faults: demoserver.Faults{PriceDelta: 7}})
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000})
+	cc := demotest.Dial(t, target, balancer.WithSplit(split))
+	demotest.Connect(t, cc)
+	demotest.WaitReady(t, split, map[string]int{"stable": 2})
+	r, err := demov1.NewDemoServiceClient(cc).GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, "stable", r.GetServedBy().GetVersion())
+	local := demotest.Fleet(t, demoserver.VersionSpec{Version: "stable", Count: 1})
+	lr, err := demov1.NewDemoServiceClient(demotest.Dial(t, local.Target())).GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, lr.GetItem().GetPriceCents()+7, r.GetItem().GetPriceCents(), "the faults reach the other process")
+}

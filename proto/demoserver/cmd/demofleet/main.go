@@ -1,0 +1,119 @@
+// Command demofleet runs a fleet of demo servers on loopback until it is
+// interrupted or its standard input closes, and prints the fleet's composite
+// target, so that clients in other processes can use it:
+//
+//	go run ./proto/demoserver/cmd/demofleet -fleet stable=3 -fleet canary=3:errors=0.05,latency=5ms
+//	target: ninelives:///stable=passthrough:///127.0.0.1:41231;…
+//
+// Each -fleet flag is VERSION=COUNT, optionally followed by :FAULTS, a
+// comma-separated list of errors=RATE, latency=DURATION, price=DELTA, hang.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+type specs []demoserver.VersionSpec
+
+func (s *specs) String() string { return fmt.Sprint(*s) }
+
+func (s *specs) Set(v string) error {
+	sp, err := ParseSpec(v)
+	if err != nil {
+		return err
+	}
+	*s = append(*s, sp)
+	return nil
+}
+
+func run(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("demofleet", flag.ContinueOnError)
+	var fleet specs
+	fs.Var(&fleet, "fleet", "VERSION=COUNT[:FAULTS]; repeat for each version")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(fleet) == 0 {
+		return errors.New("ninelives: demofleet: give at least one -fleet VERSION=COUNT")
+	}
+	f, err := demoserver.StartFleet(fleet...)
+	if err != nil {
+		return err
+	}
+	defer f.Stop()
+	fmt.Fprintf(stdout, "target: %s\n", f.Target())
+
+	done := make(chan struct{})
+	go func() { // a closed standard input ends the fleet
+		_, _ = io.Copy(io.Discard, bufio.NewReader(stdin))
+		close(done)
+	}()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case <-done:
+	case <-sig:
+	}
+	return nil
+}
+
+// ParseSpec reads VERSION=COUNT[:FAULTS].
+func ParseSpec(v string) (demoserver.VersionSpec, error) {
+	var sp demoserver.VersionSpec
+	head, faults, _ := strings.Cut(v, ":")
+	name, count, ok := strings.Cut(head, "=")
+	if !ok || name == "" {
+		return sp, fmt.Errorf("ninelives: -fleet %q: want VERSION=COUNT[:FAULTS]", v)
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 1 {
+		return sp, fmt.Errorf("ninelives: -fleet %q: count %q, want a whole number of at least 1", v, count)
+	}
+	sp.Version, sp.Count = name, n
+	if faults == "" {
+		return sp, nil
+	}
+	for _, f := range strings.Split(faults, ",") {
+		key, val, _ := strings.Cut(f, "=")
+		var err error
+		switch key {
+		case "errors":
+			sp.Faults.ErrorRate, err = strconv.ParseFloat(val, 64)
+			if err == nil && (sp.Faults.ErrorRate < 0 || sp.Faults.ErrorRate > 1) {
+				err = errors.New("want a rate in [0, 1]")
+			}
+		case "latency":
+			sp.Faults.Latency, err = time.ParseDuration(val)
+		case "price":
+			sp.Faults.PriceDelta, err = strconv.ParseInt(val, 10, 64)
+		case "hang":
+			sp.Faults.Hang = true
+		default:
+			err = errors.New("want errors=RATE, latency=DURATION, price=DELTA or hang")
+		}
+		if err != nil {
+			return sp, fmt.Errorf("ninelives: -fleet %q: fault %q: %v", v, f, err)
+		}
+	}
+	return sp, nil
+}

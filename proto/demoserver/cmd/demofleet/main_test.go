@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestParseSpec(t *testing.T) {
+	sp, err := ParseSpec("canary=2:errors=0.05,latency=5ms,price=3,hang")
+	require.NoError(t, err)
+	assert.Equal(t, demoserver.VersionSpec{Version: "canary", Count: 2,
+		Faults: demoserver.Faults{ErrorRate: 0.05, Latency: 5 * time.Millisecond, PriceDelta: 3, Hang: true}}, sp)
+	for in, want := range map[string]string{
+		"canary":             "want VERSION=COUNT",
+		"canary=0":           `count "0"`,
+		"canary=1:errors=2":  "want a rate in [0, 1]",
+		"canary=1:slow":      `fault "slow"`,
+		"canary=1:latency=x": `fault "latency=x"`,
+	} {
+		_, err := ParseSpec(in)
+		assert.ErrorContains(t, err, want, in)
+	}
+}
+
+func TestRunPrintsTheTargetAndStopsWhenStdinCloses(t *testing.T) {
+	r, w := io.Pipe()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run([]string{"-fleet", "stable=2"}, r, &out) }()
+	require.NoError(t, w.Close())
+	require.NoError(t, <-done)
+	assert.True(t, strings.HasPrefix(out.String(), "target: ninelives:///stable=passthrough:///127.0.0.1:"), out.String())
+	assert.Equal(t, 2, strings.Count(out.String(), "stable="))
+	assert.ErrorContains(t, run(nil, r, &out), "give at least one -fleet")
+}
