@@ -21,6 +21,7 @@ import (
 type readyEndpoint struct {
 	picker balancer.Picker
 	addr   string
+	group  *group // its version
 }
 
 // group is one version's endpoints in one picker.
@@ -34,7 +35,6 @@ type group struct {
 	// falling back or failing.
 	first bool
 	mod   uint64 // fastmod constant for len(ready): ^uint64(0)/n + 1
-
 }
 
 // picker is immutable but for the round-robin counters; a new one is built on
@@ -83,7 +83,7 @@ func newPicker(cfg *Config, esPicker balancer.Picker, children []endpointshardin
 		}
 		p.endpoints = append(p.endpoints, EndpointInfo{Version: v, Addr: addr, State: st, StateName: st.String()})
 		if st == connectivity.Ready {
-			g.ready = append(g.ready, readyEndpoint{picker: c.State.Picker, addr: addr})
+			g.ready = append(g.ready, readyEndpoint{picker: c.State.Picker, addr: addr, group: g})
 		}
 	}
 	// Pointers into the final slices, so the map and a CallRecord share them.
@@ -268,17 +268,7 @@ func (p *picker) pickEndpoint(info balancer.PickInfo, ci *callInfo, role Role) (
 		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
 			"ninelives: forced endpoint %s is not READY (%s)", ci.endpoint, state)
 	}
-	g := p.versionOfAddr(ci.endpoint)
-	return p.finish(info, ci, role, g, ep)
-}
-
-func (p *picker) versionOfAddr(addr string) *group {
-	for _, e := range p.endpoints {
-		if e.Addr == addr {
-			return p.byName[e.Version]
-		}
-	}
-	return nil
+	return p.finish(info, ci, role, ep.group, ep)
 }
 
 // pickIn picks endpoint n mod len(g.ready) of g: round robin over the

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
 	. "github.com/ninelives-go/ninelives/balancer"
@@ -239,6 +241,36 @@ func TestForcedVersionAndEndpoint(t *testing.T) {
 	_, err = getItem(ForceVersion(context.Background(), "nope"), cc, "a")
 	assert.Equal(t, codes.Unimplemented, status.Code(err))
 	assert.ErrorContains(t, err, `forced version "nope"`)
+}
+
+// An endpoint may have several addresses; forcing a call to any of them
+// reaches the endpoint, and the call is attributed to its version.
+func TestForcedEndpointOfAMultiAddressEndpoint(t *testing.T) {
+	f := startFleet(t, "stable", 1)
+	srv := f.Servers("stable")[0]
+	r := manual.NewBuilderWithScheme("nlmulti")
+	r.InitialState(resolver.State{Endpoints: []resolver.Endpoint{SetVersion(resolver.Endpoint{Addresses: []resolver.Address{
+		{Addr: "127.0.0.1:1"}, // refuses: pickfirst moves on to the server
+		{Addr: srv.Addr()},
+	}}, "stable")}})
+	split := MustSplit(Weight{"stable", 10000})
+	rec := new(recorder)
+	defer split.AddObserver(rec)()
+	cc := dial(t, "nlmulti:///fleet", grpc.WithResolvers(r), WithSplit(split))
+	connect(t, cc)
+	waitReady(t, split, map[string]int{"stable": 1})
+
+	for _, addr := range []string{"127.0.0.1:1", srv.Addr()} {
+		ctx, callRec := WithCallRecord(ForceEndpoint(context.Background(), addr))
+		resp, err := getItem(ctx, cc, "a")
+		require.NoError(t, err, "forced to %s", addr)
+		assert.Equal(t, srv.Instance(), resp.GetServedBy().GetInstance())
+		assert.Equal(t, "stable", callRec.Version())
+	}
+	assert.EqualValues(t, 2, srv.Calls("GetItem"))
+	for _, a := range rec.snapshot() {
+		assert.Equal(t, "stable", a.Version)
+	}
 }
 
 func TestOverrideHeader(t *testing.T) {
