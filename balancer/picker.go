@@ -268,7 +268,7 @@ func (p *picker) pickEndpoint(info balancer.PickInfo, ci *callInfo, role Role) (
 		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
 			"ninelives: forced endpoint %s is not READY (%s)", ci.endpoint, state)
 	}
-	return p.finish(info, ci, role, ep.group, ep)
+	return p.finish(info, ci, role, ep)
 }
 
 // pickIn picks endpoint n mod len(g.ready) of g: round robin over the
@@ -276,27 +276,28 @@ func (p *picker) pickEndpoint(info balancer.PickInfo, ci *callInfo, role Role) (
 func (p *picker) pickIn(info balancer.PickInfo, ci *callInfo, role Role, g *group, n uint64) (balancer.PickResult, error) {
 	// n mod len without a division (Lemire's fastmod): Pick is on every call.
 	hi, _ := bits.Mul64(g.mod*n, uint64(len(g.ready)))
-	return p.finish(info, ci, role, g, &g.ready[hi])
+	return p.finish(info, ci, role, &g.ready[hi])
 }
 
-func (p *picker) finish(info balancer.PickInfo, ci *callInfo, role Role, g *group, ep *readyEndpoint) (balancer.PickResult, error) {
+func (p *picker) finish(info balancer.PickInfo, ci *callInfo, role Role, ep *readyEndpoint) (balancer.PickResult, error) {
 	res, err := ep.picker.Pick(info)
-	if err == nil && (ci != nil && ci.record != nil || p.split.observers.Load() != nil) {
-		p.annotate(&res, info.FullMethodName, ci, role, g, ep)
+	if obs := p.split.observers.Load(); err == nil && (ci != nil && ci.record != nil || obs != nil) {
+		p.annotate(&res, info.FullMethodName, ci, role, ep, obs)
 	}
 	return res, err
 }
 
 // annotate fills the call's record and wraps Done to time the attempt for
-// the observers. It is off the common path: only instrumented calls pay.
-func (p *picker) annotate(res *balancer.PickResult, method string, ci *callInfo, role Role, g *group, ep *readyEndpoint) {
+// the observers obs, if any. It is off the common path: only instrumented
+// calls pay.
+func (p *picker) annotate(res *balancer.PickResult, method string, ci *callInfo, role Role, ep *readyEndpoint, obs *[]Observer) {
 	if ci != nil && ci.record != nil {
-		ci.record.version.Store(&g.name)
+		ci.record.version.Store(&ep.group.name)
 		ci.record.endpoint.Store(&ep.addr)
 	}
-	if obs := p.split.observers.Load(); obs != nil {
+	if obs != nil {
 		a := attemptPool.Get().(*attemptRec)
-		a.a = Attempt{Version: g.name, Role: role, Method: method}
+		a.a = Attempt{Version: ep.group.name, Role: role, Method: method}
 		a.obs = *obs
 		a.child = res.Done
 		a.start = time.Now()
