@@ -10,15 +10,12 @@ import (
 	"google.golang.org/grpc/balancer/endpointsharding"
 	"google.golang.org/grpc/balancer/pickfirst"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 )
 
 // Name is the name of the load-balancing policy.
 const Name = "ninelives_split"
-
-var logger = grpclog.Component("ninelives")
 
 func init() {
 	balancer.Register(builder{})

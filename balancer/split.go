@@ -65,7 +65,7 @@ type Split struct {
 
 	observers atomic.Pointer[[]Observer]
 
-	boards sync.Map // *balancerState -> struct{}: the ready endpoints of each attached balancer
+	boards sync.Map // *board -> struct{}: the endpoints of each attached balancer
 }
 
 var (
