@@ -201,6 +201,10 @@ func (s *Split) Generation() uint64 { return s.snap.Load().gen }
 func (s *Split) SetWeights(weights ...Weight) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.setWeightsLocked(weights)
+}
+
+func (s *Split) setWeightsLocked(weights []Weight) error {
 	snap, err := s.makeSnapshot(weights, s.snap.Load().gen+1)
 	if err != nil {
 		return err
@@ -215,17 +219,24 @@ func (s *Split) SetWeights(weights ...Weight) error {
 
 // Set moves the traffic between two versions: version gets weight basis
 // points and other gets the rest; every other version keeps its weight, so
-// their sum must leave room. It is the common canary step.
+// their sum must leave room. It is the common canary step. The weights it
+// starts from and the ones it sets are one change: a concurrent SetWeights
+// comes before or after it, never in between.
 func (s *Split) Set(version string, weight int, other string) error {
-	cur := s.Weights()
+	if version == other {
+		return fmt.Errorf("%w: Set needs two different versions, got %q twice", ErrBadWeights, version)
+	}
+	if !s.Has(version) || !s.Has(other) {
+		return fmt.Errorf("%w: Set(%q, %d, %q): unknown version (the split has %s)", ErrBadWeights, version, weight, other, strings.Join(s.versions, ", "))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.weightsOf(s.snap.Load())
 	rest := TotalWeight
 	for i := range cur {
 		if cur[i].Version != version && cur[i].Version != other {
 			rest -= cur[i].Weight
 		}
-	}
-	if version == other {
-		return fmt.Errorf("%w: Set needs two different versions, got %q twice", ErrBadWeights, version)
 	}
 	for i := range cur {
 		switch cur[i].Version {
@@ -235,10 +246,7 @@ func (s *Split) Set(version string, weight int, other string) error {
 			cur[i].Weight = rest - weight
 		}
 	}
-	if !s.Has(version) || !s.Has(other) {
-		return fmt.Errorf("%w: Set(%q, %d, %q): unknown version (the split has %s)", ErrBadWeights, version, weight, other, strings.Join(s.versions, ", "))
-	}
-	return s.SetWeights(cur...)
+	return s.setWeightsLocked(cur)
 }
 
 // Watch calls fn with the new weights after every change, in the order of the
