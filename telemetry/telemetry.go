@@ -366,15 +366,7 @@ func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
 // ObserveFallback counts one fallback against the chosen version. It
 // implements balancer.Observer.
 func (m *Metrics) ObserveFallback(chosen string) {
-	ctx := context.Background()
-	if !m.fallbacks.Enabled(ctx) {
-		return
-	}
-	opts, ok := m.fallbackOpt.load(chosen)
-	if !ok {
-		opts = addOptionsSlow(&m.mu, &m.fallbackOpt, chosen, AttrVersion.String(chosen))
-	}
-	m.fallbacks.Add(ctx, 1, opts...)
+	m.addOne(context.Background(), m.fallbacks, &m.fallbackOpt, AttrVersion, chosen)
 }
 
 // RecordShadowComparison counts one comparison of a shadow reply from version
@@ -404,27 +396,26 @@ func (m *Metrics) RecordShadowComparison(ctx context.Context, version, method, r
 // RecordShadowDropped counts one shadow copy that was dropped for reason (such
 // as "concurrency" or "stream_buffer").
 func (m *Metrics) RecordShadowDropped(ctx context.Context, reason string) {
-	if !m.dropped.Enabled(ctx) {
-		return
-	}
-	opts, ok := m.droppedOpt.load(reason)
-	if !ok {
-		opts = addOptionsSlow(&m.mu, &m.droppedOpt, reason, AttrShadowReason.String(reason))
-	}
-	m.dropped.Add(ctx, 1, opts...)
+	m.addOne(ctx, m.dropped, &m.droppedOpt, AttrShadowReason, reason)
 }
 
 // RecordDecision counts one decision of the sentinel with the given action
 // (such as "promote", "rollback" or "hold").
 func (m *Metrics) RecordDecision(ctx context.Context, action string) {
-	if !m.decisions.Enabled(ctx) {
+	m.addOne(ctx, m.decisions, &m.decisionOpt, AttrAction, action)
+}
+
+// addOne adds one to counter under the attribute set {key: value}, whose
+// options are cached in c.
+func (m *Metrics) addOne(ctx context.Context, counter metric.Int64Counter, c *cowMap[string, []metric.AddOption], key attribute.Key, value string) {
+	if !counter.Enabled(ctx) {
 		return
 	}
-	opts, ok := m.decisionOpt.load(action)
+	opts, ok := c.load(value)
 	if !ok {
-		opts = addOptionsSlow(&m.mu, &m.decisionOpt, action, AttrAction.String(action))
+		opts = addOptionsSlow(&m.mu, c, value, key.String(value))
 	}
-	m.decisions.Add(ctx, 1, opts...)
+	counter.Add(ctx, 1, opts...)
 }
 
 // MethodsOverflow is the number of measurements recorded with OtherMethod
