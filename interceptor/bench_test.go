@@ -2,7 +2,6 @@ package interceptor_test
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
@@ -50,12 +49,6 @@ func closeShadow(b *testing.B, s *Shadow) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	require.NoError(b, s.Close(ctx))
-}
-
-// setParallelism makes RunParallel use about n goroutines.
-func setParallelism(b *testing.B, n int) {
-	procs := runtime.GOMAXPROCS(0)
-	b.SetParallelism(max(1, (n+procs-1)/procs))
 }
 
 // BenchmarkUnaryThroughput compares calls/s with the shadow installed at
