@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/ninelives-go/ninelives/balancer"
 )
@@ -39,7 +40,7 @@ func (s *Shadow) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		if err == nil {
 			primary = proto.Clone(prep)
 		}
-		go c.runUnary(cc, invoker, copyOptions(opts), reqCopy, prep, primary, err, version)
+		go c.runUnary(cc, invoker, copyOptions(opts), reqCopy, prep.ProtoReflect().Type(), primary, err, version)
 		return err
 	}
 }
@@ -53,9 +54,9 @@ func withRecord(ctx context.Context) (context.Context, *balancer.CallRecord) {
 }
 
 // runUnary makes the copies of one unary call and judges them. typ is the
-// primary's reply, used only for its type; primary is its clone, nil when
-// the primary failed.
-func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req, typ, primary proto.Message, primaryErr error, version string) {
+// type of the primary's reply; primary is a clone of it, nil when the
+// primary failed.
+func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary proto.Message, primaryErr error, version string) {
 	defer c.release()
 	if primary != nil {
 		clearPaths(primary, c.s.cfg.ignore)
@@ -77,10 +78,10 @@ func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []g
 	c.done(primaryErr, cand, base)
 }
 
-func (c *call) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req, typ, primary proto.Message, version, marker string) {
+func (c *call) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary proto.Message, version, marker string) {
 	ctx, cancel, rec := c.copyContext(version, marker)
 	defer cancel()
-	reply := typ.ProtoReflect().New().Interface()
+	reply := typ.New().Interface()
 	o.err = invoker(ctx, c.method, req, reply, cc, opts...)
 	o.reached = rec.Version() != ""
 	o.ok = true
