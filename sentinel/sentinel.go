@@ -201,7 +201,6 @@ type Sentinel struct {
 	seq        uint64
 	sourceErr  string
 	policyErr  string
-	closed     bool
 }
 
 // New makes the sentinel of a rollout in the pending phase. It moves no
@@ -263,9 +262,6 @@ func (s *Sentinel) Run(ctx context.Context) error {
 // closes the strategy if it holds resources. The sentinel must not tick
 // after Close.
 func (s *Sentinel) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
 	var err error
 	if c, ok := s.strategy.(Closer); ok {
 		err = c.Close()
@@ -546,9 +542,7 @@ func (s *Sentinel) manual(ctx context.Context, who, reason string, action Action
 	if from == PhasePending && to == PhaseProgressing {
 		s.beginStepLocked(now, "manual")
 	}
-	if who == "" {
-		who = "operator"
-	}
+	who = whoOr(who)
 	if reason == "" {
 		reason = string(action) + " by " + who
 	}
