@@ -223,13 +223,12 @@ func (c BlueGreenConfig) withDefaults() (BlueGreenConfig, error) {
 //
 // Its decisions: ActionStart (weight 0, step "warmup") on the pending tick;
 // ActionAdvance (weight 0, step "shadow") when the warm-up passed and a
-// Shadow is set; ActionSetWeights (weight 10000, with an alert) for the
-// cut-over, which keeps the rollout progressing through the rollback
-// window; ActionPromote at the end of the window; ActionRollback on a
-// failed warm-up, shadow gate, window test or judge's verdict; ActionHold
-// otherwise. The loop begins a step only on ActionStart and ActionAdvance,
-// so State.StepName keeps the previous step's name during the window;
-// Stage says StepCutover.
+// Shadow is set; ActionSetWeights (weight 10000, step "cutover", with an
+// alert) for the cut-over, which begins the step of the rollback window
+// and keeps the rollout progressing through it; ActionPromote at the end
+// of the window; ActionRollback on a failed warm-up, shadow gate, window
+// test or judge's verdict; ActionHold otherwise. Stage says StepCutover
+// from the tick that sees the cut-over applied.
 //
 // A BlueGreen drives one rollout; make a new one for the next. Close it
 // (the sentinel's Close does) to stop a running warm-up and the shadow.

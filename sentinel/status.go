@@ -31,8 +31,8 @@ type Status struct {
 	DryRun    bool              `json:"dryRun"`
 	// Verdict is the judge's latest, with its evidence.
 	Verdict Verdict `json:"verdict"`
-	// LastTick and Step hold each version's figures of the last tick and of
-	// the current step.
+	// LastTick and StepFigs hold each version's figures of the last tick
+	// and of the current step.
 	LastTick map[string]VersionFigures `json:"lastTick"`
 	StepFigs map[string]VersionFigures `json:"stepFigures"`
 	// History is the last ticks, oldest first.

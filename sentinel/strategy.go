@@ -47,7 +47,9 @@ type Decision struct {
 	// Weight is the candidate's weight in basis points for ActionStart,
 	// ActionAdvance and ActionSetWeights; the baseline gets the rest.
 	Weight int `json:"weight,omitempty"`
-	// StepName names the step an ActionStart or ActionAdvance begins.
+	// StepName names the step an ActionStart or ActionAdvance begins. An
+	// ActionSetWeights with a StepName begins a new step of that name (the
+	// blue/green cut-over); without one the weights change within the step.
 	StepName string `json:"stepName,omitempty"`
 	Reason   string `json:"reason"`
 	// Alerts are raised beside the action; Logs are written to the log.
