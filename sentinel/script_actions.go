@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.starlark.net/starlark"
 
@@ -41,7 +42,7 @@ func (r *recorder) message(to *[]string, msg string) error {
 	}
 	if len(msg) > maxScriptMessageLn {
 		cut := maxScriptMessageLn
-		for cut > 0 && !utf8Start(msg[cut]) {
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
 			cut--
 		}
 		msg = msg[:cut] + "…"
@@ -49,8 +50,6 @@ func (r *recorder) message(to *[]string, msg string) error {
 	*to = append(*to, msg)
 	return nil
 }
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 // set records the tick's one action that sets the course.
 func (r *recorder) set(th *starlark.Thread, call string, a Action, weight int, stepName, reason string) error {
