@@ -244,7 +244,7 @@ type BlueGreen struct {
 	done     chan struct{}
 	report   *interceptor.WarmupReport
 	warmErr  error
-	shadowOn bool
+	shadowSw shadowSwitch
 	shadow   *ShadowTest
 	blue     []blueTick // blue's primary figures per tick before the cut-over
 	cutAsked bool       // the cut-over was decided, not yet seen applied
@@ -645,23 +645,32 @@ func (b *BlueGreen) rollbackLocked(green, why string) (Decision, error) {
 
 // setShadowLocked turns the shadow copies to green on or off.
 func (b *BlueGreen) setShadowLocked(green string, on bool) error {
-	sh := b.cfg.Shadow
-	if sh == nil || on == b.shadowOn {
+	return b.shadowSw.set(b.cfg.Shadow, green, on, b.cfg.ShadowRate)
+}
+
+// shadowSwitch remembers whether a strategy turned a ShadowControl's copies
+// on, so that it turns them off once and only if it did.
+type shadowSwitch struct{ on bool }
+
+// set turns the copies to candidate on at rate, or off. It does nothing
+// without a ShadowControl or when the copies are already as asked.
+func (w *shadowSwitch) set(sh ShadowControl, candidate string, on bool, rate float64) error {
+	if sh == nil || on == w.on {
 		return nil
 	}
 	if on {
-		if err := sh.SetCandidate(green); err != nil {
-			return fmt.Errorf("ninelives: shadow to %q: %w", green, err)
+		if err := sh.SetCandidate(candidate); err != nil {
+			return fmt.Errorf("ninelives: shadow to %q: %w", candidate, err)
 		}
-		if err := sh.SetRate(b.cfg.ShadowRate); err != nil {
-			return fmt.Errorf("ninelives: shadow rate %v: %w", b.cfg.ShadowRate, err)
+		if err := sh.SetRate(rate); err != nil {
+			return fmt.Errorf("ninelives: shadow rate %v: %w", rate, err)
 		}
-		b.shadowOn = true
+		w.on = true
 		return nil
 	}
 	if err := sh.SetRate(0); err != nil {
 		return fmt.Errorf("ninelives: turning the shadow off: %w", err)
 	}
-	b.shadowOn = false
+	w.on = false
 	return nil
 }

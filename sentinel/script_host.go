@@ -49,7 +49,7 @@ type scriptHost struct {
 	done     chan struct{}
 	report   *interceptor.WarmupReport
 	warmErr  error
-	shadowOn bool
+	shadowSw shadowSwitch
 }
 
 // WarmupDone returns a channel closed when the warm-up the script started
@@ -84,25 +84,7 @@ func (s *Script) closed() bool {
 
 // setShadowLocked turns the shadow copies to candidate on at rate, or off.
 func (s *Script) setShadowLocked(candidate string, on bool, rate float64) error {
-	sh := s.cfg.shadow
-	if sh == nil || on == s.host.shadowOn {
-		return nil
-	}
-	if on {
-		if err := sh.SetCandidate(candidate); err != nil {
-			return fmt.Errorf("ninelives: shadow to %q: %w", candidate, err)
-		}
-		if err := sh.SetRate(rate); err != nil {
-			return fmt.Errorf("ninelives: shadow rate %v: %w", rate, err)
-		}
-		s.host.shadowOn = true
-		return nil
-	}
-	if err := sh.SetRate(0); err != nil {
-		return fmt.Errorf("ninelives: turning the shadow off: %w", err)
-	}
-	s.host.shadowOn = false
-	return nil
+	return s.host.shadowSw.set(s.cfg.shadow, candidate, on, rate)
 }
 
 // hostBuiltins are the builtins of the Script's host facilities.
@@ -203,9 +185,6 @@ func shadowOnBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 	}
 	s.hostMu.Lock()
 	defer s.hostMu.Unlock()
-	if s.host.shadowOn {
-		return starlark.None, nil
-	}
 	if err := s.setShadowLocked(t.st.Candidate, true, rate); err != nil {
 		return starlark.String(err.Error()), nil
 	}
