@@ -144,7 +144,7 @@ func New(rollout Rollout, token string, opts ...Option) (*Handler, error) {
 		return nil, err
 	}
 	page, err := template.New("index.html").Funcs(template.FuncMap{
-		"pct":   pct,
+		"pct":   sentinel.StepLabel,
 		"clock": func(e sentinel.Event) string { return e.Time.UTC().Format("15:04:05") },
 	}).ParseFS(assets, "assets/index.html")
 	if err != nil {
@@ -357,11 +357,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(append(b, '\n'))
-}
-
-// pct renders basis points as a percentage: 2500 → "25%", 1 → "0.01%".
-func pct(bp int) string {
-	s := fmt.Sprintf("%.2f", float64(bp)/100)
-	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	return s + "%"
 }
