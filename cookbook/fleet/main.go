@@ -413,7 +413,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			res.Decisions = append(res.Decisions, Decision{Tick: tick, Sentinel: l.name, Event: ev})
 		}
 		line += fmt.Sprintf("%-10s %-22s canary %-4s on every replica | calls %4d, canary %4d, failed %3d | %s",
-			l.name, phaseLabel(ev), pct(weightOf(reps[0].split, "canary")), sum(served), served["canary"], failed, decisionLabel(ev))
+			l.name, demo.PhaseLabel(ev.Phase, ev.Step, ev.StepName), sentinel.StepLabel(reps[0].split.Weight("canary")), sum(served), served["canary"], failed, demo.DecisionLabel(ev))
 		fmt.Fprintln(out, line)
 
 		switch {
@@ -444,7 +444,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 
 	for _, r := range reps {
-		res.FinalWeights = append(res.FinalWeights, weightOf(r.split, "canary"))
+		res.FinalWeights = append(res.FinalWeights, r.split.Weight("canary"))
 		st, _ := r.follower.Applied()
 		res.Applied = append(res.Applied, st.Seq)
 		fs := r.follower.Status()
@@ -466,11 +466,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 func summary(out io.Writer, opts Options, res *Result, srv *fleettest.Server, rev0 int64) {
 	fmt.Fprintf(out, "\nThe rollout is %s after %d ticks.\n", res.Phase, res.Ticks)
 	for _, d := range res.Decisions {
-		fmt.Fprintf(out, "  tick %2d  %-10s %s\n", d.Tick, d.Sentinel, decisionLabel(d.Event))
+		fmt.Fprintf(out, "  tick %2d  %-10s %s\n", d.Tick, d.Sentinel, demo.DecisionLabel(d.Event))
 	}
 	if res.KilledAt > 0 {
 		fmt.Fprintf(out, "Failover: the leader was killed at tick %d in step %d; the standby took over %v later (TTL %v) and resumed step %d at %s.\n",
-			res.KilledAt, res.StepAtKill, res.Takeover.Round(time.Millisecond), opts.TTL, res.TakeoverStep, pct(res.TakeoverWeight))
+			res.KilledAt, res.StepAtKill, res.Takeover.Round(time.Millisecond), opts.TTL, res.TakeoverStep, sentinel.StepLabel(res.TakeoverWeight))
 	}
 	if res.RollbackTick > 0 && res.RegressionTick > 0 {
 		fmt.Fprintf(out, "Regression at tick %d, rollback decided at tick %d: every replica at 0 %% canary %v after the regression started (%d ticks of %v; at most %v from a state's commit in etcd to the last replica).\n",
@@ -582,28 +582,10 @@ func waitLeader(ctx context.Context, ok func() bool, d time.Duration) {
 	}
 }
 
-func weightOf(s *balancer.Split, v string) int { return s.Weight(v) }
-
 func sum(m map[string]int64) int64 {
 	var n int64
 	for _, v := range m {
 		n += v
 	}
 	return n
-}
-
-func pct(bp int) string { return fmt.Sprintf("%g%%", float64(bp)/100) }
-
-func phaseLabel(e sentinel.Event) string {
-	if e.Phase == sentinel.PhaseProgressing || e.Phase == sentinel.PhasePaused {
-		return fmt.Sprintf("%s %d (%s)", e.Phase, e.Step, e.StepName)
-	}
-	return string(e.Phase)
-}
-
-func decisionLabel(e sentinel.Event) string {
-	if e.Action == sentinel.ActionHold {
-		return "hold: " + e.Reason
-	}
-	return strings.ToUpper(string(e.Action)) + ": " + e.Reason
 }

@@ -33,12 +33,12 @@ func (v *view) header(env *Env) {
 func (v *view) tick(t Tick) {
 	secs := v.opts.Interval.Seconds()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%5.0fs  %-22s %-6s", t.At.Seconds(), phaseLabel(t.Phase, t.Step, t.StepName), pct(t.Summary.Weights[v.rc.Candidate]))
+	fmt.Fprintf(&b, "%5.0fs  %-22s %-6s", t.At.Seconds(), PhaseLabel(t.Phase, t.Step, t.StepName), sentinel.StepLabel(t.Summary.Weights[v.rc.Candidate]))
 	for _, ver := range []string{v.rc.Baseline, v.rc.Candidate} {
 		f := t.Summary.Versions[ver]
 		fmt.Fprintf(&b, " | %-6s %5.0f/s err %5.2f%% p99 %6s", ver, float64(f.Calls)/secs, 100*f.ErrorRate, ms(f.P99))
 	}
-	fmt.Fprintf(&b, " | mism %3d | %s", t.Summary.Versions[v.rc.Candidate].ShadowMismatches, decisionLabel(t.Decision))
+	fmt.Fprintf(&b, " | mism %3d | %s", t.Summary.Versions[v.rc.Candidate].ShadowMismatches, DecisionLabel(t.Decision))
 	fmt.Fprintln(v.out, b.String())
 }
 
@@ -69,7 +69,9 @@ func (r *Result) startTime() time.Time {
 	return r.Ticks[0].Decision.Time.Add(-r.Ticks[0].At)
 }
 
-func phaseLabel(p sentinel.Phase, step int, name string) string {
+// PhaseLabel renders a phase with its step while the rollout has one:
+// "progressing 2 (25%)".
+func PhaseLabel(p sentinel.Phase, step int, name string) string {
 	if p == sentinel.PhaseProgressing || p == sentinel.PhasePaused {
 		if name != "" {
 			return fmt.Sprintf("%s %d (%s)", p, step, name)
@@ -79,14 +81,14 @@ func phaseLabel(p sentinel.Phase, step int, name string) string {
 	return string(p)
 }
 
-func decisionLabel(e sentinel.Event) string {
+// DecisionLabel renders a decision for the live view: "hold: reason", or
+// the action in capitals and its reason.
+func DecisionLabel(e sentinel.Event) string {
 	if e.Action == sentinel.ActionHold {
 		return "hold: " + e.Reason
 	}
 	return strings.ToUpper(string(e.Action)) + ": " + e.Reason
 }
-
-func pct(bp int) string { return fmt.Sprintf("%g%%", float64(bp)/100) }
 
 func ms(s float64) string {
 	if s == 0 {
