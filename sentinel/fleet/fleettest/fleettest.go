@@ -27,7 +27,7 @@ type Server struct {
 	token            string
 	mu               sync.Mutex
 	etcd             *embed.Etcd
-	started, reused  bool
+	started          bool
 }
 
 // Start starts a one-member cluster with its data under dir.
