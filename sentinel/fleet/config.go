@@ -1,11 +1,15 @@
 package fleet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/ninelives-go/ninelives/sentinel"
 )
@@ -122,6 +126,22 @@ func WithVersions(baseline, candidate string) Option {
 // versions come from this package's options.
 func WithSentinelOptions(opts ...sentinel.Option) Option {
 	return optionFunc(func(c *config) { c.sentinel = append(c.sentinel, opts...) })
+}
+
+// newSession grants a lease of ttl (whole seconds) and keeps it alive until
+// the session is closed or orphaned; holder names its holder in errors
+// ("sentinel", "replica").
+func newSession(ctx context.Context, client *clientv3.Client, ttl time.Duration, holder string) (*concurrency.Session, error) {
+	secs := int64(ttl / time.Second)
+	g, err := client.Grant(ctx, secs)
+	if err != nil {
+		return nil, fmt.Errorf("ninelives: granting the %s's lease: %w", holder, err)
+	}
+	s, err := concurrency.NewSession(client, concurrency.WithLease(g.ID), concurrency.WithTTL(int(secs)))
+	if err != nil {
+		return nil, fmt.Errorf("ninelives: keeping the %s's lease alive: %w", holder, err)
+	}
+	return s, nil
 }
 
 type wallClock struct{}

@@ -232,16 +232,11 @@ func (l *Leader) freshSession(ctx context.Context) (*concurrency.Session, error)
 			return s, nil
 		}
 	}
-	ttl := int64(l.cfg.ttl / time.Second)
 	gctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
-	g, err := l.client.Grant(gctx, ttl)
+	s, err := newSession(gctx, l.client, l.cfg.ttl, "sentinel")
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("ninelives: granting the sentinel's lease: %w", err)
-	}
-	s, err = concurrency.NewSession(l.client, concurrency.WithLease(g.ID), concurrency.WithTTL(int(ttl)))
-	if err != nil {
-		return nil, fmt.Errorf("ninelives: keeping the sentinel's lease alive: %w", err)
+		return nil, err
 	}
 	l.mu.Lock()
 	l.session = s

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -234,14 +233,9 @@ func (r *Reporter) lease(ctx context.Context) (clientv3.LeaseID, error) {
 			return s.Lease(), nil
 		}
 	}
-	ttl := int64(r.cfg.ttl / time.Second)
-	g, err := r.client.Grant(ctx, ttl)
+	s, err := newSession(ctx, r.client, r.cfg.ttl, "replica")
 	if err != nil {
-		return 0, fmt.Errorf("ninelives: granting the replica's lease: %w", err)
-	}
-	s, err = concurrency.NewSession(r.client, concurrency.WithLease(g.ID), concurrency.WithTTL(int(ttl)))
-	if err != nil {
-		return 0, fmt.Errorf("ninelives: keeping the replica's lease alive: %w", err)
+		return 0, err
 	}
 	r.mu.Lock()
 	r.session = s
