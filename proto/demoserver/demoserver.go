@@ -102,7 +102,7 @@ func New(version, instance string, opts ...Option) *Server {
 func (s *Server) Start(addr string) error {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("demoserver: listen %s: %w", addr, err)
+		return fmt.Errorf("ninelives: demoserver: listen %s: %w", addr, err)
 	}
 	return s.Serve(lis)
 }

@@ -29,7 +29,7 @@ func StartFleet(specs ...VersionSpec) (*Fleet, error) {
 	for _, sp := range specs {
 		if sp.Count < 1 {
 			f.Stop()
-			return nil, fmt.Errorf("demoserver: version %q: count %d, want at least 1", sp.Version, sp.Count)
+			return nil, fmt.Errorf("ninelives: demoserver: version %q: count %d, want at least 1", sp.Version, sp.Count)
 		}
 		if !slices.Contains(f.order, sp.Version) {
 			f.order = append(f.order, sp.Version)
