@@ -56,10 +56,11 @@ type Server struct {
 	accepted atomic.Int64
 	entered  chan string
 
-	grpcSrv *grpc.Server
-	lis     net.Listener
-	stopped chan struct{}
-	serveWG sync.WaitGroup
+	grpcSrv  *grpc.Server
+	lis      net.Listener
+	stopped  chan struct{}
+	stopOnce sync.Once
+	serveWG  sync.WaitGroup
 }
 
 // Option configures a Server.
@@ -130,18 +131,16 @@ func (s *Server) Version() string { return s.version }
 func (s *Server) Instance() string { return s.instance }
 
 // Stop ends every call (hung ones too) and closes the listener. Stop is
-// idempotent.
+// idempotent and safe to call concurrently; every call returns once the
+// server has stopped.
 func (s *Server) Stop() {
-	select {
-	case <-s.stopped:
-		return
-	default:
-	}
-	close(s.stopped)
-	if s.grpcSrv != nil {
-		s.grpcSrv.Stop()
-	}
-	s.serveWG.Wait()
+	s.stopOnce.Do(func() {
+		close(s.stopped)
+		if s.grpcSrv != nil {
+			s.grpcSrv.Stop()
+		}
+		s.serveWG.Wait()
+	})
 }
 
 // SetFaults replaces the server's faults; clearing Hang releases hung calls.

@@ -3,6 +3,7 @@ package demoserver_test
 import (
 	"context"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,4 +164,22 @@ func TestFleet(t *testing.T) {
 	assert.ErrorContains(t, err, `version "x": count 0, want at least 1`)
 	s := demoserver.New("v", "i")
 	assert.ErrorContains(t, s.Start("256.0.0.1:0"), "demoserver: listen 256.0.0.1:0")
+}
+
+func TestStopFromManyGoroutines(t *testing.T) {
+	s := demoserver.New("v", "i")
+	require.NoError(t, s.Start("127.0.0.1:0"))
+	c := client(t, s)
+	_, err := c.GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(s.Stop)
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = c.GetItem(ctx, &demov1.GetItemRequest{Id: "a"}, grpc.WaitForReady(false))
+	assert.Equal(t, codes.Unavailable, status.Code(err), "the server is stopped")
 }
