@@ -99,7 +99,7 @@ func ParseSpec(v string) (demoserver.VersionSpec, error) {
 		switch key {
 		case "errors":
 			sp.Faults.ErrorRate, err = strconv.ParseFloat(val, 64)
-			if err == nil && (sp.Faults.ErrorRate < 0 || sp.Faults.ErrorRate > 1) {
+			if err == nil && !(sp.Faults.ErrorRate >= 0 && sp.Faults.ErrorRate <= 1) {
 				err = errors.New("want a rate in [0, 1]")
 			}
 		case "latency":

@@ -22,11 +22,12 @@ func TestParseSpec(t *testing.T) {
 	assert.Equal(t, demoserver.VersionSpec{Version: "canary", Count: 2,
 		Faults: demoserver.Faults{ErrorRate: 0.05, Latency: 5 * time.Millisecond, PriceDelta: 3, Hang: true}}, sp)
 	for in, want := range map[string]string{
-		"canary":             "want VERSION=COUNT",
-		"canary=0":           `count "0"`,
-		"canary=1:errors=2":  "want a rate in [0, 1]",
-		"canary=1:slow":      `fault "slow"`,
-		"canary=1:latency=x": `fault "latency=x"`,
+		"canary":              "want VERSION=COUNT",
+		"canary=0":            `count "0"`,
+		"canary=1:errors=2":   "want a rate in [0, 1]",
+		"canary=1:errors=NaN": "want a rate in [0, 1]",
+		"canary=1:slow":       `fault "slow"`,
+		"canary=1:latency=x":  `fault "latency=x"`,
 	} {
 		_, err := ParseSpec(in)
 		assert.ErrorContains(t, err, want, in)
