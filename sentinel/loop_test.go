@@ -349,3 +349,18 @@ func TestRunStopsAtAFinalPhase(t *testing.T) {
 	}
 	t.Fatal("Run did not stop at the rollback")
 }
+
+func TestTickAfterCloseDoesNothing(t *testing.T) {
+	r := newRig(t, nil)
+	r.tick(healthy())
+	require.NoError(t, r.s.Close())
+	w := r.split.Weights()
+	for range 3 {
+		e := r.tick(window(900, 4, 100, 10, 0.02, 0.02))
+		assert.Equal(t, sentinel.ActionHold, e.Action)
+		assert.Equal(t, "the sentinel is closed", e.Reason)
+	}
+	assert.Equal(t, w, r.split.Weights())
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	require.NoError(t, r.s.Close(), "Close is idempotent")
+}

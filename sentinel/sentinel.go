@@ -201,6 +201,7 @@ type Sentinel struct {
 	seq        uint64
 	sourceErr  string
 	policyErr  string
+	closed     bool // set by Close; later ticks do nothing
 }
 
 // New makes the sentinel of a rollout in the pending phase. It moves no
@@ -259,9 +260,14 @@ func (s *Sentinel) Run(ctx context.Context) error {
 }
 
 // Close stops the alert goroutine after delivering what is queued, and
-// closes the strategy if it holds resources. The sentinel must not tick
-// after Close.
+// closes the strategy if it holds resources. A tick in progress finishes
+// first; later ticks collect nothing and decide nothing.
 func (s *Sentinel) Close() error {
+	s.tickMu.Lock() // waits for a tick in progress
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.tickMu.Unlock()
 	var err error
 	if c, ok := s.strategy.(Closer); ok {
 		err = c.Close()
@@ -274,6 +280,12 @@ func (s *Sentinel) Close() error {
 func (s *Sentinel) Tick(ctx context.Context) Event {
 	s.tickMu.Lock()
 	defer s.tickMu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		defer s.mu.Unlock()
+		return s.eventLocked(s.cfg.clock.Now(), Event{Action: ActionHold, From: s.phase, Reason: "the sentinel is closed", Who: "sentinel"})
+	}
+	s.mu.Unlock()
 
 	win, err := s.source.Collect(ctx)
 	now := s.cfg.clock.Now()

@@ -352,7 +352,13 @@ func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
 	if code > maxCode {
 		code = codes.Unknown
 	}
-	e := m.attemptEntry(a.Version, a.Role, a.Method)
+	role := a.Role
+	switch role {
+	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup:
+	default:
+		role = OtherRole // a role of a caller's own keeps the series bounded
+	}
+	e := m.attemptEntry(a.Version, role, a.Method)
 	o := e.codes[code].Load()
 	if o == nil {
 		o = e.build(code)
@@ -417,6 +423,11 @@ func (m *Metrics) addOne(ctx context.Context, counter metric.Int64Counter, c *co
 	}
 	counter.Add(ctx, 1, opts...)
 }
+
+// OtherRole is the role recorded for attempts whose role is none of
+// primary, shadow and warmup, so that roles a caller invents cannot make
+// the series unbounded.
+const OtherRole balancer.Role = "other"
 
 // MethodsOverflow is the number of measurements recorded with OtherMethod
 // because the method cap had been reached.

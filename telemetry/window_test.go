@@ -338,3 +338,17 @@ func TestMergeInPlaceAndAcrossScales(t *testing.T) {
 	assert.Equal(t, telemetry.Histogram{Count: 7, Sum: 35, Min: 0.6, Max: 20, Scale: 0, Offset: 0, Counts: []uint64{1, 3, 1, 1, 1}},
 		w.Version("v").Role(balancer.RolePrimary).Latency)
 }
+
+func TestUnknownRolesCollapseIntoOther(t *testing.T) {
+	m, src := recorder(t)
+	for _, r := range []balancer.Role{balancer.RolePrimary, "probe-1", "probe-2", balancer.RoleWarmup} {
+		m.ObserveAttempt(&balancer.Attempt{Version: "canary", Role: r, Method: "/x.Y/Z", Latency: time.Millisecond})
+	}
+	w, err := src.Collect(context.Background())
+	require.NoError(t, err)
+	v := w.Version("canary")
+	assert.EqualValues(t, 1, v.Role(balancer.RolePrimary).Calls)
+	assert.EqualValues(t, 1, v.Role(balancer.RoleWarmup).Calls)
+	assert.EqualValues(t, 2, v.Role(telemetry.OtherRole).Calls, "both invented roles")
+	assert.Len(t, v.Roles, 3)
+}

@@ -26,7 +26,7 @@ func TestParseRegression(t *testing.T) {
 	_, err := ParseRegression("slow")
 	assert.ErrorContains(t, err, `-regression "slow": want one of none, errors, latency, diff, hang`)
 	assert.Equal(t, 0.05, RegressionErrors.Faults().ErrorRate)
-	assert.Equal(t, BaseLatency*5/2, RegressionLatency.Faults().Latency)
+	assert.Equal(t, BaseLatency*5, RegressionLatency.Faults().Latency)
 	assert.True(t, RegressionHang.Faults().Hang)
 	assert.Equal(t, BaseLatency, RegressionNone.Faults().Latency)
 }

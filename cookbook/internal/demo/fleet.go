@@ -15,7 +15,7 @@ type Regression string
 const (
 	RegressionNone    Regression = "none"    // a healthy candidate
 	RegressionErrors  Regression = "errors"  // 5 % of the candidate's calls fail
-	RegressionLatency Regression = "latency" // the candidate is 2.5× slower
+	RegressionLatency Regression = "latency" // the candidate is 5× slower
 	RegressionDiff    Regression = "diff"    // the candidate's replies carry another price
 	RegressionHang    Regression = "hang"    // the candidate's calls hang until their deadline
 )
@@ -48,7 +48,7 @@ func (r Regression) Faults() demoserver.Faults {
 	case RegressionErrors:
 		f.ErrorRate = 0.05
 	case RegressionLatency:
-		f.Latency = BaseLatency * 5 / 2
+		f.Latency = BaseLatency * 5
 	case RegressionDiff:
 		f.PriceDelta = 1
 	case RegressionHang:
@@ -63,7 +63,7 @@ func (r Regression) Describe() string {
 	case RegressionErrors:
 		return "5 % of the candidate's calls fail with UNAVAILABLE"
 	case RegressionLatency:
-		return fmt.Sprintf("the candidate takes %v a call instead of %v", BaseLatency*5/2, BaseLatency)
+		return fmt.Sprintf("the candidate takes %v a call instead of %v", BaseLatency*5, BaseLatency)
 	case RegressionDiff:
 		return "the candidate answers GetItem with another price (only shadow comparison can see it)"
 	case RegressionHang:
