@@ -19,15 +19,26 @@ import (
 // shadow's interceptors if s is not nil.
 func benchClient(b *testing.B, f *demoserver.Fleet, s *Shadow) demov1.DemoServiceClient {
 	b.Helper()
+	var specs []demoserver.VersionSpec
+	for _, v := range f.Versions() {
+		specs = append(specs, demoserver.VersionSpec{Version: v, Count: len(f.Servers(v))})
+	}
+	return benchClientOf(b, f.Target(), specs, s)
+}
+
+// benchClientOf is benchClient for a fleet known by its target and specs,
+// such as one in another process.
+func benchClientOf(b *testing.B, target string, specs []demoserver.VersionSpec, s *Shadow) demov1.DemoServiceClient {
+	b.Helper()
 	var ws []balancer.Weight
 	want := map[string]int{}
-	for _, v := range f.Versions() {
+	for _, sp := range specs {
 		w := 0
-		if v == "stable" {
+		if sp.Version == "stable" {
 			w = balancer.TotalWeight
 		}
-		ws = append(ws, balancer.Weight{Version: v, Weight: w})
-		want[v] = len(f.Servers(v))
+		ws = append(ws, balancer.Weight{Version: sp.Version, Weight: w})
+		want[sp.Version] = sp.Count
 	}
 	split := balancer.MustSplit(ws...)
 	opts := []grpc.DialOption{balancer.WithSplit(split)}
@@ -36,7 +47,7 @@ func benchClient(b *testing.B, f *demoserver.Fleet, s *Shadow) demov1.DemoServic
 			grpc.WithChainUnaryInterceptor(s.UnaryClientInterceptor()),
 			grpc.WithChainStreamInterceptor(s.StreamClientInterceptor()))
 	}
-	cc := dial(b, f.Target(), opts...)
+	cc := dial(b, target, opts...)
 	connect(b, cc)
 	waitReady(b, split, want)
 	return demov1.NewDemoServiceClient(cc)
@@ -73,15 +84,19 @@ func BenchmarkUnaryThroughput(b *testing.B) {
 // BenchmarkShadowLatency compares the primary's latency with every call
 // shadowed to a slow candidate (20 ms a call) against no shadowing, under an
 // open load of 1,000 calls/s (each call starts on a fixed schedule, as a
-// service's clients would), 2 stable and 2 canary servers. The two clients
-// take turns in rounds of 1,000 calls; after each shadowed round the copies
-// still in flight are waited for, so that they do not load the other
-// client's round. Copies that did not fit in the bound of 64 would be
-// dropped (at this rate about 20 are in flight).
+// service's clients would), 2 stable and 2 canary servers. The servers run
+// in a process of their own, as they would in production, so that the
+// client's costs are the client's alone. The two clients take turns in
+// rounds of 1,000 calls; after each shadowed round the copies still in
+// flight are waited for, so that they do not load the other client's round.
+// Copies that did not fit in the bound of 64 would be dropped (at this rate
+// about 20 are in flight).
 func BenchmarkShadowLatency(b *testing.B) {
-	f := startFleet(b,
+	specs := []demoserver.VersionSpec{
 		spec("stable", 2, demoserver.Faults{}),
-		spec("canary", 2, demoserver.Faults{Latency: 20 * time.Millisecond}))
+		spec("canary", 2, demoserver.Faults{Latency: 20 * time.Millisecond}),
+	}
+	target := demotest.FleetProcess(b, specs...)
 	s, err := NewShadow(ShadowConfig{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
 	require.NoError(b, err)
 	req := &demov1.GetItemRequest{Id: "a"}
@@ -94,8 +109,8 @@ func BenchmarkShadowLatency(b *testing.B) {
 		require.NoError(b, s.Wait(ctx))
 	}
 	demotest.PairedLatency(b, 1000, 1000, [2]demotest.Side{
-		{Name: "off", Call: call(benchClient(b, f, nil))},
-		{Name: "shadow", Call: call(benchClient(b, f, s)), After: wait},
+		{Name: "off", Call: call(benchClientOf(b, target, specs, nil))},
+		{Name: "shadow", Call: call(benchClientOf(b, target, specs, s)), After: wait},
 	})
 	closeShadow(b, s)
 	st := s.Stats()
