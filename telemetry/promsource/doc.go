@@ -33,6 +33,10 @@
 // 15 s scrape interval and a 1 s tick, most windows are empty and one in
 // fifteen holds fifteen seconds of calls; the judge adds looks up, so this
 // delays a decision by up to a scrape interval but does not change it.
+// Prometheus stamps a scrape's samples with the time the scrape began, so a
+// scrape in flight when the source is made may carry calls made just after
+// NewSource under an earlier time: those are taken as the starting values,
+// not counted.
 //
 // Prometheus' increase() and rate() extrapolate to the ends of their range,
 // and so give fractional, estimated counts. The source does not use them. It

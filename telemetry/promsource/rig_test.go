@@ -96,6 +96,14 @@ func newSource(t *testing.T, srv *promtest.Server, tgs []*promtest.Target, opts 
 	src, err := promsource.NewSource(srv.URL(), opts...)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)
+	// A scrape already in flight is stamped with the time it began, before
+	// the source's start, but may hold calls made after it: let the targets
+	// be scraped afresh before the test makes any.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tg := range tgs {
+		require.NoError(t, tg.WaitScrapesAfterNow(ctx))
+	}
 	return src
 }
 

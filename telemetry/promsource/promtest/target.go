@@ -1,10 +1,12 @@
 package promtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -18,6 +20,10 @@ type Target struct {
 	srv *http.Server
 	h   atomic.Pointer[http.Handler]
 	err chan error
+
+	mu      sync.Mutex
+	served  int           // scrapes answered
+	scraped chan struct{} // closed and replaced at each scrape
 }
 
 // NewTarget listens on a free 127.0.0.1 port.
@@ -26,18 +32,51 @@ func NewTarget() (*Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ninelives: promtest: listening for a target: %w", err)
 	}
-	t := &Target{l: l, err: make(chan error, 1)}
+	t := &Target{l: l, err: make(chan error, 1), scraped: make(chan struct{})}
 	t.srv = &http.Server{Handler: http.HandlerFunc(t.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { t.err <- t.srv.Serve(l) }()
 	return t, nil
 }
 
 func (t *Target) serve(w http.ResponseWriter, r *http.Request) {
+	defer t.count()
 	if h := t.h.Load(); h != nil {
 		(*h).ServeHTTP(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+}
+
+func (t *Target) count() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.served++
+	close(t.scraped)
+	t.scraped = make(chan struct{})
+}
+
+// WaitScrapesAfterNow waits until Prometheus has finished two scrapes of
+// the target that began after the call, or ctx ends. Prometheus stamps a
+// scrape's samples with the time the scrape began, so a scrape already in
+// flight may hold figures newer than its time stamp; after this, every
+// later scrape began after the call.
+func (t *Target) WaitScrapesAfterNow(ctx context.Context) error {
+	t.mu.Lock()
+	want := t.served + 2
+	t.mu.Unlock()
+	for {
+		t.mu.Lock()
+		n, ch := t.served, t.scraped
+		t.mu.Unlock()
+		if n >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ninelives: promtest: target %s: waiting for two scrapes: %w", t.Addr(), ctx.Err())
+		case <-ch:
+		}
+	}
 }
 
 // Addr is the target's host:port.
