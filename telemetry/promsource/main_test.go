@@ -20,7 +20,11 @@ import (
 // scraping a pool of targets that each test takes its own of, and a strict
 // one that refuses any query loading more than five samples.
 const (
-	targets        = 8
+	// Each test takes fresh targets: a target's old series would mix with a
+	// new client's (a counter that restarts and climbs past its old value is
+	// undercounted, as in Prometheus itself). 24 is enough for three runs
+	// of every test (-count=3).
+	targets        = 24
 	scrapeInterval = 100 * time.Millisecond
 )
 
@@ -72,7 +76,7 @@ func target(t *testing.T) *promtest.Target {
 	prometheus(t)
 	i := int(shared.next.Add(1)) - 1
 	if i >= len(shared.pool) {
-		t.Fatalf("the tests take more than the %d targets of the shared Prometheus", len(shared.pool))
+		t.Fatalf("the tests take more than the %d targets of the shared Prometheus (each test takes fresh ones; use -count 3 or less)", len(shared.pool))
 	}
 	tg := shared.pool[i]
 	t.Cleanup(func() { tg.Set(nil) })
