@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -43,13 +42,39 @@ type sourceOptionFunc func(*sourceConfig)
 func (f sourceOptionFunc) applySource(c *sourceConfig) { f(c) }
 
 type sourceConfig struct {
-	errorCodes []codes.Code
+	errorCodes ErrorCodes
 	now        func() time.Time
 	errs       []error
 }
 
+// ErrorCodes is a set of gRPC status codes that count as errors. Every metric
+// source of ninelives counts errors by one.
+type ErrorCodes struct{ set [maxCode + 1]bool }
+
+// NewErrorCodes returns the set of cs; a code that is not a gRPC status code
+// is an error naming it.
+func NewErrorCodes(cs ...codes.Code) (ErrorCodes, error) {
+	var e ErrorCodes
+	for i, code := range cs {
+		if code > maxCode {
+			return ErrorCodes{}, fmt.Errorf("ninelives: WithErrorCodes: codes[%d] = %d is not a gRPC status code (0..%d)", i, uint32(code), uint32(maxCode))
+		}
+		e.set[code] = true
+	}
+	return e, nil
+}
+
+// Has reports whether code is in the set.
+func (e ErrorCodes) Has(code codes.Code) bool { return code <= maxCode && e.set[code] }
+
+// defaultErrorCodes is the set of DefaultErrorCodes.
+func defaultErrorCodes() ErrorCodes {
+	e, _ := NewErrorCodes(DefaultErrorCodes...)
+	return e
+}
+
 func newSourceConfig(opts []SourceOption) (sourceConfig, error) {
-	c := sourceConfig{errorCodes: DefaultErrorCodes, now: time.Now}
+	c := sourceConfig{errorCodes: defaultErrorCodes(), now: time.Now}
 	for _, o := range opts {
 		if o != nil {
 			o.applySource(&c)
@@ -63,13 +88,12 @@ func newSourceConfig(opts []SourceOption) (sourceConfig, error) {
 // RoleStats.Codes. No codes at all is allowed: then nothing is an error.
 func WithErrorCodes(cs ...codes.Code) SourceOption {
 	return sourceOptionFunc(func(c *sourceConfig) {
-		for i, code := range cs {
-			if code > maxCode {
-				c.errs = append(c.errs, fmt.Errorf("ninelives: WithErrorCodes: codes[%d] = %d is not a gRPC status code (0..%d)", i, uint32(code), uint32(maxCode)))
-				return
-			}
+		e, err := NewErrorCodes(cs...)
+		if err != nil {
+			c.errs = append(c.errs, err)
+			return
 		}
-		c.errorCodes = slices.Clone(cs)
+		c.errorCodes = e
 	})
 }
 
@@ -102,9 +126,9 @@ func WithClock(now func() time.Time) SourceOption {
 // are aggregated but never read, so an application whose own instruments are
 // many and busy may give ninelives a MeterProvider of its own.
 type Source struct {
-	reader  *sdkmetric.ManualReader
-	isError [maxCode + 1]bool
-	now     func() time.Time
+	reader     *sdkmetric.ManualReader
+	errorCodes ErrorCodes
+	now        func() time.Time
 
 	mu   sync.Mutex // serialises Collect; guards rm and last
 	rm   metricdata.ResourceMetrics
@@ -119,10 +143,7 @@ func NewSource(opts ...SourceOption) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{now: cfg.now}
-	for _, c := range cfg.errorCodes {
-		s.isError[c] = true
-	}
+	s := &Source{now: cfg.now, errorCodes: cfg.errorCodes}
 	s.reader = sdkmetric.NewManualReader(
 		sdkmetric.WithTemporalitySelector(func(sdkmetric.InstrumentKind) metricdata.Temporality {
 			return metricdata.DeltaTemporality
@@ -155,7 +176,7 @@ func (s *Source) Reader() sdkmetric.Reader { return s.reader }
 func (s *Source) Option() sdkmetric.Option { return sdkmetric.WithReader(s.reader) }
 
 // IsError reports whether the source counts code as an error.
-func (s *Source) IsError(code codes.Code) bool { return code <= maxCode && s.isError[code] }
+func (s *Source) IsError(code codes.Code) bool { return s.errorCodes.Has(code) }
 
 // Collect returns what was recorded since the previous Collect (or since
 // NewSource): a window from the end of the previous one to now. It fails when

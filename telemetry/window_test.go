@@ -352,3 +352,13 @@ func TestUnknownRolesCollapseIntoOther(t *testing.T) {
 	assert.EqualValues(t, 2, v.Role(telemetry.OtherRole).Calls, "both invented roles")
 	assert.Len(t, v.Roles, 3)
 }
+
+func TestErrorCodes(t *testing.T) {
+	e, err := telemetry.NewErrorCodes(codes.Unavailable, codes.Internal)
+	require.NoError(t, err)
+	assert.True(t, e.Has(codes.Unavailable))
+	assert.False(t, e.Has(codes.NotFound))
+	assert.False(t, e.Has(codes.Code(99)))
+	_, err = telemetry.NewErrorCodes(codes.OK, codes.Code(42))
+	assert.EqualError(t, err, "ninelives: WithErrorCodes: codes[1] = 42 is not a gRPC status code (0..16)")
+}

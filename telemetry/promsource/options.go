@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
-	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -22,9 +21,6 @@ const (
 	DefaultScrapeTimeout = 10 * time.Second
 )
 
-// maxCode is the largest gRPC status code.
-const maxCode = codes.Unauthenticated
-
 // Option configures NewSource.
 type Option interface{ apply(*config) }
 
@@ -38,7 +34,7 @@ type config struct {
 	scrapeTimeout time.Duration
 	client        *http.Client
 	header        http.Header
-	errorCodes    []codes.Code
+	errorCodes    telemetry.ErrorCodes
 	now           func() time.Time
 	errs          []error
 }
@@ -48,9 +44,9 @@ func newConfig(opts []Option) (config, error) {
 		timeout:       DefaultTimeout,
 		scrapeTimeout: DefaultScrapeTimeout,
 		header:        http.Header{},
-		errorCodes:    telemetry.DefaultErrorCodes,
 		now:           time.Now,
 	}
+	c.errorCodes, _ = telemetry.NewErrorCodes(telemetry.DefaultErrorCodes...)
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -156,13 +152,12 @@ func validHeaderName(s string) bool {
 // Source counts them). Every code is still counted in RoleStats.Codes.
 func WithErrorCodes(cs ...codes.Code) Option {
 	return optionFunc(func(c *config) {
-		for i, code := range cs {
-			if code > maxCode {
-				c.errs = append(c.errs, fmt.Errorf("ninelives: WithErrorCodes: codes[%d] = %d is not a gRPC status code (0..%d)", i, uint32(code), uint32(maxCode)))
-				return
-			}
+		e, err := telemetry.NewErrorCodes(cs...)
+		if err != nil {
+			c.errs = append(c.errs, err)
+			return
 		}
-		c.errorCodes = slices.Clone(cs)
+		c.errorCodes = e
 	})
 }
 

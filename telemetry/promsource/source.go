@@ -69,7 +69,6 @@ type Source struct {
 	own      bool // the client is the source's own
 	cfg      config
 	selector string // {__name__=~"…",matchers}
-	isError  [maxCode + 1]bool
 
 	mu     sync.Mutex // serialises Collect; guards everything below
 	origin time.Time  // NewSource: samples up to it are never counted
@@ -126,9 +125,6 @@ func NewSource(promURL string, opts ...Option) (*Source, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/query"
 	u.RawPath = ""
 	s.endpoint = u.String()
-	for _, c := range cfg.errorCodes {
-		s.isError[c] = true
-	}
 	names := []string{MetricCalls, MetricBuckets, MetricSum, MetricComparisons, MetricDropped, MetricWeight, MetricFallbacks, MetricDecisions}
 	parts := []string{`__name__=~"` + strings.Join(names, "|") + `"`}
 	for _, m := range cfg.matchers {
@@ -141,7 +137,7 @@ func NewSource(promURL string, opts ...Option) (*Source, error) {
 }
 
 // IsError reports whether the source counts code as an error.
-func (s *Source) IsError(code codes.Code) bool { return code <= maxCode && s.isError[code] }
+func (s *Source) IsError(code codes.Code) bool { return s.cfg.errorCodes.Has(code) }
 
 // Selector is the PromQL selector of the source's queries.
 func (s *Source) Selector() string { return s.selector }
