@@ -364,3 +364,12 @@ func TestTickAfterCloseDoesNothing(t *testing.T) {
 	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
 	require.NoError(t, r.s.Close(), "Close is idempotent")
 }
+
+func TestPhaseValid(t *testing.T) {
+	for _, p := range []sentinel.Phase{sentinel.PhasePending, sentinel.PhaseProgressing, sentinel.PhasePaused,
+		sentinel.PhasePromoted, sentinel.PhaseRolledBack, sentinel.PhaseAborted} {
+		assert.True(t, p.Valid(), p)
+	}
+	assert.False(t, sentinel.Phase("rolling").Valid())
+	assert.False(t, sentinel.Phase("").Valid())
+}

@@ -81,7 +81,7 @@ func Restore(split *balancer.Split, source telemetry.MetricSource, strategy Stra
 	switch {
 	case cp.Baseline != s.cfg.baseline || cp.Candidate != s.cfg.candidate:
 		return nil, bad("Checkpoint baseline %q and candidate %q, the sentinel has %q and %q", cp.Baseline, cp.Candidate, s.cfg.baseline, s.cfg.candidate)
-	case !knownPhase(cp.Phase):
+	case !cp.Phase.Valid():
 		return nil, bad("Checkpoint.Phase = %q, want one of pending, progressing, paused, promoted, rolled_back, aborted", cp.Phase)
 	case cp.Step < 0:
 		return nil, bad("Checkpoint.Step = %d, want ≥ 0", cp.Step)
@@ -116,14 +116,6 @@ func Restore(split *balancer.Split, source telemetry.MetricSource, strategy Stra
 	s.gen = split.Generation()
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
 	return s, nil
-}
-
-func knownPhase(p Phase) bool {
-	switch p {
-	case PhasePending, PhaseProgressing, PhasePaused, PhasePromoted, PhaseRolledBack, PhaseAborted:
-		return true
-	}
-	return false
 }
 
 // JudgeState is a Judge's statistics: each enabled test's counts and the

@@ -23,6 +23,15 @@ func (p Phase) Final() bool {
 	return p == PhasePromoted || p == PhaseRolledBack || p == PhaseAborted
 }
 
+// Valid reports whether p is one of the phases.
+func (p Phase) Valid() bool {
+	switch p {
+	case PhasePending, PhaseProgressing, PhasePaused, PhasePromoted, PhaseRolledBack, PhaseAborted:
+		return true
+	}
+	return false
+}
+
 // transitions is every phase change a rollout may make. Anything else is an
 // error that names both phases.
 var transitions = map[Phase][]Phase{

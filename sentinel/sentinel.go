@@ -28,11 +28,14 @@ type Clock interface {
 	Ticker(d time.Duration) (c <-chan time.Time, stop func())
 }
 
-type wallClock struct{}
+// WallClock is the Clock of the real time, the default.
+type WallClock struct{}
 
-func (wallClock) Now() time.Time { return time.Now() }
+// Now implements Clock.
+func (WallClock) Now() time.Time { return time.Now() }
 
-func (wallClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
+// Ticker implements Clock.
+func (WallClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
 	t := time.NewTicker(d)
 	return t.C, t.Stop
 }
@@ -76,7 +79,7 @@ type config struct {
 func newConfig(split *balancer.Split, opts []Option) (config, error) {
 	c := config{
 		interval:     time.Second,
-		clock:        wallClock{},
+		clock:        WallClock{},
 		logger:       slog.Default(),
 		alertTimeout: 30 * time.Second,
 		history:      300,

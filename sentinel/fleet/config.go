@@ -55,7 +55,7 @@ func newConfig(opts []Option) (config, error) {
 		timeout:   2 * time.Second,
 		retention: 64,
 		cursorAge: time.Hour,
-		clock:     wallClock{},
+		clock:     sentinel.WallClock{},
 		logger:    slog.Default(),
 	}
 	for _, o := range opts {
@@ -142,15 +142,6 @@ func newSession(ctx context.Context, client *clientv3.Client, ttl time.Duration,
 		return nil, fmt.Errorf("ninelives: keeping the %s's lease alive: %w", holder, err)
 	}
 	return s, nil
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
-func (wallClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTicker(d)
-	return t.C, t.Stop
 }
 
 // keys is the layout of one rollout in etcd, under its prefix:

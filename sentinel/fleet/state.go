@@ -73,7 +73,7 @@ func (s *RolloutState) Validate() error {
 		return bad("term %d, want the leader's election revision (> 0)", s.Term)
 	case s.Seq == 0:
 		return bad("seq 0, want 1 or more")
-	case !knownPhase(s.Phase):
+	case !s.Phase.Valid():
 		return bad("phase %q, want one of pending, progressing, paused, promoted, rolled_back, aborted", s.Phase)
 	case s.Step < 0:
 		return bad("step %d, want ≥ 0", s.Step)
@@ -107,15 +107,6 @@ func checkWeights(what string, ws []balancer.Weight, need ...string) error {
 		}
 	}
 	return nil
-}
-
-func knownPhase(p sentinel.Phase) bool {
-	switch p {
-	case sentinel.PhasePending, sentinel.PhaseProgressing, sentinel.PhasePaused,
-		sentinel.PhasePromoted, sentinel.PhaseRolledBack, sentinel.PhaseAborted:
-		return true
-	}
-	return false
 }
 
 func decodeStrict(b []byte, v any) error {
