@@ -123,8 +123,3 @@ func figuresOf(w *telemetry.Window, version string) VersionFigures {
 	return f
 }
 
-// alignHistograms maps two windows' histograms onto the judge's grid, so
-// they can be compared bucket by bucket.
-func alignHistograms(a, b telemetry.Histogram) (Histogram, Histogram) {
-	return judgeHistogram(a), judgeHistogram(b)
-}

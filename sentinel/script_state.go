@@ -204,7 +204,7 @@ func (t *tick) mannWhitneyFn(_ *starlark.Thread, _ *starlark.Builtin, args starl
 	}
 	c := w.Version(t.st.Candidate).Role(balancer.RolePrimary).Latency
 	b := w.Version(t.st.Baseline).Role(balancer.RolePrimary).Latency
-	ch, bh := alignHistograms(c, b)
+	ch, bh := judgeHistogram(c), judgeHistogram(b)
 	r, err := MannWhitney(ch, bh)
 	if err != nil {
 		return nil, fmt.Errorf("state.mann_whitney: %w", err)
