@@ -122,4 +122,3 @@ func figuresOf(w *telemetry.Window, version string) VersionFigures {
 	}
 	return f
 }
-
