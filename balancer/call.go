@@ -114,6 +114,31 @@ func WithCallRecord(ctx context.Context) (context.Context, *CallRecord) {
 	return with(ctx, func(ci *callInfo) { ci.record = rec }), rec
 }
 
+// Route is where a call must go and why, for WithRoute.
+type Route struct {
+	// Version is the version to force; "" forces none.
+	Version string
+	// Endpoint is the endpoint address to force; "" forces none.
+	Endpoint string
+	// Role is the calls' role; "" keeps the role ctx has.
+	Role Role
+}
+
+// WithRoute replaces the forced version and endpoint of ctx with r's, sets
+// r's role and gives the calls a fresh record, in one step: one context
+// value where ForceVersion, ForceEndpoint, WithRole and WithCallRecord
+// would add four. A sticky key ctx carries is kept. Interceptors that copy
+// calls use it on every copy.
+func WithRoute(ctx context.Context, r Route) (context.Context, *CallRecord) {
+	rec := new(CallRecord)
+	return with(ctx, func(ci *callInfo) {
+		ci.version, ci.endpoint, ci.record = r.Version, r.Endpoint, rec
+		if r.Role != "" {
+			ci.role = r.Role
+		}
+	}), rec
+}
+
 // CallRecordFrom returns the record of ctx, or nil.
 func CallRecordFrom(ctx context.Context) *CallRecord {
 	if ci := callInfoFrom(ctx); ci != nil {

@@ -227,10 +227,33 @@ func TestForcedVersionAndEndpoint(t *testing.T) {
 	}
 	assert.EqualValues(t, 50, target.Calls("GetItem"))
 
+	// WithRoute replaces what the context forced and sets the role, with a
+	// fresh record.
+	rec2 := new(recorder)
+	remove := split.AddObserver(rec2)
+	base := WithStickyKey(ForceVersion(ForceEndpoint(context.Background(), target.Addr()), "stable"), "user-1")
+	rctx, rrec := WithRoute(base, Route{Version: "canary", Role: RoleShadow})
+	resp, err := getItem(rctx, cc, "a")
+	require.NoError(t, err)
+	remove()
+	assert.Equal(t, "canary", resp.GetServedBy().GetVersion())
+	assert.Equal(t, "canary", rrec.Version())
+	assert.NotSame(t, rec, rrec)
+	assert.Equal(t, RoleShadow, RoleFromContext(rctx))
+	assert.Equal(t, RolePrimary, RoleFromContext(base), "the parent context is unchanged")
+	if _, ok := ForcedEndpoint(rctx); ok {
+		t.Error("WithRoute kept the forced endpoint")
+	}
+	if got := rec2.snapshot(); assert.Len(t, got, 1) {
+		assert.Equal(t, RoleShadow, got[0].Role)
+	}
+	kctx, _ := WithRoute(WithRole(base, RoleWarmup), Route{Endpoint: target.Addr()})
+	assert.Equal(t, RoleWarmup, RoleFromContext(kctx), "an empty Role keeps the context's")
+
 	// Forced to a version that is down: Unavailable naming it, no fallback.
 	f.Servers("dark")[0].Stop()
 	require.Eventually(t, func() bool { return len(split.ReadyEndpoints("dark")) == 0 }, 10*time.Second, 2*time.Millisecond)
-	_, err := getItem(ForceVersion(context.Background(), "dark"), cc, "a")
+	_, err = getItem(ForceVersion(context.Background(), "dark"), cc, "a")
 	assert.Equal(t, codes.Unavailable, status.Code(err))
 	assert.ErrorContains(t, err, `forced version "dark" has no READY endpoint`)
 	_, err = getItem(ForceEndpoint(context.Background(), f.Servers("dark")[0].Addr()), cc, "a")

@@ -86,11 +86,17 @@ func BenchmarkUnaryThroughput(b *testing.B) {
 // open load of 1,000 calls/s (each call starts on a fixed schedule, as a
 // service's clients would), 2 stable and 2 canary servers. The servers run
 // in a process of their own, as they would in production, so that the
-// client's costs are the client's alone. The two clients take turns in
-// rounds of 1,000 calls; after each shadowed round the copies still in
-// flight are waited for, so that they do not load the other client's round.
-// Copies that did not fit in the bound of 64 would be dropped (at this rate
-// about 20 are in flight).
+// client's costs are the client's alone.
+//
+// A third side, bare_copy, is the floor of any shadowing in the client: after
+// each call it makes the same call again to the candidate on a goroutine of
+// its own and throws the reply away, with nothing compared, no deadline and
+// no bookkeeping. What the shadow costs beyond it is the shadow's own.
+//
+// The sides take turns in rounds of 1,000 calls; after each round of a side
+// that copies, the copies still in flight are waited for, so that they do
+// not load the next side's round. Copies that did not fit in the bound of 64
+// would be dropped (at this rate about 20 are in flight).
 func BenchmarkShadowLatency(b *testing.B) {
 	specs := []demoserver.VersionSpec{
 		spec("stable", 2, demoserver.Faults{}),
@@ -108,11 +114,42 @@ func BenchmarkShadowLatency(b *testing.B) {
 		defer cancel()
 		require.NoError(b, s.Wait(ctx))
 	}
-	demotest.PairedLatency(b, 1000, 1000, [2]demotest.Side{
-		{Name: "off", Call: call(benchClientOf(b, target, specs, nil))},
-		{Name: "shadow", Call: call(benchClientOf(b, target, specs, s)), After: wait},
-	})
+	demotest.PairedLatency(b, 1000, 1000,
+		demotest.Side{Name: "off", Call: call(benchClientOf(b, target, specs, nil))},
+		bareCopy(b, benchClientOf(b, target, specs, nil), req),
+		demotest.Side{Name: "shadow", Call: call(benchClientOf(b, target, specs, s)), After: wait})
 	closeShadow(b, s)
 	st := s.Stats()
 	b.ReportMetric(float64(st.Comparisons[ResultMatch]), "copies-compared")
+}
+
+// bareCopy is the side that copies each call to the canary by hand, at
+// most 64 at a time, and waits for its copies after each round.
+func bareCopy(b *testing.B, c demov1.DemoServiceClient, req *demov1.GetItemRequest) demotest.Side {
+	slots := make(chan struct{}, 64)
+	return demotest.Side{
+		Name: "bare_copy",
+		Call: func(ctx context.Context) error {
+			_, err := c.GetItem(ctx, req)
+			select {
+			case slots <- struct{}{}:
+				go func() {
+					defer func() { <-slots }()
+					if _, err := c.GetItem(balancer.ForceVersion(context.WithoutCancel(ctx), "canary"), &demov1.GetItemRequest{Id: req.Id}); err != nil {
+						b.Error(err)
+					}
+				}()
+			default:
+			}
+			return err
+		},
+		After: func() { // take every slot, then give them back
+			for range cap(slots) {
+				slots <- struct{}{}
+			}
+			for range cap(slots) {
+				<-slots
+			}
+		},
+	}
 }

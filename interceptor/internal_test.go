@@ -145,6 +145,30 @@ func TestCopyContext(t *testing.T) {
 	require.NotNil(t, c2)
 	assert.Equal(t, time.Minute, c2.budget)
 	c2.release()
+
+	// Metadata with no denied key is carried over as it is, plus the
+	// marker; a marker the primary carried is replaced, not repeated.
+	for _, tc := range []struct {
+		name string
+		md   metadata.MD
+		want metadata.MD
+	}{
+		{"clean", metadata.Pairs("x-user-id", "u1"), metadata.Pairs("x-user-id", "u1", ShadowHeader, MarkerBaseline)},
+		{"none", nil, metadata.Pairs(ShadowHeader, MarkerBaseline)},
+		{"marked", metadata.Pairs(ShadowHeader, "forged", "x-user-id", "u1"), metadata.Pairs("x-user-id", "u1", ShadowHeader, MarkerBaseline)},
+	} {
+		pctx := context.Background()
+		if tc.md != nil {
+			pctx = metadata.NewOutgoingContext(pctx, tc.md)
+		}
+		c := s.allow(pctx, "/ninelives.demo.v1.DemoService/GetItem")
+		require.NotNil(t, c, tc.name)
+		ctx, stop, _ := c.copyContext("stable", MarkerBaseline)
+		md, _ := metadata.FromOutgoingContext(ctx)
+		assert.Equal(t, tc.want, md, tc.name)
+		stop()
+		c.release()
+	}
 }
 
 func TestCopyOptions(t *testing.T) {

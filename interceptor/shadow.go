@@ -46,8 +46,10 @@ type Shadow struct {
 	stopCtx context.Context
 	stop    context.CancelFunc
 
-	noise      *noise
-	mismatches mismatchLog
+	noise       *noise
+	mismatches  mismatchLog
+	ignoreTrees ignoreTrees
+	workers     workers
 
 	results [numResults]atomic.Int64
 	drops   [numDrops]atomic.Int64
@@ -102,6 +104,8 @@ func NewShadow(cfg ShadowConfig) (*Shadow, error) {
 	s.slots.init(st.MaxConcurrent)
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.mismatches.n = st.MismatchLog
+	s.ignoreTrees.paths = st.ignore
+	s.workers.jobs, s.workers.stop = make(chan func()), s.stopCtx.Done()
 	return s, nil
 }
 
@@ -209,6 +213,9 @@ func (s *Shadow) Close(ctx context.Context) error {
 	s.stop()
 	if err != nil {
 		_ = s.slots.wait(context.Background())
+	}
+	s.workers.wait()
+	if err != nil {
 		return fmt.Errorf("ninelives: closing the shadow: %w", err)
 	}
 	return nil
@@ -316,11 +323,11 @@ type call struct {
 // the Shadow closed); drops are counted here.
 func (s *Shadow) allow(ctx context.Context, method string) *call {
 	sp := s.sampling.Load()
-	if sp.off() || !s.sample(ctx, sp) {
-		return nil
-	}
-	if s.closed.Load() || balancer.RoleFromContext(ctx) != balancer.RolePrimary {
+	if sp.off() || s.closed.Load() || balancer.RoleFromContext(ctx) != balancer.RolePrimary {
 		return nil // closed, or a copy or a warm-up: never copied again
+	}
+	if !s.sample(ctx, sp) {
+		return nil
 	}
 	info := s.method(method)
 	if !info.safe {
@@ -378,20 +385,33 @@ func (c *call) wantBaseline(primaryVersion string) bool {
 // marker, forced to version with the shadow role, its own call record and
 // deadline, and cancelled by Close.
 func (c *call) copyContext(version, marker string) (context.Context, context.CancelFunc, *balancer.CallRecord) {
-	md, _ := metadata.FromOutgoingContext(c.ctx)
-	md = md.Copy()
+	ctx, rec := balancer.WithRoute(c.withMarker(marker), balancer.Route{Version: version, Role: balancer.RoleShadow})
+	ctx, cancel := context.WithTimeout(ctx, c.budget)
+	stop := context.AfterFunc(c.s.stopCtx, cancel)
+	return ctx, func() { stop(); cancel() }, rec
+}
+
+// withMarker returns the primary's context with the shadow marker in its
+// outgoing metadata and the denied keys left out. When the metadata has
+// neither a denied key nor a marker, the marker is appended, which copies
+// nothing.
+func (c *call) withMarker(marker string) context.Context {
+	clean := metadata.ValueFromOutgoingContext(c.ctx, ShadowHeader) == nil
+	for k := range c.s.cfg.deny {
+		if !clean {
+			break
+		}
+		clean = metadata.ValueFromOutgoingContext(c.ctx, k) == nil
+	}
+	if clean {
+		return metadata.AppendToOutgoingContext(c.ctx, ShadowHeader, marker)
+	}
+	md, _ := metadata.FromOutgoingContext(c.ctx) // a copy of its own
 	for k := range c.s.cfg.deny {
 		delete(md, k)
 	}
 	md.Set(ShadowHeader, marker)
-	ctx := metadata.NewOutgoingContext(c.ctx, md)
-	ctx = balancer.ForceEndpoint(ctx, "")
-	ctx = balancer.ForceVersion(ctx, version)
-	ctx = balancer.WithRole(ctx, balancer.RoleShadow)
-	ctx, rec := balancer.WithCallRecord(ctx)
-	ctx, cancel := context.WithTimeout(ctx, c.budget)
-	stop := context.AfterFunc(c.s.stopCtx, cancel)
-	return ctx, func() { stop(); cancel() }, rec
+	return metadata.NewOutgoingContext(c.ctx, md)
 }
 
 // copyOptions drops the call options that write into the caller's variables
@@ -487,17 +507,73 @@ func (c *call) done(primaryErr error, cand, base *outcome) {
 	s.mismatches.add(m)
 }
 
+// primaryReply is the primary's reply as copies are compared with it: its
+// wire form (or, for a reply with none, a clone), and the message with the
+// ignored fields cleared, decoded once on first need. Copies of one call
+// may compare with it concurrently.
+type primaryReply struct {
+	wire  *[]byte
+	typ   protoreflect.MessageType
+	msg   proto.Message
+	clear sync.Once
+}
+
+// snapshotReply takes what the copies need of a primary's reply before its
+// caller gets it back: its wire form, which costs less than a clone.
+func snapshotReply(m proto.Message) *primaryReply {
+	p := &primaryReply{typ: m.ProtoReflect().Type()}
+	if p.wire = marshalWire(m); p.wire == nil {
+		p.msg = proto.Clone(m)
+	}
+	return p
+}
+
+// cleared returns the reply as a message with the ignored fields cleared.
+func (p *primaryReply) cleared(ignore [][]string) proto.Message {
+	p.clear.Do(func() {
+		if p.msg == nil {
+			// Bytes the same type just encoded decode without error.
+			m := p.typ.New().Interface()
+			_ = proto.Unmarshal(*p.wire, m)
+			p.msg = m
+		}
+		clearPaths(p.msg, ignore)
+	})
+	return p.msg
+}
+
+// release gives the wire form's buffer back once no copy compares.
+func (p *primaryReply) release() {
+	if p != nil {
+		putWire(p.wire)
+		p.wire = nil
+	}
+}
+
 // compare adds the differences between a primary reply and a copy's reply,
-// both owned by the caller, to d; the ignored fields are cleared first.
-func (c *call) compare(d *differ, primary, shadow proto.Message) {
-	clearPaths(shadow, c.s.cfg.ignore)
-	if f := c.s.cfg.Compare; f != nil {
-		for _, p := range f(c.method, primary, shadow) {
-			d.add(p, nil, protoreflect.Value{}, protoreflect.Value{})
+// owned by the caller, to d. Equal wire forms (the ignored fields skipped)
+// settle it at once; otherwise the ignored fields are cleared and the
+// fields walked.
+func (c *call) compare(d *differ, primary *primaryReply, shadow proto.Message) {
+	cfg := c.s.cfg
+	if md := shadow.ProtoReflect().Descriptor(); primary.wire != nil && cfg.Compare == nil && md == primary.typ.Descriptor() {
+		if w := marshalWire(shadow); w != nil {
+			equal := equalWire(*primary.wire, *w, c.s.ignoreTrees.of(md))
+			putWire(w)
+			if equal {
+				return
+			}
+		}
+	}
+	p := primary.cleared(cfg.ignore)
+	clearPaths(shadow, cfg.ignore)
+	if f := cfg.Compare; f != nil {
+		for _, path := range f(c.method, p, shadow) {
+			d.add(path, nil, protoreflect.Value{}, protoreflect.Value{})
 		}
 		return
 	}
-	d.top(primary, shadow)
+	d.top(p, shadow)
 }
 
 type acquireResult int

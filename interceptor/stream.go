@@ -453,8 +453,9 @@ func (st *streamShadow) compareReady() {
 	}
 	st.mu.Unlock()
 	for _, p := range work {
-		clearPaths(p.primary, st.c.s.cfg.ignore)
-		st.c.compare(&p.leg.out.diff, p.primary, p.shadow)
+		pr := snapshotReply(p.primary)
+		st.c.compare(&p.leg.out.diff, pr, p.shadow)
+		pr.release()
 	}
 }
 

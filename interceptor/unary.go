@@ -33,14 +33,16 @@ func (s *Shadow) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 			c.skip()
 			return err
 		}
-		// The caller owns req and reply once we return: the copy works on
-		// clones.
+		// The caller owns req and reply once we return: the copy works on a
+		// clone of the request and the reply's wire form.
 		reqCopy := proto.Clone(preq)
-		var primary proto.Message
+		var primary *primaryReply
 		if err == nil {
-			primary = proto.Clone(prep)
+			primary = snapshotReply(prep)
 		}
-		go c.runUnary(cc, invoker, copyOptions(opts), reqCopy, prep.ProtoReflect().Type(), primary, err, version)
+		copyOpts := copyOptions(opts)
+		typ := prep.ProtoReflect().Type()
+		s.workers.run(func() { c.runUnary(cc, invoker, copyOpts, reqCopy, typ, primary, err, version) })
 		return err
 	}
 }
@@ -54,31 +56,29 @@ func withRecord(ctx context.Context) (context.Context, *balancer.CallRecord) {
 }
 
 // runUnary makes the copies of one unary call and judges them. typ is the
-// type of the primary's reply; primary is a clone of it, nil when the
-// primary failed.
-func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary proto.Message, primaryErr error, version string) {
+// type of the primary's reply; p is the reply, nil when the primary
+// failed.
+func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, p *primaryReply, primaryErr error, version string) {
 	defer c.release()
-	if primary != nil {
-		clearPaths(primary, c.s.cfg.ignore)
-	}
+	defer p.release()
 	var base *outcome
 	var wg sync.WaitGroup
 	if c.wantBaseline(version) {
 		base = new(outcome)
 		wg.Add(1)
-		go func() {
+		c.s.workers.run(func() {
 			defer wg.Done()
-			c.unaryCopy(base, cc, invoker, opts, req, typ, primary, c.baseline, MarkerBaseline)
-		}()
+			c.unaryCopy(base, cc, invoker, opts, req, typ, p, c.baseline, MarkerBaseline)
+		})
 	}
 	cand := new(outcome)
 	cand.diff.capture = c.s.cfg.ShowValues
-	c.unaryCopy(cand, cc, invoker, opts, req, typ, primary, c.candidate, MarkerCandidate)
+	c.unaryCopy(cand, cc, invoker, opts, req, typ, p, c.candidate, MarkerCandidate)
 	wg.Wait()
 	c.done(primaryErr, cand, base)
 }
 
-func (c *call) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary proto.Message, version, marker string) {
+func (c *call) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary *primaryReply, version, marker string) {
 	ctx, cancel, rec := c.copyContext(version, marker)
 	defer cancel()
 	reply := typ.New().Interface()

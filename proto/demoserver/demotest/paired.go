@@ -72,8 +72,12 @@ func Paired(b *testing.B, round, callers int, sides [2]Side) {
 // PairedLatency starts b.N calls on each side on a fixed schedule of rate
 // calls/s (an open load: each call starts on time whatever the earlier ones
 // do), the sides taking turns in rounds of round calls. It reports each
-// side's p50 and p99 latency in µs and their ratios, second over first.
-func PairedLatency(b *testing.B, rate, round int, sides [2]Side) {
+// side's p50 and p99 latency in µs and, for every side after the first, the
+// ratios of its p50 and p99 to the first side's.
+func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
+	if len(sides) < 2 {
+		b.Fatalf("PairedLatency compares sides: got %d, want 2 or more", len(sides))
+	}
 	run := func(s Side, n int, lat *[]time.Duration) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -105,7 +109,7 @@ func PairedLatency(b *testing.B, rate, round int, sides [2]Side) {
 	for _, s := range sides {
 		run(s, min(round, rate), &warm)
 	}
-	var lat [2][]time.Duration
+	lat := make([][]time.Duration, len(sides))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; {
@@ -126,7 +130,9 @@ func PairedLatency(b *testing.B, rate, round int, sides [2]Side) {
 	for i, s := range sides {
 		b.ReportMetric(q(i, 0.5), s.Name+"-p50-µs")
 		b.ReportMetric(q(i, 0.99), s.Name+"-p99-µs")
+		if i > 0 {
+			b.ReportMetric(q(i, 0.5)/q(0, 0.5), "p50-"+s.Name+"/"+sides[0].Name)
+			b.ReportMetric(q(i, 0.99)/q(0, 0.99), "p99-"+s.Name+"/"+sides[0].Name)
+		}
 	}
-	b.ReportMetric(q(1, 0.5)/q(0, 0.5), "p50-"+sides[1].Name+"/"+sides[0].Name)
-	b.ReportMetric(q(1, 0.99)/q(0, 0.99), "p99-"+sides[1].Name+"/"+sides[0].Name)
 }
