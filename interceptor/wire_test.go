@@ -2,8 +2,8 @@ package interceptor
 
 import (
 	"math/rand/v2"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
