@@ -177,6 +177,7 @@ func TestCopyOptions(t *testing.T) {
 	require.Len(t, opts, 3)
 	assert.IsType(t, grpc.MaxRecvMsgSizeCallOption{}, opts[0])
 	assert.Equal(t, grpc.FailFastCallOption{FailFast: true}, opts[2], "copies fail fast")
+	assert.Equal(t, []grpc.CallOption{grpc.FailFastCallOption{FailFast: true}}, copyOptions(nil), "without options too")
 }
 
 func TestMethodSafety(t *testing.T) {

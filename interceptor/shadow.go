@@ -49,7 +49,6 @@ type Shadow struct {
 	noise       *noise
 	mismatches  mismatchLog
 	ignoreTrees ignoreTrees
-	workers     workers
 
 	results [numResults]atomic.Int64
 	drops   [numDrops]atomic.Int64
@@ -105,7 +104,6 @@ func NewShadow(cfg ShadowConfig) (*Shadow, error) {
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.mismatches.n = st.MismatchLog
 	s.ignoreTrees.paths = st.ignore
-	s.workers.jobs, s.workers.stop = make(chan func()), s.stopCtx.Done()
 	return s, nil
 }
 
@@ -213,9 +211,6 @@ func (s *Shadow) Close(ctx context.Context) error {
 	s.stop()
 	if err != nil {
 		_ = s.slots.wait(context.Background())
-	}
-	s.workers.wait()
-	if err != nil {
 		return fmt.Errorf("ninelives: closing the shadow: %w", err)
 	}
 	return nil
@@ -414,10 +409,15 @@ func (c *call) withMarker(marker string) context.Context {
 	return metadata.NewOutgoingContext(c.ctx, md)
 }
 
+var failFast = []grpc.CallOption{grpc.WaitForReady(false)}
+
 // copyOptions drops the call options that write into the caller's variables
 // (header, trailer, peer, on-finish), which a copy must not touch, and makes
 // the copy fail fast instead of waiting for a READY candidate.
 func copyOptions(opts []grpc.CallOption) []grpc.CallOption {
+	if len(opts) == 0 {
+		return failFast // grpc reads call options and never writes them
+	}
 	out := make([]grpc.CallOption, 0, len(opts)+1)
 	for _, o := range opts {
 		switch o.(type) {

@@ -42,7 +42,7 @@ func (s *Shadow) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		}
 		copyOpts := copyOptions(opts)
 		typ := prep.ProtoReflect().Type()
-		s.workers.run(func() { c.runUnary(cc, invoker, copyOpts, reqCopy, typ, primary, err, version) })
+		go c.runUnary(cc, invoker, copyOpts, reqCopy, typ, primary, err, version)
 		return err
 	}
 }
@@ -66,10 +66,10 @@ func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []g
 	if c.wantBaseline(version) {
 		base = new(outcome)
 		wg.Add(1)
-		c.s.workers.run(func() {
+		go func() {
 			defer wg.Done()
 			c.unaryCopy(base, cc, invoker, opts, req, typ, p, c.baseline, MarkerBaseline)
-		})
+		}()
 	}
 	cand := new(outcome)
 	cand.diff.capture = c.s.cfg.ShowValues
