@@ -507,43 +507,49 @@ func (c *call) done(primaryErr error, cand, base *outcome) {
 	s.mismatches.add(m)
 }
 
-// primaryReply is the primary's reply as copies are compared with it: its
-// wire form (or, for a reply with none, a clone), and the message with the
-// ignored fields cleared, decoded once on first need. Copies of one call
-// may compare with it concurrently.
-type primaryReply struct {
+// snapshot is a message its caller is about to get back, as a copy needs
+// it later: its wire form (cheaper to take than a clone, and no garbage on
+// the caller's path) or, for a message with none, a clone. A primary's
+// reply is compared with its cleared form, decoded once on first need, by
+// copies that may run concurrently.
+type snapshot struct {
 	wire  *[]byte
 	typ   protoreflect.MessageType
 	msg   proto.Message
 	clear sync.Once
 }
 
-// snapshotReply takes what the copies need of a primary's reply before its
-// caller gets it back: its wire form, which costs less than a clone.
-func snapshotReply(m proto.Message) *primaryReply {
-	p := &primaryReply{typ: m.ProtoReflect().Type()}
+func takeSnapshot(m proto.Message) *snapshot {
+	p := &snapshot{typ: m.ProtoReflect().Type()}
 	if p.wire = marshalWire(m); p.wire == nil {
 		p.msg = proto.Clone(m)
 	}
 	return p
 }
 
-// cleared returns the reply as a message with the ignored fields cleared.
-func (p *primaryReply) cleared(ignore [][]string) proto.Message {
+// message returns the message itself: the clone, or a new one decoded from
+// the wire form.
+func (p *snapshot) message() proto.Message {
+	if p.msg != nil {
+		return p.msg
+	}
+	// Bytes the same type just encoded decode without error.
+	m := p.typ.New().Interface()
+	_ = proto.Unmarshal(*p.wire, m)
+	return m
+}
+
+// cleared returns the message with the ignored fields cleared.
+func (p *snapshot) cleared(ignore [][]string) proto.Message {
 	p.clear.Do(func() {
-		if p.msg == nil {
-			// Bytes the same type just encoded decode without error.
-			m := p.typ.New().Interface()
-			_ = proto.Unmarshal(*p.wire, m)
-			p.msg = m
-		}
+		p.msg = p.message()
 		clearPaths(p.msg, ignore)
 	})
 	return p.msg
 }
 
-// release gives the wire form's buffer back once no copy compares.
-func (p *primaryReply) release() {
+// release gives the wire form's buffer back once nothing reads it.
+func (p *snapshot) release() {
 	if p != nil {
 		putWire(p.wire)
 		p.wire = nil
@@ -554,7 +560,7 @@ func (p *primaryReply) release() {
 // owned by the caller, to d. Equal wire forms (the ignored fields skipped)
 // settle it at once; otherwise the ignored fields are cleared and the
 // fields walked.
-func (c *call) compare(d *differ, primary *primaryReply, shadow proto.Message) {
+func (c *call) compare(d *differ, primary *snapshot, shadow proto.Message) {
 	cfg := c.s.cfg
 	if md := shadow.ProtoReflect().Descriptor(); primary.wire != nil && cfg.Compare == nil && md == primary.typ.Descriptor() {
 		if w := marshalWire(shadow); w != nil {

@@ -453,7 +453,7 @@ func (st *streamShadow) compareReady() {
 	}
 	st.mu.Unlock()
 	for _, p := range work {
-		pr := snapshotReply(p.primary)
+		pr := takeSnapshot(p.primary)
 		st.c.compare(&p.leg.out.diff, pr, p.shadow)
 		pr.release()
 	}

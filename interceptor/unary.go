@@ -33,16 +33,14 @@ func (s *Shadow) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 			c.skip()
 			return err
 		}
-		// The caller owns req and reply once we return: the copy works on a
-		// clone of the request and the reply's wire form.
-		reqCopy := proto.Clone(preq)
-		var primary *primaryReply
+		// The caller owns req and reply once we return: the copy works on
+		// snapshots of them.
+		reqSnap := takeSnapshot(preq)
+		var primary *snapshot
 		if err == nil {
-			primary = snapshotReply(prep)
+			primary = takeSnapshot(prep)
 		}
-		copyOpts := copyOptions(opts)
-		typ := prep.ProtoReflect().Type()
-		go c.runUnary(cc, invoker, copyOpts, reqCopy, typ, primary, err, version)
+		go c.runUnary(cc, invoker, copyOptions(opts), reqSnap, prep.ProtoReflect().Type(), primary, err, version)
 		return err
 	}
 }
@@ -58,9 +56,11 @@ func withRecord(ctx context.Context) (context.Context, *balancer.CallRecord) {
 // runUnary makes the copies of one unary call and judges them. typ is the
 // type of the primary's reply; p is the reply, nil when the primary
 // failed.
-func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, p *primaryReply, primaryErr error, version string) {
+func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, reqSnap *snapshot, typ protoreflect.MessageType, p *snapshot, primaryErr error, version string) {
 	defer c.release()
 	defer p.release()
+	req := reqSnap.message()
+	reqSnap.release()
 	var base *outcome
 	var wg sync.WaitGroup
 	if c.wantBaseline(version) {
@@ -78,7 +78,7 @@ func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []g
 	c.done(primaryErr, cand, base)
 }
 
-func (c *call) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary *primaryReply, version, marker string) {
+func (c *call) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary *snapshot, version, marker string) {
 	ctx, cancel, rec := c.copyContext(version, marker)
 	defer cancel()
 	reply := typ.New().Interface()

@@ -126,3 +126,35 @@ func TestEqualWireNeverDisagreesWithTheWalk(t *testing.T) {
 	// The fast path settles most of the equal pairs by itself.
 	assert.Greater(t, fastYes, slowYes*9/10, "fast %d of %d equal pairs", fastYes, slowYes)
 }
+
+// A message that cannot be marshalled (a string that is not UTF-8) is
+// kept as a clone, and compared by the field walk.
+func TestSnapshotOfAMessageWithNoWireForm(t *testing.T) {
+	bad := reply()
+	bad.Item.Name = "\xff"
+	p := takeSnapshot(bad)
+	defer p.release()
+	require.Nil(t, p.wire)
+	bad.Item.Name = "changed by its caller"
+	assert.Equal(t, "\xff", p.message().(*demov1.GetItemResponse).GetItem().GetName())
+
+	s, err := NewShadow(ShadowConfig{Candidate: "canary", IgnoreFields: []string{"generated_at"}})
+	require.NoError(t, err)
+	c := &call{s: s, method: "/m"}
+	var d differ
+	other := reply()
+	other.Item.Name = "\xff"
+	other.GeneratedAt = nil
+	c.compare(&d, p, other)
+	assert.Empty(t, d.sorted())
+	other.Item.PriceCents++
+	c.compare(&d, p, other)
+	assert.Equal(t, []string{"item.price_cents"}, d.sorted())
+
+	good := takeSnapshot(reply())
+	defer good.release()
+	require.NotNil(t, good.wire)
+	d = differ{}
+	c.compare(&d, good, other)
+	assert.Equal(t, []string{"item.name", "item.price_cents"}, d.sorted())
+}
