@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	. "github.com/ninelives-go/ninelives/interceptor"
@@ -151,5 +153,44 @@ func bareCopy(b *testing.B, c demov1.DemoServiceClient, req *demov1.GetItemReque
 				<-slots
 			}
 		},
+	}
+}
+
+// BenchmarkShadowOwnCost is the interceptor's own work for one shadowed
+// call, with no network: an invoker that fills in the reply stands for
+// grpc, for the primary and for its copy alike, so what is left is the
+// sampling, the snapshots, the copy's context and the comparison (here a
+// match once served_by and generated_at are ignored).
+func BenchmarkShadowOwnCost(b *testing.B) {
+	s, err := NewShadow(ShadowConfig{Candidate: "canary", Rate: 1, MaxConcurrent: 1 << 16, IgnoreFields: []string{"served_by", "generated_at"}})
+	require.NoError(b, err)
+	defer closeShadow(b, s)
+	unary := s.UnaryClientInterceptor()
+	canned := &demov1.GetItemResponse{
+		Item:        &demov1.Item{Id: "a", Name: "item a", PriceCents: 3197, Tags: []string{"demo", "new"}},
+		ServedBy:    &demov1.ServedBy{Version: "stable", Instance: "stable-0"},
+		GeneratedAt: timestamppb.New(time.Unix(100, 5)),
+	}
+	invoker := func(_ context.Context, _ string, _, reply any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+		proto.Merge(reply.(proto.Message), canned)
+		return nil
+	}
+	req := &demov1.GetItemRequest{Id: "a"}
+	const method = "/ninelives.demo.v1.DemoService/GetItem"
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if err := unary(context.Background(), method, req, &demov1.GetItemResponse{}, nil, invoker); err != nil {
+			b.Fatal(err)
+		}
+		if n++; n%512 == 0 { // keep the copies in flight bounded
+			require.NoError(b, s.Wait(context.Background()))
+		}
+	}
+	require.NoError(b, s.Wait(context.Background()))
+	b.StopTimer()
+	st := s.Stats()
+	if st.Comparisons[ResultMatch] != int64(b.N) {
+		b.Fatalf("%d of %d copies matched: %+v", st.Comparisons[ResultMatch], b.N, st)
 	}
 }
