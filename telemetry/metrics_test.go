@@ -182,12 +182,7 @@ func TestInstrumentsAfterRealRPCs(t *testing.T) {
 		callPts = append(callPts, metricdata.DataPoint[int64]{Attributes: c.attrs, Value: c.n})
 		durPts = append(durPts, metricdata.HistogramDataPoint[float64]{Attributes: c.attrs})
 	}
-	metricdatatest.AssertEqual(t, metricdata.Metrics{
-		Name:        telemetry.MetricCalls,
-		Description: got[telemetry.MetricCalls].Description,
-		Unit:        "{call}",
-		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: callPts},
-	}, got[telemetry.MetricCalls], metricdatatest.IgnoreTimestamp())
+	assertCounter(t, got, telemetry.MetricCalls, "{call}", callPts...)
 
 	// Durations are measured, so the values are checked by hand: one per
 	// attempt, in the advised buckets, each a plausible loopback latency.
@@ -221,14 +216,9 @@ func TestInstrumentsAfterRealRPCs(t *testing.T) {
 		assert.InDelta(t, dp.Sum, float64(dp.Count)*(minV+maxV)/2, float64(dp.Count)*(maxV-minV)/2+1e-12)
 	}
 
-	metricdatatest.AssertEqual(t, metricdata.Metrics{
-		Name:        telemetry.MetricFallbacks,
-		Description: got[telemetry.MetricFallbacks].Description,
-		Unit:        "{pick}",
-		Data: metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: []metricdata.DataPoint[int64]{
-			{Attributes: attribute.NewSet(telemetry.AttrVersion.String("canary")), Value: 4},
-		}},
-	}, got[telemetry.MetricFallbacks], metricdatatest.IgnoreTimestamp())
+	assertCounter(t, got, telemetry.MetricFallbacks, "{pick}",
+		point{Attributes: attribute.NewSet(telemetry.AttrVersion.String("canary")), Value: 4},
+	)
 
 	metricdatatest.AssertEqual(t, metricdata.Metrics{
 		Name:        telemetry.MetricWeight,
@@ -243,34 +233,19 @@ func TestInstrumentsAfterRealRPCs(t *testing.T) {
 	shadowAttrs := func(result string) attribute.Set {
 		return attribute.NewSet(telemetry.AttrVersion.String("canary"), telemetry.AttrMethod.String(getItem[1:]), telemetry.AttrShadowResult.String(result))
 	}
-	metricdatatest.AssertEqual(t, metricdata.Metrics{
-		Name:        telemetry.MetricComparisons,
-		Description: got[telemetry.MetricComparisons].Description,
-		Unit:        "{comparison}",
-		Data: metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: []metricdata.DataPoint[int64]{
-			{Attributes: shadowAttrs(telemetry.ShadowMismatch), Value: 2},
-			{Attributes: shadowAttrs(telemetry.ShadowMatch), Value: 1},
-		}},
-	}, got[telemetry.MetricComparisons], metricdatatest.IgnoreTimestamp())
+	assertCounter(t, got, telemetry.MetricComparisons, "{comparison}",
+		point{Attributes: shadowAttrs(telemetry.ShadowMismatch), Value: 2},
+		point{Attributes: shadowAttrs(telemetry.ShadowMatch), Value: 1},
+	)
 
-	metricdatatest.AssertEqual(t, metricdata.Metrics{
-		Name:        telemetry.MetricDropped,
-		Description: got[telemetry.MetricDropped].Description,
-		Unit:        "{call}",
-		Data: metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: []metricdata.DataPoint[int64]{
-			{Attributes: attribute.NewSet(telemetry.AttrShadowReason.String("concurrency")), Value: 2},
-		}},
-	}, got[telemetry.MetricDropped], metricdatatest.IgnoreTimestamp())
+	assertCounter(t, got, telemetry.MetricDropped, "{call}",
+		point{Attributes: attribute.NewSet(telemetry.AttrShadowReason.String("concurrency")), Value: 2},
+	)
 
-	metricdatatest.AssertEqual(t, metricdata.Metrics{
-		Name:        telemetry.MetricDecisions,
-		Description: got[telemetry.MetricDecisions].Description,
-		Unit:        "{decision}",
-		Data: metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: []metricdata.DataPoint[int64]{
-			{Attributes: attribute.NewSet(telemetry.AttrAction.String("hold")), Value: 2},
-			{Attributes: attribute.NewSet(telemetry.AttrAction.String("promote")), Value: 1},
-		}},
-	}, got[telemetry.MetricDecisions], metricdatatest.IgnoreTimestamp())
+	assertCounter(t, got, telemetry.MetricDecisions, "{decision}",
+		point{Attributes: attribute.NewSet(telemetry.AttrAction.String("hold")), Value: 2},
+		point{Attributes: attribute.NewSet(telemetry.AttrAction.String("promote")), Value: 1},
+	)
 
 	for _, name := range []string{telemetry.MetricCalls, telemetry.MetricDuration, telemetry.MetricComparisons, telemetry.MetricDropped, telemetry.MetricWeight, telemetry.MetricFallbacks, telemetry.MetricDecisions} {
 		assert.NotEmpty(t, got[name].Description, name)
@@ -414,4 +389,19 @@ func TestBadOptions(t *testing.T) {
 	assert.ErrorContains(t, err, `ninelives: OTLP endpoint "no-port", want host:port`)
 	_, err = telemetry.NewOTLPReader(context.Background(), "127.0.0.1:4317", telemetry.WithOTLPInterval(0))
 	assert.EqualError(t, err, "ninelives: WithOTLPInterval: interval 0s, want more than 0")
+}
+
+// point is a data point of a counter.
+type point = metricdata.DataPoint[int64]
+
+// assertCounter checks that got holds the cumulative counter name with unit
+// and exactly the data points want, in any order.
+func assertCounter(t *testing.T, got map[string]metricdata.Metrics, name, unit string, want ...point) {
+	t.Helper()
+	metricdatatest.AssertEqual(t, metricdata.Metrics{
+		Name:        name,
+		Description: got[name].Description,
+		Unit:        unit,
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: want},
+	}, got[name], metricdatatest.IgnoreTimestamp())
 }
