@@ -84,7 +84,8 @@ func (w *shadowedStream) RecvMsg(m any) error {
 
 // queued is a message held for a shadow, with its size.
 type queued struct {
-	m    proto.Message
+	m    proto.Message // a clone: client messages and the copies' replies
+	snap *snapshot     // the primary's server messages, kept for comparison
 	size int
 }
 
@@ -209,20 +210,44 @@ func (st *streamShadow) abandon(reason string) {
 	st.mu.Unlock()
 }
 
-// copyOf clones a message the primary sent or received, for the legs to
-// use after the caller has reused it. A stream already abandoned needs no
-// copy; a message that is not protobuf abandons the shadow.
-func (st *streamShadow) copyOf(m any) (queued, bool) {
+// message returns m as a protocol buffer, or abandons the shadow (quietly:
+// there is nothing to compare) when it is not one or the shadow is over.
+func (st *streamShadow) message(m any) (proto.Message, bool) {
 	if st.abandonedFlag.Load() {
-		return queued{}, false
+		return nil, false
 	}
 	pm, ok := m.(proto.Message)
 	if !ok {
 		st.abandon(quiet)
+	}
+	return pm, ok
+}
+
+// copyOf returns a clone of a client message, to send on every leg.
+func (st *streamShadow) copyOf(m any) (queued, bool) {
+	pm, ok := st.message(m)
+	if !ok {
 		return queued{}, false
 	}
 	q := queued{m: proto.Clone(pm)}
 	q.size = proto.Size(q.m)
+	return q, true
+}
+
+// snapshotOf returns a server message of the primary, which is only ever
+// compared: its snapshot (taken once, for every leg), sized by its wire
+// form.
+func (st *streamShadow) snapshotOf(m any) (queued, bool) {
+	pm, ok := st.message(m)
+	if !ok {
+		return queued{}, false
+	}
+	q := queued{snap: takeSnapshot(pm)}
+	if q.snap.wire != nil {
+		q.size = len(*q.snap.wire)
+	} else {
+		q.size = proto.Size(q.snap.msg)
+	}
 	return q, true
 }
 
@@ -276,7 +301,7 @@ func (st *streamShadow) learnType(m any) {
 // serverMsg keeps a server message the primary received until every leg
 // has compared its own message of the same index with it.
 func (st *streamShadow) serverMsg(m any) {
-	q, ok := st.copyOf(m)
+	q, ok := st.snapshotOf(m)
 	if !ok {
 		return
 	}
@@ -423,8 +448,9 @@ func (st *streamShadow) finished() bool {
 }
 
 type pair struct {
-	leg             *streamLeg
-	primary, shadow proto.Message
+	leg     *streamLeg
+	primary *snapshot
+	shadow  proto.Message
 }
 
 // compareReady compares every pair of messages that has formed.
@@ -433,7 +459,7 @@ func (st *streamShadow) compareReady() {
 	var work []pair
 	for _, l := range st.legs {
 		for l.matched < st.pCount && len(l.q) > 0 && l.matched >= st.pBase {
-			work = append(work, pair{leg: l, primary: st.pq[l.matched-st.pBase].m, shadow: l.q[0].m})
+			work = append(work, pair{leg: l, primary: st.pq[l.matched-st.pBase].snap, shadow: l.q[0].m})
 			st.msgs--
 			st.bytes -= l.q[0].size
 			l.q[0] = queued{}
@@ -452,10 +478,10 @@ func (st *streamShadow) compareReady() {
 		st.dropPrimaryLocked(min(n, len(st.pq)))
 	}
 	st.mu.Unlock()
+	// The snapshots' buffers are left to the collector, not given back to
+	// the pool: another leg may still compare with the same snapshot.
 	for _, p := range work {
-		pr := takeSnapshot(p.primary)
-		st.c.compare(&p.leg.out.diff, pr, p.shadow)
-		pr.release()
+		st.c.compare(&p.leg.out.diff, p.primary, p.shadow)
 	}
 }
 
