@@ -33,20 +33,11 @@ const (
 // withDefaults fills the zero fields and validates; prefix names the
 // struct in errors.
 func (c ErrorConfig) withDefaults(prefix string) (ErrorConfig, error) {
-	if c.MinCalls == 0 {
-		c.MinCalls = defaultMinCalls
-	}
-	if c.MinStepCalls == 0 {
-		c.MinStepCalls = defaultMinStepCalls
-	}
 	if c.PassAlpha == 0 {
 		c.PassAlpha = defaultPassAlpha
 	}
-	if c.MinCalls < 0 {
-		return c, fmt.Errorf("ninelives: %s.MinCalls = %d, want a positive number of calls", prefix, c.MinCalls)
-	}
-	if c.MinStepCalls < 0 {
-		return c, fmt.Errorf("ninelives: %s.MinStepCalls = %d, want a positive number of calls", prefix, c.MinStepCalls)
+	if err := minCounts(prefix, "calls", "MinCalls", &c.MinCalls, "MinStepCalls", &c.MinStepCalls); err != nil {
+		return c, err
 	}
 	if c.Tolerance != 0 && !(c.Tolerance > 1 && c.Tolerance <= 1e6) {
 		return c, fmt.Errorf("ninelives: %s.Tolerance = %v, want 0 (off) or an odds ratio above 1 (2 = twice the baseline's error odds)", prefix, c.Tolerance)
@@ -55,6 +46,25 @@ func (c ErrorConfig) withDefaults(prefix string) (ErrorConfig, error) {
 		return c, fmt.Errorf("ninelives: %s.PassAlpha = %v, want a probability strictly between 0 and 1", prefix, c.PassAlpha)
 	}
 	return c, nil
+}
+
+// minCounts gives a test's two minimum sample counts, for the rollout and
+// for the current step, their defaults when zero, and checks them; the
+// names are the fields' and unit is what they count, for the errors.
+func minCounts(prefix, unit, rolloutName string, rollout *int64, stepName string, step *int64) error {
+	if *rollout == 0 {
+		*rollout = defaultMinCalls
+	}
+	if *step == 0 {
+		*step = defaultMinStepCalls
+	}
+	if *rollout < 0 {
+		return fmt.Errorf("ninelives: %s.%s = %d, want a positive number of %s", prefix, rolloutName, *rollout, unit)
+	}
+	if *step < 0 {
+		return fmt.Errorf("ninelives: %s.%s = %d, want a positive number of %s", prefix, stepName, *step, unit)
+	}
+	return nil
 }
 
 func checkAlpha(field string, alpha float64) error {

@@ -30,23 +30,14 @@ type LatencyConfig struct {
 const DefaultLatencyTolerance = 0.1
 
 func (c LatencyConfig) withDefaults(prefix string) (LatencyConfig, error) {
-	if c.MinCalls == 0 {
-		c.MinCalls = defaultMinCalls
-	}
-	if c.MinStepCalls == 0 {
-		c.MinStepCalls = defaultMinStepCalls
-	}
 	if c.Tolerance == 0 {
 		c.Tolerance = DefaultLatencyTolerance
 	}
-	if c.MinCalls < 0 {
-		return c, fmt.Errorf("ninelives: %s.MinCalls = %d, want a positive number of calls", prefix, c.MinCalls)
+	if err := minCounts(prefix, "calls", "MinCalls", &c.MinCalls, "MinStepCalls", &c.MinStepCalls); err != nil {
+		return c, err
 	}
 	if !(c.Tolerance > 0 && c.Tolerance < 10) {
 		return c, fmt.Errorf("ninelives: %s.Tolerance = %v, want a fraction above 0 and below 10 (use Strict for none)", prefix, c.Tolerance)
-	}
-	if c.MinStepCalls < 0 {
-		return c, fmt.Errorf("ninelives: %s.MinStepCalls = %d, want a positive number of calls", prefix, c.MinStepCalls)
 	}
 	return c, nil
 }

@@ -25,22 +25,11 @@ func (c ShadowConfig) withDefaults(prefix string) (ShadowConfig, error) {
 	if c.Tolerance == 0 {
 		c.Tolerance = defaultShadowTolerance
 	}
-	if c.MinComparisons == 0 {
-		c.MinComparisons = defaultMinCalls
-	}
-	if c.MinStepComparisons == 0 {
-		c.MinStepComparisons = defaultMinStepCalls
-	}
 	if !(c.Tolerance > 0 && c.Tolerance < 1) {
 		return c, fmt.Errorf("ninelives: %s.Tolerance = %v, want a mismatch rate strictly between 0 and 1", prefix, c.Tolerance)
 	}
-	if c.MinComparisons < 0 {
-		return c, fmt.Errorf("ninelives: %s.MinComparisons = %d, want a positive number of comparisons", prefix, c.MinComparisons)
-	}
-	if c.MinStepComparisons < 0 {
-		return c, fmt.Errorf("ninelives: %s.MinStepComparisons = %d, want a positive number of comparisons", prefix, c.MinStepComparisons)
-	}
-	return c, nil
+	err := minCounts(prefix, "comparisons", "MinComparisons", &c.MinComparisons, "MinStepComparisons", &c.MinStepComparisons)
+	return c, err
 }
 
 // shadowSteps are the alternatives the shadow test mixes: mismatch rates
