@@ -255,12 +255,7 @@ func TestInstrumentsAfterRealRPCs(t *testing.T) {
 }
 
 func TestRecordingAllocatesNothingAfterWarmUp(t *testing.T) {
-	src, err := telemetry.NewSource()
-	require.NoError(t, err)
-	mp := sdkmetric.NewMeterProvider(src.Option())
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
-	require.NoError(t, err)
+	m, src := recorder(t)
 
 	ok := &balancer.Attempt{Version: "stable", Role: balancer.RolePrimary, Method: getItem, Latency: 3 * time.Millisecond}
 	failed := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Err: status.Error(codes.Unavailable, "down"), Latency: time.Millisecond}
@@ -322,12 +317,7 @@ func TestMethodCap(t *testing.T) {
 }
 
 func TestInstrumentStop(t *testing.T) {
-	src, err := telemetry.NewSource()
-	require.NoError(t, err)
-	mp := sdkmetric.NewMeterProvider(src.Option())
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
-	require.NoError(t, err)
+	m, src := recorder(t)
 	f := startFleet(t, demoserver.VersionSpec{Version: "stable", Count: 1})
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000})
 	stop, err := m.Instrument(split)

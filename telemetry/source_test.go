@@ -132,12 +132,7 @@ func TestSourceAndPrometheusOnOneProvider(t *testing.T) {
 }
 
 func TestCustomErrorCodes(t *testing.T) {
-	src, err := telemetry.NewSource(telemetry.WithErrorCodes(codes.InvalidArgument))
-	require.NoError(t, err)
-	mp := sdkmetric.NewMeterProvider(src.Option())
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
-	require.NoError(t, err)
+	m, src := recorder(t, telemetry.WithErrorCodes(codes.InvalidArgument))
 	f := startFleet(t, demoserver.VersionSpec{Version: "stable", Count: 1})
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000})
 	stop, err := m.Instrument(split)
