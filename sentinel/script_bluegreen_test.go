@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
@@ -67,24 +66,10 @@ type warmupStrategy interface {
 	WarmupDone() <-chan struct{}
 }
 
-// bgRecord is what a tick decided, as the comparison sees it.
-type bgRecord struct {
-	Tick     int
-	Action   sentinel.Action
-	Phase    sentinel.Phase
-	Step     int
-	StepName string
-	Weight   int
-	Alert    bool
-	// Reason is compared for decisions other than holds (whose wording
-	// carries durations that Go prints its own way).
-	Reason string
-}
-
 // runBlueGreen drives a blue/green strategy through the sentinel loop on
 // the case's seeded traffic: green's share follows its weight, and while
 // the shadow is on a share of blue's calls is compared on green.
-func runBlueGreen(t *testing.T, c bgCase, make func(sentinel.BlueGreenConfig) warmupStrategy) ([]bgRecord, []string, *rig) {
+func runBlueGreen(t *testing.T, c bgCase, make func(sentinel.BlueGreenConfig) warmupStrategy) ([]decisionRecord, []string, *rig) {
 	t.Helper()
 	sw := new(shadowSwitch)
 	cfg := sentinel.BlueGreenConfig{
@@ -97,44 +82,26 @@ func runBlueGreen(t *testing.T, c bgCase, make func(sentinel.BlueGreenConfig) wa
 	}
 	strategy := make(cfg)
 	r := newRig(t, strategy, c.opts...)
-	var traffic *sim.Traffic
-	if c.sc.CallsPerSecond > 0 {
-		var err error
-		traffic, err = sim.NewTraffic(c.sc, c.seed, 0)
-		require.NoError(t, err)
-	}
 	cmp := rand.New(rand.NewPCG(c.seed, 1)) // the shadow comparisons' draws
-	ctx := context.Background()
-	var out []bgRecord
-	for i := 0; i < c.ticks && !r.s.Phase().Final(); i++ {
-		if c.manual != nil {
-			c.manual(ctx, r.s, i)
-		}
-		w := &telemetry.Window{}
-		if traffic != nil {
-			l, err := traffic.Next(float64(r.split.Weight("canary")) / balancer.TotalWeight)
-			require.NoError(t, err)
-			w = simWindow(l)
+	d := simDrive{sc: c.sc, seed: c.seed, ticks: c.ticks, manual: c.manual,
+		window: func(l sentinel.Look, w *telemetry.Window) {
 			if rate, _ := sw.state(); rate > 0 {
 				n := sim.Binomial(cmp, l.Baseline.Calls, rate)
 				mm := sim.Binomial(cmp, n, c.mismatch)
 				w.Versions["canary"].Shadow = map[string]int64{telemetry.ShadowMatch: n - mm, telemetry.ShadowMismatch: mm}
 			}
-		}
-		e := r.tick(w)
-		out = append(out, bgRecord{Tick: i, Action: e.Action, Phase: e.Phase, Step: e.Step, StepName: e.StepName,
-			Weight: r.split.Weight("canary"), Alert: e.Alert})
-		if e.Action != sentinel.ActionHold {
-			out[len(out)-1].Reason = e.Reason
-		}
-		if done := strategy.WarmupDone(); done != nil {
-			select { // the warm-up returns at once; wait for the strategy to have its report
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the warm-up did not finish")
+		},
+		after: func() {
+			if done := strategy.WarmupDone(); done != nil {
+				select { // the warm-up returns at once; wait for the strategy to have its report
+				case <-done:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the warm-up did not finish")
+				}
 			}
-		}
+		},
 	}
+	out := d.run(t, r)
 	_, calls := sw.state()
 	return out, calls, r
 }
@@ -185,16 +152,7 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 				require.NoError(t, err)
 				return s
 			})
-			assert.Equal(t, want, got, "the script's decisions differ from BlueGreen's")
-			if t.Failed() {
-				for i := range min(len(want), len(got)) {
-					if want[i] != got[i] {
-						t.Logf("first difference at tick %d:\n  BlueGreen: %+v (%s)\n  script:    %+v (%s)", i, want[i],
-							gr.s.Status().Events[len(gr.s.Status().Events)-1].Reason, got[i], sr.s.Status().Events[len(sr.s.Status().Events)-1].Reason)
-						break
-					}
-				}
-			}
+			assertSameDecisions(t, "BlueGreen", want, got)
 			assert.Equal(t, wantShadow, gotShadow, "the shadow switch is turned on and off alike")
 			assert.Equal(t, c.want, gr.s.Phase())
 			assert.Equal(t, c.want, sr.s.Phase())

@@ -80,11 +80,85 @@ type decisionRecord struct {
 	Step     int
 	StepName string
 	Weight   int
+	Alert    bool
 	Reason   string
 }
 
 func (d decisionRecord) String() string {
-	return fmt.Sprintf("%d %s→%s step %d %q at %d bp: %s", d.Tick, d.Action, d.Phase, d.Step, d.StepName, d.Weight, d.Reason)
+	return fmt.Sprintf("%d %s→%s step %d %q at %d bp (alert %t): %s", d.Tick, d.Action, d.Phase, d.Step, d.StepName, d.Weight, d.Alert, d.Reason)
+}
+
+// simDrive drives a rig's sentinel on seeded traffic, tick by tick, for up
+// to ticks ticks or until its phase is final.
+type simDrive struct {
+	sc     sim.Scenario // a zero CallsPerSecond means empty windows
+	seed   uint64
+	ticks  int
+	manual func(ctx context.Context, s *sentinel.Sentinel, tick int)
+	// share is the candidate's share of the traffic; nil follows its
+	// weight.
+	share func() float64
+	// window, when set, adds to each tick's window.
+	window func(l sentinel.Look, w *telemetry.Window)
+	// after, when set, runs after each tick.
+	after func()
+}
+
+// run returns every tick's decision.
+func (d simDrive) run(t *testing.T, r *rig) []decisionRecord {
+	t.Helper()
+	var traffic *sim.Traffic
+	if d.sc.CallsPerSecond > 0 {
+		var err error
+		traffic, err = sim.NewTraffic(d.sc, d.seed, 0)
+		require.NoError(t, err)
+	}
+	ctx := context.Background()
+	var out []decisionRecord
+	for i := 0; i < d.ticks && !r.s.Phase().Final(); i++ {
+		if d.manual != nil {
+			d.manual(ctx, r.s, i)
+		}
+		w := &telemetry.Window{}
+		if traffic != nil {
+			share := float64(r.split.Weight("canary")) / balancer.TotalWeight
+			if d.share != nil {
+				share = d.share()
+			}
+			l, err := traffic.Next(share)
+			require.NoError(t, err)
+			w = simWindow(l)
+			if d.window != nil {
+				d.window(l, w)
+			}
+		}
+		e := r.tick(w)
+		rec := decisionRecord{Tick: i, Action: e.Action, Phase: e.Phase, Step: e.Step, StepName: e.StepName,
+			Weight: r.split.Weight("canary"), Alert: e.Alert}
+		if e.Action != sentinel.ActionHold {
+			rec.Reason = e.Reason
+		}
+		out = append(out, rec)
+		if d.after != nil {
+			d.after()
+		}
+	}
+	return out
+}
+
+// assertSameDecisions asserts that the script decided as the Go strategy
+// did, and logs the first tick where they part.
+func assertSameDecisions(t *testing.T, strategy string, want, got []decisionRecord) {
+	t.Helper()
+	if assert.Equal(t, want, got, "the script's decisions differ from %s's", strategy) {
+		return
+	}
+	for i := range min(len(want), len(got)) {
+		if want[i] != got[i] {
+			t.Logf("first difference at tick %d:\n  %s: %v\n  script: %v", i, strategy, want[i], got[i])
+			return
+		}
+	}
 }
 
 type equivCase struct {
@@ -104,41 +178,15 @@ type equivCase struct {
 }
 
 // runEquiv drives a strategy through the sentinel loop on the case's
-// seeded traffic, where the candidate's share follows the weights the
-// strategy sets, and returns every tick's decision.
+// seeded traffic and returns every tick's decision.
 func runEquiv(t *testing.T, c equivCase, strategy sentinel.Strategy) ([]decisionRecord, *rig) {
 	t.Helper()
 	r := newRig(t, strategy, c.opts...)
-	var traffic *sim.Traffic
-	if c.sc.CallsPerSecond > 0 {
-		var err error
-		traffic, err = sim.NewTraffic(c.sc, c.seed, 0)
-		require.NoError(t, err)
+	d := simDrive{sc: c.sc, seed: c.seed, ticks: c.ticks, manual: c.manual}
+	if c.share >= 0 {
+		d.share = func() float64 { return c.share }
 	}
-	ctx := context.Background()
-	var out []decisionRecord
-	for i := 0; i < c.ticks && !r.s.Phase().Final(); i++ {
-		if c.manual != nil {
-			c.manual(ctx, r.s, i)
-		}
-		w := &telemetry.Window{}
-		if traffic != nil {
-			share := c.share
-			if share < 0 {
-				share = float64(r.split.Weight("canary")) / balancer.TotalWeight
-			}
-			l, err := traffic.Next(share)
-			require.NoError(t, err)
-			w = simWindow(l)
-		}
-		e := r.tick(w)
-		d := decisionRecord{Tick: i, Action: e.Action, Phase: e.Phase, Step: e.Step, StepName: e.StepName, Weight: r.split.Weight("canary")}
-		if e.Action != sentinel.ActionHold {
-			d.Reason = e.Reason
-		}
-		out = append(out, d)
-	}
-	return out, r
+	return d.run(t, r), r
 }
 
 func TestCanaryScriptDecidesAsCanary(t *testing.T) {
@@ -196,15 +244,7 @@ func TestCanaryScriptDecidesAsCanary(t *testing.T) {
 			require.NoError(t, err)
 			want, gr := runEquiv(t, c, goCanary)
 			got, sr := runEquiv(t, c, starCanary)
-			assert.Equal(t, want, got, "the script's decisions differ from Canary's")
-			if t.Failed() {
-				for i := range min(len(want), len(got)) {
-					if want[i] != got[i] {
-						t.Logf("first difference at tick %d:\n  Canary: %v\n  script: %v", i, want[i], got[i])
-						break
-					}
-				}
-			}
+			assertSameDecisions(t, "Canary", want, got)
 
 			// The case did what it is about, so the comparison covers it.
 			assert.Equal(t, c.want, gr.s.Phase())
