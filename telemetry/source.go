@@ -216,7 +216,7 @@ func (s *Source) read(w *Window, m *metricdata.Metrics) error {
 			if dp.Value == 0 {
 				continue // a series that had no call in this window
 			}
-			r := w.versionOf(str(dp.Attributes, AttrVersion)).roleOf(balancer.Role(str(dp.Attributes, AttrRole)))
+			r := w.MutableVersion(str(dp.Attributes, AttrVersion)).MutableRole(balancer.Role(str(dp.Attributes, AttrRole)))
 			code := codes.Code(num(dp.Attributes, AttrStatusCode))
 			r.Calls += dp.Value
 			if r.Codes == nil {
@@ -240,7 +240,7 @@ func (s *Source) read(w *Window, m *metricdata.Metrics) error {
 			if dp.Count == 0 {
 				continue
 			}
-			r := w.versionOf(str(dp.Attributes, AttrVersion)).roleOf(balancer.Role(str(dp.Attributes, AttrRole)))
+			r := w.MutableVersion(str(dp.Attributes, AttrVersion)).MutableRole(balancer.Role(str(dp.Attributes, AttrRole)))
 			groups[r] = append(groups[r], partFrom(dp))
 		}
 		for r, parts := range groups {
@@ -251,14 +251,14 @@ func (s *Source) read(w *Window, m *metricdata.Metrics) error {
 		}
 	case MetricComparisons:
 		return eachSum(m, func(a attribute.Set, n int64) {
-			v := w.versionOf(str(a, AttrVersion))
+			v := w.MutableVersion(str(a, AttrVersion))
 			if v.Shadow == nil {
 				v.Shadow = map[string]int64{}
 			}
 			v.Shadow[str(a, AttrShadowResult)] += n
 		})
 	case MetricFallbacks:
-		return eachSum(m, func(a attribute.Set, n int64) { w.versionOf(str(a, AttrVersion)).Fallbacks += n })
+		return eachSum(m, func(a attribute.Set, n int64) { w.MutableVersion(str(a, AttrVersion)).Fallbacks += n })
 	case MetricDropped:
 		return eachSum(m, func(a attribute.Set, n int64) {
 			if w.ShadowDropped == nil {

@@ -180,14 +180,14 @@ func (w *Window) add(o *Window) {
 		if ov == nil {
 			continue
 		}
-		wv := w.versionOf(name)
+		wv := w.MutableVersion(name)
 		wv.Fallbacks += ov.Fallbacks
 		wv.Shadow = addCounts(wv.Shadow, ov.Shadow)
 		for role, or := range ov.Roles {
 			if or == nil {
 				continue
 			}
-			wr := wv.roleOf(role)
+			wr := wv.MutableRole(role)
 			wr.Calls += or.Calls
 			wr.Errors += or.Errors
 			wr.Codes = addCounts(wr.Codes, or.Codes)
@@ -207,8 +207,9 @@ func (w *Window) add(o *Window) {
 	w.Decisions = addCounts(w.Decisions, o.Decisions)
 }
 
-// versionOf returns the version's figures, adding them if absent.
-func (w *Window) versionOf(name string) *VersionStats {
+// MutableVersion returns the version's figures for writing, adding them
+// if absent. A MetricSource of its own fills in a window with it.
+func (w *Window) MutableVersion(name string) *VersionStats {
 	if w.Versions == nil {
 		w.Versions = map[string]*VersionStats{}
 	}
@@ -220,8 +221,9 @@ func (w *Window) versionOf(name string) *VersionStats {
 	return v
 }
 
-// roleOf returns the role's figures, adding them if absent.
-func (v *VersionStats) roleOf(role balancer.Role) *RoleStats {
+// MutableRole returns the role's figures for writing, adding them if
+// absent.
+func (v *VersionStats) MutableRole(role balancer.Role) *RoleStats {
 	if v.Roles == nil {
 		v.Roles = map[balancer.Role]*RoleStats{}
 	}

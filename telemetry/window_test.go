@@ -303,6 +303,20 @@ func TestZeroValuesNeverPanic(t *testing.T) {
 	assert.JSONEq(t, `{"start":"0001-01-01T00:00:00Z","end":"0001-01-01T00:00:00Z"}`, string(js))
 }
 
+func TestMutableVersionAndRole(t *testing.T) {
+	w := new(telemetry.Window)
+	r := w.MutableVersion("canary").MutableRole(balancer.RoleShadow)
+	r.Calls, r.Errors = 10, 2
+	w.MutableVersion("canary").MutableRole(balancer.RoleShadow).Calls++
+	w.MutableVersion("canary").Fallbacks = 3
+	assert.Equal(t, []string{"canary"}, w.VersionNames())
+	got := w.Version("canary")
+	assert.Equal(t, int64(11), got.Role(balancer.RoleShadow).Calls, "the second call writes the same figures")
+	assert.Equal(t, int64(2), got.Role(balancer.RoleShadow).Errors)
+	assert.Equal(t, int64(3), got.Fallbacks)
+	assert.Zero(t, got.Role(balancer.RolePrimary).Calls, "only the role asked for is added")
+}
+
 func TestHistogramJSON(t *testing.T) {
 	h := telemetry.Histogram{Count: 4, Sum: 10, Min: 1.5, Max: 3.5, Scale: 0, Offset: 0, Counts: []uint64{2, 2}}
 	js, err := json.Marshal(h)

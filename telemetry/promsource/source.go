@@ -331,7 +331,7 @@ func (s *Source) window(c counted, now time.Time) (*telemetry.Window, error) {
 				return nil, fmt.Errorf("series %s: label %s = %q is not a status code", describe(l), LabelStatusCode, l[LabelStatusCode])
 			}
 			code := codes.Code(cs)
-			r := roleOf(w, l[LabelVersion], balancer.Role(l[LabelRole]))
+			r := w.MutableVersion(l[LabelVersion]).MutableRole(balancer.Role(l[LabelRole]))
 			r.Calls += n
 			if r.Codes == nil {
 				r.Codes = map[codes.Code]int64{}
@@ -351,7 +351,7 @@ func (s *Source) window(c counted, now time.Time) (*telemetry.Window, error) {
 			histOf(l).sum += d
 		case MetricComparisons:
 			if n := int64(math.Round(d)); n != 0 {
-				v := versionOf(w, l[LabelVersion])
+				v := w.MutableVersion(l[LabelVersion])
 				if v.Shadow == nil {
 					v.Shadow = map[string]int64{}
 				}
@@ -359,7 +359,7 @@ func (s *Source) window(c counted, now time.Time) (*telemetry.Window, error) {
 			}
 		case MetricFallbacks:
 			if n := int64(math.Round(d)); n != 0 {
-				versionOf(w, l[LabelVersion]).Fallbacks += n
+				w.MutableVersion(l[LabelVersion]).Fallbacks += n
 			}
 		case MetricDropped:
 			if n := int64(math.Round(d)); n != 0 {
@@ -401,7 +401,7 @@ func (s *Source) window(c counted, now time.Time) (*telemetry.Window, error) {
 		if err := hist.Validate(); err != nil {
 			return nil, fmt.Errorf("latency of version %q, role %q: %w", k.version, k.role, err)
 		}
-		roleOf(w, k.version, balancer.Role(k.role)).Latency = hist
+		w.MutableVersion(k.version).MutableRole(balancer.Role(k.role)).Latency = hist
 	}
 	s.weights(w, c, now)
 	return w, nil
@@ -435,31 +435,6 @@ func (s *Source) weights(w *telemetry.Window, c counted, now time.Time) {
 	for _, st := range c.states {
 		visit(st)
 	}
-}
-
-func versionOf(w *telemetry.Window, name string) *telemetry.VersionStats {
-	if w.Versions == nil {
-		w.Versions = map[string]*telemetry.VersionStats{}
-	}
-	v := w.Versions[name]
-	if v == nil {
-		v = &telemetry.VersionStats{}
-		w.Versions[name] = v
-	}
-	return v
-}
-
-func roleOf(w *telemetry.Window, version string, role balancer.Role) *telemetry.RoleStats {
-	v := versionOf(w, version)
-	if v.Roles == nil {
-		v.Roles = map[balancer.Role]*telemetry.RoleStats{}
-	}
-	r := v.Roles[role]
-	if r == nil {
-		r = &telemetry.RoleStats{}
-		v.Roles[role] = r
-	}
-	return r
 }
 
 // describe writes a series as PromQL for an error.
