@@ -110,7 +110,20 @@ func WithCursorRetention(d time.Duration) Option {
 }
 
 // WithClock replaces the wall clock (the leader's sentinel uses it too).
+// When the clock also has a method After(d time.Duration) <-chan
+// time.Time, as sentineltest.Clock does, the pauses between retries wait on
+// it too.
 func WithClock(clk sentinel.Clock) Option { return optionFunc(func(c *config) { c.clock = clk }) }
+
+// after waits d on the clock when it can wait, else on the wall clock.
+func (c *config) after(d time.Duration) <-chan time.Time {
+	if w, ok := c.clock.(interface {
+		After(time.Duration) <-chan time.Time
+	}); ok {
+		return w.After(d)
+	}
+	return time.After(d)
+}
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }

@@ -186,7 +186,7 @@ func (f *Follower) watch(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(pause):
+		case <-f.cfg.after(pause):
 		}
 		pause = min(2*pause, f.cfg.interval)
 	}

@@ -570,7 +570,7 @@ func (l *Leader) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(l.cfg.interval):
+			case <-l.cfg.after(l.cfg.interval):
 			}
 			continue
 		}

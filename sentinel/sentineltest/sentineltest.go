@@ -4,6 +4,7 @@ package sentineltest
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,8 +18,14 @@ type Clock struct {
 	// Ticks is the channel the ticker returns.
 	Ticks chan time.Time
 
-	mu  sync.Mutex
-	now time.Time
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	c  chan time.Time
 }
 
 var _ sentinel.Clock = (*Clock)(nil)
@@ -35,11 +42,32 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// Advance moves the clock on by d.
+// Advance moves the clock on by d, and ends the waits of After that are due.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-	c.mu.Unlock()
+	c.waiters = slices.DeleteFunc(c.waiters, func(w waiter) bool {
+		if w.at.After(c.now) {
+			return false
+		}
+		w.c <- c.now
+		return true
+	})
+}
+
+// After returns a channel that receives the clock's time once Advance has
+// moved it d on (at once when d ≤ 0), as time.After does on the wall clock.
+func (c *Clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, waiter{at: c.now.Add(d), c: ch})
+	return ch
 }
 
 // Ticker implements sentinel.Clock: it returns Ticks, whatever d.

@@ -40,3 +40,25 @@ func TestClockAndSource(t *testing.T) {
 	_, err = s.Collect(context.Background())
 	assert.EqualError(t, err, "down")
 }
+
+func TestClockAfter(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := sentineltest.NewClock(start)
+	assert.Equal(t, start, <-c.After(0), "a wait of nothing ends at once")
+	short, long := c.After(time.Second), c.After(3*time.Second)
+	ready := func(ch <-chan time.Time) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	c.Advance(999 * time.Millisecond)
+	assert.False(t, ready(short), "not due yet")
+	c.Advance(time.Millisecond)
+	assert.True(t, ready(short), "due when the clock reaches it")
+	assert.False(t, ready(long))
+	c.Advance(time.Hour)
+	assert.True(t, ready(long))
+}
