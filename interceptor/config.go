@@ -110,6 +110,8 @@ type ShadowConfig struct {
 	// StickyKey names an outgoing metadata key (such as "x-user-id"). Calls
 	// that carry it are sampled by a hash of its value, so the same users
 	// are shadowed every time; calls without it are sampled at random.
+	// Sticky sampling goes by whole basis points (0.01 %), a Rate below
+	// one counting as one.
 	StickyKey string
 	// Seed seeds the sampler. A call is sampled by a hash of the seed and
 	// the call's sequence number, so the same seed and call order give the
@@ -134,11 +136,13 @@ type ShadowConfig struct {
 	// primary had when it began.
 	Timeout time.Duration
 	// MaxTimeout caps the deadline of a copy, and is its deadline when the
-	// primary had none. Default 10s.
+	// primary had none. Default 10s, or Timeout if that is longer; a
+	// Timeout above a MaxTimeout set is an error.
 	MaxTimeout time.Duration
-	// MaxConcurrent bounds the shadowed calls in flight (a call holds its
-	// slot from its start to the end of its copies). A call that finds no
-	// free slot is not copied (DropConcurrency). Default 64.
+	// MaxConcurrent bounds the shadowed calls in flight (a call takes its
+	// slot once its primary has returned, or its stream has opened, and
+	// holds it to the end of its copies). A call that finds no free slot
+	// is not copied (DropConcurrency). Default 64.
 	MaxConcurrent int
 	// StreamMaxMessages and StreamMaxBytes bound what one shadowed stream
 	// holds at a time: client messages not yet sent to a copy, and server
@@ -200,8 +204,8 @@ func newSettings(cfg ShadowConfig) (*settings, error) {
 	if err := validVersion("Baseline", cfg.Baseline, true); err != nil {
 		return nil, err
 	}
-	if cfg.Baseline == cfg.Candidate {
-		return nil, fmt.Errorf("%w: Baseline %q is the Candidate too; they must differ", ErrBadConfig, cfg.Baseline)
+	if err := (targets{candidate: cfg.Candidate, baseline: cfg.Baseline}).distinct("Baseline"); err != nil {
+		return nil, err
 	}
 	if err := validRate(cfg.Rate); err != nil {
 		return nil, err
@@ -236,7 +240,7 @@ func newSettings(cfg ShadowConfig) (*settings, error) {
 		def  time.Duration
 	}{
 		{"Timeout", &s.Timeout, 0},
-		{"MaxTimeout", &s.MaxTimeout, DefaultMaxTimeout},
+		{"MaxTimeout", &s.MaxTimeout, max(DefaultMaxTimeout, cfg.Timeout)},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {
@@ -245,6 +249,9 @@ func newSettings(cfg ShadowConfig) (*settings, error) {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if s.Timeout > s.MaxTimeout {
+		return nil, fmt.Errorf("%w: Timeout %v is above MaxTimeout %v, which caps it", ErrBadConfig, s.Timeout, s.MaxTimeout)
 	}
 	ints := []struct {
 		name string

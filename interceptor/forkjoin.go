@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
 )
@@ -109,10 +111,12 @@ type EndpointResult struct {
 // ForkJoinResult is the outcome of a fork-join, one result per target in
 // the order given.
 type ForkJoinResult struct {
-	Join      string           `json:"join"`
-	Results   []EndpointResult `json:"results"`
-	Succeeded int              `json:"succeeded"`
-	Failed    int              `json:"failed"`
+	Join    string           `json:"join"`
+	Results []EndpointResult `json:"results"`
+	// Succeeded and Failed count the calls that succeeded and failed on
+	// their own; the calls the join cancelled are neither.
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
 }
 
 // ReadyTargets returns the addresses of the READY endpoints of version, as
@@ -202,8 +206,12 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 		r.Err, r.Latency = f.err, f.lat
 		if f.err != nil {
 			r.Error = f.err.Error()
-			r.Canceled = decided
-			res.Failed++
+			// A call that failed on its own after the decision still
+			// failed; only a cancellation is the join's doing.
+			r.Canceled = decided && (errors.Is(f.err, context.Canceled) || status.Code(f.err) == codes.Canceled)
+			if !r.Canceled {
+				res.Failed++
+			}
 		} else {
 			res.Succeeded++
 		}

@@ -221,4 +221,17 @@ func TestSamplerIsDeterministic(t *testing.T) {
 	}
 	assert.Equal(t, run(1), run(1))
 	assert.NotEqual(t, run(1), run(2))
+
+	assert.Equal(t, 1, newSampling(0.00001).bp, "a tiny rate still samples sticky calls")
+	assert.Equal(t, 700, newSampling(0.07).bp)
+	assert.Zero(t, newSampling(0).bp)
+}
+
+func TestTimeoutAboveTheDefaultCap(t *testing.T) {
+	st, err := newSettings(ShadowConfig{Candidate: "c", Timeout: 30 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, 30*time.Second, st.MaxTimeout, "a Timeout above the default raises the cap")
+	st, err = newSettings(ShadowConfig{Candidate: "c"})
+	require.NoError(t, err)
+	assert.Equal(t, DefaultMaxTimeout, st.MaxTimeout)
 }

@@ -68,6 +68,9 @@ type sampling struct {
 
 func newSampling(rate float64) *sampling {
 	s := &sampling{rate: rate, bp: int(math.Round(rate * balancer.TotalWeight))}
+	if s.bp == 0 && rate > 0 {
+		s.bp = 1 // sticky sampling goes by basis points: the least is one
+	}
 	switch {
 	case rate >= 1:
 		s.all = true
@@ -121,15 +124,7 @@ func (s *Shadow) SetCandidate(version string) error {
 	if err := validVersion("Candidate", version, false); err != nil {
 		return err
 	}
-	for {
-		cur := s.targets.Load()
-		if version == cur.baseline {
-			return fmt.Errorf("%w: Candidate %q is the Baseline too; they must differ", ErrBadConfig, version)
-		}
-		if s.targets.CompareAndSwap(cur, &targets{candidate: version, baseline: cur.baseline}) {
-			return nil
-		}
-	}
+	return s.setTargets("Candidate", func(t *targets) { t.candidate = version })
 }
 
 // SetBaseline changes the version of the noise copies; "" turns noise
@@ -138,15 +133,36 @@ func (s *Shadow) SetBaseline(version string) error {
 	if err := validVersion("Baseline", version, true); err != nil {
 		return err
 	}
+	return s.setTargets("Baseline", func(t *targets) { t.baseline = version })
+}
+
+// setTargets swaps in the targets change makes of the current ones, unless
+// they name one version twice; field is the one the caller set.
+func (s *Shadow) setTargets(field string, change func(*targets)) error {
 	for {
 		cur := s.targets.Load()
-		if version == cur.candidate {
-			return fmt.Errorf("%w: Baseline %q is the Candidate too; they must differ", ErrBadConfig, version)
+		next := *cur
+		change(&next)
+		if err := next.distinct(field); err != nil {
+			return err
 		}
-		if s.targets.CompareAndSwap(cur, &targets{candidate: cur.candidate, baseline: version}) {
+		if s.targets.CompareAndSwap(cur, &next) {
 			return nil
 		}
 	}
+}
+
+// distinct checks that the candidate and the baseline differ; field is the
+// one to blame.
+func (t targets) distinct(field string) error {
+	if t.candidate != t.baseline {
+		return nil
+	}
+	other := "Baseline"
+	if field == other {
+		other = "Candidate"
+	}
+	return fmt.Errorf("%w: %s %q is the %s too; they must differ", ErrBadConfig, field, t.candidate, other)
 }
 
 // ShadowStats are the Shadow's counts since it was made. It is ready for
@@ -299,8 +315,8 @@ func lookupMethod(name string) protoreflect.MethodDescriptor {
 	return md
 }
 
-// call is one shadowed call, from allow to the end of its copies. It holds a
-// slot of the concurrency bound until release.
+// call is one shadowed call, from allow to the end of its copies. Once
+// started it holds a slot of the concurrency bound until release.
 type call struct {
 	s         *Shadow
 	ctx       context.Context // the primary's context, detached
@@ -312,10 +328,10 @@ type call struct {
 	released  atomic.Bool
 }
 
-// allow is the first step shared by unary calls and streams: it decides
-// whether the call is copied and takes a slot if so. It returns nil when the
-// call is not copied (sampled out, unsafe, not a primary call, bound full or
-// the Shadow closed); drops are counted here.
+// allow is the first step shared by unary calls and streams, before the
+// primary: it decides whether the call is to be copied. It returns nil when
+// it is not (sampled out, unsafe, not a primary call, no time left or the
+// Shadow closed); drops are counted here.
 func (s *Shadow) allow(ctx context.Context, method string) *call {
 	sp := s.sampling.Load()
 	if sp.off() || s.closed.Load() || balancer.RoleFromContext(ctx) != balancer.RolePrimary {
@@ -335,25 +351,37 @@ func (s *Shadow) allow(ctx context.Context, method string) *call {
 		return nil
 	}
 	budget := s.cfg.Timeout
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if budget == 0 || left <= 0 {
+			budget = left
+		}
+	}
 	if budget == 0 {
 		budget = s.cfg.MaxTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			budget = time.Until(dl)
-		}
 	}
 	budget = min(budget, s.cfg.MaxTimeout)
 	if budget <= 0 {
 		s.drop(ctx, DropTimeout) // the primary has no time left
 		return nil
 	}
-	switch s.slots.tryAcquire() {
-	case acquireClosed:
-		return nil
-	case acquireFull:
-		s.drop(ctx, DropConcurrency)
-		return nil
-	}
 	return &call{s: s, ctx: context.WithoutCancel(ctx), method: method, candidate: t.candidate, baseline: t.baseline, info: info, budget: budget}
+}
+
+// start is the step after the primary has returned (or its stream has
+// opened): it takes a slot for the copies. It returns false, with the drop
+// counted, when the bound is full, and quietly when the Shadow is closed.
+// The slot is taken only now so that neither the bound nor Close ever waits
+// for a primary call.
+func (c *call) start() bool {
+	switch c.s.slots.tryAcquire() {
+	case acquireClosed:
+		return false
+	case acquireFull:
+		c.s.drop(c.ctx, DropConcurrency)
+		return false
+	}
+	return true
 }
 
 // release gives the slot back; it is idempotent.
@@ -361,12 +389,6 @@ func (c *call) release() {
 	if c.released.CompareAndSwap(false, true) {
 		c.s.slots.release()
 	}
-}
-
-// skip releases a call whose primary went to the candidate.
-func (c *call) skip() {
-	c.s.skipped.Add(1)
-	c.release()
 }
 
 // wantBaseline reports whether the call gets a noise copy: there is a
@@ -646,6 +668,11 @@ func (t *tracker) wait(ctx context.Context) error {
 	t.mu.Lock()
 	idle := t.idle
 	t.mu.Unlock()
+	select {
+	case <-idle:
+		return nil // idle already: whatever the state of ctx
+	default:
+	}
 	select {
 	case <-idle:
 		return nil

@@ -165,6 +165,41 @@ func TestCopyHasItsOwnDeadline(t *testing.T) {
 	log := e.shadow.Mismatches()
 	require.Len(t, log, 1)
 	assert.Equal(t, codes.DeadlineExceeded.String(), log[0].ShadowCode)
+
+	// A primary already out of time is not copied, even with a timeout of
+	// the copy's own.
+	late, cancelLate := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelLate()
+	_, err = e.client.GetItem(late, &demov1.GetItemRequest{Id: "c"})
+	require.Equal(t, codes.DeadlineExceeded, status.Code(err))
+	e.wait(t)
+	assert.EqualValues(t, 1, e.shadow.Stats().Dropped[DropTimeout])
+	assert.EqualValues(t, 1, e.fleet.Calls("canary", "GetItem"), "no second copy")
+}
+
+// Close never waits for a primary call: the concurrency slots belong to
+// copies, taken once the primary has returned.
+func TestCloseDoesNotWaitForPrimaries(t *testing.T) {
+	in := make(chan string, 16)
+	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, MaxConcurrent: 1},
+		spec("stable", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(in)), spec("canary", 1, demoserver.Faults{}))
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "h"})
+		done <- err
+	}()
+	assert.Equal(t, []string{"GetItem"}, entered(t, in, 1), "the primary waits in stable's handler")
+	assert.Zero(t, e.shadow.Stats().InFlight, "a primary holds no slot")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, e.shadow.Close(ctx), "nothing to wait for")
+
+	e.fleet.SetFaults("stable", demoserver.Faults{})
+	require.NoError(t, <-done)
+	e.wait(t)
+	assert.Zero(t, e.fleet.Calls("canary", "GetItem"), "a primary ending after Close is not copied")
+	assert.Zero(t, e.shadow.Stats().Dropped[DropConcurrency])
 }
 
 func TestConcurrencyBound(t *testing.T) {
@@ -288,7 +323,7 @@ func TestPrimaryOnCandidateIsSkipped(t *testing.T) {
 }
 
 func TestPrimaryErrorsAndNoCandidate(t *testing.T) {
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1},
+	e := newEnv(t, &ShadowConfig{Candidate: "canary", Baseline: "stable", Rate: 1},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 	// Both fail alike: a match of status codes.
 	_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{})
@@ -301,6 +336,10 @@ func TestPrimaryErrorsAndNoCandidate(t *testing.T) {
 	st := e.shadow.Stats()
 	assert.EqualValues(t, 1, st.Comparisons[ResultMatch])
 	assert.EqualValues(t, 1, st.Comparisons[ResultPrimaryError])
+
+	// No noise copy goes to a baseline whose primary failed: only status
+	// codes are compared then.
+	assert.Zero(t, e.fleet.Servers("stable")[0].ShadowCalls())
 
 	// A primary out of time is not copied.
 	late, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
@@ -386,6 +425,8 @@ func TestSetCandidate(t *testing.T) {
 	err = e.shadow.SetCandidate("stable")
 	assert.ErrorContains(t, err, `Candidate "stable" is the Baseline too`)
 	assert.ErrorContains(t, e.shadow.SetCandidate(""), "Candidate is empty")
+	assert.ErrorContains(t, e.shadow.SetBaseline("next"), `Baseline "next" is the Candidate too`)
+	assert.Equal(t, "stable", e.shadow.Stats().Baseline, "a rejected change changes nothing")
 }
 
 func TestNewShadowRejectsBadConfig(t *testing.T) {
@@ -404,6 +445,7 @@ func TestNewShadowRejectsBadConfig(t *testing.T) {
 		{ShadowConfig{Candidate: "c", StickyKey: "x y"}, `StickyKey "x y"`},
 		{ShadowConfig{Candidate: "c", MaxConcurrent: -1}, "MaxConcurrent is -1"},
 		{ShadowConfig{Candidate: "c", Timeout: -time.Second}, "Timeout is -1s"},
+		{ShadowConfig{Candidate: "c", Timeout: 30 * time.Second, MaxTimeout: 5 * time.Second}, "Timeout 30s is above MaxTimeout 5s"},
 		{ShadowConfig{Candidate: "c", NoiseWindow: 3, NoiseMinCount: 4}, "NoiseMinCount is 4, more than NoiseWindow 3"},
 	}
 	for _, tc := range cases {

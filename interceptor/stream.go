@@ -30,12 +30,14 @@ func (s *Shadow) StreamClientInterceptor() grpc.StreamClientInterceptor {
 		pctx, rec := withRecord(ctx)
 		cs, err := streamer(pctx, desc, cc, method, opts...)
 		if err != nil {
-			c.release()
 			return cs, err
 		}
 		version := rec.Version()
 		if version == c.candidate {
-			c.skip()
+			s.skipped.Add(1)
+			return cs, nil
+		}
+		if !c.start() {
 			return cs, nil
 		}
 		st := newStreamShadow(c, ctx, desc, cc, streamer, copyOptions(opts), version)
@@ -352,6 +354,13 @@ func (st *streamShadow) primaryDone(err error) {
 	st.pDone, st.pErr = true, err
 	st.closeSent = true
 	st.mu.Unlock()
+	if err != nil {
+		// A failed primary is compared by status code alone: its noise
+		// copies are of no use, and their baseline may be failing too.
+		for _, l := range st.legs[1:] {
+			l.cancel()
+		}
+	}
 	close(st.doneCh)
 	st.pokeLegs()
 	poke(st.wake)
@@ -360,6 +369,13 @@ func (st *streamShadow) primaryDone(err error) {
 func (st *streamShadow) legMsg(l *streamLeg, m proto.Message) {
 	q := queued{m: m, size: proto.Size(m)}
 	st.mu.Lock()
+	if st.pDone && l.count >= st.pCount && st.abandoned == "" {
+		// A message past the primary's last can pair with none: it is
+		// counted, for the count mismatch, and not kept.
+		l.count++
+		st.mu.Unlock()
+		return
+	}
 	if st.abandoned == "" {
 		l.q = append(l.q, q)
 		l.count++

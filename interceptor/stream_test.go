@@ -157,7 +157,28 @@ func TestShadowStreamBufferLimit(t *testing.T) {
 
 	_, drops := sink.snapshot()
 	assert.Equal(t, map[string]int{DropStreamBuffer: 2}, drops)
-	assert.Zero(t, canary.InFlight())
+	eventually(t, func() bool { return canary.InFlight() == 0 }, "the candidate's handlers ended")
+}
+
+// A candidate that streams more messages than the primary did is a
+// mismatch in the message count, however many more it sends: once the
+// primary is over, the extra messages can pair with nothing and are counted,
+// not buffered.
+func TestShadowStreamCandidateSendsTooMany(t *testing.T) {
+	in := make(chan string, 16)
+	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, StreamMaxMessages: 8, IgnoreFields: []string{"served_by"}},
+		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(in)))
+	require.Len(t, listItems(t, e.client, 2), 2)
+	assert.Equal(t, []string{"ListItems"}, entered(t, in, 1), "the copy waits in the candidate")
+	// The primary is over; now the candidate answers with 300 items.
+	e.fleet.SetFaults("canary", demoserver.Faults{ExtraItems: 298})
+	e.wait(t)
+	st := e.shadow.Stats()
+	assert.EqualValues(t, 1, st.Comparisons[ResultMismatch], "%+v", st)
+	assert.Zero(t, st.Dropped[DropStreamBuffer])
+	log := e.shadow.Mismatches()
+	require.Len(t, log, 1)
+	assert.Equal(t, []string{PathMessageCount}, log[0].Fields)
 }
 
 func TestShadowStreamOutlivingItsDeadline(t *testing.T) {
@@ -170,6 +191,7 @@ func TestShadowStreamOutlivingItsDeadline(t *testing.T) {
 	require.NoError(t, err)
 	// The primary stays open past the copy's deadline: the copy is given up.
 	eventually(t, func() bool { return e.shadow.Stats().Dropped[DropTimeout] == 1 }, "the copy was not given up")
+	e.wait(t) // the drop is counted a moment before the slot is given back
 	assert.Zero(t, e.shadow.Stats().InFlight)
 	require.NoError(t, st.Send(&demov1.EchoRequest{Text: "y"}))
 	m, err := st.Recv()

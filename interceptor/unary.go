@@ -23,14 +23,16 @@ func (s *Shadow) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		preq, ok1 := req.(proto.Message)
 		prep, ok2 := reply.(proto.Message)
 		if !ok1 || !ok2 {
-			c.release() // not protocol buffers: nothing to compare with
-			return invoker(ctx, method, req, reply, cc, opts...)
+			return invoker(ctx, method, req, reply, cc, opts...) // not protocol buffers: nothing to compare with
 		}
 		pctx, rec := withRecord(ctx)
 		err := invoker(pctx, method, req, reply, cc, opts...)
 		version := rec.Version()
 		if version == c.candidate {
-			c.skip()
+			s.skipped.Add(1)
+			return err
+		}
+		if !c.start() {
 			return err
 		}
 		// The caller owns req and reply once we return: the copy works on
@@ -63,7 +65,7 @@ func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []g
 	reqSnap.release()
 	var base *outcome
 	var wg sync.WaitGroup
-	if c.wantBaseline(version) {
+	if primaryErr == nil && c.wantBaseline(version) { // a failed primary is compared by status code alone
 		base = new(outcome)
 		wg.Add(1)
 		go func() {

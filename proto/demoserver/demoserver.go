@@ -36,6 +36,9 @@ type Faults struct {
 	// Hang makes every call block until the fault is cleared, the call's
 	// context ends or the server stops.
 	Hang bool
+	// ExtraItems is how many items ListItems streams past the page size,
+	// as a server that ignores page_size would.
+	ExtraItems int
 }
 
 // Server is one instance of the demo service.
@@ -306,6 +309,7 @@ func (s *Server) ListItems(req *demov1.ListItemsRequest, stream grpc.ServerStrea
 	if n <= 0 {
 		n = 3
 	}
+	n += s.Faults().ExtraItems // read once the call is in: a hang may end with new faults
 	for i := range n {
 		id := fmt.Sprintf("%s%d", req.GetPrefix(), i)
 		if err := stream.Send(&demov1.ListItemsResponse{Item: s.item(id), ServedBy: s.servedBy()}); err != nil {

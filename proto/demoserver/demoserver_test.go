@@ -112,6 +112,20 @@ func TestFaultsSwitchWhileRunning(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, r2.GetItem().GetPriceCents()+5, r1.GetItem().GetPriceCents())
 
+	s.SetFaults(demoserver.Faults{ExtraItems: 2})
+	ls, err := c.ListItems(ctx, &demov1.ListItemsRequest{PageSize: 1, Prefix: "y"})
+	require.NoError(t, err)
+	var ids []string
+	for {
+		m, err := ls.Recv()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		ids = append(ids, m.GetItem().GetId())
+	}
+	assert.Equal(t, []string{"y0", "y1", "y2"}, ids, "two items past the page size")
+
 	// A hang holds the call in the handler until the fault is cleared.
 	s.SetFaults(demoserver.Faults{Hang: true})
 	for len(entered) > 0 {
