@@ -52,18 +52,7 @@ func TestRepliesNameVersionAndInstance(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "b", p.GetItem().GetId())
 
-	ls, err := c.ListItems(ctx, &demov1.ListItemsRequest{PageSize: 4, Prefix: "x"})
-	require.NoError(t, err)
-	var ids []string
-	for {
-		m, err := ls.Recv()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		ids = append(ids, m.GetItem().GetId())
-	}
-	assert.Equal(t, []string{"x0", "x1", "x2", "x3"}, ids)
+	assert.Equal(t, []string{"x0", "x1", "x2", "x3"}, listIDs(t, c, 4, "x"))
 
 	cs, err := c.CountItems(ctx)
 	require.NoError(t, err)
@@ -113,18 +102,7 @@ func TestFaultsSwitchWhileRunning(t *testing.T) {
 	assert.Equal(t, r2.GetItem().GetPriceCents()+5, r1.GetItem().GetPriceCents())
 
 	s.SetFaults(demoserver.Faults{ExtraItems: 2})
-	ls, err := c.ListItems(ctx, &demov1.ListItemsRequest{PageSize: 1, Prefix: "y"})
-	require.NoError(t, err)
-	var ids []string
-	for {
-		m, err := ls.Recv()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		ids = append(ids, m.GetItem().GetId())
-	}
-	assert.Equal(t, []string{"y0", "y1", "y2"}, ids, "two items past the page size")
+	assert.Equal(t, []string{"y0", "y1", "y2"}, listIDs(t, c, 1, "y"), "two items past the page size")
 
 	// A hang holds the call in the handler until the fault is cleared.
 	s.SetFaults(demoserver.Faults{Hang: true})
@@ -196,4 +174,20 @@ func TestStopFromManyGoroutines(t *testing.T) {
 	defer cancel()
 	_, err = c.GetItem(ctx, &demov1.GetItemRequest{Id: "a"}, grpc.WaitForReady(false))
 	assert.Equal(t, codes.Unavailable, status.Code(err), "the server is stopped")
+}
+
+// listIDs lists a page of items and returns their ids.
+func listIDs(t *testing.T, c demov1.DemoServiceClient, size int32, prefix string) []string {
+	t.Helper()
+	ls, err := c.ListItems(context.Background(), &demov1.ListItemsRequest{PageSize: size, Prefix: prefix})
+	require.NoError(t, err)
+	var ids []string
+	for {
+		m, err := ls.Recv()
+		if err == io.EOF {
+			return ids
+		}
+		require.NoError(t, err)
+		ids = append(ids, m.GetItem().GetId())
+	}
 }
