@@ -3,6 +3,7 @@ package balancer
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -120,8 +121,9 @@ type EndpointInfo struct {
 }
 
 // Endpoints returns the endpoints of version known to the clients this Split
-// steers (their union, each address once, READY first if any client has it
-// READY). An empty version means every version.
+// steers: their union, each address once (as READY if any client has it
+// READY), the READY ones first, each group in the order the clients list
+// them. An empty version means every version.
 func (s *Split) Endpoints(version string) []EndpointInfo {
 	seen := map[string]int{}
 	var out []EndpointInfo
@@ -145,7 +147,18 @@ func (s *Split) Endpoints(version string) []EndpointInfo {
 		}
 		return true
 	})
+	slices.SortStableFunc(out, func(a, b EndpointInfo) int {
+		return readyRank(a) - readyRank(b)
+	})
 	return out
+}
+
+// readyRank sorts READY endpoints before the others.
+func readyRank(e EndpointInfo) int {
+	if e.State == connectivity.Ready {
+		return 0
+	}
+	return 1
 }
 
 // ReadyEndpoints returns the addresses of the READY endpoints of version.

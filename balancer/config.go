@@ -66,12 +66,25 @@ func (c *Config) FallbackEnabled() bool { return c.Fallback == nil || *c.Fallbac
 func (c *Config) Split() *Split { return c.split }
 
 // ParseConfig parses and validates a ninelives_split config, fills its
-// defaults and resolves its Split. Every error names the field and the value.
+// defaults and resolves its Split. Every error wraps ErrBadConfig and names
+// the field and the value; a field it does not know (a misspelt "fallbak",
+// a "sticky_key") and anything after the config's closing brace are errors,
+// not silently ignored.
 func ParseConfig(js json.RawMessage) (*Config, error) {
 	cfg := new(Config)
 	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(cfg); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	// Decode reads one value; whatever follows it, but white space, is an
+	// error too.
+	if rest := bytes.TrimLeft(js[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		off := len(js) - len(rest)
+		if len(rest) > 40 {
+			rest = append(rest[:40:40], "…"...)
+		}
+		return nil, fmt.Errorf("%w: trailing data after the config at offset %d: %q", ErrBadConfig, off, rest)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -84,7 +97,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, args...)...)
 	}
 	if c.Invalid != "" {
-		return errors.New(c.Invalid)
+		// WithSplit's error is, almost always, already a config error.
+		if msg, ok := strings.CutPrefix(c.Invalid, ErrBadConfig.Error()); ok {
+			return fmt.Errorf("%w%s", ErrBadConfig, msg)
+		}
+		return bad("%s", c.Invalid)
 	}
 	if len(c.Versions) == 0 {
 		return bad("versions is empty; list at least one {\"name\", \"weight\"}")

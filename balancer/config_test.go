@@ -34,12 +34,26 @@ func TestParseConfigDefaultsAndErrors(t *testing.T) {
 		`{"versions":[{"name":"a","weight":10000}],"splitRef":"split-0"}`:              `splitRef: "split-0" names no live Split`,
 		`{"versions":[{"name":"a","weight":"x"}]}`:                                     "cannot unmarshal string",
 		`{"versions":[{"name":"a","weight":10000}],"fallback":"yes"}`:                  "fallback",
+		// Misspelt and foreign fields, and anything after the config.
+		`{"versions":[{"name":"a","weight":10000}],"sticky_key":"x-user-id"}`: `unknown field "sticky_key"`,
+		`{"versions":[{"name":"a","weight":10000}],"fallbak":false}`:          `unknown field "fallbak"`,
+		`{"versions":[{"name":"a","wieght":10000}]}`:                          `unknown field "wieght"`,
+		`{"versions":[{"name":"a","weight":10000}]} x`:                        `trailing data after the config at offset 43: "x"`,
+		`{"versions":[{"name":"a","weight":10000}]}{"fallback":false}`:        `trailing data after the config at offset 42: "{\"fallback\":false}"`,
+		// The error WithSplit hands over is a config error too.
+		`{"invalid":"ninelives: bad ninelives_split config: stickyKey: \"Bad Key\""}`: `stickyKey: "Bad Key"`,
+		`{"invalid":"ninelives: encoding the service config: oops"}`:                  "ninelives: bad ninelives_split config: ninelives: encoding the service config: oops",
 	}
 	for in, want := range cases {
 		_, err := ParseConfig(json.RawMessage(in))
 		assert.ErrorIs(t, err, ErrBadConfig, in)
 		assert.ErrorContains(t, err, want, in)
 	}
+
+	_, err = ParseConfig(json.RawMessage(`{"invalid":"ninelives: bad ninelives_split config: stickyKey: \"Bad Key\""}`))
+	assert.EqualError(t, err, `ninelives: bad ninelives_split config: stickyKey: "Bad Key"`, "said once")
+	_, err = ParseConfig(json.RawMessage(" {\"versions\":[{\"name\":\"a\",\"weight\":10000}]}\n\t "))
+	assert.NoError(t, err, "white space around the config is fine")
 }
 
 func TestWithSplitRejectsBadOptionsAtNewClient(t *testing.T) {
@@ -89,6 +103,9 @@ func FuzzParseCompositeTarget(f *testing.F) {
 	f.Add("blue=passthrough:///blue-1.internal:7001;blue=passthrough:///blue-2.internal:7001;green=unix:///run/green.sock")
 	f.Add("ninelives:///a=unix:///run/a%3Bb.sock")
 	f.Add("ninelives:a=localhost:50051")
+	f.Add("ninelives:///a=passthrough:///a%252541")
+	f.Add("ninelives:///a=unix:///tmp/50%2525.sock")
+	f.Add("a=unix:///tmp/50%2525.sock;b=passthrough:///a%252541")
 	f.Fuzz(func(t *testing.T, in string) {
 		pairs, err := ParseCompositeTarget(in)
 		if err != nil {

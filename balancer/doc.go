@@ -4,8 +4,9 @@
 //
 // Importing the package registers both, so a client needs only a target and a
 // service config. The target names each version's own gRPC target; the
-// resolver of that target's scheme resolves it and the endpoints are
-// labelled with the version:
+// resolver of that target's scheme resolves it (dns for a target without
+// one, as with grpc.NewClient) and the endpoints are labelled with the
+// version:
 //
 //	ninelives:///stable=dns:///orders-v1:50051;canary=dns:///orders-v2:50051
 //
@@ -48,8 +49,12 @@
 //  3. Within the version, endpoints are taken round robin.
 //  4. A chosen version with no READY endpoint gives its share to the versions
 //     that can serve, in proportion to their weights (the default version
-//     first when they all have weight 0), and the pick is reported to the
-//     observers as a fallback against the chosen version. With fallback off
+//     first when they all have weight 0): the point's place in the chosen
+//     version's interval is stretched over the cumulative weights of those
+//     versions, so with weights 50/25/25 and the last one down the others
+//     serve 66.7/33.3, and a sticky key keeps to one version while the
+//     weights and the READY versions stay as they are. The pick is reported
+//     to the observers as a fallback against the chosen version. With fallback off
 //     the call fails with Unavailable instead. With nothing READY anywhere the
 //     call waits or fails exactly as with round_robin.
 //

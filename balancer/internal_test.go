@@ -26,3 +26,18 @@ func TestStickyPointIsMonotoneInWeights(t *testing.T) {
 		}
 	}
 }
+
+func TestSchemelessChildTargetScheme(t *testing.T) {
+	pairs, err := ParseCompositeTarget("ninelives:///stable=localhost:1234")
+	require.NoError(t, err)
+	ct, b, err := childTarget(pairs[0].Target)
+	require.NoError(t, err)
+	require.Equal(t, "dns", ct.URL.Scheme, "as grpc.NewClient")
+	require.Equal(t, "dns", b.Scheme())
+	require.Equal(t, "localhost:1234", ct.Endpoint())
+
+	// A default scheme set with resolver.SetDefaultScheme is followed, as
+	// grpc.NewClient follows it; grpc's own initial "passthrough" is not.
+	require.Equal(t, "dns", defaultChildScheme("passthrough"))
+	require.Equal(t, "xds", defaultChildScheme("xds"))
+}

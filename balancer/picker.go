@@ -167,7 +167,8 @@ func (p *picker) pick(info balancer.PickInfo, ci *callInfo, n uint64) (balancer.
 	} else {
 		r = weylPoint(n)
 	}
-	g := p.groups[snap.index(r)]
+	i := snap.index(r)
+	g := p.groups[i]
 	if len(g.ready) == 0 {
 		if g.first {
 			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
@@ -177,7 +178,7 @@ func (p *picker) pick(info balancer.PickInfo, ci *callInfo, n uint64) (balancer.
 				"ninelives: version %q has no READY endpoint (%s) and fallback is off", g.name, g.describe())
 		}
 		chosen := g.name
-		g = p.fallback(snap, r)
+		g = p.fallback(snap, i, r)
 		if obs := p.split.observers.Load(); obs != nil {
 			for _, o := range *obs {
 				o.ObserveFallback(chosen)
@@ -200,9 +201,13 @@ func weylPoint(n uint64) uint32 {
 	return uint32(hi)
 }
 
-// fallback chooses among the versions that can serve, in proportion to their
-// weights, keeping the order of r so sticky keys stay put where they can.
-func (p *picker) fallback(snap *snapshot, r uint32) *group {
+// fallback chooses among the versions that can serve for a pick at point r
+// whose version, down, cannot. r's place inside down's interval of the
+// cumulative weights is stretched over the cumulative weights of the versions
+// that can serve, so down's share is split among them in proportion to their
+// weights, and a sticky key keeps to one of them while the weights and the
+// READY versions stay as they are.
+func (p *picker) fallback(snap *snapshot, down int, r uint32) *group {
 	var total uint32
 	for i, g := range p.groups {
 		if len(g.ready) > 0 {
@@ -220,7 +225,13 @@ func (p *picker) fallback(snap *snapshot, r uint32) *group {
 			}
 		}
 	}
-	x := uint32(uint64(r) * uint64(total) / TotalWeight)
+	// r is in [start, start+bp[down]); bp[down] > 0, as index never returns
+	// a version of weight 0.
+	var x uint32
+	if w := snap.bp[down]; w > 0 {
+		start := snap.cum[down] - w
+		x = uint32(uint64(r-start) * uint64(total) / uint64(w))
+	}
 	var c uint32
 	var last *group
 	for i, g := range p.groups {

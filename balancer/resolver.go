@@ -17,8 +17,11 @@ import (
 //
 // Each VERSION=TARGET pair names a version and any gRPC target, which the
 // resolver of the target's own scheme resolves; its endpoints are labelled
-// with the version. A version may repeat to add targets. A TARGET holding
-// ';', '?', '#' or '%' is percent-encoded.
+// with the version. A TARGET without a scheme, such as "orders-v1:50051", is
+// resolved by dns, as grpc.NewClient resolves such a target (or by the
+// default scheme the program set with resolver.SetDefaultScheme, unless that
+// is "passthrough"). A version may repeat to add targets. A TARGET holding
+// ';', '?', '#' or '%' is percent-encoded; CompositeTarget does it.
 const Scheme = "ninelives"
 
 // ErrBadTarget is returned, wrapped, for every composite target that cannot be
@@ -83,8 +86,11 @@ func ParseCompositeTarget(s string) ([]VersionTarget, error) {
 	return pairsFromURL(u, s)
 }
 
-// pairsFromURL reads the pairs of a parsed target from its raw text, so
-// percent-encoded separators stay encoded until each TARGET is decoded.
+// pairsFromURL reads the pairs of a parsed target from its escaped text, so
+// percent-encoded separators stay encoded until each TARGET is decoded, once.
+// u.Path is already decoded and u.RawPath is often empty (whenever the text
+// is the default encoding of the path), so neither will do: EscapedPath
+// gives the text either way.
 func pairsFromURL(u *url.URL, s string) ([]VersionTarget, error) {
 	if u.RawQuery != "" || u.ForceQuery {
 		return nil, fmt.Errorf("%w: %q has a raw '?'; percent-encode it as %%3F inside a TARGET", ErrBadTarget, s)
@@ -97,11 +103,7 @@ func pairsFromURL(u *url.URL, s string) ([]VersionTarget, error) {
 	}
 	body := u.Opaque
 	if body == "" {
-		body = u.RawPath
-		if body == "" {
-			body = u.Path
-		}
-		body = strings.TrimPrefix(body, "/")
+		body = strings.TrimPrefix(u.EscapedPath(), "/")
 	}
 	return parsePairs(body)
 }
@@ -115,6 +117,10 @@ func parsePairs(body string) ([]VersionTarget, error) {
 		v, t, ok := strings.Cut(pair, "=")
 		if !ok {
 			return nil, fmt.Errorf("%w: pair %d %q has no '=' between VERSION and TARGET", ErrBadTarget, i+1, pair)
+		}
+		v, err := url.PathUnescape(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: pair %d %q: bad percent-encoding: %v", ErrBadTarget, i+1, pair, err)
 		}
 		if err := validVersionName(v); err != nil {
 			return nil, fmt.Errorf("%w: pair %d %q: %v", ErrBadTarget, i+1, pair, err)
@@ -134,8 +140,11 @@ func parsePairs(body string) ([]VersionTarget, error) {
 	return out, nil
 }
 
-// childTarget parses a TARGET as grpc does: a registered scheme is used as
-// it is; no scheme means the default scheme (dns unless changed).
+// childTarget parses a TARGET as grpc.NewClient does: a registered scheme is
+// used as it is; no scheme means the scheme defaultChildScheme gives, "dns"
+// unless the program changed grpc's default. Unlike grpc.NewClient, a
+// TARGET that spells out an unregistered scheme with "://" is an error
+// rather than a host name for the default resolver.
 func childTarget(t string) (resolver.Target, resolver.Builder, error) {
 	if u, err := url.Parse(t); err == nil && u.Scheme != "" {
 		if b := resolver.Get(u.Scheme); b != nil {
@@ -148,7 +157,7 @@ func childTarget(t string) (resolver.Target, resolver.Builder, error) {
 			return resolver.Target{}, nil, fmt.Errorf("no resolver is registered for scheme %q of TARGET %q", u.Scheme, t)
 		}
 	}
-	def := resolver.GetDefaultScheme()
+	def := defaultChildScheme(resolver.GetDefaultScheme())
 	u, err := url.Parse(def + ":///" + t)
 	if err != nil {
 		return resolver.Target{}, nil, fmt.Errorf("TARGET %q: %v", t, err)
@@ -158,6 +167,21 @@ func childTarget(t string) (resolver.Target, resolver.Builder, error) {
 		return resolver.Target{}, nil, fmt.Errorf("TARGET %q has no scheme and the default scheme %q has no resolver", t, def)
 	}
 	return resolver.Target{URL: *u}, b, nil
+}
+
+// defaultChildScheme is the scheme of a TARGET without one, given grpc's
+// global default scheme. grpc.NewClient uses "dns" unless the program has
+// called resolver.SetDefaultScheme, and then the scheme it set. Whether it
+// was called is not public: grpc's own initial default is "passthrough"
+// (kept for the deprecated grpc.Dial), so any other global default was set
+// by the program, and "passthrough" is taken to be grpc's own. A program
+// that sets "passthrough" as its default still gets "dns" here, and
+// writes "passthrough:///" in the TARGET to have it.
+func defaultChildScheme(global string) string {
+	if global == "" || global == "passthrough" {
+		return "dns"
+	}
+	return global
 }
 
 type compositeBuilder struct{}

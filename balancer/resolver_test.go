@@ -2,7 +2,11 @@ package balancer_test
 
 import (
 	"context"
+	"net"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	. "github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
 )
 
 func TestCompositeOverDNSAndPassthrough(t *testing.T) {
@@ -109,6 +114,12 @@ func TestParseCompositeTarget(t *testing.T) {
 			[]VersionTarget{{"blue", "passthrough:///blue-1.internal:7001"}, {"blue", "passthrough:///blue-2.internal:7001"}, {"green", "unix:///run/green.sock"}}},
 		{"ninelives:///a=unix:///run/a%3Bb.sock;b=passthrough:///x%3By%3Fz%23w", []VersionTarget{{"a", "unix:///run/a;b.sock"}, {"b", "passthrough:///x;y?z#w"}}},
 		{"ninelives:a=localhost:50051", []VersionTarget{{"a", "localhost:50051"}}},
+		// A '%' inside a TARGET is decoded exactly once.
+		{CompositeTarget(VersionTarget{"a", "passthrough:///a%2541"}), []VersionTarget{{"a", "passthrough:///a%2541"}}},
+		{"ninelives:///a=passthrough:///a%252541", []VersionTarget{{"a", "passthrough:///a%2541"}}},
+		{CompositeTarget(VersionTarget{"a", "unix:///tmp/50%25.sock"}), []VersionTarget{{"a", "unix:///tmp/50%25.sock"}}},
+		{CompositeTarget(VersionTarget{"a", "unix:///tmp/50%25.sock"}, VersionTarget{"b", "passthrough:///x;y%3F"}),
+			[]VersionTarget{{"a", "unix:///tmp/50%25.sock"}, {"b", "passthrough:///x;y%3F"}}},
 	}
 	for _, tc := range good {
 		got, err := ParseCompositeTarget(tc.in)
@@ -138,4 +149,46 @@ func TestParseCompositeTarget(t *testing.T) {
 		assert.ErrorIs(t, err, ErrBadTarget, in)
 		assert.ErrorContains(t, err, want, in)
 	}
+}
+
+// A TARGET without a scheme is resolved by dns, as grpc.NewClient resolves
+// a target without one: "localhost:port" becomes the loopback addresses, not
+// one "localhost:port" address passed through.
+func TestSchemelessChildTargetUsesDNS(t *testing.T) {
+	f := startFleet(t, "stable", 1)
+	_, port := splitHostPort(t, f.Servers("stable")[0].Addr())
+	target := "ninelives:///stable=localhost:" + port
+	split := MustSplit(Weight{"stable", 10000})
+	cc := dial(t, target, WithSplit(split))
+	connect(t, cc)
+	waitReady(t, split, map[string]int{"stable": 1})
+	assert.Equal(t, []string{"127.0.0.1:" + port}, split.ReadyEndpoints("stable"))
+	for _, e := range split.Endpoints("") {
+		assert.NotEqual(t, "localhost:"+port, e.Addr, "passed through instead of resolved: %v", split.Endpoints(""))
+	}
+	resp, err := getItem(context.Background(), cc, "a")
+	require.NoError(t, err)
+	assert.Equal(t, "stable", resp.GetServedBy().GetVersion())
+}
+
+// A unix socket whose name holds a '%' is reached through the composite
+// target: the channel's parsed target is decoded once, as the text is.
+func TestCompositeTargetWithPercentInASocketName(t *testing.T) {
+	dir, err := os.MkdirTemp("", "nl")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "50%.sock")
+	lis, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	srv := demoserver.New("stable", "stable-unix")
+	require.NoError(t, srv.Serve(lis))
+	defer srv.Stop()
+
+	target := CompositeTarget(VersionTarget{"stable", "unix://" + strings.ReplaceAll(path, "%", "%25")})
+	split := MustSplit(Weight{"stable", 10000})
+	cc := dial(t, target, WithSplit(split))
+	connect(t, cc)
+	resp, err := getItem(context.Background(), cc, "a")
+	require.NoError(t, err)
+	assert.Equal(t, "stable-unix", resp.GetServedBy().GetInstance())
 }

@@ -59,7 +59,7 @@ type Split struct {
 	snap     atomic.Pointer[snapshot]
 	ref      string
 
-	mu        sync.Mutex // serialises SetWeights and watchers; never held during a pick
+	mu        sync.Mutex // serialises weight changes, their watchers (called with mu held) and observer changes; never held during a pick
 	watchers  map[int]func([]Weight)
 	nextWatch int
 
@@ -219,9 +219,11 @@ func (s *Split) setWeightsLocked(weights []Weight) error {
 
 // Set moves the traffic between two versions: version gets weight basis
 // points and other gets the rest; every other version keeps its weight, so
-// their sum must leave room. It is the common canary step. The weights it
-// starts from and the ones it sets are one change: a concurrent SetWeights
-// comes before or after it, never in between.
+// their sum must leave room (if it does not, the error says what weight
+// would be left for other and what the others hold). It is the common
+// canary step. The weights it starts from and the ones it sets are one
+// change: a concurrent SetWeights comes before or after it, never in
+// between.
 func (s *Split) Set(version string, weight int, other string) error {
 	if version == other {
 		return fmt.Errorf("%w: Set needs two different versions, got %q twice", ErrBadWeights, version)
@@ -229,14 +231,21 @@ func (s *Split) Set(version string, weight int, other string) error {
 	if !s.Has(version) || !s.Has(other) {
 		return fmt.Errorf("%w: Set(%q, %d, %q): unknown version (the split has %s)", ErrBadWeights, version, weight, other, strings.Join(s.versions, ", "))
 	}
+	if weight < 0 || weight > TotalWeight {
+		return fmt.Errorf("%w: Set: weight of %q is %d, want 0..%d", ErrBadWeights, version, weight, TotalWeight)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.weightsOf(s.snap.Load())
-	rest := TotalWeight
+	others := 0 // the weight of the versions Set leaves alone
 	for i := range cur {
 		if cur[i].Version != version && cur[i].Version != other {
-			rest -= cur[i].Weight
+			others += cur[i].Weight
 		}
+	}
+	rest := TotalWeight - others
+	if weight > rest {
+		return fmt.Errorf("%w: Set: weight %d for %q leaves %d for %q (others hold %d)", ErrBadWeights, weight, version, rest-weight, other, others)
 	}
 	for i := range cur {
 		switch cur[i].Version {
@@ -251,7 +260,13 @@ func (s *Split) Set(version string, weight int, other string) error {
 
 // Watch calls fn with the new weights after every change, in the order of the
 // changes, until the returned stop function is called. fn runs on the
-// goroutine that changed the weights and must not call SetWeights.
+// goroutine that changed the weights, before its SetWeights or Set returns,
+// and under the lock that keeps the changes in order: it must not call
+// SetWeights, Set, Watch or AddObserver on the same Split, nor the stop
+// function Watch returns or the remove function AddObserver returns, since
+// each of them takes that lock and the call would never return. Reading the
+// Split (Weights, Weight, Generation, String, Endpoints) is fine. A slow fn
+// delays every weight change: hand long work to another goroutine.
 func (s *Split) Watch(fn func([]Weight)) (stop func()) {
 	s.mu.Lock()
 	id := s.nextWatch

@@ -466,7 +466,18 @@ func TestWatchAndSetWeightsErrors(t *testing.T) {
 	assert.ErrorContains(t, split.Set("canary", 10001, "stable"), "weight of")
 	assert.ErrorContains(t, split.Set("canary", 1, "canary"), "twice")
 	assert.ErrorContains(t, split.Set("canary", 1, "blue"), "unknown version")
-	_, err := NewSplit()
+	assert.ErrorContains(t, split.Set("canary", -1, "stable"), `weight of "canary" is -1, want 0..10000`)
+
+	// A weight that leaves the other version less than nothing names the
+	// weight asked for, not the negative one it would have made.
+	three := MustSplit(Weight{"a", 5000}, Weight{"b", 2500}, Weight{"c", 2500})
+	err := three.Set("b", 9000, "a")
+	assert.ErrorIs(t, err, ErrBadWeights)
+	assert.EqualError(t, err, `ninelives: bad weights: Set: weight 9000 for "b" leaves -1500 for "a" (others hold 2500)`)
+	assert.Equal(t, []Weight{{"a", 5000}, {"b", 2500}, {"c", 2500}}, three.Weights(), "nothing changed")
+	require.NoError(t, three.Set("b", 7500, "a"), "all the room there is")
+	assert.Equal(t, []Weight{{"a", 0}, {"b", 7500}, {"c", 2500}}, three.Weights())
+	_, err = NewSplit()
 	assert.ErrorIs(t, err, ErrBadWeights)
 	_, err = NewSplit(Weight{"a;b", 10000})
 	assert.ErrorContains(t, err, `version name "a;b"`)
@@ -483,5 +494,35 @@ func TestStickyShareMatchesWeights(t *testing.T) {
 			}
 		}
 		assert.InDelta(t, float64(w)/TotalWeight, float64(in)/20000, 0.01, "weight %d", w)
+	}
+}
+
+func TestEndpointsListsReadyFirst(t *testing.T) {
+	f := startFleet(t, "stable", 4, "canary", 4)
+	split := MustSplit(Weight{"stable", 5000}, Weight{"canary", 5000})
+	cc := dial(t, f.Target(), WithSplit(split))
+	connect(t, cc)
+	waitReady(t, split, map[string]int{"stable": 4, "canary": 4})
+	down := map[string]bool{}
+	for _, v := range []string{"stable", "canary"} {
+		for _, s := range f.Servers(v)[:2] {
+			s.Stop()
+			down[s.Addr()] = true
+		}
+	}
+	waitReady(t, split, map[string]int{"stable": 2, "canary": 2})
+
+	for _, version := range []string{"", "stable", "canary"} {
+		eps := split.Endpoints(version)
+		want := 8
+		if version != "" {
+			want = 4
+		}
+		require.Len(t, eps, want, version)
+		for i, e := range eps {
+			ready := e.State == connectivity.Ready
+			assert.Equal(t, i < want/2, ready, "%q: endpoint %d %s is %s: %v", version, i, e.Addr, e.StateName, eps)
+			assert.Equal(t, !ready, down[e.Addr], e.Addr)
+		}
 	}
 }

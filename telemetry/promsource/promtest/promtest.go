@@ -39,7 +39,8 @@ type Config struct {
 	Targets []string
 	// Job is the job's name (default "ninelives"); it becomes the job label.
 	Job string
-	// ScrapeInterval is how often the targets are scraped (default 1 s).
+	// ScrapeInterval is how often the targets are scraped (default 1 s), a
+	// whole number of milliseconds, at least 1 ms: Start rejects any other.
 	// The scrape timeout is the same.
 	ScrapeInterval time.Duration
 	// Flags are more command-line flags, such as "--query.max-samples=10".
@@ -74,8 +75,10 @@ func Start(dir string, cfg Config) (*Server, error) {
 	if cfg.ScrapeInterval == 0 {
 		cfg.ScrapeInterval = time.Second
 	}
-	if cfg.ScrapeInterval < 0 {
-		return nil, fmt.Errorf("ninelives: promtest: scrape interval %v, want more than 0", cfg.ScrapeInterval)
+	if cfg.ScrapeInterval < time.Millisecond || cfg.ScrapeInterval%time.Millisecond != 0 {
+		// The configuration holds whole milliseconds: anything else would be
+		// written as another interval, "0ms" under one millisecond.
+		return nil, fmt.Errorf("ninelives: promtest: ScrapeInterval = %v, want a whole number of milliseconds, at least 1ms", cfg.ScrapeInterval)
 	}
 	for i, t := range cfg.Targets {
 		if _, _, err := net.SplitHostPort(t); err != nil {

@@ -85,8 +85,17 @@ func TestStartWithoutTheBinaryNamesTheInstallScript(t *testing.T) {
 func TestStartRejectsBadConfig(t *testing.T) {
 	_, err := promtest.Start(t.TempDir(), promtest.Config{Targets: []string{"no-port"}})
 	assert.ErrorContains(t, err, `Targets[0] = "no-port"`)
-	_, err = promtest.Start(t.TempDir(), promtest.Config{ScrapeInterval: -time.Second})
-	assert.ErrorContains(t, err, "scrape interval -1s")
+	// Prometheus takes whole milliseconds: anything else would be written
+	// as another interval ("0ms" under one millisecond), so it is refused.
+	for _, d := range []time.Duration{-time.Second, time.Nanosecond, 999 * time.Microsecond, 1500 * time.Microsecond} {
+		dir := t.TempDir()
+		srv, err := promtest.Start(dir, promtest.Config{ScrapeInterval: d})
+		if srv != nil {
+			srv.Stop()
+		}
+		assert.ErrorContains(t, err, "ScrapeInterval = "+d.String()+", want a whole number of milliseconds, at least 1ms", d)
+		assert.NoFileExists(t, filepath.Join(dir, "prometheus.yml"), "refused before anything is written")
+	}
 }
 
 func TestStartReportsAServerThatExits(t *testing.T) {
