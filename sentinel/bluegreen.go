@@ -230,6 +230,13 @@ func (c BlueGreenConfig) withDefaults() (BlueGreenConfig, error) {
 // test or judge's verdict; ActionHold otherwise. Stage says StepCutover
 // from the tick that sees the cut-over applied.
 //
+// A BlueGreen is a StatefulStrategy: a Checkpoint holds its stage, the
+// gates' statistics and blue's reference figures, and a sentinel restored
+// from it carries on: in the warm-up the warm-up runs again, in the shadow
+// grace period the shadow is turned on again, and through the rollback
+// window green is judged on against the same reference. Restore rejects a
+// checkpoint past the warm-up that lacks the strategy's state.
+//
 // A BlueGreen drives one rollout; make a new one for the next. Close it
 // (the sentinel's Close does) to stop a running warm-up and the shadow.
 type BlueGreen struct {
@@ -286,12 +293,7 @@ func NewBlueGreen(cfg BlueGreenConfig) (*BlueGreen, error) {
 	b.alphaErrs = cfg.Alpha / gates
 	if cfg.Shadow != nil {
 		b.alphaShadow = cfg.Alpha / gates
-		b.shadow, err = NewShadowTest(b.alphaShadow, ShadowConfig{
-			Tolerance:          cfg.MismatchTolerance,
-			MinComparisons:     max(cfg.ShadowMinComparisons, 1),
-			MinStepComparisons: max(cfg.ShadowMinComparisons, 1),
-		})
-		if err != nil {
+		if b.shadow, err = b.newShadowGate(); err != nil {
 			return nil, err
 		}
 	}
@@ -299,6 +301,15 @@ func NewBlueGreen(cfg BlueGreenConfig) (*BlueGreen, error) {
 		b.alphaLat = cfg.Alpha / gates
 	}
 	return b, nil
+}
+
+// newShadowGate makes the shadow grace period's test.
+func (b *BlueGreen) newShadowGate() (*ShadowTest, error) {
+	return NewShadowTest(b.alphaShadow, ShadowConfig{
+		Tolerance:          b.cfg.MismatchTolerance,
+		MinComparisons:     max(b.cfg.ShadowMinComparisons, 1),
+		MinStepComparisons: max(b.cfg.ShadowMinComparisons, 1),
+	})
 }
 
 // Config returns the strategy's settings with the defaults filled in.
@@ -472,11 +483,14 @@ func (b *BlueGreen) warmupLocked(s *State) (Decision, error) {
 
 func (b *BlueGreen) shadowLocked(s *State) (Decision, error) {
 	green := s.Candidate
-	if s.StepName == StepShadow {
-		sh := shadowFigures(s.Window.Version(green))
-		if err := b.shadow.Observe(sh.Comparisons, sh.Mismatches); err != nil {
-			return Decision{}, err
-		}
+	// The shadow is on from the decision that began the step; this turns
+	// it on again only in a strategy restored from a checkpoint.
+	if err := b.setShadowLocked(green, true); err != nil {
+		return Decision{}, err
+	}
+	sh := shadowFigures(s.Window.Version(green))
+	if err := b.shadow.Observe(sh.Comparisons, sh.Mismatches); err != nil {
+		return Decision{}, err
 	}
 	v := b.shadow.Verdict()
 	ev := v.Evidence
@@ -575,26 +589,38 @@ func (b *BlueGreen) referenceLocked(now time.Time, blue string) (blueReference, 
 
 // startWindowLocked makes the rollback window's tests from the reference.
 func (b *BlueGreen) startWindowLocked() error {
-	minFail := min(b.cfg.RollbackMinCalls, defaultMinCalls)
-	var err error
-	b.errTest, err = NewShadowTest(b.alphaErrs, ShadowConfig{
-		Tolerance: b.ref.errTolerance, MinComparisons: max(minFail, 1), MinStepComparisons: max(b.cfg.RollbackMinCalls, 1),
-	})
+	errTest, latTest, err := b.windowTests(b.ref)
 	if err != nil {
 		return err
 	}
-	b.latTest = nil
-	if b.ref.latency {
-		b.latTest, err = NewShadowTest(b.alphaLat, ShadowConfig{
-			Tolerance: 1 - b.cfg.LatencyQuantile, MinComparisons: max(minFail, 1), MinStepComparisons: max(b.cfg.RollbackMinCalls, 1),
-		})
+	b.errTest, b.latTest = errTest, latTest
+	return nil
+}
+
+// windowTests makes the rollback window's tests from ref: the error test,
+// and the latency test if ref has a latency bound (else nil).
+func (b *BlueGreen) windowTests(ref blueReference) (errTest, latTest *ShadowTest, err error) {
+	minFail := min(b.cfg.RollbackMinCalls, defaultMinCalls)
+	errTest, err = NewShadowTest(b.alphaErrs, ShadowConfig{
+		Tolerance: ref.errTolerance, MinComparisons: max(minFail, 1), MinStepComparisons: max(b.cfg.RollbackMinCalls, 1),
+	})
+	if err != nil || !ref.latency {
+		return errTest, nil, err
 	}
-	return err
+	latTest, err = NewShadowTest(b.alphaLat, ShadowConfig{
+		Tolerance: 1 - b.cfg.LatencyQuantile, MinComparisons: max(minFail, 1), MinStepComparisons: max(b.cfg.RollbackMinCalls, 1),
+	})
+	return errTest, latTest, err
 }
 
 // windowLocked judges green in the rollback window.
 func (b *BlueGreen) windowLocked(s *State) (Decision, error) {
 	green, blue := s.Candidate, s.Baseline
+	// Off since the cut-over; this turns it off only in a strategy
+	// restored from a checkpoint whose shadow it had turned on.
+	if err := b.setShadowLocked(green, false); err != nil {
+		return Decision{}, err
+	}
 	r := s.Window.Version(green).Role(balancer.RolePrimary)
 	if err := b.errTest.Observe(r.Calls, r.Errors); err != nil {
 		return Decision{}, err

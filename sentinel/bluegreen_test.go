@@ -2,6 +2,7 @@ package sentinel_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -126,7 +127,7 @@ func TestBlueGreenWarmsUpCutsOverAndPromotes(t *testing.T) {
 	assert.Contains(t, last.Reason, "passed the rollback window")
 	assert.Equal(t, 10000, r.split.Weight("canary"))
 
-	require.Eventually(t, func() bool { return len(r.alerts.actions()) >= 3 }, 5*time.Second, time.Millisecond, "%v", r.alerts.actions())
+	require.NoError(t, r.s.Close()) // delivers the queued alerts
 	assert.Equal(t, []sentinel.Action{sentinel.ActionSetWeights, sentinel.ActionAlert, sentinel.ActionPromote}, r.alerts.actions(),
 		"the cut-over alerts (its event and its alert text), and so does the promotion")
 }
@@ -458,4 +459,150 @@ func ExampleNewBlueGreen() {
 	// hold        progressing  cutover  green 10000 bp
 	// hold        progressing  cutover  green 10000 bp
 	// promote     promoted     cutover  green 10000 bp
+}
+
+// wrapped hides a strategy as a wrapper does (the fleet's leader has one),
+// and shows it through Unwrap.
+type wrapped struct{ sentinel.Strategy }
+
+func (w wrapped) Unwrap() sentinel.Strategy { return w.Strategy }
+
+// restoreBlueGreen restores cp into a fresh BlueGreen with cfg, whose
+// warm-up never finishes, on a fresh split.
+func restoreBlueGreen(t *testing.T, r *rig, cfg sentinel.BlueGreenConfig, cp sentinel.Checkpoint) (*rig, *sentinel.BlueGreen, error) {
+	t.Helper()
+	cfg.Warmup = newWarmGate(true, "never").warm // it would wait for ever
+	bg, err := sentinel.NewBlueGreen(cfg)
+	require.NoError(t, err)
+	r2 := &rig{t: t, split: balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0}),
+		src: r.src, clock: r.clock, alerts: new(alerts)}
+	s, err := sentinel.Restore(r2.split, r2.src, wrapped{bg}, cp, sentinel.WithClock(r2.clock), sentinel.WithLogger(quiet), sentinel.WithAlerters(r2.alerts))
+	if err != nil {
+		return nil, nil, err
+	}
+	t.Cleanup(func() { s.Close() })
+	r2.s = s
+	return r2, bg, nil
+}
+
+func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	cfg := blueGreenCfg(g)
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	for range 3 {
+		require.Equal(t, sentinel.ActionHold, r.tick(greenOnly(100, 0, 0.02)).Action)
+	}
+	require.Equal(t, sentinel.StepCutover, bg.Stage())
+	cp := roundTrip(t, r.s.Checkpoint())
+	require.Equal(t, "bluegreen", cp.Strategy)
+	require.NotEmpty(t, cp.StrategyState)
+
+	r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
+	require.NoError(t, err)
+	assert.Equal(t, 10000, r2.split.Weight("canary"), "green keeps all the traffic")
+	assert.Equal(t, sentinel.StepCutover, bg2.Stage())
+	var e sentinel.Event
+	for i := 0; i < 30 && r2.s.Phase() == sentinel.PhaseProgressing; i++ {
+		e = r2.tick(greenOnly(100, 0, 0.02))
+		e1 := r.s.Tick(context.Background())
+		require.Equal(t, e1.Action, e.Action, "the restored rollout goes on as the original: %s | %s", e1.Reason, e.Reason)
+	}
+	require.Equal(t, sentinel.PhasePromoted, r2.s.Phase(), e.Reason)
+	assert.Contains(t, e.Reason, "passed the rollback window")
+
+	t.Run("a failing green is still rolled back", func(t *testing.T) {
+		r3, _, err := restoreBlueGreen(t, r, cfg, cp)
+		require.NoError(t, err)
+		for i := 0; i < 10 && r3.s.Phase() == sentinel.PhaseProgressing; i++ {
+			e = r3.tick(greenOnly(100, 20, 0.02))
+		}
+		assert.Equal(t, sentinel.PhaseRolledBack, r3.s.Phase(), e.Reason)
+		assert.Contains(t, e.Reason, "fails more often than stable did before the cut-over")
+	})
+
+	t.Run("without the strategy's state it is rejected", func(t *testing.T) {
+		old := cp
+		old.Strategy, old.StrategyState = "", nil
+		_, _, err := restoreBlueGreen(t, r, cfg, old)
+		require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
+		assert.ErrorContains(t, err, `the blue/green rollout is in step 2 ("cutover"), past the warm-up, and the checkpoint holds no blue/green state`)
+	})
+
+	t.Run("a bad state is rejected", func(t *testing.T) {
+		bad := cp
+		bad.StrategyState = json.RawMessage(`{"stage":"cutover"}`)
+		_, _, err := restoreBlueGreen(t, r, cfg, bad)
+		require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
+		assert.ErrorContains(t, err, `Checkpoint.StrategyState: blue/green state: stage "cutover" (cut-over asked: false) without blue's reference figures`)
+	})
+}
+
+func TestBlueGreenRestoredInTheShadowGraceCutsOver(t *testing.T) {
+	newShadow := func(t *testing.T) *interceptor.Shadow {
+		sh, err := interceptor.NewShadow(interceptor.ShadowConfig{Candidate: "elsewhere"})
+		require.NoError(t, err)
+		t.Cleanup(func() { sh.Close(context.Background()) })
+		return sh
+	}
+	g := newWarmGate(true, "ok")
+	cfg := blueGreenCfg(g)
+	cfg.Shadow, cfg.ShadowRate = newShadow(t), 0.25
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	require.Equal(t, sentinel.ActionAdvance, r.tick(blueOnly()).Action)
+	for range 2 {
+		r.tick(withComparisons(blueOnly(), 40, 0))
+	}
+	require.Equal(t, sentinel.StepShadow, bg.Stage())
+	cp := roundTrip(t, r.s.Checkpoint())
+
+	sh2 := newShadow(t)
+	cfg.Shadow = sh2
+	r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
+	require.NoError(t, err)
+	assert.Equal(t, sentinel.StepShadow, bg2.Stage())
+	var e sentinel.Event
+	for i := 0; i < 20 && r2.split.Weight("canary") == 0; i++ {
+		e = r2.tick(withComparisons(blueOnly(), 40, 0))
+		if i == 0 {
+			assert.InDelta(t, 0.25, sh2.Stats().Rate, 1e-9, "the restored strategy turns the shadow on again")
+		}
+	}
+	require.Equal(t, sentinel.ActionSetWeights, e.Action, e.Reason)
+	assert.Contains(t, e.Reason, "the shadow grace period passed")
+	r2.tick(greenOnly(100, 0, 0.02))
+	assert.Zero(t, sh2.Stats().Rate, "the shadow is off after the cut-over")
+	for i := 0; i < 30 && r2.s.Phase() == sentinel.PhaseProgressing; i++ {
+		e = r2.tick(greenOnly(100, 0, 0.02))
+	}
+	assert.Equal(t, sentinel.PhasePromoted, r2.s.Phase(), e.Reason)
+}
+
+func TestBlueGreenScriptRestoredPastTheWarmupIsRejected(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	cfg := blueGreenCfg(g)
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	cp := roundTrip(t, r.s.Checkpoint())
+
+	cfg.Warmup = newWarmGate(true, "never").warm
+	script, err := sentinel.BlueGreenScript(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { script.Close() })
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+	_, err = sentinel.Restore(split, r.src, script, cp, sentinel.WithLogger(quiet))
+	require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
+	assert.ErrorContains(t, err, `Checkpoint.Strategy = "bluegreen", the sentinel's strategy is "bluegreen.star"`)
+
+	cp.Strategy, cp.StrategyState = "", nil
+	_, err = sentinel.Restore(split, r.src, script, cp, sentinel.WithLogger(quiet))
+	require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
+	assert.ErrorContains(t, err, "past the warm-up, and the checkpoint holds no blue/green state")
+	assert.Equal(t, 0, split.Weight("canary"), "nothing moved")
 }

@@ -29,7 +29,10 @@ var DefaultCanarySteps = []int{100, 500, 2500, 5000, 10000}
 // Canary moves traffic to the candidate step by step. Each step lasts at
 // least its minimum duration and number of candidate calls, and advances only
 // on the judge's Pass (errors, latency and, if enabled, shadow mismatches);
-// the judge's Fail rolls back at once, at any step.
+// the judge's Fail rolls back at once, at any step. It advances to the first
+// of its Steps above the candidate's weight as the rollout set it
+// (State.TargetWeight), so that after a weight set by hand (SetWeight) it
+// goes on upwards from there; with no step above, it promotes.
 type Canary struct {
 	cfg CanaryConfig
 }
@@ -95,12 +98,22 @@ func (c *Canary) Decide(_ context.Context, s *State) (Decision, error) {
 	if s.Verdict.Outcome != Pass {
 		return Hold(fmt.Sprintf("step %d (%s): %s", k, s.StepName, s.Verdict.Reason)), nil
 	}
-	if k >= len(steps) {
+	next := nextStep(steps, s.TargetWeight)
+	if next < 0 {
 		return Decision{Action: ActionPromote, Reason: "the last step passed"}, nil
 	}
-	next := steps[k]
 	return Decision{Action: ActionAdvance, Weight: next, StepName: StepLabel(next),
 		Reason: fmt.Sprintf("step %d (%s) passed: %s", k, s.StepName, s.Verdict.Reason)}, nil
+}
+
+// nextStep is the first of steps above weight, or -1 if there is none.
+func nextStep(steps []int, weight int) int {
+	for _, w := range steps {
+		if w > weight {
+			return w
+		}
+	}
+	return -1
 }
 
 // StepLabel renders a weight in basis points as a percentage: "5%", "0.5%".

@@ -25,7 +25,9 @@
 // candidate at once), Abort (all back to the baseline) and SetWeight are
 // safe from any goroutine and record who used them. A paused rollout holds
 // its weights, but the judge still watches and a failing candidate is still
-// rolled back.
+// rolled back. SetWeight pauses the rollout at the new weight and begins a
+// new step there; a rollout paused before its first step goes back to
+// pending on Resume, and the strategy starts it on the next tick.
 //
 // Every decision is an Event with its evidence: the action, the phase
 // before and after, the step, the weights, the reason, who decided, the
@@ -42,8 +44,9 @@
 // rollout and alerts once per failure streak (WithRollbackOnSourceError
 // rolls back instead); a strategy or script that fails does the same
 // (WithRollbackOnPolicyError); no data is never a pass. A look during which
-// the weights were changed from outside is left out of the judge, since the
-// tests need one candidate share per look. WithDryRun judges and reports
+// the weights were changed by a manual control or from outside the sentinel
+// is left out of the judge, since the tests need one candidate share per
+// look. WithDryRun judges and reports
 // every decision but never moves a weight. WithClock injects a clock; tests
 // call Tick themselves.
 //
@@ -53,7 +56,8 @@
 // 25 %, 50 %, then 100 %); each step lasts at least MinStepDuration and
 // MinStepCalls candidate calls and advances only on the judge's Pass
 // (errors, latency and, with JudgeConfig.EnableShadow, shadow mismatches).
-// The judge's Fail rolls back at any step.
+// The judge's Fail rolls back at any step. After a weight set by hand it
+// goes on to the first of its steps above that weight.
 //
 // BlueGreen warms green up through fork-join calls to each of its
 // endpoints, optionally compares it with blue under shadow traffic for a
@@ -103,6 +107,9 @@
 //	state.candidate        the candidate's version name
 //	state.weights          frozen dict: version → weight now (bp)
 //	state.candidate_weight the candidate's weight (bp)
+//	state.target_weight    the candidate's weight as the rollout last set it, by a step or by
+//	                       hand (bp): before capping for other versions, and the weight a
+//	                       dry run would have set
 //	state.window           frozen dict: version → figures of this tick
 //	state.step_window      frozen dict: version → figures of the whole step
 //	state.step_calls       the candidate's primary calls in this step

@@ -163,12 +163,13 @@ func (e *e2e) tick() sentinel.Event {
 	return e.s.Tick(context.Background())
 }
 
-// assertAlerted checks that the alerters are told of an event with the
-// action (alerts go out on their own goroutine).
+// assertAlerted closes the sentinel, which delivers the alerts queued for
+// the alerters' goroutine, and checks that they were told of an event with
+// the action. The sentinel does nothing more after it.
 func (e *e2e) assertAlerted(a sentinel.Action) {
 	e.t.Helper()
-	assert.Eventually(e.t, func() bool { return slices.Contains(e.alerts.actions(), a) }, 5*time.Second, time.Millisecond,
-		"no %s alert among %v", a, e.alerts.actions())
+	require.NoError(e.t, e.s.Close())
+	assert.True(e.t, slices.Contains(e.alerts.actions(), a), "no %s alert among %v", a, e.alerts.actions())
 }
 
 // getItem is the warm-up call.

@@ -142,10 +142,12 @@ func TestCanaryHealthyIsPromotedStepByStep(t *testing.T) {
 	for i := 1; i < len(starts); i++ {
 		assert.GreaterOrEqual(t, starts[i].Sub(starts[i-1]), 10*time.Second)
 	}
-	require.Eventually(t, func() bool { return len(r.alerts.actions()) == 1 }, time.Second, time.Millisecond)
-	assert.Equal(t, []sentinel.Action{sentinel.ActionPromote}, r.alerts.actions(), "the promotion alerts")
 	// A final phase holds.
-	assert.Equal(t, sentinel.ActionHold, r.tick(healthy()).Action)
+	e = r.tick(healthy())
+	assert.Equal(t, sentinel.ActionHold, e.Action)
+	assert.Equal(t, "the rollout is promoted", e.Reason)
+	require.NoError(t, r.s.Close()) // delivers the queued alerts
+	assert.Equal(t, []sentinel.Action{sentinel.ActionPromote}, r.alerts.actions(), "the promotion alerts")
 }
 
 func TestCanaryRollsBackOnErrors(t *testing.T) {
@@ -164,7 +166,7 @@ func TestCanaryRollsBackOnErrors(t *testing.T) {
 	require.NotNil(t, e.Verdict.Evidence)
 	assert.Greater(t, e.Verdict.Evidence.Statistic, e.Verdict.Evidence.Threshold)
 	assert.Positive(t, e.Figures["canary"].Errors)
-	require.Eventually(t, func() bool { return len(r.alerts.actions()) == 1 }, time.Second, time.Millisecond)
+	require.NoError(t, r.s.Close()) // delivers the queued alerts
 	assert.Equal(t, []sentinel.Action{sentinel.ActionRollback}, r.alerts.actions())
 }
 
@@ -252,10 +254,10 @@ func TestSourceFailureHoldsAndAlertsOnce(t *testing.T) {
 	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
 	assert.Equal(t, 100, r.split.Weight("canary"))
 	assert.Equal(t, "collector down", r.s.Status().SourceError)
-	require.Eventually(t, func() bool { return len(r.alerts.actions()) == 1 }, time.Second, time.Millisecond)
-	assert.Equal(t, []sentinel.Action{sentinel.ActionSourceFail}, r.alerts.actions(), "one alert per failure streak")
 	r.tick(healthy())
 	assert.Empty(t, r.s.Status().SourceError)
+	require.NoError(t, r.s.Close()) // delivers the queued alerts
+	assert.Equal(t, []sentinel.Action{sentinel.ActionSourceFail}, r.alerts.actions(), "one alert per failure streak")
 
 	r = newRig(t, nil, sentinel.WithRollbackOnSourceError(true))
 	r.tick(healthy())
@@ -372,4 +374,132 @@ func TestPhaseValid(t *testing.T) {
 	}
 	assert.False(t, sentinel.Phase("rolling").Valid())
 	assert.False(t, sentinel.Phase("").Valid())
+}
+
+// byWeights is a healthy tick of n calls shared between the versions as
+// the split's weights share them now.
+func byWeights(split *balancer.Split, n int64) *telemetry.Window {
+	cand := n * int64(split.Weight("canary")) / balancer.TotalWeight
+	return window(n-cand, 0, cand, 0, 0.02, 0.02)
+}
+
+func TestPauseBeforeTheFirstStepThenResumeStarts(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, nil)
+	require.NoError(t, r.s.Pause(ctx, "alice", "not yet"))
+	for range 5 {
+		assert.Equal(t, sentinel.ActionHold, r.tick(byWeights(r.split, 2000)).Action)
+	}
+	assert.Equal(t, 0, r.split.Weight("canary"), "paused before the first step: nothing moved")
+
+	require.NoError(t, r.s.Resume(ctx, "alice", ""))
+	assert.Equal(t, sentinel.PhasePending, r.s.Phase(), "resumed before its first step, the rollout is pending again")
+	e := r.tick(byWeights(r.split, 2000))
+	assert.Equal(t, sentinel.ActionStart, e.Action, e.Reason)
+	assert.Equal(t, 100, r.split.Weight("canary"))
+	for i := 0; i < 300 && !r.s.Phase().Final(); i++ {
+		e = r.tick(byWeights(r.split, 2000))
+	}
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase(), e.Reason)
+}
+
+func TestSetWeightBeginsAStepAndTheCanaryGoesOnUpwards(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, nil)
+	for range 5 {
+		r.tick(byWeights(r.split, 2000))
+	}
+	require.Equal(t, 1, r.s.Step())
+	require.Equal(t, 100, r.split.Weight("canary"))
+	require.Positive(t, r.s.Checkpoint().Judge.Errors.StepCalls)
+
+	require.NoError(t, r.s.SetWeight(ctx, "dan", "", 3000))
+	assert.Equal(t, 2, r.s.Step(), "a weight set by hand begins a step")
+	cp := r.s.Checkpoint()
+	assert.Equal(t, "30%", cp.StepName)
+	assert.Zero(t, cp.Judge.Errors.StepCalls, "the new step's counts start afresh")
+	assert.Zero(t, cp.StepWindow.Version("canary").Role(balancer.RolePrimary).Calls)
+
+	require.NoError(t, r.s.Resume(ctx, "dan", ""))
+	var advances []sentinel.Event
+	var atThirty int64 // the 30 % step's candidate calls before it advanced
+	for i := 0; i < 300 && !r.s.Phase().Final(); i++ {
+		e := r.tick(byWeights(r.split, 2000))
+		assert.GreaterOrEqual(t, r.split.Weight("canary"), 3000, "the weight never drops below the one set by hand")
+		if e.Action == sentinel.ActionAdvance {
+			advances = append(advances, e)
+		}
+		if len(advances) == 0 {
+			atThirty = r.s.Checkpoint().StepWindow.Version("canary").Role(balancer.RolePrimary).Calls
+			assert.Equal(t, int64(i+1)*600, atThirty, "the step holds calls at 30 % only")
+		}
+	}
+	require.NotEmpty(t, advances)
+	assert.Equal(t, 5000, weightOf(advances[0].Weights, "canary"), "on from 30 % to the first step above it, 50 %")
+	assert.GreaterOrEqual(t, atThirty, int64(500), "the 30 % step passed on the judge's 500 calls at 30 %")
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase())
+}
+
+// hookSource runs a function at the start of each collection.
+type hookSource struct {
+	*fakeSource
+	hook func()
+}
+
+func (h hookSource) Collect(ctx context.Context) (*telemetry.Window, error) {
+	if h.hook != nil {
+		h.hook()
+	}
+	return h.fakeSource.Collect(ctx)
+}
+
+func TestALookSpanningAManualWeightChangeIsLeftOut(t *testing.T) {
+	ctx := context.Background()
+	looks := func(r *rig) int { return r.s.Checkpoint().Judge.Errors.Looks }
+
+	t.Run("between ticks", func(t *testing.T) {
+		r := newRig(t, nil)
+		for range 3 {
+			r.tick(byWeights(r.split, 2000))
+		}
+		require.Equal(t, 3, looks(r), "one look a tick, the start's included")
+		require.NoError(t, r.s.SetWeight(ctx, "dan", "", 3000))
+		r.tick(window(1930, 0, 70, 0, 0.02, 0.02)) // part of it at 1 %, part at 30 %
+		assert.Equal(t, 3, looks(r), "the window that spans the change is left out")
+		r.tick(byWeights(r.split, 2000))
+		assert.Equal(t, 4, looks(r), "the next one, all at 30 %, counts")
+	})
+
+	t.Run("during a collection", func(t *testing.T) {
+		var hook func()
+		src := hookSource{fakeSource: new(fakeSource)}
+		r := newRig(t, nil)
+		s, err := sentinel.New(r.split, &src, mustCanary(t), sentinel.WithClock(r.clock), sentinel.WithLogger(quiet))
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		r.s, r.src = s, src.fakeSource
+		src.hook = func() {
+			if hook != nil {
+				hook()
+			}
+		}
+		for range 3 {
+			r.tick(byWeights(r.split, 2000))
+		}
+		require.Equal(t, 3, looks(r))
+		hook = func() { require.NoError(t, r.s.SetWeight(ctx, "dan", "", 3000)); hook = nil }
+		r.tick(window(1930, 0, 70, 0, 0.02, 0.02))
+		assert.Equal(t, 3, looks(r), "the window collected while the weight changed is left out")
+		r.tick(window(1930, 0, 70, 0, 0.02, 0.02))
+		assert.Equal(t, 3, looks(r), "and so is the next: the change may fall in either")
+		r.tick(byWeights(r.split, 2000))
+		assert.Equal(t, 4, looks(r))
+	})
+}
+
+func mustCanary(t *testing.T) *sentinel.Canary {
+	t.Helper()
+	c, err := sentinel.NewCanary(sentinel.CanaryConfig{MinStepDuration: 10 * time.Second, MinStepCalls: 100})
+	require.NoError(t, err)
+	return c
 }

@@ -1,9 +1,11 @@
 package sentinel
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -22,10 +24,11 @@ import (
 var ErrBadCheckpoint = errors.New("ninelives: bad checkpoint")
 
 // Checkpoint is where a rollout stands: its phase, step and weights, the
-// figures of the current step and the judge's statistics. A sentinel
-// restored from it carries on the same step with the same evidence, so the
-// weights do not jump and the false-rollback budget α is spent once over
-// the whole rollout, however many sentinels take turns running it.
+// figures of the current step, the judge's statistics and the strategy's
+// own state (for a StatefulStrategy such as BlueGreen). A sentinel restored
+// from it carries on the same step with the same evidence, so the weights
+// do not jump and the false-rollback budget α is spent once over the whole
+// rollout, however many sentinels take turns running it.
 type Checkpoint struct {
 	Baseline  string            `json:"baseline"`
 	Candidate string            `json:"candidate"`
@@ -35,11 +38,18 @@ type Checkpoint struct {
 	StepStart time.Time         `json:"stepStart"`
 	Started   time.Time         `json:"started"`
 	Weights   []balancer.Weight `json:"weights"`
+	// TargetWeight is State.TargetWeight; nil (a checkpoint from before it
+	// was kept) takes the candidate's weight in Weights.
+	TargetWeight *int `json:"targetWeight,omitempty"`
 	// StepWindow adds up the ticks of the current step (nil: none yet).
 	StepWindow *telemetry.Window `json:"stepWindow,omitempty"`
 	// Judge is the judge's statistics; nil restores a fresh judge (which
 	// spends α again).
 	Judge *JudgeState `json:"judge,omitempty"`
+	// Strategy names the strategy whose state StrategyState is; both are
+	// empty for a strategy that keeps no state of its own.
+	Strategy      string          `json:"strategy,omitempty"`
+	StrategyState json.RawMessage `json:"strategyState,omitempty"`
 }
 
 // Checkpoint returns where the rollout stands now. It waits for a tick in
@@ -50,26 +60,80 @@ func (s *Sentinel) Checkpoint() Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	js := s.judge.State()
-	return Checkpoint{
-		Baseline:   s.cfg.baseline,
-		Candidate:  s.cfg.candidate,
-		Phase:      s.phase,
-		Step:       s.step,
-		StepName:   s.stepName,
-		StepStart:  s.stepStart,
-		Started:    s.started,
-		Weights:    s.split.Weights(),
-		StepWindow: s.stepWindow.Clone(),
-		Judge:      &js,
+	target := s.target
+	cp := Checkpoint{
+		Baseline:     s.cfg.baseline,
+		Candidate:    s.cfg.candidate,
+		Phase:        s.phase,
+		Step:         s.step,
+		StepName:     s.stepName,
+		StepStart:    s.stepStart,
+		Started:      s.started,
+		Weights:      s.split.Weights(),
+		TargetWeight: &target,
+		StepWindow:   s.stepWindow.Clone(),
+		Judge:        &js,
 	}
+	if st, ok := statefulOf(s.strategy); ok {
+		state, err := st.StrategyState()
+		if err != nil {
+			// Restore then rejects the checkpoint if the strategy cannot
+			// carry on without its state.
+			s.cfg.logger.Warn("ninelives: the strategy's state is left out of the checkpoint", "strategy", s.strategy.Name(), "error", err)
+		} else if len(state) > 0 {
+			cp.Strategy, cp.StrategyState = s.strategy.Name(), state
+		}
+	}
+	return cp
+}
+
+// StrategyState implements StatefulStrategy. A script's memory holds
+// Starlark values (histograms, rate tests, structs) that a checkpoint does
+// not save, so it returns nil: a restored Script starts with empty memory.
+func (s *Script) StrategyState() (json.RawMessage, error) { return nil, nil }
+
+// RestoreStrategyState implements StatefulStrategy. It rejects a
+// checkpoint that holds a strategy state (a script saves none), and the
+// blue/green script (BlueGreenScript), which keeps its stage and figures
+// in memory, rejects a checkpoint past its warm-up, as BlueGreen does
+// without its state. Other scripts start afresh on empty memory.
+func (s *Script) RestoreStrategyState(cp Checkpoint) error {
+	if len(cp.StrategyState) > 0 {
+		return fmt.Errorf("ninelives: script %s keeps no state in a checkpoint, but the checkpoint holds one", s.Name())
+	}
+	if s.cfg.restoreCheck != nil {
+		return s.cfg.restoreCheck(cp)
+	}
+	return nil
+}
+
+// statefulOf finds a StatefulStrategy in st, looking through wrappers that
+// have an Unwrap() Strategy method.
+func statefulOf(st Strategy) (StatefulStrategy, bool) {
+	for st != nil {
+		if s, ok := st.(StatefulStrategy); ok {
+			return s, true
+		}
+		u, ok := st.(interface{ Unwrap() Strategy })
+		if !ok {
+			return nil, false
+		}
+		st = u.Unwrap()
+	}
+	return nil, false
 }
 
 // Restore makes a sentinel, as New does, that carries on the rollout of cp:
 // same phase, step and step start, the split set to cp's weights (unless
-// in a dry run), the step's figures and the judge's statistics. The
-// options must name the same baseline and candidate, and the judge must be
-// configured as the one that made cp. A checkpoint that does not fit is
-// rejected with an error naming the field, before anything moves.
+// in a dry run), the step's figures, the judge's statistics and, for a
+// StatefulStrategy, the strategy's own state. The options must name the
+// same baseline and candidate, and the judge must be configured as the one
+// that made cp. A checkpoint that does not fit, or that a StatefulStrategy
+// cannot carry on from (a blue/green rollout past its warm-up without the
+// strategy's state), is rejected with an error naming the field before
+// anything moves. (The strategy's state is restored just before the split
+// takes cp's weights: if the split refuses them, the strategy keeps cp's
+// state.)
 func Restore(split *balancer.Split, source telemetry.MetricSource, strategy Strategy, cp Checkpoint, opts ...Option) (*Sentinel, error) {
 	s, err := New(split, source, strategy, opts...)
 	if err != nil {
@@ -87,6 +151,17 @@ func Restore(split *balancer.Split, source telemetry.MetricSource, strategy Stra
 		return nil, bad("Checkpoint.Step = %d, want ≥ 0", cp.Step)
 	case cp.Phase == PhasePending && cp.Step != 0:
 		return nil, bad("Checkpoint.Step = %d in the pending phase, want 0", cp.Step)
+	case cp.TargetWeight != nil && (*cp.TargetWeight < 0 || *cp.TargetWeight > balancer.TotalWeight):
+		return nil, bad("Checkpoint.TargetWeight = %d, want 0..%d", *cp.TargetWeight, balancer.TotalWeight)
+	}
+	target := split.Weight(s.cfg.candidate)
+	for _, w := range cp.Weights {
+		if w.Version == s.cfg.candidate {
+			target = w.Weight
+		}
+	}
+	if cp.TargetWeight != nil {
+		target = *cp.TargetWeight
 	}
 	stepWindow := new(telemetry.Window)
 	if err := stepWindow.Merge(cp.StepWindow); err != nil {
@@ -101,6 +176,16 @@ func Restore(split *balancer.Split, source telemetry.MetricSource, strategy Stra
 			return nil, err
 		}
 	}
+	if st, ok := statefulOf(strategy); ok {
+		if len(cp.StrategyState) > 0 && cp.Strategy != strategy.Name() {
+			return nil, bad("Checkpoint.Strategy = %q, the sentinel's strategy is %q", cp.Strategy, strategy.Name())
+		}
+		if err := st.RestoreStrategyState(cp); err != nil {
+			return nil, bad("Checkpoint.StrategyState: %s", inner(err))
+		}
+	} else if len(cp.StrategyState) > 0 {
+		return nil, bad("Checkpoint.StrategyState holds the state of strategy %q, the sentinel's strategy %q keeps none", cp.Strategy, strategy.Name())
+	}
 	if !s.cfg.dryRun {
 		if err := split.SetWeights(cp.Weights...); err != nil {
 			return nil, bad("Checkpoint.Weights %v: %s", cp.Weights, inner(err))
@@ -114,14 +199,20 @@ func Restore(split *balancer.Split, source telemetry.MetricSource, strategy Stra
 	s.judge = judge
 	s.verdict = judge.Verdict()
 	s.gen = split.Generation()
+	s.target = target
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
 	return s, nil
 }
 
 // JudgeState is a Judge's statistics: each enabled test's counts and the
-// log values of its e-processes. Restore checks it against the judge's own
-// configuration.
+// log values of its e-processes, and the configuration they were gathered
+// under. Restore checks it against the judge's own configuration.
 type JudgeState struct {
+	// Config is the judge's configuration with the defaults filled in; it
+	// must match the restoring judge's in every setting of the enabled
+	// tests. A state without one (from before it was kept) is checked by
+	// its budget and the shape of its statistics only.
+	Config *JudgeConfig `json:"config,omitempty"`
 	// Budget is the α of each test; it must match the restoring judge's.
 	Budget  Budget            `json:"budget"`
 	Errors  ErrorTestState    `json:"errors"`
@@ -181,7 +272,9 @@ type ShadowTestState struct {
 // of it.
 func (j *Judge) State() JudgeState {
 	e := j.errors
+	cfg := j.cfg
 	st := JudgeState{
+		Config: &cfg,
 		Budget: j.budget,
 		Errors: ErrorTestState{
 			Looks: e.st.looks, CandCalls: e.st.candCalls, CandErrors: e.st.candErrs,
@@ -203,22 +296,49 @@ func (j *Judge) State() JudgeState {
 		}
 	}
 	if s := j.shadow; s != nil {
-		st.Shadow = &ShadowTestState{
-			Looks: s.st.looks, Comparisons: s.st.n, Mismatches: s.st.m, StepN: s.st.stepN,
-			LogE: s.st.logE, Mix: slices.Clone(s.mix.logLR), FailedAt: s.st.failedAt, FailE: s.st.failE,
-		}
+		ss := s.state()
+		st.Shadow = &ss
 	}
 	return st
 }
 
+// state returns the shadow test's statistics.
+func (t *ShadowTest) state() ShadowTestState {
+	return ShadowTestState{
+		Looks: t.st.looks, Comparisons: t.st.n, Mismatches: t.st.m, StepN: t.st.stepN,
+		LogE: t.st.logE, Mix: slices.Clone(t.mix.logLR), FailedAt: t.st.failedAt, FailE: t.st.failE,
+	}
+}
+
+// restore replaces the shadow test's statistics with ss once they check
+// out; it changes nothing otherwise. The error names the field without
+// the package prefix.
+func (t *ShadowTest) restore(ss ShadowTestState) error {
+	if err := checkShadowState(ss, len(t.mix.logLR)); err != nil {
+		return err
+	}
+	t.st = shadowState{looks: ss.Looks, n: ss.Comparisons, m: ss.Mismatches, stepN: ss.StepN, logE: ss.LogE, failedAt: ss.FailedAt, failE: ss.FailE}
+	copy(t.mix.logLR, ss.Mix)
+	return nil
+}
+
 // Restore replaces the judge's statistics with st, which must come from a
 // judge with the same configuration. A state that does not fit (another
-// budget, a test enabled in one and not the other, counts that do not add
-// up, a value that is not finite) is rejected with an error naming the
-// field, and the judge is left as it was.
+// configuration or budget, a test enabled in one and not the other, counts
+// that do not add up, a value that is not finite) is rejected with an
+// error naming the field, and the judge is left as it was.
 func (j *Judge) Restore(st JudgeState) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrBadCheckpoint}, args...)...)
+	}
+	if st.Config != nil {
+		cfg, err := st.Config.withDefaults()
+		if err != nil {
+			return bad("JudgeState.Config: %s", inner(err))
+		}
+		if diff := configDiff(cfg, j.cfg); diff != "" {
+			return bad("JudgeState.Config.%s: the judge is configured differently", diff)
+		}
 	}
 	if st.Budget != j.budget {
 		return bad("JudgeState.Budget = %+v, this judge's is %+v: the judge is configured differently", st.Budget, j.budget)
@@ -259,11 +379,44 @@ func (j *Judge) Restore(st JudgeState) error {
 		copy(l.mix.logLR, ls.Mix)
 		l.sizeScratch()
 	}
-	if s, ss := j.shadow, st.Shadow; s != nil {
-		s.st = shadowState{looks: ss.Looks, n: ss.Comparisons, m: ss.Mismatches, stepN: ss.StepN, logE: ss.LogE, failedAt: ss.FailedAt, failE: ss.FailE}
-		copy(s.mix.logLR, ss.Mix)
+	if s := j.shadow; s != nil {
+		_ = s.restore(*st.Shadow) // checked above
 	}
 	return nil
+}
+
+// configDiff names the first setting in which two defaults-filled judge
+// configurations differ, with both values, or returns "". The settings of
+// a test that both leave disabled do not count.
+func configDiff(saved, mine JudgeConfig) string {
+	if saved.DisableLatency && mine.DisableLatency {
+		saved.Latency, mine.Latency = LatencyConfig{}, LatencyConfig{}
+		saved.Shares.Latency, mine.Shares.Latency = 0, 0
+	}
+	if !saved.EnableShadow && !mine.EnableShadow {
+		saved.Shadow, mine.Shadow = ShadowConfig{}, ShadowConfig{}
+		saved.Shares.Shadow, mine.Shares.Shadow = 0, 0
+	}
+	return fieldDiff("", reflect.ValueOf(saved), reflect.ValueOf(mine))
+}
+
+func fieldDiff(path string, a, b reflect.Value) string {
+	if a.Kind() != reflect.Struct {
+		if a.Interface() != b.Interface() {
+			return fmt.Sprintf("%s = %v, this judge's is %v", path, a.Interface(), b.Interface())
+		}
+		return ""
+	}
+	for i := range a.NumField() {
+		name := a.Type().Field(i).Name
+		if path != "" {
+			name = path + "." + name
+		}
+		if d := fieldDiff(name, a.Field(i), b.Field(i)); d != "" {
+			return d
+		}
+	}
+	return ""
 }
 
 func finiteAll(field string, vs ...float64) error {
@@ -294,11 +447,11 @@ func checkErrorState(s ErrorTestState, t *ErrorTest) error {
 	if err := checkLooks(s.Looks, map[string]int{"FailedAt": s.FailedAt, "PassedAt": s.PassedAt}); err != nil {
 		return err
 	}
-	if err := checkPair("CandCalls", s.CandCalls, "CandErrors", s.CandErrors); err != nil {
-		return err
+	if err := checkCounts("", s.CandCalls, s.CandErrors, 0, "CandCalls", "CandErrors"); err != nil {
+		return errors.New(inner(err))
 	}
-	if err := checkPair("BaseCalls", s.BaseCalls, "BaseErrors", s.BaseErrors); err != nil {
-		return err
+	if err := checkCounts("", s.BaseCalls, s.BaseErrors, 0, "BaseCalls", "BaseErrors"); err != nil {
+		return errors.New(inner(err))
 	}
 	if s.StepCalls < 0 || s.StepCalls > s.CandCalls {
 		return fmt.Errorf("StepCalls = %d, want 0..CandCalls (%d)", s.StepCalls, s.CandCalls)
@@ -368,8 +521,8 @@ func checkShadowState(s ShadowTestState, components int) error {
 	if err := checkLooks(s.Looks, map[string]int{"FailedAt": s.FailedAt}); err != nil {
 		return err
 	}
-	if err := checkPair("Comparisons", s.Comparisons, "Mismatches", s.Mismatches); err != nil {
-		return err
+	if err := checkCounts("", s.Comparisons, s.Mismatches, 0, "Comparisons", "Mismatches"); err != nil {
+		return errors.New(inner(err))
 	}
 	if s.StepN < 0 || s.StepN > s.Comparisons {
 		return fmt.Errorf("StepN = %d, want 0..Comparisons (%d)", s.StepN, s.Comparisons)
@@ -384,19 +537,6 @@ func checkShadowState(s ShadowTestState, components int) error {
 		return err
 	}
 	return finiteAll("FailE", s.FailE)
-}
-
-// checkPair checks a count of samples and the events among them.
-func checkPair(samplesName string, samples int64, eventsName string, events int64) error {
-	switch {
-	case samples < 0:
-		return fmt.Errorf("%s = %d, want a count ≥ 0", samplesName, samples)
-	case events < 0:
-		return fmt.Errorf("%s = %d, want a count ≥ 0", eventsName, events)
-	case events > samples:
-		return fmt.Errorf("%s = %d exceeds %s = %d", eventsName, events, samplesName, samples)
-	}
-	return nil
 }
 
 // inner is an error's text without the package prefix, to be quoted inside

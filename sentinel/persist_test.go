@@ -103,14 +103,16 @@ func TestJudgeRestoreRejectsWhatDoesNotFit(t *testing.T) {
 	}
 }
 
+// persistJudge is the judge of persistRig's sentinel.
+var persistJudge = sentinel.JudgeConfig{Errors: sentinel.ErrorConfig{MinStepCalls: 100}, Latency: sentinel.LatencyConfig{MinStepCalls: 100}}
+
 // persistRig runs a canary on hand-made windows: five ticks of a healthy
 // candidate per step.
 func persistRig(t *testing.T) (*rig, *sentinel.Canary) {
 	t.Helper()
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000}, MinStepDuration: 3 * time.Second, MinStepCalls: 100})
 	require.NoError(t, err)
-	judge := sentinel.WithJudge(sentinel.JudgeConfig{Errors: sentinel.ErrorConfig{MinStepCalls: 100}, Latency: sentinel.LatencyConfig{MinStepCalls: 100}})
-	return newRig(t, c, judge), c
+	return newRig(t, c, sentinel.WithJudge(persistJudge)), c
 }
 
 func TestRestoreCarriesOnTheSameStep(t *testing.T) {
@@ -174,6 +176,9 @@ func TestRestoreRejectsABadCheckpoint(t *testing.T) {
 		"versions": {func(c *sentinel.Checkpoint) { c.Candidate = "green" }, `candidate "green"`},
 		"weights":  {func(c *sentinel.Checkpoint) { c.Weights = []balancer.Weight{{Version: "stable", Weight: 9000}} }, "Checkpoint.Weights"},
 		"judge":    {func(c *sentinel.Checkpoint) { c.Judge.Errors.StepCalls = -1 }, "JudgeState.Errors.StepCalls = -1"},
+		"target":   {func(c *sentinel.Checkpoint) { w := 10001; c.TargetWeight = &w }, "Checkpoint.TargetWeight = 10001"},
+		"strategy state": {func(c *sentinel.Checkpoint) { c.Strategy, c.StrategyState = "canary", json.RawMessage(`{}`) },
+			`Checkpoint.StrategyState holds the state of strategy "canary", the sentinel's strategy "canary" keeps none`},
 		"histogram": {func(c *sentinel.Checkpoint) {
 			c.StepWindow.Versions["canary"].Roles[balancer.RolePrimary].Latency.Scale = 99
 		}, "Checkpoint.StepWindow"},
@@ -182,7 +187,7 @@ func TestRestoreRejectsABadCheckpoint(t *testing.T) {
 			cp := roundTrip(t, good)
 			tc.edit(&cp)
 			split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-			_, err := sentinel.Restore(split, r.src, strategy, cp, sentinel.WithLogger(quiet))
+			_, err := sentinel.Restore(split, r.src, strategy, cp, sentinel.WithLogger(quiet), sentinel.WithJudge(persistJudge))
 			require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
 			assert.ErrorContains(t, err, tc.want)
 			assert.Equal(t, 0, split.Weight("canary"), "nothing moved")
@@ -197,4 +202,67 @@ func weightOf(ws []balancer.Weight, version string) int {
 		}
 	}
 	return -1
+}
+
+func TestJudgeRestoreRejectsAnotherConfiguration(t *testing.T) {
+	look := sentinel.Look{
+		Candidate: sentinel.Figures{Calls: 40, Errors: 1, Latency: sentinel.Histogram{Bounds: []float64{0.01}, Counts: []uint64{30, 10}}},
+		Baseline:  sentinel.Figures{Calls: 400, Errors: 3, Latency: sentinel.Histogram{Bounds: []float64{0.01}, Counts: []uint64{320, 80}}},
+		Shadow:    sentinel.ShadowFigures{Comparisons: 20, Mismatches: 1},
+	}
+	base := sentinel.JudgeConfig{EnableShadow: true, Errors: sentinel.ErrorConfig{Tolerance: 2}}
+	saved, err := sentinel.NewJudge(base)
+	require.NoError(t, err)
+	require.NoError(t, saved.Observe(look))
+	state := roundTrip(t, saved.State())
+	require.NotNil(t, state.Config, "the state records the configuration")
+	assert.Equal(t, saved.Config(), *state.Config, "with the defaults filled in")
+
+	for name, tc := range map[string]struct {
+		edit func(*sentinel.JudgeConfig)
+		want string
+	}{
+		"errors tolerance": {func(c *sentinel.JudgeConfig) { c.Errors.Tolerance = 3 }, "JudgeState.Config.Errors.Tolerance = 2, this judge's is 3"},
+		"latency strict":   {func(c *sentinel.JudgeConfig) { c.Latency.Strict = true }, "JudgeState.Config.Latency.Strict = false, this judge's is true"},
+		"shadow tolerance": {func(c *sentinel.JudgeConfig) { c.Shadow.Tolerance = 0.012 }, "JudgeState.Config.Shadow.Tolerance = 0.01, this judge's is 0.012"},
+		"errors min calls": {func(c *sentinel.JudgeConfig) { c.Errors.MinCalls = 80 }, "JudgeState.Config.Errors.MinCalls = 50, this judge's is 80"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := base
+			tc.edit(&cfg)
+			j, err := sentinel.NewJudge(cfg)
+			require.NoError(t, err)
+			before := j.State()
+			err = j.Restore(state)
+			require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
+			assert.ErrorContains(t, err, tc.want)
+			assert.Equal(t, before, j.State(), "a rejected state leaves the judge alone")
+		})
+	}
+
+	t.Run("the same configuration, defaults spelled out", func(t *testing.T) {
+		cfg := base
+		cfg.Alpha, cfg.Errors.MinCalls, cfg.Shadow.Tolerance = 0.01, 50, 0.01
+		j, err := sentinel.NewJudge(cfg)
+		require.NoError(t, err)
+		require.NoError(t, j.Restore(state))
+		assert.Equal(t, saved.Verdict(), j.Verdict())
+	})
+
+	t.Run("a state from before the configuration was kept", func(t *testing.T) {
+		b, err := json.Marshal(saved.State())
+		require.NoError(t, err)
+		var m map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(b, &m))
+		delete(m, "config")
+		b, err = json.Marshal(m)
+		require.NoError(t, err)
+		var old sentinel.JudgeState
+		require.NoError(t, json.Unmarshal(b, &old))
+
+		j, err := sentinel.NewJudge(base)
+		require.NoError(t, err)
+		require.NoError(t, j.Restore(old), "it is read as before: budget and shapes")
+		assert.Equal(t, saved.Verdict(), j.Verdict())
+	})
 }

@@ -33,11 +33,12 @@ func (p Phase) Valid() bool {
 }
 
 // transitions is every phase change a rollout may make. Anything else is an
-// error that names both phases.
+// error that names both phases. Paused goes back to pending only when a
+// rollout paused before its first step is resumed.
 var transitions = map[Phase][]Phase{
 	PhasePending:     {PhaseProgressing, PhasePaused, PhasePromoted, PhaseRolledBack, PhaseAborted},
 	PhaseProgressing: {PhaseProgressing, PhasePaused, PhasePromoted, PhaseRolledBack, PhaseAborted},
-	PhasePaused:      {PhaseProgressing, PhasePromoted, PhaseRolledBack, PhaseAborted},
+	PhasePaused:      {PhasePending, PhaseProgressing, PhasePromoted, PhaseRolledBack, PhaseAborted},
 }
 
 func checkTransition(from, to Phase) error {

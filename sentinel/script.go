@@ -74,6 +74,10 @@ type scriptConfig struct {
 	warmupSet     bool
 	shadow        ShadowControl
 	shadowSet     bool
+
+	// restoreCheck, if set, says whether the script can carry a restored
+	// rollout on without its memory (BlueGreenScript sets it).
+	restoreCheck func(Checkpoint) error
 }
 
 const (

@@ -58,6 +58,9 @@ func CanaryScript(cfg CanaryConfig, opts ...ScriptOption) (*Script, error) {
 // (durations in seconds), which take precedence over params of the same
 // name in opts. Like a BlueGreen, the Script drives one rollout; Close it
 // (the sentinel's Close does) to stop a running warm-up and the shadow.
+// Unlike a BlueGreen, it keeps its stage and figures in state.memory, which
+// a Checkpoint does not hold: Restore rejects a checkpoint of its rollout
+// past the warm-up.
 func BlueGreenScript(cfg BlueGreenConfig, opts ...ScriptOption) (*Script, error) {
 	bg, err := NewBlueGreen(cfg)
 	if err != nil {
@@ -68,24 +71,25 @@ func BlueGreenScript(cfg BlueGreenConfig, opts ...ScriptOption) (*Script, error)
 	if err != nil {
 		return nil, err
 	}
-	opts = append(slices.Clip(opts), WithScriptWarmup(cfg.Warmup, cfg.WarmupTimeout), WithScriptParams(map[string]any{
-		"shadow":                 cfg.Shadow != nil,
-		"shadow_rate":            cfg.ShadowRate,
-		"shadow_grace":           cfg.ShadowGrace,
-		"shadow_min_comparisons": cfg.ShadowMinComparisons,
-		"mismatch_tolerance":     cfg.MismatchTolerance,
-		"baseline_span":          cfg.BaselineSpan,
-		"min_baseline_calls":     cfg.MinBaselineCalls,
-		"rollback_window":        cfg.RollbackWindow,
-		"rollback_min_calls":     cfg.RollbackMinCalls,
-		"error_factor":           cfg.ErrorFactor,
-		"error_floor":            cfg.ErrorFloor,
-		"latency":                !cfg.DisableLatency,
-		"latency_quantile":       cfg.LatencyQuantile,
-		"latency_factor":         cfg.LatencyFactor,
-		"latency_margin":         cfg.LatencyMargin,
-		"alpha":                  cfg.Alpha,
-	}))
+	opts = append(slices.Clip(opts), WithScriptWarmup(cfg.Warmup, cfg.WarmupTimeout),
+		scriptOptionFunc(func(c *scriptConfig) { c.restoreCheck = blueGreenResumable }), WithScriptParams(map[string]any{
+			"shadow":                 cfg.Shadow != nil,
+			"shadow_rate":            cfg.ShadowRate,
+			"shadow_grace":           cfg.ShadowGrace,
+			"shadow_min_comparisons": cfg.ShadowMinComparisons,
+			"mismatch_tolerance":     cfg.MismatchTolerance,
+			"baseline_span":          cfg.BaselineSpan,
+			"min_baseline_calls":     cfg.MinBaselineCalls,
+			"rollback_window":        cfg.RollbackWindow,
+			"rollback_min_calls":     cfg.RollbackMinCalls,
+			"error_factor":           cfg.ErrorFactor,
+			"error_floor":            cfg.ErrorFloor,
+			"latency":                !cfg.DisableLatency,
+			"latency_quantile":       cfg.LatencyQuantile,
+			"latency_factor":         cfg.LatencyFactor,
+			"latency_margin":         cfg.LatencyMargin,
+			"alpha":                  cfg.Alpha,
+		}))
 	if cfg.Shadow != nil {
 		opts = append(opts, WithScriptShadow(cfg.Shadow))
 	}

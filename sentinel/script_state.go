@@ -55,6 +55,7 @@ func (t *tick) stateValue(origin time.Time, memory *starlark.Dict) starlark.Valu
 		"candidate":        starlark.String(st.Candidate),
 		"weights":          weights,
 		"candidate_weight": starlark.MakeInt(st.CandidateWeight),
+		"target_weight":    starlark.MakeInt(st.TargetWeight),
 		"window":           windowValue(st.Window, st.Baseline, st.Candidate),
 		"step_window":      windowValue(st.StepWindow, st.Baseline, st.Candidate),
 		"step_calls":       starlark.MakeInt64(st.StepCalls),

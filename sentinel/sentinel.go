@@ -198,6 +198,7 @@ type Sentinel struct {
 	last       *telemetry.Window
 	verdict    Verdict
 	gen        uint64 // the split's generation the current look began with
+	target     int    // the candidate's weight as the rollout last set it (before capping; also in a dry run)
 	lastHold   Event
 	history    []TickSummary
 	events     []Event
@@ -240,6 +241,7 @@ func New(split *balancer.Split, source telemetry.MetricSource, strategy Strategy
 		started:    now,
 		stepWindow: new(telemetry.Window),
 		gen:        split.Generation(),
+		target:     split.Weight(cfg.candidate),
 	}
 	return s, nil
 }
@@ -288,6 +290,7 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 		defer s.mu.Unlock()
 		return s.eventLocked(s.cfg.clock.Now(), Event{Action: ActionHold, From: s.phase, Reason: "the sentinel is closed", Who: "sentinel"})
 	}
+	startGen := s.split.Generation()
 	s.mu.Unlock()
 
 	win, err := s.source.Collect(ctx)
@@ -307,7 +310,7 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 		defer s.mu.Unlock()
 		return s.holdLocked(ctx, now, "the rollout is "+string(s.phase))
 	}
-	s.lookLocked(win)
+	s.lookLocked(win, startGen)
 	st := s.stateLocked(now, win)
 	phase, step := s.phase, s.step
 	s.mu.Unlock()
@@ -330,12 +333,17 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 }
 
 // lookLocked feeds this tick's window to the judge as one look. A look during
-// which the weights changed outside the sentinel is left out: the test needs
-// one candidate share per look, and leaving a look out does not depend on
-// its outcome, so the error bound holds.
-func (s *Sentinel) lookLocked(win *telemetry.Window) {
-	if gen := s.split.Generation(); gen != s.gen {
-		s.gen = gen
+// which the weights changed other than by a decision of the sentinel's own
+// ticks (by a manual control such as SetWeight, Promote or Abort, or from
+// outside the sentinel) is left out: the test needs one candidate share per
+// look, and leaving a look out does not depend on its outcome, so the error
+// bound holds. startGen is the split's generation when this tick's
+// collection began; the next look begins there, so a change during the
+// collection leaves out both windows it may fall in.
+func (s *Sentinel) lookLocked(win *telemetry.Window, startGen uint64) {
+	spans := s.split.Generation() != s.gen
+	s.gen = startGen
+	if spans {
 		s.cfg.logger.Debug("ninelives: look left out: the weights changed during it")
 		return
 	}
@@ -359,6 +367,7 @@ func (s *Sentinel) stateLocked(now time.Time, win *telemetry.Window) *State {
 		Candidate:       s.cfg.candidate,
 		Weights:         ws,
 		CandidateWeight: s.split.Weight(s.cfg.candidate),
+		TargetWeight:    s.target,
 		Window:          win,
 		StepWindow:      s.stepWindow.Clone(),
 		Verdict:         s.verdict,
@@ -410,8 +419,14 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 		return s.policyFailedLocked(ctx, now, fmt.Errorf("%s: %w", d.Action, err))
 	}
 	if weight >= 0 {
+		before := s.split.Generation()
 		if err := s.setCandidateLocked(weight); err != nil {
 			return s.policyFailedLocked(ctx, now, err)
+		}
+		// The tick's own change comes between two looks; a change by hand
+		// since this tick's collection began still leaves the next look out.
+		if s.gen == before {
+			s.gen = s.split.Generation()
 		}
 	}
 	// A new step: the next canary weight, or a named step set by weights
@@ -435,10 +450,13 @@ func (s *Sentinel) beginStepLocked(now time.Time, name string) {
 }
 
 // setCandidateLocked gives the candidate weight basis points and the
-// baseline the rest (other versions keep theirs). In a dry run it only says
-// what it would do.
+// baseline the rest (other versions keep theirs), and makes weight the
+// rollout's target. In a dry run it only says what it would do. It leaves
+// the look's generation alone: the caller decides whether the change ends
+// a look cleanly.
 func (s *Sentinel) setCandidateLocked(weight int) error {
 	if s.cfg.dryRun {
+		s.target = weight
 		return nil
 	}
 	other := 0
@@ -451,7 +469,7 @@ func (s *Sentinel) setCandidateLocked(weight int) error {
 	if err := s.split.Set(s.cfg.candidate, weight, s.cfg.baseline); err != nil {
 		return err
 	}
-	s.gen = s.split.Generation()
+	s.target = weight
 	return nil
 }
 
@@ -546,6 +564,13 @@ func (s *Sentinel) manual(ctx context.Context, who, reason string, action Action
 	if action == ActionResume && s.phase != PhasePaused {
 		return fmt.Errorf("%s: %w: the rollout is %s, not paused", action, ErrTransition, s.phase)
 	}
+	if action == ActionResume && s.step == 0 {
+		// Paused before its first step: back to pending, so that the
+		// strategy starts the rollout on the next tick as it would have.
+		to = PhasePending
+	}
+	// A weight set here is left out of the current look: the look's
+	// generation stays behind, so the next tick sees the change.
 	if weight >= 0 {
 		if err := s.setCandidateLocked(weight); err != nil {
 			return err
@@ -554,9 +579,6 @@ func (s *Sentinel) manual(ctx context.Context, who, reason string, action Action
 	now := s.cfg.clock.Now()
 	from := s.phase
 	s.phase = to
-	if from == PhasePending && to == PhaseProgressing {
-		s.beginStepLocked(now, "manual")
-	}
 	who = whoOr(who)
 	if reason == "" {
 		reason = string(action) + " by " + who
@@ -571,7 +593,9 @@ func (s *Sentinel) Pause(ctx context.Context, who, reason string) error {
 	return s.manual(ctx, who, reason, ActionPause, PhasePaused, -1)
 }
 
-// Resume lets a paused rollout progress again.
+// Resume lets a paused rollout progress again. A rollout paused before its
+// first step goes back to pending, and the strategy starts it on the next
+// tick.
 func (s *Sentinel) Resume(ctx context.Context, who, reason string) error {
 	return s.manual(ctx, who, reason, ActionResume, PhaseProgressing, -1)
 }
@@ -588,6 +612,11 @@ func (s *Sentinel) Abort(ctx context.Context, who, reason string) error {
 
 // SetWeight sets the candidate's weight by hand (the baseline gets the
 // rest) and pauses the rollout there, so the strategy does not move it on.
+// A weight other than the rollout's current one begins a new step, named
+// for the weight, so that the step's calls and the judge's per-step counts
+// are all at the new weight; the look under way when the weight changes is
+// left out of the judge. After Resume the canary goes on from the new
+// weight to the next of its steps above it.
 func (s *Sentinel) SetWeight(ctx context.Context, who, reason string, candidateWeight int) error {
 	if candidateWeight < 0 || candidateWeight > balancer.TotalWeight {
 		return fmt.Errorf("%w: candidate weight %d, want 0..%d", balancer.ErrBadWeights, candidateWeight, balancer.TotalWeight)
@@ -602,12 +631,17 @@ func (s *Sentinel) SetWeight(ctx context.Context, who, reason string, candidateW
 			return fmt.Errorf("%s: %w", ActionSetWeights, err)
 		}
 	}
+	newStep := candidateWeight != s.target
 	if err := s.setCandidateLocked(candidateWeight); err != nil {
 		return err
 	}
+	now := s.cfg.clock.Now()
 	from := s.phase
 	s.phase = PhasePaused
-	s.emitLocked(ctx, s.cfg.clock.Now(), Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}, nil)
+	if newStep {
+		s.beginStepLocked(now, StepLabel(candidateWeight))
+	}
+	s.emitLocked(ctx, now, Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}, nil)
 	return nil
 }
 

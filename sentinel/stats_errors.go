@@ -192,17 +192,26 @@ func (t *ErrorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) 
 	return nil
 }
 
-// checkCounts validates one version's delta counts of a look.
+// checkCounts validates a count of samples and the events among them: one
+// version's delta counts of a look, added to its running total cum, or a
+// checkpoint's totals (JudgeState, with version "" and cum 0). The error
+// names the fields as version and samplesName or eventsName.
 func checkCounts(version string, samples, events, cum int64, samplesName, eventsName string) error {
+	name := func(n string) string {
+		if version == "" {
+			return n
+		}
+		return version + " " + n
+	}
 	switch {
 	case samples < 0:
-		return fmt.Errorf("ninelives: %s %s = %d, want a count ≥ 0", version, samplesName, samples)
+		return fmt.Errorf("ninelives: %s = %d, want a count ≥ 0", name(samplesName), samples)
 	case events < 0:
-		return fmt.Errorf("ninelives: %s %s = %d, want a count ≥ 0", version, eventsName, events)
+		return fmt.Errorf("ninelives: %s = %d, want a count ≥ 0", name(eventsName), events)
 	case events > samples:
-		return fmt.Errorf("ninelives: %s %s = %d exceeds %s %s = %d", version, eventsName, events, version, samplesName, samples)
+		return fmt.Errorf("ninelives: %s = %d exceeds %s = %d", name(eventsName), events, name(samplesName), samples)
 	case cum+samples < cum:
-		return fmt.Errorf("ninelives: %s %s = %d overflows the running total %d", version, samplesName, samples, cum)
+		return fmt.Errorf("ninelives: %s = %d overflows the running total %d", name(samplesName), samples, cum)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
@@ -27,6 +28,12 @@ type State struct {
 	// candidate's, in basis points.
 	Weights         []balancer.Weight `json:"weights"`
 	CandidateWeight int               `json:"candidateWeight"`
+	// TargetWeight is the candidate's weight as the rollout last set it,
+	// by a decision or by hand (SetWeight), in basis points: the weight
+	// asked for, before it is capped to leave other versions theirs, and
+	// in a dry run the weight that would have been set. Before anything is
+	// set it is the candidate's weight when the sentinel was made.
+	TargetWeight int `json:"targetWeight"`
 	// Window is this tick's figures; StepWindow adds up every tick of the step.
 	Window     *telemetry.Window `json:"window"`
 	StepWindow *telemetry.Window `json:"stepWindow"`
@@ -72,4 +79,22 @@ type Strategy interface {
 // warm-up, say); the sentinel's Close calls it.
 type Closer interface {
 	Close() error
+}
+
+// StatefulStrategy is implemented by strategies that keep state of their
+// own from tick to tick that a rollout cannot carry on without, such as
+// BlueGreen's stage, gates and blue's reference figures. Checkpoint saves
+// that state in Checkpoint.StrategyState, and Restore gives it back before
+// the restored sentinel's first tick. A strategy that wraps another may
+// have an Unwrap() Strategy method; Checkpoint and Restore look through it.
+type StatefulStrategy interface {
+	Strategy
+	// StrategyState returns the strategy's state as JSON; nil when there is
+	// nothing to save.
+	StrategyState() (json.RawMessage, error)
+	// RestoreStrategyState replaces the strategy's state with
+	// cp.StrategyState (empty when the checkpoint holds none). It returns
+	// an error, and changes nothing, when the strategy cannot carry the
+	// rollout on from cp.
+	RestoreStrategyState(cp Checkpoint) error
 }

@@ -104,7 +104,13 @@ type unsureCommit struct {
 
 // keepOpen hides a strategy's Close from the sentinels a Leader makes and
 // drops at each change of term; the Leader closes the strategy itself.
+// Unwrap lets the sentinel's Checkpoint and Restore reach the strategy's
+// own state (sentinel.StatefulStrategy), so that a new leader carries a
+// blue/green rollout on past its warm-up.
 type keepOpen struct{ sentinel.Strategy }
+
+// Unwrap returns the strategy keepOpen hides.
+func (k keepOpen) Unwrap() sentinel.Strategy { return k.Strategy }
 
 // NewLeader makes the sentinel name (letters, digits, '.', '_', '-') of the
 // rollout under prefix. initial are the weights before the rollout starts;
