@@ -237,7 +237,9 @@
 // And any number of these (up to 64 in all per tick; each message is cut
 // at 2,048 bytes):
 //
-//	alert(message, ...)     raise an alert beside the action (joined by spaces, as print)
+//	alert(message, ...)     raise an alert beside the action (joined by spaces, as print);
+//	                        beside a hold, the tick's event is the first alert, and the
+//	                        hold's reason is not sent
 //	log(message, ...)       write a line to the sentinel's log
 //	print(...)              the same as log (at a script's top level it goes nowhere)
 //

@@ -513,3 +513,30 @@ func TestScriptErrorUnwraps(t *testing.T) {
 	e.Pos = "a.star:1:2"
 	assert.Equal(t, "ninelives: script a.star:1:2: m", e.Error())
 }
+
+// A hold that alerts sends each alert text once, as an alert event of its
+// own text; the hold's reason is never sent as an alert.
+func TestHoldWithAlertsSendsOnlyTheAlerts(t *testing.T) {
+	src := `def on_tick(state):
+    if state.phase == "pending":
+        set_weight(100)
+        return
+    alert("first")
+    alert("second")
+    hold("waiting")
+`
+	r := newRig(t, script(t, "alerting.star", src))
+	r.tick(healthy())
+	e := r.tick(healthy())
+	assert.Equal(t, sentinel.ActionAlert, e.Action)
+	assert.Equal(t, "first", e.Reason)
+	assert.True(t, e.Alert)
+	require.NoError(t, r.s.Close()) // delivers the queued alerts
+	r.alerts.mu.Lock()
+	defer r.alerts.mu.Unlock()
+	var texts []string
+	for _, a := range r.alerts.events {
+		texts = append(texts, a.Reason)
+	}
+	assert.Equal(t, []string{"first", "second"}, texts)
+}

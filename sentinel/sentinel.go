@@ -395,7 +395,9 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 		if len(d.Alerts) == 0 {
 			return s.holdLocked(ctx, now, d.Reason)
 		}
-		d.Action, to = ActionAlert, from
+		// A hold that alerts changes nothing but the alerts: the event is
+		// the first alert, with its own text, not the hold's.
+		d.Action, d.Reason, to = ActionAlert, d.Alerts[0], from
 	case ActionAlert:
 		to, alert = from, true
 	case ActionStart, ActionAdvance, ActionSetWeights:
