@@ -8,6 +8,11 @@ BENCHTIME ?= 1s
 COUNT     ?= 5
 BUF       := $(GO) tool -modfile=../tools/go.mod buf
 
+# bash with pipefail: a failing command before a pipe (go test | tee) fails
+# its target.
+SHELL       := bash
+.SHELLFLAGS := -eo pipefail -c
+
 .PHONY: all test deps browser prometheus vet fmt-check bench lint proto demo
 
 all: test

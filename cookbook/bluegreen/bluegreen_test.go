@@ -12,18 +12,34 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// testSettings are the recipe's settings in the tests, with latency gates
+// far above a loaded machine's scheduling noise. The virtual clock moves the
+// sentinel's time, not the calls': each call still takes real time, and
+// when a tick's calls are made as fast as they can be on a busy machine
+// their latencies are mostly queueing and scheduling. With -race on 2 cores
+// at a load of 5, ticks' p99s of about 200 ms were measured, and the
+// program's gates (warm-up calls under 50 ms, green's p99 under 1.5× blue's
+// + 10 ms) once rolled a healthy green back. With a 1 s margin only a call
+// slower than 1.5× blue's p99 + 1 s counts as slow: noise would have to
+// bring most calls close to the load's 2 s deadline, where they would fail
+// the test as errors anyway.
+var testSettings = settings{warmupCeiling: time.Second, latencyMargin: time.Second}
+
 // runRecipe runs the recipe at 300 calls/s on a virtual clock: each tick's
-// calls are made as fast as they can be, so the assertions are on counts and
-// outcomes, never on wall time.
-func runRecipe(t *testing.T, greenFails bool) *demo.Result {
+// calls are made as fast as they can be, and the assertions are on counts
+// and outcomes. The calls' latencies are real, so the latency gates are
+// set far above scheduling noise (testSettings): the outcome does not
+// depend on how busy the machine is.
+func runRecipe(t *testing.T, st settings, reg demo.Regression) *demo.Result {
 	t.Helper()
-	res, err := demo.Run(context.Background(), Recipe(greenFails), demo.Options{
-		Regression: regression(greenFails),
+	res, err := demo.Run(context.Background(), newRecipe(st), demo.Options{
+		Regression: reg,
 		Rate:       300,
 		Duration:   90 * time.Second,
 		Interval:   time.Second,
@@ -49,7 +65,7 @@ func cutoverTick(t *testing.T, res *demo.Result) int {
 }
 
 func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
-	res := runRecipe(t, false)
+	res := runRecipe(t, testSettings, demo.RegressionNone)
 	require.Equal(t, sentinel.PhasePromoted, res.Phase)
 	assert.Zero(t, res.Failed, "not one call fails in the whole run")
 	assert.Positive(t, res.Calls)
@@ -76,7 +92,9 @@ func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
 }
 
 func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {
-	res := runRecipe(t, true)
+	st := testSettings
+	st.after = &GreenFailure
+	res := runRecipe(t, st, demo.RegressionErrors)
 	require.Equal(t, sentinel.PhaseRolledBack, res.Phase)
 	cut := cutoverTick(t, res)
 	assert.Greater(t, res.FinalTick, cut, "rolled back after the cut-over, in the rollback window")
@@ -92,6 +110,33 @@ func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {
 	last := res.Alerts[len(res.Alerts)-1]
 	assert.Equal(t, sentinel.ActionRollback, last.Action)
 	assert.True(t, strings.Contains(last.Reason, "green"), last.Reason)
+}
+
+// TestSlowGreenAfterTheCutoverGoesBackToBlue judges latency with the
+// tests' generous margin: from the cut-over on green takes 1.6 s a call,
+// above 1.5× blue's p99 + 1 s for any p99 of blue under 400 ms, and under
+// the load's 2 s deadline, so the calls are slow but do not fail.
+func TestSlowGreenAfterTheCutoverGoesBackToBlue(t *testing.T) {
+	st := testSettings
+	st.after = &demoserver.Faults{Latency: 1600 * time.Millisecond}
+	res := runRecipe(t, st, demo.RegressionLatency)
+	require.Equal(t, sentinel.PhaseRolledBack, res.Phase)
+	cut := cutoverTick(t, res)
+	assert.Equal(t, cut+2, res.FinalTick, "rolled back on the first tick of green's slow calls")
+	require.NotEmpty(t, res.Alerts)
+	last := res.Alerts[len(res.Alerts)-1]
+	assert.Equal(t, sentinel.ActionRollback, last.Action)
+	assert.Contains(t, last.Reason, "slower than blue")
+	for _, tk := range res.Ticks[res.FinalTick:] {
+		assert.Zero(t, tk.Load.Served["green"], "tick %d: back on blue", tk.N)
+	}
+}
+
+func TestRecipeDescribesItsOwnRegression(t *testing.T) {
+	rc := Recipe(true)
+	assert.Equal(t, "green passes its warm-up and shadow gates, then fails 20 % of its calls with UNAVAILABLE from the cut-over on",
+		rc.DescribeRegression(regression(true)))
+	assert.Equal(t, "green is as good as blue", rc.DescribeRegression(regression(false)))
 }
 
 func TestBadFlags(t *testing.T) {

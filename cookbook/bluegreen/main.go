@@ -52,10 +52,44 @@ func regression(greenFails bool) demo.Regression {
 	return demo.RegressionNone
 }
 
+// describe says what -green-fails does, for the view's header and the
+// report: the shared regressions' words are the canary's.
+func describe(r demo.Regression) string {
+	if r == demo.RegressionNone {
+		return "green is as good as blue"
+	}
+	return fmt.Sprintf("green passes its warm-up and shadow gates, then fails %g %% of its calls with UNAVAILABLE from the cut-over on",
+		100*GreenFailure.ErrorRate)
+}
+
+// settings are the recipe's knobs that a test turns: what green does from
+// the cut-over on, and the latency thresholds of its gates.
+type settings struct {
+	// after, if set, replaces green's faults at the cut-over.
+	after *demoserver.Faults
+	// warmupCeiling is the slowest a good warm-up call may be.
+	warmupCeiling time.Duration
+	// latencyMargin is BlueGreenConfig.LatencyMargin: how much slower than
+	// 1.5× blue's p99 green's calls may be in the rollback window.
+	latencyMargin time.Duration
+}
+
+// defaults are the program's settings: a warm-up call must take under
+// 50 ms, and green's p99 may be 1.5× blue's plus 10 ms.
+var defaults = settings{warmupCeiling: 50 * time.Millisecond, latencyMargin: 10 * time.Millisecond}
+
 // Recipe is the blue/green recipe. With greenFails, green starts healthy (so
 // it passes its warm-up and shadow gates) and starts failing the moment it
 // takes the traffic.
 func Recipe(greenFails bool) *demo.Recipe {
+	st := defaults
+	if greenFails {
+		st.after = &GreenFailure
+	}
+	return newRecipe(st)
+}
+
+func newRecipe(st settings) *demo.Recipe {
 	return &demo.Recipe{
 		Name:            "bluegreen",
 		Baseline:        "blue",
@@ -65,13 +99,14 @@ func Recipe(greenFails bool) *demo.Recipe {
 		// The grace period turns the shadow on; none before.
 		ShadowRate: 0,
 		Strategy: func(env *demo.Env) (sentinel.Strategy, error) {
-			return sentinel.NewBlueGreen(Config(env.Conn, env))
+			return sentinel.NewBlueGreen(config(env.Conn, env, st))
 		},
 		OnEvent: func(env *demo.Env, e sentinel.Event) {
-			if greenFails && e.Phase == sentinel.PhaseProgressing && cutOver(e) {
-				env.Fleet.SetFaults("green", GreenFailure)
+			if st.after != nil && e.Phase == sentinel.PhaseProgressing && cutOver(e) {
+				env.Fleet.SetFaults("green", *st.after)
 			}
 		},
+		Describe: describe,
 	}
 }
 
@@ -89,6 +124,10 @@ func cutOver(e sentinel.Event) bool {
 // calls in a row under 50 ms on every green server, a 5 s shadow grace
 // period, and a 10 s rollback window.
 func Config(cc *grpc.ClientConn, env *demo.Env) sentinel.BlueGreenConfig {
+	return config(cc, env, defaults)
+}
+
+func config(cc *grpc.ClientConn, env *demo.Env, st settings) sentinel.BlueGreenConfig {
 	getItem := func(ctx context.Context, cc *grpc.ClientConn) error {
 		_, err := demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: "warmup"})
 		return err
@@ -97,7 +136,7 @@ func Config(cc *grpc.ClientConn, env *demo.Env) sentinel.BlueGreenConfig {
 		Warmup: sentinel.WarmupOn(cc, env.Split, interceptor.WarmupConfig{
 			Calls:          []interceptor.CallFunc{getItem},
 			SuccessesInRow: 5,
-			LatencyCeiling: 50 * time.Millisecond,
+			LatencyCeiling: st.warmupCeiling,
 		}),
 		WarmupTimeout:        30 * time.Second,
 		Shadow:               env.Shadow,
@@ -107,5 +146,6 @@ func Config(cc *grpc.ClientConn, env *demo.Env) sentinel.BlueGreenConfig {
 		BaselineSpan:         time.Minute,
 		RollbackWindow:       10 * time.Second,
 		RollbackMinCalls:     500,
+		LatencyMargin:        st.latencyMargin,
 	}
 }

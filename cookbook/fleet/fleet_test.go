@@ -11,18 +11,21 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/fleet/fleettest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // runRecipe runs the recipe on a virtual clock: each tick's calls are made
 // as fast as they can be, so the assertions are on counts and outcomes.
-func runRecipe(t *testing.T, reg demo.Regression, kill bool) (*Result, string) {
+// edit, if set, changes the options first.
+func runRecipe(t *testing.T, reg demo.Regression, kill bool, edit ...func(*Options)) (*Result, string) {
 	t.Helper()
 	var out bytes.Buffer
-	res, err := Run(context.Background(), Options{
+	opts := Options{
 		Replicas:   5,
 		Regression: reg,
 		Rate:       100,
@@ -33,7 +36,11 @@ func runRecipe(t *testing.T, reg demo.Regression, kill bool) (*Result, string) {
 		Virtual:    true,
 		Seed:       7,
 		Out:        &out,
-	})
+	}
+	for _, e := range edit {
+		e(&opts)
+	}
+	res, err := Run(context.Background(), opts)
 	require.NoError(t, err, out.String())
 	t.Log("\n" + out.String())
 	return res, out.String()
@@ -95,9 +102,47 @@ func TestHealthyCanaryIsPromotedFleetWide(t *testing.T) {
 	assert.Equal(t, []sentinel.Action{sentinel.ActionStart, sentinel.ActionAdvance, sentinel.ActionAdvance, sentinel.ActionPromote}, actions)
 }
 
+// TestSecondRunAgainstTheSameEtcdStartsAfresh runs the recipe twice
+// against one etcd, as `-etcd` does: the second run must not find the
+// first one's promoted rollout (it would be promoted at its first tick,
+// with every replica at 100 % canary from the start).
+func TestSecondRunAgainstTheSameEtcdStartsAfresh(t *testing.T) {
+	srv, err := fleettest.Start(t.TempDir())
+	require.NoError(t, err)
+	defer srv.Stop()
+	withEtcd := func(o *Options) { o.Endpoints = []string{srv.Endpoint()} }
+
+	want := []sentinel.Action{sentinel.ActionStart, sentinel.ActionAdvance, sentinel.ActionAdvance, sentinel.ActionPromote}
+	var prefixes []string
+	for run := 1; run <= 2; run++ {
+		res, out := runRecipe(t, demo.RegressionNone, false, withEtcd)
+		require.Equal(t, sentinel.PhasePromoted, res.Phase, out)
+		var actions []sentinel.Action
+		for _, d := range res.Decisions {
+			actions = append(actions, d.Event.Action)
+		}
+		assert.Equal(t, want, actions, "run %d goes through every step", run)
+		require.NotEmpty(t, res.Decisions)
+		assert.Equal(t, 1, res.Decisions[0].Tick, "run %d starts at its first tick", run)
+		assert.Equal(t, 1, res.Decisions[0].Event.Step, "run %d starts at step 1", run)
+		assert.Contains(t, res.Decisions[0].Event.Weights, balancer.Weight{Version: "canary", Weight: 1000}, "run %d starts at 10 %%", run)
+		assert.True(t, strings.HasPrefix(res.Prefix, BasePrefix+"/"), res.Prefix)
+		assert.Contains(t, out, "keys under "+res.Prefix, "the run prints its prefix")
+		prefixes = append(prefixes, res.Prefix)
+	}
+	assert.NotEqual(t, prefixes[0], prefixes[1], "each run has a prefix of its own")
+
+	// A prefix that holds a rollout already is refused, before anything runs.
+	_, err = Run(context.Background(), Options{Endpoints: []string{srv.Endpoint()}, Prefix: prefixes[0],
+		Replicas: 1, Rate: 100, Interval: time.Second, TTL: time.Second, Duration: time.Minute, Virtual: true})
+	assert.ErrorContains(t, err, "etcd already holds")
+	assert.ErrorContains(t, err, "under "+prefixes[0])
+}
+
 func TestBadFlags(t *testing.T) {
 	for args, want := range map[string]string{
-		"-regression oops": `-regression "oops"`,
+		"-regression oops": `-regression "oops": want one of none, errors, latency, hang`,
+		"-regression diff": `-regression "diff": want one of none, errors, latency, hang (the fleet's replicas make no shadow calls`,
 		"-replicas 0":      "-replicas 0, want 1..50",
 		"-rate 1":          "-rate 1, want 10..5000",
 		"-ttl 1500ms":      "-ttl 1.5s, want whole seconds",

@@ -12,6 +12,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,7 +53,7 @@ func run(args []string, out io.Writer) error {
 	fs.SetOutput(out)
 	etcd := fs.String("etcd", "", "etcd endpoints, comma-separated; empty starts an embedded etcd on loopback")
 	replicas := fs.Int("replicas", 5, "client replicas")
-	regression := fs.String("regression", "errors", "what goes wrong with the canary at its second step: none, errors, latency or hang")
+	regression := fs.String("regression", "errors", "what goes wrong with the canary at its second step: "+strings.Join(regressions, ", "))
 	rate := fs.Int("rate", 100, "calls per second of each replica")
 	ttl := fs.Duration("ttl", 2*time.Second, "the etcd lease TTL: how soon a dead replica or sentinel is gone")
 	kill := fs.Bool("kill-leader", true, "kill the leading sentinel in the middle of the first step")
@@ -58,7 +61,7 @@ func run(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	reg, err := demo.ParseRegression(*regression)
+	reg, err := parseRegression(*regression)
 	if err != nil {
 		return err
 	}
@@ -88,6 +91,20 @@ func run(args []string, out io.Writer) error {
 	return nil
 }
 
+// regressions are the -regression values the recipe takes: the shared ones
+// but diff, which only shadow traffic can see, and the fleet's replicas
+// make none.
+var regressions = []string{string(demo.RegressionNone), string(demo.RegressionErrors), string(demo.RegressionLatency), string(demo.RegressionHang)}
+
+// parseRegression reads the -regression flag.
+func parseRegression(s string) (demo.Regression, error) {
+	if slices.Contains(regressions, s) {
+		return demo.ParseRegression(s)
+	}
+	return "", fmt.Errorf("ninelives: -regression %q: want one of %s (the fleet's replicas make no shadow calls, so diff would go unseen)",
+		s, strings.Join(regressions, ", "))
+}
+
 // Options are the recipe's settings.
 type Options struct {
 	Endpoints  []string // etcd; none: an embedded one
@@ -104,6 +121,10 @@ type Options struct {
 	Virtual bool
 	Seed    uint64
 	Out     io.Writer // the live view; nil for none
+	// Prefix is the rollout's key prefix in etcd; empty: a fresh one for
+	// the run (NewPrefix). Run refuses a prefix that holds keys already,
+	// such as a finished rollout's state.
+	Prefix string
 }
 
 func (o *Options) check() error {
@@ -124,8 +145,10 @@ func (o *Options) check() error {
 
 // Result is what a run did, with the figures the README quotes.
 type Result struct {
-	Phase sentinel.Phase
-	Ticks int
+	// Prefix is the run's key prefix in etcd.
+	Prefix string
+	Phase  sentinel.Phase
+	Ticks  int
 	// Decisions are the leaders' decisions but holds, in order, with the
 	// sentinel that made each.
 	Decisions []Decision
@@ -194,8 +217,36 @@ func (r *replica) close() {
 	r.client.Close()
 }
 
-// prefix is the rollout's key prefix in etcd.
-const prefix = "/ninelives/cookbook/fleet"
+// BasePrefix is where the runs' key prefixes are in etcd.
+const BasePrefix = "/ninelives/cookbook/fleet"
+
+// NewPrefix returns a key prefix of its own for a run that starts at t:
+// BasePrefix, the time, and a random suffix, so that a second run against
+// the same etcd never finds the first one's rollout state.
+func NewPrefix(t time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
+	return fmt.Sprintf("%s/%s-%s", BasePrefix, t.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
+}
+
+// checkEmpty returns an error if etcd holds any key under prefix.
+func checkEmpty(ctx context.Context, endpoints []string, prefix string) error {
+	c, err := fleettest.Client(endpoints...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	r, err := c.Get(ctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Errorf("ninelives: reading etcd under %s: %w", prefix, err)
+	}
+	if r.Count > 0 {
+		return fmt.Errorf("ninelives: etcd already holds %d keys under %s (an earlier run's rollout?): use another prefix", r.Count, prefix)
+	}
+	return nil
+}
 
 var initial = []balancer.Weight{{Version: "stable", Weight: balancer.TotalWeight}, {Version: "canary", Weight: 0}}
 
@@ -245,7 +296,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fopts := []fleet.Option{fleet.WithClock(clk), fleet.WithLogger(logger), fleet.WithTTL(opts.TTL), fleet.WithInterval(opts.Interval)}
 
-	fmt.Fprintf(out, "etcd: %s\n", strings.Join(endpoints, ","))
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = NewPrefix(time.Now())
+	}
+	if err := checkEmpty(ctx, endpoints, prefix); err != nil {
+		return nil, err
+	}
+	res := &Result{Prefix: prefix}
+	fmt.Fprintf(out, "etcd: %s, keys under %s\n", strings.Join(endpoints, ","), prefix)
 	var reps []*replica
 	defer func() {
 		for _, r := range reps {
@@ -253,7 +312,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}()
 	for i := range opts.Replicas {
-		r, err := newReplica(ctx, fmt.Sprintf("replica-%d", i+1), endpoints, servers.Target(), fopts)
+		r, err := newReplica(ctx, fmt.Sprintf("replica-%d", i+1), endpoints, prefix, servers.Target(), fopts)
 		if err != nil {
 			return nil, err
 		}
@@ -332,7 +391,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil
 	}
 
-	res := &Result{}
 	var rev0 int64
 	if srv != nil {
 		rev0 = srv.Revision()
@@ -488,7 +546,7 @@ func summary(out io.Writer, opts Options, res *Result, srv *fleettest.Server, re
 	fmt.Fprintln(out, ".")
 }
 
-func newReplica(ctx context.Context, name string, endpoints []string, target string, fopts []fleet.Option) (*replica, error) {
+func newReplica(ctx context.Context, name string, endpoints []string, prefix, target string, fopts []fleet.Option) (*replica, error) {
 	c, err := fleettest.Client(endpoints...)
 	if err != nil {
 		return nil, err

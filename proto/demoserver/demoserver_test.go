@@ -22,12 +22,18 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func client(t *testing.T, s *demoserver.Server) demov1.DemoServiceClient {
+// conn dials s and closes the connection when the test ends.
+func conn(t *testing.T, s *demoserver.Server) *grpc.ClientConn {
 	t.Helper()
 	cc, err := grpc.NewClient("passthrough:///"+s.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	t.Cleanup(func() { cc.Close() })
-	return demov1.NewDemoServiceClient(cc)
+	return cc
+}
+
+func client(t *testing.T, s *demoserver.Server) demov1.DemoServiceClient {
+	t.Helper()
+	return demov1.NewDemoServiceClient(conn(t, s))
 }
 
 func TestRepliesNameVersionAndInstance(t *testing.T) {
@@ -83,7 +89,8 @@ func TestFaultsSwitchWhileRunning(t *testing.T) {
 	s := demoserver.New("canary", "canary-0", demoserver.WithSeed(3), demoserver.WithEntered(entered))
 	require.NoError(t, s.Start("127.0.0.1:0"))
 	defer s.Stop()
-	c := client(t, s)
+	cc := conn(t, s)
+	c := demov1.NewDemoServiceClient(cc)
 	ctx := context.Background()
 
 	s.SetFaults(demoserver.Faults{ErrorRate: 1})
@@ -115,7 +122,14 @@ func TestFaultsSwitchWhileRunning(t *testing.T) {
 		done <- err
 	}()
 	assert.Equal(t, "GetItem", <-entered)
-	assert.EqualValues(t, 1, s.InFlight())
+	// A second call on the same connection makes a full round trip to the
+	// server without entering a handler (an unknown method: no fault
+	// applies to it). Without the hang the first call's handler, which has
+	// nothing else to do, would have ended by then; with it, the call is
+	// still inside and has not returned.
+	err = cc.Invoke(ctx, "/ninelives.demo.v1.DemoService/NoSuchMethod", &demov1.GetItemRequest{}, &demov1.GetItemResponse{})
+	require.Equal(t, codes.Unimplemented, status.Code(err), "the second call made its round trip")
+	assert.EqualValues(t, 1, s.InFlight(), "the hung call is still in its handler")
 	select {
 	case err := <-done:
 		t.Fatalf("the hung call returned: %v", err)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"time"
+
+	"github.com/ninelives-go/ninelives/sentinel"
 )
 
 // Flags are the flags every recipe's program shares.
@@ -33,7 +35,8 @@ func AddFlags(fs *flag.FlagSet, rate int, report string) *Flags {
 
 // Main runs the recipe in real time with the flags' settings, printing to
 // stdout, until it ends or the program is interrupted. A run that ends
-// before its rollout does is an error.
+// before its rollout does is an error, unless the rollout was paused by
+// hand and is still paused: the summary says so and Main returns nil.
 func (f *Flags) Main(rc *Recipe, reg Regression) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -51,8 +54,14 @@ func (f *Flags) Main(rc *Recipe, reg Regression) error {
 	if err != nil {
 		return err
 	}
-	if !res.Phase.Final() {
-		return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s)", *f.Duration, res.Phase)
+	return outcome(res, *f.Duration)
+}
+
+// outcome is the error of a run that ended with res after at most d: none
+// for a rollout that finished, or that was paused by hand and still is.
+func outcome(res *Result, d time.Duration) error {
+	if res.Phase.Final() || res.Phase == sentinel.PhasePaused {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s); give it a longer -duration", d, res.Phase)
 }

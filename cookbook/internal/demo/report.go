@@ -177,7 +177,7 @@ func WriteReport(path string, rc *Recipe, r *Result) error {
 		Title:     fmt.Sprintf("ninelives %s: %s", rc.Name, r.Phase),
 		Generated: time.Now().UTC().Format(time.RFC3339),
 		Lines: []string{
-			fmt.Sprintf("Regression: %s (%s)", r.Regression, r.Regression.Describe()),
+			fmt.Sprintf("Regression: %s (%s)", r.Regression, rc.DescribeRegression(r.Regression)),
 			fmt.Sprintf("Outcome: %s after %v, %d ticks", r.Phase, r.Elapsed.Round(time.Second), len(r.Ticks)),
 			fmt.Sprintf("Calls: %d made, %d failed", r.Calls, r.Failed),
 			fmt.Sprintf("%s primary calls before the final decision: %d", rc.Candidate, r.CandidateCalls),

@@ -42,6 +42,19 @@ type Recipe struct {
 	Strategy func(env *Env) (sentinel.Strategy, error)
 	// OnEvent sees every decision but holds, on the tick loop.
 	OnEvent func(env *Env, e sentinel.Event)
+	// Describe says in words what the regression does to this recipe's
+	// candidate, for the view's header and the report; nil uses
+	// Regression.Describe.
+	Describe func(r Regression) string
+}
+
+// DescribeRegression says in words what the regression does to the
+// recipe's candidate.
+func (rc *Recipe) DescribeRegression(r Regression) string {
+	if rc.Describe != nil {
+		return rc.Describe(r)
+	}
+	return r.Describe()
 }
 
 // Options are the flags of a recipe's program.
@@ -174,6 +187,10 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
+	// The run fills in defaults on its own copy: the caller's recipe stays
+	// as it was.
+	rcCopy := *rc
+	rc = &rcCopy
 	if rc.Instances == 0 {
 		rc.Instances = 3
 	}

@@ -25,7 +25,7 @@ func newView(out io.Writer, rc *Recipe, opts Options) *view {
 func (v *view) header(env *Env) {
 	fmt.Fprintf(v.out, "ninelives %s recipe: %d %s and %d %s servers on loopback, %d calls/s, a tick every %v\n",
 		v.rc.Name, v.rc.Instances, v.rc.Baseline, v.rc.Instances, v.rc.Candidate, v.opts.Rate, v.opts.Interval)
-	fmt.Fprintf(v.out, "Regression: %s: %s\n", v.opts.Regression, v.opts.Regression.Describe())
+	fmt.Fprintf(v.out, "Regression: %s: %s\n", v.opts.Regression, v.rc.DescribeRegression(v.opts.Regression))
 	fmt.Fprintf(v.out, "Each line: time, phase and step, the %s's weight, then per version calls/s, error %% and p99 of the tick, shadow mismatches, and the decision.\n\n",
 		v.rc.Candidate)
 }
@@ -57,9 +57,29 @@ func (v *view) summary(r *Result) {
 		fmt.Fprintf(v.out, "\nThe regression (%s) was caught and rolled back: the %s has no traffic left.\n", v.opts.Regression, v.rc.Candidate)
 	case r.Phase == sentinel.PhasePromoted:
 		fmt.Fprintf(v.out, "\nThe %s was promoted: it has all the traffic.\n", v.rc.Candidate)
+	case r.Phase == sentinel.PhasePaused:
+		fmt.Fprintf(v.out, "\nThe rollout was paused by hand (%s) and was still paused when the run's -duration of %v ran out: nothing was promoted or rolled back, the weights stayed where the pause held them.\n",
+			pausedBy(r.Events), v.opts.Duration)
 	case !r.Phase.Final():
 		fmt.Fprintf(v.out, "\nThe run ended before the rollout did (phase %s); give it a longer -duration.\n", r.Phase)
 	}
+}
+
+// pausedBy names who paused the rollout last, and why, from its decisions.
+func pausedBy(events []sentinel.Event) string {
+	for i := len(events) - 1; i >= 0; i-- {
+		if e := events[i]; e.Phase == sentinel.PhasePaused && (e.Action == sentinel.ActionPause || e.Action == sentinel.ActionSetWeights) {
+			s := "by " + e.Who
+			if e.Who == "" {
+				s = "by an unnamed caller"
+			}
+			if e.Reason != "" {
+				s += ": " + e.Reason
+			}
+			return s
+		}
+	}
+	return "from the status page or the API"
 }
 
 func (r *Result) startTime() time.Time {

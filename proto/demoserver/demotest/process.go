@@ -7,16 +7,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 )
+
+// TargetTimeout bounds the wait for demofleet to print its target.
+const TargetTimeout = 30 * time.Second
 
 // FleetProcess runs the fleet in a process of its own (the demofleet
 // command, built for the test), as servers run apart from their clients in
 // production, and returns its composite target. Benchmarks use it so that
 // the servers' work and garbage are not the client's. The process ends when
-// the test does.
+// the test does. If demofleet exits or prints no target within
+// TargetTimeout, the test fails with what demofleet wrote on its standard
+// error.
 func FleetProcess(tb testing.TB, specs ...demoserver.VersionSpec) string {
 	tb.Helper()
 	bin := filepath.Join(tb.TempDir(), "demofleet")
@@ -24,39 +31,128 @@ func FleetProcess(tb testing.TB, specs ...demoserver.VersionSpec) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		tb.Fatalf("building demofleet: %v\n%s", err, out)
 	}
+	p, err := startFleetProcess(bin, fleetArgs(specs), TargetTimeout)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(p.stop)
+	return p.target
+}
+
+// fleetArgs are demofleet's -fleet flags for specs.
+func fleetArgs(specs []demoserver.VersionSpec) []string {
 	var args []string
 	for _, sp := range specs {
 		f := sp.Faults
-		faults := []string{fmt.Sprintf("errors=%g", f.ErrorRate), "latency=" + f.Latency.String(), fmt.Sprintf("price=%d", f.PriceDelta)}
+		faults := []string{fmt.Sprintf("errors=%g", f.ErrorRate), "latency=" + f.Latency.String(),
+			fmt.Sprintf("price=%d", f.PriceDelta), fmt.Sprintf("extra=%d", f.ExtraItems)}
 		if f.Hang {
 			faults = append(faults, "hang")
 		}
 		args = append(args, "-fleet", fmt.Sprintf("%s=%d:%s", sp.Version, sp.Count, strings.Join(faults, ",")))
 	}
+	return args
+}
+
+// fleetProcess is a running demofleet.
+type fleetProcess struct {
+	cmd    *exec.Cmd
+	stdin  io.Closer
+	target string
+}
+
+// stop closes demofleet's standard input, which ends it, and waits for it.
+func (p *fleetProcess) stop() {
+	_ = p.stdin.Close()
+	_ = p.cmd.Wait()
+}
+
+// startFleetProcess starts bin with args and waits at most wait for the
+// line "target: …" on its standard output. When the process exits first,
+// prints something else or stays silent, it is stopped and the error
+// carries what it wrote on its standard error.
+func startFleetProcess(bin string, args []string, wait time.Duration) (*fleetProcess, error) {
 	cmd := exec.Command(bin, args...)
+	stderr := &tailBuffer{max: 4 << 10}
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 5 * time.Second // a child left holding the pipes cannot hang Wait
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		tb.Fatal(err)
+		return nil, fmt.Errorf("ninelives: demofleet: %w", err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		tb.Fatal(err)
+		return nil, fmt.Errorf("ninelives: demofleet: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
+		return nil, fmt.Errorf("ninelives: starting demofleet: %w", err)
 	}
-	tb.Cleanup(func() {
-		stdin.Close() // demofleet stops when its input closes
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		tb.Fatalf("demofleet printed no target: %v", err)
+	type read struct {
+		line string
+		err  error
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	target, ok := strings.CutPrefix(strings.TrimSpace(line), "target: ")
-	if !ok {
-		tb.Fatalf("demofleet printed %q, want a target", line)
+	lines := make(chan read, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		lines <- read{line, err}
+		if err == nil {
+			_, _ = io.Copy(io.Discard, stdout) // until the process ends
+		}
+	}()
+	// fail ends the process and returns why it gave no target, with its
+	// exit status if it exited by itself, and its standard error.
+	fail := func(why string, exited bool) error {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		werr := cmd.Wait()
+		msg := "ninelives: demofleet " + why
+		if exited && werr != nil {
+			msg += fmt.Sprintf(" (%v)", werr)
+		}
+		if s := strings.TrimSpace(stderr.String()); s != "" {
+			msg += "; its standard error:\n" + s
+		} else {
+			msg += "; it wrote nothing on its standard error"
+		}
+		return fmt.Errorf("%s", msg)
 	}
-	return target
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case r := <-lines:
+		if r.err != nil {
+			return nil, fail(fmt.Sprintf("exited before it printed its target: %s %s", bin, strings.Join(args, " ")), true)
+		}
+		target, ok := strings.CutPrefix(strings.TrimSpace(r.line), "target: ")
+		if !ok {
+			return nil, fail(fmt.Sprintf("printed %q, want \"target: …\"; killed it", r.line), false)
+		}
+		return &fleetProcess{cmd: cmd, stdin: stdin, target: target}, nil
+	case <-timer.C:
+		return nil, fail(fmt.Sprintf("printed no target within %v; killed it", wait), false)
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it; a process's output
+// goes to it from another goroutine.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
 }

@@ -6,7 +6,13 @@
 //	target: ninelives:///stable=passthrough:///127.0.0.1:41231;…
 //
 // Each -fleet flag is VERSION=COUNT, optionally followed by :FAULTS, a
-// comma-separated list of errors=RATE, latency=DURATION, price=DELTA, hang.
+// comma-separated list of
+//
+//	errors=RATE        the share of calls, in [0, 1], that fail with UNAVAILABLE
+//	latency=DURATION   added to every call (0 or more, such as 5ms)
+//	price=DELTA        added to every item's price: a changed reply field
+//	extra=N            items ListItems streams past the page size (0 or more)
+//	hang               every call blocks until its deadline or the fleet stops (no value)
 package main
 
 import (
@@ -94,7 +100,7 @@ func ParseSpec(v string) (demoserver.VersionSpec, error) {
 		return sp, nil
 	}
 	for _, f := range strings.Split(faults, ",") {
-		key, val, _ := strings.Cut(f, "=")
+		key, val, hasVal := strings.Cut(f, "=")
 		var err error
 		switch key {
 		case "errors":
@@ -104,12 +110,23 @@ func ParseSpec(v string) (demoserver.VersionSpec, error) {
 			}
 		case "latency":
 			sp.Faults.Latency, err = time.ParseDuration(val)
+			if err == nil && sp.Faults.Latency < 0 {
+				err = fmt.Errorf("latency %s is negative, want a duration of 0 or more", val)
+			}
 		case "price":
 			sp.Faults.PriceDelta, err = strconv.ParseInt(val, 10, 64)
+		case "extra":
+			sp.Faults.ExtraItems, err = strconv.Atoi(val)
+			if err == nil && sp.Faults.ExtraItems < 0 {
+				err = fmt.Errorf("extra %s is negative, want a whole number of items, 0 or more", val)
+			}
 		case "hang":
+			if hasVal {
+				err = fmt.Errorf("hang takes no value, got %q", val)
+			}
 			sp.Faults.Hang = true
 		default:
-			err = errors.New("want errors=RATE, latency=DURATION, price=DELTA or hang")
+			err = errors.New("want errors=RATE, latency=DURATION, price=DELTA, extra=N or hang")
 		}
 		if err != nil {
 			return sp, fmt.Errorf("ninelives: -fleet %q: fault %q: %v", v, f, err)
