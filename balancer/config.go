@@ -69,7 +69,9 @@ func (c *Config) Split() *Split { return c.split }
 // defaults and resolves its Split. Every error wraps ErrBadConfig and names
 // the field and the value; a field it does not know (a misspelt "fallbak",
 // a "sticky_key") and anything after the config's closing brace are errors,
-// not silently ignored.
+// not silently ignored. So a config written for a later release, with a
+// field this one does not know, is refused, and grpc then refuses the whole
+// service config: roll out the clients before the config.
 func ParseConfig(js json.RawMessage) (*Config, error) {
 	cfg := new(Config)
 	dec := json.NewDecoder(bytes.NewReader(js))

@@ -2,6 +2,7 @@ package balancer_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -106,7 +107,20 @@ func FuzzParseCompositeTarget(f *testing.F) {
 	f.Add("ninelives:///a=passthrough:///a%252541")
 	f.Add("ninelives:///a=unix:///tmp/50%2525.sock")
 	f.Add("a=unix:///tmp/50%2525.sock;b=passthrough:///a%252541")
+	f.Add("ninelives:///a=unix:///tmp/x%3By z.sock")
+	f.Add("ninelives:///a=unix:///tmp/x%3Bb=passthrough:///y z")
+	f.Add("0=%3B ")
 	f.Fuzz(func(t *testing.T, in string) {
+		// With or without the scheme, a body without '?' or '#' reads
+		// alike: the URL form must not split it anywhere else.
+		if !strings.ContainsAny(in, "?#") && !strings.HasPrefix(in, Scheme+":") {
+			bare, bareErr := ParseCompositeTarget(in)
+			full, fullErr := ParseCompositeTarget(Scheme + ":///" + in)
+			if bareErr == nil {
+				require.NoError(t, fullErr, "%q parses bare but not as %s:///…", in, Scheme)
+				assert.Equal(t, bare, full, "%q", in)
+			}
+		}
 		pairs, err := ParseCompositeTarget(in)
 		if err != nil {
 			assert.ErrorIs(t, err, ErrBadTarget)

@@ -101,9 +101,17 @@ func pairsFromURL(u *url.URL, s string) ([]VersionTarget, error) {
 	if u.Host != "" || u.User != nil {
 		return nil, fmt.Errorf("%w: %q: write %s:///VERSION=TARGET;… with three slashes, not an authority %q", ErrBadTarget, s, Scheme, u.Host)
 	}
+	// The body as written: RawPath when the text differs from the default
+	// encoding of Path. EscapedPath alone would rebuild the text from the
+	// decoded Path whenever the text holds a character such as a space,
+	// turning an escaped %3B back into a separator.
 	body := u.Opaque
 	if body == "" {
-		body = strings.TrimPrefix(u.EscapedPath(), "/")
+		body = u.RawPath
+		if body == "" {
+			body = u.EscapedPath()
+		}
+		body = strings.TrimPrefix(body, "/")
 	}
 	return parsePairs(body)
 }
