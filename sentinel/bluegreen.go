@@ -234,8 +234,11 @@ func (c BlueGreenConfig) withDefaults() (BlueGreenConfig, error) {
 // gates' statistics and blue's reference figures, and a sentinel restored
 // from it carries on: in the warm-up the warm-up runs again, in the shadow
 // grace period the shadow is turned on again, and through the rollback
-// window green is judged on against the same reference. Restore rejects a
-// checkpoint past the warm-up that lacks the strategy's state.
+// window green is judged on against the same reference. Restoring replaces
+// all the strategy's state, so a BlueGreen kept from one sentinel to the
+// next (as the fleet's leader keeps it) carries on the checkpoint's rollout,
+// not what it went through itself. Restore rejects a checkpoint past the
+// warm-up that lacks the strategy's state.
 //
 // A BlueGreen drives one rollout; make a new one for the next. Close it
 // (the sentinel's Close does) to stop a running warm-up and the shadow.
@@ -318,9 +321,10 @@ func (b *BlueGreen) Config() BlueGreenConfig { return b.cfg }
 // Name implements Strategy.
 func (b *BlueGreen) Name() string { return "bluegreen" }
 
-// Stage returns the step the strategy is in: "" before the first tick,
-// StepWarmup, StepShadow, or StepCutover once the cut-over has been
-// applied.
+// Stage returns the step the strategy is in: "" before the first tick
+// (and after a restore in the warm-up, until the tick that starts the
+// warm-up again), StepWarmup, StepShadow, or StepCutover once the cut-over
+// has been applied.
 func (b *BlueGreen) Stage() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -382,7 +386,7 @@ func (b *BlueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 	}
 
 	if s.Phase == PhasePending {
-		if b.done == nil {
+		if b.stage == "" {
 			b.startWarmupLocked(ctx, green)
 		}
 		return Decision{Action: ActionStart, Weight: 0, StepName: StepWarmup,
@@ -398,7 +402,10 @@ func (b *BlueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 	case StepShadow:
 		return b.shadowLocked(s)
 	}
-	if b.stage == "" { // a manual control moved the rollout out of pending before the first tick
+	if b.stage == "" {
+		// No warm-up yet: the rollout was paused while pending, or the
+		// strategy was restored from a checkpoint in the warm-up without a
+		// warm-up of its own running.
 		b.startWarmupLocked(ctx, green)
 	}
 	return b.warmupLocked(s)
@@ -434,6 +441,20 @@ func (b *BlueGreen) startWarmupLocked(ctx context.Context, green string) {
 		b.report, b.warmErr = rep, err
 		b.mu.Unlock()
 	}()
+}
+
+// warmupRunningLocked reports whether a warm-up the strategy started has
+// not finished yet.
+func (b *BlueGreen) warmupRunningLocked() bool {
+	if b.done == nil {
+		return false
+	}
+	select {
+	case <-b.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // runWarmup calls the user's warm-up, turning a panic into an error.

@@ -83,19 +83,25 @@ func (b *BlueGreen) StrategyState() (json.RawMessage, error) {
 	return json.Marshal(st)
 }
 
-// RestoreStrategyState implements StatefulStrategy. In the warm-up the
-// strategy warms green up again (unless its own warm-up has run); in the
-// shadow grace period it turns the shadow on again on the next tick and
-// carries on the gate's test; through the rollback window it judges green
-// on against the same reference. A checkpoint without the strategy's state
-// can be carried on only before the shadow step or the cut-over (or once
-// the rollout has ended); past them it is rejected.
+// RestoreStrategyState implements StatefulStrategy. It replaces all of
+// the strategy's state with the checkpoint's, whatever the strategy went
+// through before (the fleet's leader keeps one strategy from term to
+// term): the stage, the warm-up's report, blue's figures, the gates'
+// statistics and the reference. In the warm-up (or before it) the strategy
+// warms green up again, unless a warm-up of its own is still running, whose
+// report it then waits for; in the shadow grace period it turns the shadow
+// on again on the next tick and carries on the gate's test; through the
+// rollback window it judges green on against the same reference. A
+// checkpoint without the strategy's state can be carried on only before the
+// shadow step or the cut-over (or once the rollout has ended), from a fresh
+// state; past them it is rejected.
 func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
-	if len(cp.StrategyState) == 0 {
-		return blueGreenResumable(cp)
-	}
 	var st blueGreenState
-	if err := json.Unmarshal(cp.StrategyState, &st); err != nil {
+	if len(cp.StrategyState) == 0 {
+		if err := blueGreenResumable(cp); err != nil {
+			return err
+		}
+	} else if err := json.Unmarshal(cp.StrategyState, &st); err != nil {
 		return fmt.Errorf("ninelives: blue/green state: %v", err)
 	}
 	bad := func(format string, args ...any) error {
@@ -120,16 +126,20 @@ func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
 		}
 		blue = append(blue, blueTick{at: t.At, w: w})
 	}
+	// The shadow gate: the checkpoint's statistics, or a fresh gate.
 	var shadow *ShadowTest
-	if b.shadow != nil && st.Shadow != nil {
+	if b.cfg.Shadow != nil {
 		var err error
 		if shadow, err = b.newShadowGate(); err != nil {
 			return err
 		}
-		if err := shadow.restore(*st.Shadow); err != nil {
-			return bad("shadowTest.%v", inner(err))
+		if st.Shadow != nil {
+			if err := shadow.restore(*st.Shadow); err != nil {
+				return bad("shadowTest.%v", inner(err))
+			}
 		}
-	} else if st.Stage == StepShadow {
+	}
+	if st.Stage == StepShadow && st.Shadow == nil {
 		return bad("stage %q without the shadow gate's statistics", st.Stage)
 	}
 
@@ -173,20 +183,22 @@ func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch {
-	case st.Stage == StepShadow || st.Stage == StepCutover:
-		b.stage = st.Stage
-	case b.done == nil:
-		// No warm-up of its own: the next tick out of pending starts one.
+	b.stage = st.Stage
+	if st.Stage == "" || st.Stage == StepWarmup {
+		// A warm-up of the strategy's own that is still running goes on,
+		// and its report is the one the rollout waits for; without one, the
+		// next tick starts the warm-up again.
 		b.stage = ""
+		if b.warmupRunningLocked() {
+			b.stage = StepWarmup
+		}
 	}
-	if st.Report != nil {
-		b.report = st.Report
+	if !b.warmupRunningLocked() {
+		b.warmErr = nil
 	}
+	b.report = st.Report
 	b.blue = blue
-	if shadow != nil {
-		b.shadow = shadow
-	}
+	b.shadow = shadow
 	b.cutAsked, b.cutAt, b.ref = st.CutAsked, st.CutAt, ref
 	b.errTest, b.latTest = errTest, latTest
 	return nil

@@ -504,6 +504,11 @@ func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 10000, r2.split.Weight("canary"), "green keeps all the traffic")
 	assert.Equal(t, sentinel.StepCutover, bg2.Stage())
+	assert.Contains(t, string(cp.StrategyState), `"errorTest":{"looks":3,`)
+	assert.Contains(t, string(cp.StrategyState), `"latencyTest":{"looks":3,`)
+	assert.Contains(t, string(cp.StrategyState), `"blue":[{`)
+	assert.JSONEq(t, string(cp.StrategyState), strategyState(t, bg2),
+		"the restored strategy holds the checkpoint's state: window tests, blue's figures, reference")
 	var e sentinel.Event
 	for i := 0; i < 30 && r2.s.Phase() == sentinel.PhaseProgressing; i++ {
 		e = r2.tick(greenOnly(100, 0, 0.02))
@@ -540,13 +545,24 @@ func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
 	})
 }
 
+// newShadow is a shadow interceptor whose rate the tests read back.
+func newShadow(t *testing.T) *interceptor.Shadow {
+	t.Helper()
+	sh, err := interceptor.NewShadow(interceptor.ShadowConfig{Candidate: "elsewhere"})
+	require.NoError(t, err)
+	t.Cleanup(func() { sh.Close(context.Background()) })
+	return sh
+}
+
+// strategyState is bg's state as a checkpoint saves it.
+func strategyState(t *testing.T, bg *sentinel.BlueGreen) string {
+	t.Helper()
+	st, err := bg.StrategyState()
+	require.NoError(t, err)
+	return string(st)
+}
+
 func TestBlueGreenRestoredInTheShadowGraceCutsOver(t *testing.T) {
-	newShadow := func(t *testing.T) *interceptor.Shadow {
-		sh, err := interceptor.NewShadow(interceptor.ShadowConfig{Candidate: "elsewhere"})
-		require.NoError(t, err)
-		t.Cleanup(func() { sh.Close(context.Background()) })
-		return sh
-	}
 	g := newWarmGate(true, "ok")
 	cfg := blueGreenCfg(g)
 	cfg.Shadow, cfg.ShadowRate = newShadow(t), 0.25
@@ -565,6 +581,9 @@ func TestBlueGreenRestoredInTheShadowGraceCutsOver(t *testing.T) {
 	r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
 	require.NoError(t, err)
 	assert.Equal(t, sentinel.StepShadow, bg2.Stage())
+	assert.Contains(t, string(cp.StrategyState), `"shadowTest":{"looks":2,`)
+	assert.JSONEq(t, string(cp.StrategyState), strategyState(t, bg2),
+		"the restored strategy holds the checkpoint's state: the shadow gate, blue's figures, the report")
 	var e sentinel.Event
 	for i := 0; i < 20 && r2.split.Weight("canary") == 0; i++ {
 		e = r2.tick(withComparisons(blueOnly(), 40, 0))
@@ -605,4 +624,189 @@ func TestBlueGreenScriptRestoredPastTheWarmupIsRejected(t *testing.T) {
 	require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
 	assert.ErrorContains(t, err, "past the warm-up, and the checkpoint holds no blue/green state")
 	assert.Equal(t, 0, split.Weight("canary"), "nothing moved")
+}
+
+// warmTurns is a warm-up that passes once for each turn the test gives it,
+// so that a strategy warms green up again only when the test says.
+type warmTurns chan struct{}
+
+func (w warmTurns) warm(ctx context.Context, version string) (*interceptor.WarmupReport, error) {
+	select {
+	case <-w:
+		return &interceptor.WarmupReport{Version: version, Passed: true, Reason: "ok"}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// waitWarmup waits until the strategy's current warm-up has finished.
+func waitWarmup(t *testing.T, bg *sentinel.BlueGreen) {
+	t.Helper()
+	done := bg.WarmupDone()
+	require.NotNil(t, done, "the warm-up has started")
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the warm-up did not finish")
+	}
+}
+
+// reuse restores cp into bg, the strategy of r, on a fresh split, as the
+// fleet's leader does at the start of each term with the strategy it
+// keeps.
+func reuse(t *testing.T, r *rig, bg *sentinel.BlueGreen, cp sentinel.Checkpoint) *rig {
+	t.Helper()
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+	s, err := sentinel.Restore(split, r.src, wrapped{bg}, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return &rig{t: t, split: split, src: r.src, clock: r.clock, alerts: new(alerts), s: s}
+}
+
+// A BlueGreen restored from a checkpoint takes the checkpoint's state,
+// whatever it went through itself before.
+func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
+	// checkpoints of another sentinel's rollout: pending, then in the
+	// warm-up.
+	g0 := newWarmGate(true, "ok")
+	r0, _ := newBlueGreen(t, blueGreenCfg(g0))
+	pending := roundTrip(t, r0.s.Checkpoint())
+	r0.tick(blueOnly())
+	warm := roundTrip(t, r0.s.Checkpoint())
+	require.Equal(t, sentinel.StepWarmup, warm.StepName)
+	require.NotEmpty(t, warm.StrategyState)
+	// The fleet's leader restores this when it has no usable checkpoint.
+	fallback := sentinel.Checkpoint{Baseline: "stable", Candidate: "canary", Phase: warm.Phase, Step: warm.Step, StepName: warm.StepName,
+		StepStart: warm.StepStart, Started: warm.Started, Weights: warm.Weights}
+
+	// cutOver runs a strategy of its own past the cut-over.
+	cutOver := func(t *testing.T) (*rig, *sentinel.BlueGreen, warmTurns) {
+		turns := make(warmTurns, 1)
+		cfg := blueGreenCfg(nil)
+		cfg.Warmup = turns.warm
+		r, bg := newBlueGreen(t, cfg)
+		r.tick(blueOnly())
+		turns <- struct{}{}
+		waitWarmup(t, bg)
+		require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+		r.tick(greenOnly(100, 0, 0.02))
+		require.Equal(t, sentinel.StepCutover, bg.Stage())
+		require.NotNil(t, bg.WarmupReport())
+		return r, bg, turns
+	}
+
+	for _, tc := range []struct {
+		name string
+		cp   sentinel.Checkpoint
+	}{
+		{"a checkpoint in the warm-up", warm},
+		{"a checkpoint in the warm-up without the strategy's state", fallback},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, bg, turns := cutOver(t)
+			before := bg.WarmupDone()
+			r2 := reuse(t, r, bg, tc.cp)
+			assert.Empty(t, bg.Stage(), "its own warm-up is over: the next tick warms green up again")
+			assert.Nil(t, bg.WarmupReport(), "the checkpoint holds no report")
+			var st map[string]any
+			require.NoError(t, json.Unmarshal([]byte(strategyState(t, bg)), &st))
+			for _, key := range []string{"reference", "errorTest", "latencyTest", "cutAt"} {
+				assert.Nil(t, st[key], "%s: nothing of its own cut-over is left", key)
+			}
+
+			e := r2.tick(blueOnly())
+			assert.Equal(t, sentinel.ActionHold, e.Action)
+			assert.Contains(t, e.Reason, "warming canary up")
+			assert.Equal(t, sentinel.StepWarmup, bg.Stage())
+			assert.NotEqual(t, before, bg.WarmupDone(), "a warm-up of its own, anew")
+			turns <- struct{}{}
+			waitWarmup(t, bg)
+			e = r2.tick(blueOnly())
+			assert.Equal(t, sentinel.ActionSetWeights, e.Action, "cut over after the new warm-up: %s", e.Reason)
+			r2.tick(greenOnly(100, 0, 0.02))
+			assert.Equal(t, sentinel.StepCutover, bg.Stage())
+		})
+	}
+
+	t.Run("a pending checkpoint", func(t *testing.T) {
+		r, bg, turns := cutOver(t)
+		r2 := reuse(t, r, bg, pending)
+		assert.Empty(t, bg.Stage())
+		e := r2.tick(blueOnly())
+		assert.Equal(t, sentinel.ActionStart, e.Action)
+		assert.Equal(t, sentinel.StepWarmup, bg.Stage(), "the start warms green up again")
+		turns <- struct{}{}
+		waitWarmup(t, bg)
+		assert.Equal(t, sentinel.ActionSetWeights, r2.tick(blueOnly()).Action)
+	})
+
+	t.Run("its own warm-up still running", func(t *testing.T) {
+		turns := make(warmTurns, 1)
+		cfg := blueGreenCfg(nil)
+		cfg.Warmup = turns.warm
+		r, bg := newBlueGreen(t, cfg)
+		r.tick(blueOnly())
+		running := bg.WarmupDone()
+		r2 := reuse(t, r, bg, warm)
+		assert.Equal(t, sentinel.StepWarmup, bg.Stage(), "the running warm-up goes on")
+		assert.Contains(t, r2.tick(blueOnly()).Reason, "warming canary up")
+		assert.Equal(t, running, bg.WarmupDone(), "no second warm-up")
+		turns <- struct{}{}
+		waitWarmup(t, bg)
+		assert.Equal(t, sentinel.ActionSetWeights, r2.tick(blueOnly()).Action, "its report is the one the rollout waits for")
+	})
+
+	t.Run("the shadow gate starts afresh without the checkpoint's", func(t *testing.T) {
+		r, bg := inTheShadowStage(t, newShadow(t))
+		require.Contains(t, strategyState(t, bg), `"shadowTest":{"looks":1,`)
+
+		reuse(t, r, bg, fallback)
+		assert.Empty(t, bg.Stage())
+		assert.Contains(t, strategyState(t, bg), `"shadowTest":{"looks":0,`, "the gate's statistics are not the strategy's own any more")
+	})
+}
+
+// A BlueGreen whose shadow is on, restored into the rollback window of
+// another rollout, turns the shadow off on its next tick.
+func TestBlueGreenReusedInTheWindowTurnsItsShadowOff(t *testing.T) {
+	run := func(t *testing.T, sh *interceptor.Shadow, cutOver bool) (*rig, *sentinel.BlueGreen) {
+		r, bg := inTheShadowStage(t, sh)
+		for i := 0; i < 20 && cutOver && r.split.Weight("canary") == 0; i++ {
+			r.tick(withComparisons(blueOnly(), 40, 0))
+		}
+		if cutOver {
+			r.tick(greenOnly(100, 0, 0.02))
+			require.Equal(t, sentinel.StepCutover, bg.Stage())
+		}
+		return r, bg
+	}
+	r0, _ := run(t, newShadow(t), true)
+	cp := roundTrip(t, r0.s.Checkpoint())
+
+	sh := newShadow(t)
+	r, bg := run(t, sh, false)
+	require.InDelta(t, 0.25, sh.Stats().Rate, 1e-9, "in the shadow grace period, the shadow is on")
+	r2 := reuse(t, r, bg, cp)
+	require.Equal(t, sentinel.StepCutover, bg.Stage())
+	assert.JSONEq(t, string(cp.StrategyState), strategyState(t, bg))
+	assert.Equal(t, sentinel.ActionHold, r2.tick(greenOnly(100, 0, 0.02)).Action)
+	assert.Zero(t, sh.Stats().Rate, "the rollback window turns the shadow off")
+}
+
+// inTheShadowStage runs a BlueGreen with shadow sh through its warm-up into
+// the shadow stage, with one look of comparisons there.
+func inTheShadowStage(t *testing.T, sh *interceptor.Shadow) (*rig, *sentinel.BlueGreen) {
+	t.Helper()
+	turns := make(warmTurns, 1)
+	cfg := blueGreenCfg(nil)
+	cfg.Warmup = turns.warm
+	cfg.Shadow, cfg.ShadowRate = sh, 0.25
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	turns <- struct{}{}
+	waitWarmup(t, bg)
+	require.Equal(t, sentinel.ActionAdvance, r.tick(blueOnly()).Action)
+	r.tick(withComparisons(blueOnly(), 40, 0))
+	require.Equal(t, sentinel.StepShadow, bg.Stage())
+	return r, bg
 }

@@ -244,8 +244,10 @@
 //	print(...)              the same as log (at a script's top level it goes nowhere)
 //
 // While the rollout is paused the sentinel carries out only rollback, hold
-// and alerts; it holds the others. Calling an action outside on_tick (at a
-// script's top level) is an error.
+// and alerts; it holds the others, and one that alerts is sent as an alert
+// event of its own, "paused: <action> (<reason>) is held", before its alert
+// texts. Calling an action outside on_tick (at a script's top level) is an
+// error.
 //
 // # Script sandbox
 //

@@ -87,8 +87,13 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func newRig(t *testing.T, strategy sentinel.Strategy, opts ...sentinel.Option) *rig {
 	t.Helper()
-	r := &rig{t: t, split: balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0}),
-		src: new(fakeSource), clock: newFakeClock(), alerts: new(alerts)}
+	return newRigOn(t, balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0}), strategy, opts...)
+}
+
+// newRigOn is newRig on a split of the test's own.
+func newRigOn(t *testing.T, split *balancer.Split, strategy sentinel.Strategy, opts ...sentinel.Option) *rig {
+	t.Helper()
+	r := &rig{t: t, split: split, src: new(fakeSource), clock: newFakeClock(), alerts: new(alerts)}
 	if strategy == nil {
 		c, err := sentinel.NewCanary(sentinel.CanaryConfig{MinStepDuration: 10 * time.Second, MinStepCalls: 100})
 		require.NoError(t, err)
@@ -502,4 +507,162 @@ func mustCanary(t *testing.T) *sentinel.Canary {
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{MinStepDuration: 10 * time.Second, MinStepCalls: 100})
 	require.NoError(t, err)
 	return c
+}
+
+// cappedSplit gives a third version, "other", 1500 bp that the sentinel
+// leaves alone: the candidate can have at most 8500.
+func cappedSplit() *balancer.Split {
+	return balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 8500}, balancer.Weight{Version: "canary", Weight: 0},
+		balancer.Weight{Version: "other", Weight: 1500})
+}
+
+func TestACappedStepAdvancesOnceAndPromotes(t *testing.T) {
+	cfg := sentinel.CanaryConfig{Steps: []int{100, 9000}, MinStepDuration: 10 * time.Second, MinStepCalls: 100}
+	for _, tc := range []struct {
+		name string
+		make func() (sentinel.Strategy, error)
+	}{
+		{"go", func() (sentinel.Strategy, error) { return sentinel.NewCanary(cfg) }},
+		{"script", func() (sentinel.Strategy, error) { return sentinel.CanaryScript(cfg) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := tc.make()
+			require.NoError(t, err)
+			r := newRigOn(t, cappedSplit(), st)
+			var advances []string
+			for i := 0; i < 300 && !r.s.Phase().Final() && len(advances) < 3; i++ {
+				e := r.tick(byWeights(r.split, 2000))
+				if e.Action == sentinel.ActionAdvance {
+					advances = append(advances, e.StepName)
+					if len(advances) == 1 {
+						assert.Equal(t, 8500, r.split.Weight("canary"), "90 % is capped to what other leaves")
+						assert.Equal(t, 9000, *r.s.Checkpoint().TargetWeight, "the target is the step's weight before capping")
+					}
+				}
+			}
+			assert.Equal(t, []string{"90%"}, advances, "the capped step is taken once")
+			assert.Equal(t, sentinel.PhasePromoted, r.s.Phase(), "past the last step below 10000 the canary promotes")
+			assert.Equal(t, 1500, r.split.Weight("other"), "the other version keeps its weight")
+		})
+	}
+}
+
+func TestARestoredTargetAboveTheCapIsKept(t *testing.T) {
+	ctx := context.Background()
+	c, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{100, 8600, 10000}, MinStepDuration: 10 * time.Second, MinStepCalls: 100})
+	require.NoError(t, err)
+	r := newRigOn(t, cappedSplit(), c)
+	require.Equal(t, sentinel.ActionStart, r.tick(byWeights(r.split, 2000)).Action)
+	require.NoError(t, r.s.SetWeight(ctx, "dan", "", 8700))
+	require.Equal(t, 8500, r.split.Weight("canary"), "capped")
+	cp := roundTrip(t, r.s.Checkpoint())
+	require.Equal(t, 8700, *cp.TargetWeight, "the weight set by hand, before capping")
+
+	split := cappedSplit()
+	s, err := sentinel.Restore(split, r.src, c, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	r.s, r.split = s, split
+	require.NoError(t, r.s.Resume(ctx, "dan", ""))
+	var e sentinel.Event
+	for i := 0; i < 300 && e.Action != sentinel.ActionAdvance && !r.s.Phase().Final(); i++ {
+		e = r.tick(byWeights(r.split, 2000))
+	}
+	assert.Equal(t, sentinel.ActionPromote, e.Action, "on upwards from 87 %%, not from the capped 85 %%: %s %s", e.Action, e.StepName)
+}
+
+func TestSetWeightToTheSameWeightBeginsNoStep(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		split  *balancer.Split
+		weight int
+	}{
+		{"plain", nil, 3000},
+		{"capped", cappedSplit(), 9000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r *rig
+			if tc.split == nil {
+				r = newRig(t, nil)
+			} else {
+				r = newRigOn(t, tc.split, nil)
+			}
+			r.tick(byWeights(r.split, 2000))
+			require.NoError(t, r.s.SetWeight(ctx, "dan", "", tc.weight))
+			require.Equal(t, 2, r.s.Step())
+			r.tick(byWeights(r.split, 2000))
+			calls := r.s.Checkpoint().StepWindow.Version("canary").Role(balancer.RolePrimary).Calls
+			require.Positive(t, calls)
+
+			require.NoError(t, r.s.SetWeight(ctx, "dan", "", tc.weight))
+			assert.Equal(t, 2, r.s.Step(), "the same weight again begins no step")
+			assert.Equal(t, calls, r.s.Checkpoint().StepWindow.Version("canary").Role(balancer.RolePrimary).Calls, "the step keeps its calls")
+		})
+	}
+}
+
+// decideFunc is a strategy made of a function.
+type decideFunc func(s *sentinel.State) sentinel.Decision
+
+func (f decideFunc) Name() string { return "func" }
+func (f decideFunc) Decide(_ context.Context, s *sentinel.State) (sentinel.Decision, error) {
+	return f(s), nil
+}
+
+func TestTheTicksOwnWeightChangeAndAnOutsideOne(t *testing.T) {
+	looks := func(r *rig) int { return r.s.Checkpoint().Judge.Errors.Looks }
+	// setup makes a rollout at 1 % whose strategy advances to 5 % when
+	// told, and whose source runs hook (if set) as it collects.
+	setup := func(t *testing.T) (r *rig, advance *bool, hook *func()) {
+		advance, hook = new(bool), new(func())
+		st := decideFunc(func(s *sentinel.State) sentinel.Decision {
+			switch {
+			case s.Phase == sentinel.PhasePending:
+				return sentinel.Decision{Action: sentinel.ActionStart, Weight: 100, StepName: "1%", Reason: "start"}
+			case *advance:
+				*advance = false
+				return sentinel.Decision{Action: sentinel.ActionAdvance, Weight: 500, StepName: "5%", Reason: "on"}
+			}
+			return sentinel.Hold("waiting")
+		})
+		src := &hookSource{fakeSource: new(fakeSource), hook: func() {
+			if f := *hook; f != nil {
+				*hook = nil
+				f()
+			}
+		}}
+		r = newRig(t, nil)
+		s, err := sentinel.New(r.split, src, st, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet))
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		r.s, r.src = s, src.fakeSource
+		for range 3 {
+			r.tick(byWeights(r.split, 2000))
+		}
+		require.Equal(t, 3, looks(r))
+		return r, advance, hook
+	}
+
+	t.Run("the tick's own change ends a look cleanly", func(t *testing.T) {
+		r, advance, _ := setup(t)
+		*advance = true
+		require.Equal(t, sentinel.ActionAdvance, r.tick(byWeights(r.split, 2000)).Action)
+		assert.Equal(t, 4, looks(r), "the look before the change counts")
+		r.tick(byWeights(r.split, 2000))
+		assert.Equal(t, 5, looks(r), "and so does the look after it")
+	})
+
+	t.Run("an outside change during the collection leaves the next look out too", func(t *testing.T) {
+		r, advance, hook := setup(t)
+		*hook = func() { require.NoError(t, r.split.Set("canary", 300, "stable")) }
+		*advance = true
+		require.Equal(t, sentinel.ActionAdvance, r.tick(window(1970, 0, 30, 0, 0.02, 0.02)).Action)
+		require.Equal(t, 500, r.split.Weight("canary"))
+		assert.Equal(t, 3, looks(r), "the window collected while the weights changed from outside is left out")
+		r.tick(byWeights(r.split, 2000))
+		assert.Equal(t, 3, looks(r), "and so is the next, though the tick changed the weights itself after the collection")
+		r.tick(byWeights(r.split, 2000))
+		assert.Equal(t, 4, looks(r))
+	})
 }

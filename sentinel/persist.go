@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,8 @@ type Checkpoint struct {
 	Started   time.Time         `json:"started"`
 	Weights   []balancer.Weight `json:"weights"`
 	// TargetWeight is State.TargetWeight; nil (a checkpoint from before it
-	// was kept) takes the candidate's weight in Weights.
+	// was kept) takes the candidate's weight in Weights, or in a dry run
+	// the weight the step is named for ("25%"), if it is named for one.
 	TargetWeight *int `json:"targetWeight,omitempty"`
 	// StepWindow adds up the ticks of the current step (nil: none yet).
 	StepWindow *telemetry.Window `json:"stepWindow,omitempty"`
@@ -154,15 +156,7 @@ func Restore(split *balancer.Split, source telemetry.MetricSource, strategy Stra
 	case cp.TargetWeight != nil && (*cp.TargetWeight < 0 || *cp.TargetWeight > balancer.TotalWeight):
 		return nil, bad("Checkpoint.TargetWeight = %d, want 0..%d", *cp.TargetWeight, balancer.TotalWeight)
 	}
-	target := split.Weight(s.cfg.candidate)
-	for _, w := range cp.Weights {
-		if w.Version == s.cfg.candidate {
-			target = w.Weight
-		}
-	}
-	if cp.TargetWeight != nil {
-		target = *cp.TargetWeight
-	}
+	target := targetOf(cp, s.cfg.dryRun, split.Weight(s.cfg.candidate))
 	stepWindow := new(telemetry.Window)
 	if err := stepWindow.Merge(cp.StepWindow); err != nil {
 		return nil, bad("Checkpoint.StepWindow: %s", inner(err))
@@ -202,6 +196,47 @@ func Restore(split *balancer.Split, source telemetry.MetricSource, strategy Stra
 	s.target = target
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
 	return s, nil
+}
+
+// targetOf is the rollout's target weight in cp (State.TargetWeight). A
+// checkpoint from before it was kept has none: the candidate's weight in
+// cp.Weights stands for it, or, in a dry run, whose weights never moved, the
+// weight the step is named for ("25%", as StepLabel names the canary's
+// steps and SetWeight's); a dry run's step named otherwise gives the weight
+// in cp.Weights. current is the candidate's weight in the split.
+func targetOf(cp Checkpoint, dryRun bool, current int) int {
+	if cp.TargetWeight != nil {
+		return *cp.TargetWeight
+	}
+	if dryRun {
+		if w, ok := stepWeight(cp.StepName); ok {
+			return w
+		}
+	}
+	for _, w := range cp.Weights {
+		if w.Version == cp.Candidate {
+			return w.Weight
+		}
+	}
+	return current
+}
+
+// stepWeight is the weight in basis points that StepLabel names name, if
+// it is such a name.
+func stepWeight(name string) (int, bool) {
+	pct, ok := strings.CutSuffix(name, "%")
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(pct, 64)
+	if err != nil || !(f >= 0 && f <= 100) {
+		return 0, false
+	}
+	bp := int(math.Round(f * 100))
+	if StepLabel(bp) != name {
+		return 0, false
+	}
+	return bp, true
 }
 
 // JudgeState is a Judge's statistics: each enabled test's counts and the

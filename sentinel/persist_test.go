@@ -266,3 +266,34 @@ func TestJudgeRestoreRejectsAnotherConfiguration(t *testing.T) {
 		assert.Equal(t, saved.Verdict(), j.Verdict())
 	})
 }
+
+// A dry run moves no weight, so a checkpoint from before TargetWeight was
+// kept holds the weights from before the rollout; the target comes from
+// the step's name, and the ladder goes on from there.
+func TestRestoreAnOldDryRunCheckpointGoesOnFromItsStep(t *testing.T) {
+	r := newRig(t, nil, sentinel.WithDryRun(true))
+	tick := func() sentinel.Event { return r.tick(window(1900, 0, 100, 0, 0.02, 0.02)) }
+	var steps []string
+	for i := 0; i < 100 && len(steps) < 3; i++ {
+		if e := tick(); e.Action == sentinel.ActionStart || e.Action == sentinel.ActionAdvance {
+			steps = append(steps, e.StepName)
+		}
+	}
+	require.Equal(t, []string{"1%", "5%", "25%"}, steps)
+	cp := roundTrip(t, r.s.Checkpoint())
+	require.Equal(t, 0, weightOf(cp.Weights, "canary"), "a dry run moves nothing")
+	cp.TargetWeight = nil // as a checkpoint from before it was kept
+
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+	s, err := sentinel.Restore(split, r.src, mustCanary(t), cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet), sentinel.WithDryRun(true))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	r.s = s
+	var e sentinel.Event
+	for i := 0; i < 100 && e.Action != sentinel.ActionAdvance; i++ {
+		e = tick()
+	}
+	require.Equal(t, sentinel.ActionAdvance, e.Action, e.Reason)
+	assert.Equal(t, "50%", e.StepName, "on from 25 %, not from the start")
+	assert.Equal(t, 5000, *s.Checkpoint().TargetWeight)
+}

@@ -540,3 +540,37 @@ func TestHoldWithAlertsSendsOnlyTheAlerts(t *testing.T) {
 	}
 	assert.Equal(t, []string{"first", "second"}, texts)
 }
+
+// A decision the pause holds says so, alerts or not: the event is the
+// "is held" one, and the decision's alert texts follow it, each once.
+func TestAPausedDecisionThatAlertsSaysItIsHeld(t *testing.T) {
+	src := `def on_tick(state):
+    if state.phase == "pending":
+        set_weight(100)
+        return
+    alert("cutting over to canary now")
+    alert("paused: advance (cut over) is held")
+    set_weight(10000, reason = "cut over")
+`
+	r := newRig(t, script(t, "cut.star", src))
+	r.tick(healthy())
+	require.NoError(t, r.s.Pause(context.Background(), "ops", ""))
+	e := r.tick(healthy())
+	assert.Equal(t, sentinel.ActionAlert, e.Action)
+	assert.Equal(t, "paused: advance (cut over) is held", e.Reason)
+	assert.True(t, e.Alert)
+	assert.Equal(t, sentinel.PhasePaused, e.Phase)
+	assert.Equal(t, 100, r.split.Weight("canary"), "the cut-over is not carried out")
+
+	require.NoError(t, r.s.Close()) // delivers the queued alerts
+	r.alerts.mu.Lock()
+	defer r.alerts.mu.Unlock()
+	var texts []string
+	for _, a := range r.alerts.events {
+		if a.Action == sentinel.ActionAlert {
+			texts = append(texts, a.Reason)
+		}
+	}
+	assert.Equal(t, []string{"paused: advance (cut over) is held", "cutting over to canary now"}, texts,
+		"the held decision, then its alerts; the one with the same text is not sent twice")
+}

@@ -383,8 +383,10 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 	for _, l := range d.Logs {
 		s.cfg.logger.Info("ninelives policy: "+l, "step", s.step)
 	}
+	held := false // a decision the pause holds
 	if s.phase == PhasePaused && d.Action != ActionRollback && d.Action != ActionHold && d.Action != ActionAlert {
 		d = Decision{Action: ActionHold, Reason: fmt.Sprintf("paused: %s (%s) is held", d.Action, d.Reason), Alerts: d.Alerts}
+		held = true
 	}
 	from := s.phase
 	var to Phase
@@ -395,9 +397,14 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 		if len(d.Alerts) == 0 {
 			return s.holdLocked(ctx, now, d.Reason)
 		}
-		// A hold that alerts changes nothing but the alerts: the event is
-		// the first alert, with its own text, not the hold's.
-		d.Action, d.Reason, to = ActionAlert, d.Alerts[0], from
+		// A hold that alerts changes nothing but the alerts. The strategy's
+		// own hold: the event is the first alert, with its own text, not
+		// the hold's. A decision the pause holds: the event says so, and the
+		// alert texts follow it.
+		d.Action, to = ActionAlert, from
+		if !held {
+			d.Reason = d.Alerts[0]
+		}
 	case ActionAlert:
 		to, alert = from, true
 	case ActionStart, ActionAdvance, ActionSetWeights:
@@ -451,11 +458,11 @@ func (s *Sentinel) beginStepLocked(now time.Time, name string) {
 	s.judge.BeginStep()
 }
 
-// setCandidateLocked gives the candidate weight basis points and the
-// baseline the rest (other versions keep theirs), and makes weight the
-// rollout's target. In a dry run it only says what it would do. It leaves
-// the look's generation alone: the caller decides whether the change ends
-// a look cleanly.
+// setCandidateLocked gives the candidate weight basis points, capped so
+// that other versions keep theirs, and the baseline the rest, and makes
+// weight (as asked, before capping) the rollout's target. In a dry run it
+// only says what it would do. It leaves the look's generation alone: the
+// caller decides whether the change ends a look cleanly.
 func (s *Sentinel) setCandidateLocked(weight int) error {
 	if s.cfg.dryRun {
 		s.target = weight
@@ -467,8 +474,7 @@ func (s *Sentinel) setCandidateLocked(weight int) error {
 			other += w.Weight
 		}
 	}
-	weight = min(weight, balancer.TotalWeight-other)
-	if err := s.split.Set(s.cfg.candidate, weight, s.cfg.baseline); err != nil {
+	if err := s.split.Set(s.cfg.candidate, min(weight, balancer.TotalWeight-other), s.cfg.baseline); err != nil {
 		return err
 	}
 	s.target = weight
@@ -613,9 +619,11 @@ func (s *Sentinel) Abort(ctx context.Context, who, reason string) error {
 }
 
 // SetWeight sets the candidate's weight by hand (the baseline gets the
-// rest) and pauses the rollout there, so the strategy does not move it on.
-// A weight other than the rollout's current one begins a new step, named
-// for the weight, so that the step's calls and the judge's per-step counts
+// rest; the weight is capped, as a strategy's are, so that other versions
+// keep theirs) and pauses the rollout there, so the strategy does not move
+// it on. A weight other than the rollout's target (State.TargetWeight, the
+// weight last asked for, before capping) begins a new step, named for the
+// weight, so that the step's calls and the judge's per-step counts
 // are all at the new weight; the look under way when the weight changes is
 // left out of the judge. After Resume the canary goes on from the new
 // weight to the next of its steps above it.
