@@ -206,9 +206,10 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 		r.Err, r.Latency = f.err, f.lat
 		if f.err != nil {
 			r.Error = f.err.Error()
-			// A call that failed on its own after the decision still
-			// failed; only a cancellation is the join's doing.
-			r.Canceled = decided && (errors.Is(f.err, context.Canceled) || status.Code(f.err) == codes.Canceled)
+			// A call that failed on its own still failed; only one cut
+			// short by the join's end (its decision, or the caller's
+			// cancel or deadline) is cancelled.
+			r.Canceled = fctx.Err() != nil && isContextError(f.err)
 			if !r.Canceled {
 				res.Failed++
 			}
@@ -228,6 +229,16 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 	}
 	return res, fmt.Errorf("%w: join %s: %d of %d endpoints succeeded, %d needed%s",
 		ErrJoinFailed, res.Join, res.Succeeded, len(targets), need, firstErrors(res.Results))
+}
+
+// isContextError reports whether err is a context's end, plain or as a
+// gRPC status.
+func isContextError(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	c := status.Code(err)
+	return c == codes.Canceled || c == codes.DeadlineExceeded
 }
 
 func validForkJoin(cc *grpc.ClientConn, targets []string, call CallFunc, cfg forkJoinConfig) error {

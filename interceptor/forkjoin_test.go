@@ -72,14 +72,10 @@ func TestForkJoinWithOneEndpointDown(t *testing.T) {
 	assert.Equal(t, 2, res.Succeeded)
 
 	// A quorum that can no longer be met fails at once and cancels the
-	// rest: here the healthy endpoints' calls start only once the down
-	// endpoint's has failed.
-	downDone := make(chan struct{})
+	// rest: here the healthy endpoints' calls wait for that cancel.
 	held := func(ctx context.Context, cc *grpc.ClientConn) error {
-		if addr, _ := balancer.ForcedEndpoint(ctx); addr == targets[2] {
-			defer close(downDone)
-		} else {
-			<-downDone
+		if addr, _ := balancer.ForcedEndpoint(ctx); addr != targets[2] {
+			<-ctx.Done() // the join's own cancel, once the down call has failed
 		}
 		return getItemCall(ctx, cc)
 	}
@@ -155,7 +151,19 @@ func TestForkJoinFirstCancelsTheOthers(t *testing.T) {
 	res, err = ForkJoin(ctx, e.cc, targets[1:2], getItemCall)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, codes.Canceled, status.Code(res.Results[0].Err))
+	assert.True(t, res.Results[0].Canceled)
+	assert.Zero(t, res.Failed)
 	assert.EqualValues(t, 2, hung.Calls("GetItem"), "the call reached the handler before the cancel")
+
+	// The caller's deadline likewise: the call it cuts short is cancelled,
+	// not failed.
+	dctx, dcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer dcancel()
+	res, err = ForkJoin(dctx, e.cc, targets[1:2], getItemCall)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(res.Results[0].Err))
+	assert.True(t, res.Results[0].Canceled, "%+v", res.Results[0])
+	assert.Zero(t, res.Failed)
 	hung.SetFaults(demoserver.Faults{})
 }
 

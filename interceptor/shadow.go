@@ -353,7 +353,11 @@ func (s *Shadow) allow(ctx context.Context, method string) *call {
 	budget := s.cfg.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
-		if budget == 0 || left <= 0 {
+		if left <= 0 {
+			s.drop(ctx, DropTimeout) // the primary has no time left
+			return nil
+		}
+		if budget == 0 {
 			budget = left
 		}
 	}
@@ -361,10 +365,6 @@ func (s *Shadow) allow(ctx context.Context, method string) *call {
 		budget = s.cfg.MaxTimeout
 	}
 	budget = min(budget, s.cfg.MaxTimeout)
-	if budget <= 0 {
-		s.drop(ctx, DropTimeout) // the primary has no time left
-		return nil
-	}
 	return &call{s: s, ctx: context.WithoutCancel(ctx), method: method, candidate: t.candidate, baseline: t.baseline, info: info, budget: budget}
 }
 

@@ -366,15 +366,17 @@ func (st *streamShadow) primaryDone(err error) {
 	poke(st.wake)
 }
 
-func (st *streamShadow) legMsg(l *streamLeg, m proto.Message) {
+// legMsg keeps a server message of a leg for comparison. It returns false
+// when the leg need read no more: its message is past the primary's last,
+// which pairs with none. That message is counted, for the count mismatch,
+// and not kept, and the leg ends there, whatever more it would send.
+func (st *streamShadow) legMsg(l *streamLeg, m proto.Message) bool {
 	q := queued{m: m, size: proto.Size(m)}
 	st.mu.Lock()
 	if st.pDone && l.count >= st.pCount && st.abandoned == "" {
-		// A message past the primary's last can pair with none: it is
-		// counted, for the count mismatch, and not kept.
 		l.count++
 		st.mu.Unlock()
-		return
+		return false
 	}
 	if st.abandoned == "" {
 		l.q = append(l.q, q)
@@ -387,6 +389,7 @@ func (st *streamShadow) legMsg(l *streamLeg, m proto.Message) {
 	}
 	st.mu.Unlock()
 	poke(st.wake)
+	return true
 }
 
 func (st *streamShadow) legFinished(l *streamLeg, err error, reached bool) {
@@ -527,8 +530,7 @@ func (st *streamShadow) runLeg(l *streamLeg) {
 			}
 			break
 		}
-		st.legMsg(l, m)
-		if !st.desc.ServerStreams {
+		if !st.legMsg(l, m) || !st.desc.ServerStreams {
 			break
 		}
 	}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	. "github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
@@ -117,6 +119,21 @@ func TestShadowStreamWithBaseline(t *testing.T) {
 	log := e.shadow.Mismatches()
 	require.Len(t, log, 1)
 	assert.Equal(t, []string{"item.price_cents"}, log[0].Fields)
+
+	// A failed primary is judged by status codes alone: its noise copy is
+	// cancelled, and counted neither as noise nor as a drop.
+	e.fleet.SetFaults("stable", demoserver.Faults{ErrorRate: 1})
+	ls, err := e.client.ListItems(ctxT(t), &demov1.ListItemsRequest{PageSize: 3, Prefix: "l"})
+	require.NoError(t, err)
+	_, err = ls.Recv()
+	require.Equal(t, codes.Unavailable, status.Code(err))
+	e.wait(t)
+	st := e.shadow.Stats()
+	assert.EqualValues(t, 1, st.Comparisons[ResultPrimaryError], "%+v", st)
+	assert.Zero(t, st.Comparisons[ResultNoise])
+	for reason, n := range st.Dropped {
+		assert.Zero(t, n, reason)
+	}
 }
 
 func TestShadowStreamBufferLimit(t *testing.T) {
@@ -179,6 +196,20 @@ func TestShadowStreamCandidateSendsTooMany(t *testing.T) {
 	log := e.shadow.Mismatches()
 	require.Len(t, log, 1)
 	assert.Equal(t, []string{PathMessageCount}, log[0].Fields)
+
+	// A candidate that would stream without end is cut off at its first
+	// message past the primary's last: a count mismatch again, not a copy
+	// left running to its deadline.
+	e.fleet.SetFaults("canary", demoserver.Faults{Hang: true})
+	require.Len(t, listItems(t, e.client, 2), 2)
+	assert.Equal(t, []string{"ListItems"}, entered(t, in, 1))
+	e.fleet.SetFaults("canary", demoserver.Faults{ExtraItems: 50_000_000})
+	e.wait(t)
+	st = e.shadow.Stats()
+	assert.EqualValues(t, 2, st.Comparisons[ResultMismatch], "%+v", st)
+	assert.Zero(t, st.Comparisons[ResultShadowError])
+	canary := e.fleet.Servers("canary")[0]
+	eventually(t, func() bool { return canary.InFlight() == 0 }, "the candidate's stream was cancelled")
 }
 
 func TestShadowStreamOutlivingItsDeadline(t *testing.T) {
