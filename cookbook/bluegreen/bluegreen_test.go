@@ -26,27 +26,34 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // at a load of 5, ticks' p99s of about 200 ms were measured, and the
 // program's gates (warm-up calls under 50 ms, green's p99 under 1.5× blue's
 // + 10 ms) once rolled a healthy green back. With a 1 s margin only a call
-// slower than 1.5× blue's p99 + 1 s counts as slow: noise would have to
-// bring most calls close to the load's 2 s deadline, where they would fail
-// the test as errors anyway.
+// slower than 1.5× blue's p99 + 1 s counts as slow.
 var testSettings = settings{warmupCeiling: time.Second, latencyMargin: time.Second}
+
+// testCallTimeout is the deadline of the load's calls in the tests, instead
+// of the program's 2 s: far above the slow green's 1.6 s calls (and the
+// latency gate's 1 s margin), so that green's calls, queueing behind each
+// other on a busy machine, are slow but do not fail.
+const testCallTimeout = 10 * time.Second
 
 // runRecipe runs the recipe at 300 calls/s on a virtual clock: each tick's
 // calls are made as fast as they can be, and the assertions are on counts
 // and outcomes. The calls' latencies are real, so the latency gates are
-// set far above scheduling noise (testSettings): the outcome does not
-// depend on how busy the machine is.
+// set far above scheduling noise (testSettings) and the calls' deadline far
+// above the slowest green's latency (testCallTimeout): only a machine so
+// busy that it adds most of a second to most calls could change the
+// outcome.
 func runRecipe(t *testing.T, st settings, reg demo.Regression) *demo.Result {
 	t.Helper()
 	res, err := demo.Run(context.Background(), newRecipe(st), demo.Options{
-		Regression: reg,
-		Rate:       300,
-		Duration:   90 * time.Second,
-		Interval:   time.Second,
-		Report:     filepath.Join(t.TempDir(), "report.html"),
-		Virtual:    true,
-		Seed:       11,
-		Tail:       3,
+		Regression:  reg,
+		Rate:        300,
+		Duration:    90 * time.Second,
+		Interval:    time.Second,
+		Report:      filepath.Join(t.TempDir(), "report.html"),
+		Virtual:     true,
+		Seed:        11,
+		Tail:        3,
+		CallTimeout: testCallTimeout,
 	})
 	require.NoError(t, err)
 	return res
@@ -112,13 +119,18 @@ func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {
 	assert.True(t, strings.Contains(last.Reason, "green"), last.Reason)
 }
 
+// slowGreen is what green does from the cut-over on in
+// TestSlowGreenAfterTheCutoverGoesBackToBlue.
+var slowGreen = demoserver.Faults{Latency: 1600 * time.Millisecond}
+
 // TestSlowGreenAfterTheCutoverGoesBackToBlue judges latency with the
 // tests' generous margin: from the cut-over on green takes 1.6 s a call,
-// above 1.5× blue's p99 + 1 s for any p99 of blue under 400 ms, and under
-// the load's 2 s deadline, so the calls are slow but do not fail.
+// above 1.5× blue's p99 + 1 s for any p99 of blue under 400 ms, and far
+// under the tests' 10 s deadline (testCallTimeout), so the calls are slow
+// but do not fail, even when they queue behind each other.
 func TestSlowGreenAfterTheCutoverGoesBackToBlue(t *testing.T) {
 	st := testSettings
-	st.after = &demoserver.Faults{Latency: 1600 * time.Millisecond}
+	st.after = &slowGreen
 	res := runRecipe(t, st, demo.RegressionLatency)
 	require.Equal(t, sentinel.PhaseRolledBack, res.Phase)
 	cut := cutoverTick(t, res)
@@ -130,13 +142,27 @@ func TestSlowGreenAfterTheCutoverGoesBackToBlue(t *testing.T) {
 	for _, tk := range res.Ticks[res.FinalTick:] {
 		assert.Zero(t, tk.Load.Served["green"], "tick %d: back on blue", tk.N)
 	}
+	for _, tk := range res.Ticks {
+		assert.Zero(t, tk.Load.Failed, "tick %d: slow, not failed: %v", tk.N, tk.Load.Errors)
+	}
 }
 
 func TestRecipeDescribesItsOwnRegression(t *testing.T) {
 	rc := Recipe(true)
 	assert.Equal(t, "green passes its warm-up and shadow gates, then fails 20 % of its calls with UNAVAILABLE from the cut-over on",
 		rc.DescribeRegression(regression(true)))
-	assert.Equal(t, "green is as good as blue", rc.DescribeRegression(regression(false)))
+	assert.Equal(t, "green is as good as blue", Recipe(false).DescribeRegression(regression(false)))
+
+	// The words come from the faults green gets, whatever the regression's
+	// name.
+	st := testSettings
+	st.after = &slowGreen
+	assert.Equal(t, "green passes its warm-up and shadow gates, then takes 1.6s a call instead of 2ms from the cut-over on",
+		newRecipe(st).DescribeRegression(demo.RegressionLatency))
+	st.after = &demoserver.Faults{Latency: demo.BaseLatency, ErrorRate: 0.5, Hang: true}
+	assert.Equal(t, "green passes its warm-up and shadow gates, then fails 50 % of its calls with UNAVAILABLE and hangs every call until its deadline from the cut-over on",
+		newRecipe(st).DescribeRegression(demo.RegressionErrors))
+	assert.Equal(t, "green is as good as blue", newRecipe(testSettings).DescribeRegression(demo.RegressionLatency))
 }
 
 func TestBadFlags(t *testing.T) {

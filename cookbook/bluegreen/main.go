@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -52,14 +53,33 @@ func regression(greenFails bool) demo.Regression {
 	return demo.RegressionNone
 }
 
-// describe says what -green-fails does, for the view's header and the
-// report: the shared regressions' words are the canary's.
-func describe(r demo.Regression) string {
-	if r == demo.RegressionNone {
+// describe says what green does from the cut-over on with the faults
+// after (nil: nothing changes), for the view's header and the report: the
+// shared regressions' words are the canary's.
+func describe(after *demoserver.Faults) string {
+	var what []string
+	if after != nil {
+		f := *after
+		if f.ErrorRate > 0 {
+			what = append(what, fmt.Sprintf("fails %g %% of its calls with UNAVAILABLE", 100*f.ErrorRate))
+		}
+		if f.Latency != demo.BaseLatency {
+			what = append(what, fmt.Sprintf("takes %v a call instead of %v", f.Latency, demo.BaseLatency))
+		}
+		if f.PriceDelta != 0 {
+			what = append(what, "answers GetItem with another price")
+		}
+		if f.ExtraItems > 0 {
+			what = append(what, fmt.Sprintf("streams %d items too many from ListItems", f.ExtraItems))
+		}
+		if f.Hang {
+			what = append(what, "hangs every call until its deadline")
+		}
+	}
+	if len(what) == 0 {
 		return "green is as good as blue"
 	}
-	return fmt.Sprintf("green passes its warm-up and shadow gates, then fails %g %% of its calls with UNAVAILABLE from the cut-over on",
-		100*GreenFailure.ErrorRate)
+	return "green passes its warm-up and shadow gates, then " + strings.Join(what, " and ") + " from the cut-over on"
 }
 
 // settings are the recipe's knobs that a test turns: what green does from
@@ -106,7 +126,7 @@ func newRecipe(st settings) *demo.Recipe {
 				env.Fleet.SetFaults("green", *st.after)
 			}
 		},
-		Describe: describe,
+		Describe: func(demo.Regression) string { return describe(st.after) },
 	}
 }
 

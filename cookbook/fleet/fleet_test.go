@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,5 +151,94 @@ func TestBadFlags(t *testing.T) {
 	} {
 		err := run(strings.Fields(args), &bytes.Buffer{})
 		assert.ErrorContains(t, err, want, args)
+	}
+}
+
+// TestTwoClaimsOfAPrefixCannotBothPass claims one prefix from several
+// runs at once: exactly one claim holds, and the others are refused with
+// the prefix's name.
+func TestTwoClaimsOfAPrefixCannotBothPass(t *testing.T) {
+	srv, err := fleettest.Start(t.TempDir())
+	require.NoError(t, err)
+	defer srv.Stop()
+	endpoints := []string{srv.Endpoint()}
+	prefix := NewPrefix(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+
+	require.NoError(t, claimPrefix(context.Background(), endpoints, prefix, "run 1"))
+	err = claimPrefix(context.Background(), endpoints, prefix, "run 2")
+	require.Error(t, err, "a second claim of the same prefix")
+	assert.EqualError(t, err, "ninelives: etcd already holds 1 keys under "+prefix+
+		" (an earlier run's rollout, or another run's claim?): use another prefix")
+
+	c, err := fleettest.Client(endpoints...)
+	require.NoError(t, err)
+	defer c.Close()
+	r, err := c.Get(context.Background(), prefix+OwnerKey)
+	require.NoError(t, err)
+	require.Len(t, r.Kvs, 1)
+	assert.Equal(t, "run 1", string(r.Kvs[0].Value), "the first claim holds")
+
+	// Claims at the same moment: one wins.
+	prefix = NewPrefix(time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC))
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = claimPrefix(context.Background(), endpoints, prefix, fmt.Sprintf("run %d", i)) })
+	}
+	wg.Wait()
+	var won int
+	for _, err := range errs {
+		if err == nil {
+			won++
+		} else {
+			assert.ErrorContains(t, err, "under "+prefix+" ")
+		}
+	}
+	assert.Equal(t, 1, won, "exactly one of the runs claims the prefix: %v", errs)
+}
+
+// cancelOn is the live view of a run that cancels the run's context when
+// it prints a line containing what.
+type cancelOn struct {
+	bytes.Buffer
+	what   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(c.what)) {
+		c.cancel()
+	}
+	return c.Buffer.Write(p)
+}
+
+// TestAnInterruptedRunSaysSo cancels the run's context at the first
+// decision, as Ctrl-C does: the run stops there, says it was interrupted,
+// and the program's error is the shared one.
+func TestAnInterruptedRunSaysSo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &cancelOn{what: "START:", cancel: cancel}
+	res, err := Run(ctx, Options{Replicas: 2, Regression: demo.RegressionNone, Rate: 100, Interval: time.Second,
+		TTL: time.Second, Duration: 90 * time.Second, Virtual: true, Seed: 7, Out: out})
+	require.NoError(t, err, out.String())
+	assert.True(t, res.Interrupted)
+	assert.Equal(t, 1, res.Ticks, out.String())
+	assert.Equal(t, time.Second, res.Elapsed)
+	assert.Equal(t, sentinel.PhaseProgressing, res.Phase)
+	assert.Contains(t, out.String(), "The run was interrupted after 1s.")
+	assert.EqualError(t, demo.Outcome(res.Phase, res.Interrupted, res.Elapsed),
+		"ninelives: the run was interrupted after 1s, before the rollout finished (phase progressing)")
+}
+
+func TestRegressionsAreTheSharedOnesButDiff(t *testing.T) {
+	for _, r := range demo.Regressions {
+		got, err := parseRegression(string(r))
+		if r == demo.RegressionDiff {
+			assert.ErrorContains(t, err, "diff would go unseen")
+			continue
+		}
+		require.NoError(t, err, r)
+		assert.Equal(t, r, got)
 	}
 }

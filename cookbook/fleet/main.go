@@ -85,16 +85,21 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !res.Phase.Final() {
-		return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s)", *duration, res.Phase)
-	}
-	return nil
+	return demo.Outcome(res.Phase, res.Interrupted, res.Elapsed)
 }
 
 // regressions are the -regression values the recipe takes: the shared ones
 // but diff, which only shadow traffic can see, and the fleet's replicas
 // make none.
-var regressions = []string{string(demo.RegressionNone), string(demo.RegressionErrors), string(demo.RegressionLatency), string(demo.RegressionHang)}
+var regressions = func() []string {
+	var names []string
+	for _, r := range demo.Regressions {
+		if r != demo.RegressionDiff {
+			names = append(names, string(r))
+		}
+	}
+	return names
+}()
 
 // parseRegression reads the -regression flag.
 func parseRegression(s string) (demo.Regression, error) {
@@ -122,8 +127,9 @@ type Options struct {
 	Seed    uint64
 	Out     io.Writer // the live view; nil for none
 	// Prefix is the rollout's key prefix in etcd; empty: a fresh one for
-	// the run (NewPrefix). Run refuses a prefix that holds keys already,
-	// such as a finished rollout's state.
+	// the run (NewPrefix). Run claims the prefix before it starts (see
+	// claimPrefix) and refuses one that holds keys already, such as a
+	// finished rollout's state or another run's claim.
 	Prefix string
 }
 
@@ -149,6 +155,11 @@ type Result struct {
 	Prefix string
 	Phase  sentinel.Phase
 	Ticks  int
+	// Elapsed is how long the ticks lasted, on the run's clock; Interrupted
+	// reports that the run's context was cancelled (Ctrl-C) before the run
+	// ended by itself.
+	Elapsed     time.Duration
+	Interrupted bool
 	// Decisions are the leaders' decisions but holds, in order, with the
 	// sentinel that made each.
 	Decisions []Decision
@@ -229,8 +240,15 @@ func NewPrefix(t time.Time) string {
 	return fmt.Sprintf("%s/%s-%s", BasePrefix, t.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
 }
 
-// checkEmpty returns an error if etcd holds any key under prefix.
-func checkEmpty(ctx context.Context, endpoints []string, prefix string) error {
+// OwnerKey is the key under a run's prefix that claims the prefix for the
+// run; its value says which run.
+const OwnerKey = "/owner"
+
+// claimPrefix claims prefix for the run owner in one etcd transaction: if
+// no key is under prefix, it writes prefix+OwnerKey; otherwise it returns an
+// error naming the prefix. Two runs given the same prefix cannot both pass,
+// however close together they start: the second finds the first's claim.
+func claimPrefix(ctx context.Context, endpoints []string, prefix, owner string) error {
 	c, err := fleettest.Client(endpoints...)
 	if err != nil {
 		return err
@@ -238,12 +256,18 @@ func checkEmpty(ctx context.Context, endpoints []string, prefix string) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	r, err := c.Get(ctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	under := prefix + "/"
+	r, err := c.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(under), "=", 0).WithPrefix()).
+		Then(clientv3.OpPut(prefix+OwnerKey, owner)).
+		Else(clientv3.OpGet(under, clientv3.WithPrefix(), clientv3.WithCountOnly())).
+		Commit()
 	if err != nil {
-		return fmt.Errorf("ninelives: reading etcd under %s: %w", prefix, err)
+		return fmt.Errorf("ninelives: claiming %s in etcd: %w", prefix, err)
 	}
-	if r.Count > 0 {
-		return fmt.Errorf("ninelives: etcd already holds %d keys under %s (an earlier run's rollout?): use another prefix", r.Count, prefix)
+	if !r.Succeeded {
+		return fmt.Errorf("ninelives: etcd already holds %d keys under %s (an earlier run's rollout, or another run's claim?): use another prefix",
+			r.Responses[0].GetResponseRange().Count, prefix)
 	}
 	return nil
 }
@@ -300,7 +324,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if prefix == "" {
 		prefix = NewPrefix(time.Now())
 	}
-	if err := checkEmpty(ctx, endpoints, prefix); err != nil {
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("the fleet recipe, pid %d on %s, started %s", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
+	if err := claimPrefix(ctx, endpoints, prefix, owner); err != nil {
 		return nil, err
 	}
 	res := &Result{Prefix: prefix}
@@ -403,7 +429,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		opts.Replicas, opts.Rate, opts.Regression.Describe())
 	for tick := 1; ; tick++ {
 		if ctx.Err() != nil {
-			return res, ctx.Err()
+			res.Interrupted = true
+			break
 		}
 		if time.Since(start) > opts.Duration || tick > int(opts.Duration/opts.Interval)+60 {
 			break
@@ -417,6 +444,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			wg.Go(func() { stats[i] = r.load.Interval(ctx, opts.Interval, !opts.Virtual) })
 		}
 		wg.Wait()
+		if ctx.Err() != nil {
+			// Interrupted in the middle of the interval: its calls count,
+			// but the leader does not judge a part of a tick.
+			for _, s := range stats {
+				res.Calls += s.Calls
+				res.Failed += s.Failed
+			}
+			res.Interrupted = true
+			break
+		}
 		var served = map[string]int64{}
 		var failed int64
 		for _, s := range stats {
@@ -462,7 +499,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if after != nil && (before == nil || after.Seq != before.Seq) {
 			committed := time.Now()
 			if err := waitApplied(ctx, reps, after.Seq); err != nil {
-				return res, err
+				if ctx.Err() == nil {
+					return res, err
+				}
+				res.Interrupted = true
+				break
 			}
 			res.Propagation = max(res.Propagation, time.Since(committed))
 		}
@@ -500,6 +541,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			}
 		}
 	}
+	res.Elapsed = time.Since(start)
+	if opts.Virtual {
+		res.Elapsed = time.Duration(res.Ticks) * opts.Interval
+	}
 
 	for _, r := range reps {
 		res.FinalWeights = append(res.FinalWeights, r.split.Weight("canary"))
@@ -509,20 +554,23 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.WatchesPerReplica += float64(fs.Watches) / float64(len(reps))
 		res.Rejected += fs.Rejections
 		rs := r.reporter.Status()
-		res.WritesPerReplicaTick += float64(rs.Writes) / float64(res.Ticks) / float64(len(reps))
+		res.WritesPerReplicaTick += float64(rs.Writes) / float64(max(res.Ticks, 1)) / float64(len(reps))
 		res.ReportBytes = max(res.ReportBytes, rs.LastBytes)
 	}
 	var leaderWrites int64
 	for _, s := range sentinels {
 		leaderWrites += s.leader.Status().Writes
 	}
-	res.LeaderWritesPerTick = float64(leaderWrites) / float64(res.Ticks)
+	res.LeaderWritesPerTick = float64(leaderWrites) / float64(max(res.Ticks, 1))
 	summary(out, opts, res, srv, rev0)
 	return res, nil
 }
 
 func summary(out io.Writer, opts Options, res *Result, srv *fleettest.Server, rev0 int64) {
 	fmt.Fprintf(out, "\nThe rollout is %s after %d ticks.\n", res.Phase, res.Ticks)
+	if res.Interrupted {
+		fmt.Fprintf(out, "The run was interrupted after %v.\n", res.Elapsed.Round(time.Second))
+	}
 	for _, d := range res.Decisions {
 		fmt.Fprintf(out, "  tick %2d  %-10s %s\n", d.Tick, d.Sentinel, demo.DecisionLabel(d.Event))
 	}

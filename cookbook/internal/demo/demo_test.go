@@ -6,12 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
@@ -102,18 +105,134 @@ func TestAPausedRunSaysSoAndIsNoError(t *testing.T) {
 			{Time: start.Add(time.Second), Action: sentinel.ActionStart, Phase: sentinel.PhaseProgressing, Who: "sentinel"},
 			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Phase: sentinel.PhasePaused, Who: "alice", Reason: "checking"},
 		}}
+	opts := Options{Regression: RegressionNone, Duration: 2 * time.Minute, Interval: time.Second}
 	var out bytes.Buffer
-	newView(&out, rc, Options{Regression: RegressionNone, Duration: time.Minute, Interval: time.Second}).summary(res)
-	assert.Contains(t, out.String(), "The rollout was paused by hand (by alice: checking) and was still paused when the run's -duration of 1m0s ran out")
+	newView(&out, rc, opts).summary(res)
+	assert.Contains(t, out.String(), "The rollout was paused by hand (by alice: checking) and was still paused when the run's -duration ran out after 1m0s")
 	assert.NotContains(t, out.String(), "give it a longer -duration")
-	assert.NoError(t, outcome(res, time.Minute), "a paused run exits 0")
+	assert.NoError(t, Outcome(res.Phase, res.Interrupted, res.Elapsed), "a paused run exits 0")
 
 	res.Phase = sentinel.PhaseProgressing
 	out.Reset()
-	newView(&out, rc, Options{Regression: RegressionNone, Duration: time.Minute, Interval: time.Second}).summary(res)
-	assert.Contains(t, out.String(), "give it a longer -duration")
-	assert.ErrorContains(t, outcome(res, time.Minute), "ninelives: the rollout did not finish in 1m0s (phase progressing)")
-	res.Phase = sentinel.PhasePromoted
-	assert.NoError(t, outcome(res, time.Minute))
+	newView(&out, rc, opts).summary(res)
+	assert.Contains(t, out.String(), "The run's -duration ran out after 1m0s, before the rollout finished (phase progressing); give it a longer -duration")
+	assert.EqualError(t, Outcome(res.Phase, res.Interrupted, res.Elapsed),
+		"ninelives: the rollout did not finish in 1m0s (phase progressing); give it a longer -duration", "the run's own time, not the flag's")
+	assert.NoError(t, Outcome(sentinel.PhasePromoted, false, time.Minute))
+	assert.NoError(t, Outcome(sentinel.PhaseRolledBack, true, time.Minute), "a rollout that finished is no error, interrupted or not")
 	assert.Equal(t, "from the status page or the API", pausedBy(nil))
+}
+
+// TestAnInterruptedRunSaysSoAndIsAnError interrupts a paused rollout and one
+// under way: neither is summarised as a run whose -duration ran out, and
+// neither exits 0.
+func TestAnInterruptedRunSaysSoAndIsAnError(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rc := &Recipe{Name: "canary", Baseline: "stable", Candidate: "canary", Instances: 3}
+	res := &Result{Phase: sentinel.PhasePaused, Elapsed: 12 * time.Second, Interrupted: true,
+		Ticks: []Tick{{N: 1, At: time.Second, Decision: sentinel.Event{Time: start.Add(time.Second)}}},
+		Events: []sentinel.Event{
+			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Phase: sentinel.PhasePaused, Who: "alice", Reason: "checking"},
+		}}
+	opts := Options{Regression: RegressionNone, Duration: 2 * time.Minute, Interval: time.Second}
+	var out bytes.Buffer
+	newView(&out, rc, opts).summary(res)
+	assert.Contains(t, out.String(), "The run was interrupted after 12s while the rollout was paused by hand (by alice: checking)")
+	assert.NotContains(t, out.String(), "-duration")
+	assert.NotContains(t, out.String(), "2m0s")
+	assert.EqualError(t, Outcome(res.Phase, res.Interrupted, res.Elapsed),
+		"ninelives: the run was interrupted after 12s, before the rollout finished (phase paused)")
+
+	res.Phase = sentinel.PhasePromoted
+	out.Reset()
+	newView(&out, rc, opts).summary(res)
+	assert.Contains(t, out.String(), "The canary was promoted")
+	assert.Contains(t, out.String(), "The run was interrupted after 12s, after the rollout's final decision.")
+}
+
+// TestCancellingTheRunsContextInterruptsIt cancels a virtual-clock run's
+// context at its first decision, as Ctrl-C does.
+func TestCancellingTheRunsContextInterruptsIt(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc := &Recipe{
+		Name: "test", Baseline: "stable", Candidate: "canary",
+		CandidateFaults: func(r Regression) demoserver.Faults { return r.Faults() },
+		Strategy: func(*Env) (sentinel.Strategy, error) {
+			return sentinel.NewCanary(sentinel.CanaryConfig{})
+		},
+		OnEvent: func(*Env, sentinel.Event) { cancel() },
+	}
+	var out bytes.Buffer
+	res, err := Run(ctx, rc, Options{Regression: RegressionNone, Rate: 20, Duration: 2 * time.Minute,
+		Interval: time.Second, Virtual: true, Seed: 1, Out: &out})
+	require.NoError(t, err)
+	require.Len(t, res.Ticks, 1, out.String())
+	assert.True(t, res.Interrupted)
+	assert.Equal(t, sentinel.PhaseProgressing, res.Phase)
+	assert.Equal(t, time.Second, res.Elapsed, "one tick of the virtual clock")
+	assert.Contains(t, out.String(), "The run was interrupted after 1s, before the rollout finished (phase progressing).")
+	assert.NotContains(t, out.String(), "-duration")
+	assert.NotContains(t, out.String(), "2m0s")
+	assert.EqualError(t, Outcome(res.Phase, res.Interrupted, res.Elapsed),
+		"ninelives: the run was interrupted after 1s, before the rollout finished (phase progressing)")
+
+	// A run that ends by itself is not interrupted.
+	res, err = Run(context.Background(), rc, Options{Regression: RegressionNone, Rate: 20, Duration: 2 * time.Second,
+		Interval: time.Second, Virtual: true, Seed: 1})
+	require.NoError(t, err)
+	assert.False(t, res.Interrupted)
+	assert.Equal(t, 2*time.Second, res.Elapsed)
+}
+
+// TestLoadCallTimeout checks each call's deadline: set at the call's start
+// to the load's timeout, so it lies between the timeout after the moment
+// before the interval and the timeout after the moment after it.
+func TestLoadCallTimeout(t *testing.T) {
+	srv := demoserver.New("stable", "stable-1", demoserver.WithFaults(RegressionNone.Faults()))
+	require.NoError(t, srv.Start("127.0.0.1:0"))
+	defer srv.Stop()
+	var mu sync.Mutex
+	var deadlines []time.Time
+	record := func(ctx context.Context) {
+		d, ok := ctx.Deadline()
+		assert.True(t, ok, "every call has a deadline")
+		mu.Lock()
+		deadlines = append(deadlines, d)
+		mu.Unlock()
+	}
+	cc, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			record(ctx)
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			record(ctx)
+			return streamer(ctx, desc, cc, method, opts...)
+		}))
+	require.NoError(t, err)
+	defer cc.Close()
+
+	for _, tc := range []struct {
+		name    string
+		set     time.Duration
+		timeout time.Duration
+	}{{"default", 0, 2 * time.Second}, {"set", time.Minute, time.Minute}} {
+		deadlines = nil
+		l := NewLoad(cc, 20, 1)
+		if tc.set > 0 {
+			l.SetCallTimeout(tc.set)
+		}
+		before := time.Now()
+		stats := l.Interval(context.Background(), time.Second, false)
+		after := time.Now()
+		require.Zero(t, stats.Failed, "%s: %v", tc.name, stats.Errors)
+		require.Len(t, deadlines, 20, tc.name)
+		for _, d := range deadlines {
+			assert.False(t, d.Before(before.Add(tc.timeout)), "%s: deadline %v, want the timeout after the call's start", tc.name, d)
+			assert.False(t, d.After(after.Add(tc.timeout)), "%s: deadline %v, want the timeout after the call's start", tc.name, d)
+		}
+	}
+	_, err = Run(context.Background(), &Recipe{}, Options{Rate: 1, Duration: time.Second, Interval: time.Second, CallTimeout: -time.Second})
+	assert.ErrorContains(t, err, "ninelives: call timeout -1s, want a positive duration")
 }

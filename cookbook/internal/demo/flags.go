@@ -34,9 +34,8 @@ func AddFlags(fs *flag.FlagSet, rate int, report string) *Flags {
 }
 
 // Main runs the recipe in real time with the flags' settings, printing to
-// stdout, until it ends or the program is interrupted. A run that ends
-// before its rollout does is an error, unless the rollout was paused by
-// hand and is still paused: the summary says so and Main returns nil.
+// stdout, until it ends or the program is interrupted. Its error is
+// Outcome's.
 func (f *Flags) Main(rc *Recipe, reg Regression) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -54,14 +53,24 @@ func (f *Flags) Main(rc *Recipe, reg Regression) error {
 	if err != nil {
 		return err
 	}
-	return outcome(res, *f.Duration)
+	return Outcome(res.Phase, res.Interrupted, res.Elapsed)
 }
 
-// outcome is the error of a run that ended with res after at most d: none
-// for a rollout that finished, or that was paused by hand and still is.
-func outcome(res *Result, d time.Duration) error {
-	if res.Phase.Final() || res.Phase == sentinel.PhasePaused {
+// Outcome is the error of a run that ended in phase after elapsed, by
+// itself or interrupted: none for a rollout that finished, or for one
+// paused by hand and still paused when the run's -duration ran out; an
+// error for a run interrupted before its rollout finished, paused or not,
+// and for a rollout still under way when -duration ran out. Every recipe's
+// program exits with it.
+func Outcome(phase sentinel.Phase, interrupted bool, elapsed time.Duration) error {
+	elapsed = elapsed.Round(time.Second)
+	switch {
+	case phase.Final():
+		return nil
+	case interrupted:
+		return fmt.Errorf("ninelives: the run was interrupted after %v, before the rollout finished (phase %s)", elapsed, phase)
+	case phase == sentinel.PhasePaused:
 		return nil
 	}
-	return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s); give it a longer -duration", d, res.Phase)
+	return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s); give it a longer -duration", elapsed, phase)
 }

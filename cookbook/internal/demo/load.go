@@ -55,7 +55,8 @@ func (s *LoadStats) add(version string, err error) {
 }
 
 // NewLoad returns a load of rate calls/s on cc, with at most 64 calls in
-// flight and a seeded choice of call kinds and users.
+// flight, a 2 s deadline on each call and a seeded choice of call kinds and
+// users.
 func NewLoad(cc *grpc.ClientConn, rate int, seed uint64) *Load {
 	return &Load{
 		client:  demov1.NewDemoServiceClient(cc),
@@ -66,6 +67,10 @@ func NewLoad(cc *grpc.ClientConn, rate int, seed uint64) *Load {
 		rng:     rand.New(rand.NewPCG(seed, seed+1)),
 	}
 }
+
+// SetCallTimeout sets the deadline of each call the load makes from now on
+// (2 s by default); call it before Interval, not during.
+func (l *Load) SetCallTimeout(d time.Duration) { l.timeout = d }
 
 // Interval makes rate×d calls. In real time it spreads them over d;
 // otherwise it makes them as fast as the in-flight bound allows. It returns

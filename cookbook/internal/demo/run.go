@@ -73,6 +73,8 @@ type Options struct {
 	Seed    uint64
 	// Tail is how many ticks the run goes on after a final decision.
 	Tail int
+	// CallTimeout is the deadline of each of the load's calls; 0: 2 s.
+	CallTimeout time.Duration
 }
 
 // Env is what a recipe's strategy and hooks work with.
@@ -102,8 +104,12 @@ type Result struct {
 	CandidateCalls int64
 	// FinalTick is the tick of the final decision (0 if none).
 	FinalTick int
-	Elapsed   time.Duration
-	Status    sentinel.Status
+	// Elapsed is how long the run lasted, on its clock.
+	Elapsed time.Duration
+	// Interrupted reports that the run's context was cancelled (Ctrl-C)
+	// before the run ended by itself.
+	Interrupted bool
+	Status      sentinel.Status
 }
 
 // Tick is one row of the live view.
@@ -320,15 +326,27 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 
 	res := &Result{Recipe: rc.Name, Regression: opts.Regression}
 	load := NewLoad(env.Conn, opts.Rate, opts.Seed)
+	if opts.CallTimeout > 0 {
+		load.SetCallTimeout(opts.CallTimeout)
+	}
 	view := newView(out, rc, opts)
 	view.header(env)
 	var lastSeq uint64
 	tail := -1
 	for n := 1; ; n++ {
 		if ctx.Err() != nil {
+			res.Interrupted = true
 			break
 		}
 		stats := load.Interval(ctx, opts.Interval, !opts.Virtual)
+		if ctx.Err() != nil {
+			// Interrupted in the middle of the interval: its calls count,
+			// but the sentinel does not judge a part of a tick.
+			res.Calls += stats.Calls
+			res.Failed += stats.Failed
+			res.Interrupted = true
+			break
+		}
 		if opts.Virtual {
 			clock.Advance(opts.Interval)
 		}
@@ -392,6 +410,8 @@ func (o *Options) check() error {
 		return fmt.Errorf("ninelives: -duration %v, want a positive duration", o.Duration)
 	case o.Interval <= 0:
 		return fmt.Errorf("ninelives: tick interval %v, want a positive duration", o.Interval)
+	case o.CallTimeout < 0:
+		return fmt.Errorf("ninelives: call timeout %v, want a positive duration, or 0 for the default", o.CallTimeout)
 	case o.Regression == "":
 		o.Regression = RegressionNone
 	}

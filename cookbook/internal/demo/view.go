@@ -52,16 +52,26 @@ func (v *view) summary(r *Result) {
 	for _, e := range r.Events {
 		fmt.Fprintf(v.out, "    %5.0fs  %-12s %s\n", e.Time.Sub(r.startTime()).Seconds(), e.Action, e.Reason)
 	}
+	elapsed := r.Elapsed.Round(time.Second)
 	switch {
 	case r.Phase == sentinel.PhaseRolledBack && v.opts.Regression != RegressionNone:
 		fmt.Fprintf(v.out, "\nThe regression (%s) was caught and rolled back: the %s has no traffic left.\n", v.opts.Regression, v.rc.Candidate)
 	case r.Phase == sentinel.PhasePromoted:
 		fmt.Fprintf(v.out, "\nThe %s was promoted: it has all the traffic.\n", v.rc.Candidate)
+	case r.Phase.Final():
+	case r.Interrupted && r.Phase == sentinel.PhasePaused:
+		fmt.Fprintf(v.out, "\nThe run was interrupted after %v while the rollout was paused by hand (%s): nothing was promoted or rolled back, the weights stayed where the pause held them.\n",
+			elapsed, pausedBy(r.Events))
+	case r.Interrupted:
+		fmt.Fprintf(v.out, "\nThe run was interrupted after %v, before the rollout finished (phase %s).\n", elapsed, r.Phase)
 	case r.Phase == sentinel.PhasePaused:
-		fmt.Fprintf(v.out, "\nThe rollout was paused by hand (%s) and was still paused when the run's -duration of %v ran out: nothing was promoted or rolled back, the weights stayed where the pause held them.\n",
-			pausedBy(r.Events), v.opts.Duration)
-	case !r.Phase.Final():
-		fmt.Fprintf(v.out, "\nThe run ended before the rollout did (phase %s); give it a longer -duration.\n", r.Phase)
+		fmt.Fprintf(v.out, "\nThe rollout was paused by hand (%s) and was still paused when the run's -duration ran out after %v: nothing was promoted or rolled back, the weights stayed where the pause held them.\n",
+			pausedBy(r.Events), elapsed)
+	default:
+		fmt.Fprintf(v.out, "\nThe run's -duration ran out after %v, before the rollout finished (phase %s); give it a longer -duration.\n", elapsed, r.Phase)
+	}
+	if r.Interrupted && r.Phase.Final() {
+		fmt.Fprintf(v.out, "The run was interrupted after %v, after the rollout's final decision.\n", elapsed)
 	}
 }
 

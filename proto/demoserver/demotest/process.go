@@ -21,7 +21,8 @@ const TargetTimeout = 30 * time.Second
 // command, built for the test), as servers run apart from their clients in
 // production, and returns its composite target. Benchmarks use it so that
 // the servers' work and garbage are not the client's. The process ends when
-// the test does. If demofleet exits or prints no target within
+// the test does: its standard input is closed, and it is killed if it has
+// not exited StopGrace later. If demofleet exits or prints no target within
 // TargetTimeout, the test fails with what demofleet wrote on its standard
 // error.
 func FleetProcess(tb testing.TB, specs ...demoserver.VersionSpec) string {
@@ -54,17 +55,37 @@ func fleetArgs(specs []demoserver.VersionSpec) []string {
 	return args
 }
 
+// StopGrace bounds the wait for demofleet to end once its standard input
+// is closed; then it is killed.
+const StopGrace = 10 * time.Second
+
 // fleetProcess is a running demofleet.
 type fleetProcess struct {
 	cmd    *exec.Cmd
 	stdin  io.Closer
 	target string
+	grace  time.Duration // StopGrace; tests shorten it
 }
 
-// stop closes demofleet's standard input, which ends it, and waits for it.
+// stop closes demofleet's standard input, which ends it, and waits for it
+// to exit; if it is still running after p.grace, it is killed, so that a
+// demofleet that does not notice its standard input closing cannot hang
+// the test's cleanup.
 func (p *fleetProcess) stop() {
 	_ = p.stdin.Close()
-	_ = p.cmd.Wait()
+	exited := make(chan struct{})
+	go func() {
+		_ = p.cmd.Wait()
+		close(exited)
+	}()
+	t := time.NewTimer(p.grace)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		_ = p.cmd.Process.Kill()
+		<-exited
+	}
 }
 
 // startFleetProcess starts bin with args and waits at most wait for the
@@ -99,14 +120,15 @@ func startFleetProcess(bin string, args []string, wait time.Duration) (*fleetPro
 			_, _ = io.Copy(io.Discard, stdout) // until the process ends
 		}
 	}()
-	// fail ends the process and returns why it gave no target, with its
-	// exit status if it exited by itself, and its standard error.
-	fail := func(why string, exited bool) error {
+	// fail ends the process and returns why it gave no target, with how it
+	// ended (its exit status, or the signal that killed it), and its
+	// standard error.
+	fail := func(why string) error {
 		_ = stdin.Close()
 		_ = cmd.Process.Kill()
 		werr := cmd.Wait()
 		msg := "ninelives: demofleet " + why
-		if exited && werr != nil {
+		if werr != nil {
 			msg += fmt.Sprintf(" (%v)", werr)
 		}
 		if s := strings.TrimSpace(stderr.String()); s != "" {
@@ -121,15 +143,15 @@ func startFleetProcess(bin string, args []string, wait time.Duration) (*fleetPro
 	select {
 	case r := <-lines:
 		if r.err != nil {
-			return nil, fail(fmt.Sprintf("exited before it printed its target: %s %s", bin, strings.Join(args, " ")), true)
+			return nil, fail(fmt.Sprintf("exited before it printed its target: %s %s", bin, strings.Join(args, " ")))
 		}
 		target, ok := strings.CutPrefix(strings.TrimSpace(r.line), "target: ")
 		if !ok {
-			return nil, fail(fmt.Sprintf("printed %q, want \"target: …\"; killed it", r.line), false)
+			return nil, fail(fmt.Sprintf("printed %q, want \"target: …\"; killed it", r.line))
 		}
-		return &fleetProcess{cmd: cmd, stdin: stdin, target: target}, nil
+		return &fleetProcess{cmd: cmd, stdin: stdin, target: target, grace: StopGrace}, nil
 	case <-timer.C:
-		return nil, fail(fmt.Sprintf("printed no target within %v; killed it", wait), false)
+		return nil, fail(fmt.Sprintf("printed no target within %v; killed it", wait))
 	}
 }
 

@@ -32,11 +32,29 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
+
+// cli runs demofleet and returns its exit status: 0 when it ends as asked
+// or after -h, 1 after an error. It prints the error on stderr, unless the
+// flag package has printed it there already, with the usage.
+func cli(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := run(args, stdin, stdout, stderr)
+	var fe flagError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case !errors.As(err, &fe):
+		fmt.Fprintln(stderr, err)
+	}
+	return 1
+}
+
+// flagError is an error of the flags that the flag package has printed.
+type flagError struct{ err error }
+
+func (e flagError) Error() string { return e.err.Error() }
+func (e flagError) Unwrap() error { return e.err }
 
 type specs []demoserver.VersionSpec
 
@@ -51,12 +69,13 @@ func (s *specs) Set(v string) error {
 	return nil
 }
 
-func run(args []string, stdin io.Reader, stdout io.Writer) error {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demofleet", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var fleet specs
 	fs.Var(&fleet, "fleet", "VERSION=COUNT[:FAULTS]; repeat for each version")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return flagError{err} // printed by fs, with the usage
 	}
 	if len(fleet) == 0 {
 		return errors.New("ninelives: demofleet: give at least one -fleet VERSION=COUNT")

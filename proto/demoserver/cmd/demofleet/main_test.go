@@ -47,10 +47,37 @@ func TestRunPrintsTheTargetAndStopsWhenStdinCloses(t *testing.T) {
 	r, w := io.Pipe()
 	var out bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run([]string{"-fleet", "stable=2"}, r, &out) }()
+	go func() { done <- run([]string{"-fleet", "stable=2"}, r, &out, io.Discard) }()
 	require.NoError(t, w.Close())
 	require.NoError(t, <-done)
 	assert.True(t, strings.HasPrefix(out.String(), "target: ninelives:///stable=passthrough:///127.0.0.1:"), out.String())
 	assert.Equal(t, 2, strings.Count(out.String(), "stable="))
-	assert.ErrorContains(t, run(nil, r, &out), "give at least one -fleet")
+	assert.ErrorContains(t, run(nil, r, &out, io.Discard), "give at least one -fleet")
+}
+
+// TestBadFlagsArePrintedOnce checks what the program prints on its
+// standard error and its exit status.
+func TestBadFlagsArePrintedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		want  string
+		usage bool
+		code  int
+	}{
+		{[]string{"-nope"}, "flag provided but not defined: -nope", true, 1},
+		{[]string{"-fleet", "canary=0"}, `invalid value "canary=0" for flag -fleet: ninelives: -fleet "canary=0": count "0"`, true, 1},
+		{nil, "ninelives: demofleet: give at least one -fleet VERSION=COUNT", false, 1},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := cli(tc.args, strings.NewReader(""), &stdout, &stderr)
+		assert.Equal(t, tc.code, code, "%v", tc.args)
+		assert.Equal(t, 1, strings.Count(stderr.String(), tc.want), "%v: printed once:\n%s", tc.args, stderr.String())
+		assert.Equal(t, tc.usage, strings.Contains(stderr.String(), "Usage of demofleet:"), "%v: usage:\n%s", tc.args, stderr.String())
+		assert.Empty(t, stdout.String())
+	}
+
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 0, cli([]string{"-h"}, strings.NewReader(""), &stdout, &stderr), "-h is no error")
+	assert.Contains(t, stderr.String(), "Usage of demofleet:\n  -fleet value\n")
+	assert.NotContains(t, stderr.String(), "help requested")
 }
