@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
@@ -103,8 +102,9 @@ type EndpointResult struct {
 	Latency time.Duration `json:"latency_ns"`
 	// Started is false for a call the join decided before it could start.
 	Started bool `json:"started"`
-	// Canceled is true for a call the join cancelled (or never started)
-	// because the outcome was already decided.
+	// Canceled is true for a call cut short by the join's end (its
+	// decision, or the caller's cancel or deadline), or never started
+	// because of it.
 	Canceled bool `json:"canceled,omitempty"`
 }
 
@@ -169,6 +169,7 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 		i   int
 		err error
 		lat time.Duration
+		cut bool // cut short by the join's context ending
 	}
 	ch := make(chan finished, len(targets))
 	next, running := 0, 0
@@ -186,7 +187,8 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 			go func() {
 				start := time.Now()
 				err := call(cctx, cc)
-				ch <- finished{i: i, err: err, lat: time.Since(start)}
+				lat := time.Since(start)
+				ch <- finished{i: i, err: err, lat: lat, cut: cutShort(cctx, err)}
 			}()
 			continue
 		}
@@ -206,10 +208,10 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 		r.Err, r.Latency = f.err, f.lat
 		if f.err != nil {
 			r.Error = f.err.Error()
-			// A call that failed on its own still failed; only one cut
-			// short by the join's end (its decision, or the caller's
-			// cancel or deadline) is cancelled.
-			r.Canceled = fctx.Err() != nil && isContextError(f.err)
+			// A call that failed on its own still failed, even if it
+			// returns after the join's end; only one cut short by that
+			// end is cancelled.
+			r.Canceled = f.cut
 			if !r.Canceled {
 				res.Failed++
 			}
@@ -231,14 +233,16 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 		ErrJoinFailed, res.Join, res.Succeeded, len(targets), need, firstErrors(res.Results))
 }
 
-// isContextError reports whether err is a context's end, plain or as a
-// gRPC status.
-func isContextError(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
+// cutShort reports whether err is the end of ctx, the call's context, as
+// the call returned: its error is the context's own cause, plain or as a
+// gRPC status. A call that failed by a deadline of its own, or otherwise,
+// is not cut short, whenever it returns.
+func cutShort(ctx context.Context, err error) bool {
+	cause := ctx.Err()
+	if err == nil || cause == nil {
+		return false
 	}
-	c := status.Code(err)
-	return c == codes.Canceled || c == codes.DeadlineExceeded
+	return errors.Is(err, cause) || status.Code(err) == status.FromContextError(cause).Code()
 }
 
 func validForkJoin(cc *grpc.ClientConn, targets []string, call CallFunc, cfg forkJoinConfig) error {

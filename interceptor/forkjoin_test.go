@@ -156,10 +156,16 @@ func TestForkJoinFirstCancelsTheOthers(t *testing.T) {
 	assert.EqualValues(t, 2, hung.Calls("GetItem"), "the call reached the handler before the cancel")
 
 	// The caller's deadline likewise: the call it cuts short is cancelled,
-	// not failed.
-	dctx, dcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	// not failed. (The call waits for the context itself: a server that
+	// enforces the propagated deadline may answer a moment before the
+	// client's own timer fires, and that answer is the server's failure.)
+	untilDone := func(ctx context.Context, _ *grpc.ClientConn) error {
+		<-ctx.Done()
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer dcancel()
-	res, err = ForkJoin(dctx, e.cc, targets[1:2], getItemCall)
+	res, err = ForkJoin(dctx, e.cc, targets[1:2], untilDone)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Equal(t, codes.DeadlineExceeded, status.Code(res.Results[0].Err))
 	assert.True(t, res.Results[0].Canceled, "%+v", res.Results[0])
@@ -274,4 +280,34 @@ func TestForkJoinRole(t *testing.T) {
 	_, err = ForkJoin(ctxT(t), e.cc, targets, getItemCall, WithRole(balancer.RolePrimary))
 	require.NoError(t, err)
 	assert.Equal(t, 2, e.obs.roles()["stable/primary"])
+}
+
+// A call that fails by a deadline of its own is a failure, even when it
+// returns after the join has decided; only the join's own end cancels.
+func TestForkJoinOwnDeadlineIsAFailure(t *testing.T) {
+	e, targets := downFleet(t)
+	ownFailed := make(chan struct{})
+	call := func(ctx context.Context, cc *grpc.ClientConn) error {
+		if addr, _ := balancer.ForcedEndpoint(ctx); addr == targets[1] {
+			own, cancel := context.WithTimeout(ctx, time.Millisecond)
+			defer cancel()
+			err := getItemCall(own, cc)
+			if status.Code(err) != codes.DeadlineExceeded {
+				// The call beat its millisecond: fail it by its own deadline anyway.
+				<-own.Done()
+				err = status.FromContextError(own.Err()).Err()
+			}
+			close(ownFailed)
+			<-ctx.Done() // returns only after the join has decided
+			return err
+		}
+		<-ownFailed // succeeds only once the other call has failed on its own
+		return getItemCall(ctx, cc)
+	}
+	res, err := ForkJoin(ctxT(t), e.cc, targets[:2], call, WithJoin(JoinFirst()))
+	require.NoError(t, err)
+	assert.NoError(t, res.Results[0].Err)
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(res.Results[1].Err))
+	assert.False(t, res.Results[1].Canceled, "%+v", res.Results[1])
+	assert.Equal(t, 1, res.Failed)
 }

@@ -367,16 +367,19 @@ func (st *streamShadow) primaryDone(err error) {
 }
 
 // legMsg keeps a server message of a leg for comparison. It returns false
-// when the leg need read no more: its message is past the primary's last,
-// which pairs with none. That message is counted, for the count mismatch,
-// and not kept, and the leg ends there, whatever more it would send.
+// when the leg need read no more: the primary succeeded and the message is
+// past its last, which pairs with none. That message is counted, for the
+// count mismatch, and not kept, and the leg ends there, whatever more it
+// would send.
 func (st *streamShadow) legMsg(l *streamLeg, m proto.Message) bool {
 	q := queued{m: m, size: proto.Size(m)}
 	st.mu.Lock()
-	if st.pDone && l.count >= st.pCount && st.abandoned == "" {
+	if st.pDone && st.abandoned == "" && (st.pErr != nil || l.count >= st.pCount) {
 		l.count++
 		st.mu.Unlock()
-		return false
+		// A failed primary is judged by status codes alone: the leg reads
+		// on, keeping nothing, for its own status.
+		return st.pErr != nil
 	}
 	if st.abandoned == "" {
 		l.q = append(l.q, q)

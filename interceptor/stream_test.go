@@ -210,6 +210,29 @@ func TestShadowStreamCandidateSendsTooMany(t *testing.T) {
 	assert.Zero(t, st.Comparisons[ResultShadowError])
 	canary := e.fleet.Servers("canary")[0]
 	eventually(t, func() bool { return canary.InFlight() == 0 }, "the candidate's stream was cancelled")
+
+	// When the primary's stream breaks, the copy is not cut off: it reads
+	// on to its own status, which is what a failed primary is judged by.
+	// Here both break alike, the candidate one item later: a match.
+	e.fleet.SetFaults("stable", demoserver.Faults{FailAfterItems: 2})
+	e.fleet.SetFaults("canary", demoserver.Faults{Hang: true})
+	ls, err := e.client.ListItems(ctxT(t), &demov1.ListItemsRequest{PageSize: 5, Prefix: "l"})
+	require.NoError(t, err)
+	var got int
+	for {
+		if _, err = ls.Recv(); err != nil {
+			break
+		}
+		got++
+	}
+	require.Equal(t, 2, got)
+	require.Equal(t, codes.Unavailable, status.Code(err))
+	assert.Equal(t, []string{"ListItems"}, entered(t, in, 1))
+	e.fleet.SetFaults("canary", demoserver.Faults{FailAfterItems: 3})
+	e.wait(t)
+	st = e.shadow.Stats()
+	assert.EqualValues(t, 1, st.Comparisons[ResultMatch], "%+v", st)
+	assert.Zero(t, st.Comparisons[ResultPrimaryError])
 }
 
 func TestShadowStreamOutlivingItsDeadline(t *testing.T) {

@@ -39,6 +39,9 @@ type Faults struct {
 	// ExtraItems is how many items ListItems streams past the page size,
 	// as a server that ignores page_size would.
 	ExtraItems int
+	// FailAfterItems, when above 0, makes ListItems fail with Unavailable
+	// once it has streamed that many items: a stream that breaks midway.
+	FailAfterItems int
 }
 
 // Server is one instance of the demo service.
@@ -309,8 +312,12 @@ func (s *Server) ListItems(req *demov1.ListItemsRequest, stream grpc.ServerStrea
 	if n <= 0 {
 		n = 3
 	}
-	n += s.Faults().ExtraItems // read once the call is in: a hang may end with new faults
+	f := s.Faults() // read once the call is in: a hang may end with new faults
+	n += f.ExtraItems
 	for i := range n {
+		if f.FailAfterItems > 0 && i == f.FailAfterItems {
+			return status.Errorf(codes.Unavailable, "demoserver: injected failure after %d items in %s %s", i, s.version, s.instance)
+		}
 		id := fmt.Sprintf("%s%d", req.GetPrefix(), i)
 		if err := stream.Send(&demov1.ListItemsResponse{Item: s.item(id), ServedBy: s.servedBy()}); err != nil {
 			return err

@@ -111,6 +111,17 @@ func TestFaultsSwitchWhileRunning(t *testing.T) {
 	s.SetFaults(demoserver.Faults{ExtraItems: 2})
 	assert.Equal(t, []string{"y0", "y1", "y2"}, listIDs(t, c, 1, "y"), "two items past the page size")
 
+	s.SetFaults(demoserver.Faults{FailAfterItems: 2})
+	ls, err := c.ListItems(ctx, &demov1.ListItemsRequest{PageSize: 5, Prefix: "z"})
+	require.NoError(t, err)
+	for range 2 {
+		_, err = ls.Recv()
+		require.NoError(t, err)
+	}
+	_, err = ls.Recv()
+	assert.Equal(t, codes.Unavailable, status.Code(err), "the stream breaks after two items")
+	assert.ErrorContains(t, err, "injected failure after 2 items")
+
 	// A hang holds the call in the handler until the fault is cleared.
 	s.SetFaults(demoserver.Faults{Hang: true})
 	for len(entered) > 0 {

@@ -46,7 +46,7 @@ func fleetArgs(specs []demoserver.VersionSpec) []string {
 	for _, sp := range specs {
 		f := sp.Faults
 		faults := []string{fmt.Sprintf("errors=%g", f.ErrorRate), "latency=" + f.Latency.String(),
-			fmt.Sprintf("price=%d", f.PriceDelta), fmt.Sprintf("extra=%d", f.ExtraItems)}
+			fmt.Sprintf("price=%d", f.PriceDelta), fmt.Sprintf("extra=%d", f.ExtraItems), fmt.Sprintf("failafter=%d", f.FailAfterItems)}
 		if f.Hang {
 			faults = append(faults, "hang")
 		}

@@ -40,7 +40,7 @@ func TestFleetProcessReportsABadSpecWithDemofleetsError(t *testing.T) {
 	<-done
 	assert.Contains(t, tb.msg, "ninelives: demofleet exited before it printed its target")
 	assert.Contains(t, tb.msg, "exit status 1")
-	assert.Contains(t, tb.msg, `-fleet "canary=1:errors=0,latency=-1ms,price=0,extra=0": fault "latency=-1ms": latency -1ms is negative`,
+	assert.Contains(t, tb.msg, `-fleet "canary=1:errors=0,latency=-1ms,price=0,extra=0,failafter=0": fault "latency=-1ms": latency -1ms is negative`,
 		"demofleet's own error, from its standard error")
 }
 
@@ -105,9 +105,9 @@ func TestStopLetsAFleetEndByItself(t *testing.T) {
 }
 
 func TestFleetArgs(t *testing.T) {
-	assert.Equal(t, []string{"-fleet", "canary=2:errors=0.05,latency=5ms,price=3,extra=4,hang"},
+	assert.Equal(t, []string{"-fleet", "canary=2:errors=0.05,latency=5ms,price=3,extra=4,failafter=2,hang"},
 		fleetArgs([]demoserver.VersionSpec{{Version: "canary", Count: 2,
-			Faults: demoserver.Faults{ErrorRate: 0.05, Latency: 5 * time.Millisecond, PriceDelta: 3, ExtraItems: 4, Hang: true}}}))
+			Faults: demoserver.Faults{ErrorRate: 0.05, Latency: 5 * time.Millisecond, PriceDelta: 3, ExtraItems: 4, FailAfterItems: 2, Hang: true}}}))
 }
 
 func TestTailBufferKeepsTheEnd(t *testing.T) {

@@ -12,6 +12,7 @@
 //	latency=DURATION   added to every call (0 or more, such as 5ms)
 //	price=DELTA        added to every item's price: a changed reply field
 //	extra=N            items ListItems streams past the page size (0 or more)
+//	failafter=N        ListItems fails with UNAVAILABLE after N items (0: never)
 //	hang               every call blocks until its deadline or the fleet stops (no value)
 package main
 
@@ -135,21 +136,29 @@ func ParseSpec(v string) (demoserver.VersionSpec, error) {
 		case "price":
 			sp.Faults.PriceDelta, err = strconv.ParseInt(val, 10, 64)
 		case "extra":
-			sp.Faults.ExtraItems, err = strconv.Atoi(val)
-			if err == nil && sp.Faults.ExtraItems < 0 {
-				err = fmt.Errorf("extra %s is negative, want a whole number of items, 0 or more", val)
-			}
+			sp.Faults.ExtraItems, err = items(key, val)
+		case "failafter":
+			sp.Faults.FailAfterItems, err = items(key, val)
 		case "hang":
 			if hasVal {
 				err = fmt.Errorf("hang takes no value, got %q", val)
 			}
 			sp.Faults.Hang = true
 		default:
-			err = errors.New("want errors=RATE, latency=DURATION, price=DELTA, extra=N or hang")
+			err = errors.New("want errors=RATE, latency=DURATION, price=DELTA, extra=N, failafter=N or hang")
 		}
 		if err != nil {
 			return sp, fmt.Errorf("ninelives: -fleet %q: fault %q: %v", v, f, err)
 		}
 	}
 	return sp, nil
+}
+
+// items reads a fault's count of items, 0 or more.
+func items(key, val string) (int, error) {
+	n, err := strconv.Atoi(val)
+	if err == nil && n < 0 {
+		err = fmt.Errorf("%s %s is negative, want a whole number of items, 0 or more", key, val)
+	}
+	return n, err
 }

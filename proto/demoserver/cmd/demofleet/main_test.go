@@ -17,10 +17,10 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParseSpec(t *testing.T) {
-	sp, err := ParseSpec("canary=2:errors=0.05,latency=5ms,price=3,extra=4,hang")
+	sp, err := ParseSpec("canary=2:errors=0.05,latency=5ms,price=3,extra=4,failafter=2,hang")
 	require.NoError(t, err)
 	assert.Equal(t, demoserver.VersionSpec{Version: "canary", Count: 2,
-		Faults: demoserver.Faults{ErrorRate: 0.05, Latency: 5 * time.Millisecond, PriceDelta: 3, ExtraItems: 4, Hang: true}}, sp)
+		Faults: demoserver.Faults{ErrorRate: 0.05, Latency: 5 * time.Millisecond, PriceDelta: 3, ExtraItems: 4, FailAfterItems: 2, Hang: true}}, sp)
 	sp, err = ParseSpec("stable=1:latency=0s,extra=0")
 	require.NoError(t, err)
 	assert.Equal(t, demoserver.VersionSpec{Version: "stable", Count: 1}, sp, "zero latency and zero extra items are allowed")
@@ -29,7 +29,7 @@ func TestParseSpec(t *testing.T) {
 		"canary=0":              `count "0"`,
 		"canary=1:errors=2":     "want a rate in [0, 1]",
 		"canary=1:errors=NaN":   "want a rate in [0, 1]",
-		"canary=1:slow":         `fault "slow": want errors=RATE, latency=DURATION, price=DELTA, extra=N or hang`,
+		"canary=1:slow":         `fault "slow": want errors=RATE, latency=DURATION, price=DELTA, extra=N, failafter=N or hang`,
 		"canary=1:latency=x":    `fault "latency=x"`,
 		"canary=1:latency=-5ms": `fault "latency=-5ms": latency -5ms is negative, want a duration of 0 or more`,
 		"canary=1:hang=yes":     `fault "hang=yes": hang takes no value, got "yes"`,
@@ -37,6 +37,7 @@ func TestParseSpec(t *testing.T) {
 		"canary=1:extra=-1":     `fault "extra=-1": extra -1 is negative, want a whole number of items, 0 or more`,
 		"canary=1:extra=two":    `fault "extra=two"`,
 		"canary=1:extra=1.5":    `fault "extra=1.5"`,
+		"canary=1:failafter=-2": `fault "failafter=-2": failafter -2 is negative, want a whole number of items, 0 or more`,
 	} {
 		_, err := ParseSpec(in)
 		assert.ErrorContains(t, err, want, in)
