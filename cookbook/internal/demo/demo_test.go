@@ -236,3 +236,27 @@ func TestLoadCallTimeout(t *testing.T) {
 	_, err = Run(context.Background(), &Recipe{}, Options{Rate: 1, Duration: time.Second, Interval: time.Second, CallTimeout: -time.Second})
 	assert.ErrorContains(t, err, "ninelives: call timeout -1s, want a positive duration")
 }
+
+// TestCallsCutShortByTheRunsEndAreNotFailures interrupts a load whose calls
+// all hang: the calls the interrupt cuts short are neither served nor
+// failed.
+func TestCallsCutShortByTheRunsEndAreNotFailures(t *testing.T) {
+	in := make(chan string, 8)
+	srv := demoserver.New("stable", "stable-1", demoserver.WithFaults(demoserver.Faults{Hang: true}), demoserver.WithEntered(in))
+	require.NoError(t, srv.Start("127.0.0.1:0"))
+	defer srv.Stop()
+	cc, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer cc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for range 5 {
+			<-in
+		}
+		cancel() // every call is in the server's handler
+	}()
+	stats := NewLoad(cc, 5, 1).Interval(ctx, time.Second, false)
+	assert.Zero(t, stats.Failed, "%v", stats.Errors)
+	assert.Zero(t, stats.Calls)
+}

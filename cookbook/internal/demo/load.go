@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
@@ -100,6 +101,9 @@ func (l *Load) Interval(ctx context.Context, d time.Duration, realTime bool) Loa
 			defer wg.Done()
 			defer func() { <-l.sem }()
 			v, err := l.call(ctx, kind, user)
+			if err != nil && ctx.Err() != nil && status.Code(err) == status.FromContextError(ctx.Err()).Code() {
+				return // cut short by the run's end: neither served nor failed
+			}
 			mu.Lock()
 			stats.add(v, err)
 			mu.Unlock()
