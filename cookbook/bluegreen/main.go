@@ -26,18 +26,13 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
+func main() { os.Exit(demo.ExitCode(run(os.Args[1:]), os.Stderr)) }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("bluegreen", flag.ContinueOnError)
 	greenFails := fs.Bool("green-fails", false, "make green fail 20 % of its calls right after the cut-over")
 	flags := demo.AddFlags(fs, 300, "bluegreen-report.html")
-	if err := fs.Parse(args); err != nil {
+	if err := demo.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	return flags.Main(Recipe(*greenFails), regression(*greenFails))

@@ -12,7 +12,6 @@ package main
 import (
 	_ "embed"
 	"flag"
-	"fmt"
 	"os"
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
@@ -20,18 +19,13 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
+func main() { os.Exit(demo.ExitCode(run(os.Args[1:]), os.Stderr)) }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("canary", flag.ContinueOnError)
 	regression := fs.String("regression", "errors", "what is wrong with the canary: none, errors, latency, diff or hang")
 	flags := demo.AddFlags(fs, 500, "canary-report.html")
-	if err := fs.Parse(args); err != nil {
+	if err := demo.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	reg, err := demo.ParseRegression(*regression)

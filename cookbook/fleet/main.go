@@ -41,12 +41,7 @@ import (
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
+func main() { os.Exit(demo.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
@@ -58,7 +53,7 @@ func run(args []string, out io.Writer) error {
 	ttl := fs.Duration("ttl", 2*time.Second, "the etcd lease TTL: how soon a dead replica or sentinel is gone")
 	kill := fs.Bool("kill-leader", true, "kill the leading sentinel in the middle of the first step")
 	duration := fs.Duration("duration", 2*time.Minute, "the longest the run lasts")
-	if err := fs.Parse(args); err != nil {
+	if err := demo.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	reg, err := parseRegression(*regression)
