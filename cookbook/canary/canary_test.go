@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
@@ -25,8 +26,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // noise.
 func runRecipe(t *testing.T, reg demo.Regression) *demo.Result {
 	t.Helper()
+	return runRecipeOf(t, Recipe(), reg)
+}
+
+func runRecipeOf(t *testing.T, rc *demo.Recipe, reg demo.Regression) *demo.Result {
+	t.Helper()
 	report := filepath.Join(t.TempDir(), "report.html")
-	res, err := demo.Run(context.Background(), Recipe(), demo.Options{
+	res, err := demo.Run(context.Background(), rc, demo.Options{
 		Regression: reg,
 		Rate:       500,
 		Duration:   90 * time.Second,
@@ -79,7 +85,13 @@ func TestHealthyCanaryIsPromoted(t *testing.T) {
 }
 
 func TestLatencyRegressionIsRolledBack(t *testing.T) {
-	res := runRecipe(t, demo.RegressionLatency)
+	// Both versions' calls take ten times the demo's: the same 5× slowdown,
+	// but far above the scheduling noise of a busy machine, which at the
+	// demo's 2 ms a call can hide it for thousands of calls.
+	rc := Recipe()
+	rc.BaselineFaults = func() demoserver.Faults { return slower(demo.RegressionNone.Faults()) }
+	rc.CandidateFaults = func(r demo.Regression) demoserver.Faults { return slower(r.Faults()) }
+	res := runRecipeOf(t, rc, demo.RegressionLatency)
 	assert.Equal(t, sentinel.PhaseRolledBack, res.Phase)
 	assert.Equal(t, sentinel.TestLatency, res.Status.Verdict.Test)
 	assert.Less(t, res.CandidateCalls, int64(2000))
@@ -109,4 +121,10 @@ func TestBadFlags(t *testing.T) {
 		err := run(strings.Fields(args))
 		assert.ErrorContains(t, err, want, args)
 	}
+}
+
+// slower makes a call ten times as slow.
+func slower(f demoserver.Faults) demoserver.Faults {
+	f.Latency *= 10
+	return f
 }

@@ -34,6 +34,9 @@ type Recipe struct {
 	Instances           int
 	// CandidateFaults are the candidate's faults at the start.
 	CandidateFaults func(r Regression) demoserver.Faults
+	// BaselineFaults are the baseline's faults; nil gives RegressionNone's
+	// (BaseLatency a call).
+	BaselineFaults func() demoserver.Faults
 	// ShadowRate is the share of safe calls copied to the candidate from the
 	// start; a strategy may change it.
 	ShadowRate float64
@@ -207,8 +210,12 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 	clock := NewClock(opts.Virtual)
 	env := &Env{Options: opts, Recipe: rc, Clock: clock}
 
+	baseFaults := RegressionNone.Faults()
+	if rc.BaselineFaults != nil {
+		baseFaults = rc.BaselineFaults()
+	}
 	fleet, err := demoserver.StartFleet(
-		demoserver.VersionSpec{Version: rc.Baseline, Count: rc.Instances, Faults: RegressionNone.Faults()},
+		demoserver.VersionSpec{Version: rc.Baseline, Count: rc.Instances, Faults: baseFaults},
 		demoserver.VersionSpec{Version: rc.Candidate, Count: rc.Instances, Faults: rc.CandidateFaults(opts.Regression)},
 	)
 	if err != nil {
