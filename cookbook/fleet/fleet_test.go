@@ -32,7 +32,9 @@ func runRecipe(t *testing.T, reg demo.Regression, kill bool, edit ...func(*Optio
 		Regression: reg,
 		Rate:       100,
 		Interval:   time.Second,
-		TTL:        time.Second,
+		// Long enough that a busy machine's late keep-alives never let a
+		// live sentinel's lease expire; a killed one's still does.
+		TTL:        3 * time.Second,
 		KillLeader: kill,
 		Duration:   90 * time.Second,
 		Virtual:    true,
