@@ -226,7 +226,7 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 	if res.Succeeded >= need {
 		return res, nil
 	}
-	if err := ctx.Err(); err != nil {
+	if err := contextEnd(ctx); err != nil {
 		return res, fmt.Errorf("ninelives: fork-join %s: %w", res.Join, err)
 	}
 	return res, fmt.Errorf("%w: join %s: %d of %d endpoints succeeded, %d needed%s",
@@ -234,15 +234,28 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 }
 
 // cutShort reports whether err is the end of ctx, the call's context, as
-// the call returned: its error is the context's own cause, plain or as a
-// gRPC status. A call that failed by a deadline of its own, or otherwise,
-// is not cut short, whenever it returns.
+// the call returned: the same kind of end (cancel or deadline) as ctx's,
+// plain or as a gRPC status. A call that failed otherwise, or by a deadline
+// of its own before ctx ended, is not cut short, however late it returns.
 func cutShort(ctx context.Context, err error) bool {
-	cause := ctx.Err()
+	cause := contextEnd(ctx)
 	if err == nil || cause == nil {
 		return false
 	}
 	return errors.Is(err, cause) || status.Code(err) == status.FromContextError(cause).Code()
+}
+
+// contextEnd is ctx.Err(), or DeadlineExceeded once ctx's deadline has
+// passed: a server holding the deadline grpc sent it may answer a moment
+// before the client's own timer ends ctx.
+func contextEnd(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func validForkJoin(cc *grpc.ClientConn, targets []string, call CallFunc, cfg forkJoinConfig) error {

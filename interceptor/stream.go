@@ -367,8 +367,8 @@ func (st *streamShadow) primaryDone(err error) {
 }
 
 // legMsg keeps a server message of a leg for comparison. It returns false
-// when the leg need read no more: the primary succeeded and the message is
-// past its last, which pairs with none. That message is counted, for the
+// when the leg need read no more: the primary succeeded (or its caller
+// ended it) and the message is past its last, which pairs with none. That message is counted, for the
 // count mismatch, and not kept, and the leg ends there, whatever more it
 // would send.
 func (st *streamShadow) legMsg(l *streamLeg, m proto.Message) bool {
@@ -376,10 +376,12 @@ func (st *streamShadow) legMsg(l *streamLeg, m proto.Message) bool {
 	st.mu.Lock()
 	if st.pDone && st.abandoned == "" && (st.pErr != nil || l.count >= st.pCount) {
 		l.count++
+		// A primary the server failed is judged by status codes alone: the
+		// leg reads on, keeping nothing, for its own status. One the
+		// caller ended has nothing to learn from the rest.
+		readOn := st.pErr != nil && st.pctx.Err() == nil
 		st.mu.Unlock()
-		// A failed primary is judged by status codes alone: the leg reads
-		// on, keeping nothing, for its own status.
-		return st.pErr != nil
+		return readOn
 	}
 	if st.abandoned == "" {
 		l.q = append(l.q, q)

@@ -257,3 +257,27 @@ func TestShadowStreamOutlivingItsDeadline(t *testing.T) {
 	e.wait(t)
 	assert.Zero(t, e.shadow.Stats().Comparisons[ResultMatch])
 }
+
+// A primary stream its caller cancels ends its copy at the copy's first
+// message: a copy of a call nobody waits for has nothing to show, however
+// long the candidate would stream.
+func TestShadowStreamCancelledByItsCallerEndsItsCopy(t *testing.T) {
+	inStable, inCanary := make(chan string, 16), make(chan string, 16)
+	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, Timeout: 30 * time.Second},
+		spec("stable", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(inStable)),
+		spec("canary", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(inCanary)))
+	ctx, cancel := context.WithCancel(ctxT(t))
+	ls, err := e.client.ListItems(ctx, &demov1.ListItemsRequest{PageSize: 5, Prefix: "l"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"ListItems"}, entered(t, inStable, 1))
+	assert.Equal(t, []string{"ListItems"}, entered(t, inCanary, 1))
+	cancel()
+	_, err = ls.Recv()
+	require.Equal(t, codes.Canceled, status.Code(err), "%v", err)
+	e.fleet.SetFaults("canary", demoserver.Faults{ExtraItems: 50_000_000})
+	e.wait(t) // well before the copy's 30 s deadline
+	st := e.shadow.Stats()
+	assert.EqualValues(t, 1, st.Comparisons[ResultPrimaryError], "%+v", st)
+	canary := e.fleet.Servers("canary")[0]
+	eventually(t, func() bool { return canary.InFlight() == 0 }, "the candidate's stream was cancelled")
+}

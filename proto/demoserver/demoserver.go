@@ -315,12 +315,12 @@ func (s *Server) ListItems(req *demov1.ListItemsRequest, stream grpc.ServerStrea
 	f := s.Faults() // read once the call is in: a hang may end with new faults
 	n += f.ExtraItems
 	for i := range n {
-		if f.FailAfterItems > 0 && i == f.FailAfterItems {
-			return status.Errorf(codes.Unavailable, "demoserver: injected failure after %d items in %s %s", i, s.version, s.instance)
-		}
 		id := fmt.Sprintf("%s%d", req.GetPrefix(), i)
 		if err := stream.Send(&demov1.ListItemsResponse{Item: s.item(id), ServedBy: s.servedBy()}); err != nil {
 			return err
+		}
+		if i+1 == f.FailAfterItems {
+			return status.Errorf(codes.Unavailable, "demoserver: injected failure after %d items in %s %s", i+1, s.version, s.instance)
 		}
 	}
 	return nil

@@ -122,6 +122,15 @@ func TestFaultsSwitchWhileRunning(t *testing.T) {
 	assert.Equal(t, codes.Unavailable, status.Code(err), "the stream breaks after two items")
 	assert.ErrorContains(t, err, "injected failure after 2 items")
 
+	ls, err = c.ListItems(ctx, &demov1.ListItemsRequest{PageSize: 2, Prefix: "z"})
+	require.NoError(t, err)
+	for range 2 {
+		_, err = ls.Recv()
+		require.NoError(t, err)
+	}
+	_, err = ls.Recv()
+	assert.Equal(t, codes.Unavailable, status.Code(err), "it fails even when its last item is the page's last")
+
 	// A hang holds the call in the handler until the fault is cleared.
 	s.SetFaults(demoserver.Faults{Hang: true})
 	for len(entered) > 0 {
