@@ -182,11 +182,7 @@ func TestBlueGreenRollsBackInTheWindow(t *testing.T) {
 		"latency": greenOnly(100, 0, 0.2),  // 10× blue's p99
 	} {
 		t.Run(name, func(t *testing.T) {
-			g := newWarmGate(true, "ok")
-			r, bg := newBlueGreen(t, blueGreenCfg(g))
-			r.tick(blueOnly())
-			finishWarmup(t, g, bg)
-			require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+			r, _, _ := cutOver(t)
 			r.tick(greenOnly(100, 0, 0.02))
 			r.tick(greenOnly(100, 0, 0.02))
 			var e sentinel.Event
@@ -206,11 +202,7 @@ func TestBlueGreenRollsBackInTheWindow(t *testing.T) {
 }
 
 func TestBlueGreenWindowNeedsData(t *testing.T) {
-	g := newWarmGate(true, "ok")
-	r, bg := newBlueGreen(t, blueGreenCfg(g))
-	r.tick(blueOnly())
-	finishWarmup(t, g, bg)
-	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	r, _, _ := cutOver(t)
 	for range 30 {
 		e := r.tick(greenOnly(5, 0, 0.02))
 		assert.Equal(t, sentinel.ActionHold, e.Action)
@@ -486,12 +478,7 @@ func restoreBlueGreen(t *testing.T, r *rig, cfg sentinel.BlueGreenConfig, cp sen
 }
 
 func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
-	g := newWarmGate(true, "ok")
-	cfg := blueGreenCfg(g)
-	r, bg := newBlueGreen(t, cfg)
-	r.tick(blueOnly())
-	finishWarmup(t, g, bg)
-	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	r, bg, cfg := cutOver(t)
 	for range 3 {
 		require.Equal(t, sentinel.ActionHold, r.tick(greenOnly(100, 0, 0.02)).Action)
 	}
@@ -602,12 +589,7 @@ func TestBlueGreenRestoredInTheShadowGraceCutsOver(t *testing.T) {
 }
 
 func TestBlueGreenScriptRestoredPastTheWarmupIsRejected(t *testing.T) {
-	g := newWarmGate(true, "ok")
-	cfg := blueGreenCfg(g)
-	r, bg := newBlueGreen(t, cfg)
-	r.tick(blueOnly())
-	finishWarmup(t, g, bg)
-	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	r, _, cfg := cutOver(t)
 	cp := roundTrip(t, r.s.Checkpoint())
 
 	cfg.Warmup = newWarmGate(true, "never").warm
@@ -809,4 +791,17 @@ func inTheShadowStage(t *testing.T, sh *interceptor.Shadow) (*rig, *sentinel.Blu
 	r.tick(withComparisons(blueOnly(), 40, 0))
 	require.Equal(t, sentinel.StepShadow, bg.Stage())
 	return r, bg
+}
+
+// cutOver runs a BlueGreen whose warm-up passes through to its cut-over,
+// and returns it with its configuration.
+func cutOver(t *testing.T) (*rig, *sentinel.BlueGreen, sentinel.BlueGreenConfig) {
+	t.Helper()
+	g := newWarmGate(true, "ok")
+	cfg := blueGreenCfg(g)
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	return r, bg, cfg
 }
