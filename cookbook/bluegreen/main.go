@@ -21,18 +21,19 @@ import (
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/internal/cli"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
-func main() { os.Exit(demo.ExitCode(run(os.Args[1:]), os.Stderr)) }
+func main() { os.Exit(cli.ExitCode(run(os.Args[1:]), os.Stderr)) }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("bluegreen", flag.ContinueOnError)
 	greenFails := fs.Bool("green-fails", false, "make green fail 20 % of its calls right after the cut-over")
 	flags := demo.AddFlags(fs, 300, "bluegreen-report.html")
-	if err := demo.ParseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	return flags.Main(Recipe(*greenFails), regression(*greenFails))

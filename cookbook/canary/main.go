@@ -15,17 +15,18 @@ import (
 	"os"
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/internal/cli"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
-func main() { os.Exit(demo.ExitCode(run(os.Args[1:]), os.Stderr)) }
+func main() { os.Exit(cli.ExitCode(run(os.Args[1:]), os.Stderr)) }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("canary", flag.ContinueOnError)
 	regression := fs.String("regression", "errors", "what is wrong with the canary: none, errors, latency, diff or hang")
 	flags := demo.AddFlags(fs, 500, "canary-report.html")
-	if err := demo.ParseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	reg, err := demo.ParseRegression(*regression)

@@ -34,6 +34,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/internal/cli"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
@@ -41,7 +42,7 @@ import (
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-func main() { os.Exit(demo.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
+func main() { os.Exit(cli.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
@@ -53,7 +54,7 @@ func run(args []string, out io.Writer) error {
 	ttl := fs.Duration("ttl", 2*time.Second, "the etcd lease TTL: how soon a dead replica or sentinel is gone")
 	kill := fs.Bool("kill-leader", true, "kill the leading sentinel in the middle of the first step")
 	duration := fs.Duration("duration", 2*time.Minute, "the longest the run lasts")
-	if err := demo.ParseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	reg, err := parseRegression(*regression)

@@ -3,8 +3,6 @@ package demo
 import (
 	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -261,21 +259,4 @@ func TestCallsCutShortByTheRunsEndAreNotFailures(t *testing.T) {
 	stats := NewLoad(cc, 5, 1).Interval(ctx, time.Second, false)
 	assert.Zero(t, stats.Failed, "%v", stats.Errors)
 	assert.Zero(t, stats.Calls)
-}
-
-func TestExitCodePrintsABadFlagOnce(t *testing.T) {
-	var flagOut, stderr bytes.Buffer
-	fs := flag.NewFlagSet("recipe", flag.ContinueOnError)
-	fs.SetOutput(&flagOut)
-	fs.Int("rate", 1, "calls a second")
-	err := ParseFlags(fs, []string{"-nope"})
-	assert.Equal(t, 1, ExitCode(err, &stderr))
-	assert.Empty(t, stderr.String(), "the flag set printed it already")
-	assert.Equal(t, 1, strings.Count(flagOut.String(), "flag provided but not defined: -nope"))
-
-	assert.Equal(t, 0, ExitCode(ParseFlags(fs, []string{"-h"}), &stderr), "-h is no error")
-	assert.Empty(t, stderr.String())
-	assert.Equal(t, 1, ExitCode(errors.New("ninelives: no etcd"), &stderr))
-	assert.Equal(t, "ninelives: no etcd\n", stderr.String())
-	assert.Equal(t, 0, ExitCode(nil, &stderr))
 }

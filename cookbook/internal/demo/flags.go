@@ -2,10 +2,8 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"time"
@@ -75,35 +73,4 @@ func Outcome(phase sentinel.Phase, interrupted bool, elapsed time.Duration) erro
 		return nil
 	}
 	return fmt.Errorf("ninelives: the rollout did not finish in %v (phase %s); give it a longer -duration", elapsed, phase)
-}
-
-// ParseFlags parses a program's arguments. An error it returns has already
-// been printed by the flag set, with the usage; ExitCode does not print it
-// again.
-func ParseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return flagError{err}
-	}
-	return nil
-}
-
-// flagError is an error the flag set has printed.
-type flagError struct{ err error }
-
-func (e flagError) Error() string { return e.err.Error() }
-func (e flagError) Unwrap() error { return e.err }
-
-// ExitCode is a recipe program's exit status for the error run returned:
-// 0 for none or -h, else 1, with the error written to stderr unless the
-// flag set wrote it already.
-func ExitCode(err error, stderr io.Writer) int {
-	var fe flagError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &fe):
-		return 1
-	}
-	fmt.Fprintln(stderr, err)
-	return 1
 }

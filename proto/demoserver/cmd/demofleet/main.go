@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	icli "github.com/ninelives-go/ninelives/internal/cli"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 )
 
@@ -37,25 +38,10 @@ func main() {
 }
 
 // cli runs demofleet and returns its exit status: 0 when it ends as asked
-// or after -h, 1 after an error. It prints the error on stderr, unless the
-// flag package has printed it there already, with the usage.
+// or after -h, 1 after an error, printed once on stderr.
 func cli(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := run(args, stdin, stdout, stderr)
-	var fe flagError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case !errors.As(err, &fe):
-		fmt.Fprintln(stderr, err)
-	}
-	return 1
+	return icli.ExitCode(run(args, stdin, stdout, stderr), stderr)
 }
-
-// flagError is an error of the flags that the flag package has printed.
-type flagError struct{ err error }
-
-func (e flagError) Error() string { return e.err.Error() }
-func (e flagError) Unwrap() error { return e.err }
 
 type specs []demoserver.VersionSpec
 
@@ -75,8 +61,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var fleet specs
 	fs.Var(&fleet, "fleet", "VERSION=COUNT[:FAULTS]; repeat for each version")
-	if err := fs.Parse(args); err != nil {
-		return flagError{err} // printed by fs, with the usage
+	if err := icli.Parse(fs, args); err != nil {
+		return err
 	}
 	if len(fleet) == 0 {
 		return errors.New("ninelives: demofleet: give at least one -fleet VERSION=COUNT")
