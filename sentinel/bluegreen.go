@@ -12,6 +12,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -144,7 +145,7 @@ func (c BlueGreenConfig) withDefaults() (BlueGreenConfig, error) {
 	setF(&c.LatencyQuantile, 0.99)
 	setF(&c.LatencyFactor, 1.5)
 	setDur(&c.LatencyMargin, 10*time.Millisecond)
-	setF(&c.Alpha, defaultAlpha)
+	setF(&c.Alpha, 0.01)
 
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: BlueGreenConfig."+format, append([]any{ErrBadOption}, args...)...)
@@ -255,13 +256,13 @@ type BlueGreen struct {
 	report   *interceptor.WarmupReport
 	warmErr  error
 	shadowSw shadowSwitch
-	shadow   *ShadowTest
+	shadow   *judge.RateTest
 	blue     []blueTick // blue's primary figures per tick before the cut-over
 	cutAsked bool       // the cut-over was decided, not yet seen applied
 	cutAt    time.Time
 	ref      blueReference
-	errTest  *ShadowTest
-	latTest  *ShadowTest
+	errTest  *judge.RateTest
+	latTest  *judge.RateTest
 }
 
 type blueTick struct {
@@ -307,11 +308,11 @@ func NewBlueGreen(cfg BlueGreenConfig) (*BlueGreen, error) {
 }
 
 // newShadowGate makes the shadow grace period's test.
-func (b *BlueGreen) newShadowGate() (*ShadowTest, error) {
-	return NewShadowTest(b.alphaShadow, ShadowConfig{
-		Tolerance:          b.cfg.MismatchTolerance,
-		MinComparisons:     max(b.cfg.ShadowMinComparisons, 1),
-		MinStepComparisons: max(b.cfg.ShadowMinComparisons, 1),
+func (b *BlueGreen) newShadowGate() (*judge.RateTest, error) {
+	return judge.NewRateTest(b.alphaShadow, judge.RateConfig{
+		Tolerance:      b.cfg.MismatchTolerance,
+		MinSamples:     max(b.cfg.ShadowMinComparisons, 1),
+		MinStepSamples: max(b.cfg.ShadowMinComparisons, 1),
 	})
 }
 
@@ -392,7 +393,7 @@ func (b *BlueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 		return Decision{Action: ActionStart, Weight: 0, StepName: StepWarmup,
 			Reason: fmt.Sprintf("blue/green: warming %s up; %s keeps all the traffic", green, blue)}, nil
 	}
-	if s.Verdict.Outcome == Fail {
+	if s.Verdict.Outcome == judge.Fail {
 		return b.rollbackLocked(green, "the judge failed "+green+": "+s.Verdict.Reason)
 	}
 
@@ -499,7 +500,7 @@ func (b *BlueGreen) warmupLocked(s *State) (Decision, error) {
 	}
 	return Decision{Action: ActionAdvance, Weight: 0, StepName: StepShadow,
 		Reason: fmt.Sprintf("blue/green: the warm-up of %s passed (%s); copying %s of %s's calls to %s for at least %v",
-			green, b.report.Reason, pct(b.cfg.ShadowRate), s.Baseline, green, b.cfg.ShadowGrace)}, nil
+			green, b.report.Reason, judge.Percent(b.cfg.ShadowRate), s.Baseline, green, b.cfg.ShadowGrace)}, nil
 }
 
 func (b *BlueGreen) shadowLocked(s *State) (Decision, error) {
@@ -516,13 +517,13 @@ func (b *BlueGreen) shadowLocked(s *State) (Decision, error) {
 	v := b.shadow.Verdict()
 	ev := v.Evidence
 	figures := fmt.Sprintf("%d of %d comparisons mismatched (%s) against a tolerance of %s; e-value %s, threshold %s",
-		ev.Candidate.Events, ev.Candidate.Samples, pct(ev.Candidate.Rate), pct(ev.Tolerance), num(ev.Statistic), num(ev.Threshold))
+		ev.Candidate.Events, ev.Candidate.Samples, judge.Percent(ev.Candidate.Rate), judge.Percent(ev.Tolerance), judge.Number(ev.Statistic), judge.Number(ev.Threshold))
 	switch {
-	case v.Outcome == Fail:
+	case v.Outcome == judge.Fail:
 		return b.rollbackLocked(green, fmt.Sprintf("%s's replies differ from %s's too often: %s, reached at look %d", green, s.Baseline, figures, ev.FailedAtLook))
 	case s.InStep < b.cfg.ShadowGrace:
 		return Hold(fmt.Sprintf("blue/green: shadow grace %v of %v: %s", s.InStep.Truncate(time.Second), b.cfg.ShadowGrace, figures)), nil
-	case v.Outcome != Pass:
+	case v.Outcome != judge.Pass:
 		return Hold("blue/green: shadow grace: " + v.Reason), nil
 	}
 	return b.cutOverLocked(s, "the shadow grace period passed: "+figures)
@@ -551,7 +552,7 @@ func (b *BlueGreen) cutOverLocked(s *State, passed string) (Decision, error) {
 
 func (b *BlueGreen) describeRef(blue string) string {
 	r := b.ref
-	s := fmt.Sprintf("%s's %s errors (%d/%d): green may have up to %s", blue, pct(r.rate), r.errors, r.calls, pct(r.errTolerance))
+	s := fmt.Sprintf("%s's %s errors (%d/%d): green may have up to %s", blue, judge.Percent(r.rate), r.errors, r.calls, judge.Percent(r.errTolerance))
 	if r.latency {
 		s += fmt.Sprintf(", and a p%g up to %v (%s's is %v)", 100*b.cfg.LatencyQuantile,
 			seconds(r.latBound), blue, seconds(r.quantile))
@@ -618,18 +619,22 @@ func (b *BlueGreen) startWindowLocked() error {
 	return nil
 }
 
+// windowMinFailCalls is the fewest green calls with which a window test
+// may fail, if RollbackMinCalls is not fewer.
+const windowMinFailCalls = 50
+
 // windowTests makes the rollback window's tests from ref: the error test,
 // and the latency test if ref has a latency bound (else nil).
-func (b *BlueGreen) windowTests(ref blueReference) (errTest, latTest *ShadowTest, err error) {
-	minFail := min(b.cfg.RollbackMinCalls, defaultMinCalls)
-	errTest, err = NewShadowTest(b.alphaErrs, ShadowConfig{
-		Tolerance: ref.errTolerance, MinComparisons: max(minFail, 1), MinStepComparisons: max(b.cfg.RollbackMinCalls, 1),
+func (b *BlueGreen) windowTests(ref blueReference) (errTest, latTest *judge.RateTest, err error) {
+	minFail := min(b.cfg.RollbackMinCalls, windowMinFailCalls)
+	errTest, err = judge.NewRateTest(b.alphaErrs, judge.RateConfig{
+		Tolerance: ref.errTolerance, MinSamples: max(minFail, 1), MinStepSamples: max(b.cfg.RollbackMinCalls, 1),
 	})
 	if err != nil || !ref.latency {
 		return errTest, nil, err
 	}
-	latTest, err = NewShadowTest(b.alphaLat, ShadowConfig{
-		Tolerance: 1 - b.cfg.LatencyQuantile, MinComparisons: max(minFail, 1), MinStepComparisons: max(b.cfg.RollbackMinCalls, 1),
+	latTest, err = judge.NewRateTest(b.alphaLat, judge.RateConfig{
+		Tolerance: 1 - b.cfg.LatencyQuantile, MinSamples: max(minFail, 1), MinStepSamples: max(b.cfg.RollbackMinCalls, 1),
 	})
 	return errTest, latTest, err
 }
@@ -648,7 +653,7 @@ func (b *BlueGreen) windowLocked(s *State) (Decision, error) {
 	}
 	ev := b.errTest.Verdict().Evidence
 	errs := fmt.Sprintf("errors %s (%d/%d) against up to %s; e-value %s, threshold %s",
-		pct(ev.Candidate.Rate), ev.Candidate.Events, ev.Candidate.Samples, pct(ev.Tolerance), num(ev.Statistic), num(ev.Threshold))
+		judge.Percent(ev.Candidate.Rate), ev.Candidate.Events, ev.Candidate.Samples, judge.Percent(ev.Tolerance), judge.Number(ev.Statistic), judge.Number(ev.Threshold))
 	if b.errTest.Failed() {
 		return b.rollbackLocked(green, fmt.Sprintf("%s fails more often than %s did before the cut-over: %s, reached at look %d (%s)",
 			green, blue, errs, ev.FailedAtLook, b.describeRef(blue)))
@@ -663,12 +668,12 @@ func (b *BlueGreen) windowLocked(s *State) (Decision, error) {
 		lv := b.latTest.Verdict()
 		lev := lv.Evidence
 		lat := fmt.Sprintf("latency: calls over %v: %s (%d/%d) against up to %s; e-value %s, threshold %s",
-			seconds(b.ref.latBound), pct(lev.Candidate.Rate), lev.Candidate.Events, lev.Candidate.Samples, pct(lev.Tolerance), num(lev.Statistic), num(lev.Threshold))
-		if lv.Outcome == Fail {
+			seconds(b.ref.latBound), judge.Percent(lev.Candidate.Rate), lev.Candidate.Events, lev.Candidate.Samples, judge.Percent(lev.Tolerance), judge.Number(lev.Statistic), judge.Number(lev.Threshold))
+		if lv.Outcome == judge.Fail {
 			return b.rollbackLocked(green, fmt.Sprintf("%s is slower than %s was before the cut-over: %s, reached at look %d (%s)",
 				green, blue, lat, lev.FailedAtLook, b.describeRef(blue)))
 		}
-		latPass = lv.Outcome == Pass
+		latPass = lv.Outcome == judge.Pass
 		figures = append(figures, lat)
 	}
 	in := s.Now.Sub(b.cutAt)
@@ -676,7 +681,7 @@ func (b *BlueGreen) windowLocked(s *State) (Decision, error) {
 	switch {
 	case in < b.cfg.RollbackWindow:
 		return Hold(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, sum)), nil
-	case b.errTest.Verdict().Outcome != Pass || !latPass:
+	case b.errTest.Verdict().Outcome != judge.Pass || !latPass:
 		return Hold(fmt.Sprintf("blue/green: the rollback window is over but %s needs %d calls in it to pass: %s", green, b.cfg.RollbackMinCalls, sum)), nil
 	}
 	return Decision{Action: ActionPromote,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -30,12 +31,12 @@ type blueGreenState struct {
 	Stage    string                    `json:"stage"`
 	Report   *interceptor.WarmupReport `json:"warmupReport,omitempty"`
 	Blue     []blueTickState           `json:"blue,omitempty"`
-	Shadow   *ShadowTestState          `json:"shadowTest,omitempty"`
+	Shadow   *judge.RateState          `json:"shadowTest,omitempty"`
 	CutAsked bool                      `json:"cutAsked,omitempty"`
 	CutAt    time.Time                 `json:"cutAt,omitzero"`
 	Ref      *blueReferenceState       `json:"reference,omitempty"`
-	Errors   *ShadowTestState          `json:"errorTest,omitempty"`
-	Latency  *ShadowTestState          `json:"latencyTest,omitempty"`
+	Errors   *judge.RateState          `json:"errorTest,omitempty"`
+	Latency  *judge.RateState          `json:"latencyTest,omitempty"`
 }
 
 type blueTickState struct {
@@ -64,7 +65,7 @@ func (b *BlueGreen) StrategyState() (json.RawMessage, error) {
 		st.Blue = append(st.Blue, blueTickState{At: t.at, Window: t.w})
 	}
 	if b.shadow != nil {
-		ss := b.shadow.state()
+		ss := b.shadow.State()
 		st.Shadow = &ss
 	}
 	if b.cutAsked || b.stage == StepCutover {
@@ -73,11 +74,11 @@ func (b *BlueGreen) StrategyState() (json.RawMessage, error) {
 			ErrTolerance: r.errTolerance, LatBound: r.latBound, Latency: r.latency}
 	}
 	if b.errTest != nil {
-		es := b.errTest.state()
+		es := b.errTest.State()
 		st.Errors = &es
 	}
 	if b.latTest != nil {
-		ls := b.latTest.state()
+		ls := b.latTest.State()
 		st.Latency = &ls
 	}
 	return json.Marshal(st)
@@ -127,14 +128,14 @@ func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
 		blue = append(blue, blueTick{at: t.At, w: w})
 	}
 	// The shadow gate: the checkpoint's statistics, or a fresh gate.
-	var shadow *ShadowTest
+	var shadow *judge.RateTest
 	if b.cfg.Shadow != nil {
 		var err error
 		if shadow, err = b.newShadowGate(); err != nil {
 			return err
 		}
 		if st.Shadow != nil {
-			if err := shadow.restore(*st.Shadow); err != nil {
+			if err := shadow.Restore(*st.Shadow); err != nil {
 				return bad("shadowTest.%v", inner(err))
 			}
 		}
@@ -159,7 +160,7 @@ func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
 	}
 	// The window's tests, made from the reference as the cut-over makes
 	// them, then given their statistics.
-	var errTest, latTest *ShadowTest
+	var errTest, latTest *judge.RateTest
 	if st.Stage == StepCutover {
 		var err error
 		errTest, latTest, err = b.windowTests(ref)
@@ -171,11 +172,11 @@ func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
 		case (st.Latency != nil) != (latTest != nil):
 			return bad("latencyTest present = %v, the reference's latency test = %v", st.Latency != nil, latTest != nil)
 		}
-		if err := errTest.restore(*st.Errors); err != nil {
+		if err := errTest.Restore(*st.Errors); err != nil {
 			return bad("errorTest.%v", inner(err))
 		}
 		if latTest != nil {
-			if err := latTest.restore(*st.Latency); err != nil {
+			if err := latTest.Restore(*st.Latency); err != nil {
 				return bad("latencyTest.%v", inner(err))
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // CanaryConfig sets up the canary strategy. The zero value takes every
@@ -82,7 +83,7 @@ func (c *Canary) Decide(_ context.Context, s *State) (Decision, error) {
 		return Decision{Action: ActionStart, Weight: steps[0], StepName: StepLabel(steps[0]),
 			Reason: fmt.Sprintf("canary starts at %s", StepLabel(steps[0]))}, nil
 	}
-	if s.Verdict.Outcome == Fail {
+	if s.Verdict.Outcome == judge.Fail {
 		return Decision{Action: ActionRollback, Reason: "the judge failed the candidate: " + s.Verdict.Reason}, nil
 	}
 	if s.Phase != PhaseProgressing {
@@ -95,7 +96,7 @@ func (c *Canary) Decide(_ context.Context, s *State) (Decision, error) {
 	if s.StepCalls < c.cfg.MinStepCalls {
 		return Hold(fmt.Sprintf("step %d (%s): %d of %d candidate calls", k, s.StepName, s.StepCalls, c.cfg.MinStepCalls)), nil
 	}
-	if s.Verdict.Outcome != Pass {
+	if s.Verdict.Outcome != judge.Pass {
 		return Hold(fmt.Sprintf("step %d (%s): %s", k, s.StepName, s.Verdict.Reason)), nil
 	}
 	next := nextStep(steps, s.TargetWeight)

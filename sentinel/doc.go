@@ -286,7 +286,7 @@
 // enough to advance) or Inconclusive (hold), with the reason and the
 // evidence.
 //
-//	j, err := sentinel.NewJudge(sentinel.JudgeConfig{}) // α = 1 % for the whole rollout
+//	j, err := judge.New(judge.Config{}) // α = 1 % for the whole rollout
 //	if err != nil {
 //		return err
 //	}
@@ -294,9 +294,9 @@
 //		if stepChanged {
 //			j.BeginStep()
 //		}
-//		err := j.Observe(sentinel.Look{
-//			Candidate: sentinel.Figures{Calls: 96, Errors: 1, Latency: candHist},
-//			Baseline:  sentinel.Figures{Calls: 904, Errors: 4, Latency: baseHist},
+//		err := j.Observe(judge.Look{
+//			Candidate: judge.Figures{Calls: 96, Errors: 1, Latency: candHist},
+//			Baseline:  judge.Figures{Calls: 904, Errors: 4, Latency: baseHist},
 //		})
 //		v := j.Verdict() // v.Outcome, v.Reason, v.Evidence, v.Tests
 //	}

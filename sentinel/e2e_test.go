@@ -12,6 +12,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -27,9 +28,9 @@ func e2eCanary(t *testing.T) *sentinel.Canary {
 	return c
 }
 
-var e2eJudge = sentinel.WithJudge(sentinel.JudgeConfig{
-	Errors:  sentinel.ErrorConfig{MinStepCalls: 200},
-	Latency: sentinel.LatencyConfig{MinStepCalls: 200},
+var e2eJudge = sentinel.WithJudge(judge.Config{
+	Errors:  judge.ErrorConfig{MinStepCalls: 200},
+	Latency: judge.LatencyConfig{MinStepCalls: 200},
 })
 
 func TestE2ECanaryFailingIsRolledBack(t *testing.T) {
@@ -55,7 +56,7 @@ func TestE2ECanaryFailingIsRolledBack(t *testing.T) {
 	require.Equal(t, sentinel.PhaseRolledBack, e.s.Phase(), "after %d ticks: %s", ticks, ev.Reason)
 	assert.Equal(t, sentinel.ActionRollback, ev.Action)
 	require.NotNil(t, ev.Verdict)
-	assert.Equal(t, sentinel.TestErrors, ev.Verdict.Test)
+	assert.Equal(t, judge.TestErrors, ev.Verdict.Test)
 	require.NotNil(t, ev.Verdict.Evidence)
 	assert.GreaterOrEqual(t, ev.Verdict.Evidence.Statistic, ev.Verdict.Evidence.Threshold)
 	assert.Positive(t, canaryFailed, "the canary's servers failed some calls")

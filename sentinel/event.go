@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // Event is one decision with its evidence: what was done, by whom, why, and
@@ -23,8 +24,8 @@ type Event struct {
 	Reason   string            `json:"reason"`
 	// Who made the decision: "sentinel" (the strategy), or the name given to
 	// a manual control.
-	Who     string   `json:"who"`
-	Verdict *Verdict `json:"verdict,omitempty"`
+	Who     string         `json:"who"`
+	Verdict *judge.Verdict `json:"verdict,omitempty"`
 	// Figures are each version's figures over the current step.
 	Figures map[string]VersionFigures `json:"figures,omitempty"`
 	// Alert is set when the event went to the alerters.

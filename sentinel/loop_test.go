@@ -15,6 +15,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -166,8 +167,8 @@ func TestCanaryRollsBackOnErrors(t *testing.T) {
 	assert.Equal(t, sentinel.ActionRollback, e.Action)
 	assert.Equal(t, 0, r.split.Weight("canary"))
 	require.NotNil(t, e.Verdict)
-	assert.Equal(t, sentinel.Fail, e.Verdict.Outcome)
-	assert.Equal(t, sentinel.TestErrors, e.Verdict.Test)
+	assert.Equal(t, judge.Fail, e.Verdict.Outcome)
+	assert.Equal(t, judge.TestErrors, e.Verdict.Test)
 	require.NotNil(t, e.Verdict.Evidence)
 	assert.Greater(t, e.Verdict.Evidence.Statistic, e.Verdict.Evidence.Threshold)
 	assert.Positive(t, e.Figures["canary"].Errors)
@@ -184,7 +185,7 @@ func TestNoDataNeverMovesTheRollout(t *testing.T) {
 	}
 	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
 	assert.Equal(t, 1, r.s.Step())
-	assert.Equal(t, sentinel.Inconclusive, r.s.Status().Verdict.Outcome)
+	assert.Equal(t, judge.Inconclusive, r.s.Status().Verdict.Outcome)
 }
 
 func TestPauseResumeAndRollbackWhilePaused(t *testing.T) {
@@ -317,7 +318,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		`both "a"`:                       {sentinel.WithVersions("a", "a")},
 		"interval -1s":                   {sentinel.WithInterval(-time.Second)},
 		"history 0":                      {sentinel.WithHistory(0)},
-		"JudgeConfig.Alpha = 2":          {sentinel.WithJudge(sentinel.JudgeConfig{Alpha: 2})},
+		"WithJudge.Alpha = 2":            {sentinel.WithJudge(judge.Config{Alpha: 2})},
 	}
 	for want, opts := range cases {
 		_, err := sentinel.New(split, src, c, opts...)

@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // Limits on what one tick may say.
@@ -276,7 +277,7 @@ func percentBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple
 		return nil, err
 	}
 	x := float64(xArg)
-	return starlark.String(pct(x)), nil
+	return starlark.String(judge.Percent(x)), nil
 }
 
 func numberBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
@@ -285,7 +286,7 @@ func numberBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple,
 		return nil, err
 	}
 	x := float64(xArg)
-	return starlark.String(num(finite(x))), nil
+	return starlark.String(judge.Number(finite(x))), nil
 }
 
 func durationBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {

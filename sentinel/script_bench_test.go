@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // BenchmarkDecide compares a tick of the canary written in Go with the same
 // canary as a Starlark script, on a state in the middle of a step.
 func BenchmarkDecide(b *testing.B) {
 	w := window(900, 4, 100, 1, 0.02, 0.02)
-	j, err := sentinel.NewJudge(sentinel.JudgeConfig{})
+	j, err := judge.New(judge.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -84,7 +85,7 @@ func runBlueGreen(t *testing.T, c bgCase, make func(sentinel.BlueGreenConfig) wa
 	r := newRig(t, strategy, c.opts...)
 	cmp := rand.New(rand.NewPCG(c.seed, 1)) // the shadow comparisons' draws
 	d := simDrive{sc: c.sc, seed: c.seed, ticks: c.ticks, manual: c.manual,
-		window: func(l sentinel.Look, w *telemetry.Window) {
+		window: func(l judge.Look, w *telemetry.Window) {
 			if rate, _ := sw.state(); rate > 0 {
 				n := sim.Binomial(cmp, l.Baseline.Calls, rate)
 				mm := sim.Binomial(cmp, n, c.mismatch)

@@ -13,6 +13,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -58,8 +59,8 @@ func expHistogram(counts []uint64) telemetry.Histogram {
 }
 
 // simWindow renders one simulated second as the sentinel's window.
-func simWindow(l sentinel.Look) *telemetry.Window {
-	role := func(f sentinel.Figures) *telemetry.VersionStats {
+func simWindow(l judge.Look) *telemetry.Window {
+	role := func(f judge.Figures) *telemetry.VersionStats {
 		return &telemetry.VersionStats{Roles: map[balancer.Role]*telemetry.RoleStats{
 			balancer.RolePrimary: {Calls: f.Calls, Errors: f.Errors, Latency: expHistogram(f.Latency.Counts)},
 		}}
@@ -99,7 +100,7 @@ type simDrive struct {
 	// weight.
 	share func() float64
 	// window, when set, adds to each tick's window.
-	window func(l sentinel.Look, w *telemetry.Window)
+	window func(l judge.Look, w *telemetry.Window)
 	// after, when set, runs after each tick.
 	after func()
 }
@@ -216,18 +217,18 @@ func TestCanaryScriptDecidesAsCanary(t *testing.T) {
 	for seed := uint64(1); seed <= 3; seed++ {
 		cases = append(cases,
 			equivCase{name: "healthy", sc: healthy("healthy"), seed: seed, want: sentinel.PhasePromoted},
-			equivCase{name: "error regression", sc: errs, seed: seed, want: sentinel.PhaseRolledBack, test: sentinel.TestErrors},
+			equivCase{name: "error regression", sc: errs, seed: seed, want: sentinel.PhaseRolledBack, test: judge.TestErrors},
 		)
 	}
 	for seed := uint64(1); seed <= 2; seed++ {
-		cases = append(cases, equivCase{name: "latency regression", sc: slow, seed: seed, want: sentinel.PhaseRolledBack, test: sentinel.TestLatency})
+		cases = append(cases, equivCase{name: "latency regression", sc: slow, seed: seed, want: sentinel.PhaseRolledBack, test: judge.TestLatency})
 	}
 	cases = append(cases,
 		equivCase{name: "shared outage", sc: outage, seed: 4, want: sentinel.PhasePromoted},
 		equivCase{name: "no data", ticks: 150, want: sentinel.PhaseProgressing},
 		equivCase{name: "candidate gets no call", sc: healthy("silent"), seed: 5, ticks: 150, share: 0, want: sentinel.PhaseProgressing},
 		equivCase{name: "paused and resumed", sc: healthy("paused"), seed: 6, manual: pauseAt(30, 90), want: sentinel.PhasePromoted},
-		equivCase{name: "error regression while paused", sc: errs, seed: 7, manual: pauseAt(3, 1000), want: sentinel.PhaseRolledBack, test: sentinel.TestErrors},
+		equivCase{name: "error regression while paused", sc: errs, seed: 7, manual: pauseAt(3, 1000), want: sentinel.PhaseRolledBack, test: judge.TestErrors},
 		equivCase{name: "dry run", sc: healthy("dry"), seed: 8, share: 0.1, opts: []sentinel.Option{sentinel.WithDryRun(true)}, want: sentinel.PhasePromoted},
 	)
 	for _, c := range cases {

@@ -44,10 +44,10 @@ def on_tick(state):
 	}, logs)
 
 	for src, want := range map[string]string{
-		"rate_test(0.01, 2)":                 "rate_test: ninelives: shadow test alpha = 2, want a probability strictly between 0 and 1",
-		"rate_test(1.5, 0.01)":               "rate_test: ninelives: ShadowConfig.Tolerance = 1.5",
+		"rate_test(0.01, 2)":                 "rate_test: ninelives: bad judge config: alpha = 2: want a probability strictly between 0 and 1",
+		"rate_test(1.5, 0.01)":               "rate_test: ninelives: bad judge config: RateConfig.Tolerance = 1.5",
 		`rate_test("x", 0.01)`:               "rate_test: for parameter tolerance: got string, want a number",
-		"rate_test(0.1, 0.1).observe(-1, 0)": "rate_test.observe: ninelives: shadow",
+		"rate_test(0.1, 0.1).observe(-1, 0)": "rate_test.observe: ninelives: bad look: shadow",
 	} {
 		_, err := script(t, "rate.star", "def on_tick(state):\n    "+src+"\n").Decide(context.Background(), st)
 		assert.ErrorContains(t, err, want, src)

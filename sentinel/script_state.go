@@ -9,6 +9,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel/internal/grid"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -25,7 +27,7 @@ type tick struct {
 	st      *State
 	rec     *recorder
 	ended   bool
-	verdict *Verdict // the judge's verdict, computed once per tick
+	verdict *judge.Verdict // the judge's verdict, computed once per tick
 }
 
 func (t *tick) end() { t.ended = true }
@@ -63,9 +65,9 @@ func (t *tick) stateValue(origin time.Time, memory *starlark.Dict) starlark.Valu
 		"verdict":          verdictValue(st.Verdict),
 		"memory":           memory,
 		"judge":            t.builtin("judge", t.judgeFn),
-		"errors":           t.builtin("errors", t.testFn(TestErrors)),
-		"latency":          t.builtin("latency", t.testFn(TestLatency)),
-		"shadow":           t.builtin("shadow", t.testFn(TestShadow)),
+		"errors":           t.builtin("errors", t.testFn(judge.TestErrors)),
+		"latency":          t.builtin("latency", t.testFn(judge.TestLatency)),
+		"shadow":           t.builtin("shadow", t.testFn(judge.TestShadow)),
 		"budget":           t.builtin("budget", t.budgetFn),
 		"quantile":         t.builtin("quantile", t.quantileFn),
 		"mann_whitney":     t.builtin("mann_whitney", t.mannWhitneyFn),
@@ -89,7 +91,7 @@ func (t *tick) builtin(name string, fn builtinFn) *starlark.Builtin {
 
 // judgeVerdict is the judge's verdict now, or the state's when the state
 // carries no judge.
-func (t *tick) judgeVerdict() Verdict {
+func (t *tick) judgeVerdict() judge.Verdict {
 	if t.verdict == nil {
 		v := t.st.Verdict
 		if t.st.Judge != nil {
@@ -125,7 +127,7 @@ func (t *tick) budgetFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.T
 	if err := starlark.UnpackArgs("state.budget", args, kw); err != nil {
 		return nil, err
 	}
-	var b Budget
+	var b judge.Budget
 	if t.st.Judge != nil {
 		b = t.st.Judge.Budget()
 	} else {
@@ -134,11 +136,11 @@ func (t *tick) budgetFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.T
 				continue
 			}
 			switch v.Test {
-			case TestErrors:
+			case judge.TestErrors:
 				b.Errors = v.Evidence.Alpha
-			case TestLatency:
+			case judge.TestLatency:
 				b.Latency = v.Evidence.Alpha
-			case TestShadow:
+			case judge.TestShadow:
 				b.Shadow = v.Evidence.Alpha
 			}
 		}
@@ -205,8 +207,8 @@ func (t *tick) mannWhitneyFn(_ *starlark.Thread, _ *starlark.Builtin, args starl
 	}
 	c := w.Version(t.st.Candidate).Role(balancer.RolePrimary).Latency
 	b := w.Version(t.st.Baseline).Role(balancer.RolePrimary).Latency
-	ch, bh := judgeHistogram(c), judgeHistogram(b)
-	r, err := MannWhitney(ch, bh)
+	ch, bh := grid.Buckets(c), grid.Buckets(b)
+	r, err := judge.MannWhitney(ch, bh)
 	if err != nil {
 		return nil, fmt.Errorf("state.mann_whitney: %w", err)
 	}
@@ -232,7 +234,7 @@ func windowValue(w *telemetry.Window, baseline, candidate string) *starlark.Dict
 	}
 	d := starlark.NewDict(len(names))
 	for _, v := range names {
-		_ = d.SetKey(starlark.String(v), figuresValue(figuresOf(w, v)))
+		_ = d.SetKey(starlark.String(v), figuresValue(FiguresOf(w, v)))
 	}
 	d.Freeze()
 	return d
@@ -252,7 +254,7 @@ func figuresValue(f VersionFigures) starlark.Value {
 	})
 }
 
-func verdictValue(v Verdict) starlark.Value {
+func verdictValue(v judge.Verdict) starlark.Value {
 	var stat, thr, alpha float64
 	evidence := starlark.Value(starlark.None)
 	if e := v.Evidence; e != nil {
@@ -275,8 +277,8 @@ func verdictValue(v Verdict) starlark.Value {
 	})
 }
 
-func evidenceValue(e *Evidence) starlark.Value {
-	sample := func(s Sample) starlark.Value {
+func evidenceValue(e *judge.Evidence) starlark.Value {
+	sample := func(s judge.Sample) starlark.Value {
 		return structOf("sample", starlark.StringDict{
 			"samples": starlark.MakeInt64(s.Samples),
 			"events":  starlark.MakeInt64(s.Events),

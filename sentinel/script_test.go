@@ -16,6 +16,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -37,16 +38,16 @@ func scriptErr(t *testing.T, err error) *sentinel.ScriptError {
 }
 
 // judged is a judge after n looks of w.
-func judged(t *testing.T, n int, w *telemetry.Window) *sentinel.Judge {
+func judged(t *testing.T, n int, w *telemetry.Window) *judge.Judge {
 	t.Helper()
-	j, err := sentinel.NewJudge(sentinel.JudgeConfig{})
+	j, err := judge.New(judge.Config{})
 	require.NoError(t, err)
 	for range n {
 		c := w.Version("canary").Role(balancer.RolePrimary)
 		b := w.Version("stable").Role(balancer.RolePrimary)
-		require.NoError(t, j.Observe(sentinel.Look{
-			Candidate: sentinel.Figures{Calls: c.Calls, Errors: c.Errors},
-			Baseline:  sentinel.Figures{Calls: b.Calls, Errors: b.Errors},
+		require.NoError(t, j.Observe(judge.Look{
+			Candidate: judge.Figures{Calls: c.Calls, Errors: c.Errors},
+			Baseline:  judge.Figures{Calls: b.Calls, Errors: b.Errors},
 		}))
 	}
 	return j
@@ -54,7 +55,7 @@ func judged(t *testing.T, n int, w *telemetry.Window) *sentinel.Judge {
 
 // progressing is a state in step 2 at 5 %, 30 s into the step, with w as
 // this tick's window and the step's.
-func progressing(j *sentinel.Judge, w *telemetry.Window) *sentinel.State {
+func progressing(j *judge.Judge, w *telemetry.Window) *sentinel.State {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	st := &sentinel.State{
 		Now: start.Add(90 * time.Second), Phase: sentinel.PhaseProgressing, Step: 2, StepName: "5%",

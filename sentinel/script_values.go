@@ -7,6 +7,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -17,7 +18,7 @@ import (
 // observes, so a script keeps it in state.memory; one made at a script's
 // top level is frozen with the globals and cannot observe.
 type rateTest struct {
-	t      *ShadowTest
+	t      *judge.RateTest
 	desc   string
 	frozen bool
 }
@@ -36,13 +37,13 @@ func rateTestBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tupl
 	}
 	tolerance := float64(toleranceArg)
 	alpha := float64(alphaArg)
-	t, err := NewShadowTest(alpha, ShadowConfig{Tolerance: tolerance, MinComparisons: minSamples, MinStepComparisons: minStep})
+	t, err := judge.NewRateTest(alpha, judge.RateConfig{Tolerance: tolerance, MinSamples: minSamples, MinStepSamples: minStep})
 	if err != nil {
 		return nil, fmt.Errorf("rate_test: %w", err)
 	}
-	cfg := t.cfg
+	cfg := t.Config()
 	return &rateTest{t: t, desc: fmt.Sprintf("rate_test(tolerance = %v, alpha = %v, min_samples = %d, min_step_samples = %d)",
-		cfg.Tolerance, alpha, cfg.MinComparisons, cfg.MinStepComparisons)}, nil
+		cfg.Tolerance, alpha, cfg.MinSamples, cfg.MinStepSamples)}, nil
 }
 
 func (r *rateTest) String() string        { return r.desc }

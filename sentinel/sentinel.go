@@ -11,6 +11,8 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -54,13 +56,13 @@ type ShadowReporter interface {
 }
 
 // Option configures a Sentinel.
-type Option interface{ apply(*config) }
+type Option interface{ apply(*options) }
 
-type optionFunc func(*config)
+type optionFunc func(*options)
 
-func (f optionFunc) apply(c *config) { f(c) }
+func (f optionFunc) apply(c *options) { f(c) }
 
-type config struct {
+type options struct {
 	baseline, candidate   string
 	interval              time.Duration
 	clock                 Clock
@@ -68,7 +70,7 @@ type config struct {
 	alerters              []Alerter
 	alertTimeout          time.Duration
 	decisions             DecisionRecorder
-	judge                 JudgeConfig
+	judge                 judge.Config
 	rollbackOnSourceError bool
 	rollbackOnPolicyError bool
 	dryRun                bool
@@ -76,8 +78,8 @@ type config struct {
 	shadow                ShadowReporter
 }
 
-func newConfig(split *balancer.Split, opts []Option) (config, error) {
-	c := config{
+func newOptions(split *balancer.Split, opts []Option) (options, error) {
+	c := options{
 		interval:     time.Second,
 		clock:        WallClock{},
 		logger:       slog.Default(),
@@ -120,70 +122,70 @@ func newConfig(split *balancer.Split, opts []Option) (config, error) {
 // WithVersions names the baseline and the candidate; by default they are the
 // split's first and second versions.
 func WithVersions(baseline, candidate string) Option {
-	return optionFunc(func(c *config) { c.baseline, c.candidate = baseline, candidate })
+	return optionFunc(func(c *options) { c.baseline, c.candidate = baseline, candidate })
 }
 
 // WithInterval sets the time between ticks (default 1 s).
-func WithInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.interval = d }) }
+func WithInterval(d time.Duration) Option { return optionFunc(func(c *options) { c.interval = d }) }
 
 // WithClock replaces the wall clock.
-func WithClock(clk Clock) Option { return optionFunc(func(c *config) { c.clock = clk }) }
+func WithClock(clk Clock) Option { return optionFunc(func(c *options) { c.clock = clk }) }
 
 // WithLogger sets the logger events go to (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *options) { c.logger = l }) }
 
 // WithAlerters adds alerters.
 func WithAlerters(a ...Alerter) Option {
-	return optionFunc(func(c *config) { c.alerters = append(c.alerters, a...) })
+	return optionFunc(func(c *options) { c.alerters = append(c.alerters, a...) })
 }
 
 // WithAlertTimeout bounds each alerter call (default 30 s).
 func WithAlertTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.alertTimeout = d })
+	return optionFunc(func(c *options) { c.alertTimeout = d })
 }
 
 // WithDecisionRecorder counts every decision, usually in telemetry's
 // ninelives.sentinel.decisions counter.
 func WithDecisionRecorder(r DecisionRecorder) Option {
-	return optionFunc(func(c *config) { c.decisions = r })
+	return optionFunc(func(c *options) { c.decisions = r })
 }
 
 // WithJudge sets the statistics (α, minimum samples, tolerances).
-func WithJudge(j JudgeConfig) Option { return optionFunc(func(c *config) { c.judge = j }) }
+func WithJudge(j judge.Config) Option { return optionFunc(func(c *options) { c.judge = j }) }
 
 // WithRollbackOnSourceError makes a failing metric source roll the candidate
 // back. By default the rollout holds and an alert is raised (contract 5).
 func WithRollbackOnSourceError(on bool) Option {
-	return optionFunc(func(c *config) { c.rollbackOnSourceError = on })
+	return optionFunc(func(c *options) { c.rollbackOnSourceError = on })
 }
 
 // WithRollbackOnPolicyError makes a failing strategy or script roll the
 // candidate back. By default the rollout holds and an alert is raised.
 func WithRollbackOnPolicyError(on bool) Option {
-	return optionFunc(func(c *config) { c.rollbackOnPolicyError = on })
+	return optionFunc(func(c *options) { c.rollbackOnPolicyError = on })
 }
 
 // WithDryRun makes the sentinel judge and report every decision without ever
 // moving the weights.
-func WithDryRun(on bool) Option { return optionFunc(func(c *config) { c.dryRun = on }) }
+func WithDryRun(on bool) Option { return optionFunc(func(c *options) { c.dryRun = on }) }
 
 // WithHistory sets how many ticks of figures the status keeps (default 300).
-func WithHistory(ticks int) Option { return optionFunc(func(c *config) { c.history = ticks }) }
+func WithHistory(ticks int) Option { return optionFunc(func(c *options) { c.history = ticks }) }
 
 // WithShadow adds a shadow interceptor's mismatch samples and noisy fields to
 // the status.
-func WithShadow(s ShadowReporter) Option { return optionFunc(func(c *config) { c.shadow = s }) }
+func WithShadow(s ShadowReporter) Option { return optionFunc(func(c *options) { c.shadow = s }) }
 
 // Sentinel is the control loop of one rollout: each tick it collects a
 // window from the metric source, lets the judge look at it, asks the
 // strategy what to do and does it to the split. Its methods are safe to call
 // from any goroutine.
 type Sentinel struct {
-	cfg      config
+	cfg      options
 	split    *balancer.Split
 	source   telemetry.MetricSource
 	strategy Strategy
-	judge    *Judge
+	judge    *judge.Judge
 	alerts   *alertQueue
 
 	tickMu sync.Mutex // serialises ticks; taken before mu
@@ -196,7 +198,7 @@ type Sentinel struct {
 	started    time.Time
 	stepWindow *telemetry.Window
 	last       *telemetry.Window
-	verdict    Verdict
+	verdict    judge.Verdict
 	gen        uint64 // the split's generation the current look began with
 	target     int    // the candidate's weight as the rollout last set it (before capping; also in a dry run)
 	lastHold   Event
@@ -220,13 +222,13 @@ func New(split *balancer.Split, source telemetry.MetricSource, strategy Strategy
 	if strategy == nil {
 		return nil, fmt.Errorf("%w: strategy is nil", ErrBadOption)
 	}
-	cfg, err := newConfig(split, opts)
+	cfg, err := newOptions(split, opts)
 	if err != nil {
 		return nil, err
 	}
-	judge, err := NewJudge(cfg.judge)
+	j, err := judge.New(cfg.judge)
 	if err != nil {
-		return nil, err
+		return nil, config.Under(ErrBadOption, "WithJudge", err)
 	}
 	now := cfg.clock.Now()
 	s := &Sentinel{
@@ -234,7 +236,7 @@ func New(split *balancer.Split, source telemetry.MetricSource, strategy Strategy
 		split:      split,
 		source:     source,
 		strategy:   strategy,
-		judge:      judge,
+		judge:      j,
 		alerts:     newAlertQueue(cfg.alerters, cfg.logger, cfg.alertTimeout),
 		phase:      PhasePending,
 		stepStart:  now,
@@ -524,8 +526,8 @@ func (s *Sentinel) eventLocked(now time.Time, e Event) Event {
 	v := s.verdict
 	e.Verdict = &v
 	e.Figures = map[string]VersionFigures{
-		s.cfg.baseline:  figuresOf(s.stepWindow, s.cfg.baseline),
-		s.cfg.candidate: figuresOf(s.stepWindow, s.cfg.candidate),
+		s.cfg.baseline:  FiguresOf(s.stepWindow, s.cfg.baseline),
+		s.cfg.candidate: FiguresOf(s.stepWindow, s.cfg.candidate),
 	}
 	return e
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -30,7 +31,7 @@ type Status struct {
 	Weights   []balancer.Weight `json:"weights"`
 	DryRun    bool              `json:"dryRun"`
 	// Verdict is the judge's latest, with its evidence.
-	Verdict Verdict `json:"verdict"`
+	Verdict judge.Verdict `json:"verdict"`
 	// LastTick and StepFigs hold each version's figures of the last tick
 	// and of the current step.
 	LastTick map[string]VersionFigures `json:"lastTick"`
@@ -69,8 +70,8 @@ func (s *Sentinel) recordLocked(now time.Time, win *telemetry.Window) {
 		Time:    now,
 		Weights: ws,
 		Versions: map[string]VersionFigures{
-			s.cfg.baseline:  figuresOf(win, s.cfg.baseline),
-			s.cfg.candidate: figuresOf(win, s.cfg.candidate),
+			s.cfg.baseline:  FiguresOf(win, s.cfg.baseline),
+			s.cfg.candidate: FiguresOf(win, s.cfg.candidate),
 		},
 	})
 	if over := len(s.history) - s.cfg.history; over > 0 {
@@ -95,12 +96,12 @@ func (s *Sentinel) Status() Status {
 		DryRun:    s.cfg.dryRun,
 		Verdict:   s.verdict,
 		LastTick: map[string]VersionFigures{
-			s.cfg.baseline:  figuresOf(s.last, s.cfg.baseline),
-			s.cfg.candidate: figuresOf(s.last, s.cfg.candidate),
+			s.cfg.baseline:  FiguresOf(s.last, s.cfg.baseline),
+			s.cfg.candidate: FiguresOf(s.last, s.cfg.candidate),
 		},
 		StepFigs: map[string]VersionFigures{
-			s.cfg.baseline:  figuresOf(s.stepWindow, s.cfg.baseline),
-			s.cfg.candidate: figuresOf(s.stepWindow, s.cfg.candidate),
+			s.cfg.baseline:  FiguresOf(s.stepWindow, s.cfg.baseline),
+			s.cfg.candidate: FiguresOf(s.stepWindow, s.cfg.candidate),
 		},
 		History:     slices.Clone(s.history),
 		Events:      slices.Clone(s.events),

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -38,12 +39,12 @@ type State struct {
 	Window     *telemetry.Window `json:"window"`
 	StepWindow *telemetry.Window `json:"stepWindow"`
 	// Verdict is the judge's, over the whole rollout so far.
-	Verdict Verdict `json:"verdict"`
+	Verdict judge.Verdict `json:"verdict"`
 	// StepCalls is the candidate's primary calls in this step.
 	StepCalls int64 `json:"stepCalls"`
 	// Judge gives a strategy the statistics themselves; it must not be kept
 	// beyond the call.
-	Judge *Judge `json:"-"`
+	Judge *judge.Judge `json:"-"`
 	// DryRun is set when the sentinel judges and reports but moves nothing.
 	DryRun bool `json:"dryRun"`
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // hookServer is a loopback HTTP server that answers with the statuses it is
@@ -114,6 +115,6 @@ func TestWebhookThroughTheSentinel(t *testing.T) {
 	require.Len(t, got, 2, "one rollback alert, retried once after the 500")
 	assert.Equal(t, sentinel.ActionRollback, got[1].Event.Action)
 	require.NotNil(t, got[1].Event.Verdict)
-	assert.Equal(t, sentinel.Fail, got[1].Event.Verdict.Outcome)
+	assert.Equal(t, judge.Fail, got[1].Event.Verdict.Outcome)
 	assert.Positive(t, got[1].Event.Figures["canary"].Errors)
 }

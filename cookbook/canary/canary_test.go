@@ -15,6 +15,7 @@ import (
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -71,7 +72,7 @@ func TestErrorRegressionIsRolledBack(t *testing.T) {
 	assert.Zero(t, last.Summary.Versions["canary"].Calls, "no canary traffic after the rollback")
 	// The errors test, or the shadow test, whose copies failed where the
 	// primaries did not: either catches it first.
-	assert.Contains(t, []string{sentinel.TestErrors, sentinel.TestShadow}, res.Status.Verdict.Test)
+	assert.Contains(t, []string{judge.TestErrors, judge.TestShadow}, res.Status.Verdict.Test)
 }
 
 func TestHealthyCanaryIsPromoted(t *testing.T) {
@@ -93,14 +94,14 @@ func TestLatencyRegressionIsRolledBack(t *testing.T) {
 	rc.CandidateFaults = func(r demo.Regression) demoserver.Faults { return slower(r.Faults()) }
 	res := runRecipeOf(t, rc, demo.RegressionLatency)
 	assert.Equal(t, sentinel.PhaseRolledBack, res.Phase)
-	assert.Equal(t, sentinel.TestLatency, res.Status.Verdict.Test)
+	assert.Equal(t, judge.TestLatency, res.Status.Verdict.Test)
 	assert.Less(t, res.CandidateCalls, int64(2000))
 }
 
 func TestReplyDifferenceIsCaughtByShadowComparison(t *testing.T) {
 	res := runRecipe(t, demo.RegressionDiff)
 	assert.Equal(t, sentinel.PhaseRolledBack, res.Phase)
-	assert.Equal(t, sentinel.TestShadow, res.Status.Verdict.Test)
+	assert.Equal(t, judge.TestShadow, res.Status.Verdict.Test)
 	require.NotNil(t, res.Status.Shadow)
 	var priced bool
 	for _, m := range res.Status.Shadow.Mismatches {

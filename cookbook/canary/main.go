@@ -18,6 +18,7 @@ import (
 	"github.com/ninelives-go/ninelives/internal/cli"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 func main() { os.Exit(cli.ExitCode(run(os.Args[1:]), os.Stderr)) }
@@ -46,7 +47,7 @@ func Recipe() *demo.Recipe {
 		Instances:       3,
 		CandidateFaults: func(r demo.Regression) demoserver.Faults { return r.Faults() },
 		ShadowRate:      0.2,
-		Judge:           sentinel.JudgeConfig{EnableShadow: true},
+		Judge:           judge.Config{EnableShadow: true},
 		Strategy: func(*demo.Env) (sentinel.Strategy, error) {
 			return Policy()
 		},

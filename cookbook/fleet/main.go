@@ -39,6 +39,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
 	"github.com/ninelives-go/ninelives/sentinel/fleet/fleettest"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -278,7 +279,7 @@ func Policy() (*sentinel.Canary, error) {
 
 // Judge is the recipe's judge: the defaults (α = 1 % over the rollout),
 // with 200 candidate calls a step before a test may pass.
-var Judge = sentinel.JudgeConfig{Errors: sentinel.ErrorConfig{MinStepCalls: 200}, Latency: sentinel.LatencyConfig{MinStepCalls: 200}}
+var Judge = judge.Config{Errors: judge.ErrorConfig{MinStepCalls: 200}, Latency: judge.LatencyConfig{MinStepCalls: 200}}
 
 // Run runs the recipe.
 func Run(ctx context.Context, opts Options) (*Result, error) {

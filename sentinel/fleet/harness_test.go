@@ -22,6 +22,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
 	"github.com/ninelives-go/ninelives/sentinel/fleet/fleettest"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -216,15 +217,15 @@ func canary(t *testing.T) *sentinel.Canary {
 	return c
 }
 
-var judge = fleet.WithSentinelOptions(sentinel.WithJudge(sentinel.JudgeConfig{
-	Errors:  sentinel.ErrorConfig{MinStepCalls: 150},
-	Latency: sentinel.LatencyConfig{MinStepCalls: 150},
+var judgeOption = fleet.WithSentinelOptions(sentinel.WithJudge(judge.Config{
+	Errors:  judge.ErrorConfig{MinStepCalls: 150},
+	Latency: judge.LatencyConfig{MinStepCalls: 150},
 }))
 
 // newLeader makes a sentinel of the rollout with its own etcd client.
 func (w *world) newLeader(name string, client *clientv3.Client, opts ...fleet.Option) *fleet.Leader {
 	w.t.Helper()
-	l, err := fleet.NewLeader(client, prefix, name, initial, canary(w.t), append(append([]fleet.Option{judge}, w.opts...), opts...)...)
+	l, err := fleet.NewLeader(client, prefix, name, initial, canary(w.t), append(append([]fleet.Option{judgeOption}, w.opts...), opts...)...)
 	require.NoError(w.t, err)
 	w.t.Cleanup(func() { l.Close() })
 	return l

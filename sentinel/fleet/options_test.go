@@ -10,6 +10,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -50,9 +51,9 @@ func TestBadArgumentsAreRejected(t *testing.T) {
 			return err
 		}(), `candidate "blue" is not a version`},
 		"sentinel judge": {func() error {
-			_, err := fleet.NewLeader(c, prefix, "s", initial, strategy, fleet.WithSentinelOptions(sentinel.WithJudge(sentinel.JudgeConfig{Alpha: 2})))
+			_, err := fleet.NewLeader(c, prefix, "s", initial, strategy, fleet.WithSentinelOptions(sentinel.WithJudge(judge.Config{Alpha: 2})))
 			return err
-		}(), "JudgeConfig.Alpha = 2"},
+		}(), "WithJudge.Alpha = 2"},
 	} {
 		require.Error(t, tc.err, name)
 		assert.ErrorContains(t, tc.err, tc.want, name)

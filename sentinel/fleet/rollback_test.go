@@ -11,6 +11,7 @@ import (
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // Five replicas, two sentinels; the canary turns bad at 10 %: the leader
@@ -69,7 +70,7 @@ func TestFiveReplicasRollBackTogether(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, rollbacks, "one rollback decision, for the whole fleet")
-	assert.Equal(t, sentinel.TestErrors, ev.Verdict.Test)
+	assert.Equal(t, judge.TestErrors, ev.Verdict.Test)
 	for _, r := range w.replicas {
 		require.Eventually(t, func() bool { return r.follower.Status().Events > events[r.name] }, 10*time.Second, time.Millisecond)
 		fs := r.follower.Status()

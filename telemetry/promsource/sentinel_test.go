@@ -13,6 +13,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry/promsource/promtest"
 )
@@ -39,9 +40,9 @@ func TestSentinelRollsBackFromPrometheusFigures(t *testing.T) {
 		sentinel.WithClock(clock),
 		sentinel.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		sentinel.WithDecisionRecorder(c.metrics),
-		sentinel.WithJudge(sentinel.JudgeConfig{
-			Errors:  sentinel.ErrorConfig{MinStepCalls: 200},
-			Latency: sentinel.LatencyConfig{MinStepCalls: 200},
+		sentinel.WithJudge(judge.Config{
+			Errors:  judge.ErrorConfig{MinStepCalls: 200},
+			Latency: judge.LatencyConfig{MinStepCalls: 200},
 		}),
 	)
 	require.NoError(t, err)
@@ -60,7 +61,7 @@ func TestSentinelRollsBackFromPrometheusFigures(t *testing.T) {
 	require.Equal(t, sentinel.PhaseRolledBack, s.Phase(), "after %d ticks: %s", ticks, ev.Reason)
 	assert.Equal(t, sentinel.ActionRollback, ev.Action)
 	require.NotNil(t, ev.Verdict)
-	assert.Equal(t, sentinel.TestErrors, ev.Verdict.Test)
+	assert.Equal(t, judge.TestErrors, ev.Verdict.Test)
 	assert.Equal(t, 0, r.split.Weight("canary"))
 	require.NotNil(t, ev.Verdict.Evidence)
 	t.Logf("rolled back after %d ticks; the judge saw %d canary calls: %s", ticks, ev.Verdict.Evidence.Candidate.Samples, ev.Reason)

@@ -23,6 +23,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -40,7 +41,7 @@ type Recipe struct {
 	// ShadowRate is the share of safe calls copied to the candidate from the
 	// start; a strategy may change it.
 	ShadowRate float64
-	Judge      sentinel.JudgeConfig
+	Judge      judge.Config
 	// Strategy builds the sentinel's strategy once the client is up.
 	Strategy func(env *Env) (sentinel.Strategy, error)
 	// OnEvent sees every decision but holds, on the tick loop.

@@ -4,20 +4,20 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
-// JudgePolicy rolls back when a sentinel.Judge fails. It starts a new
+// JudgePolicy rolls back when a judge.Judge fails. It starts a new
 // step of the Judge at each step of the scenario and holds on a rejected
 // look.
 type JudgePolicy struct {
-	Judge *sentinel.Judge
+	Judge *judge.Judge
 }
 
 // JudgeFactory makes a JudgePolicy with a fresh Judge of cfg for each run.
-func JudgeFactory(cfg sentinel.JudgeConfig) Factory {
+func JudgeFactory(cfg judge.Config) Factory {
 	return func() (Policy, error) {
-		j, err := sentinel.NewJudge(cfg)
+		j, err := judge.New(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +97,7 @@ func (f *FixedThreshold) Observe(t Tick) bool {
 	}
 	fail := f.calls == 0 || float64(f.errors)/float64(f.calls) > f.MaxErrorRate
 	if f.MaxP99 > 0 && !fail {
-		p99 := sentinel.Quantile(sentinel.Histogram{Bounds: c.Latency.Bounds, Counts: f.hist}, 0.99)
+		p99 := judge.Buckets{Bounds: c.Latency.Bounds, Counts: f.hist}.Quantile(0.99)
 		fail = p99 > f.MaxP99
 	}
 	if fail {

@@ -1,6 +1,6 @@
 package sim
 
-import "github.com/ninelives-go/ninelives/sentinel"
+import "github.com/ninelives-go/ninelives/sentinel/internal/grid"
 
 // RPCBounds are the bucket bounds (seconds) OpenTelemetry's semantic
 // conventions advise for RPC durations.
@@ -9,7 +9,7 @@ var RPCBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
 // GridBounds are the bounds of the sentinel's own latency histograms (eight
 // buckets an octave from 50 µs to 64 s), on which the judge sees every
 // window: the standard scenarios count latency into them.
-var GridBounds = sentinel.LatencyGrid()
+var GridBounds = grid.Bounds
 
 // Healthy is the baseline of every standard scenario: 0.5 % errors and a
 // log-normal latency with a 20 ms median and σ = 0.5 (p99 ≈ 64 ms).

@@ -22,7 +22,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // Version describes how one version behaves.
@@ -114,7 +114,7 @@ func (sc Scenario) Validate() error {
 			return err
 		}
 	}
-	return sentinel.Histogram{Bounds: sc.Bounds, Counts: make([]uint64, len(sc.Bounds)+1)}.Validate("Bounds")
+	return judge.Buckets{Bounds: sc.Bounds, Counts: make([]uint64, len(sc.Bounds)+1)}.Validate("Bounds")
 }
 
 // Tick is one look as a policy sees it.
@@ -125,7 +125,7 @@ type Tick struct {
 	Share     float64 // the candidate's share in this step
 	// Look holds the second's figures. Its histograms are reused for the
 	// next look: copy what you keep.
-	Look sentinel.Look
+	Look judge.Look
 }
 
 // Policy decides, look by look, whether to roll the candidate back.
@@ -217,11 +217,11 @@ func (m *model) run(r *rand.Rand, policies []Policy) []Outcome {
 			multinomial(r, nbase, base.probs, baseHist)
 			t := Tick{
 				Second: second, Step: step, StepStart: i == 0, Share: st.Share,
-				Look: sentinel.Look{
-					Candidate: sentinel.Figures{Calls: nc, Errors: Binomial(r, nc, cand.errorRate),
-						Latency: sentinel.Histogram{Bounds: m.sc.Bounds, Counts: candHist}},
-					Baseline: sentinel.Figures{Calls: nbase, Errors: Binomial(r, nbase, base.errorRate),
-						Latency: sentinel.Histogram{Bounds: m.sc.Bounds, Counts: baseHist}},
+				Look: judge.Look{
+					Candidate: judge.Figures{Calls: nc, Errors: Binomial(r, nc, cand.errorRate),
+						Latency: judge.Buckets{Bounds: m.sc.Bounds, Counts: candHist}},
+					Baseline: judge.Figures{Calls: nbase, Errors: Binomial(r, nbase, base.errorRate),
+						Latency: judge.Buckets{Bounds: m.sc.Bounds, Counts: baseHist}},
 				},
 			}
 			for k, p := range policies {
@@ -285,7 +285,7 @@ func Run(sc Scenario, seed uint64, runs int, factories ...Factory) ([][]Outcome,
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
-						firstErr = fmt.Errorf("ninelives: policy %d: %w", k, err)
+						firstErr = fmt.Errorf("%w (policy %d)", err, k)
 					}
 					mu.Unlock()
 					return

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // goalRuns is the number of seeded rollouts per scenario the goal tests
@@ -29,48 +29,48 @@ func scenario(t *testing.T, prefix string) sim.Scenario {
 	return sim.Scenario{}
 }
 
-func runGoal(t *testing.T, prefix string) (judge, fixed sim.Summary) {
+func runGoal(t *testing.T, prefix string) (withJudge, fixed sim.Summary) {
 	t.Helper()
 	sc := scenario(t, prefix)
-	res, err := sim.Run(sc, 1, goalRuns, sim.JudgeFactory(sentinel.JudgeConfig{}), sim.FlaggerFactory)
+	res, err := sim.Run(sc, 1, goalRuns, sim.JudgeFactory(judge.Config{}), sim.FlaggerFactory)
 	require.NoError(t, err)
-	judge, fixed = sim.SummarizeScenario(sc, res[0]), sim.SummarizeScenario(sc, res[1])
-	t.Logf("%s: judge %+v; fixed threshold %+v", sc.Name, judge, fixed)
-	return judge, fixed
+	withJudge, fixed = sim.SummarizeScenario(sc, res[0]), sim.SummarizeScenario(sc, res[1])
+	t.Logf("%s: judge %+v; fixed threshold %+v", sc.Name, withJudge, fixed)
+	return withJudge, fixed
 }
 
 func TestGoalAAFalseRollbacksAtMostOnePercent(t *testing.T) {
 	for _, prefix := range []string{"A/A, 10 %", "A/A, canary steps"} {
-		judge, _ := runGoal(t, prefix)
-		assert.LessOrEqual(t, float64(judge.Rollbacks)/float64(judge.Runs), 0.01, prefix)
+		j, _ := runGoal(t, prefix)
+		assert.LessOrEqual(t, float64(j.Rollbacks)/float64(j.Runs), 0.01, prefix)
 	}
 }
 
 func TestGoalTenfoldErrorsRolledBackWithin200CandidateCalls(t *testing.T) {
-	judge, fixed := runGoal(t, "errors 0.5 % → 5 %")
-	assert.Equal(t, goalRuns, judge.Rollbacks)
-	assert.LessOrEqual(t, judge.Median, 200.0)
-	assert.LessOrEqual(t, judge.Median, fixed.Median/2)
+	j, fixed := runGoal(t, "errors 0.5 % → 5 %")
+	assert.Equal(t, goalRuns, j.Rollbacks)
+	assert.LessOrEqual(t, j.Median, 200.0)
+	assert.LessOrEqual(t, j.Median, fixed.Median/2)
 }
 
 func TestGoalSlowerCandidateRolledBackWithin1000CandidateCalls(t *testing.T) {
-	judge, _ := runGoal(t, "latency median 1.5×")
-	assert.Equal(t, goalRuns, judge.Rollbacks)
-	assert.LessOrEqual(t, judge.Median, 1000.0)
+	j, _ := runGoal(t, "latency median 1.5×")
+	assert.Equal(t, goalRuns, j.Rollbacks)
+	assert.LessOrEqual(t, j.Median, 1000.0)
 }
 
 func TestGoalSharedIncidentsDoNotRollBack(t *testing.T) {
 	for _, prefix := range []string{"shared outage", "shared slowdown"} {
-		judge, _ := runGoal(t, prefix)
-		assert.LessOrEqual(t, float64(judge.Rollbacks)/float64(judge.Runs), 0.01, prefix)
+		j, _ := runGoal(t, prefix)
+		assert.LessOrEqual(t, float64(j.Rollbacks)/float64(j.Runs), 0.01, prefix)
 		// The incident itself (30 s of 600) adds no rollback beyond the
 		// A/A rate: at most 1 % of 300 runs, spread over the whole rollout.
-		assert.LessOrEqual(t, judge.InIncident, 1, prefix)
+		assert.LessOrEqual(t, j.InIncident, 1, prefix)
 	}
 }
 
 // recorder keeps every look it sees.
-type recorder struct{ looks []sentinel.Look }
+type recorder struct{ looks []judge.Look }
 
 func (r *recorder) Observe(t sim.Tick) bool {
 	l := t.Look
@@ -82,13 +82,13 @@ func (r *recorder) Observe(t sim.Tick) bool {
 
 func TestRunIsDeterministicAndMatchesRunOne(t *testing.T) {
 	sc := scenario(t, "errors 0.5 % → 1 %")
-	res, err := sim.Run(sc, 9, 8, sim.JudgeFactory(sentinel.JudgeConfig{}), sim.FlaggerFactory)
+	res, err := sim.Run(sc, 9, 8, sim.JudgeFactory(judge.Config{}), sim.FlaggerFactory)
 	require.NoError(t, err)
-	again, err := sim.Run(sc, 9, 8, sim.JudgeFactory(sentinel.JudgeConfig{}), sim.FlaggerFactory)
+	again, err := sim.Run(sc, 9, 8, sim.JudgeFactory(judge.Config{}), sim.FlaggerFactory)
 	require.NoError(t, err)
 	assert.Equal(t, res, again)
 	for i := range 8 {
-		j, err := sim.JudgeFactory(sentinel.JudgeConfig{})()
+		j, err := sim.JudgeFactory(judge.Config{})()
 		require.NoError(t, err)
 		one, err := sim.RunOne(sc, 9, uint64(i), j, sim.Flagger())
 		require.NoError(t, err)
@@ -107,8 +107,8 @@ func TestEveryPolicySeesTheSameTraffic(t *testing.T) {
 	var cand int64
 	for i, l := range a.looks {
 		assert.Equal(t, int64(1000), l.Candidate.Calls+l.Baseline.Calls, "look %d", i)
-		assert.Equal(t, uint64(l.Candidate.Calls), l.Candidate.Latency.Total())
-		assert.Equal(t, uint64(l.Baseline.Calls), l.Baseline.Latency.Total())
+		assert.Equal(t, uint64(l.Candidate.Calls), total(l.Candidate.Latency.Counts))
+		assert.Equal(t, uint64(l.Baseline.Calls), total(l.Baseline.Latency.Counts))
 		cand += l.Candidate.Calls
 	}
 	assert.Equal(t, sim.Outcome{CandidateCalls: cand}, out[0])
@@ -203,7 +203,7 @@ func TestScenarioValidate(t *testing.T) {
 		{func(s *sim.Scenario) { s.Candidate.LatencyMedian = 0 }, "Candidate.LatencyMedian = 0"},
 		{func(s *sim.Scenario) { s.Candidate.LatencySigma = math.NaN() }, "Candidate.LatencySigma = NaN"},
 		{func(s *sim.Scenario) { s.Incidents = []sim.Incident{{From: 5, To: 5}} }, "Incidents[0] spans [5, 5)"},
-		{func(s *sim.Scenario) { s.Bounds = []float64{1, 0.5} }, "Bounds.Bounds[1] = 0.5 is not above"},
+		{func(s *sim.Scenario) { s.Bounds = []float64{1, 0.5} }, "Bounds.Bounds[1] = 0.5: not above"},
 	} {
 		sc := good
 		c.edit(&sc)
@@ -217,15 +217,15 @@ func TestScenarioValidate(t *testing.T) {
 	assert.ErrorContains(t, err, "runs = 0")
 	_, err = sim.Run(good, 1, 1)
 	assert.ErrorContains(t, err, "no policy factory")
-	_, err = sim.Run(good, 1, 4, sim.JudgeFactory(sentinel.JudgeConfig{Alpha: 3}))
-	assert.ErrorContains(t, err, "JudgeConfig.Alpha = 3")
+	_, err = sim.Run(good, 1, 4, sim.JudgeFactory(judge.Config{Alpha: 3}))
+	assert.ErrorContains(t, err, "bad judge config: Alpha = 3")
 }
 
 func tick(second int, calls, errors int64, p99Bucket int) sim.Tick {
 	counts := make([]uint64, len(sim.RPCBounds)+1)
 	counts[p99Bucket] = uint64(calls)
-	return sim.Tick{Second: second, Look: sentinel.Look{Candidate: sentinel.Figures{
-		Calls: calls, Errors: errors, Latency: sentinel.Histogram{Bounds: sim.RPCBounds, Counts: counts}}}}
+	return sim.Tick{Second: second, Look: judge.Look{Candidate: judge.Figures{
+		Calls: calls, Errors: errors, Latency: judge.Buckets{Bounds: sim.RPCBounds, Counts: counts}}}}
 }
 
 func TestFixedThresholdRule(t *testing.T) {
@@ -272,4 +272,12 @@ func TestSummarizeAndTable(t *testing.T) {
 	var b strings.Builder
 	require.NoError(t, sim.WriteTable(&b, []sim.Row{{Scenario: sim.Scenario{Name: "x", Harmful: true}, Judge: s, Fixed: s}}))
 	assert.Contains(t, b.String(), "| x | 4 | 3 (75.0 %) correct | 200 / none | 3 (75.0 %) correct | 200 / none |")
+}
+
+func total(counts []uint64) uint64 {
+	var n uint64
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // Traffic draws a scenario's calls one second at a time for a caller that
@@ -37,9 +37,9 @@ func (t *Traffic) Second() int { return t.second }
 
 // Next draws the next second with the candidate's share of the calls in
 // [0, 1]. The look's histograms are fresh copies the caller may keep.
-func (t *Traffic) Next(share float64) (sentinel.Look, error) {
+func (t *Traffic) Next(share float64) (judge.Look, error) {
 	if !(share >= 0 && share <= 1) {
-		return sentinel.Look{}, fmt.Errorf("ninelives: share = %v, want 0 ≤ share ≤ 1", share)
+		return judge.Look{}, fmt.Errorf("ninelives: share = %v, want 0 ≤ share ≤ 1", share)
 	}
 	base, cand := t.m.at(t.second)
 	t.second++
@@ -47,10 +47,10 @@ func (t *Traffic) Next(share float64) (sentinel.Look, error) {
 	nbase := t.m.sc.CallsPerSecond - nc
 	multinomial(t.r, nc, cand.probs, t.candHist)
 	multinomial(t.r, nbase, base.probs, t.baseHist)
-	return sentinel.Look{
-		Candidate: sentinel.Figures{Calls: nc, Errors: Binomial(t.r, nc, cand.errorRate),
-			Latency: sentinel.Histogram{Bounds: t.m.sc.Bounds, Counts: append([]uint64(nil), t.candHist...)}},
-		Baseline: sentinel.Figures{Calls: nbase, Errors: Binomial(t.r, nbase, base.errorRate),
-			Latency: sentinel.Histogram{Bounds: t.m.sc.Bounds, Counts: append([]uint64(nil), t.baseHist...)}},
+	return judge.Look{
+		Candidate: judge.Figures{Calls: nc, Errors: Binomial(t.r, nc, cand.errorRate),
+			Latency: judge.Buckets{Bounds: t.m.sc.Bounds, Counts: append([]uint64(nil), t.candHist...)}},
+		Baseline: judge.Figures{Calls: nbase, Errors: Binomial(t.r, nbase, base.errorRate),
+			Latency: judge.Buckets{Bounds: t.m.sc.Bounds, Counts: append([]uint64(nil), t.baseHist...)}},
 	}, nil
 }

@@ -12,8 +12,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 func main() {
@@ -28,8 +28,8 @@ func main() {
 }
 
 func run(w io.Writer, runs int, seed uint64, match string) error {
-	var cfg sentinel.JudgeConfig
-	j, err := sentinel.NewJudge(cfg)
+	var cfg judge.Config
+	j, err := judge.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func run(w io.Writer, runs int, seed uint64, match string) error {
 		"for 2 min each (480 looks, about 97,000 candidate calls); the traffic does not depend on the decisions, so both "+
 		"policies see the same calls. Candidate calls to rollback are counted up to and including the look that rolls back; "+
 		"\"none\" means that quantile of the runs did not roll back.\n\n")
-	fmt.Fprintf(w, "Judge: sentinel.NewJudge(sentinel.JudgeConfig{}): α = %g %% over the rollout (errors %.3g %%, latency %.3g %%).\n\n",
+	fmt.Fprintf(w, "Judge: judge.New(judge.Config{}): α = %g %% over the rollout (errors %.3g %%, latency %.3g %%).\n\n",
 		100*j.Config().Alpha, 100*b.Errors, 100*b.Latency)
 	fmt.Fprintf(w, "Fixed threshold (Flagger-style): %s.\n\n", sim.Flagger().Describe())
 	var rows []sim.Row

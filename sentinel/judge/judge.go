@@ -1,14 +1,27 @@
-package sentinel
+package judge
 
 import (
-	"fmt"
+	"errors"
 	"math"
 	"strings"
+
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
-// JudgeConfig sets up a Judge. The zero JudgeConfig is valid: every zero field takes
+var (
+	// ErrBadConfig is wrapped by every error for a setting New or
+	// NewRateTest rejects.
+	ErrBadConfig = errors.New("ninelives: bad judge config")
+	// ErrBadLook is wrapped by every error for a look Observe rejects.
+	ErrBadLook = errors.New("ninelives: bad look")
+	// ErrBadState is wrapped by every error for saved statistics Restore
+	// rejects.
+	ErrBadState = errors.New("ninelives: bad judge state")
+)
+
+// Config sets up a Judge. The zero Config is valid: every zero field takes
 // its default.
-type JudgeConfig struct {
+type Config struct {
 	// Alpha is the probability of a false rollback over the whole rollout,
 	// all tests and all looks together, when the candidate is as good as the
 	// baseline. Default 0.01.
@@ -17,9 +30,9 @@ type JudgeConfig struct {
 	// their shares. Default errors 0.5, latency 0.4, shadow 0.1.
 	Shares Shares `json:"shares,omitzero"`
 	// Errors, Latency and Shadow tune each test.
-	Errors  ErrorConfig   `json:"errors,omitzero"`
-	Latency LatencyConfig `json:"latency,omitzero"`
-	Shadow  ShadowConfig  `json:"shadow,omitzero"`
+	Errors  ErrorConfig    `json:"errors,omitzero"`
+	Latency LatencyConfig  `json:"latency,omitzero"`
+	Shadow  MismatchConfig `json:"shadow,omitzero"`
 	// DisableLatency leaves the latency test out (the errors test is always
 	// on).
 	DisableLatency bool `json:"disableLatency,omitempty"`
@@ -47,12 +60,12 @@ const defaultAlpha = 0.01
 
 // withDefaults fills the zero fields and validates, naming the field in
 // errors.
-func (c JudgeConfig) withDefaults() (JudgeConfig, error) {
+func (c Config) withDefaults() (Config, error) {
 	if c.Alpha == 0 {
 		c.Alpha = defaultAlpha
 	}
-	if !(c.Alpha > 0 && c.Alpha < 1) {
-		return c, fmt.Errorf("ninelives: JudgeConfig.Alpha = %v, want a probability strictly between 0 and 1", c.Alpha)
+	if err := checkAlpha("Alpha", c.Alpha); err != nil {
+		return c, err
 	}
 	for _, s := range []struct {
 		name string
@@ -63,24 +76,24 @@ func (c JudgeConfig) withDefaults() (JudgeConfig, error) {
 			*s.v = s.def
 		}
 		if !(*s.v > 0) || math.IsInf(*s.v, 0) {
-			return c, fmt.Errorf("ninelives: JudgeConfig.Shares.%s = %v, want a positive finite share", s.name, *s.v)
+			return c, config.Errorf(ErrBadConfig, "Shares."+s.name, *s.v, "want a positive finite share")
 		}
 	}
 	var err error
-	if c.Errors, err = c.Errors.withDefaults("JudgeConfig.Errors"); err != nil {
-		return c, err
+	if c.Errors, err = c.Errors.withDefaults(); err != nil {
+		return c, config.Under(ErrBadConfig, "Errors", err)
 	}
-	if c.Latency, err = c.Latency.withDefaults("JudgeConfig.Latency"); err != nil {
-		return c, err
+	if c.Latency, err = c.Latency.withDefaults(); err != nil {
+		return c, config.Under(ErrBadConfig, "Latency", err)
 	}
-	if c.Shadow, err = c.Shadow.withDefaults("JudgeConfig.Shadow"); err != nil {
-		return c, err
+	if c.Shadow, err = c.Shadow.withDefaults(); err != nil {
+		return c, config.Under(ErrBadConfig, "Shadow", err)
 	}
 	return c, nil
 }
 
 // budget splits Alpha between the enabled tests.
-func (c JudgeConfig) budget() Budget {
+func (c Config) budget() Budget {
 	total := c.Shares.Errors
 	if !c.DisableLatency {
 		total += c.Shares.Latency
@@ -98,6 +111,14 @@ func (c JudgeConfig) budget() Budget {
 	return b
 }
 
+// checkAlpha checks a test's level.
+func checkAlpha(field string, alpha float64) error {
+	if !(alpha > 0 && alpha < 1) {
+		return config.Errorf(ErrBadConfig, field, alpha, "want a probability strictly between 0 and 1")
+	}
+	return nil
+}
+
 // Look holds one look's figures: what each version did since the previous
 // look. The candidate's share of the traffic must not change inside a look;
 // end a look whenever the weights change.
@@ -109,9 +130,9 @@ type Look struct {
 
 // Figures are one version's calls in a look.
 type Figures struct {
-	Calls   int64     `json:"calls"`
-	Errors  int64     `json:"errors"`
-	Latency Histogram `json:"latency,omitzero"`
+	Calls   int64   `json:"calls"`
+	Errors  int64   `json:"errors"`
+	Latency Buckets `json:"latency,omitzero"`
 }
 
 // ShadowFigures are the candidate's shadow comparisons in a look:
@@ -128,39 +149,33 @@ type ShadowFigures struct {
 //
 // A Judge is not safe for concurrent use.
 type Judge struct {
-	cfg      JudgeConfig
+	cfg      Config
 	budget   Budget
-	errors   *ErrorTest
-	latency  *LatencyTest // nil when disabled
-	shadow   *ShadowTest  // nil unless enabled
+	errors   *errorTest
+	latency  *latencyTest // nil when disabled
+	shadow   *RateTest    // nil unless enabled
 	rejected error
 }
 
-// NewJudge returns a Judge for cfg, or an error naming the first bad field.
-func NewJudge(cfg JudgeConfig) (*Judge, error) {
+// New returns a Judge for cfg, or an error naming the first bad field.
+func New(cfg Config) (*Judge, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	j := &Judge{cfg: cfg, budget: cfg.budget()}
-	if j.errors, err = NewErrorTest(j.budget.Errors, cfg.Errors); err != nil {
-		return nil, err
-	}
+	j.errors = newErrorTest(j.budget.Errors, cfg.Errors)
 	if !cfg.DisableLatency {
-		if j.latency, err = NewLatencyTest(j.budget.Latency, cfg.Latency); err != nil {
-			return nil, err
-		}
+		j.latency = newLatencyTest(j.budget.Latency, cfg.Latency)
 	}
 	if cfg.EnableShadow {
-		if j.shadow, err = NewShadowTest(j.budget.Shadow, cfg.Shadow); err != nil {
-			return nil, err
-		}
+		j.shadow = newRateTest(j.budget.Shadow, cfg.Shadow.rate())
 	}
 	return j, nil
 }
 
 // Config returns the Judge's configuration with the defaults filled in.
-func (j *Judge) Config() JudgeConfig { return j.cfg }
+func (j *Judge) Config() Config { return j.cfg }
 
 // Budget returns each test's share of Alpha.
 func (j *Judge) Budget() Budget { return j.budget }
@@ -187,10 +202,7 @@ func (j *Judge) Observe(l Look) error {
 }
 
 func (j *Judge) check(l Look) error {
-	if err := checkCounts("candidate", l.Candidate.Calls, l.Candidate.Errors, j.errors.st.candCalls, "calls", "errors"); err != nil {
-		return err
-	}
-	if err := checkCounts("baseline", l.Baseline.Calls, l.Baseline.Errors, j.errors.st.baseCalls, "calls", "errors"); err != nil {
+	if err := j.errors.check(l.Candidate.Calls, l.Candidate.Errors, l.Baseline.Calls, l.Baseline.Errors); err != nil {
 		return err
 	}
 	if j.latency != nil {
@@ -199,9 +211,7 @@ func (j *Judge) check(l Look) error {
 		}
 	}
 	if j.shadow != nil {
-		if err := checkCounts("shadow", l.Shadow.Comparisons, l.Shadow.Mismatches, j.shadow.st.n, "comparisons", "mismatches"); err != nil {
-			return err
-		}
+		return j.shadow.check(l.Shadow.Comparisons, l.Shadow.Mismatches)
 	}
 	return nil
 }
@@ -227,7 +237,7 @@ func (j *Judge) Reset() {
 		j.latency.Reset()
 	}
 	if j.shadow != nil {
-		j.shadow.Reset()
+		j.shadow.reset()
 	}
 }
 

@@ -1,4 +1,4 @@
-package sentinel
+package judge
 
 import (
 	"math"
@@ -88,7 +88,7 @@ func TestLatencyLookFactorHasMeanAtMostOne(t *testing.T) {
 			}
 			lt, err := NewLatencyTest(0.01, LatencyConfig{})
 			require.NoError(t, err)
-			require.NoError(t, lt.Observe(Histogram{Bounds: bounds, Counts: c}, Histogram{Bounds: bounds, Counts: b}))
+			require.NoError(t, lt.Observe(Buckets{Bounds: bounds, Counts: c}, Buckets{Bounds: bounds, Counts: b}))
 			for i, l := range lt.mix.logLR {
 				sums[i] += math.Exp(l)
 			}

@@ -1,8 +1,10 @@
-package sentinel
+package judge
 
 import (
 	"fmt"
 	"math"
+
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
 // LatencyConfig tunes the latency test. Zero fields take the defaults.
@@ -25,19 +27,19 @@ type LatencyConfig struct {
 	Strict bool `json:"strict,omitempty"`
 }
 
-// DefaultLatencyTolerance is the slowdown the latency test allows by
+// defaultLatencyTolerance is the slowdown the latency test allows by
 // default.
-const DefaultLatencyTolerance = 0.1
+const defaultLatencyTolerance = 0.1
 
-func (c LatencyConfig) withDefaults(prefix string) (LatencyConfig, error) {
+func (c LatencyConfig) withDefaults() (LatencyConfig, error) {
 	if c.Tolerance == 0 {
-		c.Tolerance = DefaultLatencyTolerance
+		c.Tolerance = defaultLatencyTolerance
 	}
-	if err := minCounts(prefix, "calls", "MinCalls", &c.MinCalls, "MinStepCalls", &c.MinStepCalls); err != nil {
+	if err := minCounts("calls", "MinCalls", &c.MinCalls, "MinStepCalls", &c.MinStepCalls); err != nil {
 		return c, err
 	}
 	if !(c.Tolerance > 0 && c.Tolerance < 10) {
-		return c, fmt.Errorf("ninelives: %s.Tolerance = %v, want a fraction above 0 and below 10 (use Strict for none)", prefix, c.Tolerance)
+		return c, config.Errorf(ErrBadConfig, "Tolerance", c.Tolerance, "want a fraction above 0 and below 10 (use Strict for none)")
 	}
 	return c, nil
 }
@@ -48,13 +50,11 @@ var latencyTilts = []float64{0.5, 1, 2, 4, 8, 16}
 
 const latencyMethod = "mixture of exponentially tilted Mann-Whitney rank scores per look, bounded by Hoeffding's sampling-without-replacement inequality"
 
-// LatencyTest is the sequential test of the candidate's latency
+// latencyTest is the sequential test of the candidate's latency
 // distribution against the baseline's, from histogram buckets. It fails
-// when the candidate is slower. Like ErrorTest, keep one for the whole
+// when the candidate is slower. Like errorTest, keep one for the whole
 // rollout and call BeginStep between steps.
-//
-// A LatencyTest is not safe for concurrent use.
-type LatencyTest struct {
+type latencyTest struct {
 	alpha, logThreshold float64
 	cfg                 LatencyConfig
 	mix                 mixture
@@ -80,18 +80,11 @@ type latencyState struct {
 	boundsSet bool
 }
 
-// NewLatencyTest returns a latency test that fails with probability at
+// newLatencyTest returns a latency test that fails with probability at
 // most alpha over the whole rollout when the candidate's latency has the
-// same distribution as the baseline's.
-func NewLatencyTest(alpha float64, cfg LatencyConfig) (*LatencyTest, error) {
-	if err := checkAlpha("latency test alpha", alpha); err != nil {
-		return nil, err
-	}
-	cfg, err := cfg.withDefaults("LatencyConfig")
-	if err != nil {
-		return nil, err
-	}
-	return &LatencyTest{alpha: alpha, logThreshold: -math.Log(alpha), cfg: cfg, mix: newMixture(len(latencyTilts))}, nil
+// same distribution as the baseline's. cfg has its defaults filled in.
+func newLatencyTest(alpha float64, cfg LatencyConfig) *latencyTest {
+	return &latencyTest{alpha: alpha, logThreshold: -math.Log(alpha), cfg: cfg, mix: newMixture(len(latencyTilts))}
 }
 
 // Observe adds one look: each version's latency histogram of the calls
@@ -100,7 +93,7 @@ func NewLatencyTest(alpha float64, cfg LatencyConfig) (*LatencyTest, error) {
 // Counts means no calls. An invalid look is rejected with an error naming
 // the field; until the next valid look, Verdict is Inconclusive (unless the
 // test has already failed).
-func (t *LatencyTest) Observe(candidate, baseline Histogram) error {
+func (t *latencyTest) Observe(candidate, baseline Buckets) error {
 	if err := t.check(candidate, baseline); err != nil {
 		t.st.rejected = err
 		return err
@@ -142,7 +135,7 @@ func (t *LatencyTest) Observe(candidate, baseline Histogram) error {
 	return nil
 }
 
-func (t *LatencyTest) check(candidate, baseline Histogram) error {
+func (t *latencyTest) check(candidate, baseline Buckets) error {
 	if err := candidate.Validate("candidate latency"); err != nil {
 		return err
 	}
@@ -150,16 +143,14 @@ func (t *LatencyTest) check(candidate, baseline Histogram) error {
 		return err
 	}
 	if len(candidate.Counts) > 0 && len(baseline.Counts) > 0 && !sameBounds(candidate.Bounds, baseline.Bounds) {
-		return fmt.Errorf("ninelives: candidate latency bounds %v differ from baseline latency bounds %v",
-			candidate.Bounds, baseline.Bounds)
+		return config.Errorf(ErrBadLook, "candidate latency.Bounds", candidate.Bounds, "differ from baseline latency.Bounds = %v", baseline.Bounds)
 	}
 	for _, h := range [2]struct {
 		name string
-		h    Histogram
+		h    Buckets
 	}{{"candidate", candidate}, {"baseline", baseline}} {
 		if t.st.boundsSet && len(h.h.Counts) > 0 && !sameBounds(h.h.Bounds, t.st.bounds) {
-			return fmt.Errorf("ninelives: %s latency bounds %v differ from the bounds %v of earlier looks",
-				h.name, h.h.Bounds, t.st.bounds)
+			return config.Errorf(ErrBadLook, h.name+" latency.Bounds", h.h.Bounds, "differ from the bounds %v of earlier looks", t.st.bounds)
 		}
 	}
 	var nc, nb uint64
@@ -170,7 +161,7 @@ func (t *LatencyTest) check(candidate, baseline Histogram) error {
 		nb += b
 	}
 	if t.st.candN+int64(nc) < t.st.candN || t.st.baseN+int64(nb) < t.st.baseN {
-		return fmt.Errorf("ninelives: latency counts overflow the running totals")
+		return config.Errorf(ErrBadLook, "latency.Counts", nil, "overflow the running totals")
 	}
 	return nil
 }
@@ -192,7 +183,7 @@ func (t *LatencyTest) check(candidate, baseline Histogram) error {
 // whether the candidate, made that much faster, is still slower than the
 // baseline. A candidate within the tolerance is, so moved, no slower than
 // the baseline, and the factors keep their bound.
-func (t *LatencyTest) update(raw, b []uint64, nc, nb float64) {
+func (t *latencyTest) update(raw, b []uint64, nc, nb float64) {
 	c := t.shifted
 	clear(c)
 	for j, x := range raw {
@@ -227,7 +218,7 @@ func (t *LatencyTest) update(raw, b []uint64, nc, nb float64) {
 }
 
 // sizeScratch fits the per-bucket work space to the rollout's bounds.
-func (t *LatencyTest) sizeScratch() {
+func (t *latencyTest) sizeScratch() {
 	n := len(t.st.bounds) + 1
 	t.score = append(t.score[:0], make([]float64, n)...)
 	t.shifted = append(t.shifted[:0], make([]uint64, n)...)
@@ -252,29 +243,29 @@ func toleranceShift(dst []int, bounds []float64, cfg LatencyConfig) []int {
 
 // BeginStep resets the step's sample count that Pass needs; the evidence
 // and the α budget carry over.
-func (t *LatencyTest) BeginStep() { t.st.stepN = 0 }
+func (t *latencyTest) BeginStep() { t.st.stepN = 0 }
 
 // Reset forgets everything, for a new rollout with a fresh α budget.
-func (t *LatencyTest) Reset() {
+func (t *latencyTest) Reset() {
 	t.mix.reset()
 	b, c, bs := t.st.bounds[:0], t.st.cand[:0], t.st.base[:0]
 	t.st = latencyState{bounds: b, cand: c, base: bs}
 }
 
 // Failed reports whether the test has failed (it stays failed until Reset).
-func (t *LatencyTest) Failed() bool { return t.st.failedAt > 0 }
+func (t *latencyTest) Failed() bool { return t.st.failedAt > 0 }
 
 // Verdict returns the test's conclusion: Fail once the e-value has reached
 // 1/α at a look where both versions had MinCalls latency samples (it stays
 // Fail); Inconclusive when the last look was rejected, either version has
 // fewer than MinCalls samples or the step has fewer than MinStepCalls
 // candidate samples; Pass otherwise (enough samples, not failed).
-func (t *LatencyTest) Verdict() Verdict {
+func (t *latencyTest) Verdict() Verdict {
 	v := Verdict{Test: TestLatency, Evidence: t.evidence()}
 	ev := v.Evidence
 	figures := fmt.Sprintf("candidate p50 %s p99 %s vs baseline p50 %s p99 %s, P(candidate slower) %.3f",
 		ms(ev.Candidate.P50), ms(ev.Candidate.P99), ms(ev.Baseline.P50), ms(ev.Baseline.P99), ev.ProbSlower)
-	e := fmt.Sprintf("e-value %s, threshold %s (α = %s over the rollout)", num(ev.Statistic), num(ev.Threshold), pct(t.alpha))
+	e := fmt.Sprintf("e-value %s, threshold %s (α = %s over the rollout)", Number(ev.Statistic), Number(ev.Threshold), Percent(t.alpha))
 	switch {
 	case t.st.failedAt > 0:
 		v.Outcome = Fail
@@ -294,7 +285,7 @@ func (t *LatencyTest) Verdict() Verdict {
 	return v
 }
 
-func (t *LatencyTest) evidence() *Evidence {
+func (t *latencyTest) evidence() *Evidence {
 	logE := t.st.logE
 	if t.st.failedAt > 0 {
 		logE = t.st.failE
@@ -309,8 +300,8 @@ func (t *LatencyTest) evidence() *Evidence {
 		StepSamples:  t.st.stepN,
 		ProbSlower:   0.5,
 	}
-	ch := Histogram{Bounds: t.st.bounds, Counts: t.st.cand}
-	bh := Histogram{Bounds: t.st.bounds, Counts: t.st.base}
+	ch := Buckets{Bounds: t.st.bounds, Counts: t.st.cand}
+	bh := Buckets{Bounds: t.st.bounds, Counts: t.st.base}
 	ev.Candidate = quantiles(ch, t.st.candN)
 	ev.Baseline = quantiles(bh, t.st.baseN)
 	if t.st.boundsSet {
@@ -320,8 +311,8 @@ func (t *LatencyTest) evidence() *Evidence {
 	return ev
 }
 
-func quantiles(h Histogram, n int64) Sample {
-	return Sample{Samples: n, P50: finite(Quantile(h, 0.5)), P90: finite(Quantile(h, 0.9)), P99: finite(Quantile(h, 0.99))}
+func quantiles(h Buckets, n int64) Sample {
+	return Sample{Samples: n, P50: finite(h.Quantile(0.5)), P90: finite(h.Quantile(0.9)), P99: finite(h.Quantile(0.99))}
 }
 
 // ms formats seconds as milliseconds.

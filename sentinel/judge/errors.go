@@ -1,8 +1,10 @@
-package sentinel
+package judge
 
 import (
 	"fmt"
 	"math"
+
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
 // ErrorConfig tunes the errors test. Zero fields take the defaults.
@@ -30,28 +32,24 @@ const (
 	defaultPassAlpha    = 0.05
 )
 
-// withDefaults fills the zero fields and validates; prefix names the
-// struct in errors.
-func (c ErrorConfig) withDefaults(prefix string) (ErrorConfig, error) {
+// withDefaults fills the zero fields and validates, naming the field.
+func (c ErrorConfig) withDefaults() (ErrorConfig, error) {
 	if c.PassAlpha == 0 {
 		c.PassAlpha = defaultPassAlpha
 	}
-	if err := minCounts(prefix, "calls", "MinCalls", &c.MinCalls, "MinStepCalls", &c.MinStepCalls); err != nil {
+	if err := minCounts("calls", "MinCalls", &c.MinCalls, "MinStepCalls", &c.MinStepCalls); err != nil {
 		return c, err
 	}
 	if c.Tolerance != 0 && !(c.Tolerance > 1 && c.Tolerance <= 1e6) {
-		return c, fmt.Errorf("ninelives: %s.Tolerance = %v, want 0 (off) or an odds ratio above 1 (2 = twice the baseline's error odds)", prefix, c.Tolerance)
+		return c, config.Errorf(ErrBadConfig, "Tolerance", c.Tolerance, "want 0 (off) or an odds ratio above 1 (2 = twice the baseline's error odds)")
 	}
-	if !(c.PassAlpha > 0 && c.PassAlpha < 1) {
-		return c, fmt.Errorf("ninelives: %s.PassAlpha = %v, want a probability strictly between 0 and 1", prefix, c.PassAlpha)
-	}
-	return c, nil
+	return c, checkAlpha("PassAlpha", c.PassAlpha)
 }
 
 // minCounts gives a test's two minimum sample counts, for the rollout and
 // for the current step, their defaults when zero, and checks them; the
 // names are the fields' and unit is what they count, for the errors.
-func minCounts(prefix, unit, rolloutName string, rollout *int64, stepName string, step *int64) error {
+func minCounts(unit, rolloutName string, rollout *int64, stepName string, step *int64) error {
 	if *rollout == 0 {
 		*rollout = defaultMinCalls
 	}
@@ -59,17 +57,10 @@ func minCounts(prefix, unit, rolloutName string, rollout *int64, stepName string
 		*step = defaultMinStepCalls
 	}
 	if *rollout < 0 {
-		return fmt.Errorf("ninelives: %s.%s = %d, want a positive number of %s", prefix, rolloutName, *rollout, unit)
+		return config.Errorf(ErrBadConfig, rolloutName, *rollout, "want a positive number of %s", unit)
 	}
 	if *step < 0 {
-		return fmt.Errorf("ninelives: %s.%s = %d, want a positive number of %s", prefix, stepName, *step, unit)
-	}
-	return nil
-}
-
-func checkAlpha(field string, alpha float64) error {
-	if !(alpha > 0 && alpha < 1) {
-		return fmt.Errorf("ninelives: %s = %v, want a probability strictly between 0 and 1", field, alpha)
+		return config.Errorf(ErrBadConfig, stepName, *step, "want a positive number of %s", unit)
 	}
 	return nil
 }
@@ -84,14 +75,12 @@ var (
 
 const errorsMethod = "mixture SPRT on the candidate's share of errors, conditional on each look's margins (Fisher noncentral hypergeometric)"
 
-// ErrorTest is the sequential test of the candidate's error rate against
+// errorTest is the sequential test of the candidate's error rate against
 // the baseline's. Feed it one look at a time with Observe and read Verdict
-// whenever needed. Its false-rollback guarantee covers every look from
-// NewErrorTest (or Reset) on, so keep one ErrorTest for the whole rollout
-// and call BeginStep, not Reset, when the candidate's share changes.
-//
-// An ErrorTest is not safe for concurrent use.
-type ErrorTest struct {
+// whenever needed. Its false-rollback guarantee covers every look from its
+// making (or Reset) on, so keep one errorTest for the whole rollout and
+// call BeginStep, not Reset, when the candidate's share changes.
+type errorTest struct {
 	alpha, logThreshold float64
 	cfg                 ErrorConfig
 	logHarm             []float64
@@ -103,7 +92,7 @@ type ErrorTest struct {
 	st         errorState
 }
 
-// errorState is what an ErrorTest learns from its looks.
+// errorState is what an errorTest learns from its looks.
 type errorState struct {
 	looks               int
 	candCalls, candErrs int64
@@ -115,18 +104,11 @@ type errorState struct {
 	rejected            error
 }
 
-// NewErrorTest returns an errors test that fails with probability at most
+// newErrorTest returns an errors test that fails with probability at most
 // alpha over the whole rollout when the candidate's error odds are no
-// higher than the baseline's.
-func NewErrorTest(alpha float64, cfg ErrorConfig) (*ErrorTest, error) {
-	if err := checkAlpha("errors test alpha", alpha); err != nil {
-		return nil, err
-	}
-	cfg, err := cfg.withDefaults("ErrorConfig")
-	if err != nil {
-		return nil, err
-	}
-	t := &ErrorTest{alpha: alpha, logThreshold: -math.Log(alpha), cfg: cfg, harm: newMixture(len(harmOdds))}
+// higher than the baseline's. cfg has its defaults filled in.
+func newErrorTest(alpha float64, cfg ErrorConfig) *errorTest {
+	t := &errorTest{alpha: alpha, logThreshold: -math.Log(alpha), cfg: cfg, harm: newMixture(len(harmOdds))}
 	t.logHarm = make([]float64, len(harmOdds))
 	for i, v := range harmOdds {
 		t.logHarm[i] = math.Log(v)
@@ -142,7 +124,7 @@ func NewErrorTest(alpha float64, cfg ErrorConfig) (*ErrorTest, error) {
 		t.logTol = math.Log(cfg.Tolerance)
 		t.logPass = -math.Log(cfg.PassAlpha)
 	}
-	return t, nil
+	return t
 }
 
 // Observe adds one look: the calls and errors of each version since the
@@ -151,12 +133,8 @@ func NewErrorTest(alpha float64, cfg ErrorConfig) (*ErrorTest, error) {
 // more errors than calls is rejected with an error naming the field; until
 // the next valid look, Verdict is Inconclusive (unless the test has already
 // failed).
-func (t *ErrorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) error {
-	if err := checkCounts("candidate", candCalls, candErrors, t.st.candCalls, "calls", "errors"); err != nil {
-		t.st.rejected = err
-		return err
-	}
-	if err := checkCounts("baseline", baseCalls, baseErrors, t.st.baseCalls, "calls", "errors"); err != nil {
+func (t *errorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) error {
+	if err := t.check(candCalls, candErrors, baseCalls, baseErrors); err != nil {
 		t.st.rejected = err
 		return err
 	}
@@ -192,26 +170,28 @@ func (t *ErrorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) 
 	return nil
 }
 
-// checkCounts validates a count of samples and the events among them: one
-// version's delta counts of a look, added to its running total cum, or a
-// checkpoint's totals (JudgeState, with version "" and cum 0). The error
-// names the fields as version and samplesName or eventsName.
-func checkCounts(version string, samples, events, cum int64, samplesName, eventsName string) error {
-	name := func(n string) string {
-		if version == "" {
-			return n
-		}
-		return version + " " + n
+// check validates one look's counts against the running totals.
+func (t *errorTest) check(candCalls, candErrors, baseCalls, baseErrors int64) error {
+	if err := checkCounts(ErrBadLook, "candidate ", candCalls, candErrors, t.st.candCalls, "calls", "errors"); err != nil {
+		return err
 	}
+	return checkCounts(ErrBadLook, "baseline ", baseCalls, baseErrors, t.st.baseCalls, "calls", "errors")
+}
+
+// checkCounts validates a count of samples and the events among them: one
+// version's delta counts of a look, added to its running total cum, or
+// saved totals (with cum 0). The error, of kind, names the fields as prefix
+// followed by samplesName or eventsName.
+func checkCounts(kind error, prefix string, samples, events, cum int64, samplesName, eventsName string) error {
 	switch {
 	case samples < 0:
-		return fmt.Errorf("ninelives: %s = %d, want a count ≥ 0", name(samplesName), samples)
+		return config.Errorf(kind, prefix+samplesName, samples, "want a count ≥ 0")
 	case events < 0:
-		return fmt.Errorf("ninelives: %s = %d, want a count ≥ 0", name(eventsName), events)
+		return config.Errorf(kind, prefix+eventsName, events, "want a count ≥ 0")
 	case events > samples:
-		return fmt.Errorf("ninelives: %s = %d exceeds %s = %d", name(eventsName), events, name(samplesName), samples)
+		return config.Errorf(kind, prefix+eventsName, events, "exceeds %s = %d", prefix+samplesName, samples)
 	case cum+samples < cum:
-		return fmt.Errorf("ninelives: %s = %d overflows the running total %d", name(samplesName), samples, cum)
+		return config.Errorf(kind, prefix+samplesName, samples, "overflows the running total %d", cum)
 	}
 	return nil
 }
@@ -219,18 +199,18 @@ func checkCounts(version string, samples, events, cum int64, samplesName, events
 // BeginStep starts a new step of the rollout (a new candidate share): it
 // resets the step's call count that Pass needs, and nothing else; the
 // evidence and the α budget carry over.
-func (t *ErrorTest) BeginStep() { t.st.stepCalls = 0 }
+func (t *errorTest) BeginStep() { t.st.stepCalls = 0 }
 
 // Reset forgets everything, for a new rollout with a fresh α budget. Do
 // not call it between the steps of one rollout: every Reset spends α again.
-func (t *ErrorTest) Reset() {
+func (t *errorTest) Reset() {
 	t.harm.reset()
 	t.pass.reset()
 	t.st = errorState{}
 }
 
 // Failed reports whether the test has failed (it stays failed until Reset).
-func (t *ErrorTest) Failed() bool { return t.st.failedAt > 0 }
+func (t *errorTest) Failed() bool { return t.st.failedAt > 0 }
 
 // Verdict returns the test's conclusion:
 //
@@ -243,12 +223,12 @@ func (t *ErrorTest) Failed() bool { return t.st.failedAt > 0 }
 //   - Pass otherwise: the step has MinStepCalls candidate calls and the
 //     test has not failed (and, with a Tolerance, the candidate's error odds
 //     are confidently below Tolerance times the baseline's).
-func (t *ErrorTest) Verdict() Verdict {
+func (t *errorTest) Verdict() Verdict {
 	v := Verdict{Test: TestErrors, Evidence: t.evidence()}
 	figures := fmt.Sprintf("candidate %s (%d/%d) vs baseline %s (%d/%d)",
-		pct(rate(t.st.candErrs, t.st.candCalls)), t.st.candErrs, t.st.candCalls,
-		pct(rate(t.st.baseErrs, t.st.baseCalls)), t.st.baseErrs, t.st.baseCalls)
-	e := fmt.Sprintf("e-value %s, threshold %s (α = %s over the rollout)", num(v.Evidence.Statistic), num(v.Evidence.Threshold), pct(t.alpha))
+		Percent(rate(t.st.candErrs, t.st.candCalls)), t.st.candErrs, t.st.candCalls,
+		Percent(rate(t.st.baseErrs, t.st.baseCalls)), t.st.baseErrs, t.st.baseCalls)
+	e := fmt.Sprintf("e-value %s, threshold %s (α = %s over the rollout)", Number(v.Evidence.Statistic), Number(v.Evidence.Threshold), Percent(t.alpha))
 	switch {
 	case t.st.failedAt > 0:
 		v.Outcome = Fail
@@ -263,18 +243,18 @@ func (t *ErrorTest) Verdict() Verdict {
 		v.Reason = fmt.Sprintf("errors: %d candidate calls in this step, need %d to pass; %s; %s", t.st.stepCalls, t.cfg.MinStepCalls, figures, e)
 	case t.pass.logLR != nil && t.st.passedAt == 0:
 		v.Reason = fmt.Sprintf("errors: not yet confident that the candidate's error odds are below %s× the baseline's (e-value %s, threshold %s); %s",
-			num(t.cfg.Tolerance), num(v.Evidence.PassStatistic), num(v.Evidence.PassThreshold), figures)
+			Number(t.cfg.Tolerance), Number(v.Evidence.PassStatistic), Number(v.Evidence.PassThreshold), figures)
 	default:
 		v.Outcome = Pass
 		v.Reason = fmt.Sprintf("errors: no evidence the candidate fails more than the baseline after %d candidate calls in this step: %s; %s", t.st.stepCalls, figures, e)
 		if t.pass.logLR != nil {
-			v.Reason += fmt.Sprintf("; error odds below %s× the baseline's since look %d", num(t.cfg.Tolerance), t.st.passedAt)
+			v.Reason += fmt.Sprintf("; error odds below %s× the baseline's since look %d", Number(t.cfg.Tolerance), t.st.passedAt)
 		}
 	}
 	return v
 }
 
-func (t *ErrorTest) evidence() *Evidence {
+func (t *errorTest) evidence() *Evidence {
 	logE := t.st.logE
 	if t.st.failedAt > 0 {
 		logE = t.st.failE

@@ -1,4 +1,4 @@
-package sentinel_test
+package judge_test
 
 import (
 	"math"
@@ -7,18 +7,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 var testBounds = []float64{0.01, 0.02, 0.05, 0.1}
 
-func hist(counts ...uint64) sentinel.Histogram {
-	return sentinel.Histogram{Bounds: testBounds, Counts: counts}
+func hist(counts ...uint64) judge.Buckets {
+	return judge.Buckets{Bounds: testBounds, Counts: counts}
 }
 
-func newLatencyTest(t *testing.T) *sentinel.LatencyTest {
+func newLatencyTest(t *testing.T) *judge.LatencyTest {
 	t.Helper()
-	lt, err := sentinel.NewLatencyTest(0.01, sentinel.LatencyConfig{})
+	lt, err := judge.NewLatencyTest(0.01, judge.LatencyConfig{})
 	require.NoError(t, err)
 	return lt
 }
@@ -28,14 +28,14 @@ func TestLatencyTestFailsASlowerCandidate(t *testing.T) {
 	base := hist(100, 500, 250, 50, 0)
 	slow := hist(0, 10, 60, 30, 0)
 	looks := 0
-	for lt.Verdict().Outcome != sentinel.Fail && looks < 10 {
+	for lt.Verdict().Outcome != judge.Fail && looks < 10 {
 		require.NoError(t, lt.Observe(slow, base))
 		looks++
 	}
 	v := lt.Verdict()
-	require.Equal(t, sentinel.Fail, v.Outcome, v.Reason)
+	require.Equal(t, judge.Fail, v.Outcome, v.Reason)
 	assert.Equal(t, 1, looks)
-	assert.Equal(t, sentinel.TestLatency, v.Test)
+	assert.Equal(t, judge.TestLatency, v.Test)
 	assert.Contains(t, v.Reason, "the candidate is slower than the baseline")
 	ev := v.Evidence
 	assert.GreaterOrEqual(t, ev.Statistic, ev.Threshold)
@@ -52,7 +52,7 @@ func TestLatencyTestPassesTheSameDistribution(t *testing.T) {
 		require.NoError(t, lt.Observe(hist(11, 56, 27, 6, 0), hist(100, 500, 250, 50, 0)))
 	}
 	v := lt.Verdict()
-	require.Equal(t, sentinel.Pass, v.Outcome, v.Reason)
+	require.Equal(t, judge.Pass, v.Outcome, v.Reason)
 	assert.Less(t, v.Evidence.Statistic, 1.0)
 	assert.InDelta(t, 0.5, v.Evidence.ProbSlower, 0.02)
 	assert.InDelta(t, 0.017, v.Evidence.Baseline.P50, 1e-12) // the median lies 350/500 into (10, 20] ms
@@ -64,7 +64,7 @@ func TestLatencyTestNeverFailsAFasterCandidate(t *testing.T) {
 	for range 50 {
 		require.NoError(t, lt.Observe(hist(90, 10, 0, 0, 0), hist(100, 500, 250, 50, 0)))
 	}
-	assert.Equal(t, sentinel.Pass, lt.Verdict().Outcome)
+	assert.Equal(t, judge.Pass, lt.Verdict().Outcome)
 	assert.Less(t, lt.Verdict().Evidence.Statistic, 1e-6)
 }
 
@@ -79,25 +79,25 @@ func TestLatencyTestIgnoresASharedSlowdown(t *testing.T) {
 		}
 		require.NoError(t, lt.Observe(c, b))
 	}
-	assert.Equal(t, sentinel.Pass, lt.Verdict().Outcome, lt.Verdict().Reason)
+	assert.Equal(t, judge.Pass, lt.Verdict().Outcome, lt.Verdict().Reason)
 }
 
 func TestLatencyTestIsInconclusiveOnNoOrTooFewSamples(t *testing.T) {
 	lt := newLatencyTest(t)
 	assert.Contains(t, lt.Verdict().Reason, "latency: no data: 0 candidate and 0 baseline samples")
-	require.NoError(t, lt.Observe(sentinel.Histogram{}, sentinel.Histogram{}))
-	assert.Equal(t, sentinel.Inconclusive, lt.Verdict().Outcome)
+	require.NoError(t, lt.Observe(judge.Buckets{}, judge.Buckets{}))
+	assert.Equal(t, judge.Inconclusive, lt.Verdict().Outcome)
 	assert.Contains(t, lt.Verdict().Reason, "no data")
 
 	// Ten candidate calls, all far slower: still too few to decide.
 	require.NoError(t, lt.Observe(hist(0, 0, 0, 0, 10), hist(90, 0, 0, 0, 0)))
 	v := lt.Verdict()
-	assert.Equal(t, sentinel.Inconclusive, v.Outcome)
+	assert.Equal(t, judge.Inconclusive, v.Outcome)
 	assert.Contains(t, v.Reason, "too few samples: 10 candidate and 90 baseline, need 50 each")
 
 	// Baseline calls only: no comparison.
 	lt2 := newLatencyTest(t)
-	require.NoError(t, lt2.Observe(sentinel.Histogram{}, hist(100, 500, 250, 50, 0)))
+	require.NoError(t, lt2.Observe(judge.Buckets{}, hist(100, 500, 250, 50, 0)))
 	assert.Contains(t, lt2.Verdict().Reason, "no data: 0 candidate and 900 baseline samples")
 }
 
@@ -105,21 +105,21 @@ func TestLatencyTestRejectsBadHistograms(t *testing.T) {
 	lt := newLatencyTest(t)
 	require.NoError(t, lt.Observe(hist(11, 56, 27, 6, 0), hist(100, 500, 250, 50, 0)))
 	for _, c := range []struct {
-		cand, base sentinel.Histogram
+		cand, base judge.Buckets
 		want       string
 	}{
-		{hist(1, 2), hist(1, 2, 3, 4, 5), "ninelives: candidate latency has 2 counts for 4 bounds, want 5"},
-		{hist(1, 2, 3, 4, 5), sentinel.Histogram{Bounds: []float64{0.01, math.NaN(), 0.05, 0.1}, Counts: []uint64{1, 2, 3, 4, 5}},
-			"ninelives: baseline latency.Bounds[1] = NaN"},
-		{hist(1, 2, 3, 4, 5), sentinel.Histogram{Bounds: []float64{0.01, 0.02, 0.05, 0.2}, Counts: []uint64{1, 2, 3, 4, 5}},
-			"ninelives: candidate latency bounds [0.01 0.02 0.05 0.1] differ from baseline latency bounds [0.01 0.02 0.05 0.2]"},
-		{sentinel.Histogram{Bounds: []float64{0.5}, Counts: []uint64{1, 2}}, sentinel.Histogram{},
-			"ninelives: candidate latency bounds [0.5] differ from the bounds [0.01 0.02 0.05 0.1] of earlier looks"},
+		{hist(1, 2), hist(1, 2, 3, 4, 5), "ninelives: bad look: candidate latency: 2 counts for 4 bounds, want 5"},
+		{hist(1, 2, 3, 4, 5), judge.Buckets{Bounds: []float64{0.01, math.NaN(), 0.05, 0.1}, Counts: []uint64{1, 2, 3, 4, 5}},
+			"ninelives: bad look: baseline latency.Bounds[1] = NaN"},
+		{hist(1, 2, 3, 4, 5), judge.Buckets{Bounds: []float64{0.01, 0.02, 0.05, 0.2}, Counts: []uint64{1, 2, 3, 4, 5}},
+			"ninelives: bad look: candidate latency.Bounds = [0.01 0.02 0.05 0.1]: differ from baseline latency.Bounds = [0.01 0.02 0.05 0.2]"},
+		{judge.Buckets{Bounds: []float64{0.5}, Counts: []uint64{1, 2}}, judge.Buckets{},
+			"ninelives: bad look: candidate latency.Bounds = [0.5]: differ from the bounds [0.01 0.02 0.05 0.1] of earlier looks"},
 	} {
 		err := lt.Observe(c.cand, c.base)
 		assert.ErrorContains(t, err, c.want)
 		v := lt.Verdict()
-		assert.Equal(t, sentinel.Inconclusive, v.Outcome)
+		assert.Equal(t, judge.Inconclusive, v.Outcome)
 		assert.Contains(t, v.Reason, "latency: last look rejected: "+c.want)
 		assert.Equal(t, int64(100), v.Evidence.Candidate.Samples, "a rejected look adds nothing")
 	}
@@ -130,21 +130,21 @@ func TestLatencyTestBeginStepAndReset(t *testing.T) {
 	for range 5 {
 		require.NoError(t, lt.Observe(hist(11, 56, 27, 6, 0), hist(100, 500, 250, 50, 0)))
 	}
-	require.Equal(t, sentinel.Pass, lt.Verdict().Outcome)
+	require.Equal(t, judge.Pass, lt.Verdict().Outcome)
 	lt.BeginStep()
 	assert.Contains(t, lt.Verdict().Reason, "0 candidate samples in this step, need 500 to pass")
 	lt.Reset()
 	assert.Contains(t, lt.Verdict().Reason, "no data")
 	// After a reset, other bounds are fine: it is a new rollout.
-	require.NoError(t, lt.Observe(sentinel.Histogram{Bounds: []float64{1}, Counts: []uint64{5, 5}}, sentinel.Histogram{Bounds: []float64{1}, Counts: []uint64{50, 50}}))
+	require.NoError(t, lt.Observe(judge.Buckets{Bounds: []float64{1}, Counts: []uint64{5, 5}}, judge.Buckets{Bounds: []float64{1}, Counts: []uint64{50, 50}}))
 	assert.Equal(t, 1, lt.Verdict().Evidence.Looks)
 }
 
 func TestNewLatencyTestValidates(t *testing.T) {
-	_, err := sentinel.NewLatencyTest(math.NaN(), sentinel.LatencyConfig{})
-	assert.ErrorContains(t, err, "ninelives: latency test alpha = NaN")
-	_, err = sentinel.NewLatencyTest(0.01, sentinel.LatencyConfig{MinCalls: -3})
-	assert.ErrorContains(t, err, "ninelives: LatencyConfig.MinCalls = -3")
-	_, err = sentinel.NewLatencyTest(0.01, sentinel.LatencyConfig{MinStepCalls: -3})
-	assert.ErrorContains(t, err, "ninelives: LatencyConfig.MinStepCalls = -3")
+	_, err := judge.NewLatencyTest(math.NaN(), judge.LatencyConfig{})
+	assert.ErrorContains(t, err, "ninelives: bad judge config: alpha = NaN")
+	_, err = judge.NewLatencyTest(0.01, judge.LatencyConfig{MinCalls: -3})
+	assert.ErrorContains(t, err, "ninelives: bad judge config: MinCalls = -3")
+	_, err = judge.NewLatencyTest(0.01, judge.LatencyConfig{MinStepCalls: -3})
+	assert.ErrorContains(t, err, "ninelives: bad judge config: MinStepCalls = -3")
 }

@@ -1,32 +1,32 @@
-package sentinel_test
+package judge_test
 
 import (
 	"fmt"
 
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // A candidate that fails 10 % of its calls against a baseline at 0.4 % is
 // rolled back at the first look; its latency is no different.
 func ExampleJudge() {
-	j, err := sentinel.NewJudge(sentinel.JudgeConfig{})
+	j, err := judge.New(judge.Config{})
 	if err != nil {
 		panic(err)
 	}
 	bounds := []float64{0.01, 0.02, 0.05, 0.1}
 	for i := 1; i <= 5; i++ {
-		err := j.Observe(sentinel.Look{
-			Candidate: sentinel.Figures{Calls: 100, Errors: 10,
-				Latency: sentinel.Histogram{Bounds: bounds, Counts: []uint64{11, 56, 27, 6, 0}}},
-			Baseline: sentinel.Figures{Calls: 900, Errors: 4,
-				Latency: sentinel.Histogram{Bounds: bounds, Counts: []uint64{100, 500, 250, 50, 0}}},
+		err := j.Observe(judge.Look{
+			Candidate: judge.Figures{Calls: 100, Errors: 10,
+				Latency: judge.Buckets{Bounds: bounds, Counts: []uint64{11, 56, 27, 6, 0}}},
+			Baseline: judge.Figures{Calls: 900, Errors: 4,
+				Latency: judge.Buckets{Bounds: bounds, Counts: []uint64{100, 500, 250, 50, 0}}},
 		})
 		if err != nil {
 			panic(err)
 		}
 		v := j.Verdict()
 		fmt.Println(i, v.Outcome, v.Test)
-		if v.Outcome == sentinel.Fail {
+		if v.Outcome == judge.Fail {
 			fmt.Printf("errors %d/%d vs %d/%d, e-value ≥ %.0f: %t\n",
 				v.Evidence.Candidate.Events, v.Evidence.Candidate.Samples,
 				v.Evidence.Baseline.Events, v.Evidence.Baseline.Samples,
@@ -41,11 +41,11 @@ func ExampleJudge() {
 
 // Pass means: enough calls in the step and no test has failed.
 func ExampleJudge_pass() {
-	j, _ := sentinel.NewJudge(sentinel.JudgeConfig{DisableLatency: true})
+	j, _ := judge.New(judge.Config{DisableLatency: true})
 	for i := range 5 {
-		_ = j.Observe(sentinel.Look{
-			Candidate: sentinel.Figures{Calls: 100, Errors: int64(i % 2)},
-			Baseline:  sentinel.Figures{Calls: 900, Errors: 4},
+		_ = j.Observe(judge.Look{
+			Candidate: judge.Figures{Calls: 100, Errors: int64(i % 2)},
+			Baseline:  judge.Figures{Calls: 900, Errors: 4},
 		})
 	}
 	v := j.Verdict()

@@ -1,4 +1,4 @@
-package sentinel_test
+package judge_test
 
 import (
 	"math"
@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // These tests check by simulation that each test's false-failure rate
@@ -38,7 +38,7 @@ func shortCanary(name string, candidate sim.Version) sim.Scenario {
 	}
 }
 
-type errorPolicy struct{ t *sentinel.ErrorTest }
+type errorPolicy struct{ t *judge.ErrorTest }
 
 func (p errorPolicy) Observe(t sim.Tick) bool {
 	c, b := t.Look.Candidate, t.Look.Baseline
@@ -46,7 +46,7 @@ func (p errorPolicy) Observe(t sim.Tick) bool {
 	return p.t.Failed()
 }
 
-type latencyPolicy struct{ t *sentinel.LatencyTest }
+type latencyPolicy struct{ t *judge.LatencyTest }
 
 func (p latencyPolicy) Observe(t sim.Tick) bool {
 	_ = p.t.Observe(t.Look.Candidate.Latency, t.Look.Baseline.Latency)
@@ -65,7 +65,7 @@ func rollbackRate(t *testing.T, sc sim.Scenario, f sim.Factory) float64 {
 
 func TestErrorTestControlsAlphaBySimulation(t *testing.T) {
 	f := func() (sim.Policy, error) {
-		et, err := sentinel.NewErrorTest(simAlpha, sentinel.ErrorConfig{})
+		et, err := judge.NewErrorTest(simAlpha, judge.ErrorConfig{})
 		return errorPolicy{et}, err
 	}
 	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate, "A/A false failures")
@@ -83,7 +83,7 @@ func TestErrorTestControlsAlphaBySimulation(t *testing.T) {
 
 func TestLatencyTestControlsAlphaBySimulation(t *testing.T) {
 	f := func() (sim.Policy, error) {
-		lt, err := sentinel.NewLatencyTest(simAlpha, sentinel.LatencyConfig{})
+		lt, err := judge.NewLatencyTest(simAlpha, judge.LatencyConfig{})
 		return latencyPolicy{lt}, err
 	}
 	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate, "A/A false failures")
@@ -92,13 +92,13 @@ func TestLatencyTestControlsAlphaBySimulation(t *testing.T) {
 	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("10 % slower", slower), f), 0.9, "a candidate 10 % slower")
 }
 
-func TestShadowTestControlsAlphaBySimulation(t *testing.T) {
+func TestRateTestControlsAlphaBySimulation(t *testing.T) {
 	const looks, perLook = 240, 100
 	fails := func(rate float64) float64 {
 		var n int
 		for run := range simRuns {
 			r := rand.New(rand.NewPCG(7, uint64(run)))
-			st, err := sentinel.NewShadowTest(simAlpha, sentinel.ShadowConfig{})
+			st, err := judge.NewRateTest(simAlpha, judge.RateConfig{})
 			require.NoError(t, err)
 			for range looks {
 				require.NoError(t, st.Observe(perLook, sim.Binomial(r, perLook, rate)))

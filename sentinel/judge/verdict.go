@@ -1,9 +1,11 @@
-package sentinel
+package judge
 
 import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
 // Outcome is what a test concludes about the candidate at one look.
@@ -36,7 +38,7 @@ func (o Outcome) String() string {
 // MarshalText encodes the outcome as its name.
 func (o Outcome) MarshalText() ([]byte, error) {
 	if int(o) >= len(outcomeNames) {
-		return nil, fmt.Errorf("ninelives: outcome %d is not inconclusive, pass or fail", uint8(o))
+		return nil, config.Errorf(ErrBadState, "outcome", int(o), "want inconclusive, pass or fail")
 	}
 	return []byte(outcomeNames[o]), nil
 }
@@ -49,7 +51,7 @@ func (o *Outcome) UnmarshalText(b []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("ninelives: outcome %q is not inconclusive, pass or fail", b)
+	return config.Errorf(ErrBadState, "outcome", string(b), "want inconclusive, pass or fail")
 }
 
 // Names of the tests, as they appear in Verdict.Test.
@@ -161,8 +163,9 @@ func rate(events, samples int64) float64 {
 	return float64(events) / float64(samples)
 }
 
-// pct formats a fraction as a percentage with a sensible precision.
-func pct(x float64) string {
+// Percent formats a fraction as a percentage, as the verdicts' reasons do:
+// "0%", "0.050%", "1.50%", "25.0%".
+func Percent(x float64) string {
 	switch p := 100 * x; {
 	case p == 0:
 		return "0%"
@@ -175,8 +178,9 @@ func pct(x float64) string {
 	}
 }
 
-// num formats an e-value or threshold compactly.
-func num(x float64) string {
+// Number formats an e-value or a threshold compactly, as the verdicts'
+// reasons do: "180", "0.5", "3.93e-14".
+func Number(x float64) string {
 	if x >= 1e6 || (x != 0 && x < 1e-3) {
 		return fmt.Sprintf("%.3g", x)
 	}

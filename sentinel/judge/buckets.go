@@ -1,22 +1,25 @@
-package sentinel
+package judge
 
 import (
-	"fmt"
 	"math"
+	"slices"
+	"strconv"
+
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
-// Histogram is a latency histogram in the OpenTelemetry explicit-bucket
+// Buckets is a latency histogram in the OpenTelemetry explicit-bucket
 // layout: Bounds are the buckets' upper bounds in seconds, strictly
 // increasing and finite; Counts[i] counts values in (Bounds[i-1], Bounds[i]],
 // and the last count is the (Bounds[len-1], +Inf) bucket, so
-// len(Counts) == len(Bounds)+1. A Histogram with no Counts holds no data.
-type Histogram struct {
+// len(Counts) == len(Bounds)+1. Buckets with no Counts hold no data.
+type Buckets struct {
 	Bounds []float64 `json:"bounds"`
 	Counts []uint64  `json:"counts"`
 }
 
-// Total returns the number of values in the histogram.
-func (h Histogram) Total() uint64 {
+// total returns the number of values in the histogram.
+func (h Buckets) total() uint64 {
 	var n uint64
 	for _, c := range h.Counts {
 		n += c
@@ -24,49 +27,43 @@ func (h Histogram) Total() uint64 {
 	return n
 }
 
-// Validate checks the layout; field names the histogram in the error.
-func (h Histogram) Validate(field string) error {
+// Validate checks the layout. The error wraps ErrBadLook and names the
+// histogram as field.
+func (h Buckets) Validate(field string) error {
 	if len(h.Counts) == 0 && len(h.Bounds) == 0 {
 		return nil
 	}
 	if len(h.Counts) != len(h.Bounds)+1 {
-		return fmt.Errorf("ninelives: %s has %d counts for %d bounds, want %d (one per bound and one for +Inf)",
-			field, len(h.Counts), len(h.Bounds), len(h.Bounds)+1)
+		return config.Errorf(ErrBadLook, field, nil, "%d counts for %d bounds, want %d (one per bound and one for +Inf)",
+			len(h.Counts), len(h.Bounds), len(h.Bounds)+1)
 	}
 	var total uint64
 	for i, c := range h.Counts {
 		if total+c < total {
-			return fmt.Errorf("ninelives: %s.Counts overflow uint64 at index %d", field, i)
+			return config.Errorf(ErrBadLook, field+".Counts", nil, "overflow uint64 at index %d", i)
 		}
 		total += c
 	}
 	if total > math.MaxInt64 {
-		return fmt.Errorf("ninelives: %s holds %d values, more than an int64 can count", field, total)
+		return config.Errorf(ErrBadLook, field, nil, "holds %d values, more than an int64 can count", total)
 	}
 	for i, b := range h.Bounds {
+		name := field + ".Bounds[" + itoa(i) + "]"
 		if math.IsNaN(b) || math.IsInf(b, 0) {
-			return fmt.Errorf("ninelives: %s.Bounds[%d] = %v, want a finite number", field, i, b)
+			return config.Errorf(ErrBadLook, name, b, "want a finite number")
 		}
 		if i > 0 && b <= h.Bounds[i-1] {
-			return fmt.Errorf("ninelives: %s.Bounds[%d] = %v is not above Bounds[%d] = %v; bounds must increase",
-				field, i, b, i-1, h.Bounds[i-1])
+			return config.Errorf(ErrBadLook, name, b, "not above Bounds[%d] = %v; bounds must increase", i-1, h.Bounds[i-1])
 		}
 	}
 	return nil
 }
 
 // sameBounds reports whether a and b are the same list of bounds.
-func sameBounds(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func sameBounds(a, b []float64) bool { return slices.Equal(a, b) }
+
+// itoa renders an index.
+func itoa(i int) string { return strconv.Itoa(i) }
 
 // Quantile returns the q-quantile (0 ≤ q ≤ 1) of the histogram in seconds,
 // interpolating linearly inside the bucket that holds it, as Prometheus'
@@ -74,8 +71,8 @@ func sameBounds(a, b []float64) bool {
 // bound when that is not positive), and a quantile in the +Inf bucket is the
 // last finite bound. It returns NaN for an empty histogram or q outside
 // [0, 1].
-func Quantile(h Histogram, q float64) float64 {
-	total := h.Total()
+func (h Buckets) Quantile(q float64) float64 {
+	total := h.total()
 	if total == 0 || !(q >= 0 && q <= 1) || len(h.Counts) != len(h.Bounds)+1 {
 		return math.NaN()
 	}
@@ -131,7 +128,7 @@ type MannWhitneyResult struct {
 // the tie-corrected variance (Mann & Whitney 1947; Lehmann, Nonparametrics,
 // 1975, §1.4). The histograms must share their bounds. Either sample empty
 // gives a result with ProbSlower 0.5 and Z 0.
-func MannWhitney(candidate, baseline Histogram) (MannWhitneyResult, error) {
+func MannWhitney(candidate, baseline Buckets) (MannWhitneyResult, error) {
 	if err := candidate.Validate("candidate histogram"); err != nil {
 		return MannWhitneyResult{}, err
 	}
@@ -139,11 +136,10 @@ func MannWhitney(candidate, baseline Histogram) (MannWhitneyResult, error) {
 		return MannWhitneyResult{}, err
 	}
 	if len(candidate.Counts) == 0 || len(baseline.Counts) == 0 {
-		return MannWhitneyResult{ProbSlower: 0.5, Candidate: candidate.Total(), Baseline: baseline.Total()}, nil
+		return MannWhitneyResult{ProbSlower: 0.5, Candidate: candidate.total(), Baseline: baseline.total()}, nil
 	}
 	if !sameBounds(candidate.Bounds, baseline.Bounds) {
-		return MannWhitneyResult{}, fmt.Errorf("ninelives: candidate histogram bounds %v differ from baseline bounds %v",
-			candidate.Bounds, baseline.Bounds)
+		return MannWhitneyResult{}, config.Errorf(ErrBadLook, "candidate histogram.Bounds", candidate.Bounds, "differ from baseline histogram.Bounds = %v", baseline.Bounds)
 	}
 	return mannWhitney(candidate.Counts, baseline.Counts), nil
 }
