@@ -12,6 +12,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/sentinel/internal/host"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -251,11 +252,10 @@ type BlueGreen struct {
 	mu       sync.Mutex
 	stage    string
 	closed   bool
-	cancel   context.CancelFunc
-	done     chan struct{}
+	warm     host.Warmup
 	report   *interceptor.WarmupReport
 	warmErr  error
-	shadowSw shadowSwitch
+	shadowSw host.Switch
 	shadow   *judge.RateTest
 	blue     []blueTick // blue's primary figures per tick before the cut-over
 	cutAsked bool       // the cut-over was decided, not yet seen applied
@@ -345,7 +345,7 @@ func (b *BlueGreen) WarmupReport() *interceptor.WarmupReport {
 func (b *BlueGreen) WarmupDone() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.done
+	return b.warm.Done()
 }
 
 // Close stops a running warm-up and waits for it, and turns the shadow
@@ -353,13 +353,10 @@ func (b *BlueGreen) WarmupDone() <-chan struct{} {
 func (b *BlueGreen) Close() error {
 	b.mu.Lock()
 	b.closed = true
-	cancel, done := b.cancel, b.done
+	warm := b.warm
 	err := b.setShadowLocked("", false)
 	b.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
+	warm.Stop()
 	return err
 }
 
@@ -430,49 +427,16 @@ func cutOver(s *State) bool {
 
 func (b *BlueGreen) startWarmupLocked(ctx context.Context, green string) {
 	b.stage = StepWarmup
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.WarmupTimeout)
-	done := make(chan struct{})
-	b.cancel, b.done = cancel, done
-	warm := b.cfg.Warmup
-	go func() {
-		defer close(done)
-		defer cancel()
-		rep, err := runWarmup(wctx, warm, green)
+	b.warm.Start(ctx, b.cfg.WarmupTimeout, green, b.cfg.Warmup, func(rep *interceptor.WarmupReport, err error) {
 		b.mu.Lock()
 		b.report, b.warmErr = rep, err
 		b.mu.Unlock()
-	}()
-}
-
-// warmupRunningLocked reports whether a warm-up the strategy started has
-// not finished yet.
-func (b *BlueGreen) warmupRunningLocked() bool {
-	if b.done == nil {
-		return false
-	}
-	select {
-	case <-b.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// runWarmup calls the user's warm-up, turning a panic into an error.
-func runWarmup(ctx context.Context, warm WarmupFunc, version string) (rep *interceptor.WarmupReport, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			rep, err = nil, fmt.Errorf("ninelives: the warm-up of %q panicked: %v", version, p)
-		}
-	}()
-	return warm(ctx, version)
+	})
 }
 
 func (b *BlueGreen) warmupLocked(s *State) (Decision, error) {
 	green := s.Candidate
-	select {
-	case <-b.done:
-	default:
+	if !b.warm.Finished() {
 		return Hold(fmt.Sprintf("blue/green: warming %s up (%v so far)", green, s.InStep.Truncate(time.Millisecond))), nil
 	}
 	switch {
@@ -697,32 +661,5 @@ func (b *BlueGreen) rollbackLocked(green, why string) (Decision, error) {
 
 // setShadowLocked turns the shadow copies to green on or off.
 func (b *BlueGreen) setShadowLocked(green string, on bool) error {
-	return b.shadowSw.set(b.cfg.Shadow, green, on, b.cfg.ShadowRate)
-}
-
-// shadowSwitch remembers whether a strategy turned a ShadowControl's copies
-// on, so that it turns them off once and only if it did.
-type shadowSwitch struct{ on bool }
-
-// set turns the copies to candidate on at rate, or off. It does nothing
-// without a ShadowControl or when the copies are already as asked.
-func (w *shadowSwitch) set(sh ShadowControl, candidate string, on bool, rate float64) error {
-	if sh == nil || on == w.on {
-		return nil
-	}
-	if on {
-		if err := sh.SetCandidate(candidate); err != nil {
-			return fmt.Errorf("ninelives: shadow to %q: %w", candidate, err)
-		}
-		if err := sh.SetRate(rate); err != nil {
-			return fmt.Errorf("ninelives: shadow rate %v: %w", rate, err)
-		}
-		w.on = true
-		return nil
-	}
-	if err := sh.SetRate(0); err != nil {
-		return fmt.Errorf("ninelives: turning the shadow off: %w", err)
-	}
-	w.on = false
-	return nil
+	return b.shadowSw.Set(b.cfg.Shadow, green, on, b.cfg.ShadowRate)
 }

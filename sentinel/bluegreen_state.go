@@ -190,11 +190,11 @@ func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
 		// and its report is the one the rollout waits for; without one, the
 		// next tick starts the warm-up again.
 		b.stage = ""
-		if b.warmupRunningLocked() {
+		if b.warm.Running() {
 			b.stage = StepWarmup
 		}
 	}
-	if !b.warmupRunningLocked() {
+	if !b.warm.Running() {
 		b.warmErr = nil
 	}
 	b.report = st.Report

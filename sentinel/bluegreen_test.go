@@ -588,26 +588,6 @@ func TestBlueGreenRestoredInTheShadowGraceCutsOver(t *testing.T) {
 	assert.Equal(t, sentinel.PhasePromoted, r2.s.Phase(), e.Reason)
 }
 
-func TestBlueGreenScriptRestoredPastTheWarmupIsRejected(t *testing.T) {
-	r, _, cfg := cutOver(t)
-	cp := roundTrip(t, r.s.Checkpoint())
-
-	cfg.Warmup = newWarmGate(true, "never").warm
-	script, err := sentinel.BlueGreenScript(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { script.Close() })
-	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-	_, err = sentinel.Restore(split, r.src, script, cp, sentinel.WithLogger(quiet))
-	require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
-	assert.ErrorContains(t, err, `Checkpoint.Strategy = "bluegreen", the sentinel's strategy is "bluegreen.star"`)
-
-	cp.Strategy, cp.StrategyState = "", nil
-	_, err = sentinel.Restore(split, r.src, script, cp, sentinel.WithLogger(quiet))
-	require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
-	assert.ErrorContains(t, err, "past the warm-up, and the checkpoint holds no blue/green state")
-	assert.Equal(t, 0, split.Weight("canary"), "nothing moved")
-}
-
 // warmTurns is a warm-up that passes once for each turn the test gives it,
 // so that a strategy warms green up again only when the test says.
 type warmTurns chan struct{}

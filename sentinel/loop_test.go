@@ -519,33 +519,23 @@ func cappedSplit() *balancer.Split {
 
 func TestACappedStepAdvancesOnceAndPromotes(t *testing.T) {
 	cfg := sentinel.CanaryConfig{Steps: []int{100, 9000}, MinStepDuration: 10 * time.Second, MinStepCalls: 100}
-	for _, tc := range []struct {
-		name string
-		make func() (sentinel.Strategy, error)
-	}{
-		{"go", func() (sentinel.Strategy, error) { return sentinel.NewCanary(cfg) }},
-		{"script", func() (sentinel.Strategy, error) { return sentinel.CanaryScript(cfg) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			st, err := tc.make()
-			require.NoError(t, err)
-			r := newRigOn(t, cappedSplit(), st)
-			var advances []string
-			for i := 0; i < 300 && !r.s.Phase().Final() && len(advances) < 3; i++ {
-				e := r.tick(byWeights(r.split, 2000))
-				if e.Action == sentinel.ActionAdvance {
-					advances = append(advances, e.StepName)
-					if len(advances) == 1 {
-						assert.Equal(t, 8500, r.split.Weight("canary"), "90 % is capped to what other leaves")
-						assert.Equal(t, 9000, *r.s.Checkpoint().TargetWeight, "the target is the step's weight before capping")
-					}
-				}
+	st, err := sentinel.NewCanary(cfg)
+	require.NoError(t, err)
+	r := newRigOn(t, cappedSplit(), st)
+	var advances []string
+	for i := 0; i < 300 && !r.s.Phase().Final() && len(advances) < 3; i++ {
+		e := r.tick(byWeights(r.split, 2000))
+		if e.Action == sentinel.ActionAdvance {
+			advances = append(advances, e.StepName)
+			if len(advances) == 1 {
+				assert.Equal(t, 8500, r.split.Weight("canary"), "90 % is capped to what other leaves")
+				assert.Equal(t, 9000, *r.s.Checkpoint().TargetWeight, "the target is the step's weight before capping")
 			}
-			assert.Equal(t, []string{"90%"}, advances, "the capped step is taken once")
-			assert.Equal(t, sentinel.PhasePromoted, r.s.Phase(), "past the last step below 10000 the canary promotes")
-			assert.Equal(t, 1500, r.split.Weight("other"), "the other version keeps its weight")
-		})
+		}
 	}
+	assert.Equal(t, []string{"90%"}, advances, "the capped step is taken once")
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase(), "past the last step below 10000 the canary promotes")
+	assert.Equal(t, 1500, r.split.Weight("other"), "the other version keeps its weight")
 }
 
 func TestARestoredTargetAboveTheCapIsKept(t *testing.T) {

@@ -89,26 +89,6 @@ func (s *Sentinel) Checkpoint() Checkpoint {
 	return cp
 }
 
-// StrategyState implements StatefulStrategy. A script's memory holds
-// Starlark values (histograms, rate tests, structs) that a checkpoint does
-// not save, so it returns nil: a restored Script starts with empty memory.
-func (s *Script) StrategyState() (json.RawMessage, error) { return nil, nil }
-
-// RestoreStrategyState implements StatefulStrategy. It rejects a
-// checkpoint that holds a strategy state (a script saves none), and the
-// blue/green script (BlueGreenScript), which keeps its stage and figures
-// in memory, rejects a checkpoint past its warm-up, as BlueGreen does
-// without its state. Other scripts start afresh on empty memory.
-func (s *Script) RestoreStrategyState(cp Checkpoint) error {
-	if len(cp.StrategyState) > 0 {
-		return fmt.Errorf("ninelives: script %s keeps no state in a checkpoint, but the checkpoint holds one", s.Name())
-	}
-	if s.cfg.restoreCheck != nil {
-		return s.cfg.restoreCheck(cp)
-	}
-	return nil
-}
-
 // statefulOf finds a StatefulStrategy in st, looking through wrappers that
 // have an Unwrap() Strategy method.
 func statefulOf(st Strategy) (StatefulStrategy, bool) {

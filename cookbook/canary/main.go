@@ -19,6 +19,7 @@ import (
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/script"
 )
 
 func main() { os.Exit(cli.ExitCode(run(os.Args[1:]), os.Stderr)) }
@@ -62,8 +63,8 @@ var policy string
 // Policy is canary.star with the demo's steps: 10 %, 25 %, 50 %, then
 // 100 %, each at least 5 s and 200 canary calls long, so that a healthy run
 // takes about half a minute.
-func Policy() (*sentinel.Script, error) {
-	return sentinel.NewScript("canary.star", policy, sentinel.WithScriptParams(map[string]any{
+func Policy() (*script.Script, error) {
+	return script.New("canary.star", policy, script.WithParams(map[string]any{
 		"steps":            []int{1000, 2500, 5000, 10000},
 		"min_step_seconds": 5,
 		"min_step_calls":   200,

@@ -1,4 +1,4 @@
-package sentinel_test
+package script_test
 
 import (
 	"context"
@@ -11,10 +11,11 @@ import (
 
 	"github.com/ninelives-go/ninelives/interceptor"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/script"
 )
 
 func TestScriptRateTest(t *testing.T) {
-	s := script(t, "rate.star", `
+	s := mustScript(t, "rate.star", `
 def on_tick(state):
     m = state.memory
     if "t" not in m:
@@ -44,21 +45,21 @@ def on_tick(state):
 	}, logs)
 
 	for src, want := range map[string]string{
-		"rate_test(0.01, 2)":                 "rate_test: ninelives: bad judge config: alpha = 2: want a probability strictly between 0 and 1",
-		"rate_test(1.5, 0.01)":               "rate_test: ninelives: bad judge config: RateConfig.Tolerance = 1.5",
+		"rate_test(0.01, 2)":                 "ninelives: script rate.star:2:14: rate_test: alpha = 2: want a probability strictly between 0 and 1 (in on_tick)",
+		"rate_test(1.5, 0.01)":               "rate_test: RateConfig.Tolerance = 1.5: want a rate strictly between 0 and 1",
 		`rate_test("x", 0.01)`:               "rate_test: for parameter tolerance: got string, want a number",
-		"rate_test(0.1, 0.1).observe(-1, 0)": "rate_test.observe: ninelives: bad look: shadow",
+		"rate_test(0.1, 0.1).observe(-1, 0)": "rate_test.observe: shadow comparisons = -1: want a count ≥ 0",
 	} {
-		_, err := script(t, "rate.star", "def on_tick(state):\n    "+src+"\n").Decide(context.Background(), st)
+		_, err := mustScript(t, "rate.star", "def on_tick(state):\n    "+src+"\n").Decide(context.Background(), st)
 		assert.ErrorContains(t, err, want, src)
 	}
-	s = script(t, "rate.star", "T = rate_test(0.1, 0.1)\ndef on_tick(state):\n    T.observe(1, 0)\n")
+	s = mustScript(t, "rate.star", "T = rate_test(0.1, 0.1)\ndef on_tick(state):\n    T.observe(1, 0)\n")
 	_, err := s.Decide(context.Background(), st)
 	assert.ErrorContains(t, err, "the test is frozen (made at the top level?); keep it in state.memory")
 }
 
 func TestScriptHistograms(t *testing.T) {
-	s := script(t, "hist.star", `
+	s := mustScript(t, "hist.star", `
 def on_tick(state):
     c = state.histogram(state.candidate)
     b = state.histogram(state.baseline, window = "step")
@@ -88,7 +89,7 @@ def on_tick(state):
 		`duration(1e300)`:                            "duration: 1e+300 seconds is out of range",
 		`{state.histogram("canary"): 1}`:             "unhashable",
 	} {
-		_, err := script(t, "hist.star", "def on_tick(state):\n    "+src+"\n").Decide(context.Background(), st)
+		_, err := mustScript(t, "hist.star", "def on_tick(state):\n    "+src+"\n").Decide(context.Background(), st)
 		assert.ErrorContains(t, err, want, src)
 	}
 }
@@ -121,26 +122,26 @@ func TestScriptHostFacilities(t *testing.T) {
 		"shadow_off()":    "",
 		"warmup_status()": "",
 	} {
-		_, err := script(t, "host.star", "def on_tick(state):\n    "+src+"\n").Decide(ctx, st)
+		_, err := mustScript(t, "host.star", "def on_tick(state):\n    "+src+"\n").Decide(ctx, st)
 		if want == "" {
 			assert.NoError(t, err, src)
 		} else {
 			assert.ErrorContains(t, err, want, src)
 		}
 	}
-	for want, opt := range map[string]sentinel.ScriptOption{
-		"script warm-up is nil":        sentinel.WithScriptWarmup(nil, 0),
-		"script warm-up timeout -1s":   sentinel.WithScriptWarmup(blockingWarmup, -time.Second),
-		"script shadow control is nil": sentinel.WithScriptShadow(nil),
+	for want, opt := range map[string]script.Option{
+		"ninelives: bad script option: WithWarmup: the warm-up is nil":                                script.WithWarmup(nil, 0),
+		"ninelives: bad script option: WithWarmup = -1s: want a positive timeout, or 0 for 2 minutes": script.WithWarmup(blockingWarmup, -time.Second),
+		"ninelives: bad script option: WithShadow: the shadow control is nil":                         script.WithShadow(nil),
 	} {
-		_, err := sentinel.NewScript("host.star", "def on_tick(state):\n    pass\n", opt)
-		assert.ErrorIs(t, err, sentinel.ErrBadOption)
+		_, err := script.New("host.star", "def on_tick(state):\n    pass\n", opt)
+		assert.ErrorIs(t, err, script.ErrBadOption)
 		assert.ErrorContains(t, err, want)
 	}
 
 	// A warm-up runs beside the ticks; Close stops it and turns the shadow off.
 	sw := &failingSwitch{}
-	s := script(t, "host.star", `
+	s := mustScript(t, "host.star", `
 def on_tick(state):
     warmup_start()
     warmup_start()  # only the first starts one
@@ -154,7 +155,7 @@ def on_tick(state):
     log("off", shadow_off())
     log("off again", shadow_off())
     hold("warming")
-`, sentinel.WithScriptWarmup(blockingWarmup, time.Minute), sentinel.WithScriptShadow(sw))
+`, script.WithWarmup(blockingWarmup, time.Minute), script.WithShadow(sw))
 	assert.Nil(t, s.WarmupDone())
 	d := decide(t, s, st)
 	assert.Equal(t, []string{"True False False False ", "on None", "again None", "off ninelives: turning the shadow off: control plane down", "off again ninelives: turning the shadow off: control plane down"}, d.Logs)
@@ -176,12 +177,12 @@ def on_tick(state):
 	d = decide(t, s, st)
 	assert.Equal(t, sentinel.Decision{Action: sentinel.ActionHold, Reason: "script host.star is closed"}, d)
 
-	s = script(t, "host.star", `
+	s = mustScript(t, "host.star", `
 def on_tick(state):
     warmup_start()
     w = warmup_status()
     log(w.done, w.has_report, w.error)
-`, sentinel.WithScriptWarmup(blockingWarmup, time.Millisecond))
+`, script.WithWarmup(blockingWarmup, time.Millisecond))
 	decide(t, s, st)
 	<-s.WarmupDone()
 	assert.Equal(t, []string{"True False context deadline exceeded"}, decide(t, s, st).Logs, "the warm-up's timeout")

@@ -1,4 +1,4 @@
-package sentinel_test
+package script_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/script"
 )
 
 // BenchmarkDecide compares a tick of the canary written in Go with the same
@@ -22,7 +23,7 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	starCanary, err := sentinel.CanaryScript(cfg)
+	starCanary, err := script.Canary(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sentinel
+package script
 
 import (
 	"context"
@@ -18,18 +18,25 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
+
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel"
 )
 
-// ErrScriptSteps is wrapped by a ScriptError when the script ran out of
-// steps (WithScriptSteps).
-var ErrScriptSteps = errors.New("ninelives: script step limit reached")
+var (
+	// ErrBadOption is wrapped by every error for an option or argument New,
+	// Load, Canary and BlueGreen reject.
+	ErrBadOption = errors.New("ninelives: bad script option")
+	// ErrSteps is wrapped by an Error when the script ran out of steps
+	// (WithSteps).
+	ErrSteps = errors.New("ninelives: script step limit reached")
+	// ErrTimeout is wrapped by an Error when the script ran out of time
+	// (WithTimeout).
+	ErrTimeout = errors.New("ninelives: script time limit reached")
+)
 
-// ErrScriptTimeout is wrapped by a ScriptError when the script ran out of
-// time (WithScriptTimeout).
-var ErrScriptTimeout = errors.New("ninelives: script time limit reached")
-
-// ScriptError is a script that failed to load or to decide.
-type ScriptError struct {
+// Error is a script that failed to load or to decide.
+type Error struct {
 	// Script is the script's name.
 	Script string
 	// Pos is "file:line:col" of the failing code, or "" when the failure
@@ -39,13 +46,13 @@ type ScriptError struct {
 	Msg string
 	// Backtrace is Starlark's traceback of a runtime error, or "".
 	Backtrace string
-	// Err is ErrScriptSteps, ErrScriptTimeout, the context's error, or nil.
+	// Err is ErrSteps, ErrTimeout, the context's error, or nil.
 	Err error
 }
 
 // Error returns "ninelives: script FILE:LINE:COL: MSG", or
 // "ninelives: script NAME: MSG" when the failure has no position.
-func (e *ScriptError) Error() string {
+func (e *Error) Error() string {
 	where := e.Pos
 	if where == "" {
 		where = e.Script
@@ -54,81 +61,79 @@ func (e *ScriptError) Error() string {
 }
 
 // Unwrap returns Err.
-func (e *ScriptError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// ScriptOption configures a Script.
-type ScriptOption interface{ applyScript(*scriptConfig) }
+// Option configures a Script.
+type Option interface{ apply(*options) }
 
-type scriptOptionFunc func(*scriptConfig)
+type optionFunc func(*options)
 
-func (f scriptOptionFunc) applyScript(c *scriptConfig) { f(c) }
+func (f optionFunc) apply(c *options) { f(c) }
 
-type scriptConfig struct {
+type options struct {
 	maxSteps  uint64
 	timeout   time.Duration
 	params    map[string]any
 	libraries map[string]string
 
-	warmup        WarmupFunc
+	warmup        sentinel.WarmupFunc
 	warmupTimeout time.Duration
 	warmupSet     bool
-	shadow        ShadowControl
+	shadow        sentinel.ShadowControl
 	shadowSet     bool
 
 	// restoreCheck, if set, says whether the script can carry a restored
-	// rollout on without its memory (BlueGreenScript sets it).
-	restoreCheck func(Checkpoint) error
+	// rollout on without its memory (BlueGreen sets it).
+	restoreCheck func(sentinel.Checkpoint) error
 }
 
 const (
-	defaultScriptSteps   = 1_000_000
-	defaultScriptTimeout = 100 * time.Millisecond
+	defaultSteps   = 1_000_000
+	defaultTimeout = 100 * time.Millisecond
 )
 
-func newScriptConfig(opts []ScriptOption) (scriptConfig, error) {
-	c := scriptConfig{maxSteps: defaultScriptSteps, timeout: defaultScriptTimeout}
-	for _, o := range opts {
+func newOptions(opts []Option) (options, error) {
+	c := options{maxSteps: defaultSteps, timeout: defaultTimeout}
+	for i, o := range opts {
 		if o == nil {
-			return c, fmt.Errorf("%w: a script option is nil", ErrBadOption)
+			return c, config.Errorf(ErrBadOption, fmt.Sprintf("opts[%d]", i), nil, "the option is nil")
 		}
-		o.applyScript(&c)
+		o.apply(&c)
 	}
 	switch {
 	case c.maxSteps == 0:
-		return c, fmt.Errorf("%w: script steps 0, want at least 1", ErrBadOption)
+		return c, config.Errorf(ErrBadOption, "WithSteps", c.maxSteps, "want at least 1")
 	case c.timeout <= 0:
-		return c, fmt.Errorf("%w: script timeout %v, want a positive duration", ErrBadOption, c.timeout)
+		return c, config.Errorf(ErrBadOption, "WithTimeout", c.timeout, "want a positive duration")
 	}
 	if err := c.checkHost(); err != nil {
 		return c, err
 	}
-	for name := range c.libraries {
-		if name == "" {
-			return c, fmt.Errorf("%w: script library with an empty name", ErrBadOption)
-		}
+	if _, ok := c.libraries[""]; ok {
+		return c, config.Errorf(ErrBadOption, "WithLibrary", "", "want a library name")
 	}
 	return c, nil
 }
 
-// WithScriptSteps limits each run of the script (its top level, and each
-// tick) to n Starlark steps (default 1,000,000).
-func WithScriptSteps(n uint64) ScriptOption {
-	return scriptOptionFunc(func(c *scriptConfig) { c.maxSteps = n })
+// WithSteps limits each run of the script (its top level, and each tick)
+// to n Starlark steps (default 1,000,000).
+func WithSteps(n uint64) Option {
+	return optionFunc(func(c *options) { c.maxSteps = n })
 }
 
-// WithScriptTimeout limits each run of the script (its top level, and each
-// tick) to d of wall time (default 100 ms).
-func WithScriptTimeout(d time.Duration) ScriptOption {
-	return scriptOptionFunc(func(c *scriptConfig) { c.timeout = d })
+// WithTimeout limits each run of the script (its top level, and each tick)
+// to d of wall time (default 100 ms).
+func WithTimeout(d time.Duration) Option {
+	return optionFunc(func(c *options) { c.timeout = d })
 }
 
-// WithScriptParams gives the script a frozen global struct params with these
+// WithParams gives the script a frozen global struct params with these
 // fields. Values may be nil, bools, integers, floats, strings,
 // time.Duration (as float seconds), and slices and maps (with string keys)
-// of these; a nested map becomes a frozen dict. Several WithScriptParams
-// add up; a later value of a key wins.
-func WithScriptParams(p map[string]any) ScriptOption {
-	return scriptOptionFunc(func(c *scriptConfig) {
+// of these; a nested map becomes a frozen dict. Several WithParams add up;
+// a later value of a key wins.
+func WithParams(p map[string]any) Option {
+	return optionFunc(func(c *options) {
 		if c.params == nil {
 			c.params = make(map[string]any, len(p))
 		}
@@ -138,11 +143,11 @@ func WithScriptParams(p map[string]any) ScriptOption {
 	})
 }
 
-// WithScriptLibrary lets the script load(name, ...) the Starlark module src.
-// A library runs in the same sandbox, under the same limits, and may load
-// the other libraries. Nothing else can be loaded.
-func WithScriptLibrary(name, src string) ScriptOption {
-	return scriptOptionFunc(func(c *scriptConfig) {
+// WithLibrary lets the script load(name, ...) the Starlark module src. A
+// library runs in the same sandbox, under the same limits, and may load the
+// other libraries. Nothing else can be loaded.
+func WithLibrary(name, src string) Option {
+	return optionFunc(func(c *options) {
 		if c.libraries == nil {
 			c.libraries = make(map[string]string)
 		}
@@ -150,17 +155,17 @@ func WithScriptLibrary(name, src string) ScriptOption {
 	})
 }
 
-// Script is a Strategy written in Starlark; see "Meta-policy scripts" in the
-// package documentation for what a script sees and may do. Decide, Reload,
-// SetSource and ResetMemory are safe to call from any goroutine. A Script
-// serves one rollout at a time.
+// Script is a sentinel.Strategy written in Starlark; see the package
+// documentation and README.md for what a script sees and may do. Decide,
+// Reload, SetSource and ResetMemory are safe to call from any goroutine. A
+// Script serves one rollout at a time.
 type Script struct {
 	name   string // the file name used in positions
 	path   string // the file Reload reads; "" for a script from source
-	cfg    scriptConfig
+	cfg    options
 	params starlark.Value
 
-	prog   atomic.Pointer[scriptProgram]
+	prog   atomic.Pointer[program]
 	loadMu sync.Mutex // serialises loads, so revisions follow the swaps
 
 	mu     sync.Mutex // serialises Decide; guards memory and origin; taken before hostMu
@@ -168,29 +173,29 @@ type Script struct {
 	origin time.Time
 
 	hostMu sync.Mutex // guards host
-	host   scriptHost
+	host   host
 }
 
-// scriptProgram is one loaded version of the script: its frozen globals and
+// program is one loaded version of the script: its frozen globals and
 // its on_tick.
-type scriptProgram struct {
+type program struct {
 	src      string
 	onTick   *starlark.Function
 	revision uint64
 }
 
-// NewScript compiles and loads a script from source. name is the file name
-// that positions in errors carry ("policy.star").
-func NewScript(name, src string, opts ...ScriptOption) (*Script, error) {
+// New compiles and loads a script from source. name is the file name that
+// positions in errors carry ("policy.star").
+func New(name, src string, opts ...Option) (*Script, error) {
 	if name == "" {
-		return nil, fmt.Errorf("%w: script name is empty", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "name", name, "want the script's file name")
 	}
 	return newScript(name, "", src, opts)
 }
 
-// LoadScript reads, compiles and loads a script file. Errors carry the path
-// as given, with the line and column.
-func LoadScript(path string, opts ...ScriptOption) (*Script, error) {
+// Load reads, compiles and loads a script file. Errors carry the path as
+// given, with the line and column.
+func Load(path string, opts ...Option) (*Script, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("ninelives: script %s: %w", path, err)
@@ -198,8 +203,8 @@ func LoadScript(path string, opts ...ScriptOption) (*Script, error) {
 	return newScript(path, path, string(src), opts)
 }
 
-func newScript(name, path, src string, opts []ScriptOption) (*Script, error) {
-	cfg, err := newScriptConfig(opts)
+func newScript(name, path, src string, opts []Option) (*Script, error) {
+	cfg, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -214,14 +219,14 @@ func newScript(name, path, src string, opts []ScriptOption) (*Script, error) {
 	return s, nil
 }
 
-// Name implements Strategy: the script's base file name.
+// Name implements sentinel.Strategy: the script's base file name.
 func (s *Script) Name() string { return filepath.Base(s.name) }
 
 // Source returns the source of the program now running.
 func (s *Script) Source() string { return s.prog.Load().src }
 
-// Revision counts the programs the Script has loaded: 1 after NewScript or
-// LoadScript, one more for each successful Reload or SetSource.
+// Revision counts the programs the Script has loaded: 1 after New or Load,
+// one more for each successful Reload or SetSource.
 func (s *Script) Revision() uint64 { return s.prog.Load().revision }
 
 // Reload re-reads the script's file and swaps to it if it loads; otherwise
@@ -251,7 +256,7 @@ func (s *Script) SetSource(src string) error {
 	if old := s.prog.Load(); old != nil {
 		rev = old.revision + 1
 	}
-	s.prog.Store(&scriptProgram{src: src, onTick: fn, revision: rev})
+	s.prog.Store(&program{src: src, onTick: fn, revision: rev})
 	return nil
 }
 
@@ -262,7 +267,7 @@ func (s *Script) ResetMemory() {
 	s.mu.Unlock()
 }
 
-var scriptFileOptions = &syntax.FileOptions{Set: true}
+var fileOptions = &syntax.FileOptions{Set: true}
 
 // predeclared returns the globals every script and library sees.
 func (s *Script) predeclared() starlark.StringDict {
@@ -299,14 +304,14 @@ func (s *Script) compile(src string) (*starlark.Function, error) {
 	}
 	v, ok := globals["on_tick"]
 	if !ok {
-		return nil, &ScriptError{Script: s.name, Msg: "on_tick is not defined; a script defines def on_tick(state)"}
+		return nil, &Error{Script: s.name, Msg: "on_tick is not defined; a script defines def on_tick(state)"}
 	}
 	fn, ok := v.(*starlark.Function)
 	if !ok {
-		return nil, &ScriptError{Script: s.name, Msg: fmt.Sprintf("on_tick is of type %s, want a function def on_tick(state)", v.Type())}
+		return nil, &Error{Script: s.name, Msg: fmt.Sprintf("on_tick is of type %s, want a function def on_tick(state)", v.Type())}
 	}
 	if n := fn.NumParams(); n != 1 || fn.HasVarargs() || fn.HasKwargs() || fn.NumKwonlyParams() > 0 {
-		return nil, &ScriptError{Script: s.name, Pos: fn.Position().String(),
+		return nil, &Error{Script: s.name, Pos: fn.Position().String(),
 			Msg: fmt.Sprintf("on_tick takes %s, want exactly one parameter: def on_tick(state)", describeParams(fn))}
 	}
 	return fn, nil
@@ -370,7 +375,7 @@ func (s *Script) libraryNames() string {
 // exec compiles and runs one file's top level under the limits and returns
 // its frozen globals.
 func (l *libLoader) exec(filename, src string) (starlark.StringDict, error) {
-	_, prog, err := starlark.SourceProgramOptions(scriptFileOptions, filename, src, l.pre.Has)
+	_, prog, err := starlark.SourceProgramOptions(fileOptions, filename, src, l.pre.Has)
 	if err != nil {
 		return nil, compileError(l.s.name, err)
 	}
@@ -388,11 +393,11 @@ func (l *libLoader) exec(filename, src string) (starlark.StringDict, error) {
 	return globals, nil
 }
 
-// compileError turns a syntax or resolve error into a ScriptError.
+// compileError turns a syntax or resolve error into a Error.
 func compileError(name string, err error) error {
 	var se syntax.Error
 	if errors.As(err, &se) {
-		return &ScriptError{Script: name, Pos: se.Pos.String(), Msg: se.Msg}
+		return &Error{Script: name, Pos: se.Pos.String(), Msg: se.Msg}
 	}
 	var rl resolve.ErrorList
 	if errors.As(err, &rl) && len(rl) > 0 {
@@ -400,13 +405,13 @@ func compileError(name string, err error) error {
 		for _, e := range rl[1:] {
 			msgs = append(msgs, e.Pos.String()+": "+e.Msg)
 		}
-		return &ScriptError{Script: name, Pos: rl[0].Pos.String(), Msg: strings.Join(msgs, "; ")}
+		return &Error{Script: name, Pos: rl[0].Pos.String(), Msg: strings.Join(msgs, "; ")}
 	}
-	return &ScriptError{Script: name, Msg: err.Error()}
+	return &Error{Script: name, Msg: err.Error()}
 }
 
 // run runs f on thread under the step and time limits, and turns what it
-// returns into a ScriptError.
+// returns into a Error.
 func (s *Script) run(ctx context.Context, thread *starlark.Thread, f func() error) error {
 	thread.SetMaxExecutionSteps(s.cfg.maxSteps)
 	var timedOut atomic.Bool
@@ -425,11 +430,11 @@ func (s *Script) run(ctx context.Context, thread *starlark.Thread, f func() erro
 }
 
 func (s *Script) runError(ctx context.Context, thread *starlark.Thread, err error, timedOut bool) error {
-	var se *ScriptError
+	var se *Error
 	if errors.As(err, &se) {
 		return se // a library's own load error
 	}
-	out := &ScriptError{Script: s.name, Msg: err.Error()}
+	out := &Error{Script: s.name, Msg: err.Error()}
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
 		out.Msg = ee.Msg
@@ -445,7 +450,7 @@ func (s *Script) runError(ctx context.Context, thread *starlark.Thread, err erro
 			}
 		}
 		// A library's own error, raised through load(), keeps its place.
-		var inner *ScriptError
+		var inner *Error
 		if errors.As(ee.Unwrap(), &inner) {
 			return inner
 		}
@@ -453,10 +458,10 @@ func (s *Script) runError(ctx context.Context, thread *starlark.Thread, err erro
 	if strings.Contains(out.Msg, "Starlark computation cancelled") {
 		switch {
 		case timedOut:
-			out.Err = ErrScriptTimeout
+			out.Err = ErrTimeout
 			out.Msg = fmt.Sprintf("stopped at the time limit of %v", s.cfg.timeout) + where(out.Msg)
 		case thread.ExecutionSteps() >= s.cfg.maxSteps:
-			out.Err = ErrScriptSteps
+			out.Err = ErrSteps
 			out.Msg = fmt.Sprintf("stopped at the limit of %d steps", s.cfg.maxSteps) + where(out.Msg)
 		case ctx.Err() != nil:
 			out.Err = ctx.Err()
@@ -474,15 +479,15 @@ func where(msg string) string {
 	return ""
 }
 
-// Decide implements Strategy: it runs on_tick(state) under the limits and
-// returns the decision its actions make. A failing tick returns a
-// *ScriptError.
-func (s *Script) Decide(ctx context.Context, st *State) (Decision, error) {
+// Decide implements sentinel.Strategy: it runs on_tick(state) under the
+// limits and returns the decision its actions make. A failing tick returns
+// an *Error.
+func (s *Script) Decide(ctx context.Context, st *sentinel.State) (sentinel.Decision, error) {
 	if st == nil {
-		return Decision{}, &ScriptError{Script: s.name, Msg: "Decide was given no state"}
+		return sentinel.Decision{}, &Error{Script: s.name, Msg: "Decide was given no state"}
 	}
 	if s.closed() {
-		return Hold(fmt.Sprintf("script %s is closed", s.Name())), nil
+		return hold(fmt.Sprintf("script %s is closed", s.Name())), nil
 	}
 	prog := s.prog.Load()
 	s.mu.Lock()
@@ -505,10 +510,10 @@ func (s *Script) Decide(ctx context.Context, st *State) (Decision, error) {
 		return err
 	})
 	if err != nil {
-		return Decision{}, err
+		return sentinel.Decision{}, err
 	}
 	if ret != starlark.None {
-		return Decision{}, &ScriptError{Script: s.name, Pos: prog.onTick.Position().String(),
+		return sentinel.Decision{}, &Error{Script: s.name, Pos: prog.onTick.Position().String(),
 			Msg: fmt.Sprintf("on_tick returned a value of type %s; it decides by calling actions (set_weight, promote, rollback, pause, hold) and returns None", ret.Type())}
 	}
 	return tk.rec.decision(st), nil
@@ -516,7 +521,7 @@ func (s *Script) Decide(ctx context.Context, st *State) (Decision, error) {
 
 // trackRolloutLocked learns when the rollout began, and empties memory when
 // a new rollout begins.
-func (s *Script) trackRolloutLocked(st *State) {
+func (s *Script) trackRolloutLocked(st *sentinel.State) {
 	if !st.Started.IsZero() {
 		if !s.origin.IsZero() && !s.origin.Equal(st.Started) {
 			s.memory = new(starlark.Dict)
@@ -541,4 +546,9 @@ func (s *Script) trackRolloutLocked(st *State) {
 // structOf makes a Starlark struct printed as name(...).
 func structOf(name string, d starlark.StringDict) *starlarkstruct.Struct {
 	return starlarkstruct.FromStringDict(starlark.String(name), d)
+}
+
+// hold is the decision to keep everything as it is, for a reason.
+func hold(reason string) sentinel.Decision {
+	return sentinel.Decision{Action: sentinel.ActionHold, Reason: reason}
 }

@@ -1,4 +1,4 @@
-package sentinel_test
+package script_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/script"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -149,7 +150,7 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 				return bg
 			})
 			got, gotShadow, sr := runBlueGreen(t, c, func(cfg sentinel.BlueGreenConfig) warmupStrategy {
-				s, err := sentinel.BlueGreenScript(cfg)
+				s, err := script.BlueGreen(cfg)
 				require.NoError(t, err)
 				return s
 			})

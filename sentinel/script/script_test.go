@@ -1,4 +1,4 @@
-package sentinel_test
+package script_test
 
 import (
 	"context"
@@ -17,22 +17,23 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/script"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-// script compiles src as name or fails the test.
-func script(t *testing.T, name, src string, opts ...sentinel.ScriptOption) *sentinel.Script {
+// mustScript compiles src as name or fails the test.
+func mustScript(t *testing.T, name, src string, opts ...script.Option) *script.Script {
 	t.Helper()
-	s, err := sentinel.NewScript(name, src, opts...)
+	s, err := script.New(name, src, opts...)
 	require.NoError(t, err)
 	return s
 }
 
 // scriptErr asserts err is a *ScriptError and returns it.
-func scriptErr(t *testing.T, err error) *sentinel.ScriptError {
+func scriptErr(t *testing.T, err error) *script.Error {
 	t.Helper()
 	require.Error(t, err)
-	var se *sentinel.ScriptError
+	var se *script.Error
 	require.ErrorAs(t, err, &se, "%v", err)
 	return se
 }
@@ -72,7 +73,7 @@ func progressing(j *judge.Judge, w *telemetry.Window) *sentinel.State {
 	return st
 }
 
-func decide(t *testing.T, s *sentinel.Script, st *sentinel.State) sentinel.Decision {
+func decide(t *testing.T, s *script.Script, st *sentinel.State) sentinel.Decision {
 	t.Helper()
 	d, err := s.Decide(context.Background(), st)
 	require.NoError(t, err)
@@ -80,7 +81,7 @@ func decide(t *testing.T, s *sentinel.Script, st *sentinel.State) sentinel.Decis
 }
 
 func TestScriptSeesTheState(t *testing.T) {
-	s := script(t, "look.star", `
+	s := mustScript(t, "look.star", `
 def on_tick(state):
     c = state.window[state.candidate]
     b = state.step_window[state.baseline]
@@ -97,7 +98,7 @@ def on_tick(state):
     log("mann_whitney", mw.candidate, mw.baseline, mw.prob_slower)
     log("params", params.limit, params.name, params.wait, params.list, params.nested["a"])
     log("label", step_label(50), TOTAL_WEIGHT, math.sqrt(16.0))
-`, sentinel.WithScriptParams(map[string]any{"limit": 3, "name": "x", "wait": 90 * time.Second,
+`, script.WithParams(map[string]any{"limit": 3, "name": "x", "wait": 90 * time.Second,
 		"list": []int{1, 2}, "nested": map[string]any{"a": true}}))
 	w := window(900, 4, 100, 1, 0.02, 0.02)
 	d := decide(t, s, progressing(judged(t, 3, w), w))
@@ -119,7 +120,7 @@ def on_tick(state):
 }
 
 func TestScriptNowCountsFromTheRolloutStart(t *testing.T) {
-	s := script(t, "now.star", `
+	s := mustScript(t, "now.star", `
 def on_tick(state):
     log(str(state.now), str(state.step_start), str(state.in_step))
 `)
@@ -158,7 +159,7 @@ func TestScriptActionsMakeDecisions(t *testing.T) {
 			sentinel.Decision{Action: sentinel.ActionHold, Reason: "wait", Alerts: []string{"look 1"}, Logs: []string{"a", "b"}}},
 	}
 	for _, c := range cases {
-		s := script(t, "a.star", "def on_tick(state):\n    "+c.src+"\n")
+		s := mustScript(t, "a.star", "def on_tick(state):\n    "+c.src+"\n")
 		st := progressing(nil, w)
 		st.Phase = c.phase
 		assert.Equal(t, c.want, decide(t, s, st), c.src)
@@ -182,7 +183,7 @@ func TestScriptRejectsBadActions(t *testing.T) {
 		"x = 1 // 0":                                  `a.star:2:11: floored division by zero (in on_tick)`,
 	}
 	for src, want := range cases {
-		s := script(t, "a.star", "def on_tick(state):\n    "+src+"\n")
+		s := mustScript(t, "a.star", "def on_tick(state):\n    "+src+"\n")
 		_, err := s.Decide(context.Background(), progressing(nil, w))
 		se := scriptErr(t, err)
 		assert.Contains(t, se.Error(), want, src)
@@ -198,7 +199,7 @@ func TestScriptStateIsReadOnlyButMemoryPersists(t *testing.T) {
 		`state.window["canary"].calls`: "", // reading is fine
 		`params.x = 1`:                 "can't assign to .x field of struct",
 	} {
-		s := script(t, "ro.star", "def on_tick(state):\n    "+src+"\n", sentinel.WithScriptParams(map[string]any{"x": 0}))
+		s := mustScript(t, "ro.star", "def on_tick(state):\n    "+src+"\n", script.WithParams(map[string]any{"x": 0}))
 		_, err := s.Decide(context.Background(), progressing(nil, w))
 		if want == "" {
 			assert.NoError(t, err, src)
@@ -207,7 +208,7 @@ func TestScriptStateIsReadOnlyButMemoryPersists(t *testing.T) {
 		assert.ErrorContains(t, err, want, src)
 	}
 
-	s := script(t, "mem.star", `
+	s := mustScript(t, "mem.star", `
 def on_tick(state):
     m = state.memory
     m["ticks"] = m.get("ticks", 0) + 1
@@ -248,7 +249,7 @@ func TestScriptLoadErrorsCarryFileLineCol(t *testing.T) {
 		"promote()\ndef on_tick(state):\n    pass\n":           `bad.star:1:8: promote() may be called only while on_tick runs`,
 	}
 	for src, want := range cases {
-		_, err := sentinel.NewScript("bad.star", src)
+		_, err := script.New("bad.star", src)
 		se := scriptErr(t, err)
 		assert.Regexp(t, pos, se.Error(), src)
 		assert.Contains(t, se.Error(), want, src)
@@ -257,66 +258,67 @@ func TestScriptLoadErrorsCarryFileLineCol(t *testing.T) {
 		"def tick(state):\n    pass\n": "ninelives: script bad.star: on_tick is not defined; a script defines def on_tick(state)",
 		"on_tick = 3\n":                "ninelives: script bad.star: on_tick is of type int, want a function def on_tick(state)",
 	} {
-		_, err := sentinel.NewScript("bad.star", src)
+		_, err := script.New("bad.star", src)
 		assert.EqualError(t, err, want)
 	}
 
 	// From a file, positions carry the path.
 	path := filepath.Join(t.TempDir(), "policy.star")
 	require.NoError(t, os.WriteFile(path, []byte("def on_tick(state):\n    rollback(\n"), 0o600))
-	_, err := sentinel.LoadScript(path)
+	_, err := script.Load(path)
 	se := scriptErr(t, err)
 	assert.True(t, strings.HasPrefix(se.Error(), "ninelives: script "+path+":3:1: "), se.Error())
-	_, err = sentinel.LoadScript(filepath.Join(t.TempDir(), "missing.star"))
+	_, err = script.Load(filepath.Join(t.TempDir(), "missing.star"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
 func TestScriptRejectsBadOptions(t *testing.T) {
 	ok := "def on_tick(state):\n    pass\n"
-	for want, opts := range map[string][]sentinel.ScriptOption{
-		"script steps 0":                            {sentinel.WithScriptSteps(0)},
-		"script timeout -1s":                        {sentinel.WithScriptTimeout(-time.Second)},
-		`script params["c"] is of type chan int`:    {sentinel.WithScriptParams(map[string]any{"c": make(chan int)})},
-		`script params["m"] is of type map[int]int`: {sentinel.WithScriptParams(map[string]any{"m": map[int]int{1: 1}})},
-		`params["l"][1] is of type func()`:          {sentinel.WithScriptParams(map[string]any{"l": []any{1, func() {}}})},
-		"a script option is nil":                    {nil},
-		"script library with an empty name":         {sentinel.WithScriptLibrary("", "x = 1")},
+	for want, opts := range map[string][]script.Option{
+		"WithSteps = 0: want at least 1":                                            {script.WithSteps(0)},
+		"WithTimeout = -1s: want a positive duration":                               {script.WithTimeout(-time.Second)},
+		`params["c"]: of type chan int`:                                             {script.WithParams(map[string]any{"c": make(chan int)})},
+		`params["m"]: of type map[int]int, want string keys`:                        {script.WithParams(map[string]any{"m": map[int]int{1: 1}})},
+		`params["l"][1]: of type func()`:                                            {script.WithParams(map[string]any{"l": []any{1, func() {}}})},
+		"opts[0]: the option is nil":                                                {nil},
+		`WithLibrary = "": want a library name`:                                     {script.WithLibrary("", "x = 1")},
+		`ninelives: bad script option: WithParams = "": want a name for each param`: {script.WithParams(map[string]any{"": 1})},
 	} {
-		_, err := sentinel.NewScript("a.star", ok, opts...)
-		assert.ErrorIs(t, err, sentinel.ErrBadOption, want)
+		_, err := script.New("a.star", ok, opts...)
+		assert.ErrorIs(t, err, script.ErrBadOption, want)
 		assert.ErrorContains(t, err, want)
 	}
-	_, err := sentinel.NewScript("", ok)
-	assert.ErrorContains(t, err, "script name is empty")
-	_, err = sentinel.CanaryScript(sentinel.CanaryConfig{Steps: []int{500, 100}})
+	_, err := script.New("", ok)
+	assert.ErrorContains(t, err, `ninelives: bad script option: name = "": want the script's file name`)
+	_, err = script.Canary(sentinel.CanaryConfig{Steps: []int{500, 100}})
 	assert.ErrorContains(t, err, "Steps[1] = 100")
-	_, err = sentinel.BuiltinScript("nope.star")
-	assert.ErrorContains(t, err, `no built-in script "nope.star" (there are ["bluegreen.star" "canary.star"])`)
+	_, err = script.Builtin("nope.star")
+	assert.ErrorContains(t, err, `ninelives: bad script option: name = "nope.star": no such built-in script (there are ["bluegreen.star" "canary.star"])`)
 }
 
 func TestScriptSandboxStopsEndlessLoops(t *testing.T) {
 	st := progressing(nil, window(900, 0, 100, 0, 0.02, 0.02))
 
 	// A loop without end is stopped by the step limit.
-	s := script(t, "loop.star", `
+	s := mustScript(t, "loop.star", `
 def on_tick(state):
     for i in range(1 << 62):
         pass
-`, sentinel.WithScriptSteps(100_000))
+`, script.WithSteps(100_000))
 	_, err := s.Decide(context.Background(), st)
 	se := scriptErr(t, err)
-	assert.ErrorIs(t, err, sentinel.ErrScriptSteps)
+	assert.ErrorIs(t, err, script.ErrSteps)
 	assert.Equal(t, "ninelives: script loop.star:3:5: stopped at the limit of 100000 steps (in on_tick)", se.Error())
 	assert.Contains(t, se.Backtrace, "loop.star:3:5: in on_tick")
 
 	// Without a step limit to speak of, the time limit stops it.
-	s = script(t, "loop.star", `
+	s = mustScript(t, "loop.star", `
 def on_tick(state):
     for i in range(1 << 62):
         pass
-`, sentinel.WithScriptSteps(1<<62), sentinel.WithScriptTimeout(20*time.Millisecond))
+`, script.WithSteps(1<<62), script.WithTimeout(20*time.Millisecond))
 	_, err = s.Decide(context.Background(), st)
-	assert.ErrorIs(t, err, sentinel.ErrScriptTimeout)
+	assert.ErrorIs(t, err, script.ErrTimeout)
 	assert.ErrorContains(t, err, "stopped at the time limit of 20ms (in on_tick)")
 
 	// So is the context's end.
@@ -326,12 +328,12 @@ def on_tick(state):
 	assert.ErrorIs(t, err, context.Canceled)
 
 	// The top level runs under the same limits.
-	_, err = sentinel.NewScript("top.star", "x = [i for i in range(1 << 62)]\ndef on_tick(state):\n    pass\n", sentinel.WithScriptSteps(10_000))
-	assert.ErrorIs(t, err, sentinel.ErrScriptSteps)
+	_, err = script.New("top.star", "x = [i for i in range(1 << 62)]\ndef on_tick(state):\n    pass\n", script.WithSteps(10_000))
+	assert.ErrorIs(t, err, script.ErrSteps)
 	assert.ErrorContains(t, err, "top.star:1:")
 
 	// Recursion, the other way to loop, is not allowed at all.
-	s = script(t, "rec.star", `
+	s = mustScript(t, "rec.star", `
 def f(n):
     return f(n + 1)
 def on_tick(state):
@@ -348,20 +350,20 @@ func TestScriptSandboxHasNoFilesNetworkOrClock(t *testing.T) {
 		`os.getenv("HOME")`:             "undefined: os",
 		`http.get("http://127.0.0.1/")`: "undefined: http",
 	} {
-		_, err := sentinel.NewScript("sand.star", "def on_tick(state):\n    "+src+"\n")
+		_, err := script.New("sand.star", "def on_tick(state):\n    "+src+"\n")
 		se := scriptErr(t, err)
 		assert.Equal(t, "sand.star:2:5", se.Pos, src)
 		assert.Contains(t, se.Msg, want)
 	}
 	for _, module := range []string{"os", "time", "/etc/passwd", "@stdlib//json"} {
-		_, err := sentinel.NewScript("sand.star", `load("`+module+`", "x")`+"\ndef on_tick(state):\n    pass\n")
+		_, err := script.New("sand.star", `load("`+module+`", "x")`+"\ndef on_tick(state):\n    pass\n")
 		se := scriptErr(t, err)
 		assert.Equal(t, "sand.star:1:1", se.Pos)
 		assert.Contains(t, se.Msg, `load("`+module+`"): no such library; a script may load only the libraries its host gives (none)`)
 	}
 	// Only what the host gives can be loaded.
-	lib := sentinel.WithScriptLibrary("gates", "def healthy(v):\n    return v.outcome == \"pass\"\n")
-	s := script(t, "lib.star", `
+	lib := script.WithLibrary("gates", "def healthy(v):\n    return v.outcome == \"pass\"\n")
+	s := mustScript(t, "lib.star", `
 load("gates", "healthy")
 def on_tick(state):
     if not healthy(state.verdict):
@@ -369,18 +371,18 @@ def on_tick(state):
 `, lib)
 	d := decide(t, s, progressing(nil, window(900, 0, 100, 0, 0.02, 0.02)))
 	assert.Equal(t, "not yet", d.Reason)
-	_, err := sentinel.NewScript("lib.star", `load("os", "x")`+"\ndef on_tick(state):\n    pass\n", lib)
+	_, err := script.New("lib.star", `load("os", "x")`+"\ndef on_tick(state):\n    pass\n", lib)
 	assert.ErrorContains(t, err, `no such library; a script may load only the libraries its host gives ("gates")`)
-	_, err = sentinel.NewScript("lib.star", `load("a", "x")`+"\ndef on_tick(state):\n    pass\n",
-		sentinel.WithScriptLibrary("a", `load("b", "y")`+"\nx = y"), sentinel.WithScriptLibrary("b", `load("a", "x")`+"\ny = x"))
+	_, err = script.New("lib.star", `load("a", "x")`+"\ndef on_tick(state):\n    pass\n",
+		script.WithLibrary("a", `load("b", "y")`+"\nx = y"), script.WithLibrary("b", `load("a", "x")`+"\ny = x"))
 	assert.ErrorContains(t, err, "through a cycle")
-	_, err = sentinel.NewScript("lib.star", `load("a", "x")`+"\ndef on_tick(state):\n    pass\n",
-		sentinel.WithScriptLibrary("a", "x = ("))
+	_, err = script.New("lib.star", `load("a", "x")`+"\ndef on_tick(state):\n    pass\n",
+		script.WithLibrary("a", "x = ("))
 	assert.ErrorContains(t, err, "ninelives: script a:1:6: ")
 }
 
 func TestScriptRuntimeErrorHoldsTheRolloutAndAlerts(t *testing.T) {
-	s := script(t, "fragile.star", `
+	s := mustScript(t, "fragile.star", `
 def on_tick(state):
     if state.phase == "pending":
         set_weight(100)
@@ -406,11 +408,11 @@ def on_tick(state):
 	assert.Equal(t, []sentinel.Action{sentinel.ActionPolicyFail}, r.alerts.actions(), "one alert per failure streak")
 
 	// An endless tick is stopped and held the same way.
-	s = script(t, "slow.star", `
+	s = mustScript(t, "slow.star", `
 def on_tick(state):
     for i in range(1 << 62):
         pass
-`, sentinel.WithScriptSteps(10_000))
+`, script.WithSteps(10_000))
 	r = newRig(t, s)
 	e = r.tick(healthy())
 	assert.Equal(t, sentinel.ActionPolicyFail, e.Action)
@@ -418,7 +420,7 @@ def on_tick(state):
 	assert.Equal(t, sentinel.PhasePending, r.s.Phase())
 
 	// Rolling back on a failing policy is the user's choice.
-	r = newRig(t, script(t, "fragile.star", `
+	r = newRig(t, mustScript(t, "fragile.star", `
 def on_tick(state):
     if state.phase == "pending":
         set_weight(100)
@@ -443,7 +445,7 @@ def on_tick(state):
         hold("v1 %d" % state.memory["n"])
 `
 	write(v1)
-	s, err := sentinel.LoadScript(path)
+	s, err := script.Load(path)
 	require.NoError(t, err)
 	assert.Equal(t, "policy.star", s.Name())
 	assert.EqualValues(t, 1, s.Revision())
@@ -479,11 +481,11 @@ def on_tick(state):
 	e := r.tick(healthy())
 	assert.Equal(t, sentinel.ActionRollback, e.Action)
 	assert.Equal(t, "v3", e.Reason)
-	assert.ErrorContains(t, script(t, "src.star", "def on_tick(state):\n    pass\n").Reload(), "made from source, not a file: use SetSource")
+	assert.ErrorContains(t, mustScript(t, "src.star", "def on_tick(state):\n    pass\n").Reload(), "made from source, not a file: use SetSource")
 }
 
 func TestScriptReloadRacesWithTicks(t *testing.T) {
-	s := script(t, "race.star", "def on_tick(state):\n    hold(\"a\")\n")
+	s := mustScript(t, "race.star", "def on_tick(state):\n    hold(\"a\")\n")
 	r := newRig(t, s)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -508,8 +510,8 @@ func TestScriptReloadRacesWithTicks(t *testing.T) {
 }
 
 func TestScriptErrorUnwraps(t *testing.T) {
-	e := &sentinel.ScriptError{Script: "a.star", Msg: "m", Err: sentinel.ErrScriptTimeout}
-	assert.True(t, errors.Is(e, sentinel.ErrScriptTimeout))
+	e := &script.Error{Script: "a.star", Msg: "m", Err: script.ErrTimeout}
+	assert.True(t, errors.Is(e, script.ErrTimeout))
 	assert.Equal(t, "ninelives: script a.star: m", e.Error())
 	e.Pos = "a.star:1:2"
 	assert.Equal(t, "ninelives: script a.star:1:2: m", e.Error())
@@ -526,7 +528,7 @@ func TestHoldWithAlertsSendsOnlyTheAlerts(t *testing.T) {
     alert("second")
     hold("waiting")
 `
-	r := newRig(t, script(t, "alerting.star", src))
+	r := newRig(t, mustScript(t, "alerting.star", src))
 	r.tick(healthy())
 	e := r.tick(healthy())
 	assert.Equal(t, sentinel.ActionAlert, e.Action)
@@ -553,7 +555,7 @@ func TestAPausedDecisionThatAlertsSaysItIsHeld(t *testing.T) {
     alert("paused: advance (cut over) is held")
     set_weight(10000, reason = "cut over")
 `
-	r := newRig(t, script(t, "cut.star", src))
+	r := newRig(t, mustScript(t, "cut.star", src))
 	r.tick(healthy())
 	require.NoError(t, r.s.Pause(context.Background(), "ops", ""))
 	e := r.tick(healthy())

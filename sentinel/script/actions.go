@@ -1,4 +1,4 @@
-package sentinel
+package script
 
 import (
 	"fmt"
@@ -12,6 +12,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
@@ -24,11 +26,11 @@ const (
 // recorder collects the actions of one tick.
 type recorder struct {
 	script string
-	phase  Phase
+	phase  sentinel.Phase
 
-	action   Action // "" until an action that sets the course
-	call     string // that action's name
-	pos      string // and where it was called
+	action   sentinel.Action // "" until an action that sets the course
+	call     string          // that action's name
+	pos      string          // and where it was called
 	weight   int
 	stepName string
 	reason   string
@@ -53,7 +55,7 @@ func (r *recorder) message(to *[]string, msg string) error {
 }
 
 // set records the tick's one action that sets the course.
-func (r *recorder) set(th *starlark.Thread, call string, a Action, weight int, stepName, reason string) error {
+func (r *recorder) set(th *starlark.Thread, call string, a sentinel.Action, weight int, stepName, reason string) error {
 	pos := callerPos(th)
 	if r.action != "" {
 		return fmt.Errorf("%s() after %s() at %s: a tick takes one action that sets the course (set_weight, set_weights, promote, rollback, pause, hold)", call, r.call, r.pos)
@@ -74,15 +76,15 @@ func callerPos(th *starlark.Thread) string {
 }
 
 // decision turns the recorded actions into the tick's Decision.
-func (r *recorder) decision(st *State) Decision {
-	d := Decision{Action: r.action, Weight: r.weight, StepName: r.stepName, Reason: r.reason, Alerts: r.alerts, Logs: r.logs}
+func (r *recorder) decision(st *sentinel.State) sentinel.Decision {
+	d := sentinel.Decision{Action: r.action, Weight: r.weight, StepName: r.stepName, Reason: r.reason, Alerts: r.alerts, Logs: r.logs}
 	switch r.action {
 	case "":
-		d.Action = ActionHold
+		d.Action = sentinel.ActionHold
 		d.Reason = fmt.Sprintf("script %s took no action", r.script)
-	case ActionAdvance:
-		if st.Phase == PhasePending {
-			d.Action = ActionStart
+	case sentinel.ActionAdvance:
+		if st.Phase == sentinel.PhasePending {
+			d.Action = sentinel.ActionStart
 		}
 	}
 	return d
@@ -101,15 +103,15 @@ func tickOf(th *starlark.Thread, name string) (*tick, error) {
 var actionBuiltins = map[string]builtinFn{
 	"set_weight":  setWeightBuiltin,
 	"set_weights": setWeightsBuiltin,
-	"promote":     courseBuiltin("promote", ActionPromote),
-	"rollback":    courseBuiltin("rollback", ActionRollback),
-	"pause":       courseBuiltin("pause", ActionPause),
-	"hold":        courseBuiltin("hold", ActionHold),
+	"promote":     courseBuiltin("promote", sentinel.ActionPromote),
+	"rollback":    courseBuiltin("rollback", sentinel.ActionRollback),
+	"pause":       courseBuiltin("pause", sentinel.ActionPause),
+	"hold":        courseBuiltin("hold", sentinel.ActionHold),
 	"alert":       messageBuiltin("alert", func(r *recorder) *[]string { return &r.alerts }),
 	"log":         messageBuiltin("log", func(r *recorder) *[]string { return &r.logs }),
 }
 
-func courseBuiltin(name string, a Action) builtinFn {
+func courseBuiltin(name string, a sentinel.Action) builtinFn {
 	return func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 		t, err := tickOf(th, name)
 		if err != nil {
@@ -178,12 +180,12 @@ func setWeightBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tu
 		return nil, err
 	}
 	if step == "" {
-		step = StepLabel(w)
+		step = sentinel.StepLabel(w)
 	}
 	if reason == "" {
-		reason = fmt.Sprintf("script %s: candidate to %s", t.rec.script, StepLabel(w))
+		reason = fmt.Sprintf("script %s: candidate to %s", t.rec.script, sentinel.StepLabel(w))
 	}
-	return starlark.None, t.rec.set(th, "set_weight", ActionAdvance, w, step, reason)
+	return starlark.None, t.rec.set(th, "set_weight", sentinel.ActionAdvance, w, step, reason)
 }
 
 func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
@@ -243,10 +245,10 @@ func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.T
 	if reason == "" {
 		reason = fmt.Sprintf("script %s: candidate weight set to %d bp", t.rec.script, cand)
 	}
-	return starlark.None, t.rec.set(th, "set_weights", ActionSetWeights, cand, step, reason)
+	return starlark.None, t.rec.set(th, "set_weights", sentinel.ActionSetWeights, cand, step, reason)
 }
 
-func versionList(st *State) string {
+func versionList(st *sentinel.State) string {
 	var vs []string
 	for _, w := range st.Weights {
 		vs = append(vs, fmt.Sprintf("%q", w.Version))
@@ -268,7 +270,7 @@ func stepLabelBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	return starlark.String(StepLabel(w)), nil
+	return starlark.String(sentinel.StepLabel(w)), nil
 }
 
 func percentBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
@@ -306,7 +308,7 @@ func paramsValue(p map[string]any) (starlark.Value, error) {
 	d := make(starlark.StringDict, len(p))
 	for k, v := range p {
 		if k == "" {
-			return nil, fmt.Errorf("%w: script params: an empty key", ErrBadOption)
+			return nil, config.Errorf(ErrBadOption, "WithParams", "", "want a name for each param")
 		}
 		sv, err := toStarlark(reflect.ValueOf(v), fmt.Sprintf("params[%q]", k))
 		if err != nil {
@@ -359,7 +361,7 @@ func toStarlark(v reflect.Value, path string) (starlark.Value, error) {
 		return l, nil
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {
-			return nil, fmt.Errorf("%w: script %s is of type %s, want string keys", ErrBadOption, path, v.Type())
+			return nil, config.Errorf(ErrBadOption, path, nil, "of type %s, want string keys", v.Type())
 		}
 		keys := v.MapKeys()
 		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
@@ -374,5 +376,5 @@ func toStarlark(v reflect.Value, path string) (starlark.Value, error) {
 		d.Freeze()
 		return d, nil
 	}
-	return nil, fmt.Errorf("%w: script %s is of type %s, want nil, a bool, a number, a string, a time.Duration, or a slice or map of these", ErrBadOption, path, v.Type())
+	return nil, config.Errorf(ErrBadOption, path, nil, "of type %s, want nil, a bool, a number, a string, a time.Duration, or a slice or map of these", v.Type())
 }

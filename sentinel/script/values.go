@@ -1,12 +1,14 @@
-package sentinel
+package script
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
 	"go.starlark.net/starlark"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -39,7 +41,7 @@ func rateTestBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tupl
 	alpha := float64(alphaArg)
 	t, err := judge.NewRateTest(alpha, judge.RateConfig{Tolerance: tolerance, MinSamples: minSamples, MinStepSamples: minStep})
 	if err != nil {
-		return nil, fmt.Errorf("rate_test: %w", err)
+		return nil, inBuiltin("rate_test", err)
 	}
 	cfg := t.Config()
 	return &rateTest{t: t, desc: fmt.Sprintf("rate_test(tolerance = %v, alpha = %v, min_samples = %d, min_step_samples = %d)",
@@ -67,7 +69,7 @@ func (r *rateTest) Attr(name string) (starlark.Value, error) {
 				return nil, fmt.Errorf("rate_test.observe: the test is frozen (made at the top level?); keep it in state.memory")
 			}
 			if err := r.t.Observe(samples, events); err != nil {
-				return nil, fmt.Errorf("rate_test.observe: %w", err)
+				return nil, inBuiltin("rate_test.observe", err)
 			}
 			return starlark.None, nil
 		}).BindReceiver(r), nil
@@ -175,7 +177,7 @@ func mergeHistograms(hs ...telemetry.Histogram) (starlark.Value, error) {
 			Roles: map[balancer.Role]*telemetry.RoleStats{balancer.RolePrimary: {Latency: h.Clone()}},
 		}}}
 		if err := acc.Merge(w); err != nil {
-			return nil, fmt.Errorf("merge_histograms: %w", err)
+			return nil, inBuiltin("merge_histograms", err)
 		}
 	}
 	return histogramValue{h: acc.Version("").Role(balancer.RolePrimary).Latency}, nil
@@ -226,3 +228,31 @@ func (r *realNumber) Unpack(v starlark.Value) error {
 	*r = realNumber(f)
 	return nil
 }
+
+// finite returns x, or 0 when x is NaN or infinite.
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
+// builtinError is the failure of a builtin: its name, then the fault. A
+// config error shows its field, value and reason without its kind, since
+// the script's Error that carries it leads with the prefix.
+type builtinError struct {
+	fn  string
+	err error
+}
+
+func inBuiltin(fn string, err error) error { return &builtinError{fn: fn, err: err} }
+
+func (e *builtinError) Error() string {
+	var ce *config.Error
+	if errors.As(e.err, &ce) {
+		return e.fn + ": " + (&config.Error{Field: ce.Field, Value: ce.Value, Reason: ce.Reason, Err: ce.Err}).Error()
+	}
+	return e.fn + ": " + e.err.Error()
+}
+
+func (e *builtinError) Unwrap() error { return e.err }

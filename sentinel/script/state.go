@@ -1,4 +1,4 @@
-package sentinel
+package script
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/grid"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -24,7 +25,7 @@ const tickKey = "ninelives.tick"
 type tick struct {
 	script  *Script
 	ctx     context.Context
-	st      *State
+	st      *sentinel.State
 	rec     *recorder
 	ended   bool
 	verdict *judge.Verdict // the judge's verdict, computed once per tick
@@ -210,7 +211,7 @@ func (t *tick) mannWhitneyFn(_ *starlark.Thread, _ *starlark.Builtin, args starl
 	ch, bh := grid.Buckets(c), grid.Buckets(b)
 	r, err := judge.MannWhitney(ch, bh)
 	if err != nil {
-		return nil, fmt.Errorf("state.mann_whitney: %w", err)
+		return nil, inBuiltin("state.mann_whitney", err)
 	}
 	return structOf("mann_whitney", starlark.StringDict{
 		"u":           starlark.Float(finite(r.U)),
@@ -234,13 +235,13 @@ func windowValue(w *telemetry.Window, baseline, candidate string) *starlark.Dict
 	}
 	d := starlark.NewDict(len(names))
 	for _, v := range names {
-		_ = d.SetKey(starlark.String(v), figuresValue(FiguresOf(w, v)))
+		_ = d.SetKey(starlark.String(v), figuresValue(sentinel.FiguresOf(w, v)))
 	}
 	d.Freeze()
 	return d
 }
 
-func figuresValue(f VersionFigures) starlark.Value {
+func figuresValue(f sentinel.VersionFigures) starlark.Value {
 	return structOf("figures", starlark.StringDict{
 		"calls":              starlark.MakeInt64(f.Calls),
 		"errors":             starlark.MakeInt64(f.Errors),

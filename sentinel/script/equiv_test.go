@@ -1,4 +1,4 @@
-package sentinel_test
+package script_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/script"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -241,7 +242,7 @@ func TestCanaryScriptDecidesAsCanary(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/seed=%d", c.name, c.seed), func(t *testing.T) {
 			goCanary, err := sentinel.NewCanary(cfg)
 			require.NoError(t, err)
-			starCanary, err := sentinel.CanaryScript(cfg)
+			starCanary, err := script.Canary(cfg)
 			require.NoError(t, err)
 			want, gr := runEquiv(t, c, goCanary)
 			got, sr := runEquiv(t, c, starCanary)

@@ -1,39 +1,41 @@
-package sentinel
+package script
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"go.starlark.net/starlark"
 
 	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel"
+	ihost "github.com/ninelives-go/ninelives/sentinel/internal/host"
 )
 
-// WithScriptWarmup lets the script warm the candidate up: warmup_start()
-// runs warm on a goroutine of the Script's (once; later calls do nothing),
+// WithWarmup lets the script warm the candidate up: warmup_start() runs
+// warm on a goroutine of the Script's (once; later calls do nothing),
 // bounded by timeout (0: 2 minutes), and warmup_status() reports on it.
 // Close stops a running warm-up.
-func WithScriptWarmup(warm WarmupFunc, timeout time.Duration) ScriptOption {
-	return scriptOptionFunc(func(c *scriptConfig) {
+func WithWarmup(warm sentinel.WarmupFunc, timeout time.Duration) Option {
+	return optionFunc(func(c *options) {
 		c.warmup, c.warmupTimeout, c.warmupSet = warm, timeout, true
 	})
 }
 
-// WithScriptShadow lets the script turn shadow traffic to the candidate on
-// and off with shadow_on(rate) and shadow_off(). Close turns it off.
-func WithScriptShadow(sh ShadowControl) ScriptOption {
-	return scriptOptionFunc(func(c *scriptConfig) { c.shadow, c.shadowSet = sh, true })
+// WithShadow lets the script turn shadow traffic to the candidate on and
+// off with shadow_on(rate) and shadow_off(). Close turns it off.
+func WithShadow(sh sentinel.ShadowControl) Option {
+	return optionFunc(func(c *options) { c.shadow, c.shadowSet = sh, true })
 }
 
-func (c *scriptConfig) checkHost() error {
+func (c *options) checkHost() error {
 	switch {
 	case c.warmupSet && c.warmup == nil:
-		return fmt.Errorf("%w: script warm-up is nil", ErrBadOption)
+		return config.Errorf(ErrBadOption, "WithWarmup", nil, "the warm-up is nil")
 	case c.warmupTimeout < 0:
-		return fmt.Errorf("%w: script warm-up timeout %v, want a positive duration", ErrBadOption, c.warmupTimeout)
+		return config.Errorf(ErrBadOption, "WithWarmup", c.warmupTimeout, "want a positive timeout, or 0 for 2 minutes")
 	case c.shadowSet && c.shadow == nil:
-		return fmt.Errorf("%w: script shadow control is nil", ErrBadOption)
+		return config.Errorf(ErrBadOption, "WithShadow", nil, "the shadow control is nil")
 	}
 	if c.warmupTimeout == 0 {
 		c.warmupTimeout = 2 * time.Minute
@@ -41,15 +43,14 @@ func (c *scriptConfig) checkHost() error {
 	return nil
 }
 
-// scriptHost is what a script may do beyond deciding: a warm-up and the
-// shadow switch. Guarded by Script.hostMu.
-type scriptHost struct {
+// host is what a script may do beyond deciding: a warm-up and the shadow
+// switch. Guarded by Script.hostMu.
+type host struct {
 	closed   bool
-	cancel   context.CancelFunc
-	done     chan struct{}
+	warm     ihost.Warmup
 	report   *interceptor.WarmupReport
 	warmErr  error
-	shadowSw shadowSwitch
+	shadowSw ihost.Switch
 }
 
 // WarmupDone returns a channel closed when the warm-up the script started
@@ -57,7 +58,7 @@ type scriptHost struct {
 func (s *Script) WarmupDone() <-chan struct{} {
 	s.hostMu.Lock()
 	defer s.hostMu.Unlock()
-	return s.host.done
+	return s.host.warm.Done()
 }
 
 // Close stops a running warm-up and waits for it, and turns the shadow
@@ -66,13 +67,10 @@ func (s *Script) WarmupDone() <-chan struct{} {
 func (s *Script) Close() error {
 	s.hostMu.Lock()
 	s.host.closed = true
-	cancel, done := s.host.cancel, s.host.done
+	warm := s.host.warm
 	err := s.setShadowLocked("", false, 0)
 	s.hostMu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
+	warm.Stop()
 	return err
 }
 
@@ -84,7 +82,7 @@ func (s *Script) closed() bool {
 
 // setShadowLocked turns the shadow copies to candidate on at rate, or off.
 func (s *Script) setShadowLocked(candidate string, on bool, rate float64) error {
-	return s.host.shadowSw.set(s.cfg.shadow, candidate, on, rate)
+	return s.host.shadowSw.Set(s.cfg.shadow, candidate, on, rate)
 }
 
 // hostBuiltins are the builtins of the Script's host facilities.
@@ -109,21 +107,14 @@ func warmupStartBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.
 	}
 	s.hostMu.Lock()
 	defer s.hostMu.Unlock()
-	if s.host.done != nil || s.host.closed {
+	if s.host.warm.Done() != nil || s.host.closed {
 		return starlark.None, nil
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), s.cfg.warmupTimeout)
-	done := make(chan struct{})
-	s.host.cancel, s.host.done = cancel, done
-	warm, candidate := s.cfg.warmup, t.st.Candidate
-	go func() {
-		defer close(done)
-		defer cancel()
-		rep, err := runWarmup(wctx, warm, candidate)
+	s.host.warm.Start(t.ctx, s.cfg.warmupTimeout, t.st.Candidate, s.cfg.warmup, func(rep *interceptor.WarmupReport, err error) {
 		s.hostMu.Lock()
 		s.host.report, s.host.warmErr = rep, err
 		s.hostMu.Unlock()
-	}()
+	})
 	return starlark.None, nil
 }
 
@@ -139,16 +130,9 @@ func warmupStatusBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark
 	s.hostMu.Lock()
 	defer s.hostMu.Unlock()
 	h := &s.host
-	finished := false
-	if h.done != nil {
-		select {
-		case <-h.done:
-			finished = true
-		default:
-		}
-	}
+	finished := h.warm.Finished()
 	d := starlark.StringDict{
-		"started":    starlark.Bool(h.done != nil),
+		"started":    starlark.Bool(h.warm.Done() != nil),
 		"done":       starlark.Bool(finished),
 		"has_report": starlark.False,
 		"passed":     starlark.False,

@@ -1,4 +1,4 @@
-package sentinel_test
+package script_test
 
 import (
 	"context"
@@ -7,14 +7,15 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/script"
 )
 
 // A policy script that starts at 1 %, doubles the candidate's weight after
 // every healthy minute and rolls back on the judge's failure. Here Decide is
 // called by hand on two states; a sentinel made with sentinel.New(split,
 // source, policy) calls it every tick.
-func ExampleNewScript() {
-	policy, err := sentinel.NewScript("double.star", `
+func ExampleNew() {
+	policy, err := script.New("double.star", `
 def on_tick(state):
     if state.verdict.outcome == "fail":
         rollback("the judge failed the candidate: " + state.verdict.reason)
@@ -24,7 +25,7 @@ def on_tick(state):
         set_weight(min(2 * state.candidate_weight, TOTAL_WEIGHT))
     else:
         hold("%s of %s in step %s" % (duration(state.in_step), duration(params.step_seconds), state.step_name))
-`, sentinel.WithScriptParams(map[string]any{"first": 100, "step_seconds": time.Minute}))
+`, script.WithParams(map[string]any{"first": 100, "step_seconds": time.Minute}))
 	if err != nil {
 		panic(err)
 	}
