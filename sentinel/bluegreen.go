@@ -12,6 +12,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/internal/host"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -116,7 +117,9 @@ type BlueGreenConfig struct {
 	Alpha float64
 }
 
-func (c BlueGreenConfig) withDefaults() (BlueGreenConfig, error) {
+// WithDefaults returns c with its zero fields set to their defaults, or an
+// error naming the first bad field.
+func (c BlueGreenConfig) WithDefaults() (BlueGreenConfig, error) {
 	setDur := func(d *time.Duration, def time.Duration) {
 		if *d == 0 {
 			*d = def
@@ -148,103 +151,39 @@ func (c BlueGreenConfig) withDefaults() (BlueGreenConfig, error) {
 	setDur(&c.LatencyMargin, 10*time.Millisecond)
 	setF(&c.Alpha, 0.01)
 
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: BlueGreenConfig."+format, append([]any{ErrBadOption}, args...)...)
-	}
 	between := func(x, lo, hi float64) bool { return x > lo && x < hi }
-	switch {
-	case c.Warmup == nil:
-		return c, bad("Warmup is nil: the warm-up is the gate of the cut-over (see WarmupOn)")
-	case c.WarmupTimeout < 0:
-		return c, bad("WarmupTimeout = %v, want a positive duration", c.WarmupTimeout)
-	case !(c.ShadowRate > 0 && c.ShadowRate <= 1):
-		return c, bad("ShadowRate = %v, want a share in (0, 1]", c.ShadowRate)
-	case c.ShadowGrace < 0:
-		return c, bad("ShadowGrace = %v, want a positive duration", c.ShadowGrace)
-	case c.ShadowMinComparisons < 0:
-		return c, bad("ShadowMinComparisons = %d, want a positive number of comparisons", c.ShadowMinComparisons)
-	case !between(c.MismatchTolerance, 0, 1):
-		return c, bad("MismatchTolerance = %v, want a rate strictly between 0 and 1", c.MismatchTolerance)
-	case c.BaselineSpan < 0:
-		return c, bad("BaselineSpan = %v, want a positive duration", c.BaselineSpan)
-	case c.MinBaselineCalls < 0:
-		return c, bad("MinBaselineCalls = %d, want a positive number of calls", c.MinBaselineCalls)
-	case c.RollbackWindow < 0:
-		return c, bad("RollbackWindow = %v, want a positive duration", c.RollbackWindow)
-	case c.RollbackMinCalls < 0:
-		return c, bad("RollbackMinCalls = %d, want a positive number of calls", c.RollbackMinCalls)
-	case !(c.ErrorFactor >= 1) || math.IsInf(c.ErrorFactor, 0):
-		return c, bad("ErrorFactor = %v, want a finite factor of at least 1", c.ErrorFactor)
-	case !between(c.ErrorFloor, 0, 1):
-		return c, bad("ErrorFloor = %v, want a rate strictly between 0 and 1", c.ErrorFloor)
-	case !between(c.LatencyQuantile, 0, 1):
-		return c, bad("LatencyQuantile = %v, want a quantile strictly between 0 and 1", c.LatencyQuantile)
-	case !(c.LatencyFactor >= 1) || math.IsInf(c.LatencyFactor, 0):
-		return c, bad("LatencyFactor = %v, want a finite factor of at least 1", c.LatencyFactor)
-	case c.LatencyMargin < 0:
-		return c, bad("LatencyMargin = %v, want a positive duration", c.LatencyMargin)
-	case !between(c.Alpha, 0, 1):
-		return c, bad("Alpha = %v, want a probability strictly between 0 and 1", c.Alpha)
+	for _, f := range []struct {
+		name string
+		v    any
+		ok   bool
+		want string
+	}{
+		{"Warmup", nil, c.Warmup != nil, "the warm-up is nil: it is the gate of the cut-over (see WarmupOn)"},
+		{"WarmupTimeout", c.WarmupTimeout, c.WarmupTimeout >= 0, "want a positive duration"},
+		{"ShadowRate", c.ShadowRate, c.ShadowRate > 0 && c.ShadowRate <= 1, "want a share in (0, 1]"},
+		{"ShadowGrace", c.ShadowGrace, c.ShadowGrace >= 0, "want a positive duration"},
+		{"ShadowMinComparisons", c.ShadowMinComparisons, c.ShadowMinComparisons >= 0, "want a positive number of comparisons"},
+		{"MismatchTolerance", c.MismatchTolerance, between(c.MismatchTolerance, 0, 1), "want a rate strictly between 0 and 1"},
+		{"BaselineSpan", c.BaselineSpan, c.BaselineSpan >= 0, "want a positive duration"},
+		{"MinBaselineCalls", c.MinBaselineCalls, c.MinBaselineCalls >= 0, "want a positive number of calls"},
+		{"RollbackWindow", c.RollbackWindow, c.RollbackWindow >= 0, "want a positive duration"},
+		{"RollbackMinCalls", c.RollbackMinCalls, c.RollbackMinCalls >= 0, "want a positive number of calls"},
+		{"ErrorFactor", c.ErrorFactor, c.ErrorFactor >= 1 && !math.IsInf(c.ErrorFactor, 0), "want a finite factor of at least 1"},
+		{"ErrorFloor", c.ErrorFloor, between(c.ErrorFloor, 0, 1), "want a rate strictly between 0 and 1"},
+		{"LatencyQuantile", c.LatencyQuantile, between(c.LatencyQuantile, 0, 1), "want a quantile strictly between 0 and 1"},
+		{"LatencyFactor", c.LatencyFactor, c.LatencyFactor >= 1 && !math.IsInf(c.LatencyFactor, 0), "want a finite factor of at least 1"},
+		{"LatencyMargin", c.LatencyMargin, c.LatencyMargin >= 0, "want a positive duration"},
+		{"Alpha", c.Alpha, between(c.Alpha, 0, 1), "want a probability strictly between 0 and 1"},
+	} {
+		if !f.ok {
+			return c, config.Errorf(ErrBadOption, "BlueGreenConfig."+f.name, f.v, "%s", f.want)
+		}
 	}
 	return c, nil
 }
 
-// BlueGreen switches all the traffic from blue (the baseline) to green (the
-// candidate) in one step, behind three gates:
-//
-//  1. Warm-up (step "warmup"): on its first tick it starts the warm-up on
-//     a goroutine of its own (the tick does not wait) and holds until the
-//     report is in; a warm-up that fails or errs rolls back, before green
-//     had any traffic.
-//  2. Shadow grace (step "shadow", only with a Shadow): ShadowRate of
-//     blue's calls are copied to green for at least ShadowGrace; green's
-//     mismatch rate is tested sequentially against MismatchTolerance, and
-//     confident mismatches roll back. Then the shadow is turned off.
-//  3. Cut-over and rollback window: green gets all the traffic at once and
-//     is judged for RollbackWindow against blue's figures of the
-//     BaselineSpan before the cut-over (with all the traffic on green, the
-//     judge has no blue calls to compare with). A failed test rolls back
-//     at once: all the traffic to blue again. After the window, with
-//     RollbackMinCalls green calls and no failure, the rollout is promoted.
-//
-// The balancer keeps blue's endpoints connected for as long as the
-// resolver lists them, whatever their weight, so the rollback needs no new
-// connection: keep blue in the target through the window.
-//
-// The window's tests are one-sample sequential tests against stated
-// tolerances, the mixture SPRT of ShadowTest: green's error rate against
-// blue's reference rate × ErrorFactor + ErrorFloor, and the share of
-// green's calls slower than blue's LatencyQuantile × LatencyFactor +
-// LatencyMargin against 1 − LatencyQuantile. Each fails a green within its
-// tolerance with probability at most its share of Alpha, however many
-// ticks the window takes. The judge's verdict is honoured too: its Fail
-// rolls back at any step.
-//
-// The tests sum the whole window, so a green that breaks late in it needs
-// more failing calls to outweigh the good ones before it.
-//
-// Its decisions: ActionStart (weight 0, step "warmup") on the pending tick;
-// ActionAdvance (weight 0, step "shadow") when the warm-up passed and a
-// Shadow is set; ActionSetWeights (weight 10000, step "cutover", with an
-// alert) for the cut-over, which begins the step of the rollback window
-// and keeps the rollout progressing through it; ActionPromote at the end
-// of the window; ActionRollback on a failed warm-up, shadow gate, window
-// test or judge's verdict; ActionHold otherwise. Stage says StepCutover
-// from the tick that sees the cut-over applied.
-//
-// A BlueGreen is a StatefulStrategy: a Checkpoint holds its stage, the
-// gates' statistics and blue's reference figures, and a sentinel restored
-// from it carries on: in the warm-up the warm-up runs again, in the shadow
-// grace period the shadow is turned on again, and through the rollback
-// window green is judged on against the same reference. Restoring replaces
-// all the strategy's state, so a BlueGreen kept from one sentinel to the
-// next (as the fleet's leader keeps it) carries on the checkpoint's rollout,
-// not what it went through itself. Restore rejects a checkpoint past the
-// warm-up that lacks the strategy's state.
-//
-// A BlueGreen drives one rollout; make a new one for the next. Close it
-// (the sentinel's Close does) to stop a running warm-up and the shadow.
-type BlueGreen struct {
+// blueGreen is the strategy NewBlueGreen makes.
+type blueGreen struct {
 	cfg                    BlueGreenConfig
 	alphaShadow, alphaErrs float64
 	alphaLat               float64
@@ -280,13 +219,68 @@ type blueReference struct {
 	latency       bool    // whether the latency test runs
 }
 
-// NewBlueGreen checks cfg and fills its defaults.
-func NewBlueGreen(cfg BlueGreenConfig) (*BlueGreen, error) {
-	cfg, err := cfg.withDefaults()
+// NewBlueGreen returns the blue/green strategy: it switches all the
+// traffic from blue (the baseline) to green (the candidate) in one step,
+// behind three gates:
+//
+//  1. Warm-up (step "warmup"): on its first tick it starts the warm-up on
+//     a goroutine of its own (the tick does not wait) and holds until the
+//     report is in; a warm-up that fails or errs rolls back, before green
+//     had any traffic.
+//  2. Shadow grace (step "shadow", only with a Shadow): ShadowRate of
+//     blue's calls are copied to green for at least ShadowGrace; green's
+//     mismatch rate is tested sequentially against MismatchTolerance, and
+//     confident mismatches roll back. Then the shadow is turned off.
+//  3. Cut-over and rollback window: green gets all the traffic at once and
+//     is judged for RollbackWindow against blue's figures of the
+//     BaselineSpan before the cut-over (with all the traffic on green, the
+//     judge has no blue calls to compare with). A failed test rolls back
+//     at once: all the traffic to blue again. After the window, with
+//     RollbackMinCalls green calls and no failure, the rollout is promoted.
+//
+// The balancer keeps blue's endpoints connected for as long as the
+// resolver lists them, whatever their weight, so the rollback needs no new
+// connection: keep blue in the target through the window.
+//
+// The window's tests are one-sample sequential tests against stated
+// tolerances, judge.RateTest's mixture SPRT: green's error rate against
+// blue's reference rate × ErrorFactor + ErrorFloor, and the share of
+// green's calls slower than blue's LatencyQuantile × LatencyFactor +
+// LatencyMargin against 1 − LatencyQuantile. Each fails a green within its
+// tolerance with probability at most its share of Alpha, however many
+// ticks the window takes. The judge's verdict is honoured too: its Fail
+// rolls back at any step.
+//
+// The tests sum the whole window, so a green that breaks late in it needs
+// more failing calls to outweigh the good ones before it.
+//
+// Its decisions: ActionStart (weight 0, step "warmup") on the pending tick;
+// ActionAdvance (weight 0, step "shadow") when the warm-up passed and a
+// Shadow is set; ActionSetWeights (weight 10000, step "cutover", with an
+// alert) for the cut-over, which begins the step of the rollback window
+// and keeps the rollout progressing through it; ActionPromote at the end
+// of the window; ActionRollback on a failed warm-up, shadow gate, window
+// test or judge's verdict; ActionHold otherwise.
+//
+// The strategy is a StatefulStrategy: a Checkpoint holds its stage, the
+// gates' statistics and blue's reference figures, and a sentinel restored
+// from it carries on: in the warm-up the warm-up runs again, in the shadow
+// grace period the shadow is turned on again, and through the rollback
+// window green is judged on against the same reference. Restoring replaces
+// all the strategy's state, so a strategy kept from one rollout's sentinel
+// to the next (as the fleet's leader keeps it) carries on the checkpoint's
+// rollout, not what it went through itself. Restore rejects a checkpoint past the
+// warm-up that lacks the strategy's state.
+//
+// It drives one rollout; make a new one for the next. It is an io.Closer:
+// the sentinel's Close closes it, to stop a running warm-up and the shadow.
+// cfg is checked and its defaults filled as WithDefaults does.
+func NewBlueGreen(cfg BlueGreenConfig) (Strategy, error) {
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
-	b := &BlueGreen{cfg: cfg}
+	b := &blueGreen{cfg: cfg}
 	gates := 1.0
 	if cfg.Shadow != nil {
 		gates++
@@ -308,7 +302,7 @@ func NewBlueGreen(cfg BlueGreenConfig) (*BlueGreen, error) {
 }
 
 // newShadowGate makes the shadow grace period's test.
-func (b *BlueGreen) newShadowGate() (*judge.RateTest, error) {
+func (b *blueGreen) newShadowGate() (*judge.RateTest, error) {
 	return judge.NewRateTest(b.alphaShadow, judge.RateConfig{
 		Tolerance:      b.cfg.MismatchTolerance,
 		MinSamples:     max(b.cfg.ShadowMinComparisons, 1),
@@ -316,25 +310,22 @@ func (b *BlueGreen) newShadowGate() (*judge.RateTest, error) {
 	})
 }
 
-// Config returns the strategy's settings with the defaults filled in.
-func (b *BlueGreen) Config() BlueGreenConfig { return b.cfg }
-
 // Name implements Strategy.
-func (b *BlueGreen) Name() string { return "bluegreen" }
+func (b *blueGreen) Name() string { return "bluegreen" }
 
-// Stage returns the step the strategy is in: "" before the first tick
+// currentStage returns the step the strategy is in: "" before the first tick
 // (and after a restore in the warm-up, until the tick that starts the
 // warm-up again), StepWarmup, StepShadow, or StepCutover once the cut-over
 // has been applied.
-func (b *BlueGreen) Stage() string {
+func (b *blueGreen) currentStage() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.stage
 }
 
-// WarmupReport returns the warm-up's report, or nil while it runs (or if it
+// warmupReport returns the warm-up's report, or nil while it runs (or if it
 // failed without one).
-func (b *BlueGreen) WarmupReport() *interceptor.WarmupReport {
+func (b *blueGreen) warmupReport() *interceptor.WarmupReport {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.report
@@ -342,15 +333,15 @@ func (b *BlueGreen) WarmupReport() *interceptor.WarmupReport {
 
 // WarmupDone returns a channel that is closed when the warm-up has
 // finished, its report in; it is nil before the warm-up starts.
-func (b *BlueGreen) WarmupDone() <-chan struct{} {
+func (b *blueGreen) WarmupDone() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.warm.Done()
 }
 
 // Close stops a running warm-up and waits for it, and turns the shadow
-// off. It implements Closer.
-func (b *BlueGreen) Close() error {
+// off. It implements io.Closer.
+func (b *blueGreen) Close() error {
 	b.mu.Lock()
 	b.closed = true
 	warm := b.warm
@@ -361,11 +352,11 @@ func (b *BlueGreen) Close() error {
 }
 
 // Decide implements Strategy.
-func (b *BlueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
+func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return Hold("blue/green: the strategy is closed"), nil
+		return hold("blue/green: the strategy is closed"), nil
 	}
 	green, blue := s.Candidate, s.Baseline
 
@@ -425,7 +416,7 @@ func cutOver(s *State) bool {
 	return bw == 0 && s.CandidateWeight > 0
 }
 
-func (b *BlueGreen) startWarmupLocked(ctx context.Context, green string) {
+func (b *blueGreen) startWarmupLocked(ctx context.Context, green string) {
 	b.stage = StepWarmup
 	b.warm.Start(ctx, b.cfg.WarmupTimeout, green, b.cfg.Warmup, func(rep *interceptor.WarmupReport, err error) {
 		b.mu.Lock()
@@ -434,10 +425,10 @@ func (b *BlueGreen) startWarmupLocked(ctx context.Context, green string) {
 	})
 }
 
-func (b *BlueGreen) warmupLocked(s *State) (Decision, error) {
+func (b *blueGreen) warmupLocked(s *State) (Decision, error) {
 	green := s.Candidate
 	if !b.warm.Finished() {
-		return Hold(fmt.Sprintf("blue/green: warming %s up (%v so far)", green, s.InStep.Truncate(time.Millisecond))), nil
+		return hold(fmt.Sprintf("blue/green: warming %s up (%v so far)", green, s.InStep.Truncate(time.Millisecond))), nil
 	}
 	switch {
 	case b.warmErr != nil:
@@ -451,7 +442,7 @@ func (b *BlueGreen) warmupLocked(s *State) (Decision, error) {
 		return b.cutOverLocked(s, "warm-up passed ("+b.report.Reason+")")
 	}
 	if s.Phase != PhaseProgressing {
-		return Hold(fmt.Sprintf("blue/green: the warm-up of %s passed; the shadow grace period waits while the rollout is %s", green, s.Phase)), nil
+		return hold(fmt.Sprintf("blue/green: the warm-up of %s passed; the shadow grace period waits while the rollout is %s", green, s.Phase)), nil
 	}
 	if s.StepName == StepShadow {
 		// The step began on the previous tick: its window is the first with
@@ -467,7 +458,7 @@ func (b *BlueGreen) warmupLocked(s *State) (Decision, error) {
 			green, b.report.Reason, judge.Percent(b.cfg.ShadowRate), s.Baseline, green, b.cfg.ShadowGrace)}, nil
 }
 
-func (b *BlueGreen) shadowLocked(s *State) (Decision, error) {
+func (b *blueGreen) shadowLocked(s *State) (Decision, error) {
 	green := s.Candidate
 	// The shadow is on from the decision that began the step; this turns
 	// it on again only in a strategy restored from a checkpoint.
@@ -486,24 +477,24 @@ func (b *BlueGreen) shadowLocked(s *State) (Decision, error) {
 	case v.Outcome == judge.Fail:
 		return b.rollbackLocked(green, fmt.Sprintf("%s's replies differ from %s's too often: %s, reached at look %d", green, s.Baseline, figures, ev.FailedAtLook))
 	case s.InStep < b.cfg.ShadowGrace:
-		return Hold(fmt.Sprintf("blue/green: shadow grace %v of %v: %s", s.InStep.Truncate(time.Second), b.cfg.ShadowGrace, figures)), nil
+		return hold(fmt.Sprintf("blue/green: shadow grace %v of %v: %s", s.InStep.Truncate(time.Second), b.cfg.ShadowGrace, figures)), nil
 	case v.Outcome != judge.Pass:
-		return Hold("blue/green: shadow grace: " + v.Reason), nil
+		return hold("blue/green: shadow grace: " + v.Reason), nil
 	}
 	return b.cutOverLocked(s, "the shadow grace period passed: "+figures)
 }
 
 // cutOverLocked decides the cut-over once the gates have passed, if blue's
 // reference figures are in.
-func (b *BlueGreen) cutOverLocked(s *State, passed string) (Decision, error) {
+func (b *blueGreen) cutOverLocked(s *State, passed string) (Decision, error) {
 	green, blue := s.Candidate, s.Baseline
 	ref, ok := b.referenceLocked(s.Now, blue)
 	if !ok {
-		return Hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s's reference figures: %d of %d calls in the last %v",
+		return hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s's reference figures: %d of %d calls in the last %v",
 			passed, blue, ref.calls, b.cfg.MinBaselineCalls, b.cfg.BaselineSpan)), nil
 	}
 	if s.Phase != PhaseProgressing {
-		return Hold(fmt.Sprintf("blue/green: %s; the cut-over waits while the rollout is %s", passed, s.Phase)), nil
+		return hold(fmt.Sprintf("blue/green: %s; the cut-over waits while the rollout is %s", passed, s.Phase)), nil
 	}
 	b.ref, b.cutAsked, b.cutAt = ref, true, s.Now
 	return Decision{Action: ActionSetWeights, Weight: balancer.TotalWeight, StepName: StepCutover,
@@ -514,7 +505,7 @@ func (b *BlueGreen) cutOverLocked(s *State, passed string) (Decision, error) {
 	}, nil
 }
 
-func (b *BlueGreen) describeRef(blue string) string {
+func (b *blueGreen) describeRef(blue string) string {
 	r := b.ref
 	s := fmt.Sprintf("%s's %s errors (%d/%d): green may have up to %s", blue, judge.Percent(r.rate), r.errors, r.calls, judge.Percent(r.errTolerance))
 	if r.latency {
@@ -530,7 +521,7 @@ func seconds(x float64) time.Duration {
 
 // recordBlueLocked keeps blue's primary figures of this tick, and drops
 // those older than BaselineSpan.
-func (b *BlueGreen) recordBlueLocked(s *State) {
+func (b *blueGreen) recordBlueLocked(s *State) {
 	r := s.Window.Version(s.Baseline).Role(balancer.RolePrimary)
 	if r.Calls > 0 {
 		w := &telemetry.Window{Versions: map[string]*telemetry.VersionStats{
@@ -549,7 +540,7 @@ func (b *BlueGreen) recordBlueLocked(s *State) {
 
 // referenceLocked sums blue's figures of the last BaselineSpan into the
 // reference; ok is false while they hold fewer than MinBaselineCalls calls.
-func (b *BlueGreen) referenceLocked(now time.Time, blue string) (blueReference, bool) {
+func (b *blueGreen) referenceLocked(now time.Time, blue string) (blueReference, bool) {
 	acc := new(telemetry.Window)
 	for _, t := range b.blue {
 		if now.Sub(t.at) <= b.cfg.BaselineSpan {
@@ -574,7 +565,7 @@ func (b *BlueGreen) referenceLocked(now time.Time, blue string) (blueReference, 
 }
 
 // startWindowLocked makes the rollback window's tests from the reference.
-func (b *BlueGreen) startWindowLocked() error {
+func (b *blueGreen) startWindowLocked() error {
 	errTest, latTest, err := b.windowTests(b.ref)
 	if err != nil {
 		return err
@@ -589,7 +580,7 @@ const windowMinFailCalls = 50
 
 // windowTests makes the rollback window's tests from ref: the error test,
 // and the latency test if ref has a latency bound (else nil).
-func (b *BlueGreen) windowTests(ref blueReference) (errTest, latTest *judge.RateTest, err error) {
+func (b *blueGreen) windowTests(ref blueReference) (errTest, latTest *judge.RateTest, err error) {
 	minFail := min(b.cfg.RollbackMinCalls, windowMinFailCalls)
 	errTest, err = judge.NewRateTest(b.alphaErrs, judge.RateConfig{
 		Tolerance: ref.errTolerance, MinSamples: max(minFail, 1), MinStepSamples: max(b.cfg.RollbackMinCalls, 1),
@@ -604,7 +595,7 @@ func (b *BlueGreen) windowTests(ref blueReference) (errTest, latTest *judge.Rate
 }
 
 // windowLocked judges green in the rollback window.
-func (b *BlueGreen) windowLocked(s *State) (Decision, error) {
+func (b *blueGreen) windowLocked(s *State) (Decision, error) {
 	green, blue := s.Candidate, s.Baseline
 	// Off since the cut-over; this turns it off only in a strategy
 	// restored from a checkpoint whose shadow it had turned on.
@@ -644,15 +635,15 @@ func (b *BlueGreen) windowLocked(s *State) (Decision, error) {
 	sum := strings.Join(figures, "; ")
 	switch {
 	case in < b.cfg.RollbackWindow:
-		return Hold(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, sum)), nil
+		return hold(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, sum)), nil
 	case b.errTest.Verdict().Outcome != judge.Pass || !latPass:
-		return Hold(fmt.Sprintf("blue/green: the rollback window is over but %s needs %d calls in it to pass: %s", green, b.cfg.RollbackMinCalls, sum)), nil
+		return hold(fmt.Sprintf("blue/green: the rollback window is over but %s needs %d calls in it to pass: %s", green, b.cfg.RollbackMinCalls, sum)), nil
 	}
 	return Decision{Action: ActionPromote,
 		Reason: fmt.Sprintf("blue/green: %s passed the rollback window of %v: %s", green, b.cfg.RollbackWindow, sum)}, nil
 }
 
-func (b *BlueGreen) rollbackLocked(green, why string) (Decision, error) {
+func (b *blueGreen) rollbackLocked(green, why string) (Decision, error) {
 	if err := b.setShadowLocked(green, false); err != nil {
 		return Decision{Action: ActionRollback, Reason: "blue/green: " + why + " (turning the shadow off failed: " + err.Error() + ")"}, nil
 	}
@@ -660,6 +651,6 @@ func (b *BlueGreen) rollbackLocked(green, why string) (Decision, error) {
 }
 
 // setShadowLocked turns the shadow copies to green on or off.
-func (b *BlueGreen) setShadowLocked(green string, on bool) error {
+func (b *blueGreen) setShadowLocked(green string, on bool) error {
 	return b.shadowSw.Set(b.cfg.Shadow, green, on, b.cfg.ShadowRate)
 }

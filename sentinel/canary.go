@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
@@ -23,25 +24,16 @@ type CanaryConfig struct {
 	MinStepCalls int64
 }
 
-// DefaultCanarySteps are the canary's default weights: 1 %, 5 %, 25 %, 50 %,
-// 100 %.
-var DefaultCanarySteps = []int{100, 500, 2500, 5000, 10000}
+// defaultCanarySteps are the canary's default weights: 1 %, 5 %, 25 %,
+// 50 %, 100 %.
+var defaultCanarySteps = []int{100, 500, 2500, 5000, 10000}
 
-// Canary moves traffic to the candidate step by step. Each step lasts at
-// least its minimum duration and number of candidate calls, and advances only
-// on the judge's Pass (errors, latency and, if enabled, shadow mismatches);
-// the judge's Fail rolls back at once, at any step. It advances to the first
-// of its Steps above the candidate's weight as the rollout set it
-// (State.TargetWeight), so that after a weight set by hand (SetWeight) it
-// goes on upwards from there; with no step above, it promotes.
-type Canary struct {
-	cfg CanaryConfig
-}
-
-// NewCanary checks cfg and fills its defaults.
-func NewCanary(cfg CanaryConfig) (*Canary, error) {
+// WithDefaults returns cfg with its zero fields set to their defaults (and
+// 10000 after the last step if it is not there), or an error naming the
+// first bad field.
+func (cfg CanaryConfig) WithDefaults() (CanaryConfig, error) {
 	if cfg.Steps == nil {
-		cfg.Steps = DefaultCanarySteps
+		cfg.Steps = defaultCanarySteps
 	}
 	if cfg.MinStepDuration == 0 {
 		cfg.MinStepDuration = time.Minute
@@ -51,33 +43,50 @@ func NewCanary(cfg CanaryConfig) (*Canary, error) {
 	}
 	switch {
 	case len(cfg.Steps) == 0:
-		return nil, fmt.Errorf("%w: CanaryConfig.Steps is empty", ErrBadOption)
+		return cfg, config.Errorf(ErrBadOption, "CanaryConfig.Steps", nil, "empty, want at least one weight")
 	case cfg.MinStepDuration < 0:
-		return nil, fmt.Errorf("%w: CanaryConfig.MinStepDuration = %v, want ≥ 0", ErrBadOption, cfg.MinStepDuration)
+		return cfg, config.Errorf(ErrBadOption, "CanaryConfig.MinStepDuration", cfg.MinStepDuration, "want ≥ 0")
 	case cfg.MinStepCalls < 0:
-		return nil, fmt.Errorf("%w: CanaryConfig.MinStepCalls = %d, want ≥ 0", ErrBadOption, cfg.MinStepCalls)
+		return cfg, config.Errorf(ErrBadOption, "CanaryConfig.MinStepCalls", cfg.MinStepCalls, "want ≥ 0")
 	}
 	prev := 0
 	for i, w := range cfg.Steps {
 		if w <= prev || w > balancer.TotalWeight {
-			return nil, fmt.Errorf("%w: CanaryConfig.Steps[%d] = %d, want more than %d and at most %d", ErrBadOption, i, w, prev, balancer.TotalWeight)
+			return cfg, config.Errorf(ErrBadOption, fmt.Sprintf("CanaryConfig.Steps[%d]", i), w, "want more than %d and at most %d", prev, balancer.TotalWeight)
 		}
 		prev = w
 	}
 	if prev != balancer.TotalWeight {
 		cfg.Steps = append(append([]int(nil), cfg.Steps...), balancer.TotalWeight)
 	}
-	return &Canary{cfg: cfg}, nil
+	return cfg, nil
 }
 
-// Config returns the strategy's settings with the defaults filled in.
-func (c *Canary) Config() CanaryConfig { return c.cfg }
+// NewCanary returns the canary strategy: it moves traffic to the candidate
+// step by step. Each step lasts at least its minimum duration and number of
+// candidate calls, and advances only on the judge's Pass (errors, latency
+// and, if enabled, shadow mismatches); the judge's Fail rolls back at once,
+// at any step. It advances to the first of its Steps above the candidate's
+// weight as the rollout set it (Position.TargetWeight), so that after a
+// weight set by hand (SetWeight) it goes on upwards from there; with no
+// step above, it promotes. cfg is checked and its defaults filled as
+// WithDefaults does.
+func NewCanary(cfg CanaryConfig) (Strategy, error) {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &canary{cfg: cfg}, nil
+}
 
-// Name implements Strategy.
-func (c *Canary) Name() string { return "canary" }
+// canary is the strategy NewCanary makes.
+type canary struct {
+	cfg CanaryConfig
+}
 
-// Decide implements Strategy.
-func (c *Canary) Decide(_ context.Context, s *State) (Decision, error) {
+func (c *canary) Name() string { return "canary" }
+
+func (c *canary) Decide(_ context.Context, s *State) (Decision, error) {
 	steps := c.cfg.Steps
 	if s.Phase == PhasePending {
 		return Decision{Action: ActionStart, Weight: steps[0], StepName: StepLabel(steps[0]),
@@ -87,17 +96,17 @@ func (c *Canary) Decide(_ context.Context, s *State) (Decision, error) {
 		return Decision{Action: ActionRollback, Reason: "the judge failed the candidate: " + s.Verdict.Reason}, nil
 	}
 	if s.Phase != PhaseProgressing {
-		return Hold("the rollout is " + string(s.Phase)), nil
+		return hold("the rollout is " + string(s.Phase)), nil
 	}
 	k := s.Step // 1-based
 	if s.InStep < c.cfg.MinStepDuration {
-		return Hold(fmt.Sprintf("step %d (%s): %v of %v", k, s.StepName, s.InStep.Truncate(time.Second), c.cfg.MinStepDuration)), nil
+		return hold(fmt.Sprintf("step %d (%s): %v of %v", k, s.StepName, s.InStep.Truncate(time.Second), c.cfg.MinStepDuration)), nil
 	}
 	if s.StepCalls < c.cfg.MinStepCalls {
-		return Hold(fmt.Sprintf("step %d (%s): %d of %d candidate calls", k, s.StepName, s.StepCalls, c.cfg.MinStepCalls)), nil
+		return hold(fmt.Sprintf("step %d (%s): %d of %d candidate calls", k, s.StepName, s.StepCalls, c.cfg.MinStepCalls)), nil
 	}
 	if s.Verdict.Outcome != judge.Pass {
-		return Hold(fmt.Sprintf("step %d (%s): %s", k, s.StepName, s.Verdict.Reason)), nil
+		return hold(fmt.Sprintf("step %d (%s): %s", k, s.StepName, s.Verdict.Reason)), nil
 	}
 	next := nextStep(steps, s.TargetWeight)
 	if next < 0 {

@@ -21,7 +21,7 @@ import (
 
 const callsPerTick = 200
 
-func e2eCanary(t *testing.T) *sentinel.Canary {
+func e2eCanary(t *testing.T) sentinel.Strategy {
 	t.Helper()
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: 3 * time.Second, MinStepCalls: 100})
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func TestE2ECanaryFailingIsRolledBack(t *testing.T) {
 		maxCanaryWeight  int
 		stableFailedSeen int
 	)
-	for ; ticks < 60 && !e.s.Phase().Final(); ticks++ {
+	for ; ticks < 60 && !e.s.Status().Phase.Final(); ticks++ {
 		got := e.load(callsPerTick)
 		canaryCalls += got.total("canary")
 		canaryFailed += got.failed["canary"]
@@ -53,7 +53,7 @@ func TestE2ECanaryFailingIsRolledBack(t *testing.T) {
 		ev = e.tick()
 		maxCanaryWeight = max(maxCanaryWeight, e.split.Weight("canary"))
 	}
-	require.Equal(t, sentinel.PhaseRolledBack, e.s.Phase(), "after %d ticks: %s", ticks, ev.Reason)
+	require.Equal(t, sentinel.PhaseRolledBack, e.s.Status().Phase, "after %d ticks: %s", ticks, ev.Reason)
 	assert.Equal(t, sentinel.ActionRollback, ev.Action)
 	require.NotNil(t, ev.Verdict)
 	assert.Equal(t, judge.TestErrors, ev.Verdict.Test)
@@ -79,14 +79,14 @@ func TestE2ECanaryHealthyReachesFullTraffic(t *testing.T) {
 	var weights []int
 	var ev sentinel.Event
 	failed := 0
-	for ticks := 0; ticks < 80 && !e.s.Phase().Final(); ticks++ {
+	for ticks := 0; ticks < 80 && !e.s.Status().Phase.Final(); ticks++ {
 		failed += e.load(callsPerTick).failures()
 		ev = e.tick()
 		if w := e.split.Weight("canary"); len(weights) == 0 || weights[len(weights)-1] != w {
 			weights = append(weights, w)
 		}
 	}
-	require.Equal(t, sentinel.PhasePromoted, e.s.Phase(), ev.Reason)
+	require.Equal(t, sentinel.PhasePromoted, e.s.Status().Phase, ev.Reason)
 	assert.Equal(t, []int{1000, 5000, 10000}, weights, "every step in order")
 	assert.Zero(t, failed)
 	e.assertAlerted(sentinel.ActionPromote)
@@ -97,7 +97,7 @@ func TestE2ECanaryHealthyReachesFullTraffic(t *testing.T) {
 
 // startBlueGreen sets up a blue/green rollout; with shadow on, green is
 // compared with blue during a grace period.
-func startBlueGreen(t *testing.T, shadow bool) (*e2e, *sentinel.BlueGreen, *interceptor.Shadow) {
+func startBlueGreen(t *testing.T, shadow bool) (*e2e, sentinel.Strategy, *interceptor.Shadow) {
 	t.Helper()
 	cfg := sentinel.BlueGreenConfig{
 		ShadowRate:           0.5,
@@ -138,17 +138,17 @@ func startBlueGreen(t *testing.T, shadow bool) (*e2e, *sentinel.BlueGreen, *inte
 
 // runToCutover ticks until the cut-over and checks that green had no
 // primary traffic before it.
-func runToCutover(t *testing.T, e *e2e, bg *sentinel.BlueGreen) {
+func runToCutover(t *testing.T, e *e2e, bg sentinel.Strategy) {
 	t.Helper()
 	e.load(callsPerTick)
 	ev := e.tick()
 	require.Equal(t, sentinel.ActionStart, ev.Action, ev.Reason)
 	select {
-	case <-bg.WarmupDone():
+	case <-sentinel.BlueGreenWarmupDone(bg):
 	case <-time.After(30 * time.Second):
 		t.Fatal("the warm-up did not finish")
 	}
-	rep := bg.WarmupReport()
+	rep := sentinel.BlueGreenReport(bg)
 	require.NotNil(t, rep)
 	assert.True(t, rep.Passed, rep.Reason)
 	assert.Len(t, rep.Endpoints, e2eServers, "every green server warmed")
@@ -166,7 +166,7 @@ func runToCutover(t *testing.T, e *e2e, bg *sentinel.BlueGreen) {
 	}
 	require.Equal(t, sentinel.ActionSetWeights, ev.Action, ev.Reason)
 	assert.Equal(t, 10000, e.split.Weight("green"), "one step to all the traffic")
-	assert.Equal(t, sentinel.PhaseProgressing, e.s.Phase())
+	assert.Equal(t, sentinel.PhaseProgressing, e.s.Status().Phase)
 }
 
 func TestE2EBlueGreenCutOverSucceeds(t *testing.T) {
@@ -179,7 +179,7 @@ func TestE2EBlueGreenCutOverSucceeds(t *testing.T) {
 
 	var ev sentinel.Event
 	afterCut := served{ok: map[string]int{}, failed: map[string]int{}}
-	for ticks := 0; ticks < 30 && !e.s.Phase().Final(); ticks++ {
+	for ticks := 0; ticks < 30 && !e.s.Status().Phase.Final(); ticks++ {
 		got := e.load(callsPerTick)
 		for v, n := range got.ok {
 			afterCut.ok[v] += n
@@ -190,7 +190,7 @@ func TestE2EBlueGreenCutOverSucceeds(t *testing.T) {
 		assert.Len(t, e.split.ReadyEndpoints("blue"), e2eServers, "blue stays connected through the window")
 		ev = e.tick()
 	}
-	require.Equal(t, sentinel.PhasePromoted, e.s.Phase(), ev.Reason)
+	require.Equal(t, sentinel.PhasePromoted, e.s.Status().Phase, ev.Reason)
 	assert.Equal(t, sentinel.ActionPromote, ev.Action)
 	assert.Contains(t, ev.Reason, "passed the rollback window")
 	assert.Zero(t, afterCut.failures())
@@ -208,17 +208,17 @@ func TestE2EBlueGreenFailingGreenIsRolledBack(t *testing.T) {
 		require.Zero(t, e.load(callsPerTick).failures())
 		require.Equal(t, sentinel.ActionHold, e.tick().Action)
 	}
-	require.Equal(t, sentinel.StepCutover, bg.Stage())
+	require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
 
 	e.fleet.SetFaults("green", demoserver.Faults{ErrorRate: 0.2})
 	var ev sentinel.Event
 	failed, ticks := 0, 0
-	for ; ticks < 30 && !e.s.Phase().Final(); ticks++ {
+	for ; ticks < 30 && !e.s.Status().Phase.Final(); ticks++ {
 		got := e.load(callsPerTick)
 		failed += got.failed["green"]
 		ev = e.tick()
 	}
-	require.Equal(t, sentinel.PhaseRolledBack, e.s.Phase(), ev.Reason)
+	require.Equal(t, sentinel.PhaseRolledBack, e.s.Status().Phase, ev.Reason)
 	assert.Equal(t, sentinel.ActionRollback, ev.Action)
 	assert.Contains(t, ev.Reason, "fails more often than blue did before the cut-over")
 	assert.Less(t, 2+ticks, 5, "rolled back inside the rollback window of 5 s")

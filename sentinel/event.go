@@ -6,25 +6,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
-// Event is one decision with its evidence: what was done, by whom, why, and
-// the figures and verdict it rested on.
+// Event is one decision with its evidence: what was done, by whom, why,
+// where it left the rollout, and the figures and verdict it rested on.
 type Event struct {
-	Seq      uint64            `json:"seq"`
-	Time     time.Time         `json:"time"`
-	Action   Action            `json:"action"`
-	From     Phase             `json:"from"`
-	Phase    Phase             `json:"phase"`
-	Step     int               `json:"step"`
-	StepName string            `json:"stepName,omitempty"`
-	Weights  []balancer.Weight `json:"weights"`
-	Reason   string            `json:"reason"`
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Action Action    `json:"action"`
+	From   Phase     `json:"from"`
+	Reason string    `json:"reason"`
 	// Who made the decision: "sentinel" (the strategy), or the name given to
 	// a manual control.
-	Who     string         `json:"who"`
+	Who string `json:"who"`
+	// Position is where the rollout stands after the decision.
+	Position
 	Verdict *judge.Verdict `json:"verdict,omitempty"`
 	// Figures are each version's figures over the current step.
 	Figures map[string]VersionFigures `json:"figures,omitempty"`
@@ -33,8 +30,8 @@ type Event struct {
 	DryRun bool `json:"dryRun,omitempty"`
 }
 
-// Attrs renders the event for slog.
-func (e Event) Attrs() []slog.Attr {
+// attrs renders the event for slog.
+func (e Event) attrs() []slog.Attr {
 	attrs := []slog.Attr{
 		slog.Uint64("seq", e.Seq),
 		slog.String("action", string(e.Action)),
@@ -61,22 +58,11 @@ func (e Event) Attrs() []slog.Attr {
 
 // Alerter is told of every event that needs a person: a rollback, an abort, a
 // promotion, a pause, a failing metric source or policy, and alerts a policy
-// raises. Alert runs on the sentinel's alert goroutine, never on the tick.
+// raises. Alert runs on the sentinel's alert goroutine, never on the tick,
+// bounded by a timeout of 30 s. Every such event is also logged at Warn
+// level.
 type Alerter interface {
 	Alert(ctx context.Context, e Event) error
-}
-
-// LogAlerter writes alerts to a slog.Logger at Warn level.
-type LogAlerter struct{ Logger *slog.Logger }
-
-// Alert implements Alerter.
-func (a LogAlerter) Alert(ctx context.Context, e Event) error {
-	l := a.Logger
-	if l == nil {
-		l = slog.Default()
-	}
-	l.LogAttrs(ctx, slog.LevelWarn, "ninelives alert: "+e.Reason, e.Attrs()...)
-	return nil
 }
 
 // alertQueue hands events to the alerters on one goroutine, so a slow

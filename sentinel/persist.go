@@ -3,11 +3,9 @@ package sentinel
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
@@ -17,32 +15,29 @@ import (
 
 // This file lets a rollout outlive the sentinel that runs it: Checkpoint
 // reads where a rollout stands, judge statistics included, and Restore
-// starts another sentinel from there, as a standby does when it takes a
-// fleet's rollout over. Both are plain data that encode to JSON.
+// carries it on from there, as a standby does when it takes a fleet's
+// rollout over. Both are plain data that encode to JSON.
 
-// ErrBadCheckpoint is returned, wrapped, for a checkpoint or judge state
-// that Restore rejects.
+// ErrBadCheckpoint is returned, wrapped, for a checkpoint Restore rejects.
 var ErrBadCheckpoint = errors.New("ninelives: bad checkpoint")
 
-// Checkpoint is where a rollout stands: its phase, step and weights, the
-// figures of the current step, the judge's statistics and the strategy's
-// own state (for a StatefulStrategy such as BlueGreen). A sentinel restored
-// from it carries on the same step with the same evidence, so the weights
-// do not jump and the false-rollback budget α is spent once over the whole
-// rollout, however many sentinels take turns running it.
+// checkpointFormat is the Format of the checkpoints Checkpoint returns.
+const checkpointFormat = 1
+
+// Checkpoint is where a rollout stands, with what a sentinel needs to carry
+// it on: the figures of the current step, the judge's statistics and the
+// strategy's own state (for a StatefulStrategy such as blue/green's). A
+// sentinel restored from it carries on the same step with the same
+// evidence, so the weights do not jump and the false-rollback budget α is
+// spent once over the whole rollout, however many sentinels take turns
+// running it.
 type Checkpoint struct {
-	Baseline  string            `json:"baseline"`
-	Candidate string            `json:"candidate"`
-	Phase     Phase             `json:"phase"`
-	Step      int               `json:"step"`
-	StepName  string            `json:"stepName,omitempty"`
-	StepStart time.Time         `json:"stepStart"`
-	Started   time.Time         `json:"started"`
-	Weights   []balancer.Weight `json:"weights"`
-	// TargetWeight is State.TargetWeight; nil (a checkpoint from before it
-	// was kept) takes the candidate's weight in Weights, or in a dry run
-	// the weight the step is named for ("25%"), if it is named for one.
-	TargetWeight *int `json:"targetWeight,omitempty"`
+	Position
+	// Format is 1 in the checkpoints Checkpoint returns. A checkpoint
+	// without one (0, from before TargetWeight was kept) has its target
+	// worked out on Restore: the candidate's weight in Weights, or in a dry
+	// run the weight the step is named for ("25%"), if it is named for one.
+	Format int `json:"format,omitempty"`
 	// StepWindow adds up the ticks of the current step (nil: none yet).
 	StepWindow *telemetry.Window `json:"stepWindow,omitempty"`
 	// Judge is the judge's statistics; nil restores a fresh judge (which
@@ -62,20 +57,7 @@ func (s *Sentinel) Checkpoint() Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	js := s.judge.State()
-	target := s.target
-	cp := Checkpoint{
-		Baseline:     s.cfg.baseline,
-		Candidate:    s.cfg.candidate,
-		Phase:        s.phase,
-		Step:         s.step,
-		StepName:     s.stepName,
-		StepStart:    s.stepStart,
-		Started:      s.started,
-		Weights:      s.split.Weights(),
-		TargetWeight: &target,
-		StepWindow:   s.stepWindow.Clone(),
-		Judge:        &js,
-	}
+	cp := Checkpoint{Position: s.positionLocked(), Format: checkpointFormat, StepWindow: s.stepWindow.Clone(), Judge: &js}
 	if st, ok := statefulOf(s.strategy); ok {
 		state, err := st.StrategyState()
 		if err != nil {
@@ -105,88 +87,120 @@ func statefulOf(st Strategy) (StatefulStrategy, bool) {
 	return nil, false
 }
 
-// Restore makes a sentinel, as New does, that carries on the rollout of cp:
-// same phase, step and step start, the split set to cp's weights (unless
-// in a dry run), the step's figures, the judge's statistics and, for a
-// StatefulStrategy, the strategy's own state. The options must name the
-// same baseline and candidate, and the judge must be configured as the one
-// that made cp. A checkpoint that does not fit, or that a StatefulStrategy
-// cannot carry on from (a blue/green rollout past its warm-up without the
-// strategy's state), is rejected with an error naming the field before
-// anything moves. (The strategy's state is restored just before the split
-// takes cp's weights: if the split refuses them, the strategy keeps cp's
-// state.)
-func Restore(split *balancer.Split, source telemetry.MetricSource, strategy Strategy, cp Checkpoint, opts ...Option) (*Sentinel, error) {
-	s, err := New(split, source, strategy, opts...)
-	if err != nil {
-		return nil, err
+// Restore carries on the rollout of cp from here: the same phase, step and
+// step start, the router set to cp's weights (unless in a dry run), the
+// step's figures, the judge's statistics and, for a StatefulStrategy, the
+// strategy's own state. What the sentinel went through before is dropped:
+// its events, its history and its judge's looks. The sentinel must name
+// the same baseline and candidate, and its judge must be configured as the
+// one that made cp. A checkpoint that does not fit, or that a
+// StatefulStrategy cannot carry on from (a blue/green rollout past its
+// warm-up without the strategy's state), is rejected with an error naming
+// the field before anything moves. (The strategy's state is restored just
+// before the router takes cp's weights: if the router refuses them, the
+// strategy keeps cp's state.) Restore waits for a tick in progress to end.
+func (s *Sentinel) Restore(cp Checkpoint) error {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return config.Errorf(ErrBadCheckpoint, "Restore", nil, "the sentinel is closed")
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrBadCheckpoint}, args...)...)
+	if err := s.checkCheckpoint(cp); err != nil {
+		return err
 	}
-	switch {
-	case cp.Baseline != s.cfg.baseline || cp.Candidate != s.cfg.candidate:
-		return nil, bad("Checkpoint baseline %q and candidate %q, the sentinel has %q and %q", cp.Baseline, cp.Candidate, s.cfg.baseline, s.cfg.candidate)
-	case !cp.Phase.Valid():
-		return nil, bad("Checkpoint.Phase = %q, want one of pending, progressing, paused, promoted, rolled_back, aborted", cp.Phase)
-	case cp.Step < 0:
-		return nil, bad("Checkpoint.Step = %d, want ≥ 0", cp.Step)
-	case cp.Phase == PhasePending && cp.Step != 0:
-		return nil, bad("Checkpoint.Step = %d in the pending phase, want 0", cp.Step)
-	case cp.TargetWeight != nil && (*cp.TargetWeight < 0 || *cp.TargetWeight > balancer.TotalWeight):
-		return nil, bad("Checkpoint.TargetWeight = %d, want 0..%d", *cp.TargetWeight, balancer.TotalWeight)
-	}
-	target := targetOf(cp, s.cfg.dryRun, split.Weight(s.cfg.candidate))
 	stepWindow := new(telemetry.Window)
 	if err := stepWindow.Merge(cp.StepWindow); err != nil {
-		return nil, bad("Checkpoint.StepWindow: %s", inner(err))
+		return config.Under(ErrBadCheckpoint, "Checkpoint.StepWindow", err)
 	}
-	j, err := judge.New(s.cfg.judge)
+	j, err := s.restoredJudge(cp.Judge)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if cp.Judge != nil {
-		if err := j.Restore(*cp.Judge); err != nil {
-			return nil, config.Under(ErrBadCheckpoint, "Checkpoint.Judge", err)
-		}
-	}
-	if st, ok := statefulOf(strategy); ok {
-		if len(cp.StrategyState) > 0 && cp.Strategy != strategy.Name() {
-			return nil, bad("Checkpoint.Strategy = %q, the sentinel's strategy is %q", cp.Strategy, strategy.Name())
-		}
-		if err := st.RestoreStrategyState(cp); err != nil {
-			return nil, bad("Checkpoint.StrategyState: %s", inner(err))
-		}
-	} else if len(cp.StrategyState) > 0 {
-		return nil, bad("Checkpoint.StrategyState holds the state of strategy %q, the sentinel's strategy %q keeps none", cp.Strategy, strategy.Name())
+	if err := s.restoreStrategy(cp); err != nil {
+		return err
 	}
 	if !s.cfg.dryRun {
-		if err := split.SetWeights(cp.Weights...); err != nil {
-			return nil, bad("Checkpoint.Weights %v: %s", cp.Weights, inner(err))
+		if err := s.router.SetWeights(cp.Weights...); err != nil {
+			return config.Under(ErrBadCheckpoint, "Checkpoint.Weights", err)
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.phase, s.step, s.stepName = cp.Phase, cp.Step, cp.StepName
-	s.stepStart, s.started = cp.StepStart, cp.Started
-	s.stepWindow = stepWindow
-	s.judge = j
-	s.verdict = j.Verdict()
-	s.gen = split.Generation()
-	s.target = target
+	s.pos = cp.Position
+	s.pos.Weights = nil
+	s.pos.TargetWeight = targetOf(cp, s.cfg.dryRun, weightIn(s.router.Weights(), s.pos.Candidate))
+	s.stepWindow, s.last, s.judge, s.verdict = stepWindow, nil, j, j.Verdict()
+	s.gen = s.router.Generation()
+	s.lastHold, s.history, s.events, s.seq, s.sourceErr, s.policyErr = Event{}, nil, nil, 0, "", ""
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
-	return s, nil
+	return nil
 }
 
-// targetOf is the rollout's target weight in cp (State.TargetWeight). A
-// checkpoint from before it was kept has none: the candidate's weight in
-// cp.Weights stands for it, or, in a dry run, whose weights never moved, the
-// weight the step is named for ("25%", as StepLabel names the canary's
-// steps and SetWeight's); a dry run's step named otherwise gives the weight
-// in cp.Weights. current is the candidate's weight in the split.
+// checkCheckpoint checks where cp says the rollout stands.
+func (s *Sentinel) checkCheckpoint(cp Checkpoint) error {
+	switch {
+	case cp.Baseline != s.cfg.baseline:
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Baseline", cp.Baseline, "the sentinel's baseline is %q", s.cfg.baseline)
+	case cp.Candidate != s.cfg.candidate:
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Candidate", cp.Candidate, "the sentinel's candidate is %q", s.cfg.candidate)
+	case !cp.Phase.Valid():
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Phase", string(cp.Phase), "want one of pending, progressing, paused, promoted, rolled_back, aborted")
+	case cp.Step < 0:
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Step", cp.Step, "want ≥ 0")
+	case cp.Phase == PhasePending && cp.Step != 0:
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Step", cp.Step, "want 0 in the pending phase")
+	case cp.Format > 0 && (cp.TargetWeight < 0 || cp.TargetWeight > balancer.TotalWeight):
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.TargetWeight", cp.TargetWeight, "want 0..%d", balancer.TotalWeight)
+	}
+	return nil
+}
+
+// restoredJudge is a judge of the sentinel's configuration with the
+// statistics st, or a fresh one when st is nil.
+func (s *Sentinel) restoredJudge(st *judge.State) (*judge.Judge, error) {
+	j, err := judge.New(s.cfg.judge)
+	if err != nil {
+		return nil, config.Under(ErrBadOption, "WithJudge", err)
+	}
+	if st != nil {
+		if err := j.Restore(*st); err != nil {
+			return nil, config.Under(ErrBadCheckpoint, "Checkpoint.Judge", err)
+		}
+	}
+	return j, nil
+}
+
+// restoreStrategy gives a StatefulStrategy cp's state; a strategy without
+// state of its own takes none.
+func (s *Sentinel) restoreStrategy(cp Checkpoint) error {
+	name := s.strategy.Name()
+	st, ok := statefulOf(s.strategy)
+	if !ok {
+		if len(cp.StrategyState) > 0 {
+			return config.Errorf(ErrBadCheckpoint, "Checkpoint.StrategyState", nil,
+				"it holds the state of strategy %q, the sentinel's strategy %q keeps none", cp.Strategy, name)
+		}
+		return nil
+	}
+	if len(cp.StrategyState) > 0 && cp.Strategy != name {
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Strategy", cp.Strategy, "the sentinel's strategy is %q", name)
+	}
+	return config.Under(ErrBadCheckpoint, "Checkpoint.StrategyState", st.RestoreStrategyState(cp))
+}
+
+// targetOf is the rollout's target weight in cp (Position.TargetWeight).
+// A checkpoint from before it was kept (Format 0) has none: the
+// candidate's weight in cp.Weights stands for it, or, in a dry run, whose
+// weights never moved, the weight the step is named for ("25%", as
+// StepLabel names the canary's steps and SetWeight's); a dry run's step
+// named otherwise gives the weight in cp.Weights. current is the
+// candidate's weight in the router.
 func targetOf(cp Checkpoint, dryRun bool, current int) int {
-	if cp.TargetWeight != nil {
-		return *cp.TargetWeight
+	if cp.Format > 0 {
+		return cp.TargetWeight
 	}
 	if dryRun {
 		if w, ok := stepWeight(cp.StepName); ok {
@@ -218,7 +232,3 @@ func stepWeight(name string) (int, bool) {
 	}
 	return bp, true
 }
-
-// inner is an error's text without the package prefix, to be quoted inside
-// another error.
-func inner(err error) string { return strings.TrimPrefix(err.Error(), "ninelives: ") }

@@ -12,6 +12,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // roundTrip encodes v to JSON and decodes it into a fresh value, as a
@@ -25,12 +26,21 @@ func roundTrip[T any](t *testing.T, v T) T {
 	return out
 }
 
+// restored makes a sentinel with opts and restores cp into it.
+func restored(t *testing.T, split *balancer.Split, src telemetry.MetricSource, st sentinel.Strategy, cp sentinel.Checkpoint, opts ...sentinel.Option) (*sentinel.Sentinel, error) {
+	t.Helper()
+	s, err := sentinel.New(split, src, st, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s, s.Restore(cp)
+}
+
 // persistJudge is the judge of persistRig's sentinel.
 var persistJudge = judge.Config{Errors: judge.ErrorConfig{MinStepCalls: 100}, Latency: judge.LatencyConfig{MinStepCalls: 100}}
 
 // persistRig runs a canary on hand-made windows: five ticks of a healthy
 // candidate per step.
-func persistRig(t *testing.T) (*rig, *sentinel.Canary) {
+func persistRig(t *testing.T) (*rig, sentinel.Strategy) {
 	t.Helper()
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000}, MinStepDuration: 3 * time.Second, MinStepCalls: 100})
 	require.NoError(t, err)
@@ -46,8 +56,8 @@ func TestRestoreCarriesOnTheSameStep(t *testing.T) {
 		r.clock.Advance(time.Second)
 		ev = r.s.Tick(context.Background())
 	}
-	require.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
-	require.Equal(t, 1, r.s.Step())
+	require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
+	require.Equal(t, 1, r.s.Status().Step)
 
 	cp := roundTrip(t, r.s.Checkpoint())
 	assert.Equal(t, sentinel.PhaseProgressing, cp.Phase)
@@ -57,7 +67,7 @@ func TestRestoreCarriesOnTheSameStep(t *testing.T) {
 	assert.Equal(t, 3, cp.Judge.Errors.Looks, "one look a tick")
 
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-	s2, err := sentinel.Restore(split, r.src, strategy, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet),
+	s2, err := restored(t, split, r.src, strategy, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet),
 		sentinel.WithJudge(judge.Config{Errors: judge.ErrorConfig{MinStepCalls: 100}, Latency: judge.LatencyConfig{MinStepCalls: 100}}))
 	require.NoError(t, err)
 	t.Cleanup(func() { s2.Close() })
@@ -75,7 +85,7 @@ func TestRestoreCarriesOnTheSameStep(t *testing.T) {
 		require.Equal(t, ev.Step, ev2.Step)
 		require.Equal(t, ev.Weights, ev2.Weights)
 	}
-	assert.Equal(t, 2, s2.Step(), "the restored sentinel advanced from step 1 as the original did")
+	assert.Equal(t, 2, s2.Status().Step, "the restored sentinel advanced from step 1 as the original did")
 }
 
 func TestRestoreRejectsABadCheckpoint(t *testing.T) {
@@ -94,13 +104,13 @@ func TestRestoreRejectsABadCheckpoint(t *testing.T) {
 	}{
 		"phase":    {func(c *sentinel.Checkpoint) { c.Phase = "sideways" }, `Checkpoint.Phase = "sideways"`},
 		"step":     {func(c *sentinel.Checkpoint) { c.Step = -2 }, "Checkpoint.Step = -2"},
-		"pending":  {func(c *sentinel.Checkpoint) { c.Phase, c.Step = sentinel.PhasePending, 3 }, "Checkpoint.Step = 3 in the pending phase"},
-		"versions": {func(c *sentinel.Checkpoint) { c.Candidate = "green" }, `candidate "green"`},
+		"pending":  {func(c *sentinel.Checkpoint) { c.Phase, c.Step = sentinel.PhasePending, 3 }, "Checkpoint.Step = 3: want 0 in the pending phase"},
+		"versions": {func(c *sentinel.Checkpoint) { c.Candidate = "green" }, `Checkpoint.Candidate = "green": the sentinel's candidate is "canary"`},
 		"weights":  {func(c *sentinel.Checkpoint) { c.Weights = []balancer.Weight{{Version: "stable", Weight: 9000}} }, "Checkpoint.Weights"},
 		"judge":    {func(c *sentinel.Checkpoint) { c.Judge.Errors.StepCalls = -1 }, "Checkpoint.Judge.Errors.StepCalls = -1"},
-		"target":   {func(c *sentinel.Checkpoint) { w := 10001; c.TargetWeight = &w }, "Checkpoint.TargetWeight = 10001"},
+		"target":   {func(c *sentinel.Checkpoint) { c.TargetWeight = 10001 }, "Checkpoint.TargetWeight = 10001"},
 		"strategy state": {func(c *sentinel.Checkpoint) { c.Strategy, c.StrategyState = "canary", json.RawMessage(`{}`) },
-			`Checkpoint.StrategyState holds the state of strategy "canary", the sentinel's strategy "canary" keeps none`},
+			`Checkpoint.StrategyState: it holds the state of strategy "canary", the sentinel's strategy "canary" keeps none`},
 		"histogram": {func(c *sentinel.Checkpoint) {
 			c.StepWindow.Versions["canary"].Roles[balancer.RolePrimary].Latency.Scale = 99
 		}, "Checkpoint.StepWindow"},
@@ -109,7 +119,7 @@ func TestRestoreRejectsABadCheckpoint(t *testing.T) {
 			cp := roundTrip(t, good)
 			tc.edit(&cp)
 			split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-			_, err := sentinel.Restore(split, r.src, strategy, cp, sentinel.WithLogger(quiet), sentinel.WithJudge(persistJudge))
+			_, err := restored(t, split, r.src, strategy, cp, sentinel.WithLogger(quiet), sentinel.WithJudge(persistJudge))
 			require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
 			assert.ErrorContains(t, err, tc.want)
 			assert.Equal(t, 0, split.Weight("canary"), "nothing moved")
@@ -141,10 +151,10 @@ func TestRestoreAnOldDryRunCheckpointGoesOnFromItsStep(t *testing.T) {
 	require.Equal(t, []string{"1%", "5%", "25%"}, steps)
 	cp := roundTrip(t, r.s.Checkpoint())
 	require.Equal(t, 0, weightOf(cp.Weights, "canary"), "a dry run moves nothing")
-	cp.TargetWeight = nil // as a checkpoint from before it was kept
+	cp.Format, cp.TargetWeight = 0, 0 // as a checkpoint from before it was kept
 
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-	s, err := sentinel.Restore(split, r.src, mustCanary(t), cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet), sentinel.WithDryRun(true))
+	s, err := restored(t, split, r.src, mustCanary(t), cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet), sentinel.WithDryRun(true))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	r.s = s
@@ -154,5 +164,5 @@ func TestRestoreAnOldDryRunCheckpointGoesOnFromItsStep(t *testing.T) {
 	}
 	require.Equal(t, sentinel.ActionAdvance, e.Action, e.Reason)
 	assert.Equal(t, "50%", e.StepName, "on from 25 %, not from the start")
-	assert.Equal(t, 5000, *s.Checkpoint().TargetWeight)
+	assert.Equal(t, 5000, s.Checkpoint().TargetWeight)
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
 // WebhookConfig sets up a WebhookAlerter.
@@ -28,9 +30,11 @@ type WebhookConfig struct {
 	Header http.Header
 }
 
-// WebhookAlerter POSTs each alert as JSON to a URL. It retries on network
-// errors, 429 and 5xx answers with exponential backoff, and gives up after
-// its attempts or when the alert's context ends.
+// WebhookAlerter POSTs each alert as JSON to a URL: an object with
+// "source" ("ninelives"), "text" (one line for chat tools) and "event"
+// (the Event). It retries on network errors, 429 and 5xx answers with
+// exponential backoff, and gives up after its attempts or when the alert's
+// context ends.
 type WebhookAlerter struct {
 	cfg WebhookConfig
 }
@@ -39,7 +43,7 @@ type WebhookAlerter struct {
 func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: WebhookConfig.URL = %q, want an http or https URL", ErrBadOption, cfg.URL)
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.URL", cfg.URL, "want an http or https URL")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
@@ -52,11 +56,11 @@ func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
 	}
 	switch {
 	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("%w: WebhookConfig.Timeout = %v, want > 0", ErrBadOption, cfg.Timeout)
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.Timeout", cfg.Timeout, "want > 0")
 	case cfg.Attempts < 1:
-		return nil, fmt.Errorf("%w: WebhookConfig.Attempts = %d, want ≥ 1", ErrBadOption, cfg.Attempts)
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.Attempts", cfg.Attempts, "want ≥ 1")
 	case cfg.Backoff < 0:
-		return nil, fmt.Errorf("%w: WebhookConfig.Backoff = %v, want ≥ 0", ErrBadOption, cfg.Backoff)
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.Backoff", cfg.Backoff, "want ≥ 0")
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.Timeout}
@@ -64,8 +68,8 @@ func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
 	return &WebhookAlerter{cfg: cfg}, nil
 }
 
-// WebhookPayload is the JSON body of an alert.
-type WebhookPayload struct {
+// webhookPayload is the JSON body of an alert.
+type webhookPayload struct {
 	Source string `json:"source"` // always "ninelives"
 	Text   string `json:"text"`   // one line for chat tools
 	Event  Event  `json:"event"`
@@ -73,7 +77,7 @@ type WebhookPayload struct {
 
 // Alert implements Alerter.
 func (w *WebhookAlerter) Alert(ctx context.Context, e Event) error {
-	body, err := json.Marshal(WebhookPayload{
+	body, err := json.Marshal(webhookPayload{
 		Source: "ninelives",
 		Text:   fmt.Sprintf("ninelives %s (%s, step %d): %s", e.Action, e.Phase, e.Step, e.Reason),
 		Event:  e,

@@ -16,12 +16,19 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
+// payload is the JSON body of an alert.
+type payload struct {
+	Source string         `json:"source"`
+	Text   string         `json:"text"`
+	Event  sentinel.Event `json:"event"`
+}
+
 // hookServer is a loopback HTTP server that answers with the statuses it is
 // given, in turn, and keeps the bodies it got.
 type hookServer struct {
 	mu       sync.Mutex
 	statuses []int
-	bodies   []sentinel.WebhookPayload
+	bodies   []payload
 	headers  []http.Header
 	srv      *http.Server
 	url      string
@@ -41,7 +48,7 @@ func startHook(t *testing.T, statuses ...int) *hookServer {
 }
 
 func (h *hookServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var p sentinel.WebhookPayload
+	var p payload
 	err := json.NewDecoder(r.Body).Decode(&p)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -56,10 +63,10 @@ func (h *hookServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(code)
 }
 
-func (h *hookServer) got() []sentinel.WebhookPayload {
+func (h *hookServer) got() []payload {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]sentinel.WebhookPayload(nil), h.bodies...)
+	return append([]payload(nil), h.bodies...)
 }
 
 func TestWebhookRetriesAfterA500(t *testing.T) {
@@ -67,7 +74,7 @@ func TestWebhookRetriesAfterA500(t *testing.T) {
 	wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Backoff: time.Millisecond,
 		Header: http.Header{"Authorization": {"Bearer s3cret"}}})
 	require.NoError(t, err)
-	e := sentinel.Event{Seq: 7, Action: sentinel.ActionRollback, Phase: sentinel.PhaseRolledBack, Step: 2, Reason: "errors: 5.0 % against 0.5 %"}
+	e := sentinel.Event{Seq: 7, Action: sentinel.ActionRollback, Position: sentinel.Position{Phase: sentinel.PhaseRolledBack, Step: 2}, Reason: "errors: 5.0 % against 0.5 %"}
 	require.NoError(t, wh.Alert(context.Background(), e))
 	got := h.got()
 	require.Len(t, got, 2, "the 500 was retried once")
@@ -106,10 +113,10 @@ func TestWebhookThroughTheSentinel(t *testing.T) {
 	require.NoError(t, err)
 	r := newRig(t, nil, sentinel.WithAlerters(wh))
 	r.tick(healthy())
-	for i := 0; i < 30 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+	for i := 0; i < 30 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 		r.tick(window(900, 4, 100, 10, 0.02, 0.02))
 	}
-	require.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
 	require.NoError(t, r.s.Close(), "Close delivers what is queued")
 	got := h.got()
 	require.Len(t, got, 2, "one rollback alert, retried once after the 500")

@@ -95,7 +95,7 @@ func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
 	for _, tk := range res.Ticks[:cut+1] {
 		assert.Zero(t, tk.Load.Served["green"], "tick %d: green has no primary call before the cut-over", tk.N)
 	}
-	assert.Positive(t, res.Status.Shadow.Stats.Comparisons["match"], "the grace period compared green's replies")
+	assert.Positive(t, res.Shadow.Stats.Comparisons["match"], "the grace period compared green's replies")
 }
 
 func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {

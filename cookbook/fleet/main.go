@@ -273,7 +273,7 @@ var initial = []balancer.Weight{{Version: "stable", Weight: balancer.TotalWeight
 
 // Policy is the recipe's canary: 10 %, 25 %, 50 %, then 100 %, each step at
 // least 5 s and 200 canary calls, fleet-wide.
-func Policy() (*sentinel.Canary, error) {
+func Policy() (sentinel.Strategy, error) {
 	return sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 2500, 5000, 10000}, MinStepDuration: 5 * time.Second, MinStepCalls: 200})
 }
 

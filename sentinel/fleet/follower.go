@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
 // Follower makes one replica's Split follow the rollout state the leader
@@ -24,7 +25,7 @@ type Follower struct {
 	client *clientv3.Client
 	keys   keys
 	split  *balancer.Split
-	cfg    config
+	cfg    options
 
 	// applyMu serialises applying states; it is taken before mu, and
 	// before a Reporter's lock (the reporter cuts its figures under it).
@@ -76,16 +77,16 @@ type FollowerStatus struct {
 // Nothing moves before Start.
 func NewFollower(client *clientv3.Client, prefix string, split *balancer.Split, opts ...Option) (*Follower, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
 	}
 	if split == nil {
-		return nil, fmt.Errorf("%w: split is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "split", nil, "the split is nil")
 	}
 	k, err := newKeys(prefix)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -210,7 +210,7 @@ func (w *world) failures() int64 {
 
 // canary is the strategy of the tests: 10 %, 50 %, 100 %, each step at
 // least 2 s and 100 canary calls.
-func canary(t *testing.T) *sentinel.Canary {
+func canary(t *testing.T) sentinel.Strategy {
 	t.Helper()
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: 2 * time.Second, MinStepCalls: 100})
 	require.NoError(t, err)

@@ -13,17 +13,18 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
 // Leader is one of the fleet's sentinels. Any number may run; they campaign
 // through etcd's election API and one leads. The leader ticks a sentinel
-// whose metric source is the replicas' reports (a Source) and whose Split is
-// its own, not wired to any connection: after each tick it writes, in one
-// transaction fenced by its election key, its checkpoint (the sentinel's
-// checkpoint and how far it has read each replica) and, when the phase, the
-// step or the weights changed, the next rollout state, which every
-// replica's Follower applies.
+// whose metric source is the replicas' reports (a Source) and whose Router
+// holds the fleet's weights: after each tick it writes, in one transaction
+// fenced by its election key, its checkpoint (the sentinel's checkpoint and
+// how far it has read each replica) and, when the tick's decision changed
+// where the rollout stands (the phase, the step or the weights), the next
+// rollout state, which every replica's Follower applies.
 //
 // A sentinel that wins the election resumes from the stored checkpoint:
 // same phase, step, step start, weights and judge statistics, so the
@@ -31,22 +32,20 @@ import (
 // all terms. A leader whose lease expired, or whose fenced write fails
 // because another took over, steps down (Tick returns ErrNotLeader).
 type Leader struct {
-	client   *clientv3.Client
-	keys     keys
-	name     string
-	cfg      config
-	initial  []balancer.Weight
-	strategy sentinel.Strategy
+	client  *clientv3.Client
+	keys    keys
+	name    string
+	cfg     options
+	initial []balancer.Weight
+	sen     *sentinel.Sentinel // the leader's for its life; Restore carries each term on
+	src     *Source
 
 	closeCtx    context.Context
 	closeCancel context.CancelFunc
 
 	// runMu serialises Campaign's loading, Tick, Resign and Close; it is
-	// taken before mu. sen and src are written holding both, so either
-	// suffices to read them.
+	// taken before mu.
 	runMu sync.Mutex
-	sen   *sentinel.Sentinel
-	src   *Source
 
 	mu          sync.Mutex // guards everything below
 	unsure      *unsureCommit
@@ -102,59 +101,44 @@ type unsureCommit struct {
 	state *RolloutState
 }
 
-// keepOpen hides a strategy's Close from the sentinels a Leader makes and
-// drops at each change of term; the Leader closes the strategy itself.
-// Unwrap lets the sentinel's Checkpoint and Restore reach the strategy's
-// own state (sentinel.StatefulStrategy), so that a new leader carries a
-// blue/green rollout on past its warm-up.
-type keepOpen struct{ sentinel.Strategy }
-
-// Unwrap returns the strategy keepOpen hides.
-func (k keepOpen) Unwrap() sentinel.Strategy { return k.Strategy }
-
 // NewLeader makes the sentinel name (letters, digits, '.', '_', '-') of the
 // rollout under prefix. initial are the weights before the rollout starts;
 // strategy decides each tick, as in sentinel.New. It campaigns on Campaign
-// or Run.
+// or Run. The sentinel's options are checked here, not at the first
+// election.
 func NewLeader(client *clientv3.Client, prefix, name string, initial []balancer.Weight, strategy sentinel.Strategy, opts ...Option) (*Leader, error) {
-	switch {
-	case client == nil:
-		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
-	case strategy == nil:
-		return nil, fmt.Errorf("%w: strategy is nil", ErrBadOption)
+	if client == nil {
+		return nil, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
 	}
-	if err := checkName(name); err != nil {
-		return nil, fmt.Errorf("%w: sentinel %v", ErrBadOption, err)
+	if err := checkName("name", name); err != nil {
+		return nil, err
 	}
-	k, err := newKeys(prefix)
+	cfg, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig(opts)
+	router, err := newWeights(initial)
 	if err != nil {
 		return nil, err
 	}
-	split, err := balancer.NewSplit(initial...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: initial weights: %v", ErrBadOption, err)
+	if cfg.baseline == "" && cfg.candidate == "" && len(initial) >= 2 {
+		cfg.baseline, cfg.candidate = initial[0].Version, initial[1].Version
 	}
-	if cfg.baseline == "" && cfg.candidate == "" {
-		if vs := split.Versions(); len(vs) >= 2 {
-			cfg.baseline, cfg.candidate = vs[0], vs[1]
-		}
-	}
-	// Check the sentinel's options now rather than at the first election.
-	s, err := sentinel.New(split, &Source{}, keepOpen{strategy}, sentinelOptions(cfg)...)
+	src, err := NewSource(client, prefix, WithTimeout(cfg.timeout), WithClock(cfg.clock),
+		WithLogger(cfg.logger), WithCursorRetention(cfg.cursorAge))
 	if err != nil {
 		return nil, err
 	}
-	s.Close()
+	sen, err := sentinel.New(router, src, strategy, sentinelOptions(cfg)...)
+	if err != nil {
+		return nil, config.Under(ErrBadOption, "", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Leader{client: client, keys: k, name: name, cfg: cfg, initial: slices.Clone(initial), strategy: strategy,
+	return &Leader{client: client, keys: src.keys, name: name, cfg: cfg, initial: slices.Clone(initial), sen: sen, src: src,
 		closeCtx: ctx, closeCancel: cancel}, nil
 }
 
-func sentinelOptions(cfg config) []sentinel.Option {
+func sentinelOptions(cfg options) []sentinel.Option {
 	return append([]sentinel.Option{sentinel.WithVersions(cfg.baseline, cfg.candidate), sentinel.WithClock(cfg.clock),
 		sentinel.WithLogger(cfg.logger)}, cfg.sentinel...)
 }
@@ -250,98 +234,96 @@ func (l *Leader) freshSession(ctx context.Context) (*concurrency.Session, error)
 	return s, nil
 }
 
-// loadLocked reads the stored state and checkpoint and makes the sentinel
-// that carries the rollout on from them.
+// loadLocked reads the stored state and checkpoint and carries the
+// rollout on from them.
 func (l *Leader) loadLocked(ctx context.Context) error {
-	resp, err := l.client.Txn(ctx).Then(clientv3.OpGet(l.keys.state()), clientv3.OpGet(l.keys.checkpoint())).Commit()
-	if err != nil {
-		return fmt.Errorf("ninelives: reading the stored rollout: %w", err)
-	}
-	var st *RolloutState
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		if st, err = DecodeState(kvs[0].Value); err != nil {
-			return fmt.Errorf("%w (key %s): the sentinel holds until it is fixed or deleted", err, l.keys.state())
-		}
-		if st.Baseline != l.cfg.baseline || st.Candidate != l.cfg.candidate {
-			return fmt.Errorf("%w: the stored rollout state is for baseline %q and candidate %q, this sentinel's are %q and %q",
-				ErrBadState, st.Baseline, st.Candidate, l.cfg.baseline, l.cfg.candidate)
-		}
-	}
-	var doc *checkpoint
-	var cpRev int64
-	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
-		cpRev = kvs[0].ModRevision
-		doc, err = decodeCheckpoint(kvs[0].Value)
-		var stSeq uint64
-		if st != nil {
-			stSeq = st.Seq
-		}
-		switch {
-		case err != nil:
-			l.cfg.logger.Warn("ninelives: the stored checkpoint is unusable; resuming from the rollout state with a fresh judge", "error", err)
-		case st != nil && doc.StateSeq != stSeq:
-			l.cfg.logger.Warn("ninelives: the stored checkpoint does not go with the rollout state; resuming from the state with a fresh judge",
-				"checkpointSeq", doc.StateSeq, "stateSeq", stSeq)
-			doc = nil
-		}
-	}
-
-	split, err := balancer.NewSplit(l.initial...)
+	st, doc, cpRev, err := l.readStored(ctx)
 	if err != nil {
 		return err
 	}
-	src, err := NewSource(l.client, l.keys.prefix, WithTimeout(l.cfg.timeout), WithClock(l.cfg.clock),
-		WithLogger(l.cfg.logger), WithCursorRetention(l.cfg.cursorAge))
+	tick, republish, err := l.resumeLocked(st, doc)
 	if err != nil {
 		return err
-	}
-	opts := sentinelOptions(l.cfg)
-	var sen *sentinel.Sentinel
-	var tick uint64
-	republish := false
-	if doc != nil {
-		src.seek(doc.ReadRev, doc.Cursors)
-		sen, err = sentinel.Restore(split, src, keepOpen{l.strategy}, doc.Sentinel, opts...)
-		if err != nil {
-			l.cfg.logger.Warn("ninelives: the stored checkpoint does not fit this sentinel; resuming from the rollout state with a fresh judge", "error", err)
-			src.seek(0, nil)
-			doc = nil
-		} else {
-			tick = doc.Tick
-			republish = st == nil && doc.StateSeq > 0
-		}
-	}
-	if doc == nil && st != nil {
-		l.cfg.logger.Warn("ninelives: no usable checkpoint: the judge starts afresh, so α is spent again from here",
-			"seq", st.Seq, "step", st.Step)
-		sen, err = sentinel.Restore(split, src, keepOpen{l.strategy}, sentinel.Checkpoint{
-			Baseline: st.Baseline, Candidate: st.Candidate, Phase: st.Phase, Step: st.Step, StepName: st.StepName,
-			StepStart: st.StepStart, Started: st.StepStart, Weights: st.Weights,
-		}, opts...)
-		if err != nil {
-			return fmt.Errorf("%w: the stored rollout state does not fit this sentinel: %v", ErrBadState, err)
-		}
-	}
-	if sen == nil {
-		if sen, err = sentinel.New(split, src, keepOpen{l.strategy}, opts...); err != nil {
-			return err
-		}
-	}
-	if l.sen != nil {
-		l.sen.Close()
 	}
 	l.mu.Lock()
-	l.sen, l.src = sen, src
 	l.unsure = nil
 	l.state, l.cpRev, l.tick, l.loaded, l.republish = st, cpRev, tick, true, republish
 	if republish {
 		l.state = &RolloutState{Seq: doc.StateSeq, Term: doc.Term}
 	}
 	l.mu.Unlock()
-	cp := sen.Checkpoint()
+	cp := l.sen.Status()
 	l.cfg.logger.Info("ninelives: rollout loaded", "sentinel", l.name, "phase", cp.Phase, "step", cp.Step,
-		"stepName", cp.StepName, "weights", split.String(), "tick", tick)
+		"stepName", cp.StepName, "weights", cp.Weights, "tick", tick)
 	return nil
+}
+
+// readStored reads the stored rollout state and the checkpoint that goes
+// with it (nil when there is none, or it is unusable or of another state).
+func (l *Leader) readStored(ctx context.Context) (st *RolloutState, doc *checkpoint, cpRev int64, err error) {
+	resp, err := l.client.Txn(ctx).Then(clientv3.OpGet(l.keys.state()), clientv3.OpGet(l.keys.checkpoint())).Commit()
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("ninelives: reading the stored rollout: %w", err)
+	}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		if st, err = DecodeState(kvs[0].Value); err != nil {
+			return nil, nil, 0, fmt.Errorf("%w (key %s): the sentinel holds until it is fixed or deleted", err, l.keys.state())
+		}
+		if st.Baseline != l.cfg.baseline || st.Candidate != l.cfg.candidate {
+			return nil, nil, 0, fmt.Errorf("%w: the stored rollout state is for baseline %q and candidate %q, this sentinel's are %q and %q",
+				ErrBadState, st.Baseline, st.Candidate, l.cfg.baseline, l.cfg.candidate)
+		}
+	}
+	kvs := resp.Responses[1].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return st, nil, 0, nil
+	}
+	cpRev = kvs[0].ModRevision
+	doc, err = decodeCheckpoint(kvs[0].Value)
+	var stSeq uint64
+	if st != nil {
+		stSeq = st.Seq
+	}
+	switch {
+	case err != nil:
+		l.cfg.logger.Warn("ninelives: the stored checkpoint is unusable; resuming from the rollout state with a fresh judge", "error", err)
+	case st != nil && doc.StateSeq != stSeq:
+		l.cfg.logger.Warn("ninelives: the stored checkpoint does not go with the rollout state; resuming from the state with a fresh judge",
+			"checkpointSeq", doc.StateSeq, "stateSeq", stSeq)
+		doc = nil
+	}
+	return st, doc, cpRev, nil
+}
+
+// resumeLocked restores the leader's sentinel and source from the stored
+// checkpoint, else from the stored state with a fresh judge, else to a
+// rollout not started yet. republish is set when the checkpoint's state
+// was never stored.
+func (l *Leader) resumeLocked(st *RolloutState, doc *checkpoint) (tick uint64, republish bool, err error) {
+	if doc != nil {
+		l.src.reset(doc.ReadRev, doc.Cursors)
+		err := l.sen.Restore(doc.Sentinel)
+		if err == nil {
+			return doc.Tick, st == nil && doc.StateSeq > 0, nil
+		}
+		l.cfg.logger.Warn("ninelives: the stored checkpoint does not fit this sentinel; resuming from the rollout state with a fresh judge", "error", err)
+	}
+	l.src.reset(0, nil)
+	if st != nil {
+		l.cfg.logger.Warn("ninelives: no usable checkpoint: the judge starts afresh, so α is spent again from here",
+			"seq", st.Seq, "step", st.Step)
+		cp := sentinel.Checkpoint{Position: st.Position}
+		if cp.Started.IsZero() {
+			cp.Started = cp.StepStart
+		}
+		if err := l.sen.Restore(cp); err != nil {
+			return 0, false, fmt.Errorf("%w: the stored rollout state does not fit this sentinel: %v", ErrBadState, err)
+		}
+		return 0, false, nil
+	}
+	now := l.cfg.clock.Now()
+	return 0, false, l.sen.Restore(sentinel.Checkpoint{Position: sentinel.Position{Baseline: l.cfg.baseline, Candidate: l.cfg.candidate,
+		Phase: sentinel.PhasePending, StepStart: now, Started: now, Weights: l.initial}})
 }
 
 // Tick runs one round as the leader: it reads the reports, lets the
@@ -367,17 +349,21 @@ func (l *Leader) Tick(ctx context.Context) (sentinel.Event, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
 	defer cancel()
-	if loaded {
-		if err := l.settleLocked(ctx); err != nil {
-			l.fail(err)
-			return sentinel.Event{}, err
-		}
-	} else {
-		if err := l.loadLocked(ctx); err != nil {
-			l.fail(err)
-			return sentinel.Event{}, err
-		}
+	load := l.settleLocked
+	if !loaded {
+		load = l.loadLocked
 	}
+	if err := load(ctx); err != nil {
+		l.fail(err)
+		return sentinel.Event{}, err
+	}
+	return l.tickLocked(ctx)
+}
+
+// tickLocked ticks the sentinel on the reports made under the last state
+// and commits what the tick changed: the next state if the decision moved
+// the rollout, and the checkpoint if any report was read.
+func (l *Leader) tickLocked(ctx context.Context) (sentinel.Event, error) {
 	l.mu.Lock()
 	prev := l.state
 	l.mu.Unlock()
@@ -388,8 +374,7 @@ func (l *Leader) Tick(ctx context.Context) (sentinel.Event, error) {
 	l.src.Only(seq)
 	before := l.src.Stats().Reports
 	ev := l.sen.Tick(ctx)
-	cp := l.sen.Checkpoint()
-	next := l.nextState(prev, cp, ev)
+	next := l.nextState(prev, ev.Position)
 	l.mu.Lock()
 	l.last = ev
 	l.mu.Unlock()
@@ -402,8 +387,7 @@ func (l *Leader) Tick(ctx context.Context) (sentinel.Event, error) {
 	if next == nil && l.src.Stats().Reports == before {
 		return ev, nil // no report read, no new state: nothing to write
 	}
-	err := l.commitLocked(ctx, cp, next)
-	return ev, err
+	return ev, l.commitLocked(ctx, l.sen.Checkpoint(), next)
 }
 
 // settleLocked finds out whether a commit whose outcome was unknown landed:
@@ -439,27 +423,23 @@ func (l *Leader) settleLocked(ctx context.Context) error {
 	return l.loadLocked(ctx)
 }
 
-// nextState returns the state to publish after a tick, or nil when the
-// phase, step and weights are those of the last state.
-func (l *Leader) nextState(prev *RolloutState, cp sentinel.Checkpoint, ev sentinel.Event) *RolloutState {
+// nextState returns the state to publish where a tick left the rollout,
+// or nil when its phase, step and weights are those of the last state.
+func (l *Leader) nextState(prev *RolloutState, pos sentinel.Position) *RolloutState {
 	l.mu.Lock()
 	republish := l.republish
 	l.mu.Unlock()
-	if prev != nil && !republish && prev.Phase == cp.Phase && prev.Step == cp.Step && prev.StepName == cp.StepName && sameSet(prev.Weights, cp.Weights) {
+	if prev != nil && !republish && prev.Phase == pos.Phase && prev.Step == pos.Step && prev.StepName == pos.StepName && sameSet(prev.Weights, pos.Weights) {
 		return nil
 	}
-	if prev == nil && cp.Phase == sentinel.PhasePending && sameSet(cp.Weights, l.initial) {
+	if prev == nil && pos.Phase == sentinel.PhasePending && sameSet(pos.Weights, l.initial) {
 		return nil
 	}
 	var seq uint64
 	if prev != nil {
 		seq = prev.Seq
 	}
-	return &RolloutState{
-		Format: StateFormat, Term: l.term, Seq: seq + 1, Leader: l.name,
-		Baseline: cp.Baseline, Candidate: cp.Candidate, Phase: cp.Phase, Step: cp.Step, StepName: cp.StepName,
-		StepStart: cp.StepStart, Weights: cp.Weights, Action: ev.Action, Reason: ev.Reason, Time: l.cfg.clock.Now(),
-	}
+	return &RolloutState{Format: StateFormat, Term: l.term, Seq: seq + 1, Leader: l.name, Position: pos, Time: l.cfg.clock.Now()}
 }
 
 // commitLocked writes the checkpoint and the next state (if any) in one
@@ -528,7 +508,7 @@ func (l *Leader) commitLocked(ctx context.Context, cp sentinel.Checkpoint, next 
 		l.republish = false
 		l.publishes++
 		l.cfg.logger.Info("ninelives: rollout state published", "seq", next.Seq, "term", next.Term, "phase", next.Phase,
-			"step", next.Step, "action", next.Action)
+			"step", next.Step, "action", next.ChangeAction)
 	}
 	return nil
 }
@@ -540,17 +520,13 @@ func (l *Leader) fail(err error) {
 	l.cfg.logger.Warn("ninelives: the fleet's sentinel holds", "sentinel", l.name, "error", err)
 }
 
-// stepDownLocked stops leading: the sentinel is dropped; the session is
-// left to expire or be closed.
+// stepDownLocked stops leading: the next term loads the rollout afresh;
+// the session is left to expire or be closed.
 func (l *Leader) stepDownLocked(why string) {
 	l.mu.Lock()
 	was := l.leading
-	sen := l.sen
-	l.leading, l.loaded, l.election, l.sen, l.unsure = false, false, nil, nil, nil
+	l.leading, l.loaded, l.election, l.unsure = false, false, nil, nil
 	l.mu.Unlock()
-	if sen != nil {
-		sen.Close()
-	}
 	if was {
 		l.cfg.logger.Warn("ninelives: no longer leading the fleet's rollout", "sentinel", l.name, "why", why)
 	}
@@ -635,20 +611,17 @@ func (l *Leader) Status() LeaderStatus {
 		e := l.last
 		st.LastDecision = &e
 	}
-	sen, src := l.sen, l.src
 	l.mu.Unlock()
-	if src != nil {
-		st.Source = src.Stats()
-	}
-	if sen != nil && st.Leading {
-		s := sen.Status()
+	st.Source = l.src.Stats()
+	if st.Leading {
+		s := l.sen.Status()
 		st.Sentinel = &s
 	}
 	return st
 }
 
 // Close resigns if leading, stops campaigning, revokes the sentinel's lease
-// and closes the strategy if it holds resources.
+// and closes the sentinel, and with it the strategy if it holds resources.
 func (l *Leader) Close() error {
 	l.closeCancel()
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.timeout)
@@ -669,10 +642,8 @@ func (l *Leader) Close() error {
 			err = fmt.Errorf("ninelives: revoking the sentinel's lease: %w", rerr)
 		}
 	}
-	if c, ok := l.strategy.(sentinel.Closer); ok {
-		if cerr := c.Close(); err == nil {
-			err = cerr
-		}
+	if cerr := l.sen.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

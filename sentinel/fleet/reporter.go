@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -38,7 +39,7 @@ type Reporter struct {
 	epoch    string
 	source   telemetry.MetricSource
 	follower *Follower
-	cfg      config
+	cfg      options
 
 	reportMu sync.Mutex // serialises Report; taken before the follower's applyMu
 
@@ -82,23 +83,23 @@ type ReporterStatus struct {
 func NewReporter(client *clientv3.Client, prefix, name string, source telemetry.MetricSource, follower *Follower, opts ...Option) (*Reporter, error) {
 	switch {
 	case client == nil:
-		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
 	case source == nil:
-		return nil, fmt.Errorf("%w: metric source is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "source", nil, "the metric source is nil")
 	case follower == nil:
-		return nil, fmt.Errorf("%w: follower is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "follower", nil, "the follower is nil")
 	}
-	if err := checkName(name); err != nil {
-		return nil, fmt.Errorf("%w: replica %v", ErrBadOption, err)
+	if err := checkName("replica", name); err != nil {
+		return nil, err
 	}
 	k, err := newKeys(prefix)
 	if err != nil {
 		return nil, err
 	}
 	if k != follower.keys {
-		return nil, fmt.Errorf("%w: the follower follows %q, not %q", ErrBadOption, follower.keys.prefix, prefix)
+		return nil, config.Errorf(ErrBadOption, "follower", follower.keys.prefix, "it follows another prefix than %q", prefix)
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}

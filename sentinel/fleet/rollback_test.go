@@ -60,7 +60,7 @@ func TestFiveReplicasRollBackTogether(t *testing.T) {
 	st := a.Status()
 	require.NotNil(t, st.State)
 	rollbackSeq = st.State.Seq
-	assert.Equal(t, sentinel.ActionRollback, st.State.Action)
+	assert.Equal(t, sentinel.ActionRollback, st.State.ChangeAction)
 	assert.Equal(t, 0, st.State.Weight("canary"))
 	rollbacks := 0
 	require.NotNil(t, st.Sentinel)

@@ -8,6 +8,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -24,7 +25,7 @@ import (
 type Source struct {
 	client *clientv3.Client
 	keys   keys
-	cfg    config
+	cfg    options
 
 	mu      sync.Mutex // serialises Collect; guards everything below
 	cursors map[string]cursor
@@ -57,13 +58,13 @@ var _ telemetry.MetricSource = (*Source)(nil)
 // NewSource makes the source of the rollout's reports under prefix.
 func NewSource(client *clientv3.Client, prefix string, opts ...Option) (*Source, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
 	}
 	k, err := newKeys(prefix)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +165,9 @@ func (s *Source) position() (readRev int64, cursors map[string]cursor) {
 	return s.readRev, maps.Clone(s.cursors)
 }
 
-// seek sets how far the source has read, from a checkpoint.
-func (s *Source) seek(readRev int64, cursors map[string]cursor) {
+// reset starts the source afresh at how far a checkpoint says it has read:
+// a new leader's term reads on from there.
+func (s *Source) reset(readRev int64, cursors map[string]cursor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.readRev = readRev
@@ -173,4 +175,5 @@ func (s *Source) seek(readRev int64, cursors map[string]cursor) {
 	if s.cursors == nil {
 		s.cursors = map[string]cursor{}
 	}
+	s.only, s.onlySet, s.stats = 0, false, SourceStats{}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -17,43 +18,29 @@ import (
 const StateFormat = 1
 
 // RolloutState is what the leader publishes under <prefix>/state and every
-// replica's Split follows. Seq grows by one with every change, across
-// leaders; Term is the election revision of the leader that wrote it, so
-// it never goes down. A Follower applies a state only if its Seq is above
-// the one it applied last and its Term is not below.
+// replica's Split follows: where the rollout stands (its Position, with the
+// last change's action, author and reason). Seq grows by one with every
+// change, across leaders; Term is the election revision of the leader that
+// wrote it, so it never goes down. A Follower applies a state only if its
+// Seq is above the one it applied last and its Term is not below.
 type RolloutState struct {
-	Format    int               `json:"format"`
-	Term      int64             `json:"term"`
-	Seq       uint64            `json:"seq"`
-	Leader    string            `json:"leader"`
-	Baseline  string            `json:"baseline"`
-	Candidate string            `json:"candidate"`
-	Phase     sentinel.Phase    `json:"phase"`
-	Step      int               `json:"step"`
-	StepName  string            `json:"stepName,omitempty"`
-	StepStart time.Time         `json:"stepStart"`
-	Weights   []balancer.Weight `json:"weights"`
-	// Action and Reason are the decision that made this state.
-	Action sentinel.Action `json:"action,omitempty"`
-	Reason string          `json:"reason,omitempty"`
-	Time   time.Time       `json:"time"`
+	Format int    `json:"format"`
+	Term   int64  `json:"term"`
+	Seq    uint64 `json:"seq"`
+	Leader string `json:"leader"`
+	sentinel.Position
+	// Time is when the leader published the state.
+	Time time.Time `json:"time"`
 }
 
 // Weight returns a version's weight in the state, 0 if absent.
-func (s *RolloutState) Weight(version string) int {
-	for _, w := range s.Weights {
-		if w.Version == version {
-			return w.Weight
-		}
-	}
-	return 0
-}
+func (s *RolloutState) Weight(version string) int { return weightOf(s.Weights, version) }
 
 // DecodeState parses and checks a rollout state as stored in etcd.
 func DecodeState(b []byte) (*RolloutState, error) {
 	var s RolloutState
 	if err := decodeStrict(b, &s); err != nil {
-		return nil, fmt.Errorf("%w: rollout state is not valid JSON of the format: %v", ErrBadState, err)
+		return nil, config.Errorf(ErrBadState, "rollout state", nil, "not valid JSON of the format: %v", err)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -63,47 +50,48 @@ func DecodeState(b []byte) (*RolloutState, error) {
 
 // Validate checks every field, naming the first bad one.
 func (s *RolloutState) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: rollout state "+format, append([]any{ErrBadState}, args...)...)
-	}
 	switch {
 	case s.Format != StateFormat:
-		return bad("format %d, want %d", s.Format, StateFormat)
+		return config.Errorf(ErrBadState, "rollout state format", s.Format, "want %d", StateFormat)
 	case s.Term <= 0:
-		return bad("term %d, want the leader's election revision (> 0)", s.Term)
+		return config.Errorf(ErrBadState, "rollout state term", s.Term, "want the leader's election revision (> 0)")
 	case s.Seq == 0:
-		return bad("seq 0, want 1 or more")
+		return config.Errorf(ErrBadState, "rollout state seq", s.Seq, "want 1 or more")
 	case !s.Phase.Valid():
-		return bad("phase %q, want one of pending, progressing, paused, promoted, rolled_back, aborted", s.Phase)
+		return config.Errorf(ErrBadState, "rollout state phase", string(s.Phase), "want one of pending, progressing, paused, promoted, rolled_back, aborted")
 	case s.Step < 0:
-		return bad("step %d, want ≥ 0", s.Step)
+		return config.Errorf(ErrBadState, "rollout state step", s.Step, "want ≥ 0")
 	case s.Baseline == "" || s.Candidate == "" || s.Baseline == s.Candidate:
-		return bad("baseline %q and candidate %q, want two different versions", s.Baseline, s.Candidate)
+		return config.Errorf(ErrBadState, "rollout state baseline and candidate", fmt.Sprintf("%q and %q", s.Baseline, s.Candidate), "want two different versions")
 	}
-	return checkWeights("rollout state", s.Weights, s.Baseline, s.Candidate)
+	return checkWeights(ErrBadState, "rollout state weights", s.Weights, s.Baseline, s.Candidate)
 }
 
-func checkWeights(what string, ws []balancer.Weight, need ...string) error {
+// checkWeights checks that ws name each version once, with weights that
+// sum to balancer.TotalWeight, and name every version of need. The error
+// is of kind and names the weights as what.
+func checkWeights(kind error, what string, ws []balancer.Weight, need ...string) error {
 	sum := 0
 	var seen []string
 	for i, w := range ws {
+		field := fmt.Sprintf("%s[%d]", what, i)
 		switch {
 		case w.Version == "":
-			return fmt.Errorf("%w: %s weights[%d] has no version", ErrBadState, what, i)
+			return config.Errorf(kind, field, nil, "no version")
 		case slices.Contains(seen, w.Version):
-			return fmt.Errorf("%w: %s weights name version %q twice", ErrBadState, what, w.Version)
+			return config.Errorf(kind, field, w.Version, "the version appears twice")
 		case w.Weight < 0 || w.Weight > balancer.TotalWeight:
-			return fmt.Errorf("%w: %s weights[%d] = %d for %q, want 0..%d", ErrBadState, what, i, w.Weight, w.Version, balancer.TotalWeight)
+			return config.Errorf(kind, field, w.Weight, "for %q, want 0..%d", w.Version, balancer.TotalWeight)
 		}
 		seen = append(seen, w.Version)
 		sum += w.Weight
 	}
 	if sum != balancer.TotalWeight {
-		return fmt.Errorf("%w: %s weights %v sum to %d, want %d", ErrBadState, what, ws, sum, balancer.TotalWeight)
+		return config.Errorf(kind, what, ws, "sum to %d, want %d", sum, balancer.TotalWeight)
 	}
 	for _, v := range need {
 		if !slices.Contains(seen, v) {
-			return fmt.Errorf("%w: %s weights %v do not name version %q", ErrBadState, what, ws, v)
+			return config.Errorf(kind, what, ws, "do not name version %q", v)
 		}
 	}
 	return nil

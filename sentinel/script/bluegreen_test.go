@@ -147,7 +147,7 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 			want, wantShadow, gr := runBlueGreen(t, c, func(cfg sentinel.BlueGreenConfig) warmupStrategy {
 				bg, err := sentinel.NewBlueGreen(cfg)
 				require.NoError(t, err)
-				return bg
+				return bg.(warmupStrategy) // the Go strategy's WarmupDone, as the script's
 			})
 			got, gotShadow, sr := runBlueGreen(t, c, func(cfg sentinel.BlueGreenConfig) warmupStrategy {
 				s, err := script.BlueGreen(cfg)
@@ -156,8 +156,8 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 			})
 			assertSameDecisions(t, "BlueGreen", want, got)
 			assert.Equal(t, wantShadow, gotShadow, "the shadow switch is turned on and off alike")
-			assert.Equal(t, c.want, gr.s.Phase())
-			assert.Equal(t, c.want, sr.s.Phase())
+			assert.Equal(t, c.want, gr.s.Status().Phase)
+			assert.Equal(t, c.want, sr.s.Status().Phase)
 			if c.shadow {
 				assert.NotEmpty(t, gotShadow)
 			}
@@ -167,7 +167,7 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 					moves = append(moves, d.Action)
 				}
 			}
-			t.Logf("%d ticks, decisions %v, final %s: %s", len(got), moves, sr.s.Phase(), sr.s.Status().LastDecision.Reason)
+			t.Logf("%d ticks, decisions %v, final %s: %s", len(got), moves, sr.s.Status().Phase, sr.s.Status().LastDecision.Reason)
 		})
 	}
 }

@@ -31,15 +31,14 @@ func Builtin(name string) (string, error) {
 
 // Canary returns the canary strategy as a script (builtin/canary.star): it
 // makes the same decisions as sentinel.NewCanary(cfg) on the same input.
-// cfg is checked and its defaults filled as NewCanary does; the script gets
+// cfg is checked and its defaults filled (cfg.WithDefaults); the script gets
 // them as params.steps, params.min_step_seconds and params.min_step_calls,
 // which take precedence over params of the same name in opts.
 func Canary(cfg sentinel.CanaryConfig, opts ...Option) (*Script, error) {
-	c, err := sentinel.NewCanary(cfg)
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
-	cfg = c.Config()
 	src, err := Builtin("canary.star")
 	if err != nil {
 		return nil, err
@@ -55,7 +54,7 @@ func Canary(cfg sentinel.CanaryConfig, opts ...Option) (*Script, error) {
 // BlueGreen returns the blue/green strategy as a script
 // (builtin/bluegreen.star): it makes the same decisions as
 // sentinel.NewBlueGreen(cfg) on the same input. cfg is checked and its
-// defaults filled as NewBlueGreen does; the script gets cfg.Warmup (and
+// defaults filled (cfg.WithDefaults); the script gets cfg.Warmup (and
 // cfg.Shadow, if set) as its host's warm-up and shadow switch, and the rest
 // as params (durations in seconds), which take precedence over params of
 // the same name in opts. Like the Go strategy, the Script drives one
@@ -64,18 +63,21 @@ func Canary(cfg sentinel.CanaryConfig, opts ...Option) (*Script, error) {
 // state.memory, which a checkpoint does not hold: the sentinel's Restore
 // rejects a checkpoint of its rollout past the warm-up.
 func BlueGreen(cfg sentinel.BlueGreenConfig, opts ...Option) (*Script, error) {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
 	bg, err := sentinel.NewBlueGreen(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cfg = bg.Config()
 	src, err := Builtin("bluegreen.star")
 	if err != nil {
 		return nil, err
 	}
 	// The Go strategy says what a rollout without its state may carry on
 	// from: the script holds its state in memory, which is not saved.
-	resumable := optionFunc(func(c *options) { c.restoreCheck = bg.RestoreStrategyState })
+	resumable := optionFunc(func(c *options) { c.restoreCheck = bg.(sentinel.StatefulStrategy).RestoreStrategyState })
 	opts = append(slices.Clip(opts), WithWarmup(cfg.Warmup, cfg.WarmupTimeout), resumable, WithParams(map[string]any{
 		"shadow":                 cfg.Shadow != nil,
 		"shadow_rate":            cfg.ShadowRate,

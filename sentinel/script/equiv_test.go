@@ -117,7 +117,7 @@ func (d simDrive) run(t *testing.T, r *rig) []decisionRecord {
 	}
 	ctx := context.Background()
 	var out []decisionRecord
-	for i := 0; i < d.ticks && !r.s.Phase().Final(); i++ {
+	for i := 0; i < d.ticks && !r.s.Status().Phase.Final(); i++ {
 		if d.manual != nil {
 			d.manual(ctx, r.s, i)
 		}
@@ -249,8 +249,8 @@ func TestCanaryScriptDecidesAsCanary(t *testing.T) {
 			assertSameDecisions(t, "Canary", want, got)
 
 			// The case did what it is about, so the comparison covers it.
-			assert.Equal(t, c.want, gr.s.Phase())
-			assert.Equal(t, c.want, sr.s.Phase())
+			assert.Equal(t, c.want, gr.s.Status().Phase)
+			assert.Equal(t, c.want, sr.s.Status().Phase)
 			var moves int
 			for _, d := range want {
 				if d.Action != sentinel.ActionHold {
@@ -274,7 +274,7 @@ func TestCanaryScriptDecidesAsCanary(t *testing.T) {
 					assert.Equal(t, []int{100, 500, 2500, 5000}, weights, "every step of the canary")
 				}
 			}
-			t.Logf("%d ticks, %d decisions other than hold, final %s", len(got), moves, sr.s.Phase())
+			t.Logf("%d ticks, %d decisions other than hold, final %s", len(got), moves, sr.s.Status().Phase)
 		})
 	}
 }

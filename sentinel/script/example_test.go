@@ -31,10 +31,8 @@ def on_tick(state):
 	}
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, st := range []*sentinel.State{
-		{Now: start, StepStart: start, Phase: sentinel.PhasePending, Baseline: "stable", Candidate: "canary"},
-		{Now: start.Add(30 * time.Second), StepStart: start, InStep: 30 * time.Second, Phase: sentinel.PhaseProgressing,
-			Step: 1, StepName: "1%", Baseline: "stable", Candidate: "canary", CandidateWeight: 100,
-			Weights: []balancer.Weight{{Version: "stable", Weight: 9900}, {Version: "canary", Weight: 100}}},
+		{Position: sentinel.Position{StepStart: start, Phase: sentinel.PhasePending, Baseline: "stable", Candidate: "canary"}, Now: start},
+		{Position: sentinel.Position{StepStart: start, Phase: sentinel.PhaseProgressing, Step: 1, StepName: "1%", Baseline: "stable", Candidate: "canary", Weights: []balancer.Weight{{Version: "stable", Weight: 9900}, {Version: "canary", Weight: 100}}}, Now: start.Add(30 * time.Second), InStep: 30 * time.Second, CandidateWeight: 100},
 	} {
 		d, err := policy.Decide(context.Background(), st)
 		if err != nil {

@@ -58,14 +58,7 @@ func judged(t *testing.T, n int, w *telemetry.Window) *judge.Judge {
 // this tick's window and the step's.
 func progressing(j *judge.Judge, w *telemetry.Window) *sentinel.State {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	st := &sentinel.State{
-		Now: start.Add(90 * time.Second), Phase: sentinel.PhaseProgressing, Step: 2, StepName: "5%",
-		StepStart: start.Add(60 * time.Second), InStep: 30 * time.Second,
-		Baseline: "stable", Candidate: "canary",
-		Weights:         []balancer.Weight{{Version: "stable", Weight: 9500}, {Version: "canary", Weight: 500}},
-		CandidateWeight: 500, Window: w, StepWindow: w,
-		StepCalls: w.Version("canary").Role(balancer.RolePrimary).Calls,
-	}
+	st := &sentinel.State{Position: sentinel.Position{Phase: sentinel.PhaseProgressing, Step: 2, StepName: "5%", StepStart: start.Add(60 * time.Second), Baseline: "stable", Candidate: "canary", Weights: []balancer.Weight{{Version: "stable", Weight: 9500}, {Version: "canary", Weight: 500}}}, Now: start.Add(90 * time.Second), InStep: 30 * time.Second, CandidateWeight: 500, Window: w, StepWindow: w, StepCalls: w.Version("canary").Role(balancer.RolePrimary).Calls}
 	if j != nil {
 		st.Judge = j
 		st.Verdict = j.Verdict()
@@ -125,11 +118,9 @@ def on_tick(state):
     log(str(state.now), str(state.step_start), str(state.in_step))
 `)
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	st := &sentinel.State{Now: start.Add(5 * time.Second), Phase: sentinel.PhasePending, StepStart: start,
-		InStep: 5 * time.Second, Baseline: "stable", Candidate: "canary"}
+	st := &sentinel.State{Position: sentinel.Position{Phase: sentinel.PhasePending, StepStart: start, Baseline: "stable", Candidate: "canary"}, Now: start.Add(5 * time.Second), InStep: 5 * time.Second}
 	assert.Equal(t, []string{"5.0 0.0 5.0"}, decide(t, s, st).Logs)
-	st = &sentinel.State{Now: start.Add(75 * time.Second), Phase: sentinel.PhaseProgressing, Step: 1,
-		StepStart: start.Add(60 * time.Second), InStep: 15 * time.Second, Baseline: "stable", Candidate: "canary"}
+	st = &sentinel.State{Position: sentinel.Position{Phase: sentinel.PhaseProgressing, Step: 1, StepStart: start.Add(60 * time.Second), Baseline: "stable", Candidate: "canary"}, Now: start.Add(75 * time.Second), InStep: 15 * time.Second}
 	assert.Equal(t, []string{"75.0 60.0 15.0"}, decide(t, s, st).Logs)
 }
 
@@ -231,7 +222,7 @@ def on_tick(state):
 
 	// A new rollout (a pending state that began at another time) starts
 	// with empty memory; the same rollout keeps it.
-	pending := &sentinel.State{Now: st.Now, Phase: sentinel.PhasePending, StepStart: st.Now, Baseline: "stable", Candidate: "canary"}
+	pending := &sentinel.State{Position: sentinel.Position{Phase: sentinel.PhasePending, StepStart: st.Now, Baseline: "stable", Candidate: "canary"}, Now: st.Now}
 	assert.Equal(t, []string{"tick 1 since 0.0"}, decide(t, s, pending).Logs)
 	assert.Equal(t, []string{"tick 2 since 0.0"}, decide(t, s, pending).Logs)
 }
@@ -399,7 +390,7 @@ def on_tick(state):
 		assert.Equal(t, sentinel.ActionPolicyFail, e.Action)
 		assert.Contains(t, e.Reason, "the policy failed, the rollout holds: ninelives: script fragile.star:6:50: floating-point division by zero (in on_tick)")
 	}
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
 	assert.Equal(t, 100, r.split.Weight("canary"))
 	assert.Contains(t, r.s.Status().PolicyError, "fragile.star:6:50")
 	assert.Equal(t, sentinel.ActionHold, r.tick(healthy()).Action, "it recovers with data")
@@ -417,7 +408,7 @@ def on_tick(state):
 	e = r.tick(healthy())
 	assert.Equal(t, sentinel.ActionPolicyFail, e.Action)
 	assert.Contains(t, e.Reason, "stopped at the limit of 10000 steps")
-	assert.Equal(t, sentinel.PhasePending, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePending, r.s.Status().Phase)
 
 	// Rolling back on a failing policy is the user's choice.
 	r = newRig(t, mustScript(t, "fragile.star", `

@@ -15,7 +15,7 @@
 //	                    the phase and step, the verdict, the decisions log,
 //	                    shadow mismatches, and the controls
 //	GET  /static/…      the page's script and style, embedded
-//	GET  /api/status    sentinel.Status as JSON
+//	GET  /api/status    sentinel.Status as JSON, with "shadow" (WithShadow)
 //	POST /api/pause     body {"who": "alice", "reason": "…"}, both optional
 //	POST /api/resume    same body
 //	POST /api/promote   same body

@@ -50,7 +50,7 @@ func TestSentinelRollsBackFromPrometheusFigures(t *testing.T) {
 
 	var ev sentinel.Event
 	ticks := 0
-	for ; ticks < 40 && !s.Phase().Final(); ticks++ {
+	for ; ticks < 40 && !s.Status().Phase.Final(); ticks++ {
 		r.load(t, 200)
 		c.collect(t)
 		waitScraped(t, srv, c) // the tick reads the scrape that follows the calls
@@ -58,7 +58,7 @@ func TestSentinelRollsBackFromPrometheusFigures(t *testing.T) {
 		ev = s.Tick(context.Background())
 		require.NotEqual(t, sentinel.ActionAlert, ev.Action, "the source failed: %s", ev.Reason)
 	}
-	require.Equal(t, sentinel.PhaseRolledBack, s.Phase(), "after %d ticks: %s", ticks, ev.Reason)
+	require.Equal(t, sentinel.PhaseRolledBack, s.Status().Phase, "after %d ticks: %s", ticks, ev.Reason)
 	assert.Equal(t, sentinel.ActionRollback, ev.Action)
 	require.NotNil(t, ev.Verdict)
 	assert.Equal(t, judge.TestErrors, ev.Verdict.Test)

@@ -102,8 +102,8 @@ func TestAPausedRunSaysSoAndIsNoError(t *testing.T) {
 	res := &Result{Phase: sentinel.PhasePaused, Elapsed: time.Minute,
 		Ticks: []Tick{{N: 1, At: time.Second, Decision: sentinel.Event{Time: start.Add(time.Second)}}},
 		Events: []sentinel.Event{
-			{Time: start.Add(time.Second), Action: sentinel.ActionStart, Phase: sentinel.PhaseProgressing, Who: "sentinel"},
-			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Phase: sentinel.PhasePaused, Who: "alice", Reason: "checking"},
+			{Time: start.Add(time.Second), Action: sentinel.ActionStart, Position: sentinel.Position{Phase: sentinel.PhaseProgressing}, Who: "sentinel"},
+			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Position: sentinel.Position{Phase: sentinel.PhasePaused}, Who: "alice", Reason: "checking"},
 		}}
 	opts := Options{Regression: RegressionNone, Duration: 2 * time.Minute, Interval: time.Second}
 	var out bytes.Buffer
@@ -132,7 +132,7 @@ func TestAnInterruptedRunSaysSoAndIsAnError(t *testing.T) {
 	res := &Result{Phase: sentinel.PhasePaused, Elapsed: 12 * time.Second, Interrupted: true,
 		Ticks: []Tick{{N: 1, At: time.Second, Decision: sentinel.Event{Time: start.Add(time.Second)}}},
 		Events: []sentinel.Event{
-			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Phase: sentinel.PhasePaused, Who: "alice", Reason: "checking"},
+			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Position: sentinel.Position{Phase: sentinel.PhasePaused}, Who: "alice", Reason: "checking"},
 		}}
 	opts := Options{Regression: RegressionNone, Duration: 2 * time.Minute, Interval: time.Second}
 	var out bytes.Buffer

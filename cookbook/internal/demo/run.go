@@ -114,6 +114,16 @@ type Result struct {
 	// before the run ended by itself.
 	Interrupted bool
 	Status      sentinel.Status
+	// Shadow is the shadow traffic's figures at the end of the run.
+	Shadow ShadowFigures
+}
+
+// ShadowFigures are the shadow interceptor's figures, mismatch samples and
+// learned noisy fields.
+type ShadowFigures struct {
+	Stats       interceptor.ShadowStats
+	Mismatches  []interceptor.Mismatch
+	NoisyFields map[string][]string
 }
 
 // Tick is one row of the live view.
@@ -308,7 +318,6 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 		sentinel.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		sentinel.WithAlerters(alerts),
 		sentinel.WithDecisionRecorder(env.Metrics),
-		sentinel.WithShadow(env.Shadow),
 		sentinel.WithJudge(rc.Judge),
 	)
 	if err != nil {
@@ -319,7 +328,7 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 		// A fresh control token per run, from crypto/rand: the page asks
 		// for it before it pauses, resumes, promotes or aborts.
 		token := statuspage.NewToken()
-		h, err := statusHandler(sent, rc, token)
+		h, err := statusHandler(sent, env.Shadow, rc, token)
 		if err != nil {
 			return nil, err
 		}
@@ -394,6 +403,7 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 	}
 	res.Elapsed = clock.Since()
 	res.Status = sent.Status()
+	res.Shadow = ShadowFigures{Stats: env.Shadow.Stats(), Mismatches: env.Shadow.Mismatches(), NoisyFields: env.Shadow.NoisyFields()}
 	res.Phase = res.Status.Phase
 	res.Events = res.Status.Events
 	if err := sent.Close(); err != nil {

@@ -136,6 +136,7 @@ func ratio(a, b int64) float64 {
 
 // statusHandler serves the rollout's status page, its JSON and its
 // controls; the controls take token as a bearer token.
-func statusHandler(s *sentinel.Sentinel, rc *Recipe, token string) (http.Handler, error) {
-	return statuspage.New(s, token, statuspage.WithTitle("ninelives "+rc.Name+" recipe: "+rc.Baseline+" → "+rc.Candidate))
+func statusHandler(s *sentinel.Sentinel, sh statuspage.ShadowReporter, rc *Recipe, token string) (http.Handler, error) {
+	return statuspage.New(s, token, statuspage.WithShadow(sh),
+		statuspage.WithTitle("ninelives "+rc.Name+" recipe: "+rc.Baseline+" → "+rc.Candidate))
 }
