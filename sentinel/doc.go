@@ -5,7 +5,9 @@
 //
 // A Sentinel runs one rollout. Each tick (default every second) it collects
 // a window from a telemetry.MetricSource, gives the judge that window as one
-// look, asks its Strategy what to do, and does it to the balancer's Split:
+// look, asks its Strategy what to do, and does it to its Router — a
+// *balancer.Split, or any other keeper of weights (the fleet's leader has
+// one that publishes them to every replica):
 //
 //	src, _ := telemetry.NewSource()
 //	mp := sdkmetric.NewMeterProvider(src.Option())
@@ -15,7 +17,7 @@
 //	s, err := sentinel.New(split, src, canary,
 //		sentinel.WithVersions("stable", "canary"),
 //		sentinel.WithDecisionRecorder(metrics),
-//		sentinel.WithAlerters(sentinel.LogAlerter{}, webhook))
+//		sentinel.WithAlerters(webhook))
 //	go s.Run(ctx) // until promoted, rolled back or aborted
 //
 // Phases: pending (nothing moved yet) → progressing (step k) ⇄ paused →
@@ -29,16 +31,24 @@
 // new step there; a rollout paused before its first step goes back to
 // pending on Resume, and the strategy starts it on the next tick.
 //
+// # Where the rollout stands
+//
+// One type, Position, says where a rollout stands: its versions, phase and
+// step, the weights, the weight it asked for, and who last changed it, how
+// and why. The State a strategy sees, the Status a page shows, the
+// Checkpoint that is saved and every Event embed it, and so does the
+// fleet's published rollout state.
+//
 // Every decision is an Event with its evidence: the action, the phase
-// before and after, the step, the weights, the reason, who decided, the
-// judge's Verdict (test, statistic, threshold, α, counts, rates, quantiles)
-// and each version's figures over the step. Events go to slog, to the
+// before and the position after, the reason, who decided, the judge's
+// verdict (test, statistic, threshold, α, counts, rates, quantiles) and each
+// version's figures over the step. Events go to slog, to the
 // ninelives.sentinel.decisions counter (WithDecisionRecorder) and, when a
 // person should know (rollback, abort, promotion, pause, a failing source or
 // policy), to the Alerters on a goroutine of their own, so a slow webhook
-// never delays a tick. LogAlerter and WebhookAlerter (a JSON POST with a
-// timeout and retries with backoff) are built in. Status returns a
-// JSON-ready snapshot for programs and pages.
+// never delays a tick; WebhookAlerter (a JSON POST with a timeout and
+// retries with backoff) is built in. Status returns a JSON-ready snapshot
+// for programs and pages (package statuspage serves one).
 //
 // Contract 5 holds in the loop too: a metric source that fails holds the
 // rollout and alerts once per failure streak (WithRollbackOnSourceError
@@ -46,20 +56,25 @@
 // (WithRollbackOnPolicyError); no data is never a pass. A look during which
 // the weights were changed by a manual control or from outside the sentinel
 // is left out of the judge, since the tests need one candidate share per
-// look. WithDryRun judges and reports
-// every decision but never moves a weight. WithClock injects a clock; tests
-// call Tick themselves.
+// look. WithDryRun judges and reports every decision but never moves a
+// weight. WithClock injects a clock; tests call Tick themselves (package
+// sentineltest has a clock and a source a test drives by hand).
+//
+// Checkpoint reads where a rollout stands, with the step's figures, the
+// judge's statistics and a StatefulStrategy's own state; Restore carries
+// the rollout on from one, on this sentinel or another, so α is spent once
+// however many sentinels take turns.
 //
 // # Strategies
 //
-// Canary moves the candidate's weight through its steps (default 1 %, 5 %,
-// 25 %, 50 %, then 100 %); each step lasts at least MinStepDuration and
-// MinStepCalls candidate calls and advances only on the judge's Pass
+// NewCanary moves the candidate's weight through its steps (default 1 %,
+// 5 %, 25 %, 50 %, then 100 %); each step lasts at least MinStepDuration
+// and MinStepCalls candidate calls and advances only on the judge's Pass
 // (errors, latency and, with judge.Config.EnableShadow, shadow mismatches).
 // The judge's Fail rolls back at any step. After a weight set by hand it
 // goes on to the first of its steps above that weight.
 //
-// BlueGreen warms green up through fork-join calls to each of its
+// NewBlueGreen warms green up through fork-join calls to each of its
 // endpoints, optionally compares it with blue under shadow traffic for a
 // grace period, cuts over in one weight change, and judges green against
 // blue's figures of the minutes before the cut-over through a rollback

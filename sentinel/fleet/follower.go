@@ -107,22 +107,22 @@ func (f *Follower) Start(ctx context.Context) error {
 	f.cancel, f.done = cancel, make(chan struct{})
 	f.mu.Unlock()
 
-	err := f.Sync(ctx)
+	err := f.sync(ctx)
 	go f.watch(wctx)
 	return err
 }
 
-// Sync reads the state now and applies it if it is newer than the applied
+// sync reads the state now and applies it if it is newer than the applied
 // one: the catch-up after etcd was out of reach.
-func (f *Follower) Sync(ctx context.Context) error {
+func (f *Follower) sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.timeout)
 	defer cancel()
 	resp, err := f.client.Get(ctx, f.keys.state())
 	if err != nil {
-		f.SetReachable(err)
+		f.setReachable(err)
 		return fmt.Errorf("ninelives: reading the rollout state: %w", err)
 	}
-	f.SetReachable(nil)
+	f.setReachable(nil)
 	if len(resp.Kvs) == 0 {
 		f.bumpSeen(resp.Header.Revision)
 		return nil
@@ -183,7 +183,7 @@ func (f *Follower) watch(ctx context.Context) {
 		if werr != nil {
 			f.cfg.logger.Info("ninelives: rollout state watch ended; reading the state again", "error", werr)
 		}
-		_ = f.Sync(ctx)
+		_ = f.sync(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -278,10 +278,10 @@ func (f *Follower) withApplied(fn func(seq uint64)) {
 	fn(seq)
 }
 
-// SetReachable records whether etcd answered: nil for an answer, the
+// setReachable records whether etcd answered: nil for an answer, the
 // error of a request that got none. The Reporter calls it after each write.
 // The change is logged once each way.
-func (f *Follower) SetReachable(err error) {
+func (f *Follower) setReachable(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {

@@ -371,7 +371,7 @@ func (l *Leader) tickLocked(ctx context.Context) (sentinel.Event, error) {
 	if prev != nil {
 		seq = prev.Seq
 	}
-	l.src.Only(seq)
+	l.src.onlyState(seq)
 	before := l.src.Stats().Reports
 	ev := l.sen.Tick(ctx)
 	next := l.nextState(prev, ev.Position)

@@ -187,7 +187,7 @@ func (r *Reporter) Report(ctx context.Context) error {
 		r.lastErr = err.Error()
 		r.down = true
 		r.mu.Unlock()
-		r.follower.SetReachable(err)
+		r.follower.setReachable(err)
 		return err
 	}
 	r.pending = nil
@@ -197,10 +197,10 @@ func (r *Reporter) Report(ctx context.Context) error {
 	wasDown := r.down
 	r.down = false
 	r.mu.Unlock()
-	r.follower.SetReachable(nil)
+	r.follower.setReachable(nil)
 	if wasDown {
 		// Catch up at once rather than wait for the watch to resume.
-		_ = r.follower.Sync(ctx)
+		_ = r.follower.sync(ctx)
 	}
 	return nil
 }

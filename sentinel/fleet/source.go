@@ -21,7 +21,7 @@ import (
 // unread reports with it: a dead replica's figures stop counting.
 //
 // The leader's Source counts only the figures made under the rollout state
-// it judges (see Only); the others are consumed and counted as left out.
+// it judges; the others are consumed and counted as left out.
 type Source struct {
 	client *clientv3.Client
 	keys   keys
@@ -71,11 +71,11 @@ func NewSource(client *clientv3.Client, prefix string, opts ...Option) (*Source,
 	return &Source{client: client, keys: k, cfg: cfg, cursors: map[string]cursor{}}, nil
 }
 
-// Only makes Collect count only the figures made under the rollout state
+// onlyState makes Collect count only the figures made under the rollout state
 // seq (0: before any state); figures made under other states, or across
 // several, are consumed and counted as left out. The leader sets it to the
 // state it published, so a look never mixes two candidate shares.
-func (s *Source) Only(seq uint64) {
+func (s *Source) onlyState(seq uint64) {
 	s.mu.Lock()
 	s.only, s.onlySet = seq, true
 	s.mu.Unlock()

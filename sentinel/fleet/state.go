@@ -42,14 +42,14 @@ func DecodeState(b []byte) (*RolloutState, error) {
 	if err := decodeStrict(b, &s); err != nil {
 		return nil, config.Errorf(ErrBadState, "rollout state", nil, "not valid JSON of the format: %v", err)
 	}
-	if err := s.Validate(); err != nil {
+	if err := s.validate(); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-// Validate checks every field, naming the first bad one.
-func (s *RolloutState) Validate() error {
+// validate checks every field, naming the first bad one.
+func (s *RolloutState) validate() error {
 	switch {
 	case s.Format != StateFormat:
 		return config.Errorf(ErrBadState, "rollout state format", s.Format, "want %d", StateFormat)

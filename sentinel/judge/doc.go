@@ -141,8 +141,8 @@
 // The budget is per rollout, not per step: each test's e-process runs
 // across all the steps of a rollout (the candidate's share enters each
 // look's factor, so steps need no special treatment), and BeginStep only
-// restarts the per-step sample counts that Pass needs. Reset starts a new
-// rollout and spends α afresh; resetting at every step would multiply the
+// restarts the per-step sample counts that Pass needs. A new Judge starts a
+// new rollout and spends α afresh; a new one at every step would multiply the
 // false-rollback probability by the number of steps.
 //
 // The Judge's verdict: Fail if any test failed (with that test's evidence);

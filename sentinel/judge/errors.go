@@ -78,8 +78,8 @@ const errorsMethod = "mixture SPRT on the candidate's share of errors, condition
 // errorTest is the sequential test of the candidate's error rate against
 // the baseline's. Feed it one look at a time with Observe and read Verdict
 // whenever needed. Its false-rollback guarantee covers every look from its
-// making (or Reset) on, so keep one errorTest for the whole rollout and
-// call BeginStep, not Reset, when the candidate's share changes.
+// making on, so keep one errorTest for the whole rollout and call
+// BeginStep when the candidate's share changes.
 type errorTest struct {
 	alpha, logThreshold float64
 	cfg                 ErrorConfig
@@ -201,15 +201,7 @@ func checkCounts(kind error, prefix string, samples, events, cum int64, samplesN
 // evidence and the α budget carry over.
 func (t *errorTest) BeginStep() { t.st.stepCalls = 0 }
 
-// Reset forgets everything, for a new rollout with a fresh α budget. Do
-// not call it between the steps of one rollout: every Reset spends α again.
-func (t *errorTest) Reset() {
-	t.harm.reset()
-	t.pass.reset()
-	t.st = errorState{}
-}
-
-// Failed reports whether the test has failed (it stays failed until Reset).
+// Failed reports whether the test has failed (it stays failed).
 func (t *errorTest) Failed() bool { return t.st.failedAt > 0 }
 
 // Verdict returns the test's conclusion:

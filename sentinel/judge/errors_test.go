@@ -170,21 +170,6 @@ func TestErrorTestToleranceMakesPassNeedConfidence(t *testing.T) {
 	assert.NotEqual(t, judge.Pass, bad.Verdict().Outcome)
 }
 
-func TestErrorTestReset(t *testing.T) {
-	et := newErrorTest(t, judge.ErrorConfig{})
-	for range 5 {
-		require.NoError(t, et.Observe(100, 30, 900, 4))
-	}
-	require.Equal(t, judge.Fail, et.Verdict().Outcome)
-	et.Reset()
-	v := et.Verdict()
-	assert.Equal(t, judge.Inconclusive, v.Outcome)
-	assert.Contains(t, v.Reason, "no data")
-	assert.Equal(t, 1.0, v.Evidence.Statistic)
-	assert.Zero(t, v.Evidence.Looks)
-	assert.False(t, et.Failed())
-}
-
 func TestNewErrorTestValidates(t *testing.T) {
 	for _, c := range []struct {
 		alpha float64

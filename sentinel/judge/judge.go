@@ -145,7 +145,7 @@ type ShadowFigures struct {
 // Judge holds the tests of one rollout and combines their verdicts. It is
 // deterministic: the same looks give the same verdicts. Feed it every look
 // of the rollout with Observe, call BeginStep when the candidate's share
-// changes, and Reset only for a new rollout.
+// changes; a new rollout takes a new Judge.
 //
 // A Judge is not safe for concurrent use.
 type Judge struct {
@@ -226,18 +226,6 @@ func (j *Judge) BeginStep() {
 	}
 	if j.shadow != nil {
 		j.shadow.BeginStep()
-	}
-}
-
-// Reset forgets every look, for a new rollout with a fresh α budget.
-func (j *Judge) Reset() {
-	j.rejected = nil
-	j.errors.Reset()
-	if j.latency != nil {
-		j.latency.Reset()
-	}
-	if j.shadow != nil {
-		j.shadow.reset()
 	}
 }
 

@@ -199,19 +199,6 @@ func TestJudgeIgnoresFiguresOfDisabledTests(t *testing.T) {
 	assert.Len(t, j.Verdict().Tests, 1)
 }
 
-func TestJudgeResetStartsANewRollout(t *testing.T) {
-	j := newJudge(t, judge.Config{})
-	for range 3 {
-		require.NoError(t, j.Observe(look(30, 4, slowCand, fastBase)))
-	}
-	require.True(t, j.Failed())
-	j.Reset()
-	assert.False(t, j.Failed())
-	v := j.Verdict()
-	assert.Equal(t, judge.Inconclusive, v.Outcome)
-	assert.Contains(t, v.Reason, "errors: no data")
-}
-
 func TestVerdictJSON(t *testing.T) {
 	j := newJudge(t, judge.Config{EnableShadow: true})
 	empty, err := json.Marshal(j.Verdict())

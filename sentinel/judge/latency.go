@@ -245,14 +245,7 @@ func toleranceShift(dst []int, bounds []float64, cfg LatencyConfig) []int {
 // and the α budget carry over.
 func (t *latencyTest) BeginStep() { t.st.stepN = 0 }
 
-// Reset forgets everything, for a new rollout with a fresh α budget.
-func (t *latencyTest) Reset() {
-	t.mix.reset()
-	b, c, bs := t.st.bounds[:0], t.st.cand[:0], t.st.base[:0]
-	t.st = latencyState{bounds: b, cand: c, base: bs}
-}
-
-// Failed reports whether the test has failed (it stays failed until Reset).
+// Failed reports whether the test has failed (it stays failed).
 func (t *latencyTest) Failed() bool { return t.st.failedAt > 0 }
 
 // Verdict returns the test's conclusion: Fail once the e-value has reached

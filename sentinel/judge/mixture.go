@@ -19,8 +19,6 @@ type mixture struct {
 
 func newMixture(k int) mixture { return mixture{logLR: make([]float64, k)} }
 
-func (m *mixture) reset() { clear(m.logLR) }
-
 // logValue returns the log of the mixture's current value.
 func (m *mixture) logValue() float64 {
 	top := math.Inf(-1)

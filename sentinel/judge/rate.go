@@ -162,12 +162,6 @@ func (t *RateTest) check(samples, events int64) error {
 // and the α budget carry over.
 func (t *RateTest) BeginStep() { t.st.stepN = 0 }
 
-// reset forgets everything, for a new rollout with a fresh α budget.
-func (t *RateTest) reset() {
-	t.mix.reset()
-	t.st = rateState{}
-}
-
 // Failed reports whether the test has failed (it stays failed).
 func (t *RateTest) Failed() bool { return t.st.failedAt > 0 }
 

@@ -157,7 +157,7 @@ func WithLibrary(name, src string) Option {
 
 // Script is a sentinel.Strategy written in Starlark; see the package
 // documentation and README.md for what a script sees and may do. Decide,
-// Reload, SetSource and ResetMemory are safe to call from any goroutine. A
+// Reload and SetSource are safe to call from any goroutine. A
 // Script serves one rollout at a time.
 type Script struct {
 	name   string // the file name used in positions
@@ -258,13 +258,6 @@ func (s *Script) SetSource(src string) error {
 	}
 	s.prog.Store(&program{src: src, onTick: fn, revision: rev})
 	return nil
-}
-
-// ResetMemory empties state.memory.
-func (s *Script) ResetMemory() {
-	s.mu.Lock()
-	s.memory = new(starlark.Dict)
-	s.mu.Unlock()
 }
 
 var fileOptions = &syntax.FileOptions{Set: true}

@@ -14,9 +14,9 @@ import (
 )
 
 // rateTest is a script's own sequential test of a rate against a tolerance
-// (the method of ShadowTest): rate_test(tolerance, alpha, min_samples,
+// (judge.RateTest's method): rate_test(tolerance, alpha, min_samples,
 // min_step_samples). Its methods observe(samples, events), verdict(),
-// failed() and begin_step() work as ShadowTest's. It changes as it
+// failed() and begin_step() work as judge.RateTest's. It changes as it
 // observes, so a script keeps it in state.memory; one made at a script's
 // top level is frozen with the globals and cannot observe.
 type rateTest struct {
