@@ -98,3 +98,6 @@ type Position struct {
 	ChangeReason string    `json:"changeReason,omitempty"`
 	ChangedAt    time.Time `json:"changedAt,omitzero"`
 }
+
+// Weight returns version's weight in Weights, 0 if it has none.
+func (p Position) Weight(version string) int { return weightIn(p.Weights, version) }

@@ -67,21 +67,15 @@ func (w *weights) SetWeights(ws ...balancer.Weight) error {
 	if err := checkWeights(balancer.ErrBadWeights, "weights", ws, versions...); err != nil {
 		return err
 	}
+	given := make(map[string]int, len(ws))
+	for _, x := range ws {
+		given[x.Version] = x.Weight
+	}
 	out := slices.Clone(w.ws)
 	for i := range out {
-		out[i].Weight = weightOf(ws, out[i].Version)
+		out[i].Weight = given[out[i].Version]
 	}
 	w.ws = out
 	w.gen++
 	return nil
-}
-
-// weightOf is version's weight in ws, 0 if absent.
-func weightOf(ws []balancer.Weight, version string) int {
-	for _, w := range ws {
-		if w.Version == version {
-			return w.Weight
-		}
-	}
-	return 0
 }

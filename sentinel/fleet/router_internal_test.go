@@ -56,6 +56,6 @@ func TestASentinelSteersTheFleetsWeights(t *testing.T) {
 	defer s.Close()
 	e := s.Tick(context.Background())
 	require.Equal(t, sentinel.ActionStart, e.Action, e.Reason)
-	assert.Equal(t, 100, weightOf(w.Weights(), "canary"))
+	assert.Equal(t, 100, e.Weight("canary"))
 	assert.Equal(t, []balancer.Weight{{Version: "stable", Weight: 9900}, {Version: "canary", Weight: 100}}, e.Weights)
 }

@@ -33,9 +33,6 @@ type RolloutState struct {
 	Time time.Time `json:"time"`
 }
 
-// Weight returns a version's weight in the state, 0 if absent.
-func (s *RolloutState) Weight(version string) int { return weightOf(s.Weights, version) }
-
 // DecodeState parses and checks a rollout state as stored in etcd.
 func DecodeState(b []byte) (*RolloutState, error) {
 	var s RolloutState

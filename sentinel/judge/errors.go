@@ -94,14 +94,12 @@ type errorTest struct {
 
 // errorState is what an errorTest learns from its looks.
 type errorState struct {
-	looks               int
+	progress
 	candCalls, candErrs int64
 	baseCalls, baseErrs int64
 	stepCalls           int64
-	logE, logPassE      float64
-	failedAt, passedAt  int
-	failE               float64
-	rejected            error
+	logPassE            float64
+	passedAt            int
 }
 
 // newErrorTest returns an errors test that fails with probability at most
@@ -134,12 +132,9 @@ func newErrorTest(alpha float64, cfg ErrorConfig) *errorTest {
 // the next valid look, Verdict is Inconclusive (unless the test has already
 // failed).
 func (t *errorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) error {
-	if err := t.check(candCalls, candErrors, baseCalls, baseErrors); err != nil {
-		t.st.rejected = err
+	if err := t.st.take(t.check(candCalls, candErrors, baseCalls, baseErrors)); err != nil {
 		return err
 	}
-	t.st.rejected = nil
-	t.st.looks++
 	t.st.candCalls += candCalls
 	t.st.candErrs += candErrors
 	t.st.baseCalls += baseCalls
@@ -161,9 +156,7 @@ func (t *errorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) 
 		}
 	}
 	enough := t.st.candCalls >= t.cfg.MinCalls && t.st.baseCalls >= t.cfg.MinCalls
-	if t.st.failedAt == 0 && enough && t.st.logE >= t.logThreshold {
-		t.st.failedAt, t.st.failE = t.st.looks, t.st.logE
-	}
+	t.st.reach(enough, t.logThreshold)
 	if t.st.passedAt == 0 && t.pass.logLR != nil && enough && t.st.logPassE >= t.logPass {
 		t.st.passedAt = t.st.looks
 	}
@@ -247,21 +240,9 @@ func (t *errorTest) Verdict() Verdict {
 }
 
 func (t *errorTest) evidence() *Evidence {
-	logE := t.st.logE
-	if t.st.failedAt > 0 {
-		logE = t.st.failE
-	}
-	ev := &Evidence{
-		Method:       errorsMethod,
-		Statistic:    expCapped(logE),
-		Threshold:    1 / t.alpha,
-		Alpha:        t.alpha,
-		Looks:        t.st.looks,
-		FailedAtLook: t.st.failedAt,
-		Candidate:    Sample{Samples: t.st.candCalls, Events: t.st.candErrs, Rate: rate(t.st.candErrs, t.st.candCalls)},
-		Baseline:     Sample{Samples: t.st.baseCalls, Events: t.st.baseErrs, Rate: rate(t.st.baseErrs, t.st.baseCalls)},
-		StepSamples:  t.st.stepCalls,
-	}
+	ev := t.st.evidence(errorsMethod, t.alpha, t.st.stepCalls)
+	ev.Candidate = Sample{Samples: t.st.candCalls, Events: t.st.candErrs, Rate: rate(t.st.candErrs, t.st.candCalls)}
+	ev.Baseline = Sample{Samples: t.st.baseCalls, Events: t.st.baseErrs, Rate: rate(t.st.baseErrs, t.st.baseCalls)}
 	if t.pass.logLR != nil {
 		ev.Tolerance = t.cfg.Tolerance
 		ev.PassStatistic = expCapped(t.st.logPassE)

@@ -66,17 +66,13 @@ type latencyTest struct {
 }
 
 type latencyState struct {
-	looks     int
+	progress
 	bounds    []float64 // set by the first look with data
 	cand      []uint64  // cumulative counts
 	base      []uint64
 	candN     int64
 	baseN     int64
 	stepN     int64
-	logE      float64
-	failedAt  int
-	failE     float64
-	rejected  error
 	boundsSet bool
 }
 
@@ -94,12 +90,9 @@ func newLatencyTest(alpha float64, cfg LatencyConfig) *latencyTest {
 // the field; until the next valid look, Verdict is Inconclusive (unless the
 // test has already failed).
 func (t *latencyTest) Observe(candidate, baseline Buckets) error {
-	if err := t.check(candidate, baseline); err != nil {
-		t.st.rejected = err
+	if err := t.st.take(t.check(candidate, baseline)); err != nil {
 		return err
 	}
-	t.st.rejected = nil
-	t.st.looks++
 	bounds := candidate.Bounds
 	if len(candidate.Counts) == 0 {
 		bounds = baseline.Bounds
@@ -129,9 +122,7 @@ func (t *latencyTest) Observe(candidate, baseline Buckets) error {
 	if nc > 0 && nb > 0 {
 		t.update(candidate.Counts, baseline.Counts, float64(nc), float64(nb))
 	}
-	if t.st.failedAt == 0 && t.st.candN >= t.cfg.MinCalls && t.st.baseN >= t.cfg.MinCalls && t.st.logE >= t.logThreshold {
-		t.st.failedAt, t.st.failE = t.st.looks, t.st.logE
-	}
+	t.st.reach(t.st.candN >= t.cfg.MinCalls && t.st.baseN >= t.cfg.MinCalls, t.logThreshold)
 	return nil
 }
 
@@ -279,20 +270,8 @@ func (t *latencyTest) Verdict() Verdict {
 }
 
 func (t *latencyTest) evidence() *Evidence {
-	logE := t.st.logE
-	if t.st.failedAt > 0 {
-		logE = t.st.failE
-	}
-	ev := &Evidence{
-		Method:       latencyMethod,
-		Statistic:    expCapped(logE),
-		Threshold:    1 / t.alpha,
-		Alpha:        t.alpha,
-		Looks:        t.st.looks,
-		FailedAtLook: t.st.failedAt,
-		StepSamples:  t.st.stepN,
-		ProbSlower:   0.5,
-	}
+	ev := t.st.evidence(latencyMethod, t.alpha, t.st.stepN)
+	ev.ProbSlower = 0.5
 	ch := Buckets{Bounds: t.st.bounds, Counts: t.st.cand}
 	bh := Buckets{Bounds: t.st.bounds, Counts: t.st.base}
 	ev.Candidate = quantiles(ch, t.st.candN)

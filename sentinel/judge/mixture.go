@@ -118,3 +118,41 @@ func (f fnch) logZ(psi, logPsi float64) float64 {
 func (f fnch) logLR(x int64, psi, logPsi, logPsi0, logZ0 float64) float64 {
 	return float64(x)*(logPsi-logPsi0) - (f.logZ(psi, logPsi) - logZ0)
 }
+
+// progress is what every sequential test keeps of its looks: how many it
+// took, the log of its e-value, when it first reached its threshold, and
+// why the last look was rejected.
+type progress struct {
+	looks, failedAt int
+	logE, failE     float64
+	rejected        error
+}
+
+// take records a look's check: a rejected look counts for nothing and
+// keeps the test inconclusive until the next valid one.
+func (p *progress) take(err error) error {
+	p.rejected = err
+	if err == nil {
+		p.looks++
+	}
+	return err
+}
+
+// reach fails the test at this look if its e-value has reached the
+// threshold with enough samples; a failed test stays failed.
+func (p *progress) reach(enough bool, logThreshold float64) {
+	if p.failedAt == 0 && enough && p.logE >= logThreshold {
+		p.failedAt, p.failE = p.looks, p.logE
+	}
+}
+
+// evidence is what every test's evidence says of its e-process: the
+// e-value (at the failing look, once failed), the threshold and the looks.
+func (p *progress) evidence(method string, alpha float64, stepSamples int64) *Evidence {
+	logE := p.logE
+	if p.failedAt > 0 {
+		logE = p.failE
+	}
+	return &Evidence{Method: method, Statistic: expCapped(logE), Threshold: 1 / alpha, Alpha: alpha,
+		Looks: p.looks, FailedAtLook: p.failedAt, StepSamples: stepSamples}
+}

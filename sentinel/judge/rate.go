@@ -87,10 +87,8 @@ type RateTest struct {
 }
 
 type rateState struct {
-	looks, failedAt int
-	n, m, stepN     int64
-	logE, failE     float64
-	rejected        error
+	progress
+	n, m, stepN int64
 }
 
 // NewRateTest returns a rate test that fails with probability at most
@@ -133,12 +131,9 @@ func (t *RateTest) Config() RateConfig { return t.cfg }
 // naming the field; until the next valid look, Verdict is Inconclusive
 // (unless the test has already failed).
 func (t *RateTest) Observe(samples, events int64) error {
-	if err := t.check(samples, events); err != nil {
-		t.st.rejected = err
+	if err := t.st.take(t.check(samples, events)); err != nil {
 		return err
 	}
-	t.st.rejected = nil
-	t.st.looks++
 	t.st.n += samples
 	t.st.m += events
 	t.st.stepN += samples
@@ -148,9 +143,7 @@ func (t *RateTest) Observe(samples, events int64) error {
 		}
 		t.st.logE = t.mix.logValue()
 	}
-	if t.st.failedAt == 0 && t.st.n >= t.cfg.MinSamples && t.st.logE >= t.logThreshold {
-		t.st.failedAt, t.st.failE = t.st.looks, t.st.logE
-	}
+	t.st.reach(t.st.n >= t.cfg.MinSamples, t.logThreshold)
 	return nil
 }
 
@@ -195,19 +188,8 @@ func (t *RateTest) Verdict() Verdict {
 }
 
 func (t *RateTest) evidence() *Evidence {
-	logE := t.st.logE
-	if t.st.failedAt > 0 {
-		logE = t.st.failE
-	}
-	return &Evidence{
-		Method:       rateMethod,
-		Statistic:    expCapped(logE),
-		Threshold:    1 / t.alpha,
-		Alpha:        t.alpha,
-		Looks:        t.st.looks,
-		FailedAtLook: t.st.failedAt,
-		Candidate:    Sample{Samples: t.st.n, Events: t.st.m, Rate: rate(t.st.m, t.st.n)},
-		StepSamples:  t.st.stepN,
-		Tolerance:    t.cfg.Tolerance,
-	}
+	ev := t.st.evidence(rateMethod, t.alpha, t.st.stepN)
+	ev.Candidate = Sample{Samples: t.st.n, Events: t.st.m, Rate: rate(t.st.m, t.st.n)}
+	ev.Tolerance = t.cfg.Tolerance
+	return ev
 }

@@ -130,7 +130,7 @@ func (t *RateTest) Restore(rs RateState) error {
 	if err := checkRateState(rs, len(t.mix.logLR)); err != nil {
 		return err
 	}
-	t.st = rateState{looks: rs.Looks, n: rs.Comparisons, m: rs.Mismatches, stepN: rs.StepN, logE: rs.LogE, failedAt: rs.FailedAt, failE: rs.FailE}
+	t.st = rateState{progress: saved(rs.Looks, rs.FailedAt, rs.LogE, rs.FailE), n: rs.Comparisons, m: rs.Mismatches, stepN: rs.StepN}
 	copy(t.mix.logLR, rs.Mix)
 	return nil
 }
@@ -192,8 +192,8 @@ func (j *Judge) checkState(st State) error {
 
 func (t *errorTest) restore(es errorStats) {
 	t.st = errorState{
-		looks: es.Looks, candCalls: es.CandCalls, candErrs: es.CandErrors, baseCalls: es.BaseCalls, baseErrs: es.BaseErrors,
-		stepCalls: es.StepCalls, logE: es.LogE, logPassE: es.LogPassE, failedAt: es.FailedAt, passedAt: es.PassedAt, failE: es.FailE,
+		progress: saved(es.Looks, es.FailedAt, es.LogE, es.FailE), candCalls: es.CandCalls, candErrs: es.CandErrors,
+		baseCalls: es.BaseCalls, baseErrs: es.BaseErrors, stepCalls: es.StepCalls, logPassE: es.LogPassE, passedAt: es.PassedAt,
 	}
 	copy(t.harm.logLR, es.Harm)
 	copy(t.pass.logLR, es.Pass)
@@ -201,11 +201,17 @@ func (t *errorTest) restore(es errorStats) {
 
 func (t *latencyTest) restore(ls latencyStats) {
 	t.st = latencyState{
-		looks: ls.Looks, boundsSet: ls.BoundsSet, bounds: slices.Clone(ls.Bounds), cand: slices.Clone(ls.Cand), base: slices.Clone(ls.Base),
-		candN: ls.CandN, baseN: ls.BaseN, stepN: ls.StepN, logE: ls.LogE, failedAt: ls.FailedAt, failE: ls.FailE,
+		progress: saved(ls.Looks, ls.FailedAt, ls.LogE, ls.FailE), boundsSet: ls.BoundsSet,
+		bounds: slices.Clone(ls.Bounds), cand: slices.Clone(ls.Cand), base: slices.Clone(ls.Base),
+		candN: ls.CandN, baseN: ls.BaseN, stepN: ls.StepN,
 	}
 	copy(t.mix.logLR, ls.Mix)
 	t.sizeScratch()
+}
+
+// saved is the progress a saved test had made.
+func saved(looks, failedAt int, logE, failE float64) progress {
+	return progress{looks: looks, failedAt: failedAt, logE: logE, failE: failE}
 }
 
 // configDiff names the first setting in which two defaults-filled judge
