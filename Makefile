@@ -48,7 +48,7 @@ fmt-check:
 ## samples for a p99.
 bench:
 	$(GO) test -run '^$$' -bench . -skip ShadowLatency -benchmem -benchtime $(BENCHTIME) -count $(COUNT) $(PKGS) | tee bench.txt
-	$(GO) test -run '^$$' -bench ShadowLatency -benchmem -benchtime 10000x -count $(COUNT) ./interceptor/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench ShadowLatency -benchmem -benchtime 10000x -count $(COUNT) ./interceptor/shadow/ | tee -a bench.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench.txt
 
 ## proto: regenerate the demo service's Go code with the pinned buf and plugins.

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -30,19 +30,19 @@ const (
 
 // WarmupFunc warms a version up and reports whether it is ready for
 // traffic. It must return when ctx ends.
-type WarmupFunc func(ctx context.Context, version string) (*interceptor.WarmupReport, error)
+type WarmupFunc func(ctx context.Context, version string) (*warmup.Report, error)
 
-// WarmupOn returns the WarmupFunc that runs interceptor.WarmupVersion on cc:
+// WarmupOn returns the WarmupFunc that runs warmup.Version on cc:
 // it warms every READY endpoint of the version, as the clients steered by
 // split see them, with the calls and thresholds of cfg.
-func WarmupOn(cc *grpc.ClientConn, split *balancer.Split, cfg interceptor.WarmupConfig) WarmupFunc {
-	return func(ctx context.Context, version string) (*interceptor.WarmupReport, error) {
-		return interceptor.WarmupVersion(ctx, cc, split, version, cfg)
+func WarmupOn(cc *grpc.ClientConn, split *balancer.Split, cfg warmup.Config) WarmupFunc {
+	return func(ctx context.Context, version string) (*warmup.Report, error) {
+		return warmup.Version(ctx, cc, split, version, cfg)
 	}
 }
 
 // ShadowControl turns shadow traffic to a version on and off;
-// interceptor's *Shadow is one.
+// shadow's *Interceptor is one.
 type ShadowControl interface {
 	SetCandidate(version string) error
 	SetRate(rate float64) error
@@ -52,7 +52,7 @@ type ShadowControl interface {
 // every other zero field takes its default.
 type BlueGreenConfig struct {
 	// Warmup warms green up before it gets any traffic; its report is the
-	// gate (WarmupOn makes one from interceptor.WarmupVersion). Required.
+	// gate (WarmupOn makes one from warmup.Version). Required.
 	Warmup WarmupFunc
 	// WarmupTimeout bounds the warm-up (default 2 minutes); a warm-up that
 	// has not passed by then fails.
@@ -252,7 +252,7 @@ type BlueGreen struct {
 	closed   bool
 	cancel   context.CancelFunc
 	done     chan struct{}
-	report   *interceptor.WarmupReport
+	report   *warmup.Report
 	warmErr  error
 	shadowSw shadowSwitch
 	shadow   *ShadowTest
@@ -333,7 +333,7 @@ func (b *BlueGreen) Stage() string {
 
 // WarmupReport returns the warm-up's report, or nil while it runs (or if it
 // failed without one).
-func (b *BlueGreen) WarmupReport() *interceptor.WarmupReport {
+func (b *BlueGreen) WarmupReport() *warmup.Report {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.report
@@ -458,7 +458,7 @@ func (b *BlueGreen) warmupRunningLocked() bool {
 }
 
 // runWarmup calls the user's warm-up, turning a panic into an error.
-func runWarmup(ctx context.Context, warm WarmupFunc, version string) (rep *interceptor.WarmupReport, err error) {
+func runWarmup(ctx context.Context, warm WarmupFunc, version string) (rep *warmup.Report, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			rep, err = nil, fmt.Errorf("ninelives: the warm-up of %q panicked: %v", version, p)

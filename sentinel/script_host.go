@@ -7,7 +7,7 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 )
 
 // WithScriptWarmup lets the script warm the candidate up: warmup_start()
@@ -47,7 +47,7 @@ type scriptHost struct {
 	closed   bool
 	cancel   context.CancelFunc
 	done     chan struct{}
-	report   *interceptor.WarmupReport
+	report   *warmup.Report
 	warmErr  error
 	shadowSw shadowSwitch
 }

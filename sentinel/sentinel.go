@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -46,11 +46,11 @@ type DecisionRecorder interface {
 }
 
 // ShadowReporter gives the status the shadow traffic's mismatch samples and
-// learned noisy fields; interceptor's *Shadow is one.
+// learned noisy fields; shadow's *Interceptor is one.
 type ShadowReporter interface {
-	Mismatches() []interceptor.Mismatch
+	Mismatches() []shadow.Mismatch
 	NoisyFields() map[string][]string
-	Stats() interceptor.ShadowStats
+	Stats() shadow.Stats
 }
 
 // Option configures a Sentinel.

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -50,9 +50,9 @@ type Status struct {
 
 // ShadowStatus is the shadow traffic's part of the status.
 type ShadowStatus struct {
-	Stats       interceptor.ShadowStats `json:"stats"`
-	Mismatches  []interceptor.Mismatch  `json:"mismatches"`
-	NoisyFields map[string][]string     `json:"noisyFields"`
+	Stats       shadow.Stats        `json:"stats"`
+	Mismatches  []shadow.Mismatch   `json:"mismatches"`
+	NoisyFields map[string][]string `json:"noisyFields"`
 }
 
 // recordLocked keeps a tick's window: the step's sum and the history.

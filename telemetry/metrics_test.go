@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -66,7 +67,7 @@ func scenario(t *testing.T, m *telemetry.Metrics) {
 		require.Equal(t, codes.InvalidArgument, status.Code(err))
 	}
 	streamCalls(t, c, stable)
-	shadow := balancer.WithRole(stable, balancer.RoleShadow)
+	shadow := call.WithRole(stable, balancer.RoleShadow)
 	for range 2 {
 		_, err := c.GetItem(shadow, &demov1.GetItemRequest{Id: "a"})
 		require.NoError(t, err)

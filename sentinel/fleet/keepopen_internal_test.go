@@ -10,15 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
 // The leader's checkpoint holds the state of a strategy it wraps in
 // keepOpen, so that a new leader can carry a blue/green rollout on.
 func TestKeepOpenShowsTheStrategysState(t *testing.T) {
-	bg, err := sentinel.NewBlueGreen(sentinel.BlueGreenConfig{Warmup: func(context.Context, string) (*interceptor.WarmupReport, error) {
-		return &interceptor.WarmupReport{Passed: true}, nil
+	bg, err := sentinel.NewBlueGreen(sentinel.BlueGreenConfig{Warmup: func(context.Context, string) (*warmup.Report, error) {
+		return &warmup.Report{Passed: true}, nil
 	}})
 	require.NoError(t, err)
 	split := balancer.MustSplit(balancer.Weight{Version: "blue", Weight: 10000}, balancer.Weight{Version: "green", Weight: 0})

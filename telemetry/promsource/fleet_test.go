@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
@@ -28,7 +28,7 @@ type rpcRig struct {
 	split  *balancer.Split
 	client *client
 	cc     *grpc.ClientConn
-	shadow *interceptor.Shadow
+	shadow *shadow.Interceptor
 }
 
 func startRPCRig(t *testing.T, tg interface{ Addr() string }, c *client, weights ...balancer.Weight) *rpcRig {
@@ -41,7 +41,7 @@ func startRPCRig(t *testing.T, tg interface{ Addr() string }, c *client, weights
 	stop, err := c.metrics.Instrument(split)
 	require.NoError(t, err)
 	t.Cleanup(stop)
-	shadow, err := interceptor.NewShadow(interceptor.ShadowConfig{
+	shadow, err := shadow.New(shadow.Config{
 		Candidate:    "canary",
 		Baseline:     "stable",
 		Rate:         0.5,

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/statuspage"
@@ -87,7 +87,7 @@ type Env struct {
 	Fleet   *demoserver.Fleet
 	Split   *balancer.Split
 	Conn    *grpc.ClientConn
-	Shadow  *interceptor.Shadow
+	Shadow  *shadow.Interceptor
 	Metrics *telemetry.Metrics
 	Clock   *Clock
 }
@@ -254,7 +254,7 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 	}
 	defer stopInstr()
 
-	env.Shadow, err = interceptor.NewShadow(interceptor.ShadowConfig{
+	env.Shadow, err = shadow.New(shadow.Config{
 		Candidate:    rc.Candidate,
 		Baseline:     rc.Baseline,
 		Rate:         rc.ShadowRate,

@@ -1,4 +1,4 @@
-package interceptor_test
+package shadow_test
 
 import (
 	"context"
@@ -9,12 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	. "github.com/ninelives-go/ninelives/interceptor"
+	. "github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
@@ -37,7 +34,7 @@ type env struct {
 	split  *balancer.Split
 	cc     *grpc.ClientConn
 	client demov1.DemoServiceClient
-	shadow *Shadow
+	shadow *Interceptor
 	obs    *recorder
 }
 
@@ -46,11 +43,12 @@ var (
 	dial       = demotest.Dial
 	waitReady  = demotest.WaitReady
 	connect    = demotest.Connect
+	settle     = demotest.Settle
 )
 
 // newEnv starts the fleet and a client whose primaries all go to stable. A
 // nil cfg installs no shadow.
-func newEnv(t testing.TB, cfg *ShadowConfig, specs ...demoserver.VersionSpec) *env {
+func newEnv(t testing.TB, cfg *Config, specs ...demoserver.VersionSpec) *env {
 	t.Helper()
 	e := &env{fleet: startFleet(t, specs...), obs: new(recorder)}
 	var ws []balancer.Weight
@@ -68,7 +66,7 @@ func newEnv(t testing.TB, cfg *ShadowConfig, specs ...demoserver.VersionSpec) *e
 	t.Cleanup(remove)
 	opts := []grpc.DialOption{balancer.WithSplit(e.split)}
 	if cfg != nil {
-		s, err := NewShadow(*cfg)
+		s, err := New(*cfg)
 		require.NoError(t, err)
 		e.shadow = s
 		opts = append(opts,
@@ -90,28 +88,6 @@ func newEnv(t testing.TB, cfg *ShadowConfig, specs ...demoserver.VersionSpec) *e
 	settle(t, e.cc, e.split)
 	e.obs.reset()
 	return e
-}
-
-// settle waits until the channel's own picker has every READY endpoint of
-// the split: the split can report an endpoint READY a moment before the
-// channel picks with the new picker. It probes each endpoint with a method
-// the servers do not have, so no server counts the probe, and with the
-// warm-up role, so no shadow copies it.
-func settle(t testing.TB, cc *grpc.ClientConn, split *balancer.Split) {
-	t.Helper()
-	for _, addr := range split.ReadyEndpoints("") {
-		ctx := balancer.WithRole(balancer.ForceEndpoint(context.Background(), addr), balancer.RoleWarmup)
-		for i := 0; ; i++ {
-			err := cc.Invoke(ctx, "/ninelives.demo.v1.DemoService/Probe", &emptypb.Empty{}, &emptypb.Empty{})
-			if status.Code(err) == codes.Unimplemented {
-				break
-			}
-			if i == 1000 {
-				t.Fatalf("endpoint %s: %v", addr, err)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
 }
 
 // wait waits for every copy in flight.
@@ -189,7 +165,7 @@ func (r *recorder) roles() map[string]int {
 	return out
 }
 
-// metricsSink is a ShadowMetrics that keeps what it is told.
+// metricsSink is a Metrics that keeps what it is told.
 type metricsSink struct {
 	mu          sync.Mutex
 	comparisons map[string]int // "version method result"

@@ -1,4 +1,4 @@
-package interceptor
+package shadow
 
 import (
 	"context"
@@ -10,21 +10,26 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
 )
 
-// ErrBadConfig is returned, wrapped, for every configuration this package
-// rejects; the message names the field and the value.
-var ErrBadConfig = errors.New("ninelives: bad interceptor config")
+// ErrBadConfig is the kind of every configuration New, SetRate,
+// SetCandidate and SetBaseline reject: errors.Is(err, ErrBadConfig) holds,
+// and errors.As finds a *balancer.ConfigError naming the field and the
+// value.
+var ErrBadConfig = errors.New("ninelives: bad shadow config")
 
-// ShadowHeader is the metadata key every shadow copy carries, so servers can
+// Header is the metadata key every shadow copy carries, so servers can
 // tell copies apart from real traffic. Its value is "candidate" on copies to
 // the candidate version and "baseline" on the noise copies to the baseline.
-const ShadowHeader = "x-ninelives-shadow"
+const Header = "x-ninelives-shadow"
 
-// The values of ShadowHeader.
+// The values of Header.
 const (
-	MarkerCandidate = "candidate"
-	MarkerBaseline  = "baseline"
+	markerCandidate = "candidate"
+	markerBaseline  = "baseline"
 )
 
 // The results of a comparison, as recorded in ninelives.shadow.comparisons
@@ -71,10 +76,10 @@ const (
 	DropTimeout = "timeout"
 )
 
-// ShadowMetrics receives the outcome of every copy. The telemetry package's
+// Metrics receives the outcome of every copy. The telemetry package's
 // *Metrics implements it; any other sink may too. Methods are called from
 // the copies' goroutines, concurrently, and must not block.
-type ShadowMetrics interface {
+type Metrics interface {
 	// RecordShadowComparison counts one comparison: version is the
 	// candidate, method the full method name, result one of the Result
 	// constants.
@@ -84,20 +89,9 @@ type ShadowMetrics interface {
 	RecordShadowDropped(ctx context.Context, reason string)
 }
 
-// CompareFunc compares a primary reply with a copy's reply, both with the
-// ignored fields already cleared, and returns the paths of the fields that
-// differ ("item.price_cents"); nil or empty means equal. Paths it returns
-// take part in noise learning like those of the built-in comparison. It is
-// called from the copies' goroutines, concurrently.
-type CompareFunc func(method string, primary, shadow proto.Message) []string
-
-// RedactFunc turns a differing value, rendered as text, into what the
-// mismatch log keeps.
-type RedactFunc func(path, value string) string
-
-// ShadowConfig configures a Shadow. Candidate is required; every other field
+// Config configures an Interceptor. Candidate is required; every other field
 // has a default.
-type ShadowConfig struct {
+type Config struct {
 	// Candidate is the version copies go to.
 	Candidate string
 	// Baseline, if set, turns on noise cancellation: a sampled call whose
@@ -126,11 +120,17 @@ type ShadowConfig struct {
 	// field applies to each element.
 	IgnoreFields []string
 	// DenyMetadata lists outgoing metadata keys not forwarded to copies
-	// (such as "authorization"). All others are forwarded.
+	// (such as "authorization"), in lower case as gRPC sends them. All
+	// others are forwarded.
 	DenyMetadata []string
 	// Compare replaces the built-in comparison (protobuf equality reported
-	// as field paths).
-	Compare CompareFunc
+	// as field paths, see Diff). It is given a primary reply and a copy's
+	// reply, both with the ignored fields already cleared, and returns the
+	// paths of the fields that differ ("item.price_cents"); nil or empty
+	// means equal. The paths take part in noise learning like those of the
+	// built-in comparison. It is called from the copies' goroutines,
+	// concurrently.
+	Compare func(method string, primary, shadow proto.Message) []string
 
 	// Timeout is the deadline of every copy. 0 gives each copy the time the
 	// primary had when it began.
@@ -167,114 +167,51 @@ type ShadowConfig struct {
 	// ShowValues makes mismatch records carry the differing values, passed
 	// through Redact. Off by default: records name only the field paths.
 	ShowValues bool
-	// Redact turns each recorded value into what the log keeps. Default:
-	// the value cut to 64 bytes.
-	Redact RedactFunc
+	// Redact turns each differing value, rendered as text, into what the
+	// log keeps. Default: the value cut to 64 bytes.
+	Redact func(path, value string) string
 
-	// Metrics receives every comparison and drop. The Shadow counts them
+	// Metrics receives every comparison and drop. The Interceptor counts them
 	// itself as well (see Stats).
-	Metrics ShadowMetrics
+	Metrics Metrics
 }
 
-// The defaults of ShadowConfig.
+// The defaults of Config.
 const (
-	DefaultMaxTimeout        = 10 * time.Second
-	DefaultMaxConcurrent     = 64
-	DefaultStreamMaxMessages = 256
-	DefaultStreamMaxBytes    = 1 << 20
-	DefaultNoiseWindow       = 20
-	DefaultNoiseMinCount     = 2
-	DefaultMismatchLog       = 100
+	defaultMaxTimeout        = 10 * time.Second
+	defaultMaxConcurrent     = 64
+	defaultStreamMaxMessages = 256
+	defaultStreamMaxBytes    = 1 << 20
+	defaultNoiseWindow       = 20
+	defaultNoiseMinCount     = 2
+	defaultMismatchLog       = 100
 	redactLimit              = 64
 )
 
-// settings is a validated ShadowConfig with its defaults filled in.
+// settings is a validated Config with its defaults filled in.
 type settings struct {
-	ShadowConfig
+	Config
 	methods map[string]bool
 	ignore  [][]string
 	deny    map[string]bool
 }
 
-func newSettings(cfg ShadowConfig) (*settings, error) {
-	s := &settings{ShadowConfig: cfg, methods: map[string]bool{}, deny: map[string]bool{}}
-	if err := validVersion("Candidate", cfg.Candidate, false); err != nil {
-		return nil, err
+func newSettings(cfg Config) (*settings, error) {
+	s := &settings{Config: cfg}
+	checks := []func() error{
+		func() error { return validVersion("Candidate", cfg.Candidate) },
+		func() error { return validOptionalVersion("Baseline", cfg.Baseline) },
+		func() error { return (targets{candidate: cfg.Candidate, baseline: cfg.Baseline}).distinct("Baseline") },
+		func() error { return validRate(cfg.Rate) },
+		func() error { return validOptionalKey("StickyKey", cfg.StickyKey) },
+		s.parseLists,
+		s.fillDurations,
+		s.fillBounds,
 	}
-	if err := validVersion("Baseline", cfg.Baseline, true); err != nil {
-		return nil, err
-	}
-	if err := (targets{candidate: cfg.Candidate, baseline: cfg.Baseline}).distinct("Baseline"); err != nil {
-		return nil, err
-	}
-	if err := validRate(cfg.Rate); err != nil {
-		return nil, err
-	}
-	if cfg.StickyKey != "" {
-		if err := validMetadataKey(cfg.StickyKey); err != nil {
-			return nil, fmt.Errorf("%w: StickyKey %q: %v", ErrBadConfig, cfg.StickyKey, err)
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return nil, err
 		}
-	}
-	for i, m := range cfg.Methods {
-		if err := validMethod(m); err != nil {
-			return nil, fmt.Errorf("%w: Methods[%d] %q: %v", ErrBadConfig, i, m, err)
-		}
-		s.methods[m] = true
-	}
-	for i, p := range cfg.IgnoreFields {
-		segs, err := parsePath(p)
-		if err != nil {
-			return nil, fmt.Errorf("%w: IgnoreFields[%d] %q: %v", ErrBadConfig, i, p, err)
-		}
-		s.ignore = append(s.ignore, segs)
-	}
-	for i, k := range cfg.DenyMetadata {
-		if err := validMetadataKey(k); err != nil {
-			return nil, fmt.Errorf("%w: DenyMetadata[%d] %q: %v", ErrBadConfig, i, k, err)
-		}
-		s.deny[strings.ToLower(k)] = true
-	}
-	durations := []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{
-		{"Timeout", &s.Timeout, 0},
-		{"MaxTimeout", &s.MaxTimeout, max(DefaultMaxTimeout, cfg.Timeout)},
-	}
-	for _, d := range durations {
-		if *d.v < 0 {
-			return nil, fmt.Errorf("%w: %s is %v, want 0 (the default) or more", ErrBadConfig, d.name, *d.v)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
-	}
-	if s.Timeout > s.MaxTimeout {
-		return nil, fmt.Errorf("%w: Timeout %v is above MaxTimeout %v, which caps it", ErrBadConfig, s.Timeout, s.MaxTimeout)
-	}
-	ints := []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"MaxConcurrent", &s.MaxConcurrent, DefaultMaxConcurrent},
-		{"StreamMaxMessages", &s.StreamMaxMessages, DefaultStreamMaxMessages},
-		{"StreamMaxBytes", &s.StreamMaxBytes, DefaultStreamMaxBytes},
-		{"NoiseWindow", &s.NoiseWindow, DefaultNoiseWindow},
-		{"NoiseMinCount", &s.NoiseMinCount, DefaultNoiseMinCount},
-		{"MismatchLog", &s.MismatchLog, DefaultMismatchLog},
-	}
-	for _, n := range ints {
-		if *n.v < 0 {
-			return nil, fmt.Errorf("%w: %s is %d, want 0 (the default) or more", ErrBadConfig, n.name, *n.v)
-		}
-		if *n.v == 0 {
-			*n.v = n.def
-		}
-	}
-	if s.NoiseMinCount > s.NoiseWindow {
-		return nil, fmt.Errorf("%w: NoiseMinCount is %d, more than NoiseWindow %d", ErrBadConfig, s.NoiseMinCount, s.NoiseWindow)
 	}
 	if s.Redact == nil {
 		s.Redact = truncate
@@ -282,21 +219,103 @@ func newSettings(cfg ShadowConfig) (*settings, error) {
 	return s, nil
 }
 
-func validVersion(field, v string, optional bool) error {
-	switch {
-	case v == "" && optional:
-		return nil
-	case v == "":
-		return fmt.Errorf("%w: %s is empty; name the version copies go to", ErrBadConfig, field)
-	case strings.ContainsAny(v, "=;?#/ \t\r\n"):
-		return fmt.Errorf("%w: %s %q holds one of = ; ? # / or a space", ErrBadConfig, field, v)
+// parseLists checks Methods, IgnoreFields and DenyMetadata and keeps them
+// in the forms the interceptor looks them up in.
+func (s *settings) parseLists() error {
+	s.methods, s.deny = map[string]bool{}, map[string]bool{}
+	for i, m := range s.Methods {
+		if err := validMethod(m); err != nil {
+			return config.Errorf(ErrBadConfig, fmt.Sprintf("Methods[%d]", i), m, "%v", err)
+		}
+		s.methods[m] = true
+	}
+	for i, p := range s.IgnoreFields {
+		segs, err := parsePath(p)
+		if err != nil {
+			return config.Errorf(ErrBadConfig, fmt.Sprintf("IgnoreFields[%d]", i), p, "%v", err)
+		}
+		s.ignore = append(s.ignore, segs)
+	}
+	for i, k := range s.DenyMetadata {
+		if err := config.Under(ErrBadConfig, fmt.Sprintf("DenyMetadata[%d]", i), names.MetadataKey(k)); err != nil {
+			return err
+		}
+		s.deny[k] = true
 	}
 	return nil
 }
 
+// fillDurations checks the deadlines of the copies and fills in their
+// defaults.
+func (s *settings) fillDurations() error {
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+	}{{"Timeout", &s.Timeout}, {"MaxTimeout", &s.MaxTimeout}} {
+		if *d.v < 0 {
+			return config.Errorf(ErrBadConfig, d.name, *d.v, "want 0 (the default) or more")
+		}
+	}
+	if s.MaxTimeout == 0 {
+		s.MaxTimeout = max(defaultMaxTimeout, s.Timeout)
+	}
+	if s.Timeout > s.MaxTimeout {
+		return config.Errorf(ErrBadConfig, "Timeout", s.Timeout, "above MaxTimeout %v, which caps it", s.MaxTimeout)
+	}
+	return nil
+}
+
+// fillBounds checks the bounds and fills in their defaults.
+func (s *settings) fillBounds() error {
+	for _, n := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxConcurrent", &s.MaxConcurrent, defaultMaxConcurrent},
+		{"StreamMaxMessages", &s.StreamMaxMessages, defaultStreamMaxMessages},
+		{"StreamMaxBytes", &s.StreamMaxBytes, defaultStreamMaxBytes},
+		{"NoiseWindow", &s.NoiseWindow, defaultNoiseWindow},
+		{"NoiseMinCount", &s.NoiseMinCount, defaultNoiseMinCount},
+		{"MismatchLog", &s.MismatchLog, defaultMismatchLog},
+	} {
+		if *n.v < 0 {
+			return config.Errorf(ErrBadConfig, n.name, *n.v, "want 0 (the default) or more")
+		}
+		if *n.v == 0 {
+			*n.v = n.def
+		}
+	}
+	if s.NoiseMinCount > s.NoiseWindow {
+		return config.Errorf(ErrBadConfig, "NoiseMinCount", s.NoiseMinCount, "more than NoiseWindow %d", s.NoiseWindow)
+	}
+	return nil
+}
+
+// validVersion checks the version a field names.
+func validVersion(field, v string) error {
+	return config.Under(ErrBadConfig, field, names.Version(v))
+}
+
+// validOptionalVersion is validVersion where "" turns the feature off.
+func validOptionalVersion(field, v string) error {
+	if v == "" {
+		return nil
+	}
+	return validVersion(field, v)
+}
+
+// validOptionalKey checks a metadata key where "" turns the feature off.
+func validOptionalKey(field, k string) error {
+	if k == "" {
+		return nil
+	}
+	return config.Under(ErrBadConfig, field, names.MetadataKey(k))
+}
+
 func validRate(r float64) error {
 	if math.IsNaN(r) || r < 0 || r > 1 {
-		return fmt.Errorf("%w: Rate is %v, want a number in [0, 1]", ErrBadConfig, r)
+		return config.Errorf(ErrBadConfig, "Rate", r, "want a number in [0, 1]")
 	}
 	return nil
 }
@@ -309,23 +328,6 @@ func validMethod(m string) error {
 	svc, name, ok := strings.Cut(m[1:], "/")
 	if !ok || svc == "" || name == "" || strings.Contains(name, "/") {
 		return errors.New(`want a full method name such as "/package.Service/Method"`)
-	}
-	return nil
-}
-
-// validMetadataKey accepts the keys grpc accepts: lower-case letters,
-// digits, '-', '_' and '.', once lower-cased.
-func validMetadataKey(k string) error {
-	if k == "" {
-		return errors.New("the key is empty")
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
-		default:
-			return fmt.Errorf("character %q is not allowed in a metadata key", c)
-		}
 	}
 	return nil
 }
@@ -358,7 +360,7 @@ func isIdent(s string) bool {
 	return true
 }
 
-// truncate is the default RedactFunc: the value cut to 64 bytes on a rune
+// truncate is the default Redact: the value cut to 64 bytes on a rune
 // boundary.
 func truncate(_, v string) string {
 	if len(v) <= redactLimit {

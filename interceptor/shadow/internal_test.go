@@ -1,4 +1,4 @@
-package interceptor
+package shadow
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
 
@@ -108,32 +108,32 @@ func TestTruncate(t *testing.T) {
 }
 
 func TestCopyContext(t *testing.T) {
-	s, err := NewShadow(ShadowConfig{Candidate: "canary", Rate: 1, DenyMetadata: []string{"Authorization"}, MaxTimeout: time.Minute})
+	s, err := New(Config{Candidate: "canary", Rate: 1, DenyMetadata: []string{"authorization"}, MaxTimeout: time.Minute})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, s.Close(context.Background())) }()
 
 	pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	pctx = metadata.AppendToOutgoingContext(pctx, "authorization", "secret", "x-user-id", "u1")
-	pctx = balancer.ForceEndpoint(pctx, "127.0.0.1:9")
+	pctx = call.ForceEndpoint(pctx, "127.0.0.1:9")
 	c := s.allow(pctx, "/ninelives.demo.v1.DemoService/GetItem")
 	require.NotNil(t, c)
 	defer c.release()
 	assert.InDelta(t, 30*time.Second, c.budget, float64(time.Second), "the copy gets the primary's time")
 
-	ctx, stop, rec := c.copyContext("canary", MarkerCandidate)
+	ctx, stop, rec := c.copyContext("canary", markerCandidate)
 	defer stop()
 	cancel()
 	assert.NoError(t, ctx.Err(), "the copy is detached from the primary's cancellation")
 	md, _ := metadata.FromOutgoingContext(ctx)
-	assert.Equal(t, metadata.Pairs("x-user-id", "u1", ShadowHeader, MarkerCandidate), md)
-	v, ok := balancer.ForcedVersion(ctx)
+	assert.Equal(t, metadata.Pairs("x-user-id", "u1", Header, markerCandidate), md)
+	v, ok := call.ForcedVersion(ctx)
 	assert.True(t, ok)
 	assert.Equal(t, "canary", v)
-	_, ok = balancer.ForcedEndpoint(ctx)
+	_, ok = call.ForcedEndpoint(ctx)
 	assert.False(t, ok, "the primary's forced endpoint is not inherited")
-	assert.Equal(t, balancer.RoleShadow, balancer.RoleFromContext(ctx))
+	assert.Equal(t, call.Shadow, call.RoleOf(ctx))
 	assert.NotNil(t, rec)
-	assert.Same(t, rec, balancer.CallRecordFrom(ctx))
+	assert.Same(t, rec, call.RecordFrom(ctx))
 	dl, ok := ctx.Deadline()
 	require.True(t, ok)
 	assert.WithinDuration(t, time.Now().Add(30*time.Second), dl, 2*time.Second)
@@ -153,9 +153,9 @@ func TestCopyContext(t *testing.T) {
 		md   metadata.MD
 		want metadata.MD
 	}{
-		{"clean", metadata.Pairs("x-user-id", "u1"), metadata.Pairs("x-user-id", "u1", ShadowHeader, MarkerBaseline)},
-		{"none", nil, metadata.Pairs(ShadowHeader, MarkerBaseline)},
-		{"marked", metadata.Pairs(ShadowHeader, "forged", "x-user-id", "u1"), metadata.Pairs("x-user-id", "u1", ShadowHeader, MarkerBaseline)},
+		{"clean", metadata.Pairs("x-user-id", "u1"), metadata.Pairs("x-user-id", "u1", Header, markerBaseline)},
+		{"none", nil, metadata.Pairs(Header, markerBaseline)},
+		{"marked", metadata.Pairs(Header, "forged", "x-user-id", "u1"), metadata.Pairs("x-user-id", "u1", Header, markerBaseline)},
 	} {
 		pctx := context.Background()
 		if tc.md != nil {
@@ -163,7 +163,7 @@ func TestCopyContext(t *testing.T) {
 		}
 		c := s.allow(pctx, "/ninelives.demo.v1.DemoService/GetItem")
 		require.NotNil(t, c, tc.name)
-		ctx, stop, _ := c.copyContext("stable", MarkerBaseline)
+		ctx, stop, _ := c.copyContext("stable", markerBaseline)
 		md, _ := metadata.FromOutgoingContext(ctx)
 		assert.Equal(t, tc.want, md, tc.name)
 		stop()
@@ -181,7 +181,7 @@ func TestCopyOptions(t *testing.T) {
 }
 
 func TestMethodSafety(t *testing.T) {
-	s, err := NewShadow(ShadowConfig{Candidate: "canary", Methods: []string{"/other.Svc/Do"}})
+	s, err := New(Config{Candidate: "canary", Methods: []string{"/other.Svc/Do"}})
 	require.NoError(t, err)
 	assert.True(t, s.method("/ninelives.demo.v1.DemoService/GetItem").safe)
 	assert.False(t, s.method("/ninelives.demo.v1.DemoService/PutItem").safe)
@@ -206,7 +206,7 @@ func TestNoiseWindow(t *testing.T) {
 
 func TestSamplerIsDeterministic(t *testing.T) {
 	run := func(seed uint64) []bool {
-		s, err := NewShadow(ShadowConfig{Candidate: "c", Rate: 0.3, Seed: seed})
+		s, err := New(Config{Candidate: "c", Rate: 0.3, Seed: seed})
 		require.NoError(t, err)
 		out := make([]bool, 1000)
 		n := 0
@@ -228,10 +228,10 @@ func TestSamplerIsDeterministic(t *testing.T) {
 }
 
 func TestTimeoutAboveTheDefaultCap(t *testing.T) {
-	st, err := newSettings(ShadowConfig{Candidate: "c", Timeout: 30 * time.Second})
+	st, err := newSettings(Config{Candidate: "c", Timeout: 30 * time.Second})
 	require.NoError(t, err)
 	assert.Equal(t, 30*time.Second, st.MaxTimeout, "a Timeout above the default raises the cap")
-	st, err = newSettings(ShadowConfig{Candidate: "c"})
+	st, err = newSettings(Config{Candidate: "c"})
 	require.NoError(t, err)
-	assert.Equal(t, DefaultMaxTimeout, st.MaxTimeout)
+	assert.Equal(t, defaultMaxTimeout, st.MaxTimeout)
 }

@@ -1,8 +1,9 @@
-package interceptor_test
+package shadow_test
 
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	. "github.com/ninelives-go/ninelives/interceptor"
+	. "github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
@@ -54,7 +55,7 @@ func TestShadowComparesCandidateReplies(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := new(metricsSink)
-			e := newEnv(t, &ShadowConfig{
+			e := newEnv(t, &Config{
 				Candidate: "canary", Rate: 1, ShowValues: true, Metrics: sink,
 				IgnoreFields: []string{"served_by", "generated_at"},
 			}, spec("stable", 2, demoserver.Faults{}), spec("canary", 1, tc.faults))
@@ -105,7 +106,7 @@ func TestShadowComparesCandidateReplies(t *testing.T) {
 
 func TestPrimaryReturnsWhileCandidateHangs(t *testing.T) {
 	in := make(chan string, 16)
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}},
 		spec("stable", 2, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(in)))
 	want := reference(t, e, "b")
 	before := goleak.IgnoreCurrent()
@@ -150,7 +151,7 @@ func TestPrimaryReturnsWhileCandidateHangs(t *testing.T) {
 
 func TestCopyHasItsOwnDeadline(t *testing.T) {
 	in := make(chan string, 16)
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, Timeout: 100 * time.Millisecond},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, Timeout: 100 * time.Millisecond},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(in)))
 	// The primary's context ends as soon as it returns; the copy is detached
 	// from it and ends at its own deadline instead.
@@ -181,7 +182,7 @@ func TestCopyHasItsOwnDeadline(t *testing.T) {
 // copies, taken once the primary has returned.
 func TestCloseDoesNotWaitForPrimaries(t *testing.T) {
 	in := make(chan string, 16)
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, MaxConcurrent: 1},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, MaxConcurrent: 1},
 		spec("stable", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(in)), spec("canary", 1, demoserver.Faults{}))
 	done := make(chan error, 1)
 	go func() {
@@ -205,7 +206,7 @@ func TestCloseDoesNotWaitForPrimaries(t *testing.T) {
 func TestConcurrencyBound(t *testing.T) {
 	in := make(chan string, 64)
 	sink := new(metricsSink)
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, MaxConcurrent: 2, Metrics: sink},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, MaxConcurrent: 2, Metrics: sink},
 		spec("stable", 2, demoserver.Faults{}), spec("canary", 2, demoserver.Faults{Hang: true}, demoserver.WithEntered(in)))
 	const n = 10
 	for range n {
@@ -244,7 +245,7 @@ func TestConcurrencyBound(t *testing.T) {
 
 func TestMutatingMethodNeverReachesCandidate(t *testing.T) {
 	sink := new(metricsSink)
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, Metrics: sink},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, Metrics: sink},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 	const n = 5
 	for i := range n {
@@ -264,7 +265,7 @@ func TestMutatingMethodNeverReachesCandidate(t *testing.T) {
 	}
 
 	// A method the user lists is copied although its descriptor is silent.
-	listed := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, Methods: []string{putItemMethod}, IgnoreFields: []string{"served_by"}},
+	listed := newEnv(t, &Config{Candidate: "canary", Rate: 1, Methods: []string{putItemMethod}, IgnoreFields: []string{"served_by"}},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 	_, err := listed.client.PutItem(ctxT(t), &demov1.PutItemRequest{Item: &demov1.Item{Id: "p"}})
 	require.NoError(t, err)
@@ -274,7 +275,7 @@ func TestMutatingMethodNeverReachesCandidate(t *testing.T) {
 }
 
 func TestNoiseLearning(t *testing.T) {
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Baseline: "stable", Rate: 1, IgnoreFields: []string{"served_by"}},
+	e := newEnv(t, &Config{Candidate: "canary", Baseline: "stable", Rate: 1, IgnoreFields: []string{"served_by"}},
 		spec("stable", 2, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 	const n = 4
 	for range n {
@@ -304,7 +305,7 @@ func TestNoiseLearning(t *testing.T) {
 }
 
 func TestPrimaryOnCandidateIsSkipped(t *testing.T) {
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 	require.NoError(t, e.split.Set("canary", balancer.TotalWeight, "stable"))
 	const n = 4
@@ -323,7 +324,7 @@ func TestPrimaryOnCandidateIsSkipped(t *testing.T) {
 }
 
 func TestPrimaryErrorsAndNoCandidate(t *testing.T) {
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Baseline: "stable", Rate: 1},
+	e := newEnv(t, &Config{Candidate: "canary", Baseline: "stable", Rate: 1},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 	// Both fail alike: a match of status codes.
 	_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{})
@@ -361,7 +362,7 @@ func TestPrimaryErrorsAndNoCandidate(t *testing.T) {
 }
 
 func TestSampling(t *testing.T) {
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 0.25, Seed: 7, StickyKey: "x-user-id"},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 0.25, Seed: 7, StickyKey: "x-user-id"},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 	const n = 400
 	for range n {
@@ -411,7 +412,7 @@ func TestSampling(t *testing.T) {
 }
 
 func TestSetCandidate(t *testing.T) {
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}), spec("next", 1, demoserver.Faults{}))
 	require.NoError(t, e.shadow.SetCandidate("next"))
 	_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "i"})
@@ -423,37 +424,43 @@ func TestSetCandidate(t *testing.T) {
 
 	require.NoError(t, e.shadow.SetBaseline("stable"))
 	err = e.shadow.SetCandidate("stable")
-	assert.ErrorContains(t, err, `Candidate "stable" is the Baseline too`)
-	assert.ErrorContains(t, e.shadow.SetCandidate(""), "Candidate is empty")
-	assert.ErrorContains(t, e.shadow.SetBaseline("next"), `Baseline "next" is the Candidate too`)
+	assert.ErrorContains(t, err, `Candidate = "stable": is the Baseline too`)
+	assert.ErrorContains(t, e.shadow.SetCandidate(""), "Candidate: a version name is empty")
+	assert.ErrorContains(t, e.shadow.SetBaseline("next"), `Baseline = "next": is the Candidate too`)
+	assert.ErrorIs(t, e.shadow.SetRate(2), ErrBadConfig)
 	assert.Equal(t, "stable", e.shadow.Stats().Baseline, "a rejected change changes nothing")
 }
 
-func TestNewShadowRejectsBadConfig(t *testing.T) {
+func TestNewRejectsBadConfig(t *testing.T) {
 	cases := []struct {
-		cfg  ShadowConfig
+		cfg  Config
 		want string
 	}{
-		{ShadowConfig{}, "Candidate is empty"},
-		{ShadowConfig{Candidate: "a/b"}, `Candidate "a/b" holds one of`},
-		{ShadowConfig{Candidate: "c", Baseline: "c"}, `Baseline "c" is the Candidate too`},
-		{ShadowConfig{Candidate: "c", Rate: 1.5}, "Rate is 1.5, want a number in [0, 1]"},
-		{ShadowConfig{Candidate: "c", Rate: -0.1}, "Rate is -0.1"},
-		{ShadowConfig{Candidate: "c", Methods: []string{"GetItem"}}, `Methods[0] "GetItem": want a full method name`},
-		{ShadowConfig{Candidate: "c", IgnoreFields: []string{"item..tags"}}, `IgnoreFields[0] "item..tags": "" is not a field name`},
-		{ShadowConfig{Candidate: "c", DenyMetadata: []string{"bad key"}}, `DenyMetadata[0] "bad key"`},
-		{ShadowConfig{Candidate: "c", StickyKey: "x y"}, `StickyKey "x y"`},
-		{ShadowConfig{Candidate: "c", MaxConcurrent: -1}, "MaxConcurrent is -1"},
-		{ShadowConfig{Candidate: "c", Timeout: -time.Second}, "Timeout is -1s"},
-		{ShadowConfig{Candidate: "c", Timeout: 30 * time.Second, MaxTimeout: 5 * time.Second}, "Timeout 30s is above MaxTimeout 5s"},
-		{ShadowConfig{Candidate: "c", NoiseWindow: 3, NoiseMinCount: 4}, "NoiseMinCount is 4, more than NoiseWindow 3"},
+		{Config{}, "ninelives: bad shadow config: Candidate: a version name is empty"},
+		{Config{Candidate: "a/b"}, `Candidate: version name "a/b" holds '/'`},
+		{Config{Candidate: "c", Baseline: "c"}, `Baseline = "c": is the Candidate too`},
+		{Config{Candidate: "c", Baseline: "c d"}, `Baseline: version name "c d" holds ' '`},
+		{Config{Candidate: "c", Rate: 1.5}, "Rate = 1.5: want a number in [0, 1]"},
+		{Config{Candidate: "c", Rate: -0.1}, "Rate = -0.1"},
+		{Config{Candidate: "c", Methods: []string{"GetItem"}}, `Methods[0] = "GetItem": want a full method name`},
+		{Config{Candidate: "c", IgnoreFields: []string{"item..tags"}}, `IgnoreFields[0] = "item..tags": "" is not a field name`},
+		{Config{Candidate: "c", DenyMetadata: []string{"bad key"}}, `DenyMetadata[0]: metadata key "bad key" holds ' '`},
+		{Config{Candidate: "c", DenyMetadata: []string{"Authorization"}}, `DenyMetadata[0]: metadata key "Authorization" holds 'A'`},
+		{Config{Candidate: "c", StickyKey: "x y"}, `StickyKey: metadata key "x y"`},
+		{Config{Candidate: "c", MaxConcurrent: -1}, "MaxConcurrent = -1: want 0 (the default) or more"},
+		{Config{Candidate: "c", Timeout: -time.Second}, "Timeout = -1s"},
+		{Config{Candidate: "c", Timeout: 30 * time.Second, MaxTimeout: 5 * time.Second}, "Timeout = 30s: above MaxTimeout 5s"},
+		{Config{Candidate: "c", NoiseWindow: 3, NoiseMinCount: 4}, "NoiseMinCount = 4: more than NoiseWindow 3"},
 	}
 	for _, tc := range cases {
-		_, err := NewShadow(tc.cfg)
+		_, err := New(tc.cfg)
 		require.Error(t, err, "%+v", tc.cfg)
 		assert.ErrorIs(t, err, ErrBadConfig)
 		assert.Contains(t, err.Error(), tc.want)
-		assert.Regexp(t, "^ninelives: ", err.Error())
+		assert.Regexp(t, "^ninelives: bad shadow config: ", err.Error())
+		assert.Equal(t, 1, strings.Count(err.Error(), "ninelives:"), "the prefix once")
+		var ce *balancer.ConfigError
+		assert.ErrorAs(t, err, &ce)
 	}
 }
 
@@ -471,7 +478,7 @@ func TestCustomCompare(t *testing.T) {
 		}
 		return nil
 	}
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, Compare: cmp, IgnoreFields: []string{"served_by"}},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, Compare: cmp, IgnoreFields: []string{"served_by"}},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{PriceDelta: 1}))
 	_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "a"}) // 3197 vs 3198: same whole units
 	require.NoError(t, err)

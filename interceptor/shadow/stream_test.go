@@ -1,4 +1,4 @@
-package interceptor_test
+package shadow_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	. "github.com/ninelives-go/ninelives/interceptor"
+	. "github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
@@ -70,7 +70,7 @@ func echo(t *testing.T, c demov1.DemoServiceClient, n int) []string {
 
 func TestShadowStreams(t *testing.T) {
 	sink := new(metricsSink)
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by"}, Metrics: sink},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by"}, Metrics: sink},
 		spec("stable", 2, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 
 	items := listItems(t, e.client, 5)
@@ -110,7 +110,7 @@ func TestShadowStreams(t *testing.T) {
 }
 
 func TestShadowStreamWithBaseline(t *testing.T) {
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Baseline: "stable", Rate: 1, IgnoreFields: []string{"served_by"}},
+	e := newEnv(t, &Config{Candidate: "canary", Baseline: "stable", Rate: 1, IgnoreFields: []string{"served_by"}},
 		spec("stable", 2, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{PriceDelta: 2}))
 	require.Len(t, listItems(t, e.client, 3), 3)
 	e.wait(t)
@@ -139,7 +139,7 @@ func TestShadowStreamWithBaseline(t *testing.T) {
 func TestShadowStreamBufferLimit(t *testing.T) {
 	in := make(chan string, 16)
 	sink := new(metricsSink)
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, StreamMaxMessages: 4, Metrics: sink},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, StreamMaxMessages: 4, Metrics: sink},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(in)))
 	canary := e.fleet.Servers("canary")[0]
 
@@ -157,7 +157,7 @@ func TestShadowStreamBufferLimit(t *testing.T) {
 	assert.EqualValues(t, 2, e.shadow.Stats().Dropped[DropStreamBuffer])
 
 	// Client stream: a client message larger than the byte bound.
-	small := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, StreamMaxBytes: 32},
+	small := newEnv(t, &Config{Candidate: "canary", Rate: 1, StreamMaxBytes: 32},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 	cs, err := small.client.CountItems(ctxT(t))
 	require.NoError(t, err)
@@ -183,7 +183,7 @@ func TestShadowStreamBufferLimit(t *testing.T) {
 // not buffered.
 func TestShadowStreamCandidateSendsTooMany(t *testing.T) {
 	in := make(chan string, 16)
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, StreamMaxMessages: 8, IgnoreFields: []string{"served_by"}},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, StreamMaxMessages: 8, IgnoreFields: []string{"served_by"}},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(in)))
 	require.Len(t, listItems(t, e.client, 2), 2)
 	assert.Equal(t, []string{"ListItems"}, entered(t, in, 1), "the copy waits in the candidate")
@@ -236,7 +236,7 @@ func TestShadowStreamCandidateSendsTooMany(t *testing.T) {
 }
 
 func TestShadowStreamOutlivingItsDeadline(t *testing.T) {
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, Timeout: 50 * time.Millisecond, IgnoreFields: []string{"served_by"}},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, Timeout: 50 * time.Millisecond, IgnoreFields: []string{"served_by"}},
 		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
 	st, err := e.client.Echo(ctxT(t))
 	require.NoError(t, err)
@@ -263,7 +263,7 @@ func TestShadowStreamOutlivingItsDeadline(t *testing.T) {
 // long the candidate would stream.
 func TestShadowStreamCancelledByItsCallerEndsItsCopy(t *testing.T) {
 	inStable, inCanary := make(chan string, 16), make(chan string, 16)
-	e := newEnv(t, &ShadowConfig{Candidate: "canary", Rate: 1, Timeout: 30 * time.Second},
+	e := newEnv(t, &Config{Candidate: "canary", Rate: 1, Timeout: 30 * time.Second},
 		spec("stable", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(inStable)),
 		spec("canary", 1, demoserver.Faults{Hang: true}, demoserver.WithEntered(inCanary)))
 	ctx, cancel := context.WithCancel(ctxT(t))

@@ -1,4 +1,4 @@
-package interceptor_test
+package warmup_test
 
 import (
 	"context"
@@ -13,21 +13,16 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	. "github.com/ninelives-go/ninelives/interceptor"
+	. "github.com/ninelives-go/ninelives/interceptor/warmup"
+	"github.com/ninelives-go/ninelives/internal/call"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
-	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
-
-func getItemCall(ctx context.Context, cc *grpc.ClientConn) error {
-	_, err := demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: "w"})
-	return err
-}
 
 // downFleet is three stable endpoints, the last one stopped and no longer
 // READY; targets lists all three.
 func downFleet(t *testing.T, opts ...demoserver.Option) (*env, []string) {
 	t.Helper()
-	e := newEnv(t, nil, spec("stable", 3, demoserver.Faults{}, opts...))
+	e := newEnv(t, spec("stable", 3, opts...))
 	servers := e.fleet.Servers("stable")
 	var targets []string
 	for _, s := range servers {
@@ -35,9 +30,7 @@ func downFleet(t *testing.T, opts ...demoserver.Option) (*env, []string) {
 	}
 	servers[2].Stop()
 	eventually(t, func() bool { return len(e.split.ReadyEndpoints("stable")) == 2 }, "the stopped endpoint is still READY")
-	ready, err := ReadyTargets(e.split, "stable")
-	require.NoError(t, err)
-	assert.ElementsMatch(t, targets[:2], ready)
+	assert.ElementsMatch(t, targets[:2], e.split.ReadyEndpoints("stable"))
 	return e, targets
 }
 
@@ -74,7 +67,7 @@ func TestForkJoinWithOneEndpointDown(t *testing.T) {
 	// A quorum that can no longer be met fails at once and cancels the
 	// rest: here the healthy endpoints' calls wait for that cancel.
 	held := func(ctx context.Context, cc *grpc.ClientConn) error {
-		if addr, _ := balancer.ForcedEndpoint(ctx); addr != targets[2] {
+		if addr, _ := call.ForcedEndpoint(ctx); addr != targets[2] {
 			<-ctx.Done() // the join's own cancel, once the down call has failed
 		}
 		return getItemCall(ctx, cc)
@@ -111,7 +104,7 @@ func TestForkJoinFirstCancelsTheOthers(t *testing.T) {
 		}
 	}()
 	call := func(ctx context.Context, cc *grpc.ClientConn) error {
-		switch addr, _ := balancer.ForcedEndpoint(ctx); addr {
+		switch addr, _ := call.ForcedEndpoint(ctx); addr {
 		case targets[2]:
 			defer close(downDone)
 		case targets[0]:
@@ -171,7 +164,7 @@ func TestForkJoinFirstCancelsTheOthers(t *testing.T) {
 }
 
 func TestForkJoinRejectsBadArguments(t *testing.T) {
-	e := newEnv(t, nil, spec("stable", 1, demoserver.Faults{}))
+	e := newEnv(t, spec("stable", 1))
 	a := []string{"127.0.0.1:1", "127.0.0.1:2"}
 	cases := []struct {
 		cc      *grpc.ClientConn
@@ -180,13 +173,14 @@ func TestForkJoinRejectsBadArguments(t *testing.T) {
 		opts    []ForkJoinOption
 		want    string
 	}{
-		{nil, a, getItemCall, nil, "cc is nil"},
-		{e.cc, a, nil, nil, "call is nil"},
-		{e.cc, nil, getItemCall, nil, "targets is empty"},
-		{e.cc, []string{"x", ""}, getItemCall, nil, "targets[1] is empty"},
-		{e.cc, []string{"x", "x"}, getItemCall, nil, `targets[1] "x" repeats targets[0]`},
-		{e.cc, a, getItemCall, []ForkJoinOption{WithJoin(JoinQuorum(3))}, "quorum is 3, want 1..2"},
-		{e.cc, a, getItemCall, []ForkJoinOption{WithConcurrency(-1)}, "concurrency is -1"},
+		{nil, a, getItemCall, nil, "ninelives: bad warmup config: cc: is nil"},
+		{e.cc, a, nil, nil, "call: is nil"},
+		{e.cc, nil, getItemCall, nil, "targets: is empty"},
+		{e.cc, []string{"x", ""}, getItemCall, nil, "targets[1]: is empty"},
+		{e.cc, []string{"x", "x"}, getItemCall, nil, `targets[1] = "x": repeats targets[0]`},
+		{e.cc, a, getItemCall, []ForkJoinOption{WithJoin(JoinQuorum(3))}, "JoinQuorum = 3: want 1..2"},
+		{e.cc, a, getItemCall, []ForkJoinOption{WithConcurrency(-1)}, "WithConcurrency = -1: want 0"},
+		{e.cc, a, getItemCall, []ForkJoinOption{WithRole("")}, `WithRole = "": is empty`},
 	}
 	for _, tc := range cases {
 		res, err := ForkJoin(ctxT(t), tc.cc, tc.targets, tc.call, tc.opts...)
@@ -194,87 +188,17 @@ func TestForkJoinRejectsBadArguments(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadConfig)
 		assert.Contains(t, err.Error(), tc.want)
 	}
-	_, err := ReadyTargets(e.split, "green")
-	assert.ErrorIs(t, err, ErrNoReadyEndpoint)
-	_, err = ReadyTargets(nil, "stable")
+	cfg := Config{Calls: []CallFunc{getItemCall}}
+	_, err := Version(ctxT(t), e.cc, nil, "stable", cfg)
+	assert.EqualError(t, err, "ninelives: bad warmup config: split: is nil")
+	_, err = Version(ctxT(t), e.cc, e.split, "a b", cfg)
 	assert.ErrorIs(t, err, ErrBadConfig)
-}
-
-func TestWarmup(t *testing.T) {
-	e := newEnv(t, nil, spec("stable", 1, demoserver.Faults{}), spec("blue", 2, demoserver.Faults{}), spec("green", 2, demoserver.Faults{}))
-	slow := e.fleet.Servers("green")[1]
-	// The ceiling is far above a healthy loopback call, and the slow
-	// endpoint's injected latency is above it whatever the machine's load.
-	slow.SetFaults(demoserver.Faults{Latency: 600 * time.Millisecond})
-	cfg := WarmupConfig{
-		Calls:          []CallFunc{getItemCall, getItemCall},
-		SuccessesInRow: 3,
-		LatencyCeiling: 500 * time.Millisecond,
-		CallTimeout:    5 * time.Second,
-		MaxAttempts:    20,
-	}
-
-	rep, err := WarmupVersion(ctxT(t), e.cc, e.split, "blue", cfg)
-	require.NoError(t, err)
-	assert.True(t, rep.Passed, "%+v", rep)
-	assert.Equal(t, "blue", rep.Version)
-	assert.Contains(t, rep.Reason, "all 2 endpoints had 3 good calls in a row under 500ms")
-	require.Len(t, rep.Endpoints, 2)
-	for _, ep := range rep.Endpoints {
-		assert.True(t, ep.Passed)
-		assert.Equal(t, 3, ep.SuccessesInRow)
-		assert.GreaterOrEqual(t, ep.Attempts, 3)
-		assert.GreaterOrEqual(t, ep.WorstLatency, ep.LastLatency)
-	}
-	for _, s := range e.fleet.Servers("blue") {
-		assert.GreaterOrEqual(t, s.Calls("GetItem"), int64(3), "every endpoint was warmed")
-	}
-	assert.GreaterOrEqual(t, e.obs.roles()["blue/warmup"], 6)
-
-	// One slow endpoint: the gate fails with a report, bounded by the
-	// warm-up's deadline.
-	cfg.Timeout = 2 * time.Second
-	rep, err = WarmupVersion(ctxT(t), e.cc, e.split, "green", cfg)
-	require.NoError(t, err)
-	assert.False(t, rep.Passed)
-	require.Len(t, rep.Endpoints, 2)
-	byAddr := map[string]EndpointWarmup{}
-	for _, ep := range rep.Endpoints {
-		byAddr[ep.Addr] = ep
-	}
-	bad := byAddr[slow.Addr()]
-	assert.False(t, bad.Passed)
-	assert.Zero(t, bad.SuccessesInRow)
-	assert.Equal(t, bad.Attempts, bad.Failures)
-	assert.Greater(t, bad.WorstLatency, cfg.LatencyCeiling)
-	assert.Contains(t, bad.LastError, "over the ceiling 500ms")
-	good := byAddr[e.fleet.Servers("green")[0].Addr()]
-	assert.True(t, good.Passed, "%+v", good)
-	assert.Contains(t, rep.Reason, "1 of 2 endpoints did not have 3 good calls in a row under 500ms")
-	assert.Contains(t, rep.Reason, slow.Addr())
-	_, err = json.Marshal(rep)
-	assert.NoError(t, err)
-
-	// A version with nothing READY fails the gate; bad settings are errors.
-	rep, err = WarmupVersion(ctxT(t), e.cc, e.split, "purple", cfg)
-	require.NoError(t, err)
-	assert.False(t, rep.Passed)
-	assert.Contains(t, rep.Reason, `version "purple" has no READY endpoint`)
-	_, err = Warmup(ctxT(t), e.cc, []string{"127.0.0.1:1"}, WarmupConfig{})
-	assert.ErrorContains(t, err, "Calls is empty")
-	_, err = Warmup(ctxT(t), e.cc, []string{"127.0.0.1:1"}, WarmupConfig{Calls: cfg.Calls, SuccessesInRow: 5, MaxAttempts: 2})
-	assert.ErrorContains(t, err, "MaxAttempts 2 is less than SuccessesInRow 5")
-	_, err = Warmup(ctxT(t), e.cc, []string{"127.0.0.1:1"}, WarmupConfig{Calls: cfg.Calls, LatencyCeiling: -1})
-	assert.ErrorIs(t, err, ErrBadConfig)
-	_, err = Warmup(ctxT(t), e.cc, nil, WarmupConfig{Calls: cfg.Calls})
-	assert.ErrorContains(t, err, "targets is empty")
+	assert.ErrorContains(t, err, `version: version name "a b" holds ' '`)
 }
 
 func TestForkJoinRole(t *testing.T) {
-	e := newEnv(t, nil, spec("stable", 2, demoserver.Faults{}))
-	targets, err := ReadyTargets(e.split, "stable")
-	require.NoError(t, err)
-	_, err = ForkJoin(ctxT(t), e.cc, targets, getItemCall, WithRole(balancer.RolePrimary))
+	e := newEnv(t, spec("stable", 2))
+	_, err := ForkJoin(ctxT(t), e.cc, e.split.ReadyEndpoints("stable"), getItemCall, WithRole(balancer.RolePrimary))
 	require.NoError(t, err)
 	assert.Equal(t, 2, e.obs.roles()["stable/primary"])
 }
@@ -285,7 +209,7 @@ func TestForkJoinOwnDeadlineIsAFailure(t *testing.T) {
 	e, targets := downFleet(t)
 	ownFailed := make(chan struct{})
 	call := func(ctx context.Context, cc *grpc.ClientConn) error {
-		if addr, _ := balancer.ForcedEndpoint(ctx); addr == targets[1] {
+		if addr, _ := call.ForcedEndpoint(ctx); addr == targets[1] {
 			own, cancel := context.WithTimeout(ctx, time.Millisecond)
 			defer cancel()
 			err := getItemCall(own, cc)

@@ -1,4 +1,4 @@
-package interceptor
+package shadow
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
 )
 
 // StreamClientInterceptor returns the interceptor that shadows streams of
@@ -21,7 +21,7 @@ import (
 // messages of both sides are compared in order, pair by pair, and the status
 // codes at the end. The primary's SendMsg and RecvMsg only copy the message
 // into the buffer: they never wait for the shadow.
-func (s *Shadow) StreamClientInterceptor() grpc.StreamClientInterceptor {
+func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		c := s.allow(ctx, method)
 		if c == nil {
@@ -100,7 +100,7 @@ type streamLeg struct {
 	version string
 	ctx     context.Context
 	cancel  context.CancelFunc
-	rec     *balancer.CallRecord
+	rec     *call.Record
 	signal  chan struct{} // client messages or close-send are waiting
 
 	// Under streamShadow.mu.
@@ -118,7 +118,7 @@ type streamLeg struct {
 // streamShadow is the shared state of one shadowed stream. Lock order: mu
 // only; no callback runs under it.
 type streamShadow struct {
-	c        *call
+	c        *shadowed
 	pctx     context.Context // the primary's own context
 	desc     *grpc.StreamDesc
 	cc       *grpc.ClientConn
@@ -146,7 +146,7 @@ type streamShadow struct {
 	legsLeft  int
 }
 
-func newStreamShadow(c *call, pctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, streamer grpc.Streamer, opts []grpc.CallOption, version string) *streamShadow {
+func newStreamShadow(c *shadowed, pctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, streamer grpc.Streamer, opts []grpc.CallOption, version string) *streamShadow {
 	st := &streamShadow{
 		c: c, pctx: pctx, desc: desc, cc: cc, streamer: streamer, opts: opts,
 		doneCh: make(chan struct{}),
@@ -157,10 +157,10 @@ func newStreamShadow(c *call, pctx context.Context, desc *grpc.StreamDesc, cc *g
 		st.newReply = c.info.newReply
 		st.typeOnce.Do(func() { close(st.typed) })
 	}
-	st.addLeg(c.candidate, MarkerCandidate)
+	st.addLeg(c.candidate, markerCandidate)
 	st.legs[0].out.diff.capture = c.s.cfg.ShowValues
 	if c.wantBaseline(version) {
-		st.addLeg(c.baseline, MarkerBaseline)
+		st.addLeg(c.baseline, markerBaseline)
 	}
 	st.legsLeft = len(st.legs)
 	return st

@@ -1,4 +1,4 @@
-package interceptor
+package warmup
 
 import (
 	"context"
@@ -12,16 +12,19 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
+	"github.com/ninelives-go/ninelives/internal/config"
 )
+
+// ErrBadConfig is the kind of every bad argument or setting of ForkJoin,
+// Endpoints and Version: errors.Is(err, ErrBadConfig) holds, and errors.As
+// finds a *balancer.ConfigError naming the field and the value.
+var ErrBadConfig = errors.New("ninelives: bad warmup config")
 
 // ErrJoinFailed is returned, wrapped, when a fork-join's policy is not met.
 var ErrJoinFailed = errors.New("ninelives: fork-join failed")
 
-// ErrNoReadyEndpoint is returned, wrapped, when a version has no READY
-// endpoint to fan out to.
-var ErrNoReadyEndpoint = errors.New("ninelives: no READY endpoint")
-
-// CallFunc makes one call on cc with ctx. ForkJoin and Warmup give it a
+// CallFunc makes one call on cc with ctx. ForkJoin and the warm-ups give it a
 // context forced to one endpoint; it must return when ctx ends.
 type CallFunc func(ctx context.Context, cc *grpc.ClientConn) error
 
@@ -119,38 +122,21 @@ type ForkJoinResult struct {
 	Failed    int `json:"failed"`
 }
 
-// ReadyTargets returns the addresses of the READY endpoints of version, as
-// the clients steered by split see them, or an error wrapping
-// ErrNoReadyEndpoint if there are none.
-func ReadyTargets(split *balancer.Split, version string) ([]string, error) {
-	if split == nil {
-		return nil, fmt.Errorf("%w: split is nil", ErrBadConfig)
-	}
-	if version == "" {
-		return nil, fmt.Errorf("%w: version is empty", ErrBadConfig)
-	}
-	addrs := split.ReadyEndpoints(version)
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("%w: version %q (endpoints known: %d)", ErrNoReadyEndpoint, version, len(split.Endpoints(version)))
-	}
-	return addrs, nil
-}
-
-// ForkJoin makes call once against each target endpoint (addresses as the
+// ForkJoin makes fn's call once against each target endpoint (addresses as the
 // resolver gave them, such as "127.0.0.1:7001") concurrently, each with a
-// context forced to its endpoint (balancer.ForceEndpoint) and the warm-up
-// role, and joins them by the policy. Cancelling ctx cancels every call.
+// context forced to its endpoint (as balancer.ForceEndpoint forces it) and
+// the warm-up role, and joins them by the policy. Cancelling ctx cancels every call.
 // Every call has returned when ForkJoin returns.
 //
 // The error is nil when the policy is met; otherwise it wraps ErrJoinFailed
 // (or ctx's error) and the result still holds every endpoint's outcome. Bad
 // arguments give an error wrapping ErrBadConfig and no result.
-func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call CallFunc, opts ...ForkJoinOption) (*ForkJoinResult, error) {
+func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, fn CallFunc, opts ...ForkJoinOption) (*ForkJoinResult, error) {
 	cfg := forkJoinConfig{join: JoinAll(), role: balancer.RoleWarmup}
 	for _, o := range opts {
 		o.applyForkJoin(&cfg)
 	}
-	if err := validForkJoin(cc, targets, call, cfg); err != nil {
+	if err := validForkJoin(cc, targets, fn, cfg); err != nil {
 		return nil, err
 	}
 	conc := cfg.concurrency
@@ -183,10 +169,10 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, call C
 			next++
 			running++
 			res.Results[i] = EndpointResult{Addr: addr, Started: true}
-			cctx := balancer.WithRole(balancer.ForceEndpoint(fctx, addr), cfg.role)
+			cctx := call.WithRole(call.ForceEndpoint(fctx, addr), cfg.role)
 			go func() {
 				start := time.Now()
-				err := call(cctx, cc)
+				err := fn(cctx, cc)
 				lat := time.Since(start)
 				ch <- finished{i: i, err: err, lat: lat, cut: cutShort(cctx, err)}
 			}()
@@ -258,28 +244,29 @@ func contextEnd(ctx context.Context) error {
 	return nil
 }
 
-func validForkJoin(cc *grpc.ClientConn, targets []string, call CallFunc, cfg forkJoinConfig) error {
+func validForkJoin(cc *grpc.ClientConn, targets []string, fn CallFunc, cfg forkJoinConfig) error {
 	switch {
 	case cc == nil:
-		return fmt.Errorf("%w: fork-join: cc is nil", ErrBadConfig)
-	case call == nil:
-		return fmt.Errorf("%w: fork-join: call is nil", ErrBadConfig)
+		return config.Errorf(ErrBadConfig, "cc", nil, "is nil")
+	case fn == nil:
+		return config.Errorf(ErrBadConfig, "call", nil, "is nil")
 	case len(targets) == 0:
-		return fmt.Errorf("%w: fork-join: targets is empty", ErrBadConfig)
+		return config.Errorf(ErrBadConfig, "targets", nil, "is empty")
 	case cfg.concurrency < 0:
-		return fmt.Errorf("%w: fork-join: concurrency is %d, want 0 (all at once) or more", ErrBadConfig, cfg.concurrency)
+		return config.Errorf(ErrBadConfig, "WithConcurrency", cfg.concurrency, "want 0 (all at once) or more")
 	case cfg.join.kind == joinQuorum && (cfg.join.n < 1 || cfg.join.n > len(targets)):
-		return fmt.Errorf("%w: fork-join: quorum is %d, want 1..%d (the number of targets)", ErrBadConfig, cfg.join.n, len(targets))
+		return config.Errorf(ErrBadConfig, "JoinQuorum", cfg.join.n, "want 1..%d (the number of targets)", len(targets))
 	case cfg.role == "":
-		return fmt.Errorf("%w: fork-join: role is empty", ErrBadConfig)
+		return config.Errorf(ErrBadConfig, "WithRole", string(cfg.role), "is empty")
 	}
 	seen := make(map[string]int, len(targets))
 	for i, t := range targets {
+		field := fmt.Sprintf("targets[%d]", i)
 		if t == "" {
-			return fmt.Errorf("%w: fork-join: targets[%d] is empty", ErrBadConfig, i)
+			return config.Errorf(ErrBadConfig, field, nil, "is empty")
 		}
 		if j, dup := seen[t]; dup {
-			return fmt.Errorf("%w: fork-join: targets[%d] %q repeats targets[%d]", ErrBadConfig, i, t, j)
+			return config.Errorf(ErrBadConfig, field, t, "repeats targets[%d]", j)
 		}
 		seen[t] = i
 	}

@@ -1,4 +1,4 @@
-package interceptor
+package warmup
 
 import (
 	"context"
@@ -12,10 +12,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
 )
 
-// WarmupConfig configures a warm-up. Calls is required.
-type WarmupConfig struct {
+// Config configures a warm-up. Calls is required.
+type Config struct {
 	// Calls are the warm-up calls; each endpoint makes them in turn, over
 	// and over, one at a time.
 	Calls []CallFunc
@@ -39,16 +42,16 @@ type WarmupConfig struct {
 	Concurrency int
 }
 
-// The defaults of WarmupConfig.
+// The defaults of Config.
 const (
-	DefaultSuccessesInRow = 3
-	DefaultWarmupAttempts = 100
-	DefaultWarmupTimeout  = 30 * time.Second
+	defaultSuccessesInRow = 3
+	defaultMaxAttempts    = 100
+	defaultTimeout        = 30 * time.Second
 	defaultCallTimeout    = 10 * time.Second
 )
 
-// EndpointWarmup is one endpoint's part of a WarmupReport.
-type EndpointWarmup struct {
+// EndpointReport is one endpoint's part of a Report.
+type EndpointReport struct {
 	Addr string `json:"addr"`
 	// Attempts is the number of calls made.
 	Attempts int `json:"attempts"`
@@ -64,65 +67,75 @@ type EndpointWarmup struct {
 	Passed    bool   `json:"passed"`
 }
 
-// WarmupReport is the outcome of a warm-up: the gate of a blue/green
-// cut-over. It is ready for JSON.
-type WarmupReport struct {
-	// Version is the version warmed, when Warmup was given one.
+// Report is the outcome of a warm-up: the gate of a blue/green cut-over.
+// It is ready for JSON.
+type Report struct {
+	// Version is the version warmed, when Version made the report.
 	Version   string           `json:"version,omitempty"`
 	Passed    bool             `json:"passed"`
 	Reason    string           `json:"reason"`
-	Endpoints []EndpointWarmup `json:"endpoints"`
+	Endpoints []EndpointReport `json:"endpoints"`
 	Elapsed   time.Duration    `json:"elapsed_ns"`
 }
 
-// WarmupVersion warms every READY endpoint of version, as the clients
-// steered by split see them. A version without a READY endpoint gives a
-// report that did not pass, not an error.
-func WarmupVersion(ctx context.Context, cc *grpc.ClientConn, split *balancer.Split, version string, cfg WarmupConfig) (*WarmupReport, error) {
+// Version warms every READY endpoint of version, as the clients steered
+// by split see them: the gate of a blue/green cut-over. A version without a
+// READY endpoint gives a report that did not pass, not an error; the error
+// is only for bad arguments.
+func Version(ctx context.Context, cc *grpc.ClientConn, split *balancer.Split, version string, cfg Config) (*Report, error) {
 	if err := validWarmup(&cfg); err != nil {
 		return nil, err
 	}
-	targets, err := ReadyTargets(split, version)
-	if errors.Is(err, ErrNoReadyEndpoint) {
-		return &WarmupReport{Version: version, Reason: fmt.Sprintf("version %q has no READY endpoint", version)}, nil
+	if split == nil {
+		return nil, config.Errorf(ErrBadConfig, "split", nil, "is nil")
 	}
-	if err != nil {
+	if err := config.Under(ErrBadConfig, "version", names.Version(version)); err != nil {
 		return nil, err
 	}
-	rep, err := Warmup(ctx, cc, targets, cfg)
+	targets := split.ReadyEndpoints(version)
+	if len(targets) == 0 {
+		return &Report{Version: version, Reason: fmt.Sprintf("version %q has no READY endpoint", version)}, nil
+	}
+	rep, err := Endpoints(ctx, cc, targets, cfg)
 	if rep != nil {
 		rep.Version = version
 	}
 	return rep, err
 }
 
-// Warmup repeats the warm-up calls against each target endpoint until it
-// has SuccessesInRow good calls in a row, or MaxAttempts calls, or the
-// deadline passes. The calls carry the warm-up role and are forced to their
-// endpoint. The report passes when every endpoint passed. The error is only
-// for bad arguments.
-func Warmup(ctx context.Context, cc *grpc.ClientConn, targets []string, cfg WarmupConfig) (*WarmupReport, error) {
+// Endpoints repeats the warm-up calls against each target endpoint
+// (addresses as the resolver gave them) until it has SuccessesInRow good
+// calls in a row, or MaxAttempts calls, or the deadline passes. The calls
+// carry the warm-up role and are forced to their endpoint. The report
+// passes when every endpoint passed. The error is only for bad arguments.
+func Endpoints(ctx context.Context, cc *grpc.ClientConn, targets []string, cfg Config) (*Report, error) {
 	if err := validWarmup(&cfg); err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	eps := make([]EndpointWarmup, len(targets))
+	eps := make([]EndpointReport, len(targets))
 	index := make(map[string]int, len(targets))
 	for i, t := range targets {
 		eps[i].Addr = t
 		index[t] = i
 	}
 	warm := func(ctx context.Context, cc *grpc.ClientConn) error {
-		addr, _ := balancer.ForcedEndpoint(ctx)
+		addr, _ := call.ForcedEndpoint(ctx)
 		return warmEndpoint(ctx, cc, &eps[index[addr]], &cfg)
 	}
 	_, err := ForkJoin(wctx, cc, targets, warm, WithConcurrency(cfg.Concurrency))
 	if err != nil && errors.Is(err, ErrBadConfig) {
 		return nil, err
 	}
-	rep := &WarmupReport{Endpoints: eps, Elapsed: time.Since(start), Passed: true}
+	return report(eps, &cfg, time.Since(start), wctx.Err() != nil), nil
+}
+
+// report sums up the endpoints' warm-ups; late is set when the deadline
+// passed.
+func report(eps []EndpointReport, cfg *Config, elapsed time.Duration, late bool) *Report {
+	rep := &Report{Endpoints: eps, Elapsed: elapsed, Passed: true}
 	var bad []string
 	for _, e := range eps {
 		if !e.Passed {
@@ -130,28 +143,27 @@ func Warmup(ctx context.Context, cc *grpc.ClientConn, targets []string, cfg Warm
 			bad = append(bad, describeWarmup(e))
 		}
 	}
-	switch {
-	case rep.Passed:
-		rep.Reason = fmt.Sprintf("all %d endpoints had %d good calls in a row%s", len(eps), cfg.SuccessesInRow, ceilingText(&cfg))
-	default:
-		why := ""
-		if wctx.Err() != nil {
-			why = " before the deadline"
-		}
-		rep.Reason = fmt.Sprintf("%d of %d endpoints did not have %d good calls in a row%s%s: %s",
-			len(bad), len(eps), cfg.SuccessesInRow, ceilingText(&cfg), why, strings.Join(bad, "; "))
+	if rep.Passed {
+		rep.Reason = fmt.Sprintf("all %d endpoints had %d good calls in a row%s", len(eps), cfg.SuccessesInRow, ceilingText(cfg))
+		return rep
 	}
-	return rep, nil
+	why := ""
+	if late {
+		why = " before the deadline"
+	}
+	rep.Reason = fmt.Sprintf("%d of %d endpoints did not have %d good calls in a row%s%s: %s",
+		len(bad), len(eps), cfg.SuccessesInRow, ceilingText(cfg), why, strings.Join(bad, "; "))
+	return rep
 }
 
-func ceilingText(cfg *WarmupConfig) string {
+func ceilingText(cfg *Config) string {
 	if cfg.LatencyCeiling == 0 {
 		return ""
 	}
 	return " under " + cfg.LatencyCeiling.String()
 }
 
-func describeWarmup(e EndpointWarmup) string {
+func describeWarmup(e EndpointReport) string {
 	s := fmt.Sprintf("%s: %d in a row after %d attempts, worst %v", e.Addr, e.SuccessesInRow, e.Attempts, e.WorstLatency.Round(time.Microsecond))
 	if e.LastError != "" {
 		s += ", last error: " + e.LastError
@@ -161,7 +173,7 @@ func describeWarmup(e EndpointWarmup) string {
 
 // warmEndpoint runs the calls against one endpoint and fills in e; it
 // returns an error when the endpoint did not pass.
-func warmEndpoint(ctx context.Context, cc *grpc.ClientConn, e *EndpointWarmup, cfg *WarmupConfig) error {
+func warmEndpoint(ctx context.Context, cc *grpc.ClientConn, e *EndpointReport, cfg *Config) error {
 	var pause *time.Timer
 	for e.Attempts < cfg.MaxAttempts && e.SuccessesInRow < cfg.SuccessesInRow {
 		if ctx.Err() != nil {
@@ -209,7 +221,7 @@ func warmEndpoint(ctx context.Context, cc *grpc.ClientConn, e *EndpointWarmup, c
 	}
 	e.Passed = e.SuccessesInRow >= cfg.SuccessesInRow
 	if !e.Passed {
-		return fmt.Errorf("ninelives: warm-up of %s did not pass", e.Addr)
+		return fmt.Errorf("warm-up of %s did not pass", e.Addr)
 	}
 	return nil
 }
@@ -225,16 +237,16 @@ func cutByWarmup(ctx context.Context, err error, start time.Time, callTimeout ti
 	return ok && dl.Before(start.Add(callTimeout)) && status.Code(err) == codes.DeadlineExceeded
 }
 
-func validWarmup(cfg *WarmupConfig) error {
+func validWarmup(cfg *Config) error {
 	if len(cfg.Calls) == 0 {
-		return fmt.Errorf("%w: warm-up: Calls is empty", ErrBadConfig)
+		return config.Errorf(ErrBadConfig, "Calls", nil, "is empty; give at least one CallFunc")
 	}
 	for i, c := range cfg.Calls {
 		if c == nil {
-			return fmt.Errorf("%w: warm-up: Calls[%d] is nil", ErrBadConfig, i)
+			return config.Errorf(ErrBadConfig, fmt.Sprintf("Calls[%d]", i), nil, "is nil")
 		}
 	}
-	checks := []struct {
+	for _, c := range []struct {
 		name string
 		bad  bool
 		val  any
@@ -246,23 +258,27 @@ func validWarmup(cfg *WarmupConfig) error {
 		{"Pause", cfg.Pause < 0, cfg.Pause},
 		{"Timeout", cfg.Timeout < 0, cfg.Timeout},
 		{"Concurrency", cfg.Concurrency < 0, cfg.Concurrency},
-	}
-	for _, c := range checks {
+	} {
 		if c.bad {
-			return fmt.Errorf("%w: warm-up: %s is %v, want 0 (the default) or more", ErrBadConfig, c.name, c.val)
+			return config.Errorf(ErrBadConfig, c.name, c.val, "want 0 (the default) or more")
 		}
 	}
+	return fillDefaults(cfg)
+}
+
+// fillDefaults fills in the settings left at 0.
+func fillDefaults(cfg *Config) error {
 	if cfg.SuccessesInRow == 0 {
-		cfg.SuccessesInRow = DefaultSuccessesInRow
+		cfg.SuccessesInRow = defaultSuccessesInRow
 	}
 	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = DefaultWarmupAttempts
+		cfg.MaxAttempts = defaultMaxAttempts
 	}
 	if cfg.MaxAttempts < cfg.SuccessesInRow {
-		return fmt.Errorf("%w: warm-up: MaxAttempts %d is less than SuccessesInRow %d, so no endpoint could pass", ErrBadConfig, cfg.MaxAttempts, cfg.SuccessesInRow)
+		return config.Errorf(ErrBadConfig, "MaxAttempts", cfg.MaxAttempts, "less than SuccessesInRow %d, so no endpoint could pass", cfg.SuccessesInRow)
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultWarmupTimeout
+		cfg.Timeout = defaultTimeout
 	}
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = defaultCallTimeout

@@ -1,4 +1,4 @@
-package interceptor
+package shadow
 
 import (
 	"context"
@@ -8,13 +8,13 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
 )
 
 // UnaryClientInterceptor returns the interceptor that shadows unary calls.
 // The copy starts once the primary has returned, on its own goroutine: the
 // primary waits for nothing but a copy of its request and reply.
-func (s *Shadow) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
+func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		c := s.allow(ctx, method)
 		if c == nil {
@@ -48,17 +48,17 @@ func (s *Shadow) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 }
 
 // withRecord returns ctx with a call record, reusing one the caller set.
-func withRecord(ctx context.Context) (context.Context, *balancer.CallRecord) {
-	if rec := balancer.CallRecordFrom(ctx); rec != nil {
+func withRecord(ctx context.Context) (context.Context, *call.Record) {
+	if rec := call.RecordFrom(ctx); rec != nil {
 		return ctx, rec
 	}
-	return balancer.WithCallRecord(ctx)
+	return call.WithRecord(ctx)
 }
 
 // runUnary makes the copies of one unary call and judges them. typ is the
 // type of the primary's reply; p is the reply, nil when the primary
 // failed.
-func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, reqSnap *snapshot, typ protoreflect.MessageType, p *snapshot, primaryErr error, version string) {
+func (c *shadowed) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, reqSnap *snapshot, typ protoreflect.MessageType, p *snapshot, primaryErr error, version string) {
 	defer c.release()
 	defer p.release()
 	req := reqSnap.message()
@@ -70,17 +70,17 @@ func (c *call) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []g
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.unaryCopy(base, cc, invoker, opts, req, typ, p, c.baseline, MarkerBaseline)
+			c.unaryCopy(base, cc, invoker, opts, req, typ, p, c.baseline, markerBaseline)
 		}()
 	}
 	cand := new(outcome)
 	cand.diff.capture = c.s.cfg.ShowValues
-	c.unaryCopy(cand, cc, invoker, opts, req, typ, p, c.candidate, MarkerCandidate)
+	c.unaryCopy(cand, cc, invoker, opts, req, typ, p, c.candidate, markerCandidate)
 	wg.Wait()
 	c.done(primaryErr, cand, base)
 }
 
-func (c *call) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary *snapshot, version, marker string) {
+func (c *shadowed) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary *snapshot, version, marker string) {
 	ctx, cancel, rec := c.copyContext(version, marker)
 	defer cancel()
 	reply := typ.New().Interface()

@@ -1,4 +1,4 @@
-package interceptor_test
+package shadow_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	. "github.com/ninelives-go/ninelives/interceptor"
+	. "github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
@@ -19,7 +19,7 @@ import (
 
 // benchClient dials the fleet with every primary on stable, with the
 // shadow's interceptors if s is not nil.
-func benchClient(b *testing.B, f *demoserver.Fleet, s *Shadow) demov1.DemoServiceClient {
+func benchClient(b *testing.B, f *demoserver.Fleet, s *Interceptor) demov1.DemoServiceClient {
 	b.Helper()
 	var specs []demoserver.VersionSpec
 	for _, v := range f.Versions() {
@@ -30,7 +30,7 @@ func benchClient(b *testing.B, f *demoserver.Fleet, s *Shadow) demov1.DemoServic
 
 // benchClientOf is benchClient for a fleet known by its target and specs,
 // such as one in another process.
-func benchClientOf(b *testing.B, target string, specs []demoserver.VersionSpec, s *Shadow) demov1.DemoServiceClient {
+func benchClientOf(b *testing.B, target string, specs []demoserver.VersionSpec, s *Interceptor) demov1.DemoServiceClient {
 	b.Helper()
 	var ws []balancer.Weight
 	want := map[string]int{}
@@ -55,7 +55,7 @@ func benchClientOf(b *testing.B, target string, specs []demoserver.VersionSpec, 
 	return demov1.NewDemoServiceClient(cc)
 }
 
-func closeShadow(b *testing.B, s *Shadow) {
+func closeShadow(b *testing.B, s *Interceptor) {
 	if s == nil {
 		return
 	}
@@ -70,7 +70,7 @@ func closeShadow(b *testing.B, s *Shadow) {
 // background load.
 func BenchmarkUnaryThroughput(b *testing.B) {
 	f := startFleet(b, spec("stable", 4, demoserver.Faults{}))
-	s, err := NewShadow(ShadowConfig{Candidate: "canary", Rate: 0})
+	s, err := New(Config{Candidate: "canary", Rate: 0})
 	require.NoError(b, err)
 	defer closeShadow(b, s)
 	req := &demov1.GetItemRequest{Id: "a"}
@@ -105,7 +105,7 @@ func BenchmarkShadowLatency(b *testing.B) {
 		spec("canary", 2, demoserver.Faults{Latency: 20 * time.Millisecond}),
 	}
 	target := demotest.FleetProcess(b, specs...)
-	s, err := NewShadow(ShadowConfig{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
+	s, err := New(Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
 	require.NoError(b, err)
 	req := &demov1.GetItemRequest{Id: "a"}
 	call := func(c demov1.DemoServiceClient) func(context.Context) error {
@@ -162,7 +162,7 @@ func bareCopy(b *testing.B, c demov1.DemoServiceClient, req *demov1.GetItemReque
 // sampling, the snapshots, the copy's context and the comparison (here a
 // match once served_by and generated_at are ignored).
 func BenchmarkShadowOwnCost(b *testing.B) {
-	s, err := NewShadow(ShadowConfig{Candidate: "canary", Rate: 1, MaxConcurrent: 1 << 16, IgnoreFields: []string{"served_by", "generated_at"}})
+	s, err := New(Config{Candidate: "canary", Rate: 1, MaxConcurrent: 1 << 16, IgnoreFields: []string{"served_by", "generated_at"}})
 	require.NoError(b, err)
 	defer closeShadow(b, s)
 	unary := s.UnaryClientInterceptor()

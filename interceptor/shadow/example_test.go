@@ -1,4 +1,4 @@
-package interceptor_test
+package shadow_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
@@ -17,19 +17,19 @@ import (
 func ExampleDiff() {
 	a := &demov1.GetItemResponse{Item: &demov1.Item{Id: "a", PriceCents: 100, Tags: []string{"demo"}}}
 	b := &demov1.GetItemResponse{Item: &demov1.Item{Id: "a", PriceCents: 120, Tags: []string{"demo", "new"}}}
-	fmt.Println(interceptor.Diff(a, b))
+	fmt.Println(shadow.Diff(a, b))
 	// Output: [item.price_cents item.tags]
 }
 
-func ExampleNewShadow_badConfig() {
-	_, err := interceptor.NewShadow(interceptor.ShadowConfig{Candidate: "canary", Rate: 10})
+func ExampleNew_badConfig() {
+	_, err := shadow.New(shadow.Config{Candidate: "canary", Rate: 10})
 	fmt.Println(err)
-	// Output: ninelives: bad interceptor config: Rate is 10, want a number in [0, 1]
+	// Output: ninelives: bad shadow config: Rate = 10: want a number in [0, 1]
 }
 
 // A canary that changed a price: every call goes to stable, a copy of each
 // goes to the canary, and the comparison names the field.
-func ExampleShadow() {
+func ExampleInterceptor() {
 	fleet, err := demoserver.StartFleet(
 		demoserver.VersionSpec{Version: "stable", Count: 1},
 		demoserver.VersionSpec{Version: "canary", Count: 1, Faults: demoserver.Faults{PriceDelta: 5}})
@@ -38,7 +38,7 @@ func ExampleShadow() {
 		return
 	}
 	defer fleet.Stop()
-	shadow, err := interceptor.NewShadow(interceptor.ShadowConfig{
+	sh, err := shadow.New(shadow.Config{
 		Candidate:    "canary",
 		Rate:         1,
 		IgnoreFields: []string{"served_by", "generated_at"},
@@ -50,7 +50,7 @@ func ExampleShadow() {
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
 	cc, err := grpc.NewClient(fleet.Target(),
 		balancer.WithSplit(split),
-		grpc.WithChainUnaryInterceptor(shadow.UnaryClientInterceptor()),
+		grpc.WithChainUnaryInterceptor(sh.UnaryClientInterceptor()),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		fmt.Println(err)
@@ -65,13 +65,13 @@ func ExampleShadow() {
 		fmt.Println(err)
 		return
 	}
-	if err := shadow.Close(ctx); err != nil {
+	if err := sh.Close(ctx); err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println("primary:", resp.GetServedBy().GetVersion(), resp.GetItem().GetPriceCents())
-	fmt.Println("mismatches:", shadow.Stats().Comparisons[interceptor.ResultMismatch])
-	fmt.Println("fields:", shadow.Mismatches()[0].Fields)
+	fmt.Println("mismatches:", sh.Stats().Comparisons[shadow.ResultMismatch])
+	fmt.Println("fields:", sh.Mismatches()[0].Fields)
 	// Output:
 	// primary: stable 3197
 	// mismatches: 1

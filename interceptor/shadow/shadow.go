@@ -1,4 +1,4 @@
-package interceptor
+package shadow
 
 import (
 	"context"
@@ -19,10 +19,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
-// Shadow copies a sample of a client's calls to a candidate version on the
+// Interceptor copies a sample of a client's calls to a candidate version on the
 // same connection, compares the replies with the primary's, and counts the
 // outcome. Install its interceptors first in the chain
 // (grpc.WithChainUnaryInterceptor and grpc.WithChainStreamInterceptor), so
@@ -31,8 +32,8 @@ import (
 // The primary call is never changed: not its result, error or latency.
 // Copies run detached from the primary's cancellation with their own
 // deadline, a bounded number at a time, and only for methods that are safe
-// to repeat. A Shadow is safe for concurrent use; Close it when done.
-type Shadow struct {
+// to repeat. An Interceptor is safe for concurrent use; Close it when done.
+type Interceptor struct {
 	cfg *settings
 
 	targets  atomic.Pointer[targets]
@@ -67,7 +68,7 @@ type sampling struct {
 }
 
 func newSampling(rate float64) *sampling {
-	s := &sampling{rate: rate, bp: int(math.Round(rate * balancer.TotalWeight))}
+	s := &sampling{rate: rate, bp: int(math.Round(rate * call.TotalWeight))}
 	if s.bp == 0 && rate > 0 {
 		s.bp = 1 // sticky sampling goes by basis points: the least is one
 	}
@@ -93,14 +94,14 @@ const numDrops = len(dropNames)
 func resultIndex(r string) int { return slices.Index(resultNames[:], r) }
 func dropIndex(r string) int   { return slices.Index(dropNames[:], r) }
 
-// NewShadow returns a Shadow with the given configuration, or an error
+// New returns an Interceptor with the given configuration, or an error
 // naming the first bad field.
-func NewShadow(cfg ShadowConfig) (*Shadow, error) {
+func New(cfg Config) (*Interceptor, error) {
 	st, err := newSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Shadow{cfg: st, noise: newNoise(st.NoiseWindow, st.NoiseMinCount)}
+	s := &Interceptor{cfg: st, noise: newNoise(st.NoiseWindow, st.NoiseMinCount)}
 	s.targets.Store(&targets{candidate: st.Candidate, baseline: st.Baseline})
 	s.sampling.Store(newSampling(st.Rate))
 	s.slots.init(st.MaxConcurrent)
@@ -111,7 +112,7 @@ func NewShadow(cfg ShadowConfig) (*Shadow, error) {
 }
 
 // SetRate changes the sampling rate from the next call on.
-func (s *Shadow) SetRate(rate float64) error {
+func (s *Interceptor) SetRate(rate float64) error {
 	if err := validRate(rate); err != nil {
 		return err
 	}
@@ -120,8 +121,8 @@ func (s *Shadow) SetRate(rate float64) error {
 }
 
 // SetCandidate changes the version copies go to, from the next call on.
-func (s *Shadow) SetCandidate(version string) error {
-	if err := validVersion("Candidate", version, false); err != nil {
+func (s *Interceptor) SetCandidate(version string) error {
+	if err := validVersion("Candidate", version); err != nil {
 		return err
 	}
 	return s.setTargets("Candidate", func(t *targets) { t.candidate = version })
@@ -129,8 +130,8 @@ func (s *Shadow) SetCandidate(version string) error {
 
 // SetBaseline changes the version of the noise copies; "" turns noise
 // copies off.
-func (s *Shadow) SetBaseline(version string) error {
-	if err := validVersion("Baseline", version, true); err != nil {
+func (s *Interceptor) SetBaseline(version string) error {
+	if err := validOptionalVersion("Baseline", version); err != nil {
 		return err
 	}
 	return s.setTargets("Baseline", func(t *targets) { t.baseline = version })
@@ -138,7 +139,7 @@ func (s *Shadow) SetBaseline(version string) error {
 
 // setTargets swaps in the targets change makes of the current ones, unless
 // they name one version twice; field is the one the caller set.
-func (s *Shadow) setTargets(field string, change func(*targets)) error {
+func (s *Interceptor) setTargets(field string, change func(*targets)) error {
 	for {
 		cur := s.targets.Load()
 		next := *cur
@@ -162,12 +163,12 @@ func (t targets) distinct(field string) error {
 	if field == other {
 		other = "Candidate"
 	}
-	return fmt.Errorf("%w: %s %q is the %s too; they must differ", ErrBadConfig, field, t.candidate, other)
+	return config.Errorf(ErrBadConfig, field, t.candidate, "is the %s too; they must differ", other)
 }
 
-// ShadowStats are the Shadow's counts since it was made. It is ready for
+// Stats are the Interceptor's counts since it was made. It is ready for
 // JSON.
-type ShadowStats struct {
+type Stats struct {
 	Candidate string  `json:"candidate"`
 	Baseline  string  `json:"baseline,omitempty"`
 	Rate      float64 `json:"rate"`
@@ -186,9 +187,9 @@ type ShadowStats struct {
 }
 
 // Stats returns the counts so far.
-func (s *Shadow) Stats() ShadowStats {
+func (s *Interceptor) Stats() Stats {
 	t := s.targets.Load()
-	st := ShadowStats{
+	st := Stats{
 		Candidate:          t.candidate,
 		Baseline:           t.baseline,
 		Rate:               s.sampling.Load().rate,
@@ -207,20 +208,20 @@ func (s *Shadow) Stats() ShadowStats {
 }
 
 // Mismatches returns the last mismatches and shadow errors, oldest first.
-func (s *Shadow) Mismatches() []Mismatch { return s.mismatches.list() }
+func (s *Interceptor) Mismatches() []Mismatch { return s.mismatches.list() }
 
 // NoisyFields returns, per method, the field paths currently learned as
 // noise. It is empty without a Baseline.
-func (s *Shadow) NoisyFields() map[string][]string { return s.noise.all() }
+func (s *Interceptor) NoisyFields() map[string][]string { return s.noise.all() }
 
 // Wait blocks until no copy is in flight or ctx ends.
-func (s *Shadow) Wait(ctx context.Context) error { return s.slots.wait(ctx) }
+func (s *Interceptor) Wait(ctx context.Context) error { return s.slots.wait(ctx) }
 
 // Close stops making copies and waits for those in flight until ctx ends;
 // then it cancels the rest and waits for them to return, which they do
 // promptly. Copies cut short by Close are not counted. After Close the
 // interceptors pass every call straight through.
-func (s *Shadow) Close(ctx context.Context) error {
+func (s *Interceptor) Close(ctx context.Context) error {
 	s.closed.Store(true)
 	s.slots.close()
 	err := s.slots.wait(ctx)
@@ -232,14 +233,14 @@ func (s *Shadow) Close(ctx context.Context) error {
 	return nil
 }
 
-func (s *Shadow) drop(ctx context.Context, reason string) {
+func (s *Interceptor) drop(ctx context.Context, reason string) {
 	s.drops[dropIndex(reason)].Add(1)
 	if m := s.cfg.Metrics; m != nil {
 		m.RecordShadowDropped(ctx, reason)
 	}
 }
 
-func (s *Shadow) record(ctx context.Context, version, method, result string) {
+func (s *Interceptor) record(ctx context.Context, version, method, result string) {
 	s.results[resultIndex(result)].Add(1)
 	if m := s.cfg.Metrics; m != nil {
 		m.RecordShadowComparison(ctx, version, method, result)
@@ -247,12 +248,12 @@ func (s *Shadow) record(ctx context.Context, version, method, result string) {
 }
 
 // sample decides whether a call is copied; calls left out are not counted.
-func (s *Shadow) sample(ctx context.Context, sp *sampling) bool {
+func (s *Interceptor) sample(ctx context.Context, sp *sampling) bool {
 	if k := s.cfg.StickyKey; k != "" {
 		if v := metadata.ValueFromOutgoingContext(ctx, k); len(v) > 0 {
 			// A salt keeps the shadowed users independent of the users
 			// the split routes to the candidate by the same key.
-			return balancer.StickyPoint(v[0]+"\x00ninelives-shadow") < sp.bp
+			return int(call.StickyPoint(v[0]+"\x00ninelives-shadow")) < sp.bp
 		}
 	}
 	if sp.all {
@@ -281,7 +282,7 @@ type methodInfo struct {
 
 // method returns the decision for a full method name, from the cache or the
 // protobuf registry.
-func (s *Shadow) method(name string) *methodInfo {
+func (s *Interceptor) method(name string) *methodInfo {
 	if mi, ok := s.methods.Load(name); ok {
 		return mi.(*methodInfo)
 	}
@@ -315,10 +316,10 @@ func lookupMethod(name string) protoreflect.MethodDescriptor {
 	return md
 }
 
-// call is one shadowed call, from allow to the end of its copies. Once
+// shadowed is one shadowed call, from allow to the end of its copies. Once
 // started it holds a slot of the concurrency bound until release.
-type call struct {
-	s         *Shadow
+type shadowed struct {
+	s         *Interceptor
 	ctx       context.Context // the primary's context, detached
 	method    string
 	candidate string
@@ -331,10 +332,10 @@ type call struct {
 // allow is the first step shared by unary calls and streams, before the
 // primary: it decides whether the call is to be copied. It returns nil when
 // it is not (sampled out, unsafe, not a primary call, no time left or the
-// Shadow closed); drops are counted here.
-func (s *Shadow) allow(ctx context.Context, method string) *call {
+// Interceptor closed); drops are counted here.
+func (s *Interceptor) allow(ctx context.Context, method string) *shadowed {
 	sp := s.sampling.Load()
-	if sp.off() || s.closed.Load() || balancer.RoleFromContext(ctx) != balancer.RolePrimary {
+	if sp.off() || s.closed.Load() || call.RoleOf(ctx) != call.Primary {
 		return nil // closed, or a copy or a warm-up: never copied again
 	}
 	if !s.sample(ctx, sp) {
@@ -346,7 +347,7 @@ func (s *Shadow) allow(ctx context.Context, method string) *call {
 		return nil
 	}
 	t := s.targets.Load()
-	if v, ok := balancer.ForcedVersion(ctx); ok && v == t.candidate {
+	if v, ok := call.ForcedVersion(ctx); ok && v == t.candidate {
 		s.skipped.Add(1)
 		return nil
 	}
@@ -365,15 +366,15 @@ func (s *Shadow) allow(ctx context.Context, method string) *call {
 		budget = s.cfg.MaxTimeout
 	}
 	budget = min(budget, s.cfg.MaxTimeout)
-	return &call{s: s, ctx: context.WithoutCancel(ctx), method: method, candidate: t.candidate, baseline: t.baseline, info: info, budget: budget}
+	return &shadowed{s: s, ctx: context.WithoutCancel(ctx), method: method, candidate: t.candidate, baseline: t.baseline, info: info, budget: budget}
 }
 
 // start is the step after the primary has returned (or its stream has
 // opened): it takes a slot for the copies. It returns false, with the drop
-// counted, when the bound is full, and quietly when the Shadow is closed.
+// counted, when the bound is full, and quietly when the Interceptor is closed.
 // The slot is taken only now so that neither the bound nor Close ever waits
 // for a primary call.
-func (c *call) start() bool {
+func (c *shadowed) start() bool {
 	switch c.s.slots.tryAcquire() {
 	case acquireClosed:
 		return false
@@ -385,7 +386,7 @@ func (c *call) start() bool {
 }
 
 // release gives the slot back; it is idempotent.
-func (c *call) release() {
+func (c *shadowed) release() {
 	if c.released.CompareAndSwap(false, true) {
 		c.s.slots.release()
 	}
@@ -393,7 +394,7 @@ func (c *call) release() {
 
 // wantBaseline reports whether the call gets a noise copy: there is a
 // baseline and the primary went to it (or its version is unknown).
-func (c *call) wantBaseline(primaryVersion string) bool {
+func (c *shadowed) wantBaseline(primaryVersion string) bool {
 	return c.baseline != "" && (primaryVersion == "" || primaryVersion == c.baseline)
 }
 
@@ -401,8 +402,8 @@ func (c *call) wantBaseline(primaryVersion string) bool {
 // values and outgoing metadata (less the denied keys) with the shadow
 // marker, forced to version with the shadow role, its own call record and
 // deadline, and cancelled by Close.
-func (c *call) copyContext(version, marker string) (context.Context, context.CancelFunc, *balancer.CallRecord) {
-	ctx, rec := balancer.WithRoute(c.withMarker(marker), balancer.Route{Version: version, Role: balancer.RoleShadow})
+func (c *shadowed) copyContext(version, marker string) (context.Context, context.CancelFunc, *call.Record) {
+	ctx, rec := call.WithRoute(c.withMarker(marker), call.Route{Version: version, Role: call.Shadow})
 	ctx, cancel := context.WithTimeout(ctx, c.budget)
 	stop := context.AfterFunc(c.s.stopCtx, cancel)
 	return ctx, func() { stop(); cancel() }, rec
@@ -412,8 +413,8 @@ func (c *call) copyContext(version, marker string) (context.Context, context.Can
 // outgoing metadata and the denied keys left out. When the metadata has
 // neither a denied key nor a marker, the marker is appended, which copies
 // nothing.
-func (c *call) withMarker(marker string) context.Context {
-	clean := metadata.ValueFromOutgoingContext(c.ctx, ShadowHeader) == nil
+func (c *shadowed) withMarker(marker string) context.Context {
+	clean := metadata.ValueFromOutgoingContext(c.ctx, Header) == nil
 	for k := range c.s.cfg.deny {
 		if !clean {
 			break
@@ -421,13 +422,13 @@ func (c *call) withMarker(marker string) context.Context {
 		clean = metadata.ValueFromOutgoingContext(c.ctx, k) == nil
 	}
 	if clean {
-		return metadata.AppendToOutgoingContext(c.ctx, ShadowHeader, marker)
+		return metadata.AppendToOutgoingContext(c.ctx, Header, marker)
 	}
 	md, _ := metadata.FromOutgoingContext(c.ctx) // a copy of its own
 	for k := range c.s.cfg.deny {
 		delete(md, k)
 	}
-	md.Set(ShadowHeader, marker)
+	md.Set(Header, marker)
 	return metadata.NewOutgoingContext(c.ctx, md)
 }
 
@@ -465,7 +466,7 @@ type outcome struct {
 
 // done is the second step: it judges the copies against the primary and
 // records the result. It runs on the copy's goroutine, never the primary's.
-func (c *call) done(primaryErr error, cand, base *outcome) {
+func (c *shadowed) done(primaryErr error, cand, base *outcome) {
 	s := c.s
 	if s.stopCtx.Err() != nil {
 		return // cut short by Close: not counted
@@ -582,7 +583,7 @@ func (p *snapshot) release() {
 // owned by the caller, to d. Equal wire forms (the ignored fields skipped)
 // settle it at once; otherwise the ignored fields are cleared and the
 // fields walked.
-func (c *call) compare(d *differ, primary *snapshot, shadow proto.Message) {
+func (c *shadowed) compare(d *differ, primary *snapshot, shadow proto.Message) {
 	cfg := c.s.cfg
 	if md := shadow.ProtoReflect().Descriptor(); primary.wire != nil && cfg.Compare == nil && md == primary.typ.Descriptor() {
 		if w := marshalWire(shadow); w != nil {

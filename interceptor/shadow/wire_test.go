@@ -1,4 +1,4 @@
-package interceptor
+package shadow
 
 import (
 	"math/rand/v2"
@@ -138,9 +138,9 @@ func TestSnapshotOfAMessageWithNoWireForm(t *testing.T) {
 	bad.Item.Name = "changed by its caller"
 	assert.Equal(t, "\xff", p.message().(*demov1.GetItemResponse).GetItem().GetName())
 
-	s, err := NewShadow(ShadowConfig{Candidate: "canary", IgnoreFields: []string{"generated_at"}})
+	s, err := New(Config{Candidate: "canary", IgnoreFields: []string{"generated_at"}})
 	require.NoError(t, err)
-	c := &call{s: s, method: "/m"}
+	c := &shadowed{s: s, method: "/m"}
 	var d differ
 	other := reply()
 	other.Item.Name = "\xff"
