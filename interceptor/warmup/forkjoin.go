@@ -139,84 +139,133 @@ func ForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, fn Cal
 	if err := validForkJoin(cc, targets, fn, cfg); err != nil {
 		return nil, err
 	}
-	conc := cfg.concurrency
-	if conc == 0 || conc > len(targets) {
-		conc = len(targets)
-	}
-	need := len(targets)
-	if cfg.join.kind == joinQuorum {
-		need = cfg.join.n
-	}
+	j := newForkJoin(ctx, cc, targets, fn, cfg)
+	defer j.cancel()
+	j.run()
+	return j.outcome()
+}
 
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	res := &ForkJoinResult{Join: cfg.join.String(), Results: make([]EndpointResult, len(targets))}
-	type finished struct {
-		i   int
-		err error
-		lat time.Duration
-		cut bool // cut short by the join's context ending
+// forkJoin is the state of one ForkJoin; only its own goroutine touches
+// it, the calls report on ch.
+type forkJoin struct {
+	ctx     context.Context    // the caller's
+	fctx    context.Context    // the calls', ended once the join is decided
+	cancel  context.CancelFunc // ends fctx
+	cc      *grpc.ClientConn
+	targets []string
+	fn      CallFunc
+	cfg     forkJoinConfig
+	conc    int // calls running at once at most
+	need    int // successes that meet the policy
+	res     *ForkJoinResult
+	ch      chan finished
+	next    int // the next target to start
+	running int
+	decided bool
+}
+
+// finished is one call's end, as its goroutine reports it.
+type finished struct {
+	i   int
+	err error
+	lat time.Duration
+	cut bool // cut short by the join's context ending
+}
+
+func newForkJoin(ctx context.Context, cc *grpc.ClientConn, targets []string, fn CallFunc, cfg forkJoinConfig) *forkJoin {
+	j := &forkJoin{ctx: ctx, cc: cc, targets: targets, fn: fn, cfg: cfg, conc: cfg.concurrency, need: len(targets),
+		res: &ForkJoinResult{Join: cfg.join.String(), Results: make([]EndpointResult, len(targets))},
+		ch:  make(chan finished, len(targets))}
+	if j.conc == 0 || j.conc > len(targets) {
+		j.conc = len(targets)
 	}
-	ch := make(chan finished, len(targets))
-	next, running := 0, 0
-	decided := false
-	for next < len(targets) || running > 0 {
-		if !decided && ctx.Err() != nil {
-			decided = true
+	if cfg.join.kind == joinQuorum {
+		j.need = cfg.join.n
+	}
+	j.fctx, j.cancel = context.WithCancel(ctx)
+	return j
+}
+
+// run starts the calls, at most conc at a time, and collects them until
+// every one has returned; once the join is decided it starts no more.
+func (j *forkJoin) run() {
+	for j.next < len(j.targets) || j.running > 0 {
+		if !j.decided && j.ctx.Err() != nil {
+			j.decided = true
 		}
-		if !decided && next < len(targets) && running < conc {
-			i, addr := next, targets[next]
-			next++
-			running++
-			res.Results[i] = EndpointResult{Addr: addr, Started: true}
-			cctx := call.WithRole(call.ForceEndpoint(fctx, addr), cfg.role)
-			go func() {
-				start := time.Now()
-				err := fn(cctx, cc)
-				lat := time.Since(start)
-				ch <- finished{i: i, err: err, lat: lat, cut: cutShort(cctx, err)}
-			}()
-			continue
-		}
-		if decided && next < len(targets) {
-			for ; next < len(targets); next++ {
-				err := fctx.Err()
-				if err == nil {
-					err = context.Canceled
-				}
-				res.Results[next] = EndpointResult{Addr: targets[next], Err: err, Error: err.Error(), Canceled: true}
-			}
-			continue
-		}
-		f := <-ch
-		running--
-		r := &res.Results[f.i]
-		r.Err, r.Latency = f.err, f.lat
-		if f.err != nil {
-			r.Error = f.err.Error()
-			// A call that failed on its own still failed, even if it
-			// returns after the join's end; only one cut short by that
-			// end is cancelled.
-			r.Canceled = f.cut
-			if !r.Canceled {
-				res.Failed++
-			}
-		} else {
-			res.Succeeded++
-		}
-		if !decided && cfg.join.kind == joinQuorum && (res.Succeeded >= need || res.Failed > len(targets)-need) {
-			decided = true
-			cancel()
+		switch {
+		case !j.decided && j.next < len(j.targets) && j.running < j.conc:
+			j.start()
+		case j.decided && j.next < len(j.targets):
+			j.skipRest()
+		default:
+			j.collect(<-j.ch)
 		}
 	}
-	if res.Succeeded >= need {
+}
+
+// start makes the next target's call on a goroutine of its own.
+func (j *forkJoin) start() {
+	i, addr := j.next, j.targets[j.next]
+	j.next++
+	j.running++
+	j.res.Results[i] = EndpointResult{Addr: addr, Started: true}
+	cctx := call.WithRole(call.ForceEndpoint(j.fctx, addr), j.cfg.role)
+	go func() {
+		start := time.Now()
+		err := j.fn(cctx, j.cc)
+		lat := time.Since(start)
+		j.ch <- finished{i: i, err: err, lat: lat, cut: cutShort(cctx, err)}
+	}()
+}
+
+// skipRest marks the targets not started as cancelled by the join's end.
+func (j *forkJoin) skipRest() {
+	for ; j.next < len(j.targets); j.next++ {
+		err := j.fctx.Err()
+		if err == nil {
+			err = context.Canceled
+		}
+		j.res.Results[j.next] = EndpointResult{Addr: j.targets[j.next], Err: err, Error: err.Error(), Canceled: true}
+	}
+}
+
+// collect records one call's end and decides a quorum that is met or can
+// no longer be met, cancelling the calls still running.
+func (j *forkJoin) collect(f finished) {
+	j.running--
+	r := &j.res.Results[f.i]
+	r.Err, r.Latency = f.err, f.lat
+	if f.err != nil {
+		r.Error = f.err.Error()
+		// A call that failed on its own still failed, even if it returns
+		// after the join's end; only one cut short by that end is
+		// cancelled.
+		r.Canceled = f.cut
+		if !r.Canceled {
+			j.res.Failed++
+		}
+	} else {
+		j.res.Succeeded++
+	}
+	res := j.res
+	if !j.decided && j.cfg.join.kind == joinQuorum && (res.Succeeded >= j.need || res.Failed > len(j.targets)-j.need) {
+		j.decided = true
+		j.cancel()
+	}
+}
+
+// outcome is ForkJoin's result and error once every call has returned.
+func (j *forkJoin) outcome() (*ForkJoinResult, error) {
+	res := j.res
+	if res.Succeeded >= j.need {
 		return res, nil
 	}
-	if err := contextEnd(ctx); err != nil {
+	if err := contextEnd(j.ctx); err != nil {
 		return res, fmt.Errorf("ninelives: fork-join %s: %w", res.Join, err)
 	}
 	return res, fmt.Errorf("%w: join %s: %d of %d endpoints succeeded, %d needed%s",
-		ErrJoinFailed, res.Join, res.Succeeded, len(targets), need, firstErrors(res.Results))
+		ErrJoinFailed, res.Join, res.Succeeded, len(j.targets), j.need, firstErrors(res.Results))
 }
 
 // cutShort reports whether err is the end of ctx, the call's context, as
