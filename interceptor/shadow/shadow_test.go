@@ -498,3 +498,8 @@ func TestCustomCompare(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(js), `"comparisons":{"match":1,"mismatch":1,`)
 }
+
+// Servers tell copies apart by Header; the demo server reads the same key.
+func TestHeaderIsWhatServersRead(t *testing.T) {
+	assert.Equal(t, demoserver.ShadowHeader, Header)
+}
