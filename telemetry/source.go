@@ -91,15 +91,16 @@ func WithClock(now func() time.Time) SourceOption {
 // MeterProvider given to New, beside any exporters:
 //
 //	src, _ := telemetry.NewSource()
-//	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(promExporter))
+//	prom, _ := promexport.New(nil)
+//	mp := sdkmetric.NewMeterProvider(src.Option(), prom.Option())
 //	m, _ := telemetry.New(telemetry.WithMeterProvider(mp))
 //
 // Readers of one provider do not share state, so the Source's delta windows
 // leave a cumulative exporter's figures alone, and the other way round.
 //
 // The reader reads ninelives.rpc.duration as a base-2 exponential histogram
-// (other readers keep the explicit DurationBuckets). It drops instrument kinds
-// ninelives does not use; the other counters and histograms of the provider
+// (other readers keep the explicit DurationBuckets). It drops the instrument
+// kinds it does not read (the weights' gauge among them); the other counters and histograms of the provider
 // are aggregated but never read, so an application whose own instruments are
 // many and busy may give ninelives a MeterProvider of its own.
 type Source struct {
