@@ -1,6 +1,3 @@
-// Package errcodes is the set of gRPC status codes that a ninelives metric
-// source counts as errors, shared by the telemetry Source and promsource so
-// that both check and count codes alike.
 package errcodes
 
 import (
