@@ -2,6 +2,6 @@
 // source counts as errors, shared by the telemetry Source and promsource so
 // that both check and count codes alike.
 //
-//	set, err := errcodes.New(ErrBadConfig, "WithErrorCodes", codes)
-//	if set.Has(status.Code(err)) { … }
+//	set, err := errcodes.New(ErrBadConfig, "WithErrorCodes", cs) // a config error names cs[i]
+//	if set.Has(status.Code(rpcErr)) { … }                        // an error of the release
 package errcodes
