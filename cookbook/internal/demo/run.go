@@ -25,6 +25,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 	"github.com/ninelives-go/ninelives/telemetry"
+	"github.com/ninelives-go/ninelives/telemetry/promexport"
 )
 
 // Recipe is what differs between the cookbook's programs.
@@ -235,9 +236,9 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 		return nil, err
 	}
 	mpOpts := []sdkmetric.Option{src.Option()}
-	var prom *telemetry.Prometheus
+	var prom *promexport.Exporter
 	if opts.MetricsAddr != "" {
-		if prom, err = telemetry.NewPrometheus(nil); err != nil {
+		if prom, err = promexport.New(nil); err != nil {
 			return nil, err
 		}
 		mpOpts = append(mpOpts, prom.Option())

@@ -1,4 +1,4 @@
-package telemetry_test
+package otlpexport_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	collectorpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
@@ -20,6 +21,7 @@ import (
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/telemetry"
+	"github.com/ninelives-go/ninelives/telemetry/otlpexport"
 )
 
 // otlpReceiver is an OTLP/gRPC metrics receiver on loopback that keeps what
@@ -83,10 +85,10 @@ func TestOTLPPushToLoopbackReceiver(t *testing.T) {
 	rcv, addr := startReceiver(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	reader, err := telemetry.NewOTLPReader(ctx, addr,
-		telemetry.WithOTLPInsecure(),
-		telemetry.WithOTLPInterval(time.Hour), // pushes come from ForceFlush and Shutdown
-		telemetry.WithOTLPHeaders(map[string]string{"x-api-key": "k1"}),
+	reader, err := otlpexport.NewReader(ctx, addr,
+		otlpexport.WithInsecure(),
+		otlpexport.WithInterval(time.Hour), // pushes come from ForceFlush and Shutdown
+		otlpexport.WithHeaders(map[string]string{"x-api-key": "k1"}),
 	)
 	require.NoError(t, err)
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
@@ -156,4 +158,36 @@ func TestOTLPPushToLoopbackReceiver(t *testing.T) {
 	rcv.mu.Lock()
 	assert.Equal(t, []string{"k1", "k1"}, rcv.headers)
 	rcv.mu.Unlock()
+}
+
+// Options the exporter takes as they are, here insecure transport, apply
+// after NewReader's own: the push reaches a receiver without TLS.
+func TestExporterOptionsApply(t *testing.T) {
+	rcv, addr := startReceiver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reader, err := otlpexport.NewReader(ctx, addr,
+		otlpexport.WithInterval(time.Hour),
+		otlpexport.WithExporterOptions(otlpmetricgrpc.WithInsecure(), otlpmetricgrpc.WithHeaders(map[string]string{"x-api-key": "k2"})),
+	)
+	require.NoError(t, err)
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+	m.RecordDecision(ctx, "hold")
+	require.NoError(t, mp.Shutdown(ctx))
+	require.NotNil(t, rcv.metrics()[telemetry.MetricDecisions])
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	assert.Equal(t, []string{"k2"}, rcv.headers)
+}
+
+func TestBadConfig(t *testing.T) {
+	ctx := context.Background()
+	_, err := otlpexport.NewReader(ctx, "no-port")
+	assert.ErrorIs(t, err, otlpexport.ErrBadConfig)
+	assert.ErrorContains(t, err, `ninelives: bad OTLP config: endpoint = "no-port": want host:port: `)
+	_, err = otlpexport.NewReader(ctx, "127.0.0.1:4317", otlpexport.WithInterval(0))
+	assert.ErrorIs(t, err, otlpexport.ErrBadConfig)
+	assert.EqualError(t, err, "ninelives: bad OTLP config: WithInterval = 0s: want more than 0")
 }
