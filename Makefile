@@ -6,7 +6,7 @@ GO        ?= go
 PKGS      ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 5
-BUF       := $(GO) tool -modfile=../tools/go.mod buf
+BUF       := $(GO) tool -modfile=tools/go.mod buf
 
 # bash with pipefail: a failing command before a pipe (go test | tee) fails
 # its target.
@@ -48,16 +48,18 @@ fmt-check:
 ## samples for a p99.
 bench:
 	$(GO) test -run '^$$' -bench . -skip ShadowLatency -benchmem -benchtime $(BENCHTIME) -count $(COUNT) $(PKGS) | tee bench.txt
-	$(GO) test -run '^$$' -bench ShadowLatency -benchmem -benchtime 10000x -count $(COUNT) ./interceptor/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench ShadowLatency -benchmem -benchtime 10000x -count $(COUNT) ./interceptor/shadow/ | tee -a bench.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench.txt
 
-## proto: regenerate the demo service's Go code with the pinned buf and plugins.
+## proto: regenerate the demo service's Go code with the pinned buf and
+## plugins, from the workspace in buf.yaml (the module proto/) and the
+## plugins in buf.gen.yaml.
 proto:
-	cd proto && $(BUF) generate
+	$(BUF) generate
 
 ## lint: buf lint, go vet, and a check that the generated code is current.
 lint: vet
-	cd proto && $(BUF) lint
+	$(BUF) lint
 	$(MAKE) proto
 	@test -z "$$(git status --porcelain -- proto/)" || { git status --short -- proto/; echo "generated code is stale: run make proto and commit"; exit 1; }
 

@@ -8,11 +8,21 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
 )
 
-// ErrBadConfig is returned, wrapped, for every service config that
-// ParseConfig rejects.
+// ErrBadConfig is the kind of every service config that ParseConfig
+// rejects: errors.Is(err, ErrBadConfig) holds for them.
 var ErrBadConfig = errors.New("ninelives: bad ninelives_split config")
+
+// ConfigError is the error a bad setting gets, from ParseConfig, NewSplit,
+// ServiceConfig or grpc.NewClient with WithSplit: it names the field (as
+// written in the service config, "versions[1].weight"), the value and what
+// was wanted, and wraps ErrBadConfig or ErrBadWeights. Use errors.As to
+// read its parts.
+type ConfigError = config.Error
 
 // Config is the ninelives_split load-balancing config, as it appears in a
 // service config:
@@ -46,9 +56,6 @@ type Config struct {
 	// SplitRef ties the config to a Split made in Go; WithSplit sets it.
 	// When it names a live Split, that Split's weights take over.
 	SplitRef string `json:"splitRef,omitempty"`
-	// Invalid carries an error of WithSplit's options into grpc.NewClient,
-	// which then fails with it. Never set it by hand.
-	Invalid string `json:"invalid,omitempty"`
 
 	split *Split // the Split the config steers with, resolved by ParseConfig
 }
@@ -59,11 +66,8 @@ type ConfigVersion struct {
 	Weight int    `json:"weight"`
 }
 
-// FallbackEnabled reports the effective fallback setting.
-func (c *Config) FallbackEnabled() bool { return c.Fallback == nil || *c.Fallback }
-
-// Split returns the Split the config steers with.
-func (c *Config) Split() *Split { return c.split }
+// fallbackOn reports the effective fallback setting.
+func (c *Config) fallbackOn() bool { return c.Fallback == nil || *c.Fallback }
 
 // ParseConfig parses and validates a ninelives_split config, fills its
 // defaults and resolves its Split. Every error wraps ErrBadConfig and names
@@ -77,7 +81,7 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+		return nil, config.Under(ErrBadConfig, "", err)
 	}
 	// Decode reads one value; whatever follows it, but white space, is an
 	// error too.
@@ -86,7 +90,7 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 		if len(rest) > 40 {
 			rest = append(rest[:40:40], "…"...)
 		}
-		return nil, fmt.Errorf("%w: trailing data after the config at offset %d: %q", ErrBadConfig, off, rest)
+		return nil, config.Errorf(ErrBadConfig, "", nil, "trailing data after the config at offset %d: %q", off, rest)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -95,97 +99,94 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 }
 
 func (c *Config) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, args...)...)
+	if c.SplitRef == nilSplitRef {
+		return config.Errorf(ErrBadConfig, "splitRef", c.SplitRef, "WithSplit was given a nil *Split; make one with NewSplit")
 	}
-	if c.Invalid != "" {
-		// WithSplit's error is, almost always, already a config error.
-		if msg, ok := strings.CutPrefix(c.Invalid, ErrBadConfig.Error()); ok {
-			return fmt.Errorf("%w%s", ErrBadConfig, msg)
-		}
-		return bad("%s", c.Invalid)
-	}
-	if len(c.Versions) == 0 {
-		return bad("versions is empty; list at least one {\"name\", \"weight\"}")
-	}
-	seen := map[string]bool{}
-	sum := 0
-	weights := make([]Weight, 0, len(c.Versions))
-	for i, v := range c.Versions {
-		if err := validVersionName(v.Name); err != nil {
-			return bad("versions[%d].name: %v", i, err)
-		}
-		if seen[v.Name] {
-			return bad("versions[%d].name: version %q appears twice", i, v.Name)
-		}
-		seen[v.Name] = true
-		if v.Weight < 0 || v.Weight > TotalWeight {
-			return bad("versions[%d].weight: %d for %q is outside 0..%d", i, v.Weight, v.Name, TotalWeight)
-		}
-		sum += v.Weight
-		weights = append(weights, Weight{Version: v.Name, Weight: v.Weight})
-	}
-	if sum != TotalWeight {
-		return bad("versions: weights sum to %d, want %d (basis points)", sum, TotalWeight)
+	weights, seen, err := c.validVersions()
+	if err != nil {
+		return err
 	}
 	if c.DefaultVersion == "" {
 		c.DefaultVersion = c.Versions[0].Name
 	} else if !seen[c.DefaultVersion] {
-		return bad("defaultVersion: %q is not one of the versions", c.DefaultVersion)
+		return config.Errorf(ErrBadConfig, "defaultVersion", c.DefaultVersion, "is not one of the versions")
 	}
-	if err := validMetadataKey(c.StickyKey); err != nil {
-		return bad("stickyKey: %v", err)
-	}
-	if err := validMetadataKey(c.OverrideKey); err != nil {
-		return bad("overrideKey: %v", err)
-	}
-	if c.StickyKey != "" && c.StickyKey == c.OverrideKey {
-		return bad("stickyKey and overrideKey are both %q", c.StickyKey)
+	if err := c.validKeys(); err != nil {
+		return err
 	}
 	if c.SplitRef != "" {
-		s := lookupSplit(c.SplitRef)
-		if s == nil {
-			return bad("splitRef: %q names no live Split", c.SplitRef)
-		}
-		for _, v := range c.Versions {
-			if !s.Has(v.Name) {
-				return bad("versions: %q is not a version of split %s (it has %s)", v.Name, c.SplitRef, strings.Join(s.versions, ", "))
-			}
-		}
-		if len(s.versions) != len(c.Versions) {
-			return bad("versions: %d versions, but split %s has %d", len(c.Versions), c.SplitRef, len(s.versions))
-		}
-		c.split = s
-		return nil
+		return c.attach()
 	}
 	s, err := NewSplit(weights...)
 	if err != nil {
-		return bad("versions: %v", err)
+		return config.Under(ErrBadConfig, "versions", err)
 	}
 	c.split = s
 	return nil
 }
 
-// validMetadataKey accepts "" (the feature is off) or a valid, lower-case,
-// non-binary gRPC metadata key that gRPC does not reserve.
-func validMetadataKey(k string) error {
-	if k == "" {
-		return nil
+// validVersions checks the versions and their weights and returns them as
+// weights, with the set of names.
+func (c *Config) validVersions() ([]Weight, map[string]bool, error) {
+	if len(c.Versions) == 0 {
+		return nil, nil, config.Errorf(ErrBadConfig, "versions", nil, `empty; list at least one {"name", "weight"}`)
 	}
-	if strings.HasPrefix(k, "grpc-") {
-		return fmt.Errorf("%q: keys starting with grpc- are reserved", k)
+	seen := map[string]bool{}
+	sum := 0
+	weights := make([]Weight, 0, len(c.Versions))
+	for i, v := range c.Versions {
+		field := fmt.Sprintf("versions[%d]", i)
+		if err := config.Under(ErrBadConfig, field+".name", names.Version(v.Name)); err != nil {
+			return nil, nil, err
+		}
+		if seen[v.Name] {
+			return nil, nil, config.Errorf(ErrBadConfig, field+".name", v.Name, "is given twice")
+		}
+		seen[v.Name] = true
+		if v.Weight < 0 || v.Weight > TotalWeight {
+			return nil, nil, config.Errorf(ErrBadConfig, field+".weight", v.Weight, "is outside 0..%d (basis points)", TotalWeight)
+		}
+		sum += v.Weight
+		weights = append(weights, Weight{Version: v.Name, Weight: v.Weight})
 	}
-	if strings.HasSuffix(k, "-bin") {
-		return fmt.Errorf("%q: binary (-bin) keys cannot carry a version or a sticky key", k)
+	if sum != TotalWeight {
+		return nil, nil, config.Errorf(ErrBadConfig, "versions", nil, "weights sum to %d, want %d (basis points)", sum, TotalWeight)
 	}
-	if k[0] == ':' {
-		return fmt.Errorf("%q: pseudo-headers cannot be used", k)
-	}
-	for _, r := range k {
-		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
-		if !ok {
-			return fmt.Errorf("%q: metadata keys hold only a-z, 0-9, '-', '_' and '.' (character %q)", k, r)
+	return weights, seen, nil
+}
+
+// validKeys checks the metadata keys; "" turns a key's feature off.
+func (c *Config) validKeys() error {
+	for _, k := range []struct{ field, key string }{{"stickyKey", c.StickyKey}, {"overrideKey", c.OverrideKey}} {
+		if k.key == "" {
+			continue
+		}
+		if err := config.Under(ErrBadConfig, k.field, names.MetadataKey(k.key)); err != nil {
+			return err
 		}
 	}
+	if c.StickyKey != "" && c.StickyKey == c.OverrideKey {
+		return config.Errorf(ErrBadConfig, "overrideKey", c.OverrideKey, "is the stickyKey too; they must differ")
+	}
+	return nil
+}
+
+// attach resolves SplitRef to the live Split it names, which must have
+// exactly the config's versions.
+func (c *Config) attach() error {
+	s := lookupSplit(c.SplitRef)
+	if s == nil {
+		return config.Errorf(ErrBadConfig, "splitRef", c.SplitRef, "names no live Split; WithSplit sets it")
+	}
+	for i, v := range c.Versions {
+		if !s.Has(v.Name) {
+			return config.Errorf(ErrBadConfig, fmt.Sprintf("versions[%d].name", i), v.Name,
+				"is not a version of split %s (it has %s)", c.SplitRef, strings.Join(s.versions, ", "))
+		}
+	}
+	if len(s.versions) != len(c.Versions) {
+		return config.Errorf(ErrBadConfig, "versions", nil, "%d versions, but split %s has %d", len(c.Versions), c.SplitRef, len(s.versions))
+	}
+	c.split = s
 	return nil
 }

@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"google.golang.org/grpc"
 )
@@ -32,24 +31,16 @@ func DefaultVersion(v string) Option { return optionFunc(func(c *Config) { c.Def
 func Fallback(on bool) Option { return optionFunc(func(c *Config) { c.Fallback = &on }) }
 
 // ServiceConfig returns the service config JSON that makes a channel use the
-// ninelives_split policy steered by s, with the given settings. It is
-// checked as ParseConfig would check it.
+// ninelives_split policy steered by s, with the given settings, for a
+// program that writes its own default service config (one with a retry
+// policy, say) or hands it to a resolver. It is checked as ParseConfig
+// would check it; the error is a *ConfigError.
 func ServiceConfig(s *Split, opts ...Option) (string, error) {
-	cfg := Config{SplitRef: s.ref}
-	for _, w := range s.Weights() {
-		cfg.Versions = append(cfg.Versions, ConfigVersion{Name: w.Version, Weight: w.Weight})
-	}
-	for _, o := range opts {
-		o.apply(&cfg)
-	}
-	js, err := json.Marshal(cfg)
-	if err != nil {
-		return "", fmt.Errorf("ninelives: encoding the service config: %w", err)
-	}
+	js := lbConfig(s, opts)
 	if _, err := ParseConfig(js); err != nil {
 		return "", err
 	}
-	return `{"loadBalancingConfig":[{"` + Name + `":` + string(js) + `}]}`, nil
+	return serviceConfig(js), nil
 }
 
 // WithSplit is the dial option that makes a client split its calls between
@@ -58,13 +49,37 @@ func ServiceConfig(s *Split, opts ...Option) (string, error) {
 // default service config, so it survives re-resolution and idleness, and a
 // service config from the resolver, if any, takes precedence.
 //
-// Bad settings are not silently dropped: the returned option then makes
-// grpc.NewClient fail with the error that names them.
+// Bad settings are not silently dropped: grpc.NewClient then fails with the
+// error that names them, the one ServiceConfig returns.
 func WithSplit(s *Split, opts ...Option) grpc.DialOption {
-	sc, err := ServiceConfig(s, opts...)
-	if err != nil {
-		js, _ := json.Marshal(Config{Invalid: err.Error()})
-		return grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"` + Name + `":` + string(js) + `}]}`)
+	return grpc.WithDefaultServiceConfig(serviceConfig(lbConfig(s, opts)))
+}
+
+// nilSplitRef is the splitRef of a nil *Split: it names no Split, and
+// ParseConfig says that WithSplit was given nil.
+const nilSplitRef = "nil"
+
+// lbConfig is the ninelives_split config of s and opts as JSON: the
+// settings as given, checked or not, so that ParseConfig finds a bad one
+// wherever the config is parsed. The Split is carried by its reference.
+func lbConfig(s *Split, opts []Option) json.RawMessage {
+	cfg := Config{SplitRef: nilSplitRef}
+	if s != nil {
+		cfg.SplitRef = s.ref
+		for _, w := range s.Weights() {
+			cfg.Versions = append(cfg.Versions, ConfigVersion{Name: w.Version, Weight: w.Weight})
+		}
 	}
-	return grpc.WithDefaultServiceConfig(sc)
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	js, _ := json.Marshal(cfg) // strings, ints and a *bool always encode
+	return js
+}
+
+// serviceConfig wraps a ninelives_split config in a service config.
+func serviceConfig(lb json.RawMessage) string {
+	return `{"loadBalancingConfig":[{"` + Name + `":` + string(lb) + `}]}`
 }

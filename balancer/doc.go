@@ -63,11 +63,17 @@
 // or override key from the outgoing metadata does (grpc copies the metadata
 // to read it), which [WithStickyKey] avoids.
 //
-// # Attribution
+// # Attribution and errors
 //
-// [WithCallRecord] gives a call a [CallRecord] that the picker fills with the
-// version and endpoint of each attempt. Observers added with
-// [Split.AddObserver] are told of every finished attempt (version, role,
-// method, error, latency from pick to end; streams when they end) and of
-// every fallback; the telemetry package is one.
+// Observers added with [Split.AddObserver] are told of every finished
+// attempt (version, [Role], method, error, latency from pick to end;
+// streams when they end) and of every fallback; the telemetry package is
+// one. The interceptor/shadow and interceptor/warmup packages mark their
+// calls with [RoleShadow] and [RoleWarmup], so they are never counted as the
+// service's own traffic.
+//
+// A bad setting, weight or target gets a [*ConfigError] naming the field
+// and the value; errors.Is tells [ErrBadConfig], [ErrBadWeights] and
+// [ErrBadTarget] apart. [WithSplit] with a bad option makes grpc.NewClient
+// fail with the same error [ServiceConfig] returns.
 package balancer

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	. "github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
 )
 
 // A version that is down gives its share to the versions that can serve in
@@ -74,7 +75,7 @@ func TestFallbackSplitsTheShareByTheReadyWeights(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, v, r.GetServedBy().GetVersion(), key)
 				assert.NotContains(t, tc.down, v)
-				if own := versionAt(split, StickyPoint(key)); !slices.Contains(tc.down, own) {
+				if own := versionAt(split, int(call.StickyPoint(key))); !slices.Contains(tc.down, own) {
 					assert.Equal(t, own, v, "a key of a ready version stays in it: %s", key)
 				}
 			}

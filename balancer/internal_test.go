@@ -1,17 +1,21 @@
 package balancer
 
 import (
+	"encoding/json"
 	"strconv"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/internal/call"
 )
 
 func TestStickyPointIsMonotoneInWeights(t *testing.T) {
 	// The placement rule itself, exhaustively over canary weights: a key in
 	// the canary at weight w stays there at every larger weight.
 	for i := range 2000 {
-		p := StickyPoint("k" + strconv.Itoa(i))
+		p := int(call.StickyPoint("k" + strconv.Itoa(i)))
 		require.True(t, p >= 0 && p < TotalWeight)
 		first := -1
 		for w := 0; w <= TotalWeight; w += 100 {
@@ -40,4 +44,39 @@ func TestSchemelessChildTargetScheme(t *testing.T) {
 	// grpc.NewClient follows it; grpc's own initial "passthrough" is not.
 	require.Equal(t, "dns", defaultChildScheme("passthrough"))
 	require.Equal(t, "xds", defaultChildScheme("xds"))
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := ParseConfig(json.RawMessage(`{"versions":[{"name":"stable","weight":9000},{"name":"canary","weight":1000}],"stickyKey":"x-user-id"}`))
+	require.NoError(t, err)
+	require.Equal(t, "stable", cfg.DefaultVersion, "defaults to the first version")
+	require.True(t, cfg.fallbackOn(), "fallback defaults to on")
+	require.Equal(t, []Weight{{"stable", 9000}, {"canary", 1000}}, cfg.split.Weights())
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add(`{"versions":[{"name":"stable","weight":9000},{"name":"canary","weight":1000}],"defaultVersion":"stable","stickyKey":"x-user-id","overrideKey":"x-ninelives-version","fallback":true}`)
+	f.Add(`{"versions":[{"name":"a","weight":10000}]}`)
+	f.Add(`{"versions":[{"name":"a","weight":5000},{"name":"a","weight":5000}]}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		cfg, err := ParseConfig(json.RawMessage(in))
+		if err != nil {
+			assert.ErrorContains(t, err, "ninelives:")
+			return
+		}
+		// A config that parses re-encodes to one that parses the same way.
+		out, err := json.Marshal(cfg)
+		require.NoError(t, err)
+		again, err := ParseConfig(out)
+		require.NoError(t, err, "%s", out)
+		assert.Equal(t, cfg.split.Weights(), again.split.Weights())
+		assert.Equal(t, cfg.DefaultVersion, again.DefaultVersion)
+		assert.Equal(t, cfg.StickyKey, again.StickyKey)
+		assert.Equal(t, cfg.fallbackOn(), again.fallbackOn())
+		sum := 0
+		for _, w := range cfg.split.Weights() {
+			sum += w.Weight
+		}
+		assert.Equal(t, TotalWeight, sum)
+	})
 }

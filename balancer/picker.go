@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/ninelives-go/ninelives/internal/call"
 )
 
 // readyEndpoint is one READY child: its picker returns its SubConn.
@@ -86,7 +88,7 @@ func newPicker(cfg *Config, esPicker balancer.Picker, children []endpointshardin
 			g.ready = append(g.ready, readyEndpoint{picker: c.State.Picker, addr: addr, group: g})
 		}
 	}
-	// Pointers into the final slices, so the map and a CallRecord share them.
+	// Pointers into the final slices, so the map and a call record share them.
 	for _, g := range p.byName {
 		for i := range g.ready {
 			p.byAddr[g.ready[i].addr] = &g.ready[i]
@@ -119,7 +121,7 @@ func newPicker(cfg *Config, esPicker balancer.Picker, children []endpointshardin
 }
 
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
-	ci := callInfoFrom(info.Ctx)
+	ci := call.From(info.Ctx)
 	if ci == nil && p.plain {
 		// The common path: no per-call settings, no metadata keys to read.
 		n := p.seq.Add(1)
@@ -134,17 +136,17 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 
 // pick is the full path: forced versions and endpoints, the override and
 // sticky keys, and fallback. n is the pick's number if Pick drew one.
-func (p *picker) pick(info balancer.PickInfo, ci *callInfo, n uint64) (balancer.PickResult, error) {
+func (p *picker) pick(info balancer.PickInfo, ci *call.Info, n uint64) (balancer.PickResult, error) {
 	role := RolePrimary
 	if ci != nil {
-		if ci.role != "" {
-			role = ci.role
+		if ci.Role != "" {
+			role = ci.Role
 		}
-		if ci.endpoint != "" {
+		if ci.Endpoint != "" {
 			return p.pickEndpoint(info, ci, role)
 		}
-		if ci.version != "" {
-			return p.pickForced(info, ci, role, ci.version, "")
+		if ci.Version != "" {
+			return p.pickForced(info, ci, role, ci.Version, "")
 		}
 	}
 	if p.cfg.OverrideKey != "" {
@@ -163,7 +165,7 @@ func (p *picker) pick(info balancer.PickInfo, ci *callInfo, n uint64) (balancer.
 	}
 	var r uint32
 	if key, ok := p.stickyKey(info.Ctx, ci); ok {
-		r = stickyPoint(key)
+		r = call.StickyPoint(key)
 	} else {
 		r = weylPoint(n)
 	}
@@ -173,7 +175,7 @@ func (p *picker) pick(info balancer.PickInfo, ci *callInfo, n uint64) (balancer.
 		if g.first {
 			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 		}
-		if !p.cfg.FallbackEnabled() {
+		if !p.cfg.fallbackOn() {
 			return balancer.PickResult{}, status.Errorf(codes.Unavailable,
 				"ninelives: version %q has no READY endpoint (%s) and fallback is off", g.name, g.describe())
 		}
@@ -184,11 +186,11 @@ func (p *picker) pick(info balancer.PickInfo, ci *callInfo, n uint64) (balancer.
 				o.ObserveFallback(chosen)
 			}
 		}
-		if ci != nil && ci.record != nil {
-			ci.record.fallback.Store(true)
+		if ci != nil && ci.Record != nil {
+			ci.Record.StoreFallback(true)
 		}
-	} else if ci != nil && ci.record != nil {
-		ci.record.fallback.Store(false)
+	} else if ci != nil && ci.Record != nil {
+		ci.Record.StoreFallback(false)
 	}
 	return p.pickIn(info, ci, role, g, n)
 }
@@ -247,7 +249,7 @@ func (p *picker) fallback(snap *snapshot, down int, r uint32) *group {
 	return last
 }
 
-func (p *picker) pickForced(info balancer.PickInfo, ci *callInfo, role Role, version, header string) (balancer.PickResult, error) {
+func (p *picker) pickForced(info balancer.PickInfo, ci *call.Info, role Role, version, header string) (balancer.PickResult, error) {
 	g := p.byName[version]
 	if g == nil {
 		if header != "" {
@@ -267,32 +269,32 @@ func (p *picker) pickForced(info balancer.PickInfo, ci *callInfo, role Role, ver
 	return p.pickIn(info, ci, role, g, p.seq.Add(1))
 }
 
-func (p *picker) pickEndpoint(info balancer.PickInfo, ci *callInfo, role Role) (balancer.PickResult, error) {
-	ep := p.byAddr[ci.endpoint]
+func (p *picker) pickEndpoint(info balancer.PickInfo, ci *call.Info, role Role) (balancer.PickResult, error) {
+	ep := p.byAddr[ci.Endpoint]
 	if ep == nil {
 		state := "unknown to this client"
 		for _, e := range p.endpoints {
-			if e.Addr == ci.endpoint {
+			if e.Addr == ci.Endpoint {
 				state = e.State.String()
 			}
 		}
 		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
-			"ninelives: forced endpoint %s is not READY (%s)", ci.endpoint, state)
+			"ninelives: forced endpoint %s is not READY (%s)", ci.Endpoint, state)
 	}
 	return p.finish(info, ci, role, ep)
 }
 
 // pickIn picks endpoint n mod len(g.ready) of g: round robin over the
 // picker's sequence of picks, as round_robin's own counter does.
-func (p *picker) pickIn(info balancer.PickInfo, ci *callInfo, role Role, g *group, n uint64) (balancer.PickResult, error) {
+func (p *picker) pickIn(info balancer.PickInfo, ci *call.Info, role Role, g *group, n uint64) (balancer.PickResult, error) {
 	// n mod len without a division (Lemire's fastmod): Pick is on every call.
 	hi, _ := bits.Mul64(g.mod*n, uint64(len(g.ready)))
 	return p.finish(info, ci, role, &g.ready[hi])
 }
 
-func (p *picker) finish(info balancer.PickInfo, ci *callInfo, role Role, ep *readyEndpoint) (balancer.PickResult, error) {
+func (p *picker) finish(info balancer.PickInfo, ci *call.Info, role Role, ep *readyEndpoint) (balancer.PickResult, error) {
 	res, err := ep.picker.Pick(info)
-	if obs := p.split.observers.Load(); err == nil && (ci != nil && ci.record != nil || obs != nil) {
+	if obs := p.split.observers.Load(); err == nil && (ci != nil && ci.Record != nil || obs != nil) {
 		p.annotate(&res, info.FullMethodName, ci, role, ep, obs)
 	}
 	return res, err
@@ -301,10 +303,9 @@ func (p *picker) finish(info balancer.PickInfo, ci *callInfo, role Role, ep *rea
 // annotate fills the call's record and wraps Done to time the attempt for
 // the observers obs, if any. It is off the common path: only instrumented
 // calls pay.
-func (p *picker) annotate(res *balancer.PickResult, method string, ci *callInfo, role Role, ep *readyEndpoint, obs *[]Observer) {
-	if ci != nil && ci.record != nil {
-		ci.record.version.Store(&ep.group.name)
-		ci.record.endpoint.Store(&ep.addr)
+func (p *picker) annotate(res *balancer.PickResult, method string, ci *call.Info, role Role, ep *readyEndpoint, obs *[]Observer) {
+	if ci != nil && ci.Record != nil {
+		ci.Record.Store(&ep.group.name, &ep.addr)
 	}
 	if obs != nil {
 		a := attemptPool.Get().(*attemptRec)
@@ -316,9 +317,9 @@ func (p *picker) annotate(res *balancer.PickResult, method string, ci *callInfo,
 	}
 }
 
-func (p *picker) stickyKey(ctx context.Context, ci *callInfo) (string, bool) {
-	if ci != nil && ci.hasSticky {
-		return ci.sticky, true
+func (p *picker) stickyKey(ctx context.Context, ci *call.Info) (string, bool) {
+	if ci != nil && ci.HasSticky {
+		return ci.Sticky, true
 	}
 	if p.cfg.StickyKey != "" {
 		return outgoingValue(ctx, p.cfg.StickyKey)
@@ -361,29 +362,6 @@ func outgoingValue(ctx context.Context, key string) (string, bool) {
 	}
 	return "", false
 }
-
-// stickyPoint maps a sticky key to a point in [0, TotalWeight): FNV-1a 64,
-// then the splitmix64 finaliser so short, similar keys spread evenly, then a
-// multiply-shift into the range. It is stable across processes and releases.
-func stickyPoint(key string) uint32 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(key); i++ {
-		h ^= uint64(key[i])
-		h *= 1099511628211
-	}
-	h ^= h >> 30
-	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 27
-	h *= 0x94d049bb133111eb
-	h ^= h >> 31
-	hi, _ := bits.Mul64(h, TotalWeight)
-	return uint32(hi)
-}
-
-// StickyPoint exposes the point a sticky key maps to, in basis points: with
-// weights in version order, the key goes to the first version whose
-// cumulative weight exceeds it.
-func StickyPoint(key string) int { return int(stickyPoint(key)) }
 
 // attemptRec measures one attempt. Records are pooled and carry their own
 // bound Done function, so instrumenting a pick allocates nothing.

@@ -9,6 +9,9 @@ import (
 
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
 )
 
 // Scheme is the scheme of the composite resolver:
@@ -24,8 +27,8 @@ import (
 // ';', '?', '#' or '%' is percent-encoded; CompositeTarget does it.
 const Scheme = "ninelives"
 
-// ErrBadTarget is returned, wrapped, for every composite target that cannot be
-// parsed.
+// ErrBadTarget is the kind of every composite target that cannot be parsed:
+// errors.Is(err, ErrBadTarget) holds for them.
 var ErrBadTarget = errors.New("ninelives: bad composite target")
 
 // VersionTarget is one VERSION=TARGET pair of a composite target.
@@ -75,13 +78,13 @@ func escapeTarget(t string) string {
 func ParseCompositeTarget(s string) ([]VersionTarget, error) {
 	if !strings.HasPrefix(s, Scheme+":") {
 		if strings.ContainsAny(s, "?#") {
-			return nil, fmt.Errorf("%w: %q has a raw '?' or '#'; percent-encode them as %%3F and %%23", ErrBadTarget, s)
+			return nil, config.Errorf(ErrBadTarget, "target", s, "has a raw '?' or '#'; percent-encode them as %%3F and %%23")
 		}
 		return parsePairs(s)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrBadTarget, s, err)
+		return nil, &config.Error{Kind: ErrBadTarget, Field: "target", Value: s, Err: err}
 	}
 	return pairsFromURL(u, s)
 }
@@ -93,13 +96,13 @@ func ParseCompositeTarget(s string) ([]VersionTarget, error) {
 // gives the text either way.
 func pairsFromURL(u *url.URL, s string) ([]VersionTarget, error) {
 	if u.RawQuery != "" || u.ForceQuery {
-		return nil, fmt.Errorf("%w: %q has a raw '?'; percent-encode it as %%3F inside a TARGET", ErrBadTarget, s)
+		return nil, config.Errorf(ErrBadTarget, "target", s, "has a raw '?'; percent-encode it as %%3F inside a TARGET")
 	}
 	if u.Fragment != "" || u.RawFragment != "" {
-		return nil, fmt.Errorf("%w: %q has a raw '#'; percent-encode it as %%23 inside a TARGET", ErrBadTarget, s)
+		return nil, config.Errorf(ErrBadTarget, "target", s, "has a raw '#'; percent-encode it as %%23 inside a TARGET")
 	}
 	if u.Host != "" || u.User != nil {
-		return nil, fmt.Errorf("%w: %q: write %s:///VERSION=TARGET;… with three slashes, not an authority %q", ErrBadTarget, s, Scheme, u.Host)
+		return nil, config.Errorf(ErrBadTarget, "target", s, "write %s:///VERSION=TARGET;… with three slashes, not an authority %q", Scheme, u.Host)
 	}
 	// The body as written: RawPath when the text differs from the default
 	// encoding of Path. EscapedPath alone would rebuild the text from the
@@ -118,34 +121,44 @@ func pairsFromURL(u *url.URL, s string) ([]VersionTarget, error) {
 
 func parsePairs(body string) ([]VersionTarget, error) {
 	if strings.TrimSpace(body) == "" {
-		return nil, fmt.Errorf("%w: no VERSION=TARGET pairs", ErrBadTarget)
+		return nil, config.Errorf(ErrBadTarget, "target", nil, "no VERSION=TARGET pairs")
 	}
 	var out []VersionTarget
 	for i, pair := range strings.Split(body, ";") {
-		v, t, ok := strings.Cut(pair, "=")
-		if !ok {
-			return nil, fmt.Errorf("%w: pair %d %q has no '=' between VERSION and TARGET", ErrBadTarget, i+1, pair)
-		}
-		v, err := url.PathUnescape(v)
+		vt, err := parsePair(pair)
 		if err != nil {
-			return nil, fmt.Errorf("%w: pair %d %q: bad percent-encoding: %v", ErrBadTarget, i+1, pair, err)
+			return nil, &config.Error{Kind: ErrBadTarget, Field: fmt.Sprintf("pair %d", i+1), Value: pair, Err: err}
 		}
-		if err := validVersionName(v); err != nil {
-			return nil, fmt.Errorf("%w: pair %d %q: %v", ErrBadTarget, i+1, pair, err)
-		}
-		target, err := url.PathUnescape(t)
-		if err != nil {
-			return nil, fmt.Errorf("%w: pair %d %q: bad percent-encoding: %v", ErrBadTarget, i+1, pair, err)
-		}
-		if target == "" {
-			return nil, fmt.Errorf("%w: pair %d %q: TARGET is empty", ErrBadTarget, i+1, pair)
-		}
-		if _, _, err := childTarget(target); err != nil {
-			return nil, fmt.Errorf("%w: pair %d %q: %v", ErrBadTarget, i+1, pair, err)
-		}
-		out = append(out, VersionTarget{Version: v, Target: target})
+		out = append(out, vt)
 	}
 	return out, nil
+}
+
+// parsePair reads one VERSION=TARGET pair and checks its version name and
+// its TARGET's scheme.
+func parsePair(pair string) (VersionTarget, error) {
+	v, t, ok := strings.Cut(pair, "=")
+	if !ok {
+		return VersionTarget{}, errors.New("no '=' between VERSION and TARGET")
+	}
+	v, err := url.PathUnescape(v)
+	if err != nil {
+		return VersionTarget{}, fmt.Errorf("bad percent-encoding: %w", err)
+	}
+	if err := names.Version(v); err != nil {
+		return VersionTarget{}, err
+	}
+	target, err := url.PathUnescape(t)
+	if err != nil {
+		return VersionTarget{}, fmt.Errorf("bad percent-encoding: %w", err)
+	}
+	if target == "" {
+		return VersionTarget{}, errors.New("TARGET is empty")
+	}
+	if _, _, err := childTarget(target); err != nil {
+		return VersionTarget{}, err
+	}
+	return VersionTarget{Version: v, Target: target}, nil
 }
 
 // childTarget parses a TARGET as grpc.NewClient does: a registered scheme is

@@ -100,7 +100,7 @@ func TestCompositeTargetErrorsReachTheCaller(t *testing.T) {
 	defer cancel()
 	_, err := getItem(ctx, cc, "a")
 	assert.Equal(t, codes.Unavailable, status.Code(err))
-	assert.ErrorContains(t, err, `pair 1 "stable" has no '='`)
+	assert.ErrorContains(t, err, `pair 1 = "stable": no '=' between VERSION and TARGET`)
 }
 
 func TestParseCompositeTarget(t *testing.T) {
@@ -132,7 +132,7 @@ func TestParseCompositeTarget(t *testing.T) {
 	bad := map[string]string{
 		"":                                   "no VERSION=TARGET pairs",
 		"ninelives:///":                      "no VERSION=TARGET pairs",
-		"ninelives:///stable":                `pair 1 "stable" has no '='`,
+		"ninelives:///stable":                `pair 1 = "stable": no '=' between VERSION and TARGET`,
 		"ninelives:///=dns:///x:1":           "version name is empty",
 		"ninelives:///a=":                    "TARGET is empty",
 		"ninelives:///a=foo:///x":            `no resolver is registered for scheme "foo"`,

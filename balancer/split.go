@@ -11,14 +11,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"weak"
+
+	"github.com/ninelives-go/ninelives/internal/call"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
 )
 
 // TotalWeight is the sum of a Split's weights: weights are basis points, so a
 // step of one is 0.01 % of the traffic.
-const TotalWeight = 10000
+const TotalWeight = call.TotalWeight
 
-// ErrBadWeights is returned, wrapped, for every weight set that a Split
-// rejects.
+// ErrBadWeights is the kind of every weight set that a Split rejects:
+// errors.Is(err, ErrBadWeights) holds for them, and errors.As finds a
+// *ConfigError naming the version and the weight.
 var ErrBadWeights = errors.New("ninelives: bad weights")
 
 // Weight is one version's share of the traffic in basis points.
@@ -78,15 +83,16 @@ var (
 // and summing to TotalWeight.
 func NewSplit(weights ...Weight) (*Split, error) {
 	if len(weights) == 0 {
-		return nil, fmt.Errorf("%w: a split needs at least one version", ErrBadWeights)
+		return nil, config.Errorf(ErrBadWeights, "weights", nil, "empty; a split needs at least one version")
 	}
 	s := &Split{index: make(map[string]int, len(weights)), watchers: map[int]func([]Weight){}}
 	for i, w := range weights {
-		if err := validVersionName(w.Version); err != nil {
-			return nil, fmt.Errorf("%w: versions[%d]: %v", ErrBadWeights, i, err)
+		field := fmt.Sprintf("weights[%d].Version", i)
+		if err := config.Under(ErrBadWeights, field, names.Version(w.Version)); err != nil {
+			return nil, err
 		}
 		if _, dup := s.index[w.Version]; dup {
-			return nil, fmt.Errorf("%w: versions[%d]: version %q appears twice", ErrBadWeights, i, w.Version)
+			return nil, config.Errorf(ErrBadWeights, field, w.Version, "is given twice")
 		}
 		s.index[w.Version] = i
 		s.versions = append(s.versions, w.Version)
@@ -111,21 +117,6 @@ func MustSplit(weights ...Weight) *Split {
 	return s
 }
 
-func validVersionName(v string) error {
-	if v == "" {
-		return errors.New("version name is empty")
-	}
-	if len(v) > 64 {
-		return fmt.Errorf("version name %q is longer than 64 characters", v)
-	}
-	for _, r := range v {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return fmt.Errorf("version name %q holds %q; use letters, digits, '-', '_' and '.'", v, r)
-		}
-	}
-	return nil
-}
-
 // makeSnapshot validates weights against the split's versions: every version
 // exactly once, none negative, summing to TotalWeight.
 func (s *Split) makeSnapshot(weights []Weight, gen uint64) (*snapshot, error) {
@@ -135,13 +126,13 @@ func (s *Split) makeSnapshot(weights []Weight, gen uint64) (*snapshot, error) {
 	for _, w := range weights {
 		i, ok := s.index[w.Version]
 		if !ok {
-			return nil, fmt.Errorf("%w: unknown version %q (the split has %s)", ErrBadWeights, w.Version, strings.Join(s.versions, ", "))
+			return nil, config.Errorf(ErrBadWeights, "", nil, "unknown version %q (the split has %s)", w.Version, strings.Join(s.versions, ", "))
 		}
 		if seen[i] {
-			return nil, fmt.Errorf("%w: version %q given twice", ErrBadWeights, w.Version)
+			return nil, config.Errorf(ErrBadWeights, w.Version, nil, "given twice")
 		}
 		if w.Weight < 0 || w.Weight > TotalWeight {
-			return nil, fmt.Errorf("%w: weight of %q is %d, want 0..%d", ErrBadWeights, w.Version, w.Weight, TotalWeight)
+			return nil, config.Errorf(ErrBadWeights, w.Version, w.Weight, "want 0..%d", TotalWeight)
 		}
 		seen[i] = true
 		bp[i] = uint32(w.Weight)
@@ -149,11 +140,11 @@ func (s *Split) makeSnapshot(weights []Weight, gen uint64) (*snapshot, error) {
 	}
 	for i, ok := range seen {
 		if !ok {
-			return nil, fmt.Errorf("%w: no weight for version %q", ErrBadWeights, s.versions[i])
+			return nil, config.Errorf(ErrBadWeights, s.versions[i], nil, "no weight given")
 		}
 	}
 	if sum != TotalWeight {
-		return nil, fmt.Errorf("%w: weights sum to %d, want %d", ErrBadWeights, sum, TotalWeight)
+		return nil, config.Errorf(ErrBadWeights, "", nil, "weights sum to %d, want %d", sum, TotalWeight)
 	}
 	cum := make([]uint32, len(bp))
 	var c uint32
@@ -226,13 +217,13 @@ func (s *Split) setWeightsLocked(weights []Weight) error {
 // between.
 func (s *Split) Set(version string, weight int, other string) error {
 	if version == other {
-		return fmt.Errorf("%w: Set needs two different versions, got %q twice", ErrBadWeights, version)
+		return config.Errorf(ErrBadWeights, "", nil, "Set needs two different versions, got %q twice", version)
 	}
 	if !s.Has(version) || !s.Has(other) {
-		return fmt.Errorf("%w: Set(%q, %d, %q): unknown version (the split has %s)", ErrBadWeights, version, weight, other, strings.Join(s.versions, ", "))
+		return config.Errorf(ErrBadWeights, "", nil, "Set(%q, %d, %q): unknown version (the split has %s)", version, weight, other, strings.Join(s.versions, ", "))
 	}
 	if weight < 0 || weight > TotalWeight {
-		return fmt.Errorf("%w: Set: weight of %q is %d, want 0..%d", ErrBadWeights, version, weight, TotalWeight)
+		return config.Errorf(ErrBadWeights, version, weight, "want 0..%d", TotalWeight)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -245,7 +236,7 @@ func (s *Split) Set(version string, weight int, other string) error {
 	}
 	rest := TotalWeight - others
 	if weight > rest {
-		return fmt.Errorf("%w: Set: weight %d for %q leaves %d for %q (others hold %d)", ErrBadWeights, weight, version, rest-weight, other, others)
+		return config.Errorf(ErrBadWeights, version, weight, "leaves %d for %q (others hold %d)", rest-weight, other, others)
 	}
 	for i := range cur {
 		switch cur[i].Version {

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	. "github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 )
@@ -211,7 +212,7 @@ func TestForcedVersionAndEndpoint(t *testing.T) {
 	connect(t, cc)
 	waitReady(t, split, map[string]int{"stable": 2, "canary": 1, "dark": 1})
 
-	ctx, rec := WithCallRecord(ForceVersion(context.Background(), "canary"))
+	ctx, rec := call.WithRecord(ForceVersion(context.Background(), "canary"))
 	got := tally(t, cc, 100, 4, func(int) context.Context { return ctx })
 	assert.Equal(t, map[string]int{"canary": 100}, got)
 	assert.Equal(t, "canary", rec.Version())
@@ -232,23 +233,23 @@ func TestForcedVersionAndEndpoint(t *testing.T) {
 	rec2 := new(recorder)
 	remove := split.AddObserver(rec2)
 	base := WithStickyKey(ForceVersion(ForceEndpoint(context.Background(), target.Addr()), "stable"), "user-1")
-	rctx, rrec := WithRoute(base, Route{Version: "canary", Role: RoleShadow})
+	rctx, rrec := call.WithRoute(base, call.Route{Version: "canary", Role: RoleShadow})
 	resp, err := getItem(rctx, cc, "a")
 	require.NoError(t, err)
 	remove()
 	assert.Equal(t, "canary", resp.GetServedBy().GetVersion())
 	assert.Equal(t, "canary", rrec.Version())
 	assert.NotSame(t, rec, rrec)
-	assert.Equal(t, RoleShadow, RoleFromContext(rctx))
-	assert.Equal(t, RolePrimary, RoleFromContext(base), "the parent context is unchanged")
-	if _, ok := ForcedEndpoint(rctx); ok {
+	assert.Equal(t, RoleShadow, call.RoleOf(rctx))
+	assert.Equal(t, RolePrimary, call.RoleOf(base), "the parent context is unchanged")
+	if _, ok := call.ForcedEndpoint(rctx); ok {
 		t.Error("WithRoute kept the forced endpoint")
 	}
 	if got := rec2.snapshot(); assert.Len(t, got, 1) {
 		assert.Equal(t, RoleShadow, got[0].Role)
 	}
-	kctx, _ := WithRoute(WithRole(base, RoleWarmup), Route{Endpoint: target.Addr()})
-	assert.Equal(t, RoleWarmup, RoleFromContext(kctx), "an empty Role keeps the context's")
+	kctx, _ := call.WithRoute(call.WithRole(base, RoleWarmup), call.Route{Endpoint: target.Addr()})
+	assert.Equal(t, RoleWarmup, call.RoleOf(kctx), "an empty Role keeps the context's")
 
 	// Forced to a version that is down: Unavailable naming it, no fallback.
 	f.Servers("dark")[0].Stop()
@@ -284,7 +285,7 @@ func TestForcedEndpointOfAMultiAddressEndpoint(t *testing.T) {
 	waitReady(t, split, map[string]int{"stable": 1})
 
 	for _, addr := range []string{"127.0.0.1:1", srv.Addr()} {
-		ctx, callRec := WithCallRecord(ForceEndpoint(context.Background(), addr))
+		ctx, callRec := call.WithRecord(ForceEndpoint(context.Background(), addr))
 		resp, err := getItem(ctx, cc, "a")
 		require.NoError(t, err, "forced to %s", addr)
 		assert.Equal(t, srv.Instance(), resp.GetServedBy().GetInstance())
@@ -411,7 +412,7 @@ func TestObserverSeesErrorsAndRoles(t *testing.T) {
 	rec := new(recorder)
 	remove := split.AddObserver(rec)
 	cc := dial(t, f.Target(), WithSplit(split))
-	_, err := getItem(WithRole(context.Background(), RoleShadow), cc, "a")
+	_, err := getItem(call.WithRole(context.Background(), RoleShadow), cc, "a")
 	require.Equal(t, codes.Unavailable, status.Code(err))
 	got := rec.snapshot()
 	require.Len(t, got, 1)
@@ -454,33 +455,36 @@ func TestWatchAndSetWeightsErrors(t *testing.T) {
 	for name, ws := range map[string][]Weight{
 		"weights sum to 9999":        {{"stable", 9999}, {"canary", 0}},
 		`unknown version "blue"`:     {{"stable", 10000}, {"blue", 0}},
-		`no weight for version`:      {{"stable", 10000}},
-		`version "stable" given twi`: {{"stable", 5000}, {"stable", 5000}},
-		`weight of "canary" is -1`:   {{"stable", 10000}, {"canary", -1}},
+		`canary: no weight given`:    {{"stable", 10000}},
+		`stable: given twice`:        {{"stable", 5000}, {"stable", 5000}},
+		`canary = -1: want 0..10000`: {{"stable", 10000}, {"canary", -1}},
 	} {
 		err := split.SetWeights(ws...)
 		assert.ErrorIs(t, err, ErrBadWeights, name)
 		assert.ErrorContains(t, err, name)
 	}
 	assert.Equal(t, 5000, split.Weight("canary"), "a rejected change loses nothing")
-	assert.ErrorContains(t, split.Set("canary", 10001, "stable"), "weight of")
+	assert.ErrorContains(t, split.Set("canary", 10001, "stable"), "canary = 10001: want 0..10000")
 	assert.ErrorContains(t, split.Set("canary", 1, "canary"), "twice")
 	assert.ErrorContains(t, split.Set("canary", 1, "blue"), "unknown version")
-	assert.ErrorContains(t, split.Set("canary", -1, "stable"), `weight of "canary" is -1, want 0..10000`)
+	assert.ErrorContains(t, split.Set("canary", -1, "stable"), "canary = -1: want 0..10000")
 
 	// A weight that leaves the other version less than nothing names the
 	// weight asked for, not the negative one it would have made.
 	three := MustSplit(Weight{"a", 5000}, Weight{"b", 2500}, Weight{"c", 2500})
 	err := three.Set("b", 9000, "a")
 	assert.ErrorIs(t, err, ErrBadWeights)
-	assert.EqualError(t, err, `ninelives: bad weights: Set: weight 9000 for "b" leaves -1500 for "a" (others hold 2500)`)
+	assert.EqualError(t, err, `ninelives: bad weights: b = 9000: leaves -1500 for "a" (others hold 2500)`)
 	assert.Equal(t, []Weight{{"a", 5000}, {"b", 2500}, {"c", 2500}}, three.Weights(), "nothing changed")
 	require.NoError(t, three.Set("b", 7500, "a"), "all the room there is")
 	assert.Equal(t, []Weight{{"a", 0}, {"b", 7500}, {"c", 2500}}, three.Weights())
 	_, err = NewSplit()
 	assert.ErrorIs(t, err, ErrBadWeights)
 	_, err = NewSplit(Weight{"a;b", 10000})
-	assert.ErrorContains(t, err, `version name "a;b"`)
+	assert.EqualError(t, err, `ninelives: bad weights: weights[0].Version: version name "a;b" holds ';'; use letters, digits, '-', '_' and '.'`)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "weights[0].Version", ce.Field)
 }
 
 func TestStickyShareMatchesWeights(t *testing.T) {
@@ -489,7 +493,7 @@ func TestStickyShareMatchesWeights(t *testing.T) {
 	for _, w := range []int{100, 500, 2500, 5000} {
 		in := 0
 		for i := range 20000 {
-			if StickyPoint("user-"+strconv.Itoa(i)) >= TotalWeight-w {
+			if int(call.StickyPoint("user-"+strconv.Itoa(i))) >= TotalWeight-w {
 				in++
 			}
 		}

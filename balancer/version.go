@@ -11,8 +11,10 @@ type versionKey struct{}
 // grpc's attributes require.
 type versionAttr string
 
-// SetVersion returns ep labelled with version. Endpoints the balancer receives
-// without a label belong to the configured default version.
+// SetVersion returns ep labelled with version, for a resolver of its own
+// that feeds the ninelives_split policy (the composite resolver labels its
+// endpoints itself). Endpoints the balancer receives without a label belong
+// to the configured default version.
 func SetVersion(ep resolver.Endpoint, version string) resolver.Endpoint {
 	ep.Attributes = ep.Attributes.WithValue(versionKey{}, versionAttr(version))
 	return ep
@@ -24,29 +26,10 @@ func VersionFromEndpoint(ep resolver.Endpoint) (string, bool) {
 	return string(v), ok
 }
 
-// SetAddressVersion returns addr labelled with version, for resolvers that
-// still produce addresses instead of endpoints.
-func SetAddressVersion(addr resolver.Address, version string) resolver.Address {
-	addr.BalancerAttributes = addr.BalancerAttributes.WithValue(versionKey{}, versionAttr(version))
-	return addr
-}
-
-// VersionFromAddress returns the version label of addr and whether it has one.
-func VersionFromAddress(addr resolver.Address) (string, bool) {
-	v, ok := addr.BalancerAttributes.Value(versionKey{}).(versionAttr)
-	return string(v), ok
-}
-
-// versionOf is the version of an endpoint: its own label, else the label of its
-// first labelled address, else def.
+// versionOf is the version of an endpoint: its label, else def.
 func versionOf(ep resolver.Endpoint, def string) string {
 	if v, ok := VersionFromEndpoint(ep); ok {
 		return v
-	}
-	for _, a := range ep.Addresses {
-		if v, ok := VersionFromAddress(a); ok {
-			return v
-		}
 	}
 	return def
 }

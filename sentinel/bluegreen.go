@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/internal/host"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
@@ -33,14 +33,14 @@ const (
 
 // WarmupFunc warms a version up and reports whether it is ready for
 // traffic. It must return when ctx ends.
-type WarmupFunc func(ctx context.Context, version string) (*interceptor.WarmupReport, error)
+type WarmupFunc func(ctx context.Context, version string) (*warmup.Report, error)
 
-// WarmupOn returns the WarmupFunc that runs interceptor.WarmupVersion on cc:
+// WarmupOn returns the WarmupFunc that runs warmup.Version on cc:
 // it warms every READY endpoint of the version, as the clients steered by
 // split see them, with the calls and thresholds of cfg.
-func WarmupOn(cc *grpc.ClientConn, split *balancer.Split, cfg interceptor.WarmupConfig) WarmupFunc {
-	return func(ctx context.Context, version string) (*interceptor.WarmupReport, error) {
-		return interceptor.WarmupVersion(ctx, cc, split, version, cfg)
+func WarmupOn(cc *grpc.ClientConn, split *balancer.Split, cfg warmup.Config) WarmupFunc {
+	return func(ctx context.Context, version string) (*warmup.Report, error) {
+		return warmup.Version(ctx, cc, split, version, cfg)
 	}
 }
 
@@ -55,7 +55,7 @@ type ShadowControl interface {
 // every other zero field takes its default.
 type BlueGreenConfig struct {
 	// Warmup warms green up before it gets any traffic; its report is the
-	// gate (WarmupOn makes one from interceptor.WarmupVersion). Required.
+	// gate (WarmupOn makes one from warmup.Version). Required.
 	Warmup WarmupFunc
 	// WarmupTimeout bounds the warm-up (default 2 minutes); a warm-up that
 	// has not passed by then fails.
@@ -192,7 +192,7 @@ type blueGreen struct {
 	stage    string
 	closed   bool
 	warm     host.Warmup
-	report   *interceptor.WarmupReport
+	report   *warmup.Report
 	warmErr  error
 	shadowSw host.Switch
 	shadow   *judge.RateTest
@@ -325,7 +325,7 @@ func (b *blueGreen) currentStage() string {
 
 // warmupReport returns the warm-up's report, or nil while it runs (or if it
 // failed without one).
-func (b *blueGreen) warmupReport() *interceptor.WarmupReport {
+func (b *blueGreen) warmupReport() *warmup.Report {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.report
@@ -418,7 +418,7 @@ func cutOver(s *State) bool {
 
 func (b *blueGreen) startWarmupLocked(ctx context.Context, green string) {
 	b.stage = StepWarmup
-	b.warm.Start(ctx, b.cfg.WarmupTimeout, green, b.cfg.Warmup, func(rep *interceptor.WarmupReport, err error) {
+	b.warm.Start(ctx, b.cfg.WarmupTimeout, green, b.cfg.Warmup, func(rep *warmup.Report, err error) {
 		b.mu.Lock()
 		b.report, b.warmErr = rep, err
 		b.mu.Unlock()

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -29,15 +29,15 @@ func blueGreenResumable(cp Checkpoint) error {
 // before the cut-over, the gates' statistics and the reference green is
 // judged against.
 type blueGreenState struct {
-	Stage    string                    `json:"stage"`
-	Report   *interceptor.WarmupReport `json:"warmupReport,omitempty"`
-	Blue     []blueTickState           `json:"blue,omitempty"`
-	Shadow   *judge.RateState          `json:"shadowTest,omitempty"`
-	CutAsked bool                      `json:"cutAsked,omitempty"`
-	CutAt    time.Time                 `json:"cutAt,omitzero"`
-	Ref      *blueReferenceState       `json:"reference,omitempty"`
-	Errors   *judge.RateState          `json:"errorTest,omitempty"`
-	Latency  *judge.RateState          `json:"latencyTest,omitempty"`
+	Stage    string              `json:"stage"`
+	Report   *warmup.Report      `json:"warmupReport,omitempty"`
+	Blue     []blueTickState     `json:"blue,omitempty"`
+	Shadow   *judge.RateState    `json:"shadowTest,omitempty"`
+	CutAsked bool                `json:"cutAsked,omitempty"`
+	CutAt    time.Time           `json:"cutAt,omitzero"`
+	Ref      *blueReferenceState `json:"reference,omitempty"`
+	Errors   *judge.RateState    `json:"errorTest,omitempty"`
+	Latency  *judge.RateState    `json:"latencyTest,omitempty"`
 }
 
 type blueTickState struct {

@@ -14,7 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -22,15 +23,15 @@ import (
 // warmGate is a warm-up that returns what the test tells it, when it says.
 type warmGate struct {
 	release chan struct{}
-	rep     *interceptor.WarmupReport
+	rep     *warmup.Report
 	err     error
 }
 
 func newWarmGate(passed bool, reason string) *warmGate {
-	return &warmGate{release: make(chan struct{}), rep: &interceptor.WarmupReport{Version: "canary", Passed: passed, Reason: reason}}
+	return &warmGate{release: make(chan struct{}), rep: &warmup.Report{Version: "canary", Passed: passed, Reason: reason}}
 }
 
-func (g *warmGate) warm(ctx context.Context, _ string) (*interceptor.WarmupReport, error) {
+func (g *warmGate) warm(ctx context.Context, _ string) (*warmup.Report, error) {
 	select {
 	case <-g.release:
 		return g.rep, g.err
@@ -217,8 +218,8 @@ func TestBlueGreenWindowNeedsData(t *testing.T) {
 }
 
 func TestBlueGreenShadowGrace(t *testing.T) {
-	newShadow := func(t *testing.T) *interceptor.Shadow {
-		sh, err := interceptor.NewShadow(interceptor.ShadowConfig{Candidate: "elsewhere"})
+	newShadow := func(t *testing.T) *shadow.Interceptor {
+		sh, err := shadow.New(shadow.Config{Candidate: "elsewhere"})
 		require.NoError(t, err)
 		t.Cleanup(func() { sh.Close(context.Background()) })
 		return sh
@@ -334,7 +335,7 @@ func TestBlueGreenWarmupTimeout(t *testing.T) {
 }
 
 func TestBlueGreenWarmupPanicIsAnError(t *testing.T) {
-	cfg := sentinel.BlueGreenConfig{Warmup: func(context.Context, string) (*interceptor.WarmupReport, error) { panic("boom") }}
+	cfg := sentinel.BlueGreenConfig{Warmup: func(context.Context, string) (*warmup.Report, error) { panic("boom") }}
 	r, bg := newBlueGreen(t, cfg)
 	r.tick(blueOnly())
 	<-sentinel.BlueGreenWarmupDone(bg)
@@ -416,9 +417,9 @@ func bgWindow(blue, green int64) *telemetry.Window {
 func ExampleNewBlueGreen() {
 	split := balancer.MustSplit(balancer.Weight{Version: "blue", Weight: 10000}, balancer.Weight{Version: "green", Weight: 0})
 	bg, err := sentinel.NewBlueGreen(sentinel.BlueGreenConfig{
-		// In a program: sentinel.WarmupOn(cc, split, interceptor.WarmupConfig{...}).
-		Warmup: func(_ context.Context, version string) (*interceptor.WarmupReport, error) {
-			return &interceptor.WarmupReport{Version: version, Passed: true, Reason: "every endpoint answered"}, nil
+		// In a program: sentinel.WarmupOn(cc, split, warmup.Config{...}).
+		Warmup: func(_ context.Context, version string) (*warmup.Report, error) {
+			return &warmup.Report{Version: version, Passed: true, Reason: "every endpoint answered"}, nil
 		},
 		RollbackWindow:   3 * time.Second,
 		RollbackMinCalls: 100,
@@ -534,9 +535,9 @@ func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
 }
 
 // newShadow is a shadow interceptor whose rate the tests read back.
-func newShadow(t *testing.T) *interceptor.Shadow {
+func newShadow(t *testing.T) *shadow.Interceptor {
 	t.Helper()
-	sh, err := interceptor.NewShadow(interceptor.ShadowConfig{Candidate: "elsewhere"})
+	sh, err := shadow.New(shadow.Config{Candidate: "elsewhere"})
 	require.NoError(t, err)
 	t.Cleanup(func() { sh.Close(context.Background()) })
 	return sh
@@ -593,10 +594,10 @@ func TestBlueGreenRestoredInTheShadowGraceCutsOver(t *testing.T) {
 // so that a strategy warms green up again only when the test says.
 type warmTurns chan struct{}
 
-func (w warmTurns) warm(ctx context.Context, version string) (*interceptor.WarmupReport, error) {
+func (w warmTurns) warm(ctx context.Context, version string) (*warmup.Report, error) {
 	select {
 	case <-w:
-		return &interceptor.WarmupReport{Version: version, Passed: true, Reason: "ok"}, nil
+		return &warmup.Report{Version: version, Passed: true, Reason: "ok"}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -731,7 +732,7 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 // A BlueGreen whose shadow is on, restored into the rollback window of
 // another rollout, turns the shadow off on its next tick.
 func TestBlueGreenReusedInTheWindowTurnsItsShadowOff(t *testing.T) {
-	run := func(t *testing.T, sh *interceptor.Shadow, cutOver bool) (*rig, sentinel.Strategy) {
+	run := func(t *testing.T, sh *shadow.Interceptor, cutOver bool) (*rig, sentinel.Strategy) {
 		r, bg := inTheShadowStage(t, sh)
 		for i := 0; i < 20 && cutOver && r.split.Weight("canary") == 0; i++ {
 			r.tick(withComparisons(blueOnly(), 40, 0))
@@ -757,7 +758,7 @@ func TestBlueGreenReusedInTheWindowTurnsItsShadowOff(t *testing.T) {
 
 // inTheShadowStage runs a BlueGreen with shadow sh through its warm-up into
 // the shadow stage, with one look of comparisons there.
-func inTheShadowStage(t *testing.T, sh *interceptor.Shadow) (*rig, sentinel.Strategy) {
+func inTheShadowStage(t *testing.T, sh *shadow.Interceptor) (*rig, sentinel.Strategy) {
 	t.Helper()
 	turns := make(warmTurns, 1)
 	cfg := blueGreenCfg(nil)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
@@ -135,7 +136,7 @@ func (e *e2e) load(n int) served {
 		wg.Go(func() {
 			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				ctx, rec := balancer.WithCallRecord(ctx)
+				ctx, rec := call.WithRecord(ctx)
 				resp, err := client.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
 				cancel()
 				mu.Lock()

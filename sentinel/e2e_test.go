@@ -9,7 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
@@ -97,7 +98,7 @@ func TestE2ECanaryHealthyReachesFullTraffic(t *testing.T) {
 
 // startBlueGreen sets up a blue/green rollout; with shadow on, green is
 // compared with blue during a grace period.
-func startBlueGreen(t *testing.T, shadow bool) (*e2e, sentinel.Strategy, *interceptor.Shadow) {
+func startBlueGreen(t *testing.T, withShadow bool) (*e2e, sentinel.Strategy, *shadow.Interceptor) {
 	t.Helper()
 	cfg := sentinel.BlueGreenConfig{
 		ShadowRate:           0.5,
@@ -108,12 +109,12 @@ func startBlueGreen(t *testing.T, shadow bool) (*e2e, sentinel.Strategy, *interc
 		RollbackMinCalls:     300,
 		LatencyMargin:        50 * time.Millisecond, // loopback under -race on a busy machine
 	}
-	var sh *interceptor.Shadow
+	var sh *shadow.Interceptor
 	var dial func(*telemetry.Metrics) []grpc.DialOption
-	if shadow {
+	if withShadow {
 		dial = func(m *telemetry.Metrics) []grpc.DialOption {
 			var err error
-			sh, err = interceptor.NewShadow(interceptor.ShadowConfig{
+			sh, err = shadow.New(shadow.Config{
 				Candidate:    "green",
 				IgnoreFields: []string{"served_by", "generated_at"},
 				Seed:         1,
@@ -125,11 +126,11 @@ func startBlueGreen(t *testing.T, shadow bool) (*e2e, sentinel.Strategy, *interc
 		}
 	}
 	e := startE2E(t, "blue", demoserver.Faults{}, "green", demoserver.Faults{}, dial)
-	if shadow {
+	if withShadow {
 		cfg.Shadow = sh
 		e.shadow = sh
 	}
-	cfg.Warmup = sentinel.WarmupOn(e.cc, e.split, interceptor.WarmupConfig{Calls: []interceptor.CallFunc{getItem}, SuccessesInRow: 3})
+	cfg.Warmup = sentinel.WarmupOn(e.cc, e.split, warmup.Config{Calls: []warmup.CallFunc{getItem}, SuccessesInRow: 3})
 	bg, err := sentinel.NewBlueGreen(cfg)
 	require.NoError(t, err)
 	e.start(bg)
@@ -172,9 +173,9 @@ func runToCutover(t *testing.T, e *e2e, bg sentinel.Strategy) {
 func TestE2EBlueGreenCutOverSucceeds(t *testing.T) {
 	e, bg, sh := startBlueGreen(t, true)
 	runToCutover(t, e, bg)
-	compared := sh.Stats().Comparisons[interceptor.ResultMatch]
+	compared := sh.Stats().Comparisons[shadow.ResultMatch]
 	assert.GreaterOrEqual(t, compared, int64(100), "the grace period compared green with blue")
-	assert.Zero(t, sh.Stats().Comparisons[interceptor.ResultMismatch])
+	assert.Zero(t, sh.Stats().Comparisons[shadow.ResultMismatch])
 	blueCalls := e.fleet.Calls("blue", "GetItem")
 
 	var ev sentinel.Event

@@ -11,29 +11,17 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/proto/demoserver"
-	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
-	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-// benchProvider is a provider with a Source and, if prom, a Prometheus
-// exporter, and Metrics on it.
-func benchProvider(b *testing.B, prom bool) (*telemetry.Metrics, *telemetry.Source) {
+// benchProvider is a provider with a Source, and Metrics on it.
+func benchProvider(b *testing.B) (*telemetry.Metrics, *telemetry.Source) {
 	b.Helper()
 	src, err := telemetry.NewSource()
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts := []sdkmetric.Option{src.Option()}
-	if prom {
-		p, err := telemetry.NewPrometheus(nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		opts = append(opts, p.Option())
-	}
-	mp := sdkmetric.NewMeterProvider(opts...)
+	mp := sdkmetric.NewMeterProvider(src.Option())
 	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
 	if err != nil {
@@ -43,22 +31,21 @@ func benchProvider(b *testing.B, prom bool) (*telemetry.Metrics, *telemetry.Sour
 }
 
 // One attempt recorded through the balancer's hook: the cached attribute
-// lookup, one counter add and one histogram record for each reader.
+// lookup, one counter add and one histogram record. Package promexport's
+// BenchmarkRecord has the Prometheus exporter beside the Source.
 func BenchmarkRecord(b *testing.B) {
-	for _, readers := range []string{"source", "source+prometheus"} {
-		b.Run("readers="+readers, func(b *testing.B) {
-			m, _ := benchProvider(b, readers != "source")
-			a := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Latency: 1500 * time.Microsecond}
+	b.Run("readers=source", func(b *testing.B) {
+		m, _ := benchProvider(b)
+		a := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Latency: 1500 * time.Microsecond}
+		m.ObserveAttempt(a)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
 			m.ObserveAttempt(a)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				m.ObserveAttempt(a)
-			}
-		})
-	}
+		}
+	})
 	b.Run("readers=source/parallel", func(b *testing.B) {
-		m, _ := benchProvider(b, false)
+		m, _ := benchProvider(b)
 		m.ObserveAttempt(&balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Latency: time.Millisecond})
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -71,38 +58,10 @@ func BenchmarkRecord(b *testing.B) {
 	})
 }
 
-// BenchmarkUnaryCalls measures calls/s over loopback from 64 concurrent
-// callers to 4 servers with telemetry off and on (a Source and a Prometheus
-// exporter reading). The two clients take turns in rounds of 2,000 calls,
-// so both see the same background load; it reports the ratio on/off.
-func BenchmarkUnaryCalls(b *testing.B) {
-	fleet := startFleet(b,
-		demoserver.VersionSpec{Version: "stable", Count: 3},
-		demoserver.VersionSpec{Version: "canary", Count: 1},
-	)
-	weights := []balancer.Weight{{Version: "stable", Weight: 9000}, {Version: "canary", Weight: 1000}}
-	offSplit, onSplit := balancer.MustSplit(weights...), balancer.MustSplit(weights...)
-	m, _ := benchProvider(b, true)
-	stop, err := m.Instrument(onSplit)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stop()
-	req := &demov1.GetItemRequest{Id: "a"}
-	call := func(split *balancer.Split) func(context.Context) error {
-		c := demov1.NewDemoServiceClient(dial(b, fleet, split))
-		return func(ctx context.Context) error { _, err := c.GetItem(ctx, req); return err }
-	}
-	demotest.Paired(b, 2000, 64, [2]demotest.Side{
-		{Name: "off", Call: call(offSplit)},
-		{Name: "on", Call: call(onSplit)},
-	})
-}
-
 // Collect and build the Window after 2 versions × 20 methods × 5 status
 // codes have each recorded a spread of latencies.
 func BenchmarkCollect(b *testing.B) {
-	m, src := benchProvider(b, false)
+	m, src := benchProvider(b)
 	var attempts []*balancer.Attempt
 	errs := []error{nil, status.Error(codes.InvalidArgument, "x"), status.Error(codes.NotFound, "x"),
 		status.Error(codes.Unavailable, "x"), status.Error(codes.DeadlineExceeded, "x")}

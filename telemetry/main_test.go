@@ -1,15 +1,11 @@
 package telemetry_test
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
@@ -18,7 +14,38 @@ import (
 	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	otel.SetErrorHandler(otelErrors)
+	goleak.VerifyTestMain(m)
+}
+
+// otelErrors keeps what the package hands OpenTelemetry's error handler.
+var otelErrors = new(errorLog)
+
+type errorLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *errorLog) Handle(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, err.Error())
+}
+
+// count is the number of errors handled so far.
+func (l *errorLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.msgs)
+}
+
+// since returns the errors handled after the first n.
+func (l *errorLog) since(n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.msgs[n:]...)
+}
 
 // startFleet starts the versions and stops them when the test ends.
 var startFleet = demotest.Fleet
@@ -43,52 +70,6 @@ func waitFor(t testing.TB, cond func() bool, what string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// scrape fetches /metrics from h over a loopback HTTP server and decodes it.
-func scrape(t testing.TB, h http.Handler) map[string]*dto.MetricFamily {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
-	out := map[string]*dto.MetricFamily{}
-	for {
-		mf := new(dto.MetricFamily)
-		err := dec.Decode(mf)
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		out[mf.GetName()] = mf
-	}
-	return out
-}
-
-// series returns the metric of family name whose labels include want.
-func series(mfs map[string]*dto.MetricFamily, name string, want map[string]string) []*dto.Metric {
-	var out []*dto.Metric
-	mf := mfs[name]
-	if mf == nil {
-		return nil
-	}
-next:
-	for _, m := range mf.GetMetric() {
-		have := map[string]string{}
-		for _, l := range m.GetLabel() {
-			have[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if have[k] != v {
-				continue next
-			}
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // fakeClock is a clock the test moves by hand.

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/telemetry/internal/errcodes"
 )
 
 // DefaultErrorCodes are the status codes a Source counts as errors: the
@@ -42,39 +44,14 @@ type sourceOptionFunc func(*sourceConfig)
 func (f sourceOptionFunc) applySource(c *sourceConfig) { f(c) }
 
 type sourceConfig struct {
-	errorCodes ErrorCodes
+	errorCodes errcodes.Set
 	now        func() time.Time
 	errs       []error
 }
 
-// ErrorCodes is a set of gRPC status codes that count as errors. Every metric
-// source of ninelives counts errors by one.
-type ErrorCodes struct{ set [maxCode + 1]bool }
-
-// NewErrorCodes returns the set of cs; a code that is not a gRPC status code
-// is an error naming it.
-func NewErrorCodes(cs ...codes.Code) (ErrorCodes, error) {
-	var e ErrorCodes
-	for i, code := range cs {
-		if code > maxCode {
-			return ErrorCodes{}, fmt.Errorf("ninelives: WithErrorCodes: codes[%d] = %d is not a gRPC status code (0..%d)", i, uint32(code), uint32(maxCode))
-		}
-		e.set[code] = true
-	}
-	return e, nil
-}
-
-// Has reports whether code is in the set.
-func (e ErrorCodes) Has(code codes.Code) bool { return code <= maxCode && e.set[code] }
-
-// defaultErrorCodes is the set of DefaultErrorCodes.
-func defaultErrorCodes() ErrorCodes {
-	e, _ := NewErrorCodes(DefaultErrorCodes...)
-	return e
-}
-
 func newSourceConfig(opts []SourceOption) (sourceConfig, error) {
-	c := sourceConfig{errorCodes: defaultErrorCodes(), now: time.Now}
+	c := sourceConfig{now: time.Now}
+	c.errorCodes, _ = errcodes.New(nil, "", DefaultErrorCodes)
 	for _, o := range opts {
 		if o != nil {
 			o.applySource(&c)
@@ -88,7 +65,7 @@ func newSourceConfig(opts []SourceOption) (sourceConfig, error) {
 // RoleStats.Codes. No codes at all is allowed: then nothing is an error.
 func WithErrorCodes(cs ...codes.Code) SourceOption {
 	return sourceOptionFunc(func(c *sourceConfig) {
-		e, err := NewErrorCodes(cs...)
+		e, err := errcodes.New(ErrBadConfig, "WithErrorCodes", cs)
 		if err != nil {
 			c.errs = append(c.errs, err)
 			return
@@ -102,7 +79,7 @@ func WithErrorCodes(cs ...codes.Code) SourceOption {
 func WithClock(now func() time.Time) SourceOption {
 	return sourceOptionFunc(func(c *sourceConfig) {
 		if now == nil {
-			c.errs = append(c.errs, errors.New("ninelives: WithClock: the clock is nil"))
+			c.errs = append(c.errs, config.Errorf(ErrBadConfig, "WithClock", nil, "the clock is nil"))
 			return
 		}
 		c.now = now
@@ -114,20 +91,21 @@ func WithClock(now func() time.Time) SourceOption {
 // MeterProvider given to New, beside any exporters:
 //
 //	src, _ := telemetry.NewSource()
-//	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(promExporter))
+//	prom, _ := promexport.New(nil)
+//	mp := sdkmetric.NewMeterProvider(src.Option(), prom.Option())
 //	m, _ := telemetry.New(telemetry.WithMeterProvider(mp))
 //
 // Readers of one provider do not share state, so the Source's delta windows
 // leave a cumulative exporter's figures alone, and the other way round.
 //
 // The reader reads ninelives.rpc.duration as a base-2 exponential histogram
-// (other readers keep the explicit DurationBuckets). It drops instrument kinds
-// ninelives does not use; the other counters and histograms of the provider
+// (other readers keep the explicit DurationBuckets). It drops the instrument
+// kinds it does not read (the weights' gauge among them); the other counters and histograms of the provider
 // are aggregated but never read, so an application whose own instruments are
 // many and busy may give ninelives a MeterProvider of its own.
 type Source struct {
 	reader     *sdkmetric.ManualReader
-	errorCodes ErrorCodes
+	errorCodes errcodes.Set
 	now        func() time.Time
 
 	mu   sync.Mutex // serialises Collect; guards rm and last
@@ -154,14 +132,12 @@ func NewSource(opts ...SourceOption) (*Source, error) {
 	return s, nil
 }
 
-// sourceAggregation keeps what the Source reads: sums of counters, the last
-// value of observable gauges, exponential histograms.
+// sourceAggregation keeps what the Source reads: sums of counters and
+// exponential histograms.
 func sourceAggregation(kind sdkmetric.InstrumentKind) sdkmetric.Aggregation {
 	switch kind {
 	case sdkmetric.InstrumentKindCounter, sdkmetric.InstrumentKindObservableCounter:
 		return sdkmetric.AggregationSum{}
-	case sdkmetric.InstrumentKindObservableGauge:
-		return sdkmetric.AggregationLastValue{}
 	case sdkmetric.InstrumentKindHistogram:
 		return sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: sourceMaxBuckets, MaxScale: sourceMaxScale}
 	default:
@@ -169,14 +145,9 @@ func sourceAggregation(kind sdkmetric.InstrumentKind) sdkmetric.Aggregation {
 	}
 }
 
-// Reader is the SDK reader to register on the MeterProvider.
-func (s *Source) Reader() sdkmetric.Reader { return s.reader }
-
-// Option is sdkmetric.WithReader(s.Reader()), for NewMeterProvider.
+// Option registers the Source's reader on a MeterProvider: pass it to
+// sdkmetric.NewMeterProvider.
 func (s *Source) Option() sdkmetric.Option { return sdkmetric.WithReader(s.reader) }
-
-// IsError reports whether the source counts code as an error.
-func (s *Source) IsError(code codes.Code) bool { return s.errorCodes.Has(code) }
 
 // Collect returns what was recorded since the previous Collect (or since
 // NewSource): a window from the end of the previous one to now. It fails when
@@ -223,7 +194,7 @@ func (s *Source) read(w *Window, m *metricdata.Metrics) error {
 				r.Codes = map[codes.Code]int64{}
 			}
 			r.Codes[code] += dp.Value
-			if s.IsError(code) {
+			if s.errorCodes.Has(code) {
 				r.Errors += dp.Value
 			}
 		}
@@ -259,31 +230,6 @@ func (s *Source) read(w *Window, m *metricdata.Metrics) error {
 		})
 	case MetricFallbacks:
 		return eachSum(m, func(a attribute.Set, n int64) { w.MutableVersion(str(a, AttrVersion)).Fallbacks += n })
-	case MetricDropped:
-		return eachSum(m, func(a attribute.Set, n int64) {
-			if w.ShadowDropped == nil {
-				w.ShadowDropped = map[string]int64{}
-			}
-			w.ShadowDropped[str(a, AttrShadowReason)] += n
-		})
-	case MetricDecisions:
-		return eachSum(m, func(a attribute.Set, n int64) {
-			if w.Decisions == nil {
-				w.Decisions = map[string]int64{}
-			}
-			w.Decisions[str(a, AttrAction)] += n
-		})
-	case MetricWeight:
-		g, ok := m.Data.(metricdata.Gauge[int64])
-		if !ok {
-			return unexpected(m)
-		}
-		for i := range g.DataPoints {
-			if w.Weights == nil {
-				w.Weights = map[string]int64{}
-			}
-			w.Weights[str(g.DataPoints[i].Attributes, AttrVersion)] = g.DataPoints[i].Value
-		}
 	}
 	return nil
 }

@@ -17,7 +17,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/telemetry/internal/errcodes"
 )
+
+// ErrBadConfig is the kind of every error of a bad option or argument of
+// this package: errors.Is(err, ErrBadConfig) holds for them.
+var ErrBadConfig = errors.New("ninelives: bad telemetry config")
 
 // ScopeName is the instrumentation scope of every instrument of this package.
 const ScopeName = "github.com/ninelives-go/ninelives/telemetry"
@@ -60,12 +66,12 @@ const (
 	ShadowPrimaryError = "primary_error"
 )
 
-// OtherMethod is the rpc.method value of the methods past the method cap.
-const OtherMethod = "other"
+// otherMethod is the rpc.method value of the methods past the method cap.
+const otherMethod = "other"
 
-// DefaultMethodCap is the number of distinct methods recorded under their own
-// name before further methods collapse into OtherMethod.
-const DefaultMethodCap = 100
+// defaultMethodCap is the number of distinct methods recorded under their
+// own name before further methods collapse into otherMethod.
+const defaultMethodCap = 100
 
 // DurationBuckets are the explicit bucket boundaries, in seconds, that
 // ninelives.rpc.duration advises to exporters: the same as grpc-go's
@@ -75,10 +81,9 @@ const DefaultMethodCap = 100
 // use them: it reads the histogram with base-2 exponential buckets.
 var DurationBuckets = []float64{0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100}
 
-// Version is the version of this module, as the build recorded it, or
-// "devel" when the build did not record one (as in its own tests).
-func Version() string { return moduleVersion }
-
+// moduleVersion is the version of this module, as the build recorded it, or
+// "devel" when the build did not record one (as in its own tests): the
+// version of the instrumentation scope.
 var moduleVersion = func() string {
 	const path = "github.com/ninelives-go/ninelives"
 	bi, ok := debug.ReadBuildInfo()
@@ -97,13 +102,13 @@ var moduleVersion = func() string {
 }()
 
 // Option configures New.
-type Option interface{ apply(*config) }
+type Option interface{ apply(*settings) }
 
-type optionFunc func(*config)
+type optionFunc func(*settings)
 
-func (f optionFunc) apply(c *config) { f(c) }
+func (f optionFunc) apply(c *settings) { f(c) }
 
-type config struct {
+type settings struct {
 	provider    metric.MeterProvider
 	methodCap   int
 	buckets     []float64
@@ -111,9 +116,9 @@ type config struct {
 	providerSet bool
 }
 
-func newConfig(opts []Option) (config, error) {
-	c := config{
-		methodCap: DefaultMethodCap,
+func newSettings(opts []Option) (settings, error) {
+	c := settings{
+		methodCap: defaultMethodCap,
 		buckets:   DurationBuckets,
 	}
 	for _, o := range opts {
@@ -133,9 +138,9 @@ func newConfig(opts []Option) (config, error) {
 // WithMeterProvider makes the instruments on mp instead of the global
 // MeterProvider.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c *settings) {
 		if mp == nil {
-			c.errs = append(c.errs, errors.New("ninelives: WithMeterProvider: the provider is nil"))
+			c.errs = append(c.errs, config.Errorf(ErrBadConfig, "WithMeterProvider", nil, "the provider is nil"))
 			return
 		}
 		c.provider, c.providerSet = mp, true
@@ -143,12 +148,13 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 }
 
 // WithMethodCap sets how many distinct methods are recorded under their own
-// name (default DefaultMethodCap); calls of further methods are recorded as
-// OtherMethod and counted by Metrics.MethodsOverflow.
+// name (default 100); calls of further methods are recorded with rpc.method
+// "other", and the first of them raises a warning through OpenTelemetry's
+// error handler (otel.Handle).
 func WithMethodCap(n int) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c *settings) {
 		if n < 1 {
-			c.errs = append(c.errs, fmt.Errorf("ninelives: WithMethodCap: cap %d, want at least 1", n))
+			c.errs = append(c.errs, config.Errorf(ErrBadConfig, "WithMethodCap", n, "want at least 1"))
 			return
 		}
 		c.methodCap = n
@@ -159,23 +165,31 @@ func WithMethodCap(n int) Option {
 // ninelives.rpc.duration advises to exporters. They must be finite and
 // strictly increasing. The Source is not affected.
 func WithDurationBuckets(bounds ...float64) Option {
-	return optionFunc(func(c *config) {
-		if len(bounds) == 0 {
-			c.errs = append(c.errs, errors.New("ninelives: WithDurationBuckets: no bounds"))
+	return optionFunc(func(c *settings) {
+		if err := checkBounds(bounds); err != nil {
+			c.errs = append(c.errs, err)
 			return
-		}
-		for i, b := range bounds {
-			if math.IsNaN(b) || math.IsInf(b, 0) {
-				c.errs = append(c.errs, fmt.Errorf("ninelives: WithDurationBuckets: bounds[%d] is %v, want a finite number", i, b))
-				return
-			}
-			if i > 0 && b <= bounds[i-1] {
-				c.errs = append(c.errs, fmt.Errorf("ninelives: WithDurationBuckets: bounds[%d] = %v is not above bounds[%d] = %v", i, b, i-1, bounds[i-1]))
-				return
-			}
 		}
 		c.buckets = append([]float64(nil), bounds...)
 	})
+}
+
+// checkBounds checks the bounds of WithDurationBuckets: at least one, finite,
+// strictly increasing.
+func checkBounds(bounds []float64) error {
+	if len(bounds) == 0 {
+		return config.Errorf(ErrBadConfig, "WithDurationBuckets", nil, "want at least one bound")
+	}
+	for i, b := range bounds {
+		field := fmt.Sprintf("WithDurationBuckets[%d]", i)
+		if math.IsNaN(b) || math.IsInf(b, 0) {
+			return config.Errorf(ErrBadConfig, field, b, "want a finite number")
+		}
+		if i > 0 && b <= bounds[i-1] {
+			return config.Errorf(ErrBadConfig, field, b, "want more than the bound before it, %v", bounds[i-1])
+		}
+	}
+	return nil
 }
 
 // Metrics records the outcome of every call the balancer makes, the split
@@ -203,7 +217,7 @@ type Metrics struct {
 	methods     cowMap[string, *methodSlot] // at most methodCap methods
 	methodsFull atomic.Bool
 	other       *methodSlot // the methods past the cap
-	overflow    atomic.Int64
+	warned      atomic.Bool // the cap's warning is raised
 
 	shadow      cowMap[shadowKey, []metric.AddOption]
 	fallbackOpt cowMap[string, []metric.AddOption]
@@ -241,17 +255,17 @@ type attemptOpts struct {
 type shadowKey struct{ version, method, result string }
 
 // maxCode is the largest gRPC status code; larger ones are recorded as Unknown.
-const maxCode = codes.Unauthenticated
+const maxCode = errcodes.Max
 
 // New creates the instruments on the configured MeterProvider (by default the
 // global one).
 func New(opts ...Option) (*Metrics, error) {
-	cfg, err := newConfig(opts)
+	cfg, err := newSettings(opts)
 	if err != nil {
 		return nil, err
 	}
-	meter := cfg.provider.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))
-	m := &Metrics{meter: meter, methodCap: cfg.methodCap, other: &methodSlot{name: OtherMethod}}
+	meter := cfg.provider.Meter(ScopeName, metric.WithInstrumentationVersion(moduleVersion))
+	m := &Metrics{meter: meter, methodCap: cfg.methodCap, other: &methodSlot{name: otherMethod}}
 	var errs []error
 	add := func(err error) {
 		if err != nil {
@@ -322,7 +336,7 @@ func (m *Metrics) observeCalls(_ context.Context, o metric.Observer) error {
 // as ninelives.split.weight. The returned function detaches it again.
 func (m *Metrics) Instrument(split *balancer.Split) (stop func(), err error) {
 	if split == nil {
-		return nil, errors.New("ninelives: Instrument: the split is nil")
+		return nil, config.Errorf(ErrBadConfig, "Instrument", nil, "the split is nil")
 	}
 	reg, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		for _, w := range split.Weights() {
@@ -356,7 +370,7 @@ func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
 	switch role {
 	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup:
 	default:
-		role = OtherRole // a role of a caller's own keeps the series bounded
+		role = otherRole // a role of a caller's own keeps the series bounded
 	}
 	e := m.attemptEntry(a.Version, role, a.Method)
 	o := e.codes[code].Load()
@@ -388,8 +402,8 @@ func (m *Metrics) RecordShadowComparison(ctx context.Context, version, method, r
 		// Known methods are cached under their own name, so this path
 		// runs once for them; past the cap it runs for every comparison.
 		name := m.slot(method).name
-		if name == OtherMethod {
-			k.method = OtherMethod
+		if name == otherMethod {
+			k.method = otherMethod
 		}
 		if opts, ok = m.shadow.load(k); !ok {
 			opts = addOptionsSlow(&m.mu, &m.shadow, k,
@@ -424,17 +438,13 @@ func (m *Metrics) addOne(ctx context.Context, counter metric.Int64Counter, c *co
 	counter.Add(ctx, 1, opts...)
 }
 
-// OtherRole is the role recorded for attempts whose role is none of
+// otherRole is the role recorded for attempts whose role is none of
 // primary, shadow and warmup, so that roles a caller invents cannot make
 // the series unbounded.
-const OtherRole balancer.Role = "other"
-
-// MethodsOverflow is the number of measurements recorded with OtherMethod
-// because the method cap had been reached.
-func (m *Metrics) MethodsOverflow() int64 { return m.overflow.Load() }
+const otherRole balancer.Role = "other"
 
 // attemptEntry returns the cached entry of (version, role, method), the
-// method collapsed into OtherMethod past the cap.
+// method collapsed into otherMethod past the cap.
 func (m *Metrics) attemptEntry(version string, role balancer.Role, method string) *attemptEntry {
 	slot := m.slot(method)
 	if es := slot.entries.Load(); es != nil {
@@ -461,7 +471,7 @@ func (m *Metrics) attemptEntry(version string, role balancer.Role, method string
 	return e
 }
 
-// slot returns the slot of method, or the OtherMethod slot once the cap of
+// slot returns the slot of method, or the otherMethod slot once the cap of
 // distinct methods is reached and method is not one of them.
 func (m *Metrics) slot(method string) *methodSlot {
 	if s, ok := m.methods.load(method); ok {
@@ -483,7 +493,9 @@ func (m *Metrics) slot(method string) *methodSlot {
 		}
 		m.methodsFull.Store(true)
 	}
-	m.overflow.Add(1)
+	if !m.warned.Load() && m.warned.CompareAndSwap(false, true) {
+		otel.Handle(fmt.Errorf("ninelives: telemetry records calls of more than %d methods, the cap: %s and further methods are recorded as rpc.method %q; raise the cap with WithMethodCap", m.methodCap, trimMethod(method), otherMethod))
+	}
 	return m.other
 }
 

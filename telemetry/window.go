@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
 // MetricSource gives the sentinel the figures of each tick. Collect returns
@@ -22,9 +22,12 @@ type MetricSource interface {
 
 // Window holds what the instruments recorded over [Start, End): per version
 // and role the calls, errors, status codes and latencies; per version the
-// shadow comparisons and fallbacks; the split weights last seen; the shadow
-// copies dropped; the sentinel's decisions. It owns all its data (nothing is
-// shared with the SDK), and it encodes to and from JSON.
+// shadow comparisons and fallbacks. It owns all its data (nothing is shared
+// with the SDK), and it encodes to and from JSON.
+//
+// The split's weights, the dropped shadow copies and the sentinel's
+// decisions are recorded for dashboards but are not part of a window: the
+// sentinel knows the weights from the split it steers.
 //
 // Accessors never return nil: w.Version("canary").Role(balancer.RolePrimary)
 // is a zero RoleStats when the window saw no such calls.
@@ -33,13 +36,6 @@ type Window struct {
 	End   time.Time `json:"end"`
 	// Versions maps a version to its figures.
 	Versions map[string]*VersionStats `json:"versions,omitempty"`
-	// Weights are the split weights, in basis points, last reported in the
-	// window.
-	Weights map[string]int64 `json:"weights,omitempty"`
-	// ShadowDropped counts the dropped shadow copies by reason.
-	ShadowDropped map[string]int64 `json:"shadowDropped,omitempty"`
-	// Decisions counts the sentinel's decisions by action.
-	Decisions map[string]int64 `json:"decisions,omitempty"`
 }
 
 // VersionStats are the figures of one version in a window.
@@ -86,46 +82,12 @@ func (w *Window) VersionNames() []string {
 	return slices.Sorted(maps.Keys(w.Versions))
 }
 
-// Weight returns the weight last reported for a version and whether one was.
-func (w *Window) Weight(version string) (int64, bool) {
-	if w == nil {
-		return 0, false
-	}
-	bp, ok := w.Weights[version]
-	return bp, ok
-}
-
-// Duration is End − Start.
-func (w *Window) Duration() time.Duration {
-	if w == nil {
-		return 0
-	}
-	return w.End.Sub(w.Start)
-}
-
 // Role returns the calls of a role, a zero value when there were none.
 func (v VersionStats) Role(role balancer.Role) RoleStats {
 	if r := v.Roles[role]; r != nil {
 		return *r
 	}
 	return RoleStats{}
-}
-
-// Comparisons is the number of shadow comparisons of every result.
-func (v VersionStats) Comparisons() int64 {
-	var n int64
-	for _, c := range v.Shadow {
-		n += c
-	}
-	return n
-}
-
-// ErrorRate is Errors / Calls, NaN when there were no calls.
-func (r RoleStats) ErrorRate() float64 {
-	if r.Calls == 0 {
-		return math.NaN()
-	}
-	return float64(r.Errors) / float64(r.Calls)
 }
 
 // Clone returns a deep copy of the window.
@@ -138,14 +100,21 @@ func (w *Window) Clone() *Window {
 	return c
 }
 
+// ErrBadWindow is the kind of the error Merge returns for a window that
+// cannot be right, such as one decoded from a checkpoint or a replica's
+// report: errors.Is(err, ErrBadWindow) holds for it, and errors.As finds a
+// *config.Error-shaped field path such as
+// versions["canary"].roles["primary"].latency.scale.
+var ErrBadWindow = errors.New("ninelives: bad telemetry window")
+
 // Merge adds o into w: counts, status codes and histogram buckets add up
-// (histograms of different scales are brought to the lower one), the time
-// range widens to cover both, and the weights are those of the later window.
-// It checks o's histograms first and leaves w unchanged when one is invalid.
-// Nothing of o is shared with w afterwards.
+// (histograms of different scales are brought to the lower one) and the time
+// range widens to cover both. It checks o's histograms first and leaves w
+// unchanged when one is invalid, with an error of kind ErrBadWindow naming
+// the field. Nothing of o is shared with w afterwards.
 func (w *Window) Merge(o *Window) error {
 	if w == nil {
-		return errors.New("ninelives: Merge into a nil window")
+		return config.Errorf(ErrBadWindow, "Merge", nil, "the window merged into is nil")
 	}
 	if o == nil {
 		return nil
@@ -158,8 +127,9 @@ func (w *Window) Merge(o *Window) error {
 			if r == nil {
 				continue
 			}
-			if err := r.Latency.Validate(); err != nil {
-				return fmt.Errorf("%w (version %q, role %q)", err, name, role)
+			field := fmt.Sprintf("versions[%q].roles[%q].latency", name, role)
+			if err := config.Under(ErrBadWindow, field, r.Latency.validate()); err != nil {
+				return err
 			}
 		}
 	}
@@ -169,7 +139,6 @@ func (w *Window) Merge(o *Window) error {
 
 // add is Merge without the checks.
 func (w *Window) add(o *Window) {
-	oLater := o.End.After(w.End) || w.End.IsZero()
 	if !o.Start.IsZero() && (w.Start.IsZero() || o.Start.Before(w.Start)) {
 		w.Start = o.Start
 	}
@@ -194,17 +163,6 @@ func (w *Window) add(o *Window) {
 			wr.Latency.merge(or.Latency)
 		}
 	}
-	for v, bp := range o.Weights {
-		if _, seen := w.Weights[v]; seen && !oLater {
-			continue
-		}
-		if w.Weights == nil {
-			w.Weights = map[string]int64{}
-		}
-		w.Weights[v] = bp
-	}
-	w.ShadowDropped = addCounts(w.ShadowDropped, o.ShadowDropped)
-	w.Decisions = addCounts(w.Decisions, o.Decisions)
 }
 
 // MutableVersion returns the version's figures for writing, adding them

@@ -31,6 +31,24 @@ func recorder(t testing.TB, opts ...telemetry.SourceOption) (*telemetry.Metrics,
 	return m, src
 }
 
+// errorBound is the largest relative error of h's quantiles, as the
+// Histogram's documentation states it: the ratio of a bucket's bounds less
+// one, 2^(2^-Scale) − 1.
+func errorBound(h telemetry.Histogram) float64 {
+	return math.Exp2(math.Exp2(-float64(h.Scale))) - 1
+}
+
+// upperBounds are the upper bounds of the buckets of h that hold values.
+func upperBounds(h telemetry.Histogram) []float64 {
+	var out []float64
+	for i, c := range h.Counts {
+		if c > 0 {
+			out = append(out, math.Exp2(float64(int64(h.Offset)+int64(i)+1)*math.Exp2(-float64(h.Scale))))
+		}
+	}
+	return out
+}
+
 // sampleQuantile is the value of rank ⌈q·n⌉ of sorted xs.
 func sampleQuantile(sorted []float64, q float64) float64 {
 	r := int(math.Ceil(q * float64(len(sorted))))
@@ -75,7 +93,7 @@ func TestQuantileAccuracyLogNormal(t *testing.T) {
 	}
 	h := all.Version("v").Role(balancer.RolePrimary).Latency
 	require.EqualValues(t, n, h.Count)
-	bound := h.ErrorBound()
+	bound := errorBound(h)
 	t.Logf("scale %d, %d buckets, error bound %.2f %%", h.Scale, len(h.Counts), 100*bound)
 	assert.GreaterOrEqual(t, h.Scale, int32(4), "latencies spanning far less than 2^20 keep scale 4 or finer")
 	assert.LessOrEqual(t, bound, 0.0443)
@@ -100,7 +118,7 @@ func TestQuantileAccuracyLogNormal(t *testing.T) {
 		require.EqualValues(t, len(part), hw.Count)
 		for _, q := range []float64{0.5, 0.99} {
 			est, exact := hw.Quantile(q), sampleQuantile(part, q)
-			assert.LessOrEqual(t, math.Abs(est-exact)/exact, hw.ErrorBound(), "window %d q=%v", i, q)
+			assert.LessOrEqual(t, math.Abs(est-exact)/exact, errorBound(hw), "window %d q=%v", i, q)
 		}
 	}
 
@@ -113,9 +131,9 @@ func TestQuantileAccuracyLogNormal(t *testing.T) {
 	}
 	// On a bucket bound the count is exact (up to values that land on the
 	// bound itself).
-	b := h.Buckets()[len(h.Buckets())/2]
-	exact := n - sort.SearchFloat64s(xs, math.Nextafter(b.Upper, math.Inf(1)))
-	assert.InDelta(t, exact, h.CountAbove(b.Upper), 2)
+	upper := upperBounds(h)[len(upperBounds(h))/2]
+	exact := n - sort.SearchFloat64s(xs, math.Nextafter(upper, math.Inf(1)))
+	assert.InDelta(t, exact, h.CountAbove(upper), 2)
 }
 
 // Random data sets of many shapes: no estimate ever leaves the stated bound.
@@ -140,7 +158,7 @@ func TestQuantileErrorBoundHolds(t *testing.T) {
 		h := w.Version("v").Role(balancer.RolePrimary).Latency
 		for _, q := range []float64{0.01, 0.1, 0.5, 0.75, 0.9, 0.99, 1} {
 			est, exact := h.Quantile(q), sampleQuantile(xs, q)
-			assert.LessOrEqual(t, math.Abs(est-exact)/exact, h.ErrorBound()+1e-12,
+			assert.LessOrEqual(t, math.Abs(est-exact)/exact, errorBound(h)+1e-12,
 				"trial %d (n=%d μ=%.2f σ=%.2f scale %d) q=%v: %v vs %v", trial, n, mu, sigma, h.Scale, q, est, exact)
 		}
 	}
@@ -149,8 +167,6 @@ func TestQuantileErrorBoundHolds(t *testing.T) {
 func TestHistogramArithmetic(t *testing.T) {
 	// Scale 0: bucket i is (2^i, 2^(i+1)].
 	h := telemetry.Histogram{Count: 4, Sum: 10, Min: 1.5, Max: 3.5, Scale: 0, Offset: 0, Counts: []uint64{2, 2}}
-	assert.Equal(t, 1.0, h.ErrorBound())
-	assert.Equal(t, []telemetry.Bucket{{Lower: 1, Upper: 2, Count: 2}, {Lower: 2, Upper: 4, Count: 2}}, h.Buckets())
 	assert.EqualValues(t, 2, h.CountAbove(2), "on a bound: exact")
 	assert.EqualValues(t, 4, h.CountAbove(1), "below Min: all")
 	assert.EqualValues(t, 0, h.CountAbove(3.5), "at Max: none")
@@ -159,23 +175,19 @@ func TestHistogramArithmetic(t *testing.T) {
 	assert.Equal(t, 2.0, h.Quantile(0.5))
 	assert.Equal(t, 3.5, h.Quantile(1))
 	assert.InDelta(t, math.Sqrt(1.5*2), h.Quantile(0.25), 1e-12)
-	assert.Equal(t, 2.5, h.Mean())
 	assert.True(t, math.IsNaN(h.Quantile(1.5)))
 	assert.True(t, math.IsNaN(h.Quantile(math.NaN())))
 
 	var empty telemetry.Histogram
 	assert.True(t, empty.Empty())
 	assert.True(t, math.IsNaN(empty.P50()))
-	assert.True(t, math.IsNaN(empty.Mean()))
 	assert.Zero(t, empty.CountAbove(0.1))
-	assert.Empty(t, empty.Buckets())
 
 	// Zeros sit below every bucket.
 	z := telemetry.Histogram{Count: 3, Sum: 4, Min: 0, Max: 4, Scale: 0, ZeroCount: 2, Offset: 1, Counts: []uint64{1}}
 	assert.Equal(t, 0.0, z.P50())
 	assert.Equal(t, 4.0, z.Quantile(1))
 	assert.EqualValues(t, 1, z.CountAbove(0))
-	assert.Equal(t, telemetry.Bucket{Count: 2}, z.Buckets()[0])
 }
 
 func TestWindowMerge(t *testing.T) {
@@ -195,9 +207,6 @@ func TestWindowMerge(t *testing.T) {
 				Fallbacks: 2,
 			},
 		},
-		Weights:       map[string]int64{"stable": 9000, "canary": 1000},
-		ShadowDropped: map[string]int64{"concurrency": 1},
-		Decisions:     map[string]int64{"hold": 1},
 	}
 	b := &telemetry.Window{
 		Start: t0.Add(10 * time.Second), End: t0.Add(20 * time.Second),
@@ -211,8 +220,6 @@ func TestWindowMerge(t *testing.T) {
 			},
 			"stable": {Roles: map[balancer.Role]*telemetry.RoleStats{balancer.RolePrimary: {Calls: 40, Codes: map[codes.Code]int64{codes.OK: 40}}}},
 		},
-		Weights:   map[string]int64{"stable": 7500, "canary": 2500},
-		Decisions: map[string]int64{"hold": 1, "promote": 1},
 	}
 	aBefore := a.Clone()
 	bJSON, err := json.Marshal(b)
@@ -222,7 +229,6 @@ func TestWindowMerge(t *testing.T) {
 	require.NoError(t, w.Merge(b))
 	assert.Equal(t, t0, w.Start)
 	assert.Equal(t, t0.Add(20*time.Second), w.End)
-	assert.Equal(t, 20*time.Second, w.Duration())
 	p := w.Version("canary").Role(balancer.RolePrimary)
 	assert.EqualValues(t, 11, p.Calls)
 	assert.EqualValues(t, 3, p.Errors)
@@ -231,22 +237,18 @@ func TestWindowMerge(t *testing.T) {
 	assert.EqualValues(t, 1, w.Version("canary").Role(balancer.RoleShadow).Calls)
 	assert.EqualValues(t, 40, w.Version("stable").Role(balancer.RolePrimary).Calls)
 	assert.Equal(t, map[string]int64{telemetry.ShadowMatch: 4, telemetry.ShadowMismatch: 2}, w.Version("canary").Shadow)
-	assert.EqualValues(t, 6, w.Version("canary").Comparisons())
 	assert.EqualValues(t, 2, w.Version("canary").Fallbacks)
-	assert.Equal(t, map[string]int64{"stable": 7500, "canary": 2500}, w.Weights, "the later window's weights")
-	assert.Equal(t, map[string]int64{"concurrency": 1}, w.ShadowDropped)
-	assert.Equal(t, map[string]int64{"hold": 2, "promote": 1}, w.Decisions)
 
-	// Merging in the other order gives the same sums and the same weights.
+	// Merging in the other order gives the same sums and times.
 	r := b.Clone()
 	require.NoError(t, r.Merge(a))
 	assert.Equal(t, w.Version("canary").Role(balancer.RolePrimary), r.Version("canary").Role(balancer.RolePrimary))
-	assert.Equal(t, w.Weights, r.Weights)
 	assert.Equal(t, w.Start, r.Start)
+	assert.Equal(t, w.End, r.End)
 
 	// Nothing was shared: the inputs are as they were.
 	w.Versions["canary"].Roles[balancer.RolePrimary].Latency.Counts[0] = 99
-	w.Decisions["hold"] = 99
+	w.Versions["canary"].Shadow[telemetry.ShadowMatch] = 99
 	assert.Equal(t, aBefore, a)
 	bAfter, err := json.Marshal(b)
 	require.NoError(t, err)
@@ -257,10 +259,12 @@ func TestWindowMerge(t *testing.T) {
 		balancer.RolePrimary: {Calls: 1, Latency: telemetry.Histogram{Count: 1, Scale: 25, Counts: []uint64{1}}},
 	}}}}
 	c := a.Clone()
-	assert.EqualError(t, c.Merge(bad), `ninelives: histogram scale 25, want -10..20 (version "x", role "primary")`)
+	err = c.Merge(bad)
+	assert.EqualError(t, err, `ninelives: bad telemetry window: versions["x"].roles["primary"].latency.scale = 25: want -10..20`)
+	assert.ErrorIs(t, err, telemetry.ErrBadWindow)
 	assert.Equal(t, a, c)
 	var nilW *telemetry.Window
-	assert.EqualError(t, nilW.Merge(a), "ninelives: Merge into a nil window")
+	assert.EqualError(t, nilW.Merge(a), "ninelives: bad telemetry window: Merge: the window merged into is nil")
 	assert.NoError(t, c.Merge(nil))
 }
 
@@ -289,15 +293,12 @@ func TestZeroValuesNeverPanic(t *testing.T) {
 	var nilW *telemetry.Window
 	r := nilW.Version("canary").Role(balancer.RolePrimary)
 	assert.Zero(t, r.Calls)
-	assert.True(t, math.IsNaN(r.ErrorRate()))
 	assert.True(t, math.IsNaN(r.Latency.P99()))
 	assert.Nil(t, nilW.VersionNames())
 	assert.Nil(t, nilW.Clone())
-	_, ok := nilW.Weight("canary")
-	assert.False(t, ok)
 	w := new(telemetry.Window)
 	assert.Zero(t, w.Version("x").Role(balancer.RoleWarmup).Latency.CountAbove(1))
-	assert.Zero(t, w.Version("x").Comparisons())
+	assert.Empty(t, w.Version("x").Shadow)
 	js, err := json.Marshal(w)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"start":"0001-01-01T00:00:00Z","end":"0001-01-01T00:00:00Z"}`, string(js))
@@ -363,16 +364,33 @@ func TestUnknownRolesCollapseIntoOther(t *testing.T) {
 	v := w.Version("canary")
 	assert.EqualValues(t, 1, v.Role(balancer.RolePrimary).Calls)
 	assert.EqualValues(t, 1, v.Role(balancer.RoleWarmup).Calls)
-	assert.EqualValues(t, 2, v.Role(telemetry.OtherRole).Calls, "both invented roles")
+	assert.EqualValues(t, 2, v.Role("other").Calls, "both invented roles")
 	assert.Len(t, v.Roles, 3)
 }
 
-func TestErrorCodes(t *testing.T) {
-	e, err := telemetry.NewErrorCodes(codes.Unavailable, codes.Internal)
-	require.NoError(t, err)
-	assert.True(t, e.Has(codes.Unavailable))
-	assert.False(t, e.Has(codes.NotFound))
-	assert.False(t, e.Has(codes.Code(99)))
-	_, err = telemetry.NewErrorCodes(codes.OK, codes.Code(42))
-	assert.EqualError(t, err, "ninelives: WithErrorCodes: codes[1] = 42 is not a gRPC status code (0..16)")
+// Every check of a histogram from outside names its field by its JSON name,
+// under the version and role that hold it.
+func TestMergeRefusesBadHistograms(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    telemetry.Histogram
+		want string
+	}{
+		{"scale", telemetry.Histogram{Scale: -11}, "latency.scale = -11: want -10..20"},
+		{"counts", telemetry.Histogram{Counts: make([]uint64, 1<<20+1)}, "latency.counts: 1048577 buckets, want at most 1048576"},
+		{"offset", telemetry.Histogram{Offset: math.MaxInt32, Counts: []uint64{1}}, "latency.offset = 2147483647: the last bucket's index is above 2147483647"},
+		{"min", telemetry.Histogram{Min: math.NaN()}, "latency.min = NaN: want a number"},
+		{"max", telemetry.Histogram{Max: math.NaN()}, "latency.max = NaN: want a number"},
+		{"sum", telemetry.Histogram{Sum: math.NaN()}, "latency.sum = NaN: want a number"},
+		{"min above max", telemetry.Histogram{Count: 1, Min: 2, Max: 1}, "latency.min = 2: above max 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := &telemetry.Window{Versions: map[string]*telemetry.VersionStats{"canary": {Roles: map[balancer.Role]*telemetry.RoleStats{
+				balancer.RoleShadow: {Latency: tc.h},
+			}}}}
+			err := new(telemetry.Window).Merge(bad)
+			assert.EqualError(t, err, `ninelives: bad telemetry window: versions["canary"].roles["shadow"].`+tc.want)
+			assert.ErrorIs(t, err, telemetry.ErrBadWindow)
+		})
+	}
 }

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/cli"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
@@ -149,8 +149,8 @@ func config(cc *grpc.ClientConn, env *demo.Env, st settings) sentinel.BlueGreenC
 		return err
 	}
 	return sentinel.BlueGreenConfig{
-		Warmup: sentinel.WarmupOn(cc, env.Split, interceptor.WarmupConfig{
-			Calls:          []interceptor.CallFunc{getItem},
+		Warmup: sentinel.WarmupOn(cc, env.Split, warmup.Config{
+			Calls:          []warmup.CallFunc{getItem},
 			SuccessesInRow: 5,
 			LatencyCeiling: st.warmupCeiling,
 		}),

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
@@ -54,7 +54,7 @@ type bgCase struct {
 	name     string
 	sc       sim.Scenario // a zero CallsPerSecond means empty windows
 	seed     uint64
-	warm     *interceptor.WarmupReport
+	warm     *warmup.Report
 	shadow   bool
 	mismatch float64 // green's mismatch rate in shadow comparisons
 	opts     []sentinel.Option
@@ -75,7 +75,7 @@ func runBlueGreen(t *testing.T, c bgCase, make func(sentinel.BlueGreenConfig) wa
 	t.Helper()
 	sw := new(shadowSwitch)
 	cfg := sentinel.BlueGreenConfig{
-		Warmup:         func(context.Context, string) (*interceptor.WarmupReport, error) { return c.warm, nil },
+		Warmup:         func(context.Context, string) (*warmup.Report, error) { return c.warm, nil },
 		RollbackWindow: 30 * time.Second, RollbackMinCalls: 200, MinBaselineCalls: 100,
 		ShadowGrace: 10 * time.Second, ShadowMinComparisons: 100,
 	}
@@ -113,8 +113,8 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 		return sim.Scenario{Name: "healthy", CallsPerSecond: 200, Baseline: sim.Healthy, Candidate: sim.Healthy, Bounds: expBounds}
 	}
 	with := func(f func(*sim.Scenario)) sim.Scenario { sc := healthy(); f(&sc); return sc }
-	passed := &interceptor.WarmupReport{Version: "canary", Passed: true, Reason: "all 2 endpoints had 3 good calls in a row"}
-	failed := &interceptor.WarmupReport{Version: "canary", Passed: false, Reason: "1 of 2 endpoints timed out"}
+	passed := &warmup.Report{Version: "canary", Passed: true, Reason: "all 2 endpoints had 3 good calls in a row"}
+	failed := &warmup.Report{Version: "canary", Passed: false, Reason: "1 of 2 endpoints timed out"}
 	pauseAt := func(pause, resume int) func(context.Context, *sentinel.Sentinel, int) {
 		return func(ctx context.Context, s *sentinel.Sentinel, tick int) {
 			switch tick {

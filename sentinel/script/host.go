@@ -6,7 +6,7 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 	ihost "github.com/ninelives-go/ninelives/sentinel/internal/host"
@@ -48,7 +48,7 @@ func (c *options) checkHost() error {
 type host struct {
 	closed   bool
 	warm     ihost.Warmup
-	report   *interceptor.WarmupReport
+	report   *warmup.Report
 	warmErr  error
 	shadowSw ihost.Switch
 }
@@ -110,7 +110,7 @@ func warmupStartBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.
 	if s.host.warm.Done() != nil || s.host.closed {
 		return starlark.None, nil
 	}
-	s.host.warm.Start(t.ctx, s.cfg.warmupTimeout, t.st.Candidate, s.cfg.warmup, func(rep *interceptor.WarmupReport, err error) {
+	s.host.warm.Start(t.ctx, s.cfg.warmupTimeout, t.st.Candidate, s.cfg.warmup, func(rep *warmup.Report, err error) {
 		s.hostMu.Lock()
 		s.host.report, s.host.warmErr = rep, err
 		s.hostMu.Unlock()

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/script"
 )
@@ -95,7 +95,7 @@ def on_tick(state):
 }
 
 // blockingWarmup is a warm-up that runs until its context ends.
-func blockingWarmup(ctx context.Context, _ string) (*interceptor.WarmupReport, error) {
+func blockingWarmup(ctx context.Context, _ string) (*warmup.Report, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }

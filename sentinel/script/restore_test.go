@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/script"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
@@ -47,7 +47,7 @@ func TestCanaryScriptTakesACappedStepOnce(t *testing.T) {
 }
 
 func TestBlueGreenScriptRestoredPastTheWarmupIsRejected(t *testing.T) {
-	warm := func(context.Context, string) (*interceptor.WarmupReport, error) { return nil, nil }
+	warm := func(context.Context, string) (*warmup.Report, error) { return nil, nil }
 	s, err := script.BlueGreen(sentinel.BlueGreenConfig{Warmup: warm})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })

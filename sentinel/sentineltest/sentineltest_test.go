@@ -30,12 +30,12 @@ func TestClockAndSource(t *testing.T) {
 	w, err := s.Collect(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, w.Versions)
-	s.Set(&telemetry.Window{Weights: map[string]int64{"canary": 100}}, nil)
+	s.Set(&telemetry.Window{Versions: map[string]*telemetry.VersionStats{"canary": {Fallbacks: 100}}}, nil)
 	w, err = s.Collect(context.Background())
 	require.NoError(t, err)
-	w.Weights["canary"] = 5
+	w.Versions["canary"].Fallbacks = 5
 	again, _ := s.Collect(context.Background())
-	assert.EqualValues(t, 100, again.Weights["canary"], "each collection is a copy")
+	assert.EqualValues(t, 100, again.Version("canary").Fallbacks, "each collection is a copy")
 	s.Set(nil, errors.New("down"))
 	_, err = s.Collect(context.Background())
 	assert.EqualError(t, err, "down")

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 )
@@ -133,9 +133,9 @@ func TestPageInChromium(t *testing.T) {
 	// A shadow reply whose field holds markup, as a careless or hostile
 	// candidate could send: it must show as text and never run.
 	const evil = `<script>window.__pwned = 1; document.title = "pwned"</script><img src=x onerror="window.__pwned = 2">`
-	r.shadow.add(interceptor.Mismatch{Time: r.clock.Now(), Method: "/ninelives.demo.v1.DemoService/GetItem", Candidate: "canary",
-		Result: interceptor.ResultMismatch, Fields: []string{"item.name"}, PrimaryCode: "OK", ShadowCode: "OK",
-		Values: []interceptor.FieldValues{{Path: "item.name", Primary: "Lamp", Shadow: evil}}})
+	r.shadow.add(shadow.Mismatch{Time: r.clock.Now(), Method: "/ninelives.demo.v1.DemoService/GetItem", Candidate: "canary",
+		Result: shadow.ResultMismatch, Fields: []string{"item.name"}, PrimaryCode: "OK", ShadowCode: "OK",
+		Values: []shadow.FieldValues{{Path: "item.name", Primary: "Lamp", Shadow: evil}}})
 
 	// Mounted under a prefix, as a program with its own mux would.
 	mux := http.NewServeMux()

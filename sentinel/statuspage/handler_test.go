@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 )
@@ -61,9 +61,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 func TestStatusJSON(t *testing.T) {
 	r := newRig(t)
 	r.start()
-	r.shadow.add(interceptor.Mismatch{Time: r.clock.Now(), Method: "/ninelives.demo.v1.DemoService/GetItem", Candidate: "canary",
-		Result: interceptor.ResultMismatch, Fields: []string{"item.price_cents"}, PrimaryCode: "OK", ShadowCode: "OK",
-		Values: []interceptor.FieldValues{{Path: "item.price_cents", Primary: "100", Shadow: "101"}}})
+	r.shadow.add(shadow.Mismatch{Time: r.clock.Now(), Method: "/ninelives.demo.v1.DemoService/GetItem", Candidate: "canary",
+		Result: shadow.ResultMismatch, Fields: []string{"item.price_cents"}, PrimaryCode: "OK", ShadowCode: "OK",
+		Values: []shadow.FieldValues{{Path: "item.price_cents", Primary: "100", Shadow: "101"}}})
 
 	rp := r.do(http.MethodGet, statuspage.RouteStatus, "", "")
 	require.Equal(t, http.StatusOK, rp.code, "%s", rp.body)
@@ -81,8 +81,8 @@ func TestStatusJSON(t *testing.T) {
 	var st struct {
 		sentinel.Status
 		Shadow *struct {
-			Stats       interceptor.ShadowStats
-			Mismatches  []interceptor.Mismatch
+			Stats       shadow.Stats
+			Mismatches  []shadow.Mismatch
 			NoisyFields map[string][]string
 		}
 	}
@@ -106,7 +106,7 @@ func TestStatusJSON(t *testing.T) {
 	require.Len(t, st.Shadow.Mismatches, 1)
 	assert.Equal(t, []string{"item.price_cents"}, st.Shadow.Mismatches[0].Fields)
 	assert.Equal(t, []string{"generated_at"}, st.Shadow.NoisyFields["/ninelives.demo.v1.DemoService/GetItem"])
-	assert.Equal(t, int64(40), st.Shadow.Stats.Comparisons[interceptor.ResultMatch])
+	assert.Equal(t, int64(40), st.Shadow.Stats.Comparisons[shadow.ResultMatch])
 
 	head := r.do(http.MethodHead, statuspage.RouteStatus, "", "")
 	assert.Equal(t, http.StatusOK, head.code)

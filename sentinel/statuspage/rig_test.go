@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/sentinel/statuspage"
@@ -35,20 +35,20 @@ type (
 // mismatch samples and noisy fields.
 type shadowLog struct {
 	mu         sync.Mutex
-	mismatches []interceptor.Mismatch
+	mismatches []shadow.Mismatch
 	noisy      map[string][]string
 }
 
-func (s *shadowLog) add(m interceptor.Mismatch) {
+func (s *shadowLog) add(m shadow.Mismatch) {
 	s.mu.Lock()
 	s.mismatches = append(s.mismatches, m)
 	s.mu.Unlock()
 }
 
-func (s *shadowLog) Mismatches() []interceptor.Mismatch {
+func (s *shadowLog) Mismatches() []shadow.Mismatch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]interceptor.Mismatch(nil), s.mismatches...)
+	return append([]shadow.Mismatch(nil), s.mismatches...)
 }
 
 func (s *shadowLog) NoisyFields() map[string][]string {
@@ -61,11 +61,11 @@ func (s *shadowLog) NoisyFields() map[string][]string {
 	return out
 }
 
-func (s *shadowLog) Stats() interceptor.ShadowStats {
+func (s *shadowLog) Stats() shadow.Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return interceptor.ShadowStats{Candidate: "canary", Baseline: "stable", Rate: 0.2,
-		Comparisons: map[string]int64{interceptor.ResultMatch: 40, interceptor.ResultMismatch: int64(len(s.mismatches))},
+	return shadow.Stats{Candidate: "canary", Baseline: "stable", Rate: 0.2,
+		Comparisons: map[string]int64{shadow.ResultMatch: 40, shadow.ResultMismatch: int64(len(s.mismatches))},
 		Dropped:     map[string]int64{}}
 }
 

@@ -17,7 +17,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
@@ -79,9 +79,9 @@ type options struct {
 // samples and the fields it learned are noise; interceptor's *Shadow is
 // one.
 type ShadowReporter interface {
-	Mismatches() []interceptor.Mismatch
+	Mismatches() []shadow.Mismatch
 	NoisyFields() map[string][]string
-	Stats() interceptor.ShadowStats
+	Stats() shadow.Stats
 }
 
 // WithShadow adds a shadow interceptor's figures, mismatch samples and
@@ -96,9 +96,9 @@ type status struct {
 
 // shadowStatus is the shadow traffic's part of the status.
 type shadowStatus struct {
-	Stats       interceptor.ShadowStats `json:"stats"`
-	Mismatches  []interceptor.Mismatch  `json:"mismatches"`
-	NoisyFields map[string][]string     `json:"noisyFields"`
+	Stats       shadow.Stats        `json:"stats"`
+	Mismatches  []shadow.Mismatch   `json:"mismatches"`
+	NoisyFields map[string][]string `json:"noisyFields"`
 }
 
 // status returns the rollout's status with the shadow traffic's.

@@ -5,8 +5,8 @@
 //
 // # Usage
 //
-// Every client replica serves its telemetry at /metrics
-// (telemetry.NewPrometheus), and Prometheus scrapes them. The sentinel reads
+// Every client replica serves its telemetry at /metrics (package
+// promexport), and Prometheus scrapes them. The sentinel reads
 // them back through Prometheus' HTTP API:
 //
 //	src, err := promsource.NewSource("http://prometheus:9090",
@@ -19,11 +19,13 @@
 // Each Collect returns a window like the telemetry Source's: per version and
 // role the calls, errors (by the same default codes,
 // telemetry.DefaultErrorCodes; see WithErrorCodes), status codes and latency
-// histogram; per version the shadow comparisons and fallbacks; the split
-// weights; the shadow copies dropped; the sentinel's decisions; summed over
+// histogram; per version the shadow comparisons and fallbacks; summed over
 // every series the selector lets through (every replica, method and job). It
-// reads the names telemetry.NewPrometheus exports (MetricCalls and the other
-// Metric constants, with the Label constants).
+// reads the names promexport exports: ninelives_rpc_calls_total,
+// ninelives_rpc_duration_seconds_bucket and _sum,
+// ninelives_shadow_comparisons_total and ninelives_split_fallbacks_total,
+// with their labels ninelives_version, ninelives_role,
+// rpc_grpc_status_code and ninelives_shadow_result.
 //
 // # Counting
 //
@@ -44,13 +46,13 @@
 // query, plus an instant query at NewSource's time on the first Collect for
 // the values to start from) and, series by series, adds up the differences
 // between each sample and the one before it. The counts are thus exact
-// differences of the scraped counters: the calls, errors, codes, comparisons,
-// fallbacks, drops and decisions of a window equal the telemetry Source's for
+// differences of the scraped counters: the calls, errors, codes, comparisons
+// and fallbacks of a window equal the telemetry Source's for
 // the same scrapes, and no call is counted twice or lost (restarts aside,
-// below), as the tests check against a real Prometheus server. Since a scrape's samples carry the time
-// the scrape started but are stored when it ends, each Collect reads the last
-// scrape timeout (WithScrapeTimeout) again and counts only the samples it has
-// not counted yet.
+// below), as the tests check against a real Prometheus server. Since a
+// scrape's samples carry the time the scrape started but are stored when it
+// ends, each Collect reads the last scrape timeout (WithScrapeTimeout) again
+// and counts only the samples it has not counted yet.
 //
 // A counter that goes down is a replica that restarted: its new value is all
 // increase, as in Prometheus' own functions. What the replica counted between
@@ -60,17 +62,13 @@
 // NewSource counts from zero. A failed Collect changes nothing, so the next
 // window covers its time too.
 //
-// Weights are gauges: a window has, per version, the latest sample within
-// the last five minutes (Prometheus' lookback), from whichever replica
-// reported it last.
-//
 // # Latency
 //
 // Prometheus holds ninelives.rpc.duration in the explicit buckets the
 // exporter advises (telemetry.DurationBuckets, unless changed with
 // telemetry.WithDurationBuckets), while a window holds base-2 exponential
 // histograms. The source maps every explicit bucket (lo, hi] whole onto the
-// exponential bucket at Scale 4 (4.4 % wide) that holds its geometric middle
+// exponential bucket at scale 4 (4.4 % wide) that holds its geometric middle
 // √(lo·hi); the lowest bucket (0, b] is taken as (b/2, b], the highest
 // (b, +Inf] as (b, 2b], and a bucket at or below zero holds zeros. Each
 // series is mapped with its own bounds, so replicas with different buckets
@@ -95,7 +93,8 @@
 // naming the Prometheus URL, the PromQL, the time and Prometheus' own error
 // type and message; a series whose labels cannot be read (a status code that
 // is not a number, a bucket bound that is not a number) fails the Collect
-// with the series named. The sentinel holds the rollout and alerts on either.
+// with the series named. A bad URL or option is an error of kind
+// ErrBadConfig that names it. The sentinel holds the rollout and alerts on either.
 //
 // Tests run a real Prometheus: Debian's prometheus package, which
 // scripts/install-prometheus.sh installs (make test runs it), started on

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
@@ -28,7 +28,7 @@ type rpcRig struct {
 	split  *balancer.Split
 	client *client
 	cc     *grpc.ClientConn
-	shadow *interceptor.Shadow
+	shadow *shadow.Interceptor
 }
 
 func startRPCRig(t *testing.T, tg interface{ Addr() string }, c *client, weights ...balancer.Weight) *rpcRig {
@@ -41,7 +41,7 @@ func startRPCRig(t *testing.T, tg interface{ Addr() string }, c *client, weights
 	stop, err := c.metrics.Instrument(split)
 	require.NoError(t, err)
 	t.Cleanup(stop)
-	shadow, err := interceptor.NewShadow(interceptor.ShadowConfig{
+	shadow, err := shadow.New(shadow.Config{
 		Candidate:    "canary",
 		Baseline:     "stable",
 		Rate:         0.5,
@@ -101,12 +101,9 @@ func TestWindowsMatchTheTelemetrySource(t *testing.T) {
 		balancer.Weight{Version: "canary", Weight: 2000},
 		balancer.Weight{Version: "dark", Weight: 0}, // in the split, with no server
 	)
-	ctx := context.Background()
 
-	// 1. A healthy canary under shadow traffic; two decisions.
+	// 1. A healthy canary under shadow traffic.
 	failed := r.load(t, 400)
-	c.metrics.RecordDecision(ctx, "start")
-	c.metrics.RecordDecision(ctx, "advance")
 	want := c.collect(t)
 	waitScraped(t, srv, c)
 	got := collect(t, src)
@@ -119,7 +116,6 @@ func TestWindowsMatchTheTelemetrySource(t *testing.T) {
 	assert.Zero(t, stable.Errors+canary.Errors, "InvalidArgument is the caller's error")
 	assert.Positive(t, got.Version("canary").Role(balancer.RoleShadow).Calls, "shadow copies")
 	assert.Positive(t, got.Version("canary").Shadow[telemetry.ShadowNoise]+got.Version("canary").Shadow[telemetry.ShadowMatch])
-	assert.Equal(t, map[string]int64{"stable": 8000, "canary": 2000, "dark": 0}, got.Weights)
 	assert.False(t, got.Start.After(got.End))
 	t.Logf("interval 1: stable %d calls (p50 %.2f ms), canary %d calls, %d canary shadow calls, comparisons %v",
 		stable.Calls, 1000*stable.Latency.P50(), canary.Calls, got.Version("canary").Role(balancer.RoleShadow).Calls, got.Version("canary").Shadow)
@@ -142,7 +138,6 @@ func TestWindowsMatchTheTelemetrySource(t *testing.T) {
 	assert.Equal(t, canary.Errors, canary.Codes[codes.Unavailable])
 	assert.Positive(t, got.Version("dark").Fallbacks)
 	assert.Greater(t, canary.Latency.P50(), 0.015, "the canary's injected latency")
-	assert.Equal(t, map[string]int64{"stable": 7000, "canary": 2500, "dark": 500}, got.Weights)
 	t.Logf("interval 2: canary %d calls, %d errors, p50 %.2f ms, p99 %.2f ms (telemetry %.2f, %.2f); dark fallbacks %d",
 		canary.Calls, canary.Errors, 1000*canary.Latency.P50(), 1000*canary.Latency.P99(),
 		1000*want.Version("canary").Role(balancer.RolePrimary).Latency.P50(), 1000*want.Version("canary").Role(balancer.RolePrimary).Latency.P99(),

@@ -7,7 +7,7 @@ import (
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-// Scale is the scale of the windows' latency histograms: 16 base-2
+// windowScale is the scale of the windows' latency histograms: 16 base-2
 // exponential buckets per doubling, each 4.4 % wide. Prometheus holds the
 // latencies in the explicit buckets the exporter advises
 // (telemetry.DurationBuckets unless changed), and every explicit bucket
@@ -15,7 +15,7 @@ import (
 // middle √(lo·hi). The scale is finer than any two neighbouring explicit
 // buckets, so they stay apart, and finer than the sentinel's grid, so the
 // judge reads them without a further loss.
-const Scale = 4
+const windowScale = 4
 
 // maxBuckets bounds a window histogram's buckets; wider spreads (explicit
 // bounds across hundreds of octaves) lower the scale until they fit.
@@ -29,10 +29,10 @@ type bucketCount struct {
 }
 
 // expHist gathers the explicit buckets of one version and role, mapped onto
-// the exponential buckets at Scale.
+// the exponential buckets at windowScale.
 type expHist struct {
 	zeros    uint64
-	counts   map[int64]uint64 // by bucket index at Scale
+	counts   map[int64]uint64 // by bucket index at windowScale
 	sum      float64
 	min, max float64
 	any      bool
@@ -81,7 +81,7 @@ func (h *expHist) add(cum []bucketCount, sum float64) {
 			h.counts = map[int64]uint64{}
 		}
 		// The middle in logarithms: lo·hi may underflow or overflow.
-		h.counts[indexOfLog2((math.Log2(lo)+math.Log2(hi))/2, Scale)] += n
+		h.counts[indexOfLog2((math.Log2(lo)+math.Log2(hi))/2, windowScale)] += n
 	}
 	h.sum += sum
 }
@@ -105,7 +105,7 @@ func indexOfLog2(l float64, s int32) int64 {
 // bounds of the explicit buckets that hold values, since Prometheus keeps no
 // extremes.
 func (h *expHist) histogram() telemetry.Histogram {
-	out := telemetry.Histogram{Scale: Scale, ZeroCount: h.zeros, Sum: h.sum, Min: h.min, Max: h.max}
+	out := telemetry.Histogram{Scale: windowScale, ZeroCount: h.zeros, Sum: h.sum, Min: h.min, Max: h.max}
 	out.Count = h.zeros
 	if len(h.counts) == 0 {
 		if out.Count == 0 {
@@ -120,12 +120,12 @@ func (h *expHist) histogram() telemetry.Histogram {
 	}
 	slices.Sort(idx)
 	lo, hi := idx[0], idx[len(idx)-1]
-	scale := int32(Scale)
+	scale := int32(windowScale)
 	for hi-lo+1 > maxBuckets && scale > telemetry.MinScale {
 		scale--
 		lo, hi = lo>>1, hi>>1
 	}
-	shift := uint(Scale - scale)
+	shift := uint(windowScale - scale)
 	out.Scale, out.Offset = scale, int32(lo)
 	out.Counts = make([]uint64, hi-lo+1)
 	for _, i := range idx {

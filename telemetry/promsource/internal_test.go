@@ -12,7 +12,7 @@ import (
 )
 
 func calls(version, code string) map[string]string {
-	return map[string]string{"__name__": MetricCalls, LabelVersion: version, LabelRole: "primary", LabelMethod: "a.B/C", LabelStatusCode: code}
+	return map[string]string{"__name__": metricCalls, labelVersion: version, labelRole: "primary", "rpc_method": "a.B/C", labelStatusCode: code}
 }
 
 func TestCountWalksTheSamplesOfEachSeries(t *testing.T) {
@@ -55,37 +55,11 @@ func TestCountWalksTheSamplesOfEachSeries(t *testing.T) {
 	_, ok := cnt.deltas[seriesKey(c)]
 	assert.False(t, ok, "c has no new sample")
 
-	w, err := s.window(cnt, time.UnixMilli(13_000))
+	w, err := s.window(cnt)
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), w.Version("a").Role("primary").Calls)
 	assert.Equal(t, int64(3), w.Version("b").Role("primary").Calls)
 	assert.NotContains(t, w.Versions, "c")
-}
-
-func TestWeightsAreTheLatestWithinTheLookback(t *testing.T) {
-	origin := time.UnixMilli(1_000_000)
-	s := &Source{origin: origin, last: origin, known: map[string]*seriesState{}}
-	weight := func(version, instance string) map[string]string {
-		return map[string]string{"__name__": MetricWeight, LabelVersion: version, "instance": instance}
-	}
-	got := []series{
-		{labels: weight("stable", "r1"), samples: []sample{{t: 1_001_000, v: 9000}, {t: 1_002_000, v: 8000}}},
-		{labels: weight("stable", "r2"), samples: []sample{{t: 1_001_500, v: 9000}}},
-		{labels: weight("canary", "r1"), samples: []sample{{t: 1_002_000, v: 2000}}},
-	}
-	cnt := s.count(nil, got)
-	w, err := s.window(cnt, time.UnixMilli(1_003_000))
-	require.NoError(t, err)
-	assert.Equal(t, map[string]int64{"stable": 8000, "canary": 2000}, w.Weights)
-	assert.Empty(t, w.Versions, "weights are no calls")
-
-	// A weight older than the lookback is not current.
-	for k, st := range cnt.states {
-		s.known[k] = st
-	}
-	w, err = s.window(counted{}, time.UnixMilli(1_002_000).Add(lookback+time.Second))
-	require.NoError(t, err)
-	assert.Empty(t, w.Weights)
 }
 
 // cumulative turns values into the exporter's cumulative bucket counts over
@@ -109,18 +83,21 @@ func TestExplicitBucketsMapOntoExponentialOnes(t *testing.T) {
 	// 0 s, 5 µs ((0, 10 µs]), 12 ms ((10 ms, 13 ms]) twice, 150 s (above 100 s).
 	h.add(cumulative(0, 0.000005, 0.012, 0.012, 150), 0.000005+0.024+150)
 	got := h.histogram()
-	require.NoError(t, got.Validate())
 	assert.Equal(t, uint64(5), got.Count)
 	assert.Equal(t, uint64(1), got.ZeroCount)
-	assert.Equal(t, int32(Scale), got.Scale)
+	assert.Equal(t, int32(windowScale), got.Scale)
 	assert.Equal(t, 0.0, got.Min, "the zero")
 	assert.Equal(t, 200.0, got.Max, "(100 s, +Inf] is taken as (100 s, 200 s]")
 	assert.InDelta(t, 150.024005, got.Sum, 1e-9)
 	var mids []float64
 	var counts []uint64
-	for _, b := range got.Buckets()[1:] {
-		mids = append(mids, math.Sqrt(b.Lower*b.Upper))
-		counts = append(counts, b.Count)
+	for i, c := range got.Counts {
+		if c > 0 {
+			// The bucket (2^(j/16), 2^((j+1)/16)]'s geometric middle.
+			j := float64(int64(got.Offset) + int64(i))
+			mids = append(mids, math.Exp2((j+0.5)/16))
+			counts = append(counts, c)
+		}
 	}
 	assert.Equal(t, []uint64{1, 2, 1}, counts)
 	want := []float64{math.Sqrt(0.000005 * 0.00001), math.Sqrt(0.010 * 0.013), math.Sqrt(100 * 200)}
@@ -160,8 +137,8 @@ func TestExplicitBucketsEdgeCases(t *testing.T) {
 	var wide expHist
 	wide.add([]bucketCount{{le: 1e-200, count: 1}, {le: 1e-199, count: 1}, {le: 1e200, count: 2}, {le: math.Inf(1), count: 2}}, 0)
 	got = wide.histogram()
-	require.NoError(t, got.Validate())
-	assert.Less(t, got.Scale, int32(Scale))
+	assert.Less(t, got.Scale, int32(windowScale))
+	assert.GreaterOrEqual(t, got.Scale, int32(telemetry.MinScale))
 	assert.LessOrEqual(t, len(got.Counts), maxBuckets)
 	assert.Equal(t, uint64(2), got.Count)
 	assert.Equal(t, 1e200, got.Max)
@@ -171,5 +148,5 @@ func TestExplicitBucketsEdgeCases(t *testing.T) {
 	inf.add([]bucketCount{{le: math.Inf(1), count: 4}}, 8)
 	got = inf.histogram()
 	assert.Equal(t, uint64(4), got.Count)
-	assert.InDelta(t, 2.0, got.Mean(), 1e-12, "the mean still comes from the sum")
+	assert.InDelta(t, 8.0, got.Sum, 1e-12, "the sum is still exact")
 }

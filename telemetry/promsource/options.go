@@ -5,48 +5,55 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/telemetry"
+	"github.com/ninelives-go/ninelives/telemetry/internal/errcodes"
 )
+
+// ErrBadConfig is the kind of the errors NewSource returns for a bad URL or
+// option: errors.Is(err, ErrBadConfig) holds for them.
+var ErrBadConfig = errors.New("ninelives: bad Prometheus source config")
 
 // Defaults of the options.
 const (
-	// DefaultTimeout bounds each query of a Collect, HTTP round trip and
+	// defaultTimeout bounds each query of a Collect, HTTP round trip and
 	// Prometheus' evaluation both.
-	DefaultTimeout = 5 * time.Second
-	// DefaultScrapeTimeout is Prometheus' own default scrape_timeout.
-	DefaultScrapeTimeout = 10 * time.Second
+	defaultTimeout = 5 * time.Second
+	// defaultScrapeTimeout is Prometheus' own default scrape_timeout.
+	defaultScrapeTimeout = 10 * time.Second
 )
 
 // Option configures NewSource.
-type Option interface{ apply(*config) }
+type Option interface{ apply(*settings) }
 
-type optionFunc func(*config)
+type optionFunc func(*settings)
 
-func (f optionFunc) apply(c *config) { f(c) }
+func (f optionFunc) apply(c *settings) { f(c) }
 
-type config struct {
+type settings struct {
 	matchers      []matcher
 	timeout       time.Duration
 	scrapeTimeout time.Duration
 	client        *http.Client
 	header        http.Header
-	errorCodes    telemetry.ErrorCodes
+	errorCodes    errcodes.Set
 	now           func() time.Time
 	errs          []error
 }
 
-func newConfig(opts []Option) (config, error) {
-	c := config{
-		timeout:       DefaultTimeout,
-		scrapeTimeout: DefaultScrapeTimeout,
+func newSettings(opts []Option) (settings, error) {
+	c := settings{
+		timeout:       defaultTimeout,
+		scrapeTimeout: defaultScrapeTimeout,
 		header:        http.Header{},
 		now:           time.Now,
 	}
-	c.errorCodes, _ = telemetry.NewErrorCodes(telemetry.DefaultErrorCodes...)
+	c.errorCodes, _ = errcodes.New(nil, "", telemetry.DefaultErrorCodes)
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -63,23 +70,23 @@ func newConfig(opts []Option) (config, error) {
 // quoted values, regular expressions); __name__ is ninelives' to set.
 // Several WithSelector options add up.
 func WithSelector(matchers string) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c *settings) {
 		ms, err := parseSelector(matchers)
 		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("ninelives: WithSelector(%q): %w", matchers, err))
+			c.errs = append(c.errs, &config.Error{Kind: ErrBadConfig, Field: "WithSelector", Value: matchers, Err: err})
 			return
 		}
 		c.matchers = append(c.matchers, ms...)
 	})
 }
 
-// WithTimeout bounds each query (default DefaultTimeout): the HTTP round
+// WithTimeout bounds each query (default 5 s): the HTTP round
 // trip, and Prometheus' evaluation through the query's timeout parameter.
 // A Collect makes one query, two the first time.
 func WithTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c *settings) {
 		if d <= 0 {
-			c.errs = append(c.errs, fmt.Errorf("ninelives: WithTimeout: timeout %v, want more than 0", d))
+			c.errs = append(c.errs, config.Errorf(ErrBadConfig, "WithTimeout", d, "want more than 0"))
 			return
 		}
 		c.timeout = d
@@ -87,16 +94,15 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithScrapeTimeout is the longest a scrape of the clients takes, their
-// jobs' scrape_timeout (default DefaultScrapeTimeout, Prometheus' own
-// default). A scrape's samples carry the time the scrape started but are
+// jobs' scrape_timeout (default 10 s, Prometheus' own default). A scrape's samples carry the time the scrape started but are
 // stored when it ends, so each Collect reads this much of the past again and
 // counts the samples it has not counted yet. Any clock skew between this
 // process and Prometheus should fit in it too. Zero is allowed: samples that
 // arrive late are then missed.
 func WithScrapeTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c *settings) {
 		if d < 0 {
-			c.errs = append(c.errs, fmt.Errorf("ninelives: WithScrapeTimeout: timeout %v, want 0 or more", d))
+			c.errs = append(c.errs, config.Errorf(ErrBadConfig, "WithScrapeTimeout", d, "want 0 or more"))
 			return
 		}
 		c.scrapeTimeout = d
@@ -106,9 +112,9 @@ func WithScrapeTimeout(d time.Duration) Option {
 // WithHTTPClient sets the client of the queries, for TLS or a proxy (default:
 // a client of the source's own, whose idle connections Close releases).
 func WithHTTPClient(client *http.Client) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c *settings) {
 		if client == nil {
-			c.errs = append(c.errs, errors.New("ninelives: WithHTTPClient: the client is nil"))
+			c.errs = append(c.errs, config.Errorf(ErrBadConfig, "WithHTTPClient", nil, "the client is nil"))
 			return
 		}
 		c.client = client
@@ -118,16 +124,14 @@ func WithHTTPClient(client *http.Client) Option {
 // WithHeader adds a header to every query, such as Authorization or a
 // tenant's X-Scope-OrgID.
 func WithHeader(key, value string) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c *settings) {
 		if key == "" || !validHeaderName(key) {
-			c.errs = append(c.errs, fmt.Errorf("ninelives: WithHeader: header name %q is not a valid HTTP header name", key))
+			c.errs = append(c.errs, config.Errorf(ErrBadConfig, "WithHeader", key, "not a valid HTTP header name"))
 			return
 		}
-		for _, r := range value {
-			if r == '\r' || r == '\n' || r == 0 {
-				c.errs = append(c.errs, fmt.Errorf("ninelives: WithHeader(%q): the value holds a line break or NUL", key))
-				return
-			}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			c.errs = append(c.errs, config.Errorf(ErrBadConfig, fmt.Sprintf("WithHeader(%q)", key), nil, "the value holds a line break or NUL"))
+			return
 		}
 		c.header.Add(textproto.CanonicalMIMEHeaderKey(key), value)
 	})
@@ -151,8 +155,8 @@ func validHeaderName(s string) bool {
 // RoleStats.Errors (default telemetry.DefaultErrorCodes, as the telemetry
 // Source counts them). Every code is still counted in RoleStats.Codes.
 func WithErrorCodes(cs ...codes.Code) Option {
-	return optionFunc(func(c *config) {
-		e, err := telemetry.NewErrorCodes(cs...)
+	return optionFunc(func(c *settings) {
+		e, err := errcodes.New(ErrBadConfig, "WithErrorCodes", cs)
 		if err != nil {
 			c.errs = append(c.errs, err)
 			return
@@ -166,9 +170,9 @@ func WithErrorCodes(cs ...codes.Code) Option {
 // (within the scrape timeout): it is for tests that need to know the
 // windows' bounds, not for a fake clock.
 func WithClock(now func() time.Time) Option {
-	return optionFunc(func(c *config) {
+	return optionFunc(func(c *settings) {
 		if now == nil {
-			c.errs = append(c.errs, errors.New("ninelives: WithClock: the clock is nil"))
+			c.errs = append(c.errs, config.Errorf(ErrBadConfig, "WithClock", nil, "the clock is nil"))
 			return
 		}
 		c.now = now

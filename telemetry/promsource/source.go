@@ -15,43 +15,33 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-// The series the source reads, as telemetry.NewPrometheus names them.
+// The series the source reads, as promexport names them.
 const (
-	MetricCalls       = "ninelives_rpc_calls_total"
-	MetricBuckets     = "ninelives_rpc_duration_seconds_bucket"
-	MetricSum         = "ninelives_rpc_duration_seconds_sum"
-	MetricComparisons = "ninelives_shadow_comparisons_total"
-	MetricDropped     = "ninelives_shadow_dropped_total"
-	MetricWeight      = "ninelives_split_weight"
-	MetricFallbacks   = "ninelives_split_fallbacks_total"
-	MetricDecisions   = "ninelives_sentinel_decisions_total"
+	metricCalls       = "ninelives_rpc_calls_total"
+	metricBuckets     = "ninelives_rpc_duration_seconds_bucket"
+	metricSum         = "ninelives_rpc_duration_seconds_sum"
+	metricComparisons = "ninelives_shadow_comparisons_total"
+	metricFallbacks   = "ninelives_split_fallbacks_total"
 )
 
-// The labels the source reads, as telemetry.NewPrometheus names the
-// attributes.
+// The labels the source reads, as promexport names the attributes.
 const (
-	LabelVersion      = "ninelives_version"
-	LabelRole         = "ninelives_role"
-	LabelMethod       = "rpc_method"
-	LabelStatusCode   = "rpc_grpc_status_code"
-	LabelShadowResult = "ninelives_shadow_result"
-	LabelShadowReason = "ninelives_shadow_reason"
-	LabelAction       = "ninelives_sentinel_action"
+	labelVersion      = "ninelives_version"
+	labelRole         = "ninelives_role"
+	labelStatusCode   = "rpc_grpc_status_code"
+	labelShadowResult = "ninelives_shadow_result"
 )
 
-// lookback is how far back a weight stays current, Prometheus' default
-// lookback delta; forgetAfter is how long the source remembers a series
-// that has no new sample.
-const (
-	lookback    = 5 * time.Minute
-	forgetAfter = time.Hour
-)
+// forgetAfter is how long the source remembers a series that has no new
+// sample.
+const forgetAfter = time.Hour
 
 // Source is a telemetry.MetricSource that reads the figures of the ninelives
-// clients Prometheus scrapes: the series telemetry.NewPrometheus exports,
+// clients Prometheus scrapes: the series promexport exports,
 // summed over every scraped client that the selector lets through (see
 // WithSelector), into the same per-version windows as the telemetry
 // Source's.
@@ -67,7 +57,7 @@ type Source struct {
 	endpoint string // …/api/v1/query
 	client   *http.Client
 	own      bool // the client is the source's own
-	cfg      config
+	cfg      settings
 	selector string // {__name__=~"…",matchers}
 
 	mu     sync.Mutex // serialises Collect; guards everything below
@@ -79,20 +69,10 @@ type Source struct {
 
 // seriesState is the last sample of a series that the source counted. t is
 // math.MinInt64 for a value read as of the origin, whose own time is unknown;
-// seen is the sample's time, or the origin's, for the lookback of weights.
-// A weight series keeps its version.
+// seen is the sample's time, or the origin's, for forgetting the series.
 type seriesState struct {
 	t, seen int64
 	v       float64
-	weight  bool
-	version string
-}
-
-func newState(labels map[string]string) *seriesState {
-	if labels["__name__"] == MetricWeight {
-		return &seriesState{weight: true, version: labels[LabelVersion]}
-	}
-	return &seriesState{}
 }
 
 var _ telemetry.MetricSource = (*Source)(nil)
@@ -102,18 +82,11 @@ var _ telemetry.MetricSource = (*Source)(nil)
 // first window starts now: what Prometheus saw before is not counted. It
 // makes no request before the first Collect.
 func NewSource(promURL string, opts ...Option) (*Source, error) {
-	u, err := url.Parse(promURL)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("ninelives: Prometheus URL %q: %w", promURL, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("ninelives: Prometheus URL %q: scheme %q, want http or https", promURL, u.Scheme)
-	case u.Host == "":
-		return nil, fmt.Errorf("ninelives: Prometheus URL %q has no host", promURL)
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("ninelives: Prometheus URL %q: want no query or fragment", promURL)
+	u, err := parseURL(promURL)
+	if err != nil {
+		return nil, err
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newSettings(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +98,7 @@ func NewSource(promURL string, opts ...Option) (*Source, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/query"
 	u.RawPath = ""
 	s.endpoint = u.String()
-	names := []string{MetricCalls, MetricBuckets, MetricSum, MetricComparisons, MetricDropped, MetricWeight, MetricFallbacks, MetricDecisions}
+	names := []string{metricCalls, metricBuckets, metricSum, metricComparisons, metricFallbacks}
 	parts := []string{`__name__=~"` + strings.Join(names, "|") + `"`}
 	for _, m := range cfg.matchers {
 		parts = append(parts, m.String())
@@ -136,11 +109,25 @@ func NewSource(promURL string, opts ...Option) (*Source, error) {
 	return s, nil
 }
 
-// IsError reports whether the source counts code as an error.
-func (s *Source) IsError(code codes.Code) bool { return s.cfg.errorCodes.Has(code) }
-
-// Selector is the PromQL selector of the source's queries.
-func (s *Source) Selector() string { return s.selector }
+// parseURL checks the URL of a Prometheus server: http or https, a host, no
+// query or fragment.
+func parseURL(promURL string) (*url.URL, error) {
+	bad := func(format string, args ...any) error {
+		return config.Errorf(ErrBadConfig, "promURL", promURL, format, args...)
+	}
+	u, err := url.Parse(promURL)
+	switch {
+	case err != nil:
+		return nil, &config.Error{Kind: ErrBadConfig, Field: "promURL", Value: promURL, Err: err}
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, bad("scheme %q, want http or https", u.Scheme)
+	case u.Host == "":
+		return nil, bad("no host")
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, bad("want no query or fragment")
+	}
+	return u, nil
+}
 
 // Close releases the idle connections of the source's own HTTP client (not
 // those of a client given with WithHTTPClient). The source still works
@@ -181,7 +168,7 @@ func (s *Source) Collect(ctx context.Context) (*telemetry.Window, error) {
 		return nil, err
 	}
 	c := s.count(base, got)
-	w, err := s.window(c, now)
+	w, err := s.window(c)
 	if err != nil {
 		return nil, &QueryError{URL: s.endpoint, Query: expr, Time: now, Err: err}
 	}
@@ -233,9 +220,7 @@ func (s *Source) count(base, got []series) counted {
 		}
 		k := seriesKey(ser.labels)
 		if state(k) == nil {
-			st := newState(ser.labels)
-			st.t, st.seen, st.v = math.MinInt64, originMs, ser.samples[0].v
-			c.states[k] = st
+			c.states[k] = &seriesState{t: math.MinInt64, seen: originMs, v: ser.samples[0].v}
 		}
 	}
 	for _, ser := range got {
@@ -250,7 +235,7 @@ func (s *Source) count(base, got []series) counted {
 				continue // counted before
 			}
 			if st == nil {
-				st = newState(ser.labels)
+				st = &seriesState{}
 				c.states[k] = st
 				if smp.t > originMs {
 					c.deltas[k] += smp.v
@@ -296,21 +281,23 @@ func histKey(labels map[string]string) string {
 	return seriesKey(rest)
 }
 
-// window builds the window of a Collect's increases and the weights current
-// at now.
-func (s *Source) window(c counted, now time.Time) (*telemetry.Window, error) {
+// histSeries is one latency histogram series of a window: the increases of
+// its buckets and of its sum.
+type histSeries struct {
+	version, role string
+	cum           []bucketCount
+	sum           float64
+}
+
+// window builds the window of a Collect's increases.
+func (s *Source) window(c counted) (*telemetry.Window, error) {
 	w := &telemetry.Window{}
-	type histSeries struct {
-		version, role string
-		cum           []bucketCount
-		sum           float64
-	}
 	hists := map[string]*histSeries{}
 	histOf := func(l map[string]string) *histSeries {
 		k := histKey(l)
 		h := hists[k]
 		if h == nil {
-			h = &histSeries{version: l[LabelVersion], role: l[LabelRole]}
+			h = &histSeries{version: l[labelVersion], role: l[labelRole]}
 			hists[k] = h
 		}
 		return h
@@ -320,65 +307,76 @@ func (s *Source) window(c counted, now time.Time) (*telemetry.Window, error) {
 		if !ok {
 			continue
 		}
+		var err error
 		switch l["__name__"] {
-		case MetricCalls:
-			n := int64(math.Round(d))
-			if n == 0 {
-				continue
-			}
-			cs, err := strconv.ParseUint(l[LabelStatusCode], 10, 32)
-			if err != nil {
-				return nil, fmt.Errorf("series %s: label %s = %q is not a status code", describe(l), LabelStatusCode, l[LabelStatusCode])
-			}
-			code := codes.Code(cs)
-			r := w.MutableVersion(l[LabelVersion]).MutableRole(balancer.Role(l[LabelRole]))
-			r.Calls += n
-			if r.Codes == nil {
-				r.Codes = map[codes.Code]int64{}
-			}
-			r.Codes[code] += n
-			if s.IsError(code) {
-				r.Errors += n
-			}
-		case MetricBuckets:
-			le, err := strconv.ParseFloat(l["le"], 64)
-			if err != nil || math.IsNaN(le) {
+		case metricCalls:
+			err = s.addCalls(w, l, d)
+		case metricBuckets:
+			le, perr := strconv.ParseFloat(l["le"], 64)
+			if perr != nil || math.IsNaN(le) {
 				return nil, fmt.Errorf("series %s: label le = %q is not a bucket bound", describe(l), l["le"])
 			}
 			h := histOf(l)
 			h.cum = append(h.cum, bucketCount{le: le, count: d})
-		case MetricSum:
+		case metricSum:
+			if math.IsNaN(d) {
+				return nil, fmt.Errorf("series %s: the sum grew by NaN", describe(l))
+			}
 			histOf(l).sum += d
-		case MetricComparisons:
-			if n := int64(math.Round(d)); n != 0 {
-				v := w.MutableVersion(l[LabelVersion])
-				if v.Shadow == nil {
-					v.Shadow = map[string]int64{}
-				}
-				v.Shadow[l[LabelShadowResult]] += n
-			}
-		case MetricFallbacks:
-			if n := int64(math.Round(d)); n != 0 {
-				w.MutableVersion(l[LabelVersion]).Fallbacks += n
-			}
-		case MetricDropped:
-			if n := int64(math.Round(d)); n != 0 {
-				if w.ShadowDropped == nil {
-					w.ShadowDropped = map[string]int64{}
-				}
-				w.ShadowDropped[l[LabelShadowReason]] += n
-			}
-		case MetricDecisions:
-			if n := int64(math.Round(d)); n != 0 {
-				if w.Decisions == nil {
-					w.Decisions = map[string]int64{}
-				}
-				w.Decisions[l[LabelAction]] += n
-			}
+		case metricComparisons, metricFallbacks:
+			addCount(w, l, d)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	// One histogram per version and role from the series of every method,
-	// code and client.
+	addLatencies(w, hists)
+	return w, nil
+}
+
+// addCalls adds the calls of a series of the calls counter.
+func (s *Source) addCalls(w *telemetry.Window, l map[string]string, d float64) error {
+	n := int64(math.Round(d))
+	if n == 0 {
+		return nil
+	}
+	cs, err := strconv.ParseUint(l[labelStatusCode], 10, 32)
+	if err != nil {
+		return fmt.Errorf("series %s: label %s = %q is not a status code", describe(l), labelStatusCode, l[labelStatusCode])
+	}
+	code := codes.Code(cs)
+	r := w.MutableVersion(l[labelVersion]).MutableRole(balancer.Role(l[labelRole]))
+	r.Calls += n
+	if r.Codes == nil {
+		r.Codes = map[codes.Code]int64{}
+	}
+	r.Codes[code] += n
+	if s.cfg.errorCodes.Has(code) {
+		r.Errors += n
+	}
+	return nil
+}
+
+// addCount adds a series of the comparisons or the fallbacks counter.
+func addCount(w *telemetry.Window, l map[string]string, d float64) {
+	n := int64(math.Round(d))
+	if n == 0 {
+		return
+	}
+	v := w.MutableVersion(l[labelVersion])
+	if l["__name__"] == metricFallbacks {
+		v.Fallbacks += n
+		return
+	}
+	if v.Shadow == nil {
+		v.Shadow = map[string]int64{}
+	}
+	v.Shadow[l[labelShadowResult]] += n
+}
+
+// addLatencies sets one histogram per version and role from the series of
+// every method, code and client.
+func addLatencies(w *telemetry.Window, hists map[string]*histSeries) {
 	type vr struct{ version, role string }
 	byRole := map[vr]*expHist{}
 	for _, h := range hists {
@@ -394,46 +392,9 @@ func (s *Source) window(c counted, now time.Time) (*telemetry.Window, error) {
 		e.add(h.cum, h.sum)
 	}
 	for k, e := range byRole {
-		hist := e.histogram()
-		if hist.Empty() {
-			continue
+		if hist := e.histogram(); !hist.Empty() {
+			w.MutableVersion(k.version).MutableRole(balancer.Role(k.role)).Latency = hist
 		}
-		if err := hist.Validate(); err != nil {
-			return nil, fmt.Errorf("latency of version %q, role %q: %w", k.version, k.role, err)
-		}
-		w.MutableVersion(k.version).MutableRole(balancer.Role(k.role)).Latency = hist
-	}
-	s.weights(w, c, now)
-	return w, nil
-}
-
-// weights sets the weights of the window: per version, the latest sample
-// within Prometheus' lookback, over every client's series (at a tie, the
-// larger weight).
-func (s *Source) weights(w *telemetry.Window, c counted, now time.Time) {
-	since := now.Add(-lookback).UnixMilli()
-	latest := map[string]int64{}
-	visit := func(st *seriesState) {
-		if !st.weight || st.seen < since {
-			return
-		}
-		v, bp := st.version, int64(math.Round(st.v))
-		if t, ok := latest[v]; ok && (t > st.seen || (t == st.seen && w.Weights[v] >= bp)) {
-			return // an older sample, or a tie: the larger weight
-		}
-		latest[v] = st.seen
-		if w.Weights == nil {
-			w.Weights = map[string]int64{}
-		}
-		w.Weights[v] = bp
-	}
-	for k, st := range s.known {
-		if _, fresh := c.states[k]; !fresh {
-			visit(st)
-		}
-	}
-	for _, st := range c.states {
-		visit(st)
 	}
 }
 

@@ -20,12 +20,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 	"github.com/ninelives-go/ninelives/telemetry"
+	"github.com/ninelives-go/ninelives/telemetry/promexport"
 )
 
 // Recipe is what differs between the cookbook's programs.
@@ -88,7 +89,7 @@ type Env struct {
 	Fleet   *demoserver.Fleet
 	Split   *balancer.Split
 	Conn    *grpc.ClientConn
-	Shadow  *interceptor.Shadow
+	Shadow  *shadow.Interceptor
 	Metrics *telemetry.Metrics
 	Clock   *Clock
 }
@@ -121,8 +122,8 @@ type Result struct {
 // ShadowFigures are the shadow interceptor's figures, mismatch samples and
 // learned noisy fields.
 type ShadowFigures struct {
-	Stats       interceptor.ShadowStats
-	Mismatches  []interceptor.Mismatch
+	Stats       shadow.Stats
+	Mismatches  []shadow.Mismatch
 	NoisyFields map[string][]string
 }
 
@@ -246,9 +247,9 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 		return nil, err
 	}
 	mpOpts := []sdkmetric.Option{src.Option()}
-	var prom *telemetry.Prometheus
+	var prom *promexport.Exporter
 	if opts.MetricsAddr != "" {
-		if prom, err = telemetry.NewPrometheus(nil); err != nil {
+		if prom, err = promexport.New(nil); err != nil {
 			return nil, err
 		}
 		mpOpts = append(mpOpts, prom.Option())
@@ -265,7 +266,7 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 	}
 	defer stopInstr()
 
-	env.Shadow, err = interceptor.NewShadow(interceptor.ShadowConfig{
+	env.Shadow, err = shadow.New(shadow.Config{
 		Candidate:    rc.Candidate,
 		Baseline:     rc.Baseline,
 		Rate:         rc.ShadowRate,

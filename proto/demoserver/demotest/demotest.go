@@ -8,10 +8,14 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/call"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 )
 
@@ -84,4 +88,26 @@ func WaitFleetReady(t testing.TB, split *balancer.Split, f *demoserver.Fleet) {
 		want[v] = len(f.Servers(v))
 	}
 	WaitReady(t, split, want)
+}
+
+// Settle waits until the channel's own picker has every READY endpoint of
+// the split: the split can report an endpoint READY a moment before the
+// channel picks with the new picker. It probes each endpoint with a method
+// the servers do not have, so no server counts the probe, and with the
+// warm-up role, so no shadow copies it.
+func Settle(t testing.TB, cc *grpc.ClientConn, split *balancer.Split) {
+	t.Helper()
+	for _, addr := range split.ReadyEndpoints("") {
+		ctx := call.WithRole(call.ForceEndpoint(context.Background(), addr), call.Warmup)
+		for i := 0; ; i++ {
+			err := cc.Invoke(ctx, "/ninelives.demo.v1.DemoService/Probe", &emptypb.Empty{}, &emptypb.Empty{})
+			if status.Code(err) == codes.Unimplemented {
+				break
+			}
+			if i == 1000 {
+				t.Fatalf("endpoint %s: %v", addr, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
 }

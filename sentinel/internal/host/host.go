@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 )
 
 // Warmup is one warm-up at a time, run on a goroutine of its own. It is
@@ -23,8 +23,8 @@ type Warmup struct {
 // result to finish on the warm-up's goroutine. ctx's values carry over,
 // its end does not. A warm-up that panics finishes with an error.
 func (w *Warmup) Start(ctx context.Context, timeout time.Duration, version string,
-	warm func(context.Context, string) (*interceptor.WarmupReport, error),
-	finish func(*interceptor.WarmupReport, error)) {
+	warm func(context.Context, string) (*warmup.Report, error),
+	finish func(*warmup.Report, error)) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	done := make(chan struct{})
 	w.cancel, w.done = cancel, done
@@ -36,7 +36,7 @@ func (w *Warmup) Start(ctx context.Context, timeout time.Duration, version strin
 }
 
 // run calls the user's warm-up, turning a panic into an error.
-func run(ctx context.Context, warm func(context.Context, string) (*interceptor.WarmupReport, error), version string) (rep *interceptor.WarmupReport, err error) {
+func run(ctx context.Context, warm func(context.Context, string) (*warmup.Report, error), version string) (rep *warmup.Report, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			rep, err = nil, fmt.Errorf("ninelives: the warm-up of %q panicked: %v", version, p)

@@ -10,23 +10,23 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/ninelives-go/ninelives/interceptor"
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel/internal/host"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type result struct {
-	rep *interceptor.WarmupReport
+	rep *warmup.Report
 	err error
 }
 
 func TestWarmupTurnsAPanicIntoAnError(t *testing.T) {
 	var w host.Warmup
 	got := make(chan result, 1)
-	w.Start(context.Background(), time.Minute, "green", func(context.Context, string) (*interceptor.WarmupReport, error) {
+	w.Start(context.Background(), time.Minute, "green", func(context.Context, string) (*warmup.Report, error) {
 		panic("boom")
-	}, func(rep *interceptor.WarmupReport, err error) { got <- result{rep, err} })
+	}, func(rep *warmup.Report, err error) { got <- result{rep, err} })
 	<-w.Done()
 	r := <-got
 	assert.Nil(t, r.rep)
@@ -42,11 +42,11 @@ func TestWarmupStopEndsItAndOutlivesItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	got := make(chan result, 1)
-	w.Start(ctx, time.Minute, "green", func(ctx context.Context, _ string) (*interceptor.WarmupReport, error) {
+	w.Start(ctx, time.Minute, "green", func(ctx context.Context, _ string) (*warmup.Report, error) {
 		close(started)
 		<-ctx.Done()
 		return nil, ctx.Err()
-	}, func(rep *interceptor.WarmupReport, err error) { got <- result{rep, err} })
+	}, func(rep *warmup.Report, err error) { got <- result{rep, err} })
 	<-started
 	cancel() // the tick's context ends; the warm-up goes on
 	assert.True(t, w.Running())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,13 +18,18 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
-// Binary is where Debian's package puts the server.
-const Binary = "/usr/bin/prometheus"
+// defaultBinary is where Debian's package puts the server.
+const defaultBinary = "/usr/bin/prometheus"
 
-// InstallScript installs Binary, relative to the repository's root.
-const InstallScript = "scripts/install-prometheus.sh"
+// installScript installs defaultBinary, relative to the repository's root.
+const installScript = "scripts/install-prometheus.sh"
+
+// errBadConfig is the kind of the errors of a bad Config.
+var errBadConfig = errors.New("ninelives: bad promtest config")
 
 // startTimeout bounds the wait for a new server to be ready; stopTimeout the
 // wait for it to exit before it is killed.
@@ -45,7 +51,8 @@ type Config struct {
 	ScrapeInterval time.Duration
 	// Flags are more command-line flags, such as "--query.max-samples=10".
 	Flags []string
-	// Binary is the server to run (default Binary).
+	// Binary is the server to run (default /usr/bin/prometheus, where
+	// Debian's package puts it).
 	Binary string
 }
 
@@ -67,7 +74,7 @@ type Server struct {
 // ready. When the binary is missing, the error says how to install it.
 func Start(dir string, cfg Config) (*Server, error) {
 	if cfg.Binary == "" {
-		cfg.Binary = Binary
+		cfg.Binary = defaultBinary
 	}
 	if cfg.Job == "" {
 		cfg.Job = "ninelives"
@@ -78,15 +85,15 @@ func Start(dir string, cfg Config) (*Server, error) {
 	if cfg.ScrapeInterval < time.Millisecond || cfg.ScrapeInterval%time.Millisecond != 0 {
 		// The configuration holds whole milliseconds: anything else would be
 		// written as another interval, "0ms" under one millisecond.
-		return nil, fmt.Errorf("ninelives: promtest: ScrapeInterval = %v, want a whole number of milliseconds, at least 1ms", cfg.ScrapeInterval)
+		return nil, config.Errorf(errBadConfig, "ScrapeInterval", cfg.ScrapeInterval, "want a whole number of milliseconds, at least 1ms")
 	}
 	for i, t := range cfg.Targets {
 		if _, _, err := net.SplitHostPort(t); err != nil {
-			return nil, fmt.Errorf("ninelives: promtest: Targets[%d] = %q, want host:port: %v", i, t, err)
+			return nil, config.Errorf(errBadConfig, fmt.Sprintf("Targets[%d]", i), t, "want host:port: %v", err)
 		}
 	}
 	if _, err := os.Stat(cfg.Binary); err != nil {
-		return nil, fmt.Errorf("ninelives: promtest: Prometheus is not installed at %s (%v); run %s as root, or make test, to install Debian's prometheus", cfg.Binary, err, InstallScript)
+		return nil, fmt.Errorf("ninelives: promtest: Prometheus is not installed at %s (%v); run %s as root, or make test, to install Debian's prometheus", cfg.Binary, err, installScript)
 	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, configYAML(cfg), 0o644); err != nil {
@@ -202,9 +209,6 @@ func (s *Server) ready() bool {
 // URL is the server's base URL, "http://127.0.0.1:port".
 func (s *Server) URL() string { return s.url }
 
-// Log is what the server has written to its output so far.
-func (s *Server) Log() string { return s.log.String() }
-
 // Stop stops the server (SIGTERM, then SIGKILL after 10 s) and waits for it
 // to exit. It may be called more than once.
 func (s *Server) Stop() {
@@ -224,19 +228,19 @@ func (s *Server) Stop() {
 	})
 }
 
-// Value evaluates expr at now and returns its value: the value of a
+// value evaluates expr at now and returns its value: the value of a
 // scalar, or of a vector's single sample. ok is false when the vector is
-// empty.
-func (s *Server) Value(ctx context.Context, expr string) (v float64, ok bool, err error) {
+// empty. Its errors name the query; WaitValue adds the package's prefix.
+func (s *Server) value(ctx context.Context, expr string) (v float64, ok bool, err error) {
 	form := url.Values{"query": {expr}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/api/v1/query", strings.NewReader(form.Encode()))
 	if err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("query %s: %w", expr, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, false, fmt.Errorf("ninelives: promtest: query %s: %w", expr, err)
+		return 0, false, fmt.Errorf("query %s: %w", expr, err)
 	}
 	defer resp.Body.Close()
 	var ar struct {
@@ -248,38 +252,38 @@ func (s *Server) Value(ctx context.Context, expr string) (v float64, ok bool, er
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&ar); err != nil {
-		return 0, false, fmt.Errorf("ninelives: promtest: query %s: HTTP %d: %w", expr, resp.StatusCode, err)
+		return 0, false, fmt.Errorf("query %s: HTTP %d: %w", expr, resp.StatusCode, err)
 	}
 	if ar.Status != "success" {
-		return 0, false, fmt.Errorf("ninelives: promtest: query %s: %s", expr, ar.Error)
+		return 0, false, fmt.Errorf("query %s: %s", expr, ar.Error)
 	}
 	var pair [2]any
 	switch ar.Data.ResultType {
 	case "scalar":
 		if err := json.Unmarshal(ar.Data.Result, &pair); err != nil {
-			return 0, false, err
+			return 0, false, fmt.Errorf("query %s: the scalar: %w", expr, err)
 		}
 	case "vector":
 		var vec []struct {
 			Value [2]any `json:"value"`
 		}
 		if err := json.Unmarshal(ar.Data.Result, &vec); err != nil {
-			return 0, false, err
+			return 0, false, fmt.Errorf("query %s: the vector: %w", expr, err)
 		}
 		if len(vec) == 0 {
 			return 0, false, nil
 		}
 		if len(vec) > 1 {
-			return 0, false, fmt.Errorf("ninelives: promtest: query %s has %d series, want one (wrap it in sum)", expr, len(vec))
+			return 0, false, fmt.Errorf("query %s has %d series, want one (wrap it in sum)", expr, len(vec))
 		}
 		pair = vec[0].Value
 	default:
-		return 0, false, fmt.Errorf("ninelives: promtest: query %s gives a %s, want a scalar or a vector", expr, ar.Data.ResultType)
+		return 0, false, fmt.Errorf("query %s gives a %s, want a scalar or a vector", expr, ar.Data.ResultType)
 	}
 	str, _ := pair[1].(string)
 	v, err = strconv.ParseFloat(str, 64)
 	if err != nil {
-		return 0, false, fmt.Errorf("ninelives: promtest: query %s: value %q: %w", expr, str, err)
+		return 0, false, fmt.Errorf("query %s: value %q: %w", expr, str, err)
 	}
 	return v, true, nil
 }
@@ -293,7 +297,7 @@ func (s *Server) WaitValue(ctx context.Context, expr string, want float64) error
 		lastErr error
 	)
 	for {
-		v, ok, err := s.Value(ctx, expr)
+		v, ok, err := s.value(ctx, expr)
 		if err == nil && ok && v == want {
 			return nil
 		}

@@ -1,4 +1,4 @@
-package promtest_test
+package promtest
 
 import (
 	"context"
@@ -13,15 +13,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-
-	"github.com/ninelives-go/ninelives/telemetry/promsource/promtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestServerScrapesItsTargets(t *testing.T) {
 	var n atomic.Int64
-	target, err := promtest.NewTarget()
+	target, err := NewTarget()
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, target.Close()) }()
 	target.Set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -30,7 +28,7 @@ func TestServerScrapesItsTargets(t *testing.T) {
 	n.Store(41)
 
 	dir := t.TempDir()
-	srv, err := promtest.Start(dir, promtest.Config{
+	srv, err := Start(dir, Config{
 		Targets:        []string{target.Addr()},
 		Job:            "demo",
 		ScrapeInterval: 100 * time.Millisecond,
@@ -45,22 +43,22 @@ func TestServerScrapesItsTargets(t *testing.T) {
 	require.NoError(t, srv.WaitValue(ctx, `demo_total{job="demo"}`, 41))
 	n.Store(42)
 	require.NoError(t, srv.WaitValue(ctx, `demo_total{job="demo"}`, 42))
-	v, ok, err := srv.Value(ctx, `up{job="demo"}`)
+	v, ok, err := srv.value(ctx, `up{job="demo"}`)
 	require.NoError(t, err)
 	assert.True(t, ok)
 	assert.Equal(t, 1.0, v)
 
-	_, ok, err = srv.Value(ctx, `absent_metric_total`)
+	_, ok, err = srv.value(ctx, `absent_metric_total`)
 	require.NoError(t, err)
 	assert.False(t, ok, "an empty vector")
-	_, _, err = srv.Value(ctx, `sum(`)
+	_, _, err = srv.value(ctx, `sum(`)
 	assert.ErrorContains(t, err, "parse error")
 
 	// Without a handler the target serves no metrics: the series goes
 	// stale and the target stays up.
 	target.Set(nil)
 	require.NoError(t, srv.WaitValue(ctx, `count(demo_total{job="demo"}) or vector(0)`, 0))
-	v, _, err = srv.Value(ctx, `up{job="demo"}`)
+	v, _, err = srv.value(ctx, `up{job="demo"}`)
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, v)
 
@@ -71,35 +69,35 @@ func TestServerScrapesItsTargets(t *testing.T) {
 
 	srv.Stop()
 	srv.Stop() // twice is fine
-	_, _, err = srv.Value(ctx, "up")
+	_, _, err = srv.value(ctx, "up")
 	assert.Error(t, err, "the server is gone")
 }
 
 func TestStartWithoutTheBinaryNamesTheInstallScript(t *testing.T) {
-	_, err := promtest.Start(t.TempDir(), promtest.Config{Binary: "/nonexistent/prometheus"})
+	_, err := Start(t.TempDir(), Config{Binary: "/nonexistent/prometheus"})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), promtest.InstallScript)
+	assert.Contains(t, err.Error(), installScript)
 	assert.Contains(t, err.Error(), "/nonexistent/prometheus")
 }
 
 func TestStartRejectsBadConfig(t *testing.T) {
-	_, err := promtest.Start(t.TempDir(), promtest.Config{Targets: []string{"no-port"}})
-	assert.ErrorContains(t, err, `Targets[0] = "no-port"`)
+	_, err := Start(t.TempDir(), Config{Targets: []string{"no-port"}})
+	assert.ErrorContains(t, err, `ninelives: bad promtest config: Targets[0] = "no-port": want host:port: `)
 	// Prometheus takes whole milliseconds: anything else would be written
 	// as another interval ("0ms" under one millisecond), so it is refused.
 	for _, d := range []time.Duration{-time.Second, time.Nanosecond, 999 * time.Microsecond, 1500 * time.Microsecond} {
 		dir := t.TempDir()
-		srv, err := promtest.Start(dir, promtest.Config{ScrapeInterval: d})
+		srv, err := Start(dir, Config{ScrapeInterval: d})
 		if srv != nil {
 			srv.Stop()
 		}
-		assert.ErrorContains(t, err, "ScrapeInterval = "+d.String()+", want a whole number of milliseconds, at least 1ms", d)
+		assert.EqualError(t, err, "ninelives: bad promtest config: ScrapeInterval = "+d.String()+": want a whole number of milliseconds, at least 1ms", d)
 		assert.NoFileExists(t, filepath.Join(dir, "prometheus.yml"), "refused before anything is written")
 	}
 }
 
 func TestStartReportsAServerThatExits(t *testing.T) {
-	_, err := promtest.Start(t.TempDir(), promtest.Config{Flags: []string{"--no-such-flag"}})
+	_, err := Start(t.TempDir(), Config{Flags: []string{"--no-such-flag"}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "exited before it was ready")
 	assert.Contains(t, err.Error(), "no-such-flag", "the server's own message")

@@ -1,0 +1,196 @@
+package shadow_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	. "github.com/ninelives-go/ninelives/interceptor/shadow"
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+)
+
+// benchClient dials the fleet with every primary on stable, with the
+// shadow's interceptors if s is not nil.
+func benchClient(b *testing.B, f *demoserver.Fleet, s *Interceptor) demov1.DemoServiceClient {
+	b.Helper()
+	var specs []demoserver.VersionSpec
+	for _, v := range f.Versions() {
+		specs = append(specs, demoserver.VersionSpec{Version: v, Count: len(f.Servers(v))})
+	}
+	return benchClientOf(b, f.Target(), specs, s)
+}
+
+// benchClientOf is benchClient for a fleet known by its target and specs,
+// such as one in another process.
+func benchClientOf(b *testing.B, target string, specs []demoserver.VersionSpec, s *Interceptor) demov1.DemoServiceClient {
+	b.Helper()
+	var ws []balancer.Weight
+	want := map[string]int{}
+	for _, sp := range specs {
+		w := 0
+		if sp.Version == "stable" {
+			w = balancer.TotalWeight
+		}
+		ws = append(ws, balancer.Weight{Version: sp.Version, Weight: w})
+		want[sp.Version] = sp.Count
+	}
+	split := balancer.MustSplit(ws...)
+	opts := []grpc.DialOption{balancer.WithSplit(split)}
+	if s != nil {
+		opts = append(opts,
+			grpc.WithChainUnaryInterceptor(s.UnaryClientInterceptor()),
+			grpc.WithChainStreamInterceptor(s.StreamClientInterceptor()))
+	}
+	cc := dial(b, target, opts...)
+	connect(b, cc)
+	waitReady(b, split, want)
+	return demov1.NewDemoServiceClient(cc)
+}
+
+func closeShadow(b *testing.B, s *Interceptor) {
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(b, s.Close(ctx))
+}
+
+// BenchmarkUnaryThroughput compares calls/s with the shadow installed at
+// sampling 0 against no interceptor: 64 concurrent callers, 4 servers. The
+// two clients take turns in rounds of 2,000 calls, so both see the same
+// background load.
+func BenchmarkUnaryThroughput(b *testing.B) {
+	f := startFleet(b, spec("stable", 4, demoserver.Faults{}))
+	s, err := New(Config{Candidate: "canary", Rate: 0})
+	require.NoError(b, err)
+	defer closeShadow(b, s)
+	req := &demov1.GetItemRequest{Id: "a"}
+	call := func(c demov1.DemoServiceClient) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := c.GetItem(ctx, req); return err }
+	}
+	demotest.Paired(b, 2000, 64, [2]demotest.Side{
+		{Name: "none", Call: call(benchClient(b, f, nil))},
+		{Name: "shadow_rate_0", Call: call(benchClient(b, f, s))},
+	})
+}
+
+// BenchmarkShadowLatency compares the primary's latency with every call
+// shadowed to a slow candidate (20 ms a call) against no shadowing, under an
+// open load of 1,000 calls/s (each call starts on a fixed schedule, as a
+// service's clients would), 2 stable and 2 canary servers. The servers run
+// in a process of their own, as they would in production, so that the
+// client's costs are the client's alone.
+//
+// A third side, bare_copy, is the floor of any shadowing in the client: after
+// each call it makes the same call again to the candidate on a goroutine of
+// its own and throws the reply away, with nothing compared, no deadline and
+// no bookkeeping. What the shadow costs beyond it is the shadow's own.
+//
+// The sides take turns in rounds of 1,000 calls; after each round of a side
+// that copies, the copies still in flight are waited for, so that they do
+// not load the next side's round. Copies that did not fit in the bound of 64
+// would be dropped (at this rate about 20 are in flight).
+func BenchmarkShadowLatency(b *testing.B) {
+	specs := []demoserver.VersionSpec{
+		spec("stable", 2, demoserver.Faults{}),
+		spec("canary", 2, demoserver.Faults{Latency: 20 * time.Millisecond}),
+	}
+	target := demotest.FleetProcess(b, specs...)
+	s, err := New(Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
+	require.NoError(b, err)
+	req := &demov1.GetItemRequest{Id: "a"}
+	call := func(c demov1.DemoServiceClient) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := c.GetItem(ctx, req); return err }
+	}
+	wait := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(b, s.Wait(ctx))
+	}
+	demotest.PairedLatency(b, 1000, 1000,
+		demotest.Side{Name: "off", Call: call(benchClientOf(b, target, specs, nil))},
+		bareCopy(b, benchClientOf(b, target, specs, nil), req),
+		demotest.Side{Name: "shadow", Call: call(benchClientOf(b, target, specs, s)), After: wait})
+	closeShadow(b, s)
+	st := s.Stats()
+	b.ReportMetric(float64(st.Comparisons[ResultMatch]), "copies-compared")
+}
+
+// bareCopy is the side that copies each call to the canary by hand, at
+// most 64 at a time, and waits for its copies after each round.
+func bareCopy(b *testing.B, c demov1.DemoServiceClient, req *demov1.GetItemRequest) demotest.Side {
+	slots := make(chan struct{}, 64)
+	return demotest.Side{
+		Name: "bare_copy",
+		Call: func(ctx context.Context) error {
+			_, err := c.GetItem(ctx, req)
+			select {
+			case slots <- struct{}{}:
+				go func() {
+					defer func() { <-slots }()
+					if _, err := c.GetItem(balancer.ForceVersion(context.WithoutCancel(ctx), "canary"), &demov1.GetItemRequest{Id: req.Id}); err != nil {
+						b.Error(err)
+					}
+				}()
+			default:
+			}
+			return err
+		},
+		After: func() { // take every slot, then give them back
+			for range cap(slots) {
+				slots <- struct{}{}
+			}
+			for range cap(slots) {
+				<-slots
+			}
+		},
+	}
+}
+
+// BenchmarkShadowOwnCost is the interceptor's own work for one shadowed
+// call, with no network: an invoker that fills in the reply stands for
+// grpc, for the primary and for its copy alike, so what is left is the
+// sampling, the snapshots, the copy's context and the comparison (here a
+// match once served_by and generated_at are ignored).
+func BenchmarkShadowOwnCost(b *testing.B) {
+	s, err := New(Config{Candidate: "canary", Rate: 1, MaxConcurrent: 1 << 16, IgnoreFields: []string{"served_by", "generated_at"}})
+	require.NoError(b, err)
+	defer closeShadow(b, s)
+	unary := s.UnaryClientInterceptor()
+	canned := &demov1.GetItemResponse{
+		Item:        &demov1.Item{Id: "a", Name: "item a", PriceCents: 3197, Tags: []string{"demo", "new"}},
+		ServedBy:    &demov1.ServedBy{Version: "stable", Instance: "stable-0"},
+		GeneratedAt: timestamppb.New(time.Unix(100, 5)),
+	}
+	invoker := func(_ context.Context, _ string, _, reply any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+		proto.Merge(reply.(proto.Message), canned)
+		return nil
+	}
+	req := &demov1.GetItemRequest{Id: "a"}
+	const method = "/ninelives.demo.v1.DemoService/GetItem"
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if err := unary(context.Background(), method, req, &demov1.GetItemResponse{}, nil, invoker); err != nil {
+			b.Fatal(err)
+		}
+		if n++; n%512 == 0 { // keep the copies in flight bounded
+			require.NoError(b, s.Wait(context.Background()))
+		}
+	}
+	require.NoError(b, s.Wait(context.Background()))
+	b.StopTimer()
+	st := s.Stats()
+	if st.Comparisons[ResultMatch] != int64(b.N) {
+		b.Fatalf("%d of %d copies matched: %+v", st.Comparisons[ResultMatch], b.N, st)
+	}
+}

@@ -1,0 +1,160 @@
+package shadow
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+)
+
+// fastEqual is the fast path's verdict on a pair under the ignored paths.
+func fastEqual(t *testing.T, a, b proto.Message, paths [][]string) bool {
+	t.Helper()
+	wa, wb := marshalWire(a), marshalWire(b)
+	require.NotNil(t, wa)
+	require.NotNil(t, wb)
+	defer putWire(wa)
+	defer putWire(wb)
+	trees := ignoreTrees{paths: paths}
+	return equalWire(*wa, *wb, trees.of(a.ProtoReflect().Descriptor()))
+}
+
+// slowEqual is the field walk's verdict: equal once the ignored fields are
+// cleared on both sides.
+func slowEqual(a, b proto.Message, paths [][]string) bool {
+	a, b = proto.Clone(a), proto.Clone(b)
+	clearPaths(a, paths)
+	clearPaths(b, paths)
+	return len(Diff(a, b)) == 0
+}
+
+func TestEqualWire(t *testing.T) {
+	later := func(r *demov1.GetItemResponse) { r.GeneratedAt = timestamppb.New(r.GeneratedAt.AsTime().Add(1)) }
+	cases := []struct {
+		name   string
+		paths  [][]string
+		change func(*demov1.GetItemResponse)
+		want   bool
+	}{
+		{"equal, nothing ignored", nil, func(*demov1.GetItemResponse) {}, true},
+		{"differs, nothing ignored", nil, later, false},
+		{"ignored top-level field", [][]string{{"generated_at"}}, later, true},
+		{"ignored by JSON name", [][]string{{"generatedAt"}}, later, true},
+		{"ignored nested field", [][]string{{"served_by", "instance"}}, func(r *demov1.GetItemResponse) { r.ServedBy.Instance = "canary-0" }, true},
+		{"nested field beside the ignored one", [][]string{{"served_by", "instance"}}, func(r *demov1.GetItemResponse) { r.ServedBy.Version = "canary" }, false},
+		{"ignored field unset on one side", [][]string{{"generated_at"}}, func(r *demov1.GetItemResponse) { r.GeneratedAt = nil }, true},
+		{"other field differs", [][]string{{"generated_at"}, {"served_by"}}, func(r *demov1.GetItemResponse) { r.Item.PriceCents++ }, false},
+		{"repeated field ignored", [][]string{{"item", "tags"}}, func(r *demov1.GetItemResponse) { r.Item.Tags = nil }, true},
+		{"a path that names no field", [][]string{{"no_such_field"}}, later, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := reply()
+			tc.change(b)
+			assert.Equal(t, tc.want, fastEqual(t, reply(), b, tc.paths))
+			assert.Equal(t, tc.want, slowEqual(reply(), b, tc.paths), "the field walk agrees")
+		})
+	}
+
+	// Maps: the entries' values are walked with the path's rest.
+	s1, err := structpb.NewStruct(map[string]any{"a": map[string]any{"at": "1", "n": 1.0}, "b": "x"})
+	require.NoError(t, err)
+	s2, err := structpb.NewStruct(map[string]any{"a": map[string]any{"at": "2", "n": 1.0}, "b": "x"})
+	require.NoError(t, err)
+	deep := [][]string{{"fields", "struct_value", "fields", "string_value"}}
+	assert.True(t, fastEqual(t, s1, s2, deep))
+	assert.False(t, fastEqual(t, s1, s2, nil))
+}
+
+// The fast path may only say "equal" when the field walk would: a
+// deterministic sweep of random pairs, each with a random set of ignored
+// paths.
+func TestEqualWireNeverDisagreesWithTheWalk(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	gen := func() *demov1.GetItemResponse {
+		r := &demov1.GetItemResponse{}
+		if rng.IntN(4) > 0 {
+			r.Item = &demov1.Item{Id: pick("a", "b"), Name: pick("", "n"), PriceCents: int64(rng.IntN(2))}
+			for range rng.IntN(3) {
+				r.Item.Tags = append(r.Item.Tags, pick("x", "y"))
+			}
+		}
+		if rng.IntN(3) > 0 {
+			r.ServedBy = &demov1.ServedBy{Version: pick("stable", "canary"), Instance: pick("", "0", "1")}
+		}
+		if rng.IntN(3) > 0 {
+			r.GeneratedAt = timestamppb.New(time.Unix(100, int64(rng.IntN(2))))
+		}
+		return r
+	}
+	all := [][]string{{"item"}, {"item", "tags"}, {"item", "name"}, {"served_by", "instance"}, {"servedBy"}, {"generated_at"}, {"item", "price_cents", "deeper"}}
+	var fastYes, slowYes int
+	for range 5000 {
+		var paths [][]string
+		for _, p := range all {
+			if rng.IntN(3) == 0 {
+				paths = append(paths, p)
+			}
+		}
+		a, b := gen(), gen()
+		if rng.IntN(2) == 0 {
+			b = proto.Clone(a).(*demov1.GetItemResponse)
+			if b.ServedBy != nil {
+				b.ServedBy.Instance = pick("", "0", "1")
+			}
+		}
+		fast, slow := fastEqual(t, a, b, paths), slowEqual(a, b, paths)
+		if fast && !slow {
+			t.Fatalf("the fast path says equal, the walk does not, ignoring %v:\n%v\n%v", paths, a, b)
+		}
+		if fast {
+			fastYes++
+		}
+		if slow {
+			slowYes++
+		}
+	}
+	t.Logf("equal pairs: %d by the fast path, %d by the walk", fastYes, slowYes)
+	// The fast path settles most of the equal pairs by itself.
+	assert.Greater(t, fastYes, slowYes*9/10, "fast %d of %d equal pairs", fastYes, slowYes)
+}
+
+// A message that cannot be marshalled (a string that is not UTF-8) is
+// kept as a clone, and compared by the field walk.
+func TestSnapshotOfAMessageWithNoWireForm(t *testing.T) {
+	bad := reply()
+	bad.Item.Name = "\xff"
+	p := takeSnapshot(bad)
+	defer p.release()
+	require.Nil(t, p.wire)
+	bad.Item.Name = "changed by its caller"
+	assert.Equal(t, "\xff", p.message().(*demov1.GetItemResponse).GetItem().GetName())
+
+	s, err := New(Config{Candidate: "canary", IgnoreFields: []string{"generated_at"}})
+	require.NoError(t, err)
+	c := &shadowed{s: s, method: "/m"}
+	var d differ
+	other := reply()
+	other.Item.Name = "\xff"
+	other.GeneratedAt = nil
+	c.compare(&d, p, other)
+	assert.Empty(t, d.sorted())
+	other.Item.PriceCents++
+	c.compare(&d, p, other)
+	assert.Equal(t, []string{"item.price_cents"}, d.sorted())
+
+	good := takeSnapshot(reply())
+	defer good.release()
+	require.NotNil(t, good.wire)
+	d = differ{}
+	c.compare(&d, good, other)
+	assert.Equal(t, []string{"item.name", "item.price_cents"}, d.sorted())
+}

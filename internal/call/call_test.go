@@ -1,0 +1,64 @@
+package call
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestEachSetterChangesACopy(t *testing.T) {
+	base := context.Background()
+	assert.Nil(t, From(base))
+	assert.Equal(t, Primary, RoleOf(base), "no info is a primary call")
+
+	ctx := WithStickyKey(WithRole(ForceEndpoint(ForceVersion(base, "canary"), "10.0.0.1:1"), Warmup), "user-1")
+	v, ok := ForcedVersion(ctx)
+	assert.True(t, ok)
+	assert.Equal(t, "canary", v)
+	addr, _ := ForcedEndpoint(ctx)
+	assert.Equal(t, "10.0.0.1:1", addr)
+	assert.Equal(t, Warmup, RoleOf(ctx))
+	assert.Equal(t, Info{Version: "canary", Endpoint: "10.0.0.1:1", Role: Warmup, Sticky: "user-1", HasSticky: true}, *From(ctx))
+
+	plain := ForceVersion(base, "stable")
+	_, ok = ForcedEndpoint(plain)
+	assert.False(t, ok, "a parent's setters do not reach a sibling")
+	assert.Nil(t, RecordFrom(plain))
+}
+
+func TestWithRouteReplacesTheTargetAndKeepsTheStickyKey(t *testing.T) {
+	base := WithStickyKey(ForceEndpoint(WithRole(context.Background(), Warmup), "10.0.0.1:1"), "user-1")
+	ctx, rec := WithRoute(base, Route{Version: "canary", Role: Shadow})
+	require.Same(t, rec, RecordFrom(ctx))
+	assert.Equal(t, Info{Version: "canary", Role: Shadow, Sticky: "user-1", HasSticky: true, Record: rec}, *From(ctx))
+	assert.Equal(t, Warmup, RoleOf(base), "the parent is unchanged")
+
+	kept, other := WithRoute(base, Route{Endpoint: "10.0.0.2:1"})
+	assert.Equal(t, Warmup, RoleOf(kept), "an empty Role keeps the context's")
+	assert.NotSame(t, rec, other, "each route has a record of its own")
+}
+
+func TestRecord(t *testing.T) {
+	_, rec := WithRecord(context.Background())
+	assert.Empty(t, rec.Version())
+	assert.Empty(t, rec.Endpoint())
+	v, e := "canary", "10.0.0.1:1"
+	rec.Store(&v, &e)
+	rec.StoreFallback(true)
+	assert.Equal(t, "canary", rec.Version())
+	assert.Equal(t, "10.0.0.1:1", rec.Endpoint())
+	assert.True(t, rec.Fallback())
+}
+
+// The points are part of the contract: a key keeps its version across
+// processes and releases, so they must never change.
+func TestStickyPointIsStable(t *testing.T) {
+	for key, want := range map[string]uint32{"": 9576, "user-1": 7679, "user-2": 3113, "x": 1737} {
+		assert.Equal(t, want, StickyPoint(key), "%q", key)
+	}
+}
