@@ -19,6 +19,8 @@ type Router interface {
 	Generation() uint64
 }
 
+var _ Router = (*balancer.Split)(nil)
+
 // endpointLister is a Router that knows its versions' endpoints, for the
 // status; *balancer.Split is one.
 type endpointLister interface {

@@ -60,14 +60,12 @@
 // the product is a supermartingale and the test fails a candidate no worse
 // than the baseline with probability at most α_errors.
 //
-// Because the test conditions on each look's errors, the baseline's error
-// rate is never estimated, and an outage that raises both versions' rates
-// alike changes e but not the candidate's expected share n₁/(n₀+n₁) of it:
-// it does not roll the candidate back. The candidate's share may change
-// between looks (steps) but must not change inside a look: end a look
-// whenever the weights change. Calls must be assigned to versions
-// independently of how likely they are to fail (random weighted picks do
-// this; sticky keys do so when keys are unrelated to failures).
+// Conditioning on each look's errors, the test never estimates the
+// baseline's rate, and an outage that raises both versions' rates alike
+// does not roll the candidate back. The candidate's share may change
+// between looks but not inside one: end a look whenever the weights
+// change. Calls must go to versions independently of how likely they are
+// to fail (random weighted picks do; sticky keys do when unrelated).
 //
 // The errors test's Pass means: both versions have MinCalls calls (50),
 // the current step has MinStepCalls candidate calls (500), and the test has
@@ -75,9 +73,8 @@
 // second, mirrored e-process, with alternatives ψ = Tolerance/√2 …
 // Tolerance/16 against ψ = Tolerance, to have reached 1/PassAlpha: then
 // the candidate's error odds are below Tolerance times the baseline's with
-// confidence 1−PassAlpha (5 %). That test needs errors to learn from, so a
-// rollout of a service that never fails never passes it; it is off by
-// default.
+// confidence 1−PassAlpha (5 %). It needs errors to learn from, so it is
+// off by default.
 //
 // # Latency: Mann-Whitney rank scores, made sequential
 //
