@@ -48,12 +48,11 @@ func (h Buckets) Validate(field string) error {
 		return config.Errorf(ErrBadLook, field, nil, "holds %d values, more than an int64 can count", total)
 	}
 	for i, b := range h.Bounds {
-		name := field + ".Bounds[" + itoa(i) + "]"
 		if math.IsNaN(b) || math.IsInf(b, 0) {
-			return config.Errorf(ErrBadLook, name, b, "want a finite number")
+			return config.Errorf(ErrBadLook, field+".Bounds["+itoa(i)+"]", b, "want a finite number")
 		}
 		if i > 0 && b <= h.Bounds[i-1] {
-			return config.Errorf(ErrBadLook, name, b, "not above Bounds[%d] = %v; bounds must increase", i-1, h.Bounds[i-1])
+			return config.Errorf(ErrBadLook, field+".Bounds["+itoa(i)+"]", b, "not above Bounds[%d] = %v; bounds must increase", i-1, h.Bounds[i-1])
 		}
 	}
 	return nil
