@@ -150,7 +150,7 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 				return bg.(warmupStrategy) // the Go strategy's WarmupDone, as the script's
 			})
 			got, gotShadow, sr := runBlueGreen(t, c, func(cfg sentinel.BlueGreenConfig) warmupStrategy {
-				s, err := script.BlueGreen(cfg)
+				s, err := script.BlueGreen(cfg, unhurried)
 				require.NoError(t, err)
 				return s
 			})

@@ -242,7 +242,7 @@ func TestCanaryScriptDecidesAsCanary(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/seed=%d", c.name, c.seed), func(t *testing.T) {
 			goCanary, err := sentinel.NewCanary(cfg)
 			require.NoError(t, err)
-			starCanary, err := script.Canary(cfg)
+			starCanary, err := script.Canary(cfg, unhurried)
 			require.NoError(t, err)
 			want, gr := runEquiv(t, c, goCanary)
 			got, sr := runEquiv(t, c, starCanary)

@@ -24,7 +24,7 @@ func byWeights(split *balancer.Split, n int64) *telemetry.Window {
 }
 
 func TestCanaryScriptTakesACappedStepOnce(t *testing.T) {
-	st, err := script.Canary(sentinel.CanaryConfig{Steps: []int{100, 9000}, MinStepDuration: 10 * time.Second, MinStepCalls: 100})
+	st, err := script.Canary(sentinel.CanaryConfig{Steps: []int{100, 9000}, MinStepDuration: 10 * time.Second, MinStepCalls: 100}, unhurried)
 	require.NoError(t, err)
 	// "other" keeps 1500 bp: the candidate can have at most 8500.
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 8500}, balancer.Weight{Version: "canary", Weight: 0},

@@ -14,11 +14,18 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/script"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// unhurried lifts a script's time limit for the tests that compare its
+// decisions with the Go strategy's over hundreds of ticks: on a busy
+// machine, under the race detector, a tick may take longer than the
+// default 100 ms, and what they compare is the decisions, not the time.
+var unhurried = script.WithTimeout(time.Minute)
 
 type (
 	fakeClock  = sentineltest.Clock
