@@ -3,6 +3,8 @@ package sentinel
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
@@ -13,9 +15,11 @@ import (
 // CanaryConfig sets up the canary strategy. The zero value takes every
 // default.
 type CanaryConfig struct {
-	// Steps are the candidate's weights, in basis points, one per step, in
-	// increasing order. Reaching 10000 promotes. Default 1 %, 5 %, 25 %,
-	// 50 %, 100 %.
+	// Steps are the candidate's weights, in basis points (10000 = 100 %),
+	// one per step, in increasing order. Reaching 10000 promotes. Default
+	// 1 %, 5 %, 25 %, 50 %, 100 %. Steps that all look like percentages
+	// (none above 100, as {10, 50, 100}) are rejected; steps that small on
+	// purpose end with 10000.
 	Steps []int
 	// MinStepDuration is the shortest a step lasts (default 1 minute).
 	MinStepDuration time.Duration
@@ -49,6 +53,9 @@ func (cfg CanaryConfig) WithDefaults() (CanaryConfig, error) {
 	case cfg.MinStepCalls < 0:
 		return cfg, config.Errorf(ErrBadOption, "CanaryConfig.MinStepCalls", cfg.MinStepCalls, "want ≥ 0")
 	}
+	if err := checkNotPercent(cfg.Steps); err != nil {
+		return cfg, err
+	}
 	prev := 0
 	for i, w := range cfg.Steps {
 		if w <= prev || w > balancer.TotalWeight {
@@ -60,6 +67,23 @@ func (cfg CanaryConfig) WithDefaults() (CanaryConfig, error) {
 		cfg.Steps = append(append([]int(nil), cfg.Steps...), balancer.TotalWeight)
 	}
 	return cfg, nil
+}
+
+// checkNotPercent rejects steps that look like percentages: all at most
+// 100 basis points (1 %), as {10, 50, 100} written for 10 %, 50 %, 100 %
+// would be. Steps that small on purpose end with 10000.
+func checkNotPercent(steps []int) error {
+	if slices.ContainsFunc(steps, func(w int) bool { return w > 100 }) {
+		return nil
+	}
+	pct := make([]int, len(steps))
+	labels := make([]string, len(steps))
+	for i, w := range steps {
+		pct[i], labels[i] = w*100, StepLabel(w)
+	}
+	return config.Errorf(ErrBadOption, "CanaryConfig.Steps", steps,
+		"looks like percent, but steps are basis points (10000 = 100 %%): it would run %s → 100%%; write %v for those percentages, or end the list with 10000 to mean steps this small",
+		strings.Join(labels, " → "), pct)
 }
 
 // NewCanary returns the canary strategy: it moves traffic to the candidate

@@ -273,13 +273,14 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 			s.gen = s.router.Generation()
 		}
 	}
+	e := Event{Action: d.Action, From: from, Reason: d.Reason, Who: who, Alert: alert, Verdict: d.Verdict}
 	// A new step: the next canary weight, or a named step set by weights
-	// (the blue/green cut-over).
+	// (the blue/green cut-over). The event shows the step that passed.
 	if d.Action == ActionStart || d.Action == ActionAdvance || (d.Action == ActionSetWeights && d.StepName != "") {
-		s.beginStepLocked(now, d.StepName)
+		e.Figures = s.beginStepLocked(now, d.StepName)
 	}
 	s.pos.Phase = to
-	return s.emitLocked(ctx, now, Event{Action: d.Action, From: from, Reason: d.Reason, Who: who, Alert: alert}, d.Alerts)
+	return s.emitLocked(ctx, now, e, d.Alerts)
 }
 
 // course says where a decision other than a hold takes the rollout: the
@@ -311,13 +312,16 @@ func (s *Sentinel) course(d *Decision) (to Phase, weight int, alert bool, err er
 }
 
 // beginStepLocked starts a new step: its own window, and the judge's per-step
-// counts (the error bound is one budget for the whole rollout).
-func (s *Sentinel) beginStepLocked(now time.Time, name string) {
+// counts (the error bound is one budget for the whole rollout). It returns
+// the figures of the step it ends.
+func (s *Sentinel) beginStepLocked(now time.Time, name string) map[string]VersionFigures {
+	ended := s.figuresLocked(s.stepWindow)
 	s.pos.Step++
 	s.pos.StepName = name
 	s.pos.StepStart = now
 	s.stepWindow = new(telemetry.Window)
 	s.judge.BeginStep()
+	return ended
 }
 
 // setCandidateLocked gives the candidate weight basis points, capped so
@@ -373,9 +377,13 @@ func (s *Sentinel) eventLocked(now time.Time, e Event) Event {
 	e.Time = now
 	e.Position = s.positionLocked()
 	e.DryRun = s.cfg.dryRun
-	v := s.verdict
-	e.Verdict = &v
-	e.Figures = s.figuresLocked(s.stepWindow)
+	if e.Verdict == nil {
+		v := s.verdict
+		e.Verdict = &v
+	}
+	if e.Figures == nil {
+		e.Figures = s.figuresLocked(s.stepWindow)
+	}
 	return e
 }
 
@@ -518,10 +526,11 @@ func (s *Sentinel) SetWeight(ctx context.Context, who, reason string, candidateW
 	now := s.cfg.clock.Now()
 	from := s.pos.Phase
 	s.pos.Phase = PhasePaused
+	e := Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}
 	if newStep {
-		s.beginStepLocked(now, StepLabel(candidateWeight))
+		e.Figures = s.beginStepLocked(now, StepLabel(candidateWeight))
 	}
-	s.emitLocked(ctx, now, Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}, nil)
+	s.emitLocked(ctx, now, e, nil)
 	return nil
 }
 

@@ -44,6 +44,11 @@ type Decision struct {
 	// blue/green cut-over); without one the weights change within the step.
 	StepName string `json:"stepName,omitempty"`
 	Reason   string `json:"reason"`
+	// Verdict, if set, is the evidence the decision rests on when it is not
+	// the judge's verdict over the rollout — a strategy's own test (the
+	// blue/green rollback window's) or the candidate's availability — and
+	// the decision's event carries it instead of the judge's.
+	Verdict *judge.Verdict `json:"verdict,omitempty"`
 	// Alerts are raised beside the action; Logs are written to the log.
 	Alerts []string `json:"alerts,omitempty"`
 	Logs   []string `json:"logs,omitempty"`
