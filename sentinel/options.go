@@ -56,6 +56,7 @@ type options struct {
 	rollbackOnPolicyError bool
 	dryRun                bool
 	history               int
+	serving               ServingConfig
 }
 
 // newOptions applies opts over the defaults and checks them against the
@@ -100,6 +101,10 @@ func (c *options) check(vs []string) error {
 		return config.Errorf(ErrBadOption, "WithLogger", nil, "the logger is nil")
 	case c.history < 1:
 		return config.Errorf(ErrBadOption, "WithHistory", c.history, "want at least 1 tick")
+	}
+	var err error
+	if c.serving, err = c.serving.withDefaults(); err != nil {
+		return err
 	}
 	for i, a := range c.alerters {
 		if a == nil {

@@ -46,6 +46,7 @@ type Sentinel struct {
 	verdict    judge.Verdict
 	gen        uint64 // the router's generation the current look began with
 	lastHold   Event
+	serving    servingTracker
 	history    []TickSummary
 	events     []Event
 	seq        uint64
@@ -86,6 +87,7 @@ func New(router Router, source telemetry.MetricSource, strategy Strategy, opts .
 		pos: Position{Baseline: cfg.baseline, Candidate: cfg.candidate, Phase: PhasePending,
 			StepStart: now, Started: now, TargetWeight: weightIn(ws, cfg.candidate)},
 		stepWindow: new(telemetry.Window),
+		serving:    servingTracker{cfg: cfg.serving, last: now},
 		gen:        router.Generation(),
 	}, nil
 }
@@ -159,6 +161,7 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 		s.sourceErr = ""
 	}
 	s.recordLocked(now, win)
+	s.observeServingLocked(now, win)
 	if s.pos.Phase.Final() {
 		defer s.mu.Unlock()
 		return s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase))
@@ -181,7 +184,28 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 		s.cfg.logger.Info("ninelives: policy recovered", "after", s.policyErr)
 		s.policyErr = ""
 	}
+	if s.pos.Phase == PhaseProgressing || s.pos.Phase == PhasePaused {
+		if a := s.serving.downAlert(now, s.pos.Candidate); a != "" {
+			d.Alerts = append(d.Alerts, a)
+		}
+	}
 	return s.applyLocked(ctx, now, d, "sentinel")
+}
+
+// observeServingLocked adds this tick to the record of what the candidate
+// served. Before the rollout starts there is nothing to serve: the record
+// begins with the first step.
+func (s *Sentinel) observeServingLocked(now time.Time, win *telemetry.Window) {
+	if s.pos.Phase == PhasePending {
+		s.serving = servingTracker{cfg: s.cfg.serving, last: now}
+		return
+	}
+	// The calls followed the router's weights, also in a dry run.
+	weight := weightIn(s.router.Weights(), s.pos.Candidate)
+	ready := readyEndpoints(s.router, s.pos.Candidate)
+	if ended := s.serving.observe(now, win, s.pos.Candidate, weight, ready); ended > 0 {
+		s.cfg.logger.Info("ninelives: the candidate serves again", "candidate", s.pos.Candidate, "after", ended, "serving", s.serving.now.Reason)
+	}
 }
 
 // lookLocked feeds this tick's window to the judge as one look. A look during
@@ -223,6 +247,7 @@ func (s *Sentinel) stateLocked(now time.Time, win *telemetry.Window) *State {
 		StepWindow:      s.stepWindow.Clone(),
 		Verdict:         s.verdict,
 		StepCalls:       s.stepWindow.Version(p.Candidate).Role(balancer.RolePrimary).Calls,
+		Serving:         s.serving.now,
 		Judge:           s.judge,
 		DryRun:          s.cfg.dryRun,
 	}

@@ -26,6 +26,10 @@ type State struct {
 	Verdict judge.Verdict `json:"verdict"`
 	// StepCalls is the candidate's primary calls in this step.
 	StepCalls int64 `json:"stepCalls"`
+	// Serving is what the candidate served over the last ticks: a step
+	// advances, and a rollout promotes, only while Serving.OK; a strategy
+	// rolls back as unavailable when Serving.Unavailable (contract 8).
+	Serving Serving `json:"serving"`
 	// Judge gives a strategy the statistics themselves; it must not be kept
 	// beyond the call.
 	Judge *judge.Judge `json:"-"`

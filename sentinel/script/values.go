@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
@@ -26,9 +28,32 @@ type rateTest struct {
 }
 
 var (
-	_ starlark.HasAttrs = (*rateTest)(nil)
-	_ starlark.HasAttrs = histogramValue{}
+	_ starlark.HasAttrs   = (*rateTest)(nil)
+	_ starlark.HasAttrs   = histogramValue{}
+	_ starlark.HasAttrs   = verdictVal{}
+	_ starlark.Comparable = verdictVal{}
 )
+
+// verdictVal is a verdict as a script sees it: a read-only struct of its
+// fields (outcome, reason, test, …), which the course actions take as the
+// evidence of their decision (rollback(reason, verdict = v)).
+type verdictVal struct {
+	v judge.Verdict
+	s *starlarkstruct.Struct
+}
+
+func (x verdictVal) String() string                           { return x.s.String() }
+func (verdictVal) Type() string                               { return "verdict" }
+func (x verdictVal) Freeze()                                  { x.s.Freeze() }
+func (verdictVal) Truth() starlark.Bool                       { return starlark.True }
+func (x verdictVal) Hash() (uint32, error)                    { return x.s.Hash() }
+func (x verdictVal) Attr(name string) (starlark.Value, error) { return x.s.Attr(name) }
+func (x verdictVal) AttrNames() []string                      { return x.s.AttrNames() }
+
+// CompareSameType compares two verdicts field by field, as structs compare.
+func (x verdictVal) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	return starlark.CompareDepth(op, x.s, y.(verdictVal).s, depth)
+}
 
 func rateTestBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	var toleranceArg, alphaArg realNumber
