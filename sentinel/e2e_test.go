@@ -231,3 +231,70 @@ func TestE2EBlueGreenFailingGreenIsRolledBack(t *testing.T) {
 	assert.Equal(t, 100, after.ok["blue"], "calls are served by blue again")
 	assert.Zero(t, after.failures())
 }
+
+// canaryToMidStep runs a healthy canary to the middle of its 50 % step.
+func canaryToMidStep(t *testing.T, e *e2e) {
+	t.Helper()
+	for ticks := 0; ticks < 40 && e.split.Weight("canary") != 5000; ticks++ {
+		require.Zero(t, e.load(callsPerTick).failures())
+		e.tick()
+	}
+	require.Equal(t, 5000, e.split.Weight("canary"), e.s.Status().LastDecision.Reason)
+	require.Zero(t, e.load(callsPerTick).failures())
+	require.Equal(t, sentinel.ActionHold, e.tick().Action)
+}
+
+var e2eServing = sentinel.WithServing(sentinel.ServingConfig{RollbackAfter: 20 * time.Second})
+
+const downAlert = "canary has no ready endpoints; 0 calls in the last 5s"
+
+func TestE2ECanaryKilledMidStepIsRolledBackAsUnavailable(t *testing.T) {
+	e := startE2E(t, "stable", demoserver.Faults{}, "canary", demoserver.Faults{}, nil)
+	e.start(e2eCanary(t), e2eJudge, e2eServing)
+	canaryToMidStep(t, e)
+
+	e.kill("canary")
+	var ev sentinel.Event
+	ticks, failed := 0, 0
+	for ; ticks < 60 && !e.s.Status().Phase.Final(); ticks++ {
+		failed += e.load(callsPerTick).failures()
+		ev = e.tick()
+		require.NotContains(t, []sentinel.Action{sentinel.ActionAdvance, sentinel.ActionPromote}, ev.Action, "tick %d: %s", ticks, ev.Reason)
+	}
+	assert.Zero(t, failed, "every call fell back to stable")
+	require.Equal(t, sentinel.PhaseRolledBack, e.s.Status().Phase, ev.Reason)
+	assert.Equal(t, 20, ticks, "rolled back when it had not served for 20 s")
+	assert.Contains(t, ev.Reason, "canary is unavailable: "+downAlert)
+	require.NotNil(t, ev.Verdict)
+	assert.Equal(t, sentinel.TestAvailability, ev.Verdict.Test)
+	assert.Equal(t, judge.Inconclusive, ev.Verdict.Outcome, "not a statistical fail")
+	assert.Positive(t, ev.Figures["canary"].Fallbacks, "its picks fell back")
+	e.assertAlerted(sentinel.ActionRollback)
+	assert.Len(t, e.alerts.about(downAlert+"; the rollout holds"), 1, "one alert says the canary is down")
+	assert.Equal(t, 100, e.load(100).ok["stable"], "all calls on stable")
+}
+
+func TestE2ECanaryKilledAndRestoredCarriesOn(t *testing.T) {
+	e := startE2E(t, "stable", demoserver.Faults{}, "canary", demoserver.Faults{}, nil)
+	e.start(e2eCanary(t), e2eJudge, e2eServing)
+	canaryToMidStep(t, e)
+
+	addrs := e.kill("canary")
+	failed := 0
+	for ticks := range 10 {
+		failed += e.load(callsPerTick).failures()
+		ev := e.tick()
+		require.Contains(t, []sentinel.Action{sentinel.ActionHold, sentinel.ActionAlert}, ev.Action, "tick %d: %s", ticks, ev.Reason)
+	}
+	e.restore("canary", addrs)
+	var ev sentinel.Event
+	for ticks := 0; ticks < 60 && !e.s.Status().Phase.Final(); ticks++ {
+		failed += e.load(callsPerTick).failures()
+		ev = e.tick()
+	}
+	require.Equal(t, sentinel.PhasePromoted, e.s.Status().Phase, ev.Reason)
+	assert.Zero(t, failed)
+	e.assertAlerted(sentinel.ActionPromote)
+	assert.Len(t, e.alerts.about(downAlert), 1, "one alert for the outage, none after it")
+	assert.Equal(t, 100, e.load(100).ok["canary"], "the restored canary has all the traffic")
+}

@@ -76,8 +76,8 @@ type Serving struct {
 	// tick, or it served none where its weight would have given it at
 	// least 10.
 	Down bool `json:"down"`
-	// DownFor is how long the candidate has not served: from the first
-	// tick it was down until it is OK again; 0 while it serves.
+	// DownFor is how long the candidate has not served: from the start of
+	// the first tick it was down until it is OK again; 0 while it serves.
 	DownFor time.Duration `json:"downFor,omitempty"`
 	// Unavailable is set while the candidate is down and has not served
 	// for ServingConfig.RollbackAfter: the strategies roll it back as
@@ -172,7 +172,7 @@ func (t *servingTracker) summary(now time.Time, candidate string, ready int) Ser
 	case sv.OK:
 		t.downSince, t.alerted = time.Time{}, false
 	case sv.Down && t.downSince.IsZero():
-		t.downSince = now
+		t.downSince = last.since // it did not serve through this tick
 	}
 	if !t.downSince.IsZero() {
 		sv.DownFor = now.Sub(t.downSince)
@@ -198,20 +198,20 @@ func servingReason(sv Serving, candidate, why string) string {
 	default:
 		parts = append(parts, fmt.Sprintf("%s served %s", candidate, calls), "too few to say it serves")
 	}
-	if sv.DownFor > 0 {
+	if sv.DownFor > sv.Span {
 		parts = append(parts, fmt.Sprintf("not serving for %v", sv.DownFor))
 	}
 	return strings.Join(parts, "; ")
 }
 
 // downAlert is the one alert of a streak of ticks the candidate is down,
-// or "" when there is none to raise now. A streak alerts on its second
-// tick (a blip of one tick does not), once, and not within RollbackAfter
-// of the previous streak's alert, so that a candidate that comes back and
-// goes again does not raise a storm.
+// or "" when there is none to raise now. A streak alerts once it covers
+// all the last ServingConfig.Ticks ticks (a blip shorter than that does
+// not), once, and not within RollbackAfter of the previous streak's alert,
+// so that a candidate that comes back and goes again raises no storm.
 func (t *servingTracker) downAlert(now time.Time, candidate string) string {
 	sv := t.now
-	if !sv.Down || sv.DownFor == 0 || t.alerted {
+	if !sv.Down || t.alerted || t.ticks[0].since.Before(t.downSince) {
 		return ""
 	}
 	t.alerted = true
