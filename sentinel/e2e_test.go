@@ -104,8 +104,8 @@ func startBlueGreen(t *testing.T, withShadow bool, opts ...sentinel.Option) (*e2
 		ShadowRate:           0.5,
 		ShadowGrace:          3 * time.Second,
 		ShadowMinComparisons: 100,
-		RollbackWindow:   8 * time.Second,
-		RollbackMinCalls: 300,
+		RollbackWindow:       8 * time.Second,
+		RollbackMinCalls:     300,
 	}
 	var sh *shadow.Interceptor
 	var dial func(*telemetry.Metrics) []grpc.DialOption
