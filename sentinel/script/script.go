@@ -269,6 +269,7 @@ func (s *Script) predeclared() starlark.StringDict {
 		"TOTAL_WEIGHT":     starlark.MakeInt(10000),
 		"step_label":       starlark.NewBuiltin("step_label", stepLabelBuiltin),
 		"rate_test":        starlark.NewBuiltin("rate_test", rateTestBuiltin),
+		"verdict":          starlark.NewBuiltin("verdict", verdictBuiltin),
 		"merge_histograms": starlark.NewBuiltin("merge_histograms", mergeHistogramsBuiltin),
 		"struct":           starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"percent":          starlark.NewBuiltin("percent", percentBuiltin),

@@ -50,6 +50,43 @@ func (x verdictVal) Hash() (uint32, error)                    { return x.s.Hash(
 func (x verdictVal) Attr(name string) (starlark.Value, error) { return x.s.Attr(name) }
 func (x verdictVal) AttrNames() []string                      { return x.s.AttrNames() }
 
+// verdictBuiltin is verdict(outcome, reason, test = "", like = None,
+// tests = ()): a verdict a script makes for the decision it backs (promote,
+// rollback, … take verdict = …): its outcome ("pass", "fail" or
+// "inconclusive"), reason and test's name, with the evidence of the verdict
+// like, and the verdicts it sums up.
+func verdictBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var outcome, reason, test string
+	var like starlark.Value = starlark.None
+	var tests starlark.Iterable = starlark.Tuple{}
+	if err := starlark.UnpackArgs("verdict", args, kw, "outcome", &outcome, "reason", &reason, "test?", &test, "like?", &like, "tests?", &tests); err != nil {
+		return nil, err
+	}
+	var v judge.Verdict
+	if err := v.Outcome.UnmarshalText([]byte(outcome)); err != nil {
+		return nil, fmt.Errorf("verdict: outcome = %q, want \"pass\", \"fail\" or \"inconclusive\"", outcome)
+	}
+	v.Reason, v.Test = reason, test
+	if like != starlark.None {
+		l, ok := like.(verdictVal)
+		if !ok {
+			return nil, fmt.Errorf("verdict: like is of type %s, want a verdict or None", like.Type())
+		}
+		v.Evidence = l.v.Evidence
+	}
+	it := tests.Iterate()
+	defer it.Done()
+	var x starlark.Value
+	for i := 0; it.Next(&x); i++ {
+		t, ok := x.(verdictVal)
+		if !ok {
+			return nil, fmt.Errorf("verdict: tests[%d] is of type %s, want a verdict", i, x.Type())
+		}
+		v.Tests = append(v.Tests, t.v)
+	}
+	return verdictValue(v), nil
+}
+
 // CompareSameType compares two verdicts field by field, as structs compare.
 func (x verdictVal) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
 	return starlark.CompareDepth(op, x.s, y.(verdictVal).s, depth)
