@@ -94,7 +94,7 @@ func runBlueGreen(t *testing.T, c bgCase, make func(sentinel.BlueGreenConfig) wa
 	if c.silent {
 		d.share = func() float64 { return 0 }
 	}
-	d.window, d.after = 
+	d.window, d.after =
 		func(l judge.Look, w *telemetry.Window) {
 			if rate, _ := sw.state(); rate > 0 {
 				n := sim.Binomial(cmp, l.Baseline.Calls, rate)
