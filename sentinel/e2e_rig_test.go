@@ -128,6 +128,15 @@ const e2eWorkers = 4
 // for their shadow copies.
 func (e *e2e) load(n int) served {
 	e.t.Helper()
+	return e.loadOf(n, func(ctx context.Context, client demov1.DemoServiceClient) (*demov1.ServedBy, error) {
+		resp, err := client.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+		return resp.GetServedBy(), err
+	})
+}
+
+// loadOf makes n calls of do, as load does.
+func (e *e2e) loadOf(n int, do func(context.Context, demov1.DemoServiceClient) (*demov1.ServedBy, error)) served {
+	e.t.Helper()
 	var (
 		mu   sync.Mutex
 		res  = served{ok: map[string]int{}, failed: map[string]int{}}
@@ -140,13 +149,13 @@ func (e *e2e) load(n int) served {
 			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				ctx, rec := call.WithRecord(ctx)
-				resp, err := client.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+				by, err := do(ctx, client)
 				cancel()
 				mu.Lock()
 				if err != nil {
 					res.failed[rec.Version()]++
 				} else {
-					res.ok[resp.GetServedBy().GetVersion()]++
+					res.ok[by.GetVersion()]++
 				}
 				mu.Unlock()
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -345,4 +346,47 @@ func TestE2EBlueGreenKilledAfterTheCutoverIsRolledBackAsUnavailable(t *testing.T
 	assert.Equal(t, sentinel.TestAvailability, ev.Verdict.Test)
 	e.assertAlerted(sentinel.ActionRollback)
 	assert.Len(t, e.alerts.about("green has no ready endpoints; 0 calls in the last 5s; the rollout holds"), 1)
+}
+
+// putItems makes n PutItem calls: a method with no idempotency_level, so
+// never copied by the shadow.
+func (e *e2e) putItems(n int) served {
+	return e.loadOf(n, func(ctx context.Context, client demov1.DemoServiceClient) (*demov1.ServedBy, error) {
+		resp, err := client.PutItem(ctx, &demov1.PutItemRequest{Item: &demov1.Item{Id: "a", Name: "a"}})
+		return resp.GetServedBy(), err
+	})
+}
+
+// The README's wiring, shadow judging on, on a client that calls only a
+// method without idempotency_level: every copy is dropped as unsafe, and
+// the sentinel says so with the fix within a minute instead of holding in
+// silence.
+func TestE2EShadowJudgingOnAMethodNotSafeToCopyAlertsWithTheFix(t *testing.T) {
+	var sh *shadow.Interceptor
+	e := startE2E(t, "stable", demoserver.Faults{}, "canary", demoserver.Faults{}, func(m *telemetry.Metrics) []grpc.DialOption {
+		var err error
+		sh, err = shadow.New(shadow.Config{Candidate: "canary", Rate: 0.5, Seed: 1, Metrics: m})
+		require.NoError(t, err)
+		t.Cleanup(func() { sh.Close(context.Background()) })
+		return []grpc.DialOption{grpc.WithChainUnaryInterceptor(sh.UnaryClientInterceptor())}
+	})
+	e.shadow = sh
+	e.start(e2eCanary(t), sentinel.WithJudge(judge.Config{EnableShadow: true}), sentinel.WithShadow(sh, "ninelives.demo.v1.DemoService"))
+	var alertAt time.Duration
+	for ticks := 0; ticks < 45 && alertAt == 0; ticks++ {
+		require.Zero(t, e.putItems(callsPerTick/2).failures())
+		if ev := e.tick(); ev.Action == sentinel.ActionAlert {
+			alertAt = ev.Time.Sub(ev.Started)
+		}
+		require.Equal(t, 1000, e.split.Weight("canary"), "the first step holds: the shadow test has no data")
+	}
+	require.NotZero(t, alertAt, "an alert says why the rollout holds")
+	assert.LessOrEqual(t, alertAt, time.Minute)
+	e.assertAlerted(sentinel.ActionAlert)
+	require.Len(t, e.alerts.events, 1)
+	assert.Contains(t, e.alerts.events[0].Reason, "the judge's shadow test has had no comparison for 30s, and every step holds: "+
+		"no method of ninelives.demo.v1.DemoService (PutItem: no idempotency_level) that was called is safe to copy (")
+	assert.Contains(t, e.alerts.events[0].Reason, " copies dropped as unsafe_method): mark idempotency_level = NO_SIDE_EFFECTS or IDEMPOTENT "+
+		"on the methods that are safe to repeat, or list them in shadow.Config.Methods, or turn shadow judging off (judge.Config.EnableShadow)")
+	assert.Positive(t, sh.Stats().Dropped[shadow.DropUnsafeMethod])
 }

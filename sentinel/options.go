@@ -57,6 +57,9 @@ type options struct {
 	dryRun                bool
 	history               int
 	serving               ServingConfig
+	shadow                ShadowReporter
+	shadowServices        []string
+	noDataAfter           time.Duration
 }
 
 // newOptions applies opts over the defaults and checks them against the
@@ -68,6 +71,7 @@ func newOptions(weights []balancer.Weight, opts []Option) (options, error) {
 		logger:       slog.Default(),
 		alertTimeout: 30 * time.Second,
 		history:      300,
+		noDataAfter:  30 * time.Second,
 	}
 	vs := versionsOf(weights)
 	if len(vs) >= 2 {
@@ -101,9 +105,14 @@ func (c *options) check(vs []string) error {
 		return config.Errorf(ErrBadOption, "WithLogger", nil, "the logger is nil")
 	case c.history < 1:
 		return config.Errorf(ErrBadOption, "WithHistory", c.history, "want at least 1 tick")
+	case c.noDataAfter <= 0:
+		return config.Errorf(ErrBadOption, "WithNoDataAlert", c.noDataAfter, "want a positive duration")
 	}
 	var err error
 	if c.serving, err = c.serving.withDefaults(); err != nil {
+		return err
+	}
+	if err := c.checkShadow(); err != nil {
 		return err
 	}
 	for i, a := range c.alerters {

@@ -47,6 +47,7 @@ type Sentinel struct {
 	gen        uint64 // the router's generation the current look began with
 	lastHold   Event
 	serving    servingTracker
+	data       dataWatch
 	history    []TickSummary
 	events     []Event
 	seq        uint64
@@ -77,7 +78,7 @@ func New(router Router, source telemetry.MetricSource, strategy Strategy, opts .
 		return nil, config.Under(ErrBadOption, "WithJudge", err)
 	}
 	now := cfg.clock.Now()
-	return &Sentinel{
+	s := &Sentinel{
 		cfg:      cfg,
 		router:   router,
 		source:   source,
@@ -89,7 +90,9 @@ func New(router Router, source telemetry.MetricSource, strategy Strategy, opts .
 		stepWindow: new(telemetry.Window),
 		serving:    servingTracker{cfg: cfg.serving, last: now},
 		gen:        router.Generation(),
-	}, nil
+	}
+	s.data.cfg = &s.cfg
+	return s, nil
 }
 
 // isNil reports whether v is nil or a nil pointer.
@@ -161,7 +164,7 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 		s.sourceErr = ""
 	}
 	s.recordLocked(now, win)
-	s.observeServingLocked(now, win)
+	notes := s.observeLocked(now, win)
 	if s.pos.Phase.Final() {
 		defer s.mu.Unlock()
 		return s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase))
@@ -184,28 +187,32 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 		s.cfg.logger.Info("ninelives: policy recovered", "after", s.policyErr)
 		s.policyErr = ""
 	}
-	if s.pos.Phase == PhaseProgressing || s.pos.Phase == PhasePaused {
-		if a := s.serving.downAlert(now, s.pos.Candidate); a != "" {
-			d.Alerts = append(d.Alerts, a)
-		}
-	}
+	d.Alerts = append(d.Alerts, notes...)
 	return s.applyLocked(ctx, now, d, "sentinel")
 }
 
-// observeServingLocked adds this tick to the record of what the candidate
-// served. Before the rollout starts there is nothing to serve: the record
-// begins with the first step.
-func (s *Sentinel) observeServingLocked(now time.Time, win *telemetry.Window) {
-	if s.pos.Phase == PhasePending {
+// observeLocked adds this tick to the record of what the candidate served
+// and to the watch over the judge's data, and returns the alerts they
+// raise: that the candidate is down, that a test has had no data. Before
+// the rollout starts there is nothing to serve or judge: the records begin
+// with the first step.
+func (s *Sentinel) observeLocked(now time.Time, win *telemetry.Window) []string {
+	if s.pos.Phase == PhasePending || s.pos.Phase.Final() {
 		s.serving = servingTracker{cfg: s.cfg.serving, last: now}
-		return
+		s.data = dataWatch{cfg: &s.cfg}
+		return nil
 	}
 	// The calls followed the router's weights, also in a dry run.
-	weight := weightIn(s.router.Weights(), s.pos.Candidate)
-	ready := readyEndpoints(s.router, s.pos.Candidate)
-	if ended := s.serving.observe(now, win, s.pos.Candidate, weight, ready); ended > 0 {
-		s.cfg.logger.Info("ninelives: the candidate serves again", "candidate", s.pos.Candidate, "after", ended, "serving", s.serving.now.Reason)
+	p := s.positionLocked()
+	ready := readyEndpoints(s.router, p.Candidate)
+	if ended := s.serving.observe(now, win, p.Candidate, p.Weight(p.Candidate), ready); ended > 0 {
+		s.cfg.logger.Info("ninelives: the candidate serves again", "candidate", p.Candidate, "after", ended, "serving", s.serving.now.Reason)
 	}
+	notes := s.data.observe(now, win, p)
+	if a := s.serving.downAlert(now, p.Candidate); a != "" {
+		notes = append(notes, a)
+	}
+	return notes
 }
 
 // lookLocked feeds this tick's window to the judge as one look. A look during
