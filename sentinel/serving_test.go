@@ -139,6 +139,7 @@ func TestACandidateWithoutReadyEndpointsIsNeverPromotedAndIsRolledBackAsUnavaila
 	assert.Equal(t, sentinel.TestAvailability, e.Verdict.Test)
 	assert.Equal(t, judge.Inconclusive, e.Verdict.Outcome, "not a statistical fail")
 	assert.Equal(t, judge.Pass, r.s.Status().Verdict.Outcome, "the judge never failed it")
+	assert.True(t, r.s.Status().Serving.Unavailable, "the status shows it")
 	require.NoError(t, r.s.Close())
 	assert.Equal(t, []string{"canary has no ready endpoints; 0 calls in the last 5s; " +
 		"the rollout holds, and rolls canary back as unavailable if it does not serve again within 30s"}, r.alerts.availability(), "one alert says so")

@@ -34,8 +34,10 @@ type Status struct {
 	// LastDecision is the latest decision of any kind.
 	Events       []Event `json:"events"`
 	LastDecision *Event  `json:"lastDecision,omitempty"`
-	SourceError  string  `json:"sourceError,omitempty"`
-	PolicyError  string  `json:"policyError,omitempty"`
+	// Serving is what the candidate served over the last ticks (contract 8).
+	Serving     Serving `json:"serving"`
+	SourceError string  `json:"sourceError,omitempty"`
+	PolicyError string  `json:"policyError,omitempty"`
 	// Endpoints are the endpoints the router's clients know, with their
 	// state, when the router knows them (a *balancer.Split does).
 	Endpoints []balancer.EndpointInfo `json:"endpoints"`
@@ -70,6 +72,7 @@ func (s *Sentinel) Status() Status {
 		StepFigs:    s.figuresLocked(s.stepWindow),
 		History:     slices.Clone(s.history),
 		Events:      slices.Clone(s.events),
+		Serving:     s.serving.now,
 		SourceError: s.sourceErr,
 		PolicyError: s.policyErr,
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -86,12 +87,24 @@ func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
 	assert.Equal(t, []string{sentinel.StepWarmup, sentinel.StepShadow, sentinel.StepCutover}, steps)
 
 	cut := cutoverTick(t, res)
-	var green int64
-	for _, tk := range res.Ticks[cut+1:] {
-		assert.Zero(t, tk.Load.Served["blue"], "tick %d: every call after the cut-over is served by green", tk.N)
-		green += tk.Load.Served["green"]
+	promoted := len(res.Ticks) - 1
+	for i, tk := range res.Ticks {
+		if tk.Decision.Action == sentinel.ActionPromote {
+			promoted = i
+		}
 	}
-	assert.Positive(t, green)
+	require.Greater(t, promoted, cut)
+	var green, blue int64
+	for _, tk := range res.Ticks[cut+1 : promoted+1] {
+		// Through the rollback window blue keeps its share, so that green
+		// is judged against it over the same seconds.
+		green += tk.Load.Served["green"]
+		blue += tk.Load.Served["blue"]
+	}
+	assert.InDelta(t, 0.1, float64(blue)/float64(blue+green), 0.05, "blue served its 10 %% through the window: %d of %d", blue, blue+green)
+	for _, tk := range res.Ticks[promoted+1:] {
+		assert.Zero(t, tk.Load.Served["blue"], "tick %d: every call after the promotion is served by green", tk.N)
+	}
 	for _, tk := range res.Ticks[:cut+1] {
 		assert.Zero(t, tk.Load.Served["green"], "tick %d: green has no primary call before the cut-over", tk.N)
 	}
@@ -117,6 +130,11 @@ func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {
 	last := res.Alerts[len(res.Alerts)-1]
 	assert.Equal(t, sentinel.ActionRollback, last.Action)
 	assert.True(t, strings.Contains(last.Reason, "green"), last.Reason)
+	// The report's rollback row shows the rollback window's test that
+	// decided, not the verdict of the steps before.
+	require.NotNil(t, last.Verdict)
+	assert.Equal(t, judge.Fail, last.Verdict.Outcome, last.Verdict.Reason)
+	assert.Equal(t, judge.TestErrors, last.Verdict.Test)
 }
 
 // slowGreen is what green does from the cut-over on in

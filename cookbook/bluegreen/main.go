@@ -2,8 +2,8 @@
 // started beside it and warmed up through fork-join calls to every one of its
 // servers, a shadow grace period comparing green's replies with blue's, the
 // cut-over in one step, and a rollback window in which green is judged
-// against blue's recent figures — with blue still connected, so that a
-// rollback is instant.
+// against blue over the same seconds — blue keeping a tenth of the traffic
+// and its connections, so that a rollback is instant.
 //
 //	go run ./cookbook/bluegreen                 # a healthy green takes over
 //	go run ./cookbook/bluegreen -green-fails    # green breaks after the cut-over: back to blue
@@ -126,14 +126,10 @@ func newRecipe(st settings) *demo.Recipe {
 	}
 }
 
-// cutOver reports whether the event gave green all the traffic.
+// cutOver reports whether the event is the cut-over: green has all the
+// traffic but the share blue keeps through the rollback window.
 func cutOver(e sentinel.Event) bool {
-	for _, w := range e.Weights {
-		if w.Version == "green" && w.Weight == 10000 {
-			return true
-		}
-	}
-	return false
+	return e.StepName == sentinel.StepCutover && e.Weight("green") > 0
 }
 
 // Config is the demo's blue/green settings: a warm-up of five good GetItem
