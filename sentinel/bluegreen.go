@@ -555,7 +555,7 @@ func (b *blueGreen) shadowLocked(s *State) (Decision, error) {
 // are in.
 func (b *blueGreen) cutOverLocked(s *State, passed string) (Decision, error) {
 	green, blue := s.Candidate, s.Baseline
-	if s.Serving.Ready == 0 {
+	if s.Serving.Listed && s.Serving.Ready == 0 {
 		return hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s to serve: %s", passed, green, s.Serving.Reason)), nil
 	}
 	against := fmt.Sprintf("%s over the same seconds, %s keeping %s of the traffic", blue, blue, StepLabel(b.cfg.BlueShare))

@@ -55,9 +55,11 @@ func WithServing(c ServingConfig) Option { return optionFunc(func(o *options) { 
 // Serving is what the candidate served over the last ticks, as a strategy
 // sees it in State.Serving (contract 8).
 type Serving struct {
-	// Ready counts the candidate's READY endpoints now; -1 when the router
-	// lists no endpoints (only a *balancer.Split with clients does).
-	Ready int `json:"ready"`
+	// Listed is set when the router lists endpoints (a *balancer.Split with
+	// clients does); Ready then counts the candidate's READY endpoints now.
+	// Without them the candidate is judged on its calls alone.
+	Listed bool `json:"listed"`
+	Ready  int  `json:"ready"`
 	// Calls and Fallbacks are the candidate's primary calls and its picks
 	// that fell back to another version for want of a ready endpoint, over
 	// the last ServingConfig.Ticks ticks, which lasted Span. Expected is
@@ -150,7 +152,7 @@ func primaryCalls(w *telemetry.Window) int64 {
 
 // summary judges the last ticks and carries the streak on.
 func (t *servingTracker) summary(now time.Time, candidate string, ready int) Serving {
-	sv := Serving{Ready: ready, Span: now.Sub(t.ticks[0].since)}
+	sv := Serving{Listed: ready >= 0, Ready: max(ready, 0), Span: now.Sub(t.ticks[0].since)}
 	for _, tk := range t.ticks {
 		sv.Calls += tk.calls
 		sv.Fallbacks += tk.falls
@@ -159,7 +161,7 @@ func (t *servingTracker) summary(now time.Time, candidate string, ready int) Ser
 	last := t.ticks[len(t.ticks)-1]
 	why := ""
 	switch {
-	case ready == 0:
+	case sv.Listed && sv.Ready == 0:
 		why = candidate + " has no ready endpoints"
 	case last.falls > 0 && last.calls == 0:
 		why = fmt.Sprintf("%s's picks fall back to other versions (%d in the last %v)", candidate, sv.Fallbacks, sv.Span)

@@ -28,7 +28,9 @@ type State struct {
 	StepCalls int64 `json:"stepCalls"`
 	// Serving is what the candidate served over the last ticks: a step
 	// advances, and a rollout promotes, only while Serving.OK; a strategy
-	// rolls back as unavailable when Serving.Unavailable (contract 8).
+	// rolls back as unavailable when Serving.Unavailable (contract 8). Its
+	// zero value is no evidence of serving: a State made by hand sets OK
+	// for a step to advance.
 	Serving Serving `json:"serving"`
 	// Judge gives a strategy the statistics themselves; it must not be kept
 	// beyond the call.

@@ -581,7 +581,7 @@ def on_tick(state):
 `, script.WithParams(map[string]any{"mine": false}))
 	w := window(1000, 0, 0, 0, 0.02, 0.02)
 	st := progressing(nil, w)
-	st.Serving = sentinel.Serving{Ready: 0, Calls: 0, Fallbacks: 250, Expected: 250, Span: 5 * time.Second, Down: true,
+	st.Serving = sentinel.Serving{Listed: true, Ready: 0, Calls: 0, Fallbacks: 250, Expected: 250, Span: 5 * time.Second, Down: true,
 		DownFor: 2 * time.Minute, Unavailable: true, Reason: "canary has no ready endpoints; 0 calls in the last 5s; not serving for 2m0s"}
 	d := decide(t, s, st)
 	assert.Equal(t, []string{

@@ -256,10 +256,19 @@ func figuresValue(f sentinel.VersionFigures) starlark.Value {
 	})
 }
 
+// readyOrUnknown is the candidate's READY endpoints, or -1 when the router
+// does not list endpoints.
+func readyOrUnknown(sv sentinel.Serving) int {
+	if !sv.Listed {
+		return -1
+	}
+	return sv.Ready
+}
+
 // servingValue renders what the candidate served over the last ticks.
 func servingValue(sv sentinel.Serving) starlark.Value {
 	return structOf("serving", starlark.StringDict{
-		"ready":       starlark.MakeInt(sv.Ready),
+		"ready":       starlark.MakeInt(readyOrUnknown(sv)),
 		"calls":       starlark.MakeInt64(sv.Calls),
 		"fallbacks":   starlark.MakeInt64(sv.Fallbacks),
 		"expected":    starlark.Float(finite(sv.Expected)),
