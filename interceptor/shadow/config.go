@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/method"
 	"github.com/ninelives-go/ninelives/internal/names"
 )
 
@@ -191,7 +192,7 @@ const (
 // settings is a validated Config with its defaults filled in.
 type settings struct {
 	Config
-	methods map[string]bool
+	methods method.Rule
 	ignore  [][]string
 	deny    map[string]bool
 }
@@ -222,13 +223,11 @@ func newSettings(cfg Config) (*settings, error) {
 // parseLists checks Methods, IgnoreFields and DenyMetadata and keeps them
 // in the forms the interceptor looks them up in.
 func (s *settings) parseLists() error {
-	s.methods, s.deny = map[string]bool{}, map[string]bool{}
-	for i, m := range s.Methods {
-		if err := validMethod(m); err != nil {
-			return config.Errorf(ErrBadConfig, fmt.Sprintf("Methods[%d]", i), m, "%v", err)
-		}
-		s.methods[m] = true
+	var err error
+	if s.methods, err = method.NewRule(ErrBadConfig, "Methods", s.Methods); err != nil {
+		return err
 	}
+	s.deny = map[string]bool{}
 	for i, p := range s.IgnoreFields {
 		segs, err := parsePath(p)
 		if err != nil {
@@ -316,18 +315,6 @@ func validOptionalKey(field, k string) error {
 func validRate(r float64) error {
 	if math.IsNaN(r) || r < 0 || r > 1 {
 		return config.Errorf(ErrBadConfig, "Rate", r, "want a number in [0, 1]")
-	}
-	return nil
-}
-
-// validMethod accepts "/package.Service/Method".
-func validMethod(m string) error {
-	if !strings.HasPrefix(m, "/") {
-		return errors.New(`want a full method name such as "/package.Service/Method"`)
-	}
-	svc, name, ok := strings.Cut(m[1:], "/")
-	if !ok || svc == "" || name == "" || strings.Contains(name, "/") {
-		return errors.New(`want a full method name such as "/package.Service/Method"`)
 	}
 	return nil
 }
