@@ -313,20 +313,21 @@ func TestOverrideHeader(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-ninelives-version", "canary")
 	got := tally(t, cc, 50, 2, func(int) context.Context { return ctx })
 	assert.Equal(t, map[string]int{"canary": 50}, got)
+
+	bad := metadata.AppendToOutgoingContext(context.Background(), "x-ninelives-version", "canry")
+	_, err := getItem(bad, cc, "a")
+	assert.Equal(t, codes.Unimplemented, status.Code(err), "not turned into Internal by grpc")
+	assert.ErrorContains(t, err, `x-ninelives-version="canry" names no version`)
+	assert.EqualValues(t, 0, f.Servers("stable")[0].Calls("GetItem"), "no silent fallback")
+
 	rctx, rec := call.WithRecord(ctx)
-	_, err := getItem(rctx, cc, "a")
+	_, err = getItem(rctx, cc, "a")
 	require.NoError(t, err)
 	assert.True(t, rec.Forced(), "a version the override key names is forced")
 	wctx, wrec := call.WithRecord(context.Background())
 	_, err = getItem(wctx, cc, "a")
 	require.NoError(t, err)
 	assert.Equal(t, call.ByWeight, wrec.Choice())
-
-	bad := metadata.AppendToOutgoingContext(context.Background(), "x-ninelives-version", "canry")
-	_, err = getItem(bad, cc, "a")
-	assert.Equal(t, codes.Unimplemented, status.Code(err), "not turned into Internal by grpc")
-	assert.ErrorContains(t, err, `x-ninelives-version="canry" names no version`)
-	assert.EqualValues(t, 0, f.Servers("stable")[0].Calls("GetItem"), "no silent fallback")
 }
 
 func TestNothingReadyBehavesLikeRoundRobin(t *testing.T) {
