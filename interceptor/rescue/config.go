@@ -1,0 +1,233 @@
+package rescue
+
+import (
+	"errors"
+	"math"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/method"
+	"github.com/ninelives-go/ninelives/internal/names"
+)
+
+// ErrBadConfig is the kind of every configuration New and SetVersions
+// reject: errors.Is(err, ErrBadConfig) holds, and errors.As finds a
+// *balancer.ConfigError naming the field and the value.
+var ErrBadConfig = errors.New("ninelives: bad rescue config")
+
+// DefaultCodes are the status codes that get a failed call rescued unless
+// Config.Codes says otherwise: the server-side failures that telemetry
+// counts against a release by default (telemetry.DefaultErrorCodes).
+// DeadlineExceeded counts only while the caller's own deadline has not
+// passed, that is when a server gave up on its own.
+var DefaultCodes = []codes.Code{
+	codes.Unknown, codes.DeadlineExceeded, codes.Unimplemented,
+	codes.Internal, codes.Unavailable, codes.DataLoss,
+}
+
+// Config configures an Interceptor. Candidate and Baseline are required;
+// every other field has a default.
+type Config struct {
+	// Candidate is the version whose failures are rescued.
+	Candidate string
+	// Baseline is the version the rescue goes to.
+	Baseline string
+	// Methods lists full method names ("/package.Service/Method") that are
+	// safe to repeat although their descriptor does not say so.
+	Methods []string
+	// Codes are the status codes of the candidate that get a call
+	// rescued. Default DefaultCodes. Codes that describe the request
+	// rather than the version (InvalidArgument, NotFound, AlreadyExists,
+	// PermissionDenied, FailedPrecondition, OutOfRange, Unauthenticated),
+	// and OK and Canceled, are refused: the baseline would answer them
+	// alike, or the caller gave up.
+	Codes []codes.Code
+
+	// BudgetRatio and BudgetBurst bound the rescues, as gRPC's retry
+	// throttling bounds retries, with a token bucket: every primary call
+	// adds BudgetRatio tokens, up to BudgetBurst, and every rescue takes
+	// one. The bucket starts full, so over any stretch of calls the
+	// rescues are at most BudgetBurst + BudgetRatio × calls. A call the
+	// budget cannot pay for fails as it would without the interceptor
+	// (Stats.Throttled). Defaults 0.1 (10 % extra calls at most) and 100.
+	BudgetRatio float64
+	BudgetBurst int
+
+	// The hedge delay of a method is HedgeFactor × the HedgeQuantile of
+	// the time the baseline took to answer it, over its last
+	// HedgeWindow to 2 × HedgeWindow answers, within [MinHedgeDelay,
+	// MaxHedgeDelay]. A method is not hedged before the baseline has
+	// answered it HedgeMinSamples times. Defaults 0.99, 2, 1000, 10ms,
+	// 10s and 100.
+	HedgeQuantile   float64
+	HedgeFactor     float64
+	HedgeWindow     int
+	MinHedgeDelay   time.Duration
+	MaxHedgeDelay   time.Duration
+	HedgeMinSamples int
+	// DisableHedge turns hedging off: only failed calls are rescued, slow
+	// ones are left to run.
+	DisableHedge bool
+
+	// StreamMaxMessages and StreamMaxBytes bound the client messages a
+	// stream keeps for a replay until the server first answers; a stream
+	// that sends more is never rescued. Defaults 64 and 256 KiB (gRPC's
+	// own retry buffer).
+	StreamMaxMessages int
+	StreamMaxBytes    int
+
+	// Clock times the hedges. Default: the system clock.
+	Clock Clock
+}
+
+// Clock is the time source of an Interceptor; tests give one they move by
+// hand.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f on its own goroutine after d, unless stop is
+	// called first; stop reports whether it stopped f from running.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
+
+// The defaults of Config.
+const (
+	defaultBudgetRatio       = 0.1
+	defaultBudgetBurst       = 100
+	defaultHedgeQuantile     = 0.99
+	defaultHedgeFactor       = 2
+	defaultHedgeWindow       = 1000
+	defaultMinHedgeDelay     = 10 * time.Millisecond
+	defaultMaxHedgeDelay     = 10 * time.Second
+	defaultHedgeMinSamples   = 100
+	defaultStreamMaxMessages = 64
+	defaultStreamMaxBytes    = 256 << 10
+)
+
+// settings is a validated Config with its defaults filled in.
+type settings struct {
+	Config
+	methods method.Rule
+	codes   codeSet
+}
+
+func newSettings(cfg Config) (*settings, error) {
+	s := &settings{Config: cfg}
+	if s.Clock == nil {
+		s.Clock = systemClock{}
+	}
+	checks := []func() error{
+		func() error { return validVersions(cfg.Candidate, cfg.Baseline) },
+		s.parseLists,
+		s.fillBudget,
+		s.fillHedge,
+		s.fillInts,
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// validVersions checks the two versions and that they differ.
+func validVersions(candidate, baseline string) error {
+	if err := config.Under(ErrBadConfig, "Candidate", names.Version(candidate)); err != nil {
+		return err
+	}
+	if err := config.Under(ErrBadConfig, "Baseline", names.Version(baseline)); err != nil {
+		return err
+	}
+	if candidate == baseline {
+		return config.Errorf(ErrBadConfig, "Baseline", baseline, "the same as Candidate: a rescue must go to another version")
+	}
+	return nil
+}
+
+func (s *settings) parseLists() error {
+	var err error
+	if s.methods, err = method.NewRule(ErrBadConfig, "Methods", s.Methods); err != nil {
+		return err
+	}
+	if s.Codes == nil {
+		s.Codes = DefaultCodes
+	}
+	s.codes, err = newCodeSet(s.Codes)
+	return err
+}
+
+func (s *settings) fillBudget() error {
+	if s.BudgetRatio == 0 {
+		s.BudgetRatio = defaultBudgetRatio
+	}
+	if math.IsNaN(s.BudgetRatio) || s.BudgetRatio < 0.001 || s.BudgetRatio > 1 {
+		return config.Errorf(ErrBadConfig, "BudgetRatio", s.BudgetRatio, "want a share of the calls in [0.001, 1], or 0 for the default %v", defaultBudgetRatio)
+	}
+	return nil
+}
+
+func (s *settings) fillHedge() error {
+	if s.HedgeQuantile == 0 {
+		s.HedgeQuantile = defaultHedgeQuantile
+	}
+	if math.IsNaN(s.HedgeQuantile) || s.HedgeQuantile <= 0 || s.HedgeQuantile >= 1 {
+		return config.Errorf(ErrBadConfig, "HedgeQuantile", s.HedgeQuantile, "want a quantile strictly between 0 and 1")
+	}
+	if s.HedgeFactor == 0 {
+		s.HedgeFactor = defaultHedgeFactor
+	}
+	if math.IsNaN(s.HedgeFactor) || s.HedgeFactor < 1 || s.HedgeFactor > 100 {
+		return config.Errorf(ErrBadConfig, "HedgeFactor", s.HedgeFactor, "want a factor in [1, 100]: a hedge sooner than the baseline's own quantile would rescue healthy calls")
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{{"MinHedgeDelay", &s.MinHedgeDelay, defaultMinHedgeDelay}, {"MaxHedgeDelay", &s.MaxHedgeDelay, defaultMaxHedgeDelay}} {
+		if *d.v < 0 {
+			return config.Errorf(ErrBadConfig, d.name, *d.v, "want a positive duration, or 0 for the default %v", d.def)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if s.MinHedgeDelay > s.MaxHedgeDelay {
+		return config.Errorf(ErrBadConfig, "MinHedgeDelay", s.MinHedgeDelay, "above MaxHedgeDelay %v", s.MaxHedgeDelay)
+	}
+	return nil
+}
+
+func (s *settings) fillInts() error {
+	for _, n := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"BudgetBurst", &s.BudgetBurst, defaultBudgetBurst},
+		{"HedgeWindow", &s.HedgeWindow, defaultHedgeWindow},
+		{"HedgeMinSamples", &s.HedgeMinSamples, defaultHedgeMinSamples},
+		{"StreamMaxMessages", &s.StreamMaxMessages, defaultStreamMaxMessages},
+		{"StreamMaxBytes", &s.StreamMaxBytes, defaultStreamMaxBytes},
+	} {
+		if *n.v < 0 || *n.v > 1<<30 {
+			return config.Errorf(ErrBadConfig, n.name, *n.v, "want 0 (the default %d) to 2^30", n.def)
+		}
+		if *n.v == 0 {
+			*n.v = n.def
+		}
+	}
+	if s.HedgeMinSamples > 2*s.HedgeWindow {
+		return config.Errorf(ErrBadConfig, "HedgeMinSamples", s.HedgeMinSamples, "more than 2 × HedgeWindow %d, the most answers kept", s.HedgeWindow)
+	}
+	return nil
+}
