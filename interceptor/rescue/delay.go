@@ -8,7 +8,8 @@ import (
 )
 
 // Answer times are counted in log-linear buckets: 8 a doubling (each at
-// most 12.5 % wide), exact below 8 ns, up to 2^40 ns (about 18 minutes).
+// most 12.5 % wide), exact below 8 ns, up to 2^41 ns (about 36 minutes);
+// the last bucket takes any longer time.
 const (
 	subBits    = 3
 	maxOctave  = 40
@@ -22,11 +23,10 @@ func bucketOf(d time.Duration) int {
 	if e < subBits {
 		return int(ns)
 	}
-	e = min(e, maxOctave)
-	sub := int(ns>>(e-subBits)) & (1<<subBits - 1)
-	if e == maxOctave {
-		sub = 1<<subBits - 1
+	if e > maxOctave {
+		return numBuckets - 1
 	}
+	sub := int(ns>>(e-subBits)) & (1<<subBits - 1)
 	return (e-subBits+1)<<subBits + sub
 }
 

@@ -289,4 +289,3 @@ func TestBaselineThatIsNotAVersionOfTheService(t *testing.T) {
 	assert.ErrorContains(t, err, `forced version "stabel" is not a version of this service`, "the misspelt baseline is named")
 	assert.EqualValues(t, 1, e.rs.Stats().RescueFailed)
 }
-

@@ -27,9 +27,9 @@ func TestDecide(t *testing.T) {
 		name           string
 		safe, inRegist bool
 	}{
-		{demo + "GetItem", true, true},     // NO_SIDE_EFFECTS
-		{demo + "ListItems", true, true},   // NO_SIDE_EFFECTS, a stream
-		{demo + "PutItem", true, true},     // no level, but listed
+		{demo + "GetItem", true, true},      // NO_SIDE_EFFECTS
+		{demo + "ListItems", true, true},    // NO_SIDE_EFFECTS, a stream
+		{demo + "PutItem", true, true},      // no level, but listed
 		{"/other.Service/Get", true, false}, // listed, unknown to the registry
 		{"/other.Service/Put", false, false},
 		{"not a method", false, false},
