@@ -78,26 +78,42 @@ type Config struct {
 	StreamMaxMessages int
 	StreamMaxBytes    int
 
+	// Split, if set, tells the weights: while the candidate's is 0 no call
+	// goes to it by the weights, and calls are not watched at all. A
+	// *balancer.Split is one. Without it every call of a safe method is
+	// watched, which costs it about a microsecond.
+	Split Weights
+
 	// Clock times the hedges. Default: the system clock.
 	Clock Clock
+}
+
+// Weights is what the Interceptor reads of a split: a version's weight in
+// basis points. *balancer.Split implements it.
+type Weights interface {
+	Weight(version string) int
 }
 
 // Clock is the time source of an Interceptor; tests give one they move by
 // hand.
 type Clock interface {
 	Now() time.Time
-	// AfterFunc calls f on its own goroutine after d, unless stop is
-	// called first; stop reports whether it stopped f from running.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
+	// AfterFunc calls f on its own goroutine after d, unless the timer is
+	// stopped first, as time.AfterFunc does.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a timer a Clock set; *time.Timer is one.
+type Timer interface {
+	// Stop reports whether it stopped the timer's function from running.
+	Stop() bool
 }
 
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-func (systemClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
+func (systemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 // The defaults of Config.
 const (

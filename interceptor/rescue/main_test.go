@@ -45,7 +45,7 @@ func newEnv(t testing.TB, cfg rescue.Config, canaryBP int, specs ...demoserver.V
 		balancer.Weight{Version: "stable", Weight: balancer.TotalWeight - canaryBP},
 		balancer.Weight{Version: "canary", Weight: canaryBP})
 	t.Cleanup(e.split.AddObserver(e.obs))
-	cfg.Candidate, cfg.Baseline = "canary", "stable"
+	cfg.Candidate, cfg.Baseline, cfg.Split = "canary", "stable", e.split
 	if cfg.Clock == nil {
 		cfg.Clock = e.clock
 	}
@@ -102,6 +102,7 @@ type fakeClock struct {
 }
 
 type fakeTimer struct {
+	c       *fakeClock
 	d       time.Duration
 	f       func()
 	stopped bool
@@ -113,18 +114,20 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) rescue.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &fakeTimer{d: d, f: f}
+	t := &fakeTimer{c: c, d: d, f: f}
 	c.timers = append(c.timers, t)
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		was := !t.stopped
-		t.stopped = true
-		return was
-	}
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.stopped
+	t.stopped = true
+	return was
 }
 
 // pending is the number of timers set and neither stopped nor fired.

@@ -145,10 +145,11 @@ type watch struct {
 	v      *versions
 	ctx    context.Context // the caller's, with the call record
 	rec    *call.Record
-	actx   context.Context // the first attempt's: ctx, cancelled by a hedge
-	cancel context.CancelFunc
+	own    call.Record     // rec, unless an outer interceptor set one
+	actx   context.Context // the first attempt's: ctx, cancellable if hedged
+	cancel context.CancelFunc // nil when actx is ctx
 	start  time.Time // when the wait for the answer began
-	stop   func() bool
+	timer  Timer // the hedge timer, if set
 	state  atomic.Uint32
 }
 
@@ -166,22 +167,37 @@ func (s *Interceptor) allow(ctx context.Context, method string) *watch {
 	if ci != nil && (ci.Version != "" || ci.Endpoint != "") {
 		return nil // the caller chose where the call goes
 	}
+	v := s.versions.Load()
+	if s.cfg.Split != nil && s.cfg.Split.Weight(v.candidate) == 0 {
+		return nil // no call goes to the candidate by the weights
+	}
 	m := s.method(method)
 	if !m.safe {
 		return nil
 	}
-	w := &watch{s: s, m: m, v: s.versions.Load()}
-	w.ctx, w.rec = call.Recorded(ctx)
-	w.actx, w.cancel = context.WithCancel(w.ctx)
+	w := &watch{s: s, m: m, v: v}
+	w.ctx, w.rec = call.Recorded(ctx, &w.own)
+	w.actx = w.ctx
+	if _, ok := m.delay.hedgeDelay(); ok && !s.cfg.DisableHedge {
+		w.actx, w.cancel = context.WithCancel(w.ctx)
+	}
 	return w
 }
 
-// arm starts the wait for the answer, and the hedge timer once the
-// method's delay is known.
+// arm starts the wait for the answer, and the hedge timer if the first
+// attempt can be cancelled.
 func (w *watch) arm() {
 	w.start = w.s.cfg.Clock.Now()
-	if d, ok := w.m.delay.hedgeDelay(); ok && !w.s.cfg.DisableHedge {
-		w.stop = w.s.cfg.Clock.AfterFunc(d, w.hedge)
+	if w.cancel != nil {
+		d, _ := w.m.delay.hedgeDelay()
+		w.timer = w.s.cfg.Clock.AfterFunc(d, w.hedge)
+	}
+}
+
+// release frees the first attempt's context once it is over.
+func (w *watch) release() {
+	if w.cancel != nil {
+		w.cancel()
 	}
 }
 
@@ -217,8 +233,8 @@ func (w *watch) pending() bool { return w.state.Load() == hedged }
 
 // settle ends the watch of a call that can no longer be rescued.
 func (w *watch) settle() {
-	if w.stop != nil {
-		w.stop()
+	if w.timer != nil {
+		w.timer.Stop()
 	}
 	w.state.CompareAndSwap(waiting, answered)
 }
@@ -227,8 +243,8 @@ func (w *watch) settle() {
 // it learns from the baseline's answers and reports whether the call is
 // to be rescued, with the budget's token already taken.
 func (w *watch) end(err error) bool {
-	if w.stop != nil {
-		w.stop()
+	if w.timer != nil {
+		w.timer.Stop()
 	}
 	prev := w.state.Swap(answered)
 	switch {

@@ -289,3 +289,22 @@ func TestBaselineThatIsNotAVersionOfTheService(t *testing.T) {
 	assert.ErrorContains(t, err, `forced version "stabel" is not a version of this service`, "the misspelt baseline is named")
 	assert.EqualValues(t, 1, e.rs.Stats().RescueFailed)
 }
+
+func TestNothingIsWatchedWhileTheCandidateHasNoWeight(t *testing.T) {
+	e := newEnv(t, rescue.Config{HedgeMinSamples: 1}, 0, spec("stable", 1, healthy), spec("canary", 1, healthy))
+	for range 10 {
+		_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "a"})
+		require.NoError(t, err)
+	}
+	_, ok := e.rs.HedgeDelay(getItem)
+	assert.False(t, ok, "calls made while the canary has weight 0 teach nothing")
+	assert.EqualValues(t, 10, e.rs.Stats().Calls, "but they are counted, and earn the budget")
+
+	require.NoError(t, e.split.Set("canary", 1000, "stable"))
+	for range 10 {
+		_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "a"})
+		require.NoError(t, err)
+	}
+	_, ok = e.rs.HedgeDelay(getItem)
+	assert.True(t, ok, "the baseline's answers are learnt once the canary has weight")
+}

@@ -32,7 +32,7 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 			st.cur = cs
 			return st, nil
 		}
-		w.cancel()
+		w.release()
 		if !w.end(err) {
 			return nil, err
 		}
@@ -180,7 +180,7 @@ func okEOF(err error) error {
 // failed or ended, or it sends one reply and that came.
 func (s *stream) ended(err error) {
 	if err != nil || !s.desc.ServerStreams {
-		s.w.cancel()
+		s.w.release()
 	}
 }
 
@@ -192,7 +192,7 @@ func (s *stream) ended(err error) {
 func (s *stream) rescue(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.w.cancel()
+	s.w.release()
 	for s.sending {
 		s.idle.Wait()
 	}

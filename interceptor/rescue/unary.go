@@ -16,7 +16,7 @@ func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		}
 		w.arm()
 		err := invoker(w.actx, method, req, reply, cc, opts...)
-		w.cancel()
+		w.release()
 		if !w.end(err) {
 			return err
 		}

@@ -125,13 +125,18 @@ func WithRecord(ctx context.Context) (context.Context, *Record) {
 	return with(ctx, func(ci *Info) { ci.Record = rec }), rec
 }
 
-// Recorded is WithRecord that reuses the record ctx carries, if any: an
-// interceptor further out in the chain then learns where the call went.
-func Recorded(ctx context.Context) (context.Context, *Record) {
+// Recorded returns ctx with a call record: the one ctx carries, if any, so
+// that an interceptor further out in the chain learns where the call went;
+// else spare, or a new record when spare is nil. spare lets a caller keep
+// the record inside a struct of its own instead of allocating it.
+func Recorded(ctx context.Context, spare *Record) (context.Context, *Record) {
 	if rec := RecordFrom(ctx); rec != nil {
 		return ctx, rec
 	}
-	return WithRecord(ctx)
+	if spare == nil {
+		spare = new(Record)
+	}
+	return with(ctx, func(ci *Info) { ci.Record = spare }), spare
 }
 
 // RecordFrom returns the record of ctx, or nil.

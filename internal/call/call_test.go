@@ -64,11 +64,14 @@ func TestRecord(t *testing.T) {
 }
 
 func TestRecordedReusesTheRecordOfTheContext(t *testing.T) {
-	ctx, rec := Recorded(context.Background())
+	ctx, rec := Recorded(context.Background(), nil)
 	require.NotNil(t, rec)
-	same, again := Recorded(ctx)
-	assert.Same(t, rec, again)
+	same, again := Recorded(ctx, new(Record))
+	assert.Same(t, rec, again, "the spare is not used")
 	assert.Equal(t, ctx, same, "no new context value when the record is there")
+	var spare Record
+	_, got := Recorded(context.Background(), &spare)
+	assert.Same(t, &spare, got)
 }
 
 func TestRerouteKeepsTheRecordAndTheStickyKey(t *testing.T) {
