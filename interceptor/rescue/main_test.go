@@ -45,7 +45,10 @@ func newEnv(t testing.TB, cfg rescue.Config, canaryBP int, specs ...demoserver.V
 		balancer.Weight{Version: "stable", Weight: balancer.TotalWeight - canaryBP},
 		balancer.Weight{Version: "canary", Weight: canaryBP})
 	t.Cleanup(e.split.AddObserver(e.obs))
-	cfg.Candidate, cfg.Baseline, cfg.Split = "canary", "stable", e.split
+	cfg.Candidate, cfg.Baseline = "canary", "stable"
+	if cfg.Split == nil {
+		cfg.Split = e.split
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = e.clock
 	}
@@ -209,5 +212,11 @@ func (r *recorder) roles() map[string]int {
 	}
 	return out
 }
+
+// anyWeight is a rescue.Weights that gives every version weight, so that
+// calls are watched whatever the split says.
+type anyWeight struct{}
+
+func (anyWeight) Weight(string) int { return 1 }
 
 func codeOf(err error) codes.Code { return status.Code(err) }

@@ -145,11 +145,11 @@ type watch struct {
 	v      *versions
 	ctx    context.Context // the caller's, with the call record
 	rec    *call.Record
-	own    call.Record     // rec, unless an outer interceptor set one
-	actx   context.Context // the first attempt's: ctx, cancellable if hedged
+	own    call.Record        // rec, unless an outer interceptor set one
+	actx   context.Context    // the first attempt's: ctx, cancellable if hedged
 	cancel context.CancelFunc // nil when actx is ctx
-	start  time.Time // when the wait for the answer began
-	timer  Timer // the hedge timer, if set
+	start  time.Time          // when the wait for the answer began
+	timer  Timer              // the hedge timer, if set
 	state  atomic.Uint32
 }
 

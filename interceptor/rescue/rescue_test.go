@@ -149,7 +149,9 @@ func TestFailingCanaryCostsNoUserCallOfASafeMethod(t *testing.T) {
 func TestHangingCanaryIsAnsweredByTheBaselineAfterTheHedgeDelay(t *testing.T) {
 	in := make(chan string, 16)
 	const delay = 50 * time.Millisecond
-	e := newEnv(t, rescue.Config{HedgeMinSamples: 1, MinHedgeDelay: delay}, 0,
+	// The calls that teach the delay go to the baseline, while the
+	// canary has no weight: watch them all the same.
+	e := newEnv(t, rescue.Config{HedgeMinSamples: 1, MinHedgeDelay: delay, Split: anyWeight{}}, 0,
 		spec("stable", 1, healthy), spec("canary", 1, hanging, demoserver.WithEntered(in)))
 	canary := e.fleet.Servers("canary")[0]
 
