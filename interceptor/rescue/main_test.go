@@ -213,10 +213,4 @@ func (r *recorder) roles() map[string]int {
 	return out
 }
 
-// anyWeight is a rescue.Weights that gives every version weight, so that
-// calls are watched whatever the split says.
-type anyWeight struct{}
-
-func (anyWeight) Weight(string) int { return 1 }
-
 func codeOf(err error) codes.Code { return status.Code(err) }

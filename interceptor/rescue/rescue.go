@@ -153,28 +153,37 @@ type watch struct {
 	state  atomic.Uint32
 }
 
-// allow is the first step, before the first attempt: it counts the call,
-// earns the budget its share and returns the watch of a call that may be
-// rescued, or nil for a call left alone (not a primary call, forced to a
-// version or endpoint, or of a method that is not safe to repeat).
-func (s *Interceptor) allow(ctx context.Context, method string) *watch {
+// allow is the first step, before the first attempt: it counts the call
+// and earns the budget its share. It returns the watch of a call that may
+// be rescued; or, for a call of a safe method that can only go to the
+// baseline (the Split gives it every basis point), the estimator to time
+// it for; or neither, for a call left alone (not a primary call, forced to
+// a version or endpoint, or of a method that is not safe to repeat).
+func (s *Interceptor) allow(ctx context.Context, method string) (*watch, *estimator) {
 	ci := call.From(ctx)
 	if ci != nil && ci.Role != "" && ci.Role != call.Primary {
-		return nil // copies, warm-ups and rescues are never rescued
+		return nil, nil // copies, warm-ups and rescues are never rescued
 	}
 	s.count(statCalls)
 	s.budget.earn()
 	if ci != nil && (ci.Version != "" || ci.Endpoint != "") {
-		return nil // the caller chose where the call goes
+		return nil, nil // the caller chose where the call goes
 	}
 	v := s.versions.Load()
-	if s.cfg.Split != nil && s.cfg.Split.Weight(v.candidate) == 0 {
-		return nil // no call goes to the candidate by the weights
-	}
 	m := s.method(method)
-	if !m.safe {
-		return nil
+	switch {
+	case !m.safe:
+		return nil, nil
+	case s.cfg.Split == nil || s.cfg.Split.Weight(v.candidate) > 0:
+		return s.watch(ctx, m, v), nil
+	case s.cfg.Split.Weight(v.baseline) == call.TotalWeight:
+		return nil, m.delay // no call goes to the candidate by the weights
 	}
+	return nil, nil
+}
+
+// watch starts the watch of a call of the safe method m.
+func (s *Interceptor) watch(ctx context.Context, m *methodState, v *versions) *watch {
 	w := &watch{s: s, m: m, v: v}
 	w.ctx, w.rec = call.Recorded(ctx, &w.own)
 	w.actx = w.ctx

@@ -149,14 +149,13 @@ func TestFailingCanaryCostsNoUserCallOfASafeMethod(t *testing.T) {
 func TestHangingCanaryIsAnsweredByTheBaselineAfterTheHedgeDelay(t *testing.T) {
 	in := make(chan string, 16)
 	const delay = 50 * time.Millisecond
-	// The calls that teach the delay go to the baseline, while the
-	// canary has no weight: watch them all the same.
-	e := newEnv(t, rescue.Config{HedgeMinSamples: 1, MinHedgeDelay: delay, Split: anyWeight{}}, 0,
+	e := newEnv(t, rescue.Config{HedgeMinSamples: 1, MinHedgeDelay: delay}, 0,
 		spec("stable", 1, healthy), spec("canary", 1, hanging, demoserver.WithEntered(in)))
 	canary := e.fleet.Servers("canary")[0]
 
-	// The delay is learnt from the baseline's answers; on a clock that
-	// stands still they take no time, so it is the floor.
+	// The delay is learnt from the baseline's answers before the canary
+	// has any weight; on a clock that stands still they take no time, so
+	// it is the floor.
 	for _, sc := range safeCalls {
 		_, err := sc.call(ctxT(t), e.client)
 		require.NoError(t, err)
@@ -293,20 +292,17 @@ func TestBaselineThatIsNotAVersionOfTheService(t *testing.T) {
 }
 
 func TestNothingIsWatchedWhileTheCandidateHasNoWeight(t *testing.T) {
-	e := newEnv(t, rescue.Config{HedgeMinSamples: 1}, 0, spec("stable", 1, healthy), spec("canary", 1, healthy))
+	e := newEnv(t, rescue.Config{HedgeMinSamples: 1}, 0, spec("stable", 1, healthy), spec("canary", 1, failing))
+	// A call forced to the canary is never rescued; with no weight on the
+	// canary, nor is anything else: nothing is watched, the calls are
+	// only timed.
 	for range 10 {
 		_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "a"})
 		require.NoError(t, err)
 	}
 	_, ok := e.rs.HedgeDelay(getItem)
-	assert.False(t, ok, "calls made while the canary has weight 0 teach nothing")
-	assert.EqualValues(t, 10, e.rs.Stats().Calls, "but they are counted, and earn the budget")
-
-	require.NoError(t, e.split.Set("canary", 1000, "stable"))
-	for range 10 {
-		_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "a"})
-		require.NoError(t, err)
-	}
-	_, ok = e.rs.HedgeDelay(getItem)
-	assert.True(t, ok, "the baseline's answers are learnt once the canary has weight")
+	assert.True(t, ok, "the baseline's answers teach the delay")
+	_, err := e.client.GetItem(metadata.AppendToOutgoingContext(ctxT(t), "x-version", "canary"), &demov1.GetItemRequest{Id: "a"})
+	assert.Equal(t, codes.Unavailable, codeOf(err))
+	assert.Equal(t, rescue.Stats{Calls: 11, Tokens: 100}, e.rs.Stats())
 }

@@ -21,9 +21,13 @@ import (
 // reached the caller, the stream is the server's and is never rescued.
 func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-		w := s.allow(ctx, method)
+		w, learn := s.allow(ctx, method)
 		if w == nil {
-			return streamer(ctx, desc, cc, method, opts...)
+			cs, err := streamer(ctx, desc, cc, method, opts...)
+			if learn == nil || err != nil {
+				return cs, err
+			}
+			return &timedStream{ClientStream: cs, clock: s.cfg.Clock, learn: learn}, nil
 		}
 		st := &stream{w: w, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts}
 		st.idle.L = &st.mu
@@ -260,4 +264,26 @@ func (s *stream) Context() context.Context {
 	defer s.mu.Unlock()
 	s.commitLocked()
 	return s.cur.Context()
+}
+
+// timedStream times a baseline's stream, from the caller's first RecvMsg
+// to the first answer, for the hedge delay of its method.
+type timedStream struct {
+	grpc.ClientStream
+	clock Clock
+	learn *estimator
+	done  bool
+}
+
+func (t *timedStream) RecvMsg(m any) error {
+	if t.done {
+		return t.ClientStream.RecvMsg(m)
+	}
+	start := t.clock.Now()
+	err := t.ClientStream.RecvMsg(m)
+	t.done = true
+	if okEOF(err) == nil {
+		t.learn.observe(t.clock.Now().Sub(start))
+	}
+	return err
 }

@@ -10,8 +10,16 @@ import (
 // UnaryClientInterceptor returns the interceptor that rescues unary calls.
 func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		w := s.allow(ctx, method)
-		if w == nil {
+		w, learn := s.allow(ctx, method)
+		switch {
+		case learn != nil:
+			start := s.cfg.Clock.Now()
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			if err == nil {
+				learn.observe(s.cfg.Clock.Now().Sub(start))
+			}
+			return err
+		case w == nil:
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}
 		w.arm()
