@@ -59,8 +59,9 @@ type Config struct {
 	// the time the baseline took to answer it, over its last
 	// HedgeWindow to 2 × HedgeWindow answers, within [MinHedgeDelay,
 	// MaxHedgeDelay]. A method is not hedged before the baseline has
-	// answered it HedgeMinSamples times. Defaults 0.99, 2, 1000, 10ms,
-	// 10s and 100.
+	// answered it HedgeMinSamples times (its failures are still rescued).
+	// Defaults 0.99, 2, 1000, 10ms, 10s and 20 (below 100 answers the
+	// quantile is their largest).
 	HedgeQuantile   float64
 	HedgeFactor     float64
 	HedgeWindow     int
@@ -124,7 +125,7 @@ const (
 	defaultHedgeWindow       = 1000
 	defaultMinHedgeDelay     = 10 * time.Millisecond
 	defaultMaxHedgeDelay     = 10 * time.Second
-	defaultHedgeMinSamples   = 100
+	defaultHedgeMinSamples   = 20
 	defaultStreamMaxMessages = 64
 	defaultStreamMaxBytes    = 256 << 10
 )
