@@ -306,3 +306,51 @@ func TestNothingIsWatchedWhileTheCandidateHasNoWeight(t *testing.T) {
 	assert.Equal(t, codes.Unavailable, codeOf(err))
 	assert.Equal(t, rescue.Stats{Calls: 11, Tokens: 100}, e.rs.Stats())
 }
+
+func TestAStreamThatHasAnsweredIsNeverRescued(t *testing.T) {
+	breaks := demoserver.Faults{FailAfterItems: 1}
+	e := newEnv(t, rescue.Config{}, balancer.TotalWeight, spec("stable", 1, healthy), spec("canary", 1, breaks))
+	s, err := e.client.ListItems(ctxT(t), &demov1.ListItemsRequest{PageSize: 3})
+	require.NoError(t, err)
+	m, err := s.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, "canary", m.GetServedBy().GetVersion())
+	_, err = s.Recv()
+	assert.Equal(t, codes.Unavailable, codeOf(err), "the caller has the canary's first item: a replay would repeat it")
+	assert.Zero(t, e.fleet.Calls("stable", "ListItems"))
+	assert.Zero(t, e.rs.Stats().Rescued+e.rs.Stats().Throttled)
+}
+
+func TestAClientStreamPastTheBufferIsNotRescued(t *testing.T) {
+	e := newEnv(t, rescue.Config{StreamMaxMessages: 2}, balancer.TotalWeight, spec("stable", 1, healthy), spec("canary", 1, failing))
+	_, err := countItems(ctxT(t), e.client) // three messages: one more than kept
+	assert.Error(t, err)
+	assert.Zero(t, e.fleet.Calls("stable", "CountItems"))
+	assert.Zero(t, e.rs.Stats().Rescued)
+}
+
+func TestAHedgeTheBudgetCannotPayForLeavesTheCallRunning(t *testing.T) {
+	in := make(chan string, 16)
+	e := newEnv(t, rescue.Config{HedgeMinSamples: 1, BudgetBurst: 1}, 0,
+		spec("stable", 1, healthy), spec("canary", 1, hanging, demoserver.WithEntered(in)))
+	_, err := e.client.GetItem(ctxT(t), &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err, "teaches the delay")
+	require.NoError(t, e.split.Set("canary", balancer.TotalWeight, "stable"))
+
+	for i, want := range []codes.Code{codes.OK, codes.DeadlineExceeded} {
+		ctx, cancel := context.WithTimeout(ctxT(t), time.Second)
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.client.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+			done <- err
+		}()
+		<-in
+		waitFor(t, func() bool { return e.clock.pending() == 1 }, "the hedge timer")
+		e.clock.fire()
+		assert.Equal(t, want, codeOf(<-done), "call %d", i)
+		cancel()
+	}
+	st := e.rs.Stats()
+	assert.EqualValues(t, 1, st.Hedged, "the one token paid for the first hedge")
+	assert.EqualValues(t, 1, st.Throttled, "the second ran on until the caller's deadline")
+}
