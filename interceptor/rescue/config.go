@@ -128,6 +128,7 @@ const (
 	defaultHedgeMinSamples   = 20
 	defaultStreamMaxMessages = 64
 	defaultStreamMaxBytes    = 256 << 10
+	maxBudgetBurst           = 1 << 30
 )
 
 // settings is a validated Config with its defaults filled in.
@@ -206,17 +207,11 @@ func (s *settings) fillHedge() error {
 	if math.IsNaN(s.HedgeFactor) || s.HedgeFactor < 1 || s.HedgeFactor > 100 {
 		return config.Errorf(ErrBadConfig, "HedgeFactor", s.HedgeFactor, "want a factor in [1, 100]: a hedge sooner than the baseline's own quantile would rescue healthy calls")
 	}
-	for _, d := range []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{{"MinHedgeDelay", &s.MinHedgeDelay, defaultMinHedgeDelay}, {"MaxHedgeDelay", &s.MaxHedgeDelay, defaultMaxHedgeDelay}} {
-		if *d.v < 0 {
-			return config.Errorf(ErrBadConfig, d.name, *d.v, "want a positive duration, or 0 for the default %v", d.def)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
+	err := config.FillDefaults(ErrBadConfig,
+		config.Setting[time.Duration]{Field: "MinHedgeDelay", V: &s.MinHedgeDelay, Default: defaultMinHedgeDelay},
+		config.Setting[time.Duration]{Field: "MaxHedgeDelay", V: &s.MaxHedgeDelay, Default: defaultMaxHedgeDelay})
+	if err != nil {
+		return err
 	}
 	if s.MinHedgeDelay > s.MaxHedgeDelay {
 		return config.Errorf(ErrBadConfig, "MinHedgeDelay", s.MinHedgeDelay, "above MaxHedgeDelay %v", s.MaxHedgeDelay)
@@ -225,23 +220,17 @@ func (s *settings) fillHedge() error {
 }
 
 func (s *settings) fillInts() error {
-	for _, n := range []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"BudgetBurst", &s.BudgetBurst, defaultBudgetBurst},
-		{"HedgeWindow", &s.HedgeWindow, defaultHedgeWindow},
-		{"HedgeMinSamples", &s.HedgeMinSamples, defaultHedgeMinSamples},
-		{"StreamMaxMessages", &s.StreamMaxMessages, defaultStreamMaxMessages},
-		{"StreamMaxBytes", &s.StreamMaxBytes, defaultStreamMaxBytes},
-	} {
-		if *n.v < 0 || *n.v > 1<<30 {
-			return config.Errorf(ErrBadConfig, n.name, *n.v, "want 0 (the default %d) to 2^30", n.def)
-		}
-		if *n.v == 0 {
-			*n.v = n.def
-		}
+	err := config.FillDefaults(ErrBadConfig,
+		config.Setting[int]{Field: "BudgetBurst", V: &s.BudgetBurst, Default: defaultBudgetBurst},
+		config.Setting[int]{Field: "HedgeWindow", V: &s.HedgeWindow, Default: defaultHedgeWindow},
+		config.Setting[int]{Field: "HedgeMinSamples", V: &s.HedgeMinSamples, Default: defaultHedgeMinSamples},
+		config.Setting[int]{Field: "StreamMaxMessages", V: &s.StreamMaxMessages, Default: defaultStreamMaxMessages},
+		config.Setting[int]{Field: "StreamMaxBytes", V: &s.StreamMaxBytes, Default: defaultStreamMaxBytes})
+	if err != nil {
+		return err
+	}
+	if s.BudgetBurst > maxBudgetBurst {
+		return config.Errorf(ErrBadConfig, "BudgetBurst", s.BudgetBurst, "want at most %d", maxBudgetBurst)
 	}
 	if s.HedgeMinSamples > 2*s.HedgeWindow {
 		return config.Errorf(ErrBadConfig, "HedgeMinSamples", s.HedgeMinSamples, "more than 2 × HedgeWindow %d, the most answers kept", s.HedgeWindow)

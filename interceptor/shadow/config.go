@@ -266,24 +266,15 @@ func (s *settings) fillDurations() error {
 
 // fillBounds checks the bounds and fills in their defaults.
 func (s *settings) fillBounds() error {
-	for _, n := range []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"MaxConcurrent", &s.MaxConcurrent, defaultMaxConcurrent},
-		{"StreamMaxMessages", &s.StreamMaxMessages, defaultStreamMaxMessages},
-		{"StreamMaxBytes", &s.StreamMaxBytes, defaultStreamMaxBytes},
-		{"NoiseWindow", &s.NoiseWindow, defaultNoiseWindow},
-		{"NoiseMinCount", &s.NoiseMinCount, defaultNoiseMinCount},
-		{"MismatchLog", &s.MismatchLog, defaultMismatchLog},
-	} {
-		if *n.v < 0 {
-			return config.Errorf(ErrBadConfig, n.name, *n.v, "want 0 (the default) or more")
-		}
-		if *n.v == 0 {
-			*n.v = n.def
-		}
+	err := config.FillDefaults(ErrBadConfig,
+		config.Setting[int]{Field: "MaxConcurrent", V: &s.MaxConcurrent, Default: defaultMaxConcurrent},
+		config.Setting[int]{Field: "StreamMaxMessages", V: &s.StreamMaxMessages, Default: defaultStreamMaxMessages},
+		config.Setting[int]{Field: "StreamMaxBytes", V: &s.StreamMaxBytes, Default: defaultStreamMaxBytes},
+		config.Setting[int]{Field: "NoiseWindow", V: &s.NoiseWindow, Default: defaultNoiseWindow},
+		config.Setting[int]{Field: "NoiseMinCount", V: &s.NoiseMinCount, Default: defaultNoiseMinCount},
+		config.Setting[int]{Field: "MismatchLog", V: &s.MismatchLog, Default: defaultMismatchLog})
+	if err != nil {
+		return err
 	}
 	if s.NoiseMinCount > s.NoiseWindow {
 		return config.Errorf(ErrBadConfig, "NoiseMinCount", s.NoiseMinCount, "more than NoiseWindow %d", s.NoiseWindow)
