@@ -354,3 +354,45 @@ func TestAHedgeTheBudgetCannotPayForLeavesTheCallRunning(t *testing.T) {
 	assert.EqualValues(t, 1, st.Hedged, "the one token paid for the first hedge")
 	assert.EqualValues(t, 1, st.Throttled, "the second ran on until the caller's deadline")
 }
+
+func TestABidiStreamIsReplayedToTheBaseline(t *testing.T) {
+	in := make(chan string, 16)
+	e := newEnv(t, rescue.Config{HedgeMinSamples: 1}, 0,
+		spec("stable", 1, healthy), spec("canary", 1, hanging, demoserver.WithEntered(in)))
+	_, err := echo(ctxT(t), e.client)
+	require.NoError(t, err, "teaches the delay")
+	require.NoError(t, e.split.Set("canary", balancer.TotalWeight, "stable"))
+
+	s, err := e.client.Echo(ctxT(t))
+	require.NoError(t, err)
+	<-in
+	sent := make(chan struct{})
+	go func() { // a sender of its own, as gRPC allows beside the receiver
+		defer close(sent)
+		for _, text := range []string{"a", "b"} {
+			assert.NoError(t, s.Send(&demov1.EchoRequest{Text: text}))
+		}
+	}()
+	<-sent
+	got := make(chan *demov1.EchoResponse, 1)
+	go func() {
+		m, err := s.Recv()
+		assert.NoError(t, err)
+		got <- m
+	}()
+	waitFor(t, func() bool { return e.clock.pending() == 1 }, "the hedge timer")
+	e.clock.fire()
+	m := <-got
+	assert.Equal(t, "a", m.GetText())
+	assert.Equal(t, "stable", m.GetServedBy().GetVersion())
+	require.NoError(t, s.Send(&demov1.EchoRequest{Text: "c"}))
+	require.NoError(t, s.CloseSend())
+	for _, want := range []string{"b", "c"} {
+		m, err := s.Recv()
+		require.NoError(t, err)
+		assert.Equal(t, want, m.GetText(), "the kept messages, then the new one, in order")
+	}
+	_, err = s.Recv()
+	assert.ErrorIs(t, err, io.EOF)
+	assert.EqualValues(t, 1, e.rs.Stats().Hedged)
+}

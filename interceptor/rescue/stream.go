@@ -142,12 +142,12 @@ func (s *stream) CloseSend() error {
 
 func (s *stream) RecvMsg(m any) error {
 	s.mu.Lock()
-	cs, watching, rescuing, first := s.cur, !s.committed, s.rescuing, !s.armed
+	cs, watching, rescuing := s.cur, !s.committed, s.rescuing
+	if watching && !s.armed {
+		s.w.arm() // under mu: a SendMsg may commit, and stop the timer, meanwhile
+	}
 	s.armed, s.rescuing = true, false
 	s.mu.Unlock()
-	if watching && first {
-		s.w.arm()
-	}
 	err := cs.RecvMsg(m)
 	if rescuing {
 		s.w.rescued(okEOF(err), s.since)
