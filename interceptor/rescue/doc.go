@@ -3,7 +3,7 @@
 // to the baseline, so the caller gets the baseline's answer while the
 // failure still counts against the candidate.
 //
-//	rs, err := rescue.New(rescue.Config{Candidate: "canary", Baseline: "stable"})
+//	rs, err := rescue.New(rescue.Config{Candidate: "canary", Baseline: "stable", Split: split})
 //	if err != nil {
 //		return err
 //	}
@@ -28,9 +28,10 @@
 // request itself is bad), or when it has not answered within the method's
 // hedge delay: HedgeFactor × the HedgeQuantile of the times the baseline
 // took to answer the method through this interceptor lately, within
-// [MinHedgeDelay, MaxHedgeDelay]. The late attempt is then cancelled and
-// the rescue sent; unlike gRPC's hedging the two do not race, so no call
-// runs twice at once. A rescue is sent once, forced to the baseline, with
+// [MinHedgeDelay, MaxHedgeDelay]; a method the baseline has answered fewer
+// than HedgeMinSamples times is not hedged yet. The late attempt is then
+// cancelled and the rescue sent; unlike gRPC's hedging the two do not
+// race, so no call runs twice at once. A rescue is sent once, forced to the baseline, with
 // the caller's deadline; if it fails too, the caller gets its error. A call
 // whose caller has gone is never rescued.
 //
@@ -49,15 +50,23 @@
 // defaults). A call the budget cannot pay for keeps the candidate's
 // outcome (Stats.Throttled).
 //
+// With Config.Split, calls made while the candidate has no weight are not
+// watched, only timed for the delay, so the interceptor costs next to
+// nothing between rollouts and knows the delays when one begins.
+//
 // # What the sentinel sees
 //
 // The balancer's observers (telemetry among them) see both attempts. The
 // candidate's is a primary attempt with its own status: the error code
 // that failed it, or Canceled, with the hedge delay as its latency, when
 // it was cut short. The rescue is an attempt of the baseline with the role
-// balancer.RoleRescue, which the judge never reads (it reads primary
-// calls): the baseline's figures are what they would be without the
-// interceptor, and the candidate's show every failure. A hung candidate is
-// therefore judged by its latency (every such attempt lasts at least the
-// hedge delay), as Canceled is not an error code of the metric sources.
+// balancer.RoleRescue, which telemetry keeps apart from the primary calls
+// and the judge never reads: the baseline's figures are what they would be
+// without the interceptor, and the candidate's show every failure. A hung
+// candidate is judged by its latency (each of its cut attempts lasts the
+// hedge delay, well past the baseline's own tail), since Canceled is not
+// an error code of the metric sources. One blind spot is gRPC's own: when
+// a server fails a client or bidi stream while the client still sends,
+// gRPC (v1.85.0) reports the attempt to the balancer as a success,
+// although the caller, and the rescue, see the server's status.
 package rescue
