@@ -220,9 +220,9 @@ func TestForcedVersionAndEndpoint(t *testing.T) {
 	assert.False(t, rec.Fallback())
 	assert.True(t, rec.Forced(), "the record says the pick was forced")
 
-	_, err := getItem(call.Reroute(ctx, "stable", RolePrimary), cc, "a")
+	_, err := getItem(call.Reroute(ctx, "dark", RolePrimary), cc, "a")
 	require.NoError(t, err)
-	assert.Equal(t, "stable", rec.Version())
+	assert.Equal(t, "dark", rec.Version(), "a rerouted call fills in the same record")
 	assert.True(t, rec.Forced())
 
 	target := f.Servers("stable")[1]
