@@ -253,6 +253,15 @@ func TestLabelsFromAnotherResolverAndTheDefaultVersion(t *testing.T) {
 	assert.InDelta(t, 200, got["canary"], 60, "%v", got)
 	assert.Positive(t, f.Servers("stable")[0].Calls("GetItem"), "the unlabelled endpoint serves the default version")
 
+	// The same address labelled anew moves to the other version.
+	r.UpdateState(resolver.State{Endpoints: []resolver.Endpoint{
+		SetVersion(endpoint(f.Servers("stable")[0].Addr()), "canary"),
+		SetVersion(endpoint(f.Servers("stable")[1].Addr()), "stable"),
+		SetVersion(endpoint(f.Servers("canary")[0].Addr()), "canary"),
+	}})
+	waitReady(t, split, map[string]int{"stable": 1, "canary": 2})
+	assert.ElementsMatch(t, []string{f.Servers("stable")[0].Addr(), f.Servers("canary")[0].Addr()}, split.ReadyEndpoints("canary"))
+
 	// A plain dns target, no label at all: one version.
 	_, port := splitHostPort(t, f.Servers("stable")[0].Addr())
 	one := MustSplit(Weight{"stable", 10000})
