@@ -39,6 +39,26 @@ func probeState(info *targetInfo) resolver.State {
 	return resolver.State{Endpoints: []resolver.Endpoint{{}}, Attributes: attributes.New(probeKey{}, info)}
 }
 
+// askPolicy tells the channel's policy the versions of the target in a
+// probe state, before any endpoint goes out, and returns them. A policy
+// that does not answer is not ninelives_split: the error says so, and the
+// channel must fail rather than send every call to one version.
+func askPolicy(t resolver.Target, cc resolver.ClientConn, pairs []VersionTarget) (*targetInfo, error) {
+	info := &targetInfo{}
+	for _, p := range pairs {
+		if !slices.Contains(info.versions, p.Version) {
+			info.versions = append(info.versions, p.Version)
+		}
+	}
+	_ = cc.UpdateState(probeState(info))
+	if !info.answered.Load() {
+		return nil, config.Errorf(ErrBadTarget, "target", t.String(),
+			"needs the %s load-balancing policy, and the channel uses another (pick_first when no service config names one); "+
+				"dial with balancer.WithSplit(split), or a service config such as {\"loadBalancingConfig\": [{\"%s\": {\"versions\": […]}}]}", Name, Name)
+	}
+	return info, nil
+}
+
 // answerProbe answers the composite resolver's probe, and reports whether s
 // was one.
 func answerProbe(s resolver.State) bool {

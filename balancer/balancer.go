@@ -112,7 +112,9 @@ func (b *splitBalancer) attach(s *Split) {
 
 // fail puts the policy in its error state: every endpoint is dropped, so
 // nothing reaches a version under a wrong name, and every call fails with
-// Unavailable and err's message, logged once at warning.
+// Unavailable and err's message, logged once at warning. It returns nil,
+// not ErrBadResolverState: names that disagree are a config mistake, which
+// resolving again does not mend.
 func (b *splitBalancer) fail(err error) error {
 	b.failure.Store(&failPicker{err: status.Error(codes.Unavailable, err.Error())})
 	if msg := err.Error(); msg != b.warned {

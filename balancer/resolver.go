@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 
@@ -284,18 +283,8 @@ func (compositeBuilder) Build(t resolver.Target, cc resolver.ClientConn, opts re
 	if err != nil {
 		return nil, err
 	}
-	info := &targetInfo{}
-	for _, p := range pairs {
-		if !slices.Contains(info.versions, p.Version) {
-			info.versions = append(info.versions, p.Version)
-		}
-	}
-	// The policy is not known to a resolver: ask it, before any endpoint
-	// goes out, so a channel without ninelives_split fails rather than
-	// sending every call to one version.
-	_ = cc.UpdateState(probeState(info))
-	if !info.answered.Load() {
-		err := config.Errorf(ErrBadTarget, "target", t.String(), "needs the %s load-balancing policy, and the channel uses another (pick_first when no service config names one); dial with balancer.WithSplit(split), or a service config such as {\"loadBalancingConfig\": [{\"%s\": {\"versions\": […]}}]}", Name, Name)
+	info, err := askPolicy(t, cc, pairs)
+	if err != nil {
 		slog.Warn(err.Error())
 		cc.ReportError(err)
 		return inertResolver{}, nil
