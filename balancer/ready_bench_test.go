@@ -1,3 +1,5 @@
+//go:build unix
+
 package balancer_test
 
 import (
@@ -5,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,10 +147,15 @@ func (c *countedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// took is the time a channel took until every endpoint was READY, and the
+// CPU time the process spent meanwhile (clients and servers): the CPU time
+// moves less than the wall time when other programs load the machine.
+type took struct{ wall, cpu time.Duration }
+
 // timeToReady dials a new channel over the servers with the policy and
 // returns how long it took until every endpoint was READY. The channel is
 // closed, and its connections gone from the servers, when it returns.
-func (s *servers) timeToReady(b *testing.B, policy, cfg string) time.Duration {
+func (s *servers) timeToReady(b *testing.B, policy, cfg string) took {
 	split := policy == "ready_ninelives_split"
 	clock := &readyClock{n: int64(len(s.addrs)), done: make(chan time.Time, 1)}
 	eps := make([]resolver.Endpoint, len(s.addrs))
@@ -164,7 +173,7 @@ func (s *servers) timeToReady(b *testing.B, policy, cfg string) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	cc.Connect()
 	var end time.Time
 	select {
@@ -172,10 +181,20 @@ func (s *servers) timeToReady(b *testing.B, policy, cfg string) time.Duration {
 	case <-time.After(3 * time.Minute):
 		b.Fatalf("%s: %d of %d endpoints READY after 3 minutes", policy, clock.ready.Load(), clock.n)
 	}
+	t := took{wall: end.Sub(start), cpu: cpuTime() - cpu0}
 	cc.Close()
 	s.waitClosed(b)
 	runtime.GC() // the channel's garbage is not left to the next one
-	return end.Sub(start)
+	return t
+}
+
+// cpuTime is the user and system CPU time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // waitClosed waits until the servers have no connection open, so the next
@@ -194,27 +213,51 @@ func (s *servers) waitClosed(b *testing.B) {
 // one of n endpoints on loopback is READY, round_robin beside
 // ninelives_split (two versions, half the endpoints each, labelled by the
 // resolver). Each op is one paired round: a channel of each policy, one
-// after the other, the first of the pair alternating; the ratio is the
-// split's total time over round_robin's. It needs about 3n open files (a
-// listener, a server and a client connection per endpoint).
+// after the other, the first of the pair alternating. The times are
+// medians over the rounds; the ratios are medians of each round's ratio, of
+// the wall time and of the process's CPU time, so a round that a burst of
+// background load slowed moves them little. It needs about
+// 3n open files (a listener, a server and a client connection per
+// endpoint).
 func BenchmarkReadyAtScale(b *testing.B) {
 	split := `{"versions":[{"name":"stable","weight":9000},{"name":"canary","weight":1000}]}`
 	for _, n := range []int{1000, 2000, 5000} {
 		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
 			s := startServers(b, n)
-			var rr, nl time.Duration
+			var rr, nl []took
 			for i := 0; b.Loop(); i++ {
 				if i%2 == 0 {
-					rr += s.timeToReady(b, "ready_round_robin", "{}")
-					nl += s.timeToReady(b, "ready_ninelives_split", split)
+					rr = append(rr, s.timeToReady(b, "ready_round_robin", "{}"))
+					nl = append(nl, s.timeToReady(b, "ready_ninelives_split", split))
 				} else {
-					nl += s.timeToReady(b, "ready_ninelives_split", split)
-					rr += s.timeToReady(b, "ready_round_robin", "{}")
+					nl = append(nl, s.timeToReady(b, "ready_ninelives_split", split))
+					rr = append(rr, s.timeToReady(b, "ready_round_robin", "{}"))
 				}
 			}
-			b.ReportMetric(rr.Seconds()/float64(b.N), "round_robin-s")
-			b.ReportMetric(nl.Seconds()/float64(b.N), "ninelives_split-s")
-			b.ReportMetric(nl.Seconds()/rr.Seconds(), "ninelives_split/round_robin")
+			b.ReportMetric(medianOf(rr, func(t took) time.Duration { return t.wall }).Seconds(), "round_robin-s")
+			b.ReportMetric(medianOf(nl, func(t took) time.Duration { return t.wall }).Seconds(), "ninelives_split-s")
+			b.ReportMetric(medianRatio(nl, rr, func(t took) time.Duration { return t.wall }), "ninelives_split/round_robin")
+			b.ReportMetric(medianRatio(nl, rr, func(t took) time.Duration { return t.cpu }), "cpu-ninelives_split/round_robin")
 		})
 	}
+}
+
+// medianOf is the median of f over ts.
+func medianOf(ts []took, f func(took) time.Duration) time.Duration {
+	d := make([]time.Duration, len(ts))
+	for i, t := range ts {
+		d[i] = f(t)
+	}
+	slices.Sort(d)
+	return (d[(len(d)-1)/2] + d[len(d)/2]) / 2
+}
+
+// medianRatio is the median over the rounds of f(a)/f(b).
+func medianRatio(a, b []took, f func(took) time.Duration) float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = f(a[i]).Seconds() / f(b[i]).Seconds()
+	}
+	slices.Sort(r)
+	return (r[(len(r)-1)/2] + r[len(r)/2]) / 2
 }
