@@ -9,11 +9,11 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/method"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -95,7 +95,7 @@ func serviceOf(name string) (protoreflect.ServiceDescriptor, error) {
 }
 
 // methodsOf sorts a service's methods into those marked safe to repeat and
-// the others, as the shadow interceptor does.
+// the others, by the rule the shadow interceptor follows.
 func methodsOf(svc string) (safe, unsafe []string) {
 	sd, err := serviceOf(svc)
 	if err != nil {
@@ -104,11 +104,9 @@ func methodsOf(svc string) (safe, unsafe []string) {
 	ms := sd.Methods()
 	for i := range ms.Len() {
 		m := ms.Get(i)
-		opts, _ := m.Options().(*descriptorpb.MethodOptions)
-		switch opts.GetIdempotencyLevel() {
-		case descriptorpb.MethodOptions_NO_SIDE_EFFECTS, descriptorpb.MethodOptions_IDEMPOTENT:
+		if method.SafeToRepeat(m) {
 			safe = append(safe, string(m.Name()))
-		default:
+		} else {
 			unsafe = append(unsafe, string(m.Name()))
 		}
 	}
