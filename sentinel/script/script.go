@@ -414,13 +414,18 @@ func (s *Script) run(ctx context.Context, thread *starlark.Thread, f func() erro
 		thread.Cancel(fmt.Sprintf("the time limit of %v", s.cfg.timeout))
 	})
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("the tick's context ended") })
+	ended := ctx.Err() != nil
+	if ended {
+		// Stopped at once, whatever the time limit does meanwhile.
+		thread.Cancel("the tick's context ended")
+	}
 	err := f()
 	timer.Stop()
 	stop()
 	if err == nil {
 		return nil
 	}
-	return s.runError(ctx, thread, err, timedOut.Load())
+	return s.runError(ctx, thread, err, timedOut.Load() && !ended)
 }
 
 func (s *Script) runError(ctx context.Context, thread *starlark.Thread, err error, timedOut bool) error {
