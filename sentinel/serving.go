@@ -159,15 +159,7 @@ func (t *servingTracker) summary(now time.Time, candidate string, ready int) Ser
 		sv.Expected += tk.expected
 	}
 	last := t.ticks[len(t.ticks)-1]
-	why := ""
-	switch {
-	case sv.Listed && sv.Ready == 0:
-		why = candidate + " has no ready endpoints"
-	case last.falls > 0 && last.calls == 0:
-		why = fmt.Sprintf("%s's picks fall back to other versions (%d in the last %v)", candidate, sv.Fallbacks, sv.Span)
-	case sv.Calls == 0 && sv.Expected >= minExpectedSilence:
-		why = fmt.Sprintf("%s served no call where its weight would have given it about %.0f", candidate, sv.Expected)
-	}
+	why := downCause(sv, last, candidate)
 	sv.Down = why != ""
 	sv.OK = !sv.Down && sv.Calls > 0 && sv.Fallbacks == 0 && (last.calls > 0 || last.expected < 3)
 	switch {
@@ -182,6 +174,21 @@ func (t *servingTracker) summary(now time.Time, candidate string, ready int) Ser
 	sv.Unavailable = sv.Down && sv.DownFor >= t.cfg.RollbackAfter
 	sv.Reason = servingReason(sv, candidate, why)
 	return sv
+}
+
+// downCause says why the candidate is down, or "" when nothing says so:
+// no ready endpoint, its picks falling back with no call served on the
+// last tick, or no call where its weight would have given it some.
+func downCause(sv Serving, last servedTick, candidate string) string {
+	switch {
+	case sv.Listed && sv.Ready == 0:
+		return candidate + " has no ready endpoints"
+	case last.falls > 0 && last.calls == 0:
+		return fmt.Sprintf("%s's picks fall back to other versions (%d in the last %v)", candidate, sv.Fallbacks, sv.Span)
+	case sv.Calls == 0 && sv.Expected >= minExpectedSilence:
+		return fmt.Sprintf("%s served no call where its weight would have given it about %.0f", candidate, sv.Expected)
+	}
+	return ""
 }
 
 // servingReason says in one line how the candidate serves.
