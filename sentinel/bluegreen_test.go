@@ -867,3 +867,40 @@ func TestBlueGreenAMachineThatSlowsDownAfterTheCutoverIsNoReasonToRollBack(t *te
 		})
 	}
 }
+
+func TestBlueGreenRestoredInTheWindowJudgesAgainstBlueOverTheSameSeconds(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	cfg := blueGreenCfg(g)
+	cfg.CompareWithPast = false
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	for range 3 {
+		require.Equal(t, sentinel.ActionHold, r.tick(sameSeconds(0.02, 0.02)).Action)
+	}
+	cp := roundTrip(t, r.s.Checkpoint())
+	assert.NotContains(t, string(cp.StrategyState), `"reference"`, "no reference from before the cut-over to carry")
+
+	for name, w := range map[string]struct {
+		tick func() *telemetry.Window
+		want sentinel.Phase
+		says string
+	}{
+		"healthy":          {func() *telemetry.Window { return sameSeconds(0.02, 0.02) }, sentinel.PhasePromoted, "against stable over the same seconds"},
+		"green fails more": {func() *telemetry.Window { return window(50, 0, 450, 90, 0.02, 0.02) }, sentinel.PhaseRolledBack, "canary fails more often than stable over the same seconds"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
+			require.NoError(t, err)
+			assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg2))
+			assert.Equal(t, 9000, r2.split.Weight("canary"), "blue keeps its share")
+			var e sentinel.Event
+			for i := 0; i < 30 && !r2.s.Status().Phase.Final(); i++ {
+				e = r2.tick(w.tick())
+			}
+			require.Equal(t, w.want, r2.s.Status().Phase, e.Reason)
+			assert.Contains(t, e.Reason, w.says)
+		})
+	}
+}
