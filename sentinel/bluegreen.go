@@ -129,9 +129,11 @@ type BlueGreenConfig struct {
 	LatencyMargin   time.Duration
 
 	// Alpha bounds the probability that the strategy's own gates (the
-	// shadow gate and the window's error and latency tests) fail a green
-	// within its tolerances, over the whole rollout; it is split equally
-	// between the enabled gates (default 0.01). The judge's α is separate.
+	// shadow gate, and with CompareWithPast the window's error and latency
+	// tests) fail a green within its tolerances, over the whole rollout; it
+	// is split equally between the enabled gates (default 0.01). The
+	// judge's α, which covers the window judged over the same seconds, is
+	// separate.
 	Alpha float64
 }
 
