@@ -34,19 +34,11 @@ type ServingConfig struct {
 
 // withDefaults fills the zero fields and names the first bad one.
 func (c ServingConfig) withDefaults() (ServingConfig, error) {
-	if c.Ticks == 0 {
-		c.Ticks = 5
+	err := config.FillDefaults(ErrBadOption, config.Setting[int]{Field: "ServingConfig.Ticks", V: &c.Ticks, Default: 5})
+	if err == nil {
+		err = config.FillDefaults(ErrBadOption, config.Setting[time.Duration]{Field: "ServingConfig.RollbackAfter", V: &c.RollbackAfter, Default: 2 * time.Minute})
 	}
-	if c.RollbackAfter == 0 {
-		c.RollbackAfter = 2 * time.Minute
-	}
-	switch {
-	case c.Ticks < 1:
-		return c, config.Errorf(ErrBadOption, "ServingConfig.Ticks", c.Ticks, "want at least 1 tick")
-	case c.RollbackAfter < 0:
-		return c, config.Errorf(ErrBadOption, "ServingConfig.RollbackAfter", c.RollbackAfter, "want a positive duration")
-	}
-	return c, nil
+	return c, err
 }
 
 // WithServing sets how the sentinel tells whether the candidate serves.

@@ -248,8 +248,8 @@ func TestServingConfigIsChecked(t *testing.T) {
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{})
 	require.NoError(t, err)
 	for want, cfg := range map[string]sentinel.ServingConfig{
-		"ServingConfig.Ticks = -1: want at least 1 tick":              {Ticks: -1},
-		"ServingConfig.RollbackAfter = -1s: want a positive duration": {RollbackAfter: -time.Second},
+		"ServingConfig.Ticks = -1: want 0 (the default) or more":          {Ticks: -1},
+		"ServingConfig.RollbackAfter = -1s: want 0 (the default) or more": {RollbackAfter: -time.Second},
 	} {
 		_, err := sentinel.New(split, new(fakeSource), c, sentinel.WithServing(cfg))
 		assert.ErrorIs(t, err, sentinel.ErrBadOption)
