@@ -215,6 +215,9 @@ func (e *e2e) restore(version string, addrs []string) {
 		require.NoError(e.t, srv.Serve(lis))
 		e.t.Cleanup(srv.Stop)
 	}
+	// The client's reconnection backoff has grown while the servers were
+	// gone; try again now rather than when it ends.
+	e.cc.ResetConnectBackoff()
 	e.waitReady(version)
 }
 
