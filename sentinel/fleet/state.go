@@ -94,7 +94,6 @@ func checkWeights(kind error, what string, ws []balancer.Weight, need ...string)
 	return nil
 }
 
-
 // report is what a replica writes each tick: the figures since its previous
 // report, cut into segments at each rollout state it applied, so the leader
 // can leave out the figures of calls made under other weights than the
