@@ -108,7 +108,7 @@ func (h *Handler) control(w http.ResponseWriter, r *http.Request, route string) 
 		action, err = sentinel.ActionSetWeights, h.rollout.SetWeight(ctx, who, reason, weight)
 	}
 	switch {
-	case errors.Is(err, sentinel.ErrTransition):
+	case errors.Is(err, sentinel.ErrTransition), errors.Is(err, sentinel.ErrClosed):
 		writeError(w, http.StatusConflict, "%s", err.Error())
 		return
 	case errors.Is(err, balancer.ErrBadWeights):

@@ -500,3 +500,19 @@ func TestControlHonoursTheRequestContext(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	assert.Equal(t, sentinel.PhasePaused, r.s.Status().Phase)
 }
+
+// A control call on a closed sentinel answers 409 and moves nothing.
+func TestControlsOnAClosedSentinelAnswerConflict(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	require.NoError(t, r.s.Close())
+	for _, route := range []string{statuspage.RoutePause, statuspage.RoutePromote, statuspage.RouteAbort} {
+		rp := r.do(http.MethodPost, route, testToken, "")
+		assert.Equal(t, http.StatusConflict, rp.code, route)
+		assert.Contains(t, rp.errorText(t), "ninelives: the sentinel is closed", route)
+	}
+	rp := r.do(http.MethodPost, statuspage.RouteWeights, testToken, `{"weight": 5000}`)
+	assert.Equal(t, http.StatusConflict, rp.code)
+	assert.Equal(t, 100, r.split.Weight("canary"))
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
+}
