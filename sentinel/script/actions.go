@@ -17,9 +17,12 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
-// Limits on what one tick may say.
+// Limits on what one tick may say. A tick's alerts stay well below the
+// sentinel's alert queue (64 of a policy's alerts): more are merged into
+// the last one kept.
 const (
-	maxScriptMessages  = 64
+	maxScriptAlerts    = 16
+	maxScriptLogs      = 64
 	maxScriptMessageLn = 2048
 )
 
@@ -36,12 +39,17 @@ type recorder struct {
 	reason   string
 
 	alerts, logs []string
+	alertsCut    int // alerts past maxScriptAlerts, merged into the last
 }
 
 // message adds a line to alerts or logs, within the limits.
 func (r *recorder) message(to *[]string, msg string) error {
-	if len(r.alerts)+len(r.logs) >= maxScriptMessages {
-		return fmt.Errorf("more than %d alerts and log lines in one tick", maxScriptMessages)
+	switch {
+	case to == &r.alerts && len(r.alerts) >= maxScriptAlerts:
+		r.alertsCut++
+		return nil
+	case to == &r.logs && len(r.logs) >= maxScriptLogs:
+		return fmt.Errorf("more than %d log lines in one tick", maxScriptLogs)
 	}
 	if len(msg) > maxScriptMessageLn {
 		cut := maxScriptMessageLn
@@ -77,6 +85,9 @@ func callerPos(th *starlark.Thread) string {
 
 // decision turns the recorded actions into the tick's Decision.
 func (r *recorder) decision(st *sentinel.State) sentinel.Decision {
+	if r.alertsCut > 0 {
+		r.alerts[len(r.alerts)-1] += fmt.Sprintf(" (and %d more alerts of this tick merged here: at most %d a tick)", r.alertsCut, maxScriptAlerts)
+	}
 	d := sentinel.Decision{Action: r.action, Weight: r.weight, StepName: r.stepName, Reason: r.reason, Alerts: r.alerts, Logs: r.logs}
 	switch r.action {
 	case "":
