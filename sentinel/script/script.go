@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/script/internal/guard"
 )
 
 var (
@@ -33,6 +33,10 @@ var (
 	// ErrTimeout is wrapped by an Error when the script ran out of time
 	// (WithTimeout).
 	ErrTimeout = errors.New("ninelives: script time limit reached")
+	// ErrMemory is wrapped by an Error when a run of the script went over
+	// its memory budget (WithMemory), or what it keeps (its globals,
+	// state.memory) over its cap (WithMemoryCap).
+	ErrMemory = errors.New("ninelives: script memory limit reached")
 )
 
 // Error is a script that failed to load or to decide.
@@ -46,7 +50,7 @@ type Error struct {
 	Msg string
 	// Backtrace is Starlark's traceback of a runtime error, or "".
 	Backtrace string
-	// Err is ErrSteps, ErrTimeout, the context's error, or nil.
+	// Err is ErrSteps, ErrTimeout, ErrMemory, the context's error, or nil.
 	Err error
 }
 
@@ -73,6 +77,8 @@ func (f optionFunc) apply(c *options) { f(c) }
 type options struct {
 	maxSteps  uint64
 	timeout   time.Duration
+	memory    int64 // bytes a run may allocate
+	memoryCap int64 // bytes the globals, and state.memory, may take
 	params    map[string]any
 	libraries map[string]string
 
@@ -88,12 +94,17 @@ type options struct {
 }
 
 const (
-	defaultSteps   = 1_000_000
-	defaultTimeout = 100 * time.Millisecond
+	defaultSteps     = 1_000_000
+	defaultTimeout   = 100 * time.Millisecond
+	defaultMemory    = 64 << 20
+	defaultMemoryCap = 1 << 20
+	// minMemory leaves room for the steps' own charge (guard.StepBytes a
+	// step, 2 MiB every 65,536 steps).
+	minMemory = 4 << 20
 )
 
 func newOptions(opts []Option) (options, error) {
-	c := options{maxSteps: defaultSteps, timeout: defaultTimeout}
+	c := options{maxSteps: defaultSteps, timeout: defaultTimeout, memory: defaultMemory, memoryCap: defaultMemoryCap}
 	for i, o := range opts {
 		if o == nil {
 			return c, config.Errorf(ErrBadOption, fmt.Sprintf("opts[%d]", i), nil, "the option is nil")
@@ -105,6 +116,10 @@ func newOptions(opts []Option) (options, error) {
 		return c, config.Errorf(ErrBadOption, "WithSteps", c.maxSteps, "want at least 1")
 	case c.timeout <= 0:
 		return c, config.Errorf(ErrBadOption, "WithTimeout", c.timeout, "want a positive duration")
+	case c.memory < minMemory:
+		return c, config.Errorf(ErrBadOption, "WithMemory", c.memory, "want at least %d bytes (4 MiB)", minMemory)
+	case c.memoryCap < 1:
+		return c, config.Errorf(ErrBadOption, "WithMemoryCap", c.memoryCap, "want at least 1 byte")
 	}
 	if err := c.checkHost(); err != nil {
 		return c, err
@@ -125,6 +140,25 @@ func WithSteps(n uint64) Option {
 // to d of wall time (default 100 ms).
 func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *options) { c.timeout = d })
+}
+
+// WithMemory limits what each run of the script (its top level, and each
+// tick) may allocate to about bytes (default 64 MiB, at least 4 MiB): the
+// estimated bytes of the operations that grow with their operands, and
+// 32 bytes a step, charged before the memory is taken. A run over it
+// fails with ErrMemory and nothing of it is allocated; the process
+// survives.
+func WithMemory(bytes int64) Option {
+	return optionFunc(func(c *options) { c.memory = bytes })
+}
+
+// WithMemoryCap limits what a script keeps from run to run (default
+// 1 MiB), measured as the printed size of its values: its globals after
+// it loads (over it, the load fails), and state.memory after each tick
+// (over it, the tick fails and state.memory is emptied, since keeping it
+// would let it grow again).
+func WithMemoryCap(bytes int64) Option {
+	return optionFunc(func(c *options) { c.memoryCap = bytes })
 }
 
 // WithParams gives the script a frozen global struct params with these
@@ -168,8 +202,9 @@ type Script struct {
 	prog   atomic.Pointer[program]
 	loadMu sync.Mutex // serialises loads, so revisions follow the swaps
 
-	mu     sync.Mutex // serialises Decide; guards memory and origin; taken before hostMu
+	mu     sync.Mutex // serialises Decide; guards memory, sizes and origin; taken before hostMu
 	memory *starlark.Dict
+	sizes  guard.SizeCache // the sizes of memory's records at the last tick
 	origin time.Time
 
 	hostMu sync.Mutex // guards host
@@ -262,7 +297,8 @@ func (s *Script) SetSource(src string) error {
 
 var fileOptions = &syntax.FileOptions{Set: true}
 
-// predeclared returns the globals every script and library sees.
+// predeclared returns the globals every script and library sees, with
+// the guard's checked builtins.
 func (s *Script) predeclared() starlark.StringDict {
 	d := starlark.StringDict{
 		"params":           s.params,
@@ -270,12 +306,10 @@ func (s *Script) predeclared() starlark.StringDict {
 		"step_label":       starlark.NewBuiltin("step_label", stepLabelBuiltin),
 		"rate_test":        starlark.NewBuiltin("rate_test", rateTestBuiltin),
 		"merge_histograms": starlark.NewBuiltin("merge_histograms", mergeHistogramsBuiltin),
-		"struct":           starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"percent":          starlark.NewBuiltin("percent", percentBuiltin),
 		"number":           starlark.NewBuiltin("number", numberBuiltin),
 		"duration":         starlark.NewBuiltin("duration", durationBuiltin),
 		"math":             math.Module,
-		"json":             json.Module,
 	}
 	for name, fn := range actionBuiltins {
 		d[name] = starlark.NewBuiltin(name, fn)
@@ -283,7 +317,7 @@ func (s *Script) predeclared() starlark.StringDict {
 	for name, fn := range hostBuiltins {
 		d[name] = starlark.NewBuiltin(name, fn)
 	}
-	return d
+	return guard.Predeclared(d)
 }
 
 // compile parses, resolves and runs the top level of src, with its
@@ -366,9 +400,9 @@ func (s *Script) libraryNames() string {
 }
 
 // exec compiles and runs one file's top level under the limits and returns
-// its frozen globals.
+// its frozen globals, which must fit the memory cap.
 func (l *libLoader) exec(filename, src string) (starlark.StringDict, error) {
-	_, prog, err := starlark.SourceProgramOptions(fileOptions, filename, src, l.pre.Has)
+	prog, err := guard.Compile(fileOptions, filename, src, l.pre)
 	if err != nil {
 		return nil, compileError(l.s.name, err)
 	}
@@ -382,8 +416,25 @@ func (l *libLoader) exec(filename, src string) (starlark.StringDict, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := l.s.capGlobals(filename, globals); err != nil {
+		return nil, err
+	}
 	globals.Freeze()
 	return globals, nil
+}
+
+// capGlobals checks that a file's globals take at most the memory cap.
+func (s *Script) capGlobals(filename string, globals starlark.StringDict) error {
+	var total int64
+	for _, v := range globals {
+		n, ok := guard.PersistentBound(v, s.cfg.memoryCap-total, new(guard.SizeCache))
+		total += n
+		if !ok || total > s.cfg.memoryCap {
+			return &Error{Script: s.name, Err: ErrMemory,
+				Msg: fmt.Sprintf("the globals of %s take more than the memory cap of %s (printed size, WithMemoryCap)", filename, guard.Bytes(s.cfg.memoryCap))}
+		}
+	}
+	return nil
 }
 
 // compileError turns a syntax or resolve error into a Error.
@@ -406,7 +457,7 @@ func compileError(name string, err error) error {
 // run runs f on thread under the step and time limits, and turns what it
 // returns into a Error.
 func (s *Script) run(ctx context.Context, thread *starlark.Thread, f func() error) error {
-	thread.SetMaxExecutionSteps(s.cfg.maxSteps)
+	meter := guard.Attach(thread, s.cfg.memory, s.cfg.maxSteps)
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(s.cfg.timeout, func() {
 		timedOut.Store(true)
@@ -419,10 +470,10 @@ func (s *Script) run(ctx context.Context, thread *starlark.Thread, f func() erro
 	if err == nil {
 		return nil
 	}
-	return s.runError(ctx, thread, err, timedOut.Load())
+	return s.runError(ctx, thread, meter, err, timedOut.Load())
 }
 
-func (s *Script) runError(ctx context.Context, thread *starlark.Thread, err error, timedOut bool) error {
+func (s *Script) runError(ctx context.Context, thread *starlark.Thread, meter *guard.Meter, err error, timedOut bool) error {
 	var se *Error
 	if errors.As(err, &se) {
 		return se // a library's own load error
@@ -447,6 +498,19 @@ func (s *Script) runError(ctx context.Context, thread *starlark.Thread, err erro
 		if errors.As(ee.Unwrap(), &inner) {
 			return inner
 		}
+	}
+	var le *guard.LimitError
+	switch me := meter.Err(); {
+	case me != nil:
+		out.Err = ErrMemory
+		out.Msg = me.Error() + " (WithMemory)" + where(out.Msg)
+		return out
+	case errors.As(err, &le) && le.Steps:
+		out.Err = ErrSteps
+		return out
+	case errors.As(err, &le):
+		out.Err = ErrMemory
+		return out
 	}
 	if strings.Contains(out.Msg, "Starlark computation cancelled") {
 		switch {
@@ -502,6 +566,9 @@ func (s *Script) Decide(ctx context.Context, st *sentinel.State) (sentinel.Decis
 		ret, err = starlark.Call(thread, prog.onTick, starlark.Tuple{state}, nil)
 		return err
 	})
+	if cerr := s.capMemoryLocked(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return sentinel.Decision{}, err
 	}
@@ -510,6 +577,17 @@ func (s *Script) Decide(ctx context.Context, st *sentinel.State) (sentinel.Decis
 			Msg: fmt.Sprintf("on_tick returned a value of type %s; it decides by calling actions (set_weight, promote, rollback, pause, hold) and returns None", ret.Type())}
 	}
 	return tk.rec.decision(st), nil
+}
+
+// capMemoryLocked empties state.memory when it takes more than the memory
+// cap: keeping it would let it grow by a run's budget each tick.
+func (s *Script) capMemoryLocked() error {
+	if _, ok := guard.PersistentBound(s.memory, s.cfg.memoryCap, &s.sizes); ok {
+		return nil
+	}
+	s.memory, s.sizes = new(starlark.Dict), guard.SizeCache{}
+	return &Error{Script: s.name, Err: ErrMemory,
+		Msg: fmt.Sprintf("state.memory takes more than the memory cap of %s (printed size, WithMemoryCap); it was emptied", guard.Bytes(s.cfg.memoryCap))}
 }
 
 // trackRolloutLocked learns when the rollout began, and empties memory when

@@ -301,12 +301,13 @@ def on_tick(state):
 	assert.Equal(t, "ninelives: script loop.star:3:5: stopped at the limit of 100000 steps (in on_tick)", se.Error())
 	assert.Contains(t, se.Backtrace, "loop.star:3:5: in on_tick")
 
-	// Without a step limit to speak of, the time limit stops it.
+	// Without a step limit or a memory budget to speak of (each step is
+	// charged 32 bytes), the time limit stops it.
 	s = mustScript(t, "loop.star", `
 def on_tick(state):
     for i in range(1 << 62):
         pass
-`, script.WithSteps(1<<62), script.WithTimeout(20*time.Millisecond))
+`, script.WithSteps(1<<62), script.WithMemory(1<<60), script.WithTimeout(20*time.Millisecond))
 	_, err = s.Decide(context.Background(), st)
 	assert.ErrorIs(t, err, script.ErrTimeout)
 	assert.ErrorContains(t, err, "stopped at the time limit of 20ms (in on_tick)")
