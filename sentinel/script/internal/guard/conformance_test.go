@@ -162,8 +162,10 @@ func dialect(src string) *syntax.FileOptions {
 // reporter collects the differences; assert.star's failures come here too.
 type reporter struct{ msgs []string }
 
-func (r *reporter) Errorf(format string, args ...any) { r.msgs = append(r.msgs, fmt.Sprintf(format, args...)) }
-func (r *reporter) Error(args ...any)                 { r.msgs = append(r.msgs, fmt.Sprint(args...)) }
+func (r *reporter) Errorf(format string, args ...any) {
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+func (r *reporter) Error(args ...any) { r.msgs = append(r.msgs, fmt.Sprint(args...)) }
 
 var placeRE = regexp.MustCompile(`testdata/(\w+\.star):(\d+)`)
 
