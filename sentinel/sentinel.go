@@ -209,41 +209,11 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 	defer func() { <-s.tickSem }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s.mu.Lock()
-	if s.closed {
-		defer s.mu.Unlock()
-		return s.closedLocked()
-	}
-	s.tickCancel = cancel
 	defer s.endTick()
-	startGen := s.router.Generation()
-	s.mu.Unlock()
-
-	win, err := s.source.Collect(ctx)
-	now := s.cfg.clock.Now()
-
-	s.mu.Lock()
-	switch {
-	case s.closed:
-		defer s.mu.Unlock()
-		return s.closedLocked()
-	case err != nil:
-		defer s.mu.Unlock()
-		return s.sourceFailedLocked(ctx, now, err)
+	st, e, decide := s.collect(ctx, cancel)
+	if !decide {
+		return e
 	}
-	if s.sourceErr != "" {
-		s.cfg.logger.Info("ninelives: metric source recovered", "after", s.sourceErr)
-		s.sourceErr = ""
-	}
-	s.recordLocked(now, win)
-	if s.pos.Phase.Final() {
-		defer s.mu.Unlock()
-		return s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase))
-	}
-	s.lookLocked(win, startGen)
-	st := s.stateLocked(now, win)
-	s.mu.Unlock()
-
 	d, derr := s.strategy.Decide(ctx, st)
 
 	s.mu.Lock()
@@ -252,15 +222,52 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 	case s.closed:
 		return s.closedLocked()
 	case s.pos.Phase != st.Phase || s.pos.Step != st.Step:
-		return s.holdLocked(ctx, now, "a manual control changed the rollout during this tick")
+		return s.holdLocked(ctx, st.Now, "a manual control changed the rollout during this tick")
 	case derr != nil:
-		return s.policyFailedLocked(ctx, now, derr)
+		return s.policyFailedLocked(ctx, st.Now, derr)
 	}
 	if s.policyErr != "" {
 		s.cfg.logger.Info("ninelives: policy recovered", "after", s.policyErr)
 		s.policyErr = ""
 	}
-	return s.applyLocked(ctx, now, d, "sentinel")
+	return s.applyLocked(ctx, st.Now, d, "sentinel")
+}
+
+// collect begins a tick: it collects the window, records it and gives it
+// to the judge, and returns the state the strategy decides on; or, when
+// there is nothing to decide (closed, a failing source, a final phase),
+// the tick's event. cancel ends the tick's context at Shutdown.
+func (s *Sentinel) collect(ctx context.Context, cancel context.CancelFunc) (st *State, e Event, decide bool) {
+	s.mu.Lock()
+	if s.closed {
+		defer s.mu.Unlock()
+		return nil, s.closedLocked(), false
+	}
+	s.tickCancel = cancel
+	startGen := s.router.Generation()
+	s.mu.Unlock()
+
+	win, err := s.source.Collect(ctx)
+	now := s.cfg.clock.Now()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, s.closedLocked(), false
+	case err != nil:
+		return nil, s.sourceFailedLocked(ctx, now, err), false
+	}
+	if s.sourceErr != "" {
+		s.cfg.logger.Info("ninelives: metric source recovered", "after", s.sourceErr)
+		s.sourceErr = ""
+	}
+	s.recordLocked(now, win)
+	if s.pos.Phase.Final() {
+		return nil, s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase)), false
+	}
+	s.lookLocked(win, startGen)
+	return s.stateLocked(now, win), Event{}, true
 }
 
 // closedLocked is the hold of a tick on a closed sentinel.

@@ -108,16 +108,7 @@ func plain(t reflect.Type) reflect.Type {
 }
 
 func (w walker) object(t reflect.Type, path string) error {
-	var fields map[string]reflect.Type
-	var elem reflect.Type
-	if t != nil {
-		switch t.Kind() {
-		case reflect.Struct:
-			fields = fieldsOf(t)
-		case reflect.Map:
-			elem = t.Elem()
-		}
-	}
+	fields, elem, isMap := membersOf(t)
 	seen := make(map[string]bool)
 	for w.dec.More() {
 		tok, err := w.dec.Token()
@@ -125,20 +116,10 @@ func (w walker) object(t reflect.Type, path string) error {
 			return err
 		}
 		key := tok.(string)
-		at := join(path, key, t != nil && t.Kind() == reflect.Map)
-		if seen[key] {
-			return config.Errorf(ErrKey, at, nil, "duplicate key: the object gives it more than once")
-		}
-		seen[key] = true
-		next := elem
-		if fields != nil {
-			ft, ok := fields[key]
-			if !ok {
-				if name, folded := foldedField(fields, key); folded {
-					return config.Errorf(ErrKey, at, nil, "unknown key; keys are case-sensitive: the field is %q", name)
-				}
-			}
-			next = ft
+		at := join(path, key, isMap)
+		next, err := checkKey(fields, elem, seen, key, at)
+		if err != nil {
+			return err
 		}
 		if err := w.value(next, at); err != nil {
 			return err
@@ -146,6 +127,38 @@ func (w walker) object(t reflect.Type, path string) error {
 	}
 	_, err := w.dec.Token() // }
 	return err
+}
+
+// membersOf says what an object decoded into t holds: a struct's fields
+// by JSON name, or a map's element type.
+func membersOf(t reflect.Type) (fields map[string]reflect.Type, elem reflect.Type, isMap bool) {
+	switch {
+	case t == nil:
+	case t.Kind() == reflect.Struct:
+		fields = fieldsOf(t)
+	case t.Kind() == reflect.Map:
+		elem, isMap = t.Elem(), true
+	}
+	return fields, elem, isMap
+}
+
+// checkKey refuses a key seen before in the object, or one that matches a
+// field only when case is ignored, and returns the type of its value.
+func checkKey(fields map[string]reflect.Type, elem reflect.Type, seen map[string]bool, key, at string) (reflect.Type, error) {
+	if seen[key] {
+		return nil, config.Errorf(ErrKey, at, nil, "duplicate key: the object gives it more than once")
+	}
+	seen[key] = true
+	if fields == nil {
+		return elem, nil
+	}
+	ft, ok := fields[key]
+	if !ok {
+		if name, folded := foldedField(fields, key); folded {
+			return nil, config.Errorf(ErrKey, at, nil, "unknown key; keys are case-sensitive: the field is %q", name)
+		}
+	}
+	return ft, nil
 }
 
 // join is the path of key in the object at path; a map's keys are shown

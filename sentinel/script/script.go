@@ -509,55 +509,72 @@ func (s *Script) runError(ctx context.Context, thread *starlark.Thread, meter *g
 	out := &Error{Script: s.name, Msg: err.Error()}
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
-		out.Msg = ee.Msg
-		out.Backtrace = ee.Backtrace()
-		for i := len(ee.CallStack) - 1; i >= 0; i-- {
-			fr := ee.CallStack[i]
-			if fr.Pos.Filename() != "<builtin>" && fr.Pos.IsValid() {
-				out.Pos = fr.Pos.String()
-				if fr.Name != "<toplevel>" {
-					out.Msg += " (in " + fr.Name + ")"
-				}
-				break
-			}
-		}
 		// A library's own error, raised through load(), keeps its place.
 		var inner *Error
 		if errors.As(ee.Unwrap(), &inner) {
 			return inner
 		}
+		out.Msg, out.Pos, out.Backtrace = ee.Msg+where(ee), posOf(ee), ee.Backtrace()
 	}
 	var le *guard.LimitError
 	switch me := meter.Err(); {
 	case me != nil:
-		out.Err = ErrMemory
-		out.Msg = me.Error() + " (WithMemory)" + where(out.Msg)
-		return out
-	case errors.As(err, &le) && le.Steps:
-		out.Err = ErrSteps
-		return out
+		out.Err, out.Msg = ErrMemory, me.Error()+" (WithMemory)"+inFunc(out.Msg)
 	case errors.As(err, &le):
 		out.Err = ErrMemory
-		return out
-	}
-	if strings.Contains(out.Msg, "Starlark computation cancelled") {
-		switch {
-		case timedOut:
-			out.Err = ErrTimeout
-			out.Msg = fmt.Sprintf("stopped at the time limit of %v", s.cfg.timeout) + where(out.Msg)
-		case thread.ExecutionSteps() >= s.cfg.maxSteps:
+		if le.Steps {
 			out.Err = ErrSteps
-			out.Msg = fmt.Sprintf("stopped at the limit of %d steps", s.cfg.maxSteps) + where(out.Msg)
-		case ctx.Err() != nil:
-			out.Err = ctx.Err()
-			out.Msg = "stopped: " + ctx.Err().Error() + where(out.Msg)
 		}
+	case strings.Contains(out.Msg, "Starlark computation cancelled"):
+		s.cancelled(ctx, thread, out, timedOut)
 	}
 	return out
 }
 
-// where keeps the "(in f)" suffix of a message.
-func where(msg string) string {
+// cancelled says which limit cancelled a run.
+func (s *Script) cancelled(ctx context.Context, thread *starlark.Thread, out *Error, timedOut bool) {
+	switch {
+	case timedOut:
+		out.Err = ErrTimeout
+		out.Msg = fmt.Sprintf("stopped at the time limit of %v", s.cfg.timeout) + inFunc(out.Msg)
+	case thread.ExecutionSteps() >= s.cfg.maxSteps:
+		out.Err = ErrSteps
+		out.Msg = fmt.Sprintf("stopped at the limit of %d steps", s.cfg.maxSteps) + inFunc(out.Msg)
+	case ctx.Err() != nil:
+		out.Err = ctx.Err()
+		out.Msg = "stopped: " + ctx.Err().Error() + inFunc(out.Msg)
+	}
+}
+
+// innermost is the innermost frame of the script's own code, or false.
+func innermost(ee *starlark.EvalError) (starlark.CallFrame, bool) {
+	for i := len(ee.CallStack) - 1; i >= 0; i-- {
+		if fr := ee.CallStack[i]; fr.Pos.Filename() != "<builtin>" && fr.Pos.IsValid() {
+			return fr, true
+		}
+	}
+	return starlark.CallFrame{}, false
+}
+
+// posOf is where in the script's code the run failed, or "".
+func posOf(ee *starlark.EvalError) string {
+	if fr, ok := innermost(ee); ok {
+		return fr.Pos.String()
+	}
+	return ""
+}
+
+// where names the function the run failed in: " (in f)", or "" at the
+// top level.
+func where(ee *starlark.EvalError) string {
+	if fr, ok := innermost(ee); ok && fr.Name != "<toplevel>" {
+		return " (in " + fr.Name + ")"
+	}
+	return ""
+}
+
+// inFunc keeps the "(in f)" suffix of a message.
+func inFunc(msg string) string {
 	if i := strings.LastIndex(msg, " (in "); i >= 0 {
 		return msg[i:]
 	}

@@ -256,51 +256,57 @@ func structBuiltin(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 
 // checkedJSON is the json module with its functions charged.
 func checkedJSON() *starlarkstruct.Module {
-	m := json.Module
-	fn := func(name string) *starlark.Builtin { return m.Members[name].(*starlark.Builtin) }
-	encode, decode, indent := fn("encode"), fn("decode"), fn("indent")
-	members := starlark.StringDict{
-		"encode": starlark.NewBuiltin("json.encode", func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-			if len(args) == 1 {
-				if err := chargeJSON(th, "json.encode()", args[0]); err != nil {
-					return nil, err
-				}
-			}
-			return encode.CallInternal(th, args, kw)
-		}),
-		"decode": starlark.NewBuiltin("json.decode", func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-			if len(args) > 0 {
-				if s, ok := args[0].(starlark.String); ok {
-					if err := checkDigits(string(s)); err != nil {
-						return nil, err
-					}
-					// A byte of JSON makes at most ~20 bytes of values ("[],").
-					if err := Charge(th, "json.decode()", mulSat(int64(len(s)), 32)); err != nil {
-						return nil, err
-					}
-				}
-			}
-			return decode.CallInternal(th, args, kw)
-		}),
-		"indent": starlark.NewBuiltin("json.indent", func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-			if err := chargeIndent(th, args, kw); err != nil {
-				return nil, err
-			}
-			return indent.CallInternal(th, args, kw)
-		}),
-	}
-	encodeIndent := fn("encode_indent")
-	members["encode_indent"] = starlark.NewBuiltin("json.encode_indent", func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-		if len(args) == 1 {
-			// The encoding, then every token on a line of its own.
-			n, _ := ReprBound(args[0], left(th)/2+1)
-			if err := chargeIndent(th, starlark.Tuple{starlark.String(strings.Repeat("[", int(min(n, 1<<16))))}, kw); err != nil {
-				return nil, err
-			}
+	return &starlarkstruct.Module{Name: "json", Members: starlark.StringDict{
+		"encode":        checkedJSONFn("encode", jsonEncodeCost),
+		"decode":        checkedJSONFn("decode", jsonDecodeCost),
+		"indent":        checkedJSONFn("indent", chargeIndent),
+		"encode_indent": checkedJSONFn("encode_indent", jsonEncodeIndentCost),
+	}}
+}
+
+// checkedJSONFn is json.name, charged by check before it runs.
+func checkedJSONFn(name string, check func(*starlark.Thread, starlark.Tuple, []starlark.Tuple) error) *starlark.Builtin {
+	orig := json.Module.Members[name].(*starlark.Builtin)
+	return starlark.NewBuiltin("json."+name, func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+		if err := check(th, args, kw); err != nil {
+			return nil, err
 		}
-		return encodeIndent.CallInternal(th, args, kw)
+		return orig.CallInternal(th, args, kw)
 	})
-	return &starlarkstruct.Module{Name: "json", Members: members}
+}
+
+func jsonEncodeCost(th *starlark.Thread, args starlark.Tuple, _ []starlark.Tuple) error {
+	if len(args) != 1 {
+		return nil // the function reports it
+	}
+	return chargeJSON(th, "json.encode()", args[0])
+}
+
+// jsonDecodeCost refuses numbers longer than an integer may be, and
+// charges what the values may take: a byte of JSON makes at most ~20
+// bytes of values ("[],").
+func jsonDecodeCost(th *starlark.Thread, args starlark.Tuple, _ []starlark.Tuple) error {
+	if len(args) == 0 {
+		return nil
+	}
+	s, ok := args[0].(starlark.String)
+	if !ok {
+		return nil
+	}
+	if err := checkDigits(string(s)); err != nil {
+		return err
+	}
+	return Charge(th, "json.decode()", mulSat(int64(len(s)), 32))
+}
+
+// jsonEncodeIndentCost charges the encoding, then every token on a line
+// of its own.
+func jsonEncodeIndentCost(th *starlark.Thread, args starlark.Tuple, kw []starlark.Tuple) error {
+	if len(args) != 1 {
+		return nil
+	}
+	n, _ := ReprBound(args[0], left(th)/2+1)
+	return chargeIndent(th, starlark.Tuple{starlark.String(strings.Repeat("[", int(min(n, 1<<16))))}, kw)
 }
 
 func chargeJSON(th *starlark.Thread, what string, x starlark.Value) error {

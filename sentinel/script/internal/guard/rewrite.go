@@ -263,15 +263,7 @@ func (r *rewriter) exprs(xs []syntax.Expr) {
 func (r *rewriter) expr(x syntax.Expr) syntax.Expr {
 	switch x := x.(type) {
 	case *syntax.BinaryExpr:
-		x.X, x.Y = r.expr(x.X), r.expr(x.Y)
-		if name, ok := opNames[x.Op]; ok {
-			return r.call(name, x.OpPos, x.X, x.Y)
-		}
-		if x.Op == syntax.IN || x.Op == syntax.NOT_IN {
-			if _, lit := x.X.(*syntax.Literal); !lit { // a constant key hashes fast
-				return r.call(map[syntax.Token]string{syntax.IN: "_nl_in", syntax.NOT_IN: "_nl_notin"}[x.Op], x.OpPos, x.X, x.Y)
-			}
-		}
+		return r.binary(x)
 	case *syntax.UnaryExpr:
 		if x.X != nil {
 			x.X = r.expr(x.X)
@@ -287,26 +279,13 @@ func (r *rewriter) expr(x syntax.Expr) syntax.Expr {
 		}
 	case *syntax.IndexExpr:
 		x.X, x.Y = r.expr(x.X), r.expr(x.Y)
-		if _, lit := x.Y.(*syntax.Literal); !lit { // a constant key is small
+		if !isLiteral(x.Y) { // a constant key is small
 			return r.call("_nl_index", x.Lbrack, x.X, x.Y)
 		}
 	case *syntax.SliceExpr:
 		return r.slice(x)
 	case *syntax.Comprehension:
-		x.Body = r.expr(x.Body)
-		if e, ok := x.Body.(*syntax.DictEntry); ok {
-			if _, lit := e.Key.(*syntax.Literal); !lit {
-				e.Key = r.call("_nl_key", e.Colon, e.Key)
-			}
-		}
-		for _, c := range x.Clauses {
-			switch c := c.(type) {
-			case *syntax.ForClause:
-				c.Vars, c.X = r.target(c.Vars), r.expr(c.X)
-			case *syntax.IfClause:
-				c.Cond = r.expr(c.Cond)
-			}
-		}
+		r.comprehension(x)
 	case *syntax.CondExpr:
 		x.Cond, x.True, x.False = r.expr(x.Cond), r.expr(x.True), r.expr(x.False)
 	case *syntax.DictExpr:
@@ -322,6 +301,45 @@ func (r *rewriter) expr(x syntax.Expr) syntax.Expr {
 		x.Body = r.expr(x.Body)
 	}
 	return x
+}
+
+func isLiteral(x syntax.Expr) bool {
+	_, ok := x.(*syntax.Literal)
+	return ok
+}
+
+// binary rewrites x op y into a checked operation: the operators that can
+// grow their result, and membership tests with a key that is not a
+// constant (a constant key hashes fast).
+func (r *rewriter) binary(x *syntax.BinaryExpr) syntax.Expr {
+	x.X, x.Y = r.expr(x.X), r.expr(x.Y)
+	if name, ok := opNames[x.Op]; ok {
+		return r.call(name, x.OpPos, x.X, x.Y)
+	}
+	switch {
+	case x.Op == syntax.IN && !isLiteral(x.X):
+		return r.call("_nl_in", x.OpPos, x.X, x.Y)
+	case x.Op == syntax.NOT_IN && !isLiteral(x.X):
+		return r.call("_nl_notin", x.OpPos, x.X, x.Y)
+	}
+	return x
+}
+
+// comprehension rewrites a comprehension's parts; a dict comprehension's
+// key that is not a constant is checked.
+func (r *rewriter) comprehension(x *syntax.Comprehension) {
+	x.Body = r.expr(x.Body)
+	if e, ok := x.Body.(*syntax.DictEntry); ok && !isLiteral(e.Key) {
+		e.Key = r.call("_nl_key", e.Colon, e.Key)
+	}
+	for _, c := range x.Clauses {
+		switch c := c.(type) {
+		case *syntax.ForClause:
+			c.Vars, c.X = r.target(c.Vars), r.expr(c.X)
+		case *syntax.IfClause:
+			c.Cond = r.expr(c.Cond)
+		}
+	}
 }
 
 // callExpr rewrites x.m(args) into _nl_method(x, "m", args) for the
