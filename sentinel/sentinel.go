@@ -165,15 +165,14 @@ func (s *Sentinel) shutdown(ctx context.Context) error {
 
 	var running []string
 	var closeErr error
-	select {
-	case s.tickSem <- struct{}{}:
+	if acquire(ctx, s.tickSem) {
 		<-s.tickSem
 		var closed bool
 		closed, closeErr = closeWithin(ctx, s.strategy)
 		if !closed {
 			running = append(running, "the strategy's Close")
 		}
-	case <-ctx.Done():
+	} else {
 		running = append(running, "a tick")
 	}
 	left := <-alertsDone
@@ -184,6 +183,22 @@ func (s *Sentinel) shutdown(ctx context.Context) error {
 		s.cfg.logger.Error("ninelives: alert not delivered by shutdown", "seq", e.Seq, "action", string(e.Action), "reason", e.Reason)
 	}
 	return errors.Join(closeErr, &ShutdownError{Undelivered: left, Running: running, Err: ctx.Err()})
+}
+
+// acquire takes sem, waiting until ctx ends; a free sem is taken even when
+// ctx has ended.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // closeWithin closes st if it is an io.Closer, waiting until ctx ends;
@@ -199,6 +214,11 @@ func closeWithin(ctx context.Context, st Strategy) (closed bool, err error) {
 	case err := <-done:
 		return true, err
 	case <-ctx.Done():
+	}
+	select {
+	case err := <-done: // it returned as the deadline came
+		return true, err
+	default:
 		return false, nil
 	}
 }
