@@ -235,12 +235,8 @@ func TestHostileScriptsAreStoppedWithinTheBudget(t *testing.T) {
 	st := progressing(nil, window(900, 0, 100, 0, 0.02, 0.02))
 	for _, a := range hostile {
 		t.Run(a.name, func(t *testing.T) {
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			err := a.run(st)
-			runtime.ReadMemStats(&after)
-			alloc := after.TotalAlloc - before.TotalAlloc
+			var err error
+			alloc := allocated(func() { err = a.run(st) })
 			se := scriptErr(t, err)
 			if a.issue {
 				assert.ErrorIs(t, err, script.ErrMemory, "%v", se)
@@ -251,6 +247,17 @@ func TestHostileScriptsAreStoppedWithinTheBudget(t *testing.T) {
 			t.Logf("%3d MiB allocated: %.120s", alloc>>20, se.Error())
 		})
 	}
+}
+
+// allocated is what the process allocated while f ran, in bytes (the
+// tests of this package run one at a time).
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
 
 // run loads the attack and ticks it until it fails.
@@ -327,14 +334,11 @@ func TestManyStepsAreChargedToo(t *testing.T) {
 def on_tick(state):
     keep = [[i, i, i, i, i, i, i, i] for i in range(1 << 30)]
 `, script.WithSteps(1<<40), unhurried)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	_, err := s.Decide(context.Background(), progressing(nil, window(900, 0, 100, 0, 0.02, 0.02)))
-	runtime.ReadMemStats(&after)
+	var err error
+	alloc := allocated(func() { _, err = s.Decide(context.Background(), progressing(nil, window(900, 0, 100, 0, 0.02, 0.02))) })
 	require.ErrorIs(t, err, script.ErrMemory)
 	assert.ErrorContains(t, err, "more steps would allocate")
-	assert.LessOrEqual(t, after.TotalAlloc-before.TotalAlloc, uint64(2*budget))
+	assert.LessOrEqual(t, alloc, uint64(2*budget))
 }
 
 func TestMemoryOptionsAreChecked(t *testing.T) {
@@ -362,11 +366,9 @@ func TestHostBuiltinsChargeWhatTheyAllocate(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := mustScript(t, c.name+".star", "def on_tick(state):"+c.body, unhurried)
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			d, err := s.Decide(context.Background(), st)
-			runtime.ReadMemStats(&after)
+			var d sentinel.Decision
+			var err error
+			alloc := allocated(func() { d, err = s.Decide(context.Background(), st) })
 			if c.want == "" {
 				require.NoError(t, err)
 				require.Len(t, d.Alerts, 1)
@@ -376,7 +378,7 @@ func TestHostBuiltinsChargeWhatTheyAllocate(t *testing.T) {
 				scriptErr(t, err)
 				assert.ErrorContains(t, err, c.want)
 			}
-			assert.LessOrEqual(t, after.TotalAlloc-before.TotalAlloc, uint64(2*budget), "allocated %d MiB", (after.TotalAlloc-before.TotalAlloc)>>20)
+			assert.LessOrEqual(t, alloc, uint64(2*budget), "allocated %d MiB", alloc>>20)
 		})
 	}
 }

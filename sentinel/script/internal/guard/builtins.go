@@ -286,12 +286,9 @@ func jsonEncodeCost(th *starlark.Thread, args starlark.Tuple, _ []starlark.Tuple
 // charges what the values may take: a byte of JSON makes at most ~20
 // bytes of values ("[],").
 func jsonDecodeCost(th *starlark.Thread, args starlark.Tuple, _ []starlark.Tuple) error {
-	if len(args) == 0 {
-		return nil
-	}
-	s, ok := args[0].(starlark.String)
+	s, ok := firstString(args)
 	if !ok {
-		return nil
+		return nil // the function reports it
 	}
 	if err := checkDigits(string(s)); err != nil {
 		return err
@@ -317,6 +314,15 @@ func chargeJSON(th *starlark.Thread, what string, x starlark.Value) error {
 	return Charge(th, what, mulSat(n, 2)+headerBytes) // \u00XX escapes: 6 bytes per byte, repr counts 4
 }
 
+// firstString is a call's first argument, when it is a string.
+func firstString(args starlark.Tuple) (starlark.String, bool) {
+	if len(args) == 0 {
+		return "", false
+	}
+	s, ok := args[0].(starlark.String)
+	return s, ok
+}
+
 // checkDigits refuses JSON numbers longer than an integer may be.
 func checkDigits(s string) error {
 	run := 0
@@ -336,12 +342,9 @@ func checkDigits(s string) error {
 // chargeIndent bounds json.indent: every token may go on a line of its
 // own, indented by prefix and depth × indent.
 func chargeIndent(th *starlark.Thread, args starlark.Tuple, kw []starlark.Tuple) error {
-	if len(args) == 0 {
-		return nil
-	}
-	s, ok := args[0].(starlark.String)
+	s, ok := firstString(args)
 	if !ok {
-		return nil
+		return nil // the function reports it
 	}
 	var prefix, indent string
 	for _, p := range kw {

@@ -354,23 +354,33 @@ func index(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []st
 		return v, nil
 	}
 	if ix, ok := x.(starlark.Indexable); ok {
-		i, err := starlark.AsInt32(k)
+		i, err := seqIndex(x, ix.Len(), k)
 		if err != nil {
-			return nil, fmt.Errorf("%s index: %s", x.Type(), err)
-		}
-		n, orig := ix.Len(), i
-		if i < 0 {
-			i += n
-		}
-		if i < 0 || i >= n {
-			if n == 0 {
-				return nil, fmt.Errorf("index %d out of range: empty %s", orig, x.Type())
-			}
-			return nil, fmt.Errorf("%s index %d out of range [%d:%d]", x.Type(), orig, -n, n-1)
+			return nil, err
 		}
 		return ix.Index(i), nil
 	}
 	return nil, fmt.Errorf("unhandled index operation %s[%s]", x.Type(), k.Type())
+}
+
+// seqIndex is the index k of a sequence x of n elements, counted from the
+// end when negative, with the interpreter's errors.
+func seqIndex(x starlark.Value, n int, k starlark.Value) (int, error) {
+	i, err := starlark.AsInt32(k)
+	if err != nil {
+		return 0, fmt.Errorf("%s index: %s", x.Type(), err)
+	}
+	orig := i
+	if i < 0 {
+		i += n
+	}
+	if i < 0 || i >= n {
+		if n == 0 {
+			return 0, fmt.Errorf("index %d out of range: empty %s", orig, x.Type())
+		}
+		return 0, fmt.Errorf("%s index %d out of range [%d:%d]", x.Type(), orig, -n, n-1)
+	}
+	return i, nil
 }
 
 // maxKeyNodes bounds the work of hashing one key (a tuple that shares its
@@ -458,19 +468,9 @@ func setIndexOp(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _
 		}
 		return starlark.None, x.SetKey(k, v)
 	case starlark.HasSetIndex:
-		i, err := starlark.AsInt32(k)
+		i, err := seqIndex(x, x.Len(), k)
 		if err != nil {
 			return nil, err
-		}
-		n, orig := x.Len(), i
-		if i < 0 {
-			i += n
-		}
-		if i < 0 || i >= n {
-			if n == 0 {
-				return nil, fmt.Errorf("index %d out of range: empty %s", orig, x.Type())
-			}
-			return nil, fmt.Errorf("%s index %d out of range [%d:%d]", x.Type(), orig, -n, n-1)
 		}
 		return starlark.None, x.SetIndex(i, v)
 	}
