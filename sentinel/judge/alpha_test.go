@@ -1,6 +1,7 @@
 package judge_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -63,12 +64,19 @@ func rollbackRate(t *testing.T, sc sim.Scenario, f sim.Factory) float64 {
 	return rate
 }
 
-func TestErrorTestControlsAlphaBySimulation(t *testing.T) {
-	f := func() (sim.Policy, error) {
-		et, err := judge.NewErrorTest(simAlpha, judge.ErrorConfig{})
+func errorTests(alpha float64, cfg judge.ErrorConfig, r ...judge.Restarts) sim.Factory {
+	return func() (sim.Policy, error) {
+		et, err := judge.NewErrorTest(alpha, cfg, r...)
 		return errorPolicy{et}, err
 	}
+}
+
+func TestErrorTestControlsAlphaBySimulation(t *testing.T) {
+	f := errorTests(simAlpha, judge.ErrorConfig{})
 	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate, "A/A false failures")
+	// A restart horizon shorter than the rollout: the bound holds past it.
+	short := errorTests(simAlpha, judge.ErrorConfig{}, judge.Restarts{Looks: 60})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A, 60 restarts", sim.Healthy), short), maxRate, "A/A false failures")
 	// The same error odds on a rate that jumps for both: still A/A.
 	outage := shortCanary("shared outage", sim.Healthy)
 	both := sim.Healthy
@@ -81,15 +89,77 @@ func TestErrorTestControlsAlphaBySimulation(t *testing.T) {
 	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("3× errors", worse), f), 0.9, "a candidate with 3× the errors")
 }
 
-func TestLatencyTestControlsAlphaBySimulation(t *testing.T) {
-	f := func() (sim.Policy, error) {
-		lt, err := judge.NewLatencyTest(simAlpha, judge.LatencyConfig{})
+// floorPolicy rolls back when the errors test's floor part alone reaches
+// its threshold, whatever the odds part says.
+type floorPolicy struct{ t *judge.ErrorTest }
+
+func (p floorPolicy) Observe(t sim.Tick) bool {
+	errorPolicy(p).Observe(t)
+	return p.t.Verdict().Evidence.FloorAtLook > 0
+}
+
+// At the floor's boundary, a candidate rate of (1+RelativeFloor)·baseline
+// + Floor, the floor part alone reaches its threshold in at most α of the
+// rollouts, whatever the baseline's rate; so does the errors test, whose
+// odds part sees higher odds there.
+func TestErrorFloorControlsAlphaAtItsBoundaryBySimulation(t *testing.T) {
+	for _, c := range []struct {
+		base, cand float64
+		cfg        judge.ErrorConfig
+	}{
+		{0, 0.001, judge.ErrorConfig{}},
+		{0.005, 0.006, judge.ErrorConfig{}},
+		{0.01, 0.016, judge.ErrorConfig{RelativeFloor: 0.5}},
+	} {
+		sc := shortCanary(fmt.Sprintf("errors %v → %v, RelativeFloor %v", c.base, c.cand, c.cfg.RelativeFloor), sim.Healthy)
+		sc.Baseline.ErrorRate, sc.Candidate.ErrorRate = c.base, c.cand
+		floor := func() (sim.Policy, error) {
+			et, err := judge.NewErrorTest(simAlpha, c.cfg)
+			return floorPolicy{et}, err
+		}
+		assert.LessOrEqual(t, rollbackRate(t, sc, floor), maxRate, "floor part, %s", sc.Name)
+		assert.LessOrEqual(t, rollbackRate(t, sc, errorTests(simAlpha, c.cfg)), maxRate, "errors test, %s", sc.Name)
+	}
+	worse := shortCanary("errors 0.5 % → 2 %", sim.Healthy)
+	worse.Candidate.ErrorRate = 0.02
+	assert.GreaterOrEqual(t, rollbackRate(t, worse, errorTests(simAlpha, judge.ErrorConfig{})), 0.9, "beyond the floor")
+}
+
+func latencyTests(alpha float64, cfg judge.LatencyConfig) sim.Factory {
+	return func() (sim.Policy, error) {
+		lt, err := judge.NewLatencyTest(alpha, cfg)
 		return latencyPolicy{lt}, err
 	}
+}
+
+func TestLatencyTestControlsAlphaBySimulation(t *testing.T) {
+	f := latencyTests(simAlpha, judge.LatencyConfig{})
 	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate, "A/A false failures")
+	// At the tolerance: 10 % slower everywhere (at 20 ms, more than 1 ms).
+	atTolerance := sim.Healthy
+	atTolerance.LatencyMedian *= 1.1
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("10 % slower", atTolerance), f), maxRate, "at the tolerance")
 	slower := sim.Healthy
-	slower.LatencyMedian *= 1.1
-	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("10 % slower", slower), f), 0.9, "a candidate 10 % slower")
+	slower.LatencyMedian *= 2
+	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("2× slower", slower), f), 0.9, "a candidate 2× slower")
+	strict := latencyTests(simAlpha, judge.LatencyConfig{Strict: true})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A, strict", sim.Healthy), strict), maxRate, "A/A false failures, strict")
+}
+
+// The tail test alone (TailWeight 1) keeps its α with the candidate as
+// the baseline and at the tolerance, and catches a regression in the tail
+// only.
+func TestTailTestControlsAlphaBySimulation(t *testing.T) {
+	f := latencyTests(simAlpha, judge.LatencyConfig{TailWeight: 1})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate, "A/A false failures")
+	atTolerance := sim.Healthy
+	atTolerance.LatencyMedian *= 1.1
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("10 % slower", atTolerance), f), maxRate, "at the tolerance")
+	strict := latencyTests(simAlpha, judge.LatencyConfig{TailWeight: 1, Strict: true, Quantiles: []float64{0.5, 0.9, 0.99}})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A, strict", sim.Healthy), strict), maxRate, "A/A false failures, strict")
+	tail := sim.Healthy
+	tail.TailShare, tail.TailDelay = 0.03, 0.5
+	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("3 % of calls +500 ms", tail), f), 0.9, "a regression in the tail")
 }
 
 func TestRateTestControlsAlphaBySimulation(t *testing.T) {

@@ -29,7 +29,7 @@ func look(candErrors, baseErrors int64, cand, base judge.Buckets) judge.Look {
 var (
 	fastCand = hist(11, 56, 27, 6, 0)
 	fastBase = hist(100, 500, 250, 50, 0)
-	slowCand = hist(0, 10, 60, 30, 0)
+	slowCand = hist(0, 0, 10, 60, 30) // two buckets slower: the tolerance credits one
 )
 
 func TestNewJudgeValidatesConfig(t *testing.T) {

@@ -2,35 +2,10 @@ package judge
 
 import "math"
 
-// This file holds the sequential machinery the tests share: uniform
-// mixtures of likelihood-ratio processes (test martingales) and the exact
-// conditional distribution of one look's events, Fisher's noncentral
-// hypergeometric distribution.
-
-// mixture is a uniform mixture of likelihood-ratio processes, one per
-// alternative on a fixed grid. Each component's log likelihood ratio is
-// summed over looks; the mixture's value is the mean of the components'
-// ratios. Under the null hypothesis every component is a nonnegative
-// supermartingale with initial value 1, so the mixture is one too, and by
-// Ville's inequality it ever reaches 1/α with probability at most α.
-type mixture struct {
-	logLR []float64
-}
-
-func newMixture(k int) mixture { return mixture{logLR: make([]float64, k)} }
-
-// logValue returns the log of the mixture's current value.
-func (m *mixture) logValue() float64 {
-	top := math.Inf(-1)
-	for _, v := range m.logLR {
-		top = max(top, v)
-	}
-	var s float64
-	for _, v := range m.logLR {
-		s += math.Exp(v - top)
-	}
-	return top + math.Log(s/float64(len(m.logLR)))
-}
+// This file holds the sequential machinery the tests share besides the
+// detector: the exact conditional distribution of one look's events,
+// Fisher's noncentral hypergeometric distribution, and the progress every
+// test keeps of its looks.
 
 // geometricGrid returns k values from·step^i, i = 0..k-1.
 func geometricGrid(from, step float64, k int) []float64 {
@@ -120,12 +95,14 @@ func (f fnch) logLR(x int64, psi, logPsi, logPsi0, logZ0 float64) float64 {
 }
 
 // progress is what every sequential test keeps of its looks: how many it
-// took, the log of its e-value, when it first reached its threshold, and
-// why the last look was rejected.
+// took, the log of its decision statistic, the look whose restart carries
+// it, when it first reached its threshold, and why the last look was
+// rejected.
 type progress struct {
-	looks, failedAt int
-	logE, failE     float64
-	rejected        error
+	looks, failedAt  int
+	since, failSince int
+	logE, failE      float64
+	rejected         error
 }
 
 // take records a look's check: a rejected look counts for nothing and
@@ -138,21 +115,23 @@ func (p *progress) take(err error) error {
 	return err
 }
 
-// reach fails the test at this look if its e-value has reached the
+// reach fails the test at this look if its statistic has reached the
 // threshold with enough samples; a failed test stays failed.
 func (p *progress) reach(enough bool, logThreshold float64) {
 	if p.failedAt == 0 && enough && p.logE >= logThreshold {
-		p.failedAt, p.failE = p.looks, p.logE
+		p.failedAt, p.failE, p.failSince = p.looks, p.logE, p.since
 	}
 }
 
-// evidence is what every test's evidence says of its e-process: the
-// e-value (at the failing look, once failed), the threshold and the looks.
-func (p *progress) evidence(method string, alpha float64, stepSamples int64) *Evidence {
-	logE := p.logE
+// evidence is what every test's evidence says of its statistic: the
+// e-value (at the failing look, once failed), the threshold, the looks and
+// the restarts.
+func (p *progress) evidence(method string, alpha float64, stepSamples int64, r Restarts) *Evidence {
+	logE, since := p.logE, p.since
 	if p.failedAt > 0 {
-		logE = p.failE
+		logE, since = p.failE, p.failSince
 	}
 	return &Evidence{Method: method, Statistic: expCapped(logE), Threshold: 1 / alpha, Alpha: alpha,
-		Looks: p.looks, FailedAtLook: p.failedAt, StepSamples: stepSamples}
+		Looks: p.looks, FailedAtLook: p.failedAt, SinceLook: min(max(since, 1), p.looks), StepSamples: stepSamples,
+		RestartStart: r.Start, RestartLooks: r.Looks}
 }

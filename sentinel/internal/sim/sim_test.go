@@ -224,7 +224,7 @@ func TestScenarioValidate(t *testing.T) {
 func tick(second int, calls, errors int64, p99Bucket int) sim.Tick {
 	counts := make([]uint64, len(sim.RPCBounds)+1)
 	counts[p99Bucket] = uint64(calls)
-	return sim.Tick{Second: second, Look: judge.Look{Candidate: judge.Figures{
+	return sim.Tick{Second: second, SecondEnd: true, Look: judge.Look{Candidate: judge.Figures{
 		Calls: calls, Errors: errors, Latency: judge.Buckets{Bounds: sim.RPCBounds, Counts: counts}}}}
 }
 
