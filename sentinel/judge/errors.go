@@ -217,7 +217,7 @@ func (t *errorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) 
 
 // observeOdds adds the look's odds factors, and the tolerance test's.
 func (t *errorTest) observeOdds(f fnch, x int64) {
-	z0 := f.logZ(1, 0)
+	z0 := f.logZ(1, 0, false)
 	for i, psi := range harmOdds {
 		t.logL[i] = f.logLR(x, psi, logHarm[i], 0, z0)
 	}
@@ -225,7 +225,7 @@ func (t *errorTest) observeOdds(f fnch, x int64) {
 	if t.pass.logR == nil {
 		return
 	}
-	zTol := f.logZ(t.cfg.Tolerance, t.logTol)
+	zTol := f.logZ(t.cfg.Tolerance, t.logTol, false)
 	for i, psi := range t.passOdds {
 		t.logL[i] = f.logLR(x, psi, t.logPassOdds[i], t.logTol, zTol)
 	}
@@ -275,7 +275,13 @@ func (t *errorTest) check(candCalls, candErrors, baseCalls, baseErrors int64) er
 	if err := checkCounts(ErrBadLook, "candidate ", candCalls, candErrors, t.st.candCalls, "calls", "errors"); err != nil {
 		return err
 	}
-	return checkCounts(ErrBadLook, "baseline ", baseCalls, baseErrors, t.st.baseCalls, "calls", "errors")
+	if err := checkCounts(ErrBadLook, "baseline ", baseCalls, baseErrors, t.st.baseCalls, "calls", "errors"); err != nil {
+		return err
+	}
+	if candCalls+baseCalls < candCalls {
+		return config.Errorf(ErrBadLook, "baseline calls", baseCalls, "and candidate calls = %d overflow a count together", candCalls)
+	}
+	return nil
 }
 
 // checkCounts validates a count of samples and the events among them: one

@@ -30,9 +30,56 @@ func TestFNCHLogZMatchesDirectSum(t *testing.T) {
 		f, ok := newFNCH(m.n1, m.n0, m.e)
 		require.True(t, ok, "%+v", m)
 		for _, psi := range []float64{1.0 / 16, 0.5, 1, math.Sqrt2, 4, 16} {
-			assert.InDelta(t, bruteLogZ(f, psi), f.logZ(psi, math.Log(psi)), 1e-9, "%+v ψ=%v", m, psi)
+			assert.InDelta(t, bruteLogZ(f, psi), f.logZ(psi, math.Log(psi), true), 1e-9, "%+v ψ=%v", m, psi)
 		}
 	}
+}
+
+// Past maxTerms terms a side, logZ bounds the normaliser: below without
+// upper, above with it. With a spread a little past maxTerms both are
+// within 1e-6 of the sum over every term that counts (the logs are near
+// 5·10⁷, so that is a few ulps); with ten times that spread they bracket
+// it. A look with counts near the int64 limit costs maxTerms terms, and
+// its bounds stay finite and ordered.
+func TestFNCHLogZBoundsAWideSpread(t *testing.T) {
+	for _, c := range []struct {
+		n     int64
+		tight bool
+	}{{2_000_000, true}, {200_000_000, false}} { // sd ≈ 500 and 5,000
+		f, ok := newFNCH(c.n, c.n, c.n)
+		require.True(t, ok)
+		for _, psi := range []float64{1, 4} {
+			lower, upper := f.logZ(psi, math.Log(psi), false), f.logZ(psi, math.Log(psi), true)
+			exact := bruteLogZNear(f, psi, 60000)
+			if c.tight {
+				assert.InDelta(t, exact, lower, 1e-6, "ψ=%v", psi)
+				assert.InDelta(t, exact, upper, 1e-6, "ψ=%v", psi)
+				continue
+			}
+			assert.Less(t, lower, exact-0.01, "n=%d ψ=%v", c.n, psi)
+			assert.Greater(t, upper, exact, "n=%d ψ=%v", c.n, psi)
+		}
+	}
+	huge, ok := newFNCH(math.MaxInt64/4, math.MaxInt64/4, math.MaxInt64/4)
+	require.True(t, ok)
+	lower, upper := huge.logZ(2, math.Log(2), false), huge.logZ(2, math.Log(2), true)
+	assert.False(t, math.IsInf(upper, 0) || math.IsNaN(upper) || math.IsNaN(lower))
+	assert.LessOrEqual(t, lower, upper)
+}
+
+// bruteLogZNear sums the normaliser's terms within width of the mode.
+func bruteLogZNear(f fnch, psi float64, width int64) float64 {
+	top, mode := math.Inf(-1), f.lo
+	for y := f.lo; y <= f.hi; y += max(1, (f.hi-f.lo)/100000) {
+		if v := f.logH(y) + float64(y)*math.Log(psi); v > top {
+			top, mode = v, y
+		}
+	}
+	var sum float64
+	for y := max(f.lo, mode-width); y <= min(f.hi, mode+width); y++ {
+		sum += math.Exp(f.logH(y) + float64(y)*math.Log(psi) - top)
+	}
+	return top + math.Log(sum)
 }
 
 func TestFNCHDegenerateMarginsCarryNoInformation(t *testing.T) {
@@ -49,8 +96,8 @@ func TestErrorLookFactorHasMeanAtMostOne(t *testing.T) {
 	for _, m := range []struct{ n1, n0, e int64 }{{10, 90, 5}, {100, 900, 40}, {50, 50, 60}, {7, 3, 4}} {
 		f, _ := newFNCH(m.n1, m.n0, m.e)
 		for _, truth := range []float64{1, 0.7, 0.25} {
-			zt := f.logZ(truth, math.Log(truth))
-			z0 := f.logZ(1, 0)
+			zt := f.logZ(truth, math.Log(truth), false)
+			z0 := f.logZ(1, 0, false)
 			for _, psi := range harmOdds {
 				var mean float64
 				for x := f.lo; x <= f.hi; x++ {

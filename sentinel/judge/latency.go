@@ -332,8 +332,8 @@ func (t *latencyTest) check(candidate, baseline Buckets) error {
 		}
 	}
 	nc, nb := candidate.total(), baseline.total()
-	if t.st.candN+int64(nc) < t.st.candN || t.st.baseN+int64(nb) < t.st.baseN {
-		return config.Errorf(ErrBadLook, "latency.Counts", nil, "overflow the running totals")
+	if t.st.candN+int64(nc) < t.st.candN || t.st.baseN+int64(nb) < t.st.baseN || nc+nb > math.MaxInt64 {
+		return config.Errorf(ErrBadLook, "latency.Counts", nil, "overflow the running totals or a count")
 	}
 	return nil
 }

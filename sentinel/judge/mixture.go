@@ -54,11 +54,20 @@ func (f fnch) logH(y int64) float64 {
 	return -(a + b + c + d)
 }
 
+// maxTerms bounds the terms logZ sums on each side of the mode, so that a
+// look's cost stays bounded whatever its counts.
+const maxTerms = 4096
+
 // logZ returns log Σ_y h(y)ψ^y (with logH's convention). It sums outward
 // from the mode of the (log-concave) terms and stops once a term falls
-// below 1e-17 of the mode's, so its cost grows with the distribution's
-// spread, not with its support.
-func (f fnch) logZ(psi, logPsi float64) float64 {
+// below 1e-17 of the mode's, or after maxTerms terms a side, so its cost
+// grows with the distribution's spread, not with its support, and is
+// bounded. With upper it adds a bound on the terms left out (each side's
+// terms fall at least geometrically past the last one summed), so it
+// returns an upper bound on the normaliser, and without it a lower bound:
+// a likelihood ratio with the alternative's normaliser bounded above and
+// the null's below is never larger than the exact one.
+func (f fnch) logZ(psi, logPsi float64, upper bool) float64 {
 	// The mode is the first y whose successor is smaller: ψ·ratio(y) < 1;
 	// ψ·ratio decreases in y.
 	lo, hi := f.lo, f.hi
@@ -71,27 +80,54 @@ func (f fnch) logZ(psi, logPsi float64) float64 {
 		}
 	}
 	mode := lo
-	const tiny = 1e-17
-	s, t := 1.0, 1.0
-	for y := mode; y < f.hi; y++ {
-		if t *= psi * f.ratio(y); t < tiny {
-			break
-		}
-		s += t
-	}
-	t = 1
-	for y := mode; y > f.lo; y-- {
-		if t /= psi * f.ratio(y-1); t < tiny {
-			break
-		}
-		s += t
-	}
+	s := 1 + f.side(mode, psi, 1, upper) + f.side(mode, psi, -1, upper)
 	return f.logH(mode) + float64(mode)*logPsi + math.Log(s)
 }
 
-// logLR returns log P_ψ(x)/P_ψ0(x) given logZ(ψ0).
+// side sums the terms after the mode (dir 1) or before it (dir −1),
+// relative to the mode's, and with upper a bound on those it leaves out.
+func (f fnch) side(mode int64, psi float64, dir int64, upper bool) float64 {
+	const tiny = 1e-17
+	s, t := 0.0, 1.0
+	y := mode
+	for k := 0; k < maxTerms && t >= tiny; k++ {
+		if f.last(y, dir) {
+			return s // every term summed
+		}
+		t *= f.step(y, psi, dir)
+		y += dir
+		s += t
+	}
+	if !upper || f.last(y, dir) {
+		return s
+	}
+	// The terms left out fall at least as fast as the next step does, and
+	// none is above the last one summed.
+	left := float64(f.hi - y)
+	if dir < 0 {
+		left = float64(y - f.lo)
+	}
+	if r := f.step(y, psi, dir); r < 1 {
+		return s + t*min(r/(1-r), left)
+	}
+	return s + t*left
+}
+
+// last reports whether y is the last value of the support in direction dir.
+func (f fnch) last(y, dir int64) bool { return (dir > 0 && y >= f.hi) || (dir < 0 && y <= f.lo) }
+
+// step returns term(y+dir)/term(y).
+func (f fnch) step(y int64, psi float64, dir int64) float64 {
+	if dir > 0 {
+		return psi * f.ratio(y)
+	}
+	return 1 / (psi * f.ratio(y-1))
+}
+
+// logLR returns log P_ψ(x)/P_ψ0(x) given the lower bound logZ0 on ψ0's
+// normaliser, with ψ's bounded above: never above the exact ratio.
 func (f fnch) logLR(x int64, psi, logPsi, logPsi0, logZ0 float64) float64 {
-	return float64(x)*(logPsi-logPsi0) - (f.logZ(psi, logPsi) - logZ0)
+	return float64(x)*(logPsi-logPsi0) - (f.logZ(psi, logPsi, true) - logZ0)
 }
 
 // progress is what every sequential test keeps of its looks: how many it
