@@ -34,19 +34,7 @@ func gridLooks(n int) []judge.Look {
 
 // The judge's cost per look as the sentinel runs it: default tests, the
 // grid's 165 buckets.
-func BenchmarkJudgeObserveGrid(b *testing.B) {
-	looks := gridLooks(600)
-	j, err := judge.New(judge.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if err := j.Observe(looks[i%len(looks)]); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkJudgeObserveGrid(b *testing.B) { benchJudge(b, judge.Config{}, gridLooks(600)) }
 
 // The verdict after ten minutes of such looks.
 func BenchmarkJudgeVerdictGrid(b *testing.B) {

@@ -2,6 +2,7 @@ package judge
 
 import (
 	"math"
+	"slices"
 
 	"github.com/ninelives-go/ninelives/internal/config"
 )
@@ -96,13 +97,7 @@ func newDetector(pi []float64, r Restarts) detector {
 }
 
 // uniform returns k equal prior weights.
-func uniform(k int) []float64 {
-	p := make([]float64, k)
-	for i := range p {
-		p[i] = 1
-	}
-	return p
-}
+func uniform(k int) []float64 { return slices.Repeat([]float64{1}, k) }
 
 // observe adds one informative look's log factors, one per alternative;
 // look is the test's look number, kept to say since when the evidence runs.

@@ -77,12 +77,16 @@ type latencyStats struct {
 	progressStats
 	BoundsSet bool      `json:"boundsSet"`
 	Bounds    []float64 `json:"bounds,omitempty"`
-	// Cand and Base are the cumulative bucket counts.
-	Cand     []uint64      `json:"cand,omitempty"`
-	Base     []uint64      `json:"base,omitempty"`
-	CandN    int64         `json:"candN"`
-	BaseN    int64         `json:"baseN"`
-	StepN    int64         `json:"stepN"`
+	// Cand and Base are the cumulative bucket counts, CandN and BaseN
+	// their totals.
+	Cand  []uint64 `json:"cand,omitempty"`
+	Base  []uint64 `json:"base,omitempty"`
+	CandN int64    `json:"candN"`
+	BaseN int64    `json:"baseN"`
+	// StepN counts the candidate's samples in the current step.
+	StepN int64 `json:"stepN"`
+	// Detector is the detector of the centre's and the tails'
+	// alternatives.
 	Detector detectorStats `json:"detector"`
 	// Part is the part that carried the statistic when the test failed.
 	Part string `json:"part,omitempty"`
@@ -211,14 +215,8 @@ func (rs RateState) detector() detectorStats {
 	return ds
 }
 
-// ones returns k ones.
-func ones(k int) []int {
-	s := make([]int, k)
-	for i := range s {
-		s[i] = 1
-	}
-	return s
-}
+// ones returns k ones: evidence since the start, for each alternative.
+func ones(k int) []int { return slices.Repeat([]int{1}, k) }
 
 // Restore replaces the judge's statistics with st, which must come from a
 // judge with the same configuration. A state that does not fit (another
