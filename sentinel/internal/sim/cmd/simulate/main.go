@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
@@ -21,13 +22,15 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed of the PCG generator (run i uses stream i)")
 	match := flag.String("scenario", "", "only scenarios whose name contains this text")
 	flag.Parse()
-	if err := run(os.Stdout, *runs, *seed, *match); err != nil {
+	if err := run(os.Stdout, os.Stderr, *runs, *seed, *match); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(w io.Writer, runs int, seed uint64, match string) error {
+// run writes the table to w, and a line per scenario done to progress.
+func run(w, progress io.Writer, runs int, seed uint64, match string) error {
+	start := time.Now()
 	var cfg judge.Config
 	j, err := judge.New(cfg)
 	if err != nil {
@@ -61,6 +64,7 @@ func run(w io.Writer, runs int, seed uint64, match string) error {
 			return err
 		}
 		rows = append(rows, sim.Row{Scenario: sc, Judge: sim.SummarizeScenario(sc, res[0]), Fixed: sim.SummarizeScenario(sc, res[1])})
+		fmt.Fprintf(progress, "%s: done after %s\n", sc.Name, time.Since(start).Round(time.Second))
 	}
 	return sim.WriteTable(w, rows)
 }
