@@ -197,6 +197,7 @@ func (t *errorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) 
 	if err := t.st.take(t.check(candCalls, candErrors, baseCalls, baseErrors)); err != nil {
 		return err
 	}
+	t.st.served(candCalls)
 	t.st.candCalls += candCalls
 	t.st.candErrs += candErrors
 	t.st.baseCalls += baseCalls
@@ -352,6 +353,7 @@ func (t *errorTest) Verdict() Verdict {
 			v.Reason += fmt.Sprintf("; error odds below %s× the baseline's since look %d", Number(t.cfg.Tolerance), t.st.passedAt)
 		}
 	}
+	v.Reason += t.st.idleNote("candidate calls")
 	return v
 }
 

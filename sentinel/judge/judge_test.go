@@ -190,7 +190,7 @@ func TestJudgeIsInconclusiveUntilEveryTestCanPass(t *testing.T) {
 	v = j.Verdict()
 	assert.Equal(t, judge.Inconclusive, v.Outcome)
 	assert.Equal(t, judge.Pass, v.Tests[0].Outcome)
-	assert.Equal(t, "latency: no data: 0 candidate and 0 baseline samples", v.Reason)
+	assert.Equal(t, "latency: no data: 0 candidate and 0 baseline samples; no candidate latency samples in the last 6 looks", v.Reason)
 }
 
 func TestJudgeRejectsABadLookAsAWhole(t *testing.T) {
@@ -269,4 +269,35 @@ func TestOutcomeText(t *testing.T) {
 	assert.ErrorContains(t, err, "outcome = 7: want inconclusive, pass or fail")
 	assert.Equal(t, "Outcome(7)", judge.Outcome(7).String())
 	assert.Equal(t, judge.Inconclusive, judge.Verdict{}.Outcome, "the zero verdict holds")
+}
+
+// A test that stops getting candidate calls says so, and for how long.
+func TestJudgeSaysHowLongTheCandidateHasServedNothing(t *testing.T) {
+	j := newJudge(t, judge.Config{EnableShadow: true})
+	l := look(0, 4, fastCand, fastBase)
+	l.Shadow = judge.ShadowFigures{Comparisons: 100}
+	for range 6 {
+		require.NoError(t, j.Observe(l))
+	}
+	require.Equal(t, judge.Pass, j.Verdict().Outcome)
+	idle := judge.Look{Baseline: judge.Figures{Calls: 900, Errors: 4, Latency: fastBase}}
+	for range 3 {
+		require.NoError(t, j.Observe(idle))
+	}
+	v := j.Verdict()
+	for i, what := range []string{"candidate calls", "candidate latency samples", "comparisons"} {
+		assert.Equal(t, 3, v.Tests[i].Evidence.IdleLooks, v.Tests[i].Test)
+		assert.Contains(t, v.Tests[i].Reason, "; no "+what+" in the last 3 looks")
+	}
+	require.NoError(t, j.Observe(l))
+	for _, tv := range j.Verdict().Tests {
+		assert.Zero(t, tv.Evidence.IdleLooks)
+		assert.NotContains(t, tv.Reason, "in the last")
+	}
+	st := j.State()
+	require.NoError(t, j.Observe(idle))
+	b := newJudge(t, judge.Config{EnableShadow: true})
+	require.NoError(t, b.Restore(st))
+	require.NoError(t, b.Observe(idle))
+	assert.Equal(t, j.Verdict(), b.Verdict(), "the idle count is saved")
 }

@@ -263,6 +263,7 @@ func (t *latencyTest) Observe(candidate, baseline Buckets) error {
 	if err := t.st.take(t.check(candidate, baseline)); err != nil {
 		return err
 	}
+	t.st.served(int64(candidate.total()))
 	if len(candidate.Counts) == 0 && len(baseline.Counts) == 0 {
 		return nil
 	}
@@ -474,6 +475,7 @@ func (t *latencyTest) Verdict() Verdict {
 		v.Reason = fmt.Sprintf("latency: no evidence the candidate is slower beyond the tolerance (%s) after %d candidate samples in this step: %s; %s",
 			t.tol.text(), t.st.stepN, figures, e)
 	}
+	v.Reason += t.st.idleNote("candidate latency samples")
 	return v
 }
 

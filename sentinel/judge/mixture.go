@@ -1,6 +1,9 @@
 package judge
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // This file holds the sequential machinery the tests share besides the
 // detector: the exact conditional distribution of one look's events,
@@ -137,8 +140,31 @@ func (f fnch) logLR(x int64, psi, logPsi, logPsi0, logZ0 float64) float64 {
 type progress struct {
 	looks, failedAt  int
 	since, failSince int
+	idle             int // looks since the last one with candidate samples
 	logE, failE      float64
 	rejected         error
+}
+
+// idleNote says, for a verdict's reason, how long the test has had no
+// candidate samples ("candidate calls", "comparisons"): "" when the last
+// valid look had some, or the test has failed or the look was rejected.
+func (p *progress) idleNote(what string) string {
+	if p.idle == 0 || p.failedAt > 0 || p.rejected != nil {
+		return ""
+	}
+	if p.idle == 1 {
+		return "; no " + what + " in the last look"
+	}
+	return fmt.Sprintf("; no %s in the last %d looks", what, p.idle)
+}
+
+// served records whether a valid look had candidate samples.
+func (p *progress) served(samples int64) {
+	if samples > 0 {
+		p.idle = 0
+	} else {
+		p.idle++
+	}
 }
 
 // take records a look's check: a rejected look counts for nothing and
@@ -168,6 +194,6 @@ func (p *progress) evidence(method string, alpha float64, stepSamples int64, r R
 		logE, since = p.failE, p.failSince
 	}
 	return &Evidence{Method: method, Statistic: expCapped(logE), Threshold: 1 / alpha, Alpha: alpha,
-		Looks: p.looks, FailedAtLook: p.failedAt, SinceLook: min(max(since, 1), p.looks), StepSamples: stepSamples,
+		Looks: p.looks, FailedAtLook: p.failedAt, SinceLook: min(max(since, 1), p.looks), IdleLooks: p.idle, StepSamples: stepSamples,
 		RestartStart: r.Start, RestartLooks: r.Looks}
 }

@@ -138,6 +138,7 @@ func (t *RateTest) Observe(samples, events int64) error {
 	if err := t.st.take(t.check(samples, events)); err != nil {
 		return err
 	}
+	t.st.served(samples)
 	t.st.n += samples
 	t.st.m += events
 	t.st.stepN += samples
@@ -189,6 +190,7 @@ func (t *RateTest) Verdict() Verdict {
 		v.Outcome = Pass
 		v.Reason = fmt.Sprintf("shadow: no evidence of mismatches above the tolerance after %d comparisons in this step: %s; %s", t.st.stepN, figures, e)
 	}
+	v.Reason += t.st.idleNote("comparisons")
 	return v
 }
 

@@ -37,6 +37,7 @@ type progressStats struct {
 	FailedAt  int     `json:"failedAt,omitempty"`
 	FailE     float64 `json:"failE,omitempty"`
 	FailSince int     `json:"failSince,omitempty"`
+	Idle      int     `json:"idle,omitempty"`
 }
 
 // detectorStats is a detector's state: the log of each alternative's
@@ -125,6 +126,7 @@ type RateState struct {
 	FailedAt    int       `json:"failedAt,omitempty"`
 	FailE       float64   `json:"failE,omitempty"`
 	FailSince   int       `json:"failSince,omitempty"`
+	Idle        int       `json:"idle,omitempty"`
 }
 
 // State returns the judge's statistics. A rejected last look is not part
@@ -144,7 +146,7 @@ func (j *Judge) State() State {
 }
 
 func (p progress) state() progressStats {
-	return progressStats{Looks: p.looks, LogE: p.logE, FailedAt: p.failedAt, FailE: p.failE, FailSince: p.failSince}
+	return progressStats{Looks: p.looks, LogE: p.logE, FailedAt: p.failedAt, FailE: p.failE, FailSince: p.failSince, Idle: p.idle}
 }
 
 func (d *detector) state() detectorStats {
@@ -186,7 +188,7 @@ func (t *RateTest) State() RateState {
 	return RateState{
 		Looks: t.st.looks, Comparisons: t.st.n, Mismatches: t.st.m, StepN: t.st.stepN,
 		LogE: t.st.logE, Mix: d.LogR, Since: d.Since, Restarts: d.Restarts,
-		FailedAt: t.st.failedAt, FailE: t.st.failE, FailSince: t.st.failSince,
+		FailedAt: t.st.failedAt, FailE: t.st.failE, FailSince: t.st.failSince, Idle: t.st.idle,
 	}
 }
 
@@ -198,8 +200,7 @@ func (t *RateTest) Restore(rs RateState) error {
 	if err := checkRateState(rs, ds, &t.mix); err != nil {
 		return err
 	}
-	ps := progressStats{Looks: rs.Looks, LogE: rs.LogE, FailedAt: rs.FailedAt, FailE: rs.FailE, FailSince: rs.FailSince}
-	t.st = rateState{progress: ps.progress(), n: rs.Comparisons, m: rs.Mismatches, stepN: rs.StepN}
+	t.st = rateState{progress: rs.progress().progress(), n: rs.Comparisons, m: rs.Mismatches, stepN: rs.StepN}
 	t.mix.restore(ds)
 	t.st.since = t.mix.sinceLook()
 	return nil
@@ -213,6 +214,11 @@ func (rs RateState) detector() detectorStats {
 		ds.Since = ones(len(rs.Mix))
 	}
 	return ds
+}
+
+// progress is the test's saved progress.
+func (rs RateState) progress() progressStats {
+	return progressStats{Looks: rs.Looks, LogE: rs.LogE, FailedAt: rs.FailedAt, FailE: rs.FailE, FailSince: rs.FailSince, Idle: rs.Idle}
 }
 
 // ones returns k ones: evidence since the start, for each alternative.
@@ -241,7 +247,7 @@ func (j *Judge) Restore(st State) error {
 
 // progress is the progress a saved test had made.
 func (p progressStats) progress() progress {
-	return progress{looks: p.Looks, failedAt: p.FailedAt, logE: p.LogE, failE: p.FailE, failSince: p.FailSince}
+	return progress{looks: p.Looks, failedAt: p.FailedAt, logE: p.LogE, failE: p.FailE, failSince: p.FailSince, idle: p.Idle}
 }
 
 func (d *detector) restore(ds detectorStats) {

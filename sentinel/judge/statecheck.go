@@ -125,8 +125,8 @@ func checkProgress(p progressStats, at map[string]int) error {
 	if p.Looks < 0 {
 		return config.Errorf(ErrBadState, "Looks", p.Looks, "want ≥ 0")
 	}
-	at["FailedAt"], at["FailSince"] = p.FailedAt, p.FailSince
-	for _, name := range []string{"FailedAt", "FailSince", "OddsAt", "FloorAt", "PassedAt"} {
+	at["FailedAt"], at["FailSince"], at["Idle"] = p.FailedAt, p.FailSince, p.Idle
+	for _, name := range []string{"FailedAt", "FailSince", "Idle", "OddsAt", "FloorAt", "PassedAt"} {
 		if v, ok := at[name]; ok && (v < 0 || v > p.Looks) {
 			return config.Errorf(ErrBadState, name, v, "want 0..Looks (%d)", p.Looks)
 		}
@@ -281,8 +281,7 @@ func checkTails(s latencyStats, t *latencyTest) error {
 }
 
 func checkRateState(s RateState, ds detectorStats, d *detector) error {
-	ps := progressStats{Looks: s.Looks, LogE: s.LogE, FailedAt: s.FailedAt, FailE: s.FailE, FailSince: s.FailSince}
-	if err := checkProgress(ps, map[string]int{}); err != nil {
+	if err := checkProgress(s.progress(), map[string]int{}); err != nil {
 		return err
 	}
 	if err := checkCounts(ErrBadState, "", s.Comparisons, s.Mismatches, 0, "Comparisons", "Mismatches"); err != nil {

@@ -103,7 +103,11 @@ type Evidence struct {
 	// Statistic (1: the evidence runs from the rollout's start): "evidence
 	// since look 152". RestartStart and RestartLooks are the Restarts in
 	// force (ω and N).
-	SinceLook    int     `json:"sinceLook,omitempty"`
+	SinceLook int `json:"sinceLook,omitempty"`
+	// IdleLooks counts the latest looks without a candidate sample (calls,
+	// or comparisons for shadow): 0 when the last look had some, Looks
+	// when none has. A test that has gone idle judges nothing new.
+	IdleLooks    int     `json:"idleLooks,omitempty"`
 	RestartStart float64 `json:"restartStart,omitempty"`
 	RestartLooks int     `json:"restartLooks,omitempty"`
 	// Candidate and Baseline are the cumulative figures of the rollout.
