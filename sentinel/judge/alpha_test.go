@@ -118,7 +118,6 @@ func TestErrorFloorControlsAlphaAtItsBoundaryBySimulation(t *testing.T) {
 		cfg        judge.ErrorConfig
 	}{
 		{0, 0.001, judge.ErrorConfig{}},
-		{0.005, 0.006, judge.ErrorConfig{}},
 		{0.01, 0.016, judge.ErrorConfig{RelativeFloor: 0.5}},
 	} {
 		sc := shortCanary(fmt.Sprintf("errors %v → %v, RelativeFloor %v", c.base, c.cand, c.cfg.RelativeFloor), sim.Healthy)
@@ -128,7 +127,7 @@ func TestErrorFloorControlsAlphaAtItsBoundaryBySimulation(t *testing.T) {
 			return floorPolicy{et}, err
 		}
 		assert.LessOrEqual(t, rollbackRate(t, sc, floor), maxRate(), "floor part, %s", sc.Name)
-		if c.base == 0.005 {
+		if c.base == 0 {
 			assert.LessOrEqual(t, rollbackRate(t, sc, errorTests(simAlpha, c.cfg)), maxRate(), "errors test, %s", sc.Name)
 		}
 	}

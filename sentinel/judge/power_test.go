@@ -15,7 +15,7 @@ import (
 // scenarios (latency on the sentinel's grid), with few enough runs to stay
 // quick under -race; the simulate command runs thousands.
 
-const powerRuns = 40
+const powerRuns = 30
 
 func standard(t *testing.T, prefix string) sim.Scenario {
 	t.Helper()
@@ -30,7 +30,12 @@ func standard(t *testing.T, prefix string) sim.Scenario {
 
 func judged(t *testing.T, sc sim.Scenario, cfg judge.Config) sim.Summary {
 	t.Helper()
-	res, err := sim.Run(sc, 11, powerRuns, sim.JudgeFactory(cfg))
+	return judgedRuns(t, sc, cfg, powerRuns)
+}
+
+func judgedRuns(t *testing.T, sc sim.Scenario, cfg judge.Config, runs int) sim.Summary {
+	t.Helper()
+	res, err := sim.Run(sc, 11, runs, sim.JudgeFactory(cfg))
 	require.NoError(t, err)
 	s := sim.SummarizeScenario(sc, res[0])
 	t.Logf("%s: %d of %d rolled back, median %v / p90 %v candidate calls, %v", sc.Name, s.Rollbacks, s.Runs, s.Median, s.P90, s.Why)
@@ -55,12 +60,12 @@ func TestTailOnlyRegressionIsCaught(t *testing.T) {
 func TestColdConnectionNeverFails(t *testing.T) {
 	sc := standard(t, "A/A cold connection: candidate p50 0.195 ms vs 0.169 ms, canary steps")
 	generous := judge.Config{Alpha: 0.2}
-	s := judged(t, sc, generous)
+	s := judgedRuns(t, sc, generous, 20)
 	assert.Zero(t, s.Why["latency centre"]+s.Why["latency p95"]+s.Why["latency p99"], "no latency rollback, even at α = 20 %")
 
 	strict := generous
 	strict.Latency.Strict = true
-	assert.Greater(t, judged(t, sc, strict).Rollbacks, powerRuns/2, "a strict test sees the 26 µs")
+	assert.Greater(t, judgedRuns(t, sc, strict, 10).Rollbacks, 5, "a strict test sees the 26 µs")
 }
 
 // A regression that starts after 150 s of a healthy rollout is caught
