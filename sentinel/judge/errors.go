@@ -115,7 +115,6 @@ type errorTest struct {
 	restarts            Restarts
 	odds, floor         detector
 	pass                detector // only with a Tolerance
-	passOdds            []float64
 	logPassOdds         []float64
 	logTol, logPass     float64 // log Tolerance, log(1/PassAlpha)
 	logL                []float64
@@ -166,11 +165,10 @@ func newErrorTest(alpha float64, cfg ErrorConfig, r Restarts) *errorTest {
 	t.floor = newDetector(uniform(len(harmOdds)), r)
 	if cfg.Tolerance > 0 {
 		t.pass = newDetector(uniform(len(passSteps)), noRestarts)
-		t.passOdds = make([]float64, len(passSteps))
+		t.logPassOdds = make([]float64, len(passSteps))
 		for i, s := range passSteps {
-			t.passOdds[i] = cfg.Tolerance * s
+			t.logPassOdds[i] = math.Log(cfg.Tolerance * s)
 		}
-		t.logPassOdds = logs(t.passOdds)
 		t.logTol = math.Log(cfg.Tolerance)
 		t.logPass = -math.Log(cfg.PassAlpha)
 	}
@@ -218,18 +216,12 @@ func (t *errorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) 
 
 // observeOdds adds the look's odds factors, and the tolerance test's.
 func (t *errorTest) observeOdds(f fnch, x int64) {
-	z0 := f.logZ(1, 0, false)
-	for i, psi := range harmOdds {
-		t.logL[i] = f.logLR(x, psi, logHarm[i], 0, z0)
-	}
+	f.logLRs(x, 0, logHarm, t.logL)
 	t.odds.observe(t.logL, t.st.looks)
 	if t.pass.logR == nil {
 		return
 	}
-	zTol := f.logZ(t.cfg.Tolerance, t.logTol, false)
-	for i, psi := range t.passOdds {
-		t.logL[i] = f.logLR(x, psi, t.logPassOdds[i], t.logTol, zTol)
-	}
+	f.logLRs(x, t.logTol, t.logPassOdds, t.logL)
 	t.pass.observe(t.logL, t.st.looks)
 	t.st.logPassE = t.pass.logM
 }

@@ -82,6 +82,35 @@ func bruteLogZNear(f fnch, psi float64, width int64) float64 {
 	return top + math.Log(sum)
 }
 
+// logLRs, summing a small support once for every alternative, gives what
+// the term-by-term normalisers give, for the harm grid against ψ0 = 1 and
+// for a tolerance test's grid against ψ0 = 3 and 10⁶; and it falls back to
+// them on a wide support.
+func TestFNCHLogLRsMatchOnePerAlternative(t *testing.T) {
+	for _, m := range []struct{ n1, n0, e int64 }{{100, 900, 5}, {100, 900, 64}, {3, 1000, 2}, {100000, 100, 64}, {50, 50, 60}, {500, 500, 400}} {
+		f, ok := newFNCH(m.n1, m.n0, m.e)
+		require.True(t, ok)
+		for _, psi0 := range []float64{1, 3, 1e6} {
+			logPsis := make([]float64, len(passSteps))
+			for i, s := range passSteps {
+				logPsis[i] = math.Log(psi0 * s)
+			}
+			if psi0 == 1 {
+				logPsis = logHarm
+			}
+			out := make([]float64, len(logPsis))
+			for _, x := range []int64{f.lo, (f.lo + f.hi) / 2, f.hi} {
+				f.logLRs(x, math.Log(psi0), logPsis, out)
+				z0 := f.logZ(psi0, math.Log(psi0), false)
+				for i, l := range logPsis {
+					want := f.logLR(x, math.Exp(l), l, math.Log(psi0), z0)
+					assert.InDelta(t, want, out[i], 1e-9*max(1, math.Abs(want)), "%+v ψ0=%v x=%d ψ=%v", m, psi0, x, math.Exp(l))
+				}
+			}
+		}
+	}
+}
+
 func TestFNCHDegenerateMarginsCarryNoInformation(t *testing.T) {
 	for _, m := range []struct{ n1, n0, e int64 }{{0, 100, 3}, {100, 0, 3}, {10, 90, 0}, {10, 90, 100}} {
 		_, ok := newFNCH(m.n1, m.n0, m.e)

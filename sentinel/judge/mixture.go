@@ -133,6 +133,77 @@ func (f fnch) logLR(x int64, psi, logPsi, logPsi0, logZ0 float64) float64 {
 	return float64(x)*(logPsi-logPsi0) - (f.logZ(psi, logPsi, true) - logZ0)
 }
 
+// smallSupport is the widest support logLRs sums whole, every
+// alternative in one pass.
+const smallSupport = 64
+
+// logLRs writes log P_ψ(x)/P_ψ0(x) for each ψ of psis into out (logPsis
+// their logs). On a support of at most smallSupport+1 values it sums every
+// term once, relative to the largest, and weighs them for each ψ by
+// multiplication: exact, with no log-gamma; on a wider one it takes logLR
+// per ψ, with the normalisers bounded.
+func (f fnch) logLRs(x int64, logPsi0 float64, logPsis, out []float64) {
+	var r [smallSupport + 1]float64
+	if f.hi-f.lo > smallSupport || !f.weighable(logPsi0, logPsis) {
+		z0 := f.logZ(math.Exp(logPsi0), logPsi0, false)
+		for i, l := range logPsis {
+			out[i] = f.logLR(x, math.Exp(l), l, logPsi0, z0)
+		}
+		return
+	}
+	m := f.relativeTerms(&r)
+	z0 := f.sumLog(&r, m, logPsi0)
+	for i, l := range logPsis {
+		out[i] = float64(x)*(l-logPsi0) - (f.sumLog(&r, m, l) - z0)
+	}
+}
+
+// weighable reports whether every ψ^(y−m) over the support stays well
+// inside float64's range (|log| below 600).
+func (f fnch) weighable(logPsi0 float64, logPsis []float64) bool {
+	top := math.Abs(logPsi0)
+	for _, l := range logPsis {
+		top = max(top, math.Abs(l))
+	}
+	return top*float64(f.hi-f.lo) < 600
+}
+
+// relativeTerms writes h(y)/h(m) for every y of the (small) support into
+// r[y−lo], m being the central hypergeometric law's mode, so that none is
+// above 1; it returns m.
+func (f fnch) relativeTerms(r *[smallSupport + 1]float64) int64 {
+	lo, hi := f.lo, f.hi
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if f.ratio(mid) < 1 {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	m := lo
+	r[m-f.lo] = 1
+	for y := m; y < f.hi; y++ {
+		r[y+1-f.lo] = r[y-f.lo] * f.ratio(y)
+	}
+	for y := m; y > f.lo; y-- {
+		r[y-1-f.lo] = r[y-f.lo] / f.ratio(y-1)
+	}
+	return m
+}
+
+// sumLog returns log Σ_y h(y)ψ^y − log h(m) from relativeTerms' r.
+func (f fnch) sumLog(r *[smallSupport + 1]float64, m int64, logPsi float64) float64 {
+	step := math.Exp(logPsi)
+	pw := math.Exp(float64(f.lo-m) * logPsi) // ψ^(y−m), within e^±600 (weighable)
+	var s float64
+	for _, t := range r[:f.hi-f.lo+1] {
+		s += t * pw
+		pw *= step
+	}
+	return float64(m)*logPsi + math.Log(s)
+}
+
 // progress is what every sequential test keeps of its looks: how many it
 // took, the log of its decision statistic, the look whose restart carries
 // it, when it first reached its threshold, and why the last look was

@@ -92,10 +92,7 @@ func (t *latencyTest) tailFactors(i int, out []float64, c, b []uint64, n1, n0 in
 	if !ok {
 		return
 	}
-	z0 := f.logZ(1, 0, false)
-	for j, psi := range harmOdds {
-		out[j] = f.logLR(x, psi, logHarm[j], 0, z0)
-	}
+	f.logLRs(x, 0, logHarm, out)
 }
 
 // above counts the calls in the buckets after k.
