@@ -19,6 +19,7 @@ type Flags struct {
 	StatusAddr  *string
 	Report      *string
 	Seed        *uint64
+	Rescue      *bool
 }
 
 // AddFlags defines the shared flags on fs with the recipe's defaults.
@@ -30,6 +31,7 @@ func AddFlags(fs *flag.FlagSet, rate int, report string) *Flags {
 		StatusAddr:  fs.String("status-addr", "127.0.0.1:0", "serve the rollout status page here; empty for none"),
 		Report:      fs.String("report", report, "write the HTML report here; empty for none"),
 		Seed:        fs.Uint64("seed", 1, "seed of the load's choices"),
+		Rescue:      fs.Bool("rescue", false, "send the candidate's failed or hung calls of methods safe to repeat once more to the baseline"),
 	}
 }
 
@@ -49,6 +51,7 @@ func (f *Flags) Main(rc *Recipe, reg Regression) error {
 		Report:      *f.Report,
 		Out:         os.Stdout,
 		Seed:        *f.Seed,
+		Rescue:      *f.Rescue,
 	})
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
@@ -51,6 +52,9 @@ type Recipe struct {
 	// candidate, for the view's header and the report; nil uses
 	// Regression.Describe.
 	Describe func(r Regression) string
+	// Warmup is how many intervals of load the client makes before the
+	// sentinel's first tick, as a client runs before a rollout begins.
+	Warmup int
 }
 
 // DescribeRegression says in words what the regression does to the
@@ -80,6 +84,9 @@ type Options struct {
 	Tail int
 	// CallTimeout is the deadline of each of the load's calls; 0: 2 s.
 	CallTimeout time.Duration
+	// Rescue installs interceptor/rescue: the candidate's failed or hung
+	// calls of methods safe to repeat are sent once more to the baseline.
+	Rescue bool
 }
 
 // Env is what a recipe's strategy and hooks work with.
@@ -90,6 +97,7 @@ type Env struct {
 	Split   *balancer.Split
 	Conn    *grpc.ClientConn
 	Shadow  *shadow.Interceptor
+	Rescue  *rescue.Interceptor // nil unless Options.Rescue
 	Metrics *telemetry.Metrics
 	Clock   *Clock
 }
@@ -104,6 +112,7 @@ type Result struct {
 	Alerts     []sentinel.Event
 	Calls      int64 // the load's calls
 	Failed     int64
+	FailedSafe int64 // of Failed, the calls of methods safe to repeat
 	// CandidateCalls counts the primary calls the candidate took before the
 	// rollout reached its final phase.
 	CandidateCalls int64
@@ -117,6 +126,8 @@ type Result struct {
 	Status      sentinel.Status
 	// Shadow is the shadow traffic's figures at the end of the run.
 	Shadow ShadowFigures
+	// Rescue is what the rescue interceptor did, nil without one.
+	Rescue *rescue.Stats
 }
 
 // ShadowFigures are the shadow interceptor's figures, mismatch samples and
@@ -277,13 +288,14 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer func() { _ = env.Shadow.Close(context.Background()) }()
+	if opts.Rescue {
+		env.Rescue, err = rescue.New(rescue.Config{Candidate: rc.Candidate, Baseline: rc.Baseline, Split: env.Split})
+		if err != nil {
+			return nil, err
+		}
+	}
 
-	env.Conn, err = grpc.NewClient(fleet.Target(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		balancer.WithSplit(env.Split, balancer.StickyKey(UserHeader)),
-		grpc.WithChainUnaryInterceptor(env.Shadow.UnaryClientInterceptor()),
-		grpc.WithChainStreamInterceptor(env.Shadow.StreamClientInterceptor()),
-	)
+	env.Conn, err = grpc.NewClient(fleet.Target(), dialOptions(env)...)
 	if err != nil {
 		return nil, err
 	}
@@ -349,6 +361,9 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 	}
 	view := newView(out, rc, opts)
 	view.header(env)
+	for range rc.Warmup {
+		res.add(load.Interval(ctx, opts.Interval, !opts.Virtual))
+	}
 	var lastSeq uint64
 	tail := -1
 	for n := 1; ; n++ {
@@ -360,8 +375,7 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 		if ctx.Err() != nil {
 			// Interrupted in the middle of the interval: its calls count,
 			// but the sentinel does not judge a part of a tick.
-			res.Calls += stats.Calls
-			res.Failed += stats.Failed
+			res.add(stats)
 			res.Interrupted = true
 			break
 		}
@@ -375,8 +389,7 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 			t.Summary = st.History[k-1]
 		}
 		res.Ticks = append(res.Ticks, t)
-		res.Calls += stats.Calls
-		res.Failed += stats.Failed
+		res.add(stats)
 		if res.FinalTick == 0 {
 			res.CandidateCalls += t.Summary.Versions[rc.Candidate].Calls
 		}
@@ -405,6 +418,10 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 	res.Elapsed = clock.Since()
 	res.Status = sent.Status()
 	res.Shadow = ShadowFigures{Stats: env.Shadow.Stats(), Mismatches: env.Shadow.Mismatches(), NoisyFields: env.Shadow.NoisyFields()}
+	if env.Rescue != nil {
+		st := env.Rescue.Stats()
+		res.Rescue = &st
+	}
 	res.Phase = res.Status.Phase
 	res.Events = res.Status.Events
 	if err := sent.Close(); err != nil {
@@ -419,6 +436,30 @@ func Run(ctx context.Context, rc *Recipe, opts Options) (*Result, error) {
 		fmt.Fprintf(out, "\nReport: %s\n", opts.Report)
 	}
 	return res, nil
+}
+
+// dialOptions is the client's wiring: the split with the sticky key, then
+// the shadow's interceptors and, nearest the balancer, the rescue's.
+func dialOptions(env *Env) []grpc.DialOption {
+	unary := []grpc.UnaryClientInterceptor{env.Shadow.UnaryClientInterceptor()}
+	stream := []grpc.StreamClientInterceptor{env.Shadow.StreamClientInterceptor()}
+	if env.Rescue != nil {
+		unary = append(unary, env.Rescue.UnaryClientInterceptor())
+		stream = append(stream, env.Rescue.StreamClientInterceptor())
+	}
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		balancer.WithSplit(env.Split, balancer.StickyKey(UserHeader)),
+		grpc.WithChainUnaryInterceptor(unary...),
+		grpc.WithChainStreamInterceptor(stream...),
+	}
+}
+
+// add counts an interval's calls.
+func (r *Result) add(s LoadStats) {
+	r.Calls += s.Calls
+	r.Failed += s.Failed
+	r.FailedSafe += s.FailedSafe
 }
 
 func (o *Options) check() error {
