@@ -1,25 +1,36 @@
-// Command canary is the ninelives canary recipe: three stable and three
-// canary demo servers on loopback, a client that splits its calls between
-// them, shadow copies of the read-only method, and the sentinel moving the
-// canary's weight step by step — or rolling it back, with an alert, the
-// moment the statistics say it is worse.
+// Command canary is the ninelives canary recipe: a client that splits its
+// calls between the stable and canary versions of a service, copies the
+// safe ones to the canary to compare the replies, and a sentinel running
+// canary.star that moves the canary's weight step by step — or rolls it
+// back, with an alert, the moment the statistics say it is worse.
 //
 //	go run ./cookbook/canary                     # an error regression, caught and rolled back
 //	go run ./cookbook/canary -regression none    # a healthy canary, promoted to 100 %
-//	go run ./cookbook/canary -regression latency -metrics-addr 127.0.0.1:9464
+//	go run ./cookbook/canary -webhook https://hooks.slack.com/services/… -dry-run
+//
+// Rollout is the wiring a service copies. The demo's servers, their load,
+// the live view and the report come from cookbook/internal/demo.
 package main
 
 import (
+	"context"
 	_ "embed"
 	"flag"
 	"os"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/cli"
-	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/script"
+	"github.com/ninelives-go/ninelives/telemetry"
+	"github.com/ninelives-go/ninelives/telemetry/promexport"
 )
 
 func main() { os.Exit(cli.ExitCode(run(os.Args[1:]), os.Stderr)) }
@@ -31,28 +42,102 @@ func run(args []string) error {
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	reg, err := demo.ParseRegression(*regression)
-	if err != nil {
-		return err
-	}
-	return flags.Main(Recipe(), reg)
+	return flags.Main(*regression, Recipe(), Rollout)
 }
 
-// Recipe is the canary recipe: the demo's settings of the strategy and the
-// judge.
+// Recipe is the demo's side of the recipe: three stable and three canary
+// servers on loopback, the canary with the regression's faults.
 func Recipe() *demo.Recipe {
-	return &demo.Recipe{
-		Name:            "canary",
-		Baseline:        "stable",
-		Candidate:       "canary",
-		Instances:       3,
-		CandidateFaults: func(r demo.Regression) demoserver.Faults { return r.Faults() },
-		ShadowRate:      0.2,
-		Judge:           judge.Config{EnableShadow: true},
-		Strategy: func(*demo.Env) (sentinel.Strategy, error) {
-			return Policy()
-		},
+	return &demo.Recipe{Name: "canary", Baseline: "stable", Candidate: "canary", Instances: 3, CandidateFaults: demo.Regression.Faults}
+}
+
+// Rollout wires a client to the demo's servers as a service would, and
+// runs the canary release to its end.
+func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
+	// Telemetry: one meter provider feeds the sentinel's reader and
+	// Prometheus' /metrics (served at -metrics-addr).
+	src, err := telemetry.NewSource()
+	if err != nil {
+		return nil, err
 	}
+	prom, err := promexport.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	mp := sdkmetric.NewMeterProvider(src.Option(), prom.Option())
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	metrics, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	if err != nil {
+		return nil, err
+	}
+
+	// The split: everything on stable until the sentinel moves it.
+	split, err := balancer.NewSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+	if err != nil {
+		return nil, err
+	}
+	stopMetrics, err := metrics.Instrument(split)
+	if err != nil {
+		return nil, err
+	}
+	defer stopMetrics()
+
+	// Shadow traffic: a fifth of the calls safe to repeat are copied to the
+	// canary and the replies compared, field by field.
+	sh, err := shadow.New(shadow.Config{Candidate: "canary", Baseline: "stable", Rate: 0.2,
+		IgnoreFields: []string{"served_by"}, Metrics: metrics})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sh.Close(context.Background()) }()
+
+	// The client: d.Target() is "ninelives:///stable=…;canary=…" (in
+	// production "ninelives:///stable=dns:///orders-v1:50051;canary=dns:///orders-v2:50051");
+	// a user's calls carry x-user-id, which keeps the user on one version.
+	conn, err := grpc.NewClient(d.Target(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		balancer.WithSplit(split, balancer.StickyKey("x-user-id")),
+		grpc.WithChainUnaryInterceptor(sh.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(sh.StreamClientInterceptor()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+
+	// The sentinel: canary.star decides each tick from the judge's verdict
+	// on errors, latency and shadow mismatches.
+	policy, err := Policy()
+	if err != nil {
+		return nil, err
+	}
+	alerters, err := webhook(d.Options().Webhook)
+	if err != nil {
+		return nil, err
+	}
+	s, err := sentinel.New(split, src, policy, append(d.SentinelOptions(),
+		sentinel.WithJudge(judge.Config{EnableShadow: true}),
+		sentinel.WithDecisionRecorder(metrics),
+		sentinel.WithAlerters(alerters...),
+		sentinel.WithDryRun(d.Options().DryRun))...)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return d.Run(ctx, demo.Client{Conn: conn, Split: split, Shadow: sh, Sentinel: s, Metrics: prom.Handler()})
+}
+
+// webhook is the alerter that POSTs each alert to url as JSON: the event,
+// and a one-line "text" that Slack's incoming webhooks show. None without
+// a url.
+func webhook(url string) ([]sentinel.Alerter, error) {
+	if url == "" {
+		return nil, nil
+	}
+	w, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: url})
+	if err != nil {
+		return nil, err
+	}
+	return []sentinel.Alerter{w}, nil
 }
 
 // policy is the recipe's meta-policy script.
