@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // program's gates (warm-up calls under 50 ms, green's p99 under 1.5× blue's
 // + 10 ms) once rolled a healthy green back. With a 1 s margin only a call
 // slower than 1.5× blue's p99 + 1 s counts as slow.
-var testSettings = settings{warmupCeiling: time.Second, latencyMargin: time.Second}
+var testGates = Thresholds{WarmupCeiling: time.Second, LatencyMargin: time.Second}
 
 // testCallTimeout is the deadline of the load's calls in the tests, instead
 // of the program's 2 s: far above the slow green's 1.6 s calls (and the
@@ -42,9 +42,9 @@ const testCallTimeout = 10 * time.Second
 // above the slowest green's latency (testCallTimeout): only a machine so
 // busy that it adds most of a second to most calls could change the
 // outcome.
-func runRecipe(t *testing.T, st settings, reg demo.Regression) *demo.Result {
+func runRecipe(t *testing.T, after *demoserver.Faults, reg demo.Regression) *demo.Result {
 	t.Helper()
-	res, err := demo.Run(context.Background(), newRecipe(st), demo.Options{
+	d, err := demo.Start(recipeWith(after), demo.Options{
 		Regression:  reg,
 		Rate:        300,
 		Duration:    90 * time.Second,
@@ -56,6 +56,9 @@ func runRecipe(t *testing.T, st settings, reg demo.Regression) *demo.Result {
 		CallTimeout: testCallTimeout,
 	})
 	require.NoError(t, err)
+	defer d.Stop()
+	res, err := Rollout(context.Background(), d, testGates)
+	require.NoError(t, err)
 	return res
 }
 
@@ -63,7 +66,7 @@ func runRecipe(t *testing.T, st settings, reg demo.Regression) *demo.Result {
 func cutoverTick(t *testing.T, res *demo.Result) int {
 	t.Helper()
 	for i, tk := range res.Ticks {
-		if tk.Decision.Action == sentinel.ActionSetWeights && cutOver(tk.Decision) {
+		if tk.Decision.Action == sentinel.ActionSetWeights && demo.GaveAllTo(tk.Decision, "green") {
 			return i
 		}
 	}
@@ -72,7 +75,7 @@ func cutoverTick(t *testing.T, res *demo.Result) int {
 }
 
 func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
-	res := runRecipe(t, testSettings, demo.RegressionNone)
+	res := runRecipe(t, nil, demo.RegressionNone)
 	require.Equal(t, sentinel.PhasePromoted, res.Phase)
 	assert.Zero(t, res.Failed, "not one call fails in the whole run")
 	assert.Positive(t, res.Calls)
@@ -99,9 +102,7 @@ func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
 }
 
 func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {
-	st := testSettings
-	st.after = &GreenFailure
-	res := runRecipe(t, st, demo.RegressionErrors)
+	res := runRecipe(t, &GreenFailure, demo.RegressionErrors)
 	require.Equal(t, sentinel.PhaseRolledBack, res.Phase)
 	cut := cutoverTick(t, res)
 	assert.Greater(t, res.FinalTick, cut, "rolled back after the cut-over, in the rollback window")
@@ -129,9 +130,7 @@ var slowGreen = demoserver.Faults{Latency: 1600 * time.Millisecond}
 // under the tests' 10 s deadline (testCallTimeout), so the calls are slow
 // but do not fail, even when they queue behind each other.
 func TestSlowGreenAfterTheCutoverGoesBackToBlue(t *testing.T) {
-	st := testSettings
-	st.after = &slowGreen
-	res := runRecipe(t, st, demo.RegressionLatency)
+	res := runRecipe(t, &slowGreen, demo.RegressionLatency)
 	require.Equal(t, sentinel.PhaseRolledBack, res.Phase)
 	cut := cutoverTick(t, res)
 	assert.Equal(t, cut+2, res.FinalTick, "rolled back on the first tick of green's slow calls")
@@ -155,14 +154,11 @@ func TestRecipeDescribesItsOwnRegression(t *testing.T) {
 
 	// The words come from the faults green gets, whatever the regression's
 	// name.
-	st := testSettings
-	st.after = &slowGreen
 	assert.Equal(t, "green passes its warm-up and shadow gates, then takes 1.6s a call instead of 2ms from the cut-over on",
-		newRecipe(st).DescribeRegression(demo.RegressionLatency))
-	st.after = &demoserver.Faults{Latency: demo.BaseLatency, ErrorRate: 0.5, Hang: true}
+		recipeWith(&slowGreen).DescribeRegression(demo.RegressionLatency))
 	assert.Equal(t, "green passes its warm-up and shadow gates, then fails 50 % of its calls with UNAVAILABLE and hangs every call until its deadline from the cut-over on",
-		newRecipe(st).DescribeRegression(demo.RegressionErrors))
-	assert.Equal(t, "green is as good as blue", newRecipe(testSettings).DescribeRegression(demo.RegressionLatency))
+		recipeWith(&demoserver.Faults{Latency: demo.BaseLatency, ErrorRate: 0.5, Hang: true}).DescribeRegression(demo.RegressionErrors))
+	assert.Equal(t, "green is as good as blue", recipeWith(nil).DescribeRegression(demo.RegressionLatency))
 }
 
 func TestBadFlags(t *testing.T) {
