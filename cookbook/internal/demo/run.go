@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -68,10 +67,14 @@ func (d *Demo) SentinelOptions() []sentinel.Option {
 	return []sentinel.Option{
 		sentinel.WithClock(d.clock),
 		sentinel.WithInterval(d.opts.Interval),
-		sentinel.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		sentinel.WithLogger(QuietLogger()),
 		sentinel.WithAlerters(d.alerts),
 	}
 }
+
+// QuietLogger is the log of the demo's sentinels: none, since the live
+// view shows their decisions.
+func QuietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // Stop stops the servers: the demo's, and those of the metrics and the
 // status page.
