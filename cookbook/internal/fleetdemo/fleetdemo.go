@@ -130,6 +130,7 @@ func ParseRegression(s string) (demo.Regression, error) {
 type Result struct {
 	// Prefix is the run's key prefix in etcd.
 	Prefix string
+	DryRun bool
 	Phase  sentinel.Phase
 	Ticks  int
 	// Elapsed is how long the ticks lasted, on the run's clock; Interrupted
@@ -176,9 +177,14 @@ type Result struct {
 	Rejected        int64
 }
 
-// Err is the run's error, with which the recipe's program exits (see
-// demo.Outcome).
-func (r *Result) Err() error { return demo.Outcome(r.Phase, r.Interrupted, r.Elapsed) }
+// Err is the run's error, with which the recipe's program exits:
+// demo.Outcome's, but none for a dry run that ran its course.
+func (r *Result) Err() error {
+	if r.DryRun && !r.Interrupted {
+		return nil
+	}
+	return demo.Outcome(r.Phase, r.Interrupted, r.Elapsed)
+}
 
 // Decision is one decision of the fleet's leader.
 type Decision struct {

@@ -54,7 +54,7 @@ func Run(ctx context.Context, opts Options, w Wiring) (*Result, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	r := &runner{opts: opts, w: w, clk: demo.NewClock(opts.Virtual), res: &Result{}}
+	r := &runner{opts: opts, w: w, clk: demo.NewClock(opts.Virtual), res: &Result{DryRun: opts.DryRun}}
 	defer r.close()
 	if err := r.setup(ctx); err != nil {
 		return nil, err
