@@ -1,9 +1,8 @@
-// Command bluegreen is the ninelives blue/green recipe: blue serving, green
-// warmed up through fork-join calls to every one of its servers, a shadow
-// grace period comparing green's replies with blue's, the cut-over in one
-// step, and a rollback window in which green is judged against blue's
-// recent figures, with blue still connected so that a rollback is instant.
-// bluegreen.star decides each step.
+// Command bluegreen is the ninelives blue/green recipe: bluegreen.star warms
+// green up through fork-join calls to each of its servers, compares its
+// replies with blue's under shadow traffic, cuts over in one step, and
+// judges green against blue's recent figures through a rollback window,
+// with blue still connected so that a rollback is instant.
 //
 //	go run ./cookbook/bluegreen                 # a healthy green takes over
 //	go run ./cookbook/bluegreen -green-fails    # green breaks after the cut-over: back to blue
@@ -147,6 +146,5 @@ func Policy(conn *grpc.ClientConn, split *balancer.Split, sh *shadow.Interceptor
 // rollback window.
 type Thresholds struct{ WarmupCeiling, LatencyMargin time.Duration }
 
-// Gates are the program's: a warm-up call under 50 ms, green's p99 at most
-// 1.5× blue's + 10 ms.
+// Gates are the program's: warm-up calls under 50 ms, green's p99 ≤ 1.5× blue's + 10 ms.
 var Gates = Thresholds{WarmupCeiling: 50 * time.Millisecond, LatencyMargin: 10 * time.Millisecond}

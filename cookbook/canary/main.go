@@ -45,8 +45,8 @@ func run(args []string) error {
 	return flags.Main(*regression, Recipe(), Rollout)
 }
 
-// Recipe is the demo's side of the recipe: three stable and three canary
-// servers on loopback, the canary with the regression's faults.
+// Recipe is the demo's side: three stable and three canary servers on
+// loopback, the canary with the regression's faults.
 func Recipe() *demo.Recipe {
 	return &demo.Recipe{Name: "canary", Baseline: "stable", Candidate: "canary", Instances: 3, CandidateFaults: demo.Regression.Faults}
 }
@@ -110,9 +110,13 @@ func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	alerters, err := webhook(d.Options().Webhook)
-	if err != nil {
-		return nil, err
+	var alerters []sentinel.Alerter // -webhook: each alert as JSON, with a Slack-compatible "text"
+	if url := d.Options().Webhook; url != "" {
+		hook, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: url})
+		if err != nil {
+			return nil, err
+		}
+		alerters = append(alerters, hook)
 	}
 	s, err := sentinel.New(split, src, policy, append(d.SentinelOptions(),
 		sentinel.WithJudge(judge.Config{EnableShadow: true}),
@@ -124,20 +128,6 @@ func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
 	}
 	defer s.Close()
 	return d.Run(ctx, demo.Client{Conn: conn, Split: split, Shadow: sh, Sentinel: s, Metrics: prom.Handler()})
-}
-
-// webhook is the alerter that POSTs each alert to url as JSON: the event,
-// and a one-line "text" that Slack's incoming webhooks show. None without
-// a url.
-func webhook(url string) ([]sentinel.Alerter, error) {
-	if url == "" {
-		return nil, nil
-	}
-	w, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: url})
-	if err != nil {
-		return nil, err
-	}
-	return []sentinel.Alerter{w}, nil
 }
 
 // policy is the recipe's meta-policy script.

@@ -19,9 +19,7 @@ import (
 	"flag"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -43,33 +41,11 @@ func main() { os.Exit(cli.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
 	fs.SetOutput(out)
-	etcd := fs.String("etcd", "", "etcd endpoints, comma-separated; empty starts an embedded etcd on loopback")
-	opts := fleetdemo.Options{Interval: time.Second, Out: out}
-	fs.IntVar(&opts.Replicas, "replicas", 5, "client replicas")
-	regression := fs.String("regression", "errors", "what goes wrong with the canary at its second step: "+strings.Join(fleetdemo.Regressions, ", "))
-	fs.IntVar(&opts.Rate, "rate", 100, "calls per second of each replica")
-	fs.DurationVar(&opts.TTL, "ttl", 2*time.Second, "the etcd lease TTL: how soon a dead replica or sentinel is gone")
-	fs.BoolVar(&opts.KillLeader, "kill-leader", true, "kill the leading sentinel in the middle of the first step")
-	fs.DurationVar(&opts.Duration, "duration", 2*time.Minute, "the longest the run lasts")
-	fs.StringVar(&opts.Webhook, "webhook", "", "POST every alert as JSON to this URL (with a Slack-compatible text field)")
-	fs.BoolVar(&opts.DryRun, "dry-run", false, "judge and report every decision, but move no weight")
+	flags := fleetdemo.AddFlags(fs, out)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	var err error
-	if opts.Regression, err = fleetdemo.ParseRegression(*regression); err != nil {
-		return err
-	}
-	if *etcd != "" {
-		opts.Endpoints = strings.Split(*etcd, ",")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := Run(ctx, opts)
-	if err != nil {
-		return err
-	}
-	return res.Err()
+	return flags.Main(Run)
 }
 
 // Run runs the recipe with this file's replicas and sentinels.
