@@ -159,6 +159,10 @@ type Result struct {
 	TakeoverStep   int
 	TakeoverWeight int
 	Takeover       time.Duration
+	// LostLeases counts the times a live sentinel lost its lease, on a
+	// machine too busy to renew it within the TTL, and the fleet had no
+	// leader until one of them won the election again.
+	LostLeases int
 	// FinalWeights is each replica's canary weight at the end; Applied the
 	// state each applied last.
 	FinalWeights []int

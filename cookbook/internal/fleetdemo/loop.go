@@ -52,12 +52,10 @@ func (r *runner) step(ctx context.Context, tick int) (bool, error) {
 	}
 	l := r.leading()
 	if l == nil {
-		fmt.Fprintf(r.opts.Out, "%4ds  no leader yet (the standby waits for the dead leader's lease to expire)\n", tick)
-		if r.opts.Virtual && !r.killedAt.IsZero() {
-			waitLeader(ctx, func() bool { return r.leading() != nil }, 3*r.opts.TTL)
-		}
+		r.noLeader(ctx, tick)
 		return true, nil
 	}
+	r.leaderless = false
 	r.takeover(l)
 	before := l.leader.Status().State
 	ev, err := l.leader.Tick(ctx)
@@ -107,6 +105,31 @@ func (r *runner) calls(ctx context.Context) (served map[string]int64, failed int
 		}
 	}
 	return served, failed
+}
+
+// noLeader is a tick without a leader. After the planned kill the standby
+// waits for the dead leader's lease to expire; otherwise a live sentinel
+// lost its lease (on a machine too busy to renew it in time), which the
+// run counts. Either way the sentinels that no longer campaign campaign
+// again, as fleet.Leader.Run does.
+func (r *runner) noLeader(ctx context.Context, tick int) {
+	why := "the standby waits for the dead leader's lease to expire"
+	if r.killedAt.IsZero() || r.res.Takeover != 0 {
+		why = "a sentinel's lease expired before it was renewed; the sentinels campaign again"
+		if !r.leaderless {
+			r.res.LostLeases++
+		}
+	}
+	r.leaderless = true
+	for _, s := range r.sentinels {
+		if !s.killed && !s.campaigning.Load() && !s.leader.IsLeader() {
+			r.campaign(s)
+		}
+	}
+	fmt.Fprintf(r.opts.Out, "%4ds  no leader yet (%s)\n", tick, why)
+	if r.opts.Virtual {
+		waitLeader(ctx, func() bool { return r.leading() != nil }, 3*r.opts.TTL)
+	}
 }
 
 // takeover notes, once, the step the standby resumed after the kill.

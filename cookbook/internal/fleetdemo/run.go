@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,23 +31,26 @@ type runner struct {
 	reps      []*Replica
 	clients   []*clientv3.Client // the replicas' etcd clients
 	sentinels []*sent
+	campCtx   context.Context // the sentinels' campaigns, until the run ends
 	stopCamp  context.CancelFunc
+	campaigns sync.WaitGroup
 	res       *Result
 
 	rev0                   int64
 	start                  time.Time
 	regressionAt, killedAt time.Time
 	tail                   int
+	leaderless             bool // since a lease was lost, no sentinel has led
 }
 
 // sent is one of the fleet's sentinels, as if in a process of its own.
 type sent struct {
-	name   string
-	client *clientv3.Client
-	leader *fleet.Leader
-	done   chan error
-	killed bool
-	won    atomic.Int64 // when Campaign returned (UnixNano)
+	name        string
+	client      *clientv3.Client
+	leader      *fleet.Leader
+	killed      bool
+	campaigning atomic.Bool
+	won         atomic.Int64 // when Campaign last returned (UnixNano)
 }
 
 // Run runs the recipe with the replicas and sentinels w makes.
@@ -139,8 +143,7 @@ func (r *runner) startReplicas(ctx context.Context) error {
 // in two processes. The first campaigns alone, so that it leads; then the
 // standby.
 func (r *runner) startSentinels(ctx context.Context) error {
-	campaignCtx, stop := context.WithCancel(ctx)
-	r.stopCamp = stop
+	r.campCtx, r.stopCamp = context.WithCancel(ctx)
 	for _, name := range []string{"sentinel-a", "sentinel-b"} {
 		c, err := fleettest.Client(r.endpoints...)
 		if err != nil {
@@ -151,22 +154,17 @@ func (r *runner) startSentinels(ctx context.Context) error {
 			c.Close()
 			return err
 		}
-		s := &sent{name: name, client: c, leader: l, done: make(chan error, 1)}
+		s := &sent{name: name, client: c, leader: l}
 		r.sentinels = append(r.sentinels, s)
-		go func() {
-			err := l.Campaign(campaignCtx)
-			s.won.Store(time.Now().UnixNano())
-			s.done <- err
-		}()
+		done := r.campaign(s)
 		if name != "sentinel-a" {
 			continue
 		}
 		select {
-		case err := <-s.done:
+		case err := <-done:
 			if err != nil {
 				return err
 			}
-			s.done <- nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -177,13 +175,27 @@ func (r *runner) startSentinels(ctx context.Context) error {
 	return nil
 }
 
+// campaign makes s campaign until it leads or the run ends; the channel
+// has Campaign's error.
+func (r *runner) campaign(s *sent) <-chan error {
+	done := make(chan error, 1)
+	s.campaigning.Store(true)
+	r.campaigns.Go(func() {
+		err := s.leader.Campaign(r.campCtx)
+		s.won.Store(time.Now().UnixNano())
+		s.campaigning.Store(false)
+		done <- err
+	})
+	return done
+}
+
 // close stops what the run started, the sentinels first.
 func (r *runner) close() {
 	if r.stopCamp != nil {
 		r.stopCamp()
 	}
+	r.campaigns.Wait()
 	for _, s := range r.sentinels {
-		<-s.done
 		s.leader.Close()
 		if !s.killed {
 			s.client.Close()

@@ -48,6 +48,10 @@ func (r *runner) summary() {
 		fmt.Fprintf(out, "Failover: the leader was killed at tick %d in step %d; the standby took over %v later (TTL %v) and resumed step %d at %s.\n",
 			res.KilledAt, res.StepAtKill, res.Takeover.Round(time.Millisecond), opts.TTL, res.TakeoverStep, sentinel.StepLabel(res.TakeoverWeight))
 	}
+	if res.LostLeases > 0 {
+		fmt.Fprintf(out, "A live sentinel's lease expired %d times (the machine was too busy to renew it within the %v TTL); the sentinels campaigned again.\n",
+			res.LostLeases, opts.TTL)
+	}
 	if res.RollbackTick > 0 && res.RegressionTick > 0 {
 		fmt.Fprintf(out, "Regression at tick %d, rollback decided at tick %d: every replica at 0 %% canary %v after the regression started (%d ticks of %v; at most %v from a state's commit in etcd to the last replica).\n",
 			res.RegressionTick, res.RollbackTick, res.ToAllZero.Round(time.Millisecond), res.RollbackTick-res.RegressionTick, opts.Interval,
