@@ -38,8 +38,45 @@ func TestReadmeShowsThisProgram(t *testing.T) {
 	i := strings.Index(string(src), "\nimport (")
 	require.Positive(t, i, "main.go has an import block")
 	program := strings.TrimSpace(string(src[i:]))
-	assert.Equal(t, program, block, "README.md's block between %q and %q must be examples/canary/main.go from its imports on: "+
-		"copy the file's text into the README (the diff is README against main.go)", beginMarker, endMarker)
+	if block != program {
+		t.Errorf("README.md's block between %q and %q must be examples/canary/main.go from its imports on; "+
+			"copy the file's text into the README. Lines only in README.md (-) and only in main.go (+), numbered from \"import (\":\n%s",
+			beginMarker, endMarker, lineDiff(block, program))
+	}
+}
+
+// lineDiff lists the lines only in a (-) and only in b (+), with their
+// line numbers, from a longest common subsequence of the two.
+func lineDiff(a, b string) string {
+	x, y := strings.Split(a, "\n"), strings.Split(b, "\n")
+	lcs := make([][]int, len(x)+1) // lcs[i][j]: of x[i:] and y[j:]
+	for i := range lcs {
+		lcs[i] = make([]int, len(y)+1)
+	}
+	for i := len(x) - 1; i >= 0; i-- {
+		for j := len(y) - 1; j >= 0; j-- {
+			if x[i] == y[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out strings.Builder
+	i, j := 0, 0
+	for i < len(x) || j < len(y) {
+		switch {
+		case i < len(x) && j < len(y) && x[i] == y[j]:
+			i, j = i+1, j+1
+		case j == len(y) || (i < len(x) && lcs[i+1][j] >= lcs[i][j+1]):
+			fmt.Fprintf(&out, "-%4d  %s\n", i+1, x[i])
+			i++
+		default:
+			fmt.Fprintf(&out, "+%4d  %s\n", j+1, y[j])
+			j++
+		}
+	}
+	return out.String()
 }
 
 // between returns the text between the markers, which must each stand
@@ -54,6 +91,11 @@ func between(s, begin, end string) (string, error) {
 		return "", fmt.Errorf("want %q after %q in README.md", end, begin)
 	}
 	return block, nil
+}
+
+func TestLineDiff(t *testing.T) {
+	assert.Equal(t, "-   2  b\n+   2  B\n+   4  d\n", lineDiff("a\nb\nc", "a\nB\nc\nd"))
+	assert.Empty(t, lineDiff("a\nb", "a\nb"))
 }
 
 // TestRunWiresAndCloses runs the program's wiring against demo servers on
