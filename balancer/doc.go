@@ -68,9 +68,9 @@
 // Observers added with [Split.AddObserver] are told of every finished
 // attempt (version, [Role], method, error, latency from pick to end;
 // streams when they end) and of every fallback; the telemetry package is
-// one. The interceptor/shadow and interceptor/warmup packages mark their
-// calls with [RoleShadow] and [RoleWarmup], so they are never counted as the
-// service's own traffic.
+// one. The interceptor/shadow, interceptor/warmup and interceptor/rescue
+// packages mark their calls with [RoleShadow], [RoleWarmup] and
+// [RoleRescue], so they are never counted as the service's own traffic.
 //
 // A bad setting, weight or target gets a [*ConfigError] naming the field
 // and the value; errors.Is tells [ErrBadConfig], [ErrBadWeights] and

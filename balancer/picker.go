@@ -186,11 +186,9 @@ func (p *picker) pick(info balancer.PickInfo, ci *call.Info, n uint64) (balancer
 				o.ObserveFallback(chosen)
 			}
 		}
-		if ci != nil && ci.Record != nil {
-			ci.Record.StoreFallback(true)
-		}
-	} else if ci != nil && ci.Record != nil {
-		ci.Record.StoreFallback(false)
+		storeChoice(ci, call.ByFallback)
+	} else {
+		storeChoice(ci, call.ByWeight)
 	}
 	return p.pickIn(info, ci, role, g, n)
 }
@@ -266,7 +264,16 @@ func (p *picker) pickForced(info balancer.PickInfo, ci *call.Info, role Role, ve
 		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
 			"ninelives: forced version %q has no READY endpoint (%s)", version, g.describe())
 	}
+	storeChoice(ci, call.ByForce)
 	return p.pickIn(info, ci, role, g, p.seq.Add(1))
+}
+
+// storeChoice tells the call's record, if it has one, how its version was
+// chosen.
+func storeChoice(ci *call.Info, c call.Choice) {
+	if ci != nil && ci.Record != nil {
+		ci.Record.StoreChoice(c)
+	}
 }
 
 func (p *picker) pickEndpoint(info balancer.PickInfo, ci *call.Info, role Role) (balancer.PickResult, error) {
@@ -281,6 +288,7 @@ func (p *picker) pickEndpoint(info balancer.PickInfo, ci *call.Info, role Role) 
 		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
 			"ninelives: forced endpoint %s is not READY (%s)", ci.Endpoint, state)
 	}
+	storeChoice(ci, call.ByForce)
 	return p.finish(info, ci, role, ep)
 }
 

@@ -1,8 +1,7 @@
 // Command bluegreen is the ninelives blue/green recipe: bluegreen.star warms
-// green up through fork-join calls to each of its servers, compares its
-// replies with blue's under shadow traffic, cuts over in one step, and
-// judges green against blue's recent figures through a rollback window,
-// with blue still connected so that a rollback is instant.
+// green up on each of its servers, compares its replies with blue's under
+// shadow traffic, cuts over in one step and judges green through a rollback
+// window, with blue still connected so that a rollback is instant.
 //
 //	go run ./cookbook/bluegreen                 # a healthy green takes over
 //	go run ./cookbook/bluegreen -green-fails    # green breaks after the cut-over: back to blue
@@ -24,6 +23,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/cli"
@@ -82,17 +82,25 @@ func Rollout(ctx context.Context, d *demo.Demo, gates Thresholds) (*demo.Result,
 		return nil, err
 	}
 	defer func() { _ = sh.Close(context.Background()) }()
+	// -rescue: a safe call green fails or hangs on goes once more to blue.
+	unary, stream := []grpc.UnaryClientInterceptor{sh.UnaryClientInterceptor()}, []grpc.StreamClientInterceptor{sh.StreamClientInterceptor()}
+	var rs *rescue.Interceptor
+	if d.Options().Rescue {
+		if rs, err = rescue.New(rescue.Config{Candidate: "green", Baseline: "blue", Split: split}); err != nil {
+			return nil, err
+		}
+		unary, stream = append(unary, rs.UnaryClientInterceptor()), append(stream, rs.StreamClientInterceptor())
+	}
 	// d.Target() is "ninelives:///blue=…;green=…", both versions' servers.
 	conn, err := grpc.NewClient(d.Target(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		balancer.WithSplit(split, balancer.StickyKey("x-user-id")),
-		grpc.WithChainUnaryInterceptor(sh.UnaryClientInterceptor()),
-		grpc.WithChainStreamInterceptor(sh.StreamClientInterceptor()))
+		grpc.WithChainUnaryInterceptor(unary...),
+		grpc.WithChainStreamInterceptor(stream...))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-
 	policy, err := Policy(conn, split, sh, gates)
 	if err != nil {
 		return nil, err
@@ -113,7 +121,7 @@ func Rollout(ctx context.Context, d *demo.Demo, gates Thresholds) (*demo.Result,
 		return nil, err
 	}
 	defer s.Close()
-	return d.Run(ctx, demo.Client{Conn: conn, Split: split, Shadow: sh, Sentinel: s, Metrics: prom.Handler()})
+	return d.Run(ctx, demo.Client{Conn: conn, Split: split, Shadow: sh, Rescue: rs, Sentinel: s, Metrics: prom.Handler()})
 }
 
 // policy is the recipe's meta-policy script.
@@ -140,11 +148,3 @@ func Policy(conn *grpc.ClientConn, split *balancer.Split, sh *shadow.Interceptor
 			"error_factor": 2.0, "error_floor": 0.01, "latency_factor": 1.5, "latency_margin": gates.LatencyMargin, "alpha": 0.01,
 		}))
 }
-
-// Thresholds are the latency gates: the slowest a good warm-up call may
-// be, and how much slower than 1.5× blue's p99 green's calls may be in the
-// rollback window.
-type Thresholds struct{ WarmupCeiling, LatencyMargin time.Duration }
-
-// Gates are the program's: warm-up calls under 50 ms, green's p99 ≤ 1.5× blue's + 10 ms.
-var Gates = Thresholds{WarmupCeiling: 50 * time.Millisecond, LatencyMargin: 10 * time.Millisecond}

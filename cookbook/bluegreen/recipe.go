@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 )
@@ -36,3 +38,11 @@ func regression(greenFails bool) demo.Regression {
 	}
 	return demo.RegressionNone
 }
+
+// Thresholds are the latency gates: the slowest a good warm-up call may
+// be, and how much slower than 1.5× blue's p99 green's calls may be in the
+// rollback window.
+type Thresholds struct{ WarmupCeiling, LatencyMargin time.Duration }
+
+// Gates are the program's: warm-up calls under 50 ms, green's p99 ≤ 1.5× blue's + 10 ms.
+var Gates = Thresholds{WarmupCeiling: 50 * time.Millisecond, LatencyMargin: 10 * time.Millisecond}

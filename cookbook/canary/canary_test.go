@@ -170,6 +170,34 @@ func TestDryRunMovesNoWeight(t *testing.T) {
 	assert.NoError(t, res.Err())
 }
 
+// TestHangingCanaryWithAndWithoutTheRescue runs a canary that hangs at
+// 300 calls/s, after three intervals of load on stable alone (so that the
+// rescue knows stable's latencies): without -rescue the hang fails users'
+// calls until the rollback; with it, no call of a method safe to repeat
+// fails, and the rollback still comes. The hung calls without the rescue
+// wait out their 2 s deadline, in real time.
+func TestHangingCanaryWithAndWithoutTheRescue(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		rc := Recipe()
+		rc.Warmup = 3
+		res := runRecipeOf(t, rc, demo.RegressionHang, func(o *demo.Options) {
+			o.Rate, o.Duration, o.Seed, o.Tail, o.Rescue = 300, time.Minute, 1, 1, on
+		})
+		require.Equal(t, sentinel.PhaseRolledBack, res.Phase, "rescue %v: the hang is caught either way", on)
+		t.Logf("rescue %v: %d calls, %d failed, %d of safe methods, rolled back at tick %d, rescue %+v",
+			on, res.Calls, res.Failed, res.FailedSafe, res.FinalTick, res.Rescue)
+		if !on {
+			assert.Positive(t, res.FailedSafe, "without the rescue the hang reaches users")
+			assert.Nil(t, res.Rescue)
+			continue
+		}
+		require.NotNil(t, res.Rescue)
+		assert.Zero(t, res.FailedSafe, "with the rescue no call of a safe method fails")
+		assert.Positive(t, res.Rescue.Hedged)
+		assert.LessOrEqual(t, float64(res.Rescue.Rescued+res.Rescue.RescueFailed), 100+0.1*float64(res.Rescue.Calls), "within the budget")
+	}
+}
+
 func TestBadFlags(t *testing.T) {
 	for args, want := range map[string]string{
 		"-regression oops":      `-regression "oops": want one of none, errors, latency, diff, hang`,

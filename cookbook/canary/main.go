@@ -1,15 +1,13 @@
 // Command canary is the ninelives canary recipe: a client that splits its
-// calls between the stable and canary versions of a service, copies the
-// safe ones to the canary to compare the replies, and a sentinel running
-// canary.star that moves the canary's weight step by step — or rolls it
-// back, with an alert, the moment the statistics say it is worse.
+// calls between the stable and canary versions of a service and copies the
+// safe ones to the canary, and a sentinel running canary.star that moves
+// the canary's weight step by step, or rolls it back with an alert.
 //
 //	go run ./cookbook/canary                     # an error regression, caught and rolled back
 //	go run ./cookbook/canary -regression none    # a healthy canary, promoted to 100 %
-//	go run ./cookbook/canary -webhook https://hooks.slack.com/services/… -dry-run
 //
-// Rollout is the wiring a service copies. The demo's servers, their load,
-// the live view and the report come from cookbook/internal/demo.
+// Rollout is the wiring a service copies; the demo's servers, load, live
+// view and report come from cookbook/internal/demo.
 package main
 
 import (
@@ -24,6 +22,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/cli"
 	"github.com/ninelives-go/ninelives/sentinel"
@@ -45,12 +44,6 @@ func run(args []string) error {
 	return flags.Main(*regression, Recipe(), Rollout)
 }
 
-// Recipe is the demo's side: three stable and three canary servers on
-// loopback, the canary with the regression's faults.
-func Recipe() *demo.Recipe {
-	return &demo.Recipe{Name: "canary", Baseline: "stable", Candidate: "canary", Instances: 3, CandidateFaults: demo.Regression.Faults}
-}
-
 // Rollout wires a client to the demo's servers as a service would, and
 // runs the canary release to its end.
 func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
@@ -70,7 +63,6 @@ func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-
 	// The split: everything on stable until the sentinel moves it.
 	split, err := balancer.NewSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
 	if err != nil {
@@ -91,21 +83,37 @@ func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
 	}
 	defer func() { _ = sh.Close(context.Background()) }()
 
-	// The client: d.Target() is "ninelives:///stable=…;canary=…" (in
-	// production "ninelives:///stable=dns:///orders-v1:50051;canary=dns:///orders-v2:50051");
-	// a user's calls carry x-user-id, which keeps the user on one version.
+	// -rescue: a safe call the canary fails or hangs on goes once more to stable.
+	unary, stream := []grpc.UnaryClientInterceptor{sh.UnaryClientInterceptor()}, []grpc.StreamClientInterceptor{sh.StreamClientInterceptor()}
+	var rs *rescue.Interceptor
+	if d.Options().Rescue {
+		if rs, err = rescue.New(rescue.Config{Candidate: "canary", Baseline: "stable", Split: split}); err != nil {
+			return nil, err
+		}
+		unary, stream = append(unary, rs.UnaryClientInterceptor()), append(stream, rs.StreamClientInterceptor())
+	}
+	// d.Target() is "ninelives:///stable=…;canary=…", as "ninelives:///stable=dns:///orders-v1:50051;…"
+	// would be in production; x-user-id, which the calls carry, keeps a user on one version.
 	conn, err := grpc.NewClient(d.Target(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		balancer.WithSplit(split, balancer.StickyKey("x-user-id")),
-		grpc.WithChainUnaryInterceptor(sh.UnaryClientInterceptor()),
-		grpc.WithChainStreamInterceptor(sh.StreamClientInterceptor()))
+		grpc.WithChainUnaryInterceptor(unary...),
+		grpc.WithChainStreamInterceptor(stream...))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
+	s, err := newSentinel(d, split, src, metrics)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return d.Run(ctx, demo.Client{Conn: conn, Split: split, Shadow: sh, Rescue: rs, Sentinel: s, Metrics: prom.Handler()})
+}
 
-	// The sentinel: canary.star decides each tick from the judge's verdict
-	// on errors, latency and shadow mismatches.
+// newSentinel is the rollout's sentinel: canary.star decides each tick from
+// the judge's verdict on errors, latency and shadow mismatches.
+func newSentinel(d *demo.Demo, split *balancer.Split, src *telemetry.Source, metrics *telemetry.Metrics) (*sentinel.Sentinel, error) {
 	policy, err := Policy()
 	if err != nil {
 		return nil, err
@@ -118,16 +126,11 @@ func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
 		}
 		alerters = append(alerters, hook)
 	}
-	s, err := sentinel.New(split, src, policy, append(d.SentinelOptions(),
+	return sentinel.New(split, src, policy, append(d.SentinelOptions(),
 		sentinel.WithJudge(judge.Config{EnableShadow: true}),
 		sentinel.WithDecisionRecorder(metrics),
 		sentinel.WithAlerters(alerters...),
 		sentinel.WithDryRun(d.Options().DryRun))...)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	return d.Run(ctx, demo.Client{Conn: conn, Split: split, Shadow: sh, Sentinel: s, Metrics: prom.Handler()})
 }
 
 // policy is the recipe's meta-policy script.

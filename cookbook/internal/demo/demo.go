@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
@@ -28,6 +29,9 @@ type Recipe struct {
 	// candidate, for the view's header and the report; nil uses
 	// Regression.Describe.
 	Describe func(r Regression) string
+	// Warmup is how many intervals of load the client makes before the
+	// sentinel's first tick, as a client runs before a rollout begins.
+	Warmup int
 }
 
 // DescribeRegression says in words what the regression does to the
@@ -55,6 +59,10 @@ type Options struct {
 	// DryRun makes the recipe's sentinel judge and report without moving a
 	// weight (sentinel.WithDryRun).
 	DryRun bool
+	// Rescue makes the recipe install interceptor/rescue: the candidate's
+	// failed or hung calls of methods safe to repeat are sent once more to
+	// the baseline.
+	Rescue bool
 	// Virtual runs on a virtual clock: each interval's calls are made as
 	// fast as they can be, then the clock moves on. Tests use it.
 	Virtual bool
@@ -98,6 +106,7 @@ type Result struct {
 	Alerts     []sentinel.Event
 	Calls      int64 // the load's calls
 	Failed     int64
+	FailedSafe int64 // of Failed, the calls of methods safe to repeat
 	// CandidateCalls counts the primary calls the candidate took before the
 	// rollout reached its final phase.
 	CandidateCalls int64
@@ -111,6 +120,15 @@ type Result struct {
 	Status      sentinel.Status
 	// Shadow is the shadow traffic's figures at the end of the run.
 	Shadow ShadowFigures
+	// Rescue is what the rescue interceptor did, nil without one.
+	Rescue *rescue.Stats
+}
+
+// add counts an interval's calls.
+func (r *Result) add(s LoadStats) {
+	r.Calls += s.Calls
+	r.Failed += s.Failed
+	r.FailedSafe += s.FailedSafe
 }
 
 // Err is the run's error, with which the recipe's program exits: Outcome's,

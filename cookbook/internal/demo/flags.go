@@ -21,6 +21,7 @@ type Flags struct {
 	Seed        *uint64
 	Webhook     *string
 	DryRun      *bool
+	Rescue      *bool
 }
 
 // AddFlags defines the shared flags on fs with the recipe's defaults.
@@ -34,6 +35,7 @@ func AddFlags(fs *flag.FlagSet, rate int, report string) *Flags {
 		Seed:        fs.Uint64("seed", 1, "seed of the load's choices"),
 		Webhook:     fs.String("webhook", "", "POST every alert as JSON to this URL (with a Slack-compatible text field)"),
 		DryRun:      fs.Bool("dry-run", false, "judge and report every decision, but move no weight"),
+		Rescue:      fs.Bool("rescue", false, "send the candidate's failed or hung calls of methods safe to repeat once more to the baseline"),
 	}
 }
 
@@ -56,6 +58,7 @@ func (f *Flags) Options(regression string) (Options, error) {
 		Seed:        *f.Seed,
 		Webhook:     *f.Webhook,
 		DryRun:      *f.DryRun,
+		Rescue:      *f.Rescue,
 	}, nil
 }
 

@@ -21,8 +21,7 @@ func (l *loop) step(ctx context.Context, n int) bool {
 		return false
 	}
 	stats := l.load.Interval(ctx, opts.Interval, !opts.Virtual)
-	l.res.Calls += stats.Calls
-	l.res.Failed += stats.Failed
+	l.res.add(stats)
 	if ctx.Err() != nil {
 		// Interrupted in the middle of the interval: its calls count, but
 		// the sentinel does not judge a part of a tick.

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
@@ -91,6 +92,7 @@ type Client struct {
 	Conn     *grpc.ClientConn
 	Split    *balancer.Split
 	Shadow   *shadow.Interceptor
+	Rescue   *rescue.Interceptor // nil without -rescue
 	Sentinel *sentinel.Sentinel
 	// Metrics is served at /metrics on Options.MetricsAddr; nil for none.
 	Metrics http.Handler
@@ -113,6 +115,9 @@ func (d *Demo) Run(ctx context.Context, c Client) (*Result, error) {
 		l.load.SetCallTimeout(d.opts.CallTimeout)
 	}
 	d.view.header()
+	for range d.rc.Warmup {
+		l.res.add(l.load.Interval(ctx, d.opts.Interval, !d.opts.Virtual))
+	}
 	for n := 1; l.step(ctx, n); n++ {
 	}
 	return d.finish(c, l.res)
@@ -124,6 +129,10 @@ func (d *Demo) finish(c Client, res *Result) (*Result, error) {
 	res.Elapsed = d.clock.Since()
 	res.Status = c.Sentinel.Status()
 	res.Shadow = ShadowFigures{Stats: c.Shadow.Stats(), Mismatches: c.Shadow.Mismatches(), NoisyFields: c.Shadow.NoisyFields()}
+	if c.Rescue != nil {
+		st := c.Rescue.Stats()
+		res.Rescue = &st
+	}
 	res.Phase = res.Status.Phase
 	res.Events = res.Status.Events
 	if err := c.Sentinel.Close(); err != nil {

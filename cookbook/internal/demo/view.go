@@ -46,7 +46,11 @@ func (v *view) tick(t Tick) {
 func (v *view) summary(r *Result) {
 	fmt.Fprintf(v.out, "\nSummary\n")
 	fmt.Fprintf(v.out, "  outcome:          %s after %v (%d ticks)\n", r.Phase, r.Elapsed.Round(time.Second), len(r.Ticks))
-	fmt.Fprintf(v.out, "  calls:            %d made, %d failed (%.2f%%)\n", r.Calls, r.Failed, 100*ratio(r.Failed, r.Calls))
+	fmt.Fprintf(v.out, "  calls:            %d made, %d failed (%.2f%%), %d of them of methods safe to repeat\n", r.Calls, r.Failed, 100*ratio(r.Failed, r.Calls), r.FailedSafe)
+	if r.Rescue != nil {
+		fmt.Fprintf(v.out, "  rescued:          %d answered by %s (%d after the hedge delay), %d failed there too, %d throttled by the budget\n",
+			r.Rescue.Rescued, v.rc.Baseline, r.Rescue.Hedged, r.Rescue.RescueFailed, r.Rescue.Throttled)
+	}
 	fmt.Fprintf(v.out, "  %-17s %d primary calls before the final decision\n", v.rc.Candidate+":", r.CandidateCalls)
 	fmt.Fprintf(v.out, "  alerts:           %d\n", len(r.Alerts))
 	fmt.Fprintf(v.out, "  decisions:\n")
