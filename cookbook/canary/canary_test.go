@@ -48,6 +48,9 @@ func runRecipeOf(t *testing.T, rc *demo.Recipe, reg demo.Regression, edit ...fun
 		Virtual:    true,
 		Seed:       7,
 		Tail:       2,
+		// Far above the program's 2 s: on a machine at a load of 15 under
+		// -race, healthy calls were seen to take more than 2 s.
+		CallTimeout: 10 * time.Second,
 	}
 	for _, e := range edit {
 		e(&opts)
@@ -175,7 +178,7 @@ func TestDryRunMovesNoWeight(t *testing.T) {
 // rescue knows stable's latencies): without -rescue the hang fails users'
 // calls until the rollback; with it, no call of a method safe to repeat
 // fails, and the rollback still comes. The hung calls without the rescue
-// wait out their 2 s deadline, in real time.
+// wait out their 10 s deadline, in real time.
 func TestHangingCanaryWithAndWithoutTheRescue(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		rc := Recipe()

@@ -39,6 +39,9 @@ func runRecipe(t *testing.T, reg demo.Regression, kill bool, edit ...func(*fleet
 		Virtual:    true,
 		Seed:       7,
 		Out:        &out,
+		// Far above the demo's 2 s: on a machine at a load of 15 under
+		// -race, healthy calls were seen to take more than 2 s.
+		CallTimeout: 10 * time.Second,
 	}
 	for _, e := range edit {
 		e(&opts)

@@ -71,7 +71,9 @@ type Options struct {
 	// still waits the real TTL.
 	Virtual bool
 	Seed    uint64
-	Out     io.Writer // the live view; nil for none
+	// CallTimeout is the deadline of each of the load's calls; 0: 2 s.
+	CallTimeout time.Duration
+	Out         io.Writer // the live view; nil for none
 	// Prefix is the rollout's key prefix in etcd; empty: a fresh one for
 	// the run (NewPrefix). Run claims the prefix before it starts (see
 	// claimPrefix) and refuses one that holds keys already, such as a
@@ -91,6 +93,8 @@ func (o *Options) check() error {
 		return fmt.Errorf("ninelives: -duration %v, want a positive duration", o.Duration)
 	case o.Interval <= 0:
 		return fmt.Errorf("ninelives: interval %v, want a positive duration", o.Interval)
+	case o.CallTimeout < 0:
+		return fmt.Errorf("ninelives: call timeout %v, want a positive duration, or 0 for the default", o.CallTimeout)
 	}
 	if o.Out == nil {
 		o.Out = io.Discard

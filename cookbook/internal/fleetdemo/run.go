@@ -129,6 +129,9 @@ func (r *runner) startReplicas(ctx context.Context) error {
 		}
 		rep.Conn.Connect()
 		rep.load = demo.NewLoad(rep.Conn, r.opts.Rate, r.opts.Seed+uint64(i)*7919)
+		if r.opts.CallTimeout > 0 {
+			rep.load.SetCallTimeout(r.opts.CallTimeout)
+		}
 		r.reps = append(r.reps, rep)
 	}
 	for _, rep := range r.reps {
