@@ -74,16 +74,13 @@ type Options struct {
 }
 
 func (o *Options) check() error {
-	switch {
-	case o.Rate < 1 || o.Rate > 20000:
+	if o.Rate < 1 || o.Rate > 20000 {
 		return fmt.Errorf("ninelives: -rate %d, want 1..20000 calls/s", o.Rate)
-	case o.Duration <= 0:
-		return fmt.Errorf("ninelives: -duration %v, want a positive duration", o.Duration)
-	case o.Interval <= 0:
-		return fmt.Errorf("ninelives: tick interval %v, want a positive duration", o.Interval)
-	case o.CallTimeout < 0:
-		return fmt.Errorf("ninelives: call timeout %v, want a positive duration, or 0 for the default", o.CallTimeout)
-	case o.Regression == "":
+	}
+	if err := CheckTimes(o.Duration, o.Interval, o.CallTimeout); err != nil {
+		return err
+	}
+	if o.Regression == "" {
 		o.Regression = RegressionNone
 	}
 	if o.Tail == 0 {
@@ -91,6 +88,20 @@ func (o *Options) check() error {
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	return nil
+}
+
+// CheckTimes checks a run's times: its -duration, its tick interval and
+// the deadline of the load's calls (0 for the default).
+func CheckTimes(duration, interval, callTimeout time.Duration) error {
+	switch {
+	case duration <= 0:
+		return fmt.Errorf("ninelives: -duration %v, want a positive duration", duration)
+	case interval <= 0:
+		return fmt.Errorf("ninelives: tick interval %v, want a positive duration", interval)
+	case callTimeout < 0:
+		return fmt.Errorf("ninelives: call timeout %v, want a positive duration, or 0 for the default", callTimeout)
 	}
 	return nil
 }

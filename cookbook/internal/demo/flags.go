@@ -76,9 +76,15 @@ func (f *Flags) Main(regression string, rc *Recipe, rollout func(context.Context
 		return err
 	}
 	defer d.Stop()
+	return UntilInterrupted(func(ctx context.Context) (*Result, error) { return rollout(ctx, d) })
+}
+
+// UntilInterrupted runs run with a context that Ctrl-C ends, and returns
+// run's error, or else the error its result reports.
+func UntilInterrupted[R interface{ Err() error }](run func(context.Context) (R, error)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := rollout(ctx, d)
+	res, err := run(ctx)
 	if err != nil {
 		return err
 	}

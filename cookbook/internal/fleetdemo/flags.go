@@ -4,10 +4,10 @@ import (
 	"context"
 	"flag"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
+
+	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 )
 
 // Flags are the fleet recipe's flags.
@@ -44,11 +44,5 @@ func (f *Flags) Main(run func(context.Context, Options) (*Result, error)) error 
 	if *f.etcd != "" {
 		opts.Endpoints = strings.Split(*f.etcd, ",")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := run(ctx, opts)
-	if err != nil {
-		return err
-	}
-	return res.Err()
+	return demo.UntilInterrupted(func(ctx context.Context) (*Result, error) { return run(ctx, opts) })
 }

@@ -89,12 +89,9 @@ func (o *Options) check() error {
 		return fmt.Errorf("ninelives: -rate %d, want 10..5000 calls/s a replica", o.Rate)
 	case o.TTL < time.Second || o.TTL%time.Second != 0:
 		return fmt.Errorf("ninelives: -ttl %v, want whole seconds, at least 1s", o.TTL)
-	case o.Duration <= 0:
-		return fmt.Errorf("ninelives: -duration %v, want a positive duration", o.Duration)
-	case o.Interval <= 0:
-		return fmt.Errorf("ninelives: interval %v, want a positive duration", o.Interval)
-	case o.CallTimeout < 0:
-		return fmt.Errorf("ninelives: call timeout %v, want a positive duration, or 0 for the default", o.CallTimeout)
+	}
+	if err := demo.CheckTimes(o.Duration, o.Interval, o.CallTimeout); err != nil {
+		return err
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
