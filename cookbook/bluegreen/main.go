@@ -50,8 +50,7 @@ func run(args []string) error {
 // Rollout wires a client to the demo's servers as a service would, and
 // runs the blue/green deployment to its end.
 func Rollout(ctx context.Context, d *demo.Demo, gates Thresholds) (*demo.Result, error) {
-	// Telemetry: one meter provider feeds the sentinel's reader and
-	// Prometheus' /metrics (served at -metrics-addr).
+	// Telemetry: the sentinel's reader and Prometheus' /metrics on one meter provider.
 	src, err := telemetry.NewSource()
 	if err != nil {
 		return nil, err
@@ -83,7 +82,8 @@ func Rollout(ctx context.Context, d *demo.Demo, gates Thresholds) (*demo.Result,
 	}
 	defer func() { _ = sh.Close(context.Background()) }()
 	// -rescue: a safe call green fails or hangs on goes once more to blue.
-	unary, stream := []grpc.UnaryClientInterceptor{sh.UnaryClientInterceptor()}, []grpc.StreamClientInterceptor{sh.StreamClientInterceptor()}
+	unary := []grpc.UnaryClientInterceptor{sh.UnaryClientInterceptor()}
+	stream := []grpc.StreamClientInterceptor{sh.StreamClientInterceptor()}
 	var rs *rescue.Interceptor
 	if d.Options().Rescue {
 		if rs, err = rescue.New(rescue.Config{Candidate: "green", Baseline: "blue", Split: split}); err != nil {

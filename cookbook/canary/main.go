@@ -47,8 +47,7 @@ func run(args []string) error {
 // Rollout wires a client to the demo's servers as a service would, and
 // runs the canary release to its end.
 func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
-	// Telemetry: one meter provider feeds the sentinel's reader and
-	// Prometheus' /metrics (served at -metrics-addr).
+	// Telemetry: the sentinel's reader and Prometheus' /metrics on one meter provider.
 	src, err := telemetry.NewSource()
 	if err != nil {
 		return nil, err
@@ -82,9 +81,9 @@ func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
 		return nil, err
 	}
 	defer func() { _ = sh.Close(context.Background()) }()
-
 	// -rescue: a safe call the canary fails or hangs on goes once more to stable.
-	unary, stream := []grpc.UnaryClientInterceptor{sh.UnaryClientInterceptor()}, []grpc.StreamClientInterceptor{sh.StreamClientInterceptor()}
+	unary := []grpc.UnaryClientInterceptor{sh.UnaryClientInterceptor()}
+	stream := []grpc.StreamClientInterceptor{sh.StreamClientInterceptor()}
 	var rs *rescue.Interceptor
 	if d.Options().Rescue {
 		if rs, err = rescue.New(rescue.Config{Candidate: "canary", Baseline: "stable", Split: split}); err != nil {
