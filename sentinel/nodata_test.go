@@ -171,7 +171,9 @@ func TestAShadowTestWithDataAgainAlertsAgainOnlyOnANewStreak(t *testing.T) {
 }
 
 func TestABaselineWithoutCallsAlertsOnce(t *testing.T) {
-	r := newRig(t, nil)
+	c, err := sentinel.NewCanary(sentinel.CanaryConfig{MinStepDuration: 5 * time.Minute})
+	require.NoError(t, err)
+	r := newRig(t, c)
 	r.tick(healthy())
 	w := func() *telemetry.Window {
 		w := window(0, 0, 100, 0, 0.02, 0.02)
@@ -182,6 +184,7 @@ func TestABaselineWithoutCallsAlertsOnce(t *testing.T) {
 		r.tick(w())
 	}
 	require.NoError(t, r.s.Close())
+	require.Len(t, r.alerts.events, 1)
 	require.Equal(t, sentinel.ActionAlert, r.alerts.events[0].Action)
 	assert.Equal(t, "the judge's tests have had no stable call for 30s while canary served some: they compare canary with stable over the same seconds, "+
 		"so these seconds tell them nothing; its picks fell back to other versions (27900): it has no ready endpoint", r.alerts.events[0].Reason)

@@ -50,6 +50,7 @@ type options struct {
 	logger                *slog.Logger
 	alerters              []Alerter
 	alertTimeout          time.Duration
+	closeTimeout          time.Duration
 	decisions             DecisionRecorder
 	judge                 judge.Config
 	rollbackOnSourceError bool
@@ -70,6 +71,7 @@ func newOptions(weights []balancer.Weight, opts []Option) (options, error) {
 		clock:        WallClock,
 		logger:       slog.Default(),
 		alertTimeout: 30 * time.Second,
+		closeTimeout: 5 * time.Second,
 		history:      300,
 		noDataAfter:  30 * time.Second,
 	}
@@ -105,6 +107,10 @@ func (c *options) check(vs []string) error {
 		return config.Errorf(ErrBadOption, "WithLogger", nil, "the logger is nil")
 	case c.history < 1:
 		return config.Errorf(ErrBadOption, "WithHistory", c.history, "want at least 1 tick")
+	case c.alertTimeout <= 0:
+		return config.Errorf(ErrBadOption, "WithAlertTimeout", c.alertTimeout, "want a positive duration")
+	case c.closeTimeout <= 0:
+		return config.Errorf(ErrBadOption, "WithCloseTimeout", c.closeTimeout, "want a positive duration")
 	case c.noDataAfter <= 0:
 		return config.Errorf(ErrBadOption, "WithNoDataAlert", c.noDataAfter, "want a positive duration")
 	}
@@ -137,6 +143,17 @@ func WithClock(clk Clock) Option { return optionFunc(func(c *options) { c.clock 
 
 // WithLogger sets the logger events go to (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *options) { c.logger = l }) }
+
+// WithAlertTimeout bounds each Alerter's Alert call (default 30 s).
+func WithAlertTimeout(d time.Duration) Option {
+	return optionFunc(func(c *options) { c.alertTimeout = d })
+}
+
+// WithCloseTimeout bounds Close (default 5 s): how long it waits for a tick
+// under way, the strategy's Close and the alerts queued; see Shutdown.
+func WithCloseTimeout(d time.Duration) Option {
+	return optionFunc(func(c *options) { c.closeTimeout = d })
+}
 
 // WithAlerters adds alerters.
 func WithAlerters(a ...Alerter) Option {
