@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,7 +197,8 @@ func (k keys) parseReport(key string) (replica, epoch string, seq uint64, err er
 	if !ok || len(parts) != 3 || checkName("", parts[0]) != nil || checkName("", parts[1]) != nil || len(parts[2]) != 16 {
 		return "", "", 0, fmt.Errorf("%w: report key %q, want %s<replica>/<epoch>/<16 hex digits>", ErrBadState, key, k.reports())
 	}
-	if _, err := fmt.Sscanf(parts[2], "%016x", &seq); err != nil || seq == 0 {
+	seq, err = strconv.ParseUint(parts[2], 16, 64)
+	if err != nil || seq == 0 {
 		return "", "", 0, fmt.Errorf("%w: report key %q: sequence %q, want 16 hex digits above 0", ErrBadState, key, parts[2])
 	}
 	return parts[0], parts[1], seq, nil

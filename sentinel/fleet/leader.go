@@ -527,6 +527,7 @@ func (l *Leader) stepDownLocked(why string) {
 	was := l.leading
 	l.leading, l.loaded, l.election, l.unsure = false, false, nil, nil
 	l.mu.Unlock()
+	l.src.close()
 	if was {
 		l.cfg.logger.Warn("ninelives: no longer leading the fleet's rollout", "sentinel", l.name, "why", why)
 	}
@@ -642,6 +643,7 @@ func (l *Leader) Close() error {
 			err = fmt.Errorf("ninelives: revoking the sentinel's lease: %w", rerr)
 		}
 	}
+	l.src.close()
 	if cerr := l.sen.Close(); err == nil {
 		err = cerr
 	}

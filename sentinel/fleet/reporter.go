@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -174,13 +173,10 @@ func (r *Reporter) Report(ctx context.Context) error {
 	rep := r.pending
 	r.mu.Unlock()
 
-	val, err := json.Marshal(rep)
-	if err != nil {
-		return fmt.Errorf("ninelives: encoding report %d: %w", rep.Seq, err)
-	}
+	val := encodeReport(rep)
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 	defer cancel()
-	err = r.write(wctx, rep.Seq, val)
+	err := r.write(wctx, rep.Seq, val)
 	r.mu.Lock()
 	if err != nil {
 		r.failures++
