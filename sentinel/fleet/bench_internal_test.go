@@ -67,10 +67,11 @@ type benchFleet struct {
 	leader  *Leader
 	clock   *sentineltest.Clock
 	legacy  bool // JSON reports read by a ranged read, as before
+	keep    uint64 // the reports each replica keeps
 	tickDur map[bool][]time.Duration
 }
 
-func newBenchFleet(tb testing.TB, n int) *benchFleet {
+func newBenchFleet(tb testing.TB, n int, opts ...Option) *benchFleet {
 	srv, err := fleettest.Start(tb.TempDir())
 	require.NoError(tb, err)
 	tb.Cleanup(srv.Stop)
@@ -82,11 +83,11 @@ func newBenchFleet(tb testing.TB, n int) *benchFleet {
 	strategy, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 10000}, MinStepDuration: time.Hour, MinStepCalls: 1 << 40})
 	require.NoError(tb, err)
 	initial := []balancer.Weight{{Version: "stable", Weight: 10000}, {Version: "canary", Weight: 0}}
-	l, err := NewLeader(c, "/bench", "bench", initial, strategy, WithClock(clock), WithLogger(quietLog), WithTimeout(time.Minute))
+	l, err := NewLeader(c, "/bench", "bench", initial, strategy, append([]Option{WithClock(clock), WithLogger(quietLog), WithTimeout(time.Minute)}, opts...)...)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { l.Close() })
 	require.NoError(tb, l.Campaign(context.Background()))
-	return &benchFleet{tb: tb, client: c, keys: k, n: n, win: realWindow(tb, 1), leader: l, clock: clock, tickDur: map[bool][]time.Duration{}}
+	return &benchFleet{tb: tb, client: c, keys: k, n: n, win: realWindow(tb, 1), leader: l, clock: clock, keep: 64, tickDur: map[bool][]time.Duration{}}
 }
 
 // reportAll writes one report of every replica, from 8 writers.
@@ -113,7 +114,7 @@ func (f *benchFleet) write(replica string) {
 		require.NoError(f.tb, err)
 	}
 	ops := []clientv3.Op{clientv3.OpPut(f.keys.report(replica, "e", seq), string(val))}
-	if keep := uint64(64); seq > keep {
+	if keep := f.keep; seq > keep {
 		ops = append(ops, clientv3.OpDelete(f.keys.report(replica, "e", 1), clientv3.WithRange(f.keys.report(replica, "e", seq-keep+1))))
 	}
 	_, err := f.client.Txn(context.Background()).Then(ops...).Commit()

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
@@ -66,6 +67,11 @@ type Leader struct {
 	lastErr     string
 	last        sentinel.Event
 	closed      bool
+	compactions int64
+	// compactRev is the revision the next compaction goes to, seen at
+	// compactAt; the compaction is due a period after.
+	compactRev int64
+	compactAt  time.Time
 }
 
 // LeaderStatus is a snapshot of a Leader.
@@ -85,6 +91,9 @@ type LeaderStatus struct {
 	// carried a new state.
 	Writes    int64 `json:"writes"`
 	Publishes int64 `json:"publishes"`
+	// Compactions counts the compactions of etcd's history this sentinel
+	// made (WithCompaction).
+	Compactions int64 `json:"compactions"`
 	// Error is the last failure (etcd, a malformed stored state).
 	Error string `json:"error,omitempty"`
 	// LastDecision is the sentinel's last decision as leader.
@@ -497,6 +506,7 @@ func (l *Leader) commitLocked(ctx context.Context, cp sentinel.Checkpoint, next 
 		l.mu.Unlock()
 		return err
 	}
+	l.compactLocked(ctx, resp.Header.Revision)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cpRev = resp.Header.Revision
@@ -511,6 +521,34 @@ func (l *Leader) commitLocked(ctx context.Context, cp sentinel.Checkpoint, next 
 			"step", next.Step, "action", next.ChangeAction)
 	}
 	return nil
+}
+
+// compactLocked compacts etcd's history when a period has passed since
+// the last compaction point: to the revision seen then, so that a period
+// of history always remains for watches that lag. rev is the revision now.
+func (l *Leader) compactLocked(ctx context.Context, rev int64) {
+	every := l.cfg.compact
+	if every <= 0 {
+		return
+	}
+	now := l.cfg.clock.Now()
+	if l.compactRev > 0 && now.Sub(l.compactAt) < every {
+		return
+	}
+	if to := l.compactRev; to > 0 {
+		_, err := l.client.Compact(ctx, to)
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			l.compactions++
+			l.mu.Unlock()
+		case errors.Is(err, rpctypes.ErrCompacted):
+			// compacted past it already (by etcd or another program)
+		default:
+			l.cfg.logger.Warn("ninelives: compacting etcd's history failed; trying again next period", "revision", to, "error", err)
+		}
+	}
+	l.compactRev, l.compactAt = rev, now
 }
 
 func (l *Leader) fail(err error) {
@@ -603,7 +641,7 @@ func (l *Leader) Resign(ctx context.Context) error {
 func (l *Leader) Status() LeaderStatus {
 	l.mu.Lock()
 	st := LeaderStatus{Name: l.name, Leading: l.leading, Term: l.term, ElectedAt: l.electedAt, Terms: l.terms,
-		Tick: l.tick, Writes: l.writes, Publishes: l.publishes, Error: l.lastErr}
+		Tick: l.tick, Writes: l.writes, Publishes: l.publishes, Compactions: l.compactions, Error: l.lastErr}
 	if l.state != nil {
 		s := *l.state
 		st.State = &s
