@@ -66,7 +66,7 @@ type benchFleet struct {
 	win     *telemetry.Window
 	leader  *Leader
 	clock   *sentineltest.Clock
-	legacy  bool // JSON reports read by a ranged read, as before
+	legacy  bool   // JSON reports read by a ranged read, as before
 	keep    uint64 // the reports each replica keeps
 	tickDur map[bool][]time.Duration
 }
