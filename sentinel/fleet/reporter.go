@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -52,6 +53,7 @@ type Reporter struct {
 	failures  int64
 	lastErr   string
 	lastBytes int
+	sourceErr string // the metric source's failure, while it fails
 	down      bool
 	closed    bool
 }
@@ -69,6 +71,9 @@ type ReporterStatus struct {
 	Writes    int64  `json:"writes"`
 	Failures  int64  `json:"failures"`
 	LastError string `json:"lastError,omitempty"`
+	// SourceError is set while the replica's metric source fails: its
+	// reports carry it, so the leader shows it.
+	SourceError string `json:"sourceError,omitempty"`
 	// LastBytes is the size of the last report written.
 	LastBytes int `json:"lastBytes"`
 	// Lease is the etcd lease the reports are bound to (0: none yet).
@@ -151,22 +156,23 @@ func (r *Reporter) collect(ctx context.Context, seq uint64) error {
 // Report collects the replica's figures and writes them to etcd in one
 // transaction. When etcd does not answer in time, the figures stay in
 // memory for the next Report, the Follower is told that etcd is out of
-// reach, and the error is returned.
+// reach, and the error is returned. When the metric source fails, the
+// report still goes out, carrying the failure (and the figures collected
+// before it), so the leader shows which replicas cannot count; the error
+// is returned too, and logged once per streak of failures.
 func (r *Reporter) Report(ctx context.Context) error {
 	r.reportMu.Lock()
 	defer r.reportMu.Unlock()
 	var cerr error
 	r.follower.withApplied(func(seq uint64) { cerr = r.collect(ctx, seq) })
-	if cerr != nil {
-		return cerr
-	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return fmt.Errorf("%w: the reporter is closed", ErrBadOption)
 	}
+	r.noteSourceLocked(cerr)
 	if r.pending == nil {
-		r.pending = &report{Format: StateFormat, Replica: r.name, Epoch: r.epoch, Seq: r.next, Segments: r.acc}
+		r.pending = &report{Format: StateFormat, Replica: r.name, Epoch: r.epoch, Seq: r.next, Segments: r.acc, SourceError: r.sourceErr}
 		r.next++
 		r.acc = nil
 	}
@@ -184,7 +190,7 @@ func (r *Reporter) Report(ctx context.Context) error {
 		r.down = true
 		r.mu.Unlock()
 		r.follower.setReachable(err)
-		return err
+		return errors.Join(cerr, err)
 	}
 	r.pending = nil
 	r.written = rep.Seq
@@ -198,7 +204,25 @@ func (r *Reporter) Report(ctx context.Context) error {
 		// Catch up at once rather than wait for the watch to resume.
 		_ = r.follower.sync(ctx)
 	}
-	return nil
+	return cerr
+}
+
+// noteSourceLocked records how the metric source's collection went,
+// logging the start and the end of a streak of failures.
+func (r *Reporter) noteSourceLocked(err error) {
+	switch {
+	case err != nil:
+		r.failures++
+		r.lastErr = err.Error()
+		if r.sourceErr == "" {
+			r.cfg.logger.Warn("ninelives: the replica's metric source fails; its reports say so until it recovers",
+				"replica", r.name, "error", err)
+		}
+		r.sourceErr = err.Error()
+	case r.sourceErr != "":
+		r.cfg.logger.Info("ninelives: the replica's metric source recovered", "replica", r.name, "after", r.sourceErr)
+		r.sourceErr = ""
+	}
 }
 
 func (r *Reporter) write(ctx context.Context, seq uint64, val []byte) error {
@@ -241,8 +265,8 @@ func (r *Reporter) lease(ctx context.Context) (clientv3.LeaseID, error) {
 }
 
 // Run reports every interval until ctx ends; it returns ctx's error.
-// Failed reports are logged at debug level: the Follower logs etcd going
-// away and coming back.
+// Failed writes are logged at debug level: the Follower logs etcd going
+// away and coming back, and Report logs a failing metric source.
 func (r *Reporter) Run(ctx context.Context) error {
 	c, stop := r.cfg.clock.Ticker(r.cfg.interval)
 	defer stop()
@@ -263,7 +287,7 @@ func (r *Reporter) Status() ReporterStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := ReporterStatus{Replica: r.name, Epoch: r.epoch, Written: r.written, Pending: r.pending != nil,
-		Writes: r.writes, Failures: r.failures, LastError: r.lastErr, LastBytes: r.lastBytes}
+		Writes: r.writes, Failures: r.failures, LastError: r.lastErr, SourceError: r.sourceErr, LastBytes: r.lastBytes}
 	if r.session != nil {
 		st.Lease = int64(r.session.Lease())
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -37,6 +39,7 @@ type Source struct {
 	stats   SourceStats
 	watch   *reportWatch // open while the source reads; nil before and after
 	scratch report       // each report is decoded into it
+	failing map[string]string // replica epoch → its metric source's failure
 	// rangeOnly reads with a ranged read every time, as before the watch:
 	// the tick benchmark's baseline.
 	rangeOnly bool
@@ -56,6 +59,10 @@ type SourceStats struct {
 	// Lost counts reports that were dropped before they were read (a gap
 	// in a replica's numbers); Rejected counts malformed reports.
 	Lost     int64  `json:"lost"`
+	// Failing counts the replicas whose last report read says their metric
+	// source failed; LastSourceError is one of them, with its error.
+	Failing         int    `json:"failing"`
+	LastSourceError string `json:"lastSourceError,omitempty"`
 	Rejected int64  `json:"rejected"`
 	LastBad  string `json:"lastBad,omitempty"`
 }
@@ -75,7 +82,7 @@ func NewSource(client *clientv3.Client, prefix string, opts ...Option) (*Source,
 	if err != nil {
 		return nil, err
 	}
-	return &Source{client: client, keys: k, cfg: cfg, cursors: map[string]cursor{}}, nil
+	return &Source{client: client, keys: k, cfg: cfg, cursors: map[string]cursor{}, failing: map[string]string{}}, nil
 }
 
 // onlyState makes Collect count only the figures made under the rollout state
@@ -113,12 +120,46 @@ func (s *Source) Collect(ctx context.Context) (*telemetry.Window, error) {
 	for id, c := range s.cursors {
 		if now.Sub(c.Seen) > s.cfg.cursorAge {
 			delete(s.cursors, id)
+			delete(s.failing, id)
 		}
 	}
 	if win.Start.IsZero() {
 		win.Start, win.End = now, now
 	}
-	return win, nil
+	return win, s.failingLocked(seen, win)
+}
+
+// failingLocked updates the figures of the replicas whose metric source
+// fails, and returns an error when every replica read this time fails and
+// none has sent a call: the sums would be of nothing.
+func (s *Source) failingLocked(seen map[string]bool, win *telemetry.Window) error {
+	s.stats.Failing, s.stats.LastSourceError = len(s.failing), ""
+	if len(s.failing) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(s.failing))
+	s.stats.LastSourceError = s.failing[ids[0]]
+	now := 0
+	for id := range seen {
+		if _, ok := s.failing[id]; ok {
+			now++
+		}
+	}
+	if now == 0 || now < len(seen) || primaryCalls(win) > 0 {
+		return nil
+	}
+	return fmt.Errorf("ninelives: %d of %d replicas cannot collect their figures (%s)", now, len(seen), s.stats.LastSourceError)
+}
+
+// primaryCalls counts a window's primary calls.
+func primaryCalls(w *telemetry.Window) int64 {
+	var n int64
+	for _, v := range w.Versions {
+		if r := v.Roles[balancer.RolePrimary]; r != nil {
+			n += r.Calls
+		}
+	}
+	return n
 }
 
 // countLocked adds one report's figures to win, unless it was counted
@@ -157,6 +198,11 @@ func (s *Source) countLocked(win *telemetry.Window, kv *mvccpb.KeyValue, now tim
 	}
 	s.stats.Reports++
 	s.cursors[id] = cursor{Seq: seq, Seen: now}
+	if rep.SourceError != "" {
+		s.failing[id] = replica + ": " + rep.SourceError
+	} else {
+		delete(s.failing, id)
+	}
 	return id, true
 }
 
@@ -233,4 +279,5 @@ func (s *Source) reset(readRev int64, cursors map[string]cursor) {
 		s.cursors = map[string]cursor{}
 	}
 	s.only, s.onlySet, s.stats = 0, false, SourceStats{}
+	clear(s.failing)
 }
