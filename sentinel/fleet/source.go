@@ -37,8 +37,8 @@ type Source struct {
 	only    uint64
 	onlySet bool
 	stats   SourceStats
-	watch   *reportWatch // open while the source reads; nil before and after
-	scratch report       // each report is decoded into it
+	watch   *reportWatch      // open while the source reads; nil before and after
+	scratch report            // each report is decoded into it
 	failing map[string]string // replica epoch → its metric source's failure
 	// rangeOnly reads with a ranged read every time, as before the watch:
 	// the tick benchmark's baseline.
@@ -58,13 +58,13 @@ type SourceStats struct {
 	LeftOut  int64 `json:"leftOut"`
 	// Lost counts reports that were dropped before they were read (a gap
 	// in a replica's numbers); Rejected counts malformed reports.
-	Lost     int64  `json:"lost"`
+	Lost int64 `json:"lost"`
 	// Failing counts the replicas whose last report read says their metric
 	// source failed; LastSourceError is one of them, with its error.
 	Failing         int    `json:"failing"`
 	LastSourceError string `json:"lastSourceError,omitempty"`
-	Rejected int64  `json:"rejected"`
-	LastBad  string `json:"lastBad,omitempty"`
+	Rejected        int64  `json:"rejected"`
+	LastBad         string `json:"lastBad,omitempty"`
 }
 
 var _ telemetry.MetricSource = (*Source)(nil)
