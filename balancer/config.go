@@ -150,7 +150,7 @@ func (c *Config) validVersions() ([]Weight, map[string]bool, error) {
 		weights = append(weights, Weight{Version: v.Name, Weight: v.Weight})
 	}
 	if sum != TotalWeight {
-		return nil, nil, config.Errorf(ErrBadConfig, "versions", nil, "weights sum to %d, want %d (basis points)", sum, TotalWeight)
+		return nil, nil, config.Errorf(ErrBadConfig, "versions", nil, "%s", sumReason(weights, sum))
 	}
 	return weights, seen, nil
 }

@@ -338,11 +338,12 @@ func TestNothingReadyBehavesLikeRoundRobin(t *testing.T) {
 	f.Servers("stable")[0].Stop()
 	split := MustSplit(Weight{"stable", 10000})
 	for _, policy := range []string{"round_robin", Name} {
-		opt := grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`)
+		// round_robin on the plain target: a ninelives target needs our policy.
+		target, opt := "passthrough:///"+addr, grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`)
 		if policy == Name {
-			opt = WithSplit(split)
+			target, opt = CompositeTarget(VersionTarget{"stable", "passthrough:///" + addr}), WithSplit(split)
 		}
-		cc := dial(t, CompositeTarget(VersionTarget{"stable", "passthrough:///" + addr}), opt)
+		cc := dial(t, target, opt)
 		cc.Connect()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		for st := cc.GetState(); st != connectivity.TransientFailure; st = cc.GetState() {
