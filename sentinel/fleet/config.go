@@ -14,6 +14,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
 )
 
 // ErrBadOption is returned, wrapped, for every argument or option a
@@ -49,18 +50,23 @@ type options struct {
 	// Leader only.
 	baseline, candidate string
 	sentinel            []sentinel.Option
+	builds              release.BuildSource
+	release             []release.Option
+	// Controller only.
+	commandWait time.Duration
 }
 
 func newOptions(opts []Option) (options, error) {
 	c := options{
-		ttl:       10 * time.Second,
-		interval:  time.Second,
-		timeout:   2 * time.Second,
-		retention: 64,
-		cursorAge: time.Hour,
-		compact:   time.Minute,
-		clock:     sentinel.WallClock,
-		logger:    slog.Default(),
+		ttl:         10 * time.Second,
+		interval:    time.Second,
+		timeout:     2 * time.Second,
+		retention:   64,
+		cursorAge:   time.Hour,
+		compact:     time.Minute,
+		commandWait: 10 * time.Second,
+		clock:       sentinel.WallClock,
+		logger:      slog.Default(),
 	}
 	for _, o := range opts {
 		o.apply(&c)
@@ -76,6 +82,8 @@ func newOptions(opts []Option) (options, error) {
 		return c, config.Errorf(ErrBadOption, "WithRetention", c.retention, "want at least 2 reports")
 	case c.compact < 0:
 		return c, config.Errorf(ErrBadOption, "WithCompaction", c.compact, "want a positive duration, or 0 for none")
+	case c.commandWait <= 0:
+		return c, config.Errorf(ErrBadOption, "WithCommandWait", c.commandWait, "want a positive duration")
 	case c.cursorAge <= 0:
 		return c, config.Errorf(ErrBadOption, "WithCursorRetention", c.cursorAge, "want a positive duration")
 	case c.clock == nil:
@@ -157,6 +165,21 @@ func WithSentinelOptions(opts ...sentinel.Option) Option {
 	return optionFunc(func(c *options) { c.sentinel = append(c.sentinel, opts...) })
 }
 
+// WithRelease makes a Leader run release after release (package release):
+// builds tells which build each version serves, and a new build behind the
+// candidate begins the next rollout on the same replicas. Without it the
+// Leader runs one rollout. opts configure the lifecycle (WithAutoStart);
+// its clock, logger and interval are this package's.
+func WithRelease(builds release.BuildSource, opts ...release.Option) Option {
+	return optionFunc(func(c *options) { c.builds, c.release = builds, append(c.release, opts...) })
+}
+
+// WithCommandWait bounds how long a Controller waits for the leader to
+// apply a command (default 10 s) before it withdraws it.
+func WithCommandWait(d time.Duration) Option {
+	return optionFunc(func(c *options) { c.commandWait = d })
+}
+
 // newSession grants a lease of ttl (whole seconds) and keeps it alive until
 // the session is closed or orphaned; holder names its holder in errors
 // ("sentinel", "replica").
@@ -173,12 +196,8 @@ func newSession(ctx context.Context, client *clientv3.Client, ttl time.Duration,
 	return s, nil
 }
 
-// keys is the layout of one rollout in etcd, under its prefix:
-//
-//	<prefix>/state                         the rollout state (JSON), watched by every replica
-//	<prefix>/checkpoint                    the leader's checkpoint (JSON)
-//	<prefix>/election/<lease>              the sentinels' election
-//	<prefix>/reports/<replica>/<epoch>/<seq>  a replica's report, bound to its lease
+// keys is the layout of one rollout in etcd, under its prefix (see the
+// package documentation).
 type keys struct {
 	prefix string
 }
@@ -199,6 +218,14 @@ func (k keys) state() string      { return k.prefix + "/state" }
 func (k keys) checkpoint() string { return k.prefix + "/checkpoint" }
 func (k keys) election() string   { return k.prefix + "/election" }
 func (k keys) reports() string    { return k.prefix + "/reports/" }
+func (k keys) commands() string   { return k.prefix + "/commands/" }
+func (k keys) history() string    { return k.prefix + "/history/" }
+func (k keys) status() string     { return k.prefix + "/status" }
+
+func (k keys) command(id string) string { return k.commands() + id }
+func (k keys) historyAt(n uint64) string {
+	return fmt.Sprintf("%s%016x", k.history(), n)
+}
 
 func (k keys) epoch(replica, epoch string) string { return k.reports() + replica + "/" + epoch + "/" }
 

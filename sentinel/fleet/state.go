@@ -10,6 +10,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -166,6 +167,9 @@ type checkpoint struct {
 	ReadRev  int64               `json:"readRev"`
 	Cursors  map[string]cursor   `json:"cursors,omitempty"`
 	Sentinel sentinel.Checkpoint `json:"sentinel"`
+	// Release is the lifecycle's record: its stage, and how many events
+	// it has logged, all of them in the history.
+	Release release.Record `json:"release"`
 }
 
 // cursor is how far the leader has read one replica epoch's reports.

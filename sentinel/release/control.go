@@ -57,16 +57,24 @@ func (l *Lifecycle) EventsSince(n uint64) []sentinel.Event {
 }
 
 // Restore carries the lifecycle on from rec, after the sentinel was
-// restored from a checkpoint (a fleet's new leader does both).
+// restored from a checkpoint (a fleet's new leader does both); a zero
+// Record starts it afresh.
 func (l *Lifecycle) Restore(rec Record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.builds == nil {
+	switch {
+	case l.builds == nil:
 		rec.Stage = StageRolling
+	case rec.Stage == "":
+		rec.Stage = StageWaiting
 	}
 	l.rec, l.pulled, l.log = rec, 0, nil
 	l.status = Status{Record: rec}
 }
+
+// Continuous reports whether the lifecycle runs rollout after rollout (it
+// has a BuildSource) rather than one.
+func (l *Lifecycle) Continuous() bool { return l.builds != nil }
 
 // Record returns what the lifecycle carries from rollout to rollout.
 func (l *Lifecycle) Record() Record {

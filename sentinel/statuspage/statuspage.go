@@ -19,6 +19,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
@@ -47,8 +48,8 @@ const OperatorHeader = "X-Ninelives-Operator"
 
 // The limits of the operator's name and the reason a control call records.
 const (
-	MaxWhoLen    = 64
-	MaxReasonLen = 512
+	MaxWhoLen    = names.MaxWhoLen
+	MaxReasonLen = names.MaxReasonLen
 )
 
 // ContentSecurityPolicy is sent with every response: the page runs only its
