@@ -10,6 +10,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
 )
 
 // Controller reads a fleet's rollout from etcd and controls it through
@@ -259,6 +260,36 @@ func (c *Controller) Status() sentinel.Status {
 		st.SourceError = err.Error()
 	}
 	return st
+}
+
+// Continuous reports whether the fleet's leader runs release after
+// release (statuspage.Releaser).
+func (c *Controller) Continuous() bool {
+	if l := c.local; l != nil {
+		return l.life.Continuous()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.timeout)
+	defer cancel()
+	fs, err := c.Read(ctx)
+	return err == nil && fs.Release != nil
+}
+
+// Release returns where the fleet's release lifecycle stands, as the
+// leader stored it (statuspage.Releaser).
+func (c *Controller) Release() release.Status {
+	if l := c.local; l != nil && l.IsLeader() {
+		return l.life.Release()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.timeout)
+	defer cancel()
+	fs, err := c.Read(ctx)
+	switch {
+	case err != nil:
+		return release.Status{Error: err.Error()}
+	case fs.Release == nil:
+		return release.Status{}
+	}
+	return *fs.Release
 }
 
 // control runs one control as a command.
