@@ -38,7 +38,7 @@ func decide(rec Record, phase sentinel.Phase, b Builds, base, cand string) step 
 			return step{action: sentinel.ActionAbort, reason: fmt.Sprintf(
 				"%s now serves build %s, not %s, the build this rollout compares against: aborted", base, other, rec.BaselineBuild)}
 		}
-		return step{note: fmt.Sprintf("rolling out build %s behind %s (%s serves %s)", rec.Build, cand, base, rec.BaselineBuild)}
+		return step{note: rollingNote(rec, base, cand)}
 	case StageFinalizing:
 		if u, ok := bb.Uniform(); ok && u == rec.Build {
 			return step{action: ActionFinalize, reason: fmt.Sprintf("%s serves the promoted build %s on every ready endpoint: all the traffic returns to %s",
@@ -65,4 +65,16 @@ func waiting(rec Record, cb, bb VersionBuilds, base, cand string) step {
 	}
 	return step{action: ActionRelease, build: cu, baseline: bu, reason: fmt.Sprintf(
 		"build %s is behind %s (%s serves %s): rollout %d begins", cu, cand, base, bu, rec.Number+1)}
+}
+
+func rollingNote(rec Record, base, cand string) string {
+	return fmt.Sprintf("rolling out build %s behind %s (%s serves %s)", rec.Build, cand, base, rec.BaselineBuild)
+}
+
+// endedNote says how a rollout ended and what comes next.
+func endedNote(rec Record, phase sentinel.Phase, base, cand string) string {
+	if phase == sentinel.PhasePromoted {
+		return fmt.Sprintf("build %s was promoted; %s has the traffic until %s serves it", rec.Build, cand, base)
+	}
+	return fmt.Sprintf("build %s was %s: waiting for a new build behind %s", rec.Build, phase, cand)
 }

@@ -223,6 +223,8 @@ func (l *Lifecycle) settleLocked(phase sentinel.Phase) {
 		l.rec.Stage = StageFinalizing
 	}
 	l.status.Record = l.rec
+	st := l.sen.Status()
+	l.status.Note = endedNote(l.rec, phase, st.Baseline, st.Candidate)
 }
 
 // beginLocked starts the rollout of a new build: the sentinel starts
@@ -241,7 +243,7 @@ func (l *Lifecycle) beginLocked(st sentinel.Status, s step) {
 	}
 	l.rec = Record{Number: l.rec.Number + 1, Build: s.build, BaselineBuild: s.baseline, Stage: StageRolling, Since: now, Events: l.rec.Events}
 	l.appendLocked(sentinel.Event{Time: now, Action: ActionRelease, From: st.Phase, Reason: pos.ChangeReason, Who: "sentinel", Position: pos, Alert: true})
-	l.status.Note = fmt.Sprintf("rolling out build %s behind %s", s.build, st.Candidate)
+	l.status.Note = rollingNote(l.rec, st.Baseline, st.Candidate)
 	l.cfg.logger.Info("ninelives: a new build's rollout begins", "build", s.build, "rollout", l.rec.Number)
 }
 
