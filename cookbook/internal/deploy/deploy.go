@@ -149,7 +149,9 @@ func (c *Cluster) Deploy(ctx context.Context, version string, b Build) error {
 		if err := c.wait(ctx); err != nil {
 			return err
 		}
-		c.change(version, func(ins []*instance) []*instance { return slices.DeleteFunc(ins, func(x *instance) bool { return x == o }) })
+		c.change(version, func(ins []*instance) []*instance {
+			return slices.DeleteFunc(ins, func(x *instance) bool { return x == o })
+		})
 		if err := c.wait(ctx); err != nil {
 			return err
 		}
