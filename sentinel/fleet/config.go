@@ -15,6 +15,7 @@ import (
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/release"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // ErrBadOption is returned, wrapped, for every argument or option a
@@ -52,6 +53,7 @@ type options struct {
 	sentinel            []sentinel.Option
 	builds              release.BuildSource
 	release             []release.Option
+	source              telemetry.MetricSource
 	// Controller only.
 	commandWait time.Duration
 }
@@ -172,6 +174,16 @@ func WithSentinelOptions(opts ...sentinel.Option) Option {
 // its clock, logger and interval are this package's.
 func WithRelease(builds release.BuildSource, opts ...release.Option) Option {
 	return optionFunc(func(c *options) { c.builds, c.release = builds, append(c.release, opts...) })
+}
+
+// WithSource makes a Leader judge the windows of src, such as a
+// promsource.Source reading every replica's metrics from Prometheus,
+// instead of the replicas' reports in etcd: beyond the fleet size one etcd
+// carries (see the fleet recipe's README), the replicas run a Follower
+// only and etcd carries the rollout state, commands and checkpoints. The
+// leader then commits a checkpoint every tick.
+func WithSource(src telemetry.MetricSource) Option {
+	return optionFunc(func(c *options) { c.source = src })
 }
 
 // WithCommandWait bounds how long a Controller waits for the leader to

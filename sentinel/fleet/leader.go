@@ -16,6 +16,7 @@ import (
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/release"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // Leader is one of the fleet's sentinels. Any number may run; they campaign
@@ -147,7 +148,11 @@ func NewLeader(client *clientv3.Client, prefix, name string, initial []balancer.
 	if err != nil {
 		return nil, err
 	}
-	sen, err := sentinel.New(router, src, strategy, sentinelOptions(cfg)...)
+	var windows telemetry.MetricSource = src
+	if cfg.source != nil {
+		windows = cfg.source
+	}
+	sen, err := sentinel.New(router, windows, strategy, sentinelOptions(cfg)...)
 	if err != nil {
 		return nil, config.Under(ErrBadOption, "", err)
 	}
@@ -418,7 +423,7 @@ func (l *Leader) tickLocked(ctx context.Context) (sentinel.Event, error) {
 		l.fail(err)
 		return ev, err
 	}
-	if next == nil && l.src.Stats().Reports == before && len(cmds) == 0 && len(events) == 0 {
+	if next == nil && l.cfg.source == nil && l.src.Stats().Reports == before && len(cmds) == 0 && len(events) == 0 {
 		return ev, nil // no report read, no new state: nothing to write
 	}
 	return ev, l.commitLocked(ctx, l.sen.Checkpoint(), next, cmds)
