@@ -110,6 +110,9 @@ func (l *Leader) commitLocked(ctx context.Context, cp sentinel.Checkpoint, next 
 	conds = append(conds, clientv3.Compare(clientv3.CreateRevision(key), "=", term),
 		clientv3.Compare(clientv3.ModRevision(l.keys.checkpoint()), "=", cpRev))
 	resp, err := l.client.Txn(ctx).If(conds...).Then(ops...).Else(clientv3.OpGet(key)).Commit()
+	l.mu.Lock()
+	l.writeBytes += opsBytes(ops)
+	l.mu.Unlock()
 	if err != nil {
 		// The write may or may not have happened: start the next tick from
 		// what etcd holds.
@@ -236,4 +239,13 @@ func (l *Leader) refusedLocked(resp *clientv3.TxnResponse, term int64) error {
 	l.loaded = false
 	l.mu.Unlock()
 	return err
+}
+
+// opsBytes is the size of the keys and values ops write.
+func opsBytes(ops []clientv3.Op) int64 {
+	var n int64
+	for _, op := range ops {
+		n += int64(len(op.KeyBytes()) + len(op.ValueBytes()))
+	}
+	return n
 }

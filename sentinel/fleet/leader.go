@@ -75,6 +75,7 @@ type Leader struct {
 	compactRev int64
 	compactAt  time.Time
 	hist       uint64 // the lifecycle's events written to the history
+	writeBytes int64
 	// beforeCommit, when set (by tests), runs before each commit.
 	beforeCommit func()
 	dropOld      []string // answered commands past the retention, for the next commit to delete
@@ -97,6 +98,8 @@ type LeaderStatus struct {
 	// carried a new state.
 	Writes    int64 `json:"writes"`
 	Publishes int64 `json:"publishes"`
+	// WriteBytes is the size of the keys and values of its transactions.
+	WriteBytes int64 `json:"writeBytes"`
 	// Compactions counts the compactions of etcd's history this sentinel
 	// made (WithCompaction).
 	Compactions int64 `json:"compactions"`
@@ -600,7 +603,7 @@ func (l *Leader) Resign(ctx context.Context) error {
 func (l *Leader) Status() LeaderStatus {
 	l.mu.Lock()
 	st := LeaderStatus{Name: l.name, Leading: l.leading, Term: l.term, ElectedAt: l.electedAt, Terms: l.terms,
-		Tick: l.tick, Writes: l.writes, Publishes: l.publishes, Compactions: l.compactions, Error: l.lastErr}
+		Tick: l.tick, Writes: l.writes, Publishes: l.publishes, Compactions: l.compactions, WriteBytes: l.writeBytes, Error: l.lastErr}
 	if l.state != nil {
 		s := *l.state
 		st.State = &s

@@ -53,6 +53,7 @@ type Reporter struct {
 	failures  int64
 	lastErr   string
 	lastBytes int
+	bytes     int64
 	sourceErr string // the metric source's failure, while it fails
 	down      bool
 	closed    bool
@@ -74,8 +75,10 @@ type ReporterStatus struct {
 	// SourceError is set while the replica's metric source fails: its
 	// reports carry it, so the leader shows it.
 	SourceError string `json:"sourceError,omitempty"`
-	// LastBytes is the size of the last report written.
-	LastBytes int `json:"lastBytes"`
+	// LastBytes is the size of the last report written, Bytes the size of
+	// all of them (keys and values).
+	LastBytes int   `json:"lastBytes"`
+	Bytes     int64 `json:"bytes"`
 	// Lease is the etcd lease the reports are bound to (0: none yet).
 	Lease int64 `json:"lease"`
 }
@@ -196,6 +199,7 @@ func (r *Reporter) Report(ctx context.Context) error {
 	r.written = rep.Seq
 	r.writes++
 	r.lastBytes = len(val)
+	r.bytes += int64(len(val) + len(r.keys.report(r.name, r.epoch, rep.Seq)))
 	wasDown := r.down
 	r.down = false
 	r.mu.Unlock()
@@ -287,7 +291,7 @@ func (r *Reporter) Status() ReporterStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := ReporterStatus{Replica: r.name, Epoch: r.epoch, Written: r.written, Pending: r.pending != nil,
-		Writes: r.writes, Failures: r.failures, LastError: r.lastErr, SourceError: r.sourceErr, LastBytes: r.lastBytes}
+		Writes: r.writes, Failures: r.failures, LastError: r.lastErr, SourceError: r.sourceErr, LastBytes: r.lastBytes, Bytes: r.bytes}
 	if r.session != nil {
 		st.Lease = int64(r.session.Lease())
 	}
