@@ -150,24 +150,15 @@ func (d *decoder) fail(err error) {
 	}
 }
 
-func (d *decoder) uint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.rest())
-	if n <= 0 {
-		d.fail(errTruncated)
-		return 0
-	}
-	d.off += n
-	return v
-}
+func (d *decoder) uint() uint64 { return varint(d, binary.Uvarint) }
+func (d *decoder) int() int64   { return varint(d, binary.Varint) }
 
-func (d *decoder) int() int64 {
+// varint reads one varint with read (binary.Uvarint or binary.Varint).
+func varint[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.rest())
+	v, n := read(d.rest())
 	if n <= 0 {
 		d.fail(errTruncated)
 		return 0

@@ -96,6 +96,20 @@ func newOptions(opts []Option) (options, error) {
 	return c, nil
 }
 
+// setup checks what every constructor of this package takes: the etcd
+// client, the rollout's prefix and the options.
+func setup(client *clientv3.Client, prefix string, opts []Option) (keys, options, error) {
+	if client == nil {
+		return keys{}, options{}, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
+	}
+	k, err := newKeys(prefix)
+	if err != nil {
+		return keys{}, options{}, err
+	}
+	cfg, err := newOptions(opts)
+	return k, cfg, err
+}
+
 // WithTTL sets the TTL of the etcd leases that bind a replica's reports and
 // a sentinel's leadership (default 10 s, whole seconds). A replica or a
 // leader that stops renewing is gone this long after.

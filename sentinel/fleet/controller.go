@@ -28,14 +28,7 @@ type Controller struct {
 // options: WithTimeout (each etcd request), WithCommandWait (how long a
 // control waits to be applied), WithClock, WithLogger.
 func NewController(client *clientv3.Client, prefix string, opts ...Option) (*Controller, error) {
-	if client == nil {
-		return nil, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
-	}
-	k, err := newKeys(prefix)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := newOptions(opts)
+	k, cfg, err := setup(client, prefix, opts)
 	if err != nil {
 		return nil, err
 	}

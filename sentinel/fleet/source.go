@@ -12,7 +12,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -71,14 +70,7 @@ var _ telemetry.MetricSource = (*Source)(nil)
 
 // NewSource makes the source of the rollout's reports under prefix.
 func NewSource(client *clientv3.Client, prefix string, opts ...Option) (*Source, error) {
-	if client == nil {
-		return nil, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
-	}
-	k, err := newKeys(prefix)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := newOptions(opts)
+	k, cfg, err := setup(client, prefix, opts)
 	if err != nil {
 		return nil, err
 	}
