@@ -1,11 +1,12 @@
-// Command fleetscale measures what a fleet costs one etcd: a simulated
-// fleet of replicas (each a Follower and a Reporter, as in a client
-// process, with a telemetry window of real shape every report) against one
-// embedded etcd on loopback, a leader ticking, and a weight change every
-// -change, for -duration. It prints etcd's write bytes per second, the
-// leader's tick time, how long a new weight takes to reach the last
-// replica, the memory of the replicas and of the leader, and etcd's
-// database size.
+// Command fleetscale measures what a fleet costs one etcd and its leader:
+// a simulated fleet of replicas (each a Follower and a Reporter, as in a
+// client process, reporting a telemetry window of real shape every
+// interval) against one embedded etcd on loopback, in one process, and the
+// fleet's leader in another, ticking, with a weight change every -change,
+// for -duration. It prints etcd's write bytes per second, the leader's
+// tick time, how long a new weight takes to reach the last replica, the
+// memory of the replicas' process and of the leader's, and etcd's database
+// size.
 //
 //	go run ./sentinel/fleet/internal/fleetscale -replicas 1000 -duration 3m   # make fleet-scale
 package main
@@ -15,34 +16,30 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/cli"
-	"github.com/ninelives-go/ninelives/sentinel/fleet"
-	"github.com/ninelives-go/ninelives/sentinel/fleet/fleettest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-func main() { os.Exit(cli.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
+func main() { os.Exit(cli.ExitCode(run(os.Args[1:], os.Stdin, os.Stdout), os.Stderr)) }
 
 type options struct {
 	replicas, clients       int
 	duration, interval, chg time.Duration
 	warmup                  time.Duration
+	fleetSide               bool
 }
 
-func run(args []string, out io.Writer) error {
+func run(args []string, in io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("fleetscale", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var o options
@@ -52,13 +49,17 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&o.interval, "interval", time.Second, "the replicas' report interval and the leader's tick")
 	fs.DurationVar(&o.chg, "change", 5*time.Second, "the time between weight changes")
 	fs.DurationVar(&o.warmup, "warmup", 10*time.Second, "the time the replicas report before the measure")
+	fs.BoolVar(&o.fleetSide, "fleet-side", false, "run etcd and the replicas (the leader's process starts this one)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if o.replicas < 1 || o.clients < 1 || o.duration <= 0 || o.interval <= 0 || o.chg < o.interval {
 		return fmt.Errorf("ninelives: want -replicas, -clients ≥ 1, a positive -duration and -interval, -change ≥ -interval")
 	}
-	return measure(o, out)
+	if o.fleetSide {
+		return runFleet(o, in, out)
+	}
+	return runLeader(o, args, out)
 }
 
 // window is one replica's second of traffic as its telemetry Source
@@ -108,102 +109,3 @@ func heap() uint64 {
 const prefix = "/ninelives/scale"
 
 var initial = []balancer.Weight{{Version: "stable", Weight: balancer.TotalWeight}, {Version: "canary", Weight: 0}}
-
-// replica is a simulated client process.
-type replica struct {
-	follower *fleet.Follower
-	reporter *fleet.Reporter
-}
-
-func measure(o options, out io.Writer) error {
-	dir, err := os.MkdirTemp("", "ninelives-fleetscale-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	srv, err := fleettest.Start(dir)
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	fopts := []fleet.Option{fleet.WithLogger(quiet), fleet.WithInterval(o.interval), fleet.WithTimeout(10 * time.Second)}
-	memEtcd := heap()
-	clients, err := newClients(srv.Endpoint(), o.clients)
-	if err != nil {
-		return err
-	}
-	defer closeAll(clients)
-	win, err := window(1)
-	if err != nil {
-		return err
-	}
-	reps, err := startReplicas(o, clients, win, fopts)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		for _, r := range reps {
-			r.reporter.Close()
-			r.follower.Close()
-		}
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	for i, r := range reps {
-		wg.Go(func() {
-			// Spread the reports over the interval, as independent
-			// processes would.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Duration(i) * o.interval / time.Duration(len(reps))):
-			}
-			_ = r.reporter.Run(ctx)
-		})
-	}
-	fmt.Fprintf(out, "%d replicas on %d etcd clients, reporting every %v; warming up %v\n", o.replicas, o.clients, o.interval, o.warmup)
-	time.Sleep(o.warmup)
-	memReps := heap()
-	return lead(ctx, o, srv, clients[0], reps, fopts, memEtcd, memReps, out)
-}
-
-func newClients(endpoint string, n int) ([]*clientv3.Client, error) {
-	var cs []*clientv3.Client
-	for range n {
-		c, err := fleettest.Client(endpoint)
-		if err != nil {
-			closeAll(cs)
-			return nil, err
-		}
-		cs = append(cs, c)
-	}
-	return cs, nil
-}
-
-func closeAll(cs []*clientv3.Client) {
-	for _, c := range cs {
-		c.Close()
-	}
-}
-
-func startReplicas(o options, clients []*clientv3.Client, win *telemetry.Window, fopts []fleet.Option) ([]replica, error) {
-	reps := make([]replica, 0, o.replicas)
-	for i := range o.replicas {
-		c := clients[i%len(clients)]
-		f, err := fleet.NewFollower(c, prefix, balancer.MustSplit(initial...), fopts...)
-		if err != nil {
-			return reps, err
-		}
-		r, err := fleet.NewReporter(c, prefix, fmt.Sprintf("replica-%d", i), source{win}, f, fopts...)
-		if err != nil {
-			return reps, err
-		}
-		if err := f.Start(context.Background()); err != nil {
-			return reps, err
-		}
-		reps = append(reps, replica{f, r})
-	}
-	return reps, nil
-}
