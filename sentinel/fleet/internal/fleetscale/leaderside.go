@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -100,6 +101,13 @@ func lead(o options, endpoint string) (*leaderResult, error) {
 		return nil, err
 	}
 	r := &leaderResult{}
+	if o.cpuProfile != "" && !o.fleetSide {
+		stop, err := profile(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
 	cpu0, st0 := cpuTime(), l.Status()
 	start := time.Now()
 	if err := tickFor(ctx, o, l, r, start); err != nil {
@@ -178,4 +186,17 @@ func report(out io.Writer, o options, lr *leaderResult, fr fleetResult) {
 		(float64(fr.HeapFleet)-float64(fr.HeapEtcd))/n/1e3, mb(fr.HeapFleet), mb(fr.HeapEtcd), mb(lr.heap))
 	fmt.Fprintf(out, "etcd database      file %.1f MB, in use %.1f MB at the end; %d compactions by the leader\n",
 		mb(uint64(fr.DBSize)), mb(uint64(fr.DBInUse)), lr.compacts)
+}
+
+// profile starts a CPU profile into file.
+func profile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -37,6 +37,7 @@ type options struct {
 	duration, interval, chg time.Duration
 	warmup                  time.Duration
 	fleetSide               bool
+	cpuProfile              string
 }
 
 func run(args []string, in io.Reader, out io.Writer) error {
@@ -49,6 +50,7 @@ func run(args []string, in io.Reader, out io.Writer) error {
 	fs.DurationVar(&o.interval, "interval", time.Second, "the replicas' report interval and the leader's tick")
 	fs.DurationVar(&o.chg, "change", 5*time.Second, "the time between weight changes")
 	fs.DurationVar(&o.warmup, "warmup", 10*time.Second, "the time the replicas report before the measure")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the leader's process over the measure to this file")
 	fs.BoolVar(&o.fleetSide, "fleet-side", false, "run etcd and the replicas (the leader's process starts this one)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
