@@ -159,6 +159,14 @@ func TestCLIDrivesAFleet(t *testing.T) {
 		assert.Contains(t, res.out, want)
 	}
 	assert.NotContains(t, res.out, "dave")
+
+	// Another fleet's rollout, aborted on every replica.
+	g := newFleetRig(t)
+	g.tick()
+	res = g.control("abort", "--who", "erin", "--reason", "customer reports")
+	require.Equal(t, exitOK, res.code, res.errOut)
+	assert.Equal(t, []int{0, 0, 0, 0, 0}, g.canaryWeights())
+	assert.Contains(t, res.out, "abort by erin: the rollout is aborted")
 }
 
 // A fleet whose leader is gone: the command is withdrawn with its own exit

@@ -162,6 +162,23 @@ func TestCLIDrivesASingleProcess(t *testing.T) {
 	var v view
 	require.NoError(t, json.Unmarshal([]byte(res.out), &v))
 	assert.Equal(t, sentinel.PhasePromoted, v.Phase)
+
+	// Another rollout, aborted.
+	r2 := newSingle(t)
+	r2.tick()
+	res = cli(t, []string{"abort", "--server", r2.url, "--reason", "bad dashboards"}, tok...)
+	require.Equal(t, exitOK, res.code, res.errOut)
+	assert.Equal(t, sentinel.PhaseAborted, r2.s.Status().Phase)
+	assert.Equal(t, 0, r2.split.Weight("canary"))
+}
+
+// On a terminal, status --watch redraws in place.
+func TestWatchRedrawsInPlaceOnATerminal(t *testing.T) {
+	var out buffer
+	s := settings{output: "text"}
+	s.frame(env{out: &out, tty: true}, &view{Status: sentinel.Status{Position: sentinel.Position{Phase: sentinel.PhasePaused}}}, nil)
+	assert.True(t, strings.HasPrefix(out.String(), "\x1b[H\x1b[2J"), "%q", out.String())
+	assert.Contains(t, out.String(), "phase     paused")
 }
 
 // Wrong token, no token, an unreachable server, bad arguments: each has
