@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -82,28 +83,22 @@ func (e *encoder) window(w *telemetry.Window) {
 	}
 	e.time(w.Start)
 	e.time(w.End)
-	e.uint(uint64(len(w.Versions)))
-	for _, name := range slices.Sorted(maps.Keys(w.Versions)) {
-		v := w.Versions[name]
+	encodeMap(e, w.Versions, (*encoder).str, func(e *encoder, v *telemetry.VersionStats) {
 		if v == nil {
 			v = &telemetry.VersionStats{}
 		}
-		e.str(name)
 		e.int(v.Fallbacks)
-		e.counts(v.Shadow)
-		e.uint(uint64(len(v.Roles)))
-		for _, role := range slices.Sorted(maps.Keys(v.Roles)) {
-			e.str(string(role))
-			e.role(v.Roles[role])
-		}
-	}
+		encodeMap(e, v.Shadow, (*encoder).str, (*encoder).int)
+		encodeMap(e, v.Roles, func(e *encoder, r balancer.Role) { e.str(string(r)) }, (*encoder).role)
+	})
 }
 
-func (e *encoder) counts(m map[string]int64) {
+// encodeMap writes m's size, then each key and value in key order.
+func encodeMap[K cmp.Ordered, V any](e *encoder, m map[K]V, key func(*encoder, K), val func(*encoder, V)) {
 	e.uint(uint64(len(m)))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		e.str(k)
-		e.int(m[k])
+		key(e, k)
+		val(e, m[k])
 	}
 }
 
@@ -113,11 +108,7 @@ func (e *encoder) role(r *telemetry.RoleStats) {
 	}
 	e.int(r.Calls)
 	e.int(r.Errors)
-	e.uint(uint64(len(r.Codes)))
-	for _, c := range slices.Sorted(maps.Keys(r.Codes)) {
-		e.uint(uint64(c))
-		e.int(r.Codes[c])
-	}
+	encodeMap(e, r.Codes, func(e *encoder, c codes.Code) { e.uint(uint64(c)) }, (*encoder).int)
 	h := r.Latency
 	e.uint(h.Count)
 	e.float(h.Sum)
