@@ -8,8 +8,8 @@ import (
 
 var rpcBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
-func benchJudge(b *testing.B, looks []judge.Look) {
-	j, err := judge.New(judge.Config{EnableShadow: true})
+func benchJudge(b *testing.B, cfg judge.Config, looks []judge.Look) {
+	j, err := judge.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func BenchmarkJudgeObserve(b *testing.B) {
 			Shadow:    judge.ShadowFigures{Comparisons: 48, Mismatches: 1},
 		},
 	}
-	benchJudge(b, looks)
+	benchJudge(b, judge.Config{EnableShadow: true}, looks)
 }
 
 // A look of 100,000 calls at a 50 % share during a shared outage (20 %
@@ -47,7 +47,7 @@ func BenchmarkJudgeObserveOutage(b *testing.B) {
 		Candidate: judge.Figures{Calls: 50000, Errors: 10050},
 		Baseline:  judge.Figures{Calls: 50000, Errors: 9950},
 	}}
-	benchJudge(b, looks)
+	benchJudge(b, judge.Config{EnableShadow: true}, looks)
 }
 
 // Building the combined verdict with its reasons and evidence.

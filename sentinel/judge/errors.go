@@ -24,12 +24,25 @@ type ErrorConfig struct {
 	// "within tolerance" for a candidate whose error odds are Tolerance
 	// times the baseline's or more. Default 0.05; used only with Tolerance.
 	PassAlpha float64 `json:"passAlpha,omitempty"`
+	// Floor is the error-rate difference that never counts as a
+	// regression, in absolute terms: the test fails only a candidate whose
+	// rate is credibly above RelativeFloor·baseline + Floor more than the
+	// baseline's (and whose error odds are credibly higher). Default 0.001
+	// (0.1 percentage point); negative for none.
+	Floor float64 `json:"floor,omitempty"`
+	// RelativeFloor is the floor's part relative to the baseline's rate
+	// (0.1: 10 % more errors than the baseline never count). Default 0.
+	RelativeFloor float64 `json:"relativeFloor,omitempty"`
 }
 
 const (
 	defaultMinCalls     = 50
 	defaultMinStepCalls = 500
 	defaultPassAlpha    = 0.05
+	defaultErrorFloor   = 0.001
+	// none is what a negative setting that means "none" becomes, so that
+	// filling the defaults again leaves it as it is.
+	none = -1
 )
 
 // withDefaults fills the zero fields and validates, naming the field.
@@ -42,6 +55,18 @@ func (c ErrorConfig) withDefaults() (ErrorConfig, error) {
 	}
 	if c.Tolerance != 0 && !(c.Tolerance > 1 && c.Tolerance <= 1e6) {
 		return c, config.Errorf(ErrBadConfig, "Tolerance", c.Tolerance, "want 0 (off) or an odds ratio above 1 (2 = twice the baseline's error odds)")
+	}
+	switch {
+	case c.Floor == 0:
+		c.Floor = defaultErrorFloor
+	case c.Floor < 0:
+		c.Floor = none
+	}
+	if !(c.Floor < 1) {
+		return c, config.Errorf(ErrBadConfig, "Floor", c.Floor, "want a difference of error rates below 1 (0.001 = 0.1 percentage point; negative for none)")
+	}
+	if !(c.RelativeFloor >= 0 && c.RelativeFloor <= 100) {
+		return c, config.Errorf(ErrBadConfig, "RelativeFloor", c.RelativeFloor, "want a fraction of the baseline's rate in [0, 100] (0.1 = 10 %%)")
 	}
 	return c, checkAlpha("PassAlpha", c.PassAlpha)
 }
@@ -66,30 +91,35 @@ func minCounts(unit, rolloutName string, rollout *int64, stepName string, step *
 }
 
 // The alternatives the errors test mixes: the candidate's error odds
-// √2, 2, 2√2, … 16 times the baseline's, equally weighted. The tolerance
-// test mixes Tolerance/√2, Tolerance/2, … Tolerance/16.
+// √2, 2, 2√2, … 16 times the baseline's, equally weighted; the floor part
+// uses the same grid as tilts λ = log ψ. The tolerance test mixes
+// Tolerance/√2, Tolerance/2, … Tolerance/16.
 var (
 	harmOdds  = geometricGrid(math.Sqrt2, math.Sqrt2, 8)
+	logHarm   = logs(harmOdds)
 	passSteps = geometricGrid(1/math.Sqrt2, 1/math.Sqrt2, 8)
 )
 
-const errorsMethod = "mixture SPRT on the candidate's share of errors, conditional on each look's margins (Fisher noncentral hypergeometric)"
+const errorsMethod = "e-detectors with restarts on the candidate's share of errors given each look's margins (Fisher noncentral hypergeometric) and on its rate above the floor; both must reach the threshold"
 
 // errorTest is the sequential test of the candidate's error rate against
-// the baseline's. Feed it one look at a time with Observe and read Verdict
-// whenever needed. Its false-rollback guarantee covers every look from its
-// making on, so keep one errorTest for the whole rollout and call
+// the baseline's: the intersection of two e-detectors that must both reach
+// 1/α. The odds part asks whether the candidate's error odds are higher
+// than the baseline's, given each look's margins; the floor part whether
+// its rate is above (1+RelativeFloor)·baseline + Floor. Feed it one look at
+// a time with Observe; keep one errorTest for the whole rollout and call
 // BeginStep when the candidate's share changes.
 type errorTest struct {
 	alpha, logThreshold float64
 	cfg                 ErrorConfig
-	logHarm             []float64
-	passOdds            []float64
+	restarts            Restarts
+	odds, floor         detector
+	pass                detector // only with a Tolerance
 	logPassOdds         []float64
 	logTol, logPass     float64 // log Tolerance, log(1/PassAlpha)
+	logL                []float64
 
-	harm, pass mixture
-	st         errorState
+	st errorState
 }
 
 // errorState is what an errorTest learns from its looks.
@@ -98,31 +128,61 @@ type errorState struct {
 	candCalls, candErrs int64
 	baseCalls, baseErrs int64
 	stepCalls           int64
+	odds, floor         crossing
 	logPassE            float64
 	passedAt            int
 }
 
+// crossing is when one part of a test first reached the threshold (with
+// enough samples), and its log e-value then.
+type crossing struct {
+	at   int
+	logE float64
+}
+
+// reach records the part's crossing at look if it has come now.
+func (c *crossing) reach(look int, enough bool, logE, logThreshold float64) {
+	if c.at == 0 && enough && logE >= logThreshold {
+		c.at, c.logE = look, logE
+	}
+}
+
+// held is the part's log e-value: its value when it crossed, or now.
+func (c crossing) held(logE float64) float64 {
+	if c.at > 0 {
+		return c.logE
+	}
+	return logE
+}
+
 // newErrorTest returns an errors test that fails with probability at most
 // alpha over the whole rollout when the candidate's error odds are no
-// higher than the baseline's. cfg has its defaults filled in.
-func newErrorTest(alpha float64, cfg ErrorConfig) *errorTest {
-	t := &errorTest{alpha: alpha, logThreshold: -math.Log(alpha), cfg: cfg, harm: newMixture(len(harmOdds))}
-	t.logHarm = make([]float64, len(harmOdds))
-	for i, v := range harmOdds {
-		t.logHarm[i] = math.Log(v)
-	}
+// higher than the baseline's or its rate is within the floor. cfg has its
+// defaults filled in.
+func newErrorTest(alpha float64, cfg ErrorConfig, r Restarts) *errorTest {
+	t := &errorTest{alpha: alpha, logThreshold: -math.Log(alpha), cfg: cfg, restarts: r, logL: make([]float64, len(harmOdds))}
+	t.odds = newDetector(uniform(len(harmOdds)), r)
+	t.floor = newDetector(uniform(len(harmOdds)), r)
 	if cfg.Tolerance > 0 {
-		t.pass = newMixture(len(passSteps))
-		t.passOdds = make([]float64, len(passSteps))
+		t.pass = newDetector(uniform(len(passSteps)), noRestarts)
 		t.logPassOdds = make([]float64, len(passSteps))
 		for i, s := range passSteps {
-			t.passOdds[i] = cfg.Tolerance * s
-			t.logPassOdds[i] = math.Log(t.passOdds[i])
+			t.logPassOdds[i] = math.Log(cfg.Tolerance * s)
 		}
 		t.logTol = math.Log(cfg.Tolerance)
 		t.logPass = -math.Log(cfg.PassAlpha)
 	}
+	t.st.logE = min(t.odds.logM, t.floor.logM)
 	return t
+}
+
+// logs returns the logs of xs.
+func logs(xs []float64) []float64 {
+	l := make([]float64, len(xs))
+	for i, x := range xs {
+		l[i] = math.Log(x)
+	}
+	return l
 }
 
 // Observe adds one look: the calls and errors of each version since the
@@ -135,32 +195,72 @@ func (t *errorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) 
 	if err := t.st.take(t.check(candCalls, candErrors, baseCalls, baseErrors)); err != nil {
 		return err
 	}
+	t.st.served(candCalls)
 	t.st.candCalls += candCalls
 	t.st.candErrs += candErrors
 	t.st.baseCalls += baseCalls
 	t.st.baseErrs += baseErrors
 	t.st.stepCalls += candCalls
-
 	if f, ok := newFNCH(candCalls, baseCalls, candErrors+baseErrors); ok {
-		z0 := f.logZ(1, 0)
-		for i, psi := range harmOdds {
-			t.harm.logLR[i] += f.logLR(candErrors, psi, t.logHarm[i], 0, z0)
-		}
-		t.st.logE = t.harm.logValue()
-		if t.pass.logLR != nil {
-			zTol := f.logZ(t.cfg.Tolerance, t.logTol)
-			for i, psi := range t.passOdds {
-				t.pass.logLR[i] += f.logLR(candErrors, psi, t.logPassOdds[i], t.logTol, zTol)
-			}
-			t.st.logPassE = t.pass.logValue()
-		}
+		t.observeOdds(f, candErrors)
 	}
+	if candCalls > 0 && baseCalls > 0 {
+		for i, psi := range harmOdds {
+			t.logL[i] = floorLogFactor(candErrors, baseErrors, candCalls, baseCalls, psi-1, t.cfg.RelativeFloor, max(t.cfg.Floor, 0))
+		}
+		t.floor.observe(t.logL, t.st.looks)
+	}
+	t.decide()
+	return nil
+}
+
+// observeOdds adds the look's odds factors, and the tolerance test's.
+func (t *errorTest) observeOdds(f fnch, x int64) {
+	f.logLRs(x, 0, logHarm, t.logL)
+	t.odds.observe(t.logL, t.st.looks)
+	if t.pass.logR == nil {
+		return
+	}
+	f.logLRs(x, t.logTol, t.logPassOdds, t.logL)
+	t.pass.observe(t.logL, t.st.looks)
+	t.st.logPassE = t.pass.logM
+}
+
+// decide records the parts' crossings and the test's: it fails once both
+// parts have reached the threshold, each at some look with enough calls.
+func (t *errorTest) decide() {
 	enough := t.st.candCalls >= t.cfg.MinCalls && t.st.baseCalls >= t.cfg.MinCalls
+	t.st.odds.reach(t.st.looks, enough, t.odds.logM, t.logThreshold)
+	t.st.floor.reach(t.st.looks, enough, t.floor.logM, t.logThreshold)
+	t.st.logE = min(t.st.odds.held(t.odds.logM), t.st.floor.held(t.floor.logM))
+	t.st.since = max(t.odds.sinceLook(), t.floor.sinceLook())
 	t.st.reach(enough, t.logThreshold)
-	if t.st.passedAt == 0 && t.pass.logLR != nil && enough && t.st.logPassE >= t.logPass {
+	if t.st.passedAt == 0 && t.pass.logR != nil && enough && t.st.logPassE >= t.logPass {
 		t.st.passedAt = t.st.looks
 	}
-	return nil
+}
+
+// maxShare caps b = 1 − e^(−μ), the weight the floor factor takes off per
+// baseline error.
+const maxShare = 0.9
+
+// floorLogFactor is log L of the floor part for one alternative: with
+// a = e^λ − 1 > 0 and b = 1 − e^(−μ),
+//
+//	L = exp(λx − μy) / (1 + δa)^n₁,   b = n₁(1+r)a / (n₀(1+δa)).
+//
+// For n₁ calls failing independently with probability p₁ and n₀ with p₀,
+// E exp(λx − μy) = (1+p₁a)^n₁ (1−p₀b)^n₀; under p₁ ≤ (1+r)p₀ + δ its log
+// is at most f(p₀) = n₁log(1+((1+r)p₀+δ)a) + n₀log(1−p₀b), concave in p₀
+// with f′(0) = 0 for this b, so at most f(0) = n₁log(1+δa): E L ≤ 1 for
+// every p₀. When b would pass maxShare, a is lowered to meet it.
+func floorLogFactor(x, y, n1, n0 int64, a, r, delta float64) float64 {
+	m1, m0 := float64(n1)*(1+r), float64(n0)
+	if m1*a > maxShare*m0*(1+delta*a) {
+		a = maxShare * m0 / (m1 - maxShare*m0*delta)
+	}
+	b := m1 * a / (m0 * (1 + delta*a))
+	return math.Log1p(a)*float64(x) + math.Log1p(-b)*float64(y) - float64(n1)*math.Log1p(delta*a)
 }
 
 // check validates one look's counts against the running totals.
@@ -168,7 +268,13 @@ func (t *errorTest) check(candCalls, candErrors, baseCalls, baseErrors int64) er
 	if err := checkCounts(ErrBadLook, "candidate ", candCalls, candErrors, t.st.candCalls, "calls", "errors"); err != nil {
 		return err
 	}
-	return checkCounts(ErrBadLook, "baseline ", baseCalls, baseErrors, t.st.baseCalls, "calls", "errors")
+	if err := checkCounts(ErrBadLook, "baseline ", baseCalls, baseErrors, t.st.baseCalls, "calls", "errors"); err != nil {
+		return err
+	}
+	if candCalls+baseCalls < candCalls {
+		return config.Errorf(ErrBadLook, "baseline calls", baseCalls, "and candidate calls = %d overflow a count together", candCalls)
+	}
+	return nil
 }
 
 // checkCounts validates a count of samples and the events among them: one
@@ -199,8 +305,8 @@ func (t *errorTest) Failed() bool { return t.st.failedAt > 0 }
 
 // Verdict returns the test's conclusion:
 //
-//   - Fail once the e-value has reached 1/α at a look where both versions
-//     had MinCalls calls; it stays Fail.
+//   - Fail once both parts have reached 1/α, each at a look where both
+//     versions had MinCalls calls; it stays Fail.
 //   - Inconclusive when the last look was rejected, either version has
 //     fewer than MinCalls calls, or the step has fewer than MinStepCalls
 //     candidate calls; and, with a Tolerance, while the tolerance test has
@@ -210,14 +316,17 @@ func (t *errorTest) Failed() bool { return t.st.failedAt > 0 }
 //     are confidently below Tolerance times the baseline's).
 func (t *errorTest) Verdict() Verdict {
 	v := Verdict{Test: TestErrors, Evidence: t.evidence()}
+	ev := v.Evidence
 	figures := fmt.Sprintf("candidate %s (%d/%d) vs baseline %s (%d/%d)",
 		Percent(rate(t.st.candErrs, t.st.candCalls)), t.st.candErrs, t.st.candCalls,
 		Percent(rate(t.st.baseErrs, t.st.baseCalls)), t.st.baseErrs, t.st.baseCalls)
-	e := fmt.Sprintf("e-value %s, threshold %s (α = %s over the rollout)", Number(v.Evidence.Statistic), Number(v.Evidence.Threshold), Percent(t.alpha))
+	e := fmt.Sprintf("odds e-value %s, floor e-value %s, threshold %s (α = %s over the rollout)",
+		Number(ev.OddsStatistic), Number(ev.FloorStatistic), Number(ev.Threshold), Percent(t.alpha))
 	switch {
 	case t.st.failedAt > 0:
 		v.Outcome = Fail
-		v.Reason = fmt.Sprintf("errors: the candidate fails more often than the baseline: %s; %s, reached at look %d", figures, e, t.st.failedAt)
+		v.Reason = fmt.Sprintf("errors: the candidate fails more often than the baseline, beyond the floor of %s: %s; %s, both reached by look %d, evidence since look %d",
+			t.floorText(), figures, e, t.st.failedAt, ev.SinceLook)
 	case t.st.rejected != nil:
 		v.Reason = "errors: last look rejected: " + t.st.rejected.Error()
 	case t.st.candCalls == 0 || t.st.baseCalls == 0:
@@ -226,24 +335,44 @@ func (t *errorTest) Verdict() Verdict {
 		v.Reason = fmt.Sprintf("errors: too few samples: %d candidate and %d baseline calls, need %d each", t.st.candCalls, t.st.baseCalls, t.cfg.MinCalls)
 	case t.st.stepCalls < t.cfg.MinStepCalls:
 		v.Reason = fmt.Sprintf("errors: %d candidate calls in this step, need %d to pass; %s; %s", t.st.stepCalls, t.cfg.MinStepCalls, figures, e)
-	case t.pass.logLR != nil && t.st.passedAt == 0:
+	case t.pass.logR != nil && t.st.passedAt == 0:
 		v.Reason = fmt.Sprintf("errors: not yet confident that the candidate's error odds are below %s× the baseline's (e-value %s, threshold %s); %s",
-			Number(t.cfg.Tolerance), Number(v.Evidence.PassStatistic), Number(v.Evidence.PassThreshold), figures)
+			Number(t.cfg.Tolerance), Number(ev.PassStatistic), Number(ev.PassThreshold), figures)
 	default:
 		v.Outcome = Pass
 		v.Reason = fmt.Sprintf("errors: no evidence the candidate fails more than the baseline after %d candidate calls in this step: %s; %s", t.st.stepCalls, figures, e)
-		if t.pass.logLR != nil {
+		if t.pass.logR != nil {
 			v.Reason += fmt.Sprintf("; error odds below %s× the baseline's since look %d", Number(t.cfg.Tolerance), t.st.passedAt)
 		}
 	}
+	v.Reason += t.st.idleNote("candidate calls")
 	return v
 }
 
+// floorText describes the floor: "0.1 percentage point", "10 % of the
+// baseline's rate + 0.1 percentage point", or "none".
+func (t *errorTest) floorText() string {
+	delta, r := max(t.cfg.Floor, 0), t.cfg.RelativeFloor
+	pp := fmt.Sprintf("%s percentage point", Number(100*delta))
+	switch {
+	case r == 0 && delta == 0:
+		return "none"
+	case r == 0:
+		return pp
+	case delta == 0:
+		return Percent(r) + " of the baseline's rate"
+	}
+	return Percent(r) + " of the baseline's rate + " + pp
+}
+
 func (t *errorTest) evidence() *Evidence {
-	ev := t.st.evidence(errorsMethod, t.alpha, t.st.stepCalls)
+	ev := t.st.evidence(errorsMethod, t.alpha, t.st.stepCalls, t.restarts)
 	ev.Candidate = Sample{Samples: t.st.candCalls, Events: t.st.candErrs, Rate: rate(t.st.candErrs, t.st.candCalls)}
 	ev.Baseline = Sample{Samples: t.st.baseCalls, Events: t.st.baseErrs, Rate: rate(t.st.baseErrs, t.st.baseCalls)}
-	if t.pass.logLR != nil {
+	ev.OddsStatistic, ev.OddsAtLook = expCapped(t.st.odds.held(t.odds.logM)), t.st.odds.at
+	ev.FloorStatistic, ev.FloorAtLook = expCapped(t.st.floor.held(t.floor.logM)), t.st.floor.at
+	ev.Floor, ev.RelativeFloor = max(t.cfg.Floor, 0), t.cfg.RelativeFloor
+	if t.pass.logR != nil {
 		ev.Tolerance = t.cfg.Tolerance
 		ev.PassStatistic = expCapped(t.st.logPassE)
 		ev.PassThreshold = 1 / t.cfg.PassAlpha

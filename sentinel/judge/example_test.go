@@ -56,3 +56,29 @@ func ExampleJudge_pass() {
 	// pass - every test passes (errors)
 	// inconclusive
 }
+
+// A candidate whose median is the baseline's but 3 % of whose calls take
+// half a second more is rolled back by the tail test, which names the
+// quantile and the thresholds.
+func ExampleJudge_tail() {
+	j, err := judge.New(judge.Config{})
+	if err != nil {
+		panic(err)
+	}
+	bounds := []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1}
+	for look := 1; look <= 30 && !j.Failed(); look++ {
+		_ = j.Observe(judge.Look{
+			Candidate: judge.Figures{Calls: 100, Latency: judge.Buckets{Bounds: bounds, Counts: []uint64{10, 50, 30, 5, 2, 0, 3, 0}}},
+			Baseline:  judge.Figures{Calls: 900, Latency: judge.Buckets{Bounds: bounds, Counts: []uint64{90, 450, 270, 72, 18, 0, 0, 0}}},
+		})
+	}
+	v := j.Verdict()
+	ev := v.Evidence
+	tail := ev.Tail[1]
+	fmt.Println(v.Outcome, v.Test, ev.Part, "at look", ev.FailedAtLook)
+	fmt.Printf("%s of candidate calls above %g s vs %s of baseline calls above %g s\n",
+		judge.Percent(tail.CandidateRate), tail.CandidateThreshold, judge.Percent(tail.BaselineRate), tail.BaselineThreshold)
+	// Output:
+	// fail latency p99 at look 4
+	// 3.00% of candidate calls above 0.5 s vs 0% of baseline calls above 0.2 s
+}

@@ -7,7 +7,8 @@ type (
 )
 
 // NewErrorTest gives the external tests the judge's errors test alone.
-func NewErrorTest(alpha float64, cfg ErrorConfig) (*ErrorTest, error) {
+// An optional Restarts replaces the default ones.
+func NewErrorTest(alpha float64, cfg ErrorConfig, r ...Restarts) (*ErrorTest, error) {
 	if err := checkAlpha("alpha", alpha); err != nil {
 		return nil, err
 	}
@@ -15,11 +16,12 @@ func NewErrorTest(alpha float64, cfg ErrorConfig) (*ErrorTest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newErrorTest(alpha, cfg), nil
+	return newErrorTest(alpha, cfg, restartsOf(r)), nil
 }
 
 // NewLatencyTest gives the external tests the judge's latency test alone.
-func NewLatencyTest(alpha float64, cfg LatencyConfig) (*LatencyTest, error) {
+// An optional Restarts replaces the default ones.
+func NewLatencyTest(alpha float64, cfg LatencyConfig, r ...Restarts) (*LatencyTest, error) {
 	if err := checkAlpha("alpha", alpha); err != nil {
 		return nil, err
 	}
@@ -27,5 +29,18 @@ func NewLatencyTest(alpha float64, cfg LatencyConfig) (*LatencyTest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newLatencyTest(alpha, cfg), nil
+	return newLatencyTest(alpha, cfg, restartsOf(r)), nil
+}
+
+// restartsOf is the restarts given, with the defaults filled in.
+func restartsOf(r []Restarts) Restarts {
+	var given Restarts
+	if len(r) > 0 {
+		given = r[0]
+	}
+	filled, err := given.withDefaults()
+	if err != nil {
+		panic(err)
+	}
+	return filled
 }

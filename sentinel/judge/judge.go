@@ -29,6 +29,11 @@ type Config struct {
 	// Shares splits Alpha between the enabled tests, in proportion to
 	// their shares. Default errors 0.5, latency 0.4, shadow 0.1.
 	Shares Shares `json:"shares,omitzero"`
+	// Restarts spends part of each test's α on restarts, so that a
+	// regression that begins late is caught about as fast as one present
+	// from the start. Default: half of it, over the first 1,800
+	// informative looks.
+	Restarts Restarts `json:"restarts,omitzero"`
 	// Errors, Latency and Shadow tune each test.
 	Errors  ErrorConfig    `json:"errors,omitzero"`
 	Latency LatencyConfig  `json:"latency,omitzero"`
@@ -80,6 +85,9 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	var err error
+	if c.Restarts, err = c.Restarts.withDefaults(); err != nil {
+		return c, err
+	}
 	if c.Errors, err = c.Errors.withDefaults(); err != nil {
 		return c, config.Under(ErrBadConfig, "Errors", err)
 	}
@@ -164,12 +172,12 @@ func New(cfg Config) (*Judge, error) {
 		return nil, err
 	}
 	j := &Judge{cfg: cfg, budget: cfg.budget()}
-	j.errors = newErrorTest(j.budget.Errors, cfg.Errors)
+	j.errors = newErrorTest(j.budget.Errors, cfg.Errors, cfg.Restarts)
 	if !cfg.DisableLatency {
-		j.latency = newLatencyTest(j.budget.Latency, cfg.Latency)
+		j.latency = newLatencyTest(j.budget.Latency, cfg.Latency, cfg.Restarts)
 	}
 	if cfg.EnableShadow {
-		j.shadow = newRateTest(j.budget.Shadow, cfg.Shadow.rate())
+		j.shadow = newRateTest(j.budget.Shadow, cfg.Shadow.rate(), cfg.Restarts)
 	}
 	return j, nil
 }

@@ -29,7 +29,7 @@ func look(candErrors, baseErrors int64, cand, base judge.Buckets) judge.Look {
 var (
 	fastCand = hist(11, 56, 27, 6, 0)
 	fastBase = hist(100, 500, 250, 50, 0)
-	slowCand = hist(0, 10, 60, 30, 0)
+	slowCand = hist(0, 0, 10, 60, 30) // two buckets slower: the tolerance credits one
 )
 
 func TestNewJudgeValidatesConfig(t *testing.T) {
@@ -49,6 +49,24 @@ func TestNewJudgeValidatesConfig(t *testing.T) {
 		{judge.Config{Errors: judge.ErrorConfig{PassAlpha: 2}}, "ninelives: bad judge config: Errors.PassAlpha = 2"},
 		{judge.Config{Latency: judge.LatencyConfig{MinStepCalls: -1}}, "ninelives: bad judge config: Latency.MinStepCalls = -1"},
 		{judge.Config{Shadow: judge.MismatchConfig{Tolerance: 2}}, "ninelives: bad judge config: Shadow.Tolerance = 2"},
+		{judge.Config{Restarts: judge.Restarts{Start: 1.5}}, "ninelives: bad judge config: Restarts.Start = 1.5: want a share in (0, 1]; 1 turns restarts off"},
+		{judge.Config{Restarts: judge.Restarts{Start: math.NaN()}}, "Restarts.Start = NaN"},
+		{judge.Config{Restarts: judge.Restarts{Start: -0.5}}, "Restarts.Start = -0.5"},
+		{judge.Config{Restarts: judge.Restarts{Looks: -1}}, "Restarts.Looks = -1: want a number of looks in 1..1073741824"},
+		{judge.Config{Errors: judge.ErrorConfig{Floor: 1}}, "Errors.Floor = 1: want a difference of error rates below 1"},
+		{judge.Config{Errors: judge.ErrorConfig{Floor: math.NaN()}}, "Errors.Floor = NaN"},
+		{judge.Config{Errors: judge.ErrorConfig{RelativeFloor: -0.1}}, "Errors.RelativeFloor = -0.1: want a fraction of the baseline's rate in [0, 100] (0.1 = 10 %)"},
+		{judge.Config{Errors: judge.ErrorConfig{RelativeFloor: math.Inf(1)}}, "Errors.RelativeFloor = +Inf"},
+		{judge.Config{Latency: judge.LatencyConfig{AbsoluteTolerance: math.NaN()}}, "Latency.AbsoluteTolerance = NaN: want seconds up to 3600 (negative for none)"},
+		{judge.Config{Latency: judge.LatencyConfig{AbsoluteTolerance: math.Inf(1)}}, "Latency.AbsoluteTolerance = +Inf"},
+		{judge.Config{Latency: judge.LatencyConfig{Quantiles: []float64{0.95, 1.2}}}, "ninelives: bad judge config: Latency.Quantiles[1] = 1.2: want a quantile strictly between 0 and 1"},
+		{judge.Config{Latency: judge.LatencyConfig{Quantiles: []float64{math.NaN()}}}, "Latency.Quantiles[0] = NaN"},
+		{judge.Config{Latency: judge.LatencyConfig{Quantiles: []float64{0.9, 0.99, 0.9}}}, "Latency.Quantiles[2] = 0.9: repeats Quantiles[0]"},
+		{judge.Config{Latency: judge.LatencyConfig{Quantiles: make([]float64, 11)}}, "Latency.Quantiles = [0 0 0 0 0 0 0 0 0 0 0]: want at most 10 quantiles"},
+		{judge.Config{Latency: judge.LatencyConfig{TailWeight: 1.5}}, "Latency.TailWeight = 1.5: want a share in (0, 1]"},
+		{judge.Config{Latency: judge.LatencyConfig{TailWeight: math.NaN()}}, "Latency.TailWeight = NaN"},
+		{judge.Config{Latency: judge.LatencyConfig{BaselineHalfLife: -3}}, "Latency.BaselineHalfLife = -3: want a number of looks above 0"},
+		{judge.Config{Latency: judge.LatencyConfig{MinExceed: math.Inf(1)}}, "Latency.MinExceed = +Inf: want a number of calls above 0"},
 	} {
 		j, err := judge.New(c.cfg)
 		assert.ErrorContains(t, err, c.want)
@@ -65,6 +83,18 @@ func TestJudgeDefaultsAndBudget(t *testing.T) {
 	assert.Equal(t, int64(500), cfg.Errors.MinStepCalls)
 	assert.Equal(t, 0.05, cfg.Errors.PassAlpha)
 	assert.Equal(t, 0.01, cfg.Shadow.Tolerance)
+	assert.Equal(t, judge.Restarts{Start: 0.5, Looks: 1800}, cfg.Restarts)
+	assert.Equal(t, 0.001, cfg.Errors.Floor)
+	assert.Zero(t, cfg.Errors.RelativeFloor)
+	assert.Equal(t, 0.1, cfg.Latency.Tolerance)
+	assert.Equal(t, 0.001, cfg.Latency.AbsoluteTolerance)
+	assert.Equal(t, []float64{0.95, 0.99}, cfg.Latency.Quantiles)
+	assert.Equal(t, 0.5, cfg.Latency.TailWeight)
+	assert.Equal(t, 120.0, cfg.Latency.BaselineHalfLife)
+	assert.Equal(t, 10.0, cfg.Latency.MinExceed)
+	none := newJudge(t, judge.Config{Errors: judge.ErrorConfig{Floor: -0.3}, Latency: judge.LatencyConfig{AbsoluteTolerance: -2}}).Config()
+	assert.Equal(t, -1.0, none.Errors.Floor, "negative: none, kept as -1 so that the defaults stay filled")
+	assert.Equal(t, -1.0, none.Latency.AbsoluteTolerance)
 	b := j.Budget()
 	assert.InDelta(t, 0.01*5/9, b.Errors, 1e-15)
 	assert.InDelta(t, 0.01*4/9, b.Latency, 1e-15)
@@ -160,7 +190,7 @@ func TestJudgeIsInconclusiveUntilEveryTestCanPass(t *testing.T) {
 	v = j.Verdict()
 	assert.Equal(t, judge.Inconclusive, v.Outcome)
 	assert.Equal(t, judge.Pass, v.Tests[0].Outcome)
-	assert.Equal(t, "latency: no data: 0 candidate and 0 baseline samples", v.Reason)
+	assert.Equal(t, "latency: no data: 0 candidate and 0 baseline samples; no candidate latency samples in the last 6 looks", v.Reason)
 }
 
 func TestJudgeRejectsABadLookAsAWhole(t *testing.T) {
@@ -239,4 +269,35 @@ func TestOutcomeText(t *testing.T) {
 	assert.ErrorContains(t, err, "outcome = 7: want inconclusive, pass or fail")
 	assert.Equal(t, "Outcome(7)", judge.Outcome(7).String())
 	assert.Equal(t, judge.Inconclusive, judge.Verdict{}.Outcome, "the zero verdict holds")
+}
+
+// A test that stops getting candidate calls says so, and for how long.
+func TestJudgeSaysHowLongTheCandidateHasServedNothing(t *testing.T) {
+	j := newJudge(t, judge.Config{EnableShadow: true})
+	l := look(0, 4, fastCand, fastBase)
+	l.Shadow = judge.ShadowFigures{Comparisons: 100}
+	for range 6 {
+		require.NoError(t, j.Observe(l))
+	}
+	require.Equal(t, judge.Pass, j.Verdict().Outcome)
+	idle := judge.Look{Baseline: judge.Figures{Calls: 900, Errors: 4, Latency: fastBase}}
+	for range 3 {
+		require.NoError(t, j.Observe(idle))
+	}
+	v := j.Verdict()
+	for i, what := range []string{"candidate calls", "candidate latency samples", "comparisons"} {
+		assert.Equal(t, 3, v.Tests[i].Evidence.IdleLooks, v.Tests[i].Test)
+		assert.Contains(t, v.Tests[i].Reason, "; no "+what+" in the last 3 looks")
+	}
+	require.NoError(t, j.Observe(l))
+	for _, tv := range j.Verdict().Tests {
+		assert.Zero(t, tv.Evidence.IdleLooks)
+		assert.NotContains(t, tv.Reason, "in the last")
+	}
+	st := j.State()
+	require.NoError(t, j.Observe(idle))
+	b := newJudge(t, judge.Config{EnableShadow: true})
+	require.NoError(t, b.Restore(st))
+	require.NoError(t, b.Observe(idle))
+	assert.Equal(t, j.Verdict(), b.Verdict(), "the idle count is saved")
 }

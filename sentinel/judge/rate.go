@@ -81,7 +81,9 @@ type RateTest struct {
 	alpha, logThreshold float64
 	cfg                 RateConfig
 	logUp, logDown      []float64 // per component: log(p1/p0), log((1−p1)/(1−p0))
-	mix                 mixture
+	restarts            Restarts
+	mix                 detector
+	logL                []float64
 
 	st rateState
 }
@@ -101,12 +103,12 @@ func NewRateTest(alpha float64, cfg RateConfig) (*RateTest, error) {
 	if err != nil {
 		return nil, config.Under(ErrBadConfig, "RateConfig", err)
 	}
-	return newRateTest(alpha, cfg), nil
+	return newRateTest(alpha, cfg, noRestarts), nil
 }
 
-// newRateTest makes a rate test of a checked alpha and cfg.
-func newRateTest(alpha float64, cfg RateConfig) *RateTest {
-	t := &RateTest{alpha: alpha, logThreshold: -math.Log(alpha), cfg: cfg}
+// newRateTest makes a rate test of a checked alpha, cfg and restarts.
+func newRateTest(alpha float64, cfg RateConfig, r Restarts) *RateTest {
+	t := &RateTest{alpha: alpha, logThreshold: -math.Log(alpha), cfg: cfg, restarts: r}
 	p0 := cfg.Tolerance
 	for _, s := range rateSteps {
 		if p1 := p0 * s; p1 < 1 {
@@ -119,7 +121,9 @@ func newRateTest(alpha float64, cfg RateConfig) *RateTest {
 		t.logUp = append(t.logUp, math.Log(p1/p0))
 		t.logDown = append(t.logDown, math.Log1p(-p1)-math.Log1p(-p0))
 	}
-	t.mix = newMixture(len(t.logUp))
+	t.mix = newDetector(uniform(len(t.logUp)), r)
+	t.logL = make([]float64, len(t.logUp))
+	t.st.logE = t.mix.logM
 	return t
 }
 
@@ -134,14 +138,16 @@ func (t *RateTest) Observe(samples, events int64) error {
 	if err := t.st.take(t.check(samples, events)); err != nil {
 		return err
 	}
+	t.st.served(samples)
 	t.st.n += samples
 	t.st.m += events
 	t.st.stepN += samples
 	if samples > 0 {
-		for i := range t.mix.logLR {
-			t.mix.logLR[i] += float64(events)*t.logUp[i] + float64(samples-events)*t.logDown[i]
+		for i := range t.logL {
+			t.logL[i] = float64(events)*t.logUp[i] + float64(samples-events)*t.logDown[i]
 		}
-		t.st.logE = t.mix.logValue()
+		t.mix.observe(t.logL, t.st.looks)
+		t.st.logE, t.st.since = t.mix.logM, t.mix.sinceLook()
 	}
 	t.st.reach(t.st.n >= t.cfg.MinSamples, t.logThreshold)
 	return nil
@@ -171,7 +177,7 @@ func (t *RateTest) Verdict() Verdict {
 	switch {
 	case t.st.failedAt > 0:
 		v.Outcome = Fail
-		v.Reason = fmt.Sprintf("shadow: the candidate's responses differ too often: %s; %s, reached at look %d", figures, e, t.st.failedAt)
+		v.Reason = fmt.Sprintf("shadow: the candidate's responses differ too often: %s; %s, reached at look %d, evidence since look %d", figures, e, t.st.failedAt, ev.SinceLook)
 	case t.st.rejected != nil:
 		v.Reason = "shadow: last look rejected: " + t.st.rejected.Error()
 	case t.st.n == 0:
@@ -184,11 +190,12 @@ func (t *RateTest) Verdict() Verdict {
 		v.Outcome = Pass
 		v.Reason = fmt.Sprintf("shadow: no evidence of mismatches above the tolerance after %d comparisons in this step: %s; %s", t.st.stepN, figures, e)
 	}
+	v.Reason += t.st.idleNote("comparisons")
 	return v
 }
 
 func (t *RateTest) evidence() *Evidence {
-	ev := t.st.evidence(rateMethod, t.alpha, t.st.stepN)
+	ev := t.st.evidence(rateMethod, t.alpha, t.st.stepN, t.restarts)
 	ev.Candidate = Sample{Samples: t.st.n, Events: t.st.m, Rate: rate(t.st.m, t.st.n)}
 	ev.Tolerance = t.cfg.Tolerance
 	return ev

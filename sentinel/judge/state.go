@@ -1,24 +1,27 @@
 package judge
 
 import (
-	"fmt"
-	"math"
-	"reflect"
 	"slices"
-
-	"github.com/ninelives-go/ninelives/internal/config"
 )
 
+// StateFormat is the format of the States this judge saves: 2 since the
+// tests run as e-detectors with restarts, with the errors floor and the
+// tail test. A state of another format is rejected by Restore.
+const StateFormat = 2
+
 // State is a Judge's statistics: each enabled test's counts and the log
-// values of its e-processes, and the configuration they were gathered
-// under. A Judge restored from it carries the rollout on with the same
-// evidence, so α is spent once over the whole rollout however many judges
-// take turns. It encodes to JSON.
+// values of its detectors, and the configuration they were gathered under.
+// A Judge restored from it carries the rollout on with the same evidence,
+// so α is spent once over the whole rollout however many judges take
+// turns. It encodes to JSON.
 type State struct {
+	// Format is StateFormat. A state without one was saved by an earlier
+	// judge (before the restarts, the floor and the tail test) and cannot
+	// carry on under this one's tests: Restore rejects it.
+	Format int `json:"format"`
 	// Config is the judge's configuration with the defaults filled in; it
 	// must match the restoring judge's in every setting of the enabled
-	// tests. A state without one (from before it was kept) is checked by
-	// its budget and the shape of its statistics only.
+	// tests.
 	Config *Config `json:"config,omitempty"`
 	// Budget is the α of each test; it must match the restoring judge's.
 	Budget  Budget        `json:"budget"`
@@ -27,44 +30,90 @@ type State struct {
 	Shadow  *RateState    `json:"shadow,omitempty"`
 }
 
+// progressStats is what every test saves of its progress.
+type progressStats struct {
+	Looks     int     `json:"looks"`
+	LogE      float64 `json:"logE"`
+	FailedAt  int     `json:"failedAt,omitempty"`
+	FailE     float64 `json:"failE,omitempty"`
+	FailSince int     `json:"failSince,omitempty"`
+	Idle      int     `json:"idle,omitempty"`
+}
+
+// detectorStats is a detector's state: the log of each alternative's
+// value, the look each one's evidence runs since, and how many informative
+// looks (restarts) it has taken.
+type detectorStats struct {
+	LogR     []float64 `json:"logR"`
+	Since    []int     `json:"since"`
+	Restarts int       `json:"restarts"`
+}
+
 // errorStats is the errors test's statistics.
 type errorStats struct {
-	Looks      int   `json:"looks"`
+	progressStats
 	CandCalls  int64 `json:"candCalls"`
 	CandErrors int64 `json:"candErrors"`
 	BaseCalls  int64 `json:"baseCalls"`
 	BaseErrors int64 `json:"baseErrors"`
 	StepCalls  int64 `json:"stepCalls"`
-	// LogE and LogPassE are the logs of the harm and tolerance e-values;
-	// Harm and Pass the logs of their components' likelihood ratios.
-	LogE     float64   `json:"logE"`
+	// Odds and Floor are the two parts' detectors; OddsAt/FloorAt the
+	// looks at which each reached the threshold, OddsE/FloorE their log
+	// e-values then.
+	Odds    detectorStats `json:"odds"`
+	Floor   detectorStats `json:"floor"`
+	OddsAt  int           `json:"oddsAt,omitempty"`
+	OddsE   float64       `json:"oddsE,omitempty"`
+	FloorAt int           `json:"floorAt,omitempty"`
+	FloorE  float64       `json:"floorE,omitempty"`
+	// LogPassE and Pass are the tolerance test's log e-value and the logs
+	// of its components' likelihood ratios.
 	LogPassE float64   `json:"logPassE"`
-	Harm     []float64 `json:"harm"`
 	Pass     []float64 `json:"pass,omitempty"`
-	FailedAt int       `json:"failedAt,omitempty"`
-	FailE    float64   `json:"failE,omitempty"`
 	PassedAt int       `json:"passedAt,omitempty"`
 }
 
 // latencyStats is the latency test's statistics.
 type latencyStats struct {
-	Looks     int       `json:"looks"`
+	progressStats
 	BoundsSet bool      `json:"boundsSet"`
 	Bounds    []float64 `json:"bounds,omitempty"`
-	// Cand and Base are the cumulative bucket counts.
-	Cand     []uint64  `json:"cand,omitempty"`
-	Base     []uint64  `json:"base,omitempty"`
-	CandN    int64     `json:"candN"`
-	BaseN    int64     `json:"baseN"`
-	StepN    int64     `json:"stepN"`
-	LogE     float64   `json:"logE"`
-	Mix      []float64 `json:"mix"`
-	FailedAt int       `json:"failedAt,omitempty"`
-	FailE    float64   `json:"failE,omitempty"`
+	// Cand and Base are the cumulative bucket counts, CandN and BaseN
+	// their totals.
+	Cand  []uint64 `json:"cand,omitempty"`
+	Base  []uint64 `json:"base,omitempty"`
+	CandN int64    `json:"candN"`
+	BaseN int64    `json:"baseN"`
+	// StepN counts the candidate's samples in the current step.
+	StepN int64 `json:"stepN"`
+	// Detector is the detector of the centre's and the tails'
+	// alternatives.
+	Detector detectorStats `json:"detector"`
+	// Part is the part that carried the statistic when the test failed.
+	Part string `json:"part,omitempty"`
+	// Ref is the decayed baseline histogram the tail thresholds come
+	// from, RefN its total.
+	Ref   []float64   `json:"ref,omitempty"`
+	RefN  float64     `json:"refN,omitempty"`
+	Tails []tailStats `json:"tails,omitempty"`
+}
+
+// tailStats is one watched quantile's statistics: its thresholds at the
+// last tested look (−1: none yet), the looks it was tested in, and the
+// calls above the thresholds over them.
+type tailStats struct {
+	K         int   `json:"k"`
+	M         int   `json:"m"`
+	Looks     int   `json:"looks"`
+	CandAbove int64 `json:"candAbove"`
+	BaseAbove int64 `json:"baseAbove"`
+	CandCalls int64 `json:"candCalls"`
+	BaseCalls int64 `json:"baseCalls"`
 }
 
 // RateState is a RateTest's statistics, as State and NewRateTest's users
-// (blue/green's gates) save them.
+// (blue/green's gates) save them. A state without Since (saved before the
+// restarts) restores a test without restarts as it was.
 type RateState struct {
 	Looks       int       `json:"looks"`
 	Comparisons int64     `json:"comparisons"`
@@ -72,15 +121,19 @@ type RateState struct {
 	StepN       int64     `json:"stepN"`
 	LogE        float64   `json:"logE"`
 	Mix         []float64 `json:"mix"`
+	Since       []int     `json:"since,omitempty"`
+	Restarts    int       `json:"restarts,omitempty"`
 	FailedAt    int       `json:"failedAt,omitempty"`
 	FailE       float64   `json:"failE,omitempty"`
+	FailSince   int       `json:"failSince,omitempty"`
+	Idle        int       `json:"idle,omitempty"`
 }
 
 // State returns the judge's statistics. A rejected last look is not part
 // of it.
 func (j *Judge) State() State {
 	cfg := j.cfg
-	st := State{Config: &cfg, Budget: j.budget, Errors: j.errors.state()}
+	st := State{Format: StateFormat, Config: &cfg, Budget: j.budget, Errors: j.errors.state()}
 	if l := j.latency; l != nil {
 		ls := l.state()
 		st.Latency = &ls
@@ -92,34 +145,50 @@ func (j *Judge) State() State {
 	return st
 }
 
+func (p progress) state() progressStats {
+	return progressStats{Looks: p.looks, LogE: p.logE, FailedAt: p.failedAt, FailE: p.failE, FailSince: p.failSince, Idle: p.idle}
+}
+
+func (d *detector) state() detectorStats {
+	return detectorStats{LogR: slices.Clone(d.logR), Since: slices.Clone(d.since), Restarts: d.n}
+}
+
 func (t *errorTest) state() errorStats {
-	return errorStats{
-		Looks: t.st.looks, CandCalls: t.st.candCalls, CandErrors: t.st.candErrs,
-		BaseCalls: t.st.baseCalls, BaseErrors: t.st.baseErrs, StepCalls: t.st.stepCalls,
-		LogE: t.st.logE, LogPassE: t.st.logPassE,
-		Harm: slices.Clone(t.harm.logLR), Pass: slices.Clone(t.pass.logLR),
-		FailedAt: t.st.failedAt, FailE: t.st.failE, PassedAt: t.st.passedAt,
+	es := errorStats{
+		progressStats: t.st.progress.state(),
+		CandCalls:     t.st.candCalls, CandErrors: t.st.candErrs, BaseCalls: t.st.baseCalls, BaseErrors: t.st.baseErrs, StepCalls: t.st.stepCalls,
+		Odds: t.odds.state(), Floor: t.floor.state(),
+		OddsAt: t.st.odds.at, OddsE: t.st.odds.logE, FloorAt: t.st.floor.at, FloorE: t.st.floor.logE,
+		LogPassE: t.st.logPassE, PassedAt: t.st.passedAt,
 	}
+	if t.pass.logR != nil {
+		es.Pass = slices.Clone(t.pass.logR)
+	}
+	return es
 }
 
 func (t *latencyTest) state() latencyStats {
 	ls := latencyStats{
-		Looks: t.st.looks, BoundsSet: t.st.boundsSet, Bounds: slices.Clone(t.st.bounds),
-		Cand: slices.Clone(t.st.cand), Base: slices.Clone(t.st.base),
-		CandN: t.st.candN, BaseN: t.st.baseN, StepN: t.st.stepN,
-		LogE: t.st.logE, Mix: slices.Clone(t.mix.logLR), FailedAt: t.st.failedAt, FailE: t.st.failE,
+		progressStats: t.st.progress.state(), BoundsSet: t.st.boundsSet,
+		CandN: t.st.candN, BaseN: t.st.baseN, StepN: t.st.stepN, Detector: t.det.state(), Part: t.st.part,
 	}
-	if !t.st.boundsSet {
-		ls.Bounds, ls.Cand, ls.Base = nil, nil, nil
+	if t.st.boundsSet {
+		ls.Bounds, ls.Cand, ls.Base = slices.Clone(t.st.bounds), slices.Clone(t.st.cand), slices.Clone(t.st.base)
+		ls.Ref, ls.RefN = slices.Clone(t.st.ref), t.st.refN
+	}
+	for _, ts := range t.st.tails {
+		ls.Tails = append(ls.Tails, tailStats{K: ts.k, M: ts.m, Looks: ts.looks, CandAbove: ts.x, BaseAbove: ts.y, CandCalls: ts.n1, BaseCalls: ts.n0})
 	}
 	return ls
 }
 
 // State returns the test's statistics.
 func (t *RateTest) State() RateState {
+	d := t.mix.state()
 	return RateState{
 		Looks: t.st.looks, Comparisons: t.st.n, Mismatches: t.st.m, StepN: t.st.stepN,
-		LogE: t.st.logE, Mix: slices.Clone(t.mix.logLR), FailedAt: t.st.failedAt, FailE: t.st.failE,
+		LogE: t.st.logE, Mix: d.LogR, Since: d.Since, Restarts: d.Restarts,
+		FailedAt: t.st.failedAt, FailE: t.st.failE, FailSince: t.st.failSince, Idle: t.st.idle,
 	}
 }
 
@@ -127,20 +196,40 @@ func (t *RateTest) State() RateState {
 // configuration, once they check out; it changes nothing otherwise. The
 // error wraps ErrBadState and names the field.
 func (t *RateTest) Restore(rs RateState) error {
-	if err := checkRateState(rs, len(t.mix.logLR)); err != nil {
+	ds := rs.detector()
+	if err := checkRateState(rs, ds, &t.mix); err != nil {
 		return err
 	}
-	t.st = rateState{progress: saved(rs.Looks, rs.FailedAt, rs.LogE, rs.FailE), n: rs.Comparisons, m: rs.Mismatches, stepN: rs.StepN}
-	copy(t.mix.logLR, rs.Mix)
+	t.st = rateState{progress: rs.progress().progress(), n: rs.Comparisons, m: rs.Mismatches, stepN: rs.StepN}
+	t.mix.restore(ds)
+	t.st.since = t.mix.sinceLook()
 	return nil
 }
 
+// detector is the saved detector of the test; a state without Since (saved
+// before the restarts) has its evidence since the start.
+func (rs RateState) detector() detectorStats {
+	ds := detectorStats{LogR: rs.Mix, Since: rs.Since, Restarts: rs.Restarts}
+	if ds.Since == nil {
+		ds.Since = ones(len(rs.Mix))
+	}
+	return ds
+}
+
+// progress is the test's saved progress.
+func (rs RateState) progress() progressStats {
+	return progressStats{Looks: rs.Looks, LogE: rs.LogE, FailedAt: rs.FailedAt, FailE: rs.FailE, FailSince: rs.FailSince, Idle: rs.Idle}
+}
+
+// ones returns k ones: evidence since the start, for each alternative.
+func ones(k int) []int { return slices.Repeat([]int{1}, k) }
+
 // Restore replaces the judge's statistics with st, which must come from a
 // judge with the same configuration. A state that does not fit (another
-// configuration or budget, a test enabled in one and not the other, counts
-// that do not add up, a value that is not finite) is rejected with an
-// error that wraps ErrBadState and names the field, and the judge is left
-// as it was.
+// format, configuration or budget, a test enabled in one and not the
+// other, counts that do not add up, a value that is not finite) is
+// rejected with an error that wraps ErrBadState and names the field, and
+// the judge is left as it was.
 func (j *Judge) Restore(st State) error {
 	if err := j.checkState(st); err != nil {
 		return err
@@ -156,214 +245,46 @@ func (j *Judge) Restore(st State) error {
 	return nil
 }
 
-// checkState checks st against the judge's configuration and tests.
-func (j *Judge) checkState(st State) error {
-	if st.Config != nil {
-		cfg, err := st.Config.withDefaults()
-		if err != nil {
-			return config.Under(ErrBadState, "Config", err)
-		}
-		if field, saved, mine := configDiff(cfg, j.cfg); field != "" {
-			return config.Errorf(ErrBadState, "Config."+field, saved, "this judge's is %v: the judge is configured differently", mine)
-		}
-	}
-	if st.Budget != j.budget {
-		return config.Errorf(ErrBadState, "Budget", fmt.Sprintf("%+v", st.Budget), "this judge's is %+v: the judge is configured differently", j.budget)
-	}
-	if err := checkErrorsState(st.Errors, j.errors); err != nil {
-		return config.Under(ErrBadState, "Errors", err)
-	}
-	if (st.Latency != nil) != (j.latency != nil) {
-		return config.Errorf(ErrBadState, "Latency", nil, "present = %v, the judge's latency test enabled = %v", st.Latency != nil, j.latency != nil)
-	}
-	if st.Latency != nil {
-		if err := checkLatencyState(*st.Latency); err != nil {
-			return config.Under(ErrBadState, "Latency", err)
-		}
-	}
-	if (st.Shadow != nil) != (j.shadow != nil) {
-		return config.Errorf(ErrBadState, "Shadow", nil, "present = %v, the judge's shadow test enabled = %v", st.Shadow != nil, j.shadow != nil)
-	}
-	if st.Shadow != nil {
-		return config.Under(ErrBadState, "Shadow", checkRateState(*st.Shadow, len(j.shadow.mix.logLR)))
-	}
-	return nil
+// progress is the progress a saved test had made.
+func (p progressStats) progress() progress {
+	return progress{looks: p.Looks, failedAt: p.FailedAt, logE: p.LogE, failE: p.FailE, failSince: p.FailSince, idle: p.Idle}
+}
+
+func (d *detector) restore(ds detectorStats) {
+	copy(d.logR, ds.LogR)
+	copy(d.since, ds.Since)
+	d.n = ds.Restarts
+	d.total()
 }
 
 func (t *errorTest) restore(es errorStats) {
 	t.st = errorState{
-		progress: saved(es.Looks, es.FailedAt, es.LogE, es.FailE), candCalls: es.CandCalls, candErrs: es.CandErrors,
-		baseCalls: es.BaseCalls, baseErrs: es.BaseErrors, stepCalls: es.StepCalls, logPassE: es.LogPassE, passedAt: es.PassedAt,
+		progress:  es.progressStats.progress(),
+		candCalls: es.CandCalls, candErrs: es.CandErrors, baseCalls: es.BaseCalls, baseErrs: es.BaseErrors, stepCalls: es.StepCalls,
+		odds: crossing{at: es.OddsAt, logE: es.OddsE}, floor: crossing{at: es.FloorAt, logE: es.FloorE},
+		logPassE: es.LogPassE, passedAt: es.PassedAt,
 	}
-	copy(t.harm.logLR, es.Harm)
-	copy(t.pass.logLR, es.Pass)
+	t.odds.restore(es.Odds)
+	t.floor.restore(es.Floor)
+	if t.pass.logR != nil {
+		t.pass.restore(detectorStats{LogR: es.Pass, Since: ones(len(es.Pass))})
+	}
+	t.st.since = max(t.odds.sinceLook(), t.floor.sinceLook())
 }
 
 func (t *latencyTest) restore(ls latencyStats) {
 	t.st = latencyState{
-		progress: saved(ls.Looks, ls.FailedAt, ls.LogE, ls.FailE), boundsSet: ls.BoundsSet,
+		progress: ls.progressStats.progress(), boundsSet: ls.BoundsSet,
 		bounds: slices.Clone(ls.Bounds), cand: slices.Clone(ls.Cand), base: slices.Clone(ls.Base),
-		candN: ls.CandN, baseN: ls.BaseN, stepN: ls.StepN,
+		candN: ls.CandN, baseN: ls.BaseN, stepN: ls.StepN, part: ls.Part,
+		ref: slices.Clone(ls.Ref), refN: ls.RefN, tails: make([]tailState, len(ls.Tails)),
 	}
-	copy(t.mix.logLR, ls.Mix)
-	t.sizeScratch()
-}
-
-// saved is the progress a saved test had made.
-func saved(looks, failedAt int, logE, failE float64) progress {
-	return progress{looks: looks, failedAt: failedAt, logE: logE, failE: failE}
-}
-
-// configDiff names the first setting in which two defaults-filled judge
-// configurations differ, with both values, or returns "". The settings of
-// a test that both leave disabled do not count.
-func configDiff(saved, mine Config) (field string, a, b any) {
-	if saved.DisableLatency && mine.DisableLatency {
-		saved.Latency, mine.Latency = LatencyConfig{}, LatencyConfig{}
-		saved.Shares.Latency, mine.Shares.Latency = 0, 0
+	for i, ts := range ls.Tails {
+		t.st.tails[i] = tailState{k: ts.K, m: ts.M, looks: ts.Looks, x: ts.CandAbove, y: ts.BaseAbove, n1: ts.CandCalls, n0: ts.BaseCalls}
 	}
-	if !saved.EnableShadow && !mine.EnableShadow {
-		saved.Shadow, mine.Shadow = MismatchConfig{}, MismatchConfig{}
-		saved.Shares.Shadow, mine.Shares.Shadow = 0, 0
+	t.det.restore(ls.Detector)
+	t.st.since = t.det.sinceLook()
+	if ls.BoundsSet {
+		t.sizeScratch()
 	}
-	return fieldDiff("", reflect.ValueOf(saved), reflect.ValueOf(mine))
-}
-
-func fieldDiff(path string, a, b reflect.Value) (field string, av, bv any) {
-	if a.Kind() != reflect.Struct {
-		if a.Interface() != b.Interface() {
-			return path, a.Interface(), b.Interface()
-		}
-		return "", nil, nil
-	}
-	for i := range a.NumField() {
-		name := a.Type().Field(i).Name
-		if path != "" {
-			name = path + "." + name
-		}
-		if f, x, y := fieldDiff(name, a.Field(i), b.Field(i)); f != "" {
-			return f, x, y
-		}
-	}
-	return "", nil, nil
-}
-
-func finiteAll(field string, vs ...float64) error {
-	for i, v := range vs {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			if len(vs) == 1 {
-				return config.Errorf(ErrBadState, field, v, "want a finite number")
-			}
-			return config.Errorf(ErrBadState, fmt.Sprintf("%s[%d]", field, i), v, "want a finite number")
-		}
-	}
-	return nil
-}
-
-// named is a list of saved values and its field's name.
-type named struct {
-	name string
-	vs   []float64
-}
-
-// checkFinite checks lists of values, in order.
-func checkFinite(lists ...named) error {
-	for _, l := range lists {
-		if err := finiteAll(l.name, l.vs...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func checkLooks(looks int, at map[string]int) error {
-	if looks < 0 {
-		return config.Errorf(ErrBadState, "Looks", looks, "want ≥ 0")
-	}
-	for _, name := range []string{"FailedAt", "PassedAt"} {
-		if v, ok := at[name]; ok && (v < 0 || v > looks) {
-			return config.Errorf(ErrBadState, name, v, "want 0..Looks (%d)", looks)
-		}
-	}
-	return nil
-}
-
-func checkErrorsState(s errorStats, t *errorTest) error {
-	if err := checkLooks(s.Looks, map[string]int{"FailedAt": s.FailedAt, "PassedAt": s.PassedAt}); err != nil {
-		return err
-	}
-	if err := checkCounts(ErrBadState, "", s.CandCalls, s.CandErrors, 0, "CandCalls", "CandErrors"); err != nil {
-		return err
-	}
-	if err := checkCounts(ErrBadState, "", s.BaseCalls, s.BaseErrors, 0, "BaseCalls", "BaseErrors"); err != nil {
-		return err
-	}
-	switch {
-	case s.StepCalls < 0 || s.StepCalls > s.CandCalls:
-		return config.Errorf(ErrBadState, "StepCalls", s.StepCalls, "want 0..CandCalls (%d)", s.CandCalls)
-	case len(s.Harm) != len(t.harm.logLR):
-		return config.Errorf(ErrBadState, "Harm", nil, "%d components, the test mixes %d", len(s.Harm), len(t.harm.logLR))
-	case len(s.Pass) != len(t.pass.logLR):
-		return config.Errorf(ErrBadState, "Pass", nil, "%d components, the test mixes %d (is the tolerance the same?)", len(s.Pass), len(t.pass.logLR))
-	}
-	return checkFinite(named{"LogE", []float64{s.LogE}}, named{"LogPassE", []float64{s.LogPassE}}, named{"FailE", []float64{s.FailE}}, named{"Harm", s.Harm}, named{"Pass", s.Pass})
-}
-
-func checkLatencyState(s latencyStats) error {
-	if err := checkLooks(s.Looks, map[string]int{"FailedAt": s.FailedAt}); err != nil {
-		return err
-	}
-	if len(s.Mix) != len(latencyTilts) {
-		return config.Errorf(ErrBadState, "Mix", nil, "%d components, the test mixes %d", len(s.Mix), len(latencyTilts))
-	}
-	if err := checkFinite(named{"Mix", s.Mix}, named{"LogE", []float64{s.LogE}}, named{"FailE", []float64{s.FailE}}); err != nil {
-		return err
-	}
-	if s.CandN < 0 || s.BaseN < 0 || s.StepN < 0 || s.StepN > s.CandN {
-		return config.Errorf(ErrBadState, "CandN, BaseN, StepN", fmt.Sprintf("%d, %d, %d", s.CandN, s.BaseN, s.StepN), "want counts ≥ 0 and StepN ≤ CandN")
-	}
-	if !s.BoundsSet {
-		if len(s.Bounds)+len(s.Cand)+len(s.Base) > 0 || s.CandN+s.BaseN > 0 {
-			return config.Errorf(ErrBadState, "BoundsSet", false, "with %d bounds and %d+%d samples", len(s.Bounds), s.CandN, s.BaseN)
-		}
-		return nil
-	}
-	return checkLatencyCounts(s)
-}
-
-// checkLatencyCounts checks the cumulative buckets of a latency state.
-func checkLatencyCounts(s latencyStats) error {
-	cand, base := Buckets{Bounds: s.Bounds, Counts: s.Cand}, Buckets{Bounds: s.Bounds, Counts: s.Base}
-	if err := cand.Validate("Cand"); err != nil {
-		return config.Under(ErrBadState, "", err)
-	}
-	if len(s.Cand) != len(s.Bounds)+1 || len(s.Base) != len(s.Bounds)+1 {
-		return config.Errorf(ErrBadState, "Cand", nil, "Cand and Base have %d and %d counts for %d bounds, want %d", len(s.Cand), len(s.Base), len(s.Bounds), len(s.Bounds)+1)
-	}
-	if err := base.Validate("Base"); err != nil {
-		return config.Under(ErrBadState, "", err)
-	}
-	if n := cand.total(); n != uint64(s.CandN) {
-		return config.Errorf(ErrBadState, "Cand", nil, "holds %d samples, CandN = %d", n, s.CandN)
-	}
-	if n := base.total(); n != uint64(s.BaseN) {
-		return config.Errorf(ErrBadState, "Base", nil, "holds %d samples, BaseN = %d", n, s.BaseN)
-	}
-	return nil
-}
-
-func checkRateState(s RateState, components int) error {
-	if err := checkLooks(s.Looks, map[string]int{"FailedAt": s.FailedAt}); err != nil {
-		return err
-	}
-	if err := checkCounts(ErrBadState, "", s.Comparisons, s.Mismatches, 0, "Comparisons", "Mismatches"); err != nil {
-		return err
-	}
-	switch {
-	case s.StepN < 0 || s.StepN > s.Comparisons:
-		return config.Errorf(ErrBadState, "StepN", s.StepN, "want 0..Comparisons (%d)", s.Comparisons)
-	case len(s.Mix) != components:
-		return config.Errorf(ErrBadState, "Mix", nil, "%d components, the test mixes %d (is the tolerance the same?)", len(s.Mix), components)
-	}
-	return checkFinite(named{"Mix", s.Mix}, named{"LogE", []float64{s.LogE}}, named{"FailE", []float64{s.FailE}})
 }

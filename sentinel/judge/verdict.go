@@ -84,9 +84,10 @@ type Verdict struct {
 type Evidence struct {
 	// Method names the statistical method (see the package documentation).
 	Method string `json:"method"`
-	// Statistic is the mixture likelihood ratio (an e-value) against the
-	// hypothesis that the candidate is no worse; the test fails when it
-	// reaches Threshold. Capped at 1e300 for JSON.
+	// Statistic is the test's e-value against the hypothesis that the
+	// candidate is within the tolerance (the errors test: the smaller of
+	// its two parts'); the test fails when it reaches Threshold. Once
+	// failed, the value at the failing look. Capped at 1e300 for JSON.
 	Statistic float64 `json:"statistic"`
 	// Threshold is 1/Alpha (Ville's inequality).
 	Threshold float64 `json:"threshold"`
@@ -98,20 +99,49 @@ type Evidence struct {
 	// FailedAtLook is the look at which Statistic first reached Threshold
 	// (0 while it has not).
 	FailedAtLook int `json:"failedAtLook,omitempty"`
+	// SinceLook is the look whose restart carries the largest part of
+	// Statistic (1: the evidence runs from the rollout's start): "evidence
+	// since look 152". RestartStart and RestartLooks are the Restarts in
+	// force (ω and N).
+	SinceLook int `json:"sinceLook,omitempty"`
+	// IdleLooks counts the latest looks without a candidate sample (calls,
+	// or comparisons for shadow): 0 when the last look had some, Looks
+	// when none has. A test that has gone idle judges nothing new.
+	IdleLooks    int     `json:"idleLooks,omitempty"`
+	RestartStart float64 `json:"restartStart,omitempty"`
+	RestartLooks int     `json:"restartLooks,omitempty"`
 	// Candidate and Baseline are the cumulative figures of the rollout.
 	Candidate Sample `json:"candidate"`
 	Baseline  Sample `json:"baseline"`
 	// StepSamples counts the candidate's samples since the current step
 	// began (BeginStep).
 	StepSamples int64 `json:"stepSamples"`
-	// Tolerance is the error-odds ratio (errors) or the mismatch rate
-	// (shadow) the test compares against; 0 when not used.
-	Tolerance float64 `json:"tolerance,omitempty"`
+	// Tolerance is the error-odds ratio of the errors test's optional
+	// pass test, the mismatch rate (shadow), or the relative latency
+	// tolerance (latency; AbsoluteTolerance is the absolute one, in
+	// seconds); 0 when not used.
+	Tolerance         float64 `json:"tolerance,omitempty"`
+	AbsoluteTolerance float64 `json:"absoluteTolerance,omitempty"`
 	// PassStatistic and PassThreshold belong to the errors test's optional
 	// non-inferiority test: the e-value against "the candidate's error odds
 	// are at least Tolerance times the baseline's", and 1/PassAlpha.
 	PassStatistic float64 `json:"passStatistic,omitempty"`
 	PassThreshold float64 `json:"passThreshold,omitempty"`
+	// The errors test's two parts: the e-value of the odds part (error
+	// odds above the baseline's) and of the floor part (error rate above
+	// (1+RelativeFloor)·baseline + Floor), each at the look it reached
+	// Threshold (OddsAtLook, FloorAtLook; 0 while it has not) or now.
+	OddsStatistic  float64 `json:"oddsStatistic,omitempty"`
+	OddsAtLook     int     `json:"oddsAtLook,omitempty"`
+	FloorStatistic float64 `json:"floorStatistic,omitempty"`
+	FloorAtLook    int     `json:"floorAtLook,omitempty"`
+	Floor          float64 `json:"floor,omitempty"`
+	RelativeFloor  float64 `json:"relativeFloor,omitempty"`
+	// Part names the latency test's part that carries most of Statistic
+	// (at the failing look, once failed): "centre", or a tail ("p99").
+	Part string `json:"part,omitempty"`
+	// Tail holds the latency test's tail evidence, one per quantile.
+	Tail []TailEvidence `json:"tail,omitempty"`
 	// ProbSlower is the latency effect size over the whole rollout:
 	// P(candidate slower than baseline) + ½·P(same bucket), i.e. U/(n₁n₀)
 	// of the Mann-Whitney test; 0.5 means no difference.

@@ -72,9 +72,12 @@ func TestLatencyToleranceOnTheGrid(t *testing.T) {
 		}
 		return j.Failed()
 	}
-	assert.False(t, run(judge.LatencyConfig{}, 1.05), "5 % slower is within the default 10 % tolerance, even over 20,000 calls")
+	relative := judge.LatencyConfig{AbsoluteTolerance: -1} // 10 % alone
+	assert.False(t, run(relative, 1.05), "5 % slower is within the 10 % tolerance, even over 20,000 calls")
 	assert.True(t, run(judge.LatencyConfig{Strict: true}, 1.05), "a strict test finds the 5 %")
-	assert.True(t, run(judge.LatencyConfig{}, 1.3), "30 % slower fails")
+	assert.True(t, run(relative, 1.3), "30 % slower fails")
+	assert.False(t, run(judge.LatencyConfig{}, 1.3), "at 2 ms, 30 % is 0.6 ms: within the default 1 ms")
+	assert.True(t, run(judge.LatencyConfig{}, 1.8), "80 % slower, 1.6 ms, fails")
 	assert.False(t, run(judge.LatencyConfig{}, 1), "the same latency does not fail")
 	_, err := judge.New(judge.Config{Latency: judge.LatencyConfig{Tolerance: -0.1}})
 	assert.ErrorContains(t, err, "Latency.Tolerance = -0.1")

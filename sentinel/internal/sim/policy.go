@@ -36,6 +36,16 @@ func (p *JudgePolicy) Observe(t Tick) bool {
 	return p.Judge.Failed()
 }
 
+// Why names the failing test, and for latency its part: "errors",
+// "latency p99", "latency centre".
+func (p *JudgePolicy) Why() string {
+	v := p.Judge.Verdict()
+	if v.Evidence != nil && v.Evidence.Part != "" {
+		return v.Test + " " + v.Evidence.Part
+	}
+	return v.Test
+}
+
 // FixedThreshold is a Flagger-style rule: every Interval seconds it checks
 // the candidate's figures over the last Interval seconds; a check fails
 // when the error rate is above MaxErrorRate, or (when MaxP99 > 0) the 99th
@@ -91,8 +101,10 @@ func (f *FixedThreshold) Observe(t Tick) bool {
 			f.hist[i] += n
 		}
 	}
-	f.seconds++
-	if f.seconds < f.Interval {
+	if t.SecondEnd {
+		f.seconds++
+	}
+	if !t.SecondEnd || f.seconds < f.Interval {
 		return false
 	}
 	fail := f.calls == 0 || float64(f.errors)/float64(f.calls) > f.MaxErrorRate
