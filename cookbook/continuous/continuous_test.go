@@ -23,6 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestThreeReleasesOnTheSameClient(t *testing.T) {
 	o := Defaults()
 	o.Rate, o.Tick, o.Step, o.Settle, o.Timeout = 400, 250*time.Millisecond, time.Second, 200*time.Millisecond, time.Minute
+	o.CallTimeout = 10 * time.Second // a busy machine's slow call is not the release's failure
 	var out bytes.Buffer
 	o.Out = &out
 	res, err := Run(context.Background(), o)
@@ -40,7 +41,7 @@ func TestThreeReleasesOnTheSameClient(t *testing.T) {
 		assert.Positive(t, r.Calls, r.Build)
 		assert.Positive(t, r.CanaryServed, "%s was judged on calls it served", r.Build)
 		if r.Good {
-			assert.Zero(t, r.Failed, "no call failed during the good release %s", r.Build)
+			assert.Zero(t, r.Failed, "no call failed during the good release %s: %q", r.Build, r.Errors)
 		}
 	}
 	assert.Positive(t, res.Releases[1].Failed, "the bad build failed some of its calls before its rollback")

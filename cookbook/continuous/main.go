@@ -78,14 +78,18 @@ type Release struct {
 
 // Options are the recipe's settings.
 type Options struct {
-	Releases   []Release
-	Rate       int           // calls/s
-	Tick       time.Duration // the lifecycle's rounds
-	Step       time.Duration // the canary's shortest step
-	Settle     time.Duration // a rolling deploy's wait after each change
-	Timeout    time.Duration // the longest a release may take
-	StatusAddr string
-	Out        io.Writer
+	Releases []Release
+	Rate     int           // calls/s
+	Tick     time.Duration // the lifecycle's rounds
+	Step     time.Duration // the canary's shortest step
+	Settle   time.Duration // a rolling deploy's wait after each change
+	Timeout  time.Duration // the longest a release may take
+	// CallTimeout is each call's deadline (tests on a busy machine give
+	// more than the default 2 s, so that a starved test does not count a
+	// slow call as a release's failure).
+	CallTimeout time.Duration
+	StatusAddr  string
+	Out         io.Writer
 }
 
 // Defaults are the settings of `go run ./cookbook/continuous`: build b1
@@ -98,6 +102,7 @@ func Defaults() Options {
 			{Build: deploy.Build{Name: "b4"}, Good: true},
 		},
 		Rate: 300, Tick: time.Second, Step: 3 * time.Second, Settle: 500 * time.Millisecond, Timeout: 2 * time.Minute,
+		CallTimeout: 2 * time.Second,
 	}
 }
 
@@ -119,6 +124,8 @@ type ReleaseResult struct {
 	Failed       int64
 	CanaryServed int64
 	Took         time.Duration
+	// Errors are the first errors of the failed calls.
+	Errors []string
 }
 
 // Run runs the recipe.
@@ -222,7 +229,9 @@ func drive(ctx context.Context, o Options, cluster *deploy.Cluster, cc *grpc.Cli
 	counts := newCounter(len(o.Releases))
 	lctx, stopLoad := context.WithCancel(ctx)
 	var loadDone sync.WaitGroup
-	loadDone.Go(func() { counts.run(lctx, demo.NewLoad(cc, o.Rate, 1)) })
+	load := demo.NewLoad(cc, o.Rate, 1)
+	load.SetCallTimeout(o.CallTimeout)
+	loadDone.Go(func() { counts.run(lctx, load) })
 	defer func() { stopLoad(); loadDone.Wait() }()
 
 	res := &Result{Conns: 1}
@@ -239,7 +248,7 @@ func drive(ctx context.Context, o Options, cluster *deploy.Cluster, cc *grpc.Cli
 			return res, err
 		}
 		counts.current.Store(-1)
-		r.Calls, r.Failed, r.CanaryServed = counts.of(i)
+		r.Calls, r.Failed, r.CanaryServed, r.Errors = counts.of(i)
 		r.Took = time.Since(start)
 		res.Releases = append(res.Releases, r)
 	}
@@ -294,14 +303,13 @@ func newCounter(n int) *counter {
 }
 
 // run makes the load's calls a quarter second at a time until ctx ends,
-// counting each quarter's into the release under way.
+// counting each quarter's into the release under way when it began: a
+// quarter that ends in the next release began before the next build could
+// get any traffic (its deploy behind canary takes longer).
 func (c *counter) run(ctx context.Context, load *demo.Load) {
 	for ctx.Err() == nil {
 		i := c.current.Load()
 		st := load.Interval(ctx, 250*time.Millisecond, true)
-		if i < 0 || i != c.current.Load() {
-			i = max(i, c.current.Load()) // a quarter across two releases counts to the later
-		}
 		if i < 0 {
 			continue
 		}
@@ -317,9 +325,9 @@ func (c *counter) run(ctx context.Context, load *demo.Load) {
 	}
 }
 
-func (c *counter) of(i int) (calls, failed, canary int64) {
+func (c *counter) of(i int) (calls, failed, canary int64, errs []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := c.calls[i]
-	return t.Calls, t.Failed, t.Served["canary"]
+	return t.Calls, t.Failed, t.Served["canary"], t.Errors[:min(len(t.Errors), 5)]
 }

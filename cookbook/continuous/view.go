@@ -68,5 +68,10 @@ func summary(out io.Writer, res *Result) {
 		fmt.Fprintf(out, "%7d  %-5s  %-11s  %-9v  %5d  %6d  %16d  %v\n", i+1, r.Build, r.Outcome, r.Finalized, r.Calls, r.Failed,
 			r.CanaryServed, r.Took.Round(100*time.Millisecond))
 	}
+	for _, r := range res.Releases {
+		for _, e := range r.Errors {
+			fmt.Fprintf(out, "  %s: %s\n", r.Build, e)
+		}
+	}
 	fmt.Fprintf(out, "one client connection for the whole run (%d dialed); no restart, no re-dial.\n", res.Conns)
 }
