@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -347,8 +348,7 @@ func (b *blueGreen) Close() error {
 	warm := b.warm
 	err := b.setShadowLocked("", false)
 	b.mu.Unlock()
-	warm.Stop()
-	return err
+	return errors.Join(err, warm.Stop(host.StopWait))
 }
 
 // Decide implements Strategy.

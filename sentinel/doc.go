@@ -47,8 +47,19 @@
 // person should know (rollback, abort, promotion, pause, a failing source or
 // policy), to the Alerters on a goroutine of their own, so a slow webhook
 // never delays a tick; WebhookAlerter (a JSON POST with a timeout and
-// retries with backoff) is built in. Status returns a JSON-ready snapshot
-// for programs and pages (package statuspage serves one).
+// retries with backoff, its URL's secrets kept out of logs) is built in.
+// A receiver that falls behind never costs the alerts that matter: a
+// promotion, rollback or abort is never dropped and goes out ahead of a
+// policy's own alerts still queued, which are merged, cut to 16 a
+// decision, and dropped oldest first past 64, with a note saying so.
+// Status returns a JSON-ready snapshot for programs and pages (package
+// statuspage serves one).
+//
+// Shutdown(ctx) (Close: bounded by WithCloseTimeout, default 5 s) returns
+// by its deadline even with a hanging webhook or a tick stuck in a
+// strategy or source that ignores its context; a *ShutdownError lists the
+// alerts it could not deliver. After it, ticks decide nothing and manual
+// controls return ErrClosed.
 //
 // Contract 5 holds in the loop too: a metric source that fails holds the
 // rollout and alerts once per failure streak (WithRollbackOnSourceError

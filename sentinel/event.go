@@ -1,9 +1,7 @@
 package sentinel
 
 import (
-	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/ninelives-go/ninelives/sentinel/judge"
@@ -54,81 +52,4 @@ func (e Event) attrs() []slog.Attr {
 		attrs = append(attrs, slog.Bool("dry_run", true))
 	}
 	return attrs
-}
-
-// Alerter is told of every event that needs a person: a rollback, an abort, a
-// promotion, a pause, a failing metric source or policy, and alerts a policy
-// raises. Alert runs on the sentinel's alert goroutine, never on the tick,
-// bounded by a timeout of 30 s. Every such event is also logged at Warn
-// level.
-type Alerter interface {
-	Alert(ctx context.Context, e Event) error
-}
-
-// alertQueue hands events to the alerters on one goroutine, so a slow
-// webhook never delays a tick. It holds at most cap events; past that it
-// drops the oldest kind of work it can: the new event, logged.
-type alertQueue struct {
-	alerters []Alerter
-	logger   *slog.Logger
-	timeout  time.Duration
-
-	mu      sync.Mutex
-	ch      chan Event
-	done    chan struct{}
-	started bool
-	closed  bool
-}
-
-func newAlertQueue(alerters []Alerter, logger *slog.Logger, timeout time.Duration) *alertQueue {
-	return &alertQueue{alerters: alerters, logger: logger, timeout: timeout, ch: make(chan Event, 64), done: make(chan struct{})}
-}
-
-func (q *alertQueue) push(e Event) {
-	if len(q.alerters) == 0 {
-		return
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return
-	}
-	if !q.started {
-		q.started = true
-		go q.run()
-	}
-	select {
-	case q.ch <- e:
-	default:
-		q.logger.Warn("ninelives: alert queue full, alert dropped", "seq", e.Seq, "reason", e.Reason)
-	}
-}
-
-func (q *alertQueue) run() {
-	defer close(q.done)
-	for e := range q.ch {
-		for _, a := range q.alerters {
-			ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
-			if err := a.Alert(ctx, e); err != nil {
-				q.logger.Error("ninelives: alerter failed", "seq", e.Seq, "error", err)
-			}
-			cancel()
-		}
-	}
-}
-
-// close delivers what is queued and stops the goroutine.
-func (q *alertQueue) close() {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return
-	}
-	q.closed = true
-	started := q.started
-	close(q.ch)
-	q.mu.Unlock()
-	if started {
-		<-q.done
-	}
 }

@@ -10,19 +10,26 @@ import "context"
 // by no rollout. A failing source holds and alerts once per streak, as in
 // Tick, but never rolls back: there is no rollout to roll back.
 func (s *Sentinel) Idle(ctx context.Context, reason string) Event {
-	s.tickMu.Lock()
-	defer s.tickMu.Unlock()
+	s.tickSem <- struct{}{}
+	defer func() { <-s.tickSem }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer s.endTick()
 	s.mu.Lock()
 	if s.closed {
 		defer s.mu.Unlock()
-		return s.eventLocked(s.cfg.clock.Now(), Event{Action: ActionHold, From: s.pos.Phase, Reason: "the sentinel is closed", Who: "sentinel"})
+		return s.closedLocked()
 	}
+	s.tickCancel = cancel
 	s.mu.Unlock()
 	win, err := s.source.Collect(ctx)
 	now := s.cfg.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err != nil {
+	switch {
+	case s.closed:
+		return s.closedLocked()
+	case err != nil:
 		first := s.sourceErr == ""
 		s.sourceErr = err.Error()
 		return s.emitLocked(ctx, now, Event{Action: ActionSourceFail, From: s.pos.Phase, Who: "sentinel", Alert: first,

@@ -321,6 +321,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		"WithJudge.Alpha = 2":                                                             {sentinel.WithJudge(judge.Config{Alpha: 2})},
 		"opts[1]: the option is nil":                                                      {sentinel.WithDryRun(true), nil},
 		"WithAlerters[0]: the alerter is nil":                                             {sentinel.WithAlerters(nil)},
+		"WithAlertTimeout = 0s: want a positive duration":                                 {sentinel.WithAlertTimeout(0)},
+		"WithCloseTimeout = -1s: want a positive duration":                                {sentinel.WithCloseTimeout(-time.Second)},
 	}
 	for want, opts := range cases {
 		_, err := sentinel.New(split, src, c, opts...)

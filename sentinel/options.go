@@ -50,6 +50,7 @@ type options struct {
 	logger                *slog.Logger
 	alerters              []Alerter
 	alertTimeout          time.Duration
+	closeTimeout          time.Duration
 	decisions             DecisionRecorder
 	judge                 judge.Config
 	rollbackOnSourceError bool
@@ -66,6 +67,7 @@ func newOptions(weights []balancer.Weight, opts []Option) (options, error) {
 		clock:        WallClock,
 		logger:       slog.Default(),
 		alertTimeout: 30 * time.Second,
+		closeTimeout: 5 * time.Second,
 		history:      300,
 	}
 	vs := versionsOf(weights)
@@ -100,6 +102,10 @@ func (c *options) check(vs []string) error {
 		return config.Errorf(ErrBadOption, "WithLogger", nil, "the logger is nil")
 	case c.history < 1:
 		return config.Errorf(ErrBadOption, "WithHistory", c.history, "want at least 1 tick")
+	case c.alertTimeout <= 0:
+		return config.Errorf(ErrBadOption, "WithAlertTimeout", c.alertTimeout, "want a positive duration")
+	case c.closeTimeout <= 0:
+		return config.Errorf(ErrBadOption, "WithCloseTimeout", c.closeTimeout, "want a positive duration")
 	}
 	for i, a := range c.alerters {
 		if a == nil {
@@ -123,6 +129,17 @@ func WithClock(clk Clock) Option { return optionFunc(func(c *options) { c.clock 
 
 // WithLogger sets the logger events go to (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *options) { c.logger = l }) }
+
+// WithAlertTimeout bounds each Alerter's Alert call (default 30 s).
+func WithAlertTimeout(d time.Duration) Option {
+	return optionFunc(func(c *options) { c.alertTimeout = d })
+}
+
+// WithCloseTimeout bounds Close (default 5 s): how long it waits for a tick
+// under way, the strategy's Close and the alerts queued; see Shutdown.
+func WithCloseTimeout(d time.Duration) Option {
+	return optionFunc(func(c *options) { c.closeTimeout = d })
+}
 
 // WithAlerters adds alerters.
 func WithAlerters(a ...Alerter) Option {

@@ -52,8 +52,8 @@ type Checkpoint struct {
 // Checkpoint returns where the rollout stands now. It waits for a tick in
 // progress to end.
 func (s *Sentinel) Checkpoint() Checkpoint {
-	s.tickMu.Lock()
-	defer s.tickMu.Unlock()
+	s.tickSem <- struct{}{}
+	defer func() { <-s.tickSem }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	js := s.judge.State()
@@ -100,13 +100,13 @@ func statefulOf(st Strategy) (StatefulStrategy, bool) {
 // before the router takes cp's weights: if the router refuses them, the
 // strategy keeps cp's state.) Restore waits for a tick in progress to end.
 func (s *Sentinel) Restore(cp Checkpoint) error {
-	s.tickMu.Lock()
-	defer s.tickMu.Unlock()
+	s.tickSem <- struct{}{}
+	defer func() { <-s.tickSem }()
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
-		return config.Errorf(ErrBadCheckpoint, "Restore", nil, "the sentinel is closed")
+		return &config.Error{Kind: ErrBadCheckpoint, Field: "Restore", Reason: "the sentinel is closed", Err: ErrClosed}
 	}
 	if err := s.checkCheckpoint(cp); err != nil {
 		return err

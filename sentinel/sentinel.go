@@ -25,6 +25,10 @@ var ErrTransition = errors.New("ninelives: phase change not allowed")
 // rejects.
 var ErrBadOption = errors.New("ninelives: bad sentinel option")
 
+// ErrClosed is returned, wrapped, by a manual control or Restore on a
+// Sentinel that is closed; nothing moves.
+var ErrClosed = errors.New("ninelives: the sentinel is closed")
+
 // Sentinel is the control loop of one rollout: each tick it collects a
 // window from the metric source, lets the judge look at it, asks the
 // strategy what to do and does it to the router. Its methods are safe to
@@ -37,7 +41,11 @@ type Sentinel struct {
 	judge    *judge.Judge
 	alerts   *alertQueue
 
-	tickMu sync.Mutex // serialises ticks and restores; taken before mu
+	// tickSem serialises ticks, checkpoints and restores (a channel of one,
+	// so that Shutdown can stop waiting for a tick stuck in a strategy or
+	// source); taken before mu.
+	tickSem  chan struct{}
+	shutOnce sync.Once
 
 	mu         sync.Mutex // guards everything below
 	pos        Position   // where the rollout stands; its Weights are the router's, read when needed
@@ -51,7 +59,8 @@ type Sentinel struct {
 	seq        uint64
 	sourceErr  string
 	policyErr  string
-	closed     bool // set by Close; later ticks do nothing
+	closed     bool               // set by Shutdown; later ticks and controls do nothing
+	tickCancel context.CancelFunc // ends the running tick's context, at Shutdown
 }
 
 // New makes the sentinel of a rollout in the pending phase, steering
@@ -87,6 +96,7 @@ func New(router Router, source telemetry.MetricSource, strategy Strategy, opts .
 			StepStart: now, Started: now, TargetWeight: weightIn(ws, cfg.candidate)},
 		stepWindow: new(telemetry.Window),
 		gen:        router.Generation(),
+		tickSem:    make(chan struct{}, 1),
 	}, nil
 }
 
@@ -117,32 +127,143 @@ func (s *Sentinel) Run(ctx context.Context) error {
 	}
 }
 
-// Close stops the alert goroutine after delivering what is queued, and
-// closes the strategy if it holds resources. A tick in progress finishes
-// first; later ticks collect nothing and decide nothing.
+// Close is Shutdown bounded by WithCloseTimeout (default 5 s).
 func (s *Sentinel) Close() error {
-	s.tickMu.Lock() // waits for a tick in progress
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.closeTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown stops the sentinel, taking no longer than ctx allows. At once,
+// later ticks decide nothing and manual controls return ErrClosed; a tick
+// under way has its context cancelled, and whatever it decides is not
+// carried out. Shutdown then waits, until ctx ends, for that tick to return
+// and for the strategy's Close (if it is an io.Closer), and meanwhile
+// delivers the alerts queued. What was left undone when ctx ended comes
+// back as a *ShutdownError, with the alerts not delivered; a tick or an
+// alerter that ignores its context is left to finish on its own goroutine.
+// The strategy's Close error is returned too. Later calls return nil.
+//
+// A program that must not wait on its alert receiver (a fleet leader
+// stepping down, say) calls Shutdown with a short deadline, outside its
+// own locks, and logs or hands on the alerts the error lists.
+func (s *Sentinel) Shutdown(ctx context.Context) error {
+	var err error
+	s.shutOnce.Do(func() { err = s.shutdown(ctx) })
+	return err
+}
+
+func (s *Sentinel) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
-	s.mu.Unlock()
-	s.tickMu.Unlock()
-	var err error
-	if c, ok := s.strategy.(io.Closer); ok {
-		err = c.Close()
+	if s.tickCancel != nil {
+		s.tickCancel()
 	}
-	s.alerts.close()
-	return err
+	s.mu.Unlock()
+	alertsDone := make(chan []Event, 1)
+	go func() { alertsDone <- s.alerts.shutdown(ctx) }()
+
+	var running []string
+	var closeErr error
+	if acquire(ctx, s.tickSem) {
+		<-s.tickSem
+		var closed bool
+		closed, closeErr = closeWithin(ctx, s.strategy)
+		if !closed {
+			running = append(running, "the strategy's Close")
+		}
+	} else {
+		running = append(running, "a tick")
+	}
+	left := <-alertsDone
+	if len(running) == 0 && len(left) == 0 {
+		return closeErr
+	}
+	for _, e := range left {
+		s.cfg.logger.Error("ninelives: alert not delivered by shutdown", "seq", e.Seq, "action", string(e.Action), "reason", e.Reason)
+	}
+	return errors.Join(closeErr, &ShutdownError{Undelivered: left, Running: running, Err: ctx.Err()})
+}
+
+// acquire takes sem, waiting until ctx ends; a free sem is taken even when
+// ctx has ended.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// closeWithin closes st if it is an io.Closer, waiting until ctx ends;
+// closed is false when its Close had not returned by then.
+func closeWithin(ctx context.Context, st Strategy) (closed bool, err error) {
+	c, ok := st.(io.Closer)
+	if !ok {
+		return true, nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		return true, err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done: // it returned as the deadline came
+		return true, err
+	default:
+		return false, nil
+	}
 }
 
 // Tick runs one round of the loop now and returns its decision.
 func (s *Sentinel) Tick(ctx context.Context) Event {
-	s.tickMu.Lock()
-	defer s.tickMu.Unlock()
+	s.tickSem <- struct{}{}
+	defer func() { <-s.tickSem }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer s.endTick()
+	st, e, decide := s.collect(ctx, cancel)
+	if !decide {
+		return e
+	}
+	d, derr := s.strategy.Decide(ctx, st)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return s.closedLocked()
+	case s.pos.Phase != st.Phase || s.pos.Step != st.Step:
+		return s.holdLocked(ctx, st.Now, "a manual control changed the rollout during this tick")
+	case derr != nil:
+		return s.policyFailedLocked(ctx, st.Now, derr)
+	}
+	if s.policyErr != "" {
+		s.cfg.logger.Info("ninelives: policy recovered", "after", s.policyErr)
+		s.policyErr = ""
+	}
+	return s.applyLocked(ctx, st.Now, d, "sentinel")
+}
+
+// collect begins a tick: it collects the window, records it and gives it
+// to the judge, and returns the state the strategy decides on; or, when
+// there is nothing to decide (closed, a failing source, a final phase),
+// the tick's event. cancel ends the tick's context at Shutdown.
+func (s *Sentinel) collect(ctx context.Context, cancel context.CancelFunc) (st *State, e Event, decide bool) {
 	s.mu.Lock()
 	if s.closed {
 		defer s.mu.Unlock()
-		return s.eventLocked(s.cfg.clock.Now(), Event{Action: ActionHold, From: s.pos.Phase, Reason: "the sentinel is closed", Who: "sentinel"})
+		return nil, s.closedLocked(), false
 	}
+	s.tickCancel = cancel
 	startGen := s.router.Generation()
 	s.mu.Unlock()
 
@@ -150,9 +271,12 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 	now := s.cfg.clock.Now()
 
 	s.mu.Lock()
-	if err != nil {
-		defer s.mu.Unlock()
-		return s.sourceFailedLocked(ctx, now, err)
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, s.closedLocked(), false
+	case err != nil:
+		return nil, s.sourceFailedLocked(ctx, now, err), false
 	}
 	if s.sourceErr != "" {
 		s.cfg.logger.Info("ninelives: metric source recovered", "after", s.sourceErr)
@@ -160,28 +284,22 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 	}
 	s.recordLocked(now, win)
 	if s.pos.Phase.Final() {
-		defer s.mu.Unlock()
-		return s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase))
+		return nil, s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase)), false
 	}
 	s.lookLocked(win, startGen)
-	st := s.stateLocked(now, win)
-	s.mu.Unlock()
+	return s.stateLocked(now, win), Event{}, true
+}
 
-	d, derr := s.strategy.Decide(ctx, st)
+// closedLocked is the hold of a tick on a closed sentinel.
+func (s *Sentinel) closedLocked() Event {
+	return s.eventLocked(s.cfg.clock.Now(), Event{Action: ActionHold, From: s.pos.Phase, Reason: "the sentinel is closed", Who: "sentinel"})
+}
 
+// endTick forgets the running tick's cancel.
+func (s *Sentinel) endTick() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pos.Phase != st.Phase || s.pos.Step != st.Step {
-		return s.holdLocked(ctx, now, "a manual control changed the rollout during this tick")
-	}
-	if derr != nil {
-		return s.policyFailedLocked(ctx, now, derr)
-	}
-	if s.policyErr != "" {
-		s.cfg.logger.Info("ninelives: policy recovered", "after", s.policyErr)
-		s.policyErr = ""
-	}
-	return s.applyLocked(ctx, now, d, "sentinel")
+	s.tickCancel = nil
+	s.mu.Unlock()
 }
 
 // lookLocked feeds this tick's window to the judge as one look. A look during
@@ -420,7 +538,7 @@ func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra
 	if e.Alert {
 		s.alerts.push(e)
 	}
-	for _, text := range extra {
+	for _, text := range capAlerts(extra) {
 		a := e
 		a.Reason = text
 		a.Action = ActionAlert
@@ -437,6 +555,9 @@ const maxEvents = 200
 func (s *Sentinel) manual(ctx context.Context, who, reason string, action Action, to Phase, weight int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("%w: %s refused", ErrClosed, action)
+	}
 	if err := checkTransition(action, s.pos.Phase, to); err != nil {
 		return err
 	}
@@ -506,6 +627,9 @@ func (s *Sentinel) SetWeight(ctx context.Context, who, reason string, candidateW
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("%w: %s refused", ErrClosed, ActionSetWeights)
+	}
 	if s.pos.Phase != PhasePaused {
 		if err := checkTransition(ActionSetWeights, s.pos.Phase, PhasePaused); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +16,9 @@ import (
 
 // WebhookConfig sets up a WebhookAlerter.
 type WebhookConfig struct {
-	// URL receives a POST with the event as JSON for every alert.
+	// URL receives a POST with the event as JSON for every alert. It may
+	// carry a secret (a token in the query, a user and password): errors
+	// and logs show only its scheme, host and path.
 	URL string
 	// Client sends the requests; default a client with Timeout per attempt.
 	Client *http.Client
@@ -36,14 +39,19 @@ type WebhookConfig struct {
 // exponential backoff, and gives up after its attempts or when the alert's
 // context ends.
 type WebhookAlerter struct {
-	cfg WebhookConfig
+	cfg  WebhookConfig
+	safe string // the URL as errors show it: scheme://host/path
 }
 
 // NewWebhookAlerter checks cfg and fills its defaults.
 func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
 	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, config.Errorf(ErrBadOption, "WebhookConfig.URL", cfg.URL, "want an http or https URL")
+	if err != nil {
+		// The parser's error repeats the URL, which may hold a secret.
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.URL", nil, "not a URL (not shown: it may hold a secret); want an http or https URL")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.URL", redactURL(u), "want an http or https URL with a host")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
@@ -65,7 +73,29 @@ func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.Timeout}
 	}
-	return &WebhookAlerter{cfg: cfg}, nil
+	return &WebhookAlerter{cfg: cfg, safe: redactURL(u)}, nil
+}
+
+// redactURL is u as logs and errors may show it: its scheme, host and
+// path, without the user, password, query and fragment, where webhook
+// URLs keep their secrets.
+func redactURL(u *url.URL) string {
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	s := r.String()
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		s += " (user, query and fragment not shown)"
+	}
+	return s
+}
+
+// redactErr replaces the URL that net/http's errors repeat with the
+// redacted one.
+func (w *WebhookAlerter) redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }
 
 // webhookPayload is the JSON body of an alert.
@@ -92,7 +122,7 @@ func (w *WebhookAlerter) Alert(ctx context.Context, e Event) error {
 		if err == nil {
 			return nil
 		}
-		last = fmt.Errorf("ninelives: webhook %s: attempt %d of %d: %w", w.cfg.URL, attempt, w.cfg.Attempts, err)
+		last = fmt.Errorf("ninelives: webhook %s: attempt %d of %d: %w", w.safe, attempt, w.cfg.Attempts, w.redactErr(err))
 		if !retry || attempt == w.cfg.Attempts {
 			break
 		}

@@ -1,10 +1,13 @@
 package sentinel_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -124,4 +127,48 @@ func TestWebhookThroughTheSentinel(t *testing.T) {
 	require.NotNil(t, got[1].Event.Verdict)
 	assert.Equal(t, judge.Fail, got[1].Event.Verdict.Outcome)
 	assert.Positive(t, got[1].Event.Figures["canary"].Errors)
+}
+
+// A webhook URL often carries its secret (a token in the query string, a
+// user and password): no error or log line ever shows it, only the
+// scheme, host and path.
+func TestWebhookNeverShowsItsSecret(t *testing.T) {
+	h := startHook(t, 500, 500, 500, 500, 500, 500)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := "http://" + lis.Addr().String()
+	require.NoError(t, lis.Close())
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	for _, base := range []string{h.url, closed + "/hook"} {
+		u, err := url.Parse(base)
+		require.NoError(t, err)
+		u.User = url.UserPassword("bot", "pa55word")
+		u.RawQuery = "token=s3cret&channel=ops"
+		u.Fragment = "frag-s3cret"
+		wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: u.String(), Attempts: 2, Backoff: time.Millisecond})
+		require.NoError(t, err)
+		err = wh.Alert(context.Background(), sentinel.Event{Seq: 1})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), u.Host+"/hook", "the error names scheme, host and path")
+		for _, secret := range []string{"s3cret", "pa55word", "bot:", "channel"} {
+			assert.NotContains(t, err.Error(), secret)
+		}
+
+		r := newRig(t, nil, sentinel.WithAlerters(wh), sentinel.WithLogger(logger))
+		r.tick(healthy())
+		require.NoError(t, r.s.Abort(context.Background(), "alice", "test"))
+		require.NoError(t, r.s.Close())
+	}
+	assert.Contains(t, logs.String(), "alerter failed", "the failures were logged")
+	for _, secret := range []string{"s3cret", "pa55word", "bot:"} {
+		assert.NotContains(t, logs.String(), secret)
+	}
+
+	for _, bad := range []string{"ftp://bot:pa55word@example.com/hook?token=s3cret", "http://bot:pa55word@/x?token=s3cret", "http://[::1%zz]/x?token=s3cret", "hook?token=s3cret"} {
+		_, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: bad})
+		require.ErrorIs(t, err, sentinel.ErrBadOption, bad)
+		assert.NotContains(t, err.Error(), "s3cret", bad)
+		assert.NotContains(t, err.Error(), "pa55word", bad)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/internal/names"
+	"github.com/ninelives-go/ninelives/internal/strictjson"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
@@ -124,7 +125,7 @@ func newCommandID() string {
 // is returned with the error, for the leader to answer as rejected.
 func decodeCommand(b []byte) (Command, error) {
 	var c Command
-	if err := decodeStrict(b, &c); err != nil {
+	if err := strictjson.Decode(b, &c); err != nil {
 		return c, fmt.Errorf("%w: not valid JSON of the format: %v", ErrBadCommand, err)
 	}
 	if c.Format != StateFormat {

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/strictjson"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/release"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -37,7 +37,7 @@ type RolloutState struct {
 // DecodeState parses and checks a rollout state as stored in etcd.
 func DecodeState(b []byte) (*RolloutState, error) {
 	var s RolloutState
-	if err := decodeStrict(b, &s); err != nil {
+	if err := strictjson.Decode(b, &s); err != nil {
 		return nil, config.Errorf(ErrBadState, "rollout state", nil, "not valid JSON of the format: %v", err)
 	}
 	if err := s.validate(); err != nil {
@@ -91,18 +91,6 @@ func checkWeights(kind error, what string, ws []balancer.Weight, need ...string)
 		if !slices.Contains(seen, v) {
 			return config.Errorf(kind, what, ws, "do not name version %q", v)
 		}
-	}
-	return nil
-}
-
-func decodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return fmt.Errorf("data after the document")
 	}
 	return nil
 }

@@ -15,11 +15,15 @@ import (
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/script/internal/guard"
 )
 
-// Limits on what one tick may say.
+// Limits on what one tick may say. A tick's alerts stay well below the
+// sentinel's alert queue (64 of a policy's alerts): more are merged into
+// the last one kept.
 const (
-	maxScriptMessages  = 64
+	maxScriptAlerts    = 16
+	maxScriptLogs      = 64
 	maxScriptMessageLn = 2048
 )
 
@@ -36,12 +40,17 @@ type recorder struct {
 	reason   string
 
 	alerts, logs []string
+	alertsCut    int // alerts past maxScriptAlerts, merged into the last
 }
 
 // message adds a line to alerts or logs, within the limits.
 func (r *recorder) message(to *[]string, msg string) error {
-	if len(r.alerts)+len(r.logs) >= maxScriptMessages {
-		return fmt.Errorf("more than %d alerts and log lines in one tick", maxScriptMessages)
+	switch {
+	case to == &r.alerts && len(r.alerts) >= maxScriptAlerts:
+		r.alertsCut++
+		return nil
+	case to == &r.logs && len(r.logs) >= maxScriptLogs:
+		return fmt.Errorf("more than %d log lines in one tick", maxScriptLogs)
 	}
 	if len(msg) > maxScriptMessageLn {
 		cut := maxScriptMessageLn
@@ -77,6 +86,9 @@ func callerPos(th *starlark.Thread) string {
 
 // decision turns the recorded actions into the tick's Decision.
 func (r *recorder) decision(st *sentinel.State) sentinel.Decision {
+	if r.alertsCut > 0 {
+		r.alerts[len(r.alerts)-1] += fmt.Sprintf(" (and %d more alerts of this tick merged here: at most %d a tick)", r.alertsCut, maxScriptAlerts)
+	}
 	d := sentinel.Decision{Action: r.action, Weight: r.weight, StepName: r.stepName, Reason: r.reason, Alerts: r.alerts, Logs: r.logs}
 	switch r.action {
 	case "":
@@ -137,26 +149,39 @@ func messageBuiltin(name string, to func(*recorder) *[]string) builtinFn {
 		if len(args) == 0 {
 			return nil, fmt.Errorf("%s: missing message", name)
 		}
-		parts := make([]string, len(args))
-		for i, a := range args {
-			if s, ok := starlark.AsString(a); ok {
-				parts[i] = s
-			} else {
-				parts[i] = a.String()
-			}
-		}
-		if err := t.rec.message(to(t.rec), strings.Join(parts, " ")); err != nil {
+		if err := t.rec.message(to(t.rec), joinMessage(args)); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		return starlark.None, nil
 	}
 }
 
+// joinMessage joins a message's parts with spaces, as print does, but
+// stops past the longest message kept, so that neither a long string nor
+// a large value is copied or printed whole.
+func joinMessage(args starlark.Tuple) string {
+	var b strings.Builder
+	for i, a := range args {
+		if b.Len() > maxScriptMessageLn {
+			break
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		s, ok := starlark.AsString(a)
+		if !ok {
+			s = guard.Bounded(a, maxScriptMessageLn)
+		}
+		b.WriteString(s[:min(len(s), maxScriptMessageLn+1)])
+	}
+	return b.String()
+}
+
 // weightArg reads a weight in basis points.
 func weightArg(fn, what string, v starlark.Value) (int, error) {
 	i, ok := v.(starlark.Int)
 	if !ok {
-		return 0, fmt.Errorf("%s: %s is of type %s (%s), want an int in basis points (0..%d)", fn, what, v.Type(), v, balancer.TotalWeight)
+		return 0, fmt.Errorf("%s: %s is of type %s (%s), want an int in basis points (0..%d)", fn, what, v.Type(), guard.Bounded(v, 256), balancer.TotalWeight)
 	}
 	n, ok := i.Int64()
 	if !ok || n < 0 || n > balancer.TotalWeight {
@@ -207,11 +232,14 @@ func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.T
 		_, ok := current[v]
 		return ok || v == st.Baseline || v == st.Candidate
 	}
+	if n := weights.Len(); n > len(current)+2 {
+		return nil, fmt.Errorf("set_weights: weights name %d versions; the split has %d", n, len(current))
+	}
 	given := make(map[string]int, weights.Len())
 	for _, item := range weights.Items() {
 		v, ok := starlark.AsString(item[0])
 		if !ok {
-			return nil, fmt.Errorf("set_weights: key %s is of type %s, want a version name", item[0], item[0].Type())
+			return nil, fmt.Errorf("set_weights: key %s is of type %s, want a version name", guard.Bounded(item[0], 256), item[0].Type())
 		}
 		if !known(v) {
 			return nil, fmt.Errorf("set_weights: version %q is not in the split (it has %s)", v, versionList(st))
@@ -224,7 +252,7 @@ func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.T
 	}
 	cand, ok := given[st.Candidate]
 	if !ok {
-		return nil, fmt.Errorf("set_weights: weights %s do not name the candidate %q", weights, st.Candidate)
+		return nil, fmt.Errorf("set_weights: weights %s do not name the candidate %q", guard.Bounded(weights, 256), st.Candidate)
 	}
 	others := 0
 	for v, w := range current {
@@ -240,7 +268,7 @@ func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.T
 		return nil, fmt.Errorf("set_weights: the candidate's %d and the other versions' %d add up to more than %d", cand, others, balancer.TotalWeight)
 	}
 	if b, ok := given[st.Baseline]; ok && b+cand+others != balancer.TotalWeight {
-		return nil, fmt.Errorf("set_weights: weights %s add up to %d with the other versions, want %d", weights, b+cand+others, balancer.TotalWeight)
+		return nil, fmt.Errorf("set_weights: weights %s add up to %d with the other versions, want %d", guard.Bounded(weights, 256), b+cand+others, balancer.TotalWeight)
 	}
 	if reason == "" {
 		reason = fmt.Sprintf("script %s: candidate weight set to %d bp", t.rec.script, cand)

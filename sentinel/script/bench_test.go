@@ -11,7 +11,8 @@ import (
 )
 
 // BenchmarkDecide compares a tick of the canary written in Go with the same
-// canary as a Starlark script, on a state in the middle of a step.
+// canary as a Starlark script, guarded (as it runs) and plain, on a state
+// in the middle of a step; and likewise the ~200-line testdata/policy.star.
 func BenchmarkDecide(b *testing.B) {
 	w := window(900, 4, 100, 1, 0.02, 0.02)
 	j, err := judge.New(judge.Config{})
@@ -27,9 +28,18 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	plainCanary, err := script.Canary(cfg, script.Unguarded)
+	if err != nil {
+		b.Fatal(err)
+	}
+	plainPolicy, policy := policyPair(b)
 	st := progressing(j, w)
-	for _, s := range []sentinel.Strategy{goCanary, starCanary} {
-		b.Run(s.Name(), func(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		s    sentinel.Strategy
+	}{{"go", goCanary}, {"canary.star", starCanary}, {"canary.star/plain", plainCanary}, {"policy.star", policy}, {"policy.star/plain", plainPolicy}} {
+		s := c.s
+		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := s.Decide(context.Background(), st); err != nil {

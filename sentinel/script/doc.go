@@ -28,7 +28,11 @@
 //     make the same decisions as sentinel.NewCanary and
 //     sentinel.NewBlueGreen on the same input; Builtin returns their source.
 //   - WithParams gives a script a frozen params struct, WithLibrary a
-//     module it may load(); WithSteps and WithTimeout bound each run.
+//     module it may load(); WithSteps, WithTimeout and WithMemory bound
+//     each run, WithMemoryCap what the script keeps (its globals,
+//     state.memory). A run over its memory budget is refused before it
+//     allocates (the guard, README.md's "Memory"), so no script can end
+//     the process by exhausting its memory.
 //   - WithWarmup and WithShadow give a script the host facilities a
 //     blue/green rollout needs: warmup_start(), warmup_status(),
 //     shadow_on(rate) and shadow_off(). Close stops them.

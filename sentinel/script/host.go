@@ -1,6 +1,7 @@
 package script
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -70,8 +71,7 @@ func (s *Script) Close() error {
 	warm := s.host.warm
 	err := s.setShadowLocked("", false, 0)
 	s.hostMu.Unlock()
-	warm.Stop()
-	return err
+	return errors.Join(err, warm.Stop(ihost.StopWait))
 }
 
 func (s *Script) closed() bool {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/script/internal/guard"
 )
 
 var (
@@ -33,6 +34,10 @@ var (
 	// ErrTimeout is wrapped by an Error when the script ran out of time
 	// (WithTimeout).
 	ErrTimeout = errors.New("ninelives: script time limit reached")
+	// ErrMemory is wrapped by an Error when a run of the script went over
+	// its memory budget (WithMemory), or what it keeps (its globals,
+	// state.memory) over its cap (WithMemoryCap).
+	ErrMemory = errors.New("ninelives: script memory limit reached")
 )
 
 // Error is a script that failed to load or to decide.
@@ -46,7 +51,7 @@ type Error struct {
 	Msg string
 	// Backtrace is Starlark's traceback of a runtime error, or "".
 	Backtrace string
-	// Err is ErrSteps, ErrTimeout, the context's error, or nil.
+	// Err is ErrSteps, ErrTimeout, ErrMemory, the context's error, or nil.
 	Err error
 }
 
@@ -73,6 +78,8 @@ func (f optionFunc) apply(c *options) { f(c) }
 type options struct {
 	maxSteps  uint64
 	timeout   time.Duration
+	memory    int64 // bytes a run may allocate
+	memoryCap int64 // bytes the globals, and state.memory, may take
 	params    map[string]any
 	libraries map[string]string
 
@@ -85,15 +92,24 @@ type options struct {
 	// restoreCheck, if set, says whether the script can carry a restored
 	// rollout on without its memory (BlueGreen sets it).
 	restoreCheck func(sentinel.Checkpoint) error
+	// unguarded runs the script as the plain interpreter does, without the
+	// guard's budget and caps: only the benchmarks that measure the
+	// guard's cost set it.
+	unguarded bool
 }
 
 const (
-	defaultSteps   = 1_000_000
-	defaultTimeout = 100 * time.Millisecond
+	defaultSteps     = 1_000_000
+	defaultTimeout   = 100 * time.Millisecond
+	defaultMemory    = 64 << 20
+	defaultMemoryCap = 1 << 20
+	// minMemory leaves room for the steps' own charge (guard.StepBytes a
+	// step, 2 MiB every 65,536 steps).
+	minMemory = 4 << 20
 )
 
 func newOptions(opts []Option) (options, error) {
-	c := options{maxSteps: defaultSteps, timeout: defaultTimeout}
+	c := options{maxSteps: defaultSteps, timeout: defaultTimeout, memory: defaultMemory, memoryCap: defaultMemoryCap}
 	for i, o := range opts {
 		if o == nil {
 			return c, config.Errorf(ErrBadOption, fmt.Sprintf("opts[%d]", i), nil, "the option is nil")
@@ -105,6 +121,10 @@ func newOptions(opts []Option) (options, error) {
 		return c, config.Errorf(ErrBadOption, "WithSteps", c.maxSteps, "want at least 1")
 	case c.timeout <= 0:
 		return c, config.Errorf(ErrBadOption, "WithTimeout", c.timeout, "want a positive duration")
+	case c.memory < minMemory:
+		return c, config.Errorf(ErrBadOption, "WithMemory", c.memory, "want at least %d bytes (4 MiB)", minMemory)
+	case c.memoryCap < 1:
+		return c, config.Errorf(ErrBadOption, "WithMemoryCap", c.memoryCap, "want at least 1 byte")
 	}
 	if err := c.checkHost(); err != nil {
 		return c, err
@@ -125,6 +145,25 @@ func WithSteps(n uint64) Option {
 // to d of wall time (default 100 ms).
 func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *options) { c.timeout = d })
+}
+
+// WithMemory limits what each run of the script (its top level, and each
+// tick) may allocate to about bytes (default 64 MiB, at least 4 MiB): the
+// estimated bytes of the operations that grow with their operands, and
+// 32 bytes a step, charged before the memory is taken. A run over it
+// fails with ErrMemory and nothing of it is allocated; the process
+// survives.
+func WithMemory(bytes int64) Option {
+	return optionFunc(func(c *options) { c.memory = bytes })
+}
+
+// WithMemoryCap limits what a script keeps from run to run (default
+// 1 MiB), measured as the printed size of its values: its globals after
+// it loads (over it, the load fails), and state.memory after each tick
+// (over it, the tick fails and state.memory is emptied, since keeping it
+// would let it grow again).
+func WithMemoryCap(bytes int64) Option {
+	return optionFunc(func(c *options) { c.memoryCap = bytes })
 }
 
 // WithParams gives the script a frozen global struct params with these
@@ -168,8 +207,9 @@ type Script struct {
 	prog   atomic.Pointer[program]
 	loadMu sync.Mutex // serialises loads, so revisions follow the swaps
 
-	mu     sync.Mutex // serialises Decide; guards memory and origin; taken before hostMu
+	mu     sync.Mutex // serialises Decide; guards memory, sizes and origin; taken before hostMu
 	memory *starlark.Dict
+	sizes  guard.SizeCache // the sizes of memory's records at the last tick
 	origin time.Time
 
 	hostMu sync.Mutex // guards host
@@ -262,7 +302,8 @@ func (s *Script) SetSource(src string) error {
 
 var fileOptions = &syntax.FileOptions{Set: true}
 
-// predeclared returns the globals every script and library sees.
+// predeclared returns the globals every script and library sees, with
+// the guard's checked builtins.
 func (s *Script) predeclared() starlark.StringDict {
 	d := starlark.StringDict{
 		"params":           s.params,
@@ -270,12 +311,12 @@ func (s *Script) predeclared() starlark.StringDict {
 		"step_label":       starlark.NewBuiltin("step_label", stepLabelBuiltin),
 		"rate_test":        starlark.NewBuiltin("rate_test", rateTestBuiltin),
 		"merge_histograms": starlark.NewBuiltin("merge_histograms", mergeHistogramsBuiltin),
-		"struct":           starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"percent":          starlark.NewBuiltin("percent", percentBuiltin),
 		"number":           starlark.NewBuiltin("number", numberBuiltin),
 		"duration":         starlark.NewBuiltin("duration", durationBuiltin),
 		"math":             math.Module,
-		"json":             json.Module,
+		"json":             json.Module,                                        // the guard's checked one when guarded
+		"struct":           starlark.NewBuiltin("struct", starlarkstruct.Make), // likewise
 	}
 	for name, fn := range actionBuiltins {
 		d[name] = starlark.NewBuiltin(name, fn)
@@ -283,7 +324,10 @@ func (s *Script) predeclared() starlark.StringDict {
 	for name, fn := range hostBuiltins {
 		d[name] = starlark.NewBuiltin(name, fn)
 	}
-	return d
+	if s.cfg.unguarded {
+		return d
+	}
+	return guard.Predeclared(d)
 }
 
 // compile parses, resolves and runs the top level of src, with its
@@ -366,9 +410,13 @@ func (s *Script) libraryNames() string {
 }
 
 // exec compiles and runs one file's top level under the limits and returns
-// its frozen globals.
+// its frozen globals, which must fit the memory cap.
 func (l *libLoader) exec(filename, src string) (starlark.StringDict, error) {
-	_, prog, err := starlark.SourceProgramOptions(fileOptions, filename, src, l.pre.Has)
+	compile := guard.Compile
+	if l.s.cfg.unguarded {
+		compile = plainCompile
+	}
+	prog, err := compile(fileOptions, filename, src, l.pre)
 	if err != nil {
 		return nil, compileError(l.s.name, err)
 	}
@@ -382,8 +430,34 @@ func (l *libLoader) exec(filename, src string) (starlark.StringDict, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := l.s.capGlobals(filename, globals); err != nil {
+		return nil, err
+	}
 	globals.Freeze()
 	return globals, nil
+}
+
+// plainCompile compiles as the interpreter does, without the guard.
+func plainCompile(fo *syntax.FileOptions, filename, src string, pre starlark.StringDict) (*starlark.Program, error) {
+	_, prog, err := starlark.SourceProgramOptions(fo, filename, src, pre.Has)
+	return prog, err
+}
+
+// capGlobals checks that a file's globals take at most the memory cap.
+func (s *Script) capGlobals(filename string, globals starlark.StringDict) error {
+	if s.cfg.unguarded {
+		return nil
+	}
+	var total int64
+	for _, v := range globals {
+		n, ok := guard.PersistentBound(v, s.cfg.memoryCap-total, new(guard.SizeCache))
+		total += n
+		if !ok || total > s.cfg.memoryCap {
+			return &Error{Script: s.name, Err: ErrMemory,
+				Msg: fmt.Sprintf("the globals of %s take more than the memory cap of %s (printed size, WithMemoryCap)", filename, guard.Bytes(s.cfg.memoryCap))}
+		}
+	}
+	return nil
 }
 
 // compileError turns a syntax or resolve error into a Error.
@@ -406,7 +480,12 @@ func compileError(name string, err error) error {
 // run runs f on thread under the step and time limits, and turns what it
 // returns into a Error.
 func (s *Script) run(ctx context.Context, thread *starlark.Thread, f func() error) error {
-	thread.SetMaxExecutionSteps(s.cfg.maxSteps)
+	meter := new(guard.Meter)
+	if s.cfg.unguarded {
+		thread.SetMaxExecutionSteps(s.cfg.maxSteps)
+	} else {
+		meter = guard.Attach(thread, s.cfg.memory, s.cfg.maxSteps)
+	}
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(s.cfg.timeout, func() {
 		timedOut.Store(true)
@@ -419,10 +498,10 @@ func (s *Script) run(ctx context.Context, thread *starlark.Thread, f func() erro
 	if err == nil {
 		return nil
 	}
-	return s.runError(ctx, thread, err, timedOut.Load())
+	return s.runError(ctx, thread, meter, err, timedOut.Load())
 }
 
-func (s *Script) runError(ctx context.Context, thread *starlark.Thread, err error, timedOut bool) error {
+func (s *Script) runError(ctx context.Context, thread *starlark.Thread, meter *guard.Meter, err error, timedOut bool) error {
 	var se *Error
 	if errors.As(err, &se) {
 		return se // a library's own load error
@@ -430,42 +509,72 @@ func (s *Script) runError(ctx context.Context, thread *starlark.Thread, err erro
 	out := &Error{Script: s.name, Msg: err.Error()}
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
-		out.Msg = ee.Msg
-		out.Backtrace = ee.Backtrace()
-		for i := len(ee.CallStack) - 1; i >= 0; i-- {
-			fr := ee.CallStack[i]
-			if fr.Pos.Filename() != "<builtin>" && fr.Pos.IsValid() {
-				out.Pos = fr.Pos.String()
-				if fr.Name != "<toplevel>" {
-					out.Msg += " (in " + fr.Name + ")"
-				}
-				break
-			}
-		}
 		// A library's own error, raised through load(), keeps its place.
 		var inner *Error
 		if errors.As(ee.Unwrap(), &inner) {
 			return inner
 		}
+		out.Msg, out.Pos, out.Backtrace = ee.Msg+where(ee), posOf(ee), ee.Backtrace()
 	}
-	if strings.Contains(out.Msg, "Starlark computation cancelled") {
-		switch {
-		case timedOut:
-			out.Err = ErrTimeout
-			out.Msg = fmt.Sprintf("stopped at the time limit of %v", s.cfg.timeout) + where(out.Msg)
-		case thread.ExecutionSteps() >= s.cfg.maxSteps:
+	var le *guard.LimitError
+	switch me := meter.Err(); {
+	case me != nil:
+		out.Err, out.Msg = ErrMemory, me.Error()+" (WithMemory)"+inFunc(out.Msg)
+	case errors.As(err, &le):
+		out.Err = ErrMemory
+		if le.Steps {
 			out.Err = ErrSteps
-			out.Msg = fmt.Sprintf("stopped at the limit of %d steps", s.cfg.maxSteps) + where(out.Msg)
-		case ctx.Err() != nil:
-			out.Err = ctx.Err()
-			out.Msg = "stopped: " + ctx.Err().Error() + where(out.Msg)
 		}
+	case strings.Contains(out.Msg, "Starlark computation cancelled"):
+		s.cancelled(ctx, thread, out, timedOut)
 	}
 	return out
 }
 
-// where keeps the "(in f)" suffix of a message.
-func where(msg string) string {
+// cancelled says which limit cancelled a run.
+func (s *Script) cancelled(ctx context.Context, thread *starlark.Thread, out *Error, timedOut bool) {
+	switch {
+	case timedOut:
+		out.Err = ErrTimeout
+		out.Msg = fmt.Sprintf("stopped at the time limit of %v", s.cfg.timeout) + inFunc(out.Msg)
+	case thread.ExecutionSteps() >= s.cfg.maxSteps:
+		out.Err = ErrSteps
+		out.Msg = fmt.Sprintf("stopped at the limit of %d steps", s.cfg.maxSteps) + inFunc(out.Msg)
+	case ctx.Err() != nil:
+		out.Err = ctx.Err()
+		out.Msg = "stopped: " + ctx.Err().Error() + inFunc(out.Msg)
+	}
+}
+
+// innermost is the innermost frame of the script's own code, or false.
+func innermost(ee *starlark.EvalError) (starlark.CallFrame, bool) {
+	for i := len(ee.CallStack) - 1; i >= 0; i-- {
+		if fr := ee.CallStack[i]; fr.Pos.Filename() != "<builtin>" && fr.Pos.IsValid() {
+			return fr, true
+		}
+	}
+	return starlark.CallFrame{}, false
+}
+
+// posOf is where in the script's code the run failed, or "".
+func posOf(ee *starlark.EvalError) string {
+	if fr, ok := innermost(ee); ok {
+		return fr.Pos.String()
+	}
+	return ""
+}
+
+// where names the function the run failed in: " (in f)", or "" at the
+// top level.
+func where(ee *starlark.EvalError) string {
+	if fr, ok := innermost(ee); ok && fr.Name != "<toplevel>" {
+		return " (in " + fr.Name + ")"
+	}
+	return ""
+}
+
+// inFunc keeps the "(in f)" suffix of a message.
+func inFunc(msg string) string {
 	if i := strings.LastIndex(msg, " (in "); i >= 0 {
 		return msg[i:]
 	}
@@ -502,6 +611,9 @@ func (s *Script) Decide(ctx context.Context, st *sentinel.State) (sentinel.Decis
 		ret, err = starlark.Call(thread, prog.onTick, starlark.Tuple{state}, nil)
 		return err
 	})
+	if cerr := s.capMemoryLocked(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return sentinel.Decision{}, err
 	}
@@ -510,6 +622,20 @@ func (s *Script) Decide(ctx context.Context, st *sentinel.State) (sentinel.Decis
 			Msg: fmt.Sprintf("on_tick returned a value of type %s; it decides by calling actions (set_weight, promote, rollback, pause, hold) and returns None", ret.Type())}
 	}
 	return tk.rec.decision(st), nil
+}
+
+// capMemoryLocked empties state.memory when it takes more than the memory
+// cap: keeping it would let it grow by a run's budget each tick.
+func (s *Script) capMemoryLocked() error {
+	if s.cfg.unguarded {
+		return nil
+	}
+	if _, ok := guard.PersistentBound(s.memory, s.cfg.memoryCap, &s.sizes); ok {
+		return nil
+	}
+	s.memory, s.sizes = new(starlark.Dict), guard.SizeCache{}
+	return &Error{Script: s.name, Err: ErrMemory,
+		Msg: fmt.Sprintf("state.memory takes more than the memory cap of %s (printed size, WithMemoryCap); it was emptied", guard.Bytes(s.cfg.memoryCap))}
 }
 
 // trackRolloutLocked learns when the rollout began, and empties memory when

@@ -169,7 +169,7 @@ func TestScriptRejectsBadActions(t *testing.T) {
 		`set_weights({"canary": 100, "stable": 100})`: `add up to 200 with the other versions, want 10000`,
 		`set_weights({"canary": 100}, 3)`:             `set_weights: for parameter reason: got int, want string`,
 		"return 1":                                    `on_tick returned a value of type int; it decides by calling actions`,
-		"[log(str(i)) for i in range(100)]":           `log: more than 64 alerts and log lines in one tick`,
+		"[log(str(i)) for i in range(100)]":           `log: more than 64 log lines in one tick`,
 		"alert()":                                     `alert: missing message`,
 		"x = 1 // 0":                                  `a.star:2:11: floored division by zero (in on_tick)`,
 	}
@@ -301,12 +301,13 @@ def on_tick(state):
 	assert.Equal(t, "ninelives: script loop.star:3:5: stopped at the limit of 100000 steps (in on_tick)", se.Error())
 	assert.Contains(t, se.Backtrace, "loop.star:3:5: in on_tick")
 
-	// Without a step limit to speak of, the time limit stops it.
+	// Without a step limit or a memory budget to speak of (each step is
+	// charged 32 bytes), the time limit stops it.
 	s = mustScript(t, "loop.star", `
 def on_tick(state):
     for i in range(1 << 62):
         pass
-`, script.WithSteps(1<<62), script.WithTimeout(20*time.Millisecond))
+`, script.WithSteps(1<<62), script.WithMemory(1<<60), script.WithTimeout(20*time.Millisecond))
 	_, err = s.Decide(context.Background(), st)
 	assert.ErrorIs(t, err, script.ErrTimeout)
 	assert.ErrorContains(t, err, "stopped at the time limit of 20ms (in on_tick)")
@@ -566,4 +567,23 @@ func TestAPausedDecisionThatAlertsSaysItIsHeld(t *testing.T) {
 	}
 	assert.Equal(t, []string{"paused: advance (cut over) is held", "cutting over to canary now"}, texts,
 		"the held decision, then its alerts; the one with the same text is not sent twice")
+}
+
+// A script raises at most 16 alerts a tick, well below the sentinel's
+// alert queue: more are merged into the last one, and the decision still
+// goes through.
+func TestAChattyScriptIsCutTo16AlertsATick(t *testing.T) {
+	s := mustScript(t, "chatty.star", `
+def on_tick(state):
+    for i in range(64):
+        alert("note", i)
+    log("a line")
+    rollback("bad")
+`)
+	d := decide(t, s, progressing(nil, window(900, 0, 100, 0, 0.02, 0.02)))
+	assert.Equal(t, sentinel.ActionRollback, d.Action)
+	require.Len(t, d.Alerts, 16)
+	assert.Equal(t, "note 14", d.Alerts[14])
+	assert.Equal(t, "note 15 (and 48 more alerts of this tick merged here: at most 16 a tick)", d.Alerts[15])
+	assert.Equal(t, []string{"a line"}, d.Logs)
 }

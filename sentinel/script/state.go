@@ -12,6 +12,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/grid"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/script/internal/guard"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -164,7 +165,7 @@ func (t *tick) windowOf(fn, name string) (*telemetry.Window, error) {
 	return nil, fmt.Errorf("%s: window = %q, want \"step\" or \"tick\"", fn, name)
 }
 
-func (t *tick) quantileFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+func (t *tick) quantileFn(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	var version string
 	var qArg realNumber
 	window := "step"
@@ -176,10 +177,14 @@ func (t *tick) quantileFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark
 	if err != nil {
 		return nil, err
 	}
-	return quantileValue("state.quantile", w.Version(version).Role(balancer.RolePrimary).Latency, q)
+	h := w.Version(version).Role(balancer.RolePrimary).Latency
+	if err := guard.Charge(th, "state.quantile()", histogramBytes(h)); err != nil {
+		return nil, err
+	}
+	return quantileValue("state.quantile", h, q)
 }
 
-func (t *tick) histogramFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+func (t *tick) histogramFn(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	var version string
 	window, role := "tick", string(balancer.RolePrimary)
 	if err := starlark.UnpackArgs("state.histogram", args, kw, "version", &version, "window?", &window, "role?", &role); err != nil {
@@ -194,10 +199,14 @@ func (t *tick) histogramFn(_ *starlark.Thread, _ *starlark.Builtin, args starlar
 	default:
 		return nil, fmt.Errorf("state.histogram: role = %q, want %q, %q or %q", role, balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup)
 	}
-	return histogramValue{h: w.Version(version).Role(balancer.Role(role)).Latency.Clone()}, nil
+	h := w.Version(version).Role(balancer.Role(role)).Latency
+	if err := guard.Charge(th, "state.histogram()", histogramBytes(h)); err != nil {
+		return nil, err
+	}
+	return histogramValue{h: h.Clone()}, nil
 }
 
-func (t *tick) mannWhitneyFn(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+func (t *tick) mannWhitneyFn(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	window := "step"
 	if err := starlark.UnpackArgs("state.mann_whitney", args, kw, "window?", &window); err != nil {
 		return nil, err
@@ -208,6 +217,9 @@ func (t *tick) mannWhitneyFn(_ *starlark.Thread, _ *starlark.Builtin, args starl
 	}
 	c := w.Version(t.st.Candidate).Role(balancer.RolePrimary).Latency
 	b := w.Version(t.st.Baseline).Role(balancer.RolePrimary).Latency
+	if err := guard.Charge(th, "state.mann_whitney()", 2*(histogramBytes(c)+histogramBytes(b))); err != nil {
+		return nil, err
+	}
 	ch, bh := grid.Buckets(c), grid.Buckets(b)
 	r, err := judge.MannWhitney(ch, bh)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/script/internal/guard"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -28,7 +29,16 @@ type rateTest struct {
 var (
 	_ starlark.HasAttrs = (*rateTest)(nil)
 	_ starlark.HasAttrs = histogramValue{}
+	_ guard.Sizer       = (*rateTest)(nil)
+	_ guard.Sizer       = histogramValue{}
 )
+
+// rateTestBytes bounds what a rate test takes: its settings, and three
+// numbers for each of its mixture's components.
+const rateTestBytes = 1 << 10
+
+// SizeBound implements guard.Sizer, for the memory cap.
+func (r *rateTest) SizeBound() int64 { return rateTestBytes + int64(len(r.desc)) }
 
 func rateTestBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	var toleranceArg, alphaArg realNumber
@@ -114,6 +124,13 @@ func (v histogramValue) String() string {
 	return fmt.Sprintf("histogram(count = %d, p50 = %s, p99 = %s)", v.h.Count, starlark.Float(finite(v.h.P50())), starlark.Float(finite(v.h.P99())))
 }
 
+// SizeBound implements guard.Sizer: what the histogram takes, for the
+// memory cap and for the charges of the builtins that make one.
+func (v histogramValue) SizeBound() int64 { return histogramBytes(v.h) }
+
+// histogramBytes is what a copy of h takes, with its window when merged.
+func histogramBytes(h telemetry.Histogram) int64 { return 8*int64(len(h.Counts)) + 512 }
+
 func (histogramValue) AttrNames() []string {
 	return []string{"count", "count_above", "max", "merge", "min", "quantile", "sum"}
 }
@@ -147,9 +164,12 @@ func (v histogramValue) Attr(name string) (starlark.Value, error) {
 			return starlark.MakeUint64(v.h.CountAbove(x)), nil
 		}).BindReceiver(v), nil
 	case "merge":
-		return starlark.NewBuiltin("merge", func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+		return starlark.NewBuiltin("merge", func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 			var o histogramValue
 			if err := starlark.UnpackArgs("histogram.merge", args, kw, "other", &o); err != nil {
+				return nil, err
+			}
+			if err := guard.Charge(th, "histogram.merge()", 2*(v.SizeBound()+o.SizeBound())); err != nil {
 				return nil, err
 			}
 			return mergeHistograms(v.h, o.h)
@@ -184,8 +204,9 @@ func mergeHistograms(hs ...telemetry.Histogram) (starlark.Value, error) {
 }
 
 // mergeHistogramsBuiltin is merge_histograms(histograms): their sum, added
-// in order.
-func mergeHistogramsBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+// in order. Each histogram is charged before it is merged: a copy of it
+// and its window.
+func mergeHistogramsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	var seq starlark.Iterable
 	if err := starlark.UnpackArgs("merge_histograms", args, kw, "histograms", &seq); err != nil {
 		return nil, err
@@ -198,6 +219,9 @@ func mergeHistogramsBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starla
 		h, ok := x.(histogramValue)
 		if !ok {
 			return nil, fmt.Errorf("merge_histograms: element %d is of type %s, want a histogram", i, x.Type())
+		}
+		if err := guard.Charge(th, "merge_histograms()", 2*h.SizeBound()); err != nil {
+			return nil, err
 		}
 		hs = append(hs, h.h)
 	}

@@ -29,7 +29,7 @@
 // was wrong: 400 for a bad body ("weight: 20000 is outside 0..10000",
 // unknown fields, bad JSON), 401 for a missing or wrong token, 405 for a
 // method other than POST, 409 when the rollout's phase does not allow the
-// call (the sentinel's message), 413 for a body over MaxBodyBytes, 415 for a
+// call or the sentinel is closed (the sentinel's message), 413 for a body over MaxBodyBytes, 415 for a
 // Content-Type other than application/json.
 //
 // A fleet's page is served the same way, from any process with an etcd

@@ -234,6 +234,10 @@ func TestBadBodies(t *testing.T) {
 		{"array", statuspage.RoutePause, `["alice"]`, nil, 400, "body: array, want a JSON object"},
 		{"two objects", statuspage.RoutePause, `{}{}`, nil, 400, "body: more than one JSON value"},
 		{"trailing garbage", statuspage.RoutePause, `{} x`, nil, 400, "body: "},
+		{"weight twice", statuspage.RouteWeights, `{"weight":1,"weight":2}`, nil, 400, "weight: duplicate key"},
+		{"weight in capitals", statuspage.RouteWeights, `{"Weight":2500}`, nil, 400, `Weight: unknown key; keys are case-sensitive: the field is "weight"`},
+		{"who twice", statuspage.RoutePause, `{"who":"alice","who":"mallory"}`, nil, 400, "who: duplicate key"},
+		{"reason folded", statuspage.RoutePause, `{"REASON":"x"}`, nil, 400, `REASON: unknown key; keys are case-sensitive: the field is "reason"`},
 		{"who too long", statuspage.RoutePause, `{"who": "` + long + `"}`, nil, 400, "who: 65 characters, want at most 64"},
 		{"who with a bell", statuspage.RoutePause, `{"who": "al\u0007ice"}`, nil, 400, "who: character U+0007 at byte 2 is not printable"},
 		{"reason too long", statuspage.RoutePause, `{"reason": "` + strings.Repeat("r", statuspage.MaxReasonLen+1) + `"}`, nil, 400, "reason: 513 characters, want at most 512"},
@@ -495,4 +499,20 @@ func TestControlHonoursTheRequestContext(t *testing.T) {
 	r.h.ServeHTTP(w, req)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	assert.Equal(t, sentinel.PhasePaused, r.s.Status().Phase)
+}
+
+// A control call on a closed sentinel answers 409 and moves nothing.
+func TestControlsOnAClosedSentinelAnswerConflict(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	require.NoError(t, r.s.Close())
+	for _, route := range []string{statuspage.RoutePause, statuspage.RoutePromote, statuspage.RouteAbort} {
+		rp := r.do(http.MethodPost, route, testToken, "")
+		assert.Equal(t, http.StatusConflict, rp.code, route)
+		assert.Contains(t, rp.errorText(t), "ninelives: the sentinel is closed", route)
+	}
+	rp := r.do(http.MethodPost, statuspage.RouteWeights, testToken, `{"weight": 5000}`)
+	assert.Equal(t, http.StatusConflict, rp.code)
+	assert.Equal(t, 100, r.split.Weight("canary"))
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
 }

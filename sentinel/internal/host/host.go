@@ -12,9 +12,14 @@ import (
 // not safe for concurrent use: its owner calls Start, Done and Running
 // under its own lock, and Stop without it.
 type Warmup struct {
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	version string
 }
+
+// StopWait is how long the Close of a strategy waits for its warm-up to
+// return once told to stop.
+const StopWait = 5 * time.Second
 
 // Start warms version up with warm, bounded by timeout, and hands the
 // result to finish on the warm-up's goroutine. ctx's values carry over,
@@ -24,7 +29,7 @@ func (w *Warmup) Start(ctx context.Context, timeout time.Duration, version strin
 	finish func(*warmup.Report, error)) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	done := make(chan struct{})
-	w.cancel, w.done = cancel, done
+	w.cancel, w.done, w.version = cancel, done, version
 	go func() {
 		defer close(done)
 		defer cancel()
@@ -62,11 +67,21 @@ func (w *Warmup) Running() bool {
 // Finished reports whether a warm-up has started and finished.
 func (w *Warmup) Finished() bool { return w.done != nil && !w.Running() }
 
-// Stop ends a running warm-up and waits for it.
-func (w Warmup) Stop() {
-	if w.cancel != nil {
-		w.cancel()
-		<-w.done
+// Stop ends a running warm-up and waits for it, at most wait: a warm-up
+// that ignores its context is left to finish on its own goroutine, and the
+// error says so.
+func (w Warmup) Stop(wait time.Duration) error {
+	if w.cancel == nil {
+		return nil
+	}
+	w.cancel()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("ninelives: the warm-up of %q did not return within %v of being stopped; it is left running", w.version, wait)
 	}
 }
 

@@ -50,9 +50,27 @@ func TestWarmupStopEndsItAndOutlivesItsContext(t *testing.T) {
 	<-started
 	cancel() // the tick's context ends; the warm-up goes on
 	assert.True(t, w.Running())
-	w.Stop()
+	require.NoError(t, w.Stop(time.Minute))
 	assert.ErrorIs(t, (<-got).err, context.Canceled)
 	assert.True(t, w.Finished())
+}
+
+// A warm-up that ignores its context does not hold Stop up past its wait.
+func TestWarmupStopIsBounded(t *testing.T) {
+	var w host.Warmup
+	started, release := make(chan struct{}), make(chan struct{})
+	w.Start(context.Background(), time.Minute, "green", func(context.Context, string) (*warmup.Report, error) {
+		close(started)
+		<-release
+		return nil, nil
+	}, func(*warmup.Report, error) {})
+	<-started
+	err := w.Stop(time.Millisecond)
+	assert.EqualError(t, err, `ninelives: the warm-up of "green" did not return within 1ms of being stopped; it is left running`)
+	assert.True(t, w.Running())
+	close(release)
+	<-w.Done()
+	assert.NoError(t, new(host.Warmup).Stop(time.Millisecond), "nothing started, nothing to stop")
 }
 
 type shadow struct {
