@@ -111,6 +111,16 @@
 // (Decision.Verdict), and the event of a decision that begins a step shows
 // the figures of the step that passed.
 //
+// # Release after release
+//
+// A Sentinel runs one rollout; package release runs rollout after rollout
+// on one Sentinel and its Router, watching which build each version's
+// endpoints serve: it restores the sentinel afresh for each new build,
+// gives the baseline the traffic back once it serves a promoted build, and
+// idles the sentinel in between (Idle: figures collected and kept, neither
+// judged nor decided). A strategy that is a Planner names its steps in the
+// Status (Plan).
+//
 // # Statistics and scripts
 //
 // The statistics live in package judge: its Judge holds the sequential

@@ -19,9 +19,11 @@ type TickSummary struct {
 // Status is a snapshot of the rollout, ready for JSON.
 type Status struct {
 	Position
-	Strategy string    `json:"strategy"`
-	Now      time.Time `json:"now"`
-	DryRun   bool      `json:"dryRun"`
+	Strategy string `json:"strategy"`
+	// Plan names the strategy's steps in order, when it is a Planner.
+	Plan   []string  `json:"plan,omitempty"`
+	Now    time.Time `json:"now"`
+	DryRun bool      `json:"dryRun"`
 	// Verdict is the judge's latest, with its evidence.
 	Verdict judge.Verdict `json:"verdict"`
 	// LastTick and StepFigs hold each version's figures of the last tick
@@ -65,6 +67,7 @@ func (s *Sentinel) Status() Status {
 	st := Status{
 		Position:    s.positionLocked(),
 		Strategy:    s.strategy.Name(),
+		Plan:        planOf(s.strategy),
 		Now:         s.cfg.clock.Now(),
 		DryRun:      s.cfg.dryRun,
 		Verdict:     s.verdict,
