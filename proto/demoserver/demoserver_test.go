@@ -221,6 +221,28 @@ func TestAFleetStartsAgainOnItsAddresses(t *testing.T) {
 	assert.Equal(t, "canary-1", r.GetServedBy().GetInstance())
 }
 
+func TestSeedsTellFleetsApart(t *testing.T) {
+	failures := func(seed uint64) string {
+		f, err := demoserver.StartFleet(demoserver.VersionSpec{Version: "canary", Count: 1, Seed: seed, Faults: demoserver.Faults{ErrorRate: 0.5}})
+		require.NoError(t, err)
+		defer f.Stop()
+		c := client(t, f.Servers("canary")[0])
+		var b []byte
+		for range 32 {
+			_, err := c.GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+			mark := byte('.')
+			if err != nil {
+				mark = 'x'
+			}
+			b = append(b, mark)
+		}
+		return string(b)
+	}
+	first := failures(1)
+	assert.Equal(t, first, failures(1), "a seed repeats its failures")
+	assert.NotEqual(t, first, failures(2), "another seed fails other calls")
+}
+
 func TestServesHealth(t *testing.T) {
 	s := demoserver.New("v", "i")
 	require.NoError(t, s.Start("127.0.0.1:0"))

@@ -20,6 +20,10 @@ type VersionSpec struct {
 	Faults  Faults
 	// Options are applied to every instance of the version.
 	Options []Option
+	// Seed is added to the seed of each instance's fault generator
+	// (otherwise the same in every fleet), so that fleets started apart
+	// fail different calls.
+	Seed uint64
 	// Addrs, if set, are the addresses the instances listen on, one per
 	// instance (Count of them), such as those of a fleet that was stopped
 	// and is started again; empty: a free loopback port each.
@@ -40,7 +44,7 @@ func StartFleet(specs ...VersionSpec) (*Fleet, error) {
 		}
 		for range sp.Count {
 			i := len(f.servers[sp.Version])
-			opts := append([]Option{WithFaults(sp.Faults), WithSeed(uint64(len(f.order)*1000 + i))}, sp.Options...)
+			opts := append([]Option{WithFaults(sp.Faults), WithSeed(sp.Seed + uint64(len(f.order)*1000+i))}, sp.Options...)
 			s := New(sp.Version, fmt.Sprintf("%s-%d", sp.Version, i), opts...)
 			addr := "127.0.0.1:0"
 			if len(sp.Addrs) > 0 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,9 +12,13 @@ import (
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 )
 
-// Args are demofleet's -fleet flags for specs.
+// Args are demofleet's flags for specs: -fleet for each, and -seed, the
+// first spec's Seed, if not 0 (demofleet gives every spec the same).
 func Args(specs []demoserver.VersionSpec) []string {
 	var args []string
+	if len(specs) > 0 && specs[0].Seed != 0 {
+		args = append(args, "-seed", strconv.FormatUint(specs[0].Seed, 10))
+	}
 	for _, sp := range specs {
 		arg := fmt.Sprintf("%s=%d:%s", sp.Version, sp.Count, FaultsArg(sp.Faults))
 		if len(sp.Addrs) > 0 {

@@ -111,6 +111,8 @@ func TestArgs(t *testing.T) {
 			Faults: demoserver.Faults{ErrorRate: 0.05, Latency: 5 * time.Millisecond, TailRate: 0.03, TailLatency: 500 * time.Millisecond,
 				PriceDelta: 3, ExtraItems: 4, FailAfterItems: 2, Hang: true}},
 			{Version: "stable", Count: 2, Addrs: []string{"127.0.0.1:1", "127.0.0.1:2"}}}))
+	assert.Equal(t, []string{"-seed", "7", "-fleet", "canary=1:errors=0,latency=0s,tail=0,taillatency=0s,price=0,extra=0,failafter=0"},
+		Args([]demoserver.VersionSpec{{Version: "canary", Count: 1, Seed: 7}}))
 }
 
 func TestTailBufferKeepsTheEnd(t *testing.T) {

@@ -71,9 +71,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demofleet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var fleet specs
-	fs.Var(&fleet, "fleet", "VERSION=COUNT[:FAULTS]; repeat for each version")
+	fs.Var(&fleet, "fleet", "VERSION=COUNT[:FAULTS][@ADDR,…]; repeat for each version")
+	seed := fs.Uint64("seed", 0, "added to the seed of each server's fault generator, so that fleets fail different calls")
 	if err := icli.Parse(fs, args); err != nil {
 		return err
+	}
+	for i := range fleet {
+		fleet[i].Seed = *seed
 	}
 	if len(fleet) == 0 {
 		return errors.New("ninelives: demofleet: give at least one -fleet VERSION=COUNT")
