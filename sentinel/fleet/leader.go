@@ -247,7 +247,10 @@ func (l *Leader) Campaign(ctx context.Context) error {
 }
 
 // freshSession returns the sentinel's session, granting a new lease if it
-// has none or the last one expired.
+// has none or the last one expired. A lease that expired only on the
+// client's side, etcd having been away longer than the TTL and renewed it
+// when it restarted, is kept: so is the election key bound to it, and the
+// sentinel leads again at once, as nobody else can have.
 func (l *Leader) freshSession(ctx context.Context) (*concurrency.Session, error) {
 	l.mu.Lock()
 	s := l.session
@@ -260,7 +263,7 @@ func (l *Leader) freshSession(ctx context.Context) (*concurrency.Session, error)
 		}
 	}
 	gctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
-	s, err := newSession(gctx, l.client, l.cfg.ttl, "sentinel")
+	s, err := keepOrGrant(gctx, l.client, s, l.cfg, "sentinel")
 	cancel()
 	if err != nil {
 		return nil, err
