@@ -1,0 +1,244 @@
+package chaos
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ninelives-go/ninelives/proto/demoserver"
+	"github.com/ninelives-go/ninelives/sentinel"
+)
+
+// instances is how many servers each version has in a scenario.
+const instances = 3
+
+// candidateShare is the candidate's weight while a scenario's faults
+// strike: 20 %, held (its next step is ten minutes away).
+const candidateShare = 2000
+
+// Scenarios are the chaos scenarios, in the order make chaos runs them.
+func Scenarios() []Scenario {
+	return []Scenario{
+		{Name: "kill and restart every candidate server", Run: killCandidates},
+		{Name: "kill one baseline server", Run: killBaseline},
+		{Name: "hang the candidate, shadow on, rescue on", Run: func(ctx context.Context, env Env, r *Result) error {
+			return hangCandidate(ctx, env, r, true)
+		}},
+		{Name: "hang the candidate, shadow on, no rescue", Run: func(ctx context.Context, env Env, r *Result) error {
+			return hangCandidate(ctx, env, r, false)
+		}},
+		{Name: "etcd down longer than the lease, fleet of 5", Run: func(ctx context.Context, env Env, r *Result) error {
+			return etcdOutage(ctx, env, r, false)
+		}},
+		{Name: "same, the alert receiver hangs", Run: func(ctx context.Context, env Env, r *Result) error {
+			return etcdOutage(ctx, env, r, true)
+		}},
+	}
+}
+
+// process is a scenario's client process under load: its servers, its
+// stack, its load and its sentinel's ticks.
+type process struct {
+	servers *Servers
+	stack   *Stack
+	load    *Load
+	ticks   *Ticker
+	stop    func() Tally
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// startProcess starts the servers and a client process under load, and
+// waits until the candidate has its share and every endpoint is READY.
+func startProcess(ctx context.Context, env Env, r *Result, rescue bool) (*process, error) {
+	servers, err := StartServers(env.Bin, demoserver.VersionSpec{Version: Baseline, Count: instances},
+		demoserver.VersionSpec{Version: Candidate, Count: instances, Seed: 100})
+	if err != nil {
+		return nil, err
+	}
+	p := &process{servers: servers, ticks: &Ticker{}}
+	p.stack, err = NewStack(StackConfig{Target: servers.Target(), Rescue: rescue, Steps: []int{candidateShare, 10000},
+		MinStep: 10 * time.Minute, Logger: env.Logger})
+	if err != nil {
+		servers.Stop()
+		return nil, err
+	}
+	p.load = NewLoad(p.stack.Conn, env.Rate, env.CallTimeout, 1)
+	p.stop = p.load.Start()
+	tctx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	p.wg.Go(func() { p.ticks.Tick(tctx, p.stack.Sentinel, time.Second) })
+	_, err = waitFor(ctx, env.Wait, "the candidate at 20 % with every endpoint READY", func() bool {
+		return p.stack.Split.Weight(Candidate) == candidateShare && p.ready(Baseline) && p.ready(Candidate)
+	})
+	if err == nil {
+		err = sleep(ctx, env.Phase)
+	}
+	if err != nil {
+		p.finish(r)
+		return nil, err
+	}
+	return p, nil
+}
+
+// ready reports whether every endpoint of version is READY.
+func (p *process) ready(version string) bool {
+	return len(p.stack.Split.ReadyEndpoints(version)) == p.servers.Count(version)
+}
+
+// finish stops the load and the ticks, closes the client and the
+// servers, and keeps the tally and the tick times in r.
+func (p *process) finish(r *Result) {
+	p.once.Do(func() {
+		r.Tally = p.stop()
+		p.cancel()
+		p.wg.Wait()
+		p.stack.Close()
+		p.servers.Stop()
+		r.Ticks.ds = p.ticks.ds
+	})
+}
+
+// killCandidates crashes every candidate server under load, then starts
+// them again: the baseline serves every call meanwhile, the rescue
+// interceptor answers the safe calls the candidate was serving, and the
+// candidate serves again once it is back.
+func killCandidates(ctx context.Context, env Env, r *Result) error {
+	p, err := startProcess(ctx, env, r, true)
+	if err != nil {
+		return err
+	}
+	defer p.finish(r)
+	p.load.Mark()
+	for i := range instances {
+		p.servers.Kill(Candidate, i)
+	}
+	if err := sleep(ctx, env.Phase); err != nil {
+		return err
+	}
+	restarted := time.Now()
+	for i := range instances {
+		if err := p.servers.Restart(Candidate, i); err != nil {
+			return err
+		}
+	}
+	back, err := waitFor(ctx, env.Wait, "the candidate READY again", func() bool { return p.ready(Candidate) })
+	if err != nil {
+		return err
+	}
+	r.figure("candidate READY", back)
+	if _, err := waitFor(ctx, env.Wait, "the candidate serving again", func() bool { return p.load.ServedSince(Candidate, restarted) }); err != nil {
+		return err
+	}
+	r.figure("serving", time.Since(restarted))
+	if err := sleep(ctx, env.Phase); err != nil {
+		return err
+	}
+	p.finish(r)
+	r.check(r.Tally.FailedSafe == 0, "no call of a safe method failed", "%d failed: %v", r.Tally.FailedSafe, r.Tally.Errors)
+	r.check(r.Tally.Failed == r.Tally.FailedBefore, "no call begun after the crash failed", "%d failed, %d of them in flight at the crash",
+		r.Tally.Failed, r.Tally.FailedBefore)
+	r.note("phase %s; rescued %d", p.ticks.Phase(), p.stack.Rescue.Stats().Rescued)
+	return nil
+}
+
+// killBaseline crashes one baseline server under load and starts it again:
+// the other two serve its share.
+func killBaseline(ctx context.Context, env Env, r *Result) error {
+	p, err := startProcess(ctx, env, r, true)
+	if err != nil {
+		return err
+	}
+	defer p.finish(r)
+	p.load.Mark()
+	p.servers.Kill(Baseline, 0)
+	if err := sleep(ctx, env.Phase); err != nil {
+		return err
+	}
+	if err := p.servers.Restart(Baseline, 0); err != nil {
+		return err
+	}
+	back, err := waitFor(ctx, env.Wait, "the baseline server READY again", func() bool { return p.ready(Baseline) })
+	if err != nil {
+		return err
+	}
+	r.figure("baseline READY", back)
+	if err := sleep(ctx, env.Phase); err != nil {
+		return err
+	}
+	p.finish(r)
+	r.check(r.Tally.Failed == r.Tally.FailedBefore, "no call begun after the crash failed", "%d failed, %d of them in flight at the crash: %v",
+		r.Tally.Failed, r.Tally.FailedBefore, r.Tally.Errors)
+	r.note("phase %s", p.ticks.Phase())
+	return nil
+}
+
+// hangCandidate makes every candidate server hang under load with shadow
+// copies on: the sentinel rolls back, the shadow's copies in flight stay
+// within their bound, and with the rescue interceptor no call of a safe
+// method fails.
+func hangCandidate(ctx context.Context, env Env, r *Result, rescue bool) error {
+	p, err := startProcess(ctx, env, r, rescue)
+	if err != nil {
+		return err
+	}
+	defer p.finish(r)
+	maxShadow := p.watchShadow(ctx)
+	p.load.Mark()
+	hung := time.Now()
+	if err := p.servers.SetFaults(Candidate, demoserver.Faults{Hang: true}); err != nil {
+		return err
+	}
+	rolled, err := waitFor(ctx, env.Wait, "the rollback", func() bool { _, ok := p.ticks.First(sentinel.ActionRollback, hung); return ok })
+	if err != nil {
+		return err
+	}
+	r.figure("rollback", rolled)
+	if err := sleep(ctx, env.Phase); err != nil {
+		return err
+	}
+	if err := p.servers.SetFaults(Candidate, demoserver.Faults{}); err != nil {
+		return err
+	}
+	p.finish(r)
+	t := r.Tally
+	if rescue {
+		st := p.stack.Rescue.Stats()
+		r.check(t.FailedSafe == 0, "no call of a safe method failed", "%d failed: %v", t.FailedSafe, t.Errors)
+		r.note("rescued %d (hedged %d), throttled %d; unsafe calls failed: %d", st.Rescued, st.Hedged, st.Throttled, t.Failed-t.FailedSafe)
+	} else {
+		r.note("failed: %d (%d safe): %v", t.Failed, t.FailedSafe, t.Errors[:min(len(t.Errors), 2)])
+	}
+	sh := p.stack.Shadow.Stats()
+	r.check(maxShadow() <= shadowBound, "the shadow's copies in flight stay within their bound", "at most %d in flight, bound %d",
+		maxShadow(), shadowBound)
+	r.note("shadow: dropped %v, at most %d in flight", sh.Dropped, maxShadow())
+	return nil
+}
+
+// shadowBound is the shadow's default MaxConcurrent.
+const shadowBound = 64
+
+// watchShadow samples the shadow's copies in flight every 10 ms until the
+// process finishes, and returns the most seen.
+func (p *process) watchShadow(ctx context.Context) func() int {
+	var mu sync.Mutex
+	most := 0
+	ctx, cancel := context.WithCancel(ctx)
+	prev := p.cancel
+	p.cancel = func() { cancel(); prev() }
+	p.wg.Go(func() {
+		for sleep(ctx, 10*time.Millisecond) == nil {
+			n := p.stack.Shadow.Stats().InFlight
+			mu.Lock()
+			most = max(most, n)
+			mu.Unlock()
+		}
+	})
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return most
+	}
+}
