@@ -68,7 +68,9 @@ func (r *Result) check(ok bool, what, got string, args ...any) {
 
 func (r *Result) figure(name string, d time.Duration) { r.Figures = append(r.Figures, Figure{name, d}) }
 
-func (r *Result) note(format string, args ...any) { r.Notes = append(r.Notes, fmt.Sprintf(format, args...)) }
+func (r *Result) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
 
 // Failed returns the checks that failed, with the scenario's error as one.
 func (r *Result) Failed() []Check {
