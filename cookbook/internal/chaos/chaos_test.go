@@ -40,7 +40,7 @@ func TestCrashedCandidatesCostNoCall(t *testing.T) {
 	for _, f := range r.Figures {
 		names = append(names, f.Name)
 	}
-	assert.Equal(t, []string{"candidate READY", "serving"}, names)
+	assert.Equal(t, []string{"seen", "candidate READY", "serving"}, names)
 	_, _, _, ticks := r.Ticks.Quantiles()
 	assert.Positive(t, ticks, "the sentinel ticked")
 }

@@ -147,6 +147,12 @@ func sumTallies(ts []Tally) Tally {
 		sum.FailedSafe += t.FailedSafe
 		sum.FailedBefore += t.FailedBefore
 		sum.Errors = append(sum.Errors, t.Errors...)
+		if !t.FirstFailure.IsZero() && (sum.FirstFailure.IsZero() || t.FirstFailure.Before(sum.FirstFailure)) {
+			sum.FirstFailure = t.FirstFailure
+		}
+		if t.LastFailure.After(sum.LastFailure) {
+			sum.LastFailure = t.LastFailure
+		}
 	}
 	return sum
 }

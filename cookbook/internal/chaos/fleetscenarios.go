@@ -141,6 +141,7 @@ func etcdOutage(ctx context.Context, env Env, r *Result, hang bool) error {
 		return err
 	}
 	before := weights(f.replicas)
+	r.at("etcd stopped")
 	f.etcd.Stop()
 	if err := sleep(ctx, 3*ttl); err != nil {
 		return err
@@ -186,6 +187,7 @@ func (f *fleetRun) alert(ctx context.Context, env Env) error {
 // term and commits, and every replica has sent what it held.
 func (f *fleetRun) recover(ctx context.Context, env Env, r *Result, hang bool) error {
 	st := f.leader.Status()
+	r.at("etcd started")
 	if err := f.etcd.Restart(); err != nil {
 		return err
 	}

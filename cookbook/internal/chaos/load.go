@@ -34,15 +34,18 @@ type Tally struct {
 	// FailedSafe counts the failed calls of methods safe to repeat.
 	FailedSafe int64
 	// FailedBefore counts the failed calls that began before the mark
-	// (Load.Mark): those in flight when a fault struck.
+	// (Load.Mark): those a fault caught in flight, or before the client
+	// saw it.
 	FailedBefore int64
 	// Served counts the successful calls by the version that served them;
 	// LastServed is when each version last served one.
 	Served     map[string]int64
 	LastServed map[string]time.Time
-	// Errors keeps the first few errors.
-	Errors []string
-	mark   time.Time
+	// Errors keeps the first few errors; FirstFailure and LastFailure are
+	// when the first and the last failed call began.
+	Errors                    []string
+	FirstFailure, LastFailure time.Time
+	mark                      time.Time
 }
 
 // NewLoad returns a load of rate calls/s on cc, each call with deadline
@@ -110,6 +113,12 @@ func (l *Load) call(kind int, user string) {
 		return
 	}
 	t.Failed++
+	if t.FirstFailure.IsZero() || start.Before(t.FirstFailure) {
+		t.FirstFailure = start
+	}
+	if start.After(t.LastFailure) {
+		t.LastFailure = start
+	}
 	if demo.Safe(kind) {
 		t.FailedSafe++
 	}
@@ -121,8 +130,9 @@ func (l *Load) call(kind int, user string) {
 	}
 }
 
-// Mark notes the time a fault strikes: calls that began before it and
-// fail are counted apart (FailedBefore), as the calls in flight then.
+// Mark notes the time the client saw a fault: calls that began before it
+// and fail are counted apart (FailedBefore), as those the fault caught in
+// flight or before the client knew.
 func (l *Load) Mark() {
 	l.mu.Lock()
 	l.tally.mark = time.Now()

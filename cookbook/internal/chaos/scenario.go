@@ -46,6 +46,9 @@ type Result struct {
 	Notes         []string
 	Checks        []Check
 	Err           error
+	// Timeline names what happened when, in seconds from the start.
+	Timeline []string
+	start    time.Time
 }
 
 // Figure is a named duration: a recovery, a rollback.
@@ -68,6 +71,11 @@ func (r *Result) check(ok bool, what, got string, args ...any) {
 
 func (r *Result) figure(name string, d time.Duration) { r.Figures = append(r.Figures, Figure{name, d}) }
 
+// at notes that what happened now.
+func (r *Result) at(what string) { r.Timeline = append(r.Timeline, what+" "+r.since(time.Now())) }
+
+func (r *Result) since(t time.Time) string { return fmt.Sprintf("+%.1fs", t.Sub(r.start).Seconds()) }
+
 func (r *Result) note(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
@@ -88,8 +96,11 @@ func (r *Result) Failed() []Check {
 
 // Run runs sc, sampling the process before and after.
 func Run(ctx context.Context, env Env, sc Scenario) *Result {
-	r := &Result{Name: sc.Name, Before: Take()}
+	r := &Result{Name: sc.Name, Before: Take(), start: time.Now()}
 	r.Err = sc.Run(ctx, env, r)
+	if t := r.Tally; t.Failed > 0 {
+		r.Timeline = append(r.Timeline, fmt.Sprintf("failed calls began %s to %s", r.since(t.FirstFailure), r.since(t.LastFailure)))
+	}
 	r.After = Settle(r.Before, env.Wait)
 	r.check(r.After.Goroutines <= r.Before.Goroutines+goroutineSlack, "no goroutine left behind",
 		"%d before, %d after", r.Before.Goroutines, r.After.Goroutines)
@@ -128,7 +139,7 @@ func waitFor(ctx context.Context, wait time.Duration, what string, cond func() b
 // notes.
 func Print(w io.Writer, rs []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tcalls\tfailed (safe)\tof them in flight at the fault\tticks p50 / p99 / max\trecovery\tgoroutines\theap MiB\tresult")
+	fmt.Fprintln(tw, "scenario\tcalls\tfailed (safe)\tof them begun before the client saw the fault\tticks p50 / p99 / max\trecovery\tgoroutines\theap MiB\tresult")
 	for _, r := range rs {
 		p50, p99, worst, _ := r.Ticks.Quantiles()
 		verdict := "ok"
@@ -146,6 +157,9 @@ func Print(w io.Writer, rs []*Result) {
 		}
 		for _, n := range r.Notes {
 			fmt.Fprintf(w, "  %s: %s\n", r.Name, n)
+		}
+		if len(r.Timeline) > 0 {
+			fmt.Fprintf(w, "  %s: %s\n", r.Name, strings.Join(r.Timeline, ", "))
 		}
 	}
 }

@@ -30,7 +30,7 @@ func Scenarios() []Scenario {
 		{Name: "etcd down longer than the lease, fleet of 5", Run: func(ctx context.Context, env Env, r *Result) error {
 			return etcdOutage(ctx, env, r, false)
 		}},
-		{Name: "same, the alert receiver hangs", Run: func(ctx context.Context, env Env, r *Result) error {
+		{Name: "etcd down longer than the lease, alert receiver hangs", Run: func(ctx context.Context, env Env, r *Result) error {
 			return etcdOutage(ctx, env, r, true)
 		}},
 	}
@@ -82,6 +82,17 @@ func startProcess(ctx context.Context, env Env, r *Result, rescue bool) (*proces
 	return p, nil
 }
 
+// seen waits until the client sees the crash (version has left READY
+// endpoints) and marks the load then.
+func (p *process) seen(ctx context.Context, env Env, r *Result, version string, left int) error {
+	took, err := waitFor(ctx, env.Wait, "the client seeing the crash", func() bool {
+		return len(p.stack.Split.ReadyEndpoints(version)) <= left
+	})
+	p.load.Mark()
+	r.figure("seen", took)
+	return err
+}
+
 // ready reports whether every endpoint of version is READY.
 func (p *process) ready(version string) bool {
 	return len(p.stack.Split.ReadyEndpoints(version)) == p.servers.Count(version)
@@ -110,14 +121,18 @@ func killCandidates(ctx context.Context, env Env, r *Result) error {
 		return err
 	}
 	defer p.finish(r)
-	p.load.Mark()
+	r.at("crash")
 	for i := range instances {
 		p.servers.Kill(Candidate, i)
+	}
+	if err := p.seen(ctx, env, r, Candidate, 0); err != nil {
+		return err
 	}
 	if err := sleep(ctx, env.Phase); err != nil {
 		return err
 	}
 	restarted := time.Now()
+	r.at("restart")
 	for i := range instances {
 		if err := p.servers.Restart(Candidate, i); err != nil {
 			return err
@@ -137,8 +152,8 @@ func killCandidates(ctx context.Context, env Env, r *Result) error {
 	}
 	p.finish(r)
 	r.check(r.Tally.FailedSafe == 0, "no call of a safe method failed", "%d failed: %v", r.Tally.FailedSafe, r.Tally.Errors)
-	r.check(r.Tally.Failed == r.Tally.FailedBefore, "no call begun after the crash failed", "%d failed, %d of them in flight at the crash",
-		r.Tally.Failed, r.Tally.FailedBefore)
+	r.check(r.Tally.Failed == r.Tally.FailedBefore, "no call begun after the client saw the crash failed", "%d failed, %d of them before: %v",
+		r.Tally.Failed, r.Tally.FailedBefore, r.Tally.Errors)
 	r.note("phase %s; rescued %d", p.ticks.Phase(), p.stack.Rescue.Stats().Rescued)
 	return nil
 }
@@ -151,11 +166,15 @@ func killBaseline(ctx context.Context, env Env, r *Result) error {
 		return err
 	}
 	defer p.finish(r)
-	p.load.Mark()
+	r.at("crash")
 	p.servers.Kill(Baseline, 0)
+	if err := p.seen(ctx, env, r, Baseline, instances-1); err != nil {
+		return err
+	}
 	if err := sleep(ctx, env.Phase); err != nil {
 		return err
 	}
+	r.at("restart")
 	if err := p.servers.Restart(Baseline, 0); err != nil {
 		return err
 	}
@@ -168,7 +187,7 @@ func killBaseline(ctx context.Context, env Env, r *Result) error {
 		return err
 	}
 	p.finish(r)
-	r.check(r.Tally.Failed == r.Tally.FailedBefore, "no call begun after the crash failed", "%d failed, %d of them in flight at the crash: %v",
+	r.check(r.Tally.Failed == r.Tally.FailedBefore, "no call begun after the client saw the crash failed", "%d failed, %d of them before: %v",
 		r.Tally.Failed, r.Tally.FailedBefore, r.Tally.Errors)
 	r.note("phase %s", p.ticks.Phase())
 	return nil
@@ -187,6 +206,7 @@ func hangCandidate(ctx context.Context, env Env, r *Result, rescue bool) error {
 	maxShadow := p.watchShadow(ctx)
 	p.load.Mark()
 	hung := time.Now()
+	r.at("hang")
 	if err := p.servers.SetFaults(Candidate, demoserver.Faults{Hang: true}); err != nil {
 		return err
 	}

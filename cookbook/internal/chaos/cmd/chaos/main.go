@@ -33,12 +33,18 @@ func run(args []string, out io.Writer) error {
 	env := chaos.Env{Rate: 300, CallTimeout: 2 * time.Second, Phase: 5 * time.Second, Wait: time.Minute}
 	fs.IntVar(&env.Rate, "rate", env.Rate, "calls/s of the client process, and of the fleet over its replicas")
 	fs.DurationVar(&env.Phase, "phase", env.Phase, "how long each part of a scenario lasts")
+	fs.DurationVar(&env.CallTimeout, "call-timeout", env.CallTimeout, "the deadline of each call")
 	only := fs.String("run", "", "run only the scenarios whose name holds this text")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if env.Rate < 10 || env.Rate > 5000 {
+	switch {
+	case env.Rate < 10 || env.Rate > 5000:
 		return fmt.Errorf("ninelives: -rate %d, want 10..5000 calls/s", env.Rate)
+	case env.Phase <= 0:
+		return fmt.Errorf("ninelives: -phase %v, want a positive duration", env.Phase)
+	case env.CallTimeout <= 0:
+		return fmt.Errorf("ninelives: -call-timeout %v, want a positive duration", env.CallTimeout)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
