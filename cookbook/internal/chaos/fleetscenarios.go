@@ -94,7 +94,7 @@ func (f *fleetRun) startLeader(ctx context.Context, env Env, opts []fleet.Option
 		return err
 	}
 	f.leader, err = fleet.NewLeader(c, prefix, "sentinel-a", initial, strategy,
-		append(opts, fleet.WithSentinelOptions(sentinel.WithAlerters(alerter), sentinel.WithLogger(env.Logger)))...)
+		append(opts, fleet.WithSentinelOptions(sentinel.WithAlerters(alerter), sentinel.WithLogger(env.Logger), sentinel.WithJudge(judgeOf(false))))...)
 	if err != nil {
 		c.Close()
 		return err

@@ -2,10 +2,15 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
@@ -68,18 +73,45 @@ func startProcess(ctx context.Context, env Env, r *Result, rescue bool) (*proces
 	p.stop = p.load.Start()
 	tctx, cancel := context.WithCancel(ctx)
 	p.cancel = cancel
-	p.wg.Go(func() { p.ticks.Tick(tctx, p.stack.Sentinel, time.Second) })
-	_, err = waitFor(ctx, env.Wait, "the candidate at 20 % with every endpoint READY", func() bool {
-		return p.stack.Split.Weight(Candidate) == candidateShare && p.ready(Baseline) && p.ready(Candidate)
-	})
-	if err == nil {
-		err = sleep(ctx, env.Phase)
-	}
-	if err != nil {
+	if err := p.rollout(ctx, tctx, env); err != nil {
 		p.finish(r)
 		return nil, err
 	}
 	return p, nil
+}
+
+// rollout warms the candidate up once every endpoint is READY, as a
+// service does before a rollout, then starts the sentinel's ticks, and
+// waits until the candidate has had its share for a phase.
+func (p *process) rollout(ctx, tctx context.Context, env Env) error {
+	if _, err := waitFor(ctx, env.Wait, "every endpoint READY", func() bool { return p.ready(Baseline) && p.ready(Candidate) }); err != nil {
+		return err
+	}
+	rep, err := warmup.Version(ctx, p.stack.Conn, p.stack.Split, Candidate, warmup.Config{Calls: []warmup.CallFunc{getItem},
+		SuccessesInRow: 200, MaxAttempts: 1000, Timeout: env.Wait})
+	if err != nil {
+		return err
+	}
+	if !rep.Passed {
+		return fmt.Errorf("ninelives: chaos: the candidate's warm-up failed: %+v", rep.Endpoints)
+	}
+	p.wg.Go(func() { p.ticks.Tick(tctx, p.stack.Sentinel, time.Second) })
+	if _, err := waitFor(ctx, env.Wait, "the candidate at 20 %", func() bool { return p.stack.Split.Weight(Candidate) == candidateShare }); err != nil {
+		return err
+	}
+	if err := sleep(ctx, env.Phase); err != nil {
+		return err
+	}
+	if p.stack.Split.Weight(Candidate) != candidateShare {
+		return fmt.Errorf("ninelives: chaos: the sentinel took the healthy candidate's share away before the fault (a false rollback on a busy machine?): %s", p.verdict())
+	}
+	return nil
+}
+
+// getItem is the warm-up's call.
+func getItem(ctx context.Context, cc *grpc.ClientConn) error {
+	_, err := demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: "warm-up"})
+	return err
 }
 
 // seen waits until the client sees the crash (version has left READY
@@ -91,6 +123,20 @@ func (p *process) seen(ctx context.Context, env Env, r *Result, version string, 
 	p.load.Mark()
 	r.figure("seen", took)
 	return err
+}
+
+// verdict says where the sentinel stands: its last decision and its
+// judge's verdict, test by test.
+func (p *process) verdict() string {
+	st := p.stack.Sentinel.Status()
+	out := fmt.Sprintf("phase %s, step %d", st.Phase, st.Step)
+	if d := st.LastDecision; d != nil {
+		out += fmt.Sprintf(", last decision %s: %s", d.Action, d.Reason)
+	}
+	for _, v := range st.Verdict.Tests {
+		out += fmt.Sprintf("; %s %s: %s", v.Test, v.Outcome, v.Reason)
+	}
+	return out
 }
 
 // ready reports whether every endpoint of version is READY.
@@ -122,6 +168,7 @@ func killCandidates(ctx context.Context, env Env, r *Result) error {
 	}
 	defer p.finish(r)
 	r.at("crash")
+	crashed := time.Now()
 	for i := range instances {
 		p.servers.Kill(Candidate, i)
 	}
@@ -143,10 +190,17 @@ func killCandidates(ctx context.Context, env Env, r *Result) error {
 		return err
 	}
 	r.figure("candidate READY", back)
-	if _, err := waitFor(ctx, env.Wait, "the candidate serving again", func() bool { return p.load.ServedSince(Candidate, restarted) }); err != nil {
+	rolledBack := func() bool { _, ok := p.ticks.First(sentinel.ActionRollback, crashed); return ok }
+	if _, err := waitFor(ctx, env.Wait, "the candidate serving again", func() bool {
+		return p.load.ServedSince(Candidate, restarted) || rolledBack()
+	}); err != nil {
 		return err
 	}
-	r.figure("serving", time.Since(restarted))
+	if rolledBack() { // its calls the crash failed count against it
+		r.note("the sentinel rolled the crashed candidate back: %s", p.verdict())
+	} else {
+		r.figure("serving", time.Since(restarted))
+	}
 	if err := sleep(ctx, env.Phase); err != nil {
 		return err
 	}
@@ -212,7 +266,7 @@ func hangCandidate(ctx context.Context, env Env, r *Result, rescue bool) error {
 	}
 	rolled, err := waitFor(ctx, env.Wait, "the rollback", func() bool { _, ok := p.ticks.First(sentinel.ActionRollback, hung); return ok })
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; the sentinel: %s", err, p.verdict())
 	}
 	r.figure("rollback", rolled)
 	if err := sleep(ctx, env.Phase); err != nil {

@@ -352,7 +352,7 @@ func (s *soakSetup) lead(ctx context.Context, cfg SoakConfig, endpoint string, o
 		return err
 	}
 	l, err := fleet.NewLeader(c, prefix, "sentinel-a", initial, strategy,
-		append(opts, fleet.WithRelease(s.dep), fleet.WithSentinelOptions(sentinel.WithLogger(cfg.Logger)))...)
+		append(opts, fleet.WithRelease(s.dep), fleet.WithSentinelOptions(sentinel.WithLogger(cfg.Logger), sentinel.WithJudge(judgeOf(false))))...)
 	if err != nil {
 		return err
 	}
