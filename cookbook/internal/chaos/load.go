@@ -23,7 +23,13 @@ type Load struct {
 
 	mu    sync.Mutex
 	tally Tally
+	// failed are the starts of the failed calls (the first maxFailures),
+	// sorted out against the mark when the tally is read.
+	failed []time.Time
 }
+
+// maxFailures bounds the failed calls whose start a Load keeps.
+const maxFailures = 1 << 16
 
 // maxInFlight bounds the calls a Load has in flight.
 const maxInFlight = 1024
@@ -122,8 +128,8 @@ func (l *Load) call(kind int, user string) {
 	if demo.Safe(kind) {
 		t.FailedSafe++
 	}
-	if start.Before(t.mark) {
-		t.FailedBefore++
+	if len(l.failed) < maxFailures {
+		l.failed = append(l.failed, start)
 	}
 	if len(t.Errors) < 5 {
 		t.Errors = append(t.Errors, status.Convert(err).Message())
@@ -144,6 +150,11 @@ func (l *Load) Tally() Tally {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.tally
+	for _, start := range l.failed {
+		if start.Before(t.mark) {
+			t.FailedBefore++
+		}
+	}
 	t.Served, t.LastServed = maps.Clone(t.Served), maps.Clone(t.LastServed)
 	t.Errors = append([]string(nil), t.Errors...)
 	return t
