@@ -157,46 +157,66 @@ func (p *process) finish(r *Result) {
 	})
 }
 
+// crash kills the instances which of version under load, waits until the
+// client has seen it and a phase more, and starts them again: it returns
+// when they are READY, and when it crashed and restarted them.
+func (p *process) crash(ctx context.Context, env Env, r *Result, version string, which ...int) (crashed, restarted time.Time, err error) {
+	r.at("crash")
+	crashed = time.Now()
+	for _, i := range which {
+		p.servers.Kill(version, i)
+	}
+	if err := p.seen(ctx, env, r, version, p.servers.Count(version)-len(which)); err != nil {
+		return crashed, restarted, err
+	}
+	if err := sleep(ctx, env.Phase); err != nil {
+		return crashed, restarted, err
+	}
+	r.at("restart")
+	restarted = time.Now()
+	for _, i := range which {
+		if err := p.servers.Restart(version, i); err != nil {
+			return crashed, restarted, err
+		}
+	}
+	back, err := waitFor(ctx, env.Wait, version+" READY again", func() bool { return p.ready(version) })
+	r.figure(version+" READY", back)
+	return crashed, restarted, err
+}
+
+// checkCrash checks that no call begun after the client saw the crash
+// failed, and none of a safe method if safe.
+func checkCrash(r *Result, safe bool) {
+	t := r.Tally
+	if safe {
+		r.check(t.FailedSafe == 0, "no call of a safe method failed", "%d failed: %v", t.FailedSafe, t.Errors)
+	}
+	r.check(t.Failed == t.FailedBefore, "no call begun after the client saw the crash failed", "%d failed, %d of them before: %v",
+		t.Failed, t.FailedBefore, t.Errors)
+}
+
 // killCandidates crashes every candidate server under load, then starts
 // them again: the baseline serves every call meanwhile, the rescue
 // interceptor answers the safe calls the candidate was serving, and the
-// candidate serves again once it is back.
+// candidate serves again once it is back, unless the sentinel rolled it
+// back for the calls the crash failed.
 func killCandidates(ctx context.Context, env Env, r *Result) error {
 	p, err := startProcess(ctx, env, r, true)
 	if err != nil {
 		return err
 	}
 	defer p.finish(r)
-	r.at("crash")
-	crashed := time.Now()
-	for i := range instances {
-		p.servers.Kill(Candidate, i)
-	}
-	if err := p.seen(ctx, env, r, Candidate, 0); err != nil {
-		return err
-	}
-	if err := sleep(ctx, env.Phase); err != nil {
-		return err
-	}
-	restarted := time.Now()
-	r.at("restart")
-	for i := range instances {
-		if err := p.servers.Restart(Candidate, i); err != nil {
-			return err
-		}
-	}
-	back, err := waitFor(ctx, env.Wait, "the candidate READY again", func() bool { return p.ready(Candidate) })
+	crashed, restarted, err := p.crash(ctx, env, r, Candidate, 0, 1, 2)
 	if err != nil {
 		return err
 	}
-	r.figure("candidate READY", back)
 	rolledBack := func() bool { _, ok := p.ticks.First(sentinel.ActionRollback, crashed); return ok }
 	if _, err := waitFor(ctx, env.Wait, "the candidate serving again", func() bool {
 		return p.load.ServedSince(Candidate, restarted) || rolledBack()
 	}); err != nil {
 		return err
 	}
-	if rolledBack() { // its calls the crash failed count against it
+	if rolledBack() {
 		r.note("the sentinel rolled the crashed candidate back: %s", p.verdict())
 	} else {
 		r.figure("serving", time.Since(restarted))
@@ -205,9 +225,7 @@ func killCandidates(ctx context.Context, env Env, r *Result) error {
 		return err
 	}
 	p.finish(r)
-	r.check(r.Tally.FailedSafe == 0, "no call of a safe method failed", "%d failed: %v", r.Tally.FailedSafe, r.Tally.Errors)
-	r.check(r.Tally.Failed == r.Tally.FailedBefore, "no call begun after the client saw the crash failed", "%d failed, %d of them before: %v",
-		r.Tally.Failed, r.Tally.FailedBefore, r.Tally.Errors)
+	checkCrash(r, true)
 	r.note("phase %s; rescued %d", p.ticks.Phase(), p.stack.Rescue.Stats().Rescued)
 	return nil
 }
@@ -220,29 +238,14 @@ func killBaseline(ctx context.Context, env Env, r *Result) error {
 		return err
 	}
 	defer p.finish(r)
-	r.at("crash")
-	p.servers.Kill(Baseline, 0)
-	if err := p.seen(ctx, env, r, Baseline, instances-1); err != nil {
+	if _, _, err := p.crash(ctx, env, r, Baseline, 0); err != nil {
 		return err
 	}
-	if err := sleep(ctx, env.Phase); err != nil {
-		return err
-	}
-	r.at("restart")
-	if err := p.servers.Restart(Baseline, 0); err != nil {
-		return err
-	}
-	back, err := waitFor(ctx, env.Wait, "the baseline server READY again", func() bool { return p.ready(Baseline) })
-	if err != nil {
-		return err
-	}
-	r.figure("baseline READY", back)
 	if err := sleep(ctx, env.Phase); err != nil {
 		return err
 	}
 	p.finish(r)
-	r.check(r.Tally.Failed == r.Tally.FailedBefore, "no call begun after the client saw the crash failed", "%d failed, %d of them before: %v",
-		r.Tally.Failed, r.Tally.FailedBefore, r.Tally.Errors)
+	checkCrash(r, false)
 	r.note("phase %s", p.ticks.Phase())
 	return nil
 }

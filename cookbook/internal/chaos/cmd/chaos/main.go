@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/chaos"
 	"github.com/ninelives-go/ninelives/internal/cli"
-	"github.com/ninelives-go/ninelives/proto/demoserver/demoproc"
 )
 
 func main() { os.Exit(cli.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
@@ -48,15 +46,12 @@ func run(args []string, out io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	dir, err := os.MkdirTemp("", "ninelives-chaos")
+	ws, err := chaos.NewWorkspace("chaos")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	if env.Bin, err = demoproc.Build(dir); err != nil {
-		return err
-	}
-	env.Dir, env.Logger = dir, slog.New(slog.NewTextHandler(io.Discard, nil))
+	defer ws.Close()
+	env.Bin, env.Dir, env.Logger = ws.Bin, ws.Dir, ws.Logger
 	return scenarios(ctx, env, *only, out)
 }
 

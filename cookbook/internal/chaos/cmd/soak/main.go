@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,7 +24,6 @@ import (
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/chaos"
 	"github.com/ninelives-go/ninelives/internal/cli"
-	"github.com/ninelives-go/ninelives/proto/demoserver/demoproc"
 )
 
 func main() { os.Exit(cli.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
@@ -47,15 +45,12 @@ func run(args []string, out io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	dir, err := os.MkdirTemp("", "ninelives-soak")
+	ws, err := chaos.NewWorkspace("soak")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	if cfg.Bin, err = demoproc.Build(dir); err != nil {
-		return err
-	}
-	cfg.Dir, cfg.Logger = dir, slog.New(slog.NewTextHandler(io.Discard, nil))
+	defer ws.Close()
+	cfg.Bin, cfg.Dir, cfg.Logger = ws.Bin, ws.Dir, ws.Logger
 	fmt.Fprintf(out, "soak: %v at %d calls/s in a process and in a fleet of 5, a sample every %v\n", cfg.Duration, cfg.Rate, cfg.Every)
 	samples, err := chaos.Soak(ctx, cfg)
 	if err != nil {
