@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,8 +26,8 @@ type SoakConfig struct {
 	// Duration is how long the soak runs, Every how often it samples,
 	// Warmup after how long the samples must stay flat.
 	Duration, Every, Warmup time.Duration
-	// Rate is the calls/s of the client process, and of the fleet over
-	// its replicas.
+	// Rate is the soak's calls/s: half through the client process, half
+	// over the fleet's replicas.
 	Rate   int
 	Logger *slog.Logger
 	// Progress gets a line per sample (nil: none).
@@ -50,17 +51,15 @@ type Rollouts struct {
 	// Wrong counts the good builds rolled back and the bad ones promoted.
 	Wrong         int
 	Calls, Failed int64
+	// Errors are the first few errors of the calls.
+	Errors []string
 }
 
 // Soak runs release after release, good and bad in turn, in a client
 // process and in a fleet of five replicas on embedded etcd, for
 // cfg.Duration, and samples the process every cfg.Every.
 func Soak(ctx context.Context, cfg SoakConfig) ([]SoakSample, error) {
-	dir, err := os.MkdirTemp(cfg.Dir, "etcd")
-	if err != nil {
-		return nil, err
-	}
-	etcd, err := fleettest.Start(dir)
+	etcd, err := startEtcd(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -80,20 +79,34 @@ func Soak(ctx context.Context, cfg SoakConfig) ([]SoakSample, error) {
 		return nil, err
 	}
 	defer fl.close()
+	return soak(ctx, cfg, client, etcd.Endpoint(), proc, fl)
+}
+
+// soak drives both setups' releases for cfg.Duration and samples.
+func soak(ctx context.Context, cfg SoakConfig, client *clientv3.Client, endpoint string, proc, fl *soakSetup) ([]SoakSample, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	errs := make(chan error, 2)
 	for _, s := range []*soakSetup{proc, fl} {
 		go func() { errs <- s.drive(ctx) }()
 	}
-	samples := sampleEvery(ctx, cfg, client, etcd.Endpoint(), proc, fl)
+	samples := sampleEvery(ctx, cfg, client, endpoint, proc, fl)
 	cancel()
+	var err error
 	for range 2 {
-		if err := <-errs; err != nil {
-			return samples, err
-		}
+		err = errors.Join(err, <-errs)
 	}
-	return samples, nil
+	return samples, err
+}
+
+// startEtcd starts a one-member etcd with its data in a new directory
+// under dir.
+func startEtcd(dir string) (*fleettest.Server, error) {
+	d, err := os.MkdirTemp(dir, "etcd")
+	if err != nil {
+		return nil, err
+	}
+	return fleettest.Start(d)
 }
 
 // sampleEvery samples until ctx ends: at the start, then every cfg.Every.
@@ -165,7 +178,7 @@ func (s *soakSetup) rollouts() Rollouts {
 	c := s.counts
 	s.mu.Unlock()
 	t := s.tally()
-	c.Calls, c.Failed = t.Calls, t.Failed
+	c.Calls, c.Failed, c.Errors = t.Calls, t.Failed, t.Errors
 	return c
 }
 
@@ -288,7 +301,7 @@ func soakProcess(ctx context.Context, cfg SoakConfig) (_ *soakSetup, err error) 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = life.Run(ctx) })
-	load := NewLoad(stack.Conn, cfg.Rate, 2*time.Second, 7)
+	load := NewLoad(stack.Conn, cfg.Rate/2, 2*time.Second, 7)
 	stop := load.Start()
 	s.view = func() (release.Status, sentinel.Phase, bool) { return life.Release(), life.Status().Phase, true }
 	s.tally = load.Tally
@@ -301,7 +314,7 @@ func soakServers(bin string) (*Servers, error) {
 	return StartServers(bin, demoserver.VersionSpec{Version: Baseline, Count: 2}, demoserver.VersionSpec{Version: Candidate, Count: 2, Seed: 100})
 }
 
-// soakFleet is the fleet of the soak: five replicas sharing cfg.Rate, and
+// soakFleet is the fleet of the soak: five replicas sharing half of cfg.Rate, and
 // a leader running release after release.
 func soakFleet(ctx context.Context, cfg SoakConfig, endpoint string) (_ *soakSetup, err error) {
 	s := &soakSetup{name: "fleet", dep: newDeployment(2)}
@@ -323,7 +336,7 @@ func soakFleet(ctx context.Context, cfg SoakConfig, endpoint string) (_ *soakSet
 	opts := []fleet.Option{fleet.WithTTL(5 * time.Second), fleet.WithTimeout(time.Second), fleet.WithLogger(cfg.Logger)}
 	var rs []*Replica
 	for i := range replicas {
-		r, err := NewReplica(ctx, fmt.Sprintf("replica-%d", i), s.servers.Target(), []string{endpoint}, cfg.Rate/replicas, 2*time.Second, opts)
+		r, err := NewReplica(ctx, fmt.Sprintf("replica-%d", i), s.servers.Target(), []string{endpoint}, cfg.Rate/2/replicas, 2*time.Second, opts)
 		if err != nil {
 			return nil, err
 		}
