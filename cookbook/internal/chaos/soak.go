@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -32,6 +33,13 @@ type SoakConfig struct {
 	Logger *slog.Logger
 	// Progress gets a line per sample (nil: none).
 	Progress io.Writer
+	// EtcdExe, if set, runs etcd in a process of its own (see
+	// EtcdProcess); otherwise it runs in this one.
+	EtcdExe string
+	// HeapProfile, if set, is where a heap profile is written at each
+	// sample, numbered: HeapProfile.00, .01, … (compare two with go tool
+	// pprof -base).
+	HeapProfile string
 }
 
 // SoakSample is what the soak's process held at a sample, and how far the
@@ -59,12 +67,12 @@ type Rollouts struct {
 // process and in a fleet of five replicas on embedded etcd, for
 // cfg.Duration, and samples the process every cfg.Every.
 func Soak(ctx context.Context, cfg SoakConfig) ([]SoakSample, error) {
-	etcd, err := startEtcd(cfg.Dir)
+	endpoint, stop, err := soakEtcd(cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer etcd.Stop()
-	client, err := fleettest.Client(etcd.Endpoint())
+	defer stop()
+	client, err := fleettest.Client(endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -74,12 +82,33 @@ func Soak(ctx context.Context, cfg SoakConfig) ([]SoakSample, error) {
 		return nil, err
 	}
 	defer proc.close()
-	fl, err := soakFleet(ctx, cfg, etcd.Endpoint())
+	fl, err := soakFleet(ctx, cfg, endpoint)
 	if err != nil {
 		return nil, err
 	}
 	defer fl.close()
-	return soak(ctx, cfg, client, etcd.Endpoint(), proc, fl)
+	return soak(ctx, cfg, client, endpoint, proc, fl)
+}
+
+// soakEtcd starts the soak's etcd: in a process of its own if
+// cfg.EtcdExe is set, in this one otherwise.
+func soakEtcd(cfg SoakConfig) (endpoint string, stop func(), err error) {
+	if cfg.EtcdExe == "" {
+		srv, err := startEtcd(cfg.Dir)
+		if err != nil {
+			return "", nil, err
+		}
+		return srv.Endpoint(), srv.Stop, nil
+	}
+	dir, err := os.MkdirTemp(cfg.Dir, "etcd")
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := StartEtcdProcess(cfg.EtcdExe, dir)
+	if err != nil {
+		return "", nil, err
+	}
+	return p.Endpoint, p.Stop, nil
 }
 
 // soak drives both setups' releases for cfg.Duration and samples.
@@ -114,7 +143,7 @@ func sampleEvery(ctx context.Context, cfg SoakConfig, client *clientv3.Client, e
 	start := time.Now()
 	var out []SoakSample
 	for {
-		s := SoakSample{At: time.Since(start).Round(time.Second), Sample: floor(ctx)}
+		s := SoakSample{At: time.Since(start).Round(time.Second), Sample: quiet(proc, fl)}
 		s.Process, s.Fleet = proc.rollouts(), fl.rollouts()
 		s.EtcdBytes, s.EtcdInUse = etcdSize(client, endpoint)
 		if n := len(out); s.EtcdBytes == 0 && n > 0 { // etcd did not answer in time: its last size
@@ -124,25 +153,44 @@ func sampleEvery(ctx context.Context, cfg SoakConfig, client *clientv3.Client, e
 		if cfg.Progress != nil {
 			fmt.Fprintln(cfg.Progress, row(s))
 		}
+		if cfg.HeapProfile != "" {
+			writeHeapProfile(fmt.Sprintf("%s.%02d", cfg.HeapProfile, len(out)-1), cfg.Progress)
+		}
 		if sleep(ctx, cfg.Every) != nil {
 			return out
 		}
 	}
 }
 
-// floor is the least of five samples of the process a second apart, each
-// figure apart: what the calls in flight at one moment hold does not pass
-// for growth, and what leaks raises the floor.
-func floor(ctx context.Context) Sample {
-	low := Take()
-	for range 4 {
-		if sleep(ctx, time.Second) != nil {
-			break
+// quiet samples the process with no call in flight: it pauses the loads,
+// waits for their calls to end (at most their deadline and a second),
+// samples, and resumes them. On a machine too busy for the load, calls
+// queue up; what they hold is not what the process keeps.
+func quiet(setups ...*soakSetup) Sample {
+	var resume []func()
+	for _, s := range setups {
+		for _, l := range s.loads {
+			resume = append(resume, l.Pause(3*time.Second))
 		}
-		s := Take()
-		low = Sample{Goroutines: min(low.Goroutines, s.Goroutines), HeapBytes: min(low.HeapBytes, s.HeapBytes), FDs: min(low.FDs, s.FDs)}
 	}
-	return low
+	defer func() {
+		for _, r := range resume {
+			r()
+		}
+	}()
+	return Take()
+}
+
+// writeHeapProfile writes the heap's profile to path, saying on out
+// (if not nil) when it cannot.
+func writeHeapProfile(path string, out io.Writer) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
+	}
+	if err != nil && out != nil {
+		fmt.Fprintf(out, "heap profile: %v\n", err)
+	}
 }
 
 // etcdSize is the size of etcd's database and the part of it in use (0
@@ -167,6 +215,7 @@ type soakSetup struct {
 	// ok is false while it is not known (a fleet without a leader).
 	view  func() (st release.Status, phase sentinel.Phase, ok bool)
 	tally func() Tally
+	loads []*Load
 	close func()
 
 	mu     sync.Mutex
@@ -304,7 +353,7 @@ func soakProcess(ctx context.Context, cfg SoakConfig) (_ *soakSetup, err error) 
 	load := NewLoad(stack.Conn, cfg.Rate/2, 2*time.Second, 7)
 	stop := load.Start()
 	s.view = func() (release.Status, sentinel.Phase, bool) { return life.Release(), life.Status().Phase, true }
-	s.tally = load.Tally
+	s.tally, s.loads = load.Tally, []*Load{load}
 	s.close = func() { stop(); cancel(); wg.Wait(); stack.Close(); s.servers.Stop() }
 	return s, nil
 }
@@ -342,6 +391,9 @@ func soakFleet(ctx context.Context, cfg SoakConfig, endpoint string) (_ *soakSet
 		}
 		rs = append(rs, r)
 		closers = append(closers, r.Close)
+	}
+	for _, r := range rs {
+		s.loads = append(s.loads, r.Load)
 	}
 	s.tally = func() Tally {
 		var ts []Tally
