@@ -164,8 +164,9 @@ func sampleEvery(ctx context.Context, cfg SoakConfig, client *clientv3.Client, e
 
 // quiet samples the process with no call in flight: it pauses the loads,
 // waits for their calls to end (at most their deadline and a second),
-// samples, and resumes them. On a machine too busy for the load, calls
-// queue up; what they hold is not what the process keeps.
+// takes the least of three samples half a second apart, figure by figure,
+// and resumes the loads. On a machine too busy for the load, calls queue
+// up; what they hold is not what the process keeps.
 func quiet(setups ...*soakSetup) Sample {
 	var resume []func()
 	for _, s := range setups {
@@ -178,7 +179,13 @@ func quiet(setups ...*soakSetup) Sample {
 			r()
 		}
 	}()
-	return Take()
+	low := Take()
+	for range 2 {
+		time.Sleep(500 * time.Millisecond)
+		s := Take()
+		low = Sample{Goroutines: min(low.Goroutines, s.Goroutines), HeapBytes: min(low.HeapBytes, s.HeapBytes), FDs: min(low.FDs, s.FDs)}
+	}
+	return low
 }
 
 // writeHeapProfile writes the heap's profile to path, saying on out
