@@ -296,7 +296,7 @@ func (p *process) checkHang(r *Result, maxShadow int) {
 	}
 	r.check(maxShadow <= shadowBound, "the shadow's copies in flight stay within their bound", "at most %d in flight, bound %d",
 		maxShadow, shadowBound)
-	r.note("shadow: dropped %v", p.stack.Shadow.Stats().Dropped)
+	r.note("shadow: at most %d copies in flight (bound %d), dropped %v", maxShadow, shadowBound, p.stack.Shadow.Stats().Dropped)
 }
 
 // shadowBound is the shadow's default MaxConcurrent.
