@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -100,4 +101,112 @@ func BenchmarkCollect(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// The first call of each of 1,000 new methods, on a fresh Metrics: the cost
+// of first sight, which should not grow with the methods already seen.
+func BenchmarkFirstSight(b *testing.B) {
+	const methods = 1000
+	names := make([]string, methods)
+	for i := range names {
+		names[i] = fmt.Sprintf("/bench.Service/Method%04d", i)
+	}
+	b.Run("methods=1000", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			b.StopTimer()
+			src, err := telemetry.NewSource()
+			if err != nil {
+				b.Fatal(err)
+			}
+			mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithCardinalityLimit(-1))
+			m, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithMethodCap(methods))
+			if err != nil {
+				b.Fatal(err)
+			}
+			a := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Latency: time.Millisecond}
+			b.StartTimer()
+			for _, name := range names {
+				a.Method = name
+				m.ObserveAttempt(a)
+			}
+			b.StopTimer()
+			_ = mp.Shutdown(context.Background())
+			b.StartTimer()
+		}
+	})
+}
+
+// Collect and build the Window when every series recorded one call since
+// the previous window, for growing numbers of series (versions × methods ×
+// 5 status codes): ns/series and B/series should stay flat.
+func BenchmarkCollectPerSeries(b *testing.B) {
+	for _, size := range []struct{ versions, methods int }{{2, 20}, {10, 100}, {10, 1000}} {
+		series := size.versions * size.methods * 5
+		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
+			src, err := telemetry.NewSource()
+			if err != nil {
+				b.Fatal(err)
+			}
+			mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithCardinalityLimit(-1))
+			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+			m, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithMethodCap(size.methods))
+			if err != nil {
+				b.Fatal(err)
+			}
+			attempts := seriesAttempts(size.versions, size.methods)
+			record := func() {
+				for _, a := range attempts {
+					m.ObserveAttempt(a)
+				}
+			}
+			ctx := context.Background()
+			record()
+			w, err := src.Collect(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got := w.Version("v0").Role(balancer.RolePrimary).Calls; got != int64(size.methods*5) {
+				b.Fatalf("v0 calls %d, want %d", got, size.methods*5)
+			}
+			var allocated uint64
+			var ms runtime.MemStats
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				record()
+				runtime.ReadMemStats(&ms)
+				before := ms.TotalAlloc
+				b.StartTimer()
+				if _, err := src.Collect(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				runtime.ReadMemStats(&ms)
+				allocated += ms.TotalAlloc - before
+				b.StartTimer()
+			}
+			n := float64(b.N) * float64(series)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/series")
+			b.ReportMetric(float64(allocated)/n, "B/series")
+		})
+	}
+}
+
+// seriesAttempts are one attempt of each (version, method, status code) of
+// versions × methods × 5 codes, 3 ms each.
+func seriesAttempts(versions, methods int) []*balancer.Attempt {
+	errs := []error{nil, status.Error(codes.InvalidArgument, "x"), status.Error(codes.NotFound, "x"),
+		status.Error(codes.Unavailable, "x"), status.Error(codes.DeadlineExceeded, "x")}
+	var out []*balancer.Attempt
+	for v := range versions {
+		for i := range methods {
+			method := fmt.Sprintf("/bench.Service/Method%04d", i)
+			for _, err := range errs {
+				out = append(out, &balancer.Attempt{Version: fmt.Sprintf("v%d", v), Role: balancer.RolePrimary, Method: method, Err: err, Latency: 3 * time.Millisecond})
+			}
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -116,18 +117,41 @@ func TestCustomErrorCodes(t *testing.T) {
 	assert.Equal(t, map[codes.Code]int64{codes.OK: 2, codes.InvalidArgument: 2}, r.Codes, "every code is still counted")
 }
 
-// A View that turns the duration into explicit buckets reaches every reader;
-// the source says so instead of guessing.
-func TestSourceRejectsExplicitDurationView(t *testing.T) {
+// The instruments come from a Producer, past the SDK's views: a View on
+// ninelives.rpc.duration changes neither the Source's windows nor what
+// exporters get (WithDurationBuckets sets their buckets).
+func TestViewsDoNotReachTheInstruments(t *testing.T) {
 	src, err := telemetry.NewSource()
 	require.NoError(t, err)
+	reader := linkedReader()
 	view := sdkmetric.NewView(sdkmetric.Instrument{Name: telemetry.MetricDuration},
 		sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: []float64{0.1, 1}}})
-	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithView(view))
+	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(reader), sdkmetric.WithView(view))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
 	require.NoError(t, err)
 	m.ObserveAttempt(&balancer.Attempt{Version: "v", Role: balancer.RolePrimary, Method: getItem, Latency: time.Millisecond})
-	_, err = src.Collect(context.Background())
-	assert.ErrorContains(t, err, "ninelives: ninelives.rpc.duration reaches the source as metricdata.Histogram[float64]")
+
+	w, err := src.Collect(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, w.Version("v").Role(balancer.RolePrimary).Latency.Count)
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	h := metricByName(t, &rm, telemetry.MetricDuration).Data.(metricdata.Histogram[float64])
+	require.Len(t, h.DataPoints, 1)
+	assert.Equal(t, telemetry.DurationBuckets, h.DataPoints[0].Bounds)
+}
+
+// metricByName returns the instrument of this package called name in rm.
+func metricByName(t *testing.T, rm *metricdata.ResourceMetrics, name string) metricdata.Metrics {
+	t.Helper()
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sm.Scope.Name == telemetry.ScopeName && m.Name == name {
+				return m
+			}
+		}
+	}
+	t.Fatalf("no %s in %d scopes", name, len(rm.ScopeMetrics))
+	return metricdata.Metrics{}
 }
