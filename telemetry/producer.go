@@ -32,13 +32,12 @@ import (
 type Producer struct {
 	temporality sdkmetric.TemporalitySelector
 
-	mu          sync.Mutex // serialises Produce; guards what follows
-	reader      sdkmetric.Reader
-	gen         uint64     // the generation the Metrics were found at
-	linked      []*Metrics // the Metrics found by Link's collect
-	states      map[*Metrics]*exportState
-	warnedDelta bool
-	warnedLink  bool
+	mu         sync.Mutex // serialises Produce; guards what follows
+	reader     sdkmetric.Reader
+	gen        uint64     // the generation the Metrics were found at
+	linked     []*Metrics // the Metrics found by Link's collect
+	states     map[*Metrics]*exportState
+	warnedLink bool
 }
 
 // NewProducer returns a Producer for a reader whose temporality is given by
@@ -56,11 +55,16 @@ func NewProducer(temporality sdkmetric.TemporalitySelector) *Producer {
 // collecting the reader once itself, and again whenever Metrics have been
 // made since. The reader must be cumulative, as Prometheus' is: that
 // collect would take a delta reader's figures of other instruments away
-// from its export (for a delta exporter use NewPeriodicReader).
+// from its export (for a delta exporter use NewPeriodicReader). A Producer
+// made for delta temporality is warned about.
 func (p *Producer) Link(r sdkmetric.Reader) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.reader, p.gen = r, 0
+	if p.temporality(sdkmetric.InstrumentKindCounter) == metricdata.DeltaTemporality ||
+		p.temporality(sdkmetric.InstrumentKindHistogram) == metricdata.DeltaTemporality {
+		otel.Handle(fmt.Errorf("ninelives: a Producer of delta temporality is linked to a reader: each time it looks for Metrics it collects the reader and takes its figures of other instruments away from its export; use telemetry.NewPeriodicReader for a delta exporter"))
+	}
 }
 
 // Produce returns the instruments of the Metrics on the reader's provider,
@@ -128,36 +132,5 @@ func (p *Producer) relinkLocked(ctx context.Context) error {
 		return fmt.Errorf("ninelives: finding the Metrics of the reader: %w", err)
 	}
 	p.gen, p.linked = g, t.list()
-	if !p.warnedDelta && hasDelta(&rm) {
-		p.warnedDelta = true
-		otel.Handle(fmt.Errorf("ninelives: a Producer is linked to a reader with delta temporality: each time it looks for Metrics it takes the reader's figures away from its export; use telemetry.NewPeriodicReader for a delta exporter"))
-	}
 	return nil
-}
-
-// hasDelta reports whether rm holds a sum or histogram of delta temporality.
-func hasDelta(rm *metricdata.ResourceMetrics) bool {
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			var t metricdata.Temporality
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				t = d.Temporality
-			case metricdata.Sum[float64]:
-				t = d.Temporality
-			case metricdata.Histogram[int64]:
-				t = d.Temporality
-			case metricdata.Histogram[float64]:
-				t = d.Temporality
-			case metricdata.ExponentialHistogram[int64]:
-				t = d.Temporality
-			case metricdata.ExponentialHistogram[float64]:
-				t = d.Temporality
-			}
-			if t == metricdata.DeltaTemporality {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -290,7 +290,12 @@ func (s *Source) readLatency(w *Window, st *sourceState, r *roleAgg) {
 	}
 	p.sum = time.Duration(st.sums[r.id]).Seconds()
 	p.min, p.max = p.extremes(lo, hi)
-	st.roleStats(w, r).Latency = sumParts([]part{p}, sourceMaxBuckets)
+	h, rs := sumParts([]part{p}, sourceMaxBuckets), st.roleStats(w, r)
+	if rs.Latency.Empty() {
+		rs.Latency = h
+	} else {
+		rs.Latency.merge(h) // several Metrics on one provider have the role
+	}
 }
 
 // deltaPart is a part at scale 6 of the role's counts since rl, which it

@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,21 +138,79 @@ func TestViewsDoNotReachTheInstruments(t *testing.T) {
 	assert.EqualValues(t, 1, w.Version("v").Role(balancer.RolePrimary).Latency.Count)
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(context.Background(), &rm))
-	h := metricByName(t, &rm, telemetry.MetricDuration).Data.(metricdata.Histogram[float64])
+	h := metricNamed(t, &rm, telemetry.ScopeName, telemetry.MetricDuration).Data.(metricdata.Histogram[float64])
 	require.Len(t, h.DataPoints, 1)
 	assert.Equal(t, telemetry.DurationBuckets, h.DataPoints[0].Bounds)
 }
 
-// metricByName returns the instrument of this package called name in rm.
-func metricByName(t *testing.T, rm *metricdata.ResourceMetrics, name string) metricdata.Metrics {
-	t.Helper()
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if sm.Scope.Name == telemetry.ScopeName && m.Name == name {
-				return m
-			}
+// Each role's histogram holds its own calls only, however the roles'
+// latencies interleave.
+func TestRoleHistogramsKeepApart(t *testing.T) {
+	m, src := recorder(t)
+	record := func(role balancer.Role, d time.Duration, n int) {
+		for range n {
+			m.ObserveAttempt(&balancer.Attempt{Version: "v", Role: role, Method: getItem, Latency: d})
 		}
 	}
-	t.Fatalf("no %s in %d scopes", name, len(rm.ScopeMetrics))
-	return metricdata.Metrics{}
+	record(balancer.RolePrimary, time.Millisecond, 5)
+	record(balancer.RoleShadow, time.Microsecond, 2)
+	record(balancer.RoleShadow, time.Second, 2)
+	w, err := src.Collect(context.Background())
+	require.NoError(t, err)
+	for role, want := range map[balancer.Role][2]float64{balancer.RolePrimary: {0.001, 0.001}, balancer.RoleShadow: {1e-6, 1}} {
+		h := w.Version("v").Role(role).Latency
+		var inBuckets uint64
+		for _, c := range h.Counts {
+			inBuckets += c
+		}
+		assert.Equal(t, h.Count, inBuckets+h.ZeroCount, role)
+		assert.Equal(t, want[0], h.Min, role)
+		assert.Equal(t, want[1], h.Max, role)
+	}
+}
+
+// Calls recorded from many goroutines while windows are collected: every
+// call lands in exactly one window, and each window is valid.
+func TestConcurrentRecordAndCollect(t *testing.T) {
+	m, src := recorder(t)
+	const writers, each = 4, 5000
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range each {
+				m.ObserveAttempt(&balancer.Attempt{
+					Version: []string{"stable", "canary"}[i%2],
+					Role:    balancer.RolePrimary,
+					Method:  []string{getItem, listItems, echo}[i%3],
+					Err:     []error{nil, status.Error(codes.Unavailable, "x")}[(i/2)%2],
+					Latency: time.Duration(1+g*each+i) * time.Microsecond,
+				})
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	all := new(telemetry.Window)
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true
+		default:
+		}
+		w, err := src.Collect(context.Background())
+		require.NoError(t, err)
+		require.NoError(t, all.Merge(w), "a valid window")
+	}
+	var calls, latencies, codeSum int64
+	for _, v := range all.VersionNames() {
+		r := all.Version(v).Role(balancer.RolePrimary)
+		calls += r.Calls
+		latencies += int64(r.Latency.Count)
+		for _, n := range r.Codes {
+			codeSum += n
+		}
+	}
+	assert.EqualValues(t, writers*each, calls)
+	assert.EqualValues(t, writers*each, latencies)
+	assert.EqualValues(t, writers*each, codeSum)
 }
