@@ -115,15 +115,7 @@ func BenchmarkFirstSight(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
 			b.StopTimer()
-			src, err := telemetry.NewSource()
-			if err != nil {
-				b.Fatal(err)
-			}
-			mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithCardinalityLimit(-1))
-			m, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithMethodCap(methods))
-			if err != nil {
-				b.Fatal(err)
-			}
+			m, _, shutdown := benchSetup(b, methods)
 			a := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Latency: time.Millisecond}
 			b.StartTimer()
 			for _, name := range names {
@@ -131,7 +123,7 @@ func BenchmarkFirstSight(b *testing.B) {
 				m.ObserveAttempt(a)
 			}
 			b.StopTimer()
-			_ = mp.Shutdown(context.Background())
+			shutdown()
 			b.StartTimer()
 		}
 	})
@@ -144,16 +136,8 @@ func BenchmarkCollectPerSeries(b *testing.B) {
 	for _, size := range []struct{ versions, methods int }{{2, 20}, {10, 100}, {10, 1000}} {
 		series := size.versions * size.methods * 5
 		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
-			src, err := telemetry.NewSource()
-			if err != nil {
-				b.Fatal(err)
-			}
-			mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithCardinalityLimit(-1))
-			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-			m, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithMethodCap(size.methods))
-			if err != nil {
-				b.Fatal(err)
-			}
+			m, src, shutdown := benchSetup(b, size.methods)
+			b.Cleanup(shutdown)
 			attempts := seriesAttempts(size.versions, size.methods)
 			record := func() {
 				for _, a := range attempts {
@@ -192,6 +176,22 @@ func BenchmarkCollectPerSeries(b *testing.B) {
 			b.ReportMetric(float64(allocated)/n, "B/series")
 		})
 	}
+}
+
+// benchSetup is Metrics with a method cap of methods on a provider of its
+// own, with a Source and no SDK series limit.
+func benchSetup(b *testing.B, methods int) (*telemetry.Metrics, *telemetry.Source, func()) {
+	b.Helper()
+	src, err := telemetry.NewSource()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithCardinalityLimit(-1))
+	m, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithMethodCap(methods))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, src, func() { _ = mp.Shutdown(context.Background()) }
 }
 
 // seriesAttempts are one attempt of each (version, method, status code) of

@@ -46,10 +46,37 @@ func (m *Metrics) counterSets() [numCounters][]*counter {
 // exportState is what a Producer last exported of one Metrics, to turn the
 // cumulative aggregates into deltas.
 type exportState struct {
-	since    time.Time  // the end of the last export, the start of delta points
-	buckets  [][]uint64 // by series id
-	sums     []int64    // by series id, nanoseconds
+	since    time.Time    // the end of the last export, the start of delta points
+	series   []seriesSnap // by series id
 	counters [numCounters][]int64
+}
+
+// seriesSnap is a series' buckets, their total and their sum (ns) at one time.
+type seriesSnap struct {
+	counts []uint64
+	n      uint64
+	sum    int64
+}
+
+func (s *series) snapshot() seriesSnap {
+	snap := seriesSnap{counts: make([]uint64, len(s.buckets)), sum: s.sum.Load()}
+	for i := range s.buckets {
+		snap.counts[i] = s.buckets[i].Load()
+		snap.n += snap.counts[i]
+	}
+	return snap
+}
+
+// minus is the growth from prev to s.
+func (s seriesSnap) minus(prev seriesSnap) seriesSnap {
+	d := seriesSnap{counts: make([]uint64, len(s.counts)), n: s.n - prev.n, sum: s.sum - prev.sum}
+	for i := range s.counts {
+		d.counts[i] = s.counts[i]
+		if i < len(prev.counts) {
+			d.counts[i] -= prev.counts[i]
+		}
+	}
+	return d
 }
 
 // exportBuilder builds one export of the instruments of one or more Metrics.
@@ -77,7 +104,11 @@ func (b *exportBuilder) add(m *Metrics, st *exportState) {
 	}
 	for kind, cs := range m.counterSets() {
 		for _, c := range cs {
-			b.addCounter(m, kind, c, st)
+			n, prev := c.n.Load(), int64(0)
+			if st != nil {
+				prev = st.swapCounter(kind, c.id, n)
+			}
+			b.counters[kind] = b.appendCount(b.counters[kind], c.attrs, m.start, st, n, prev)
 		}
 	}
 	for _, w := range m.weights() {
@@ -90,90 +121,58 @@ func (b *exportBuilder) add(m *Metrics, st *exportState) {
 }
 
 func (b *exportBuilder) addSeries(m *Metrics, s *series, st *exportState) {
-	counts := make([]uint64, len(s.buckets))
-	var n uint64
-	for i := range s.buckets {
-		counts[i] = s.buckets[i].Load()
-		n += counts[i]
-	}
-	sum := s.sum.Load()
-	var prev []uint64
-	var prevN uint64
-	var prevSum int64
+	cur := s.snapshot()
+	var prev seriesSnap
 	if st != nil {
-		prev, prevSum = st.swapSeries(s.id, counts, sum)
-		for _, c := range prev {
-			prevN += c
-		}
+		prev = st.swapSeries(s.id, cur)
 	}
 	attrs := s.attributes()
-	if !b.deltaCount {
-		b.calls = append(b.calls, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: m.start, Time: b.now, Value: int64(n)})
-	} else if n > prevN {
-		b.calls = append(b.calls, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: st.since, Time: b.now, Value: int64(n - prevN)})
-	}
-	if !b.deltaHist {
-		dp := histPoint(attrs, m.start, b.now, m.bounds, counts, n, sum)
+	b.calls = b.appendCount(b.calls, attrs, m.start, st, int64(cur.n), int64(prev.n))
+	switch {
+	case !b.deltaHist:
+		dp := histPoint(attrs, m.start, b.now, m.bounds, cur)
 		if lo, hi := s.lo.Load(), s.hi.Load(); lo <= hi {
 			dp.Min, dp.Max = metricdata.NewExtrema(time.Duration(lo).Seconds()), metricdata.NewExtrema(time.Duration(hi).Seconds())
 		}
 		b.durations = append(b.durations, dp)
-	} else if n > prevN {
-		delta := make([]uint64, len(counts))
-		for i := range counts {
-			delta[i] = counts[i] - valueAt(prev, i)
-		}
-		b.durations = append(b.durations, histPoint(attrs, st.since, b.now, m.bounds, delta, n-prevN, sum-prevSum))
+	case cur.n > prev.n:
+		b.durations = append(b.durations, histPoint(attrs, st.since, b.now, m.bounds, cur.minus(prev)))
 	}
 }
 
-func histPoint(attrs attribute.Set, start, now time.Time, bounds []float64, counts []uint64, n uint64, sumNs int64) metricdata.HistogramDataPoint[float64] {
+// appendCount appends the point of a counter at n: n itself, or for a
+// delta reader its growth since prev, and no point when it did not grow.
+func (b *exportBuilder) appendCount(pts []metricdata.DataPoint[int64], attrs attribute.Set, start time.Time, st *exportState, n, prev int64) []metricdata.DataPoint[int64] {
+	switch {
+	case !b.deltaCount:
+		return append(pts, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: b.now, Value: n})
+	case n > prev:
+		return append(pts, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: st.since, Time: b.now, Value: n - prev})
+	}
+	return pts
+}
+
+func histPoint(attrs attribute.Set, start, now time.Time, bounds []float64, s seriesSnap) metricdata.HistogramDataPoint[float64] {
 	return metricdata.HistogramDataPoint[float64]{
 		Attributes: attrs, StartTime: start, Time: now,
-		Count: n, Bounds: bounds, BucketCounts: counts, Sum: time.Duration(sumNs).Seconds(),
+		Count: s.n, Bounds: bounds, BucketCounts: s.counts, Sum: time.Duration(s.sum).Seconds(),
 	}
 }
 
-func (b *exportBuilder) addCounter(m *Metrics, kind int, c *counter, st *exportState) {
-	n := c.n.Load()
-	if !b.deltaCount {
-		b.counters[kind] = append(b.counters[kind], metricdata.DataPoint[int64]{Attributes: c.attrs, StartTime: m.start, Time: b.now, Value: n})
-		if st != nil {
-			st.swapCounter(kind, c.id, n)
-		}
-		return
-	}
-	if d := n - st.swapCounter(kind, c.id, n); d > 0 {
-		b.counters[kind] = append(b.counters[kind], metricdata.DataPoint[int64]{Attributes: c.attrs, StartTime: st.since, Time: b.now, Value: d})
-	}
-}
-
-// swapSeries stores the series' counts and sum and returns the ones before.
-func (st *exportState) swapSeries(id int, counts []uint64, sum int64) ([]uint64, int64) {
-	for len(st.buckets) <= id {
-		st.buckets = append(st.buckets, nil)
-		st.sums = append(st.sums, 0)
-	}
-	prev, prevSum := st.buckets[id], st.sums[id]
-	st.buckets[id], st.sums[id] = counts, sum
-	return prev, prevSum
+// swapSeries stores the series' snapshot and returns the one before.
+func (st *exportState) swapSeries(id int, cur seriesSnap) seriesSnap {
+	st.series = resize(st.series, max(len(st.series), id+1))
+	prev := st.series[id]
+	st.series[id] = cur
+	return prev
 }
 
 // swapCounter stores a counter's value and returns the one before.
 func (st *exportState) swapCounter(kind, id int, n int64) int64 {
-	for len(st.counters[kind]) <= id {
-		st.counters[kind] = append(st.counters[kind], 0)
-	}
+	st.counters[kind] = resize(st.counters[kind], max(len(st.counters[kind]), id+1))
 	prev := st.counters[kind][id]
 	st.counters[kind][id] = n
 	return prev
-}
-
-func valueAt(s []uint64, i int) uint64 {
-	if i < len(s) {
-		return s[i]
-	}
-	return 0
 }
 
 // metrics returns the instruments that have points, in a fixed order.

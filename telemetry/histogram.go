@@ -192,15 +192,7 @@ type part struct {
 // span is the first and last index with a count at scale s (≤ p.scale); ok is
 // false when there is none.
 func (p *part) span(s int32) (lo, hi int64, ok bool) {
-	first, last := -1, -1
-	for i, c := range p.counts {
-		if c != 0 {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
+	first, last := spanOf(p.counts)
 	if first < 0 {
 		return 0, 0, false
 	}

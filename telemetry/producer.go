@@ -76,19 +76,9 @@ func (p *Producer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, erro
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ms := p.linked
-	if t != nil {
-		ms = t.list()
-	} else if err := p.relinkLocked(ctx); err != nil {
+	ms, err := p.metricsLocked(ctx, t)
+	if err != nil || len(ms) == 0 {
 		return nil, err
-	} else {
-		ms = p.linked
-		for _, m := range ms {
-			m.readers.served.Add(1)
-		}
-	}
-	if len(ms) == 0 {
-		return nil, nil
 	}
 	b := newExportBuilder(time.Now(), p.temporality)
 	for _, m := range ms {
@@ -96,6 +86,22 @@ func (p *Producer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, erro
 	}
 	scope := instrumentation.Scope{Name: ScopeName, Version: moduleVersion}
 	return []metricdata.ScopeMetrics{{Scope: scope, Metrics: b.metrics(len(ms) > 1)}}, nil
+}
+
+// metricsLocked returns the Metrics of the collecting reader's provider:
+// those the token of this package's readers gathered, or else those found
+// by Link's collect.
+func (p *Producer) metricsLocked(ctx context.Context, t *token) ([]*Metrics, error) {
+	if t != nil {
+		return t.list(), nil
+	}
+	if err := p.relinkLocked(ctx); err != nil {
+		return nil, err
+	}
+	for _, m := range p.linked {
+		m.readers.served.Add(1)
+	}
+	return p.linked, nil
 }
 
 // stateLocked returns what p last exported of m, nil when the reader is

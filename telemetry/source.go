@@ -228,14 +228,19 @@ func (s *Source) read(w *Window, st *sourceState) {
 	for _, r := range roles {
 		s.readLatency(w, st, r)
 	}
-	readCounters(m.comparisons.all.load(), &st.comparisons, func(c *counter, d int64) {
+	st.readCounters(w)
+}
+
+// readCounters adds the shadow comparisons and fallbacks since the last read.
+func (st *sourceState) readCounters(w *Window) {
+	growth(st.m.comparisons.all.load(), &st.comparisons, func(c *counter, d int64) {
 		v := w.MutableVersion(c.version)
 		if v.Shadow == nil {
 			v.Shadow = map[string]int64{}
 		}
 		v.Shadow[c.label] += d
 	})
-	readCounters(m.fallbacks.all.load(), &st.fallbacks, func(c *counter, d int64) {
+	growth(st.m.fallbacks.all.load(), &st.fallbacks, func(c *counter, d int64) {
 		w.MutableVersion(c.version).Fallbacks += d
 	})
 }
@@ -307,36 +312,58 @@ func (s *Source) deltaPart(r *roleAgg, rl *roleLast) part {
 	s.scratch = resize(s.scratch, numOctaves*expPerOct)
 	first, last := -1, -1
 	for o := range r.octaves {
-		oct := r.octaves[o].Load()
-		if oct == nil {
-			clear(s.scratch[o*expPerOct : (o+1)*expPerOct]) // left from another role
+		out := s.scratch[o*expPerOct : (o+1)*expPerOct]
+		n := deltaOctave(r.octaves[o].Load(), &rl.octaves[o], out)
+		if n == 0 {
 			continue
 		}
-		prev := rl.octaves[o]
-		if prev == nil {
-			prev = new([expPerOct]uint64)
-			rl.octaves[o] = prev
+		p.count += n
+		lo, hi := spanOf(out)
+		if first < 0 {
+			first = o*expPerOct + lo
 		}
-		for j := range oct {
-			c := oct[j].Load()
-			d := c - prev[j]
-			prev[j] = c
-			i := o*expPerOct + j
-			s.scratch[i] = d
-			if d != 0 {
-				if first < 0 {
-					first = i
-				}
-				last = i
-				p.count += d
-			}
-		}
+		last = o*expPerOct + hi
 	}
 	if first >= 0 {
 		p.offset = int32(first + minOctave*expPerOct)
 		p.counts = s.scratch[first : last+1]
 	}
 	return p
+}
+
+// deltaOctave writes into out the growth of each bucket of oct since *prev,
+// which it updates, and returns the total growth.
+func deltaOctave(oct *octave, prev **[expPerOct]uint64, out []uint64) uint64 {
+	if oct == nil {
+		clear(out) // left from another role
+		return 0
+	}
+	if *prev == nil {
+		*prev = new([expPerOct]uint64)
+	}
+	var n uint64
+	for j := range oct {
+		c := oct[j].Load()
+		out[j] = c - (*prev)[j]
+		(*prev)[j] = c
+		n += out[j]
+	}
+	return n
+}
+
+// spanOf returns the first and last index of counts that are not zero, -1
+// when none is.
+func spanOf(counts []uint64) (first, last int) {
+	first, last = -1, -1
+	for i, c := range counts {
+		if c != 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	return first, last
 }
 
 // extremes returns the window's min and max in seconds from the nanoseconds
@@ -365,8 +392,8 @@ func (p *part) extremes(lo, hi int64) (minV, maxV float64) {
 	return minV, maxV
 }
 
-// readCounters calls f with each counter that grew since last, and its growth.
-func readCounters(cs []*counter, last *[]int64, f func(*counter, int64)) {
+// growth calls f with each counter that grew since last, and its growth.
+func growth(cs []*counter, last *[]int64, f func(*counter, int64)) {
 	*last = resize(*last, len(cs))
 	for i, c := range cs {
 		n := c.n.Load()
