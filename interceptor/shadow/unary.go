@@ -25,7 +25,7 @@ func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		if !ok1 || !ok2 {
 			return invoker(ctx, method, req, reply, cc, opts...) // not protocol buffers: nothing to compare with
 		}
-		pctx, rec := withRecord(ctx)
+		pctx, rec := call.Recorded(ctx, nil)
 		err := invoker(pctx, method, req, reply, cc, opts...)
 		version := rec.Version()
 		if version == c.candidate {
