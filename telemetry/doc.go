@@ -40,7 +40,8 @@
 // # Instruments
 //
 // Scope ScopeName. Attributes: ninelives.version, ninelives.role (primary,
-// shadow, warmup; a role of a caller's own is recorded as "other"),
+// shadow, warmup, rescue: the second attempts of interceptor/rescue; a
+// role of a caller's own is recorded as "other"),
 // rpc.method (the full method without its leading slash,
 // "pkg.Service/Method", as grpc-go's own metrics name it),
 // rpc.grpc.status_code (an integer; every code is recorded).

@@ -34,8 +34,8 @@ type attemptEntry struct {
 }
 
 // otherRole is the role recorded for attempts whose role is none of
-// primary, shadow and warmup, so that roles a caller invents cannot make
-// the series unbounded.
+// primary, shadow, warmup and rescue, so that roles a caller invents
+// cannot make the series unbounded.
 const otherRole balancer.Role = "other"
 
 // ObserveAttempt records one finished attempt: one call in ninelives.rpc.calls
@@ -47,7 +47,7 @@ func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
 	}
 	role := a.Role
 	switch role {
-	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup:
+	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup, balancer.RoleRescue:
 	default:
 		role = otherRole // a role of a caller's own keeps the series bounded
 	}

@@ -9,12 +9,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -213,4 +216,57 @@ func TestConcurrentRecordAndCollect(t *testing.T) {
 	assert.EqualValues(t, writers*each, calls)
 	assert.EqualValues(t, writers*each, latencies)
 	assert.EqualValues(t, writers*each, codeSum)
+}
+
+// The second attempts of interceptor/rescue are recorded with the role
+// rescue, apart from the baseline's primary calls: the candidate's failures
+// count against it as primary calls, the baseline's primary figures hold
+// only its own traffic, and readers see ninelives.role="rescue".
+func TestRescuesAreARoleOfTheirOwn(t *testing.T) {
+	src, err := telemetry.NewSource()
+	require.NoError(t, err)
+	reader := linkedReader()
+	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+
+	f := startFleet(t,
+		demoserver.VersionSpec{Version: "stable", Count: 1},
+		demoserver.VersionSpec{Version: "canary", Count: 1, Faults: demoserver.Faults{ErrorRate: 1}},
+	)
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 0}, balancer.Weight{Version: "canary", Weight: balancer.TotalWeight})
+	stop, err := m.Instrument(split)
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	rs, err := rescue.New(rescue.Config{Candidate: "canary", Baseline: "stable", DisableHedge: true})
+	require.NoError(t, err)
+	c := demov1.NewDemoServiceClient(dial(t, f, split, grpc.WithChainUnaryInterceptor(rs.UnaryClientInterceptor())))
+	for range 5 {
+		r, err := c.GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+		require.NoError(t, err)
+		require.Equal(t, "stable", r.GetServedBy().GetVersion())
+	}
+
+	w, err := src.Collect(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, map[codes.Code]int64{codes.Unavailable: 5}, w.Version("canary").Role(balancer.RolePrimary).Codes)
+	assert.Zero(t, w.Version("stable").Role(balancer.RolePrimary).Calls, "no primary call of stable")
+	rescued := w.Version("stable").Role(balancer.RoleRescue)
+	assert.Equal(t, map[codes.Code]int64{codes.OK: 5}, rescued.Codes)
+	assert.EqualValues(t, 5, rescued.Latency.Count)
+	assert.Len(t, w.Version("stable").Roles, 1, "only rescue")
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	calls := metricNamed(t, &rm, telemetry.ScopeName, telemetry.MetricCalls).Data.(metricdata.Sum[int64]).DataPoints
+	key := func(s attribute.Set) string { return s.Encoded(attribute.DefaultEncoder()) }
+	byAttrs := map[string]int64{}
+	for _, p := range calls {
+		byAttrs[key(p.Attributes)] = p.Value
+	}
+	assert.Equal(t, map[string]int64{
+		key(callAttrs("canary", balancer.RolePrimary, getItem, codes.Unavailable)): 5,
+		key(callAttrs("stable", balancer.RoleRescue, getItem, codes.OK)):           5,
+	}, byAttrs)
 }

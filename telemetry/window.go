@@ -53,7 +53,7 @@ type Overflow struct {
 
 // VersionStats are the figures of one version in a window.
 type VersionStats struct {
-	// Roles maps a role (primary, shadow, warmup) to its calls.
+	// Roles maps a role (primary, shadow, warmup, rescue) to its calls.
 	Roles map[balancer.Role]*RoleStats `json:"roles,omitempty"`
 	// Shadow counts the comparisons of this version's shadow replies by
 	// result (ShadowMatch, ShadowMismatch, …).
