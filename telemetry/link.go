@@ -85,16 +85,32 @@ func (m *Metrics) linkCallback(ctx context.Context, _ metric.Observer) error {
 type readerCounts struct {
 	untokened atomic.Int64 // collects without a token
 	served    atomic.Int64 // collects a linked Producer served
+	peak      atomic.Int64 // the most served collects seen under way at once
 	warned    atomic.Bool
 }
 
-// unservedLimit is how many more collects than served ones are taken for a
-// reader without the Producer; a few may be in flight or linking.
+// producing counts the Produce calls of linked Producers under way that
+// have not yet counted their collect as served: collects that queue for a
+// Producer are no sign of a reader without one.
+var producing atomic.Int64
+
+// unservedLimit is how many more collects than served or queued ones are
+// taken for a reader without the Producer, beyond the most collects seen
+// under way at once: a collect on its way from the callback to its
+// Producer is neither served nor queued yet.
 const unservedLimit = 3
 
 func (r *readerCounts) collected() {
 	n := r.untokened.Add(1)
-	if n-r.served.Load() >= unservedLimit && r.warned.CompareAndSwap(false, true) {
+	queued := producing.Load() // before served: a Producer counts served first
+	if n-r.served.Load()-queued >= unservedLimit+r.peak.Load() && r.warned.CompareAndSwap(false, true) {
 		otel.Handle(fmt.Errorf("ninelives: a reader of the MeterProvider of telemetry.New collects without ninelives' Producer, so it gets none of the instruments of %s; build it with telemetry.NewPeriodicReader, promexport or otlpexport, or register a telemetry.Producer on it and Link it", ScopeName))
 	}
+}
+
+// serve counts a collect a linked Producer serves, with the Produce calls
+// under way beside it.
+func (r *readerCounts) serve() {
+	raise(&r.peak, producing.Load())
+	r.served.Add(1)
 }

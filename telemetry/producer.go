@@ -74,6 +74,10 @@ func (p *Producer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, erro
 	if t != nil && t.linking {
 		return nil, nil // Link's own collect
 	}
+	if t == nil {
+		producing.Add(1) // until it counts the collect as served
+		defer producing.Add(-1)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ms, err := p.metricsLocked(ctx, t)
@@ -99,7 +103,7 @@ func (p *Producer) metricsLocked(ctx context.Context, t *token) ([]*Metrics, err
 		return nil, err
 	}
 	for _, m := range p.linked {
-		m.readers.served.Add(1)
+		m.readers.serve()
 	}
 	return p.linked, nil
 }
