@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,11 +40,15 @@ func BenchmarkRecord(b *testing.B) {
 		m, _ := benchProvider(b)
 		a := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Latency: 1500 * time.Microsecond}
 		m.ObserveAttempt(a)
+		var cpu cpuMeter
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu.start()
 		for range b.N {
 			m.ObserveAttempt(a)
 		}
+		cpu.stop()
+		cpu.report(b, b.N, "op")
 	})
 	b.Run("readers=source/parallel", func(b *testing.B) {
 		m, _ := benchProvider(b)
@@ -91,16 +96,20 @@ func BenchmarkCollect(b *testing.B) {
 	if got := w.Version("canary").Role(balancer.RolePrimary).Calls; got != int64(20*5*len(latencies)) {
 		b.Fatalf("canary calls %d", got)
 	}
+	var cpu cpuMeter
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
 		record()
 		b.StartTimer()
+		cpu.start()
 		if _, err := src.Collect(ctx); err != nil {
 			b.Fatal(err)
 		}
+		cpu.stop()
 	}
+	cpu.report(b, b.N, "op")
 }
 
 // The first call of each of 1,000 new methods, on a fresh Metrics: the cost
@@ -112,20 +121,24 @@ func BenchmarkFirstSight(b *testing.B) {
 		names[i] = fmt.Sprintf("/bench.Service/Method%04d", i)
 	}
 	b.Run("methods=1000", func(b *testing.B) {
+		var cpu cpuMeter
 		b.ReportAllocs()
 		for range b.N {
 			b.StopTimer()
 			m, _, shutdown := benchSetup(b, methods)
 			a := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Latency: time.Millisecond}
 			b.StartTimer()
+			cpu.start()
 			for _, name := range names {
 				a.Method = name
 				m.ObserveAttempt(a)
 			}
+			cpu.stop()
 			b.StopTimer()
 			shutdown()
 			b.StartTimer()
 		}
+		cpu.report(b, b.N, "op")
 	})
 }
 
@@ -155,6 +168,7 @@ func BenchmarkCollectPerSeries(b *testing.B) {
 			}
 			var allocated uint64
 			var ms runtime.MemStats
+			var cpu cpuMeter
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
@@ -163,9 +177,11 @@ func BenchmarkCollectPerSeries(b *testing.B) {
 				runtime.ReadMemStats(&ms)
 				before := ms.TotalAlloc
 				b.StartTimer()
+				cpu.start()
 				if _, err := src.Collect(ctx); err != nil {
 					b.Fatal(err)
 				}
+				cpu.stop()
 				b.StopTimer()
 				runtime.ReadMemStats(&ms)
 				allocated += ms.TotalAlloc - before
@@ -174,6 +190,7 @@ func BenchmarkCollectPerSeries(b *testing.B) {
 			n := float64(b.N) * float64(series)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/series")
 			b.ReportMetric(float64(allocated)/n, "B/series")
+			cpu.report(b, b.N*series, "series")
 		})
 	}
 }
@@ -209,4 +226,28 @@ func seriesAttempts(versions, methods int) []*balancer.Attempt {
 		}
 	}
 	return out
+}
+
+// cpuMeter sums the process's CPU time, user and system, over the timed
+// parts of a benchmark. On a shared machine the wall clock also counts the
+// time other processes ran; CPU time counts only this one's work (its
+// garbage collection included), so it stays near the quiet machine's
+// figure while the wall clock does not.
+type cpuMeter struct{ began, spent time.Duration }
+
+func (c *cpuMeter) start() { c.began = processCPU() }
+func (c *cpuMeter) stop()  { c.spent += processCPU() - c.began }
+
+// report reports the CPU time per unit, n units in all, as cpu-ns/unit.
+func (c *cpuMeter) report(b *testing.B, n int, unit string) {
+	b.ReportMetric(float64(c.spent.Nanoseconds())/float64(n), "cpu-ns/"+unit)
+}
+
+// processCPU is the user and system CPU time of the process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

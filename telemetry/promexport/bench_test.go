@@ -2,6 +2,7 @@ package promexport_test
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,7 +56,13 @@ func BenchmarkRecord(b *testing.B) {
 // BenchmarkUnaryCalls measures calls/s over loopback from 64 concurrent
 // callers to 4 servers with telemetry off and on (a Source and the exporter
 // reading). The two clients take turns in rounds of 2,000 calls, so both
-// see the same background load; it reports the ratio on/off.
+// see the same background load, and it reports the ratio; since the side
+// that goes second in a round fares differently on a busy machine, it runs
+// once with each side first (the geometric mean of the two ratios cancels
+// the order). Beside the calls/s, the process's CPU time per call of each
+// side (client and servers share the process) and their ratio: on a busy
+// machine the calls/s of a round move with what else runs, its CPU time
+// hardly does.
 func BenchmarkUnaryCalls(b *testing.B) {
 	fleet := startFleet(b,
 		demoserver.VersionSpec{Version: "stable", Count: 3},
@@ -73,8 +80,56 @@ func BenchmarkUnaryCalls(b *testing.B) {
 		c := demov1.NewDemoServiceClient(dial(b, fleet, split))
 		return func(ctx context.Context) error { _, err := c.GetItem(ctx, req); return err }
 	}
-	demotest.Paired(b, 2000, 64, [2]demotest.Side{
-		{Name: "off", Call: call(offSplit)},
-		{Name: "on", Call: call(onSplit)},
-	})
+	off, on := call(offSplit), call(onSplit)
+	for _, first := range []string{"off", "on"} {
+		b.Run("first="+first, func(b *testing.B) {
+			var r rounds
+			sides := [2]demotest.Side{
+				{Name: "off", Call: off, After: func() { r.after(0) }},
+				{Name: "on", Call: on, After: func() { r.after(1) }},
+			}
+			if first == "on" {
+				sides[0], sides[1] = sides[1], sides[0]
+			}
+			demotest.Paired(b, 2000, 64, sides)
+			b.ReportMetric(float64(r.wall[0])/float64(r.wall[1]), "calls/s-on/off")
+			b.ReportMetric(r.cpuPerCall(0, b.N), "off-cpu-µs/call")
+			b.ReportMetric(r.cpuPerCall(1, b.N), "on-cpu-µs/call")
+			b.ReportMetric(float64(r.cpu[1])/float64(r.cpu[0]), "cpu-on/off")
+		})
+	}
+}
+
+// rounds gives each side of a paired benchmark, by index, the wall and CPU
+// time of the process from the end of the other side's round to the end of
+// its own: each side's After marks the end of its round. The first round
+// of each side warms up and is not counted.
+type rounds struct {
+	lastWall  time.Time
+	lastCPU   time.Duration
+	n         [2]int
+	wall, cpu [2]time.Duration
+}
+
+func (r *rounds) after(side int) {
+	wall, cpu := time.Now(), processCPU()
+	if r.n[side]++; r.n[side] > 1 {
+		r.wall[side] += wall.Sub(r.lastWall)
+		r.cpu[side] += cpu - r.lastCPU
+	}
+	r.lastWall, r.lastCPU = wall, cpu
+}
+
+// cpuPerCall is a side's CPU time per call in µs, over n calls.
+func (r *rounds) cpuPerCall(side, n int) float64 {
+	return float64(r.cpu[side].Nanoseconds()) / 1e3 / float64(n)
+}
+
+// processCPU is the user and system CPU time of the process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
