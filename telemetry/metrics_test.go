@@ -390,6 +390,18 @@ func linkedReader() *sdkmetric.ManualReader {
 	return r
 }
 
+// sourceAndReader is a provider with a Source and a linked reader of the
+// test's own, shut down when the test ends.
+func sourceAndReader(t *testing.T) (*sdkmetric.MeterProvider, *telemetry.Source, *sdkmetric.ManualReader) {
+	t.Helper()
+	src, err := telemetry.NewSource()
+	require.NoError(t, err)
+	reader := linkedReader()
+	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	return mp, src, reader
+}
+
 // point is a data point of a counter.
 type point = metricdata.DataPoint[int64]
 

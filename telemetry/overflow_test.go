@@ -91,11 +91,7 @@ func TestEveryCallIsInTheWindow(t *testing.T) {
 // calls, and the Source's window counts them all and reports the calls past
 // the method cap.
 func TestProviderWithTheDefaultCardinalityLimit(t *testing.T) {
-	src, err := telemetry.NewSource()
-	require.NoError(t, err)
-	reader := linkedReader()
-	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(reader))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp, src, reader := sourceAndReader(t)
 	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
 	require.NoError(t, err)
 	own, err := mp.Meter("app").Int64Counter("app.requests")

@@ -129,11 +129,7 @@ func TestPeriodicReaderBadConfig(t *testing.T) {
 // Two Metrics on one provider add up: one point per series for a reader,
 // every call in the Source's window.
 func TestTwoMetricsOnOneProvider(t *testing.T) {
-	src, err := telemetry.NewSource()
-	require.NoError(t, err)
-	reader := linkedReader()
-	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(reader))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp, src, reader := sourceAndReader(t)
 	for range 2 {
 		m, err := telemetry.New(telemetry.WithMeterProvider(mp))
 		require.NoError(t, err)

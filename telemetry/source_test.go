@@ -223,11 +223,7 @@ func TestConcurrentRecordAndCollect(t *testing.T) {
 // count against it as primary calls, the baseline's primary figures hold
 // only its own traffic, and readers see ninelives.role="rescue".
 func TestRescuesAreARoleOfTheirOwn(t *testing.T) {
-	src, err := telemetry.NewSource()
-	require.NoError(t, err)
-	reader := linkedReader()
-	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(reader))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp, src, reader := sourceAndReader(t)
 	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
 	require.NoError(t, err)
 

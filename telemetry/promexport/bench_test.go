@@ -56,13 +56,13 @@ func BenchmarkRecord(b *testing.B) {
 // BenchmarkUnaryCalls measures calls/s over loopback from 64 concurrent
 // callers to 4 servers with telemetry off and on (a Source and the exporter
 // reading). The two clients take turns in rounds of 2,000 calls, so both
-// see the same background load, and it reports the ratio; since the side
-// that goes second in a round fares differently on a busy machine, it runs
-// once with each side first (the geometric mean of the two ratios cancels
-// the order). Beside the calls/s, the process's CPU time per call of each
-// side (client and servers share the process) and their ratio: on a busy
-// machine the calls/s of a round move with what else runs, its CPU time
-// hardly does.
+// see the same background load, and it reports the ratio of the second
+// side to the first; since the side that goes second fares differently on
+// a busy machine, it runs once with each side first (first=off reports
+// on/off, first=on off/on). Beside the calls/s, the process's CPU time per
+// call of each side (client and servers share the process) and their
+// ratio, cpu-on/off: on a busy machine the calls/s of a round move with
+// what else runs, its CPU time hardly does.
 func BenchmarkUnaryCalls(b *testing.B) {
 	fleet := startFleet(b,
 		demoserver.VersionSpec{Version: "stable", Count: 3},
@@ -83,46 +83,43 @@ func BenchmarkUnaryCalls(b *testing.B) {
 	off, on := call(offSplit), call(onSplit)
 	for _, first := range []string{"off", "on"} {
 		b.Run("first="+first, func(b *testing.B) {
-			var r rounds
+			var cpu roundCPU
 			sides := [2]demotest.Side{
-				{Name: "off", Call: off, After: func() { r.after(0) }},
-				{Name: "on", Call: on, After: func() { r.after(1) }},
+				{Name: "off", Call: off, After: func() { cpu.after(0) }},
+				{Name: "on", Call: on, After: func() { cpu.after(1) }},
 			}
 			if first == "on" {
 				sides[0], sides[1] = sides[1], sides[0]
 			}
 			demotest.Paired(b, 2000, 64, sides)
-			b.ReportMetric(float64(r.wall[0])/float64(r.wall[1]), "calls/s-on/off")
-			b.ReportMetric(r.cpuPerCall(0, b.N), "off-cpu-µs/call")
-			b.ReportMetric(r.cpuPerCall(1, b.N), "on-cpu-µs/call")
-			b.ReportMetric(float64(r.cpu[1])/float64(r.cpu[0]), "cpu-on/off")
+			b.ReportMetric(cpu.perCall(0, b.N), "off-cpu-µs/call")
+			b.ReportMetric(cpu.perCall(1, b.N), "on-cpu-µs/call")
+			b.ReportMetric(float64(cpu.spent[1])/float64(cpu.spent[0]), "cpu-on/off")
 		})
 	}
 }
 
-// rounds gives each side of a paired benchmark, by index, the wall and CPU
-// time of the process from the end of the other side's round to the end of
-// its own: each side's After marks the end of its round. The first round
-// of each side warms up and is not counted.
-type rounds struct {
-	lastWall  time.Time
-	lastCPU   time.Duration
-	n         [2]int
-	wall, cpu [2]time.Duration
+// roundCPU gives each side of a paired benchmark, by index, the process's
+// CPU time from the end of the other side's round to the end of its own:
+// each side's After marks the end of its round. The first round of each
+// side warms up and is not counted.
+type roundCPU struct {
+	last   time.Duration
+	rounds [2]int
+	spent  [2]time.Duration
 }
 
-func (r *rounds) after(side int) {
-	wall, cpu := time.Now(), processCPU()
-	if r.n[side]++; r.n[side] > 1 {
-		r.wall[side] += wall.Sub(r.lastWall)
-		r.cpu[side] += cpu - r.lastCPU
+func (r *roundCPU) after(side int) {
+	now := processCPU()
+	if r.rounds[side]++; r.rounds[side] > 1 {
+		r.spent[side] += now - r.last
 	}
-	r.lastWall, r.lastCPU = wall, cpu
+	r.last = now
 }
 
-// cpuPerCall is a side's CPU time per call in µs, over n calls.
-func (r *rounds) cpuPerCall(side, n int) float64 {
-	return float64(r.cpu[side].Nanoseconds()) / 1e3 / float64(n)
+// perCall is a side's CPU time per call in µs, over n calls.
+func (r *roundCPU) perCall(side, n int) float64 {
+	return float64(r.spent[side].Nanoseconds()) / 1e3 / float64(n)
 }
 
 // processCPU is the user and system CPU time of the process so far.
