@@ -32,8 +32,8 @@ func benchProvider(b *testing.B) (*telemetry.Metrics, *telemetry.Source) {
 	return m, src
 }
 
-// One attempt recorded through the balancer's hook: the cached attribute
-// lookup, one counter add and one histogram record. Package promexport's
+// One attempt recorded through the balancer's hook: a lookup of its method
+// and a few atomic adds into telemetry's aggregates. Package promexport's
 // BenchmarkRecord has the Prometheus exporter beside the Source.
 func BenchmarkRecord(b *testing.B) {
 	b.Run("readers=source", func(b *testing.B) {
