@@ -121,12 +121,14 @@ type silence struct {
 	falls   int64        // the baseline's fallbacks since
 }
 
-// dataWatch notices the judge's tests going without data, and says why.
-// The sentinel's lock guards it.
+// dataWatch notices the judge's tests going without data, and says why,
+// and calls recorded past telemetry's method cap. The sentinel's lock
+// guards it.
 type dataWatch struct {
-	cfg      *options
-	shadow   silence
-	baseline silence
+	cfg        *options
+	shadow     silence
+	baseline   silence
+	overflowed bool // the rollout has alerted on calls past the method cap
 }
 
 // observe adds a tick and returns the alerts to raise now: at most one per
@@ -143,7 +145,23 @@ func (d *dataWatch) observe(now time.Time, w *telemetry.Window, p Position) []st
 	if a := d.step(&d.baseline, now, baseOn, b.Role(balancer.RolePrimary).Calls > 0, nil, func() string { return d.baselineCause(p) }); a != "" {
 		alerts = append(alerts, a)
 	}
+	if a := d.overflow(w); a != "" {
+		alerts = append(alerts, a)
+	}
 	return alerts
+}
+
+// overflow returns an alert, once a rollout, when the window counts calls
+// recorded past telemetry's method cap: they are judged, but their methods
+// are lost to dashboards.
+func (d *dataWatch) overflow(w *telemetry.Window) string {
+	n := w.Overflow.OtherMethods
+	if n == 0 || d.overflowed {
+		return ""
+	}
+	d.overflowed = true
+	return fmt.Sprintf("the metric source recorded %d calls of this window under rpc.method %q, past telemetry's method cap: "+
+		"the judge counts them, but dashboards cannot tell their methods apart; raise the cap (telemetry.WithMethodCap) above the methods the client calls", n, "other")
 }
 
 // step carries a streak on: on (the test should have data), has (it had

@@ -325,9 +325,9 @@ func (s *Sentinel) endTick() {
 
 // observeLocked adds this tick to the record of what the candidate served
 // and to the watch over the judge's data, and returns the alerts they
-// raise: that the candidate is down, that a test has had no data. Before
-// the rollout starts there is nothing to serve or judge: the records begin
-// with the first step.
+// raise: that the candidate is down, that a test has had no data, that
+// calls went past telemetry's method cap. Before the rollout starts there
+// is nothing to serve or judge: the records begin with the first step.
 func (s *Sentinel) observeLocked(now time.Time, win *telemetry.Window) []string {
 	if s.pos.Phase == PhasePending || s.pos.Phase.Final() {
 		s.serving = servingTracker{cfg: s.cfg.serving, last: now}

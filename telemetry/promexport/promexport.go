@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/otlptranslator"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // Exporter exposes a MeterProvider's metrics for Prometheus to scrape, from a
@@ -33,13 +35,18 @@ func New(reg *prometheus.Registry) (*Exporter, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	// The ninelives instruments reach the exporter through a Producer; the
+	// exporter is cumulative, so the Producer may collect it to find them.
+	producer := telemetry.NewProducer(nil)
 	exp, err := otelprom.New(
 		otelprom.WithRegisterer(reg),
 		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
+		otelprom.WithProducer(producer),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("ninelives: creating the Prometheus exporter: %w", err)
 	}
+	producer.Link(exp)
 	return &Exporter{registry: reg, exporter: exp}, nil
 }
 
