@@ -3,6 +3,7 @@ package shadow
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -12,12 +13,13 @@ import (
 )
 
 // UnaryClientInterceptor returns the interceptor that shadows unary calls.
-// The copy starts once the primary has returned, on its own goroutine: the
-// primary waits for nothing but a copy of its request and reply.
+// The copy starts once the primary has returned, on a worker of the
+// Interceptor's: the primary waits for nothing but the wire forms of its
+// request and reply, taken into pooled buffers.
 func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		c := s.allow(ctx, method)
-		if c == nil {
+		r, ok := s.admit(ctx, method)
+		if !ok {
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}
 		preq, ok1 := req.(proto.Message)
@@ -27,22 +29,11 @@ func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		}
 		pctx, rec := withRecord(ctx)
 		err := invoker(pctx, method, req, reply, cc, opts...)
-		version := rec.Version()
-		if version == c.candidate {
+		if version := rec.Version(); version == r.candidate {
 			s.skipped.Add(1)
-			return err
+		} else {
+			s.shadowUnary(ctx, r, unaryPrimary{cc, invoker, opts, preq, prep, err, version})
 		}
-		if !c.start() {
-			return err
-		}
-		// The caller owns req and reply once we return: the copy works on
-		// snapshots of them.
-		reqSnap := takeSnapshot(preq)
-		var primary *snapshot
-		if err == nil {
-			primary = takeSnapshot(prep)
-		}
-		go c.runUnary(cc, invoker, copyOptions(opts), reqSnap, prep.ProtoReflect().Type(), primary, err, version)
 		return err
 	}
 }
@@ -55,39 +46,141 @@ func withRecord(ctx context.Context) (context.Context, *call.Record) {
 	return call.WithRecord(ctx)
 }
 
-// runUnary makes the copies of one unary call and judges them. typ is the
-// type of the primary's reply; p is the reply, nil when the primary
-// failed.
-func (c *shadowed) runUnary(cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, reqSnap *snapshot, typ protoreflect.MessageType, p *snapshot, primaryErr error, version string) {
-	defer c.release()
-	defer p.release()
-	req := reqSnap.message()
-	reqSnap.release()
-	var base *outcome
-	var wg sync.WaitGroup
-	if primaryErr == nil && c.wantBaseline(version) { // a failed primary is compared by status code alone
-		base = new(outcome)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.unaryCopy(base, cc, invoker, opts, req, typ, p, c.baseline, markerBaseline)
-		}()
-	}
-	cand := new(outcome)
-	cand.diff.capture = c.s.cfg.ShowValues
-	c.unaryCopy(cand, cc, invoker, opts, req, typ, p, c.candidate, markerCandidate)
-	wg.Wait()
-	c.done(primaryErr, cand, base)
+// unaryPrimary is a primary call that has returned, as its copies need it.
+type unaryPrimary struct {
+	cc      *grpc.ClientConn
+	invoker grpc.UnaryInvoker
+	opts    []grpc.CallOption
+	req     proto.Message
+	reply   proto.Message
+	err     error
+	version string // where it went
 }
 
-func (c *shadowed) unaryCopy(o *outcome, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, req proto.Message, typ protoreflect.MessageType, primary *snapshot, version, marker string) {
-	ctx, cancel, rec := c.copyContext(version, marker)
+// unaryCall is one shadowed unary call, from its primary's return to the
+// judgement of its copies; pooled.
+type unaryCall struct {
+	shadowed
+	cc      *grpc.ClientConn
+	invoker grpc.UnaryInvoker
+	opts    []grpc.CallOption
+	typ     protoreflect.MessageType // the reply's
+	wire    bool                     // request and replies travel as wire forms
+	req     any                      // what every leg sends: a *wireRequest or a message
+	wreq    wireRequest
+	primary snapshot // the primary's reply, when it succeeded
+	pErr    error
+	version string
+	left    atomic.Int32 // legs not finished
+	legs    [legsPerCall]unaryLeg
+}
+
+var unaryCalls = sync.Pool{New: func() any { return new(unaryCall) }}
+
+// shadowUnary takes a slot and hands the call's copies to a worker, or
+// counts the drop. The primary's request and reply are its caller's once
+// it returns: the copies work on their wire forms, or clones.
+func (s *Interceptor) shadowUnary(ctx context.Context, r route, p unaryPrimary) {
+	switch s.slots.tryAcquire() {
+	case acquireClosed:
+		return
+	case acquireFull:
+		s.drop(ctx, DropConcurrency)
+		return
+	}
+	u := unaryCalls.Get().(*unaryCall)
+	u.init(s, ctx, r, p)
+	if !s.workers.submit(&u.legs[0]) {
+		s.drop(ctx, DropConcurrency)
+		u.finish()
+	}
+}
+
+func (u *unaryCall) init(s *Interceptor, ctx context.Context, r route, p unaryPrimary) {
+	u.route, u.s, u.ctx = r, s, ctx
+	u.released.Store(false)
+	u.cc, u.invoker, u.typ, u.pErr, u.version = p.cc, p.invoker, p.reply.ProtoReflect().Type(), p.err, p.version
+	u.wire = plainCodec(p.opts) && u.wreq.take(p.req)
+	if u.wire {
+		u.req, u.opts = &u.wreq, wireOptions(p.opts)
+	} else {
+		u.req, u.opts = proto.Clone(p.req), copyOptions(p.opts)
+	}
+	if p.err == nil {
+		u.primary.take(p.reply)
+	}
+	u.legs[0] = unaryLeg{u: u, version: r.candidate, marker: markerCandidate}
+	u.legs[0].out.diff.capture = s.cfg.ShowValues
+}
+
+// finish gives back the slot and the buffers, and the call to its pool.
+func (u *unaryCall) finish() {
+	u.release()
+	u.wreq.release()
+	u.primary.release()
+	for i := range u.legs {
+		u.legs[i].reply.release()
+	}
+	*u = unaryCall{}
+	unaryCalls.Put(u)
+}
+
+// unaryLeg is one copy of a unary call: to the candidate, or to the
+// baseline for noise.
+type unaryLeg struct {
+	u       *unaryCall
+	version string
+	marker  string
+	out     outcome
+	reply   wireReply
+}
+
+// run makes the copy on w and compares its reply. The candidate's leg
+// first hands the baseline's to another worker, when there is one to make.
+// It returns the call, judged, when this leg was its last.
+func (l *unaryLeg) run(w *worker) *unaryCall {
+	u := l.u
+	if l == &u.legs[0] {
+		u.left.Store(1)
+		if u.pErr == nil && u.wantBaseline(u.version) { // a failed primary is compared by status code alone
+			u.legs[1] = unaryLeg{u: u, version: u.baseline, marker: markerBaseline}
+			u.left.Store(2)
+			if !u.s.workers.submit(&u.legs[1]) {
+				u.legs[1] = unaryLeg{}
+				u.left.Store(1)
+			}
+		}
+	}
+	l.copy(w.stop)
+	if u.left.Add(-1) > 0 {
+		return nil
+	}
+	var base *outcome
+	if u.legs[1].u != nil {
+		base = &u.legs[1].out
+	}
+	u.done(u.pErr, &u.legs[0].out, base)
+	return u
+}
+
+// copy makes the copy, cancelled through stop, and compares its reply with
+// the primary's.
+func (l *unaryLeg) copy(stop context.Context) {
+	u := l.u
+	ctx, cancel, rec := u.copyContextUnder(stop, l.version, l.marker)
 	defer cancel()
-	reply := typ.New().Interface()
-	o.err = invoker(ctx, c.method, req, reply, cc, opts...)
-	o.reached = rec.Version() != ""
-	o.ok = true
-	if o.err == nil && primary != nil {
-		c.compare(&o.diff, primary, reply)
+	var reply any = &l.reply
+	if !u.wire {
+		reply = u.typ.New().Interface()
+	}
+	l.out.err = u.invoker(ctx, u.method, u.req, reply, u.cc, u.opts...)
+	l.out.reached = rec.Version() != ""
+	l.out.ok = true
+	switch {
+	case l.out.err != nil || u.pErr != nil:
+	case u.wire:
+		l.out.err = u.compareWire(&l.out.diff, &u.primary, l.reply.bytes())
+	default:
+		u.compare(&l.out.diff, &u.primary, reply.(proto.Message))
 	}
 }

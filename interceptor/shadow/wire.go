@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"sync"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -20,13 +24,17 @@ import (
 // type have equal wire forms in this process.
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
-var wirePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+// wirePool holds the buffers of wire forms. They start above grpc's
+// pooling threshold, so that grpc counts the references to a request's.
+var wirePool = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
+
+func getWire() *[]byte { return wirePool.Get().(*[]byte) }
 
 // marshalWire returns m's deterministic wire form in a pooled buffer, or
 // nil when m cannot be marshalled (invalid UTF-8, say). Give it back with
 // putWire.
 func marshalWire(m proto.Message) *[]byte {
-	b := wirePool.Get().(*[]byte)
+	b := getWire()
 	out, err := deterministic.MarshalAppend((*b)[:0], m)
 	if err != nil {
 		wirePool.Put(b)
@@ -187,3 +195,131 @@ func nextRecord(b []byte, n *ignoreNode) (rest []byte, r record, ok bool) {
 	}
 	return nil, record{}, false
 }
+
+// The copies of a unary call send its request and take their replies in
+// wire form. The request is marshalled once, on the primary's path, and
+// every leg sends the same bytes; a reply is kept as the bytes that came,
+// compared with the primary's wire form as it is, and decoded only when it
+// differs. A codec of this package, forced on the copies, passes both
+// through. A call whose options choose a codec of their own is copied with
+// messages instead.
+
+// wireCodec passes a *wireRequest and a *wireReply through as they are, and
+// hands anything else to the registered proto codec.
+type wireCodec struct{}
+
+// Name is empty, so a copy is sent with the content type of a call with no
+// codec option: the same as its primary's.
+func (wireCodec) Name() string { return "" }
+
+func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*wireRequest); ok {
+		r.buf.Ref() // grpc frees what it is given
+		return mem.BufferSlice{r.buf}, nil
+	}
+	return encoding.GetCodecV2(grpcproto.Name).Marshal(v)
+}
+
+func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*wireReply); ok {
+		r.fill(data)
+		return nil
+	}
+	return encoding.GetCodecV2(grpcproto.Name).Unmarshal(data, v)
+}
+
+var (
+	wireCodecOption = grpc.ForceCodecV2(wireCodec{})
+	failFastWire    = []grpc.CallOption{grpc.WaitForReady(false), wireCodecOption}
+)
+
+// wireOptions is copyOptions with the wire codec.
+func wireOptions(opts []grpc.CallOption) []grpc.CallOption {
+	if len(opts) == 0 {
+		return failFastWire
+	}
+	return filterOptions(opts, failFastWire...)
+}
+
+// plainCodec reports whether a call with opts uses the proto codec: no
+// option chooses a codec or a content subtype other than proto.
+func plainCodec(opts []grpc.CallOption) bool {
+	for _, o := range opts {
+		switch o := o.(type) {
+		case grpc.ForceCodecCallOption, grpc.ForceCodecV2CallOption, grpc.CustomCodecCallOption:
+			return false
+		case grpc.ContentSubtypeCallOption:
+			if o.ContentSubtype != grpcproto.Name {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// wireRequest is a request's wire form, shared by the legs that send it.
+// Its buffer counts its references (grpc's transport may still hold it
+// when a call returns early) and goes back to the pool with the last.
+type wireRequest struct{ buf mem.Buffer }
+
+// take marshals m into a pooled buffer; false if m does not marshal.
+func (r *wireRequest) take(m proto.Message) bool {
+	b := getWire()
+	out, err := proto.MarshalOptions{}.MarshalAppend((*b)[:0], m)
+	if err != nil {
+		putWire(b)
+		return false
+	}
+	*b = out
+	r.buf = mem.NewBuffer(b, wireBuffers{})
+	return true
+}
+
+// release gives up this call's reference to the buffer.
+func (r *wireRequest) release() {
+	if r.buf != nil {
+		r.buf.Free()
+		r.buf = nil
+	}
+}
+
+// wireReply is a copy's reply as the bytes that came, in a pooled buffer.
+type wireReply struct{ b *[]byte }
+
+func (r *wireReply) fill(data mem.BufferSlice) {
+	if r.b == nil {
+		r.b = getWire()
+	}
+	buf := (*r.b)[:0]
+	for _, d := range data {
+		buf = append(buf, d.ReadOnlyData()...)
+	}
+	*r.b = buf
+}
+
+// bytes returns the reply's wire form.
+func (r *wireReply) bytes() []byte {
+	if r.b == nil {
+		return nil
+	}
+	return *r.b
+}
+
+func (r *wireReply) release() {
+	putWire(r.b)
+	r.b = nil
+}
+
+// wireBuffers is the pool of wire forms as grpc's mem package takes it.
+type wireBuffers struct{}
+
+func (wireBuffers) Get(n int) *[]byte {
+	b := getWire()
+	if cap(*b) < n {
+		*b = make([]byte, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+func (wireBuffers) Put(b *[]byte) { putWire(b) }

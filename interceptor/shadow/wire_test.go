@@ -140,7 +140,7 @@ func TestSnapshotOfAMessageWithNoWireForm(t *testing.T) {
 
 	s, err := New(Config{Candidate: "canary", IgnoreFields: []string{"generated_at"}})
 	require.NoError(t, err)
-	c := &shadowed{s: s, method: "/m"}
+	c := &shadowed{s: s, route: route{method: "/m"}}
 	var d differ
 	other := reply()
 	other.Item.Name = "\xff"

@@ -73,7 +73,7 @@ func Paired(b *testing.B, round, callers int, sides [2]Side) {
 // calls/s (an open load: each call starts on time whatever the earlier ones
 // do), the sides taking turns in rounds of round calls. It reports each
 // side's p50 and p99 latency in µs and, for every side after the first, the
-// ratios of its p50 and p99 to the first side's.
+// ratios of its p50 and p99 to those of each side before it.
 func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 	if len(sides) < 2 {
 		b.Fatalf("PairedLatency compares sides: got %d, want 2 or more", len(sides))
@@ -130,9 +130,9 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 	for i, s := range sides {
 		b.ReportMetric(q(i, 0.5), s.Name+"-p50-µs")
 		b.ReportMetric(q(i, 0.99), s.Name+"-p99-µs")
-		if i > 0 {
-			b.ReportMetric(q(i, 0.5)/q(0, 0.5), "p50-"+s.Name+"/"+sides[0].Name)
-			b.ReportMetric(q(i, 0.99)/q(0, 0.99), "p99-"+s.Name+"/"+sides[0].Name)
+		for j := range i {
+			b.ReportMetric(q(i, 0.5)/q(j, 0.5), "p50-"+s.Name+"/"+sides[j].Name)
+			b.ReportMetric(q(i, 0.99)/q(j, 0.99), "p99-"+s.Name+"/"+sides[j].Name)
 		}
 	}
 }
