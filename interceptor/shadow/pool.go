@@ -24,8 +24,9 @@ const workerIdle = 30 * time.Second
 //
 // Lock order: mu only; no leg runs under it.
 type workers struct {
-	wg   sync.WaitGroup
-	idle time.Duration
+	wg     sync.WaitGroup
+	idle   time.Duration
+	now    func() time.Time
 	parent context.Context // the Interceptor's: cancelled by Close
 
 	mu      sync.Mutex
@@ -44,7 +45,7 @@ type worker struct {
 }
 
 func (p *workers) init(max int, idle time.Duration, stop context.Context) {
-	p.max, p.idle, p.parent = max, idle, stop
+	p.max, p.idle, p.parent, p.now = max, idle, stop, time.Now
 }
 
 // submit hands l to a worker. It returns false, at once, when max workers
@@ -100,7 +101,7 @@ func (p *workers) park(w *worker) bool {
 		p.running--
 		return false
 	}
-	w.since = time.Now()
+	w.since = p.now()
 	if len(p.parked) > 0 && w.since.Sub(p.parked[0].since) > p.idle {
 		p.running--
 		p.parked[0].next <- nil

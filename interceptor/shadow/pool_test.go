@@ -1,0 +1,258 @@
+package shadow
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ninelives-go/ninelives/internal/call"
+	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
+)
+
+const getItem = "/ninelives.demo.v1.DemoService/GetItem"
+
+// fakeGRPC stands for grpc and the servers behind it, with no network: it
+// encodes the request and decodes a canned reply with the call's codec, as
+// grpc does, and records the version it was sent to. Copies wait while the
+// gate is shut.
+type fakeGRPC struct {
+	reply []byte
+
+	mu     sync.Mutex
+	gate   chan struct{} // nil: open
+	sent   [][]byte      // the copies' requests as they went out
+	copies atomic.Int32  // copies that reached it
+}
+
+func newFakeGRPC(t *testing.T) *fakeGRPC {
+	b, err := proto.Marshal(reply())
+	require.NoError(t, err)
+	return &fakeGRPC{reply: b}
+}
+
+func (f *fakeGRPC) shut() {
+	f.mu.Lock()
+	f.gate = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *fakeGRPC) open() {
+	f.mu.Lock()
+	if f.gate != nil {
+		close(f.gate)
+		f.gate = nil
+	}
+	f.mu.Unlock()
+}
+
+func (f *fakeGRPC) invoke(ctx context.Context, _ string, req, reply any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
+	codec := encoding.GetCodecV2("proto")
+	for _, o := range opts {
+		if fc, ok := o.(grpc.ForceCodecV2CallOption); ok {
+			codec = fc.CodecV2
+		}
+	}
+	version := "stable"
+	if v, ok := call.ForcedVersion(ctx); ok {
+		version = v
+	}
+	if rec := call.RecordFrom(ctx); rec != nil {
+		ep := version + "-0"
+		rec.Store(&version, &ep)
+	}
+	data, err := codec.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if call.RoleOf(ctx) == call.Shadow {
+		f.copies.Add(1)
+		f.mu.Lock()
+		f.sent = append(f.sent, data.Materialize())
+		gate := f.gate
+		f.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				data.Free()
+				return status.FromContextError(ctx.Err()).Err()
+			}
+		}
+	}
+	data.Free()
+	return codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(f.reply)}, reply)
+}
+
+// newShadow returns an Interceptor closed when the test ends.
+func newShadow(t *testing.T, cfg Config) *Interceptor {
+	t.Helper()
+	s, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
+	return s
+}
+
+func callThrough(t *testing.T, s *Interceptor, f *fakeGRPC, req *demov1.GetItemRequest) *demov1.GetItemResponse {
+	t.Helper()
+	var resp demov1.GetItemResponse
+	require.NoError(t, s.UnaryClientInterceptor()(context.Background(), getItem, req, &resp, nil, f.invoke))
+	return &resp
+}
+
+func waitCopies(t *testing.T, s *Interceptor) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, s.Wait(ctx))
+}
+
+// eventuallyTrue polls cond a bounded number of times.
+func eventuallyTrue(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	for range 2000 {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal(msg)
+}
+
+func TestWorkersAreReused(t *testing.T) {
+	f := newFakeGRPC(t)
+	s := newShadow(t, Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by"}})
+	for range 20 {
+		callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
+		waitCopies(t, s)
+	}
+	assert.EqualValues(t, 20, s.Stats().Comparisons[ResultMatch])
+	running, parked := s.workers.size()
+	assert.Equal(t, 1, running, "one worker made every copy, one after the other")
+	assert.Equal(t, 1, parked)
+}
+
+// The pool is never the reason a primary waits: past its bound a copy is
+// dropped at once and its slot given back.
+func TestFullPoolNeverBlocksThePrimary(t *testing.T) {
+	f := newFakeGRPC(t)
+	s := newShadow(t, Config{Candidate: "canary", Rate: 1, MaxConcurrent: 4})
+	s.workers.max = 1
+	f.shut()
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
+	eventuallyTrue(t, func() bool { return f.copies.Load() == 1 }, "the first copy did not reach grpc")
+
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		callThrough(t, s, f, &demov1.GetItemRequest{Id: "b"})
+	}()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the primary waited for a worker")
+	}
+	st := s.Stats()
+	assert.EqualValues(t, 1, st.Dropped[DropConcurrency], "%+v", st)
+	assert.Equal(t, 1, st.InFlight, "the dropped copy gave its slot back")
+
+	f.open()
+	waitCopies(t, s)
+	assert.EqualValues(t, 1, f.copies.Load())
+	assert.EqualValues(t, 1, s.Stats().Comparisons[ResultMatch])
+}
+
+// The baseline's copy runs on a worker of its own, beside the candidate's.
+func TestBaselineCopyHasAWorkerOfItsOwn(t *testing.T) {
+	f := newFakeGRPC(t)
+	s := newShadow(t, Config{Candidate: "canary", Baseline: "stable", Rate: 1, IgnoreFields: []string{"served_by"}})
+	f.shut()
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
+	eventuallyTrue(t, func() bool { return f.copies.Load() == 2 }, "both copies are made at once")
+	running, _ := s.workers.size()
+	assert.Equal(t, 2, running)
+	f.open()
+	waitCopies(t, s)
+	assert.EqualValues(t, 1, s.Stats().Comparisons[ResultMatch])
+	want, err := proto.Marshal(&demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{want, want}, f.sent, "both legs send the one wire form of the request")
+}
+
+// The caller owns its request and reply once the primary returns: what it
+// does to them later reaches no copy.
+func TestCopiesWorkOnTheWireFormsTakenAtReturn(t *testing.T) {
+	f := newFakeGRPC(t)
+	s := newShadow(t, Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by"}})
+	f.shut()
+	req := &demov1.GetItemRequest{Id: "a"}
+	resp := callThrough(t, s, f, req)
+	req.Id = "changed"
+	resp.Item.PriceCents++
+	f.open()
+	waitCopies(t, s)
+	assert.EqualValues(t, 1, s.Stats().Comparisons[ResultMatch], "%+v", s.Stats())
+	want, err := proto.Marshal(&demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{want}, f.sent)
+}
+
+func TestWorkersLeaveAtClose(t *testing.T) {
+	f := newFakeGRPC(t)
+	s, err := New(Config{Candidate: "canary", Rate: 1})
+	require.NoError(t, err)
+	before := goleak.IgnoreCurrent()
+	f.shut()
+	for range 3 {
+		callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
+	}
+	eventuallyTrue(t, func() bool { return f.copies.Load() == 3 }, "the copies did not reach grpc")
+	running, _ := s.workers.size()
+	require.Equal(t, 3, running)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, s.Close(ctx), context.Canceled, "Close cut the copies short")
+	running, parked := s.workers.size()
+	assert.Zero(t, running)
+	assert.Zero(t, parked)
+	goleak.VerifyNone(t, before)
+	assert.Zero(t, s.Stats().Comparisons[ResultShadowError], "copies cut short by Close are not counted")
+
+	// After Close the pool takes nothing.
+	assert.False(t, s.workers.submit(&unaryLeg{}))
+}
+
+// A worker left parked for the idle time is let go when another parks.
+func TestIdleWorkersAreLetGo(t *testing.T) {
+	f := newFakeGRPC(t)
+	s := newShadow(t, Config{Candidate: "canary", Rate: 1})
+	var now atomic.Int64
+	s.workers.now = func() time.Time { return time.Unix(0, now.Load()) }
+	f.shut()
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "b"})
+	eventuallyTrue(t, func() bool { return f.copies.Load() == 2 }, "the copies did not reach grpc")
+	f.open()
+	waitCopies(t, s)
+	running, parked := s.workers.size()
+	require.Equal(t, 2, running)
+	require.Equal(t, 2, parked)
+
+	now.Add(int64(workerIdle) + 1)
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "c"})
+	waitCopies(t, s)
+	running, parked = s.workers.size()
+	assert.Equal(t, 1, running, "the worker parked longest has left")
+	assert.Equal(t, 1, parked)
+}
