@@ -24,11 +24,21 @@
 //		grpc.WithTransportCredentials(insecure.NewCredentials()))
 //
 // The primary call never changes: a unary copy starts after the primary has
-// returned, on its own goroutine; a stream's copy runs beside it, fed from a
-// bounded buffer. Copies are detached from the primary's cancellation
-// (context.WithoutCancel keeps its values and metadata), have their own
-// deadline, carry the Header metadata and hold one of MaxConcurrent slots.
-// Close (or Wait) waits for them.
+// returned, on a worker goroutine of the Interceptor's (at most two per
+// slot, parked between copies); a stream's copy runs beside it, fed from a
+// bounded buffer. Copies are detached from the primary's cancellation (they
+// keep its values and metadata), have their own deadline, carry the Header
+// metadata and hold one of MaxConcurrent slots. Close (or Wait) waits for
+// them; Close also ends the workers.
+//
+// A unary copy sends its primary's request in wire form, taken once when the
+// primary returns and shared by the copies of the call, and keeps its reply
+// in wire form, decoded only when it differs from the primary's: a codec of
+// this package passes both through. Interceptors installed after this one
+// therefore see a copy's request and reply as values of this package, not
+// as messages (a copy's outgoing metadata holds Header). A call
+// whose options choose a codec or content subtype of their own is copied
+// with messages, encoded by that codec.
 //
 // Only methods that are safe to repeat are copied: those whose descriptor in
 // the protobuf registry says idempotency_level NO_SIDE_EFFECTS or

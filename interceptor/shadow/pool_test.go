@@ -29,16 +29,31 @@ const getItem = "/ninelives.demo.v1.DemoService/GetItem"
 type fakeGRPC struct {
 	reply []byte
 
-	mu     sync.Mutex
-	gate   chan struct{} // nil: open
-	sent   [][]byte      // the copies' requests as they went out
-	copies atomic.Int32  // copies that reached it
+	mu      sync.Mutex
+	gate    chan struct{} // nil: open
+	sent    [][]byte      // the copies' requests as they went out
+	copies  atomic.Int32  // copies that reached it
+	entered chan struct{} // a copy reached it
 }
 
 func newFakeGRPC(t *testing.T) *fakeGRPC {
 	b, err := proto.Marshal(reply())
 	require.NoError(t, err)
-	return &fakeGRPC{reply: b}
+	return &fakeGRPC{reply: b, entered: make(chan struct{}, 64)}
+}
+
+// await waits for n more copies to reach f.
+func (f *fakeGRPC) await(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for range n {
+		select {
+		case <-f.entered:
+		case <-timeout.C:
+			t.Fatalf("a copy did not reach grpc; %d did in all", f.copies.Load())
+		}
+	}
 }
 
 func (f *fakeGRPC) shut() {
@@ -81,6 +96,7 @@ func (f *fakeGRPC) invoke(ctx context.Context, _ string, req, reply any, _ *grpc
 		f.sent = append(f.sent, data.Materialize())
 		gate := f.gate
 		f.mu.Unlock()
+		f.entered <- struct{}{}
 		if gate != nil {
 			select {
 			case <-gate:
@@ -117,18 +133,6 @@ func waitCopies(t *testing.T, s *Interceptor) {
 	require.NoError(t, s.Wait(ctx))
 }
 
-// eventuallyTrue polls cond a bounded number of times.
-func eventuallyTrue(t *testing.T, cond func() bool, msg string) {
-	t.Helper()
-	for range 2000 {
-		if cond() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal(msg)
-}
-
 func TestWorkersAreReused(t *testing.T) {
 	f := newFakeGRPC(t)
 	s := newShadow(t, Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by"}})
@@ -150,7 +154,7 @@ func TestFullPoolNeverBlocksThePrimary(t *testing.T) {
 	s.workers.max = 1
 	f.shut()
 	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
-	eventuallyTrue(t, func() bool { return f.copies.Load() == 1 }, "the first copy did not reach grpc")
+	f.await(t, 1)
 
 	returned := make(chan struct{})
 	go func() {
@@ -178,7 +182,7 @@ func TestBaselineCopyHasAWorkerOfItsOwn(t *testing.T) {
 	s := newShadow(t, Config{Candidate: "canary", Baseline: "stable", Rate: 1, IgnoreFields: []string{"served_by"}})
 	f.shut()
 	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
-	eventuallyTrue(t, func() bool { return f.copies.Load() == 2 }, "both copies are made at once")
+	f.await(t, 2) // both copies are made at once
 	running, _ := s.workers.size()
 	assert.Equal(t, 2, running)
 	f.open()
@@ -216,7 +220,7 @@ func TestWorkersLeaveAtClose(t *testing.T) {
 	for range 3 {
 		callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
 	}
-	eventuallyTrue(t, func() bool { return f.copies.Load() == 3 }, "the copies did not reach grpc")
+	f.await(t, 3)
 	running, _ := s.workers.size()
 	require.Equal(t, 3, running)
 
@@ -242,7 +246,7 @@ func TestIdleWorkersAreLetGo(t *testing.T) {
 	f.shut()
 	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
 	callThrough(t, s, f, &demov1.GetItemRequest{Id: "b"})
-	eventuallyTrue(t, func() bool { return f.copies.Load() == 2 }, "the copies did not reach grpc")
+	f.await(t, 2)
 	f.open()
 	waitCopies(t, s)
 	running, parked := s.workers.size()
