@@ -230,10 +230,10 @@ func BenchmarkShadowOwnCost(b *testing.B) {
 // reportCPU starts counting the process's CPU time; the function it
 // returns stops the timer and reports the time per call as cpu-ns/op.
 func reportCPU(b *testing.B) func() {
-	start, ok := cpuTime()
+	start, ok := demotest.CPUTime()
 	return func() {
 		b.StopTimer()
-		if end, _ := cpuTime(); ok && b.N > 0 {
+		if end, _ := demotest.CPUTime(); ok && b.N > 0 {
 			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
 		}
 	}

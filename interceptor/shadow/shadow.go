@@ -221,8 +221,8 @@ func (s *Interceptor) Wait(ctx context.Context) error { return s.slots.wait(ctx)
 
 // Close stops making copies and waits for those in flight until ctx ends;
 // then it cancels the rest and waits for them to return, which they do
-// promptly. Copies cut short by Close are not counted. The goroutines that
-// make the copies are gone when it returns. After Close the interceptors
+// promptly. Copies cut short by Close are not counted. The workers that
+// make unary copies are gone when it returns. After Close the interceptors
 // pass every call straight through.
 func (s *Interceptor) Close(ctx context.Context) error {
 	s.closed.Store(true)

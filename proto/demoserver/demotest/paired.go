@@ -72,13 +72,15 @@ func Paired(b *testing.B, round, callers int, sides [2]Side) {
 // PairedLatency starts b.N calls on each side on a fixed schedule of rate
 // calls/s (an open load: each call starts on time whatever the earlier ones
 // do), the sides taking turns in rounds of round calls. It reports each
-// side's p50 and p99 latency in µs and, for every side after the first, the
-// ratios of its p50 and p99 to those of each side before it.
+// side's p50 and p99 latency in µs, the process's CPU time per call in µs
+// (its After included) and, for every side after the first, the ratios of
+// its p50 and p99 to those of each side before it.
 func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 	if len(sides) < 2 {
 		b.Fatalf("PairedLatency compares sides: got %d, want 2 or more", len(sides))
 	}
-	run := func(s Side, n int, lat *[]time.Duration) {
+	run := func(s Side, n int, lat *[]time.Duration, cpu *time.Duration) {
+		c0, _ := CPUTime()
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		start := time.Now()
@@ -104,18 +106,22 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 		if s.After != nil {
 			s.After()
 		}
+		c1, _ := CPUTime()
+		*cpu += c1 - c0
 	}
 	var warm []time.Duration
+	var warmCPU time.Duration
 	for _, s := range sides {
-		run(s, min(round, rate), &warm)
+		run(s, min(round, rate), &warm, &warmCPU)
 	}
 	lat := make([][]time.Duration, len(sides))
+	cpu := make([]time.Duration, len(sides))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; {
 		n := min(round, b.N-done)
 		for i, s := range sides {
-			run(s, n, &lat[i])
+			run(s, n, &lat[i], &cpu[i])
 		}
 		done += n
 	}
@@ -130,6 +136,9 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 	for i, s := range sides {
 		b.ReportMetric(q(i, 0.5), s.Name+"-p50-µs")
 		b.ReportMetric(q(i, 0.99), s.Name+"-p99-µs")
+		if _, ok := CPUTime(); ok {
+			b.ReportMetric(float64(cpu[i].Nanoseconds())/float64(b.N)/1e3, s.Name+"-cpu-µs/call")
+		}
 		for j := range i {
 			b.ReportMetric(q(i, 0.5)/q(j, 0.5), "p50-"+s.Name+"/"+sides[j].Name)
 			b.ReportMetric(q(i, 0.99)/q(j, 0.99), "p99-"+s.Name+"/"+sides[j].Name)
