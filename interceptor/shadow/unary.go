@@ -98,7 +98,6 @@ func (s *Interceptor) shadowUnary(ctx context.Context, r route, p unaryPrimary) 
 
 func (u *unaryCall) init(s *Interceptor, ctx context.Context, r route, p unaryPrimary) {
 	u.route, u.s, u.ctx = r, s, ctx
-	u.released.Store(false)
 	u.cc, u.invoker, u.typ, u.pErr, u.version = p.cc, p.invoker, p.reply.ProtoReflect().Type(), p.err, p.version
 	u.wire = plainCodec(p.opts) && u.wreq.take(p.req)
 	if u.wire {
