@@ -113,3 +113,25 @@ func TestCopiesAreSentAsTheirPrimaries(t *testing.T) {
 	}
 	assert.EqualValues(t, 2, counter.marshals.Load(), "the caller's codec encoded the copy's request too")
 }
+
+// A stream's client messages reach every copy the same, whether they go in
+// wire form or, under a codec of the caller's, as clones it encodes.
+func TestStreamCopiesUnderACodecOfTheCallers(t *testing.T) {
+	e := newEnv(t, &Config{Candidate: "canary", Baseline: "stable", Rate: 1, IgnoreFields: []string{"served_by"}},
+		spec("stable", 1, demoserver.Faults{}), spec("canary", 1, demoserver.Faults{}))
+	counter := new(protoCounter)
+	for _, opts := range [][]grpc.CallOption{nil, {grpc.ForceCodecV2(counter)}} {
+		st, err := e.client.CountItems(ctxT(t), opts...)
+		require.NoError(t, err)
+		for _, id := range []string{"a", "b", "c"} {
+			require.NoError(t, st.Send(&demov1.CountItemsRequest{Id: id}))
+		}
+		resp, err := st.CloseAndRecv()
+		require.NoError(t, err)
+		assert.EqualValues(t, 3, resp.GetCount())
+		e.wait(t)
+	}
+	assert.EqualValues(t, 2, e.shadow.Stats().Comparisons[ResultMatch], "%+v", e.shadow.Stats())
+	assert.EqualValues(t, 2, e.fleet.Calls("canary", "CountItems"))
+	assert.EqualValues(t, 3*3, counter.marshals.Load(), "the primary's three messages and each copy's, under the caller's codec")
+}

@@ -34,11 +34,12 @@
 // A unary copy sends its primary's request in wire form, taken once when the
 // primary returns and shared by the copies of the call, and keeps its reply
 // in wire form, decoded only when it differs from the primary's: a codec of
-// this package passes both through. Interceptors installed after this one
-// therefore see a copy's request and reply as values of this package, not
-// as messages (a copy's outgoing metadata holds Header). A call
-// whose options choose a codec or content subtype of their own is copied
-// with messages, encoded by that codec.
+// this package passes both through. A stream's copies likewise send each
+// client message as it was marshalled once. Interceptors installed after
+// this one therefore see a copy's requests (and a unary copy's reply) as
+// values of this package, not as messages (a copy's outgoing metadata holds
+// Header). A call whose options choose a codec or content subtype of their
+// own is copied with messages, encoded by that codec.
 //
 // Only methods that are safe to repeat are copied: those whose descriptor in
 // the protobuf registry says idempotency_level NO_SIDE_EFFECTS or

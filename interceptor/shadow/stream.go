@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -40,7 +41,7 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 		if !c.start() {
 			return cs, nil
 		}
-		st := newStreamShadow(c, ctx, desc, cc, streamer, copyOptions(opts), version)
+		st := newStreamShadow(c, ctx, desc, cc, streamer, opts, version)
 		go st.run()
 		return &shadowedStream{ClientStream: cs, st: st, serverStreams: desc.ServerStreams}, nil
 	}
@@ -86,7 +87,8 @@ func (w *shadowedStream) RecvMsg(m any) error {
 
 // queued is a message held for a shadow, with its size.
 type queued struct {
-	m    proto.Message // a clone: client messages and the copies' replies
+	m    proto.Message // the copies' replies
+	send any           // client messages: a *wireRequest, or a clone
 	snap *snapshot     // the primary's server messages, kept for comparison
 	size int
 }
@@ -124,6 +126,7 @@ type streamShadow struct {
 	cc       *grpc.ClientConn
 	streamer grpc.Streamer
 	opts     []grpc.CallOption
+	wire     bool // client messages travel in wire form
 	legs     []*streamLeg
 
 	abandonedFlag atomic.Bool
@@ -148,10 +151,13 @@ type streamShadow struct {
 
 func newStreamShadow(c *shadowed, pctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, streamer grpc.Streamer, opts []grpc.CallOption, version string) *streamShadow {
 	st := &streamShadow{
-		c: c, pctx: pctx, desc: desc, cc: cc, streamer: streamer, opts: opts,
+		c: c, pctx: pctx, desc: desc, cc: cc, streamer: streamer, opts: copyOptions(opts),
 		doneCh: make(chan struct{}),
 		wake:   make(chan struct{}, 1),
 		typed:  make(chan struct{}),
+	}
+	if plainCodec(opts) {
+		st.wire, st.opts = true, wireOptions(opts)
 	}
 	if c.info.newReply != nil {
 		st.newReply = c.info.newReply
@@ -225,15 +231,22 @@ func (st *streamShadow) message(m any) (proto.Message, bool) {
 	return pm, ok
 }
 
-// copyOf returns a clone of a client message, to send on every leg.
+// copyOf returns what every leg sends for a client message: its wire
+// form, marshalled once, or a clone when the stream uses a codec of its own
+// or the message does not marshal.
 func (st *streamShadow) copyOf(m any) (queued, bool) {
 	pm, ok := st.message(m)
 	if !ok {
 		return queued{}, false
 	}
-	q := queued{m: proto.Clone(pm)}
-	q.size = proto.Size(q.m)
-	return q, true
+	if st.wire {
+		if b, err := (proto.MarshalOptions{}).Marshal(pm); err == nil {
+			// Not pooled: the legs send it at times of their own.
+			return queued{send: &wireRequest{buf: mem.SliceBuffer(b)}, size: len(b)}, true
+		}
+	}
+	c := proto.Clone(pm)
+	return queued{send: c, size: proto.Size(c)}, true
 }
 
 // snapshotOf returns a server message of the primary, which is only ever
@@ -583,7 +596,7 @@ func (st *streamShadow) sendLoop(l *streamLeg, cs grpc.ClientStream) {
 			st.msgs--
 			st.bytes -= q.size
 			st.mu.Unlock()
-			if err := cs.SendMsg(q.m); err != nil {
+			if err := cs.SendMsg(q.send); err != nil {
 				return // the stream ended; its RecvMsg says why
 			}
 			continue
