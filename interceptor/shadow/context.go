@@ -15,12 +15,14 @@ import (
 // marker, forced to version with the shadow role, its own call record and
 // deadline, and cancelled by Close, not by the primary.
 func (c *shadowed) copyContext(version, marker string) (context.Context, context.CancelFunc, *call.Record) {
-	return c.copyContextUnder(c.s.stopCtx, version, marker)
+	return c.newCopyContext(c.s.stopCtx, version, marker)
 }
 
-// copyContextUnder is copyContext cancelled through stop, a context made
-// by context.WithCancel under the Interceptor's.
-func (c *shadowed) copyContextUnder(stop context.Context, version, marker string) (context.Context, context.CancelFunc, *call.Record) {
+// newCopyContext is copyContext cancelled at Close through stop, a context
+// made by context.WithCancel under one with no values; with a nil stop,
+// the caller cancels it at Close itself (as a worker does: it spares the
+// copy's deadline the registration with a parent, and its removal).
+func (c *shadowed) newCopyContext(stop context.Context, version, marker string) (context.Context, context.CancelFunc, *call.Record) {
 	v := &copyValues{stop: stop, marker: markerContext(marker), c: c, mark: marker}
 	rec := v.Route(c.ctx, call.Route{Version: version, Role: call.Shadow})
 	ctx, cancel := context.WithTimeout(v, c.budget)
@@ -44,7 +46,8 @@ func markerContext(marker string) context.Context {
 // copyValues is the parent of a copy's deadline, in one allocation where
 // detaching, marking and routing would take a context each. It has the
 // primary's values, the copy's own call info, the marker in the outgoing
-// metadata, and the cancellation of Close in place of the primary's.
+// metadata, and the cancellation of Close (or none) in place of the
+// primary's.
 //
 // Two of its parts are contexts that hold a single value each, so they
 // answer exactly one key without this package naming it. stop, made by
@@ -52,11 +55,11 @@ func markerContext(marker string) context.Context {
 // package's own key for its cancellation, and the copy's deadline
 // registers with it as with any cancellable parent (without that key it
 // would still be cancelled, by a goroutine of the context package watching
-// this one). A unary copy's stop is its worker's, so that the copies of
-// different workers never share its lock and map. marker answers the
-// key of the outgoing metadata, with the marker alone, which is all a copy
-// sends when its primary sends none; otherwise the primary's metadata with
-// the marker is made once, on first need.
+// this one). With no stop, Done is nil and the context package asks for
+// that key no more. marker answers the key of the outgoing metadata, with
+// the marker alone, which is all a copy sends when its primary sends none;
+// otherwise the primary's metadata with the marker is made once, on first
+// need.
 type copyValues struct {
 	call.Values // over the primary's context
 	stop        context.Context
@@ -70,17 +73,29 @@ type copyValues struct {
 // Deadline is none: the copy's own is set on top.
 func (v *copyValues) Deadline() (time.Time, bool) { return time.Time{}, false }
 
-// Done is Close's.
-func (v *copyValues) Done() <-chan struct{} { return v.stop.Done() }
+// Done is Close's, or nil.
+func (v *copyValues) Done() <-chan struct{} {
+	if v.stop == nil {
+		return nil
+	}
+	return v.stop.Done()
+}
 
 // Err is Close's.
-func (v *copyValues) Err() error { return v.stop.Err() }
+func (v *copyValues) Err() error {
+	if v.stop == nil {
+		return nil
+	}
+	return v.stop.Err()
+}
 
 // Value answers Close's cancellation, the outgoing metadata and the call
 // info, and asks the primary's context for the rest.
 func (v *copyValues) Value(key any) any {
-	if x := v.stop.Value(key); x != nil {
-		return x
+	if v.stop != nil {
+		if x := v.stop.Value(key); x != nil {
+			return x
+		}
 	}
 	if x := v.marker.Value(key); x != nil { // the outgoing metadata
 		if v.Values.Value(key) == nil {

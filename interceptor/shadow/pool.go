@@ -22,30 +22,32 @@ const workerIdle = 30 * time.Second
 // one, and refuses past max. A worker left parked for idle is let go the
 // next time a worker parks, without a timer; stop lets them all go.
 //
-// Lock order: mu only; no leg runs under it.
+// Lock order: mu, then a worker's mu; no leg runs under either.
 type workers struct {
-	wg     sync.WaitGroup
-	idle   time.Duration
-	now    func() time.Time
-	parent context.Context // the Interceptor's: cancelled by Close
+	wg   sync.WaitGroup
+	idle time.Duration
+	now  func() time.Time
 
 	mu      sync.Mutex
+	all     map[*worker]struct{}
 	parked  []*worker // the longest parked first
-	running int
 	max     int
 	stopped bool
 }
 
 // worker is one goroutine of the pool; next receives its legs, nil to
-// leave. Its copies are cancelled through stop, under the pool's.
+// leave.
 type worker struct {
 	next  chan *unaryLeg // one place: only the one who unparked it sends
 	since time.Time      // when it parked
-	stop  context.Context
+
+	mu     sync.Mutex
+	cancel context.CancelFunc // of the copy it is making, for Close
 }
 
-func (p *workers) init(max int, idle time.Duration, stop context.Context) {
-	p.max, p.idle, p.parent, p.now = max, idle, stop, time.Now
+func (p *workers) init(max int, idle time.Duration) {
+	p.max, p.idle, p.now = max, idle, time.Now
+	p.all = map[*worker]struct{}{}
 }
 
 // submit hands l to a worker. It returns false, at once, when max workers
@@ -61,21 +63,19 @@ func (p *workers) submit(l *unaryLeg) bool {
 		p.parked = p.parked[:len(p.parked)-1]
 		w.next <- l // never waits: w's one place is empty while it is parked
 		return true
-	case p.running < p.max:
-		p.running++
+	case len(p.all) < p.max:
+		w := &worker{next: make(chan *unaryLeg, 1)}
+		p.all[w] = struct{}{}
 		p.wg.Add(1)
-		go p.run(l)
+		go p.run(w, l)
 		return true
 	}
 	return false
 }
 
 // run is a worker's life: the legs handed to it, one at a time.
-func (p *workers) run(l *unaryLeg) {
+func (p *workers) run(w *worker, l *unaryLeg) {
 	defer p.wg.Done()
-	stop, cancel := context.WithCancel(p.parent)
-	defer cancel()
-	w := &worker{next: make(chan *unaryLeg, 1), stop: stop}
 	for l != nil {
 		finished := l.run(w)
 		// Parked before the call gives its slot back, so that a call
@@ -98,17 +98,22 @@ func (p *workers) park(w *worker) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
-		p.running--
+		delete(p.all, w)
 		return false
 	}
 	w.since = p.now()
 	if len(p.parked) > 0 && w.since.Sub(p.parked[0].since) > p.idle {
-		p.running--
-		p.parked[0].next <- nil
+		p.leaveLocked(p.parked[0])
 		p.parked = slices.Delete(p.parked, 0, 1)
 	}
 	p.parked = append(p.parked, w)
 	return true
+}
+
+// leaveLocked lets a parked worker go.
+func (p *workers) leaveLocked(w *worker) {
+	delete(p.all, w)
+	w.next <- nil
 }
 
 // stop makes the parked workers leave, and the busy ones once their legs
@@ -117,17 +122,38 @@ func (p *workers) stop() {
 	p.mu.Lock()
 	p.stopped = true
 	for _, w := range p.parked {
-		p.running--
-		w.next <- nil
+		p.leaveLocked(w)
 	}
 	p.parked = nil
 	p.mu.Unlock()
 	p.wg.Wait()
 }
 
+// cancelCopies cancels the copies the workers are making; at Close, once
+// the Interceptor's context is cancelled, which a copy that starts later
+// sees (track).
+func (p *workers) cancelCopies() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for w := range p.all {
+		w.mu.Lock()
+		if w.cancel != nil {
+			w.cancel()
+		}
+		w.mu.Unlock()
+	}
+}
+
+// track records the cancel of the copy w is making, nil once it is done.
+func (w *worker) track(cancel context.CancelFunc) {
+	w.mu.Lock()
+	w.cancel = cancel
+	w.mu.Unlock()
+}
+
 // size returns the workers alive and those parked.
 func (p *workers) size() (running, parked int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.running, len(p.parked)
+	return len(p.all), len(p.parked)
 }

@@ -260,3 +260,19 @@ func TestIdleWorkersAreLetGo(t *testing.T) {
 	assert.Equal(t, 1, running, "the worker parked longest has left")
 	assert.Equal(t, 1, parked)
 }
+
+// A copy that a worker starts after Close has cancelled the copies in
+// flight is cancelled at once too.
+func TestCopyStartedAfterCloseCancelsIsCancelled(t *testing.T) {
+	f := newFakeGRPC(t)
+	s := newShadow(t, Config{Candidate: "canary", Rate: 1})
+	f.shut()
+	s.stop() // the first step of Close, as if it came just before the copy
+	s.workers.cancelCopies()
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
+	f.await(t, 1)
+	waitCopies(t, s) // the shut gate would hold a copy that was not cancelled
+	st := s.Stats()
+	assert.Zero(t, st.InFlight)
+	assert.Zero(t, st.Comparisons[ResultShadowError]+st.Comparisons[ResultMatch], "a copy cut short by Close is not counted: %+v", st)
+}

@@ -107,7 +107,7 @@ func New(cfg Config) (*Interceptor, error) {
 	s.sampling.Store(newSampling(st.Rate))
 	s.slots.init(st.MaxConcurrent)
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
-	s.workers.init(legsPerCall*st.MaxConcurrent, workerIdle, s.stopCtx)
+	s.workers.init(legsPerCall*st.MaxConcurrent, workerIdle)
 	s.mismatches.n = st.MismatchLog
 	s.ignoreTrees.paths = st.ignore
 	return s, nil
@@ -229,6 +229,7 @@ func (s *Interceptor) Close(ctx context.Context) error {
 	s.slots.close()
 	err := s.slots.wait(ctx)
 	s.stop()
+	s.workers.cancelCopies()
 	if err != nil {
 		_ = s.slots.wait(context.Background())
 	}

@@ -150,7 +150,7 @@ func (l *unaryLeg) run(w *worker) *unaryCall {
 			}
 		}
 	}
-	l.copy(w.stop)
+	l.copy(w)
 	if u.left.Add(-1) > 0 {
 		return nil
 	}
@@ -162,12 +162,17 @@ func (l *unaryLeg) run(w *worker) *unaryCall {
 	return u
 }
 
-// copy makes the copy, cancelled through stop, and compares its reply with
-// the primary's.
-func (l *unaryLeg) copy(stop context.Context) {
+// copy makes the copy on w, which cancels it at Close, and compares its
+// reply with the primary's.
+func (l *unaryLeg) copy(w *worker) {
 	u := l.u
-	ctx, cancel, rec := u.copyContextUnder(stop, l.version, l.marker)
+	ctx, cancel, rec := u.newCopyContext(nil, l.version, l.marker)
 	defer cancel()
+	w.track(cancel)
+	defer w.track(nil)
+	if u.s.stopCtx.Err() != nil {
+		cancel() // Close came before track
+	}
 	var reply any = &l.reply
 	if !u.wire {
 		reply = u.typ.New().Interface()
