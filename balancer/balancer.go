@@ -3,6 +3,7 @@ package balancer
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -10,9 +11,11 @@ import (
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/endpointsharding"
 	"google.golang.org/grpc/balancer/pickfirst"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+	"google.golang.org/grpc/status"
 )
 
 // Name is the name of the load-balancing policy.
@@ -32,8 +35,8 @@ func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfi
 }
 
 func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
-	b := &splitBalancer{ClientConn: cc, target: opts.Target.String(), everReady: map[string]bool{}}
-	b.Balancer = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
+	b := &splitBalancer{ClientConn: cc, target: opts.Target.String(), children: map[*child]struct{}{}}
+	b.Balancer = endpointsharding.NewBalancer(b, opts, b.buildChild, endpointsharding.Options{})
 	return b
 }
 
@@ -42,14 +45,26 @@ func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balance
 // picker in a version-splitting one.
 //
 // It embeds the parent ClientConn to intercept UpdateState from
-// endpointsharding, and the endpointsharding Balancer to serve grpc.
+// endpointsharding, and the endpointsharding Balancer to serve grpc. Its
+// children (see child) report each change, so a picker is made from the
+// changes, not from every endpoint again.
 type splitBalancer struct {
 	balancer.ClientConn // the channel's; UpdateState is overridden
 	balancer.Balancer   // endpointsharding
 
-	target    string
-	cfg       atomic.Pointer[Config]
-	everReady map[string]bool // versions that have had a READY endpoint; only UpdateState, serialised by endpointsharding, uses it
+	target  string
+	cfg     atomic.Pointer[Config]
+	failure atomic.Pointer[failPicker] // set while the versions do not agree; calls get its error
+	warned  string                     // the failure logged last; only UpdateClientConnState, serialised by grpc, uses it
+
+	// dmu guards the children's records, dirty and children. Lock order:
+	// pickfirst's and endpointsharding's locks, then dmu; nothing is called
+	// with dmu held.
+	dmu      sync.Mutex
+	children map[*child]struct{} // the live children
+	dirty    []*child            // the children changed since the last picker
+
+	tracker *tracker // used only under endpointsharding's lock (UpdateState)
 
 	// mu guards split. Lock order: endpointsharding's mu, then this mu
 	// (UpdateState runs under endpointsharding's lock).
@@ -58,27 +73,63 @@ type splitBalancer struct {
 	board board
 }
 
-// UpdateClientConnState takes the parsed config, attaches to its Split and
-// hands the endpoints to endpointsharding, without our config: pickfirst
-// children reject foreign configs.
+// UpdateClientConnState takes the parsed config, attaches to its Split,
+// checks that the endpoints' versions are the config's, and hands the
+// endpoints to endpointsharding, without our config: pickfirst children
+// reject foreign configs. The composite resolver's first state only asks
+// whether this policy is in use, and is answered, not used.
 func (b *splitBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
 	cfg, ok := ccs.BalancerConfig.(*Config)
 	if !ok || cfg == nil {
 		return fmt.Errorf("ninelives: %s got config %T, want *balancer.Config", Name, ccs.BalancerConfig)
 	}
-	b.cfg.Store(cfg)
-	b.mu.Lock()
-	if b.split != cfg.split {
-		if b.split != nil {
-			b.split.boards.Delete(&b.board)
-		}
-		b.split = cfg.split
-		b.split.boards.Store(&b.board, struct{}{})
+	if answerProbe(ccs.ResolverState) {
+		return nil
 	}
-	b.mu.Unlock()
+	b.cfg.Store(cfg)
+	b.attach(cfg.split)
+	if err := checkVersions(cfg, ccs.ResolverState); err != nil {
+		return b.fail(err)
+	}
+	b.failure.Store(nil)
 	return b.Balancer.UpdateClientConnState(balancer.ClientConnState{
 		ResolverState: pickfirst.EnableHealthListener(ccs.ResolverState),
 	})
+}
+
+// attach makes s the Split this balancer publishes its endpoints to.
+func (b *splitBalancer) attach(s *Split) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.split != s {
+		if b.split != nil {
+			b.split.boards.Delete(&b.board)
+		}
+		b.split = s
+		b.split.boards.Store(&b.board, struct{}{})
+	}
+}
+
+// fail puts the policy in its error state: every endpoint is dropped, so
+// nothing reaches a version under a wrong name, and every call fails with
+// Unavailable and err's message, logged once at warning. It returns nil,
+// not ErrBadResolverState: names that disagree are a config mistake, which
+// resolving again does not mend.
+func (b *splitBalancer) fail(err error) error {
+	b.failure.Store(&failPicker{err: status.Error(codes.Unavailable, err.Error())})
+	if msg := err.Error(); msg != b.warned {
+		b.warned = msg
+		slog.Warn(msg, "target", b.target)
+	}
+	_ = b.Balancer.UpdateClientConnState(balancer.ClientConnState{}) // drops the endpoints; its UpdateState publishes the failure
+	return nil
+}
+
+// failPicker fails every call with the policy's error.
+type failPicker struct{ err error }
+
+func (f *failPicker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+	return balancer.PickResult{}, f.err
 }
 
 func (b *splitBalancer) Close() {
@@ -91,14 +142,27 @@ func (b *splitBalancer) Close() {
 }
 
 // UpdateState receives endpointsharding's aggregated state (the same
-// connectivity state round_robin reports) and replaces its picker.
+// connectivity state round_robin reports), brings the tracker up to date
+// with the children that changed and replaces the picker.
 func (b *splitBalancer) UpdateState(st balancer.State) {
+	if f := b.failure.Load(); f != nil {
+		b.ClientConn.UpdateState(balancer.State{ConnectivityState: connectivity.TransientFailure, Picker: f})
+		b.board.set(nil)
+		return
+	}
 	cfg := b.cfg.Load()
 	if cfg == nil {
 		b.ClientConn.UpdateState(st)
 		return
 	}
-	p := newPicker(cfg, st.Picker, endpointsharding.ChildStatesFromPicker(st.Picker), b.everReady)
+	all := !b.tracker.fits(cfg)
+	if all {
+		b.tracker = newTracker(cfg)
+	}
+	for _, ch := range b.take(all) {
+		b.tracker.apply(ch.c, ch.rec)
+	}
+	p := newPicker(cfg, b.tracker, st.Picker)
 	b.ClientConn.UpdateState(balancer.State{ConnectivityState: st.ConnectivityState, Picker: p})
 	// Published after the channel has the picker, so an endpoint the Split
 	// reports READY can be forced at once.
@@ -132,7 +196,7 @@ func (s *Split) Endpoints(version string) []EndpointInfo {
 		if p == nil {
 			return true
 		}
-		for _, e := range p.endpoints {
+		for _, e := range p.endpointInfos() {
 			if version != "" && e.Version != version {
 				continue
 			}

@@ -77,7 +77,8 @@ func BenchmarkPick(b *testing.B) {
 	f := startFleet(b, "stable", 2, "canary", 2)
 	split := MustSplit(Weight{"stable", 9000}, Weight{"canary", 1000})
 
-	rr := dial(b, f.Target(), grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"capture_rr":{}}]}`))
+	plain, withPlain := plainTarget(f)
+	rr := dial(b, plain, withPlain, grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"capture_rr":{}}]}`))
 	sc, err := ServiceConfig(split)
 	require.NoError(b, err)
 	nl := dial(b, f.Target(), grpc.WithDefaultServiceConfig(strings.Replace(sc, `"`+Name+`"`, `"capture_split"`, 1)))
@@ -159,7 +160,8 @@ func tallyPicker(p *gbalancer.Picker, n int) (int, error) {
 func BenchmarkUnaryCalls(b *testing.B) {
 	f := startFleet(b, "stable", 2, "canary", 2)
 	split := MustSplit(Weight{"stable", 5000}, Weight{"canary", 5000})
-	rr := dial(b, f.Target(), grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	plain, withPlain := plainTarget(f)
+	rr := dial(b, plain, withPlain, grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
 	nl := dial(b, f.Target(), WithSplit(split))
 	connect(b, rr)
 	connect(b, nl)

@@ -12,11 +12,14 @@ import (
 type Role = call.Role
 
 // The roles of a call: the service's own calls, the shadow copies the
-// interceptor/shadow package makes, and the calls of interceptor/warmup.
+// interceptor/shadow package makes, the calls of interceptor/warmup, and
+// the second attempts interceptor/rescue sends to the baseline when the
+// candidate failed a call.
 const (
 	RolePrimary = call.Primary
 	RoleShadow  = call.Shadow
 	RoleWarmup  = call.Warmup
+	RoleRescue  = call.Rescue
 )
 
 // ForceVersion makes every call made with the returned context go to version,

@@ -1,7 +1,6 @@
 package balancer
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/internal/names"
+	"github.com/ninelives-go/ninelives/internal/strictjson"
 )
 
 // ErrBadConfig is the kind of every service config that ParseConfig
@@ -75,22 +75,17 @@ func (c *Config) fallbackOn() bool { return c.Fallback == nil || *c.Fallback }
 // a "sticky_key") and anything after the config's closing brace are errors,
 // not silently ignored. So a config written for a later release, with a
 // field this one does not know, is refused, and grpc then refuses the whole
-// service config: roll out the clients before the config.
+// service config: roll out the clients before the config. Keys are matched
+// exactly, as written above: a key given twice in one object, or spelt in
+// another case ("Versions"), is an error naming it.
 func ParseConfig(js json.RawMessage) (*Config, error) {
 	cfg := new(Config)
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(cfg); err != nil {
-		return nil, config.Under(ErrBadConfig, "", err)
-	}
-	// Decode reads one value; whatever follows it, but white space, is an
-	// error too.
-	if rest := bytes.TrimLeft(js[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		off := len(js) - len(rest)
-		if len(rest) > 40 {
-			rest = append(rest[:40:40], "…"...)
+	if err := strictjson.Decode(js, cfg); err != nil {
+		var te *strictjson.TrailingError
+		if errors.As(err, &te) {
+			return nil, config.Errorf(ErrBadConfig, "", nil, "trailing data after the config at offset %d: %q", te.Offset, te.Rest)
 		}
-		return nil, config.Errorf(ErrBadConfig, "", nil, "trailing data after the config at offset %d: %q", off, rest)
+		return nil, config.Under(ErrBadConfig, "", err)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -150,7 +145,7 @@ func (c *Config) validVersions() ([]Weight, map[string]bool, error) {
 		weights = append(weights, Weight{Version: v.Name, Weight: v.Weight})
 	}
 	if sum != TotalWeight {
-		return nil, nil, config.Errorf(ErrBadConfig, "versions", nil, "weights sum to %d, want %d (basis points)", sum, TotalWeight)
+		return nil, nil, config.Errorf(ErrBadConfig, "versions", nil, "%s", sumReason(weights, sum))
 	}
 	return weights, seen, nil
 }

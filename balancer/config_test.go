@@ -36,9 +36,17 @@ func TestParseConfigErrors(t *testing.T) {
 		`{"versions":[{"name":"a","wieght":10000}]}`:                          `unknown field "wieght"`,
 		`{"versions":[{"name":"a","weight":10000}]} x`:                        `trailing data after the config at offset 43: "x"`,
 		`{"versions":[{"name":"a","weight":10000}]}{"fallback":false}`:        `trailing data after the config at offset 42: "{\"fallback\":false}"`,
+		// Keys given twice or spelt in another case: encoding/json takes the
+		// last one, or matches the field regardless of case.
+		`{"Versions":[{"name":"a","weight":10000}]}`:                                     `Versions: unknown key; keys are case-sensitive: the field is "versions"`,
+		`{"versions":[{"name":"a","Weight":10000}]}`:                                     `versions[0].Weight: unknown key; keys are case-sensitive: the field is "weight"`,
+		`{"versions":[{"name":"a","weight":0,"weight":10000}]}`:                          `versions[0].weight: duplicate key`,
+		`{"versions":[{"name":"a","weight":10000}],"fallback":true,"fallback":false}`:    `fallback: duplicate key`,
+		`{"versions":[{"name":"a","weight":10000}],"stickyKey":"k","StickyKey":"other"}`: `StickyKey: unknown key; keys are case-sensitive: the field is "stickyKey"`,
 	}
 	for in, want := range cases {
 		_, err := ParseConfig(json.RawMessage(in))
+		require.Error(t, err, in)
 		assert.ErrorIs(t, err, ErrBadConfig, in)
 		assert.ErrorContains(t, err, want, in)
 		assert.Equal(t, 1, strings.Count(err.Error(), "ninelives:"), "the prefix once: %v", err)

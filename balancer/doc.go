@@ -25,6 +25,21 @@
 //
 // The same settings can be written as a service config (see [Config]).
 //
+// # Names must agree
+//
+// The versions the target names and those of the config (or of the Split
+// given to WithSplit) must be the same; a resolver of one's own may label
+// endpoints only with the config's versions ([SetVersion]), and an
+// endpoint without a label belongs to the default version. A version on
+// one side only, a ninelives target on a channel without the
+// ninelives_split policy, or pairs joined by anything but ';' is an error,
+// never a silent reroute: grpc.NewClient shows the policy only the config
+// and the resolver only the target, so these are found when the channel
+// first resolves, and every call then fails with Unavailable and a message
+// naming both sides (logged once at warning) while no endpoint is
+// connected. Weights are basis points: weights that look like percent are
+// refused with the weights meant.
+//
 // # How a call is placed
 //
 // The policy is built as grpc-go builds round_robin: endpointsharding with a
@@ -59,7 +74,8 @@
 //     call waits or fails exactly as with round_robin.
 //
 // Pick takes no lock: the weights are an atomic snapshot and the picker is
-// immutable. It allocates nothing, observers included; only reading a sticky
+// immutable. Each endpoint's pickfirst child reports its changes, so a new
+// picker costs O(versions), not O(endpoints). It allocates nothing, observers included; only reading a sticky
 // or override key from the outgoing metadata does (grpc copies the metadata
 // to read it), which [WithStickyKey] avoids.
 //
@@ -68,9 +84,9 @@
 // Observers added with [Split.AddObserver] are told of every finished
 // attempt (version, [Role], method, error, latency from pick to end;
 // streams when they end) and of every fallback; the telemetry package is
-// one. The interceptor/shadow and interceptor/warmup packages mark their
-// calls with [RoleShadow] and [RoleWarmup], so they are never counted as the
-// service's own traffic.
+// one. The interceptor/shadow, interceptor/warmup and interceptor/rescue
+// packages mark their calls with [RoleShadow], [RoleWarmup] and
+// [RoleRescue], so they are never counted as the service's own traffic.
 //
 // A bad setting, weight or target gets a [*ConfigError] naming the field
 // and the value; errors.Is tells [ErrBadConfig], [ErrBadWeights] and

@@ -22,7 +22,7 @@ func ExampleSplit() {
 	// Output:
 	// stable=90.00% canary=10.00%
 	// stable=75.00% canary=25.00%
-	// ninelives: bad weights: weights sum to 9000, want 10000
+	// ninelives: bad weights: weights sum to 9000, want 10000 (basis points: 10000 = 100 %)
 }
 
 func ExampleCompositeTarget() {

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	. "github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
@@ -113,6 +115,18 @@ func (r *recorder) snapshot() []Attempt {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Attempt(nil), r.attempts...)
+}
+
+// plainTarget is a target of every server of the fleet, without versions,
+// for a round_robin baseline (a ninelives target needs ninelives_split).
+func plainTarget(f *demoserver.Fleet) (string, grpc.DialOption) {
+	r := manual.NewBuilderWithScheme("nlplain")
+	var eps []resolver.Endpoint
+	for _, s := range f.All() {
+		eps = append(eps, resolver.Endpoint{Addresses: []resolver.Address{{Addr: s.Addr()}}})
+	}
+	r.InitialState(resolver.State{Endpoints: eps})
+	return r.Scheme() + ":///fleet", grpc.WithResolvers(r)
 }
 
 func splitHostPort(t testing.TB, addr string) (string, string) {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/internal/call"
@@ -21,9 +22,11 @@ import (
 
 // readyEndpoint is one READY child: its picker returns its SubConn.
 type readyEndpoint struct {
-	picker balancer.Picker
-	addr   string
-	group  *group // its version
+	picker  balancer.Picker
+	addr    string             // its first address
+	addrs   []resolver.Address // all of them, for forced endpoints
+	version *string            // its version's name
+	c       *child             // the tracker's, never read by Pick
 }
 
 // group is one version's endpoints in one picker.
@@ -39,85 +42,83 @@ type group struct {
 	mod   uint64 // fastmod constant for len(ready): ^uint64(0)/n + 1
 }
 
-// picker is immutable but for the round-robin counters; a new one is built on
-// every state change. Pick takes no lock and, on the common path, allocates
-// nothing.
+// picker is immutable but for the round-robin counter and two indexes made
+// on first use; a new one is built on every state change. Pick takes no lock
+// and, on the common path, allocates nothing.
 type picker struct {
 	cfg    *Config
 	split  *Split
-	groups []*group          // index i is the split's version i
-	byName map[string]*group // every version seen, the split's and others
-	byAddr map[string]*readyEndpoint
+	groups []*group        // index i is the split's version i
+	byName map[string]int  // version name -> index in groups
 	all    balancer.Picker // endpointsharding's own picker, used when nothing is READY
 	anyRdy bool            // some version of the split has a READY endpoint
 	plain  bool            // anyRdy, and no sticky or override key is configured
 	seq    atomic.Uint64   // counts picks; drives both the version and the endpoint choice
 
-	endpoints []EndpointInfo
+	children  []endpointsharding.ChildState // every endpoint, as endpointsharding reported them
+	byAddr    atomic.Pointer[map[string]*readyEndpoint]
+	endpoints atomic.Pointer[[]EndpointInfo]
 }
 
-func newPicker(cfg *Config, esPicker balancer.Picker, children []endpointsharding.ChildState, everReady map[string]bool) *picker {
-	s := cfg.split
+// newPicker makes the picker of the tracker's groups as they stand, over
+// endpointsharding's picker esPicker. It costs O(versions): the groups that
+// did not change are the last picker's.
+func newPicker(cfg *Config, t *tracker, esPicker balancer.Picker) *picker {
 	p := &picker{
-		cfg:    cfg,
-		split:  s,
-		groups: make([]*group, len(s.versions)),
-		byName: make(map[string]*group, len(s.versions)),
-		byAddr: make(map[string]*readyEndpoint),
-		all:    esPicker,
+		cfg:      cfg,
+		split:    cfg.split,
+		groups:   make([]*group, len(t.versions)),
+		byName:   t.byName,
+		all:      esPicker,
+		children: endpointsharding.ChildStatesFromPicker(esPicker),
 	}
-	for i, v := range s.versions {
-		p.groups[i] = &group{name: v}
-		p.byName[v] = p.groups[i]
-	}
-	for _, c := range children {
-		v := versionOf(c.Endpoint, cfg.DefaultVersion)
-		g := p.byName[v]
-		if g == nil {
-			g = &group{name: v}
-			p.byName[v] = g
-		}
-		st := c.State.ConnectivityState
-		g.states[st]++
-		addr := ""
-		if len(c.Endpoint.Addresses) > 0 {
-			addr = c.Endpoint.Addresses[0].Addr
-		}
-		p.endpoints = append(p.endpoints, EndpointInfo{Version: v, Addr: addr, State: st, StateName: st.String()})
-		if st == connectivity.Ready {
-			g.ready = append(g.ready, readyEndpoint{picker: c.State.Picker, addr: addr, group: g})
-		}
-	}
-	// Pointers into the final slices, so the map and a call record share them.
-	for _, g := range p.byName {
-		for i := range g.ready {
-			p.byAddr[g.ready[i].addr] = &g.ready[i]
-		}
-	}
-	for _, c := range children {
-		// Every address of a multi-address endpoint reaches the same child.
-		if c.State.ConnectivityState != connectivity.Ready || len(c.Endpoint.Addresses) < 2 {
-			continue
-		}
-		first := p.byAddr[c.Endpoint.Addresses[0].Addr]
-		for _, a := range c.Endpoint.Addresses[1:] {
-			p.byAddr[a.Addr] = first
-		}
-	}
-	for _, g := range p.byName {
-		if len(g.ready) > 0 {
-			everReady[g.name] = true
-			g.mod = ^uint64(0)/uint64(len(g.ready)) + 1
-		}
-		g.first = !everReady[g.name] && g.states[connectivity.Connecting]+g.states[connectivity.Idle] > 0
-	}
-	for _, g := range p.groups {
-		if len(g.ready) > 0 {
-			p.anyRdy = true
-		}
+	for i, v := range t.versions {
+		p.groups[i] = v.group()
+		p.anyRdy = p.anyRdy || len(p.groups[i].ready) > 0
 	}
 	p.plain = p.anyRdy && cfg.StickyKey == "" && cfg.OverrideKey == ""
 	return p
+}
+
+// group returns the group of a version of the split, nil for another name.
+func (p *picker) group(version string) *group {
+	if i, ok := p.byName[version]; ok {
+		return p.groups[i]
+	}
+	return nil
+}
+
+// addrIndex maps every address of every READY endpoint to it. It is made
+// on the first forced-endpoint pick of the picker, not on every change.
+func (p *picker) addrIndex() map[string]*readyEndpoint {
+	if m := p.byAddr.Load(); m != nil {
+		return *m
+	}
+	m := map[string]*readyEndpoint{}
+	for _, g := range p.groups {
+		for i := range g.ready {
+			for _, a := range g.ready[i].addrs {
+				m[a.Addr] = &g.ready[i]
+			}
+		}
+	}
+	p.byAddr.Store(&m)
+	return m
+}
+
+// endpointInfos lists every endpoint with its version and state, made on
+// first use.
+func (p *picker) endpointInfos() []EndpointInfo {
+	if e := p.endpoints.Load(); e != nil {
+		return *e
+	}
+	out := make([]EndpointInfo, 0, len(p.children))
+	for _, c := range p.children {
+		st := c.State.ConnectivityState
+		out = append(out, EndpointInfo{Version: versionOf(c.Endpoint, p.cfg.DefaultVersion), Addr: firstAddr(c.Endpoint), State: st, StateName: st.String()})
+	}
+	p.endpoints.Store(&out)
+	return out
 }
 
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
@@ -186,11 +187,9 @@ func (p *picker) pick(info balancer.PickInfo, ci *call.Info, n uint64) (balancer
 				o.ObserveFallback(chosen)
 			}
 		}
-		if ci != nil && ci.Record != nil {
-			ci.Record.StoreFallback(true)
-		}
-	} else if ci != nil && ci.Record != nil {
-		ci.Record.StoreFallback(false)
+		storeChoice(ci, call.ByFallback)
+	} else {
+		storeChoice(ci, call.ByWeight)
 	}
 	return p.pickIn(info, ci, role, g, n)
 }
@@ -218,7 +217,7 @@ func (p *picker) fallback(snap *snapshot, down int, r uint32) *group {
 	}
 	if total == 0 {
 		// Every version that can serve has weight 0: the default one first.
-		if g := p.byName[p.cfg.DefaultVersion]; g != nil && len(g.ready) > 0 {
+		if g := p.group(p.cfg.DefaultVersion); g != nil && len(g.ready) > 0 {
 			return g
 		}
 		for _, g := range p.groups {
@@ -250,7 +249,7 @@ func (p *picker) fallback(snap *snapshot, down int, r uint32) *group {
 }
 
 func (p *picker) pickForced(info balancer.PickInfo, ci *call.Info, role Role, version, header string) (balancer.PickResult, error) {
-	g := p.byName[version]
+	g := p.group(version)
 	if g == nil {
 		if header != "" {
 			return balancer.PickResult{}, status.Errorf(codes.Unimplemented,
@@ -266,14 +265,23 @@ func (p *picker) pickForced(info balancer.PickInfo, ci *call.Info, role Role, ve
 		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
 			"ninelives: forced version %q has no READY endpoint (%s)", version, g.describe())
 	}
+	storeChoice(ci, call.ByForce)
 	return p.pickIn(info, ci, role, g, p.seq.Add(1))
 }
 
+// storeChoice tells the call's record, if it has one, how its version was
+// chosen.
+func storeChoice(ci *call.Info, c call.Choice) {
+	if ci != nil && ci.Record != nil {
+		ci.Record.StoreChoice(c)
+	}
+}
+
 func (p *picker) pickEndpoint(info balancer.PickInfo, ci *call.Info, role Role) (balancer.PickResult, error) {
-	ep := p.byAddr[ci.Endpoint]
+	ep := p.addrIndex()[ci.Endpoint]
 	if ep == nil {
 		state := "unknown to this client"
-		for _, e := range p.endpoints {
+		for _, e := range p.endpointInfos() {
 			if e.Addr == ci.Endpoint {
 				state = e.State.String()
 			}
@@ -281,6 +289,7 @@ func (p *picker) pickEndpoint(info balancer.PickInfo, ci *call.Info, role Role) 
 		return balancer.PickResult{}, status.Errorf(codes.Unavailable,
 			"ninelives: forced endpoint %s is not READY (%s)", ci.Endpoint, state)
 	}
+	storeChoice(ci, call.ByForce)
 	return p.finish(info, ci, role, ep)
 }
 
@@ -305,11 +314,11 @@ func (p *picker) finish(info balancer.PickInfo, ci *call.Info, role Role, ep *re
 // calls pay.
 func (p *picker) annotate(res *balancer.PickResult, method string, ci *call.Info, role Role, ep *readyEndpoint, obs *[]Observer) {
 	if ci != nil && ci.Record != nil {
-		ci.Record.Store(&ep.group.name, &ep.addr)
+		ci.Record.Store(ep.version, &ep.addr)
 	}
 	if obs != nil {
 		a := attemptPool.Get().(*attemptRec)
-		a.a = Attempt{Version: ep.group.name, Role: role, Method: method}
+		a.a = Attempt{Version: *ep.version, Role: role, Method: method}
 		a.obs = *obs
 		a.child = res.Done
 		a.start = time.Now()
@@ -327,16 +336,7 @@ func (p *picker) stickyKey(ctx context.Context, ci *call.Info) (string, bool) {
 	return "", false
 }
 
-func (p *picker) versionList() string {
-	names := make([]string, 0, len(p.byName))
-	names = append(names, p.split.versions...)
-	for n := range p.byName {
-		if !p.split.Has(n) {
-			names = append(names, n)
-		}
-	}
-	return strings.Join(names, ", ")
-}
+func (p *picker) versionList() string { return strings.Join(p.split.versions, ", ") }
 
 func (g *group) describe() string {
 	var parts []string

@@ -3,10 +3,12 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
 
+	"google.golang.org/grpc/attributes"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 
@@ -55,13 +57,15 @@ func CompositeTarget(pairs ...VersionTarget) string {
 }
 
 // escapeTarget percent-encodes every byte of a TARGET that is not an
-// unreserved character, a sub-delimiter other than ';', ':', '@' or '/'.
+// unreserved character, one of the sub-delimiters "!$'()*", ':', '@' or
+// '/': ';' separates pairs, and '=', ',', '&' and '+' could read as a
+// mistaken separator (see strayPair).
 func escapeTarget(t string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(t); i++ {
 		c := t[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~!$&'()*+,=:@/", c) >= 0 {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~!$'()*:@/", c) >= 0 {
 			b.WriteByte(c)
 			continue
 		}
@@ -148,6 +152,9 @@ func parsePair(pair string) (VersionTarget, error) {
 	if err := names.Version(v); err != nil {
 		return VersionTarget{}, err
 	}
+	if err := strayPair(t); err != nil {
+		return VersionTarget{}, err
+	}
 	target, err := url.PathUnescape(t)
 	if err != nil {
 		return VersionTarget{}, fmt.Errorf("bad percent-encoding: %w", err)
@@ -159,6 +166,48 @@ func parsePair(pair string) (VersionTarget, error) {
 		return VersionTarget{}, err
 	}
 	return VersionTarget{Version: v, Target: target}, nil
+}
+
+// separators are the characters a user may mistake for the ';' between
+// pairs, with their percent-encoding.
+var separators = map[byte]string{',': "%2C", '|': "%7C", '&': "%26", '+': "%2B", ' ': "%20", '\t': "%09", '\n': "%0A", '\r': "%0D"}
+
+// strayPair finds another pair inside a raw TARGET, joined by a separator
+// other than ';': "dns:///a:1,canary=dns:///b:2" would otherwise be one
+// address with "too many colons". A separator followed by VERSION= or by a
+// scheme's "://" is taken for one; the error says which.
+func strayPair(raw string) error {
+	for i := 0; i < len(raw); i++ {
+		enc, ok := separators[raw[i]]
+		if !ok {
+			continue
+		}
+		rest := strings.TrimLeft(raw[i+1:], " ")
+		if found := pairStart(rest); found != "" {
+			sep := raw[i : i+1]
+			return fmt.Errorf("VERSION=TARGET pairs are separated by ';', not %q (found %q); percent-encode a %q that belongs to the TARGET as %s",
+				sep, sep+found, sep, enc)
+		}
+	}
+	return nil
+}
+
+// pairStart returns the "VERSION=" or "scheme://" that s starts with, if
+// any.
+func pairStart(s string) string {
+	if name, _, ok := strings.Cut(s, "="); ok && names.Version(name) == nil {
+		return name + "="
+	}
+	scheme, _, ok := strings.Cut(s, "://")
+	if ok && scheme != "" && (scheme[0] >= 'a' && scheme[0] <= 'z' || scheme[0] >= 'A' && scheme[0] <= 'Z') && strings.IndexFunc(scheme, notSchemeChar) < 0 {
+		return scheme + "://"
+	}
+	return ""
+}
+
+// notSchemeChar reports whether r cannot be part of a URL scheme.
+func notSchemeChar(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
 }
 
 // childTarget parses a TARGET as grpc.NewClient does: a registered scheme is
@@ -234,7 +283,13 @@ func (compositeBuilder) Build(t resolver.Target, cc resolver.ClientConn, opts re
 	if err != nil {
 		return nil, err
 	}
-	r := &compositeResolver{cc: cc, building: true}
+	info, err := askPolicy(t, cc, pairs)
+	if err != nil {
+		slog.Warn(err.Error())
+		cc.ReportError(err)
+		return inertResolver{}, nil
+	}
+	r := &compositeResolver{cc: cc, info: info, building: true}
 	r.children = make([]*childResolver, len(pairs))
 	for i, p := range pairs {
 		r.children[i] = &childResolver{parent: r, version: p.Version, target: p.Target}
@@ -260,9 +315,17 @@ func (compositeBuilder) Build(t resolver.Target, cc resolver.ClientConn, opts re
 	return r, nil
 }
 
+// inertResolver is the resolver of a channel that cannot use its target:
+// the error is reported, and nothing is resolved.
+type inertResolver struct{}
+
+func (inertResolver) ResolveNow(resolver.ResolveNowOptions) {}
+func (inertResolver) Close()                                {}
+
 // compositeResolver merges the states of its children into one.
 type compositeResolver struct {
-	cc resolver.ClientConn
+	cc   resolver.ClientConn
+	info *targetInfo // the target's versions, told to the policy with every state
 
 	mu       sync.Mutex // guards the fields below; held while pushing to cc, so pushes keep their order
 	children []*childResolver
@@ -340,7 +403,7 @@ func (r *compositeResolver) push() error {
 		all = all && c.reported
 	}
 	if len(eps) > 0 {
-		return r.cc.UpdateState(resolver.State{Endpoints: eps})
+		return r.cc.UpdateState(resolver.State{Endpoints: eps, Attributes: attributes.New(targetKey{}, r.info)})
 	}
 	if all {
 		if len(errs) == 0 {

@@ -120,6 +120,11 @@ func TestParseCompositeTarget(t *testing.T) {
 		{CompositeTarget(VersionTarget{"a", "unix:///tmp/50%25.sock"}), []VersionTarget{{"a", "unix:///tmp/50%25.sock"}}},
 		{CompositeTarget(VersionTarget{"a", "unix:///tmp/50%25.sock"}, VersionTarget{"b", "passthrough:///x;y%3F"}),
 			[]VersionTarget{{"a", "unix:///tmp/50%25.sock"}, {"b", "passthrough:///x;y%3F"}}},
+		// A ',' or '=' that starts no pair belongs to the TARGET; one that
+		// would is percent-encoded, as CompositeTarget writes it.
+		{"ninelives:///a=unix:///run/a,b.sock;b=unix:///run/x=y.sock", []VersionTarget{{"a", "unix:///run/a,b.sock"}, {"b", "unix:///run/x=y.sock"}}},
+		{CompositeTarget(VersionTarget{"a", "unix:///run/x,b=y.sock"}), []VersionTarget{{"a", "unix:///run/x,b=y.sock"}}},
+		{"ninelives:///a=unix:///run/x%2Cb=y.sock", []VersionTarget{{"a", "unix:///run/x,b=y.sock"}}},
 	}
 	for _, tc := range good {
 		got, err := ParseCompositeTarget(tc.in)
@@ -130,19 +135,24 @@ func TestParseCompositeTarget(t *testing.T) {
 		assert.Equal(t, got, again, "round trip of %q", tc.in)
 	}
 	bad := map[string]string{
-		"":                                   "no VERSION=TARGET pairs",
-		"ninelives:///":                      "no VERSION=TARGET pairs",
-		"ninelives:///stable":                `pair 1 = "stable": no '=' between VERSION and TARGET`,
-		"ninelives:///=dns:///x:1":           "version name is empty",
-		"ninelives:///a=":                    "TARGET is empty",
-		"ninelives:///a=foo:///x":            `no resolver is registered for scheme "foo"`,
-		"ninelives:///a=dns:///x?y":          "raw '?'",
-		"ninelives:///a=dns:///x#y":          "raw '#'",
-		"ninelives://host/a=dns:///x:1":      "three slashes",
-		"ninelives:///a=passthrough:///x%zz": `invalid URL escape "%zz"`,
-		"a=passthrough:///x%zz":              "bad percent-encoding",
-		"ninelives:///a b=dns:///x:1":        `version name "a b"`,
-		"a=ninelives:///b=dns:///x:1":        "nests a ninelives target",
+		"":                                        "no VERSION=TARGET pairs",
+		"ninelives:///":                           "no VERSION=TARGET pairs",
+		"ninelives:///stable":                     `pair 1 = "stable": no '=' between VERSION and TARGET`,
+		"ninelives:///=dns:///x:1":                "version name is empty",
+		"ninelives:///a=":                         "TARGET is empty",
+		"ninelives:///a=foo:///x":                 `no resolver is registered for scheme "foo"`,
+		"ninelives:///a=dns:///x?y":               "raw '?'",
+		"ninelives:///a=dns:///x#y":               "raw '#'",
+		"ninelives://host/a=dns:///x:1":           "three slashes",
+		"ninelives:///a=passthrough:///x%zz":      `invalid URL escape "%zz"`,
+		"a=passthrough:///x%zz":                   "bad percent-encoding",
+		"ninelives:///a b=dns:///x:1":             `version name "a b"`,
+		"a=ninelives:///b=dns:///x:1":             "nests a ninelives target",
+		"ninelives:///a=dns:///x:1,b=dns:///y:1":  `pairs are separated by ';', not "," (found ",b="); percent-encode a "," that belongs to the TARGET as %2C`,
+		"a=dns:///x:1 | dns:///y:1":               `not "|" (found "|dns://")`,
+		"ninelives:///a=dns:///x:1&b=dns:///y:1":  `not "&" (found "&b=")`,
+		"a=dns:///x:1 b=dns:///y:1":               `not " " (found " b="); percent-encode a " " that belongs to the TARGET as %20`,
+		"ninelives:///a=passthrough:///x:1+b=y:1": `not "+"`,
 	}
 	for in, want := range bad {
 		_, err := ParseCompositeTarget(in)

@@ -144,7 +144,7 @@ func (s *Split) makeSnapshot(weights []Weight, gen uint64) (*snapshot, error) {
 		}
 	}
 	if sum != TotalWeight {
-		return nil, config.Errorf(ErrBadWeights, "", nil, "weights sum to %d, want %d", sum, TotalWeight)
+		return nil, config.Errorf(ErrBadWeights, "", nil, "%s", sumReason(weights, sum))
 	}
 	cum := make([]uint32, len(bp))
 	var c uint32
@@ -153,6 +153,21 @@ func (s *Split) makeSnapshot(weights []Weight, gen uint64) (*snapshot, error) {
 		cum[i] = c
 	}
 	return &snapshot{bp: bp, cum: cum, gen: gen}, nil
+}
+
+// sumReason says why weights summing to sum, not TotalWeight, are refused.
+// Weights that look like percent (each at most 100, summing to 100) are
+// told that weights are basis points, with the weights meant.
+func sumReason(weights []Weight, sum int) string {
+	reason := fmt.Sprintf("weights sum to %d, want %d", sum, TotalWeight)
+	if sum != 100 || slices.ContainsFunc(weights, func(w Weight) bool { return w.Weight > 100 }) {
+		return reason + " (basis points: 10000 = 100 %)"
+	}
+	meant := make([]string, len(weights))
+	for i, w := range weights {
+		meant[i] = fmt.Sprintf("%s=%d", w.Version, w.Weight*(TotalWeight/100))
+	}
+	return reason + "; weights are basis points (10000 = 100 %), not percent: write " + strings.Join(meant, ", ")
 }
 
 // Versions returns the split's versions in their fixed order.

@@ -218,6 +218,12 @@ func TestForcedVersionAndEndpoint(t *testing.T) {
 	assert.Equal(t, "canary", rec.Version())
 	assert.Equal(t, f.Servers("canary")[0].Addr(), rec.Endpoint())
 	assert.False(t, rec.Fallback())
+	assert.True(t, rec.Forced(), "the record says the pick was forced")
+
+	_, err := getItem(call.Reroute(ctx, "dark", RolePrimary), cc, "a")
+	require.NoError(t, err)
+	assert.Equal(t, "dark", rec.Version(), "a rerouted call fills in the same record")
+	assert.True(t, rec.Forced())
 
 	target := f.Servers("stable")[1]
 	ectx := ForceEndpoint(context.Background(), target.Addr())
@@ -290,6 +296,7 @@ func TestForcedEndpointOfAMultiAddressEndpoint(t *testing.T) {
 		require.NoError(t, err, "forced to %s", addr)
 		assert.Equal(t, srv.Instance(), resp.GetServedBy().GetInstance())
 		assert.Equal(t, "stable", callRec.Version())
+		assert.True(t, callRec.Forced())
 	}
 	assert.EqualValues(t, 2, srv.Calls("GetItem"))
 	for _, a := range rec.snapshot() {
@@ -312,6 +319,15 @@ func TestOverrideHeader(t *testing.T) {
 	assert.Equal(t, codes.Unimplemented, status.Code(err), "not turned into Internal by grpc")
 	assert.ErrorContains(t, err, `x-ninelives-version="canry" names no version`)
 	assert.EqualValues(t, 0, f.Servers("stable")[0].Calls("GetItem"), "no silent fallback")
+
+	rctx, rec := call.WithRecord(ctx)
+	_, err = getItem(rctx, cc, "a")
+	require.NoError(t, err)
+	assert.True(t, rec.Forced(), "a version the override key names is forced")
+	wctx, wrec := call.WithRecord(context.Background())
+	_, err = getItem(wctx, cc, "a")
+	require.NoError(t, err)
+	assert.Equal(t, call.ByWeight, wrec.Choice())
 }
 
 func TestNothingReadyBehavesLikeRoundRobin(t *testing.T) {
@@ -322,11 +338,12 @@ func TestNothingReadyBehavesLikeRoundRobin(t *testing.T) {
 	f.Servers("stable")[0].Stop()
 	split := MustSplit(Weight{"stable", 10000})
 	for _, policy := range []string{"round_robin", Name} {
-		opt := grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`)
+		// round_robin on the plain target: a ninelives target needs our policy.
+		target, opt := "passthrough:///"+addr, grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`)
 		if policy == Name {
-			opt = WithSplit(split)
+			target, opt = CompositeTarget(VersionTarget{"stable", "passthrough:///" + addr}), WithSplit(split)
 		}
-		cc := dial(t, CompositeTarget(VersionTarget{"stable", "passthrough:///" + addr}), opt)
+		cc := dial(t, target, opt)
 		cc.Connect()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		for st := cc.GetState(); st != connectivity.TransientFailure; st = cc.GetState() {

@@ -2,27 +2,29 @@ package sentinel
 
 import (
 	"encoding/json"
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-var _ StatefulStrategy = (*BlueGreen)(nil)
+var _ StatefulStrategy = (*blueGreen)(nil)
 
 // blueGreenResumable says whether a blue/green rollout can be carried on
 // from cp without the strategy's state: only before its shadow step and
 // cut-over, or once it has ended.
 func blueGreenResumable(cp Checkpoint) error {
 	if !cp.Phase.Final() && cp.Step > 0 && cp.StepName != StepWarmup {
-		return fmt.Errorf("ninelives: the blue/green rollout is in step %d (%q), past the warm-up, and the checkpoint holds no blue/green state "+
+		return config.Errorf(ErrBadCheckpoint, "", nil, "the blue/green rollout is in step %d (%q), past the warm-up, and the checkpoint holds no blue/green state "+
 			"(its stage, gates and blue's reference figures) to carry it on from; abort the rollout or start it again", cp.Step, cp.StepName)
 	}
 	return nil
 }
 
-// blueGreenState is what a BlueGreen keeps from tick to tick, as
+// blueGreenState is what the blue/green strategy keeps from tick to tick, as
 // StrategyState saves it: the stage, the warm-up's report, blue's figures
 // before the cut-over, the gates' statistics and the reference green is
 // judged against.
@@ -30,12 +32,12 @@ type blueGreenState struct {
 	Stage    string              `json:"stage"`
 	Report   *warmup.Report      `json:"warmupReport,omitempty"`
 	Blue     []blueTickState     `json:"blue,omitempty"`
-	Shadow   *ShadowTestState    `json:"shadowTest,omitempty"`
+	Shadow   *judge.RateState    `json:"shadowTest,omitempty"`
 	CutAsked bool                `json:"cutAsked,omitempty"`
 	CutAt    time.Time           `json:"cutAt,omitzero"`
 	Ref      *blueReferenceState `json:"reference,omitempty"`
-	Errors   *ShadowTestState    `json:"errorTest,omitempty"`
-	Latency  *ShadowTestState    `json:"latencyTest,omitempty"`
+	Errors   *judge.RateState    `json:"errorTest,omitempty"`
+	Latency  *judge.RateState    `json:"latencyTest,omitempty"`
 }
 
 type blueTickState struct {
@@ -56,7 +58,7 @@ type blueReferenceState struct {
 // StrategyState implements StatefulStrategy: the stage, the warm-up's
 // report, blue's recent figures, the shadow gate's and the rollback
 // window's statistics and blue's reference figures, as JSON.
-func (b *BlueGreen) StrategyState() (json.RawMessage, error) {
+func (b *blueGreen) StrategyState() (json.RawMessage, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := blueGreenState{Stage: b.stage, Report: b.report, CutAsked: b.cutAsked, CutAt: b.cutAt}
@@ -64,20 +66,20 @@ func (b *BlueGreen) StrategyState() (json.RawMessage, error) {
 		st.Blue = append(st.Blue, blueTickState{At: t.at, Window: t.w})
 	}
 	if b.shadow != nil {
-		ss := b.shadow.state()
+		ss := b.shadow.State()
 		st.Shadow = &ss
 	}
-	if b.cutAsked || b.stage == StepCutover {
+	if b.cfg.CompareWithPast && (b.cutAsked || b.stage == StepCutover) {
 		r := b.ref
 		st.Ref = &blueReferenceState{Calls: r.calls, Errors: r.errors, Rate: r.rate, Quantile: r.quantile,
 			ErrTolerance: r.errTolerance, LatBound: r.latBound, Latency: r.latency}
 	}
 	if b.errTest != nil {
-		es := b.errTest.state()
+		es := b.errTest.State()
 		st.Errors = &es
 	}
 	if b.latTest != nil {
-		ls := b.latTest.state()
+		ls := b.latTest.State()
 		st.Latency = &ls
 	}
 	return json.Marshal(st)
@@ -95,92 +97,27 @@ func (b *BlueGreen) StrategyState() (json.RawMessage, error) {
 // checkpoint without the strategy's state can be carried on only before the
 // shadow step or the cut-over (or once the rollout has ended), from a fresh
 // state; past them it is rejected.
-func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
-	var st blueGreenState
-	if len(cp.StrategyState) == 0 {
-		if err := blueGreenResumable(cp); err != nil {
-			return err
-		}
-	} else if err := json.Unmarshal(cp.StrategyState, &st); err != nil {
-		return fmt.Errorf("ninelives: blue/green state: %v", err)
+func (b *blueGreen) RestoreStrategyState(cp Checkpoint) error {
+	st, err := decodeBlueGreen(cp)
+	if err != nil {
+		return err
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("ninelives: blue/green state: "+format, args...)
+	blue, err := restoreBlue(st.Blue)
+	if err != nil {
+		return err
 	}
-	switch st.Stage {
-	case "", StepWarmup, StepShadow, StepCutover:
-	default:
-		return bad("stage %q, want %q, %q, %q or none", st.Stage, StepWarmup, StepShadow, StepCutover)
+	shadow, err := b.restoreShadowGate(st)
+	if err != nil {
+		return err
 	}
-	if st.Stage == StepShadow && b.cfg.Shadow == nil {
-		return bad("stage %q, but the strategy has no Shadow", st.Stage)
+	ref, err := b.restoreReference(st)
+	if err != nil {
+		return err
 	}
-	blue := make([]blueTick, 0, len(st.Blue))
-	for i, t := range st.Blue {
-		w := new(telemetry.Window)
-		if t.Window == nil {
-			return bad("blue[%d] has no window", i)
-		}
-		if err := w.Merge(t.Window); err != nil {
-			return bad("blue[%d]: %s", i, inner(err))
-		}
-		blue = append(blue, blueTick{at: t.At, w: w})
+	errTest, latTest, err := b.restoreWindow(st, ref)
+	if err != nil {
+		return err
 	}
-	// The shadow gate: the checkpoint's statistics, or a fresh gate.
-	var shadow *ShadowTest
-	if b.cfg.Shadow != nil {
-		var err error
-		if shadow, err = b.newShadowGate(); err != nil {
-			return err
-		}
-		if st.Shadow != nil {
-			if err := shadow.restore(*st.Shadow); err != nil {
-				return bad("shadowTest.%v", inner(err))
-			}
-		}
-	}
-	if st.Stage == StepShadow && st.Shadow == nil {
-		return bad("stage %q without the shadow gate's statistics", st.Stage)
-	}
-
-	var ref blueReference
-	if st.Ref != nil {
-		r := st.Ref
-		ref = blueReference{calls: r.Calls, errors: r.Errors, rate: r.Rate, quantile: r.Quantile,
-			errTolerance: r.ErrTolerance, latBound: r.LatBound, latency: r.Latency}
-		if !(ref.errTolerance > 0 && ref.errTolerance < 1) {
-			return bad("reference.errTolerance = %v, want a rate strictly between 0 and 1", ref.errTolerance)
-		}
-		if ref.latency && b.cfg.DisableLatency {
-			return bad("reference.latency is set, but the strategy's latency test is disabled")
-		}
-	} else if st.CutAsked || st.Stage == StepCutover {
-		return bad("stage %q (cut-over asked: %v) without blue's reference figures", st.Stage, st.CutAsked)
-	}
-	// The window's tests, made from the reference as the cut-over makes
-	// them, then given their statistics.
-	var errTest, latTest *ShadowTest
-	if st.Stage == StepCutover {
-		var err error
-		errTest, latTest, err = b.windowTests(ref)
-		switch {
-		case err != nil:
-			return bad("rollback window: %s", inner(err))
-		case st.Errors == nil:
-			return bad("stage %q without the rollback window's error test", st.Stage)
-		case (st.Latency != nil) != (latTest != nil):
-			return bad("latencyTest present = %v, the reference's latency test = %v", st.Latency != nil, latTest != nil)
-		}
-		if err := errTest.restore(*st.Errors); err != nil {
-			return bad("errorTest.%v", inner(err))
-		}
-		if latTest != nil {
-			if err := latTest.restore(*st.Latency); err != nil {
-				return bad("latencyTest.%v", inner(err))
-			}
-		}
-	}
-
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.stage = st.Stage
@@ -189,11 +126,11 @@ func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
 		// and its report is the one the rollout waits for; without one, the
 		// next tick starts the warm-up again.
 		b.stage = ""
-		if b.warmupRunningLocked() {
+		if b.warm.Running() {
 			b.stage = StepWarmup
 		}
 	}
-	if !b.warmupRunningLocked() {
+	if !b.warm.Running() {
 		b.warmErr = nil
 	}
 	b.report = st.Report
@@ -202,4 +139,110 @@ func (b *BlueGreen) RestoreStrategyState(cp Checkpoint) error {
 	b.cutAsked, b.cutAt, b.ref = st.CutAsked, st.CutAt, ref
 	b.errTest, b.latTest = errTest, latTest
 	return nil
+}
+
+// badState is an error in the blue/green state of a checkpoint.
+func badState(field string, value any, format string, args ...any) error {
+	return config.Errorf(ErrBadCheckpoint, field, value, format, args...)
+}
+
+// decodeBlueGreen reads cp's blue/green state: an empty one when cp holds
+// none and the rollout can carry on without it.
+func decodeBlueGreen(cp Checkpoint) (blueGreenState, error) {
+	var st blueGreenState
+	if len(cp.StrategyState) == 0 {
+		return st, blueGreenResumable(cp)
+	}
+	if err := json.Unmarshal(cp.StrategyState, &st); err != nil {
+		return st, &config.Error{Kind: ErrBadCheckpoint, Err: err}
+	}
+	switch st.Stage {
+	case "", StepWarmup, StepShadow, StepCutover:
+		return st, nil
+	}
+	return st, badState("stage", st.Stage, "want %q, %q, %q or none", StepWarmup, StepShadow, StepCutover)
+}
+
+// restoreBlue reads blue's figures before the cut-over.
+func restoreBlue(ticks []blueTickState) ([]blueTick, error) {
+	blue := make([]blueTick, 0, len(ticks))
+	for i, t := range ticks {
+		field := "blue[" + strconv.Itoa(i) + "]"
+		if t.Window == nil {
+			return nil, badState(field, nil, "no window")
+		}
+		w := new(telemetry.Window)
+		if err := w.Merge(t.Window); err != nil {
+			return nil, config.Under(ErrBadCheckpoint, field, err)
+		}
+		blue = append(blue, blueTick{at: t.At, w: w})
+	}
+	return blue, nil
+}
+
+// restoreShadowGate makes the shadow gate with the state's statistics, or
+// a fresh one; nil without a Shadow.
+func (b *blueGreen) restoreShadowGate(st blueGreenState) (*judge.RateTest, error) {
+	if st.Stage == StepShadow && b.cfg.Shadow == nil {
+		return nil, badState("stage", st.Stage, "the strategy has no Shadow")
+	}
+	if st.Stage == StepShadow && st.Shadow == nil {
+		return nil, badState("shadowTest", nil, "missing in stage %q", st.Stage)
+	}
+	if b.cfg.Shadow == nil {
+		return nil, nil
+	}
+	shadow, err := b.newShadowGate()
+	if err != nil || st.Shadow == nil {
+		return shadow, err
+	}
+	return shadow, config.Under(ErrBadCheckpoint, "shadowTest", shadow.Restore(*st.Shadow))
+}
+
+// restoreReference reads blue's reference figures, which the cut-over and
+// the rollback window need.
+func (b *blueGreen) restoreReference(st blueGreenState) (blueReference, error) {
+	r := st.Ref
+	if r == nil {
+		if b.cfg.CompareWithPast && (st.CutAsked || st.Stage == StepCutover) {
+			return blueReference{}, badState("reference", nil, "missing in stage %q (cut-over asked: %v)", st.Stage, st.CutAsked)
+		}
+		return blueReference{}, nil
+	}
+	ref := blueReference{calls: r.Calls, errors: r.Errors, rate: r.Rate, quantile: r.Quantile,
+		errTolerance: r.ErrTolerance, latBound: r.LatBound, latency: r.Latency}
+	if !(ref.errTolerance > 0 && ref.errTolerance < 1) {
+		return ref, badState("reference.errTolerance", ref.errTolerance, "want a rate strictly between 0 and 1")
+	}
+	if ref.latency && b.cfg.DisableLatency {
+		return ref, badState("reference.latency", true, "the strategy's latency test is disabled")
+	}
+	return ref, nil
+}
+
+// restoreWindow makes the rollback window's tests from the reference, as
+// the cut-over makes them, with the state's statistics; nil before the
+// cut-over.
+func (b *blueGreen) restoreWindow(st blueGreenState, ref blueReference) (errTest, latTest *judge.RateTest, err error) {
+	if st.Stage != StepCutover || !b.cfg.CompareWithPast {
+		return nil, nil, nil // judged against blue over the same seconds, the window has the judge's tests
+	}
+	errTest, latTest, err = b.windowTests(ref)
+	switch {
+	case err != nil:
+		return nil, nil, config.Under(ErrBadCheckpoint, "reference", err)
+	case st.Errors == nil:
+		return nil, nil, badState("errorTest", nil, "missing in stage %q", st.Stage)
+	case (st.Latency != nil) != (latTest != nil):
+		return nil, nil, badState("latencyTest", nil, "present = %v, the reference's latency test = %v", st.Latency != nil, latTest != nil)
+	}
+	if err := errTest.Restore(*st.Errors); err != nil {
+		return nil, nil, config.Under(ErrBadCheckpoint, "errorTest", err)
+	}
+	if latTest != nil {
+		if err := latTest.Restore(*st.Latency); err != nil {
+			return nil, nil, config.Under(ErrBadCheckpoint, "latencyTest", err)
+		}
+	}
+	return errTest, latTest, nil
 }

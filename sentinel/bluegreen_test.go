@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -39,9 +41,11 @@ func (g *warmGate) warm(ctx context.Context, _ string) (*warmup.Report, error) {
 	}
 }
 
-// blueGreenCfg is a small, quick configuration for the fake-source tests.
+// blueGreenCfg is a small, quick configuration for the fake-source tests
+// of green judged against blue's figures before the cut-over.
 func blueGreenCfg(g *warmGate) sentinel.BlueGreenConfig {
 	return sentinel.BlueGreenConfig{
+		CompareWithPast:  true,
 		Warmup:           g.warm,
 		RollbackWindow:   10 * time.Second,
 		RollbackMinCalls: 200,
@@ -50,7 +54,7 @@ func blueGreenCfg(g *warmGate) sentinel.BlueGreenConfig {
 	}
 }
 
-func newBlueGreen(t *testing.T, cfg sentinel.BlueGreenConfig, opts ...sentinel.Option) (*rig, *sentinel.BlueGreen) {
+func newBlueGreen(t *testing.T, cfg sentinel.BlueGreenConfig, opts ...sentinel.Option) (*rig, sentinel.Strategy) {
 	t.Helper()
 	bg, err := sentinel.NewBlueGreen(cfg)
 	require.NoError(t, err)
@@ -59,9 +63,9 @@ func newBlueGreen(t *testing.T, cfg sentinel.BlueGreenConfig, opts ...sentinel.O
 
 // finishWarmup lets the warm-up return and waits until the strategy has
 // its report.
-func finishWarmup(t *testing.T, g *warmGate, bg *sentinel.BlueGreen) {
+func finishWarmup(t *testing.T, g *warmGate, bg sentinel.Strategy) {
 	t.Helper()
-	done := bg.WarmupDone()
+	done := sentinel.BlueGreenWarmupDone(bg)
 	require.NotNil(t, done, "the warm-up has started")
 	close(g.release)
 	select {
@@ -88,22 +92,22 @@ func withComparisons(w *telemetry.Window, match, mismatch int64) *telemetry.Wind
 func TestBlueGreenWarmsUpCutsOverAndPromotes(t *testing.T) {
 	g := newWarmGate(true, "all 2 endpoints had 3 good calls in a row")
 	r, bg := newBlueGreen(t, blueGreenCfg(g))
-	assert.Empty(t, bg.Stage())
+	assert.Empty(t, sentinel.BlueGreenStage(bg))
 
 	e := r.tick(blueOnly())
 	assert.Equal(t, sentinel.ActionStart, e.Action)
 	assert.Equal(t, sentinel.StepWarmup, e.StepName)
 	assert.Equal(t, 0, r.split.Weight("canary"), "green gets no traffic while it warms up")
-	assert.Equal(t, sentinel.StepWarmup, bg.Stage())
+	assert.Equal(t, sentinel.StepWarmup, sentinel.BlueGreenStage(bg))
 
 	for range 3 {
 		e = r.tick(blueOnly())
 		assert.Equal(t, sentinel.ActionHold, e.Action, "the tick does not wait for the warm-up")
 		assert.Contains(t, e.Reason, "warming canary up")
 	}
-	assert.Nil(t, bg.WarmupReport())
+	assert.Nil(t, sentinel.BlueGreenReport(bg))
 	finishWarmup(t, g, bg)
-	require.NotNil(t, bg.WarmupReport())
+	require.NotNil(t, sentinel.BlueGreenReport(bg))
 
 	e = r.tick(blueOnly())
 	require.Equal(t, sentinel.ActionSetWeights, e.Action, e.Reason)
@@ -115,14 +119,14 @@ func TestBlueGreenWarmsUpCutsOverAndPromotes(t *testing.T) {
 	cutAt := e.Time
 
 	var last sentinel.Event
-	for i := 0; i < 30 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+	for i := 0; i < 30 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 		last = r.tick(greenOnly(100, 0, 0.02))
 		if last.Action == sentinel.ActionHold {
-			assert.Equal(t, sentinel.StepCutover, bg.Stage())
+			assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
 			assert.Contains(t, last.Reason, "rollback window")
 		}
 	}
-	require.Equal(t, sentinel.PhasePromoted, r.s.Phase(), last.Reason)
+	require.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, last.Reason)
 	assert.Equal(t, sentinel.ActionPromote, last.Action)
 	assert.GreaterOrEqual(t, last.Time.Sub(cutAt), 10*time.Second, "the whole rollback window passed")
 	assert.Contains(t, last.Reason, "passed the rollback window")
@@ -145,7 +149,7 @@ func TestBlueGreenFailedWarmupRollsBack(t *testing.T) {
 			finishWarmup(t, g, bg)
 			e := r.tick(blueOnly())
 			require.Equal(t, sentinel.ActionRollback, e.Action)
-			assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+			assert.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
 			assert.Contains(t, e.Reason, "never had traffic")
 			switch {
 			case g.err != nil:
@@ -188,10 +192,10 @@ func TestBlueGreenRollsBackInTheWindow(t *testing.T) {
 			r.tick(greenOnly(100, 0, 0.02))
 			var e sentinel.Event
 			ticks := 0
-			for ; ticks < 20 && r.s.Phase() == sentinel.PhaseProgressing; ticks++ {
+			for ; ticks < 20 && r.s.Status().Phase == sentinel.PhaseProgressing; ticks++ {
 				e = r.tick(bad)
 			}
-			require.Equal(t, sentinel.PhaseRolledBack, r.s.Phase(), e.Reason)
+			require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
 			assert.Equal(t, sentinel.ActionRollback, e.Action)
 			assert.Contains(t, e.Reason, "before the cut-over")
 			assert.Contains(t, e.Reason, name)
@@ -208,12 +212,12 @@ func TestBlueGreenWindowNeedsData(t *testing.T) {
 		e := r.tick(greenOnly(5, 0, 0.02))
 		assert.Equal(t, sentinel.ActionHold, e.Action)
 	}
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase(), "too few green calls never promote")
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, "too few green calls never promote")
 	assert.Contains(t, r.s.Status().LastDecision.Reason, "needs 200 calls")
-	for i := 0; i < 5 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+	for i := 0; i < 5 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 		r.tick(greenOnly(100, 0, 0.02))
 	}
-	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase)
 }
 
 func TestBlueGreenShadowGrace(t *testing.T) {
@@ -253,7 +257,7 @@ func TestBlueGreenShadowGrace(t *testing.T) {
 		assert.GreaterOrEqual(t, holds, 4, "the grace period lasts its 5 s")
 		assert.Contains(t, e.Reason, "the shadow grace period passed")
 		r.tick(greenOnly(100, 0, 0.02))
-		assert.Equal(t, sentinel.StepCutover, bg.Stage())
+		assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
 		assert.Zero(t, sh.Stats().Rate, "the shadow is off after the cut-over")
 	})
 
@@ -267,10 +271,10 @@ func TestBlueGreenShadowGrace(t *testing.T) {
 		finishWarmup(t, g, bg)
 		require.Equal(t, sentinel.ActionAdvance, r.tick(blueOnly()).Action)
 		var e sentinel.Event
-		for i := 0; i < 20 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+		for i := 0; i < 20 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 			e = r.tick(withComparisons(blueOnly(), 36, 4)) // 10 % against 1 %
 		}
-		require.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+		require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
 		assert.Contains(t, e.Reason, "differ from stable's too often")
 		assert.Zero(t, sh.Stats().Rate, "the shadow is off after the rollback")
 		assert.Equal(t, 0, r.split.Weight("canary"))
@@ -296,11 +300,11 @@ func TestBlueGreenPausedWindow(t *testing.T) {
 	for range 15 {
 		r.tick(greenOnly(100, 0, 0.02))
 	}
-	assert.Equal(t, sentinel.PhasePaused, r.s.Phase(), "the promotion waits for the resume")
-	for i := 0; i < 20 && r.s.Phase() == sentinel.PhasePaused; i++ {
+	assert.Equal(t, sentinel.PhasePaused, r.s.Status().Phase, "the promotion waits for the resume")
+	for i := 0; i < 20 && r.s.Status().Phase == sentinel.PhasePaused; i++ {
 		r.tick(greenOnly(100, 10, 0.02))
 	}
-	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase(), "a failing green is rolled back while paused")
+	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, "a failing green is rolled back while paused")
 	assert.Equal(t, 10000, r.split.Weight("stable"))
 }
 
@@ -310,9 +314,9 @@ func TestBlueGreenCloseStopsTheWarmup(t *testing.T) {
 	require.NoError(t, err)
 	r := newRig(t, bg)
 	r.tick(blueOnly())
-	done := bg.WarmupDone()
+	done := sentinel.BlueGreenWarmupDone(bg)
 	require.NotNil(t, done)
-	require.NoError(t, bg.Close())
+	require.NoError(t, bg.(io.Closer).Close())
 	select {
 	case <-done:
 	default:
@@ -327,7 +331,7 @@ func TestBlueGreenWarmupTimeout(t *testing.T) {
 	cfg.WarmupTimeout = time.Millisecond
 	r, bg := newBlueGreen(t, cfg)
 	r.tick(blueOnly())
-	<-bg.WarmupDone()
+	<-sentinel.BlueGreenWarmupDone(bg)
 	e := r.tick(blueOnly())
 	assert.Equal(t, sentinel.ActionRollback, e.Action)
 	assert.Contains(t, e.Reason, "deadline exceeded")
@@ -337,7 +341,7 @@ func TestBlueGreenWarmupPanicIsAnError(t *testing.T) {
 	cfg := sentinel.BlueGreenConfig{Warmup: func(context.Context, string) (*warmup.Report, error) { panic("boom") }}
 	r, bg := newBlueGreen(t, cfg)
 	r.tick(blueOnly())
-	<-bg.WarmupDone()
+	<-sentinel.BlueGreenWarmupDone(bg)
 	e := r.tick(blueOnly())
 	assert.Equal(t, sentinel.ActionRollback, e.Action)
 	assert.Contains(t, e.Reason, "panicked: boom")
@@ -346,7 +350,7 @@ func TestBlueGreenWarmupPanicIsAnError(t *testing.T) {
 func TestNewBlueGreenRejectsBadConfig(t *testing.T) {
 	warm := newWarmGate(true, "ok").warm
 	cases := map[string]sentinel.BlueGreenConfig{
-		"BlueGreenConfig.Warmup is nil":                 {},
+		"BlueGreenConfig.Warmup: the warm-up is nil":    {},
 		"BlueGreenConfig.WarmupTimeout = -1s":           {Warmup: warm, WarmupTimeout: -time.Second},
 		"BlueGreenConfig.ShadowRate = 1.5":              {Warmup: warm, ShadowRate: 1.5},
 		"BlueGreenConfig.ShadowGrace = -1s":             {Warmup: warm, ShadowGrace: -time.Second},
@@ -362,7 +366,7 @@ func TestNewBlueGreenRejectsBadConfig(t *testing.T) {
 		"BlueGreenConfig.LatencyFactor = NaN":           {Warmup: warm, LatencyFactor: math.NaN()},
 		"BlueGreenConfig.LatencyMargin = -1ms":          {Warmup: warm, LatencyMargin: -time.Millisecond},
 		"BlueGreenConfig.Alpha = 1":                     {Warmup: warm, Alpha: 1},
-		"BlueGreenConfig.ShadowRate = -0.1, want a sha": {Warmup: warm, ShadowRate: -0.1},
+		"BlueGreenConfig.ShadowRate = -0.1: want a sha": {Warmup: warm, ShadowRate: -0.1},
 	}
 	for want, cfg := range cases {
 		_, err := sentinel.NewBlueGreen(cfg)
@@ -370,9 +374,8 @@ func TestNewBlueGreenRejectsBadConfig(t *testing.T) {
 		assert.ErrorContains(t, err, want)
 	}
 
-	bg, err := sentinel.NewBlueGreen(sentinel.BlueGreenConfig{Warmup: warm})
+	c, err := sentinel.BlueGreenConfig{Warmup: warm}.WithDefaults()
 	require.NoError(t, err)
-	c := bg.Config()
 	assert.Equal(t, 2*time.Minute, c.WarmupTimeout)
 	assert.Equal(t, 5*time.Minute, c.RollbackWindow)
 	assert.Equal(t, time.Minute, c.ShadowGrace)
@@ -380,6 +383,8 @@ func TestNewBlueGreenRejectsBadConfig(t *testing.T) {
 	assert.InDelta(t, 0.01, c.MismatchTolerance, 0)
 	assert.InDelta(t, 0.99, c.LatencyQuantile, 0)
 	assert.EqualValues(t, 200, c.RollbackMinCalls)
+	bg, err := sentinel.NewBlueGreen(c)
+	require.NoError(t, err)
 	assert.Equal(t, "bluegreen", bg.Name())
 }
 
@@ -394,8 +399,8 @@ func TestBlueGreenDryRunMovesNothing(t *testing.T) {
 	for range 15 {
 		assert.Equal(t, sentinel.ActionHold, r.tick(blueOnly()).Action)
 	}
-	assert.Equal(t, sentinel.StepCutover, bg.Stage())
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase(), "green had no traffic to judge, so no promotion")
+	assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, "green had no traffic to judge, so no promotion")
 	assert.Equal(t, 0, r.split.Weight("canary"))
 }
 
@@ -433,24 +438,23 @@ func ExampleNewBlueGreen() {
 		return
 	}
 	defer s.Close()
-	for !s.Phase().Final() {
-		if split.Weight("green") == 0 {
-			src.Set(bgWindow(500, 0), nil)
-		} else {
-			src.Set(bgWindow(0, 100), nil)
-		}
+	for i := 0; i < 20 && !s.Status().Phase.Final(); i++ {
+		// Calls follow the weights: blue keeps 10 % after the cut-over, so
+		// that green is judged against it over the same seconds.
+		green := int64(split.Weight("green") / 20)
+		src.Set(bgWindow(500-green, green), nil)
 		clock.Advance(time.Second)
 		e := s.Tick(context.Background())
 		if e.Action == sentinel.ActionStart {
-			<-bg.WarmupDone()
+			<-sentinel.BlueGreenWarmupDone(bg)
 		}
-		fmt.Printf("%-11s %-12s %-8s green %5d bp\n", e.Action, e.Phase, bg.Stage(), split.Weight("green"))
+		fmt.Printf("%-11s %-12s %-8s green %5d bp\n", e.Action, e.Phase, sentinel.BlueGreenStage(bg), split.Weight("green"))
 	}
 	// Output:
 	// start       progressing  warmup   green     0 bp
-	// set_weights progressing  warmup   green 10000 bp
-	// hold        progressing  cutover  green 10000 bp
-	// hold        progressing  cutover  green 10000 bp
+	// set_weights progressing  warmup   green  9000 bp
+	// hold        progressing  cutover  green  9000 bp
+	// hold        progressing  cutover  green  9000 bp
 	// promote     promoted     cutover  green 10000 bp
 }
 
@@ -462,18 +466,17 @@ func (w wrapped) Unwrap() sentinel.Strategy { return w.Strategy }
 
 // restoreBlueGreen restores cp into a fresh BlueGreen with cfg, whose
 // warm-up never finishes, on a fresh split.
-func restoreBlueGreen(t *testing.T, r *rig, cfg sentinel.BlueGreenConfig, cp sentinel.Checkpoint) (*rig, *sentinel.BlueGreen, error) {
+func restoreBlueGreen(t *testing.T, r *rig, cfg sentinel.BlueGreenConfig, cp sentinel.Checkpoint) (*rig, sentinel.Strategy, error) {
 	t.Helper()
 	cfg.Warmup = newWarmGate(true, "never").warm // it would wait for ever
 	bg, err := sentinel.NewBlueGreen(cfg)
 	require.NoError(t, err)
 	r2 := &rig{t: t, split: balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0}),
 		src: r.src, clock: r.clock, alerts: new(alerts)}
-	s, err := sentinel.Restore(r2.split, r2.src, wrapped{bg}, cp, sentinel.WithClock(r2.clock), sentinel.WithLogger(quiet), sentinel.WithAlerters(r2.alerts))
+	s, err := restored(t, r2.split, r2.src, wrapped{bg}, cp, sentinel.WithClock(r2.clock), sentinel.WithLogger(quiet), sentinel.WithAlerters(r2.alerts))
 	if err != nil {
 		return nil, nil, err
 	}
-	t.Cleanup(func() { s.Close() })
 	r2.s = s
 	return r2, bg, nil
 }
@@ -483,7 +486,7 @@ func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
 	for range 3 {
 		require.Equal(t, sentinel.ActionHold, r.tick(greenOnly(100, 0, 0.02)).Action)
 	}
-	require.Equal(t, sentinel.StepCutover, bg.Stage())
+	require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
 	cp := roundTrip(t, r.s.Checkpoint())
 	require.Equal(t, "bluegreen", cp.Strategy)
 	require.NotEmpty(t, cp.StrategyState)
@@ -491,28 +494,28 @@ func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
 	r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
 	require.NoError(t, err)
 	assert.Equal(t, 10000, r2.split.Weight("canary"), "green keeps all the traffic")
-	assert.Equal(t, sentinel.StepCutover, bg2.Stage())
+	assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg2))
 	assert.Contains(t, string(cp.StrategyState), `"errorTest":{"looks":3,`)
 	assert.Contains(t, string(cp.StrategyState), `"latencyTest":{"looks":3,`)
 	assert.Contains(t, string(cp.StrategyState), `"blue":[{`)
 	assert.JSONEq(t, string(cp.StrategyState), strategyState(t, bg2),
 		"the restored strategy holds the checkpoint's state: window tests, blue's figures, reference")
 	var e sentinel.Event
-	for i := 0; i < 30 && r2.s.Phase() == sentinel.PhaseProgressing; i++ {
+	for i := 0; i < 30 && r2.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 		e = r2.tick(greenOnly(100, 0, 0.02))
 		e1 := r.s.Tick(context.Background())
 		require.Equal(t, e1.Action, e.Action, "the restored rollout goes on as the original: %s | %s", e1.Reason, e.Reason)
 	}
-	require.Equal(t, sentinel.PhasePromoted, r2.s.Phase(), e.Reason)
+	require.Equal(t, sentinel.PhasePromoted, r2.s.Status().Phase, e.Reason)
 	assert.Contains(t, e.Reason, "passed the rollback window")
 
 	t.Run("a failing green is still rolled back", func(t *testing.T) {
 		r3, _, err := restoreBlueGreen(t, r, cfg, cp)
 		require.NoError(t, err)
-		for i := 0; i < 10 && r3.s.Phase() == sentinel.PhaseProgressing; i++ {
+		for i := 0; i < 10 && r3.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 			e = r3.tick(greenOnly(100, 20, 0.02))
 		}
-		assert.Equal(t, sentinel.PhaseRolledBack, r3.s.Phase(), e.Reason)
+		assert.Equal(t, sentinel.PhaseRolledBack, r3.s.Status().Phase, e.Reason)
 		assert.Contains(t, e.Reason, "fails more often than stable did before the cut-over")
 	})
 
@@ -529,7 +532,7 @@ func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
 		bad.StrategyState = json.RawMessage(`{"stage":"cutover"}`)
 		_, _, err := restoreBlueGreen(t, r, cfg, bad)
 		require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
-		assert.ErrorContains(t, err, `Checkpoint.StrategyState: blue/green state: stage "cutover" (cut-over asked: false) without blue's reference figures`)
+		assert.ErrorContains(t, err, `ninelives: bad checkpoint: Checkpoint.StrategyState.reference: missing in stage "cutover" (cut-over asked: false)`)
 	})
 }
 
@@ -543,9 +546,9 @@ func newShadow(t *testing.T) *shadow.Interceptor {
 }
 
 // strategyState is bg's state as a checkpoint saves it.
-func strategyState(t *testing.T, bg *sentinel.BlueGreen) string {
+func strategyState(t *testing.T, bg sentinel.Strategy) string {
 	t.Helper()
-	st, err := bg.StrategyState()
+	st, err := bg.(sentinel.StatefulStrategy).StrategyState()
 	require.NoError(t, err)
 	return string(st)
 }
@@ -561,14 +564,14 @@ func TestBlueGreenRestoredInTheShadowGraceCutsOver(t *testing.T) {
 	for range 2 {
 		r.tick(withComparisons(blueOnly(), 40, 0))
 	}
-	require.Equal(t, sentinel.StepShadow, bg.Stage())
+	require.Equal(t, sentinel.StepShadow, sentinel.BlueGreenStage(bg))
 	cp := roundTrip(t, r.s.Checkpoint())
 
 	sh2 := newShadow(t)
 	cfg.Shadow = sh2
 	r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
 	require.NoError(t, err)
-	assert.Equal(t, sentinel.StepShadow, bg2.Stage())
+	assert.Equal(t, sentinel.StepShadow, sentinel.BlueGreenStage(bg2))
 	assert.Contains(t, string(cp.StrategyState), `"shadowTest":{"looks":2,`)
 	assert.JSONEq(t, string(cp.StrategyState), strategyState(t, bg2),
 		"the restored strategy holds the checkpoint's state: the shadow gate, blue's figures, the report")
@@ -583,30 +586,10 @@ func TestBlueGreenRestoredInTheShadowGraceCutsOver(t *testing.T) {
 	assert.Contains(t, e.Reason, "the shadow grace period passed")
 	r2.tick(greenOnly(100, 0, 0.02))
 	assert.Zero(t, sh2.Stats().Rate, "the shadow is off after the cut-over")
-	for i := 0; i < 30 && r2.s.Phase() == sentinel.PhaseProgressing; i++ {
+	for i := 0; i < 30 && r2.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 		e = r2.tick(greenOnly(100, 0, 0.02))
 	}
-	assert.Equal(t, sentinel.PhasePromoted, r2.s.Phase(), e.Reason)
-}
-
-func TestBlueGreenScriptRestoredPastTheWarmupIsRejected(t *testing.T) {
-	r, _, cfg := cutOver(t)
-	cp := roundTrip(t, r.s.Checkpoint())
-
-	cfg.Warmup = newWarmGate(true, "never").warm
-	script, err := sentinel.BlueGreenScript(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { script.Close() })
-	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-	_, err = sentinel.Restore(split, r.src, script, cp, sentinel.WithLogger(quiet))
-	require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
-	assert.ErrorContains(t, err, `Checkpoint.Strategy = "bluegreen", the sentinel's strategy is "bluegreen.star"`)
-
-	cp.Strategy, cp.StrategyState = "", nil
-	_, err = sentinel.Restore(split, r.src, script, cp, sentinel.WithLogger(quiet))
-	require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
-	assert.ErrorContains(t, err, "past the warm-up, and the checkpoint holds no blue/green state")
-	assert.Equal(t, 0, split.Weight("canary"), "nothing moved")
+	assert.Equal(t, sentinel.PhasePromoted, r2.s.Status().Phase, e.Reason)
 }
 
 // warmTurns is a warm-up that passes once for each turn the test gives it,
@@ -623,9 +606,9 @@ func (w warmTurns) warm(ctx context.Context, version string) (*warmup.Report, er
 }
 
 // waitWarmup waits until the strategy's current warm-up has finished.
-func waitWarmup(t *testing.T, bg *sentinel.BlueGreen) {
+func waitWarmup(t *testing.T, bg sentinel.Strategy) {
 	t.Helper()
-	done := bg.WarmupDone()
+	done := sentinel.BlueGreenWarmupDone(bg)
 	require.NotNil(t, done, "the warm-up has started")
 	select {
 	case <-done:
@@ -637,12 +620,11 @@ func waitWarmup(t *testing.T, bg *sentinel.BlueGreen) {
 // reuse restores cp into bg, the strategy of r, on a fresh split, as the
 // fleet's leader does at the start of each term with the strategy it
 // keeps.
-func reuse(t *testing.T, r *rig, bg *sentinel.BlueGreen, cp sentinel.Checkpoint) *rig {
+func reuse(t *testing.T, r *rig, bg sentinel.Strategy, cp sentinel.Checkpoint) *rig {
 	t.Helper()
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-	s, err := sentinel.Restore(split, r.src, wrapped{bg}, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet))
+	s, err := restored(t, split, r.src, wrapped{bg}, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet))
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
 	return &rig{t: t, split: split, src: r.src, clock: r.clock, alerts: new(alerts), s: s}
 }
 
@@ -659,11 +641,11 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 	require.Equal(t, sentinel.StepWarmup, warm.StepName)
 	require.NotEmpty(t, warm.StrategyState)
 	// The fleet's leader restores this when it has no usable checkpoint.
-	fallback := sentinel.Checkpoint{Baseline: "stable", Candidate: "canary", Phase: warm.Phase, Step: warm.Step, StepName: warm.StepName,
-		StepStart: warm.StepStart, Started: warm.Started, Weights: warm.Weights}
+	fallback := sentinel.Checkpoint{Position: sentinel.Position{Baseline: "stable", Candidate: "canary", Phase: warm.Phase, Step: warm.Step,
+		StepName: warm.StepName, StepStart: warm.StepStart, Started: warm.Started, Weights: warm.Weights}}
 
 	// cutOver runs a strategy of its own past the cut-over.
-	cutOver := func(t *testing.T) (*rig, *sentinel.BlueGreen, warmTurns) {
+	cutOver := func(t *testing.T) (*rig, sentinel.Strategy, warmTurns) {
 		turns := make(warmTurns, 1)
 		cfg := blueGreenCfg(nil)
 		cfg.Warmup = turns.warm
@@ -673,8 +655,8 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 		waitWarmup(t, bg)
 		require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
 		r.tick(greenOnly(100, 0, 0.02))
-		require.Equal(t, sentinel.StepCutover, bg.Stage())
-		require.NotNil(t, bg.WarmupReport())
+		require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+		require.NotNil(t, sentinel.BlueGreenReport(bg))
 		return r, bg, turns
 	}
 
@@ -687,10 +669,10 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, bg, turns := cutOver(t)
-			before := bg.WarmupDone()
+			before := sentinel.BlueGreenWarmupDone(bg)
 			r2 := reuse(t, r, bg, tc.cp)
-			assert.Empty(t, bg.Stage(), "its own warm-up is over: the next tick warms green up again")
-			assert.Nil(t, bg.WarmupReport(), "the checkpoint holds no report")
+			assert.Empty(t, sentinel.BlueGreenStage(bg), "its own warm-up is over: the next tick warms green up again")
+			assert.Nil(t, sentinel.BlueGreenReport(bg), "the checkpoint holds no report")
 			var st map[string]any
 			require.NoError(t, json.Unmarshal([]byte(strategyState(t, bg)), &st))
 			for _, key := range []string{"reference", "errorTest", "latencyTest", "cutAt"} {
@@ -700,24 +682,24 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 			e := r2.tick(blueOnly())
 			assert.Equal(t, sentinel.ActionHold, e.Action)
 			assert.Contains(t, e.Reason, "warming canary up")
-			assert.Equal(t, sentinel.StepWarmup, bg.Stage())
-			assert.NotEqual(t, before, bg.WarmupDone(), "a warm-up of its own, anew")
+			assert.Equal(t, sentinel.StepWarmup, sentinel.BlueGreenStage(bg))
+			assert.NotEqual(t, before, sentinel.BlueGreenWarmupDone(bg), "a warm-up of its own, anew")
 			turns <- struct{}{}
 			waitWarmup(t, bg)
 			e = r2.tick(blueOnly())
 			assert.Equal(t, sentinel.ActionSetWeights, e.Action, "cut over after the new warm-up: %s", e.Reason)
 			r2.tick(greenOnly(100, 0, 0.02))
-			assert.Equal(t, sentinel.StepCutover, bg.Stage())
+			assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
 		})
 	}
 
 	t.Run("a pending checkpoint", func(t *testing.T) {
 		r, bg, turns := cutOver(t)
 		r2 := reuse(t, r, bg, pending)
-		assert.Empty(t, bg.Stage())
+		assert.Empty(t, sentinel.BlueGreenStage(bg))
 		e := r2.tick(blueOnly())
 		assert.Equal(t, sentinel.ActionStart, e.Action)
-		assert.Equal(t, sentinel.StepWarmup, bg.Stage(), "the start warms green up again")
+		assert.Equal(t, sentinel.StepWarmup, sentinel.BlueGreenStage(bg), "the start warms green up again")
 		turns <- struct{}{}
 		waitWarmup(t, bg)
 		assert.Equal(t, sentinel.ActionSetWeights, r2.tick(blueOnly()).Action)
@@ -729,11 +711,11 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 		cfg.Warmup = turns.warm
 		r, bg := newBlueGreen(t, cfg)
 		r.tick(blueOnly())
-		running := bg.WarmupDone()
+		running := sentinel.BlueGreenWarmupDone(bg)
 		r2 := reuse(t, r, bg, warm)
-		assert.Equal(t, sentinel.StepWarmup, bg.Stage(), "the running warm-up goes on")
+		assert.Equal(t, sentinel.StepWarmup, sentinel.BlueGreenStage(bg), "the running warm-up goes on")
 		assert.Contains(t, r2.tick(blueOnly()).Reason, "warming canary up")
-		assert.Equal(t, running, bg.WarmupDone(), "no second warm-up")
+		assert.Equal(t, running, sentinel.BlueGreenWarmupDone(bg), "no second warm-up")
 		turns <- struct{}{}
 		waitWarmup(t, bg)
 		assert.Equal(t, sentinel.ActionSetWeights, r2.tick(blueOnly()).Action, "its report is the one the rollout waits for")
@@ -744,7 +726,7 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 		require.Contains(t, strategyState(t, bg), `"shadowTest":{"looks":1,`)
 
 		reuse(t, r, bg, fallback)
-		assert.Empty(t, bg.Stage())
+		assert.Empty(t, sentinel.BlueGreenStage(bg))
 		assert.Contains(t, strategyState(t, bg), `"shadowTest":{"looks":0,`, "the gate's statistics are not the strategy's own any more")
 	})
 }
@@ -752,14 +734,14 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 // A BlueGreen whose shadow is on, restored into the rollback window of
 // another rollout, turns the shadow off on its next tick.
 func TestBlueGreenReusedInTheWindowTurnsItsShadowOff(t *testing.T) {
-	run := func(t *testing.T, sh *shadow.Interceptor, cutOver bool) (*rig, *sentinel.BlueGreen) {
+	run := func(t *testing.T, sh *shadow.Interceptor, cutOver bool) (*rig, sentinel.Strategy) {
 		r, bg := inTheShadowStage(t, sh)
 		for i := 0; i < 20 && cutOver && r.split.Weight("canary") == 0; i++ {
 			r.tick(withComparisons(blueOnly(), 40, 0))
 		}
 		if cutOver {
 			r.tick(greenOnly(100, 0, 0.02))
-			require.Equal(t, sentinel.StepCutover, bg.Stage())
+			require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
 		}
 		return r, bg
 	}
@@ -770,7 +752,7 @@ func TestBlueGreenReusedInTheWindowTurnsItsShadowOff(t *testing.T) {
 	r, bg := run(t, sh, false)
 	require.InDelta(t, 0.25, sh.Stats().Rate, 1e-9, "in the shadow grace period, the shadow is on")
 	r2 := reuse(t, r, bg, cp)
-	require.Equal(t, sentinel.StepCutover, bg.Stage())
+	require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
 	assert.JSONEq(t, string(cp.StrategyState), strategyState(t, bg))
 	assert.Equal(t, sentinel.ActionHold, r2.tick(greenOnly(100, 0, 0.02)).Action)
 	assert.Zero(t, sh.Stats().Rate, "the rollback window turns the shadow off")
@@ -778,7 +760,7 @@ func TestBlueGreenReusedInTheWindowTurnsItsShadowOff(t *testing.T) {
 
 // inTheShadowStage runs a BlueGreen with shadow sh through its warm-up into
 // the shadow stage, with one look of comparisons there.
-func inTheShadowStage(t *testing.T, sh *shadow.Interceptor) (*rig, *sentinel.BlueGreen) {
+func inTheShadowStage(t *testing.T, sh *shadow.Interceptor) (*rig, sentinel.Strategy) {
 	t.Helper()
 	turns := make(warmTurns, 1)
 	cfg := blueGreenCfg(nil)
@@ -790,13 +772,13 @@ func inTheShadowStage(t *testing.T, sh *shadow.Interceptor) (*rig, *sentinel.Blu
 	waitWarmup(t, bg)
 	require.Equal(t, sentinel.ActionAdvance, r.tick(blueOnly()).Action)
 	r.tick(withComparisons(blueOnly(), 40, 0))
-	require.Equal(t, sentinel.StepShadow, bg.Stage())
+	require.Equal(t, sentinel.StepShadow, sentinel.BlueGreenStage(bg))
 	return r, bg
 }
 
 // cutOver runs a BlueGreen whose warm-up passes through to its cut-over,
 // and returns it with its configuration.
-func cutOver(t *testing.T) (*rig, *sentinel.BlueGreen, sentinel.BlueGreenConfig) {
+func cutOver(t *testing.T) (*rig, sentinel.Strategy, sentinel.BlueGreenConfig) {
 	t.Helper()
 	g := newWarmGate(true, "ok")
 	cfg := blueGreenCfg(g)
@@ -805,4 +787,120 @@ func cutOver(t *testing.T) (*rig, *sentinel.BlueGreen, sentinel.BlueGreenConfig)
 	finishWarmup(t, g, bg)
 	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
 	return r, bg, cfg
+}
+
+// sameSeconds is a tick after a cut-over that leaves blue 10 %: 50 blue
+// and 450 green calls, at the given latencies.
+func sameSeconds(blueLat, greenLat float64) *telemetry.Window {
+	return window(50, 0, 450, 0, blueLat, greenLat)
+}
+
+// runWindow warms green up, cuts over and runs the rollback window on
+// after(tick), until the rollout ends or 30 ticks have passed.
+func runWindow(t *testing.T, cfg sentinel.BlueGreenConfig, g *warmGate, after func() *telemetry.Window) (*rig, sentinel.Event, []sentinel.Event) {
+	t.Helper()
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	cut := r.tick(blueOnly())
+	require.Equal(t, sentinel.ActionSetWeights, cut.Action, cut.Reason)
+	var last sentinel.Event
+	var events []sentinel.Event
+	for i := 0; i < 30 && !r.s.Status().Phase.Final(); i++ {
+		last = r.tick(after())
+		events = append(events, last)
+	}
+	return r, cut, events
+}
+
+func TestBlueGreenJudgesGreenAgainstBlueOverTheSameSeconds(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	cfg := blueGreenCfg(g)
+	cfg.CompareWithPast = false
+	r, cut, events := runWindow(t, cfg, g, func() *telemetry.Window { return sameSeconds(0.02, 0.02) })
+	assert.Equal(t, 9000, cut.TargetWeight, "blue keeps 10 % through the window")
+	assert.Contains(t, cut.Reason, "judged for 10s against stable over the same seconds, stable keeping 10% of the traffic")
+	assert.NotContains(t, cut.Reason, "reference", "no reference figures from before the cut-over")
+	last := events[len(events)-1]
+	require.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, last.Reason)
+	assert.Contains(t, last.Reason, "blue/green: canary passed the rollback window of 10s against stable over the same seconds")
+	assert.Equal(t, 10000, r.split.Weight("canary"), "the promotion gives green the rest")
+	for _, e := range events[:len(events)-1] {
+		assert.Equal(t, 9000, e.Weight("canary"), e.Reason)
+	}
+}
+
+func TestBlueGreenAMachineThatSlowsDownAfterTheCutoverIsNoReasonToRollBack(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		past             bool
+		blueLat, grnLat  float64
+		want             sentinel.Phase
+		reason, decision string
+	}{
+		// Both versions 3× slower from the cut-over on: the machine, not green.
+		{name: "whole machine slower", blueLat: 0.06, grnLat: 0.06, want: sentinel.PhasePromoted, reason: "passed the rollback window"},
+		{name: "green alone slower", blueLat: 0.02, grnLat: 0.06, want: sentinel.PhaseRolledBack,
+			reason: "blue/green: canary is slower than stable over the same seconds", decision: judge.TestLatency},
+		// Judged against blue's past alone, the machine's slowdown counts
+		// against green: what the default guards against.
+		{name: "whole machine slower, judged against the past", past: true, blueLat: 0.06, grnLat: 0.06, want: sentinel.PhaseRolledBack,
+			reason: "canary is slower than stable was before the cut-over", decision: judge.TestLatency},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newWarmGate(true, "ok")
+			cfg := blueGreenCfg(g)
+			cfg.CompareWithPast = c.past
+			after := func() *telemetry.Window { return sameSeconds(c.blueLat, c.grnLat) }
+			if c.past {
+				after = func() *telemetry.Window { return window(0, 0, 500, 0, c.blueLat, c.grnLat) }
+			}
+			r, _, events := runWindow(t, cfg, g, after)
+			last := events[len(events)-1]
+			require.Equal(t, c.want, r.s.Status().Phase, last.Reason)
+			assert.Contains(t, last.Reason, c.reason)
+			if c.decision != "" {
+				require.NotNil(t, last.Verdict)
+				assert.Equal(t, judge.Fail, last.Verdict.Outcome)
+				assert.Equal(t, c.decision, last.Verdict.Test, "the event shows the window's test that decided")
+			}
+		})
+	}
+}
+
+func TestBlueGreenRestoredInTheWindowJudgesAgainstBlueOverTheSameSeconds(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	cfg := blueGreenCfg(g)
+	cfg.CompareWithPast = false
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	for range 3 {
+		require.Equal(t, sentinel.ActionHold, r.tick(sameSeconds(0.02, 0.02)).Action)
+	}
+	cp := roundTrip(t, r.s.Checkpoint())
+	assert.NotContains(t, string(cp.StrategyState), `"reference"`, "no reference from before the cut-over to carry")
+
+	for name, w := range map[string]struct {
+		tick func() *telemetry.Window
+		want sentinel.Phase
+		says string
+	}{
+		"healthy":          {func() *telemetry.Window { return sameSeconds(0.02, 0.02) }, sentinel.PhasePromoted, "against stable over the same seconds"},
+		"green fails more": {func() *telemetry.Window { return window(50, 0, 450, 90, 0.02, 0.02) }, sentinel.PhaseRolledBack, "canary fails more often than stable over the same seconds"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
+			require.NoError(t, err)
+			assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg2))
+			assert.Equal(t, 9000, r2.split.Weight("canary"), "blue keeps its share")
+			var e sentinel.Event
+			for i := 0; i < 30 && !r2.s.Status().Phase.Final(); i++ {
+				e = r2.tick(w.tick())
+			}
+			require.Equal(t, w.want, r2.s.Status().Phase, e.Reason)
+			assert.Contains(t, e.Reason, w.says)
+		})
+	}
 }

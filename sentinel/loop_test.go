@@ -15,6 +15,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -118,23 +119,29 @@ func healthy() *telemetry.Window { return window(900, 0, 600, 0, 0.02, 0.02) }
 
 func TestCanaryHealthyIsPromotedStepByStep(t *testing.T) {
 	r := newRig(t, nil)
-	assert.Equal(t, sentinel.PhasePending, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePending, r.s.Status().Phase)
 	e := r.tick(healthy())
 	assert.Equal(t, sentinel.ActionStart, e.Action)
 	assert.Equal(t, sentinel.PhaseProgressing, e.Phase)
 	assert.Equal(t, 100, r.split.Weight("canary"))
 
 	var weights []int
-	for i := 0; i < 200 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+	for i := 0; i < 200 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 		e = r.tick(healthy())
 		if e.Action == sentinel.ActionAdvance {
 			weights = append(weights, r.split.Weight("canary"))
+			// The event shows the step that passed: its calls and the
+			// judge's pass, not the new step's empty figures.
+			assert.GreaterOrEqual(t, e.Figures["canary"].Calls, int64(600*10), "step %d's calls", e.Step-1)
+			assert.GreaterOrEqual(t, e.Figures["stable"].Calls, int64(900*10))
+			require.NotNil(t, e.Verdict)
+			assert.Equal(t, judge.Pass, e.Verdict.Outcome, e.Verdict.Reason)
 		}
 	}
 	assert.Equal(t, []int{500, 2500, 5000}, weights)
-	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase)
 	assert.Equal(t, 10000, r.split.Weight("canary"))
-	assert.Equal(t, 4, r.s.Step(), "steps 1%, 5%, 25%, 50%, then promotion from the 50% step")
+	assert.Equal(t, 4, r.s.Status().Step, "steps 1%, 5%, 25%, 50%, then promotion from the 50% step")
 	// Each step lasted at least its minimum duration.
 	st := r.s.Status()
 	var starts []time.Time
@@ -159,15 +166,15 @@ func TestCanaryRollsBackOnErrors(t *testing.T) {
 	r := newRig(t, nil)
 	r.tick(healthy())
 	var e sentinel.Event
-	for i := 0; i < 30 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+	for i := 0; i < 30 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 		e = r.tick(window(900, 4, 100, 5, 0.02, 0.02)) // 0.5 % against 5 %
 	}
-	require.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
 	assert.Equal(t, sentinel.ActionRollback, e.Action)
 	assert.Equal(t, 0, r.split.Weight("canary"))
 	require.NotNil(t, e.Verdict)
-	assert.Equal(t, sentinel.Fail, e.Verdict.Outcome)
-	assert.Equal(t, sentinel.TestErrors, e.Verdict.Test)
+	assert.Equal(t, judge.Fail, e.Verdict.Outcome)
+	assert.Equal(t, judge.TestErrors, e.Verdict.Test)
 	require.NotNil(t, e.Verdict.Evidence)
 	assert.Greater(t, e.Verdict.Evidence.Statistic, e.Verdict.Evidence.Threshold)
 	assert.Positive(t, e.Figures["canary"].Errors)
@@ -182,9 +189,9 @@ func TestNoDataNeverMovesTheRollout(t *testing.T) {
 		e := r.tick(&telemetry.Window{})
 		assert.Equal(t, sentinel.ActionHold, e.Action)
 	}
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
-	assert.Equal(t, 1, r.s.Step())
-	assert.Equal(t, sentinel.Inconclusive, r.s.Status().Verdict.Outcome)
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
+	assert.Equal(t, 1, r.s.Status().Step)
+	assert.Equal(t, judge.Inconclusive, r.s.Status().Verdict.Outcome)
 }
 
 func TestPauseResumeAndRollbackWhilePaused(t *testing.T) {
@@ -192,27 +199,27 @@ func TestPauseResumeAndRollbackWhilePaused(t *testing.T) {
 	ctx := context.Background()
 	r.tick(healthy())
 	require.NoError(t, r.s.Pause(ctx, "alice", "looking at a dashboard"))
-	assert.Equal(t, sentinel.PhasePaused, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePaused, r.s.Status().Phase)
 	for range 30 {
 		r.tick(healthy())
 	}
-	assert.Equal(t, 1, r.s.Step(), "a paused rollout does not advance")
+	assert.Equal(t, 1, r.s.Status().Step, "a paused rollout does not advance")
 	assert.Equal(t, 100, r.split.Weight("canary"))
 	assert.ErrorIs(t, r.s.Pause(ctx, "alice", ""), sentinel.ErrTransition)
 
 	require.NoError(t, r.s.Resume(ctx, "alice", ""))
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
 	assert.ErrorIs(t, r.s.Resume(ctx, "alice", ""), sentinel.ErrTransition)
-	for i := 0; i < 30 && r.s.Step() == 1; i++ {
+	for i := 0; i < 30 && r.s.Status().Step == 1; i++ {
 		r.tick(healthy())
 	}
-	assert.Equal(t, 2, r.s.Step(), "resumed, it advances")
+	assert.Equal(t, 2, r.s.Status().Step, "resumed, it advances")
 
 	require.NoError(t, r.s.Pause(ctx, "bob", ""))
-	for i := 0; i < 30 && r.s.Phase() == sentinel.PhasePaused; i++ {
+	for i := 0; i < 30 && r.s.Status().Phase == sentinel.PhasePaused; i++ {
 		r.tick(window(900, 4, 100, 10, 0.02, 0.02))
 	}
-	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase(), "a failing candidate is rolled back even while paused")
+	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, "a failing candidate is rolled back even while paused")
 	assert.ErrorIs(t, r.s.Resume(ctx, "bob", ""), sentinel.ErrTransition)
 
 	st := r.s.Status()
@@ -229,18 +236,18 @@ func TestManualPromoteAbortAndSetWeight(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, nil)
 	require.NoError(t, r.s.Promote(ctx, "carol", "looks good"))
-	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase)
 	assert.Equal(t, 10000, r.split.Weight("canary"))
 	assert.ErrorIs(t, r.s.Abort(ctx, "carol", ""), sentinel.ErrTransition)
 
 	r = newRig(t, nil)
 	r.tick(healthy())
 	require.NoError(t, r.s.SetWeight(ctx, "dan", "", 3000))
-	assert.Equal(t, sentinel.PhasePaused, r.s.Phase(), "a weight set by hand holds the rollout there")
+	assert.Equal(t, sentinel.PhasePaused, r.s.Status().Phase, "a weight set by hand holds the rollout there")
 	assert.Equal(t, 3000, r.split.Weight("canary"))
 	assert.ErrorIs(t, r.s.SetWeight(ctx, "dan", "", 10001), balancer.ErrBadWeights)
 	require.NoError(t, r.s.Abort(ctx, "dan", "wrong build"))
-	assert.Equal(t, sentinel.PhaseAborted, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseAborted, r.s.Status().Phase)
 	assert.Equal(t, 0, r.split.Weight("canary"))
 	assert.ErrorIs(t, r.s.Promote(ctx, "dan", ""), sentinel.ErrTransition)
 	assert.ErrorIs(t, r.s.SetWeight(ctx, "dan", "", 10), sentinel.ErrTransition)
@@ -256,7 +263,7 @@ func TestSourceFailureHoldsAndAlertsOnce(t *testing.T) {
 		assert.Equal(t, sentinel.ActionSourceFail, e.Action)
 		assert.Contains(t, e.Reason, "collector down")
 	}
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
 	assert.Equal(t, 100, r.split.Weight("canary"))
 	assert.Equal(t, "collector down", r.s.Status().SourceError)
 	r.tick(healthy())
@@ -269,7 +276,7 @@ func TestSourceFailureHoldsAndAlertsOnce(t *testing.T) {
 	r.src.Set(nil, errors.New("collector down"))
 	e := r.s.Tick(context.Background())
 	assert.Equal(t, sentinel.ActionRollback, e.Action)
-	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
 }
 
 type failing struct{ err error }
@@ -283,7 +290,7 @@ func TestPolicyFailureHoldsOrRollsBack(t *testing.T) {
 	r := newRig(t, failing{errors.New("script crashed")})
 	e := r.tick(healthy())
 	assert.Equal(t, sentinel.ActionPolicyFail, e.Action)
-	assert.Equal(t, sentinel.PhasePending, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePending, r.s.Status().Phase)
 	assert.Equal(t, "script crashed", r.s.Status().PolicyError)
 
 	r = newRig(t, failing{errors.New("script crashed")}, sentinel.WithRollbackOnPolicyError(true))
@@ -295,10 +302,10 @@ func TestPolicyFailureHoldsOrRollsBack(t *testing.T) {
 
 func TestDryRunNeverMovesWeights(t *testing.T) {
 	r := newRig(t, nil, sentinel.WithDryRun(true))
-	for i := 0; i < 300 && !r.s.Phase().Final(); i++ {
+	for i := 0; i < 300 && !r.s.Status().Phase.Final(); i++ {
 		r.tick(healthy())
 	}
-	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase(), "it judges and reports")
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, "it judges and reports")
 	assert.Equal(t, 0, r.split.Weight("canary"), "but never moves a weight")
 	assert.EqualValues(t, 1, r.split.Generation())
 	for _, e := range r.s.Status().Events {
@@ -312,31 +319,44 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	require.NoError(t, err)
 	src := new(fakeSource)
 	cases := map[string][]sentinel.Option{
-		`baseline "x" is not a version`:  {sentinel.WithVersions("x", "b")},
-		`candidate "y" is not a version`: {sentinel.WithVersions("a", "y")},
-		`both "a"`:                       {sentinel.WithVersions("a", "a")},
-		"interval -1s":                   {sentinel.WithInterval(-time.Second)},
-		"history 0":                      {sentinel.WithHistory(0)},
-		"JudgeConfig.Alpha = 2":          {sentinel.WithJudge(sentinel.JudgeConfig{Alpha: 2})},
+		`WithVersions baseline = "x": not a version of the router (it has ["a" "b" "c"])`: {sentinel.WithVersions("x", "b")},
+		`WithVersions candidate = "y": not a version`:                                     {sentinel.WithVersions("a", "y")},
+		`WithVersions = "a": the baseline and the candidate are the same version`:         {sentinel.WithVersions("a", "a")},
+		"WithInterval = -1s: want a positive duration":                                    {sentinel.WithInterval(-time.Second)},
+		"WithHistory = 0: want at least 1 tick":                                           {sentinel.WithHistory(0)},
+		"WithJudge.Alpha = 2":                                                             {sentinel.WithJudge(judge.Config{Alpha: 2})},
+		"opts[1]: the option is nil":                                                      {sentinel.WithDryRun(true), nil},
+		"WithAlerters[0]: the alerter is nil":                                             {sentinel.WithAlerters(nil)},
+		"WithAlertTimeout = 0s: want a positive duration":                                 {sentinel.WithAlertTimeout(0)},
+		"WithCloseTimeout = -1s: want a positive duration":                                {sentinel.WithCloseTimeout(-time.Second)},
 	}
 	for want, opts := range cases {
 		_, err := sentinel.New(split, src, c, opts...)
-		assert.ErrorContains(t, err, want)
+		assert.ErrorIs(t, err, sentinel.ErrBadOption, want)
+		assert.ErrorContains(t, err, "ninelives: bad sentinel option: "+want)
 	}
 	_, err = sentinel.New(nil, src, c)
-	assert.ErrorContains(t, err, "split is nil")
+	assert.ErrorContains(t, err, "router: it is nil")
+	var none *balancer.Split
+	_, err = sentinel.New(none, src, c)
+	assert.ErrorContains(t, err, "router: it is nil", "a nil *Split is no router either")
 	_, err = sentinel.New(split, nil, c)
-	assert.ErrorContains(t, err, "metric source is nil")
+	assert.ErrorContains(t, err, "source: it is nil")
 
 	for want, cfg := range map[string]sentinel.CanaryConfig{
-		"Steps[1] = 100, want more than 500": {Steps: []int{500, 100}},
+		"Steps[1] = 100: want more than 500": {Steps: []int{500, 100}},
 		"Steps[0] = 20000":                   {Steps: []int{20000}},
 		"MinStepDuration = -1s":              {MinStepDuration: -time.Second},
-		"CanaryConfig.Steps is empty":        {Steps: []int{}},
+		"CanaryConfig.Steps: empty":          {Steps: []int{}},
+		"CanaryConfig.Steps = [10 50 100]: looks like percent, but steps are basis points (10000 = 100 %): it would run 0.1% → 0.5% → 1% → 100%; write [1000 5000 10000] for those percentages": {Steps: []int{10, 50, 100}},
+		"CanaryConfig.Steps = [25]: looks like percent": {Steps: []int{25}},
 	} {
 		_, err := sentinel.NewCanary(cfg)
 		assert.ErrorContains(t, err, want)
 	}
+	// Steps this small on purpose end with 10000.
+	_, err = sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{10, 50, 100, 10000}})
+	assert.NoError(t, err)
 }
 
 func TestRunStopsAtAFinalPhase(t *testing.T) {
@@ -348,7 +368,7 @@ func TestRunStopsAtAFinalPhase(t *testing.T) {
 		select {
 		case err := <-done:
 			require.NoError(t, err)
-			assert.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+			assert.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
 			return
 		case r.clock.Ticks <- r.clock.Now():
 			r.clock.Advance(time.Second)
@@ -368,7 +388,7 @@ func TestTickAfterCloseDoesNothing(t *testing.T) {
 		assert.Equal(t, "the sentinel is closed", e.Reason)
 	}
 	assert.Equal(t, w, r.split.Weights())
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
 	require.NoError(t, r.s.Close(), "Close is idempotent")
 }
 
@@ -398,14 +418,14 @@ func TestPauseBeforeTheFirstStepThenResumeStarts(t *testing.T) {
 	assert.Equal(t, 0, r.split.Weight("canary"), "paused before the first step: nothing moved")
 
 	require.NoError(t, r.s.Resume(ctx, "alice", ""))
-	assert.Equal(t, sentinel.PhasePending, r.s.Phase(), "resumed before its first step, the rollout is pending again")
+	assert.Equal(t, sentinel.PhasePending, r.s.Status().Phase, "resumed before its first step, the rollout is pending again")
 	e := r.tick(byWeights(r.split, 2000))
 	assert.Equal(t, sentinel.ActionStart, e.Action, e.Reason)
 	assert.Equal(t, 100, r.split.Weight("canary"))
-	for i := 0; i < 300 && !r.s.Phase().Final(); i++ {
+	for i := 0; i < 300 && !r.s.Status().Phase.Final(); i++ {
 		e = r.tick(byWeights(r.split, 2000))
 	}
-	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase(), e.Reason)
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, e.Reason)
 }
 
 func TestSetWeightBeginsAStepAndTheCanaryGoesOnUpwards(t *testing.T) {
@@ -414,12 +434,12 @@ func TestSetWeightBeginsAStepAndTheCanaryGoesOnUpwards(t *testing.T) {
 	for range 5 {
 		r.tick(byWeights(r.split, 2000))
 	}
-	require.Equal(t, 1, r.s.Step())
+	require.Equal(t, 1, r.s.Status().Step)
 	require.Equal(t, 100, r.split.Weight("canary"))
 	require.Positive(t, r.s.Checkpoint().Judge.Errors.StepCalls)
 
 	require.NoError(t, r.s.SetWeight(ctx, "dan", "", 3000))
-	assert.Equal(t, 2, r.s.Step(), "a weight set by hand begins a step")
+	assert.Equal(t, 2, r.s.Status().Step, "a weight set by hand begins a step")
 	cp := r.s.Checkpoint()
 	assert.Equal(t, "30%", cp.StepName)
 	assert.Zero(t, cp.Judge.Errors.StepCalls, "the new step's counts start afresh")
@@ -428,7 +448,7 @@ func TestSetWeightBeginsAStepAndTheCanaryGoesOnUpwards(t *testing.T) {
 	require.NoError(t, r.s.Resume(ctx, "dan", ""))
 	var advances []sentinel.Event
 	var atThirty int64 // the 30 % step's candidate calls before it advanced
-	for i := 0; i < 300 && !r.s.Phase().Final(); i++ {
+	for i := 0; i < 300 && !r.s.Status().Phase.Final(); i++ {
 		e := r.tick(byWeights(r.split, 2000))
 		assert.GreaterOrEqual(t, r.split.Weight("canary"), 3000, "the weight never drops below the one set by hand")
 		if e.Action == sentinel.ActionAdvance {
@@ -442,7 +462,7 @@ func TestSetWeightBeginsAStepAndTheCanaryGoesOnUpwards(t *testing.T) {
 	require.NotEmpty(t, advances)
 	assert.Equal(t, 5000, weightOf(advances[0].Weights, "canary"), "on from 30 % to the first step above it, 50 %")
 	assert.GreaterOrEqual(t, atThirty, int64(500), "the 30 % step passed on the judge's 500 calls at 30 %")
-	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase)
 }
 
 // hookSource runs a function at the start of each collection.
@@ -502,7 +522,7 @@ func TestALookSpanningAManualWeightChangeIsLeftOut(t *testing.T) {
 	})
 }
 
-func mustCanary(t *testing.T) *sentinel.Canary {
+func mustCanary(t *testing.T) sentinel.Strategy {
 	t.Helper()
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{MinStepDuration: 10 * time.Second, MinStepCalls: 100})
 	require.NoError(t, err)
@@ -518,33 +538,23 @@ func cappedSplit() *balancer.Split {
 
 func TestACappedStepAdvancesOnceAndPromotes(t *testing.T) {
 	cfg := sentinel.CanaryConfig{Steps: []int{100, 9000}, MinStepDuration: 10 * time.Second, MinStepCalls: 100}
-	for _, tc := range []struct {
-		name string
-		make func() (sentinel.Strategy, error)
-	}{
-		{"go", func() (sentinel.Strategy, error) { return sentinel.NewCanary(cfg) }},
-		{"script", func() (sentinel.Strategy, error) { return sentinel.CanaryScript(cfg) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			st, err := tc.make()
-			require.NoError(t, err)
-			r := newRigOn(t, cappedSplit(), st)
-			var advances []string
-			for i := 0; i < 300 && !r.s.Phase().Final() && len(advances) < 3; i++ {
-				e := r.tick(byWeights(r.split, 2000))
-				if e.Action == sentinel.ActionAdvance {
-					advances = append(advances, e.StepName)
-					if len(advances) == 1 {
-						assert.Equal(t, 8500, r.split.Weight("canary"), "90 % is capped to what other leaves")
-						assert.Equal(t, 9000, *r.s.Checkpoint().TargetWeight, "the target is the step's weight before capping")
-					}
-				}
+	st, err := sentinel.NewCanary(cfg)
+	require.NoError(t, err)
+	r := newRigOn(t, cappedSplit(), st)
+	var advances []string
+	for i := 0; i < 300 && !r.s.Status().Phase.Final() && len(advances) < 3; i++ {
+		e := r.tick(byWeights(r.split, 2000))
+		if e.Action == sentinel.ActionAdvance {
+			advances = append(advances, e.StepName)
+			if len(advances) == 1 {
+				assert.Equal(t, 8500, r.split.Weight("canary"), "90 % is capped to what other leaves")
+				assert.Equal(t, 9000, r.s.Checkpoint().TargetWeight, "the target is the step's weight before capping")
 			}
-			assert.Equal(t, []string{"90%"}, advances, "the capped step is taken once")
-			assert.Equal(t, sentinel.PhasePromoted, r.s.Phase(), "past the last step below 10000 the canary promotes")
-			assert.Equal(t, 1500, r.split.Weight("other"), "the other version keeps its weight")
-		})
+		}
 	}
+	assert.Equal(t, []string{"90%"}, advances, "the capped step is taken once")
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, "past the last step below 10000 the canary promotes")
+	assert.Equal(t, 1500, r.split.Weight("other"), "the other version keeps its weight")
 }
 
 func TestARestoredTargetAboveTheCapIsKept(t *testing.T) {
@@ -556,16 +566,16 @@ func TestARestoredTargetAboveTheCapIsKept(t *testing.T) {
 	require.NoError(t, r.s.SetWeight(ctx, "dan", "", 8700))
 	require.Equal(t, 8500, r.split.Weight("canary"), "capped")
 	cp := roundTrip(t, r.s.Checkpoint())
-	require.Equal(t, 8700, *cp.TargetWeight, "the weight set by hand, before capping")
+	require.Equal(t, 8700, cp.TargetWeight, "the weight set by hand, before capping")
 
 	split := cappedSplit()
-	s, err := sentinel.Restore(split, r.src, c, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet))
+	s, err := restored(t, split, r.src, c, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	r.s, r.split = s, split
 	require.NoError(t, r.s.Resume(ctx, "dan", ""))
 	var e sentinel.Event
-	for i := 0; i < 300 && e.Action != sentinel.ActionAdvance && !r.s.Phase().Final(); i++ {
+	for i := 0; i < 300 && e.Action != sentinel.ActionAdvance && !r.s.Status().Phase.Final(); i++ {
 		e = r.tick(byWeights(r.split, 2000))
 	}
 	assert.Equal(t, sentinel.ActionPromote, e.Action, "on upwards from 87 %%, not from the capped 85 %%: %s %s", e.Action, e.StepName)
@@ -590,13 +600,13 @@ func TestSetWeightToTheSameWeightBeginsNoStep(t *testing.T) {
 			}
 			r.tick(byWeights(r.split, 2000))
 			require.NoError(t, r.s.SetWeight(ctx, "dan", "", tc.weight))
-			require.Equal(t, 2, r.s.Step())
+			require.Equal(t, 2, r.s.Status().Step)
 			r.tick(byWeights(r.split, 2000))
 			calls := r.s.Checkpoint().StepWindow.Version("canary").Role(balancer.RolePrimary).Calls
 			require.Positive(t, calls)
 
 			require.NoError(t, r.s.SetWeight(ctx, "dan", "", tc.weight))
-			assert.Equal(t, 2, r.s.Step(), "the same weight again begins no step")
+			assert.Equal(t, 2, r.s.Status().Step, "the same weight again begins no step")
 			assert.Equal(t, calls, r.s.Checkpoint().StepWindow.Version("canary").Role(balancer.RolePrimary).Calls, "the step keeps its calls")
 		})
 	}
@@ -624,7 +634,7 @@ func TestTheTicksOwnWeightChangeAndAnOutsideOne(t *testing.T) {
 				*advance = false
 				return sentinel.Decision{Action: sentinel.ActionAdvance, Weight: 500, StepName: "5%", Reason: "on"}
 			}
-			return sentinel.Hold("waiting")
+			return sentinel.Decision{Action: sentinel.ActionHold, Reason: "waiting"}
 		})
 		src := &hookSource{fakeSource: new(fakeSource), hook: func() {
 			if f := *hook; f != nil {

@@ -3,8 +3,6 @@ package sentinel_test
 import (
 	"context"
 	"encoding/json"
-	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -13,6 +11,8 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // roundTrip encodes v to JSON and decodes it into a fresh value, as a
@@ -26,89 +26,21 @@ func roundTrip[T any](t *testing.T, v T) T {
 	return out
 }
 
-func TestJudgeStateRoundTripGivesTheSameVerdicts(t *testing.T) {
-	cfg := sentinel.JudgeConfig{EnableShadow: true, Errors: sentinel.ErrorConfig{Tolerance: 3}}
-	a, err := sentinel.NewJudge(cfg)
+// restored makes a sentinel with opts and restores cp into it.
+func restored(t *testing.T, split *balancer.Split, src telemetry.MetricSource, st sentinel.Strategy, cp sentinel.Checkpoint, opts ...sentinel.Option) (*sentinel.Sentinel, error) {
+	t.Helper()
+	s, err := sentinel.New(split, src, st, opts...)
 	require.NoError(t, err)
-	rng := rand.New(rand.NewPCG(1, 2))
-	look := func() sentinel.Look {
-		cand, base := int64(20+rng.IntN(20)), int64(200+rng.IntN(50))
-		lat := func(n int64, shift int) sentinel.Histogram {
-			b := []float64{0.001, 0.002, 0.004, 0.008}
-			c := make([]uint64, len(b)+1)
-			for range n {
-				c[min(rng.IntN(3)+shift, len(b))]++
-			}
-			return sentinel.Histogram{Bounds: b, Counts: c}
-		}
-		return sentinel.Look{
-			Candidate: sentinel.Figures{Calls: cand, Errors: int64(rng.IntN(3)), Latency: lat(cand, 1)},
-			Baseline:  sentinel.Figures{Calls: base, Errors: int64(rng.IntN(3)), Latency: lat(base, 0)},
-			Shadow:    sentinel.ShadowFigures{Comparisons: 10, Mismatches: int64(rng.IntN(2))},
-		}
-	}
-	for range 5 {
-		require.NoError(t, a.Observe(look()))
-	}
-	a.BeginStep()
-	require.NoError(t, a.Observe(look()))
-
-	b, err := sentinel.NewJudge(cfg)
-	require.NoError(t, err)
-	require.NoError(t, b.Restore(roundTrip(t, a.State())))
-	assert.Equal(t, a.Verdict(), b.Verdict())
-	assert.Equal(t, a.State(), b.State())
-	for range 20 {
-		l := look()
-		require.NoError(t, a.Observe(l))
-		require.NoError(t, b.Observe(l))
-		require.Equal(t, a.Verdict(), b.Verdict(), "the restored judge goes on exactly as the original")
-	}
-	assert.Equal(t, sentinel.Fail, a.Verdict().Outcome, "the slower candidate is caught, by both")
-}
-
-func TestJudgeRestoreRejectsWhatDoesNotFit(t *testing.T) {
-	j, err := sentinel.NewJudge(sentinel.JudgeConfig{})
-	require.NoError(t, err)
-	require.NoError(t, j.Observe(sentinel.Look{Candidate: sentinel.Figures{Calls: 10, Errors: 1}, Baseline: sentinel.Figures{Calls: 90}}))
-	good := j.State()
-	before := j.Verdict()
-
-	for name, tc := range map[string]struct {
-		edit func(*sentinel.JudgeState)
-		want string
-	}{
-		"another alpha":  {func(s *sentinel.JudgeState) { s.Budget.Errors /= 2 }, "JudgeState.Budget"},
-		"errors > calls": {func(s *sentinel.JudgeState) { s.Errors.CandErrors = 11 }, "JudgeState.Errors.CandErrors = 11 exceeds CandCalls = 10"},
-		"negative calls": {func(s *sentinel.JudgeState) { s.Errors.BaseCalls = -1 }, "JudgeState.Errors.BaseCalls = -1"},
-		"failed later":   {func(s *sentinel.JudgeState) { s.Errors.FailedAt = 7 }, "JudgeState.Errors.FailedAt = 7, want 0..Looks (1)"},
-		"grid":           {func(s *sentinel.JudgeState) { s.Errors.Harm = s.Errors.Harm[1:] }, "JudgeState.Errors.Harm has 7 components"},
-		"not finite":     {func(s *sentinel.JudgeState) { s.Errors.LogE = math.Inf(1) }, "JudgeState.Errors.LogE = +Inf"},
-		"no latency":     {func(s *sentinel.JudgeState) { s.Latency = nil }, "JudgeState.Latency present = false"},
-		"shadow extra":   {func(s *sentinel.JudgeState) { s.Shadow = &sentinel.ShadowTestState{} }, "JudgeState.Shadow present = true"},
-		"latency sum": {func(s *sentinel.JudgeState) {
-			l := *s.Latency
-			l.CandN = 5
-			s.Latency = &l
-		}, "JudgeState.Latency.BoundsSet = false with 0 bounds and 5+0 samples"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			st := roundTrip(t, good)
-			tc.edit(&st)
-			err := j.Restore(st)
-			require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
-			assert.ErrorContains(t, err, tc.want)
-			assert.Equal(t, before, j.Verdict(), "a rejected state leaves the judge alone")
-		})
-	}
+	t.Cleanup(func() { s.Close() })
+	return s, s.Restore(cp)
 }
 
 // persistJudge is the judge of persistRig's sentinel.
-var persistJudge = sentinel.JudgeConfig{Errors: sentinel.ErrorConfig{MinStepCalls: 100}, Latency: sentinel.LatencyConfig{MinStepCalls: 100}}
+var persistJudge = judge.Config{Errors: judge.ErrorConfig{MinStepCalls: 100}, Latency: judge.LatencyConfig{MinStepCalls: 100}}
 
 // persistRig runs a canary on hand-made windows: five ticks of a healthy
 // candidate per step.
-func persistRig(t *testing.T) (*rig, *sentinel.Canary) {
+func persistRig(t *testing.T) (*rig, sentinel.Strategy) {
 	t.Helper()
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000}, MinStepDuration: 3 * time.Second, MinStepCalls: 100})
 	require.NoError(t, err)
@@ -124,8 +56,8 @@ func TestRestoreCarriesOnTheSameStep(t *testing.T) {
 		r.clock.Advance(time.Second)
 		ev = r.s.Tick(context.Background())
 	}
-	require.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
-	require.Equal(t, 1, r.s.Step())
+	require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
+	require.Equal(t, 1, r.s.Status().Step)
 
 	cp := roundTrip(t, r.s.Checkpoint())
 	assert.Equal(t, sentinel.PhaseProgressing, cp.Phase)
@@ -135,8 +67,8 @@ func TestRestoreCarriesOnTheSameStep(t *testing.T) {
 	assert.Equal(t, 3, cp.Judge.Errors.Looks, "one look a tick")
 
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-	s2, err := sentinel.Restore(split, r.src, strategy, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet),
-		sentinel.WithJudge(sentinel.JudgeConfig{Errors: sentinel.ErrorConfig{MinStepCalls: 100}, Latency: sentinel.LatencyConfig{MinStepCalls: 100}}))
+	s2, err := restored(t, split, r.src, strategy, cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet),
+		sentinel.WithJudge(judge.Config{Errors: judge.ErrorConfig{MinStepCalls: 100}, Latency: judge.LatencyConfig{MinStepCalls: 100}}))
 	require.NoError(t, err)
 	t.Cleanup(func() { s2.Close() })
 	assert.Equal(t, 1000, split.Weight("canary"), "the weights are the checkpoint's: no jump")
@@ -153,7 +85,7 @@ func TestRestoreCarriesOnTheSameStep(t *testing.T) {
 		require.Equal(t, ev.Step, ev2.Step)
 		require.Equal(t, ev.Weights, ev2.Weights)
 	}
-	assert.Equal(t, 2, s2.Step(), "the restored sentinel advanced from step 1 as the original did")
+	assert.Equal(t, 2, s2.Status().Step, "the restored sentinel advanced from step 1 as the original did")
 }
 
 func TestRestoreRejectsABadCheckpoint(t *testing.T) {
@@ -172,13 +104,13 @@ func TestRestoreRejectsABadCheckpoint(t *testing.T) {
 	}{
 		"phase":    {func(c *sentinel.Checkpoint) { c.Phase = "sideways" }, `Checkpoint.Phase = "sideways"`},
 		"step":     {func(c *sentinel.Checkpoint) { c.Step = -2 }, "Checkpoint.Step = -2"},
-		"pending":  {func(c *sentinel.Checkpoint) { c.Phase, c.Step = sentinel.PhasePending, 3 }, "Checkpoint.Step = 3 in the pending phase"},
-		"versions": {func(c *sentinel.Checkpoint) { c.Candidate = "green" }, `candidate "green"`},
+		"pending":  {func(c *sentinel.Checkpoint) { c.Phase, c.Step = sentinel.PhasePending, 3 }, "Checkpoint.Step = 3: want 0 in the pending phase"},
+		"versions": {func(c *sentinel.Checkpoint) { c.Candidate = "green" }, `Checkpoint.Candidate = "green": the sentinel's candidate is "canary"`},
 		"weights":  {func(c *sentinel.Checkpoint) { c.Weights = []balancer.Weight{{Version: "stable", Weight: 9000}} }, "Checkpoint.Weights"},
-		"judge":    {func(c *sentinel.Checkpoint) { c.Judge.Errors.StepCalls = -1 }, "JudgeState.Errors.StepCalls = -1"},
-		"target":   {func(c *sentinel.Checkpoint) { w := 10001; c.TargetWeight = &w }, "Checkpoint.TargetWeight = 10001"},
+		"judge":    {func(c *sentinel.Checkpoint) { c.Judge.Errors.StepCalls = -1 }, "Checkpoint.Judge.Errors.StepCalls = -1"},
+		"target":   {func(c *sentinel.Checkpoint) { c.TargetWeight = 10001 }, "Checkpoint.TargetWeight = 10001"},
 		"strategy state": {func(c *sentinel.Checkpoint) { c.Strategy, c.StrategyState = "canary", json.RawMessage(`{}`) },
-			`Checkpoint.StrategyState holds the state of strategy "canary", the sentinel's strategy "canary" keeps none`},
+			`Checkpoint.StrategyState: it holds the state of strategy "canary", the sentinel's strategy "canary" keeps none`},
 		"histogram": {func(c *sentinel.Checkpoint) {
 			c.StepWindow.Versions["canary"].Roles[balancer.RolePrimary].Latency.Scale = 99
 		}, "Checkpoint.StepWindow"},
@@ -187,7 +119,7 @@ func TestRestoreRejectsABadCheckpoint(t *testing.T) {
 			cp := roundTrip(t, good)
 			tc.edit(&cp)
 			split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-			_, err := sentinel.Restore(split, r.src, strategy, cp, sentinel.WithLogger(quiet), sentinel.WithJudge(persistJudge))
+			_, err := restored(t, split, r.src, strategy, cp, sentinel.WithLogger(quiet), sentinel.WithJudge(persistJudge))
 			require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
 			assert.ErrorContains(t, err, tc.want)
 			assert.Equal(t, 0, split.Weight("canary"), "nothing moved")
@@ -202,69 +134,6 @@ func weightOf(ws []balancer.Weight, version string) int {
 		}
 	}
 	return -1
-}
-
-func TestJudgeRestoreRejectsAnotherConfiguration(t *testing.T) {
-	look := sentinel.Look{
-		Candidate: sentinel.Figures{Calls: 40, Errors: 1, Latency: sentinel.Histogram{Bounds: []float64{0.01}, Counts: []uint64{30, 10}}},
-		Baseline:  sentinel.Figures{Calls: 400, Errors: 3, Latency: sentinel.Histogram{Bounds: []float64{0.01}, Counts: []uint64{320, 80}}},
-		Shadow:    sentinel.ShadowFigures{Comparisons: 20, Mismatches: 1},
-	}
-	base := sentinel.JudgeConfig{EnableShadow: true, Errors: sentinel.ErrorConfig{Tolerance: 2}}
-	saved, err := sentinel.NewJudge(base)
-	require.NoError(t, err)
-	require.NoError(t, saved.Observe(look))
-	state := roundTrip(t, saved.State())
-	require.NotNil(t, state.Config, "the state records the configuration")
-	assert.Equal(t, saved.Config(), *state.Config, "with the defaults filled in")
-
-	for name, tc := range map[string]struct {
-		edit func(*sentinel.JudgeConfig)
-		want string
-	}{
-		"errors tolerance": {func(c *sentinel.JudgeConfig) { c.Errors.Tolerance = 3 }, "JudgeState.Config.Errors.Tolerance = 2, this judge's is 3"},
-		"latency strict":   {func(c *sentinel.JudgeConfig) { c.Latency.Strict = true }, "JudgeState.Config.Latency.Strict = false, this judge's is true"},
-		"shadow tolerance": {func(c *sentinel.JudgeConfig) { c.Shadow.Tolerance = 0.012 }, "JudgeState.Config.Shadow.Tolerance = 0.01, this judge's is 0.012"},
-		"errors min calls": {func(c *sentinel.JudgeConfig) { c.Errors.MinCalls = 80 }, "JudgeState.Config.Errors.MinCalls = 50, this judge's is 80"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			cfg := base
-			tc.edit(&cfg)
-			j, err := sentinel.NewJudge(cfg)
-			require.NoError(t, err)
-			before := j.State()
-			err = j.Restore(state)
-			require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
-			assert.ErrorContains(t, err, tc.want)
-			assert.Equal(t, before, j.State(), "a rejected state leaves the judge alone")
-		})
-	}
-
-	t.Run("the same configuration, defaults spelled out", func(t *testing.T) {
-		cfg := base
-		cfg.Alpha, cfg.Errors.MinCalls, cfg.Shadow.Tolerance = 0.01, 50, 0.01
-		j, err := sentinel.NewJudge(cfg)
-		require.NoError(t, err)
-		require.NoError(t, j.Restore(state))
-		assert.Equal(t, saved.Verdict(), j.Verdict())
-	})
-
-	t.Run("a state from before the configuration was kept", func(t *testing.T) {
-		b, err := json.Marshal(saved.State())
-		require.NoError(t, err)
-		var m map[string]json.RawMessage
-		require.NoError(t, json.Unmarshal(b, &m))
-		delete(m, "config")
-		b, err = json.Marshal(m)
-		require.NoError(t, err)
-		var old sentinel.JudgeState
-		require.NoError(t, json.Unmarshal(b, &old))
-
-		j, err := sentinel.NewJudge(base)
-		require.NoError(t, err)
-		require.NoError(t, j.Restore(old), "it is read as before: budget and shapes")
-		assert.Equal(t, saved.Verdict(), j.Verdict())
-	})
 }
 
 // A dry run moves no weight, so a checkpoint from before TargetWeight was
@@ -282,10 +151,10 @@ func TestRestoreAnOldDryRunCheckpointGoesOnFromItsStep(t *testing.T) {
 	require.Equal(t, []string{"1%", "5%", "25%"}, steps)
 	cp := roundTrip(t, r.s.Checkpoint())
 	require.Equal(t, 0, weightOf(cp.Weights, "canary"), "a dry run moves nothing")
-	cp.TargetWeight = nil // as a checkpoint from before it was kept
+	cp.Format, cp.TargetWeight = 0, 0 // as a checkpoint from before it was kept
 
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
-	s, err := sentinel.Restore(split, r.src, mustCanary(t), cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet), sentinel.WithDryRun(true))
+	s, err := restored(t, split, r.src, mustCanary(t), cp, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet), sentinel.WithDryRun(true))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	r.s = s
@@ -295,5 +164,5 @@ func TestRestoreAnOldDryRunCheckpointGoesOnFromItsStep(t *testing.T) {
 	}
 	require.Equal(t, sentinel.ActionAdvance, e.Action, e.Reason)
 	assert.Equal(t, "50%", e.StepName, "on from 25 %, not from the start")
-	assert.Equal(t, 5000, *s.Checkpoint().TargetWeight)
+	assert.Equal(t, 5000, s.Checkpoint().TargetWeight)
 }

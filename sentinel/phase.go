@@ -41,14 +41,16 @@ var transitions = map[Phase][]Phase{
 	PhasePaused:      {PhasePending, PhaseProgressing, PhasePromoted, PhaseRolledBack, PhaseAborted},
 }
 
-func checkTransition(from, to Phase) error {
+// checkTransition says whether action may take the rollout from one phase
+// to another.
+func checkTransition(action Action, from, to Phase) error {
 	if slices.Contains(transitions[from], to) {
 		return nil
 	}
 	if from.Final() {
-		return fmt.Errorf("%w: the rollout is %s, which is final", ErrTransition, from)
+		return fmt.Errorf("%w: %s: the rollout is %s, which is final", ErrTransition, action, from)
 	}
-	return fmt.Errorf("%w: from %s to %s", ErrTransition, from, to)
+	return fmt.Errorf("%w: %s from %s to %s", ErrTransition, action, from, to)
 }
 
 // Action is what a decision does. Each decision is counted in the

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor/shadow"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -18,232 +21,98 @@ import (
 // phase does not allow, such as resuming a rollout that is not paused.
 var ErrTransition = errors.New("ninelives: phase change not allowed")
 
-// ErrBadOption is returned, wrapped, for every option New rejects.
+// ErrBadOption is returned, wrapped, for every argument or option New
+// rejects.
 var ErrBadOption = errors.New("ninelives: bad sentinel option")
 
-// Clock tells the time and ticks. The default is the wall clock; tests give
-// their own and drive Tick themselves.
-type Clock interface {
-	Now() time.Time
-	Ticker(d time.Duration) (c <-chan time.Time, stop func())
-}
-
-// WallClock is the Clock of the real time, the default.
-type WallClock struct{}
-
-// Now implements Clock.
-func (WallClock) Now() time.Time { return time.Now() }
-
-// Ticker implements Clock.
-func (WallClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTicker(d)
-	return t.C, t.Stop
-}
-
-// DecisionRecorder counts decisions by action; telemetry's *Metrics is one.
-type DecisionRecorder interface {
-	RecordDecision(ctx context.Context, action string)
-}
-
-// ShadowReporter gives the status the shadow traffic's mismatch samples and
-// learned noisy fields; shadow's *Interceptor is one.
-type ShadowReporter interface {
-	Mismatches() []shadow.Mismatch
-	NoisyFields() map[string][]string
-	Stats() shadow.Stats
-}
-
-// Option configures a Sentinel.
-type Option interface{ apply(*config) }
-
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
-
-type config struct {
-	baseline, candidate   string
-	interval              time.Duration
-	clock                 Clock
-	logger                *slog.Logger
-	alerters              []Alerter
-	alertTimeout          time.Duration
-	decisions             DecisionRecorder
-	judge                 JudgeConfig
-	rollbackOnSourceError bool
-	rollbackOnPolicyError bool
-	dryRun                bool
-	history               int
-	shadow                ShadowReporter
-}
-
-func newConfig(split *balancer.Split, opts []Option) (config, error) {
-	c := config{
-		interval:     time.Second,
-		clock:        WallClock{},
-		logger:       slog.Default(),
-		alertTimeout: 30 * time.Second,
-		history:      300,
-	}
-	vs := split.Versions()
-	if len(vs) >= 2 {
-		c.baseline, c.candidate = vs[0], vs[1]
-	}
-	for _, o := range opts {
-		o.apply(&c)
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
-	}
-	switch {
-	case c.baseline == "" || c.candidate == "":
-		return c, bad("the split has versions %v: name the baseline and the candidate (WithVersions)", vs)
-	case !split.Has(c.baseline):
-		return c, bad("baseline %q is not a version of the split (it has %v)", c.baseline, vs)
-	case !split.Has(c.candidate):
-		return c, bad("candidate %q is not a version of the split (it has %v)", c.candidate, vs)
-	case c.baseline == c.candidate:
-		return c, bad("baseline and candidate are both %q", c.baseline)
-	case c.interval <= 0:
-		return c, bad("interval %v, want a positive duration", c.interval)
-	case c.clock == nil:
-		return c, bad("clock is nil")
-	case c.logger == nil:
-		return c, bad("logger is nil")
-	case c.history < 1:
-		return c, bad("history %d, want at least 1 tick", c.history)
-	case c.alertTimeout <= 0:
-		return c, bad("alert timeout %v, want a positive duration", c.alertTimeout)
-	}
-	return c, nil
-}
-
-// WithVersions names the baseline and the candidate; by default they are the
-// split's first and second versions.
-func WithVersions(baseline, candidate string) Option {
-	return optionFunc(func(c *config) { c.baseline, c.candidate = baseline, candidate })
-}
-
-// WithInterval sets the time between ticks (default 1 s).
-func WithInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.interval = d }) }
-
-// WithClock replaces the wall clock.
-func WithClock(clk Clock) Option { return optionFunc(func(c *config) { c.clock = clk }) }
-
-// WithLogger sets the logger events go to (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
-
-// WithAlerters adds alerters.
-func WithAlerters(a ...Alerter) Option {
-	return optionFunc(func(c *config) { c.alerters = append(c.alerters, a...) })
-}
-
-// WithAlertTimeout bounds each alerter call (default 30 s).
-func WithAlertTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.alertTimeout = d })
-}
-
-// WithDecisionRecorder counts every decision, usually in telemetry's
-// ninelives.sentinel.decisions counter.
-func WithDecisionRecorder(r DecisionRecorder) Option {
-	return optionFunc(func(c *config) { c.decisions = r })
-}
-
-// WithJudge sets the statistics (α, minimum samples, tolerances).
-func WithJudge(j JudgeConfig) Option { return optionFunc(func(c *config) { c.judge = j }) }
-
-// WithRollbackOnSourceError makes a failing metric source roll the candidate
-// back. By default the rollout holds and an alert is raised (contract 5).
-func WithRollbackOnSourceError(on bool) Option {
-	return optionFunc(func(c *config) { c.rollbackOnSourceError = on })
-}
-
-// WithRollbackOnPolicyError makes a failing strategy or script roll the
-// candidate back. By default the rollout holds and an alert is raised.
-func WithRollbackOnPolicyError(on bool) Option {
-	return optionFunc(func(c *config) { c.rollbackOnPolicyError = on })
-}
-
-// WithDryRun makes the sentinel judge and report every decision without ever
-// moving the weights.
-func WithDryRun(on bool) Option { return optionFunc(func(c *config) { c.dryRun = on }) }
-
-// WithHistory sets how many ticks of figures the status keeps (default 300).
-func WithHistory(ticks int) Option { return optionFunc(func(c *config) { c.history = ticks }) }
-
-// WithShadow adds a shadow interceptor's mismatch samples and noisy fields to
-// the status.
-func WithShadow(s ShadowReporter) Option { return optionFunc(func(c *config) { c.shadow = s }) }
+// ErrClosed is returned, wrapped, by a manual control or Restore on a
+// Sentinel that is closed; nothing moves.
+var ErrClosed = errors.New("ninelives: the sentinel is closed")
 
 // Sentinel is the control loop of one rollout: each tick it collects a
 // window from the metric source, lets the judge look at it, asks the
-// strategy what to do and does it to the split. Its methods are safe to call
-// from any goroutine.
+// strategy what to do and does it to the router. Its methods are safe to
+// call from any goroutine.
 type Sentinel struct {
-	cfg      config
-	split    *balancer.Split
+	cfg      options
+	router   Router
 	source   telemetry.MetricSource
 	strategy Strategy
-	judge    *Judge
+	judge    *judge.Judge
 	alerts   *alertQueue
 
-	tickMu sync.Mutex // serialises ticks; taken before mu
+	// tickSem serialises ticks, checkpoints and restores (a channel of one,
+	// so that Shutdown can stop waiting for a tick stuck in a strategy or
+	// source); taken before mu.
+	tickSem  chan struct{}
+	shutOnce sync.Once
 
 	mu         sync.Mutex // guards everything below
-	phase      Phase
-	step       int
-	stepName   string
-	stepStart  time.Time
-	started    time.Time
+	pos        Position   // where the rollout stands; its Weights are the router's, read when needed
 	stepWindow *telemetry.Window
 	last       *telemetry.Window
-	verdict    Verdict
-	gen        uint64 // the split's generation the current look began with
-	target     int    // the candidate's weight as the rollout last set it (before capping; also in a dry run)
+	verdict    judge.Verdict
+	gen        uint64 // the router's generation the current look began with
 	lastHold   Event
+	serving    servingTracker
+	data       dataWatch
+	notes      []string // the running tick's own alerts, for its decision
 	history    []TickSummary
 	events     []Event
 	seq        uint64
 	sourceErr  string
 	policyErr  string
-	closed     bool // set by Close; later ticks do nothing
+	closed     bool               // set by Shutdown; later ticks and controls do nothing
+	tickCancel context.CancelFunc // ends the running tick's context, at Shutdown
 }
 
-// New makes the sentinel of a rollout in the pending phase. It moves no
-// traffic until its first tick.
-func New(split *balancer.Split, source telemetry.MetricSource, strategy Strategy, opts ...Option) (*Sentinel, error) {
-	if split == nil {
-		return nil, fmt.Errorf("%w: split is nil", ErrBadOption)
+// New makes the sentinel of a rollout in the pending phase, steering
+// router (a *balancer.Split, or another Router). It moves no traffic until
+// its first tick.
+func New(router Router, source telemetry.MetricSource, strategy Strategy, opts ...Option) (*Sentinel, error) {
+	for _, a := range []struct {
+		name string
+		v    any
+	}{{"router", router}, {"source", source}, {"strategy", strategy}} {
+		if isNil(a.v) {
+			return nil, config.Errorf(ErrBadOption, a.name, nil, "it is nil")
+		}
 	}
-	if source == nil {
-		return nil, fmt.Errorf("%w: metric source is nil", ErrBadOption)
-	}
-	if strategy == nil {
-		return nil, fmt.Errorf("%w: strategy is nil", ErrBadOption)
-	}
-	cfg, err := newConfig(split, opts)
+	ws := router.Weights()
+	cfg, err := newOptions(ws, opts)
 	if err != nil {
 		return nil, err
 	}
-	judge, err := NewJudge(cfg.judge)
+	j, err := judge.New(cfg.judge)
 	if err != nil {
-		return nil, err
+		return nil, config.Under(ErrBadOption, "WithJudge", err)
 	}
 	now := cfg.clock.Now()
 	s := &Sentinel{
-		cfg:        cfg,
-		split:      split,
-		source:     source,
-		strategy:   strategy,
-		judge:      judge,
-		alerts:     newAlertQueue(cfg.alerters, cfg.logger, cfg.alertTimeout),
-		phase:      PhasePending,
-		stepStart:  now,
-		started:    now,
+		cfg:      cfg,
+		router:   router,
+		source:   source,
+		strategy: strategy,
+		judge:    j,
+		alerts:   newAlertQueue(cfg.alerters, cfg.logger, cfg.alertTimeout),
+		pos: Position{Baseline: cfg.baseline, Candidate: cfg.candidate, Phase: PhasePending,
+			StepStart: now, Started: now, TargetWeight: weightIn(ws, cfg.candidate)},
 		stepWindow: new(telemetry.Window),
-		gen:        split.Generation(),
-		target:     split.Weight(cfg.candidate),
+		serving:    servingTracker{cfg: cfg.serving, last: now},
+		gen:        router.Generation(),
+		tickSem:    make(chan struct{}, 1),
 	}
+	s.data.cfg = &s.cfg
 	return s, nil
+}
+
+// isNil reports whether v is nil or a nil pointer.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	r := reflect.ValueOf(v)
+	return r.Kind() == reflect.Pointer && r.IsNil()
 }
 
 // Run ticks every interval until ctx ends or the rollout reaches a final
@@ -264,72 +133,218 @@ func (s *Sentinel) Run(ctx context.Context) error {
 	}
 }
 
-// Close stops the alert goroutine after delivering what is queued, and
-// closes the strategy if it holds resources. A tick in progress finishes
-// first; later ticks collect nothing and decide nothing.
+// Close is Shutdown bounded by WithCloseTimeout (default 5 s).
 func (s *Sentinel) Close() error {
-	s.tickMu.Lock() // waits for a tick in progress
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.closeTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown stops the sentinel, taking no longer than ctx allows. At once,
+// later ticks decide nothing and manual controls return ErrClosed; a tick
+// under way has its context cancelled, and whatever it decides is not
+// carried out. Shutdown then waits, until ctx ends, for that tick to return
+// and for the strategy's Close (if it is an io.Closer), and meanwhile
+// delivers the alerts queued. What was left undone when ctx ended comes
+// back as a *ShutdownError, with the alerts not delivered; a tick or an
+// alerter that ignores its context is left to finish on its own goroutine.
+// The strategy's Close error is returned too. Later calls return nil.
+//
+// A program that must not wait on its alert receiver (a fleet leader
+// stepping down, say) calls Shutdown with a short deadline, outside its
+// own locks, and logs or hands on the alerts the error lists.
+func (s *Sentinel) Shutdown(ctx context.Context) error {
+	var err error
+	s.shutOnce.Do(func() { err = s.shutdown(ctx) })
+	return err
+}
+
+func (s *Sentinel) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
-	s.mu.Unlock()
-	s.tickMu.Unlock()
-	var err error
-	if c, ok := s.strategy.(Closer); ok {
-		err = c.Close()
+	if s.tickCancel != nil {
+		s.tickCancel()
 	}
-	s.alerts.close()
-	return err
+	s.mu.Unlock()
+	alertsDone := make(chan []Event, 1)
+	go func() { alertsDone <- s.alerts.shutdown(ctx) }()
+
+	var running []string
+	var closeErr error
+	if acquire(ctx, s.tickSem) {
+		<-s.tickSem
+		var closed bool
+		closed, closeErr = closeWithin(ctx, s.strategy)
+		if !closed {
+			running = append(running, "the strategy's Close")
+		}
+	} else {
+		running = append(running, "a tick")
+	}
+	left := <-alertsDone
+	if len(running) == 0 && len(left) == 0 {
+		return closeErr
+	}
+	for _, e := range left {
+		s.cfg.logger.Error("ninelives: alert not delivered by shutdown", "seq", e.Seq, "action", string(e.Action), "reason", e.Reason)
+	}
+	return errors.Join(closeErr, &ShutdownError{Undelivered: left, Running: running, Err: ctx.Err()})
+}
+
+// acquire takes sem, waiting until ctx ends; a free sem is taken even when
+// ctx has ended.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// closeWithin closes st if it is an io.Closer, waiting until ctx ends;
+// closed is false when its Close had not returned by then.
+func closeWithin(ctx context.Context, st Strategy) (closed bool, err error) {
+	c, ok := st.(io.Closer)
+	if !ok {
+		return true, nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		return true, err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done: // it returned as the deadline came
+		return true, err
+	default:
+		return false, nil
+	}
 }
 
 // Tick runs one round of the loop now and returns its decision.
 func (s *Sentinel) Tick(ctx context.Context) Event {
-	s.tickMu.Lock()
-	defer s.tickMu.Unlock()
+	s.tickSem <- struct{}{}
+	defer func() { <-s.tickSem }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer s.endTick()
+	st, e, decide := s.collect(ctx, cancel)
+	if !decide {
+		return e
+	}
+	d, derr := s.strategy.Decide(ctx, st)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	notes := s.notes
+	s.notes = nil
+	switch {
+	case s.closed:
+		return s.closedLocked()
+	case s.pos.Phase != st.Phase || s.pos.Step != st.Step:
+		s.noteLocked(ctx, st.Now, notes)
+		return s.holdLocked(ctx, st.Now, "a manual control changed the rollout during this tick")
+	case derr != nil:
+		s.noteLocked(ctx, st.Now, notes)
+		return s.policyFailedLocked(ctx, st.Now, derr)
+	}
+	if s.policyErr != "" {
+		s.cfg.logger.Info("ninelives: policy recovered", "after", s.policyErr)
+		s.policyErr = ""
+	}
+	d.Alerts = append(d.Alerts, notes...)
+	return s.applyLocked(ctx, st.Now, d, "sentinel")
+}
+
+// noteLocked raises the tick's own alerts (a candidate down, a test without
+// data) as events of their own, when no decision of the strategy carries
+// them.
+func (s *Sentinel) noteLocked(ctx context.Context, now time.Time, notes []string) {
+	for _, text := range notes {
+		s.emitLocked(ctx, now, Event{Action: ActionAlert, From: s.pos.Phase, Reason: text, Who: "sentinel", Alert: true}, nil)
+	}
+}
+
+// collect begins a tick: it collects the window, records it and gives it
+// to the judge, and returns the state the strategy decides on; or, when
+// there is nothing to decide (closed, a failing source, a final phase),
+// the tick's event. cancel ends the tick's context at Shutdown.
+func (s *Sentinel) collect(ctx context.Context, cancel context.CancelFunc) (st *State, e Event, decide bool) {
 	s.mu.Lock()
 	if s.closed {
 		defer s.mu.Unlock()
-		return s.eventLocked(s.cfg.clock.Now(), Event{Action: ActionHold, From: s.phase, Reason: "the sentinel is closed", Who: "sentinel"})
+		return nil, s.closedLocked(), false
 	}
-	startGen := s.split.Generation()
+	s.tickCancel = cancel
+	startGen := s.router.Generation()
 	s.mu.Unlock()
 
 	win, err := s.source.Collect(ctx)
 	now := s.cfg.clock.Now()
 
 	s.mu.Lock()
-	if err != nil {
-		defer s.mu.Unlock()
-		return s.sourceFailedLocked(ctx, now, err)
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, s.closedLocked(), false
+	case err != nil:
+		return nil, s.sourceFailedLocked(ctx, now, err), false
 	}
 	if s.sourceErr != "" {
 		s.cfg.logger.Info("ninelives: metric source recovered", "after", s.sourceErr)
 		s.sourceErr = ""
 	}
 	s.recordLocked(now, win)
-	if s.phase.Final() {
-		defer s.mu.Unlock()
-		return s.holdLocked(ctx, now, "the rollout is "+string(s.phase))
+	s.notes = s.observeLocked(now, win)
+	if s.pos.Phase.Final() {
+		return nil, s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase)), false
 	}
 	s.lookLocked(win, startGen)
-	st := s.stateLocked(now, win)
-	phase, step := s.phase, s.step
-	s.mu.Unlock()
+	return s.stateLocked(now, win), Event{}, true
+}
 
-	d, derr := s.strategy.Decide(ctx, st)
+// closedLocked is the hold of a tick on a closed sentinel.
+func (s *Sentinel) closedLocked() Event {
+	return s.eventLocked(s.cfg.clock.Now(), Event{Action: ActionHold, From: s.pos.Phase, Reason: "the sentinel is closed", Who: "sentinel"})
+}
 
+// endTick forgets the running tick's cancel.
+func (s *Sentinel) endTick() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.phase != phase || s.step != step {
-		return s.holdLocked(ctx, now, "a manual control changed the rollout during this tick")
+	s.tickCancel = nil
+	s.mu.Unlock()
+}
+
+// observeLocked adds this tick to the record of what the candidate served
+// and to the watch over the judge's data, and returns the alerts they
+// raise: that the candidate is down, that a test has had no data. Before
+// the rollout starts there is nothing to serve or judge: the records begin
+// with the first step.
+func (s *Sentinel) observeLocked(now time.Time, win *telemetry.Window) []string {
+	if s.pos.Phase == PhasePending || s.pos.Phase.Final() {
+		s.serving = servingTracker{cfg: s.cfg.serving, last: now}
+		s.data = dataWatch{cfg: &s.cfg}
+		return nil
 	}
-	if derr != nil {
-		return s.policyFailedLocked(ctx, now, derr)
+	// The calls followed the router's weights, also in a dry run.
+	p := s.positionLocked()
+	ready := readyEndpoints(s.router, p.Candidate)
+	if ended := s.serving.observe(now, win, p.Candidate, p.Weight(p.Candidate), ready); ended > 0 {
+		s.cfg.logger.Info("ninelives: the candidate serves again", "candidate", p.Candidate, "after", ended, "serving", s.serving.now.Reason)
 	}
-	if s.policyErr != "" {
-		s.cfg.logger.Info("ninelives: policy recovered", "after", s.policyErr)
-		s.policyErr = ""
+	notes := s.data.observe(now, win, p)
+	if a := s.serving.downAlert(now, p.Candidate); a != "" {
+		notes = append(notes, a)
 	}
-	return s.applyLocked(ctx, now, d, "sentinel")
+	return notes
 }
 
 // lookLocked feeds this tick's window to the judge as one look. A look during
@@ -341,7 +356,7 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 // collection began; the next look begins there, so a change during the
 // collection leaves out both windows it may fall in.
 func (s *Sentinel) lookLocked(win *telemetry.Window, startGen uint64) {
-	spans := s.split.Generation() != s.gen
+	spans := s.router.Generation() != s.gen
 	s.gen = startGen
 	if spans {
 		s.cfg.logger.Debug("ninelives: look left out: the weights changed during it")
@@ -353,25 +368,25 @@ func (s *Sentinel) lookLocked(win *telemetry.Window, startGen uint64) {
 	s.verdict = s.judge.Verdict()
 }
 
+// positionLocked is where the rollout stands now.
+func (s *Sentinel) positionLocked() Position {
+	p := s.pos
+	p.Weights = s.router.Weights()
+	return p
+}
+
 func (s *Sentinel) stateLocked(now time.Time, win *telemetry.Window) *State {
-	ws := s.split.Weights()
+	p := s.positionLocked()
 	return &State{
+		Position:        p,
 		Now:             now,
-		Phase:           s.phase,
-		Step:            s.step,
-		StepName:        s.stepName,
-		StepStart:       s.stepStart,
-		Started:         s.started,
-		InStep:          now.Sub(s.stepStart),
-		Baseline:        s.cfg.baseline,
-		Candidate:       s.cfg.candidate,
-		Weights:         ws,
-		CandidateWeight: s.split.Weight(s.cfg.candidate),
-		TargetWeight:    s.target,
+		InStep:          now.Sub(p.StepStart),
+		CandidateWeight: weightIn(p.Weights, p.Candidate),
 		Window:          win,
 		StepWindow:      s.stepWindow.Clone(),
 		Verdict:         s.verdict,
-		StepCalls:       s.stepWindow.Version(s.cfg.candidate).Role(balancer.RolePrimary).Calls,
+		StepCalls:       s.stepWindow.Version(p.Candidate).Role(balancer.RolePrimary).Calls,
+		Serving:         s.serving.now,
 		Judge:           s.judge,
 		DryRun:          s.cfg.dryRun,
 	}
@@ -381,81 +396,96 @@ func (s *Sentinel) stateLocked(now time.Time, win *telemetry.Window) *State {
 // event, the counter and the alerts.
 func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, who string) Event {
 	for _, l := range d.Logs {
-		s.cfg.logger.Info("ninelives policy: "+l, "step", s.step)
+		s.cfg.logger.Info("ninelives policy: "+l, "step", s.pos.Step)
 	}
 	held := false // a decision the pause holds
-	if s.phase == PhasePaused && d.Action != ActionRollback && d.Action != ActionHold && d.Action != ActionAlert {
+	if s.pos.Phase == PhasePaused && d.Action != ActionRollback && d.Action != ActionHold && d.Action != ActionAlert {
 		d = Decision{Action: ActionHold, Reason: fmt.Sprintf("paused: %s (%s) is held", d.Action, d.Reason), Alerts: d.Alerts}
 		held = true
 	}
-	from := s.phase
-	var to Phase
-	var weight = -1 // the candidate's new weight; -1 keeps the weights
-	alert := len(d.Alerts) > 0
-	switch d.Action {
-	case ActionHold, "":
-		if len(d.Alerts) == 0 {
-			return s.holdLocked(ctx, now, d.Reason)
-		}
+	if (d.Action == ActionHold || d.Action == "") && len(d.Alerts) == 0 {
+		return s.holdLocked(ctx, now, d.Reason)
+	}
+	if d.Action == ActionHold || d.Action == "" {
 		// A hold that alerts changes nothing but the alerts. The strategy's
 		// own hold: the event is the first alert, with its own text, not
 		// the hold's. A decision the pause holds: the event says so, and the
 		// alert texts follow it.
-		d.Action, to = ActionAlert, from
+		d.Action = ActionAlert
 		if !held {
 			d.Reason = d.Alerts[0]
 		}
-	case ActionAlert:
-		to, alert = from, true
-	case ActionStart, ActionAdvance, ActionSetWeights:
-		if d.Weight < 0 || d.Weight > balancer.TotalWeight {
-			return s.policyFailedLocked(ctx, now, fmt.Errorf("ninelives: %s to candidate weight %d, want 0..%d", d.Action, d.Weight, balancer.TotalWeight))
-		}
-		to, weight = PhaseProgressing, d.Weight
-		if d.Weight == balancer.TotalWeight && d.Action != ActionSetWeights {
-			d.Action, to, alert = ActionPromote, PhasePromoted, true
-		}
-	case ActionPromote:
-		to, weight, alert = PhasePromoted, balancer.TotalWeight, true
-	case ActionRollback:
-		to, weight, alert = PhaseRolledBack, 0, true
-	case ActionPause:
-		to, alert = PhasePaused, true
-	default:
-		return s.policyFailedLocked(ctx, now, fmt.Errorf("ninelives: unknown action %q", d.Action))
 	}
-	if err := checkTransition(from, to); err != nil && to != from {
-		return s.policyFailedLocked(ctx, now, fmt.Errorf("%s: %w", d.Action, err))
+	to, weight, alert, err := s.course(&d)
+	if err != nil {
+		return s.policyFailedLocked(ctx, now, err)
+	}
+	from := s.pos.Phase
+	if to != from {
+		if err := checkTransition(d.Action, from, to); err != nil {
+			return s.policyFailedLocked(ctx, now, err)
+		}
 	}
 	if weight >= 0 {
-		before := s.split.Generation()
+		before := s.router.Generation()
 		if err := s.setCandidateLocked(weight); err != nil {
 			return s.policyFailedLocked(ctx, now, err)
 		}
 		// The tick's own change comes between two looks; a change by hand
 		// since this tick's collection began still leaves the next look out.
 		if s.gen == before {
-			s.gen = s.split.Generation()
+			s.gen = s.router.Generation()
 		}
 	}
+	e := Event{Action: d.Action, From: from, Reason: d.Reason, Who: who, Alert: alert, Verdict: d.Verdict}
 	// A new step: the next canary weight, or a named step set by weights
-	// (the blue/green cut-over).
-	newStep := d.Action == ActionStart || d.Action == ActionAdvance || (d.Action == ActionSetWeights && d.StepName != "")
-	s.phase = to
-	if newStep {
-		s.beginStepLocked(now, d.StepName)
+	// (the blue/green cut-over). The event shows the step that passed.
+	if d.Action == ActionStart || d.Action == ActionAdvance || (d.Action == ActionSetWeights && d.StepName != "") {
+		e.Figures = s.beginStepLocked(now, d.StepName)
 	}
-	return s.emitLocked(ctx, now, Event{Action: d.Action, From: from, Reason: d.Reason, Who: who, Alert: alert}, d.Alerts)
+	s.pos.Phase = to
+	return s.emitLocked(ctx, now, e, d.Alerts)
+}
+
+// course says where a decision other than a hold takes the rollout: the
+// phase, the candidate's weight (-1 keeps the weights) and whether it
+// alerts. A decision that reaches all the traffic becomes a promotion.
+func (s *Sentinel) course(d *Decision) (to Phase, weight int, alert bool, err error) {
+	from := s.pos.Phase
+	alert = len(d.Alerts) > 0
+	switch d.Action {
+	case ActionAlert:
+		return from, -1, true, nil
+	case ActionStart, ActionAdvance, ActionSetWeights:
+		if d.Weight < 0 || d.Weight > balancer.TotalWeight {
+			return from, -1, false, fmt.Errorf("ninelives: %s to candidate weight %d, want 0..%d", d.Action, d.Weight, balancer.TotalWeight)
+		}
+		if d.Weight == balancer.TotalWeight && d.Action != ActionSetWeights {
+			d.Action = ActionPromote
+			return PhasePromoted, d.Weight, true, nil
+		}
+		return PhaseProgressing, d.Weight, alert, nil
+	case ActionPromote:
+		return PhasePromoted, balancer.TotalWeight, true, nil
+	case ActionRollback:
+		return PhaseRolledBack, 0, true, nil
+	case ActionPause:
+		return PhasePaused, -1, true, nil
+	}
+	return from, -1, false, fmt.Errorf("ninelives: unknown action %q", d.Action)
 }
 
 // beginStepLocked starts a new step: its own window, and the judge's per-step
-// counts (the error bound is one budget for the whole rollout).
-func (s *Sentinel) beginStepLocked(now time.Time, name string) {
-	s.step++
-	s.stepName = name
-	s.stepStart = now
+// counts (the error bound is one budget for the whole rollout). It returns
+// the figures of the step it ends.
+func (s *Sentinel) beginStepLocked(now time.Time, name string) map[string]VersionFigures {
+	ended := s.figuresLocked(s.stepWindow)
+	s.pos.Step++
+	s.pos.StepName = name
+	s.pos.StepStart = now
 	s.stepWindow = new(telemetry.Window)
 	s.judge.BeginStep()
+	return ended
 }
 
 // setCandidateLocked gives the candidate weight basis points, capped so
@@ -464,50 +494,43 @@ func (s *Sentinel) beginStepLocked(now time.Time, name string) {
 // only says what it would do. It leaves the look's generation alone: the
 // caller decides whether the change ends a look cleanly.
 func (s *Sentinel) setCandidateLocked(weight int) error {
-	if s.cfg.dryRun {
-		s.target = weight
-		return nil
-	}
-	other := 0
-	for _, w := range s.split.Weights() {
-		if w.Version != s.cfg.baseline && w.Version != s.cfg.candidate {
-			other += w.Weight
+	if !s.cfg.dryRun {
+		ws := withCandidate(s.router.Weights(), s.pos.Baseline, s.pos.Candidate, weight)
+		if err := s.router.SetWeights(ws...); err != nil {
+			return err
 		}
 	}
-	if err := s.split.Set(s.cfg.candidate, min(weight, balancer.TotalWeight-other), s.cfg.baseline); err != nil {
-		return err
-	}
-	s.target = weight
+	s.pos.TargetWeight = weight
 	return nil
 }
 
 func (s *Sentinel) holdLocked(ctx context.Context, now time.Time, reason string) Event {
-	e := s.eventLocked(now, Event{Action: ActionHold, From: s.phase, Reason: reason, Who: "sentinel"})
+	e := s.eventLocked(now, Event{Action: ActionHold, From: s.pos.Phase, Reason: reason, Who: "sentinel"})
 	s.lastHold = e
 	if s.cfg.decisions != nil {
 		s.cfg.decisions.RecordDecision(ctx, string(ActionHold))
 	}
-	s.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "ninelives: hold: "+reason, e.Attrs()...)
+	s.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "ninelives: hold: "+reason, e.attrs()...)
 	return e
 }
 
 func (s *Sentinel) sourceFailedLocked(ctx context.Context, now time.Time, err error) Event {
 	first := s.sourceErr == ""
 	s.sourceErr = err.Error()
-	if s.cfg.rollbackOnSourceError && !s.phase.Final() {
+	if s.cfg.rollbackOnSourceError && !s.pos.Phase.Final() {
 		return s.applyLocked(ctx, now, Decision{Action: ActionRollback, Reason: "the metric source failed: " + err.Error()}, "sentinel")
 	}
-	e := Event{Action: ActionSourceFail, From: s.phase, Reason: "the metric source failed, the rollout holds: " + err.Error(), Who: "sentinel", Alert: first}
+	e := Event{Action: ActionSourceFail, From: s.pos.Phase, Reason: "the metric source failed, the rollout holds: " + err.Error(), Who: "sentinel", Alert: first}
 	return s.emitLocked(ctx, now, e, nil)
 }
 
 func (s *Sentinel) policyFailedLocked(ctx context.Context, now time.Time, err error) Event {
 	first := s.policyErr == ""
 	s.policyErr = err.Error()
-	if s.cfg.rollbackOnPolicyError && !s.phase.Final() && s.phase != PhasePending {
+	if s.cfg.rollbackOnPolicyError && !s.pos.Phase.Final() && s.pos.Phase != PhasePending {
 		return s.applyLocked(ctx, now, Decision{Action: ActionRollback, Reason: "the policy failed: " + err.Error()}, "sentinel")
 	}
-	e := Event{Action: ActionPolicyFail, From: s.phase, Reason: "the policy failed, the rollout holds: " + err.Error(), Who: "sentinel", Alert: first}
+	e := Event{Action: ActionPolicyFail, From: s.pos.Phase, Reason: "the policy failed, the rollout holds: " + err.Error(), Who: "sentinel", Alert: first}
 	return s.emitLocked(ctx, now, e, nil)
 }
 
@@ -516,23 +539,43 @@ func (s *Sentinel) eventLocked(now time.Time, e Event) Event {
 	s.seq++
 	e.Seq = s.seq
 	e.Time = now
-	e.Phase = s.phase
-	e.Step = s.step
-	e.StepName = s.stepName
-	e.Weights = s.split.Weights()
+	e.Position = s.positionLocked()
 	e.DryRun = s.cfg.dryRun
-	v := s.verdict
-	e.Verdict = &v
-	e.Figures = map[string]VersionFigures{
-		s.cfg.baseline:  figuresOf(s.stepWindow, s.cfg.baseline),
-		s.cfg.candidate: figuresOf(s.stepWindow, s.cfg.candidate),
+	if e.Verdict == nil {
+		v := s.verdict
+		e.Verdict = &v
+	}
+	if e.Figures == nil {
+		e.Figures = s.figuresLocked(s.stepWindow)
 	}
 	return e
 }
 
+// figuresLocked sums up the two versions' calls in w.
+func (s *Sentinel) figuresLocked(w *telemetry.Window) map[string]VersionFigures {
+	return map[string]VersionFigures{
+		s.pos.Baseline:  FiguresOf(w, s.pos.Baseline),
+		s.pos.Candidate: FiguresOf(w, s.pos.Candidate),
+	}
+}
+
+// changes says whether an event's action moves the rollout: its phase,
+// step or weights.
+func changes(a Action) bool {
+	switch a {
+	case ActionHold, ActionAlert, ActionSourceFail, ActionPolicyFail:
+		return false
+	}
+	return true
+}
+
 // emitLocked records, logs, counts and (if it alerts) queues an event, and
-// one more alert event per extra alert text.
+// one more alert event per extra alert text. An event that moves the
+// rollout is its last change.
 func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra []string) Event {
+	if changes(e.Action) {
+		s.pos.ChangeAction, s.pos.ChangedBy, s.pos.ChangeReason, s.pos.ChangedAt = e.Action, e.Who, e.Reason, now
+	}
 	e = s.eventLocked(now, e)
 	s.events = append(s.events, e)
 	if over := len(s.events) - maxEvents; over > 0 {
@@ -545,11 +588,11 @@ func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra
 	if e.Alert {
 		level = slog.LevelWarn
 	}
-	s.cfg.logger.LogAttrs(ctx, level, "ninelives: "+string(e.Action)+": "+e.Reason, e.Attrs()...)
+	s.cfg.logger.LogAttrs(ctx, level, "ninelives: "+string(e.Action)+": "+e.Reason, e.attrs()...)
 	if e.Alert {
 		s.alerts.push(e)
 	}
-	for _, text := range extra {
+	for _, text := range capAlerts(extra) {
 		a := e
 		a.Reason = text
 		a.Action = ActionAlert
@@ -562,17 +605,20 @@ func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra
 
 const maxEvents = 200
 
-// manual runs a manual control under the tick lock's sibling, the state lock.
+// manual runs a manual control under the state lock.
 func (s *Sentinel) manual(ctx context.Context, who, reason string, action Action, to Phase, weight int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := checkTransition(s.phase, to); err != nil {
-		return fmt.Errorf("%s: %w", action, err)
+	if s.closed {
+		return fmt.Errorf("%w: %s refused", ErrClosed, action)
 	}
-	if action == ActionResume && s.phase != PhasePaused {
-		return fmt.Errorf("%s: %w: the rollout is %s, not paused", action, ErrTransition, s.phase)
+	if err := checkTransition(action, s.pos.Phase, to); err != nil {
+		return err
 	}
-	if action == ActionResume && s.step == 0 {
+	if action == ActionResume && s.pos.Phase != PhasePaused {
+		return fmt.Errorf("%w: %s: the rollout is %s, not paused", ErrTransition, action, s.pos.Phase)
+	}
+	if action == ActionResume && s.pos.Step == 0 {
 		// Paused before its first step: back to pending, so that the
 		// strategy starts the rollout on the next tick as it would have.
 		to = PhasePending
@@ -584,14 +630,13 @@ func (s *Sentinel) manual(ctx context.Context, who, reason string, action Action
 			return err
 		}
 	}
-	now := s.cfg.clock.Now()
-	from := s.phase
-	s.phase = to
+	from := s.pos.Phase
+	s.pos.Phase = to
 	who = whoOr(who)
 	if reason == "" {
 		reason = string(action) + " by " + who
 	}
-	s.emitLocked(ctx, now, Event{Action: action, From: from, Reason: reason, Who: who, Alert: true}, nil)
+	s.emitLocked(ctx, s.cfg.clock.Now(), Event{Action: action, From: from, Reason: reason, Who: who, Alert: true}, nil)
 	return nil
 }
 
@@ -621,37 +666,41 @@ func (s *Sentinel) Abort(ctx context.Context, who, reason string) error {
 // SetWeight sets the candidate's weight by hand (the baseline gets the
 // rest; the weight is capped, as a strategy's are, so that other versions
 // keep theirs) and pauses the rollout there, so the strategy does not move
-// it on. A weight other than the rollout's target (State.TargetWeight, the
-// weight last asked for, before capping) begins a new step, named for the
-// weight, so that the step's calls and the judge's per-step counts
-// are all at the new weight; the look under way when the weight changes is
+// it on. A weight other than the rollout's target (Position.TargetWeight,
+// the weight last asked for, before capping) begins a new step, named for
+// the weight, so that the step's calls and the judge's per-step counts are
+// all at the new weight; the look under way when the weight changes is
 // left out of the judge. After Resume the canary goes on from the new
 // weight to the next of its steps above it.
 func (s *Sentinel) SetWeight(ctx context.Context, who, reason string, candidateWeight int) error {
 	if candidateWeight < 0 || candidateWeight > balancer.TotalWeight {
-		return fmt.Errorf("%w: candidate weight %d, want 0..%d", balancer.ErrBadWeights, candidateWeight, balancer.TotalWeight)
+		return config.Errorf(balancer.ErrBadWeights, "candidate weight", candidateWeight, "want 0..%d", balancer.TotalWeight)
 	}
 	if reason == "" {
 		reason = fmt.Sprintf("candidate weight set to %d bp by %s", candidateWeight, whoOr(who))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.phase != PhasePaused {
-		if err := checkTransition(s.phase, PhasePaused); err != nil {
-			return fmt.Errorf("%s: %w", ActionSetWeights, err)
+	if s.closed {
+		return fmt.Errorf("%w: %s refused", ErrClosed, ActionSetWeights)
+	}
+	if s.pos.Phase != PhasePaused {
+		if err := checkTransition(ActionSetWeights, s.pos.Phase, PhasePaused); err != nil {
+			return err
 		}
 	}
-	newStep := candidateWeight != s.target
+	newStep := candidateWeight != s.pos.TargetWeight
 	if err := s.setCandidateLocked(candidateWeight); err != nil {
 		return err
 	}
 	now := s.cfg.clock.Now()
-	from := s.phase
-	s.phase = PhasePaused
+	from := s.pos.Phase
+	s.pos.Phase = PhasePaused
+	e := Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}
 	if newStep {
-		s.beginStepLocked(now, StepLabel(candidateWeight))
+		e.Figures = s.beginStepLocked(now, StepLabel(candidateWeight))
 	}
-	s.emitLocked(ctx, now, Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}, nil)
+	s.emitLocked(ctx, now, e, nil)
 	return nil
 }
 
@@ -660,18 +709,4 @@ func whoOr(who string) string {
 		return "operator"
 	}
 	return who
-}
-
-// Phase returns the rollout's phase.
-func (s *Sentinel) Phase() Phase {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.phase
-}
-
-// Step returns the rollout's step (0 before the first).
-func (s *Sentinel) Step() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.step
 }

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
-	"github.com/ninelives-go/ninelives/interceptor/shadow"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -18,19 +18,14 @@ type TickSummary struct {
 
 // Status is a snapshot of the rollout, ready for JSON.
 type Status struct {
-	Strategy  string            `json:"strategy"`
-	Baseline  string            `json:"baseline"`
-	Candidate string            `json:"candidate"`
-	Phase     Phase             `json:"phase"`
-	Step      int               `json:"step"`
-	StepName  string            `json:"stepName,omitempty"`
-	StepStart time.Time         `json:"stepStart"`
-	Started   time.Time         `json:"started"`
-	Now       time.Time         `json:"now"`
-	Weights   []balancer.Weight `json:"weights"`
-	DryRun    bool              `json:"dryRun"`
+	Position
+	Strategy string `json:"strategy"`
+	// Plan names the strategy's steps in order, when it is a Planner.
+	Plan   []string  `json:"plan,omitempty"`
+	Now    time.Time `json:"now"`
+	DryRun bool      `json:"dryRun"`
 	// Verdict is the judge's latest, with its evidence.
-	Verdict Verdict `json:"verdict"`
+	Verdict judge.Verdict `json:"verdict"`
 	// LastTick and StepFigs hold each version's figures of the last tick
 	// and of the current step.
 	LastTick map[string]VersionFigures `json:"lastTick"`
@@ -41,18 +36,13 @@ type Status struct {
 	// LastDecision is the latest decision of any kind.
 	Events       []Event `json:"events"`
 	LastDecision *Event  `json:"lastDecision,omitempty"`
-	SourceError  string  `json:"sourceError,omitempty"`
-	PolicyError  string  `json:"policyError,omitempty"`
-	// Endpoints are the endpoints the split's clients know, with their state.
+	// Serving is what the candidate served over the last ticks (contract 8).
+	Serving     Serving `json:"serving"`
+	SourceError string  `json:"sourceError,omitempty"`
+	PolicyError string  `json:"policyError,omitempty"`
+	// Endpoints are the endpoints the router's clients know, with their
+	// state, when the router knows them (a *balancer.Split does).
 	Endpoints []balancer.EndpointInfo `json:"endpoints"`
-	Shadow    *ShadowStatus           `json:"shadow,omitempty"`
-}
-
-// ShadowStatus is the shadow traffic's part of the status.
-type ShadowStatus struct {
-	Stats       shadow.Stats        `json:"stats"`
-	Mismatches  []shadow.Mismatch   `json:"mismatches"`
-	NoisyFields map[string][]string `json:"noisyFields"`
 }
 
 // recordLocked keeps a tick's window: the step's sum and the history.
@@ -62,17 +52,10 @@ func (s *Sentinel) recordLocked(now time.Time, win *telemetry.Window) {
 		s.cfg.logger.Warn("ninelives: window not added to the step", "error", err)
 	}
 	ws := map[string]int{}
-	for _, w := range s.split.Weights() {
+	for _, w := range s.router.Weights() {
 		ws[w.Version] = w.Weight
 	}
-	s.history = append(s.history, TickSummary{
-		Time:    now,
-		Weights: ws,
-		Versions: map[string]VersionFigures{
-			s.cfg.baseline:  figuresOf(win, s.cfg.baseline),
-			s.cfg.candidate: figuresOf(win, s.cfg.candidate),
-		},
-	})
+	s.history = append(s.history, TickSummary{Time: now, Weights: ws, Versions: s.figuresLocked(win)})
 	if over := len(s.history) - s.cfg.history; over > 0 {
 		s.history = slices.Delete(s.history, 0, over)
 	}
@@ -82,28 +65,17 @@ func (s *Sentinel) recordLocked(now time.Time, win *telemetry.Window) {
 func (s *Sentinel) Status() Status {
 	s.mu.Lock()
 	st := Status{
-		Strategy:  s.strategy.Name(),
-		Baseline:  s.cfg.baseline,
-		Candidate: s.cfg.candidate,
-		Phase:     s.phase,
-		Step:      s.step,
-		StepName:  s.stepName,
-		StepStart: s.stepStart,
-		Started:   s.started,
-		Now:       s.cfg.clock.Now(),
-		Weights:   s.split.Weights(),
-		DryRun:    s.cfg.dryRun,
-		Verdict:   s.verdict,
-		LastTick: map[string]VersionFigures{
-			s.cfg.baseline:  figuresOf(s.last, s.cfg.baseline),
-			s.cfg.candidate: figuresOf(s.last, s.cfg.candidate),
-		},
-		StepFigs: map[string]VersionFigures{
-			s.cfg.baseline:  figuresOf(s.stepWindow, s.cfg.baseline),
-			s.cfg.candidate: figuresOf(s.stepWindow, s.cfg.candidate),
-		},
+		Position:    s.positionLocked(),
+		Strategy:    s.strategy.Name(),
+		Plan:        planOf(s.strategy),
+		Now:         s.cfg.clock.Now(),
+		DryRun:      s.cfg.dryRun,
+		Verdict:     s.verdict,
+		LastTick:    s.figuresLocked(s.last),
+		StepFigs:    s.figuresLocked(s.stepWindow),
 		History:     slices.Clone(s.history),
 		Events:      slices.Clone(s.events),
+		Serving:     s.serving.now,
 		SourceError: s.sourceErr,
 		PolicyError: s.policyErr,
 	}
@@ -115,9 +87,8 @@ func (s *Sentinel) Status() Status {
 		st.LastDecision = &last
 	}
 	s.mu.Unlock()
-	st.Endpoints = s.split.Endpoints("")
-	if sh := s.cfg.shadow; sh != nil {
-		st.Shadow = &ShadowStatus{Stats: sh.Stats(), Mismatches: sh.Mismatches(), NoisyFields: sh.NoisyFields()}
+	if el, ok := s.router.(endpointLister); ok {
+		st.Endpoints = el.Endpoints("")
 	}
 	return st
 }

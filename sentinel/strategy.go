@@ -5,45 +5,36 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-// State is what a strategy sees on each tick: where the rollout stands, the
-// figures of this tick and of the whole step, and the judge's verdict after
-// this tick's look.
+// State is what a strategy sees on each tick: where the rollout stands,
+// the figures of this tick and of the whole step, and the judge's verdict
+// after this tick's look.
 type State struct {
-	Now       time.Time `json:"now"`
-	Phase     Phase     `json:"phase"`
-	Step      int       `json:"step"` // 0 before the first step, then 1, 2, …
-	StepName  string    `json:"stepName,omitempty"`
-	StepStart time.Time `json:"stepStart"`
-	// Started is when the rollout began (the sentinel was made).
-	Started time.Time `json:"started"`
+	Position
+	Now time.Time `json:"now"`
 	// InStep is how long the current step has lasted.
-	InStep    time.Duration `json:"inStep"`
-	Baseline  string        `json:"baseline"`
-	Candidate string        `json:"candidate"`
-	// Weights are the split's weights now; CandidateWeight is the
-	// candidate's, in basis points.
-	Weights         []balancer.Weight `json:"weights"`
-	CandidateWeight int               `json:"candidateWeight"`
-	// TargetWeight is the candidate's weight as the rollout last set it,
-	// by a decision or by hand (SetWeight), in basis points: the weight
-	// asked for, before it is capped to leave other versions theirs, and
-	// in a dry run the weight that would have been set. Before anything is
-	// set it is the candidate's weight when the sentinel was made.
-	TargetWeight int `json:"targetWeight"`
+	InStep time.Duration `json:"inStep"`
+	// CandidateWeight is the candidate's weight now, in basis points.
+	CandidateWeight int `json:"candidateWeight"`
 	// Window is this tick's figures; StepWindow adds up every tick of the step.
 	Window     *telemetry.Window `json:"window"`
 	StepWindow *telemetry.Window `json:"stepWindow"`
 	// Verdict is the judge's, over the whole rollout so far.
-	Verdict Verdict `json:"verdict"`
+	Verdict judge.Verdict `json:"verdict"`
 	// StepCalls is the candidate's primary calls in this step.
 	StepCalls int64 `json:"stepCalls"`
+	// Serving is what the candidate served over the last ticks: a step
+	// advances, and a rollout promotes, only while Serving.OK; a strategy
+	// rolls back as unavailable when Serving.Unavailable (contract 8). Its
+	// zero value is no evidence of serving: a State made by hand sets OK
+	// for a step to advance.
+	Serving Serving `json:"serving"`
 	// Judge gives a strategy the statistics themselves; it must not be kept
 	// beyond the call.
-	Judge *Judge `json:"-"`
+	Judge *judge.Judge `json:"-"`
 	// DryRun is set when the sentinel judges and reports but moves nothing.
 	DryRun bool `json:"dryRun"`
 }
@@ -59,33 +50,34 @@ type Decision struct {
 	// blue/green cut-over); without one the weights change within the step.
 	StepName string `json:"stepName,omitempty"`
 	Reason   string `json:"reason"`
+	// Verdict, if set, is the evidence the decision rests on when it is not
+	// the judge's verdict over the rollout — a strategy's own test (the
+	// blue/green rollback window's) or the candidate's availability — and
+	// the decision's event carries it instead of the judge's.
+	Verdict *judge.Verdict `json:"verdict,omitempty"`
 	// Alerts are raised beside the action; Logs are written to the log.
 	Alerts []string `json:"alerts,omitempty"`
 	Logs   []string `json:"logs,omitempty"`
 }
 
-// Hold is the decision to keep everything as it is, for a reason.
-func Hold(reason string) Decision { return Decision{Action: ActionHold, Reason: reason} }
+// hold is the decision to keep everything as it is, for a reason.
+func hold(reason string) Decision { return Decision{Action: ActionHold, Reason: reason} }
 
-// Strategy decides, tick by tick, how a rollout moves. The built-in ones are
-// Canary and BlueGreen; a Starlark script is another (see Script). Decide is
-// called from one goroutine at a time.
+// Strategy decides, tick by tick, how a rollout moves. The built-in ones
+// are made by NewCanary and NewBlueGreen; package script runs strategies
+// written in Starlark. Decide is called from one goroutine at a time. A
+// strategy that holds resources (a running warm-up, say) implements
+// io.Closer; the sentinel's Close calls it.
 type Strategy interface {
 	Name() string
 	Decide(ctx context.Context, s *State) (Decision, error)
 }
 
-// Closer is implemented by strategies that hold resources (a running
-// warm-up, say); the sentinel's Close calls it.
-type Closer interface {
-	Close() error
-}
-
 // StatefulStrategy is implemented by strategies that keep state of their
 // own from tick to tick that a rollout cannot carry on without, such as
-// BlueGreen's stage, gates and blue's reference figures. Checkpoint saves
+// blue/green's stage, gates and blue's reference figures. Checkpoint saves
 // that state in Checkpoint.StrategyState, and Restore gives it back before
-// the restored sentinel's first tick. A strategy that wraps another may
+// the restored rollout's next tick. A strategy that wraps another may
 // have an Unwrap() Strategy method; Checkpoint and Restore look through it.
 type StatefulStrategy interface {
 	Strategy

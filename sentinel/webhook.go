@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
 // WebhookConfig sets up a WebhookAlerter.
 type WebhookConfig struct {
-	// URL receives a POST with the event as JSON for every alert.
+	// URL receives a POST with the event as JSON for every alert. It may
+	// carry a secret (a token in the query, a user and password): errors
+	// and logs show only its scheme, host and path.
 	URL string
 	// Client sends the requests; default a client with Timeout per attempt.
 	Client *http.Client
@@ -28,18 +33,25 @@ type WebhookConfig struct {
 	Header http.Header
 }
 
-// WebhookAlerter POSTs each alert as JSON to a URL. It retries on network
-// errors, 429 and 5xx answers with exponential backoff, and gives up after
-// its attempts or when the alert's context ends.
+// WebhookAlerter POSTs each alert as JSON to a URL: an object with
+// "source" ("ninelives"), "text" (one line for chat tools) and "event"
+// (the Event). It retries on network errors, 429 and 5xx answers with
+// exponential backoff, and gives up after its attempts or when the alert's
+// context ends.
 type WebhookAlerter struct {
-	cfg WebhookConfig
+	cfg  WebhookConfig
+	safe string // the URL as errors show it: scheme://host/path
 }
 
 // NewWebhookAlerter checks cfg and fills its defaults.
 func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
 	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: WebhookConfig.URL = %q, want an http or https URL", ErrBadOption, cfg.URL)
+	if err != nil {
+		// The parser's error repeats the URL, which may hold a secret.
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.URL", nil, "not a URL (not shown: it may hold a secret); want an http or https URL")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.URL", redactURL(u), "want an http or https URL with a host")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
@@ -52,20 +64,42 @@ func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
 	}
 	switch {
 	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("%w: WebhookConfig.Timeout = %v, want > 0", ErrBadOption, cfg.Timeout)
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.Timeout", cfg.Timeout, "want > 0")
 	case cfg.Attempts < 1:
-		return nil, fmt.Errorf("%w: WebhookConfig.Attempts = %d, want ≥ 1", ErrBadOption, cfg.Attempts)
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.Attempts", cfg.Attempts, "want ≥ 1")
 	case cfg.Backoff < 0:
-		return nil, fmt.Errorf("%w: WebhookConfig.Backoff = %v, want ≥ 0", ErrBadOption, cfg.Backoff)
+		return nil, config.Errorf(ErrBadOption, "WebhookConfig.Backoff", cfg.Backoff, "want ≥ 0")
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.Timeout}
 	}
-	return &WebhookAlerter{cfg: cfg}, nil
+	return &WebhookAlerter{cfg: cfg, safe: redactURL(u)}, nil
 }
 
-// WebhookPayload is the JSON body of an alert.
-type WebhookPayload struct {
+// redactURL is u as logs and errors may show it: its scheme, host and
+// path, without the user, password, query and fragment, where webhook
+// URLs keep their secrets.
+func redactURL(u *url.URL) string {
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	s := r.String()
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		s += " (user, query and fragment not shown)"
+	}
+	return s
+}
+
+// redactErr replaces the URL that net/http's errors repeat with the
+// redacted one.
+func (w *WebhookAlerter) redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// webhookPayload is the JSON body of an alert.
+type webhookPayload struct {
 	Source string `json:"source"` // always "ninelives"
 	Text   string `json:"text"`   // one line for chat tools
 	Event  Event  `json:"event"`
@@ -73,7 +107,7 @@ type WebhookPayload struct {
 
 // Alert implements Alerter.
 func (w *WebhookAlerter) Alert(ctx context.Context, e Event) error {
-	body, err := json.Marshal(WebhookPayload{
+	body, err := json.Marshal(webhookPayload{
 		Source: "ninelives",
 		Text:   fmt.Sprintf("ninelives %s (%s, step %d): %s", e.Action, e.Phase, e.Step, e.Reason),
 		Event:  e,
@@ -88,7 +122,7 @@ func (w *WebhookAlerter) Alert(ctx context.Context, e Event) error {
 		if err == nil {
 			return nil
 		}
-		last = fmt.Errorf("ninelives: webhook %s: attempt %d of %d: %w", w.cfg.URL, attempt, w.cfg.Attempts, err)
+		last = fmt.Errorf("ninelives: webhook %s: attempt %d of %d: %w", w.safe, attempt, w.cfg.Attempts, w.redactErr(err))
 		if !retry || attempt == w.cfg.Attempts {
 			break
 		}

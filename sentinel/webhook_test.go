@@ -1,10 +1,13 @@
 package sentinel_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -13,14 +16,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
+
+// payload is the JSON body of an alert.
+type payload struct {
+	Source string         `json:"source"`
+	Text   string         `json:"text"`
+	Event  sentinel.Event `json:"event"`
+}
 
 // hookServer is a loopback HTTP server that answers with the statuses it is
 // given, in turn, and keeps the bodies it got.
 type hookServer struct {
 	mu       sync.Mutex
 	statuses []int
-	bodies   []sentinel.WebhookPayload
+	bodies   []payload
 	headers  []http.Header
 	srv      *http.Server
 	url      string
@@ -40,7 +51,7 @@ func startHook(t *testing.T, statuses ...int) *hookServer {
 }
 
 func (h *hookServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var p sentinel.WebhookPayload
+	var p payload
 	err := json.NewDecoder(r.Body).Decode(&p)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -55,10 +66,10 @@ func (h *hookServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(code)
 }
 
-func (h *hookServer) got() []sentinel.WebhookPayload {
+func (h *hookServer) got() []payload {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]sentinel.WebhookPayload(nil), h.bodies...)
+	return append([]payload(nil), h.bodies...)
 }
 
 func TestWebhookRetriesAfterA500(t *testing.T) {
@@ -66,7 +77,7 @@ func TestWebhookRetriesAfterA500(t *testing.T) {
 	wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Backoff: time.Millisecond,
 		Header: http.Header{"Authorization": {"Bearer s3cret"}}})
 	require.NoError(t, err)
-	e := sentinel.Event{Seq: 7, Action: sentinel.ActionRollback, Phase: sentinel.PhaseRolledBack, Step: 2, Reason: "errors: 5.0 % against 0.5 %"}
+	e := sentinel.Event{Seq: 7, Action: sentinel.ActionRollback, Position: sentinel.Position{Phase: sentinel.PhaseRolledBack, Step: 2}, Reason: "errors: 5.0 % against 0.5 %"}
 	require.NoError(t, wh.Alert(context.Background(), e))
 	got := h.got()
 	require.Len(t, got, 2, "the 500 was retried once")
@@ -105,15 +116,59 @@ func TestWebhookThroughTheSentinel(t *testing.T) {
 	require.NoError(t, err)
 	r := newRig(t, nil, sentinel.WithAlerters(wh))
 	r.tick(healthy())
-	for i := 0; i < 30 && r.s.Phase() == sentinel.PhaseProgressing; i++ {
+	for i := 0; i < 30 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 		r.tick(window(900, 4, 100, 10, 0.02, 0.02))
 	}
-	require.Equal(t, sentinel.PhaseRolledBack, r.s.Phase())
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
 	require.NoError(t, r.s.Close(), "Close delivers what is queued")
 	got := h.got()
 	require.Len(t, got, 2, "one rollback alert, retried once after the 500")
 	assert.Equal(t, sentinel.ActionRollback, got[1].Event.Action)
 	require.NotNil(t, got[1].Event.Verdict)
-	assert.Equal(t, sentinel.Fail, got[1].Event.Verdict.Outcome)
+	assert.Equal(t, judge.Fail, got[1].Event.Verdict.Outcome)
 	assert.Positive(t, got[1].Event.Figures["canary"].Errors)
+}
+
+// A webhook URL often carries its secret (a token in the query string, a
+// user and password): no error or log line ever shows it, only the
+// scheme, host and path.
+func TestWebhookNeverShowsItsSecret(t *testing.T) {
+	h := startHook(t, 500, 500, 500, 500, 500, 500)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := "http://" + lis.Addr().String()
+	require.NoError(t, lis.Close())
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	for _, base := range []string{h.url, closed + "/hook"} {
+		u, err := url.Parse(base)
+		require.NoError(t, err)
+		u.User = url.UserPassword("bot", "pa55word")
+		u.RawQuery = "token=s3cret&channel=ops"
+		u.Fragment = "frag-s3cret"
+		wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: u.String(), Attempts: 2, Backoff: time.Millisecond})
+		require.NoError(t, err)
+		err = wh.Alert(context.Background(), sentinel.Event{Seq: 1})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), u.Host+"/hook", "the error names scheme, host and path")
+		for _, secret := range []string{"s3cret", "pa55word", "bot:", "channel"} {
+			assert.NotContains(t, err.Error(), secret)
+		}
+
+		r := newRig(t, nil, sentinel.WithAlerters(wh), sentinel.WithLogger(logger))
+		r.tick(healthy())
+		require.NoError(t, r.s.Abort(context.Background(), "alice", "test"))
+		require.NoError(t, r.s.Close())
+	}
+	assert.Contains(t, logs.String(), "alerter failed", "the failures were logged")
+	for _, secret := range []string{"s3cret", "pa55word", "bot:"} {
+		assert.NotContains(t, logs.String(), secret)
+	}
+
+	for _, bad := range []string{"ftp://bot:pa55word@example.com/hook?token=s3cret", "http://bot:pa55word@/x?token=s3cret", "http://[::1%zz]/x?token=s3cret", "hook?token=s3cret"} {
+		_, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: bad})
+		require.ErrorIs(t, err, sentinel.ErrBadOption, bad)
+		assert.NotContains(t, err.Error(), "s3cret", bad)
+		assert.NotContains(t, err.Error(), "pa55word", bad)
+	}
 }

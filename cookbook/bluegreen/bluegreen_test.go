@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// testSettings are the recipe's settings in the tests, with latency gates
+// testGates are the recipe's latency gates in the tests, with latency gates
 // far above a loaded machine's scheduling noise. The virtual clock moves the
 // sentinel's time, not the calls': each call still takes real time, and
 // when a tick's calls are made as fast as they can be on a busy machine
@@ -27,10 +28,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // program's gates (warm-up calls under 50 ms, green's p99 under 1.5× blue's
 // + 10 ms) once rolled a healthy green back. With a 1 s margin only a call
 // slower than 1.5× blue's p99 + 1 s counts as slow.
-var testSettings = settings{warmupCeiling: time.Second, latencyMargin: time.Second}
+var testGates = Thresholds{WarmupCeiling: time.Second, LatencyMargin: time.Second}
 
 // testCallTimeout is the deadline of the load's calls in the tests, instead
-// of the program's 2 s: far above the slow green's 1.6 s calls (and the
+// of the program's 2 s: far above the slow green's 4 s calls (and the
 // latency gate's 1 s margin), so that green's calls, queueing behind each
 // other on a busy machine, are slow but do not fail.
 const testCallTimeout = 10 * time.Second
@@ -38,13 +39,13 @@ const testCallTimeout = 10 * time.Second
 // runRecipe runs the recipe at 300 calls/s on a virtual clock: each tick's
 // calls are made as fast as they can be, and the assertions are on counts
 // and outcomes. The calls' latencies are real, so the latency gates are
-// set far above scheduling noise (testSettings) and the calls' deadline far
+// set far above scheduling noise (testGates) and the calls' deadline far
 // above the slowest green's latency (testCallTimeout): only a machine so
 // busy that it adds most of a second to most calls could change the
 // outcome.
-func runRecipe(t *testing.T, st settings, reg demo.Regression) *demo.Result {
+func runRecipe(t *testing.T, after *demoserver.Faults, reg demo.Regression, edit ...func(*demo.Options)) *demo.Result {
 	t.Helper()
-	res, err := demo.Run(context.Background(), newRecipe(st), demo.Options{
+	opts := demo.Options{
 		Regression:  reg,
 		Rate:        300,
 		Duration:    90 * time.Second,
@@ -54,7 +55,14 @@ func runRecipe(t *testing.T, st settings, reg demo.Regression) *demo.Result {
 		Seed:        11,
 		Tail:        3,
 		CallTimeout: testCallTimeout,
-	})
+	}
+	for _, e := range edit {
+		e(&opts)
+	}
+	d, err := demo.Start(recipeWith(after), opts)
+	require.NoError(t, err)
+	defer d.Stop()
+	res, err := Rollout(context.Background(), d, testGates)
 	require.NoError(t, err)
 	return res
 }
@@ -63,7 +71,7 @@ func runRecipe(t *testing.T, st settings, reg demo.Regression) *demo.Result {
 func cutoverTick(t *testing.T, res *demo.Result) int {
 	t.Helper()
 	for i, tk := range res.Ticks {
-		if tk.Decision.Action == sentinel.ActionSetWeights && cutOver(tk.Decision) {
+		if tk.Decision.Action == sentinel.ActionSetWeights && demo.GaveAllTo(tk.Decision, "green") {
 			return i
 		}
 	}
@@ -72,7 +80,7 @@ func cutoverTick(t *testing.T, res *demo.Result) int {
 }
 
 func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
-	res := runRecipe(t, testSettings, demo.RegressionNone)
+	res := runRecipe(t, nil, demo.RegressionNone)
 	require.Equal(t, sentinel.PhasePromoted, res.Phase)
 	assert.Zero(t, res.Failed, "not one call fails in the whole run")
 	assert.Positive(t, res.Calls)
@@ -95,13 +103,11 @@ func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
 	for _, tk := range res.Ticks[:cut+1] {
 		assert.Zero(t, tk.Load.Served["green"], "tick %d: green has no primary call before the cut-over", tk.N)
 	}
-	assert.Positive(t, res.Status.Shadow.Stats.Comparisons["match"], "the grace period compared green's replies")
+	assert.Positive(t, res.Shadow.Stats.Comparisons["match"], "the grace period compared green's replies")
 }
 
 func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {
-	st := testSettings
-	st.after = &GreenFailure
-	res := runRecipe(t, st, demo.RegressionErrors)
+	res := runRecipe(t, &GreenFailure, demo.RegressionErrors)
 	require.Equal(t, sentinel.PhaseRolledBack, res.Phase)
 	cut := cutoverTick(t, res)
 	assert.Greater(t, res.FinalTick, cut, "rolled back after the cut-over, in the rollback window")
@@ -121,17 +127,18 @@ func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {
 
 // slowGreen is what green does from the cut-over on in
 // TestSlowGreenAfterTheCutoverGoesBackToBlue.
-var slowGreen = demoserver.Faults{Latency: 1600 * time.Millisecond}
+var slowGreen = demoserver.Faults{Latency: 4 * time.Second}
 
 // TestSlowGreenAfterTheCutoverGoesBackToBlue judges latency with the
-// tests' generous margin: from the cut-over on green takes 1.6 s a call,
-// above 1.5× blue's p99 + 1 s for any p99 of blue under 400 ms, and far
-// under the tests' 10 s deadline (testCallTimeout), so the calls are slow
-// but do not fail, even when they queue behind each other.
+// tests' generous margin: from the cut-over on green takes 4 s a call,
+// above 1.5× blue's p99 + 1 s for any p99 of blue under 2 s (a machine at
+// a load of 11 under -race once gave blue a p99 above 400 ms, which a
+// green of 1.6 s a call passed), and far under the tests' 10 s deadline
+// (testCallTimeout), so the calls are slow but do not fail, even when they
+// queue behind each other. The tick of green's slow calls takes about 20 s:
+// 300 calls, 64 at a time.
 func TestSlowGreenAfterTheCutoverGoesBackToBlue(t *testing.T) {
-	st := testSettings
-	st.after = &slowGreen
-	res := runRecipe(t, st, demo.RegressionLatency)
+	res := runRecipe(t, &slowGreen, demo.RegressionLatency)
 	require.Equal(t, sentinel.PhaseRolledBack, res.Phase)
 	cut := cutoverTick(t, res)
 	assert.Equal(t, cut+2, res.FinalTick, "rolled back on the first tick of green's slow calls")
@@ -147,6 +154,29 @@ func TestSlowGreenAfterTheCutoverGoesBackToBlue(t *testing.T) {
 	}
 }
 
+// TestDryRunReportsTheCutoverButMovesNothing runs a healthy green with
+// -dry-run: bluegreen.star goes through its warm-up and shadow gates and
+// reports the cut-over it would make, then waits in the rollback window for
+// calls green never gets; blue serves every call.
+func TestDryRunReportsTheCutoverButMovesNothing(t *testing.T) {
+	res := runRecipe(t, nil, demo.RegressionNone, func(o *demo.Options) { o.DryRun = true; o.Duration = 20 * time.Second })
+	assert.Equal(t, sentinel.PhaseProgressing, res.Phase)
+	cut := slices.IndexFunc(res.Ticks, func(tk demo.Tick) bool { return tk.Decision.StepName == sentinel.StepCutover })
+	require.Positive(t, cut, "the cut-over is reported")
+	assert.Equal(t, sentinel.ActionSetWeights, res.Ticks[cut].Decision.Action)
+	require.NotEmpty(t, res.Events)
+	for _, e := range res.Events {
+		assert.True(t, e.DryRun, "%s is reported, not carried out", e.Action)
+	}
+	for _, tk := range res.Ticks {
+		assert.Zero(t, tk.Load.Served["green"], "tick %d: blue serves every call", tk.N)
+	}
+	assert.Contains(t, res.Ticks[cut+1].Decision.Reason, "blue/green: rollback window 1s of 10s: errors 0% (0/0)")
+	assert.Contains(t, res.Ticks[len(res.Ticks)-1].Decision.Reason, "the rollback window is over, but green needs 500 calls in it to pass",
+		"holds for green's calls after the window")
+	assert.NoError(t, res.Err(), "a dry run that ran its course exits 0")
+}
+
 func TestRecipeDescribesItsOwnRegression(t *testing.T) {
 	rc := Recipe(true)
 	assert.Equal(t, "green passes its warm-up and shadow gates, then fails 20 % of its calls with UNAVAILABLE from the cut-over on",
@@ -155,14 +185,11 @@ func TestRecipeDescribesItsOwnRegression(t *testing.T) {
 
 	// The words come from the faults green gets, whatever the regression's
 	// name.
-	st := testSettings
-	st.after = &slowGreen
-	assert.Equal(t, "green passes its warm-up and shadow gates, then takes 1.6s a call instead of 2ms from the cut-over on",
-		newRecipe(st).DescribeRegression(demo.RegressionLatency))
-	st.after = &demoserver.Faults{Latency: demo.BaseLatency, ErrorRate: 0.5, Hang: true}
+	assert.Equal(t, "green passes its warm-up and shadow gates, then takes 4s a call instead of 2ms from the cut-over on",
+		recipeWith(&slowGreen).DescribeRegression(demo.RegressionLatency))
 	assert.Equal(t, "green passes its warm-up and shadow gates, then fails 50 % of its calls with UNAVAILABLE and hangs every call until its deadline from the cut-over on",
-		newRecipe(st).DescribeRegression(demo.RegressionErrors))
-	assert.Equal(t, "green is as good as blue", newRecipe(testSettings).DescribeRegression(demo.RegressionLatency))
+		recipeWith(&demoserver.Faults{Latency: demo.BaseLatency, ErrorRate: 0.5, Hang: true}).DescribeRegression(demo.RegressionErrors))
+	assert.Equal(t, "green is as good as blue", recipeWith(nil).DescribeRegression(demo.RegressionLatency))
 }
 
 func TestBadFlags(t *testing.T) {

@@ -1,30 +1,37 @@
-// Command bluegreen is the ninelives blue/green recipe: blue serving, green
-// started beside it and warmed up through fork-join calls to every one of its
-// servers, a shadow grace period comparing green's replies with blue's, the
-// cut-over in one step, and a rollback window in which green is judged
-// against blue's recent figures — with blue still connected, so that a
-// rollback is instant.
+// Command bluegreen is the ninelives blue/green recipe: bluegreen.star warms
+// green up on each of its servers, compares its replies with blue's under
+// shadow traffic, cuts over in one step and judges green through a rollback
+// window, with blue still connected so that a rollback is instant.
 //
 //	go run ./cookbook/bluegreen                 # a healthy green takes over
 //	go run ./cookbook/bluegreen -green-fails    # green breaks after the cut-over: back to blue
+//
+// Rollout is the wiring a service copies; the demo's servers, their load,
+// the live view and the report come from cookbook/internal/demo.
 package main
 
 import (
 	"context"
+	_ "embed"
 	"flag"
-	"fmt"
 	"os"
-	"strings"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/cli"
-	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/script"
+	"github.com/ninelives-go/ninelives/telemetry"
+	"github.com/ninelives-go/ninelives/telemetry/promexport"
 )
 
 func main() { os.Exit(cli.ExitCode(run(os.Args[1:]), os.Stderr)) }
@@ -36,132 +43,108 @@ func run(args []string) error {
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	return flags.Main(Recipe(*greenFails), regression(*greenFails))
+	rollout := func(ctx context.Context, d *demo.Demo) (*demo.Result, error) { return Rollout(ctx, d, Gates) }
+	return flags.Main(string(regression(*greenFails)), Recipe(*greenFails), rollout)
 }
 
-// GreenFailure is what green does wrong after the cut-over with -green-fails.
-var GreenFailure = demoserver.Faults{Latency: demo.BaseLatency, ErrorRate: 0.2}
-
-func regression(greenFails bool) demo.Regression {
-	if greenFails {
-		return demo.RegressionErrors
+// Rollout wires a client to the demo's servers as a service would, and
+// runs the blue/green deployment to its end.
+func Rollout(ctx context.Context, d *demo.Demo, gates Thresholds) (*demo.Result, error) {
+	// Telemetry: the sentinel's reader and Prometheus' /metrics on one meter provider.
+	src, err := telemetry.NewSource()
+	if err != nil {
+		return nil, err
 	}
-	return demo.RegressionNone
-}
-
-// describe says what green does from the cut-over on with the faults
-// after (nil: nothing changes), for the view's header and the report: the
-// shared regressions' words are the canary's.
-func describe(after *demoserver.Faults) string {
-	var what []string
-	if after != nil {
-		f := *after
-		if f.ErrorRate > 0 {
-			what = append(what, fmt.Sprintf("fails %g %% of its calls with UNAVAILABLE", 100*f.ErrorRate))
-		}
-		if f.Latency != demo.BaseLatency {
-			what = append(what, fmt.Sprintf("takes %v a call instead of %v", f.Latency, demo.BaseLatency))
-		}
-		if f.PriceDelta != 0 {
-			what = append(what, "answers GetItem with another price")
-		}
-		if f.ExtraItems > 0 {
-			what = append(what, fmt.Sprintf("streams %d items too many from ListItems", f.ExtraItems))
-		}
-		if f.Hang {
-			what = append(what, "hangs every call until its deadline")
-		}
+	prom, err := promexport.New(nil)
+	if err != nil {
+		return nil, err
 	}
-	if len(what) == 0 {
-		return "green is as good as blue"
+	mp := sdkmetric.NewMeterProvider(src.Option(), prom.Option())
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	metrics, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	if err != nil {
+		return nil, err
 	}
-	return "green passes its warm-up and shadow gates, then " + strings.Join(what, " and ") + " from the cut-over on"
-}
-
-// settings are the recipe's knobs that a test turns: what green does from
-// the cut-over on, and the latency thresholds of its gates.
-type settings struct {
-	// after, if set, replaces green's faults at the cut-over.
-	after *demoserver.Faults
-	// warmupCeiling is the slowest a good warm-up call may be.
-	warmupCeiling time.Duration
-	// latencyMargin is BlueGreenConfig.LatencyMargin: how much slower than
-	// 1.5× blue's p99 green's calls may be in the rollback window.
-	latencyMargin time.Duration
-}
-
-// defaults are the program's settings: a warm-up call must take under
-// 50 ms, and green's p99 may be 1.5× blue's plus 10 ms.
-var defaults = settings{warmupCeiling: 50 * time.Millisecond, latencyMargin: 10 * time.Millisecond}
-
-// Recipe is the blue/green recipe. With greenFails, green starts healthy (so
-// it passes its warm-up and shadow gates) and starts failing the moment it
-// takes the traffic.
-func Recipe(greenFails bool) *demo.Recipe {
-	st := defaults
-	if greenFails {
-		st.after = &GreenFailure
+	// Blue has all the traffic; green is connected but has none.
+	split, err := balancer.NewSplit(balancer.Weight{Version: "blue", Weight: 10000}, balancer.Weight{Version: "green", Weight: 0})
+	if err != nil {
+		return nil, err
 	}
-	return newRecipe(st)
-}
-
-func newRecipe(st settings) *demo.Recipe {
-	return &demo.Recipe{
-		Name:            "bluegreen",
-		Baseline:        "blue",
-		Candidate:       "green",
-		Instances:       3,
-		CandidateFaults: func(demo.Regression) demoserver.Faults { return demo.RegressionNone.Faults() },
-		// The grace period turns the shadow on; none before.
-		ShadowRate: 0,
-		Strategy: func(env *demo.Env) (sentinel.Strategy, error) {
-			return sentinel.NewBlueGreen(config(env.Conn, env, st))
-		},
-		OnEvent: func(env *demo.Env, e sentinel.Event) {
-			if st.after != nil && e.Phase == sentinel.PhaseProgressing && cutOver(e) {
-				env.Fleet.SetFaults("green", *st.after)
-			}
-		},
-		Describe: func(demo.Regression) string { return describe(st.after) },
+	stopMetrics, err := metrics.Instrument(split)
+	if err != nil {
+		return nil, err
 	}
-}
-
-// cutOver reports whether the event gave green all the traffic.
-func cutOver(e sentinel.Event) bool {
-	for _, w := range e.Weights {
-		if w.Version == "green" && w.Weight == 10000 {
-			return true
+	defer stopMetrics()
+	// Shadow traffic, off until the script's grace period turns it on.
+	sh, err := shadow.New(shadow.Config{Candidate: "green", Baseline: "blue", IgnoreFields: []string{"served_by"}, Metrics: metrics})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sh.Close(context.Background()) }()
+	// -rescue: a safe call green fails or hangs on goes once more to blue.
+	unary := []grpc.UnaryClientInterceptor{sh.UnaryClientInterceptor()}
+	stream := []grpc.StreamClientInterceptor{sh.StreamClientInterceptor()}
+	var rs *rescue.Interceptor
+	if d.Options().Rescue {
+		if rs, err = rescue.New(rescue.Config{Candidate: "green", Baseline: "blue", Split: split}); err != nil {
+			return nil, err
 		}
+		unary, stream = append(unary, rs.UnaryClientInterceptor()), append(stream, rs.StreamClientInterceptor())
 	}
-	return false
+	// d.Target() is "ninelives:///blue=…;green=…", both versions' servers.
+	conn, err := grpc.NewClient(d.Target(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		balancer.WithSplit(split, balancer.StickyKey("x-user-id")),
+		grpc.WithChainUnaryInterceptor(unary...),
+		grpc.WithChainStreamInterceptor(stream...))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	policy, err := Policy(conn, split, sh, gates)
+	if err != nil {
+		return nil, err
+	}
+	var alerters []sentinel.Alerter // -webhook: each alert as JSON, with a Slack-compatible "text"
+	if url := d.Options().Webhook; url != "" {
+		hook, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: url})
+		if err != nil {
+			return nil, err
+		}
+		alerters = append(alerters, hook)
+	}
+	s, err := sentinel.New(split, src, policy, append(d.SentinelOptions(),
+		sentinel.WithDecisionRecorder(metrics),
+		sentinel.WithAlerters(alerters...),
+		sentinel.WithDryRun(d.Options().DryRun))...)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return d.Run(ctx, demo.Client{Conn: conn, Split: split, Shadow: sh, Rescue: rs, Sentinel: s, Metrics: prom.Handler()})
 }
 
-// Config is the demo's blue/green settings: a warm-up of five good GetItem
-// calls in a row under 50 ms on every green server, a 5 s shadow grace
-// period, and a 10 s rollback window.
-func Config(cc *grpc.ClientConn, env *demo.Env) sentinel.BlueGreenConfig {
-	return config(cc, env, defaults)
-}
+// policy is the recipe's meta-policy script.
+//
+//go:embed bluegreen.star
+var policy string
 
-func config(cc *grpc.ClientConn, env *demo.Env, st settings) sentinel.BlueGreenConfig {
+// Policy is bluegreen.star with its host facilities — the warm-up of
+// green's servers through conn, and the shadow switch — and the demo's
+// settings: five good GetItem calls in a row on every green server, a 5 s
+// shadow grace period copying half of blue's safe calls, blue's figures of
+// the last minute as the reference, a 10 s rollback window.
+func Policy(conn *grpc.ClientConn, split *balancer.Split, sh *shadow.Interceptor, gates Thresholds) (*script.Script, error) {
 	getItem := func(ctx context.Context, cc *grpc.ClientConn) error {
 		_, err := demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: "warmup"})
 		return err
 	}
-	return sentinel.BlueGreenConfig{
-		Warmup: sentinel.WarmupOn(cc, env.Split, warmup.Config{
-			Calls:          []warmup.CallFunc{getItem},
-			SuccessesInRow: 5,
-			LatencyCeiling: st.warmupCeiling,
-		}),
-		WarmupTimeout:        30 * time.Second,
-		Shadow:               env.Shadow,
-		ShadowRate:           0.5,
-		ShadowGrace:          5 * time.Second,
-		ShadowMinComparisons: 200,
-		BaselineSpan:         time.Minute,
-		RollbackWindow:       10 * time.Second,
-		RollbackMinCalls:     500,
-		LatencyMargin:        st.latencyMargin,
-	}
+	warm := sentinel.WarmupOn(conn, split, warmup.Config{
+		Calls: []warmup.CallFunc{getItem}, SuccessesInRow: 5, LatencyCeiling: gates.WarmupCeiling})
+	return script.New("bluegreen.star", policy, script.WithWarmup(warm, 30*time.Second), script.WithShadow(sh),
+		script.WithParams(map[string]any{
+			"shadow_rate": 0.5, "shadow_grace": 5 * time.Second, "shadow_min_comparisons": 200, "mismatch_tolerance": 0.01,
+			"baseline_span": time.Minute, "min_baseline_calls": 100, "rollback_window": 10 * time.Second, "rollback_min_calls": 500,
+			"error_factor": 2.0, "error_floor": 0.01, "latency_factor": 1.5, "latency_margin": gates.LatencyMargin, "alpha": 0.01,
+		}))
 }

@@ -1,23 +1,35 @@
-// Command canary is the ninelives canary recipe: three stable and three
-// canary demo servers on loopback, a client that splits its calls between
-// them, shadow copies of the read-only method, and the sentinel moving the
-// canary's weight step by step — or rolling it back, with an alert, the
-// moment the statistics say it is worse.
+// Command canary is the ninelives canary recipe: a client that splits its
+// calls between the stable and canary versions of a service and copies the
+// safe ones to the canary, and a sentinel running canary.star that moves
+// the canary's weight step by step, or rolls it back with an alert.
 //
 //	go run ./cookbook/canary                     # an error regression, caught and rolled back
 //	go run ./cookbook/canary -regression none    # a healthy canary, promoted to 100 %
-//	go run ./cookbook/canary -regression latency -metrics-addr 127.0.0.1:9464
+//
+// Rollout is the wiring a service copies; the demo's servers, load, live
+// view and report come from cookbook/internal/demo.
 package main
 
 import (
+	"context"
 	_ "embed"
 	"flag"
 	"os"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/cli"
-	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/script"
+	"github.com/ninelives-go/ninelives/telemetry"
+	"github.com/ninelives-go/ninelives/telemetry/promexport"
 )
 
 func main() { os.Exit(cli.ExitCode(run(os.Args[1:]), os.Stderr)) }
@@ -29,28 +41,95 @@ func run(args []string) error {
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	reg, err := demo.ParseRegression(*regression)
-	if err != nil {
-		return err
-	}
-	return flags.Main(Recipe(), reg)
+	return flags.Main(*regression, Recipe(), Rollout)
 }
 
-// Recipe is the canary recipe: the demo's settings of the strategy and the
-// judge.
-func Recipe() *demo.Recipe {
-	return &demo.Recipe{
-		Name:            "canary",
-		Baseline:        "stable",
-		Candidate:       "canary",
-		Instances:       3,
-		CandidateFaults: func(r demo.Regression) demoserver.Faults { return r.Faults() },
-		ShadowRate:      0.2,
-		Judge:           sentinel.JudgeConfig{EnableShadow: true},
-		Strategy: func(*demo.Env) (sentinel.Strategy, error) {
-			return Policy()
-		},
+// Rollout wires a client to the demo's servers as a service would, and
+// runs the canary release to its end.
+func Rollout(ctx context.Context, d *demo.Demo) (*demo.Result, error) {
+	// Telemetry: the sentinel's reader and Prometheus' /metrics on one meter provider.
+	src, err := telemetry.NewSource()
+	if err != nil {
+		return nil, err
 	}
+	prom, err := promexport.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	mp := sdkmetric.NewMeterProvider(src.Option(), prom.Option())
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	metrics, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	if err != nil {
+		return nil, err
+	}
+	// The split: everything on stable until the sentinel moves it.
+	split, err := balancer.NewSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+	if err != nil {
+		return nil, err
+	}
+	stopMetrics, err := metrics.Instrument(split)
+	if err != nil {
+		return nil, err
+	}
+	defer stopMetrics()
+
+	// Shadow traffic: a fifth of the calls safe to repeat are copied to the
+	// canary and the replies compared, field by field.
+	sh, err := shadow.New(shadow.Config{Candidate: "canary", Baseline: "stable", Rate: 0.2,
+		IgnoreFields: []string{"served_by"}, Metrics: metrics})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sh.Close(context.Background()) }()
+	// -rescue: a safe call the canary fails or hangs on goes once more to stable.
+	unary := []grpc.UnaryClientInterceptor{sh.UnaryClientInterceptor()}
+	stream := []grpc.StreamClientInterceptor{sh.StreamClientInterceptor()}
+	var rs *rescue.Interceptor
+	if d.Options().Rescue {
+		if rs, err = rescue.New(rescue.Config{Candidate: "canary", Baseline: "stable", Split: split}); err != nil {
+			return nil, err
+		}
+		unary, stream = append(unary, rs.UnaryClientInterceptor()), append(stream, rs.StreamClientInterceptor())
+	}
+	// d.Target() is "ninelives:///stable=…;canary=…", as "ninelives:///stable=dns:///orders-v1:50051;…"
+	// would be in production; x-user-id, which the calls carry, keeps a user on one version.
+	conn, err := grpc.NewClient(d.Target(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		balancer.WithSplit(split, balancer.StickyKey("x-user-id")),
+		grpc.WithChainUnaryInterceptor(unary...),
+		grpc.WithChainStreamInterceptor(stream...))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	s, err := newSentinel(d, split, src, metrics)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return d.Run(ctx, demo.Client{Conn: conn, Split: split, Shadow: sh, Rescue: rs, Sentinel: s, Metrics: prom.Handler()})
+}
+
+// newSentinel is the rollout's sentinel: canary.star decides each tick from
+// the judge's verdict on errors, latency and shadow mismatches.
+func newSentinel(d *demo.Demo, split *balancer.Split, src *telemetry.Source, metrics *telemetry.Metrics) (*sentinel.Sentinel, error) {
+	policy, err := Policy()
+	if err != nil {
+		return nil, err
+	}
+	var alerters []sentinel.Alerter // -webhook: each alert as JSON, with a Slack-compatible "text"
+	if url := d.Options().Webhook; url != "" {
+		hook, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: url})
+		if err != nil {
+			return nil, err
+		}
+		alerters = append(alerters, hook)
+	}
+	return sentinel.New(split, src, policy, append(d.SentinelOptions(),
+		sentinel.WithJudge(judge.Config{EnableShadow: true}),
+		sentinel.WithDecisionRecorder(metrics),
+		sentinel.WithAlerters(alerters...),
+		sentinel.WithDryRun(d.Options().DryRun))...)
 }
 
 // policy is the recipe's meta-policy script.
@@ -61,8 +140,8 @@ var policy string
 // Policy is canary.star with the demo's steps: 10 %, 25 %, 50 %, then
 // 100 %, each at least 5 s and 200 canary calls long, so that a healthy run
 // takes about half a minute.
-func Policy() (*sentinel.Script, error) {
-	return sentinel.NewScript("canary.star", policy, sentinel.WithScriptParams(map[string]any{
+func Policy() (*script.Script, error) {
+	return script.New("canary.star", policy, script.WithParams(map[string]any{
 		"steps":            []int{1000, 2500, 5000, 10000},
 		"min_step_seconds": 5,
 		"min_step_calls":   200,

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/cookbook/internal/fleetdemo"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet/fleettest"
 )
@@ -24,10 +23,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // runRecipe runs the recipe on a virtual clock: each tick's calls are made
 // as fast as they can be, so the assertions are on counts and outcomes.
 // edit, if set, changes the options first.
-func runRecipe(t *testing.T, reg demo.Regression, kill bool, edit ...func(*Options)) (*Result, string) {
+func runRecipe(t *testing.T, reg demo.Regression, kill bool, edit ...func(*fleetdemo.Options)) (*fleetdemo.Result, string) {
 	t.Helper()
 	var out bytes.Buffer
-	opts := Options{
+	opts := fleetdemo.Options{
 		Replicas:   5,
 		Regression: reg,
 		Rate:       100,
@@ -40,6 +39,9 @@ func runRecipe(t *testing.T, reg demo.Regression, kill bool, edit ...func(*Optio
 		Virtual:    true,
 		Seed:       7,
 		Out:        &out,
+		// Far above the demo's 2 s: on a machine at a load of 15 under
+		// -race, healthy calls were seen to take more than 2 s.
+		CallTimeout: 10 * time.Second,
 	}
 	for _, e := range edit {
 		e(&opts)
@@ -58,7 +60,9 @@ func TestRegressionIsRolledBackFleetWide(t *testing.T) {
 	for _, d := range res.Decisions {
 		if d.Event.Action == sentinel.ActionRollback {
 			rollbacks++
-			assert.Equal(t, "sentinel-b", d.Sentinel, "the standby, leading since the failover, rolled back")
+			if res.LostLeases == 0 { // else a busy machine moved the leadership once more
+				assert.Equal(t, "sentinel-b", d.Sentinel, "the standby, leading since the failover, rolled back")
+			}
 		}
 	}
 	assert.Equal(t, 1, rollbacks, "one rollback decision for the fleet")
@@ -101,7 +105,9 @@ func TestHealthyCanaryIsPromotedFleetWide(t *testing.T) {
 	var actions []sentinel.Action
 	for _, d := range res.Decisions {
 		actions = append(actions, d.Event.Action)
-		assert.Equal(t, "sentinel-a", d.Sentinel)
+		if res.LostLeases == 0 { // else a busy machine moved the leadership
+			assert.Equal(t, "sentinel-a", d.Sentinel, "no failover without a kill")
+		}
 	}
 	assert.Equal(t, []sentinel.Action{sentinel.ActionStart, sentinel.ActionAdvance, sentinel.ActionAdvance, sentinel.ActionPromote}, actions)
 }
@@ -114,7 +120,7 @@ func TestSecondRunAgainstTheSameEtcdStartsAfresh(t *testing.T) {
 	srv, err := fleettest.Start(t.TempDir())
 	require.NoError(t, err)
 	defer srv.Stop()
-	withEtcd := func(o *Options) { o.Endpoints = []string{srv.Endpoint()} }
+	withEtcd := func(o *fleetdemo.Options) { o.Endpoints = []string{srv.Endpoint()} }
 
 	want := []sentinel.Action{sentinel.ActionStart, sentinel.ActionAdvance, sentinel.ActionAdvance, sentinel.ActionPromote}
 	var prefixes []string
@@ -130,14 +136,14 @@ func TestSecondRunAgainstTheSameEtcdStartsAfresh(t *testing.T) {
 		assert.Equal(t, 1, res.Decisions[0].Tick, "run %d starts at its first tick", run)
 		assert.Equal(t, 1, res.Decisions[0].Event.Step, "run %d starts at step 1", run)
 		assert.Contains(t, res.Decisions[0].Event.Weights, balancer.Weight{Version: "canary", Weight: 1000}, "run %d starts at 10 %%", run)
-		assert.True(t, strings.HasPrefix(res.Prefix, BasePrefix+"/"), res.Prefix)
+		assert.True(t, strings.HasPrefix(res.Prefix, fleetdemo.BasePrefix+"/"), res.Prefix)
 		assert.Contains(t, out, "keys under "+res.Prefix, "the run prints its prefix")
 		prefixes = append(prefixes, res.Prefix)
 	}
 	assert.NotEqual(t, prefixes[0], prefixes[1], "each run has a prefix of its own")
 
 	// A prefix that holds a rollout already is refused, before anything runs.
-	_, err = Run(context.Background(), Options{Endpoints: []string{srv.Endpoint()}, Prefix: prefixes[0],
+	_, err = Run(context.Background(), fleetdemo.Options{Endpoints: []string{srv.Endpoint()}, Prefix: prefixes[0],
 		Replicas: 1, Rate: 100, Interval: time.Second, TTL: time.Second, Duration: time.Minute, Virtual: true})
 	assert.ErrorContains(t, err, "etcd already holds")
 	assert.ErrorContains(t, err, "under "+prefixes[0])
@@ -154,49 +160,6 @@ func TestBadFlags(t *testing.T) {
 		err := run(strings.Fields(args), &bytes.Buffer{})
 		assert.ErrorContains(t, err, want, args)
 	}
-}
-
-// TestTwoClaimsOfAPrefixCannotBothPass claims one prefix from several
-// runs at once: exactly one claim holds, and the others are refused with
-// the prefix's name.
-func TestTwoClaimsOfAPrefixCannotBothPass(t *testing.T) {
-	srv, err := fleettest.Start(t.TempDir())
-	require.NoError(t, err)
-	defer srv.Stop()
-	endpoints := []string{srv.Endpoint()}
-	prefix := NewPrefix(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-
-	require.NoError(t, claimPrefix(context.Background(), endpoints, prefix, "run 1"))
-	err = claimPrefix(context.Background(), endpoints, prefix, "run 2")
-	require.Error(t, err, "a second claim of the same prefix")
-	assert.EqualError(t, err, "ninelives: etcd already holds 1 keys under "+prefix+
-		" (an earlier run's rollout, or another run's claim?): use another prefix")
-
-	c, err := fleettest.Client(endpoints...)
-	require.NoError(t, err)
-	defer c.Close()
-	r, err := c.Get(context.Background(), prefix+OwnerKey)
-	require.NoError(t, err)
-	require.Len(t, r.Kvs, 1)
-	assert.Equal(t, "run 1", string(r.Kvs[0].Value), "the first claim holds")
-
-	// Claims at the same moment: one wins.
-	prefix = NewPrefix(time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC))
-	errs := make([]error, 8)
-	var wg sync.WaitGroup
-	for i := range errs {
-		wg.Go(func() { errs[i] = claimPrefix(context.Background(), endpoints, prefix, fmt.Sprintf("run %d", i)) })
-	}
-	wg.Wait()
-	var won int
-	for _, err := range errs {
-		if err == nil {
-			won++
-		} else {
-			assert.ErrorContains(t, err, "under "+prefix+" ")
-		}
-	}
-	assert.Equal(t, 1, won, "exactly one of the runs claims the prefix: %v", errs)
 }
 
 // cancelOn is the live view of a run that cancels the run's context when
@@ -221,26 +184,13 @@ func TestAnInterruptedRunSaysSo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &cancelOn{what: "START:", cancel: cancel}
-	res, err := Run(ctx, Options{Replicas: 2, Regression: demo.RegressionNone, Rate: 100, Interval: time.Second,
-		TTL: time.Second, Duration: 90 * time.Second, Virtual: true, Seed: 7, Out: out})
+	res, err := Run(ctx, fleetdemo.Options{Replicas: 2, Regression: demo.RegressionNone, Rate: 100, Interval: time.Second,
+		TTL: 3 * time.Second, Duration: 90 * time.Second, Virtual: true, Seed: 7, Out: out})
 	require.NoError(t, err, out.String())
 	assert.True(t, res.Interrupted)
 	assert.Equal(t, 1, res.Ticks, out.String())
 	assert.Equal(t, time.Second, res.Elapsed)
 	assert.Equal(t, sentinel.PhaseProgressing, res.Phase)
 	assert.Contains(t, out.String(), "The run was interrupted after 1s.")
-	assert.EqualError(t, demo.Outcome(res.Phase, res.Interrupted, res.Elapsed),
-		"ninelives: the run was interrupted after 1s, before the rollout finished (phase progressing)")
-}
-
-func TestRegressionsAreTheSharedOnesButDiff(t *testing.T) {
-	for _, r := range demo.Regressions {
-		got, err := parseRegression(string(r))
-		if r == demo.RegressionDiff {
-			assert.ErrorContains(t, err, "diff would go unseen")
-			continue
-		}
-		require.NoError(t, err, r)
-		assert.Equal(t, r, got)
-	}
+	assert.EqualError(t, res.Err(), "ninelives: the run was interrupted after 1s, before the rollout finished (phase progressing)")
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/method"
 	"github.com/ninelives-go/ninelives/internal/names"
 )
 
@@ -191,7 +192,7 @@ const (
 // settings is a validated Config with its defaults filled in.
 type settings struct {
 	Config
-	methods map[string]bool
+	methods method.Rule
 	ignore  [][]string
 	deny    map[string]bool
 }
@@ -222,13 +223,11 @@ func newSettings(cfg Config) (*settings, error) {
 // parseLists checks Methods, IgnoreFields and DenyMetadata and keeps them
 // in the forms the interceptor looks them up in.
 func (s *settings) parseLists() error {
-	s.methods, s.deny = map[string]bool{}, map[string]bool{}
-	for i, m := range s.Methods {
-		if err := validMethod(m); err != nil {
-			return config.Errorf(ErrBadConfig, fmt.Sprintf("Methods[%d]", i), m, "%v", err)
-		}
-		s.methods[m] = true
+	var err error
+	if s.methods, err = method.NewRule(ErrBadConfig, "Methods", s.Methods); err != nil {
+		return err
 	}
+	s.deny = map[string]bool{}
 	for i, p := range s.IgnoreFields {
 		segs, err := parsePath(p)
 		if err != nil {
@@ -267,24 +266,15 @@ func (s *settings) fillDurations() error {
 
 // fillBounds checks the bounds and fills in their defaults.
 func (s *settings) fillBounds() error {
-	for _, n := range []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"MaxConcurrent", &s.MaxConcurrent, defaultMaxConcurrent},
-		{"StreamMaxMessages", &s.StreamMaxMessages, defaultStreamMaxMessages},
-		{"StreamMaxBytes", &s.StreamMaxBytes, defaultStreamMaxBytes},
-		{"NoiseWindow", &s.NoiseWindow, defaultNoiseWindow},
-		{"NoiseMinCount", &s.NoiseMinCount, defaultNoiseMinCount},
-		{"MismatchLog", &s.MismatchLog, defaultMismatchLog},
-	} {
-		if *n.v < 0 {
-			return config.Errorf(ErrBadConfig, n.name, *n.v, "want 0 (the default) or more")
-		}
-		if *n.v == 0 {
-			*n.v = n.def
-		}
+	err := config.FillDefaults(ErrBadConfig,
+		config.Setting[int]{Field: "MaxConcurrent", V: &s.MaxConcurrent, Default: defaultMaxConcurrent},
+		config.Setting[int]{Field: "StreamMaxMessages", V: &s.StreamMaxMessages, Default: defaultStreamMaxMessages},
+		config.Setting[int]{Field: "StreamMaxBytes", V: &s.StreamMaxBytes, Default: defaultStreamMaxBytes},
+		config.Setting[int]{Field: "NoiseWindow", V: &s.NoiseWindow, Default: defaultNoiseWindow},
+		config.Setting[int]{Field: "NoiseMinCount", V: &s.NoiseMinCount, Default: defaultNoiseMinCount},
+		config.Setting[int]{Field: "MismatchLog", V: &s.MismatchLog, Default: defaultMismatchLog})
+	if err != nil {
+		return err
 	}
 	if s.NoiseMinCount > s.NoiseWindow {
 		return config.Errorf(ErrBadConfig, "NoiseMinCount", s.NoiseMinCount, "more than NoiseWindow %d", s.NoiseWindow)
@@ -316,18 +306,6 @@ func validOptionalKey(field, k string) error {
 func validRate(r float64) error {
 	if math.IsNaN(r) || r < 0 || r > 1 {
 		return config.Errorf(ErrBadConfig, "Rate", r, "want a number in [0, 1]")
-	}
-	return nil
-}
-
-// validMethod accepts "/package.Service/Method".
-func validMethod(m string) error {
-	if !strings.HasPrefix(m, "/") {
-		return errors.New(`want a full method name such as "/package.Service/Method"`)
-	}
-	svc, name, ok := strings.Cut(m[1:], "/")
-	if !ok || svc == "" || name == "" || strings.Contains(name, "/") {
-		return errors.New(`want a full method name such as "/package.Service/Method"`)
 	}
 	return nil
 }

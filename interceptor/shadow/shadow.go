@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/ninelives-go/ninelives/internal/call"
 	"github.com/ninelives-go/ninelives/internal/config"
@@ -290,39 +288,20 @@ type methodInfo struct {
 }
 
 // method returns the decision for a full method name, from the cache or the
-// protobuf registry.
+// shared rule.
 func (s *Interceptor) method(name string) *methodInfo {
 	if mi, ok := s.methods.Load(name); ok {
 		return mi.(*methodInfo)
 	}
-	mi := &methodInfo{safe: s.cfg.methods[name]}
-	if md := lookupMethod(name); md != nil {
-		if opts, ok := md.Options().(*descriptorpb.MethodOptions); ok {
-			switch opts.GetIdempotencyLevel() {
-			case descriptorpb.MethodOptions_NO_SIDE_EFFECTS, descriptorpb.MethodOptions_IDEMPOTENT:
-				mi.safe = true
-			}
-		}
+	safe, md := s.cfg.methods.Decide(name)
+	mi := &methodInfo{safe: safe}
+	if md != nil {
 		if mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName()); err == nil {
 			mi.newReply = func() proto.Message { return mt.New().Interface() }
 		}
 	}
 	actual, _ := s.methods.LoadOrStore(name, mi)
 	return actual.(*methodInfo)
-}
-
-// lookupMethod finds "/pkg.Service/Method" in the global registry.
-func lookupMethod(name string) protoreflect.MethodDescriptor {
-	svc, m, ok := strings.Cut(strings.TrimPrefix(name, "/"), "/")
-	if !ok {
-		return nil
-	}
-	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc + "." + m))
-	if err != nil {
-		return nil
-	}
-	md, _ := d.(protoreflect.MethodDescriptor)
-	return md
 }
 
 // route is where the copies of one call go, decided before the primary.

@@ -28,7 +28,7 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 		if c == nil {
 			return streamer(ctx, desc, cc, method, opts...)
 		}
-		pctx, rec := withRecord(ctx)
+		pctx, rec := call.Recorded(ctx, nil)
 		cs, err := streamer(pctx, desc, cc, method, opts...)
 		if err != nil {
 			return cs, err

@@ -27,7 +27,7 @@ func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		if !ok1 || !ok2 {
 			return invoker(ctx, method, req, reply, cc, opts...) // not protocol buffers: nothing to compare with
 		}
-		pctx, rec := withRecord(ctx)
+		pctx, rec := call.Recorded(ctx, nil)
 		err := invoker(pctx, method, req, reply, cc, opts...)
 		if version := rec.Version(); version == r.candidate {
 			s.skipped.Add(1)
@@ -36,14 +36,6 @@ func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		}
 		return err
 	}
-}
-
-// withRecord returns ctx with a call record, reusing one the caller set.
-func withRecord(ctx context.Context) (context.Context, *call.Record) {
-	if rec := call.RecordFrom(ctx); rec != nil {
-		return ctx, rec
-	}
-	return call.WithRecord(ctx)
 }
 
 // unaryPrimary is a primary call that has returned, as its copies need it.

@@ -14,6 +14,9 @@ const (
 	Primary Role = "primary"
 	Shadow  Role = "shadow"
 	Warmup  Role = "warmup"
+	// Rescue is the second attempt interceptor/rescue sends to the
+	// baseline after the candidate failed a primary call.
+	Rescue Role = "rescue"
 )
 
 // Info is everything a caller told the picker about one call. The picker
@@ -129,19 +132,50 @@ func RoleOf(ctx context.Context) Role {
 }
 
 // Record is filled in by the picker for the calls of a context that
-// carries it: the version and endpoint of the last attempt. Interceptors
-// read it once the call (or a stream's opening) is done.
+// carries it: the version and endpoint of the last attempt, and how the
+// version was chosen. Interceptors read it once the call (or a stream's
+// opening) is done; every field is atomic, so a timer may read it while
+// the call runs.
 type Record struct {
 	version  atomic.Pointer[string]
 	endpoint atomic.Pointer[string]
-	fallback atomic.Bool
+	choice   atomic.Uint32
 }
+
+// Choice says how a pick chose the version of its attempt.
+type Choice uint32
+
+// The ways a pick chooses a version.
+const (
+	// ByWeight: the weights chose it (with the sticky key, if any).
+	ByWeight Choice = iota
+	// ByFallback: the weights chose a version with no READY endpoint and
+	// the attempt went to another.
+	ByFallback
+	// ByForce: the call was forced to the version or endpoint
+	// (ForceVersion, ForceEndpoint, or the override metadata key).
+	ByForce
+)
 
 // WithRecord returns ctx whose calls fill in the returned record.
 func WithRecord(ctx context.Context) (context.Context, *Record) {
 	v := new(Values)
 	v.set(ctx, func(ci *Info) { ci.Record = &v.rec })
 	return v, &v.rec
+}
+
+// Recorded returns ctx with a call record: the one ctx carries, if any, so
+// that an interceptor further out in the chain learns where the call went;
+// else spare, or a new record when spare is nil. spare lets a caller keep
+// the record inside a struct of its own instead of allocating it.
+func Recorded(ctx context.Context, spare *Record) (context.Context, *Record) {
+	if rec := RecordFrom(ctx); rec != nil {
+		return ctx, rec
+	}
+	if spare == nil {
+		spare = new(Record)
+	}
+	return with(ctx, func(ci *Info) { ci.Record = spare }), spare
 }
 
 // RecordFrom returns the record of ctx, or nil.
@@ -171,6 +205,13 @@ func WithRoute(ctx context.Context, r Route) (context.Context, *Record) {
 	return v, v.Route(ctx, r)
 }
 
+// Reroute returns ctx whose calls go to version with role, keeping the
+// record and the sticky key ctx carries and forcing no endpoint: a second
+// attempt of a call that an outer interceptor sees as the same call.
+func Reroute(ctx context.Context, version string, role Role) context.Context {
+	return with(ctx, func(ci *Info) { ci.Version, ci.Endpoint, ci.Role = version, "", role })
+}
+
 // Version is the version the last attempt was sent to, "" before any pick.
 func (r *Record) Version() string {
 	if v := r.version.Load(); v != nil {
@@ -189,7 +230,14 @@ func (r *Record) Endpoint() string {
 
 // Fallback reports whether the last attempt was sent to another version
 // than the weights chose, because the chosen one had no READY endpoint.
-func (r *Record) Fallback() bool { return r.fallback.Load() }
+func (r *Record) Fallback() bool { return r.Choice() == ByFallback }
+
+// Forced reports whether the last attempt was forced to its version or
+// endpoint.
+func (r *Record) Forced() bool { return r.Choice() == ByForce }
+
+// Choice is how the last attempt's version was chosen.
+func (r *Record) Choice() Choice { return Choice(r.choice.Load()) }
 
 // Store records a pick: the version and the endpoint address. The picker
 // passes pointers into its own immutable state, so storing allocates
@@ -199,5 +247,12 @@ func (r *Record) Store(version, endpoint *string) {
 	r.endpoint.Store(endpoint)
 }
 
-// StoreFallback records whether the pick fell back to another version.
-func (r *Record) StoreFallback(fellBack bool) { r.fallback.Store(fellBack) }
+// StoreChoice records how the pick chose its version.
+func (r *Record) StoreChoice(c Choice) { r.choice.Store(uint32(c)) }
+
+// Reset forgets the last attempt, so that a record reused for another
+// attempt says "" until that attempt is picked.
+func (r *Record) Reset() {
+	r.Store(nil, nil)
+	r.StoreChoice(ByWeight)
+}

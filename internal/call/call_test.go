@@ -49,10 +49,36 @@ func TestRecord(t *testing.T) {
 	assert.Empty(t, rec.Endpoint())
 	v, e := "canary", "10.0.0.1:1"
 	rec.Store(&v, &e)
-	rec.StoreFallback(true)
+	rec.StoreChoice(ByFallback)
 	assert.Equal(t, "canary", rec.Version())
 	assert.Equal(t, "10.0.0.1:1", rec.Endpoint())
 	assert.True(t, rec.Fallback())
+	assert.False(t, rec.Forced())
+	rec.StoreChoice(ByForce)
+	assert.True(t, rec.Forced())
+	assert.False(t, rec.Fallback())
+	rec.Reset()
+	assert.Empty(t, rec.Version())
+	assert.Empty(t, rec.Endpoint())
+	assert.Equal(t, ByWeight, rec.Choice())
+}
+
+func TestRecordedReusesTheRecordOfTheContext(t *testing.T) {
+	ctx, rec := Recorded(context.Background(), nil)
+	require.NotNil(t, rec)
+	same, again := Recorded(ctx, new(Record))
+	assert.Same(t, rec, again, "the spare is not used")
+	assert.Equal(t, ctx, same, "no new context value when the record is there")
+	var spare Record
+	_, got := Recorded(context.Background(), &spare)
+	assert.Same(t, &spare, got)
+}
+
+func TestRerouteKeepsTheRecordAndTheStickyKey(t *testing.T) {
+	base, rec := WithRecord(WithStickyKey(ForceEndpoint(context.Background(), "10.0.0.1:1"), "user-1"))
+	ctx := Reroute(base, "stable", Rescue)
+	assert.Equal(t, Info{Version: "stable", Role: Rescue, Sticky: "user-1", HasSticky: true, Record: rec}, *From(ctx))
+	assert.Equal(t, Primary, RoleOf(base), "the parent is unchanged")
 }
 
 // The points are part of the contract: a key keeps its version across

@@ -128,3 +128,29 @@ func join(prefix, field string) string {
 	}
 	return prefix + "." + field
 }
+
+// Number is the type of a setting whose zero value takes a default: an int
+// or a time.Duration.
+type Number interface{ ~int | ~int64 }
+
+// Setting is one such setting, for FillDefaults: its field name, where it
+// is kept and its default.
+type Setting[T Number] struct {
+	Field   string
+	V       *T
+	Default T
+}
+
+// FillDefaults gives each setting left at 0 its default. A negative one is
+// an error of kind: "<Field> = <value>: want 0 (the default) or more".
+func FillDefaults[T Number](kind error, settings ...Setting[T]) error {
+	for _, s := range settings {
+		switch {
+		case *s.V < 0:
+			return Errorf(kind, s.Field, *s.V, "want 0 (the default) or more")
+		case *s.V == 0:
+			*s.V = s.Default
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,4 +60,22 @@ func TestUnderPlainError(t *testing.T) {
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	assert.ErrorIs(t, err, errOuter)
 	assert.NoError(t, Under(errOuter, "x", nil))
+}
+
+func TestFillDefaults(t *testing.T) {
+	errBad := errors.New("ninelives: bad test config")
+	n, d := 0, time.Duration(0)
+	require.NoError(t, FillDefaults(errBad, Setting[int]{"N", &n, 7}))
+	require.NoError(t, FillDefaults(errBad, Setting[time.Duration]{"D", &d, time.Second}))
+	assert.Equal(t, 7, n)
+	assert.Equal(t, time.Second, d)
+	require.NoError(t, FillDefaults(errBad, Setting[int]{"N", &n, 9}))
+	assert.Equal(t, 7, n, "a value set is kept")
+
+	m, e := 0, -time.Millisecond
+	err := FillDefaults(errBad, Setting[int]{"M", &m, 1}, Setting[int]{"N", new(int), 2})
+	require.NoError(t, err)
+	err = FillDefaults(errBad, Setting[time.Duration]{"E", &e, time.Second})
+	assert.EqualError(t, err, "ninelives: bad test config: E = -1ms: want 0 (the default) or more")
+	assert.ErrorIs(t, err, errBad)
 }

@@ -71,14 +71,14 @@ func TestMalformedOrOutOfOrderStateIsRejected(t *testing.T) {
 	}{
 		{"not JSON", "{not json", "not valid JSON"},
 		{"unknown field", `{"format":1,"colour":"red"}`, `unknown field "colour"`},
-		{"format", encode(func(s *fleet.RolloutState) { s.Format = 2; s.Seq = 9 }), "format 2, want 1"},
+		{"format", encode(func(s *fleet.RolloutState) { s.Format = 2; s.Seq = 9 }), "rollout state format = 2: want 1"},
 		{"same seq again", encode(func(s *fleet.RolloutState) { s.Weights[0].Weight, s.Weights[1].Weight = 5000, 5000 }), "seq 1 (term"},
-		{"older seq", encode(func(s *fleet.RolloutState) { s.Seq = 0 }), "seq 0, want 1 or more"},
+		{"older seq", encode(func(s *fleet.RolloutState) { s.Seq = 0 }), "rollout state seq = 0: want 1 or more"},
 		{"deposed leader", encode(func(s *fleet.RolloutState) { s.Seq, s.Term = 2, good.Term-1 }), fmt.Sprintf("below the applied term %d", good.Term)},
 		{"weights sum", encode(func(s *fleet.RolloutState) { s.Seq, s.Weights[1].Weight = 2, 500 }), "sum to 9500, want 10000"},
 		{"negative weight", encode(func(s *fleet.RolloutState) { s.Seq, s.Weights[0].Weight, s.Weights[1].Weight = 2, 10100, -100 }), "= 10100"},
 		{"unknown version", encode(func(s *fleet.RolloutState) { s.Seq, s.Candidate, s.Weights[1].Version = 2, "green", "green" }), `version "green", which the split does not have`},
-		{"phase", encode(func(s *fleet.RolloutState) { s.Seq, s.Phase = 2, "sideways" }), `phase "sideways"`},
+		{"phase", encode(func(s *fleet.RolloutState) { s.Seq, s.Phase = 2, "sideways" }), `rollout state phase = "sideways"`},
 	}
 	for i, tc := range cases {
 		_, err := client.Put(ctx, prefix+"/state", tc.value)

@@ -21,5 +21,5 @@ func ExampleDecodeState() {
 	fmt.Println(err)
 	// Output:
 	// 3 progressing 5000 <nil>
-	// ninelives: bad fleet state: rollout state weights [{stable 5000} {canary 6000}] sum to 11000, want 10000
+	// ninelives: bad fleet state: rollout state weights = [{stable 5000} {canary 6000}]: sum to 11000, want 10000
 }

@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
 )
 
 // Follower makes one replica's Split follow the rollout state the leader
@@ -24,7 +25,7 @@ type Follower struct {
 	client *clientv3.Client
 	keys   keys
 	split  *balancer.Split
-	cfg    config
+	cfg    options
 
 	// applyMu serialises applying states; it is taken before mu, and
 	// before a Reporter's lock (the reporter cuts its figures under it).
@@ -75,17 +76,10 @@ type FollowerStatus struct {
 // NewFollower makes the follower of the rollout under prefix for split.
 // Nothing moves before Start.
 func NewFollower(client *clientv3.Client, prefix string, split *balancer.Split, opts ...Option) (*Follower, error) {
-	if client == nil {
-		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
+	if split == nil && client != nil {
+		return nil, config.Errorf(ErrBadOption, "split", nil, "the split is nil")
 	}
-	if split == nil {
-		return nil, fmt.Errorf("%w: split is nil", ErrBadOption)
-	}
-	k, err := newKeys(prefix)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := newConfig(opts)
+	k, cfg, err := setup(client, prefix, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -106,22 +100,22 @@ func (f *Follower) Start(ctx context.Context) error {
 	f.cancel, f.done = cancel, make(chan struct{})
 	f.mu.Unlock()
 
-	err := f.Sync(ctx)
+	err := f.sync(ctx)
 	go f.watch(wctx)
 	return err
 }
 
-// Sync reads the state now and applies it if it is newer than the applied
+// sync reads the state now and applies it if it is newer than the applied
 // one: the catch-up after etcd was out of reach.
-func (f *Follower) Sync(ctx context.Context) error {
+func (f *Follower) sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.timeout)
 	defer cancel()
 	resp, err := f.client.Get(ctx, f.keys.state())
 	if err != nil {
-		f.SetReachable(err)
+		f.setReachable(err)
 		return fmt.Errorf("ninelives: reading the rollout state: %w", err)
 	}
-	f.SetReachable(nil)
+	f.setReachable(nil)
 	if len(resp.Kvs) == 0 {
 		f.bumpSeen(resp.Header.Revision)
 		return nil
@@ -182,7 +176,7 @@ func (f *Follower) watch(ctx context.Context) {
 		if werr != nil {
 			f.cfg.logger.Info("ninelives: rollout state watch ended; reading the state again", "error", werr)
 		}
-		_ = f.Sync(ctx)
+		_ = f.sync(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -277,10 +271,10 @@ func (f *Follower) withApplied(fn func(seq uint64)) {
 	fn(seq)
 }
 
-// SetReachable records whether etcd answered: nil for an answer, the
+// setReachable records whether etcd answered: nil for an answer, the
 // error of a request that got none. The Reporter calls it after each write.
 // The change is logged once each way.
-func (f *Follower) SetReachable(err error) {
+func (f *Follower) setReachable(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {

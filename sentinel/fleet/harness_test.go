@@ -22,6 +22,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
 	"github.com/ninelives-go/ninelives/sentinel/fleet/fleettest"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -44,7 +45,7 @@ func newFakeClock() *fakeClock {
 }
 
 // startEtcd starts a one-member etcd for the test.
-func startEtcd(t *testing.T) *fleettest.Server {
+func startEtcd(t testing.TB) *fleettest.Server {
 	t.Helper()
 	srv, err := fleettest.Start(t.TempDir())
 	require.NoError(t, err)
@@ -53,7 +54,7 @@ func startEtcd(t *testing.T) *fleettest.Server {
 }
 
 // newClient makes an etcd client that is closed when the test ends.
-func newClient(t *testing.T, endpoints ...string) *clientv3.Client {
+func newClient(t testing.TB, endpoints ...string) *clientv3.Client {
 	t.Helper()
 	c, err := fleettest.Client(endpoints...)
 	require.NoError(t, err)
@@ -209,22 +210,22 @@ func (w *world) failures() int64 {
 
 // canary is the strategy of the tests: 10 %, 50 %, 100 %, each step at
 // least 2 s and 100 canary calls.
-func canary(t *testing.T) *sentinel.Canary {
+func canary(t *testing.T) sentinel.Strategy {
 	t.Helper()
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: 2 * time.Second, MinStepCalls: 100})
 	require.NoError(t, err)
 	return c
 }
 
-var judge = fleet.WithSentinelOptions(sentinel.WithJudge(sentinel.JudgeConfig{
-	Errors:  sentinel.ErrorConfig{MinStepCalls: 150},
-	Latency: sentinel.LatencyConfig{MinStepCalls: 150},
+var judgeOption = fleet.WithSentinelOptions(sentinel.WithJudge(judge.Config{
+	Errors:  judge.ErrorConfig{MinStepCalls: 150},
+	Latency: judge.LatencyConfig{MinStepCalls: 150},
 }))
 
 // newLeader makes a sentinel of the rollout with its own etcd client.
 func (w *world) newLeader(name string, client *clientv3.Client, opts ...fleet.Option) *fleet.Leader {
 	w.t.Helper()
-	l, err := fleet.NewLeader(client, prefix, name, initial, canary(w.t), append(append([]fleet.Option{judge}, w.opts...), opts...)...)
+	l, err := fleet.NewLeader(client, prefix, name, initial, canary(w.t), append(append([]fleet.Option{judgeOption}, w.opts...), opts...)...)
 	require.NoError(w.t, err)
 	w.t.Cleanup(func() { l.Close() })
 	return l

@@ -2,28 +2,31 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // Leader is one of the fleet's sentinels. Any number may run; they campaign
 // through etcd's election API and one leads. The leader ticks a sentinel
-// whose metric source is the replicas' reports (a Source) and whose Split is
-// its own, not wired to any connection: after each tick it writes, in one
-// transaction fenced by its election key, its checkpoint (the sentinel's
-// checkpoint and how far it has read each replica) and, when the phase, the
-// step or the weights changed, the next rollout state, which every
-// replica's Follower applies.
+// whose metric source is the replicas' reports (a Source) and whose Router
+// holds the fleet's weights: after each tick it writes, in one transaction
+// fenced by its election key, its checkpoint (the sentinel's checkpoint and
+// how far it has read each replica) and, when the tick's decision changed
+// where the rollout stands (the phase, the step or the weights), the next
+// rollout state, which every replica's Follower applies.
 //
 // A sentinel that wins the election resumes from the stored checkpoint:
 // same phase, step, step start, weights and judge statistics, so the
@@ -31,22 +34,21 @@ import (
 // all terms. A leader whose lease expired, or whose fenced write fails
 // because another took over, steps down (Tick returns ErrNotLeader).
 type Leader struct {
-	client   *clientv3.Client
-	keys     keys
-	name     string
-	cfg      config
-	initial  []balancer.Weight
-	strategy sentinel.Strategy
+	client  *clientv3.Client
+	keys    keys
+	name    string
+	cfg     options
+	initial []balancer.Weight
+	sen     *sentinel.Sentinel // the leader's for its life; Restore carries each term on
+	life    *release.Lifecycle // drives sen, rollout after rollout with WithRelease
+	src     *Source
 
 	closeCtx    context.Context
 	closeCancel context.CancelFunc
 
 	// runMu serialises Campaign's loading, Tick, Resign and Close; it is
-	// taken before mu. sen and src are written holding both, so either
-	// suffices to read them.
+	// taken before mu.
 	runMu sync.Mutex
-	sen   *sentinel.Sentinel
-	src   *Source
 
 	mu          sync.Mutex // guards everything below
 	unsure      *unsureCommit
@@ -67,6 +69,16 @@ type Leader struct {
 	lastErr     string
 	last        sentinel.Event
 	closed      bool
+	compactions int64
+	// compactRev is the revision the next compaction goes to, seen at
+	// compactAt; the compaction is due a period after.
+	compactRev int64
+	compactAt  time.Time
+	hist       uint64 // the lifecycle's events written to the history
+	writeBytes int64
+	// beforeCommit, when set (by tests), runs before each commit.
+	beforeCommit func()
+	dropOld      []string // answered commands past the retention, for the next commit to delete
 }
 
 // LeaderStatus is a snapshot of a Leader.
@@ -86,13 +98,21 @@ type LeaderStatus struct {
 	// carried a new state.
 	Writes    int64 `json:"writes"`
 	Publishes int64 `json:"publishes"`
+	// WriteBytes is the size of the keys and values of its transactions.
+	WriteBytes int64 `json:"writeBytes"`
+	// Compactions counts the compactions of etcd's history this sentinel
+	// made (WithCompaction).
+	Compactions int64 `json:"compactions"`
 	// Error is the last failure (etcd, a malformed stored state).
 	Error string `json:"error,omitempty"`
 	// LastDecision is the sentinel's last decision as leader.
 	LastDecision *sentinel.Event `json:"lastDecision,omitempty"`
 	Source       SourceStats     `json:"source"`
-	// Sentinel is the leading sentinel's status (nil when not leading).
+	// Sentinel is the leading sentinel's status (nil when not leading),
+	// with the events of every rollout; Release is where the release
+	// lifecycle stands (WithRelease).
 	Sentinel *sentinel.Status `json:"sentinel,omitempty"`
+	Release  *release.Status  `json:"release,omitempty"`
 }
 
 // unsureCommit is a commit whose outcome is unknown (etcd did not answer
@@ -100,61 +120,56 @@ type LeaderStatus struct {
 type unsureCommit struct {
 	tick  uint64
 	state *RolloutState
+	hist  uint64
 }
-
-// keepOpen hides a strategy's Close from the sentinels a Leader makes and
-// drops at each change of term; the Leader closes the strategy itself.
-// Unwrap lets the sentinel's Checkpoint and Restore reach the strategy's
-// own state (sentinel.StatefulStrategy), so that a new leader carries a
-// blue/green rollout on past its warm-up.
-type keepOpen struct{ sentinel.Strategy }
-
-// Unwrap returns the strategy keepOpen hides.
-func (k keepOpen) Unwrap() sentinel.Strategy { return k.Strategy }
 
 // NewLeader makes the sentinel name (letters, digits, '.', '_', '-') of the
 // rollout under prefix. initial are the weights before the rollout starts;
 // strategy decides each tick, as in sentinel.New. It campaigns on Campaign
-// or Run.
+// or Run. The sentinel's options are checked here, not at the first
+// election.
 func NewLeader(client *clientv3.Client, prefix, name string, initial []balancer.Weight, strategy sentinel.Strategy, opts ...Option) (*Leader, error) {
-	switch {
-	case client == nil:
-		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
-	case strategy == nil:
-		return nil, fmt.Errorf("%w: strategy is nil", ErrBadOption)
+	if client == nil {
+		return nil, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
 	}
-	if err := checkName(name); err != nil {
-		return nil, fmt.Errorf("%w: sentinel %v", ErrBadOption, err)
+	if err := checkName("name", name); err != nil {
+		return nil, err
 	}
-	k, err := newKeys(prefix)
+	cfg, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig(opts)
+	router, err := newWeights(initial)
 	if err != nil {
 		return nil, err
 	}
-	split, err := balancer.NewSplit(initial...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: initial weights: %v", ErrBadOption, err)
+	if cfg.baseline == "" && cfg.candidate == "" && len(initial) >= 2 {
+		cfg.baseline, cfg.candidate = initial[0].Version, initial[1].Version
 	}
-	if cfg.baseline == "" && cfg.candidate == "" {
-		if vs := split.Versions(); len(vs) >= 2 {
-			cfg.baseline, cfg.candidate = vs[0], vs[1]
-		}
-	}
-	// Check the sentinel's options now rather than at the first election.
-	s, err := sentinel.New(split, &Source{}, keepOpen{strategy}, sentinelOptions(cfg)...)
+	src, err := NewSource(client, prefix, WithTimeout(cfg.timeout), WithClock(cfg.clock),
+		WithLogger(cfg.logger), WithCursorRetention(cfg.cursorAge))
 	if err != nil {
 		return nil, err
 	}
-	s.Close()
+	var windows telemetry.MetricSource = src
+	if cfg.source != nil {
+		windows = cfg.source
+	}
+	sen, err := sentinel.New(router, windows, strategy, sentinelOptions(cfg)...)
+	if err != nil {
+		return nil, config.Under(ErrBadOption, "", err)
+	}
+	life, err := release.New(sen, cfg.builds, append([]release.Option{release.WithClock(cfg.clock), release.WithLogger(cfg.logger),
+		release.WithInterval(cfg.interval)}, cfg.release...)...)
+	if err != nil {
+		return nil, config.Under(ErrBadOption, "WithRelease", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Leader{client: client, keys: k, name: name, cfg: cfg, initial: slices.Clone(initial), strategy: strategy,
+	return &Leader{client: client, keys: src.keys, name: name, cfg: cfg, initial: slices.Clone(initial), sen: sen, life: life, src: src,
 		closeCtx: ctx, closeCancel: cancel}, nil
 }
 
-func sentinelOptions(cfg config) []sentinel.Option {
+func sentinelOptions(cfg options) []sentinel.Option {
 	return append([]sentinel.Option{sentinel.WithVersions(cfg.baseline, cfg.candidate), sentinel.WithClock(cfg.clock),
 		sentinel.WithLogger(cfg.logger)}, cfg.sentinel...)
 }
@@ -250,98 +265,99 @@ func (l *Leader) freshSession(ctx context.Context) (*concurrency.Session, error)
 	return s, nil
 }
 
-// loadLocked reads the stored state and checkpoint and makes the sentinel
-// that carries the rollout on from them.
+// loadLocked reads the stored state and checkpoint and carries the
+// rollout on from them.
 func (l *Leader) loadLocked(ctx context.Context) error {
-	resp, err := l.client.Txn(ctx).Then(clientv3.OpGet(l.keys.state()), clientv3.OpGet(l.keys.checkpoint())).Commit()
-	if err != nil {
-		return fmt.Errorf("ninelives: reading the stored rollout: %w", err)
-	}
-	var st *RolloutState
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		if st, err = DecodeState(kvs[0].Value); err != nil {
-			return fmt.Errorf("%w (key %s): the sentinel holds until it is fixed or deleted", err, l.keys.state())
-		}
-		if st.Baseline != l.cfg.baseline || st.Candidate != l.cfg.candidate {
-			return fmt.Errorf("%w: the stored rollout state is for baseline %q and candidate %q, this sentinel's are %q and %q",
-				ErrBadState, st.Baseline, st.Candidate, l.cfg.baseline, l.cfg.candidate)
-		}
-	}
-	var doc *checkpoint
-	var cpRev int64
-	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
-		cpRev = kvs[0].ModRevision
-		doc, err = decodeCheckpoint(kvs[0].Value)
-		var stSeq uint64
-		if st != nil {
-			stSeq = st.Seq
-		}
-		switch {
-		case err != nil:
-			l.cfg.logger.Warn("ninelives: the stored checkpoint is unusable; resuming from the rollout state with a fresh judge", "error", err)
-		case st != nil && doc.StateSeq != stSeq:
-			l.cfg.logger.Warn("ninelives: the stored checkpoint does not go with the rollout state; resuming from the state with a fresh judge",
-				"checkpointSeq", doc.StateSeq, "stateSeq", stSeq)
-			doc = nil
-		}
-	}
-
-	split, err := balancer.NewSplit(l.initial...)
+	st, doc, cpRev, err := l.readStored(ctx)
 	if err != nil {
 		return err
 	}
-	src, err := NewSource(l.client, l.keys.prefix, WithTimeout(l.cfg.timeout), WithClock(l.cfg.clock),
-		WithLogger(l.cfg.logger), WithCursorRetention(l.cfg.cursorAge))
+	tick, republish, err := l.resumeLocked(st, doc)
 	if err != nil {
 		return err
-	}
-	opts := sentinelOptions(l.cfg)
-	var sen *sentinel.Sentinel
-	var tick uint64
-	republish := false
-	if doc != nil {
-		src.seek(doc.ReadRev, doc.Cursors)
-		sen, err = sentinel.Restore(split, src, keepOpen{l.strategy}, doc.Sentinel, opts...)
-		if err != nil {
-			l.cfg.logger.Warn("ninelives: the stored checkpoint does not fit this sentinel; resuming from the rollout state with a fresh judge", "error", err)
-			src.seek(0, nil)
-			doc = nil
-		} else {
-			tick = doc.Tick
-			republish = st == nil && doc.StateSeq > 0
-		}
-	}
-	if doc == nil && st != nil {
-		l.cfg.logger.Warn("ninelives: no usable checkpoint: the judge starts afresh, so α is spent again from here",
-			"seq", st.Seq, "step", st.Step)
-		sen, err = sentinel.Restore(split, src, keepOpen{l.strategy}, sentinel.Checkpoint{
-			Baseline: st.Baseline, Candidate: st.Candidate, Phase: st.Phase, Step: st.Step, StepName: st.StepName,
-			StepStart: st.StepStart, Started: st.StepStart, Weights: st.Weights,
-		}, opts...)
-		if err != nil {
-			return fmt.Errorf("%w: the stored rollout state does not fit this sentinel: %v", ErrBadState, err)
-		}
-	}
-	if sen == nil {
-		if sen, err = sentinel.New(split, src, keepOpen{l.strategy}, opts...); err != nil {
-			return err
-		}
-	}
-	if l.sen != nil {
-		l.sen.Close()
 	}
 	l.mu.Lock()
-	l.sen, l.src = sen, src
 	l.unsure = nil
 	l.state, l.cpRev, l.tick, l.loaded, l.republish = st, cpRev, tick, true, republish
+	l.hist = l.life.Record().Events
 	if republish {
 		l.state = &RolloutState{Seq: doc.StateSeq, Term: doc.Term}
 	}
 	l.mu.Unlock()
-	cp := sen.Checkpoint()
+	cp := l.sen.Status()
 	l.cfg.logger.Info("ninelives: rollout loaded", "sentinel", l.name, "phase", cp.Phase, "step", cp.Step,
-		"stepName", cp.StepName, "weights", split.String(), "tick", tick)
+		"stepName", cp.StepName, "weights", cp.Weights, "tick", tick)
 	return nil
+}
+
+// readStored reads the stored rollout state and the checkpoint that goes
+// with it (nil when there is none, or it is unusable or of another state).
+func (l *Leader) readStored(ctx context.Context) (st *RolloutState, doc *checkpoint, cpRev int64, err error) {
+	resp, err := l.client.Txn(ctx).Then(clientv3.OpGet(l.keys.state()), clientv3.OpGet(l.keys.checkpoint())).Commit()
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("ninelives: reading the stored rollout: %w", err)
+	}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		if st, err = DecodeState(kvs[0].Value); err != nil {
+			return nil, nil, 0, fmt.Errorf("%w (key %s): the sentinel holds until it is fixed or deleted", err, l.keys.state())
+		}
+		if st.Baseline != l.cfg.baseline || st.Candidate != l.cfg.candidate {
+			return nil, nil, 0, fmt.Errorf("%w: the stored rollout state is for baseline %q and candidate %q, this sentinel's are %q and %q",
+				ErrBadState, st.Baseline, st.Candidate, l.cfg.baseline, l.cfg.candidate)
+		}
+	}
+	kvs := resp.Responses[1].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return st, nil, 0, nil
+	}
+	cpRev = kvs[0].ModRevision
+	doc, err = decodeCheckpoint(kvs[0].Value)
+	var stSeq uint64
+	if st != nil {
+		stSeq = st.Seq
+	}
+	switch {
+	case err != nil:
+		l.cfg.logger.Warn("ninelives: the stored checkpoint is unusable; resuming from the rollout state with a fresh judge", "error", err)
+	case st != nil && doc.StateSeq != stSeq:
+		l.cfg.logger.Warn("ninelives: the stored checkpoint does not go with the rollout state; resuming from the state with a fresh judge",
+			"checkpointSeq", doc.StateSeq, "stateSeq", stSeq)
+		doc = nil
+	}
+	return st, doc, cpRev, nil
+}
+
+// resumeLocked restores the leader's sentinel and source from the stored
+// checkpoint, else from the stored state with a fresh judge, else to a
+// rollout not started yet. republish is set when the checkpoint's state
+// was never stored.
+func (l *Leader) resumeLocked(st *RolloutState, doc *checkpoint) (tick uint64, republish bool, err error) {
+	if doc != nil {
+		l.src.reset(doc.ReadRev, doc.Cursors)
+		err := l.sen.Restore(doc.Sentinel)
+		if err == nil {
+			l.life.Restore(doc.Release)
+			return doc.Tick, st == nil && doc.StateSeq > 0, nil
+		}
+		l.cfg.logger.Warn("ninelives: the stored checkpoint does not fit this sentinel; resuming from the rollout state with a fresh judge", "error", err)
+	}
+	l.src.reset(0, nil)
+	l.life.Restore(release.Record{})
+	if st != nil {
+		l.cfg.logger.Warn("ninelives: no usable checkpoint: the judge starts afresh, so α is spent again from here",
+			"seq", st.Seq, "step", st.Step)
+		cp := sentinel.Checkpoint{Position: st.Position}
+		if cp.Started.IsZero() {
+			cp.Started = cp.StepStart
+		}
+		if err := l.sen.Restore(cp); err != nil {
+			return 0, false, fmt.Errorf("%w: the stored rollout state does not fit this sentinel: %v", ErrBadState, err)
+		}
+		return 0, false, nil
+	}
+	now := l.cfg.clock.Now()
+	return 0, false, l.sen.Restore(sentinel.Checkpoint{Position: sentinel.Position{Baseline: l.cfg.baseline, Candidate: l.cfg.candidate,
+		Phase: sentinel.PhasePending, StepStart: now, Started: now, Weights: l.initial}})
 }
 
 // Tick runs one round as the leader: it reads the reports, lets the
@@ -367,17 +383,23 @@ func (l *Leader) Tick(ctx context.Context) (sentinel.Event, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
 	defer cancel()
-	if loaded {
-		if err := l.settleLocked(ctx); err != nil {
-			l.fail(err)
-			return sentinel.Event{}, err
-		}
-	} else {
-		if err := l.loadLocked(ctx); err != nil {
-			l.fail(err)
-			return sentinel.Event{}, err
-		}
+	load := l.settleLocked
+	if !loaded {
+		load = l.loadLocked
 	}
+	if err := load(ctx); err != nil {
+		l.fail(err)
+		return sentinel.Event{}, err
+	}
+	return l.tickLocked(ctx)
+}
+
+// tickLocked applies the commands waiting in etcd, ticks the lifecycle on
+// the reports made under the last state, and commits what the round
+// changed: the next state if the rollout moved, the commands' answers, the
+// new events for the history, and the checkpoint and status when anything
+// was read or done.
+func (l *Leader) tickLocked(ctx context.Context) (sentinel.Event, error) {
 	l.mu.Lock()
 	prev := l.state
 	l.mu.Unlock()
@@ -385,25 +407,29 @@ func (l *Leader) Tick(ctx context.Context) (sentinel.Event, error) {
 	if prev != nil {
 		seq = prev.Seq
 	}
-	l.src.Only(seq)
+	l.src.onlyState(seq)
 	before := l.src.Stats().Reports
-	ev := l.sen.Tick(ctx)
-	cp := l.sen.Checkpoint()
-	next := l.nextState(prev, cp, ev)
+	cmds, err := l.commandsLocked(ctx)
+	if err != nil {
+		l.fail(err)
+		return sentinel.Event{}, err
+	}
+	ev := l.life.Tick(ctx)
+	next := l.nextState(prev, ev.Position)
 	l.mu.Lock()
 	l.last = ev
 	l.mu.Unlock()
-	if next == nil && ev.Action == sentinel.ActionSourceFail {
+	events := l.life.EventsSince(l.hist)
+	if next == nil && ev.Action == sentinel.ActionSourceFail && len(cmds) == 0 {
 		// Nothing was read, nothing changed: the rollout holds.
 		err := fmt.Errorf("ninelives: %s", ev.Reason)
 		l.fail(err)
 		return ev, err
 	}
-	if next == nil && l.src.Stats().Reports == before {
+	if next == nil && l.cfg.source == nil && l.src.Stats().Reports == before && len(cmds) == 0 && len(events) == 0 {
 		return ev, nil // no report read, no new state: nothing to write
 	}
-	err := l.commitLocked(ctx, cp, next)
-	return ev, err
+	return ev, l.commitLocked(ctx, l.sen.Checkpoint(), next, cmds)
 }
 
 // settleLocked finds out whether a commit whose outcome was unknown landed:
@@ -429,6 +455,7 @@ func (l *Leader) settleLocked(ctx context.Context) error {
 				l.state, l.republish = u.state, false
 				l.publishes++
 			}
+			l.hist = u.hist
 			l.writes++
 			l.mu.Unlock()
 			l.cfg.logger.Info("ninelives: the last commit landed after all", "tick", u.tick)
@@ -439,98 +466,51 @@ func (l *Leader) settleLocked(ctx context.Context) error {
 	return l.loadLocked(ctx)
 }
 
-// nextState returns the state to publish after a tick, or nil when the
-// phase, step and weights are those of the last state.
-func (l *Leader) nextState(prev *RolloutState, cp sentinel.Checkpoint, ev sentinel.Event) *RolloutState {
+// nextState returns the state to publish where a tick left the rollout,
+// or nil when its phase, step and weights are those of the last state.
+func (l *Leader) nextState(prev *RolloutState, pos sentinel.Position) *RolloutState {
 	l.mu.Lock()
 	republish := l.republish
 	l.mu.Unlock()
-	if prev != nil && !republish && prev.Phase == cp.Phase && prev.Step == cp.Step && prev.StepName == cp.StepName && sameSet(prev.Weights, cp.Weights) {
+	if prev != nil && !republish && prev.Phase == pos.Phase && prev.Step == pos.Step && prev.StepName == pos.StepName && sameSet(prev.Weights, pos.Weights) {
 		return nil
 	}
-	if prev == nil && cp.Phase == sentinel.PhasePending && sameSet(cp.Weights, l.initial) {
+	if prev == nil && pos.Phase == sentinel.PhasePending && sameSet(pos.Weights, l.initial) {
 		return nil
 	}
 	var seq uint64
 	if prev != nil {
 		seq = prev.Seq
 	}
-	return &RolloutState{
-		Format: StateFormat, Term: l.term, Seq: seq + 1, Leader: l.name,
-		Baseline: cp.Baseline, Candidate: cp.Candidate, Phase: cp.Phase, Step: cp.Step, StepName: cp.StepName,
-		StepStart: cp.StepStart, Weights: cp.Weights, Action: ev.Action, Reason: ev.Reason, Time: l.cfg.clock.Now(),
-	}
+	return &RolloutState{Format: StateFormat, Term: l.term, Seq: seq + 1, Leader: l.name, Position: pos, Time: l.cfg.clock.Now()}
 }
 
-// commitLocked writes the checkpoint and the next state (if any) in one
-// transaction, fenced by this sentinel's election key and the checkpoint's
-// revision.
-func (l *Leader) commitLocked(ctx context.Context, cp sentinel.Checkpoint, next *RolloutState) error {
-	readRev, cursors := l.src.position()
-	l.mu.Lock()
-	doc := checkpoint{Format: StateFormat, Term: l.term, Leader: l.name, Tick: l.tick + 1, ReadRev: readRev, Cursors: cursors, Sentinel: cp}
-	if l.state != nil {
-		doc.StateSeq = l.state.Seq
+// compactLocked compacts etcd's history when a period has passed since
+// the last compaction point: to the revision seen then, so that a period
+// of history always remains for watches that lag. rev is the revision now.
+func (l *Leader) compactLocked(ctx context.Context, rev int64) {
+	every := l.cfg.compact
+	if every <= 0 {
+		return
 	}
-	if next != nil {
-		doc.StateSeq = next.Seq
+	now := l.cfg.clock.Now()
+	if l.compactRev > 0 && now.Sub(l.compactAt) < every {
+		return
 	}
-	key, term, cpRev := l.election.Key(), l.term, l.cpRev
-	l.mu.Unlock()
-
-	docJSON, err := json.Marshal(doc)
-	if err != nil {
-		return fmt.Errorf("ninelives: encoding the checkpoint: %w", err)
-	}
-	ops := []clientv3.Op{clientv3.OpPut(l.keys.checkpoint(), string(docJSON))}
-	if next != nil {
-		stJSON, err := json.Marshal(next)
-		if err != nil {
-			return fmt.Errorf("ninelives: encoding the rollout state: %w", err)
+	if to := l.compactRev; to > 0 {
+		_, err := l.client.Compact(ctx, to)
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			l.compactions++
+			l.mu.Unlock()
+		case errors.Is(err, rpctypes.ErrCompacted):
+			// compacted past it already (by etcd or another program)
+		default:
+			l.cfg.logger.Warn("ninelives: compacting etcd's history failed; trying again next period", "revision", to, "error", err)
 		}
-		ops = append(ops, clientv3.OpPut(l.keys.state(), string(stJSON)))
 	}
-	resp, err := l.client.Txn(ctx).If(
-		clientv3.Compare(clientv3.CreateRevision(key), "=", term),
-		clientv3.Compare(clientv3.ModRevision(l.keys.checkpoint()), "=", cpRev),
-	).Then(ops...).Else(clientv3.OpGet(key)).Commit()
-	if err != nil {
-		// The write may or may not have happened: start the next tick from
-		// what etcd holds.
-		err = fmt.Errorf("ninelives: committing tick %d: %w", doc.Tick, err)
-		l.fail(err)
-		l.mu.Lock()
-		l.unsure = &unsureCommit{tick: doc.Tick, state: next}
-		l.mu.Unlock()
-		return err
-	}
-	if !resp.Succeeded {
-		kvs := resp.Responses[0].GetResponseRange().Kvs
-		if len(kvs) == 0 || kvs[0].CreateRevision != term {
-			l.stepDownLocked("another sentinel took over")
-			return fmt.Errorf("%w: another sentinel took over the rollout", ErrNotLeader)
-		}
-		err := fmt.Errorf("%w: the checkpoint was changed by another writer; reloading", ErrBadState)
-		l.fail(err)
-		l.mu.Lock()
-		l.loaded = false
-		l.mu.Unlock()
-		return err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cpRev = resp.Header.Revision
-	l.tick = doc.Tick
-	l.writes++
-	l.lastErr = ""
-	if next != nil {
-		l.state = next
-		l.republish = false
-		l.publishes++
-		l.cfg.logger.Info("ninelives: rollout state published", "seq", next.Seq, "term", next.Term, "phase", next.Phase,
-			"step", next.Step, "action", next.Action)
-	}
-	return nil
+	l.compactRev, l.compactAt = rev, now
 }
 
 func (l *Leader) fail(err error) {
@@ -540,17 +520,14 @@ func (l *Leader) fail(err error) {
 	l.cfg.logger.Warn("ninelives: the fleet's sentinel holds", "sentinel", l.name, "error", err)
 }
 
-// stepDownLocked stops leading: the sentinel is dropped; the session is
-// left to expire or be closed.
+// stepDownLocked stops leading: the next term loads the rollout afresh;
+// the session is left to expire or be closed.
 func (l *Leader) stepDownLocked(why string) {
 	l.mu.Lock()
 	was := l.leading
-	sen := l.sen
-	l.leading, l.loaded, l.election, l.sen, l.unsure = false, false, nil, nil, nil
+	l.leading, l.loaded, l.election, l.unsure = false, false, nil, nil
 	l.mu.Unlock()
-	if sen != nil {
-		sen.Close()
-	}
+	l.src.close()
 	if was {
 		l.cfg.logger.Warn("ninelives: no longer leading the fleet's rollout", "sentinel", l.name, "why", why)
 	}
@@ -599,7 +576,7 @@ func (l *Leader) lead(ctx context.Context) (done bool, err error) {
 			switch {
 			case errors.Is(err, ErrNotLeader):
 				return false, nil
-			case err == nil && ev.Phase.Final():
+			case err == nil && ev.Phase.Final() && !l.life.Continuous():
 				return true, nil
 			}
 		}
@@ -626,7 +603,7 @@ func (l *Leader) Resign(ctx context.Context) error {
 func (l *Leader) Status() LeaderStatus {
 	l.mu.Lock()
 	st := LeaderStatus{Name: l.name, Leading: l.leading, Term: l.term, ElectedAt: l.electedAt, Terms: l.terms,
-		Tick: l.tick, Writes: l.writes, Publishes: l.publishes, Error: l.lastErr}
+		Tick: l.tick, Writes: l.writes, Publishes: l.publishes, Compactions: l.compactions, WriteBytes: l.writeBytes, Error: l.lastErr}
 	if l.state != nil {
 		s := *l.state
 		st.State = &s
@@ -635,20 +612,21 @@ func (l *Leader) Status() LeaderStatus {
 		e := l.last
 		st.LastDecision = &e
 	}
-	sen, src := l.sen, l.src
 	l.mu.Unlock()
-	if src != nil {
-		st.Source = src.Stats()
-	}
-	if sen != nil && st.Leading {
-		s := sen.Status()
+	st.Source = l.src.Stats()
+	if st.Leading {
+		s := l.life.Status()
 		st.Sentinel = &s
+		if l.life.Continuous() {
+			r := l.life.Release()
+			st.Release = &r
+		}
 	}
 	return st
 }
 
 // Close resigns if leading, stops campaigning, revokes the sentinel's lease
-// and closes the strategy if it holds resources.
+// and closes the sentinel, and with it the strategy if it holds resources.
 func (l *Leader) Close() error {
 	l.closeCancel()
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.timeout)
@@ -669,10 +647,9 @@ func (l *Leader) Close() error {
 			err = fmt.Errorf("ninelives: revoking the sentinel's lease: %w", rerr)
 		}
 	}
-	if c, ok := l.strategy.(sentinel.Closer); ok {
-		if cerr := c.Close(); err == nil {
-			err = cerr
-		}
+	l.src.close()
+	if cerr := l.sen.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -38,7 +39,7 @@ type Reporter struct {
 	epoch    string
 	source   telemetry.MetricSource
 	follower *Follower
-	cfg      config
+	cfg      options
 
 	reportMu sync.Mutex // serialises Report; taken before the follower's applyMu
 
@@ -52,6 +53,8 @@ type Reporter struct {
 	failures  int64
 	lastErr   string
 	lastBytes int
+	bytes     int64
+	sourceErr string // the metric source's failure, while it fails
 	down      bool
 	closed    bool
 }
@@ -69,8 +72,13 @@ type ReporterStatus struct {
 	Writes    int64  `json:"writes"`
 	Failures  int64  `json:"failures"`
 	LastError string `json:"lastError,omitempty"`
-	// LastBytes is the size of the last report written.
-	LastBytes int `json:"lastBytes"`
+	// SourceError is set while the replica's metric source fails: its
+	// reports carry it, so the leader shows it.
+	SourceError string `json:"sourceError,omitempty"`
+	// LastBytes is the size of the last report written, Bytes the size of
+	// all of them (keys and values).
+	LastBytes int   `json:"lastBytes"`
+	Bytes     int64 `json:"bytes"`
 	// Lease is the etcd lease the reports are bound to (0: none yet).
 	Lease int64 `json:"lease"`
 }
@@ -82,23 +90,23 @@ type ReporterStatus struct {
 func NewReporter(client *clientv3.Client, prefix, name string, source telemetry.MetricSource, follower *Follower, opts ...Option) (*Reporter, error) {
 	switch {
 	case client == nil:
-		return nil, fmt.Errorf("%w: etcd client is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
 	case source == nil:
-		return nil, fmt.Errorf("%w: metric source is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "source", nil, "the metric source is nil")
 	case follower == nil:
-		return nil, fmt.Errorf("%w: follower is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "follower", nil, "the follower is nil")
 	}
-	if err := checkName(name); err != nil {
-		return nil, fmt.Errorf("%w: replica %v", ErrBadOption, err)
+	if err := checkName("replica", name); err != nil {
+		return nil, err
 	}
 	k, err := newKeys(prefix)
 	if err != nil {
 		return nil, err
 	}
 	if k != follower.keys {
-		return nil, fmt.Errorf("%w: the follower follows %q, not %q", ErrBadOption, follower.keys.prefix, prefix)
+		return nil, config.Errorf(ErrBadOption, "follower", follower.keys.prefix, "it follows another prefix than %q", prefix)
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -151,57 +159,74 @@ func (r *Reporter) collect(ctx context.Context, seq uint64) error {
 // Report collects the replica's figures and writes them to etcd in one
 // transaction. When etcd does not answer in time, the figures stay in
 // memory for the next Report, the Follower is told that etcd is out of
-// reach, and the error is returned.
+// reach, and the error is returned. When the metric source fails, the
+// report still goes out, carrying the failure (and the figures collected
+// before it), so the leader shows which replicas cannot count; the error
+// is returned too, and logged once per streak of failures.
 func (r *Reporter) Report(ctx context.Context) error {
 	r.reportMu.Lock()
 	defer r.reportMu.Unlock()
 	var cerr error
 	r.follower.withApplied(func(seq uint64) { cerr = r.collect(ctx, seq) })
-	if cerr != nil {
-		return cerr
-	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return fmt.Errorf("%w: the reporter is closed", ErrBadOption)
 	}
+	r.noteSourceLocked(cerr)
 	if r.pending == nil {
-		r.pending = &report{Format: StateFormat, Replica: r.name, Epoch: r.epoch, Seq: r.next, Segments: r.acc}
+		r.pending = &report{Format: StateFormat, Replica: r.name, Epoch: r.epoch, Seq: r.next, Segments: r.acc, SourceError: r.sourceErr}
 		r.next++
 		r.acc = nil
 	}
 	rep := r.pending
 	r.mu.Unlock()
 
-	val, err := json.Marshal(rep)
-	if err != nil {
-		return fmt.Errorf("ninelives: encoding report %d: %w", rep.Seq, err)
-	}
+	val := encodeReport(rep)
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 	defer cancel()
-	err = r.write(wctx, rep.Seq, val)
+	err := r.write(wctx, rep.Seq, val)
 	r.mu.Lock()
 	if err != nil {
 		r.failures++
 		r.lastErr = err.Error()
 		r.down = true
 		r.mu.Unlock()
-		r.follower.SetReachable(err)
-		return err
+		r.follower.setReachable(err)
+		return errors.Join(cerr, err)
 	}
 	r.pending = nil
 	r.written = rep.Seq
 	r.writes++
 	r.lastBytes = len(val)
+	r.bytes += int64(len(val) + len(r.keys.report(r.name, r.epoch, rep.Seq)))
 	wasDown := r.down
 	r.down = false
 	r.mu.Unlock()
-	r.follower.SetReachable(nil)
+	r.follower.setReachable(nil)
 	if wasDown {
 		// Catch up at once rather than wait for the watch to resume.
-		_ = r.follower.Sync(ctx)
+		_ = r.follower.sync(ctx)
 	}
-	return nil
+	return cerr
+}
+
+// noteSourceLocked records how the metric source's collection went,
+// logging the start and the end of a streak of failures.
+func (r *Reporter) noteSourceLocked(err error) {
+	switch {
+	case err != nil:
+		r.failures++
+		r.lastErr = err.Error()
+		if r.sourceErr == "" {
+			r.cfg.logger.Warn("ninelives: the replica's metric source fails; its reports say so until it recovers",
+				"replica", r.name, "error", err)
+		}
+		r.sourceErr = err.Error()
+	case r.sourceErr != "":
+		r.cfg.logger.Info("ninelives: the replica's metric source recovered", "replica", r.name, "after", r.sourceErr)
+		r.sourceErr = ""
+	}
 }
 
 func (r *Reporter) write(ctx context.Context, seq uint64, val []byte) error {
@@ -244,8 +269,8 @@ func (r *Reporter) lease(ctx context.Context) (clientv3.LeaseID, error) {
 }
 
 // Run reports every interval until ctx ends; it returns ctx's error.
-// Failed reports are logged at debug level: the Follower logs etcd going
-// away and coming back.
+// Failed writes are logged at debug level: the Follower logs etcd going
+// away and coming back, and Report logs a failing metric source.
 func (r *Reporter) Run(ctx context.Context) error {
 	c, stop := r.cfg.clock.Ticker(r.cfg.interval)
 	defer stop()
@@ -266,7 +291,7 @@ func (r *Reporter) Status() ReporterStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := ReporterStatus{Replica: r.name, Epoch: r.epoch, Written: r.written, Pending: r.pending != nil,
-		Writes: r.writes, Failures: r.failures, LastError: r.lastErr, LastBytes: r.lastBytes}
+		Writes: r.writes, Failures: r.failures, LastError: r.lastErr, SourceError: r.sourceErr, LastBytes: r.lastBytes, Bytes: r.bytes}
 	if r.session != nil {
 		st.Lease = int64(r.session.Lease())
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // Five replicas, two sentinels; the canary turns bad at 10 %: the leader
@@ -59,7 +60,7 @@ func TestFiveReplicasRollBackTogether(t *testing.T) {
 	st := a.Status()
 	require.NotNil(t, st.State)
 	rollbackSeq = st.State.Seq
-	assert.Equal(t, sentinel.ActionRollback, st.State.Action)
+	assert.Equal(t, sentinel.ActionRollback, st.State.ChangeAction)
 	assert.Equal(t, 0, st.State.Weight("canary"))
 	rollbacks := 0
 	require.NotNil(t, st.Sentinel)
@@ -69,7 +70,7 @@ func TestFiveReplicasRollBackTogether(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, rollbacks, "one rollback decision, for the whole fleet")
-	assert.Equal(t, sentinel.TestErrors, ev.Verdict.Test)
+	assert.Equal(t, judge.TestErrors, ev.Verdict.Test)
 	for _, r := range w.replicas {
 		require.Eventually(t, func() bool { return r.follower.Status().Events > events[r.name] }, 10*time.Second, time.Millisecond)
 		fs := r.follower.Status()

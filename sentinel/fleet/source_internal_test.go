@@ -69,7 +69,7 @@ func TestSourceCountsEachReportOnce(t *testing.T) {
 	// Written again (a retried write): not counted again. A gap: lost.
 	putReport(t, c, k, "r1", "e1", 2, 0, segment{State: 1, Window: calls("canary", 20)})
 	putReport(t, c, k, "r1", "e1", 5, 0, segment{State: 1, Window: calls("canary", 3)})
-	src.Only(1)
+	src.onlyState(1)
 	putReport(t, c, k, "r2", "e1", 2, 0, segment{State: 0, Window: calls("canary", 100)}, segment{State: 1, Window: calls("canary", 1)},
 		segment{State: 1, Mixed: true, Window: calls("canary", 1000)})
 	// A new epoch of r1 (the process restarted) starts from 1 again.

@@ -1,14 +1,16 @@
 package fleet
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/strictjson"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -17,106 +19,78 @@ import (
 const StateFormat = 1
 
 // RolloutState is what the leader publishes under <prefix>/state and every
-// replica's Split follows. Seq grows by one with every change, across
-// leaders; Term is the election revision of the leader that wrote it, so
-// it never goes down. A Follower applies a state only if its Seq is above
-// the one it applied last and its Term is not below.
+// replica's Split follows: where the rollout stands (its Position, with the
+// last change's action, author and reason). Seq grows by one with every
+// change, across leaders; Term is the election revision of the leader that
+// wrote it, so it never goes down. A Follower applies a state only if its
+// Seq is above the one it applied last and its Term is not below.
 type RolloutState struct {
-	Format    int               `json:"format"`
-	Term      int64             `json:"term"`
-	Seq       uint64            `json:"seq"`
-	Leader    string            `json:"leader"`
-	Baseline  string            `json:"baseline"`
-	Candidate string            `json:"candidate"`
-	Phase     sentinel.Phase    `json:"phase"`
-	Step      int               `json:"step"`
-	StepName  string            `json:"stepName,omitempty"`
-	StepStart time.Time         `json:"stepStart"`
-	Weights   []balancer.Weight `json:"weights"`
-	// Action and Reason are the decision that made this state.
-	Action sentinel.Action `json:"action,omitempty"`
-	Reason string          `json:"reason,omitempty"`
-	Time   time.Time       `json:"time"`
-}
-
-// Weight returns a version's weight in the state, 0 if absent.
-func (s *RolloutState) Weight(version string) int {
-	for _, w := range s.Weights {
-		if w.Version == version {
-			return w.Weight
-		}
-	}
-	return 0
+	Format int    `json:"format"`
+	Term   int64  `json:"term"`
+	Seq    uint64 `json:"seq"`
+	Leader string `json:"leader"`
+	sentinel.Position
+	// Time is when the leader published the state.
+	Time time.Time `json:"time"`
 }
 
 // DecodeState parses and checks a rollout state as stored in etcd.
 func DecodeState(b []byte) (*RolloutState, error) {
 	var s RolloutState
-	if err := decodeStrict(b, &s); err != nil {
-		return nil, fmt.Errorf("%w: rollout state is not valid JSON of the format: %v", ErrBadState, err)
+	if err := strictjson.Decode(b, &s); err != nil {
+		return nil, config.Errorf(ErrBadState, "rollout state", nil, "not valid JSON of the format: %v", err)
 	}
-	if err := s.Validate(); err != nil {
+	if err := s.validate(); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-// Validate checks every field, naming the first bad one.
-func (s *RolloutState) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: rollout state "+format, append([]any{ErrBadState}, args...)...)
-	}
+// validate checks every field, naming the first bad one.
+func (s *RolloutState) validate() error {
 	switch {
 	case s.Format != StateFormat:
-		return bad("format %d, want %d", s.Format, StateFormat)
+		return config.Errorf(ErrBadState, "rollout state format", s.Format, "want %d", StateFormat)
 	case s.Term <= 0:
-		return bad("term %d, want the leader's election revision (> 0)", s.Term)
+		return config.Errorf(ErrBadState, "rollout state term", s.Term, "want the leader's election revision (> 0)")
 	case s.Seq == 0:
-		return bad("seq 0, want 1 or more")
+		return config.Errorf(ErrBadState, "rollout state seq", s.Seq, "want 1 or more")
 	case !s.Phase.Valid():
-		return bad("phase %q, want one of pending, progressing, paused, promoted, rolled_back, aborted", s.Phase)
+		return config.Errorf(ErrBadState, "rollout state phase", string(s.Phase), "want one of pending, progressing, paused, promoted, rolled_back, aborted")
 	case s.Step < 0:
-		return bad("step %d, want ≥ 0", s.Step)
+		return config.Errorf(ErrBadState, "rollout state step", s.Step, "want ≥ 0")
 	case s.Baseline == "" || s.Candidate == "" || s.Baseline == s.Candidate:
-		return bad("baseline %q and candidate %q, want two different versions", s.Baseline, s.Candidate)
+		return config.Errorf(ErrBadState, "rollout state baseline and candidate", fmt.Sprintf("%q and %q", s.Baseline, s.Candidate), "want two different versions")
 	}
-	return checkWeights("rollout state", s.Weights, s.Baseline, s.Candidate)
+	return checkWeights(ErrBadState, "rollout state weights", s.Weights, s.Baseline, s.Candidate)
 }
 
-func checkWeights(what string, ws []balancer.Weight, need ...string) error {
+// checkWeights checks that ws name each version once, with weights that
+// sum to balancer.TotalWeight, and name every version of need. The error
+// is of kind and names the weights as what.
+func checkWeights(kind error, what string, ws []balancer.Weight, need ...string) error {
 	sum := 0
 	var seen []string
 	for i, w := range ws {
+		field := fmt.Sprintf("%s[%d]", what, i)
 		switch {
 		case w.Version == "":
-			return fmt.Errorf("%w: %s weights[%d] has no version", ErrBadState, what, i)
+			return config.Errorf(kind, field, nil, "no version")
 		case slices.Contains(seen, w.Version):
-			return fmt.Errorf("%w: %s weights name version %q twice", ErrBadState, what, w.Version)
+			return config.Errorf(kind, field, w.Version, "the version appears twice")
 		case w.Weight < 0 || w.Weight > balancer.TotalWeight:
-			return fmt.Errorf("%w: %s weights[%d] = %d for %q, want 0..%d", ErrBadState, what, i, w.Weight, w.Version, balancer.TotalWeight)
+			return config.Errorf(kind, field, w.Weight, "for %q, want 0..%d", w.Version, balancer.TotalWeight)
 		}
 		seen = append(seen, w.Version)
 		sum += w.Weight
 	}
 	if sum != balancer.TotalWeight {
-		return fmt.Errorf("%w: %s weights %v sum to %d, want %d", ErrBadState, what, ws, sum, balancer.TotalWeight)
+		return config.Errorf(kind, what, ws, "sum to %d, want %d", sum, balancer.TotalWeight)
 	}
 	for _, v := range need {
 		if !slices.Contains(seen, v) {
-			return fmt.Errorf("%w: %s weights %v do not name version %q", ErrBadState, what, ws, v)
+			return config.Errorf(kind, what, ws, "do not name version %q", v)
 		}
-	}
-	return nil
-}
-
-func decodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return fmt.Errorf("data after the document")
 	}
 	return nil
 }
@@ -124,13 +98,16 @@ func decodeStrict(b []byte, v any) error {
 // report is what a replica writes each tick: the figures since its previous
 // report, cut into segments at each rollout state it applied, so the leader
 // can leave out the figures of calls made under other weights than the
-// ones it judges.
+// ones it judges. SourceError is set when the replica's metric source
+// failed at its last collection: the report carries what was collected
+// before, and the leader shows which replicas cannot count.
 type report struct {
-	Format   int       `json:"format"`
-	Replica  string    `json:"replica"`
-	Epoch    string    `json:"epoch"`
-	Seq      uint64    `json:"seq"`
-	Segments []segment `json:"segments"`
+	Format      int       `json:"format"`
+	Replica     string    `json:"replica"`
+	Epoch       string    `json:"epoch"`
+	Seq         uint64    `json:"seq"`
+	SourceError string    `json:"sourceError,omitempty"`
+	Segments    []segment `json:"segments"`
 }
 
 // segment is a replica's figures under one rollout state (its Seq; 0
@@ -141,10 +118,20 @@ type segment struct {
 	Window *telemetry.Window `json:"window"`
 }
 
-func decodeReport(b []byte, replica, epoch string, seq uint64) (*report, error) {
-	var r report // not strict: a window's JSON carries derived figures too
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%w: report %s/%s/%d is not valid JSON of the format: %v", ErrBadState, replica, epoch, seq, err)
+// decodeReport reads a report in the binary form (into scratch, reusing
+// it) or, from replicas of earlier versions, in JSON, and checks that it
+// is the one its key names. Its windows are checked as they are merged.
+func decodeReport(b []byte, replica, epoch string, seq uint64, scratch *report) (*report, error) {
+	r := scratch
+	var err error
+	if len(b) > 0 && b[0] == '{' {
+		r = new(report) // not strict: a window's JSON carries derived figures too
+		err = json.Unmarshal(b, r)
+	} else {
+		err = decodeBinaryReport(b, r)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: report %s/%s/%d is not of the format: %v", ErrBadState, replica, epoch, seq, err)
 	}
 	switch {
 	case r.Format != StateFormat:
@@ -152,12 +139,7 @@ func decodeReport(b []byte, replica, epoch string, seq uint64) (*report, error) 
 	case r.Replica != replica || r.Epoch != epoch || r.Seq != seq:
 		return nil, fmt.Errorf("%w: report under key %s/%s/%d says it is %s/%s/%d", ErrBadState, replica, epoch, seq, r.Replica, r.Epoch, r.Seq)
 	}
-	for i, s := range r.Segments {
-		if err := new(telemetry.Window).Merge(s.Window); err != nil {
-			return nil, fmt.Errorf("%w: report %s/%s/%d segment %d: %v", ErrBadState, replica, epoch, seq, i, err)
-		}
-	}
-	return &r, nil
+	return r, nil
 }
 
 // checkpoint is the leader's record under <prefix>/checkpoint, written in
@@ -173,6 +155,9 @@ type checkpoint struct {
 	ReadRev  int64               `json:"readRev"`
 	Cursors  map[string]cursor   `json:"cursors,omitempty"`
 	Sentinel sentinel.Checkpoint `json:"sentinel"`
+	// Release is the lifecycle's record: its stage, and how many events
+	// it has logged, all of them in the history.
+	Release release.Record `json:"release"`
 }
 
 // cursor is how far the leader has read one replica epoch's reports.

@@ -176,7 +176,7 @@ func TestPageInChromium(t *testing.T) {
 	// Pause without the token: the page asks for it and sends nothing.
 	require.NoError(t, chromedp.Do(tab, chromedp.Click(chromedp.CSS("#btn-pause"))))
 	waitJS(t, tab, "the request for the token", `document.getElementById("message").textContent.includes("token")`)
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
 
 	// Pause with the token, as alice: the rollout pauses and the sentinel
 	// records who did it.
@@ -187,7 +187,7 @@ func TestPageInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#btn-pause")),
 	))
 	waitJS(t, tab, "the paused phase", `document.getElementById("phase").textContent === "paused"`)
-	require.Equal(t, sentinel.PhasePaused, r.s.Phase())
+	require.Equal(t, sentinel.PhasePaused, r.s.Status().Phase)
 	st := r.s.Status()
 	e := st.Events[len(st.Events)-1]
 	assert.Equal(t, sentinel.ActionPause, e.Action)

@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
+	"github.com/ninelives-go/ninelives/internal/strictjson"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
@@ -106,7 +108,7 @@ func (h *Handler) control(w http.ResponseWriter, r *http.Request, route string) 
 		action, err = sentinel.ActionSetWeights, h.rollout.SetWeight(ctx, who, reason, weight)
 	}
 	switch {
-	case errors.Is(err, sentinel.ErrTransition):
+	case errors.Is(err, sentinel.ErrTransition), errors.Is(err, sentinel.ErrClosed):
 		writeError(w, http.StatusConflict, "%s", err.Error())
 		return
 	case errors.Is(err, balancer.ErrBadWeights):
@@ -130,7 +132,8 @@ func (h *Handler) control(w http.ResponseWriter, r *http.Request, route string) 
 }
 
 // decodeBody reads a bounded JSON body into v, rejecting unknown fields,
-// trailing data and a wrong Content-Type. An empty body is fine unless
+// keys given twice or in another case, trailing data and a wrong
+// Content-Type. An empty body is fine unless
 // required.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, required bool) *requestError {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -162,16 +165,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, required bool) *r
 	if !utf8.Valid(b) {
 		return badRequest("body: not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Decode(b, v); err != nil {
 		return jsonError(err, v)
-	}
-	if dec.More() {
-		return badRequest("body: more than one JSON value")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("body: data after the JSON object")
 	}
 	return nil
 }
@@ -181,8 +176,16 @@ func jsonError(err error, v any) *requestError {
 	var (
 		se *json.SyntaxError
 		te *json.UnmarshalTypeError
+		tr *strictjson.TrailingError
+		ke *config.Error
 	)
 	switch {
+	case errors.As(err, &tr) && strings.ContainsAny(tr.Rest[:1], `{["`):
+		return badRequest("body: more than one JSON value")
+	case errors.As(err, &tr):
+		return badRequest("body: data after the JSON object at byte %d", tr.Offset)
+	case errors.As(err, &ke):
+		return badRequest("%s: %s", ke.Field, ke.Reason)
 	case errors.As(err, &se):
 		return badRequest("body: not valid JSON at byte %d: %v", se.Offset, se)
 	case errors.As(err, &te):
@@ -237,16 +240,8 @@ func operator(body string, header []string) (string, *requestError) {
 
 // checkText accepts printable UTF-8 text of at most max characters.
 func checkText(field, s string, max int) *requestError {
-	if !utf8.ValidString(s) {
-		return badRequest("%s: not valid UTF-8", field)
-	}
-	if n := utf8.RuneCountInString(s); n > max {
-		return badRequest("%s: %d characters, want at most %d", field, n, max)
-	}
-	for i, c := range s {
-		if !unicode.IsPrint(c) {
-			return badRequest("%s: character %U at byte %d is not printable", field, c, i)
-		}
+	if err := names.Text(s, max); err != nil {
+		return badRequest("%s: %v", field, err)
 	}
 	return nil
 }

@@ -15,7 +15,8 @@
 //	                    the phase and step, the verdict, the decisions log,
 //	                    shadow mismatches, and the controls
 //	GET  /static/…      the page's script and style, embedded
-//	GET  /api/status    sentinel.Status as JSON
+//	GET  /api/status    sentinel.Status as JSON, with "shadow" (WithShadow)
+//	                    and "release" (a Releaser, such as release.Lifecycle)
 //	POST /api/pause     body {"who": "alice", "reason": "…"}, both optional
 //	POST /api/resume    same body
 //	POST /api/promote   same body
@@ -28,8 +29,12 @@
 // was wrong: 400 for a bad body ("weight: 20000 is outside 0..10000",
 // unknown fields, bad JSON), 401 for a missing or wrong token, 405 for a
 // method other than POST, 409 when the rollout's phase does not allow the
-// call (the sentinel's message), 413 for a body over MaxBodyBytes, 415 for a
+// call or the sentinel is closed (the sentinel's message), 413 for a body over MaxBodyBytes, 415 for a
 // Content-Type other than application/json.
+//
+// A fleet's page is served the same way, from any process with an etcd
+// client: statuspage.New(leader.Controller(), token), or a
+// fleet.NewController; its controls become commands the leader applies.
 //
 // # Security
 //

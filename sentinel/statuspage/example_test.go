@@ -73,5 +73,5 @@ func ExampleNew() {
 	// Output:
 	// 401 ninelives: Authorization: missing; send "Authorization: Bearer <token>"
 	// 200 paused pause by alice: error budget alert
-	// 409 pause: ninelives: phase change not allowed: from paused to paused
+	// 409 ninelives: phase change not allowed: pause from paused to paused
 }

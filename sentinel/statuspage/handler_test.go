@@ -27,14 +27,14 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		want    string
 	}{
 		{"nil rollout", nil, testToken, nil, "rollout is nil"},
-		{"empty token", r.s, "", nil, "token has 0 characters, want at least 16"},
-		{"short token", r.s, "short", nil, "token has 5 characters, want at least 16"},
-		{"token with a space", r.s, "0123456789 abcdef", nil, "token has a character 0x20 at byte 10"},
-		{"token with a newline", r.s, "0123456789abcdef\n", nil, "token has a character 0x0a at byte 16"},
-		{"empty title", r.s, testToken, []statuspage.Option{statuspage.WithTitle("")}, `title ""`},
-		{"relative prefix", r.s, testToken, []statuspage.Option{statuspage.WithPrefix("rollout")}, `prefix "rollout"`},
-		{"unclean prefix", r.s, testToken, []statuspage.Option{statuspage.WithPrefix("/a/../b")}, `prefix "/a/../b"`},
-		{"root prefix", r.s, testToken, []statuspage.Option{statuspage.WithPrefix("/")}, `prefix "/"`},
+		{"empty token", r.s, "", nil, "token: 0 characters, want at least 16"},
+		{"short token", r.s, "short", nil, "token: 5 characters, want at least 16"},
+		{"token with a space", r.s, "0123456789 abcdef", nil, "token: a character 0x20 at byte 10"},
+		{"token with a newline", r.s, "0123456789abcdef\n", nil, "token: a character 0x0a at byte 16"},
+		{"empty title", r.s, testToken, []statuspage.Option{statuspage.WithTitle("")}, `WithTitle = ""`},
+		{"relative prefix", r.s, testToken, []statuspage.Option{statuspage.WithPrefix("rollout")}, `WithPrefix = "rollout"`},
+		{"unclean prefix", r.s, testToken, []statuspage.Option{statuspage.WithPrefix("/a/../b")}, `WithPrefix = "/a/../b"`},
+		{"root prefix", r.s, testToken, []statuspage.Option{statuspage.WithPrefix("/")}, `WithPrefix = "/"`},
 		{"nil option", r.s, testToken, []statuspage.Option{nil}, "option is nil"},
 	}
 	for _, tc := range cases {
@@ -78,7 +78,14 @@ func TestStatusJSON(t *testing.T) {
 		"stepFigures", "history", "events", "lastDecision", "endpoints", "shadow"} {
 		assert.Contains(t, raw, k)
 	}
-	var st sentinel.Status
+	var st struct {
+		sentinel.Status
+		Shadow *struct {
+			Stats       shadow.Stats
+			Mismatches  []shadow.Mismatch
+			NoisyFields map[string][]string
+		}
+	}
 	require.NoError(t, json.Unmarshal(rp.body, &st))
 	assert.Equal(t, sentinel.PhaseProgressing, st.Phase)
 	assert.Equal(t, 1, st.Step)
@@ -158,7 +165,7 @@ func TestWrongMethods(t *testing.T) {
 			assert.Empty(t, rp.header.Get("Access-Control-Allow-Origin"), "no CORS, ever")
 		})
 	}
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase(), "nothing changed the rollout")
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, "nothing changed the rollout")
 }
 
 func TestUnauthorizedControls(t *testing.T) {
@@ -197,7 +204,7 @@ func TestUnauthorizedControls(t *testing.T) {
 	// The token in the query string is not a token either.
 	rp := r.do(http.MethodPost, statuspage.RoutePause+"?access_token="+testToken, "", "")
 	assert.Equal(t, http.StatusUnauthorized, rp.code)
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
 	assert.Equal(t, 100, r.split.Weight("canary"))
 	assert.Len(t, r.s.Status().Events, 1, "only the start: no control was recorded")
 }
@@ -227,6 +234,10 @@ func TestBadBodies(t *testing.T) {
 		{"array", statuspage.RoutePause, `["alice"]`, nil, 400, "body: array, want a JSON object"},
 		{"two objects", statuspage.RoutePause, `{}{}`, nil, 400, "body: more than one JSON value"},
 		{"trailing garbage", statuspage.RoutePause, `{} x`, nil, 400, "body: "},
+		{"weight twice", statuspage.RouteWeights, `{"weight":1,"weight":2}`, nil, 400, "weight: duplicate key"},
+		{"weight in capitals", statuspage.RouteWeights, `{"Weight":2500}`, nil, 400, `Weight: unknown key; keys are case-sensitive: the field is "weight"`},
+		{"who twice", statuspage.RoutePause, `{"who":"alice","who":"mallory"}`, nil, 400, "who: duplicate key"},
+		{"reason folded", statuspage.RoutePause, `{"REASON":"x"}`, nil, 400, `REASON: unknown key; keys are case-sensitive: the field is "reason"`},
 		{"who too long", statuspage.RoutePause, `{"who": "` + long + `"}`, nil, 400, "who: 65 characters, want at most 64"},
 		{"who with a bell", statuspage.RoutePause, `{"who": "al\u0007ice"}`, nil, 400, "who: character U+0007 at byte 2 is not printable"},
 		{"reason too long", statuspage.RoutePause, `{"reason": "` + strings.Repeat("r", statuspage.MaxReasonLen+1) + `"}`, nil, 400, "reason: 513 characters, want at most 512"},
@@ -250,7 +261,7 @@ func TestBadBodies(t *testing.T) {
 			assert.True(t, strings.HasPrefix(msg, "ninelives: "), msg)
 		})
 	}
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase(), "no bad call changed the rollout")
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, "no bad call changed the rollout")
 	assert.Equal(t, 100, r.split.Weight("canary"))
 	assert.Len(t, r.s.Status().Events, 1)
 }
@@ -265,7 +276,7 @@ func TestControlsChangeTheRolloutAndRecordWho(t *testing.T) {
 	var res statuspage.ControlResult
 	require.NoError(t, json.Unmarshal(rp.body, &res))
 	assert.Equal(t, sentinel.PhasePaused, res.Phase)
-	assert.Equal(t, sentinel.PhasePaused, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePaused, r.s.Status().Phase)
 	require.NotNil(t, res.Event)
 	assert.Equal(t, sentinel.ActionPause, res.Event.Action)
 	assert.Equal(t, "alice", res.Event.Who)
@@ -277,12 +288,12 @@ func TestControlsChangeTheRolloutAndRecordWho(t *testing.T) {
 	// Pausing again is a conflict, with the sentinel's message.
 	rp = r.do(http.MethodPost, statuspage.RoutePause, testToken, `{"who": "alice"}`)
 	assert.Equal(t, http.StatusConflict, rp.code)
-	assert.Contains(t, rp.errorText(t), "phase change not allowed: from paused to paused")
+	assert.Contains(t, rp.errorText(t), "phase change not allowed: pause from paused to paused")
 
 	// Resume, the operator named in the body.
 	rp = r.do(http.MethodPost, statuspage.RouteResume, testToken, `{"who": "bob", "reason": "dashboards look fine"}`)
 	require.Equal(t, http.StatusOK, rp.code, "%s", rp.body)
-	assert.Equal(t, sentinel.PhaseProgressing, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
 	rp = r.do(http.MethodPost, statuspage.RouteResume, testToken, "")
 	assert.Equal(t, http.StatusConflict, rp.code)
 	assert.Contains(t, rp.errorText(t), "not paused")
@@ -305,7 +316,7 @@ func TestControlsChangeTheRolloutAndRecordWho(t *testing.T) {
 	require.Equal(t, http.StatusOK, rp.code, "%s", rp.body)
 	res = statuspage.ControlResult{}
 	require.NoError(t, json.Unmarshal(rp.body, &res))
-	assert.Equal(t, sentinel.PhasePromoted, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase)
 	assert.Equal(t, 10000, r.split.Weight("canary"))
 	require.NotNil(t, res.Event)
 	assert.Equal(t, "operator", res.Event.Who)
@@ -333,7 +344,7 @@ func TestAbortSendsEverythingBack(t *testing.T) {
 	rp := r.do(http.MethodPost, statuspage.RouteAbort, testToken, `{"who": "dave", "reason": "pager went off"}`,
 		"Content-Type", "application/json; charset=UTF-8")
 	require.Equal(t, http.StatusOK, rp.code, "%s", rp.body)
-	assert.Equal(t, sentinel.PhaseAborted, r.s.Phase())
+	assert.Equal(t, sentinel.PhaseAborted, r.s.Status().Phase)
 	assert.Equal(t, 0, r.split.Weight("canary"))
 	st := r.s.Status()
 	e := st.Events[len(st.Events)-1]
@@ -454,7 +465,7 @@ func TestMountedUnderAPrefix(t *testing.T) {
 		assert.Equal(t, http.StatusOK, rp.code)
 		rp = doURL(t, http.MethodPost, srv.URL+"/ops/rollout/api/pause", testToken, `{"who": "erin"}`)
 		require.Equal(t, http.StatusOK, rp.code, "%s", rp.body)
-		assert.Equal(t, sentinel.PhasePaused, r.s.Phase())
+		assert.Equal(t, sentinel.PhasePaused, r.s.Status().Phase)
 		rp = doURL(t, http.MethodPost, srv.URL+"/ops/rollout/api/resume", testToken, `{"who": "erin"}`)
 		require.Equal(t, http.StatusOK, rp.code, "%s", rp.body)
 
@@ -487,5 +498,21 @@ func TestControlHonoursTheRequestContext(t *testing.T) {
 	w := httptest.NewRecorder()
 	r.h.ServeHTTP(w, req)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	assert.Equal(t, sentinel.PhasePaused, r.s.Phase())
+	assert.Equal(t, sentinel.PhasePaused, r.s.Status().Phase)
+}
+
+// A control call on a closed sentinel answers 409 and moves nothing.
+func TestControlsOnAClosedSentinelAnswerConflict(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	require.NoError(t, r.s.Close())
+	for _, route := range []string{statuspage.RoutePause, statuspage.RoutePromote, statuspage.RouteAbort} {
+		rp := r.do(http.MethodPost, route, testToken, "")
+		assert.Equal(t, http.StatusConflict, rp.code, route)
+		assert.Contains(t, rp.errorText(t), "ninelives: the sentinel is closed", route)
+	}
+	rp := r.do(http.MethodPost, statuspage.RouteWeights, testToken, `{"weight": 5000}`)
+	assert.Equal(t, http.StatusConflict, rp.code)
+	assert.Equal(t, 100, r.split.Weight("canary"))
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
 }

@@ -116,11 +116,10 @@ func newRig(t *testing.T, opts ...statuspage.Option) *rig {
 	require.NoError(t, err)
 	r.s, err = sentinel.New(r.split, r.src, canary,
 		sentinel.WithClock(r.clock),
-		sentinel.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		sentinel.WithShadow(r.shadow))
+		sentinel.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.s.Close() })
-	r.h, err = statuspage.New(r.s, testToken, opts...)
+	r.h, err = statuspage.New(r.s, testToken, append([]statuspage.Option{statuspage.WithShadow(r.shadow)}, opts...)...)
 	require.NoError(t, err)
 	r.srv = httptest.NewServer(r.h)
 	t.Cleanup(r.srv.Close)
@@ -141,7 +140,7 @@ func (r *rig) start() {
 	for range 5 {
 		r.tick(window(900, 9, 100, 0, 0.025, 0.020))
 	}
-	require.Equal(r.t, sentinel.PhaseProgressing, r.s.Phase())
+	require.Equal(r.t, sentinel.PhaseProgressing, r.s.Status().Phase)
 	require.Equal(r.t, 100, r.split.Weight("canary"))
 }
 

@@ -17,7 +17,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
 )
 
 // Rollout is what the page shows and steers; *sentinel.Sentinel is one.
@@ -45,8 +49,8 @@ const OperatorHeader = "X-Ninelives-Operator"
 
 // The limits of the operator's name and the reason a control call records.
 const (
-	MaxWhoLen    = 64
-	MaxReasonLen = 512
+	MaxWhoLen    = names.MaxWhoLen
+	MaxReasonLen = names.MaxReasonLen
 )
 
 // ContentSecurityPolicy is sent with every response: the page runs only its
@@ -60,16 +64,66 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 func NewToken() string { return rand.Text() }
 
 // Option configures a Handler.
-type Option interface{ apply(*config) }
+type Option interface{ apply(*options) }
 
-type optionFunc func(*config)
+type optionFunc func(*options)
 
-func (f optionFunc) apply(c *config) { f(c) }
+func (f optionFunc) apply(c *options) { f(c) }
 
-type config struct {
+type options struct {
 	protectReads bool
 	title        string
 	prefix       string
+	shadow       ShadowReporter
+}
+
+// ShadowReporter gives the page the shadow traffic's figures, its mismatch
+// samples and the fields it learned are noise; interceptor's *Shadow is
+// one.
+type ShadowReporter interface {
+	Mismatches() []shadow.Mismatch
+	NoisyFields() map[string][]string
+	Stats() shadow.Stats
+}
+
+// WithShadow adds a shadow interceptor's figures, mismatch samples and
+// noisy fields to the page and to the status JSON (as "shadow").
+func WithShadow(sh ShadowReporter) Option { return optionFunc(func(c *options) { c.shadow = sh }) }
+
+// status is the status JSON: the rollout's, the release lifecycle's and
+// the shadow traffic's.
+type status struct {
+	sentinel.Status
+	Release *release.Status `json:"release,omitempty"`
+	Shadow  *shadowStatus   `json:"shadow,omitempty"`
+}
+
+// Releaser is a Rollout that runs release after release, such as a
+// *release.Lifecycle or a fleet's Controller: the status JSON then carries
+// where the lifecycle stands, as "release", when Continuous.
+type Releaser interface {
+	Continuous() bool
+	Release() release.Status
+}
+
+// shadowStatus is the shadow traffic's part of the status.
+type shadowStatus struct {
+	Stats       shadow.Stats        `json:"stats"`
+	Mismatches  []shadow.Mismatch   `json:"mismatches"`
+	NoisyFields map[string][]string `json:"noisyFields"`
+}
+
+// status returns the rollout's status with the shadow traffic's.
+func (h *Handler) status() status {
+	st := status{Status: h.rollout.Status()}
+	if r, ok := h.rollout.(Releaser); ok && r.Continuous() {
+		rel := r.Release()
+		st.Release = &rel
+	}
+	if sh := h.cfg.shadow; sh != nil {
+		st.Shadow = &shadowStatus{Stats: sh.Stats(), Mismatches: sh.Mismatches(), NoisyFields: sh.NoisyFields()}
+	}
+	return st
 }
 
 // WithProtectedReads makes the status JSON ask for the control token too.
@@ -77,32 +131,32 @@ type config struct {
 // it asks for the token before it shows anything. By default reads are
 // open: mount the handler on an address only the right people reach.
 func WithProtectedReads(on bool) Option {
-	return optionFunc(func(c *config) { c.protectReads = on })
+	return optionFunc(func(c *options) { c.protectReads = on })
 }
 
 // WithTitle sets the page's title (default "ninelives rollout").
-func WithTitle(title string) Option { return optionFunc(func(c *config) { c.title = title }) }
+func WithTitle(title string) Option { return optionFunc(func(c *options) { c.title = title }) }
 
 // WithPrefix tells the handler the path it is mounted under when the
 // program does not strip it (mux.Handle("/rollout/", h) with
 // WithPrefix("/rollout")). With http.StripPrefix no option is needed.
-func WithPrefix(prefix string) Option { return optionFunc(func(c *config) { c.prefix = prefix }) }
+func WithPrefix(prefix string) Option { return optionFunc(func(c *options) { c.prefix = prefix }) }
 
-func newConfig(opts []Option) (config, error) {
-	c := config{title: "ninelives rollout"}
-	for _, o := range opts {
+func newOptions(opts []Option) (options, error) {
+	c := options{title: "ninelives rollout"}
+	for i, o := range opts {
 		if o == nil {
-			return c, fmt.Errorf("%w: option is nil", ErrBadOption)
+			return c, config.Errorf(ErrBadOption, fmt.Sprintf("opts[%d]", i), nil, "the option is nil")
 		}
 		o.apply(&c)
 	}
 	if c.title == "" || len(c.title) > 200 {
-		return c, fmt.Errorf("%w: title %q, want 1..200 bytes", ErrBadOption, c.title)
+		return c, config.Errorf(ErrBadOption, "WithTitle", c.title, "want 1..200 bytes")
 	}
 	if c.prefix != "" {
 		p := strings.TrimSuffix(c.prefix, "/")
 		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") || path.Clean(p) != p || p == "/" {
-			return c, fmt.Errorf("%w: prefix %q, want a clean path such as \"/rollout\"", ErrBadOption, c.prefix)
+			return c, config.Errorf(ErrBadOption, "WithPrefix", c.prefix, `want a clean path such as "/rollout"`)
 		}
 		c.prefix = p
 	}
@@ -113,7 +167,7 @@ func newConfig(opts []Option) (config, error) {
 // endpoints of one rollout. It is safe for concurrent use.
 type Handler struct {
 	rollout Rollout
-	cfg     config
+	cfg     options
 	// tokenSum is the token's SHA-256: comparing fixed-length digests
 	// keeps the comparison constant-time whatever the length of the guess.
 	tokenSum [sha256.Size]byte
@@ -129,17 +183,17 @@ var assets embed.FS
 // one).
 func New(rollout Rollout, token string, opts ...Option) (*Handler, error) {
 	if rollout == nil {
-		return nil, fmt.Errorf("%w: rollout is nil", ErrBadOption)
+		return nil, config.Errorf(ErrBadOption, "rollout", nil, "the rollout is nil")
 	}
 	if len(token) < MinTokenLen {
-		return nil, fmt.Errorf("%w: token has %d characters, want at least %d", ErrBadOption, len(token), MinTokenLen)
+		return nil, config.Errorf(ErrBadOption, "token", nil, "%d characters, want at least %d", len(token), MinTokenLen)
 	}
 	for i := range len(token) {
 		if c := token[i]; c <= ' ' || c > '~' {
-			return nil, fmt.Errorf("%w: token has a character 0x%02x at byte %d, want printable ASCII without spaces", ErrBadOption, c, i)
+			return nil, config.Errorf(ErrBadOption, "token", nil, "a character 0x%02x at byte %d, want printable ASCII without spaces", c, i)
 		}
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +346,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (h *Handler) serveStatus(w http.ResponseWriter) {
-	b, err := json.Marshal(h.rollout.Status())
+	b, err := json.Marshal(h.status())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "ninelives: status: %v", err)
 		return
@@ -317,14 +371,14 @@ func (h *Handler) serveAsset(w http.ResponseWriter, name, ctype string) {
 type pageData struct {
 	Title        string
 	ProtectReads bool
-	Status       *sentinel.Status
+	Status       *status
 	Events       []sentinel.Event // newest first
 }
 
 func (h *Handler) servePage(w http.ResponseWriter) {
 	d := pageData{Title: h.cfg.title, ProtectReads: h.cfg.protectReads}
 	if !h.cfg.protectReads {
-		st := h.rollout.Status()
+		st := h.status()
 		d.Status = &st
 		d.Events = slices.Clone(st.Events)
 		slices.Reverse(d.Events)

@@ -2,6 +2,7 @@ package promsource_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,7 +52,15 @@ func startRPCRig(t *testing.T, tg interface{ Addr() string }, c *client, weights
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { shadow.Close(context.Background()) })
-	cc := demotest.Dial(t, fleet.Target(), balancer.WithSplit(split), grpc.WithChainUnaryInterceptor(shadow.UnaryClientInterceptor()))
+	// A version in the split with no server of the fleet still needs a
+	// pair in the target: one whose address nothing listens on.
+	tgt := fleet.Target()
+	for _, w := range weights {
+		if !strings.Contains(tgt, "///"+w.Version+"=") && !strings.Contains(tgt, ";"+w.Version+"=") {
+			tgt += ";" + w.Version + "=passthrough:///127.0.0.1:1"
+		}
+	}
+	cc := demotest.Dial(t, tgt, balancer.WithSplit(split), grpc.WithChainUnaryInterceptor(shadow.UnaryClientInterceptor()))
 	cc.Connect()
 	demotest.WaitFleetReady(t, split, fleet)
 	return &rpcRig{fleet: fleet, split: split, client: c, cc: cc, shadow: shadow}
@@ -137,7 +146,10 @@ func TestWindowsMatchTheTelemetrySource(t *testing.T) {
 	assert.Positive(t, canary.Errors, "the canary's injected failures")
 	assert.Equal(t, canary.Errors, canary.Codes[codes.Unavailable])
 	assert.Positive(t, got.Version("dark").Fallbacks)
-	assert.Greater(t, canary.Latency.P50(), 0.015, "the canary's injected latency")
+	// Every canary call takes at least the injected 15 ms; a quantile read
+	// from histogram buckets is interpolated within a bucket up to ~10 %
+	// wide, so it may land a little below.
+	assert.Greater(t, canary.Latency.P50(), 0.015*0.9, "the canary's injected latency")
 	t.Logf("interval 2: canary %d calls, %d errors, p50 %.2f ms, p99 %.2f ms (telemetry %.2f, %.2f); dark fallbacks %d",
 		canary.Calls, canary.Errors, 1000*canary.Latency.P50(), 1000*canary.Latency.P99(),
 		1000*want.Version("canary").Role(balancer.RolePrimary).Latency.P50(), 1000*want.Version("canary").Role(balancer.RolePrimary).Latency.P99(),

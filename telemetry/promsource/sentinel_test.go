@@ -14,6 +14,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry/promsource/promtest"
 )
@@ -40,9 +41,9 @@ func TestSentinelRollsBackFromPrometheusFigures(t *testing.T) {
 		sentinel.WithClock(clock),
 		sentinel.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		sentinel.WithDecisionRecorder(c.metrics),
-		sentinel.WithJudge(sentinel.JudgeConfig{
-			Errors:  sentinel.ErrorConfig{MinStepCalls: 200},
-			Latency: sentinel.LatencyConfig{MinStepCalls: 200},
+		sentinel.WithJudge(judge.Config{
+			Errors:  judge.ErrorConfig{MinStepCalls: 200},
+			Latency: judge.LatencyConfig{MinStepCalls: 200},
 		}),
 	)
 	require.NoError(t, err)
@@ -50,7 +51,7 @@ func TestSentinelRollsBackFromPrometheusFigures(t *testing.T) {
 
 	var ev sentinel.Event
 	ticks := 0
-	for ; ticks < 40 && !s.Phase().Final(); ticks++ {
+	for ; ticks < 40 && !s.Status().Phase.Final(); ticks++ {
 		r.load(t, 200)
 		c.collect(t)
 		waitScraped(t, srv, c) // the tick reads the scrape that follows the calls
@@ -58,10 +59,10 @@ func TestSentinelRollsBackFromPrometheusFigures(t *testing.T) {
 		ev = s.Tick(context.Background())
 		require.NotEqual(t, sentinel.ActionAlert, ev.Action, "the source failed: %s", ev.Reason)
 	}
-	require.Equal(t, sentinel.PhaseRolledBack, s.Phase(), "after %d ticks: %s", ticks, ev.Reason)
+	require.Equal(t, sentinel.PhaseRolledBack, s.Status().Phase, "after %d ticks: %s", ticks, ev.Reason)
 	assert.Equal(t, sentinel.ActionRollback, ev.Action)
 	require.NotNil(t, ev.Verdict)
-	assert.Equal(t, sentinel.TestErrors, ev.Verdict.Test)
+	assert.Equal(t, judge.TestErrors, ev.Verdict.Test)
 	assert.Equal(t, 0, r.split.Weight("canary"))
 	require.NotNil(t, ev.Verdict.Evidence)
 	t.Logf("rolled back after %d ticks; the judge saw %d canary calls: %s", ticks, ev.Verdict.Evidence.Candidate.Samples, ev.Reason)

@@ -16,8 +16,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -73,17 +78,14 @@ func TestRunLeavesTheRecipeAloneAndUsesItsDescription(t *testing.T) {
 	rc := &Recipe{
 		Name: "test", Baseline: "stable", Candidate: "canary",
 		CandidateFaults: func(r Regression) demoserver.Faults { return r.Faults() },
-		Strategy: func(*Env) (sentinel.Strategy, error) {
-			return sentinel.NewCanary(sentinel.CanaryConfig{})
-		},
-		Describe: func(r Regression) string { return "the recipe's own words for " + string(r) },
+		Describe:        func(r Regression) string { return "the recipe's own words for " + string(r) },
 	}
 	var out bytes.Buffer
-	res, err := Run(context.Background(), rc, Options{Regression: RegressionErrors, Rate: 20, Duration: 2 * time.Second,
+	res, err := runTest(context.Background(), t, rc, Options{Regression: RegressionErrors, Rate: 20, Duration: 2 * time.Second,
 		Interval: time.Second, Virtual: true, Seed: 1, Out: &out})
 	require.NoError(t, err)
 	assert.Len(t, res.Ticks, 2)
-	assert.Zero(t, rc.Instances, "Run fills in the default instances on its own copy")
+	assert.Zero(t, rc.Instances, "Start fills in the default instances on its own copy")
 	assert.Contains(t, out.String(), "3 stable and 3 canary servers", "the run used the default")
 	assert.Contains(t, out.String(), "\nRegression: errors: the recipe's own words for errors\n")
 	assert.NotContains(t, out.String(), RegressionErrors.Describe())
@@ -96,14 +98,47 @@ func TestRunLeavesTheRecipeAloneAndUsesItsDescription(t *testing.T) {
 	assert.Equal(t, RegressionErrors.Describe(), (&Recipe{}).DescribeRegression(RegressionErrors), "no Describe: the shared words")
 }
 
+// runTest runs rc with the simplest client the run drives: a split, the
+// shadow interceptor at rate 0, and a sentinel with the Go canary
+// strategy.
+func runTest(ctx context.Context, t *testing.T, rc *Recipe, opts Options, sopts ...sentinel.Option) (*Result, error) {
+	t.Helper()
+	d, err := Start(rc, opts)
+	require.NoError(t, err)
+	defer d.Stop()
+	src, err := telemetry.NewSource()
+	require.NoError(t, err)
+	mp := sdkmetric.NewMeterProvider(src.Option())
+	defer func() { assert.NoError(t, mp.Shutdown(context.Background())) }()
+	metrics, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+	split := balancer.MustSplit(balancer.Weight{Version: rc.Baseline, Weight: balancer.TotalWeight}, balancer.Weight{Version: rc.Candidate})
+	stop, err := metrics.Instrument(split)
+	require.NoError(t, err)
+	defer stop()
+	sh, err := shadow.New(shadow.Config{Candidate: rc.Candidate, Metrics: metrics})
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, sh.Close(context.Background())) }()
+	conn, err := grpc.NewClient(d.Target(), grpc.WithTransportCredentials(insecure.NewCredentials()), balancer.WithSplit(split),
+		grpc.WithChainUnaryInterceptor(sh.UnaryClientInterceptor()))
+	require.NoError(t, err)
+	defer conn.Close()
+	canary, err := sentinel.NewCanary(sentinel.CanaryConfig{})
+	require.NoError(t, err)
+	s, err := sentinel.New(split, src, canary, append(d.SentinelOptions(), sopts...)...)
+	require.NoError(t, err)
+	defer s.Close()
+	return d.Run(ctx, Client{Conn: conn, Split: split, Shadow: sh, Sentinel: s})
+}
+
 func TestAPausedRunSaysSoAndIsNoError(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rc := &Recipe{Name: "canary", Baseline: "stable", Candidate: "canary", Instances: 3}
 	res := &Result{Phase: sentinel.PhasePaused, Elapsed: time.Minute,
 		Ticks: []Tick{{N: 1, At: time.Second, Decision: sentinel.Event{Time: start.Add(time.Second)}}},
 		Events: []sentinel.Event{
-			{Time: start.Add(time.Second), Action: sentinel.ActionStart, Phase: sentinel.PhaseProgressing, Who: "sentinel"},
-			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Phase: sentinel.PhasePaused, Who: "alice", Reason: "checking"},
+			{Time: start.Add(time.Second), Action: sentinel.ActionStart, Position: sentinel.Position{Phase: sentinel.PhaseProgressing}, Who: "sentinel"},
+			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Position: sentinel.Position{Phase: sentinel.PhasePaused}, Who: "alice", Reason: "checking"},
 		}}
 	opts := Options{Regression: RegressionNone, Duration: 2 * time.Minute, Interval: time.Second}
 	var out bytes.Buffer
@@ -132,7 +167,7 @@ func TestAnInterruptedRunSaysSoAndIsAnError(t *testing.T) {
 	res := &Result{Phase: sentinel.PhasePaused, Elapsed: 12 * time.Second, Interrupted: true,
 		Ticks: []Tick{{N: 1, At: time.Second, Decision: sentinel.Event{Time: start.Add(time.Second)}}},
 		Events: []sentinel.Event{
-			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Phase: sentinel.PhasePaused, Who: "alice", Reason: "checking"},
+			{Time: start.Add(5 * time.Second), Action: sentinel.ActionPause, Position: sentinel.Position{Phase: sentinel.PhasePaused}, Who: "alice", Reason: "checking"},
 		}}
 	opts := Options{Regression: RegressionNone, Duration: 2 * time.Minute, Interval: time.Second}
 	var out bytes.Buffer
@@ -158,13 +193,10 @@ func TestCancellingTheRunsContextInterruptsIt(t *testing.T) {
 	rc := &Recipe{
 		Name: "test", Baseline: "stable", Candidate: "canary",
 		CandidateFaults: func(r Regression) demoserver.Faults { return r.Faults() },
-		Strategy: func(*Env) (sentinel.Strategy, error) {
-			return sentinel.NewCanary(sentinel.CanaryConfig{})
-		},
-		OnEvent: func(*Env, sentinel.Event) { cancel() },
+		OnEvent:         func(*demoserver.Fleet, sentinel.Event) { cancel() },
 	}
 	var out bytes.Buffer
-	res, err := Run(ctx, rc, Options{Regression: RegressionNone, Rate: 20, Duration: 2 * time.Minute,
+	res, err := runTest(ctx, t, rc, Options{Regression: RegressionNone, Rate: 20, Duration: 2 * time.Minute,
 		Interval: time.Second, Virtual: true, Seed: 1, Out: &out})
 	require.NoError(t, err)
 	require.Len(t, res.Ticks, 1, out.String())
@@ -178,7 +210,7 @@ func TestCancellingTheRunsContextInterruptsIt(t *testing.T) {
 		"ninelives: the run was interrupted after 1s, before the rollout finished (phase progressing)")
 
 	// A run that ends by itself is not interrupted.
-	res, err = Run(context.Background(), rc, Options{Regression: RegressionNone, Rate: 20, Duration: 2 * time.Second,
+	res, err = runTest(context.Background(), t, rc, Options{Regression: RegressionNone, Rate: 20, Duration: 2 * time.Second,
 		Interval: time.Second, Virtual: true, Seed: 1})
 	require.NoError(t, err)
 	assert.False(t, res.Interrupted)
@@ -233,7 +265,7 @@ func TestLoadCallTimeout(t *testing.T) {
 			assert.False(t, d.After(after.Add(tc.timeout)), "%s: deadline %v, want the timeout after the call's start", tc.name, d)
 		}
 	}
-	_, err = Run(context.Background(), &Recipe{}, Options{Rate: 1, Duration: time.Second, Interval: time.Second, CallTimeout: -time.Second})
+	_, err = Start(&Recipe{}, Options{Rate: 1, Duration: time.Second, Interval: time.Second, CallTimeout: -time.Second})
 	assert.ErrorContains(t, err, "ninelives: call timeout -1s, want a positive duration")
 }
 

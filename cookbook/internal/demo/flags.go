@@ -19,6 +19,9 @@ type Flags struct {
 	StatusAddr  *string
 	Report      *string
 	Seed        *uint64
+	Webhook     *string
+	DryRun      *bool
+	Rescue      *bool
 }
 
 // AddFlags defines the shared flags on fs with the recipe's defaults.
@@ -30,16 +33,20 @@ func AddFlags(fs *flag.FlagSet, rate int, report string) *Flags {
 		StatusAddr:  fs.String("status-addr", "127.0.0.1:0", "serve the rollout status page here; empty for none"),
 		Report:      fs.String("report", report, "write the HTML report here; empty for none"),
 		Seed:        fs.Uint64("seed", 1, "seed of the load's choices"),
+		Webhook:     fs.String("webhook", "", "POST every alert as JSON to this URL (with a Slack-compatible text field)"),
+		DryRun:      fs.Bool("dry-run", false, "judge and report every decision, but move no weight"),
+		Rescue:      fs.Bool("rescue", false, "send the candidate's failed or hung calls of methods safe to repeat once more to the baseline"),
 	}
 }
 
-// Main runs the recipe in real time with the flags' settings, printing to
-// stdout, until it ends or the program is interrupted. Its error is
-// Outcome's.
-func (f *Flags) Main(rc *Recipe, reg Regression) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := Run(ctx, rc, Options{
+// Options are the flags' settings for a real-time run that prints to
+// stdout, with the regression read from its flag.
+func (f *Flags) Options(regression string) (Options, error) {
+	reg, err := ParseRegression(regression)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{
 		Regression:  reg,
 		Rate:        *f.Rate,
 		Duration:    *f.Duration,
@@ -49,11 +56,39 @@ func (f *Flags) Main(rc *Recipe, reg Regression) error {
 		Report:      *f.Report,
 		Out:         os.Stdout,
 		Seed:        *f.Seed,
-	})
+		Webhook:     *f.Webhook,
+		DryRun:      *f.DryRun,
+		Rescue:      *f.Rescue,
+	}, nil
+}
+
+// Main runs a recipe's program with the flags' settings until its rollout
+// ends or the program is interrupted: it starts the recipe's servers and
+// hands them to rollout, which wires the client and the sentinel and
+// returns Run's result. Its error is the Result's.
+func (f *Flags) Main(regression string, rc *Recipe, rollout func(context.Context, *Demo) (*Result, error)) error {
+	opts, err := f.Options(regression)
 	if err != nil {
 		return err
 	}
-	return Outcome(res.Phase, res.Interrupted, res.Elapsed)
+	d, err := Start(rc, opts)
+	if err != nil {
+		return err
+	}
+	defer d.Stop()
+	return UntilInterrupted(func(ctx context.Context) (*Result, error) { return rollout(ctx, d) })
+}
+
+// UntilInterrupted runs run with a context that Ctrl-C ends, and returns
+// run's error, or else the error its result reports.
+func UntilInterrupted[R interface{ Err() error }](run func(context.Context) (R, error)) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := run(ctx)
+	if err != nil {
+		return err
+	}
+	return res.Err()
 }
 
 // Outcome is the error of a run that ended in phase after elapsed, by

@@ -37,16 +37,22 @@ type Load struct {
 type LoadStats struct {
 	Calls  int64
 	Failed int64
+	// FailedSafe counts the failed calls of methods safe to repeat: every
+	// kind but PutItem.
+	FailedSafe int64
 	// Served counts successful calls by the version that served them.
 	Served map[string]int64
 	// Errors keeps the first few errors of the interval.
 	Errors []string
 }
 
-func (s *LoadStats) add(version string, err error) {
+func (s *LoadStats) add(version string, safe bool, err error) {
 	s.Calls++
 	if err != nil {
 		s.Failed++
+		if safe {
+			s.FailedSafe++
+		}
 		if len(s.Errors) < 3 {
 			s.Errors = append(s.Errors, err.Error())
 		}
@@ -105,7 +111,7 @@ func (l *Load) Interval(ctx context.Context, d time.Duration, realTime bool) Loa
 				return // cut short by the run's end: neither served nor failed
 			}
 			mu.Lock()
-			stats.add(v, err)
+			stats.add(v, !isPut(kind), err)
 			mu.Unlock()
 		}()
 	}
@@ -119,6 +125,10 @@ func (l *Load) next() (kind int, user string) {
 	return l.rng.IntN(100), "user-" + strconv.Itoa(l.rng.IntN(l.users))
 }
 
+// isPut reports whether the kind k (0..99) is a PutItem, the one method
+// that is not safe to repeat.
+func isPut(k int) bool { return k >= 70 && k < 80 }
+
 // call makes one call of the kind chosen by k (0..99) and returns the version
 // that served it.
 func (l *Load) call(ctx context.Context, k int, user string) (string, error) {
@@ -128,7 +138,7 @@ func (l *Load) call(ctx context.Context, k int, user string) (string, error) {
 	case k < 70:
 		r, err := l.client.GetItem(ctx, &demov1.GetItemRequest{Id: user})
 		return r.GetServedBy().GetVersion(), err
-	case k < 80:
+	case isPut(k):
 		r, err := l.client.PutItem(ctx, &demov1.PutItemRequest{Item: &demov1.Item{Id: user, Name: "edited"}})
 		return r.GetServedBy().GetVersion(), err
 	case k < 90:

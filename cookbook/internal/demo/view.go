@@ -3,12 +3,10 @@ package demo
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/ninelives-go/ninelives/sentinel"
-	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 )
 
 // view prints the live terminal view: one line per tick.
@@ -22,10 +20,13 @@ func newView(out io.Writer, rc *Recipe, opts Options) *view {
 	return &view{out: out, rc: rc, opts: opts}
 }
 
-func (v *view) header(env *Env) {
+func (v *view) header() {
 	fmt.Fprintf(v.out, "ninelives %s recipe: %d %s and %d %s servers on loopback, %d calls/s, a tick every %v\n",
 		v.rc.Name, v.rc.Instances, v.rc.Baseline, v.rc.Instances, v.rc.Candidate, v.opts.Rate, v.opts.Interval)
 	fmt.Fprintf(v.out, "Regression: %s: %s\n", v.opts.Regression, v.rc.DescribeRegression(v.opts.Regression))
+	if v.opts.DryRun {
+		fmt.Fprintf(v.out, "Dry run: the sentinel judges and decides, but moves no weight.\n")
+	}
 	fmt.Fprintf(v.out, "Each line: time, phase and step, the %s's weight, then per version calls/s, error %% and p99 of the tick, shadow mismatches, and the decision.\n\n",
 		v.rc.Candidate)
 }
@@ -45,7 +46,11 @@ func (v *view) tick(t Tick) {
 func (v *view) summary(r *Result) {
 	fmt.Fprintf(v.out, "\nSummary\n")
 	fmt.Fprintf(v.out, "  outcome:          %s after %v (%d ticks)\n", r.Phase, r.Elapsed.Round(time.Second), len(r.Ticks))
-	fmt.Fprintf(v.out, "  calls:            %d made, %d failed (%.2f%%)\n", r.Calls, r.Failed, 100*ratio(r.Failed, r.Calls))
+	fmt.Fprintf(v.out, "  calls:            %d made, %d failed (%.2f%%), %d of them of methods safe to repeat\n", r.Calls, r.Failed, 100*ratio(r.Failed, r.Calls), r.FailedSafe)
+	if r.Rescue != nil {
+		fmt.Fprintf(v.out, "  rescued:          %d answered by %s (%d after the hedge delay), %d failed there too, %d throttled by the budget\n",
+			r.Rescue.Rescued, v.rc.Baseline, r.Rescue.Hedged, r.Rescue.RescueFailed, r.Rescue.Throttled)
+	}
 	fmt.Fprintf(v.out, "  %-17s %d primary calls before the final decision\n", v.rc.Candidate+":", r.CandidateCalls)
 	fmt.Fprintf(v.out, "  alerts:           %d\n", len(r.Alerts))
 	fmt.Fprintf(v.out, "  decisions:\n")
@@ -69,6 +74,9 @@ func (v *view) summary(r *Result) {
 			pausedBy(r.Events), elapsed)
 	default:
 		fmt.Fprintf(v.out, "\nThe run's -duration ran out after %v, before the rollout finished (phase %s); give it a longer -duration.\n", elapsed, r.Phase)
+	}
+	if r.DryRun {
+		fmt.Fprintf(v.out, "This was a dry run: the decisions above are those the sentinel would have carried out; no weight moved.\n")
 	}
 	if r.Interrupted && r.Phase.Final() {
 		fmt.Fprintf(v.out, "The run was interrupted after %v, after the rollout's final decision.\n", elapsed)
@@ -112,12 +120,17 @@ func PhaseLabel(p sentinel.Phase, step int, name string) string {
 }
 
 // DecisionLabel renders a decision for the live view: "hold: reason", or
-// the action in capitals and its reason.
+// the action in capitals and its reason, marked "(dry run)" when nothing
+// was carried out.
 func DecisionLabel(e sentinel.Event) string {
 	if e.Action == sentinel.ActionHold {
 		return "hold: " + e.Reason
 	}
-	return strings.ToUpper(string(e.Action)) + ": " + e.Reason
+	label := strings.ToUpper(string(e.Action))
+	if e.DryRun {
+		label += " (dry run)"
+	}
+	return label + ": " + e.Reason
 }
 
 func ms(s float64) string {
@@ -132,10 +145,4 @@ func ratio(a, b int64) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
-}
-
-// statusHandler serves the rollout's status page, its JSON and its
-// controls; the controls take token as a bearer token.
-func statusHandler(s *sentinel.Sentinel, rc *Recipe, token string) (http.Handler, error) {
-	return statuspage.New(s, token, statuspage.WithTitle("ninelives "+rc.Name+" recipe: "+rc.Baseline+" → "+rc.Candidate))
 }

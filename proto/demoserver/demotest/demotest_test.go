@@ -39,7 +39,7 @@ func TestFleetProcess(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "stable", r.GetServedBy().GetVersion())
 	local := demotest.Fleet(t, demoserver.VersionSpec{Version: "stable", Count: 1})
-	lr, err := demov1.NewDemoServiceClient(demotest.Dial(t, local.Target())).GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+	lr, err := demov1.NewDemoServiceClient(demotest.Dial(t, "passthrough:///"+local.Servers("stable")[0].Addr())).GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
 	require.NoError(t, err)
 	assert.Equal(t, lr.GetItem().GetPriceCents()+7, r.GetItem().GetPriceCents(), "the faults reach the other process")
 }

@@ -4,20 +4,20 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
-// JudgePolicy rolls back when a sentinel.Judge fails. It starts a new
+// JudgePolicy rolls back when a judge.Judge fails. It starts a new
 // step of the Judge at each step of the scenario and holds on a rejected
 // look.
 type JudgePolicy struct {
-	Judge *sentinel.Judge
+	Judge *judge.Judge
 }
 
 // JudgeFactory makes a JudgePolicy with a fresh Judge of cfg for each run.
-func JudgeFactory(cfg sentinel.JudgeConfig) Factory {
+func JudgeFactory(cfg judge.Config) Factory {
 	return func() (Policy, error) {
-		j, err := sentinel.NewJudge(cfg)
+		j, err := judge.New(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -34,6 +34,16 @@ func (p *JudgePolicy) Observe(t Tick) bool {
 		return false
 	}
 	return p.Judge.Failed()
+}
+
+// Why names the failing test, and for latency its part: "errors",
+// "latency p99", "latency centre".
+func (p *JudgePolicy) Why() string {
+	v := p.Judge.Verdict()
+	if v.Evidence != nil && v.Evidence.Part != "" {
+		return v.Test + " " + v.Evidence.Part
+	}
+	return v.Test
 }
 
 // FixedThreshold is a Flagger-style rule: every Interval seconds it checks
@@ -91,13 +101,15 @@ func (f *FixedThreshold) Observe(t Tick) bool {
 			f.hist[i] += n
 		}
 	}
-	f.seconds++
-	if f.seconds < f.Interval {
+	if t.SecondEnd {
+		f.seconds++
+	}
+	if !t.SecondEnd || f.seconds < f.Interval {
 		return false
 	}
 	fail := f.calls == 0 || float64(f.errors)/float64(f.calls) > f.MaxErrorRate
 	if f.MaxP99 > 0 && !fail {
-		p99 := sentinel.Quantile(sentinel.Histogram{Bounds: c.Latency.Bounds, Counts: f.hist}, 0.99)
+		p99 := judge.Buckets{Bounds: c.Latency.Bounds, Counts: f.hist}.Quantile(0.99)
 		fail = p99 > f.MaxP99
 	}
 	if fail {

@@ -99,17 +99,21 @@ func multinomial(r *rand.Rand, n int64, probs []float64, out []uint64) {
 }
 
 // bucketProbs returns the probability of each bucket (upper bounds, then
-// +Inf) for a log-normal latency with the given median and σ.
-func bucketProbs(bounds []float64, median, sigma float64) []float64 {
+// +Inf) for v's latency: log-normal with v's median and σ, a share
+// TailShare of it delayed by TailDelay.
+func bucketProbs(bounds []float64, v Version) []float64 {
+	cdf := func(x float64) float64 {
+		if x <= 0 {
+			return 0
+		}
+		return 0.5 * math.Erfc(-(math.Log(x)-math.Log(v.LatencyMedian))/(v.LatencySigma*math.Sqrt2))
+	}
 	probs := make([]float64, len(bounds)+1)
 	prev := 0.0
 	for i, b := range bounds {
-		cdf := 0.0
-		if b > 0 {
-			cdf = 0.5 * math.Erfc(-(math.Log(b)-math.Log(median))/(sigma*math.Sqrt2))
-		}
-		probs[i] = max(cdf-prev, 0)
-		prev = max(prev, cdf)
+		c := (1-v.TailShare)*cdf(b) + v.TailShare*cdf(b-v.TailDelay)
+		probs[i] = max(c-prev, 0)
+		prev = max(prev, c)
 	}
 	probs[len(bounds)] = max(1-prev, 0)
 	return probs

@@ -6,10 +6,12 @@
 // Each simulated second, CallsPerSecond calls are split between the
 // versions by an independent draw per call (the candidate with the step's
 // share); each call fails with its version's error probability and takes a
-// log-normal time, counted into histogram buckets. The counts are drawn
-// exactly (binomial and multinomial draws equal in distribution to a draw
-// per call), so a run of ten minutes at 1,000 calls/s takes milliseconds.
-// Every second ends a look, which every policy sees.
+// log-normal time (a share of the calls, the tail, that much plus a fixed
+// delay), counted into histogram buckets. The counts are drawn exactly
+// (binomial and multinomial draws equal in distribution to a draw per
+// call), so a run of ten minutes at 1,000 calls/s takes milliseconds.
+// Every second ends a look (or LooksPerSecond looks), which every policy
+// sees.
 //
 // Runs are deterministic: run i of a seed draws from
 // rand.NewPCG(seed, i), whatever the number of workers.
@@ -22,7 +24,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // Version describes how one version behaves.
@@ -33,6 +35,10 @@ type Version struct {
 	// log-normal latency.
 	LatencyMedian float64
 	LatencySigma  float64
+	// TailShare of the calls take TailDelay seconds more: a regression
+	// in the tail only.
+	TailShare float64
+	TailDelay float64
 }
 
 func (v Version) validate(field string) error {
@@ -44,6 +50,12 @@ func (v Version) validate(field string) error {
 	}
 	if !(v.LatencySigma > 0) || math.IsInf(v.LatencySigma, 0) {
 		return fmt.Errorf("ninelives: %s.LatencySigma = %v, want a positive number", field, v.LatencySigma)
+	}
+	if !(v.TailShare >= 0 && v.TailShare < 1) {
+		return fmt.Errorf("ninelives: %s.TailShare = %v, want a share in [0, 1)", field, v.TailShare)
+	}
+	if !(v.TailDelay >= 0) || math.IsInf(v.TailDelay, 0) {
+		return fmt.Errorf("ninelives: %s.TailDelay = %v, want seconds ≥ 0", field, v.TailDelay)
 	}
 	return nil
 }
@@ -73,6 +85,12 @@ type Scenario struct {
 	Incidents           []Incident
 	// Bounds are the latency histogram's bucket upper bounds in seconds.
 	Bounds []float64
+	// BreakAt, when above 0, is the second the candidate turns bad (an
+	// incident from there): Outcome.CallsSinceBreak counts from it.
+	BreakAt int
+	// LooksPerSecond splits each second into that many looks, as a faster
+	// tick does; 0 is one look a second.
+	LooksPerSecond int
 }
 
 // Seconds returns the rollout's length.
@@ -103,6 +121,9 @@ func (sc Scenario) Validate() error {
 	if err := sc.Candidate.validate("Candidate"); err != nil {
 		return err
 	}
+	if sc.BreakAt < 0 || sc.LooksPerSecond < 0 || int64(sc.LooksPerSecond) > sc.CallsPerSecond {
+		return fmt.Errorf("ninelives: scenario %q BreakAt = %d, LooksPerSecond = %d, want ≥ 0 and at most CallsPerSecond looks", sc.Name, sc.BreakAt, sc.LooksPerSecond)
+	}
 	for i, in := range sc.Incidents {
 		if in.From < 0 || in.To <= in.From {
 			return fmt.Errorf("ninelives: scenario %q Incidents[%d] spans [%d, %d), want 0 ≤ From < To", sc.Name, i, in.From, in.To)
@@ -114,24 +135,31 @@ func (sc Scenario) Validate() error {
 			return err
 		}
 	}
-	return sentinel.Histogram{Bounds: sc.Bounds, Counts: make([]uint64, len(sc.Bounds)+1)}.Validate("Bounds")
+	return judge.Buckets{Bounds: sc.Bounds, Counts: make([]uint64, len(sc.Bounds)+1)}.Validate("Bounds")
 }
 
 // Tick is one look as a policy sees it.
 type Tick struct {
-	Second    int     // 1-based: the look at the end of this second
+	Second    int     // 1-based: the look is in (or at the end of) this second
+	SecondEnd bool    // the look ends its second (always, at one look a second)
 	Step      int     // index of the step
 	StepStart bool    // the step's first look
 	Share     float64 // the candidate's share in this step
 	// Look holds the second's figures. Its histograms are reused for the
 	// next look: copy what you keep.
-	Look sentinel.Look
+	Look judge.Look
 }
 
 // Policy decides, look by look, whether to roll the candidate back.
 type Policy interface {
 	// Observe sees one look and returns true to roll back now.
 	Observe(t Tick) bool
+}
+
+// Explainer is a Policy that says why it rolled back ("errors",
+// "latency p99"), for Outcome.Why.
+type Explainer interface {
+	Why() string
 }
 
 // Factory makes a fresh Policy for each run.
@@ -143,8 +171,12 @@ type Outcome struct {
 	// Second is the look at which it rolled back (0 if it did not).
 	Second int
 	// CandidateCalls counts the candidate's calls up to and including that
-	// look, or in the whole run when it did not roll back.
-	CandidateCalls int64
+	// look, or in the whole run when it did not roll back;
+	// CallsSinceBreak those from the scenario's BreakAt on.
+	CandidateCalls  int64
+	CallsSinceBreak int64
+	// Why is an Explainer's reason for the rollback.
+	Why string
 }
 
 // versionModel is a Version prepared for drawing.
@@ -166,7 +198,7 @@ func newModel(sc Scenario) (*model, error) {
 		return nil, err
 	}
 	prep := func(v Version) versionModel {
-		return versionModel{errorRate: v.ErrorRate, probs: bucketProbs(sc.Bounds, v.LatencyMedian, v.LatencySigma)}
+		return versionModel{errorRate: v.ErrorRate, probs: bucketProbs(sc.Bounds, v)}
 	}
 	m := &model{sc: sc, base: prep(sc.Baseline), cand: prep(sc.Candidate)}
 	for _, in := range sc.Incidents {
@@ -200,47 +232,71 @@ func RunOne(sc Scenario, seed, stream uint64, policies ...Policy) ([]Outcome, er
 
 func (m *model) run(r *rand.Rand, policies []Policy) []Outcome {
 	out := make([]Outcome, len(policies))
-	nb := len(m.sc.Bounds) + 1
-	candHist := make([]uint64, nb)
-	baseHist := make([]uint64, nb)
-	var candTotal int64
+	d := drawer{m: m, r: r, looks: max(m.sc.LooksPerSecond, 1)}
+	d.candHist = make([]uint64, len(m.sc.Bounds)+1)
+	d.baseHist = make([]uint64, len(m.sc.Bounds)+1)
 	active := len(policies)
-	second := 0
 	for step, st := range m.sc.Steps {
-		for i := 0; i < st.Seconds && active > 0; i++ {
-			base, cand := m.at(second)
-			second++
-			nc := Binomial(r, m.sc.CallsPerSecond, st.Share)
-			nbase := m.sc.CallsPerSecond - nc
-			candTotal += nc
-			multinomial(r, nc, cand.probs, candHist)
-			multinomial(r, nbase, base.probs, baseHist)
-			t := Tick{
-				Second: second, Step: step, StepStart: i == 0, Share: st.Share,
-				Look: sentinel.Look{
-					Candidate: sentinel.Figures{Calls: nc, Errors: Binomial(r, nc, cand.errorRate),
-						Latency: sentinel.Histogram{Bounds: m.sc.Bounds, Counts: candHist}},
-					Baseline: sentinel.Figures{Calls: nbase, Errors: Binomial(r, nbase, base.errorRate),
-						Latency: sentinel.Histogram{Bounds: m.sc.Bounds, Counts: baseHist}},
-				},
-			}
+		for i := 0; i < st.Seconds*d.looks && active > 0; i++ {
+			t := d.next(step, i == 0, st.Share)
 			for k, p := range policies {
-				if out[k].RolledBack {
+				if out[k].RolledBack || !p.Observe(t) {
 					continue
 				}
-				if p.Observe(t) {
-					out[k] = Outcome{RolledBack: true, Second: second, CandidateCalls: candTotal}
-					active--
+				out[k] = Outcome{RolledBack: true, Second: t.Second, CandidateCalls: d.cand, CallsSinceBreak: d.sinceBreak}
+				if e, ok := p.(Explainer); ok {
+					out[k].Why = e.Why()
 				}
+				active--
 			}
 		}
 	}
 	for k := range out {
 		if !out[k].RolledBack {
-			out[k].CandidateCalls = candTotal
+			out[k].CandidateCalls, out[k].CallsSinceBreak = d.cand, d.sinceBreak
 		}
 	}
 	return out
+}
+
+// drawer draws a run's looks one at a time.
+type drawer struct {
+	m                  *model
+	r                  *rand.Rand
+	looks              int // per second
+	look               int // looks drawn
+	cand, sinceBreak   int64
+	candHist, baseHist []uint64
+}
+
+// next draws the next look at the candidate's share.
+func (d *drawer) next(step int, stepStart bool, share float64) Tick {
+	sc := d.m.sc
+	second := d.look / d.looks // from 0
+	base, cand := d.m.at(second)
+	part := int64(d.look % d.looks)
+	d.look++
+	calls := sc.CallsPerSecond / int64(d.looks)
+	if part == int64(d.looks)-1 {
+		calls = sc.CallsPerSecond - calls*part
+	}
+	nc := Binomial(d.r, calls, share)
+	nbase := calls - nc
+	d.cand += nc
+	if sc.BreakAt > 0 && second >= sc.BreakAt {
+		d.sinceBreak += nc
+	}
+	multinomial(d.r, nc, cand.probs, d.candHist)
+	multinomial(d.r, nbase, base.probs, d.baseHist)
+	return Tick{
+		Second: second + 1, SecondEnd: part == int64(d.looks)-1, Step: step, StepStart: stepStart, Share: share,
+		Look: judge.Look{
+			Candidate: judge.Figures{Calls: nc, Errors: Binomial(d.r, nc, cand.errorRate),
+				Latency: judge.Buckets{Bounds: sc.Bounds, Counts: d.candHist}},
+			Baseline: judge.Figures{Calls: nbase, Errors: Binomial(d.r, nbase, base.errorRate),
+				Latency: judge.Buckets{Bounds: sc.Bounds, Counts: d.baseHist}},
+		},
+	}
 }
 
 // Run simulates runs rollouts of sc (run i draws from rand.NewPCG(seed,
@@ -285,7 +341,7 @@ func Run(sc Scenario, seed uint64, runs int, factories ...Factory) ([][]Outcome,
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
-						firstErr = fmt.Errorf("ninelives: policy %d: %w", k, err)
+						firstErr = fmt.Errorf("%w (policy %d)", err, k)
 					}
 					mu.Unlock()
 					return

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // Traffic draws a scenario's calls one second at a time for a caller that
@@ -13,11 +13,7 @@ import (
 // versions, incidents, bounds and calls per second are. The draws are those
 // of RunOne: the same seed, stream and shares give the same looks.
 type Traffic struct {
-	m        *model
-	r        *rand.Rand
-	second   int
-	candHist []uint64
-	baseHist []uint64
+	d drawer
 }
 
 // NewTraffic prepares sc's traffic, drawing from rand.NewPCG(seed, stream).
@@ -29,28 +25,20 @@ func NewTraffic(sc Scenario, seed, stream uint64) (*Traffic, error) {
 		return nil, err
 	}
 	nb := len(sc.Bounds) + 1
-	return &Traffic{m: m, r: rand.New(rand.NewPCG(seed, stream)), candHist: make([]uint64, nb), baseHist: make([]uint64, nb)}, nil
+	return &Traffic{d: drawer{m: m, r: rand.New(rand.NewPCG(seed, stream)), looks: 1, candHist: make([]uint64, nb), baseHist: make([]uint64, nb)}}, nil
 }
 
 // Second returns how many seconds have been drawn.
-func (t *Traffic) Second() int { return t.second }
+func (t *Traffic) Second() int { return t.d.look }
 
 // Next draws the next second with the candidate's share of the calls in
 // [0, 1]. The look's histograms are fresh copies the caller may keep.
-func (t *Traffic) Next(share float64) (sentinel.Look, error) {
+func (t *Traffic) Next(share float64) (judge.Look, error) {
 	if !(share >= 0 && share <= 1) {
-		return sentinel.Look{}, fmt.Errorf("ninelives: share = %v, want 0 ≤ share ≤ 1", share)
+		return judge.Look{}, fmt.Errorf("ninelives: share = %v, want 0 ≤ share ≤ 1", share)
 	}
-	base, cand := t.m.at(t.second)
-	t.second++
-	nc := Binomial(t.r, t.m.sc.CallsPerSecond, share)
-	nbase := t.m.sc.CallsPerSecond - nc
-	multinomial(t.r, nc, cand.probs, t.candHist)
-	multinomial(t.r, nbase, base.probs, t.baseHist)
-	return sentinel.Look{
-		Candidate: sentinel.Figures{Calls: nc, Errors: Binomial(t.r, nc, cand.errorRate),
-			Latency: sentinel.Histogram{Bounds: t.m.sc.Bounds, Counts: append([]uint64(nil), t.candHist...)}},
-		Baseline: sentinel.Figures{Calls: nbase, Errors: Binomial(t.r, nbase, base.errorRate),
-			Latency: sentinel.Histogram{Bounds: t.m.sc.Bounds, Counts: append([]uint64(nil), t.baseHist...)}},
-	}, nil
+	l := t.d.next(0, false, share).Look
+	l.Candidate.Latency.Counts = append([]uint64(nil), l.Candidate.Latency.Counts...)
+	l.Baseline.Latency.Counts = append([]uint64(nil), l.Baseline.Latency.Counts...)
+	return l, nil
 }

@@ -6,12 +6,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // lookRecorder keeps every look it sees.
-type lookRecorder struct{ looks []sentinel.Look }
+type lookRecorder struct{ looks []judge.Look }
 
 func (r *lookRecorder) Observe(t sim.Tick) bool {
 	l := t.Look

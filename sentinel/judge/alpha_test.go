@@ -1,0 +1,196 @@
+package judge_test
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
+)
+
+// These tests check by simulation that each test's false-failure rate
+// stays at or under its α over a whole rollout of many looks, with a
+// generous α (0.2) so that a hundred runs measure it: a test whose
+// e-process were not a supermartingale (a wrong normaliser, a plug-in
+// estimate, a sign error) would fail far more often. Each also checks that
+// the same test does catch a bad candidate, so that the bound is not met
+// by never failing. `go test -long` runs them with 1,000 runs.
+
+var long = flag.Bool("long", false, "run the judge's simulations with 1,000 runs instead of 120")
+
+const simAlpha = 0.2
+
+// simRuns is the number of seeded rollouts of each simulation.
+func simRuns() int {
+	if *long {
+		return 1000
+	}
+	return 120
+}
+
+// maxRate is α plus three standard errors of a rate measured on simRuns.
+func maxRate() float64 {
+	return simAlpha + 3*math.Sqrt(simAlpha*(1-simAlpha)/float64(simRuns()))
+}
+
+// shortCanary is a rollout of 1 %, 5 %, 25 % and 50 % steps of a minute
+// each at 1,000 calls/s: 240 looks with the candidate's share changing.
+func shortCanary(name string, candidate sim.Version) sim.Scenario {
+	return sim.Scenario{
+		Name: name, CallsPerSecond: 1000, Bounds: sim.RPCBounds,
+		Steps:    []sim.Step{{Share: 0.01, Seconds: 60}, {Share: 0.05, Seconds: 60}, {Share: 0.25, Seconds: 60}, {Share: 0.5, Seconds: 60}},
+		Baseline: sim.Healthy, Candidate: candidate,
+	}
+}
+
+type errorPolicy struct{ t *judge.ErrorTest }
+
+func (p errorPolicy) Observe(t sim.Tick) bool {
+	c, b := t.Look.Candidate, t.Look.Baseline
+	_ = p.t.Observe(c.Calls, c.Errors, b.Calls, b.Errors)
+	return p.t.Failed()
+}
+
+type latencyPolicy struct{ t *judge.LatencyTest }
+
+func (p latencyPolicy) Observe(t sim.Tick) bool {
+	_ = p.t.Observe(t.Look.Candidate.Latency, t.Look.Baseline.Latency)
+	return p.t.Failed()
+}
+
+func rollbackRate(t *testing.T, sc sim.Scenario, f sim.Factory) float64 {
+	t.Helper()
+	res, err := sim.Run(sc, 42, simRuns(), f)
+	require.NoError(t, err)
+	s := sim.Summarize(res[0])
+	rate := float64(s.Rollbacks) / float64(s.Runs)
+	t.Logf("%s: %d of %d runs failed (%.1f %%)", sc.Name, s.Rollbacks, s.Runs, 100*rate)
+	return rate
+}
+
+func errorTests(alpha float64, cfg judge.ErrorConfig, r ...judge.Restarts) sim.Factory {
+	return func() (sim.Policy, error) {
+		et, err := judge.NewErrorTest(alpha, cfg, r...)
+		return errorPolicy{et}, err
+	}
+}
+
+func TestErrorTestControlsAlphaBySimulation(t *testing.T) {
+	f := errorTests(simAlpha, judge.ErrorConfig{})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate(), "A/A false failures")
+	// A restart horizon shorter than the rollout: the bound holds past it.
+	short := errorTests(simAlpha, judge.ErrorConfig{}, judge.Restarts{Looks: 60})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A, 60 restarts", sim.Healthy), short), maxRate(), "A/A false failures")
+	// The same error odds on a rate that jumps for both: still A/A.
+	outage := shortCanary("shared outage", sim.Healthy)
+	both := sim.Healthy
+	both.ErrorRate = 0.3
+	outage.Incidents = []sim.Incident{{From: 100, To: 200, Baseline: both, Candidate: both}}
+	assert.LessOrEqual(t, rollbackRate(t, outage, f), maxRate(), "shared-outage false failures")
+
+	worse := sim.Healthy
+	worse.ErrorRate = 0.015
+	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("3× errors", worse), f), 0.9, "a candidate with 3× the errors")
+}
+
+// floorPolicy rolls back when the errors test's floor part alone reaches
+// its threshold, whatever the odds part says.
+type floorPolicy struct{ t *judge.ErrorTest }
+
+func (p floorPolicy) Observe(t sim.Tick) bool {
+	errorPolicy(p).Observe(t)
+	return p.t.Verdict().Evidence.FloorAtLook > 0
+}
+
+// At the floor's boundary, a candidate rate of (1+RelativeFloor)·baseline
+// + Floor, the floor part alone reaches its threshold in at most α of the
+// rollouts, whatever the baseline's rate; so does the errors test, whose
+// odds part sees higher odds there.
+func TestErrorFloorControlsAlphaAtItsBoundaryBySimulation(t *testing.T) {
+	for _, c := range []struct {
+		base, cand float64
+		cfg        judge.ErrorConfig
+	}{
+		{0, 0.001, judge.ErrorConfig{}},
+		{0.01, 0.016, judge.ErrorConfig{RelativeFloor: 0.5}},
+	} {
+		sc := shortCanary(fmt.Sprintf("errors %v → %v, RelativeFloor %v", c.base, c.cand, c.cfg.RelativeFloor), sim.Healthy)
+		sc.Baseline.ErrorRate, sc.Candidate.ErrorRate = c.base, c.cand
+		floor := func() (sim.Policy, error) {
+			et, err := judge.NewErrorTest(simAlpha, c.cfg)
+			return floorPolicy{et}, err
+		}
+		assert.LessOrEqual(t, rollbackRate(t, sc, floor), maxRate(), "floor part, %s", sc.Name)
+		if c.base == 0 {
+			assert.LessOrEqual(t, rollbackRate(t, sc, errorTests(simAlpha, c.cfg)), maxRate(), "errors test, %s", sc.Name)
+		}
+	}
+	worse := shortCanary("errors 0.5 % → 2 %", sim.Healthy)
+	worse.Candidate.ErrorRate = 0.02
+	assert.GreaterOrEqual(t, rollbackRate(t, worse, errorTests(simAlpha, judge.ErrorConfig{})), 0.9, "beyond the floor")
+}
+
+func latencyTests(alpha float64, cfg judge.LatencyConfig) sim.Factory {
+	return func() (sim.Policy, error) {
+		lt, err := judge.NewLatencyTest(alpha, cfg)
+		return latencyPolicy{lt}, err
+	}
+}
+
+func TestLatencyTestControlsAlphaBySimulation(t *testing.T) {
+	f := latencyTests(simAlpha, judge.LatencyConfig{})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate(), "A/A false failures")
+	// At the tolerance: 10 % slower everywhere (at 20 ms, more than 1 ms).
+	atTolerance := sim.Healthy
+	atTolerance.LatencyMedian *= 1.1
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("10 % slower", atTolerance), f), maxRate(), "at the tolerance")
+	slower := sim.Healthy
+	slower.LatencyMedian *= 2
+	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("2× slower", slower), f), 0.9, "a candidate 2× slower")
+	strict := latencyTests(simAlpha, judge.LatencyConfig{Strict: true})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A, strict", sim.Healthy), strict), maxRate(), "A/A false failures, strict")
+}
+
+// The tail test alone (TailWeight 1) keeps its α with the candidate as
+// the baseline and at the tolerance, and catches a regression in the tail
+// only.
+func TestTailTestControlsAlphaBySimulation(t *testing.T) {
+	f := latencyTests(simAlpha, judge.LatencyConfig{TailWeight: 1})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A", sim.Healthy), f), maxRate(), "A/A false failures")
+	atTolerance := sim.Healthy
+	atTolerance.LatencyMedian *= 1.1
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("10 % slower", atTolerance), f), maxRate(), "at the tolerance")
+	strict := latencyTests(simAlpha, judge.LatencyConfig{TailWeight: 1, Strict: true, Quantiles: []float64{0.5, 0.9, 0.99}})
+	assert.LessOrEqual(t, rollbackRate(t, shortCanary("A/A, strict", sim.Healthy), strict), maxRate(), "A/A false failures, strict")
+	tail := sim.Healthy
+	tail.TailShare, tail.TailDelay = 0.03, 0.5
+	assert.GreaterOrEqual(t, rollbackRate(t, shortCanary("3 % of calls +500 ms", tail), f), 0.9, "a regression in the tail")
+}
+
+func TestRateTestControlsAlphaBySimulation(t *testing.T) {
+	const looks, perLook = 240, 100
+	fails := func(rate float64) float64 {
+		var n int
+		for run := range simRuns() {
+			r := rand.New(rand.NewPCG(7, uint64(run)))
+			st, err := judge.NewRateTest(simAlpha, judge.RateConfig{})
+			require.NoError(t, err)
+			for range looks {
+				require.NoError(t, st.Observe(perLook, sim.Binomial(r, perLook, rate)))
+			}
+			if st.Failed() {
+				n++
+			}
+		}
+		t.Logf("mismatch rate %v: %d of %d runs failed", rate, n, simRuns())
+		return float64(n) / float64(simRuns())
+	}
+	assert.LessOrEqual(t, fails(0.01), maxRate(), "mismatches exactly at the 1 % tolerance")
+	assert.GreaterOrEqual(t, fails(0.02), 0.9, "mismatches at twice the tolerance")
+}

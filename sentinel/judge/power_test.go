@@ -1,0 +1,91 @@
+package judge_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ninelives-go/ninelives/sentinel/internal/sim"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
+)
+
+// These tests run the default judge on the simulation's standard
+// scenarios (latency on the sentinel's grid), with few enough runs to stay
+// quick under -race; the simulate command runs thousands.
+
+const powerRuns = 30
+
+func standard(t *testing.T, prefix string) sim.Scenario {
+	t.Helper()
+	for _, sc := range sim.Scenarios() {
+		if strings.HasPrefix(sc.Name, prefix) {
+			return sc
+		}
+	}
+	t.Fatalf("no scenario %q", prefix)
+	return sim.Scenario{}
+}
+
+func judged(t *testing.T, sc sim.Scenario, cfg judge.Config) sim.Summary {
+	t.Helper()
+	return judgedRuns(t, sc, cfg, powerRuns)
+}
+
+func judgedRuns(t *testing.T, sc sim.Scenario, cfg judge.Config, runs int) sim.Summary {
+	t.Helper()
+	res, err := sim.Run(sc, 11, runs, sim.JudgeFactory(cfg))
+	require.NoError(t, err)
+	s := sim.SummarizeScenario(sc, res[0])
+	t.Logf("%s: %d of %d rolled back, median %v / p90 %v candidate calls, %v", sc.Name, s.Rollbacks, s.Runs, s.Median, s.P90, s.Why)
+	return s
+}
+
+// A regression in the tail alone (3 % of the calls 500 ms slower, the
+// median unchanged) is rolled back, by a tail part, well within 3,000
+// candidate calls.
+func TestTailOnlyRegressionIsCaught(t *testing.T) {
+	for _, prefix := range []string{"tail-only: 3 % of calls +500 ms, 10 %", "tail-only: 3 % of calls +500 ms, 1 % of 200"} {
+		s := judged(t, standard(t, prefix), judge.Config{})
+		assert.Equal(t, powerRuns, s.Rollbacks, prefix)
+		assert.LessOrEqual(t, s.Median, 3000.0, prefix)
+		assert.Equal(t, powerRuns, s.Why["latency p95"]+s.Why["latency p99"], prefix)
+	}
+}
+
+// A candidate on a cold connection, 26 µs slower at a 0.17 ms median
+// (15 %), is never failed on latency: the 1 ms absolute tolerance covers
+// it. The difference is there to be found: a strict test finds it.
+func TestColdConnectionNeverFails(t *testing.T) {
+	sc := standard(t, "A/A cold connection: candidate p50 0.195 ms vs 0.169 ms, canary steps")
+	generous := judge.Config{Alpha: 0.2}
+	s := judgedRuns(t, sc, generous, 20)
+	assert.Zero(t, s.Why["latency centre"]+s.Why["latency p95"]+s.Why["latency p99"], "no latency rollback, even at α = 20 %")
+
+	strict := generous
+	strict.Latency.Strict = true
+	assert.Greater(t, judgedRuns(t, sc, strict, 10).Rollbacks, 5, "a strict test sees the 26 µs")
+}
+
+// A regression that starts after 150 s of a healthy rollout is caught
+// within twice the candidate calls one present from the start needs; the
+// restarts are what make it so.
+func TestLateBreakIsCaughtAboutAsFastAsAFreshOne(t *testing.T) {
+	for _, c := range []struct{ fresh, late string }{
+		{"errors 0.5 % → 5 %, 10 % share", "late break: errors"},
+		{"latency median 1.5×, 10 % share", "late break: latency"},
+		{"tail-only: 3 % of calls +500 ms, 10 %", "late break: tail-only"},
+	} {
+		fresh := judged(t, standard(t, c.fresh), judge.Config{})
+		late := judged(t, standard(t, c.late), judge.Config{})
+		require.Equal(t, powerRuns, fresh.Rollbacks, c.fresh)
+		require.Equal(t, powerRuns, late.Rollbacks, c.late)
+		assert.LessOrEqual(t, late.Median, 2*fresh.Median, "%s: %v from the break vs %v", c.late, late.Median, fresh.Median)
+	}
+	// Without restarts the evidence gathered while healthy holds the late
+	// break back.
+	none := judged(t, standard(t, "late break: errors"), judge.Config{Restarts: judge.Restarts{Start: 1}})
+	fresh := judged(t, standard(t, "errors 0.5 % → 5 %, 10 % share"), judge.Config{Restarts: judge.Restarts{Start: 1}})
+	assert.Greater(t, none.Median, 2*fresh.Median, "no restarts: late %v vs fresh %v", none.Median, fresh.Median)
+}

@@ -1,0 +1,189 @@
+package sentinel
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
+)
+
+// Clock tells the time and ticks. The default is the wall clock; tests give
+// their own and drive Tick themselves.
+type Clock interface {
+	Now() time.Time
+	Ticker(d time.Duration) (c <-chan time.Time, stop func())
+}
+
+// WallClock is the Clock of the real time, the default.
+var WallClock Clock = wallClock{}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// DecisionRecorder counts decisions by action; telemetry's *Metrics is one.
+type DecisionRecorder interface {
+	RecordDecision(ctx context.Context, action string)
+}
+
+// Option configures a Sentinel.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(c *options) { f(c) }
+
+type options struct {
+	baseline, candidate   string
+	interval              time.Duration
+	clock                 Clock
+	logger                *slog.Logger
+	alerters              []Alerter
+	alertTimeout          time.Duration
+	closeTimeout          time.Duration
+	decisions             DecisionRecorder
+	judge                 judge.Config
+	rollbackOnSourceError bool
+	rollbackOnPolicyError bool
+	dryRun                bool
+	history               int
+	serving               ServingConfig
+	shadow                ShadowReporter
+	shadowServices        []string
+	noDataAfter           time.Duration
+}
+
+// newOptions applies opts over the defaults and checks them against the
+// versions of the router's weights.
+func newOptions(weights []balancer.Weight, opts []Option) (options, error) {
+	c := options{
+		interval:     time.Second,
+		clock:        WallClock,
+		logger:       slog.Default(),
+		alertTimeout: 30 * time.Second,
+		closeTimeout: 5 * time.Second,
+		history:      300,
+		noDataAfter:  30 * time.Second,
+	}
+	vs := versionsOf(weights)
+	if len(vs) >= 2 {
+		c.baseline, c.candidate = vs[0], vs[1]
+	}
+	for i, o := range opts {
+		if o == nil {
+			return c, config.Errorf(ErrBadOption, "opts["+strconv.Itoa(i)+"]", nil, "the option is nil")
+		}
+		o.apply(&c)
+	}
+	return c, c.check(vs)
+}
+
+// check names the first bad setting.
+func (c *options) check(vs []string) error {
+	switch {
+	case c.baseline == "" || c.candidate == "":
+		return config.Errorf(ErrBadOption, "WithVersions", nil, "the router has versions %q: name the baseline and the candidate", vs)
+	case !slices.Contains(vs, c.baseline):
+		return config.Errorf(ErrBadOption, "WithVersions baseline", c.baseline, "not a version of the router (it has %q)", vs)
+	case !slices.Contains(vs, c.candidate):
+		return config.Errorf(ErrBadOption, "WithVersions candidate", c.candidate, "not a version of the router (it has %q)", vs)
+	case c.baseline == c.candidate:
+		return config.Errorf(ErrBadOption, "WithVersions", c.baseline, "the baseline and the candidate are the same version")
+	case c.interval <= 0:
+		return config.Errorf(ErrBadOption, "WithInterval", c.interval, "want a positive duration")
+	case c.clock == nil:
+		return config.Errorf(ErrBadOption, "WithClock", nil, "the clock is nil")
+	case c.logger == nil:
+		return config.Errorf(ErrBadOption, "WithLogger", nil, "the logger is nil")
+	case c.history < 1:
+		return config.Errorf(ErrBadOption, "WithHistory", c.history, "want at least 1 tick")
+	case c.alertTimeout <= 0:
+		return config.Errorf(ErrBadOption, "WithAlertTimeout", c.alertTimeout, "want a positive duration")
+	case c.closeTimeout <= 0:
+		return config.Errorf(ErrBadOption, "WithCloseTimeout", c.closeTimeout, "want a positive duration")
+	case c.noDataAfter <= 0:
+		return config.Errorf(ErrBadOption, "WithNoDataAlert", c.noDataAfter, "want a positive duration")
+	}
+	var err error
+	if c.serving, err = c.serving.withDefaults(); err != nil {
+		return err
+	}
+	if err := c.checkShadow(); err != nil {
+		return err
+	}
+	for i, a := range c.alerters {
+		if a == nil {
+			return config.Errorf(ErrBadOption, "WithAlerters["+strconv.Itoa(i)+"]", nil, "the alerter is nil")
+		}
+	}
+	return nil
+}
+
+// WithVersions names the baseline and the candidate; by default they are the
+// router's first and second versions.
+func WithVersions(baseline, candidate string) Option {
+	return optionFunc(func(c *options) { c.baseline, c.candidate = baseline, candidate })
+}
+
+// WithInterval sets the time between ticks (default 1 s).
+func WithInterval(d time.Duration) Option { return optionFunc(func(c *options) { c.interval = d }) }
+
+// WithClock replaces the wall clock.
+func WithClock(clk Clock) Option { return optionFunc(func(c *options) { c.clock = clk }) }
+
+// WithLogger sets the logger events go to (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *options) { c.logger = l }) }
+
+// WithAlertTimeout bounds each Alerter's Alert call (default 30 s).
+func WithAlertTimeout(d time.Duration) Option {
+	return optionFunc(func(c *options) { c.alertTimeout = d })
+}
+
+// WithCloseTimeout bounds Close (default 5 s): how long it waits for a tick
+// under way, the strategy's Close and the alerts queued; see Shutdown.
+func WithCloseTimeout(d time.Duration) Option {
+	return optionFunc(func(c *options) { c.closeTimeout = d })
+}
+
+// WithAlerters adds alerters.
+func WithAlerters(a ...Alerter) Option {
+	return optionFunc(func(c *options) { c.alerters = append(c.alerters, a...) })
+}
+
+// WithDecisionRecorder counts every decision, usually in telemetry's
+// ninelives.sentinel.decisions counter.
+func WithDecisionRecorder(r DecisionRecorder) Option {
+	return optionFunc(func(c *options) { c.decisions = r })
+}
+
+// WithJudge sets the statistics (α, minimum samples, tolerances).
+func WithJudge(j judge.Config) Option { return optionFunc(func(c *options) { c.judge = j }) }
+
+// WithRollbackOnSourceError makes a failing metric source roll the candidate
+// back. By default the rollout holds and an alert is raised (contract 5).
+func WithRollbackOnSourceError(on bool) Option {
+	return optionFunc(func(c *options) { c.rollbackOnSourceError = on })
+}
+
+// WithRollbackOnPolicyError makes a failing strategy or script roll the
+// candidate back. By default the rollout holds and an alert is raised.
+func WithRollbackOnPolicyError(on bool) Option {
+	return optionFunc(func(c *options) { c.rollbackOnPolicyError = on })
+}
+
+// WithDryRun makes the sentinel judge and report every decision without ever
+// moving the weights.
+func WithDryRun(on bool) Option { return optionFunc(func(c *options) { c.dryRun = on }) }
+
+// WithHistory sets how many ticks of figures the status keeps (default 300).
+func WithHistory(ticks int) Option { return optionFunc(func(c *options) { c.history = ticks }) }
