@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -425,7 +426,11 @@ func copyOptions(opts []grpc.CallOption) []grpc.CallOption {
 
 // filterOptions is copyOptions' filter, with tail appended.
 func filterOptions(opts []grpc.CallOption, tail ...grpc.CallOption) []grpc.CallOption {
-	out := make([]grpc.CallOption, 0, len(opts)+len(tail))
+	return appendOptions(make([]grpc.CallOption, 0, len(opts)+len(tail)), opts, tail)
+}
+
+// appendOptions appends to out the options of opts a copy keeps, then tail.
+func appendOptions(out, opts, tail []grpc.CallOption) []grpc.CallOption {
 	for _, o := range opts {
 		switch o.(type) {
 		case grpc.HeaderCallOption, *grpc.HeaderCallOption,
@@ -520,10 +525,13 @@ func (c *shadowed) done(primaryErr error, cand, base *outcome) {
 // reply is compared with its cleared form, decoded once on first need, by
 // copies that may run concurrently.
 type snapshot struct {
-	wire  *[]byte
-	typ   protoreflect.MessageType
-	msg   proto.Message
-	clear sync.Once
+	wire    []byte // the wire form, when hasWire
+	hasWire bool
+	buf     *[]byte         // wire's buffer, when it is a pooled one
+	from    mem.BufferSlice // the buffers wire is to be read from, not owned
+	typ     protoreflect.MessageType
+	msg     proto.Message
+	clear   sync.Once
 }
 
 func takeSnapshot(m proto.Message) *snapshot {
@@ -535,9 +543,35 @@ func takeSnapshot(m proto.Message) *snapshot {
 // take makes p a snapshot of m; p is empty.
 func (p *snapshot) take(m proto.Message) {
 	p.typ = m.ProtoReflect().Type()
-	if p.wire = marshalWire(m); p.wire == nil {
+	if p.buf = marshalWire(m); p.buf != nil {
+		p.wire, p.hasWire = *p.buf, true
+	} else {
 		p.msg = proto.Clone(m)
 	}
+}
+
+// view makes p the snapshot of a message of type typ whose wire form is in
+// data, which its owner keeps until p is released; p is empty. The form
+// is read from data by settle.
+func (p *snapshot) view(typ protoreflect.MessageType, data mem.BufferSlice) {
+	p.typ, p.from, p.hasWire = typ, data, true
+}
+
+// settle reads the wire form a view left in its buffers: the one buffer
+// itself, or a pooled copy of several (a large message comes in pieces).
+// It runs before any comparison, on one goroutine.
+func (p *snapshot) settle() {
+	switch data := p.from; {
+	case len(data) == 1:
+		p.wire = data[0].ReadOnlyData()
+	case len(data) > 1:
+		p.buf = getWire()
+		for _, d := range data {
+			*p.buf = append(*p.buf, d.ReadOnlyData()...)
+		}
+		p.wire = *p.buf
+	}
+	p.from = nil
 }
 
 // message returns the message itself: the clone, or a new one decoded from
@@ -548,7 +582,7 @@ func (p *snapshot) message() proto.Message {
 	}
 	// Bytes the same type just encoded decode without error.
 	m := p.typ.New().Interface()
-	_ = proto.Unmarshal(*p.wire, m)
+	_ = proto.Unmarshal(p.wire, m)
 	return m
 }
 
@@ -564,8 +598,8 @@ func (p *snapshot) cleared(ignore [][]string) proto.Message {
 // release gives the wire form's buffer back once nothing reads it.
 func (p *snapshot) release() {
 	if p != nil {
-		putWire(p.wire)
-		p.wire = nil
+		putWire(p.buf)
+		p.buf, p.wire = nil, nil
 	}
 }
 
@@ -606,13 +640,13 @@ func (c *shadowed) compareWire(d *differ, primary *snapshot, wire []byte) error 
 // primary's reply: it has one, and the user compares replies with no
 // function of their own.
 func (c *shadowed) byWire(primary *snapshot) bool {
-	return primary.wire != nil && c.s.cfg.Compare == nil
+	return primary.hasWire && c.s.cfg.Compare == nil
 }
 
 // equalWire reports whether the primary's reply, which has a wire form,
 // equals w once the ignored fields are skipped.
 func (c *shadowed) equalWire(primary *snapshot, w []byte) bool {
-	return equalWire(*primary.wire, w, c.s.ignoreTrees.of(primary.typ.Descriptor()))
+	return equalWire(primary.wire, w, c.s.ignoreTrees.of(primary.typ.Descriptor()))
 }
 
 // walk clears the ignored fields of both replies (the primary's once, in

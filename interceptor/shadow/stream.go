@@ -242,7 +242,7 @@ func (st *streamShadow) copyOf(m any) (queued, bool) {
 	if st.wire {
 		if b, err := (proto.MarshalOptions{}).Marshal(pm); err == nil {
 			// Not pooled: the legs send it at times of their own.
-			return queued{send: &wireRequest{buf: mem.SliceBuffer(b)}, size: len(b)}, true
+			return queued{send: &wireRequest{data: mem.BufferSlice{mem.SliceBuffer(b)}}, size: len(b)}, true
 		}
 	}
 	c := proto.Clone(pm)
@@ -258,8 +258,8 @@ func (st *streamShadow) snapshotOf(m any) (queued, bool) {
 		return queued{}, false
 	}
 	q := queued{snap: takeSnapshot(pm)}
-	if q.snap.wire != nil {
-		q.size = len(*q.snap.wire)
+	if q.snap.hasWire {
+		q.size = len(q.snap.wire)
 	} else {
 		q.size = proto.Size(q.snap.msg)
 	}

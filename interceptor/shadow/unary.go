@@ -14,8 +14,11 @@ import (
 
 // UnaryClientInterceptor returns the interceptor that shadows unary calls.
 // The copy starts once the primary has returned, on a worker of the
-// Interceptor's: the primary waits for nothing but the wire forms of its
-// request and reply, taken into pooled buffers.
+// Interceptor's: the primary waits for nothing but a hand-over. A primary
+// that uses the proto codec goes out with a codec that keeps references to
+// the buffers grpc marshalled its request into and received its reply in,
+// so the copies send and compare those very bytes; under a codec of the
+// caller's, the request and reply are cloned or marshalled for the copies.
 func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		r, ok := s.admit(ctx, method)
@@ -27,14 +30,17 @@ func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		if !ok1 || !ok2 {
 			return invoker(ctx, method, req, reply, cc, opts...) // not protocol buffers: nothing to compare with
 		}
+		u := unaryCalls.Get().(*unaryCall)
+		p := unaryPrimary{cc: cc, invoker: invoker, opts: opts, req: preq, reply: prep, wire: plainCodec(opts)}
 		pctx, rec := call.Recorded(ctx, nil)
-		err := invoker(pctx, method, req, reply, cc, opts...)
-		if version := rec.Version(); version == r.candidate {
+		p.err = invoker(pctx, method, req, reply, cc, u.primaryOptions(p)...)
+		if p.version = rec.Version(); p.version == r.candidate {
 			s.skipped.Add(1)
+			u.recycle()
 		} else {
-			s.shadowUnary(ctx, r, unaryPrimary{cc, invoker, opts, preq, prep, err, version})
+			s.shadowUnary(ctx, r, u, p)
 		}
-		return err
+		return p.err
 	}
 }
 
@@ -45,13 +51,20 @@ type unaryPrimary struct {
 	opts    []grpc.CallOption
 	req     proto.Message
 	reply   proto.Message
+	wire    bool // it uses the proto codec: the copies use wire forms
 	err     error
 	version string // where it went
 }
 
-// unaryCall is one shadowed unary call, from its primary's return to the
+// unaryCall is one shadowed unary call, from its primary's start to the
 // judgement of its copies; pooled.
 type unaryCall struct {
+	unaryState
+	reused
+}
+
+// unaryState is what a unaryCall forgets from one call to the next.
+type unaryState struct {
 	shadowed
 	cc      *grpc.ClientConn
 	invoker grpc.UnaryInvoker
@@ -67,20 +80,44 @@ type unaryCall struct {
 	legs    [legsPerCall]unaryLeg
 }
 
-var unaryCalls = sync.Pool{New: func() any { return new(unaryCall) }}
+// reused is what a pooled unaryCall keeps from one call to the next.
+type reused struct {
+	capture  capture
+	codecOpt grpc.CallOption   // forces capture
+	popts    []grpc.CallOption // the primary's options, with codecOpt
+	copts    []grpc.CallOption // the copies' options
+}
+
+var unaryCalls = sync.Pool{New: func() any {
+	u := new(unaryCall)
+	u.codecOpt = grpc.ForceCodecV2(&u.capture)
+	return u
+}}
+
+// primaryOptions returns the options the primary is sent with: its own,
+// and the capture codec when the copies use wire forms. grpc reads the
+// options only during the call, so their slice is reused.
+func (u *unaryCall) primaryOptions(p unaryPrimary) []grpc.CallOption {
+	if !p.wire {
+		return p.opts
+	}
+	u.popts = append(append(u.popts[:0], p.opts...), u.codecOpt)
+	return u.popts
+}
 
 // shadowUnary takes a slot and hands the call's copies to a worker, or
 // counts the drop. The primary's request and reply are its caller's once
 // it returns: the copies work on their wire forms, or clones.
-func (s *Interceptor) shadowUnary(ctx context.Context, r route, p unaryPrimary) {
+func (s *Interceptor) shadowUnary(ctx context.Context, r route, u *unaryCall, p unaryPrimary) {
 	switch s.slots.tryAcquire() {
 	case acquireClosed:
+		u.recycle()
 		return
 	case acquireFull:
 		s.drop(ctx, DropConcurrency)
+		u.recycle()
 		return
 	}
-	u := unaryCalls.Get().(*unaryCall)
 	u.init(s, ctx, r, p)
 	if !s.workers.submit(&u.legs[0]) {
 		s.drop(ctx, DropConcurrency)
@@ -91,28 +128,50 @@ func (s *Interceptor) shadowUnary(ctx context.Context, r route, p unaryPrimary) 
 func (u *unaryCall) init(s *Interceptor, ctx context.Context, r route, p unaryPrimary) {
 	u.route, u.s, u.ctx = r, s, ctx
 	u.cc, u.invoker, u.typ, u.pErr, u.version = p.cc, p.invoker, p.reply.ProtoReflect().Type(), p.err, p.version
-	u.wire = plainCodec(p.opts) && u.wreq.take(p.req)
+	u.wire = p.wire && (u.wreq.hold(u.capture.request()) || u.wreq.take(p.req))
 	if u.wire {
-		u.req, u.opts = &u.wreq, wireOptions(p.opts)
+		u.req, u.opts = &u.wreq, u.copyOptions(p.opts, failFastWire)
 	} else {
-		u.req, u.opts = proto.Clone(p.req), copyOptions(p.opts)
+		u.req, u.opts = proto.Clone(p.req), u.copyOptions(p.opts, failFast)
 	}
-	if p.err == nil {
+	switch {
+	case p.err != nil:
+	case u.wire && u.capture.gotReply:
+		u.primary.view(u.typ, u.capture.reply)
+	default: // grpc did not decode it with the capture codec
 		u.primary.take(p.reply)
 	}
 	u.legs[0] = unaryLeg{u: u, version: r.candidate, marker: markerCandidate}
 	u.legs[0].out.diff.capture = s.cfg.ShowValues
 }
 
-// finish gives back the slot and the buffers, and the call to its pool.
+// copyOptions is copyOptions into u's own slice, which grpc reads only
+// during the copies' calls.
+func (u *unaryCall) copyOptions(opts, tail []grpc.CallOption) []grpc.CallOption {
+	if len(opts) == 0 {
+		return tail // grpc reads call options and never writes them
+	}
+	u.copts = appendOptions(u.copts[:0], opts, tail)
+	return u.copts
+}
+
+// finish gives back the slot, then the buffers and the call to its pool.
 func (u *unaryCall) finish() {
 	u.release()
+	u.recycle()
+}
+
+// recycle gives back the buffers, and the call to its pool.
+func (u *unaryCall) recycle() {
 	u.wreq.release()
 	u.primary.release()
+	u.capture.release()
 	for i := range u.legs {
 		u.legs[i].reply.release()
 	}
-	*u = unaryCall{}
+	clear(u.popts)
+	clear(u.copts)
+	u.unaryState = unaryState{}
 	unaryCalls.Put(u)
 }
 
@@ -132,6 +191,7 @@ type unaryLeg struct {
 func (l *unaryLeg) run(w *worker) *unaryCall {
 	u := l.u
 	if l == &u.legs[0] {
+		u.primary.settle()
 		u.left.Store(1)
 		if u.pErr == nil && u.wantBaseline(u.version) { // a failed primary is compared by status code alone
 			u.legs[1] = unaryLeg{u: u, version: u.baseline, marker: markerBaseline}

@@ -197,12 +197,13 @@ func nextRecord(b []byte, n *ignoreNode) (rest []byte, r record, ok bool) {
 }
 
 // The copies of a unary call send its request and take their replies in
-// wire form. The request is marshalled once, on the primary's path, and
+// wire form. The request is marshalled once, by grpc for the primary, and
 // every leg sends the same bytes; a reply is kept as the bytes that came,
 // compared with the primary's wire form as it is, and decoded only when it
 // differs. A codec of this package, forced on the copies, passes both
-// through. A call whose options choose a codec of their own is copied with
-// messages instead.
+// through; another, forced on the primary, hands the copies the buffers
+// grpc marshalled the request into and received the reply in. A call whose
+// options choose a codec of their own is copied with messages instead.
 
 // wireCodec passes a *wireRequest and a *wireReply through as they are, and
 // hands anything else to the registered proto codec.
@@ -214,10 +215,10 @@ func (wireCodec) Name() string { return "" }
 
 func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if r, ok := v.(*wireRequest); ok {
-		r.buf.Ref() // grpc frees what it is given
-		return mem.BufferSlice{r.buf}, nil
+		r.data.Ref() // grpc frees what it is given
+		return r.data, nil
 	}
-	return encoding.GetCodecV2(grpcproto.Name).Marshal(v)
+	return protoCodec().Marshal(v)
 }
 
 func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
@@ -225,8 +226,12 @@ func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		r.fill(data)
 		return nil
 	}
-	return encoding.GetCodecV2(grpcproto.Name).Unmarshal(data, v)
+	return protoCodec().Unmarshal(data, v)
 }
+
+// protoCodec is the codec registered for protocol buffers: grpc's, or one
+// the program registered in its place.
+func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(grpcproto.Name) }
 
 var (
 	wireCodecOption = grpc.ForceCodecV2(wireCodec{})
@@ -258,9 +263,11 @@ func plainCodec(opts []grpc.CallOption) bool {
 }
 
 // wireRequest is a request's wire form, shared by the legs that send it.
-// Its buffer counts its references (grpc's transport may still hold it
-// when a call returns early) and goes back to the pool with the last.
-type wireRequest struct{ buf mem.Buffer }
+// Its buffers count their references (grpc's transport may still hold them
+// when a call returns early) and go back to their pool with the last. The
+// slice itself is never written once set, and never reused: grpc reads it
+// after a call may have returned.
+type wireRequest struct{ data mem.BufferSlice }
 
 // take marshals m into a pooled buffer; false if m does not marshal.
 func (r *wireRequest) take(m proto.Message) bool {
@@ -271,16 +278,86 @@ func (r *wireRequest) take(m proto.Message) bool {
 		return false
 	}
 	*b = out
-	r.buf = mem.NewBuffer(b, wireBuffers{})
+	r.data = mem.BufferSlice{mem.NewBuffer(b, wireBuffers{})}
 	return true
 }
 
-// release gives up this call's reference to the buffer.
+// hold makes data, which r now holds a reference to, the wire form; false
+// when there is none.
+func (r *wireRequest) hold(data mem.BufferSlice) bool {
+	r.data = data
+	return data != nil
+}
+
+// release gives up this call's reference to the buffers.
 func (r *wireRequest) release() {
-	if r.buf != nil {
-		r.buf.Free()
-		r.buf = nil
+	r.data.Free()
+	r.data = nil
+}
+
+// capture is the codec a shadowed unary primary is sent with when it uses
+// the proto codec. It hands every message to the proto codec and keeps,
+// for the copies, references to the buffers grpc marshalled the request
+// into and received the reply in, so that the primary's path marshals and
+// copies nothing for them. An interceptor further down the chain that
+// sends the call more than once leaves the last request and reply.
+type capture struct {
+	mu       sync.Mutex
+	req      mem.BufferSlice // the codec's own slice, which nobody writes
+	reply    mem.BufferSlice // ours, over grpc's buffers
+	gotReply bool
+}
+
+// Name is empty, so the primary is sent with the content type it has
+// without this codec.
+func (*capture) Name() string { return "" }
+
+func (c *capture) Marshal(v any) (mem.BufferSlice, error) {
+	data, err := protoCodec().Marshal(v)
+	if err != nil {
+		return nil, err
 	}
+	data.Ref()
+	c.mu.Lock()
+	c.req.Free()
+	c.req = data
+	c.mu.Unlock()
+	return data, nil
+}
+
+func (c *capture) Unmarshal(data mem.BufferSlice, v any) error {
+	if err := protoCodec().Unmarshal(data, v); err != nil {
+		return err
+	}
+	data.Ref() // grpc frees data when this returns
+	c.mu.Lock()
+	c.reply.Free()
+	clear(c.reply)
+	c.reply = append(c.reply[:0], data...)
+	c.gotReply = true
+	c.mu.Unlock()
+	return nil
+}
+
+// request hands over the request's buffers and the reference to them; nil
+// when grpc marshalled none.
+func (c *capture) request() mem.BufferSlice {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	data := c.req
+	c.req = nil
+	return data
+}
+
+// release gives up the references still held, and keeps the reply's slice
+// for the next call.
+func (c *capture) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.req.Free()
+	c.reply.Free()
+	clear(c.reply)
+	c.req, c.reply, c.gotReply = nil, c.reply[:0], false
 }
 
 // wireReply is a copy's reply as the bytes that came, in a pooled buffer.

@@ -139,7 +139,7 @@ func TestSnapshotOfAMessageWithNoWireForm(t *testing.T) {
 	bad.Item.Name = "\xff"
 	p := takeSnapshot(bad)
 	defer p.release()
-	require.Nil(t, p.wire)
+	require.False(t, p.hasWire)
 	bad.Item.Name = "changed by its caller"
 	assert.Equal(t, "\xff", p.message().(*demov1.GetItemResponse).GetItem().GetName())
 
@@ -158,7 +158,7 @@ func TestSnapshotOfAMessageWithNoWireForm(t *testing.T) {
 
 	good := takeSnapshot(reply())
 	defer good.release()
-	require.NotNil(t, good.wire)
+	require.True(t, good.hasWire)
 	d = differ{}
 	c.compare(&d, good, other)
 	assert.Equal(t, []string{"item.name", "item.price_cents"}, d.sorted())

@@ -166,14 +166,15 @@ func WithRecord(ctx context.Context) (context.Context, *Record) {
 
 // Recorded returns ctx with a call record: the one ctx carries, if any, so
 // that an interceptor further out in the chain learns where the call went;
-// else spare, or a new record when spare is nil. spare lets a caller keep
-// the record inside a struct of its own instead of allocating it.
+// else spare, or, when spare is nil, a record in the same allocation as
+// the context (WithRecord's). spare lets a caller keep the record inside a
+// struct of its own.
 func Recorded(ctx context.Context, spare *Record) (context.Context, *Record) {
 	if rec := RecordFrom(ctx); rec != nil {
 		return ctx, rec
 	}
 	if spare == nil {
-		spare = new(Record)
+		return WithRecord(ctx)
 	}
 	return with(ctx, func(ci *Info) { ci.Record = spare }), spare
 }

@@ -93,6 +93,7 @@ func TestEachContextIsOneAllocation(t *testing.T) {
 	base := WithStickyKey(context.Background(), "user-1")
 	assert.InDelta(t, 1, testing.AllocsPerRun(100, func() { WithRoute(base, Route{Version: "canary", Role: Shadow}) }), 0)
 	assert.InDelta(t, 1, testing.AllocsPerRun(100, func() { WithRecord(base) }), 0)
+	assert.InDelta(t, 1, testing.AllocsPerRun(100, func() { Recorded(base, nil) }), 0)
 	assert.InDelta(t, 1, testing.AllocsPerRun(100, func() { ForceVersion(base, "canary") }), 0)
 }
 
