@@ -1,7 +1,9 @@
 package shadow
 
 import (
+	"cmp"
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,12 +30,20 @@ const getItem = "/ninelives.demo.v1.DemoService/GetItem"
 // gate is shut.
 type fakeGRPC struct {
 	reply []byte
+	// replies, if set, is the pool the replies are received into, in
+	// pieces of at most piece bytes (0: one piece), as grpc's transport
+	// receives them; else they are received as plain slices.
+	replies *countingPool
+	piece   int
+	// primaryTo is where the primaries go; "" is stable.
+	primaryTo string
 
 	mu      sync.Mutex
-	gate    chan struct{} // nil: open
-	sent    [][]byte      // the copies' requests as they went out
-	copies  atomic.Int32  // copies that reached it
-	entered chan struct{} // a copy reached it
+	gate    chan struct{}         // nil: open
+	sent    [][]byte              // the copies' requests as they went out
+	first   map[call.Role][]*byte // the first byte of each request's buffer, by role
+	copies  atomic.Int32          // copies that reached it
+	entered chan struct{}         // a copy reached it
 }
 
 func newFakeGRPC(t *testing.T) *fakeGRPC {
@@ -78,7 +88,7 @@ func (f *fakeGRPC) invoke(ctx context.Context, _ string, req, reply any, _ *grpc
 			codec = fc.CodecV2
 		}
 	}
-	version := "stable"
+	version := cmp.Or(f.primaryTo, "stable")
 	if v, ok := call.ForcedVersion(ctx); ok {
 		version = v
 	}
@@ -90,6 +100,12 @@ func (f *fakeGRPC) invoke(ctx context.Context, _ string, req, reply any, _ *grpc
 	if err != nil {
 		return err
 	}
+	f.mu.Lock()
+	if f.first == nil {
+		f.first = map[call.Role][]*byte{}
+	}
+	f.first[call.RoleOf(ctx)] = append(f.first[call.RoleOf(ctx)], &data[0].ReadOnlyData()[0])
+	f.mu.Unlock()
 	if call.RoleOf(ctx) == call.Shadow {
 		f.copies.Add(1)
 		f.mu.Lock()
@@ -107,8 +123,40 @@ func (f *fakeGRPC) invoke(ctx context.Context, _ string, req, reply any, _ *grpc
 		}
 	}
 	data.Free()
-	return codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(f.reply)}, reply)
+	in := f.received()
+	defer in.Free() // as grpc frees what it received once it is decoded
+	return codec.Unmarshal(in, reply)
 }
+
+// received is the canned reply as grpc's transport hands it to a codec.
+func (f *fakeGRPC) received() mem.BufferSlice {
+	if f.replies == nil {
+		return mem.BufferSlice{mem.SliceBuffer(f.reply)}
+	}
+	var out mem.BufferSlice
+	for rest := f.reply; len(rest) > 0; {
+		n := len(rest)
+		if f.piece > 0 {
+			n = min(n, f.piece)
+		}
+		b := f.replies.Get(n)
+		copy(*b, rest[:n])
+		out = append(out, mem.NewBuffer(b, f.replies))
+		rest = rest[n:]
+	}
+	return out
+}
+
+// countingPool is a buffer pool that counts the buffers out of it.
+type countingPool struct{ out atomic.Int64 }
+
+func (p *countingPool) Get(n int) *[]byte {
+	p.out.Add(1)
+	b := make([]byte, n)
+	return &b
+}
+
+func (p *countingPool) Put(*[]byte) { p.out.Add(-1) }
 
 // newShadow returns an Interceptor closed when the test ends.
 func newShadow(t *testing.T, cfg Config) *Interceptor {
@@ -275,4 +323,48 @@ func TestCopyStartedAfterCloseCancelsIsCancelled(t *testing.T) {
 	st := s.Stats()
 	assert.Zero(t, st.InFlight)
 	assert.Zero(t, st.Comparisons[ResultShadowError]+st.Comparisons[ResultMatch], "a copy cut short by Close is not counted: %+v", st)
+}
+
+// A primary that uses the proto codec is marshalled once: its copies, to
+// the candidate and to the baseline, send the very buffer grpc marshalled
+// its request into.
+func TestCopiesSendThePrimarysOwnBuffer(t *testing.T) {
+	f := newFakeGRPC(t)
+	s := newShadow(t, Config{Candidate: "canary", Baseline: "stable", Rate: 1, IgnoreFields: []string{"served_by"}})
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
+	waitCopies(t, s)
+	assert.EqualValues(t, 1, s.Stats().Comparisons[ResultMatch])
+	require.Len(t, f.first[call.Primary], 1)
+	require.Len(t, f.first[call.Shadow], 2)
+	for _, b := range f.first[call.Shadow] {
+		assert.Same(t, f.first[call.Primary][0], b)
+	}
+}
+
+// Every buffer a shadowed call holds goes back to its pool once its copies
+// are done, dropped or skipped: the replies grpc received for the
+// primaries, in pieces as a large one comes, included.
+func TestReceivedBuffersGoBackToTheirPool(t *testing.T) {
+	f := newFakeGRPC(t)
+	large := reply()
+	large.Item.Name = strings.Repeat("n", 5<<10)
+	var err error
+	f.reply, err = proto.Marshal(large)
+	require.NoError(t, err)
+	// Pieces above grpc's pooling threshold, or they are never pooled.
+	f.replies, f.piece = new(countingPool), 2<<10
+	s := newShadow(t, Config{Candidate: "canary", Baseline: "stable", Rate: 1, MaxConcurrent: 1, IgnoreFields: []string{"served_by"}})
+	f.shut()
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
+	f.await(t, 2)
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "b"}) // the bound is full
+	f.primaryTo = "canary"
+	callThrough(t, s, f, &demov1.GetItemRequest{Id: "c"}) // nothing to compare
+	f.open()
+	waitCopies(t, s)
+	st := s.Stats()
+	assert.EqualValues(t, 1, st.Comparisons[ResultMatch], "the reply in pieces compared equal: %+v", st)
+	assert.EqualValues(t, 1, st.Dropped[DropConcurrency])
+	assert.EqualValues(t, 1, st.SkippedOnCandidate)
+	assert.Zero(t, f.replies.out.Load(), "buffers not given back")
 }

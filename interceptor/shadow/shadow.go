@@ -566,6 +566,7 @@ func (p *snapshot) settle() {
 		p.wire = data[0].ReadOnlyData()
 	case len(data) > 1:
 		p.buf = getWire()
+		*p.buf = (*p.buf)[:0]
 		for _, d := range data {
 			*p.buf = append(*p.buf, d.ReadOnlyData()...)
 		}

@@ -21,7 +21,9 @@ import (
 // and fed the primary's client messages from a bounded buffer; the server
 // messages of both sides are compared in order, pair by pair, and the status
 // codes at the end. The primary's SendMsg and RecvMsg only copy the message
-// into the buffer: they never wait for the shadow.
+// into the buffer: they never wait for the shadow. A stream that uses the
+// proto codec goes out with a codec that hands the shadow grpc's own
+// buffers of each message, so the primary's path marshals none of them.
 func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		c := s.allow(ctx, method)
@@ -29,7 +31,13 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 			return streamer(ctx, desc, cc, method, opts...)
 		}
 		pctx, rec := call.Recorded(ctx, nil)
-		cs, err := streamer(pctx, desc, cc, method, opts...)
+		var capt *capture
+		popts := opts
+		if plainCodec(opts) {
+			capt = new(capture)
+			popts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(capt))
+		}
+		cs, err := streamer(pctx, desc, cc, method, popts...)
 		if err != nil {
 			return cs, err
 		}
@@ -43,7 +51,7 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 		}
 		st := newStreamShadow(c, ctx, desc, cc, streamer, opts, version)
 		go st.run()
-		return &shadowedStream{ClientStream: cs, st: st, serverStreams: desc.ServerStreams}, nil
+		return &shadowedStream{ClientStream: cs, st: st, capt: capt, serverStreams: desc.ServerStreams}, nil
 	}
 }
 
@@ -51,13 +59,14 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 type shadowedStream struct {
 	grpc.ClientStream
 	st            *streamShadow
+	capt          *capture // nil under a codec of the caller's
 	serverStreams bool
 }
 
 func (w *shadowedStream) SendMsg(m any) error {
 	err := w.ClientStream.SendMsg(m)
 	if err == nil {
-		w.st.clientMsg(m)
+		w.st.clientMsg(m, w.capt.takeRequest())
 	}
 	return err
 }
@@ -73,7 +82,8 @@ func (w *shadowedStream) RecvMsg(m any) error {
 	err := w.ClientStream.RecvMsg(m)
 	switch {
 	case err == nil:
-		w.st.serverMsg(m)
+		data, kept := w.capt.takeReply()
+		w.st.serverMsg(m, data, kept)
 		if !w.serverStreams {
 			w.st.primaryDone(nil) // one reply ends a client stream
 		}
@@ -232,12 +242,15 @@ func (st *streamShadow) message(m any) (proto.Message, bool) {
 }
 
 // copyOf returns what every leg sends for a client message: its wire
-// form, marshalled once, or a clone when the stream uses a codec of its own
-// or the message does not marshal.
-func (st *streamShadow) copyOf(m any) (queued, bool) {
+// form (data, as grpc marshalled it, or marshalled here once), or a clone
+// when the stream uses a codec of its own or the message does not marshal.
+func (st *streamShadow) copyOf(m any, data mem.BufferSlice) (queued, bool) {
 	pm, ok := st.message(m)
 	if !ok {
 		return queued{}, false
+	}
+	if data != nil {
+		return queued{send: &wireRequest{data: data}, size: data.Len()}, true
 	}
 	if st.wire {
 		if b, err := (proto.MarshalOptions{}).Marshal(pm); err == nil {
@@ -251,11 +264,16 @@ func (st *streamShadow) copyOf(m any) (queued, bool) {
 
 // snapshotOf returns a server message of the primary, which is only ever
 // compared: its snapshot (taken once, for every leg), sized by its wire
-// form.
-func (st *streamShadow) snapshotOf(m any) (queued, bool) {
+// form; data is that form as it came, if the capture codec kept it.
+func (st *streamShadow) snapshotOf(m any, data mem.BufferSlice, kept bool) (queued, bool) {
 	pm, ok := st.message(m)
 	if !ok {
 		return queued{}, false
+	}
+	if kept {
+		q := queued{snap: new(snapshot), size: data.Len()}
+		q.snap.view(pm.ProtoReflect().Type(), data)
+		return q, true
 	}
 	q := queued{snap: takeSnapshot(pm)}
 	if q.snap.hasWire {
@@ -267,8 +285,8 @@ func (st *streamShadow) snapshotOf(m any) (queued, bool) {
 }
 
 // clientMsg queues a client message the primary sent for every leg.
-func (st *streamShadow) clientMsg(m any) {
-	q, ok := st.copyOf(m)
+func (st *streamShadow) clientMsg(m any, data mem.BufferSlice) {
+	q, ok := st.copyOf(m, data)
 	if !ok {
 		return
 	}
@@ -315,8 +333,8 @@ func (st *streamShadow) learnType(m any) {
 
 // serverMsg keeps a server message the primary received until every leg
 // has compared its own message of the same index with it.
-func (st *streamShadow) serverMsg(m any) {
-	q, ok := st.snapshotOf(m)
+func (st *streamShadow) serverMsg(m any, data mem.BufferSlice, kept bool) {
+	q, ok := st.snapshotOf(m, data, kept)
 	if !ok {
 		return
 	}
@@ -518,6 +536,7 @@ func (st *streamShadow) compareReady() {
 	// The snapshots' buffers are left to the collector, not given back to
 	// the pool: another leg may still compare with the same snapshot.
 	for _, p := range work {
+		p.primary.settle()
 		st.c.compare(&p.leg.out.diff, p.primary, p.shadow)
 	}
 }

@@ -128,7 +128,7 @@ func (s *Interceptor) shadowUnary(ctx context.Context, r route, u *unaryCall, p 
 func (u *unaryCall) init(s *Interceptor, ctx context.Context, r route, p unaryPrimary) {
 	u.route, u.s, u.ctx = r, s, ctx
 	u.cc, u.invoker, u.typ, u.pErr, u.version = p.cc, p.invoker, p.reply.ProtoReflect().Type(), p.err, p.version
-	u.wire = p.wire && (u.wreq.hold(u.capture.request()) || u.wreq.take(p.req))
+	u.wire = p.wire && (u.wreq.hold(u.capture.takeRequest()) || u.wreq.take(p.req))
 	if u.wire {
 		u.req, u.opts = &u.wreq, u.copyOptions(p.opts, failFastWire)
 	} else {
@@ -155,10 +155,12 @@ func (u *unaryCall) copyOptions(opts, tail []grpc.CallOption) []grpc.CallOption 
 	return u.copts
 }
 
-// finish gives back the slot, then the buffers and the call to its pool.
+// finish gives back the buffers and the call to its pool, then the slot,
+// so that once no copy is in flight every buffer is back too.
 func (u *unaryCall) finish() {
-	u.release()
+	s := u.s
 	u.recycle()
+	s.slots.release()
 }
 
 // recycle gives back the buffers, and the call to its pool.

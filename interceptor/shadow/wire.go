@@ -339,14 +339,30 @@ func (c *capture) Unmarshal(data mem.BufferSlice, v any) error {
 	return nil
 }
 
-// request hands over the request's buffers and the reference to them; nil
-// when grpc marshalled none.
-func (c *capture) request() mem.BufferSlice {
+// takeRequest hands over the last request's buffers and the reference to
+// them; nil when grpc marshalled none since, or c is nil.
+func (c *capture) takeRequest() mem.BufferSlice {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	data := c.req
 	c.req = nil
 	return data
+}
+
+// takeReply hands over the last reply's buffers and the reference to
+// them; kept is false when none came since, or c is nil.
+func (c *capture) takeReply() (data mem.BufferSlice, kept bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	data, kept = c.reply, c.gotReply
+	c.reply, c.gotReply = nil, false
+	return data, kept
 }
 
 // release gives up the references still held, and keeps the reply's slice
