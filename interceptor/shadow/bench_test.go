@@ -2,6 +2,7 @@ package shadow_test
 
 import (
 	"context"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -168,15 +169,16 @@ func bareCopy(b *testing.B, c demov1.DemoServiceClient, req *demov1.GetItemReque
 // BenchmarkShadowOwnCost is the interceptor's own work for one shadowed
 // call, with no network: an invoker that does what grpc does with the
 // messages (it marshals the request and decodes a canned reply with the
-// call's codec) stands for grpc, for the primary and for its copy alike,
-// so what is left is the sampling, the wire forms, the hand-over to a
-// worker, the copy's context and the comparison (here a match once
-// served_by and generated_at are ignored). The side "none" is the same
-// call with no interceptor: the interceptor's own cost is shadow - none.
-// Besides ns/op, each side reports cpu-ns/op, the process's CPU time per
-// call, which counts the copies' work on the workers and the garbage
-// collector's, and which a busy machine does not inflate as it does the
-// wall clock.
+// call's codec, in a buffer of grpc's pool) stands for grpc, for the
+// primary and for its copy alike, so what is left is the sampling, the
+// hand-over to a worker, the copy's context and the comparison (here a
+// match once served_by and generated_at are ignored). The side "none" is
+// the same call with no interceptor; the two sides take turns in rounds of
+// 64 calls (the default bound of copies in flight), and the shadow's
+// rounds end once its copies are done. Each side reports ns/call (wall
+// clock), cpu-ns/call (the process's CPU time, which counts the workers'
+// and the garbage collector's work and which a busy machine hardly
+// inflates) and allocs/call; own-* are shadow minus none.
 func BenchmarkShadowOwnCost(b *testing.B) {
 	canned, err := proto.Marshal(&demov1.GetItemResponse{
 		Item:        &demov1.Item{Id: "a", Name: "item a", PriceCents: 3197, Tags: []string{"demo", "new"}},
@@ -196,52 +198,84 @@ func BenchmarkShadowOwnCost(b *testing.B) {
 			return err
 		}
 		data.Free()
-		return codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(canned)}, reply)
+		in := mem.Copy(canned, mem.DefaultBufferPool())
+		defer in.Free()
+		return codec.Unmarshal(mem.BufferSlice{in}, reply)
 	}
+	s, err := New(Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
+	require.NoError(b, err)
+	defer closeShadow(b, s)
+	unary := s.UnaryClientInterceptor()
 	req := &demov1.GetItemRequest{Id: "a"}
 	const method = "/ninelives.demo.v1.DemoService/GetItem"
-	b.Run("none", func(b *testing.B) {
-		b.ReportAllocs()
-		defer reportCPU(b)()
-		for b.Loop() {
-			if err := invoker(context.Background(), method, req, &demov1.GetItemResponse{}, nil); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("shadow", func(b *testing.B) {
-		s, err := New(Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
-		require.NoError(b, err)
-		defer closeShadow(b, s)
-		unary := s.UnaryClientInterceptor()
-		b.ReportAllocs()
-		report := reportCPU(b)
-		n := 0
-		for b.Loop() {
-			if err := unary(context.Background(), method, req, &demov1.GetItemResponse{}, nil, invoker); err != nil {
-				b.Fatal(err)
-			}
-			if n++; n%64 == 0 { // within the default bound of 64 copies in flight
-				require.NoError(b, s.Wait(context.Background()))
-			}
-		}
-		require.NoError(b, s.Wait(context.Background()))
-		report()
-		st := s.Stats()
-		if st.Comparisons[ResultMatch] != int64(b.N) {
-			b.Fatalf("%d of %d copies matched: %+v", st.Comparisons[ResultMatch], b.N, st)
-		}
-	})
+	sides := [2]ownSide{
+		{name: "none", call: func() error {
+			return invoker(context.Background(), method, req, &demov1.GetItemResponse{}, nil)
+		}},
+		{name: "shadow", call: func() error {
+			return unary(context.Background(), method, req, &demov1.GetItemResponse{}, nil, invoker)
+		}, after: func() { require.NoError(b, s.Wait(context.Background())) }},
+	}
+	pairedOwnCost(b, 64, &sides)
+	st := s.Stats()
+	if st.Comparisons[ResultMatch] != int64(b.N+64) { // the warm-up round too
+		b.Fatalf("%d of %d copies matched: %+v", st.Comparisons[ResultMatch], b.N+64, st)
+	}
 }
 
-// reportCPU starts counting the process's CPU time; the function it
-// returns stops the timer and reports the time per call as cpu-ns/op.
-func reportCPU(b *testing.B) func() {
-	start, ok := demotest.CPUTime()
-	return func() {
-		b.StopTimer()
-		if end, _ := demotest.CPUTime(); ok && b.N > 0 {
-			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+// ownSide is one side of BenchmarkShadowOwnCost and what its rounds took.
+type ownSide struct {
+	name      string
+	call      func() error
+	after     func() // ends a round, on the clock
+	wall, cpu time.Duration
+	allocs    uint64
+}
+
+// pairedOwnCost makes b.N calls on each side, in turns of round calls,
+// and reports each side's costs per call and the second's less the first's.
+func pairedOwnCost(b *testing.B, round int, sides *[2]ownSide) {
+	for i := range sides { // warm up
+		sides[i].run(b, round)
+		sides[i].wall, sides[i].cpu, sides[i].allocs = 0, 0, 0
+	}
+	b.ResetTimer()
+	for done := 0; done < b.N; done += round {
+		n := min(round, b.N-done)
+		for i := range sides {
+			sides[i].run(b, n)
 		}
 	}
+	b.StopTimer()
+	per := func(x float64) float64 { return x / float64(b.N) }
+	for _, sd := range sides {
+		b.ReportMetric(per(float64(sd.wall)), sd.name+"-ns/call")
+		b.ReportMetric(per(float64(sd.cpu)), sd.name+"-cpu-ns/call")
+		b.ReportMetric(per(float64(sd.allocs)), sd.name+"-allocs/call")
+	}
+	b.ReportMetric(per(float64(sides[1].wall-sides[0].wall)), "own-ns/call")
+	b.ReportMetric(per(float64(sides[1].cpu-sides[0].cpu)), "own-cpu-ns/call")
+	b.ReportMetric(per(float64(sides[1].allocs)-float64(sides[0].allocs)), "own-allocs/call")
+}
+
+// run makes n calls and adds what they took.
+func (sd *ownSide) run(b *testing.B, n int) {
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(sample)
+	a0 := sample[0].Value.Uint64()
+	c0, _ := demotest.CPUTime()
+	t0 := time.Now()
+	for range n {
+		if err := sd.call(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if sd.after != nil {
+		sd.after()
+	}
+	sd.wall += time.Since(t0)
+	c1, _ := demotest.CPUTime()
+	sd.cpu += c1 - c0
+	metrics.Read(sample)
+	sd.allocs += sample[0].Value.Uint64() - a0
 }

@@ -10,23 +10,60 @@ import (
 	"github.com/ninelives-go/ninelives/internal/call"
 )
 
-// copyContext returns the context of one copy to version: the primary's
-// values and outgoing metadata (less the denied keys) with the shadow
-// marker, forced to version with the shadow role, its own call record and
-// deadline, and cancelled by Close, not by the primary.
-func (c *shadowed) copyContext(version, marker string) (context.Context, context.CancelFunc, *call.Record) {
-	return c.newCopyContext(c.s.stopCtx, version, marker)
+// copyContext is the context of one copy to version: the primary's values
+// and outgoing metadata (less the denied keys) with the shadow marker,
+// forced to version with the shadow role, with its own call record, and a
+// deadline and cancellation of its own in place of the primary's. Whoever
+// makes the copy cancels it: at its deadline, at Close, and once it is
+// over (a worker, with its timer; a stream's leg, with timers of its own).
+//
+// It is one allocation where detaching, marking, routing and a deadline
+// would take a context each and a timer, and it cancels what is derived
+// from it through AfterFunc, with no goroutine and no map: grpc derives a
+// context from every call's. The context package's own key, the one a
+// context it made answers with itself, goes unanswered (it would find the
+// primary's), so that context.Cause of a copy is the copy's.
+//
+// marker is a context holding the marker alone, which answers exactly the
+// key of the outgoing metadata without this package naming it: all a copy
+// sends when its primary sends none; otherwise the primary's metadata with
+// the marker is made once, on first need.
+type copyContext struct {
+	call.Values // over the primary's context
+	c           *shadowed
+	marker      context.Context
+	mark        string
+	once        sync.Once
+	merged      context.Context
+	deadline    time.Time
+
+	mu    sync.Mutex
+	done  chan struct{} // made by the first Done
+	err   error
+	after []func() // to call at cancel; starts in first
+	first [1]func()
 }
 
-// newCopyContext is copyContext cancelled at Close through stop, a context
-// made by context.WithCancel under one with no values; with a nil stop,
-// the caller cancels it at Close itself (as a worker does: it spares the
-// copy's deadline the registration with a parent, and its removal).
-func (c *shadowed) newCopyContext(stop context.Context, version, marker string) (context.Context, context.CancelFunc, *call.Record) {
-	v := &copyValues{stop: stop, marker: markerContext(marker), c: c, mark: marker}
-	rec := v.Route(c.ctx, call.Route{Version: version, Role: call.Shadow})
-	ctx, cancel := context.WithTimeout(v, c.budget)
-	return ctx, cancel, rec
+// newCopyContext returns the context of a copy to version, which the
+// caller cancels.
+func (c *shadowed) newCopyContext(version, marker string) (*copyContext, *call.Record) {
+	x := &copyContext{c: c, marker: markerContext(marker), mark: marker, deadline: time.Now().Add(c.budget)}
+	x.after = x.first[:0]
+	return x, x.Route(c.ctx, call.Route{Version: version, Role: call.Shadow})
+}
+
+// copyContext returns the context of a copy to version that ends at its
+// deadline and at Close, with the function that ends it sooner: a
+// stream's leg, which has no worker.
+func (c *shadowed) copyContext(version, marker string) (context.Context, context.CancelFunc, *call.Record) {
+	x, rec := c.newCopyContext(version, marker)
+	timer := time.AfterFunc(c.budget, func() { x.cancel(context.DeadlineExceeded) })
+	stop := context.AfterFunc(c.s.stopCtx, func() { x.cancel(context.Canceled) })
+	return x, func() {
+		timer.Stop()
+		stop()
+		x.cancel(context.Canceled)
+	}, rec
 }
 
 // The outgoing metadata of a copy whose primary has none: a context holding
@@ -43,68 +80,90 @@ func markerContext(marker string) context.Context {
 	return candidateMarker
 }
 
-// copyValues is the parent of a copy's deadline, in one allocation where
-// detaching, marking and routing would take a context each. It has the
-// primary's values, the copy's own call info, the marker in the outgoing
-// metadata, and the cancellation of Close (or none) in place of the
-// primary's.
-//
-// Two of its parts are contexts that hold a single value each, so they
-// answer exactly one key without this package naming it. stop, made by
-// context.WithCancel under a context with no values, answers the context
-// package's own key for its cancellation, and the copy's deadline
-// registers with it as with any cancellable parent (without that key it
-// would still be cancelled, by a goroutine of the context package watching
-// this one). With no stop, Done is nil and the context package asks for
-// that key no more. marker answers the key of the outgoing metadata, with
-// the marker alone, which is all a copy sends when its primary sends none;
-// otherwise the primary's metadata with the marker is made once, on first
-// need.
-type copyValues struct {
-	call.Values // over the primary's context
-	stop        context.Context
-	marker      context.Context
-	c           *shadowed
-	mark        string
-	once        sync.Once
-	merged      context.Context
+// cancelProbe is a context of the context package's, never cancelled (it
+// holds nothing to release), which tells its own key for cancellation from
+// any other: it answers that key alone, with itself.
+var cancelProbe, _ = context.WithCancel(context.Background())
+
+// closed is the Done of a copy cancelled before anyone asked for it.
+var closed = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+// Deadline is the copy's own.
+func (x *copyContext) Deadline() (time.Time, bool) { return x.deadline, true }
+
+// Done is closed when the copy is cancelled.
+func (x *copyContext) Done() <-chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch {
+	case x.done != nil:
+	case x.err != nil:
+		x.done = closed
+	default:
+		x.done = make(chan struct{})
+	}
+	return x.done
 }
 
-// Deadline is none: the copy's own is set on top.
-func (v *copyValues) Deadline() (time.Time, bool) { return time.Time{}, false }
+// Err is why the copy was cancelled, or nil.
+func (x *copyContext) Err() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.err
+}
 
-// Done is Close's, or nil.
-func (v *copyValues) Done() <-chan struct{} {
-	if v.stop == nil {
+// AfterFunc calls f once the copy is cancelled, on a goroutine of its own
+// if it already is. The context package calls it for every context
+// derived from this one. The function it returns stops nothing: f stays
+// until the copy ends, when calling it on a derived context that ended
+// first does nothing, which is all the context package needs.
+func (x *copyContext) AfterFunc(f func()) (stop func() bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.err != nil {
+		go f()
+	} else {
+		x.after = append(x.after, f)
+	}
+	return stopsNothing
+}
+
+func stopsNothing() bool { return false }
+
+// cancel ends the copy with err, the first time.
+func (x *copyContext) cancel(err error) {
+	x.mu.Lock()
+	if x.err != nil {
+		x.mu.Unlock()
+		return
+	}
+	x.err = err
+	if x.done != nil {
+		close(x.done)
+	}
+	after := x.after
+	x.after = nil
+	x.mu.Unlock()
+	for _, f := range after {
+		f()
+	}
+}
+
+// Value answers the outgoing metadata and the call info, not the context
+// package's key for cancellation, and asks the primary's context for the
+// rest.
+func (x *copyContext) Value(key any) any {
+	if cancelProbe.Value(key) == cancelProbe {
 		return nil
 	}
-	return v.stop.Done()
-}
-
-// Err is Close's.
-func (v *copyValues) Err() error {
-	if v.stop == nil {
-		return nil
-	}
-	return v.stop.Err()
-}
-
-// Value answers Close's cancellation, the outgoing metadata and the call
-// info, and asks the primary's context for the rest.
-func (v *copyValues) Value(key any) any {
-	if v.stop != nil {
-		if x := v.stop.Value(key); x != nil {
-			return x
+	if m := x.marker.Value(key); m != nil { // the outgoing metadata
+		if x.Values.Value(key) == nil {
+			return m
 		}
+		x.once.Do(func() { x.merged = withMarker(x.c.ctx, x.mark, x.c.s.cfg.deny) })
+		return x.merged.Value(key)
 	}
-	if x := v.marker.Value(key); x != nil { // the outgoing metadata
-		if v.Values.Value(key) == nil {
-			return x
-		}
-		v.once.Do(func() { v.merged = withMarker(v.c.ctx, v.mark, v.c.s.cfg.deny) })
-		return v.merged.Value(key)
-	}
-	return v.Values.Value(key)
+	return x.Values.Value(key)
 }
 
 // withMarker returns ctx with the shadow marker in its outgoing metadata and

@@ -36,13 +36,14 @@ type workers struct {
 }
 
 // worker is one goroutine of the pool; next receives its legs, nil to
-// leave.
+// leave. Its timer ends the copy it is making at the copy's deadline.
 type worker struct {
 	next  chan *unaryLeg // one place: only the one who unparked it sends
 	since time.Time      // when it parked
+	timer *time.Timer
 
-	mu     sync.Mutex
-	cancel context.CancelFunc // of the copy it is making, for Close
+	mu  sync.Mutex
+	cur *copyContext // of the copy it is making, for its timer and Close
 }
 
 func (p *workers) init(max int, idle time.Duration) {
@@ -65,6 +66,8 @@ func (p *workers) submit(l *unaryLeg) bool {
 		return true
 	case len(p.all) < p.max:
 		w := &worker{next: make(chan *unaryLeg, 1)}
+		w.timer = time.AfterFunc(time.Hour, w.expire)
+		w.timer.Stop()
 		p.all[w] = struct{}{}
 		p.wg.Add(1)
 		go p.run(w, l)
@@ -76,6 +79,7 @@ func (p *workers) submit(l *unaryLeg) bool {
 // run is a worker's life: the legs handed to it, one at a time.
 func (p *workers) run(w *worker, l *unaryLeg) {
 	defer p.wg.Done()
+	defer w.timer.Stop()
 	for l != nil {
 		finished := l.run(w)
 		// Parked before the call gives its slot back, so that a call
@@ -131,24 +135,47 @@ func (p *workers) stop() {
 
 // cancelCopies cancels the copies the workers are making; at Close, once
 // the Interceptor's context is cancelled, which a copy that starts later
-// sees (track).
+// sees (start).
 func (p *workers) cancelCopies() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for w := range p.all {
-		w.mu.Lock()
-		if w.cancel != nil {
-			w.cancel()
+		if x := w.current(); x != nil {
+			x.cancel(context.Canceled)
 		}
-		w.mu.Unlock()
 	}
 }
 
-// track records the cancel of the copy w is making, nil once it is done.
-func (w *worker) track(cancel context.CancelFunc) {
+// start makes x the copy w is making, ended at its deadline by w's timer.
+func (w *worker) start(x *copyContext) {
 	w.mu.Lock()
-	w.cancel = cancel
+	w.cur = x
 	w.mu.Unlock()
+	w.timer.Reset(time.Until(x.deadline))
+}
+
+// end stops w's timer and cancels x, the copy w was making, to release
+// what was derived from it.
+func (w *worker) end(x *copyContext) {
+	w.timer.Stop()
+	w.mu.Lock()
+	w.cur = nil
+	w.mu.Unlock()
+	x.cancel(context.Canceled)
+}
+
+func (w *worker) current() *copyContext {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cur
+}
+
+// expire ends the copy w is making if its deadline has passed: the timer
+// may fire late, for a copy that has ended, once w has started another.
+func (w *worker) expire() {
+	if x := w.current(); x != nil && !time.Now().Before(x.deadline) {
+		x.cancel(context.DeadlineExceeded)
+	}
 }
 
 // size returns the workers alive and those parked.

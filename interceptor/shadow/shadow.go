@@ -286,6 +286,14 @@ type methodInfo struct {
 	// newReply makes an empty reply message, when the registry knows the
 	// method; nil otherwise.
 	newReply func() proto.Message
+	// ignore is the ignore tree of the method's reply type, once looked up.
+	ignore atomic.Pointer[ignoreOf]
+}
+
+// ignoreOf is the ignore tree of one message type.
+type ignoreOf struct {
+	md   protoreflect.MessageDescriptor
+	node *ignoreNode
 }
 
 // method returns the decision for a full method name, from the cache or the
@@ -647,7 +655,21 @@ func (c *shadowed) byWire(primary *snapshot) bool {
 // equalWire reports whether the primary's reply, which has a wire form,
 // equals w once the ignored fields are skipped.
 func (c *shadowed) equalWire(primary *snapshot, w []byte) bool {
-	return equalWire(primary.wire, w, c.s.ignoreTrees.of(primary.typ.Descriptor()))
+	return equalWire(primary.wire, w, c.ignoreTree(primary.typ.Descriptor()))
+}
+
+// ignoreTree is the ignore tree of md, the reply type of the call's method:
+// kept with the method, so that a call looks it up by name only once.
+func (c *shadowed) ignoreTree(md protoreflect.MessageDescriptor) *ignoreNode {
+	if c.info == nil {
+		return c.s.ignoreTrees.of(md)
+	}
+	if t := c.info.ignore.Load(); t != nil && t.md == md {
+		return t.node
+	}
+	t := &ignoreOf{md: md, node: c.s.ignoreTrees.of(md)}
+	c.info.ignore.Store(t)
+	return t.node
 }
 
 // walk clears the ignored fields of both replies (the primary's once, in

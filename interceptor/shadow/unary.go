@@ -216,16 +216,15 @@ func (l *unaryLeg) run(w *worker) *unaryCall {
 	return u
 }
 
-// copy makes the copy on w, which cancels it at Close, and compares its
-// reply with the primary's.
+// copy makes the copy on w, which ends it at its deadline and at Close,
+// and compares its reply with the primary's.
 func (l *unaryLeg) copy(w *worker) {
 	u := l.u
-	ctx, cancel, rec := u.newCopyContext(nil, l.version, l.marker)
-	defer cancel()
-	w.track(cancel)
-	defer w.track(nil)
+	ctx, rec := u.newCopyContext(l.version, l.marker)
+	w.start(ctx)
+	defer w.end(ctx)
 	if u.s.stopCtx.Err() != nil {
-		cancel() // Close came before track
+		ctx.cancel(context.Canceled) // Close came before start
 	}
 	var reply any = &l.reply
 	if !u.wire {
