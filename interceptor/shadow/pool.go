@@ -146,18 +146,19 @@ func (p *workers) cancelCopies() {
 	}
 }
 
-// start makes x the copy w is making, ended at its deadline by w's timer.
-func (w *worker) start(x *copyContext) {
+// start makes x, which has budget left, the copy w is making, ended at its
+// deadline by w's timer.
+func (w *worker) start(x *copyContext, budget time.Duration) {
 	w.mu.Lock()
 	w.cur = x
 	w.mu.Unlock()
-	w.timer.Reset(time.Until(x.deadline))
+	w.timer.Reset(budget)
 }
 
-// end stops w's timer and cancels x, the copy w was making, to release
-// what was derived from it.
+// end cancels x, the copy w was making, to release what was derived from
+// it. w's timer is left to fire: it ends nothing but a copy past its
+// deadline, and the next start sets it again.
 func (w *worker) end(x *copyContext) {
-	w.timer.Stop()
 	w.mu.Lock()
 	w.cur = nil
 	w.mu.Unlock()

@@ -221,7 +221,7 @@ func (l *unaryLeg) run(w *worker) *unaryCall {
 func (l *unaryLeg) copy(w *worker) {
 	u := l.u
 	ctx, rec := u.newCopyContext(l.version, l.marker)
-	w.start(ctx)
+	w.start(ctx, u.budget)
 	defer w.end(ctx)
 	if u.s.stopCtx.Err() != nil {
 		ctx.cancel(context.Canceled) // Close came before start
