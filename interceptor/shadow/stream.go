@@ -31,12 +31,7 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 			return streamer(ctx, desc, cc, method, opts...)
 		}
 		pctx, rec := call.Recorded(ctx, nil)
-		var capt *capture
-		popts := opts
-		if plainCodec(opts) {
-			capt = new(capture)
-			popts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(capt))
-		}
+		capt, popts := captureOptions(opts)
 		cs, err := streamer(pctx, desc, cc, method, popts...)
 		if err != nil {
 			return cs, err
@@ -53,6 +48,17 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 		go st.run()
 		return &shadowedStream{ClientStream: cs, st: st, capt: capt, serverStreams: desc.ServerStreams}, nil
 	}
+}
+
+// captureOptions returns the capture codec of a primary stream that uses
+// the proto codec, and its options with that codec; nil and opts for one
+// under a codec of the caller's.
+func captureOptions(opts []grpc.CallOption) (*capture, []grpc.CallOption) {
+	if !plainCodec(opts) {
+		return nil, opts
+	}
+	c := new(capture)
+	return c, append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(c))
 }
 
 // shadowedStream is the primary stream as the caller sees it.
