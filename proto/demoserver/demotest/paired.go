@@ -2,6 +2,7 @@ package demotest
 
 import (
 	"context"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -75,9 +76,10 @@ func Paired(b *testing.B, round, callers int, sides [2]Side) {
 // starts a turn changes from one turn to the next, so that no side always
 // follows the same other (and meets the garbage collections its work
 // brought on). It reports each side's p50 and p99 latency in µs, the
-// process's CPU time per call in µs (its After included) and, for every
-// side after the first, the ratios of its p50 and p99 to those of each side
-// before it.
+// process's CPU time in µs and heap bytes allocated per call (its After
+// included, and whatever else the process did meanwhile) and, for every
+// side after the first, the ratios of its p50 and p99 to those of each
+// side before it.
 func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 	if len(sides) < 2 {
 		b.Fatalf("PairedLatency compares sides: got %d, want 2 or more", len(sides))
@@ -104,6 +106,7 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 		if _, ok := CPUTime(); ok {
 			b.ReportMetric(float64(runs[i].cpu.Nanoseconds())/float64(b.N)/1e3, s.Name+"-cpu-µs/call")
 		}
+		b.ReportMetric(float64(runs[i].bytes)/float64(b.N), s.Name+"-B/call")
 		for j := range i {
 			b.ReportMetric(runs[i].quantile(0.5)/runs[j].quantile(0.5), "p50-"+s.Name+"/"+sides[j].Name)
 			b.ReportMetric(runs[i].quantile(0.99)/runs[j].quantile(0.99), "p99-"+s.Name+"/"+sides[j].Name)
@@ -114,14 +117,18 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 // openRun is what the turns of one side measured: every call's latency and
 // the process's CPU time.
 type openRun struct {
-	mu  sync.Mutex
-	lat []time.Duration
-	cpu time.Duration
+	mu    sync.Mutex
+	lat   []time.Duration
+	cpu   time.Duration
+	bytes uint64 // allocated on the heap
 }
 
 // run makes n calls of s, started on the schedule of rate calls/s, then
 // runs its After.
 func (r *openRun) run(b *testing.B, s Side, rate, n int) {
+	heap := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(heap)
+	h0 := heap[0].Value.Uint64()
 	c0, _ := CPUTime()
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -146,6 +153,8 @@ func (r *openRun) run(b *testing.B, s Side, rate, n int) {
 	}
 	c1, _ := CPUTime()
 	r.cpu += c1 - c0
+	metrics.Read(heap)
+	r.bytes += heap[0].Value.Uint64() - h0
 }
 
 func (r *openRun) add(d time.Duration) {
