@@ -14,13 +14,13 @@ import (
 // The blue/green strategy's cut-over under load: 16 callers make unary and
 // streaming calls without pause, and held streams stay open, through the
 // warm-up, the ticks that gather blue's reference figures and the tick
-// whose decision moves all the traffic to green through the Router. The
-// load checks every call against the weights' generation, as when the
-// weights are set by hand: none fails, every one begun after the cut-over
-// reaches green, every one picked before it (streams too) ends normally
-// on blue.
+// whose decision moves all the traffic to green through the Router (with
+// CompareWithPast, which leaves blue no share). The load checks every call
+// against the weights' generation, as when the weights are set by hand:
+// none fails, every one begun after the cut-over reaches green, every one
+// picked before it (streams too) ends normally on blue.
 func TestE2EBlueGreenCutOverUnderLoad(t *testing.T) {
-	e, bg, _ := startBlueGreen(t, false)
+	e, bg, _ := startBlueGreenWith(t, sentinel.BlueGreenConfig{CompareWithPast: true}, false)
 	demotest.Settle(t, e.cc, e.split) // green is READY in the channel's picker too
 	const callers = 16
 	load := demotest.StartCutover(t, e.cc, e.split, demotest.CutoverConfig{From: "blue", To: "green", Callers: callers})
