@@ -1,6 +1,8 @@
 package sentinel
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -141,4 +143,24 @@ func (s *Sentinel) recordStepEndLocked(e Event) {
 	if over := len(s.steps) - maxSteps; over > 0 {
 		s.steps = slices.Delete(s.steps, 0, over)
 	}
+}
+
+// checkPlanLocked warns, once per name, when the strategy begins a step its
+// plan does not name: the status page could not place it, so the plan and
+// the steps the strategy takes disagree (a script's WithPlan, say).
+func (s *Sentinel) checkPlanLocked(ctx context.Context, step string) {
+	plan := planOf(s.strategy)
+	if plan == nil || s.offPlan[step] || slices.ContainsFunc(plan, func(p PlanStep) bool { return p.Name == step }) {
+		return
+	}
+	if s.offPlan == nil {
+		s.offPlan = map[string]bool{}
+	}
+	s.offPlan[step] = true
+	names := make([]string, len(plan))
+	for i, p := range plan {
+		names[i] = p.Name
+	}
+	s.cfg.logger.WarnContext(ctx, fmt.Sprintf("ninelives: the strategy %s began step %q, which its plan %q does not name; "+
+		"give the plan the step names the strategy uses", s.strategy.Name(), step, names))
 }

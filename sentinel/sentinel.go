@@ -58,9 +58,10 @@ type Sentinel struct {
 	data        dataWatch
 	notes       []string // the running tick's own alerts, for its decision
 	history     []TickSummary
-	steps       []StepRecord   // the steps the rollout has left, oldest first
-	ending      *StepRecord    // the step a decision under way ends, for its event
-	stepVerdict *judge.Verdict // the strategy's own verdict on the current step
+	steps       []StepRecord    // the steps the rollout has left, oldest first
+	ending      *StepRecord     // the step a decision under way ends, for its event
+	stepVerdict *judge.Verdict  // the strategy's own verdict on the current step
+	offPlan     map[string]bool // the steps outside the strategy's plan it took, warned of once
 	events      []Event
 	seq         uint64
 	sourceErr   string
@@ -447,6 +448,7 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 	// A new step: the next canary weight, or a named step set by weights
 	// (the blue/green cut-over). The event shows the step that passed.
 	if d.Action == ActionStart || d.Action == ActionAdvance || (d.Action == ActionSetWeights && d.StepName != "") {
+		s.checkPlanLocked(ctx, d.StepName)
 		e.Figures = s.beginStepLocked(now, d.StepName)
 	}
 	s.pos.Phase = to

@@ -1,7 +1,11 @@
 package script_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,4 +92,46 @@ def on_tick(state):
 	require.NoError(t, err)
 	_, err = bad.Decide(context.Background(), &sentinel.State{})
 	assert.ErrorContains(t, err, "set_weight: verdict is of type int, want a verdict")
+}
+
+// A step the plan does not name is warned of once: the plan and the steps
+// the script takes disagree, and the status page could not place it.
+func TestAStepOutsideThePlanIsWarnedOfOnce(t *testing.T) {
+	src := `
+def on_tick(state):
+    if state.phase == "pending":
+        set_weight(100, step = "one")
+    elif state.step == 1:
+        set_weight(200, step = "tow")
+    else:
+        hold("done")
+`
+	s, err := script.New("typo.star", src, script.WithPlan(sentinel.PlanStep{Name: "one"}, sentinel.PlanStep{Name: "two"}))
+	require.NoError(t, err)
+	var out syncBuffer
+	r := newRig(t, s, sentinel.WithLogger(slog.New(slog.NewTextHandler(&out, nil))))
+	for range 4 {
+		r.tick(healthy())
+	}
+	require.Equal(t, "tow", r.s.Status().StepName)
+	assert.Equal(t, 1, strings.Count(out.String(), "level=WARN"), out.String())
+	assert.Contains(t, out.String(), `began step \"tow\", which its plan [\"one\" \"two\"] does not name`)
+}
+
+// syncBuffer is a log's output that the test reads while the sentinel writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
