@@ -1,11 +1,9 @@
 package sentinel_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -193,28 +191,10 @@ func TestHistorySpansTheWholeRollout(t *testing.T) {
 	assert.Equal(t, first.Add(time.Duration(h[0].Ticks-1)*time.Second), h[0].Time, "the first summary begins with the rollout")
 }
 
-// syncBuffer is a log's output that tests read while the sentinel writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
-}
-
 // An advance's log line carries the figures of the step that passed, not
 // the new step's empty ones.
 func TestAdvanceLogLineCarriesThePassedStepsFigures(t *testing.T) {
-	var out syncBuffer
+	var out logs
 	r := newRig(t, nil, sentinel.WithLogger(slog.New(slog.NewJSONHandler(&out, nil))))
 	r.tick(healthy())
 	for i := 0; i < 100 && r.s.Status().Step < 2; i++ {
@@ -222,7 +202,7 @@ func TestAdvanceLogLineCarriesThePassedStepsFigures(t *testing.T) {
 	}
 	require.Equal(t, 2, r.s.Status().Step)
 	var advance map[string]any
-	for _, l := range out.lines() {
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
 		if m["action"] == string(sentinel.ActionAdvance) {
