@@ -1,7 +1,10 @@
 // Package demoserver is the reference implementation of ninelives.demo.v1's
 // DemoService, with faults that can be switched while it runs: an error rate,
-// added latency, a changed reply field and a hang. Tests and recipes start it on
-// loopback and steer it to play a healthy or a broken release.
+// added latency, a slow tail, a changed reply field and a hang. Tests and
+// recipes start it on loopback and steer it to play a healthy or a broken
+// release. Each server also serves the standard health service
+// (grpc.health.v1.Health), whose methods carry no idempotency mark: a
+// service that shadow traffic may not copy.
 package demoserver
 
 import (
@@ -18,6 +21,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -42,6 +47,10 @@ type Faults struct {
 	// FailAfterItems, when above 0, makes ListItems fail with Unavailable
 	// once it has streamed that many items: a stream that breaks midway.
 	FailAfterItems int
+	// TailRate is the share of calls, in [0, 1], that take TailLatency
+	// more than Latency: a slow tail with the median unchanged.
+	TailRate    float64
+	TailLatency time.Duration
 }
 
 // Server is one instance of the demo service.
@@ -119,6 +128,7 @@ func (s *Server) Serve(lis net.Listener) error {
 	s.lis = &countingListener{Listener: lis, n: &s.accepted}
 	s.grpcSrv = grpc.NewServer()
 	demov1.RegisterDemoServiceServer(s.grpcSrv, s)
+	healthpb.RegisterHealthServer(s.grpcSrv, health.NewServer())
 	s.serveWG.Add(1)
 	go func() {
 		defer s.serveWG.Done()
@@ -224,6 +234,10 @@ func (s *Server) enter(ctx context.Context, method string) (func(), error) {
 	f := s.faults
 	release := s.release
 	fail := f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate
+	delay := f.Latency
+	if f.TailRate > 0 && s.rng.Float64() < f.TailRate {
+		delay += f.TailLatency
+	}
 	s.mu.Unlock()
 
 	if f.Hang {
@@ -237,8 +251,8 @@ func (s *Server) enter(ctx context.Context, method string) (func(), error) {
 			return nil, status.Error(codes.Unavailable, "demoserver: stopping")
 		}
 	}
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
+	if delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():

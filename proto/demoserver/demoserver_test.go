@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -166,6 +167,17 @@ func TestFaultsSwitchWhileRunning(t *testing.T) {
 	defer cancel()
 	_, err = c.GetItem(dctx, &demov1.GetItemRequest{Id: "a"})
 	assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
+
+	// A slow tail: every call (rate 1) takes an hour more, none (rate 0)
+	// does; the deadline tells them apart without timing anything.
+	s.SetFaults(demoserver.Faults{TailRate: 1, TailLatency: time.Hour})
+	tctx, tcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err = c.GetItem(tctx, &demov1.GetItemRequest{Id: "a"})
+	tcancel()
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "the tail's delay")
+	s.SetFaults(demoserver.Faults{TailRate: 0, TailLatency: time.Hour})
+	_, err = c.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+	assert.NoError(t, err, "no call in the tail")
 	s.Stop()
 	s.Stop() // idempotent
 }
@@ -188,8 +200,56 @@ func TestFleet(t *testing.T) {
 
 	_, err = demoserver.StartFleet(demoserver.VersionSpec{Version: "x", Count: 0})
 	assert.ErrorContains(t, err, `version "x": count 0, want at least 1`)
+	_, err = demoserver.StartFleet(demoserver.VersionSpec{Version: "x", Count: 2, Addrs: []string{"127.0.0.1:0"}})
+	assert.ErrorContains(t, err, `version "x": 1 addresses [127.0.0.1:0] for a count of 2, want one per instance`)
 	s := demoserver.New("v", "i")
 	assert.ErrorContains(t, s.Start("256.0.0.1:0"), "demoserver: listen 256.0.0.1:0")
+}
+
+func TestAFleetStartsAgainOnItsAddresses(t *testing.T) {
+	f, err := demoserver.StartFleet(demoserver.VersionSpec{Version: "canary", Count: 2})
+	require.NoError(t, err)
+	target := f.Target()
+	addrs := []string{f.Servers("canary")[0].Addr(), f.Servers("canary")[1].Addr()}
+	f.Stop()
+	again, err := demoserver.StartFleet(demoserver.VersionSpec{Version: "canary", Count: 2, Addrs: addrs})
+	require.NoError(t, err)
+	defer again.Stop()
+	assert.Equal(t, target, again.Target())
+	r, err := client(t, again.Servers("canary")[1]).GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, "canary-1", r.GetServedBy().GetInstance())
+}
+
+func TestSeedsTellFleetsApart(t *testing.T) {
+	failures := func(seed uint64) string {
+		f, err := demoserver.StartFleet(demoserver.VersionSpec{Version: "canary", Count: 1, Seed: seed, Faults: demoserver.Faults{ErrorRate: 0.5}})
+		require.NoError(t, err)
+		defer f.Stop()
+		c := client(t, f.Servers("canary")[0])
+		var b []byte
+		for range 32 {
+			_, err := c.GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+			mark := byte('.')
+			if err != nil {
+				mark = 'x'
+			}
+			b = append(b, mark)
+		}
+		return string(b)
+	}
+	first := failures(1)
+	assert.Equal(t, first, failures(1), "a seed repeats its failures")
+	assert.NotEqual(t, first, failures(2), "another seed fails other calls")
+}
+
+func TestServesHealth(t *testing.T) {
+	s := demoserver.New("v", "i")
+	require.NoError(t, s.Start("127.0.0.1:0"))
+	defer s.Stop()
+	r, err := healthpb.NewHealthClient(conn(t, s)).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, r.GetStatus())
 }
 
 func TestStopFromManyGoroutines(t *testing.T) {

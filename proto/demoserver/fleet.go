@@ -20,6 +20,14 @@ type VersionSpec struct {
 	Faults  Faults
 	// Options are applied to every instance of the version.
 	Options []Option
+	// Seed is added to the seed of each instance's fault generator
+	// (otherwise the same in every fleet), so that fleets started apart
+	// fail different calls.
+	Seed uint64
+	// Addrs, if set, are the addresses the instances listen on, one per
+	// instance (Count of them), such as those of a fleet that was stopped
+	// and is started again; empty: a free loopback port each.
+	Addrs []string
 }
 
 // StartFleet starts every instance on 127.0.0.1 with a free port. On error it
@@ -27,18 +35,22 @@ type VersionSpec struct {
 func StartFleet(specs ...VersionSpec) (*Fleet, error) {
 	f := &Fleet{servers: map[string][]*Server{}}
 	for _, sp := range specs {
-		if sp.Count < 1 {
+		if err := sp.check(); err != nil {
 			f.Stop()
-			return nil, fmt.Errorf("ninelives: demoserver: version %q: count %d, want at least 1", sp.Version, sp.Count)
+			return nil, err
 		}
 		if !slices.Contains(f.order, sp.Version) {
 			f.order = append(f.order, sp.Version)
 		}
 		for range sp.Count {
 			i := len(f.servers[sp.Version])
-			opts := append([]Option{WithFaults(sp.Faults), WithSeed(uint64(len(f.order)*1000 + i))}, sp.Options...)
+			opts := append([]Option{WithFaults(sp.Faults), WithSeed(sp.Seed + uint64(len(f.order)*1000+i))}, sp.Options...)
 			s := New(sp.Version, fmt.Sprintf("%s-%d", sp.Version, i), opts...)
-			if err := s.Start("127.0.0.1:0"); err != nil {
+			addr := "127.0.0.1:0"
+			if len(sp.Addrs) > 0 {
+				addr = sp.Addrs[i]
+			}
+			if err := s.Start(addr); err != nil {
 				f.Stop()
 				return nil, err
 			}
@@ -46,6 +58,17 @@ func StartFleet(specs ...VersionSpec) (*Fleet, error) {
 		}
 	}
 	return f, nil
+}
+
+// check names the first bad field of the spec.
+func (sp VersionSpec) check() error {
+	switch {
+	case sp.Count < 1:
+		return fmt.Errorf("ninelives: demoserver: version %q: count %d, want at least 1", sp.Version, sp.Count)
+	case len(sp.Addrs) > 0 && len(sp.Addrs) != sp.Count:
+		return fmt.Errorf("ninelives: demoserver: version %q: %d addresses %v for a count of %d, want one per instance", sp.Version, len(sp.Addrs), sp.Addrs, sp.Count)
+	}
+	return nil
 }
 
 // Versions returns the fleet's versions in the order they were given.

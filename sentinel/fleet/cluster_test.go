@@ -37,7 +37,7 @@ func TestThreeMemberClusterLosesAMemberMidRollout(t *testing.T) {
 	}, 10*time.Second, time.Millisecond)
 	all := fleettest.Endpoints(members)
 
-	w := newWorld(t, 4, all, fleet.WithTTL(5*time.Second), fleet.WithTimeout(500*time.Millisecond))
+	w := newWorld(t, 4, all, fleet.WithTTL(15*time.Second), fleet.WithTimeout(500*time.Millisecond))
 	isolated := w.newReplica("replica-isolated", []string{lost.Endpoint()})
 	w.replicas = append(w.replicas, isolated)
 	require.Eventually(t, func() bool { return len(isolated.split.ReadyEndpoints("canary")) == 2 }, 10*time.Second, 5*time.Millisecond)

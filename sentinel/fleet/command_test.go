@@ -167,7 +167,7 @@ func TestCommandsRefusedOrWithdrawn(t *testing.T) {
 // pause, and every replica follows it.
 func TestCommandAppliedOnceAcrossFailover(t *testing.T) {
 	srv := startEtcd(t)
-	w := newWorld(t, 3, []string{srv.Endpoint()}, fleet.WithTTL(time.Second))
+	w := newWorld(t, 3, []string{srv.Endpoint()}, fleet.WithTTL(failoverTTL))
 	aClient := newClient(t, srv.Endpoint())
 	a := w.newLeader("sentinel-a", aClient)
 	b := w.newLeader("sentinel-b", newClient(t, srv.Endpoint()))

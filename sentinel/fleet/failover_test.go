@@ -20,7 +20,7 @@ import (
 // weights go 10 %, 50 %, 100 %, never back.
 func TestLeaderKilledMidRolloutStandbyContinues(t *testing.T) {
 	srv := startEtcd(t)
-	w := newWorld(t, 5, []string{srv.Endpoint()}, fleet.WithTTL(time.Second))
+	w := newWorld(t, 5, []string{srv.Endpoint()}, fleet.WithTTL(failoverTTL))
 	aClient := newClient(t, srv.Endpoint())
 	a := w.newLeader("sentinel-a", aClient)
 	b := w.newLeader("sentinel-b", newClient(t, srv.Endpoint()))
@@ -92,6 +92,6 @@ func TestLeaderKilledMidRolloutStandbyContinues(t *testing.T) {
 		assert.Zero(t, r.follower.Status().Rejections, r.name)
 	}
 	assert.Zero(t, w.failures())
-	t.Logf("the standby took over %v after the leader died (TTL 1 s)", takeover.Round(time.Millisecond))
+	t.Logf("the standby took over %v after the leader died (TTL %v)", takeover.Round(time.Millisecond), failoverTTL)
 	assert.False(t, errors.Is(err, fleet.ErrNotLeader))
 }

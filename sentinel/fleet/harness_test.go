@@ -246,3 +246,8 @@ func (w *world) tick(l *fleet.Leader, calls int) (sentinel.Event, error) {
 	}
 	return ev, err
 }
+
+// failoverTTL is the leases' TTL in the tests where a leader dies: long
+// enough that a live leader's keep-alives survive a starved machine, short
+// enough that the standby takes over within seconds.
+const failoverTTL = 5 * time.Second

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,7 +40,7 @@ func (b *builds) Builds(context.Context) (release.Builds, error) {
 // failover the next build starts the next rollout.
 func TestFleetReleaseAfterRelease(t *testing.T) {
 	srv := startEtcd(t)
-	w := newWorld(t, 3, []string{srv.Endpoint()}, fleet.WithTTL(time.Second))
+	w := newWorld(t, 3, []string{srv.Endpoint()}, fleet.WithTTL(failoverTTL))
 	b := &builds{stable: "b1", cand: "b1"}
 	aClient := newClient(t, srv.Endpoint())
 	a := w.newLeader("sentinel-a", aClient, fleet.WithRelease(b))

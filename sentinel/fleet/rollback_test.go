@@ -19,7 +19,7 @@ import (
 // canary after the one watch event that carries it.
 func TestFiveReplicasRollBackTogether(t *testing.T) {
 	srv := startEtcd(t)
-	w := newWorld(t, 5, []string{srv.Endpoint()}, fleet.WithTTL(2*time.Second))
+	w := newWorld(t, 5, []string{srv.Endpoint()}, fleet.WithTTL(failoverTTL))
 	a := w.newLeader("sentinel-a", newClient(t, srv.Endpoint()))
 	b := w.newLeader("sentinel-b", newClient(t, srv.Endpoint()))
 	ctx := context.Background()

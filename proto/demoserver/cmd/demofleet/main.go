@@ -10,10 +10,21 @@
 //
 //	errors=RATE        the share of calls, in [0, 1], that fail with UNAVAILABLE
 //	latency=DURATION   added to every call (0 or more, such as 5ms)
+//	tail=RATE          the share of calls, in [0, 1], that take taillatency more
+//	taillatency=DURATION
 //	price=DELTA        added to every item's price: a changed reply field
 //	extra=N            items ListItems streams past the page size (0 or more)
 //	failafter=N        ListItems fails with UNAVAILABLE after N items (0: never)
 //	hang               every call blocks until its deadline or the fleet stops (no value)
+//
+// and optionally by @ADDR,ADDR,…, the COUNT addresses its instances listen
+// on (a fleet started again where it was); without them each takes a free
+// loopback port.
+//
+// While it runs, demofleet reads commands from its standard input, one a
+// line, and answers each with a line "ok" or "error: …":
+//
+//	faults VERSION FAULTS   every instance of VERSION takes FAULTS (as above; none for none)
 package main
 
 import (
@@ -60,9 +71,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demofleet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var fleet specs
-	fs.Var(&fleet, "fleet", "VERSION=COUNT[:FAULTS]; repeat for each version")
+	fs.Var(&fleet, "fleet", "VERSION=COUNT[:FAULTS][@ADDR,…]; repeat for each version")
+	seed := fs.Uint64("seed", 0, "added to the seed of each server's fault generator, so that fleets fail different calls")
 	if err := icli.Parse(fs, args); err != nil {
 		return err
+	}
+	for i := range fleet {
+		fleet[i].Seed = *seed
 	}
 	if len(fleet) == 0 {
 		return errors.New("ninelives: demofleet: give at least one -fleet VERSION=COUNT")
@@ -76,7 +91,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 	done := make(chan struct{})
 	go func() { // a closed standard input ends the fleet
-		_, _ = io.Copy(io.Discard, bufio.NewReader(stdin))
+		commands(f, stdin, stdout)
 		close(done)
 	}()
 	sig := make(chan os.Signal, 1)
@@ -89,55 +104,124 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// ParseSpec reads VERSION=COUNT[:FAULTS].
+// commands carries out the commands read from stdin until it closes,
+// answering each on stdout.
+func commands(f *demoserver.Fleet, stdin io.Reader, stdout io.Writer) {
+	sc := bufio.NewScanner(stdin)
+	for sc.Scan() {
+		if err := command(f, sc.Text()); err != nil {
+			fmt.Fprintf(stdout, "error: %v\n", err)
+		} else {
+			fmt.Fprintln(stdout, "ok")
+		}
+	}
+}
+
+// command carries out one command line.
+func command(f *demoserver.Fleet, line string) error {
+	words := strings.Fields(line)
+	if len(words) != 3 || words[0] != "faults" {
+		return fmt.Errorf("ninelives: demofleet: command %q: want faults VERSION FAULTS", line)
+	}
+	if len(f.Servers(words[1])) == 0 {
+		return fmt.Errorf("ninelives: demofleet: command %q: version %q, want one of %v", line, words[1], f.Versions())
+	}
+	faults, err := parseFaults(words[2])
+	if err != nil {
+		return fmt.Errorf("ninelives: demofleet: command %q: %w", line, err)
+	}
+	f.SetFaults(words[1], faults)
+	return nil
+}
+
+// ParseSpec reads VERSION=COUNT[:FAULTS][@ADDR,…].
 func ParseSpec(v string) (demoserver.VersionSpec, error) {
 	var sp demoserver.VersionSpec
-	head, faults, _ := strings.Cut(v, ":")
+	rest, addrs, hasAddrs := strings.Cut(v, "@")
+	head, faults, _ := strings.Cut(rest, ":")
 	name, count, ok := strings.Cut(head, "=")
 	if !ok || name == "" {
-		return sp, fmt.Errorf("ninelives: -fleet %q: want VERSION=COUNT[:FAULTS]", v)
+		return sp, fmt.Errorf("ninelives: -fleet %q: want VERSION=COUNT[:FAULTS][@ADDR,…]", v)
 	}
 	n, err := strconv.Atoi(count)
 	if err != nil || n < 1 {
 		return sp, fmt.Errorf("ninelives: -fleet %q: count %q, want a whole number of at least 1", v, count)
 	}
 	sp.Version, sp.Count = name, n
+	if hasAddrs {
+		if sp.Addrs = strings.Split(addrs, ","); len(sp.Addrs) != n {
+			return sp, fmt.Errorf("ninelives: -fleet %q: %d addresses for a count of %d, want one per instance", v, len(sp.Addrs), n)
+		}
+	}
 	if faults == "" {
 		return sp, nil
 	}
-	for _, f := range strings.Split(faults, ",") {
-		key, val, hasVal := strings.Cut(f, "=")
-		var err error
-		switch key {
-		case "errors":
-			sp.Faults.ErrorRate, err = strconv.ParseFloat(val, 64)
-			if err == nil && !(sp.Faults.ErrorRate >= 0 && sp.Faults.ErrorRate <= 1) {
-				err = errors.New("want a rate in [0, 1]")
-			}
-		case "latency":
-			sp.Faults.Latency, err = time.ParseDuration(val)
-			if err == nil && sp.Faults.Latency < 0 {
-				err = fmt.Errorf("latency %s is negative, want a duration of 0 or more", val)
-			}
-		case "price":
-			sp.Faults.PriceDelta, err = strconv.ParseInt(val, 10, 64)
-		case "extra":
-			sp.Faults.ExtraItems, err = items(key, val)
-		case "failafter":
-			sp.Faults.FailAfterItems, err = items(key, val)
-		case "hang":
-			if hasVal {
-				err = fmt.Errorf("hang takes no value, got %q", val)
-			}
-			sp.Faults.Hang = true
-		default:
-			err = errors.New("want errors=RATE, latency=DURATION, price=DELTA, extra=N, failafter=N or hang")
-		}
-		if err != nil {
-			return sp, fmt.Errorf("ninelives: -fleet %q: fault %q: %v", v, f, err)
-		}
+	if sp.Faults, err = parseFaults(faults); err != nil {
+		return sp, fmt.Errorf("ninelives: -fleet %q: %w", v, err)
 	}
 	return sp, nil
+}
+
+// parseFaults reads a comma-separated list of faults, or none.
+func parseFaults(list string) (demoserver.Faults, error) {
+	var faults demoserver.Faults
+	if list == "none" {
+		return faults, nil
+	}
+	for _, f := range strings.Split(list, ",") {
+		key, val, hasVal := strings.Cut(f, "=")
+		if err := setFault(&faults, key, val, hasVal); err != nil {
+			return faults, fmt.Errorf("fault %q: %v", f, err)
+		}
+	}
+	return faults, nil
+}
+
+// setFault sets the fault key to val.
+func setFault(f *demoserver.Faults, key, val string, hasVal bool) error {
+	var err error
+	switch key {
+	case "errors":
+		f.ErrorRate, err = rate(val)
+	case "latency":
+		f.Latency, err = duration(key, val)
+	case "tail":
+		f.TailRate, err = rate(val)
+	case "taillatency":
+		f.TailLatency, err = duration(key, val)
+	case "price":
+		f.PriceDelta, err = strconv.ParseInt(val, 10, 64)
+	case "extra":
+		f.ExtraItems, err = items(key, val)
+	case "failafter":
+		f.FailAfterItems, err = items(key, val)
+	case "hang":
+		if hasVal {
+			err = fmt.Errorf("hang takes no value, got %q", val)
+		}
+		f.Hang = true
+	default:
+		err = errors.New("want errors=RATE, latency=DURATION, tail=RATE, taillatency=DURATION, price=DELTA, extra=N, failafter=N or hang")
+	}
+	return err
+}
+
+// rate reads a share of calls, in [0, 1].
+func rate(val string) (float64, error) {
+	r, err := strconv.ParseFloat(val, 64)
+	if err == nil && !(r >= 0 && r <= 1) {
+		err = errors.New("want a rate in [0, 1]")
+	}
+	return r, err
+}
+
+// duration reads a fault's duration, 0 or more.
+func duration(key, val string) (time.Duration, error) {
+	d, err := time.ParseDuration(val)
+	if err == nil && d < 0 {
+		err = fmt.Errorf("%s %s is negative, want a duration of 0 or more", key, val)
+	}
+	return d, err
 }
 
 // items reads a fault's count of items, 0 or more.
