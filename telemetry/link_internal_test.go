@@ -10,13 +10,16 @@ import (
 	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/ninelives-go/ninelives/balancer"
 )
 
 // Collects that queue behind a linked Producer, as scrapes pile up on a
 // process short of CPU, are no reader without the Producer: five of them,
 // each waiting for the Producer before the next begins, warn about
-// nothing, and each is served once the Producer is free.
-func TestCollectsQueuedBehindTheProducerAreNotWarnedAbout(t *testing.T) {
+// nothing. They share one export, made once the Producer is free, with
+// what was recorded before they asked.
+func TestCollectsQueuedBehindTheProducerShareAnExport(t *testing.T) {
 	p := NewProducer(nil)
 	r := sdkmetric.NewManualReader(sdkmetric.WithProducer(p))
 	p.Link(r)
@@ -28,11 +31,18 @@ func TestCollectsQueuedBehindTheProducerAreNotWarnedAbout(t *testing.T) {
 	require.NoError(t, r.Collect(context.Background(), &rm)) // links p
 
 	p.mu.Lock()
+	m.ObserveAttempt(&balancer.Attempt{Version: "v", Role: balancer.RolePrimary, Method: "/s.S/M", Latency: time.Millisecond})
 	var wg sync.WaitGroup
-	for i := range 5 {
+	got := make([][]metricdata.Metrics, 5)
+	for i := range got {
 		wg.Go(func() {
 			var rm metricdata.ResourceMetrics
 			assert.NoError(t, r.Collect(context.Background(), &rm))
+			for _, sm := range rm.ScopeMetrics {
+				if sm.Scope.Name == ScopeName {
+					got[i] = sm.Metrics
+				}
+			}
 		})
 		waitUntil(t, func() bool { return producing.Load() == int64(i+1) }, "collect %d queued", i+1)
 	}
@@ -40,6 +50,11 @@ func TestCollectsQueuedBehindTheProducerAreNotWarnedAbout(t *testing.T) {
 	wg.Wait()
 	assert.False(t, m.readers.warned.Load(), "warned")
 	assert.EqualValues(t, 6, m.readers.served.Load())
+	for i := range got {
+		require.NotEmpty(t, got[i], "collect %d", i)
+		assert.Same(t, &got[0][0], &got[i][0], "collect %d shares the export", i)
+		assert.Equal(t, MetricCalls, got[i][0].Name)
+	}
 }
 
 // waitUntil polls cond every millisecond for at most ten seconds.

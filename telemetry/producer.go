@@ -32,7 +32,10 @@ import (
 type Producer struct {
 	temporality sdkmetric.TemporalitySelector
 
-	mu         sync.Mutex // serialises Produce; guards what follows
+	nextMu sync.Mutex // guards next
+	next   *export    // the export the linked reader's collects wait for
+
+	mu         sync.Mutex // serialises exports; guards what follows
 	reader     sdkmetric.Reader
 	gen        uint64     // the generation the Metrics were found at
 	linked     []*Metrics // the Metrics found by Link's collect
@@ -71,39 +74,88 @@ func (p *Producer) Link(r sdkmetric.Reader) {
 // in the reader's temporality. It implements sdkmetric.Producer.
 func (p *Producer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, error) {
 	t := tokenFrom(ctx)
-	if t != nil && t.linking {
+	switch {
+	case t != nil && t.linking:
 		return nil, nil // Link's own collect
+	case t != nil:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.exportLocked(t.list()), nil
 	}
-	if t == nil {
-		producing.Add(1) // until it counts the collect as served
-		defer producing.Add(-1)
+	producing.Add(1) // until it counts the collect as served
+	defer producing.Add(-1)
+	f := p.flight(ctx)
+	for _, m := range f.metrics {
+		m.readers.serve()
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ms, err := p.metricsLocked(ctx, t)
-	if err != nil || len(ms) == 0 {
-		return nil, err
+	return f.out, f.err
+}
+
+// export is one export for the linked reader, shared by the collects that
+// asked for it before it began.
+type export struct {
+	done    chan struct{}
+	metrics []*Metrics
+	out     []metricdata.ScopeMetrics
+	err     error
+}
+
+// flight returns an export that began after the call. Collects of a
+// cumulative reader that pile up (scrapes of a process short of CPU) share
+// the next one, so they cost two exports at most, not one each; a delta
+// reader's collects each take their own, as each takes the growth since
+// the one before.
+func (p *Producer) flight(ctx context.Context) *export {
+	p.nextMu.Lock()
+	f, run := p.next, p.next == nil
+	if run {
+		f = &export{done: make(chan struct{})}
+		if p.cumulative() {
+			p.next = f
+		}
+	}
+	p.nextMu.Unlock()
+	if run {
+		p.mu.Lock()
+		p.nextMu.Lock()
+		if p.next == f {
+			p.next = nil // who asks from now on waits for a later export
+		}
+		p.nextMu.Unlock()
+		f.metrics, f.err = p.linkedLocked(ctx)
+		if f.err == nil {
+			f.out = p.exportLocked(f.metrics)
+		}
+		p.mu.Unlock()
+		close(f.done)
+	}
+	<-f.done
+	return f
+}
+
+func (p *Producer) cumulative() bool {
+	return p.temporality(sdkmetric.InstrumentKindCounter) == metricdata.CumulativeTemporality &&
+		p.temporality(sdkmetric.InstrumentKindHistogram) == metricdata.CumulativeTemporality
+}
+
+// exportLocked returns the instruments of ms in p's temporality.
+func (p *Producer) exportLocked(ms []*Metrics) []metricdata.ScopeMetrics {
+	if len(ms) == 0 {
+		return nil
 	}
 	b := newExportBuilder(time.Now(), p.temporality)
 	for _, m := range ms {
 		b.add(m, p.stateLocked(m, b))
 	}
 	scope := instrumentation.Scope{Name: ScopeName, Version: moduleVersion}
-	return []metricdata.ScopeMetrics{{Scope: scope, Metrics: b.metrics(len(ms) > 1)}}, nil
+	return []metricdata.ScopeMetrics{{Scope: scope, Metrics: b.metrics(len(ms) > 1)}}
 }
 
-// metricsLocked returns the Metrics of the collecting reader's provider:
-// those the token of this package's readers gathered, or else those found
+// linkedLocked returns the Metrics of the linked reader's provider, found
 // by Link's collect.
-func (p *Producer) metricsLocked(ctx context.Context, t *token) ([]*Metrics, error) {
-	if t != nil {
-		return t.list(), nil
-	}
+func (p *Producer) linkedLocked(ctx context.Context) ([]*Metrics, error) {
 	if err := p.relinkLocked(ctx); err != nil {
 		return nil, err
-	}
-	for _, m := range p.linked {
-		m.readers.serve()
 	}
 	return p.linked, nil
 }
