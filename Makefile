@@ -13,7 +13,7 @@ BUF       := $(GO) tool -modfile=tools/go.mod buf
 SHELL       := bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: all test deps browser prometheus vet fmt-check bench lint proto demo
+.PHONY: all test deps browser prometheus vet fmt-check bench lint proto demo fleet-scale
 
 all: test
 
@@ -66,3 +66,9 @@ lint: vet
 ## demo: the canary recipe.
 demo:
 	$(GO) run ./cookbook/canary
+
+## fleet-scale: a simulated fleet of 1,000 replicas against one embedded etcd
+## on loopback for 3 minutes (not part of make test): etcd write bytes/s, the
+## leader's tick time, weight propagation to the last replica, memory.
+fleet-scale:
+	$(GO) run ./sentinel/fleet/internal/fleetscale -replicas 1000 -duration 3m

@@ -81,11 +81,27 @@ type BlueGreenConfig struct {
 	// MismatchTolerance is the mismatch rate green may have (default 0.01).
 	MismatchTolerance float64
 
+	// BlueShare is the share of the traffic, in basis points, that blue
+	// keeps through the rollback window (default 1000, 10 %): green is
+	// judged against blue over the same seconds, by the judge's two-sample
+	// tests, so that a slowdown or an outage of the whole machine (or of a
+	// dependency both share) strikes both alike and does not count against
+	// green. At most 5000. Its cost: blue serves that share of the calls
+	// (its users see the old version, and blue keeps the capacity for
+	// them) until the promotion, and with fewer blue calls to compare with
+	// the tests need more green calls to catch a regression.
+	BlueShare int
+	// CompareWithPast judges green instead against blue's figures of the
+	// BaselineSpan before the cut-over, with all the traffic on green:
+	// nothing stays on blue, but a slowdown of the whole machine after the
+	// cut-over counts against green.
+	CompareWithPast bool
 	// BaselineSpan is how far back before the cut-over blue's figures are
-	// taken as the reference green is judged against (default 5 minutes).
+	// taken as the reference green is judged against with CompareWithPast
+	// (default 5 minutes).
 	BaselineSpan time.Duration
 	// MinBaselineCalls is the fewest blue calls the reference needs; the
-	// cut-over waits for them (default 100).
+	// cut-over waits for them (default 100). Only with CompareWithPast.
 	MinBaselineCalls int64
 
 	// RollbackWindow is how long green is judged after the cut-over, with
@@ -93,28 +109,32 @@ type BlueGreenConfig struct {
 	// minutes).
 	RollbackWindow time.Duration
 	// RollbackMinCalls is the fewest green calls the window needs before
-	// it may pass (default 200). A test may fail after 50 calls (or
-	// RollbackMinCalls, if fewer).
+	// it may pass (default 200). With CompareWithPast a test may fail
+	// after 50 calls (or RollbackMinCalls, if fewer).
 	RollbackMinCalls int64
-	// ErrorFactor and ErrorFloor set the error rate green may have in the
-	// window: blue's reference rate × ErrorFactor + ErrorFloor (defaults 2
-	// and 0.01).
+	// ErrorFactor and ErrorFloor set, with CompareWithPast, the error rate
+	// green may have in the window: blue's reference rate × ErrorFactor +
+	// ErrorFloor (defaults 2 and 0.01).
 	ErrorFactor float64
 	ErrorFloor  float64
-	// DisableLatency leaves the window's latency test out.
+	// DisableLatency leaves the window's latency test out (with
+	// CompareWithPast; otherwise the judge's latency test is set by the
+	// sentinel's judge.Config).
 	DisableLatency bool
-	// LatencyQuantile, LatencyFactor and LatencyMargin set the latency
-	// green may have in the window: its LatencyQuantile quantile must not
-	// be above blue's × LatencyFactor + LatencyMargin (defaults 0.99, 1.5
-	// and 10 ms).
+	// LatencyQuantile, LatencyFactor and LatencyMargin set, with
+	// CompareWithPast, the latency green may have in the window: its
+	// LatencyQuantile quantile must not be above blue's × LatencyFactor +
+	// LatencyMargin (defaults 0.99, 1.5 and 10 ms).
 	LatencyQuantile float64
 	LatencyFactor   float64
 	LatencyMargin   time.Duration
 
 	// Alpha bounds the probability that the strategy's own gates (the
-	// shadow gate and the window's error and latency tests) fail a green
-	// within its tolerances, over the whole rollout; it is split equally
-	// between the enabled gates (default 0.01). The judge's α is separate.
+	// shadow gate, and with CompareWithPast the window's error and latency
+	// tests) fail a green within its tolerances, over the whole rollout; it
+	// is split equally between the enabled gates (default 0.01). The
+	// judge's α, which covers the window judged over the same seconds, is
+	// separate.
 	Alpha float64
 }
 
@@ -151,6 +171,9 @@ func (c BlueGreenConfig) WithDefaults() (BlueGreenConfig, error) {
 	setF(&c.LatencyFactor, 1.5)
 	setDur(&c.LatencyMargin, 10*time.Millisecond)
 	setF(&c.Alpha, 0.01)
+	if c.BlueShare == 0 {
+		c.BlueShare = 1000
+	}
 
 	between := func(x, lo, hi float64) bool { return x > lo && x < hi }
 	for _, f := range []struct {
@@ -175,6 +198,7 @@ func (c BlueGreenConfig) WithDefaults() (BlueGreenConfig, error) {
 		{"LatencyFactor", c.LatencyFactor, c.LatencyFactor >= 1 && !math.IsInf(c.LatencyFactor, 0), "want a finite factor of at least 1"},
 		{"LatencyMargin", c.LatencyMargin, c.LatencyMargin >= 0, "want a positive duration"},
 		{"Alpha", c.Alpha, between(c.Alpha, 0, 1), "want a probability strictly between 0 and 1"},
+		{"BlueShare", c.BlueShare, c.BlueShare > 0 && c.BlueShare <= balancer.TotalWeight/2, "want 1..5000 basis points (10000 = 100 %)"},
 	} {
 		if !f.ok {
 			return c, config.Errorf(ErrBadOption, "BlueGreenConfig."+f.name, f.v, "%s", f.want)
@@ -232,36 +256,54 @@ type blueReference struct {
 //     blue's calls are copied to green for at least ShadowGrace; green's
 //     mismatch rate is tested sequentially against MismatchTolerance, and
 //     confident mismatches roll back. Then the shadow is turned off.
-//  3. Cut-over and rollback window: green gets all the traffic at once and
-//     is judged for RollbackWindow against blue's figures of the
-//     BaselineSpan before the cut-over (with all the traffic on green, the
-//     judge has no blue calls to compare with). A failed test rolls back
-//     at once: all the traffic to blue again. After the window, with
-//     RollbackMinCalls green calls and no failure, the rollout is promoted.
+//  3. Cut-over and rollback window: green gets all the traffic but
+//     BlueShare (10 %) at once, and is judged for RollbackWindow against
+//     blue over the same seconds, by the sentinel's judge: its errors and
+//     latency tests compare the two versions' calls of each tick, so what
+//     strikes both alike (a slower machine, a shared dependency failing)
+//     cancels out. A failed test rolls back at once: all the traffic to
+//     blue again. After the window, with RollbackMinCalls green calls, the
+//     judge's pass and green serving (State.Serving.OK), the rollout is
+//     promoted: all the traffic to green.
+//
+// The cost of judging at the same time: blue serves BlueShare of the calls
+// through the window (its users see the old version, and blue keeps the
+// capacity for them), and with fewer blue calls to compare with the tests
+// need more green calls to catch a regression than a comparison with a
+// larger blue sample would.
+//
+// With CompareWithPast, green gets all the traffic instead, and is judged
+// against blue's figures of the BaselineSpan before the cut-over (with all
+// the traffic on green, the judge has no blue calls to compare with); the
+// cut-over waits for MinBaselineCalls of them. The window's tests are then
+// one-sample sequential tests against stated tolerances,
+// judge.RateTest's mixture SPRT: green's error rate against blue's
+// reference rate × ErrorFactor + ErrorFloor, and the share of green's
+// calls slower than blue's LatencyQuantile × LatencyFactor + LatencyMargin
+// against 1 − LatencyQuantile. Each fails a green within its tolerance
+// with probability at most its share of Alpha, however many ticks the
+// window takes; but a slowdown of the whole machine after the cut-over
+// counts against green. The tests sum the whole window, so a green that
+// breaks late in it needs more failing calls to outweigh the good ones
+// before it.
 //
 // The balancer keeps blue's endpoints connected for as long as the
 // resolver lists them, whatever their weight, so the rollback needs no new
-// connection: keep blue in the target through the window.
-//
-// The window's tests are one-sample sequential tests against stated
-// tolerances, judge.RateTest's mixture SPRT: green's error rate against
-// blue's reference rate × ErrorFactor + ErrorFloor, and the share of
-// green's calls slower than blue's LatencyQuantile × LatencyFactor +
-// LatencyMargin against 1 − LatencyQuantile. Each fails a green within its
-// tolerance with probability at most its share of Alpha, however many
-// ticks the window takes. The judge's verdict is honoured too: its Fail
-// rolls back at any step.
-//
-// The tests sum the whole window, so a green that breaks late in it needs
-// more failing calls to outweigh the good ones before it.
+// connection: keep blue in the target through the window. The judge's Fail
+// rolls back at any step. A green that does not serve (no ready endpoint,
+// its picks falling back to blue) holds the cut-over and the promotion,
+// and is rolled back as unavailable after ServingConfig.RollbackAfter.
 //
 // Its decisions: ActionStart (weight 0, step "warmup") on the pending tick;
 // ActionAdvance (weight 0, step "shadow") when the warm-up passed and a
-// Shadow is set; ActionSetWeights (weight 10000, step "cutover", with an
-// alert) for the cut-over, which begins the step of the rollback window
-// and keeps the rollout progressing through it; ActionPromote at the end
-// of the window; ActionRollback on a failed warm-up, shadow gate, window
-// test or judge's verdict; ActionHold otherwise.
+// Shadow is set; ActionSetWeights (weight 10000 − BlueShare, or 10000 with
+// CompareWithPast; step "cutover", with an alert) for the cut-over, which
+// begins the step of the rollback window and keeps the rollout progressing
+// through it; ActionPromote at the end of the window; ActionRollback on a
+// failed warm-up, shadow gate, window test or judge's verdict, or an
+// unavailable green; ActionHold otherwise. A rollback in the window, and
+// the promotion, carry the verdict of the window's test that decided
+// (Decision.Verdict).
 //
 // The strategy is a StatefulStrategy: a Checkpoint holds its stage, the
 // gates' statistics and blue's reference figures, and a sentinel restored
@@ -282,22 +324,26 @@ func NewBlueGreen(cfg BlueGreenConfig) (Strategy, error) {
 		return nil, err
 	}
 	b := &blueGreen{cfg: cfg}
-	gates := 1.0
-	if cfg.Shadow != nil {
-		gates++
+	// Alpha is split between the strategy's own gates: the shadow gate, and
+	// with CompareWithPast the window's error and latency tests.
+	shadowGate, pastErrs, pastLat := cfg.Shadow != nil, cfg.CompareWithPast, cfg.CompareWithPast && !cfg.DisableLatency
+	gates := 0.0
+	for _, on := range []bool{shadowGate, pastErrs, pastLat} {
+		if on {
+			gates++
+		}
 	}
-	if !cfg.DisableLatency {
-		gates++
+	share := func(on bool) float64 {
+		if on {
+			return cfg.Alpha / gates
+		}
+		return 0
 	}
-	b.alphaErrs = cfg.Alpha / gates
-	if cfg.Shadow != nil {
-		b.alphaShadow = cfg.Alpha / gates
+	b.alphaShadow, b.alphaErrs, b.alphaLat = share(shadowGate), share(pastErrs), share(pastLat)
+	if shadowGate {
 		if b.shadow, err = b.newShadowGate(); err != nil {
 			return nil, err
 		}
-	}
-	if !cfg.DisableLatency {
-		b.alphaLat = cfg.Alpha / gates
 	}
 	return b, nil
 }
@@ -360,7 +406,7 @@ func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 	}
 	green, blue := s.Candidate, s.Baseline
 
-	if b.cutAsked && b.stage != StepCutover && cutOver(s) {
+	if b.cutAsked && b.stage != StepCutover && b.cutOver(s) {
 		b.stage = StepCutover
 		b.cutAsked = false
 		if err := b.setShadowLocked(green, false); err != nil {
@@ -370,7 +416,7 @@ func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 			return Decision{}, err
 		}
 	}
-	if b.stage != StepCutover {
+	if b.stage != StepCutover && b.cfg.CompareWithPast {
 		b.recordBlueLocked(s)
 	}
 
@@ -382,7 +428,11 @@ func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 			Reason: fmt.Sprintf("blue/green: warming %s up; %s keeps all the traffic", green, blue)}, nil
 	}
 	if s.Verdict.Outcome == judge.Fail {
-		return b.rollbackLocked(green, "the judge failed "+green+": "+s.Verdict.Reason)
+		return b.rollbackLocked(green, b.judgeFailed(s), nil)
+	}
+	if s.Phase == PhaseProgressing && s.Serving.Unavailable {
+		d := unavailable(s)
+		return b.rollbackLocked(green, d.Reason, d.Verdict)
 	}
 
 	switch b.stage {
@@ -400,20 +450,38 @@ func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 	return b.warmupLocked(s)
 }
 
-// cutOver reports whether the cut-over has been applied: blue has no
-// traffic left and green has some. A dry run moves nothing, so there the
-// decision counts as applied.
-func cutOver(s *State) bool {
+// judgeFailed says why the judge failed green: in the rollback window,
+// against blue over the same seconds.
+func (b *blueGreen) judgeFailed(s *State) string {
+	green, blue := s.Candidate, s.Baseline
+	if b.stage != StepCutover || b.cfg.CompareWithPast {
+		return "the judge failed " + green + ": " + s.Verdict.Reason
+	}
+	switch s.Verdict.Test {
+	case judge.TestErrors:
+		return fmt.Sprintf("%s fails more often than %s over the same seconds: %s", green, blue, s.Verdict.Reason)
+	case judge.TestLatency:
+		return fmt.Sprintf("%s is slower than %s over the same seconds: %s", green, blue, s.Verdict.Reason)
+	}
+	return fmt.Sprintf("the judge failed %s against %s over the same seconds: %s", green, blue, s.Verdict.Reason)
+}
+
+// cutWeight is green's weight from the cut-over on.
+func (b *blueGreen) cutWeight() int {
+	if b.cfg.CompareWithPast {
+		return balancer.TotalWeight
+	}
+	return balancer.TotalWeight - b.cfg.BlueShare
+}
+
+// cutOver reports whether the cut-over has been applied: the rollout set
+// green's weight to the cut-over's, and green has traffic. A dry run moves
+// nothing, so there the decision counts as applied.
+func (b *blueGreen) cutOver(s *State) bool {
 	if s.DryRun {
 		return s.Phase == PhaseProgressing || s.Phase == PhasePaused
 	}
-	bw := 0
-	for _, w := range s.Weights {
-		if w.Version == s.Baseline {
-			bw = w.Weight
-		}
-	}
-	return bw == 0 && s.CandidateWeight > 0
+	return s.TargetWeight == b.cutWeight() && s.CandidateWeight > 0
 }
 
 func (b *blueGreen) startWarmupLocked(ctx context.Context, green string) {
@@ -432,11 +500,11 @@ func (b *blueGreen) warmupLocked(s *State) (Decision, error) {
 	}
 	switch {
 	case b.warmErr != nil:
-		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s failed, %s never had traffic: %v", green, green, b.warmErr))
+		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s failed, %s never had traffic: %v", green, green, b.warmErr), nil)
 	case b.report == nil:
-		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s gave no report, %s never had traffic", green, green))
+		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s gave no report, %s never had traffic", green, green), nil)
 	case !b.report.Passed:
-		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s did not pass, %s never had traffic: %s", green, green, b.report.Reason))
+		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s did not pass, %s never had traffic: %s", green, green, b.report.Reason), nil)
 	}
 	if b.cfg.Shadow == nil {
 		return b.cutOverLocked(s, "warm-up passed ("+b.report.Reason+")")
@@ -475,7 +543,7 @@ func (b *blueGreen) shadowLocked(s *State) (Decision, error) {
 		ev.Candidate.Events, ev.Candidate.Samples, judge.Percent(ev.Candidate.Rate), judge.Percent(ev.Tolerance), judge.Number(ev.Statistic), judge.Number(ev.Threshold))
 	switch {
 	case v.Outcome == judge.Fail:
-		return b.rollbackLocked(green, fmt.Sprintf("%s's replies differ from %s's too often: %s, reached at look %d", green, s.Baseline, figures, ev.FailedAtLook))
+		return b.rollbackLocked(green, fmt.Sprintf("%s's replies differ from %s's too often: %s, reached at look %d", green, s.Baseline, figures, ev.FailedAtLook), &v)
 	case s.InStep < b.cfg.ShadowGrace:
 		return hold(fmt.Sprintf("blue/green: shadow grace %v of %v: %s", s.InStep.Truncate(time.Second), b.cfg.ShadowGrace, figures)), nil
 	case v.Outcome != judge.Pass:
@@ -484,24 +552,34 @@ func (b *blueGreen) shadowLocked(s *State) (Decision, error) {
 	return b.cutOverLocked(s, "the shadow grace period passed: "+figures)
 }
 
-// cutOverLocked decides the cut-over once the gates have passed, if blue's
-// reference figures are in.
+// cutOverLocked decides the cut-over once the gates have passed, if green
+// has a ready endpoint and, with CompareWithPast, blue's reference figures
+// are in.
 func (b *blueGreen) cutOverLocked(s *State, passed string) (Decision, error) {
 	green, blue := s.Candidate, s.Baseline
-	ref, ok := b.referenceLocked(s.Now, blue)
-	if !ok {
-		return hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s's reference figures: %d of %d calls in the last %v",
-			passed, blue, ref.calls, b.cfg.MinBaselineCalls, b.cfg.BaselineSpan)), nil
+	if s.Serving.Listed && s.Serving.Ready == 0 {
+		return hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s to serve: %s", passed, green, s.Serving.Reason)), nil
+	}
+	against := fmt.Sprintf("%s over the same seconds, %s keeping %s of the traffic", blue, blue, StepLabel(b.cfg.BlueShare))
+	kept := fmt.Sprintf("%s keeps %s of the traffic and stays connected", blue, StepLabel(b.cfg.BlueShare))
+	if b.cfg.CompareWithPast {
+		ref, ok := b.referenceLocked(s.Now, blue)
+		if !ok {
+			return hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s's reference figures: %d of %d calls in the last %v",
+				passed, blue, ref.calls, b.cfg.MinBaselineCalls, b.cfg.BaselineSpan)), nil
+		}
+		b.ref = ref
+		against, kept = b.describeRef(blue), blue+" stays connected"
 	}
 	if s.Phase != PhaseProgressing {
 		return hold(fmt.Sprintf("blue/green: %s; the cut-over waits while the rollout is %s", passed, s.Phase)), nil
 	}
-	b.ref, b.cutAsked, b.cutAt = ref, true, s.Now
-	return Decision{Action: ActionSetWeights, Weight: balancer.TotalWeight, StepName: StepCutover,
+	b.cutAsked, b.cutAt = true, s.Now
+	return Decision{Action: ActionSetWeights, Weight: b.cutWeight(), StepName: StepCutover,
 		Reason: fmt.Sprintf("blue/green: %s; cut over to %s, judged for %v against %s",
-			passed, green, b.cfg.RollbackWindow, b.describeRef(blue)),
-		Alerts: []string{fmt.Sprintf("blue/green: cut over from %s to %s; %s stays connected through the rollback window of %v",
-			blue, green, blue, b.cfg.RollbackWindow)},
+			passed, green, b.cfg.RollbackWindow, against),
+		Alerts: []string{fmt.Sprintf("blue/green: cut over from %s to %s; %s through the rollback window of %v",
+			blue, green, kept, b.cfg.RollbackWindow)},
 	}, nil
 }
 
@@ -564,8 +642,12 @@ func (b *blueGreen) referenceLocked(now time.Time, blue string) (blueReference, 
 	return ref, true
 }
 
-// startWindowLocked makes the rollback window's tests from the reference.
+// startWindowLocked makes the rollback window's tests from the reference;
+// judged against blue over the same seconds, the window has the judge's.
 func (b *blueGreen) startWindowLocked() error {
+	if !b.cfg.CompareWithPast {
+		return nil
+	}
 	errTest, latTest, err := b.windowTests(b.ref)
 	if err != nil {
 		return err
@@ -596,12 +678,48 @@ func (b *blueGreen) windowTests(ref blueReference) (errTest, latTest *judge.Rate
 
 // windowLocked judges green in the rollback window.
 func (b *blueGreen) windowLocked(s *State) (Decision, error) {
-	green, blue := s.Candidate, s.Baseline
 	// Off since the cut-over; this turns it off only in a strategy
 	// restored from a checkpoint whose shadow it had turned on.
-	if err := b.setShadowLocked(green, false); err != nil {
+	if err := b.setShadowLocked(s.Candidate, false); err != nil {
 		return Decision{}, err
 	}
+	if b.cfg.CompareWithPast {
+		return b.pastWindowLocked(s)
+	}
+	green, blue := s.Candidate, s.Baseline
+	blueCalls := s.StepWindow.Version(blue).Role(balancer.RolePrimary).Calls
+	sum := fmt.Sprintf("%d calls of %s and %d of %s since the cut-over; %s", s.StepCalls, green, blueCalls, blue, s.Verdict.Reason)
+	return b.endWindow(s, sum, s.StepCalls >= b.cfg.RollbackMinCalls && blueCalls > 0 && s.Verdict.Outcome == judge.Pass, nil)
+}
+
+// endWindow holds through the rollback window, and after it until green
+// passed (with RollbackMinCalls calls) and serves; then it promotes, with
+// the window's verdict (nil: the judge's).
+func (b *blueGreen) endWindow(s *State, sum string, passed bool, v *judge.Verdict) (Decision, error) {
+	green, in := s.Candidate, s.Now.Sub(b.cutAt)
+	against := s.Baseline + " over the same seconds"
+	if b.cfg.CompareWithPast {
+		against = s.Baseline + "'s figures before the cut-over"
+	}
+	switch {
+	case s.Serving.Down:
+		return hold(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, s.Serving.Reason)), nil
+	case in < b.cfg.RollbackWindow:
+		return hold(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, sum)), nil
+	case !passed:
+		return hold(fmt.Sprintf("blue/green: the rollback window is over but %s needs %d calls in it, and a pass against %s, to be promoted: %s",
+			green, b.cfg.RollbackMinCalls, against, sum)), nil
+	case !s.Serving.OK:
+		return hold(fmt.Sprintf("blue/green: %s passed the rollback window, but promotes only on calls it served recently: %s", green, s.Serving.Reason)), nil
+	}
+	return Decision{Action: ActionPromote, Verdict: v,
+		Reason: fmt.Sprintf("blue/green: %s passed the rollback window of %v against %s: %s", green, b.cfg.RollbackWindow, against, sum)}, nil
+}
+
+// pastWindowLocked judges green against blue's reference figures from
+// before the cut-over (CompareWithPast).
+func (b *blueGreen) pastWindowLocked(s *State) (Decision, error) {
+	green, blue := s.Candidate, s.Baseline
 	r := s.Window.Version(green).Role(balancer.RolePrimary)
 	if err := b.errTest.Observe(r.Calls, r.Errors); err != nil {
 		return Decision{}, err
@@ -609,45 +727,51 @@ func (b *blueGreen) windowLocked(s *State) (Decision, error) {
 	ev := b.errTest.Verdict().Evidence
 	errs := fmt.Sprintf("errors %s (%d/%d) against up to %s; e-value %s, threshold %s",
 		judge.Percent(ev.Candidate.Rate), ev.Candidate.Events, ev.Candidate.Samples, judge.Percent(ev.Tolerance), judge.Number(ev.Statistic), judge.Number(ev.Threshold))
-	if b.errTest.Failed() {
+	errV := windowVerdict(b.errTest.Verdict(), judge.TestErrors, errs)
+	if errV.Outcome == judge.Fail {
 		return b.rollbackLocked(green, fmt.Sprintf("%s fails more often than %s did before the cut-over: %s, reached at look %d (%s)",
-			green, blue, errs, ev.FailedAtLook, b.describeRef(blue)))
+			green, blue, errs, ev.FailedAtLook, b.describeRef(blue)), &errV)
 	}
-	figures := []string{errs}
-	latPass := true
+	figures, tests := []string{errs}, []judge.Verdict{errV}
 	if b.latTest != nil {
 		slow := min(r.Latency.CountAbove(b.ref.latBound), uint64(r.Calls))
 		if err := b.latTest.Observe(r.Calls, int64(slow)); err != nil {
 			return Decision{}, err
 		}
-		lv := b.latTest.Verdict()
-		lev := lv.Evidence
+		lev := b.latTest.Verdict().Evidence
 		lat := fmt.Sprintf("latency: calls over %v: %s (%d/%d) against up to %s; e-value %s, threshold %s",
 			seconds(b.ref.latBound), judge.Percent(lev.Candidate.Rate), lev.Candidate.Events, lev.Candidate.Samples, judge.Percent(lev.Tolerance), judge.Number(lev.Statistic), judge.Number(lev.Threshold))
-		if lv.Outcome == judge.Fail {
+		latV := windowVerdict(b.latTest.Verdict(), judge.TestLatency, lat)
+		if latV.Outcome == judge.Fail {
 			return b.rollbackLocked(green, fmt.Sprintf("%s is slower than %s was before the cut-over: %s, reached at look %d (%s)",
-				green, blue, lat, lev.FailedAtLook, b.describeRef(blue)))
+				green, blue, lat, lev.FailedAtLook, b.describeRef(blue)), &latV)
 		}
-		latPass = lv.Outcome == judge.Pass
-		figures = append(figures, lat)
+		figures, tests = append(figures, lat), append(tests, latV)
 	}
-	in := s.Now.Sub(b.cutAt)
 	sum := strings.Join(figures, "; ")
-	switch {
-	case in < b.cfg.RollbackWindow:
-		return hold(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, sum)), nil
-	case b.errTest.Verdict().Outcome != judge.Pass || !latPass:
-		return hold(fmt.Sprintf("blue/green: the rollback window is over but %s needs %d calls in it to pass: %s", green, b.cfg.RollbackMinCalls, sum)), nil
+	passed := true
+	for _, t := range tests {
+		passed = passed && t.Outcome == judge.Pass
 	}
-	return Decision{Action: ActionPromote,
-		Reason: fmt.Sprintf("blue/green: %s passed the rollback window of %v: %s", green, b.cfg.RollbackWindow, sum)}, nil
+	v := judge.Verdict{Outcome: judge.Pass, Reason: sum, Tests: tests}
+	return b.endWindow(s, sum, passed, &v)
 }
 
-func (b *blueGreen) rollbackLocked(green, why string) (Decision, error) {
+// windowVerdict is a window test's verdict, named for what it tests, with
+// the figures as its reason.
+func windowVerdict(v judge.Verdict, test, figures string) judge.Verdict {
+	v.Test, v.Reason = test, figures
+	return v
+}
+
+// rollbackLocked turns the shadow off and rolls back for why, with the
+// verdict that decided (nil: the judge's).
+func (b *blueGreen) rollbackLocked(green, why string, v *judge.Verdict) (Decision, error) {
+	d := Decision{Action: ActionRollback, Reason: "blue/green: " + why, Verdict: v}
 	if err := b.setShadowLocked(green, false); err != nil {
-		return Decision{Action: ActionRollback, Reason: "blue/green: " + why + " (turning the shadow off failed: " + err.Error() + ")"}, nil
+		d.Reason += " (turning the shadow off failed: " + err.Error() + ")"
 	}
-	return Decision{Action: ActionRollback, Reason: "blue/green: " + why}, nil
+	return d, nil
 }
 
 // setShadowLocked turns the shadow copies to green on or off.

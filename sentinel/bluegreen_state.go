@@ -69,7 +69,7 @@ func (b *blueGreen) StrategyState() (json.RawMessage, error) {
 		ss := b.shadow.State()
 		st.Shadow = &ss
 	}
-	if b.cutAsked || b.stage == StepCutover {
+	if b.cfg.CompareWithPast && (b.cutAsked || b.stage == StepCutover) {
 		r := b.ref
 		st.Ref = &blueReferenceState{Calls: r.calls, Errors: r.errors, Rate: r.rate, Quantile: r.quantile,
 			ErrTolerance: r.errTolerance, LatBound: r.latBound, Latency: r.latency}
@@ -204,7 +204,7 @@ func (b *blueGreen) restoreShadowGate(st blueGreenState) (*judge.RateTest, error
 func (b *blueGreen) restoreReference(st blueGreenState) (blueReference, error) {
 	r := st.Ref
 	if r == nil {
-		if st.CutAsked || st.Stage == StepCutover {
+		if b.cfg.CompareWithPast && (st.CutAsked || st.Stage == StepCutover) {
 			return blueReference{}, badState("reference", nil, "missing in stage %q (cut-over asked: %v)", st.Stage, st.CutAsked)
 		}
 		return blueReference{}, nil
@@ -224,8 +224,8 @@ func (b *blueGreen) restoreReference(st blueGreenState) (blueReference, error) {
 // the cut-over makes them, with the state's statistics; nil before the
 // cut-over.
 func (b *blueGreen) restoreWindow(st blueGreenState, ref blueReference) (errTest, latTest *judge.RateTest, err error) {
-	if st.Stage != StepCutover {
-		return nil, nil, nil
+	if st.Stage != StepCutover || !b.cfg.CompareWithPast {
+		return nil, nil, nil // judged against blue over the same seconds, the window has the judge's tests
 	}
 	errTest, latTest, err = b.windowTests(ref)
 	switch {

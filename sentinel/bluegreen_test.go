@@ -17,6 +17,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -40,9 +41,11 @@ func (g *warmGate) warm(ctx context.Context, _ string) (*warmup.Report, error) {
 	}
 }
 
-// blueGreenCfg is a small, quick configuration for the fake-source tests.
+// blueGreenCfg is a small, quick configuration for the fake-source tests
+// of green judged against blue's figures before the cut-over.
 func blueGreenCfg(g *warmGate) sentinel.BlueGreenConfig {
 	return sentinel.BlueGreenConfig{
+		CompareWithPast:  true,
 		Warmup:           g.warm,
 		RollbackWindow:   10 * time.Second,
 		RollbackMinCalls: 200,
@@ -435,12 +438,11 @@ func ExampleNewBlueGreen() {
 		return
 	}
 	defer s.Close()
-	for !s.Status().Phase.Final() {
-		if split.Weight("green") == 0 {
-			src.Set(bgWindow(500, 0), nil)
-		} else {
-			src.Set(bgWindow(0, 100), nil)
-		}
+	for i := 0; i < 20 && !s.Status().Phase.Final(); i++ {
+		// Calls follow the weights: blue keeps 10 % after the cut-over, so
+		// that green is judged against it over the same seconds.
+		green := int64(split.Weight("green") / 20)
+		src.Set(bgWindow(500-green, green), nil)
 		clock.Advance(time.Second)
 		e := s.Tick(context.Background())
 		if e.Action == sentinel.ActionStart {
@@ -450,9 +452,9 @@ func ExampleNewBlueGreen() {
 	}
 	// Output:
 	// start       progressing  warmup   green     0 bp
-	// set_weights progressing  warmup   green 10000 bp
-	// hold        progressing  cutover  green 10000 bp
-	// hold        progressing  cutover  green 10000 bp
+	// set_weights progressing  warmup   green  9000 bp
+	// hold        progressing  cutover  green  9000 bp
+	// hold        progressing  cutover  green  9000 bp
 	// promote     promoted     cutover  green 10000 bp
 }
 
@@ -785,4 +787,120 @@ func cutOver(t *testing.T) (*rig, sentinel.Strategy, sentinel.BlueGreenConfig) {
 	finishWarmup(t, g, bg)
 	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
 	return r, bg, cfg
+}
+
+// sameSeconds is a tick after a cut-over that leaves blue 10 %: 50 blue
+// and 450 green calls, at the given latencies.
+func sameSeconds(blueLat, greenLat float64) *telemetry.Window {
+	return window(50, 0, 450, 0, blueLat, greenLat)
+}
+
+// runWindow warms green up, cuts over and runs the rollback window on
+// after(tick), until the rollout ends or 30 ticks have passed.
+func runWindow(t *testing.T, cfg sentinel.BlueGreenConfig, g *warmGate, after func() *telemetry.Window) (*rig, sentinel.Event, []sentinel.Event) {
+	t.Helper()
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	cut := r.tick(blueOnly())
+	require.Equal(t, sentinel.ActionSetWeights, cut.Action, cut.Reason)
+	var last sentinel.Event
+	var events []sentinel.Event
+	for i := 0; i < 30 && !r.s.Status().Phase.Final(); i++ {
+		last = r.tick(after())
+		events = append(events, last)
+	}
+	return r, cut, events
+}
+
+func TestBlueGreenJudgesGreenAgainstBlueOverTheSameSeconds(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	cfg := blueGreenCfg(g)
+	cfg.CompareWithPast = false
+	r, cut, events := runWindow(t, cfg, g, func() *telemetry.Window { return sameSeconds(0.02, 0.02) })
+	assert.Equal(t, 9000, cut.TargetWeight, "blue keeps 10 % through the window")
+	assert.Contains(t, cut.Reason, "judged for 10s against stable over the same seconds, stable keeping 10% of the traffic")
+	assert.NotContains(t, cut.Reason, "reference", "no reference figures from before the cut-over")
+	last := events[len(events)-1]
+	require.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, last.Reason)
+	assert.Contains(t, last.Reason, "blue/green: canary passed the rollback window of 10s against stable over the same seconds")
+	assert.Equal(t, 10000, r.split.Weight("canary"), "the promotion gives green the rest")
+	for _, e := range events[:len(events)-1] {
+		assert.Equal(t, 9000, e.Weight("canary"), e.Reason)
+	}
+}
+
+func TestBlueGreenAMachineThatSlowsDownAfterTheCutoverIsNoReasonToRollBack(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		past             bool
+		blueLat, grnLat  float64
+		want             sentinel.Phase
+		reason, decision string
+	}{
+		// Both versions 3× slower from the cut-over on: the machine, not green.
+		{name: "whole machine slower", blueLat: 0.06, grnLat: 0.06, want: sentinel.PhasePromoted, reason: "passed the rollback window"},
+		{name: "green alone slower", blueLat: 0.02, grnLat: 0.06, want: sentinel.PhaseRolledBack,
+			reason: "blue/green: canary is slower than stable over the same seconds", decision: judge.TestLatency},
+		// Judged against blue's past alone, the machine's slowdown counts
+		// against green: what the default guards against.
+		{name: "whole machine slower, judged against the past", past: true, blueLat: 0.06, grnLat: 0.06, want: sentinel.PhaseRolledBack,
+			reason: "canary is slower than stable was before the cut-over", decision: judge.TestLatency},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newWarmGate(true, "ok")
+			cfg := blueGreenCfg(g)
+			cfg.CompareWithPast = c.past
+			after := func() *telemetry.Window { return sameSeconds(c.blueLat, c.grnLat) }
+			if c.past {
+				after = func() *telemetry.Window { return window(0, 0, 500, 0, c.blueLat, c.grnLat) }
+			}
+			r, _, events := runWindow(t, cfg, g, after)
+			last := events[len(events)-1]
+			require.Equal(t, c.want, r.s.Status().Phase, last.Reason)
+			assert.Contains(t, last.Reason, c.reason)
+			if c.decision != "" {
+				require.NotNil(t, last.Verdict)
+				assert.Equal(t, judge.Fail, last.Verdict.Outcome)
+				assert.Equal(t, c.decision, last.Verdict.Test, "the event shows the window's test that decided")
+			}
+		})
+	}
+}
+
+func TestBlueGreenRestoredInTheWindowJudgesAgainstBlueOverTheSameSeconds(t *testing.T) {
+	g := newWarmGate(true, "ok")
+	cfg := blueGreenCfg(g)
+	cfg.CompareWithPast = false
+	r, bg := newBlueGreen(t, cfg)
+	r.tick(blueOnly())
+	finishWarmup(t, g, bg)
+	require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
+	for range 3 {
+		require.Equal(t, sentinel.ActionHold, r.tick(sameSeconds(0.02, 0.02)).Action)
+	}
+	cp := roundTrip(t, r.s.Checkpoint())
+	assert.NotContains(t, string(cp.StrategyState), `"reference"`, "no reference from before the cut-over to carry")
+
+	for name, w := range map[string]struct {
+		tick func() *telemetry.Window
+		want sentinel.Phase
+		says string
+	}{
+		"healthy":          {func() *telemetry.Window { return sameSeconds(0.02, 0.02) }, sentinel.PhasePromoted, "against stable over the same seconds"},
+		"green fails more": {func() *telemetry.Window { return window(50, 0, 450, 90, 0.02, 0.02) }, sentinel.PhaseRolledBack, "canary fails more often than stable over the same seconds"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
+			require.NoError(t, err)
+			assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg2))
+			assert.Equal(t, 9000, r2.split.Weight("canary"), "blue keeps its share")
+			var e sentinel.Event
+			for i := 0; i < 30 && !r2.s.Status().Phase.Final(); i++ {
+				e = r2.tick(w.tick())
+			}
+			require.Equal(t, w.want, r2.s.Status().Phase, e.Reason)
+			assert.Contains(t, e.Reason, w.says)
+		})
+	}
 }

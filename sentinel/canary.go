@@ -3,6 +3,8 @@ package sentinel
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
@@ -13,9 +15,11 @@ import (
 // CanaryConfig sets up the canary strategy. The zero value takes every
 // default.
 type CanaryConfig struct {
-	// Steps are the candidate's weights, in basis points, one per step, in
-	// increasing order. Reaching 10000 promotes. Default 1 %, 5 %, 25 %,
-	// 50 %, 100 %.
+	// Steps are the candidate's weights, in basis points (10000 = 100 %),
+	// one per step, in increasing order. Reaching 10000 promotes. Default
+	// 1 %, 5 %, 25 %, 50 %, 100 %. Steps that all look like percentages
+	// (none above 100, as {10, 50, 100}) are rejected; steps that small on
+	// purpose end with 10000.
 	Steps []int
 	// MinStepDuration is the shortest a step lasts (default 1 minute).
 	MinStepDuration time.Duration
@@ -49,6 +53,9 @@ func (cfg CanaryConfig) WithDefaults() (CanaryConfig, error) {
 	case cfg.MinStepCalls < 0:
 		return cfg, config.Errorf(ErrBadOption, "CanaryConfig.MinStepCalls", cfg.MinStepCalls, "want ≥ 0")
 	}
+	if err := checkNotPercent(cfg.Steps); err != nil {
+		return cfg, err
+	}
 	prev := 0
 	for i, w := range cfg.Steps {
 		if w <= prev || w > balancer.TotalWeight {
@@ -62,11 +69,33 @@ func (cfg CanaryConfig) WithDefaults() (CanaryConfig, error) {
 	return cfg, nil
 }
 
+// checkNotPercent rejects steps that look like percentages: all at most
+// 100 basis points (1 %), as {10, 50, 100} written for 10 %, 50 %, 100 %
+// would be. Steps that small on purpose end with 10000.
+func checkNotPercent(steps []int) error {
+	if slices.ContainsFunc(steps, func(w int) bool { return w > 100 }) {
+		return nil
+	}
+	pct := make([]int, len(steps))
+	labels := make([]string, len(steps))
+	for i, w := range steps {
+		pct[i], labels[i] = w*100, StepLabel(w)
+	}
+	return config.Errorf(ErrBadOption, "CanaryConfig.Steps", steps,
+		"looks like percent, but steps are basis points (10000 = 100 %%): it would run %s → 100%%; write %v for those percentages, or end the list with 10000 to mean steps this small",
+		strings.Join(labels, " → "), pct)
+}
+
 // NewCanary returns the canary strategy: it moves traffic to the candidate
 // step by step. Each step lasts at least its minimum duration and number of
 // candidate calls, and advances only on the judge's Pass (errors, latency
-// and, if enabled, shadow mismatches); the judge's Fail rolls back at once,
-// at any step. It advances to the first of its Steps above the candidate's
+// and, if enabled, shadow mismatches) while the candidate serves
+// (State.Serving.OK: calls in the last ticks, no fallback, a ready
+// endpoint); the judge's Fail rolls back at once, at any step. A candidate
+// that is down holds the rollout (the sentinel alerts once), and one that
+// has not served for ServingConfig.RollbackAfter is rolled back as
+// unavailable (the verdict's test is TestAvailability), unless the rollout
+// is paused. It advances to the first of its Steps above the candidate's
 // weight as the rollout set it (Position.TargetWeight), so that after a
 // weight set by hand (SetWeight) it goes on upwards from there; with no
 // step above, it promotes. cfg is checked and its defaults filled as
@@ -98,22 +127,37 @@ func (c *canary) Decide(_ context.Context, s *State) (Decision, error) {
 	if s.Phase != PhaseProgressing {
 		return hold("the rollout is " + string(s.Phase)), nil
 	}
+	if s.Serving.Unavailable {
+		return unavailable(s), nil
+	}
 	k := s.Step // 1-based
-	if s.InStep < c.cfg.MinStepDuration {
-		return hold(fmt.Sprintf("step %d (%s): %v of %v", k, s.StepName, s.InStep.Truncate(time.Second), c.cfg.MinStepDuration)), nil
-	}
-	if s.StepCalls < c.cfg.MinStepCalls {
-		return hold(fmt.Sprintf("step %d (%s): %d of %d candidate calls", k, s.StepName, s.StepCalls, c.cfg.MinStepCalls)), nil
-	}
-	if s.Verdict.Outcome != judge.Pass {
-		return hold(fmt.Sprintf("step %d (%s): %s", k, s.StepName, s.Verdict.Reason)), nil
+	here := fmt.Sprintf("step %d (%s)", k, s.StepName)
+	switch {
+	case s.Serving.Down:
+		return hold(here + ": " + s.Serving.Reason), nil
+	case s.InStep < c.cfg.MinStepDuration:
+		return hold(fmt.Sprintf("%s: %v of %v", here, s.InStep.Truncate(time.Second), c.cfg.MinStepDuration)), nil
+	case s.StepCalls < c.cfg.MinStepCalls:
+		return hold(fmt.Sprintf("%s: %d of %d candidate calls", here, s.StepCalls, c.cfg.MinStepCalls)), nil
+	case s.Verdict.Outcome != judge.Pass:
+		return hold(fmt.Sprintf("%s: %s", here, s.Verdict.Reason)), nil
+	case !s.Serving.OK:
+		return hold(fmt.Sprintf("%s: passed, but a step advances only on calls the candidate served recently: %s", here, s.Serving.Reason)), nil
 	}
 	next := nextStep(steps, s.TargetWeight)
 	if next < 0 {
 		return Decision{Action: ActionPromote, Reason: "the last step passed"}, nil
 	}
 	return Decision{Action: ActionAdvance, Weight: next, StepName: StepLabel(next),
-		Reason: fmt.Sprintf("step %d (%s) passed: %s", k, s.StepName, s.Verdict.Reason)}, nil
+		Reason: fmt.Sprintf("%s passed: %s", here, s.Verdict.Reason)}, nil
+}
+
+// unavailable is the decision to roll back a candidate that has not served
+// for ServingConfig.RollbackAfter: as unavailable, with the availability's
+// verdict, not as a statistical fail.
+func unavailable(s *State) Decision {
+	v := s.Serving.Verdict()
+	return Decision{Action: ActionRollback, Reason: fmt.Sprintf("%s is unavailable: %s", s.Candidate, s.Serving.Reason), Verdict: &v}
 }
 
 // nextStep is the first of steps above weight, or -1 if there is none.

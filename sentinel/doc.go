@@ -61,6 +61,20 @@
 // alerts it could not deliver. After it, ticks decide nothing and manual
 // controls return ErrClosed.
 //
+// Contract 8: a step advances, and a rollout promotes, only on calls the
+// candidate served recently. Each tick the sentinel records what it served
+// (State.Serving: its calls and fallbacks over the last ticks, and its
+// READY endpoints when the router lists them, as a *balancer.Split does;
+// a router that cannot is judged on calls alone). A candidate that is down
+// holds the rollout with one alert ("canary has no ready endpoints; 0
+// calls in the last 5s"), and the strategies roll it back as unavailable
+// (the verdict's test is TestAvailability, never a statistical fail) once
+// it has not served for ServingConfig.RollbackAfter; one that comes back
+// in time carries on. A test of the judge that has had no data for
+// WithNoDataAlert alerts once with the cause and the fix; WithShadow gives
+// the shadow interceptor whose copies the shadow test reads, so that New
+// warns when none can be made and the alert names the methods.
+//
 // Contract 5 holds in the loop too: a metric source that fails holds the
 // rollout and alerts once per failure streak (WithRollbackOnSourceError
 // rolls back instead); a strategy or script that fails does the same
@@ -78,19 +92,34 @@
 //
 // # Strategies
 //
-// NewCanary moves the candidate's weight through its steps (default 1 %,
-// 5 %, 25 %, 50 %, then 100 %); each step lasts at least MinStepDuration
-// and MinStepCalls candidate calls and advances only on the judge's Pass
-// (errors, latency and, with judge.Config.EnableShadow, shadow mismatches).
-// The judge's Fail rolls back at any step. After a weight set by hand it
-// goes on to the first of its steps above that weight.
+// NewCanary moves the candidate's weight through its steps, in basis
+// points (default 1 %, 5 %, 25 %, 50 %, then 100 %); each step lasts at
+// least MinStepDuration and MinStepCalls candidate calls and advances only
+// on the judge's Pass (errors, latency and, with judge.Config.EnableShadow,
+// shadow mismatches) while the candidate serves. The judge's Fail rolls
+// back at any step. After a weight set by hand it goes on to the first of
+// its steps above that weight.
 //
 // NewBlueGreen warms green up through fork-join calls to each of its
 // endpoints, optionally compares it with blue under shadow traffic for a
-// grace period, cuts over in one weight change, and judges green against
-// blue's figures of the minutes before the cut-over through a rollback
-// window, with blue still connected; a failure sends all the traffic back to
-// blue at once.
+// grace period, cuts over in one weight change that leaves blue a small
+// share (BlueShare), and judges green against blue over the same seconds
+// through a rollback window, so that a slower machine does not count
+// against green (CompareWithPast judges it against blue's figures before
+// the cut-over instead); a failure sends all the traffic back to blue at
+// once. A decision that rests on a strategy's own test carries its verdict
+// (Decision.Verdict), and the event of a decision that begins a step shows
+// the figures of the step that passed.
+//
+// # Release after release
+//
+// A Sentinel runs one rollout; package release runs rollout after rollout
+// on one Sentinel and its Router, watching which build each version's
+// endpoints serve: it restores the sentinel afresh for each new build,
+// gives the baseline the traffic back once it serves a promoted build, and
+// idles the sentinel in between (Idle: figures collected and kept, neither
+// judged nor decided). A strategy that is a Planner names its steps in the
+// Status (Plan).
 //
 // # Statistics and scripts
 //

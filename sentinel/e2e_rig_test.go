@@ -2,7 +2,10 @@ package sentinel_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,6 +128,15 @@ const e2eWorkers = 4
 // for their shadow copies.
 func (e *e2e) load(n int) served {
 	e.t.Helper()
+	return e.loadOf(n, func(ctx context.Context, client demov1.DemoServiceClient) (*demov1.ServedBy, error) {
+		resp, err := client.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+		return resp.GetServedBy(), err
+	})
+}
+
+// loadOf makes n calls of do, as load does.
+func (e *e2e) loadOf(n int, do func(context.Context, demov1.DemoServiceClient) (*demov1.ServedBy, error)) served {
+	e.t.Helper()
 	var (
 		mu   sync.Mutex
 		res  = served{ok: map[string]int{}, failed: map[string]int{}}
@@ -137,13 +149,13 @@ func (e *e2e) load(n int) served {
 			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				ctx, rec := call.WithRecord(ctx)
-				resp, err := client.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+				by, err := do(ctx, client)
 				cancel()
 				mu.Lock()
 				if err != nil {
 					res.failed[rec.Version()]++
 				} else {
-					res.ok[resp.GetServedBy().GetVersion()]++
+					res.ok[by.GetVersion()]++
 				}
 				mu.Unlock()
 			}
@@ -177,4 +189,47 @@ func (e *e2e) assertAlerted(a sentinel.Action) {
 func getItem(ctx context.Context, cc *grpc.ClientConn) error {
 	_, err := demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: "warm"})
 	return err
+}
+
+// kill stops every server of version and waits until the split's clients
+// see none of them READY; it returns their addresses, for restore.
+func (e *e2e) kill(version string) []string {
+	e.t.Helper()
+	var addrs []string
+	for _, srv := range e.fleet.Servers(version) {
+		addrs = append(addrs, srv.Addr())
+		srv.Stop()
+	}
+	demotest.WaitReady(e.t, e.split, map[string]int{version: 0})
+	return addrs
+}
+
+// restore starts servers of version again on addrs, as a restarted
+// deployment would, and waits until the split's clients have them READY.
+func (e *e2e) restore(version string, addrs []string) {
+	e.t.Helper()
+	for i, addr := range addrs {
+		lis, err := net.Listen("tcp", addr)
+		require.NoError(e.t, err)
+		srv := demoserver.New(version, fmt.Sprintf("%s-restored-%d", version, i))
+		require.NoError(e.t, srv.Serve(lis))
+		e.t.Cleanup(srv.Stop)
+	}
+	// The client's reconnection backoff has grown while the servers were
+	// gone; try again now rather than when it ends.
+	e.cc.ResetConnectBackoff()
+	e.waitReady(version)
+}
+
+// about returns the reasons of the alerts that contain text.
+func (a *alerts) about(text string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, e := range a.events {
+		if strings.Contains(e.Reason, text) {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
 }

@@ -20,8 +20,14 @@ type Event struct {
 	Who string `json:"who"`
 	// Position is where the rollout stands after the decision.
 	Position
+	// Verdict is the evidence the decision rests on: the judge's verdict
+	// over the rollout, or the strategy's own when it gave one
+	// (Decision.Verdict: blue/green's rollback-window test, the
+	// candidate's availability).
 	Verdict *judge.Verdict `json:"verdict,omitempty"`
-	// Figures are each version's figures over the current step.
+	// Figures are each version's figures over the current step; for a
+	// decision that begins a step (start, advance, a cut-over, a weight
+	// set by hand), over the step it ends: the step that passed.
 	Figures map[string]VersionFigures `json:"figures,omitempty"`
 	// Alert is set when the event went to the alerters.
 	Alert  bool `json:"alert"`

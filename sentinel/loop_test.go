@@ -130,6 +130,12 @@ func TestCanaryHealthyIsPromotedStepByStep(t *testing.T) {
 		e = r.tick(healthy())
 		if e.Action == sentinel.ActionAdvance {
 			weights = append(weights, r.split.Weight("canary"))
+			// The event shows the step that passed: its calls and the
+			// judge's pass, not the new step's empty figures.
+			assert.GreaterOrEqual(t, e.Figures["canary"].Calls, int64(600*10), "step %d's calls", e.Step-1)
+			assert.GreaterOrEqual(t, e.Figures["stable"].Calls, int64(900*10))
+			require.NotNil(t, e.Verdict)
+			assert.Equal(t, judge.Pass, e.Verdict.Outcome, e.Verdict.Reason)
 		}
 	}
 	assert.Equal(t, []int{500, 2500, 5000}, weights)
@@ -342,10 +348,15 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		"Steps[0] = 20000":                   {Steps: []int{20000}},
 		"MinStepDuration = -1s":              {MinStepDuration: -time.Second},
 		"CanaryConfig.Steps: empty":          {Steps: []int{}},
+		"CanaryConfig.Steps = [10 50 100]: looks like percent, but steps are basis points (10000 = 100 %): it would run 0.1% → 0.5% → 1% → 100%; write [1000 5000 10000] for those percentages": {Steps: []int{10, 50, 100}},
+		"CanaryConfig.Steps = [25]: looks like percent": {Steps: []int{25}},
 	} {
 		_, err := sentinel.NewCanary(cfg)
 		assert.ErrorContains(t, err, want)
 	}
+	// Steps this small on purpose end with 10000.
+	_, err = sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{10, 50, 100, 10000}})
+	assert.NoError(t, err)
 }
 
 func TestRunStopsAtAFinalPhase(t *testing.T) {

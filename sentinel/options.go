@@ -57,6 +57,10 @@ type options struct {
 	rollbackOnPolicyError bool
 	dryRun                bool
 	history               int
+	serving               ServingConfig
+	shadow                ShadowReporter
+	shadowServices        []string
+	noDataAfter           time.Duration
 }
 
 // newOptions applies opts over the defaults and checks them against the
@@ -69,6 +73,7 @@ func newOptions(weights []balancer.Weight, opts []Option) (options, error) {
 		alertTimeout: 30 * time.Second,
 		closeTimeout: 5 * time.Second,
 		history:      300,
+		noDataAfter:  30 * time.Second,
 	}
 	vs := versionsOf(weights)
 	if len(vs) >= 2 {
@@ -106,6 +111,15 @@ func (c *options) check(vs []string) error {
 		return config.Errorf(ErrBadOption, "WithAlertTimeout", c.alertTimeout, "want a positive duration")
 	case c.closeTimeout <= 0:
 		return config.Errorf(ErrBadOption, "WithCloseTimeout", c.closeTimeout, "want a positive duration")
+	case c.noDataAfter <= 0:
+		return config.Errorf(ErrBadOption, "WithNoDataAlert", c.noDataAfter, "want a positive duration")
+	}
+	var err error
+	if c.serving, err = c.serving.withDefaults(); err != nil {
+		return err
+	}
+	if err := c.checkShadow(); err != nil {
+		return err
 	}
 	for i, a := range c.alerters {
 		if a == nil {

@@ -54,6 +54,9 @@ type Sentinel struct {
 	verdict    judge.Verdict
 	gen        uint64 // the router's generation the current look began with
 	lastHold   Event
+	serving    servingTracker
+	data       dataWatch
+	notes      []string // the running tick's own alerts, for its decision
 	history    []TickSummary
 	events     []Event
 	seq        uint64
@@ -85,7 +88,7 @@ func New(router Router, source telemetry.MetricSource, strategy Strategy, opts .
 		return nil, config.Under(ErrBadOption, "WithJudge", err)
 	}
 	now := cfg.clock.Now()
-	return &Sentinel{
+	s := &Sentinel{
 		cfg:      cfg,
 		router:   router,
 		source:   source,
@@ -95,9 +98,12 @@ func New(router Router, source telemetry.MetricSource, strategy Strategy, opts .
 		pos: Position{Baseline: cfg.baseline, Candidate: cfg.candidate, Phase: PhasePending,
 			StepStart: now, Started: now, TargetWeight: weightIn(ws, cfg.candidate)},
 		stepWindow: new(telemetry.Window),
+		serving:    servingTracker{cfg: cfg.serving, last: now},
 		gen:        router.Generation(),
 		tickSem:    make(chan struct{}, 1),
-	}, nil
+	}
+	s.data.cfg = &s.cfg
+	return s, nil
 }
 
 // isNil reports whether v is nil or a nil pointer.
@@ -238,19 +244,33 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	notes := s.notes
+	s.notes = nil
 	switch {
 	case s.closed:
 		return s.closedLocked()
 	case s.pos.Phase != st.Phase || s.pos.Step != st.Step:
+		s.noteLocked(ctx, st.Now, notes)
 		return s.holdLocked(ctx, st.Now, "a manual control changed the rollout during this tick")
 	case derr != nil:
+		s.noteLocked(ctx, st.Now, notes)
 		return s.policyFailedLocked(ctx, st.Now, derr)
 	}
 	if s.policyErr != "" {
 		s.cfg.logger.Info("ninelives: policy recovered", "after", s.policyErr)
 		s.policyErr = ""
 	}
+	d.Alerts = append(d.Alerts, notes...)
 	return s.applyLocked(ctx, st.Now, d, "sentinel")
+}
+
+// noteLocked raises the tick's own alerts (a candidate down, a test without
+// data) as events of their own, when no decision of the strategy carries
+// them.
+func (s *Sentinel) noteLocked(ctx context.Context, now time.Time, notes []string) {
+	for _, text := range notes {
+		s.emitLocked(ctx, now, Event{Action: ActionAlert, From: s.pos.Phase, Reason: text, Who: "sentinel", Alert: true}, nil)
+	}
 }
 
 // collect begins a tick: it collects the window, records it and gives it
@@ -283,6 +303,7 @@ func (s *Sentinel) collect(ctx context.Context, cancel context.CancelFunc) (st *
 		s.sourceErr = ""
 	}
 	s.recordLocked(now, win)
+	s.notes = s.observeLocked(now, win)
 	if s.pos.Phase.Final() {
 		return nil, s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase)), false
 	}
@@ -300,6 +321,30 @@ func (s *Sentinel) endTick() {
 	s.mu.Lock()
 	s.tickCancel = nil
 	s.mu.Unlock()
+}
+
+// observeLocked adds this tick to the record of what the candidate served
+// and to the watch over the judge's data, and returns the alerts they
+// raise: that the candidate is down, that a test has had no data. Before
+// the rollout starts there is nothing to serve or judge: the records begin
+// with the first step.
+func (s *Sentinel) observeLocked(now time.Time, win *telemetry.Window) []string {
+	if s.pos.Phase == PhasePending || s.pos.Phase.Final() {
+		s.serving = servingTracker{cfg: s.cfg.serving, last: now}
+		s.data = dataWatch{cfg: &s.cfg}
+		return nil
+	}
+	// The calls followed the router's weights, also in a dry run.
+	p := s.positionLocked()
+	ready := readyEndpoints(s.router, p.Candidate)
+	if ended := s.serving.observe(now, win, p.Candidate, p.Weight(p.Candidate), ready); ended > 0 {
+		s.cfg.logger.Info("ninelives: the candidate serves again", "candidate", p.Candidate, "after", ended, "serving", s.serving.now.Reason)
+	}
+	notes := s.data.observe(now, win, p)
+	if a := s.serving.downAlert(now, p.Candidate); a != "" {
+		notes = append(notes, a)
+	}
+	return notes
 }
 
 // lookLocked feeds this tick's window to the judge as one look. A look during
@@ -341,6 +386,7 @@ func (s *Sentinel) stateLocked(now time.Time, win *telemetry.Window) *State {
 		StepWindow:      s.stepWindow.Clone(),
 		Verdict:         s.verdict,
 		StepCalls:       s.stepWindow.Version(p.Candidate).Role(balancer.RolePrimary).Calls,
+		Serving:         s.serving.now,
 		Judge:           s.judge,
 		DryRun:          s.cfg.dryRun,
 	}
@@ -391,13 +437,14 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 			s.gen = s.router.Generation()
 		}
 	}
+	e := Event{Action: d.Action, From: from, Reason: d.Reason, Who: who, Alert: alert, Verdict: d.Verdict}
 	// A new step: the next canary weight, or a named step set by weights
-	// (the blue/green cut-over).
+	// (the blue/green cut-over). The event shows the step that passed.
 	if d.Action == ActionStart || d.Action == ActionAdvance || (d.Action == ActionSetWeights && d.StepName != "") {
-		s.beginStepLocked(now, d.StepName)
+		e.Figures = s.beginStepLocked(now, d.StepName)
 	}
 	s.pos.Phase = to
-	return s.emitLocked(ctx, now, Event{Action: d.Action, From: from, Reason: d.Reason, Who: who, Alert: alert}, d.Alerts)
+	return s.emitLocked(ctx, now, e, d.Alerts)
 }
 
 // course says where a decision other than a hold takes the rollout: the
@@ -429,13 +476,16 @@ func (s *Sentinel) course(d *Decision) (to Phase, weight int, alert bool, err er
 }
 
 // beginStepLocked starts a new step: its own window, and the judge's per-step
-// counts (the error bound is one budget for the whole rollout).
-func (s *Sentinel) beginStepLocked(now time.Time, name string) {
+// counts (the error bound is one budget for the whole rollout). It returns
+// the figures of the step it ends.
+func (s *Sentinel) beginStepLocked(now time.Time, name string) map[string]VersionFigures {
+	ended := s.figuresLocked(s.stepWindow)
 	s.pos.Step++
 	s.pos.StepName = name
 	s.pos.StepStart = now
 	s.stepWindow = new(telemetry.Window)
 	s.judge.BeginStep()
+	return ended
 }
 
 // setCandidateLocked gives the candidate weight basis points, capped so
@@ -491,9 +541,13 @@ func (s *Sentinel) eventLocked(now time.Time, e Event) Event {
 	e.Time = now
 	e.Position = s.positionLocked()
 	e.DryRun = s.cfg.dryRun
-	v := s.verdict
-	e.Verdict = &v
-	e.Figures = s.figuresLocked(s.stepWindow)
+	if e.Verdict == nil {
+		v := s.verdict
+		e.Verdict = &v
+	}
+	if e.Figures == nil {
+		e.Figures = s.figuresLocked(s.stepWindow)
+	}
 	return e
 }
 
@@ -642,10 +696,11 @@ func (s *Sentinel) SetWeight(ctx context.Context, who, reason string, candidateW
 	now := s.cfg.clock.Now()
 	from := s.pos.Phase
 	s.pos.Phase = PhasePaused
+	e := Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}
 	if newStep {
-		s.beginStepLocked(now, StepLabel(candidateWeight))
+		e.Figures = s.beginStepLocked(now, StepLabel(candidateWeight))
 	}
-	s.emitLocked(ctx, now, Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}, nil)
+	s.emitLocked(ctx, now, e, nil)
 	return nil
 }
 

@@ -19,9 +19,11 @@ type TickSummary struct {
 // Status is a snapshot of the rollout, ready for JSON.
 type Status struct {
 	Position
-	Strategy string    `json:"strategy"`
-	Now      time.Time `json:"now"`
-	DryRun   bool      `json:"dryRun"`
+	Strategy string `json:"strategy"`
+	// Plan names the strategy's steps in order, when it is a Planner.
+	Plan   []string  `json:"plan,omitempty"`
+	Now    time.Time `json:"now"`
+	DryRun bool      `json:"dryRun"`
 	// Verdict is the judge's latest, with its evidence.
 	Verdict judge.Verdict `json:"verdict"`
 	// LastTick and StepFigs hold each version's figures of the last tick
@@ -34,8 +36,10 @@ type Status struct {
 	// LastDecision is the latest decision of any kind.
 	Events       []Event `json:"events"`
 	LastDecision *Event  `json:"lastDecision,omitempty"`
-	SourceError  string  `json:"sourceError,omitempty"`
-	PolicyError  string  `json:"policyError,omitempty"`
+	// Serving is what the candidate served over the last ticks (contract 8).
+	Serving     Serving `json:"serving"`
+	SourceError string  `json:"sourceError,omitempty"`
+	PolicyError string  `json:"policyError,omitempty"`
 	// Endpoints are the endpoints the router's clients know, with their
 	// state, when the router knows them (a *balancer.Split does).
 	Endpoints []balancer.EndpointInfo `json:"endpoints"`
@@ -63,6 +67,7 @@ func (s *Sentinel) Status() Status {
 	st := Status{
 		Position:    s.positionLocked(),
 		Strategy:    s.strategy.Name(),
+		Plan:        planOf(s.strategy),
 		Now:         s.cfg.clock.Now(),
 		DryRun:      s.cfg.dryRun,
 		Verdict:     s.verdict,
@@ -70,6 +75,7 @@ func (s *Sentinel) Status() Status {
 		StepFigs:    s.figuresLocked(s.stepWindow),
 		History:     slices.Clone(s.history),
 		Events:      slices.Clone(s.events),
+		Serving:     s.serving.now,
 		SourceError: s.sourceErr,
 		PolicyError: s.policyErr,
 	}

@@ -26,6 +26,12 @@ type State struct {
 	Verdict judge.Verdict `json:"verdict"`
 	// StepCalls is the candidate's primary calls in this step.
 	StepCalls int64 `json:"stepCalls"`
+	// Serving is what the candidate served over the last ticks: a step
+	// advances, and a rollout promotes, only while Serving.OK; a strategy
+	// rolls back as unavailable when Serving.Unavailable (contract 8). Its
+	// zero value is no evidence of serving: a State made by hand sets OK
+	// for a step to advance.
+	Serving Serving `json:"serving"`
 	// Judge gives a strategy the statistics themselves; it must not be kept
 	// beyond the call.
 	Judge *judge.Judge `json:"-"`
@@ -44,6 +50,11 @@ type Decision struct {
 	// blue/green cut-over); without one the weights change within the step.
 	StepName string `json:"stepName,omitempty"`
 	Reason   string `json:"reason"`
+	// Verdict, if set, is the evidence the decision rests on when it is not
+	// the judge's verdict over the rollout — a strategy's own test (the
+	// blue/green rollback window's) or the candidate's availability — and
+	// the decision's event carries it instead of the judge's.
+	Verdict *judge.Verdict `json:"verdict,omitempty"`
 	// Alerts are raised beside the action; Logs are written to the log.
 	Alerts []string `json:"alerts,omitempty"`
 	Logs   []string `json:"logs,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // ErrBadOption is returned, wrapped, for every argument or option a
@@ -42,22 +45,30 @@ type options struct {
 	timeout   time.Duration
 	retention int
 	cursorAge time.Duration
+	compact   time.Duration
 	clock     sentinel.Clock
 	logger    *slog.Logger
 	// Leader only.
 	baseline, candidate string
 	sentinel            []sentinel.Option
+	builds              release.BuildSource
+	release             []release.Option
+	source              telemetry.MetricSource
+	// Controller only.
+	commandWait time.Duration
 }
 
 func newOptions(opts []Option) (options, error) {
 	c := options{
-		ttl:       10 * time.Second,
-		interval:  time.Second,
-		timeout:   2 * time.Second,
-		retention: 64,
-		cursorAge: time.Hour,
-		clock:     sentinel.WallClock,
-		logger:    slog.Default(),
+		ttl:         10 * time.Second,
+		interval:    time.Second,
+		timeout:     2 * time.Second,
+		retention:   64,
+		cursorAge:   time.Hour,
+		compact:     time.Minute,
+		commandWait: 10 * time.Second,
+		clock:       sentinel.WallClock,
+		logger:      slog.Default(),
 	}
 	for _, o := range opts {
 		o.apply(&c)
@@ -71,6 +82,10 @@ func newOptions(opts []Option) (options, error) {
 		return c, config.Errorf(ErrBadOption, "WithTimeout", c.timeout, "want a positive duration")
 	case c.retention < 2:
 		return c, config.Errorf(ErrBadOption, "WithRetention", c.retention, "want at least 2 reports")
+	case c.compact < 0:
+		return c, config.Errorf(ErrBadOption, "WithCompaction", c.compact, "want a positive duration, or 0 for none")
+	case c.commandWait <= 0:
+		return c, config.Errorf(ErrBadOption, "WithCommandWait", c.commandWait, "want a positive duration")
 	case c.cursorAge <= 0:
 		return c, config.Errorf(ErrBadOption, "WithCursorRetention", c.cursorAge, "want a positive duration")
 	case c.clock == nil:
@@ -79,6 +94,20 @@ func newOptions(opts []Option) (options, error) {
 		return c, config.Errorf(ErrBadOption, "WithLogger", nil, "the logger is nil")
 	}
 	return c, nil
+}
+
+// setup checks what every constructor of this package takes: the etcd
+// client, the rollout's prefix and the options.
+func setup(client *clientv3.Client, prefix string, opts []Option) (keys, options, error) {
+	if client == nil {
+		return keys{}, options{}, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
+	}
+	k, err := newKeys(prefix)
+	if err != nil {
+		return keys{}, options{}, err
+	}
+	cfg, err := newOptions(opts)
+	return k, cfg, err
 }
 
 // WithTTL sets the TTL of the etcd leases that bind a replica's reports and
@@ -105,6 +134,19 @@ func WithRetention(reports int) Option { return optionFunc(func(c *options) { c.
 // comes back within it is never counted twice.
 func WithCursorRetention(d time.Duration) Option {
 	return optionFunc(func(c *options) { c.cursorAge = d })
+}
+
+// WithCompaction sets how often the leader compacts etcd's history
+// (default every minute; 0: never). Every report is a new revision, which
+// etcd keeps until it is compacted: about 0.7 kB a replica a second, so a
+// fleet of 1,000 replicas would fill etcd's default 2 GiB quota in under an
+// hour, after which etcd refuses every write. Each period the leader
+// compacts to the revision it saw one period before, so a watch that lags
+// by less than a period still resumes. Compaction applies to the whole
+// keyspace: with an etcd shared by other programs and compacted by its
+// operator (--auto-compaction-mode, --auto-compaction-retention), pass 0.
+func WithCompaction(every time.Duration) Option {
+	return optionFunc(func(c *options) { c.compact = every })
 }
 
 // WithClock replaces the wall clock (the leader's sentinel uses it too).
@@ -139,6 +181,31 @@ func WithSentinelOptions(opts ...sentinel.Option) Option {
 	return optionFunc(func(c *options) { c.sentinel = append(c.sentinel, opts...) })
 }
 
+// WithRelease makes a Leader run release after release (package release):
+// builds tells which build each version serves, and a new build behind the
+// candidate begins the next rollout on the same replicas. Without it the
+// Leader runs one rollout. opts configure the lifecycle (WithAutoStart);
+// its clock, logger and interval are this package's.
+func WithRelease(builds release.BuildSource, opts ...release.Option) Option {
+	return optionFunc(func(c *options) { c.builds, c.release = builds, append(c.release, opts...) })
+}
+
+// WithSource makes a Leader judge the windows of src, such as a
+// promsource.Source reading every replica's metrics from Prometheus,
+// instead of the replicas' reports in etcd: beyond the fleet size one etcd
+// carries (see the fleet recipe's README), the replicas run a Follower
+// only and etcd carries the rollout state, commands and checkpoints. The
+// leader then commits a checkpoint every tick.
+func WithSource(src telemetry.MetricSource) Option {
+	return optionFunc(func(c *options) { c.source = src })
+}
+
+// WithCommandWait bounds how long a Controller waits for the leader to
+// apply a command (default 10 s) before it withdraws it.
+func WithCommandWait(d time.Duration) Option {
+	return optionFunc(func(c *options) { c.commandWait = d })
+}
+
 // newSession grants a lease of ttl (whole seconds) and keeps it alive until
 // the session is closed or orphaned; holder names its holder in errors
 // ("sentinel", "replica").
@@ -155,12 +222,8 @@ func newSession(ctx context.Context, client *clientv3.Client, ttl time.Duration,
 	return s, nil
 }
 
-// keys is the layout of one rollout in etcd, under its prefix:
-//
-//	<prefix>/state                         the rollout state (JSON), watched by every replica
-//	<prefix>/checkpoint                    the leader's checkpoint (JSON)
-//	<prefix>/election/<lease>              the sentinels' election
-//	<prefix>/reports/<replica>/<epoch>/<seq>  a replica's report, bound to its lease
+// keys is the layout of one rollout in etcd, under its prefix (see the
+// package documentation).
 type keys struct {
 	prefix string
 }
@@ -181,6 +244,14 @@ func (k keys) state() string      { return k.prefix + "/state" }
 func (k keys) checkpoint() string { return k.prefix + "/checkpoint" }
 func (k keys) election() string   { return k.prefix + "/election" }
 func (k keys) reports() string    { return k.prefix + "/reports/" }
+func (k keys) commands() string   { return k.prefix + "/commands/" }
+func (k keys) history() string    { return k.prefix + "/history/" }
+func (k keys) status() string     { return k.prefix + "/status" }
+
+func (k keys) command(id string) string { return k.commands() + id }
+func (k keys) historyAt(n uint64) string {
+	return fmt.Sprintf("%s%016x", k.history(), n)
+}
 
 func (k keys) epoch(replica, epoch string) string { return k.reports() + replica + "/" + epoch + "/" }
 
@@ -196,7 +267,8 @@ func (k keys) parseReport(key string) (replica, epoch string, seq uint64, err er
 	if !ok || len(parts) != 3 || checkName("", parts[0]) != nil || checkName("", parts[1]) != nil || len(parts[2]) != 16 {
 		return "", "", 0, fmt.Errorf("%w: report key %q, want %s<replica>/<epoch>/<16 hex digits>", ErrBadState, key, k.reports())
 	}
-	if _, err := fmt.Sscanf(parts[2], "%016x", &seq); err != nil || seq == 0 {
+	seq, err = strconv.ParseUint(parts[2], 16, 64)
+	if err != nil || seq == 0 {
 		return "", "", 0, fmt.Errorf("%w: report key %q: sequence %q, want 16 hex digits above 0", ErrBadState, key, parts[2])
 	}
 	return parts[0], parts[1], seq, nil

@@ -76,17 +76,10 @@ type FollowerStatus struct {
 // NewFollower makes the follower of the rollout under prefix for split.
 // Nothing moves before Start.
 func NewFollower(client *clientv3.Client, prefix string, split *balancer.Split, opts ...Option) (*Follower, error) {
-	if client == nil {
-		return nil, config.Errorf(ErrBadOption, "client", nil, "the etcd client is nil")
-	}
-	if split == nil {
+	if split == nil && client != nil {
 		return nil, config.Errorf(ErrBadOption, "split", nil, "the split is nil")
 	}
-	k, err := newKeys(prefix)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := newOptions(opts)
+	k, cfg, err := setup(client, prefix, opts)
 	if err != nil {
 		return nil, err
 	}

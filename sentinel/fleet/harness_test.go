@@ -45,7 +45,7 @@ func newFakeClock() *fakeClock {
 }
 
 // startEtcd starts a one-member etcd for the test.
-func startEtcd(t *testing.T) *fleettest.Server {
+func startEtcd(t testing.TB) *fleettest.Server {
 	t.Helper()
 	srv, err := fleettest.Start(t.TempDir())
 	require.NoError(t, err)
@@ -54,7 +54,7 @@ func startEtcd(t *testing.T) *fleettest.Server {
 }
 
 // newClient makes an etcd client that is closed when the test ends.
-func newClient(t *testing.T, endpoints ...string) *clientv3.Client {
+func newClient(t testing.TB, endpoints ...string) *clientv3.Client {
 	t.Helper()
 	c, err := fleettest.Client(endpoints...)
 	require.NoError(t, err)

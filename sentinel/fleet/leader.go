@@ -2,19 +2,21 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // Leader is one of the fleet's sentinels. Any number may run; they campaign
@@ -38,6 +40,7 @@ type Leader struct {
 	cfg     options
 	initial []balancer.Weight
 	sen     *sentinel.Sentinel // the leader's for its life; Restore carries each term on
+	life    *release.Lifecycle // drives sen, rollout after rollout with WithRelease
 	src     *Source
 
 	closeCtx    context.Context
@@ -66,6 +69,16 @@ type Leader struct {
 	lastErr     string
 	last        sentinel.Event
 	closed      bool
+	compactions int64
+	// compactRev is the revision the next compaction goes to, seen at
+	// compactAt; the compaction is due a period after.
+	compactRev int64
+	compactAt  time.Time
+	hist       uint64 // the lifecycle's events written to the history
+	writeBytes int64
+	// beforeCommit, when set (by tests), runs before each commit.
+	beforeCommit func()
+	dropOld      []string // answered commands past the retention, for the next commit to delete
 }
 
 // LeaderStatus is a snapshot of a Leader.
@@ -85,13 +98,21 @@ type LeaderStatus struct {
 	// carried a new state.
 	Writes    int64 `json:"writes"`
 	Publishes int64 `json:"publishes"`
+	// WriteBytes is the size of the keys and values of its transactions.
+	WriteBytes int64 `json:"writeBytes"`
+	// Compactions counts the compactions of etcd's history this sentinel
+	// made (WithCompaction).
+	Compactions int64 `json:"compactions"`
 	// Error is the last failure (etcd, a malformed stored state).
 	Error string `json:"error,omitempty"`
 	// LastDecision is the sentinel's last decision as leader.
 	LastDecision *sentinel.Event `json:"lastDecision,omitempty"`
 	Source       SourceStats     `json:"source"`
-	// Sentinel is the leading sentinel's status (nil when not leading).
+	// Sentinel is the leading sentinel's status (nil when not leading),
+	// with the events of every rollout; Release is where the release
+	// lifecycle stands (WithRelease).
 	Sentinel *sentinel.Status `json:"sentinel,omitempty"`
+	Release  *release.Status  `json:"release,omitempty"`
 }
 
 // unsureCommit is a commit whose outcome is unknown (etcd did not answer
@@ -99,6 +120,7 @@ type LeaderStatus struct {
 type unsureCommit struct {
 	tick  uint64
 	state *RolloutState
+	hist  uint64
 }
 
 // NewLeader makes the sentinel name (letters, digits, '.', '_', '-') of the
@@ -129,12 +151,21 @@ func NewLeader(client *clientv3.Client, prefix, name string, initial []balancer.
 	if err != nil {
 		return nil, err
 	}
-	sen, err := sentinel.New(router, src, strategy, sentinelOptions(cfg)...)
+	var windows telemetry.MetricSource = src
+	if cfg.source != nil {
+		windows = cfg.source
+	}
+	sen, err := sentinel.New(router, windows, strategy, sentinelOptions(cfg)...)
 	if err != nil {
 		return nil, config.Under(ErrBadOption, "", err)
 	}
+	life, err := release.New(sen, cfg.builds, append([]release.Option{release.WithClock(cfg.clock), release.WithLogger(cfg.logger),
+		release.WithInterval(cfg.interval)}, cfg.release...)...)
+	if err != nil {
+		return nil, config.Under(ErrBadOption, "WithRelease", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Leader{client: client, keys: src.keys, name: name, cfg: cfg, initial: slices.Clone(initial), sen: sen, src: src,
+	return &Leader{client: client, keys: src.keys, name: name, cfg: cfg, initial: slices.Clone(initial), sen: sen, life: life, src: src,
 		closeCtx: ctx, closeCancel: cancel}, nil
 }
 
@@ -248,6 +279,7 @@ func (l *Leader) loadLocked(ctx context.Context) error {
 	l.mu.Lock()
 	l.unsure = nil
 	l.state, l.cpRev, l.tick, l.loaded, l.republish = st, cpRev, tick, true, republish
+	l.hist = l.life.Record().Events
 	if republish {
 		l.state = &RolloutState{Seq: doc.StateSeq, Term: doc.Term}
 	}
@@ -304,11 +336,13 @@ func (l *Leader) resumeLocked(st *RolloutState, doc *checkpoint) (tick uint64, r
 		l.src.reset(doc.ReadRev, doc.Cursors)
 		err := l.sen.Restore(doc.Sentinel)
 		if err == nil {
+			l.life.Restore(doc.Release)
 			return doc.Tick, st == nil && doc.StateSeq > 0, nil
 		}
 		l.cfg.logger.Warn("ninelives: the stored checkpoint does not fit this sentinel; resuming from the rollout state with a fresh judge", "error", err)
 	}
 	l.src.reset(0, nil)
+	l.life.Restore(release.Record{})
 	if st != nil {
 		l.cfg.logger.Warn("ninelives: no usable checkpoint: the judge starts afresh, so α is spent again from here",
 			"seq", st.Seq, "step", st.Step)
@@ -360,9 +394,11 @@ func (l *Leader) Tick(ctx context.Context) (sentinel.Event, error) {
 	return l.tickLocked(ctx)
 }
 
-// tickLocked ticks the sentinel on the reports made under the last state
-// and commits what the tick changed: the next state if the decision moved
-// the rollout, and the checkpoint if any report was read.
+// tickLocked applies the commands waiting in etcd, ticks the lifecycle on
+// the reports made under the last state, and commits what the round
+// changed: the next state if the rollout moved, the commands' answers, the
+// new events for the history, and the checkpoint and status when anything
+// was read or done.
 func (l *Leader) tickLocked(ctx context.Context) (sentinel.Event, error) {
 	l.mu.Lock()
 	prev := l.state
@@ -373,21 +409,27 @@ func (l *Leader) tickLocked(ctx context.Context) (sentinel.Event, error) {
 	}
 	l.src.onlyState(seq)
 	before := l.src.Stats().Reports
-	ev := l.sen.Tick(ctx)
+	cmds, err := l.commandsLocked(ctx)
+	if err != nil {
+		l.fail(err)
+		return sentinel.Event{}, err
+	}
+	ev := l.life.Tick(ctx)
 	next := l.nextState(prev, ev.Position)
 	l.mu.Lock()
 	l.last = ev
 	l.mu.Unlock()
-	if next == nil && ev.Action == sentinel.ActionSourceFail {
+	events := l.life.EventsSince(l.hist)
+	if next == nil && ev.Action == sentinel.ActionSourceFail && len(cmds) == 0 {
 		// Nothing was read, nothing changed: the rollout holds.
 		err := fmt.Errorf("ninelives: %s", ev.Reason)
 		l.fail(err)
 		return ev, err
 	}
-	if next == nil && l.src.Stats().Reports == before {
+	if next == nil && l.cfg.source == nil && l.src.Stats().Reports == before && len(cmds) == 0 && len(events) == 0 {
 		return ev, nil // no report read, no new state: nothing to write
 	}
-	return ev, l.commitLocked(ctx, l.sen.Checkpoint(), next)
+	return ev, l.commitLocked(ctx, l.sen.Checkpoint(), next, cmds)
 }
 
 // settleLocked finds out whether a commit whose outcome was unknown landed:
@@ -413,6 +455,7 @@ func (l *Leader) settleLocked(ctx context.Context) error {
 				l.state, l.republish = u.state, false
 				l.publishes++
 			}
+			l.hist = u.hist
 			l.writes++
 			l.mu.Unlock()
 			l.cfg.logger.Info("ninelives: the last commit landed after all", "tick", u.tick)
@@ -442,75 +485,32 @@ func (l *Leader) nextState(prev *RolloutState, pos sentinel.Position) *RolloutSt
 	return &RolloutState{Format: StateFormat, Term: l.term, Seq: seq + 1, Leader: l.name, Position: pos, Time: l.cfg.clock.Now()}
 }
 
-// commitLocked writes the checkpoint and the next state (if any) in one
-// transaction, fenced by this sentinel's election key and the checkpoint's
-// revision.
-func (l *Leader) commitLocked(ctx context.Context, cp sentinel.Checkpoint, next *RolloutState) error {
-	readRev, cursors := l.src.position()
-	l.mu.Lock()
-	doc := checkpoint{Format: StateFormat, Term: l.term, Leader: l.name, Tick: l.tick + 1, ReadRev: readRev, Cursors: cursors, Sentinel: cp}
-	if l.state != nil {
-		doc.StateSeq = l.state.Seq
+// compactLocked compacts etcd's history when a period has passed since
+// the last compaction point: to the revision seen then, so that a period
+// of history always remains for watches that lag. rev is the revision now.
+func (l *Leader) compactLocked(ctx context.Context, rev int64) {
+	every := l.cfg.compact
+	if every <= 0 {
+		return
 	}
-	if next != nil {
-		doc.StateSeq = next.Seq
+	now := l.cfg.clock.Now()
+	if l.compactRev > 0 && now.Sub(l.compactAt) < every {
+		return
 	}
-	key, term, cpRev := l.election.Key(), l.term, l.cpRev
-	l.mu.Unlock()
-
-	docJSON, err := json.Marshal(doc)
-	if err != nil {
-		return fmt.Errorf("ninelives: encoding the checkpoint: %w", err)
-	}
-	ops := []clientv3.Op{clientv3.OpPut(l.keys.checkpoint(), string(docJSON))}
-	if next != nil {
-		stJSON, err := json.Marshal(next)
-		if err != nil {
-			return fmt.Errorf("ninelives: encoding the rollout state: %w", err)
+	if to := l.compactRev; to > 0 {
+		_, err := l.client.Compact(ctx, to)
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			l.compactions++
+			l.mu.Unlock()
+		case errors.Is(err, rpctypes.ErrCompacted):
+			// compacted past it already (by etcd or another program)
+		default:
+			l.cfg.logger.Warn("ninelives: compacting etcd's history failed; trying again next period", "revision", to, "error", err)
 		}
-		ops = append(ops, clientv3.OpPut(l.keys.state(), string(stJSON)))
 	}
-	resp, err := l.client.Txn(ctx).If(
-		clientv3.Compare(clientv3.CreateRevision(key), "=", term),
-		clientv3.Compare(clientv3.ModRevision(l.keys.checkpoint()), "=", cpRev),
-	).Then(ops...).Else(clientv3.OpGet(key)).Commit()
-	if err != nil {
-		// The write may or may not have happened: start the next tick from
-		// what etcd holds.
-		err = fmt.Errorf("ninelives: committing tick %d: %w", doc.Tick, err)
-		l.fail(err)
-		l.mu.Lock()
-		l.unsure = &unsureCommit{tick: doc.Tick, state: next}
-		l.mu.Unlock()
-		return err
-	}
-	if !resp.Succeeded {
-		kvs := resp.Responses[0].GetResponseRange().Kvs
-		if len(kvs) == 0 || kvs[0].CreateRevision != term {
-			l.stepDownLocked("another sentinel took over")
-			return fmt.Errorf("%w: another sentinel took over the rollout", ErrNotLeader)
-		}
-		err := fmt.Errorf("%w: the checkpoint was changed by another writer; reloading", ErrBadState)
-		l.fail(err)
-		l.mu.Lock()
-		l.loaded = false
-		l.mu.Unlock()
-		return err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cpRev = resp.Header.Revision
-	l.tick = doc.Tick
-	l.writes++
-	l.lastErr = ""
-	if next != nil {
-		l.state = next
-		l.republish = false
-		l.publishes++
-		l.cfg.logger.Info("ninelives: rollout state published", "seq", next.Seq, "term", next.Term, "phase", next.Phase,
-			"step", next.Step, "action", next.ChangeAction)
-	}
-	return nil
+	l.compactRev, l.compactAt = rev, now
 }
 
 func (l *Leader) fail(err error) {
@@ -527,6 +527,7 @@ func (l *Leader) stepDownLocked(why string) {
 	was := l.leading
 	l.leading, l.loaded, l.election, l.unsure = false, false, nil, nil
 	l.mu.Unlock()
+	l.src.close()
 	if was {
 		l.cfg.logger.Warn("ninelives: no longer leading the fleet's rollout", "sentinel", l.name, "why", why)
 	}
@@ -575,7 +576,7 @@ func (l *Leader) lead(ctx context.Context) (done bool, err error) {
 			switch {
 			case errors.Is(err, ErrNotLeader):
 				return false, nil
-			case err == nil && ev.Phase.Final():
+			case err == nil && ev.Phase.Final() && !l.life.Continuous():
 				return true, nil
 			}
 		}
@@ -602,7 +603,7 @@ func (l *Leader) Resign(ctx context.Context) error {
 func (l *Leader) Status() LeaderStatus {
 	l.mu.Lock()
 	st := LeaderStatus{Name: l.name, Leading: l.leading, Term: l.term, ElectedAt: l.electedAt, Terms: l.terms,
-		Tick: l.tick, Writes: l.writes, Publishes: l.publishes, Error: l.lastErr}
+		Tick: l.tick, Writes: l.writes, Publishes: l.publishes, Compactions: l.compactions, WriteBytes: l.writeBytes, Error: l.lastErr}
 	if l.state != nil {
 		s := *l.state
 		st.State = &s
@@ -614,8 +615,12 @@ func (l *Leader) Status() LeaderStatus {
 	l.mu.Unlock()
 	st.Source = l.src.Stats()
 	if st.Leading {
-		s := l.sen.Status()
+		s := l.life.Status()
 		st.Sentinel = &s
+		if l.life.Continuous() {
+			r := l.life.Release()
+			st.Release = &r
+		}
 	}
 	return st
 }
@@ -642,6 +647,7 @@ func (l *Leader) Close() error {
 			err = fmt.Errorf("ninelives: revoking the sentinel's lease: %w", rerr)
 		}
 	}
+	l.src.close()
 	if cerr := l.sen.Close(); err == nil {
 		err = cerr
 	}

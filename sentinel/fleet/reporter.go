@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -53,6 +53,8 @@ type Reporter struct {
 	failures  int64
 	lastErr   string
 	lastBytes int
+	bytes     int64
+	sourceErr string // the metric source's failure, while it fails
 	down      bool
 	closed    bool
 }
@@ -70,8 +72,13 @@ type ReporterStatus struct {
 	Writes    int64  `json:"writes"`
 	Failures  int64  `json:"failures"`
 	LastError string `json:"lastError,omitempty"`
-	// LastBytes is the size of the last report written.
-	LastBytes int `json:"lastBytes"`
+	// SourceError is set while the replica's metric source fails: its
+	// reports carry it, so the leader shows it.
+	SourceError string `json:"sourceError,omitempty"`
+	// LastBytes is the size of the last report written, Bytes the size of
+	// all of them (keys and values).
+	LastBytes int   `json:"lastBytes"`
+	Bytes     int64 `json:"bytes"`
 	// Lease is the etcd lease the reports are bound to (0: none yet).
 	Lease int64 `json:"lease"`
 }
@@ -152,35 +159,33 @@ func (r *Reporter) collect(ctx context.Context, seq uint64) error {
 // Report collects the replica's figures and writes them to etcd in one
 // transaction. When etcd does not answer in time, the figures stay in
 // memory for the next Report, the Follower is told that etcd is out of
-// reach, and the error is returned.
+// reach, and the error is returned. When the metric source fails, the
+// report still goes out, carrying the failure (and the figures collected
+// before it), so the leader shows which replicas cannot count; the error
+// is returned too, and logged once per streak of failures.
 func (r *Reporter) Report(ctx context.Context) error {
 	r.reportMu.Lock()
 	defer r.reportMu.Unlock()
 	var cerr error
 	r.follower.withApplied(func(seq uint64) { cerr = r.collect(ctx, seq) })
-	if cerr != nil {
-		return cerr
-	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return fmt.Errorf("%w: the reporter is closed", ErrBadOption)
 	}
+	r.noteSourceLocked(cerr)
 	if r.pending == nil {
-		r.pending = &report{Format: StateFormat, Replica: r.name, Epoch: r.epoch, Seq: r.next, Segments: r.acc}
+		r.pending = &report{Format: StateFormat, Replica: r.name, Epoch: r.epoch, Seq: r.next, Segments: r.acc, SourceError: r.sourceErr}
 		r.next++
 		r.acc = nil
 	}
 	rep := r.pending
 	r.mu.Unlock()
 
-	val, err := json.Marshal(rep)
-	if err != nil {
-		return fmt.Errorf("ninelives: encoding report %d: %w", rep.Seq, err)
-	}
+	val := encodeReport(rep)
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 	defer cancel()
-	err = r.write(wctx, rep.Seq, val)
+	err := r.write(wctx, rep.Seq, val)
 	r.mu.Lock()
 	if err != nil {
 		r.failures++
@@ -188,12 +193,13 @@ func (r *Reporter) Report(ctx context.Context) error {
 		r.down = true
 		r.mu.Unlock()
 		r.follower.setReachable(err)
-		return err
+		return errors.Join(cerr, err)
 	}
 	r.pending = nil
 	r.written = rep.Seq
 	r.writes++
 	r.lastBytes = len(val)
+	r.bytes += int64(len(val) + len(r.keys.report(r.name, r.epoch, rep.Seq)))
 	wasDown := r.down
 	r.down = false
 	r.mu.Unlock()
@@ -202,7 +208,25 @@ func (r *Reporter) Report(ctx context.Context) error {
 		// Catch up at once rather than wait for the watch to resume.
 		_ = r.follower.sync(ctx)
 	}
-	return nil
+	return cerr
+}
+
+// noteSourceLocked records how the metric source's collection went,
+// logging the start and the end of a streak of failures.
+func (r *Reporter) noteSourceLocked(err error) {
+	switch {
+	case err != nil:
+		r.failures++
+		r.lastErr = err.Error()
+		if r.sourceErr == "" {
+			r.cfg.logger.Warn("ninelives: the replica's metric source fails; its reports say so until it recovers",
+				"replica", r.name, "error", err)
+		}
+		r.sourceErr = err.Error()
+	case r.sourceErr != "":
+		r.cfg.logger.Info("ninelives: the replica's metric source recovered", "replica", r.name, "after", r.sourceErr)
+		r.sourceErr = ""
+	}
 }
 
 func (r *Reporter) write(ctx context.Context, seq uint64, val []byte) error {
@@ -245,8 +269,8 @@ func (r *Reporter) lease(ctx context.Context) (clientv3.LeaseID, error) {
 }
 
 // Run reports every interval until ctx ends; it returns ctx's error.
-// Failed reports are logged at debug level: the Follower logs etcd going
-// away and coming back.
+// Failed writes are logged at debug level: the Follower logs etcd going
+// away and coming back, and Report logs a failing metric source.
 func (r *Reporter) Run(ctx context.Context) error {
 	c, stop := r.cfg.clock.Ticker(r.cfg.interval)
 	defer stop()
@@ -267,7 +291,7 @@ func (r *Reporter) Status() ReporterStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := ReporterStatus{Replica: r.name, Epoch: r.epoch, Written: r.written, Pending: r.pending != nil,
-		Writes: r.writes, Failures: r.failures, LastError: r.lastErr, LastBytes: r.lastBytes}
+		Writes: r.writes, Failures: r.failures, LastError: r.lastErr, SourceError: r.sourceErr, LastBytes: r.lastBytes, Bytes: r.bytes}
 	if r.session != nil {
 		st.Lease = int64(r.session.Lease())
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/internal/strictjson"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -97,13 +98,16 @@ func checkWeights(kind error, what string, ws []balancer.Weight, need ...string)
 // report is what a replica writes each tick: the figures since its previous
 // report, cut into segments at each rollout state it applied, so the leader
 // can leave out the figures of calls made under other weights than the
-// ones it judges.
+// ones it judges. SourceError is set when the replica's metric source
+// failed at its last collection: the report carries what was collected
+// before, and the leader shows which replicas cannot count.
 type report struct {
-	Format   int       `json:"format"`
-	Replica  string    `json:"replica"`
-	Epoch    string    `json:"epoch"`
-	Seq      uint64    `json:"seq"`
-	Segments []segment `json:"segments"`
+	Format      int       `json:"format"`
+	Replica     string    `json:"replica"`
+	Epoch       string    `json:"epoch"`
+	Seq         uint64    `json:"seq"`
+	SourceError string    `json:"sourceError,omitempty"`
+	Segments    []segment `json:"segments"`
 }
 
 // segment is a replica's figures under one rollout state (its Seq; 0
@@ -114,10 +118,20 @@ type segment struct {
 	Window *telemetry.Window `json:"window"`
 }
 
-func decodeReport(b []byte, replica, epoch string, seq uint64) (*report, error) {
-	var r report // not strict: a window's JSON carries derived figures too
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%w: report %s/%s/%d is not valid JSON of the format: %v", ErrBadState, replica, epoch, seq, err)
+// decodeReport reads a report in the binary form (into scratch, reusing
+// it) or, from replicas of earlier versions, in JSON, and checks that it
+// is the one its key names. Its windows are checked as they are merged.
+func decodeReport(b []byte, replica, epoch string, seq uint64, scratch *report) (*report, error) {
+	r := scratch
+	var err error
+	if len(b) > 0 && b[0] == '{' {
+		r = new(report) // not strict: a window's JSON carries derived figures too
+		err = json.Unmarshal(b, r)
+	} else {
+		err = decodeBinaryReport(b, r)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: report %s/%s/%d is not of the format: %v", ErrBadState, replica, epoch, seq, err)
 	}
 	switch {
 	case r.Format != StateFormat:
@@ -125,12 +139,7 @@ func decodeReport(b []byte, replica, epoch string, seq uint64) (*report, error) 
 	case r.Replica != replica || r.Epoch != epoch || r.Seq != seq:
 		return nil, fmt.Errorf("%w: report under key %s/%s/%d says it is %s/%s/%d", ErrBadState, replica, epoch, seq, r.Replica, r.Epoch, r.Seq)
 	}
-	for i, s := range r.Segments {
-		if err := new(telemetry.Window).Merge(s.Window); err != nil {
-			return nil, fmt.Errorf("%w: report %s/%s/%d segment %d: %v", ErrBadState, replica, epoch, seq, i, err)
-		}
-	}
-	return &r, nil
+	return r, nil
 }
 
 // checkpoint is the leader's record under <prefix>/checkpoint, written in
@@ -146,6 +155,9 @@ type checkpoint struct {
 	ReadRev  int64               `json:"readRev"`
 	Cursors  map[string]cursor   `json:"cursors,omitempty"`
 	Sentinel sentinel.Checkpoint `json:"sentinel"`
+	// Release is the lifecycle's record: its stage, and how many events
+	// it has logged, all of them in the history.
+	Release release.Record `json:"release"`
 }
 
 // cursor is how far the leader has read one replica epoch's reports.

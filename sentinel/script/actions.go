@@ -38,6 +38,7 @@ type recorder struct {
 	weight   int
 	stepName string
 	reason   string
+	verdict  *judge.Verdict // the evidence the action gave, if any
 
 	alerts, logs []string
 	alertsCut    int // alerts past maxScriptAlerts, merged into the last
@@ -89,7 +90,7 @@ func (r *recorder) decision(st *sentinel.State) sentinel.Decision {
 	if r.alertsCut > 0 {
 		r.alerts[len(r.alerts)-1] += fmt.Sprintf(" (and %d more alerts of this tick merged here: at most %d a tick)", r.alertsCut, maxScriptAlerts)
 	}
-	d := sentinel.Decision{Action: r.action, Weight: r.weight, StepName: r.stepName, Reason: r.reason, Alerts: r.alerts, Logs: r.logs}
+	d := sentinel.Decision{Action: r.action, Weight: r.weight, StepName: r.stepName, Reason: r.reason, Verdict: r.verdict, Alerts: r.alerts, Logs: r.logs}
 	switch r.action {
 	case "":
 		d.Action = sentinel.ActionHold
@@ -130,10 +131,23 @@ func courseBuiltin(name string, a sentinel.Action) builtinFn {
 			return nil, err
 		}
 		var reason string
-		if err := starlark.UnpackArgs(name, args, kw, "reason?", &reason); err != nil {
+		var verdict starlark.Value = starlark.None
+		if err := starlark.UnpackArgs(name, args, kw, "reason?", &reason, "verdict?", &verdict); err != nil {
 			return nil, err
 		}
-		return starlark.None, t.rec.set(th, name, a, 0, "", reason)
+		var v *judge.Verdict
+		if verdict != starlark.None {
+			x, ok := verdict.(verdictVal)
+			if !ok {
+				return nil, fmt.Errorf("%s: verdict is of type %s, want a verdict (state.verdict, state.serving.verdict, a rate_test's verdict()) or None", name, verdict.Type())
+			}
+			v = &x.v
+		}
+		if err := t.rec.set(th, name, a, 0, "", reason); err != nil {
+			return nil, err
+		}
+		t.rec.verdict = v
+		return starlark.None, nil
 	}
 }
 

@@ -61,6 +61,10 @@ type bgCase struct {
 	manual   func(ctx context.Context, s *sentinel.Sentinel, tick int)
 	ticks    int
 	want     sentinel.Phase
+	// past judges green against blue's figures before the cut-over.
+	past bool
+	// silent: green gets no call from the cut-over on, as if it were down.
+	silent bool
 }
 
 type warmupStrategy interface {
@@ -82,18 +86,23 @@ func runBlueGreen(t *testing.T, c bgCase, make func(sentinel.BlueGreenConfig) wa
 	if c.shadow {
 		cfg.Shadow = sw
 	}
+	cfg.CompareWithPast = c.past
 	strategy := make(cfg)
 	r := newRig(t, strategy, c.opts...)
 	cmp := rand.New(rand.NewPCG(c.seed, 1)) // the shadow comparisons' draws
-	d := simDrive{sc: c.sc, seed: c.seed, ticks: c.ticks, manual: c.manual,
-		window: func(l judge.Look, w *telemetry.Window) {
+	d := simDrive{sc: c.sc, seed: c.seed, ticks: c.ticks, manual: c.manual}
+	if c.silent {
+		d.share = func() float64 { return 0 }
+	}
+	d.window, d.after =
+		func(l judge.Look, w *telemetry.Window) {
 			if rate, _ := sw.state(); rate > 0 {
 				n := sim.Binomial(cmp, l.Baseline.Calls, rate)
 				mm := sim.Binomial(cmp, n, c.mismatch)
 				w.Versions["canary"].Shadow = map[string]int64{telemetry.ShadowMatch: n - mm, telemetry.ShadowMismatch: mm}
 			}
 		},
-		after: func() {
+		func() {
 			if done := strategy.WarmupDone(); done != nil {
 				select { // the warm-up returns at once; wait for the strategy to have its report
 				case <-done:
@@ -101,8 +110,7 @@ func runBlueGreen(t *testing.T, c bgCase, make func(sentinel.BlueGreenConfig) wa
 					t.Fatal("the warm-up did not finish")
 				}
 			}
-		},
-	}
+		}
 	out := d.run(t, r)
 	_, calls := sw.state()
 	return out, calls, r
@@ -138,6 +146,11 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 		{name: "no data", seed: 9, warm: passed, ticks: 60, want: sentinel.PhaseProgressing},
 		{name: "paused in the window", sc: healthy(), seed: 10, warm: passed, manual: pauseAt(5, 60), want: sentinel.PhasePromoted},
 		{name: "dry run", sc: healthy(), seed: 11, warm: passed, ticks: 80, opts: []sentinel.Option{sentinel.WithDryRun(true)}, want: sentinel.PhaseProgressing},
+		{name: "green gets no call after the cut-over", sc: healthy(), seed: 12, warm: passed, silent: true, want: sentinel.PhaseRolledBack},
+		{name: "healthy, judged against the past", sc: healthy(), seed: 13, warm: passed, past: true, want: sentinel.PhasePromoted},
+		{name: "green fails 5 %, judged against the past", sc: with(func(sc *sim.Scenario) { sc.Candidate.ErrorRate = 0.05 }), seed: 14, warm: passed, past: true, want: sentinel.PhaseRolledBack},
+		{name: "green 3× slower, judged against the past", sc: with(func(sc *sim.Scenario) { sc.Candidate.LatencyMedian *= 3 }), seed: 15, warm: passed, past: true, want: sentinel.PhaseRolledBack},
+		{name: "shadow grace passes, judged against the past", sc: healthy(), seed: 16, warm: passed, shadow: true, mismatch: 0.001, past: true, want: sentinel.PhasePromoted},
 	}
 	for _, c := range cases {
 		if c.ticks == 0 {
@@ -155,6 +168,7 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 				return s
 			})
 			assertSameDecisions(t, "BlueGreen", want, got)
+			assert.Equal(t, verdictTests(gr), verdictTests(sr), "the events carry the same verdicts")
 			assert.Equal(t, wantShadow, gotShadow, "the shadow switch is turned on and off alike")
 			assert.Equal(t, c.want, gr.s.Status().Phase)
 			assert.Equal(t, c.want, sr.s.Status().Phase)
@@ -170,4 +184,15 @@ func TestBlueGreenScriptDecidesAsBlueGreen(t *testing.T) {
 			t.Logf("%d ticks, decisions %v, final %s: %s", len(got), moves, sr.s.Status().Phase, sr.s.Status().LastDecision.Reason)
 		})
 	}
+}
+
+// verdictTests lists each event's verdict: its outcome, test and reason.
+func verdictTests(r *rig) []string {
+	var out []string
+	for _, e := range r.s.Status().Events {
+		if e.Verdict != nil {
+			out = append(out, fmt.Sprintf("%s %s %s: %s %q", e.Action, e.Verdict.Outcome, e.Verdict.Test, e.Verdict.Reason, fmt.Sprint(len(e.Verdict.Tests))))
+		}
+	}
+	return out
 }

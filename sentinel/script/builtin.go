@@ -84,6 +84,8 @@ func BlueGreen(cfg sentinel.BlueGreenConfig, opts ...Option) (*Script, error) {
 		"shadow_grace":           cfg.ShadowGrace,
 		"shadow_min_comparisons": cfg.ShadowMinComparisons,
 		"mismatch_tolerance":     cfg.MismatchTolerance,
+		"blue_share":             cfg.BlueShare,
+		"compare_with_past":      cfg.CompareWithPast,
 		"baseline_span":          cfg.BaselineSpan,
 		"min_baseline_calls":     cfg.MinBaselineCalls,
 		"rollback_window":        cfg.RollbackWindow,

@@ -177,6 +177,8 @@ type equivCase struct {
 	want   sentinel.Phase
 	// test names the judge's failing test on a rollback.
 	test string
+	// decidedBy names the test of the final event's verdict.
+	decidedBy string
 }
 
 // runEquiv drives a strategy through the sentinel loop on the case's
@@ -227,7 +229,9 @@ func TestCanaryScriptDecidesAsCanary(t *testing.T) {
 	cases = append(cases,
 		equivCase{name: "shared outage", sc: outage, seed: 4, want: sentinel.PhasePromoted},
 		equivCase{name: "no data", ticks: 150, want: sentinel.PhaseProgressing},
-		equivCase{name: "candidate gets no call", sc: healthy("silent"), seed: 5, ticks: 150, share: 0, want: sentinel.PhaseProgressing},
+		// The weight would give the candidate calls, but it gets none: down,
+		// and after ServingConfig.RollbackAfter rolled back as unavailable.
+		equivCase{name: "candidate gets no call", sc: healthy("silent"), seed: 5, ticks: 150, share: 0, want: sentinel.PhaseRolledBack, decidedBy: sentinel.TestAvailability},
 		equivCase{name: "paused and resumed", sc: healthy("paused"), seed: 6, manual: pauseAt(30, 90), want: sentinel.PhasePromoted},
 		equivCase{name: "error regression while paused", sc: errs, seed: 7, manual: pauseAt(3, 1000), want: sentinel.PhaseRolledBack, test: judge.TestErrors},
 		equivCase{name: "dry run", sc: healthy("dry"), seed: 8, share: 0.1, opts: []sentinel.Option{sentinel.WithDryRun(true)}, want: sentinel.PhasePromoted},
@@ -262,6 +266,15 @@ func TestCanaryScriptDecidesAsCanary(t *testing.T) {
 			assert.Equal(t, "canary.star", st.Strategy)
 			if c.test != "" {
 				assert.Equal(t, c.test, st.Verdict.Test)
+			}
+			if c.decidedBy != "" {
+				for _, r := range []*rig{gr, sr} {
+					last := r.s.Status().Events
+					require.NotEmpty(t, last)
+					require.NotNil(t, last[len(last)-1].Verdict)
+					assert.Equal(t, c.decidedBy, last[len(last)-1].Verdict.Test)
+					assert.Equal(t, judge.Inconclusive, last[len(last)-1].Verdict.Outcome, "not a statistical fail")
+				}
 			}
 			if c.want == sentinel.PhasePromoted {
 				var weights []int

@@ -310,6 +310,7 @@ func (s *Script) predeclared() starlark.StringDict {
 		"TOTAL_WEIGHT":     starlark.MakeInt(10000),
 		"step_label":       starlark.NewBuiltin("step_label", stepLabelBuiltin),
 		"rate_test":        starlark.NewBuiltin("rate_test", rateTestBuiltin),
+		"verdict":          starlark.NewBuiltin("verdict", verdictBuiltin),
 		"merge_histograms": starlark.NewBuiltin("merge_histograms", mergeHistogramsBuiltin),
 		"percent":          starlark.NewBuiltin("percent", percentBuiltin),
 		"number":           starlark.NewBuiltin("number", numberBuiltin),
@@ -492,13 +493,18 @@ func (s *Script) run(ctx context.Context, thread *starlark.Thread, f func() erro
 		thread.Cancel(fmt.Sprintf("the time limit of %v", s.cfg.timeout))
 	})
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("the tick's context ended") })
+	ended := ctx.Err() != nil
+	if ended {
+		// Stopped at once, whatever the time limit does meanwhile.
+		thread.Cancel("the tick's context ended")
+	}
 	err := f()
 	timer.Stop()
 	stop()
 	if err == nil {
 		return nil
 	}
-	return s.runError(ctx, thread, meter, err, timedOut.Load())
+	return s.runError(ctx, thread, meter, err, timedOut.Load() && !ended)
 }
 
 func (s *Script) runError(ctx context.Context, thread *starlark.Thread, meter *guard.Meter, err error, timedOut bool) error {

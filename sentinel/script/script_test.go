@@ -569,6 +569,50 @@ func TestAPausedDecisionThatAlertsSaysItIsHeld(t *testing.T) {
 		"the held decision, then its alerts; the one with the same text is not sent twice")
 }
 
+func TestScriptSeesWhatTheCandidateServedAndGivesTheVerdictOfItsDecision(t *testing.T) {
+	s := mustScript(t, "serving.star", `
+def on_tick(state):
+    sv = state.serving
+    log("serving", sv.ready, sv.calls, sv.fallbacks, sv.expected, sv.span, sv.ok, sv.down, sv.down_for, sv.unavailable, sv.reason)
+    log("verdict", type(sv.verdict), sv.verdict.outcome, sv.verdict.test, sv.verdict == state.serving.verdict)
+    if params.mine:
+        rollback("my own gate failed", verdict = verdict("fail", "my gate: 3 of 4", test = "mine", like = state.verdict, tests = [sv.verdict]))
+    else:
+        rollback(sv.reason, verdict = sv.verdict)
+`, script.WithParams(map[string]any{"mine": false}))
+	w := window(1000, 0, 0, 0, 0.02, 0.02)
+	st := progressing(nil, w)
+	st.Serving = sentinel.Serving{Listed: true, Ready: 0, Calls: 0, Fallbacks: 250, Expected: 250, Span: 5 * time.Second, Down: true,
+		DownFor: 2 * time.Minute, Unavailable: true, Reason: "canary has no ready endpoints; 0 calls in the last 5s; not serving for 2m0s"}
+	d := decide(t, s, st)
+	assert.Equal(t, []string{
+		`serving 0 0 250 250.0 5.0 False True 120.0 True canary has no ready endpoints; 0 calls in the last 5s; not serving for 2m0s`,
+		`verdict verdict inconclusive availability True`,
+	}, d.Logs)
+	assert.Equal(t, sentinel.ActionRollback, d.Action)
+	require.NotNil(t, d.Verdict)
+	assert.Equal(t, st.Serving.Verdict(), *d.Verdict, "the decision carries the verdict it was given")
+
+	require.NoError(t, s.SetSource(strings.Replace(s.Source(), "params.mine", "True", 1)))
+	d = decide(t, s, st)
+	require.NotNil(t, d.Verdict)
+	assert.Equal(t, judge.Fail, d.Verdict.Outcome)
+	assert.Equal(t, "mine", d.Verdict.Test)
+	assert.Equal(t, "my gate: 3 of 4", d.Verdict.Reason)
+	assert.Equal(t, []judge.Verdict{st.Serving.Verdict()}, d.Verdict.Tests)
+
+	for src, want := range map[string]string{
+		`rollback("x", verdict = "bad")`:    `rollback: verdict is of type string, want a verdict`,
+		`verdict("maybe", "x")`:             `verdict: outcome = "maybe", want "pass", "fail" or "inconclusive"`,
+		`verdict("pass", "x", like = 3)`:    `verdict: like is of type int, want a verdict or None`,
+		`verdict("pass", "x", tests = [1])`: `verdict: tests[0] is of type int, want a verdict`,
+	} {
+		bad := mustScript(t, "bad.star", "def on_tick(state):\n    "+src+"\n")
+		_, err := bad.Decide(context.Background(), st)
+		assert.ErrorContains(t, err, want, src)
+	}
+}
+
 // A script raises at most 16 alerts a tick, well below the sentinel's
 // alert queue: more are merged into the last one, and the decision still
 // goes through.

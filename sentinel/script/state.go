@@ -63,6 +63,7 @@ func (t *tick) stateValue(origin time.Time, memory *starlark.Dict) starlark.Valu
 		"window":           windowValue(st.Window, st.Baseline, st.Candidate),
 		"step_window":      windowValue(st.StepWindow, st.Baseline, st.Candidate),
 		"step_calls":       starlark.MakeInt64(st.StepCalls),
+		"serving":          servingValue(st.Serving),
 		"dry_run":          starlark.Bool(st.DryRun),
 		"verdict":          verdictValue(st.Verdict),
 		"memory":           memory,
@@ -267,6 +268,32 @@ func figuresValue(f sentinel.VersionFigures) starlark.Value {
 	})
 }
 
+// readyOrUnknown is the candidate's READY endpoints, or -1 when the router
+// does not list endpoints.
+func readyOrUnknown(sv sentinel.Serving) int {
+	if !sv.Listed {
+		return -1
+	}
+	return sv.Ready
+}
+
+// servingValue renders what the candidate served over the last ticks.
+func servingValue(sv sentinel.Serving) starlark.Value {
+	return structOf("serving", starlark.StringDict{
+		"ready":       starlark.MakeInt(readyOrUnknown(sv)),
+		"calls":       starlark.MakeInt64(sv.Calls),
+		"fallbacks":   starlark.MakeInt64(sv.Fallbacks),
+		"expected":    starlark.Float(finite(sv.Expected)),
+		"span":        starlark.Float(sv.Span.Seconds()),
+		"ok":          starlark.Bool(sv.OK),
+		"down":        starlark.Bool(sv.Down),
+		"down_for":    starlark.Float(sv.DownFor.Seconds()),
+		"unavailable": starlark.Bool(sv.Unavailable),
+		"reason":      starlark.String(sv.Reason),
+		"verdict":     verdictValue(sv.Verdict()),
+	})
+}
+
 func verdictValue(v judge.Verdict) starlark.Value {
 	var stat, thr, alpha float64
 	evidence := starlark.Value(starlark.None)
@@ -278,7 +305,7 @@ func verdictValue(v judge.Verdict) starlark.Value {
 	for i, t := range v.Tests {
 		tests[i] = verdictValue(t)
 	}
-	return structOf("verdict", starlark.StringDict{
+	return verdictVal{v: v, s: structOf("verdict", starlark.StringDict{
 		"outcome":   starlark.String(v.Outcome.String()),
 		"reason":    starlark.String(v.Reason),
 		"test":      starlark.String(v.Test),
@@ -287,7 +314,7 @@ func verdictValue(v judge.Verdict) starlark.Value {
 		"alpha":     starlark.Float(finite(alpha)),
 		"evidence":  evidence,
 		"tests":     tests,
-	})
+	})}
 }
 
 func evidenceValue(e *judge.Evidence) starlark.Value {

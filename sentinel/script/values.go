@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
@@ -27,10 +29,13 @@ type rateTest struct {
 }
 
 var (
-	_ starlark.HasAttrs = (*rateTest)(nil)
-	_ starlark.HasAttrs = histogramValue{}
-	_ guard.Sizer       = (*rateTest)(nil)
-	_ guard.Sizer       = histogramValue{}
+	_ starlark.HasAttrs   = (*rateTest)(nil)
+	_ starlark.HasAttrs   = histogramValue{}
+	_ starlark.HasAttrs   = verdictVal{}
+	_ starlark.Comparable = verdictVal{}
+	_ guard.Sizer         = (*rateTest)(nil)
+	_ guard.Sizer         = histogramValue{}
+	_ guard.Sizer         = verdictVal{}
 )
 
 // rateTestBytes bounds what a rate test takes: its settings, and three
@@ -39,6 +44,80 @@ const rateTestBytes = 1 << 10
 
 // SizeBound implements guard.Sizer, for the memory cap.
 func (r *rateTest) SizeBound() int64 { return rateTestBytes + int64(len(r.desc)) }
+
+// verdictVal is a verdict as a script sees it: a read-only struct of its
+// fields (outcome, reason, test, …), which the course actions take as the
+// evidence of their decision (rollback(reason, verdict = v)).
+type verdictVal struct {
+	v judge.Verdict
+	s *starlarkstruct.Struct
+}
+
+func (x verdictVal) String() string                           { return x.s.String() }
+func (verdictVal) Type() string                               { return "verdict" }
+func (x verdictVal) Freeze()                                  { x.s.Freeze() }
+func (verdictVal) Truth() starlark.Bool                       { return starlark.True }
+func (x verdictVal) Hash() (uint32, error)                    { return x.s.Hash() }
+func (x verdictVal) Attr(name string) (starlark.Value, error) { return x.s.Attr(name) }
+func (x verdictVal) AttrNames() []string                      { return x.s.AttrNames() }
+
+// SizeBound implements guard.Sizer, for the memory cap.
+func (x verdictVal) SizeBound() int64 { return verdictBytes(x.v) }
+
+// verdictBytes bounds what a verdict takes: its fields and evidence, its
+// texts, and the verdicts it sums up.
+func verdictBytes(v judge.Verdict) int64 {
+	n := int64(1<<10 + len(v.Reason) + len(v.Test))
+	for _, t := range v.Tests {
+		n += verdictBytes(t)
+	}
+	return n
+}
+
+// verdictBuiltin is verdict(outcome, reason, test = "", like = None,
+// tests = ()): a verdict a script makes for the decision it backs (promote,
+// rollback, … take verdict = …): its outcome ("pass", "fail" or
+// "inconclusive"), reason and test's name, with the evidence of the verdict
+// like, and the verdicts it sums up.
+func verdictBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var outcome, reason, test string
+	var like starlark.Value = starlark.None
+	var tests starlark.Iterable = starlark.Tuple{}
+	if err := starlark.UnpackArgs("verdict", args, kw, "outcome", &outcome, "reason", &reason, "test?", &test, "like?", &like, "tests?", &tests); err != nil {
+		return nil, err
+	}
+	var v judge.Verdict
+	if err := v.Outcome.UnmarshalText([]byte(outcome)); err != nil {
+		return nil, fmt.Errorf("verdict: outcome = %q, want \"pass\", \"fail\" or \"inconclusive\"", outcome)
+	}
+	v.Reason, v.Test = reason, test
+	if like != starlark.None {
+		l, ok := like.(verdictVal)
+		if !ok {
+			return nil, fmt.Errorf("verdict: like is of type %s, want a verdict or None", like.Type())
+		}
+		v.Evidence = l.v.Evidence
+	}
+	it := tests.Iterate()
+	defer it.Done()
+	var x starlark.Value
+	for i := 0; it.Next(&x); i++ {
+		t, ok := x.(verdictVal)
+		if !ok {
+			return nil, fmt.Errorf("verdict: tests[%d] is of type %s, want a verdict", i, x.Type())
+		}
+		v.Tests = append(v.Tests, t.v)
+	}
+	if err := guard.Charge(th, "verdict()", 2*verdictBytes(v)); err != nil {
+		return nil, err
+	}
+	return verdictValue(v), nil
+}
+
+// CompareSameType compares two verdicts field by field, as structs compare.
+func (x verdictVal) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	return starlark.CompareDepth(op, x.s, y.(verdictVal).s, depth)
+}
 
 func rateTestBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	var toleranceArg, alphaArg realNumber

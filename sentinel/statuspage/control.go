@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
 	"github.com/ninelives-go/ninelives/internal/strictjson"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
@@ -240,16 +240,8 @@ func operator(body string, header []string) (string, *requestError) {
 
 // checkText accepts printable UTF-8 text of at most max characters.
 func checkText(field, s string, max int) *requestError {
-	if !utf8.ValidString(s) {
-		return badRequest("%s: not valid UTF-8", field)
-	}
-	if n := utf8.RuneCountInString(s); n > max {
-		return badRequest("%s: %d characters, want at most %d", field, n, max)
-	}
-	for i, c := range s {
-		if !unicode.IsPrint(c) {
-			return badRequest("%s: character %U at byte %d is not printable", field, c, i)
-		}
+	if err := names.Text(s, max); err != nil {
+		return badRequest("%s: %v", field, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@
 //	                    shadow mismatches, and the controls
 //	GET  /static/…      the page's script and style, embedded
 //	GET  /api/status    sentinel.Status as JSON, with "shadow" (WithShadow)
+//	                    and "release" (a Releaser, such as release.Lifecycle)
 //	POST /api/pause     body {"who": "alice", "reason": "…"}, both optional
 //	POST /api/resume    same body
 //	POST /api/promote   same body
@@ -30,6 +31,10 @@
 // method other than POST, 409 when the rollout's phase does not allow the
 // call or the sentinel is closed (the sentinel's message), 413 for a body over MaxBodyBytes, 415 for a
 // Content-Type other than application/json.
+//
+// A fleet's page is served the same way, from any process with an etcd
+// client: statuspage.New(leader.Controller(), token), or a
+// fleet.NewController; its controls become commands the leader applies.
 //
 // # Security
 //

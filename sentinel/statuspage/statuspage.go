@@ -19,7 +19,9 @@ import (
 
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/internal/names"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/release"
 )
 
 // Rollout is what the page shows and steers; *sentinel.Sentinel is one.
@@ -47,8 +49,8 @@ const OperatorHeader = "X-Ninelives-Operator"
 
 // The limits of the operator's name and the reason a control call records.
 const (
-	MaxWhoLen    = 64
-	MaxReasonLen = 512
+	MaxWhoLen    = names.MaxWhoLen
+	MaxReasonLen = names.MaxReasonLen
 )
 
 // ContentSecurityPolicy is sent with every response: the page runs only its
@@ -88,10 +90,20 @@ type ShadowReporter interface {
 // noisy fields to the page and to the status JSON (as "shadow").
 func WithShadow(sh ShadowReporter) Option { return optionFunc(func(c *options) { c.shadow = sh }) }
 
-// status is the status JSON: the rollout's, and the shadow traffic's.
+// status is the status JSON: the rollout's, the release lifecycle's and
+// the shadow traffic's.
 type status struct {
 	sentinel.Status
-	Shadow *shadowStatus `json:"shadow,omitempty"`
+	Release *release.Status `json:"release,omitempty"`
+	Shadow  *shadowStatus   `json:"shadow,omitempty"`
+}
+
+// Releaser is a Rollout that runs release after release, such as a
+// *release.Lifecycle or a fleet's Controller: the status JSON then carries
+// where the lifecycle stands, as "release", when Continuous.
+type Releaser interface {
+	Continuous() bool
+	Release() release.Status
 }
 
 // shadowStatus is the shadow traffic's part of the status.
@@ -104,6 +116,10 @@ type shadowStatus struct {
 // status returns the rollout's status with the shadow traffic's.
 func (h *Handler) status() status {
 	st := status{Status: h.rollout.Status()}
+	if r, ok := h.rollout.(Releaser); ok && r.Continuous() {
+		rel := r.Release()
+		st.Release = &rel
+	}
 	if sh := h.cfg.shadow; sh != nil {
 		st.Shadow = &shadowStatus{Stats: sh.Stats(), Mismatches: sh.Mismatches(), NoisyFields: sh.NoisyFields()}
 	}

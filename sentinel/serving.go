@@ -1,0 +1,245 @@
+package sentinel
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// TestAvailability names the verdict of a rollback for want of a serving
+// candidate (Decision.Verdict, Event.Verdict): an Inconclusive verdict, since
+// no statistic failed the candidate.
+const TestAvailability = "availability"
+
+// ServingConfig sets how the sentinel tells whether the candidate serves
+// (contract 8). The zero value takes every default.
+type ServingConfig struct {
+	// Ticks is how many of the last ticks the evidence of serving comes
+	// from (default 5): a step advances, and a rollout promotes, only when
+	// the candidate served calls in them, none of its picks fell back to
+	// another version in them, and it has a READY endpoint now (when the
+	// router lists endpoints; a *balancer.Split does).
+	Ticks int
+	// RollbackAfter is how long the candidate may be down before the
+	// strategies roll it back as unavailable (default 2 minutes).
+	RollbackAfter time.Duration
+}
+
+// withDefaults fills the zero fields and names the first bad one.
+func (c ServingConfig) withDefaults() (ServingConfig, error) {
+	err := config.FillDefaults(ErrBadOption, config.Setting[int]{Field: "ServingConfig.Ticks", V: &c.Ticks, Default: 5})
+	if err == nil {
+		err = config.FillDefaults(ErrBadOption, config.Setting[time.Duration]{Field: "ServingConfig.RollbackAfter", V: &c.RollbackAfter, Default: 2 * time.Minute})
+	}
+	return c, err
+}
+
+// WithServing sets how the sentinel tells whether the candidate serves.
+func WithServing(c ServingConfig) Option { return optionFunc(func(o *options) { o.serving = c }) }
+
+// Serving is what the candidate served over the last ticks, as a strategy
+// sees it in State.Serving (contract 8).
+type Serving struct {
+	// Listed is set when the router lists endpoints (a *balancer.Split with
+	// clients does); Ready then counts the candidate's READY endpoints now.
+	// Without them the candidate is judged on its calls alone.
+	Listed bool `json:"listed"`
+	Ready  int  `json:"ready"`
+	// Calls and Fallbacks are the candidate's primary calls and its picks
+	// that fell back to another version for want of a ready endpoint, over
+	// the last ServingConfig.Ticks ticks, which lasted Span. Expected is
+	// how many calls its weights would have given it out of all the calls
+	// then.
+	Calls     int64         `json:"calls"`
+	Fallbacks int64         `json:"fallbacks"`
+	Expected  float64       `json:"expected"`
+	Span      time.Duration `json:"span"`
+	// OK: the candidate served calls in those ticks, none of its picks
+	// fell back, and it has a ready endpoint if the router can tell. A
+	// step advances, and a rollout promotes, only then.
+	OK bool `json:"ok"`
+	// Down: there is evidence that the candidate cannot serve: it has no
+	// ready endpoint, or its picks fell back and it served none on this
+	// tick, or it served none where its weight would have given it at
+	// least 10.
+	Down bool `json:"down"`
+	// DownFor is how long the candidate has not served: from the start of
+	// the first tick it was down until it is OK again; 0 while it serves.
+	DownFor time.Duration `json:"downFor,omitempty"`
+	// Unavailable is set while the candidate is down and has not served
+	// for ServingConfig.RollbackAfter: the strategies roll it back as
+	// unavailable (Verdict says why).
+	Unavailable bool `json:"unavailable,omitempty"`
+	// Reason says all this in one line, as "canary has no ready
+	// endpoints; 0 calls in the last 5s".
+	Reason string `json:"reason"`
+}
+
+// Verdict is the evidence of a rollback for want of a serving candidate:
+// Inconclusive (no statistic failed it), test TestAvailability, with the
+// reason.
+func (sv Serving) Verdict() judge.Verdict {
+	return judge.Verdict{Outcome: judge.Inconclusive, Test: TestAvailability, Reason: sv.Reason}
+}
+
+// minExpectedSilence is how many calls the candidate's weight must have
+// given it before a silence is evidence that it is down: a healthy
+// candidate gets none of 10 expected calls with probability e⁻¹⁰.
+const minExpectedSilence = 10
+
+// servedTick is what one tick's window says of the candidate.
+type servedTick struct {
+	since        time.Time // the previous tick, or the start
+	calls, falls int64
+	expected     float64
+}
+
+// servingTracker keeps the last ticks of the candidate's calls and the
+// streak of ticks it has not served. The sentinel's lock guards it.
+type servingTracker struct {
+	cfg       ServingConfig
+	ticks     []servedTick
+	last      time.Time // the previous tick, or the start
+	downSince time.Time // zero while the candidate serves
+	alerted   bool      // the streak has alerted
+	alertedAt time.Time // the last alert that the candidate is down
+	now       Serving
+}
+
+// observe adds one tick's window: the candidate's primary calls and
+// fallbacks, against all the primary calls and its weight over the tick.
+// ended is how long a streak of not serving lasted when this tick ends it.
+func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate string, weight, ready int) (ended time.Duration) {
+	c := w.Version(candidate)
+	tk := servedTick{since: t.last, calls: c.Role(balancer.RolePrimary).Calls, falls: c.Fallbacks}
+	tk.expected = float64(primaryCalls(w)) * float64(weight) / balancer.TotalWeight
+	t.last = now
+	t.ticks = append(t.ticks, tk)
+	if over := len(t.ticks) - t.cfg.Ticks; over > 0 {
+		t.ticks = t.ticks[over:]
+	}
+	down := t.downSince
+	t.now = t.summary(now, candidate, ready)
+	if !down.IsZero() && t.downSince.IsZero() {
+		return now.Sub(down)
+	}
+	return 0
+}
+
+// primaryCalls counts every version's primary calls in w.
+func primaryCalls(w *telemetry.Window) int64 {
+	var n int64
+	for _, v := range w.VersionNames() {
+		n += w.Version(v).Role(balancer.RolePrimary).Calls
+	}
+	return n
+}
+
+// summary judges the last ticks and carries the streak on.
+func (t *servingTracker) summary(now time.Time, candidate string, ready int) Serving {
+	sv := Serving{Listed: ready >= 0, Ready: max(ready, 0), Span: now.Sub(t.ticks[0].since)}
+	for _, tk := range t.ticks {
+		sv.Calls += tk.calls
+		sv.Fallbacks += tk.falls
+		sv.Expected += tk.expected
+	}
+	last := t.ticks[len(t.ticks)-1]
+	why := downCause(sv, last, candidate)
+	sv.Down = why != ""
+	sv.OK = !sv.Down && sv.Calls > 0 && sv.Fallbacks == 0 && (last.calls > 0 || last.expected < 3)
+	switch {
+	case sv.OK:
+		t.downSince, t.alerted = time.Time{}, false
+	case sv.Down && t.downSince.IsZero():
+		t.downSince = last.since // it did not serve through this tick
+	}
+	if !t.downSince.IsZero() {
+		sv.DownFor = now.Sub(t.downSince)
+	}
+	sv.Unavailable = sv.Down && sv.DownFor >= t.cfg.RollbackAfter
+	sv.Reason = servingReason(sv, candidate, why)
+	return sv
+}
+
+// downCause says why the candidate is down, or "" when nothing says so:
+// no ready endpoint, its picks falling back with no call served on the
+// last tick, or no call where its weight would have given it some.
+func downCause(sv Serving, last servedTick, candidate string) string {
+	switch {
+	case sv.Listed && sv.Ready == 0:
+		return candidate + " has no ready endpoints"
+	case last.falls > 0 && last.calls == 0:
+		return fmt.Sprintf("%s's picks fall back to other versions (%d in the last %v)", candidate, sv.Fallbacks, sv.Span)
+	case sv.Calls == 0 && sv.Expected >= minExpectedSilence:
+		return fmt.Sprintf("%s served no call where its weight would have given it about %.0f", candidate, sv.Expected)
+	}
+	return ""
+}
+
+// servingReason says in one line how the candidate serves.
+func servingReason(sv Serving, candidate, why string) string {
+	calls := fmt.Sprintf("%d calls in the last %v", sv.Calls, sv.Span)
+	var parts []string
+	switch {
+	case why != "":
+		parts = append(parts, why, calls)
+	case sv.OK && sv.Ready > 0:
+		parts = append(parts, fmt.Sprintf("%s served %s on %d ready endpoints", candidate, calls, sv.Ready))
+	case sv.OK:
+		parts = append(parts, fmt.Sprintf("%s served %s", candidate, calls))
+	case sv.Fallbacks > 0:
+		parts = append(parts, fmt.Sprintf("%s's picks fell back to other versions (%d) in the last %v", candidate, sv.Fallbacks, sv.Span), calls)
+	default:
+		parts = append(parts, fmt.Sprintf("%s served %s", candidate, calls), "too few to say it serves")
+	}
+	if sv.DownFor > sv.Span {
+		parts = append(parts, fmt.Sprintf("not serving for %v", sv.DownFor))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// downAlert is the one alert of a streak of ticks the candidate is down,
+// or "" when there is none to raise now. A streak alerts once it covers
+// all the last ServingConfig.Ticks ticks (a blip shorter than that does
+// not), once, and not within RollbackAfter of the previous streak's alert,
+// so that a candidate that comes back and goes again raises no storm.
+func (t *servingTracker) downAlert(now time.Time, candidate string) string {
+	sv := t.now
+	if !sv.Down || t.alerted || t.ticks[0].since.Before(t.downSince) {
+		return ""
+	}
+	t.alerted = true
+	if !t.alertedAt.IsZero() && now.Sub(t.alertedAt) < t.cfg.RollbackAfter {
+		return ""
+	}
+	t.alertedAt = now
+	return fmt.Sprintf("%s; the rollout holds, and rolls %s back as unavailable if it does not serve again within %v",
+		sv.Reason, candidate, t.cfg.RollbackAfter)
+}
+
+// readyEndpoints counts the candidate's READY endpoints, or -1 when the
+// router lists none at all (it cannot tell).
+func readyEndpoints(r Router, candidate string) int {
+	el, ok := r.(endpointLister)
+	if !ok {
+		return -1
+	}
+	all := el.Endpoints("")
+	if len(all) == 0 {
+		return -1
+	}
+	n := 0
+	for _, e := range all {
+		if e.Version == candidate && e.State == connectivity.Ready {
+			n++
+		}
+	}
+	return n
+}

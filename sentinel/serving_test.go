@@ -1,0 +1,258 @@
+package sentinel_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/telemetry"
+)
+
+// listingRouter is a Split that lists endpoints the test sets, as a Split
+// with clients lists theirs.
+type listingRouter struct {
+	*balancer.Split
+	mu  sync.Mutex
+	eps []balancer.EndpointInfo
+}
+
+func newListingRouter() *listingRouter {
+	r := &listingRouter{Split: balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})}
+	r.setReady("stable", 2)
+	r.setReady("canary", 2)
+	return r
+}
+
+func (r *listingRouter) Endpoints(version string) []balancer.EndpointInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []balancer.EndpointInfo
+	for _, e := range r.eps {
+		if version == "" || e.Version == version {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// setReady lists two endpoints of version, ready of them READY and the
+// others in TRANSIENT_FAILURE.
+func (r *listingRouter) setReady(version string, ready int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var eps []balancer.EndpointInfo
+	for _, e := range r.eps {
+		if e.Version != version {
+			eps = append(eps, e)
+		}
+	}
+	for i := range 2 {
+		st := connectivity.TransientFailure
+		if i < ready {
+			st = connectivity.Ready
+		}
+		eps = append(eps, balancer.EndpointInfo{Version: version, Addr: version + "-" + string(rune('a'+i)), State: st, StateName: st.String()})
+	}
+	r.eps = eps
+}
+
+// servingRig is a canary of steps 10 %, 50 %, 100 % on router, each step
+// at least 10 s and 100 calls, whose candidate may be down for 30 s.
+func servingRig(t *testing.T, router sentinel.Router, strategy sentinel.Strategy) (*rig, *listingRouter) {
+	t.Helper()
+	if strategy == nil {
+		var err error
+		strategy, err = sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: 10 * time.Second, MinStepCalls: 100})
+		require.NoError(t, err)
+	}
+	lr, _ := router.(*listingRouter)
+	r := &rig{t: t, src: new(fakeSource), clock: newFakeClock(), alerts: new(alerts)}
+	s, err := sentinel.New(router, r.src, strategy, sentinel.WithClock(r.clock), sentinel.WithLogger(quiet),
+		sentinel.WithAlerters(r.alerts), sentinel.WithServing(sentinel.ServingConfig{RollbackAfter: 30 * time.Second}))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	r.s = s
+	if lr != nil {
+		r.split = lr.Split
+	} else {
+		r.split = router.(*balancer.Split)
+	}
+	return r, lr
+}
+
+// toStep ticks healthy windows until the canary has advanced to weight.
+func (r *rig) toStep(weight int) {
+	r.t.Helper()
+	for i := 0; i < 100 && r.split.Weight("canary") != weight; i++ {
+		r.tick(healthy())
+	}
+	require.Equal(r.t, weight, r.split.Weight("canary"), r.s.Status().LastDecision.Reason)
+}
+
+// fallenBack is a tick in which every call went to the baseline and the
+// candidate's picks fell back: calls is the candidate's share of them.
+func fallenBack(calls int64) *telemetry.Window {
+	w := window(1000, 0, 0, 0, 0.02, 0.02)
+	w.Versions["canary"].Fallbacks = calls
+	return w
+}
+
+// availabilityAlerts are the alerts that say the candidate is down.
+func (a *alerts) availability() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, e := range a.events {
+		if e.Action == sentinel.ActionAlert && strings.Contains(e.Reason, "rolls canary back as unavailable if") {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
+}
+
+func TestACandidateWithoutReadyEndpointsIsNeverPromotedAndIsRolledBackAsUnavailable(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(5000)
+	for range 5 {
+		r.tick(healthy()) // the judge passes, the step is under way
+	}
+	lr.setReady("canary", 0)
+	var e sentinel.Event
+	ticks := 0
+	for ; ticks < 60 && !r.s.Status().Phase.Final(); ticks++ {
+		e = r.tick(fallenBack(500))
+		require.NotContains(t, []sentinel.Action{sentinel.ActionAdvance, sentinel.ActionPromote}, e.Action, "tick %d: %s", ticks, e.Reason)
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+	assert.Equal(t, 30, ticks, "rolled back when it had not served for 30 s")
+	assert.Equal(t, sentinel.ActionRollback, e.Action)
+	assert.Contains(t, e.Reason, "canary is unavailable: canary has no ready endpoints; 0 calls in the last 5s; not serving for 30s")
+	require.NotNil(t, e.Verdict)
+	assert.Equal(t, sentinel.TestAvailability, e.Verdict.Test)
+	assert.Equal(t, judge.Inconclusive, e.Verdict.Outcome, "not a statistical fail")
+	assert.Equal(t, judge.Pass, r.s.Status().Verdict.Outcome, "the judge never failed it")
+	assert.True(t, r.s.Status().Serving.Unavailable, "the status shows it")
+	require.NoError(t, r.s.Close())
+	assert.Equal(t, []string{"canary has no ready endpoints; 0 calls in the last 5s; " +
+		"the rollout holds, and rolls canary back as unavailable if it does not serve again within 30s"}, r.alerts.availability(), "one alert says so")
+	assert.ElementsMatch(t, []sentinel.Action{sentinel.ActionAlert, sentinel.ActionRollback}, r.alerts.actions())
+}
+
+func TestACandidateBackWithinTheTimeCarriesOnWithoutAnotherAlert(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(5000)
+	lr.setReady("canary", 0)
+	for range 20 {
+		e := r.tick(fallenBack(500))
+		require.Contains(t, []sentinel.Action{sentinel.ActionHold, sentinel.ActionAlert}, e.Action, e.Reason)
+	}
+	// Back, then gone again for a moment: one alert in all.
+	lr.setReady("canary", 2)
+	for range 3 {
+		r.tick(healthy())
+	}
+	lr.setReady("canary", 0)
+	for range 3 {
+		r.tick(fallenBack(500))
+	}
+	lr.setReady("canary", 1)
+	var e sentinel.Event
+	for i := 0; i < 60 && !r.s.Status().Phase.Final(); i++ {
+		e = r.tick(healthy())
+	}
+	require.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, e.Reason)
+	require.NoError(t, r.s.Close())
+	assert.Len(t, r.alerts.availability(), 1, "one alert for the outage, none for the blip after it")
+	assert.ElementsMatch(t, []sentinel.Action{sentinel.ActionAlert, sentinel.ActionPromote}, r.alerts.actions())
+}
+
+func TestAStepWaitsForCallsTheCandidateServedRecently(t *testing.T) {
+	r, _ := servingRig(t, newListingRouter(), nil)
+	r.toStep(1000)
+	for range 8 {
+		r.tick(healthy())
+	}
+	// A few picks fell back a moment ago, while the candidate served: the
+	// step waits for ServingConfig.Ticks ticks without one.
+	w := healthy()
+	w.Versions["canary"].Fallbacks = 3
+	r.tick(w)
+	e := r.tick(healthy()) // long enough, enough calls, and the judge passes
+	assert.Equal(t, sentinel.ActionHold, e.Action)
+	assert.Contains(t, e.Reason, "step 1 (10%): passed, but a step advances only on calls the candidate served recently: canary's picks fell back to other versions (3) in the last 5s")
+	for range 3 {
+		require.Equal(t, sentinel.ActionHold, r.tick(healthy()).Action)
+	}
+	e = r.tick(healthy())
+	assert.Equal(t, sentinel.ActionAdvance, e.Action, e.Reason)
+	require.NoError(t, r.s.Close())
+	assert.Empty(t, r.alerts.availability(), "a pick that fell back while the candidate served is no outage")
+}
+
+func TestARouterThatListsNoEndpointsIsJudgedOnCallsAlone(t *testing.T) {
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+	r, _ := servingRig(t, split, nil)
+	r.toStep(5000)
+	// Picks that fall back with no call served: down on the first tick.
+	e := r.tick(fallenBack(500))
+	assert.Contains(t, e.Reason, "canary's picks fall back to other versions (500 in the last 5s)")
+	// No call where the weight would give it 500 a tick, and no fallback
+	// counted (a source that does not count them): down once the last
+	// ticks have no call at all.
+	for range 3 {
+		e = r.tick(window(1000, 0, 0, 0, 0.02, 0.02))
+		assert.Equal(t, sentinel.ActionHold, e.Action, e.Reason)
+		assert.NotContains(t, e.Reason, "passed", "no advance on calls from before the outage")
+	}
+	e = r.tick(window(1000, 0, 0, 0, 0.02, 0.02))
+	assert.Equal(t, sentinel.ActionAlert, e.Action, e.Reason)
+	assert.Contains(t, e.Reason, "canary served no call where its weight would have given it about 2500; 0 calls in the last 5s; the rollout holds")
+	for i := 0; i < 40 && !r.s.Status().Phase.Final(); i++ {
+		e = r.tick(window(1000, 0, 0, 0, 0.02, 0.02))
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
+	assert.Contains(t, e.Reason, "canary is unavailable: canary served no call where its weight would have given it about 2500; 0 calls in the last 5s; not serving for 30s")
+}
+
+func TestAQuietCandidateAtLowTrafficIsNotDown(t *testing.T) {
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+	r, _ := servingRig(t, split, nil)
+	r.toStep(1000)
+	// 10 calls a tick, 1 for the candidate's 10 % on average: ticks
+	// without a candidate call are no evidence that it is down.
+	for i := range 60 {
+		var w *telemetry.Window
+		if i%4 == 0 {
+			w = window(9, 0, 1, 0, 0.02, 0.02)
+		} else {
+			w = window(10, 0, 0, 0, 0.02, 0.02)
+		}
+		e := r.tick(w)
+		require.NotEqual(t, sentinel.ActionRollback, e.Action, e.Reason)
+	}
+	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase)
+	require.NoError(t, r.s.Close())
+	assert.Empty(t, r.alerts.availability())
+}
+
+func TestServingConfigIsChecked(t *testing.T) {
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+	c, err := sentinel.NewCanary(sentinel.CanaryConfig{})
+	require.NoError(t, err)
+	for want, cfg := range map[string]sentinel.ServingConfig{
+		"ServingConfig.Ticks = -1: want 0 (the default) or more":          {Ticks: -1},
+		"ServingConfig.RollbackAfter = -1s: want 0 (the default) or more": {RollbackAfter: -time.Second},
+	} {
+		_, err := sentinel.New(split, new(fakeSource), c, sentinel.WithServing(cfg))
+		assert.ErrorIs(t, err, sentinel.ErrBadOption)
+		assert.ErrorContains(t, err, want)
+	}
+}
