@@ -4,10 +4,11 @@ import (
 	"slices"
 )
 
-// StateFormat is the format of the States this judge saves: 2 since the
+// StateFormat is the format of the States this judge saves: 3 since the
+// shadow test compares the copies' failures with their primaries' (2: the
 // tests run as e-detectors with restarts, with the errors floor and the
-// tail test. A state of another format is rejected by Restore.
-const StateFormat = 2
+// tail test). A state of another format is rejected by Restore.
+const StateFormat = 3
 
 // State is a Judge's statistics: each enabled test's counts and the log
 // values of its detectors, and the configuration they were gathered under.
@@ -28,6 +29,10 @@ type State struct {
 	Errors  errorStats    `json:"errors"`
 	Latency *latencyStats `json:"latency,omitempty"`
 	Shadow  *RateState    `json:"shadow,omitempty"`
+	// ShadowErrors is the shadow test's comparison of the copies that
+	// failed on one side only: Comparisons counts them, Mismatches those
+	// that failed on the candidate's side.
+	ShadowErrors *RateState `json:"shadowErrors,omitempty"`
 }
 
 // progressStats is what every test saves of its progress.
@@ -96,6 +101,20 @@ type latencyStats struct {
 	Ref   []float64   `json:"ref,omitempty"`
 	RefN  float64     `json:"refN,omitempty"`
 	Tails []tailStats `json:"tails,omitempty"`
+	// Dispersion is each part's clustering (the centre's, then each
+	// quantile's; dispersion.go).
+	Dispersion []dispersionStats `json:"dispersion"`
+}
+
+// dispersionStats is one part's clustering: the decayed sums of z − 1 and
+// of its weight, and the last look's threshold bucket (−1: none), calls
+// above it and calls.
+type dispersionStats struct {
+	Z float64 `json:"z"`
+	N float64 `json:"n"`
+	K int     `json:"k"`
+	Y float64 `json:"y"`
+	M float64 `json:"m"`
 }
 
 // tailStats is one watched quantile's statistics: its thresholds at the
@@ -139,8 +158,8 @@ func (j *Judge) State() State {
 		st.Latency = &ls
 	}
 	if s := j.shadow; s != nil {
-		ss := s.State()
-		st.Shadow = &ss
+		ss, es := s.State(), j.shadowErrors.State()
+		st.Shadow, st.ShadowErrors = &ss, &es
 	}
 	return st
 }
@@ -178,6 +197,9 @@ func (t *latencyTest) state() latencyStats {
 	}
 	for _, ts := range t.st.tails {
 		ls.Tails = append(ls.Tails, tailStats{K: ts.k, M: ts.m, Looks: ts.looks, CandAbove: ts.x, BaseAbove: ts.y, CandCalls: ts.n1, BaseCalls: ts.n0})
+	}
+	for _, d := range t.st.disp {
+		ls.Dispersion = append(ls.Dispersion, dispersionStats{Z: d.z, N: d.n, K: d.k, Y: d.y, M: d.m})
 	}
 	return ls
 }
@@ -241,6 +263,7 @@ func (j *Judge) Restore(st State) error {
 	}
 	if s := j.shadow; s != nil {
 		_ = s.Restore(*st.Shadow) // checked above
+		_ = j.shadowErrors.Restore(*st.ShadowErrors)
 	}
 	return nil
 }
@@ -278,6 +301,10 @@ func (t *latencyTest) restore(ls latencyStats) {
 		bounds: slices.Clone(ls.Bounds), cand: slices.Clone(ls.Cand), base: slices.Clone(ls.Base),
 		candN: ls.CandN, baseN: ls.BaseN, stepN: ls.StepN, part: ls.Part,
 		ref: slices.Clone(ls.Ref), refN: ls.RefN, tails: make([]tailState, len(ls.Tails)),
+		disp: make([]dispersion, len(ls.Dispersion)),
+	}
+	for i, d := range ls.Dispersion {
+		t.st.disp[i] = dispersion{z: d.Z, n: d.N, k: d.K, y: d.Y, m: d.M}
 	}
 	for i, ts := range ls.Tails {
 		t.st.tails[i] = tailState{k: ts.K, m: ts.M, looks: ts.Looks, x: ts.CandAbove, y: ts.BaseAbove, n1: ts.CandCalls, n0: ts.BaseCalls}
