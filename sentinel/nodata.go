@@ -14,6 +14,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/internal/method"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -135,8 +136,8 @@ func (d *dataWatch) observe(now time.Time, w *telemetry.Window, p Position) []st
 	b, c := w.Version(p.Baseline), w.Version(p.Candidate)
 	var alerts []string
 	shadowOn := d.cfg.judge.EnableShadow && p.Weight(p.Baseline) > 0
-	if a := d.step(&d.shadow, now, shadowOn, shadowFigures(c).Comparisons > 0, d.shadowStats, func() string { return d.shadowCause(p.Candidate) }); a != "" {
-		alerts = append(alerts, fmt.Sprintf("the judge's shadow test has had no comparison for %v, and every step holds: %s", now.Sub(d.shadow.since), a))
+	if a := d.step(&d.shadow, now, shadowOn, hasCopies(shadowFigures(c)), d.shadowStats, func() string { return d.shadowCause(p.Candidate) }); a != "" {
+		alerts = append(alerts, fmt.Sprintf("the judge's shadow test has had no comparison for %v, and every step holds: %s", now.Sub(d.shadow.since).Round(time.Second), a))
 	}
 	d.baseline.falls += b.Fallbacks
 	baseOn := p.Weight(p.Baseline) > 0 && c.Role(balancer.RolePrimary).Calls > 0
@@ -167,6 +168,11 @@ func (d *dataWatch) step(s *silence, now time.Time, on, has bool, snapshot func(
 	}
 	s.alerted = true
 	return cause()
+}
+
+// hasCopies reports whether a look holds any copy the shadow test weighs.
+func hasCopies(sh judge.ShadowFigures) bool {
+	return sh.Comparisons+sh.Errors+sh.PrimaryErrors > 0
 }
 
 func (d *dataWatch) shadowStats() shadow.Stats {
