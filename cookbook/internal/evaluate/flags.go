@@ -25,7 +25,6 @@ type Config struct {
 	// are written to.
 	Markdown, CSV, RunsCSV string
 	Demofleet              string // "": built at the start
-	Recipes                string
 	// HogFor, if set, makes the program the CPU hog for that long.
 	HogFor time.Duration
 }
@@ -39,8 +38,8 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&c.Quick, "quick", false, "a few runs of each scenario, a shorter late break: ≤ 5 min")
-	fs.IntVar(&c.Limits.Runs, "parallel", 16, "the most rollouts run at once (they share the CPU)")
-	fs.IntVar(&c.Limits.Rate, "rate-budget", 4000, "the most calls a second of the rollouts run at once, summed")
+	fs.IntVar(&c.Limits.Runs, "parallel", 18, "the most rollouts run at once (they share the CPU)")
+	fs.IntVar(&c.Limits.Rate, "rate-budget", 4500, "the most calls a second of the rollouts run at once, summed")
 	only := fs.String("only", "", "run only the scenarios whose name matches this regular expression")
 	fs.IntVar(&c.Runs, "runs", 0, "runs per scenario and hog state (0: each scenario's own counts)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "the first run's seed; the others follow")
@@ -50,7 +49,6 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.CSV, "csv", "", "write the table as CSV here (default beside -md, .csv)")
 	fs.StringVar(&c.RunsCSV, "runs-csv", "", "write every run as CSV here (default beside -md, -runs.csv)")
 	fs.StringVar(&c.Demofleet, "demofleet", "", "the demofleet program (default: built with go build at the start)")
-	fs.StringVar(&c.Recipes, "recipes", "cookbook", "the folder of the recipes whose policies the runs use")
 	fs.DurationVar(&c.HogFor, HogFlag, 0, "be the CPU hog for this long (the harness runs itself so)")
 	if err := cli.Parse(fs, args); err != nil {
 		return c, err

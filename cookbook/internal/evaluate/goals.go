@@ -66,3 +66,11 @@ func fixAlerted(r Row, _ []Row) string {
 	}
 	return met(r.FixAlerted == r.Runs, figures+")")
 }
+
+// promotedWithin is a default rollout's goal: every run promoted within d.
+func promotedWithin(d time.Duration) func(Row, []Row) string {
+	return func(r Row, _ []Row) string {
+		return met(r.Promoted == r.Runs && r.Slowest <= d,
+			fmt.Sprintf("all promoted within %v (%d of %d, slowest %v)", d, r.Promoted, r.Runs, r.Slowest.Round(time.Second)))
+	}
+}

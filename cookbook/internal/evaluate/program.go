@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/proto/demoserver/demoproc"
 )
 
@@ -43,15 +42,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return err
 }
 
-// env checks the recipes' folder and builds demofleet if no program was
-// given; done removes what it built.
+// env builds demofleet if no program was given; done removes what it
+// built.
 func (c Config) env() (*Env, func(), error) {
-	for _, f := range []string{"canary/canary.star", "bluegreen/bluegreen.star"} {
-		if _, err := os.Stat(filepath.Join(c.Recipes, f)); err != nil {
-			return nil, nil, config.Errorf(ErrBadFlag, "-recipes", c.Recipes, "no %s in it (run from the repository's root, or give the cookbook's folder): %v", f, err)
-		}
-	}
-	env := &Env{Recipes: c.Recipes, Demofleet: c.Demofleet}
+	env := &Env{Demofleet: c.Demofleet}
 	if env.Demofleet != "" {
 		return env, func() {}, nil
 	}

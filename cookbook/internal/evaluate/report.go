@@ -58,19 +58,21 @@ func WriteMarkdownReport(w io.Writer, r Report) error {
 
 // method says what every run shares.
 const method = `Each run: the baseline's and the candidate's three demo servers each in a
-demofleet process of their own on loopback; the client stack of the wiring
-(target, WithSplit with sticky users, the telemetry Source, the shadow
-interceptor, the sentinel with the recipe's policy file) in the harness's
-process, ticking every second on the wall clock; an open load of the demo's
-call mix (the README wiring: health checks) at the run's rate, 2 s of it
-before the sentinel starts. Time is compressed only in the steps' minimum
-durations, given in each scenario's settings (a user's default is 1 min).
-"hog on": busy loops on every core in a process of their own for the whole
-lot of hog-on runs. Runs in parallel share the CPU too: that is part of the
-machine's noise. Calls to the decision: the candidate's primary calls, as
-the sentinel counted them, from the start (from the break) to the decision
-the scenario wants (rollback for a regression, promotion otherwise); a run
-that never made it counts as ∞.
+demofleet process of their own on loopback; the README's client stack
+(target, WithSplit with 1,000 sticky users, the telemetry Source, the shadow
+interceptor, the sentinel with the default judge and the default canary or
+blue/green strategy) in the harness's process, ticking every second on the
+wall clock; an open load of the demo's call mix (the readme scenario:
+health checks) at the run's rate, 2 s of it before the sentinel starts.
+Time is compressed only in the steps' minimum durations (a user's default
+is 1 min) and blue/green's grace period and window, given in each
+scenario's settings; every count of calls is the default. "hog on": busy
+loops on every core in a process of their own for the whole lot of hog-on
+runs. Runs in parallel share the CPU too: that is part of the machine's
+noise. Calls to the decision: the candidate's primary calls, as the
+sentinel counted them, from the start (from the break) to the decision the
+scenario wants (rollback for a regression, promotion otherwise); a run that
+never made it counts as ∞.
 `
 
 // WriteRunsCSV writes every run as a CSV line.

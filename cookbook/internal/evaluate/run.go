@@ -15,9 +15,6 @@ import (
 // Env is what every run shares.
 type Env struct {
 	Demofleet string // the demofleet program
-	// Recipes is the folder of the recipes' policies: canary/canary.star
-	// and bluegreen/bluegreen.star.
-	Recipes string
 }
 
 // Job is one run to make.
@@ -55,7 +52,7 @@ func run(ctx context.Context, env *Env, job Job, res *Result) error {
 	}
 	defer srv.stop()
 	alerts := &alertLog{}
-	st, err := Wire(env, sc, srv.target, sentinel.WithLogger(slog.New(slog.DiscardHandler)),
+	st, err := Wire(sc, srv.target, sentinel.WithLogger(slog.New(slog.DiscardHandler)),
 		sentinel.WithAlerters(alerts), sentinel.WithHistory(int(sc.Limit/time.Second)+60))
 	if err != nil {
 		return err
@@ -131,6 +128,17 @@ func (a *alertLog) Alert(_ context.Context, e sentinel.Event) error {
 	defer a.mu.Unlock()
 	a.alerts = append(a.alerts, alert{at: time.Now(), reason: e.Reason})
 	return nil
+}
+
+// notes are the alerts, for a run's trace.
+func (a *alertLog) notes() []note {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]note, len(a.alerts))
+	for i, al := range a.alerts {
+		out[i] = note{al.at, "alert: " + al.reason}
+	}
+	return out
 }
 
 // first is when the first alert whose reason holds s came (zero if none).

@@ -9,22 +9,20 @@ import (
 	"github.com/ninelives-go/ninelives/proto/demoserver/demoproc"
 )
 
-// Wiring names the client a scenario runs: the whole stack of one of the
-// project's programs, as its user wires it.
+// Wiring names the client a scenario runs: the README's whole stack
+// (telemetry, the split with sticky users, the shadow interceptor, the
+// sentinel with the default judge) and one of the default strategies.
 type Wiring string
 
 // The wirings.
 const (
-	// Canary is cookbook/canary's: the split with sticky users, the
-	// shadow interceptor (with Scenario.Shadow, 20 % of the safe calls
-	// copied and the judge judging their mismatches), canary.star.
+	// Canary is the README's: sentinel.NewCanary, the demo's calls.
 	Canary Wiring = "canary"
-	// BlueGreen is cookbook/bluegreen's: bluegreen.star with its warm-up,
-	// shadow grace period and rollback window.
+	// BlueGreen is sentinel.NewBlueGreen with a warm-up and a shadow grace
+	// period: green judged against blue over the same seconds.
 	BlueGreen Wiring = "bluegreen"
-	// Readme is the README's (examples/canary): the Go canary strategy,
-	// 10 % shadowed, the judge with shadow judging, on the health service,
-	// whose methods carry no idempotency mark.
+	// Readme is the README's canary on the health service, whose methods
+	// carry no idempotency mark.
 	Readme Wiring = "readme"
 )
 
@@ -87,10 +85,9 @@ type Scenario struct {
 	Name  string // short, for flags and files: "aa-canary"
 	Title string // in words, with its settings
 	Wiring
-	// Shadow, for the Canary wiring, copies 20 % of the safe calls to the
-	// candidate and judges their mismatches, as cookbook/canary does;
-	// without it, the judge's tests see only the calls the candidate
-	// served.
+	// Shadow, for the canary, copies 10 % of the safe calls to the
+	// candidate and judges their mismatches, as the README does; without
+	// it, the judge's tests see only the calls the candidate served.
 	Shadow bool
 	// Harmful: the right decision is a rollback; otherwise a promotion
 	// (or, for Readme, the alert with the fix).
@@ -98,8 +95,9 @@ type Scenario struct {
 	// RateMin and RateMax bound the calls a second, drawn per run.
 	RateMin, RateMax int
 	// Steps are the canary's weights (basis points); nil: the default
-	// 1 %, 5 %, 25 %, 50 %, 100 %. MinStep and MinStepCalls are the
-	// shortest step, time-compressed, and its fewest candidate calls.
+	// 1 %, 5 %, 25 %, 50 %, 100 %. MinStep is the shortest step,
+	// time-compressed; MinStepCalls its fewest candidate calls (0: the
+	// default).
 	Steps        []int
 	MinStep      time.Duration
 	MinStepCalls int64
@@ -123,7 +121,10 @@ func with(f demoserver.Faults, set func(*demoserver.Faults)) demoserver.Faults {
 	return f
 }
 
-// recipeSteps are cookbook/canary's steps: 10 %, 25 %, 50 %, 100 %.
+// recipeSteps are the recipes' steps: 10 %, 25 %, 50 %, 100 %. The
+// regressions' steps last 30 s, half a user's default: the latency test,
+// tempered for clustered calls on a busy machine, needs more looks than a
+// step of 5 s gives it, as a step of 1 min would give them.
 var recipeSteps = []int{1000, 2500, 5000, 10000}
 
 // Scenarios are the harness's scenarios, with the run counts of a full
@@ -132,6 +133,9 @@ func Scenarios(quick bool) []*Scenario {
 	scs := []*Scenario{
 		aaCanary(quick), aaBlueGreen(), errors10x(), latency15x(), tailOnly(),
 		lateBreak(quick), killedRestored(), sharedOutage(false), sharedOutage(true), readmeUnmarked(),
+	}
+	if !quick {
+		scs = append(scs, defaultDuration(100), defaultDuration(400))
 	}
 	if quick {
 		for _, sc := range scs {

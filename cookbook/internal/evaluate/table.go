@@ -33,6 +33,8 @@ type Row struct {
 	// minute; SlowestFix is the latest such alert.
 	FixAlerted int
 	SlowestFix time.Duration
+	// Slowest is the longest time to a promotion.
+	Slowest time.Duration
 }
 
 // Summarize makes the rows of results, in the order of scs, the hog off
@@ -75,6 +77,7 @@ func (row *Row) count(r Result) {
 	switch r.Outcome {
 	case Promoted:
 		row.Promoted++
+		row.Slowest = max(row.Slowest, r.Decided)
 	case RolledBack, Aborted:
 		row.RolledBack++
 		row.Why[r.Why]++

@@ -142,14 +142,19 @@ func (w *watch) finish(res *Result) {
 		res.FixAlert = at.Sub(w.start)
 	}
 	if w.trace {
-		res.Trace = w.traceOf(st.Events)
+		res.Trace = append(w.traceOf(st.Events), fmt.Sprintf("shadow: %+v", w.st.Shadow.Stats()))
+		for _, t := range st.Verdict.Tests {
+			if t.Evidence != nil && t.Evidence.Clustering != nil {
+				res.Trace = append(res.Trace, fmt.Sprintf("clustering ρ (centre, tails): %.4f", t.Evidence.Clustering))
+			}
+		}
 	}
 }
 
 // traceOf lists the decisions and the harness's events, by time since the
 // start.
 func (w *watch) traceOf(events []sentinel.Event) []string {
-	notes := slices.Clone(w.notes)
+	notes := append(slices.Clone(w.notes), w.alerts.notes()...)
 	for _, e := range events {
 		notes = append(notes, note{e.Time, fmt.Sprintf("%s (step %d, %s %d bp): %s", e.Action, e.Step, w.candidate, e.Weight(w.candidate), e.Reason)})
 	}
