@@ -304,3 +304,41 @@ func stall(h judge.Buckets, share float64) {
 		h.Counts[to] += moved
 	}
 }
+
+// The errors test keeps its α when a version's errors come in bursts, as
+// calls time out together while its process is paused (each version, in
+// one look of 20, fails a tenth of its calls), and still catches a
+// candidate with 3× the errors through the same bursts.
+func TestErrorTestKeepsItsBoundOnClusteredErrorsBySimulation(t *testing.T) {
+	fails := func(name string, candidate sim.Version) float64 {
+		sc := shortCanary(name, sim.Healthy)
+		sc.Candidate = candidate
+		var n int
+		for run := range simRuns() {
+			et, err := judge.NewErrorTest(simAlpha, judge.ErrorConfig{})
+			require.NoError(t, err)
+			tr, err := sim.NewTraffic(sc, 42, uint64(run))
+			require.NoError(t, err)
+			r := rand.New(rand.NewPCG(5, uint64(run)))
+			for look := range 240 {
+				l, err := tr.Next([]float64{0.01, 0.05, 0.25, 0.5}[look/60])
+				require.NoError(t, err)
+				for _, f := range []*judge.Figures{&l.Candidate, &l.Baseline} {
+					if r.Float64() < 0.05 {
+						f.Errors = min(f.Calls, f.Errors+f.Calls/10)
+					}
+				}
+				require.NoError(t, et.Observe(l.Candidate.Calls, l.Candidate.Errors, l.Baseline.Calls, l.Baseline.Errors))
+			}
+			if et.Failed() {
+				n++
+			}
+		}
+		t.Logf("%s: %d of %d runs failed", name, n, simRuns())
+		return float64(n) / float64(simRuns())
+	}
+	assert.LessOrEqual(t, fails("A/A with bursts", sim.Healthy), maxRate(), "A/A false failures")
+	worse := sim.Healthy
+	worse.ErrorRate *= 3
+	assert.GreaterOrEqual(t, fails("3× errors with bursts", worse), 0.9, "a candidate with 3× the errors")
+}

@@ -1,12 +1,12 @@
 package judge
 
-// Clustered calls. The latency test's factors take a look's calls as
-// independent given its counts. On a real machine they are not: a pause of
-// one version's process (the scheduler giving its core away, a GC) slows
-// all its calls of that moment together, so a look's slow calls come in
-// clusters, and a likelihood ratio that counts them one by one is far too
-// sure of itself: an identical candidate is failed by whichever pauses
-// happened to strike it.
+// Clustered calls. The latency and errors tests' factors take a look's
+// calls as independent given its counts. On a real machine they are not: a
+// pause of one version's process (the scheduler giving its core away, a
+// GC) slows all its calls of that moment together, and times some out, so
+// a look's slow or failed calls come in clusters, and a likelihood ratio
+// that counts them one by one is far too sure of itself: an identical
+// candidate is failed by whichever pauses happened to strike it.
 //
 // The test therefore measures the clustering on the baseline's own looks,
 // which it has at every share, and tempers each look's log factors by it:
@@ -14,7 +14,8 @@ package judge
 // k = min(candidate, baseline) calls with an intra-look correlation ρ. ρ
 // is estimated for each part from how much more the baseline's share of
 // calls above its own reference quantile (the median for the centre, each
-// watched quantile for a tail) changes from one look to the next than
+// watched quantile for a tail; for the errors test, its share of errors)
+// changes from one look to the next than
 // independent calls would let it: with z the squared difference of the
 // shares of two consecutive looks of n₀ and n₁ calls over its variance for
 // independent calls at the reference's share p, p(1−p)(1/n₀ + 1/n₁),

@@ -76,6 +76,11 @@ type errorStats struct {
 	LogPassE float64   `json:"logPassE"`
 	Pass     []float64 `json:"pass,omitempty"`
 	PassedAt int       `json:"passedAt,omitempty"`
+	// RefErrors and RefCalls are the baseline's decayed counts, and
+	// Dispersion the clustering of its errors (dispersion.go).
+	RefErrors  float64         `json:"refErrors"`
+	RefCalls   float64         `json:"refCalls"`
+	Dispersion dispersionStats `json:"dispersion"`
 }
 
 // latencyStats is the latency test's statistics.
@@ -115,6 +120,14 @@ type dispersionStats struct {
 	K int     `json:"k"`
 	Y float64 `json:"y"`
 	M float64 `json:"m"`
+}
+
+func (d dispersion) state() dispersionStats {
+	return dispersionStats{Z: d.z, N: d.n, K: d.k, Y: d.y, M: d.m}
+}
+
+func (d dispersionStats) dispersion() dispersion {
+	return dispersion{z: d.Z, n: d.N, k: d.K, y: d.Y, m: d.M}
 }
 
 // tailStats is one watched quantile's statistics: its thresholds at the
@@ -179,6 +192,7 @@ func (t *errorTest) state() errorStats {
 		Odds: t.odds.state(), Floor: t.floor.state(),
 		OddsAt: t.st.odds.at, OddsE: t.st.odds.logE, FloorAt: t.st.floor.at, FloorE: t.st.floor.logE,
 		LogPassE: t.st.logPassE, PassedAt: t.st.passedAt,
+		RefErrors: t.st.refErrs, RefCalls: t.st.refCalls, Dispersion: t.st.disp.state(),
 	}
 	if t.pass.logR != nil {
 		es.Pass = slices.Clone(t.pass.logR)
@@ -199,7 +213,7 @@ func (t *latencyTest) state() latencyStats {
 		ls.Tails = append(ls.Tails, tailStats{K: ts.k, M: ts.m, Looks: ts.looks, CandAbove: ts.x, BaseAbove: ts.y, CandCalls: ts.n1, BaseCalls: ts.n0})
 	}
 	for _, d := range t.st.disp {
-		ls.Dispersion = append(ls.Dispersion, dispersionStats{Z: d.z, N: d.n, K: d.k, Y: d.y, M: d.m})
+		ls.Dispersion = append(ls.Dispersion, d.state())
 	}
 	return ls
 }
@@ -286,6 +300,7 @@ func (t *errorTest) restore(es errorStats) {
 		candCalls: es.CandCalls, candErrs: es.CandErrors, baseCalls: es.BaseCalls, baseErrs: es.BaseErrors, stepCalls: es.StepCalls,
 		odds: crossing{at: es.OddsAt, logE: es.OddsE}, floor: crossing{at: es.FloorAt, logE: es.FloorE},
 		logPassE: es.LogPassE, passedAt: es.PassedAt,
+		refErrs: es.RefErrors, refCalls: es.RefCalls, disp: es.Dispersion.dispersion(),
 	}
 	t.odds.restore(es.Odds)
 	t.floor.restore(es.Floor)
@@ -304,7 +319,7 @@ func (t *latencyTest) restore(ls latencyStats) {
 		disp: make([]dispersion, len(ls.Dispersion)),
 	}
 	for i, d := range ls.Dispersion {
-		t.st.disp[i] = dispersion{z: d.Z, n: d.N, k: d.K, y: d.Y, m: d.M}
+		t.st.disp[i] = d.dispersion()
 	}
 	for i, ts := range ls.Tails {
 		t.st.tails[i] = tailState{k: ts.K, m: ts.M, looks: ts.Looks, x: ts.CandAbove, y: ts.BaseAbove, n1: ts.CandCalls, n0: ts.BaseCalls}

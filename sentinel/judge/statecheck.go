@@ -171,7 +171,12 @@ func checkErrorsState(s errorStats, t *errorTest) error {
 	if err := checkCounts(ErrBadState, "", s.BaseCalls, s.BaseErrors, 0, "BaseCalls", "BaseErrors"); err != nil {
 		return err
 	}
+	if err := s.Dispersion.check("Dispersion", 0); err != nil {
+		return err
+	}
 	switch {
+	case !(s.RefCalls >= s.RefErrors && s.RefErrors >= 0) || !isFinite(s.RefCalls):
+		return config.Errorf(ErrBadState, "RefErrors, RefCalls", fmt.Sprintf("%v, %v", s.RefErrors, s.RefCalls), "want finite counts, 0 ≤ RefErrors ≤ RefCalls")
 	case s.StepCalls < 0 || s.StepCalls > s.CandCalls:
 		return config.Errorf(ErrBadState, "StepCalls", s.StepCalls, "want 0..CandCalls (%d)", s.CandCalls)
 	case len(s.Pass) != len(t.pass.logR):
@@ -271,10 +276,18 @@ func checkDispersion(s latencyStats, t *latencyTest) error {
 		return config.Errorf(ErrBadState, "Dispersion", nil, "%d parts, the test has %d", len(s.Dispersion), len(t.st.disp))
 	}
 	for i, d := range s.Dispersion {
-		ok := d.N >= 0 && d.Y >= 0 && d.M >= d.Y && d.K >= -1 && d.K <= len(s.Bounds)
-		if !ok || !isFinite(d.Z, d.N, d.Y, d.M) {
-			return config.Errorf(ErrBadState, fmt.Sprintf("Dispersion[%d]", i), fmt.Sprintf("%+v", d), "want finite sums, N ≥ 0, 0 ≤ Y ≤ M and −1 ≤ K ≤ %d", len(s.Bounds))
+		if err := d.check(fmt.Sprintf("Dispersion[%d]", i), len(s.Bounds)); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// check checks a part's clustering sums; maxK is the last bucket.
+func (d dispersionStats) check(field string, maxK int) error {
+	ok := d.N >= 0 && d.Y >= 0 && d.M >= d.Y && d.K >= -1 && d.K <= maxK
+	if !ok || !isFinite(d.Z, d.N, d.Y, d.M) {
+		return config.Errorf(ErrBadState, field, fmt.Sprintf("%+v", d), "want finite sums, N ≥ 0, 0 ≤ Y ≤ M and −1 ≤ K ≤ %d", maxK)
 	}
 	return nil
 }

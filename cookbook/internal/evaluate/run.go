@@ -46,7 +46,7 @@ func Run(ctx context.Context, env *Env, job Job) Result {
 func run(ctx context.Context, env *Env, job Job, res *Result) error {
 	sc := job.Scenario
 	names := sc.Wiring.Versions()
-	srv, err := startServers(env.Demofleet, names, [2]demoserver.Faults{sc.Baseline, sc.Candidate}, job.Seed)
+	srv, err := startServers(env.Demofleet, names, [2]demoserver.Faults{sc.Baseline, sc.Candidate}, job.Seed, sc.kills())
 	if err != nil {
 		return err
 	}

@@ -112,6 +112,16 @@ type Scenario struct {
 	Goal func(r Row, all []Row) string
 }
 
+// kills reports whether the scenario kills a version (and restores it).
+func (sc *Scenario) kills() bool {
+	for _, ev := range sc.Events {
+		if ev.Do == Kill {
+			return true
+		}
+	}
+	return false
+}
+
 // healthy are the faults of a healthy demo server: the demo's latency.
 var healthy = demoserver.Faults{Latency: demo.BaseLatency}
 

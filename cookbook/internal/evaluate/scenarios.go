@@ -14,7 +14,7 @@ func aaCanary(quick bool) *Scenario {
 	sc := &Scenario{Name: "aa-canary", Wiring: Canary, Shadow: true,
 		Title:   "A/A canary: the README's wiring (10 % shadowed, shadow judging), the default steps 1-5-25-50-100 % ≥ 5 s (calls as by default), 100–400 calls/s",
 		RateMin: 100, RateMax: 400, MinStep: 5 * time.Second,
-		Baseline: healthy, Candidate: healthy, Limit: 20 * time.Minute, Runs: Counts{20, 100},
+		Baseline: healthy, Candidate: healthy, Limit: 20 * time.Minute, Runs: Counts{10, 100},
 		Goal: falseRollbacks}
 	if quick {
 		sc.Steps, sc.Limit = recipeSteps, 2*time.Minute
@@ -75,7 +75,7 @@ func lateBreak(quick bool) *Scenario {
 		Baseline: base, Candidate: base,
 		Events: []Event{{After: at, Do: SetFaults, Role: Candidate, Break: true,
 			Faults: with(healthy, func(f *demoserver.Faults) { f.ErrorRate = 0.05 })}},
-		Limit: at + time.Minute, Runs: Counts{6, 6},
+		Limit: at + time.Minute, Runs: Counts{5, 5},
 		Goal: lateAsFresh}
 }
 

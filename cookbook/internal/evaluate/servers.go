@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -27,13 +28,16 @@ type servers struct {
 }
 
 // startServers starts the two processes of a run, each version with its
-// faults and a seed of the run's.
-func startServers(bin string, names [2]string, faults [2]demoserver.Faults, seed uint64) (*servers, error) {
+// faults and a seed of the run's. With fixed, the candidate listens on
+// ports below the system's ephemeral range, so that no client socket takes
+// them while it is killed and they are free again when it is restored.
+func startServers(bin string, names [2]string, faults [2]demoserver.Faults, seed uint64, fixed bool) (*servers, error) {
 	s := &servers{bin: bin}
 	var pairs []balancer.VersionTarget
+	rng := rand.New(rand.NewPCG(seed, 99))
 	for r := range s.procs {
 		s.specs[r] = demoserver.VersionSpec{Version: names[r], Count: instances, Faults: faults[r], Seed: 2*seed + uint64(r)}
-		p, err := demoproc.Start(bin, s.specs[r])
+		p, err := s.start(r, fixed && Role(r) == Candidate, rng)
 		if err != nil {
 			s.stop()
 			return nil, err
@@ -51,6 +55,31 @@ func startServers(bin string, names [2]string, faults [2]demoserver.Faults, seed
 	}
 	s.target = balancer.CompositeTarget(pairs...)
 	return s, nil
+}
+
+// lowPorts are the ports fixed addresses are drawn from: below Linux's
+// default ephemeral range (32768–60999).
+const lowPorts, lowPortsFrom = 12000, 20000
+
+// start starts role r's process, on fixed ports if asked (a few draws, in
+// case one is taken).
+func (s *servers) start(r int, fixed bool, rng *rand.Rand) (*demoproc.Process, error) {
+	if !fixed {
+		return demoproc.Start(s.bin, s.specs[r])
+	}
+	var err error
+	for range 5 {
+		spec := s.specs[r]
+		spec.Addrs = nil
+		for range spec.Count {
+			spec.Addrs = append(spec.Addrs, fmt.Sprintf("127.0.0.1:%d", lowPortsFrom+rng.IntN(lowPorts)))
+		}
+		var p *demoproc.Process
+		if p, err = demoproc.Start(s.bin, spec); err == nil {
+			return p, nil
+		}
+	}
+	return nil, err
 }
 
 // do carries out an event on the servers.
@@ -73,7 +102,7 @@ func (s *servers) restoreLocked(r Role, faults demoserver.Faults) error {
 	spec := s.specs[r]
 	spec.Faults = faults
 	var err error
-	for try := 0; try < 5; try++ {
+	for try := 0; try < 10; try++ {
 		var p *demoproc.Process
 		if p, err = demoproc.Start(s.bin, spec); err == nil {
 			s.procs[r] = p
