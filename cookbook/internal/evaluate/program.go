@@ -15,16 +15,17 @@ import (
 
 // Main is the harness's program: it runs the scenarios the flags ask for,
 // prints the report on stdout and writes its files. With -hog-for it is
-// the CPU hog instead, until then or until stdin closes.
+// the CPU hog instead, until then, until stdin closes or until ctx ends.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c, err := ParseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
 	if c.HogFor > 0 {
-		stop := make(chan struct{})
-		go func() { _, _ = io.Copy(io.Discard, stdin); close(stop) }()
-		Hog(c.HogFor, stop)
+		hogCtx, cancel := context.WithCancel(ctx)
+		go func() { _, _ = io.Copy(io.Discard, stdin); cancel() }()
+		Hog(c.HogFor, hogCtx.Done())
+		cancel()
 		return nil
 	}
 	env, done, err := c.env()
