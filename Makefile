@@ -13,7 +13,7 @@ BUF       := $(GO) tool -modfile=tools/go.mod buf
 SHELL       := bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: all test deps browser prometheus vet fmt-check bench lint proto demo fleet-scale
+.PHONY: all test deps browser prometheus vet fmt-check bench lint proto demo evaluate fleet-scale
 
 all: test
 
@@ -62,6 +62,15 @@ lint: vet
 	$(BUF) lint
 	$(MAKE) proto
 	@test -z "$$(git status --porcelain -- proto/)" || { git status --short -- proto/; echo "generated code is stale: run make proto and commit"; exit 1; }
+
+## evaluate: the sentinel's verdicts measured on real servers (contract 9):
+## rollouts against demo servers in their own processes, with and without a
+## CPU hog, ≤ 60 min; the table is printed and written to evaluate-out/.
+## Not part of test. EVALUATE=-quick for a run of ≤ 5 min; -help lists the
+## flags.
+EVALUATE ?=
+evaluate:
+	$(GO) run ./cookbook/evaluate $(EVALUATE)
 
 ## demo: the canary recipe.
 demo:

@@ -537,8 +537,7 @@ func (b *blueGreen) shadowLocked(s *State) (Decision, error) {
 	if err := b.setShadowLocked(green, true); err != nil {
 		return Decision{}, err
 	}
-	sh := shadowFigures(s.Window.Version(green))
-	if err := b.shadow.Observe(sh.Comparisons, sh.Mismatches); err != nil {
+	if err := b.shadow.Observe(withErrors(s.Window.Version(green))); err != nil {
 		return Decision{}, err
 	}
 	v := b.shadow.Verdict()
