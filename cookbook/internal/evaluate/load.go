@@ -29,7 +29,7 @@ type caller func(ctx context.Context) error
 func demoCalls(cc *grpc.ClientConn, seed uint64) caller {
 	l := demo.NewLoad(cc, 1, seed)
 	return func(ctx context.Context) error {
-		_, _, err := l.Call(ctx)
+		_, _, err := l.CallNext(ctx)
 		return err
 	}
 }
