@@ -28,7 +28,9 @@ import (
 //	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
 //	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
 //
-// One Producer serves one reader.
+// One Producer serves one reader. Collects of a cumulative reader that
+// arrive while an export is under way share the next one, so scrapes that
+// pile up on a busy process cost two exports, not one each.
 type Producer struct {
 	temporality sdkmetric.TemporalitySelector
 
