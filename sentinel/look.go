@@ -23,15 +23,25 @@ func lookFrom(w *telemetry.Window, baseline, candidate string) judge.Look {
 	}
 }
 
-// shadowFigures counts the candidate's comparisons: a shadow error (the
-// candidate failed where the primary did not) is a mismatch, noise is a
-// match, and a failed primary compares nothing.
+// shadowFigures counts the candidate's copies: Comparisons and Mismatches
+// are the replies compared (noise is a match, a failed primary compares
+// nothing); Errors and PrimaryErrors are the copies that failed on one
+// side only, which the judge weighs against each other rather than against
+// a tolerance, so that an outage both versions share does not count.
 func shadowFigures(v telemetry.VersionStats) judge.ShadowFigures {
-	mism := v.Shadow[telemetry.ShadowMismatch] + v.Shadow[telemetry.ShadowError]
 	return judge.ShadowFigures{
-		Comparisons: mism + v.Shadow[telemetry.ShadowMatch] + v.Shadow[telemetry.ShadowNoise],
-		Mismatches:  mism,
+		Comparisons:   v.Shadow[telemetry.ShadowMatch] + v.Shadow[telemetry.ShadowMismatch] + v.Shadow[telemetry.ShadowNoise],
+		Mismatches:    v.Shadow[telemetry.ShadowMismatch],
+		Errors:        v.Shadow[telemetry.ShadowError],
+		PrimaryErrors: v.Shadow[telemetry.ShadowPrimaryError],
 	}
+}
+
+// withErrors counts a copy that failed where its primary did not as a
+// mismatch, as the status and blue/green's shadow gate (a one-sample test
+// of green, which has no primary calls yet) do.
+func withErrors(sh judge.ShadowFigures) (comparisons, mismatches int64) {
+	return sh.Comparisons + sh.Errors, sh.Mismatches + sh.Errors
 }
 
 // VersionFigures sums up one version's primary calls in a window, for
@@ -55,12 +65,12 @@ type VersionFigures struct {
 func FiguresOf(w *telemetry.Window, version string) VersionFigures {
 	v := w.Version(version)
 	r := v.Role(balancer.RolePrimary)
-	sh := shadowFigures(v)
+	comparisons, mismatches := withErrors(shadowFigures(v))
 	f := VersionFigures{
 		Calls:             r.Calls,
 		Errors:            r.Errors,
-		ShadowComparisons: sh.Comparisons,
-		ShadowMismatches:  sh.Mismatches,
+		ShadowComparisons: comparisons,
+		ShadowMismatches:  mismatches,
 		Fallbacks:         v.Fallbacks,
 	}
 	if r.Calls > 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/internal/method"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -121,12 +122,14 @@ type silence struct {
 	falls   int64        // the baseline's fallbacks since
 }
 
-// dataWatch notices the judge's tests going without data, and says why.
-// The sentinel's lock guards it.
+// dataWatch notices the judge's tests going without data, and says why,
+// and calls recorded past telemetry's method cap. The sentinel's lock
+// guards it.
 type dataWatch struct {
-	cfg      *options
-	shadow   silence
-	baseline silence
+	cfg        *options
+	shadow     silence
+	baseline   silence
+	overflowed bool // the rollout has alerted on calls past the method cap
 }
 
 // observe adds a tick and returns the alerts to raise now: at most one per
@@ -135,15 +138,31 @@ func (d *dataWatch) observe(now time.Time, w *telemetry.Window, p Position) []st
 	b, c := w.Version(p.Baseline), w.Version(p.Candidate)
 	var alerts []string
 	shadowOn := d.cfg.judge.EnableShadow && p.Weight(p.Baseline) > 0
-	if a := d.step(&d.shadow, now, shadowOn, shadowFigures(c).Comparisons > 0, d.shadowStats, func() string { return d.shadowCause(p.Candidate) }); a != "" {
-		alerts = append(alerts, fmt.Sprintf("the judge's shadow test has had no comparison for %v, and every step holds: %s", now.Sub(d.shadow.since), a))
+	if a := d.step(&d.shadow, now, shadowOn, hasCopies(shadowFigures(c)), d.shadowStats, func() string { return d.shadowCause(p.Candidate) }); a != "" {
+		alerts = append(alerts, fmt.Sprintf("the judge's shadow test has had no comparison for %v, and every step holds: %s", now.Sub(d.shadow.since).Round(time.Second), a))
 	}
 	d.baseline.falls += b.Fallbacks
 	baseOn := p.Weight(p.Baseline) > 0 && c.Role(balancer.RolePrimary).Calls > 0
 	if a := d.step(&d.baseline, now, baseOn, b.Role(balancer.RolePrimary).Calls > 0, nil, func() string { return d.baselineCause(p) }); a != "" {
 		alerts = append(alerts, a)
 	}
+	if a := d.overflow(w); a != "" {
+		alerts = append(alerts, a)
+	}
 	return alerts
+}
+
+// overflow returns an alert, once a rollout, when the window counts calls
+// recorded past telemetry's method cap: they are judged, but their methods
+// are lost to dashboards.
+func (d *dataWatch) overflow(w *telemetry.Window) string {
+	n := w.Overflow.OtherMethods
+	if n == 0 || d.overflowed {
+		return ""
+	}
+	d.overflowed = true
+	return fmt.Sprintf("the metric source recorded %d calls of this window under rpc.method %q, past telemetry's method cap: "+
+		"the judge counts them, but dashboards cannot tell their methods apart; raise the cap (telemetry.WithMethodCap) above the methods the client calls", n, "other")
 }
 
 // step carries a streak on: on (the test should have data), has (it had
@@ -167,6 +186,11 @@ func (d *dataWatch) step(s *silence, now time.Time, on, has bool, snapshot func(
 	}
 	s.alerted = true
 	return cause()
+}
+
+// hasCopies reports whether a look holds any copy the shadow test weighs.
+func hasCopies(sh judge.ShadowFigures) bool {
+	return sh.Comparisons+sh.Errors+sh.PrimaryErrors > 0
 }
 
 func (d *dataWatch) shadowStats() shadow.Stats {

@@ -189,3 +189,33 @@ func TestABaselineWithoutCallsAlertsOnce(t *testing.T) {
 	assert.Equal(t, "the judge's tests have had no stable call for 30s while canary served some: they compare canary with stable over the same seconds, "+
 		"so these seconds tell them nothing; its picks fell back to other versions (27900): it has no ready endpoint", r.alerts.events[0].Reason)
 }
+
+// withCopies adds the candidate's copies to a window: matched replies,
+// copies failed where their primary served, and primaries failed where
+// their copy served.
+func withCopies(w *telemetry.Window, match, shadowErrs, primaryErrs int64) *telemetry.Window {
+	w.Versions["canary"].Shadow = map[string]int64{telemetry.ShadowMatch: match, telemetry.ShadowError: shadowErrs, telemetry.ShadowPrimaryError: primaryErrs}
+	return w
+}
+
+// An outage both versions share fails copies and primaries alike: the
+// shadow test weighs the ones against the others and does not roll back.
+// A candidate that fails the copies its primaries served is rolled back,
+// by the shadow test's errors part.
+func TestShadowCopiesFailingLikeTheirPrimariesDoNotRollBack(t *testing.T) {
+	r := newRig(t, nil, shadowJudge)
+	r.tick(healthy())
+	for range 8 {
+		e := r.tick(withCopies(healthy(), 60, 40, 40))
+		require.NotEqual(t, sentinel.ActionRollback, e.Action, e.Reason)
+	}
+	var e sentinel.Event
+	for i := 0; i < 5 && e.Action != sentinel.ActionRollback; i++ {
+		e = r.tick(withCopies(healthy(), 60, 20, 0))
+	}
+	require.Equal(t, sentinel.ActionRollback, e.Action, e.Reason)
+	require.NotNil(t, e.Verdict)
+	assert.Equal(t, judge.TestShadow, e.Verdict.Test)
+	assert.Equal(t, "errors", e.Verdict.Evidence.Part)
+	assert.Contains(t, e.Reason, "the candidate fails copies of calls its primaries served")
+}

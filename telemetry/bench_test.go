@@ -3,6 +3,8 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,19 +32,23 @@ func benchProvider(b *testing.B) (*telemetry.Metrics, *telemetry.Source) {
 	return m, src
 }
 
-// One attempt recorded through the balancer's hook: the cached attribute
-// lookup, one counter add and one histogram record. Package promexport's
+// One attempt recorded through the balancer's hook: a lookup of its method
+// and a few atomic adds into telemetry's aggregates. Package promexport's
 // BenchmarkRecord has the Prometheus exporter beside the Source.
 func BenchmarkRecord(b *testing.B) {
 	b.Run("readers=source", func(b *testing.B) {
 		m, _ := benchProvider(b)
 		a := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Latency: 1500 * time.Microsecond}
 		m.ObserveAttempt(a)
+		var cpu cpuMeter
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu.start()
 		for range b.N {
 			m.ObserveAttempt(a)
 		}
+		cpu.stop()
+		cpu.report(b, b.N, "op")
 	})
 	b.Run("readers=source/parallel", func(b *testing.B) {
 		m, _ := benchProvider(b)
@@ -90,14 +96,158 @@ func BenchmarkCollect(b *testing.B) {
 	if got := w.Version("canary").Role(balancer.RolePrimary).Calls; got != int64(20*5*len(latencies)) {
 		b.Fatalf("canary calls %d", got)
 	}
+	var cpu cpuMeter
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
 		record()
 		b.StartTimer()
+		cpu.start()
 		if _, err := src.Collect(ctx); err != nil {
 			b.Fatal(err)
 		}
+		cpu.stop()
 	}
+	cpu.report(b, b.N, "op")
+}
+
+// The first call of each of 1,000 new methods, on a fresh Metrics: the cost
+// of first sight, which should not grow with the methods already seen.
+func BenchmarkFirstSight(b *testing.B) {
+	const methods = 1000
+	names := make([]string, methods)
+	for i := range names {
+		names[i] = fmt.Sprintf("/bench.Service/Method%04d", i)
+	}
+	b.Run("methods=1000", func(b *testing.B) {
+		var cpu cpuMeter
+		b.ReportAllocs()
+		for range b.N {
+			b.StopTimer()
+			m, _, shutdown := benchSetup(b, methods)
+			a := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Latency: time.Millisecond}
+			b.StartTimer()
+			cpu.start()
+			for _, name := range names {
+				a.Method = name
+				m.ObserveAttempt(a)
+			}
+			cpu.stop()
+			b.StopTimer()
+			shutdown()
+			b.StartTimer()
+		}
+		cpu.report(b, b.N, "op")
+	})
+}
+
+// Collect and build the Window when every series recorded one call since
+// the previous window, for growing numbers of series (versions × methods ×
+// 5 status codes): ns/series and B/series should stay flat.
+func BenchmarkCollectPerSeries(b *testing.B) {
+	for _, size := range []struct{ versions, methods int }{{2, 20}, {10, 100}, {10, 1000}} {
+		series := size.versions * size.methods * 5
+		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
+			m, src, shutdown := benchSetup(b, size.methods)
+			b.Cleanup(shutdown)
+			attempts := seriesAttempts(size.versions, size.methods)
+			record := func() {
+				for _, a := range attempts {
+					m.ObserveAttempt(a)
+				}
+			}
+			ctx := context.Background()
+			record()
+			w, err := src.Collect(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got := w.Version("v0").Role(balancer.RolePrimary).Calls; got != int64(size.methods*5) {
+				b.Fatalf("v0 calls %d, want %d", got, size.methods*5)
+			}
+			var allocated uint64
+			var ms runtime.MemStats
+			var cpu cpuMeter
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				record()
+				runtime.ReadMemStats(&ms)
+				before := ms.TotalAlloc
+				b.StartTimer()
+				cpu.start()
+				if _, err := src.Collect(ctx); err != nil {
+					b.Fatal(err)
+				}
+				cpu.stop()
+				b.StopTimer()
+				runtime.ReadMemStats(&ms)
+				allocated += ms.TotalAlloc - before
+				b.StartTimer()
+			}
+			n := float64(b.N) * float64(series)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/series")
+			b.ReportMetric(float64(allocated)/n, "B/series")
+			cpu.report(b, b.N*series, "series")
+		})
+	}
+}
+
+// benchSetup is Metrics with a method cap of methods on a provider of its
+// own, with a Source and no SDK series limit.
+func benchSetup(b *testing.B, methods int) (*telemetry.Metrics, *telemetry.Source, func()) {
+	b.Helper()
+	src, err := telemetry.NewSource()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithCardinalityLimit(-1))
+	m, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithMethodCap(methods))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, src, func() { _ = mp.Shutdown(context.Background()) }
+}
+
+// seriesAttempts are one attempt of each (version, method, status code) of
+// versions × methods × 5 codes, 3 ms each.
+func seriesAttempts(versions, methods int) []*balancer.Attempt {
+	errs := []error{nil, status.Error(codes.InvalidArgument, "x"), status.Error(codes.NotFound, "x"),
+		status.Error(codes.Unavailable, "x"), status.Error(codes.DeadlineExceeded, "x")}
+	var out []*balancer.Attempt
+	for v := range versions {
+		for i := range methods {
+			method := fmt.Sprintf("/bench.Service/Method%04d", i)
+			for _, err := range errs {
+				out = append(out, &balancer.Attempt{Version: fmt.Sprintf("v%d", v), Role: balancer.RolePrimary, Method: method, Err: err, Latency: 3 * time.Millisecond})
+			}
+		}
+	}
+	return out
+}
+
+// cpuMeter sums the process's CPU time, user and system, over the timed
+// parts of a benchmark. On a shared machine the wall clock also counts the
+// time other processes ran; CPU time counts only this one's work (its
+// garbage collection included), so it stays near the quiet machine's
+// figure while the wall clock does not.
+type cpuMeter struct{ began, spent time.Duration }
+
+func (c *cpuMeter) start() { c.began = processCPU() }
+func (c *cpuMeter) stop()  { c.spent += processCPU() - c.began }
+
+// report reports the CPU time per unit, n units in all, as cpu-ns/unit.
+func (c *cpuMeter) report(b *testing.B, n int, unit string) {
+	b.ReportMetric(float64(c.spent.Nanoseconds())/float64(n), "cpu-ns/"+unit)
+}
+
+// processCPU is the user and system CPU time of the process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

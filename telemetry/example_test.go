@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -91,4 +93,35 @@ func ExampleWindow_Merge() {
 	// Output:
 	// 200 calls, 4 errors, 2.0 %
 	// 0
+}
+
+// A reader of one's own gets the instruments through a Producer linked to it.
+func ExampleProducer_Link() {
+	p := telemetry.NewProducer(nil) // cumulative, as the reader
+	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(p))
+	p.Link(reader)
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 3 {
+		m.ObserveAttempt(&balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: "/shop.Cart/Get", Latency: time.Millisecond})
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		log.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if sum, ok := mt.Data.(metricdata.Sum[int64]); ok && mt.Name == telemetry.MetricCalls {
+				v, _ := sum.DataPoints[0].Attributes.Value(telemetry.AttrMethod)
+				fmt.Printf("%s %s: %d\n", mt.Name, v.AsString(), sum.DataPoints[0].Value)
+			}
+		}
+	}
+	// Output:
+	// ninelives.rpc.calls shop.Cart/Get: 3
 }

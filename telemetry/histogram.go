@@ -5,8 +5,6 @@ import (
 	"math"
 	"slices"
 
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-
 	"github.com/ninelives-go/ninelives/internal/config"
 )
 
@@ -194,15 +192,7 @@ type part struct {
 // span is the first and last index with a count at scale s (≤ p.scale); ok is
 // false when there is none.
 func (p *part) span(s int32) (lo, hi int64, ok bool) {
-	first, last := -1, -1
-	for i, c := range p.counts {
-		if c != 0 {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
+	first, last := spanOf(p.counts)
 	if first < 0 {
 		return 0, 0, false
 	}
@@ -212,8 +202,8 @@ func (p *part) span(s int32) (lo, hi int64, ok bool) {
 
 // sumParts adds parts up into a new Histogram with a single allocation of
 // buckets. The result has the lowest scale of the parts, lowered further if
-// the buckets would exceed maxMergedBuckets.
-func sumParts(parts []part) Histogram {
+// the buckets would exceed maxBuckets.
+func sumParts(parts []part, maxBuckets int64) Histogram {
 	var h Histogram
 	s := int32(maxScale)
 	found := false
@@ -253,7 +243,7 @@ func sumParts(parts []part) Histogram {
 			}
 			lo, hi = min(lo, l), max(hi, u)
 		}
-		if hi-lo+1 <= maxMergedBuckets || s == MinScale {
+		if hi-lo+1 <= maxBuckets || s == MinScale {
 			break
 		}
 		s--
@@ -304,37 +294,7 @@ func (h *Histogram) merge(o Histogram) {
 			return
 		}
 	}
-	*h = sumParts([]part{h.part(), o.part()})
-}
-
-// partFrom reads an SDK data point without copying its buckets. Negative
-// values, which a latency never has, are counted with the zeros.
-func partFrom(dp *metricdata.ExponentialHistogramDataPoint[float64]) part {
-	p := part{
-		scale:  dp.Scale,
-		offset: dp.PositiveBucket.Offset,
-		counts: dp.PositiveBucket.Counts,
-		count:  dp.Count,
-		zeros:  dp.ZeroCount,
-		sum:    dp.Sum,
-	}
-	for _, c := range dp.NegativeBucket.Counts {
-		p.zeros += c
-	}
-	minV, okMin := dp.Min.Value()
-	maxV, okMax := dp.Max.Value()
-	if !okMin || !okMax {
-		// Without recorded extremes, the outer bucket bounds stand in.
-		minV, maxV = 0, 0
-		if lo, hi, ok := p.span(p.scale); ok {
-			minV, maxV = lowerBound(lo, p.scale), lowerBound(hi+1, p.scale)
-		}
-		if p.zeros > 0 {
-			minV = 0
-		}
-	}
-	p.min, p.max = math.Max(minV, 0), math.Max(maxV, 0)
-	return p
+	*h = sumParts([]part{h.part(), o.part()}, maxMergedBuckets)
 }
 
 // MarshalJSON adds the p50, p90 and p99 estimates, in seconds, for a status

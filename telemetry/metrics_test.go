@@ -159,7 +159,7 @@ var expectedCalls = []struct {
 }
 
 func TestInstrumentsAfterRealRPCs(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
+	reader := linkedReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
@@ -282,7 +282,7 @@ func TestRecordingAllocatesNothingAfterWarmUp(t *testing.T) {
 func TestMethodCap(t *testing.T) {
 	src, err := telemetry.NewSource()
 	require.NoError(t, err)
-	reader := sdkmetric.NewManualReader()
+	reader := linkedReader()
 	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	m, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithMethodCap(2))
@@ -379,6 +379,27 @@ func TestBadOptions(t *testing.T) {
 	require.NoError(t, err)
 	_, err = src.Collect(context.Background())
 	assert.ErrorContains(t, err, "ninelives: collecting metrics:", "a reader on no provider")
+}
+
+// linkedReader is a reader of the test's own, cumulative, with ninelives'
+// Producer linked to it.
+func linkedReader() *sdkmetric.ManualReader {
+	p := telemetry.NewProducer(nil)
+	r := sdkmetric.NewManualReader(sdkmetric.WithProducer(p))
+	p.Link(r)
+	return r
+}
+
+// sourceAndReader is a provider with a Source and a linked reader of the
+// test's own, shut down when the test ends.
+func sourceAndReader(t *testing.T) (*sdkmetric.MeterProvider, *telemetry.Source, *sdkmetric.ManualReader) {
+	t.Helper()
+	src, err := telemetry.NewSource()
+	require.NoError(t, err)
+	reader := linkedReader()
+	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	return mp, src, reader
 }
 
 // point is a data point of a counter.

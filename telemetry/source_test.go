@@ -3,16 +3,21 @@ package telemetry_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -116,18 +121,148 @@ func TestCustomErrorCodes(t *testing.T) {
 	assert.Equal(t, map[codes.Code]int64{codes.OK: 2, codes.InvalidArgument: 2}, r.Codes, "every code is still counted")
 }
 
-// A View that turns the duration into explicit buckets reaches every reader;
-// the source says so instead of guessing.
-func TestSourceRejectsExplicitDurationView(t *testing.T) {
+// The instruments come from a Producer, past the SDK's views: a View on
+// ninelives.rpc.duration changes neither the Source's windows nor what
+// exporters get (WithDurationBuckets sets their buckets).
+func TestViewsDoNotReachTheInstruments(t *testing.T) {
 	src, err := telemetry.NewSource()
 	require.NoError(t, err)
+	reader := linkedReader()
 	view := sdkmetric.NewView(sdkmetric.Instrument{Name: telemetry.MetricDuration},
 		sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: []float64{0.1, 1}}})
-	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithView(view))
+	mp := sdkmetric.NewMeterProvider(src.Option(), sdkmetric.WithReader(reader), sdkmetric.WithView(view))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
 	require.NoError(t, err)
 	m.ObserveAttempt(&balancer.Attempt{Version: "v", Role: balancer.RolePrimary, Method: getItem, Latency: time.Millisecond})
-	_, err = src.Collect(context.Background())
-	assert.ErrorContains(t, err, "ninelives: ninelives.rpc.duration reaches the source as metricdata.Histogram[float64]")
+
+	w, err := src.Collect(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, w.Version("v").Role(balancer.RolePrimary).Latency.Count)
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	h := metricNamed(t, &rm, telemetry.ScopeName, telemetry.MetricDuration).Data.(metricdata.Histogram[float64])
+	require.Len(t, h.DataPoints, 1)
+	assert.Equal(t, telemetry.DurationBuckets, h.DataPoints[0].Bounds)
+}
+
+// Each role's histogram holds its own calls only, however the roles'
+// latencies interleave.
+func TestRoleHistogramsKeepApart(t *testing.T) {
+	m, src := recorder(t)
+	record := func(role balancer.Role, d time.Duration, n int) {
+		for range n {
+			m.ObserveAttempt(&balancer.Attempt{Version: "v", Role: role, Method: getItem, Latency: d})
+		}
+	}
+	record(balancer.RolePrimary, time.Millisecond, 5)
+	record(balancer.RoleShadow, time.Microsecond, 2)
+	record(balancer.RoleShadow, time.Second, 2)
+	w, err := src.Collect(context.Background())
+	require.NoError(t, err)
+	for role, want := range map[balancer.Role][2]float64{balancer.RolePrimary: {0.001, 0.001}, balancer.RoleShadow: {1e-6, 1}} {
+		h := w.Version("v").Role(role).Latency
+		var inBuckets uint64
+		for _, c := range h.Counts {
+			inBuckets += c
+		}
+		assert.Equal(t, h.Count, inBuckets+h.ZeroCount, role)
+		assert.Equal(t, want[0], h.Min, role)
+		assert.Equal(t, want[1], h.Max, role)
+	}
+}
+
+// Calls recorded from many goroutines while windows are collected: every
+// call lands in exactly one window, and each window is valid.
+func TestConcurrentRecordAndCollect(t *testing.T) {
+	m, src := recorder(t)
+	const writers, each = 4, 5000
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range each {
+				m.ObserveAttempt(&balancer.Attempt{
+					Version: []string{"stable", "canary"}[i%2],
+					Role:    balancer.RolePrimary,
+					Method:  []string{getItem, listItems, echo}[i%3],
+					Err:     []error{nil, status.Error(codes.Unavailable, "x")}[(i/2)%2],
+					Latency: time.Duration(1+g*each+i) * time.Microsecond,
+				})
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	all := new(telemetry.Window)
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true
+		default:
+		}
+		w, err := src.Collect(context.Background())
+		require.NoError(t, err)
+		require.NoError(t, all.Merge(w), "a valid window")
+	}
+	var calls, latencies, codeSum int64
+	for _, v := range all.VersionNames() {
+		r := all.Version(v).Role(balancer.RolePrimary)
+		calls += r.Calls
+		latencies += int64(r.Latency.Count)
+		for _, n := range r.Codes {
+			codeSum += n
+		}
+	}
+	assert.EqualValues(t, writers*each, calls)
+	assert.EqualValues(t, writers*each, latencies)
+	assert.EqualValues(t, writers*each, codeSum)
+}
+
+// The second attempts of interceptor/rescue are recorded with the role
+// rescue, apart from the baseline's primary calls: the candidate's failures
+// count against it as primary calls, the baseline's primary figures hold
+// only its own traffic, and readers see ninelives.role="rescue".
+func TestRescuesAreARoleOfTheirOwn(t *testing.T) {
+	mp, src, reader := sourceAndReader(t)
+	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+
+	f := startFleet(t,
+		demoserver.VersionSpec{Version: "stable", Count: 1},
+		demoserver.VersionSpec{Version: "canary", Count: 1, Faults: demoserver.Faults{ErrorRate: 1}},
+	)
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 0}, balancer.Weight{Version: "canary", Weight: balancer.TotalWeight})
+	stop, err := m.Instrument(split)
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	rs, err := rescue.New(rescue.Config{Candidate: "canary", Baseline: "stable", DisableHedge: true})
+	require.NoError(t, err)
+	c := demov1.NewDemoServiceClient(dial(t, f, split, grpc.WithChainUnaryInterceptor(rs.UnaryClientInterceptor())))
+	for range 5 {
+		r, err := c.GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+		require.NoError(t, err)
+		require.Equal(t, "stable", r.GetServedBy().GetVersion())
+	}
+
+	w, err := src.Collect(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, map[codes.Code]int64{codes.Unavailable: 5}, w.Version("canary").Role(balancer.RolePrimary).Codes)
+	assert.Zero(t, w.Version("stable").Role(balancer.RolePrimary).Calls, "no primary call of stable")
+	rescued := w.Version("stable").Role(balancer.RoleRescue)
+	assert.Equal(t, map[codes.Code]int64{codes.OK: 5}, rescued.Codes)
+	assert.EqualValues(t, 5, rescued.Latency.Count)
+	assert.Len(t, w.Version("stable").Roles, 1, "only rescue")
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	calls := metricNamed(t, &rm, telemetry.ScopeName, telemetry.MetricCalls).Data.(metricdata.Sum[int64]).DataPoints
+	key := func(s attribute.Set) string { return s.Encoded(attribute.DefaultEncoder()) }
+	byAttrs := map[string]int64{}
+	for _, p := range calls {
+		byAttrs[key(p.Attributes)] = p.Value
+	}
+	assert.Equal(t, map[string]int64{
+		key(callAttrs("canary", balancer.RolePrimary, getItem, codes.Unavailable)): 5,
+		key(callAttrs("stable", balancer.RoleRescue, getItem, codes.OK)):           5,
+	}, byAttrs)
 }

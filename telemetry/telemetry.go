@@ -1,20 +1,17 @@
 package telemetry
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
@@ -193,63 +190,48 @@ func checkBounds(bounds []float64) error {
 }
 
 // Metrics records the outcome of every call the balancer makes, the split
-// weights, fallbacks, shadow comparisons and sentinel decisions as
-// OpenTelemetry instruments. It implements balancer.Observer; attach it to a
-// Split with Instrument. It is safe for concurrent use.
+// weights, fallbacks, shadow comparisons and sentinel decisions. It
+// implements balancer.Observer; attach it to a Split with Instrument. It is
+// safe for concurrent use.
 //
-// Every attribute set is built once and cached, so that recording allocates
-// nothing once each (version, role, method, status code) has been seen.
+// It records into aggregates of its own, without a lock and, once each
+// (version, role, method, status code) has been seen, without allocating.
+// The Source reads them directly; readers of the MeterProvider get them as
+// the instruments of this package through a Producer (see the package
+// documentation).
 type Metrics struct {
-	calls       metric.Int64ObservableCounter
-	duration    metric.Float64Histogram
-	comparisons metric.Int64Counter
-	dropped     metric.Int64Counter
-	weight      metric.Int64ObservableGauge
-	fallbacks   metric.Int64Counter
-	decisions   metric.Int64Counter
-	meter       metric.Meter
-
+	start     time.Time
+	bounds    []float64 // the explicit bucket bounds advised to exporters
+	boundsNs  []int64   // the same in nanoseconds
 	methodCap int
 
-	// mu serialises the slow paths that add to the caches below; the fast
-	// paths read the caches without a lock.
+	// mu serialises the slow paths that add methods, series, roles,
+	// counters and splits; the record paths and the readers go without it.
 	mu          sync.Mutex
-	methods     cowMap[string, *methodSlot] // at most methodCap methods
+	methods     growMap[string, *methodSlot] // at most methodCap methods
+	nMethods    int
 	methodsFull atomic.Bool
 	other       *methodSlot // the methods past the cap
 	warned      atomic.Bool // the cap's warning is raised
 
-	shadow      cowMap[shadowKey, []metric.AddOption]
-	fallbackOpt cowMap[string, []metric.AddOption]
-	droppedOpt  cowMap[string, []metric.AddOption]
-	decisionOpt cowMap[string, []metric.AddOption]
-	weightOpt   cowMap[string, []metric.ObserveOption]
+	series      list[*series]
+	roles       list[*roleAgg]
+	roleByKey   map[roleKey]*roleAgg
+	comparisons counterSet[shadowKey]
+	fallbacks   counterSet[string]
+	dropped     counterSet[string]
+	decisions   counterSet[string]
+	splits      map[*balancer.Split]int // instrumented splits, by times
+	sources     atomic.Int32            // extremes slots claimed by Sources
+
+	readers readerCounts
 }
 
 var _ balancer.Observer = (*Metrics)(nil)
 
-// methodSlot holds the cache entries of one method: a short list, searched
-// linearly, of its (version, role) pairs. Keying the cache by method alone
-// hashes one string per attempt; the versions and roles are few and their
-// strings compare by pointer first.
-type methodSlot struct {
-	name    string // the rpc.method value
-	entries atomic.Pointer[[]*attemptEntry]
-}
-
-// attemptEntry holds the options of one (version, role, method), one slot per
-// status code, filled on first use.
-type attemptEntry struct {
+type roleKey struct {
 	version string
 	role    balancer.Role
-	method  string
-	codes   [maxCode + 1]atomic.Pointer[attemptOpts]
-}
-
-type attemptOpts struct {
-	n   atomic.Int64 // calls, reported by the calls callback
-	obs []metric.ObserveOption
-	rec []metric.RecordOption
 }
 
 type shadowKey struct{ version, method, result string }
@@ -257,78 +239,26 @@ type shadowKey struct{ version, method, result string }
 // maxCode is the largest gRPC status code; larger ones are recorded as Unknown.
 const maxCode = errcodes.Max
 
-// New creates the instruments on the configured MeterProvider (by default the
-// global one).
+// New returns Metrics whose instruments reach the readers of the configured
+// MeterProvider (by default the global one).
 func New(opts ...Option) (*Metrics, error) {
 	cfg, err := newSettings(opts)
 	if err != nil {
 		return nil, err
 	}
-	meter := cfg.provider.Meter(ScopeName, metric.WithInstrumentationVersion(moduleVersion))
-	m := &Metrics{meter: meter, methodCap: cfg.methodCap, other: &methodSlot{name: otherMethod}}
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
+	m := &Metrics{
+		start:     time.Now(),
+		bounds:    cfg.buckets,
+		boundsNs:  boundsNanos(cfg.buckets),
+		methodCap: cfg.methodCap,
+		other:     &methodSlot{name: otherMethod},
+		roleByKey: map[roleKey]*roleAgg{},
+		splits:    map[*balancer.Split]int{},
 	}
-	// The calls are counted in the cache entries and reported when a reader
-	// collects: an attempt then costs one atomic add and one histogram record
-	// instead of two trips through the SDK.
-	m.calls, err = meter.Int64ObservableCounter(MetricCalls, metric.WithUnit("{call}"),
-		metric.WithDescription("Attempts of calls the ninelives balancer sent, by version, role, method and status code."))
-	add(err)
-	m.duration, err = meter.Float64Histogram(MetricDuration, metric.WithUnit("s"),
-		metric.WithDescription("Duration of attempts from the pick to their end (for streams, the stream's end), by version, role, method and status code."),
-		metric.WithExplicitBucketBoundaries(cfg.buckets...))
-	add(err)
-	m.comparisons, err = meter.Int64Counter(MetricComparisons, metric.WithUnit("{comparison}"),
-		metric.WithDescription("Comparisons of shadow replies with primary replies, by version, method and result."))
-	add(err)
-	m.dropped, err = meter.Int64Counter(MetricDropped, metric.WithUnit("{call}"),
-		metric.WithDescription("Shadow copies that were not made or not finished, by reason."))
-	add(err)
-	m.weight, err = meter.Int64ObservableGauge(MetricWeight, metric.WithUnit("{basis_point}"),
-		metric.WithDescription("Weight of each version of a split, in basis points (10000 is all the traffic)."))
-	add(err)
-	m.fallbacks, err = meter.Int64Counter(MetricFallbacks, metric.WithUnit("{pick}"),
-		metric.WithDescription("Picks whose chosen version had no ready endpoint, so the call went to another version; by the chosen version."))
-	add(err)
-	m.decisions, err = meter.Int64Counter(MetricDecisions, metric.WithUnit("{decision}"),
-		metric.WithDescription("Decisions of the sentinel, by action."))
-	add(err)
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("ninelives: creating instruments: %w", errors.Join(errs...))
-	}
-	if _, err := meter.RegisterCallback(m.observeCalls, m.calls); err != nil {
-		return nil, fmt.Errorf("ninelives: registering the calls callback: %w", err)
+	if err := m.register(cfg.provider); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-// observeCalls reports the call count of every (version, role, method, code)
-// seen so far.
-func (m *Metrics) observeCalls(_ context.Context, o metric.Observer) error {
-	observe := func(s *methodSlot) {
-		es := s.entries.Load()
-		if es == nil {
-			return
-		}
-		for _, e := range *es {
-			for i := range e.codes {
-				if c := e.codes[i].Load(); c != nil {
-					o.ObserveInt64(m.calls, c.n.Load(), c.obs...)
-				}
-			}
-		}
-	}
-	if slots := m.methods.p.Load(); slots != nil {
-		for _, s := range *slots {
-			observe(s)
-		}
-	}
-	observe(m.other)
-	return nil
 }
 
 // Instrument attaches m to the split: every attempt and fallback of the
@@ -338,250 +268,34 @@ func (m *Metrics) Instrument(split *balancer.Split) (stop func(), err error) {
 	if split == nil {
 		return nil, config.Errorf(ErrBadConfig, "Instrument", nil, "the split is nil")
 	}
-	reg, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		for _, w := range split.Weights() {
-			o.ObserveInt64(m.weight, int64(w.Weight), m.weightOptions(w.Version)...)
-		}
-		return nil
-	}, m.weight)
-	if err != nil {
-		return nil, fmt.Errorf("ninelives: registering the weight callback: %w", err)
-	}
+	m.mu.Lock()
+	m.splits[split]++
+	m.mu.Unlock()
 	remove := split.AddObserver(m)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			remove()
-			if err := reg.Unregister(); err != nil {
-				otel.Handle(err)
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if m.splits[split]--; m.splits[split] == 0 {
+				delete(m.splits, split)
 			}
 		})
 	}, nil
 }
 
-// ObserveAttempt records one finished attempt: one call in ninelives.rpc.calls
-// and its latency in ninelives.rpc.duration. It implements balancer.Observer.
-func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
-	code := status.Code(a.Err)
-	if code > maxCode {
-		code = codes.Unknown
-	}
-	role := a.Role
-	switch role {
-	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup:
-	default:
-		role = otherRole // a role of a caller's own keeps the series bounded
-	}
-	e := m.attemptEntry(a.Version, role, a.Method)
-	o := e.codes[code].Load()
-	if o == nil {
-		o = e.build(code)
-	}
-	o.n.Add(1)
-	if ctx := context.Background(); m.duration.Enabled(ctx) {
-		m.duration.Record(ctx, a.Latency.Seconds(), o.rec...)
-	}
-}
-
-// ObserveFallback counts one fallback against the chosen version. It
-// implements balancer.Observer.
-func (m *Metrics) ObserveFallback(chosen string) {
-	m.addOne(context.Background(), m.fallbacks, &m.fallbackOpt, AttrVersion, chosen)
-}
-
-// RecordShadowComparison counts one comparison of a shadow reply from version
-// with its primary reply. method is the full method name; result is one of
-// ShadowMatch, ShadowMismatch, ShadowNoise, ShadowError, ShadowPrimaryError.
-func (m *Metrics) RecordShadowComparison(ctx context.Context, version, method, result string) {
-	if !m.comparisons.Enabled(ctx) {
-		return
-	}
-	k := shadowKey{version, method, result}
-	opts, ok := m.shadow.load(k)
-	if !ok {
-		// Known methods are cached under their own name, so this path
-		// runs once for them; past the cap it runs for every comparison.
-		name := m.slot(method).name
-		if name == otherMethod {
-			k.method = otherMethod
-		}
-		if opts, ok = m.shadow.load(k); !ok {
-			opts = addOptionsSlow(&m.mu, &m.shadow, k,
-				AttrVersion.String(version), AttrMethod.String(name), AttrShadowResult.String(result))
-		}
-	}
-	m.comparisons.Add(ctx, 1, opts...)
-}
-
-// RecordShadowDropped counts one shadow copy that was dropped for reason (such
-// as "concurrency" or "stream_buffer").
-func (m *Metrics) RecordShadowDropped(ctx context.Context, reason string) {
-	m.addOne(ctx, m.dropped, &m.droppedOpt, AttrShadowReason, reason)
-}
-
-// RecordDecision counts one decision of the sentinel with the given action
-// (such as "promote", "rollback" or "hold").
-func (m *Metrics) RecordDecision(ctx context.Context, action string) {
-	m.addOne(ctx, m.decisions, &m.decisionOpt, AttrAction, action)
-}
-
-// addOne adds one to counter under the attribute set {key: value}, whose
-// options are cached in c.
-func (m *Metrics) addOne(ctx context.Context, counter metric.Int64Counter, c *cowMap[string, []metric.AddOption], key attribute.Key, value string) {
-	if !counter.Enabled(ctx) {
-		return
-	}
-	opts, ok := c.load(value)
-	if !ok {
-		opts = addOptionsSlow(&m.mu, c, value, key.String(value))
-	}
-	counter.Add(ctx, 1, opts...)
-}
-
-// otherRole is the role recorded for attempts whose role is none of
-// primary, shadow and warmup, so that roles a caller invents cannot make
-// the series unbounded.
-const otherRole balancer.Role = "other"
-
-// attemptEntry returns the cached entry of (version, role, method), the
-// method collapsed into otherMethod past the cap.
-func (m *Metrics) attemptEntry(version string, role balancer.Role, method string) *attemptEntry {
-	slot := m.slot(method)
-	if es := slot.entries.Load(); es != nil {
-		for _, e := range *es {
-			if e.version == version && e.role == role {
-				return e
-			}
-		}
-	}
+// weights returns the weights of the instrumented splits.
+func (m *Metrics) weights() []balancer.Weight {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	var next []*attemptEntry
-	if es := slot.entries.Load(); es != nil {
-		for _, e := range *es {
-			if e.version == version && e.role == role {
-				return e
-			}
-		}
-		next = append(next, *es...)
+	splits := make([]*balancer.Split, 0, len(m.splits))
+	for s := range m.splits {
+		splits = append(splits, s)
 	}
-	e := &attemptEntry{version: version, role: role, method: slot.name}
-	next = append(next, e)
-	slot.entries.Store(&next)
-	return e
-}
-
-// slot returns the slot of method, or the otherMethod slot once the cap of
-// distinct methods is reached and method is not one of them.
-func (m *Metrics) slot(method string) *methodSlot {
-	if s, ok := m.methods.load(method); ok {
-		return s
+	m.mu.Unlock()
+	var out []balancer.Weight
+	for _, s := range splits {
+		out = append(out, s.Weights()...)
 	}
-	if !m.methodsFull.Load() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if s, ok := m.methods.load(method); ok {
-			return s
-		}
-		if n := m.methods.len(); n < m.methodCap {
-			s := &methodSlot{name: trimMethod(method)}
-			m.methods.storeLocked(method, s)
-			if n+1 >= m.methodCap {
-				m.methodsFull.Store(true)
-			}
-			return s
-		}
-		m.methodsFull.Store(true)
-	}
-	if !m.warned.Load() && m.warned.CompareAndSwap(false, true) {
-		otel.Handle(fmt.Errorf("ninelives: telemetry records calls of more than %d methods, the cap: %s and further methods are recorded as rpc.method %q; raise the cap with WithMethodCap", m.methodCap, trimMethod(method), otherMethod))
-	}
-	return m.other
-}
-
-// build makes the options of one status code of the entry.
-func (e *attemptEntry) build(code codes.Code) *attemptOpts {
-	set := attribute.NewSet(
-		AttrVersion.String(e.version),
-		AttrRole.String(string(e.role)),
-		AttrMethod.String(e.method),
-		AttrStatusCode.Int64(int64(code)),
-	)
-	o := &attemptOpts{
-		obs: []metric.ObserveOption{metric.WithAttributeSet(set)},
-		rec: []metric.RecordOption{metric.WithAttributeSet(set)},
-	}
-	if e.codes[code].CompareAndSwap(nil, o) {
-		return o
-	}
-	return e.codes[code].Load()
-}
-
-func (m *Metrics) weightOptions(version string) []metric.ObserveOption {
-	if opts, ok := m.weightOpt.load(version); ok {
-		return opts
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if opts, ok := m.weightOpt.load(version); ok {
-		return opts
-	}
-	opts := []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(AttrVersion.String(version)))}
-	m.weightOpt.storeLocked(version, opts)
-	return opts
-}
-
-// addOptionsSlow builds and caches the add options of key.
-func addOptionsSlow[K comparable](mu *sync.Mutex, c *cowMap[K, []metric.AddOption], key K, kvs ...attribute.KeyValue) []metric.AddOption {
-	mu.Lock()
-	defer mu.Unlock()
-	if opts, ok := c.load(key); ok {
-		return opts
-	}
-	opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
-	c.storeLocked(key, opts)
-	return opts
-}
-
-// trimMethod turns grpc's "/pkg.Service/Method" into "pkg.Service/Method",
-// the form of rpc.method in the OpenTelemetry conventions and of grpc.method
-// in grpc-go's own metrics.
-func trimMethod(m string) string { return strings.TrimPrefix(m, "/") }
-
-// cowMap is a copy-on-write map: reads take no lock; writers, serialised by a
-// mutex the caller holds, copy the map. It suits small sets that stop growing
-// after warm-up.
-type cowMap[K comparable, V any] struct {
-	p atomic.Pointer[map[K]V]
-}
-
-func (c *cowMap[K, V]) load(k K) (V, bool) {
-	if m := c.p.Load(); m != nil {
-		v, ok := (*m)[k]
-		return v, ok
-	}
-	var zero V
-	return zero, false
-}
-
-func (c *cowMap[K, V]) len() int {
-	if m := c.p.Load(); m != nil {
-		return len(*m)
-	}
-	return 0
-}
-
-// storeLocked adds k; the caller holds the mutex that serialises writers.
-func (c *cowMap[K, V]) storeLocked(k K, v V) {
-	var next map[K]V
-	if old := c.p.Load(); old != nil {
-		next = make(map[K]V, len(*old)+1)
-		for kk, vv := range *old {
-			next[kk] = vv
-		}
-	} else {
-		next = make(map[K]V, 1)
-	}
-	next[k] = v
-	c.p.Store(&next)
+	return out
 }

@@ -36,11 +36,24 @@ type Window struct {
 	End   time.Time `json:"end"`
 	// Versions maps a version to its figures.
 	Versions map[string]*VersionStats `json:"versions,omitempty"`
+	// Overflow counts the calls of the window that are recorded in a
+	// coarser form than their own; they are in Versions all the same.
+	Overflow Overflow `json:"overflow,omitzero"`
+}
+
+// Overflow counts the calls of a window that the bounds on the series
+// (WithMethodCap) folded together. No call is dropped: each is counted in
+// its version and role, only its own series is lost to dashboards. A
+// sentinel may alert when a window's overflow is not zero.
+type Overflow struct {
+	// OtherMethods counts the calls of methods past the method cap,
+	// recorded with rpc.method "other".
+	OtherMethods int64 `json:"otherMethods,omitempty"`
 }
 
 // VersionStats are the figures of one version in a window.
 type VersionStats struct {
-	// Roles maps a role (primary, shadow, warmup) to its calls.
+	// Roles maps a role (primary, shadow, warmup, rescue) to its calls.
 	Roles map[balancer.Role]*RoleStats `json:"roles,omitempty"`
 	// Shadow counts the comparisons of this version's shadow replies by
 	// result (ShadowMatch, ShadowMismatch, …).
@@ -145,6 +158,7 @@ func (w *Window) add(o *Window) {
 	if o.End.After(w.End) {
 		w.End = o.End
 	}
+	w.Overflow.OtherMethods += o.Overflow.OtherMethods
 	for name, ov := range o.Versions {
 		if ov == nil {
 			continue

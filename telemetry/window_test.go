@@ -210,6 +210,7 @@ func TestWindowMerge(t *testing.T) {
 	}
 	b := &telemetry.Window{
 		Start: t0.Add(10 * time.Second), End: t0.Add(20 * time.Second),
+		Overflow: telemetry.Overflow{OtherMethods: 7},
 		Versions: map[string]*telemetry.VersionStats{
 			"canary": {
 				Roles: map[balancer.Role]*telemetry.RoleStats{
@@ -238,6 +239,7 @@ func TestWindowMerge(t *testing.T) {
 	assert.EqualValues(t, 40, w.Version("stable").Role(balancer.RolePrimary).Calls)
 	assert.Equal(t, map[string]int64{telemetry.ShadowMatch: 4, telemetry.ShadowMismatch: 2}, w.Version("canary").Shadow)
 	assert.EqualValues(t, 2, w.Version("canary").Fallbacks)
+	assert.EqualValues(t, 7, w.Overflow.OtherMethods)
 
 	// Merging in the other order gives the same sums and times.
 	r := b.Clone()

@@ -23,7 +23,16 @@ import (
 // floats as their 8 bytes; maps are written in key order. A value that
 // starts with '{' is a report in JSON, as earlier versions wrote them, and
 // is still read.
-const reportMarker = 0x01
+//
+// A report whose windows count calls past telemetry's method cap
+// (Window.Overflow) starts with overflowMarker, and each of its windows
+// ends with that count. Others keep reportMarker and the form of versions
+// before it, so a leader of such a version still reads them, and fails
+// loudly on the rare report whose overflow it could not carry.
+const (
+	reportMarker   = 0x01
+	overflowMarker = 0x02
+)
 
 // Limits a decoded report must keep, so a malformed one cannot make the
 // leader allocate without bound.
@@ -36,8 +45,11 @@ var errTruncated = errors.New("the report ends too soon")
 
 // encodeReport renders r in the binary form.
 func encodeReport(r *report) []byte {
-	e := encoder{b: make([]byte, 0, 512)}
+	e := encoder{b: make([]byte, 0, 512), overflow: hasOverflow(r)}
 	e.b = append(e.b, reportMarker)
+	if e.overflow {
+		e.b[0] = overflowMarker
+	}
 	e.uint(uint64(r.Format))
 	e.str(r.Replica)
 	e.str(r.Epoch)
@@ -52,7 +64,18 @@ func encodeReport(r *report) []byte {
 	return e.b
 }
 
-type encoder struct{ b []byte }
+// hasOverflow says whether a window of r counts calls past the method cap.
+func hasOverflow(r *report) bool {
+	return slices.ContainsFunc(r.Segments, func(s segment) bool {
+		return s.Window != nil && s.Window.Overflow != (telemetry.Overflow{})
+	})
+}
+
+// encoder writes the binary form; overflow: the windows carry Overflow.
+type encoder struct {
+	b        []byte
+	overflow bool
+}
 
 func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
@@ -91,6 +114,9 @@ func (e *encoder) window(w *telemetry.Window) {
 		encodeMap(e, v.Shadow, (*encoder).str, (*encoder).int)
 		encodeMap(e, v.Roles, func(e *encoder, r balancer.Role) { e.str(string(r)) }, (*encoder).role)
 	})
+	if e.overflow {
+		e.int(w.Overflow.OtherMethods)
+	}
 }
 
 // encodeMap writes m's size, then each key and value in key order.
@@ -127,9 +153,10 @@ func (e *encoder) role(r *telemetry.RoleStats) {
 // after it returns zero values. It moves an offset, not the slice, so
 // that reading writes no pointer (and pays no GC write barrier).
 type decoder struct {
-	b   []byte
-	off int
-	err error
+	b        []byte
+	off      int
+	err      error
+	overflow bool // the windows carry Overflow
 }
 
 // rest is what is left to read.
@@ -229,10 +256,10 @@ func (d *decoder) time() time.Time {
 // r's segments' windows: the leader decodes a report per replica per tick
 // into one scratch report, so a tick allocates almost nothing.
 func decodeBinaryReport(b []byte, r *report) error {
-	if len(b) == 0 || b[0] != reportMarker {
-		return errors.New("not a report: the first byte is not the report marker")
+	if len(b) == 0 || b[0] != reportMarker && b[0] != overflowMarker {
+		return errors.New("not a report: the first byte is not a report marker")
 	}
-	d := &decoder{b: b, off: 1}
+	d := &decoder{b: b, off: 1, overflow: b[0] == overflowMarker}
 	r.Format, r.Replica, r.Epoch, r.Seq, r.SourceError = int(d.uint()), d.str(), d.str(), d.uint(), d.str()
 	n := d.items("segments")
 	segs := r.Segments[:0]
@@ -286,6 +313,10 @@ func (d *decoder) windowInto(w *telemetry.Window) bool {
 			d.role(d.roleOf(v))
 		}
 		clean = clean && len(v.Roles) == nr
+	}
+	w.Overflow = telemetry.Overflow{}
+	if d.overflow {
+		w.Overflow.OtherMethods = d.int()
 	}
 	return clean && len(w.Versions) == n
 }

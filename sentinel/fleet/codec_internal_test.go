@@ -24,6 +24,7 @@ func full() *telemetry.Window {
 	r.Latency = telemetry.Histogram{Count: 20, Sum: 0.4, Min: 0.001, Max: 0.09, Scale: 3, ZeroCount: 1, Offset: -60, Counts: []uint64{4, 0, 15}}
 	s := w.MutableVersion("stable").MutableRole(balancer.RoleShadow)
 	s.Calls = 5
+	w.Overflow.OtherMethods = 6
 	return w
 }
 
@@ -46,15 +47,35 @@ func jsonOf(t *testing.T, v any) string {
 // form: this counts the fields the codec knows.
 func TestCodecCoversEveryField(t *testing.T) {
 	for typ, n := range map[reflect.Type]int{
-		reflect.TypeFor[telemetry.Window]():       3,
+		reflect.TypeFor[telemetry.Window]():       4,
 		reflect.TypeFor[telemetry.VersionStats](): 3,
 		reflect.TypeFor[telemetry.RoleStats]():    4,
 		reflect.TypeFor[telemetry.Histogram]():    8,
 		reflect.TypeFor[report]():                 6,
 		reflect.TypeFor[segment]():                3,
+		reflect.TypeFor[telemetry.Overflow]():     1,
 	} {
 		assert.Equal(t, n, typ.NumField(), "%v has a field the binary form does not carry: add it to codec.go", typ)
 	}
+}
+
+// A report without overflow keeps the form of versions before Overflow,
+// byte for byte, so their leaders still read it; one with overflow is
+// marked apart and carries it.
+func TestCodecMarksOnlyReportsWithOverflow(t *testing.T) {
+	plain := full()
+	plain.Overflow = telemetry.Overflow{}
+	withOverflow := &report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: full()}}}
+	b := encodeReport(&report{Format: StateFormat, Segments: []segment{{Window: plain}}})
+	assert.Equal(t, byte(reportMarker), b[0])
+	assert.Equal(t, byte(overflowMarker), encodeReport(withOverflow)[0])
+	var out report
+	require.NoError(t, decodeBinaryReport(encodeReport(withOverflow), &out))
+	assert.Zero(t, out.Segments[0].Window.Overflow)
+	assert.EqualValues(t, 6, out.Segments[1].Window.Overflow.OtherMethods)
+	require.NoError(t, decodeBinaryReport(encodeReport(&report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: plain}}}), &out),
+		"into a scratch report that held overflow")
+	assert.Equal(t, jsonOf(t, plain), jsonOf(t, out.Segments[1].Window))
 }
 
 // Decoding into a scratch report that held another report's figures

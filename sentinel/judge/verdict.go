@@ -138,7 +138,9 @@ type Evidence struct {
 	Floor          float64 `json:"floor,omitempty"`
 	RelativeFloor  float64 `json:"relativeFloor,omitempty"`
 	// Part names the latency test's part that carries most of Statistic
-	// (at the failing look, once failed): "centre", or a tail ("p99").
+	// (at the failing look, once failed): "centre", or a tail ("p99"); and
+	// "errors" when the shadow test failed on the copies' failures rather
+	// than on their mismatches.
 	Part string `json:"part,omitempty"`
 	// Tail holds the latency test's tail evidence, one per quantile.
 	Tail []TailEvidence `json:"tail,omitempty"`
@@ -149,6 +151,11 @@ type Evidence struct {
 	// Z is the tie-corrected Mann-Whitney z of the whole rollout's
 	// histograms (descriptive; the decision uses Statistic).
 	Z float64 `json:"z,omitempty"`
+	// Clustering is the estimated correlation ρ of a look's calls, for the
+	// errors test and for the latency test's parts (the centre, then each
+	// tail): a look of k calls counts as 1 + (k−1)·ρ times fewer
+	// independent ones.
+	Clustering []float64 `json:"clustering,omitempty"`
 }
 
 // Sample is one version's cumulative figures in a test.

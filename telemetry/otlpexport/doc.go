@@ -11,9 +11,10 @@
 //	defer mp.Shutdown(ctx) // pushes a last time
 //	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
 //
-// The reader pushes every 15 s (WithInterval), cumulative as most backends
-// expect; the instruments keep their OpenTelemetry names, units and
-// attributes, and the latency histogram the explicit buckets telemetry
-// advises. WithExporterOptions passes anything else (TLS credentials,
-// compression, retries) to otlpmetricgrpc.
+// The reader, a telemetry.PeriodicReader, pushes every 15 s (WithInterval),
+// cumulative as most backends expect, or delta when WithExporterOptions
+// passes otlpmetricgrpc.WithTemporalitySelector; the instruments keep their
+// OpenTelemetry names, units and attributes, and the latency histogram the
+// explicit buckets telemetry advises. WithExporterOptions passes anything
+// else (TLS credentials, compression, retries) to otlpmetricgrpc.
 package otlpexport

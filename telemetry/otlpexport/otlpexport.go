@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // ErrBadConfig is the kind of the errors NewReader returns for a bad
@@ -69,12 +69,13 @@ func WithExporterOptions(opts ...otlpmetricgrpc.Option) Option {
 	return optionFunc(func(c *settings) { c.extra = append(c.extra, opts...) })
 }
 
-// NewReader returns a reader that pushes the provider's metrics over
-// OTLP/gRPC to endpoint ("host:port", such as an OpenTelemetry Collector's
-// "localhost:4317") every interval, cumulative as most backends expect.
-// Register it on the MeterProvider with sdkmetric.WithReader; the provider's
-// Shutdown pushes a last time and stops it.
-func NewReader(ctx context.Context, endpoint string, opts ...Option) (*sdkmetric.PeriodicReader, error) {
+// NewReader returns a reader that pushes the provider's metrics, the
+// ninelives instruments among them, over OTLP/gRPC to endpoint
+// ("host:port", such as an OpenTelemetry Collector's "localhost:4317") every
+// interval, cumulative as most backends expect unless an exporter option
+// chooses delta. Register it on the MeterProvider with sdkmetric.WithReader;
+// the provider's Shutdown pushes a last time and stops it.
+func NewReader(ctx context.Context, endpoint string, opts ...Option) (*telemetry.PeriodicReader, error) {
 	cfg := settings{interval: defaultInterval}
 	for _, o := range opts {
 		if o != nil {
@@ -91,7 +92,7 @@ func NewReader(ctx context.Context, endpoint string, opts ...Option) (*sdkmetric
 	if err != nil {
 		return nil, fmt.Errorf("ninelives: creating the OTLP exporter for %s: %w", endpoint, err)
 	}
-	return sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(cfg.interval)), nil
+	return telemetry.NewPeriodicReader(exp, cfg.interval)
 }
 
 // exporterOptions are the otlpmetricgrpc options of the settings, the

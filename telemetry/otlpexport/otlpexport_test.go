@@ -191,3 +191,31 @@ func TestBadConfig(t *testing.T) {
 	assert.ErrorIs(t, err, otlpexport.ErrBadConfig)
 	assert.EqualError(t, err, "ninelives: bad OTLP config: WithInterval = 0s: want more than 0")
 }
+
+// An exporter option that asks for delta temporality gets it: each push
+// holds the calls since the one before.
+func TestDeltaTemporality(t *testing.T) {
+	rcv, addr := startReceiver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reader, err := otlpexport.NewReader(ctx, addr, otlpexport.WithInsecure(), otlpexport.WithInterval(time.Hour),
+		otlpexport.WithExporterOptions(otlpmetricgrpc.WithTemporalitySelector(sdkmetric.DeltaTemporalitySelector)))
+	require.NoError(t, err)
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+	for _, n := range []int{3, 2} {
+		for range n {
+			m.ObserveAttempt(&balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Latency: time.Millisecond})
+		}
+		require.NoError(t, mp.ForceFlush(ctx))
+		calls := rcv.metrics()[telemetry.MetricCalls].GetSum()
+		assert.Equal(t, metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA, calls.GetAggregationTemporality())
+		require.Len(t, calls.GetDataPoints(), 1)
+		assert.EqualValues(t, n, calls.GetDataPoints()[0].GetAsInt())
+		dur := rcv.metrics()[telemetry.MetricDuration].GetHistogram()
+		assert.Equal(t, metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA, dur.GetAggregationTemporality())
+		assert.EqualValues(t, n, dur.GetDataPoints()[0].GetCount())
+	}
+}

@@ -2,6 +2,7 @@ package promexport_test
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,9 +37,10 @@ func benchMetrics(b *testing.B) *telemetry.Metrics {
 }
 
 // One attempt recorded through the balancer's hook with the exporter beside
-// the Source: the cached attribute lookup, one counter add and one histogram
-// record for each reader. Package telemetry's BenchmarkRecord has the Source
-// alone.
+// the Source: the same work as with the Source alone (package telemetry's
+// BenchmarkRecord), since readers read telemetry's aggregates when they
+// collect. Beside the wall clock, the process's CPU time per record, which a
+// busy machine hardly inflates.
 func BenchmarkRecord(b *testing.B) {
 	b.Run("readers=source+prometheus", func(b *testing.B) {
 		m := benchMetrics(b)
@@ -46,16 +48,24 @@ func BenchmarkRecord(b *testing.B) {
 		m.ObserveAttempt(a)
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := processCPU()
 		for range b.N {
 			m.ObserveAttempt(a)
 		}
+		b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	})
 }
 
 // BenchmarkUnaryCalls measures calls/s over loopback from 64 concurrent
 // callers to 4 servers with telemetry off and on (a Source and the exporter
 // reading). The two clients take turns in rounds of 2,000 calls, so both
-// see the same background load; it reports the ratio on/off.
+// see the same background load, and it reports the ratio of the second
+// side to the first; since the side that goes second fares differently on
+// a busy machine, it runs once with each side first (first=off reports
+// on/off, first=on off/on). Beside the calls/s, the process's CPU time per
+// call of each side (client and servers share the process) and their
+// ratio, cpu-on/off: on a busy machine the calls/s of a round move with
+// what else runs, its CPU time hardly does.
 func BenchmarkUnaryCalls(b *testing.B) {
 	fleet := startFleet(b,
 		demoserver.VersionSpec{Version: "stable", Count: 3},
@@ -73,8 +83,53 @@ func BenchmarkUnaryCalls(b *testing.B) {
 		c := demov1.NewDemoServiceClient(dial(b, fleet, split))
 		return func(ctx context.Context) error { _, err := c.GetItem(ctx, req); return err }
 	}
-	demotest.Paired(b, 2000, 64, [2]demotest.Side{
-		{Name: "off", Call: call(offSplit)},
-		{Name: "on", Call: call(onSplit)},
-	})
+	off, on := call(offSplit), call(onSplit)
+	for _, first := range []string{"off", "on"} {
+		b.Run("first="+first, func(b *testing.B) {
+			var cpu roundCPU
+			sides := [2]demotest.Side{
+				{Name: "off", Call: off, After: func() { cpu.after(0) }},
+				{Name: "on", Call: on, After: func() { cpu.after(1) }},
+			}
+			if first == "on" {
+				sides[0], sides[1] = sides[1], sides[0]
+			}
+			demotest.Paired(b, 2000, 64, sides)
+			b.ReportMetric(cpu.perCall(0, b.N), "off-cpu-µs/call")
+			b.ReportMetric(cpu.perCall(1, b.N), "on-cpu-µs/call")
+			b.ReportMetric(float64(cpu.spent[1])/float64(cpu.spent[0]), "cpu-on/off")
+		})
+	}
+}
+
+// roundCPU gives each side of a paired benchmark, by index, the process's
+// CPU time from the end of the other side's round to the end of its own:
+// each side's After marks the end of its round. The first round of each
+// side warms up and is not counted.
+type roundCPU struct {
+	last   time.Duration
+	rounds [2]int
+	spent  [2]time.Duration
+}
+
+func (r *roundCPU) after(side int) {
+	now := processCPU()
+	if r.rounds[side]++; r.rounds[side] > 1 {
+		r.spent[side] += now - r.last
+	}
+	r.last = now
+}
+
+// perCall is a side's CPU time per call in µs, over n calls.
+func (r *roundCPU) perCall(side, n int) float64 {
+	return float64(r.spent[side].Nanoseconds()) / 1e3 / float64(n)
+}
+
+// processCPU is the user and system CPU time of the process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

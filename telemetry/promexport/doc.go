@@ -10,7 +10,9 @@
 //	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
 //	http.Handle("/metrics", prom.Handler())
 //
-// The instruments' names follow Prometheus conventions:
+// The exporter carries telemetry's Producer, so the ninelives instruments
+// reach it straight from telemetry's aggregates, outside the SDK's
+// cardinality limit. Their names follow Prometheus conventions:
 //
 //	OpenTelemetry                 Prometheus
 //	ninelives.rpc.calls           ninelives_rpc_calls_total

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/otlptranslator"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // Exporter exposes a MeterProvider's metrics for Prometheus to scrape, from a
@@ -33,13 +35,18 @@ func New(reg *prometheus.Registry) (*Exporter, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	// The ninelives instruments reach the exporter through a Producer; the
+	// exporter is cumulative, so the Producer may collect it to find them.
+	producer := telemetry.NewProducer(nil)
 	exp, err := otelprom.New(
 		otelprom.WithRegisterer(reg),
 		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
+		otelprom.WithProducer(producer),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("ninelives: creating the Prometheus exporter: %w", err)
 	}
+	producer.Link(exp)
 	return &Exporter{registry: reg, exporter: exp}, nil
 }
 
@@ -47,7 +54,15 @@ func New(reg *prometheus.Registry) (*Exporter, error) {
 // sdkmetric.NewMeterProvider.
 func (e *Exporter) Option() sdkmetric.Option { return sdkmetric.WithReader(e.exporter) }
 
-// Handler serves the registry in the Prometheus exposition formats.
+// MaxScrapesInFlight is how many scrapes Handler serves at once; those
+// beyond are answered 503 at once. A scrape that outlasts its scraper's
+// timeout on a starved process is still gathered after the scraper has
+// gone; without a bound, scrapes arriving meanwhile queue behind it, each
+// to be gathered in turn, and the queue only grows.
+const MaxScrapesInFlight = 4
+
+// Handler serves the registry in the Prometheus exposition formats, at
+// most MaxScrapesInFlight scrapes at once.
 func (e *Exporter) Handler() http.Handler {
-	return promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{MaxRequestsInFlight: MaxScrapesInFlight})
 }

@@ -19,7 +19,8 @@
 // Each Collect returns a window like the telemetry Source's: per version and
 // role the calls, errors (by the same default codes,
 // telemetry.DefaultErrorCodes; see WithErrorCodes), status codes and latency
-// histogram; per version the shadow comparisons and fallbacks; summed over
+// histogram; per version the shadow comparisons and fallbacks; in Overflow
+// the calls of rpc_method "other" (past telemetry's method cap); summed over
 // every series the selector lets through (every replica, method and job). It
 // reads the names promexport exports: ninelives_rpc_calls_total,
 // ninelives_rpc_duration_seconds_bucket and _sum,

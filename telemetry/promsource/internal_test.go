@@ -15,6 +15,21 @@ func calls(version, code string) map[string]string {
 	return map[string]string{"__name__": metricCalls, labelVersion: version, labelRole: "primary", "rpc_method": "a.B/C", labelStatusCode: code}
 }
 
+// Calls of the methods past telemetry's method cap are counted in the
+// window's overflow, as the telemetry Source counts them.
+func TestOtherMethodsAreOverflow(t *testing.T) {
+	s := &Source{}
+	other := calls("a", "0")
+	other[labelMethod] = otherMethod
+	w, err := s.window(counted{
+		labels: map[string]map[string]string{"own": calls("a", "0"), "other": other},
+		deltas: map[string]float64{"own": 4, "other": 3},
+	})
+	require.NoError(t, err)
+	assert.EqualValues(t, 7, w.Version("a").Role("primary").Calls)
+	assert.EqualValues(t, 3, w.Overflow.OtherMethods)
+}
+
 func TestCountWalksTheSamplesOfEachSeries(t *testing.T) {
 	origin := time.UnixMilli(10_000)
 	s := &Source{origin: origin, last: origin, known: map[string]*seriesState{}}

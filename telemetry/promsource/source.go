@@ -34,7 +34,11 @@ const (
 	labelRole         = "ninelives_role"
 	labelStatusCode   = "rpc_grpc_status_code"
 	labelShadowResult = "ninelives_shadow_result"
+	labelMethod       = "rpc_method"
 )
+
+// otherMethod is the rpc.method of the calls past telemetry's method cap.
+const otherMethod = "other"
 
 // forgetAfter is how long the source remembers a series that has no new
 // sample.
@@ -353,6 +357,9 @@ func (s *Source) addCalls(w *telemetry.Window, l map[string]string, d float64) e
 	r.Codes[code] += n
 	if s.cfg.errorCodes.Has(code) {
 		r.Errors += n
+	}
+	if l[labelMethod] == otherMethod {
+		w.Overflow.OtherMethods += n
 	}
 	return nil
 }

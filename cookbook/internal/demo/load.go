@@ -107,7 +107,7 @@ func (l *Load) Interval(ctx context.Context, d time.Duration, realTime bool) Loa
 			defer wg.Done()
 			defer func() { <-l.sem }()
 			v, err := l.Call(ctx, kind, user)
-			if err != nil && ctx.Err() != nil && status.Code(err) == status.FromContextError(ctx.Err()).Code() {
+			if CutShort(ctx, err) {
 				return // cut short by the run's end: neither served nor failed
 			}
 			mu.Lock()
@@ -117,6 +117,21 @@ func (l *Load) Interval(ctx context.Context, d time.Duration, realTime bool) Loa
 	}
 	wg.Wait()
 	return stats
+}
+
+// CallNext makes one call of the mix, for one of the users, with the
+// load's deadline, and returns the version that served it and whether its
+// method is safe to repeat.
+func (l *Load) CallNext(ctx context.Context) (version string, safe bool, err error) {
+	kind, user := l.Next()
+	version, err = l.Call(ctx, kind, user)
+	return version, Safe(kind), err
+}
+
+// CutShort reports whether err is a call's ending by ctx, the run's: a
+// call cut short, neither served nor failed.
+func CutShort(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && status.Code(err) == status.FromContextError(ctx.Err()).Code()
 }
 
 // Next draws the kind (0..99) and the user of a call from the load's
