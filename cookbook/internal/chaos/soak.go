@@ -117,7 +117,13 @@ func soak(ctx context.Context, cfg SoakConfig, client *clientv3.Client, endpoint
 	defer cancel()
 	errs := make(chan error, 2)
 	for _, s := range []*soakSetup{proc, fl} {
-		go func() { errs <- s.drive(ctx) }()
+		go func() {
+			err := s.drive(ctx)
+			if err != nil {
+				cancel() // a stuck rollout ends the soak
+			}
+			errs <- err
+		}()
 	}
 	samples := sampleEvery(ctx, cfg, client, endpoint, proc, fl)
 	cancel()
@@ -359,7 +365,10 @@ func soakProcess(ctx context.Context, cfg SoakConfig) (_ *soakSetup, err error) 
 	wg.Go(func() { _ = life.Run(ctx) })
 	load := NewLoad(stack.Conn, cfg.Rate/2, 2*time.Second, 7)
 	stop := load.Start()
-	s.view = func() (release.Status, sentinel.Phase, bool) { return life.Release(), life.Status().Phase, true }
+	s.view = func() (release.Status, sentinel.Phase, bool) {
+		st, rel := life.Snapshot() // one moment: two reads a round apart may tear
+		return rel, st.Phase, true
+	}
 	s.tally, s.loads = load.Tally, []*Load{load}
 	s.close = func() { stop(); cancel(); wg.Wait(); stack.Close(); s.servers.Stop() }
 	return s, nil

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ func run(args []string, out io.Writer) error {
 	}
 	if *etcdDir != "" {
 		return chaos.ServeEtcd(*etcdDir, os.Stdin, out)
+	}
+	if cfg.HeapProfile != "" {
+		runtime.MemProfileRate = 64 << 10 // a sample every 64 KiB: finer than the default's 512
 	}
 	if err := check(cfg); err != nil {
 		return err
