@@ -500,17 +500,21 @@ func (b *blueGreen) warmupLocked(s *State) (Decision, error) {
 	}
 	switch {
 	case b.warmErr != nil:
-		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s failed, %s never had traffic: %v", green, green, b.warmErr), nil)
+		why := fmt.Sprintf("the warm-up of %s failed, %s never had traffic: %v", green, green, b.warmErr)
+		return b.rollbackLocked(green, why, gateVerdict(judge.Inconclusive, TestWarmup, why))
 	case b.report == nil:
-		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s gave no report, %s never had traffic", green, green), nil)
+		why := fmt.Sprintf("the warm-up of %s gave no report, %s never had traffic", green, green)
+		return b.rollbackLocked(green, why, gateVerdict(judge.Inconclusive, TestWarmup, why))
 	case !b.report.Passed:
-		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s did not pass, %s never had traffic: %s", green, green, b.report.Reason), nil)
+		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s did not pass, %s never had traffic: %s", green, green, b.report.Reason),
+			gateVerdict(judge.Fail, TestWarmup, b.report.Reason))
 	}
+	warmed := gateVerdict(judge.Pass, TestWarmup, b.report.Reason)
 	if b.cfg.Shadow == nil {
-		return b.cutOverLocked(s, "warm-up passed ("+b.report.Reason+")")
+		return b.cutOverLocked(s, "warm-up passed ("+b.report.Reason+")", warmed)
 	}
 	if s.Phase != PhaseProgressing {
-		return hold(fmt.Sprintf("blue/green: the warm-up of %s passed; the shadow grace period waits while the rollout is %s", green, s.Phase)), nil
+		return holdOn(fmt.Sprintf("blue/green: the warm-up of %s passed; the shadow grace period waits while the rollout is %s", green, s.Phase), warmed), nil
 	}
 	if s.StepName == StepShadow {
 		// The step began on the previous tick: its window is the first with
@@ -521,7 +525,7 @@ func (b *blueGreen) warmupLocked(s *State) (Decision, error) {
 	if err := b.setShadowLocked(green, true); err != nil {
 		return Decision{}, err
 	}
-	return Decision{Action: ActionAdvance, Weight: 0, StepName: StepShadow,
+	return Decision{Action: ActionAdvance, Weight: 0, StepName: StepShadow, Verdict: warmed,
 		Reason: fmt.Sprintf("blue/green: the warm-up of %s passed (%s); copying %s of %s's calls to %s for at least %v",
 			green, b.report.Reason, judge.Percent(b.cfg.ShadowRate), s.Baseline, green, b.cfg.ShadowGrace)}, nil
 }
@@ -533,11 +537,11 @@ func (b *blueGreen) shadowLocked(s *State) (Decision, error) {
 	if err := b.setShadowLocked(green, true); err != nil {
 		return Decision{}, err
 	}
-	sh := shadowFigures(s.Window.Version(green))
-	if err := b.shadow.Observe(sh.Comparisons, sh.Mismatches); err != nil {
+	if err := b.shadow.Observe(withErrors(s.Window.Version(green))); err != nil {
 		return Decision{}, err
 	}
 	v := b.shadow.Verdict()
+	v.Test = judge.TestShadow
 	ev := v.Evidence
 	figures := fmt.Sprintf("%d of %d comparisons mismatched (%s) against a tolerance of %s; e-value %s, threshold %s",
 		ev.Candidate.Events, ev.Candidate.Samples, judge.Percent(ev.Candidate.Rate), judge.Percent(ev.Tolerance), judge.Number(ev.Statistic), judge.Number(ev.Threshold))
@@ -545,37 +549,37 @@ func (b *blueGreen) shadowLocked(s *State) (Decision, error) {
 	case v.Outcome == judge.Fail:
 		return b.rollbackLocked(green, fmt.Sprintf("%s's replies differ from %s's too often: %s, reached at look %d", green, s.Baseline, figures, ev.FailedAtLook), &v)
 	case s.InStep < b.cfg.ShadowGrace:
-		return hold(fmt.Sprintf("blue/green: shadow grace %v of %v: %s", s.InStep.Truncate(time.Second), b.cfg.ShadowGrace, figures)), nil
+		return holdOn(fmt.Sprintf("blue/green: shadow grace %v of %v: %s", s.InStep.Truncate(time.Second), b.cfg.ShadowGrace, figures), &v), nil
 	case v.Outcome != judge.Pass:
-		return hold("blue/green: shadow grace: " + v.Reason), nil
+		return holdOn("blue/green: shadow grace: "+v.Reason, &v), nil
 	}
-	return b.cutOverLocked(s, "the shadow grace period passed: "+figures)
+	return b.cutOverLocked(s, "the shadow grace period passed: "+figures, &v)
 }
 
-// cutOverLocked decides the cut-over once the gates have passed, if green
-// has a ready endpoint and, with CompareWithPast, blue's reference figures
-// are in.
-func (b *blueGreen) cutOverLocked(s *State, passed string) (Decision, error) {
+// cutOverLocked decides the cut-over once the gates have passed (the last
+// gate's verdict v), if green has a ready endpoint and, with
+// CompareWithPast, blue's reference figures are in.
+func (b *blueGreen) cutOverLocked(s *State, passed string, v *judge.Verdict) (Decision, error) {
 	green, blue := s.Candidate, s.Baseline
 	if s.Serving.Listed && s.Serving.Ready == 0 {
-		return hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s to serve: %s", passed, green, s.Serving.Reason)), nil
+		return holdOn(fmt.Sprintf("blue/green: %s; the cut-over waits for %s to serve: %s", passed, green, s.Serving.Reason), v), nil
 	}
 	against := fmt.Sprintf("%s over the same seconds, %s keeping %s of the traffic", blue, blue, StepLabel(b.cfg.BlueShare))
 	kept := fmt.Sprintf("%s keeps %s of the traffic and stays connected", blue, StepLabel(b.cfg.BlueShare))
 	if b.cfg.CompareWithPast {
 		ref, ok := b.referenceLocked(s.Now, blue)
 		if !ok {
-			return hold(fmt.Sprintf("blue/green: %s; the cut-over waits for %s's reference figures: %d of %d calls in the last %v",
-				passed, blue, ref.calls, b.cfg.MinBaselineCalls, b.cfg.BaselineSpan)), nil
+			return holdOn(fmt.Sprintf("blue/green: %s; the cut-over waits for %s's reference figures: %d of %d calls in the last %v",
+				passed, blue, ref.calls, b.cfg.MinBaselineCalls, b.cfg.BaselineSpan), v), nil
 		}
 		b.ref = ref
 		against, kept = b.describeRef(blue), blue+" stays connected"
 	}
 	if s.Phase != PhaseProgressing {
-		return hold(fmt.Sprintf("blue/green: %s; the cut-over waits while the rollout is %s", passed, s.Phase)), nil
+		return holdOn(fmt.Sprintf("blue/green: %s; the cut-over waits while the rollout is %s", passed, s.Phase), v), nil
 	}
 	b.cutAsked, b.cutAt = true, s.Now
-	return Decision{Action: ActionSetWeights, Weight: b.cutWeight(), StepName: StepCutover,
+	return Decision{Action: ActionSetWeights, Weight: b.cutWeight(), StepName: StepCutover, Verdict: v,
 		Reason: fmt.Sprintf("blue/green: %s; cut over to %s, judged for %v against %s",
 			passed, green, b.cfg.RollbackWindow, against),
 		Alerts: []string{fmt.Sprintf("blue/green: cut over from %s to %s; %s through the rollback window of %v",
@@ -689,12 +693,34 @@ func (b *blueGreen) windowLocked(s *State) (Decision, error) {
 	green, blue := s.Candidate, s.Baseline
 	blueCalls := s.StepWindow.Version(blue).Role(balancer.RolePrimary).Calls
 	sum := fmt.Sprintf("%d calls of %s and %d of %s since the cut-over; %s", s.StepCalls, green, blueCalls, blue, s.Verdict.Reason)
-	return b.endWindow(s, sum, s.StepCalls >= b.cfg.RollbackMinCalls && blueCalls > 0 && s.Verdict.Outcome == judge.Pass, nil)
+	passed := s.StepCalls >= b.cfg.RollbackMinCalls && blueCalls > 0 && s.Verdict.Outcome == judge.Pass
+	return b.endWindow(s, sum, passed, windowOf(s.Verdict.Tests, sum, passed))
+}
+
+// windowOf is the rollback window's verdict: its tests, a pass once it
+// passed, else inconclusive (a failed test rolls back before).
+func windowOf(tests []judge.Verdict, sum string, passed bool) *judge.Verdict {
+	v := gateVerdict(judge.Inconclusive, TestWindow, sum)
+	if passed {
+		v.Outcome = judge.Pass
+	}
+	v.Tests = tests
+	return v
+}
+
+// gateVerdict is the verdict of one of the strategy's own gates.
+func gateVerdict(o judge.Outcome, test, reason string) *judge.Verdict {
+	return &judge.Verdict{Outcome: o, Test: test, Reason: reason}
+}
+
+// holdOn holds, with the verdict of the gate the step waits on.
+func holdOn(reason string, v *judge.Verdict) Decision {
+	return Decision{Action: ActionHold, Reason: reason, Verdict: v}
 }
 
 // endWindow holds through the rollback window, and after it until green
-// passed (with RollbackMinCalls calls) and serves; then it promotes, with
-// the window's verdict (nil: the judge's).
+// passed (with RollbackMinCalls calls) and serves; then it promotes. Each
+// decision carries the window's verdict v.
 func (b *blueGreen) endWindow(s *State, sum string, passed bool, v *judge.Verdict) (Decision, error) {
 	green, in := s.Candidate, s.Now.Sub(b.cutAt)
 	against := s.Baseline + " over the same seconds"
@@ -703,14 +729,14 @@ func (b *blueGreen) endWindow(s *State, sum string, passed bool, v *judge.Verdic
 	}
 	switch {
 	case s.Serving.Down:
-		return hold(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, s.Serving.Reason)), nil
+		return holdOn(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, s.Serving.Reason), v), nil
 	case in < b.cfg.RollbackWindow:
-		return hold(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, sum)), nil
+		return holdOn(fmt.Sprintf("blue/green: rollback window %v of %v: %s", in.Truncate(time.Second), b.cfg.RollbackWindow, sum), v), nil
 	case !passed:
-		return hold(fmt.Sprintf("blue/green: the rollback window is over but %s needs %d calls in it, and a pass against %s, to be promoted: %s",
-			green, b.cfg.RollbackMinCalls, against, sum)), nil
+		return holdOn(fmt.Sprintf("blue/green: the rollback window is over but %s needs %d calls in it, and a pass against %s, to be promoted: %s",
+			green, b.cfg.RollbackMinCalls, against, sum), v), nil
 	case !s.Serving.OK:
-		return hold(fmt.Sprintf("blue/green: %s passed the rollback window, but promotes only on calls it served recently: %s", green, s.Serving.Reason)), nil
+		return holdOn(fmt.Sprintf("blue/green: %s passed the rollback window, but promotes only on calls it served recently: %s", green, s.Serving.Reason), v), nil
 	}
 	return Decision{Action: ActionPromote, Verdict: v,
 		Reason: fmt.Sprintf("blue/green: %s passed the rollback window of %v against %s: %s", green, b.cfg.RollbackWindow, against, sum)}, nil
@@ -753,8 +779,7 @@ func (b *blueGreen) pastWindowLocked(s *State) (Decision, error) {
 	for _, t := range tests {
 		passed = passed && t.Outcome == judge.Pass
 	}
-	v := judge.Verdict{Outcome: judge.Pass, Reason: sum, Tests: tests}
-	return b.endWindow(s, sum, passed, &v)
+	return b.endWindow(s, sum, passed, windowOf(tests, sum, passed))
 }
 
 // windowVerdict is a window test's verdict, named for what it tests, with

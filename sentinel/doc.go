@@ -120,8 +120,18 @@
 // endpoints serve: it restores the sentinel afresh for each new build,
 // gives the baseline the traffic back once it serves a promoted build, and
 // idles the sentinel in between (Idle: figures collected and kept, neither
-// judged nor decided). A strategy that is a Planner names its steps in the
-// Status (Plan).
+// judged nor decided).
+//
+// # What the status shows
+//
+// A strategy that is a Planner names its steps with their gates (the
+// least time and calls, the test that passes each) in Status.Plan; the
+// canary, the blue/green strategy and scripts given WithPlan are.
+// Status.Steps records each step left, with the decision that ended it and
+// the verdict it rested on; Status.StepVerdict is the strategy's own
+// verdict on the current step when it decides it (blue/green's shadow gate
+// and rollback window). Status.History covers the whole rollout: past
+// WithHistory summaries, older ticks are summed pairwise.
 //
 // # Statistics and scripts
 //

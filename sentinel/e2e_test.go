@@ -101,13 +101,15 @@ func TestE2ECanaryHealthyReachesFullTraffic(t *testing.T) {
 // compared with blue during a grace period. opts are the sentinel's.
 func startBlueGreen(t *testing.T, withShadow bool, opts ...sentinel.Option) (*e2e, sentinel.Strategy, *shadow.Interceptor) {
 	t.Helper()
-	cfg := sentinel.BlueGreenConfig{
-		ShadowRate:           0.5,
-		ShadowGrace:          3 * time.Second,
-		ShadowMinComparisons: 100,
-		RollbackWindow:       8 * time.Second,
-		RollbackMinCalls:     300,
-	}
+	return startBlueGreenWith(t, sentinel.BlueGreenConfig{}, withShadow, opts...)
+}
+
+// startBlueGreenWith is startBlueGreen with cfg's fields besides the
+// warm-up, the shadow and the ones startBlueGreen sets.
+func startBlueGreenWith(t *testing.T, cfg sentinel.BlueGreenConfig, withShadow bool, opts ...sentinel.Option) (*e2e, sentinel.Strategy, *shadow.Interceptor) {
+	t.Helper()
+	cfg.ShadowRate, cfg.ShadowGrace, cfg.ShadowMinComparisons = 0.5, 3*time.Second, 100
+	cfg.RollbackWindow, cfg.RollbackMinCalls = 8*time.Second, 300
 	var sh *shadow.Interceptor
 	var dial func(*telemetry.Metrics) []grpc.DialOption
 	if withShadow {

@@ -38,5 +38,5 @@ func (s *Sentinel) Idle(ctx context.Context, reason string) Event {
 	s.sourceErr = ""
 	s.recordLocked(now, win)
 	s.gen = s.router.Generation()
-	return s.holdLocked(ctx, now, reason)
+	return s.holdLocked(ctx, now, reason, nil)
 }

@@ -23,15 +23,24 @@ func lookFrom(w *telemetry.Window, baseline, candidate string) judge.Look {
 	}
 }
 
-// shadowFigures counts the candidate's comparisons: a shadow error (the
-// candidate failed where the primary did not) is a mismatch, noise is a
-// match, and a failed primary compares nothing.
+// shadowFigures counts the candidate's compared replies for the judge:
+// noise is a match; a copy that failed compares nothing, for copies fail
+// for reasons their primaries do not (an outage both versions share, a
+// copy that waited on a busy machine), and the errors test judges the
+// candidate's failures against the baseline's.
 func shadowFigures(v telemetry.VersionStats) judge.ShadowFigures {
-	mism := v.Shadow[telemetry.ShadowMismatch] + v.Shadow[telemetry.ShadowError]
 	return judge.ShadowFigures{
-		Comparisons: mism + v.Shadow[telemetry.ShadowMatch] + v.Shadow[telemetry.ShadowNoise],
-		Mismatches:  mism,
+		Comparisons: v.Shadow[telemetry.ShadowMatch] + v.Shadow[telemetry.ShadowMismatch] + v.Shadow[telemetry.ShadowNoise],
+		Mismatches:  v.Shadow[telemetry.ShadowMismatch],
 	}
+}
+
+// withErrors counts a copy that failed where its primary did not as a
+// mismatch, as the status and blue/green's shadow gate (green has no
+// primary calls yet to judge its failures by) do.
+func withErrors(v telemetry.VersionStats) (comparisons, mismatches int64) {
+	sh, failed := shadowFigures(v), v.Shadow[telemetry.ShadowError]
+	return sh.Comparisons + failed, sh.Mismatches + failed
 }
 
 // VersionFigures sums up one version's primary calls in a window, for
@@ -55,12 +64,12 @@ type VersionFigures struct {
 func FiguresOf(w *telemetry.Window, version string) VersionFigures {
 	v := w.Version(version)
 	r := v.Role(balancer.RolePrimary)
-	sh := shadowFigures(v)
+	comparisons, mismatches := withErrors(v)
 	f := VersionFigures{
 		Calls:             r.Calls,
 		Errors:            r.Errors,
-		ShadowComparisons: sh.Comparisons,
-		ShadowMismatches:  sh.Mismatches,
+		ShadowComparisons: comparisons,
+		ShadowMismatches:  mismatches,
 		Fallbacks:         v.Fallbacks,
 	}
 	if r.Calls > 0 {

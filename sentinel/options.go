@@ -185,5 +185,7 @@ func WithRollbackOnPolicyError(on bool) Option {
 // moving the weights.
 func WithDryRun(on bool) Option { return optionFunc(func(c *options) { c.dryRun = on }) }
 
-// WithHistory sets how many ticks of figures the status keeps (default 300).
+// WithHistory sets how many summaries of ticks the status keeps (default
+// 300): past that, older summaries are summed pairwise, so the history
+// spans the whole rollout (Status.History).
 func WithHistory(ticks int) Option { return optionFunc(func(c *options) { c.history = ticks }) }

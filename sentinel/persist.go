@@ -135,6 +135,7 @@ func (s *Sentinel) Restore(cp Checkpoint) error {
 	s.stepWindow, s.last, s.judge, s.verdict = stepWindow, nil, j, j.Verdict()
 	s.gen = s.router.Generation()
 	s.lastHold, s.history, s.events, s.seq, s.sourceErr, s.policyErr = Event{}, nil, nil, 0, "", ""
+	s.steps, s.ending, s.stepVerdict = nil, nil, nil
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
 	return nil
 }

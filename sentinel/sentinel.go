@@ -47,23 +47,27 @@ type Sentinel struct {
 	tickSem  chan struct{}
 	shutOnce sync.Once
 
-	mu         sync.Mutex // guards everything below
-	pos        Position   // where the rollout stands; its Weights are the router's, read when needed
-	stepWindow *telemetry.Window
-	last       *telemetry.Window
-	verdict    judge.Verdict
-	gen        uint64 // the router's generation the current look began with
-	lastHold   Event
-	serving    servingTracker
-	data       dataWatch
-	notes      []string // the running tick's own alerts, for its decision
-	history    []TickSummary
-	events     []Event
-	seq        uint64
-	sourceErr  string
-	policyErr  string
-	closed     bool               // set by Shutdown; later ticks and controls do nothing
-	tickCancel context.CancelFunc // ends the running tick's context, at Shutdown
+	mu          sync.Mutex // guards everything below
+	pos         Position   // where the rollout stands; its Weights are the router's, read when needed
+	stepWindow  *telemetry.Window
+	last        *telemetry.Window
+	verdict     judge.Verdict
+	gen         uint64 // the router's generation the current look began with
+	lastHold    Event
+	serving     servingTracker
+	data        dataWatch
+	notes       []string // the running tick's own alerts, for its decision
+	history     []TickSummary
+	steps       []StepRecord    // the steps the rollout has left, oldest first
+	ending      *StepRecord     // the step a decision under way ends, for its event
+	stepVerdict *judge.Verdict  // the strategy's own verdict on the current step
+	offPlan     map[string]bool // the steps outside the strategy's plan it took, warned of once
+	events      []Event
+	seq         uint64
+	sourceErr   string
+	policyErr   string
+	closed      bool               // set by Shutdown; later ticks and controls do nothing
+	tickCancel  context.CancelFunc // ends the running tick's context, at Shutdown
 }
 
 // New makes the sentinel of a rollout in the pending phase, steering
@@ -251,7 +255,7 @@ func (s *Sentinel) Tick(ctx context.Context) Event {
 		return s.closedLocked()
 	case s.pos.Phase != st.Phase || s.pos.Step != st.Step:
 		s.noteLocked(ctx, st.Now, notes)
-		return s.holdLocked(ctx, st.Now, "a manual control changed the rollout during this tick")
+		return s.holdLocked(ctx, st.Now, "a manual control changed the rollout during this tick", nil)
 	case derr != nil:
 		s.noteLocked(ctx, st.Now, notes)
 		return s.policyFailedLocked(ctx, st.Now, derr)
@@ -305,7 +309,7 @@ func (s *Sentinel) collect(ctx context.Context, cancel context.CancelFunc) (st *
 	s.recordLocked(now, win)
 	s.notes = s.observeLocked(now, win)
 	if s.pos.Phase.Final() {
-		return nil, s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase)), false
+		return nil, s.holdLocked(ctx, now, "the rollout is "+string(s.pos.Phase), nil), false
 	}
 	s.lookLocked(win, startGen)
 	return s.stateLocked(now, win), Event{}, true
@@ -403,8 +407,11 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 		d = Decision{Action: ActionHold, Reason: fmt.Sprintf("paused: %s (%s) is held", d.Action, d.Reason), Alerts: d.Alerts}
 		held = true
 	}
+	if d.Verdict != nil && !held {
+		s.stepVerdict = d.Verdict
+	}
 	if (d.Action == ActionHold || d.Action == "") && len(d.Alerts) == 0 {
-		return s.holdLocked(ctx, now, d.Reason)
+		return s.holdLocked(ctx, now, d.Reason, d.Verdict)
 	}
 	if d.Action == ActionHold || d.Action == "" {
 		// A hold that alerts changes nothing but the alerts. The strategy's
@@ -441,6 +448,7 @@ func (s *Sentinel) applyLocked(ctx context.Context, now time.Time, d Decision, w
 	// A new step: the next canary weight, or a named step set by weights
 	// (the blue/green cut-over). The event shows the step that passed.
 	if d.Action == ActionStart || d.Action == ActionAdvance || (d.Action == ActionSetWeights && d.StepName != "") {
+		s.checkPlanLocked(ctx, d.StepName)
 		e.Figures = s.beginStepLocked(now, d.StepName)
 	}
 	s.pos.Phase = to
@@ -477,9 +485,11 @@ func (s *Sentinel) course(d *Decision) (to Phase, weight int, alert bool, err er
 
 // beginStepLocked starts a new step: its own window, and the judge's per-step
 // counts (the error bound is one budget for the whole rollout). It returns
-// the figures of the step it ends.
+// the figures of the step it ends, whose record the event completes.
 func (s *Sentinel) beginStepLocked(now time.Time, name string) map[string]VersionFigures {
 	ended := s.figuresLocked(s.stepWindow)
+	s.endStepLocked(now)
+	s.stepVerdict = nil
 	s.pos.Step++
 	s.pos.StepName = name
 	s.pos.StepStart = now
@@ -504,8 +514,10 @@ func (s *Sentinel) setCandidateLocked(weight int) error {
 	return nil
 }
 
-func (s *Sentinel) holdLocked(ctx context.Context, now time.Time, reason string) Event {
-	e := s.eventLocked(now, Event{Action: ActionHold, From: s.pos.Phase, Reason: reason, Who: "sentinel"})
+// holdLocked records a hold, with the verdict it rests on (nil: the
+// judge's).
+func (s *Sentinel) holdLocked(ctx context.Context, now time.Time, reason string, v *judge.Verdict) Event {
+	e := s.eventLocked(now, Event{Action: ActionHold, From: s.pos.Phase, Reason: reason, Who: "sentinel", Verdict: v})
 	s.lastHold = e
 	if s.cfg.decisions != nil {
 		s.cfg.decisions.RecordDecision(ctx, string(ActionHold))
@@ -576,7 +588,11 @@ func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra
 	if changes(e.Action) {
 		s.pos.ChangeAction, s.pos.ChangedBy, s.pos.ChangeReason, s.pos.ChangedAt = e.Action, e.Who, e.Reason, now
 	}
+	if s.pos.Phase.Final() && !e.From.Final() {
+		s.endStepLocked(now)
+	}
 	e = s.eventLocked(now, e)
+	s.recordStepEndLocked(e)
 	s.events = append(s.events, e)
 	if over := len(s.events) - maxEvents; over > 0 {
 		s.events = slices.Delete(s.events, 0, over)

@@ -9,9 +9,13 @@ import (
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-// TickSummary is one tick's figures, kept for status pages and reports.
+// TickSummary is one tick's figures, kept for status pages and reports: the
+// weights while its window's calls were made, and each version's figures.
+// In a long rollout's history a summary may sum several ticks (Ticks), up
+// to Time: see Status.History.
 type TickSummary struct {
 	Time     time.Time                 `json:"time"`
+	Ticks    int                       `json:"ticks"`
 	Weights  map[string]int            `json:"weights"`
 	Versions map[string]VersionFigures `json:"versions"`
 }
@@ -20,17 +24,27 @@ type TickSummary struct {
 type Status struct {
 	Position
 	Strategy string `json:"strategy"`
-	// Plan names the strategy's steps in order, when it is a Planner.
-	Plan   []string  `json:"plan,omitempty"`
-	Now    time.Time `json:"now"`
-	DryRun bool      `json:"dryRun"`
-	// Verdict is the judge's latest, with its evidence.
-	Verdict judge.Verdict `json:"verdict"`
+	// Plan names the strategy's steps in order with their gates, when it
+	// is a Planner; Steps are the steps the rollout has left, each with
+	// the decision that ended it and the verdict that decided.
+	Plan   []PlanStep   `json:"plan,omitempty"`
+	Steps  []StepRecord `json:"steps"`
+	Now    time.Time    `json:"now"`
+	DryRun bool         `json:"dryRun"`
+	// Verdict is the judge's latest, with its evidence. StepVerdict is the
+	// strategy's own verdict on the current step when its last decision
+	// gave one (Decision.Verdict): blue/green's shadow gate or its
+	// rollback window's tests, which decide that step.
+	Verdict     judge.Verdict  `json:"verdict"`
+	StepVerdict *judge.Verdict `json:"stepVerdict,omitempty"`
 	// LastTick and StepFigs hold each version's figures of the last tick
 	// and of the current step.
 	LastTick map[string]VersionFigures `json:"lastTick"`
 	StepFigs map[string]VersionFigures `json:"stepFigures"`
-	// History is the last ticks, oldest first.
+	// History is the rollout's ticks, oldest first, from its start (or its
+	// restore): the latest one by one, and, past WithHistory summaries,
+	// older ones summed pairwise, so that it spans the whole rollout in a
+	// bounded size with coarser steps further back.
 	History []TickSummary `json:"history"`
 	// Events are the last decisions other than holds, oldest first;
 	// LastDecision is the latest decision of any kind.
@@ -55,10 +69,47 @@ func (s *Sentinel) recordLocked(now time.Time, win *telemetry.Window) {
 	for _, w := range s.router.Weights() {
 		ws[w.Version] = w.Weight
 	}
-	s.history = append(s.history, TickSummary{Time: now, Weights: ws, Versions: s.figuresLocked(win)})
-	if over := len(s.history) - s.cfg.history; over > 0 {
-		s.history = slices.Delete(s.history, 0, over)
+	s.history = append(s.history, TickSummary{Time: now, Ticks: 1, Weights: ws, Versions: s.figuresLocked(win)})
+	if len(s.history) > s.cfg.history {
+		s.history = thin(s.history, max(2, s.cfg.history/2))
 	}
+}
+
+// thin sums the first n summaries of h (n even, or one less) pairwise, and
+// returns h shortened by n/2.
+func thin(h []TickSummary, n int) []TickSummary {
+	n = min(n, len(h))
+	out := h[:0]
+	for i := 0; i+1 < n; i += 2 {
+		out = append(out, h[i].plus(h[i+1]))
+	}
+	return append(out, h[n&^1:]...)
+}
+
+// plus sums two neighbouring summaries into one that ends at the later:
+// calls, errors, comparisons and fallbacks add up, the error rate is
+// theirs over the sum, each latency quantile is the larger of the two (a
+// bound, as the histograms are not kept), and the weights are the later's.
+func (a TickSummary) plus(b TickSummary) TickSummary {
+	out := TickSummary{Time: b.Time, Ticks: a.Ticks + b.Ticks, Weights: b.Weights, Versions: map[string]VersionFigures{}}
+	for v, f := range a.Versions {
+		out.Versions[v] = f
+	}
+	for v, g := range b.Versions {
+		out.Versions[v] = out.Versions[v].plus(g)
+	}
+	return out
+}
+
+func (f VersionFigures) plus(g VersionFigures) VersionFigures {
+	s := VersionFigures{Calls: f.Calls + g.Calls, Errors: f.Errors + g.Errors,
+		P50: max(f.P50, g.P50), P90: max(f.P90, g.P90), P99: max(f.P99, g.P99),
+		ShadowComparisons: f.ShadowComparisons + g.ShadowComparisons, ShadowMismatches: f.ShadowMismatches + g.ShadowMismatches,
+		Fallbacks: f.Fallbacks + g.Fallbacks}
+	if s.Calls > 0 {
+		s.ErrorRate = float64(s.Errors) / float64(s.Calls)
+	}
+	return s
 }
 
 // Status returns a snapshot of the rollout.
@@ -70,7 +121,9 @@ func (s *Sentinel) Status() Status {
 		Plan:        planOf(s.strategy),
 		Now:         s.cfg.clock.Now(),
 		DryRun:      s.cfg.dryRun,
+		Steps:       slices.Clone(s.steps),
 		Verdict:     s.verdict,
+		StepVerdict: s.stepVerdict,
 		LastTick:    s.figuresLocked(s.last),
 		StepFigs:    s.figuresLocked(s.stepWindow),
 		History:     slices.Clone(s.history),

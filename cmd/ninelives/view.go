@@ -142,10 +142,10 @@ func planLine(st sentinel.Status) string {
 	parts := make([]string, len(st.Plan))
 	for i, p := range st.Plan {
 		switch {
-		case p == st.StepName && st.Step > 0:
-			parts[i] = "[" + p + "]"
+		case p.Name == st.StepName && st.Step > 0:
+			parts[i] = "[" + p.Name + "]"
 		default:
-			parts[i] = p
+			parts[i] = p.Name
 		}
 	}
 	return strings.Join(parts, " → ")

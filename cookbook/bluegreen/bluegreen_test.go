@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -92,6 +94,19 @@ func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{sentinel.StepWarmup, sentinel.StepShadow, sentinel.StepCutover}, steps)
+	// Each step ends on the verdict of its own gate.
+	decided := map[sentinel.Action]string{}
+	for _, e := range res.Events {
+		if e.Who == "sentinel" && e.Verdict != nil && e.Action != sentinel.ActionAlert {
+			decided[e.Action] = e.Verdict.Outcome.String() + " " + e.Verdict.Test
+		}
+	}
+	assert.Equal(t, map[sentinel.Action]string{
+		sentinel.ActionStart:      "inconclusive ",
+		sentinel.ActionAdvance:    "pass " + sentinel.TestWarmup,
+		sentinel.ActionSetWeights: "pass " + judge.TestShadow,
+		sentinel.ActionPromote:    "pass " + sentinel.TestWindow,
+	}, decided)
 
 	cut := cutoverTick(t, res)
 	var green int64
@@ -107,7 +122,8 @@ func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
 }
 
 func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {
-	res := runRecipe(t, &GreenFailure, demo.RegressionErrors)
+	report := filepath.Join(t.TempDir(), "report.html")
+	res := runRecipe(t, &GreenFailure, demo.RegressionErrors, func(o *demo.Options) { o.Report = report })
 	require.Equal(t, sentinel.PhaseRolledBack, res.Phase)
 	cut := cutoverTick(t, res)
 	assert.Greater(t, res.FinalTick, cut, "rolled back after the cut-over, in the rollback window")
@@ -123,6 +139,14 @@ func TestGreenFailingAfterTheCutoverGoesBackToBlue(t *testing.T) {
 	last := res.Alerts[len(res.Alerts)-1]
 	assert.Equal(t, sentinel.ActionRollback, last.Action)
 	assert.True(t, strings.Contains(last.Reason, "green"), last.Reason)
+	// The rollback rests on the rollback window's error test, and says so
+	// in its event and in the report's row, not the judge's verdict.
+	require.NotNil(t, last.Verdict)
+	assert.Equal(t, judge.Fail, last.Verdict.Outcome)
+	assert.Equal(t, judge.TestErrors, last.Verdict.Test)
+	html, err := os.ReadFile(report)
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "<td>errors</td><td>fail: errors ", "the report's rollback row names the window's test")
 }
 
 // slowGreen is what green does from the cut-over on in

@@ -29,6 +29,7 @@ import (
 	"github.com/ninelives-go/ninelives/internal/cli"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/script"
 	"github.com/ninelives-go/ninelives/telemetry"
 	"github.com/ninelives-go/ninelives/telemetry/promexport"
@@ -141,10 +142,17 @@ func Policy(conn *grpc.ClientConn, split *balancer.Split, sh *shadow.Interceptor
 	}
 	warm := sentinel.WarmupOn(conn, split, warmup.Config{
 		Calls: []warmup.CallFunc{getItem}, SuccessesInRow: 5, LatencyCeiling: gates.WarmupCeiling})
+	grace, window, windowCalls := 5*time.Second, 10*time.Second, 500
 	return script.New("bluegreen.star", policy, script.WithWarmup(warm, 30*time.Second), script.WithShadow(sh),
 		script.WithParams(map[string]any{
-			"shadow_rate": 0.5, "shadow_grace": 5 * time.Second, "shadow_min_comparisons": 200, "mismatch_tolerance": 0.01,
-			"baseline_span": time.Minute, "min_baseline_calls": 100, "rollback_window": 10 * time.Second, "rollback_min_calls": 500,
+			"shadow_rate": 0.5, "shadow_grace": grace, "shadow_min_comparisons": 200, "mismatch_tolerance": 0.01,
+			"baseline_span": time.Minute, "min_baseline_calls": 100, "rollback_window": window, "rollback_min_calls": windowCalls,
 			"error_factor": 2.0, "error_floor": 0.01, "latency_factor": 1.5, "latency_margin": gates.LatencyMargin, "alpha": 0.01,
-		}))
+		}),
+		// The steps the script takes, with their gates, for the status page.
+		script.WithPlan(
+			sentinel.PlanStep{Name: sentinel.StepWarmup, Test: sentinel.TestWarmup},
+			sentinel.PlanStep{Name: sentinel.StepShadow, MinDuration: grace, Test: judge.TestShadow},
+			sentinel.PlanStep{Name: sentinel.StepCutover, MinDuration: window, MinCalls: int64(windowCalls), Test: sentinel.TestWindow},
+		))
 }

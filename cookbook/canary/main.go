@@ -15,6 +15,7 @@ import (
 	_ "embed"
 	"flag"
 	"os"
+	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
@@ -141,9 +142,10 @@ var policy string
 // 100 %, each at least 5 s and 200 canary calls long, so that a healthy run
 // takes about half a minute.
 func Policy() (*script.Script, error) {
+	steps := sentinel.CanaryConfig{Steps: []int{1000, 2500, 5000, 10000}, MinStepDuration: 5 * time.Second, MinStepCalls: 200}
 	return script.New("canary.star", policy, script.WithParams(map[string]any{
-		"steps":            []int{1000, 2500, 5000, 10000},
-		"min_step_seconds": 5,
-		"min_step_calls":   200,
-	}))
+		"steps":            steps.Steps,
+		"min_step_seconds": steps.MinStepDuration,
+		"min_step_calls":   steps.MinStepCalls,
+	}), script.WithPlan(steps.Plan()...)) // the steps and their gates, for the status page
 }

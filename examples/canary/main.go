@@ -92,6 +92,7 @@ func run(ctx context.Context, target, webhookURL string) (err error) {
 	s, err := sentinel.New(split, src, canary,
 		sentinel.WithDecisionRecorder(metrics),
 		sentinel.WithJudge(judge.Config{EnableShadow: true}),
+		sentinel.WithShadow(sh), // so that a shadow test without data says why
 		sentinel.WithAlerters(webhook))
 	if err != nil {
 		return err

@@ -2,11 +2,14 @@ package shadow_test
 
 import (
 	"context"
+	"runtime/metrics"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -95,10 +98,13 @@ func BenchmarkUnaryThroughput(b *testing.B) {
 // its own and throws the reply away, with nothing compared, no deadline and
 // no bookkeeping. What the shadow costs beyond it is the shadow's own.
 //
-// The sides take turns in rounds of 1,000 calls; after each round of a side
-// that copies, the copies still in flight are waited for, so that they do
-// not load the next side's round. Copies that did not fit in the bound of 64
-// would be dropped (at this rate about 20 are in flight).
+// The sides take turns in rounds of 200 calls, the side that starts a turn
+// changing from one turn to the next; after each round of a side that
+// copies, the copies still in flight are waited for, so that they do not
+// load the next side's round. Copies that did not fit in the bound of 64
+// would be dropped (at this rate about 20 are in flight). Besides the
+// latencies, each side reports the client's CPU time and heap bytes
+// allocated per call; the ratios shadow/bare_copy are the goals'.
 func BenchmarkShadowLatency(b *testing.B) {
 	specs := []demoserver.VersionSpec{
 		spec("stable", 2, demoserver.Faults{}),
@@ -116,13 +122,18 @@ func BenchmarkShadowLatency(b *testing.B) {
 		defer cancel()
 		require.NoError(b, s.Wait(ctx))
 	}
-	demotest.PairedLatency(b, 1000, 1000,
+	demotest.PairedLatency(b, 1000, 200,
 		demotest.Side{Name: "off", Call: call(benchClientOf(b, target, specs, nil))},
 		bareCopy(b, benchClientOf(b, target, specs, nil), req),
 		demotest.Side{Name: "shadow", Call: call(benchClientOf(b, target, specs, s)), After: wait})
 	closeShadow(b, s)
 	st := s.Stats()
 	b.ReportMetric(float64(st.Comparisons[ResultMatch]), "copies-compared")
+	var dropped int64
+	for _, n := range st.Dropped {
+		dropped += n
+	}
+	b.ReportMetric(float64(dropped), "copies-dropped")
 }
 
 // bareCopy is the side that copies each call to the canary by hand, at
@@ -157,40 +168,121 @@ func bareCopy(b *testing.B, c demov1.DemoServiceClient, req *demov1.GetItemReque
 }
 
 // BenchmarkShadowOwnCost is the interceptor's own work for one shadowed
-// call, with no network: an invoker that fills in the reply stands for
-// grpc, for the primary and for its copy alike, so what is left is the
-// sampling, the snapshots, the copy's context and the comparison (here a
-// match once served_by and generated_at are ignored).
+// call, with no network: an invoker that does what grpc does with the
+// messages (it marshals the request and decodes a canned reply with the
+// call's codec, in a buffer of grpc's pool) stands for grpc, for the
+// primary and for its copy alike, so what is left is the sampling, the
+// hand-over to a worker, the copy's context and the comparison (here a
+// match once served_by and generated_at are ignored). The side "none" is
+// the same call with no interceptor; the two sides take turns in rounds of
+// 64 calls (the default bound of copies in flight), and the shadow's
+// rounds end once its copies are done. Each side reports ns/call (wall
+// clock, its copies included), path-ns/call (the wall clock of the calls
+// alone: what a caller waits), cpu-ns/call (the process's CPU time, which
+// counts the workers' and the garbage collector's work and which a busy
+// machine inflates less than the wall clock) and allocs/call; own-* are
+// shadow minus none.
 func BenchmarkShadowOwnCost(b *testing.B) {
-	s, err := New(Config{Candidate: "canary", Rate: 1, MaxConcurrent: 1 << 16, IgnoreFields: []string{"served_by", "generated_at"}})
-	require.NoError(b, err)
-	defer closeShadow(b, s)
-	unary := s.UnaryClientInterceptor()
-	canned := &demov1.GetItemResponse{
+	canned, err := proto.Marshal(&demov1.GetItemResponse{
 		Item:        &demov1.Item{Id: "a", Name: "item a", PriceCents: 3197, Tags: []string{"demo", "new"}},
 		ServedBy:    &demov1.ServedBy{Version: "stable", Instance: "stable-0"},
 		GeneratedAt: timestamppb.New(time.Unix(100, 5)),
+	})
+	require.NoError(b, err)
+	invoker := func(_ context.Context, _ string, req, reply any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
+		codec := encoding.GetCodecV2("proto")
+		for _, o := range opts {
+			if f, ok := o.(grpc.ForceCodecV2CallOption); ok {
+				codec = f.CodecV2
+			}
+		}
+		data, err := codec.Marshal(req)
+		if err != nil {
+			return err
+		}
+		data.Free()
+		in := mem.Copy(canned, mem.DefaultBufferPool())
+		defer in.Free()
+		return codec.Unmarshal(mem.BufferSlice{in}, reply)
 	}
-	invoker := func(_ context.Context, _ string, _, reply any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
-		proto.Merge(reply.(proto.Message), canned)
-		return nil
-	}
+	s, err := New(Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
+	require.NoError(b, err)
+	defer closeShadow(b, s)
+	unary := s.UnaryClientInterceptor()
 	req := &demov1.GetItemRequest{Id: "a"}
 	const method = "/ninelives.demo.v1.DemoService/GetItem"
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		if err := unary(context.Background(), method, req, &demov1.GetItemResponse{}, nil, invoker); err != nil {
+	sides := [2]ownSide{
+		{name: "none", call: func() error {
+			return invoker(context.Background(), method, req, &demov1.GetItemResponse{}, nil)
+		}},
+		{name: "shadow", call: func() error {
+			return unary(context.Background(), method, req, &demov1.GetItemResponse{}, nil, invoker)
+		}, after: func() { require.NoError(b, s.Wait(context.Background())) }},
+	}
+	pairedOwnCost(b, 64, &sides)
+	st := s.Stats()
+	if st.Comparisons[ResultMatch] != int64(b.N+64) { // the warm-up round too
+		b.Fatalf("%d of %d copies matched: %+v", st.Comparisons[ResultMatch], b.N+64, st)
+	}
+}
+
+// ownSide is one side of BenchmarkShadowOwnCost and what its rounds took.
+type ownSide struct {
+	name       string
+	call       func() error
+	after      func() // ends a round, on the clock
+	wall, path time.Duration
+	cpu        time.Duration
+	allocs     uint64
+}
+
+// pairedOwnCost makes b.N calls on each side, in turns of round calls,
+// and reports each side's costs per call and the second's less the first's.
+func pairedOwnCost(b *testing.B, round int, sides *[2]ownSide) {
+	for i := range sides { // warm up
+		sides[i].run(b, round)
+		sides[i].wall, sides[i].path, sides[i].cpu, sides[i].allocs = 0, 0, 0, 0
+	}
+	b.ResetTimer()
+	for done := 0; done < b.N; done += round {
+		n := min(round, b.N-done)
+		for i := range sides {
+			sides[i].run(b, n)
+		}
+	}
+	b.StopTimer()
+	per := func(x float64) float64 { return x / float64(b.N) }
+	for _, sd := range sides {
+		b.ReportMetric(per(float64(sd.wall)), sd.name+"-ns/call")
+		b.ReportMetric(per(float64(sd.path)), sd.name+"-path-ns/call")
+		b.ReportMetric(per(float64(sd.cpu)), sd.name+"-cpu-ns/call")
+		b.ReportMetric(per(float64(sd.allocs)), sd.name+"-allocs/call")
+	}
+	b.ReportMetric(per(float64(sides[1].wall-sides[0].wall)), "own-ns/call")
+	b.ReportMetric(per(float64(sides[1].path-sides[0].path)), "own-path-ns/call")
+	b.ReportMetric(per(float64(sides[1].cpu-sides[0].cpu)), "own-cpu-ns/call")
+	b.ReportMetric(per(float64(sides[1].allocs)-float64(sides[0].allocs)), "own-allocs/call")
+}
+
+// run makes n calls and adds what they took.
+func (sd *ownSide) run(b *testing.B, n int) {
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(sample)
+	a0 := sample[0].Value.Uint64()
+	c0, _ := demotest.CPUTime()
+	t0 := time.Now()
+	for range n {
+		if err := sd.call(); err != nil {
 			b.Fatal(err)
 		}
-		if n++; n%512 == 0 { // keep the copies in flight bounded
-			require.NoError(b, s.Wait(context.Background()))
-		}
 	}
-	require.NoError(b, s.Wait(context.Background()))
-	b.StopTimer()
-	st := s.Stats()
-	if st.Comparisons[ResultMatch] != int64(b.N) {
-		b.Fatalf("%d of %d copies matched: %+v", st.Comparisons[ResultMatch], b.N, st)
+	sd.path += time.Since(t0)
+	if sd.after != nil {
+		sd.after()
 	}
+	sd.wall += time.Since(t0)
+	c1, _ := demotest.CPUTime()
+	sd.cpu += c1 - c0
+	metrics.Read(sample)
+	sd.allocs += sample[0].Value.Uint64() - a0
 }

@@ -24,11 +24,26 @@
 //		grpc.WithTransportCredentials(insecure.NewCredentials()))
 //
 // The primary call never changes: a unary copy starts after the primary has
-// returned, on its own goroutine; a stream's copy runs beside it, fed from a
-// bounded buffer. Copies are detached from the primary's cancellation
-// (context.WithoutCancel keeps its values and metadata), have their own
-// deadline, carry the Header metadata and hold one of MaxConcurrent slots.
-// Close (or Wait) waits for them.
+// returned, on a worker goroutine of the Interceptor's (at most two per
+// slot, parked between copies); a stream's copy runs beside it, fed from a
+// bounded buffer. Copies are detached from the primary's cancellation (they
+// keep its values and metadata), have their own deadline, carry the Header
+// metadata and hold one of MaxConcurrent slots. Close (or Wait) waits for
+// them; Close also ends the workers.
+//
+// A primary that uses the proto codec goes out with a codec of this
+// package (a grpc.ForceCodecV2 call option added to its own, with the
+// content type it has without it) that hands every message to the proto
+// codec and keeps references to the buffers grpc marshals the request into
+// and receives the reply in. Its copies send those very bytes, and keep
+// their own replies as the bytes that came, decoded only when they differ
+// from the primary's: nothing is marshalled or cloned twice. A stream's
+// messages travel the same way. Interceptors installed after this one
+// therefore see that option on a primary, and a copy's requests (and a
+// unary copy's reply) as values of this package, not as messages (a
+// copy's outgoing metadata holds Header). A call whose options choose a
+// codec or content subtype of their own is copied with messages, cloned
+// or marshalled for the copies and encoded by that codec.
 //
 // Only methods that are safe to repeat are copied: those whose descriptor in
 // the protobuf registry says idempotency_level NO_SIDE_EFFECTS or

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -41,6 +42,7 @@ type Interceptor struct {
 	methods sync.Map // full method name -> *methodInfo
 
 	slots   tracker
+	workers workers
 	closed  atomic.Bool
 	stopCtx context.Context
 	stop    context.CancelFunc
@@ -104,6 +106,7 @@ func New(cfg Config) (*Interceptor, error) {
 	s.sampling.Store(newSampling(st.Rate))
 	s.slots.init(st.MaxConcurrent)
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
+	s.workers.init(legsPerCall*st.MaxConcurrent, workerIdle)
 	s.mismatches.n = st.MismatchLog
 	s.ignoreTrees.paths = st.ignore
 	return s, nil
@@ -217,31 +220,38 @@ func (s *Interceptor) Wait(ctx context.Context) error { return s.slots.wait(ctx)
 
 // Close stops making copies and waits for those in flight until ctx ends;
 // then it cancels the rest and waits for them to return, which they do
-// promptly. Copies cut short by Close are not counted. After Close the
-// interceptors pass every call straight through.
+// promptly. Copies cut short by Close are not counted. The workers that
+// make unary copies are gone when it returns. After Close the interceptors
+// pass every call straight through.
 func (s *Interceptor) Close(ctx context.Context) error {
 	s.closed.Store(true)
 	s.slots.close()
 	err := s.slots.wait(ctx)
 	s.stop()
+	s.workers.cancelCopies()
 	if err != nil {
 		_ = s.slots.wait(context.Background())
+	}
+	s.workers.stop()
+	if err != nil {
 		return fmt.Errorf("ninelives: closing the shadow: %w", err)
 	}
 	return nil
 }
 
+// drop counts a copy not made; ctx is the primary's.
 func (s *Interceptor) drop(ctx context.Context, reason string) {
 	s.drops[dropIndex(reason)].Add(1)
 	if m := s.cfg.Metrics; m != nil {
-		m.RecordShadowDropped(ctx, reason)
+		m.RecordShadowDropped(context.WithoutCancel(ctx), reason)
 	}
 }
 
+// record counts a comparison; ctx is the primary's.
 func (s *Interceptor) record(ctx context.Context, version, method, result string) {
 	s.results[resultIndex(result)].Add(1)
 	if m := s.cfg.Metrics; m != nil {
-		m.RecordShadowComparison(ctx, version, method, result)
+		m.RecordShadowComparison(context.WithoutCancel(ctx), version, method, result)
 	}
 }
 
@@ -276,6 +286,14 @@ type methodInfo struct {
 	// newReply makes an empty reply message, when the registry knows the
 	// method; nil otherwise.
 	newReply func() proto.Message
+	// ignore is the ignore tree of the method's reply type, once looked up.
+	ignore atomic.Pointer[ignoreOf]
+}
+
+// ignoreOf is the ignore tree of one message type.
+type ignoreOf struct {
+	md   protoreflect.MessageDescriptor
+	node *ignoreNode
 }
 
 // method returns the decision for a full method name, from the cache or the
@@ -295,47 +313,73 @@ func (s *Interceptor) method(name string) *methodInfo {
 	return actual.(*methodInfo)
 }
 
-// shadowed is one shadowed call, from allow to the end of its copies. Once
-// started it holds a slot of the concurrency bound until release.
-type shadowed struct {
-	s         *Interceptor
-	ctx       context.Context // the primary's context, detached
+// route is where the copies of one call go, decided before the primary.
+type route struct {
 	method    string
 	candidate string
 	baseline  string
 	info      *methodInfo
 	budget    time.Duration
-	released  atomic.Bool
 }
 
-// allow is the first step shared by unary calls and streams, before the
-// primary: it decides whether the call is to be copied. It returns nil when
-// it is not (sampled out, unsafe, not a primary call, no time left or the
-// Interceptor closed); drops are counted here.
+// shadowed is one shadowed call, from allow to the end of its copies. Once
+// started it holds a slot of the concurrency bound until release.
+type shadowed struct {
+	route
+	s        *Interceptor
+	ctx      context.Context // the primary's: copies take its values
+	released atomic.Bool
+}
+
+// allow is admit for a call that is then shadowed as a whole (a stream):
+// the shadowed call, or nil.
 func (s *Interceptor) allow(ctx context.Context, method string) *shadowed {
+	r, ok := s.admit(ctx, method)
+	if !ok {
+		return nil
+	}
+	return &shadowed{route: r, s: s, ctx: ctx}
+}
+
+// admit is the first step shared by unary calls and streams, before the
+// primary: it decides whether the call is to be copied, and where. It
+// returns false when it is not (sampled out, unsafe, not a primary call,
+// no time left or the Interceptor closed); drops are counted here.
+func (s *Interceptor) admit(ctx context.Context, method string) (route, bool) {
 	sp := s.sampling.Load()
 	if sp.off() || s.closed.Load() || call.RoleOf(ctx) != call.Primary {
-		return nil // closed, or a copy or a warm-up: never copied again
+		return route{}, false // closed, or a copy or a warm-up: never copied again
 	}
 	if !s.sample(ctx, sp) {
-		return nil
+		return route{}, false
 	}
 	info := s.method(method)
 	if !info.safe {
 		s.drop(ctx, DropUnsafeMethod)
-		return nil
+		return route{}, false
 	}
 	t := s.targets.Load()
 	if v, ok := call.ForcedVersion(ctx); ok && v == t.candidate {
 		s.skipped.Add(1)
-		return nil
+		return route{}, false
 	}
+	budget, ok := s.budget(ctx)
+	if !ok {
+		s.drop(ctx, DropTimeout) // the primary has no time left
+		return route{}, false
+	}
+	return route{method: method, candidate: t.candidate, baseline: t.baseline, info: info, budget: budget}, true
+}
+
+// budget is the time a copy of a call made with ctx gets: Timeout, or else
+// the time the primary has, capped by MaxTimeout. It is false when the
+// primary's deadline has passed.
+func (s *Interceptor) budget(ctx context.Context) (time.Duration, bool) {
 	budget := s.cfg.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
-			s.drop(ctx, DropTimeout) // the primary has no time left
-			return nil
+			return 0, false
 		}
 		if budget == 0 {
 			budget = left
@@ -344,8 +388,7 @@ func (s *Interceptor) allow(ctx context.Context, method string) *shadowed {
 	if budget == 0 {
 		budget = s.cfg.MaxTimeout
 	}
-	budget = min(budget, s.cfg.MaxTimeout)
-	return &shadowed{s: s, ctx: context.WithoutCancel(ctx), method: method, candidate: t.candidate, baseline: t.baseline, info: info, budget: budget}
+	return min(budget, s.cfg.MaxTimeout), true
 }
 
 // start is the step after the primary has returned (or its stream has
@@ -377,40 +420,6 @@ func (c *shadowed) wantBaseline(primaryVersion string) bool {
 	return c.baseline != "" && (primaryVersion == "" || primaryVersion == c.baseline)
 }
 
-// copyContext returns the context of one copy to version: the primary's
-// values and outgoing metadata (less the denied keys) with the shadow
-// marker, forced to version with the shadow role, its own call record and
-// deadline, and cancelled by Close.
-func (c *shadowed) copyContext(version, marker string) (context.Context, context.CancelFunc, *call.Record) {
-	ctx, rec := call.WithRoute(c.withMarker(marker), call.Route{Version: version, Role: call.Shadow})
-	ctx, cancel := context.WithTimeout(ctx, c.budget)
-	stop := context.AfterFunc(c.s.stopCtx, cancel)
-	return ctx, func() { stop(); cancel() }, rec
-}
-
-// withMarker returns the primary's context with the shadow marker in its
-// outgoing metadata and the denied keys left out. When the metadata has
-// neither a denied key nor a marker, the marker is appended, which copies
-// nothing.
-func (c *shadowed) withMarker(marker string) context.Context {
-	clean := metadata.ValueFromOutgoingContext(c.ctx, Header) == nil
-	for k := range c.s.cfg.deny {
-		if !clean {
-			break
-		}
-		clean = metadata.ValueFromOutgoingContext(c.ctx, k) == nil
-	}
-	if clean {
-		return metadata.AppendToOutgoingContext(c.ctx, Header, marker)
-	}
-	md, _ := metadata.FromOutgoingContext(c.ctx) // a copy of its own
-	for k := range c.s.cfg.deny {
-		delete(md, k)
-	}
-	md.Set(Header, marker)
-	return metadata.NewOutgoingContext(c.ctx, md)
-}
-
 var failFast = []grpc.CallOption{grpc.WaitForReady(false)}
 
 // copyOptions drops the call options that write into the caller's variables
@@ -420,7 +429,16 @@ func copyOptions(opts []grpc.CallOption) []grpc.CallOption {
 	if len(opts) == 0 {
 		return failFast // grpc reads call options and never writes them
 	}
-	out := make([]grpc.CallOption, 0, len(opts)+1)
+	return filterOptions(opts, failFast...)
+}
+
+// filterOptions is copyOptions' filter, with tail appended.
+func filterOptions(opts []grpc.CallOption, tail ...grpc.CallOption) []grpc.CallOption {
+	return appendOptions(make([]grpc.CallOption, 0, len(opts)+len(tail)), opts, tail)
+}
+
+// appendOptions appends to out the options of opts a copy keeps, then tail.
+func appendOptions(out, opts, tail []grpc.CallOption) []grpc.CallOption {
 	for _, o := range opts {
 		switch o.(type) {
 		case grpc.HeaderCallOption, *grpc.HeaderCallOption,
@@ -431,7 +449,7 @@ func copyOptions(opts []grpc.CallOption) []grpc.CallOption {
 		}
 		out = append(out, o)
 	}
-	return append(out, grpc.WaitForReady(false))
+	return append(out, tail...)
 }
 
 // outcome is what one side of a comparison produced.
@@ -515,18 +533,54 @@ func (c *shadowed) done(primaryErr error, cand, base *outcome) {
 // reply is compared with its cleared form, decoded once on first need, by
 // copies that may run concurrently.
 type snapshot struct {
-	wire  *[]byte
-	typ   protoreflect.MessageType
-	msg   proto.Message
-	clear sync.Once
+	wire    []byte // the wire form, when hasWire
+	hasWire bool
+	buf     *[]byte         // wire's buffer, when it is a pooled one
+	from    mem.BufferSlice // the buffers wire is to be read from, not owned
+	typ     protoreflect.MessageType
+	msg     proto.Message
+	clear   sync.Once
 }
 
 func takeSnapshot(m proto.Message) *snapshot {
-	p := &snapshot{typ: m.ProtoReflect().Type()}
-	if p.wire = marshalWire(m); p.wire == nil {
+	p := new(snapshot)
+	p.take(m)
+	return p
+}
+
+// take makes p a snapshot of m; p is empty.
+func (p *snapshot) take(m proto.Message) {
+	p.typ = m.ProtoReflect().Type()
+	if p.buf = marshalWire(m); p.buf != nil {
+		p.wire, p.hasWire = *p.buf, true
+	} else {
 		p.msg = proto.Clone(m)
 	}
-	return p
+}
+
+// view makes p the snapshot of a message of type typ whose wire form is in
+// data, which its owner keeps until p is released; p is empty. The form
+// is read from data by settle.
+func (p *snapshot) view(typ protoreflect.MessageType, data mem.BufferSlice) {
+	p.typ, p.from, p.hasWire = typ, data, true
+}
+
+// settle reads the wire form a view left in its buffers: the one buffer
+// itself, or a pooled copy of several (a large message comes in pieces).
+// It runs before any comparison, on one goroutine.
+func (p *snapshot) settle() {
+	switch data := p.from; {
+	case len(data) == 1:
+		p.wire = data[0].ReadOnlyData()
+	case len(data) > 1:
+		p.buf = getWire()
+		*p.buf = (*p.buf)[:0]
+		for _, d := range data {
+			*p.buf = append(*p.buf, d.ReadOnlyData()...)
+		}
+		p.wire = *p.buf
+	}
+	p.from = nil
 }
 
 // message returns the message itself: the clone, or a new one decoded from
@@ -537,7 +591,7 @@ func (p *snapshot) message() proto.Message {
 	}
 	// Bytes the same type just encoded decode without error.
 	m := p.typ.New().Interface()
-	_ = proto.Unmarshal(*p.wire, m)
+	_ = proto.Unmarshal(p.wire, m)
 	return m
 }
 
@@ -553,8 +607,8 @@ func (p *snapshot) cleared(ignore [][]string) proto.Message {
 // release gives the wire form's buffer back once nothing reads it.
 func (p *snapshot) release() {
 	if p != nil {
-		putWire(p.wire)
-		p.wire = nil
+		putWire(p.buf)
+		p.buf, p.wire = nil, nil
 	}
 }
 
@@ -563,16 +617,65 @@ func (p *snapshot) release() {
 // settle it at once; otherwise the ignored fields are cleared and the
 // fields walked.
 func (c *shadowed) compare(d *differ, primary *snapshot, shadow proto.Message) {
-	cfg := c.s.cfg
-	if md := shadow.ProtoReflect().Descriptor(); primary.wire != nil && cfg.Compare == nil && md == primary.typ.Descriptor() {
+	if c.byWire(primary) && shadow.ProtoReflect().Descriptor() == primary.typ.Descriptor() {
 		if w := marshalWire(shadow); w != nil {
-			equal := equalWire(*primary.wire, *w, c.s.ignoreTrees.of(md))
+			equal := c.equalWire(primary, *w)
 			putWire(w)
 			if equal {
 				return
 			}
 		}
 	}
+	c.walk(d, primary, shadow)
+}
+
+// compareWire is compare for a copy's reply in wire form, of the primary's
+// type: equal forms settle it, as in compare, and only a difference
+// decodes the reply. It fails, as a copy whose reply grpc could not decode
+// fails, when the form does not decode.
+func (c *shadowed) compareWire(d *differ, primary *snapshot, wire []byte) error {
+	if c.byWire(primary) && c.equalWire(primary, wire) {
+		return nil
+	}
+	shadow := primary.typ.New().Interface()
+	if err := proto.Unmarshal(wire, shadow); err != nil {
+		return status.Errorf(codes.Internal, "ninelives: the copy's reply does not decode as %s: %v", primary.typ.Descriptor().FullName(), err)
+	}
+	c.walk(d, primary, shadow)
+	return nil
+}
+
+// byWire reports whether equal wire forms settle a comparison with the
+// primary's reply: it has one, and the user compares replies with no
+// function of their own.
+func (c *shadowed) byWire(primary *snapshot) bool {
+	return primary.hasWire && c.s.cfg.Compare == nil
+}
+
+// equalWire reports whether the primary's reply, which has a wire form,
+// equals w once the ignored fields are skipped.
+func (c *shadowed) equalWire(primary *snapshot, w []byte) bool {
+	return equalWire(primary.wire, w, c.ignoreTree(primary.typ.Descriptor()))
+}
+
+// ignoreTree is the ignore tree of md, the reply type of the call's method:
+// kept with the method, so that a call looks it up by name only once.
+func (c *shadowed) ignoreTree(md protoreflect.MessageDescriptor) *ignoreNode {
+	if c.info == nil {
+		return c.s.ignoreTrees.of(md)
+	}
+	if t := c.info.ignore.Load(); t != nil && t.md == md {
+		return t.node
+	}
+	t := &ignoreOf{md: md, node: c.s.ignoreTrees.of(md)}
+	c.info.ignore.Store(t)
+	return t.node
+}
+
+// walk clears the ignored fields of both replies (the primary's once, in
+// its decoded form) and adds the paths of the fields that differ to d.
+func (c *shadowed) walk(d *differ, primary *snapshot, shadow proto.Message) {
+	cfg := c.s.cfg
 	p := primary.cleared(cfg.ignore)
 	clearPaths(shadow, cfg.ignore)
 	if f := cfg.Compare; f != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -20,7 +21,9 @@ import (
 // and fed the primary's client messages from a bounded buffer; the server
 // messages of both sides are compared in order, pair by pair, and the status
 // codes at the end. The primary's SendMsg and RecvMsg only copy the message
-// into the buffer: they never wait for the shadow.
+// into the buffer: they never wait for the shadow. A stream that uses the
+// proto codec goes out with a codec that hands the shadow grpc's own
+// buffers of each message, so the primary's path marshals none of them.
 func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		c := s.allow(ctx, method)
@@ -28,7 +31,8 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 			return streamer(ctx, desc, cc, method, opts...)
 		}
 		pctx, rec := call.Recorded(ctx, nil)
-		cs, err := streamer(pctx, desc, cc, method, opts...)
+		capt, popts := captureOptions(opts)
+		cs, err := streamer(pctx, desc, cc, method, popts...)
 		if err != nil {
 			return cs, err
 		}
@@ -40,23 +44,35 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 		if !c.start() {
 			return cs, nil
 		}
-		st := newStreamShadow(c, ctx, desc, cc, streamer, copyOptions(opts), version)
+		st := newStreamShadow(c, ctx, desc, cc, streamer, opts, version)
 		go st.run()
-		return &shadowedStream{ClientStream: cs, st: st, serverStreams: desc.ServerStreams}, nil
+		return &shadowedStream{ClientStream: cs, st: st, capt: capt, serverStreams: desc.ServerStreams}, nil
 	}
+}
+
+// captureOptions returns the capture codec of a primary stream that uses
+// the proto codec, and its options with that codec; nil and opts for one
+// under a codec of the caller's.
+func captureOptions(opts []grpc.CallOption) (*capture, []grpc.CallOption) {
+	if !plainCodec(opts) {
+		return nil, opts
+	}
+	c := new(capture)
+	return c, append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(c))
 }
 
 // shadowedStream is the primary stream as the caller sees it.
 type shadowedStream struct {
 	grpc.ClientStream
 	st            *streamShadow
+	capt          *capture // nil under a codec of the caller's
 	serverStreams bool
 }
 
 func (w *shadowedStream) SendMsg(m any) error {
 	err := w.ClientStream.SendMsg(m)
 	if err == nil {
-		w.st.clientMsg(m)
+		w.st.clientMsg(m, w.capt.takeRequest())
 	}
 	return err
 }
@@ -72,7 +88,8 @@ func (w *shadowedStream) RecvMsg(m any) error {
 	err := w.ClientStream.RecvMsg(m)
 	switch {
 	case err == nil:
-		w.st.serverMsg(m)
+		data, kept := w.capt.takeReply()
+		w.st.serverMsg(m, data, kept)
 		if !w.serverStreams {
 			w.st.primaryDone(nil) // one reply ends a client stream
 		}
@@ -86,7 +103,8 @@ func (w *shadowedStream) RecvMsg(m any) error {
 
 // queued is a message held for a shadow, with its size.
 type queued struct {
-	m    proto.Message // a clone: client messages and the copies' replies
+	m    proto.Message // the copies' replies
+	send any           // client messages: a *wireRequest, or a clone
 	snap *snapshot     // the primary's server messages, kept for comparison
 	size int
 }
@@ -124,6 +142,7 @@ type streamShadow struct {
 	cc       *grpc.ClientConn
 	streamer grpc.Streamer
 	opts     []grpc.CallOption
+	wire     bool // client messages travel in wire form
 	legs     []*streamLeg
 
 	abandonedFlag atomic.Bool
@@ -148,10 +167,13 @@ type streamShadow struct {
 
 func newStreamShadow(c *shadowed, pctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, streamer grpc.Streamer, opts []grpc.CallOption, version string) *streamShadow {
 	st := &streamShadow{
-		c: c, pctx: pctx, desc: desc, cc: cc, streamer: streamer, opts: opts,
+		c: c, pctx: pctx, desc: desc, cc: cc, streamer: streamer, opts: copyOptions(opts),
 		doneCh: make(chan struct{}),
 		wake:   make(chan struct{}, 1),
 		typed:  make(chan struct{}),
+	}
+	if plainCodec(opts) {
+		st.wire, st.opts = true, wireOptions(opts)
 	}
 	if c.info.newReply != nil {
 		st.newReply = c.info.newReply
@@ -225,28 +247,43 @@ func (st *streamShadow) message(m any) (proto.Message, bool) {
 	return pm, ok
 }
 
-// copyOf returns a clone of a client message, to send on every leg.
-func (st *streamShadow) copyOf(m any) (queued, bool) {
+// copyOf returns what every leg sends for a client message: its wire
+// form (data, as grpc marshalled it, or marshalled here once), or a clone
+// when the stream uses a codec of its own or the message does not marshal.
+func (st *streamShadow) copyOf(m any, data mem.BufferSlice) (queued, bool) {
 	pm, ok := st.message(m)
 	if !ok {
 		return queued{}, false
 	}
-	q := queued{m: proto.Clone(pm)}
-	q.size = proto.Size(q.m)
-	return q, true
+	if data != nil {
+		return queued{send: &wireRequest{data: data}, size: data.Len()}, true
+	}
+	if st.wire {
+		if b, err := (proto.MarshalOptions{}).Marshal(pm); err == nil {
+			// Not pooled: the legs send it at times of their own.
+			return queued{send: &wireRequest{data: mem.BufferSlice{mem.SliceBuffer(b)}}, size: len(b)}, true
+		}
+	}
+	c := proto.Clone(pm)
+	return queued{send: c, size: proto.Size(c)}, true
 }
 
 // snapshotOf returns a server message of the primary, which is only ever
 // compared: its snapshot (taken once, for every leg), sized by its wire
-// form.
-func (st *streamShadow) snapshotOf(m any) (queued, bool) {
+// form; data is that form as it came, if the capture codec kept it.
+func (st *streamShadow) snapshotOf(m any, data mem.BufferSlice, kept bool) (queued, bool) {
 	pm, ok := st.message(m)
 	if !ok {
 		return queued{}, false
 	}
+	if kept {
+		q := queued{snap: new(snapshot), size: data.Len()}
+		q.snap.view(pm.ProtoReflect().Type(), data)
+		return q, true
+	}
 	q := queued{snap: takeSnapshot(pm)}
-	if q.snap.wire != nil {
-		q.size = len(*q.snap.wire)
+	if q.snap.hasWire {
+		q.size = len(q.snap.wire)
 	} else {
 		q.size = proto.Size(q.snap.msg)
 	}
@@ -254,8 +291,8 @@ func (st *streamShadow) snapshotOf(m any) (queued, bool) {
 }
 
 // clientMsg queues a client message the primary sent for every leg.
-func (st *streamShadow) clientMsg(m any) {
-	q, ok := st.copyOf(m)
+func (st *streamShadow) clientMsg(m any, data mem.BufferSlice) {
+	q, ok := st.copyOf(m, data)
 	if !ok {
 		return
 	}
@@ -302,8 +339,8 @@ func (st *streamShadow) learnType(m any) {
 
 // serverMsg keeps a server message the primary received until every leg
 // has compared its own message of the same index with it.
-func (st *streamShadow) serverMsg(m any) {
-	q, ok := st.snapshotOf(m)
+func (st *streamShadow) serverMsg(m any, data mem.BufferSlice, kept bool) {
+	q, ok := st.snapshotOf(m, data, kept)
 	if !ok {
 		return
 	}
@@ -505,6 +542,7 @@ func (st *streamShadow) compareReady() {
 	// The snapshots' buffers are left to the collector, not given back to
 	// the pool: another leg may still compare with the same snapshot.
 	for _, p := range work {
+		p.primary.settle()
 		st.c.compare(&p.leg.out.diff, p.primary, p.shadow)
 	}
 }
@@ -583,7 +621,7 @@ func (st *streamShadow) sendLoop(l *streamLeg, cs grpc.ClientStream) {
 			st.msgs--
 			st.bytes -= q.size
 			st.mu.Unlock()
-			if err := cs.SendMsg(q.m); err != nil {
+			if err := cs.SendMsg(q.send); err != nil {
 				return // the stream ended; its RecvMsg says why
 			}
 			continue

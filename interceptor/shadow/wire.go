@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"sync"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -20,13 +24,17 @@ import (
 // type have equal wire forms in this process.
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
-var wirePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+// wirePool holds the buffers of wire forms. They start above grpc's
+// pooling threshold, so that grpc counts the references to a request's.
+var wirePool = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
+
+func getWire() *[]byte { return wirePool.Get().(*[]byte) }
 
 // marshalWire returns m's deterministic wire form in a pooled buffer, or
 // nil when m cannot be marshalled (invalid UTF-8, say). Give it back with
 // putWire.
 func marshalWire(m proto.Message) *[]byte {
-	b := wirePool.Get().(*[]byte)
+	b := getWire()
 	out, err := deterministic.MarshalAppend((*b)[:0], m)
 	if err != nil {
 		wirePool.Put(b)
@@ -187,3 +195,224 @@ func nextRecord(b []byte, n *ignoreNode) (rest []byte, r record, ok bool) {
 	}
 	return nil, record{}, false
 }
+
+// The copies of a unary call send its request and take their replies in
+// wire form. The request is marshalled once, by grpc for the primary, and
+// every leg sends the same bytes; a reply is kept as the bytes that came,
+// compared with the primary's wire form as it is, and decoded only when it
+// differs. A codec of this package, forced on the copies, passes both
+// through; another, forced on the primary, hands the copies the buffers
+// grpc marshalled the request into and received the reply in. A call whose
+// options choose a codec of their own is copied with messages instead.
+
+// wireCodec passes a *wireRequest and a *wireReply through as they are, and
+// hands anything else to the registered proto codec.
+type wireCodec struct{}
+
+// Name is empty, so a copy is sent with the content type of a call with no
+// codec option: the same as its primary's.
+func (wireCodec) Name() string { return "" }
+
+func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*wireRequest); ok {
+		r.data.Ref() // grpc frees what it is given
+		return r.data, nil
+	}
+	return protoCodec().Marshal(v)
+}
+
+func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*wireReply); ok {
+		r.fill(data)
+		return nil
+	}
+	return protoCodec().Unmarshal(data, v)
+}
+
+// protoCodec is the codec registered for protocol buffers: grpc's, or one
+// the program registered in its place.
+func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(grpcproto.Name) }
+
+var (
+	wireCodecOption = grpc.ForceCodecV2(wireCodec{})
+	failFastWire    = []grpc.CallOption{grpc.WaitForReady(false), wireCodecOption}
+)
+
+// wireOptions is copyOptions with the wire codec.
+func wireOptions(opts []grpc.CallOption) []grpc.CallOption {
+	if len(opts) == 0 {
+		return failFastWire
+	}
+	return filterOptions(opts, failFastWire...)
+}
+
+// plainCodec reports whether a call with opts uses the proto codec: no
+// option chooses a codec or a content subtype other than proto.
+func plainCodec(opts []grpc.CallOption) bool {
+	for _, o := range opts {
+		switch o := o.(type) {
+		case grpc.ForceCodecCallOption, grpc.ForceCodecV2CallOption, grpc.CustomCodecCallOption:
+			return false
+		case grpc.ContentSubtypeCallOption:
+			if o.ContentSubtype != grpcproto.Name {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// wireRequest is a request's wire form, shared by the legs that send it.
+// Its buffers count their references (grpc's transport may still hold them
+// when a call returns early) and go back to their pool with the last. The
+// slice itself is never written once set, and never reused: grpc reads it
+// after a call may have returned.
+type wireRequest struct{ data mem.BufferSlice }
+
+// take marshals m into a pooled buffer; false if m does not marshal.
+func (r *wireRequest) take(m proto.Message) bool {
+	b := getWire()
+	out, err := proto.MarshalOptions{}.MarshalAppend((*b)[:0], m)
+	if err != nil {
+		putWire(b)
+		return false
+	}
+	*b = out
+	r.data = mem.BufferSlice{mem.NewBuffer(b, wireBuffers{})}
+	return true
+}
+
+// hold makes data, which r now holds a reference to, the wire form; false
+// when there is none.
+func (r *wireRequest) hold(data mem.BufferSlice) bool {
+	r.data = data
+	return data != nil
+}
+
+// release gives up this call's reference to the buffers.
+func (r *wireRequest) release() {
+	r.data.Free()
+	r.data = nil
+}
+
+// capture is the codec a shadowed unary primary is sent with when it uses
+// the proto codec. It hands every message to the proto codec and keeps,
+// for the copies, references to the buffers grpc marshalled the request
+// into and received the reply in, so that the primary's path marshals and
+// copies nothing for them. An interceptor further down the chain that
+// sends the call more than once leaves the last request and reply.
+type capture struct {
+	mu       sync.Mutex
+	req      mem.BufferSlice // the codec's own slice, which nobody writes
+	reply    mem.BufferSlice // ours, over grpc's buffers
+	gotReply bool
+}
+
+// Name is empty, so the primary is sent with the content type it has
+// without this codec.
+func (*capture) Name() string { return "" }
+
+func (c *capture) Marshal(v any) (mem.BufferSlice, error) {
+	data, err := protoCodec().Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	data.Ref()
+	c.mu.Lock()
+	c.req.Free()
+	c.req = data
+	c.mu.Unlock()
+	return data, nil
+}
+
+func (c *capture) Unmarshal(data mem.BufferSlice, v any) error {
+	if err := protoCodec().Unmarshal(data, v); err != nil {
+		return err
+	}
+	data.Ref() // grpc frees data when this returns
+	c.mu.Lock()
+	c.reply.Free()
+	clear(c.reply)
+	c.reply = append(c.reply[:0], data...)
+	c.gotReply = true
+	c.mu.Unlock()
+	return nil
+}
+
+// takeRequest hands over the last request's buffers and the reference to
+// them; nil when grpc marshalled none since, or c is nil.
+func (c *capture) takeRequest() mem.BufferSlice {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	data := c.req
+	c.req = nil
+	return data
+}
+
+// takeReply hands over the last reply's buffers and the reference to
+// them; kept is false when none came since, or c is nil.
+func (c *capture) takeReply() (data mem.BufferSlice, kept bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	data, kept = c.reply, c.gotReply
+	c.reply, c.gotReply = nil, false
+	return data, kept
+}
+
+// release gives up the references still held, and keeps the reply's slice
+// for the next call.
+func (c *capture) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.req.Free()
+	c.reply.Free()
+	clear(c.reply)
+	c.req, c.reply, c.gotReply = nil, c.reply[:0], false
+}
+
+// wireReply is a copy's reply as the bytes that came, in a pooled buffer.
+type wireReply struct{ b *[]byte }
+
+func (r *wireReply) fill(data mem.BufferSlice) {
+	if r.b == nil {
+		r.b = getWire()
+	}
+	buf := (*r.b)[:0]
+	for _, d := range data {
+		buf = append(buf, d.ReadOnlyData()...)
+	}
+	*r.b = buf
+}
+
+// bytes returns the reply's wire form.
+func (r *wireReply) bytes() []byte {
+	if r.b == nil {
+		return nil
+	}
+	return *r.b
+}
+
+func (r *wireReply) release() {
+	putWire(r.b)
+	r.b = nil
+}
+
+// wireBuffers is the pool of wire forms as grpc's mem package takes it.
+type wireBuffers struct{}
+
+func (wireBuffers) Get(n int) *[]byte {
+	b := getWire()
+	if cap(*b) < n {
+		*b = make([]byte, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+func (wireBuffers) Put(b *[]byte) { putWire(b) }

@@ -7,6 +7,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -134,13 +139,13 @@ func TestSnapshotOfAMessageWithNoWireForm(t *testing.T) {
 	bad.Item.Name = "\xff"
 	p := takeSnapshot(bad)
 	defer p.release()
-	require.Nil(t, p.wire)
+	require.False(t, p.hasWire)
 	bad.Item.Name = "changed by its caller"
 	assert.Equal(t, "\xff", p.message().(*demov1.GetItemResponse).GetItem().GetName())
 
 	s, err := New(Config{Candidate: "canary", IgnoreFields: []string{"generated_at"}})
 	require.NoError(t, err)
-	c := &shadowed{s: s, method: "/m"}
+	c := &shadowed{s: s, route: route{method: "/m"}}
 	var d differ
 	other := reply()
 	other.Item.Name = "\xff"
@@ -153,8 +158,89 @@ func TestSnapshotOfAMessageWithNoWireForm(t *testing.T) {
 
 	good := takeSnapshot(reply())
 	defer good.release()
-	require.NotNil(t, good.wire)
+	require.True(t, good.hasWire)
 	d = differ{}
 	c.compare(&d, good, other)
 	assert.Equal(t, []string{"item.name", "item.price_cents"}, d.sorted())
+}
+
+// A request's wire form outlives the call that took it while grpc holds a
+// reference, as its transport may after an early reply.
+func TestWireRequestIsSharedByReference(t *testing.T) {
+	req := &demov1.GetItemRequest{Id: "a"}
+	want, err := proto.Marshal(req)
+	require.NoError(t, err)
+	var r wireRequest
+	require.True(t, r.take(req))
+	var legs []mem.BufferSlice
+	for range 2 {
+		data, err := wireCodec{}.Marshal(&r)
+		require.NoError(t, err)
+		legs = append(legs, data)
+	}
+	r.release()
+	for _, data := range legs {
+		assert.Equal(t, want, data.Materialize(), "still held by grpc")
+		data.Free()
+	}
+	assert.False(t, r.take(&demov1.GetItemRequest{Id: "\xff"}), "a request that does not marshal has no wire form")
+}
+
+func TestWireCodecHandsMessagesToProto(t *testing.T) {
+	data, err := wireCodec{}.Marshal(reply())
+	require.NoError(t, err)
+	var got demov1.GetItemResponse
+	require.NoError(t, wireCodec{}.Unmarshal(data, &got))
+	assert.True(t, proto.Equal(reply(), &got))
+
+	var w wireReply
+	defer w.release()
+	require.NoError(t, wireCodec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer("ab"), mem.SliceBuffer("c")}, &w))
+	assert.Equal(t, []byte("abc"), w.bytes(), "a reply in wire form is kept as it came")
+	assert.Empty(t, wireCodec{}.Name(), "copies keep their primary's content type")
+}
+
+func TestPlainCodec(t *testing.T) {
+	for _, tc := range []struct {
+		opts []grpc.CallOption
+		want bool
+	}{
+		{nil, true},
+		{[]grpc.CallOption{grpc.WaitForReady(true), grpc.CallContentSubtype("proto")}, true},
+		{[]grpc.CallOption{grpc.CallContentSubtype("json")}, false},
+		{[]grpc.CallOption{grpc.ForceCodecV2(wireCodec{})}, false},
+	} {
+		assert.Equal(t, tc.want, plainCodec(tc.opts), "%v", tc.opts)
+	}
+	assert.Equal(t, failFastWire, wireOptions(nil))
+	var hdr metadata.MD
+	opts := wireOptions([]grpc.CallOption{grpc.Header(&hdr), grpc.MaxCallRecvMsgSize(10)})
+	require.Len(t, opts, 3)
+	assert.IsType(t, grpc.MaxRecvMsgSizeCallOption{}, opts[0])
+	assert.Equal(t, wireCodecOption, opts[2])
+}
+
+// A copy's reply that does not decode fails the copy, as grpc fails a call
+// whose reply does not decode.
+func TestCompareWireOfAReplyThatDoesNotDecode(t *testing.T) {
+	s, err := New(Config{Candidate: "canary"})
+	require.NoError(t, err)
+	c := &shadowed{s: s, route: route{method: "/m"}}
+	p := takeSnapshot(reply())
+	defer p.release()
+	var d differ
+	err = c.compareWire(&d, p, []byte{0xff})
+	assert.Equal(t, codes.Internal, status.Code(err))
+	assert.ErrorContains(t, err, "does not decode as ninelives.demo.v1.GetItemResponse")
+
+	w := marshalWire(reply())
+	defer putWire(w)
+	require.NoError(t, c.compareWire(&d, p, *w))
+	assert.Empty(t, d.sorted())
+	changed := reply()
+	changed.Item.PriceCents++
+	b, err := proto.Marshal(changed)
+	require.NoError(t, err)
+	require.NoError(t, c.compareWire(&d, p, b))
+	assert.Equal(t, []string{"item.price_cents"}, d.sorted())
 }

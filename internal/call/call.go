@@ -38,14 +38,52 @@ func From(ctx context.Context) *Info {
 	return ci
 }
 
+// Values is a context carrying the call info of its calls, and a record
+// for the picker to fill in, in one allocation: ForceVersion and the other
+// setters make one, and a context type of another package may embed one to
+// add values of its own in the same allocation (its Value answers its own
+// keys and calls Values.Value for the rest).
+type Values struct {
+	context.Context
+	info Info
+	rec  Record
+}
+
+// Value returns the call info for its key and asks the parent context for
+// every other key.
+func (v *Values) Value(key any) any {
+	if _, ok := key.(infoKey); ok {
+		return &v.info
+	}
+	return v.Context.Value(key)
+}
+
+// Route makes v carry the call info of parent routed by r, as WithRoute
+// does, with v's own record, which it returns.
+func (v *Values) Route(parent context.Context, r Route) *Record {
+	v.set(parent, func(ci *Info) {
+		ci.Version, ci.Endpoint, ci.Record = r.Version, r.Endpoint, &v.rec
+		if r.Role != "" {
+			ci.Role = r.Role
+		}
+	})
+	return &v.rec
+}
+
+// set makes v carry a copy of parent's Info changed by f.
+func (v *Values) set(parent context.Context, f func(*Info)) {
+	v.Context = parent
+	if old := From(parent); old != nil {
+		v.info = *old
+	}
+	f(&v.info)
+}
+
 // with returns ctx carrying a copy of its Info changed by f.
 func with(ctx context.Context, f func(*Info)) context.Context {
-	var ci Info
-	if old := From(ctx); old != nil {
-		ci = *old
-	}
-	f(&ci)
-	return context.WithValue(ctx, infoKey{}, &ci)
+	v := new(Values)
+	v.set(ctx, f)
+	return v
 }
 
 // ForceVersion returns ctx whose calls go to version.
@@ -121,20 +159,22 @@ const (
 
 // WithRecord returns ctx whose calls fill in the returned record.
 func WithRecord(ctx context.Context) (context.Context, *Record) {
-	rec := new(Record)
-	return with(ctx, func(ci *Info) { ci.Record = rec }), rec
+	v := new(Values)
+	v.set(ctx, func(ci *Info) { ci.Record = &v.rec })
+	return v, &v.rec
 }
 
 // Recorded returns ctx with a call record: the one ctx carries, if any, so
 // that an interceptor further out in the chain learns where the call went;
-// else spare, or a new record when spare is nil. spare lets a caller keep
-// the record inside a struct of its own instead of allocating it.
+// else spare, or, when spare is nil, a record in the same allocation as
+// the context (WithRecord's). spare lets a caller keep the record inside a
+// struct of its own.
 func Recorded(ctx context.Context, spare *Record) (context.Context, *Record) {
 	if rec := RecordFrom(ctx); rec != nil {
 		return ctx, rec
 	}
 	if spare == nil {
-		spare = new(Record)
+		return WithRecord(ctx)
 	}
 	return with(ctx, func(ci *Info) { ci.Record = spare }), spare
 }
@@ -162,13 +202,8 @@ type Route struct {
 // value where ForceVersion, ForceEndpoint, WithRole and WithRecord would
 // add four. A sticky key ctx carries is kept.
 func WithRoute(ctx context.Context, r Route) (context.Context, *Record) {
-	rec := new(Record)
-	return with(ctx, func(ci *Info) {
-		ci.Version, ci.Endpoint, ci.Record = r.Version, r.Endpoint, rec
-		if r.Role != "" {
-			ci.Role = r.Role
-		}
-	}), rec
+	v := new(Values)
+	return v, v.Route(ctx, r)
 }
 
 // Reroute returns ctx whose calls go to version with role, keeping the

@@ -88,3 +88,36 @@ func TestStickyPointIsStable(t *testing.T) {
 		assert.Equal(t, want, StickyPoint(key), "%q", key)
 	}
 }
+
+func TestEachContextIsOneAllocation(t *testing.T) {
+	base := WithStickyKey(context.Background(), "user-1")
+	assert.InDelta(t, 1, testing.AllocsPerRun(100, func() { WithRoute(base, Route{Version: "canary", Role: Shadow}) }), 0)
+	assert.InDelta(t, 1, testing.AllocsPerRun(100, func() { WithRecord(base) }), 0)
+	assert.InDelta(t, 1, testing.AllocsPerRun(100, func() { Recorded(base, nil) }), 0)
+	assert.InDelta(t, 1, testing.AllocsPerRun(100, func() { ForceVersion(base, "canary") }), 0)
+}
+
+type markedKey struct{}
+
+// marked adds a value of its own to the call info in one context.
+type marked struct{ Values }
+
+func (m *marked) Value(key any) any {
+	if key == (markedKey{}) {
+		return "mark"
+	}
+	return m.Values.Value(key)
+}
+
+func TestValuesEmbedded(t *testing.T) {
+	type otherKey struct{}
+	parent := context.WithValue(WithStickyKey(context.Background(), "user-1"), otherKey{}, "other")
+	m := new(marked)
+	rec := m.Route(parent, Route{Version: "canary", Role: Shadow})
+	var ctx context.Context = m
+	assert.Same(t, rec, RecordFrom(ctx))
+	assert.Equal(t, Info{Version: "canary", Role: Shadow, Sticky: "user-1", HasSticky: true, Record: rec}, *From(ctx))
+	assert.Equal(t, "mark", ctx.Value(markedKey{}))
+	assert.Equal(t, "other", ctx.Value(otherKey{}), "the parent's values")
+	assert.Equal(t, Primary, RoleOf(parent), "the parent is unchanged")
+}

@@ -103,6 +103,9 @@ func (l *Leader) commitLocked(ctx context.Context, cp sentinel.Checkpoint, next 
 		l.beforeCommit()
 	}
 	doc, key, term, cpRev := l.checkpointDoc(cp, next)
+	if key == "" {
+		return fmt.Errorf("%w: it stepped down during the tick (closed)", ErrNotLeader)
+	}
 	ops, conds, err := l.commitOps(doc, next, cmds)
 	if err != nil {
 		return err
@@ -145,7 +148,8 @@ func (l *Leader) commitLocked(ctx context.Context, cp sentinel.Checkpoint, next 
 }
 
 // checkpointDoc is the checkpoint of the commit to come, with the fence's
-// key, term and revision.
+// key, term and revision; the key is empty when the leader stepped down
+// while the tick ran (Close does not wait for a stuck tick).
 func (l *Leader) checkpointDoc(cp sentinel.Checkpoint, next *RolloutState) (doc checkpoint, key string, term, cpRev int64) {
 	readRev, cursors := l.src.position()
 	l.mu.Lock()
@@ -158,7 +162,10 @@ func (l *Leader) checkpointDoc(cp sentinel.Checkpoint, next *RolloutState) (doc 
 	if next != nil {
 		doc.StateSeq = next.Seq
 	}
-	return doc, l.election.Key(), l.term, l.cpRev
+	if l.election != nil {
+		key = l.election.Key()
+	}
+	return doc, key, l.term, l.cpRev
 }
 
 // commitOps are the writes of a commit, and the conditions that the

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
@@ -210,15 +211,40 @@ func WithCommandWait(d time.Duration) Option {
 // the session is closed or orphaned; holder names its holder in errors
 // ("sentinel", "replica").
 func newSession(ctx context.Context, client *clientv3.Client, ttl time.Duration, holder string) (*concurrency.Session, error) {
-	secs := int64(ttl / time.Second)
-	g, err := client.Grant(ctx, secs)
+	g, err := client.Grant(ctx, int64(ttl/time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("ninelives: granting the %s's lease: %w", holder, err)
 	}
-	s, err := concurrency.NewSession(client, concurrency.WithLease(g.ID), concurrency.WithTTL(int(secs)))
+	s, err := concurrency.NewSession(client, concurrency.WithLease(g.ID), concurrency.WithTTL(int(ttl/time.Second)))
 	if err != nil {
 		return nil, fmt.Errorf("ninelives: keeping the %s's lease alive: %w", holder, err)
 	}
+	return s, nil
+}
+
+// keepOrGrant returns a session for the holder whose session expired on
+// the client's side (nil: it had none): on expired's lease if etcd still
+// has it, as after an absence longer than the TTL (a restarted etcd renews
+// every lease it had), so that what is bound to the lease stays; on a new
+// lease otherwise.
+func keepOrGrant(ctx context.Context, client *clientv3.Client, expired *concurrency.Session, cfg options, holder string) (*concurrency.Session, error) {
+	if expired == nil {
+		return newSession(ctx, client, cfg.ttl, holder)
+	}
+	id := expired.Lease()
+	_, err := client.KeepAliveOnce(ctx, id)
+	switch {
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		cfg.logger.Warn("ninelives: the lease expired; taking a new one", "holder", holder, "lease", int64(id))
+		return newSession(ctx, client, cfg.ttl, holder)
+	case err != nil:
+		return nil, fmt.Errorf("ninelives: renewing the %s's lease: %w", holder, err)
+	}
+	s, err := concurrency.NewSession(client, concurrency.WithLease(id), concurrency.WithTTL(int(cfg.ttl/time.Second)))
+	if err != nil {
+		return nil, fmt.Errorf("ninelives: keeping the %s's lease alive: %w", holder, err)
+	}
+	cfg.logger.Info("ninelives: the lease outlived etcd's absence; keeping it", "holder", holder, "lease", int64(id))
 	return s, nil
 }
 

@@ -42,7 +42,9 @@
 // number, bound to its lease, in a compact binary form; the content of a
 // number never changes, so a write retried after a timeout cannot count
 // twice, and the figures made while etcd is away wait in memory and go out,
-// together, when it returns. The replica keeps its last reports
+// together, when it returns. After an absence longer than the TTL, the
+// replicas and the leader keep their leases, which a restarted etcd renews:
+// the reports not read yet stay, and the leader leads on in its term. The replica keeps its last reports
 // (WithRetention) and drops older ones in the same transaction: one write
 // per replica per tick. The leader reads the reports written since its last
 // read from a watch on the reports (a ranged read, filtered by revision,

@@ -4,7 +4,7 @@ package fleet
 // the leader's process there, after it applied what it read and before it
 // committed.
 func SetBeforeCommit(l *Leader, f func()) {
-	l.runMu.Lock()
+	l.lockRun()
 	l.beforeCommit = f
-	l.runMu.Unlock()
+	l.unlockRun()
 }

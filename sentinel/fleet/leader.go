@@ -46,9 +46,11 @@ type Leader struct {
 	closeCtx    context.Context
 	closeCancel context.CancelFunc
 
-	// runMu serialises Campaign's loading, Tick, Resign and Close; it is
-	// taken before mu.
-	runMu sync.Mutex
+	// run is the run lock (a channel of one, so that Close can stop
+	// waiting for a tick stuck in a strategy): it serialises Campaign's
+	// loading, Tick, Resign and Close's resignation; taken before mu, and
+	// never held while the sentinel shuts down.
+	run chan struct{}
 
 	mu          sync.Mutex // guards everything below
 	unsure      *unsureCommit
@@ -166,7 +168,7 @@ func NewLeader(client *clientv3.Client, prefix, name string, initial []balancer.
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Leader{client: client, keys: src.keys, name: name, cfg: cfg, initial: slices.Clone(initial), sen: sen, life: life, src: src,
-		closeCtx: ctx, closeCancel: cancel}, nil
+		closeCtx: ctx, closeCancel: cancel, run: make(chan struct{}, 1)}, nil
 }
 
 func sentinelOptions(cfg options) []sentinel.Option {
@@ -224,9 +226,13 @@ func (l *Leader) Campaign(ctx context.Context) error {
 		return fmt.Errorf("%w: the election key %s expired while campaigning", ErrNotLeader, e.Key())
 	}
 
-	l.runMu.Lock()
-	defer l.runMu.Unlock()
+	l.lockRun()
+	defer l.unlockRun()
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: the leader is closed", ErrBadOption)
+	}
 	l.election, l.term, l.leading, l.loaded = e, e.Rev(), true, false
 	l.electedAt = l.cfg.clock.Now()
 	l.terms++
@@ -241,7 +247,10 @@ func (l *Leader) Campaign(ctx context.Context) error {
 }
 
 // freshSession returns the sentinel's session, granting a new lease if it
-// has none or the last one expired.
+// has none or the last one expired. A lease that expired only on the
+// client's side, etcd having been away longer than the TTL and renewed it
+// when it restarted, is kept: so is the election key bound to it, and the
+// sentinel leads again at once, as nobody else can have.
 func (l *Leader) freshSession(ctx context.Context) (*concurrency.Session, error) {
 	l.mu.Lock()
 	s := l.session
@@ -254,7 +263,7 @@ func (l *Leader) freshSession(ctx context.Context) (*concurrency.Session, error)
 		}
 	}
 	gctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
-	s, err := newSession(gctx, l.client, l.cfg.ttl, "sentinel")
+	s, err := keepOrGrant(gctx, l.client, s, l.cfg, "sentinel")
 	cancel()
 	if err != nil {
 		return nil, err
@@ -367,8 +376,8 @@ func (l *Leader) resumeLocked(st *RolloutState, doc *checkpoint) (tick uint64, r
 // When etcd cannot be reached the rollout holds and the error is returned;
 // the next Tick starts again from what etcd holds.
 func (l *Leader) Tick(ctx context.Context) (sentinel.Event, error) {
-	l.runMu.Lock()
-	defer l.runMu.Unlock()
+	l.lockRun()
+	defer l.unlockRun()
 	l.mu.Lock()
 	leading, loaded, session := l.leading, l.loaded, l.session
 	l.mu.Unlock()
@@ -383,6 +392,8 @@ func (l *Leader) Tick(ctx context.Context) (sentinel.Event, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
 	defer cancel()
+	stop := context.AfterFunc(l.closeCtx, cancel) // Close cuts the tick short
+	defer stop()
 	load := l.settleLocked
 	if !loaded {
 		load = l.loadLocked
@@ -540,14 +551,17 @@ func (l *Leader) IsLeader() bool {
 	return l.leading
 }
 
-// Run campaigns and, while leading, ticks every interval, until ctx ends or
-// the rollout reaches a final phase (it returns nil then). When it loses
-// the leadership it campaigns again.
+// Run campaigns and, while leading, ticks every interval, until ctx ends,
+// the leader is closed or the rollout reaches a final phase (it returns nil
+// then). When it loses the leadership it campaigns again.
 func (l *Leader) Run(ctx context.Context) error {
 	for {
 		if err := l.Campaign(ctx); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if l.closeCtx.Err() != nil {
+				return fmt.Errorf("%w: the leader is closed", ErrBadOption)
 			}
 			l.fail(err)
 			select {
@@ -585,8 +599,12 @@ func (l *Leader) lead(ctx context.Context) (done bool, err error) {
 
 // Resign gives the leadership up, so another sentinel takes over at once.
 func (l *Leader) Resign(ctx context.Context) error {
-	l.runMu.Lock()
-	defer l.runMu.Unlock()
+	l.lockRun()
+	defer l.unlockRun()
+	return l.resignLocked(ctx)
+}
+
+func (l *Leader) resignLocked(ctx context.Context) error {
 	l.mu.Lock()
 	e := l.election
 	l.mu.Unlock()
@@ -598,6 +616,10 @@ func (l *Leader) Resign(ctx context.Context) error {
 	defer cancel()
 	return e.Resign(ctx)
 }
+
+// lockRun takes the run lock; unlockRun gives it back.
+func (l *Leader) lockRun()   { l.run <- struct{}{} }
+func (l *Leader) unlockRun() { <-l.run }
 
 // Status returns a snapshot of the sentinel.
 func (l *Leader) Status() LeaderStatus {
@@ -626,17 +648,40 @@ func (l *Leader) Status() LeaderStatus {
 }
 
 // Close resigns if leading, stops campaigning, revokes the sentinel's lease
-// and closes the sentinel, and with it the strategy if it holds resources.
+// and shuts the sentinel down, and with it the strategy if it holds
+// resources. It cuts a tick under way short and takes at most twice
+// WithTimeout for its part in etcd (the tick, then the resignation and the
+// lease), then the sentinel's close timeout (sentinel.WithCloseTimeout
+// through WithSentinelOptions, default 5 s) to deliver the alerts still
+// queued; those it could not deliver come back in a
+// *sentinel.ShutdownError. It lets go of the leader before the sentinel
+// shuts down, so a slow alert receiver delays no Tick, Campaign or Resign.
 func (l *Leader) Close() error {
 	l.closeCancel()
+	err := l.leave()
+	if serr := l.sen.Close(); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// leave ends the leader's part in etcd: it waits, within WithTimeout, for
+// a tick under way, then resigns and revokes the lease. A tick still
+// running by then (stuck in a strategy that ignores its context) is left
+// to end on its own: its commit, fenced by the election key, cannot land.
+func (l *Leader) leave() error {
+	var stuck error
+	if l.lockRunWithin(l.cfg.timeout) {
+		defer l.unlockRun()
+	} else {
+		stuck = fmt.Errorf("ninelives: closing the fleet's sentinel: a tick still running after %v is left to end on its own", l.cfg.timeout)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.timeout)
 	defer cancel()
-	err := l.Resign(ctx)
+	err := l.resignLocked(ctx)
 	if l.client.Ctx().Err() != nil {
 		err = nil // the client is closed: the lease expires on its own
 	}
-	l.runMu.Lock()
-	defer l.runMu.Unlock()
 	l.mu.Lock()
 	s := l.session
 	l.session, l.closed = nil, true
@@ -648,8 +693,22 @@ func (l *Leader) Close() error {
 		}
 	}
 	l.src.close()
-	if cerr := l.sen.Close(); err == nil {
-		err = cerr
+	return errors.Join(stuck, err)
+}
+
+// lockRunWithin takes the run lock unless it stays taken for d.
+func (l *Leader) lockRunWithin(d time.Duration) bool {
+	select {
+	case l.run <- struct{}{}:
+		return true
+	default:
 	}
-	return err
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case l.run <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
 }

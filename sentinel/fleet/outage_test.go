@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,4 +137,69 @@ func TestEtcdStoppedAndRestartedUnderLoad(t *testing.T) {
 	}
 	assert.Zero(t, w.failures(), "no call failed because etcd was away (%d calls)", calls)
 	t.Logf("%d calls, none failed", calls)
+}
+
+// etcd stops for longer than the leases' TTL: every client sees its lease
+// expire, but etcd, once back, renews the leases it had. The replicas keep
+// theirs, so the reports they wrote just before the outage, which the
+// leader had not read yet, are still there when the leader returns:
+// none is lost. (A replica used to take a new lease, and its unread
+// reports left etcd with the old one.) The leader keeps its lease too,
+// and with it its election key: it leads again in the same term.
+func TestReportsOutliveAnOutageLongerThanTheLease(t *testing.T) {
+	srv := startEtcd(t)
+	const ttl = failoverTTL
+	w := newWorld(t, 2, []string{srv.Endpoint()}, fleet.WithTTL(ttl))
+	a := w.newLeader("sentinel-a", newClient(t, srv.Endpoint()))
+	ctx := context.Background()
+	require.NoError(t, a.Campaign(ctx))
+	for range 2 {
+		_, err := w.tick(a, 100)
+		require.NoError(t, err)
+	}
+	term := a.Status().Term
+	leases := map[string]int64{}
+	for _, r := range w.replicas {
+		leases[r.name] = r.reporter.Status().Lease
+	}
+	// Figures the leader has not read when etcd stops.
+	w.clock.Advance(time.Second)
+	w.load(100)
+	require.Empty(t, w.report())
+
+	srv.Stop()
+	time.Sleep(ttl + time.Second) // every client's lease expires on its side (not an assertion: a wait)
+	require.NoError(t, srv.Restart())
+	// The leader sees its lease expire and campaigns again, reading no
+	// report yet.
+	_, err := a.Tick(ctx)
+	campaign := func() {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		for i := 0; a.Campaign(cctx) != nil; i++ { // its client reconnects with its own backoff
+			require.Less(t, i, 100, "the leader does not campaign again")
+		}
+	}
+	if errors.Is(err, fleet.ErrNotLeader) {
+		campaign()
+	}
+	for i := 0; i < 50 && w.reportAll() > 0; i++ {
+	}
+	for _, r := range w.replicas {
+		assert.Equal(t, leases[r.name], r.reporter.Status().Lease, "%s kept its lease", r.name)
+	}
+	time.Sleep(2 * ttl) // a lease nobody renewed would be gone by now
+	for i := 0; i < 100; i++ {
+		if !a.IsLeader() {
+			campaign()
+		}
+		if _, err = a.Tick(ctx); err == nil {
+			break
+		}
+	}
+	require.NoError(t, err)
+	assert.Equal(t, term, a.Status().Term, "the leader kept its lease, and with it its election key")
+	st := a.Status().Source
+	assert.Zero(t, st.Lost, "no report lost")
+	assert.Zero(t, st.Rejected)
 }

@@ -245,7 +245,10 @@ func (r *Reporter) write(ctx context.Context, seq uint64, val []byte) error {
 }
 
 // lease returns the replica's lease, granting a new one when there is none
-// or the last one expired (etcd was away longer than the TTL).
+// or the last one expired. After etcd was away longer than the TTL the
+// lease has expired only on the client's side if etcd, restarted, renewed
+// it, as it does every lease it had: then the replica keeps it, and with
+// it the reports the leader has not read yet.
 func (r *Reporter) lease(ctx context.Context) (clientv3.LeaseID, error) {
 	r.mu.Lock()
 	s := r.session
@@ -253,12 +256,11 @@ func (r *Reporter) lease(ctx context.Context) (clientv3.LeaseID, error) {
 	if s != nil {
 		select {
 		case <-s.Done():
-			r.cfg.logger.Warn("ninelives: the replica's lease expired; reporting under a new one", "replica", r.name, "lease", int64(s.Lease()))
 		default:
 			return s.Lease(), nil
 		}
 	}
-	s, err := newSession(ctx, r.client, r.cfg.ttl, "replica")
+	s, err := keepOrGrant(ctx, r.client, s, r.cfg, "replica")
 	if err != nil {
 		return 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -193,4 +194,97 @@ func TestRateTestControlsAlphaBySimulation(t *testing.T) {
 	}
 	assert.LessOrEqual(t, fails(0.01), maxRate(), "mismatches exactly at the 1 % tolerance")
 	assert.GreaterOrEqual(t, fails(0.02), 0.9, "mismatches at twice the tolerance")
+}
+
+// The latency test keeps its α when a version's calls of a look are slowed
+// together, as a pause of its process slows them (each version, in a tenth
+// of the looks, has 30 % of its calls pushed to 0.3 s; untempered, every
+// run fails), and still catches most candidates twice as slow through the
+// same pauses within the 4 minutes: each look's factors are tempered by
+// the clustering measured on the baseline.
+func TestLatencyTestKeepsItsBoundOnClusteredCallsBySimulation(t *testing.T) {
+	fails := func(name string, candidate sim.Version) float64 {
+		sc := shortCanary(name, sim.Healthy)
+		sc.Candidate = candidate
+		var n int
+		for run := range simRuns() {
+			lt, err := judge.NewLatencyTest(simAlpha, judge.LatencyConfig{})
+			require.NoError(t, err)
+			tr, err := sim.NewTraffic(sc, 42, uint64(run))
+			require.NoError(t, err)
+			r := rand.New(rand.NewPCG(3, uint64(run)))
+			for look := range 240 {
+				l, err := tr.Next([]float64{0.01, 0.05, 0.25, 0.5}[look/60])
+				require.NoError(t, err)
+				for _, h := range []judge.Buckets{l.Candidate.Latency, l.Baseline.Latency} {
+					if r.Float64() < 0.1 {
+						stall(h, 0.3)
+					}
+				}
+				require.NoError(t, lt.Observe(l.Candidate.Latency, l.Baseline.Latency))
+			}
+			if lt.Failed() {
+				n++
+			}
+		}
+		t.Logf("%s: %d of %d runs failed", name, n, simRuns())
+		return float64(n) / float64(simRuns())
+	}
+	assert.LessOrEqual(t, fails("A/A with pauses", sim.Healthy), maxRate(), "A/A false failures")
+	slower := sim.Healthy
+	slower.LatencyMedian *= 2
+	assert.GreaterOrEqual(t, fails("2× slower with pauses", slower), 0.6, "a candidate 2× slower")
+}
+
+// stall slows a share of a look's calls together: that share of each
+// bucket below 0.3 s moves up to the bucket of 0.3 s.
+func stall(h judge.Buckets, share float64) {
+	to := sort.SearchFloat64s(h.Bounds, 0.3)
+	var moved uint64
+	for i := 0; i < to && i < len(h.Counts); i++ {
+		m := uint64(share * float64(h.Counts[i]))
+		h.Counts[i] -= m
+		moved += m
+	}
+	if to < len(h.Counts) {
+		h.Counts[to] += moved
+	}
+}
+
+// The errors test keeps its α when a version's errors come in bursts, as
+// calls time out together while its process is paused (each version, in
+// one look of 20, fails a tenth of its calls), and still catches a
+// candidate with 3× the errors through the same bursts.
+func TestErrorTestKeepsItsBoundOnClusteredErrorsBySimulation(t *testing.T) {
+	fails := func(name string, candidate sim.Version) float64 {
+		sc := shortCanary(name, sim.Healthy)
+		sc.Candidate = candidate
+		var n int
+		for run := range simRuns() {
+			et, err := judge.NewErrorTest(simAlpha, judge.ErrorConfig{})
+			require.NoError(t, err)
+			tr, err := sim.NewTraffic(sc, 42, uint64(run))
+			require.NoError(t, err)
+			r := rand.New(rand.NewPCG(5, uint64(run)))
+			for look := range 240 {
+				l, err := tr.Next([]float64{0.01, 0.05, 0.25, 0.5}[look/60])
+				require.NoError(t, err)
+				for _, f := range []*judge.Figures{&l.Candidate, &l.Baseline} {
+					if r.Float64() < 0.05 {
+						f.Errors = min(f.Calls, f.Errors+f.Calls/10)
+					}
+				}
+				require.NoError(t, et.Observe(l.Candidate.Calls, l.Candidate.Errors, l.Baseline.Calls, l.Baseline.Errors))
+			}
+			if et.Failed() {
+				n++
+			}
+		}
+		t.Logf("%s: %d of %d runs failed", name, n, simRuns())
+		return float64(n) / float64(simRuns())
+	}
+	assert.LessOrEqual(t, fails("A/A with bursts", sim.Healthy), maxRate(), "A/A false failures")
+	worse := sim.Healthy
+	worse.ErrorRate *= 3
+	assert.GreaterOrEqual(t, fails("3× errors with bursts", worse), 0.9, "a candidate with 3× the errors")
 }

@@ -93,13 +93,33 @@
 // (½) is the tail's part of the prior. Evidence.Part names the part that
 // failed ("centre", "p99"); Evidence.Tail holds each quantile's thresholds
 // and shares. On histograms the tolerance in force lies between the one
-// asked and that plus one bucket (the sentinel's grid: 9 %).
+// asked and that plus one bucket (the sentinel's grid: 9 %). The tail is
+// tested only in looks where the candidate served at least TailMinShare
+// (3 %) of the calls: a candidate far smaller than the baseline runs
+// colder, and on a busy machine its tail is heavier for that alone.
+//
+// # Clustered calls
+//
+// A pause of one version's process (the scheduler, a GC) slows all its
+// calls of that moment together, and times some out; counted one by one,
+// such a cluster looks like overwhelming evidence. The latency and errors
+// tests measure the clustering on the baseline's own looks (how much more
+// its share above its median, p95 and p99, and its error share, change
+// from one look to the next than independent calls would let them) and
+// divide each look's log factors by the design effect D = 1 + (k−1)·ρ.
+// D ≥ 1 is fixed before the look, so by Jensen's inequality the bound
+// holds as before; on a quiet machine ρ ≈ 0 and nothing changes; on a busy
+// one a regression needs more looks (dispersion.go, Evidence.Clustering).
 //
 // # Shadow mismatches and rates
 //
 // A RateTest mixes Bernoulli likelihood ratios of event rates above a
 // tolerance (shadow mismatches: 1 %); the judge's shadow test runs it with
-// restarts, blue/green's gates (NewRateTest) without.
+// restarts, blue/green's gates (NewRateTest) without. The judge's shadow
+// test judges replies; the sentinel leaves out the copies that failed,
+// which fail for reasons their primaries do not (an outage both versions
+// share, a copy that waited on a busy machine): the errors test judges the
+// candidate's failures, against the baseline's over the same seconds.
 //
 // # No data, bad data
 //
@@ -107,7 +127,7 @@
 // MinStepCalls) or a rejected look (the error names the field) the verdict
 // is Inconclusive, never Pass or Fail; a failed test stays failed. Each
 // look costs a bounded time whatever its counts and allocates nothing.
-// State and Restore carry a rollout across judges (StateFormat 2; a state
+// State and Restore carry a rollout across judges (StateFormat 3; a state
 // of an earlier judge is rejected, naming the fix).
 //
 // The sentinel's internal/sim simulates seeded rollouts beside a

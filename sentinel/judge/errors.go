@@ -131,6 +131,10 @@ type errorState struct {
 	odds, floor         crossing
 	logPassE            float64
 	passedAt            int
+	// refErrs and refCalls are the baseline's decayed counts, disp the
+	// clustering of its errors (dispersion.go).
+	refErrs, refCalls float64
+	disp              dispersion
 }
 
 // crossing is when one part of a test first reached the threshold (with
@@ -201,22 +205,46 @@ func (t *errorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) 
 	t.st.baseCalls += baseCalls
 	t.st.baseErrs += baseErrors
 	t.st.stepCalls += candCalls
+	k := float64(min(candCalls, baseCalls))
 	if f, ok := newFNCH(candCalls, baseCalls, candErrors+baseErrors); ok {
-		t.observeOdds(f, candErrors)
+		t.observeOdds(f, candErrors, k)
 	}
 	if candCalls > 0 && baseCalls > 0 {
 		for i, psi := range harmOdds {
 			t.logL[i] = floorLogFactor(candErrors, baseErrors, candCalls, baseCalls, psi-1, t.cfg.RelativeFloor, max(t.cfg.Floor, 0))
 		}
+		temper(t.logL, t.st.disp, k)
 		t.floor.observe(t.logL, t.st.looks)
 	}
+	t.learn(baseErrors, baseCalls)
 	t.decide()
 	return nil
 }
 
-// observeOdds adds the look's odds factors, and the tolerance test's.
-func (t *errorTest) observeOdds(f fnch, x int64) {
+// errorsDecay is the errors' reference decay: a half-life of 120 looks
+// with baseline calls, as the latency test's default.
+var errorsDecay = math.Exp2(-1.0 / defaultHalfLife)
+
+// learn adds the baseline's look to the clustering of its errors, against
+// its decayed rate of the earlier looks, and then to that rate.
+func (t *errorTest) learn(errs, calls int64) {
+	if calls == 0 {
+		return
+	}
+	k := -1
+	if t.st.refCalls > 0 {
+		k = 0
+	}
+	t.st.disp.observe(errorsDecay, k, float64(errs), float64(calls), t.st.refErrs/max(t.st.refCalls, 1))
+	t.st.refErrs = t.st.refErrs*errorsDecay + float64(errs)
+	t.st.refCalls = t.st.refCalls*errorsDecay + float64(calls)
+}
+
+// observeOdds adds the look's odds factors, tempered for a look of k
+// calls, and the tolerance test's.
+func (t *errorTest) observeOdds(f fnch, x int64, k float64) {
 	f.logLRs(x, 0, logHarm, t.logL)
+	temper(t.logL, t.st.disp, k)
 	t.odds.observe(t.logL, t.st.looks)
 	if t.pass.logR == nil {
 		return
@@ -372,6 +400,7 @@ func (t *errorTest) evidence() *Evidence {
 	ev.OddsStatistic, ev.OddsAtLook = expCapped(t.st.odds.held(t.odds.logM)), t.st.odds.at
 	ev.FloorStatistic, ev.FloorAtLook = expCapped(t.st.floor.held(t.floor.logM)), t.st.floor.at
 	ev.Floor, ev.RelativeFloor = max(t.cfg.Floor, 0), t.cfg.RelativeFloor
+	ev.Clustering = []float64{t.st.disp.rho()}
 	if t.pass.logR != nil {
 		ev.Tolerance = t.cfg.Tolerance
 		ev.PassStatistic = expCapped(t.st.logPassE)

@@ -64,6 +64,7 @@ func TestNewJudgeValidatesConfig(t *testing.T) {
 		{judge.Config{Latency: judge.LatencyConfig{Quantiles: []float64{0.9, 0.99, 0.9}}}, "Latency.Quantiles[2] = 0.9: repeats Quantiles[0]"},
 		{judge.Config{Latency: judge.LatencyConfig{Quantiles: make([]float64, 11)}}, "Latency.Quantiles = [0 0 0 0 0 0 0 0 0 0 0]: want at most 10 quantiles"},
 		{judge.Config{Latency: judge.LatencyConfig{TailWeight: 1.5}}, "Latency.TailWeight = 1.5: want a share in (0, 1]"},
+		{judge.Config{Latency: judge.LatencyConfig{TailMinShare: 1}}, "Latency.TailMinShare = 1: want a share below 1 (negative: test the tail in every look)"},
 		{judge.Config{Latency: judge.LatencyConfig{TailWeight: math.NaN()}}, "Latency.TailWeight = NaN"},
 		{judge.Config{Latency: judge.LatencyConfig{BaselineHalfLife: -3}}, "Latency.BaselineHalfLife = -3: want a number of looks above 0"},
 		{judge.Config{Latency: judge.LatencyConfig{MinExceed: math.Inf(1)}}, "Latency.MinExceed = +Inf: want a number of calls above 0"},

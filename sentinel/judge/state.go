@@ -4,10 +4,11 @@ import (
 	"slices"
 )
 
-// StateFormat is the format of the States this judge saves: 2 since the
-// tests run as e-detectors with restarts, with the errors floor and the
-// tail test. A state of another format is rejected by Restore.
-const StateFormat = 2
+// StateFormat is the format of the States this judge saves: 3 since the
+// tests measure how the calls of a look cluster (2: the tests run as
+// e-detectors with restarts, with the errors floor and the tail test). A
+// state of another format is rejected by Restore.
+const StateFormat = 3
 
 // State is a Judge's statistics: each enabled test's counts and the log
 // values of its detectors, and the configuration they were gathered under.
@@ -71,6 +72,11 @@ type errorStats struct {
 	LogPassE float64   `json:"logPassE"`
 	Pass     []float64 `json:"pass,omitempty"`
 	PassedAt int       `json:"passedAt,omitempty"`
+	// RefErrors and RefCalls are the baseline's decayed counts, and
+	// Dispersion the clustering of its errors (dispersion.go).
+	RefErrors  float64         `json:"refErrors"`
+	RefCalls   float64         `json:"refCalls"`
+	Dispersion dispersionStats `json:"dispersion"`
 }
 
 // latencyStats is the latency test's statistics.
@@ -96,6 +102,28 @@ type latencyStats struct {
 	Ref   []float64   `json:"ref,omitempty"`
 	RefN  float64     `json:"refN,omitempty"`
 	Tails []tailStats `json:"tails,omitempty"`
+	// Dispersion is each part's clustering (the centre's, then each
+	// quantile's; dispersion.go).
+	Dispersion []dispersionStats `json:"dispersion"`
+}
+
+// dispersionStats is one part's clustering: the decayed sums of z − 1 and
+// of its weight, and the last look's threshold bucket (−1: none), calls
+// above it and calls.
+type dispersionStats struct {
+	Z float64 `json:"z"`
+	N float64 `json:"n"`
+	K int     `json:"k"`
+	Y float64 `json:"y"`
+	M float64 `json:"m"`
+}
+
+func (d dispersion) state() dispersionStats {
+	return dispersionStats{Z: d.z, N: d.n, K: d.k, Y: d.y, M: d.m}
+}
+
+func (d dispersionStats) dispersion() dispersion {
+	return dispersion{z: d.Z, n: d.N, k: d.K, y: d.Y, m: d.M}
 }
 
 // tailStats is one watched quantile's statistics: its thresholds at the
@@ -160,6 +188,7 @@ func (t *errorTest) state() errorStats {
 		Odds: t.odds.state(), Floor: t.floor.state(),
 		OddsAt: t.st.odds.at, OddsE: t.st.odds.logE, FloorAt: t.st.floor.at, FloorE: t.st.floor.logE,
 		LogPassE: t.st.logPassE, PassedAt: t.st.passedAt,
+		RefErrors: t.st.refErrs, RefCalls: t.st.refCalls, Dispersion: t.st.disp.state(),
 	}
 	if t.pass.logR != nil {
 		es.Pass = slices.Clone(t.pass.logR)
@@ -178,6 +207,9 @@ func (t *latencyTest) state() latencyStats {
 	}
 	for _, ts := range t.st.tails {
 		ls.Tails = append(ls.Tails, tailStats{K: ts.k, M: ts.m, Looks: ts.looks, CandAbove: ts.x, BaseAbove: ts.y, CandCalls: ts.n1, BaseCalls: ts.n0})
+	}
+	for _, d := range t.st.disp {
+		ls.Dispersion = append(ls.Dispersion, d.state())
 	}
 	return ls
 }
@@ -263,6 +295,7 @@ func (t *errorTest) restore(es errorStats) {
 		candCalls: es.CandCalls, candErrs: es.CandErrors, baseCalls: es.BaseCalls, baseErrs: es.BaseErrors, stepCalls: es.StepCalls,
 		odds: crossing{at: es.OddsAt, logE: es.OddsE}, floor: crossing{at: es.FloorAt, logE: es.FloorE},
 		logPassE: es.LogPassE, passedAt: es.PassedAt,
+		refErrs: es.RefErrors, refCalls: es.RefCalls, disp: es.Dispersion.dispersion(),
 	}
 	t.odds.restore(es.Odds)
 	t.floor.restore(es.Floor)
@@ -278,6 +311,10 @@ func (t *latencyTest) restore(ls latencyStats) {
 		bounds: slices.Clone(ls.Bounds), cand: slices.Clone(ls.Cand), base: slices.Clone(ls.Base),
 		candN: ls.CandN, baseN: ls.BaseN, stepN: ls.StepN, part: ls.Part,
 		ref: slices.Clone(ls.Ref), refN: ls.RefN, tails: make([]tailState, len(ls.Tails)),
+		disp: make([]dispersion, len(ls.Dispersion)),
+	}
+	for i, d := range ls.Dispersion {
+		t.st.disp[i] = d.dispersion()
 	}
 	for i, ts := range ls.Tails {
 		t.st.tails[i] = tailState{k: ts.K, m: ts.M, looks: ts.Looks, x: ts.CandAbove, y: ts.BaseAbove, n1: ts.CandCalls, n0: ts.BaseCalls}

@@ -96,7 +96,8 @@ func TestJudgeRestoreRejectsWhatDoesNotFit(t *testing.T) {
 			l.CandN = 5
 			s.Latency = &l
 		}, "Latency.BoundsSet = false: with 0 bounds and 5+0 samples"},
-		"format":          {func(s *judge.State) { s.Format = 3 }, "Format = 3: want 2"},
+		"format":          {func(s *judge.State) { s.Format = 2 }, "Format = 2: want 3"},
+		"dispersion":      {func(s *judge.State) { s.Latency.Dispersion = nil }, "Latency.Dispersion: 0 parts, the test has 3"},
 		"restarts":        {func(s *judge.State) { s.Errors.Floor.Restarts = 2 }, "Errors.Floor.Restarts = 2: want 0..Looks (1)"},
 		"since":           {func(s *judge.State) { s.Errors.Odds.Since[3] = 9 }, "Errors.Odds.Since[3] = 9: want 1..Looks (1)"},
 		"detector NaN":    {func(s *judge.State) { s.Errors.Floor.LogR[0] = math.NaN() }, "Errors.Floor.LogR[0] = NaN: want a finite number"},
@@ -189,7 +190,7 @@ func TestJudgeRestoreRejectsTheStateOfAnEarlierJudge(t *testing.T) {
 	require.NoError(t, err)
 	err = j.Restore(st)
 	require.ErrorIs(t, err, judge.ErrBadState)
-	assert.ErrorContains(t, err, "ninelives: bad judge state: Format = 0: want 2: the state was saved by an earlier judge")
+	assert.ErrorContains(t, err, "ninelives: bad judge state: Format = 0: want 3: the state was saved by an earlier judge")
 	assert.ErrorContains(t, err, "restore without the judge's state (a fresh judge spends α again)")
 	assert.Zero(t, j.Verdict().Tests[0].Evidence.Looks, "the judge is left as it was")
 }

@@ -12,7 +12,7 @@ import (
 func (j *Judge) checkState(st State) error {
 	if st.Format != StateFormat {
 		return config.Errorf(ErrBadState, "Format", st.Format,
-			"want %d: the state was saved by an earlier judge, whose tests had no restarts, errors floor or tail test and cannot carry on under this one's; "+
+			"want %d: the state was saved by an earlier judge, whose tests (without the measure of clustered calls, or the restarts, errors floor and tail test) cannot carry on under this one's; "+
 				"restore without the judge's state (a fresh judge spends α again) or finish the rollout with the version that saved it", StateFormat)
 	}
 	if err := j.checkConfig(st); err != nil {
@@ -163,7 +163,12 @@ func checkErrorsState(s errorStats, t *errorTest) error {
 	if err := checkCounts(ErrBadState, "", s.BaseCalls, s.BaseErrors, 0, "BaseCalls", "BaseErrors"); err != nil {
 		return err
 	}
+	if err := s.Dispersion.check("Dispersion", 0); err != nil {
+		return err
+	}
 	switch {
+	case !(s.RefCalls >= s.RefErrors && s.RefErrors >= 0) || !isFinite(s.RefCalls):
+		return config.Errorf(ErrBadState, "RefErrors, RefCalls", fmt.Sprintf("%v, %v", s.RefErrors, s.RefCalls), "want finite counts, 0 ≤ RefErrors ≤ RefCalls")
 	case s.StepCalls < 0 || s.StepCalls > s.CandCalls:
 		return config.Errorf(ErrBadState, "StepCalls", s.StepCalls, "want 0..CandCalls (%d)", s.CandCalls)
 	case len(s.Pass) != len(t.pass.logR):
@@ -257,8 +262,44 @@ func checkRef(s latencyStats) error {
 	return nil
 }
 
-// checkTails checks the watched quantiles' statistics.
+// checkDispersion checks each part's clustering sums.
+func checkDispersion(s latencyStats, t *latencyTest) error {
+	if len(s.Dispersion) != len(t.st.disp) {
+		return config.Errorf(ErrBadState, "Dispersion", nil, "%d parts, the test has %d", len(s.Dispersion), len(t.st.disp))
+	}
+	for i, d := range s.Dispersion {
+		if err := d.check(fmt.Sprintf("Dispersion[%d]", i), len(s.Bounds)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check checks a part's clustering sums; maxK is the last bucket.
+func (d dispersionStats) check(field string, maxK int) error {
+	ok := d.N >= 0 && d.Y >= 0 && d.M >= d.Y && d.K >= -1 && d.K <= maxK
+	if !ok || !isFinite(d.Z, d.N, d.Y, d.M) {
+		return config.Errorf(ErrBadState, field, fmt.Sprintf("%+v", d), "want finite sums, N ≥ 0, 0 ≤ Y ≤ M and −1 ≤ K ≤ %d", maxK)
+	}
+	return nil
+}
+
+// isFinite reports whether every x is a finite number.
+func isFinite(xs ...float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkTails checks the watched quantiles' statistics and each part's
+// clustering.
 func checkTails(s latencyStats, t *latencyTest) error {
+	if err := checkDispersion(s, t); err != nil {
+		return err
+	}
 	if len(s.Tails) != len(t.quantiles) {
 		return config.Errorf(ErrBadState, "Tails", nil, "%d quantiles, the test watches %d", len(s.Tails), len(t.quantiles))
 	}

@@ -56,30 +56,22 @@ type TailEvidence struct {
 // decayed baseline histogram; false while it holds too few calls or the
 // quantile lies in the +Inf bucket.
 func (t *latencyTest) threshold(ts *tailState, q float64) bool {
-	if t.st.refN < t.cfg.MinExceed/(1-q) {
+	k, ok := t.refBucket(q)
+	if !ok {
 		return false
 	}
-	want, cum, k := q*t.st.refN, 0.0, len(t.st.ref)-1
-	for i, c := range t.st.ref {
-		if cum += c; cum >= want {
-			k = i
-			break
-		}
-	}
-	bounds := t.st.bounds
-	if k >= len(bounds) {
-		return false
-	}
-	ts.k, ts.m = k, bucketOf(bounds, t.tol.allowed(bounds[k]))
+	ts.k, ts.m = k, bucketOf(t.st.bounds, t.tol.allowed(t.st.bounds[k]))
 	return true
 }
 
 // tailFactors writes quantile i's log factors for the look into out (all
-// 0 when it is not tested).
+// 0 when it is not tested: the candidate served less than TailMinShare of
+// the look's calls, or the threshold is not known yet). Leaving a look out
+// by its counts, never by its latencies, keeps the bound.
 func (t *latencyTest) tailFactors(i int, out []float64, c, b []uint64, n1, n0 int64) {
 	clear(out)
 	ts := &t.st.tails[i]
-	if !t.threshold(ts, t.quantiles[i]) {
+	if float64(n1) < t.cfg.TailMinShare*float64(n1+n0) || !t.threshold(ts, t.quantiles[i]) {
 		return
 	}
 	x, y := above(c, ts.m), above(b, ts.k)
@@ -93,6 +85,7 @@ func (t *latencyTest) tailFactors(i int, out []float64, c, b []uint64, n1, n0 in
 		return
 	}
 	f.logLRs(x, 0, logHarm, out)
+	temper(out, t.st.disp[1+i], float64(min(n1, n0)))
 }
 
 // above counts the calls in the buckets after k.

@@ -149,6 +149,11 @@ type Evidence struct {
 	// Z is the tie-corrected Mann-Whitney z of the whole rollout's
 	// histograms (descriptive; the decision uses Statistic).
 	Z float64 `json:"z,omitempty"`
+	// Clustering is the estimated correlation ρ of a look's calls, for the
+	// errors test and for the latency test's parts (the centre, then each
+	// tail): a look of k calls counts as 1 + (k−1)·ρ times fewer
+	// independent ones.
+	Clustering []float64 `json:"clustering,omitempty"`
 }
 
 // Sample is one version's cumulative figures in a test.

@@ -77,6 +77,15 @@ func (r *recorder) set(th *starlark.Thread, call string, a sentinel.Action, weig
 	return nil
 }
 
+// setWith records the course as set does, with the verdict it rests on.
+func (r *recorder) setWith(th *starlark.Thread, call string, a sentinel.Action, weight int, stepName, reason string, v *judge.Verdict) error {
+	if err := r.set(th, call, a, weight, stepName, reason); err != nil {
+		return err
+	}
+	r.verdict = v
+	return nil
+}
+
 // callerPos is where the running builtin was called from.
 func callerPos(th *starlark.Thread) string {
 	if th.CallStackDepth() < 2 {
@@ -135,20 +144,24 @@ func courseBuiltin(name string, a sentinel.Action) builtinFn {
 		if err := starlark.UnpackArgs(name, args, kw, "reason?", &reason, "verdict?", &verdict); err != nil {
 			return nil, err
 		}
-		var v *judge.Verdict
-		if verdict != starlark.None {
-			x, ok := verdict.(verdictVal)
-			if !ok {
-				return nil, fmt.Errorf("%s: verdict is of type %s, want a verdict (state.verdict, state.serving.verdict, a rate_test's verdict()) or None", name, verdict.Type())
-			}
-			v = &x.v
-		}
-		if err := t.rec.set(th, name, a, 0, "", reason); err != nil {
+		v, err := verdictArg(name, verdict)
+		if err != nil {
 			return nil, err
 		}
-		t.rec.verdict = v
-		return starlark.None, nil
+		return starlark.None, t.rec.setWith(th, name, a, 0, "", reason, v)
 	}
+}
+
+// verdictArg reads an action's verdict argument: nil for None.
+func verdictArg(name string, verdict starlark.Value) (*judge.Verdict, error) {
+	if verdict == starlark.None {
+		return nil, nil
+	}
+	x, ok := verdict.(verdictVal)
+	if !ok {
+		return nil, fmt.Errorf("%s: verdict is of type %s, want a verdict (state.verdict, state.serving.verdict, a rate_test's verdict()) or None", name, verdict.Type())
+	}
+	return &x.v, nil
 }
 
 func messageBuiltin(name string, to func(*recorder) *[]string) builtinFn {
@@ -211,10 +224,15 @@ func setWeightBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tu
 	}
 	var bp starlark.Value
 	var reason, step string
-	if err := starlark.UnpackArgs("set_weight", args, kw, "weight", &bp, "reason?", &reason, "step?", &step); err != nil {
+	var verdict starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("set_weight", args, kw, "weight", &bp, "reason?", &reason, "step?", &step, "verdict?", &verdict); err != nil {
 		return nil, err
 	}
 	w, err := weightArg("set_weight", "weight", bp)
+	if err != nil {
+		return nil, err
+	}
+	v, err := verdictArg("set_weight", verdict)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +242,7 @@ func setWeightBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tu
 	if reason == "" {
 		reason = fmt.Sprintf("script %s: candidate to %s", t.rec.script, sentinel.StepLabel(w))
 	}
-	return starlark.None, t.rec.set(th, "set_weight", sentinel.ActionAdvance, w, step, reason)
+	return starlark.None, t.rec.setWith(th, "set_weight", sentinel.ActionAdvance, w, step, reason, v)
 }
 
 func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
@@ -234,7 +252,12 @@ func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.T
 	}
 	var weights *starlark.Dict
 	var reason, step string
-	if err := starlark.UnpackArgs("set_weights", args, kw, "weights", &weights, "reason?", &reason, "step?", &step); err != nil {
+	var verdict starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("set_weights", args, kw, "weights", &weights, "reason?", &reason, "step?", &step, "verdict?", &verdict); err != nil {
+		return nil, err
+	}
+	v, err := verdictArg("set_weights", verdict)
+	if err != nil {
 		return nil, err
 	}
 	st := t.st
@@ -287,7 +310,7 @@ func setWeightsBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.T
 	if reason == "" {
 		reason = fmt.Sprintf("script %s: candidate weight set to %d bp", t.rec.script, cand)
 	}
-	return starlark.None, t.rec.set(th, "set_weights", sentinel.ActionSetWeights, cand, step, reason)
+	return starlark.None, t.rec.setWith(th, "set_weights", sentinel.ActionSetWeights, cand, step, reason, v)
 }
 
 func versionList(st *sentinel.State) string {

@@ -33,7 +33,8 @@ func Builtin(name string) (string, error) {
 // makes the same decisions as sentinel.NewCanary(cfg) on the same input.
 // cfg is checked and its defaults filled (cfg.WithDefaults); the script gets
 // them as params.steps, params.min_step_seconds and params.min_step_calls,
-// which take precedence over params of the same name in opts.
+// which take precedence over params of the same name in opts, and its plan
+// (cfg.Plan) as WithPlan.
 func Canary(cfg sentinel.CanaryConfig, opts ...Option) (*Script, error) {
 	cfg, err := cfg.WithDefaults()
 	if err != nil {
@@ -43,7 +44,7 @@ func Canary(cfg sentinel.CanaryConfig, opts ...Option) (*Script, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts = append(slices.Clip(opts), WithParams(map[string]any{
+	opts = append(slices.Clip(opts), WithPlan(cfg.Plan()...), WithParams(map[string]any{
 		"steps":            cfg.Steps,
 		"min_step_seconds": cfg.MinStepDuration,
 		"min_step_calls":   cfg.MinStepCalls,
@@ -57,8 +58,8 @@ func Canary(cfg sentinel.CanaryConfig, opts ...Option) (*Script, error) {
 // defaults filled (cfg.WithDefaults); the script gets cfg.Warmup (and
 // cfg.Shadow, if set) as its host's warm-up and shadow switch, and the rest
 // as params (durations in seconds), which take precedence over params of
-// the same name in opts. Like the Go strategy, the Script drives one
-// rollout; Close it (the sentinel's Close does) to stop a running warm-up
+// the same name in opts, and its plan (cfg.Plan) as WithPlan. Like the Go
+// strategy, the Script drives one rollout; Close it (the sentinel's Close does) to stop a running warm-up
 // and the shadow. Unlike it, the Script keeps its stage and figures in
 // state.memory, which a checkpoint does not hold: the sentinel's Restore
 // rejects a checkpoint of its rollout past the warm-up.
@@ -78,7 +79,7 @@ func BlueGreen(cfg sentinel.BlueGreenConfig, opts ...Option) (*Script, error) {
 	// The Go strategy says what a rollout without its state may carry on
 	// from: the script holds its state in memory, which is not saved.
 	resumable := optionFunc(func(c *options) { c.restoreCheck = bg.(sentinel.StatefulStrategy).RestoreStrategyState })
-	opts = append(slices.Clip(opts), WithWarmup(cfg.Warmup, cfg.WarmupTimeout), resumable, WithParams(map[string]any{
+	opts = append(slices.Clip(opts), WithWarmup(cfg.Warmup, cfg.WarmupTimeout), resumable, WithPlan(cfg.Plan()...), WithParams(map[string]any{
 		"shadow":                 cfg.Shadow != nil,
 		"shadow_rate":            cfg.ShadowRate,
 		"shadow_grace":           cfg.ShadowGrace,

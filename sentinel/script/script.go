@@ -82,6 +82,7 @@ type options struct {
 	memoryCap int64 // bytes the globals, and state.memory, may take
 	params    map[string]any
 	libraries map[string]string
+	plan      []sentinel.PlanStep
 
 	warmup        sentinel.WarmupFunc
 	warmupTimeout time.Duration
@@ -127,6 +128,9 @@ func newOptions(opts []Option) (options, error) {
 		return c, config.Errorf(ErrBadOption, "WithMemoryCap", c.memoryCap, "want at least 1 byte")
 	}
 	if err := c.checkHost(); err != nil {
+		return c, err
+	}
+	if err := checkPlan(c.plan); err != nil {
 		return c, err
 	}
 	if _, ok := c.libraries[""]; ok {

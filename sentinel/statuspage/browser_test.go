@@ -26,8 +26,9 @@ import (
 // installs (make test and CI run it first).
 const chromiumPath = "/usr/bin/chromium"
 
-// waitBound bounds each wait for the page to show something.
-const waitBound = 20 * time.Second
+// waitBound bounds each wait for the page to show something: far above
+// what a poll takes, so that only a page that never shows it fails.
+const waitBound = time.Minute
 
 // browser starts a headless Chromium with a fresh profile and returns a tab.
 // It never skips: no browser is a failure that says how to get one.
@@ -51,6 +52,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 1000),
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	tab, cancel := chromedp.NewContext(actx)
@@ -161,7 +163,8 @@ func TestPageInChromium(t *testing.T) {
 	assert.Equal(t, "step 1 (1%)", eval[string](t, tab, `document.getElementById("step").textContent`))
 	// The charts are drawn from the history: a line per version.
 	assert.Equal(t, 2, eval[int](t, tab, `document.querySelectorAll("#chart-weights polyline").length`))
-	assert.Equal(t, "10", eval[string](t, tab, `document.getElementById("chart-weights").dataset.points`), "5 ticks × 2 versions")
+	assert.Equal(t, "10", eval[string](t, tab, `document.getElementById("chart-errors").dataset.points`), "5 ticks × 2 versions")
+	assert.Equal(t, "12", eval[string](t, tab, `document.getElementById("chart-weights").dataset.points`), "5 ticks × 2 versions, and the start's weights")
 	assert.Equal(t, 2, eval[int](t, tab, `document.querySelectorAll("#chart-errors polyline, #chart-p99 polyline").length/2`))
 	assert.Contains(t, eval[string](t, tab, `document.getElementById("events").textContent`), "start")
 
@@ -209,7 +212,7 @@ func TestPageInChromium(t *testing.T) {
 	r.tick(window(900, 9, 100, 0, 0.025, 0.020))
 	waitJS(t, tab, "the new weights", `document.querySelector('#weights li[data-version="canary"] .pct').textContent === "25%"`)
 	assert.Equal(t, "75%", eval[string](t, tab, `document.querySelector('#weights li[data-version="stable"] .pct').textContent`))
-	waitJS(t, tab, "the new tick in the chart", `document.getElementById("chart-weights").dataset.points === "12"`)
+	waitJS(t, tab, "the new tick in the chart", `document.getElementById("chart-errors").dataset.points === "12"`)
 
 	assert.Empty(t, console.errors(), "the page ran without exceptions or errors")
 	assert.Equal(t, "undefined", eval[string](t, tab, `typeof window.__pwned`))

@@ -11,9 +11,13 @@
 //
 // Relative to where the handler is mounted:
 //
-//	GET  /              the page: live charts of weights, error rate and p99,
-//	                    the phase and step, the verdict, the decisions log,
-//	                    shadow mismatches, and the controls
+//	GET  /              the page: the phase, the step plan (the steps done
+//	                    with the verdict that passed them, the current one
+//	                    with its gate's progress, those to come), live charts
+//	                    of weights (as steps), error rate and p99 over the
+//	                    whole rollout, the verdict of the test that decides
+//	                    the step (blue/green's rollback window), the
+//	                    decisions log, shadow mismatches, and the controls
 //	GET  /static/…      the page's script and style, embedded
 //	GET  /api/status    sentinel.Status as JSON, with "shadow" (WithShadow)
 //	                    and "release" (a Releaser, such as release.Lifecycle)

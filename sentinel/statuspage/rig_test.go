@@ -106,15 +106,22 @@ type rig struct {
 
 func newRig(t *testing.T, opts ...statuspage.Option) *rig {
 	t.Helper()
+	canary, err := sentinel.NewCanary(sentinel.CanaryConfig{MinStepDuration: time.Minute, MinStepCalls: 100})
+	require.NoError(t, err)
+	return newRigWith(t, canary, opts...)
+}
+
+// newRigWith is newRig with a strategy of the test's own.
+func newRigWith(t *testing.T, strategy sentinel.Strategy, opts ...statuspage.Option) *rig {
+	t.Helper()
 	r := &rig{t: t,
 		split:  balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary"}),
 		src:    new(fakeSource),
 		clock:  sentineltest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		shadow: &shadowLog{noisy: map[string][]string{"/ninelives.demo.v1.DemoService/GetItem": {"generated_at"}}},
 	}
-	canary, err := sentinel.NewCanary(sentinel.CanaryConfig{MinStepDuration: time.Minute, MinStepCalls: 100})
-	require.NoError(t, err)
-	r.s, err = sentinel.New(r.split, r.src, canary,
+	var err error
+	r.s, err = sentinel.New(r.split, r.src, strategy,
 		sentinel.WithClock(r.clock),
 		sentinel.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	require.NoError(t, err)

@@ -54,7 +54,15 @@ func New(reg *prometheus.Registry) (*Exporter, error) {
 // sdkmetric.NewMeterProvider.
 func (e *Exporter) Option() sdkmetric.Option { return sdkmetric.WithReader(e.exporter) }
 
-// Handler serves the registry in the Prometheus exposition formats.
+// MaxScrapesInFlight is how many scrapes Handler serves at once; those
+// beyond are answered 503 at once. A scrape that outlasts its scraper's
+// timeout on a starved process is still gathered after the scraper has
+// gone; without a bound, scrapes arriving meanwhile queue behind it, each
+// to be gathered in turn, and the queue only grows.
+const MaxScrapesInFlight = 4
+
+// Handler serves the registry in the Prometheus exposition formats, at
+// most MaxScrapesInFlight scrapes at once.
 func (e *Exporter) Handler() http.Handler {
-	return promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{MaxRequestsInFlight: MaxScrapesInFlight})
 }

@@ -62,7 +62,9 @@ func TestFleetJudgedFromPrometheus(t *testing.T) {
 	ec, err := fleettest.Client(etcd.Endpoint())
 	require.NoError(t, err)
 	t.Cleanup(func() { ec.Close() })
-	l, err := fleet.NewLeader(ec, prefix, "sentinel-prom", initial, strategy, append(opts, fleet.WithSource(src),
+	// etcd's requests get 10 s: the test is about the figures read back
+	// from Prometheus, not about a starved machine's etcd.
+	l, err := fleet.NewLeader(ec, prefix, "sentinel-prom", initial, strategy, append(opts, fleet.WithSource(src), fleet.WithTimeout(10*time.Second),
 		fleet.WithSentinelOptions(sentinel.WithJudge(judge.Config{Errors: judge.ErrorConfig{MinStepCalls: 200}, Latency: judge.LatencyConfig{MinStepCalls: 200}})))...)
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })

@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -291,4 +293,64 @@ func TestCallsCutShortByTheRunsEndAreNotFailures(t *testing.T) {
 	stats := NewLoad(cc, 5, 1).Interval(ctx, time.Second, false)
 	assert.Zero(t, stats.Failed, "%v", stats.Errors)
 	assert.Zero(t, stats.Calls)
+}
+
+// The report draws weight changes as the instant jumps they are, at the
+// decision's time, and each decision's row names the test that decided
+// it.
+func TestReportDrawsWeightStepsAndTheDecidingTest(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rc := &Recipe{Name: "bluegreen", Baseline: "blue", Candidate: "green"}
+	weights := func(green int) []balancer.Weight {
+		return []balancer.Weight{{Version: "blue", Weight: 10000 - green}, {Version: "green", Weight: green}}
+	}
+	event := func(at int, a sentinel.Action, who string, green int, v *judge.Verdict) sentinel.Event {
+		e := sentinel.Event{Time: start.Add(time.Duration(at) * time.Second), Action: a, Who: who, Verdict: v}
+		e.Weights = weights(green)
+		return e
+	}
+	res := &Result{Recipe: "bluegreen", Phase: sentinel.PhaseRolledBack, Elapsed: 8 * time.Second, Events: []sentinel.Event{
+		event(2, sentinel.ActionSetWeights, "sentinel", 10000, &judge.Verdict{Outcome: judge.Pass, Test: "shadow", Reason: "0 of 200 comparisons mismatched"}),
+		event(4, sentinel.ActionPause, "alice", 10000, &judge.Verdict{Reason: "every test is inconclusive"}),
+		event(5, sentinel.ActionRollback, "sentinel", 0, &judge.Verdict{Outcome: judge.Fail, Test: "errors", Reason: "errors 20% (60/300) against up to 1%"}),
+		event(6, sentinel.ActionAbort, "sentinel", 0, &judge.Verdict{Outcome: judge.Pass, Reason: "every test passes"}),
+	}}
+	green := 0
+	for i := 1; i <= 8; i++ {
+		res.Ticks = append(res.Ticks, Tick{N: i, At: time.Duration(i) * time.Second,
+			Decision: sentinel.Event{Time: start.Add(time.Duration(i) * time.Second)},
+			Summary:  sentinel.TickSummary{Weights: map[string]int{"green": green}}})
+		switch i {
+		case 2:
+			green = 10000
+		case 5:
+			green = 0
+		}
+	}
+	data := reportOf(rc, res)
+	lines := data.Charts[0].Series[0].Lines
+	require.Len(t, lines, 1)
+	var jumps []string
+	pts := strings.Split(lines[0], " ")
+	for i := 1; i < len(pts); i++ {
+		a, b := strings.Split(pts[i-1], ","), strings.Split(pts[i], ",")
+		switch {
+		case a[0] == b[0] && a[1] != b[1]:
+			jumps = append(jumps, a[0])
+		case a[0] != b[0] && a[1] != b[1]:
+			t.Errorf("a slope from %s to %s", pts[i-1], pts[i])
+		}
+	}
+	x := func(s float64) string { return fmt.Sprintf("%.1f", padL+(chartW-padL-10)*s/8) }
+	assert.Equal(t, []string{x(2), x(5)}, jumps, "the weight jumps at the cut-over and at the rollback")
+	assert.Equal(t, x(8), strings.Split(pts[len(pts)-1], ",")[0], "and holds to the run's end")
+
+	rows := map[string][2]string{}
+	for _, e := range data.Events {
+		rows[e.Action] = [2]string{e.DecidedBy, e.Evidence}
+	}
+	assert.Equal(t, [2]string{"shadow", "pass: 0 of 200 comparisons mismatched"}, rows["set_weights"])
+	assert.Equal(t, [2]string{"by hand", ""}, rows["pause"])
+	assert.Equal(t, [2]string{"errors", "fail: errors 20% (60/300) against up to 1%"}, rows["rollback"], "the test that decided, not the judge's pass")
+	assert.Equal(t, [2]string{"the judge", "pass: every test passes"}, rows["abort"])
 }

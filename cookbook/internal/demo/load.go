@@ -101,17 +101,17 @@ func (l *Load) Interval(ctx context.Context, d time.Duration, realTime bool) Loa
 			break
 		}
 		l.sem <- struct{}{}
-		kind, user := l.next()
+		kind, user := l.Next()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-l.sem }()
-			v, err := l.call(ctx, kind, user)
-			if err != nil && ctx.Err() != nil && status.Code(err) == status.FromContextError(ctx.Err()).Code() {
+			v, err := l.Call(ctx, kind, user)
+			if CutShort(ctx, err) {
 				return // cut short by the run's end: neither served nor failed
 			}
 			mu.Lock()
-			stats.add(v, !isPut(kind), err)
+			stats.add(v, Safe(kind), err)
 			mu.Unlock()
 		}()
 	}
@@ -119,7 +119,24 @@ func (l *Load) Interval(ctx context.Context, d time.Duration, realTime bool) Loa
 	return stats
 }
 
-func (l *Load) next() (kind int, user string) {
+// CallNext makes one call of the mix, for one of the users, with the
+// load's deadline, and returns the version that served it and whether its
+// method is safe to repeat.
+func (l *Load) CallNext(ctx context.Context) (version string, safe bool, err error) {
+	kind, user := l.Next()
+	version, err = l.Call(ctx, kind, user)
+	return version, Safe(kind), err
+}
+
+// CutShort reports whether err is a call's ending by ctx, the run's: a
+// call cut short, neither served nor failed.
+func CutShort(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && status.Code(err) == status.FromContextError(ctx.Err()).Code()
+}
+
+// Next draws the kind (0..99) and the user of a call from the load's
+// seeded generator.
+func (l *Load) Next() (kind int, user string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.rng.IntN(100), "user-" + strconv.Itoa(l.rng.IntN(l.users))
@@ -129,9 +146,13 @@ func (l *Load) next() (kind int, user string) {
 // that is not safe to repeat.
 func isPut(k int) bool { return k >= 70 && k < 80 }
 
-// call makes one call of the kind chosen by k (0..99) and returns the version
-// that served it.
-func (l *Load) call(ctx context.Context, k int, user string) (string, error) {
+// Safe reports whether the method of kind k (0..99) is safe to repeat:
+// every kind but PutItem.
+func Safe(k int) bool { return !isPut(k) }
+
+// Call makes one call of the kind chosen by k (0..99) for user, with the
+// load's deadline, and returns the version that served it.
+func (l *Load) Call(ctx context.Context, k int, user string) (string, error) {
 	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, UserHeader, user), l.timeout)
 	defer cancel()
 	switch {

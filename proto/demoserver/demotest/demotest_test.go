@@ -43,3 +43,20 @@ func TestFleetProcess(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, lr.GetItem().GetPriceCents()+7, r.GetItem().GetPriceCents(), "the faults reach the other process")
 }
+
+func TestCPUTimeAdvancesWithWork(t *testing.T) {
+	start, ok := demotest.CPUTime()
+	if !ok {
+		t.Skip("no CPU time on this system")
+	}
+	x := uint64(1)
+	for i := 0; i < 1e9; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+		if i%1e5 == 0 {
+			if now, _ := demotest.CPUTime(); now > start {
+				return
+			}
+		}
+	}
+	t.Fatalf("no CPU time counted for the work (%d)", x)
+}

@@ -2,6 +2,7 @@ package demotest
 
 import (
 	"context"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -71,68 +72,102 @@ func Paired(b *testing.B, round, callers int, sides [2]Side) {
 
 // PairedLatency starts b.N calls on each side on a fixed schedule of rate
 // calls/s (an open load: each call starts on time whatever the earlier ones
-// do), the sides taking turns in rounds of round calls. It reports each
-// side's p50 and p99 latency in µs and, for every side after the first, the
-// ratios of its p50 and p99 to the first side's.
+// do), the sides taking turns in rounds of round calls. The side that
+// starts a turn changes from one turn to the next, so that no side always
+// follows the same other (and meets the garbage collections its work
+// brought on). It reports each side's p50 and p99 latency in µs, the
+// process's CPU time in µs and heap bytes allocated per call (its After
+// included, and whatever else the process did meanwhile) and, for every
+// side after the first, the ratios of its p50 and p99 to those of each
+// side before it.
 func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 	if len(sides) < 2 {
 		b.Fatalf("PairedLatency compares sides: got %d, want 2 or more", len(sides))
 	}
-	run := func(s Side, n int, lat *[]time.Duration) {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		start := time.Now()
-		for i := range n {
-			if wait := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); wait > 0 {
-				time.Sleep(wait)
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				t0 := time.Now()
-				if err := s.Call(context.Background()); err != nil {
-					b.Error(err)
-					return
-				}
-				d := time.Since(t0)
-				mu.Lock()
-				*lat = append(*lat, d)
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		if s.After != nil {
-			s.After()
-		}
-	}
-	var warm []time.Duration
+	var warm openRun
 	for _, s := range sides {
-		run(s, min(round, rate), &warm)
+		warm.run(b, s, rate, min(round, rate))
 	}
-	lat := make([][]time.Duration, len(sides))
+	runs := make([]openRun, len(sides))
 	b.ReportAllocs()
 	b.ResetTimer()
-	for done := 0; done < b.N; {
+	for turn, done := 0, 0; done < b.N; turn++ {
 		n := min(round, b.N-done)
-		for i, s := range sides {
-			run(s, n, &lat[i])
+		for j := range sides {
+			i := (turn + j) % len(sides)
+			runs[i].run(b, sides[i], rate, n)
 		}
 		done += n
 	}
 	b.StopTimer()
-	q := func(i int, p float64) float64 {
-		l := slices.Sorted(slices.Values(lat[i]))
-		if len(l) == 0 {
-			return 0
-		}
-		return float64(l[int(p*float64(len(l)-1))].Microseconds())
-	}
 	for i, s := range sides {
-		b.ReportMetric(q(i, 0.5), s.Name+"-p50-µs")
-		b.ReportMetric(q(i, 0.99), s.Name+"-p99-µs")
-		if i > 0 {
-			b.ReportMetric(q(i, 0.5)/q(0, 0.5), "p50-"+s.Name+"/"+sides[0].Name)
-			b.ReportMetric(q(i, 0.99)/q(0, 0.99), "p99-"+s.Name+"/"+sides[0].Name)
+		b.ReportMetric(runs[i].quantile(0.5), s.Name+"-p50-µs")
+		b.ReportMetric(runs[i].quantile(0.99), s.Name+"-p99-µs")
+		if _, ok := CPUTime(); ok {
+			b.ReportMetric(float64(runs[i].cpu.Nanoseconds())/float64(b.N)/1e3, s.Name+"-cpu-µs/call")
+		}
+		b.ReportMetric(float64(runs[i].bytes)/float64(b.N), s.Name+"-B/call")
+		for j := range i {
+			b.ReportMetric(runs[i].quantile(0.5)/runs[j].quantile(0.5), "p50-"+s.Name+"/"+sides[j].Name)
+			b.ReportMetric(runs[i].quantile(0.99)/runs[j].quantile(0.99), "p99-"+s.Name+"/"+sides[j].Name)
 		}
 	}
+}
+
+// openRun is what the turns of one side measured: every call's latency and
+// the process's CPU time.
+type openRun struct {
+	mu    sync.Mutex
+	lat   []time.Duration
+	cpu   time.Duration
+	bytes uint64 // allocated on the heap
+}
+
+// run makes n calls of s, started on the schedule of rate calls/s, then
+// runs its After.
+func (r *openRun) run(b *testing.B, s Side, rate, n int) {
+	heap := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(heap)
+	h0 := heap[0].Value.Uint64()
+	c0, _ := CPUTime()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		if wait := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if err := s.Call(context.Background()); err != nil {
+				b.Error(err)
+				return
+			}
+			r.add(time.Since(t0))
+		}()
+	}
+	wg.Wait()
+	if s.After != nil {
+		s.After()
+	}
+	c1, _ := CPUTime()
+	r.cpu += c1 - c0
+	metrics.Read(heap)
+	r.bytes += heap[0].Value.Uint64() - h0
+}
+
+func (r *openRun) add(d time.Duration) {
+	r.mu.Lock()
+	r.lat = append(r.lat, d)
+	r.mu.Unlock()
+}
+
+// quantile is the latencies' p quantile in µs; 0 when there are none.
+func (r *openRun) quantile(p float64) float64 {
+	l := slices.Sorted(slices.Values(r.lat))
+	if len(l) == 0 {
+		return 0
+	}
+	return float64(l[int(p*float64(len(l)-1))].Microseconds())
 }

@@ -7,8 +7,9 @@
 (() => {
   const SVGNS = "http://www.w3.org/2000/svg";
   const POLL_MS = 1000;
-  const WINDOW_MS = 5 * 60 * 1000; // the charts show the last five minutes
-  const MIN_SPAN_MS = 30 * 1000;
+  const MIN_SPAN_MS = 10 * 1000; // the charts' shortest span, for a rollout just begun
+  // The x axis' steps, in seconds.
+  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400];
   const COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#6b7280"];
 
   let token = ""; // in memory only: never a cookie, never storage
@@ -101,6 +102,7 @@
     const versions = (st.weights || []).map((w) => w.version);
     renderSummary(st);
     renderWeights(st, versions);
+    renderPlan(st);
     renderCharts(st, versions);
     renderVerdict(st, versions);
     renderEvents(st.events || []);
@@ -138,22 +140,31 @@
     return 10 * p;
   }
 
+  // span says a length of time in seconds as the x axis labels it.
+  function span(s) {
+    if (s < 120) return `${Math.round(s)}s`;
+    const m = Math.floor(s / 60), rest = Math.round(s - 60 * m);
+    return rest ? `${m}m${rest}s` : `${m}m`;
+  }
+
   function renderCharts(st, versions) {
     const hist = (st.history || []).map((h) => ({ t: Date.parse(h.time), h })).filter((p) => !isNaN(p.t));
-    // The last five minutes, or less while the rollout is younger (at
-    // least half a minute, so the first ticks do not fill the width).
+    const events = (st.events || []).map((e) => ({ t: Date.parse(e.time), e })).filter((p) => !isNaN(p.t));
+    // The whole rollout: from its first tick or decision to the last tick.
     const t1 = hist.length ? hist[hist.length - 1].t : Date.parse(st.now);
-    const first = hist.length ? hist[0].t : t1;
-    const t0 = Math.min(Math.max(first, t1 - WINDOW_MS), t1 - MIN_SPAN_MS);
-    const pts = hist.filter((p) => p.t >= t0);
-    const series = (pick) =>
-      versions.map((v) => ({ name: v, color: colorOf(versions, v), points: pts.map((p) => [p.t, pick(p.h, v)]) }));
-    chart($("chart-weights"), series((h, v) => (h.weights && v in h.weights ? h.weights[v] / 100 : null)), t0, t1, 100, (y) => `${y}%`);
+    let t0 = hist.length ? hist[0].t : t1;
+    for (const p of events) if (p.t < t0) t0 = p.t;
+    const end = Math.max(t1, t0 + MIN_SPAN_MS);
+    const marks = events.filter((p) => p.e.action !== "alert").map((p) => ({ t: p.t, label: p.e.action }));
+    const series = (points) => versions.map((v) => ({ name: v, color: colorOf(versions, v), points: points(v) }));
+    const perTick = (pick) => (v) => hist.map((p) => [p.t, pick(p.h, v)]);
+    const weights = series((v) => weightSteps(hist, events, v));
+    chart($("chart-weights"), { series: weights, t0, t1: end, max: 100, label: (y) => `${y}%`, steps: true, marks });
     const figs = (h, v) => (h.versions || {})[v];
-    const errs = series((h, v) => (figs(h, v) && figs(h, v).calls > 0 ? 100 * figs(h, v).errorRate : null));
-    chart($("chart-errors"), errs, t0, t1, 0, (y) => `${num(y)}%`);
-    const p99 = series((h, v) => (figs(h, v) && figs(h, v).calls > 0 ? 1000 * figs(h, v).p99 : null));
-    chart($("chart-p99"), p99, t0, t1, 0, (y) => `${num(y)}`);
+    const errs = series(perTick((h, v) => (figs(h, v) && figs(h, v).calls > 0 ? 100 * figs(h, v).errorRate : null)));
+    chart($("chart-errors"), { series: errs, t0, t1: end, max: 0, label: (y) => `${num(y)}%`, marks });
+    const p99 = series(perTick((h, v) => (figs(h, v) && figs(h, v).calls > 0 ? 1000 * figs(h, v).p99 : null)));
+    chart($("chart-p99"), { series: p99, t0, t1: end, max: 0, label: (y) => `${num(y)} ms`, marks });
     const legend = versions.map((v) => {
       const s = el("span", "key", v);
       s.style.color = colorOf(versions, v);
@@ -162,9 +173,28 @@
     $("legend").replaceChildren(...legend);
   }
 
-  // chart draws one line chart; a null value breaks its line.
-  function chart(root, series, t0, t1, fixedMax, label) {
-    const W = 600, H = 170, L = 52, R = 8, T = 8, B = 22;
+  // weightSteps is a version's weight (%) through the rollout, as [time,
+  // weight] points each holding until the next: each tick's weights (read
+  // before its decision) and each decision's, at the moment it was taken.
+  function weightSteps(hist, events, v) {
+    const pts = [];
+    for (const p of hist) pts.push([p.t, 0, p.h.weights && v in p.h.weights ? p.h.weights[v] / 100 : null]);
+    for (const p of events) {
+      const w = (p.e.weights || []).find((x) => x.version === v);
+      if (w) pts.push([p.t, 1, w.weight / 100]);
+    }
+    pts.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    return pts.map(([t, , w]) => [t, w]);
+  }
+
+  // chart draws one chart in an SVG whose viewBox is its box in pixels, so
+  // that its labels have the size the style gives them. A null value breaks
+  // a line; with steps, each value holds until the next point and the last
+  // until t1, so a weight change is a vertical jump, never a slope.
+  function chart(root, { series, t0, t1, max: fixedMax, label, steps, marks }) {
+    const W = Math.max(300, Math.round(root.getBoundingClientRect().width || 600));
+    const H = 180, L = 64, R = 12, T = 10, B = 26;
+    root.setAttribute("viewBox", `0 0 ${W} ${H}`);
     let max = fixedMax;
     if (!max) {
       for (const s of series) for (const [, v] of s.points) if (v !== null && v > max) max = v;
@@ -172,45 +202,78 @@
     }
     const x = (t) => L + ((W - L - R) * (t - t0)) / Math.max(1, t1 - t0);
     const y = (v) => T + (H - T - B) * (1 - Math.min(v, max) / max);
-    const nodes = [];
-    for (const f of [0, 0.5, 1]) {
+    const nodes = [svg("line", { x1: L, x2: L, y1: T, y2: H - B, class: "axis" })];
+    for (const f of [0, 0.25, 0.5, 0.75, 1]) {
       const yy = y(f * max);
       nodes.push(svg("line", { x1: L, x2: W - R, y1: yy, y2: yy, class: "grid" }));
-      nodes.push(svg("text", { x: L - 4, y: yy + 4, "text-anchor": "end", class: "tick" }, label(f * max)));
+      nodes.push(svg("text", { x: L - 6, y: yy + 4, "text-anchor": "end", class: "tick" }, label(f * max)));
     }
-    const span = (t1 - t0) / 1000;
-    const ago = span >= 120 ? `-${Math.round(span / 60)} min` : `-${Math.round(span)} s`;
-    for (const [t, text] of [[t0, ago], [t1, "now"]]) {
-      nodes.push(svg("text", { x: x(t), y: H - 6, "text-anchor": t === t0 ? "start" : "end", class: "tick" }, text));
+    const secs = (t1 - t0) / 1000;
+    const want = secs / Math.max(2, Math.floor((W - L - R) / 90));
+    const every = TIME_STEPS.find((d) => d >= want) || TIME_STEPS[TIME_STEPS.length - 1];
+    for (let s = 0; s <= secs + 1e-9; s += every) {
+      const xx = x(t0 + 1000 * s);
+      nodes.push(svg("line", { x1: xx, x2: xx, y1: H - B, y2: H - B + 4, class: "axis" }));
+      const anchor = s === 0 ? "start" : xx > W - R - 30 ? "end" : "middle";
+      nodes.push(svg("text", { x: xx, y: H - 6, "text-anchor": anchor, class: "tick" }, s === 0 ? "start" : `+${span(s)}`));
     }
-    for (const s of series) {
-      let line = [];
-      const flush = () => {
-        if (line.length > 1) nodes.push(svg("polyline", { points: line.join(" "), fill: "none", stroke: s.color, "stroke-width": 2, "data-version": s.name }));
-        if (line.length === 1) {
-          const [cx, cy] = line[0].split(",");
-          nodes.push(svg("circle", { cx, cy, r: 2.5, fill: s.color, "data-version": s.name }));
-        }
-        line = [];
-      };
-      for (const [t, v] of s.points) {
-        if (v === null || v === undefined || !isFinite(v)) {
-          flush();
-          continue;
-        }
-        line.push(`${x(t).toFixed(1)},${y(v).toFixed(1)}`);
-      }
-      flush();
+    for (const m of marks || []) {
+      const line = svg("line", { x1: x(m.t), x2: x(m.t), y1: T, y2: H - B, class: "mark", stroke: "#9ca3af", "data-action": m.label });
+      line.append(svg("title", {}, m.label));
+      nodes.push(line);
     }
+    for (const s of series) nodes.push(...drawSeries(s, x, y, steps ? t1 : null));
     root.dataset.points = String(series.reduce((a, s) => a + s.points.filter(([, v]) => v !== null && isFinite(v)).length, 0));
+    root.dataset.t0 = String(t0);
+    root.dataset.t1 = String(t1);
     root.replaceChildren(...nodes);
   }
 
+  // drawSeries draws a series as lines broken at null values: as steps
+  // held until `until`, or straight from point to point when it is null.
+  function drawSeries(s, x, y, until) {
+    const nodes = [];
+    let line = [];
+    const flush = () => {
+      if (line.length > 1) nodes.push(svg("polyline", { points: line.join(" "), fill: "none", stroke: s.color, "stroke-width": 2, "data-version": s.name }));
+      if (line.length === 1) {
+        const [cx, cy] = line[0].split(",");
+        nodes.push(svg("circle", { cx, cy, r: 2.5, fill: s.color, "data-version": s.name }));
+      }
+      line = [];
+    };
+    const at = (t, v) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`;
+    let prev = null;
+    for (const [t, v] of s.points) {
+      if (v === null || v === undefined || !isFinite(v)) {
+        if (until !== null && prev !== null) line.push(at(t, prev));
+        flush();
+        prev = null;
+        continue;
+      }
+      if (until !== null && prev !== null) line.push(at(t, prev));
+      line.push(at(t, v));
+      prev = v;
+    }
+    if (until !== null && prev !== null) line.push(at(until, prev));
+    flush();
+    return nodes;
+  }
+
+  function verdictLine(v) {
+    const ev = v.evidence;
+    return ev ? ` (e-value ${num(ev.statistic)} of ${num(ev.threshold)})` : "";
+  }
+
   function renderVerdict(st, versions) {
-    const v = st.verdict || {};
+    // The step's own test decides it when the strategy has one (blue/green's
+    // shadow gate and rollback window); otherwise the judge does.
+    const own = st.stepVerdict;
+    const v = own || st.verdict || {};
     // A judge's reason sums up its tests; with the tests listed below, the
     // headline is the outcome and the failing test.
-    const headline = v.tests && v.tests.length ? (v.test ? `${v.test} failed` : "") : v.reason || "";
+    let headline = v.tests && v.tests.length ? (v.test ? `${v.test} failed` : "") : v.reason || "";
+    if (own) headline = `${own.test}: ${own.reason}`;
     const parts = [el("span", `outcome ${v.outcome || ""}`, v.outcome || "inconclusive"), " ", headline];
     const tests = (v.tests || []).map((t) => {
       const ev = t.evidence;
@@ -220,11 +283,13 @@
     });
     const box = $("verdict");
     box.replaceChildren(...parts);
+    box.dataset.test = own ? own.test : "judge";
     if (tests.length) box.append(el("ul", "tests", ...tests));
     if (v.evidence) {
       const ev = v.evidence;
       box.append(el("div", "evidence", `${ev.method}: e-value ${num(ev.statistic)} against ${num(ev.threshold)}; candidate ${ev.candidate.events || 0}/${ev.candidate.samples}, baseline ${ev.baseline.events || 0}/${ev.baseline.samples}`));
     }
+    if (own && st.verdict) box.append(el("div", "judge", `the judge: ${st.verdict.outcome} ${st.verdict.reason || ""}`));
     const rows = versions.map((name) => {
       const f = (st.stepFigures || {})[name] || {};
       return el("tr", "", el("td", "", name), el("td", "", f.calls ?? 0), el("td", "", f.errors ?? 0), el("td", "", percent(f.errorRate || 0)),
@@ -233,6 +298,42 @@
     $("figures").tBodies[0].replaceChildren(...rows);
     const d = st.lastDecision;
     $("last-decision").textContent = d ? `${clock(d.time)} ${d.action} by ${d.who}: ${d.reason}` : "none yet";
+  }
+
+  // renderPlan shows the strategy's steps: those done, with their time,
+  // calls and the verdict they ended on; the current one, with its gate's
+  // progress; and those to come, with their gates.
+  function renderPlan(st) {
+    const plan = st.plan || [];
+    const gate = (name) => plan.find((p) => p.name === name) || {};
+    const secs = (ns) => (ns ? ns / 1e9 : 0);
+    const rows = (st.steps || []).map((s) => {
+      const took = (Date.parse(s.end) - Date.parse(s.start)) / 1000;
+      return planRow("done", s.name || `step ${s.step}`, gate(s.name), took, s.calls, s.verdict, `${s.endedBy} by ${s.who}`);
+    });
+    const final = ["promoted", "rolled_back", "aborted"].includes(st.phase);
+    if (st.step > 0 && !final) {
+      const inStep = Math.max(0, (Date.parse(st.now) - Date.parse(st.stepStart)) / 1000);
+      const calls = ((st.stepFigures || {})[st.candidate] || {}).calls || 0;
+      rows.push(planRow("current", st.stepName || `step ${st.step}`, gate(st.stepName), inStep, calls, st.stepVerdict || st.verdict, st.phase));
+    }
+    if (!final) {
+      const seen = [...(st.steps || []).map((s) => s.name), st.stepName].map((n) => plan.findIndex((p) => p.name === n));
+      for (const p of plan.slice(Math.max(-1, ...seen) + 1)) rows.push(planRow("next", p.name, p, null, null, null, ""));
+    }
+    $("plan").tBodies[0].replaceChildren(...(rows.length ? rows : [el("tr", "", el("td", "", "the strategy names no plan"))]));
+
+    function planRow(state, name, g, took, calls, verdict, ended) {
+      const minS = secs(g.minDuration), minC = g.minCalls || 0;
+      const time = took === null ? (minS ? `≥ ${span(minS)}` : "") : state === "current" && minS ? `${span(took)} of ${span(minS)}` : span(took);
+      const n = calls === null ? (minC ? `≥ ${minC}` : "") : state === "current" && minC ? `${calls} of ${minC}` : String(calls);
+      const v = verdict ? `${verdict.outcome}${verdict.test ? ` ${verdict.test}` : ""}${verdictLine(verdict)}` : "";
+      const tr = el("tr", "", el("td", "", name), el("td", "", state), el("td", "", time), el("td", "", n), el("td", "", g.test || ""),
+        el("td", "reason", v), el("td", "", ended));
+      tr.dataset.state = state;
+      tr.dataset.step = name;
+      return tr;
+    }
   }
 
   function weightsText(ws) {

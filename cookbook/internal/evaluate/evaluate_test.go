@@ -1,0 +1,118 @@
+package evaluate
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ninelives-go/ninelives/proto/demoserver/demoproc"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestBadFlagsNameTheFlag(t *testing.T) {
+	for args, want := range map[string]string{
+		"-parallel 0":    "ninelives: evaluate: bad flag: -parallel = 0: want at least 1",
+		"-rate-budget 0": "-rate-budget = 0: want at least 1 call a second",
+		"-runs -1":       "-runs = -1: want 0 (each scenario's own) or more",
+		"-hog sometimes": `-hog = "sometimes": want off, on or both`,
+		"-only (":        `-only = "(": error parsing regexp`,
+	} {
+		_, err := ParseFlags(strings.Fields(args), io.Discard)
+		require.ErrorIs(t, err, ErrBadFlag, args)
+		assert.ErrorContains(t, err, want, args)
+	}
+}
+
+// The quick run makes a few runs of every scenario, each in both hog
+// states, and -only, -runs and -hog narrow it.
+func TestJobsFollowTheFlags(t *testing.T) {
+	c, err := ParseFlags([]string{"-quick"}, io.Discard)
+	require.NoError(t, err)
+	jobs := c.Jobs()
+	assert.Len(t, c.Scenarios(), len(Scenarios(true)))
+	assert.Equal(t, len(jobs[0]), len(jobs[1]), "as many runs with the hog off as on")
+	for _, j := range jobs[1] {
+		assert.True(t, j.Hog)
+		assert.GreaterOrEqual(t, j.Rate, j.Scenario.RateMin)
+		assert.LessOrEqual(t, j.Rate, j.Scenario.RateMax)
+	}
+	c, err = ParseFlags([]string{"-only", "^aa-", "-runs", "3", "-hog", "on"}, io.Discard)
+	require.NoError(t, err)
+	jobs = c.Jobs()
+	assert.Empty(t, jobs[0])
+	assert.Len(t, jobs[1], 6, "two scenarios, three runs each")
+	assert.Equal(t, "evaluate-out/full.md", c.Markdown)
+	assert.Equal(t, "evaluate-out/full.csv", c.CSV)
+}
+
+// The full run's counts are the ones the goals ask for.
+func TestFullRunCountsMeetTheGoals(t *testing.T) {
+	counts := map[string]Counts{}
+	for _, sc := range Scenarios(false) {
+		counts[sc.Name] = sc.Runs
+		assert.NotNil(t, sc.Goal, sc.Name)
+	}
+	assert.GreaterOrEqual(t, counts["aa-canary"].On, 100)
+	assert.GreaterOrEqual(t, counts["aa-bluegreen"].On, 50)
+	for _, name := range []string{"errors-10x", "latency-1.5x", "tail-only", "late-break", "killed-restored", "shared-outage", "readme-unmarked"} {
+		assert.Positive(t, counts[name].On, name)
+	}
+}
+
+// The table counts outcomes, takes quantiles of the calls to the wanted
+// decision (a run without it counting as never), and checks each goal.
+func TestTableSummarizesRunsAndChecksGoals(t *testing.T) {
+	aa, bad := aaBlueGreen(), errors10x()
+	results := []Result{
+		{Scenario: aa.Name, Outcome: Promoted, CandidateCalls: 1000, Calls: 5000},
+		{Scenario: aa.Name, Outcome: RolledBack, Why: "latency/p99", Calls: 5000, FailedCalls: 5},
+		{Scenario: bad.Name, Outcome: RolledBack, Why: "errors", CandidateCalls: 100, Decided: 2 * time.Second},
+		{Scenario: bad.Name, Outcome: RolledBack, Why: "errors", CandidateCalls: 200, Decided: 3 * time.Second},
+		{Scenario: bad.Name, Hog: true, Outcome: Promoted, CandidateCalls: 900},
+	}
+	rows := Summarize([]*Scenario{aa, bad}, results)
+	require.Len(t, rows, 3)
+	assert.Equal(t, 1, rows[0].Promoted)
+	assert.Equal(t, 1, rows[0].RolledBack)
+	assert.Equal(t, map[string]int{"latency/p99": 1}, rows[0].Why)
+	assert.Equal(t, 1000.0, rows[0].Median)
+	assert.True(t, math.IsInf(rows[0].P90, 1), "a false rollback never reached the promotion")
+	assert.Contains(t, aa.Goal(rows[0], rows), "MISSED: ≤ 1 % rolled back (1 of 2)")
+	assert.Equal(t, 100.0, rows[1].Median)
+	assert.Equal(t, 200.0, rows[1].P90)
+	assert.Contains(t, bad.Goal(rows[1], rows), "met: ≥ 100 % rolled back (2 of 2), median ≤ 150 calls (100)")
+	assert.Contains(t, bad.Goal(rows[2], rows), "MISSED")
+
+	var md, csv bytes.Buffer
+	require.NoError(t, WriteMarkdown(&md, rows))
+	require.NoError(t, WriteCSV(&csv, rows))
+	assert.Contains(t, md.String(), "| aa-bluegreen | off | 2 | 1 | 1 | latency/p99 1 | 0 | 0 | 1000 | ∞ |")
+	assert.Contains(t, md.String(), "- `errors-10x`: errors 0.5 % → 5 %")
+	assert.Contains(t, csv.String(), "errors-10x,on,1,1,0,,0,0,∞,∞,")
+}
+
+// One short run on real servers: a candidate failing half its calls is
+// rolled back by the errors test, and the harness counts the run.
+func TestAShortRunOnRealServers(t *testing.T) {
+	bin, err := demoproc.Build(t.TempDir())
+	require.NoError(t, err)
+	sc := errors10x()
+	sc.Candidate.ErrorRate = 0.5
+	sc.RateMin, sc.RateMax, sc.Limit = 200, 200, time.Minute
+	r := Run(context.Background(), &Env{Demofleet: bin}, Job{Scenario: sc, Seed: 1, Rate: 200, Trace: true})
+	require.Empty(t, r.Err)
+	assert.Equal(t, RolledBack, r.Outcome, r.Trace)
+	assert.Equal(t, "errors", r.Why, r.Reason)
+	assert.Positive(t, r.CandidateCalls)
+	assert.Positive(t, r.FailedCalls, "the candidate's failures reach the users")
+	assert.NotEmpty(t, r.Trace)
+}

@@ -1,0 +1,76 @@
+package evaluate
+
+import (
+	"fmt"
+	"time"
+)
+
+// met marks a goal's figures as met or missed.
+func met(ok bool, figures string) string {
+	if ok {
+		return "met: " + figures
+	}
+	return "MISSED: " + figures
+}
+
+// falseRollbacks is a healthy candidate's goal: at most 1 % of its runs
+// rolled back.
+func falseRollbacks(r Row, _ []Row) string {
+	return met(r.RolledBack*100 <= r.Runs, fmt.Sprintf("≤ 1 %% rolled back (%d of %d)", r.RolledBack, r.Runs))
+}
+
+// caught is a regression's goal: at least share of its runs rolled back,
+// with a median of at most median candidate calls (0: any).
+func caught(share float64, median float64) func(Row, []Row) string {
+	return func(r Row, _ []Row) string {
+		ok := float64(r.RolledBack) >= share*float64(r.Runs)
+		figures := fmt.Sprintf("≥ %g %% rolled back (%d of %d)", 100*share, r.RolledBack, r.Runs)
+		if median > 0 {
+			ok = ok && r.Median <= median
+			figures += fmt.Sprintf(", median ≤ %g calls (%s)", median, number(r.Median))
+		}
+		return met(ok, figures)
+	}
+}
+
+// lateAsFresh is a late break's goal: a median from the break at most
+// twice the median of the same regression from the start, errors-10x,
+// with the hog in the same state.
+func lateAsFresh(r Row, all []Row) string {
+	for _, f := range all {
+		if f.Scenario.Name == "errors-10x" && f.Hog == r.Hog {
+			return met(r.Median <= 2*f.Median && r.RolledBack == r.Runs,
+				fmt.Sprintf("all rolled back (%d of %d), median from the break ≤ 2× errors-10x's (%s vs 2 × %s)",
+					r.RolledBack, r.Runs, number(r.Median), number(f.Median)))
+		}
+	}
+	return "no errors-10x row to compare with"
+}
+
+// neverMovedWhileDown is a killed candidate's goal: no step advanced and
+// no promotion while its servers were down, and no user call failed but
+// those in flight at the kill (or picked before the client saw it: in
+// the second after it).
+func neverMovedWhileDown(r Row, _ []Row) string {
+	return met(r.MovedWhileDown == 0 && r.FailedAfterKill == 0,
+		fmt.Sprintf("never advanced or promoted while down (%d of %d did), no call failed later than 1 s after the kill (%d did)",
+			r.MovedWhileDown, r.Runs, r.FailedAfterKill))
+}
+
+// fixAlerted is the README wiring's goal: every run alerted with the fix
+// within a minute.
+func fixAlerted(r Row, _ []Row) string {
+	figures := fmt.Sprintf("alert naming the fix within 1 min (%d of %d", r.FixAlerted, r.Runs)
+	if r.FixAlerted > 0 {
+		figures += fmt.Sprintf(", slowest %v", r.SlowestFix.Round(time.Second))
+	}
+	return met(r.FixAlerted == r.Runs, figures+")")
+}
+
+// promotedWithin is a default rollout's goal: every run promoted within d.
+func promotedWithin(d time.Duration) func(Row, []Row) string {
+	return func(r Row, _ []Row) string {
+		return met(r.Promoted == r.Runs && r.Slowest <= d,
+			fmt.Sprintf("all promoted within %v (%d of %d, slowest %v)", d, r.Promoted, r.Runs, r.Slowest.Round(time.Second)))
+	}
+}

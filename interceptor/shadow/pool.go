@@ -1,0 +1,187 @@
+package shadow
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// legsPerCall is the most copies one unary call makes: to the candidate,
+// and to the baseline for noise.
+const legsPerCall = 2
+
+// workerIdle is how long a parked worker stays unused before it is let go.
+const workerIdle = 30 * time.Second
+
+// workers runs the legs of unary copies on goroutines that outlive them,
+// so that a copy costs a hand-over instead of a goroutine's start and its
+// stack's growth: at most max at a time, parked in between, the most
+// recently parked first (its stack is the warmest). submit never waits for
+// anything but the mutex: it hands the leg to a parked worker or starts
+// one, and refuses past max. A worker left parked for idle is let go the
+// next time a worker parks, without a timer; stop lets them all go.
+//
+// Lock order: mu, then a worker's mu; no leg runs under either.
+type workers struct {
+	wg   sync.WaitGroup
+	idle time.Duration
+	now  func() time.Time
+
+	mu      sync.Mutex
+	all     map[*worker]struct{}
+	parked  []*worker // the longest parked first
+	max     int
+	stopped bool
+}
+
+// worker is one goroutine of the pool; next receives its legs, nil to
+// leave. Its timer ends the copy it is making at the copy's deadline.
+type worker struct {
+	next  chan *unaryLeg // one place: only the one who unparked it sends
+	since time.Time      // when it parked
+	timer *time.Timer
+
+	mu  sync.Mutex
+	cur *copyContext // of the copy it is making, for its timer and Close
+}
+
+func (p *workers) init(max int, idle time.Duration) {
+	p.max, p.idle, p.now = max, idle, time.Now
+	p.all = map[*worker]struct{}{}
+}
+
+// submit hands l to a worker. It returns false, at once, when max workers
+// are busy or the pool has stopped.
+func (p *workers) submit(l *unaryLeg) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.stopped:
+		return false
+	case len(p.parked) > 0:
+		w := p.parked[len(p.parked)-1]
+		p.parked = p.parked[:len(p.parked)-1]
+		w.next <- l // never waits: w's one place is empty while it is parked
+		return true
+	case len(p.all) < p.max:
+		w := &worker{next: make(chan *unaryLeg, 1)}
+		w.timer = time.AfterFunc(time.Hour, w.expire)
+		w.timer.Stop()
+		p.all[w] = struct{}{}
+		p.wg.Add(1)
+		go p.run(w, l)
+		return true
+	}
+	return false
+}
+
+// run is a worker's life: the legs handed to it, one at a time.
+func (p *workers) run(w *worker, l *unaryLeg) {
+	defer p.wg.Done()
+	defer w.timer.Stop()
+	for l != nil {
+		finished := l.run(w)
+		// Parked before the call gives its slot back, so that a call
+		// that takes the slot finds a worker.
+		parked := p.park(w)
+		if finished != nil {
+			finished.finish()
+		}
+		if !parked {
+			return
+		}
+		l = <-w.next
+	}
+}
+
+// park puts w among the parked workers, and lets go of the one parked
+// longest if it has been idle too long; false when the pool has stopped
+// and w is to leave.
+func (p *workers) park(w *worker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		delete(p.all, w)
+		return false
+	}
+	w.since = p.now()
+	if len(p.parked) > 0 && w.since.Sub(p.parked[0].since) > p.idle {
+		p.leaveLocked(p.parked[0])
+		p.parked = slices.Delete(p.parked, 0, 1)
+	}
+	p.parked = append(p.parked, w)
+	return true
+}
+
+// leaveLocked lets a parked worker go.
+func (p *workers) leaveLocked(w *worker) {
+	delete(p.all, w)
+	w.next <- nil
+}
+
+// stop makes the parked workers leave, and the busy ones once their legs
+// are done, and waits for them all.
+func (p *workers) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	for _, w := range p.parked {
+		p.leaveLocked(w)
+	}
+	p.parked = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// cancelCopies cancels the copies the workers are making; at Close, once
+// the Interceptor's context is cancelled, which a copy that starts later
+// sees (start).
+func (p *workers) cancelCopies() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for w := range p.all {
+		if x := w.current(); x != nil {
+			x.cancel(context.Canceled)
+		}
+	}
+}
+
+// start makes x, which has budget left, the copy w is making, ended at its
+// deadline by w's timer.
+func (w *worker) start(x *copyContext, budget time.Duration) {
+	w.mu.Lock()
+	w.cur = x
+	w.mu.Unlock()
+	w.timer.Reset(budget)
+}
+
+// end cancels x, the copy w was making, to release what was derived from
+// it. w's timer is left to fire: it ends nothing but a copy past its
+// deadline, and the next start sets it again.
+func (w *worker) end(x *copyContext) {
+	w.mu.Lock()
+	w.cur = nil
+	w.mu.Unlock()
+	x.cancel(context.Canceled)
+}
+
+func (w *worker) current() *copyContext {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cur
+}
+
+// expire ends the copy w is making if its deadline has passed: the timer
+// may fire late, for a copy that has ended, once w has started another.
+func (w *worker) expire() {
+	if x := w.current(); x != nil && !time.Now().Before(x.deadline) {
+		x.cancel(context.DeadlineExceeded)
+	}
+}
+
+// size returns the workers alive and those parked.
+func (p *workers) size() (running, parked int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.all), len(p.parked)
+}
