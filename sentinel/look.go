@@ -23,24 +23,25 @@ func lookFrom(w *telemetry.Window, baseline, candidate string) judge.Look {
 	}
 }
 
-// shadowFigures counts the candidate's compared replies for the judge:
-// noise is a match; a copy that failed compares nothing, for copies fail
-// for reasons their primaries do not (an outage both versions share, a
-// copy that waited on a busy machine), and the errors test judges the
-// candidate's failures against the baseline's.
+// shadowFigures counts the candidate's copies: Comparisons and Mismatches
+// are the replies compared (noise is a match, a failed primary compares
+// nothing); Errors and PrimaryErrors are the copies that failed on one
+// side only, which the judge weighs against each other rather than against
+// a tolerance, so that an outage both versions share does not count.
 func shadowFigures(v telemetry.VersionStats) judge.ShadowFigures {
 	return judge.ShadowFigures{
-		Comparisons: v.Shadow[telemetry.ShadowMatch] + v.Shadow[telemetry.ShadowMismatch] + v.Shadow[telemetry.ShadowNoise],
-		Mismatches:  v.Shadow[telemetry.ShadowMismatch],
+		Comparisons:   v.Shadow[telemetry.ShadowMatch] + v.Shadow[telemetry.ShadowMismatch] + v.Shadow[telemetry.ShadowNoise],
+		Mismatches:    v.Shadow[telemetry.ShadowMismatch],
+		Errors:        v.Shadow[telemetry.ShadowError],
+		PrimaryErrors: v.Shadow[telemetry.ShadowPrimaryError],
 	}
 }
 
 // withErrors counts a copy that failed where its primary did not as a
-// mismatch, as the status and blue/green's shadow gate (green has no
-// primary calls yet to judge its failures by) do.
-func withErrors(v telemetry.VersionStats) (comparisons, mismatches int64) {
-	sh, failed := shadowFigures(v), v.Shadow[telemetry.ShadowError]
-	return sh.Comparisons + failed, sh.Mismatches + failed
+// mismatch, as the status and blue/green's shadow gate (a one-sample test
+// of green, which has no primary calls yet) do.
+func withErrors(sh judge.ShadowFigures) (comparisons, mismatches int64) {
+	return sh.Comparisons + sh.Errors, sh.Mismatches + sh.Errors
 }
 
 // VersionFigures sums up one version's primary calls in a window, for
@@ -64,7 +65,7 @@ type VersionFigures struct {
 func FiguresOf(w *telemetry.Window, version string) VersionFigures {
 	v := w.Version(version)
 	r := v.Role(balancer.RolePrimary)
-	comparisons, mismatches := withErrors(v)
+	comparisons, mismatches := withErrors(shadowFigures(v))
 	f := VersionFigures{
 		Calls:             r.Calls,
 		Errors:            r.Errors,

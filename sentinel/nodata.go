@@ -14,6 +14,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/internal/method"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -137,7 +138,7 @@ func (d *dataWatch) observe(now time.Time, w *telemetry.Window, p Position) []st
 	b, c := w.Version(p.Baseline), w.Version(p.Candidate)
 	var alerts []string
 	shadowOn := d.cfg.judge.EnableShadow && p.Weight(p.Baseline) > 0
-	if a := d.step(&d.shadow, now, shadowOn, shadowFigures(c).Comparisons > 0, d.shadowStats, func() string { return d.shadowCause(p.Candidate) }); a != "" {
+	if a := d.step(&d.shadow, now, shadowOn, hasCopies(shadowFigures(c)), d.shadowStats, func() string { return d.shadowCause(p.Candidate) }); a != "" {
 		alerts = append(alerts, fmt.Sprintf("the judge's shadow test has had no comparison for %v, and every step holds: %s", now.Sub(d.shadow.since).Round(time.Second), a))
 	}
 	d.baseline.falls += b.Fallbacks
@@ -187,6 +188,11 @@ func (d *dataWatch) step(s *silence, now time.Time, on, has bool, snapshot func(
 	return cause()
 }
 
+// hasCopies reports whether a look holds any copy the shadow test weighs.
+func hasCopies(sh judge.ShadowFigures) bool {
+	return sh.Comparisons+sh.Errors+sh.PrimaryErrors > 0
+}
+
 func (d *dataWatch) shadowStats() shadow.Stats {
 	if isNil(d.cfg.shadow) {
 		return shadow.Stats{}
@@ -209,8 +215,6 @@ func (d *dataWatch) shadowCause(candidate string) string {
 		return fmt.Sprintf("the shadow interceptor copies to %q, not to the candidate %q: set shadow.Config.Candidate (or SetCandidate)", now.Candidate, candidate)
 	case now.Rate == 0:
 		return "the shadow interceptor's rate is 0: set shadow.Config.Rate (or SetRate)"
-	case compared > 0 && failed(now, was) == compared:
-		return fmt.Sprintf("every copy failed (%d): %s fails the calls copied to it, or they fail on their way (see shadow.Interceptor's Mismatches); the errors test judges its primary calls", compared, candidate)
 	case compared > 0:
 		return fmt.Sprintf("the shadow interceptor compared %d copies, but none reached the metric source: set shadow.Config.Metrics to the telemetry the source reads", compared)
 	case dropped[shadow.DropUnsafeMethod] > 0 && sum(dropped) == dropped[shadow.DropUnsafeMethod]:
@@ -246,13 +250,6 @@ func (d *dataWatch) baselineCause(p Position) string {
 	}
 	return fmt.Sprintf("the judge's tests have had no %s call for %v while %s served some: they compare %s with %s over the same seconds, so these seconds tell them nothing; %s",
 		p.Baseline, d.cfg.noDataAfter, p.Candidate, p.Candidate, p.Baseline, why)
-}
-
-// failed counts the copies since was that failed on one side: nothing was
-// compared.
-func failed(now, was shadow.Stats) int64 {
-	d := deltas(now.Comparisons, was.Comparisons)
-	return d[shadow.ResultShadowError] + d[shadow.ResultPrimaryError]
 }
 
 // deltas is now − was, per key, for the keys that grew.

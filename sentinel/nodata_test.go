@@ -33,16 +33,10 @@ func (f *fakeShadow) Stats() shadow.Stats {
 }
 
 func (f *fakeShadow) add(drop string, dropped int64, compared int64) {
-	f.addResult(drop, dropped, shadow.ResultMatch, compared)
-}
-
-// addResult counts dropped copies for a reason and compared ones with a
-// result.
-func (f *fakeShadow) addResult(drop string, dropped int64, result string, compared int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.st.Dropped = map[string]int64{drop: f.st.Dropped[drop] + dropped}
-	f.st.Comparisons = map[string]int64{result: f.st.Comparisons[result] + compared}
+	f.st.Comparisons = map[string]int64{shadow.ResultMatch: f.st.Comparisons[shadow.ResultMatch] + compared}
 }
 
 // logs is a logger whose Warn lines the test reads.
@@ -128,9 +122,6 @@ func TestAShadowTestWithoutDataAlertsOnceWithTheCauseAndTheFix(t *testing.T) {
 		{name: "comparisons that never reach the source", sh: &fakeShadow{st: shadow.Stats{Candidate: "canary", Rate: 0.1}},
 			copies: func(f *fakeShadow) { f.add(shadow.DropConcurrency, 0, 90) },
 			cause:  "the shadow interceptor compared 2700 copies, but none reached the metric source: set shadow.Config.Metrics to the telemetry the source reads"},
-		{name: "every copy failed", sh: &fakeShadow{st: shadow.Stats{Candidate: "canary", Rate: 0.1}},
-			copies: func(f *fakeShadow) { f.addResult(shadow.DropConcurrency, 0, shadow.ResultShadowError, 90) },
-			cause:  "every copy failed (2700): canary fails the calls copied to it, or they fail on their way (see shadow.Interceptor's Mismatches); the errors test judges its primary calls"},
 		{name: "copies dropped", sh: &fakeShadow{st: shadow.Stats{Candidate: "canary", Rate: 0.1}},
 			copies: func(f *fakeShadow) { f.add(shadow.DropConcurrency, 90, 0) },
 			cause:  "the shadow interceptor dropped every copy (concurrency 2700): see shadow.Stats and the shadow.Drop reasons"},
@@ -207,19 +198,24 @@ func withCopies(w *telemetry.Window, match, shadowErrs, primaryErrs int64) *tele
 	return w
 }
 
-// Copies that fail compare nothing: an outage both versions share, or
-// copies that waited on a busy machine, fail copies and primaries alike
-// or copies more, and the shadow test does not count them against the
-// candidate; the status still shows them as mismatches.
-func TestFailedCopiesAreNotMismatches(t *testing.T) {
+// An outage both versions share fails copies and primaries alike: the
+// shadow test weighs the ones against the others and does not roll back.
+// A candidate that fails the copies its primaries served is rolled back,
+// by the shadow test's errors part.
+func TestShadowCopiesFailingLikeTheirPrimariesDoNotRollBack(t *testing.T) {
 	r := newRig(t, nil, shadowJudge)
 	r.tick(healthy())
 	for range 8 {
-		e := r.tick(withCopies(healthy(), 60, 40, 10))
+		e := r.tick(withCopies(healthy(), 60, 40, 40))
 		require.NotEqual(t, sentinel.ActionRollback, e.Action, e.Reason)
 	}
-	v := r.s.Status().Verdict
-	require.Len(t, v.Tests, 3)
-	assert.Equal(t, int64(8*60), v.Tests[2].Evidence.Candidate.Samples, "the compared replies only")
-	assert.Zero(t, v.Tests[2].Evidence.Candidate.Events)
+	var e sentinel.Event
+	for i := 0; i < 5 && e.Action != sentinel.ActionRollback; i++ {
+		e = r.tick(withCopies(healthy(), 60, 20, 0))
+	}
+	require.Equal(t, sentinel.ActionRollback, e.Action, e.Reason)
+	require.NotNil(t, e.Verdict)
+	assert.Equal(t, judge.TestShadow, e.Verdict.Test)
+	assert.Equal(t, "errors", e.Verdict.Evidence.Part)
+	assert.Contains(t, e.Reason, "the candidate fails copies of calls its primaries served")
 }

@@ -196,6 +196,60 @@ func TestRateTestControlsAlphaBySimulation(t *testing.T) {
 	assert.GreaterOrEqual(t, fails(0.02), 0.9, "mismatches at twice the tolerance")
 }
 
+// The shadow test's paired errors keep their α through an outage both
+// versions share (30 % of the calls failing on either side for 30 looks),
+// and catch a candidate that fails 5 % of its copies where the primaries
+// fail 0.5 %.
+func TestShadowPairedErrorsControlAlphaBySimulation(t *testing.T) {
+	cfg := judge.Config{Alpha: simAlpha, EnableShadow: true, DisableLatency: true, Shares: judge.Shares{Errors: 1e-6, Shadow: 1}}
+	pairedAlpha := simAlpha / 2
+	bound := pairedAlpha + 3*math.Sqrt(pairedAlpha*(1-pairedAlpha)/float64(simRuns()))
+	fails := func(candidate func(look int) float64) float64 {
+		var n int
+		for run := range simRuns() {
+			r := rand.New(rand.NewPCG(11, uint64(run)))
+			j, err := judge.New(cfg)
+			require.NoError(t, err)
+			for look := range 240 {
+				require.NoError(t, j.Observe(pairedLook(r, 100, sharedOutage(look), candidate(look))))
+			}
+			if v := j.Verdict(); v.Outcome == judge.Fail && v.Test == judge.TestShadow && v.Evidence.Part == "errors" {
+				n++
+			}
+		}
+		t.Logf("%d of %d runs failed on the copies' errors", n, simRuns())
+		return float64(n) / float64(simRuns())
+	}
+	assert.LessOrEqual(t, fails(sharedOutage), bound, "A/A through a shared outage")
+	assert.GreaterOrEqual(t, fails(func(int) float64 { return 0.05 }), 0.9, "a candidate failing 5 % of its copies")
+}
+
+// sharedOutage is a failure rate of 0.5 %, 30 % in looks 100 to 129.
+func sharedOutage(look int) float64 {
+	if look >= 100 && look < 130 {
+		return 0.3
+	}
+	return 0.005
+}
+
+// pairedLook is a look of n copies, each primary failing at rate p and
+// each copy at rate c, independently; the primaries' own calls are clean.
+func pairedLook(r *rand.Rand, n int, p, c float64) judge.Look {
+	var sh judge.ShadowFigures
+	for range n {
+		pf, cf := r.Float64() < p, r.Float64() < c
+		switch {
+		case cf && !pf:
+			sh.Errors++
+		case pf && !cf:
+			sh.PrimaryErrors++
+		case !pf:
+			sh.Comparisons++
+		}
+	}
+	return judge.Look{Candidate: judge.Figures{Calls: 10}, Baseline: judge.Figures{Calls: 90}, Shadow: sh}
+}
+
 // The latency test keeps its α when a version's calls of a look are slowed
 // together, as a pause of its process slows them (each version, in a tenth
 // of the looks, has 30 % of its calls pushed to 0.3 s; untempered, every

@@ -115,11 +115,13 @@
 //
 // A RateTest mixes Bernoulli likelihood ratios of event rates above a
 // tolerance (shadow mismatches: 1 %); the judge's shadow test runs it with
-// restarts, blue/green's gates (NewRateTest) without. The judge's shadow
-// test judges replies; the sentinel leaves out the copies that failed,
-// which fail for reasons their primaries do not (an outage both versions
-// share, a copy that waited on a busy machine): the errors test judges the
-// candidate's failures, against the baseline's over the same seconds.
+// restarts, blue/green's gates (NewRateTest) without. The shadow test has
+// a second part, at half its α: of the copies that failed on one side only
+// (ShadowFigures.Errors against PrimaryErrors), at most half may be the
+// candidate's (McNemar's pairs, sequentially). The same calls at the same
+// moment: an outage both versions share does not count, and a candidate
+// that fails the copies its primaries served is caught (Evidence.Part
+// "errors").
 //
 // # No data, bad data
 //

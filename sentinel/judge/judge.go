@@ -2,6 +2,7 @@ package judge
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 
@@ -148,6 +149,13 @@ type Figures struct {
 type ShadowFigures struct {
 	Comparisons int64 `json:"comparisons"`
 	Mismatches  int64 `json:"mismatches"`
+	// Errors counts the copies that failed where their primary did not,
+	// and PrimaryErrors the copies whose primary failed where they did
+	// not (or failed otherwise). The shadow test compares the two: the
+	// same calls at the same moment, so an outage both versions share
+	// fails both alike and does not count against the candidate.
+	Errors        int64 `json:"errors,omitempty"`
+	PrimaryErrors int64 `json:"primaryErrors,omitempty"`
 }
 
 // Judge holds the tests of one rollout and combines their verdicts. It is
@@ -157,12 +165,16 @@ type ShadowFigures struct {
 //
 // A Judge is not safe for concurrent use.
 type Judge struct {
-	cfg      Config
-	budget   Budget
-	errors   *errorTest
-	latency  *latencyTest // nil when disabled
-	shadow   *RateTest    // nil unless enabled
-	rejected error
+	cfg     Config
+	budget  Budget
+	errors  *errorTest
+	latency *latencyTest // nil when disabled
+	shadow  *RateTest    // nil unless enabled: the mismatches
+	// shadowErrors, with shadow, tests the copies that failed on one side
+	// only: that the candidate's side fails no more often than the
+	// primary's (McNemar's pairs, sequentially).
+	shadowErrors *RateTest
+	rejected     error
 }
 
 // New returns a Judge for cfg, or an error naming the first bad field.
@@ -177,7 +189,8 @@ func New(cfg Config) (*Judge, error) {
 		j.latency = newLatencyTest(j.budget.Latency, cfg.Latency, cfg.Restarts)
 	}
 	if cfg.EnableShadow {
-		j.shadow = newRateTest(j.budget.Shadow, cfg.Shadow.rate(), cfg.Restarts)
+		j.shadow = newRateTest(j.budget.Shadow/2, cfg.Shadow.rate(), cfg.Restarts)
+		j.shadowErrors = newRateTest(j.budget.Shadow/2, pairedErrors, cfg.Restarts)
 	}
 	return j, nil
 }
@@ -205,6 +218,7 @@ func (j *Judge) Observe(l Look) error {
 	}
 	if j.shadow != nil {
 		_ = j.shadow.Observe(l.Shadow.Comparisons, l.Shadow.Mismatches)
+		_ = j.shadowErrors.Observe(l.Shadow.Errors+l.Shadow.PrimaryErrors, l.Shadow.Errors)
 	}
 	return nil
 }
@@ -218,10 +232,13 @@ func (j *Judge) check(l Look) error {
 			return err
 		}
 	}
-	if j.shadow != nil {
-		return j.shadow.check(l.Shadow.Comparisons, l.Shadow.Mismatches)
+	if j.shadow == nil {
+		return nil
 	}
-	return nil
+	if err := j.shadow.check(l.Shadow.Comparisons, l.Shadow.Mismatches); err != nil {
+		return err
+	}
+	return checkPairs(l.Shadow, j.shadowErrors.st.n)
 }
 
 // BeginStep starts a new step of the rollout in every test: the per-step
@@ -234,12 +251,13 @@ func (j *Judge) BeginStep() {
 	}
 	if j.shadow != nil {
 		j.shadow.BeginStep()
+		j.shadowErrors.BeginStep()
 	}
 }
 
 // Failed reports whether any test has failed.
 func (j *Judge) Failed() bool {
-	return j.errors.Failed() || (j.latency != nil && j.latency.Failed()) || (j.shadow != nil && j.shadow.Failed())
+	return j.errors.Failed() || (j.latency != nil && j.latency.Failed()) || (j.shadow != nil && (j.shadow.Failed() || j.shadowErrors.Failed()))
 }
 
 // Verdict combines the enabled tests' verdicts: Fail if any test failed
@@ -254,7 +272,7 @@ func (j *Judge) Verdict() Verdict {
 		tests = append(tests, j.latency.Verdict())
 	}
 	if j.shadow != nil {
-		tests = append(tests, j.shadow.Verdict())
+		tests = append(tests, j.shadowVerdict())
 	}
 	for _, t := range tests {
 		if t.Outcome == Fail {
@@ -278,4 +296,39 @@ func (j *Judge) Verdict() Verdict {
 		names[i] = t.Test
 	}
 	return Verdict{Outcome: Pass, Reason: "every test passes (" + strings.Join(names, ", ") + ")", Tests: tests}
+}
+
+// pairedErrors tests the copies that failed on one side only: under "the
+// candidate fails no more often than the primary" each such pair is the
+// candidate's with probability at most ½, whatever both sides' rate. It
+// may fail after 10 pairs and never holds a step back.
+var pairedErrors = RateConfig{Tolerance: 0.5, MinSamples: 10}
+
+// checkPairs checks a look's failed-on-one-side counts.
+func checkPairs(sh ShadowFigures, cum int64) error {
+	switch {
+	case sh.Errors < 0:
+		return config.Errorf(ErrBadLook, "shadow errors", sh.Errors, "want a count ≥ 0")
+	case sh.PrimaryErrors < 0:
+		return config.Errorf(ErrBadLook, "shadow primaryErrors", sh.PrimaryErrors, "want a count ≥ 0")
+	case sh.Errors+sh.PrimaryErrors < sh.Errors || cum+sh.Errors+sh.PrimaryErrors < cum:
+		return config.Errorf(ErrBadLook, "shadow errors", sh.Errors, "overflows the running total %d", cum)
+	}
+	return nil
+}
+
+// shadowVerdict is the shadow test's: the paired errors' Fail (Part
+// "errors"), or else the mismatches' verdict.
+func (j *Judge) shadowVerdict() Verdict {
+	p := j.shadowErrors
+	if !p.Failed() {
+		return j.shadow.Verdict()
+	}
+	v := p.Verdict()
+	ev := v.Evidence
+	ev.Part = partErrors
+	v.Reason = fmt.Sprintf("shadow: the candidate fails copies of calls its primaries served: of %d copies that failed on one side only, %d failed on the candidate's (%s against at most half); "+
+		"e-value %s, threshold %s (α = %s over the rollout), reached at look %d, evidence since look %d",
+		ev.Candidate.Samples, ev.Candidate.Events, Percent(ev.Candidate.Rate), Number(ev.Statistic), Number(ev.Threshold), Percent(p.alpha), ev.FailedAtLook, ev.SinceLook)
+	return v
 }

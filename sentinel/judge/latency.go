@@ -198,7 +198,10 @@ var latencyTilts = [...]float64{0.5, 1, 2, 4, 8, 16}
 const latencyMethod = "e-detector with restarts over exponentially tilted Mann-Whitney rank scores per look (Hoeffding's sampling-without-replacement bound, candidate credited with the tolerance) and the candidate's share of the calls above the baseline's own quantiles (Fisher noncentral hypergeometric)"
 
 // The parts of the latency test, as Evidence.Part names them.
-const partCentre = "centre"
+const (
+	partCentre = "centre"
+	partErrors = "errors" // the shadow test's paired errors
+)
 
 // latencyTest is the sequential test of the candidate's latency against
 // the baseline's, from histogram buckets: one detector over the centre's

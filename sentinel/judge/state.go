@@ -5,9 +5,9 @@ import (
 )
 
 // StateFormat is the format of the States this judge saves: 3 since the
-// tests measure how the calls of a look cluster (2: the tests run as
-// e-detectors with restarts, with the errors floor and the tail test). A
-// state of another format is rejected by Restore.
+// shadow test compares the copies' failures with their primaries' (2: the
+// tests run as e-detectors with restarts, with the errors floor and the
+// tail test). A state of another format is rejected by Restore.
 const StateFormat = 3
 
 // State is a Judge's statistics: each enabled test's counts and the log
@@ -29,6 +29,10 @@ type State struct {
 	Errors  errorStats    `json:"errors"`
 	Latency *latencyStats `json:"latency,omitempty"`
 	Shadow  *RateState    `json:"shadow,omitempty"`
+	// ShadowErrors is the shadow test's comparison of the copies that
+	// failed on one side only: Comparisons counts them, Mismatches those
+	// that failed on the candidate's side.
+	ShadowErrors *RateState `json:"shadowErrors,omitempty"`
 }
 
 // progressStats is what every test saves of its progress.
@@ -167,8 +171,8 @@ func (j *Judge) State() State {
 		st.Latency = &ls
 	}
 	if s := j.shadow; s != nil {
-		ss := s.State()
-		st.Shadow = &ss
+		ss, es := s.State(), j.shadowErrors.State()
+		st.Shadow, st.ShadowErrors = &ss, &es
 	}
 	return st
 }
@@ -273,6 +277,7 @@ func (j *Judge) Restore(st State) error {
 	}
 	if s := j.shadow; s != nil {
 		_ = s.Restore(*st.Shadow) // checked above
+		_ = j.shadowErrors.Restore(*st.ShadowErrors)
 	}
 	return nil
 }

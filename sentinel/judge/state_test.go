@@ -97,7 +97,7 @@ func TestJudgeRestoreRejectsWhatDoesNotFit(t *testing.T) {
 			s.Latency = &l
 		}, "Latency.BoundsSet = false: with 0 bounds and 5+0 samples"},
 		"format":          {func(s *judge.State) { s.Format = 2 }, "Format = 2: want 3"},
-		"dispersion":      {func(s *judge.State) { s.Latency.Dispersion = nil }, "Latency.Dispersion: 0 parts, the test has 3"},
+		"shadow errors":   {func(s *judge.State) { s.ShadowErrors = &judge.RateState{} }, "ShadowErrors: present = true, the judge's shadow test enabled = false"},
 		"restarts":        {func(s *judge.State) { s.Errors.Floor.Restarts = 2 }, "Errors.Floor.Restarts = 2: want 0..Looks (1)"},
 		"since":           {func(s *judge.State) { s.Errors.Odds.Since[3] = 9 }, "Errors.Odds.Since[3] = 9: want 1..Looks (1)"},
 		"detector NaN":    {func(s *judge.State) { s.Errors.Floor.LogR[0] = math.NaN() }, "Errors.Floor.LogR[0] = NaN: want a finite number"},

@@ -12,7 +12,7 @@ import (
 func (j *Judge) checkState(st State) error {
 	if st.Format != StateFormat {
 		return config.Errorf(ErrBadState, "Format", st.Format,
-			"want %d: the state was saved by an earlier judge, whose tests (without the measure of clustered calls, or the restarts, errors floor and tail test) cannot carry on under this one's; "+
+			"want %d: the state was saved by an earlier judge, whose tests (without the shadow test's paired errors, or the restarts, errors floor and tail test) cannot carry on under this one's; "+
 				"restore without the judge's state (a fresh judge spends α again) or finish the rollout with the version that saved it", StateFormat)
 	}
 	if err := j.checkConfig(st); err != nil {
@@ -29,11 +29,19 @@ func (j *Judge) checkState(st State) error {
 			return config.Under(ErrBadState, "Latency", err)
 		}
 	}
-	if (st.Shadow != nil) != (j.shadow != nil) {
-		return config.Errorf(ErrBadState, "Shadow", nil, "present = %v, the judge's shadow test enabled = %v", st.Shadow != nil, j.shadow != nil)
-	}
-	if st.Shadow != nil {
-		return config.Under(ErrBadState, "Shadow", checkRateState(*st.Shadow, st.Shadow.detector(), &j.shadow.mix))
+	for _, sh := range []struct {
+		field string
+		st    *RateState
+		t     *RateTest
+	}{{"Shadow", st.Shadow, j.shadow}, {"ShadowErrors", st.ShadowErrors, j.shadowErrors}} {
+		if (sh.st != nil) != (sh.t != nil) {
+			return config.Errorf(ErrBadState, sh.field, nil, "present = %v, the judge's shadow test enabled = %v", sh.st != nil, sh.t != nil)
+		}
+		if sh.st != nil {
+			if err := checkRateState(*sh.st, sh.st.detector(), &sh.t.mix); err != nil {
+				return config.Under(ErrBadState, sh.field, err)
+			}
+		}
 	}
 	return nil
 }

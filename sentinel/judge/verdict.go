@@ -138,7 +138,9 @@ type Evidence struct {
 	Floor          float64 `json:"floor,omitempty"`
 	RelativeFloor  float64 `json:"relativeFloor,omitempty"`
 	// Part names the latency test's part that carries most of Statistic
-	// (at the failing look, once failed): "centre", or a tail ("p99").
+	// (at the failing look, once failed): "centre", or a tail ("p99"); and
+	// "errors" when the shadow test failed on the copies' failures rather
+	// than on their mismatches.
 	Part string `json:"part,omitempty"`
 	// Tail holds the latency test's tail evidence, one per quantile.
 	Tail []TailEvidence `json:"tail,omitempty"`
