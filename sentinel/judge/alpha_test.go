@@ -342,3 +342,35 @@ func TestErrorTestKeepsItsBoundOnClusteredErrorsBySimulation(t *testing.T) {
 	worse.ErrorRate *= 3
 	assert.GreaterOrEqual(t, fails("3× errors with bursts", worse), 0.9, "a candidate with 3× the errors")
 }
+
+// A baseline left a tenth of the calls with rare, independent errors (a
+// blue/green's blue after the cut-over: two looks of 200 calls, then 20 a
+// look, 0.5 % errors) is not read as clustered: its errors' rate is not
+// taken on a handful of them, so the errors test keeps its power and
+// catches a green with 10× the errors within the 30 looks of its window.
+func TestErrorTestSeesNoClusteringInRareIndependentErrorsBySimulation(t *testing.T) {
+	var rho float64
+	caught := 0
+	for run := range simRuns() {
+		et, err := judge.NewErrorTest(0.005, judge.ErrorConfig{})
+		require.NoError(t, err)
+		r := rand.New(rand.NewPCG(11, uint64(run)))
+		for look := range 32 {
+			base, cand := int64(20), int64(180)
+			if look < 2 {
+				base, cand = 200, 0
+			}
+			require.NoError(t, et.Observe(cand, sim.Binomial(r, cand, 0.05), base, sim.Binomial(r, base, 0.005)))
+		}
+		ev := et.Verdict().Evidence
+		require.Len(t, ev.Clustering, 1)
+		rho += ev.Clustering[0]
+		if et.Failed() {
+			caught++
+		}
+	}
+	rho /= float64(simRuns())
+	t.Logf("mean clustering %.4f; caught %d of %d", rho, caught, simRuns())
+	assert.Less(t, rho, 0.01, "the mean clustering estimated on independent errors")
+	assert.GreaterOrEqual(t, float64(caught)/float64(simRuns()), 0.95, "greens with 10× the errors caught")
+}

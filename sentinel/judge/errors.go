@@ -225,6 +225,13 @@ func (t *errorTest) Observe(candCalls, candErrors, baseCalls, baseErrors int64) 
 // with baseline calls, as the latency test's default.
 var errorsDecay = math.Exp2(-1.0 / defaultHalfLife)
 
+// minRefErrors is how many errors, and calls without one, the baseline's
+// decayed counts hold before a look is paired against their rate, as the
+// latency test's MinExceed: a rate that rests on a handful of errors is
+// often far below the true one, and dividing by it would read independent
+// errors as clustered (a blue/green's blue, left a tenth of the calls).
+const minRefErrors = defaultMinExceed
+
 // learn adds the baseline's look to the clustering of its errors, against
 // its decayed rate of the earlier looks, and then to that rate.
 func (t *errorTest) learn(errs, calls int64) {
@@ -232,7 +239,7 @@ func (t *errorTest) learn(errs, calls int64) {
 		return
 	}
 	k := -1
-	if t.st.refCalls > 0 {
+	if t.st.refErrs >= minRefErrors && t.st.refCalls-t.st.refErrs >= minRefErrors {
 		k = 0
 	}
 	t.st.disp.observe(errorsDecay, k, float64(errs), float64(calls), t.st.refErrs/max(t.st.refCalls, 1))
