@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -277,4 +278,52 @@ func sentinelOf(t *testing.T, r *rig) *sentinel.Sentinel {
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Snapshot's stage and phase are of one moment, however the rounds run
+// beside it: finalizing only once promoted, rolling only while the
+// rollout is not over. (Release and Status, read one after the other
+// beside running rounds, once showed a fleet's leader finalizing a
+// rollout still in progress, and a soak took the promoted build for a
+// rolled-back one.)
+func TestSnapshotIsOneMoment(t *testing.T) {
+	r := newRig(t)
+	r.builds.set(one, one)
+	done := make(chan struct{})
+	seen := map[release.Stage]int{}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			st, rel := r.life.Snapshot()
+			seen[rel.Stage]++
+			switch rel.Stage {
+			case release.StageFinalizing:
+				assert.Equal(t, sentinel.PhasePromoted, st.Phase, "finalizing, so promoted")
+			case release.StageRolling:
+				assert.False(t, st.Phase.Final(), "rolling, so not over: %s", st.Phase)
+			}
+		}
+	})
+	base := "b1"
+	for n := 2; n <= 7; n++ { // good and bad in turn
+		cand := "b" + strconv.Itoa(n)
+		r.builds.set([]string{base}, []string{cand})
+		if n%2 == 1 {
+			r.until(release.StageWaiting, 30, 30) // rolled back
+			continue
+		}
+		r.until(release.StageFinalizing, 0, 30)
+		base = cand
+		r.builds.set([]string{base}, []string{cand})
+		r.until(release.StageWaiting, 0, 30)
+	}
+	close(done)
+	wg.Wait()
+	assert.Positive(t, seen[release.StageRolling])
+	assert.Equal(t, 6, r.life.Release().Number)
 }
