@@ -20,12 +20,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestBadFlagsNameTheFlag(t *testing.T) {
 	for args, want := range map[string]string{
-		"-parallel 0":    "ninelives: evaluate: bad flag: -parallel = 0: want at least 1",
+		"-parallel 0":         "ninelives: evaluate: bad flag: -parallel = 0: want at least 1",
 		"-rate-budget 0":      "-rate-budget = 0: want at least 1 call a second",
 		"-hog-rate-budget -5": "-hog-rate-budget = -5: want at least 1 call a second",
-		"-runs -1":       "-runs = -1: want 0 (each scenario's own) or more",
-		"-hog sometimes": `-hog = "sometimes": want off, on or both`,
-		"-only (":        `-only = "(": error parsing regexp`,
+		"-runs -1":            "-runs = -1: want 0 (each scenario's own) or more",
+		"-hog sometimes":      `-hog = "sometimes": want off, on or both`,
+		"-only (":             `-only = "(": error parsing regexp`,
 	} {
 		_, err := ParseFlags(strings.Fields(args), io.Discard)
 		require.ErrorIs(t, err, ErrBadFlag, args)
