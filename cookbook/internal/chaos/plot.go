@@ -166,18 +166,19 @@ func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA, dash int) {
 	dx, dy := abs(x1-x0), -abs(y1-y0)
 	sx, sy := sign(x1-x0), sign(y1-y0)
 	e := dx + dy
-	for n := 0; ; n++ {
+	for n := 0; n <= dx-dy; n++ { // at most |Δx| + |Δy| steps, whatever happens
 		if dash <= 1 || (n/dash)%2 == 0 {
 			img.SetRGBA(x0, y0, c)
 		}
 		if x0 == x1 && y0 == y1 {
 			return
 		}
-		if 2*e >= dy {
+		e2 := 2 * e // both steps test the error before either moves
+		if e2 >= dy {
 			e += dy
 			x0 += sx
 		}
-		if 2*e <= dx {
+		if e2 <= dx {
 			e += dx
 			y0 += sy
 		}
