@@ -52,21 +52,37 @@ func putWire(b *[]byte) {
 
 // ignoreNode is the ignored fields of one message type by field number: a
 // field is skipped whole, or its message value is compared with ignored
-// fields of its own. A nil *ignoreNode ignores nothing.
+// fields of its own. A nil *ignoreNode ignores nothing. Its children are
+// few (the ignored paths through it), so a slice finds them faster than a
+// map.
 type ignoreNode struct {
 	skip     bool
-	children map[protowire.Number]*ignoreNode
+	children []ignoreChild
 }
 
+// ignoreChild is the ignored fields under one field number.
+type ignoreChild struct {
+	num  protowire.Number
+	node *ignoreNode
+}
+
+// get returns the node of field num, or nil.
+func (n *ignoreNode) get(num protowire.Number) *ignoreNode {
+	for _, c := range n.children {
+		if c.num == num {
+			return c.node
+		}
+	}
+	return nil
+}
+
+// child returns the node of field num, made if need be.
 func (n *ignoreNode) child(num protowire.Number) *ignoreNode {
-	if n.children == nil {
-		n.children = map[protowire.Number]*ignoreNode{}
+	if c := n.get(num); c != nil {
+		return c
 	}
-	c := n.children[num]
-	if c == nil {
-		c = new(ignoreNode)
-		n.children[num] = c
-	}
+	c := new(ignoreNode)
+	n.children = append(n.children, ignoreChild{num: num, node: c})
 	return c
 }
 
@@ -134,11 +150,20 @@ func fieldByName(md protoreflect.MessageDescriptor, name string) protoreflect.Fi
 }
 
 // equalWire reports whether two wire forms of one message type have the
-// same records in the same order, apart from the fields n ignores.
+// same records in the same order, apart from the fields n ignores. Equal
+// bytes settle it at once.
 func equalWire(a, b []byte, n *ignoreNode) bool {
-	if n == nil {
-		return bytes.Equal(a, b)
+	switch {
+	case bytes.Equal(a, b):
+		return true
+	case n == nil:
+		return false
 	}
+	return equalRecords(a, b, n)
+}
+
+// equalRecords is equalWire record by record.
+func equalRecords(a, b []byte, n *ignoreNode) bool {
 	for {
 		var ra, rb record
 		var okA, okB bool
@@ -152,7 +177,7 @@ func equalWire(a, b []byte, n *ignoreNode) bool {
 		case ra.num != rb.num || ra.typ != rb.typ:
 			return false
 		}
-		if c := n.children[ra.num]; c != nil && ra.typ == protowire.BytesType {
+		if c := n.get(ra.num); c != nil && ra.typ == protowire.BytesType {
 			va, _ := protowire.ConsumeBytes(ra.body)
 			vb, _ := protowire.ConsumeBytes(rb.body)
 			if !equalWire(va, vb, c) {
@@ -188,7 +213,7 @@ func nextRecord(b []byte, n *ignoreNode) (rest []byte, r record, ok bool) {
 		}
 		body := b[tl : tl+vl]
 		b = b[tl+vl:]
-		if c := n.children[num]; c != nil && c.skip {
+		if c := n.get(num); c != nil && c.skip {
 			continue
 		}
 		return b, record{num: num, typ: typ, body: body}, true
