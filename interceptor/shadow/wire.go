@@ -177,10 +177,8 @@ func equalRecords(a, b []byte, n *ignoreNode) bool {
 		case ra.num != rb.num || ra.typ != rb.typ:
 			return false
 		}
-		if c := n.get(ra.num); c != nil && ra.typ == protowire.BytesType {
-			va, _ := protowire.ConsumeBytes(ra.body)
-			vb, _ := protowire.ConsumeBytes(rb.body)
-			if !equalWire(va, vb, c) {
+		if ra.node != nil && ra.typ == protowire.BytesType {
+			if !equalWire(ra.body, rb.body, ra.node) {
 				return false
 			}
 		} else if !bytes.Equal(ra.body, rb.body) {
@@ -189,12 +187,14 @@ func equalRecords(a, b []byte, n *ignoreNode) bool {
 	}
 }
 
-// record is one field record of a wire form: its number, type and encoded
-// value.
+// record is one field record of a wire form: its number and type, its
+// value (of a length-delimited field, what follows the length; of any
+// other, the value as encoded) and the ignore node of its field.
 type record struct {
 	num  protowire.Number
 	typ  protowire.Type
 	body []byte
+	node *ignoreNode
 	bad  bool
 }
 
@@ -203,22 +203,52 @@ type record struct {
 // (then bad is set).
 func nextRecord(b []byte, n *ignoreNode) (rest []byte, r record, ok bool) {
 	for len(b) > 0 {
-		num, typ, tl := protowire.ConsumeTag(b)
+		num, typ, tl := consumeTag(b)
 		if tl < 0 {
 			return nil, record{bad: true}, false
 		}
-		vl := protowire.ConsumeFieldValue(num, typ, b[tl:])
+		body, vl := consumeValue(num, typ, b[tl:])
 		if vl < 0 {
 			return nil, record{bad: true}, false
 		}
-		body := b[tl : tl+vl]
 		b = b[tl+vl:]
-		if c := n.get(num); c != nil && c.skip {
+		c := n.get(num)
+		if c != nil && c.skip {
 			continue
 		}
-		return b, record{num: num, typ: typ, body: body}, true
+		return b, record{num: num, typ: typ, body: body, node: c}, true
 	}
 	return nil, record{}, false
+}
+
+// consumeTag is protowire.ConsumeTag, b not empty, with a shortcut for the
+// one-byte tags of fields 1 to 15.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	if t := b[0]; t < 0x80 && t >= 1<<3 {
+		return protowire.Number(t >> 3), protowire.Type(t & 7), 1
+	}
+	return protowire.ConsumeTag(b)
+}
+
+// consumeValue returns the value of a field of type typ at the start of b,
+// as record keeps it, and its length in b; negative when b does not parse.
+// Lengths and varints of one byte take a shortcut.
+func consumeValue(num protowire.Number, typ protowire.Type, b []byte) ([]byte, int) {
+	switch {
+	case len(b) == 0 || b[0] >= 0x80:
+	case typ == protowire.BytesType && int(b[0]) < len(b):
+		return b[1 : 1+b[0]], 1 + int(b[0])
+	case typ == protowire.VarintType:
+		return b[:1], 1
+	}
+	if typ == protowire.BytesType {
+		return protowire.ConsumeBytes(b)
+	}
+	n := protowire.ConsumeFieldValue(num, typ, b)
+	if n < 0 {
+		return nil, n
+	}
+	return b[:n], n
 }
 
 // The copies of a unary call send its request and take their replies in

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -243,4 +244,37 @@ func TestCompareWireOfAReplyThatDoesNotDecode(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.compareWire(&d, p, b))
 	assert.Equal(t, []string{"item.price_cents"}, d.sorted())
+}
+
+// The record walk's shortcuts read what protowire reads: a deterministic
+// sweep of short random inputs, tags and lengths of one byte and more,
+// truncated ones and field number 0 among them.
+func TestRecordShortcutsAgreeWithProtowire(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		b := make([]byte, 1+rng.IntN(6))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+			if rng.IntN(2) == 0 {
+				b[i] &= 0x7f // one-byte varints, often
+			}
+		}
+		num, typ, n := consumeTag(b)
+		wnum, wtyp, wn := protowire.ConsumeTag(b)
+		require.Equal(t, []any{wnum, wtyp, wn}, []any{num, typ, n}, "tag of %x", b)
+		if n < 0 {
+			continue
+		}
+		body, vl := consumeValue(num, typ, b[n:])
+		wvl := protowire.ConsumeFieldValue(num, typ, b[n:])
+		require.Equal(t, wvl, vl, "value length of %x", b)
+		switch {
+		case vl < 0:
+		case typ == protowire.BytesType:
+			wbody, _ := protowire.ConsumeBytes(b[n:])
+			require.Equal(t, wbody, body, "contents of %x", b)
+		default:
+			require.Equal(t, b[n:n+vl], body, "value of %x", b)
+		}
+	}
 }
