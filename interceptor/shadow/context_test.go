@@ -63,7 +63,8 @@ func TestWorkerTimerEndsAHungCopy(t *testing.T) {
 
 	c := &shadowed{s: s, ctx: context.Background(), route: route{method: getItem, budget: time.Minute}}
 	x, _ := c.newCopyContext("canary", markerCandidate)
-	w := &worker{cur: x}
+	w := new(worker)
+	w.cur.Store(x)
 	w.expire()
 	assert.NoError(t, x.Err(), "a firing before the deadline ends nothing")
 	x.deadline = time.Now().Add(-time.Millisecond)

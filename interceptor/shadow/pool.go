@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +23,7 @@ const workerIdle = 30 * time.Second
 // one, and refuses past max. A worker left parked for idle is let go the
 // next time a worker parks, without a timer; stop lets them all go.
 //
-// Lock order: mu, then a worker's mu; no leg runs under either.
+// No leg runs under mu.
 type workers struct {
 	wg   sync.WaitGroup
 	idle time.Duration
@@ -41,9 +42,7 @@ type worker struct {
 	next  chan *unaryLeg // one place: only the one who unparked it sends
 	since time.Time      // when it parked
 	timer *time.Timer
-
-	mu  sync.Mutex
-	cur *copyContext // of the copy it is making, for its timer and Close
+	cur   atomic.Pointer[copyContext] // the copy it is making, for its timer and Close
 }
 
 func (p *workers) init(max int, idle time.Duration) {
@@ -140,7 +139,7 @@ func (p *workers) cancelCopies() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for w := range p.all {
-		if x := w.current(); x != nil {
+		if x := w.cur.Load(); x != nil {
 			x.cancel(context.Canceled)
 		}
 	}
@@ -149,9 +148,7 @@ func (p *workers) cancelCopies() {
 // start makes x, which has budget left, the copy w is making, ended at its
 // deadline by w's timer.
 func (w *worker) start(x *copyContext, budget time.Duration) {
-	w.mu.Lock()
-	w.cur = x
-	w.mu.Unlock()
+	w.cur.Store(x)
 	w.timer.Reset(budget)
 }
 
@@ -159,22 +156,14 @@ func (w *worker) start(x *copyContext, budget time.Duration) {
 // it. w's timer is left to fire: it ends nothing but a copy past its
 // deadline, and the next start sets it again.
 func (w *worker) end(x *copyContext) {
-	w.mu.Lock()
-	w.cur = nil
-	w.mu.Unlock()
+	w.cur.Store(nil)
 	x.cancel(context.Canceled)
-}
-
-func (w *worker) current() *copyContext {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.cur
 }
 
 // expire ends the copy w is making if its deadline has passed: the timer
 // may fire late, for a copy that has ended, once w has started another.
 func (w *worker) expire() {
-	if x := w.current(); x != nil && !time.Now().Before(x.deadline) {
+	if x := w.cur.Load(); x != nil && !time.Now().Before(x.deadline) {
 		x.cancel(context.DeadlineExceeded)
 	}
 }

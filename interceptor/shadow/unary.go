@@ -33,12 +33,12 @@ func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		u := unaryCalls.Get().(*unaryCall)
 		p := unaryPrimary{cc: cc, invoker: invoker, opts: opts, req: preq, reply: prep, wire: plainCodec(opts)}
 		pctx, rec := call.Recorded(ctx, nil)
-		p.err = invoker(pctx, method, req, reply, cc, u.primaryOptions(p)...)
+		p.err = invoker(pctx, method, req, reply, cc, u.primaryOptions(s, &p)...)
 		if p.version = rec.Version(); p.version == r.candidate {
 			s.skipped.Add(1)
 			u.recycle()
 		} else {
-			s.shadowUnary(ctx, r, u, p)
+			s.shadowUnary(ctx, &r, u, &p)
 		}
 		return p.err
 	}
@@ -97,10 +97,11 @@ var unaryCalls = sync.Pool{New: func() any {
 // primaryOptions returns the options the primary is sent with: its own,
 // and the capture codec when the copies use wire forms. grpc reads the
 // options only during the call, so their slice is reused.
-func (u *unaryCall) primaryOptions(p unaryPrimary) []grpc.CallOption {
+func (u *unaryCall) primaryOptions(s *Interceptor, p *unaryPrimary) []grpc.CallOption {
 	if !p.wire {
 		return p.opts
 	}
+	u.capture.codec = s.codec
 	u.popts = append(append(u.popts[:0], p.opts...), u.codecOpt)
 	return u.popts
 }
@@ -108,7 +109,7 @@ func (u *unaryCall) primaryOptions(p unaryPrimary) []grpc.CallOption {
 // shadowUnary takes a slot and hands the call's copies to a worker, or
 // counts the drop. The primary's request and reply are its caller's once
 // it returns: the copies work on their wire forms, or clones.
-func (s *Interceptor) shadowUnary(ctx context.Context, r route, u *unaryCall, p unaryPrimary) {
+func (s *Interceptor) shadowUnary(ctx context.Context, r *route, u *unaryCall, p *unaryPrimary) {
 	switch s.slots.tryAcquire() {
 	case acquireClosed:
 		u.recycle()
@@ -125,8 +126,8 @@ func (s *Interceptor) shadowUnary(ctx context.Context, r route, u *unaryCall, p 
 	}
 }
 
-func (u *unaryCall) init(s *Interceptor, ctx context.Context, r route, p unaryPrimary) {
-	u.route, u.s, u.ctx = r, s, ctx
+func (u *unaryCall) init(s *Interceptor, ctx context.Context, r *route, p *unaryPrimary) {
+	u.route, u.s, u.ctx = *r, s, ctx
 	u.cc, u.invoker, u.typ, u.pErr, u.version = p.cc, p.invoker, p.reply.ProtoReflect().Type(), p.err, p.version
 	u.wire = p.wire && (u.wreq.hold(u.capture.takeRequest()) || u.wreq.take(p.req))
 	if u.wire {
@@ -223,7 +224,7 @@ func (l *unaryLeg) copy(w *worker) {
 	ctx, rec := u.newCopyContext(l.version, l.marker)
 	w.start(ctx, u.budget)
 	defer w.end(ctx)
-	if u.s.stopCtx.Err() != nil {
+	if u.s.stopped.Load() {
 		ctx.cancel(context.Canceled) // Close came before start
 	}
 	var reply any = &l.reply

@@ -285,7 +285,8 @@ func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
 }
 
 // protoCodec is the codec registered for protocol buffers: grpc's, or one
-// the program registered in its place.
+// the program registered in its place (in an init function, as grpc
+// requires: an Interceptor looks it up once, when it is made).
 func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(grpcproto.Name) }
 
 var (
@@ -357,6 +358,7 @@ func (r *wireRequest) release() {
 // copies nothing for them. An interceptor further down the chain that
 // sends the call more than once leaves the last request and reply.
 type capture struct {
+	codec    encoding.CodecV2 // the proto codec
 	mu       sync.Mutex
 	req      mem.BufferSlice // the codec's own slice, which nobody writes
 	reply    mem.BufferSlice // ours, over grpc's buffers
@@ -368,7 +370,7 @@ type capture struct {
 func (*capture) Name() string { return "" }
 
 func (c *capture) Marshal(v any) (mem.BufferSlice, error) {
-	data, err := protoCodec().Marshal(v)
+	data, err := c.codec.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +383,7 @@ func (c *capture) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c *capture) Unmarshal(data mem.BufferSlice, v any) error {
-	if err := protoCodec().Unmarshal(data, v); err != nil {
+	if err := c.codec.Unmarshal(data, v); err != nil {
 		return err
 	}
 	data.Ref() // grpc frees data when this returns
