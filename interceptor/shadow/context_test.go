@@ -21,7 +21,7 @@ func TestCopyContextEndsWhatDerivesFromIt(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	primary, cancelPrimary := context.WithCancelCause(context.Background())
 	c := &shadowed{s: s, ctx: primary, route: route{method: getItem, budget: time.Minute}}
-	x, _ := c.newCopyContext("canary", markerCandidate)
+	x, _ := c.newCopyContext("canary", markerCandidate, time.Now())
 	cancelPrimary(errors.New("the primary's"))
 	require.NoError(t, x.Err())
 	assert.NoError(t, context.Cause(x), "the primary's cause is not the copy's")
@@ -62,7 +62,7 @@ func TestWorkerTimerEndsAHungCopy(t *testing.T) {
 	assert.Equal(t, codes.DeadlineExceeded.String(), log[0].ShadowCode)
 
 	c := &shadowed{s: s, ctx: context.Background(), route: route{method: getItem, budget: time.Minute}}
-	x, _ := c.newCopyContext("canary", markerCandidate)
+	x, _ := c.newCopyContext("canary", markerCandidate, time.Now())
 	w := new(worker)
 	w.cur.Store(x)
 	w.expire()

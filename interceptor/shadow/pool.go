@@ -40,7 +40,7 @@ type workers struct {
 // leave. Its timer ends the copy it is making at the copy's deadline.
 type worker struct {
 	next  chan *unaryLeg // one place: only the one who unparked it sends
-	since time.Time      // when it parked
+	since time.Time      // when its last leg started
 	timer *time.Timer
 	cur   atomic.Pointer[copyContext] // the copy it is making, for its timer and Close
 }
@@ -80,10 +80,11 @@ func (p *workers) run(w *worker, l *unaryLeg) {
 	defer p.wg.Done()
 	defer w.timer.Stop()
 	for l != nil {
-		finished := l.run(w)
+		start := p.now()
+		finished := l.run(w, start)
 		// Parked before the call gives its slot back, so that a call
 		// that takes the slot finds a worker.
-		parked := p.park(w)
+		parked := p.park(w, start)
 		if finished != nil {
 			finished.finish()
 		}
@@ -94,17 +95,18 @@ func (p *workers) run(w *worker, l *unaryLeg) {
 	}
 }
 
-// park puts w among the parked workers, and lets go of the one parked
-// longest if it has been idle too long; false when the pool has stopped
-// and w is to leave.
-func (p *workers) park(w *worker) bool {
+// park puts w, whose last leg started at since, among the parked workers,
+// and lets go of the one parked longest if it has been idle too long
+// (counted from the start of its last leg, which saves reading the clock
+// again); false when the pool has stopped and w is to leave.
+func (p *workers) park(w *worker, since time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
 		delete(p.all, w)
 		return false
 	}
-	w.since = p.now()
+	w.since = since
 	if len(p.parked) > 0 && w.since.Sub(p.parked[0].since) > p.idle {
 		p.leaveLocked(p.parked[0])
 		p.parked = slices.Delete(p.parked, 0, 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -188,10 +189,10 @@ type unaryLeg struct {
 	reply   wireReply
 }
 
-// run makes the copy on w and compares its reply. The candidate's leg
-// first hands the baseline's to another worker, when there is one to make.
-// It returns the call, judged, when this leg was its last.
-func (l *unaryLeg) run(w *worker) *unaryCall {
+// run makes the copy on w, starting at now, and compares its reply. The
+// candidate's leg first hands the baseline's to another worker, when there
+// is one to make. It returns the call, judged, when this leg was its last.
+func (l *unaryLeg) run(w *worker, now time.Time) *unaryCall {
 	u := l.u
 	if l == &u.legs[0] {
 		u.primary.settle()
@@ -205,7 +206,7 @@ func (l *unaryLeg) run(w *worker) *unaryCall {
 			}
 		}
 	}
-	l.copy(w)
+	l.copy(w, now)
 	if u.left.Add(-1) > 0 {
 		return nil
 	}
@@ -217,11 +218,11 @@ func (l *unaryLeg) run(w *worker) *unaryCall {
 	return u
 }
 
-// copy makes the copy on w, which ends it at its deadline and at Close,
-// and compares its reply with the primary's.
-func (l *unaryLeg) copy(w *worker) {
+// copy makes the copy on w, starting at now, which ends it at its
+// deadline and at Close, and compares its reply with the primary's.
+func (l *unaryLeg) copy(w *worker, now time.Time) {
 	u := l.u
-	ctx, rec := u.newCopyContext(l.version, l.marker)
+	ctx, rec := u.newCopyContext(l.version, l.marker, now)
 	w.start(ctx, u.budget)
 	defer w.end(ctx)
 	if u.s.stopped.Load() {

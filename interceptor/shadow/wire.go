@@ -433,31 +433,47 @@ func (c *capture) release() {
 	c.req, c.reply, c.gotReply = nil, c.reply[:0], false
 }
 
-// wireReply is a copy's reply as the bytes that came, in a pooled buffer.
-type wireReply struct{ b *[]byte }
+// wireReply is a copy's reply as the bytes that came: grpc's one buffer
+// itself, kept by a reference of its own, or a pooled copy of several (a
+// large reply comes in pieces).
+type wireReply struct {
+	one    mem.Buffer
+	joined *[]byte
+}
 
 func (r *wireReply) fill(data mem.BufferSlice) {
-	if r.b == nil {
-		r.b = getWire()
+	r.release() // a call sent again by an interceptor further down
+	if len(data) == 1 {
+		data[0].Ref() // grpc frees data when Unmarshal returns
+		r.one = data[0]
+		return
 	}
-	buf := (*r.b)[:0]
+	r.joined = getWire()
+	buf := (*r.joined)[:0]
 	for _, d := range data {
 		buf = append(buf, d.ReadOnlyData()...)
 	}
-	*r.b = buf
+	*r.joined = buf
 }
 
 // bytes returns the reply's wire form.
 func (r *wireReply) bytes() []byte {
-	if r.b == nil {
-		return nil
+	switch {
+	case r.one != nil:
+		return r.one.ReadOnlyData()
+	case r.joined != nil:
+		return *r.joined
 	}
-	return *r.b
+	return nil
 }
 
+// release gives the reference or the copy back.
 func (r *wireReply) release() {
-	putWire(r.b)
-	r.b = nil
+	if r.one != nil {
+		r.one.Free()
+	}
+	putWire(r.joined)
+	r.one, r.joined = nil, nil
 }
 
 // wireBuffers is the pool of wire forms as grpc's mem package takes it.

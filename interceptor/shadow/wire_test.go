@@ -198,6 +198,8 @@ func TestWireCodecHandsMessagesToProto(t *testing.T) {
 	defer w.release()
 	require.NoError(t, wireCodec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer("ab"), mem.SliceBuffer("c")}, &w))
 	assert.Equal(t, []byte("abc"), w.bytes(), "a reply in wire form is kept as it came")
+	require.NoError(t, wireCodec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer("de")}, &w))
+	assert.Equal(t, []byte("de"), w.bytes(), "the last reply, in one piece")
 	assert.Empty(t, wireCodec{}.Name(), "copies keep their primary's content type")
 }
 
