@@ -164,91 +164,95 @@ func equalWire(a, b []byte, n *ignoreNode) bool {
 
 // equalRecords is equalWire record by record.
 func equalRecords(a, b []byte, n *ignoreNode) bool {
+	ra, rb := recordReader{b: a, n: n}, recordReader{b: b, n: n}
 	for {
-		var ra, rb record
-		var okA, okB bool
-		a, ra, okA = nextRecord(a, n)
-		b, rb, okB = nextRecord(b, n)
+		okA, badA := ra.next()
+		okB, badB := rb.next()
 		switch {
-		case ra.bad || rb.bad:
+		case badA || badB:
 			return false
 		case !okA || !okB:
 			return !okA && !okB
-		case ra.num != rb.num || ra.typ != rb.typ:
+		case ra.tag != rb.tag:
 			return false
-		}
-		if ra.node != nil && ra.typ == protowire.BytesType {
+		case ra.node != nil && ra.tag&7 == uint64(protowire.BytesType):
 			if !equalWire(ra.body, rb.body, ra.node) {
 				return false
 			}
-		} else if !bytes.Equal(ra.body, rb.body) {
+		case !bytes.Equal(ra.body, rb.body):
 			return false
 		}
 	}
 }
 
-// record is one field record of a wire form: its number and type, its
-// value (of a length-delimited field, what follows the length; of any
-// other, the value as encoded) and the ignore node of its field.
-type record struct {
-	num  protowire.Number
-	typ  protowire.Type
+// recordReader reads the field records of a wire form that n does not
+// skip.
+type recordReader struct {
+	b []byte // what is left to read
+	n *ignoreNode
+	// The record read: its tag (number and type), its value (of a
+	// length-delimited field, what follows the length; of any other, the
+	// value as encoded) and the ignore node of its field.
+	tag  uint64
 	body []byte
 	node *ignoreNode
-	bad  bool
 }
 
-// nextRecord returns the first record of b that n does not skip, and the
-// rest of b after it; ok is false at the end of b or when b does not parse
-// (then bad is set).
-func nextRecord(b []byte, n *ignoreNode) (rest []byte, r record, ok bool) {
-	for len(b) > 0 {
-		num, typ, tl := consumeTag(b)
-		if tl < 0 {
-			return nil, record{bad: true}, false
+// next reads the next record: false at the end of the form, and with bad
+// when the form does not parse.
+func (r *recordReader) next() (ok, bad bool) {
+	for len(r.b) > 0 {
+		num, typ, body, size := readRecord(r.b)
+		if size < 0 {
+			return false, true
 		}
-		body, vl := consumeValue(num, typ, b[tl:])
-		if vl < 0 {
-			return nil, record{bad: true}, false
-		}
-		b = b[tl+vl:]
-		c := n.get(num)
+		r.b = r.b[size:]
+		c := r.n.get(num)
 		if c != nil && c.skip {
 			continue
 		}
-		return b, record{num: num, typ: typ, body: body, node: c}, true
+		r.tag, r.body, r.node = uint64(protowire.EncodeTag(num, typ)), body, c
+		return true, false
 	}
-	return nil, record{}, false
+	return false, false
 }
 
-// consumeTag is protowire.ConsumeTag, b not empty, with a shortcut for the
-// one-byte tags of fields 1 to 15.
-func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
-	if t := b[0]; t < 0x80 && t >= 1<<3 {
-		return protowire.Number(t >> 3), protowire.Type(t & 7), 1
+// readRecord reads the record at the start of b, not empty: its field
+// number and type, its value as recordReader keeps it, and its size in b,
+// negative when b does not parse. A record whose tag and length (or
+// varint) take a byte each, as most do, is read here; any other by
+// protowire.
+func readRecord(b []byte) (protowire.Number, protowire.Type, []byte, int) {
+	if len(b) >= 2 && b[0] >= 1<<3 && b[0] < 0x80 && b[1] < 0x80 {
+		num, typ, l := protowire.Number(b[0]>>3), protowire.Type(b[0]&7), int(b[1])
+		switch {
+		case typ == protowire.VarintType:
+			return num, typ, b[1:2], 2
+		case typ == protowire.BytesType && l <= len(b)-2:
+			return num, typ, b[2 : 2+l], 2 + l
+		}
 	}
-	return protowire.ConsumeTag(b)
+	return readRecordSlowly(b)
 }
 
-// consumeValue returns the value of a field of type typ at the start of b,
-// as record keeps it, and its length in b; negative when b does not parse.
-// Lengths and varints of one byte take a shortcut.
-func consumeValue(num protowire.Number, typ protowire.Type, b []byte) ([]byte, int) {
-	switch {
-	case len(b) == 0 || b[0] >= 0x80:
-	case typ == protowire.BytesType && int(b[0]) < len(b):
-		return b[1 : 1+b[0]], 1 + int(b[0])
-	case typ == protowire.VarintType:
-		return b[:1], 1
+// readRecordSlowly is readRecord by protowire.
+func readRecordSlowly(b []byte) (protowire.Number, protowire.Type, []byte, int) {
+	num, typ, tl := protowire.ConsumeTag(b)
+	if tl < 0 {
+		return 0, 0, nil, tl
 	}
 	if typ == protowire.BytesType {
-		return protowire.ConsumeBytes(b)
+		v, vl := protowire.ConsumeBytes(b[tl:])
+		if vl < 0 {
+			return 0, 0, nil, vl
+		}
+		return num, typ, v, tl + vl
 	}
-	n := protowire.ConsumeFieldValue(num, typ, b)
-	if n < 0 {
-		return nil, n
+	vl := protowire.ConsumeFieldValue(num, typ, b[tl:])
+	if vl < 0 {
+		return 0, 0, nil, vl
 	}
-	return b[:n], n
+	return num, typ, b[tl : tl+vl], tl + vl
 }
 
 // The copies of a unary call send its request and take their replies in

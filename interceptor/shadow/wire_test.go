@@ -261,22 +261,22 @@ func TestRecordShortcutsAgreeWithProtowire(t *testing.T) {
 				b[i] &= 0x7f // one-byte varints, often
 			}
 		}
-		num, typ, n := consumeTag(b)
-		wnum, wtyp, wn := protowire.ConsumeTag(b)
-		require.Equal(t, []any{wnum, wtyp, wn}, []any{num, typ, n}, "tag of %x", b)
-		if n < 0 {
+		num, typ, body, size := readRecord(b)
+		wnum, wtyp, tl := protowire.ConsumeTag(b)
+		if tl < 0 {
+			require.Negative(t, size, "tag of %x", b)
 			continue
 		}
-		body, vl := consumeValue(num, typ, b[n:])
-		wvl := protowire.ConsumeFieldValue(num, typ, b[n:])
-		require.Equal(t, wvl, vl, "value length of %x", b)
-		switch {
-		case vl < 0:
-		case typ == protowire.BytesType:
-			wbody, _ := protowire.ConsumeBytes(b[n:])
-			require.Equal(t, wbody, body, "contents of %x", b)
-		default:
-			require.Equal(t, b[n:n+vl], body, "value of %x", b)
+		vl := protowire.ConsumeFieldValue(wnum, wtyp, b[tl:])
+		if vl < 0 {
+			require.Negative(t, size, "value of %x", b)
+			continue
 		}
+		require.Equal(t, []any{wnum, wtyp, tl + vl}, []any{num, typ, size}, "record %x", b)
+		want := b[tl : tl+vl]
+		if typ == protowire.BytesType {
+			want, _ = protowire.ConsumeBytes(want)
+		}
+		require.Equal(t, want, body, "value of %x", b)
 	}
 }
