@@ -39,10 +39,20 @@ type workers struct {
 // worker is one goroutine of the pool; next receives its legs, nil to
 // leave. Its timer ends the copy it is making at the copy's deadline.
 type worker struct {
-	next  chan *unaryLeg // one place: only the one who unparked it sends
-	since time.Time      // when its last leg started
-	timer *time.Timer
+	next  chan *unaryLeg              // one place: only the one who unparked it sends
+	since time.Time                   // when its last leg started
 	cur   atomic.Pointer[copyContext] // the copy it is making, for its timer and Close
+
+	mu    sync.Mutex
+	timer *time.Timer
+	armed time.Time // when the timer fires; zero once it has
+}
+
+func newWorker() *worker {
+	w := &worker{next: make(chan *unaryLeg, 1)}
+	w.timer = time.AfterFunc(time.Hour, w.expire)
+	w.timer.Stop()
+	return w
 }
 
 func (p *workers) init(max int, idle time.Duration) {
@@ -64,9 +74,7 @@ func (p *workers) submit(l *unaryLeg) bool {
 		w.next <- l // never waits: w's one place is empty while it is parked
 		return true
 	case len(p.all) < p.max:
-		w := &worker{next: make(chan *unaryLeg, 1)}
-		w.timer = time.AfterFunc(time.Hour, w.expire)
-		w.timer.Stop()
+		w := newWorker()
 		p.all[w] = struct{}{}
 		p.wg.Add(1)
 		go p.run(w, l)
@@ -148,26 +156,52 @@ func (p *workers) cancelCopies() {
 }
 
 // start makes x, which has budget left, the copy w is making, ended at its
-// deadline by w's timer.
+// deadline by w's timer. The timer is set only when it is not set to fire
+// by then: copies of one budget follow one another with later deadlines,
+// and a firing before a copy's deadline sets the timer again for it.
 func (w *worker) start(x *copyContext, budget time.Duration) {
 	w.cur.Store(x)
-	w.timer.Reset(budget)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.armed.IsZero() || w.armed.After(x.deadline) {
+		w.armed = x.deadline
+		w.timer.Reset(budget)
+	}
 }
 
 // end cancels x, the copy w was making, to release what was derived from
 // it. w's timer is left to fire: it ends nothing but a copy past its
-// deadline, and the next start sets it again.
+// deadline.
 func (w *worker) end(x *copyContext) {
 	w.cur.Store(nil)
 	x.cancel(context.Canceled)
 }
 
-// expire ends the copy w is making if its deadline has passed: the timer
-// may fire late, for a copy that has ended, once w has started another.
+// expire ends the copy w is making if its deadline has passed, or sets
+// the timer again for that deadline: the timer may fire for a copy that
+// has ended, once w has started another.
 func (w *worker) expire() {
-	if x := w.cur.Load(); x != nil && !time.Now().Before(x.deadline) {
+	if x, left := w.rearm(); x != nil && left <= 0 {
 		x.cancel(context.DeadlineExceeded)
 	}
+}
+
+// rearm returns the copy w is making and the time it has left, and sets
+// the timer for its deadline if that has not passed.
+func (w *worker) rearm() (*copyContext, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed = time.Time{}
+	x := w.cur.Load()
+	if x == nil {
+		return nil, 0
+	}
+	left := time.Until(x.deadline)
+	if left > 0 {
+		w.armed = x.deadline
+		w.timer.Reset(left)
+	}
+	return x, left
 }
 
 // size returns the workers alive and those parked.
