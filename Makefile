@@ -91,10 +91,11 @@ chaos:
 	$(GO) run ./cookbook/internal/chaos/cmd/chaos
 
 ## soak: releases back to back, good and bad in turn, in a process and a
-## fleet of five on embedded etcd, at 500 calls/s each for SOAK (default
-## 30m; not part of make test). It samples heap, goroutines, open files and
-## etcd's database each minute, writes soak.png, and fails when one grew
-## more than 10 % after the first five minutes.
+## fleet of five (etcd in a process of its own), at 500 calls/s (half
+## through each) for SOAK (default 30m; not part of make test). It samples
+## the clients' heap, goroutines and open files, with no call in flight,
+## and etcd's database each minute, writes soak.png, and fails when one
+## grew more than 10 % after the first five minutes.
 SOAK ?= 30m
 soak:
 	$(GO) run ./cookbook/internal/chaos/cmd/soak -duration $(SOAK)

@@ -16,7 +16,7 @@ import (
 const (
 	maxCommandsPerTick = 16  // commands applied in one round; the rest wait
 	maxHistoryPerTick  = 64  // events written to the history in one commit
-	keepHistory        = 256 // events the history keeps
+	keepHistory        = 100 // events the history keeps, as a lifecycle's log (release.maxLog)
 	keepCommands       = 64  // answered commands kept
 )
 

@@ -31,7 +31,7 @@
 //	<prefix>/state                              the rollout state (JSON, RolloutState); watched by every replica
 //	<prefix>/checkpoint                         the leader's checkpoint: the sentinel's, the lifecycle's record, how far it read
 //	<prefix>/status                             the status for people and programs (FleetStatus), written with each commit
-//	<prefix>/history/<n>                        the last 256 events: decisions, controls, releases (sentinel.Event)
+//	<prefix>/history/<n>                        the last 100 events: decisions, controls, releases (sentinel.Event)
 //	<prefix>/commands/<id>                      a manual control and, once applied, its answer (Command)
 //	<prefix>/election/<lease>                   the sentinels' election (concurrency.NewElection)
 //	<prefix>/reports/<replica>/<epoch>/<seq>    a replica's report, bound to the replica's lease

@@ -637,10 +637,9 @@ func (l *Leader) Status() LeaderStatus {
 	l.mu.Unlock()
 	st.Source = l.src.Stats()
 	if st.Leading {
-		s := l.life.Status()
+		s, r := l.life.Snapshot() // one moment: a tick between two reads would tear them
 		st.Sentinel = &s
 		if l.life.Continuous() {
-			r := l.life.Release()
 			st.Release = &r
 		}
 	}

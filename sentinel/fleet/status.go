@@ -27,12 +27,11 @@ type FleetStatus struct {
 
 // statusDoc is the status the commit of doc stores.
 func (l *Leader) statusDoc(doc checkpoint) FleetStatus {
-	st := l.life.Status()
+	st, r := l.life.Snapshot()
 	st.History, st.Events, st.Endpoints = nil, nil, nil
 	fs := FleetStatus{Format: StateFormat, Leader: l.name, Term: doc.Term, Tick: doc.Tick, Time: l.cfg.clock.Now(),
 		Sentinel: st, Source: l.src.Stats()}
 	if l.life.Continuous() {
-		r := l.life.Release()
 		fs.Release = &r
 	}
 	return fs

@@ -33,6 +33,10 @@ func (l *Lifecycle) Run(ctx context.Context) error {
 func (l *Lifecycle) Status() sentinel.Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.statusLocked()
+}
+
+func (l *Lifecycle) statusLocked() sentinel.Status {
 	st := l.sen.Status()
 	st.Events = slices.Clone(l.log)
 	return st
@@ -42,9 +46,22 @@ func (l *Lifecycle) Status() sentinel.Status {
 func (l *Lifecycle) Release() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.releaseLocked()
+}
+
+func (l *Lifecycle) releaseLocked() Status {
 	st := l.status
 	st.Record = l.rec
 	return st
+}
+
+// Snapshot returns Status and Release of one moment, between two rounds:
+// the stage and the rollout's phase agree (finalizing only once
+// promoted), which two calls, a round apart, need not.
+func (l *Lifecycle) Snapshot() (sentinel.Status, Status) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.statusLocked(), l.releaseLocked()
 }
 
 // EventsSince returns the logged events numbered above n, oldest first

@@ -12,6 +12,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // ErrBadOption is returned, wrapped, for every argument or option New or
@@ -123,8 +124,16 @@ type Lifecycle struct {
 	warned string           // the last build-probe error logged
 }
 
-// maxLog bounds the events a lifecycle keeps.
-const maxLog = 200
+// maxLog bounds the events a lifecycle keeps, and keepEvidence those of
+// them, the latest, that keep their verdict's evidence and their figures:
+// the older keep the verdict's outcome, test and reason, so that the log
+// of release after release (some 15 to 20 rollouts' events) holds about
+// a hundred kilobytes once full, not megabytes, and fills within a few
+// releases.
+const (
+	maxLog       = 100
+	keepEvidence = 20
+)
 
 // New returns the lifecycle of sen, which is pending and has moved no
 // traffic. builds tells which build each version serves; nil makes a
@@ -315,5 +324,18 @@ func (l *Lifecycle) appendLocked(e sentinel.Event) {
 	if over := len(l.log) - maxLog; over > 0 {
 		l.log = slices.Delete(l.log, 0, over)
 	}
+	if i := len(l.log) - 1 - keepEvidence; i >= 0 {
+		l.log[i] = lighter(l.log[i])
+	}
 	l.status.Record = l.rec
+}
+
+// lighter is e with its verdict's outcome, test and reason only, and no
+// figures.
+func lighter(e sentinel.Event) sentinel.Event {
+	if v := e.Verdict; v != nil {
+		e.Verdict = &judge.Verdict{Outcome: v.Outcome, Test: v.Test, Reason: v.Reason}
+	}
+	e.Figures = nil
+	return e
 }

@@ -2,10 +2,12 @@ package release_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"math"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -277,4 +279,103 @@ func sentinelOf(t *testing.T, r *rig) *sentinel.Sentinel {
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Snapshot's stage and phase are of one moment, however the rounds run
+// beside it: finalizing only once promoted, rolling only while the
+// rollout is not over. (Release and Status, read one after the other
+// beside running rounds, once showed a fleet's leader finalizing a
+// rollout still in progress, and a soak took the promoted build for a
+// rolled-back one.)
+func TestSnapshotIsOneMoment(t *testing.T) {
+	r := newRig(t)
+	r.builds.set(one, one)
+	done := make(chan struct{})
+	seen := map[release.Stage]int{}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			st, rel := r.life.Snapshot()
+			seen[rel.Stage]++
+			switch rel.Stage {
+			case release.StageFinalizing:
+				assert.Equal(t, sentinel.PhasePromoted, st.Phase, "finalizing, so promoted")
+			case release.StageRolling:
+				assert.False(t, st.Phase.Final(), "rolling, so not over: %s", st.Phase)
+			}
+		}
+	})
+	base := "b1"
+	for n := 2; n <= 7; n++ { // good and bad in turn
+		cand := "b" + strconv.Itoa(n)
+		r.builds.set([]string{base}, []string{cand})
+		if n%2 == 1 {
+			r.until(release.StageWaiting, 30, 30) // rolled back
+			continue
+		}
+		r.until(release.StageFinalizing, 0, 30)
+		base = cand
+		r.builds.set([]string{base}, []string{cand})
+		r.until(release.StageWaiting, 0, 30)
+	}
+	close(done)
+	wg.Wait()
+	assert.Positive(t, seen[release.StageRolling])
+	assert.Equal(t, 6, r.life.Release().Number)
+}
+
+// Release after release, the log keeps its last 100 events, and only the
+// latest 20 keep their verdict's evidence and their figures: the older
+// keep the outcome, test and reason, so that the log's size stops
+// growing (a soak saw the heap grow for half an hour while the log
+// filled with whole verdicts).
+func TestTheLogStaysSmallReleaseAfterRelease(t *testing.T) {
+	r := newRig(t)
+	r.builds.set(one, one)
+	base := "b1"
+	size := func() int {
+		b, err := json.Marshal(r.life.Status().Events)
+		require.NoError(t, err)
+		return len(b)
+	}
+	var sizes []int
+	for n := 2; n <= 80; n++ { // good and bad in turn
+		cand := "b" + strconv.Itoa(n)
+		r.builds.set([]string{base}, []string{cand})
+		if n%2 == 1 {
+			r.until(release.StageWaiting, 30, 30)
+		} else {
+			r.until(release.StageFinalizing, 0, 30)
+			base = cand
+			r.builds.set([]string{base}, []string{cand})
+			r.until(release.StageWaiting, 0, 30)
+		}
+		if n%20 == 0 {
+			sizes = append(sizes, size())
+		}
+	}
+	evs := r.life.Status().Events
+	require.Len(t, evs, 100)
+	var full int
+	for i, e := range evs {
+		if i < len(evs)-20 {
+			assert.Nil(t, e.Figures, "event %d", e.Seq)
+			if e.Verdict != nil {
+				assert.Nil(t, e.Verdict.Evidence, "event %d", e.Seq)
+				assert.Nil(t, e.Verdict.Tests, "event %d", e.Seq)
+				assert.NotEmpty(t, e.Verdict.Reason, "event %d keeps its reason", e.Seq)
+			}
+		} else if e.Verdict != nil && len(e.Verdict.Tests) > 0 {
+			full++
+		}
+	}
+	assert.Positive(t, full, "the latest events keep their evidence")
+	t.Logf("the log's JSON at releases 20, 40, 60, 80: %v bytes", sizes)
+	require.Len(t, sizes, 4)
+	assert.LessOrEqual(t, sizes[3], sizes[2]*11/10, "the log's size once full")
 }

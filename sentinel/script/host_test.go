@@ -69,6 +69,7 @@ def on_tick(state):
     log(none.quantile(0.5), c.quantile(0.5) > 0.03, b.quantile(0.5) < 0.03, c.count_above(0.03), b.count_above(0.03))
     log(c.min <= 0.04 and 0.04 <= c.max, c.sum > 0, str(none))
     log(percent(0.015), percent(0), number(180), number(3.93e-14), duration(90), duration(0.0888341))
+    log(state.histogram(state.candidate, role = "rescue").count, state.histogram(state.candidate, role = "shadow").count)
 `)
 	d := decide(t, s, progressing(nil, window(900, 0, 100, 0, 0.02, 0.04)))
 	assert.Equal(t, []string{
@@ -76,12 +77,13 @@ def on_tick(state):
 		"None True True 100 0",
 		"True True histogram(count = 0, p50 = 0.0, p99 = 0.0)",
 		"1.50% 0% 180 3.93e-14 1m30s 88.834ms",
+		"0 0", // the rescue's and the copies' calls, apart from the primary ones
 	}, d.Logs)
 
 	st := progressing(nil, window(900, 0, 100, 0, 0.02, 0.04))
 	for src, want := range map[string]string{
 		`state.histogram("canary", window = "hour")`: `state.histogram: window = "hour", want "step" or "tick"`,
-		`state.histogram("canary", role = "other")`:  `state.histogram: role = "other", want "primary", "shadow" or "warmup"`,
+		`state.histogram("canary", role = "other")`:  `state.histogram: role = "other", want "primary", "shadow", "warmup" or "rescue"`,
 		`merge_histograms([1])`:                      "merge_histograms: element 0 is of type int, want a histogram",
 		`state.histogram("canary").merge(3)`:         "histogram.merge: for parameter other: got int, want histogram",
 		`state.histogram("canary").quantile(2)`:      "histogram.quantile: q = 2, want 0 ≤ q ≤ 1",

@@ -196,9 +196,9 @@ func (t *tick) histogramFn(th *starlark.Thread, _ *starlark.Builtin, args starla
 		return nil, err
 	}
 	switch balancer.Role(role) {
-	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup:
+	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup, balancer.RoleRescue:
 	default:
-		return nil, fmt.Errorf("state.histogram: role = %q, want %q, %q or %q", role, balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup)
+		return nil, fmt.Errorf("state.histogram: role = %q, want %q, %q, %q or %q", role, balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup, balancer.RoleRescue)
 	}
 	h := w.Version(version).Role(balancer.Role(role)).Latency
 	if err := guard.Charge(th, "state.histogram()", histogramBytes(h)); err != nil {

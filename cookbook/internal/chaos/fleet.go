@@ -146,7 +146,7 @@ func sumTallies(ts []Tally) Tally {
 		sum.Failed += t.Failed
 		sum.FailedSafe += t.FailedSafe
 		sum.FailedBefore += t.FailedBefore
-		sum.Errors = append(sum.Errors, t.Errors...)
+		sum.Errors = append(sum.Errors, t.Errors[:min(len(t.Errors), 5-len(sum.Errors))]...)
 		if !t.FirstFailure.IsZero() && (sum.FirstFailure.IsZero() || t.FirstFailure.Before(sum.FirstFailure)) {
 			sum.FirstFailure = t.FirstFailure
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -45,11 +44,7 @@ func startFleet(ctx context.Context, env Env, hang bool) (_ *fleetRun, err error
 			f.close()
 		}
 	}()
-	dir, err := os.MkdirTemp(env.Dir, "etcd")
-	if err != nil {
-		return nil, err
-	}
-	if f.etcd, err = fleettest.Start(dir); err != nil {
+	if f.etcd, err = startEtcd(env.Dir); err != nil {
 		return nil, err
 	}
 	if f.servers, err = StartServers(env.Bin, demoserver.VersionSpec{Version: Baseline, Count: 2},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,6 +21,8 @@ type Load struct {
 	demo *demo.Load
 	rate int
 	sem  chan struct{}
+
+	paused atomic.Bool
 
 	mu    sync.Mutex
 	tally Tally
@@ -90,6 +93,10 @@ func (l *Load) run(done <-chan struct{}, wg *sync.WaitGroup) {
 		case <-t.C:
 		}
 		for !time.Now().Before(next) {
+			if l.paused.Load() { // no calls, none owed: start afresh
+				next = time.Now().Add(period)
+				break
+			}
 			select {
 			case l.sem <- struct{}{}:
 			case <-done:
@@ -165,4 +172,15 @@ func (l *Load) ServedSince(version string, t time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.tally.LastServed[version].After(t)
+}
+
+// Pause stops making calls and waits, at most wait, until none is in
+// flight; resume makes them again, on a fresh schedule.
+func (l *Load) Pause(wait time.Duration) (resume func()) {
+	l.paused.Store(true)
+	deadline := time.Now().Add(wait)
+	for len(l.sem) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return func() { l.paused.Store(false) }
 }

@@ -279,19 +279,24 @@ func hangCandidate(ctx context.Context, env Env, r *Result, rescue bool) error {
 		return err
 	}
 	p.finish(r)
+	p.checkHang(r, maxShadow())
+	return nil
+}
+
+// checkHang checks the hang's outcome: no safe call failed with the
+// rescue interceptor, and the shadow kept to its bound.
+func (p *process) checkHang(r *Result, maxShadow int) {
 	t := r.Tally
-	if rescue {
-		st := p.stack.Rescue.Stats()
+	if rs := p.stack.Rescue; rs != nil {
+		st := rs.Stats()
 		r.check(t.FailedSafe == 0, "no call of a safe method failed", "%d failed: %v", t.FailedSafe, t.Errors)
 		r.note("rescued %d (hedged %d), throttled %d; unsafe calls failed: %d", st.Rescued, st.Hedged, st.Throttled, t.Failed-t.FailedSafe)
 	} else {
 		r.note("failed: %d (%d safe): %v", t.Failed, t.FailedSafe, t.Errors[:min(len(t.Errors), 2)])
 	}
-	sh := p.stack.Shadow.Stats()
-	r.check(maxShadow() <= shadowBound, "the shadow's copies in flight stay within their bound", "at most %d in flight, bound %d",
-		maxShadow(), shadowBound)
-	r.note("shadow: dropped %v, at most %d in flight", sh.Dropped, maxShadow())
-	return nil
+	r.check(maxShadow <= shadowBound, "the shadow's copies in flight stay within their bound", "at most %d in flight, bound %d",
+		maxShadow, shadowBound)
+	r.note("shadow: at most %d copies in flight (bound %d), dropped %v", maxShadow, shadowBound, p.stack.Shadow.Stats().Dropped)
 }
 
 // shadowBound is the shadow's default MaxConcurrent.

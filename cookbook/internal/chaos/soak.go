@@ -2,10 +2,12 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -25,12 +27,19 @@ type SoakConfig struct {
 	// Duration is how long the soak runs, Every how often it samples,
 	// Warmup after how long the samples must stay flat.
 	Duration, Every, Warmup time.Duration
-	// Rate is the calls/s of the client process, and of the fleet over
-	// its replicas.
+	// Rate is the soak's calls/s: half through the client process, half
+	// over the fleet's replicas.
 	Rate   int
 	Logger *slog.Logger
 	// Progress gets a line per sample (nil: none).
 	Progress io.Writer
+	// EtcdExe, if set, runs etcd in a process of its own (see
+	// EtcdProcess); otherwise it runs in this one.
+	EtcdExe string
+	// HeapProfile, if set, is where a heap profile is written at each
+	// sample, numbered: HeapProfile.00, .01, … (compare two with go tool
+	// pprof -base).
+	HeapProfile string
 }
 
 // SoakSample is what the soak's process held at a sample, and how far the
@@ -50,22 +59,20 @@ type Rollouts struct {
 	// Wrong counts the good builds rolled back and the bad ones promoted.
 	Wrong         int
 	Calls, Failed int64
+	// Errors are the first few errors of the calls.
+	Errors []string
 }
 
 // Soak runs release after release, good and bad in turn, in a client
 // process and in a fleet of five replicas on embedded etcd, for
 // cfg.Duration, and samples the process every cfg.Every.
 func Soak(ctx context.Context, cfg SoakConfig) ([]SoakSample, error) {
-	dir, err := os.MkdirTemp(cfg.Dir, "etcd")
+	endpoint, stop, err := soakEtcd(cfg)
 	if err != nil {
 		return nil, err
 	}
-	etcd, err := fleettest.Start(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer etcd.Stop()
-	client, err := fleettest.Client(etcd.Endpoint())
+	defer stop()
+	client, err := fleettest.Client(endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -75,25 +82,66 @@ func Soak(ctx context.Context, cfg SoakConfig) ([]SoakSample, error) {
 		return nil, err
 	}
 	defer proc.close()
-	fl, err := soakFleet(ctx, cfg, etcd.Endpoint())
+	fl, err := soakFleet(ctx, cfg, endpoint)
 	if err != nil {
 		return nil, err
 	}
 	defer fl.close()
+	return soak(ctx, cfg, client, endpoint, proc, fl)
+}
+
+// soakEtcd starts the soak's etcd: in a process of its own if
+// cfg.EtcdExe is set, in this one otherwise.
+func soakEtcd(cfg SoakConfig) (endpoint string, stop func(), err error) {
+	if cfg.EtcdExe == "" {
+		srv, err := startEtcd(cfg.Dir)
+		if err != nil {
+			return "", nil, err
+		}
+		return srv.Endpoint(), srv.Stop, nil
+	}
+	dir, err := os.MkdirTemp(cfg.Dir, "etcd")
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := StartEtcdProcess(cfg.EtcdExe, dir)
+	if err != nil {
+		return "", nil, err
+	}
+	return p.Endpoint, p.Stop, nil
+}
+
+// soak drives both setups' releases for cfg.Duration and samples.
+func soak(ctx context.Context, cfg SoakConfig, client *clientv3.Client, endpoint string, proc, fl *soakSetup) ([]SoakSample, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	errs := make(chan error, 2)
 	for _, s := range []*soakSetup{proc, fl} {
-		go func() { errs <- s.drive(ctx) }()
+		go func() {
+			err := s.drive(ctx)
+			if err != nil {
+				cancel() // a stuck rollout ends the soak
+			}
+			errs <- err
+		}()
 	}
-	samples := sampleEvery(ctx, cfg, client, etcd.Endpoint(), proc, fl)
+	samples := sampleEvery(ctx, cfg, client, endpoint, proc, fl)
 	cancel()
+	var err error
 	for range 2 {
-		if err := <-errs; err != nil {
-			return samples, err
-		}
+		err = errors.Join(err, <-errs)
 	}
-	return samples, nil
+	return samples, err
+}
+
+// startEtcd starts a one-member etcd with its data in a new directory
+// under dir.
+func startEtcd(dir string) (*fleettest.Server, error) {
+	d, err := os.MkdirTemp(dir, "etcd")
+	if err != nil {
+		return nil, err
+	}
+	return fleettest.Start(d)
 }
 
 // sampleEvery samples until ctx ends: at the start, then every cfg.Every.
@@ -101,7 +149,7 @@ func sampleEvery(ctx context.Context, cfg SoakConfig, client *clientv3.Client, e
 	start := time.Now()
 	var out []SoakSample
 	for {
-		s := SoakSample{At: time.Since(start).Round(time.Second), Sample: floor(ctx)}
+		s := SoakSample{At: time.Since(start).Round(time.Second), Sample: quiet(proc, fl)}
 		s.Process, s.Fleet = proc.rollouts(), fl.rollouts()
 		s.EtcdBytes, s.EtcdInUse = etcdSize(client, endpoint)
 		if n := len(out); s.EtcdBytes == 0 && n > 0 { // etcd did not answer in time: its last size
@@ -111,25 +159,51 @@ func sampleEvery(ctx context.Context, cfg SoakConfig, client *clientv3.Client, e
 		if cfg.Progress != nil {
 			fmt.Fprintln(cfg.Progress, row(s))
 		}
+		if cfg.HeapProfile != "" {
+			writeHeapProfile(fmt.Sprintf("%s.%02d", cfg.HeapProfile, len(out)-1), cfg.Progress)
+		}
 		if sleep(ctx, cfg.Every) != nil {
 			return out
 		}
 	}
 }
 
-// floor is the least of five samples of the process a second apart, each
-// figure apart: what the calls in flight at one moment hold does not pass
-// for growth, and what leaks raises the floor.
-func floor(ctx context.Context) Sample {
-	low := Take()
-	for range 4 {
-		if sleep(ctx, time.Second) != nil {
-			break
+// quiet samples the process with no call in flight: it pauses the loads,
+// waits for their calls to end (at most their deadline and a second),
+// takes the least of three samples half a second apart, figure by figure,
+// and resumes the loads. On a machine too busy for the load, calls queue
+// up; what they hold is not what the process keeps.
+func quiet(setups ...*soakSetup) Sample {
+	var resume []func()
+	for _, s := range setups {
+		for _, l := range s.loads {
+			resume = append(resume, l.Pause(3*time.Second))
 		}
+	}
+	defer func() {
+		for _, r := range resume {
+			r()
+		}
+	}()
+	low := Take()
+	for range 2 {
+		time.Sleep(500 * time.Millisecond)
 		s := Take()
 		low = Sample{Goroutines: min(low.Goroutines, s.Goroutines), HeapBytes: min(low.HeapBytes, s.HeapBytes), FDs: min(low.FDs, s.FDs)}
 	}
 	return low
+}
+
+// writeHeapProfile writes the heap's profile to path, saying on out
+// (if not nil) when it cannot.
+func writeHeapProfile(path string, out io.Writer) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
+	}
+	if err != nil && out != nil {
+		fmt.Fprintf(out, "heap profile: %v\n", err)
+	}
 }
 
 // etcdSize is the size of etcd's database and the part of it in use (0
@@ -154,6 +228,7 @@ type soakSetup struct {
 	// ok is false while it is not known (a fleet without a leader).
 	view  func() (st release.Status, phase sentinel.Phase, ok bool)
 	tally func() Tally
+	loads []*Load
 	close func()
 
 	mu     sync.Mutex
@@ -165,7 +240,7 @@ func (s *soakSetup) rollouts() Rollouts {
 	c := s.counts
 	s.mu.Unlock()
 	t := s.tally()
-	c.Calls, c.Failed = t.Calls, t.Failed
+	c.Calls, c.Failed, c.Errors = t.Calls, t.Failed, t.Errors
 	return c
 }
 
@@ -288,10 +363,13 @@ func soakProcess(ctx context.Context, cfg SoakConfig) (_ *soakSetup, err error) 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = life.Run(ctx) })
-	load := NewLoad(stack.Conn, cfg.Rate, 2*time.Second, 7)
+	load := NewLoad(stack.Conn, cfg.Rate/2, 2*time.Second, 7)
 	stop := load.Start()
-	s.view = func() (release.Status, sentinel.Phase, bool) { return life.Release(), life.Status().Phase, true }
-	s.tally = load.Tally
+	s.view = func() (release.Status, sentinel.Phase, bool) {
+		st, rel := life.Snapshot() // one moment: two reads a round apart may tear
+		return rel, st.Phase, true
+	}
+	s.tally, s.loads = load.Tally, []*Load{load}
 	s.close = func() { stop(); cancel(); wg.Wait(); stack.Close(); s.servers.Stop() }
 	return s, nil
 }
@@ -301,7 +379,7 @@ func soakServers(bin string) (*Servers, error) {
 	return StartServers(bin, demoserver.VersionSpec{Version: Baseline, Count: 2}, demoserver.VersionSpec{Version: Candidate, Count: 2, Seed: 100})
 }
 
-// soakFleet is the fleet of the soak: five replicas sharing cfg.Rate, and
+// soakFleet is the fleet of the soak: five replicas sharing half of cfg.Rate, and
 // a leader running release after release.
 func soakFleet(ctx context.Context, cfg SoakConfig, endpoint string) (_ *soakSetup, err error) {
 	s := &soakSetup{name: "fleet", dep: newDeployment(2)}
@@ -323,12 +401,15 @@ func soakFleet(ctx context.Context, cfg SoakConfig, endpoint string) (_ *soakSet
 	opts := []fleet.Option{fleet.WithTTL(5 * time.Second), fleet.WithTimeout(time.Second), fleet.WithLogger(cfg.Logger)}
 	var rs []*Replica
 	for i := range replicas {
-		r, err := NewReplica(ctx, fmt.Sprintf("replica-%d", i), s.servers.Target(), []string{endpoint}, cfg.Rate/replicas, 2*time.Second, opts)
+		r, err := NewReplica(ctx, fmt.Sprintf("replica-%d", i), s.servers.Target(), []string{endpoint}, cfg.Rate/2/replicas, 2*time.Second, opts)
 		if err != nil {
 			return nil, err
 		}
 		rs = append(rs, r)
 		closers = append(closers, r.Close)
+	}
+	for _, r := range rs {
+		s.loads = append(s.loads, r.Load)
 	}
 	s.tally = func() Tally {
 		var ts []Tally

@@ -58,6 +58,14 @@ func TestSoakTableAndPlot(t *testing.T) {
 	assert.Contains(t, lines[2], "12.0")
 	assert.Contains(t, lines[len(lines)-1], "heap +8.3 %")
 
+	// The first errors, when a call failed, under the growth.
+	ss[len(ss)-1].Fleet.Errors = []string{"rpc error: code = Unavailable"}
+	out.Reset()
+	chaos.PrintSoak(&out, ss, g)
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 1+len(ss)+2, out.String())
+	assert.Contains(t, lines[len(lines)-1], `fleet ["rpc error: code = Unavailable"]`)
+
 	var img bytes.Buffer
 	require.NoError(t, chaos.Plot(&img, ss, time.Minute))
 	decoded, err := png.Decode(&img)

@@ -65,6 +65,11 @@ func PrintSoak(w io.Writer, samples []SoakSample, g Growth) {
 	}
 	fmt.Fprintf(w, "growth from %v to %v: heap %+.1f %%, goroutines %+.1f %%, open files %+.1f %%, etcd database %+.1f %% (bound %+.0f %%)\n",
 		g.From, g.To, 100*g.Heap, 100*g.Goroutines, 100*g.FDs, 100*g.Etcd, 100*MaxGrowth)
+	if n := len(samples); n > 0 {
+		if last := samples[n-1]; len(last.Process.Errors)+len(last.Fleet.Errors) > 0 {
+			fmt.Fprintf(w, "first errors: process %q; fleet %q\n", last.Process.Errors, last.Fleet.Errors)
+		}
+	}
 }
 
 const header = "time      heap MiB  goroutines  open files  etcd MiB (in use)  process: promoted/rolled back/wrong, calls, failed  fleet: promoted/rolled back/wrong, calls, failed"

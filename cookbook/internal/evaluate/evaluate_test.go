@@ -20,11 +20,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestBadFlagsNameTheFlag(t *testing.T) {
 	for args, want := range map[string]string{
-		"-parallel 0":    "ninelives: evaluate: bad flag: -parallel = 0: want at least 1",
-		"-rate-budget 0": "-rate-budget = 0: want at least 1 call a second",
-		"-runs -1":       "-runs = -1: want 0 (each scenario's own) or more",
-		"-hog sometimes": `-hog = "sometimes": want off, on or both`,
-		"-only (":        `-only = "(": error parsing regexp`,
+		"-parallel 0":         "ninelives: evaluate: bad flag: -parallel = 0: want at least 1",
+		"-rate-budget 0":      "-rate-budget = 0: want at least 1 call a second",
+		"-hog-rate-budget -5": "-hog-rate-budget = -5: want at least 1 call a second",
+		"-runs -1":            "-runs = -1: want 0 (each scenario's own) or more",
+		"-hog sometimes":      `-hog = "sometimes": want off, on or both`,
+		"-only (":             `-only = "(": error parsing regexp`,
 	} {
 		_, err := ParseFlags(strings.Fields(args), io.Discard)
 		require.ErrorIs(t, err, ErrBadFlag, args)
@@ -98,6 +99,25 @@ func TestTableSummarizesRunsAndChecksGoals(t *testing.T) {
 	assert.Contains(t, md.String(), "| aa-bluegreen | off | 2 | 1 | 1 | latency/p99 1 | 0 | 0 | 1000 | ∞ |")
 	assert.Contains(t, md.String(), "- `errors-10x`: errors 0.5 % → 5 %")
 	assert.Contains(t, csv.String(), "errors-10x,on,1,1,0,,0,0,∞,∞,")
+}
+
+// A row whose worst run kept less than 90 % of its rate measured an
+// overload: its goal says so, and how to fix it, instead of met or missed;
+// the hog's lot runs within its own rate budget.
+func TestAnOverloadIsNotAMeasure(t *testing.T) {
+	aa := aaCanary(false)
+	rows := Summarize([]*Scenario{aa}, []Result{
+		{Scenario: aa.Name, Hog: true, Outcome: RolledBack, Why: "shadow/errors", Kept: 0.31},
+		{Scenario: aa.Name, Hog: true, Outcome: Promoted, Kept: 1},
+	})
+	require.Len(t, rows, 1)
+	assert.Contains(t, rows[0].goal(rows), "NOT MEASURED: the machine did not carry the load (a run kept 31 % of its rate, want ≥ 90 %)")
+	rows[0].Kept = 0.95
+	assert.Contains(t, rows[0].goal(rows), "MISSED: ≤ 1 % rolled back (1 of 2)")
+
+	c, err := ParseFlags([]string{"-rate-budget", "3000", "-hog-rate-budget", "1200"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, Limits{Runs: 14, Rate: 1200, HogRate: 1200}, c.Limits.underHog())
 }
 
 // One short run on real servers: a candidate failing half its calls is

@@ -32,8 +32,16 @@ func Jobs(scs []*Scenario, runs int, seed uint64) [2][]Job {
 }
 
 // Limits bound the runs at once: at most Runs of them, their calls a
-// second summing to at most Rate (a run above it runs alone).
-type Limits struct{ Runs, Rate int }
+// second summing to at most Rate (a run above it runs alone), or HogRate
+// while the hog runs: the hog takes about half the machine, and a load
+// the machine cannot carry measures an overload, not noise.
+type Limits struct{ Runs, Rate, HogRate int }
+
+// underHog is l for the runs beside the hog.
+func (l Limits) underHog() Limits {
+	l.Rate = l.HogRate
+	return l
+}
 
 // slots hands out the room Limits give.
 type slots struct {
@@ -80,13 +88,15 @@ func Execute(ctx context.Context, env *Env, jobs [2][]Job, limits Limits, progre
 			continue
 		}
 		var hog *hogProcess
+		lim := limits
 		if h == 1 {
+			lim = limits.underHog()
 			var err error
 			if hog, err = startHog(hogBound(lot, limits.Runs)); err != nil {
 				return all, err
 			}
 		}
-		all = append(all, runLot(ctx, env, lot, limits, progress)...)
+		all = append(all, runLot(ctx, env, lot, lim, progress)...)
 		if hog != nil {
 			hog.stop()
 		}

@@ -40,6 +40,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Quick, "quick", false, "a few runs of each scenario, a shorter late break: ≤ 5 min")
 	fs.IntVar(&c.Limits.Runs, "parallel", 14, "the most rollouts run at once (they share the CPU)")
 	fs.IntVar(&c.Limits.Rate, "rate-budget", 3200, "the most calls a second of the rollouts run at once, summed")
+	fs.IntVar(&c.Limits.HogRate, "hog-rate-budget", 1600, "-rate-budget while the CPU hog runs (it takes about half the machine)")
 	only := fs.String("only", "", "run only the scenarios whose name matches this regular expression")
 	fs.IntVar(&c.Runs, "runs", 0, "runs per scenario and hog state (0: each scenario's own counts)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "the first run's seed; the others follow")
@@ -66,6 +67,8 @@ func (c *Config) check(only string) error {
 		return config.Errorf(ErrBadFlag, "-parallel", c.Limits.Runs, "want at least 1")
 	case c.Limits.Rate < 1:
 		return config.Errorf(ErrBadFlag, "-rate-budget", c.Limits.Rate, "want at least 1 call a second")
+	case c.Limits.HogRate < 1:
+		return config.Errorf(ErrBadFlag, "-hog-rate-budget", c.Limits.HogRate, "want at least 1 call a second")
 	case c.Runs < 0:
 		return config.Errorf(ErrBadFlag, "-runs", c.Runs, "want 0 (each scenario's own) or more")
 	case c.Hog != "off" && c.Hog != "on" && c.Hog != "both":

@@ -13,6 +13,21 @@ func met(ok bool, figures string) string {
 	return "MISSED: " + figures
 }
 
+// minKept is the least share of its rate a run's load must keep for the
+// row to measure the judge: below it the machine could not carry the load
+// (calls queue past their deadlines on both versions), an overload rather
+// than the noise of a busy machine.
+const minKept = 0.9
+
+// goal is the row's goal, unless a run's load fell below minKept.
+func (row Row) goal(all []Row) string {
+	if row.Runs > 0 && row.Kept < minKept {
+		return fmt.Sprintf("NOT MEASURED: the machine did not carry the load (a run kept %s of its rate, want ≥ %s): run fewer at once (-parallel, -hog-rate-budget)",
+			percent(row.Kept), percent(minKept))
+	}
+	return row.Scenario.Goal(row, all)
+}
+
 // falseRollbacks is a healthy candidate's goal: at most 1 % of its runs
 // rolled back.
 func falseRollbacks(r Row, _ []Row) string {

@@ -124,7 +124,7 @@ func (row Row) cells(all []Row) []string {
 	return []string{row.Scenario.Name, hog, strconv.Itoa(row.Runs), strconv.Itoa(row.Promoted), strconv.Itoa(row.RolledBack),
 		row.why(), strconv.Itoa(row.Held), strconv.Itoa(row.Failed),
 		number(row.Median), number(row.P90), seconds(row.Seconds),
-		strconv.FormatInt(row.Calls, 10), failedCalls(row.FailedCalls, row.Calls), percent(row.Kept), row.Scenario.Goal(row, all)}
+		strconv.FormatInt(row.Calls, 10), failedCalls(row.FailedCalls, row.Calls), percent(row.Kept), row.goal(all)}
 }
 
 // why lists the rollbacks by test, most first.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/sentinel"
 )
 
@@ -142,7 +143,7 @@ func (w *watch) finish(res *Result) {
 		res.FixAlert = at.Sub(w.start)
 	}
 	if w.trace {
-		res.Trace = append(w.traceOf(st.Events), fmt.Sprintf("shadow: %+v", w.st.Shadow.Stats()))
+		res.Trace = append(w.traceOf(st.Events), fmt.Sprintf("shadow: %+v; %s", w.st.Shadow.Stats(), copyFailures(w.st.Shadow.Mismatches())))
 		for _, t := range st.Verdict.Tests {
 			if t.Evidence != nil && t.Evidence.Clustering != nil {
 				res.Trace = append(res.Trace, fmt.Sprintf("clustering ρ (centre, tails): %.4f", t.Evidence.Clustering))
@@ -230,4 +231,16 @@ func why(e sentinel.Event) string {
 		return v.Test + "/" + v.Evidence.Part
 	}
 	return v.Test
+}
+
+// copyFailures counts the codes of the recent copies that failed where
+// their primaries did not, and of those primaries.
+func copyFailures(ms []shadow.Mismatch) string {
+	codes := map[string]int{}
+	for _, m := range ms {
+		if m.Result == shadow.ResultShadowError {
+			codes[m.PrimaryCode+" → "+m.ShadowCode]++
+		}
+	}
+	return fmt.Sprintf("recent copies failed (primary → copy): %v", codes)
 }
