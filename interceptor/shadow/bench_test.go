@@ -15,6 +15,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	. "github.com/ninelives-go/ninelives/interceptor/shadow"
+	"github.com/ninelives-go/ninelives/internal/call"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
@@ -173,7 +174,7 @@ func bareCopy(b *testing.B, c demov1.DemoServiceClient, req *demov1.GetItemReque
 // call's codec, in a buffer of grpc's pool) stands for grpc, for the
 // primary and for its copy alike, so what is left is the sampling, the
 // hand-over to a worker, the copy's context and the comparison (here a
-// match once served_by and generated_at are ignored). The side "none" is
+// match once served_by and generated_at, which differ, are ignored). The side "none" is
 // the same call with no interceptor; the two sides take turns in rounds of
 // 64 calls (the default bound of copies in flight), and the shadow's
 // rounds end once its copies are done. Each side reports ns/call (wall
@@ -183,13 +184,72 @@ func bareCopy(b *testing.B, c demov1.DemoServiceClient, req *demov1.GetItemReque
 // machine inflates less than the wall clock) and allocs/call; own-* are
 // shadow minus none.
 func BenchmarkShadowOwnCost(b *testing.B) {
-	canned, err := proto.Marshal(&demov1.GetItemResponse{
+	s, sides := ownCostSides(b)
+	pairedOwnCost(b, 64, sides)
+	checkOwnCopies(b, s, b.N+64) // the warm-up round too
+}
+
+// BenchmarkShadowOwnCostAlone runs each side of BenchmarkShadowOwnCost on
+// its own, in the same rounds: for counting the instructions of one side
+// (under valgrind's callgrind, say), which the machine's load does not
+// move as it moves the clocks.
+func BenchmarkShadowOwnCostAlone(b *testing.B) {
+	for i, name := range []string{"none", "shadow"} {
+		b.Run(name, func(b *testing.B) {
+			s, sides := ownCostSides(b)
+			sd := &sides[i]
+			sd.run(b, 64) // warm up
+			b.ResetTimer()
+			for done := 0; done < b.N; done += 64 {
+				sd.run(b, min(64, b.N-done))
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(sd.allocs)/float64(b.N+64), "allocs/call")
+			if i == 1 {
+				checkOwnCopies(b, s, b.N+64)
+			}
+		})
+	}
+}
+
+// ownCostSides returns the shadow and the two sides of
+// BenchmarkShadowOwnCost.
+func ownCostSides(b *testing.B) (*Interceptor, *[2]ownSide) {
+	invoker := cannedInvoker(cannedReply(b, "stable", 5), cannedReply(b, "canary", 6))
+	s, err := New(Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
+	require.NoError(b, err)
+	b.Cleanup(func() { closeShadow(b, s) })
+	unary := s.UnaryClientInterceptor()
+	req := &demov1.GetItemRequest{Id: "a"}
+	const method = "/ninelives.demo.v1.DemoService/GetItem"
+	return s, &[2]ownSide{
+		{name: "none", call: func() error {
+			return invoker(context.Background(), method, req, &demov1.GetItemResponse{}, nil)
+		}},
+		{name: "shadow", call: func() error {
+			return unary(context.Background(), method, req, &demov1.GetItemResponse{}, nil, invoker)
+		}, after: func() { require.NoError(b, s.Wait(context.Background())) }},
+	}
+}
+
+// cannedReply is the wire form of the reply a server of version gives,
+// generated at nanosecond nanos.
+func cannedReply(b *testing.B, version string, nanos int64) []byte {
+	data, err := proto.Marshal(&demov1.GetItemResponse{
 		Item:        &demov1.Item{Id: "a", Name: "item a", PriceCents: 3197, Tags: []string{"demo", "new"}},
-		ServedBy:    &demov1.ServedBy{Version: "stable", Instance: "stable-0"},
-		GeneratedAt: timestamppb.New(time.Unix(100, 5)),
+		ServedBy:    &demov1.ServedBy{Version: version, Instance: version + "-0"},
+		GeneratedAt: timestamppb.New(time.Unix(100, nanos)),
 	})
 	require.NoError(b, err)
-	invoker := func(_ context.Context, _ string, req, reply any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
+	return data
+}
+
+// cannedInvoker stands for grpc: it marshals the request and decodes a
+// canned reply with the call's codec, in a buffer of grpc's pool; the
+// reply is primary's for a primary call and copy's, which differs in the
+// ignored fields alone, for a copy.
+func cannedInvoker(primary, copy []byte) grpc.UnaryInvoker {
+	return func(ctx context.Context, _ string, req, reply any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
 		codec := encoding.GetCodecV2("proto")
 		for _, o := range opts {
 			if f, ok := o.(grpc.ForceCodecV2CallOption); ok {
@@ -201,28 +261,20 @@ func BenchmarkShadowOwnCost(b *testing.B) {
 			return err
 		}
 		data.Free()
+		canned := primary
+		if call.RoleOf(ctx) == call.Shadow {
+			canned = copy
+		}
 		in := mem.Copy(canned, mem.DefaultBufferPool())
 		defer in.Free()
 		return codec.Unmarshal(mem.BufferSlice{in}, reply)
 	}
-	s, err := New(Config{Candidate: "canary", Rate: 1, IgnoreFields: []string{"served_by", "generated_at"}})
-	require.NoError(b, err)
-	defer closeShadow(b, s)
-	unary := s.UnaryClientInterceptor()
-	req := &demov1.GetItemRequest{Id: "a"}
-	const method = "/ninelives.demo.v1.DemoService/GetItem"
-	sides := [2]ownSide{
-		{name: "none", call: func() error {
-			return invoker(context.Background(), method, req, &demov1.GetItemResponse{}, nil)
-		}},
-		{name: "shadow", call: func() error {
-			return unary(context.Background(), method, req, &demov1.GetItemResponse{}, nil, invoker)
-		}, after: func() { require.NoError(b, s.Wait(context.Background())) }},
-	}
-	pairedOwnCost(b, 64, &sides)
-	st := s.Stats()
-	if st.Comparisons[ResultMatch] != int64(b.N+64) { // the warm-up round too
-		b.Fatalf("%d of %d copies matched: %+v", st.Comparisons[ResultMatch], b.N+64, st)
+}
+
+// checkOwnCopies fails b unless every one of n copies matched.
+func checkOwnCopies(b *testing.B, s *Interceptor, n int) {
+	if st := s.Stats(); st.Comparisons[ResultMatch] != int64(n) {
+		b.Fatalf("%d of %d copies matched: %+v", st.Comparisons[ResultMatch], n, st)
 	}
 }
 

@@ -44,10 +44,10 @@ type copyContext struct {
 	first [1]func()
 }
 
-// newCopyContext returns the context of a copy to version, which the
-// caller cancels.
-func (c *shadowed) newCopyContext(version, marker string) (*copyContext, *call.Record) {
-	x := &copyContext{c: c, marker: markerContext(marker), mark: marker, deadline: time.Now().Add(c.budget)}
+// newCopyContext returns the context of a copy to version starting at
+// now, which the caller cancels.
+func (c *shadowed) newCopyContext(version, marker string, now time.Time) (*copyContext, *call.Record) {
+	x := &copyContext{c: c, marker: markerContext(marker), mark: marker, deadline: now.Add(c.budget)}
 	x.after = x.first[:0]
 	return x, x.Route(c.ctx, call.Route{Version: version, Role: call.Shadow})
 }
@@ -56,7 +56,7 @@ func (c *shadowed) newCopyContext(version, marker string) (*copyContext, *call.R
 // deadline and at Close, with the function that ends it sooner: a
 // stream's leg, which has no worker.
 func (c *shadowed) copyContext(version, marker string) (context.Context, context.CancelFunc, *call.Record) {
-	x, rec := c.newCopyContext(version, marker)
+	x, rec := c.newCopyContext(version, marker, time.Now())
 	timer := time.AfterFunc(c.budget, func() { x.cancel(context.DeadlineExceeded) })
 	stop := context.AfterFunc(c.s.stopCtx, func() { x.cancel(context.Canceled) })
 	return x, func() {

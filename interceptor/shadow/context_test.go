@@ -21,7 +21,7 @@ func TestCopyContextEndsWhatDerivesFromIt(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	primary, cancelPrimary := context.WithCancelCause(context.Background())
 	c := &shadowed{s: s, ctx: primary, route: route{method: getItem, budget: time.Minute}}
-	x, _ := c.newCopyContext("canary", markerCandidate)
+	x, _ := c.newCopyContext("canary", markerCandidate, time.Now())
 	cancelPrimary(errors.New("the primary's"))
 	require.NoError(t, x.Err())
 	assert.NoError(t, context.Cause(x), "the primary's cause is not the copy's")
@@ -62,11 +62,43 @@ func TestWorkerTimerEndsAHungCopy(t *testing.T) {
 	assert.Equal(t, codes.DeadlineExceeded.String(), log[0].ShadowCode)
 
 	c := &shadowed{s: s, ctx: context.Background(), route: route{method: getItem, budget: time.Minute}}
-	x, _ := c.newCopyContext("canary", markerCandidate)
-	w := &worker{cur: x}
+	x, _ := c.newCopyContext("canary", markerCandidate, time.Now())
+	w := newWorker()
+	defer w.timer.Stop()
+	w.cur.Store(x)
 	w.expire()
 	assert.NoError(t, x.Err(), "a firing before the deadline ends nothing")
 	x.deadline = time.Now().Add(-time.Millisecond)
 	w.expire()
 	assert.ErrorIs(t, x.Err(), context.DeadlineExceeded)
+}
+
+// A worker's timer, set for an earlier copy, ends each next copy at that
+// copy's own deadline: sooner (set again at start) or later (set again
+// when it fires before it).
+func TestWorkerTimerFollowsEachCopysDeadline(t *testing.T) {
+	s := newShadow(t, Config{Candidate: "canary", Rate: 1})
+	w := newWorker()
+	defer w.timer.Stop()
+	run := func(budget time.Duration, hang bool) *copyContext {
+		c := &shadowed{s: s, ctx: context.Background(), route: route{method: getItem, budget: budget}}
+		x, _ := c.newCopyContext("canary", markerCandidate, time.Now())
+		w.start(x, budget)
+		if hang {
+			select {
+			case <-x.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatalf("a copy of %v was not ended at its deadline", budget)
+			}
+		}
+		w.end(x)
+		return x
+	}
+	run(time.Hour, false)
+	sooner := run(20*time.Millisecond, true)
+	assert.ErrorIs(t, sooner.Err(), context.DeadlineExceeded)
+	run(10*time.Millisecond, false)
+	later := run(50*time.Millisecond, true)
+	assert.ErrorIs(t, later.Err(), context.DeadlineExceeded)
+	assert.False(t, time.Now().Before(later.deadline), "ended at its deadline, not at the earlier copy's")
 }

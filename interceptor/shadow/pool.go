@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +23,7 @@ const workerIdle = 30 * time.Second
 // one, and refuses past max. A worker left parked for idle is let go the
 // next time a worker parks, without a timer; stop lets them all go.
 //
-// Lock order: mu, then a worker's mu; no leg runs under either.
+// No leg runs under mu.
 type workers struct {
 	wg   sync.WaitGroup
 	idle time.Duration
@@ -38,12 +39,20 @@ type workers struct {
 // worker is one goroutine of the pool; next receives its legs, nil to
 // leave. Its timer ends the copy it is making at the copy's deadline.
 type worker struct {
-	next  chan *unaryLeg // one place: only the one who unparked it sends
-	since time.Time      // when it parked
-	timer *time.Timer
+	next  chan *unaryLeg              // one place: only the one who unparked it sends
+	since time.Time                   // when its last leg started
+	cur   atomic.Pointer[copyContext] // the copy it is making, for its timer and Close
 
-	mu  sync.Mutex
-	cur *copyContext // of the copy it is making, for its timer and Close
+	mu    sync.Mutex
+	timer *time.Timer
+	armed time.Time // when the timer fires; zero once it has
+}
+
+func newWorker() *worker {
+	w := &worker{next: make(chan *unaryLeg, 1)}
+	w.timer = time.AfterFunc(time.Hour, w.expire)
+	w.timer.Stop()
+	return w
 }
 
 func (p *workers) init(max int, idle time.Duration) {
@@ -65,9 +74,7 @@ func (p *workers) submit(l *unaryLeg) bool {
 		w.next <- l // never waits: w's one place is empty while it is parked
 		return true
 	case len(p.all) < p.max:
-		w := &worker{next: make(chan *unaryLeg, 1)}
-		w.timer = time.AfterFunc(time.Hour, w.expire)
-		w.timer.Stop()
+		w := newWorker()
 		p.all[w] = struct{}{}
 		p.wg.Add(1)
 		go p.run(w, l)
@@ -81,10 +88,11 @@ func (p *workers) run(w *worker, l *unaryLeg) {
 	defer p.wg.Done()
 	defer w.timer.Stop()
 	for l != nil {
-		finished := l.run(w)
+		start := p.now()
+		finished := l.run(w, start)
 		// Parked before the call gives its slot back, so that a call
 		// that takes the slot finds a worker.
-		parked := p.park(w)
+		parked := p.park(w, start)
 		if finished != nil {
 			finished.finish()
 		}
@@ -95,17 +103,18 @@ func (p *workers) run(w *worker, l *unaryLeg) {
 	}
 }
 
-// park puts w among the parked workers, and lets go of the one parked
-// longest if it has been idle too long; false when the pool has stopped
-// and w is to leave.
-func (p *workers) park(w *worker) bool {
+// park puts w, whose last leg started at since, among the parked workers,
+// and lets go of the one parked longest if it has been idle too long
+// (counted from the start of its last leg, which saves reading the clock
+// again); false when the pool has stopped and w is to leave.
+func (p *workers) park(w *worker, since time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
 		delete(p.all, w)
 		return false
 	}
-	w.since = p.now()
+	w.since = since
 	if len(p.parked) > 0 && w.since.Sub(p.parked[0].since) > p.idle {
 		p.leaveLocked(p.parked[0])
 		p.parked = slices.Delete(p.parked, 0, 1)
@@ -140,43 +149,59 @@ func (p *workers) cancelCopies() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for w := range p.all {
-		if x := w.current(); x != nil {
+		if x := w.cur.Load(); x != nil {
 			x.cancel(context.Canceled)
 		}
 	}
 }
 
 // start makes x, which has budget left, the copy w is making, ended at its
-// deadline by w's timer.
+// deadline by w's timer. The timer is set only when it is not set to fire
+// by then: copies of one budget follow one another with later deadlines,
+// and a firing before a copy's deadline sets the timer again for it.
 func (w *worker) start(x *copyContext, budget time.Duration) {
+	w.cur.Store(x)
 	w.mu.Lock()
-	w.cur = x
-	w.mu.Unlock()
-	w.timer.Reset(budget)
+	defer w.mu.Unlock()
+	if w.armed.IsZero() || w.armed.After(x.deadline) {
+		w.armed = x.deadline
+		w.timer.Reset(budget)
+	}
 }
 
 // end cancels x, the copy w was making, to release what was derived from
 // it. w's timer is left to fire: it ends nothing but a copy past its
-// deadline, and the next start sets it again.
+// deadline.
 func (w *worker) end(x *copyContext) {
-	w.mu.Lock()
-	w.cur = nil
-	w.mu.Unlock()
+	w.cur.Store(nil)
 	x.cancel(context.Canceled)
 }
 
-func (w *worker) current() *copyContext {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.cur
-}
-
-// expire ends the copy w is making if its deadline has passed: the timer
-// may fire late, for a copy that has ended, once w has started another.
+// expire ends the copy w is making if its deadline has passed, or sets
+// the timer again for that deadline: the timer may fire for a copy that
+// has ended, once w has started another.
 func (w *worker) expire() {
-	if x := w.current(); x != nil && !time.Now().Before(x.deadline) {
+	if x, left := w.rearm(); x != nil && left <= 0 {
 		x.cancel(context.DeadlineExceeded)
 	}
+}
+
+// rearm returns the copy w is making and the time it has left, and sets
+// the timer for its deadline if that has not passed.
+func (w *worker) rearm() (*copyContext, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed = time.Time{}
+	x := w.cur.Load()
+	if x == nil {
+		return nil, 0
+	}
+	left := time.Until(x.deadline)
+	if left > 0 {
+		w.armed = x.deadline
+		w.timer.Reset(left)
+	}
+	return x, left
 }
 
 // size returns the workers alive and those parked.

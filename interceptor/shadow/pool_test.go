@@ -289,8 +289,8 @@ func TestWorkersLeaveAtClose(t *testing.T) {
 func TestIdleWorkersAreLetGo(t *testing.T) {
 	f := newFakeGRPC(t)
 	s := newShadow(t, Config{Candidate: "canary", Rate: 1})
-	var now atomic.Int64
-	s.workers.now = func() time.Time { return time.Unix(0, now.Load()) }
+	var now atomic.Int64 // ahead of the clock
+	s.workers.now = func() time.Time { return time.Now().Add(time.Duration(now.Load())) }
 	f.shut()
 	callThrough(t, s, f, &demov1.GetItemRequest{Id: "a"})
 	callThrough(t, s, f, &demov1.GetItemRequest{Id: "b"})

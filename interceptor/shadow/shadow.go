@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -33,7 +34,8 @@ import (
 // deadline, a bounded number at a time, and only for methods that are safe
 // to repeat. An Interceptor is safe for concurrent use; Close it when done.
 type Interceptor struct {
-	cfg *settings
+	cfg   *settings
+	codec encoding.CodecV2 // the proto codec, for the capture codec
 
 	targets  atomic.Pointer[targets]
 	sampling atomic.Pointer[sampling]
@@ -45,7 +47,8 @@ type Interceptor struct {
 	workers workers
 	closed  atomic.Bool
 	stopCtx context.Context
-	stop    context.CancelFunc
+	stop    context.CancelFunc // cancels stopCtx, once stopped is set
+	stopped atomic.Bool        // stopCtx is cancelled, read with no lock
 
 	noise       *noise
 	mismatches  mismatchLog
@@ -101,11 +104,12 @@ func New(cfg Config) (*Interceptor, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Interceptor{cfg: st, noise: newNoise(st.NoiseWindow, st.NoiseMinCount)}
+	s := &Interceptor{cfg: st, codec: protoCodec(), noise: newNoise(st.NoiseWindow, st.NoiseMinCount)}
 	s.targets.Store(&targets{candidate: st.Candidate, baseline: st.Baseline})
 	s.sampling.Store(newSampling(st.Rate))
 	s.slots.init(st.MaxConcurrent)
-	s.stopCtx, s.stop = context.WithCancel(context.Background())
+	stopCtx, cancel := context.WithCancel(context.Background())
+	s.stopCtx, s.stop = stopCtx, func() { s.stopped.Store(true); cancel() }
 	s.workers.init(legsPerCall*st.MaxConcurrent, workerIdle)
 	s.mismatches.n = st.MismatchLog
 	s.ignoreTrees.paths = st.ignore
@@ -465,7 +469,7 @@ type outcome struct {
 // records the result. It runs on the copy's goroutine, never the primary's.
 func (c *shadowed) done(primaryErr error, cand, base *outcome) {
 	s := c.s
-	if s.stopCtx.Err() != nil {
+	if s.stopped.Load() {
 		return // cut short by Close: not counted
 	}
 	if !cand.reached && cand.err != nil {

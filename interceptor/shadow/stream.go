@@ -31,7 +31,7 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 			return streamer(ctx, desc, cc, method, opts...)
 		}
 		pctx, rec := call.Recorded(ctx, nil)
-		capt, popts := captureOptions(opts)
+		capt, popts := s.captureOptions(opts)
 		cs, err := streamer(pctx, desc, cc, method, popts...)
 		if err != nil {
 			return cs, err
@@ -53,11 +53,11 @@ func (s *Interceptor) StreamClientInterceptor() grpc.StreamClientInterceptor {
 // captureOptions returns the capture codec of a primary stream that uses
 // the proto codec, and its options with that codec; nil and opts for one
 // under a codec of the caller's.
-func captureOptions(opts []grpc.CallOption) (*capture, []grpc.CallOption) {
+func (s *Interceptor) captureOptions(opts []grpc.CallOption) (*capture, []grpc.CallOption) {
 	if !plainCodec(opts) {
 		return nil, opts
 	}
-	c := new(capture)
+	c := &capture{codec: s.codec}
 	return c, append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(c))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -33,12 +34,12 @@ func (s *Interceptor) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 		u := unaryCalls.Get().(*unaryCall)
 		p := unaryPrimary{cc: cc, invoker: invoker, opts: opts, req: preq, reply: prep, wire: plainCodec(opts)}
 		pctx, rec := call.Recorded(ctx, nil)
-		p.err = invoker(pctx, method, req, reply, cc, u.primaryOptions(p)...)
+		p.err = invoker(pctx, method, req, reply, cc, u.primaryOptions(s, &p)...)
 		if p.version = rec.Version(); p.version == r.candidate {
 			s.skipped.Add(1)
 			u.recycle()
 		} else {
-			s.shadowUnary(ctx, r, u, p)
+			s.shadowUnary(ctx, &r, u, &p)
 		}
 		return p.err
 	}
@@ -97,10 +98,11 @@ var unaryCalls = sync.Pool{New: func() any {
 // primaryOptions returns the options the primary is sent with: its own,
 // and the capture codec when the copies use wire forms. grpc reads the
 // options only during the call, so their slice is reused.
-func (u *unaryCall) primaryOptions(p unaryPrimary) []grpc.CallOption {
+func (u *unaryCall) primaryOptions(s *Interceptor, p *unaryPrimary) []grpc.CallOption {
 	if !p.wire {
 		return p.opts
 	}
+	u.capture.codec = s.codec
 	u.popts = append(append(u.popts[:0], p.opts...), u.codecOpt)
 	return u.popts
 }
@@ -108,7 +110,7 @@ func (u *unaryCall) primaryOptions(p unaryPrimary) []grpc.CallOption {
 // shadowUnary takes a slot and hands the call's copies to a worker, or
 // counts the drop. The primary's request and reply are its caller's once
 // it returns: the copies work on their wire forms, or clones.
-func (s *Interceptor) shadowUnary(ctx context.Context, r route, u *unaryCall, p unaryPrimary) {
+func (s *Interceptor) shadowUnary(ctx context.Context, r *route, u *unaryCall, p *unaryPrimary) {
 	switch s.slots.tryAcquire() {
 	case acquireClosed:
 		u.recycle()
@@ -125,8 +127,8 @@ func (s *Interceptor) shadowUnary(ctx context.Context, r route, u *unaryCall, p 
 	}
 }
 
-func (u *unaryCall) init(s *Interceptor, ctx context.Context, r route, p unaryPrimary) {
-	u.route, u.s, u.ctx = r, s, ctx
+func (u *unaryCall) init(s *Interceptor, ctx context.Context, r *route, p *unaryPrimary) {
+	u.route, u.s, u.ctx = *r, s, ctx
 	u.cc, u.invoker, u.typ, u.pErr, u.version = p.cc, p.invoker, p.reply.ProtoReflect().Type(), p.err, p.version
 	u.wire = p.wire && (u.wreq.hold(u.capture.takeRequest()) || u.wreq.take(p.req))
 	if u.wire {
@@ -187,10 +189,10 @@ type unaryLeg struct {
 	reply   wireReply
 }
 
-// run makes the copy on w and compares its reply. The candidate's leg
-// first hands the baseline's to another worker, when there is one to make.
-// It returns the call, judged, when this leg was its last.
-func (l *unaryLeg) run(w *worker) *unaryCall {
+// run makes the copy on w, starting at now, and compares its reply. The
+// candidate's leg first hands the baseline's to another worker, when there
+// is one to make. It returns the call, judged, when this leg was its last.
+func (l *unaryLeg) run(w *worker, now time.Time) *unaryCall {
 	u := l.u
 	if l == &u.legs[0] {
 		u.primary.settle()
@@ -204,7 +206,7 @@ func (l *unaryLeg) run(w *worker) *unaryCall {
 			}
 		}
 	}
-	l.copy(w)
+	l.copy(w, now)
 	if u.left.Add(-1) > 0 {
 		return nil
 	}
@@ -216,14 +218,14 @@ func (l *unaryLeg) run(w *worker) *unaryCall {
 	return u
 }
 
-// copy makes the copy on w, which ends it at its deadline and at Close,
-// and compares its reply with the primary's.
-func (l *unaryLeg) copy(w *worker) {
+// copy makes the copy on w, starting at now, which ends it at its
+// deadline and at Close, and compares its reply with the primary's.
+func (l *unaryLeg) copy(w *worker, now time.Time) {
 	u := l.u
-	ctx, rec := u.newCopyContext(l.version, l.marker)
+	ctx, rec := u.newCopyContext(l.version, l.marker, now)
 	w.start(ctx, u.budget)
 	defer w.end(ctx)
-	if u.s.stopCtx.Err() != nil {
+	if u.s.stopped.Load() {
 		ctx.cancel(context.Canceled) // Close came before start
 	}
 	var reply any = &l.reply

@@ -52,21 +52,37 @@ func putWire(b *[]byte) {
 
 // ignoreNode is the ignored fields of one message type by field number: a
 // field is skipped whole, or its message value is compared with ignored
-// fields of its own. A nil *ignoreNode ignores nothing.
+// fields of its own. A nil *ignoreNode ignores nothing. Its children are
+// few (the ignored paths through it), so a slice finds them faster than a
+// map.
 type ignoreNode struct {
 	skip     bool
-	children map[protowire.Number]*ignoreNode
+	children []ignoreChild
 }
 
+// ignoreChild is the ignored fields under one field number.
+type ignoreChild struct {
+	num  protowire.Number
+	node *ignoreNode
+}
+
+// get returns the node of field num, or nil.
+func (n *ignoreNode) get(num protowire.Number) *ignoreNode {
+	for _, c := range n.children {
+		if c.num == num {
+			return c.node
+		}
+	}
+	return nil
+}
+
+// child returns the node of field num, made if need be.
 func (n *ignoreNode) child(num protowire.Number) *ignoreNode {
-	if n.children == nil {
-		n.children = map[protowire.Number]*ignoreNode{}
+	if c := n.get(num); c != nil {
+		return c
 	}
-	c := n.children[num]
-	if c == nil {
-		c = new(ignoreNode)
-		n.children[num] = c
-	}
+	c := new(ignoreNode)
+	n.children = append(n.children, ignoreChild{num: num, node: c})
 	return c
 }
 
@@ -134,66 +150,109 @@ func fieldByName(md protoreflect.MessageDescriptor, name string) protoreflect.Fi
 }
 
 // equalWire reports whether two wire forms of one message type have the
-// same records in the same order, apart from the fields n ignores.
+// same records in the same order, apart from the fields n ignores. Equal
+// bytes settle it at once.
 func equalWire(a, b []byte, n *ignoreNode) bool {
-	if n == nil {
-		return bytes.Equal(a, b)
+	switch {
+	case bytes.Equal(a, b):
+		return true
+	case n == nil:
+		return false
 	}
+	return equalRecords(a, b, n)
+}
+
+// equalRecords is equalWire record by record.
+func equalRecords(a, b []byte, n *ignoreNode) bool {
+	ra, rb := recordReader{b: a, n: n}, recordReader{b: b, n: n}
 	for {
-		var ra, rb record
-		var okA, okB bool
-		a, ra, okA = nextRecord(a, n)
-		b, rb, okB = nextRecord(b, n)
+		okA, badA := ra.next()
+		okB, badB := rb.next()
 		switch {
-		case ra.bad || rb.bad:
+		case badA || badB:
 			return false
 		case !okA || !okB:
 			return !okA && !okB
-		case ra.num != rb.num || ra.typ != rb.typ:
+		case ra.tag != rb.tag:
 			return false
-		}
-		if c := n.children[ra.num]; c != nil && ra.typ == protowire.BytesType {
-			va, _ := protowire.ConsumeBytes(ra.body)
-			vb, _ := protowire.ConsumeBytes(rb.body)
-			if !equalWire(va, vb, c) {
+		case ra.node != nil && ra.tag&7 == uint64(protowire.BytesType):
+			if !equalWire(ra.body, rb.body, ra.node) {
 				return false
 			}
-		} else if !bytes.Equal(ra.body, rb.body) {
+		case !bytes.Equal(ra.body, rb.body):
 			return false
 		}
 	}
 }
 
-// record is one field record of a wire form: its number, type and encoded
-// value.
-type record struct {
-	num  protowire.Number
-	typ  protowire.Type
+// recordReader reads the field records of a wire form that n does not
+// skip.
+type recordReader struct {
+	b []byte // what is left to read
+	n *ignoreNode
+	// The record read: its tag (number and type), its value (of a
+	// length-delimited field, what follows the length; of any other, the
+	// value as encoded) and the ignore node of its field.
+	tag  uint64
 	body []byte
-	bad  bool
+	node *ignoreNode
 }
 
-// nextRecord returns the first record of b that n does not skip, and the
-// rest of b after it; ok is false at the end of b or when b does not parse
-// (then bad is set).
-func nextRecord(b []byte, n *ignoreNode) (rest []byte, r record, ok bool) {
-	for len(b) > 0 {
-		num, typ, tl := protowire.ConsumeTag(b)
-		if tl < 0 {
-			return nil, record{bad: true}, false
+// next reads the next record: false at the end of the form, and with bad
+// when the form does not parse.
+func (r *recordReader) next() (ok, bad bool) {
+	for len(r.b) > 0 {
+		num, typ, body, size := readRecord(r.b)
+		if size < 0 {
+			return false, true
 		}
-		vl := protowire.ConsumeFieldValue(num, typ, b[tl:])
-		if vl < 0 {
-			return nil, record{bad: true}, false
-		}
-		body := b[tl : tl+vl]
-		b = b[tl+vl:]
-		if c := n.children[num]; c != nil && c.skip {
+		r.b = r.b[size:]
+		c := r.n.get(num)
+		if c != nil && c.skip {
 			continue
 		}
-		return b, record{num: num, typ: typ, body: body}, true
+		r.tag, r.body, r.node = uint64(protowire.EncodeTag(num, typ)), body, c
+		return true, false
 	}
-	return nil, record{}, false
+	return false, false
+}
+
+// readRecord reads the record at the start of b, not empty: its field
+// number and type, its value as recordReader keeps it, and its size in b,
+// negative when b does not parse. A record whose tag and length (or
+// varint) take a byte each, as most do, is read here; any other by
+// protowire.
+func readRecord(b []byte) (protowire.Number, protowire.Type, []byte, int) {
+	if len(b) >= 2 && b[0] >= 1<<3 && b[0] < 0x80 && b[1] < 0x80 {
+		num, typ, l := protowire.Number(b[0]>>3), protowire.Type(b[0]&7), int(b[1])
+		switch {
+		case typ == protowire.VarintType:
+			return num, typ, b[1:2], 2
+		case typ == protowire.BytesType && l <= len(b)-2:
+			return num, typ, b[2 : 2+l], 2 + l
+		}
+	}
+	return readRecordSlowly(b)
+}
+
+// readRecordSlowly is readRecord by protowire.
+func readRecordSlowly(b []byte) (protowire.Number, protowire.Type, []byte, int) {
+	num, typ, tl := protowire.ConsumeTag(b)
+	if tl < 0 {
+		return 0, 0, nil, tl
+	}
+	if typ == protowire.BytesType {
+		v, vl := protowire.ConsumeBytes(b[tl:])
+		if vl < 0 {
+			return 0, 0, nil, vl
+		}
+		return num, typ, v, tl + vl
+	}
+	vl := protowire.ConsumeFieldValue(num, typ, b[tl:])
+	if vl < 0 {
+		return 0, 0, nil, vl
+	}
+	return num, typ, b[tl : tl+vl], tl + vl
 }
 
 // The copies of a unary call send its request and take their replies in
@@ -230,7 +289,8 @@ func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
 }
 
 // protoCodec is the codec registered for protocol buffers: grpc's, or one
-// the program registered in its place.
+// the program registered in its place (in an init function, as grpc
+// requires: an Interceptor looks it up once, when it is made).
 func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(grpcproto.Name) }
 
 var (
@@ -302,6 +362,7 @@ func (r *wireRequest) release() {
 // copies nothing for them. An interceptor further down the chain that
 // sends the call more than once leaves the last request and reply.
 type capture struct {
+	codec    encoding.CodecV2 // the proto codec
 	mu       sync.Mutex
 	req      mem.BufferSlice // the codec's own slice, which nobody writes
 	reply    mem.BufferSlice // ours, over grpc's buffers
@@ -313,7 +374,7 @@ type capture struct {
 func (*capture) Name() string { return "" }
 
 func (c *capture) Marshal(v any) (mem.BufferSlice, error) {
-	data, err := protoCodec().Marshal(v)
+	data, err := c.codec.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +387,7 @@ func (c *capture) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c *capture) Unmarshal(data mem.BufferSlice, v any) error {
-	if err := protoCodec().Unmarshal(data, v); err != nil {
+	if err := c.codec.Unmarshal(data, v); err != nil {
 		return err
 	}
 	data.Ref() // grpc frees data when this returns
@@ -376,31 +437,47 @@ func (c *capture) release() {
 	c.req, c.reply, c.gotReply = nil, c.reply[:0], false
 }
 
-// wireReply is a copy's reply as the bytes that came, in a pooled buffer.
-type wireReply struct{ b *[]byte }
+// wireReply is a copy's reply as the bytes that came: grpc's one buffer
+// itself, kept by a reference of its own, or a pooled copy of several (a
+// large reply comes in pieces).
+type wireReply struct {
+	one    mem.Buffer
+	joined *[]byte
+}
 
 func (r *wireReply) fill(data mem.BufferSlice) {
-	if r.b == nil {
-		r.b = getWire()
+	r.release() // a call sent again by an interceptor further down
+	if len(data) == 1 {
+		data[0].Ref() // grpc frees data when Unmarshal returns
+		r.one = data[0]
+		return
 	}
-	buf := (*r.b)[:0]
+	r.joined = getWire()
+	buf := (*r.joined)[:0]
 	for _, d := range data {
 		buf = append(buf, d.ReadOnlyData()...)
 	}
-	*r.b = buf
+	*r.joined = buf
 }
 
 // bytes returns the reply's wire form.
 func (r *wireReply) bytes() []byte {
-	if r.b == nil {
-		return nil
+	switch {
+	case r.one != nil:
+		return r.one.ReadOnlyData()
+	case r.joined != nil:
+		return *r.joined
 	}
-	return *r.b
+	return nil
 }
 
+// release gives the reference or the copy back.
 func (r *wireReply) release() {
-	putWire(r.b)
-	r.b = nil
+	if r.one != nil {
+		r.one.Free()
+	}
+	putWire(r.joined)
+	r.one, r.joined = nil, nil
 }
 
 // wireBuffers is the pool of wire forms as grpc's mem package takes it.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -197,6 +198,8 @@ func TestWireCodecHandsMessagesToProto(t *testing.T) {
 	defer w.release()
 	require.NoError(t, wireCodec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer("ab"), mem.SliceBuffer("c")}, &w))
 	assert.Equal(t, []byte("abc"), w.bytes(), "a reply in wire form is kept as it came")
+	require.NoError(t, wireCodec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer("de")}, &w))
+	assert.Equal(t, []byte("de"), w.bytes(), "the last reply, in one piece")
 	assert.Empty(t, wireCodec{}.Name(), "copies keep their primary's content type")
 }
 
@@ -243,4 +246,37 @@ func TestCompareWireOfAReplyThatDoesNotDecode(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.compareWire(&d, p, b))
 	assert.Equal(t, []string{"item.price_cents"}, d.sorted())
+}
+
+// The record walk's shortcuts read what protowire reads: a deterministic
+// sweep of short random inputs, tags and lengths of one byte and more,
+// truncated ones and field number 0 among them.
+func TestRecordShortcutsAgreeWithProtowire(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		b := make([]byte, 1+rng.IntN(6))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+			if rng.IntN(2) == 0 {
+				b[i] &= 0x7f // one-byte varints, often
+			}
+		}
+		num, typ, body, size := readRecord(b)
+		wnum, wtyp, tl := protowire.ConsumeTag(b)
+		if tl < 0 {
+			require.Negative(t, size, "tag of %x", b)
+			continue
+		}
+		vl := protowire.ConsumeFieldValue(wnum, wtyp, b[tl:])
+		if vl < 0 {
+			require.Negative(t, size, "value of %x", b)
+			continue
+		}
+		require.Equal(t, []any{wnum, wtyp, tl + vl}, []any{num, typ, size}, "record %x", b)
+		want := b[tl : tl+vl]
+		if typ == protowire.BytesType {
+			want, _ = protowire.ConsumeBytes(want)
+		}
+		require.Equal(t, want, body, "value of %x", b)
+	}
 }
