@@ -42,8 +42,8 @@ func LoadAverage() string {
 func WriteMarkdownReport(w io.Writer, r Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ninelives: verdicts on real servers\n\n")
-	fmt.Fprintf(&b, "`%s`, %s, %v; %d runs, up to %d at a time, their rates summing to at most %d calls/s.\n",
-		r.Command, r.Start.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), len(r.Results), r.Limits.Runs, r.Limits.Rate)
+	fmt.Fprintf(&b, "`%s`, %s, %v; %d runs, up to %d at a time, their rates summing to at most %d calls/s (%d beside the hog).\n",
+		r.Command, r.Start.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), len(r.Results), r.Limits.Runs, r.Limits.Rate, r.Limits.HogRate)
 	fmt.Fprintf(&b, "Machine: %s/%s, %d cores, %s; load average (1, 5, 15 min) %s before, %s after.\n\n",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), r.LoadBefore, r.LoadAfter)
 	if _, err := io.WriteString(w, b.String()); err != nil {
