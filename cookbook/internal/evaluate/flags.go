@@ -40,7 +40,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Quick, "quick", false, "a few runs of each scenario, a shorter late break: ≤ 5 min")
 	fs.IntVar(&c.Limits.Runs, "parallel", 14, "the most rollouts run at once (they share the CPU)")
 	fs.IntVar(&c.Limits.Rate, "rate-budget", 3200, "the most calls a second of the rollouts run at once, summed")
-	fs.IntVar(&c.Limits.HogRate, "hog-rate-budget", 1600, "-rate-budget while the CPU hog runs (it takes about half the machine)")
+	fs.IntVar(&c.Limits.HogRate, "hog-rate-budget", 2400, "-rate-budget while the CPU hog runs (it takes part of the machine)")
 	only := fs.String("only", "", "run only the scenarios whose name matches this regular expression")
 	fs.IntVar(&c.Runs, "runs", 0, "runs per scenario and hog state (0: each scenario's own counts)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "the first run's seed; the others follow")
