@@ -46,9 +46,7 @@ func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
 		code = codes.Unknown
 	}
 	role := a.Role
-	switch role {
-	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup, balancer.RoleRescue:
-	default:
+	if !role.Known() {
 		role = otherRole // a role of a caller's own keeps the series bounded
 	}
 	e := m.attemptEntry(a.Version, role, a.Method)

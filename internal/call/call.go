@@ -19,6 +19,16 @@ const (
 	Rescue Role = "rescue"
 )
 
+// Known reports whether r is one of the project's roles (telemetry keeps a
+// series for each; a role of a caller's own is counted as "other").
+func (r Role) Known() bool {
+	switch r {
+	case Primary, Shadow, Warmup, Rescue:
+		return true
+	}
+	return false
+}
+
 // Info is everything a caller told the picker about one call. The picker
 // reads it; only the functions of this package write it, each on a copy.
 type Info struct {

@@ -121,3 +121,16 @@ func TestValuesEmbedded(t *testing.T) {
 	assert.Equal(t, "other", ctx.Value(otherKey{}), "the parent's values")
 	assert.Equal(t, Primary, RoleOf(parent), "the parent is unchanged")
 }
+
+func TestKnownRoles(t *testing.T) {
+	for _, r := range []Role{Primary, Shadow, Warmup, Rescue} {
+		if !r.Known() {
+			t.Errorf("%q is not known", r)
+		}
+	}
+	for _, r := range []Role{"", "other", "Primary"} {
+		if r.Known() {
+			t.Errorf("%q is known", r)
+		}
+	}
+}

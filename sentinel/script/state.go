@@ -195,9 +195,7 @@ func (t *tick) histogramFn(th *starlark.Thread, _ *starlark.Builtin, args starla
 	if err != nil {
 		return nil, err
 	}
-	switch balancer.Role(role) {
-	case balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup, balancer.RoleRescue:
-	default:
+	if !balancer.Role(role).Known() {
 		return nil, fmt.Errorf("state.histogram: role = %q, want %q, %q, %q or %q", role, balancer.RolePrimary, balancer.RoleShadow, balancer.RoleWarmup, balancer.RoleRescue)
 	}
 	h := w.Version(version).Role(balancer.Role(role)).Latency
