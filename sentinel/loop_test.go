@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -251,6 +252,30 @@ func TestManualPromoteAbortAndSetWeight(t *testing.T) {
 	assert.Equal(t, 0, r.split.Weight("canary"))
 	assert.ErrorIs(t, r.s.Promote(ctx, "dan", ""), sentinel.ErrTransition)
 	assert.ErrorIs(t, r.s.SetWeight(ctx, "dan", "", 10), sentinel.ErrTransition)
+}
+
+// A careless or hostile caller's megabyte of reason (or who) is refused,
+// naming the field, and changes nothing: each is kept in every event, the
+// lifecycle's log, a fleet's history in etcd and every alert.
+func TestManualControlsRefuseOversizedNotes(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, nil)
+	r.tick(healthy())
+	before := r.s.Status()
+	huge := strings.Repeat("x", 1<<20)
+	for name, err := range map[string]error{
+		"pause reason":      r.s.Pause(ctx, "eve", huge),
+		"abort who":         r.s.Abort(ctx, huge, "why"),
+		"set-weight reason": r.s.SetWeight(ctx, "eve", huge, 5000),
+	} {
+		require.ErrorIs(t, err, sentinel.ErrBadOption, name)
+		assert.ErrorContains(t, err, "1048576 bytes", name)
+	}
+	after := r.s.Status()
+	assert.Equal(t, before.Phase, after.Phase)
+	assert.Equal(t, len(before.Events), len(after.Events), "no event")
+	assert.Equal(t, 100, r.split.Weight("canary"), "the weights untouched")
+	require.NoError(t, r.s.Pause(ctx, strings.Repeat("w", 256), strings.Repeat("r", 4096)), "at the bounds")
 }
 
 func TestSourceFailureHoldsAndAlertsOnce(t *testing.T) {

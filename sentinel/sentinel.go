@@ -22,7 +22,7 @@ import (
 var ErrTransition = errors.New("ninelives: phase change not allowed")
 
 // ErrBadOption is returned, wrapped, for every argument or option New
-// rejects.
+// rejects, and for a manual control's who or reason past its bound.
 var ErrBadOption = errors.New("ninelives: bad sentinel option")
 
 // ErrClosed is returned, wrapped, by a manual control or Restore on a
@@ -623,6 +623,9 @@ const maxEvents = 200
 
 // manual runs a manual control under the state lock.
 func (s *Sentinel) manual(ctx context.Context, who, reason string, action Action, to Phase, weight int) error {
+	if err := checkNote(who, reason); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -692,6 +695,9 @@ func (s *Sentinel) SetWeight(ctx context.Context, who, reason string, candidateW
 	if candidateWeight < 0 || candidateWeight > balancer.TotalWeight {
 		return config.Errorf(balancer.ErrBadWeights, "candidate weight", candidateWeight, "want 0..%d", balancer.TotalWeight)
 	}
+	if err := checkNote(who, reason); err != nil {
+		return err
+	}
 	if reason == "" {
 		reason = fmt.Sprintf("candidate weight set to %d bp by %s", candidateWeight, whoOr(who))
 	}
@@ -725,4 +731,23 @@ func whoOr(who string) string {
 		return "operator"
 	}
 	return who
+}
+
+// The longest who and reason a manual control takes: each is kept in the
+// rollout's events, the lifecycle's log, a fleet's history in etcd (whose
+// requests are capped at 1.5 MiB) and every alert.
+const (
+	maxWho    = 256
+	maxReason = 4096
+)
+
+// checkNote refuses a who or reason longer than the events keep.
+func checkNote(who, reason string) error {
+	switch {
+	case len(who) > maxWho:
+		return config.Errorf(ErrBadOption, "who", fmt.Sprintf("%d bytes", len(who)), "want at most %d bytes", maxWho)
+	case len(reason) > maxReason:
+		return config.Errorf(ErrBadOption, "reason", fmt.Sprintf("%d bytes", len(reason)), "want at most %d bytes", maxReason)
+	}
+	return nil
 }
