@@ -701,3 +701,40 @@ func TestTheTicksOwnWeightChangeAndAnOutsideOne(t *testing.T) {
 		assert.Equal(t, 4, looks(r))
 	})
 }
+
+// intervalClock is a test clock that notes the interval Run asks its
+// ticker for.
+type intervalClock struct {
+	*fakeClock
+	asked chan time.Duration
+}
+
+func (c intervalClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
+	c.asked <- d
+	return c.fakeClock.Ticker(d)
+}
+
+// Run looks four times a second unless told otherwise: the judge's tests
+// are anytime-valid, so a look every 250 ms costs no false rollbacks and
+// cuts the wait between the evidence and the rollback.
+func TestRunTicksEveryDefaultIntervalUnlessTold(t *testing.T) {
+	for want, opts := range map[time.Duration][]sentinel.Option{
+		250 * time.Millisecond: nil,
+		time.Second:            {sentinel.WithInterval(time.Second)},
+	} {
+		clk := intervalClock{fakeClock: newFakeClock(), asked: make(chan time.Duration, 1)}
+		c, err := sentinel.NewCanary(sentinel.CanaryConfig{})
+		require.NoError(t, err)
+		split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+		s, err := sentinel.New(split, new(fakeSource), c, append(opts, sentinel.WithClock(clk), sentinel.WithLogger(quiet))...)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		assert.Equal(t, want, <-clk.asked)
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+		require.NoError(t, s.Close())
+	}
+	assert.Equal(t, 250*time.Millisecond, sentinel.DefaultInterval)
+}

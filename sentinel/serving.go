@@ -21,12 +21,15 @@ const TestAvailability = "availability"
 // ServingConfig sets how the sentinel tells whether the candidate serves
 // (contract 8). The zero value takes every default.
 type ServingConfig struct {
-	// Ticks is how many of the last ticks the evidence of serving comes
-	// from (default 5): a step advances, and a rollout promotes, only when
-	// the candidate served calls in them, none of its picks fell back to
-	// another version in them, and it has a READY endpoint now (when the
-	// router lists endpoints; a *balancer.Split does).
-	Ticks int
+	// Span is how far back the evidence of serving reaches (default 5 s):
+	// a step advances, and a rollout promotes, only when the candidate
+	// served calls in the ticks that ended within it, none of its picks
+	// fell back to another version in them, and it has a READY endpoint
+	// now (when the router lists endpoints; a *balancer.Split does). A
+	// duration, so that it means the same at any tick interval, whoever
+	// ticks (Run, a release lifecycle, a fleet's leader); the last tick
+	// counts whatever its length.
+	Span time.Duration
 	// RollbackAfter is how long the candidate may be down before the
 	// strategies roll it back as unavailable (default 2 minutes).
 	RollbackAfter time.Duration
@@ -34,7 +37,7 @@ type ServingConfig struct {
 
 // withDefaults fills the zero fields and names the first bad one.
 func (c ServingConfig) withDefaults() (ServingConfig, error) {
-	err := config.FillDefaults(ErrBadOption, config.Setting[int]{Field: "ServingConfig.Ticks", V: &c.Ticks, Default: 5})
+	err := config.FillDefaults(ErrBadOption, config.Setting[time.Duration]{Field: "ServingConfig.Span", V: &c.Span, Default: 5 * time.Second})
 	if err == nil {
 		err = config.FillDefaults(ErrBadOption, config.Setting[time.Duration]{Field: "ServingConfig.RollbackAfter", V: &c.RollbackAfter, Default: 2 * time.Minute})
 	}
@@ -44,8 +47,8 @@ func (c ServingConfig) withDefaults() (ServingConfig, error) {
 // WithServing sets how the sentinel tells whether the candidate serves.
 func WithServing(c ServingConfig) Option { return optionFunc(func(o *options) { o.serving = c }) }
 
-// Serving is what the candidate served over the last ticks, as a strategy
-// sees it in State.Serving (contract 8).
+// Serving is what the candidate served over the ticks of the last
+// ServingConfig.Span, as a strategy sees it in State.Serving (contract 8).
 type Serving struct {
 	// Listed is set when the router lists endpoints (a *balancer.Split with
 	// clients does); Ready then counts the candidate's READY endpoints now.
@@ -54,7 +57,8 @@ type Serving struct {
 	Ready  int  `json:"ready"`
 	// Calls and Fallbacks are the candidate's primary calls and its picks
 	// that fell back to another version for want of a ready endpoint, over
-	// the last ServingConfig.Ticks ticks, which lasted Span. Expected is
+	// the ticks that ended within the last ServingConfig.Span, which
+	// lasted Span (from the start of the first of them). Expected is
 	// how many calls its weights would have given it out of all the calls
 	// then.
 	Calls     int64         `json:"calls"`
@@ -96,13 +100,13 @@ const minExpectedSilence = 10
 
 // servedTick is what one tick's window says of the candidate.
 type servedTick struct {
-	since        time.Time // the previous tick, or the start
+	since, at    time.Time // the previous tick (or the start), and this one
 	calls, falls int64
 	expected     float64
 }
 
-// servingTracker keeps the last ticks of the candidate's calls and the
-// streak of ticks it has not served. The sentinel's lock guards it.
+// servingTracker keeps the candidate's calls of the ticks within the last
+// ServingConfig.Span and the streak of ticks it has not served. The sentinel's lock guards it.
 type servingTracker struct {
 	cfg       ServingConfig
 	ticks     []servedTick
@@ -118,19 +122,27 @@ type servingTracker struct {
 // ended is how long a streak of not serving lasted when this tick ends it.
 func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate string, weight, ready int) (ended time.Duration) {
 	c := w.Version(candidate)
-	tk := servedTick{since: t.last, calls: c.Role(balancer.RolePrimary).Calls, falls: c.Fallbacks}
+	tk := servedTick{since: t.last, at: now, calls: c.Role(balancer.RolePrimary).Calls, falls: c.Fallbacks}
 	tk.expected = float64(primaryCalls(w)) * float64(weight) / balancer.TotalWeight
 	t.last = now
 	t.ticks = append(t.ticks, tk)
-	if over := len(t.ticks) - t.cfg.Ticks; over > 0 {
-		t.ticks = t.ticks[over:]
-	}
+	t.ticks = t.ticks[t.stale(now):]
 	down := t.downSince
 	t.now = t.summary(now, candidate, ready)
 	if !down.IsZero() && t.downSince.IsZero() {
 		return now.Sub(down)
 	}
 	return 0
+}
+
+// stale counts the ticks, oldest first, that ended ServingConfig.Span or
+// longer before now; the last tick is never stale.
+func (t *servingTracker) stale(now time.Time) int {
+	n := 0
+	for n < len(t.ticks)-1 && now.Sub(t.ticks[n].at) >= t.cfg.Span {
+		n++
+	}
+	return n
 }
 
 // primaryCalls counts every version's primary calls in w.
@@ -207,8 +219,8 @@ func servingReason(sv Serving, candidate, why string) string {
 
 // downAlert is the one alert of a streak of ticks the candidate is down,
 // or "" when there is none to raise now. A streak alerts once it covers
-// all the last ServingConfig.Ticks ticks (a blip shorter than that does
-// not), once, and not within RollbackAfter of the previous streak's alert,
+// all the ticks of the last ServingConfig.Span (a blip shorter than that
+// does not), once, and not within RollbackAfter of the previous streak's alert,
 // so that a candidate that comes back and goes again raises no storm.
 func (t *servingTracker) downAlert(now time.Time, candidate string) string {
 	sv := t.now

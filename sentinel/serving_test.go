@@ -1,6 +1,7 @@
 package sentinel_test
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -181,7 +182,7 @@ func TestAStepWaitsForCallsTheCandidateServedRecently(t *testing.T) {
 		r.tick(healthy())
 	}
 	// A few picks fell back a moment ago, while the candidate served: the
-	// step waits for ServingConfig.Ticks ticks without one.
+	// step waits for ServingConfig.Span (5 s) of ticks without one.
 	w := healthy()
 	w.Versions["canary"].Fallbacks = 3
 	r.tick(w)
@@ -248,11 +249,40 @@ func TestServingConfigIsChecked(t *testing.T) {
 	c, err := sentinel.NewCanary(sentinel.CanaryConfig{})
 	require.NoError(t, err)
 	for want, cfg := range map[string]sentinel.ServingConfig{
-		"ServingConfig.Ticks = -1: want 0 (the default) or more":          {Ticks: -1},
+		"ServingConfig.Span = -1s: want 0 (the default) or more":          {Span: -time.Second},
 		"ServingConfig.RollbackAfter = -1s: want 0 (the default) or more": {RollbackAfter: -time.Second},
 	} {
 		_, err := sentinel.New(split, new(fakeSource), c, sentinel.WithServing(cfg))
 		assert.ErrorIs(t, err, sentinel.ErrBadOption)
 		assert.ErrorContains(t, err, want)
 	}
+}
+
+// The evidence of serving reaches back ServingConfig.Span in time, not a
+// number of ticks: at four ticks a second a fallback holds the step for
+// 5 s, as at one a second, and the reason says so.
+func TestServingSpansItsDurationAtAnyInterval(t *testing.T) {
+	r, _ := servingRig(t, newListingRouter(), nil)
+	r.toStep(1000)
+	quarter := func(w *telemetry.Window) sentinel.Event {
+		r.clock.Advance(250 * time.Millisecond)
+		r.src.Set(w, nil)
+		return r.s.Tick(context.Background())
+	}
+	for range 39 {
+		quarter(healthy())
+	}
+	w := healthy()
+	w.Versions["canary"].Fallbacks = 3
+	e := quarter(w) // the step has lasted its 10 s
+	require.Equal(t, sentinel.ActionHold, e.Action, e.Reason)
+	assert.Contains(t, e.Reason, "step 1 (10%): passed, but")
+	holds := 0
+	for e := quarter(healthy()); e.Action == sentinel.ActionHold; e = quarter(healthy()) {
+		require.Less(t, holds, 40, "the step never advanced")
+		assert.Contains(t, e.Reason, "canary's picks fell back to other versions (3) in the last 5s", "tick %d", holds)
+		holds++
+	}
+	assert.Equal(t, 19, holds, "held until the fallback's tick ended 5 s ago: 19 more ticks of 250 ms")
+	assert.Equal(t, 5000, r.split.Weight("canary"))
 }

@@ -53,7 +53,7 @@ func run(ctx context.Context, env *Env, job Job, res *Result) error {
 	defer srv.stop()
 	alerts := &alertLog{}
 	st, err := Wire(sc, srv.target, sentinel.WithLogger(slog.New(slog.DiscardHandler)),
-		sentinel.WithAlerters(alerts), sentinel.WithHistory(int(sc.Limit/time.Second)+60))
+		sentinel.WithAlerters(alerts), sentinel.WithHistory(int(sc.Limit/sentinel.DefaultInterval)+240))
 	if err != nil {
 		return err
 	}
