@@ -3,11 +3,16 @@
 //
 // # The control loop
 //
-// A Sentinel runs one rollout. Each tick (default every second) it collects
-// a window from a telemetry.MetricSource, gives the judge that window as one
-// look, asks its Strategy what to do, and does it to its Router — a
-// *balancer.Split, or any other keeper of weights (the fleet's leader has
-// one that publishes them to every replica):
+// A Sentinel runs one rollout. Each tick (DefaultInterval: four a second)
+// it collects a window from a telemetry.MetricSource, gives the judge that
+// window as one look, asks its Strategy what to do, and does it to its
+// Router — a *balancer.Split, or any other keeper of weights (the fleet's
+// leader has one that publishes them to every replica). The judge's bound
+// on false rollbacks holds however often it looks, so four looks a second
+// keep it and leave a regression's calls unlooked at for at most a quarter
+// second; what the sentinel measures over time is a duration, whatever
+// the interval (a release lifecycle and a fleet's leader tick at their
+// own, 1 s by default):
 //
 //	src, _ := telemetry.NewSource()
 //	mp := sdkmetric.NewMeterProvider(src.Option())
@@ -63,10 +68,10 @@
 //
 // Contract 8: a step advances, and a rollout promotes, only on calls the
 // candidate served recently. Each tick the sentinel records what it served
-// (State.Serving: its calls and fallbacks over the last ticks, and its
-// READY endpoints when the router lists them, as a *balancer.Split does;
-// a router that cannot is judged on calls alone). A candidate that is down
-// holds the rollout with one alert ("canary has no ready endpoints; 0
+// (State.Serving: its calls and fallbacks over the last ServingConfig.Span,
+// 5 s, and its READY endpoints when the router lists them, as a
+// *balancer.Split does; a router that cannot is judged on calls alone). A
+// candidate that is down holds the rollout with one alert ("canary has no ready endpoints; 0
 // calls in the last 5s"), and the strategies roll it back as unavailable
 // (the verdict's test is TestAvailability, never a statistical fail) once
 // it has not served for ServingConfig.RollbackAfter; one that comes back

@@ -35,7 +35,10 @@
 // call is counted in the window that reads the first scrape after it. With a
 // 15 s scrape interval and a 1 s tick, most windows are empty and one in
 // fifteen holds fifteen seconds of calls; the judge adds looks up, so this
-// delays a decision by up to a scrape interval but does not change it.
+// delays a decision by up to a scrape interval but does not change it. Each
+// Collect is a range query, so a sentinel on this source gains nothing from
+// ticking faster than Prometheus scrapes: give it sentinel.WithInterval of
+// a second or more rather than the default 250 ms.
 // Prometheus stamps a scrape's samples with the time the scrape began, so a
 // scrape in flight when the source is made may carry calls made just after
 // NewSource under an earlier time: those are taken as the starting values,
