@@ -71,10 +71,10 @@
 // (State.Serving: its calls and fallbacks over the last ServingConfig.Span,
 // 5 s, and its READY endpoints when the router lists them, as a
 // *balancer.Split does; a router that cannot is judged on calls alone). A
-// candidate that is down holds the rollout with one alert ("canary has no ready endpoints; 0
-// calls in the last 5s"), and the strategies roll it back as unavailable
-// (the verdict's test is TestAvailability, never a statistical fail) once
-// it has not served for ServingConfig.RollbackAfter; one that comes back
+// candidate that is down holds the rollout with one alert ("canary has no
+// ready endpoints; 0 calls in the last 5s"), and the strategies roll it
+// back as unavailable (the verdict's test is TestAvailability, never a
+// statistical fail) once it has not served for ServingConfig.RollbackAfter; one that comes back
 // in time carries on. A test of the judge that has had no data for
 // WithNoDataAlert alerts once with the cause and the fix; WithShadow gives
 // the shadow interceptor whose copies the shadow test reads, so that New
