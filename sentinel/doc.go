@@ -74,13 +74,14 @@
 // candidate that is down holds the rollout with one alert ("canary has no
 // ready endpoints; 0 calls in the last 5s"), and the strategies roll it
 // back as unavailable (the verdict's test is TestAvailability, never a
-// statistical fail) once it has not served for ServingConfig.RollbackAfter; one that comes back
-// in time carries on. A test of the judge that has had no data for
-// WithNoDataAlert alerts once with the cause and the fix; WithShadow gives
-// the shadow interceptor whose copies the shadow test reads, so that New
-// warns when none can be made and the alert names the methods. A window
-// that counts calls past telemetry's method cap (Window.Overflow) alerts
-// once a rollout: those calls are judged, but their methods are lost.
+// statistical fail) once it has not served for ServingConfig.RollbackAfter;
+// one that comes back in time carries on. A test of the judge that has had
+// no data for WithNoDataAlert alerts once with the cause and the fix;
+// WithShadow gives the shadow interceptor whose copies the shadow test
+// reads, so that New warns when none can be made and the alert names the
+// methods. A window that counts calls past telemetry's method cap
+// (Window.Overflow) alerts once a rollout: those calls are judged, but
+// their methods are lost.
 //
 // Contract 5 holds in the loop too: a metric source that fails holds the
 // rollout and alerts once per failure streak (WithRollbackOnSourceError
