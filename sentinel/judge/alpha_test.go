@@ -374,3 +374,34 @@ func TestErrorTestSeesNoClusteringInRareIndependentErrorsBySimulation(t *testing
 	assert.Less(t, rho, 0.01, "the mean clustering estimated on independent errors")
 	assert.GreaterOrEqual(t, float64(caught)/float64(simRuns()), 0.95, "greens with 10× the errors caught")
 }
+
+// The sentinel looks four times a second by default: the same rollouts cut
+// into quarter-second looks of a quarter of the calls keep every test's
+// bound, as anytime-valid tests should however often they look (the tail
+// thresholds and the clustering, learned from earlier looks, are fixed
+// before each), and still catch a bad candidate.
+func TestTestsKeepTheirBoundAtFourLooksASecondBySimulation(t *testing.T) {
+	quarter := func(name string, candidate sim.Version) sim.Scenario {
+		sc := shortCanary(name+", 4 looks a second", candidate)
+		sc.LooksPerSecond = 4
+		return sc
+	}
+	atTolerance := sim.Healthy
+	atTolerance.LatencyMedian *= 1.1
+	for name, f := range map[string]sim.Factory{
+		"errors":  errorTests(simAlpha, judge.ErrorConfig{}),
+		"latency": latencyTests(simAlpha, judge.LatencyConfig{}),
+		"tail":    latencyTests(simAlpha, judge.LatencyConfig{TailWeight: 1}),
+	} {
+		assert.LessOrEqual(t, rollbackRate(t, quarter(name+" A/A", sim.Healthy), f), maxRate(), "%s: A/A false failures", name)
+		if name != "errors" {
+			assert.LessOrEqual(t, rollbackRate(t, quarter(name+" 10 % slower", atTolerance), f), maxRate(), "%s: at the tolerance", name)
+		}
+	}
+	worse := sim.Healthy
+	worse.ErrorRate = 0.015
+	assert.GreaterOrEqual(t, rollbackRate(t, quarter("3× errors", worse), errorTests(simAlpha, judge.ErrorConfig{})), 0.9, "a candidate with 3× the errors")
+	slower := sim.Healthy
+	slower.LatencyMedian *= 2
+	assert.GreaterOrEqual(t, rollbackRate(t, quarter("2× slower", slower), latencyTests(simAlpha, judge.LatencyConfig{})), 0.9, "a candidate 2× slower")
+}
