@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/config"
@@ -32,19 +30,6 @@ const (
 	StepCutover = "cutover"
 )
 
-// WarmupFunc warms a version up and reports whether it is ready for
-// traffic. It must return when ctx ends.
-type WarmupFunc func(ctx context.Context, version string) (*warmup.Report, error)
-
-// WarmupOn returns the WarmupFunc that runs warmup.Version on cc:
-// it warms every READY endpoint of the version, as the clients steered by
-// split see them, with the calls and thresholds of cfg.
-func WarmupOn(cc *grpc.ClientConn, split *balancer.Split, cfg warmup.Config) WarmupFunc {
-	return func(ctx context.Context, version string) (*warmup.Report, error) {
-		return warmup.Version(ctx, cc, split, version, cfg)
-	}
-}
-
 // ShadowControl turns shadow traffic to a version on and off;
 // interceptor's *Shadow is one.
 type ShadowControl interface {
@@ -56,8 +41,8 @@ type ShadowControl interface {
 // every other zero field takes its default.
 type BlueGreenConfig struct {
 	// Warmup warms green up before it gets any traffic; its report is the
-	// gate (WarmupOn makes one from warmup.Version). Required.
-	Warmup WarmupFunc
+	// gate (warmup.For makes one). Required.
+	Warmup warmup.Func
 	// WarmupTimeout bounds the warm-up (default 2 minutes); a warm-up that
 	// has not passed by then fails.
 	WarmupTimeout time.Duration

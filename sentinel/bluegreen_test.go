@@ -420,7 +420,7 @@ func bgWindow(blue, green int64) *telemetry.Window {
 func ExampleNewBlueGreen() {
 	split := balancer.MustSplit(balancer.Weight{Version: "blue", Weight: 10000}, balancer.Weight{Version: "green", Weight: 0})
 	bg, err := sentinel.NewBlueGreen(sentinel.BlueGreenConfig{
-		// In a program: sentinel.WarmupOn(cc, split, warmup.Config{...}).
+		// In a program: warmup.For(cc, split, warmup.Config{...}).
 		Warmup: func(_ context.Context, version string) (*warmup.Report, error) {
 			return &warmup.Report{Version: version, Passed: true, Reason: "every endpoint answered"}, nil
 		},

@@ -46,7 +46,7 @@
 // ninelives.sentinel.decisions counter (WithDecisionRecorder) and, when a
 // person should know (rollback, abort, promotion, pause, a failing source or
 // policy), to the Alerters on a goroutine of their own, so a slow webhook
-// never delays a tick; WebhookAlerter (a JSON POST with a timeout and
+// never delays a tick; sentinel/webhook's Alerter (a JSON POST with a timeout and
 // retries with backoff, its URL's secrets kept out of logs) is built in.
 // A receiver that falls behind never costs the alerts that matter: a
 // promotion, rollback or abort is never dropped and goes out ahead of a

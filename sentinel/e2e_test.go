@@ -131,7 +131,7 @@ func startBlueGreenWith(t *testing.T, cfg sentinel.BlueGreenConfig, withShadow b
 		cfg.Shadow = sh
 		e.shadow = sh
 	}
-	cfg.Warmup = sentinel.WarmupOn(e.cc, e.split, warmup.Config{Calls: []warmup.CallFunc{getItem}, SuccessesInRow: 3})
+	cfg.Warmup = warmup.For(e.cc, e.split, warmup.Config{Calls: []warmup.CallFunc{getItem}, SuccessesInRow: 3})
 	bg, err := sentinel.NewBlueGreen(cfg)
 	require.NoError(t, err)
 	e.start(bg, opts...)

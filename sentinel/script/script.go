@@ -19,6 +19,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/script/internal/guard"
@@ -84,7 +85,7 @@ type options struct {
 	libraries map[string]string
 	plan      []sentinel.PlanStep
 
-	warmup        sentinel.WarmupFunc
+	warmup        warmup.Func
 	warmupTimeout time.Duration
 	warmupSet     bool
 	shadow        sentinel.ShadowControl
