@@ -127,7 +127,7 @@ func (s *Sentinel) endStepLocked(now time.Time) {
 		return
 	}
 	s.ending = &StepRecord{Step: s.pos.Step, Name: s.pos.StepName, Start: s.pos.StepStart, End: now,
-		Calls: FiguresOf(s.stepWindow, s.pos.Candidate).Calls}
+		Calls: s.stepWindow.Figures(s.pos.Candidate).Calls}
 }
 
 // recordStepEndLocked completes the record of the step e ends, if it ends
