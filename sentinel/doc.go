@@ -68,7 +68,7 @@
 // a router that cannot is judged on calls alone). A candidate that is down
 // holds the rollout with one alert ("canary has no ready endpoints; 0
 // calls in the last 5s"), and the strategies roll it back as unavailable
-// (the verdict's test is TestAvailability, never a statistical fail) once
+// (the verdict's test is judge.TestAvailability, never a statistical fail) once
 // it has not served for ServingConfig.RollbackAfter; one that comes back
 // in time carries on. A test of the judge that has had no data for
 // WithNoDataAlert alerts once with the cause and the fix; WithShadow gives
@@ -124,7 +124,7 @@
 //
 // # What the status shows
 //
-// A strategy that is a Planner names its steps with their gates (the
+// A strategy that is a plan.Planner names its steps with their gates (the
 // least time and calls, the test that passes each) in Status.Plan; the
 // canary, the blue/green strategy and scripts given WithPlan are.
 // Status.Steps records each step left, with the decision that ended it and

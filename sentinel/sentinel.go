@@ -14,6 +14,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -720,7 +721,7 @@ func (s *Sentinel) SetWeight(ctx context.Context, who, reason string, candidateW
 	s.pos.Phase = PhasePaused
 	e := Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}
 	if newStep {
-		e.Figures = s.beginStepLocked(now, StepLabel(candidateWeight))
+		e.Figures = s.beginStepLocked(now, plan.Label(candidateWeight))
 	}
 	s.emitLocked(ctx, now, e, nil)
 	return nil

@@ -13,11 +13,6 @@ import (
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-// TestAvailability names the verdict of a rollback for want of a serving
-// candidate (Decision.Verdict, Event.Verdict): an Inconclusive verdict, since
-// no statistic failed the candidate.
-const TestAvailability = "availability"
-
 // ServingConfig sets how the sentinel tells whether the candidate serves
 // (contract 8). The zero value takes every default.
 type ServingConfig struct {
@@ -83,10 +78,10 @@ type Serving struct {
 }
 
 // Verdict is the evidence of a rollback for want of a serving candidate:
-// Inconclusive (no statistic failed it), test TestAvailability, with the
+// Inconclusive (no statistic failed it), test judge.TestAvailability, with the
 // reason.
 func (sv Serving) Verdict() judge.Verdict {
-	return judge.Verdict{Outcome: judge.Inconclusive, Test: TestAvailability, Reason: sv.Reason}
+	return judge.Verdict{Outcome: judge.Inconclusive, Test: judge.TestAvailability, Reason: sv.Reason}
 }
 
 // minExpectedSilence is how many calls the candidate's weight must have

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -25,9 +26,9 @@ type Status struct {
 	Position
 	Strategy string `json:"strategy"`
 	// Plan names the strategy's steps in order with their gates, when it
-	// is a Planner; Steps are the steps the rollout has left, each with
+	// is a plan.Planner; Steps are the steps the rollout has left, each with
 	// the decision that ended it and the verdict that decided.
-	Plan   []PlanStep   `json:"plan,omitempty"`
+	Plan   []plan.Step  `json:"plan,omitempty"`
 	Steps  []StepRecord `json:"steps"`
 	Now    time.Time    `json:"now"`
 	DryRun bool         `json:"dryRun"`

@@ -30,6 +30,7 @@ import (
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/script"
 	"github.com/ninelives-go/ninelives/sentinel/webhook"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -152,8 +153,8 @@ func Policy(conn *grpc.ClientConn, split *balancer.Split, sh *shadow.Interceptor
 		}),
 		// The steps the script takes, with their gates, for the status page.
 		script.WithPlan(
-			sentinel.PlanStep{Name: sentinel.StepWarmup, Test: sentinel.TestWarmup},
-			sentinel.PlanStep{Name: sentinel.StepShadow, MinDuration: grace, Test: judge.TestShadow},
-			sentinel.PlanStep{Name: sentinel.StepCutover, MinDuration: window, MinCalls: int64(windowCalls), Test: sentinel.TestWindow},
+			plan.Step{Name: plan.StepWarmup, Test: judge.TestWarmup},
+			plan.Step{Name: plan.StepShadow, MinDuration: grace, Test: judge.TestShadow},
+			plan.Step{Name: plan.StepCutover, MinDuration: window, MinCalls: int64(windowCalls), Test: judge.TestWindow},
 		))
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/script/internal/guard"
 )
 
@@ -83,7 +84,7 @@ type options struct {
 	memoryCap int64 // bytes the globals, and state.memory, may take
 	params    map[string]any
 	libraries map[string]string
-	plan      []sentinel.PlanStep
+	plan      []plan.Step
 
 	warmup        warmup.Func
 	warmupTimeout time.Duration
