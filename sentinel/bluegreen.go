@@ -161,7 +161,7 @@ func (c BlueGreenConfig) WithDefaults() (BlueGreenConfig, error) {
 		ok   bool
 		want string
 	}{
-		{"Warmup", nil, c.Warmup != nil, "the warm-up is nil: it is the gate of the cut-over (see WarmupOn)"},
+		{"Warmup", nil, c.Warmup != nil, "the warm-up is nil: it is the gate of the cut-over (warmup.For makes one)"},
 		{"WarmupTimeout", c.WarmupTimeout, c.WarmupTimeout >= 0, "want a positive duration"},
 		{"ShadowRate", c.ShadowRate, c.ShadowRate > 0 && c.ShadowRate <= 1, "want a share in (0, 1]"},
 		{"ShadowGrace", c.ShadowGrace, c.ShadowGrace >= 0, "want a positive duration"},

@@ -157,7 +157,7 @@ func (c *canary) Decide(_ context.Context, s *State) (Decision, error) {
 // for ServingConfig.RollbackAfter: as unavailable, with the availability's
 // verdict, not as a statistical fail.
 func unavailable(s *State) Decision {
-	v := s.Serving.Verdict()
+	v := judge.Unavailable(s.Serving.Reason)
 	return Decision{Action: ActionRollback, Reason: fmt.Sprintf("%s is unavailable: %s", s.Candidate, s.Serving.Reason), Verdict: &v}
 }
 

@@ -112,10 +112,3 @@ func TestCanaryConfigWithDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int{100, 500, 2500, 5000, 10000}, d.Steps)
 }
-
-func TestWallClockTicks(t *testing.T) {
-	assert.WithinDuration(t, time.Now(), sentinel.WallClock.Now(), time.Minute)
-	c, stop := sentinel.WallClock.Ticker(time.Millisecond)
-	defer stop()
-	<-c
-}

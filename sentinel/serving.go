@@ -9,7 +9,6 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
-	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -70,18 +69,11 @@ type Serving struct {
 	DownFor time.Duration `json:"downFor,omitempty"`
 	// Unavailable is set while the candidate is down and has not served
 	// for ServingConfig.RollbackAfter: the strategies roll it back as
-	// unavailable (Verdict says why).
+	// unavailable (judge.Unavailable(Reason) is their verdict).
 	Unavailable bool `json:"unavailable,omitempty"`
 	// Reason says all this in one line, as "canary has no ready
 	// endpoints; 0 calls in the last 5s".
 	Reason string `json:"reason"`
-}
-
-// Verdict is the evidence of a rollback for want of a serving candidate:
-// Inconclusive (no statistic failed it), test judge.TestAvailability, with the
-// reason.
-func (sv Serving) Verdict() judge.Verdict {
-	return judge.Verdict{Outcome: judge.Inconclusive, Test: judge.TestAvailability, Reason: sv.Reason}
 }
 
 // minExpectedSilence is how many calls the candidate's weight must have

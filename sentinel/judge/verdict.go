@@ -234,3 +234,11 @@ func Number(x float64) string {
 	}
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", x), "0"), ".")
 }
+
+// Unavailable is the verdict of a rollback for want of a serving
+// candidate: Inconclusive, since no statistic failed it, test
+// TestAvailability, and the reason ("canary has no ready endpoints; 0
+// calls in the last 5s").
+func Unavailable(reason string) Verdict {
+	return Verdict{Outcome: Inconclusive, Test: TestAvailability, Reason: reason}
+}

@@ -288,7 +288,7 @@ func servingValue(sv sentinel.Serving) starlark.Value {
 		"down_for":    starlark.Float(sv.DownFor.Seconds()),
 		"unavailable": starlark.Bool(sv.Unavailable),
 		"reason":      starlark.String(sv.Reason),
-		"verdict":     verdictValue(sv.Verdict()),
+		"verdict":     verdictValue(judge.Unavailable(sv.Reason)),
 	})
 }
 
