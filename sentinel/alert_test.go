@@ -18,6 +18,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/webhook"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -70,14 +71,16 @@ type goAlerter struct{ *receiver }
 
 func (a goAlerter) Alert(ctx context.Context, e sentinel.Event) error { return a.take(ctx, e) }
 
-// webhookTo serves a receiver on loopback and returns a WebhookAlerter
+// webhookTo serves a receiver on loopback and returns a webhook.Alerter
 // posting to it.
 func webhookTo(t *testing.T, r *receiver) sentinel.Alerter {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		var p payload
+		var p struct {
+			Event sentinel.Event `json:"event"`
+		}
 		body, err := io.ReadAll(req.Body) // all of it, so the server sees the client go away
 		if err == nil {
 			err = json.Unmarshal(body, &p)
@@ -91,7 +94,7 @@ func webhookTo(t *testing.T, r *receiver) sentinel.Alerter {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(lis) }()
 	t.Cleanup(func() { srv.Close(); <-done })
-	wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: "http://" + lis.Addr().String() + "/hook", Attempts: 1, Timeout: time.Minute})
+	wh, err := webhook.New(webhook.Config{URL: "http://" + lis.Addr().String() + "/hook", Attempts: 1, Timeout: time.Minute})
 	require.NoError(t, err)
 	return wh
 }

@@ -9,41 +9,14 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/internal/host"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
-
-// The steps of a blue/green rollout, as State.StepName and Stage name them.
-const (
-	// StepWarmup: green is warmed up by the fork-join warm-up; blue has
-	// all the traffic.
-	StepWarmup = "warmup"
-	// StepShadow: a sample of blue's calls is copied to green and the
-	// replies are compared; blue still has all the traffic.
-	StepShadow = "shadow"
-	// StepCutover: green has all the traffic; blue stays connected through
-	// the rollback window.
-	StepCutover = "cutover"
-)
-
-// WarmupFunc warms a version up and reports whether it is ready for
-// traffic. It must return when ctx ends.
-type WarmupFunc func(ctx context.Context, version string) (*warmup.Report, error)
-
-// WarmupOn returns the WarmupFunc that runs warmup.Version on cc:
-// it warms every READY endpoint of the version, as the clients steered by
-// split see them, with the calls and thresholds of cfg.
-func WarmupOn(cc *grpc.ClientConn, split *balancer.Split, cfg warmup.Config) WarmupFunc {
-	return func(ctx context.Context, version string) (*warmup.Report, error) {
-		return warmup.Version(ctx, cc, split, version, cfg)
-	}
-}
 
 // ShadowControl turns shadow traffic to a version on and off;
 // interceptor's *Shadow is one.
@@ -56,8 +29,8 @@ type ShadowControl interface {
 // every other zero field takes its default.
 type BlueGreenConfig struct {
 	// Warmup warms green up before it gets any traffic; its report is the
-	// gate (WarmupOn makes one from warmup.Version). Required.
-	Warmup WarmupFunc
+	// gate (warmup.For makes one). Required.
+	Warmup warmup.Func
 	// WarmupTimeout bounds the warm-up (default 2 minutes); a warm-up that
 	// has not passed by then fails.
 	WarmupTimeout time.Duration
@@ -188,7 +161,7 @@ func (c BlueGreenConfig) WithDefaults() (BlueGreenConfig, error) {
 		ok   bool
 		want string
 	}{
-		{"Warmup", nil, c.Warmup != nil, "the warm-up is nil: it is the gate of the cut-over (see WarmupOn)"},
+		{"Warmup", nil, c.Warmup != nil, "the warm-up is nil: it is the gate of the cut-over (warmup.For makes one)"},
 		{"WarmupTimeout", c.WarmupTimeout, c.WarmupTimeout >= 0, "want a positive duration"},
 		{"ShadowRate", c.ShadowRate, c.ShadowRate > 0 && c.ShadowRate <= 1, "want a share in (0, 1]"},
 		{"ShadowGrace", c.ShadowGrace, c.ShadowGrace >= 0, "want a positive duration"},
@@ -368,7 +341,7 @@ func (b *blueGreen) Name() string { return "bluegreen" }
 
 // currentStage returns the step the strategy is in: "" before the first tick
 // (and after a restore in the warm-up, until the tick that starts the
-// warm-up again), StepWarmup, StepShadow, or StepCutover once the cut-over
+// warm-up again), plan.StepWarmup, plan.StepShadow, or plan.StepCutover once the cut-over
 // has been applied.
 func (b *blueGreen) currentStage() string {
 	b.mu.Lock()
@@ -412,8 +385,8 @@ func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 	}
 	green, blue := s.Candidate, s.Baseline
 
-	if b.cutAsked && b.stage != StepCutover && b.cutOver(s) {
-		b.stage = StepCutover
+	if b.cutAsked && b.stage != plan.StepCutover && b.cutOver(s) {
+		b.stage = plan.StepCutover
 		b.cutAsked = false
 		if err := b.setShadowLocked(green, false); err != nil {
 			return Decision{}, err
@@ -422,7 +395,7 @@ func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 			return Decision{}, err
 		}
 	}
-	if b.stage != StepCutover && b.cfg.CompareWithPast {
+	if b.stage != plan.StepCutover && b.cfg.CompareWithPast {
 		b.recordBlueLocked(s)
 	}
 
@@ -430,7 +403,7 @@ func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 		if b.stage == "" {
 			b.startWarmupLocked(ctx, green)
 		}
-		return Decision{Action: ActionStart, Weight: 0, StepName: StepWarmup,
+		return Decision{Action: ActionStart, Weight: 0, StepName: plan.StepWarmup,
 			Reason: fmt.Sprintf("blue/green: warming %s up; %s keeps all the traffic", green, blue)}, nil
 	}
 	if s.Verdict.Outcome == judge.Fail {
@@ -442,9 +415,9 @@ func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 	}
 
 	switch b.stage {
-	case StepCutover:
+	case plan.StepCutover:
 		return b.windowLocked(s)
-	case StepShadow:
+	case plan.StepShadow:
 		return b.shadowLocked(s)
 	}
 	if b.stage == "" {
@@ -460,7 +433,7 @@ func (b *blueGreen) Decide(ctx context.Context, s *State) (Decision, error) {
 // against blue over the same seconds.
 func (b *blueGreen) judgeFailed(s *State) string {
 	green, blue := s.Candidate, s.Baseline
-	if b.stage != StepCutover || b.cfg.CompareWithPast {
+	if b.stage != plan.StepCutover || b.cfg.CompareWithPast {
 		return "the judge failed " + green + ": " + s.Verdict.Reason
 	}
 	switch s.Verdict.Test {
@@ -491,7 +464,7 @@ func (b *blueGreen) cutOver(s *State) bool {
 }
 
 func (b *blueGreen) startWarmupLocked(ctx context.Context, green string) {
-	b.stage = StepWarmup
+	b.stage = plan.StepWarmup
 	b.warm.Start(ctx, b.cfg.WarmupTimeout, green, b.cfg.Warmup, func(rep *warmup.Report, err error) {
 		b.mu.Lock()
 		b.report, b.warmErr = rep, err
@@ -507,31 +480,31 @@ func (b *blueGreen) warmupLocked(s *State) (Decision, error) {
 	switch {
 	case b.warmErr != nil:
 		why := fmt.Sprintf("the warm-up of %s failed, %s never had traffic: %v", green, green, b.warmErr)
-		return b.rollbackLocked(green, why, gateVerdict(judge.Inconclusive, TestWarmup, why))
+		return b.rollbackLocked(green, why, gateVerdict(judge.Inconclusive, judge.TestWarmup, why))
 	case b.report == nil:
 		why := fmt.Sprintf("the warm-up of %s gave no report, %s never had traffic", green, green)
-		return b.rollbackLocked(green, why, gateVerdict(judge.Inconclusive, TestWarmup, why))
+		return b.rollbackLocked(green, why, gateVerdict(judge.Inconclusive, judge.TestWarmup, why))
 	case !b.report.Passed:
 		return b.rollbackLocked(green, fmt.Sprintf("the warm-up of %s did not pass, %s never had traffic: %s", green, green, b.report.Reason),
-			gateVerdict(judge.Fail, TestWarmup, b.report.Reason))
+			gateVerdict(judge.Fail, judge.TestWarmup, b.report.Reason))
 	}
-	warmed := gateVerdict(judge.Pass, TestWarmup, b.report.Reason)
+	warmed := gateVerdict(judge.Pass, judge.TestWarmup, b.report.Reason)
 	if b.cfg.Shadow == nil {
 		return b.cutOverLocked(s, "warm-up passed ("+b.report.Reason+")", warmed)
 	}
 	if s.Phase != PhaseProgressing {
 		return holdOn(fmt.Sprintf("blue/green: the warm-up of %s passed; the shadow grace period waits while the rollout is %s", green, s.Phase), warmed), nil
 	}
-	if s.StepName == StepShadow {
+	if s.StepName == plan.StepShadow {
 		// The step began on the previous tick: its window is the first with
 		// the shadow on.
-		b.stage = StepShadow
+		b.stage = plan.StepShadow
 		return b.shadowLocked(s)
 	}
 	if err := b.setShadowLocked(green, true); err != nil {
 		return Decision{}, err
 	}
-	return Decision{Action: ActionAdvance, Weight: 0, StepName: StepShadow, Verdict: warmed,
+	return Decision{Action: ActionAdvance, Weight: 0, StepName: plan.StepShadow, Verdict: warmed,
 		Reason: fmt.Sprintf("blue/green: the warm-up of %s passed (%s); copying %s of %s's calls to %s for at least %v",
 			green, b.report.Reason, judge.Percent(b.cfg.ShadowRate), s.Baseline, green, b.cfg.ShadowGrace)}, nil
 }
@@ -570,8 +543,8 @@ func (b *blueGreen) cutOverLocked(s *State, passed string, v *judge.Verdict) (De
 	if s.Serving.Listed && s.Serving.Ready == 0 {
 		return holdOn(fmt.Sprintf("blue/green: %s; the cut-over waits for %s to serve: %s", passed, green, s.Serving.Reason), v), nil
 	}
-	against := fmt.Sprintf("%s over the same seconds, %s keeping %s of the traffic", blue, blue, StepLabel(b.cfg.BlueShare))
-	kept := fmt.Sprintf("%s keeps %s of the traffic and stays connected", blue, StepLabel(b.cfg.BlueShare))
+	against := fmt.Sprintf("%s over the same seconds, %s keeping %s of the traffic", blue, blue, plan.Label(b.cfg.BlueShare))
+	kept := fmt.Sprintf("%s keeps %s of the traffic and stays connected", blue, plan.Label(b.cfg.BlueShare))
 	if b.cfg.CompareWithPast {
 		ref, ok := b.referenceLocked(s.Now, blue)
 		if !ok {
@@ -585,7 +558,7 @@ func (b *blueGreen) cutOverLocked(s *State, passed string, v *judge.Verdict) (De
 		return holdOn(fmt.Sprintf("blue/green: %s; the cut-over waits while the rollout is %s", passed, s.Phase), v), nil
 	}
 	b.cutAsked, b.cutAt = true, s.Now
-	return Decision{Action: ActionSetWeights, Weight: b.cutWeight(), StepName: StepCutover, Verdict: v,
+	return Decision{Action: ActionSetWeights, Weight: b.cutWeight(), StepName: plan.StepCutover, Verdict: v,
 		Reason: fmt.Sprintf("blue/green: %s; cut over to %s, judged for %v against %s",
 			passed, green, b.cfg.RollbackWindow, against),
 		Alerts: []string{fmt.Sprintf("blue/green: cut over from %s to %s; %s through the rollback window of %v",
@@ -706,7 +679,7 @@ func (b *blueGreen) windowLocked(s *State) (Decision, error) {
 // windowOf is the rollback window's verdict: its tests, a pass once it
 // passed, else inconclusive (a failed test rolls back before).
 func windowOf(tests []judge.Verdict, sum string, passed bool) *judge.Verdict {
-	v := gateVerdict(judge.Inconclusive, TestWindow, sum)
+	v := gateVerdict(judge.Inconclusive, judge.TestWindow, sum)
 	if passed {
 		v.Outcome = judge.Pass
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -17,7 +18,7 @@ var _ StatefulStrategy = (*blueGreen)(nil)
 // from cp without the strategy's state: only before its shadow step and
 // cut-over, or once it has ended.
 func blueGreenResumable(cp Checkpoint) error {
-	if !cp.Phase.Final() && cp.Step > 0 && cp.StepName != StepWarmup {
+	if !cp.Phase.Final() && cp.Step > 0 && cp.StepName != plan.StepWarmup {
 		return config.Errorf(ErrBadCheckpoint, "", nil, "the blue/green rollout is in step %d (%q), past the warm-up, and the checkpoint holds no blue/green state "+
 			"(its stage, gates and blue's reference figures) to carry it on from; abort the rollout or start it again", cp.Step, cp.StepName)
 	}
@@ -69,7 +70,7 @@ func (b *blueGreen) StrategyState() (json.RawMessage, error) {
 		ss := b.shadow.State()
 		st.Shadow = &ss
 	}
-	if b.cfg.CompareWithPast && (b.cutAsked || b.stage == StepCutover) {
+	if b.cfg.CompareWithPast && (b.cutAsked || b.stage == plan.StepCutover) {
 		r := b.ref
 		st.Ref = &blueReferenceState{Calls: r.calls, Errors: r.errors, Rate: r.rate, Quantile: r.quantile,
 			ErrTolerance: r.errTolerance, LatBound: r.latBound, Latency: r.latency}
@@ -121,13 +122,13 @@ func (b *blueGreen) RestoreStrategyState(cp Checkpoint) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.stage = st.Stage
-	if st.Stage == "" || st.Stage == StepWarmup {
+	if st.Stage == "" || st.Stage == plan.StepWarmup {
 		// A warm-up of the strategy's own that is still running goes on,
 		// and its report is the one the rollout waits for; without one, the
 		// next tick starts the warm-up again.
 		b.stage = ""
 		if b.warm.Running() {
-			b.stage = StepWarmup
+			b.stage = plan.StepWarmup
 		}
 	}
 	if !b.warm.Running() {
@@ -157,10 +158,10 @@ func decodeBlueGreen(cp Checkpoint) (blueGreenState, error) {
 		return st, &config.Error{Kind: ErrBadCheckpoint, Err: err}
 	}
 	switch st.Stage {
-	case "", StepWarmup, StepShadow, StepCutover:
+	case "", plan.StepWarmup, plan.StepShadow, plan.StepCutover:
 		return st, nil
 	}
-	return st, badState("stage", st.Stage, "want %q, %q, %q or none", StepWarmup, StepShadow, StepCutover)
+	return st, badState("stage", st.Stage, "want %q, %q, %q or none", plan.StepWarmup, plan.StepShadow, plan.StepCutover)
 }
 
 // restoreBlue reads blue's figures before the cut-over.
@@ -183,10 +184,10 @@ func restoreBlue(ticks []blueTickState) ([]blueTick, error) {
 // restoreShadowGate makes the shadow gate with the state's statistics, or
 // a fresh one; nil without a Shadow.
 func (b *blueGreen) restoreShadowGate(st blueGreenState) (*judge.RateTest, error) {
-	if st.Stage == StepShadow && b.cfg.Shadow == nil {
+	if st.Stage == plan.StepShadow && b.cfg.Shadow == nil {
 		return nil, badState("stage", st.Stage, "the strategy has no Shadow")
 	}
-	if st.Stage == StepShadow && st.Shadow == nil {
+	if st.Stage == plan.StepShadow && st.Shadow == nil {
 		return nil, badState("shadowTest", nil, "missing in stage %q", st.Stage)
 	}
 	if b.cfg.Shadow == nil {
@@ -204,7 +205,7 @@ func (b *blueGreen) restoreShadowGate(st blueGreenState) (*judge.RateTest, error
 func (b *blueGreen) restoreReference(st blueGreenState) (blueReference, error) {
 	r := st.Ref
 	if r == nil {
-		if b.cfg.CompareWithPast && (st.CutAsked || st.Stage == StepCutover) {
+		if b.cfg.CompareWithPast && (st.CutAsked || st.Stage == plan.StepCutover) {
 			return blueReference{}, badState("reference", nil, "missing in stage %q (cut-over asked: %v)", st.Stage, st.CutAsked)
 		}
 		return blueReference{}, nil
@@ -224,7 +225,7 @@ func (b *blueGreen) restoreReference(st blueGreenState) (blueReference, error) {
 // the cut-over makes them, with the state's statistics; nil before the
 // cut-over.
 func (b *blueGreen) restoreWindow(st blueGreenState, ref blueReference) (errTest, latTest *judge.RateTest, err error) {
-	if st.Stage != StepCutover || !b.cfg.CompareWithPast {
+	if st.Stage != plan.StepCutover || !b.cfg.CompareWithPast {
 		return nil, nil, nil // judged against blue over the same seconds, the window has the judge's tests
 	}
 	errTest, latTest, err = b.windowTests(ref)

@@ -18,6 +18,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -96,9 +97,9 @@ func TestBlueGreenWarmsUpCutsOverAndPromotes(t *testing.T) {
 
 	e := r.tick(blueOnly())
 	assert.Equal(t, sentinel.ActionStart, e.Action)
-	assert.Equal(t, sentinel.StepWarmup, e.StepName)
+	assert.Equal(t, plan.StepWarmup, e.StepName)
 	assert.Equal(t, 0, r.split.Weight("canary"), "green gets no traffic while it warms up")
-	assert.Equal(t, sentinel.StepWarmup, sentinel.BlueGreenStage(bg))
+	assert.Equal(t, plan.StepWarmup, sentinel.BlueGreenStage(bg))
 
 	for range 3 {
 		e = r.tick(blueOnly())
@@ -122,7 +123,7 @@ func TestBlueGreenWarmsUpCutsOverAndPromotes(t *testing.T) {
 	for i := 0; i < 30 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
 		last = r.tick(greenOnly(100, 0, 0.02))
 		if last.Action == sentinel.ActionHold {
-			assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+			assert.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg))
 			assert.Contains(t, last.Reason, "rollback window")
 		}
 	}
@@ -240,7 +241,7 @@ func TestBlueGreenShadowGrace(t *testing.T) {
 
 		e := r.tick(blueOnly())
 		require.Equal(t, sentinel.ActionAdvance, e.Action, e.Reason)
-		assert.Equal(t, sentinel.StepShadow, e.StepName)
+		assert.Equal(t, plan.StepShadow, e.StepName)
 		assert.Equal(t, 0, r.split.Weight("canary"), "shadow copies only; blue has the traffic")
 		assert.InDelta(t, 0.25, sh.Stats().Rate, 1e-9)
 		assert.Equal(t, "canary", sh.Stats().Candidate)
@@ -257,7 +258,7 @@ func TestBlueGreenShadowGrace(t *testing.T) {
 		assert.GreaterOrEqual(t, holds, 4, "the grace period lasts its 5 s")
 		assert.Contains(t, e.Reason, "the shadow grace period passed")
 		r.tick(greenOnly(100, 0, 0.02))
-		assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+		assert.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg))
 		assert.Zero(t, sh.Stats().Rate, "the shadow is off after the cut-over")
 	})
 
@@ -399,7 +400,7 @@ func TestBlueGreenDryRunMovesNothing(t *testing.T) {
 	for range 15 {
 		assert.Equal(t, sentinel.ActionHold, r.tick(blueOnly()).Action)
 	}
-	assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+	assert.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg))
 	assert.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, "green had no traffic to judge, so no promotion")
 	assert.Equal(t, 0, r.split.Weight("canary"))
 }
@@ -420,7 +421,7 @@ func bgWindow(blue, green int64) *telemetry.Window {
 func ExampleNewBlueGreen() {
 	split := balancer.MustSplit(balancer.Weight{Version: "blue", Weight: 10000}, balancer.Weight{Version: "green", Weight: 0})
 	bg, err := sentinel.NewBlueGreen(sentinel.BlueGreenConfig{
-		// In a program: sentinel.WarmupOn(cc, split, warmup.Config{...}).
+		// In a program: warmup.For(cc, split, warmup.Config{...}).
 		Warmup: func(_ context.Context, version string) (*warmup.Report, error) {
 			return &warmup.Report{Version: version, Passed: true, Reason: "every endpoint answered"}, nil
 		},
@@ -486,7 +487,7 @@ func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
 	for range 3 {
 		require.Equal(t, sentinel.ActionHold, r.tick(greenOnly(100, 0, 0.02)).Action)
 	}
-	require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+	require.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg))
 	cp := roundTrip(t, r.s.Checkpoint())
 	require.Equal(t, "bluegreen", cp.Strategy)
 	require.NotEmpty(t, cp.StrategyState)
@@ -494,7 +495,7 @@ func TestBlueGreenRestoredInTheCutoverPromotes(t *testing.T) {
 	r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
 	require.NoError(t, err)
 	assert.Equal(t, 10000, r2.split.Weight("canary"), "green keeps all the traffic")
-	assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg2))
+	assert.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg2))
 	assert.Contains(t, string(cp.StrategyState), `"errorTest":{"looks":3,`)
 	assert.Contains(t, string(cp.StrategyState), `"latencyTest":{"looks":3,`)
 	assert.Contains(t, string(cp.StrategyState), `"blue":[{`)
@@ -564,14 +565,14 @@ func TestBlueGreenRestoredInTheShadowGraceCutsOver(t *testing.T) {
 	for range 2 {
 		r.tick(withComparisons(blueOnly(), 40, 0))
 	}
-	require.Equal(t, sentinel.StepShadow, sentinel.BlueGreenStage(bg))
+	require.Equal(t, plan.StepShadow, sentinel.BlueGreenStage(bg))
 	cp := roundTrip(t, r.s.Checkpoint())
 
 	sh2 := newShadow(t)
 	cfg.Shadow = sh2
 	r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
 	require.NoError(t, err)
-	assert.Equal(t, sentinel.StepShadow, sentinel.BlueGreenStage(bg2))
+	assert.Equal(t, plan.StepShadow, sentinel.BlueGreenStage(bg2))
 	assert.Contains(t, string(cp.StrategyState), `"shadowTest":{"looks":2,`)
 	assert.JSONEq(t, string(cp.StrategyState), strategyState(t, bg2),
 		"the restored strategy holds the checkpoint's state: the shadow gate, blue's figures, the report")
@@ -638,7 +639,7 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 	pending := roundTrip(t, r0.s.Checkpoint())
 	r0.tick(blueOnly())
 	warm := roundTrip(t, r0.s.Checkpoint())
-	require.Equal(t, sentinel.StepWarmup, warm.StepName)
+	require.Equal(t, plan.StepWarmup, warm.StepName)
 	require.NotEmpty(t, warm.StrategyState)
 	// The fleet's leader restores this when it has no usable checkpoint.
 	fallback := sentinel.Checkpoint{Position: sentinel.Position{Baseline: "stable", Candidate: "canary", Phase: warm.Phase, Step: warm.Step,
@@ -655,7 +656,7 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 		waitWarmup(t, bg)
 		require.Equal(t, sentinel.ActionSetWeights, r.tick(blueOnly()).Action)
 		r.tick(greenOnly(100, 0, 0.02))
-		require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+		require.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg))
 		require.NotNil(t, sentinel.BlueGreenReport(bg))
 		return r, bg, turns
 	}
@@ -682,14 +683,14 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 			e := r2.tick(blueOnly())
 			assert.Equal(t, sentinel.ActionHold, e.Action)
 			assert.Contains(t, e.Reason, "warming canary up")
-			assert.Equal(t, sentinel.StepWarmup, sentinel.BlueGreenStage(bg))
+			assert.Equal(t, plan.StepWarmup, sentinel.BlueGreenStage(bg))
 			assert.NotEqual(t, before, sentinel.BlueGreenWarmupDone(bg), "a warm-up of its own, anew")
 			turns <- struct{}{}
 			waitWarmup(t, bg)
 			e = r2.tick(blueOnly())
 			assert.Equal(t, sentinel.ActionSetWeights, e.Action, "cut over after the new warm-up: %s", e.Reason)
 			r2.tick(greenOnly(100, 0, 0.02))
-			assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+			assert.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg))
 		})
 	}
 
@@ -699,7 +700,7 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 		assert.Empty(t, sentinel.BlueGreenStage(bg))
 		e := r2.tick(blueOnly())
 		assert.Equal(t, sentinel.ActionStart, e.Action)
-		assert.Equal(t, sentinel.StepWarmup, sentinel.BlueGreenStage(bg), "the start warms green up again")
+		assert.Equal(t, plan.StepWarmup, sentinel.BlueGreenStage(bg), "the start warms green up again")
 		turns <- struct{}{}
 		waitWarmup(t, bg)
 		assert.Equal(t, sentinel.ActionSetWeights, r2.tick(blueOnly()).Action)
@@ -713,7 +714,7 @@ func TestBlueGreenReusedTakesTheCheckpointsState(t *testing.T) {
 		r.tick(blueOnly())
 		running := sentinel.BlueGreenWarmupDone(bg)
 		r2 := reuse(t, r, bg, warm)
-		assert.Equal(t, sentinel.StepWarmup, sentinel.BlueGreenStage(bg), "the running warm-up goes on")
+		assert.Equal(t, plan.StepWarmup, sentinel.BlueGreenStage(bg), "the running warm-up goes on")
 		assert.Contains(t, r2.tick(blueOnly()).Reason, "warming canary up")
 		assert.Equal(t, running, sentinel.BlueGreenWarmupDone(bg), "no second warm-up")
 		turns <- struct{}{}
@@ -741,7 +742,7 @@ func TestBlueGreenReusedInTheWindowTurnsItsShadowOff(t *testing.T) {
 		}
 		if cutOver {
 			r.tick(greenOnly(100, 0, 0.02))
-			require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+			require.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg))
 		}
 		return r, bg
 	}
@@ -752,7 +753,7 @@ func TestBlueGreenReusedInTheWindowTurnsItsShadowOff(t *testing.T) {
 	r, bg := run(t, sh, false)
 	require.InDelta(t, 0.25, sh.Stats().Rate, 1e-9, "in the shadow grace period, the shadow is on")
 	r2 := reuse(t, r, bg, cp)
-	require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+	require.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg))
 	assert.JSONEq(t, string(cp.StrategyState), strategyState(t, bg))
 	assert.Equal(t, sentinel.ActionHold, r2.tick(greenOnly(100, 0, 0.02)).Action)
 	assert.Zero(t, sh.Stats().Rate, "the rollback window turns the shadow off")
@@ -772,7 +773,7 @@ func inTheShadowStage(t *testing.T, sh *shadow.Interceptor) (*rig, sentinel.Stra
 	waitWarmup(t, bg)
 	require.Equal(t, sentinel.ActionAdvance, r.tick(blueOnly()).Action)
 	r.tick(withComparisons(blueOnly(), 40, 0))
-	require.Equal(t, sentinel.StepShadow, sentinel.BlueGreenStage(bg))
+	require.Equal(t, plan.StepShadow, sentinel.BlueGreenStage(bg))
 	return r, bg
 }
 
@@ -893,7 +894,7 @@ func TestBlueGreenRestoredInTheWindowJudgesAgainstBlueOverTheSameSeconds(t *test
 		t.Run(name, func(t *testing.T) {
 			r2, bg2, err := restoreBlueGreen(t, r, cfg, cp)
 			require.NoError(t, err)
-			assert.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg2))
+			assert.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg2))
 			assert.Equal(t, 9000, r2.split.Weight("canary"), "blue keeps its share")
 			var e sentinel.Event
 			for i := 0; i < 30 && !r2.s.Status().Phase.Final(); i++ {

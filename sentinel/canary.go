@@ -10,6 +10,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
 
 // CanaryConfig sets up the canary strategy. The zero value takes every
@@ -79,7 +80,7 @@ func checkNotPercent(steps []int) error {
 	pct := make([]int, len(steps))
 	labels := make([]string, len(steps))
 	for i, w := range steps {
-		pct[i], labels[i] = w*100, StepLabel(w)
+		pct[i], labels[i] = w*100, plan.Label(w)
 	}
 	return config.Errorf(ErrBadOption, "CanaryConfig.Steps", steps,
 		"looks like percent, but steps are basis points (10000 = 100 %%): it would run %s → 100%%; write %v for those percentages, or end the list with 10000 to mean steps this small",
@@ -94,7 +95,7 @@ func checkNotPercent(steps []int) error {
 // endpoint); the judge's Fail rolls back at once, at any step. A candidate
 // that is down holds the rollout (the sentinel alerts once), and one that
 // has not served for ServingConfig.RollbackAfter is rolled back as
-// unavailable (the verdict's test is TestAvailability), unless the rollout
+// unavailable (the verdict's test is judge.TestAvailability), unless the rollout
 // is paused. It advances to the first of its Steps above the candidate's
 // weight as the rollout set it (Position.TargetWeight), so that after a
 // weight set by hand (SetWeight) it goes on upwards from there; with no
@@ -118,8 +119,8 @@ func (c *canary) Name() string { return "canary" }
 func (c *canary) Decide(_ context.Context, s *State) (Decision, error) {
 	steps := c.cfg.Steps
 	if s.Phase == PhasePending {
-		return Decision{Action: ActionStart, Weight: steps[0], StepName: StepLabel(steps[0]),
-			Reason: fmt.Sprintf("canary starts at %s", StepLabel(steps[0]))}, nil
+		return Decision{Action: ActionStart, Weight: steps[0], StepName: plan.Label(steps[0]),
+			Reason: fmt.Sprintf("canary starts at %s", plan.Label(steps[0]))}, nil
 	}
 	if s.Verdict.Outcome == judge.Fail {
 		return Decision{Action: ActionRollback, Reason: "the judge failed the candidate: " + s.Verdict.Reason}, nil
@@ -148,7 +149,7 @@ func (c *canary) Decide(_ context.Context, s *State) (Decision, error) {
 	if next < 0 {
 		return Decision{Action: ActionPromote, Reason: "the last step passed"}, nil
 	}
-	return Decision{Action: ActionAdvance, Weight: next, StepName: StepLabel(next),
+	return Decision{Action: ActionAdvance, Weight: next, StepName: plan.Label(next),
 		Reason: fmt.Sprintf("%s passed: %s", here, s.Verdict.Reason)}, nil
 }
 
@@ -156,7 +157,7 @@ func (c *canary) Decide(_ context.Context, s *State) (Decision, error) {
 // for ServingConfig.RollbackAfter: as unavailable, with the availability's
 // verdict, not as a statistical fail.
 func unavailable(s *State) Decision {
-	v := s.Serving.Verdict()
+	v := judge.Unavailable(s.Serving.Reason)
 	return Decision{Action: ActionRollback, Reason: fmt.Sprintf("%s is unavailable: %s", s.Candidate, s.Serving.Reason), Verdict: &v}
 }
 
@@ -168,12 +169,4 @@ func nextStep(steps []int, weight int) int {
 		}
 	}
 	return -1
-}
-
-// StepLabel renders a weight in basis points as a percentage: "5%", "0.5%".
-func StepLabel(bp int) string {
-	if bp%100 == 0 {
-		return fmt.Sprintf("%d%%", bp/100)
-	}
-	return fmt.Sprintf("%g%%", float64(bp)/100)
 }

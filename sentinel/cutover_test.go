@@ -9,6 +9,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
 
 // The blue/green strategy's cut-over under load: 16 callers make unary and
@@ -43,7 +44,7 @@ func TestE2EBlueGreenCutOverUnderLoad(t *testing.T) {
 	r := load.Finish()
 	t.Logf("%+v", r)
 
-	assert.Equal(t, sentinel.StepCutover, ev.StepName)
+	assert.Equal(t, plan.StepCutover, ev.StepName)
 	assert.Equal(t, 10000, e.split.Weight("green"))
 	assert.Positive(t, r.Before)
 	assert.GreaterOrEqual(t, r.After, callers*5*3, "five rounds of three calls by each caller after the cut-over")

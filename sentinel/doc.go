@@ -51,7 +51,7 @@
 // ninelives.sentinel.decisions counter (WithDecisionRecorder) and, when a
 // person should know (rollback, abort, promotion, pause, a failing source or
 // policy), to the Alerters on a goroutine of their own, so a slow webhook
-// never delays a tick; WebhookAlerter (a JSON POST with a timeout and
+// never delays a tick; sentinel/webhook's Alerter (a JSON POST with a timeout and
 // retries with backoff, its URL's secrets kept out of logs) is built in.
 // A receiver that falls behind never costs the alerts that matter: a
 // promotion, rollback or abort is never dropped and goes out ahead of a
@@ -73,15 +73,15 @@
 // *balancer.Split does; a router that cannot is judged on calls alone). A
 // candidate that is down holds the rollout with one alert ("canary has no
 // ready endpoints; 0 calls in the last 5s"), and the strategies roll it
-// back as unavailable (the verdict's test is TestAvailability, never a
-// statistical fail) once it has not served for ServingConfig.RollbackAfter;
-// one that comes back in time carries on. A test of the judge that has had
-// no data for WithNoDataAlert alerts once with the cause and the fix;
-// WithShadow gives the shadow interceptor whose copies the shadow test
-// reads, so that New warns when none can be made and the alert names the
-// methods. A window that counts calls past telemetry's method cap
-// (Window.Overflow) alerts once a rollout: those calls are judged, but
-// their methods are lost.
+// back as unavailable (the verdict's test is judge.TestAvailability, never
+// a statistical fail) once it has not served for
+// ServingConfig.RollbackAfter; one that comes back in time carries on. A
+// test of the judge that has had no data for WithNoDataAlert alerts once
+// with the cause and the fix; WithShadow gives the shadow interceptor whose
+// copies the shadow test reads, so that New warns when none can be made and
+// the alert names the methods. A window that counts calls past telemetry's
+// method cap (Window.Overflow) alerts once a rollout: those calls are
+// judged, but their methods are lost.
 //
 // Contract 5 holds in the loop too: a metric source that fails holds the
 // rollout and alerts once per failure streak (WithRollbackOnSourceError
@@ -130,7 +130,7 @@
 //
 // # What the status shows
 //
-// A strategy that is a Planner names its steps with their gates (the
+// A strategy that is a plan.Planner names its steps with their gates (the
 // least time and calls, the test that passes each) in Status.Plan; the
 // canary, the blue/green strategy and scripts given WithPlan are.
 // Status.Steps records each step left, with the decision that ended it and

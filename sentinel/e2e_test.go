@@ -15,6 +15,7 @@ import (
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -131,7 +132,7 @@ func startBlueGreenWith(t *testing.T, cfg sentinel.BlueGreenConfig, withShadow b
 		cfg.Shadow = sh
 		e.shadow = sh
 	}
-	cfg.Warmup = sentinel.WarmupOn(e.cc, e.split, warmup.Config{Calls: []warmup.CallFunc{getItem}, SuccessesInRow: 3})
+	cfg.Warmup = warmup.For(e.cc, e.split, warmup.Config{Calls: []warmup.CallFunc{getItem}, SuccessesInRow: 3})
 	bg, err := sentinel.NewBlueGreen(cfg)
 	require.NoError(t, err)
 	e.start(bg, opts...)
@@ -217,7 +218,7 @@ func TestE2EBlueGreenFailingGreenIsRolledBack(t *testing.T) {
 		require.Zero(t, e.load(callsPerTick).failures())
 		require.Equal(t, sentinel.ActionHold, e.tick().Action)
 	}
-	require.Equal(t, sentinel.StepCutover, sentinel.BlueGreenStage(bg))
+	require.Equal(t, plan.StepCutover, sentinel.BlueGreenStage(bg))
 
 	e.fleet.SetFaults("green", demoserver.Faults{ErrorRate: 0.2})
 	var ev sentinel.Event
@@ -276,7 +277,7 @@ func TestE2ECanaryKilledMidStepIsRolledBackAsUnavailable(t *testing.T) {
 	assert.Equal(t, 20, ticks, "rolled back when it had not served for 20 s")
 	assert.Contains(t, ev.Reason, "canary is unavailable: "+downAlert)
 	require.NotNil(t, ev.Verdict)
-	assert.Equal(t, sentinel.TestAvailability, ev.Verdict.Test)
+	assert.Equal(t, judge.TestAvailability, ev.Verdict.Test)
 	assert.Equal(t, judge.Inconclusive, ev.Verdict.Outcome, "not a statistical fail")
 	assert.Positive(t, ev.Figures["canary"].Fallbacks, "its picks fell back")
 	e.assertAlerted(sentinel.ActionRollback)
@@ -345,7 +346,7 @@ func TestE2EBlueGreenKilledAfterTheCutoverIsRolledBackAsUnavailable(t *testing.T
 	assert.Zero(t, calls.failures(), "every call fell back to blue")
 	assert.Contains(t, ev.Reason, "blue/green: green is unavailable: green has no ready endpoints")
 	require.NotNil(t, ev.Verdict)
-	assert.Equal(t, sentinel.TestAvailability, ev.Verdict.Test)
+	assert.Equal(t, judge.TestAvailability, ev.Verdict.Test)
 	e.assertAlerted(sentinel.ActionRollback)
 	assert.Len(t, e.alerts.about("green has no ready endpoints; 0 calls in the last 5s; the rollout holds"), 1)
 }

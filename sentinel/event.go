@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // Event is one decision with its evidence: what was done, by whom, why,
@@ -28,7 +29,7 @@ type Event struct {
 	// Figures are each version's figures over the current step; for a
 	// decision that begins a step (start, advance, a cut-over, a weight
 	// set by hand), over the step it ends: the step that passed.
-	Figures map[string]VersionFigures `json:"figures,omitempty"`
+	Figures map[string]telemetry.Figures `json:"figures,omitempty"`
 	// Alert is set when the event went to the alerters.
 	Alert  bool `json:"alert"`
 	DryRun bool `json:"dryRun,omitempty"`

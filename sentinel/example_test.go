@@ -17,6 +17,7 @@ import (
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -87,7 +88,7 @@ func ExampleNew() {
 		}
 		clock.Advance(time.Second)
 		e := s.Tick(context.Background())
-		fmt.Printf("%ds: %s, canary at %s\n", tick, e.Action, sentinel.StepLabel(split.Weight("canary")))
+		fmt.Printf("%ds: %s, canary at %s\n", tick, e.Action, plan.Label(split.Weight("canary")))
 	}
 	if err := s.Close(); err != nil { // delivers the alerts
 		fmt.Println(err)
@@ -151,7 +152,7 @@ func ExampleNewCanary() {
 		}}, nil)
 		clock.Advance(time.Second)
 		e := s.Tick(context.Background())
-		fmt.Printf("%ds %-8s canary %-4s %s\n", tick, e.Action, sentinel.StepLabel(split.Weight("canary")), e.Reason)
+		fmt.Printf("%ds %-8s canary %-4s %s\n", tick, e.Action, plan.Label(split.Weight("canary")), e.Reason)
 	}
 	// Output:
 	// 1s start    canary 10%  canary starts at 10%

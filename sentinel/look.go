@@ -44,42 +44,6 @@ func withErrors(sh judge.ShadowFigures) (comparisons, mismatches int64) {
 	return sh.Comparisons + sh.Errors, sh.Mismatches + sh.Errors
 }
 
-// VersionFigures sums up one version's primary calls in a window, for
-// status pages, events and strategies. Rates and quantiles are 0 when there
-// were no calls.
-type VersionFigures struct {
-	Calls     int64   `json:"calls"`
-	Errors    int64   `json:"errors"`
-	ErrorRate float64 `json:"errorRate"`
-	P50       float64 `json:"p50"`
-	P90       float64 `json:"p90"`
-	P99       float64 `json:"p99"`
-	// The version's shadow comparisons (as a candidate) and mismatches.
-	ShadowComparisons int64 `json:"shadowComparisons"`
-	ShadowMismatches  int64 `json:"shadowMismatches"`
-	Fallbacks         int64 `json:"fallbacks"`
-}
-
-// FiguresOf sums up a version's primary calls in w (nil: none), as the
-// status and the events show them.
-func FiguresOf(w *telemetry.Window, version string) VersionFigures {
-	v := w.Version(version)
-	r := v.Role(balancer.RolePrimary)
-	comparisons, mismatches := withErrors(shadowFigures(v))
-	f := VersionFigures{
-		Calls:             r.Calls,
-		Errors:            r.Errors,
-		ShadowComparisons: comparisons,
-		ShadowMismatches:  mismatches,
-		Fallbacks:         v.Fallbacks,
-	}
-	if r.Calls > 0 {
-		f.ErrorRate = float64(r.Errors) / float64(r.Calls)
-		f.P50, f.P90, f.P99 = finite(r.Latency.P50()), finite(r.Latency.P90()), finite(r.Latency.P99())
-	}
-	return f
-}
-
 // finite returns x, or 0 when x is NaN or infinite.
 func finite(x float64) float64 {
 	if math.IsNaN(x) || math.IsInf(x, 0) {

@@ -1,15 +1,16 @@
 package sentinel
 
 import (
-	"context"
 	"log/slog"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/clock"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // Clock tells the time and ticks. The default is the wall clock; tests give
@@ -17,23 +18,6 @@ import (
 type Clock interface {
 	Now() time.Time
 	Ticker(d time.Duration) (c <-chan time.Time, stop func())
-}
-
-// WallClock is the Clock of the real time, the default.
-var WallClock Clock = wallClock{}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
-func (wallClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTicker(d)
-	return t.C, t.Stop
-}
-
-// DecisionRecorder counts decisions by action; telemetry's *Metrics is one.
-type DecisionRecorder interface {
-	RecordDecision(ctx context.Context, action string)
 }
 
 // Option configures a Sentinel.
@@ -51,7 +35,7 @@ type options struct {
 	alerters              []Alerter
 	alertTimeout          time.Duration
 	closeTimeout          time.Duration
-	decisions             DecisionRecorder
+	decisions             *telemetry.Metrics
 	judge                 judge.Config
 	rollbackOnSourceError bool
 	rollbackOnPolicyError bool
@@ -68,7 +52,7 @@ type options struct {
 func newOptions(weights []balancer.Weight, opts []Option) (options, error) {
 	c := options{
 		interval:     DefaultInterval,
-		clock:        WallClock,
+		clock:        clock.Wall{},
 		logger:       slog.Default(),
 		alertTimeout: 30 * time.Second,
 		closeTimeout: 5 * time.Second,
@@ -170,10 +154,10 @@ func WithAlerters(a ...Alerter) Option {
 	return optionFunc(func(c *options) { c.alerters = append(c.alerters, a...) })
 }
 
-// WithDecisionRecorder counts every decision, usually in telemetry's
+// WithDecisionRecorder counts every decision by action in the metrics'
 // ninelives.sentinel.decisions counter.
-func WithDecisionRecorder(r DecisionRecorder) Option {
-	return optionFunc(func(c *options) { c.decisions = r })
+func WithDecisionRecorder(m *telemetry.Metrics) Option {
+	return optionFunc(func(c *options) { c.decisions = m })
 }
 
 // WithJudge sets the statistics (α, minimum samples, tolerances).

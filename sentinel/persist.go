@@ -10,6 +10,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -196,7 +197,7 @@ func (s *Sentinel) restoreStrategy(cp Checkpoint) error {
 // A checkpoint from before it was kept (Format 0) has none: the
 // candidate's weight in cp.Weights stands for it, or, in a dry run, whose
 // weights never moved, the weight the step is named for ("25%", as
-// StepLabel names the canary's steps and SetWeight's); a dry run's step
+// plan.Label names the canary's steps and SetWeight's); a dry run's step
 // named otherwise gives the weight in cp.Weights. current is the
 // candidate's weight in the router.
 func targetOf(cp Checkpoint, dryRun bool, current int) int {
@@ -216,7 +217,7 @@ func targetOf(cp Checkpoint, dryRun bool, current int) int {
 	return current
 }
 
-// stepWeight is the weight in basis points that StepLabel names name, if
+// stepWeight is the weight in basis points that plan.Label names name, if
 // it is such a name.
 func stepWeight(name string) (int, bool) {
 	pct, ok := strings.CutSuffix(name, "%")
@@ -228,7 +229,7 @@ func stepWeight(name string) (int, bool) {
 		return 0, false
 	}
 	bp := int(math.Round(f * 100))
-	if StepLabel(bp) != name {
+	if plan.Label(bp) != name {
 		return 0, false
 	}
 	return bp, true

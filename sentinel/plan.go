@@ -8,43 +8,8 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
-
-// The gates of a plan's steps, as PlanStep.Test names them, besides the
-// judge's tests (judge.TestErrors, …) when a verdict names one.
-const (
-	// TestJudge: the step passes on the judge's verdict over the rollout.
-	TestJudge = "judge"
-	// TestWarmup: the fork-join warm-up of every endpoint of the candidate.
-	TestWarmup = "warmup"
-	// TestWindow: blue/green's rollback window, green judged after the
-	// cut-over (against blue over the same seconds, by the judge, or with
-	// CompareWithPast against blue's figures before it).
-	TestWindow = "rollback window"
-)
-
-// PlanStep is one step of a strategy's plan: the name the rollout's step
-// takes (Position.StepName) and its gate, what the step must show before
-// it passes.
-type PlanStep struct {
-	Name string `json:"name"`
-	// MinDuration and MinCalls are the least time in the step and the
-	// fewest candidate calls in it before it may pass; 0 when the step
-	// asks for none.
-	MinDuration time.Duration `json:"minDuration,omitempty"`
-	MinCalls    int64         `json:"minCalls,omitempty"`
-	// Test names what passes the step: TestJudge, TestWarmup,
-	// judge.TestShadow, TestWindow, or a script's own name. Empty for the
-	// plan's last step when it is the promotion itself.
-	Test string `json:"test,omitempty"`
-}
-
-// Planner is a Strategy that can name its steps in order, with their
-// gates, for status pages and the command line; the canary, the
-// blue/green strategy and a script given a plan are Planners.
-type Planner interface {
-	Plan() []PlanStep
-}
 
 // StepRecord is a step the rollout has left: when it began and ended,
 // the candidate's calls in it, and the decision that ended it with the
@@ -69,45 +34,45 @@ const maxSteps = 100
 // Plan returns the canary's plan for cfg with its defaults: one step per
 // weight, each passing on the judge after MinStepDuration and
 // MinStepCalls, and the last (10000) the promotion. Nil if cfg is bad.
-func (cfg CanaryConfig) Plan() []PlanStep {
+func (cfg CanaryConfig) Plan() []plan.Step {
 	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil
 	}
-	out := make([]PlanStep, len(cfg.Steps))
+	out := make([]plan.Step, len(cfg.Steps))
 	for i, w := range cfg.Steps {
-		out[i] = PlanStep{Name: StepLabel(w), MinDuration: cfg.MinStepDuration, MinCalls: cfg.MinStepCalls, Test: TestJudge}
+		out[i] = plan.Step{Name: plan.Label(w), MinDuration: cfg.MinStepDuration, MinCalls: cfg.MinStepCalls, Test: plan.TestJudge}
 	}
-	out[len(out)-1] = PlanStep{Name: StepLabel(balancer.TotalWeight)}
+	out[len(out)-1] = plan.Step{Name: plan.Label(balancer.TotalWeight)}
 	return out
 }
 
 // Plan returns the blue/green plan for cfg with its defaults: the warm-up,
 // the shadow grace period (with a Shadow), and the cut-over's rollback
 // window. Nil if cfg is bad.
-func (cfg BlueGreenConfig) Plan() []PlanStep {
+func (cfg BlueGreenConfig) Plan() []plan.Step {
 	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil
 	}
-	out := []PlanStep{{Name: StepWarmup, Test: TestWarmup}}
+	out := []plan.Step{{Name: plan.StepWarmup, Test: judge.TestWarmup}}
 	if cfg.Shadow != nil {
-		out = append(out, PlanStep{Name: StepShadow, MinDuration: cfg.ShadowGrace, Test: judge.TestShadow})
+		out = append(out, plan.Step{Name: plan.StepShadow, MinDuration: cfg.ShadowGrace, Test: judge.TestShadow})
 	}
-	return append(out, PlanStep{Name: StepCutover, MinDuration: cfg.RollbackWindow, MinCalls: cfg.RollbackMinCalls, Test: TestWindow})
+	return append(out, plan.Step{Name: plan.StepCutover, MinDuration: cfg.RollbackWindow, MinCalls: cfg.RollbackMinCalls, Test: judge.TestWindow})
 }
 
 // Plan names the canary's steps and gates.
-func (c *canary) Plan() []PlanStep { return c.cfg.Plan() }
+func (c *canary) Plan() []plan.Step { return c.cfg.Plan() }
 
 // Plan names the blue/green steps and gates.
-func (b *blueGreen) Plan() []PlanStep { return b.cfg.Plan() }
+func (b *blueGreen) Plan() []plan.Step { return b.cfg.Plan() }
 
 // planOf is st's plan, looking through wrappers with Unwrap() Strategy;
 // nil when it has none.
-func planOf(st Strategy) []PlanStep {
+func planOf(st Strategy) []plan.Step {
 	for st != nil {
-		if p, ok := st.(Planner); ok {
+		if p, ok := st.(plan.Planner); ok {
 			return p.Plan()
 		}
 		u, ok := st.(interface{ Unwrap() Strategy })
@@ -127,7 +92,7 @@ func (s *Sentinel) endStepLocked(now time.Time) {
 		return
 	}
 	s.ending = &StepRecord{Step: s.pos.Step, Name: s.pos.StepName, Start: s.pos.StepStart, End: now,
-		Calls: FiguresOf(s.stepWindow, s.pos.Candidate).Calls}
+		Calls: s.stepWindow.Figures(s.pos.Candidate).Calls}
 }
 
 // recordStepEndLocked completes the record of the step e ends, if it ends
@@ -149,16 +114,16 @@ func (s *Sentinel) recordStepEndLocked(e Event) {
 // plan does not name: the status page could not place it, so the plan and
 // the steps the strategy takes disagree (a script's WithPlan, say).
 func (s *Sentinel) checkPlanLocked(ctx context.Context, step string) {
-	plan := planOf(s.strategy)
-	if plan == nil || s.offPlan[step] || slices.ContainsFunc(plan, func(p PlanStep) bool { return p.Name == step }) {
+	steps := planOf(s.strategy)
+	if steps == nil || s.offPlan[step] || slices.ContainsFunc(steps, func(p plan.Step) bool { return p.Name == step }) {
 		return
 	}
 	if s.offPlan == nil {
 		s.offPlan = map[string]bool{}
 	}
 	s.offPlan[step] = true
-	names := make([]string, len(plan))
-	for i, p := range plan {
+	names := make([]string, len(steps))
+	for i, p := range steps {
 		names[i] = p.Name
 	}
 	s.cfg.logger.WarnContext(ctx, fmt.Sprintf("ninelives: the strategy %s began step %q, which its plan %q does not name; "+

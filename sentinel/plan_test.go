@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
 
 func TestStatusNamesTheCanarysPlan(t *testing.T) {
@@ -17,7 +18,7 @@ func TestStatusNamesTheCanarysPlan(t *testing.T) {
 	assert.Equal(t, []string{"0.5%", "10%", "50%", "100%"}, planNames(r.s.Status().Plan))
 }
 
-func planNames(plan []sentinel.PlanStep) []string {
+func planNames(plan []plan.Step) []string {
 	out := make([]string, len(plan))
 	for i, p := range plan {
 		out[i] = p.Name

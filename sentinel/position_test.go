@@ -10,7 +10,6 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
-	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // The position records the last change — a decision or a manual control —
@@ -92,17 +91,6 @@ func TestASentinelSteersAnyRouter(t *testing.T) {
 	assert.Nil(t, st.Endpoints, "a router that knows no endpoints shows none")
 }
 
-func TestFiguresOfSumsUpAVersionsPrimaryCalls(t *testing.T) {
-	w := window(900, 9, 100, 5, 0.02, 0.04)
-	f := sentinel.FiguresOf(w, "canary")
-	assert.Equal(t, int64(100), f.Calls)
-	assert.Equal(t, int64(5), f.Errors)
-	assert.InDelta(t, 0.05, f.ErrorRate, 1e-12)
-	assert.InDelta(t, 0.04, f.P50, 0.04*0.1)
-	assert.Equal(t, sentinel.VersionFigures{}, sentinel.FiguresOf(nil, "canary"), "no window, no calls")
-	assert.Equal(t, sentinel.VersionFigures{}, sentinel.FiguresOf(&telemetry.Window{}, "green"))
-}
-
 func TestHistoryKeepsTheLastTicks(t *testing.T) {
 	r := newRig(t, nil, sentinel.WithHistory(3))
 	for range 5 {
@@ -123,11 +111,4 @@ func TestCanaryConfigWithDefaults(t *testing.T) {
 	d, err := sentinel.CanaryConfig{}.WithDefaults()
 	require.NoError(t, err)
 	assert.Equal(t, []int{100, 500, 2500, 5000, 10000}, d.Steps)
-}
-
-func TestWallClockTicks(t *testing.T) {
-	assert.WithinDuration(t, time.Now(), sentinel.WallClock.Now(), time.Minute)
-	c, stop := sentinel.WallClock.Ticker(time.Millisecond)
-	defer stop()
-	<-c
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -486,7 +487,7 @@ func (s *Sentinel) course(d *Decision) (to Phase, weight int, alert bool, err er
 // beginStepLocked starts a new step: its own window, and the judge's per-step
 // counts (the error bound is one budget for the whole rollout). It returns
 // the figures of the step it ends, whose record the event completes.
-func (s *Sentinel) beginStepLocked(now time.Time, name string) map[string]VersionFigures {
+func (s *Sentinel) beginStepLocked(now time.Time, name string) map[string]telemetry.Figures {
 	ended := s.figuresLocked(s.stepWindow)
 	s.endStepLocked(now)
 	s.stepVerdict = nil
@@ -564,10 +565,10 @@ func (s *Sentinel) eventLocked(now time.Time, e Event) Event {
 }
 
 // figuresLocked sums up the two versions' calls in w.
-func (s *Sentinel) figuresLocked(w *telemetry.Window) map[string]VersionFigures {
-	return map[string]VersionFigures{
-		s.pos.Baseline:  FiguresOf(w, s.pos.Baseline),
-		s.pos.Candidate: FiguresOf(w, s.pos.Candidate),
+func (s *Sentinel) figuresLocked(w *telemetry.Window) map[string]telemetry.Figures {
+	return map[string]telemetry.Figures{
+		s.pos.Baseline:  w.Figures(s.pos.Baseline),
+		s.pos.Candidate: w.Figures(s.pos.Candidate),
 	}
 }
 
@@ -720,7 +721,7 @@ func (s *Sentinel) SetWeight(ctx context.Context, who, reason string, candidateW
 	s.pos.Phase = PhasePaused
 	e := Event{Action: ActionSetWeights, From: from, Reason: reason, Who: whoOr(who), Alert: true}
 	if newStep {
-		e.Figures = s.beginStepLocked(now, StepLabel(candidateWeight))
+		e.Figures = s.beginStepLocked(now, plan.Label(candidateWeight))
 	}
 	s.emitLocked(ctx, now, e, nil)
 	return nil

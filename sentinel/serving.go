@@ -9,14 +9,8 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
-	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
-
-// TestAvailability names the verdict of a rollback for want of a serving
-// candidate (Decision.Verdict, Event.Verdict): an Inconclusive verdict, since
-// no statistic failed the candidate.
-const TestAvailability = "availability"
 
 // ServingConfig sets how the sentinel tells whether the candidate serves
 // (contract 8). The zero value takes every default.
@@ -79,18 +73,11 @@ type Serving struct {
 	DownFor time.Duration `json:"downFor,omitempty"`
 	// Unavailable is set while the candidate is down and has not served
 	// for ServingConfig.RollbackAfter: the strategies roll it back as
-	// unavailable (Verdict says why).
+	// unavailable (judge.Unavailable(Reason) is their verdict).
 	Unavailable bool `json:"unavailable,omitempty"`
 	// Reason says all this in one line, as "canary has no ready
 	// endpoints; 0 calls in the last 5s".
 	Reason string `json:"reason"`
-}
-
-// Verdict is the evidence of a rollback for want of a serving candidate:
-// Inconclusive (no statistic failed it), test TestAvailability, with the
-// reason.
-func (sv Serving) Verdict() judge.Verdict {
-	return judge.Verdict{Outcome: judge.Inconclusive, Test: TestAvailability, Reason: sv.Reason}
 }
 
 // minExpectedSilence is how many calls the candidate's weight must have

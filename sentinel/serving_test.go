@@ -137,7 +137,7 @@ func TestACandidateWithoutReadyEndpointsIsNeverPromotedAndIsRolledBackAsUnavaila
 	assert.Equal(t, sentinel.ActionRollback, e.Action)
 	assert.Contains(t, e.Reason, "canary is unavailable: canary has no ready endpoints; 0 calls in the last 5s; not serving for 30s")
 	require.NotNil(t, e.Verdict)
-	assert.Equal(t, sentinel.TestAvailability, e.Verdict.Test)
+	assert.Equal(t, judge.TestAvailability, e.Verdict.Test)
 	assert.Equal(t, judge.Inconclusive, e.Verdict.Outcome, "not a statistical fail")
 	assert.Equal(t, judge.Pass, r.s.Status().Verdict.Outcome, "the judge never failed it")
 	assert.True(t, r.s.Status().Serving.Unavailable, "the status shows it")

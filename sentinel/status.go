@@ -6,6 +6,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -14,10 +15,10 @@ import (
 // In a long rollout's history a summary may sum several ticks (Ticks), up
 // to Time: see Status.History.
 type TickSummary struct {
-	Time     time.Time                 `json:"time"`
-	Ticks    int                       `json:"ticks"`
-	Weights  map[string]int            `json:"weights"`
-	Versions map[string]VersionFigures `json:"versions"`
+	Time     time.Time                    `json:"time"`
+	Ticks    int                          `json:"ticks"`
+	Weights  map[string]int               `json:"weights"`
+	Versions map[string]telemetry.Figures `json:"versions"`
 }
 
 // Status is a snapshot of the rollout, ready for JSON.
@@ -25,9 +26,9 @@ type Status struct {
 	Position
 	Strategy string `json:"strategy"`
 	// Plan names the strategy's steps in order with their gates, when it
-	// is a Planner; Steps are the steps the rollout has left, each with
+	// is a plan.Planner; Steps are the steps the rollout has left, each with
 	// the decision that ended it and the verdict that decided.
-	Plan   []PlanStep   `json:"plan,omitempty"`
+	Plan   []plan.Step  `json:"plan,omitempty"`
 	Steps  []StepRecord `json:"steps"`
 	Now    time.Time    `json:"now"`
 	DryRun bool         `json:"dryRun"`
@@ -39,8 +40,8 @@ type Status struct {
 	StepVerdict *judge.Verdict `json:"stepVerdict,omitempty"`
 	// LastTick and StepFigs hold each version's figures of the last tick
 	// and of the current step.
-	LastTick map[string]VersionFigures `json:"lastTick"`
-	StepFigs map[string]VersionFigures `json:"stepFigures"`
+	LastTick map[string]telemetry.Figures `json:"lastTick"`
+	StepFigs map[string]telemetry.Figures `json:"stepFigures"`
 	// History is the rollout's ticks, oldest first, from its start (or its
 	// restore): the latest one by one, and, past WithHistory summaries,
 	// older ones summed pairwise, so that it spans the whole rollout in a
@@ -87,29 +88,17 @@ func thin(h []TickSummary, n int) []TickSummary {
 }
 
 // plus sums two neighbouring summaries into one that ends at the later:
-// calls, errors, comparisons and fallbacks add up, the error rate is
-// theirs over the sum, each latency quantile is the larger of the two (a
-// bound, as the histograms are not kept), and the weights are the later's.
+// the figures of each version add up (telemetry.Figures.Plus) and the
+// weights are the later's.
 func (a TickSummary) plus(b TickSummary) TickSummary {
-	out := TickSummary{Time: b.Time, Ticks: a.Ticks + b.Ticks, Weights: b.Weights, Versions: map[string]VersionFigures{}}
+	out := TickSummary{Time: b.Time, Ticks: a.Ticks + b.Ticks, Weights: b.Weights, Versions: map[string]telemetry.Figures{}}
 	for v, f := range a.Versions {
 		out.Versions[v] = f
 	}
 	for v, g := range b.Versions {
-		out.Versions[v] = out.Versions[v].plus(g)
+		out.Versions[v] = out.Versions[v].Plus(g)
 	}
 	return out
-}
-
-func (f VersionFigures) plus(g VersionFigures) VersionFigures {
-	s := VersionFigures{Calls: f.Calls + g.Calls, Errors: f.Errors + g.Errors,
-		P50: max(f.P50, g.P50), P90: max(f.P90, g.P90), P99: max(f.P99, g.P99),
-		ShadowComparisons: f.ShadowComparisons + g.ShadowComparisons, ShadowMismatches: f.ShadowMismatches + g.ShadowMismatches,
-		Fallbacks: f.Fallbacks + g.Fallbacks}
-	if s.Calls > 0 {
-		s.ErrorRate = float64(s.Errors) / float64(s.Calls)
-	}
-	return s
 }
 
 // Status returns a snapshot of the rollout.

@@ -12,26 +12,27 @@ import (
 
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 func TestPlansNameEachStepWithItsGate(t *testing.T) {
 	c := sentinel.CanaryConfig{Steps: []int{100, 2500}, MinStepDuration: 30 * time.Second, MinStepCalls: 500}
-	assert.Equal(t, []sentinel.PlanStep{
-		{Name: "1%", MinDuration: 30 * time.Second, MinCalls: 500, Test: sentinel.TestJudge},
-		{Name: "25%", MinDuration: 30 * time.Second, MinCalls: 500, Test: sentinel.TestJudge},
+	assert.Equal(t, []plan.Step{
+		{Name: "1%", MinDuration: 30 * time.Second, MinCalls: 500, Test: plan.TestJudge},
+		{Name: "25%", MinDuration: 30 * time.Second, MinCalls: 500, Test: plan.TestJudge},
 		{Name: "100%"},
 	}, c.Plan(), "the last step is the promotion")
 	assert.Nil(t, sentinel.CanaryConfig{Steps: []int{5000, 100}}.Plan(), "a bad config has no plan")
 
 	g := newWarmGate(true, "ok")
 	bg := blueGreenCfg(g)
-	assert.Equal(t, []sentinel.PlanStep{
-		{Name: sentinel.StepWarmup, Test: sentinel.TestWarmup},
-		{Name: sentinel.StepCutover, MinDuration: 10 * time.Second, MinCalls: 200, Test: sentinel.TestWindow},
+	assert.Equal(t, []plan.Step{
+		{Name: plan.StepWarmup, Test: judge.TestWarmup},
+		{Name: plan.StepCutover, MinDuration: 10 * time.Second, MinCalls: 200, Test: judge.TestWindow},
 	}, bg.Plan(), "no shadow, no shadow step")
 	bg.Shadow = nopShadow{}
-	assert.Equal(t, []string{sentinel.StepWarmup, sentinel.StepShadow, sentinel.StepCutover}, planNames(bg.Plan()))
+	assert.Equal(t, []string{plan.StepWarmup, plan.StepShadow, plan.StepCutover}, planNames(bg.Plan()))
 	assert.Equal(t, 5*time.Second, bg.Plan()[1].MinDuration)
 	assert.Equal(t, judge.TestShadow, bg.Plan()[1].Test)
 
@@ -105,16 +106,16 @@ func TestBlueGreenStatusShowsTheRollbackWindowsVerdict(t *testing.T) {
 	r, _, _ := cutOver(t)
 	st := r.s.Status()
 	require.Len(t, st.Steps, 1)
-	assert.Equal(t, sentinel.StepWarmup, st.Steps[0].Name)
+	assert.Equal(t, plan.StepWarmup, st.Steps[0].Name)
 	require.NotNil(t, st.Steps[0].Verdict)
-	assert.Equal(t, sentinel.TestWarmup, st.Steps[0].Verdict.Test, "the warm-up decided its step")
+	assert.Equal(t, judge.TestWarmup, st.Steps[0].Verdict.Test, "the warm-up decided its step")
 	assert.Equal(t, judge.Pass, st.Steps[0].Verdict.Outcome)
 	assert.Nil(t, st.StepVerdict, "no verdict of the window before its first tick")
 
 	r.tick(greenOnly(100, 0, 0.02))
 	st = r.s.Status()
 	require.NotNil(t, st.StepVerdict)
-	assert.Equal(t, sentinel.TestWindow, st.StepVerdict.Test)
+	assert.Equal(t, judge.TestWindow, st.StepVerdict.Test)
 	assert.Equal(t, judge.Inconclusive, st.StepVerdict.Outcome, "100 of 200 calls")
 	assert.Equal(t, []string{judge.TestErrors, judge.TestLatency}, testNames(st.StepVerdict.Tests))
 	assert.Equal(t, st.StepVerdict, st.LastDecision.Verdict, "the hold carries it")
@@ -125,7 +126,7 @@ func TestBlueGreenStatusShowsTheRollbackWindowsVerdict(t *testing.T) {
 	st = r.s.Status()
 	require.Equal(t, sentinel.PhaseRolledBack, st.Phase)
 	last := st.Steps[len(st.Steps)-1]
-	assert.Equal(t, sentinel.StepCutover, last.Name)
+	assert.Equal(t, plan.StepCutover, last.Name)
 	assert.Equal(t, sentinel.ActionRollback, last.EndedBy)
 	require.NotNil(t, last.Verdict)
 	assert.Equal(t, judge.Fail, last.Verdict.Outcome)
@@ -142,11 +143,11 @@ func TestBlueGreenSameSecondsWindowVerdict(t *testing.T) {
 	require.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase)
 	for _, e := range events[:len(events)-1] {
 		require.NotNil(t, e.Verdict)
-		assert.Equal(t, sentinel.TestWindow, e.Verdict.Test, e.Reason)
+		assert.Equal(t, judge.TestWindow, e.Verdict.Test, e.Reason)
 	}
 	promote := events[len(events)-1]
 	assert.Equal(t, judge.Pass, promote.Verdict.Outcome)
-	assert.Equal(t, sentinel.TestWindow, promote.Verdict.Test)
+	assert.Equal(t, judge.TestWindow, promote.Verdict.Test)
 	assert.NotEmpty(t, promote.Verdict.Tests, "the judge's tests")
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
 
 // showStatus prints the status once.
@@ -154,7 +155,7 @@ func planLine(st sentinel.Status) string {
 func weights(ws []balancer.Weight) string {
 	parts := make([]string, len(ws))
 	for i, w := range ws {
-		parts[i] = fmt.Sprintf("%s %s", w.Version, sentinel.StepLabel(w.Weight))
+		parts[i] = fmt.Sprintf("%s %s", w.Version, plan.Label(w.Weight))
 	}
 	return strings.Join(parts, "  ")
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -93,7 +94,7 @@ func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
 			steps = append(steps, e.StepName)
 		}
 	}
-	assert.Equal(t, []string{sentinel.StepWarmup, sentinel.StepShadow, sentinel.StepCutover}, steps)
+	assert.Equal(t, []string{plan.StepWarmup, plan.StepShadow, plan.StepCutover}, steps)
 	// Each step ends on the verdict of its own gate.
 	decided := map[sentinel.Action]string{}
 	for _, e := range res.Events {
@@ -103,9 +104,9 @@ func TestHealthyGreenTakesOverWithoutAFailedCall(t *testing.T) {
 	}
 	assert.Equal(t, map[sentinel.Action]string{
 		sentinel.ActionStart:      "inconclusive ",
-		sentinel.ActionAdvance:    "pass " + sentinel.TestWarmup,
+		sentinel.ActionAdvance:    "pass " + judge.TestWarmup,
 		sentinel.ActionSetWeights: "pass " + judge.TestShadow,
-		sentinel.ActionPromote:    "pass " + sentinel.TestWindow,
+		sentinel.ActionPromote:    "pass " + judge.TestWindow,
 	}, decided)
 
 	cut := cutoverTick(t, res)
@@ -185,7 +186,7 @@ func TestSlowGreenAfterTheCutoverGoesBackToBlue(t *testing.T) {
 func TestDryRunReportsTheCutoverButMovesNothing(t *testing.T) {
 	res := runRecipe(t, nil, demo.RegressionNone, func(o *demo.Options) { o.DryRun = true; o.Duration = 20 * time.Second })
 	assert.Equal(t, sentinel.PhaseProgressing, res.Phase)
-	cut := slices.IndexFunc(res.Ticks, func(tk demo.Tick) bool { return tk.Decision.StepName == sentinel.StepCutover })
+	cut := slices.IndexFunc(res.Ticks, func(tk demo.Tick) bool { return tk.Decision.StepName == plan.StepCutover })
 	require.Positive(t, cut, "the cut-over is reported")
 	assert.Equal(t, sentinel.ActionSetWeights, res.Ticks[cut].Decision.Action)
 	require.NotEmpty(t, res.Events)

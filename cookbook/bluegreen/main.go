@@ -30,7 +30,9 @@ import (
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/script"
+	"github.com/ninelives-go/ninelives/sentinel/webhook"
 	"github.com/ninelives-go/ninelives/telemetry"
 	"github.com/ninelives-go/ninelives/telemetry/promexport"
 )
@@ -108,7 +110,7 @@ func Rollout(ctx context.Context, d *demo.Demo, gates Thresholds) (*demo.Result,
 	}
 	var alerters []sentinel.Alerter // -webhook: each alert as JSON, with a Slack-compatible "text"
 	if url := d.Options().Webhook; url != "" {
-		hook, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: url})
+		hook, err := webhook.New(webhook.Config{URL: url})
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +142,7 @@ func Policy(conn *grpc.ClientConn, split *balancer.Split, sh *shadow.Interceptor
 		_, err := demov1.NewDemoServiceClient(cc).GetItem(ctx, &demov1.GetItemRequest{Id: "warmup"})
 		return err
 	}
-	warm := sentinel.WarmupOn(conn, split, warmup.Config{
+	warm := warmup.For(conn, split, warmup.Config{
 		Calls: []warmup.CallFunc{getItem}, SuccessesInRow: 5, LatencyCeiling: gates.WarmupCeiling})
 	grace, window, windowCalls := 5*time.Second, 10*time.Second, 500
 	return script.New("bluegreen.star", policy, script.WithWarmup(warm, 30*time.Second), script.WithShadow(sh),
@@ -151,8 +153,8 @@ func Policy(conn *grpc.ClientConn, split *balancer.Split, sh *shadow.Interceptor
 		}),
 		// The steps the script takes, with their gates, for the status page.
 		script.WithPlan(
-			sentinel.PlanStep{Name: sentinel.StepWarmup, Test: sentinel.TestWarmup},
-			sentinel.PlanStep{Name: sentinel.StepShadow, MinDuration: grace, Test: judge.TestShadow},
-			sentinel.PlanStep{Name: sentinel.StepCutover, MinDuration: window, MinCalls: int64(windowCalls), Test: sentinel.TestWindow},
+			plan.Step{Name: plan.StepWarmup, Test: judge.TestWarmup},
+			plan.Step{Name: plan.StepShadow, MinDuration: grace, Test: judge.TestShadow},
+			plan.Step{Name: plan.StepCutover, MinDuration: window, MinCalls: int64(windowCalls), Test: judge.TestWindow},
 		))
 }

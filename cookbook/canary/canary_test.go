@@ -206,7 +206,7 @@ func TestBadFlags(t *testing.T) {
 		"-regression oops":      `-regression "oops": want one of none, errors, latency, diff, hang`,
 		"-rate 0":               "-rate 0, want 1..20000",
 		"-duration -1s":         "-duration -1s",
-		"-webhook ftp://x/hook": `WebhookConfig.URL = "ftp://x/hook": want an http or https URL`,
+		"-webhook ftp://x/hook": `Config.URL = "ftp://x/hook": want an http or https URL`,
 	} {
 		err := run(strings.Fields(args))
 		assert.ErrorContains(t, err, want, args)

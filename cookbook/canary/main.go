@@ -29,6 +29,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/sentinel/script"
+	"github.com/ninelives-go/ninelives/sentinel/webhook"
 	"github.com/ninelives-go/ninelives/telemetry"
 	"github.com/ninelives-go/ninelives/telemetry/promexport"
 )
@@ -120,7 +121,7 @@ func newSentinel(d *demo.Demo, split *balancer.Split, src *telemetry.Source, met
 	}
 	var alerters []sentinel.Alerter // -webhook: each alert as JSON, with a Slack-compatible "text"
 	if url := d.Options().Webhook; url != "" {
-		hook, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: url})
+		hook, err := webhook.New(webhook.Config{URL: url})
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/deploy"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/release"
 )
 
@@ -47,7 +48,7 @@ func (w *watcher) print(rel release.Status) {
 	st := w.life.Status()
 	line := fmt.Sprintf("stable %-11s canary %-11s | %-11s %-24s stable %-5s canary %-5s | %s",
 		w.cluster.String("stable"), w.cluster.String("canary"), rel.Stage, phase(st),
-		sentinel.StepLabel(st.Weight("stable")), sentinel.StepLabel(st.Weight("canary")), rel.Note)
+		plan.Label(st.Weight("stable")), plan.Label(st.Weight("canary")), rel.Note)
 	if line == w.last {
 		return
 	}

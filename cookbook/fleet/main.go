@@ -33,6 +33,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/webhook"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -106,14 +107,14 @@ func Replica(ctx context.Context, name, target string, etcd *clientv3.Client, pr
 // Sentinel makes one of the fleet's sentinels: it campaigns through etcd,
 // and while it leads it judges the replicas' summed reports with the
 // recipe's canary and publishes the weights every replica follows.
-func Sentinel(etcd *clientv3.Client, prefix, name, webhook string, dryRun bool, opts []fleet.Option) (*fleet.Leader, error) {
+func Sentinel(etcd *clientv3.Client, prefix, name, hookURL string, dryRun bool, opts []fleet.Option) (*fleet.Leader, error) {
 	strategy, err := Policy()
 	if err != nil {
 		return nil, err
 	}
 	sopts := []sentinel.Option{sentinel.WithJudge(Judge), sentinel.WithDryRun(dryRun)}
-	if webhook != "" { // each alert as JSON, with a Slack-compatible "text"
-		hook, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: webhook})
+	if hookURL != "" { // each alert as JSON, with a Slack-compatible "text"
+		hook, err := webhook.New(webhook.Config{URL: hookURL})
 		if err != nil {
 			return nil, err
 		}

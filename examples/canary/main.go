@@ -21,6 +21,7 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/webhook"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -81,7 +82,7 @@ func run(ctx context.Context, target, webhookURL string) (err error) {
 	// Your code makes its calls on conn as before: orders := pb.NewOrdersClient(conn).
 
 	// The sentinel: 1 → 5 → 25 → 50 → 100 %, judged four times a second; alerts to a webhook.
-	webhook, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: webhookURL})
+	hook, err := webhook.New(webhook.Config{URL: webhookURL})
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func run(ctx context.Context, target, webhookURL string) (err error) {
 		sentinel.WithDecisionRecorder(metrics),
 		sentinel.WithJudge(judge.Config{EnableShadow: true}),
 		sentinel.WithShadow(sh), // so that a shadow test without data says why
-		sentinel.WithAlerters(webhook))
+		sentinel.WithAlerters(hook))
 	if err != nil {
 		return err
 	}

@@ -118,5 +118,5 @@ func TestRunWiresAndCloses(t *testing.T) {
 // names the field, and what run built before it is closed.
 func TestBadInputIsAnErrorAndCleansUp(t *testing.T) {
 	err := run(context.Background(), "ninelives:///stable=passthrough:///127.0.0.1:9;canary=passthrough:///127.0.0.1:10", "ftp://alerts")
-	assert.ErrorContains(t, err, `WebhookConfig.URL = "ftp://alerts": want an http or https URL`)
+	assert.ErrorContains(t, err, `Config.URL = "ftp://alerts": want an http or https URL`)
 }

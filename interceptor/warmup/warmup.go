@@ -78,6 +78,20 @@ type Report struct {
 	Elapsed   time.Duration    `json:"elapsed_ns"`
 }
 
+// Func warms a version up and reports whether it is ready for traffic, as
+// a blue/green strategy's gate (sentinel.BlueGreenConfig.Warmup). It must
+// return when ctx ends.
+type Func func(ctx context.Context, version string) (*Report, error)
+
+// For returns the Func that runs Version on cc: it warms every READY
+// endpoint of the version, as the clients steered by split see them, with
+// the calls and thresholds of cfg.
+func For(cc *grpc.ClientConn, split *balancer.Split, cfg Config) Func {
+	return func(ctx context.Context, version string) (*Report, error) {
+		return Version(ctx, cc, split, version, cfg)
+	}
+}
+
 // Version warms every READY endpoint of version, as the clients steered
 // by split see them: the gate of a blue/green cut-over. A version without a
 // READY endpoint gives a report that did not pass, not an error; the error

@@ -17,6 +17,7 @@ import (
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
+	"github.com/ninelives-go/ninelives/sentinel/webhook"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -59,7 +60,7 @@ func (h *hangingReceiver) open() { h.once.Do(func() { close(h.release) }) }
 // alerter is a webhook alerter to the receiver that tries once and waits
 // as long as the sentinel lets it.
 func (h *hangingReceiver) alerter(t *testing.T) sentinel.Alerter {
-	a, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.srv.URL + "/hook", Client: h.client, Timeout: time.Hour, Attempts: 1})
+	a, err := webhook.New(webhook.Config{URL: h.srv.URL + "/hook", Client: h.client, Timeout: time.Hour, Attempts: 1})
 	require.NoError(t, err)
 	return a
 }

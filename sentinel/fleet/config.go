@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/ninelives-go/ninelives/internal/clock"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/release"
@@ -68,7 +69,7 @@ func newOptions(opts []Option) (options, error) {
 		cursorAge:   time.Hour,
 		compact:     time.Minute,
 		commandWait: 10 * time.Second,
-		clock:       sentinel.WallClock,
+		clock:       clock.Wall{},
 		logger:      slog.Default(),
 	}
 	for _, o := range opts {

@@ -54,11 +54,22 @@ func (o *Outcome) UnmarshalText(b []byte) error {
 	return config.Errorf(ErrBadState, "outcome", string(b), "want inconclusive, pass or fail")
 }
 
-// Names of the tests, as they appear in Verdict.Test.
+// Names of the tests, as they appear in Verdict.Test: the judge's own, and
+// those the sentinel's strategies decide on besides it.
 const (
 	TestErrors  = "errors"
 	TestLatency = "latency"
 	TestShadow  = "shadow"
+	// TestWarmup: blue/green's fork-join warm-up of every endpoint of the
+	// candidate.
+	TestWarmup = "warmup"
+	// TestWindow: blue/green's rollback window, green judged after the
+	// cut-over (against blue over the same seconds, by the judge, or with
+	// CompareWithPast against blue's figures before it).
+	TestWindow = "rollback window"
+	// TestAvailability: a rollback for want of a serving candidate; an
+	// Inconclusive verdict, since no statistic failed the candidate.
+	TestAvailability = "availability"
 )
 
 // Verdict is a test's (or the Judge's) conclusion with the reason and the
@@ -66,8 +77,8 @@ const (
 // an infinity.
 type Verdict struct {
 	Outcome Outcome `json:"outcome"`
-	// Test names the test the verdict is about: TestErrors, TestLatency or
-	// TestShadow. In a Judge's verdict it names the failing test on Fail and
+	// Test names the test the verdict is about: TestErrors, TestLatency,
+	// TestShadow, or one the sentinel decides on (TestWarmup, …). In a Judge's verdict it names the failing test on Fail and
 	// is empty otherwise.
 	Test string `json:"test,omitempty"`
 	// Reason is one line for people: what was concluded and why.
@@ -222,4 +233,12 @@ func Number(x float64) string {
 		return fmt.Sprintf("%.3g", x)
 	}
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", x), "0"), ".")
+}
+
+// Unavailable is the verdict of a rollback for want of a serving
+// candidate: Inconclusive, since no statistic failed it, test
+// TestAvailability, and the reason ("canary has no ready endpoints; 0
+// calls in the last 5s").
+func Unavailable(reason string) Verdict {
+	return Verdict{Outcome: Inconclusive, Test: TestAvailability, Reason: reason}
 }

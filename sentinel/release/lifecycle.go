@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/internal/clock"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
@@ -142,7 +143,7 @@ func New(sen *sentinel.Sentinel, builds BuildSource, opts ...Option) (*Lifecycle
 	if sen == nil {
 		return nil, config.Errorf(ErrBadOption, "sentinel", nil, "the sentinel is nil")
 	}
-	cfg := options{clock: sentinel.WallClock, logger: slog.Default(), interval: time.Second, timeout: 5 * time.Second, autoStart: true}
+	cfg := options{clock: clock.Wall{}, logger: slog.Default(), interval: time.Second, timeout: 5 * time.Second, autoStart: true}
 	for i, o := range opts {
 		if o == nil {
 			return nil, config.Errorf(ErrBadOption, fmt.Sprintf("opts[%d]", i), nil, "the option is nil")

@@ -15,6 +15,7 @@ import (
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/script/internal/guard"
 )
 
@@ -237,10 +238,10 @@ func setWeightBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tu
 		return nil, err
 	}
 	if step == "" {
-		step = sentinel.StepLabel(w)
+		step = plan.Label(w)
 	}
 	if reason == "" {
-		reason = fmt.Sprintf("script %s: candidate to %s", t.rec.script, sentinel.StepLabel(w))
+		reason = fmt.Sprintf("script %s: candidate to %s", t.rec.script, plan.Label(w))
 	}
 	return starlark.None, t.rec.setWith(th, "set_weight", sentinel.ActionAdvance, w, step, reason, v)
 }
@@ -335,7 +336,7 @@ func stepLabelBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	return starlark.String(sentinel.StepLabel(w)), nil
+	return starlark.String(plan.Label(w)), nil
 }
 
 func percentBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {

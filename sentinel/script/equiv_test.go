@@ -231,7 +231,7 @@ func TestCanaryScriptDecidesAsCanary(t *testing.T) {
 		equivCase{name: "no data", ticks: 150, want: sentinel.PhaseProgressing},
 		// The weight would give the candidate calls, but it gets none: down,
 		// and after ServingConfig.RollbackAfter rolled back as unavailable.
-		equivCase{name: "candidate gets no call", sc: healthy("silent"), seed: 5, ticks: 150, share: 0, want: sentinel.PhaseRolledBack, decidedBy: sentinel.TestAvailability},
+		equivCase{name: "candidate gets no call", sc: healthy("silent"), seed: 5, ticks: 150, share: 0, want: sentinel.PhaseRolledBack, decidedBy: judge.TestAvailability},
 		equivCase{name: "paused and resumed", sc: healthy("paused"), seed: 6, manual: pauseAt(30, 90), want: sentinel.PhasePromoted},
 		equivCase{name: "error regression while paused", sc: errs, seed: 7, manual: pauseAt(3, 1000), want: sentinel.PhaseRolledBack, test: judge.TestErrors},
 		equivCase{name: "dry run", sc: healthy("dry"), seed: 8, share: 0.1, opts: []sentinel.Option{sentinel.WithDryRun(true)}, want: sentinel.PhasePromoted},

@@ -17,7 +17,7 @@ import (
 // warm on a goroutine of the Script's (once; later calls do nothing),
 // bounded by timeout (0: 2 minutes), and warmup_status() reports on it.
 // Close stops a running warm-up.
-func WithWarmup(warm sentinel.WarmupFunc, timeout time.Duration) Option {
+func WithWarmup(warm warmup.Func, timeout time.Duration) Option {
 	return optionFunc(func(c *options) {
 		c.warmup, c.warmupTimeout, c.warmupSet = warm, timeout, true
 	})

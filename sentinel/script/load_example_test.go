@@ -11,6 +11,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/script"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -68,7 +69,7 @@ def on_tick(state):
 		}}, nil)
 		clock.Advance(time.Second)
 		e := s.Tick(context.Background())
-		fmt.Printf("%ds %-8s canary %-4s %s\n", tick, e.Action, sentinel.StepLabel(split.Weight("canary")), e.Reason)
+		fmt.Printf("%ds %-8s canary %-4s %s\n", tick, e.Action, plan.Label(split.Weight("canary")), e.Reason)
 	}
 	// Output:
 	// 1s start    canary 20%  the canary starts at 20%

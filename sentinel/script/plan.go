@@ -5,21 +5,21 @@ import (
 	"slices"
 
 	"github.com/ninelives-go/ninelives/internal/config"
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
 
 // WithPlan names the script's steps in order with their gates, for status
-// pages and the command line: the Script is then a sentinel.Planner. Each
+// pages and the command line: the Script is then a plan.Planner. Each
 // step's Name is the step name the script gives its set_weight or
 // set_weights (step = …); names must be unique, and minimums not negative.
-func WithPlan(steps ...sentinel.PlanStep) Option {
+func WithPlan(steps ...plan.Step) Option {
 	return optionFunc(func(c *options) { c.plan = slices.Clone(steps) })
 }
 
 // checkPlan checks the steps WithPlan gave.
-func checkPlan(plan []sentinel.PlanStep) error {
+func checkPlan(steps []plan.Step) error {
 	seen := map[string]bool{}
-	for i, st := range plan {
+	for i, st := range steps {
 		field := fmt.Sprintf("WithPlan[%d]", i)
 		switch {
 		case st.Name == "":
@@ -36,5 +36,5 @@ func checkPlan(plan []sentinel.PlanStep) error {
 	return nil
 }
 
-// Plan implements sentinel.Planner: the steps WithPlan gave, nil without.
-func (s *Script) Plan() []sentinel.PlanStep { return slices.Clone(s.cfg.plan) }
+// Plan implements plan.Planner: the steps WithPlan gave, nil without.
+func (s *Script) Plan() []plan.Step { return slices.Clone(s.cfg.plan) }

@@ -15,15 +15,16 @@ import (
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/script"
 )
 
-// A script given a plan is a Planner, and the built-in scripts carry the
+// A script given a plan is a plan.Planner, and the built-in scripts carry the
 // plans of the Go strategies they mirror.
 func TestScriptsNameTheirPlan(t *testing.T) {
-	plan := []sentinel.PlanStep{
+	plan := []plan.Step{
 		{Name: "dark", MinDuration: time.Minute, Test: "dark launch"},
-		{Name: "half", MinCalls: 1000, Test: sentinel.TestJudge},
+		{Name: "half", MinCalls: 1000, Test: plan.TestJudge},
 	}
 	s, err := script.New("plan.star", "def on_tick(state):\n    pass\n", script.WithPlan(plan...))
 	require.NoError(t, err)
@@ -46,7 +47,7 @@ func TestScriptsNameTheirPlan(t *testing.T) {
 
 func TestWithPlanRejectsBadSteps(t *testing.T) {
 	ok := "def on_tick(state):\n    pass\n"
-	for want, plan := range map[string][]sentinel.PlanStep{
+	for want, plan := range map[string][]plan.Step{
 		`WithPlan[0].Name = "": want the step's name`:                 {{}},
 		`WithPlan[1].Name = "a": a step of that name comes before it`: {{Name: "a"}, {Name: "a"}},
 		`WithPlan[0].MinDuration = -1s: want ≥ 0`:                     {{Name: "a", MinDuration: -time.Second}},
@@ -106,7 +107,7 @@ def on_tick(state):
     else:
         hold("done")
 `
-	s, err := script.New("typo.star", src, script.WithPlan(sentinel.PlanStep{Name: "one"}, sentinel.PlanStep{Name: "two"}))
+	s, err := script.New("typo.star", src, script.WithPlan(plan.Step{Name: "one"}, plan.Step{Name: "two"}))
 	require.NoError(t, err)
 	var out syncBuffer
 	r := newRig(t, s, sentinel.WithLogger(slog.New(slog.NewTextHandler(&out, nil))))

@@ -12,6 +12,7 @@ import (
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/script"
 	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
 	"github.com/ninelives-go/ninelives/telemetry"
@@ -54,7 +55,7 @@ func TestBlueGreenScriptRestoredPastTheWarmupIsRejected(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	target := balancer.TotalWeight
 	// A blue/green rollout in its rollback window, saved by the Go strategy.
-	cp := sentinel.Checkpoint{Position: sentinel.Position{Baseline: "stable", Candidate: "canary", Phase: sentinel.PhaseProgressing, Step: 2, StepName: sentinel.StepCutover, StepStart: now, Started: now.Add(-time.Minute), TargetWeight: target, Weights: []balancer.Weight{{Version: "stable", Weight: 0}, {Version: "canary", Weight: 10000}}}, Strategy: "bluegreen", StrategyState: json.RawMessage(`{"stage":"cutover"}`)}
+	cp := sentinel.Checkpoint{Position: sentinel.Position{Baseline: "stable", Candidate: "canary", Phase: sentinel.PhaseProgressing, Step: 2, StepName: plan.StepCutover, StepStart: now, Started: now.Add(-time.Minute), TargetWeight: target, Weights: []balancer.Weight{{Version: "stable", Weight: 0}, {Version: "canary", Weight: 10000}}}, Strategy: "bluegreen", StrategyState: json.RawMessage(`{"stage":"cutover"}`)}
 	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
 	src := new(sentineltest.Source)
 	sen, err := sentinel.New(split, src, s, sentinel.WithLogger(quiet))

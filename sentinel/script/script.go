@@ -19,8 +19,10 @@ import (
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 
+	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/script/internal/guard"
 )
 
@@ -82,9 +84,9 @@ type options struct {
 	memoryCap int64 // bytes the globals, and state.memory, may take
 	params    map[string]any
 	libraries map[string]string
-	plan      []sentinel.PlanStep
+	plan      []plan.Step
 
-	warmup        sentinel.WarmupFunc
+	warmup        warmup.Func
 	warmupTimeout time.Duration
 	warmupSet     bool
 	shadow        sentinel.ShadowControl

@@ -591,7 +591,7 @@ def on_tick(state):
 	}, d.Logs)
 	assert.Equal(t, sentinel.ActionRollback, d.Action)
 	require.NotNil(t, d.Verdict)
-	assert.Equal(t, st.Serving.Verdict(), *d.Verdict, "the decision carries the verdict it was given")
+	assert.Equal(t, judge.Unavailable(st.Serving.Reason), *d.Verdict, "the decision carries the verdict it was given")
 
 	require.NoError(t, s.SetSource(strings.Replace(s.Source(), "params.mine", "True", 1)))
 	d = decide(t, s, st)
@@ -599,7 +599,7 @@ def on_tick(state):
 	assert.Equal(t, judge.Fail, d.Verdict.Outcome)
 	assert.Equal(t, "mine", d.Verdict.Test)
 	assert.Equal(t, "my gate: 3 of 4", d.Verdict.Reason)
-	assert.Equal(t, []judge.Verdict{st.Serving.Verdict()}, d.Verdict.Tests)
+	assert.Equal(t, []judge.Verdict{judge.Unavailable(st.Serving.Reason)}, d.Verdict.Tests)
 
 	for src, want := range map[string]string{
 		`rollback("x", verdict = "bad")`:    `rollback: verdict is of type string, want a verdict`,

@@ -246,13 +246,13 @@ func windowValue(w *telemetry.Window, baseline, candidate string) *starlark.Dict
 	}
 	d := starlark.NewDict(len(names))
 	for _, v := range names {
-		_ = d.SetKey(starlark.String(v), figuresValue(sentinel.FiguresOf(w, v)))
+		_ = d.SetKey(starlark.String(v), figuresValue(w.Figures(v)))
 	}
 	d.Freeze()
 	return d
 }
 
-func figuresValue(f sentinel.VersionFigures) starlark.Value {
+func figuresValue(f telemetry.Figures) starlark.Value {
 	return structOf("figures", starlark.StringDict{
 		"calls":              starlark.MakeInt64(f.Calls),
 		"errors":             starlark.MakeInt64(f.Errors),
@@ -288,7 +288,7 @@ func servingValue(sv sentinel.Serving) starlark.Value {
 		"down_for":    starlark.Float(sv.DownFor.Seconds()),
 		"unavailable": starlark.Bool(sv.Unavailable),
 		"reason":      starlark.String(sv.Reason),
-		"verdict":     verdictValue(sv.Verdict()),
+		"verdict":     verdictValue(judge.Unavailable(sv.Reason)),
 	})
 }
 

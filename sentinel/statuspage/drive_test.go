@@ -16,6 +16,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // openPage starts a browser on the rig's page and waits for its first
@@ -169,7 +170,7 @@ func TestPageShowsTheRollbackWindowAndAborts(t *testing.T) {
 	}
 	tab := openPage(t, r)
 
-	assert.Equal(t, sentinel.TestWindow, eval[string](t, tab, `document.getElementById("verdict").dataset.test`))
+	assert.Equal(t, judge.TestWindow, eval[string](t, tab, `document.getElementById("verdict").dataset.test`))
 	verdict := eval[string](t, tab, `document.getElementById("verdict").textContent`)
 	assert.Contains(t, verdict, "rollback window: errors")
 	assert.Contains(t, verdict, "the judge:", "the judge's verdict, which does not decide here, comes second")

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/release"
 	"github.com/ninelives-go/ninelives/sentinel/statuspage"
 )
@@ -40,9 +40,9 @@ func TestReleaseLifecycleOnThePage(t *testing.T) {
 	rp := doURL(t, http.MethodGet, srv.URL+statuspage.RouteStatus, "", "")
 	require.Equal(t, http.StatusOK, rp.code)
 	var st struct {
-		Phase   string              `json:"phase"`
-		Plan    []sentinel.PlanStep `json:"plan"`
-		Release *release.Status     `json:"release"`
+		Phase   string          `json:"phase"`
+		Plan    []plan.Step     `json:"plan"`
+		Release *release.Status `json:"release"`
 	}
 	require.NoError(t, json.Unmarshal(rp.body, &st))
 	require.NotNil(t, st.Release)

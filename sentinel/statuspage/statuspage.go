@@ -21,6 +21,7 @@ import (
 	"github.com/ninelives-go/ninelives/internal/config"
 	"github.com/ninelives-go/ninelives/internal/names"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 	"github.com/ninelives-go/ninelives/sentinel/release"
 )
 
@@ -198,7 +199,7 @@ func New(rollout Rollout, token string, opts ...Option) (*Handler, error) {
 		return nil, err
 	}
 	page, err := template.New("index.html").Funcs(template.FuncMap{
-		"pct":   sentinel.StepLabel,
+		"pct":   plan.Label,
 		"clock": func(e sentinel.Event) string { return e.Time.UTC().Format("15:04:05") },
 	}).ParseFS(assets, "assets/index.html")
 	if err != nil {

@@ -59,10 +59,10 @@ func BenchmarkRecord(b *testing.B) {
 // BenchmarkUnaryCalls measures calls/s over loopback from 64 concurrent
 // callers to 4 servers with telemetry off and on (a Source and the exporter
 // reading). The two clients take turns in rounds of 2,000 calls, so both
-// see the same background load, and it reports the ratio of the second
-// side to the first; since the side that goes second fares differently on
-// a busy machine, it runs once with each side first (first=off reports
-// on/off, first=on off/on). Beside the calls/s, the process's CPU time per
+// see the same background load, the side that starts a turn changing from
+// turn to turn, and it reports the ratio of the second side to the first;
+// it runs once with each side named first (first=off reports on/off,
+// first=on off/on), so that what remains of an order effect shows. Beside the calls/s, the process's CPU time per
 // call of each side (client and servers share the process) and their
 // ratio, cpu-on/off: on a busy machine the calls/s of a round move with
 // what else runs, its CPU time hardly does.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/webhook"
 )
 
 // Receiver is an alert webhook on loopback. A hanging one takes every
@@ -53,7 +54,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 // Alerter is a webhook alerter to the receiver, with the webhook's
 // default attempts and timeouts.
 func (r *Receiver) Alerter() (sentinel.Alerter, error) {
-	return sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: r.url, Client: r.client})
+	return webhook.New(webhook.Config{URL: r.url, Client: r.client})
 }
 
 // Close answers the requests held and stops the receiver.

@@ -54,7 +54,7 @@ type Options struct {
 	Report      string        // write the HTML report here if set
 	Out         io.Writer     // the live view; nil for none
 	// Webhook, if set, is the URL the recipe's sentinel POSTs its alerts
-	// to (sentinel.WebhookAlerter).
+	// to (webhook.Alerter).
 	Webhook string
 	// DryRun makes the recipe's sentinel judge and report without moving a
 	// weight (sentinel.WithDryRun).

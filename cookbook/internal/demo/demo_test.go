@@ -56,7 +56,7 @@ func TestReportIsSelfContainedAndEscaped(t *testing.T) {
 		res.Ticks = append(res.Ticks, Tick{N: i, At: time.Duration(i) * time.Second,
 			Decision: sentinel.Event{Time: start.Add(time.Duration(i) * time.Second)},
 			Summary: sentinel.TickSummary{Weights: map[string]int{"canary": 1000},
-				Versions: map[string]sentinel.VersionFigures{"stable": {Calls: 450, P99: 0.003}, "canary": {Calls: calls, Errors: 3, ErrorRate: 0.06, P99: 0.004}}}})
+				Versions: map[string]telemetry.Figures{"stable": {Calls: 450, P99: 0.003}, "canary": {Calls: calls, Errors: 3, ErrorRate: 0.06, P99: 0.004}}}})
 	}
 	res.Events = []sentinel.Event{{Time: start.Add(2 * time.Second), Action: sentinel.ActionRollback, Who: "sentinel", Reason: `<script>alert("x")</script> errors`}}
 	path := filepath.Join(t.TempDir(), "r.html")

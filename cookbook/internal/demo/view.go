@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
 
 // view prints the live terminal view: one line per tick.
@@ -34,7 +35,7 @@ func (v *view) header() {
 func (v *view) tick(t Tick) {
 	secs := v.opts.Interval.Seconds()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%5.0fs  %-22s %-6s", t.At.Seconds(), PhaseLabel(t.Phase, t.Step, t.StepName), sentinel.StepLabel(t.Summary.Weights[v.rc.Candidate]))
+	fmt.Fprintf(&b, "%5.0fs  %-22s %-6s", t.At.Seconds(), PhaseLabel(t.Phase, t.Step, t.StepName), plan.Label(t.Summary.Weights[v.rc.Candidate]))
 	for _, ver := range []string{v.rc.Baseline, v.rc.Candidate} {
 		f := t.Summary.Versions[ver]
 		fmt.Fprintf(&b, " | %-6s %5.0f/s err %5.2f%% p99 %6s", ver, float64(f.Calls)/secs, 100*f.ErrorRate, ms(f.P99))

@@ -3,6 +3,7 @@ package evaluate
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -56,6 +57,21 @@ func TestJobsFollowTheFlags(t *testing.T) {
 }
 
 // The full run's counts are the ones the goals ask for.
+func TestLongLightRunsStartFirst(t *testing.T) {
+	long := &Scenario{Name: "long", Limit: 3 * time.Minute}
+	mid := &Scenario{Name: "mid", Limit: 2 * time.Minute}
+	short := &Scenario{Name: "short", Limit: time.Minute}
+	lot := []Job{{Scenario: short, Rate: 100}, {Scenario: mid, Rate: 1000, Seed: 1}, {Scenario: mid, Rate: 300, Seed: 2},
+		{Scenario: long, Rate: 1000}, {Scenario: mid, Rate: 300, Seed: 3}}
+	var got []string
+	for _, j := range order(lot) {
+		got = append(got, fmt.Sprintf("%s %d %d", j.Scenario.Name, j.Rate, j.Seed))
+	}
+	assert.Equal(t, []string{"long 1000 0", "mid 300 2", "mid 300 3", "mid 1000 1", "short 100 0"}, got,
+		"the longest first; of runs as long the lighter first, in their order")
+	assert.Equal(t, "short", lot[0].Scenario.Name, "the lot itself is left as it was")
+}
+
 func TestFullRunCountsMeetTheGoals(t *testing.T) {
 	counts := map[string]Counts{}
 	for _, sc := range Scenarios(false) {

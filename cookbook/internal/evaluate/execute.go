@@ -78,7 +78,7 @@ func (s *slots) give(rate int) {
 }
 
 // Execute makes the runs of jobs within limits, the hog off first and
-// then on, the longest first in each; the hog runs while the second lot
+// then on, in each in the order of order; the hog runs while the second lot
 // does. It prints a line per run to progress and returns the results of
 // the runs it made before ctx ended.
 func Execute(ctx context.Context, env *Env, jobs [2][]Job, limits Limits, progress io.Writer) ([]Result, error) {
@@ -116,8 +116,7 @@ func hogBound(lot []Job, parallel int) time.Duration {
 
 // runLot makes a lot's runs within limits, the longest first.
 func runLot(ctx context.Context, env *Env, lot []Job, limits Limits, progress io.Writer) []Result {
-	lot = slices.Clone(lot)
-	slices.SortStableFunc(lot, func(a, b Job) int { return cmp.Compare(b.Scenario.Limit, a.Scenario.Limit) })
+	lot = order(lot)
 	room := newSlots(limits)
 	var mu sync.Mutex
 	var results []Result
@@ -142,6 +141,18 @@ func runLot(ctx context.Context, env *Env, lot []Job, limits Limits, progress io
 	}
 	wg.Wait()
 	return results
+}
+
+// order is the order runs start in: the longest first, and of runs as long,
+// those with the fewest calls a second, so that the long, light runs start
+// together and the short, heavy ones fill the rate budget around them
+// rather than hold the long ones back.
+func order(lot []Job) []Job {
+	lot = slices.Clone(lot)
+	slices.SortStableFunc(lot, func(a, b Job) int {
+		return cmp.Or(cmp.Compare(b.Scenario.Limit, a.Scenario.Limit), cmp.Compare(a.Rate, b.Rate))
+	})
+	return lot
 }
 
 // line is the run in one line of progress.

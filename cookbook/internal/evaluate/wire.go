@@ -131,7 +131,7 @@ func strategyOf(sc *Scenario, st *Stack, sh *shadow.Interceptor) (sentinel.Strat
 		return err
 	}
 	return sentinel.NewBlueGreen(sentinel.BlueGreenConfig{
-		Warmup: sentinel.WarmupOn(st.Conn, st.Split, warmup.Config{Calls: []warmup.CallFunc{getItem}}),
+		Warmup: warmup.For(st.Conn, st.Split, warmup.Config{Calls: []warmup.CallFunc{getItem}}),
 		Shadow: sh, ShadowGrace: blueGreenGrace, RollbackWindow: blueGreenWindow,
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 	"github.com/ninelives-go/ninelives/sentinel"
 	"github.com/ninelives-go/ninelives/sentinel/fleet"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
 
 // loop ticks until the rollout is over (and a tail of two ticks), the
@@ -75,7 +76,7 @@ func (r *runner) step(ctx context.Context, tick int) (bool, error) {
 		r.res.Decisions = append(r.res.Decisions, Decision{Tick: tick, Sentinel: l.name, Event: ev})
 	}
 	fmt.Fprintf(r.opts.Out, "%4ds  %-10s %-22s canary %-4s on every replica | calls %4d, canary %4d, failed %3d | %s\n",
-		tick, l.name, demo.PhaseLabel(ev.Phase, ev.Step, ev.StepName), sentinel.StepLabel(r.reps[0].Split.Weight("canary")),
+		tick, l.name, demo.PhaseLabel(ev.Phase, ev.Step, ev.StepName), plan.Label(r.reps[0].Split.Weight("canary")),
 		sum(served), served["canary"], failed, demo.DecisionLabel(ev))
 	r.react(tick, l, ev)
 	if ev.Phase.Final() {

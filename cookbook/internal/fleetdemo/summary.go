@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
-	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/plan"
 )
 
 // collect reads the replicas' and the sentinels' figures at the run's end.
@@ -46,7 +46,7 @@ func (r *runner) summary() {
 	}
 	if res.KilledAt > 0 {
 		fmt.Fprintf(out, "Failover: the leader was killed at tick %d in step %d; the standby took over %v later (TTL %v) and resumed step %d at %s.\n",
-			res.KilledAt, res.StepAtKill, res.Takeover.Round(time.Millisecond), opts.TTL, res.TakeoverStep, sentinel.StepLabel(res.TakeoverWeight))
+			res.KilledAt, res.StepAtKill, res.Takeover.Round(time.Millisecond), opts.TTL, res.TakeoverStep, plan.Label(res.TakeoverWeight))
 	}
 	if res.LostLeases > 0 {
 		fmt.Fprintf(out, "A live sentinel's lease expired %d times (the machine was too busy to renew it within the %v TTL); the sentinels campaigned again.\n",

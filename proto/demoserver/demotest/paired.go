@@ -22,7 +22,11 @@ type Side struct {
 
 // Paired makes b.N calls on each side from callers goroutines, the two
 // sides taking turns in rounds of round calls, so that both see the same
-// background load; a machine shared with other work moves both alike. It
+// background load; a machine shared with other work moves both alike. The
+// side that starts a turn changes from one turn to the next (A B, B A, …),
+// so that neither always follows the other: a round that follows the
+// other side's meets the garbage collections and the cold caches that
+// side's work left, and a fixed order would charge them to one side. It
 // reports each side's calls/s and their ratio, second over first.
 func Paired(b *testing.B, round, callers int, sides [2]Side) {
 	run := func(s Side, n int) time.Duration {
@@ -56,10 +60,11 @@ func Paired(b *testing.B, round, callers int, sides [2]Side) {
 	var spent [2]time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
-	for done := 0; done < b.N; {
+	for turn, done := 0, 0; done < b.N; turn++ {
 		n := min(round, b.N-done)
-		for i, s := range sides {
-			spent[i] += run(s, n)
+		for j := range sides {
+			i := (turn + j) % len(sides)
+			spent[i] += run(sides[i], n)
 		}
 		done += n
 	}

@@ -1,4 +1,4 @@
-package sentinel
+package webhook
 
 import (
 	"bytes"
@@ -12,10 +12,14 @@ import (
 	"time"
 
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel"
 )
 
-// WebhookConfig sets up a WebhookAlerter.
-type WebhookConfig struct {
+// ErrBadConfig is wrapped by New's errors for a bad Config.
+var ErrBadConfig = errors.New("ninelives: bad webhook config")
+
+// Config sets up an Alerter.
+type Config struct {
 	// URL receives a POST with the event as JSON for every alert. It may
 	// carry a secret (a token in the query, a user and password): errors
 	// and logs show only its scheme, host and path.
@@ -33,25 +37,24 @@ type WebhookConfig struct {
 	Header http.Header
 }
 
-// WebhookAlerter POSTs each alert as JSON to a URL: an object with
-// "source" ("ninelives"), "text" (one line for chat tools) and "event"
-// (the Event). It retries on network errors, 429 and 5xx answers with
+// Alerter POSTs each alert as JSON to a URL (see the package doc for the
+// body). It retries on network errors, 429 and 5xx answers with
 // exponential backoff, and gives up after its attempts or when the alert's
 // context ends.
-type WebhookAlerter struct {
-	cfg  WebhookConfig
+type Alerter struct {
+	cfg  Config
 	safe string // the URL as errors show it: scheme://host/path
 }
 
-// NewWebhookAlerter checks cfg and fills its defaults.
-func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
+// New checks cfg and fills its defaults.
+func New(cfg Config) (*Alerter, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		// The parser's error repeats the URL, which may hold a secret.
-		return nil, config.Errorf(ErrBadOption, "WebhookConfig.URL", nil, "not a URL (not shown: it may hold a secret); want an http or https URL")
+		return nil, config.Errorf(ErrBadConfig, "Config.URL", nil, "not a URL (not shown: it may hold a secret); want an http or https URL")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, config.Errorf(ErrBadOption, "WebhookConfig.URL", redactURL(u), "want an http or https URL with a host")
+		return nil, config.Errorf(ErrBadConfig, "Config.URL", redactURL(u), "want an http or https URL with a host")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
@@ -64,16 +67,16 @@ func NewWebhookAlerter(cfg WebhookConfig) (*WebhookAlerter, error) {
 	}
 	switch {
 	case cfg.Timeout < 0:
-		return nil, config.Errorf(ErrBadOption, "WebhookConfig.Timeout", cfg.Timeout, "want > 0")
+		return nil, config.Errorf(ErrBadConfig, "Config.Timeout", cfg.Timeout, "want > 0")
 	case cfg.Attempts < 1:
-		return nil, config.Errorf(ErrBadOption, "WebhookConfig.Attempts", cfg.Attempts, "want ≥ 1")
+		return nil, config.Errorf(ErrBadConfig, "Config.Attempts", cfg.Attempts, "want ≥ 1")
 	case cfg.Backoff < 0:
-		return nil, config.Errorf(ErrBadOption, "WebhookConfig.Backoff", cfg.Backoff, "want ≥ 0")
+		return nil, config.Errorf(ErrBadConfig, "Config.Backoff", cfg.Backoff, "want ≥ 0")
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.Timeout}
 	}
-	return &WebhookAlerter{cfg: cfg, safe: redactURL(u)}, nil
+	return &Alerter{cfg: cfg, safe: redactURL(u)}, nil
 }
 
 // redactURL is u as logs and errors may show it: its scheme, host and
@@ -90,7 +93,7 @@ func redactURL(u *url.URL) string {
 
 // redactErr replaces the URL that net/http's errors repeat with the
 // redacted one.
-func (w *WebhookAlerter) redactErr(err error) error {
+func (w *Alerter) redactErr(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
@@ -98,16 +101,16 @@ func (w *WebhookAlerter) redactErr(err error) error {
 	return err
 }
 
-// webhookPayload is the JSON body of an alert.
-type webhookPayload struct {
-	Source string `json:"source"` // always "ninelives"
-	Text   string `json:"text"`   // one line for chat tools
-	Event  Event  `json:"event"`
+// payload is the JSON body of an alert.
+type payload struct {
+	Source string         `json:"source"` // always "ninelives"
+	Text   string         `json:"text"`   // one line for chat tools
+	Event  sentinel.Event `json:"event"`
 }
 
-// Alert implements Alerter.
-func (w *WebhookAlerter) Alert(ctx context.Context, e Event) error {
-	body, err := json.Marshal(webhookPayload{
+// Alert implements sentinel.Alerter.
+func (w *Alerter) Alert(ctx context.Context, e sentinel.Event) error {
+	body, err := json.Marshal(payload{
 		Source: "ninelives",
 		Text:   fmt.Sprintf("ninelives %s (%s, step %d): %s", e.Action, e.Phase, e.Step, e.Reason),
 		Event:  e,
@@ -139,7 +142,7 @@ func (w *WebhookAlerter) Alert(ctx context.Context, e Event) error {
 }
 
 // post sends one attempt; retry says whether another may succeed.
-func (w *WebhookAlerter) post(ctx context.Context, body []byte) (retry bool, err error) {
+func (w *Alerter) post(ctx context.Context, body []byte) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))

@@ -1,9 +1,10 @@
-package sentinel_test
+package webhook_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,9 +15,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
+	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel"
-	"github.com/ninelives-go/ninelives/sentinel/judge"
+	"github.com/ninelives-go/ninelives/sentinel/sentineltest"
+	"github.com/ninelives-go/ninelives/sentinel/webhook"
+	"github.com/ninelives-go/ninelives/telemetry"
 )
 
 // payload is the JSON body of an alert.
@@ -74,7 +79,7 @@ func (h *hookServer) got() []payload {
 
 func TestWebhookRetriesAfterA500(t *testing.T) {
 	h := startHook(t, http.StatusInternalServerError)
-	wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Backoff: time.Millisecond,
+	wh, err := webhook.New(webhook.Config{URL: h.url, Backoff: time.Millisecond,
 		Header: http.Header{"Authorization": {"Bearer s3cret"}}})
 	require.NoError(t, err)
 	e := sentinel.Event{Seq: 7, Action: sentinel.ActionRollback, Position: sentinel.Position{Phase: sentinel.PhaseRolledBack, Step: 2}, Reason: "errors: 5.0 % against 0.5 %"}
@@ -92,41 +97,55 @@ func TestWebhookRetriesAfterA500(t *testing.T) {
 
 func TestWebhookGivesUp(t *testing.T) {
 	h := startHook(t, 503, 503, 503)
-	wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Attempts: 3, Backoff: time.Millisecond})
+	wh, err := webhook.New(webhook.Config{URL: h.url, Attempts: 3, Backoff: time.Millisecond})
 	require.NoError(t, err)
 	err = wh.Alert(context.Background(), sentinel.Event{Seq: 1})
 	assert.ErrorContains(t, err, "attempt 3 of 3: answered 503 Service Unavailable")
 	assert.Len(t, h.got(), 3)
 
 	h = startHook(t, http.StatusBadRequest)
-	wh, err = sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Backoff: time.Millisecond})
+	wh, err = webhook.New(webhook.Config{URL: h.url, Backoff: time.Millisecond})
 	require.NoError(t, err)
 	err = wh.Alert(context.Background(), sentinel.Event{Seq: 1})
 	assert.ErrorContains(t, err, "attempt 1 of 4: answered 400 Bad Request", "a 4xx is not retried")
 
-	for _, bad := range []sentinel.WebhookConfig{{URL: "ftp://x"}, {URL: "http://"}, {URL: "http://127.0.0.1:1", Attempts: -1}} {
-		_, err := sentinel.NewWebhookAlerter(bad)
-		assert.ErrorIs(t, err, sentinel.ErrBadOption)
+	for _, bad := range []webhook.Config{{URL: "ftp://x"}, {URL: "http://"}, {URL: "http://127.0.0.1:1", Attempts: -1}} {
+		_, err := webhook.New(bad)
+		assert.ErrorIs(t, err, webhook.ErrBadConfig)
 	}
 }
 
 func TestWebhookThroughTheSentinel(t *testing.T) {
 	h := startHook(t, http.StatusInternalServerError)
-	wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: h.url, Backoff: time.Millisecond})
+	wh, err := webhook.New(webhook.Config{URL: h.url, Backoff: time.Millisecond})
 	require.NoError(t, err)
-	r := newRig(t, nil, sentinel.WithAlerters(wh))
-	r.tick(healthy())
-	for i := 0; i < 30 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
-		r.tick(window(900, 4, 100, 10, 0.02, 0.02))
-	}
-	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
-	require.NoError(t, r.s.Close(), "Close delivers what is queued")
+	s := startedSentinel(t, sentinel.WithAlerters(wh))
+	require.NoError(t, s.Abort(context.Background(), "alice", "bad build"))
+	require.NoError(t, s.Close(), "Close delivers what is queued")
 	got := h.got()
-	require.Len(t, got, 2, "one rollback alert, retried once after the 500")
-	assert.Equal(t, sentinel.ActionRollback, got[1].Event.Action)
-	require.NotNil(t, got[1].Event.Verdict)
-	assert.Equal(t, judge.Fail, got[1].Event.Verdict.Outcome)
-	assert.Positive(t, got[1].Event.Figures["canary"].Errors)
+	require.Len(t, got, 2, "one abort alert, retried once after the 500")
+	assert.Equal(t, sentinel.ActionAbort, got[1].Event.Action)
+	assert.Equal(t, "alice", got[1].Event.Who)
+	assert.Equal(t, sentinel.PhaseAborted, got[1].Event.Phase)
+	assert.Contains(t, got[1].Text, "ninelives abort (aborted, step 1)")
+}
+
+// startedSentinel is a canary's sentinel on a test clock that has taken
+// its first step.
+func startedSentinel(t *testing.T, opts ...sentinel.Option) *sentinel.Sentinel {
+	t.Helper()
+	split := balancer.MustSplit(balancer.Weight{Version: "stable", Weight: 10000}, balancer.Weight{Version: "canary", Weight: 0})
+	src := new(sentineltest.Source)
+	src.Set(&telemetry.Window{}, nil)
+	canary, err := sentinel.NewCanary(sentinel.CanaryConfig{})
+	require.NoError(t, err)
+	opts = append([]sentinel.Option{sentinel.WithClock(sentineltest.NewClock(time.Unix(1e9, 0))),
+		sentinel.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
+	s, err := sentinel.New(split, src, canary, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.Equal(t, sentinel.ActionStart, s.Tick(context.Background()).Action)
+	return s
 }
 
 // A webhook URL often carries its secret (a token in the query string, a
@@ -146,7 +165,7 @@ func TestWebhookNeverShowsItsSecret(t *testing.T) {
 		u.User = url.UserPassword("bot", "pa55word")
 		u.RawQuery = "token=s3cret&channel=ops"
 		u.Fragment = "frag-s3cret"
-		wh, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: u.String(), Attempts: 2, Backoff: time.Millisecond})
+		wh, err := webhook.New(webhook.Config{URL: u.String(), Attempts: 2, Backoff: time.Millisecond})
 		require.NoError(t, err)
 		err = wh.Alert(context.Background(), sentinel.Event{Seq: 1})
 		require.Error(t, err)
@@ -155,10 +174,9 @@ func TestWebhookNeverShowsItsSecret(t *testing.T) {
 			assert.NotContains(t, err.Error(), secret)
 		}
 
-		r := newRig(t, nil, sentinel.WithAlerters(wh), sentinel.WithLogger(logger))
-		r.tick(healthy())
-		require.NoError(t, r.s.Abort(context.Background(), "alice", "test"))
-		require.NoError(t, r.s.Close())
+		s := startedSentinel(t, sentinel.WithAlerters(wh), sentinel.WithLogger(logger))
+		require.NoError(t, s.Abort(context.Background(), "alice", "test"))
+		require.NoError(t, s.Close())
 	}
 	assert.Contains(t, logs.String(), "alerter failed", "the failures were logged")
 	for _, secret := range []string{"s3cret", "pa55word", "bot:"} {
@@ -166,9 +184,11 @@ func TestWebhookNeverShowsItsSecret(t *testing.T) {
 	}
 
 	for _, bad := range []string{"ftp://bot:pa55word@example.com/hook?token=s3cret", "http://bot:pa55word@/x?token=s3cret", "http://[::1%zz]/x?token=s3cret", "hook?token=s3cret"} {
-		_, err := sentinel.NewWebhookAlerter(sentinel.WebhookConfig{URL: bad})
-		require.ErrorIs(t, err, sentinel.ErrBadOption, bad)
+		_, err := webhook.New(webhook.Config{URL: bad})
+		require.ErrorIs(t, err, webhook.ErrBadConfig, bad)
 		assert.NotContains(t, err.Error(), "s3cret", bad)
 		assert.NotContains(t, err.Error(), "pa55word", bad)
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
