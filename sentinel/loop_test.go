@@ -738,3 +738,21 @@ func TestRunTicksEveryDefaultIntervalUnlessTold(t *testing.T) {
 	}
 	assert.Equal(t, 250*time.Millisecond, sentinel.DefaultInterval)
 }
+
+// A failing source logs its streak once, as a warning, and its later ticks
+// at debug level, so that four ticks a second do not repeat it in the log;
+// its recovery is logged too.
+func TestSourceFailureStreakLogsOnce(t *testing.T) {
+	var out strings.Builder
+	r := newRig(t, nil, sentinel.WithLogger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	r.tick(healthy())
+	r.src.Set(nil, errors.New("collector down"))
+	for range 8 {
+		r.clock.Advance(250 * time.Millisecond)
+		require.Equal(t, sentinel.ActionSourceFail, r.s.Tick(context.Background()).Action)
+	}
+	r.tick(healthy())
+	assert.Equal(t, 1, strings.Count(out.String(), "the rollout holds: collector down"), out.String())
+	assert.Contains(t, out.String(), "level=WARN msg=\"ninelives: source_error: the metric source failed, the rollout holds: collector down\"")
+	assert.Contains(t, out.String(), "ninelives: metric source recovered")
+}

@@ -601,11 +601,7 @@ func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra
 	if s.cfg.decisions != nil {
 		s.cfg.decisions.RecordDecision(ctx, string(e.Action))
 	}
-	level := slog.LevelInfo
-	if e.Alert {
-		level = slog.LevelWarn
-	}
-	s.cfg.logger.LogAttrs(ctx, level, "ninelives: "+string(e.Action)+": "+e.Reason, e.attrs()...)
+	s.cfg.logger.LogAttrs(ctx, logLevel(e), "ninelives: "+string(e.Action)+": "+e.Reason, e.attrs()...)
 	if e.Alert {
 		s.alerts.push(e)
 	}
@@ -621,6 +617,19 @@ func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra
 }
 
 const maxEvents = 200
+
+// logLevel is an event's: Warn when it alerts, Debug for the later ticks
+// of a streak of a failing source or policy (its first tick alerted, and
+// a tick every 250 ms would repeat it four times a second), Info else.
+func logLevel(e Event) slog.Level {
+	switch {
+	case e.Alert:
+		return slog.LevelWarn
+	case e.Action == ActionSourceFail || e.Action == ActionPolicyFail:
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
 
 // manual runs a manual control under the state lock.
 func (s *Sentinel) manual(ctx context.Context, who, reason string, action Action, to Phase, weight int) error {
