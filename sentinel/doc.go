@@ -3,16 +3,16 @@
 //
 // # The control loop
 //
-// A Sentinel runs one rollout. Each tick (DefaultInterval: four a second)
+// A Sentinel runs one rollout. Each tick (WithInterval, 1 s by default)
 // it collects a window from a telemetry.MetricSource, gives the judge that
 // window as one look, asks its Strategy what to do, and does it to its
 // Router — a *balancer.Split, or any other keeper of weights (the fleet's
 // leader has one that publishes them to every replica). The judge's bound
-// on false rollbacks holds however often it looks, so four looks a second
-// keep it and leave a regression's calls unlooked at for at most a quarter
-// second; what the sentinel measures over time is a duration, whatever
-// the interval (a release lifecycle and a fleet's leader tick at their
-// own, 1 s by default):
+// on false rollbacks holds however often it looks, so a shorter interval
+// keeps it and leaves a regression's calls unlooked at for less time;
+// what the sentinel measures over time is a duration, whatever the
+// interval (a release lifecycle and a fleet's leader tick at their own,
+// 1 s by default):
 //
 //	src, _ := telemetry.NewSource()
 //	mp := sdkmetric.NewMeterProvider(src.Option())

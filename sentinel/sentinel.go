@@ -620,7 +620,7 @@ const maxEvents = 200
 
 // logLevel is an event's: Warn when it alerts, Debug for the later ticks
 // of a streak of a failing source or policy (its first tick alerted, and
-// a tick every 250 ms would repeat it four times a second), Info else.
+// the log would repeat it at every tick), Info else.
 func logLevel(e Event) slog.Level {
 	switch {
 	case e.Alert:

@@ -81,7 +81,7 @@ func run(ctx context.Context, target, webhookURL string) (err error) {
 	defer func() { err = errors.Join(err, conn.Close()) }()
 	// Your code makes its calls on conn as before: orders := pb.NewOrdersClient(conn).
 
-	// The sentinel: 1 → 5 → 25 → 50 → 100 %, judged four times a second; alerts to a webhook.
+	// The sentinel: 1 → 5 → 25 → 50 → 100 %, judged every second; alerts to a webhook.
 	hook, err := webhook.New(webhook.Config{URL: webhookURL})
 	if err != nil {
 		return err

@@ -375,8 +375,8 @@ func TestErrorTestSeesNoClusteringInRareIndependentErrorsBySimulation(t *testing
 	assert.GreaterOrEqual(t, float64(caught)/float64(simRuns()), 0.95, "greens with 10× the errors caught")
 }
 
-// The sentinel looks four times a second by default: the same rollouts cut
-// into quarter-second looks of a quarter of the calls keep every test's
+// A sentinel given WithInterval(250 ms) looks four times a second: the
+// same rollouts cut into quarter-second looks of a quarter of the calls keep every test's
 // bound, as anytime-valid tests should however often they look (the tail
 // thresholds and the clustering, learned from earlier looks, are fixed
 // before each), and still catch a bad candidate.

@@ -16,8 +16,8 @@ type Restarts struct {
 	// first Looks informative looks. Default 0.5; 1 turns restarts off.
 	Start float64 `json:"start,omitempty"`
 	// Looks (N) is how many informative looks (looks in which both
-	// versions had calls) get a restart. Default 1800: 7.5 minutes of the
-	// sentinel's default four looks a second, 30 minutes of one a second.
+	// versions had calls) get a restart. Default 1800: 30 minutes of the
+	// sentinel's default one-second ticks (7.5 minutes of 250 ms ones).
 	// A regression that begins later is still caught,
 	// by the restarts already running, but more slowly; the bound on false
 	// rollbacks holds however long the rollout runs.

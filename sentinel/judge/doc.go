@@ -47,8 +47,8 @@
 // weights still to come is a nonnegative supermartingale starting at 1,
 // so by Ville's inequality M ever reaches 1/α with probability at most α:
 // for the whole rollout, however long. Config.Restarts sets ω (Start,
-// default ½) and N (Looks, default 1,800: 7.5 min of the sentinel's default
-// four looks a second, 30 min of one a second). A
+// default ½) and N (Looks, default 1,800: 30 min of the sentinel's default
+// one-second ticks, 7.5 min of 250 ms ones). A
 // regression present from the start pays log 2 more than a single process;
 // one that begins at look j ≤ N is caught by the restart at j, without
 // first undoing the evidence gathered while healthy (about as fast as from

@@ -42,7 +42,7 @@ type LatencyConfig struct {
 	DisableTail bool `json:"disableTail,omitempty"`
 	// BaselineHalfLife is the half-life, in looks with baseline calls, of
 	// the decayed baseline histogram the tail thresholds are learned from.
-	// Default 120: 30 s of the sentinel's default four looks a second.
+	// Default 120: 2 min of the sentinel's default one-second ticks.
 	BaselineHalfLife float64 `json:"baselineHalfLife,omitempty"`
 	// MinExceed: a quantile q is tested once the decayed baseline
 	// histogram holds MinExceed/(1−q) calls (1,000 for p99). Default 10.

@@ -37,8 +37,8 @@
 // fifteen holds fifteen seconds of calls; the judge adds looks up, so this
 // delays a decision by up to a scrape interval but does not change it. Each
 // Collect is a range query, so a sentinel on this source gains nothing from
-// ticking faster than Prometheus scrapes: give it sentinel.WithInterval of
-// a second or more rather than the default 250 ms.
+// ticking faster than Prometheus scrapes: keep sentinel.WithInterval at a
+// second (the default) or more.
 // Prometheus stamps a scrape's samples with the time the scrape began, so a
 // scrape in flight when the source is made may carry calls made just after
 // NewSource under an earlier time: those are taken as the starting values,

@@ -27,6 +27,7 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		"-runs -1":            "-runs = -1: want 0 (each scenario's own) or more",
 		"-hog sometimes":      `-hog = "sometimes": want off, on or both`,
 		"-only (":             `-only = "(": error parsing regexp`,
+		"-interval -1s":       `-interval = -1s: want a positive duration, or 0 for the sentinel's default`,
 	} {
 		_, err := ParseFlags(strings.Fields(args), io.Discard)
 		require.ErrorIs(t, err, ErrBadFlag, args)

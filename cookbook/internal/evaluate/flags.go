@@ -24,7 +24,8 @@ type Config struct {
 	// Markdown, CSV and RunsCSV are the files the table, and each run,
 	// are written to.
 	Markdown, CSV, RunsCSV string
-	Demofleet              string // "": built at the start
+	Demofleet              string        // "": built at the start
+	Interval               time.Duration // the sentinel's tick; 0: its default
 	// HogFor, if set, makes the program the CPU hog for that long.
 	HogFor time.Duration
 }
@@ -50,6 +51,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.CSV, "csv", "", "write the table as CSV here (default beside -md, .csv)")
 	fs.StringVar(&c.RunsCSV, "runs-csv", "", "write every run as CSV here (default beside -md, -runs.csv)")
 	fs.StringVar(&c.Demofleet, "demofleet", "", "the demofleet program (default: built with go build at the start)")
+	fs.DurationVar(&c.Interval, "interval", 0, "the sentinel's tick, sentinel.WithInterval (default: the sentinel's own, 1 s)")
 	fs.DurationVar(&c.HogFor, HogFlag, 0, "be the CPU hog for this long (the harness runs itself so)")
 	if err := cli.Parse(fs, args); err != nil {
 		return c, err
@@ -73,6 +75,8 @@ func (c *Config) check(only string) error {
 		return config.Errorf(ErrBadFlag, "-runs", c.Runs, "want 0 (each scenario's own) or more")
 	case c.Hog != "off" && c.Hog != "on" && c.Hog != "both":
 		return config.Errorf(ErrBadFlag, "-hog", c.Hog, "want off, on or both")
+	case c.Interval < 0:
+		return config.Errorf(ErrBadFlag, "-interval", c.Interval, "want a positive duration, or 0 for the sentinel's default")
 	case c.HogFor < 0:
 		return config.Errorf(ErrBadFlag, "-"+HogFlag, c.HogFor, "want a positive duration")
 	}

@@ -14,7 +14,8 @@ import (
 
 // Env is what every run shares.
 type Env struct {
-	Demofleet string // the demofleet program
+	Demofleet string        // the demofleet program
+	Interval  time.Duration // the sentinel's tick (sentinel.WithInterval); 0: its default
 }
 
 // Job is one run to make.
@@ -52,8 +53,13 @@ func run(ctx context.Context, env *Env, job Job, res *Result) error {
 	}
 	defer srv.stop()
 	alerts := &alertLog{}
-	st, err := Wire(sc, srv.target, sentinel.WithLogger(slog.New(slog.DiscardHandler)),
-		sentinel.WithAlerters(alerts), sentinel.WithHistory(int(sc.Limit/sentinel.DefaultInterval)+240))
+	tick := time.Second // the sentinel's default
+	if env.Interval > 0 {
+		tick = env.Interval
+	}
+	opts := []sentinel.Option{sentinel.WithLogger(slog.New(slog.DiscardHandler)),
+		sentinel.WithAlerters(alerts), sentinel.WithInterval(tick), sentinel.WithHistory(int(sc.Limit/tick) + 60)}
+	st, err := Wire(sc, srv.target, opts...)
 	if err != nil {
 		return err
 	}
