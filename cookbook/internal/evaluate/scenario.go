@@ -142,7 +142,7 @@ var recipeSteps = []int{1000, 2500, 5000, 10000}
 func Scenarios(quick bool) []*Scenario {
 	scs := []*Scenario{
 		aaCanary(quick), aaBlueGreen(), errors10x(), latency15x(), tailOnly(),
-		lateBreak(quick), killedRestored(), sharedOutage(false), sharedOutage(true), readmeUnmarked(),
+		lateBreak(quick), killedRestored(quick), sharedOutage(false), sharedOutage(true), readmeUnmarked(),
 	}
 	if !quick {
 		scs = append(scs, defaultDuration(100), defaultDuration(400))
@@ -150,6 +150,11 @@ func Scenarios(quick bool) []*Scenario {
 	if quick {
 		for _, sc := range scs {
 			sc.Runs = quickRuns(sc)
+			if sc.Harmful && len(sc.Events) == 0 {
+				// Decided in seconds: they start after the long runs
+				// and fill the rate budget around them.
+				sc.Limit = time.Minute
+			}
 		}
 	}
 	return scs

@@ -61,11 +61,12 @@ func tailOnly() *Scenario {
 }
 
 // lateBreak holds a healthy canary at 10 % (a first step of 10 min) and
-// turns it bad after 150 s, or 60 s in a quick run.
+// turns it bad after 150 s, or 30 s (3,000 healthy candidate calls) in a
+// quick run.
 func lateBreak(quick bool) *Scenario {
 	at := 150 * time.Second
 	if quick {
-		at = time.Minute
+		at = 30 * time.Second
 	}
 	base := with(healthy, func(f *demoserver.Faults) { f.ErrorRate = 0.005 })
 	return &Scenario{Name: "late-break", Wiring: Canary, Harmful: true,
@@ -80,9 +81,10 @@ func lateBreak(quick bool) *Scenario {
 }
 
 // killedRestored kills the canary's servers 4 s into the 25 % step and
-// starts them again 20 s later.
-func killedRestored() *Scenario {
-	return &Scenario{Name: "killed-restored", Wiring: Canary, Shadow: true,
+// starts them again 20 s later; a quick run, with steps of 5 s, 12 s later
+// (still more than the 5 s over which the sentinel looks for serving).
+func killedRestored(quick bool) *Scenario {
+	sc := &Scenario{Name: "killed-restored", Wiring: Canary, Shadow: true,
 		Title:   "candidate killed 4 s into the 25 % step, restored 20 s later: the README's wiring, steps 10-25-50-100 % ≥ 10 s, 300 calls/s",
 		RateMin: 300, RateMax: 300, Steps: recipeSteps, MinStep: 10 * time.Second,
 		Baseline: healthy, Candidate: healthy,
@@ -92,6 +94,11 @@ func killedRestored() *Scenario {
 		},
 		Limit: 3 * time.Minute, Runs: Counts{10, 10},
 		Goal: neverMovedWhileDown}
+	if quick {
+		sc.MinStep, sc.Events[1].After = 5*time.Second, 16*time.Second
+		sc.Title = strings.NewReplacer("restored 20 s later", "restored 12 s later", "≥ 10 s", "≥ 5 s (quick)").Replace(sc.Title)
+	}
+	return sc
 }
 
 // sharedOutage fails 30 % of both versions' calls for 10 s, 4 s into the
