@@ -516,7 +516,7 @@ func (b *blueGreen) shadowLocked(s *State) (Decision, error) {
 	if err := b.setShadowLocked(green, true); err != nil {
 		return Decision{}, err
 	}
-	if err := b.shadow.Observe(withErrors(shadowFigures(s.Window.Version(green)))); err != nil {
+	if err := b.shadow.Observe(shadowOf(s.Window.Figures(green))); err != nil {
 		return Decision{}, err
 	}
 	v := b.shadow.Verdict()

@@ -11,8 +11,9 @@
 // on false rollbacks holds however often it looks, so a shorter interval
 // keeps it and leaves a regression's calls unlooked at for less time;
 // what the sentinel measures over time is a duration, whatever the
-// interval (a release lifecycle and a fleet's leader tick at their own,
-// 1 s by default):
+// interval (the judge's few settings counted in looks aside, WithInterval;
+// a release lifecycle and a fleet's leader tick at their own, 1 s by
+// default):
 //
 //	src, _ := telemetry.NewSource()
 //	mp := sdkmetric.NewMeterProvider(src.Option())
@@ -22,7 +23,7 @@
 //	s, err := sentinel.New(split, src, canary,
 //		sentinel.WithVersions("stable", "canary"),
 //		sentinel.WithDecisionRecorder(metrics),
-//		sentinel.WithAlerters(webhook))
+//		sentinel.WithAlerters(hook)) // hook, _ := webhook.New(webhook.Config{URL: …})
 //	go s.Run(ctx) // until promoted, rolled back or aborted
 //
 // Phases: pending (nothing moved yet) → progressing (step k) ⇄ paused →
@@ -51,8 +52,8 @@
 // ninelives.sentinel.decisions counter (WithDecisionRecorder) and, when a
 // person should know (rollback, abort, promotion, pause, a failing source or
 // policy), to the Alerters on a goroutine of their own, so a slow webhook
-// never delays a tick; sentinel/webhook's Alerter (a JSON POST with a timeout and
-// retries with backoff, its URL's secrets kept out of logs) is built in.
+// never delays a tick; package sentinel/webhook has one (a JSON POST with a
+// timeout and retries with backoff, its URL's secrets kept out of logs).
 // A receiver that falls behind never costs the alerts that matter: a
 // promotion, rollback or abort is never dropped and goes out ahead of a
 // policy's own alerts still queued, which are merged, cut to 16 a

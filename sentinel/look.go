@@ -37,11 +37,12 @@ func shadowFigures(v telemetry.VersionStats) judge.ShadowFigures {
 	}
 }
 
-// withErrors counts a copy that failed where its primary did not as a
-// mismatch, as the status and blue/green's shadow gate (a one-sample test
-// of green, which has no primary calls yet) do.
-func withErrors(sh judge.ShadowFigures) (comparisons, mismatches int64) {
-	return sh.Comparisons + sh.Errors, sh.Mismatches + sh.Errors
+// shadowOf is what blue/green's shadow gate (a one-sample test of green,
+// which has no primary calls yet) reads of green's copies: as the status
+// counts them (telemetry.Figures), a copy that failed where its primary did
+// not is a comparison and a mismatch.
+func shadowOf(f telemetry.Figures) (comparisons, mismatches int64) {
+	return f.ShadowComparisons, f.ShadowMismatches
 }
 
 // finite returns x, or 0 when x is NaN or infinite.

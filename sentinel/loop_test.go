@@ -748,8 +748,15 @@ func TestSourceFailureStreakLogsOnce(t *testing.T) {
 		r.clock.Advance(250 * time.Millisecond)
 		require.Equal(t, sentinel.ActionSourceFail, r.s.Tick(context.Background()).Action)
 	}
+	r.src.Set(nil, errors.New("permission denied"))
+	for range 4 {
+		r.clock.Advance(250 * time.Millisecond)
+		require.Equal(t, sentinel.ActionSourceFail, r.s.Tick(context.Background()).Action)
+	}
 	r.tick(healthy())
 	assert.Equal(t, 1, strings.Count(out.String(), "the rollout holds: collector down"), out.String())
 	assert.Contains(t, out.String(), "level=WARN msg=\"ninelives: source_error: the metric source failed, the rollout holds: collector down\"")
+	assert.Equal(t, 1, strings.Count(out.String(), "otherwise now: permission denied"), "a new cause within the streak is logged once: %s", out.String())
+	assert.Contains(t, out.String(), "level=INFO msg=\"ninelives: the metric source fails otherwise now: permission denied\"")
 	assert.Contains(t, out.String(), "ninelives: metric source recovered")
 }

@@ -528,8 +528,11 @@ func (s *Sentinel) holdLocked(ctx context.Context, now time.Time, reason string,
 }
 
 func (s *Sentinel) sourceFailedLocked(ctx context.Context, now time.Time, err error) Event {
-	first := s.sourceErr == ""
+	first, changed := s.sourceErr == "", s.sourceErr != err.Error()
 	s.sourceErr = err.Error()
+	if changed && !first {
+		s.cfg.logger.InfoContext(ctx, "ninelives: the metric source fails otherwise now: "+err.Error())
+	}
 	if s.cfg.rollbackOnSourceError && !s.pos.Phase.Final() {
 		return s.applyLocked(ctx, now, Decision{Action: ActionRollback, Reason: "the metric source failed: " + err.Error()}, "sentinel")
 	}
@@ -538,8 +541,11 @@ func (s *Sentinel) sourceFailedLocked(ctx context.Context, now time.Time, err er
 }
 
 func (s *Sentinel) policyFailedLocked(ctx context.Context, now time.Time, err error) Event {
-	first := s.policyErr == ""
+	first, changed := s.policyErr == "", s.policyErr != err.Error()
 	s.policyErr = err.Error()
+	if changed && !first {
+		s.cfg.logger.InfoContext(ctx, "ninelives: the policy fails otherwise now: "+err.Error())
+	}
 	if s.cfg.rollbackOnPolicyError && !s.pos.Phase.Final() && s.pos.Phase != PhasePending {
 		return s.applyLocked(ctx, now, Decision{Action: ActionRollback, Reason: "the policy failed: " + err.Error()}, "sentinel")
 	}
@@ -620,7 +626,8 @@ const maxEvents = 200
 
 // logLevel is an event's: Warn when it alerts, Debug for the later ticks
 // of a streak of a failing source or policy (its first tick alerted, and
-// the log would repeat it at every tick), Info else.
+// the log would repeat it at every tick; a new cause is logged at Info),
+// Info else.
 func logLevel(e Event) slog.Level {
 	switch {
 	case e.Alert:

@@ -30,6 +30,9 @@
 // windows of many client replicas; Merge checks a decoded window and names a
 // bad field (ErrBadWindow). Accessors never return nil: a version or role
 // that a window did not see reads as zero, and its quantiles as NaN.
+// Window.Figures sums a version's primary calls up as status pages show
+// them (calls, errors, p50/p90/p99, shadow comparisons, fallbacks; 0, never
+// NaN), and Figures.Plus adds two windows' figures.
 //
 // The interceptor and the sentinel record through RecordShadowComparison,
 // RecordShadowDropped and RecordDecision; those and the split's weights go

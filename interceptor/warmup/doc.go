@@ -22,6 +22,9 @@
 //	res, err := warmup.ForkJoin(ctx, cc, split.ReadyEndpoints("green"), invalidateCache,
 //		warmup.WithJoin(warmup.JoinQuorum(2)))
 //
+// For(cc, split, cfg) is Version as a Func of the version alone, the shape
+// a blue/green strategy's gate takes (sentinel.BlueGreenConfig.Warmup).
+//
 // A warm-up never fails for an endpoint's fault: that is in the Report, per
 // endpoint, with the reason. Errors are for bad arguments only (a
 // *balancer.ConfigError wrapping ErrBadConfig) and, for ForkJoin, a join

@@ -57,7 +57,6 @@ func TestJobsFollowTheFlags(t *testing.T) {
 	assert.Equal(t, "evaluate-out/full.csv", c.CSV)
 }
 
-// The full run's counts are the ones the goals ask for.
 func TestLongLightRunsStartFirst(t *testing.T) {
 	long := &Scenario{Name: "long", Limit: 3 * time.Minute}
 	mid := &Scenario{Name: "mid", Limit: 2 * time.Minute}
@@ -73,6 +72,7 @@ func TestLongLightRunsStartFirst(t *testing.T) {
 	assert.Equal(t, "short", lot[0].Scenario.Name, "the lot itself is left as it was")
 }
 
+// The full run's counts are the ones the goals ask for.
 func TestFullRunCountsMeetTheGoals(t *testing.T) {
 	counts := map[string]Counts{}
 	for _, sc := range Scenarios(false) {
