@@ -8,12 +8,9 @@
 // window as one look, asks its Strategy what to do, and does it to its
 // Router — a *balancer.Split, or any other keeper of weights (the fleet's
 // leader has one that publishes them to every replica). The judge's bound
-// on false rollbacks holds however often it looks, so a shorter interval
-// keeps it and leaves a regression's calls unlooked at for less time;
-// what the sentinel measures over time is a duration, whatever the
-// interval (the judge's few settings counted in looks aside, WithInterval;
-// a release lifecycle and a fleet's leader tick at their own, 1 s by
-// default):
+// on false rollbacks holds however often it looks; what the sentinel
+// measures over time is a duration, whatever the interval (but for the
+// judge's few settings counted in looks: WithInterval says which):
 //
 //	src, _ := telemetry.NewSource()
 //	mp := sdkmetric.NewMeterProvider(src.Option())
