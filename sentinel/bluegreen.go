@@ -516,7 +516,10 @@ func (b *blueGreen) shadowLocked(s *State) (Decision, error) {
 	if err := b.setShadowLocked(green, true); err != nil {
 		return Decision{}, err
 	}
-	if err := b.shadow.Observe(shadowOf(s.Window.Figures(green))); err != nil {
+	// Green's copies as the status counts them (telemetry.Figures): a copy
+	// that failed where its primary did not is a comparison and a mismatch.
+	f := s.Window.Figures(green)
+	if err := b.shadow.Observe(f.ShadowComparisons, f.ShadowMismatches); err != nil {
 		return Decision{}, err
 	}
 	v := b.shadow.Verdict()

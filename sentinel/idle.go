@@ -30,8 +30,7 @@ func (s *Sentinel) Idle(ctx context.Context, reason string) Event {
 	case s.closed:
 		return s.closedLocked()
 	case err != nil:
-		first := s.sourceErr == ""
-		s.sourceErr = err.Error()
+		first := s.streakLocked(ctx, &s.sourceErr, "the metric source", err)
 		return s.emitLocked(ctx, now, Event{Action: ActionSourceFail, From: s.pos.Phase, Who: "sentinel", Alert: first,
 			Reason: "the metric source failed: " + err.Error()}, nil)
 	}

@@ -37,14 +37,6 @@ func shadowFigures(v telemetry.VersionStats) judge.ShadowFigures {
 	}
 }
 
-// shadowOf is what blue/green's shadow gate (a one-sample test of green,
-// which has no primary calls yet) reads of green's copies: as the status
-// counts them (telemetry.Figures), a copy that failed where its primary did
-// not is a comparison and a mismatch.
-func shadowOf(f telemetry.Figures) (comparisons, mismatches int64) {
-	return f.ShadowComparisons, f.ShadowMismatches
-}
-
 // finite returns x, or 0 when x is NaN or infinite.
 func finite(x float64) float64 {
 	if math.IsNaN(x) || math.IsInf(x, 0) {

@@ -528,11 +528,7 @@ func (s *Sentinel) holdLocked(ctx context.Context, now time.Time, reason string,
 }
 
 func (s *Sentinel) sourceFailedLocked(ctx context.Context, now time.Time, err error) Event {
-	first, changed := s.sourceErr == "", s.sourceErr != err.Error()
-	s.sourceErr = err.Error()
-	if changed && !first {
-		s.cfg.logger.InfoContext(ctx, "ninelives: the metric source fails otherwise now: "+err.Error())
-	}
+	first := s.streakLocked(ctx, &s.sourceErr, "the metric source", err)
 	if s.cfg.rollbackOnSourceError && !s.pos.Phase.Final() {
 		return s.applyLocked(ctx, now, Decision{Action: ActionRollback, Reason: "the metric source failed: " + err.Error()}, "sentinel")
 	}
@@ -541,16 +537,25 @@ func (s *Sentinel) sourceFailedLocked(ctx context.Context, now time.Time, err er
 }
 
 func (s *Sentinel) policyFailedLocked(ctx context.Context, now time.Time, err error) Event {
-	first, changed := s.policyErr == "", s.policyErr != err.Error()
-	s.policyErr = err.Error()
-	if changed && !first {
-		s.cfg.logger.InfoContext(ctx, "ninelives: the policy fails otherwise now: "+err.Error())
-	}
+	first := s.streakLocked(ctx, &s.policyErr, "the policy", err)
 	if s.cfg.rollbackOnPolicyError && !s.pos.Phase.Final() && s.pos.Phase != PhasePending {
 		return s.applyLocked(ctx, now, Decision{Action: ActionRollback, Reason: "the policy failed: " + err.Error()}, "sentinel")
 	}
 	e := Event{Action: ActionPolicyFail, From: s.pos.Phase, Reason: "the policy failed, the rollout holds: " + err.Error(), Who: "sentinel", Alert: first}
 	return s.emitLocked(ctx, now, e, nil)
+}
+
+// streakLocked keeps err as what (the metric source, the policy) fails
+// with in *last and says whether it begins a streak of failures, whose
+// first tick alerts; a new cause within a streak is logged at info, since
+// the streak's later ticks log at debug (logLevel).
+func (s *Sentinel) streakLocked(ctx context.Context, last *string, what string, err error) (first bool) {
+	first = *last == ""
+	if !first && *last != err.Error() {
+		s.cfg.logger.InfoContext(ctx, "ninelives: "+what+" fails otherwise now: "+err.Error())
+	}
+	*last = err.Error()
+	return first
 }
 
 // eventLocked fills in an event's common fields.
