@@ -348,6 +348,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		`WithVersions candidate = "y": not a version`:                                     {sentinel.WithVersions("a", "y")},
 		`WithVersions = "a": the baseline and the candidate are the same version`:         {sentinel.WithVersions("a", "a")},
 		"WithInterval = -1s: want a positive duration":                                    {sentinel.WithInterval(-time.Second)},
+		"WithInterval = 250ns: want at least 10ms: a bare number is nanoseconds":          {sentinel.WithInterval(250)},
 		"WithHistory = 0: want at least 1 tick":                                           {sentinel.WithHistory(0)},
 		"WithJudge.Alpha = 2":                                                             {sentinel.WithJudge(judge.Config{Alpha: 2})},
 		"opts[1]: the option is nil":                                                      {sentinel.WithDryRun(true), nil},

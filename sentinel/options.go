@@ -85,6 +85,9 @@ func (c *options) check(vs []string) error {
 		return config.Errorf(ErrBadOption, "WithVersions", c.baseline, "the baseline and the candidate are the same version")
 	case c.interval <= 0:
 		return config.Errorf(ErrBadOption, "WithInterval", c.interval, "want a positive duration")
+	case c.interval < minInterval:
+		return config.Errorf(ErrBadOption, "WithInterval", c.interval,
+			"want at least %v: a bare number is nanoseconds (WithInterval(250) ticks every 250ns; write 250*time.Millisecond)", minInterval)
 	case c.clock == nil:
 		return config.Errorf(ErrBadOption, "WithClock", nil, "the clock is nil")
 	case c.logger == nil:
@@ -119,7 +122,13 @@ func WithVersions(baseline, candidate string) Option {
 	return optionFunc(func(c *options) { c.baseline, c.candidate = baseline, candidate })
 }
 
-// WithInterval sets the time between Run's ticks (default 1 s). A tick
+// minInterval is the shortest tick WithInterval takes: a tick collects a
+// window and the judge looks at it, so a shorter one only burns the CPU,
+// and an interval below it is most often a bare number of milliseconds
+// read as nanoseconds.
+const minInterval = 10 * time.Millisecond
+
+// WithInterval sets the time between Run's ticks (default 1 s, at least 10 ms). A tick
 // costs a collection of the window and a look of the judge (microseconds;
 // see the README's benchmarks). The judge's tests are anytime-valid, so
 // looking more often costs no false rollbacks, and a regression is rolled
