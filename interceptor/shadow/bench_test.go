@@ -99,8 +99,8 @@ func BenchmarkUnaryThroughput(b *testing.B) {
 // its own and throws the reply away, with nothing compared, no deadline and
 // no bookkeeping. What the shadow costs beyond it is the shadow's own.
 //
-// The sides take turns in rounds of 200 calls, the side that starts a turn
-// changing from one turn to the next; after each round of a side that
+// The sides take turns in rounds of 200 calls, in orders in which each
+// side follows each other equally often; after each round of a side that
 // copies, the copies still in flight are waited for, so that they do not
 // load the next side's round. Copies that did not fit in the bound of 64
 // would be dropped (at this rate about 20 are in flight). Besides the

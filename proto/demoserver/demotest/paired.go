@@ -60,10 +60,10 @@ func Paired(b *testing.B, round, callers int, sides [2]Side) {
 	var spent [2]time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
+	orders := balancedOrders(len(sides))
 	for turn, done := 0, 0; done < b.N; turn++ {
 		n := min(round, b.N-done)
-		for j := range sides {
-			i := (turn + j) % len(sides)
+		for _, i := range orders[turn%len(orders)] {
 			spent[i] += run(sides[i], n)
 		}
 		done += n
@@ -77,10 +77,10 @@ func Paired(b *testing.B, round, callers int, sides [2]Side) {
 
 // PairedLatency starts b.N calls on each side on a fixed schedule of rate
 // calls/s (an open load: each call starts on time whatever the earlier ones
-// do), the sides taking turns in rounds of round calls. The side that
-// starts a turn changes from one turn to the next, so that no side always
-// follows the same other (and meets the garbage collections its work
-// brought on). It reports each side's p50 and p99 latency in µs, the
+// do), the sides taking turns in rounds of round calls, in the orders of
+// balancedOrders: every side follows every other equally often, so that
+// none meets more often than another the garbage collections a side's
+// work brought on. It reports each side's p50 and p99 latency in µs, the
 // process's CPU time in µs and heap bytes allocated per call (its After
 // included, and whatever else the process did meanwhile) and, for every
 // side after the first, the ratios of its p50 and p99 to those of each
@@ -96,10 +96,10 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 	runs := make([]openRun, len(sides))
 	b.ReportAllocs()
 	b.ResetTimer()
+	orders := balancedOrders(len(sides))
 	for turn, done := 0, 0; done < b.N; turn++ {
 		n := min(round, b.N-done)
-		for j := range sides {
-			i := (turn + j) % len(sides)
+		for _, i := range orders[turn%len(orders)] {
 			runs[i].run(b, sides[i], rate, n)
 		}
 		done += n
@@ -117,6 +117,40 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 			b.ReportMetric(runs[i].quantile(0.99)/runs[j].quantile(0.99), "p99-"+s.Name+"/"+sides[j].Name)
 		}
 	}
+}
+
+// balancedOrders are the orders in which k sides take their turns, one
+// order a turn, in a cycle: a Williams design, in which every side runs
+// first, second, … equally often and follows every other side equally
+// often (k orders for an even k, 2k for an odd one). Turning the sides
+// round (A B C, B C A, C A B) would not do for three or more: B would
+// follow A in two turns of three, and a side that follows a side that
+// copies its calls meets the garbage collections that side left.
+func balancedOrders(k int) [][]int {
+	first := make([]int, k) // 0, 1, k−1, 2, k−2, …
+	for j, lo, hi := 1, 1, k-1; j < k; j++ {
+		if j%2 == 1 {
+			first[j], lo = lo, lo+1
+		} else {
+			first[j], hi = hi, hi-1
+		}
+	}
+	var orders [][]int
+	for r := range k {
+		o := make([]int, k)
+		for j, f := range first {
+			o[j] = (f + r) % k
+		}
+		orders = append(orders, o)
+	}
+	if k%2 == 1 {
+		for r := range k {
+			rev := slices.Clone(orders[r])
+			slices.Reverse(rev)
+			orders = append(orders, rev)
+		}
+	}
+	return orders
 }
 
 // openRun is what the turns of one side measured: every call's latency and
