@@ -27,7 +27,9 @@ type Side struct {
 // so that neither always follows the other: a round that follows the
 // other side's meets the garbage collections and the cold caches that
 // side's work left, and a fixed order would charge them to one side. It
-// reports each side's calls/s and their ratio, second over first.
+// reports each side's calls/s and their ratio, second over first, and each
+// side's CPU time and heap allocations per call (the process's, its After
+// included) and the ratio of the CPU times.
 func Paired(b *testing.B, round, callers int, sides [2]Side) {
 	run := func(s Side, n int) time.Duration {
 		start := time.Now()
@@ -58,21 +60,27 @@ func Paired(b *testing.B, round, callers int, sides [2]Side) {
 		run(s, round)
 	}
 	var spent [2]time.Duration
+	var use [2]usage
 	b.ReportAllocs()
 	b.ResetTimer()
 	orders := balancedOrders(len(sides))
 	for turn, done := 0, 0; done < b.N; turn++ {
 		n := min(round, b.N-done)
 		for _, i := range orders[turn%len(orders)] {
-			spent[i] += run(sides[i], n)
+			use[i].add(func() { spent[i] += run(sides[i], n) })
 		}
 		done += n
 	}
 	b.StopTimer()
 	rate := func(i int) float64 { return float64(b.N) / spent[i].Seconds() }
-	b.ReportMetric(rate(0), sides[0].Name+"-calls/s")
-	b.ReportMetric(rate(1), sides[1].Name+"-calls/s")
+	for i, s := range sides {
+		b.ReportMetric(rate(i), s.Name+"-calls/s")
+		use[i].report(b, s.Name, b.N)
+	}
 	b.ReportMetric(rate(1)/rate(0), sides[1].Name+"/"+sides[0].Name)
+	if _, ok := CPUTime(); ok && use[0].cpu > 0 {
+		b.ReportMetric(float64(use[1].cpu)/float64(use[0].cpu), sides[1].Name+"/"+sides[0].Name+"-cpu")
+	}
 }
 
 // PairedLatency starts b.N calls on each side on a fixed schedule of rate
@@ -108,10 +116,7 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 	for i, s := range sides {
 		b.ReportMetric(runs[i].quantile(0.5), s.Name+"-p50-µs")
 		b.ReportMetric(runs[i].quantile(0.99), s.Name+"-p99-µs")
-		if _, ok := CPUTime(); ok {
-			b.ReportMetric(float64(runs[i].cpu.Nanoseconds())/float64(b.N)/1e3, s.Name+"-cpu-µs/call")
-		}
-		b.ReportMetric(float64(runs[i].bytes)/float64(b.N), s.Name+"-B/call")
+		runs[i].use.report(b, s.Name, b.N)
 		for j := range i {
 			b.ReportMetric(runs[i].quantile(0.5)/runs[j].quantile(0.5), "p50-"+s.Name+"/"+sides[j].Name)
 			b.ReportMetric(runs[i].quantile(0.99)/runs[j].quantile(0.99), "p99-"+s.Name+"/"+sides[j].Name)
@@ -156,19 +161,18 @@ func balancedOrders(k int) [][]int {
 // openRun is what the turns of one side measured: every call's latency and
 // the process's CPU time.
 type openRun struct {
-	mu    sync.Mutex
-	lat   []time.Duration
-	cpu   time.Duration
-	bytes uint64 // allocated on the heap
+	mu  sync.Mutex
+	lat []time.Duration
+	use usage
 }
 
 // run makes n calls of s, started on the schedule of rate calls/s, then
 // runs its After.
 func (r *openRun) run(b *testing.B, s Side, rate, n int) {
-	heap := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(heap)
-	h0 := heap[0].Value.Uint64()
-	c0, _ := CPUTime()
+	r.use.add(func() { r.calls(b, s, rate, n) })
+}
+
+func (r *openRun) calls(b *testing.B, s Side, rate, n int) {
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range n {
@@ -190,10 +194,37 @@ func (r *openRun) run(b *testing.B, s Side, rate, n int) {
 	if s.After != nil {
 		s.After()
 	}
-	c1, _ := CPUTime()
-	r.cpu += c1 - c0
+}
+
+// usage is the process's CPU time and heap allocations over a side's
+// rounds: whatever the process did meanwhile, the servers' work when they
+// run in it.
+type usage struct {
+	cpu         time.Duration
+	objs, bytes uint64
+}
+
+// add runs f and adds what the process spent meanwhile.
+func (u *usage) add(f func()) {
+	heap := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(heap)
-	r.bytes += heap[0].Value.Uint64() - h0
+	o0, b0 := heap[0].Value.Uint64(), heap[1].Value.Uint64()
+	c0, _ := CPUTime()
+	f()
+	c1, _ := CPUTime()
+	metrics.Read(heap)
+	u.cpu += c1 - c0
+	u.objs += heap[0].Value.Uint64() - o0
+	u.bytes += heap[1].Value.Uint64() - b0
+}
+
+// report reports u per call of n calls, its metrics named after side.
+func (u usage) report(b *testing.B, side string, n int) {
+	if _, ok := CPUTime(); ok {
+		b.ReportMetric(float64(u.cpu.Nanoseconds())/float64(n)/1e3, side+"-cpu-µs/call")
+	}
+	b.ReportMetric(float64(u.bytes)/float64(n), side+"-B/call")
+	b.ReportMetric(float64(u.objs)/float64(n), side+"-objects/call")
 }
 
 func (r *openRun) add(d time.Duration) {
