@@ -62,10 +62,10 @@ func BenchmarkRecord(b *testing.B) {
 // see the same background load, the side that starts a turn changing from
 // turn to turn, and it reports the ratio of the second side to the first;
 // it runs once with each side named first (first=off reports on/off,
-// first=on off/on), so that what remains of an order effect shows. Beside the calls/s, the process's CPU time per
-// call of each side (client and servers share the process) and their
-// ratio, cpu-on/off: on a busy machine the calls/s of a round move with
-// what else runs, its CPU time hardly does.
+// first=on off/on), so that what remains of an order effect shows. Beside the
+// calls/s, Paired reports the process's CPU time per call of each side
+// (client and servers share the process) and their ratio: on a busy machine
+// the calls/s of a round move with what else runs, its CPU time hardly does.
 func BenchmarkUnaryCalls(b *testing.B) {
 	fleet := startFleet(b,
 		demoserver.VersionSpec{Version: "stable", Count: 3},
@@ -86,43 +86,13 @@ func BenchmarkUnaryCalls(b *testing.B) {
 	off, on := call(offSplit), call(onSplit)
 	for _, first := range []string{"off", "on"} {
 		b.Run("first="+first, func(b *testing.B) {
-			var cpu roundCPU
-			sides := [2]demotest.Side{
-				{Name: "off", Call: off, After: func() { cpu.after(0) }},
-				{Name: "on", Call: on, After: func() { cpu.after(1) }},
-			}
+			sides := [2]demotest.Side{{Name: "off", Call: off}, {Name: "on", Call: on}}
 			if first == "on" {
 				sides[0], sides[1] = sides[1], sides[0]
 			}
 			demotest.Paired(b, 2000, 64, sides)
-			b.ReportMetric(cpu.perCall(0, b.N), "off-cpu-µs/call")
-			b.ReportMetric(cpu.perCall(1, b.N), "on-cpu-µs/call")
-			b.ReportMetric(float64(cpu.spent[1])/float64(cpu.spent[0]), "cpu-on/off")
 		})
 	}
-}
-
-// roundCPU gives each side of a paired benchmark, by index, the process's
-// CPU time from the end of the other side's round to the end of its own:
-// each side's After marks the end of its round. The first round of each
-// side warms up and is not counted.
-type roundCPU struct {
-	last   time.Duration
-	rounds [2]int
-	spent  [2]time.Duration
-}
-
-func (r *roundCPU) after(side int) {
-	now := processCPU()
-	if r.rounds[side]++; r.rounds[side] > 1 {
-		r.spent[side] += now - r.last
-	}
-	r.last = now
-}
-
-// perCall is a side's CPU time per call in µs, over n calls.
-func (r *roundCPU) perCall(side, n int) float64 {
-	return float64(r.spent[side].Nanoseconds()) / 1e3 / float64(n)
 }
 
 // processCPU is the user and system CPU time of the process so far.
