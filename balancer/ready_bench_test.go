@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 
 	. "github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 )
 
 // readyClock is carried in the resolver state to the readyWatch policy of
@@ -190,11 +190,8 @@ func (s *servers) timeToReady(b *testing.B, policy, cfg string) took {
 
 // cpuTime is the user and system CPU time of the process so far.
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	t, _ := demotest.CPUTime()
+	return t
 }
 
 // waitClosed waits until the servers have no connection open, so the next

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
+	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -245,9 +245,6 @@ func (c *cpuMeter) report(b *testing.B, n int, unit string) {
 
 // processCPU is the user and system CPU time of the process so far.
 func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	t, _ := demotest.CPUTime()
+	return t
 }

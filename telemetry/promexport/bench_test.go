@@ -2,7 +2,6 @@ package promexport_test
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -97,9 +96,6 @@ func BenchmarkUnaryCalls(b *testing.B) {
 
 // processCPU is the user and system CPU time of the process so far.
 func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	t, _ := demotest.CPUTime()
+	return t
 }
