@@ -31,6 +31,8 @@ type Side struct {
 // side's CPU time and heap allocations per call (the process's, its After
 // included) and the ratio of the CPU times.
 func Paired(b *testing.B, round, callers int, sides [2]Side) {
+	needPositive(b, "Paired", "round", round)
+	needPositive(b, "Paired", "callers", callers)
 	run := func(s Side, n int) time.Duration {
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -97,6 +99,8 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 	if len(sides) < 2 {
 		b.Fatalf("PairedLatency compares sides: got %d, want 2 or more", len(sides))
 	}
+	needPositive(b, "PairedLatency", "rate", rate)
+	needPositive(b, "PairedLatency", "round", round)
 	var warm openRun
 	for _, s := range sides {
 		warm.run(b, s, rate, min(round, rate))
@@ -121,6 +125,15 @@ func PairedLatency(b *testing.B, rate, round int, sides ...Side) {
 			b.ReportMetric(runs[i].quantile(0.5)/runs[j].quantile(0.5), "p50-"+s.Name+"/"+sides[j].Name)
 			b.ReportMetric(runs[i].quantile(0.99)/runs[j].quantile(0.99), "p99-"+s.Name+"/"+sides[j].Name)
 		}
+	}
+}
+
+// needPositive fails b unless the argument name of fn is at least 1: a
+// round of no calls would take its turns forever, no callers would make no
+// calls, and a rate of 0 calls/s has no schedule.
+func needPositive(b *testing.B, fn, name string, n int) {
+	if n < 1 {
+		b.Fatalf("demotest: %s: %s = %d, want at least 1", fn, name, n)
 	}
 }
 

@@ -1,7 +1,9 @@
 package demotest
 
 import (
+	"context"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,4 +44,24 @@ func TestBalancedOrdersLetEverySideFollowEveryOtherEquallyOften(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A careless argument fails the benchmark at once, with no call made: a
+// round of 0 calls used to take its turns forever, a rate of 0 calls/s to
+// divide by zero.
+func TestPairedRefusesCountsBelowOne(t *testing.T) {
+	var calls atomic.Int64
+	side := func(name string) Side {
+		return Side{Name: name, Call: func(context.Context) error { calls.Add(1); return nil }}
+	}
+	for name, bench := range map[string]func(*testing.B){
+		"Paired round 0":         func(b *testing.B) { Paired(b, 0, 4, [2]Side{side("a"), side("b")}) },
+		"Paired callers 0":       func(b *testing.B) { Paired(b, 10, 0, [2]Side{side("a"), side("b")}) },
+		"PairedLatency rate 0":   func(b *testing.B) { PairedLatency(b, 0, 10, side("a"), side("b")) },
+		"PairedLatency round -1": func(b *testing.B) { PairedLatency(b, 100, -1, side("a"), side("b")) },
+	} {
+		res := testing.Benchmark(bench)
+		assert.Zero(t, res.N, "%s: the benchmark did not fail", name)
+	}
+	assert.Zero(t, calls.Load(), "no call is made before the arguments are checked")
 }
