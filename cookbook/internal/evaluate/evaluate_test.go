@@ -3,6 +3,7 @@ package evaluate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/proto/demoserver/demoproc"
 )
@@ -132,9 +135,18 @@ func TestAnOverloadIsNotAMeasure(t *testing.T) {
 	rows[0].Kept = 0.95
 	assert.Contains(t, rows[0].goal(rows), "MISSED: ≤ 1 % rolled back (1 of 2)")
 
+	// Calls past their deadline: the machine stalled for seconds, which
+	// the load's kept share does not show (it catches up after).
+	rows = Summarize([]*Scenario{aa}, []Result{
+		{Scenario: aa.Name, Hog: true, Outcome: RolledBack, Why: "errors", Kept: 1, FailedCalls: 45, TimedOut: 40},
+		{Scenario: aa.Name, Hog: true, Outcome: Promoted, Kept: 1, FailedCalls: 2, TimedOut: 2},
+		{Scenario: aa.Name, Hog: true, Outcome: Promoted, Kept: 1},
+	})
+	assert.Equal(t, "NOT MEASURED: the machine stalled (2 of 3 runs had user calls past their 2s deadline, 42 calls): run fewer at once (-parallel, -rate-budget, -hog-rate-budget) on a machine nothing else loads", rows[0].goal(rows))
+
 	c, err := ParseFlags([]string{"-rate-budget", "3000", "-hog-rate-budget", "1200"}, io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, Limits{Runs: 14, Rate: 1200, HogRate: 1200}, c.Limits.underHog())
+	assert.Equal(t, Limits{Runs: 28, Rate: 1200, HogRate: 1200}, c.Limits.underHog())
 }
 
 // One short run on real servers: a candidate failing half its calls is
@@ -151,5 +163,20 @@ func TestAShortRunOnRealServers(t *testing.T) {
 	assert.Equal(t, "errors", r.Why, r.Reason)
 	assert.Positive(t, r.CandidateCalls)
 	assert.Positive(t, r.FailedCalls, "the candidate's failures reach the users")
+	assert.Regexp(t, `^Unavailable [0-9]+ \(first: demoserver: injected failure`, r.Failures, "what the failures were")
 	assert.NotEmpty(t, r.Trace)
+}
+
+// A run's failures are told by status code, the most frequent first, each
+// with its first message.
+func TestFailuresAreToldByCode(t *testing.T) {
+	var tl tally
+	assert.Empty(t, tl.why())
+	tl.fail(status.Error(codes.DeadlineExceeded, "context deadline exceeded"))
+	tl.fail(status.Error(codes.Unavailable, "connection refused"))
+	tl.fail(status.Error(codes.Unavailable, "stopping"))
+	tl.fail(errors.New("not a status"))
+	assert.Equal(t, "Unavailable 2 (first: connection refused); Unknown 1 (first: not a status); DeadlineExceeded 1 (first: context deadline exceeded)", tl.why())
+	assert.EqualValues(t, 4, tl.failed.Load())
+	assert.EqualValues(t, 1, tl.timedOut())
 }

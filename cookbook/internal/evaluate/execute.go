@@ -171,7 +171,7 @@ func (r Result) line() string {
 		s += fmt.Sprintf(" after %d candidate calls, %v", r.CandidateCalls, r.Decided.Round(time.Second/10))
 	}
 	if r.FailedCalls > 0 {
-		s += fmt.Sprintf("; %d of %d user calls failed", r.FailedCalls, r.Calls)
+		s += fmt.Sprintf("; %d of %d user calls failed: %s", r.FailedCalls, r.Calls, r.Failures)
 	}
 	return s
 }

@@ -19,11 +19,16 @@ func met(ok bool, figures string) string {
 // than the noise of a busy machine.
 const minKept = 0.9
 
-// goal is the row's goal, unless a run's load fell below minKept.
+// goal is the row's goal, unless a run's load fell below minKept or a
+// run's user calls timed out.
 func (row Row) goal(all []Row) string {
 	if row.Runs > 0 && row.Kept < minKept {
 		return fmt.Sprintf("NOT MEASURED: the machine did not carry the load (a run kept %s of its rate, want ≥ %s): run fewer at once (-parallel, -hog-rate-budget)",
 			percent(row.Kept), percent(minKept))
+	}
+	if row.Stalled > 0 {
+		return fmt.Sprintf("NOT MEASURED: the machine stalled (%d of %d runs had user calls past their %v deadline, %d calls): run fewer at once (-parallel, -rate-budget, -hog-rate-budget) on a machine nothing else loads",
+			row.Stalled, row.Runs, callTimeout, row.TimedOut)
 	}
 	return row.Scenario.Goal(row, all)
 }

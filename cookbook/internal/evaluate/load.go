@@ -1,16 +1,23 @@
 package evaluate
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
 )
@@ -51,19 +58,62 @@ func healthCalls(cc *grpc.ClientConn, seed uint64) caller {
 	}
 }
 
-// tally counts a run's user calls, and keeps when each failure came.
+// tally counts a run's user calls, and keeps when each failure came and
+// what it was.
 type tally struct {
 	calls, failed atomic.Int64
 	mu            sync.Mutex
 	failures      []time.Time
+	causes        map[codes.Code]*cause
 }
 
-// fail counts a failed call.
-func (t *tally) fail() {
+// cause is one status code's failures: how many, and the first's message.
+type cause struct {
+	n     int64
+	first string
+}
+
+// fail counts a call that failed with err.
+func (t *tally) fail(err error) {
 	t.failed.Add(1)
+	st := status.Convert(err)
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.failures = append(t.failures, time.Now())
-	t.mu.Unlock()
+	if t.causes == nil {
+		t.causes = map[codes.Code]*cause{}
+	}
+	c := t.causes[st.Code()]
+	if c == nil {
+		c = &cause{first: st.Message()}
+		t.causes[st.Code()] = c
+	}
+	c.n++
+}
+
+// timedOut counts the calls that failed with DeadlineExceeded.
+func (t *tally) timedOut() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.causes[codes.DeadlineExceeded]; c != nil {
+		return c.n
+	}
+	return 0
+}
+
+// why says what the failures were, the most frequent code first, each with
+// its first message: "Unavailable 12 (first: connection refused)".
+func (t *tally) why() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cs := slices.SortedFunc(maps.Keys(t.causes), func(a, b codes.Code) int {
+		return cmp.Or(cmp.Compare(t.causes[b].n, t.causes[a].n), cmp.Compare(a, b))
+	})
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s %d (first: %s)", c, t.causes[c].n, t.causes[c].first)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // failedAfter counts the failures after at.
@@ -110,7 +160,7 @@ func drive(ctx context.Context, rate int, call caller, t *tally) {
 			}
 			t.calls.Add(1)
 			if err != nil {
-				t.fail()
+				t.fail(err)
 			}
 		})
 	}

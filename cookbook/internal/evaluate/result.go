@@ -34,6 +34,13 @@ type Result struct {
 	Decided time.Duration
 	// Calls and FailedCalls are the users' calls and those that failed.
 	Calls, FailedCalls int64
+	// Failures says what the failed calls were: each status code, how
+	// many, and its first message.
+	Failures string
+	// TimedOut counts the user calls that failed past their deadline
+	// (callTimeout, a thousand times a demo call's latency): the machine
+	// stalled, and the run measured an overload.
+	TimedOut int64
 	// Kept is the share of the run's rate the load kept up: calls made
 	// over those its schedule asked for (the last ones in flight left out).
 	Kept float64

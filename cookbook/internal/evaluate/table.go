@@ -28,7 +28,11 @@ type Row struct {
 	Calls, FailedCalls   int64
 	FailedAfterKill      int64
 	Kept                 float64 // the lowest share of its rate a run's load kept
-	MovedWhileDown       int
+	// Stalled counts the runs with user calls past their deadline, TimedOut
+	// those calls.
+	Stalled        int
+	TimedOut       int64
+	MovedWhileDown int
 	// FixAlerted counts the runs with the alert naming the fix within a
 	// minute; SlowestFix is the latest such alert.
 	FixAlerted int
@@ -91,6 +95,10 @@ func (row *Row) count(r Result) {
 	row.FailedAfterKill += r.FailedAfterKill
 	if r.Outcome != Failed {
 		row.Kept = min(row.Kept, r.Kept)
+	}
+	if r.TimedOut > 0 {
+		row.Stalled++
+		row.TimedOut += r.TimedOut
 	}
 	if r.MovedWhileDown {
 		row.MovedWhileDown++
