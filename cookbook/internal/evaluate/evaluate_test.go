@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/proto/demoserver/demoproc"
 )
 
@@ -147,6 +148,31 @@ func TestAnOverloadIsNotAMeasure(t *testing.T) {
 	c, err := ParseFlags([]string{"-rate-budget", "3000", "-hog-rate-budget", "1200"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, Limits{Runs: 28, Rate: 1200, HogRate: 1200}, c.Limits.underHog())
+}
+
+// Calls past their deadline where the scenario makes them (a hanging
+// candidate) are its measure, not a stalled machine; a shared hang in an
+// event counts too, a kill's faults do not.
+func TestTimeoutsOfAHangAreMeasured(t *testing.T) {
+	sc := errors10x()
+	sc.Candidate = with(healthy, func(f *demoserver.Faults) { f.Hang = true })
+	rows := Summarize([]*Scenario{sc}, []Result{{Scenario: sc.Name, Outcome: RolledBack, Why: "latency/centre", Kept: 1, FailedCalls: 30, TimedOut: 30, CandidateCalls: 100}})
+	assert.Equal(t, "met: ≥ 100 % rolled back (1 of 1), median ≤ 150 calls (100)", rows[0].goal(rows))
+
+	for _, tc := range []struct {
+		name string
+		sc   *Scenario
+		want bool
+	}{
+		{"healthy", aaCanary(false), false},
+		{"tail below the deadline", tailOnly(), false},
+		{"kill and restore", killedRestored(false), false},
+		{"hanging candidate", sc, true},
+		{"slow tail past the deadline", &Scenario{Candidate: demoserver.Faults{TailRate: 0.01, Latency: time.Second, TailLatency: time.Second}}, true},
+		{"hang in an event", &Scenario{Events: []Event{{Do: SetFaults, Role: Baseline, Faults: demoserver.Faults{Hang: true}}}}, true},
+	} {
+		assert.Equal(t, tc.want, tc.sc.mayTimeOut(), tc.name)
+	}
 }
 
 // One short run on real servers: a candidate failing half its calls is

@@ -20,13 +20,13 @@ func met(ok bool, figures string) string {
 const minKept = 0.9
 
 // goal is the row's goal, unless a run's load fell below minKept or a
-// run's user calls timed out.
+// run's user calls timed out where the scenario's faults cannot make them.
 func (row Row) goal(all []Row) string {
 	if row.Runs > 0 && row.Kept < minKept {
 		return fmt.Sprintf("NOT MEASURED: the machine did not carry the load (a run kept %s of its rate, want ≥ %s): run fewer at once (-parallel, -hog-rate-budget)",
 			percent(row.Kept), percent(minKept))
 	}
-	if row.Stalled > 0 {
+	if row.Stalled > 0 && !row.Scenario.mayTimeOut() {
 		return fmt.Sprintf("NOT MEASURED: the machine stalled (%d of %d runs had user calls past their %v deadline, %d calls): run fewer at once (-parallel, -rate-budget, -hog-rate-budget) on a machine nothing else loads",
 			row.Stalled, row.Runs, callTimeout, row.TimedOut)
 	}

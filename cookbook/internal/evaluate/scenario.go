@@ -122,6 +122,24 @@ func (sc *Scenario) kills() bool {
 	return false
 }
 
+// mayTimeOut reports whether the scenario's faults can hold a call past its
+// deadline (a hang, or latency of callTimeout or more): then calls past
+// their deadline are the scenario's doing, not a stalled machine's.
+func (sc *Scenario) mayTimeOut() bool {
+	slow := func(f demoserver.Faults) bool {
+		return f.Hang || f.Latency >= callTimeout || f.TailRate > 0 && f.Latency+f.TailLatency >= callTimeout
+	}
+	if slow(sc.Baseline) || slow(sc.Candidate) {
+		return true
+	}
+	for _, ev := range sc.Events {
+		if ev.Do != Kill && slow(ev.Faults) {
+			return true
+		}
+	}
+	return false
+}
+
 // healthy are the faults of a healthy demo server: the demo's latency.
 var healthy = demoserver.Faults{Latency: demo.BaseLatency}
 
