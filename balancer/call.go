@@ -57,6 +57,11 @@ type Attempt struct {
 	// Latency runs from the pick to the end of the attempt; for a stream, to
 	// the end of the stream.
 	Latency time.Duration
+	// Unanswered is set when the attempt failed with Unavailable before the
+	// server sent anything back: the connection was lost or refused, as
+	// when a server dies with calls in flight. A status the server sent,
+	// Unavailable included, is an answer.
+	Unanswered bool
 }
 
 // Observer is told of every finished attempt and every fallback of the clients

@@ -392,6 +392,7 @@ func (r *attemptRec) finish(di balancer.DoneInfo) {
 	if di.Err != nil || di.BytesSent || di.BytesReceived {
 		r.a.Err = di.Err
 		r.a.Latency = time.Since(r.start)
+		r.a.Unanswered = di.Err != nil && !di.BytesReceived && status.Code(di.Err) == codes.Unavailable
 		for _, o := range r.obs {
 			o.ObserveAttempt(&r.a)
 		}

@@ -436,9 +436,41 @@ func TestObserverSeesErrorsAndRoles(t *testing.T) {
 	assert.Equal(t, "stable", got[0].Version)
 	assert.Equal(t, RoleShadow, got[0].Role)
 	assert.Equal(t, codes.Unavailable, status.Code(got[0].Err))
+	assert.False(t, got[0].Unanswered, "a status the server sent is an answer, Unavailable too")
 	remove()
 	_, _ = getItem(context.Background(), cc, "a")
 	assert.Len(t, rec.snapshot(), 1, "a removed observer hears nothing")
+}
+
+// A server that dies with a call in flight leaves it unanswered: the
+// attempt fails Unavailable with nothing from the server, and the observer
+// is told so.
+func TestObserverTellsUnansweredAttempts(t *testing.T) {
+	f := startFleet(t, "stable", 1)
+	srv := f.Servers("stable")[0]
+	split := MustSplit(Weight{"stable", 10000})
+	rec := new(recorder)
+	defer split.AddObserver(rec)()
+	cc := dial(t, f.Target(), WithSplit(split))
+	_, err := getItem(context.Background(), cc, "a")
+	require.NoError(t, err)
+	srv.SetFaults(demoserver.Faults{Latency: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := getItem(ctx, cc, "b")
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return srv.InFlight() == 1 }, 10*time.Second, time.Millisecond)
+	srv.Stop()
+	err = <-errc
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	got := rec.snapshot()
+	require.Len(t, got, 2)
+	assert.False(t, got[0].Unanswered, "a call that succeeded")
+	assert.True(t, got[1].Unanswered, "the call in flight when the server died: %v", got[1].Err)
+	assert.Equal(t, codes.Unavailable, status.Code(got[1].Err))
 }
 
 func TestSplitSurvivesIdleness(t *testing.T) {

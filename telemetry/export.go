@@ -26,6 +26,8 @@ var (
 		"Weight of each version of a split, in basis points (10000 is all the traffic)."}
 	instFallbacks = instrument{MetricFallbacks, "{pick}",
 		"Picks whose chosen version had no ready endpoint, so the call went to another version; by the chosen version."}
+	instUnanswered = instrument{MetricUnanswered, "{call}",
+		"Primary attempts that failed with Unavailable before the server sent anything (the connection was lost or refused, as when a server dies with calls in flight); also counted in ninelives.rpc.calls; by version."}
 	instDecisions = instrument{MetricDecisions, "{decision}",
 		"Decisions of the sentinel, by action."}
 )
@@ -34,13 +36,14 @@ var (
 const (
 	cComparisons = iota
 	cFallbacks
+	cUnanswered
 	cDropped
 	cDecisions
 	numCounters
 )
 
 func (m *Metrics) counterSets() [numCounters][]*counter {
-	return [numCounters][]*counter{m.comparisons.all.load(), m.fallbacks.all.load(), m.dropped.all.load(), m.decisions.all.load()}
+	return [numCounters][]*counter{m.comparisons.all.load(), m.fallbacks.all.load(), m.unanswered.all.load(), m.dropped.all.load(), m.decisions.all.load()}
 }
 
 // exportState is what a Producer last exported of one Metrics, to turn the
@@ -197,6 +200,7 @@ func (b *exportBuilder) metrics(merge bool) []metricdata.Metrics {
 		out = append(out, instWeight.metrics(metricdata.Gauge[int64]{DataPoints: b.weights}))
 	}
 	sum(instFallbacks, b.counters[cFallbacks])
+	sum(instUnanswered, b.counters[cUnanswered])
 	sum(instDecisions, b.counters[cDecisions])
 	return out
 }

@@ -260,10 +260,12 @@ func TestRecordingAllocatesNothingAfterWarmUp(t *testing.T) {
 
 	ok := &balancer.Attempt{Version: "stable", Role: balancer.RolePrimary, Method: getItem, Latency: 3 * time.Millisecond}
 	failed := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Err: status.Error(codes.Unavailable, "down"), Latency: time.Millisecond}
+	lost := &balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Err: status.Error(codes.Unavailable, "EOF"), Unanswered: true, Latency: time.Millisecond}
 	ctx := context.Background()
 	warm := func() {
 		m.ObserveAttempt(ok)
 		m.ObserveAttempt(failed)
+		m.ObserveAttempt(lost)
 		m.ObserveFallback("canary")
 		m.RecordShadowComparison(ctx, "canary", getItem, telemetry.ShadowMatch)
 		m.RecordShadowDropped(ctx, "concurrency")
@@ -275,7 +277,8 @@ func TestRecordingAllocatesNothingAfterWarmUp(t *testing.T) {
 	w, err := src.Collect(ctx)
 	require.NoError(t, err)
 	assert.EqualValues(t, 202, w.Version("stable").Role(balancer.RolePrimary).Calls)
-	assert.EqualValues(t, 202, w.Version("canary").Role(balancer.RolePrimary).Errors)
+	assert.EqualValues(t, 404, w.Version("canary").Role(balancer.RolePrimary).Errors)
+	assert.EqualValues(t, 202, w.Version("canary").Unanswered)
 	assert.EqualValues(t, 202, w.Version("canary").Fallbacks)
 }
 

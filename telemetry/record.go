@@ -57,6 +57,11 @@ func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
 	ns := max(int64(a.Latency), 0)
 	s.record(ns, m.boundsNs)
 	e.agg.record(ns, max(int(m.sources.Load()), 1))
+	if a.Unanswered && role == balancer.RolePrimary {
+		m.unanswered.add(&m.mu, a.Version, a.Version, "", func() attribute.Set {
+			return attribute.NewSet(AttrVersion.String(a.Version))
+		})
+	}
 }
 
 // ObserveFallback counts one fallback against the chosen version. It

@@ -196,6 +196,7 @@ type sourceState struct {
 	roles       []*roleLast
 	comparisons []int64
 	fallbacks   []int64
+	unanswered  []int64
 
 	stats []*RoleStats // the window's figures of each role, nil if none yet
 	sums  []int64      // the window's latency sum of each role, ns
@@ -228,11 +229,13 @@ func (s *Source) read(w *Window, st *sourceState) {
 	for _, r := range roles {
 		s.readLatency(w, st, r)
 	}
-	st.readCounters(w)
+	st.readCounters(w, s.errorCodes.Has(codes.Unavailable))
 }
 
-// readCounters adds the shadow comparisons and fallbacks since the last read.
-func (st *sourceState) readCounters(w *Window) {
+// readCounters adds the shadow comparisons, fallbacks and unanswered calls
+// since the last read; the unanswered ones only when Unavailable is an
+// error (unanswered), as VersionStats.Unanswered counts them.
+func (st *sourceState) readCounters(w *Window, unanswered bool) {
 	growth(st.m.comparisons.all.load(), &st.comparisons, func(c *counter, d int64) {
 		v := w.MutableVersion(c.version)
 		if v.Shadow == nil {
@@ -242,6 +245,11 @@ func (st *sourceState) readCounters(w *Window) {
 	})
 	growth(st.m.fallbacks.all.load(), &st.fallbacks, func(c *counter, d int64) {
 		w.MutableVersion(c.version).Fallbacks += d
+	})
+	growth(st.m.unanswered.all.load(), &st.unanswered, func(c *counter, d int64) {
+		if unanswered {
+			w.MutableVersion(c.version).Unanswered += d
+		}
 	})
 }
 

@@ -266,3 +266,47 @@ func TestRescuesAreARoleOfTheirOwn(t *testing.T) {
 		key(callAttrs("stable", balancer.RoleRescue, getItem, codes.OK)):           5,
 	}, byAttrs)
 }
+
+// Primary attempts that failed before the server answered are counted
+// apart, among the errors, in windows and for exporters; shadow copies and
+// answered failures are not, and with Unavailable no error the Source
+// counts none.
+func TestUnansweredCalls(t *testing.T) {
+	src, err := telemetry.NewSource()
+	require.NoError(t, err)
+	other, err := telemetry.NewSource(telemetry.WithErrorCodes(codes.Internal))
+	require.NoError(t, err)
+	reader := linkedReader()
+	mp := sdkmetric.NewMeterProvider(src.Option(), other.Option(), sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	m, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+	lost := status.Error(codes.Unavailable, "error reading from server: EOF")
+	for range 3 {
+		m.ObserveAttempt(&balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Err: lost, Unanswered: true, Latency: time.Millisecond})
+	}
+	m.ObserveAttempt(&balancer.Attempt{Version: "canary", Role: balancer.RoleShadow, Method: getItem, Err: lost, Unanswered: true, Latency: time.Millisecond})
+	for range 2 {
+		m.ObserveAttempt(&balancer.Attempt{Version: "canary", Role: balancer.RolePrimary, Method: getItem, Err: status.Error(codes.Unavailable, "injected"), Latency: time.Millisecond})
+	}
+	w, err := src.Collect(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, w.Version("canary").Unanswered)
+	assert.EqualValues(t, 5, w.Version("canary").Role(balancer.RolePrimary).Errors)
+	assert.EqualValues(t, 1, w.Version("canary").Role(balancer.RoleShadow).Errors)
+
+	w, err = other.Collect(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, w.Version("canary").Unanswered, "Unavailable is no error here")
+	assert.EqualValues(t, 5, w.Version("canary").Role(balancer.RolePrimary).Calls)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	got := map[string]metricdata.Metrics{}
+	for _, mt := range rm.ScopeMetrics[0].Metrics {
+		got[mt.Name] = mt
+	}
+	assertCounter(t, got, telemetry.MetricUnanswered, "{call}",
+		point{Attributes: attribute.NewSet(telemetry.AttrVersion.String("canary")), Value: 3})
+	assert.NotEmpty(t, got[telemetry.MetricUnanswered].Description)
+}

@@ -34,6 +34,7 @@ const (
 	MetricDropped     = "ninelives.shadow.dropped"
 	MetricWeight      = "ninelives.split.weight"
 	MetricFallbacks   = "ninelives.split.fallbacks"
+	MetricUnanswered  = "ninelives.rpc.unanswered"
 	MetricDecisions   = "ninelives.sentinel.decisions"
 )
 
@@ -219,6 +220,7 @@ type Metrics struct {
 	roleByKey   map[roleKey]*roleAgg
 	comparisons counterSet[shadowKey]
 	fallbacks   counterSet[string]
+	unanswered  counterSet[string]
 	dropped     counterSet[string]
 	decisions   counterSet[string]
 	splits      map[*balancer.Split]int // instrumented splits, by times

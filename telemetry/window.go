@@ -61,6 +61,14 @@ type VersionStats struct {
 	// Fallbacks counts the picks that chose this version while it had no
 	// ready endpoint.
 	Fallbacks int64 `json:"fallbacks,omitempty"`
+	// Unanswered counts the primary attempts, among the primary role's
+	// Errors, that failed with Unavailable before the server sent anything:
+	// the connection was lost or refused, as when the version's servers die
+	// with calls in flight (balancer.Attempt.Unanswered). They are counted
+	// only while Unavailable is an error code (WithErrorCodes); otherwise
+	// they are calls like any other. The sentinel tells them apart from
+	// the errors a server answers with.
+	Unanswered int64 `json:"unanswered,omitempty"`
 }
 
 // RoleStats are the calls of one version in one role.
@@ -165,6 +173,7 @@ func (w *Window) add(o *Window) {
 		}
 		wv := w.MutableVersion(name)
 		wv.Fallbacks += ov.Fallbacks
+		wv.Unanswered += ov.Unanswered
 		wv.Shadow = addCounts(wv.Shadow, ov.Shadow)
 		for role, or := range ov.Roles {
 			if or == nil {

@@ -19,12 +19,14 @@
 // Each Collect returns a window like the telemetry Source's: per version and
 // role the calls, errors (by the same default codes,
 // telemetry.DefaultErrorCodes; see WithErrorCodes), status codes and latency
-// histogram; per version the shadow comparisons and fallbacks; in Overflow
+// histogram; per version the shadow comparisons, fallbacks and unanswered
+// primary calls (telemetry.VersionStats.Unanswered); in Overflow
 // the calls of rpc_method "other" (past telemetry's method cap); summed over
 // every series the selector lets through (every replica, method and job). It
 // reads the names promexport exports: ninelives_rpc_calls_total,
 // ninelives_rpc_duration_seconds_bucket and _sum,
-// ninelives_shadow_comparisons_total and ninelives_split_fallbacks_total,
+// ninelives_shadow_comparisons_total, ninelives_split_fallbacks_total and
+// ninelives_rpc_unanswered_total,
 // with their labels ninelives_version, ninelives_role,
 // rpc_grpc_status_code and ninelives_shadow_result.
 //
@@ -51,7 +53,7 @@
 // the values to start from) and, series by series, adds up the differences
 // between each sample and the one before it. The counts are thus exact
 // differences of the scraped counters: the calls, errors, codes, comparisons
-// and fallbacks of a window equal the telemetry Source's for
+// fallbacks and unanswered calls of a window equal the telemetry Source's for
 // the same scrapes, and no call is counted twice or lost (restarts aside,
 // below), as the tests check against a real Prometheus server. Since a
 // scrape's samples carry the time the scrape started but are stored when it

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
@@ -162,4 +163,28 @@ func TestWindowsMatchTheTelemetrySource(t *testing.T) {
 	got = collect(t, src)
 	assertSameWindow(t, want, got)
 	assert.Empty(t, got.Versions)
+
+	// 4. The canary's server dies with three calls in flight: they are
+	// unanswered.
+	canarySrv := r.fleet.Servers("canary")[0]
+	canarySrv.SetFaults(demoserver.Faults{Latency: time.Minute})
+	client := demov1.NewDemoServiceClient(r.cc)
+	ctx, cancel := context.WithTimeout(balancer.ForceVersion(context.Background(), "canary"), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			_, err := client.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+			assert.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+		})
+	}
+	require.Eventually(t, func() bool { return canarySrv.InFlight() == 3 }, 10*time.Second, time.Millisecond)
+	canarySrv.Stop()
+	wg.Wait()
+	want = c.collect(t)
+	waitScraped(t, srv, c)
+	got = collect(t, src)
+	assertSameWindow(t, want, got)
+	assert.Equal(t, int64(3), got.Version("canary").Unanswered)
+	assert.Equal(t, int64(3), got.Version("canary").Role(balancer.RolePrimary).Errors)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
-const names = `__name__=~"ninelives_rpc_calls_total|ninelives_rpc_duration_seconds_bucket|ninelives_rpc_duration_seconds_sum|ninelives_shadow_comparisons_total|ninelives_split_fallbacks_total"`
+const names = `__name__=~"ninelives_rpc_calls_total|ninelives_rpc_duration_seconds_bucket|ninelives_rpc_duration_seconds_sum|ninelives_shadow_comparisons_total|ninelives_split_fallbacks_total|ninelives_rpc_unanswered_total"`
 
 func TestNewSourceRejectsBadInput(t *testing.T) {
 	tests := []struct {

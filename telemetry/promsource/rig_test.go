@@ -55,12 +55,12 @@ func (c *client) collect(t *testing.T) *telemetry.Window {
 	return w
 }
 
-// counted is the sum of every counter of a window: calls, comparisons and
-// fallbacks.
+// counted is the sum of every counter of a window: calls, comparisons,
+// fallbacks and unanswered calls.
 func counted(w *telemetry.Window) int64 {
 	var n int64
 	for _, v := range w.Versions {
-		n += v.Fallbacks
+		n += v.Fallbacks + v.Unanswered
 		for _, c := range v.Shadow {
 			n += c
 		}
@@ -72,7 +72,7 @@ func counted(w *telemetry.Window) int64 {
 }
 
 // windowCounters are the counters a window holds, as Prometheus names them.
-const windowCounters = `ninelives_rpc_calls_total|ninelives_shadow_comparisons_total|ninelives_split_fallbacks_total`
+const windowCounters = `ninelives_rpc_calls_total|ninelives_shadow_comparisons_total|ninelives_split_fallbacks_total|ninelives_rpc_unanswered_total`
 
 // waitScraped waits until Prometheus holds a scrape of the clients' targets
 // that shows everything their telemetry sources have counted: the scrape
@@ -137,6 +137,7 @@ func assertSameWindow(t *testing.T, want, got *telemetry.Window) {
 		wv, gv := want.Version(name), got.Version(name)
 		assert.Equal(t, wv.Shadow, gv.Shadow, "version %s: shadow comparisons", name)
 		assert.Equal(t, wv.Fallbacks, gv.Fallbacks, "version %s: fallbacks", name)
+		assert.Equal(t, wv.Unanswered, gv.Unanswered, "version %s: unanswered calls", name)
 		var roles []string
 		for r := range wv.Roles {
 			roles = append(roles, string(r))

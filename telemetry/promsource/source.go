@@ -26,6 +26,7 @@ const (
 	metricSum         = "ninelives_rpc_duration_seconds_sum"
 	metricComparisons = "ninelives_shadow_comparisons_total"
 	metricFallbacks   = "ninelives_split_fallbacks_total"
+	metricUnanswered  = "ninelives_rpc_unanswered_total"
 )
 
 // The labels the source reads, as promexport names the attributes.
@@ -102,7 +103,7 @@ func NewSource(promURL string, opts ...Option) (*Source, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/query"
 	u.RawPath = ""
 	s.endpoint = u.String()
-	names := []string{metricCalls, metricBuckets, metricSum, metricComparisons, metricFallbacks}
+	names := []string{metricCalls, metricBuckets, metricSum, metricComparisons, metricFallbacks, metricUnanswered}
 	parts := []string{`__name__=~"` + strings.Join(names, "|") + `"`}
 	for _, m := range cfg.matchers {
 		parts = append(parts, m.String())
@@ -329,6 +330,12 @@ func (s *Source) window(c counted) (*telemetry.Window, error) {
 			histOf(l).sum += d
 		case metricComparisons, metricFallbacks:
 			addCount(w, l, d)
+		case metricUnanswered:
+			// Counted as telemetry's Source counts them: only while
+			// Unavailable is an error.
+			if s.cfg.errorCodes.Has(codes.Unavailable) {
+				w.MutableVersion(l[labelVersion]).Unanswered += int64(math.Round(d))
+			}
 		}
 		if err != nil {
 			return nil, err
