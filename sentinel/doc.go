@@ -73,7 +73,15 @@
 // ready endpoints; 0 calls in the last 5s"), and the strategies roll it
 // back as unavailable (the verdict's test is judge.TestAvailability, never
 // a statistical fail) once it has not served for
-// ServingConfig.RollbackAfter; one that comes back in time carries on. A
+// ServingConfig.RollbackAfter; one that comes back in time carries on.
+// The calls in flight when its servers die fail Unavailable before any
+// answer (telemetry's VersionStats.Unanswered); in the rollout's first
+// outage they are put down to the outage (State.Serving.Lost), not given to
+// the judge, so that a candidate killed and restored is not rolled back as
+// a statistical fail; they are held from the judge for one tick, in case
+// the endpoints are seen gone only then. Unanswered calls while the
+// candidate keeps ready endpoints (one server of several died), and those
+// of a later outage in the same rollout (a crash loop), are judged. A
 // test of the judge that has had no data for WithNoDataAlert alerts once
 // with the cause and the fix; WithShadow gives the shadow interceptor whose
 // copies the shadow test reads, so that New warns when none can be made and

@@ -8,7 +8,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	"github.com/ninelives-go/ninelives/proto/demoserver"
@@ -308,6 +311,59 @@ func TestE2ECanaryKilledAndRestoredCarriesOn(t *testing.T) {
 	e.assertAlerted(sentinel.ActionPromote)
 	assert.Len(t, e.alerts.about(downAlert), 1, "one alert for the outage, none after it")
 	assert.Equal(t, 100, e.load(100).ok["canary"], "the restored canary has all the traffic")
+}
+
+// Calls in flight when the canary's servers die fail for their callers,
+// unanswered; the rollout puts them down to the outage, holds, and carries
+// on once the canary is back: killed and restored, it is not rolled back
+// as a statistical fail.
+func TestE2ECanaryKilledWithCallsInFlightHoldsAndCarriesOn(t *testing.T) {
+	e := startE2E(t, "stable", demoserver.Faults{}, "canary", demoserver.Faults{}, nil)
+	e.start(e2eCanary(t), e2eJudge, e2eServing)
+	canaryToMidStep(t, e)
+
+	const inFlight = 20
+	servers := e.fleet.Servers("canary")
+	for _, srv := range servers {
+		srv.SetFaults(demoserver.Faults{Latency: time.Minute})
+	}
+	ctx, cancel := context.WithTimeout(balancer.ForceVersion(context.Background(), "canary"), 30*time.Second)
+	defer cancel()
+	client := demov1.NewDemoServiceClient(e.cc)
+	errs := make(chan error, inFlight)
+	for range inFlight {
+		go func() {
+			_, err := client.GetItem(ctx, &demov1.GetItemRequest{Id: "a"})
+			errs <- err
+		}()
+	}
+	require.Eventually(t, func() bool {
+		n := int64(0)
+		for _, srv := range servers {
+			n += srv.InFlight()
+		}
+		return n == inFlight
+	}, 10*time.Second, time.Millisecond)
+	addrs := e.kill("canary")
+	for range inFlight {
+		err := <-errs
+		require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	}
+	for ticks := range 10 {
+		require.Zero(t, e.load(callsPerTick).failures())
+		ev := e.tick()
+		require.Contains(t, []sentinel.Action{sentinel.ActionHold, sentinel.ActionAlert}, ev.Action, "tick %d: %s", ticks, ev.Reason)
+	}
+	assert.EqualValues(t, inFlight, e.s.Status().Serving.Lost, e.s.Status().Serving.Reason)
+	assert.NotEqual(t, judge.Fail, e.s.Status().Verdict.Outcome, e.s.Status().Verdict.Reason)
+	e.restore("canary", addrs)
+	var ev sentinel.Event
+	for ticks := 0; ticks < 60 && !e.s.Status().Phase.Final(); ticks++ {
+		require.Zero(t, e.load(callsPerTick).failures())
+		ev = e.tick()
+	}
+	require.Equal(t, sentinel.PhasePromoted, e.s.Status().Phase, ev.Reason)
+	assert.Len(t, e.alerts.about("canary has no ready endpoints; "), 1, "one alert for the outage: %v", e.alerts.about(""))
 }
 
 func TestE2EBlueGreenAMachineThatSlowsDownIsNoReasonToRollBack(t *testing.T) {

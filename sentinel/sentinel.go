@@ -342,7 +342,16 @@ func (s *Sentinel) observeLocked(now time.Time, win *telemetry.Window) []string 
 	// The calls followed the router's weights, also in a dry run.
 	p := s.positionLocked()
 	ready := readyEndpoints(s.router, p.Candidate)
-	if ended := s.serving.observe(now, win, p.Candidate, p.Weight(p.Candidate), ready); ended > 0 {
+	lost := s.serving.now.Lost
+	ended := s.serving.observe(now, win, p.Candidate, p.Weight(p.Candidate), ready)
+	if n := s.serving.now.Lost - lost; n > 0 {
+		s.cfg.logger.Info("ninelives: calls the candidate left unanswered as it went down are put down to the outage, not judged",
+			"candidate", p.Candidate, "calls", n, "serving", s.serving.now.Reason)
+	} else if s.serving.held > 0 && !s.serving.forgiven.IsZero() && s.serving.now.Down {
+		s.cfg.logger.Info("ninelives: the candidate is down again: the calls it left unanswered are judged, as only a rollout's first outage is forgiven",
+			"candidate", p.Candidate, "calls", s.serving.held)
+	}
+	if ended > 0 {
 		s.cfg.logger.Info("ninelives: the candidate serves again", "candidate", p.Candidate, "after", ended, "serving", s.serving.now.Reason)
 	}
 	notes := s.data.observe(now, win, p)
@@ -367,7 +376,9 @@ func (s *Sentinel) lookLocked(win *telemetry.Window, startGen uint64) {
 		s.cfg.logger.Debug("ninelives: look left out: the weights changed during it")
 		return
 	}
-	if err := s.judge.Observe(lookFrom(win, s.cfg.baseline, s.cfg.candidate)); err != nil {
+	l := lookFrom(win, s.cfg.baseline, s.cfg.candidate)
+	l.Candidate = s.serving.judged(l.Candidate)
+	if err := s.judge.Observe(l); err != nil {
 		s.cfg.logger.Warn("ninelives: look rejected", "error", err)
 	}
 	s.verdict = s.judge.Verdict()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -78,6 +79,16 @@ type Serving struct {
 	// Reason says all this in one line, as "canary has no ready
 	// endpoints; 0 calls in the last 5s".
 	Reason string `json:"reason"`
+	// Lost counts the candidate's calls, over the rollout, that its
+	// servers left unanswered as they went down (telemetry's
+	// VersionStats.Unanswered: Unavailable before the server sent
+	// anything) and that were put down to the outage instead of being
+	// judged: the judge's errors test does not see them, and the outage
+	// takes its course (a hold, and after RollbackAfter a rollback as
+	// unavailable). Only the first outage of a rollout is forgiven so: from
+	// a second one on, the calls lost are judged with the others, so that
+	// a candidate that crashes again and again fails on them.
+	Lost int64 `json:"lost,omitempty"`
 }
 
 // minExpectedSilence is how many calls the candidate's weight must have
@@ -102,6 +113,17 @@ type servingTracker struct {
 	alerted   bool      // the streak has alerted
 	alertedAt time.Time // the last alert that the candidate is down
 	now       Serving
+
+	// The candidate's unanswered calls (Serving.Lost). held are the last
+	// tick's, kept from the judge for one tick in case the outage they
+	// announce shows only on the next; forgiven is the start of the
+	// outage they were put down to (zero: none yet); takeOut is how many
+	// calls and errors this tick's look leaves out (negative: the held
+	// ones go back in); lostNow is this tick's.
+	held     int64
+	forgiven time.Time
+	takeOut  int64
+	lostNow  int64
 }
 
 // observe adds one tick's window: the candidate's primary calls and
@@ -115,11 +137,52 @@ func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate s
 	t.ticks = append(t.ticks, tk)
 	t.ticks = t.ticks[t.stale(now):]
 	down := t.downSince
+	lost := t.now.Lost
 	t.now = t.summary(now, candidate, ready)
+	t.now.Lost = lost
+	r := c.Role(balancer.RolePrimary)
+	t.settleLost(min(max(c.Unanswered, 0), r.Errors, r.Calls))
+	if t.now.Lost > 0 && t.now.Down {
+		t.now.Reason += fmt.Sprintf("; %d calls left unanswered as it went down, put down to the outage", t.now.Lost)
+	}
 	if !down.IsZero() && t.downSince.IsZero() {
 		return now.Sub(down)
 	}
 	return 0
+}
+
+// settleLost decides what becomes of the candidate's u unanswered calls
+// of this tick and the ones held from the last: put down to the outage
+// when the candidate is down in the rollout's first outage (or the one
+// already forgiven), otherwise held for one tick and then judged.
+func (t *servingTracker) settleLost(u int64) {
+	t.lostNow = u
+	if t.now.Down && (t.forgiven.IsZero() || t.forgiven.Equal(t.downSince)) {
+		t.forgiven = t.downSince
+		t.now.Lost += u + t.held
+		t.takeOut, t.held = u, 0
+		return
+	}
+	t.takeOut, t.held = u-t.held, u
+}
+
+// judged returns the candidate's figures of a look with the unanswered
+// calls settleLost keeps out of it left out, or the held ones put back.
+// The latencies of a tick with unanswered calls are left out as a whole:
+// theirs run to the moment the connection broke, which says nothing of how
+// fast the candidate answers, and a window's histogram cannot tell them
+// from the others.
+func (t *servingTracker) judged(f judge.Figures) judge.Figures {
+	n := t.takeOut
+	if n > 0 {
+		n = min(n, f.Errors, f.Calls)
+	}
+	f.Calls -= n
+	f.Errors -= n
+	if t.lostNow > 0 {
+		f.Latency = judge.Buckets{}
+	}
+	return f
 }
 
 // stale counts the ticks, oldest first, that ended ServingConfig.Span or

@@ -286,3 +286,87 @@ func TestServingSpansItsDurationAtAnyInterval(t *testing.T) {
 	assert.Equal(t, 19, holds, "held until the fallback's tick ended 5 s ago: 19 more ticks of 250 ms")
 	assert.Equal(t, 5000, r.split.Weight("canary"))
 }
+
+// lostTick is a healthy tick in which the candidate left n of its calls
+// unanswered (its servers died with them in flight).
+func lostTick(n int64) *telemetry.Window {
+	w := window(900, 0, 600, n, 0.02, 0.02)
+	w.Versions["canary"].Unanswered = n
+	return w
+}
+
+// The calls in flight when every candidate server dies are put down to
+// the outage, not judged, whether the endpoints are seen gone on the same
+// tick or the next: the rollout holds, and once the candidate is back it
+// goes on and is promoted.
+func TestCallsLostAsTheCandidateWentDownAreNotJudged(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		t.Run(map[bool]string{false: "gone on the same tick", true: "gone on the next tick"}[late], func(t *testing.T) {
+			r, lr := servingRig(t, newListingRouter(), nil)
+			r.toStep(5000)
+			r.tick(healthy())
+			if !late {
+				lr.setReady("canary", 0)
+			}
+			r.tick(lostTick(60))
+			lr.setReady("canary", 0)
+			for range 10 {
+				e := r.tick(fallenBack(500))
+				require.Contains(t, []sentinel.Action{sentinel.ActionHold, sentinel.ActionAlert}, e.Action, e.Reason)
+			}
+			st := r.s.Status()
+			assert.EqualValues(t, 60, st.Serving.Lost)
+			assert.Contains(t, st.Serving.Reason, "canary has no ready endpoints; 0 calls in the last 5s")
+			assert.Contains(t, st.Serving.Reason, "; 60 calls left unanswered as it went down, put down to the outage")
+			assert.NotEqual(t, judge.Fail, st.Verdict.Outcome, st.Verdict.Reason)
+			lr.setReady("canary", 2)
+			var e sentinel.Event
+			for i := 0; i < 60 && !r.s.Status().Phase.Final(); i++ {
+				e = r.tick(healthy())
+			}
+			require.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, e.Reason)
+		})
+	}
+}
+
+// Only a rollout's first outage is forgiven: a candidate that goes down
+// again, losing calls again, is judged on them (a crash loop is a failing
+// candidate); and calls left unanswered while the candidate still has
+// ready endpoints (one server of several died) are judged too, one tick
+// late.
+func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
+	t.Run("a second outage", func(t *testing.T) {
+		long, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: time.Minute, MinStepCalls: 100})
+		require.NoError(t, err)
+		r, lr := servingRig(t, newListingRouter(), long)
+		r.toStep(5000)
+		lr.setReady("canary", 0)
+		r.tick(lostTick(60))
+		for range 5 {
+			r.tick(fallenBack(500))
+		}
+		lr.setReady("canary", 2)
+		for range 8 { // back and serving: the outage is over
+			require.Equal(t, sentinel.PhaseProgressing, r.tick(healthy()).Phase)
+		}
+		require.True(t, r.s.Status().Serving.OK, r.s.Status().Serving.Reason)
+		lr.setReady("canary", 0)
+		r.tick(lostTick(60))
+		e := r.tick(fallenBack(500))
+		require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+		require.NotNil(t, e.Verdict)
+		assert.Equal(t, judge.TestErrors, e.Verdict.Test, e.Reason)
+		assert.EqualValues(t, 60, r.s.Status().Serving.Lost, "the first outage's calls only")
+	})
+	t.Run("ready endpoints left", func(t *testing.T) {
+		r, lr := servingRig(t, newListingRouter(), nil)
+		r.toStep(5000)
+		lr.setReady("canary", 1)
+		e := r.tick(lostTick(60))
+		require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, "held for a tick: %s", e.Reason)
+		e = r.tick(healthy())
+		require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+		assert.Contains(t, e.Reason, "errors")
+		assert.Zero(t, r.s.Status().Serving.Lost)
+	})
+}

@@ -28,10 +28,14 @@ import (
 // (Window.Overflow) starts with overflowMarker, and each of its windows
 // ends with that count. Others keep reportMarker and the form of versions
 // before it, so a leader of such a version still reads them, and fails
-// loudly on the rare report whose overflow it could not carry.
+// loudly on the rare report whose overflow it could not carry. A report
+// whose windows count unanswered calls (VersionStats.Unanswered) starts
+// with unansweredMarker: its windows carry Overflow too, and each version
+// its unanswered calls after its fallbacks.
 const (
-	reportMarker   = 0x01
-	overflowMarker = 0x02
+	reportMarker     = 0x01
+	overflowMarker   = 0x02
+	unansweredMarker = 0x03
 )
 
 // Limits a decoded report must keep, so a malformed one cannot make the
@@ -45,9 +49,12 @@ var errTruncated = errors.New("the report ends too soon")
 
 // encodeReport renders r in the binary form.
 func encodeReport(r *report) []byte {
-	e := encoder{b: make([]byte, 0, 512), overflow: hasOverflow(r)}
+	e := encoder{b: make([]byte, 0, 512), overflow: hasOverflow(r), unanswered: hasUnanswered(r)}
 	e.b = append(e.b, reportMarker)
-	if e.overflow {
+	switch {
+	case e.unanswered:
+		e.b[0], e.overflow = unansweredMarker, true
+	case e.overflow:
 		e.b[0] = overflowMarker
 	}
 	e.uint(uint64(r.Format))
@@ -71,10 +78,20 @@ func hasOverflow(r *report) bool {
 	})
 }
 
-// encoder writes the binary form; overflow: the windows carry Overflow.
+// hasUnanswered says whether a window of r counts unanswered calls.
+func hasUnanswered(r *report) bool {
+	return slices.ContainsFunc(r.Segments, func(s segment) bool {
+		return s.Window != nil && slices.ContainsFunc(slices.Collect(maps.Values(s.Window.Versions)), func(v *telemetry.VersionStats) bool {
+			return v != nil && v.Unanswered != 0
+		})
+	})
+}
+
+// encoder writes the binary form; overflow: the windows carry Overflow;
+// unanswered: the versions carry Unanswered.
 type encoder struct {
-	b        []byte
-	overflow bool
+	b                    []byte
+	overflow, unanswered bool
 }
 
 func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -111,6 +128,9 @@ func (e *encoder) window(w *telemetry.Window) {
 			v = &telemetry.VersionStats{}
 		}
 		e.int(v.Fallbacks)
+		if e.unanswered {
+			e.int(v.Unanswered)
+		}
 		encodeMap(e, v.Shadow, (*encoder).str, (*encoder).int)
 		encodeMap(e, v.Roles, func(e *encoder, r balancer.Role) { e.str(string(r)) }, (*encoder).role)
 	})
@@ -156,7 +176,8 @@ type decoder struct {
 	b        []byte
 	off      int
 	err      error
-	overflow bool // the windows carry Overflow
+	overflow   bool // the windows carry Overflow
+	unanswered bool // the versions carry Unanswered
 }
 
 // rest is what is left to read.
@@ -256,10 +277,10 @@ func (d *decoder) time() time.Time {
 // r's segments' windows: the leader decodes a report per replica per tick
 // into one scratch report, so a tick allocates almost nothing.
 func decodeBinaryReport(b []byte, r *report) error {
-	if len(b) == 0 || b[0] != reportMarker && b[0] != overflowMarker {
+	if len(b) == 0 || b[0] < reportMarker || b[0] > unansweredMarker {
 		return errors.New("not a report: the first byte is not a report marker")
 	}
-	d := &decoder{b: b, off: 1, overflow: b[0] == overflowMarker}
+	d := &decoder{b: b, off: 1, overflow: b[0] >= overflowMarker, unanswered: b[0] == unansweredMarker}
 	r.Format, r.Replica, r.Epoch, r.Seq, r.SourceError = int(d.uint()), d.str(), d.str(), d.uint(), d.str()
 	n := d.items("segments")
 	segs := r.Segments[:0]
@@ -306,6 +327,10 @@ func (d *decoder) windowInto(w *telemetry.Window) bool {
 	for range n {
 		v := d.version(w)
 		v.Fallbacks = d.int()
+		v.Unanswered = 0
+		if d.unanswered {
+			v.Unanswered = d.int()
+		}
 		v.Shadow = d.counts(v.Shadow)
 		nr := d.items("roles")
 		clean = clean && len(v.Roles) <= nr

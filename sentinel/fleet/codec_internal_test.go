@@ -18,7 +18,7 @@ import (
 func full() *telemetry.Window {
 	w := &telemetry.Window{Start: time.Unix(100, 5).UTC(), End: time.Unix(101, 7).UTC()}
 	v := w.MutableVersion("canary")
-	v.Fallbacks, v.Shadow = 3, map[string]int64{telemetry.ShadowMatch: 9, telemetry.ShadowMismatch: 1}
+	v.Fallbacks, v.Unanswered, v.Shadow = 3, 2, map[string]int64{telemetry.ShadowMatch: 9, telemetry.ShadowMismatch: 1}
 	r := v.MutableRole(balancer.RolePrimary)
 	r.Calls, r.Errors, r.Codes = 20, 2, map[codes.Code]int64{codes.OK: 18, codes.Unavailable: 2}
 	r.Latency = telemetry.Histogram{Count: 20, Sum: 0.4, Min: 0.001, Max: 0.09, Scale: 3, ZeroCount: 1, Offset: -60, Counts: []uint64{4, 0, 15}}
@@ -48,7 +48,7 @@ func jsonOf(t *testing.T, v any) string {
 func TestCodecCoversEveryField(t *testing.T) {
 	for typ, n := range map[reflect.Type]int{
 		reflect.TypeFor[telemetry.Window]():       4,
-		reflect.TypeFor[telemetry.VersionStats](): 3,
+		reflect.TypeFor[telemetry.VersionStats](): 4,
 		reflect.TypeFor[telemetry.RoleStats]():    4,
 		reflect.TypeFor[telemetry.Histogram]():    8,
 		reflect.TypeFor[report]():                 6,
@@ -63,9 +63,11 @@ func TestCodecCoversEveryField(t *testing.T) {
 // byte for byte, so their leaders still read it; one with overflow is
 // marked apart and carries it.
 func TestCodecMarksOnlyReportsWithOverflow(t *testing.T) {
-	plain := full()
+	answered := full()
+	answered.Versions["canary"].Unanswered = 0
+	plain := answered.Clone()
 	plain.Overflow = telemetry.Overflow{}
-	withOverflow := &report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: full()}}}
+	withOverflow := &report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: answered}}}
 	b := encodeReport(&report{Format: StateFormat, Segments: []segment{{Window: plain}}})
 	assert.Equal(t, byte(reportMarker), b[0])
 	assert.Equal(t, byte(overflowMarker), encodeReport(withOverflow)[0])
@@ -76,6 +78,24 @@ func TestCodecMarksOnlyReportsWithOverflow(t *testing.T) {
 	require.NoError(t, decodeBinaryReport(encodeReport(&report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: plain}}}), &out),
 		"into a scratch report that held overflow")
 	assert.Equal(t, jsonOf(t, plain), jsonOf(t, out.Segments[1].Window))
+}
+
+// A report with unanswered calls is marked apart and carries them, and
+// its overflow; one without keeps the earlier forms.
+func TestCodecMarksOnlyReportsWithUnansweredCalls(t *testing.T) {
+	plain := full()
+	plain.Versions["canary"].Unanswered = 0
+	assert.Equal(t, byte(overflowMarker), encodeReport(&report{Format: StateFormat, Segments: []segment{{Window: plain}}})[0])
+	both := &report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: full()}}}
+	b := encodeReport(both)
+	assert.Equal(t, byte(unansweredMarker), b[0])
+	var out report
+	require.NoError(t, decodeBinaryReport(b, &out))
+	assert.Equal(t, jsonOf(t, both), jsonOf(t, &out))
+	assert.EqualValues(t, 2, out.Segments[1].Window.Version("canary").Unanswered)
+	require.NoError(t, decodeBinaryReport(encodeReport(&report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: plain}}}), &out),
+		"into a scratch report that held unanswered calls")
+	assert.Zero(t, out.Segments[1].Window.Version("canary").Unanswered)
 }
 
 // Decoding into a scratch report that held another report's figures

@@ -287,6 +287,7 @@ func servingValue(sv sentinel.Serving) starlark.Value {
 		"down":        starlark.Bool(sv.Down),
 		"down_for":    starlark.Float(sv.DownFor.Seconds()),
 		"unavailable": starlark.Bool(sv.Unavailable),
+		"lost":        starlark.MakeInt64(sv.Lost),
 		"reason":      starlark.String(sv.Reason),
 		"verdict":     verdictValue(judge.Unavailable(sv.Reason)),
 	})
