@@ -173,9 +173,9 @@ func (e *encoder) role(r *telemetry.RoleStats) {
 // after it returns zero values. It moves an offset, not the slice, so
 // that reading writes no pointer (and pays no GC write barrier).
 type decoder struct {
-	b        []byte
-	off      int
-	err      error
+	b          []byte
+	off        int
+	err        error
 	overflow   bool // the windows carry Overflow
 	unanswered bool // the versions carry Unanswered
 }
