@@ -4,9 +4,13 @@ import (
 	"encoding/json"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	gbalancer "google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ninelives-go/ninelives/internal/call"
 )
@@ -79,4 +83,39 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		assert.Equal(t, TotalWeight, sum)
 	})
+}
+
+// lastSeen keeps the attempts it is told of.
+type lastSeen struct{ attempts []Attempt }
+
+func (l *lastSeen) ObserveAttempt(a *Attempt) { l.attempts = append(l.attempts, *a) }
+func (l *lastSeen) ObserveFallback(string)    {}
+
+// Only attempts that reached a server are observed: not a pick of a
+// transport that was not ready, nor one on which grpc could not open a
+// stream (it retries those transparently, as often as the picker hands it
+// the transport: thousands of times on a busy machine as a server dies).
+// Of those observed, the ones that failed Unavailable with nothing from
+// the server are unanswered.
+func TestOnlyAttemptsThatReachedAServerAreObserved(t *testing.T) {
+	o := new(lastSeen)
+	finish := func(di gbalancer.DoneInfo) {
+		r := attemptPool.Get().(*attemptRec)
+		r.obs, r.a, r.start = []Observer{o}, Attempt{Version: "canary", Role: RolePrimary}, time.Now()
+		r.done(di)
+	}
+	closing := status.Error(codes.Unavailable, "transport is closing")
+	finish(gbalancer.DoneInfo{})
+	finish(gbalancer.DoneInfo{Err: closing})
+	assert.Empty(t, o.attempts, "no attempt reached a server")
+
+	finish(gbalancer.DoneInfo{Err: closing, BytesSent: true})
+	finish(gbalancer.DoneInfo{Err: status.Error(codes.Unavailable, "injected"), BytesSent: true, BytesReceived: true})
+	finish(gbalancer.DoneInfo{Err: status.Error(codes.DeadlineExceeded, "too slow"), BytesSent: true})
+	finish(gbalancer.DoneInfo{BytesSent: true, BytesReceived: true})
+	var unanswered []bool
+	for _, a := range o.attempts {
+		unanswered = append(unanswered, a.Unanswered)
+	}
+	assert.Equal(t, []bool{true, false, false, false}, unanswered)
 }

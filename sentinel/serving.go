@@ -238,16 +238,20 @@ func downCause(sv Serving, last servedTick, candidate string) string {
 	case sv.Listed && sv.Ready == 0:
 		return candidate + " has no ready endpoints"
 	case last.falls > 0 && last.calls == 0:
-		return fmt.Sprintf("%s's picks fall back to other versions (%d in the last %v)", candidate, sv.Fallbacks, sv.Span)
+		return fmt.Sprintf("%s's picks fall back to other versions (%d in the last %v)", candidate, sv.Fallbacks, tenths(sv.Span))
 	case sv.Calls == 0 && sv.Expected >= minExpectedSilence:
 		return fmt.Sprintf("%s served no call where its weight would have given it about %.0f", candidate, sv.Expected)
 	}
 	return ""
 }
 
+// tenths rounds d to a tenth of a second, as the reasons show spans: a
+// real tick lasts 1.002345s, which is noise to the reader.
+func tenths(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+
 // servingReason says in one line how the candidate serves.
 func servingReason(sv Serving, candidate, why string) string {
-	calls := fmt.Sprintf("%d calls in the last %v", sv.Calls, sv.Span)
+	calls := fmt.Sprintf("%d calls in the last %v", sv.Calls, tenths(sv.Span))
 	var parts []string
 	switch {
 	case why != "":
@@ -257,12 +261,12 @@ func servingReason(sv Serving, candidate, why string) string {
 	case sv.OK:
 		parts = append(parts, fmt.Sprintf("%s served %s", candidate, calls))
 	case sv.Fallbacks > 0:
-		parts = append(parts, fmt.Sprintf("%s's picks fell back to other versions (%d) in the last %v", candidate, sv.Fallbacks, sv.Span), calls)
+		parts = append(parts, fmt.Sprintf("%s's picks fell back to other versions (%d) in the last %v", candidate, sv.Fallbacks, tenths(sv.Span)), calls)
 	default:
 		parts = append(parts, fmt.Sprintf("%s served %s", candidate, calls), "too few to say it serves")
 	}
 	if sv.DownFor > sv.Span {
-		parts = append(parts, fmt.Sprintf("not serving for %v", sv.DownFor))
+		parts = append(parts, fmt.Sprintf("not serving for %v", tenths(sv.DownFor)))
 	}
 	return strings.Join(parts, "; ")
 }
