@@ -21,6 +21,7 @@
 //	ninelives.shadow.dropped      ninelives_shadow_dropped_total
 //	ninelives.split.weight        ninelives_split_weight
 //	ninelives.split.fallbacks     ninelives_split_fallbacks_total
+//	ninelives.rpc.unanswered      ninelives_rpc_unanswered_total
 //	ninelives.sentinel.decisions  ninelives_sentinel_decisions_total
 //
 // and attribute keys become labels the same way (ninelives_version,
