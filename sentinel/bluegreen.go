@@ -728,7 +728,7 @@ func (b *blueGreen) endWindow(s *State, sum string, passed bool, v *judge.Verdic
 // before the cut-over (CompareWithPast).
 func (b *blueGreen) pastWindowLocked(s *State) (Decision, error) {
 	green, blue := s.Candidate, s.Baseline
-	r := s.Window.Version(green).Role(balancer.RolePrimary)
+	r := s.JudgedCandidate()
 	if err := b.errTest.Observe(r.Calls, r.Errors); err != nil {
 		return Decision{}, err
 	}
@@ -742,8 +742,12 @@ func (b *blueGreen) pastWindowLocked(s *State) (Decision, error) {
 	}
 	figures, tests := []string{errs}, []judge.Verdict{errV}
 	if b.latTest != nil {
-		slow := min(r.Latency.CountAbove(b.ref.latBound), uint64(r.Calls))
-		if err := b.latTest.Observe(r.Calls, int64(slow)); err != nil {
+		timed := r.Calls // none when the judge left the tick's latencies out
+		if s.out.latency {
+			timed = 0
+		}
+		slow := min(r.Latency.CountAbove(b.ref.latBound), uint64(timed))
+		if err := b.latTest.Observe(timed, int64(slow)); err != nil {
 			return Decision{}, err
 		}
 		lev := b.latTest.Verdict().Evidence

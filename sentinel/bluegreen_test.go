@@ -905,3 +905,37 @@ func TestBlueGreenRestoredInTheWindowJudgesAgainstBlueOverTheSameSeconds(t *test
 		})
 	}
 }
+
+// Judged against blue's past, green's calls left unanswered as its servers
+// died are left out as the judge leaves them out: held for a tick, then
+// put down to the outage once green is seen gone (its picks fall back).
+// Green back, the rollback window passes and green is promoted; the same
+// calls from a green that keeps serving are judged and roll it back.
+func TestBlueGreenPastLeavesOutCallsLostAsGreenWentDown(t *testing.T) {
+	lost := func() *telemetry.Window {
+		w := greenOnly(100, 30, 0.02)
+		w.Versions["canary"].Unanswered = 30
+		return w
+	}
+	gone := window(100, 0, 0, 0, 0.02, 0.02)
+	gone.Versions["canary"].Fallbacks = 100
+
+	r, _, _ := cutOver(t)
+	r.tick(greenOnly(100, 0, 0.02))
+	e := r.tick(lost())
+	require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, e.Reason)
+	e = r.tick(gone)
+	require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, e.Reason)
+	assert.EqualValues(t, 30, r.s.Status().Serving.Lost)
+	for i := 0; i < 30 && r.s.Status().Phase == sentinel.PhaseProgressing; i++ {
+		e = r.tick(greenOnly(100, 0, 0.02))
+	}
+	require.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, e.Reason)
+
+	r, _, _ = cutOver(t)
+	r.tick(greenOnly(100, 0, 0.02))
+	r.tick(lost())
+	e = r.tick(greenOnly(100, 0, 0.02))
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+	assert.Contains(t, e.Reason, "fails more often than stable did before the cut-over")
+}

@@ -81,7 +81,9 @@
 // a statistical fail; they are held from the judge for one tick, in case
 // the endpoints are seen gone only then. Unanswered calls while the
 // candidate keeps ready endpoints (one server of several died), and those
-// of a later outage in the same rollout (a crash loop), are judged. A
+// of a later outage in the same rollout (a crash loop), are judged.
+// State.JudgedCandidate gives a strategy that judges the window itself the
+// figures the judge saw (blue/green's CompareWithPast judges those). A
 // test of the judge that has had no data for WithNoDataAlert alerts once
 // with the cause and the fix; WithShadow gives the shadow interceptor whose
 // copies the shadow test reads, so that New warns when none can be made and

@@ -405,6 +405,7 @@ func (s *Sentinel) stateLocked(now time.Time, win *telemetry.Window) *State {
 		Serving:         s.serving.now,
 		Judge:           s.judge,
 		DryRun:          s.cfg.dryRun,
+		out:             s.serving.out,
 	}
 }
 

@@ -117,13 +117,32 @@ type servingTracker struct {
 	// The candidate's unanswered calls (Serving.Lost). held are the last
 	// tick's, kept from the judge for one tick in case the outage they
 	// announce shows only on the next; forgiven is the start of the
-	// outage they were put down to (zero: none yet); takeOut is how many
-	// calls and errors this tick's look leaves out (negative: the held
-	// ones go back in); lostNow is this tick's.
+	// outage they were put down to (zero: none yet); out is what this
+	// tick's look leaves out.
 	held     int64
 	forgiven time.Time
-	takeOut  int64
-	lostNow  int64
+	out      leftOut
+}
+
+// leftOut is what a tick's look leaves out of the candidate's primary
+// figures: n calls, all of them errors (negative: calls held from the last
+// tick go back in), and, when some were lost on this tick, its latencies:
+// theirs run to the moment the connection broke, which says nothing of how
+// fast the candidate answers, and a window's histogram cannot tell them
+// from the others.
+type leftOut struct {
+	n       int64
+	latency bool
+}
+
+// apply takes the calls out of calls and errors, never below zero.
+func (o leftOut) apply(calls, errors *int64) {
+	n := o.n
+	if n > 0 {
+		n = min(n, *errors, *calls)
+	}
+	*calls -= n
+	*errors -= n
 }
 
 // observe adds one tick's window: the candidate's primary calls and
@@ -156,30 +175,21 @@ func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate s
 // when the candidate is down in the rollout's first outage (or the one
 // already forgiven), otherwise held for one tick and then judged.
 func (t *servingTracker) settleLost(u int64) {
-	t.lostNow = u
+	t.out.latency = u > 0
 	if t.now.Down && (t.forgiven.IsZero() || t.forgiven.Equal(t.downSince)) {
 		t.forgiven = t.downSince
 		t.now.Lost += u + t.held
-		t.takeOut, t.held = u, 0
+		t.out.n, t.held = u, 0
 		return
 	}
-	t.takeOut, t.held = u-t.held, u
+	t.out.n, t.held = u-t.held, u
 }
 
-// judged returns the candidate's figures of a look with the unanswered
-// calls settleLost keeps out of it left out, or the held ones put back.
-// The latencies of a tick with unanswered calls are left out as a whole:
-// theirs run to the moment the connection broke, which says nothing of how
-// fast the candidate answers, and a window's histogram cannot tell them
-// from the others.
+// judged returns the candidate's figures of a look with what settleLost
+// leaves out of it left out.
 func (t *servingTracker) judged(f judge.Figures) judge.Figures {
-	n := t.takeOut
-	if n > 0 {
-		n = min(n, f.Errors, f.Calls)
-	}
-	f.Calls -= n
-	f.Errors -= n
-	if t.lostNow > 0 {
+	t.out.apply(&f.Calls, &f.Errors)
+	if t.out.latency {
 		f.Latency = judge.Buckets{}
 	}
 	return f

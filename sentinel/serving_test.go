@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/ninelives-go/ninelives/balancer"
@@ -287,6 +288,27 @@ func TestServingSpansItsDurationAtAnyInterval(t *testing.T) {
 	assert.Equal(t, 5000, r.split.Weight("canary"))
 }
 
+// judgedSpy keeps the candidate's figures as each tick's State gives them
+// to a strategy that judges them itself.
+type judgedSpy struct {
+	sentinel.Strategy
+	mu  sync.Mutex
+	got []telemetry.RoleStats
+}
+
+func (s *judgedSpy) Decide(ctx context.Context, st *sentinel.State) (sentinel.Decision, error) {
+	s.mu.Lock()
+	s.got = append(s.got, st.JudgedCandidate())
+	s.mu.Unlock()
+	return s.Strategy.Decide(ctx, st)
+}
+
+func (s *judgedSpy) last() telemetry.RoleStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.got[len(s.got)-1]
+}
+
 // lostTick is a healthy tick in which the candidate left n of its calls
 // unanswered (its servers died with them in flight).
 func lostTick(n int64) *telemetry.Window {
@@ -302,13 +324,23 @@ func lostTick(n int64) *telemetry.Window {
 func TestCallsLostAsTheCandidateWentDownAreNotJudged(t *testing.T) {
 	for _, late := range []bool{false, true} {
 		t.Run(map[bool]string{false: "gone on the same tick", true: "gone on the next tick"}[late], func(t *testing.T) {
-			r, lr := servingRig(t, newListingRouter(), nil)
+			canary, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: 10 * time.Second, MinStepCalls: 100})
+			require.NoError(t, err)
+			sp := &judgedSpy{Strategy: canary}
+			r, lr := servingRig(t, newListingRouter(), sp)
 			r.toStep(5000)
 			r.tick(healthy())
 			if !late {
 				lr.setReady("canary", 0)
 			}
-			r.tick(lostTick(60))
+			w := lostTick(60)
+			w.Versions["canary"].Roles[balancer.RolePrimary].Codes = map[codes.Code]int64{codes.OK: 540, codes.Unavailable: 60}
+			r.tick(w)
+			got := sp.last()
+			assert.Equal(t, []int64{540, 0, 540, 0}, []int64{got.Calls, got.Errors, got.Codes[codes.OK], got.Codes[codes.Unavailable]},
+				"the strategy sees the figures the judge saw")
+			assert.True(t, got.Latency.Empty(), "the tick's latencies are left out")
+			assert.EqualValues(t, 60, w.Versions["canary"].Roles[balancer.RolePrimary].Codes[codes.Unavailable], "the window is left as it was")
 			lr.setReady("canary", 0)
 			for range 10 {
 				e := r.tick(fallenBack(500))

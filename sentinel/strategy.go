@@ -3,8 +3,12 @@ package sentinel
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
+	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
@@ -37,6 +41,29 @@ type State struct {
 	Judge *judge.Judge `json:"-"`
 	// DryRun is set when the sentinel judges and reports but moves nothing.
 	DryRun bool `json:"dryRun"`
+
+	out leftOut // what the judge's look left out of Window (JudgedCandidate)
+}
+
+// JudgedCandidate returns the candidate's primary calls of this tick's
+// Window as the judge saw them: without the calls its servers left
+// unanswered as they went down, which are put down to the outage
+// (Serving.Lost) or held for a tick before they are judged, and without
+// the tick's latencies when some were left unanswered on it (theirs run to
+// the moment the connection broke). A strategy that judges the window
+// itself judges these figures.
+func (s *State) JudgedCandidate() telemetry.RoleStats {
+	r := s.Window.Version(s.Candidate).Role(balancer.RolePrimary)
+	before := r.Calls
+	s.out.apply(&r.Calls, &r.Errors)
+	if d := before - r.Calls; d != 0 && r.Codes != nil {
+		r.Codes = maps.Clone(r.Codes)
+		r.Codes[codes.Unavailable] = max(r.Codes[codes.Unavailable]-d, 0)
+	}
+	if s.out.latency {
+		r.Latency = telemetry.Histogram{}
+	}
+	return r
 }
 
 // Decision is a strategy's answer for one tick.
