@@ -109,6 +109,13 @@ func TestOnlyAttemptsThatReachedAServerAreObserved(t *testing.T) {
 	finish(gbalancer.DoneInfo{Err: closing})
 	assert.Empty(t, o.attempts, "no attempt reached a server")
 
+	// A stream that could not be opened for a reason of the server's, which
+	// grpc does not retry: the caller's failure is observed.
+	finish(gbalancer.DoneInfo{Err: status.Error(codes.Internal, "header list size to send violates the maximum size (64 bytes) set by server")})
+	finish(gbalancer.DoneInfo{Err: status.Error(codes.DeadlineExceeded, "waiting for the server's stream quota")})
+	require.Len(t, o.attempts, 2)
+	o.attempts = nil
+
 	finish(gbalancer.DoneInfo{Err: closing, BytesSent: true})
 	finish(gbalancer.DoneInfo{Err: status.Error(codes.Unavailable, "injected"), BytesSent: true, BytesReceived: true})
 	finish(gbalancer.DoneInfo{Err: status.Error(codes.DeadlineExceeded, "too slow"), BytesSent: true})

@@ -388,13 +388,17 @@ func (r *attemptRec) finish(di balancer.DoneInfo) {
 		r.child(di)
 	}
 	// grpc calls Done with an empty DoneInfo when the picked transport was
-	// not ready and it picks again, and with an error but no stream
-	// (BytesSent false) when it could not open one on the picked transport,
-	// as when it is closing: grpc then retries transparently, as often as
-	// the picker hands it that transport again, which on a busy machine
-	// can be thousands of times before the picker learns the server is
-	// gone. Neither attempt reached a server.
-	if di.BytesSent || di.BytesReceived {
+	// not ready and it picks again, and with Unavailable but no stream
+	// (BytesSent false) when it could not open one because the picked
+	// transport is closing or draining: grpc then retries transparently,
+	// as often as the picker hands it that transport again, which on a
+	// busy machine can be thousands of times before the picker learns the
+	// server is gone. Neither attempt reached a server. Other failures to
+	// open a stream are final and the caller sees them (a header list
+	// larger than the server allows, a deadline spent waiting for the
+	// server's stream quota): they are observed.
+	noStream := !di.BytesSent && !di.BytesReceived
+	if !noStream || di.Err != nil && status.Code(di.Err) != codes.Unavailable {
 		r.a.Err = di.Err
 		r.a.Latency = time.Since(r.start)
 		r.a.Unanswered = di.Err != nil && !di.BytesReceived && status.Code(di.Err) == codes.Unavailable

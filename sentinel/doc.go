@@ -75,13 +75,15 @@
 // a statistical fail) once it has not served for
 // ServingConfig.RollbackAfter; one that comes back in time carries on.
 // The calls in flight when its servers die fail Unavailable before any
-// answer (telemetry's VersionStats.Unanswered); in the rollout's first
-// outage they are put down to the outage (State.Serving.Lost), not given to
-// the judge, so that a candidate killed and restored is not rolled back as
-// a statistical fail; they are held from the judge for one tick, in case
-// the endpoints are seen gone only then. Unanswered calls while the
-// candidate keeps ready endpoints (one server of several died), and those
-// of a later outage in the same rollout (a crash loop), are judged.
+// answer (telemetry's VersionStats.Unanswered). In the rollout's first
+// outage, from the tick the candidate is first seen down to the first it
+// is not, they are put down to the outage (State.Serving.Lost), not given
+// to the judge, so that a candidate killed and restored is not rolled back
+// as a statistical fail. Others are held from the judge for one look, in
+// case the endpoints are seen gone only on the next tick (a step does not
+// advance while some are held), then judged: those lost while the
+// candidate keeps ready endpoints (one server of several died) and those
+// of a crash loop, which serves between its crashes, or of a later outage.
 // State.JudgedCandidate gives a strategy that judges the window itself the
 // figures the judge saw (blue/green's CompareWithPast judges those). A
 // test of the judge that has had no data for WithNoDataAlert alerts once

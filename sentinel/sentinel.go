@@ -347,9 +347,9 @@ func (s *Sentinel) observeLocked(now time.Time, win *telemetry.Window) []string 
 	if n := s.serving.now.Lost - lost; n > 0 {
 		s.cfg.logger.Info("ninelives: calls the candidate left unanswered as it went down are put down to the outage, not judged",
 			"candidate", p.Candidate, "calls", n, "serving", s.serving.now.Reason)
-	} else if s.serving.held > 0 && !s.serving.forgiven.IsZero() && s.serving.now.Down {
-		s.cfg.logger.Info("ninelives: the candidate is down again: the calls it left unanswered are judged, as only a rollout's first outage is forgiven",
-			"candidate", p.Candidate, "calls", s.serving.held)
+	} else if n := s.serving.held; n > 0 {
+		s.cfg.logger.Info("ninelives: calls the candidate left unanswered are held from the judge for a tick, then judged (only the rollout's first outage is forgiven them)",
+			"candidate", p.Candidate, "calls", n, "serving", s.serving.now.Reason)
 	}
 	if ended > 0 {
 		s.cfg.logger.Info("ninelives: the candidate serves again", "candidate", p.Candidate, "after", ended, "serving", s.serving.now.Reason)
@@ -374,6 +374,7 @@ func (s *Sentinel) lookLocked(win *telemetry.Window, startGen uint64) {
 	s.gen = startGen
 	if spans {
 		s.cfg.logger.Debug("ninelives: look left out: the weights changed during it")
+		s.serving.leftOutLook()
 		return
 	}
 	l := lookFrom(win, s.cfg.baseline, s.cfg.candidate)

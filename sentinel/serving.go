@@ -85,9 +85,14 @@ type Serving struct {
 	// anything) and that were put down to the outage instead of being
 	// judged: the judge's errors test does not see them, and the outage
 	// takes its course (a hold, and after RollbackAfter a rollback as
-	// unavailable). Only the first outage of a rollout is forgiven so: from
-	// a second one on, the calls lost are judged with the others, so that
-	// a candidate that crashes again and again fails on them.
+	// unavailable). Only the rollout's first outage is forgiven so, from
+	// the tick the candidate is first seen down to the first tick it is
+	// not: calls lost after that (a crash loop, which serves between its
+	// crashes; a later outage) are judged with the others, and so are
+	// calls lost while it keeps a ready endpoint. Those are held from the
+	// judge for one look, in case the endpoints are seen gone only on the
+	// next tick, and a step does not advance, nor the rollout end, while
+	// some are held.
 	Lost int64 `json:"lost,omitempty"`
 }
 
@@ -115,21 +120,31 @@ type servingTracker struct {
 	now       Serving
 
 	// The candidate's unanswered calls (Serving.Lost). held are the last
-	// tick's, kept from the judge for one tick in case the outage they
-	// announce shows only on the next; forgiven is the start of the
-	// outage they were put down to (zero: none yet); out is what this
-	// tick's look leaves out.
-	held     int64
-	forgiven time.Time
-	out      leftOut
+	// used look's, kept from the judge for one look in case the outage
+	// they announce shows only on the next tick; given are the held ones
+	// this tick gives back; forgive is where the rollout stands in its
+	// one forgiven outage; out is what this tick's look leaves out.
+	held, given int64
+	forgive     forgiveness
+	out         leftOut
 }
+
+// forgiveness is where a rollout stands in the one outage whose
+// unanswered calls are put down to it.
+type forgiveness int
+
+const (
+	forgiveNotYet forgiveness = iota // no outage yet
+	forgiving                        // down since the first one began
+	forgiveOver                      // it served between: no more
+)
 
 // leftOut is what a tick's look leaves out of the candidate's primary
 // figures: n calls, all of them errors (negative: calls held from the last
-// tick go back in), and, when some were lost on this tick, its latencies:
-// theirs run to the moment the connection broke, which says nothing of how
-// fast the candidate answers, and a window's histogram cannot tell them
-// from the others.
+// look go back in), and, on a tick whose lost calls were put down to the
+// outage, its latencies: theirs run to the moment the connection broke,
+// which says nothing of how fast the candidate answers, and a window's
+// histogram cannot tell them from the others.
 type leftOut struct {
 	n       int64
 	latency bool
@@ -161,8 +176,14 @@ func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate s
 	t.now.Lost = lost
 	r := c.Role(balancer.RolePrimary)
 	t.settleLost(min(max(c.Unanswered, 0), r.Errors, r.Calls))
-	if t.now.Lost > 0 && t.now.Down {
+	switch {
+	case t.forgive == forgiving && t.now.Lost > 0:
 		t.now.Reason += fmt.Sprintf("; %d calls left unanswered as it went down, put down to the outage", t.now.Lost)
+	case t.held > 0:
+		// A step must not advance, nor the rollout end, on a look that
+		// left calls out to be judged on the next.
+		t.now.OK = false
+		t.now.Reason += fmt.Sprintf("; %d calls left unanswered, judged on the next tick", t.held)
 	}
 	if !down.IsZero() && t.downSince.IsZero() {
 		return now.Sub(down)
@@ -171,18 +192,33 @@ func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate s
 }
 
 // settleLost decides what becomes of the candidate's u unanswered calls
-// of this tick and the ones held from the last: put down to the outage
-// when the candidate is down in the rollout's first outage (or the one
-// already forgiven), otherwise held for one tick and then judged.
+// of this tick and the ones held from the last look: put down to the
+// outage while the candidate is down in the rollout's first outage, from
+// the tick it is first seen down until the first tick it is not (so a
+// crash loop, which serves between its crashes, is forgiven its first
+// crash only); otherwise held from the judge for one look and then judged.
 func (t *servingTracker) settleLost(u int64) {
-	t.out.latency = u > 0
-	if t.now.Down && (t.forgiven.IsZero() || t.forgiven.Equal(t.downSince)) {
-		t.forgiven = t.downSince
+	t.given = 0
+	if t.now.Down && t.forgive != forgiveOver {
+		t.forgive = forgiving
 		t.now.Lost += u + t.held
-		t.out.n, t.held = u, 0
+		t.out = leftOut{n: u, latency: u > 0}
+		t.held = 0
 		return
 	}
-	t.out.n, t.held = u-t.held, u
+	if t.forgive == forgiving {
+		t.forgive = forgiveOver
+	}
+	t.given = t.held
+	t.out = leftOut{n: u - t.held}
+	t.held = u
+}
+
+// leftOutLook undoes this tick's settlement of the calls held from the
+// last look when the sentinel leaves this tick's look out: they stay held
+// for the next look that is used, and this tick's own go with its look.
+func (t *servingTracker) leftOutLook() {
+	t.held, t.given = t.given, 0
 }
 
 // judged returns the candidate's figures of a look with what settleLost

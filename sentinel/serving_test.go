@@ -339,7 +339,7 @@ func TestCallsLostAsTheCandidateWentDownAreNotJudged(t *testing.T) {
 			got := sp.last()
 			assert.Equal(t, []int64{540, 0, 540, 0}, []int64{got.Calls, got.Errors, got.Codes[codes.OK], got.Codes[codes.Unavailable]},
 				"the strategy sees the figures the judge saw")
-			assert.True(t, got.Latency.Empty(), "the tick's latencies are left out")
+			assert.Equal(t, !late, got.Latency.Empty(), "the latencies of a tick whose lost calls are put down to the outage are left out")
 			assert.EqualValues(t, 60, w.Versions["canary"].Roles[balancer.RolePrimary].Codes[codes.Unavailable], "the window is left as it was")
 			lr.setReady("canary", 0)
 			for range 10 {
@@ -389,6 +389,58 @@ func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 		require.NotNil(t, e.Verdict)
 		assert.Equal(t, judge.TestErrors, e.Verdict.Test, e.Reason)
 		assert.EqualValues(t, 60, r.s.Status().Serving.Lost, "the first outage's calls only")
+	})
+	t.Run("a crash loop", func(t *testing.T) {
+		// Down every third tick, losing calls, and serving between: the
+		// first crash is forgiven, the later ones are judged.
+		r, lr := servingRig(t, newListingRouter(), nil)
+		r.toStep(1000)
+		var e sentinel.Event
+		i := 0
+		for ; i < 30 && !r.s.Status().Phase.Final(); i++ {
+			if i%3 == 0 {
+				lr.setReady("canary", 0)
+				e = r.tick(lostTick(20))
+				continue
+			}
+			lr.setReady("canary", 2)
+			e = r.tick(healthy())
+		}
+		require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+		require.NotNil(t, e.Verdict)
+		assert.Equal(t, judge.TestErrors, e.Verdict.Test, "a statistical fail, not unavailable: %s", e.Reason)
+		assert.Less(t, i, 10, "on the second crash's calls")
+		assert.EqualValues(t, 20, r.s.Status().Serving.Lost, "the first crash's only")
+	})
+	t.Run("the last tick of a step", func(t *testing.T) {
+		// Calls lost on the tick that would end the step hold it: the
+		// step waits for them to be judged.
+		r, lr := servingRig(t, newListingRouter(), nil)
+		r.toStep(5000)
+		for range 9 {
+			r.tick(healthy())
+		}
+		lr.setReady("canary", 1)
+		e := r.tick(lostTick(60))
+		require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, e.Reason)
+		assert.Contains(t, e.Reason, "60 calls left unanswered, judged on the next tick")
+		e = r.tick(healthy())
+		require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+		assert.Contains(t, e.Reason, "errors")
+	})
+	t.Run("a look left out", func(t *testing.T) {
+		// Calls held from a look are given back to the next look used,
+		// not to one the sentinel leaves out.
+		r, lr := servingRig(t, newListingRouter(), nil)
+		r.toStep(1000)
+		lr.setReady("canary", 1)
+		r.tick(lostTick(60))
+		require.NoError(t, r.s.SetWeight(context.Background(), "dan", "", 2000))
+		e := r.tick(healthy()) // spans the change: left out
+		require.NotEqual(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+		e = r.tick(healthy())
+		require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+		assert.Contains(t, e.Reason, "errors")
 	})
 	t.Run("ready endpoints left", func(t *testing.T) {
 		r, lr := servingRig(t, newListingRouter(), nil)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"cmp"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -29,13 +30,15 @@ import (
 // ends with that count. Others keep reportMarker and the form of versions
 // before it, so a leader of such a version still reads them, and fails
 // loudly on the rare report whose overflow it could not carry. A report
-// whose windows count unanswered calls (VersionStats.Unanswered) starts
-// with unansweredMarker: its windows carry Overflow too, and each version
-// its unanswered calls after its fallbacks.
+// whose windows count unanswered calls (VersionStats.Unanswered: a
+// version's servers died with calls in flight) goes in JSON: every leader
+// reads it, one of an earlier version without those counts, so that the
+// rest of the report (the baseline's calls, the candidate's answered
+// errors) is not lost when it matters most; such ticks are few, and their
+// JSON costs the leader ~0.1 ms a report.
 const (
-	reportMarker     = 0x01
-	overflowMarker   = 0x02
-	unansweredMarker = 0x03
+	reportMarker   = 0x01
+	overflowMarker = 0x02
 )
 
 // Limits a decoded report must keep, so a malformed one cannot make the
@@ -47,14 +50,18 @@ const (
 
 var errTruncated = errors.New("the report ends too soon")
 
-// encodeReport renders r in the binary form.
+// encodeReport renders r in the binary form, or in JSON when its windows
+// count unanswered calls.
 func encodeReport(r *report) []byte {
-	e := encoder{b: make([]byte, 0, 512), overflow: hasOverflow(r), unanswered: hasUnanswered(r)}
+	if hasUnanswered(r) {
+		b, err := json.Marshal(r)
+		if err == nil {
+			return b
+		}
+	}
+	e := encoder{b: make([]byte, 0, 512), overflow: hasOverflow(r)}
 	e.b = append(e.b, reportMarker)
-	switch {
-	case e.unanswered:
-		e.b[0], e.overflow = unansweredMarker, true
-	case e.overflow:
+	if e.overflow {
 		e.b[0] = overflowMarker
 	}
 	e.uint(uint64(r.Format))
@@ -87,11 +94,10 @@ func hasUnanswered(r *report) bool {
 	})
 }
 
-// encoder writes the binary form; overflow: the windows carry Overflow;
-// unanswered: the versions carry Unanswered.
+// encoder writes the binary form; overflow: the windows carry Overflow.
 type encoder struct {
-	b                    []byte
-	overflow, unanswered bool
+	b        []byte
+	overflow bool
 }
 
 func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -128,9 +134,6 @@ func (e *encoder) window(w *telemetry.Window) {
 			v = &telemetry.VersionStats{}
 		}
 		e.int(v.Fallbacks)
-		if e.unanswered {
-			e.int(v.Unanswered)
-		}
 		encodeMap(e, v.Shadow, (*encoder).str, (*encoder).int)
 		encodeMap(e, v.Roles, func(e *encoder, r balancer.Role) { e.str(string(r)) }, (*encoder).role)
 	})
@@ -173,11 +176,10 @@ func (e *encoder) role(r *telemetry.RoleStats) {
 // after it returns zero values. It moves an offset, not the slice, so
 // that reading writes no pointer (and pays no GC write barrier).
 type decoder struct {
-	b          []byte
-	off        int
-	err        error
-	overflow   bool // the windows carry Overflow
-	unanswered bool // the versions carry Unanswered
+	b        []byte
+	off      int
+	err      error
+	overflow bool // the windows carry Overflow
 }
 
 // rest is what is left to read.
@@ -277,10 +279,10 @@ func (d *decoder) time() time.Time {
 // r's segments' windows: the leader decodes a report per replica per tick
 // into one scratch report, so a tick allocates almost nothing.
 func decodeBinaryReport(b []byte, r *report) error {
-	if len(b) == 0 || b[0] < reportMarker || b[0] > unansweredMarker {
+	if len(b) == 0 || b[0] != reportMarker && b[0] != overflowMarker {
 		return errors.New("not a report: the first byte is not a report marker")
 	}
-	d := &decoder{b: b, off: 1, overflow: b[0] >= overflowMarker, unanswered: b[0] == unansweredMarker}
+	d := &decoder{b: b, off: 1, overflow: b[0] == overflowMarker}
 	r.Format, r.Replica, r.Epoch, r.Seq, r.SourceError = int(d.uint()), d.str(), d.str(), d.uint(), d.str()
 	n := d.items("segments")
 	segs := r.Segments[:0]
@@ -327,10 +329,7 @@ func (d *decoder) windowInto(w *telemetry.Window) bool {
 	for range n {
 		v := d.version(w)
 		v.Fallbacks = d.int()
-		v.Unanswered = 0
-		if d.unanswered {
-			v.Unanswered = d.int()
-		}
+		v.Unanswered = 0 // such reports go in JSON
 		v.Shadow = d.counts(v.Shadow)
 		nr := d.items("roles")
 		clean = clean && len(v.Roles) <= nr

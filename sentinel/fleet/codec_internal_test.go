@@ -18,7 +18,7 @@ import (
 func full() *telemetry.Window {
 	w := &telemetry.Window{Start: time.Unix(100, 5).UTC(), End: time.Unix(101, 7).UTC()}
 	v := w.MutableVersion("canary")
-	v.Fallbacks, v.Unanswered, v.Shadow = 3, 2, map[string]int64{telemetry.ShadowMatch: 9, telemetry.ShadowMismatch: 1}
+	v.Fallbacks, v.Shadow = 3, map[string]int64{telemetry.ShadowMatch: 9, telemetry.ShadowMismatch: 1}
 	r := v.MutableRole(balancer.RolePrimary)
 	r.Calls, r.Errors, r.Codes = 20, 2, map[codes.Code]int64{codes.OK: 18, codes.Unavailable: 2}
 	r.Latency = telemetry.Histogram{Count: 20, Sum: 0.4, Min: 0.001, Max: 0.09, Scale: 3, ZeroCount: 1, Offset: -60, Counts: []uint64{4, 0, 15}}
@@ -44,7 +44,8 @@ func jsonOf(t *testing.T, v any) string {
 }
 
 // A field added to a window's types must be given a place in the binary
-// form: this counts the fields the codec knows.
+// form: this counts the fields the codec knows (VersionStats.Unanswered
+// travels in JSON: TestCodecSendsReportsWithUnansweredCallsInJSON).
 func TestCodecCoversEveryField(t *testing.T) {
 	for typ, n := range map[reflect.Type]int{
 		reflect.TypeFor[telemetry.Window]():       4,
@@ -63,11 +64,9 @@ func TestCodecCoversEveryField(t *testing.T) {
 // byte for byte, so their leaders still read it; one with overflow is
 // marked apart and carries it.
 func TestCodecMarksOnlyReportsWithOverflow(t *testing.T) {
-	answered := full()
-	answered.Versions["canary"].Unanswered = 0
-	plain := answered.Clone()
+	plain := full()
 	plain.Overflow = telemetry.Overflow{}
-	withOverflow := &report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: answered}}}
+	withOverflow := &report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: full()}}}
 	b := encodeReport(&report{Format: StateFormat, Segments: []segment{{Window: plain}}})
 	assert.Equal(t, byte(reportMarker), b[0])
 	assert.Equal(t, byte(overflowMarker), encodeReport(withOverflow)[0])
@@ -80,22 +79,21 @@ func TestCodecMarksOnlyReportsWithOverflow(t *testing.T) {
 	assert.Equal(t, jsonOf(t, plain), jsonOf(t, out.Segments[1].Window))
 }
 
-// A report with unanswered calls is marked apart and carries them, and
-// its overflow; one without keeps the earlier forms.
-func TestCodecMarksOnlyReportsWithUnansweredCalls(t *testing.T) {
+// A report with unanswered calls goes in JSON, which leaders of every
+// version read (decodeReport), with the counts; one without keeps the
+// binary forms.
+func TestCodecSendsReportsWithUnansweredCallsInJSON(t *testing.T) {
 	plain := full()
-	plain.Versions["canary"].Unanswered = 0
 	assert.Equal(t, byte(overflowMarker), encodeReport(&report{Format: StateFormat, Segments: []segment{{Window: plain}}})[0])
-	both := &report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: full()}}}
+	lost := full()
+	lost.Versions["canary"].Unanswered = 2
+	both := &report{Format: StateFormat, Replica: "r", Epoch: "e", Seq: 3, Segments: []segment{{Window: plain}, {Window: lost}}}
 	b := encodeReport(both)
-	assert.Equal(t, byte(unansweredMarker), b[0])
-	var out report
-	require.NoError(t, decodeBinaryReport(b, &out))
-	assert.Equal(t, jsonOf(t, both), jsonOf(t, &out))
+	require.Equal(t, byte('{'), b[0])
+	out, err := decodeReport(b, "r", "e", 3, new(report))
+	require.NoError(t, err)
+	assert.Equal(t, jsonOf(t, both), jsonOf(t, out))
 	assert.EqualValues(t, 2, out.Segments[1].Window.Version("canary").Unanswered)
-	require.NoError(t, decodeBinaryReport(encodeReport(&report{Format: StateFormat, Segments: []segment{{Window: plain}, {Window: plain}}}), &out),
-		"into a scratch report that held unanswered calls")
-	assert.Zero(t, out.Segments[1].Window.Version("canary").Unanswered)
 }
 
 // Decoding into a scratch report that held another report's figures
