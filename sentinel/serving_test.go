@@ -361,6 +361,15 @@ func TestCallsLostAsTheCandidateWentDownAreNotJudged(t *testing.T) {
 	}
 }
 
+// judgedNext ticks a healthy window and checks that the calls held from
+// the last look were judged on it: the candidate is rolled back on errors.
+func judgedNext(t *testing.T, r *rig) {
+	t.Helper()
+	e := r.tick(healthy())
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+	assert.Contains(t, e.Reason, "errors")
+}
+
 // Only a rollout's first outage is forgiven: a candidate that goes down
 // again, losing calls again, is judged on them (a crash loop is a failing
 // candidate); and calls left unanswered while the candidate still has
@@ -424,9 +433,7 @@ func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 		e := r.tick(lostTick(60))
 		require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, e.Reason)
 		assert.Contains(t, e.Reason, "60 calls left unanswered, judged on the next tick")
-		e = r.tick(healthy())
-		require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
-		assert.Contains(t, e.Reason, "errors")
+		judgedNext(t, r)
 	})
 	t.Run("a look left out", func(t *testing.T) {
 		// Calls held from a look are given back to the next look used,
@@ -438,9 +445,7 @@ func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 		require.NoError(t, r.s.SetWeight(context.Background(), "dan", "", 2000))
 		e := r.tick(healthy()) // spans the change: left out
 		require.NotEqual(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
-		e = r.tick(healthy())
-		require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
-		assert.Contains(t, e.Reason, "errors")
+		judgedNext(t, r)
 	})
 	t.Run("ready endpoints left", func(t *testing.T) {
 		r, lr := servingRig(t, newListingRouter(), nil)
@@ -448,9 +453,7 @@ func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 		lr.setReady("canary", 1)
 		e := r.tick(lostTick(60))
 		require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, "held for a tick: %s", e.Reason)
-		e = r.tick(healthy())
-		require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
-		assert.Contains(t, e.Reason, "errors")
+		judgedNext(t, r)
 		assert.Zero(t, r.s.Status().Serving.Lost)
 	})
 }
