@@ -631,3 +631,24 @@ def on_tick(state):
 	assert.Equal(t, "note 15 (and 48 more alerts of this tick merged here: at most 16 a tick)", d.Alerts[15])
 	assert.Equal(t, []string{"a line"}, d.Logs)
 }
+
+// state.judged is the candidate's figures as the judge saw them: calls
+// left unanswered while the candidate still serves are held out for a
+// tick, then given back.
+func TestScriptSeesTheFiguresTheJudgeSaw(t *testing.T) {
+	s := mustScript(t, "judged.star", `
+def on_tick(state):
+    if state.phase == "pending":
+        set_weight(4000)
+        return
+    j, w = state.judged, state.window[state.candidate]
+    hold("judged %d/%d of %d/%d" % (j.errors, j.calls, w.errors, w.calls))
+`)
+	r := newRig(t, s)
+	require.Equal(t, sentinel.ActionStart, r.tick(healthy()).Action)
+	assert.Equal(t, "judged 0/600 of 0/600", r.tick(healthy()).Reason)
+	lost := window(900, 0, 600, 60, 0.02, 0.02)
+	lost.Versions["canary"].Unanswered = 60
+	assert.Equal(t, "judged 0/540 of 60/600", r.tick(lost).Reason, "held a tick")
+	assert.Equal(t, "judged 60/660 of 0/600", r.tick(healthy()).Reason, "then judged")
+}

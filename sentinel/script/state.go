@@ -62,6 +62,7 @@ func (t *tick) stateValue(origin time.Time, memory *starlark.Dict) starlark.Valu
 		"target_weight":    starlark.MakeInt(st.TargetWeight),
 		"window":           windowValue(st.Window, st.Baseline, st.Candidate),
 		"step_window":      windowValue(st.StepWindow, st.Baseline, st.Candidate),
+		"judged":           judgedValue(st),
 		"step_calls":       starlark.MakeInt64(st.StepCalls),
 		"serving":          servingValue(st.Serving),
 		"dry_run":          starlark.Bool(st.DryRun),
@@ -250,6 +251,16 @@ func windowValue(w *telemetry.Window, baseline, candidate string) *starlark.Dict
 	}
 	d.Freeze()
 	return d
+}
+
+// judgedValue renders the candidate's primary calls of this tick's window
+// as the judge saw them (State.JudgedCandidate), as window's figures are.
+func judgedValue(st *sentinel.State) starlark.Value {
+	r := st.JudgedCandidate()
+	w := &telemetry.Window{Versions: map[string]*telemetry.VersionStats{
+		st.Candidate: {Roles: map[balancer.Role]*telemetry.RoleStats{balancer.RolePrimary: &r}},
+	}}
+	return figuresValue(w.Figures(st.Candidate))
 }
 
 func figuresValue(f telemetry.Figures) starlark.Value {
