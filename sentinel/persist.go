@@ -48,6 +48,64 @@ type Checkpoint struct {
 	// empty for a strategy that keeps no state of its own.
 	Strategy      string          `json:"strategy,omitempty"`
 	StrategyState json.RawMessage `json:"strategyState,omitempty"`
+	// Unanswered is where the rollout stands with the calls the
+	// candidate's servers left unanswered (Serving.Lost); nil: none yet.
+	Unanswered *UnansweredState `json:"unanswered,omitempty"`
+}
+
+// UnansweredState is what a checkpoint keeps of the candidate's
+// unanswered calls, so that a sentinel that carries the rollout on (a
+// fleet's standby) forgives no second outage and judges the calls held
+// from the judge.
+type UnansweredState struct {
+	// Held are the calls held from the judge for the next look.
+	Held int64 `json:"held,omitempty"`
+	// Forgiveness is "forgiving" while the rollout's one forgiven outage
+	// goes on, "over" after it, "" before it.
+	Forgiveness string `json:"forgiveness,omitempty"`
+	// Lost is Serving.Lost: the calls put down to that outage.
+	Lost int64 `json:"lost,omitempty"`
+}
+
+// The names of the forgiveness stages in a checkpoint.
+var forgivenessNames = map[forgiveness]string{forgiveNotYet: "", forgiving: "forgiving", forgiveOver: "over"}
+
+// unansweredState is what t keeps of the unanswered calls, nil if nothing.
+func (t *servingTracker) unansweredState() *UnansweredState {
+	if t.held == 0 && t.forgive == forgiveNotYet && t.now.Lost == 0 {
+		return nil
+	}
+	return &UnansweredState{Held: t.held, Forgiveness: forgivenessNames[t.forgive], Lost: t.now.Lost}
+}
+
+// restoreUnanswered sets what t keeps of the unanswered calls from st
+// (nil: none yet), which checkUnanswered has checked.
+func (t *servingTracker) restoreUnanswered(st *UnansweredState) {
+	t.held, t.given, t.forgive, t.now.Lost, t.out = 0, 0, forgiveNotYet, 0, leftOut{}
+	if st == nil {
+		return
+	}
+	t.held, t.now.Lost = st.Held, st.Lost
+	for f, name := range forgivenessNames {
+		if name == st.Forgiveness {
+			t.forgive = f
+		}
+	}
+}
+
+// checkUnanswered names the first bad field of st.
+func checkUnanswered(st *UnansweredState) error {
+	switch {
+	case st == nil:
+		return nil
+	case st.Held < 0:
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Held", st.Held, "want ≥ 0")
+	case st.Lost < 0:
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Lost", st.Lost, "want ≥ 0")
+	case st.Forgiveness != "" && st.Forgiveness != "forgiving" && st.Forgiveness != "over":
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Forgiveness", st.Forgiveness, `want "", "forgiving" or "over"`)
+	}
+	return nil
 }
 
 // Checkpoint returns where the rollout stands now. It waits for a tick in
@@ -58,7 +116,8 @@ func (s *Sentinel) Checkpoint() Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	js := s.judge.State()
-	cp := Checkpoint{Position: s.positionLocked(), Format: checkpointFormat, StepWindow: s.stepWindow.Clone(), Judge: &js}
+	cp := Checkpoint{Position: s.positionLocked(), Format: checkpointFormat, StepWindow: s.stepWindow.Clone(), Judge: &js,
+		Unanswered: s.serving.unansweredState()}
 	if st, ok := statefulOf(s.strategy); ok {
 		state, err := st.StrategyState()
 		if err != nil {
@@ -90,7 +149,9 @@ func statefulOf(st Strategy) (StatefulStrategy, bool) {
 
 // Restore carries on the rollout of cp from here: the same phase, step and
 // step start, the router set to cp's weights (unless in a dry run), the
-// step's figures, the judge's statistics and, for a StatefulStrategy, the
+// step's figures, the judge's statistics, where it stands with the
+// candidate's unanswered calls (Serving.Lost, those held from the judge,
+// whether its one forgiven outage is over) and, for a StatefulStrategy, the
 // strategy's own state. What the sentinel went through before is dropped:
 // its events, its history and its judge's looks. The sentinel must name
 // the same baseline and candidate, and its judge must be configured as the
@@ -110,6 +171,9 @@ func (s *Sentinel) Restore(cp Checkpoint) error {
 		return &config.Error{Kind: ErrBadCheckpoint, Field: "Restore", Reason: "the sentinel is closed", Err: ErrClosed}
 	}
 	if err := s.checkCheckpoint(cp); err != nil {
+		return err
+	}
+	if err := checkUnanswered(cp.Unanswered); err != nil {
 		return err
 	}
 	stepWindow := new(telemetry.Window)
@@ -137,6 +201,7 @@ func (s *Sentinel) Restore(cp Checkpoint) error {
 	s.gen = s.router.Generation()
 	s.lastHold, s.history, s.events, s.seq, s.sourceErr, s.policyErr = Event{}, nil, nil, 0, "", ""
 	s.steps, s.ending, s.stepVerdict = nil, nil, nil
+	s.serving.restoreUnanswered(cp.Unanswered)
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
 	return nil
 }

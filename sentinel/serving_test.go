@@ -2,6 +2,7 @@ package sentinel_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -456,4 +457,42 @@ func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 		judgedNext(t, r)
 		assert.Zero(t, r.s.Status().Serving.Lost)
 	})
+}
+
+// A checkpoint keeps where the rollout stands with unanswered calls: the
+// sentinel that carries it on (a fleet's standby) forgives no second
+// outage, and a bad field is named.
+func TestACheckpointKeepsTheUnansweredCalls(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(1000)
+	lr.setReady("canary", 0)
+	r.tick(lostTick(60))
+	lr.setReady("canary", 2)
+	r.tick(healthy())
+	cp := r.s.Checkpoint()
+	require.NotNil(t, cp.Unanswered)
+	assert.Equal(t, sentinel.UnansweredState{Forgiveness: "over", Lost: 60}, *cp.Unanswered)
+	js, err := json.Marshal(cp)
+	require.NoError(t, err)
+	var back sentinel.Checkpoint
+	require.NoError(t, json.Unmarshal(js, &back))
+
+	r2, lr2 := servingRig(t, newListingRouter(), nil)
+	require.NoError(t, r2.s.Restore(back))
+	assert.EqualValues(t, 60, r2.s.Status().Serving.Lost)
+	lr2.setReady("canary", 0)
+	r2.tick(lostTick(60))
+	judgedNext(t, r2)
+
+	for field, bad := range map[string]sentinel.UnansweredState{
+		"Checkpoint.Unanswered.Held":        {Held: -1},
+		"Checkpoint.Unanswered.Lost":        {Lost: -2},
+		"Checkpoint.Unanswered.Forgiveness": {Forgiveness: "maybe"},
+	} {
+		cp := back
+		cp.Unanswered = &bad
+		err := r.s.Restore(cp)
+		assert.ErrorIs(t, err, sentinel.ErrBadCheckpoint, field)
+		assert.ErrorContains(t, err, field)
+	}
 }
