@@ -56,7 +56,7 @@
 //	ninelives.shadow.dropped      counter     {call}         ninelives.shadow.reason
 //	ninelives.split.weight        gauge       {basis_point}  version
 //	ninelives.split.fallbacks     counter     {pick}         version (the one chosen, down)
-//	ninelives.rpc.unanswered      counter     {call}         version (primary attempts only)
+//	ninelives.rpc.unanswered      counter     {call}         version, method (primary attempts only)
 //	ninelives.sentinel.decisions  counter     {decision}     ninelives.sentinel.action
 //
 // # The record path and the readers

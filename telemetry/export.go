@@ -27,7 +27,7 @@ var (
 	instFallbacks = instrument{MetricFallbacks, "{pick}",
 		"Picks whose chosen version had no ready endpoint, so the call went to another version; by the chosen version."}
 	instUnanswered = instrument{MetricUnanswered, "{call}",
-		"Primary attempts that failed with Unavailable before the server sent anything (the connection was lost or refused, as when a server dies with calls in flight); also counted in ninelives.rpc.calls; by version."}
+		"Primary attempts that failed with Unavailable before the server sent anything (the connection was lost or refused, as when a server dies with calls in flight); also counted in ninelives.rpc.calls; by version and method."}
 	instDecisions = instrument{MetricDecisions, "{decision}",
 		"Decisions of the sentinel, by action."}
 )

@@ -58,8 +58,11 @@ func (m *Metrics) ObserveAttempt(a *balancer.Attempt) {
 	s.record(ns, m.boundsNs)
 	e.agg.record(ns, max(int(m.sources.Load()), 1))
 	if a.Unanswered && role == balancer.RolePrimary {
-		m.unanswered.add(&m.mu, a.Version, a.Version, "", func() attribute.Set {
-			return attribute.NewSet(AttrVersion.String(a.Version))
+		// By method too, so that a selector on rpc_method (promsource)
+		// takes the same calls from this counter as from the calls.
+		name := e.slot.name
+		m.unanswered.add(&m.mu, methodKey{a.Version, name}, a.Version, "", func() attribute.Set {
+			return attribute.NewSet(AttrVersion.String(a.Version), AttrMethod.String(name))
 		})
 	}
 }

@@ -307,6 +307,6 @@ func TestUnansweredCalls(t *testing.T) {
 		got[mt.Name] = mt
 	}
 	assertCounter(t, got, telemetry.MetricUnanswered, "{call}",
-		point{Attributes: attribute.NewSet(telemetry.AttrVersion.String("canary")), Value: 3})
+		point{Attributes: attribute.NewSet(telemetry.AttrVersion.String("canary"), telemetry.AttrMethod.String(getItem[1:])), Value: 3})
 	assert.NotEmpty(t, got[telemetry.MetricUnanswered].Description)
 }

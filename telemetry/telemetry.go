@@ -220,7 +220,7 @@ type Metrics struct {
 	roleByKey   map[roleKey]*roleAgg
 	comparisons counterSet[shadowKey]
 	fallbacks   counterSet[string]
-	unanswered  counterSet[string]
+	unanswered  counterSet[methodKey]
 	dropped     counterSet[string]
 	decisions   counterSet[string]
 	splits      map[*balancer.Split]int // instrumented splits, by times
@@ -237,6 +237,8 @@ type roleKey struct {
 }
 
 type shadowKey struct{ version, method, result string }
+
+type methodKey struct{ version, method string }
 
 // maxCode is the largest gRPC status code; larger ones are recorded as Unknown.
 const maxCode = errcodes.Max

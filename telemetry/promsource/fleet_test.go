@@ -20,6 +20,7 @@ import (
 	"github.com/ninelives-go/ninelives/proto/demoserver/demotest"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
 	"github.com/ninelives-go/ninelives/telemetry"
+	"github.com/ninelives-go/ninelives/telemetry/promsource"
 	"github.com/ninelives-go/ninelives/telemetry/promsource/promtest"
 )
 
@@ -106,6 +107,8 @@ func TestWindowsMatchTheTelemetrySource(t *testing.T) {
 	tg := target(t)
 	c := newClient(t, tg)
 	src := newSource(t, srv, []*promtest.Target{tg})
+	// A selector on the method takes the unanswered calls with the calls.
+	noGetItem := newSource(t, srv, []*promtest.Target{tg}, promsource.WithSelector(`rpc_method!="ninelives.demo.v1.DemoService/GetItem"`))
 	r := startRPCRig(t, tg, c,
 		balancer.Weight{Version: "stable", Weight: 8000},
 		balancer.Weight{Version: "canary", Weight: 2000},
@@ -187,4 +190,7 @@ func TestWindowsMatchTheTelemetrySource(t *testing.T) {
 	assertSameWindow(t, want, got)
 	assert.Equal(t, int64(3), got.Version("canary").Unanswered)
 	assert.Equal(t, int64(3), got.Version("canary").Role(balancer.RolePrimary).Errors)
+	other := collect(t, noGetItem)
+	assert.Zero(t, other.Version("canary").Role(balancer.RolePrimary).Calls, "every call was a GetItem")
+	assert.Zero(t, other.Version("canary").Unanswered, "nor are its unanswered calls counted")
 }
