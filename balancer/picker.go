@@ -397,11 +397,11 @@ func (r *attemptRec) finish(di balancer.DoneInfo) {
 	// open a stream are final and the caller sees them (a header list
 	// larger than the server allows, a deadline spent waiting for the
 	// server's stream quota): they are observed.
-	noStream := !di.BytesSent && !di.BytesReceived
-	if !noStream || di.Err != nil && status.Code(di.Err) != codes.Unavailable {
+	unavailable := di.Err != nil && status.Code(di.Err) == codes.Unavailable
+	if di.BytesSent || di.BytesReceived || di.Err != nil && !unavailable {
 		r.a.Err = di.Err
 		r.a.Latency = time.Since(r.start)
-		r.a.Unanswered = di.Err != nil && !di.BytesReceived && status.Code(di.Err) == codes.Unavailable
+		r.a.Unanswered = unavailable && !di.BytesReceived
 		for _, o := range r.obs {
 			o.ObserveAttempt(&r.a)
 		}

@@ -12,9 +12,10 @@ import (
 // lookFrom turns one tick's window into the judge's look: the two versions'
 // primary calls (shadow copies and warm-ups are kept apart by their role),
 // their latency mapped onto one grid for the whole rollout, and the
-// candidate's shadow comparisons.
-func lookFrom(w *telemetry.Window, baseline, candidate string) judge.Look {
-	c := w.Version(candidate).Role(balancer.RolePrimary)
+// candidate's shadow comparisons. The candidate's figures leave out what
+// out says (its unanswered calls: servingTracker.settleLost).
+func lookFrom(w *telemetry.Window, baseline, candidate string, out leftOut) judge.Look {
+	c := out.from(w.Version(candidate).Role(balancer.RolePrimary))
 	b := w.Version(baseline).Role(balancer.RolePrimary)
 	return judge.Look{
 		Candidate: judge.Figures{Calls: c.Calls, Errors: c.Errors, Latency: grid.Buckets(c.Latency)},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -67,15 +68,12 @@ type UnansweredState struct {
 	Lost int64 `json:"lost,omitempty"`
 }
 
-// The names of the forgiveness stages in a checkpoint.
-var forgivenessNames = map[forgiveness]string{forgiveNotYet: "", forgiving: "forgiving", forgiveOver: "over"}
-
 // unansweredState is what t keeps of the unanswered calls, nil if nothing.
 func (t *servingTracker) unansweredState() *UnansweredState {
 	if t.held == 0 && t.forgive == forgiveNotYet && t.now.Lost == 0 {
 		return nil
 	}
-	return &UnansweredState{Held: t.held, Forgiveness: forgivenessNames[t.forgive], Lost: t.now.Lost}
+	return &UnansweredState{Held: t.held, Forgiveness: string(t.forgive), Lost: t.now.Lost}
 }
 
 // restoreUnanswered sets what t keeps of the unanswered calls from st
@@ -85,12 +83,7 @@ func (t *servingTracker) restoreUnanswered(st *UnansweredState) {
 	if st == nil {
 		return
 	}
-	t.held, t.now.Lost = st.Held, st.Lost
-	for f, name := range forgivenessNames {
-		if name == st.Forgiveness {
-			t.forgive = f
-		}
-	}
+	t.held, t.now.Lost, t.forgive = st.Held, st.Lost, forgiveness(st.Forgiveness)
 }
 
 // checkUnanswered names the first bad field of st.
@@ -102,7 +95,7 @@ func checkUnanswered(st *UnansweredState) error {
 		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Held", st.Held, "want ≥ 0")
 	case st.Lost < 0:
 		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Lost", st.Lost, "want ≥ 0")
-	case st.Forgiveness != "" && st.Forgiveness != "forgiving" && st.Forgiveness != "over":
+	case !slices.Contains([]forgiveness{forgiveNotYet, forgiving, forgiveOver}, forgiveness(st.Forgiveness)):
 		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Forgiveness", st.Forgiveness, `want "", "forgiving" or "over"`)
 	}
 	return nil

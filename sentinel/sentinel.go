@@ -377,9 +377,7 @@ func (s *Sentinel) lookLocked(win *telemetry.Window, startGen uint64) {
 		s.serving.leftOutLook()
 		return
 	}
-	l := lookFrom(win, s.cfg.baseline, s.cfg.candidate)
-	l.Candidate = s.serving.judged(l.Candidate)
-	if err := s.judge.Observe(l); err != nil {
+	if err := s.judge.Observe(lookFrom(win, s.cfg.baseline, s.cfg.candidate, s.serving.out)); err != nil {
 		s.cfg.logger.Warn("ninelives: look rejected", "error", err)
 	}
 	s.verdict = s.judge.Verdict()

@@ -2,14 +2,15 @@ package sentinel
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
-	"github.com/ninelives-go/ninelives/sentinel/judge"
 	"github.com/ninelives-go/ninelives/telemetry"
 )
 
@@ -130,13 +131,13 @@ type servingTracker struct {
 }
 
 // forgiveness is where a rollout stands in the one outage whose
-// unanswered calls are put down to it.
-type forgiveness int
+// unanswered calls are put down to it, named as checkpoints keep it.
+type forgiveness string
 
 const (
-	forgiveNotYet forgiveness = iota // no outage yet
-	forgiving                        // down since the first one began
-	forgiveOver                      // it served between: no more
+	forgiveNotYet forgiveness = ""          // no outage yet
+	forgiving     forgiveness = "forgiving" // down since the first one began
+	forgiveOver   forgiveness = "over"      // it served between: no more
 )
 
 // leftOut is what a tick's look leaves out of the candidate's primary
@@ -150,14 +151,25 @@ type leftOut struct {
 	latency bool
 }
 
-// apply takes the calls out of calls and errors, never below zero.
-func (o leftOut) apply(calls, errors *int64) {
+// from returns r, the candidate's primary figures of a tick, with what o
+// leaves out left out: the calls out of Calls, Errors and the Unavailable
+// code (never below zero), and the latencies when o says so. r's maps are
+// not changed.
+func (o leftOut) from(r telemetry.RoleStats) telemetry.RoleStats {
 	n := o.n
 	if n > 0 {
-		n = min(n, *errors, *calls)
+		n = min(n, r.Errors, r.Calls)
 	}
-	*calls -= n
-	*errors -= n
+	r.Calls -= n
+	r.Errors -= n
+	if n != 0 && r.Codes != nil {
+		r.Codes = maps.Clone(r.Codes)
+		r.Codes[codes.Unavailable] = max(r.Codes[codes.Unavailable]-n, 0)
+	}
+	if o.latency {
+		r.Latency = telemetry.Histogram{}
+	}
+	return r
 }
 
 // observe adds one tick's window: the candidate's primary calls and
@@ -219,16 +231,6 @@ func (t *servingTracker) settleLost(u int64) {
 // for the next look that is used, and this tick's own go with its look.
 func (t *servingTracker) leftOutLook() {
 	t.held, t.given = t.given, 0
-}
-
-// judged returns the candidate's figures of a look with what settleLost
-// leaves out of it left out.
-func (t *servingTracker) judged(f judge.Figures) judge.Figures {
-	t.out.apply(&f.Calls, &f.Errors)
-	if t.out.latency {
-		f.Latency = judge.Buckets{}
-	}
-	return f
 }
 
 // stale counts the ticks, oldest first, that ended ServingConfig.Span or

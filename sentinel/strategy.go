@@ -3,10 +3,7 @@ package sentinel
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"time"
-
-	"google.golang.org/grpc/codes"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/sentinel/judge"
@@ -53,17 +50,7 @@ type State struct {
 // the moment the connection broke). A strategy that judges the window
 // itself judges these figures.
 func (s *State) JudgedCandidate() telemetry.RoleStats {
-	r := s.Window.Version(s.Candidate).Role(balancer.RolePrimary)
-	before := r.Calls
-	s.out.apply(&r.Calls, &r.Errors)
-	if d := before - r.Calls; d != 0 && r.Codes != nil {
-		r.Codes = maps.Clone(r.Codes)
-		r.Codes[codes.Unavailable] = max(r.Codes[codes.Unavailable]-d, 0)
-	}
-	if s.out.latency {
-		r.Latency = telemetry.Histogram{}
-	}
-	return r
+	return s.out.from(s.Window.Version(s.Candidate).Role(balancer.RolePrimary))
 }
 
 // Decision is a strategy's answer for one tick.

@@ -87,11 +87,17 @@ func hasOverflow(r *report) bool {
 
 // hasUnanswered says whether a window of r counts unanswered calls.
 func hasUnanswered(r *report) bool {
-	return slices.ContainsFunc(r.Segments, func(s segment) bool {
-		return s.Window != nil && slices.ContainsFunc(slices.Collect(maps.Values(s.Window.Versions)), func(v *telemetry.VersionStats) bool {
-			return v != nil && v.Unanswered != 0
-		})
-	})
+	for _, s := range r.Segments {
+		if s.Window == nil {
+			continue
+		}
+		for _, v := range s.Window.Versions {
+			if v != nil && v.Unanswered != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // encoder writes the binary form; overflow: the windows carry Overflow.
