@@ -68,12 +68,14 @@ type UnansweredState struct {
 	Lost int64 `json:"lost,omitempty"`
 }
 
-// unansweredState is what t keeps of the unanswered calls, nil if nothing.
-func (t *servingTracker) unansweredState() *UnansweredState {
+// unansweredState is what t keeps of the unanswered calls, nil if nothing;
+// failed bounds the held ones as checkUnanswered does (a manual change of
+// step between the held look and the next may leave fewer in the step).
+func (t *servingTracker) unansweredState(failed int64) *UnansweredState {
 	if t.held == 0 && t.forgive == forgiveNotYet && t.now.Lost == 0 {
 		return nil
 	}
-	return &UnansweredState{Held: t.held, Forgiveness: string(t.forgive), Lost: t.now.Lost}
+	return &UnansweredState{Held: min(t.held, max(failed, 0)), Forgiveness: string(t.forgive), Lost: t.now.Lost}
 }
 
 // restoreUnanswered sets what t keeps of the unanswered calls from st
@@ -86,13 +88,15 @@ func (t *servingTracker) restoreUnanswered(st *UnansweredState) {
 	t.held, t.now.Lost, t.forgive = st.Held, st.Lost, forgiveness(st.Forgiveness)
 }
 
-// checkUnanswered names the first bad field of st.
-func checkUnanswered(st *UnansweredState) error {
+// checkUnanswered names the first bad field of st; failed is the
+// candidate's primary errors in the checkpoint's step window, which hold
+// every held call (a step does not end while some are held).
+func checkUnanswered(st *UnansweredState, failed int64) error {
 	switch {
 	case st == nil:
 		return nil
-	case st.Held < 0:
-		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Held", st.Held, "want ≥ 0")
+	case st.Held < 0 || st.Held > failed:
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Held", st.Held, "want 0..%d: the step's candidate failed %d calls", failed, failed)
 	case st.Lost < 0:
 		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Lost", st.Lost, "want ≥ 0")
 	case !slices.Contains([]forgiveness{forgiveNotYet, forgiving, forgiveOver}, forgiveness(st.Forgiveness)):
@@ -110,7 +114,7 @@ func (s *Sentinel) Checkpoint() Checkpoint {
 	defer s.mu.Unlock()
 	js := s.judge.State()
 	cp := Checkpoint{Position: s.positionLocked(), Format: checkpointFormat, StepWindow: s.stepWindow.Clone(), Judge: &js,
-		Unanswered: s.serving.unansweredState()}
+		Unanswered: s.serving.unansweredState(s.stepWindow.Version(s.pos.Candidate).Role(balancer.RolePrimary).Errors)}
 	if st, ok := statefulOf(s.strategy); ok {
 		state, err := st.StrategyState()
 		if err != nil {
@@ -166,12 +170,12 @@ func (s *Sentinel) Restore(cp Checkpoint) error {
 	if err := s.checkCheckpoint(cp); err != nil {
 		return err
 	}
-	if err := checkUnanswered(cp.Unanswered); err != nil {
-		return err
-	}
 	stepWindow := new(telemetry.Window)
 	if err := stepWindow.Merge(cp.StepWindow); err != nil {
 		return config.Under(ErrBadCheckpoint, "Checkpoint.StepWindow", err)
+	}
+	if err := checkUnanswered(cp.Unanswered, stepWindow.Version(cp.Candidate).Role(balancer.RolePrimary).Errors); err != nil {
+		return err
 	}
 	j, err := s.restoredJudge(cp.Judge)
 	if err != nil {

@@ -496,3 +496,30 @@ func TestACheckpointKeepsTheUnansweredCalls(t *testing.T) {
 		assert.ErrorContains(t, err, field)
 	}
 }
+
+// A checkpoint cannot hold more calls from the judge than the step's
+// candidate failed: held calls are errors of the step's last tick (a step
+// does not end while some are held). A hostile or corrupt one is refused
+// before anything moves, rather than giving the judge calls that never
+// happened.
+func TestACheckpointHoldsNoMoreCallsThanTheStepFailed(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(1000)
+	lr.setReady("canary", 1)
+	r.tick(lostTick(60))
+	cp := r.s.Checkpoint()
+	require.NotNil(t, cp.Unanswered)
+	require.EqualValues(t, 60, cp.Unanswered.Held)
+
+	bad := cp
+	bad.Unanswered = &sentinel.UnansweredState{Held: 1 << 62}
+	r2, _ := servingRig(t, newListingRouter(), nil)
+	err := r2.s.Restore(bad)
+	require.ErrorIs(t, err, sentinel.ErrBadCheckpoint)
+	assert.ErrorContains(t, err, "Checkpoint.Unanswered.Held")
+	assert.ErrorContains(t, err, "the step's candidate failed 60")
+	assert.Equal(t, 0, r2.split.Weight("canary"), "nothing moved")
+
+	require.NoError(t, r2.s.Restore(cp), "the checkpoint as it was")
+	judgedNext(t, r2)
+}
