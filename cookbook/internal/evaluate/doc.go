@@ -5,8 +5,8 @@
 // around them (the split with sticky users, telemetry, the shadow
 // interceptor, the sentinel with the default judge and the default canary
 // or blue/green strategy, its steps time-compressed), drives an open load
-// of the demo's calls, carries out the scenario's events (faults, a kill
-// and a restore) and notes what the rollout decided, after how many
+// of the demo's calls, carries out the scenario's events (faults, kills
+// and restores) and notes what the rollout decided, after how many
 // candidate calls and how many failed user calls. Runs share the machine
 // in parallel, first with the CPU hog off, then on: busy loops on every
 // core in a process of its own.

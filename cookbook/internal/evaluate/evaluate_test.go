@@ -19,6 +19,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/proto/demoserver"
 	"github.com/ninelives-go/ninelives/proto/demoserver/demoproc"
+	"github.com/ninelives-go/ninelives/sentinel"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -205,4 +206,28 @@ func TestFailuresAreToldByCode(t *testing.T) {
 	assert.Equal(t, "Unavailable 2 (first: connection refused); Unknown 1 (first: not a status); DeadlineExceeded 1 (first: context deadline exceeded)", tl.why())
 	assert.EqualValues(t, 4, tl.failed.Load())
 	assert.EqualValues(t, 1, tl.timedOut())
+}
+
+// With the candidate killed several times (a crash loop), the calls that
+// fail within the grace of each kill are the kill's; the others, and a
+// step moved while any of the kills had it down, count against the run.
+func TestEveryKillHasItsGraceAndItsDownTime(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	var tl tally
+	tl.failures = []time.Time{at(1), at(10), at(10.5), at(11), at(12), at(20), at(20.2), at(25), at(30.9)}
+	kills := []time.Time{at(10), at(20), at(30)}
+	// Before the first kill: not the kills' (1 s); in a grace: 10, 10.5, 11, 20, 20.2, 30.9.
+	assert.EqualValues(t, 2, tl.failedAfterKills(kills, time.Second), "12 s and 25 s")
+	assert.EqualValues(t, 0, tl.failedAfterKills(nil, time.Second), "no kill")
+	assert.EqualValues(t, 6, tl.failedAfterKills(kills, 0), "no grace: all but 1 s and the kills' own instants")
+
+	w := &watch{downs: []span{{from: at(10), to: at(13)}, {from: at(20), to: at(23)}, {from: at(30)}}}
+	move := func(s float64, a sentinel.Action) []sentinel.Event { return []sentinel.Event{{Time: at(s), Action: a}} }
+	end := at(40)
+	assert.False(t, w.movedWhileDown(move(15, sentinel.ActionAdvance), end), "between two kills")
+	assert.True(t, w.movedWhileDown(move(21, sentinel.ActionAdvance), end), "in the second down time")
+	assert.True(t, w.movedWhileDown(move(35, sentinel.ActionPromote), end), "after the last kill, never ready again")
+	assert.False(t, w.movedWhileDown(move(21, sentinel.ActionHold), end), "a hold is no move")
+	assert.Equal(t, kills, w.kills())
 }

@@ -77,6 +77,13 @@ func neverMovedWhileDown(r Row, _ []Row) string {
 			r.MovedWhileDown, r.Runs, r.FailedAfterKill))
 }
 
+// caughtNeverMoved is a crash loop's goal: every run rolled back, none
+// advanced or promoted while the candidate was down.
+func caughtNeverMoved(r Row, all []Row) string {
+	return met(r.RolledBack == r.Runs && r.MovedWhileDown == 0,
+		fmt.Sprintf("all rolled back (%d of %d), never advanced or promoted while down (%d did)", r.RolledBack, r.Runs, r.MovedWhileDown))
+}
+
 // fixAlerted is the README wiring's goal: every run alerted with the fix
 // within a minute.
 func fixAlerted(r Row, _ []Row) string {

@@ -116,13 +116,19 @@ func (t *tally) why() string {
 	return strings.Join(parts, "; ")
 }
 
-// failedAfter counts the failures after at.
-func (t *tally) failedAfter(at time.Time) int64 {
+// failedAfterKills counts the failures after the first of kills (in
+// order) but those within grace of the latest kill before them: the
+// calls in flight at a kill, or picked before the client saw it.
+func (t *tally) failedAfterKills(kills []time.Time, grace time.Duration) int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var n int64
 	for _, f := range t.failures {
-		if f.After(at) {
+		i, _ := slices.BinarySearchFunc(kills, f, time.Time.Compare) // kills[i-1] ≤ f < kills[i], ties to the kill
+		if i < len(kills) && kills[i].Equal(f) {
+			i++
+		}
+		if i > 0 && f.After(kills[i-1].Add(grace)) {
 			n++
 		}
 	}

@@ -82,9 +82,7 @@ func run(ctx context.Context, env *Env, job Job, res *Result) error {
 		load.Wait()
 		res.Calls, res.FailedCalls, res.Failures, res.TimedOut = t.calls.Load(), t.failed.Load(), t.why(), t.timedOut()
 		res.Kept = float64(res.Calls) / time.Since(loadStart).Seconds() / float64(res.Rate)
-		if !w.downFrom.IsZero() {
-			res.FailedAfterKill = t.failedAfter(w.downFrom.Add(killGrace))
-		}
+		res.FailedAfterKill = t.failedAfterKills(w.kills(), killGrace)
 	}()
 	sleep(ctx, warmupLoad)
 	return w.run(ctx, res)

@@ -160,7 +160,7 @@ var recipeSteps = []int{1000, 2500, 5000, 10000}
 func Scenarios(quick bool) []*Scenario {
 	scs := []*Scenario{
 		aaCanary(quick), aaBlueGreen(), errors10x(), latency15x(), tailOnly(),
-		lateBreak(quick), killedRestored(quick), sharedOutage(false), sharedOutage(true), readmeUnmarked(),
+		lateBreak(quick), killedRestored(quick), crashLoop(), sharedOutage(false), sharedOutage(true), readmeUnmarked(),
 	}
 	if !quick {
 		scs = append(scs, defaultDuration(100), defaultDuration(400))

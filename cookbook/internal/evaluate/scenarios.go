@@ -101,6 +101,29 @@ func killedRestored(quick bool) *Scenario {
 	return sc
 }
 
+// crashLoop kills the canary's servers every 8 s from 4 s into the
+// first step, each time starting them again 3 s later, for the whole run:
+// a release that crashes soon after it starts. Most of its users' calls
+// go to the baseline while it is down; the rollout must not move while it
+// is, and must end rolled back.
+func crashLoop() *Scenario {
+	const period, down, from, crashes = 8 * time.Second, 3 * time.Second, 4 * time.Second, 20
+	sc := &Scenario{Name: "crash-loop", Wiring: Canary, Shadow: true, Harmful: true,
+		Title: fmt.Sprintf("crash loop: the candidate killed every %v from %v into the 10 %% step, restored %v after each kill: the README's wiring, steps 10-25-50-100 %% ≥ 10 s, 300 calls/s",
+			period, from, down),
+		RateMin: 300, RateMax: 300, Steps: recipeSteps, MinStep: 10 * time.Second,
+		Baseline: healthy, Candidate: healthy,
+		Limit: 3 * time.Minute, Runs: Counts{10, 10},
+		Goal: caughtNeverMoved}
+	for i := range crashes {
+		at := from + time.Duration(i)*period
+		sc.Events = append(sc.Events,
+			Event{Step: 1, After: at, Do: Kill, Role: Candidate},
+			Event{Step: 1, After: at + down, Do: Restore, Role: Candidate, Faults: healthy})
+	}
+	return sc
+}
+
 // sharedOutage fails 30 % of both versions' calls for 10 s, 4 s into the
 // 25 % step: a shared dependency's outage, which is no reason to roll
 // back. With shadow, in the README's wiring.

@@ -31,11 +31,13 @@ type watch struct {
 	reached  map[int]time.Time // when the rollout first reached each step
 	done     []bool            // the events carried out
 	breakAt  time.Time
-	downFrom time.Time // the candidate killed
-	downTo   time.Time // its servers ready again after the restore
-	restored bool
+	downs    []span // from each kill of the candidate until its servers are ready again after the restore
+	restored bool   // the last kill's restore carried out
 	notes    []note // the events carried out, for the trace
 }
+
+// span is a stretch of time; a zero to is open.
+type span struct{ from, to time.Time }
 
 type note struct {
 	at   time.Time
@@ -100,8 +102,8 @@ func (w *watch) step(now time.Time) error {
 		w.done[i] = true
 		w.mark(ev, time.Now())
 	}
-	if w.restored && w.downTo.IsZero() && len(w.st.Split.ReadyEndpoints(w.candidate)) > 0 {
-		w.downTo = now
+	if n := len(w.downs); w.restored && n > 0 && w.downs[n-1].to.IsZero() && len(w.st.Split.ReadyEndpoints(w.candidate)) > 0 {
+		w.downs[n-1].to = now
 	}
 	return nil
 }
@@ -113,7 +115,7 @@ func (w *watch) mark(ev Event, now time.Time) {
 	case ev.Break:
 		w.breakAt = now
 	case ev.Do == Kill:
-		w.downFrom = now
+		w.downs, w.restored = append(w.downs, span{from: now}), false
 	case ev.Do == Restore:
 		w.restored = true
 	}
@@ -177,23 +179,31 @@ func (w *watch) hasBreak() bool {
 }
 
 // movedWhileDown reports whether the rollout advanced or promoted while
-// the candidate was down: from the kill until its servers were ready
-// again (or end).
+// the candidate was down: from a kill until its servers were ready again
+// (or end).
 func (w *watch) movedWhileDown(events []sentinel.Event, end time.Time) bool {
-	if w.downFrom.IsZero() {
-		return false
-	}
-	to := w.downTo
-	if to.IsZero() {
-		to = end
-	}
-	for _, e := range events {
-		moves := e.Action == sentinel.ActionAdvance || e.Action == sentinel.ActionSetWeights || e.Action == sentinel.ActionPromote
-		if moves && !e.Time.Before(w.downFrom) && !e.Time.After(to) {
-			return true
+	for _, d := range w.downs {
+		to := d.to
+		if to.IsZero() {
+			to = end
+		}
+		for _, e := range events {
+			moves := e.Action == sentinel.ActionAdvance || e.Action == sentinel.ActionSetWeights || e.Action == sentinel.ActionPromote
+			if moves && !e.Time.Before(d.from) && !e.Time.After(to) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// kills are the times the candidate was killed.
+func (w *watch) kills() []time.Time {
+	at := make([]time.Time, len(w.downs))
+	for i, d := range w.downs {
+		at[i] = d.from
+	}
+	return at
 }
 
 // callsBetween sums the candidate's primary calls of the ticks in
