@@ -72,7 +72,11 @@ type Serving struct {
 	Down bool `json:"down"`
 	// DownFor is how long the candidate has not served: from the start of
 	// the first tick it was down until it is OK again; 0 while it serves.
+	// Downs is how many times it went down in that time: more than once
+	// when it comes back and goes again too soon to serve through a Span
+	// (a crash loop does), which DownFor counts whole.
 	DownFor time.Duration `json:"downFor,omitempty"`
+	Downs   int           `json:"downs,omitempty"`
 	// Unavailable is set while the candidate is down and has not served
 	// for ServingConfig.RollbackAfter: the strategies roll it back as
 	// unavailable (judge.Unavailable(Reason) is their verdict).
@@ -116,6 +120,8 @@ type servingTracker struct {
 	ticks     []servedTick
 	last      time.Time // the previous tick, or the start
 	downSince time.Time // zero while the candidate serves
+	downs     int       // the times it went down since downSince
+	wasDown   bool      // the last tick's Serving.Down
 	alerted   bool      // the streak has alerted
 	alertedAt time.Time // the last alert that the candidate is down
 	now       Serving
@@ -266,12 +272,16 @@ func (t *servingTracker) summary(now time.Time, candidate string, ready int) Ser
 	sv.OK = !sv.Down && sv.Calls > 0 && sv.Fallbacks == 0 && (last.calls > 0 || last.expected < 3)
 	switch {
 	case sv.OK:
-		t.downSince, t.alerted = time.Time{}, false
+		t.downSince, t.alerted, t.downs = time.Time{}, false, 0
 	case sv.Down && t.downSince.IsZero():
 		t.downSince = last.since // it did not serve through this tick
 	}
+	if sv.Down && !t.wasDown {
+		t.downs++
+	}
+	t.wasDown = sv.Down
 	if !t.downSince.IsZero() {
-		sv.DownFor = now.Sub(t.downSince)
+		sv.DownFor, sv.Downs = now.Sub(t.downSince), t.downs
 	}
 	sv.Unavailable = sv.Down && sv.DownFor >= t.cfg.RollbackAfter
 	sv.Reason = servingReason(sv, candidate, why)
@@ -313,7 +323,10 @@ func servingReason(sv Serving, candidate, why string) string {
 	default:
 		parts = append(parts, fmt.Sprintf("%s served %s", candidate, calls), "too few to say it serves")
 	}
-	if sv.DownFor > sv.Span {
+	switch {
+	case sv.DownFor > sv.Span && sv.Downs > 1:
+		parts = append(parts, fmt.Sprintf("not serving for %v, down %d times in it (it comes back and goes again before it serves for %v)", tenths(sv.DownFor), sv.Downs, tenths(sv.Span)))
+	case sv.DownFor > sv.Span:
 		parts = append(parts, fmt.Sprintf("not serving for %v", tenths(sv.DownFor)))
 	}
 	return strings.Join(parts, "; ")

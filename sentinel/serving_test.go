@@ -121,6 +121,42 @@ func (a *alerts) availability() []string {
 	return out
 }
 
+// A candidate in a crash loop comes back and goes again before it serves
+// through a span: the time it has not served runs on from its first
+// crash, the step never advances, it is rolled back as unavailable once
+// that time reaches RollbackAfter, and the reason counts its crashes.
+func TestACandidateThatComesBackAndGoesAgainIsCountedDownWholeAndItsCrashesCounted(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(5000)
+	for range 5 {
+		r.tick(healthy())
+	}
+	var e sentinel.Event
+	ticks := 0
+	for ; ticks < 60 && !r.s.Status().Phase.Final(); ticks++ {
+		// Down 2 s, then back for 3 s: shorter than the 5 s span.
+		if ticks%5 < 2 {
+			lr.setReady("canary", 0)
+			e = r.tick(fallenBack(500))
+		} else {
+			lr.setReady("canary", 3)
+			e = r.tick(healthy())
+		}
+		require.NotContains(t, []sentinel.Action{sentinel.ActionAdvance, sentinel.ActionPromote}, e.Action, "tick %d: %s", ticks, e.Reason)
+		if ticks == 7 {
+			sv := r.s.Status().Serving
+			assert.False(t, sv.OK, "back for 3 s of a 5 s span")
+			assert.Equal(t, 2, sv.Downs, "down at 0 s and 5 s")
+			assert.Equal(t, 8*time.Second, sv.DownFor, "from its first crash")
+		}
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+	assert.Equal(t, 31, ticks, "rolled back on the first tick it was down 30 s after its first crash")
+	assert.Contains(t, e.Reason, "canary is unavailable: canary has no ready endpoints; ")
+	assert.Contains(t, e.Reason, "; not serving for 31s, down 7 times in it (it comes back and goes again before it serves for 5s)")
+	assert.Equal(t, judge.TestAvailability, e.Verdict.Test)
+}
+
 func TestACandidateWithoutReadyEndpointsIsNeverPromotedAndIsRolledBackAsUnavailable(t *testing.T) {
 	r, lr := servingRig(t, newListingRouter(), nil)
 	r.toStep(5000)

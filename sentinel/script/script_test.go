@@ -573,7 +573,7 @@ func TestScriptSeesWhatTheCandidateServedAndGivesTheVerdictOfItsDecision(t *test
 	s := mustScript(t, "serving.star", `
 def on_tick(state):
     sv = state.serving
-    log("serving", sv.ready, sv.calls, sv.fallbacks, sv.expected, sv.span, sv.ok, sv.down, sv.down_for, sv.unavailable, sv.lost, sv.reason)
+    log("serving", sv.ready, sv.calls, sv.fallbacks, sv.expected, sv.span, sv.ok, sv.down, sv.down_for, sv.downs, sv.unavailable, sv.lost, sv.reason)
     log("verdict", type(sv.verdict), sv.verdict.outcome, sv.verdict.test, sv.verdict == state.serving.verdict)
     if params.mine:
         rollback("my own gate failed", verdict = verdict("fail", "my gate: 3 of 4", test = "mine", like = state.verdict, tests = [sv.verdict]))
@@ -583,10 +583,10 @@ def on_tick(state):
 	w := window(1000, 0, 0, 0, 0.02, 0.02)
 	st := progressing(nil, w)
 	st.Serving = sentinel.Serving{Listed: true, Ready: 0, Calls: 0, Fallbacks: 250, Expected: 250, Span: 5 * time.Second, Down: true,
-		DownFor: 2 * time.Minute, Unavailable: true, Lost: 7, Reason: "canary has no ready endpoints; 0 calls in the last 5s; not serving for 2m0s"}
+		DownFor: 2 * time.Minute, Downs: 3, Unavailable: true, Lost: 7, Reason: "canary has no ready endpoints; 0 calls in the last 5s; not serving for 2m0s"}
 	d := decide(t, s, st)
 	assert.Equal(t, []string{
-		`serving 0 0 250 250.0 5.0 False True 120.0 True 7 canary has no ready endpoints; 0 calls in the last 5s; not serving for 2m0s`,
+		`serving 0 0 250 250.0 5.0 False True 120.0 3 True 7 canary has no ready endpoints; 0 calls in the last 5s; not serving for 2m0s`,
 		`verdict verdict inconclusive availability True`,
 	}, d.Logs)
 	assert.Equal(t, sentinel.ActionRollback, d.Action)

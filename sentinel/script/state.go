@@ -297,6 +297,7 @@ func servingValue(sv sentinel.Serving) starlark.Value {
 		"ok":          starlark.Bool(sv.OK),
 		"down":        starlark.Bool(sv.Down),
 		"down_for":    starlark.Float(sv.DownFor.Seconds()),
+		"downs":       starlark.MakeInt(sv.Downs),
 		"unavailable": starlark.Bool(sv.Unavailable),
 		"lost":        starlark.MakeInt64(sv.Lost),
 		"reason":      starlark.String(sv.Reason),
