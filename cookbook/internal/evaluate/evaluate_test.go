@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +222,7 @@ func TestEveryKillHasItsGraceAndItsDownTime(t *testing.T) {
 	assert.EqualValues(t, 2, tl.failedAfterKills(kills, time.Second), "12 s and 25 s")
 	assert.EqualValues(t, 0, tl.failedAfterKills(nil, time.Second), "no kill")
 	assert.EqualValues(t, 6, tl.failedAfterKills(kills, 0), "no grace: all but 1 s and the kills' own instants")
+	assert.Equal(t, "+0.00 +0.50 +1.00 +2.00 +0.00 +0.20 +5.00 +0.90", tl.sinceKills(kills))
 
 	w := &watch{downs: []span{{from: at(10), to: at(13)}, {from: at(20), to: at(23)}, {from: at(30)}}}
 	move := func(s float64, a sentinel.Action) []sentinel.Event { return []sentinel.Event{{Time: at(s), Action: a}} }
@@ -230,4 +232,29 @@ func TestEveryKillHasItsGraceAndItsDownTime(t *testing.T) {
 	assert.True(t, w.movedWhileDown(move(35, sentinel.ActionPromote), end), "after the last kill, never ready again")
 	assert.False(t, w.movedWhileDown(move(21, sentinel.ActionHold), end), "a hold is no move")
 	assert.Equal(t, kills, w.kills())
+}
+
+// No two runs hold one fixed port: every port of the range is drawn once
+// before any is drawn twice, and a port let go can be drawn again.
+func TestRunsNeverShareAFixedPort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	seen := map[int]bool{}
+	var held [][]int
+	for range lowPorts / instances {
+		ports := holdPorts(rng, instances)
+		for _, p := range ports {
+			require.False(t, seen[p], "port %d drawn twice", p)
+			require.True(t, p >= lowPortsFrom && p < lowPortsFrom+lowPorts, "port %d out of range", p)
+			seen[p] = true
+		}
+		held = append(held, ports)
+	}
+	assert.Len(t, seen, lowPorts)
+	releasePorts(held[7])
+	again := holdPorts(rng, instances)
+	assert.ElementsMatch(t, held[7], again, "the only ports free")
+	for _, ports := range append(held, again) {
+		releasePorts(ports)
+	}
+	assert.Empty(t, heldPorts.m)
 }

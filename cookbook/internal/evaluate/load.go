@@ -116,6 +116,32 @@ func (t *tally) why() string {
 	return strings.Join(parts, "; ")
 }
 
+// sinceKills lists the failures after the first of kills (in order), each
+// as the seconds since the latest kill before it: "+0.02 +0.03 +1.41".
+func (t *tally) sinceKills(kills []time.Time) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b strings.Builder
+	for _, f := range t.failures {
+		if k, ok := lastKill(kills, f); ok {
+			fmt.Fprintf(&b, " %+.2f", f.Sub(k).Seconds())
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// lastKill returns the latest of kills (in order) at or before f.
+func lastKill(kills []time.Time, f time.Time) (time.Time, bool) {
+	i, found := slices.BinarySearchFunc(kills, f, time.Time.Compare)
+	if found {
+		i++ // ties go to the kill
+	}
+	if i == 0 {
+		return time.Time{}, false
+	}
+	return kills[i-1], true
+}
+
 // failedAfterKills counts the failures after the first of kills (in
 // order) but those within grace of the latest kill before them: the
 // calls in flight at a kill, or picked before the client saw it.
@@ -124,11 +150,7 @@ func (t *tally) failedAfterKills(kills []time.Time, grace time.Duration) int64 {
 	defer t.mu.Unlock()
 	var n int64
 	for _, f := range t.failures {
-		i, _ := slices.BinarySearchFunc(kills, f, time.Time.Compare) // kills[i-1] ≤ f < kills[i], ties to the kill
-		if i < len(kills) && kills[i].Equal(f) {
-			i++
-		}
-		if i > 0 && f.After(kills[i-1].Add(grace)) {
+		if k, ok := lastKill(kills, f); ok && f.After(k.Add(grace)) {
 			n++
 		}
 	}

@@ -83,6 +83,9 @@ func run(ctx context.Context, env *Env, job Job, res *Result) error {
 		res.Calls, res.FailedCalls, res.Failures, res.TimedOut = t.calls.Load(), t.failed.Load(), t.why(), t.timedOut()
 		res.Kept = float64(res.Calls) / time.Since(loadStart).Seconds() / float64(res.Rate)
 		res.FailedAfterKill = t.failedAfterKills(w.kills(), killGrace)
+		if job.Trace && len(w.downs) > 0 {
+			res.Trace = append(res.Trace, "failed user calls, seconds after the kill before them: "+t.sinceKills(w.kills()))
+		}
 	}()
 	sleep(ctx, warmupLoad)
 	return w.run(ctx, res)

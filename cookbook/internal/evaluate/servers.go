@@ -25,6 +25,7 @@ type servers struct {
 
 	mu    sync.Mutex
 	procs [2]*demoproc.Process
+	ports []int // the fixed ports it holds (heldPorts)
 }
 
 // startServers starts the two processes of a run, each version with its
@@ -61,8 +62,43 @@ func startServers(bin string, names [2]string, faults [2]demoserver.Faults, seed
 // default ephemeral range (32768–60999).
 const lowPorts, lowPortsFrom = 12000, 20000
 
+// heldPorts are the fixed ports the runs' servers hold, from the draw to
+// the run's end, whether their process is up or killed: a run draws none
+// of them, so that its servers never take the ports of another run's
+// candidate while it is down, which then could not start again.
+var heldPorts = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
+// holdPorts draws n fixed ports no run holds, and holds them.
+func holdPorts(rng *rand.Rand, n int) []int {
+	heldPorts.Lock()
+	defer heldPorts.Unlock()
+	if len(heldPorts.m)+n > lowPorts {
+		panic("ninelives: evaluate: every fixed port is held") // 4,000 runs' candidates at once
+	}
+	ports := make([]int, 0, n)
+	for len(ports) < n {
+		if p := lowPortsFrom + rng.IntN(lowPorts); !heldPorts.m[p] {
+			heldPorts.m[p] = true
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}
+
+// releasePorts lets other runs draw ports again.
+func releasePorts(ports []int) {
+	heldPorts.Lock()
+	defer heldPorts.Unlock()
+	for _, p := range ports {
+		delete(heldPorts.m, p)
+	}
+}
+
 // start starts role r's process, on fixed ports if asked (a few draws, in
-// case one is taken).
+// case one is taken by something else), which s holds until stop.
 func (s *servers) start(r int, fixed bool, rng *rand.Rand) (*demoproc.Process, error) {
 	if !fixed {
 		return demoproc.Start(s.bin, s.specs[r])
@@ -70,14 +106,17 @@ func (s *servers) start(r int, fixed bool, rng *rand.Rand) (*demoproc.Process, e
 	var err error
 	for range 5 {
 		spec := s.specs[r]
+		ports := holdPorts(rng, spec.Count)
 		spec.Addrs = nil
-		for range spec.Count {
-			spec.Addrs = append(spec.Addrs, fmt.Sprintf("127.0.0.1:%d", lowPortsFrom+rng.IntN(lowPorts)))
+		for _, port := range ports {
+			spec.Addrs = append(spec.Addrs, fmt.Sprintf("127.0.0.1:%d", port))
 		}
 		var p *demoproc.Process
 		if p, err = demoproc.Start(s.bin, spec); err == nil {
+			s.ports = append(s.ports, ports...)
 			return p, nil
 		}
+		releasePorts(ports)
 	}
 	return nil, err
 }
@@ -122,4 +161,6 @@ func (s *servers) stop() {
 			p.Stop()
 		}
 	}
+	releasePorts(s.ports)
+	s.ports = nil
 }
