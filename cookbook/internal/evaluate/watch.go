@@ -96,11 +96,15 @@ func (w *watch) step(now time.Time) error {
 		if w.done[i] || !ok || now.Before(due) || ev.Break && !lastTick.After(due) {
 			continue
 		}
+		at := time.Now() // a kill is as old as the calls it fails
 		if err := w.srv.do(ev); err != nil {
 			return err
 		}
+		if ev.Do != Kill {
+			at = time.Now()
+		}
 		w.done[i] = true
-		w.mark(ev, time.Now())
+		w.mark(ev, at)
 	}
 	if n := len(w.downs); w.restored && n > 0 && w.downs[n-1].to.IsZero() && len(w.st.Split.ReadyEndpoints(w.candidate)) > 0 {
 		w.downs[n-1].to = now
