@@ -284,7 +284,7 @@ func (t *servingTracker) summary(now time.Time, candidate string, ready int) Ser
 		sv.DownFor, sv.Downs = now.Sub(t.downSince), t.downs
 	}
 	sv.Unavailable = sv.Down && sv.DownFor >= t.cfg.RollbackAfter
-	sv.Reason = servingReason(sv, candidate, why)
+	sv.Reason = servingReason(sv, candidate, why, t.cfg.Span)
 	return sv
 }
 
@@ -307,8 +307,9 @@ func downCause(sv Serving, last servedTick, candidate string) string {
 // real tick lasts 1.002345s, which is noise to the reader.
 func tenths(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
 
-// servingReason says in one line how the candidate serves.
-func servingReason(sv Serving, candidate, why string) string {
+// servingReason says in one line how the candidate serves; span is
+// ServingConfig.Span.
+func servingReason(sv Serving, candidate, why string, span time.Duration) string {
 	calls := fmt.Sprintf("%d calls in the last %v", sv.Calls, tenths(sv.Span))
 	var parts []string
 	switch {
@@ -325,7 +326,7 @@ func servingReason(sv Serving, candidate, why string) string {
 	}
 	switch {
 	case sv.DownFor > sv.Span && sv.Downs > 1:
-		parts = append(parts, fmt.Sprintf("not serving for %v, down %d times in it (it comes back and goes again before it serves for %v)", tenths(sv.DownFor), sv.Downs, tenths(sv.Span)))
+		parts = append(parts, fmt.Sprintf("not serving for %v, down %d times in it (it comes back and goes again before it serves for %v)", tenths(sv.DownFor), sv.Downs, span))
 	case sv.DownFor > sv.Span:
 		parts = append(parts, fmt.Sprintf("not serving for %v", tenths(sv.DownFor)))
 	}
