@@ -200,10 +200,10 @@ func TestAShortRunOnRealServers(t *testing.T) {
 func TestFailuresAreToldByCode(t *testing.T) {
 	var tl tally
 	assert.Empty(t, tl.why())
-	tl.fail(status.Error(codes.DeadlineExceeded, "context deadline exceeded"))
-	tl.fail(status.Error(codes.Unavailable, "connection refused"))
-	tl.fail(status.Error(codes.Unavailable, "stopping"))
-	tl.fail(errors.New("not a status"))
+	tl.fail(time.Now(), status.Error(codes.DeadlineExceeded, "context deadline exceeded"))
+	tl.fail(time.Now(), status.Error(codes.Unavailable, "connection refused"))
+	tl.fail(time.Now(), status.Error(codes.Unavailable, "stopping"))
+	tl.fail(time.Now(), errors.New("not a status"))
 	assert.Equal(t, "Unavailable 2 (first: connection refused); Unknown 1 (first: not a status); DeadlineExceeded 1 (first: context deadline exceeded)", tl.why())
 	assert.EqualValues(t, 4, tl.failed.Load())
 	assert.EqualValues(t, 1, tl.timedOut())
@@ -216,13 +216,18 @@ func TestEveryKillHasItsGraceAndItsDownTime(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	var tl tally
-	tl.failures = []time.Time{at(1), at(10), at(10.5), at(11), at(12), at(20), at(20.2), at(25), at(30.9)}
+	for _, s := range []float64{1, 10, 10.5, 11, 12, 20, 20.2, 25, 30.9} {
+		tl.failures = append(tl.failures, failure{at(s), at(s)})
+	}
+	// In flight at the kill of 20 s, its caller told 3 s later (a starved
+	// machine): the kill's, not a late failure.
+	tl.failures = append(tl.failures, failure{at(19.9), at(23)})
 	kills := []time.Time{at(10), at(20), at(30)}
-	// Before the first kill: not the kills' (1 s); in a grace: 10, 10.5, 11, 20, 20.2, 30.9.
+	// Before the first kill: not the kills' (1 s, 19.9 s); in a grace: 10, 10.5, 11, 20, 20.2, 30.9.
 	assert.EqualValues(t, 2, tl.failedAfterKills(kills, time.Second), "12 s and 25 s")
 	assert.EqualValues(t, 0, tl.failedAfterKills(nil, time.Second), "no kill")
-	assert.EqualValues(t, 6, tl.failedAfterKills(kills, 0), "no grace: all but 1 s and the kills' own instants")
-	assert.Equal(t, "+0.00 +0.50 +1.00 +2.00 +0.00 +0.20 +5.00 +0.90", tl.sinceKills(kills))
+	assert.EqualValues(t, 6, tl.failedAfterKills(kills, 0), "no grace: all but 1 s, 19.9 s and the kills' own instants")
+	assert.Equal(t, "+0.00 +0.50 +1.00 +2.00 +0.00 +0.20 +5.00 +0.90 -0.10..+3.00", tl.sinceKills(kills))
 
 	w := &watch{downs: []span{{from: at(10), to: at(13)}, {from: at(20), to: at(23)}, {from: at(30)}}}
 	move := func(s float64, a sentinel.Action) []sentinel.Event { return []sentinel.Event{{Time: at(s), Action: a}} }

@@ -69,11 +69,11 @@ func lateAsFresh(r Row, all []Row) string {
 
 // neverMovedWhileDown is a killed candidate's goal: no step advanced and
 // no promotion while its servers were down, and no user call failed but
-// those in flight at the kill (or picked before the client saw it: in
-// the second after it).
+// those in flight at the kill (or picked before the client saw it: started
+// in the second after it), whenever their callers saw them fail.
 func neverMovedWhileDown(r Row, _ []Row) string {
 	return met(r.MovedWhileDown == 0 && r.FailedAfterKill == 0,
-		fmt.Sprintf("never advanced or promoted while down (%d of %d did), no call failed later than 1 s after the kill (%d did)",
+		fmt.Sprintf("never advanced or promoted while down (%d of %d did), no call started later than 1 s after the kill failed (%d did)",
 			r.MovedWhileDown, r.Runs, r.FailedAfterKill))
 }
 

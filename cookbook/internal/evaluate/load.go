@@ -63,9 +63,13 @@ func healthCalls(cc *grpc.ClientConn, seed uint64) caller {
 type tally struct {
 	calls, failed atomic.Int64
 	mu            sync.Mutex
-	failures      []time.Time
+	failures      []failure
 	causes        map[codes.Code]*cause
 }
+
+// failure is when a failed call started and when its caller saw it fail:
+// on a starved machine, seconds apart.
+type failure struct{ start, end time.Time }
 
 // cause is one status code's failures: how many, and the first's message.
 type cause struct {
@@ -73,13 +77,13 @@ type cause struct {
 	first string
 }
 
-// fail counts a call that failed with err.
-func (t *tally) fail(err error) {
+// fail counts a call that started at start and failed with err.
+func (t *tally) fail(start time.Time, err error) {
 	t.failed.Add(1)
 	st := status.Convert(err)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.failures = append(t.failures, time.Now())
+	t.failures = append(t.failures, failure{start, time.Now()})
 	if t.causes == nil {
 		t.causes = map[codes.Code]*cause{}
 	}
@@ -116,15 +120,21 @@ func (t *tally) why() string {
 	return strings.Join(parts, "; ")
 }
 
-// sinceKills lists the failures after the first of kills (in order), each
-// as the seconds since the latest kill before it: "+0.02 +0.03 +1.41".
+// sinceKills lists the failed calls that ended after the first of kills
+// (in order), each as the seconds from the latest kill before its end to
+// its start, and to its end when that came more than a tenth of a second
+// later: "-0.01 +0.03 -0.02..+1.41" (a call in flight at a kill starts
+// before it).
 func (t *tally) sinceKills(kills []time.Time) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var b strings.Builder
 	for _, f := range t.failures {
-		if k, ok := lastKill(kills, f); ok {
-			fmt.Fprintf(&b, " %+.2f", f.Sub(k).Seconds())
+		if k, ok := lastKill(kills, f.end); ok {
+			fmt.Fprintf(&b, " %+.2f", f.start.Sub(k).Seconds())
+			if f.end.Sub(f.start) > 100*time.Millisecond {
+				fmt.Fprintf(&b, "..%+.2f", f.end.Sub(k).Seconds())
+			}
 		}
 	}
 	return strings.TrimSpace(b.String())
@@ -142,15 +152,17 @@ func lastKill(kills []time.Time, f time.Time) (time.Time, bool) {
 	return kills[i-1], true
 }
 
-// failedAfterKills counts the failures after the first of kills (in
-// order) but those within grace of the latest kill before them: the
-// calls in flight at a kill, or picked before the client saw it.
+// failedAfterKills counts the failed calls that started later than grace
+// after the latest of kills (in order) before they failed: not those in
+// flight at that kill (started before it, whenever their callers saw them
+// fail), nor those picked before the client saw it (started within
+// grace).
 func (t *tally) failedAfterKills(kills []time.Time, grace time.Duration) int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var n int64
 	for _, f := range t.failures {
-		if k, ok := lastKill(kills, f); ok && f.After(k.Add(grace)) {
+		if k, ok := lastKill(kills, f.end); ok && f.start.After(k.Add(grace)) {
 			n++
 		}
 	}
@@ -182,13 +194,14 @@ func drive(ctx context.Context, rate int, call caller, t *tally) {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			began := time.Now()
 			err := call(ctx)
 			if demo.CutShort(ctx, err) {
 				return
 			}
 			t.calls.Add(1)
 			if err != nil {
-				t.fail(err)
+				t.fail(began, err)
 			}
 		})
 	}

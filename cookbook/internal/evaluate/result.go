@@ -47,8 +47,8 @@ type Result struct {
 	// BeforeBreak: a scenario with a break rolled back before it, which
 	// is a false rollback, not a detection.
 	BeforeBreak bool
-	// FailedAfterKill counts the failed user calls later than killGrace
-	// after the candidate was killed.
+	// FailedAfterKill counts the failed user calls that started later than
+	// killGrace after the kill of the candidate before they failed.
 	FailedAfterKill int64
 	// MovedWhileDown: the rollout advanced or promoted while the
 	// candidate's servers were killed, before they were ready again.

@@ -91,8 +91,8 @@ func run(ctx context.Context, env *Env, job Job, res *Result) error {
 	return w.run(ctx, res)
 }
 
-// killGrace is how long after a kill a failed call counts as one in
-// flight at the kill, or picked before the client saw it.
+// killGrace is how long after a kill a call that starts and fails counts
+// as one picked before the client saw the kill.
 const killGrace = time.Second
 
 // waitReady connects the client and waits up to 15 s for want READY

@@ -44,6 +44,7 @@ const (
 	SetFaults Do = iota // the role's servers take Faults
 	Kill                // the candidate's process is killed, as a crash
 	Restore             // the candidate's servers start again where they were
+	StopOne             // the role's server Index stops for good, the others go on
 )
 
 // Event is a change to the servers during a run.
@@ -56,6 +57,8 @@ type Event struct {
 	Role  Role
 	// Faults are the role's new faults (SetFaults, Restore).
 	Faults demoserver.Faults
+	// Index is the server StopOne stops, from 0.
+	Index int
 	// Break marks the candidate's turn for the worse: it happens just
 	// after a tick, and candidate calls to the decision count from it.
 	Break bool
@@ -69,6 +72,8 @@ func (ev Event) String() string {
 		return "harness: " + role + " killed"
 	case Restore:
 		return "harness: " + role + " restored"
+	case StopOne:
+		return fmt.Sprintf("harness: %s server %d of %d stopped for good", role, ev.Index+1, instances)
 	}
 	what := fmt.Sprintf("harness: %s faults %s", role, demoproc.FaultsArg(ev.Faults))
 	if ev.Break {
@@ -133,7 +138,7 @@ func (sc *Scenario) mayTimeOut() bool {
 		return true
 	}
 	for _, ev := range sc.Events {
-		if ev.Do != Kill && slow(ev.Faults) {
+		if (ev.Do == SetFaults || ev.Do == Restore) && slow(ev.Faults) {
 			return true
 		}
 	}
@@ -160,7 +165,7 @@ var recipeSteps = []int{1000, 2500, 5000, 10000}
 func Scenarios(quick bool) []*Scenario {
 	scs := []*Scenario{
 		aaCanary(quick), aaBlueGreen(), errors10x(), latency15x(), tailOnly(),
-		lateBreak(quick), killedRestored(quick), crashLoop(), sharedOutage(false), sharedOutage(true), readmeUnmarked(),
+		lateBreak(quick), killedRestored(quick), crashLoop(), oneLost(), sharedOutage(false), sharedOutage(true), readmeUnmarked(),
 	}
 	if !quick {
 		scs = append(scs, defaultDuration(100), defaultDuration(400))

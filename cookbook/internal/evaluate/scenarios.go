@@ -124,6 +124,22 @@ func crashLoop() *Scenario {
 	return sc
 }
 
+// oneLost stops one of the canary's three servers for good 4 s into the
+// 25 % step: a healthy version that lost a machine, which is no reason to
+// roll back. Its calls in flight then fail (about two, at 1,000 calls/s of
+// 20 ms), and the sentinel judges them, a tick late, since the candidate
+// keeps ready endpoints.
+func oneLost() *Scenario {
+	slow := with(healthy, func(f *demoserver.Faults) { f.Latency = 20 * time.Millisecond })
+	return &Scenario{Name: "one-lost", Wiring: Canary, Shadow: true,
+		Title:   "one candidate server of three stopped for good 4 s into the 25 % step: the README's wiring, steps 10-25-50-100 % ≥ 10 s, 1,000 calls/s of 20 ms",
+		RateMin: 1000, RateMax: 1000, Steps: recipeSteps, MinStep: 10 * time.Second,
+		Baseline: slow, Candidate: slow,
+		Events: []Event{{Step: 2, After: 4 * time.Second, Do: StopOne, Role: Candidate, Index: 0}},
+		Limit:  2 * time.Minute, Runs: Counts{10, 10},
+		Goal: falseRollbacks}
+}
+
 // sharedOutage fails 30 % of both versions' calls for 10 s, 4 s into the
 // 25 % step: a shared dependency's outage, which is no reason to roll
 // back. With shadow, in the README's wiring.

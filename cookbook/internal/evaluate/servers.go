@@ -131,6 +131,8 @@ func (s *servers) do(ev Event) error {
 	case Kill:
 		s.procs[ev.Role].Kill()
 		return nil
+	case StopOne:
+		return s.procs[ev.Role].StopServer(s.specs[ev.Role].Version, ev.Index)
 	}
 	return s.restoreLocked(ev.Role, ev.Faults)
 }

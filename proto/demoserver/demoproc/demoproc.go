@@ -72,9 +72,20 @@ func (p *Process) Target() string { return p.target }
 // SetFaults makes every instance of version take faults, and returns once
 // demofleet has answered (at most ReplyTimeout later).
 func (p *Process) SetFaults(version string, faults demoserver.Faults) error {
+	return p.command(fmt.Sprintf("faults %s %s", version, FaultsArg(faults)))
+}
+
+// StopServer stops instance i (from 0) of version for good, as a crash of
+// that server alone would, and returns once demofleet has answered (at most
+// ReplyTimeout later).
+func (p *Process) StopServer(version string, i int) error {
+	return p.command(fmt.Sprintf("stop %s %d", version, i))
+}
+
+// command sends demofleet one command line and waits for its answer.
+func (p *Process) command(cmd string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cmd := fmt.Sprintf("faults %s %s", version, FaultsArg(faults))
 	if _, err := io.WriteString(p.stdin, cmd+"\n"); err != nil {
 		return fmt.Errorf("ninelives: demofleet: %s: %w", cmd, err)
 	}

@@ -45,6 +45,11 @@ func TestKilledAndStartedAgainWhereItWas(t *testing.T) {
 	_, err = c.GetItem(ctx, &demov1.GetItemRequest{Id: "a"}, grpc.WaitForReady(true))
 	assert.ErrorContains(t, err, "injected failure in canary canary-0", "the new process, with its new faults")
 	assert.ErrorContains(t, again.SetFaults("stable", demoserver.Faults{}), `version "stable", want one of [canary]`)
+
+	require.NoError(t, again.StopServer("canary", 0))
+	_, err = c.GetItem(context.Background(), &demov1.GetItemRequest{Id: "a"})
+	assert.Equal(t, codes.Unavailable, status.Code(err), "its one server stopped")
+	assert.ErrorContains(t, again.StopServer("canary", 1), `index "1", want 0 to 0`)
 }
 
 func client(t *testing.T, addr string) demov1.DemoServiceClient {

@@ -25,6 +25,9 @@
 // line, and answers each with a line "ok" or "error: …":
 //
 //	faults VERSION FAULTS   every instance of VERSION takes FAULTS (as above; none for none)
+//	stop VERSION INDEX      instance INDEX (from 0) of VERSION stops for good, as a
+//	                        crash of that server alone would: its connections close and
+//	                        its calls in flight fail
 package main
 
 import (
@@ -120,11 +123,20 @@ func commands(f *demoserver.Fleet, stdin io.Reader, stdout io.Writer) {
 // command carries out one command line.
 func command(f *demoserver.Fleet, line string) error {
 	words := strings.Fields(line)
-	if len(words) != 3 || words[0] != "faults" {
-		return fmt.Errorf("ninelives: demofleet: command %q: want faults VERSION FAULTS", line)
+	if len(words) != 3 || words[0] != "faults" && words[0] != "stop" {
+		return fmt.Errorf("ninelives: demofleet: command %q: want faults VERSION FAULTS, or stop VERSION INDEX", line)
 	}
-	if len(f.Servers(words[1])) == 0 {
+	servers := f.Servers(words[1])
+	if len(servers) == 0 {
 		return fmt.Errorf("ninelives: demofleet: command %q: version %q, want one of %v", line, words[1], f.Versions())
+	}
+	if words[0] == "stop" {
+		i, err := strconv.Atoi(words[2])
+		if err != nil || i < 0 || i >= len(servers) {
+			return fmt.Errorf("ninelives: demofleet: command %q: index %q, want 0 to %d", line, words[2], len(servers)-1)
+		}
+		servers[i].Stop()
+		return nil
 	}
 	faults, err := parseFaults(words[2])
 	if err != nil {

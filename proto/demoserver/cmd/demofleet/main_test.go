@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +83,11 @@ func TestCommandsSetFaultsWhileItRuns(t *testing.T) {
 		"faults canary none":                 "ok",
 		"faults nope errors=1":               `error: ninelives: demofleet: command "faults nope errors=1": version "nope", want one of [stable canary]`,
 		"faults canary errors=2":             `error: ninelives: demofleet: command "faults canary errors=2": fault "errors=2": want a rate in [0, 1]`,
-		"kill canary":                        `error: ninelives: demofleet: command "kill canary": want faults VERSION FAULTS`,
+		"kill canary":                        `error: ninelives: demofleet: command "kill canary": want faults VERSION FAULTS, or stop VERSION INDEX`,
+		"stop canary 2":                      `error: ninelives: demofleet: command "stop canary 2": index "2", want 0 to 1`,
+		"stop canary x":                      `error: ninelives: demofleet: command "stop canary x": index "x", want 0 to 1`,
+		"stop nope 0":                        `error: ninelives: demofleet: command "stop nope 0": version "nope", want one of [stable canary]`,
+		"stop canary 1":                      "ok",
 	} {
 		_, err := io.WriteString(inW, cmd+"\n")
 		require.NoError(t, err)
@@ -107,6 +112,21 @@ func TestCommandSetsEveryInstancesFaults(t *testing.T) {
 	assert.Equal(t, demoserver.Faults{}, f.Servers("stable")[0].Faults(), "the other version keeps its own")
 	require.NoError(t, command(f, "faults canary none"))
 	assert.Equal(t, demoserver.Faults{}, f.Servers("canary")[1].Faults())
+}
+
+// stop ends one instance alone: its address no longer answers, the
+// others go on.
+func TestStopEndsOneInstance(t *testing.T) {
+	f, err := demoserver.StartFleet(demoserver.VersionSpec{Version: "stable", Count: 1}, demoserver.VersionSpec{Version: "canary", Count: 2})
+	require.NoError(t, err)
+	defer f.Stop()
+	gone, kept := f.Servers("canary")[1].Addr(), f.Servers("canary")[0].Addr()
+	require.NoError(t, command(f, "stop canary 1"))
+	_, err = net.DialTimeout("tcp", gone, time.Second)
+	assert.Error(t, err, "the stopped instance's port is closed")
+	c, err := net.DialTimeout("tcp", kept, time.Second)
+	require.NoError(t, err, "the other instance still listens")
+	require.NoError(t, c.Close())
 }
 
 // TestBadFlagsArePrintedOnce checks what the program prints on its
