@@ -76,7 +76,8 @@
 // ServingConfig.RollbackAfter; one that comes back in time carries on.
 // Coming back means serving through a whole span: a candidate in a crash
 // loop, back for less than that between its crashes, has not served since
-// its first crash, and the reason counts its crashes (Serving.Downs).
+// its first crash, and the reason counts the times it was seen going down
+// after serving again (Serving.Downs).
 // The calls in flight when its servers die fail Unavailable before any
 // answer (telemetry's VersionStats.Unanswered). In the rollout's first
 // outage, from the tick the candidate is first seen down to the first it

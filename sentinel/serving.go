@@ -72,11 +72,13 @@ type Serving struct {
 	Down bool `json:"down"`
 	// DownFor is how long the candidate has not served: from the start of
 	// the first tick it was down until it is OK again; 0 while it serves.
-	// Downs is how many times it went down in that time: more than once
-	// when it comes back and goes again too soon to serve through a Span
-	// (a crash loop does), which DownFor counts whole.
 	DownFor time.Duration `json:"downFor,omitempty"`
-	Downs   int           `json:"downs,omitempty"`
+	// Downs is how many times, in DownFor, the candidate was seen going
+	// down after serving calls again: more than once when it comes back
+	// and goes again too soon to serve through a Span (a crash loop does,
+	// and DownFor counts it whole). A crash and restart within one tick,
+	// or of some of its servers only, is not seen.
+	Downs int `json:"downs,omitempty"`
 	// Unavailable is set while the candidate is down and has not served
 	// for ServingConfig.RollbackAfter: the strategies roll it back as
 	// unavailable (judge.Unavailable(Reason) is their verdict).
@@ -121,7 +123,8 @@ type servingTracker struct {
 	last      time.Time // the previous tick, or the start
 	downSince time.Time // zero while the candidate serves
 	downs     int       // the times it went down since downSince
-	wasDown   bool      // the last tick's Serving.Down
+	served    bool      // it served calls on a tick not down since it last went down
+	lastReady int       // the last tick's ready endpoints (0 before the first)
 	alerted   bool      // the streak has alerted
 	alertedAt time.Time // the last alert that the candidate is down
 	now       Serving
@@ -193,10 +196,16 @@ func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate s
 	t.now = t.summary(now, candidate, ready)
 	t.now.Lost = lost
 	r := c.Role(balancer.RolePrimary)
-	t.settleLost(min(max(c.Unanswered, 0), r.Errors, r.Calls))
+	// Losing: down, or fewer ready endpoints than on the last tick (a
+	// router that lists none is judged on Down alone).
+	losing := t.now.Down || ready >= 0 && ready < t.lastReady
+	t.lastReady = ready
+	t.settleLost(min(max(c.Unanswered, 0), r.Errors, r.Calls), losing)
 	switch {
-	case t.forgive == forgiving && t.now.Lost > 0:
+	case t.forgive == forgiving && t.now.Lost > 0 && t.now.Down:
 		t.now.Reason += fmt.Sprintf("; %d calls left unanswered as it went down, put down to the outage", t.now.Lost)
+	case t.forgive == forgiving && t.now.Lost > 0:
+		t.now.Reason += fmt.Sprintf("; %d calls left unanswered as it lost ready endpoints, put down to the loss", t.now.Lost)
 	case t.held > 0:
 		// A step must not advance, nor the rollout end, on a look that
 		// left calls out to be judged on the next.
@@ -210,14 +219,18 @@ func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate s
 }
 
 // settleLost decides what becomes of the candidate's u unanswered calls
-// of this tick and the ones held from the last look: put down to the
-// outage while the candidate is down in the rollout's first outage, from
-// the tick it is first seen down until the first tick it is not (so a
+// of this tick and the ones held from the last look. They are put down to
+// the rollout's first loss: from the first tick the candidate is losing
+// (down, or with fewer ready endpoints than on the tick before: a server
+// of several died) through the ticks that follow while it is down or still
+// leaves calls unanswered, until the first tick it does neither. So a
 // crash loop, which serves between its crashes, is forgiven its first
-// crash only); otherwise held from the judge for one look and then judged.
-func (t *servingTracker) settleLost(u int64) {
+// crash only, and a server lost after that is judged. Otherwise they are
+// held from the judge for one look (in case the endpoints are seen gone
+// only on the next tick) and then judged.
+func (t *servingTracker) settleLost(u int64, losing bool) {
 	t.given = 0
-	if t.now.Down && t.forgive != forgiveOver {
+	if t.forgive != forgiveOver && (losing || t.forgive == forgiving && (t.now.Down || u > 0)) {
 		t.forgive = forgiving
 		t.now.Lost += u + t.held
 		t.out = leftOut{n: u, latency: u > 0}
@@ -272,14 +285,16 @@ func (t *servingTracker) summary(now time.Time, candidate string, ready int) Ser
 	sv.OK = !sv.Down && sv.Calls > 0 && sv.Fallbacks == 0 && (last.calls > 0 || last.expected < 3)
 	switch {
 	case sv.OK:
-		t.downSince, t.alerted, t.downs = time.Time{}, false, 0
+		t.downSince, t.alerted, t.downs, t.served = time.Time{}, false, 0, false
 	case sv.Down && t.downSince.IsZero():
 		t.downSince = last.since // it did not serve through this tick
 	}
-	if sv.Down && !t.wasDown {
-		t.downs++
+	switch {
+	case sv.Down && (t.downs == 0 || t.served):
+		t.downs, t.served = t.downs+1, false
+	case !sv.Down && last.calls > 0:
+		t.served = true
 	}
-	t.wasDown = sv.Down
 	if !t.downSince.IsZero() {
 		sv.DownFor, sv.Downs = now.Sub(t.downSince), t.downs
 	}

@@ -157,6 +157,32 @@ func TestACandidateThatComesBackAndGoesAgainIsCountedDownWholeAndItsCrashesCount
 	assert.Equal(t, judge.TestAvailability, e.Verdict.Test)
 }
 
+// A candidate that serves through a span again starts its count of
+// downs afresh: its next outage is its first.
+func TestACandidateBackInServiceStartsItsDownsAfresh(t *testing.T) {
+	long, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: time.Minute, MinStepCalls: 100})
+	require.NoError(t, err)
+	r, lr := servingRig(t, newListingRouter(), long)
+	r.toStep(5000)
+	outage := func() {
+		lr.setReady("canary", 0)
+		for range 2 {
+			r.tick(fallenBack(500))
+		}
+		sv := r.s.Status().Serving
+		assert.Equal(t, 1, sv.Downs, sv.Reason)
+		assert.Equal(t, 2*time.Second, sv.DownFor)
+	}
+	outage()
+	lr.setReady("canary", 2)
+	for range 8 {
+		r.tick(healthy())
+	}
+	require.True(t, r.s.Status().Serving.OK, r.s.Status().Serving.Reason)
+	assert.Zero(t, r.s.Status().Serving.Downs, "while it serves")
+	outage()
+}
+
 func TestACandidateWithoutReadyEndpointsIsNeverPromotedAndIsRolledBackAsUnavailable(t *testing.T) {
 	r, lr := servingRig(t, newListingRouter(), nil)
 	r.toStep(5000)
@@ -259,6 +285,8 @@ func TestARouterThatListsNoEndpointsIsJudgedOnCallsAlone(t *testing.T) {
 	}
 	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase)
 	assert.Contains(t, e.Reason, "canary is unavailable: canary served no call where its weight would have given it about 2500; 0 calls in the last 5s; not serving for 30s")
+	assert.NotContains(t, e.Reason, "times in it", "one outage: down once, though the fallbacks left the span before the silence counted")
+	assert.Equal(t, 1, r.s.Status().Serving.Downs)
 }
 
 func TestAQuietCandidateAtLowTrafficIsNotDown(t *testing.T) {
@@ -407,11 +435,12 @@ func judgedNext(t *testing.T, r *rig) {
 	assert.Contains(t, e.Reason, "errors")
 }
 
-// Only a rollout's first outage is forgiven: a candidate that goes down
+// Only a rollout's first loss is forgiven: a candidate that goes down
 // again, losing calls again, is judged on them (a crash loop is a failing
-// candidate); and calls left unanswered while the candidate still has
-// ready endpoints (one server of several died) are judged too, one tick
-// late.
+// candidate), and so is one that loses a server after its first loss; and
+// calls left unanswered while the candidate loses no ready endpoint (a
+// server that drops its connections and takes them again) are judged too,
+// one tick late.
 func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 	t.Run("a second outage", func(t *testing.T) {
 		long, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: time.Minute, MinStepCalls: 100})
@@ -461,12 +490,11 @@ func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 	t.Run("the last tick of a step", func(t *testing.T) {
 		// Calls lost on the tick that would end the step hold it: the
 		// step waits for them to be judged.
-		r, lr := servingRig(t, newListingRouter(), nil)
+		r, _ := servingRig(t, newListingRouter(), nil)
 		r.toStep(5000)
 		for range 9 {
 			r.tick(healthy())
 		}
-		lr.setReady("canary", 1)
 		e := r.tick(lostTick(60))
 		require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, e.Reason)
 		assert.Contains(t, e.Reason, "60 calls left unanswered, judged on the next tick")
@@ -475,24 +503,73 @@ func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 	t.Run("a look left out", func(t *testing.T) {
 		// Calls held from a look are given back to the next look used,
 		// not to one the sentinel leaves out.
-		r, lr := servingRig(t, newListingRouter(), nil)
+		r, _ := servingRig(t, newListingRouter(), nil)
 		r.toStep(1000)
-		lr.setReady("canary", 1)
 		r.tick(lostTick(60))
 		require.NoError(t, r.s.SetWeight(context.Background(), "dan", "", 2000))
 		e := r.tick(healthy()) // spans the change: left out
 		require.NotEqual(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
 		judgedNext(t, r)
 	})
-	t.Run("ready endpoints left", func(t *testing.T) {
-		r, lr := servingRig(t, newListingRouter(), nil)
+	t.Run("no endpoint lost", func(t *testing.T) {
+		r, _ := servingRig(t, newListingRouter(), nil)
 		r.toStep(5000)
-		lr.setReady("canary", 1)
 		e := r.tick(lostTick(60))
 		require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, "held for a tick: %s", e.Reason)
 		judgedNext(t, r)
 		assert.Zero(t, r.s.Status().Serving.Lost)
 	})
+	t.Run("a second server lost", func(t *testing.T) {
+		long, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: time.Minute, MinStepCalls: 100})
+		require.NoError(t, err)
+		r, lr := servingRig(t, newListingRouter(), long)
+		r.toStep(5000)
+		lr.setReady("canary", 1)
+		r.tick(lostTick(60)) // the first loss: forgiven
+		for range 3 {
+			require.Equal(t, sentinel.PhaseProgressing, r.tick(healthy()).Phase)
+		}
+		lr.setReady("canary", 2) // replaced
+		for range 3 {
+			require.Equal(t, sentinel.PhaseProgressing, r.tick(healthy()).Phase)
+		}
+		lr.setReady("canary", 1)
+		e := r.tick(lostTick(60))
+		require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, "held for a tick: %s", e.Reason)
+		judgedNext(t, r)
+		assert.EqualValues(t, 60, r.s.Status().Serving.Lost, "the first loss's calls only")
+	})
+}
+
+// A healthy candidate that loses one server of several for good, with
+// calls in flight on it (seen on the tick they fail or the next), is not
+// judged on them: they are put down to the loss, said in the reason, and
+// the rollout goes on and is promoted.
+func TestCallsLostWithOneServerOfSeveralAreNotJudged(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		t.Run(map[bool]string{false: "gone on the same tick", true: "gone on the next tick"}[late], func(t *testing.T) {
+			canary, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: 10 * time.Second, MinStepCalls: 100})
+			require.NoError(t, err)
+			r, lr := servingRig(t, newListingRouter(), canary)
+			r.toStep(5000)
+			r.tick(healthy())
+			if !late {
+				lr.setReady("canary", 1)
+			}
+			r.tick(lostTick(60))
+			lr.setReady("canary", 1)
+			e := r.tick(lostTick(5)) // stragglers picked before the client saw it
+			require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, e.Reason)
+			st := r.s.Status()
+			assert.EqualValues(t, 65, st.Serving.Lost)
+			assert.Contains(t, st.Serving.Reason, "; 65 calls left unanswered as it lost ready endpoints, put down to the loss")
+			for i := 0; i < 60 && !r.s.Status().Phase.Final(); i++ {
+				e = r.tick(healthy())
+			}
+			require.Equal(t, sentinel.PhasePromoted, r.s.Status().Phase, e.Reason)
+			assert.EqualValues(t, 65, r.s.Status().Serving.Lost)
+		})
+	}
 }
 
 // A checkpoint keeps where the rollout stands with unanswered calls: the

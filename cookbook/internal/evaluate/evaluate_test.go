@@ -87,7 +87,7 @@ func TestFullRunCountsMeetTheGoals(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, counts["aa-canary"].On, 100)
 	assert.GreaterOrEqual(t, counts["aa-bluegreen"].On, 50)
-	for _, name := range []string{"errors-10x", "latency-1.5x", "tail-only", "late-break", "killed-restored", "shared-outage", "readme-unmarked"} {
+	for _, name := range []string{"errors-10x", "latency-1.5x", "tail-only", "late-break", "killed-restored", "crash-loop", "one-lost", "shared-outage", "readme-unmarked"} {
 		assert.Positive(t, counts[name].On, name)
 	}
 }
@@ -245,6 +245,11 @@ func TestRunsNeverShareAFixedPort(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	seen := map[int]bool{}
 	var held [][]int
+	t.Cleanup(func() {
+		for _, ports := range held {
+			releasePorts(ports)
+		}
+	})
 	for range lowPorts / instances {
 		ports := holdPorts(rng, instances)
 		for _, p := range ports {
@@ -262,4 +267,45 @@ func TestRunsNeverShareAFixedPort(t *testing.T) {
 		releasePorts(ports)
 	}
 	assert.Empty(t, heldPorts.m)
+}
+
+// A run whose candidate is killed holds its fixed ports from its start to
+// its stop, then lets them go.
+func TestAKilledCandidatesServersHoldTheirPortsToTheEnd(t *testing.T) {
+	bin, err := demoproc.Build(t.TempDir())
+	require.NoError(t, err)
+	srv, err := startServers(bin, [2]string{"stable", "canary"}, [2]demoserver.Faults{healthy, healthy}, 7, true)
+	require.NoError(t, err)
+	require.Len(t, srv.ports, instances)
+	for i, p := range srv.ports {
+		assert.Equal(t, fmt.Sprintf("127.0.0.1:%d", p), srv.specs[Candidate].Addrs[i])
+	}
+	heldPorts.Lock()
+	held := len(heldPorts.m)
+	heldPorts.Unlock()
+	assert.Equal(t, instances, held)
+	require.NoError(t, srv.do(Event{Do: Kill, Role: Candidate}))
+	heldPorts.Lock()
+	assert.Len(t, heldPorts.m, instances, "held while it is down")
+	heldPorts.Unlock()
+	require.NoError(t, srv.do(Event{Do: Restore, Role: Candidate, Faults: healthy}))
+	srv.stop()
+	heldPorts.Lock()
+	assert.Empty(t, heldPorts.m, "let go at the end")
+	heldPorts.Unlock()
+}
+
+// A kill closes the down span a restore left open when the candidate was
+// not seen ready before it: a later move is not one while down.
+func TestAKillClosesTheSpanLeftOpen(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	w := &watch{}
+	w.mark(Event{Do: Kill, Role: Candidate}, at(10))
+	w.mark(Event{Do: Restore, Role: Candidate}, at(13))
+	w.mark(Event{Do: Kill, Role: Candidate}, at(18))
+	w.mark(Event{Do: Restore, Role: Candidate}, at(21))
+	w.downs[1].to = at(23) // seen ready
+	assert.Equal(t, []span{{at(10), at(18)}, {at(18), at(23)}}, w.downs)
+	assert.False(t, w.movedWhileDown([]sentinel.Event{{Time: at(40), Action: sentinel.ActionAdvance}}, at(60)))
 }

@@ -119,6 +119,9 @@ func (w *watch) mark(ev Event, now time.Time) {
 	case ev.Break:
 		w.breakAt = now
 	case ev.Do == Kill:
+		if n := len(w.downs); n > 0 && w.downs[n-1].to.IsZero() {
+			w.downs[n-1].to = now // not seen ready since its restore: down until this kill
+		}
 		w.downs, w.restored = append(w.downs, span{from: now}), false
 	case ev.Do == Restore:
 		w.restored = true
