@@ -80,14 +80,16 @@
 // after serving again (Serving.Downs).
 // The calls in flight when its servers die fail Unavailable before any
 // answer (telemetry's VersionStats.Unanswered). In the rollout's first
-// outage, from the tick the candidate is first seen down to the first it
-// is not, they are put down to the outage (State.Serving.Lost), not given
-// to the judge, so that a candidate killed and restored is not rolled back
-// as a statistical fail. Others are held from the judge for one look, in
-// case the endpoints are seen gone only on the next tick (a step does not
+// loss, from the tick the candidate is first seen down or with fewer ready
+// endpoints than the tick before (one server of several died) to the
+// first it is neither down nor losing calls so, they are put down to the
+// loss (State.Serving.Lost), not given to the judge, so that a candidate
+// killed and restored, or that lost a machine, is not rolled back as a
+// statistical fail. Others are held from the judge for one look, in case
+// the endpoints are seen gone only on the next tick (a step does not
 // advance while some are held), then judged: those lost while the
-// candidate keeps ready endpoints (one server of several died) and those
-// of a crash loop, which serves between its crashes, or of a later outage.
+// candidate loses no ready endpoint and those of a crash loop, which
+// serves between its crashes, or of a later outage or lost server.
 // State.JudgedCandidate gives a strategy that judges the window itself the
 // figures the judge saw (blue/green's CompareWithPast judges those). A
 // test of the judge that has had no data for WithNoDataAlert alerts once

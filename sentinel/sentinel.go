@@ -345,10 +345,10 @@ func (s *Sentinel) observeLocked(now time.Time, win *telemetry.Window) []string 
 	lost := s.serving.now.Lost
 	ended := s.serving.observe(now, win, p.Candidate, p.Weight(p.Candidate), ready)
 	if n := s.serving.now.Lost - lost; n > 0 {
-		s.cfg.logger.Info("ninelives: calls the candidate left unanswered as it went down are put down to the outage, not judged",
+		s.cfg.logger.Info("ninelives: calls the candidate left unanswered as it went down or lost ready endpoints are put down to the loss, not judged",
 			"candidate", p.Candidate, "calls", n, "serving", s.serving.now.Reason)
 	} else if n := s.serving.held; n > 0 {
-		s.cfg.logger.Info("ninelives: calls the candidate left unanswered are held from the judge for a tick, then judged (only the rollout's first outage is forgiven them)",
+		s.cfg.logger.Info("ninelives: calls the candidate left unanswered are held from the judge for a tick, then judged (only the rollout's first loss is forgiven them)",
 			"candidate", p.Candidate, "calls", n, "serving", s.serving.now.Reason)
 	}
 	if ended > 0 {

@@ -89,17 +89,19 @@ type Serving struct {
 	// Lost counts the candidate's calls, over the rollout, that its
 	// servers left unanswered as they went down (telemetry's
 	// VersionStats.Unanswered: Unavailable before the server sent
-	// anything) and that were put down to the outage instead of being
-	// judged: the judge's errors test does not see them, and the outage
+	// anything) and that were put down to the loss instead of being
+	// judged: the judge's errors test does not see them, and an outage
 	// takes its course (a hold, and after RollbackAfter a rollback as
-	// unavailable). Only the rollout's first outage is forgiven so, from
-	// the tick the candidate is first seen down to the first tick it is
-	// not: calls lost after that (a crash loop, which serves between its
-	// crashes; a later outage) are judged with the others, and so are
-	// calls lost while it keeps a ready endpoint. Those are held from the
-	// judge for one look, in case the endpoints are seen gone only on the
-	// next tick, and a step does not advance, nor the rollout end, while
-	// some are held.
+	// unavailable). Only the rollout's first loss is forgiven so: from the
+	// first tick the candidate is down or has fewer ready endpoints than on
+	// the tick before (one server of several died), through the ticks that
+	// follow while it is down or still leaves calls unanswered. Calls lost
+	// after that (a crash loop, which serves between its crashes; a later
+	// outage or server lost) are judged with the others, and so are calls
+	// lost while it loses no ready endpoint. Those are held from the judge
+	// for one look, in case the endpoints are seen gone only on the next
+	// tick, and a step does not advance, nor the rollout end, while some
+	// are held.
 	Lost int64 `json:"lost,omitempty"`
 }
 
