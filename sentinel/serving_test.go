@@ -160,10 +160,7 @@ func TestACandidateThatComesBackAndGoesAgainIsCountedDownWholeAndItsCrashesCount
 // A candidate that serves through a span again starts its count of
 // downs afresh: its next outage is its first.
 func TestACandidateBackInServiceStartsItsDownsAfresh(t *testing.T) {
-	long, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: time.Minute, MinStepCalls: 100})
-	require.NoError(t, err)
-	r, lr := servingRig(t, newListingRouter(), long)
-	r.toStep(5000)
+	r, lr := longStepRig(t)
 	outage := func() {
 		lr.setReady("canary", 0)
 		for range 2 {
@@ -426,6 +423,17 @@ func TestCallsLostAsTheCandidateWentDownAreNotJudged(t *testing.T) {
 	}
 }
 
+// longStepRig is a rig at the 50 % step of a canary whose steps last a
+// minute, so that a test's ticks stay in it.
+func longStepRig(t *testing.T) (*rig, *listingRouter) {
+	t.Helper()
+	long, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: time.Minute, MinStepCalls: 100})
+	require.NoError(t, err)
+	r, lr := servingRig(t, newListingRouter(), long)
+	r.toStep(5000)
+	return r, lr
+}
+
 // judgedNext ticks a healthy window and checks that the calls held from
 // the last look were judged on it: the candidate is rolled back on errors.
 func judgedNext(t *testing.T, r *rig) {
@@ -443,10 +451,7 @@ func judgedNext(t *testing.T, r *rig) {
 // one tick late.
 func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 	t.Run("a second outage", func(t *testing.T) {
-		long, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: time.Minute, MinStepCalls: 100})
-		require.NoError(t, err)
-		r, lr := servingRig(t, newListingRouter(), long)
-		r.toStep(5000)
+		r, lr := longStepRig(t)
 		lr.setReady("canary", 0)
 		r.tick(lostTick(60))
 		for range 5 {
@@ -520,10 +525,7 @@ func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 		assert.Zero(t, r.s.Status().Serving.Lost)
 	})
 	t.Run("a second server lost", func(t *testing.T) {
-		long, err := sentinel.NewCanary(sentinel.CanaryConfig{Steps: []int{1000, 5000, 10000}, MinStepDuration: time.Minute, MinStepCalls: 100})
-		require.NoError(t, err)
-		r, lr := servingRig(t, newListingRouter(), long)
-		r.toStep(5000)
+		r, lr := longStepRig(t)
 		lr.setReady("canary", 1)
 		r.tick(lostTick(60)) // the first loss: forgiven
 		for range 3 {
