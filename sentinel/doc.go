@@ -80,16 +80,17 @@
 // after serving again (Serving.Downs).
 // The calls in flight when its servers die fail Unavailable before any
 // answer (telemetry's VersionStats.Unanswered). In the rollout's first
-// loss, from the tick the candidate is first seen down or with fewer ready
-// endpoints than the tick before (one server of several died) to the
-// first it is neither down nor losing calls so, they are put down to the
-// loss (State.Serving.Lost), not given to the judge, so that a candidate
-// killed and restored, or that lost a machine, is not rolled back as a
-// statistical fail. Others are held from the judge for one look, in case
-// the endpoints are seen gone only on the next tick (a step does not
-// advance while some are held), then judged: those lost while the
-// candidate loses no ready endpoint and those of a crash loop, which
-// serves between its crashes, or of a later outage or lost server.
+// loss they are put down to it (State.Serving.Lost), not given to the
+// judge, so that a candidate killed and restored, or that lost a machine,
+// is not rolled back as a statistical fail: its first outage, from the
+// tick it is first seen down to the first it is not, or, when it first
+// loses ready endpoints with calls unanswered (one server of several
+// died), that tick and the next (no step advances on them). Others are
+// held from the judge for one look, in case the endpoints are seen gone
+// only on the next tick (a step does not advance while some are held),
+// then judged: those lost while the candidate loses no ready endpoint,
+// those of a crash loop, which serves between its crashes, of a later
+// outage or lost server, and of a candidate that goes on losing calls.
 // State.JudgedCandidate gives a strategy that judges the window itself the
 // figures the judge saw (blue/green's CompareWithPast judges those). A
 // test of the judge that has had no data for WithNoDataAlert alerts once

@@ -61,8 +61,9 @@ type Checkpoint struct {
 type UnansweredState struct {
 	// Held are the calls held from the judge for the next look.
 	Held int64 `json:"held,omitempty"`
-	// Forgiveness is "forgiving" while the rollout's one forgiven outage
-	// goes on, "over" after it, "" before it.
+	// Forgiveness is where the rollout stands in its one forgiven loss:
+	// "" before it, "forgiving" while its outage goes on, "stragglers" on
+	// the tick after it lost ready endpoints, "over" after it.
 	Forgiveness string `json:"forgiveness,omitempty"`
 	// Lost is Serving.Lost: the calls put down to that outage.
 	Lost int64 `json:"lost,omitempty"`
@@ -99,8 +100,8 @@ func checkUnanswered(st *UnansweredState, failed int64) error {
 		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Held", st.Held, "want 0..%d: the step's candidate failed %d calls", failed, failed)
 	case st.Lost < 0:
 		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Lost", st.Lost, "want ≥ 0")
-	case !slices.Contains([]forgiveness{forgiveNotYet, forgiving, forgiveOver}, forgiveness(st.Forgiveness)):
-		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Forgiveness", st.Forgiveness, `want "", "forgiving" or "over"`)
+	case !slices.Contains([]forgiveness{forgiveNotYet, forgiving, stragglers, forgiveOver}, forgiveness(st.Forgiveness)):
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Unanswered.Forgiveness", st.Forgiveness, `want "", "forgiving", "stragglers" or "over"`)
 	}
 	return nil
 }

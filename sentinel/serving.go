@@ -92,13 +92,14 @@ type Serving struct {
 	// anything) and that were put down to the loss instead of being
 	// judged: the judge's errors test does not see them, and an outage
 	// takes its course (a hold, and after RollbackAfter a rollback as
-	// unavailable). Only the rollout's first loss is forgiven so: from the
-	// first tick the candidate is down or has fewer ready endpoints than on
-	// the tick before (one server of several died), through the ticks that
-	// follow while it is down or still leaves calls unanswered. Calls lost
-	// after that (a crash loop, which serves between its crashes; a later
-	// outage or server lost) are judged with the others, and so are calls
-	// lost while it loses no ready endpoint. Those are held from the judge
+	// unavailable). Only the rollout's first loss is forgiven so: its
+	// first outage, from the tick the candidate is first seen down to the
+	// first it is not; or, when it first loses ready endpoints with calls
+	// unanswered (one server of several died), that tick and the next.
+	// Calls lost after that (a crash loop, which serves between its
+	// crashes; a later outage or server lost; a candidate that goes on
+	// losing calls) are judged with the others, and so are calls lost
+	// while it loses no ready endpoint. Those are held from the judge
 	// for one look, in case the endpoints are seen gone only on the next
 	// tick, and a step does not advance, nor the rollout end, while some
 	// are held.
@@ -146,9 +147,10 @@ type servingTracker struct {
 type forgiveness string
 
 const (
-	forgiveNotYet forgiveness = ""          // no outage yet
-	forgiving     forgiveness = "forgiving" // down since the first one began
-	forgiveOver   forgiveness = "over"      // it served between: no more
+	forgiveNotYet forgiveness = ""           // no loss yet
+	forgiving     forgiveness = "forgiving"  // down since the first outage began
+	stragglers    forgiveness = "stragglers" // it lost ready endpoints on the last tick
+	forgiveOver   forgiveness = "over"       // no more
 )
 
 // leftOut is what a tick's look leaves out of the candidate's primary
@@ -198,15 +200,17 @@ func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate s
 	t.now = t.summary(now, candidate, ready)
 	t.now.Lost = lost
 	r := c.Role(balancer.RolePrimary)
-	// Losing: down, or fewer ready endpoints than on the last tick (a
-	// router that lists none is judged on Down alone).
-	losing := t.now.Down || ready >= 0 && ready < t.lastReady
+	// Fewer ready endpoints than on the last tick (a router that lists
+	// none is judged on Down alone; the first tick knows no last).
+	dropped := ready >= 0 && ready < t.lastReady
 	t.lastReady = ready
-	t.settleLost(min(max(c.Unanswered, 0), r.Errors, r.Calls), losing)
+	forgave := t.settleLost(min(max(c.Unanswered, 0), r.Errors, r.Calls), dropped)
 	switch {
-	case t.forgive == forgiving && t.now.Lost > 0 && t.now.Down:
-		t.now.Reason += fmt.Sprintf("; %d calls left unanswered as it went down, put down to the outage", t.now.Lost)
 	case t.forgive == forgiving && t.now.Lost > 0:
+		t.now.Reason += fmt.Sprintf("; %d calls left unanswered as it went down, put down to the outage", t.now.Lost)
+	case forgave:
+		// Not down: no step advances on a look that left calls out.
+		t.now.OK = false
 		t.now.Reason += fmt.Sprintf("; %d calls left unanswered as it lost ready endpoints, put down to the loss", t.now.Lost)
 	case t.held > 0:
 		// A step must not advance, nor the rollout end, on a look that
@@ -221,30 +225,52 @@ func (t *servingTracker) observe(now time.Time, w *telemetry.Window, candidate s
 }
 
 // settleLost decides what becomes of the candidate's u unanswered calls
-// of this tick and the ones held from the last look. They are put down to
-// the rollout's first loss: from the first tick the candidate is losing
-// (down, or with fewer ready endpoints than on the tick before: a server
-// of several died) through the ticks that follow while it is down or still
-// leaves calls unanswered, until the first tick it does neither. So a
-// crash loop, which serves between its crashes, is forgiven its first
-// crash only, and a server lost after that is judged. Otherwise they are
-// held from the judge for one look (in case the endpoints are seen gone
-// only on the next tick) and then judged.
-func (t *servingTracker) settleLost(u int64, losing bool) {
+// of this tick and the ones held from the last look, and reports whether
+// it forgave any. They are put down to the rollout's first loss: its
+// first outage, from the tick the candidate is first seen down to the
+// first tick it is not; or, if it lost ready endpoints first (dropped: a
+// server of several died) with calls unanswered, that tick and the next,
+// for the calls picked before the client saw the loss. So a crash loop,
+// which serves between its crashes, is forgiven its first crash only, a
+// server lost after that is judged, and a candidate that keeps leaving
+// calls unanswered is judged on them from the second tick after its
+// first loss. A drop with no call lost forgives nothing and spends
+// nothing. Otherwise the calls are held from the judge for one look (in
+// case the endpoints are seen gone only on the next tick) and then judged.
+func (t *servingTracker) settleLost(u int64, dropped bool) bool {
 	t.given = 0
-	if t.forgive != forgiveOver && (losing || t.forgive == forgiving && (t.now.Down || u > 0)) {
-		t.forgive = forgiving
-		t.now.Lost += u + t.held
+	forgive := false
+	switch t.forgive {
+	case forgiveNotYet:
+		switch {
+		case t.now.Down:
+			t.forgive, forgive = forgiving, true
+		case dropped && u+t.held > 0:
+			t.forgive, forgive = stragglers, true
+		}
+	case forgiving:
+		if forgive = t.now.Down; !forgive {
+			t.forgive = forgiveOver
+		}
+	case stragglers:
+		switch {
+		case t.now.Down:
+			t.forgive, forgive = forgiving, true
+		default:
+			t.forgive, forgive = forgiveOver, u > 0
+		}
+	}
+	if forgive {
+		n := u + t.held
+		t.now.Lost += n
 		t.out = leftOut{n: u, latency: u > 0}
 		t.held = 0
-		return
-	}
-	if t.forgive == forgiving {
-		t.forgive = forgiveOver
+		return n > 0 && !t.now.Down
 	}
 	t.given = t.held
 	t.out = leftOut{n: u - t.held}
 	t.held = u
+	return false
 }
 
 // leftOutLook undoes this tick's settlement of the calls held from the

@@ -543,6 +543,56 @@ func TestUnansweredCallsAreJudgedAfterTheFirstOutage(t *testing.T) {
 	})
 }
 
+// The forgiveness of a lost server is bounded: a candidate that keeps
+// leaving calls unanswered after its first loss (its servers crash one at
+// a time, say) is judged on them from the second tick after it, and
+// rolled back on errors, not promoted; its first loss's calls are still
+// put down to the loss.
+func TestACandidateThatKeepsLosingCallsIsJudgedAfterItsFirstLoss(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(1000)
+	r.tick(healthy())
+	lr.setReady("canary", 1)
+	var e sentinel.Event
+	ticks := 0
+	for ; ticks < 30 && !r.s.Status().Phase.Final(); ticks++ {
+		e = r.tick(lostTick(120)) // 20 % of its calls, every tick
+		if ticks == 0 {
+			assert.False(t, r.s.Status().Serving.OK, "no step advances on a look that left calls out")
+		}
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+	require.NotNil(t, e.Verdict)
+	assert.Equal(t, judge.TestErrors, e.Verdict.Test, e.Reason)
+	assert.LessOrEqual(t, ticks, 4, "the third tick's calls held, judged on the fourth")
+	assert.EqualValues(t, 240, r.s.Status().Serving.Lost, "the loss's tick and the next: the stragglers")
+}
+
+// A ready endpoint lost with no call lost (a server drained, a connection
+// re-made) forgives nothing and spends nothing: the candidate's first
+// outage after it is still forgiven.
+func TestAnEndpointLostWithoutLostCallsSpendsNoForgiveness(t *testing.T) {
+	r, lr := longStepRig(t)
+	lr.setReady("canary", 1)
+	r.tick(healthy())
+	lr.setReady("canary", 2)
+	for range 3 {
+		r.tick(healthy())
+	}
+	lr.setReady("canary", 0)
+	r.tick(lostTick(60))
+	for range 3 {
+		r.tick(fallenBack(500))
+	}
+	lr.setReady("canary", 2)
+	for range 3 {
+		r.tick(healthy())
+	}
+	st := r.s.Status()
+	require.NotEqual(t, sentinel.PhaseRolledBack, st.Phase, st.LastDecision.Reason)
+	assert.EqualValues(t, 60, st.Serving.Lost, "the outage's calls, forgiven")
+}
+
 // A healthy candidate that loses one server of several for good, with
 // calls in flight on it (seen on the tick they fail or the next), is not
 // judged on them: they are put down to the loss, said in the reason, and
@@ -618,10 +668,9 @@ func TestACheckpointKeepsTheUnansweredCalls(t *testing.T) {
 // before anything moves, rather than giving the judge calls that never
 // happened.
 func TestACheckpointHoldsNoMoreCallsThanTheStepFailed(t *testing.T) {
-	r, lr := servingRig(t, newListingRouter(), nil)
+	r, _ := servingRig(t, newListingRouter(), nil)
 	r.toStep(1000)
-	lr.setReady("canary", 1)
-	r.tick(lostTick(60))
+	r.tick(lostTick(60)) // no endpoint lost: held
 	cp := r.s.Checkpoint()
 	require.NotNil(t, cp.Unanswered)
 	require.EqualValues(t, 60, cp.Unanswered.Held)
