@@ -35,7 +35,12 @@ func Fallback(on bool) Option { return optionFunc(func(c *Config) { c.Fallback =
 // program that writes its own default service config (one with a retry
 // policy, say) or hands it to a resolver. It is checked as ParseConfig
 // would check it; the error is a *ConfigError.
+//
+// As WithSplit does, it keeps s alive for a minute for the channel to come.
 func ServiceConfig(s *Split, opts ...Option) (string, error) {
+	if s != nil {
+		s.pin()
+	}
 	js := lbConfig(s, opts)
 	if _, err := ParseConfig(js); err != nil {
 		return "", err
@@ -51,7 +56,16 @@ func ServiceConfig(s *Split, opts ...Option) (string, error) {
 //
 // Bad settings are not silently dropped: grpc.NewClient then fails with the
 // error that names them, the one ServiceConfig returns.
+//
+// The config names s by a reference, which a channel resolves while s is
+// alive; WithSplit keeps s alive for pinTime, so that a Split the caller
+// keeps no reference to (WithSplit(MustSplit(…)) inline) is still there
+// when grpc.NewClient parses the config. A channel keeps its Split alive
+// from then on.
 func WithSplit(s *Split, opts ...Option) grpc.DialOption {
+	if s != nil {
+		s.pin()
+	}
 	return grpc.WithDefaultServiceConfig(serviceConfig(lbConfig(s, opts)))
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,21 @@ func TestSchemelessChildTargetUsesDNS(t *testing.T) {
 	resp, err := getItem(context.Background(), cc, "a")
 	require.NoError(t, err)
 	assert.Equal(t, "stable", resp.GetServedBy().GetVersion())
+}
+
+// A Split handed to WithSplit and kept by nothing else is still there when
+// the channel parses its config, after collections in between.
+func TestASplitOnlyTheDialOptionNamesIsThereForTheChannel(t *testing.T) {
+	f := startFleet(t, "stable", 1)
+	target := f.TargetOf("stable")
+	opt := WithSplit(MustSplit(Weight{"stable", 10000}))
+	for range 3 {
+		runtime.GC()
+	}
+	cc := dial(t, target, opt)
+	connect(t, cc)
+	_, err := getItem(context.Background(), cc, "a")
+	require.NoError(t, err)
 }
 
 // A unix socket whose name holds a '%' is reached through the composite

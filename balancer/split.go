@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"weak"
 
 	"github.com/ninelives-go/ninelives/internal/call"
@@ -299,6 +300,23 @@ func (s *Split) String() string {
 }
 
 // lookupSplit finds the live Split a service config refers to.
+// pinTime is how long WithSplit keeps its Split alive for the channel to
+// come.
+const pinTime = time.Minute
+
+// pins are the Splits WithSplit keeps alive: ref -> *pinned.
+var pins sync.Map
+
+type pinned struct{ s *Split }
+
+// pin keeps s alive for pinTime from now, so that the registry's weak
+// pointer still finds it when a channel parses the config that names it.
+func (s *Split) pin() {
+	p := &pinned{s: s} // a pin of its own: a later one outlasts this one's timer
+	pins.Store(s.ref, p)
+	time.AfterFunc(pinTime, func() { pins.CompareAndDelete(s.ref, p) })
+}
+
 func lookupSplit(ref string) *Split {
 	v, ok := splitRegistry.Load(ref)
 	if !ok {
