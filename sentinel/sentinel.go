@@ -335,7 +335,9 @@ func (s *Sentinel) endTick() {
 // is nothing to serve or judge: the records begin with the first step.
 func (s *Sentinel) observeLocked(now time.Time, win *telemetry.Window) []string {
 	if s.pos.Phase == PhasePending || s.pos.Phase.Final() {
-		s.serving = servingTracker{cfg: s.cfg.serving, last: now}
+		// The candidate's ready endpoints now are the first tick's last,
+		// so that a server lost on the rollout's first tick is seen.
+		s.serving = servingTracker{cfg: s.cfg.serving, last: now, lastReady: readyEndpoints(s.router, s.positionLocked().Candidate)}
 		s.data = dataWatch{cfg: &s.cfg}
 		return nil
 	}

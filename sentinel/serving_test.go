@@ -568,6 +568,21 @@ func TestACandidateThatKeepsLosingCallsIsJudgedAfterItsFirstLoss(t *testing.T) {
 	assert.EqualValues(t, 240, r.s.Status().Serving.Lost, "the loss's tick and the next: the stragglers")
 }
 
+// A server lost on the rollout's first tick is seen lost: the ready
+// endpoints of the tick before the rollout began are the last.
+func TestAServerLostOnTheRolloutsFirstTickIsSeen(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(1000) // the tick that starts the rollout
+	lr.setReady("canary", 1)
+	e := r.tick(lostTick(60))
+	require.Equal(t, sentinel.PhaseProgressing, r.s.Status().Phase, e.Reason)
+	assert.EqualValues(t, 60, r.s.Status().Serving.Lost, "put down to the loss, not held")
+	for range 3 {
+		e = r.tick(healthy())
+	}
+	require.NotEqual(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+}
+
 // A ready endpoint lost with no call lost (a server drained, a connection
 // re-made) forgives nothing and spends nothing: the candidate's first
 // outage after it is still forgiven.
