@@ -291,6 +291,7 @@ func TestSnapshotIsOneMoment(t *testing.T) {
 	r := newRig(t)
 	r.builds.set(one, one)
 	done := make(chan struct{})
+	sawRolling := make(chan struct{}, 1)
 	seen := map[release.Stage]int{}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -307,6 +308,10 @@ func TestSnapshotIsOneMoment(t *testing.T) {
 				assert.Equal(t, sentinel.PhasePromoted, st.Phase, "finalizing, so promoted")
 			case release.StageRolling:
 				assert.False(t, st.Phase.Final(), "rolling, so not over: %s", st.Phase)
+				select {
+				case sawRolling <- struct{}{}:
+				default:
+				}
 			}
 		}
 	})
@@ -317,6 +322,16 @@ func TestSnapshotIsOneMoment(t *testing.T) {
 		if n%2 == 1 {
 			r.until(release.StageWaiting, 30, 30) // rolled back
 			continue
+		}
+		if n == 2 {
+			// The snapshots see a rolling release at least once, however
+			// the machine schedules them: the rollout waits for them.
+			r.until(release.StageRolling, 0, 30)
+			select {
+			case <-sawRolling:
+			case <-time.After(time.Minute):
+				t.Fatal("no snapshot saw the release rolling in a minute")
+			}
 		}
 		r.until(release.StageFinalizing, 0, 30)
 		base = cand
