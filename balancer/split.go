@@ -304,17 +304,11 @@ func (s *Split) String() string {
 // come.
 const pinTime = time.Minute
 
-// pins are the Splits WithSplit keeps alive: ref -> *pinned.
-var pins sync.Map
-
-type pinned struct{ s *Split }
-
-// pin keeps s alive for pinTime from now, so that the registry's weak
-// pointer still finds it when a channel parses the config that names it.
+// pin keeps s alive for pinTime from now (its timer holds it), so that
+// the registry's weak pointer still finds it when a channel parses the
+// config that names it.
 func (s *Split) pin() {
-	p := &pinned{s: s} // a pin of its own: a later one outlasts this one's timer
-	pins.Store(s.ref, p)
-	time.AfterFunc(pinTime, func() { pins.CompareAndDelete(s.ref, p) })
+	time.AfterFunc(pinTime, func() { runtime.KeepAlive(s) })
 }
 
 func lookupSplit(ref string) *Split {

@@ -252,11 +252,10 @@ func (t *servingTracker) settleLost(u int64, dropped bool) bool {
 		if forgive = t.now.Down; !forgive {
 			t.forgive = forgiveOver
 		}
-	case stragglers:
-		switch {
-		case t.now.Down:
+	case stragglers: // the tick after a lost endpoint: its stragglers, or an outage
+		if t.now.Down {
 			t.forgive, forgive = forgiving, true
-		default:
+		} else {
 			t.forgive, forgive = forgiveOver, u > 0
 		}
 	}
