@@ -702,3 +702,33 @@ func TestACheckpointHoldsNoMoreCallsThanTheStepFailed(t *testing.T) {
 	require.NoError(t, r2.s.Restore(cp), "the checkpoint as it was")
 	judgedNext(t, r2)
 }
+
+// A standby that takes the rollout over on the tick after a lost endpoint
+// (the checkpoint's "stragglers") forgives that tick's stragglers and no
+// more: a candidate that goes on losing calls is judged on them there too.
+func TestAStandbyTakingOverAfterALostEndpointForgivesNoMore(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(1000)
+	lr.setReady("canary", 1)
+	r.tick(lostTick(60))
+	cp := r.s.Checkpoint()
+	require.NotNil(t, cp.Unanswered)
+	require.Equal(t, sentinel.UnansweredState{Forgiveness: "stragglers", Lost: 60}, *cp.Unanswered)
+	js, err := json.Marshal(cp)
+	require.NoError(t, err)
+	var back sentinel.Checkpoint
+	require.NoError(t, json.Unmarshal(js, &back))
+
+	r2, lr2 := servingRig(t, newListingRouter(), nil)
+	require.NoError(t, r2.s.Restore(back))
+	lr2.setReady("canary", 1)
+	r2.tick(lostTick(5)) // the stragglers: forgiven
+	assert.EqualValues(t, 65, r2.s.Status().Serving.Lost)
+	var e sentinel.Event
+	for i := 0; i < 4 && !r2.s.Status().Phase.Final(); i++ {
+		e = r2.tick(lostTick(120)) // goes on losing 20 %
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, r2.s.Status().Phase, e.Reason)
+	assert.Equal(t, judge.TestErrors, e.Verdict.Test, e.Reason)
+	assert.EqualValues(t, 65, r2.s.Status().Serving.Lost, "no more forgiven")
+}
