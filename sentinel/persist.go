@@ -151,7 +151,9 @@ func statefulOf(st Strategy) (StatefulStrategy, bool) {
 // candidate's unanswered calls (Serving.Lost, those held from the judge,
 // whether its one forgiven outage is over) and, for a StatefulStrategy, the
 // strategy's own state. What the sentinel went through before is dropped:
-// its events, its history and its judge's looks. The sentinel must name
+// its events, its history, its judge's looks and its record of what the
+// candidate served, which begins afresh from this sentinel's own router (so
+// that a server lost on its first tick is seen lost). The sentinel must name
 // the same baseline and candidate, and its judge must be configured as the
 // one that made cp. A checkpoint that does not fit, or that a
 // StatefulStrategy cannot carry on from (a blue/green rollout past its
@@ -199,6 +201,10 @@ func (s *Sentinel) Restore(cp Checkpoint) error {
 	s.gen = s.router.Generation()
 	s.lastHold, s.history, s.events, s.seq, s.sourceErr, s.policyErr = Event{}, nil, nil, 0, "", ""
 	s.steps, s.ending, s.stepVerdict = nil, nil, nil
+	// The record of what the candidate served starts afresh, from this
+	// sentinel's own router, with where the rollout stood with its
+	// unanswered calls.
+	s.serving = s.freshServingLocked(s.cfg.clock.Now())
 	s.serving.restoreUnanswered(cp.Unanswered)
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
 	return nil

@@ -328,6 +328,14 @@ func (s *Sentinel) endTick() {
 	s.mu.Unlock()
 }
 
+// freshServingLocked is a record of what the candidate served that
+// begins at now. The candidate's ready endpoints now are its first tick's
+// last, so that a server lost on the rollout's first tick (or the first
+// after a Restore) is seen lost.
+func (s *Sentinel) freshServingLocked(now time.Time) servingTracker {
+	return servingTracker{cfg: s.cfg.serving, last: now, lastReady: readyEndpoints(s.router, s.pos.Candidate)}
+}
+
 // observeLocked adds this tick to the record of what the candidate served
 // and to the watch over the judge's data, and returns the alerts they
 // raise: that the candidate is down, that a test has had no data, that
@@ -335,9 +343,7 @@ func (s *Sentinel) endTick() {
 // is nothing to serve or judge: the records begin with the first step.
 func (s *Sentinel) observeLocked(now time.Time, win *telemetry.Window) []string {
 	if s.pos.Phase == PhasePending || s.pos.Phase.Final() {
-		// The candidate's ready endpoints now are the first tick's last,
-		// so that a server lost on the rollout's first tick is seen.
-		s.serving = servingTracker{cfg: s.cfg.serving, last: now, lastReady: readyEndpoints(s.router, s.positionLocked().Candidate)}
+		s.serving = s.freshServingLocked(now)
 		s.data = dataWatch{cfg: &s.cfg}
 		return nil
 	}

@@ -732,3 +732,28 @@ func TestAStandbyTakingOverAfterALostEndpointForgivesNoMore(t *testing.T) {
 	assert.Equal(t, judge.TestErrors, e.Verdict.Test, e.Reason)
 	assert.EqualValues(t, 65, r2.s.Status().Serving.Lost, "no more forgiven")
 }
+
+// A standby that takes a healthy rollout over and loses one candidate
+// server of several on its very first tick sees the loss, from its own
+// router's ready endpoints when it restored: the calls in flight on the
+// lost server are put down to the loss, not judged, and the rollout goes
+// on. (Without the restored sentinel's own count, its first tick knew no
+// last one, held the calls and failed the candidate on them.)
+func TestAStandbyLosingAServerOnItsFirstTickSeesTheLoss(t *testing.T) {
+	r, _ := servingRig(t, newListingRouter(), nil)
+	r.toStep(5000)
+	r.tick(healthy())
+	cp := r.s.Checkpoint()
+	require.Nil(t, cp.Unanswered, "no loss yet")
+
+	r2, lr2 := servingRig(t, newListingRouter(), nil)
+	require.NoError(t, r2.s.Restore(cp))
+	lr2.setReady("canary", 1)
+	e := r2.tick(lostTick(60))
+	require.Equal(t, sentinel.PhaseProgressing, r2.s.Status().Phase, e.Reason)
+	assert.EqualValues(t, 60, r2.s.Status().Serving.Lost, "put down to the loss, not held: %s", r2.s.Status().Serving.Reason)
+	for range 3 {
+		e = r2.tick(healthy())
+	}
+	require.NotEqual(t, sentinel.PhaseRolledBack, r2.s.Status().Phase, e.Reason)
+}
