@@ -79,6 +79,18 @@ func (t *servingTracker) unansweredState(failed int64) *UnansweredState {
 	return &UnansweredState{Held: min(t.held, max(failed, 0)), Forgiveness: string(t.forgive), Lost: t.now.Lost}
 }
 
+// keepStreak carries old's streak of not serving over to t: when the
+// candidate went down, how often, whether it served since, and its alert.
+// A sentinel that carries its own rollout on (a fleet's leader reloading
+// after a commit it could not confirm, or re-elected) so neither repeats
+// the down alert nor restarts RollbackAfter's clock, which reloads often
+// enough would put off for ever. A sentinel that has not seen the
+// candidate down (a standby) has no streak to keep.
+func (t *servingTracker) keepStreak(old servingTracker) {
+	t.downSince, t.downs, t.served = old.downSince, old.downs, old.served
+	t.alerted, t.alertedAt = old.alerted, old.alertedAt
+}
+
 // restoreUnanswered sets what t keeps of the unanswered calls from st
 // (nil: none yet), which checkUnanswered has checked.
 func (t *servingTracker) restoreUnanswered(st *UnansweredState) {
@@ -153,7 +165,9 @@ func statefulOf(st Strategy) (StatefulStrategy, bool) {
 // strategy's own state. What the sentinel went through before is dropped:
 // its events, its history, its judge's looks and its record of what the
 // candidate served, which begins afresh from this sentinel's own router (so
-// that a server lost on its first tick is seen lost). The sentinel must name
+// that a server lost on its first tick is seen lost); the candidate's streak
+// of not serving as this sentinel saw it runs on (its down alert is not
+// repeated, nor RollbackAfter's clock restarted). The sentinel must name
 // the same baseline and candidate, and its judge must be configured as the
 // one that made cp. A checkpoint that does not fit, or that a
 // StatefulStrategy cannot carry on from (a blue/green rollout past its
@@ -203,8 +217,11 @@ func (s *Sentinel) Restore(cp Checkpoint) error {
 	s.steps, s.ending, s.stepVerdict = nil, nil, nil
 	// The record of what the candidate served starts afresh, from this
 	// sentinel's own router, with where the rollout stood with its
-	// unanswered calls.
+	// unanswered calls; the candidate's streak of not serving is a fact
+	// about it, which this sentinel's own record keeps on.
+	old := s.serving
 	s.serving = s.freshServingLocked(s.cfg.clock.Now())
+	s.serving.keepStreak(old)
 	s.serving.restoreUnanswered(cp.Unanswered)
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
 	return nil

@@ -757,3 +757,32 @@ func TestAStandbyLosingAServerOnItsFirstTickSeesTheLoss(t *testing.T) {
 	}
 	require.NotEqual(t, sentinel.PhaseRolledBack, r2.s.Status().Phase, e.Reason)
 }
+
+// A sentinel that carries its own rollout on while the candidate is down
+// (a fleet's leader reloading its checkpoint) keeps the candidate's streak
+// of not serving: RollbackAfter's clock runs on from the outage's start and
+// the down alert is not repeated. Restarting them at each reload could put
+// the rollback off for ever.
+func TestRestoringItsOwnRolloutKeepsTheCandidatesDownStreak(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(5000)
+	for range 5 {
+		r.tick(healthy())
+	}
+	lr.setReady("canary", 0)
+	for range 20 {
+		r.tick(fallenBack(500))
+	}
+	require.NoError(t, r.s.Restore(r.s.Checkpoint()))
+	e := r.tick(fallenBack(500))
+	assert.GreaterOrEqual(t, r.s.Status().Serving.DownFor, 20*time.Second, e.Reason)
+	ticks := 1
+	for ; ticks < 60 && !r.s.Status().Phase.Final(); ticks++ {
+		e = r.tick(fallenBack(500))
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
+	assert.Equal(t, 10, ticks, "rolled back when it had not served for 30 s, the reload counted in")
+	assert.Contains(t, e.Reason, "not serving for 30s")
+	require.NoError(t, r.s.Close())
+	assert.Len(t, r.alerts.availability(), 1, "one alert for the outage, not one a reload")
+}
