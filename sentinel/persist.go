@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/internal/config"
@@ -52,6 +53,28 @@ type Checkpoint struct {
 	// Unanswered is where the rollout stands with the calls the
 	// candidate's servers left unanswered (Serving.Lost); nil: none yet.
 	Unanswered *UnansweredState `json:"unanswered,omitempty"`
+	// Down is the candidate's streak of not serving as the sentinel that
+	// made the checkpoint saw it, and its last alert that the candidate is
+	// down; nil: neither. A sentinel that carries the rollout on (a fleet's
+	// standby, or its leader reloading) so neither restarts
+	// RollbackAfter's clock nor repeats the alert.
+	Down *DownState `json:"down,omitempty"`
+}
+
+// DownState is what a checkpoint keeps of the candidate's streak of not
+// serving (State.Serving's DownFor and Downs).
+type DownState struct {
+	// Since is when the candidate stopped serving; zero while it serves.
+	Since time.Time `json:"since,omitzero"`
+	// Downs is Serving.Downs: the times it went down since Since.
+	Downs int `json:"downs,omitempty"`
+	// Served is whether it served calls on a tick since it last went down.
+	Served bool `json:"served,omitempty"`
+	// Alerted is whether the streak has raised its alert; AlertedAt is
+	// the last alert that the candidate is down, of this streak or one
+	// before it (no second alert comes within RollbackAfter of it).
+	Alerted   bool      `json:"alerted,omitempty"`
+	AlertedAt time.Time `json:"alertedAt,omitzero"`
 }
 
 // UnansweredState is what a checkpoint keeps of the candidate's
@@ -79,16 +102,46 @@ func (t *servingTracker) unansweredState(failed int64) *UnansweredState {
 	return &UnansweredState{Held: min(t.held, max(failed, 0)), Forgiveness: string(t.forgive), Lost: t.now.Lost}
 }
 
-// keepStreak carries old's streak of not serving over to t: when the
-// candidate went down, how often, whether it served since, and its alert.
-// A sentinel that carries its own rollout on (a fleet's leader reloading
-// after a commit it could not confirm, or re-elected) so neither repeats
-// the down alert nor restarts RollbackAfter's clock, which reloads often
-// enough would put off for ever. A sentinel that has not seen the
-// candidate down (a standby) has no streak to keep.
-func (t *servingTracker) keepStreak(old servingTracker) {
-	t.downSince, t.downs, t.served = old.downSince, old.downs, old.served
-	t.alerted, t.alertedAt = old.alerted, old.alertedAt
+// downState is what t keeps of the candidate's streak of not serving,
+// nil if nothing.
+func (t *servingTracker) downState() *DownState {
+	if t.downSince.IsZero() && t.alertedAt.IsZero() {
+		return nil
+	}
+	return &DownState{Since: t.downSince, Downs: t.downs, Served: t.served, Alerted: t.alerted, AlertedAt: t.alertedAt}
+}
+
+// restoreStreak sets the candidate's streak of not serving from st (nil:
+// none), which checkDown has checked, at now: times after now (another
+// machine's clock ahead of this one's) are taken as now. A leader that
+// reloads its rollout (after a commit it could not confirm, or
+// re-elected) or a standby that takes it over during an outage so neither
+// repeats the down alert nor restarts RollbackAfter's clock, which
+// reloads often enough would put off for ever.
+func (t *servingTracker) restoreStreak(st *DownState, now time.Time) {
+	if st == nil {
+		return
+	}
+	t.downSince, t.downs, t.served, t.alerted, t.alertedAt = st.Since, st.Downs, st.Served, st.Alerted, st.AlertedAt
+	if t.downSince.After(now) {
+		t.downSince = now
+	}
+	if t.alertedAt.After(now) {
+		t.alertedAt = now
+	}
+}
+
+// checkDown names the first bad field of st.
+func checkDown(st *DownState) error {
+	switch {
+	case st == nil:
+		return nil
+	case st.Downs < 0:
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Down.Downs", st.Downs, "want ≥ 0")
+	case st.Since.IsZero() && (st.Downs > 0 || st.Alerted):
+		return config.Errorf(ErrBadCheckpoint, "Checkpoint.Down.Since", "zero", "a streak (downs %d, alerted %t) needs the time it began", st.Downs, st.Alerted)
+	}
+	return nil
 }
 
 // restoreUnanswered sets what t keeps of the unanswered calls from st
@@ -127,7 +180,8 @@ func (s *Sentinel) Checkpoint() Checkpoint {
 	defer s.mu.Unlock()
 	js := s.judge.State()
 	cp := Checkpoint{Position: s.positionLocked(), Format: checkpointFormat, StepWindow: s.stepWindow.Clone(), Judge: &js,
-		Unanswered: s.serving.unansweredState(s.stepWindow.Version(s.pos.Candidate).Role(balancer.RolePrimary).Errors)}
+		Unanswered: s.serving.unansweredState(s.stepWindow.Version(s.pos.Candidate).Role(balancer.RolePrimary).Errors),
+		Down:       s.serving.downState()}
 	if st, ok := statefulOf(s.strategy); ok {
 		state, err := st.StrategyState()
 		if err != nil {
@@ -166,8 +220,8 @@ func statefulOf(st Strategy) (StatefulStrategy, bool) {
 // its events, its history, its judge's looks and its record of what the
 // candidate served, which begins afresh from this sentinel's own router (so
 // that a server lost on its first tick is seen lost); the candidate's streak
-// of not serving as this sentinel saw it runs on (its down alert is not
-// repeated, nor RollbackAfter's clock restarted). The sentinel must name
+// of not serving runs on from cp.Down (its down alert is not repeated, nor
+// RollbackAfter's clock restarted). The sentinel must name
 // the same baseline and candidate, and its judge must be configured as the
 // one that made cp. A checkpoint that does not fit, or that a
 // StatefulStrategy cannot carry on from (a blue/green rollout past its
@@ -194,6 +248,9 @@ func (s *Sentinel) Restore(cp Checkpoint) error {
 	if err := checkUnanswered(cp.Unanswered, stepWindow.Version(cp.Candidate).Role(balancer.RolePrimary).Errors); err != nil {
 		return err
 	}
+	if err := checkDown(cp.Down); err != nil {
+		return err
+	}
 	j, err := s.restoredJudge(cp.Judge)
 	if err != nil {
 		return err
@@ -217,11 +274,10 @@ func (s *Sentinel) Restore(cp Checkpoint) error {
 	s.steps, s.ending, s.stepVerdict = nil, nil, nil
 	// The record of what the candidate served starts afresh, from this
 	// sentinel's own router, with where the rollout stood with its
-	// unanswered calls; the candidate's streak of not serving is a fact
-	// about it, which this sentinel's own record keeps on.
-	old := s.serving
-	s.serving = s.freshServingLocked(s.cfg.clock.Now())
-	s.serving.keepStreak(old)
+	// unanswered calls and the candidate's streak of not serving.
+	now := s.cfg.clock.Now()
+	s.serving = s.freshServingLocked(now)
+	s.serving.restoreStreak(cp.Down, now)
 	s.serving.restoreUnanswered(cp.Unanswered)
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
 	return nil

@@ -786,3 +786,65 @@ func TestRestoringItsOwnRolloutKeepsTheCandidatesDownStreak(t *testing.T) {
 	require.NoError(t, r.s.Close())
 	assert.Len(t, r.alerts.availability(), 1, "one alert for the outage, not one a reload")
 }
+
+// A standby that takes a rollout over while the candidate is down carries
+// the candidate's streak of not serving on from the checkpoint: it rolls
+// back as unavailable when the outage, counted from its start under the
+// old leader, reaches RollbackAfter, and does not raise the alert the old
+// leader raised. A checkpoint whose streak cannot be is refused, naming
+// the field; one from a clock ahead of this one's is taken as now.
+func TestAStandbyTakingOverDuringAnOutageKeepsItsClock(t *testing.T) {
+	r, lr := servingRig(t, newListingRouter(), nil)
+	r.toStep(5000)
+	for range 5 {
+		r.tick(healthy())
+	}
+	lr.setReady("canary", 0)
+	for range 20 {
+		r.tick(fallenBack(500))
+	}
+	require.Len(t, r.alerts.availability(), 1, "the old leader alerted")
+	cp := r.s.Checkpoint()
+	require.NotNil(t, cp.Down)
+	assert.Equal(t, 1, cp.Down.Downs)
+	assert.True(t, cp.Down.Alerted)
+	js, err := json.Marshal(cp)
+	require.NoError(t, err)
+	var back sentinel.Checkpoint
+	require.NoError(t, json.Unmarshal(js, &back))
+
+	r2, lr2 := servingRig(t, newListingRouter(), nil)
+	r2.clock.Advance(r.clock.Now().Sub(r2.clock.Now())) // the same wall clock
+	lr2.setReady("canary", 0)
+	require.NoError(t, r2.s.Restore(back))
+	var e sentinel.Event
+	ticks := 0
+	for ; ticks < 60 && !r2.s.Status().Phase.Final(); ticks++ {
+		e = r2.tick(fallenBack(500))
+	}
+	require.Equal(t, sentinel.PhaseRolledBack, r2.s.Status().Phase, e.Reason)
+	assert.Equal(t, 10, ticks, "rolled back when it had not served for 30 s, the old leader's 20 counted in")
+	assert.Contains(t, e.Reason, "not serving for 30s")
+	require.NoError(t, r2.s.Close())
+	assert.Empty(t, r2.alerts.availability(), "the old leader's alert is not repeated")
+
+	for field, bad := range map[string]sentinel.DownState{
+		"Checkpoint.Down.Downs": {Since: time.Unix(1, 0), Downs: -1},
+		"Checkpoint.Down.Since": {Downs: 2},
+	} {
+		c := back
+		c.Down = &bad
+		err := r.s.Restore(c)
+		assert.ErrorIs(t, err, sentinel.ErrBadCheckpoint, field)
+		assert.ErrorContains(t, err, field)
+	}
+
+	ahead := back
+	ahead.Down = &sentinel.DownState{Since: r.clock.Now().Add(time.Hour), Downs: 1}
+	r3, lr3 := servingRig(t, newListingRouter(), nil)
+	lr3.setReady("canary", 0)
+	require.NoError(t, r3.s.Restore(ahead))
+	r3.tick(fallenBack(500))
+	d := r3.s.Status().Serving.DownFor
+	assert.True(t, d > 0 && d <= 2*time.Second, "a streak from a clock ahead is taken as beginning now: %v", d)
+}
