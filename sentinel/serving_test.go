@@ -758,12 +758,10 @@ func TestAStandbyLosingAServerOnItsFirstTickSeesTheLoss(t *testing.T) {
 	require.NotEqual(t, sentinel.PhaseRolledBack, r2.s.Status().Phase, e.Reason)
 }
 
-// A sentinel that carries its own rollout on while the candidate is down
-// (a fleet's leader reloading its checkpoint) keeps the candidate's streak
-// of not serving: RollbackAfter's clock runs on from the outage's start and
-// the down alert is not repeated. Restarting them at each reload could put
-// the rollback off for ever.
-func TestRestoringItsOwnRolloutKeepsTheCandidatesDownStreak(t *testing.T) {
+// downFor20s is a rollout at 50 % whose candidate has had no ready
+// endpoint for the last 20 s (RollbackAfter is 30 s).
+func downFor20s(t *testing.T) *rig {
+	t.Helper()
 	r, lr := servingRig(t, newListingRouter(), nil)
 	r.toStep(5000)
 	for range 5 {
@@ -773,16 +771,36 @@ func TestRestoringItsOwnRolloutKeepsTheCandidatesDownStreak(t *testing.T) {
 	for range 20 {
 		r.tick(fallenBack(500))
 	}
-	require.NoError(t, r.s.Restore(r.s.Checkpoint()))
-	e := r.tick(fallenBack(500))
-	assert.GreaterOrEqual(t, r.s.Status().Serving.DownFor, 20*time.Second, e.Reason)
-	ticks := 1
+	return r
+}
+
+// rolledBackAfter10s checks that r, its candidate down for 20 s, is rolled
+// back as unavailable on the tenth tick more: its outage counted from its
+// start.
+func rolledBackAfter10s(t *testing.T, r *rig) {
+	t.Helper()
+	var e sentinel.Event
+	ticks := 0
 	for ; ticks < 60 && !r.s.Status().Phase.Final(); ticks++ {
 		e = r.tick(fallenBack(500))
+		if ticks == 0 {
+			assert.GreaterOrEqual(t, r.s.Status().Serving.DownFor, 20*time.Second, e.Reason)
+		}
 	}
 	require.Equal(t, sentinel.PhaseRolledBack, r.s.Status().Phase, e.Reason)
-	assert.Equal(t, 10, ticks, "rolled back when it had not served for 30 s, the reload counted in")
+	assert.Equal(t, 10, ticks, "rolled back when it had not served for 30 s")
 	assert.Contains(t, e.Reason, "not serving for 30s")
+}
+
+// A sentinel that carries its own rollout on while the candidate is down
+// (a fleet's leader reloading its checkpoint) keeps the candidate's streak
+// of not serving: RollbackAfter's clock runs on from the outage's start and
+// the down alert is not repeated. Restarting them at each reload could put
+// the rollback off for ever.
+func TestRestoringItsOwnRolloutKeepsTheCandidatesDownStreak(t *testing.T) {
+	r := downFor20s(t)
+	require.NoError(t, r.s.Restore(r.s.Checkpoint()))
+	rolledBackAfter10s(t, r)
 	require.NoError(t, r.s.Close())
 	assert.Len(t, r.alerts.availability(), 1, "one alert for the outage, not one a reload")
 }
@@ -794,15 +812,7 @@ func TestRestoringItsOwnRolloutKeepsTheCandidatesDownStreak(t *testing.T) {
 // leader raised. A checkpoint whose streak cannot be is refused, naming
 // the field; one from a clock ahead of this one's is taken as now.
 func TestAStandbyTakingOverDuringAnOutageKeepsItsClock(t *testing.T) {
-	r, lr := servingRig(t, newListingRouter(), nil)
-	r.toStep(5000)
-	for range 5 {
-		r.tick(healthy())
-	}
-	lr.setReady("canary", 0)
-	for range 20 {
-		r.tick(fallenBack(500))
-	}
+	r := downFor20s(t)
 	require.Len(t, r.alerts.availability(), 1, "the old leader alerted")
 	cp := r.s.Checkpoint()
 	require.NotNil(t, cp.Down)
@@ -817,14 +827,7 @@ func TestAStandbyTakingOverDuringAnOutageKeepsItsClock(t *testing.T) {
 	r2.clock.Advance(r.clock.Now().Sub(r2.clock.Now())) // the same wall clock
 	lr2.setReady("canary", 0)
 	require.NoError(t, r2.s.Restore(back))
-	var e sentinel.Event
-	ticks := 0
-	for ; ticks < 60 && !r2.s.Status().Phase.Final(); ticks++ {
-		e = r2.tick(fallenBack(500))
-	}
-	require.Equal(t, sentinel.PhaseRolledBack, r2.s.Status().Phase, e.Reason)
-	assert.Equal(t, 10, ticks, "rolled back when it had not served for 30 s, the old leader's 20 counted in")
-	assert.Contains(t, e.Reason, "not serving for 30s")
+	rolledBackAfter10s(t, r2)
 	require.NoError(t, r2.s.Close())
 	assert.Empty(t, r2.alerts.availability(), "the old leader's alert is not repeated")
 
