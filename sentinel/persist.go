@@ -112,24 +112,38 @@ func (t *servingTracker) downState() *DownState {
 }
 
 // restoreStreak sets the candidate's streak of not serving from st (nil:
-// none), which checkDown has checked, at now: times after now (another
-// machine's clock ahead of this one's) are taken as now. A leader that
+// none), which checkDown has checked, at now, for a rollout that began at
+// started: times after now (another machine's clock ahead of this one's)
+// are taken as now, a streak begun before the rollout as begun with it;
+// the candidate must then serve through a whole span before the streak
+// ends. A leader that
 // reloads its rollout (after a commit it could not confirm, or
 // re-elected) or a standby that takes it over during an outage so neither
 // repeats the down alert nor restarts RollbackAfter's clock, which
 // reloads often enough would put off for ever.
-func (t *servingTracker) restoreStreak(st *DownState, now time.Time) {
+func (t *servingTracker) restoreStreak(st *DownState, started, now time.Time) {
 	if st == nil {
 		return
 	}
-	t.downSince, t.downs, t.served, t.alerted, t.alertedAt = st.Since, st.Downs, st.Served, st.Alerted, st.AlertedAt
-	if t.downSince.After(now) {
-		t.downSince = now
+	t.downSince, t.downs, t.served, t.alerted, t.alertedAt = st.Since, min(st.Downs, maxDowns), st.Served, st.Alerted, st.AlertedAt
+	if !t.downSince.IsZero() {
+		// Not before the rollout began (it was not watched), nor after now.
+		if t.downSince.Before(started) {
+			t.downSince = started
+		}
+		if t.downSince.After(now) {
+			t.downSince = now
+		}
+		t.settled = now.Add(t.cfg.Span)
 	}
 	if t.alertedAt.After(now) {
 		t.alertedAt = now
 	}
 }
+
+// maxDowns bounds Serving.Downs restored from a checkpoint, so that a
+// corrupt count cannot wrap.
+const maxDowns = 1 << 30
 
 // checkDown names the first bad field of st.
 func checkDown(st *DownState) error {
@@ -277,7 +291,7 @@ func (s *Sentinel) Restore(cp Checkpoint) error {
 	// unanswered calls and the candidate's streak of not serving.
 	now := s.cfg.clock.Now()
 	s.serving = s.freshServingLocked(now)
-	s.serving.restoreStreak(cp.Down, now)
+	s.serving.restoreStreak(cp.Down, cp.Started, now)
 	s.serving.restoreUnanswered(cp.Unanswered)
 	s.cfg.logger.Info("ninelives: rollout restored", "phase", cp.Phase, "step", cp.Step, "stepName", cp.StepName)
 	return nil

@@ -130,6 +130,12 @@ type servingTracker struct {
 	lastReady int       // the last tick's ready endpoints (0 before the first)
 	alerted   bool      // the streak has alerted
 	alertedAt time.Time // the last alert that the candidate is down
+	// settled is when a streak restored from a checkpoint may end: the
+	// record begins at the restore, and a candidate that was down must
+	// serve through a whole span of it, as it must of an unbroken record,
+	// before it counts as serving again (a crash loop taken over on one
+	// of its up ticks is not taken for a candidate back in service).
+	settled time.Time
 	now       Serving
 
 	// The candidate's unanswered calls (Serving.Lost). held are the last
@@ -309,7 +315,7 @@ func (t *servingTracker) summary(now time.Time, candidate string, ready int) Ser
 	last := t.ticks[len(t.ticks)-1]
 	why := downCause(sv, last, candidate)
 	sv.Down = why != ""
-	sv.OK = !sv.Down && sv.Calls > 0 && sv.Fallbacks == 0 && (last.calls > 0 || last.expected < 3)
+	sv.OK = !sv.Down && sv.Calls > 0 && sv.Fallbacks == 0 && (last.calls > 0 || last.expected < 3) && !now.Before(t.settled)
 	switch {
 	case sv.OK:
 		t.downSince, t.alerted, t.downs, t.served = time.Time{}, false, 0, false

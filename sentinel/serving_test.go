@@ -3,6 +3,7 @@ package sentinel_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -813,7 +814,6 @@ func TestRestoringItsOwnRolloutKeepsTheCandidatesDownStreak(t *testing.T) {
 // the field; one from a clock ahead of this one's is taken as now.
 func TestAStandbyTakingOverDuringAnOutageKeepsItsClock(t *testing.T) {
 	r := downFor20s(t)
-	require.Len(t, r.alerts.availability(), 1, "the old leader alerted")
 	cp := r.s.Checkpoint()
 	require.NotNil(t, cp.Down)
 	assert.Equal(t, 1, cp.Down.Downs)
@@ -850,4 +850,60 @@ func TestAStandbyTakingOverDuringAnOutageKeepsItsClock(t *testing.T) {
 	r3.tick(fallenBack(500))
 	d := r3.s.Status().Serving.DownFor
 	assert.True(t, d > 0 && d <= 2*time.Second, "a streak from a clock ahead is taken as beginning now: %v", d)
+
+	early := back
+	early.Down = &sentinel.DownState{Since: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), Downs: 1}
+	r4, lr4 := servingRig(t, newListingRouter(), nil)
+	r4.clock.Advance(r.clock.Now().Sub(r4.clock.Now()))
+	lr4.setReady("canary", 0)
+	require.NoError(t, r4.s.Restore(early))
+	r4.tick(fallenBack(500))
+	assert.LessOrEqual(t, r4.s.Status().Serving.DownFor, r4.clock.Now().Sub(back.Started),
+		"a streak from before the rollout began is taken as begun with it")
+
+	require.NoError(t, r.s.Close())
+	assert.Len(t, r.alerts.availability(), 1, "the old leader alerted")
+}
+
+// A crash loop taken over (or reloaded) on one of its up ticks is not
+// taken for a candidate back in service: the restored record begins at
+// the restore, and the candidate must serve through a whole span of it
+// before its streak of not serving ends, as through a span of an unbroken
+// record. It is rolled back as unavailable, never promoted. (Without it,
+// the first healthy tick after the restore ended the streak and the
+// rollout went on to promote the crash loop.)
+func TestACrashLoopTakenOverOnAnUpTickIsNotPromoted(t *testing.T) {
+	loop := func(r *rig, lr *listingRouter, i int) sentinel.Event {
+		if i%6 < 3 {
+			lr.setReady("canary", 0)
+			return r.tick(fallenBack(500))
+		}
+		lr.setReady("canary", 2)
+		return r.tick(healthy())
+	}
+	for _, at := range []int{20, 21} { // a down tick, an up tick
+		t.Run(fmt.Sprint("restored after tick ", at), func(t *testing.T) {
+			r, lr := servingRig(t, newListingRouter(), nil)
+			r.toStep(1000)
+			i := 0
+			for ; i <= at; i++ {
+				loop(r, lr, i)
+			}
+			require.False(t, r.s.Status().Phase.Final())
+			cp := r.s.Checkpoint()
+			require.NotNil(t, cp.Down)
+
+			r2, lr2 := servingRig(t, newListingRouter(), nil)
+			r2.clock.Advance(r.clock.Now().Sub(r2.clock.Now()))
+			require.NoError(t, r2.s.Restore(cp))
+			var e sentinel.Event
+			for ; i < 120 && !r2.s.Status().Phase.Final(); i++ {
+				e = loop(r2, lr2, i)
+				require.NotEqual(t, sentinel.ActionPromote, e.Action, "tick %d: %s", i, e.Reason)
+			}
+			require.Equal(t, sentinel.PhaseRolledBack, r2.s.Status().Phase, e.Reason)
+			assert.Contains(t, e.Reason, "unavailable")
+			assert.Less(t, i, 40, "within RollbackAfter of the loop's first crash, and a span")
+		})
+	}
 }
