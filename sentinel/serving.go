@@ -136,7 +136,7 @@ type servingTracker struct {
 	// before it counts as serving again (a crash loop taken over on one
 	// of its up ticks is not taken for a candidate back in service).
 	settled time.Time
-	now       Serving
+	now     Serving
 
 	// The candidate's unanswered calls (Serving.Lost). held are the last
 	// used look's, kept from the judge for one look in case the outage
