@@ -72,6 +72,9 @@ type Serving struct {
 	Down bool `json:"down"`
 	// DownFor is how long the candidate has not served: from the start of
 	// the first tick it was down until it is OK again; 0 while it serves.
+	// A Checkpoint carries it (Checkpoint.Down) to the sentinel that
+	// restores it, which counts it on and ends it only once the candidate
+	// has served through a whole Span after the restore.
 	DownFor time.Duration `json:"downFor,omitempty"`
 	// Downs is how many times, in DownFor, the candidate was seen going
 	// down after serving calls again: more than once when it comes back
