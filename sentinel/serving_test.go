@@ -900,10 +900,47 @@ func TestACrashLoopTakenOverOnAnUpTickIsNotPromoted(t *testing.T) {
 			for ; i < 120 && !r2.s.Status().Phase.Final(); i++ {
 				e = loop(r2, lr2, i)
 				require.NotEqual(t, sentinel.ActionPromote, e.Action, "tick %d: %s", i, e.Reason)
+				if i == 24 { // the loop's first crash after the restore
+					assert.Equal(t, cp.Down.Downs+1, r2.s.Status().Serving.Downs, "the crashes counted on")
+				}
 			}
 			require.Equal(t, sentinel.PhaseRolledBack, r2.s.Status().Phase, e.Reason)
 			assert.Contains(t, e.Reason, "unavailable")
 			assert.Less(t, i, 40, "within RollbackAfter of the loop's first crash, and a span")
 		})
 	}
+}
+
+// The alert that a candidate is down is not raised again within
+// RollbackAfter of the last one, also across a restore: a standby that
+// takes over after the candidate came back keeps the time of the old
+// leader's alert, and the candidate's next outage soon after raises none.
+func TestAStandbyKeepsTheLastDownAlertsTime(t *testing.T) {
+	r, lr := longStepRig(t)
+	r.tick(healthy())
+	lr.setReady("canary", 0)
+	for range 8 {
+		r.tick(fallenBack(500))
+	}
+	lr.setReady("canary", 2)
+	for range 8 {
+		r.tick(healthy()) // back in service: the streak ends
+	}
+	cp := r.s.Checkpoint()
+	require.NotNil(t, cp.Down, "the last alert's time is kept")
+	assert.True(t, cp.Down.Since.IsZero())
+	assert.False(t, cp.Down.AlertedAt.IsZero())
+
+	r2, lr2 := longStepRig(t)
+	r2.clock.Advance(r.clock.Now().Sub(r2.clock.Now()))
+	require.NoError(t, r2.s.Restore(cp))
+	lr2.setReady("canary", 0)
+	for range 8 {
+		r2.tick(fallenBack(500)) // down again, 17 s after the first alert
+	}
+	require.Equal(t, sentinel.PhaseProgressing, r2.s.Status().Phase)
+	require.NoError(t, r.s.Close())
+	require.NoError(t, r2.s.Close())
+	assert.Len(t, r.alerts.availability(), 1, "the old leader alerted")
+	assert.Empty(t, r2.alerts.availability(), "no second alert within RollbackAfter of the first")
 }
