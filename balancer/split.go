@@ -299,7 +299,6 @@ func (s *Split) String() string {
 	return b.String()
 }
 
-// lookupSplit finds the live Split a service config refers to.
 // pinTime is how long WithSplit keeps its Split alive for the channel to
 // come.
 const pinTime = time.Minute
@@ -311,6 +310,7 @@ func (s *Split) pin() {
 	time.AfterFunc(pinTime, func() { runtime.KeepAlive(s) })
 }
 
+// lookupSplit finds the live Split a service config refers to.
 func lookupSplit(ref string) *Split {
 	v, ok := splitRegistry.Load(ref)
 	if !ok {

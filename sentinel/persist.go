@@ -116,11 +116,10 @@ func (t *servingTracker) downState() *DownState {
 // started: times after now (another machine's clock ahead of this one's)
 // are taken as now, a streak begun before the rollout as begun with it;
 // the candidate must then serve through a whole span before the streak
-// ends. A leader that
-// reloads its rollout (after a commit it could not confirm, or
-// re-elected) or a standby that takes it over during an outage so neither
-// repeats the down alert nor restarts RollbackAfter's clock, which
-// reloads often enough would put off for ever.
+// ends. A leader that reloads its rollout (after a commit it could not
+// confirm, or re-elected) or a standby that takes it over during an
+// outage so neither repeats the down alert nor restarts RollbackAfter's
+// clock, which reloads often enough would put off for ever.
 func (t *servingTracker) restoreStreak(st *DownState, started, now time.Time) {
 	if st == nil {
 		return

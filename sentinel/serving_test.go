@@ -653,10 +653,7 @@ func TestACheckpointKeepsTheUnansweredCalls(t *testing.T) {
 	cp := r.s.Checkpoint()
 	require.NotNil(t, cp.Unanswered)
 	assert.Equal(t, sentinel.UnansweredState{Forgiveness: "over", Lost: 60}, *cp.Unanswered)
-	js, err := json.Marshal(cp)
-	require.NoError(t, err)
-	var back sentinel.Checkpoint
-	require.NoError(t, json.Unmarshal(js, &back))
+	back := viaJSON(t, cp)
 
 	r2, lr2 := servingRig(t, newListingRouter(), nil)
 	require.NoError(t, r2.s.Restore(back))
@@ -715,10 +712,7 @@ func TestAStandbyTakingOverAfterALostEndpointForgivesNoMore(t *testing.T) {
 	cp := r.s.Checkpoint()
 	require.NotNil(t, cp.Unanswered)
 	require.Equal(t, sentinel.UnansweredState{Forgiveness: "stragglers", Lost: 60}, *cp.Unanswered)
-	js, err := json.Marshal(cp)
-	require.NoError(t, err)
-	var back sentinel.Checkpoint
-	require.NoError(t, json.Unmarshal(js, &back))
+	back := viaJSON(t, cp)
 
 	r2, lr2 := servingRig(t, newListingRouter(), nil)
 	require.NoError(t, r2.s.Restore(back))
@@ -818,10 +812,7 @@ func TestAStandbyTakingOverDuringAnOutageKeepsItsClock(t *testing.T) {
 	require.NotNil(t, cp.Down)
 	assert.Equal(t, 1, cp.Down.Downs)
 	assert.True(t, cp.Down.Alerted)
-	js, err := json.Marshal(cp)
-	require.NoError(t, err)
-	var back sentinel.Checkpoint
-	require.NoError(t, json.Unmarshal(js, &back))
+	back := viaJSON(t, cp)
 
 	r2, lr2 := servingRig(t, newListingRouter(), nil)
 	r2.clock.Advance(r.clock.Now().Sub(r2.clock.Now())) // the same wall clock
@@ -943,4 +934,50 @@ func TestAStandbyKeepsTheLastDownAlertsTime(t *testing.T) {
 	require.NoError(t, r2.s.Close())
 	assert.Len(t, r.alerts.availability(), 1, "the old leader alerted")
 	assert.Empty(t, r2.alerts.availability(), "no second alert within RollbackAfter of the first")
+}
+
+// viaJSON is cp as a standby reads it: written as JSON and read back.
+func viaJSON(t *testing.T, cp sentinel.Checkpoint) sentinel.Checkpoint {
+	t.Helper()
+	js, err := json.Marshal(cp)
+	require.NoError(t, err)
+	var back sentinel.Checkpoint
+	require.NoError(t, json.Unmarshal(js, &back))
+	return back
+}
+
+// A careless restore: a checkpoint saved while the candidate was down,
+// hand-set back to pending to start the rollout again once the candidate
+// was mended. The old outage must not follow the new rollout: it starts
+// with no streak, raises no down alert and is not rolled back as
+// unavailable for the outage of the old one.
+func TestAnOutageDoesNotFollowARolloutRestoredToPending(t *testing.T) {
+	r := downFor20s(t)
+	cp := viaJSON(t, r.s.Checkpoint())
+	require.NotNil(t, cp.Down)
+	cp.Phase, cp.Step = sentinel.PhasePending, 0
+	cp.Weights = []balancer.Weight{{Version: "stable", Weight: 10000}, {Version: "canary", Weight: 0}}
+
+	r2, lr2 := longStepRig(t)
+	r2.clock.Advance(r.clock.Now().Sub(r2.clock.Now()))
+	require.NoError(t, r2.s.Restore(cp))
+	r2.tick(healthy()) // the rollout starts again
+	require.Equal(t, sentinel.PhaseProgressing, r2.s.Status().Phase)
+	lr2.setReady("canary", 0) // a new outage of 12 s, under RollbackAfter
+	var most time.Duration
+	for range 12 {
+		r2.tick(fallenBack(500))
+		most = max(most, r2.s.Status().Serving.DownFor)
+	}
+	lr2.setReady("canary", 2)
+	for range 8 {
+		r2.tick(healthy())
+	}
+	st := r2.s.Status()
+	assert.NotEqual(t, sentinel.PhaseRolledBack, st.Phase, st.LastDecision.Reason)
+	assert.LessOrEqual(t, most, 13*time.Second, "the new outage counted alone")
+	assert.Zero(t, st.Serving.DownFor, st.Serving.Reason)
+	require.NoError(t, r.s.Close())
+	require.NoError(t, r2.s.Close())
+	assert.Len(t, r2.alerts.availability(), 1, "the new outage's alert, once")
 }
