@@ -84,7 +84,7 @@ fleet-scale:
 
 ## chaos: the client stack and a fleet under load while servers crash, hang
 ## and come back, etcd goes away for longer than a lease and the alert
-## receiver hangs (not part of make test; about 3 minutes). It prints the
+## receiver hangs (not part of make test; about 2 minutes). It prints the
 ## failed calls, tick times, recovery times, goroutines and heap per
 ## scenario, and fails when a check does.
 chaos:
