@@ -68,7 +68,10 @@ type Attempt struct {
 // a Split steers. Its methods are called on the RPC's goroutines, concurrently,
 // and must be quick and must not block; telemetry implements it.
 type Observer interface {
-	// ObserveAttempt is called once per attempt that reached a server.
+	// ObserveAttempt is called once per attempt that reached a server or
+	// failed for good before opening a stream; attempts that grpc retries
+	// at once, having found no stream to open (an empty DoneInfo, or
+	// Unavailable with nothing sent), are not reported.
 	ObserveAttempt(a *Attempt)
 	// ObserveFallback is called for each pick whose chosen version had no
 	// READY endpoint, so that the pick went to another version.

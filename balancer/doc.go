@@ -83,8 +83,8 @@
 //
 // Observers added with [Split.AddObserver] are told of every finished
 // attempt (version, [Role], method, error, latency from pick to end;
-// streams when they end) and of every fallback; the telemetry package is
-// one. The interceptor/shadow, interceptor/warmup and interceptor/rescue
+// streams when they end), but those grpc retries at once for want of a
+// stream, and of every fallback; the telemetry package is one. The interceptor/shadow, interceptor/warmup and interceptor/rescue
 // packages mark their calls with [RoleShadow], [RoleWarmup] and
 // [RoleRescue], so they are never counted as the service's own traffic.
 //

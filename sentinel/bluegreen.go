@@ -19,7 +19,7 @@ import (
 )
 
 // ShadowControl turns shadow traffic to a version on and off;
-// interceptor's *Shadow is one.
+// *shadow.Interceptor (package interceptor/shadow) is one.
 type ShadowControl interface {
 	SetCandidate(version string) error
 	SetRate(rate float64) error

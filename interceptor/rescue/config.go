@@ -60,8 +60,8 @@ type Config struct {
 	// HedgeWindow to 2 × HedgeWindow answers, within [MinHedgeDelay,
 	// MaxHedgeDelay]. A method is not hedged before the baseline has
 	// answered it HedgeMinSamples times (its failures are still rescued).
-	// Defaults 0.99, 2, 1000, 10ms, 10s and 20 (below 100 answers the
-	// quantile is their largest).
+	// Defaults 0.99, 2, 1000, 10ms, 10s and 20 (up to 101 answers the
+	// quantile is the second largest of them).
 	HedgeQuantile   float64
 	HedgeFactor     float64
 	HedgeWindow     int

@@ -50,9 +50,9 @@
 // IDEMPOTENT, and those listed in Config.Methods. The decision is cached
 // per method.
 //
-// The order of the decisions for each call is: sampling (calls left out are
-// not counted), the call's role (copies and warm-ups are never copied),
-// safety (DropUnsafeMethod), a primary forced to the candidate (skipped), a
+// The order of the decisions for each call is: the call's role (copies and
+// warm-ups are never copied, and do not count for sampling), sampling (calls
+// left out are not counted), safety (DropUnsafeMethod), a primary forced to the candidate (skipped), a
 // primary whose deadline has passed (DropTimeout), the concurrency bound
 // (DropConcurrency). Once the primary has picked its endpoint, a primary
 // that went to the candidate itself is skipped too: comparing the candidate

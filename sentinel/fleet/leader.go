@@ -22,7 +22,8 @@ import (
 // Leader is one of the fleet's sentinels. Any number may run; they campaign
 // through etcd's election API and one leads. The leader ticks a sentinel
 // whose metric source is the replicas' reports (a Source) and whose Router
-// holds the fleet's weights: after each tick it writes, in one transaction
+// holds the fleet's weights: after each tick that read a report or changed
+// anything (every tick, with WithSource), it writes, in one transaction
 // fenced by its election key, its checkpoint (the sentinel's checkpoint and
 // how far it has read each replica) and, when the tick's decision changed
 // where the rollout stands (the phase, the step or the weights), the next

@@ -24,7 +24,7 @@ var Bounds = func() []float64 {
 
 // Buckets maps a window's exponential histogram onto the grid. Buckets as
 // fine as the grid or finer nest exactly; a coarser bucket (a window whose
-// latencies spread over more than 20 octaves) goes whole into the grid
+// latencies spread over more than 40 octaves) goes whole into the grid
 // bucket of its geometric middle. An empty histogram gives no buckets.
 func Buckets(h telemetry.Histogram) judge.Buckets {
 	if h.Empty() {
