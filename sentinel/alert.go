@@ -14,7 +14,8 @@ import (
 // promotion, a pause, a failing metric source or policy, and alerts a policy
 // raises. Alert runs on the sentinel's alert goroutine, never on the tick,
 // bounded by WithAlertTimeout (default 30 s); it should return when its
-// context ends. Every such event is also logged at Warn level.
+// context ends. Every such event is also logged at Warn level, and so is
+// each further alert a decision raises beside its own event.
 type Alerter interface {
 	Alert(ctx context.Context, e Event) error
 }

@@ -315,3 +315,22 @@ func newRigWithSource(t *testing.T, src telemetry.MetricSource, strategy sentine
 	r.s = s
 	return r
 }
+
+// Every alert reaches the log at Warn, not only a decision's own event: a
+// hold that raises two alerts (as a tick raises "the candidate is down"
+// beside a strategy's decision) logs both, with a logger and no Alerter.
+func TestEveryAlertIsLoggedAtWarn(t *testing.T) {
+	l := new(logs)
+	r := newRig(t, chatty(2), sentinel.WithLogger(l.logger()))
+	r.tick(healthy())
+	out := l.String()
+	for i := range 2 {
+		note := fmt.Sprintf("note %d", i)
+		assert.Contains(t, out, note, "alert %d is not in the log", i)
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, note) {
+				assert.Contains(t, line, "level=WARN", "alert %d logged below Warn: %s", i, line)
+			}
+		}
+	}
+}

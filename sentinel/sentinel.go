@@ -613,7 +613,7 @@ func changes(a Action) bool {
 }
 
 // emitLocked records, logs, counts and (if it alerts) queues an event, and
-// one more alert event per extra alert text. An event that moves the
+// logs at Warn and queues one more alert event per extra alert text. An event that moves the
 // rollout is its last change.
 func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra []string) Event {
 	if changes(e.Action) {
@@ -640,6 +640,7 @@ func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra
 		a.Reason = text
 		a.Action = ActionAlert
 		if e.Action != ActionAlert || text != e.Reason {
+			s.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "ninelives: "+string(a.Action)+": "+text, a.attrs()...)
 			s.alerts.push(a)
 		}
 	}
