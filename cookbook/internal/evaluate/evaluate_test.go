@@ -27,13 +27,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestBadFlagsNameTheFlag(t *testing.T) {
 	for args, want := range map[string]string{
-		"-parallel 0":         "ninelives: evaluate: bad flag: -parallel = 0: want at least 1",
-		"-rate-budget 0":      "-rate-budget = 0: want at least 1 call a second",
-		"-hog-rate-budget -5": "-hog-rate-budget = -5: want at least 1 call a second",
-		"-runs -1":            "-runs = -1: want 0 (each scenario's own) or more",
-		"-hog sometimes":      `-hog = "sometimes": want off, on or both`,
-		"-only (":             `-only = "(": error parsing regexp`,
-		"-interval -1s":       `-interval = -1s: want a positive duration, or 0 for the sentinel's default`,
+		"-parallel 0":                  "ninelives: evaluate: bad flag: -parallel = 0: want at least 1",
+		"-rate-budget 0":               "-rate-budget = 0: want at least 1 call a second",
+		"-hog-rate-budget -5":          "-hog-rate-budget = -5: want at least 1 call a second",
+		"-runs -1":                     "-runs = -1: want 0 (each scenario's own) or more",
+		"-hog sometimes":               `-hog = "sometimes": want off, on or both`,
+		"-only (":                      `-only = "(": error parsing regexp`,
+		"-interval -1s":                `-interval = -1s: want a positive duration, or 0 for the sentinel's default`,
+		"-rescue -only ^aa-bluegreen$": "-rescue = true: the harness wires the rescue interceptor for canaries, and aa-bluegreen is a blue/green",
 	} {
 		_, err := ParseFlags(strings.Fields(args), io.Discard)
 		require.ErrorIs(t, err, ErrBadFlag, args)
@@ -125,8 +126,8 @@ func TestTableSummarizesRunsAndChecksGoals(t *testing.T) {
 }
 
 // A row whose worst run kept less than 90 % of its rate measured an
-// overload: its goal says so, and how to fix it, instead of met or missed;
-// the hog's lot runs within its own rate budget.
+// overload: a goal missed through it says so, and how to fix it, instead
+// of missed; the hog's lot runs within its own rate budget.
 func TestAnOverloadIsNotAMeasure(t *testing.T) {
 	aa := aaCanary(false)
 	rows := Summarize([]*Scenario{aa}, []Result{
@@ -150,6 +151,23 @@ func TestAnOverloadIsNotAMeasure(t *testing.T) {
 	c, err := ParseFlags([]string{"-rate-budget", "3000", "-hog-rate-budget", "1200"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, Limits{Runs: 28, Rate: 1200, HogRate: 1200}, c.Limits.underHog())
+}
+
+// A healthy candidate's goal met through an overload is met, and says
+// through what; a regression's goal met through one is not measured (the
+// candidate's timeouts are evidence against it).
+func TestAHealthyGoalMetThroughAnOverloadIsMet(t *testing.T) {
+	aa, e10 := aaCanary(false), errors10x()
+	rows := Summarize([]*Scenario{aa, e10}, []Result{
+		{Scenario: aa.Name, Hog: true, Outcome: Promoted, Kept: 1, FailedCalls: 40, TimedOut: 40},
+		{Scenario: aa.Name, Hog: true, Outcome: Promoted, Kept: 1},
+		{Scenario: e10.Name, Hog: true, Outcome: RolledBack, Why: "errors", CandidateCalls: 90, Kept: 1, FailedCalls: 9, TimedOut: 3},
+	})
+	require.Len(t, rows, 2)
+	assert.Equal(t, "met through an overload: ≤ 1 % rolled back (0 of 2); the machine stalled (1 of 2 runs had user calls past their 2s deadline, 40 calls)", rows[0].goal(rows))
+	assert.Equal(t, "NOT MEASURED: the machine stalled (1 of 1 runs had user calls past their 2s deadline, 3 calls): run fewer at once (-parallel, -rate-budget, -hog-rate-budget) on a machine nothing else loads", rows[1].goal(rows))
+	rows[0].Kept, rows[0].Stalled = 0.5, 0
+	assert.Equal(t, "met through an overload: ≤ 1 % rolled back (0 of 2); the machine did not carry the load (a run kept 50 % of its rate, want ≥ 90 %)", rows[0].goal(rows))
 }
 
 // Calls past their deadline where the scenario makes them (a hanging
@@ -193,6 +211,27 @@ func TestAShortRunOnRealServers(t *testing.T) {
 	assert.Positive(t, r.FailedCalls, "the candidate's failures reach the users")
 	assert.Regexp(t, `^Unavailable [0-9]+ \(first: demoserver: injected failure`, r.Failures, "what the failures were")
 	assert.NotEmpty(t, r.Trace)
+}
+
+// With -rescue the candidate's failures are resent to the baseline: the
+// judge still sees them and rolls the candidate back, and only the calls
+// of PutItem, a tenth of the demo's mix and not safe to repeat, reach the
+// users (the baseline fails none).
+func TestRescueKeepsTheCandidatesFailuresFromTheUsers(t *testing.T) {
+	bin, err := demoproc.Build(t.TempDir())
+	require.NoError(t, err)
+	sc := errors10x()
+	sc.Baseline.ErrorRate, sc.Candidate.ErrorRate = 0, 1
+	sc.RateMin, sc.RateMax, sc.Limit = 200, 200, time.Minute
+	r := Run(context.Background(), &Env{Demofleet: bin, Rescue: true}, Job{Scenario: sc, Seed: 1, Rate: 200, Trace: true})
+	require.Empty(t, r.Err)
+	assert.Equal(t, RolledBack, r.Outcome, r.Trace)
+	assert.Equal(t, "errors", r.Why, r.Reason)
+	assert.Positive(t, r.Rescued, "nothing was rescued")
+	assert.Less(t, 3*r.FailedCalls, r.Rescued, "more failures reached the users than a tenth of the mix explains: %s", r.Failures)
+	if r.FailedCalls > 0 {
+		assert.Regexp(t, `^Unavailable [0-9]+ \(first: demoserver: injected failure in canary`, r.Failures)
+	}
 }
 
 // A run's failures are told by status code, the most frequent first, each

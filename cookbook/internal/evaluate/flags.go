@@ -26,6 +26,9 @@ type Config struct {
 	Markdown, CSV, RunsCSV string
 	Demofleet              string        // "": built at the start
 	Interval               time.Duration // the sentinel's tick; 0: its default
+	// Rescue adds interceptor/rescue to the wiring, after the shadow
+	// interceptor: not the README's wiring.
+	Rescue bool
 	// HogFor, if set, makes the program the CPU hog for that long.
 	HogFor time.Duration
 }
@@ -52,6 +55,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.RunsCSV, "runs-csv", "", "write every run as CSV here (default beside -md, -runs.csv)")
 	fs.StringVar(&c.Demofleet, "demofleet", "", "the demofleet program (default: built with go build at the start)")
 	fs.DurationVar(&c.Interval, "interval", 0, "the sentinel's tick, sentinel.WithInterval (default: the sentinel's own, 1 s)")
+	fs.BoolVar(&c.Rescue, "rescue", false, "add interceptor/rescue to the README's wiring: the candidate's failed and late calls of methods safe to repeat are resent to the baseline")
 	fs.DurationVar(&c.HogFor, HogFlag, 0, "be the CPU hog for this long (the harness runs itself so)")
 	if err := cli.Parse(fs, args); err != nil {
 		return c, err
@@ -83,6 +87,13 @@ func (c *Config) check(only string) error {
 	if only != "" {
 		if c.Only, err = regexp.Compile(only); err != nil {
 			return config.Errorf(ErrBadFlag, "-only", only, "%v", err)
+		}
+	}
+	if c.Rescue {
+		for _, sc := range c.Scenarios() {
+			if sc.Wiring == BlueGreen {
+				return config.Errorf(ErrBadFlag, "-rescue", c.Rescue, "the harness wires the rescue interceptor for canaries, and %s is a blue/green (its versions would need swapping at the cut-over): leave it out with -only", sc.Name)
+			}
 		}
 	}
 	c.defaultFiles()

@@ -2,13 +2,17 @@ package evaluate
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
+
+// metPrefix begins a met goal's text.
+const metPrefix = "met: "
 
 // met marks a goal's figures as met or missed.
 func met(ok bool, figures string) string {
 	if ok {
-		return "met: " + figures
+		return metPrefix + figures
 	}
 	return "MISSED: " + figures
 }
@@ -20,17 +24,31 @@ func met(ok bool, figures string) string {
 const minKept = 0.9
 
 // goal is the row's goal, unless a run's load fell below minKept or a
-// run's user calls timed out where the scenario's faults cannot make them.
+// run's user calls timed out where the scenario's faults cannot make them:
+// then the machine was overloaded, and the row measured the overload
+// rather than the noise of a busy machine. A healthy candidate's goal (no
+// rollback, no move while down, an alert or a promotion in time) met
+// through an overload is met, and says so: the overload's timeouts and
+// delays can only have pushed it towards a miss. A regression's goal is
+// not measured then, since timeouts on the candidate are evidence against
+// it, nor is any goal missed through an overload.
 func (row Row) goal(all []Row) string {
-	if row.Runs > 0 && row.Kept < minKept {
-		return fmt.Sprintf("NOT MEASURED: the machine did not carry the load (a run kept %s of its rate, want ≥ %s): run fewer at once (-parallel, -hog-rate-budget)",
-			percent(row.Kept), percent(minKept))
+	var overload, fix string
+	switch {
+	case row.Runs > 0 && row.Kept < minKept:
+		overload = fmt.Sprintf("the machine did not carry the load (a run kept %s of its rate, want ≥ %s)", percent(row.Kept), percent(minKept))
+		fix = "run fewer at once (-parallel, -hog-rate-budget)"
+	case row.Stalled > 0 && !row.Scenario.mayTimeOut():
+		overload = fmt.Sprintf("the machine stalled (%d of %d runs had user calls past their %v deadline, %d calls)", row.Stalled, row.Runs, callTimeout, row.TimedOut)
+		fix = "run fewer at once (-parallel, -rate-budget, -hog-rate-budget) on a machine nothing else loads"
+	default:
+		return row.Scenario.Goal(row, all)
 	}
-	if row.Stalled > 0 && !row.Scenario.mayTimeOut() {
-		return fmt.Sprintf("NOT MEASURED: the machine stalled (%d of %d runs had user calls past their %v deadline, %d calls): run fewer at once (-parallel, -rate-budget, -hog-rate-budget) on a machine nothing else loads",
-			row.Stalled, row.Runs, callTimeout, row.TimedOut)
+	g := row.Scenario.Goal(row, all)
+	if figures, ok := strings.CutPrefix(g, metPrefix); ok && !row.Scenario.Harmful {
+		return "met through an overload: " + figures + "; " + overload
 	}
-	return row.Scenario.Goal(row, all)
+	return "NOT MEASURED: " + overload + ": " + fix
 }
 
 // falseRollbacks is a healthy candidate's goal: at most 1 % of its runs

@@ -46,7 +46,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // env builds demofleet if no program was given; done removes what it
 // built.
 func (c Config) env() (*Env, func(), error) {
-	env := &Env{Demofleet: c.Demofleet, Interval: c.Interval}
+	env := &Env{Demofleet: c.Demofleet, Interval: c.Interval, Rescue: c.Rescue}
 	if env.Demofleet != "" {
 		return env, func() {}, nil
 	}

@@ -61,8 +61,10 @@ const method = `Each run: the baseline's and the candidate's three demo servers 
 demofleet process of their own on loopback; the README's client stack
 (target, WithSplit with 1,000 sticky users, the telemetry Source, the shadow
 interceptor, the sentinel with the default judge and the default canary or
-blue/green strategy) in the harness's process, ticking every second (the
-default; -interval in the command above says otherwise) on the wall clock; an open load of the demo's call mix (the readme scenario:
+blue/green strategy; with -rescue in the command above, the rescue
+interceptor after the shadow interceptor) in the harness's process, ticking
+every second (the default; -interval in the command above says otherwise)
+on the wall clock; an open load of the demo's call mix (the readme scenario:
 health checks) at the run's rate, 2 s of it before the sentinel starts.
 Time is compressed only in the steps' minimum durations (a user's default
 is 1 min) and blue/green's grace period and window, given in each

@@ -37,6 +37,9 @@ type Result struct {
 	// Failures says what the failed calls were: each status code, how
 	// many, and its first message.
 	Failures string
+	// Rescued counts the candidate's calls the rescue interceptor resent
+	// to the baseline (-rescue; 0 without).
+	Rescued int64
 	// TimedOut counts the user calls that failed past their deadline
 	// (callTimeout, a thousand times a demo call's latency): the machine
 	// stalled, and the run measured an overload.

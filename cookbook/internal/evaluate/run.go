@@ -16,6 +16,7 @@ import (
 type Env struct {
 	Demofleet string        // the demofleet program
 	Interval  time.Duration // the sentinel's tick (sentinel.WithInterval); 0: its default
+	Rescue    bool          // interceptor/rescue in the wiring (-rescue)
 }
 
 // Job is one run to make.
@@ -59,7 +60,7 @@ func run(ctx context.Context, env *Env, job Job, res *Result) error {
 	}
 	opts := []sentinel.Option{sentinel.WithLogger(slog.New(slog.DiscardHandler)),
 		sentinel.WithAlerters(alerts), sentinel.WithInterval(tick), sentinel.WithHistory(int(sc.Limit/tick) + 60)}
-	st, err := Wire(sc, srv.target, opts...)
+	st, err := Wire(sc, srv.target, env.Rescue, opts...)
 	if err != nil {
 		return err
 	}
@@ -82,6 +83,9 @@ func run(ctx context.Context, env *Env, job Job, res *Result) error {
 		load.Wait()
 		res.Calls, res.FailedCalls, res.Failures, res.TimedOut = t.calls.Load(), t.failed.Load(), t.why(), t.timedOut()
 		res.Kept = float64(res.Calls) / time.Since(loadStart).Seconds() / float64(res.Rate)
+		if st.Rescue != nil {
+			res.Rescued = st.Rescue.Stats().Rescued
+		}
 		res.FailedAfterKill = t.failedAfterKills(w.kills(), killGrace)
 		if job.Trace && len(w.downs) > 0 {
 			res.Trace = append(res.Trace, "failed user calls, seconds after the kill before them: "+t.sinceKills(w.kills()))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/balancer"
 	"github.com/ninelives-go/ninelives/cookbook/internal/demo"
+	"github.com/ninelives-go/ninelives/interceptor/rescue"
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/interceptor/warmup"
 	demov1 "github.com/ninelives-go/ninelives/proto/ninelives/demo/v1"
@@ -27,6 +28,7 @@ type Stack struct {
 	Split    *balancer.Split
 	Sentinel *sentinel.Sentinel
 	Shadow   *shadow.Interceptor
+	Rescue   *rescue.Interceptor // nil unless Wire was asked for it
 	closers  []func()
 }
 
@@ -50,8 +52,9 @@ func (w Wiring) Versions() [2]string {
 }
 
 // Wire builds sc's client on target as the README does, with the
-// harness's sentinel options (log, alerts, history).
-func Wire(sc *Scenario, target string, opts ...sentinel.Option) (st *Stack, err error) {
+// harness's sentinel options (log, alerts, history); withRescue adds the
+// rescue interceptor after the shadow interceptor, as its package shows.
+func Wire(sc *Scenario, target string, withRescue bool, opts ...sentinel.Option) (st *Stack, err error) {
 	vs := sc.Wiring.Versions()
 	st = &Stack{}
 	defer func() {
@@ -84,11 +87,20 @@ func Wire(sc *Scenario, target string, opts ...sentinel.Option) (st *Stack, err 
 	}
 	st.Shadow = sh
 	st.closers = append(st.closers, func() { _ = sh.Close(context.Background()) })
+	unary, stream := []grpc.UnaryClientInterceptor{sh.UnaryClientInterceptor()}, []grpc.StreamClientInterceptor{sh.StreamClientInterceptor()}
+	if withRescue {
+		rs, err := rescue.New(rescue.Config{Candidate: vs[1], Baseline: vs[0], Split: st.Split})
+		if err != nil {
+			return nil, err
+		}
+		st.Rescue = rs
+		unary, stream = append(unary, rs.UnaryClientInterceptor()), append(stream, rs.StreamClientInterceptor())
+	}
 	if st.Conn, err = grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		balancer.WithSplit(st.Split, balancer.StickyKey(demo.UserHeader)),
-		grpc.WithChainUnaryInterceptor(sh.UnaryClientInterceptor()),
-		grpc.WithChainStreamInterceptor(sh.StreamClientInterceptor())); err != nil {
+		grpc.WithChainUnaryInterceptor(unary...),
+		grpc.WithChainStreamInterceptor(stream...)); err != nil {
 		return nil, err
 	}
 	st.closers = append(st.closers, func() { _ = st.Conn.Close() })
