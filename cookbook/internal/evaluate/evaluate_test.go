@@ -168,6 +168,41 @@ func TestAHealthyGoalMetThroughAnOverloadIsMet(t *testing.T) {
 	assert.Equal(t, "NOT MEASURED: the machine stalled (1 of 1 runs had user calls past their 2s deadline, 3 calls): run fewer at once (-parallel, -rate-budget, -hog-rate-budget) on a machine nothing else loads", rows[1].goal(rows))
 	rows[0].Kept, rows[0].Stalled = 0.5, 0
 	assert.Equal(t, "met through an overload: ≤ 1 % rolled back (0 of 2); the machine did not carry the load (a run kept 50 % of its rate, want ≥ 90 %)", rows[0].goal(rows))
+
+	// Undecided runs, or a rollback before the scenario's fault, could
+	// have met the goal by the overload's doing: not measured. A README
+	// wiring's runs hold by design.
+	killed, readme := killedRestored(false), readmeUnmarked()
+	stalled := Result{Hog: true, Kept: 1, FailedCalls: 3, TimedOut: 3}
+	for _, tc := range []struct {
+		sc   *Scenario
+		out  Outcome
+		want string
+	}{
+		{aa, Held, "NOT MEASURED"},
+		{aa, Failed, "NOT MEASURED"},
+		{killed, RolledBack, "NOT MEASURED"},
+		{killed, Promoted, "met through an overload"},
+		{readme, Held, "met through an overload"},
+	} {
+		r := stalled
+		r.Scenario, r.Outcome = tc.sc.Name, tc.out
+		ok := r
+		ok.Outcome, ok.FailedCalls, ok.TimedOut = Promoted, 0, 0
+		if tc.sc == readme {
+			ok.Outcome = Held
+			r.FixAlert, ok.FixAlert = 30*time.Second, 30*time.Second
+		}
+		rows := Summarize([]*Scenario{tc.sc}, []Result{r, ok})
+		require.Len(t, rows, 1)
+		assert.True(t, strings.HasPrefix(rows[0].goal(rows), tc.want), "%s %s: %s", tc.sc.Name, tc.out, rows[0].goal(rows))
+	}
+}
+
+// Wire closes what it opened when it fails, and does not panic.
+func TestWireClosesWhatItOpenedOnError(t *testing.T) {
+	_, err := Wire(errors10x(), "passthrough:///127.0.0.1:1", false, sentinel.WithInterval(-time.Second))
+	require.Error(t, err)
 }
 
 // Calls past their deadline where the scenario makes them (a hanging

@@ -173,5 +173,8 @@ func (r Result) line() string {
 	if r.FailedCalls > 0 {
 		s += fmt.Sprintf("; %d of %d user calls failed: %s", r.FailedCalls, r.Calls, r.Failures)
 	}
+	if r.Rescued > 0 {
+		s += fmt.Sprintf("; %d of the candidate's calls rescued", r.Rescued)
+	}
 	return s
 }

@@ -28,10 +28,11 @@ const minKept = 0.9
 // then the machine was overloaded, and the row measured the overload
 // rather than the noise of a busy machine. A healthy candidate's goal (no
 // rollback, no move while down, an alert or a promotion in time) met
-// through an overload is met, and says so: the overload's timeouts and
-// delays can only have pushed it towards a miss. A regression's goal is
-// not measured then, since timeouts on the candidate are evidence against
-// it, nor is any goal missed through an overload.
+// through an overload, every run decided, is met, and says so: the
+// overload's timeouts and delays can only have pushed it towards a miss
+// (decidedHealthy). A regression's goal is not measured then, since
+// timeouts on the candidate are evidence against it, nor is any goal
+// missed through an overload.
 func (row Row) goal(all []Row) string {
 	var overload, fix string
 	switch {
@@ -45,10 +46,29 @@ func (row Row) goal(all []Row) string {
 		return row.Scenario.Goal(row, all)
 	}
 	g := row.Scenario.Goal(row, all)
-	if figures, ok := strings.CutPrefix(g, metPrefix); ok && !row.Scenario.Harmful {
+	if figures, ok := strings.CutPrefix(g, metPrefix); ok && row.decidedHealthy() {
 		return "met through an overload: " + figures + "; " + overload
 	}
 	return "NOT MEASURED: " + overload + ": " + fix
+}
+
+// decidedHealthy reports whether an overload can only have pushed row's
+// goal towards a miss: a healthy candidate's (not Harmful), every run
+// decided (held only where holding is the scenario's measure, and none
+// the harness failed), and none rolled back where the scenario's faults
+// come later, since a run rolled back before its kill, outage or lost
+// server never met them.
+func (row Row) decidedHealthy() bool {
+	sc := row.Scenario
+	switch {
+	case sc.Harmful, row.Failed > 0:
+		return false
+	case row.Held > 0 && sc.Wiring != Readme:
+		return false
+	case len(sc.Events) > 0 && row.RolledBack > 0:
+		return false
+	}
+	return true
 }
 
 // falseRollbacks is a healthy candidate's goal: at most 1 % of its runs

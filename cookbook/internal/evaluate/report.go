@@ -81,7 +81,7 @@ never made it counts as ∞.
 func WriteRunsCSV(w io.Writer, results []Result) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"scenario", "hog", "seed", "calls/s", "outcome", "why", "candidate calls", "seconds to decision",
-		"user calls", "failed user calls", "failures", "load kept", "moved while down", "fix alert s", "reason", "error"})
+		"user calls", "failed user calls", "failures", "rescued", "load kept", "moved while down", "fix alert s", "reason", "error"})
 	for _, r := range results {
 		fix := ""
 		if r.FixAlert > 0 {
@@ -89,7 +89,7 @@ func WriteRunsCSV(w io.Writer, results []Result) error {
 		}
 		_ = cw.Write([]string{r.Scenario, strconv.FormatBool(r.Hog), strconv.FormatUint(r.Seed, 10), strconv.Itoa(r.Rate),
 			string(r.Outcome), r.Why, strconv.FormatInt(r.CandidateCalls, 10), seconds(r.Decided.Seconds()),
-			strconv.FormatInt(r.Calls, 10), strconv.FormatInt(r.FailedCalls, 10), r.Failures, percent(r.Kept), strconv.FormatBool(r.MovedWhileDown), fix, r.Reason, r.Err})
+			strconv.FormatInt(r.Calls, 10), strconv.FormatInt(r.FailedCalls, 10), r.Failures, strconv.FormatInt(r.Rescued, 10), percent(r.Kept), strconv.FormatBool(r.MovedWhileDown), fix, r.Reason, r.Err})
 	}
 	cw.Flush()
 	return cw.Error()

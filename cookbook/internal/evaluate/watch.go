@@ -8,6 +8,7 @@ import (
 
 	"github.com/ninelives-go/ninelives/interceptor/shadow"
 	"github.com/ninelives-go/ninelives/sentinel"
+	"github.com/ninelives-go/ninelives/sentinel/judge"
 )
 
 // poll is how often a run's watch reads the rollout's status.
@@ -167,6 +168,9 @@ func (w *watch) traceOf(events []sentinel.Event) []string {
 	notes := append(slices.Clone(w.notes), w.alerts.notes()...)
 	for _, e := range events {
 		notes = append(notes, note{e.Time, fmt.Sprintf("%s (step %d, %s %d bp): %s", e.Action, e.Step, w.candidate, e.Weight(w.candidate), e.Reason)})
+		if s := latencyEvidence(e.Verdict); s != "" {
+			notes = append(notes, note{e.Time, "  " + s})
+		}
 	}
 	slices.SortStableFunc(notes, func(a, b note) int { return a.at.Compare(b.at) })
 	lines := make([]string, len(notes))
@@ -260,4 +264,26 @@ func copyFailures(ms []shadow.Mismatch) string {
 		}
 	}
 	return fmt.Sprintf("recent copies failed (primary → copy): %v", codes)
+}
+
+// latencyEvidence says, in one line, where the latency test of a
+// decision's verdict stands: its e-value, and each tail's calls above the
+// thresholds; "" when the verdict has no latency test.
+func latencyEvidence(v *judge.Verdict) string {
+	if v == nil {
+		return ""
+	}
+	for _, t := range v.Tests {
+		ev := t.Evidence
+		if t.Test != judge.TestLatency || ev == nil {
+			continue
+		}
+		s := fmt.Sprintf("latency: e-value %.3g (threshold %g, %d looks, since look %d, ρ %.3f)", ev.Statistic, ev.Threshold, ev.Looks, ev.SinceLook, ev.Clustering)
+		for _, q := range ev.Tail {
+			s += fmt.Sprintf("; %s e-value %.3g over %d looks: candidate %d of %d above %.1fms, baseline %d of %d above %.1fms",
+				q.Name, q.Statistic, q.Looks, q.CandidateAbove, q.CandidateCalls, 1000*q.CandidateThreshold, q.BaselineAbove, q.BaselineCalls, 1000*q.BaselineThreshold)
+		}
+		return s
+	}
+	return ""
 }

@@ -54,12 +54,12 @@ func (w Wiring) Versions() [2]string {
 // Wire builds sc's client on target as the README does, with the
 // harness's sentinel options (log, alerts, history); withRescue adds the
 // rescue interceptor after the shadow interceptor, as its package shows.
-func Wire(sc *Scenario, target string, withRescue bool, opts ...sentinel.Option) (st *Stack, err error) {
+func Wire(sc *Scenario, target string, withRescue bool, opts ...sentinel.Option) (_ *Stack, err error) {
 	vs := sc.Wiring.Versions()
-	st = &Stack{}
+	st := &Stack{}
 	defer func() {
 		if err != nil {
-			st.Close()
+			st.Close() // what was opened before the error
 		}
 	}()
 	src, metrics, err := st.telemetry()
