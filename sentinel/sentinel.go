@@ -613,8 +613,8 @@ func changes(a Action) bool {
 }
 
 // emitLocked records, logs, counts and (if it alerts) queues an event, and
-// logs at Warn and queues one more alert event per extra alert text. An event that moves the
-// rollout is its last change.
+// logs at Warn and queues one more alert event per extra alert text. An
+// event that moves the rollout is its last change.
 func (s *Sentinel) emitLocked(ctx context.Context, now time.Time, e Event, extra []string) Event {
 	if changes(e.Action) {
 		s.pos.ChangeAction, s.pos.ChangedBy, s.pos.ChangeReason, s.pos.ChangedAt = e.Action, e.Who, e.Reason, now

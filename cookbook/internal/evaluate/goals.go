@@ -34,22 +34,29 @@ const minKept = 0.9
 // timeouts on the candidate are evidence against it, nor is any goal
 // missed through an overload.
 func (row Row) goal(all []Row) string {
-	var overload, fix string
-	switch {
-	case row.Runs > 0 && row.Kept < minKept:
-		overload = fmt.Sprintf("the machine did not carry the load (a run kept %s of its rate, want ≥ %s)", percent(row.Kept), percent(minKept))
-		fix = "run fewer at once (-parallel, -hog-rate-budget)"
-	case row.Stalled > 0 && !row.Scenario.mayTimeOut():
-		overload = fmt.Sprintf("the machine stalled (%d of %d runs had user calls past their %v deadline, %d calls)", row.Stalled, row.Runs, callTimeout, row.TimedOut)
-		fix = "run fewer at once (-parallel, -rate-budget, -hog-rate-budget) on a machine nothing else loads"
-	default:
-		return row.Scenario.Goal(row, all)
-	}
 	g := row.Scenario.Goal(row, all)
+	overload, fix := row.overload()
+	if overload == "" {
+		return g
+	}
 	if figures, ok := strings.CutPrefix(g, metPrefix); ok && row.decidedHealthy() {
 		return "met through an overload: " + figures + "; " + overload
 	}
 	return "NOT MEASURED: " + overload + ": " + fix
+}
+
+// overload says how the machine did not carry row's runs, and what to do
+// about it; "" when it did.
+func (row Row) overload() (what, fix string) {
+	switch {
+	case row.Runs > 0 && row.Kept < minKept:
+		return fmt.Sprintf("the machine did not carry the load (a run kept %s of its rate, want ≥ %s)", percent(row.Kept), percent(minKept)),
+			"run fewer at once (-parallel, -hog-rate-budget)"
+	case row.Stalled > 0 && !row.Scenario.mayTimeOut():
+		return fmt.Sprintf("the machine stalled (%d of %d runs had user calls past their %v deadline, %d calls)", row.Stalled, row.Runs, callTimeout, row.TimedOut),
+			"run fewer at once (-parallel, -rate-budget, -hog-rate-budget) on a machine nothing else loads"
+	}
+	return "", ""
 }
 
 // decidedHealthy reports whether an overload can only have pushed row's
