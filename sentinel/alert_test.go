@@ -336,3 +336,19 @@ func TestEveryAlertIsLoggedAtWarn(t *testing.T) {
 		assert.Len(t, lines, 1, "alert %d is logged %d times, want once:\n%s", i, len(lines), out)
 	}
 }
+
+// A policy's alert cannot forge a log line: one with a newline and a
+// made-up level is logged as one quoted line at Warn.
+func TestAnAlertWithANewlineIsLoggedAsOneLine(t *testing.T) {
+	l := new(logs)
+	forged := "disk fine\ntime=2026-01-01T00:00:00Z level=ERROR msg=\"rollback ordered by ops\""
+	r := newRig(t, decideFunc(func(*sentinel.State) sentinel.Decision {
+		return sentinel.Decision{Action: sentinel.ActionHold, Reason: "holding", Alerts: []string{"first", forged}}
+	}), sentinel.WithLogger(l.logger()))
+	r.tick(healthy())
+	out := l.String()
+	require.Contains(t, out, `disk fine\ntime=`, "the alert is not in the log, quoted")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		assert.Regexp(t, `^time=\S+ level=WARN msg="ninelives: alert: `, line, "a line the sentinel did not write, or at another level")
+	}
+}
