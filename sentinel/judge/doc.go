@@ -85,7 +85,7 @@
 // candidate bucket first moved down to where its lower edge lands with the
 // tolerance taken off, exponentially tilted (λ = ½ … 16) and bounded by
 // Hoeffding's inequality for sampling without replacement. The tail: for
-// each of LatencyConfig.Quantiles (p95, p99), the baseline's quantile
+// each of LatencyConfig.Quantiles (p95, p99, p99.9), the baseline's quantile
 // bucket b is learned from a decayed histogram of its earlier looks
 // (half-life BaselineHalfLife), and the look's share of candidate calls
 // above g(b) is tested against the baseline's share above b with the odds
@@ -105,7 +105,7 @@
 // calls of that moment together, and times some out; counted one by one,
 // such a cluster looks like overwhelming evidence. The latency and errors
 // tests measure the clustering on the baseline's own looks (how much more
-// its share above its median, p95 and p99, and its error share, change
+// its share above its median and each watched quantile, and its error share, change
 // from one look to the next than independent calls would let them) and
 // divide each look's log factors by the design effect D = 1 + (k−1)·ρ.
 // D ≥ 1 is fixed before the look, so by Jensen's inequality the bound

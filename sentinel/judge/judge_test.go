@@ -89,7 +89,7 @@ func TestJudgeDefaultsAndBudget(t *testing.T) {
 	assert.Zero(t, cfg.Errors.RelativeFloor)
 	assert.Equal(t, 0.1, cfg.Latency.Tolerance)
 	assert.Equal(t, 0.001, cfg.Latency.AbsoluteTolerance)
-	assert.Equal(t, []float64{0.95, 0.99}, cfg.Latency.Quantiles)
+	assert.Equal(t, []float64{0.95, 0.99, 0.999}, cfg.Latency.Quantiles)
 	assert.Equal(t, 0.5, cfg.Latency.TailWeight)
 	assert.Equal(t, 120.0, cfg.Latency.BaselineHalfLife)
 	assert.Equal(t, 10.0, cfg.Latency.MinExceed)

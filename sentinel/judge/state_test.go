@@ -102,9 +102,9 @@ func TestJudgeRestoreRejectsWhatDoesNotFit(t *testing.T) {
 		"since":           {func(s *judge.State) { s.Errors.Odds.Since[3] = 9 }, "Errors.Odds.Since[3] = 9: want 1..Looks (1)"},
 		"detector NaN":    {func(s *judge.State) { s.Errors.Floor.LogR[0] = math.NaN() }, "Errors.Floor.LogR[0] = NaN: want a finite number"},
 		"odds crossed":    {func(s *judge.State) { s.Errors.OddsAt = -1 }, "Errors.OddsAt = -1: want 0..Looks (1)"},
-		"tails":           {func(s *judge.State) { s.Latency.Tails = s.Latency.Tails[:1] }, "Latency.Tails: 1 quantiles, the test watches 2"},
+		"tails":           {func(s *judge.State) { s.Latency.Tails = s.Latency.Tails[:1] }, "Latency.Tails: 1 quantiles, the test watches 3"},
 		"latency part":    {func(s *judge.State) { s.Latency.Part = "p42" }, `Latency.Part = "p42": want "centre" or a watched quantile's name`},
-		"latency restart": {func(s *judge.State) { s.Latency.Detector.Since = nil }, "Latency.Detector.Since: 0 components, the test mixes 22"},
+		"latency restart": {func(s *judge.State) { s.Latency.Detector.Since = nil }, "Latency.Detector.Since: 0 components, the test mixes 30"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			st := roundTrip(t, good)
@@ -139,7 +139,7 @@ func TestJudgeRestoreRejectsAnotherConfiguration(t *testing.T) {
 		"latency strict":   {func(c *judge.Config) { c.Latency.Strict = true }, "Config.Latency.Strict = false: this judge's is true"},
 		"shadow tolerance": {func(c *judge.Config) { c.Shadow.Tolerance = 0.012 }, "Config.Shadow.Tolerance = 0.01: this judge's is 0.012"},
 		"errors min calls": {func(c *judge.Config) { c.Errors.MinCalls = 80 }, "Config.Errors.MinCalls = 50: this judge's is 80"},
-		"quantiles":        {func(c *judge.Config) { c.Latency.Quantiles = []float64{0.9, 0.99} }, "Config.Latency.Quantiles = [0.95 0.99]: this judge's is [0.9 0.99]"},
+		"quantiles":        {func(c *judge.Config) { c.Latency.Quantiles = []float64{0.9, 0.99} }, "Config.Latency.Quantiles = [0.95 0.99 0.999]: this judge's is [0.9 0.99]"},
 		"restarts":         {func(c *judge.Config) { c.Restarts.Start = 0.7 }, "Config.Restarts.Start = 0.5: this judge's is 0.7"},
 		"floor":            {func(c *judge.Config) { c.Errors.Floor = -1 }, "Config.Errors.Floor = 0.001: this judge's is -1"},
 	} {

@@ -19,7 +19,7 @@ func TestRunPrintsTheCommandTheRulesAndTheTable(t *testing.T) {
 	assert.Contains(t, out, "α = 1 % over the rollout (errors 0.556 %, latency 0.444 %)")
 	assert.Contains(t, out, "Fixed threshold (Flagger-style): every 60 s")
 	assert.Contains(t, out, "| scenario | runs |")
-	assert.Contains(t, out, "restarts: ω = 0.5 over the first 1800 informative looks; errors floor 0.1 percentage point; latency tolerance 10 % or 1 ms; tail quantiles [0.95 0.99]")
+	assert.Contains(t, out, "restarts: ω = 0.5 over the first 1800 informative looks; errors floor 0.1 percentage point; latency tolerance 10 % or 1 ms; tail quantiles [0.95 0.99 0.999]")
 	assert.Contains(t, out, "| errors 0.5 % → 5 %, 10 % share, 2 looks a second | 20 | 20 (100.0 %) correct |")
 	assert.Contains(t, out, "| errors 20 |", "the failing test")
 	assert.Equal(t, 1, strings.Count(out, "| errors 0.5"), "only the matching scenario")
