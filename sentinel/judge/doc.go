@@ -105,9 +105,10 @@
 // calls of that moment together, and times some out; counted one by one,
 // such a cluster looks like overwhelming evidence. The latency and errors
 // tests measure the clustering on the baseline's own looks (how much more
-// its share above its median and each watched quantile, and its error share, change
-// from one look to the next than independent calls would let them) and
-// divide each look's log factors by the design effect D = 1 + (k−1)·ρ.
+// its share above its median and each watched quantile, and its error
+// share, change from one look to the next than independent calls would
+// let them) and divide each look's log factors by the design effect
+// D = 1 + (k−1)·ρ.
 // D ≥ 1 is fixed before the look, so by Jensen's inequality the bound
 // holds as before; on a quiet machine ρ ≈ 0 and nothing changes; on a busy
 // one a regression needs more looks (dispersion.go, Evidence.Clustering).

@@ -36,7 +36,7 @@ func TestTailFailureCarriesItsEvidence(t *testing.T) {
 	v, look := runUntilFail(t, sc, judge.Config{}, 0.1, 100)
 	require.Equal(t, judge.TestLatency, v.Test)
 	ev := v.Evidence
-	require.Contains(t, []string{"p95", "p99", "p99.9"}, ev.Part)
+	require.Contains(t, []string{"p95", "p99"}, ev.Part)
 	assert.Equal(t, look, ev.FailedAtLook)
 	assert.Equal(t, 1, ev.SinceLook, "the evidence runs from the start")
 	assert.Equal(t, 0.5, ev.RestartStart)
@@ -48,16 +48,18 @@ func TestTailFailureCarriesItsEvidence(t *testing.T) {
 		tl := ev.Tail[i]
 		assert.Equal(t, q, tl.Quantile)
 		assert.Equal(t, []string{"p95", "p99", "p99.9"}[i], tl.Name)
-		if tl.Looks == 0 {
-			// The p99.9 waits for 10,000 calls in the baseline's
-			// reference histogram; until then it reports nothing.
-			assert.Equal(t, "p99.9", tl.Name, "only the p99.9 may not be tested yet")
+		if tl.Name == "p99.9" {
+			// The p99 fails first here, before the baseline's reference
+			// histogram holds the 10,000 calls the p99.9 waits for: it
+			// reports nothing yet.
+			assert.Zero(t, tl.Looks)
 			assert.LessOrEqual(t, tl.Statistic, 1.0, "no evidence gathered")
 			tl.Statistic = 0
 			assert.Equal(t, judge.TailEvidence{Quantile: q, Name: tl.Name}, tl)
 			continue
 		}
-		assert.InDelta(t, sim.Healthy.LatencyMedian*[]float64{2.28, 3.2, 4.69}[i], tl.BaselineThreshold, 0.1*tl.BaselineThreshold, "near the baseline's %s", tl.Name)
+		assert.Positive(t, tl.Looks)
+		assert.InDelta(t, sim.Healthy.LatencyMedian*[]float64{2.28, 3.2}[i], tl.BaselineThreshold, 0.1*tl.BaselineThreshold, "near the baseline's %s", tl.Name)
 		assert.GreaterOrEqual(t, tl.CandidateThreshold, max(1.1*tl.BaselineThreshold, tl.BaselineThreshold+0.001))
 		if tl.Name == ev.Part {
 			assert.Greater(t, tl.CandidateRate, tl.BaselineRate)

@@ -165,6 +165,48 @@ func TestJudgeRestoreRejectsAnotherConfiguration(t *testing.T) {
 		assert.Equal(t, saved.Verdict(), j.Verdict())
 	})
 
+	t.Run("a state saved under the earlier default quantiles", func(t *testing.T) {
+		earlier := base
+		earlier.Latency.Quantiles = []float64{0.95, 0.99}
+		old, err := judge.New(earlier)
+		require.NoError(t, err)
+		require.NoError(t, old.Observe(look))
+		st := roundTrip(t, old.State())
+
+		j, err := judge.New(base)
+		require.NoError(t, err)
+		err = j.Restore(st)
+		require.ErrorIs(t, err, judge.ErrBadState)
+		assert.ErrorContains(t, err, "Config.Latency.Quantiles = [0.95 0.99]: this judge's is [0.95 0.99 0.999]: the default quantiles of the tail test became [0.95 0.99 0.999]")
+		assert.ErrorContains(t, err, "set LatencyConfig.Quantiles to [0.95 0.99] until it ends")
+
+		pinned, err := judge.New(earlier)
+		require.NoError(t, err)
+		require.NoError(t, pinned.Restore(st), "the setting the error names carries the rollout on")
+		assert.Equal(t, old.Verdict(), pinned.Verdict())
+	})
+
+	t.Run("the tail's settings do not count when both leave it out", func(t *testing.T) {
+		noTail := base
+		noTail.Latency.DisableTail = true
+		noTail.Latency.Quantiles = []float64{0.95, 0.99}
+		old, err := judge.New(noTail)
+		require.NoError(t, err)
+		require.NoError(t, old.Observe(look))
+		st := roundTrip(t, old.State())
+
+		noTail.Latency.Quantiles, noTail.Latency.TailWeight, noTail.Latency.TailMinShare = nil, 0.3, 0.1
+		j, err := judge.New(noTail)
+		require.NoError(t, err)
+		require.NoError(t, j.Restore(st))
+		assert.Equal(t, old.Verdict(), j.Verdict())
+
+		noTail.Latency.BaselineHalfLife = 60 // the centre's clustering uses it too
+		j, err = judge.New(noTail)
+		require.NoError(t, err)
+		assert.ErrorContains(t, j.Restore(st), "Config.Latency.BaselineHalfLife = 120: this judge's is 60")
+	})
+
 	t.Run("a state without its configuration", func(t *testing.T) {
 		st := state
 		st.Config = nil

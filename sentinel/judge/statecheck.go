@@ -57,6 +57,12 @@ func (j *Judge) checkConfig(st State) error {
 		return config.Under(ErrBadState, "Config", err)
 	}
 	if field, saved, mine := configDiff(cfg, j.cfg); field != "" {
+		if field == "Latency.Quantiles" && reflect.DeepEqual(saved, earlierDefaultQuantiles) && reflect.DeepEqual(mine, defaultQuantiles) {
+			return config.Errorf(ErrBadState, "Config."+field, saved,
+				"this judge's is %v: the default quantiles of the tail test became %v (the p99.9 added) after the state was saved; "+
+					"to carry this rollout on, set LatencyConfig.Quantiles to %v until it ends, or restore without the judge's state (a fresh judge spends α again)",
+				mine, defaultQuantiles, earlierDefaultQuantiles)
+		}
 		return config.Errorf(ErrBadState, "Config."+field, saved, "this judge's is %v: the judge is configured differently", mine)
 	}
 	if st.Budget != j.budget {
@@ -67,11 +73,17 @@ func (j *Judge) checkConfig(st State) error {
 
 // configDiff names the first setting in which two defaults-filled judge
 // configurations differ, with both values, or returns "". The settings of
-// a test that both leave disabled do not count.
+// a test (or of the latency test's tail) that both leave disabled do not
+// count.
 func configDiff(saved, mine Config) (field string, a, b any) {
 	if saved.DisableLatency && mine.DisableLatency {
 		saved.Latency, mine.Latency = LatencyConfig{}, LatencyConfig{}
 		saved.Shares.Latency, mine.Shares.Latency = 0, 0
+	}
+	if saved.Latency.DisableTail && mine.Latency.DisableTail {
+		for _, c := range []*LatencyConfig{&saved.Latency, &mine.Latency} {
+			c.Quantiles, c.TailWeight, c.TailMinShare = nil, 0, 0
+		}
 	}
 	if !saved.EnableShadow && !mine.EnableShadow {
 		saved.Shadow, mine.Shadow = MismatchConfig{}, MismatchConfig{}
