@@ -39,12 +39,13 @@ type LatencyConfig struct {
 	// (3.3 % in a traced run), hiding a candidate's 3 % of slow calls in
 	// the p99 test, while its share above the p99.9 was 0–0.52 % at the
 	// deciding look in 27 of the 29 runs of that scenario the p99.9
-	// decided, against the candidate's 1.5–6 %. A quantile q is tested once the reference
-	// histogram holds MinExceed/(1−q) calls (10,000 for the p99.9: from
-	// the 12th look at 1,000 baseline calls a look), and never while the
-	// baseline serves fewer than MinExceed/(1−q)·(1−2^(−1/BaselineHalfLife))
-	// calls a look (about 58 for the p99.9, 6 for the p99), where the
-	// decayed histogram levels off below that.
+	// decided, against the candidate's 1.5–6 %. A quantile q is tested
+	// once the reference histogram holds MinExceed/(1−q) calls (10,000 for
+	// the p99.9: from the 12th look at 1,000 baseline calls a look), and
+	// never while the baseline serves fewer than
+	// MinExceed/(1−q)·(1−2^(−1/BaselineHalfLife)) calls a look (about 58
+	// for the p99.9, 6 for the p99), where the decayed histogram levels
+	// off below that.
 	Quantiles []float64 `json:"quantiles,omitempty"`
 	// TailWeight is the tail's part of the latency detector's prior
 	// weight, in (0, 1]; the centre gets the rest (1: the tail alone).
