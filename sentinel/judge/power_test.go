@@ -107,3 +107,33 @@ func TestLateBreakIsCaughtAboutAsFastAsAFreshOne(t *testing.T) {
 	fresh := judged(t, standard(t, "errors 0.5 % → 5 %, 10 % share"), judge.Config{Restarts: judge.Restarts{Start: 1}})
 	assert.Greater(t, none.Median, 2*fresh.Median, "no restarts: late %v vs fresh %v", none.Median, fresh.Median)
 }
+
+// A pause of one second in which a fifth of the calls take 500 ms more:
+// shared by both versions (a busy machine) it rolls nothing back, with
+// the p99.9 watched or not; on the candidate alone (its process paused,
+// the baseline's not) the tail test rolls it back, the p99 did so before
+// the p99.9 was watched, and the p99.9 adds no rollback to it.
+func TestAOneSecondPauseIsJudgedAsThePauseFalls(t *testing.T) {
+	pause := sim.Healthy
+	pause.TailShare, pause.TailDelay = 0.2, 0.5
+	withoutP999 := judge.Config{Latency: judge.LatencyConfig{Quantiles: []float64{0.95, 0.99}}}
+	for _, c := range []struct {
+		name                string
+		baseline, candidate sim.Version
+		want                int
+	}{
+		{"shared pause", pause, pause, 0},
+		{"the candidate's pause", sim.Healthy, pause, 20},
+	} {
+		sc := sim.Scenario{Name: c.name, Steps: sim.CanarySteps, CallsPerSecond: 1000, Bounds: sim.GridBounds,
+			Baseline: sim.Healthy, Candidate: sim.Healthy,
+			Incidents: []sim.Incident{{From: 400, To: 401, Baseline: c.baseline, Candidate: c.candidate}}}
+		now := judgedRuns(t, sc, judge.Config{}, 20)
+		before := judgedRuns(t, sc, withoutP999, 20)
+		assert.Equal(t, c.want, now.Rollbacks, c.name)
+		assert.Equal(t, c.want, before.Rollbacks, c.name+", p95 and p99 only")
+		if c.want > 0 {
+			assert.Equal(t, c.want, tailVerdicts(now), "%s: %v", c.name, now.Why)
+		}
+	}
+}
