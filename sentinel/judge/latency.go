@@ -33,19 +33,15 @@ type LatencyConfig struct {
 	Strict bool `json:"strict,omitempty"`
 	// Quantiles are the baseline quantiles whose tails the tail test
 	// watches, each strictly between 0 and 1. Default 0.95, 0.99 and
-	// 0.999. The p99.9 is what catches a few slow calls far out on a busy
-	// machine: there the baseline's own share above its p99 drifts above
-	// 1 % as the load moves faster than the reference histogram follows
-	// (3.3 % in a traced run), hiding a candidate's 3 % of slow calls in
-	// the p99 test, while its share above the p99.9 was 0–0.52 % at the
-	// deciding look in 27 of the 29 runs of that scenario the p99.9
-	// decided, against the candidate's 1.5–6 %. A quantile q is tested
-	// once the reference histogram holds MinExceed/(1−q) calls (10,000 for
-	// the p99.9: from the 12th look at 1,000 baseline calls a look), and
-	// never while the baseline serves fewer than
+	// 0.999. The p99.9 catches a few slow calls far out on a busy machine,
+	// where the baseline's own share above its p99 drifts above 1 % as the
+	// load moves faster than the reference histogram follows, and hides
+	// them from the p99 (the README's make evaluate figures). A quantile q
+	// is tested once the reference histogram holds MinExceed/(1−q) calls
+	// (10,000 for the p99.9: from the 12th look at 1,000 baseline calls a
+	// look), so never while the baseline serves fewer than
 	// MinExceed/(1−q)·(1−2^(−1/BaselineHalfLife)) calls a look (about 58
-	// for the p99.9, 6 for the p99), where the decayed histogram levels
-	// off below that.
+	// for the p99.9, 6 for the p99), where that histogram levels off.
 	Quantiles []float64 `json:"quantiles,omitempty"`
 	// TailWeight is the tail's part of the latency detector's prior
 	// weight, in (0, 1]; the centre gets the rest (1: the tail alone).
